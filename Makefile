@@ -1,0 +1,43 @@
+# Set-up is part of every target: a fresh machine needs only python3 and pip.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+KERNEL := simlib
+
+.PHONY: report test validate bench lint browser clean setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (simlib)" >/dev/null
+	touch $(STAMP)
+
+# The main job: run the default scenario comparison.
+report: $(STAMP)
+	$(BIN)/simlib run scenarios/default.yaml --progress
+
+# The tests (what .ci/run calls).
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -n 2
+
+# Heavy statistical validation (not part of the default test run).
+validate: $(STAMP)
+	$(BIN)/python -m pytest -m slow -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check simlib tests benchmarks
+
+# Headless Chromium for the report rendering test (Debian packages; needs root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "warning: could not install chromium; browser tests will be skipped"; \
+	  else echo "warning: chromium not found and cannot apt-get install it; browser tests will be skipped"; fi; }
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

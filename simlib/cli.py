@@ -1,0 +1,142 @@
+"""Command line: ``simlib run | validate | ...``.
+
+Bad input exits non-zero with a clear message on stderr, never a traceback
+(set ``SIMLIB_DEBUG=1`` to see one). Each subcommand lives with the code it
+drives; modules listed in ``_PLUGINS`` add their own subparsers through
+``add_parser(subparsers)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from ._version import __version__
+from .errors import SimlibError
+
+#: modules that contribute subcommands (each defines ``add_parser(subparsers)``)
+_PLUGINS: list[str] = []
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {v}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {v}")
+    return v
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .scenario import validate_paths
+
+    problems = validate_paths(args.paths)
+    if problems:
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found:", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return EXIT_ERROR
+    for p in args.paths:
+        print(f"ok: {p}")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .api import simulate
+    from .scenario import load_scenario
+
+    scen = load_scenario(args.scenario)
+    plans = args.plans if args.plans else None
+    res = simulate(
+        scen, plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
+        chunk_size=args.chunk_size, progress=args.progress,
+    )
+    if args.format == "json":
+        print(res.to_json(indent=2))
+        return EXIT_OK
+    if args.format == "csv":
+        s = res.summary().assign(kind="level", reference="")
+        d = res.differences().rename(columns={"diff": "mean"}).assign(kind="difference")
+        cols = ["kind", "plan", "reference", "group", "metric", "mean", "se", "ci_low", "ci_high", "n"]
+        pd.concat([s[cols], d[cols]], ignore_index=True).to_csv(sys.stdout, index=False)
+        return EXIT_OK
+    prov = res.provenance
+    print(f"scenario {prov['scenario']} ({prov['scenario_file']}, sha256 {prov['scenario_sha256'][:12]}), "
+          f"{prov['trials']} trials, seed {args.seed}, behaviour {prov['behaviour']}, simlib {prov['simlib_version']}")
+    print("mean ± 95% CI half-width; differences are paired on common random numbers; * = CI excludes 0")
+    groups = [args.group] if args.group else res.groups[::-1]
+    with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 40):
+        for g in groups:
+            if g not in res.groups:
+                raise SimlibError(f"--group: '{g}' is not a role of the scenario, expected one of {res.groups}")
+            print(f"\n== {g} ==")
+            print(res.table(group=g).to_string())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="simlib", description="Monte Carlo workbench for sales incentive plans.")
+    p.add_argument("--version", action="version", version=f"simlib {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    v = sub.add_parser("validate", help="validate scenario files; list every problem")
+    v.add_argument("paths", nargs="+", metavar="PATH")
+    v.set_defaults(func=_cmd_validate)
+
+    r = sub.add_parser("run", help="simulate plans and print the comparison")
+    r.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    r.add_argument("--plans", nargs="+", metavar="PLAN", help="plans to compare (default: all)")
+    r.add_argument("--trials", type=_positive_int, default=1000, help="Monte Carlo trials (default 1000)")
+    r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    r.add_argument("--behaviour", "--behavior", default="none", help="behaviour model (default none)")
+    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.add_argument("--group", help="only this role (or 'total')")
+    r.add_argument("--chunk-size", type=_positive_int, default=None, help="trials per chunk (results do not depend on it)")
+    r.add_argument("--progress", action="store_true", help="show a progress bar")
+    r.set_defaults(func=_cmd_run)
+
+    for mod in _PLUGINS:
+        importlib.import_module(f"simlib.{mod}").add_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SimlibError as exc:
+        print(f"simlib {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for SIMLIB_DEBUG
+        if os.environ.get("SIMLIB_DEBUG"):
+            raise
+        print(f"simlib {args.command}: internal error: {type(exc).__name__}: {exc} "
+              f"(set SIMLIB_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

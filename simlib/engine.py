@@ -1,0 +1,261 @@
+"""The Monte Carlo engine: trials x reps x months in NumPy, in chunks, with CRN.
+
+Every plan in a run sees the same reps, market and shocks draw for draw
+(common random numbers); per-trial metrics are reduced exactly and in trial
+order (:class:`simlib.metrics.Reducer`), so the same seed gives the same
+numbers for any ``chunk_size`` and any executor.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._version import __version__
+from .errors import PlanError
+from .metrics import KEEP, METRICS, Reducer, group_metrics
+from .plans import PayResult, compute_pay, set_quotas
+from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+from .production import run_year
+from .scenario import Scenario
+
+TOTAL = "total"
+
+#: behaviour name -> factory(scenario) returning an object with ``policy(plan, world, quota)``
+#: (a callable ``(month, history) -> Controls`` or None) and optional ``metrics`` hooks.
+BEHAVIOURS: dict[str, Callable[[Scenario], Any] | None] = {"none": None}
+
+
+def register_behaviour(name: str, factory: Callable[[Scenario], Any]) -> None:
+    """Make a behaviour model selectable by name in :func:`simulate`."""
+    BEHAVIOURS[name] = factory
+
+
+@dataclass
+class Layouts:
+    """Column layout of the per-trial rows a chunk returns."""
+
+    plans: list[str]
+    reference: str
+    groups: list[str]
+    metrics: list[str]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.plans) * len(self.groups) * len(self.metrics)
+
+    @property
+    def diff_plans(self) -> list[str]:
+        return [p for p in self.plans if p != self.reference]
+
+    @property
+    def ncols(self) -> int:
+        return self.n_levels + len(self.diff_plans) * len(self.groups) * len(self.metrics)
+
+    def level_index(self) -> list[tuple[str, str, str]]:
+        return [(p, g, m) for p in self.plans for g in self.groups for m in self.metrics]
+
+    def keep_index(self) -> list[tuple[str, str, str]]:
+        return [(p, g, m) for p in self.plans for g in self.groups for m in KEEP]
+
+
+def _resolve_plans(scenario: Scenario, plans: Sequence[str] | None, reference: str | None) -> tuple[list[str], str]:
+    ref = reference or scenario.current_plan
+    if plans is None:
+        plans = list(scenario.plans)
+    plans = list(dict.fromkeys(plans))
+    unknown = [p for p in plans + [ref] if p not in scenario.plans]
+    if unknown:
+        raise PlanError(f"unknown plan(s) {unknown}; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    if ref not in plans:
+        plans = [ref] + plans
+    else:
+        plans = [ref] + [p for p in plans if p != ref]
+    return plans, ref
+
+
+def _behaviour_model(scenario: Scenario, behaviour: str | Any):
+    if behaviour is None or behaviour == "none":
+        return None
+    if isinstance(behaviour, str):
+        if behaviour not in BEHAVIOURS:
+            raise PlanError(f"unknown behaviour '{behaviour}', expected one of {sorted(BEHAVIOURS)}")
+        factory = BEHAVIOURS[behaviour]
+        return None if factory is None else factory(scenario)
+    return behaviour
+
+
+def run_chunk(
+    scenario: Scenario,
+    lay: Layouts,
+    root: np.random.SeedSequence,
+    start: int,
+    stop: int,
+    behaviour: str | Any = "none",
+    model: Any = None,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Simulate trials ``start..stop-1`` under every plan.
+
+    Returns ``(start, rows, keep)``: rows (T, ncols) of per-trial metric levels
+    followed by paired differences against the reference plan, and the kept
+    per-trial values (T, len(keep_index)).
+    """
+    trials = np.arange(start, stop)
+    T = len(trials)
+    draws = draw_chunk(Layout.of(scenario), root, trials)
+    market = market_multiplier(scenario, draws)
+    if model is None:
+        model = _behaviour_model(scenario, behaviour)
+    worlds = {r: role_world(scenario, r, draws, market) for r in scenario.roles}
+    budget = scenario.budget.incentive
+    per_plan: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    baseline_measures: dict[str, dict[str, np.ndarray]] = {}
+    for plan in lay.plans:
+        per_group: dict[str, dict[str, np.ndarray]] = {}
+        pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("rev", "margin", "inc", "base", "ti", "att", "cap", "rec")}
+        for rname, world in worlds.items():
+            quota = set_quotas(scenario, plan, world)
+            policy = None if model is None else model.policy(plan, world, quota)
+            if policy is None:
+                if rname not in baseline_measures:
+                    baseline_measures[rname] = run_year(world)
+                measures = baseline_measures[rname]
+            else:
+                measures = run_year(world, policy)
+            pay: PayResult = compute_pay(scenario, plan, world, measures, quota)
+            rev = measures["revenue"].sum(axis=-1)
+            R = world.role.headcount
+            margin = np.full(R, world.role.gross_margin)
+            base = np.full(R, pay.base)
+            ti = np.full(R, pay.target_incentive)
+            g = group_metrics(rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition)
+            if model is not None and hasattr(model, "role_metrics"):
+                g.update(model.role_metrics(plan, world, measures, pay))
+            per_group[rname] = g
+            for k, v in zip(pooled, (rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition)):
+                pooled[k].append(v)
+        cat = {k: np.concatenate(v, axis=-1) for k, v in pooled.items()}
+        tot = group_metrics(cat["rev"], cat["margin"], cat["inc"], cat["base"], cat["ti"], cat["att"], cat["cap"], cat["rec"])
+        if model is not None and hasattr(model, "total_metrics"):
+            tot.update(model.total_metrics(plan, per_group, worlds))
+        tot["over_budget"] = (tot["incentive_cost"] > budget).astype(float) if budget else np.full(T, np.nan)
+        per_group[TOTAL] = tot
+        per_plan[plan] = per_group
+
+    nan = np.full(T, np.nan)
+    levels = np.stack([per_plan[p][g].get(m, nan) for p, g, m in lay.level_index()], axis=1)
+    parts = [levels]
+    n = len(lay.groups) * len(lay.metrics)
+    ref_block = levels[:, :n]
+    for i, p in enumerate(lay.plans):
+        if p == lay.reference:
+            continue
+        parts.append(levels[:, i * n : (i + 1) * n] - ref_block)
+    keep = np.stack([per_plan[p][g][m] for p, g, m in lay.keep_index()], axis=1)
+    return start, np.concatenate(parts, axis=1), keep
+
+
+def _chunks(trials: int, chunk_size: int) -> list[tuple[int, int]]:
+    return [(s, min(trials, s + chunk_size)) for s in range(0, trials, chunk_size)]
+
+
+def default_chunk_size(scenario: Scenario) -> int:
+    """Trials per chunk so one chunk's draws stay near 16 MB."""
+    per_trial = Layout.of(scenario).n_normal + Layout.of(scenario).n_uniform
+    return int(np.clip(2_000_000 // max(per_trial, 1), 8, 1024))
+
+
+def _map(executor, fn, args_list: list[tuple]) -> Iterable:
+    """Apply fn to each args tuple, yielding results in order."""
+    if executor is None or executor == "serial":
+        for a in args_list:
+            yield fn(*a)
+        return
+    if hasattr(executor, "gather") and hasattr(executor, "submit"):  # dask.distributed Client
+        futures = [executor.submit(fn, *a, pure=False) for a in args_list]
+        for f in futures:
+            yield f.result()
+            f.release()
+        return
+    if hasattr(executor, "submit"):  # concurrent.futures.Executor
+        futures = [executor.submit(fn, *a) for a in args_list]
+        for f in futures:
+            yield f.result()
+        return
+    raise TypeError(f"executor: expected None, 'serial', a concurrent.futures Executor or a dask Client, got {executor!r}")
+
+
+@dataclass
+class RawResult:
+    """Numbers of a run before labelling (see :class:`simlib.results.SimulationResult`)."""
+
+    layout: Layouts
+    n: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    keep: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def simulate_raw(
+    scenario: Scenario,
+    plans: Sequence[str] | None = None,
+    *,
+    trials: int = 1000,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
+    reference: str | None = None,
+    behaviour: str | Any = "none",
+    chunk_size: int | None = None,
+    executor: Any = None,
+    progress: bool = False,
+) -> RawResult:
+    """Run the Monte Carlo and reduce it; see :func:`simlib.simulate`."""
+    if not isinstance(trials, (int, np.integer)) or trials < 2:
+        raise PlanError(f"trials: expected an integer >= 2, got {trials!r}")
+    plan_list, ref = _resolve_plans(scenario, plans, reference)
+    root = root_seed(rng)
+    metrics = list(METRICS)
+    model = _behaviour_model(scenario, behaviour)
+    if model is not None and hasattr(model, "metric_names"):
+        metrics += [m for m in model.metric_names if m not in metrics]
+    lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)
+    cs = int(chunk_size) if chunk_size else default_chunk_size(scenario)
+    if cs < 1:
+        raise PlanError(f"chunk_size: expected a positive integer, got {chunk_size!r}")
+    spans = _chunks(int(trials), cs)
+    # a local model object is passed along; named behaviours are rebuilt on workers
+    local = executor is None or executor == "serial"
+    args = [(scenario, lay, root, a, b, behaviour, model if local else None) for a, b in spans]
+    red = Reducer(lay.ncols)
+    keeps = []
+    it = _map(executor, run_chunk, args)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, total=len(args), desc=f"simulating {trials} trials", unit="chunk")
+    for start, rows, keep in it:
+        red.add(start, rows)
+        keeps.append(keep)
+    n, mean, se = red.finish()
+    prov = {
+        "scenario": scenario.name,
+        "scenario_file": scenario.source,
+        "scenario_sha256": scenario.sha256,
+        "seed_entropy": str(root.entropy),
+        "seed_spawn_key": list(root.spawn_key),
+        "trials": int(trials),
+        "chunk_size": cs,
+        "behaviour": behaviour if isinstance(behaviour, str) else type(behaviour).__name__,
+        "plans": plan_list,
+        "reference": ref,
+        "simlib_version": __version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return RawResult(lay, n, mean, se, np.concatenate(keeps, axis=0), prov)

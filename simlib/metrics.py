@@ -1,0 +1,212 @@
+"""Policy metrics per trial, and exact streaming reductions across trials.
+
+Per-trial metrics are computed per role and in total from a chunk's pay and
+measures. Across trials they are reduced to means and Monte Carlo standard
+errors by :class:`Reducer`, which sums fixed blocks of ``REDUCE_BLOCK``
+trials in trial order, so the result is bit-for-bit the same whatever the
+chunk size, worker count or executor. NumPy only (no pandas).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: trials per reduction block (fixed: part of what makes results chunk-invariant)
+REDUCE_BLOCK = 64
+
+#: metric name -> (description, unit)
+METRICS: dict[str, tuple[str, str]] = {
+    "revenue": ("revenue in the year", "money"),
+    "gross_profit": ("revenue x gross margin", "money"),
+    "incentive_cost": ("incentive paid", "money"),
+    "base_cost": ("base salaries", "money"),
+    "total_comp": ("base + incentive", "money"),
+    "comp_cost_of_sales": ("total comp / revenue", "fraction"),
+    "profit": ("gross profit - total comp", "money"),
+    "share_at_quota": ("share of reps with attainment >= 100%", "fraction"),
+    "share_120": ("share of reps with attainment >= 120%", "fraction"),
+    "attainment_p10": ("10th percentile of attainment", "fraction of quota"),
+    "attainment_p50": ("median attainment", "fraction of quota"),
+    "attainment_p90": ("90th percentile of attainment", "fraction of quota"),
+    "payout_p10": ("10th percentile of incentive / target incentive", "multiple"),
+    "payout_p50": ("median incentive / target incentive", "multiple"),
+    "leverage": ("90th percentile of incentive / target incentive", "multiple"),
+    "share_capped": ("share of reps who hit a cap", "fraction"),
+    "pay_performance_corr": ("Spearman rank correlation of attainment and incentive", "correlation"),
+    "gini_pay": ("Gini coefficient of total pay", "index"),
+    "recognition_value": ("money-equivalent of non-money awards", "money"),
+    "over_budget": ("1 if incentive cost exceeds the budget (mean = probability)", "probability"),
+}
+
+#: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
+KEEP = ("revenue", "incentive_cost", "total_comp", "profit")
+
+
+def quantiles_along_reps(x: np.ndarray, qs) -> np.ndarray:
+    """Quantiles over axis 1 (reps) for each trial: (T, R) -> (len(qs), T)."""
+    return np.quantile(x, qs, axis=1)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks along axis 1 (ties get their mean rank)."""
+    T, R = x.shape
+    order = np.argsort(x, axis=1, kind="stable")
+    xs = np.take_along_axis(x, order, axis=1)
+    pos = np.broadcast_to(np.arange(R, dtype=float), (T, R))
+    # tie groups: average the positions of equal values
+    new = np.ones((T, R), dtype=bool)
+    new[:, 1:] = xs[:, 1:] != xs[:, :-1]
+    gid = np.cumsum(new, axis=1) - 1
+    ranks_sorted = np.empty((T, R))
+    for t in range(T):
+        sums = np.bincount(gid[t], weights=pos[t])
+        cnts = np.bincount(gid[t])
+        ranks_sorted[t] = (sums / cnts)[gid[t]]
+    out = np.empty((T, R))
+    np.put_along_axis(out, order, ranks_sorted, axis=1)
+    return out
+
+
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of a and b along axis 1, per row; NaN when either is constant."""
+    ra, rb = _ranks(a), _ranks(b)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    den = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
+    num = (ra * rb).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def gini_rows(x: np.ndarray) -> np.ndarray:
+    """Gini coefficient along axis 1 (non-negative values)."""
+    R = x.shape[1]
+    xs = np.sort(x, axis=1)
+    tot = xs.sum(axis=1)
+    i = np.arange(1, R + 1)
+    g = (2.0 * (xs * i).sum(axis=1) / (R * np.where(tot > 0, tot, 1.0))) - (R + 1.0) / R
+    return np.where(tot > 0, g, 0.0)
+
+
+def group_metrics(
+    revenue: np.ndarray,
+    margin: np.ndarray,
+    incentive: np.ndarray,
+    base: np.ndarray,
+    target_incentive: np.ndarray,
+    attainment: np.ndarray,
+    capped: np.ndarray,
+    recognition: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per-trial metrics of a group of reps; inputs are (T, R) (``base``, ``margin`` and TI broadcast).
+
+    Returns a dict metric -> (T,) array.
+    """
+    rev = revenue.sum(axis=1)
+    inc = incentive.sum(axis=1)
+    pay = np.broadcast_to(base, incentive.shape) + incentive
+    basec = np.broadcast_to(base, incentive.shape).sum(axis=1)
+    gp = (revenue * margin).sum(axis=1)
+    tc = basec + inc
+    att_q = quantiles_along_reps(attainment, [0.1, 0.5, 0.9])
+    pay_q = quantiles_along_reps(incentive / np.maximum(target_incentive, 1e-12), [0.1, 0.5, 0.9])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(rev > 0, tc / np.where(rev > 0, rev, 1.0), np.nan)
+    return {
+        "revenue": rev,
+        "gross_profit": gp,
+        "incentive_cost": inc,
+        "base_cost": basec,
+        "total_comp": tc,
+        "comp_cost_of_sales": cos,
+        "profit": gp - tc,
+        "share_at_quota": (attainment >= 1.0).mean(axis=1),
+        "share_120": (attainment >= 1.2).mean(axis=1),
+        "attainment_p10": att_q[0],
+        "attainment_p50": att_q[1],
+        "attainment_p90": att_q[2],
+        "payout_p10": pay_q[0],
+        "payout_p50": pay_q[1],
+        "leverage": pay_q[2],
+        "share_capped": capped.mean(axis=1),
+        "pay_performance_corr": spearman_rows(attainment, incentive),
+        "gini_pay": gini_rows(pay),
+        "recognition_value": recognition.sum(axis=1),
+    }
+
+
+class Reducer:
+    """Exact, order-fixed streaming sums of per-trial rows.
+
+    Feed ``(first_trial, rows)`` in any chunking (contiguous, in trial order);
+    rows are buffered into blocks of :data:`REDUCE_BLOCK` trials aligned to
+    trial 0, each block is summed with NumPy, and block sums are added in
+    block order. NaN entries are skipped (counted in ``n``).
+    """
+
+    def __init__(self, ncols: int):
+        self.n = np.zeros(ncols)
+        self.s = np.zeros(ncols)
+        self.ss = np.zeros(ncols)
+        self.shift: np.ndarray | None = None
+        self._buf: list[np.ndarray] = []
+        self._buffered = 0
+        self._next = 0
+
+    def add(self, first: int, rows: np.ndarray) -> None:
+        if first != self._next:
+            raise ValueError(f"rows must arrive in trial order: expected trial {self._next}, got {first}")
+        self._next += rows.shape[0]
+        self._buf.append(rows)
+        self._buffered += rows.shape[0]
+        if self._buffered >= REDUCE_BLOCK:
+            allrows = np.concatenate(self._buf, axis=0)
+            k = (allrows.shape[0] // REDUCE_BLOCK) * REDUCE_BLOCK
+            for b in range(0, k, REDUCE_BLOCK):
+                self._block(allrows[b : b + REDUCE_BLOCK])
+            rest = allrows[k:]
+            self._buf = [rest] if rest.shape[0] else []
+            self._buffered = rest.shape[0]
+
+    def _block(self, rows: np.ndarray) -> None:
+        if self.shift is None:
+            # shifted sums keep the variance accurate for large means
+            with np.errstate(invalid="ignore"):
+                self.shift = np.where(np.isfinite(rows[0]), rows[0], 0.0)
+        ok = np.isfinite(rows)
+        d = np.where(ok, rows - self.shift, 0.0)
+        self.n += ok.sum(axis=0)
+        self.s += d.sum(axis=0)
+        self.ss += (d * d).sum(axis=0)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return (n, mean, standard error of the mean) per column."""
+        if self._buffered:
+            self._block(np.concatenate(self._buf, axis=0))
+            self._buf, self._buffered = [], 0
+        n = self.n
+        shift = self.shift if self.shift is not None else np.zeros_like(n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_d = self.s / n
+            var = (self.ss - n * mean_d * mean_d) / (n - 1)
+            se = np.sqrt(np.maximum(var, 0.0) / n)
+        return n, shift + mean_d, se
+
+
+def quantile_with_ci(x: np.ndarray, q: float, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Sample quantile with a distribution-free order-statistic CI.
+
+    Returns (estimate, se, lo, hi); se is the CI half-width / z.
+    """
+    x = np.sort(x[np.isfinite(x)])
+    n = x.size
+    if n == 0:
+        return (math.nan,) * 4
+    z = 1.959963984540054 if level == 0.95 else float(__import__("scipy.stats").stats.norm.ppf(0.5 + level / 2))
+    est = float(np.quantile(x, q))
+    half = z * math.sqrt(n * q * (1 - q))
+    lo = x[max(0, int(math.floor(n * q - half)) - 1)]
+    hi = x[min(n - 1, int(math.ceil(n * q + half)))]
+    return est, float((hi - lo) / (2 * z)), float(lo), float(hi)

@@ -1,0 +1,244 @@
+"""Applying a plan: quota setting and payout (MODEL.md section 3).
+
+All functions are vectorised over (trials, reps[, periods]) and depend only
+on NumPy; they take the plan as validated data from :mod:`simlib.scenario`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .paycurves import compile_component, compile_modifier, evaluate
+from .population import RoleWorld, lognormal_mean_one
+from .production import expected_monthly_revenue
+from .scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario
+
+
+def revenue_profile(scenario: Scenario, role: str) -> np.ndarray:
+    """Expected revenue per month (12,) of an average ramped rep at today's effort."""
+    return expected_monthly_revenue(scenario.roles[role], scenario.market.growth_mean)
+
+
+def set_quotas(scenario: Scenario, plan: str, world: RoleWorld) -> np.ndarray:
+    """Annual revenue quota per rep, shape (T, R).
+
+    ``flat``: level x E, the same for all; ``territory``: level x E x p_hat,
+    where p_hat is the manager's noisy view of territory potential
+    (lognormal error, sd ``noise``); ``last_year``: level x (1 + growth) x last
+    year's sales (new hires: as ``territory``); ``top_down``: the company
+    number (``company_target``, or level x E x headcount) split in proportion
+    to p_hat. New hires' quotas are scaled by their mean ramp over the year.
+    """
+    rp = scenario.role_plan(plan, world.name)
+    q = rp.quota
+    E = float(revenue_profile(scenario, world.name).sum())
+    d = world.draws
+    p_hat = world.territory * lognormal_mean_one(q.noise, d["quota_noise"])
+    ramp = world.ramp.mean(axis=-1)
+    if q.method == "flat":
+        quota = q.level * E * np.ones_like(p_hat) * ramp
+    elif q.method == "territory":
+        quota = q.level * E * p_hat * ramp
+    elif q.method == "last_year":
+        g = scenario.market.growth_mean
+        ly = E / (1.0 + g) * world.ability * world.territory * lognormal_mean_one(world.role.last_year_sd, d["last_year"])
+        quota = np.where(world.new_hire, q.level * E * p_hat * ramp, q.level * (1.0 + q.growth) * ly)
+    else:
+        company = q.level * (q.company_target if q.company_target else E * world.role.headcount)
+        weight = p_hat * ramp
+        quota = company * weight / weight.sum(axis=1, keepdims=True)
+    return quota
+
+
+def _period_index(period: str) -> np.ndarray:
+    n = PERIODS[period]
+    return np.arange(MONTHS) // (MONTHS // n)
+
+
+def aggregate(x: np.ndarray, period: str, kind: str) -> np.ndarray:
+    """Monthly (..., 12) to per-period (..., P): flows summed, scores averaged."""
+    n = PERIODS[period]
+    y = x.reshape(*x.shape[:-1], n, MONTHS // n).sum(axis=-1)
+    return y if kind == "flow" else y / (MONTHS // n)
+
+
+def _cumulate(x: np.ndarray, kind: str) -> np.ndarray:
+    c = np.cumsum(x, axis=-1)
+    return c if kind == "flow" else c / np.arange(1, x.shape[-1] + 1)
+
+
+def _team_sum(x: np.ndarray, world: RoleWorld) -> np.ndarray:
+    """Sum over each team's members, broadcast back to members: (T, R, ...) -> (T, R, ...)."""
+    starts = np.arange(0, world.role.headcount, world.role.team_size)
+    return np.add.reduceat(x, starts, axis=1)[:, world.team]
+
+
+def _team_size(world: RoleWorld) -> np.ndarray:
+    return np.bincount(world.team)[world.team].astype(float)
+
+
+@dataclass
+class PayResult:
+    """Pay of one role under one plan for a chunk of trials (money per year unless noted).
+
+    Attributes
+    ----------
+    incentive : (T, R) incentive paid in the year.
+    base : (R,) or scalar base salary.
+    target_incentive : scalar, money per year at 100%.
+    attainment : (T, R) annual revenue / annual quota.
+    quota : (T, R) annual revenue quota.
+    capped : (T, R) bool, any component hit its cap in any period.
+    recognition : (T, R) money-equivalent of non-money awards.
+    components : name -> (T, R) money per year by component.
+    """
+
+    incentive: np.ndarray
+    base: float
+    target_incentive: float
+    attainment: np.ndarray
+    quota: np.ndarray
+    capped: np.ndarray
+    recognition: np.ndarray
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _targets(c_target, measure_kind, period, quota, share, level, shape):
+    """Per-period targets (T, R, P)."""
+    n = PERIODS[period]
+    if c_target == "quota":
+        return quota[..., None] * share[None, None, :]
+    if measure_kind == "flow":
+        return np.full((*shape, n), level * float(c_target) / n)
+    return np.full((*shape, n), float(c_target))
+
+
+def component_pay(
+    c: Component,
+    values: np.ndarray,
+    targets: np.ndarray,
+    scale: np.ndarray,
+    kind: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pay per period (..., P) of one component and whether it was capped.
+
+    ``values`` and ``targets`` are per period; ``scale`` per period multiplies
+    the schedule's output (see :func:`simlib.paycurves.compile_component`).
+    With ``ytd_true_up`` each period pays what the year-to-date attainment has
+    earned so far minus what was already paid (never negative).
+    """
+    sched = compile_component(c)
+    if c.ytd_true_up and values.shape[-1] > 1:
+        cv, ct = _cumulate(values, kind), np.cumsum(targets, axis=-1)
+        cs = np.cumsum(scale, axis=-1)
+        x = cv if c.kind == "per_unit" else cv / np.maximum(ct, 1e-12)
+        due, capped = evaluate(sched, x)
+        due = due * cs
+        paid = np.zeros_like(due)
+        so_far = np.zeros(due.shape[:-1])
+        for p in range(due.shape[-1]):
+            paid[..., p] = np.maximum(0.0, due[..., p] - so_far)
+            so_far = so_far + paid[..., p]
+        return paid, capped
+    x = values if c.kind == "per_unit" else values / np.maximum(targets, 1e-12)
+    y, capped = evaluate(sched, x)
+    return y * scale, capped
+
+
+def _scale(c: Component, TI: float, targets: np.ndarray) -> np.ndarray:
+    n = targets.shape[-1]
+    if c.kind == "curve":
+        return np.full(targets.shape, c.weight * TI / n)
+    if c.kind == "commission":
+        return targets
+    return np.ones(targets.shape)
+
+
+def compute_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dict[str, np.ndarray], quota: np.ndarray) -> PayResult:
+    """Apply a role's plan to simulated measures."""
+    rp: RolePlan = scenario.role_plan(plan, world.name)
+    kinds = MEASURES[world.role.process]
+    TI = scenario.target_incentive(plan, world.name)
+    base = scenario.base_salary(plan, world.name)
+    T, R = world.shape
+    prof = revenue_profile(scenario, world.name)
+    level = rp.quota.level
+    w_team = rp.team.weight
+
+    comps: dict[str, np.ndarray] = {}
+    capped_any = np.zeros((T, R), dtype=bool)
+    for c in rp.components:
+        kind = kinds[c.measure]
+        vals = aggregate(measures[c.measure], c.period, kind)
+        share = aggregate(prof / prof.sum(), c.period, "flow")
+        tgt = _targets(c.target, kind, c.period, quota, share, level, (T, R))
+        scale = _scale(c, TI, tgt)
+        pay, capped = component_pay(c, vals, tgt, scale, kind)
+        pay = pay.sum(axis=-1)
+        capped_any |= capped.any(axis=-1)
+        if w_team > 0:
+            size = _team_size(world)[None, :, None]
+            if kind == "flow":
+                tv, tt = _team_sum(vals, world), _team_sum(tgt, world)
+            else:
+                tv, tt = _team_sum(vals, world) / size, _team_sum(tgt, world) / size
+            if c.kind == "per_unit":
+                per_head, tcap = component_pay(c, tv / size, tt / size, scale, kind)
+                pool = per_head * size
+            else:
+                pool, tcap = component_pay(c, tv, tt, _team_sum(scale, world), kind)
+            if rp.team.split == "contribution" and kind == "flow":
+                own = vals.sum(axis=-1, keepdims=True)
+                tot = _team_sum(own, world)
+                frac = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / size)
+                team_pay = (pool * frac).sum(axis=-1)
+            else:
+                team_pay = (pool / size).sum(axis=-1)
+            pay = (1.0 - w_team) * pay + w_team * team_pay
+            capped_any |= tcap.any(axis=-1)
+        comps[c.name] = pay
+
+    att = measures["revenue"].sum(axis=-1) / np.maximum(quota, 1e-12)
+    for g in rp.gates:
+        kind = kinds[g.measure]
+        annual = aggregate(measures[g.measure], "year", kind)[..., 0]
+        if g.target == "quota":
+            target = quota
+        else:
+            target = level * float(g.target) if kind == "flow" else float(g.target)
+        ok = annual / np.maximum(target, 1e-12) >= g.min_attainment
+        for name in g.components or list(comps):
+            comps[name] = np.where(ok, comps[name], 0.0)
+
+    incentive = np.zeros((T, R))
+    for v in comps.values():
+        incentive = incentive + v
+    for mod in rp.modifiers:
+        annual = aggregate(measures[mod.measure], "year", kinds[mod.measure])[..., 0]
+        incentive = incentive * evaluate(compile_modifier(mod), annual)[0]
+
+    recog = np.zeros((T, R))
+    if rp.recognition is not None and rp.recognition.value > 0:
+        rec = rp.recognition
+        kind = kinds[rec.measure]
+        annual = aggregate(measures[rec.measure], "year", kind)[..., 0]
+        score = annual / np.maximum(quota, 1e-12) if rec.measure == "revenue" else annual
+        k = min(rec.top_k, R)
+        # rank descending, ties broken by rep index (stable)
+        order = np.argsort(-score, axis=1, kind="stable")
+        top = np.zeros((T, R), dtype=bool)
+        np.put_along_axis(top, order[:, :k], True, axis=1)
+        recog = np.where(top, rec.value, 0.0)
+
+    return PayResult(
+        incentive=incentive,
+        base=base,
+        target_incentive=TI,
+        attainment=att,
+        quota=quota,
+        capped=capped_any,
+        recognition=recog,
+        components=comps,
+    )

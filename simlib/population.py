@@ -1,0 +1,183 @@
+"""Random draws, reps and market: everything a trial needs before any plan applies.
+
+Draw first, then compute (cf. QuantEcon): every random number a trial uses
+is drawn up front from that trial's own stream,
+``SeedSequence(root_entropy, spawn_key=(trial,))``, so a trial's numbers do
+not depend on chunk size, worker count or executor, and every plan sees the
+same draws (common random numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .scenario import MONTHS, Role, Scenario
+
+#: deals per rep-month with their own size draw; more are valued at the mean size
+KA_SIZE_DRAWS = 4
+
+
+def root_seed(rng: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:
+    """Turn the one randomness argument into a root :class:`~numpy.random.SeedSequence`.
+
+    ``None`` draws fresh entropy (recorded in provenance so the run can be repeated).
+    """
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        return np.random.SeedSequence(int(rng.integers(0, 2**63)))
+    if rng is None:
+        return np.random.SeedSequence()
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.SeedSequence(int(rng))
+    raise TypeError(f"rng: expected a non-negative int, SeedSequence, Generator or None, got {rng!r}")
+
+
+def trial_generator(root: np.random.SeedSequence, trial: int) -> np.random.Generator:
+    """The independent stream of one trial."""
+    ss = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (int(trial),))
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+def _role_draws(role: Role) -> tuple[list, list]:
+    """(name, shape) of the standard normals and uniforms a role needs per trial."""
+    R, M = role.headcount, MONTHS
+    normals = [("ability", (R,)), ("territory", (R,)), ("quota_noise", (R,)), ("last_year", (R,))]
+    uniforms = [("new_hire", (R,))]
+    if role.process == "telesales":
+        normals += [(n, (R, M)) for n in ("calls", "leads", "conv", "deal", "accuracy")]
+    elif role.process == "key_account":
+        normals += [("size", (R, M, KA_SIZE_DRAWS)), ("satisfaction", (R, M))]
+        uniforms += [(n, (R, M)) for n in ("ndeals", "newacc", "milestones")]
+    else:
+        normals += [(n, (R, M)) for n in ("revenue", "psat", "adherence")]
+        uniforms += [("opened", (R, M))]
+    return normals, uniforms
+
+
+@dataclass
+class Layout:
+    """Where each named draw lives in a trial's vector of normals and uniforms."""
+
+    normals: dict[str, tuple[int, tuple]] = field(default_factory=dict)
+    uniforms: dict[str, tuple[int, tuple]] = field(default_factory=dict)
+    n_normal: int = 0
+    n_uniform: int = 0
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> "Layout":
+        lay = cls()
+        for key, shape in (("market.growth", (1,)), ("market.monthly", (MONTHS,))):
+            lay._add(lay.normals, key, shape, "n_normal")
+        for rname, role in scenario.roles.items():
+            normals, uniforms = _role_draws(role)
+            for n, shape in normals:
+                lay._add(lay.normals, f"{rname}.{n}", shape, "n_normal")
+            for n, shape in uniforms:
+                lay._add(lay.uniforms, f"{rname}.{n}", shape, "n_uniform")
+        return lay
+
+    def _add(self, table, key, shape, counter):
+        off = getattr(self, counter)
+        table[key] = (off, shape)
+        setattr(self, counter, off + int(np.prod(shape)))
+
+
+def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray) -> dict[str, np.ndarray]:
+    """Draw every random number of the given trials; arrays are shaped (T, *shape)."""
+    T = len(trials)
+    z = np.empty((T, layout.n_normal))
+    u = np.empty((T, layout.n_uniform))
+    for i, t in enumerate(trials):
+        g = trial_generator(root, int(t))
+        g.standard_normal(out=z[i])
+        g.random(out=u[i])
+    out = {}
+    for table, src in ((layout.normals, z), (layout.uniforms, u)):
+        for key, (off, shape) in table.items():
+            out[key] = src[:, off : off + int(np.prod(shape))].reshape((T, *shape))
+    return out
+
+
+def lognormal_mean_one(sd: float, z: np.ndarray) -> np.ndarray:
+    """exp(sd z - sd^2/2): lognormal with mean 1."""
+    return np.exp(sd * z - 0.5 * sd * sd)
+
+
+def market_multiplier(scenario: Scenario, draws: dict[str, np.ndarray]) -> np.ndarray:
+    """Demand multiplier common to all reps, shape (T, 12), mean about 1 + growth_mean.
+
+    Annual level ``(1+g) exp(s_g z - s_g^2/2)`` times a stationary AR(1) in logs
+    with innovation sd ``sigma sqrt(1-rho^2)`` (so the marginal sd is sigma).
+    """
+    m = scenario.market
+    annual = (1.0 + m.growth_mean) * lognormal_mean_one(m.growth_sd, draws["market.growth"][:, 0])
+    zm = draws["market.monthly"]
+    x = np.empty_like(zm)
+    x[:, 0] = m.monthly_sd * zm[:, 0]
+    innov = m.monthly_sd * np.sqrt(1.0 - m.monthly_rho**2)
+    for k in range(1, MONTHS):
+        x[:, k] = m.monthly_rho * x[:, k - 1] + innov * zm[:, k]
+    return annual[:, None] * np.exp(x - 0.5 * m.monthly_sd**2)
+
+
+@dataclass
+class RoleWorld:
+    """Plan-independent state of one role in a chunk of trials.
+
+    Attributes
+    ----------
+    ability, territory : ndarray (T, R)
+        Mean-one lognormal rep ability and territory potential.
+    ramp : ndarray (T, R, 12)
+        Productivity of new hires ramping linearly to 1 over ``ramp_months``.
+    season : ndarray (12,)
+        Seasonality, mean 1.
+    market : ndarray (T, 12)
+        Common demand multiplier.
+    team : ndarray (R,)
+        Team index of each rep (consecutive blocks of ``team_size``).
+    """
+
+    name: str
+    role: Role
+    draws: dict[str, np.ndarray]
+    ability: np.ndarray
+    territory: np.ndarray
+    new_hire: np.ndarray
+    ramp: np.ndarray
+    season: np.ndarray
+    market: np.ndarray
+    team: np.ndarray
+    n_teams: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.ability.shape
+
+
+def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], market: np.ndarray) -> RoleWorld:
+    role = scenario.roles[name]
+    d = {k.split(".", 1)[1]: v for k, v in draws.items() if k.startswith(name + ".")}
+    ability = lognormal_mean_one(role.ability_sd, d["ability"])
+    territory = lognormal_mean_one(role.territory_sd, d["territory"])
+    new_hire = d["new_hire"] < role.new_hire_share
+    months = np.arange(MONTHS)
+    ramp_curve = np.minimum(1.0, (months + 1.0) / role.ramp_months)
+    ramp = np.where(new_hire[..., None], ramp_curve, 1.0)
+    team = np.arange(role.headcount) // role.team_size
+    return RoleWorld(
+        name=name,
+        role=role,
+        draws=d,
+        ability=ability,
+        territory=territory,
+        new_hire=new_hire,
+        ramp=ramp,
+        season=np.asarray(role.season),
+        market=market,
+        team=team,
+        n_teams=int(team[-1]) + 1,
+    )

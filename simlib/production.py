@@ -1,0 +1,214 @@
+"""Production: effort to measured results, one month at a time, by role (MODEL.md section 2).
+
+Each rep-month the mean output of the role's main activity scales with effort
+``e`` (1 = today's effort) as ``e**beta``, times ability, territory, season,
+market, ramp and help received from teammates. A multitask ``focus`` (1 =
+today's split) moves effort between the paid activity and its quality.
+Counts are drawn by inverse CDF from the trial's uniforms so that a change in
+effort moves outcomes smoothly under common random numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .population import KA_SIZE_DRAWS, RoleWorld
+from .scenario import MEASURES, MONTHS, Role
+
+
+@dataclass
+class Controls:
+    """A rep-month's choices, each (T, R) or scalar.
+
+    Attributes
+    ----------
+    effort : total effort, 1 = today's.
+    focus : share of effort on the role's activity relative to today's share (1 = today).
+    help_mult : multiplier on output from teammates' help (1 = none beyond today).
+    """
+
+    effort: np.ndarray | float = 1.0
+    focus: np.ndarray | float = 1.0
+    help_mult: np.ndarray | float = 1.0
+
+
+BASELINE = Controls()
+
+
+def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
+    """Poisson(lam) quantile at u, truncated at kmax (vectorised inverse CDF)."""
+    p = np.exp(-lam)
+    cdf = p.copy()
+    out = np.zeros(np.shape(u))
+    for k in range(1, kmax + 1):
+        out += u > cdf
+        p = p * lam / k
+        cdf = cdf + p
+    return out
+
+
+def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
+    """Binomial(n, p) quantile at u for small integer n <= kmax."""
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    pmf = (1.0 - p) ** n
+    cdf = pmf.copy()
+    out = np.zeros(np.shape(u))
+    for k in range(0, kmax):
+        out += (u > cdf) & (k < n)
+        pmf = pmf * np.maximum(n - k, 0) / (k + 1) * p / (1 - p)
+        cdf = cdf + pmf
+    return out
+
+
+def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Normal approximation of a large count, rounded, non-negative."""
+    return np.maximum(0.0, np.rint(mean + np.sqrt(np.maximum(var, 0.0)) * z))
+
+
+def _split(c: Controls, share: float, elasticity: float, beta: float):
+    """Activity output multiplier and quality multiplier from effort and focus.
+
+    Activity effort ``e*s0*f`` relative to today ``s0`` gives ``(e f)**beta``;
+    quality effort ``e (1 - s0 f)/(1 - s0)`` gives quality ``q**elasticity``.
+    """
+    e = np.asarray(c.effort, dtype=float)
+    f = np.asarray(c.focus, dtype=float)
+    act = (e * f) ** beta
+    qual_effort = np.maximum(e * (1.0 - share * f) / (1.0 - share), 1e-9)
+    return act, qual_effort**elasticity, e**beta
+
+
+def expected_monthly_revenue(role: Role, growth: float) -> np.ndarray:
+    """Mean revenue per month (12,) of a ramped average rep at today's effort and no shocks."""
+    p = role.process_params()
+    season = np.asarray(role.season) * (1.0 + growth)
+    if role.process == "telesales":
+        return p.calls_per_month * p.lead_rate * p.conversion_rate * p.deal_value * season
+    if role.process == "key_account":
+        return p.deals_per_month * p.deal_size_mean * season
+    m = np.arange(MONTHS)
+    built = np.array([np.sum(1.0 - np.exp(-(k - np.arange(k)) / p.partner_ramp_months)) for k in m])
+    return (p.existing_revenue_per_month + p.partners_per_month * p.partner_mature_revenue * built) * season
+
+
+class RoleProcess:
+    """Runs one role's production month by month for a chunk of trials.
+
+    ``step(m, controls)`` returns the month's measures, each (T, R); state such
+    as the key-account pipeline and channel partner ramp is carried between
+    months. Call months in order 0..11.
+    """
+
+    def __init__(self, world: RoleWorld):
+        self.w = world
+        self.p = world.role.process_params()
+        self.beta = world.role.effort_elasticity
+        T, R = world.shape
+        self._past_effort: list[np.ndarray] = []
+        if world.role.process == "channel":
+            self._n_cum = np.zeros((T, R))
+            self._ramp_state = np.zeros((T, R))
+
+    def step(self, m: int, c: Controls = BASELINE) -> dict[str, np.ndarray]:
+        w = self.w
+        demand = w.season[m] * w.market[:, m][:, None]  # (T, 1)
+        proc = w.role.process
+        if proc == "telesales":
+            return self._telesales(m, c, demand)
+        if proc == "key_account":
+            return self._key_account(m, c, demand)
+        return self._channel(m, c, demand)
+
+    # -- telesales: calls -> leads -> conversions -> revenue ---------------------
+    def _telesales(self, m, c, demand):
+        w, p, d = self.w, self.p, self.w.draws
+        act, q, _ = _split(c, p.activity_share, p.quality_elasticity, self.beta)
+        cm = p.calls_per_month * w.ability * w.ramp[:, :, m] * act
+        calls = _normal_count(cm, cm, d["calls"][:, :, m])
+        lr = np.minimum(0.95, p.lead_rate * w.territory * demand)
+        leads = np.minimum(calls, _normal_count(calls * lr, calls * lr * (1 - lr), d["leads"][:, :, m]))
+        cr = np.minimum(0.95, p.conversion_rate * q * c.help_mult)
+        conv = np.minimum(leads, _normal_count(leads * cr, leads * cr * (1 - cr), d["conv"][:, :, m]))
+        avg = p.deal_value * np.maximum(0.0, 1.0 + p.deal_value_cv / np.sqrt(np.maximum(conv, 1.0)) * d["deal"][:, :, m])
+        revenue = conv * avg
+        acc = np.clip(p.record_accuracy * q + p.record_accuracy_sd * d["accuracy"][:, :, m], 0.0, 1.0)
+        return {
+            "revenue": revenue,
+            "calls": calls,
+            "talk_time": calls * p.talk_minutes_per_call / 60.0 * q,
+            "leads": leads,
+            "conversions": conv,
+            "conversion_rate": np.where(leads > 0, conv / np.maximum(leads, 1.0), 0.0),
+            "record_accuracy": acc,
+        }
+
+    # -- key account: compound Poisson of lumpy deals, pipeline lag ----------------
+    def _key_account(self, m, c, demand):
+        w, p, d = self.w, self.p, self.w.draws
+        act, q, _ = _split(c, p.activity_share, p.quality_elasticity, self.beta)
+        self._past_effort.append(np.broadcast_to(act, w.shape))
+        lag = p.pipeline_lag_months
+        act_lagged = self._past_effort[m - lag] if m >= lag else 1.0  # effort before the year: today's
+        lam = p.deals_per_month * w.ability * w.territory * demand * w.ramp[:, :, m] * act_lagged * c.help_mult
+        kmax = 12
+        n = poisson_inv(d["ndeals"][:, :, m], lam, kmax)
+        s = p.deal_size_sd_log
+        sizes = p.deal_size_mean * np.exp(s * d["size"][:, :, m, :] - 0.5 * s * s)  # (T, R, K)
+        k = np.arange(KA_SIZE_DRAWS)
+        won = k < n[..., None]
+        revenue = np.sum(np.where(won, sizes, 0.0), axis=-1) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
+        large = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1)
+        new = binomial_inv(d["newacc"][:, :, m], n, p.new_account_share, kmax)
+        miles = poisson_inv(d["milestones"][:, :, m], p.milestones_per_month * w.ability * w.ramp[:, :, m] * q, 3 * int(p.milestones_per_month) + 12)
+        sat = np.clip(p.satisfaction * q + p.satisfaction_sd * d["satisfaction"][:, :, m], 0.0, 1.0)
+        return {
+            "revenue": revenue,
+            "large_order_value": large,
+            "deals": n,
+            "new_accounts": new,
+            "milestones": miles,
+            "satisfaction": sat,
+        }
+
+    # -- channel: partners opened, each ramping; existing partner revenue ----------
+    def _channel(self, m, c, demand):
+        w, p, d = self.w, self.p, self.w.draws
+        act, q, manage = _split(c, p.activity_share, p.quality_elasticity, self.beta)
+        lam = p.partners_per_month * w.ability * w.ramp[:, :, m] * act
+        opened = poisson_inv(d["opened"][:, :, m], lam, 10)
+        # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
+        new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand
+        decay = np.exp(-1.0 / p.partner_ramp_months)
+        self._ramp_state = (self._ramp_state + opened) * decay
+        self._n_cum = self._n_cum + opened
+        base = p.existing_revenue_per_month * w.territory * w.ability * demand * w.ramp[:, :, m] * manage * c.help_mult
+        existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"][:, :, m]))
+        psat = np.clip(p.partner_satisfaction * q + p.partner_satisfaction_sd * d["psat"][:, :, m], 0.0, 1.0)
+        adh = np.clip(p.policy_adherence * q ** 0.5 + p.policy_adherence_sd * d["adherence"][:, :, m], 0.0, 1.0)
+        return {
+            "revenue": existing + new_rev,
+            "partners_opened": opened,
+            "partner_revenue_new": new_rev,
+            "partner_satisfaction": psat,
+            "policy_adherence": adh,
+        }
+
+
+def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
+    """Simulate a role's year; returns each measure as (T, R, 12).
+
+    ``policy(m, history) -> Controls`` chooses this month's controls from the
+    measures so far (a dict of lists of (T, R) arrays); ``None`` keeps today's
+    effort everywhere.
+    """
+    proc = RoleProcess(world)
+    names = MEASURES[world.role.process]
+    hist: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    for m in range(MONTHS):
+        c = BASELINE if policy is None else policy(m, hist)
+        out = proc.step(m, c)
+        for k in names:
+            hist[k].append(out[k])
+    return {k: np.stack(v, axis=-1) for k, v in hist.items()}

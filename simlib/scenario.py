@@ -1,0 +1,596 @@
+"""Scenarios as data: the organisation, the market, the current plan and candidates.
+
+A scenario is a YAML file validated on load with pydantic. Unknown keys are
+rejected, and every problem is reported at once with the file, the dotted
+field path and what was expected (:class:`simlib.errors.ScenarioError`).
+
+A candidate plan may be written in full, or as ``base: <plan>`` plus
+``changes:`` that are deep-merged into the base plan (lists of components are
+merged by ``name``), in the spirit of OpenFisca reforms.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import Problem, ScenarioError
+
+MONTHS = 12
+PROCESSES = ("telesales", "key_account", "channel")
+PERIODS = {"month": 12, "quarter": 4, "half": 2, "year": 1}
+
+#: Measures each production process yields. ``flow`` measures are summed over
+#: an assessment period; ``score`` measures (0-1 quality scores, rates) are
+#: averaged.
+MEASURES: dict[str, dict[str, str]] = {
+    "telesales": {
+        "revenue": "flow",
+        "calls": "flow",
+        "talk_time": "flow",
+        "leads": "flow",
+        "conversions": "flow",
+        "conversion_rate": "score",
+        "record_accuracy": "score",
+    },
+    "key_account": {
+        "revenue": "flow",
+        "large_order_value": "flow",
+        "deals": "flow",
+        "new_accounts": "flow",
+        "milestones": "flow",
+        "satisfaction": "score",
+    },
+    "channel": {
+        "revenue": "flow",
+        "partners_opened": "flow",
+        "partner_revenue_new": "flow",
+        "partner_satisfaction": "score",
+        "policy_adherence": "score",
+    },
+}
+
+
+_SEP = " ;; "
+
+
+def _nested(exc: ValidationError, prefix: str) -> str:
+    """Encode a nested model's errors so :func:`_problems_from` can give each its own path."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join([prefix, *(str(x) for x in err["loc"])])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (not allowed here; check the spelling)"
+        elif "input" in err and err["type"] != "value_error":
+            msg = f"{msg}; got {err['input']!r}"
+        parts.append(f"@{loc}: {msg}")
+    return _SEP.join(parts)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+NonNeg = Annotated[float, Field(ge=0.0)]
+
+
+# --------------------------------------------------------------------------
+# Organisation and market
+# --------------------------------------------------------------------------
+
+
+class Market(_Model):
+    """Demand common to every rep in a trial (correlates revenue and cost risk)."""
+
+    growth_mean: float = Field(0.03, ge=-0.5, le=1.0, description="expected annual demand growth, fraction")
+    growth_sd: NonNeg = Field(0.05, description="sd of the log annual shock")
+    monthly_sd: NonNeg = Field(0.03, description="sd of monthly AR(1) log shocks")
+    monthly_rho: float = Field(0.5, ge=0.0, lt=1.0, description="AR(1) persistence of monthly shocks")
+
+
+class TelesalesProduction(_Model):
+    """Funnel: calls -> leads -> conversions -> revenue (MODEL.md section 2)."""
+
+    calls_per_month: Positive = 900.0
+    talk_minutes_per_call: Positive = 4.0
+    lead_rate: Fraction = 0.10
+    conversion_rate: Fraction = 0.25
+    deal_value: Positive = 1100.0
+    deal_value_cv: NonNeg = 0.6
+    record_accuracy: Fraction = 0.92
+    record_accuracy_sd: NonNeg = 0.03
+    activity_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    quality_elasticity: NonNeg = 0.5
+
+
+class KeyAccountProduction(_Model):
+    """Few large deals: compound Poisson with lognormal deal sizes, pipeline lag."""
+
+    deals_per_month: Positive = 0.5
+    deal_size_mean: Positive = 120000.0
+    deal_size_sd_log: NonNeg = 0.8
+    large_order_threshold: NonNeg = 150000.0
+    pipeline_lag_months: Annotated[int, Field(ge=0, le=6)] = 1
+    new_account_share: Fraction = 0.3
+    milestones_per_month: Positive = 2.0
+    satisfaction: Fraction = 0.82
+    satisfaction_sd: NonNeg = 0.05
+    activity_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.7
+    quality_elasticity: NonNeg = 0.3
+
+
+class ChannelProduction(_Model):
+    """Partners opened, each ramping up; revenue of existing partners."""
+
+    existing_revenue_per_month: Positive = 42000.0
+    revenue_cv: NonNeg = 0.15
+    partners_per_month: NonNeg = 0.6
+    partner_mature_revenue: Positive = 4000.0
+    partner_ramp_months: Positive = 4.0
+    partner_satisfaction: Fraction = 0.78
+    partner_satisfaction_sd: NonNeg = 0.05
+    policy_adherence: Fraction = 0.95
+    policy_adherence_sd: NonNeg = 0.02
+    activity_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    quality_elasticity: NonNeg = 0.3
+
+
+_PRODUCTION_MODELS = {
+    "telesales": TelesalesProduction,
+    "key_account": KeyAccountProduction,
+    "channel": ChannelProduction,
+}
+
+
+class Role(_Model):
+    """A sales role: headcount, pay levels and its production process."""
+
+    process: Literal["telesales", "key_account", "channel"]
+    headcount: Annotated[int, Field(ge=1, le=200000)]
+    team_size: Annotated[int, Field(ge=1)] = 8
+    base_salary: NonNeg = Field(description="money per year")
+    target_incentive: NonNeg = Field(description="money per year at 100% attainment")
+    gross_margin: Fraction = 0.5
+    seasonality: list[Positive] = Field(default_factory=lambda: [1.0] * MONTHS)
+    ability_sd: NonNeg = 0.25
+    territory_sd: NonNeg = 0.25
+    new_hire_share: Fraction = 0.1
+    ramp_months: Annotated[int, Field(ge=1, le=24)] = 6
+    effort_elasticity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.6
+    last_year_sd: NonNeg = 0.15
+    production: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("seasonality")
+    @classmethod
+    def _twelve(cls, v: list[float]) -> list[float]:
+        if len(v) != MONTHS:
+            raise ValueError(f"expected 12 monthly weights, got {len(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _production(self) -> "Role":
+        model = _PRODUCTION_MODELS[self.process]
+        try:
+            parsed = model(**self.production)
+        except ValidationError as exc:
+            raise ValueError(_nested(exc, "production")) from None
+        object.__setattr__(self, "production", parsed.model_dump())
+        return self
+
+    @property
+    def season(self) -> list[float]:
+        """Seasonality weights normalised to mean 1."""
+        s = sum(self.seasonality)
+        return [MONTHS * w / s for w in self.seasonality]
+
+    def process_params(self):
+        return _PRODUCTION_MODELS[self.process](**self.production)
+
+
+# --------------------------------------------------------------------------
+# Plans
+# --------------------------------------------------------------------------
+
+
+class Quota(_Model):
+    """How quotas (annual revenue targets) are set (MODEL.md section 3)."""
+
+    method: Literal["flat", "territory", "last_year", "top_down"] = "territory"
+    level: Annotated[float, Field(gt=0.0, le=5.0)] = 1.0
+    noise: NonNeg = Field(0.10, description="sd of managers' log error in judging potential")
+    growth: float = Field(0.05, ge=-0.5, le=2.0, description="last_year: uplift on last year's sales")
+    company_target: Positive | None = Field(None, description="top_down: company number for the role, money per year")
+
+
+class Tier(_Model):
+    start: NonNeg = Field(alias="from")
+    rate: NonNeg
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Step(_Model):
+    at: NonNeg
+    amount: NonNeg
+
+
+class Component(_Model):
+    """One pay element on one measure.
+
+    ``kind``:
+
+    - ``curve``: payout multiple of (weight x target incentive / periods) as a
+      piecewise-linear function of attainment through ``points``; nothing is
+      paid below the first point; ``beyond`` sets the slope after the last.
+    - ``commission``: rate ``tiers`` on attainment, paid on the period quota
+      (``marginal``: each tier's rate on the slice in it; ``retroactive``: the
+      reached tier's rate on everything).
+    - ``per_unit``: ``rate`` money per unit of a count measure.
+    - ``lump_sum``: ``steps`` of money paid when attainment reaches ``at``.
+    """
+
+    name: str
+    measure: str = "revenue"
+    kind: Literal["curve", "commission", "per_unit", "lump_sum"] = "curve"
+    weight: Fraction = 1.0
+    period: Literal["month", "quarter", "half", "year"] = "year"
+    ytd_true_up: bool = False
+    target: Literal["quota"] | Positive = "quota"
+    points: list[tuple[NonNeg, NonNeg]] | None = None
+    beyond: Literal["extend", "flat"] = "extend"
+    tiers: list[Tier] | None = None
+    mode: Literal["marginal", "retroactive"] = "marginal"
+    rate: NonNeg | None = None
+    steps: list[Step] | None = None
+    cap: Positive | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Component":
+        need = {"curve": "points", "commission": "tiers", "per_unit": "rate", "lump_sum": "steps"}[self.kind]
+        if getattr(self, need) is None:
+            raise ValueError(f"kind '{self.kind}' needs '{need}'")
+        if self.kind == "curve":
+            xs = [p[0] for p in self.points]
+            if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:])):
+                raise ValueError("points: expected [attainment, payout] pairs with strictly increasing attainment")
+        if self.kind == "commission":
+            xs = [t.start for t in self.tiers]
+            if any(b <= a for a, b in zip(xs, xs[1:])):
+                raise ValueError("tiers: expected strictly increasing 'from'")
+        if self.kind == "lump_sum":
+            xs = [s.at for s in self.steps]
+            if any(b <= a for a, b in zip(xs, xs[1:])):
+                raise ValueError("steps: expected strictly increasing 'at'")
+        return self
+
+
+class Gate(_Model):
+    """Pay the listed components only when attainment on ``measure`` reaches ``min_attainment``."""
+
+    measure: str = "revenue"
+    min_attainment: NonNeg = 0.8
+    target: Literal["quota"] | Positive = "quota"
+    components: list[str] | None = Field(None, description="names gated; all when omitted")
+
+
+class Modifier(_Model):
+    """Multiply incentive by a piecewise-linear function of a (score) measure's annual value."""
+
+    measure: str
+    points: list[tuple[float, NonNeg]]
+
+    @field_validator("points")
+    @classmethod
+    def _increasing(cls, v):
+        xs = [p[0] for p in v]
+        if len(v) < 1 or any(b <= a for a, b in zip(xs, xs[1:])):
+            raise ValueError("expected [value, multiplier] pairs with strictly increasing value")
+        return v
+
+
+class Team(_Model):
+    """Team/individual weighting: pay = (1 - weight) individual + weight team."""
+
+    weight: Fraction = 0.0
+    split: Literal["equal", "contribution"] = "equal"
+
+
+class Recognition(_Model):
+    """Non-money award to the top k of the role by annual attainment on ``measure``."""
+
+    top_k: Annotated[int, Field(ge=1)] = 3
+    value: NonNeg = Field(0.0, description="money-equivalent the analyst assigns")
+    measure: str = "revenue"
+
+
+class RolePlan(_Model):
+    """The plan for one role."""
+
+    base_salary: NonNeg | None = None
+    target_incentive: NonNeg | None = None
+    quota: Quota = Field(default_factory=Quota)
+    components: list[Component]
+    gates: list[Gate] = Field(default_factory=list)
+    modifiers: list[Modifier] = Field(default_factory=list)
+    team: Team = Field(default_factory=Team)
+    recognition: Recognition | None = None
+
+    @model_validator(mode="after")
+    def _names(self) -> "RolePlan":
+        names = [c.name for c in self.components]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"component names must be unique, repeated: {sorted(dup)}")
+        for g in self.gates:
+            for n in g.components or []:
+                if n not in names:
+                    raise ValueError(f"gate names component '{n}', expected one of {names}")
+        return self
+
+
+class Plan(_Model):
+    description: str = ""
+    roles: dict[str, RolePlan]
+
+
+class Budget(_Model):
+    incentive: Positive | None = Field(None, description="total incentive budget, money per year")
+
+
+class Scenario(_Model):
+    """A validated scenario. Build with :func:`load_scenario`."""
+
+    name: str
+    description: str = ""
+    currency: str = "EUR"
+    market: Market = Field(default_factory=Market)
+    roles: dict[str, Role]
+    budget: Budget = Field(default_factory=Budget)
+    current_plan: str = "current"
+    plans: dict[str, Plan]
+    source: str = Field("<memory>", exclude=True)
+    sha256: str = Field("", exclude=True)
+
+    @model_validator(mode="after")
+    def _cross(self) -> "Scenario":
+        problems: list[str] = []
+        if self.current_plan not in self.plans:
+            problems.append(f"current_plan '{self.current_plan}' is not one of plans {sorted(self.plans)}")
+        for pname, plan in self.plans.items():
+            for rname, rp in plan.roles.items():
+                if rname not in self.roles:
+                    problems.append(f"plans.{pname}.roles.{rname}: unknown role, expected one of {sorted(self.roles)}")
+                    continue
+                known = MEASURES[self.roles[rname].process]
+                for i, c in enumerate(rp.components):
+                    if c.measure not in known:
+                        problems.append(
+                            f"plans.{pname}.roles.{rname}.components.{i}.measure: '{c.measure}' is not a measure of "
+                            f"process {self.roles[rname].process}, expected one of {sorted(known)}"
+                        )
+                    elif c.kind == "per_unit" and known[c.measure] != "flow":
+                        problems.append(
+                            f"plans.{pname}.roles.{rname}.components.{i}.measure: per_unit needs a count measure"
+                        )
+                    elif c.target == "quota" and c.kind != "per_unit" and c.measure != "revenue":
+                        problems.append(
+                            f"plans.{pname}.roles.{rname}.components.{i}.target: 'quota' applies to revenue only; "
+                            f"give a number per year for '{c.measure}'"
+                        )
+                for kind, items in (("gates", rp.gates), ("modifiers", rp.modifiers)):
+                    for i, g in enumerate(items):
+                        if g.measure not in known:
+                            problems.append(
+                                f"plans.{pname}.roles.{rname}.{kind}.{i}.measure: '{g.measure}' unknown, "
+                                f"expected one of {sorted(known)}"
+                            )
+                if rp.recognition and rp.recognition.measure not in known:
+                    problems.append(f"plans.{pname}.roles.{rname}.recognition.measure: '{rp.recognition.measure}' unknown")
+            missing = set(self.roles) - set(plan.roles)
+            if missing:
+                problems.append(f"plans.{pname}.roles: no plan for role(s) {sorted(missing)}")
+        if problems:
+            raise ValueError(_SEP.join("@" + p for p in problems))
+        return self
+
+    # convenience -----------------------------------------------------------
+    def role_plan(self, plan: str, role: str) -> RolePlan:
+        return self.plans[plan].roles[role]
+
+    def target_incentive(self, plan: str, role: str) -> float:
+        rp = self.role_plan(plan, role)
+        return self.roles[role].target_incentive if rp.target_incentive is None else rp.target_incentive
+
+    def base_salary(self, plan: str, role: str) -> float:
+        rp = self.role_plan(plan, role)
+        return self.roles[role].base_salary if rp.base_salary is None else rp.base_salary
+
+    @property
+    def headcount(self) -> int:
+        return sum(r.headcount for r in self.roles.values())
+
+    def with_plan(self, name: str, plan: Plan | dict) -> "Scenario":
+        """Return a copy with plan ``name`` added or replaced (used by sweeps)."""
+        data = self.model_dump()
+        data["plans"][name] = plan.model_dump(by_alias=True) if isinstance(plan, Plan) else plan
+        return _build(data, self.source)
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def deep_merge(base: Any, changes: Any) -> Any:
+    """Merge ``changes`` into ``base``: dicts recursively, lists of named dicts by ``name``.
+
+    A change value of ``null`` deletes the key. Other values replace.
+    """
+    if isinstance(base, dict) and isinstance(changes, dict):
+        out = copy.deepcopy(base)
+        for k, v in changes.items():
+            if v is None:
+                out.pop(k, None)
+            elif k in out:
+                out[k] = deep_merge(out[k], v)
+            else:
+                out[k] = copy.deepcopy(v)
+        return out
+    if (
+        isinstance(base, list)
+        and isinstance(changes, list)
+        and all(isinstance(x, dict) and "name" in x for x in base + changes)
+    ):
+        out = [copy.deepcopy(x) for x in base]
+        index = {x["name"]: i for i, x in enumerate(out)}
+        for item in changes:
+            if item.get("remove"):
+                out = [x for x in out if x["name"] != item["name"]]
+                index = {x["name"]: i for i, x in enumerate(out)}
+            elif item["name"] in index:
+                out[index[item["name"]]] = deep_merge(out[index[item["name"]]], item)
+            else:
+                out.append(copy.deepcopy(item))
+                index[item["name"]] = len(out) - 1
+        return out
+    return copy.deepcopy(changes)
+
+
+def _resolve_plans(raw_plans: Any, source: str, problems: list[Problem]) -> Any:
+    """Expand ``base`` + ``changes`` plans into full plan dicts."""
+    if not isinstance(raw_plans, dict):
+        return raw_plans
+    resolved: dict[str, Any] = {}
+
+    def resolve(name: str, stack: tuple[str, ...]) -> Any:
+        if name in resolved:
+            return resolved[name]
+        spec = raw_plans[name]
+        if not isinstance(spec, dict) or "base" not in spec:
+            resolved[name] = spec
+            return spec
+        base = spec["base"]
+        extra = set(spec) - {"base", "changes", "description"}
+        if extra:
+            problems.append(Problem(source, f"plans.{name}", f"a plan with 'base' takes only base, changes, description; got {sorted(extra)}"))
+        if base not in raw_plans:
+            problems.append(Problem(source, f"plans.{name}.base", f"'{base}' is not a plan, expected one of {sorted(raw_plans)}"))
+            resolved[name] = None
+            return None
+        if base in stack:
+            problems.append(Problem(source, f"plans.{name}.base", f"circular base chain {' -> '.join(stack + (base,))}"))
+            resolved[name] = None
+            return None
+        base_full = resolve(base, stack + (base,))
+        if base_full is None:
+            resolved[name] = None
+            return None
+        changes = spec.get("changes") or {}
+        if not isinstance(changes, dict):
+            problems.append(Problem(source, f"plans.{name}.changes", "expected a mapping of changes"))
+            changes = {}
+        merged = deep_merge(base_full, changes)
+        merged["description"] = spec.get("description", f"{base} with changes")
+        resolved[name] = merged
+        return merged
+
+    for name in raw_plans:
+        resolve(name, (name,))
+    return {k: v for k, v in resolved.items() if v is not None}
+
+
+def _problems_from(exc: ValidationError, source: str) -> list[Problem]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (not allowed here; check the spelling)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        elif "input" in err and err["type"] != "value_error":
+            msg = f"{msg}; got {err['input']!r}"
+        if msg.startswith("@"):
+            # encoded list of (relative path, message) from a model validator
+            for part in msg.split(_SEP):
+                field, _, rest = part[1:].partition(": ")
+                out.append(Problem(source, ".".join(x for x in (loc, field) if x), rest))
+            continue
+        out.append(Problem(source, loc, msg))
+    return out
+
+
+def _build(data: dict, source: str) -> Scenario:
+    problems: list[Problem] = []
+    data = dict(data)
+    data["plans"] = _resolve_plans(data.get("plans"), source, problems)
+    try:
+        scen = Scenario(**data)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, source))
+        raise ScenarioError(problems) from None
+    if problems:
+        raise ScenarioError(problems)
+    canonical = json.dumps(scen.model_dump(by_alias=True, mode="json"), sort_keys=True)
+    object.__setattr__(scen, "sha256", hashlib.sha256(canonical.encode()).hexdigest())
+    object.__setattr__(scen, "source", source)
+    return scen
+
+
+def scenario_from_dict(data: dict, source: str = "<memory>") -> Scenario:
+    """Validate a scenario given as a dict (as read from YAML)."""
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(source, "", f"expected a mapping at the top level, got {type(data).__name__}")])
+    return _build(data, source)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario YAML file.
+
+    Raises
+    ------
+    ScenarioError
+        Listing every problem with file, field path and what was expected.
+    """
+    p = Path(path)
+    src = str(path)
+    if not p.exists():
+        raise ScenarioError([Problem(src, "", "file not found")])
+    if p.is_dir():
+        raise ScenarioError([Problem(src, "", "is a directory, expected a scenario YAML file")])
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError([Problem(src, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    except UnicodeDecodeError:
+        raise ScenarioError([Problem(src, "", "not a UTF-8 text file")]) from None
+    return scenario_from_dict(data, src)
+
+
+def validate_paths(paths: list[str | Path]) -> list[Problem]:
+    """Validate several scenario files; return every problem found (empty when all are valid)."""
+    out: list[Problem] = []
+    for p in paths:
+        try:
+            load_scenario(p)
+        except ScenarioError as exc:
+            out.extend(exc.problems)
+    return out
