@@ -19,7 +19,7 @@ import math
 import os
 import platform
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,14 @@ __all__ = [
     "show_provenance",
     "versions",
     "records",
+    "resolve_path",
+    "rep_outcomes",
+    "pay_curve_table",
+    "sweep_plans",
+    "run_sweep",
+    "budget_risk",
+    "metrics_available",
+    "show",
 ]
 
 
@@ -226,3 +234,360 @@ def show_provenance(result_or_dict: Any = None, parameters: Mapping[str, Any] | 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """DataFrame -> list of JSON-ready records (NaN -> None)."""
     return jsonable(df)
+
+
+# ----------------------------------------------------------------------
+# Paths
+# ----------------------------------------------------------------------
+
+#: the repository root (parent of the ``simlib`` package)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """Find a file named relative to the working directory or to the repository root.
+
+    Notebooks run with their own directory as working directory in JupyterLab
+    and with the caller's directory under papermill; a parameter such as
+    ``"scenarios/default.yaml"`` works in both.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming every place looked at.
+    """
+    p = Path(path).expanduser()
+    tried = [p] if p.is_absolute() else [Path.cwd() / p, REPO_ROOT / p]
+    for cand in tried:
+        if cand.exists():
+            return cand.resolve()
+    raise FileNotFoundError(f"{os.fspath(path)}: no such file (looked at {', '.join(map(str, tried))})")
+
+
+def metrics_available(result_or_frame: Any) -> list[str]:
+    """Metric names present in a result (or a tidy frame with a ``metric`` column)."""
+    df = result_or_frame.summary() if hasattr(result_or_frame, "summary") else result_or_frame
+    return list(dict.fromkeys(df["metric"]))
+
+
+# ----------------------------------------------------------------------
+# Rep-level outcomes (for distribution charts)
+# ----------------------------------------------------------------------
+
+
+def rep_outcomes(
+    scenario: Any,
+    plans: Sequence[str] | None = None,
+    *,
+    trials: int = 20,
+    rng: int | None = 0,
+    behaviour: str | Any = "none",
+) -> pd.DataFrame:
+    """Rep-level attainment and pay for the first ``trials`` trials of a run.
+
+    It uses the engine's own pieces (:func:`simlib.population.draw_chunk`,
+    :func:`simlib.plans.set_quotas`, :func:`simlib.production.run_year`,
+    :func:`simlib.plans.compute_pay`) with the same per-trial random streams,
+    so trial ``t`` here is trial ``t`` of :func:`simlib.simulate` with the same
+    ``rng``: every plan sees the same reps (common random numbers).
+
+    Parameters
+    ----------
+    scenario : Scenario or path
+    plans : list of str, optional
+        Plans (default: all).
+    trials : int
+        Trials to draw (a few dozen give smooth histograms: 200 reps each).
+    rng : int or None
+        Seed, as for :func:`simlib.simulate`.
+    behaviour : str or model
+        Behaviour model, as for :func:`simlib.simulate`.
+
+    Returns
+    -------
+    DataFrame
+        One row per plan, role, trial and rep: plan, role, trial, rep,
+        attainment (fraction of quota), quota and revenue (money per year),
+        incentive (money per year), payout (incentive / target incentive,
+        multiple), capped (bool).
+    """
+    from .engine import _behaviour_model
+    from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+    from .production import run_year
+    from .plans import compute_pay, set_quotas
+    from .scenario import Scenario, load_scenario
+
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
+    plan_list = list(plans) if plans else list(scen.plans)
+    unknown = [p for p in plan_list if p not in scen.plans]
+    if unknown:
+        raise KeyError(f"unknown plan(s) {unknown}; the scenario has {sorted(scen.plans)}")
+    root = root_seed(rng)
+    tr = np.arange(int(trials))
+    draws = draw_chunk(Layout.of(scen), root, tr)
+    market = market_multiplier(scen, draws)
+    model = _behaviour_model(scen, behaviour)
+    worlds = {r: role_world(scen, r, draws, market) for r in scen.roles}
+    frames = []
+    base_measures: dict[str, dict[str, np.ndarray]] = {}
+    for plan in plan_list:
+        for rname, world in worlds.items():
+            quota = set_quotas(scen, plan, world)
+            policy = None if model is None else model.policy(plan, world, quota)
+            if policy is None:
+                if rname not in base_measures:
+                    base_measures[rname] = run_year(world)
+                measures = base_measures[rname]
+            else:
+                measures = run_year(world, policy)
+            pay = compute_pay(scen, plan, world, measures, quota)
+            T, R = pay.incentive.shape
+            ti = float(pay.target_incentive)
+            frames.append(pd.DataFrame({
+                "plan": plan,
+                "role": rname,
+                "trial": np.repeat(tr, R),
+                "rep": np.tile(np.arange(R), T),
+                "attainment": pay.attainment.ravel(),
+                "quota": pay.quota.ravel(),
+                "revenue": measures["revenue"].sum(axis=-1).ravel(),
+                "incentive": pay.incentive.ravel(),
+                "payout": (pay.incentive / ti).ravel() if ti > 0 else np.full(T * R, np.nan),
+                "capped": pay.capped.ravel(),
+            }))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------
+# Pay curves (drawn from the compiled schedules)
+# ----------------------------------------------------------------------
+
+
+def pay_curve_table(scenario: Any, plans: Sequence[str] | None = None, *, x_max: float = 2.0, n: int = 201) -> pd.DataFrame:
+    """Each revenue-attainment pay element of each plan and role as a curve.
+
+    Components paid on attainment (``curve``, ``commission``, ``lump_sum``)
+    are compiled with :func:`simlib.paycurves.compile_component` and evaluated
+    on an attainment grid, assuming the same attainment in every period.
+    Pay is expressed as a multiple of the role's target incentive: a curve's
+    output times its weight; a commission's output (money per unit of quota)
+    times the role's expected annual quota (plan level x expected revenue of
+    an average ramped rep); a lump sum's steps times the number of periods.
+    Gates, modifiers, team weighting and per-unit bonuses are not drawn (they
+    depend on other measures).
+
+    Returns
+    -------
+    DataFrame
+        plan, role, component, kind, measure, attainment, payout (multiple of
+        target incentive), capped (bool).
+    """
+    from .paycurves import compile_component, evaluate
+    from .plans import revenue_profile
+    from .scenario import PERIODS, Scenario, load_scenario
+
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
+    x = np.linspace(0.0, x_max, n)
+    rows = []
+    for p in plans or list(scen.plans):
+        for rname in scen.roles:
+            rp = scen.role_plan(p, rname)
+            ti = scen.target_incentive(p, rname)
+            if ti <= 0:
+                continue
+            for c in rp.components:
+                if c.kind == "per_unit" or (c.kind != "curve" and c.measure != "revenue"):
+                    continue
+                y, capped = evaluate(compile_component(c), x)
+                if c.kind == "curve":
+                    mult = y * c.weight
+                elif c.kind == "commission":
+                    quota = rp.quota.level * float(revenue_profile(scen, rname).sum())
+                    mult = y * quota / ti
+                else:
+                    mult = y * PERIODS[c.period] / ti
+                rows.append(pd.DataFrame({
+                    "plan": p, "role": rname, "component": c.name, "kind": c.kind, "measure": c.measure,
+                    "attainment": x, "payout": mult, "capped": capped,
+                }))
+    cols = ["plan", "role", "component", "kind", "measure", "attainment", "payout", "capped"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+
+
+# ----------------------------------------------------------------------
+# Budget risk
+# ----------------------------------------------------------------------
+
+
+def budget_risk(result: Any, budget: float | None = None) -> pd.DataFrame:
+    """P(incentive cost over budget) and P95 cost per plan, with Monte Carlo errors.
+
+    Parameters
+    ----------
+    result : SimulationResult
+    budget : float, optional
+        Incentive budget (money per year); default the scenario's, read from
+        the result's ``over_budget`` metric when no number is given.
+
+    Returns
+    -------
+    DataFrame
+        plan, mean_cost, p95_cost, p95_ci_low, p95_ci_high (money per year),
+        p_over_budget, p_over_budget_se (probability), budget.
+    """
+    from .metrics import quantile_with_ci
+
+    tr = result.trials()
+    tot = tr[tr["group"] == "total"]
+    rows = []
+    for plan, sub in tot.groupby("plan", sort=False):
+        c = sub["incentive_cost"].to_numpy(dtype=float)
+        est, _, lo, hi = quantile_with_ci(c, 0.95)
+        if budget is not None:
+            over = (c > budget).astype(float)
+            p, se = float(over.mean()), float(over.std(ddof=1) / np.sqrt(len(over)))
+        else:
+            s = result.summary()
+            r = s[(s["plan"] == plan) & (s["group"] == "total") & (s["metric"] == "over_budget")]
+            p = float(r["mean"].iloc[0]) if len(r) else float("nan")
+            se = float(r["se"].iloc[0]) if len(r) else float("nan")
+        rows.append(dict(plan=plan, mean_cost=float(c.mean()), p95_cost=est, p95_ci_low=lo, p95_ci_high=hi,
+                         p_over_budget=p, p_over_budget_se=se, budget=budget))
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------
+# Sweeps: target level x team weighting
+# ----------------------------------------------------------------------
+
+
+def _set_path(d: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        if d.get(k) is None:
+            d[k] = {}
+        d = d[k]
+    d[keys[-1]] = value
+
+
+def sweep_plans(scenario: Any, params: Mapping[str, Sequence[Any]], *, base_plan: str | None = None) -> tuple[Any, pd.DataFrame]:
+    """A scenario holding one plan per grid point, derived from ``base_plan``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    params : dict
+        Parameter -> list of values; the grid is their product. Aliases:
+        ``target_level`` (every role's quota level), ``team_weight`` (every
+        role's team weight, pool split by contribution unless the base plan
+        says otherwise); any other name is a dotted path inside the plan
+        (``roles.telesales.quota.level``).
+    base_plan : str, optional
+        Default: the scenario's current plan.
+
+    Returns
+    -------
+    (Scenario, DataFrame)
+        The scenario with the points' plans added, and a frame with one row
+        per point: point (0, 1, ...), plan (its name in the scenario), and
+        the parameter columns.
+    """
+    import copy
+    import itertools
+
+    from .scenario import scenario_from_dict
+
+    base = base_plan or scenario.current_plan
+    if base not in scenario.plans:
+        raise KeyError(f"base_plan '{base}' is not a plan, expected one of {sorted(scenario.plans)}")
+    names = list(params)
+    if not names:
+        raise ValueError("sweep: give at least one parameter with a list of values")
+    data = scenario.model_dump(by_alias=True)
+    base_dict = data["plans"][base]
+    points = []
+    for i, combo in enumerate(itertools.product(*(list(params[k]) for k in names))):
+        plan = copy.deepcopy(base_dict)
+        plan["description"] = ", ".join(f"{k}={v}" for k, v in zip(names, combo))
+        for k, v in zip(names, combo):
+            if k == "target_level":
+                for rp in plan["roles"].values():
+                    rp["quota"]["level"] = float(v)
+            elif k == "team_weight":
+                for rp in plan["roles"].values():
+                    team = rp.get("team") or {}
+                    team["weight"] = float(v)
+                    if float(team.get("weight", 0)) > 0 and "split" not in team:
+                        team["split"] = "contribution"
+                    rp["team"] = team
+            else:
+                _set_path(plan, k, v)
+        name = f"sweep_{i:03d}"
+        data["plans"][name] = plan
+        points.append({"point": i, "plan": name, **dict(zip(names, combo))})
+    return scenario_from_dict(data, scenario.source), pd.DataFrame(points)
+
+
+def run_sweep(
+    scenario: Any,
+    params: Mapping[str, Sequence[Any]],
+    *,
+    base_plan: str | None = None,
+    trials: int = 200,
+    rng: int | None = 0,
+    behaviour: str | Any = "none",
+    progress: bool = False,
+    executor: Any = None,
+) -> pd.DataFrame:
+    """Grid sweep over plan parameters, one tidy row per point x group x metric.
+
+    Uses :func:`simlib.sweep.run_sweep` when that module is installed;
+    otherwise simulates every grid point as a plan of one run
+    (:func:`sweep_plans`), so all points share common random numbers.
+
+    Returns
+    -------
+    DataFrame
+        Columns point, <parameter names>, group, metric, mean, se, ci_low,
+        ci_high, n, seed.
+    """
+    from .scenario import Scenario, load_scenario
+
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
+    try:
+        from .sweep import run_sweep as _external
+    except ImportError:
+        _external = None
+    if _external is not None:
+        return _external(scen, dict(params), base_plan=base_plan, trials=trials, rng=rng, behaviour=behaviour,
+                         design="grid", executor=executor, progress=progress)
+    from .api import simulate
+
+    big, points = sweep_plans(scen, params, base_plan=base_plan)
+    res = simulate(big, list(points["plan"]), trials=trials, rng=rng, behaviour=behaviour,
+                   reference=points["plan"].iloc[0], executor=executor, progress=progress)
+    s = res.summary()
+    s = s[s["plan"].isin(points["plan"])]
+    out = points.merge(s, on="plan", how="left")
+    out["seed"] = rng if isinstance(rng, (int, np.integer)) else str(res.provenance.get("seed_entropy"))
+    cols = ["point", *params.keys(), "group", "metric", "mean", "se", "ci_low", "ci_high", "n", "seed"]
+    return out[cols].reset_index(drop=True)
+
+
+def show(fig: Any) -> None:
+    """Display a matplotlib Figure in a notebook (PNG, embedded in HTML reports) and free it.
+
+    Outside IPython the figure is left alone (nothing is printed).
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return
+    if get_ipython() is None:
+        return
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    display(Image(data=buf.getvalue(), format="png"))
