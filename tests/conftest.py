@@ -1,0 +1,183 @@
+"""Shared fixtures: paths, a small scenario that exercises every plan feature, YAML helpers."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "scenarios" / "default.yaml"
+DATA = Path(__file__).resolve().parent / "data"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+SEASON_A = [0.8, 0.9, 1.1, 1.0, 0.95, 1.05, 0.85, 0.8, 1.1, 1.0, 1.1, 1.35]
+
+
+def small_scenario_dict() -> dict:
+    """A small organisation (22 reps) whose plans use every pay feature of MODEL.md section 3.
+
+    Teams of uneven size, new hires, all four quota methods, every component
+    kind and period, year-to-date true-up (also for per-unit pay), gates,
+    modifiers, team weighting with both splits and recognition.
+    """
+    return {
+        "name": "small",
+        "market": {"growth_mean": 0.02, "growth_sd": 0.06, "monthly_sd": 0.04, "monthly_rho": 0.4},
+        "roles": {
+            "ka": {
+                "process": "key_account", "headcount": 7, "team_size": 3, "base_salary": 90000,
+                "target_incentive": 60000, "gross_margin": 0.55, "seasonality": SEASON_A,
+                "ability_sd": 0.3, "territory_sd": 0.3, "new_hire_share": 0.3, "ramp_months": 4,
+                "production": {"deals_per_month": 0.9, "deal_size_mean": 100000, "pipeline_lag_months": 2},
+            },
+            "ts": {
+                "process": "telesales", "headcount": 9, "team_size": 4, "base_salary": 42000,
+                "target_incentive": 18000, "gross_margin": 0.4, "new_hire_share": 0.3, "ramp_months": 3,
+                "production": {"calls_per_month": 600},
+            },
+            "ch": {
+                "process": "channel", "headcount": 6, "team_size": 4, "base_salary": 70000,
+                "target_incentive": 40000, "gross_margin": 0.35, "seasonality": SEASON_A[::-1],
+                "new_hire_share": 0.25, "production": {"partners_per_month": 0.8},
+            },
+        },
+        "budget": {"incentive": 700000},
+        "current_plan": "current",
+        "plans": {
+            "current": {
+                "description": "mixed features",
+                "roles": {
+                    "ka": {
+                        "quota": {"method": "territory", "noise": 0.15},
+                        "components": [
+                            {"name": "rev", "weight": 0.8, "points": [[0.5, 0.0], [1.0, 1.0], [1.5, 2.5]], "cap": 2.5},
+                            {"name": "newacc", "measure": "new_accounts", "weight": 0.2, "target": 3,
+                             "points": [[0.5, 0.25], [1.0, 1.0], [2.0, 2.0]], "cap": 2.0},
+                        ],
+                        "modifiers": [{"measure": "satisfaction", "points": [[0.6, 0.9], [0.82, 1.0], [0.95, 1.1]]}],
+                    },
+                    "ts": {
+                        "quota": {"method": "territory"},
+                        "components": [
+                            {"name": "rev", "weight": 0.9, "period": "quarter",
+                             "points": [[0.75, 0.5], [1.0, 1.0], [1.5, 2.0]], "cap": 2.0},
+                            {"name": "conv", "measure": "conversions", "kind": "per_unit", "rate": 6},
+                        ],
+                        "gates": [{"measure": "record_accuracy", "target": 0.92, "min_attainment": 0.995,
+                                   "components": ["conv"]}],
+                        "recognition": {"top_k": 2, "value": 3000, "measure": "revenue"},
+                    },
+                    "ch": {
+                        "quota": {"method": "territory"},
+                        "components": [
+                            {"name": "comm", "kind": "commission", "mode": "marginal", "period": "quarter",
+                             "ytd_true_up": True,
+                             "tiers": [{"from": 0.0, "rate": 0.045}, {"from": 0.8, "rate": 0.10}, {"from": 1.2, "rate": 0.12}]},
+                            {"name": "partners", "measure": "partners_opened", "kind": "per_unit", "rate": 1000},
+                        ],
+                    },
+                },
+            },
+            "variant": {
+                "description": "other quota methods, team pay, lump sums, retroactive tiers, YTD per-unit",
+                "base": "current",
+                "changes": {
+                    "roles": {
+                        "ka": {
+                            "quota": {"method": "flat", "level": 1.1},
+                            "team": {"weight": 0.4, "split": "contribution"},
+                            "components": [
+                                {"name": "newacc", "remove": True},
+                                {"name": "lump", "kind": "lump_sum", "period": "half",
+                                 "steps": [{"at": 0.8, "amount": 2000}, {"at": 1.2, "amount": 5000}]},
+                            ],
+                            "gates": [{"measure": "revenue", "min_attainment": 0.5, "components": ["rev"]}],
+                        },
+                        "ts": {
+                            "quota": {"method": "last_year", "growth": 0.08},
+                            "team": {"weight": 0.5, "split": "equal"},
+                            "components": [
+                                {"name": "rev", "kind": "commission", "mode": "retroactive", "period": "half",
+                                 "points": None,
+                                 "tiers": [{"from": 0.5, "rate": 0.03}, {"from": 1.0, "rate": 0.06}], "cap": 0.09},
+                                {"name": "conv", "period": "month", "ytd_true_up": True, "cap": 400},
+                            ],
+                            "recognition": {"top_k": 3, "value": 1000, "measure": "calls"},
+                        },
+                        "ch": {
+                            "quota": {"method": "top_down", "level": 0.95},
+                            "team": {"weight": 0.5, "split": "contribution"},
+                            "components": [
+                                {"name": "curve", "weight": 0.7, "period": "month", "beyond": "flat",
+                                 "points": [[0.6, 0.2], [1.0, 1.0], [1.3, 1.6]]},
+                                {"name": "partners", "period": "quarter", "ytd_true_up": True},
+                                {"name": "comm", "remove": True},
+                            ],
+                            "modifiers": [{"measure": "policy_adherence", "points": [[0.9, 0.8], [0.95, 1.0]]}],
+                        },
+                    },
+                },
+            },
+            "company": {
+                "description": "top-down with a company number; score-measure team curve",
+                "base": "current",
+                "changes": {
+                    "roles": {
+                        "ch": {
+                            "quota": {"method": "top_down", "company_target": 3000000},
+                            "team": {"weight": 1.0, "split": "equal"},
+                        },
+                        "ts": {
+                            "team": {"weight": 0.3, "split": "contribution"},
+                            "components": [
+                                {"name": "acc", "measure": "record_accuracy", "target": 0.9, "weight": 0.1,
+                                 "period": "quarter", "points": [[0.95, 0.0], [1.05, 1.5]]},
+                            ],
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+@pytest.fixture
+def small_dict() -> dict:
+    return copy.deepcopy(small_scenario_dict())
+
+
+@pytest.fixture(scope="session")
+def small_scenario():
+    from simlib import scenario_from_dict
+
+    return scenario_from_dict(small_scenario_dict(), "small.yaml")
+
+
+@pytest.fixture(scope="session")
+def default_scenario():
+    from simlib import load_scenario
+
+    return load_scenario(DEFAULT)
+
+
+def write_yaml(path: Path, data) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def python_exe() -> str:
+    return sys.executable
+
+
+@pytest.fixture
+def cli_env() -> dict:
+    env = dict(os.environ)
+    env.pop("SIMLIB_DEBUG", None)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env

@@ -1,0 +1,132 @@
+"""The vectorised engine agrees draw for draw with the slow plain-Python reference (MODEL.md 6, step 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import simlib
+from simlib.plans import compute_pay, set_quotas
+from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+from simlib.production import run_year
+from simlib.reference import REFERENCE_METRICS, reference_trial, simulate_reference
+
+RTOL = 1e-9
+TRIALS = 5
+
+
+def _close(a, b, what):
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    assert a.shape == b.shape, what
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-9, err_msg=what)
+
+
+@pytest.fixture(scope="module")
+def engine_and_reference(small_scenario):
+    s = small_scenario
+    root = root_seed(20261127)
+    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
+    market = market_multiplier(s, draws)
+    eng = {}
+    for rname in s.roles:
+        world = role_world(s, rname, draws, market)
+        measures = run_year(world)
+        pays = {}
+        for plan in s.plans:
+            quota = set_quotas(s, plan, world)
+            pays[plan] = compute_pay(s, plan, world, measures, quota)
+        eng[rname] = dict(world=world, measures=measures, pay=pays)
+    ref = [reference_trial(s, list(s.plans), root, t) for t in range(TRIALS)]
+    return s, market, eng, ref
+
+
+def test_market_and_reps_agree(engine_and_reference):
+    s, market, eng, ref = engine_and_reference
+    for t in range(TRIALS):
+        _close(market[t], ref[t]["market"], "market")
+        for rname in s.roles:
+            w = eng[rname]["world"]
+            reps = ref[t]["roles"][rname]["reps"]
+            _close(w.ability[t], [r["ability"] for r in reps], f"{rname} ability")
+            _close(w.territory[t], [r["territory"] for r in reps], f"{rname} territory")
+            _close(w.ramp[t], [r["ramp"] for r in reps], f"{rname} ramp")
+            assert list(w.team) == [r["team"] for r in reps]
+
+
+def test_every_measure_agrees(engine_and_reference):
+    s, _, eng, ref = engine_and_reference
+    for rname in s.roles:
+        measures = eng[rname]["measures"]
+        assert set(measures) == set(simlib.scenario.MEASURES[s.roles[rname].process])
+        for k, arr in measures.items():
+            for t in range(TRIALS):
+                rm = ref[t]["roles"][rname]["measures"]
+                _close(arr[t], [rm[r][k] for r in range(len(rm))], f"{rname}.{k} trial {t}")
+
+
+def test_pay_of_every_plan_agrees(engine_and_reference):
+    s, _, eng, ref = engine_and_reference
+    for rname in s.roles:
+        for plan in s.plans:
+            pay = eng[rname]["pay"][plan]
+            for t in range(TRIALS):
+                rp = ref[t]["pay"][plan][rname]
+                what = f"{plan}/{rname} trial {t}"
+                _close(pay.quota[t], rp["quota"], what + " quota")
+                _close(pay.attainment[t], rp["attainment"], what + " attainment")
+                _close(pay.incentive[t], rp["incentive"], what + " incentive")
+                _close(pay.recognition[t], rp["recognition"], what + " recognition")
+                assert list(pay.capped[t]) == list(rp["capped"]), what + " capped"
+                assert set(pay.components) == set(rp["components"])
+                for c, v in pay.components.items():
+                    _close(v[t], rp["components"][c], f"{what} component {c}")
+
+
+def test_case_is_not_degenerate(engine_and_reference):
+    """The comparison means something: pay varies across reps, caps and gates bite somewhere."""
+    s, _, eng, _ = engine_and_reference
+    for rname in s.roles:
+        for plan in s.plans:
+            inc = eng[rname]["pay"][plan].incentive
+            assert np.all(np.isfinite(inc)) and np.std(inc) > 0, (plan, rname)
+    capped = sum(eng[r]["pay"][p].capped.sum() for r in s.roles for p in s.plans)
+    assert capped > 0
+    conv = eng["ts"]["pay"]["current"].components["conv"]
+    assert np.any(conv == 0) and np.any(conv > 0)  # the accuracy gate binds for some reps only
+
+
+def test_simulate_reference_matches_simulate(small_scenario):
+    trials = 6
+    ref = simulate_reference(small_scenario, trials=trials, rng=7)
+    res = simlib.simulate(small_scenario, trials=trials, rng=7, chunk_size=4)
+    assert ref["plans"] == list(small_scenario.plans)
+    assert ref["groups"] == [*small_scenario.roles, "total"]
+    tr = res.trials()
+    for plan in ref["plans"]:
+        for g in ref["groups"]:
+            sub = tr[(tr.plan == plan) & (tr.group == g)].sort_values("trial")
+            for m in ("revenue", "incentive_cost", "total_comp", "profit"):
+                _close(sub[m].to_numpy(), ref["metrics"][plan][g][m], f"{plan}/{g}/{m}")
+            assert set(ref["metrics"][plan][g]) == set(REFERENCE_METRICS)
+    s = res.summary()
+    for plan in ref["plans"]:
+        for g in ref["groups"]:
+            for m in ("share_at_quota", "share_capped", "recognition_value", "gross_profit", "base_cost"):
+                mean = s[(s.plan == plan) & (s.group == g) & (s.metric == m)]["mean"].item()
+                assert mean == pytest.approx(np.mean(ref["metrics"][plan][g][m]), rel=1e-9, abs=1e-12), (plan, g, m)
+
+
+def test_reference_on_default_scenario(default_scenario):
+    ref = simulate_reference(default_scenario, ["current", "team_weighted", "uncapped_quarterly"], trials=2, rng=3)
+    res = simlib.simulate(default_scenario, ["current", "team_weighted", "uncapped_quarterly"], trials=2, rng=3)
+    tr = res.trials()
+    for plan in ref["plans"]:
+        sub = tr[(tr.plan == plan) & (tr.group == "total")].sort_values("trial")
+        _close(sub["incentive_cost"].to_numpy(), ref["metrics"][plan]["total"]["incentive_cost"], plan)
+        _close(sub["revenue"].to_numpy(), ref["metrics"][plan]["total"]["revenue"], plan)
+
+
+def test_reference_rejects_unknown_plan(small_scenario):
+    with pytest.raises(KeyError, match="nope"):
+        simulate_reference(small_scenario, ["nope"], trials=1)
