@@ -229,7 +229,7 @@ def meets_guardrails(
     for key, sub in t.groupby(list(by), sort=False):
         bad = sub.loc[~sub["status"].isin(accept), "metric"].tolist()
         key = key if isinstance(key, tuple) else (key,)
-        out.append({**dict(zip(by, key)), "meets": not bad and len(sub) > 0, "failed": ", ".join(bad)})
+        out.append({**dict(zip(by, key, strict=False)), "meets": not bad and len(sub) > 0, "failed": ", ".join(bad)})
     return pd.DataFrame(out, columns=[*by, "meets", "failed"])
 
 

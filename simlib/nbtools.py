@@ -275,6 +275,88 @@ def metrics_available(result_or_frame: Any) -> list[str]:
 # ----------------------------------------------------------------------
 
 
+def _rep_pass(scenario: Any, plans: Sequence[str] | None, trials: int, rng: Any, behaviour: Any):
+    """Yield (plan, role, trial numbers, measures, PayResult) for the first ``trials`` trials."""
+    from .engine import _behaviour_model
+    from .plans import compute_pay, set_quotas
+    from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+    from .production import run_year
+
+    scen = _as_scen(scenario)
+    plan_list = list(plans) if plans else list(scen.plans)
+    unknown = [p for p in plan_list if p not in scen.plans]
+    if unknown:
+        raise KeyError(f"unknown plan(s) {unknown}; the scenario has {sorted(scen.plans)}")
+    if int(trials) < 1:
+        raise ValueError(f"trials: expected a positive integer, got {trials!r}")
+    root = root_seed(rng)
+    tr = np.arange(int(trials))
+    draws = draw_chunk(Layout.of(scen), root, tr)
+    market = market_multiplier(scen, draws)
+    model = _behaviour_model(scen, behaviour)
+    worlds = {r: role_world(scen, r, draws, market) for r in scen.roles}
+    base_measures: dict[str, dict[str, np.ndarray]] = {}
+    for plan in plan_list:
+        for rname, world in worlds.items():
+            quota = set_quotas(scen, plan, world)
+            policy = None if model is None else model.policy(plan, world, quota)
+            if policy is None:
+                if rname not in base_measures:
+                    base_measures[rname] = run_year(world)
+                measures = base_measures[rname]
+            else:
+                measures = run_year(world, policy)
+            yield plan, rname, tr, measures, compute_pay(scen, plan, world, measures, quota)
+
+
+def measure_means(
+    scenario: Any,
+    plans: Sequence[str] | None = None,
+    *,
+    trials: int = 20,
+    rng: int | None = 0,
+    behaviour: str | Any = "none",
+) -> pd.DataFrame:
+    """What reps do: mean of every simulated measure per rep and year, per plan and role.
+
+    Flow measures (revenue, calls, conversions, partners opened...) are summed
+    over the year; score measures (satisfaction, record accuracy...) are
+    averaged over months. The standard error is over trials (rep means per
+    trial are independent across trials). With behaviour ``"none"`` the
+    measures are the same under every plan by construction.
+
+    Returns
+    -------
+    DataFrame
+        plan, role, measure, kind (flow/score), mean, se, incentive_share
+        (share of the role's incentive paid through components on this
+        measure, under this plan; NaN when no incentive is paid).
+    """
+    from .scenario import MEASURES
+
+    scen = _as_scen(scenario)
+    rows = []
+    for plan, rname, _tr, measures, pay in _rep_pass(scen, plans, trials, rng, behaviour):
+        kinds = MEASURES[scen.roles[rname].process]
+        tot = float(pay.incentive.sum())
+        comp_measure = {c.name: c.measure for c in scen.role_plan(plan, rname).components}
+        for m, x in measures.items():
+            kind = kinds.get(m, "flow")
+            per = x.sum(axis=-1) if kind == "flow" else x.mean(axis=-1)
+            by_trial = per.mean(axis=1)
+            paid = sum(float(v.sum()) for n, v in pay.components.items() if comp_measure.get(n) == m)
+            rows.append(dict(plan=plan, role=rname, measure=m, kind=kind, mean=float(by_trial.mean()),
+                             se=float(by_trial.std(ddof=1) / np.sqrt(len(by_trial))) if len(by_trial) > 1 else float("nan"),
+                             incentive_share=paid / tot if tot > 0 else float("nan")))
+    return pd.DataFrame(rows, columns=["plan", "role", "measure", "kind", "mean", "se", "incentive_share"])
+
+
+def _as_scen(scenario: Any):
+    from .scenario import Scenario, load_scenario
+
+    return scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
+
+
 def rep_outcomes(
     scenario: Any,
     plans: Sequence[str] | None = None,
@@ -311,50 +393,22 @@ def rep_outcomes(
         incentive (money per year), payout (incentive / target incentive,
         multiple), capped (bool).
     """
-    from .engine import _behaviour_model
-    from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-    from .production import run_year
-    from .plans import compute_pay, set_quotas
-    from .scenario import Scenario, load_scenario
-
-    scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
-    plan_list = list(plans) if plans else list(scen.plans)
-    unknown = [p for p in plan_list if p not in scen.plans]
-    if unknown:
-        raise KeyError(f"unknown plan(s) {unknown}; the scenario has {sorted(scen.plans)}")
-    root = root_seed(rng)
-    tr = np.arange(int(trials))
-    draws = draw_chunk(Layout.of(scen), root, tr)
-    market = market_multiplier(scen, draws)
-    model = _behaviour_model(scen, behaviour)
-    worlds = {r: role_world(scen, r, draws, market) for r in scen.roles}
     frames = []
-    base_measures: dict[str, dict[str, np.ndarray]] = {}
-    for plan in plan_list:
-        for rname, world in worlds.items():
-            quota = set_quotas(scen, plan, world)
-            policy = None if model is None else model.policy(plan, world, quota)
-            if policy is None:
-                if rname not in base_measures:
-                    base_measures[rname] = run_year(world)
-                measures = base_measures[rname]
-            else:
-                measures = run_year(world, policy)
-            pay = compute_pay(scen, plan, world, measures, quota)
-            T, R = pay.incentive.shape
-            ti = float(pay.target_incentive)
-            frames.append(pd.DataFrame({
-                "plan": plan,
-                "role": rname,
-                "trial": np.repeat(tr, R),
-                "rep": np.tile(np.arange(R), T),
-                "attainment": pay.attainment.ravel(),
-                "quota": pay.quota.ravel(),
-                "revenue": measures["revenue"].sum(axis=-1).ravel(),
-                "incentive": pay.incentive.ravel(),
-                "payout": (pay.incentive / ti).ravel() if ti > 0 else np.full(T * R, np.nan),
-                "capped": pay.capped.ravel(),
-            }))
+    for plan, rname, tr, measures, pay in _rep_pass(scenario, plans, trials, rng, behaviour):
+        T, R = pay.incentive.shape
+        ti = float(pay.target_incentive)
+        frames.append(pd.DataFrame({
+            "plan": plan,
+            "role": rname,
+            "trial": np.repeat(tr, R),
+            "rep": np.tile(np.arange(R), T),
+            "attainment": pay.attainment.ravel(),
+            "quota": pay.quota.ravel(),
+            "revenue": measures["revenue"].sum(axis=-1).ravel(),
+            "incentive": pay.incentive.ravel(),
+            "payout": (pay.incentive / ti).ravel() if ti > 0 else np.full(T * R, np.nan),
+            "capped": pay.capped.ravel(),
+        }))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -508,8 +562,8 @@ def sweep_plans(scenario: Any, params: Mapping[str, Sequence[Any]], *, base_plan
     points = []
     for i, combo in enumerate(itertools.product(*(list(params[k]) for k in names))):
         plan = copy.deepcopy(base_dict)
-        plan["description"] = ", ".join(f"{k}={v}" for k, v in zip(names, combo))
-        for k, v in zip(names, combo):
+        plan["description"] = ", ".join(f"{k}={v}" for k, v in zip(names, combo, strict=False))
+        for k, v in zip(names, combo, strict=False):
             if k == "target_level":
                 for rp in plan["roles"].values():
                     rp["quota"]["level"] = float(v)
@@ -524,7 +578,7 @@ def sweep_plans(scenario: Any, params: Mapping[str, Sequence[Any]], *, base_plan
                 _set_path(plan, k, v)
         name = f"sweep_{i:03d}"
         data["plans"][name] = plan
-        points.append({"point": i, "plan": name, **dict(zip(names, combo))})
+        points.append({"point": i, "plan": name, **dict(zip(names, combo, strict=False))})
     return scenario_from_dict(data, scenario.source), pd.DataFrame(points)
 
 

@@ -58,7 +58,7 @@ def _distribution(reps: pd.DataFrame, col: str, xlabel: str, marks: Sequence[flo
     col_of = _colours(plans)
     fig, axes = _grid(len(roles))
     bins = np.linspace(0.0, x_max, 49)
-    for ax, role in zip(axes, roles):
+    for ax, role in zip(axes, roles, strict=False):
         sub = reps[reps["role"] == role]
         for p in plans:
             v = sub.loc[sub["plan"] == p, col].to_numpy(dtype=float)
@@ -103,7 +103,7 @@ def pay_curves(curves: pd.DataFrame, plans: Sequence[str] | None = None) -> Figu
     col_of = _colours(plans)
     fig, axes = _grid(len(roles))
     styles = ["-", "--", "-.", ":"]
-    for ax, role in zip(axes, roles):
+    for ax, role in zip(axes, roles, strict=False):
         sub = curves[curves["role"] == role]
         for j, p in enumerate(plans):
             sp = sub[sub["plan"] == p]
@@ -147,7 +147,7 @@ def metric_by_role(summary: pd.DataFrame, metrics: Sequence[str], plans: Sequenc
     col_of = _colours(plans)
     fig, axes = _grid(max(1, len(metrics)), ncols=2, w=5.5, h=3.4)
     width = 0.8 / max(1, len(plans))
-    for ax, m in zip(axes, metrics):
+    for ax, m in zip(axes, metrics, strict=False):
         sm = summary[summary["metric"] == m]
         unit = sm["unit"].iloc[0] if "unit" in sm and len(sm) else ""
         for j, p in enumerate(plans):
@@ -168,13 +168,13 @@ def difference_forest(differences: pd.DataFrame, metrics: Sequence[str], group: 
     d = differences[(differences["group"] == group) & differences["metric"].isin(metrics)]
     metrics = [m for m in metrics if m in set(d["metric"])]
     fig, axes = _grid(max(1, len(metrics)), ncols=2, w=5.5, h=2.6)
-    for ax, m in zip(axes, metrics):
+    for ax, m in zip(axes, metrics, strict=False):
         dm = d[d["metric"] == m]
         y = np.arange(len(dm))
         ax.errorbar(dm["diff"], y, xerr=np.vstack([dm["diff"] - dm["ci_low"], dm["ci_high"] - dm["diff"]]).clip(min=0),
                     fmt="o", color="#1f77b4", capsize=3)
         ax.axvline(0.0, color="grey", lw=1)
-        ax.set_yticks(y, [f"{p} - {r}" for p, r in zip(dm["plan"], dm["reference"])], fontsize=8)
+        ax.set_yticks(y, [f"{p} - {r}" for p, r in zip(dm["plan"], dm["reference"], strict=False)], fontsize=8)
         ax.set_title(f"{m}: paired difference ({group})")
     return fig
 
@@ -230,7 +230,7 @@ def heatmaps(
     fig, axes = _grid(max(1, len(metrics)), ncols=3, w=4.3, h=3.5)
     xs = sorted(s[x].unique())
     ys = sorted(s[y].unique())
-    for ax, m in zip(axes, metrics):
+    for ax, m in zip(axes, metrics, strict=False):
         piv = s[s["metric"] == m].pivot_table(index=y, columns=x, values="mean").reindex(index=ys, columns=xs)
         im = ax.imshow(piv.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis")
         fig.colorbar(im, ax=ax, shrink=0.85, format=_money if s.loc[s["metric"] == m, "unit"].eq("money").any() else None)
@@ -269,7 +269,7 @@ def role_profile(reps: pd.DataFrame, plans: Sequence[str]) -> Figure:
     col_of = _colours(plans)
     fig, axes = _grid(2, ncols=2, w=5.5, h=3.4)
     width = 0.8 / max(1, len(plans))
-    for ax, col, lab in zip(axes, ("attainment", "payout"), ("mean attainment", "mean incentive / target incentive")):
+    for ax, col, lab in zip(axes, ("attainment", "payout"), ("mean attainment", "mean incentive / target incentive"), strict=False):
         for j, p in enumerate(plans):
             g = reps[reps["plan"] == p].groupby(["role", "trial"])[col].mean().groupby("role")
             m, se = g.mean().reindex(roles), (g.std(ddof=1) / np.sqrt(g.count())).reindex(roles)
