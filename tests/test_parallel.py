@@ -1,0 +1,116 @@
+"""Same seed, same numbers: serial, process pool and Dask LocalCluster with 1 and 2 workers."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simlib import load_scenario, simulate
+from simlib.errors import SimlibError
+from simlib.optimize import optimize
+from simlib.parallel import resolve_executor
+from simlib.sweep import run_sweep
+
+distributed = pytest.importorskip("dask.distributed")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "scenarios" / "default.yaml"
+TRIALS = 96
+CHUNK = 16  # several chunks, so that work is really spread over workers
+
+
+@pytest.fixture(scope="module")
+def scen():
+    return load_scenario(DEFAULT)
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """One LocalCluster for the module (startup takes seconds); starts with 1 worker, tests scale it."""
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def _workers(client, n: int):
+    client.cluster.scale(n)
+    deadline = time.time() + 60
+    while len(client.scheduler_info()["workers"]) != n:
+        if time.time() > deadline:
+            raise TimeoutError(f"cluster did not reach {n} workers")
+        time.sleep(0.1)
+    return client
+
+
+@pytest.fixture(scope="module")
+def serial_run(scen):
+    return simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK)
+
+
+def _same(a, b):
+    assert a.raw.layout == b.raw.layout
+    assert np.array_equal(a.raw.n, b.raw.n)
+    assert np.array_equal(a.raw.mean, b.raw.mean, equal_nan=True)
+    assert np.array_equal(a.raw.se, b.raw.se, equal_nan=True)
+    assert np.array_equal(a.raw.keep, b.raw.keep)
+
+
+def test_process_pool_bit_identical(scen, serial_run):
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK, executor=ex))
+    # and through the scheduler helper, with a different chunking
+    with resolve_executor("processes:2") as ex:
+        _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=40, executor=ex))
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_dask_local_cluster_bit_identical(scen, serial_run, cluster_client, n_workers):
+    client = _workers(cluster_client, n_workers)
+    _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK, executor=client))
+
+
+def test_sweep_same_on_dask(scen, cluster_client):
+    client = _workers(cluster_client, 2)
+    params = {"target_level": [0.95, 1.05], "team_weight": [0.0, 0.3]}
+    local = run_sweep(scen, params, trials=48, rng=5, executor="serial", chunk_size=CHUNK)
+    remote = run_sweep(scen, params, trials=48, rng=5, executor=client, chunk_size=CHUNK)
+    pd.testing.assert_frame_equal(local, remote, check_exact=True)
+
+
+def test_optimize_same_on_dask(scen, cluster_client):
+    client = _workers(cluster_client, 2)
+    kw = dict(objective="profit", constraints=["share_at_quota >= 0.45"], trials=32, rng=2, starts=4, maxiter=8,
+              chunk_size=CHUNK)
+    a = optimize(scen, {"target_level": (0.9, 1.2)}, executor="serial", **kw)
+    b = optimize(scen, {"target_level": (0.9, 1.2)}, executor=client, **kw)
+    assert a.params == b.params and a.objective == b.objective
+    pd.testing.assert_frame_equal(a.history, b.history, check_exact=True)
+
+
+def test_resolve_executor_choices():
+    with resolve_executor("serial") as ex:
+        assert ex is None
+    with resolve_executor("auto", work=1000) as ex:  # too small to pay for a pool
+        assert ex is None
+    with resolve_executor(None, work=None) as ex:
+        assert ex is None
+    with resolve_executor("processes:1") as ex:
+        assert isinstance(ex, ProcessPoolExecutor)
+    sentinel = ProcessPoolExecutor(max_workers=1)
+    try:
+        with resolve_executor(sentinel) as ex:
+            assert ex is sentinel  # passed-in executors are used as is, not shut down
+        assert sentinel.submit(int, "3").result() == 3
+    finally:
+        sentinel.shutdown()
+    for bad in ("nonsense", "processes:x", "local:0"):
+        with pytest.raises(SimlibError):
+            with resolve_executor(bad):
+                pass
