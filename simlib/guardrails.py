@@ -24,7 +24,8 @@ import pandas as pd
 
 from .scenario import Scenario
 
-__all__ = ["Rule", "RULES", "PAY_MIX", "QUOTA_TO_OTE", "guardrail_table", "plan_rules", "meets_guardrails", "STATUS_ORDER"]
+__all__ = ["Rule", "RULES", "PAY_MIX", "QUOTA_TO_OTE", "guardrail_table", "plan_rules", "meets_guardrails", "sweep_region",
+           "style_guardrails", "STATUS_ORDER"]
 
 
 @dataclass(frozen=True)
@@ -242,3 +243,33 @@ def style_guardrails(table: pd.DataFrame):
         .map(lambda v: f"background-color: {colours.get(v, '')}", subset=["status"])
         .hide(axis="index")
     )
+
+
+def sweep_region(
+    sweep: pd.DataFrame,
+    params: Sequence[str],
+    *,
+    metrics: Sequence[str] = ("share_at_quota", "share_120"),
+    accept: Sequence[str] = ("inside", "borderline"),
+) -> pd.DataFrame:
+    """Which sweep points meet the chosen rules of thumb, per group.
+
+    Parameters
+    ----------
+    sweep : DataFrame
+        Tidy sweep (point, <params>, group, metric, mean, ci_low, ci_high, ...).
+    params : list of str
+        The sweep's parameter columns.
+    metrics, accept
+        As in :func:`meets_guardrails`.
+
+    Returns
+    -------
+    DataFrame
+        point, <params>, group, meets (bool), failed (metrics outside).
+    """
+    s = sweep.assign(plan=sweep["point"])
+    table = guardrail_table(s)
+    ok = meets_guardrails(table, metrics=metrics, accept=accept).rename(columns={"plan": "point"})
+    keys = sweep[["point", *params]].drop_duplicates("point")
+    return keys.merge(ok, on="point", how="right")[["point", *params, "group", "meets", "failed"]]

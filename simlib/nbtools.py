@@ -44,6 +44,8 @@ __all__ = [
     "budget_risk",
     "metrics_available",
     "show",
+    "plan_components",
+    "measure_means",
 ]
 
 
@@ -645,3 +647,49 @@ def show(fig: Any) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=fig.dpi)
     display(Image(data=buf.getvalue(), format="png"))
+
+
+def plan_components(scenario: Any, plans: Sequence[str] | None = None) -> pd.DataFrame:
+    """What each plan pays for, by role: one row per component, gate, modifier, team rule and award.
+
+    Returns
+    -------
+    DataFrame
+        plan, role, element (component name, or gate / modifier / team /
+        recognition), measure, kind, weight, period, detail (readable text).
+    """
+    scen = _as_scen(scenario)
+    rows = []
+    for p in plans or list(scen.plans):
+        for rname in scen.roles:
+            rp = scen.role_plan(p, rname)
+            for c in rp.components:
+                if c.kind == "curve":
+                    det = "points " + ", ".join(f"{x:g}->{y:g}" for x, y in c.points)
+                elif c.kind == "commission":
+                    det = f"{c.mode} tiers " + ", ".join(f"from {t.start:g}: {t.rate:g}" for t in c.tiers)
+                elif c.kind == "per_unit":
+                    det = f"{c.rate:g} per unit"
+                else:
+                    det = "steps " + ", ".join(f"{s.at:g}: {s.amount:g}" for s in c.steps)
+                det += f"; cap {c.cap:g}" if c.cap is not None else "; uncapped"
+                if c.ytd_true_up:
+                    det += "; year-to-date true-up"
+                rows.append(dict(plan=p, role=rname, element=c.name, measure=c.measure, kind=c.kind,
+                                 weight=c.weight if c.kind == "curve" else None, period=c.period, detail=det))
+            for g in rp.gates:
+                rows.append(dict(plan=p, role=rname, element="gate", measure=g.measure, kind="gate", weight=None,
+                                 period="year", detail=f"pays {', '.join(g.components or ['all'])} only at "
+                                                       f"attainment >= {g.min_attainment:g}"))
+            for m in rp.modifiers:
+                rows.append(dict(plan=p, role=rname, element="modifier", measure=m.measure, kind="modifier",
+                                 weight=None, period="year",
+                                 detail="multiplier " + ", ".join(f"{x:g}->{y:g}" for x, y in m.points)))
+            if rp.team.weight > 0:
+                rows.append(dict(plan=p, role=rname, element="team", measure="revenue", kind="team", weight=rp.team.weight,
+                                 period="year", detail=f"{rp.team.weight:.0%} of incentive on the team result, split {rp.team.split}"))
+            if rp.recognition is not None:
+                r = rp.recognition
+                rows.append(dict(plan=p, role=rname, element="recognition", measure=r.measure, kind="award", weight=None,
+                                 period="year", detail=f"top {r.top_k} recognised, valued {r.value:g} each"))
+    return pd.DataFrame(rows, columns=["plan", "role", "element", "measure", "kind", "weight", "period", "detail"])
