@@ -661,7 +661,9 @@ def print_skipped(hist: History, limit: int = 20) -> None:
 
     if not hist.skipped:
         return
-    counts = Counter(p.reason.split(":", 1)[0] for p in hist.skipped)
+    from .history import _reason_kind
+
+    counts = Counter(_reason_kind(p.reason) for p in hist.skipped)
     print(f"skipped {len(hist.skipped)} bad row(s) of {hist.source}: "
           + ", ".join(f"{k} {v}" for k, v in counts.most_common()), file=sys.stderr)
     for p in hist.skipped[:limit]:

@@ -70,7 +70,7 @@ class HistoryError(SimlibError):
 
 
 def _reason_kind(reason: str) -> str:
-    return reason.split(":", 1)[0]
+    return re.split(r"[:;]", reason, maxsplit=1)[0]
 
 
 @dataclass
@@ -371,7 +371,7 @@ def read_history(
                 flag(i, f"non-numeric value: '{c}' is '{v}', expected a number")
                 continue
             if not relevant:
-                if num != 0:
+                if num != 0 and pr is not None:
                     flag(i, f"measure of another process: '{c}' = {v} but role '{role[i]}' has process '{pr}'")
                 continue
             if num < 0:
