@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -71,7 +72,7 @@ def _nested(exc: ValidationError, prefix: str) -> str:
     """Encode a nested model's errors so :func:`_problems_from` can give each its own path."""
     parts = []
     for err in exc.errors():
-        loc = ".".join([prefix, *(str(x) for x in err["loc"])])
+        loc = ".".join(x for x in [prefix, *(str(y) for y in err["loc"])] if x)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not allowed here; check the spelling)"
@@ -183,15 +184,18 @@ class Role(_Model):
             raise ValueError(f"expected 12 monthly weights, got {len(v)}")
         return v
 
-    @model_validator(mode="after")
-    def _production(self) -> "Role":
-        model = _PRODUCTION_MODELS[self.process]
+    @field_validator("production")
+    @classmethod
+    def _production(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # a field validator, so production is checked even when other fields of the role are wrong
+        process = info.data.get("process")
+        if process not in _PRODUCTION_MODELS:
+            return v  # the process field reports its own error
         try:
-            parsed = model(**self.production)
+            parsed = _PRODUCTION_MODELS[process](**v)
         except ValidationError as exc:
-            raise ValueError(_nested(exc, "production")) from None
-        object.__setattr__(self, "production", parsed.model_dump())
-        return self
+            raise ValueError(_nested(exc, "")) from None
+        return parsed.model_dump()
 
     @property
     def season(self) -> list[float]:
@@ -201,6 +205,98 @@ class Role(_Model):
 
     def process_params(self):
         return _PRODUCTION_MODELS[self.process](**self.production)
+
+
+# --------------------------------------------------------------------------
+# Cross-field checks on plain dicts: used by the models' validators and, when
+# field validation already failed (so those validators never ran), on the raw
+# input, so that every problem is reported at once.
+# --------------------------------------------------------------------------
+
+
+def _name_problems(rp: Any) -> list[tuple[str, str]]:
+    """Repeated component names and gates naming unknown components, in a role plan dict."""
+    if not isinstance(rp, dict) or not isinstance(rp.get("components"), list):
+        return []
+    names = [c.get("name") for c in rp["components"] if isinstance(c, dict)]
+    out = []
+    dup = sorted({str(n) for n in names if names.count(n) > 1})
+    if dup:
+        out.append(("components", f"component names must be unique, repeated: {dup}"))
+    gates = rp.get("gates")
+    for i, g in enumerate(gates if isinstance(gates, list) else []):
+        gc = g.get("components") if isinstance(g, dict) else None
+        for n in gc if isinstance(gc, list) else []:
+            if n not in names:
+                out.append((f"gates.{i}.components", f"gate names component '{n}', expected one of {names}"))
+    return out
+
+
+def _cross_problems(data: Any) -> list[tuple[str, str]]:
+    """Problems that involve several parts of a scenario dict: (field path, message) pairs."""
+    if not isinstance(data, dict):
+        return []
+    out: list[tuple[str, str]] = []
+    roles, plans = data.get("roles"), data.get("plans")
+    current = data.get("current_plan", "current")
+    if isinstance(plans, dict) and plans and isinstance(current, str) and current not in plans:
+        out.append(("current_plan", f"'{current}' is not one of plans {sorted(plans)}"))
+    if not isinstance(roles, dict) or not isinstance(plans, dict):
+        return out
+    process = {k: (r.get("process") if isinstance(r, dict) else None) for k, r in roles.items()}
+    for pname, plan in plans.items():
+        proles = plan.get("roles") if isinstance(plan, dict) else None
+        if not isinstance(proles, dict):
+            continue
+        for rname, rp in proles.items():
+            where = f"plans.{pname}.roles.{rname}"
+            if rname not in process:
+                out.append((where, f"unknown role, expected one of {sorted(process)}"))
+                continue
+            if not isinstance(rp, dict):
+                continue
+            out += [(f"{where}.{f}", m) for f, m in _name_problems(rp)]
+            known = MEASURES.get(process[rname]) if isinstance(process[rname], str) else None
+            if known is None:
+                continue
+            comps = rp.get("components")
+            for i, c in enumerate(comps if isinstance(comps, list) else []):
+                if not isinstance(c, dict):
+                    continue
+                measure, kind, target = c.get("measure", "revenue"), c.get("kind", "curve"), c.get("target", "quota")
+                if not isinstance(measure, str):
+                    continue
+                if measure not in known:
+                    out.append((f"{where}.components.{i}.measure",
+                                f"'{measure}' is not a measure of process {process[rname]}, expected one of {sorted(known)}"))
+                elif kind == "per_unit" and known[measure] != "flow":
+                    out.append((f"{where}.components.{i}.measure",
+                                f"per_unit needs a count measure, expected one of "
+                                f"{sorted(k for k, v in known.items() if v == 'flow')}"))
+                elif target == "quota" and kind != "per_unit" and measure != "revenue":
+                    out.append((f"{where}.components.{i}.target",
+                                f"'quota' applies to revenue only; give a number per year for '{measure}'"))
+            for section in ("gates", "modifiers"):
+                items = rp.get(section)
+                for i, g in enumerate(items if isinstance(items, list) else []):
+                    if not isinstance(g, dict):
+                        continue
+                    measure = g.get("measure", "revenue")
+                    if isinstance(measure, str) and measure not in known:
+                        out.append((f"{where}.{section}.{i}.measure",
+                                    f"'{measure}' unknown, expected one of {sorted(known)}"))
+                    elif section == "gates" and measure != "revenue" and g.get("target", "quota") == "quota":
+                        out.append((f"{where}.gates.{i}.target",
+                                    f"'quota' applies to revenue only; give a number per year for '{measure}'"))
+            rec = rp.get("recognition")
+            if isinstance(rec, dict) and isinstance(rec.get("measure", "revenue"), str):
+                if rec.get("measure", "revenue") not in known:
+                    out.append((f"{where}.recognition.measure",
+                                f"'{rec['measure']}' unknown, expected one of {sorted(known)}"))
+        missing = set(process) - set(proles)
+        if missing:
+            out.append((f"plans.{pname}.roles", f"no plan for role(s) {sorted(missing)}"))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -264,19 +360,19 @@ class Component(_Model):
     def _shape(self) -> "Component":
         need = {"curve": "points", "commission": "tiers", "per_unit": "rate", "lump_sum": "steps"}[self.kind]
         if getattr(self, need) is None:
-            raise ValueError(f"kind '{self.kind}' needs '{need}'")
+            raise ValueError(f"@{need}: required for kind '{self.kind}'")
         if self.kind == "curve":
             xs = [p[0] for p in self.points]
             if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:])):
-                raise ValueError("points: expected [attainment, payout] pairs with strictly increasing attainment")
+                raise ValueError("@points: expected [attainment, payout] pairs with strictly increasing attainment")
         if self.kind == "commission":
             xs = [t.start for t in self.tiers]
-            if any(b <= a for a, b in zip(xs, xs[1:])):
-                raise ValueError("tiers: expected strictly increasing 'from'")
+            if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:])):
+                raise ValueError("@tiers: expected at least one tier, with strictly increasing 'from'")
         if self.kind == "lump_sum":
             xs = [s.at for s in self.steps]
-            if any(b <= a for a, b in zip(xs, xs[1:])):
-                raise ValueError("steps: expected strictly increasing 'at'")
+            if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:])):
+                raise ValueError("@steps: expected at least one step, with strictly increasing 'at'")
         return self
 
 
@@ -333,14 +429,9 @@ class RolePlan(_Model):
 
     @model_validator(mode="after")
     def _names(self) -> "RolePlan":
-        names = [c.name for c in self.components]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"component names must be unique, repeated: {sorted(dup)}")
-        for g in self.gates:
-            for n in g.components or []:
-                if n not in names:
-                    raise ValueError(f"gate names component '{n}', expected one of {names}")
+        problems = _name_problems(self.model_dump(by_alias=True))
+        if problems:
+            raise ValueError(_SEP.join(f"@{f}: {m}" for f, m in problems))
         return self
 
 
@@ -360,53 +451,18 @@ class Scenario(_Model):
     description: str = ""
     currency: str = "EUR"
     market: Market = Field(default_factory=Market)
-    roles: dict[str, Role]
+    roles: dict[str, Role] = Field(min_length=1)
     budget: Budget = Field(default_factory=Budget)
     current_plan: str = "current"
-    plans: dict[str, Plan]
+    plans: dict[str, Plan] = Field(min_length=1)
     source: str = Field("<memory>", exclude=True)
     sha256: str = Field("", exclude=True)
 
     @model_validator(mode="after")
     def _cross(self) -> "Scenario":
-        problems: list[str] = []
-        if self.current_plan not in self.plans:
-            problems.append(f"current_plan '{self.current_plan}' is not one of plans {sorted(self.plans)}")
-        for pname, plan in self.plans.items():
-            for rname, rp in plan.roles.items():
-                if rname not in self.roles:
-                    problems.append(f"plans.{pname}.roles.{rname}: unknown role, expected one of {sorted(self.roles)}")
-                    continue
-                known = MEASURES[self.roles[rname].process]
-                for i, c in enumerate(rp.components):
-                    if c.measure not in known:
-                        problems.append(
-                            f"plans.{pname}.roles.{rname}.components.{i}.measure: '{c.measure}' is not a measure of "
-                            f"process {self.roles[rname].process}, expected one of {sorted(known)}"
-                        )
-                    elif c.kind == "per_unit" and known[c.measure] != "flow":
-                        problems.append(
-                            f"plans.{pname}.roles.{rname}.components.{i}.measure: per_unit needs a count measure"
-                        )
-                    elif c.target == "quota" and c.kind != "per_unit" and c.measure != "revenue":
-                        problems.append(
-                            f"plans.{pname}.roles.{rname}.components.{i}.target: 'quota' applies to revenue only; "
-                            f"give a number per year for '{c.measure}'"
-                        )
-                for kind, items in (("gates", rp.gates), ("modifiers", rp.modifiers)):
-                    for i, g in enumerate(items):
-                        if g.measure not in known:
-                            problems.append(
-                                f"plans.{pname}.roles.{rname}.{kind}.{i}.measure: '{g.measure}' unknown, "
-                                f"expected one of {sorted(known)}"
-                            )
-                if rp.recognition and rp.recognition.measure not in known:
-                    problems.append(f"plans.{pname}.roles.{rname}.recognition.measure: '{rp.recognition.measure}' unknown")
-            missing = set(self.roles) - set(plan.roles)
-            if missing:
-                problems.append(f"plans.{pname}.roles: no plan for role(s) {sorted(missing)}")
+        problems = _cross_problems(self.model_dump(by_alias=True))
         if problems:
-            raise ValueError(_SEP.join("@" + p for p in problems))
+            raise ValueError(_SEP.join(f"@{f}: {m}" for f, m in problems))
         return self
 
     # convenience -----------------------------------------------------------
@@ -536,14 +592,49 @@ def _problems_from(exc: ValidationError, source: str) -> list[Problem]:
     return out
 
 
+def _drop_inherited(problems: list[Problem], raw_plans: Any) -> list[Problem]:
+    """Drop a derived plan's problem when its base plan has the same one (it was inherited)."""
+    if not isinstance(raw_plans, dict):
+        return problems
+    seen = {(p.field, p.message) for p in problems}
+    out = []
+    for p in problems:
+        parts = p.field.split(".", 2)
+        spec = raw_plans.get(parts[1]) if len(parts) == 3 and parts[0] == "plans" else None
+        base = spec.get("base") if isinstance(spec, dict) else None
+        if isinstance(base, str) and (f"plans.{base}.{parts[2]}", p.message) in seen:
+            continue
+        out.append(p)
+    return out
+
+
 def _build(data: dict, source: str) -> Scenario:
     problems: list[Problem] = []
     data = dict(data)
-    data["plans"] = _resolve_plans(data.get("plans"), source, problems)
+    for reserved in ("source", "sha256"):  # set by the loader, not by the file
+        if reserved in data:
+            data.pop(reserved)
+            problems.append(Problem(source, reserved, "unknown field (not allowed here; check the spelling)"))
+    raw_plans = data.get("plans")
+    if "plans" in data:
+        data["plans"] = _resolve_plans(raw_plans, source, problems)
     try:
         scen = Scenario(**data)
     except ValidationError as exc:
         problems.extend(_problems_from(exc, source))
+        # cross-field validators do not run once a field has failed: check the raw input too
+        seen = {(p.field, p.message) for p in problems}
+        for f, m in _cross_problems(data):
+            if (f, m) not in seen:
+                problems.append(Problem(source, f, m))
+                seen.add((f, m))
+        current = data.get("current_plan", "current")
+        if isinstance(raw_plans, dict) and isinstance(current, str) and current in raw_plans:
+            # the current plan exists but its base chain failed, which is reported already
+            problems = [p for p in problems if p.field != "current_plan"]
+        if isinstance(raw_plans, dict) and raw_plans:  # plans exist but every base chain failed
+            problems = [p for p in problems if not (p.field == "plans" and p.message.startswith("Dictionary should"))]
+        problems = _drop_inherited(problems, raw_plans)
         raise ScenarioError(problems) from None
     if problems:
         raise ScenarioError(problems)
@@ -582,6 +673,8 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError([Problem(src, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
     except UnicodeDecodeError:
         raise ScenarioError([Problem(src, "", "not a UTF-8 text file")]) from None
+    if data is None:
+        raise ScenarioError([Problem(src, "", "the file is empty; expected a scenario mapping with name, roles and plans")])
     return scenario_from_dict(data, src)
 
 
