@@ -28,6 +28,10 @@ test: $(STAMP) browser
 validate: $(STAMP)
 	$(BIN)/python -m pytest -m slow -n 2
 
+# Benchmarks: figures measured in one run (QUICK=1 for the short version).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,)
+
 lint: $(STAMP)
 	$(BIN)/ruff check simlib tests benchmarks
 

@@ -1,0 +1,1 @@
+"""Benchmarks (a command, not tests): ``python -m benchmarks [--quick]``."""

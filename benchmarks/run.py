@@ -1,0 +1,282 @@
+"""Benchmarks of the simlib engine: figures measured in one run, printed as a report.
+
+Run ``python -m benchmarks`` (or ``make bench``); ``--quick`` for a smaller,
+faster version. Timings on a shared machine are noisy: the ratios measured in
+the same run (engine vs this machine's cost of a normal draw, vectorised vs
+plain-Python loop, Dask vs local) are what to compare against the targets.
+
+Figures:
+
+1. floor: the time NumPy takes to draw one standard normal;
+2. engine throughput, rep-months per second, behaviour off and on (``dynamic``
+   when registered), and the cost of a rep-month in normal draws
+   (target <= 10 with behaviour off);
+3. speed-up over the plain-Python per-rep reference (:mod:`simlib.reference`),
+   target >= 100x;
+4. peak memory (peak RSS, ``VmHWM``, of a fresh process) for 10x more trials,
+   target < 1.2x;
+5. a 100-point sweep of the default scenario at 1,000 trials, target < 2 min
+   on 2 cores;
+6. scaling: a 10,000-rep organisation, and a sweep on a 2-worker Dask
+   LocalCluster vs local (serial and process pool), with a check that all
+   give identical numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "scenarios" / "default.yaml"
+
+
+def _best_of(fn, repeat: int) -> float:
+    """Fastest wall time of ``repeat`` calls (the least disturbed by other load)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def normal_floor(n: int = 5_000_000, repeat: int = 5) -> float:
+    """Seconds per standard normal drawn by NumPy's default generator (bulk, into a buffer)."""
+    g = np.random.default_rng(0)
+    out = np.empty(n)
+    return _best_of(lambda: g.standard_normal(out=out), repeat) / n
+
+
+def scaled_scenario(factor: int):
+    """The default scenario with every role's headcount multiplied by ``factor``."""
+    from simlib.scenario import load_scenario, scenario_from_dict
+
+    s = load_scenario(DEFAULT)
+    d = s.model_dump(by_alias=True, mode="json")
+    for r in d["roles"].values():
+        r["headcount"] = int(r["headcount"] * factor)
+    return scenario_from_dict(d, f"{DEFAULT} (headcount x{factor})")
+
+
+def engine_throughput(scen, trials: int, plans, behaviour: str, repeat: int) -> tuple[float, float]:
+    """(seconds, rep-months per second) of a serial run of ``plans``."""
+    from simlib import simulate
+
+    secs = _best_of(lambda: simulate(scen, plans, trials=trials, rng=0, behaviour=behaviour, executor=None), repeat)
+    return secs, trials * scen.headcount * 12 / secs
+
+
+def profile_engine(scen, trials: int, top: int = 8) -> str:
+    """Where the engine's time goes (cumulative, top functions of simlib)."""
+    from simlib import simulate
+
+    pr = cProfile.Profile()
+    pr.enable()
+    simulate(scen, ["current"], trials=trials, rng=0)
+    pr.disable()
+    buf = io.StringIO()
+    st = pstats.Stats(pr, stream=buf)
+    st.sort_stats("tottime").print_stats(top)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.strip() and ("/" in ln or "{" in ln)]
+    return "\n".join("      " + ln.strip() for ln in lines[:top])
+
+
+_MEM_CHILD = r"""
+import json, resource, sys
+
+
+def hwm_kb():
+    # VmHWM is this process's own peak RSS; ru_maxrss of a child started by a big parent
+    # can report the parent's peak at fork, so prefer /proc when it exists
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+from simlib import load_scenario, simulate
+s = load_scenario(sys.argv[1])
+trials = int(sys.argv[2])
+before = hwm_kb()
+simulate(s, ["current"], trials=8, rng=0)   # warm up: imports, caches
+warm = hwm_kb()
+r = simulate(s, ["current"], trials=trials, rng=0)
+peak = hwm_kb()
+print(json.dumps({"before_kb": before, "warm_kb": warm, "peak_kb": peak,
+                  "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def peak_memory(trials: int) -> dict:
+    """Peak resident memory (KB, VmHWM) of a fresh process simulating the default scenario."""
+    out = subprocess.run([sys.executable, "-c", _MEM_CHILD, str(DEFAULT), str(trials)], capture_output=True,
+                         text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sweep_params(n_points: int) -> dict:
+    k = int(round(n_points ** 0.5))
+    j = n_points // k
+    return {"target_level": [round(v, 6) for v in np.linspace(0.85, 1.15, k)],
+            "team_weight": [round(v, 6) for v in np.linspace(0.0, 0.5, j)]}
+
+
+def run(quick: bool = False, dask: bool = True) -> int:
+    from simlib import load_scenario, simulate
+    from simlib.engine import BEHAVIOURS
+    from simlib.parallel import cpu_count, local_cluster_client, resolve_executor
+    from simlib.sweep import run_sweep
+
+    scen = load_scenario(DEFAULT)
+    cores = cpu_count()
+    print(f"simlib benchmarks ({'quick' if quick else 'full'}); {cores} cores, load average "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; numpy {np.__version__}; python {sys.version.split()[0]}")
+    print("timings are best-of-N wall times on a shared machine; compare the ratios measured in this run.\n")
+    rep = {}
+
+    # 1. floor -------------------------------------------------------------
+    floor = normal_floor(2_000_000 if quick else 10_000_000)
+    rep["normal_ns"] = floor * 1e9
+    print(f"[1] floor: numpy standard normal draw      {floor * 1e9:8.2f} ns per normal")
+
+    # 2. engine throughput ---------------------------------------------------
+    T = 300 if quick else 2000
+    rpt = 2 if quick else 3
+    secs, rms = engine_throughput(scen, T, ["current"], "none", rpt)
+    per_rm = 1.0 / rms
+    ratio = per_rm / floor
+    rep.update(engine_rep_months_per_s=rms, normals_per_rep_month=ratio)
+    print(f"[2] engine, behaviour off, 1 plan:   {T} trials x {scen.headcount} reps x 12 months in {secs:.3f} s")
+    print(f"      throughput {rms:,.0f} rep-months/s = {per_rm * 1e9:.0f} ns per rep-month "
+          f"= {ratio:.1f} normal draws per rep-month (target <= 10: {'MET' if ratio <= 10 else 'NOT MET'})")
+    secs5, rms5 = engine_throughput(scen, T, None, "none", rpt)
+    nplans = len(scen.plans)
+    print(f"      all {nplans} plans on the same draws: {secs5:.3f} s, {rms5 * nplans:,.0f} plan-rep-months/s "
+          f"({secs5 / secs:.2f}x the time of one plan for {nplans}x the plans)")
+    try:
+        import simlib.behavior  # noqa: F401  (registers 'dynamic' when it exists)
+    except Exception:
+        pass
+    if "dynamic" in BEHAVIOURS:
+        Tb = max(50, T // 10)
+        try:
+            sb, rmb = engine_throughput(scen, Tb, ["current"], "dynamic", 1)
+            print(f"      behaviour on ('dynamic'), 1 plan: {Tb} trials in {sb:.3f} s, {rmb:,.0f} rep-months/s "
+                  f"= {1 / rmb / floor:.1f} normal draws per rep-month")
+            rep["dynamic_rep_months_per_s"] = rmb
+        except Exception as exc:  # report, don't crash the benchmark
+            print(f"      behaviour on ('dynamic'): n/a (failed: {type(exc).__name__}: {exc})")
+    else:
+        print("      behaviour on ('dynamic'): n/a (no 'dynamic' behaviour registered)")
+    print("      where the time goes (behaviour off, top functions by own time):")
+    print(profile_engine(scen, 200 if quick else 500))
+
+    # 3. speed-up over the plain-Python reference ----------------------------
+    try:
+        from simlib.reference import simulate_reference
+    except ImportError:
+        simulate_reference = None
+    if simulate_reference is None:
+        print("[3] speed-up over the plain-Python reference: n/a (simlib.reference not available)")
+    else:
+        Tr = 2 if quick else 5
+        tref = _best_of(lambda: simulate_reference(scen, ["current"], trials=Tr, rng=0), 1)
+        ref_rms = Tr * scen.headcount * 12 / tref
+        teng_same = _best_of(lambda: simulate(scen, ["current"], trials=Tr, rng=0), 3)
+        speed = rms / ref_rms
+        rep["speedup_vs_reference"] = speed
+        print(f"[3] plain-Python per-rep reference: {Tr} trials in {tref:.2f} s = {ref_rms:,.0f} rep-months/s")
+        print(f"      engine/reference throughput: {speed:,.0f}x (target >= 100x: {'MET' if speed >= 100 else 'NOT MET'}); "
+              f"on the same {Tr} trials (engine mostly fixed overhead): {tref / teng_same:,.0f}x")
+
+    # 4. peak memory for 10x trials -------------------------------------------
+    Tm = 200 if quick else 1000
+    m1, m10 = peak_memory(Tm), peak_memory(10 * Tm)
+    mr = m10["peak_kb"] / m1["peak_kb"]
+    rep["memory_ratio_10x"] = mr
+    print(f"[4] peak memory (fresh process, default scenario, 1 plan): {Tm} trials {m1['peak_kb'] / 1024:.0f} MB, "
+          f"{10 * Tm} trials {m10['peak_kb'] / 1024:.0f} MB -> {mr:.2f}x (target < 1.2x: {'MET' if mr < 1.2 else 'NOT MET'}); "
+          f"above the warmed-up process: {(m1['peak_kb'] - m1['warm_kb']) / 1024:.0f} MB vs "
+          f"{(m10['peak_kb'] - m10['warm_kb']) / 1024:.0f} MB")
+
+    # 5. 100-point sweep ---------------------------------------------------
+    npts, Ts = (20, 200) if quick else (100, 1000)
+    params = sweep_params(npts)
+    t = time.perf_counter()
+    sw_auto = run_sweep(scen, params, trials=Ts, rng=0, executor="auto")
+    s_auto = time.perf_counter() - t
+    rep["sweep_seconds"] = s_auto
+    print(f"[5] sweep of the default scenario: {sw_auto['point'].nunique()} points x {Ts} trials (grid target_level x "
+          f"team_weight), all cores (auto: process pool of {cores}): {s_auto:.1f} s "
+          f"({s_auto / sw_auto['point'].nunique():.2f} s per point; target < 120 s for 100 x 1000: "
+          f"{'MET' if (quick or s_auto < 120) else 'NOT MET'}{', quick size' if quick else ''})")
+
+    # 6. scaling -------------------------------------------------------------
+    big = scaled_scenario(50)
+    Tb = 20 if quick else 100
+    sbig, rbig = engine_throughput(big, Tb, ["current"], "none", 1)
+    print(f"[6] 10,000-rep organisation ({big.headcount} reps), 1 plan, serial: {Tb} trials in {sbig:.2f} s, "
+          f"{rbig:,.0f} rep-months/s ({rbig / rms:.2f}x the 200-rep throughput)")
+    with resolve_executor("processes") as ex:
+        t = time.perf_counter()
+        simulate(big, ["current"], trials=Tb, rng=0, executor=ex)
+        sbp = time.perf_counter() - t
+    print(f"      same on a local process pool of {cores}: {sbp:.2f} s ({sbig / sbp:.2f}x serial)")
+
+    npts2, Ts2 = (8, 100) if quick else (20, 500)
+    p2 = sweep_params(npts2)
+    t = time.perf_counter()
+    sw_serial = run_sweep(scen, p2, trials=Ts2, rng=0, executor="serial")
+    s_serial = time.perf_counter() - t
+    with resolve_executor("processes") as ex:
+        t = time.perf_counter()
+        sw_pool = run_sweep(scen, p2, trials=Ts2, rng=0, executor=ex)
+        s_pool = time.perf_counter() - t
+    line = (f"      sweep {sw_serial['point'].nunique()} points x {Ts2} trials: serial {s_serial:.1f} s, "
+            f"process pool ({cores}) {s_pool:.1f} s ({s_serial / s_pool:.2f}x)")
+    same = [sw_serial.equals(sw_pool)]
+    if dask:
+        t0 = time.perf_counter()
+        client = local_cluster_client(2)
+        start = time.perf_counter() - t0
+        try:
+            t = time.perf_counter()
+            sw_dask = run_sweep(scen, p2, trials=Ts2, rng=0, executor=client)
+            s_dask = time.perf_counter() - t
+        finally:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
+        same.append(sw_serial.equals(sw_dask))
+        line += f", Dask LocalCluster 2 workers {s_dask:.1f} s ({s_serial / s_dask:.2f}x; cluster start-up {start:.1f} s not included)"
+    print(line)
+    print(f"      identical numbers across executors: {'yes' if all(same) else 'NO'}")
+    print("\nsummary: " + json.dumps({k: round(v, 3) for k, v in rep.items()}))
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
+    ap.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster comparison")
+    a = ap.parse_args(argv)
+    return run(quick=a.quick, dask=not a.no_dask)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
