@@ -63,12 +63,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .api import simulate
     from .scenario import load_scenario
 
+    from .parallel import resolve_executor
+
     scen = load_scenario(args.scenario)
     plans = args.plans if args.plans else None
-    res = simulate(
-        scen, plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
-        chunk_size=args.chunk_size, progress=args.progress,
-    )
+    work = args.trials * scen.headcount * 12 * len(plans or scen.plans)
+    with resolve_executor(args.scheduler, work=work) as ex:
+        res = simulate(
+            scen, plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
+            chunk_size=args.chunk_size, progress=args.progress, executor=ex,
+        )
     if args.format == "json":
         print(res.to_json(indent=2))
         return EXIT_OK
@@ -112,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--group", help="only this role (or 'total')")
     r.add_argument("--chunk-size", type=_positive_int, default=None, help="trials per chunk (results do not depend on it)")
     r.add_argument("--progress", action="store_true", help="show a progress bar")
+    from .parallel import add_scheduler_argument
+
+    add_scheduler_argument(r)
     r.set_defaults(func=_cmd_run)
 
     for mod in _PLUGINS:
