@@ -200,7 +200,9 @@ def _fit_role(d: _Data, process: str, template_ramp: int) -> dict[str, float | n
                 C, L = calls.sum(axis=1), leads.sum(axis=1)
                 ok = C > 0
                 qbar = L.sum() / C.sum()
-                out["production.lead_rate"] = qbar
+                # calls of ramping new hires fall in later months: weight months by the lead-rate season
+                lead_season = _season(leads, calls)
+                out["production.lead_rate"] = float(L.sum() / np.sum(calls * lead_season))
                 q = L[ok] / C[ok]
                 vp = (np.var(q, ddof=1) - np.mean(qbar * (1 - qbar) / C[ok])) / qbar**2
                 out["territory_sd"] = _sd_from_var(vp)

@@ -1,0 +1,164 @@
+"""Calibration: recovery of known parameters from synthetic history, round trip, writing, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from simlib.calibrate import calibrate, write_scenario
+from simlib.cli import main
+from simlib.errors import SimlibError
+from simlib.history import read_history, write_history
+from simlib.scenario import load_scenario, scenario_from_dict
+from simlib.synth import synth_history
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "scenarios" / "default.yaml"
+
+
+def _roles(s):
+    return {r: x.process for r, x in s.roles.items()}
+
+
+def _big_org():
+    """Default scenario with 400 reps per role and no market shocks (levels then equal the template's)."""
+    d = yaml.safe_load(DEFAULT.read_text())
+    d["market"] = {"growth_mean": 0.0, "growth_sd": 0.0, "monthly_sd": 0.0, "monthly_rho": 0.0}
+    for r in d["roles"]:
+        d["roles"][r]["headcount"] = 400
+    return scenario_from_dict(d, "big-org")
+
+
+def _history(scen, tmp_path, seed, **kw):
+    frame, truth = synth_history(scen, rng=seed, **kw)
+    path = tmp_path / f"h{seed}.csv"
+    write_history(frame, path)
+    return read_history(path, _roles(scen)), truth
+
+
+def test_parameters_recovered_within_standard_errors(tmp_path):
+    scen = _big_org()
+    z, exact = [], []
+    for seed in (0, 1):
+        hist, _ = _history(scen, tmp_path, seed)
+        cal = calibrate(hist, scen, bootstrap=40, rng=seed, trials=0)
+        tab = cal.table()
+        # every fitted parameter: population, production, seasonality, and the quota level and noise
+        assert len(tab) > 60
+        for e in cal.estimates:
+            if e.se > 0:
+                z.append((e.path, (e.value - e.template) / e.se))
+            else:
+                exact.append((e.path, e.value, e.template))
+    zs = np.array([v for _, v in z])
+    worst = sorted(z, key=lambda t: -abs(t[1]))[:5]
+    assert np.all(np.isfinite(zs))
+    assert np.mean(np.abs(zs) > 3) <= 0.03, worst
+    assert np.max(np.abs(zs)) < 4.5, worst
+    # standard errors are not inflated: about two thirds of estimates lie within one SE
+    assert np.mean(np.abs(zs) < 1) >= 0.5
+    for path, v, t in exact:  # integer ramp months identical in every bootstrap replicate
+        assert v == t, path
+
+
+def test_key_parameters_recovered(tmp_path):
+    scen = _big_org()
+    hist, _ = _history(scen, tmp_path, 2)
+    cal = calibrate(hist, scen, bootstrap=40, rng=2, trials=0)
+    for path, truth in [
+        ("roles.telesales.ability_sd", 0.20), ("roles.telesales.territory_sd", 0.15),
+        ("roles.key_account.ability_sd", 0.30), ("roles.key_account.territory_sd", 0.35),
+        ("roles.key_account.production.deal_size_sd_log", 0.8),
+        ("roles.channel.production.partner_ramp_months", 4.0),
+        ("roles.telesales.production.conversion_rate", 0.25),
+    ]:
+        e = cal.estimate(path)
+        assert abs(e.value - truth) <= 3 * e.se, (path, e)
+        assert e.se < 0.25 * truth, (path, e)  # identifiable: SE well below the value
+
+
+def test_round_trip_reproduces_attainment_distribution(tmp_path):
+    scen = load_scenario(DEFAULT)
+    hist, _ = _history(scen, tmp_path, 5)
+    cal = calibrate(hist, scen, bootstrap=0, rng=11, trials=40)
+    for role, d in cal.diagnostics["roles"].items():
+        assert d["n_history"] == scen.roles[role].headcount
+        assert all(q["within"] for q in d["attainment_quantiles"]), (role, d["attainment_quantiles"])
+        assert d["ks"]["pvalue"] > 0.001, (role, d["ks"])
+        m = d["mean_attainment"]
+        assert abs(m["history"] - m["simulated"]) < 3 * m["sd"]
+        p = d["payout_per_rep"]
+        assert abs(p["history"] - p["simulated"]) < 3 * p["sd"]
+    out = write_scenario(cal, tmp_path / "cal.yaml")
+    again = load_scenario(out)
+    assert again.roles["telesales"].headcount == 120
+    assert set(again.plans) == set(scen.plans)
+    assert main(["run", str(out), "--trials", "20"]) == 0
+
+
+def test_same_seed_same_numbers(tmp_path):
+    scen = load_scenario(DEFAULT)
+    hist, _ = _history(scen, tmp_path, 1)
+    a = calibrate(hist, scen, bootstrap=5, rng=3, trials=3)
+    b = calibrate(hist, scen, bootstrap=5, rng=3, trials=3)
+    assert a.to_dict() == b.to_dict()
+
+
+def test_partial_columns_keep_template_values_with_reasons(tmp_path):
+    scen = load_scenario(DEFAULT)
+    frame, _ = synth_history(scen, rng=4)
+    frame = frame[["rep_id", "role", "month", "quota", "revenue"]]
+    frame = frame[~((frame["rep_id"] == "TE00003") & (frame["month"] > 6))]  # a rep who left mid-year
+    frame.to_csv(tmp_path / "h.csv", index=False)
+    hist = read_history(tmp_path / "h.csv", _roles(scen))
+    cal = calibrate(hist, scen, bootstrap=0, trials=0)
+    assert "roles.telesales.production.calls_per_month" in cal.kept
+    assert cal.kept["roles.telesales.new_hire_share"] == "no new_hire column in the history"
+    assert any("telesales: 1 rep-year(s) without a full year" in n for n in cal.notes)
+    assert cal.scenario.roles["telesales"].production["calls_per_month"] == 900
+    # seasonality and the channel's existing revenue are still fitted from revenue alone
+    assert cal.estimate("roles.channel.production.existing_revenue_per_month").n == 40
+
+
+def test_cli_writes_atomically_and_never_overwrites(tmp_path, capsys):
+    scen = load_scenario(DEFAULT)
+    frame, _ = synth_history(scen, rng=2)
+    write_history(frame, tmp_path / "h.parquet")
+    out = tmp_path / "cal.yaml"
+    args = ["calibrate", str(tmp_path / "h.parquet"), "--scenario", str(DEFAULT), "--out", str(out),
+            "--bootstrap", "3", "--trials", "2", "--report", str(tmp_path / "cal.json")]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "roles.telesales.ability_sd" in text and "wrote" in text
+    before = out.read_text()
+    out.write_text("mine")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "exists; use --force" in err and "Traceback" not in err
+    assert out.read_text() == "mine"
+    assert main(args + ["--force"]) == 0
+    assert out.read_text().split("\n", 1)[1] == before.split("\n", 1)[1]  # same numbers; only the timestamp differs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.json", "cal.yaml", "h.parquet"]  # no temp files left
+
+
+def test_cli_errors_without_traceback(tmp_path, capsys):
+    scen = load_scenario(DEFAULT)
+    frame, _ = synth_history(scen, rng=2)
+    frame.to_csv(tmp_path / "h.csv", index=False)
+    rc = main(["calibrate", str(tmp_path / "h.csv"), "--scenario", str(DEFAULT), "--out", str(tmp_path / "c.yaml"),
+               "--plan", "nope"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "'nope' is not a plan" in err and "Traceback" not in err
+    rc = main(["calibrate", str(tmp_path / "h.csv"), "--scenario", str(tmp_path / "missing.yaml"),
+               "--out", str(tmp_path / "c.yaml")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "missing.yaml" in err and "file not found" in err
+    with pytest.raises(SystemExit):
+        main(["calibrate", str(tmp_path / "h.csv"), "--out", str(tmp_path / "c.yaml"), "--bootstrap", "-1"])
+    with pytest.raises(SimlibError, match="exists"):
+        cal = calibrate(read_history(tmp_path / "h.csv", _roles(scen)), scen, bootstrap=0, trials=0)
+        (tmp_path / "x.yaml").write_text("")
+        write_scenario(cal, tmp_path / "x.yaml")
