@@ -1,0 +1,93 @@
+"""Backtest: fit on year one, predict year two under the new plan, compare with the actual year two."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simlib.backtest import METRICS_BT, backtest
+from simlib.cli import main
+from simlib.errors import PlanError, SimlibError
+from simlib.history import read_history, write_history
+from simlib.scenario import load_scenario
+from simlib.synth import synth_history
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "scenarios" / "default.yaml"
+
+
+@pytest.fixture(scope="module")
+def two_years(tmp_path_factory):
+    scen = load_scenario(DEFAULT)
+    frame, truth = synth_history(scen, rng=21, years=2, plan2="harder_target")
+    path = tmp_path_factory.mktemp("bt") / "h.csv"
+    write_history(frame, path)
+    return scen, read_history(path, {r: x.process for r, x in scen.roles.items()}), truth, path
+
+
+def test_synthetic_two_years_keep_reps_and_change_plan(two_years):
+    scen, hist, truth, _ = two_years
+    assert hist.years == [2025, 2026] and truth["plans"] == ["current", "harder_target"]
+    ids = [set(hist.frame.loc[hist.frame["year"] == y, "rep_id"]) for y in hist.years]
+    stay = len(ids[0] & ids[1]) / len(ids[0])
+    assert 0.7 < stay < 0.95  # most reps stay; new_hire_share of them are replaced
+    p1, p2 = hist.panel("telesales", 2025), hist.panel("telesales", 2026)
+    assert p2.new_hire.mean() > 0 and len(p2.rep_ids) == len(p1.rep_ids) == 120
+
+
+def test_backtest_predicts_year_two(two_years):
+    scen, hist, _, _ = two_years
+    bt = backtest(hist, scen, plan_after="harder_target", trials=100, rng=0)
+    f = bt.frame()
+    assert len(f) == 4 * len(METRICS_BT)
+    tot = f[f["group"] == "total"].set_index("metric")
+    # the actual outcome lies inside its 90% predictive interval
+    for m in ("payout", "revenue", "mean_attainment", "share_at_quota"):
+        assert tot.at[m, "inside"], (m, tot.loc[m].to_dict())
+    assert bt.coverage >= 0.7
+    # harder targets cut payout (paired on common random numbers); without behaviour revenue does not move
+    assert tot.at["payout", "predicted_change"] + 3 * tot.at["payout", "predicted_change_se"] < 0
+    assert tot.at["revenue", "predicted_change"] == 0.0
+    # and the predicted cut in attainment is what a 10% higher quota implies
+    before = tot.at["mean_attainment", "predicted"] - tot.at["mean_attainment", "predicted_change"]
+    assert tot.at["mean_attainment", "predicted"] / before == pytest.approx(1 / 1.1, rel=1e-6)
+    # the actual change points the same way
+    assert tot.at["payout", "actual_change"] < 0
+
+
+def test_same_plan_predicts_no_change_and_same_seed_same_numbers(two_years):
+    scen, hist, _, _ = two_years
+    a = backtest(hist, scen, plan_after="current", trials=20, rng=4)
+    b = backtest(hist, scen, plan_after="current", trials=20, rng=4)
+    assert a.rows == b.rows
+    assert all(r["predicted_change"] == 0.0 for r in a.rows)
+
+
+def test_errors(two_years, tmp_path):
+    scen, hist, _, _ = two_years
+    with pytest.raises(SimlibError, match="needs two years"):
+        backtest(hist.year(2025), scen, plan_after="harder_target", trials=5)
+    with pytest.raises(PlanError, match="unknown plan 'tougher'"):
+        backtest(hist, scen, plan_after="tougher", trials=5)
+    with pytest.raises(SimlibError, match="no rows for year 2030"):
+        backtest(hist, scen, plan_after="harder_target", years=(2025, 2030), trials=5)
+
+
+def test_cli(two_years, tmp_path, capsys):
+    _, _, _, path = two_years
+    out = tmp_path / "bt.json"
+    rc = main(["backtest", str(path), "--scenario", str(DEFAULT), "--plan-after", "harder_target",
+               "--trials", "30", "--json", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "fitted on 2025 under 'current', predicted 2026 under 'harder_target'" in cap.out
+    assert "coverage:" in cap.out
+    data = json.loads(out.read_text())
+    assert data["plan_after"] == "harder_target" and len(data["rows"]) == 28
+    assert np.isfinite(data["coverage"])
+    rc = main(["backtest", str(path), "--scenario", str(DEFAULT), "--plan-after", "tougher"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "unknown plan 'tougher'" in err and "Traceback" not in err
