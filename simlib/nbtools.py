@@ -151,6 +151,7 @@ def save_results(data: dict, path: str | os.PathLike) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are shared like the reports
         os.replace(tmp, dest)
     except BaseException:
         try:
