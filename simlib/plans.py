@@ -131,7 +131,7 @@ def component_pay(
     """
     sched = compile_component(c)
     if c.ytd_true_up and values.shape[-1] > 1:
-        cv, ct = _cumulate(values, kind), np.cumsum(targets, axis=-1)
+        cv, ct = _cumulate(values, kind), _cumulate(targets, kind)  # scores: running means of both
         # a per-unit rate is already money per unit: due = rate x units so far, not x periods elapsed
         cs = np.ones_like(scale) if c.kind == "per_unit" else np.cumsum(scale, axis=-1)
         x = cv if c.kind == "per_unit" else cv / np.maximum(ct, 1e-12)

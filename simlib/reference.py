@@ -324,7 +324,7 @@ def _component_periods(c: Component, values: list[float], targets: list[float], 
         capped = False
         for i in range(n):
             cum_v = sum(values[: i + 1]) if kind == "flow" else sum(values[: i + 1]) / (i + 1)
-            cum_t = sum(targets[: i + 1])
+            cum_t = sum(targets[: i + 1]) if kind == "flow" else sum(targets[: i + 1]) / (i + 1)
             x = cum_v if c.kind == "per_unit" else cum_v / max(cum_t, 1e-12)
             f, hit = pay_rule(c, x)
             # due so far: the rule on year-to-date attainment, times the year-to-date scale

@@ -136,7 +136,7 @@ def small_scenario_dict() -> dict:
                             "team": {"weight": 0.3, "split": "contribution"},
                             "components": [
                                 {"name": "acc", "measure": "record_accuracy", "target": 0.9, "weight": 0.1,
-                                 "period": "quarter", "points": [[0.95, 0.0], [1.05, 1.5]]},
+                                 "period": "quarter", "ytd_true_up": True, "points": [[0.95, 0.0], [1.05, 1.5]]},
                             ],
                         },
                     },
