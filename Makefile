@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (simlib)" >/dev/null
 	touch $(STAMP)
 
-# The main job: run the default scenario comparison.
+# The main job: run the scenario notebooks on the default scenario and write
+# HTML reports (reports/index.html links them all), with a progress display.
 report: $(STAMP)
-	$(BIN)/simlib run scenarios/default.yaml --progress
+	$(BIN)/simlib report scenarios/default.yaml --out reports
 
 # The tests (what .ci/run calls).
 test: $(STAMP) browser

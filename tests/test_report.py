@@ -1,0 +1,145 @@
+"""simlib report: parameter checks, failing notebooks, broken scenarios, offline HTML, index, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from simlib import report
+from simlib.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "scenarios" / "default.yaml"
+
+
+def _kernel_installed() -> bool:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return report.KERNEL in KernelSpecManager().find_kernel_specs()
+
+
+needs_kernel = pytest.mark.skipif(not _kernel_installed(), reason="Jupyter kernel 'simlib' not installed (run make setup)")
+
+TINY = "tiny_contract_nb"
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A minimal notebook following the contract; fails on purpose when fail=True."""
+    p = tmp_path / "nbs" / f"{TINY}.ipynb"
+    p.parent.mkdir()
+    params = new_code_cell('scenario: str = "scenarios/default.yaml"\nfail: bool = False\nvalue: int = 1\noutput_json: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    cells = [
+        params,
+        new_code_cell("import pandas as pd\nfrom simlib import nbtools as nb\nimport simlib\n"
+                      "scen = simlib.load_scenario(nb.resolve_path(scenario))\n"
+                      "secret_code_marker = 12345\n"
+                      "display(pd.DataFrame({'value': [value], 'roles': [len(scen.roles)]}))"),
+        new_code_cell("if fail:\n    raise ValueError('deliberate failure for the test')"),
+        new_code_cell("nb.save_results({'value': value, 'provenance': {'scenario_sha256': scen.sha256, 'seed_entropy': '0'}},"
+                      " output_json)"),
+    ]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "simlib", "display_name": "Python (simlib)",
+                                                            "language": "python"}})
+    nbformat.write(nb, p)
+    report.register_notebook(TINY, p, title="tiny test notebook", default=False)
+    yield p
+    report.REGISTRY.pop(TINY, None)
+
+
+def test_parse_param_reads_yaml_values_and_notebook_prefix():
+    assert report.parse_param("trials=50") == (None, "trials", 50)
+    assert report.parse_param("sweep.target_levels=[0.9, 1.1]") == ("sweep", "target_levels", [0.9, 1.1])
+    assert report.parse_param("role=key_account") == (None, "role", "key_account")
+    assert report.parse_param("show_widgets=false") == (None, "show_widgets", False)
+    with pytest.raises(report.ReportError, match="expected key=value"):
+        report.parse_param("no-equals-sign")
+
+
+def test_unknown_parameter_is_an_error_before_anything_runs(tmp_path):
+    with pytest.raises(report.ReportError, match="no selected notebook declares 'bogus'"):
+        report.build_reports([DEFAULT], ["sweep"], out=tmp_path, params=["bogus=1"], progress=False)
+    with pytest.raises(report.ReportError, match="'trials'.*expected int.*got str"):
+        report.build_reports([DEFAULT], ["sweep"], out=tmp_path, params=["sweep.trials=many"], progress=False)
+    with pytest.raises(report.ReportError, match="unknown notebook"):
+        report.build_reports([DEFAULT], ["nope"], out=tmp_path, progress=False)
+    with pytest.raises(report.ReportError, match="no such file"):
+        report.build_reports([tmp_path / "missing.yaml"], ["sweep"], out=tmp_path, progress=False)
+    assert not (tmp_path / "index.html").exists()
+
+
+def test_cli_reports_parameter_errors_without_traceback(tmp_path, capsys):
+    code = main(["report", str(DEFAULT), "--notebooks", "sweep", "--out", str(tmp_path), "--param", "sweep.seed=abc",
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "simlib report: error:" in err and "'seed'" in err and "Traceback" not in err
+
+
+def test_broken_scenario_fails_with_the_field_named(tmp_path, capsys):
+    bad = tmp_path / "broken.yaml"
+    text = DEFAULT.read_text().replace("headcount: 120", "headcount: -5", 1)
+    bad.write_text(text)
+    code = main(["report", str(bad), "--notebooks", "sweep", "--out", str(tmp_path / "out"), "--no-progress"])
+    cap = capsys.readouterr()
+    assert code == 1
+    assert "broken.yaml" in cap.err and "roles.telesales.headcount" in cap.err
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "failed" in index and "roles.telesales.headcount" in index
+
+
+def test_render_html_hides_code_embeds_figures_and_needs_no_network():
+    import base64
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot([0, 1], [1, 0])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    png = base64.b64encode(buf.getvalue()).decode()
+    c = new_code_cell("very_secret_source_line = 1")
+    c.outputs = [new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+                 new_output("display_data", data={"text/html": "<table><tr><td>cell</td></tr></table>"}),
+                 new_output("stream", name="stderr", text="noisy warning\n")]
+    html = report.render_html(new_notebook(cells=[c]), {"scenario sha256": "abc123", "seed": 7}, title="t")
+    assert "very_secret_source_line" not in html and "noisy warning" not in html
+    assert f"data:image/png;base64,{png[:40]}" in html
+    assert "abc123" in html and "<td>cell</td>" in html
+    remote = re.findall(r"<(?:script|link)[^>]*(?:src|href)=[\"']https?://", html)
+    assert remote == []
+
+
+@needs_kernel
+def test_failing_notebook_keeps_earlier_good_report(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    ok = report.build_reports([DEFAULT], [TINY], out=out, progress=False, params=["value=7"])
+    assert ok[0].status == "ok", ok[0].message
+    html_path = out / "default" / f"{TINY}.html"
+    good_html = html_path.read_bytes()
+    assert json.loads((out / "default" / f"{TINY}.json").read_text())["value"] == 7
+    page = good_html.decode()
+    assert "secret_code_marker" not in page  # code hidden
+    assert "value" in page and "7" in page and "scenario sha256" in page
+    assert "Traceback" not in page
+
+    code = main(["report", str(DEFAULT), "--notebooks", TINY, "--out", str(out), "--no-progress",
+                 "--param", "fail=true", "--param", "value=8"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "ValueError: deliberate failure for the test" in err and "cell" in err
+    assert html_path.read_bytes() == good_html  # earlier good report intact
+    assert json.loads((out / "default" / f"{TINY}.json").read_text())["value"] == 7
+    failed = out / "default" / f"{TINY}.failed.ipynb"
+    assert failed.exists()  # kept for debugging
+    nb = nbformat.read(failed, as_version=4)
+    assert any(o.get("ename") == "ValueError" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    index = (out / "index.html").read_text()
+    assert "failed" in index and "previous good report" in index and f"{TINY}.html" in index
+    assert not list((out / "default").glob(".*"))  # no temporary leftovers
