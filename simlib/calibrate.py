@@ -161,12 +161,32 @@ def _partner_ramp(opened: np.ndarray, new_rev: np.ndarray, season: np.ndarray) -
 # ----------------------------------------------------------------------------
 
 
-def _fit_role(d: _Data, process: str, template_ramp: int) -> dict[str, float | np.ndarray]:
+def _territory_from_quotas(d: _Data, c: np.ndarray, rc: np.ndarray, revenue: np.ndarray) -> float | None:
+    """Territory log-sd from Cov(log quota, log revenue), both per unit of ramped time.
+
+    With quotas set from a noisy view of territory potential (method
+    ``territory`` or ``top_down``), log quota = const + log p + manager's error
+    and log revenue = const + log a + log p + production noise, so their
+    covariance is Var(log p) = territory_sd^2.
+    """
+    Q = np.nansum(d.quota[c], axis=1)
+    ok = (Q > 0) & (revenue > 0)
+    if ok.sum() < 10:
+        return None
+    w = rc.sum(axis=1)[ok]
+    cov = np.cov(np.log(Q[ok] / w), np.log(revenue[ok] / w))[0, 1]
+    return math.sqrt(max(float(cov), 0.0))
+
+
+def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "flat") -> dict[str, float | np.ndarray]:
     """Moment estimates of one role's parameters from its rep-year arrays.
 
     Keys are scenario paths relative to the role (``ability_sd``,
     ``production.lead_rate``, ``seasonality``...). Parameters the data cannot
-    identify are left out.
+    identify are left out. ``quota_method`` is the quota method of the plan in
+    force; with ``territory``/``top_down`` quotas carry information on
+    territory potential (used for the channel role, whose count of partners
+    opened is too small to separate ability from territory).
     """
     out: dict[str, Any] = {}
     c = d.complete
@@ -270,6 +290,12 @@ def _fit_role(d: _Data, process: str, template_ramp: int) -> dict[str, float | n
             s_a = _sd_from_var(v)
             out["ability_sd"] = s_a
             out["territory_sd"] = math.sqrt(max(s_ap2 - s_a**2, 0.0))
+        s_p = _territory_from_quotas(d, c, rc, ex.sum(axis=1)) if quota_method in ("territory", "top_down") else None
+        if s_p is not None:
+            out["territory_sd"] = s_p
+            out["ability_sd"] = math.sqrt(max(s_ap2 - s_p**2, 0.0))
+        if "partners_opened" in m:
+            op = flow("partners_opened")
             if "partner_revenue_new" in m:
                 fit = _partner_ramp(op, flow("partner_revenue_new"), season)
                 if fit is not None:
@@ -457,8 +483,8 @@ def calibrate(
         if d.complete.sum() < 5:
             kept[f"roles.{rname}"] = f"only {int(d.complete.sum())} rep-year(s) with a full year: too few to fit"
             continue
-        point = _fit_role(d, role.process, role.ramp_months)
         qmethod = template.role_plan(plan, rname).quota
+        point = _fit_role(d, role.process, role.ramp_months, qmethod.method)
         qfit = _fit_quota(d, point, _role_with(role, point), qmethod.method, qmethod.growth)
         flat = _flatten(point) | {f"quota.{k}": v for k, v in qfit.items()}
         reps = {k: [] for k in flat}
@@ -467,7 +493,7 @@ def calibrate(
             idx = np.concatenate([gen.choice(ix, size=len(ix), replace=True) for ix in idx_by_year])
             db = d.take(idx)
             try:
-                pb = _fit_role(db, role.process, role.ramp_months)
+                pb = _fit_role(db, role.process, role.ramp_months, qmethod.method)
                 qb = _fit_quota(db, pb, _role_with(role, pb), qmethod.method, qmethod.growth)
             except (ValueError, FloatingPointError, ZeroDivisionError):
                 continue
@@ -776,3 +802,58 @@ def add_parser(subparsers) -> None:
     c.add_argument("--report", help="also write estimates, standard errors and diagnostics as JSON")
     c.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     c.set_defaults(func=_cmd_calibrate)
+
+
+# ----------------------------------------------------------------------------
+# tidy views of the diagnostics (for notebooks and reports)
+# ----------------------------------------------------------------------------
+
+
+def quantile_table(cal: Calibration):
+    """Attainment quantiles, history vs simulated: role, p, history, simulated, sd, within."""
+    import pandas as pd
+
+    rows = [{"role": r, **q} for r, d in cal.diagnostics.get("roles", {}).items() for q in d.get("attainment_quantiles", [])]
+    return pd.DataFrame(rows, columns=["role", "p", "history", "simulated", "sd", "within"])
+
+
+def fit_table(cal: Calibration):
+    """Per role: history size, KS test, and mean attainment, revenue and payout per rep, history vs simulated."""
+    import pandas as pd
+
+    rows = []
+    for r, d in cal.diagnostics.get("roles", {}).items():
+        row = {"role": r, "n_history": d["n_history"]}
+        if "ks" in d:
+            row |= {"ks_statistic": d["ks"]["statistic"], "ks_pvalue": d["ks"]["pvalue"]}
+        for key in ("mean_attainment", "revenue_per_rep", "payout_per_rep"):
+            if key in d:
+                row |= {f"{key}_history": d[key]["history"], f"{key}_simulated": d[key]["simulated"],
+                        f"{key}_sd": d[key]["sd"]}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fit_figure(cal: Calibration):
+    """QQ plot of annual attainment (history vs simulated) and monthly revenue share, one column per role."""
+    import matplotlib.pyplot as plt
+
+    roles = [r for r, d in cal.diagnostics.get("roles", {}).items() if "qq" in d]
+    fig, axes = plt.subplots(2, max(len(roles), 1), figsize=(4.2 * max(len(roles), 1), 7.5), squeeze=False)
+    for j, r in enumerate(roles):
+        d = cal.diagnostics["roles"][r]
+        ax = axes[0, j]
+        h, s = np.array(d["qq"]["history"]), np.array(d["qq"]["simulated"])
+        ax.plot(s, h, ".", ms=4)
+        lo, hi = min(h.min(), s.min()), max(h.max(), s.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set(title=f"{r}: attainment QQ (KS p={d['ks']['pvalue']:.2g})", xlabel="simulated quantile",
+               ylabel="history quantile")
+        ax = axes[1, j]
+        m = np.arange(1, MONTHS + 1)
+        ax.plot(m, d["seasonality"]["history"], "o-", label="history")
+        ax.plot(m, d["seasonality"]["simulated"], "s--", label="calibrated model")
+        ax.set(title=f"{r}: share of annual revenue by month", xlabel="month", ylabel="share")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -162,3 +162,21 @@ def test_cli_errors_without_traceback(tmp_path, capsys):
         cal = calibrate(read_history(tmp_path / "h.csv", _roles(scen)), scen, bootstrap=0, trials=0)
         (tmp_path / "x.yaml").write_text("")
         write_scenario(cal, tmp_path / "x.yaml")
+
+
+def test_calibration_notebook_runs_with_papermill(tmp_path):
+    pm = pytest.importorskip("papermill")
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if "simlib" not in KernelSpecManager().find_kernel_specs():
+        pytest.skip("Jupyter kernel 'simlib' not installed (run make setup)")
+    out = tmp_path / "results.json"
+    pm.execute_notebook(str(ROOT / "notebooks" / "calibration.ipynb"), str(tmp_path / "out.ipynb"),
+                        parameters={"trials": 3, "bootstrap": 2, "seed": 1, "output_json": str(out)},
+                        cwd=str(tmp_path), progress_bar=False, kernel_name="simlib")
+    import json
+
+    res = json.loads(out.read_text())
+    assert res["notebook"] == "calibration" and res["parameters"]["seed"] == 1
+    assert {r["role"] for r in res["fit"]} == {"key_account", "telesales", "channel"}
+    assert any(e["path"] == "roles.telesales.ability_sd" for e in res["estimates"])
