@@ -34,7 +34,14 @@ OPTIONAL = ("team", "payout", "year", "new_hire", "process")
 #: every measure name of any process
 ALL_MEASURES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m in proc))
 
-_YM = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
+_YM = re.compile(r"^\s*(\d{4})[-/](\d{1,2})(?:[-/]\d{1,2})?\s*$")  # YYYY-MM, YYYY/MM, YYYY-MM-DD
+_MONTH_NAMES = {n: i + 1 for i, n in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d*)?$")
+#: other names of columns, read as the format's names when the format's name is absent
+ALIASES = {"rep": "rep_id", "repid": "rep_id", "employee_id": "rep_id", "employee": "rep_id", "sales_rep": "rep_id",
+           "period": "month", "date": "month", "target": "quota", "sales": "revenue", "bookings": "revenue",
+           "incentive": "payout", "bonus": "payout", "commission": "payout"}
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
 
@@ -224,11 +231,22 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, int]:
 
 
 def _number(text: str) -> float | None:
+    """A number from a cell: plain, with thousands separators, a currency sign or a percent sign."""
+    t = text.strip().lstrip("$€£").strip()
+    scale = 1.0
+    if t.endswith("%"):
+        t, scale = t[:-1].strip(), 0.01
+    if _THOUSANDS.match(t):
+        t = t.replace(",", "")
     try:
-        v = float(text.replace(",", "")) if text.count(",") and text.count(".") else float(text)
+        v = float(t) * scale
     except ValueError:
         return None
     return v if np.isfinite(v) else None
+
+
+def _month_name(text: str) -> int | None:
+    return _MONTH_NAMES.get(text.strip().lower()[:3]) if len(text.strip()) >= 3 and text.strip().isalpha() else None
 
 
 def read_history(
@@ -268,6 +286,15 @@ def read_history(
     raw, offset = _read_raw(p)
     where_word = "line" if offset == 2 else "row"
     raw.columns = [_norm(c) for c in raw.columns]
+    notes: list[str] = []
+    renamed = {}
+    for c in raw.columns:
+        target = ALIASES.get(c)
+        if target and target not in raw.columns and target not in renamed.values():
+            renamed[c] = target
+    if renamed:
+        raw = raw.rename(columns=renamed)
+        notes.append("read column(s) " + ", ".join(f"'{a}' as '{b}'" for a, b in renamed.items()))
     dup_cols = [c for c, n in Counter(raw.columns).items() if n > 1]
     if dup_cols:
         raise HistoryError(src, [f"columns appear more than once (after normalising names): {dup_cols}"])
@@ -276,7 +303,6 @@ def read_history(
         raise HistoryError(src, [f"missing required column(s) {missing}; the file has {list(raw.columns)}"])
     if raw.empty:
         raise HistoryError(src, ["no data rows"])
-    notes: list[str] = []
     known = set(REQUIRED) | set(OPTIONAL) | set(ALL_MEASURES)
     ignored = [c for c in raw.columns if c not in known]
     if ignored:
@@ -301,6 +327,8 @@ def read_history(
         if rep[i] == "":
             flag(i, "missing rep_id")
         r = role[i]
+        if roles is not None and r not in roles and _norm(r) in roles:
+            r = role[i] = _norm(r)  # 'Key Account' -> 'key_account'
         if r == "":
             flag(i, "missing role")
             continue
@@ -329,7 +357,7 @@ def read_history(
         if m:
             y, mm = int(m.group(1)), int(m.group(2))
         else:
-            num = _number(v)
+            num = _number(v) if _month_name(v) is None else float(_month_name(v))
             if v == "":
                 flag(i, "missing month")
                 continue

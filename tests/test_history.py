@@ -49,7 +49,7 @@ RULES = {
     "unknown_role": ("T1,sales_engineer,a,2,25000,1500,26000,900,90,22,0.92", "unknown role: 'sales_engineer'"),
     "month_13": ("T1,telesales,a,13,25000,1500,26000,900,90,22,0.92", "month out of range: '13'"),
     "month_0": ("T1,telesales,a,0,25000,1500,26000,900,90,22,0.92", "month out of range: '0'"),
-    "month_text": ("T1,telesales,a,March,25000,1500,26000,900,90,22,0.92", "month out of range: 'March'"),
+    "month_text": ("T1,telesales,a,Q1,25000,1500,26000,900,90,22,0.92", "month out of range: 'Q1'"),
     "month_fraction": ("T1,telesales,a,2.5,25000,1500,26000,900,90,22,0.92", "month out of range: '2.5'"),
     "month_missing": ("T1,telesales,a,,25000,1500,26000,900,90,22,0.92", "missing month"),
     "non_numeric": ("T1,telesales,a,2,25000,1500,abc,900,90,22,0.92", "non-numeric value: 'revenue' is 'abc'"),
@@ -181,3 +181,21 @@ def test_cli_skip_proceeds_and_reports_count(tmp_path, capsys):
     assert rc == 0, cap.err
     assert "skipped 3 bad row(s)" in cap.err and "negative sales 2" in cap.err and "unknown role 1" in cap.err
     assert out.exists()
+
+
+def test_common_export_variants_are_understood(tmp_path):
+    header = "Employee ID,Role,Team,Date,Target,Bonus,Sales,calls,leads,conversions,record_accuracy"
+    rows = ['E1,Telesales,a,2025-01-31,"25,000",€1500,"26,000.50",900,90,22,92%',
+            'E1,Telesales,a,2025/02,"25,000",$1500,"26,000",900,90,22,0.92',
+            "E2,telesales,a,Jan,25000,1500,26000,900,90,22,0.92"]
+    r = _reasons(_write(tmp_path, rows, header))
+    assert "month without a year" in r["line 4"]  # 'Jan' is read, but it has no year while others do
+    h = read_history(_write(tmp_path, rows[:2], header), ROLES)
+    f = h.frame
+    assert list(f["month"]) == [1, 2] and list(f["year"]) == [2025, 2025]
+    assert list(f["revenue"]) == [26000.5, 26000.0] and list(f["quota"]) == [25000.0, 25000.0]
+    assert list(f["payout"]) == [1500.0, 1500.0] and f["record_accuracy"].iloc[0] == pytest.approx(0.92)
+    assert set(f["role"]) == {"telesales"}
+    assert any("'employee_id' as 'rep_id'" in n and "'sales' as 'revenue'" in n for n in h.notes)
+    h = read_history(_write(tmp_path, [rows[2].replace("Jan", "March")], header), ROLES)
+    assert list(h.frame["month"]) == [3]
