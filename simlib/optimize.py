@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,7 +233,6 @@ class Problem:
 
     def _store(self, res, plan_to_x: dict[str, tuple]) -> None:
         lay = res.raw.layout
-        k = lay.n_levels
         levels = lay.level_index()
         kinds = len(lay.groups) * len(lay.metrics)
         trials = res.raw.keep
@@ -261,7 +260,6 @@ class Problem:
             key = tuple(round(v, 12) for v in plan_to_x[plan])
             self.cache[key] = ev
             self.history.append(ev)
-        assert k >= 0
 
     def constraint_value(self, ev: Evaluation, c: Constraint) -> float:
         """The constrained quantity (for over_budget: the order statistic compared with the budget)."""
@@ -559,10 +557,10 @@ def optimize(
         summ = res.summary().replace({"plan": {name: "optimum"}})
         diff = res.differences().replace({"plan": {name: "optimum"}})
         plan_dict = vscen.plans[name].model_dump(by_alias=True, mode="json")
-        plan_dict["description"] = "optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(prob.names, best.x))
+        plan_dict["description"] = "optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(prob.names, best.x, strict=False))
 
         rows = []
-        for c, g in zip(cons, best.g):
+        for c, g in zip(cons, best.g, strict=False):
             v = prob.constraint_value(best, c)
             b = prob.budget if c.metric == "over_budget" else c.bound
             if c.metric == "over_budget":
@@ -585,7 +583,7 @@ def optimize(
                              satisfied=bool(g <= 0), binding=bool(binding)))
         cons_df = pd.DataFrame(rows, columns=["constraint", "metric", "group", "op", "bound", "value", "se", "ci_low",
                                               "ci_high", "slack", "satisfied", "binding"])
-        hist = pd.DataFrame([dict(zip(prob.names, e.x), objective=e.objective, objective_se=e.objective_se,
+        hist = pd.DataFrame([dict(zip(prob.names, e.x, strict=False), objective=e.objective, objective_se=e.objective_se,
                                   violation=e.violation, feasible=e.feasible) for e in prob.history])
         n_evals = len(prob.history)
 
@@ -595,11 +593,11 @@ def optimize(
             sp = Problem(pscen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
             old = sp.evaluate(best.x)
             new, msg = _search(sp, 0, smax, method, best.x, penalty, design_seed, bar)
-            srows.append(dict(perturbation=label, **{n: v for n, v in zip(prob.names, new.x)},
+            srows.append(dict(perturbation=label, **{n: v for n, v in zip(prob.names, new.x, strict=False)},
                               objective=new.objective, objective_se=new.objective_se, feasible=new.feasible,
                               objective_at_original=old.objective, original_feasible=old.feasible,
                               regret=new.objective - old.objective,
-                              **{f"shift_{n}": v - b for n, v, b in zip(prob.names, new.x, best.x)}))
+                              **{f"shift_{n}": v - b for n, v, b in zip(prob.names, new.x, best.x, strict=False)}))
         sens_df = pd.DataFrame(srows)
     if bar is not None:
         bar.close()
@@ -608,7 +606,7 @@ def optimize(
                 objective=obj, constraints=[str(c) for c in cons], base_plan=base, messages=messages,
                 bounds={n: list(map(float, params[n])) for n in prob.names})
     return OptimizeResult(
-        params=dict(zip(prob.names, best.x)), objective=best.objective, objective_se=best.objective_se,
+        params=dict(zip(prob.names, best.x, strict=False)), objective=best.objective, objective_se=best.objective_se,
         feasible=best.feasible, constraints=cons_df, metrics=summ, differences=diff, history=hist,
         sensitivity=sens_df, plan=plan_dict, provenance=prov,
     )

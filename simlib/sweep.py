@@ -38,7 +38,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -322,11 +322,11 @@ def apply_point(scenario: Scenario, base_plan: str, specs: Sequence[ParamSpec], 
         The base plan as a dict with plan parameters applied.
     """
     scen = scenario.model_dump(by_alias=True, mode="json")
-    for spec, v in zip(specs, values):
+    for spec, v in zip(specs, values, strict=False):
         if spec.scenario_level:
             _set_path(scen, _segments(spec.key), v, f"sweep parameter '{spec.name}'")
     plan = copy.deepcopy(scen["plans"][base_plan])
-    for spec, v in zip(specs, values):
+    for spec, v in zip(specs, values, strict=False):
         if spec.kind == "alias":
             _apply_alias(spec, plan, scen, v)
         elif spec.kind == "plan":
@@ -444,7 +444,7 @@ def build_variants(
     """
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(points):
-        key = tuple(repr(v) for s, v in zip(specs, p) if s.scenario_level)
+        key = tuple(repr(v) for s, v in zip(specs, p, strict=False) if s.scenario_level)
         groups.setdefault(key, []).append(i)
     out = []
     for idx in groups.values():
@@ -479,7 +479,7 @@ def build_variants(
 
 
 def _describe(specs: Sequence[ParamSpec], values: Sequence[Any]) -> str:
-    return ", ".join(f"{s.name}={v!r}" for s, v in zip(specs, values))
+    return ", ".join(f"{s.name}={v!r}" for s, v in zip(specs, values, strict=False))
 
 
 def _short(exc: Exception) -> str:
