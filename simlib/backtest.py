@@ -209,7 +209,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
     from .synth import write_atomic
 
-    template, hist = load_for(args.scenario, args.history, args.on_error)
+    template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
     print_skipped(hist)
     bt = backtest(hist, template, plan_after=args.plan_after, plan_before=args.plan_before, trials=args.trials,
                   rng=args.seed, level=args.level, growth=args.growth, behaviour=args.behaviour)

@@ -533,6 +533,9 @@ def calibrate(
         for pk in role.production:
             if f"production.{pk}" not in point:
                 kept[f"roles.{rname}.production.{pk}"] = _why(pk, role.process, history)
+    if not fitted_quota:
+        raise SimlibError(f"{history.source}: no role could be fitted: "
+                          + "; ".join(f"{k}: {v}" for k, v in kept.items() if k.count(".") == 1))
     # quotas: the plan in force gets the fitted level and noise; every plan's level is rescaled alike
     for _pname, pd_ in data["plans"].items():
         for rname, qfit in fitted_quota.items():
@@ -674,11 +677,26 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def load_for(template_path: str | Path | None, history_path: str | Path, on_error: Literal["stop", "skip"]):
-    """Load the template scenario and the history validated against its roles."""
+def load_for(template_path: str | Path | None, history_path: str | Path, on_error: Literal["stop", "skip"],
+             role_map: list[str] | dict[str, str] | None = None):
+    """Load the template scenario and the history validated against its roles.
+
+    ``role_map``: ``{"file role": "scenario role"}`` or a list of ``"FILE_ROLE=SCENARIO_ROLE"`` strings.
+    """
     tpath = Path(template_path) if template_path else default_template()
     template = load_scenario(tpath)
-    hist = read_history(history_path, {r: x.process for r, x in template.roles.items()}, on_error=on_error)
+    mapping: dict[str, str] = {}
+    if isinstance(role_map, dict):
+        mapping = dict(role_map)
+    else:
+        for item in role_map or []:
+            old, sep, new = item.partition("=")
+            if not sep or not old.strip() or new.strip() not in template.roles:
+                raise SimlibError(f"--role-map: expected FILE_ROLE=SCENARIO_ROLE with a scenario role of "
+                                  f"{sorted(template.roles)}, got {item!r}")
+            mapping[old.strip()] = new.strip()
+    hist = read_history(history_path, {r: x.process for r, x in template.roles.items()}, on_error=on_error,
+                        role_map=mapping)
     return template, hist
 
 
@@ -712,7 +730,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         raise SimlibError(f"{out} exists; use --force to overwrite it")
-    template, hist = load_for(args.scenario, args.history, args.on_error)
+    template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
     print_skipped(hist)
     if args.year is not None:
         if args.year not in hist.years:
@@ -783,6 +801,8 @@ def add_history_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", help="template scenario: roles, pay levels, plans (default scenarios/default.yaml)")
     p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                    help="bad rows: stop and list them (default), or skip them and report the count")
+    p.add_argument("--role-map", nargs="+", metavar="FILE_ROLE=SCENARIO_ROLE",
+                   help="read the file's role names as the scenario's (e.g. inside_sales=telesales)")
 
 
 def add_parser(subparsers) -> None:

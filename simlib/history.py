@@ -254,6 +254,7 @@ def read_history(
     roles: dict[str, str] | None = None,
     *,
     on_error: Literal["stop", "skip"] = "stop",
+    role_map: dict[str, str] | None = None,
 ) -> History:
     """Read and validate a history file.
 
@@ -268,6 +269,8 @@ def read_history(
     on_error : {"stop", "skip"}
         ``stop``: raise :class:`HistoryError` listing every bad row.
         ``skip``: leave bad rows out and list them in ``History.skipped``.
+    role_map : dict, optional
+        Role names of the file -> role names of the scenario (``{"inside_sales": "telesales"}``).
 
     Returns
     -------
@@ -326,6 +329,8 @@ def read_history(
     for i in range(n):
         if rep[i] == "":
             flag(i, "missing rep_id")
+        if role_map and role[i] in role_map:
+            role[i] = role_map[role[i]]
         r = role[i]
         if roles is not None and r not in roles and _norm(r) in roles:
             r = role[i] = _norm(r)  # 'Key Account' -> 'key_account'

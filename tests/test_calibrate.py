@@ -180,3 +180,22 @@ def test_calibration_notebook_runs_with_papermill(tmp_path):
     assert res["notebook"] == "calibration" and res["parameters"]["seed"] == 1
     assert {r["role"] for r in res["fit"]} == {"key_account", "telesales", "channel"}
     assert any(e["path"] == "roles.telesales.ability_sd" for e in res["estimates"])
+
+
+def test_role_map_and_unusable_history(tmp_path, capsys):
+    scen = load_scenario(DEFAULT)
+    frame, _ = synth_history(scen, rng=6)
+    frame["role"] = frame["role"].replace({"telesales": "inside_sales"})
+    frame.to_csv(tmp_path / "h.csv", index=False)
+    base = ["calibrate", str(tmp_path / "h.csv"), "--scenario", str(DEFAULT), "--bootstrap", "0", "--trials", "0"]
+    assert main(base + ["--out", str(tmp_path / "a.yaml")]) == 1
+    assert "unknown role: 'inside_sales'" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "b.yaml"), "--role-map", "inside_sales=telesales"]) == 0
+    assert load_scenario(tmp_path / "b.yaml").roles["telesales"].headcount == 120
+    assert main(base + ["--out", str(tmp_path / "c.yaml"), "--role-map", "inside_sales=phone"]) == 1
+    assert "--role-map: expected FILE_ROLE=SCENARIO_ROLE" in capsys.readouterr().err
+    half = frame[frame["month"] > 6].replace({"inside_sales": "telesales"})
+    half.to_csv(tmp_path / "half.csv", index=False)
+    hist = read_history(tmp_path / "half.csv", _roles(scen))
+    with pytest.raises(SimlibError, match="no role could be fitted: roles.key_account: only 0 rep-year"):
+        calibrate(hist, scen, bootstrap=0, trials=0)
