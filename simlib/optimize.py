@@ -37,9 +37,16 @@ import pandas as pd
 from .errors import PlanError, SimlibError
 from .metrics import METRICS
 from .scenario import Scenario, scenario_from_dict
-from .sweep import ParamSpec, _set_path, build_variants, parse_param, write_table
+from .sweep import ParamSpec, _set_path, build_variants, effective_behaviour, parse_param, write_table
 
 Z95 = 1.959963984540054
+
+#: perturbations of behavioural parameters re-optimised under by default when a behaviour model is on
+BEHAVIOUR_SENSITIVITY = (
+    "scenario.roles.*.effort_elasticity*=0.8",
+    "scenario.behaviour.effort.cost_exponent*=0.75,1.25",
+    "scenario.behaviour.effort.risk_aversion=0.5",
+)
 _OPS = ("<=", ">=")
 _TAIL = {"p95_incentive_cost", "p95_total_comp"}
 
@@ -406,7 +413,7 @@ def _search(prob: Problem, starts: int, maxiter: int, method: str, x0: tuple | N
 
 def _perturbed(scenario: Scenario, spec: str) -> tuple[str, Scenario]:
     """Apply ``scenario.path=value`` or ``scenario.path*=factor`` (factor scales each matched value)."""
-    m = re.fullmatch(r"\s*(?:scenario\.)?([\w.*]+)\s*(\*?=)\s*(\S+)\s*", spec)
+    m = re.fullmatch(r"\s*(?:scenario\.)?([\w.*]+?)\s*(\*?=)\s*(\S+)\s*", spec)
     if not m:
         raise PlanError(f"sensitivity {spec!r}: expected 'scenario.path=value' or 'scenario.path*=factor', "
                         f"e.g. 'scenario.roles.*.effort_elasticity*=0.5'")
@@ -463,7 +470,7 @@ def optimize(
     base_plan: str | None = None,
     trials: int = 500,
     rng: int = 0,
-    behaviour: str | Any = "none",
+    behaviour: str | Any | None = None,
     method: str = "nelder-mead",
     starts: int = 16,
     maxiter: int = 150,
@@ -496,7 +503,8 @@ def optimize(
     base_plan : str, optional
         Plan the parameters modify (default: current plan).
     trials, rng, behaviour
-        The SAA sample: every evaluation uses the same ``trials`` and seed.
+        The SAA sample: every evaluation uses the same ``trials`` and seed;
+        ``behaviour`` defaults to the scenario's ``behaviour.mode``, else ``"none"``.
     method : {"nelder-mead", "cobyla"}
         Local polish after the Sobol' start design (``maxiter`` 0 = design only).
     starts : int
@@ -508,6 +516,9 @@ def optimize(
     sensitivity : list of str, optional
         Perturbations to re-optimise under, e.g.
         ``["scenario.roles.*.effort_elasticity*=0.5", "scenario.market.growth_mean=0.0"]``.
+        ``None`` (default): with a behaviour model, :data:`BEHAVIOUR_SENSITIVITY`
+        (those of its paths the scenario has); with behaviour ``"none"``, no
+        perturbations (behavioural parameters have no effect then). ``[]``: none.
     executor : None, "auto", Executor or dask Client
         Where trial chunks run (see :mod:`simlib.parallel`); results do not depend on it.
 
@@ -519,6 +530,7 @@ def optimize(
     from .parallel import resolve_executor
 
     scen = _as_scenario(scenario)
+    behaviour = effective_behaviour(scen, behaviour)
     base = base_plan or scen.current_plan
     if base not in scen.plans:
         raise PlanError(f"base_plan: '{base}' is not a plan of {scen.source}, expected one of {sorted(scen.plans)}")
@@ -536,8 +548,17 @@ def optimize(
         cons += parse_constraints(c, groups)
     if method not in ("nelder-mead", "cobyla"):
         raise PlanError(f"method: expected 'nelder-mead' or 'cobyla', got {method!r}")
-    sens = expand_sensitivity(sensitivity)
-    sens_scen = [_perturbed(scen, s) for s in sens]  # validate before the long run
+    if sensitivity is None:
+        sens_scen = []
+        if behaviour != "none":
+            for spec in expand_sensitivity(BEHAVIOUR_SENSITIVITY):
+                try:
+                    sens_scen.append(_perturbed(scen, spec))
+                except SimlibError:
+                    continue  # the scenario has no such behavioural parameter
+    else:
+        sens_scen = [_perturbed(scen, s) for s in expand_sensitivity(sensitivity)]  # validate before the long run
+    sens = [label for label, _ in sens_scen]
 
     total_work = trials * scen.headcount * 12 * (starts + maxiter) * (1 + len(sens))
     bar = None
@@ -678,7 +699,7 @@ def _cmd_optimize(args) -> int:
     r = optimize(
         scen, params, objective=args.objective, constraints=args.constraint or [], base_plan=args.base,
         trials=args.trials, rng=args.seed, behaviour=args.behaviour, method=args.method, starts=args.starts,
-        maxiter=args.maxiter, sensitivity=args.sensitivity, executor=args.scheduler, progress=args.progress,
+        maxiter=args.maxiter, sensitivity=[] if args.no_sensitivity else args.sensitivity, executor=args.scheduler, progress=args.progress,
     )
     print(format_result(r))
     if args.out:
@@ -712,10 +733,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--starts", type=int, default=16, help="Sobol' start points (default 16)")
     p.add_argument("--maxiter", type=int, default=150, help="evaluations for the local search (default 150)")
     p.add_argument("--sensitivity", action="append", metavar="PATH=V1,V2",
-                   help="re-optimise under perturbed scenario values, e.g. 'scenario.roles.*.effort_elasticity*=0.5,1.5'")
+                   help="re-optimise under perturbed scenario values, e.g. 'scenario.roles.*.effort_elasticity*=0.5,1.5' "
+                        "(default with a behaviour model: effort elasticity x0.8, effort cost exponent x0.75/x1.25, "
+                        "risk aversion 0.5)")
+    p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity re-optimisations")
     p.add_argument("--trials", type=_positive_int, default=500, help="trials per evaluation (default 500)")
     p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--behaviour", "--behavior", default="none")
+    p.add_argument("--behaviour", "--behavior", default=None,
+                   help="behaviour model, e.g. none or dynamic (default: the scenario's behaviour.mode, else none)")
     p.add_argument("--out", metavar="FILE", help="write the full result (.json) or the evaluation history (.csv/.parquet)")
     p.add_argument("--progress", action="store_true")
     add_scheduler_argument(p)

@@ -423,6 +423,14 @@ def design_points(
 # --------------------------------------------------------------------------
 
 
+def effective_behaviour(scenario: Scenario, behaviour: str | Any | None) -> str | Any:
+    """The behaviour to run: the argument, else the scenario's ``behaviour.mode``, else ``"none"``."""
+    if behaviour is not None:
+        return behaviour
+    mode = getattr(getattr(scenario, "behaviour", None), "mode", None)
+    return mode or "none"
+
+
 def _seed_label(rng: Any) -> Any:
     if isinstance(rng, (int, np.integer)):
         return int(rng)
@@ -496,7 +504,7 @@ def run_sweep(
     base_plan: str | None = None,
     trials: int = 1000,
     rng: int | np.random.SeedSequence | None = 0,
-    behaviour: str | Any = "none",
+    behaviour: str | Any | None = None,
     design: str = "grid",
     n_points: int | None = None,
     executor: Any = None,
@@ -521,8 +529,9 @@ def run_sweep(
         Monte Carlo trials per point (the same trials at every point).
     rng : int or SeedSequence
         Seed shared by every point (common random numbers).
-    behaviour : str
-        Behaviour model name (``"none"``: effort fixed at today's).
+    behaviour : str, optional
+        Behaviour model name (``"none"``: effort fixed at today's); default:
+        the scenario's ``behaviour.mode``, else ``"none"``.
     design : {"grid", "sobol", "lhs"}
         Full grid or space-filling design.
     n_points : int, optional
@@ -553,6 +562,7 @@ def run_sweep(
     from .parallel import resolve_executor
 
     scen = _as_scenario(scenario)
+    behaviour = effective_behaviour(scen, behaviour)
     base = base_plan or scen.current_plan
     if base not in scen.plans:
         raise PlanError(f"base_plan: '{base}' is not a plan of {scen.source}, expected one of {sorted(scen.plans)}")
@@ -705,7 +715,8 @@ def _cmd_sweep(args) -> int:
         print(f"wrote {len(df)} rows ({df['point'].nunique()} points) to {args.out}")
     base = args.base or scen.current_plan
     print(f"sweep of plan '{base}' in {scen.source}: {df['point'].nunique()} points ({args.design}), "
-          f"{args.trials} trials each, seed {args.seed}, behaviour {args.behaviour}; common random numbers")
+          f"{args.trials} trials each, seed {args.seed}, behaviour {effective_behaviour(scen, args.behaviour)}; "
+          f"common random numbers")
     print(f"group {args.group}: mean ± 95% CI half-width; Δ = paired difference vs '{base}'")
     print(format_sweep(df, list(params), group=args.group))
     return 0
@@ -732,7 +743,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--design-seed", type=_seed, default=0, help="seed of the design's scrambling (default 0)")
     p.add_argument("--trials", type=_positive_int, default=1000, help="trials per point (default 1000)")
     p.add_argument("--seed", type=_seed, default=0, help="simulation seed shared by all points (default 0)")
-    p.add_argument("--behaviour", "--behavior", default="none", help="behaviour model (default none)")
+    p.add_argument("--behaviour", "--behavior", default=None,
+                   help="behaviour model, e.g. none or dynamic (default: the scenario's behaviour.mode, else none)")
     p.add_argument("--group", default="total", help="group shown in the printed table (default total)")
     p.add_argument("--out", metavar="FILE", help="write the tidy table (.csv, .parquet or .json)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")

@@ -11,8 +11,8 @@ import pytest
 
 from simlib import simulate
 from simlib.cli import main
-from simlib.errors import PlanError
-from simlib.optimize import expand_sensitivity, optimize, parse_constraints, parse_objective
+from simlib.errors import PlanError, SimlibError
+from simlib.optimize import _perturbed, expand_sensitivity, optimize, parse_constraints, parse_objective
 from simlib.scenario import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,6 +160,23 @@ def test_parsing_and_errors():
         parse_objective("nonsense")
     assert expand_sensitivity(["scenario.roles.*.effort_elasticity*=0.5,1.5"]) == [
         "scenario.roles.*.effort_elasticity*=0.5", "scenario.roles.*.effort_elasticity*=1.5"]
+
+
+def test_perturbations(closed):
+    s, _ = closed
+    label, p = _perturbed(s, "scenario.roles.*.effort_elasticity*=0.5")
+    assert label == "scenario.roles.*.effort_elasticity*=0.5"
+    assert p.roles["ch"].effort_elasticity == pytest.approx(0.5 * s.roles["ch"].effort_elasticity)
+    _, p = _perturbed(s, "scenario.market.growth_sd=0.2")
+    assert p.market.growth_sd == 0.2 and s.market.growth_sd != 0.2
+    with pytest.raises(SimlibError):
+        _perturbed(s, "scenario.market.nothing=1")
+    with pytest.raises(SimlibError):
+        _perturbed(s, "scenario.market.growth_sd=-1")  # invalid value: the scenario's validation says so
+    # behaviour off: no default sensitivity runs (behavioural parameters would have no effect)
+    r = optimize(s, {"commission_rate": (0.5, 2.0)}, trials=16, rng=0, executor="serial", starts=2, maxiter=0,
+                 behaviour="none")
+    assert r.sensitivity.empty
 
 
 def test_cli_optimize(tmp_path, capsys):
