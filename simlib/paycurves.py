@@ -106,6 +106,13 @@ def compile_component(c: Component) -> Schedule:
             seg = np.diff(v) / np.diff(k)
             last = seg[-1] if c.beyond == "extend" else 0.0
             s = np.append(seg, last)
+            if last < 0:
+                # a falling last segment extends down to zero pay, then stays there: pay is never negative
+                zero = k[-1] - v[-1] / last
+                if zero > k[-1]:
+                    k, v, s = np.append(k, zero), np.append(v, 0.0), np.append(s, 0.0)
+                else:
+                    s[-1] = 0.0
         return Schedule(k, v, s, cap)
     if c.kind == "commission":
         k = np.array([t.start for t in c.tiers], dtype=float)

@@ -298,6 +298,7 @@ def pay_rule(c: Component, x: float) -> tuple[float, bool]:
             if raw is None:  # beyond the last point
                 (x0, y0), (x1, y1) = pts[-2], pts[-1]
                 raw = y1 + ((y1 - y0) / (x1 - x0) * (x - x1) if c.beyond == "extend" else 0.0)
+                raw = max(0.0, raw)  # a falling last segment extends down to zero pay, not below
     elif c.kind == "commission":
         starts = [t.start for t in c.tiers] + [math.inf]
         if c.mode == "marginal":  # each tier's rate on the slice of attainment inside it
