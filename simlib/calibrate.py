@@ -178,7 +178,8 @@ def _territory_from_quotas(d: _Data, c: np.ndarray, rc: np.ndarray, revenue: np.
     return math.sqrt(max(float(cov), 0.0))
 
 
-def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "flat") -> dict[str, float | np.ndarray]:
+def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "flat",
+              template_prod: dict | None = None) -> dict[str, float | np.ndarray]:
     """Moment estimates of one role's parameters from its rep-year arrays.
 
     Keys are scenario paths relative to the role (``ability_sd``,
@@ -187,6 +188,11 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
     force; with ``territory``/``top_down`` quotas carry information on
     territory potential (used for the channel role, whose count of partners
     opened is too small to separate ability from territory).
+
+    When the measures that set a role's revenue level are absent (revenue-only
+    history), the level is matched through the process's value parameter
+    (telesales ``deal_value``, key-account ``deal_size_mean``) with the other
+    production parameters at ``template_prod``.
     """
     out: dict[str, Any] = {}
     c = d.complete
@@ -241,6 +247,18 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
             a = m["record_accuracy"][d.present]
             out["production.record_accuracy"] = float(np.nanmean(a))
             out["production.record_accuracy_sd"] = float(np.nanstd(a, ddof=1))
+        if "calls" not in m and quota_method in ("territory", "top_down") and template_prod:
+            # revenue only: territory from quotas, ability from the rest of Var log(annual revenue)
+            s_p = _territory_from_quotas(d, c, rc, rev.sum(axis=1))
+            if s_p is not None:
+                prod = template_prod | {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("production.")}
+                n_conv = MONTHS * prod["calls_per_month"] * prod["lead_rate"] * prod["conversion_rate"]
+                noise = (1.0 + prod["deal_value_cv"] ** 2) / n_conv
+                R = rev.sum(axis=1)
+                pos = R > 0
+                v_ap = float(np.var(np.log(R[pos] / (rc * out["seasonality"]).sum(axis=1)[pos]), ddof=1)) - noise
+                out["territory_sd"] = s_p
+                out["ability_sd"] = math.sqrt(max(v_ap - s_p**2, 0.0))
     elif process == "key_account":
         deals, rev = flow("deals"), flow("revenue")
         s_a = None
@@ -271,11 +289,19 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
             out["production.satisfaction"] = float(np.nanmean(a))
             out["production.satisfaction_sd"] = float(np.nanstd(a, ddof=1))
     else:  # channel
-        ex = existing[c]
+        ex = existing[c]  # without partner_revenue_new, all revenue (corrected for the level below)
         season = _season(ex, rc)
         out["seasonality"] = season
         sr = rc * season
         out["production.existing_revenue_per_month"] = float(ex.sum() / sr.sum())
+        if "partner_revenue_new" not in m and template_prod:
+            # revenue includes this year's new partners: take off their expected revenue (template's partner model)
+            tau = template_prod["partner_ramp_months"]
+            k = np.arange(MONTHS)
+            built = np.array([np.sum(1.0 - np.exp(-(j - np.arange(j)) / tau)) for j in k])
+            new_rev = template_prod["partners_per_month"] * template_prod["partner_mature_revenue"] * built.mean()
+            out["production.existing_revenue_per_month"] = max(out["production.existing_revenue_per_month"] - new_rev,
+                                                               0.05 * out["production.existing_revenue_per_month"])
         base = ex.sum(axis=1) / sr.sum(axis=1)
         resid = ex / np.maximum(base[:, None] * sr, 1e-12) - 1.0
         cv2 = float(np.sum(resid**2) / max(resid.size - len(base), 1))
@@ -305,6 +331,14 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
                 a = m[name][d.present]
                 out[f"production.{name}"] = float(np.nanmean(a))
                 out[f"production.{name}_sd"] = float(np.nanstd(a, ddof=1))
+    level_param = {"telesales": "deal_value", "key_account": "deal_size_mean"}.get(process)
+    if level_param and f"production.{level_param}" not in out and template_prod:
+        per_month = float(m["revenue"][c].sum() / np.sum(rc * out["seasonality"]))
+        prod = template_prod | {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("production.")}
+        if process == "telesales":
+            out["production.deal_value"] = per_month / (prod["calls_per_month"] * prod["lead_rate"] * prod["conversion_rate"])
+        else:
+            out["production.deal_size_mean"] = per_month / prod["deals_per_month"]
     return out
 
 
@@ -484,7 +518,7 @@ def calibrate(
             kept[f"roles.{rname}"] = f"only {int(d.complete.sum())} rep-year(s) with a full year: too few to fit"
             continue
         qmethod = template.role_plan(plan, rname).quota
-        point = _fit_role(d, role.process, role.ramp_months, qmethod.method)
+        point = _fit_role(d, role.process, role.ramp_months, qmethod.method, dict(role.production))
         qfit = _fit_quota(d, point, _role_with(role, point), qmethod.method, qmethod.growth)
         flat = _flatten(point) | {f"quota.{k}": v for k, v in qfit.items()}
         reps = {k: [] for k in flat}
@@ -493,7 +527,7 @@ def calibrate(
             idx = np.concatenate([gen.choice(ix, size=len(ix), replace=True) for ix in idx_by_year])
             db = d.take(idx)
             try:
-                pb = _fit_role(db, role.process, role.ramp_months, qmethod.method)
+                pb = _fit_role(db, role.process, role.ramp_months, qmethod.method, dict(role.production))
                 qb = _fit_quota(db, pb, _role_with(role, pb), qmethod.method, qmethod.growth)
             except (ValueError, FloatingPointError, ZeroDivisionError):
                 continue
