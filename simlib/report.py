@@ -76,6 +76,8 @@ CELL_TIMEOUT = 600
 
 #: names the report fills from its own options when a notebook declares them
 COMMON = ("scenario", "trials", "seed", "behaviour", "output_json")
+#: parameter names that take the scenario path (the first one a notebook declares is used)
+SCENARIO_PARAMS = ("scenario", "scenario_path", "scenario_file")
 
 
 class ReportError(SimlibError):
@@ -425,8 +427,10 @@ def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params)
                 skipped.append(Outcome(str(sp), n, "skipped", message=reason, title=spec.title))
                 continue
             params: dict[str, Any] = {}
-            if "scenario" in contract:
-                params["scenario"] = str(sp)
+            for name in SCENARIO_PARAMS:
+                if name in contract:
+                    params[name] = str(sp)
+                    break
             t = trials if trials is not None else spec.trials
             if t is not None and "trials" in contract:
                 params["trials"] = int(t)
@@ -527,7 +531,7 @@ def _report_meta(sp: Path, scen, spec: NotebookSpec, params: dict, json_path: Pa
         "notebook": str(spec.path.relative_to(REPO_ROOT)) if spec.path.is_relative_to(REPO_ROOT) else str(spec.path),
         "scenario": f"{scen.name} ({sp})",
         "scenario sha256": scen.sha256,
-        "parameters": {k: v for k, v in params.items() if k != "scenario"},
+        "parameters": {k: v for k, v in params.items() if k not in SCENARIO_PARAMS},
         "seed": params.get("seed", prov.get("seed_entropy", "notebook default")),
     }
     if "trials" in prov:
