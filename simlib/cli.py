@@ -18,7 +18,7 @@ from ._version import __version__
 from .errors import SimlibError
 
 #: modules that contribute subcommands (each defines ``add_parser(subparsers)``)
-_PLUGINS: list[str] = ["sweep", "optimize", "synth", "calibrate", "backtest", "report"]
+_PLUGINS: list[str] = ["sweep", "optimize", "synth", "calibrate", "backtest", "report", "validation"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 

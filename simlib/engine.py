@@ -19,7 +19,8 @@ import numpy as np
 from ._version import __version__
 from .errors import PlanError
 from .metrics import KEEP, METRICS, Reducer, group_metrics
-from .plans import PayResult, compute_pay, set_quotas
+from .behavior import BEHAVIOUR_METRICS, behaviour_metrics, dynamic
+from .plans import PayResult, compute_pay, primary_structure, set_quotas
 from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from .production import run_year
 from .scenario import Scenario
@@ -28,7 +29,17 @@ TOTAL = "total"
 
 #: behaviour name -> factory(scenario) returning an object with ``policy(plan, world, quota)``
 #: (a callable ``(month, history) -> Controls`` or None) and optional ``metrics`` hooks.
-BEHAVIOURS: dict[str, Callable[[Scenario], Any] | None] = {"none": None}
+BEHAVIOURS: dict[str, Callable[[Scenario], Any] | None] = {"none": None, "dynamic": dynamic}
+
+#: behaviour used when neither the call nor the scenario's ``behaviour.mode`` names one
+DEFAULT_BEHAVIOUR = "none"
+
+
+def resolve_behaviour(scenario: Scenario, behaviour: str | Any | None) -> str | Any:
+    """The behaviour to run: the argument, else the scenario's ``behaviour.mode``, else the default."""
+    if behaviour is not None:
+        return behaviour
+    return scenario.behaviour.mode or DEFAULT_BEHAVIOUR
 
 
 def register_behaviour(name: str, factory: Callable[[Scenario], Any]) -> None:
@@ -80,7 +91,8 @@ def _resolve_plans(scenario: Scenario, plans: Sequence[str] | None, reference: s
 
 
 def _behaviour_model(scenario: Scenario, behaviour: str | Any):
-    if behaviour is None or behaviour == "none":
+    behaviour = resolve_behaviour(scenario, behaviour)
+    if behaviour == "none":
         return None
     if isinstance(behaviour, str):
         if behaviour not in BEHAVIOURS:
@@ -118,6 +130,7 @@ def run_chunk(
     for plan in lay.plans:
         per_group: dict[str, dict[str, np.ndarray]] = {}
         pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("rev", "margin", "inc", "base", "ti", "att", "cap", "rec")}
+        beh: dict[str, list[np.ndarray]] = {}
         for rname, world in worlds.items():
             quota = set_quotas(scenario, plan, world)
             policy = None if model is None else model.policy(plan, world, quota)
@@ -128,12 +141,21 @@ def run_chunk(
             else:
                 measures = run_year(world, policy)
             pay: PayResult = compute_pay(scenario, plan, world, measures, quota)
+            ends = list(primary_structure(scenario.role_plan(plan, rname), pay.target_incentive).ends)
+            bm = behaviour_metrics(policy if hasattr(policy, "effort") else None, measures, ends, world.role.headcount, T)
+            rev_tot = measures["revenue"].sum(axis=(1, 2))
+            for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot), ("R", np.full(T, float(world.role.headcount))),
+                           ("discount_cost", bm["discount_cost"])):
+                beh.setdefault(key, []).append(v)
+            for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
+                beh.setdefault(key, []).append(bm[key] * world.role.headcount)
             rev = measures["revenue"].sum(axis=-1)
             R = world.role.headcount
             margin = np.full(R, world.role.gross_margin)
             base = np.full(R, pay.base)
             ti = np.full(R, pay.target_incentive)
             g = group_metrics(rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition)
+            g.update(bm)
             if model is not None and hasattr(model, "role_metrics"):
                 g.update(model.role_metrics(plan, world, measures, pay))
             per_group[rname] = g
@@ -141,6 +163,12 @@ def run_chunk(
                 pooled[k].append(v)
         cat = {k: np.concatenate(v, axis=-1) for k, v in pooled.items()}
         tot = group_metrics(cat["rev"], cat["margin"], cat["inc"], cat["base"], cat["ti"], cat["att"], cat["cap"], cat["rec"])
+        bsum = {k: np.sum(v, axis=0) for k, v in beh.items()}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tot["last_month_share"] = np.where(bsum["revtot"] > 0, bsum["last"] / np.where(bsum["revtot"] > 0, bsum["revtot"], 1.0), np.nan)
+        tot["discount_cost"] = bsum["discount_cost"]
+        for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
+            tot[key] = bsum[key] / bsum["R"]
         if model is not None and hasattr(model, "total_metrics"):
             tot.update(model.total_metrics(plan, per_group, worlds))
         tot["over_budget"] = (tot["incentive_cost"] > budget).astype(float) if budget else np.full(T, np.nan)
@@ -209,7 +237,7 @@ def simulate_raw(
     trials: int = 1000,
     rng: int | np.random.SeedSequence | np.random.Generator | None = None,
     reference: str | None = None,
-    behaviour: str | Any = "none",
+    behaviour: str | Any | None = None,
     chunk_size: int | None = None,
     executor: Any = None,
     progress: bool = False,
@@ -219,7 +247,8 @@ def simulate_raw(
         raise PlanError(f"trials: expected an integer >= 2, got {trials!r}")
     plan_list, ref = _resolve_plans(scenario, plans, reference)
     root = root_seed(rng)
-    metrics = list(METRICS)
+    metrics = list(METRICS) + [m for m in BEHAVIOUR_METRICS if m not in METRICS]
+    behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     if model is not None and hasattr(model, "metric_names"):
         metrics += [m for m in model.metric_names if m not in metrics]

@@ -38,6 +38,13 @@ METRICS: dict[str, tuple[str, str]] = {
     "gini_pay": ("Gini coefficient of total pay", "index"),
     "recognition_value": ("money-equivalent of non-money awards", "money"),
     "over_budget": ("1 if incentive cost exceeds the budget (mean = probability)", "probability"),
+    # behaviour (simlib.behavior; today's values under behaviour 'none')
+    "last_month_share": ("share of revenue booked in the last month of pay periods", "fraction"),
+    "discount_cost": ("price discounts given to pull deals into a period", "money"),
+    "help_given": ("help to teammates, index (1 = today)", "index"),
+    "effort_index": ("mean monthly effort, index (1 = today)", "index"),
+    "give_up_share": ("share of reps who cut effort below half while short of target", "fraction"),
+    "coast_share": ("share of reps who cut effort below half once past target", "fraction"),
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)

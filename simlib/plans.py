@@ -52,6 +52,58 @@ def set_quotas(scenario: Scenario, plan: str, world: RoleWorld) -> np.ndarray:
     return quota
 
 
+@dataclass(frozen=True)
+class Structure:
+    """Pay period structure of a role plan's primary revenue pay.
+
+    Attributes
+    ----------
+    period : str
+        Assessment period of the primary revenue component.
+    ytd : bool
+        Year-to-date true-up (then attainment accumulates over the year).
+    names : tuple of str
+        Revenue components with that same period structure.
+    ends : tuple of int
+        Last month (0-11) of each pay period.
+    """
+
+    period: str
+    ytd: bool
+    names: tuple[str, ...]
+    ends: tuple[int, ...]
+
+
+def primary_structure(rp: RolePlan, target_incentive: float = 1.0) -> Structure:
+    """The period structure of the largest revenue component (by its payout at 100% of target).
+
+    Sizes are compared in target incentives (TI) at 100%: a curve by
+    ``weight`` x its multiple, a commission by its value at 100% times a quota
+    of 12 TI (quota about 5x on-target earnings at a 70/30 mix), a lump sum by
+    its total / TI, per-unit revenue pay by its rate times 12 TI. Without
+    revenue components the structure is annual.
+    """
+    best, size = None, -1.0
+    for c in rp.components:
+        if c.measure != "revenue":
+            continue
+        v = float(evaluate(compile_component(c), np.array([1.0]))[0][0])
+        if c.kind == "curve":
+            s = c.weight * v
+        elif c.kind == "lump_sum":
+            s = v / max(target_incentive, 1e-9)
+        else:
+            s = 12.0 * v
+        if s > size:
+            best, size = c, s
+    if best is None:
+        return Structure("year", False, (), (MONTHS - 1,))
+    names = tuple(c.name for c in rp.components if c.measure == "revenue" and c.period == best.period and c.ytd_true_up == best.ytd_true_up)
+    n = PERIODS[best.period]
+    ends = tuple(range(MONTHS // n - 1, MONTHS, MONTHS // n))
+    return Structure(best.period, bool(best.ytd_true_up and n > 1), names, ends)
+
+
 def _period_index(period: str) -> np.ndarray:
     n = PERIODS[period]
     return np.arange(MONTHS) // (MONTHS // n)

@@ -202,13 +202,36 @@ def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
     ``policy(m, history) -> Controls`` chooses this month's controls from the
     measures so far (a dict of lists of (T, R) arrays); ``None`` keeps today's
     effort everywhere.
+
+    Timing (optional): if the policy has ``settle(m, history) -> (now, later)``,
+    it is called after month ``m`` is produced; ``now`` (T, R) is added to month
+    ``m``'s revenue and ``later`` (T, R) to the revenue of the following months
+    (a pull-in has ``now > 0`` and ``later < 0``: those deals do not close
+    again). A negative carry is taken out of later months' revenue without
+    making any month negative; what is left at year end comes out of January
+    (steady state: last year's year-end pull-in came out of this January).
     """
     proc = RoleProcess(world)
     names = MEASURES[world.role.process]
     hist: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    settle = getattr(policy, "settle", None)
+    carry = None
     for m in range(MONTHS):
         c = BASELINE if policy is None else policy(m, hist)
         out = proc.step(m, c)
+        if carry is not None:
+            rev = out["revenue"] + np.maximum(carry, 0.0)
+            take = np.minimum(rev, np.maximum(-carry, 0.0))
+            out["revenue"] = rev - take
+            carry = np.minimum(carry, 0.0) + take
         for k in names:
             hist[k].append(out[k])
-    return {k: np.stack(v, axis=-1) for k, v in hist.items()}
+        if settle is not None:
+            now, later = settle(m, hist)
+            if now is not None:
+                hist["revenue"][m] = hist["revenue"][m] + now
+                carry = later if carry is None else carry + later
+    res = {k: np.stack(v, axis=-1) for k, v in hist.items()}
+    if carry is not None:
+        res["revenue"][..., 0] = np.maximum(res["revenue"][..., 0] + carry, 0.0)
+    return res

@@ -444,6 +444,66 @@ class Budget(_Model):
     incentive: Positive | None = Field(None, description="total incentive budget, money per year")
 
 
+class EffortBehaviour(_Model):
+    """Monthly effort chosen by backward induction (docs/behaviour.md, section 1)."""
+
+    enabled: bool = True
+    cost_exponent: float = Field(4.0, gt=1.0, le=10.0, description="g in c(e) = k e^g / g")
+    monthly_discount: float = Field(0.995, gt=0.0, le=1.0, description="discount factor per month")
+    intrinsic: NonNeg = Field(2.0, description="non-money value of output, x target incentive per year of quota")
+    risk_aversion: NonNeg = Field(0.0, description="CARA coefficient per target incentive (0 = risk neutral)")
+    choice_noise: Positive = Field(0.05, description="scale of effort taste shocks, x target incentive per month")
+    min_effort: float = Field(0.2, gt=0.0, le=1.0)
+    max_effort: float = Field(2.5, ge=1.0, le=10.0)
+    normalise: bool = Field(True, description="scale effort cost so today's effort is optimal under the current plan")
+
+
+class MultitaskBehaviour(_Model):
+    """Split of effort between the paid activity and quality (Holmstrom & Milgrom 1991)."""
+
+    enabled: bool = True
+    inertia: NonNeg = Field(1.0, description="non-money weight on today's split, x today's money weight")
+
+
+class TeamBehaviour(_Model):
+    """Free riding on team pay, help to teammates, mean-field equilibrium."""
+
+    enabled: bool = True
+    social_weight: NonNeg = Field(0.67, le=3.0, description="value of a teammate's money relative to one's own")
+    help_productivity: NonNeg = Field(0.1, description="output gain of a teammate per unit of extra help from all others")
+    help_norm: NonNeg = Field(0.25, description="today's motive to help, x the marginal pay on one's own output")
+    help_cost_exponent: float = Field(3.0, gt=1.0, le=10.0)
+    iterations: Annotated[int, Field(ge=0, le=20)] = 3
+
+
+class TimingBehaviour(_Model):
+    """Pulling next period's sales in at a discount, or pushing sales out (Oyer 1998; Larkin 2014)."""
+
+    enabled: bool = True
+    price_discount: Fraction = Field(0.08, description="price cut on deals pulled into the period")
+    max_pull: NonNeg = Field(0.5, description="most of next month's expected revenue that can be pulled in")
+    max_push: NonNeg = Field(0.5, description="most of this month's expected revenue that can be pushed out")
+
+
+class RatchetBehaviour(_Model):
+    """Reps' expectation that next quota follows this year's sales (Leone, Misra & Zimmerman 2004)."""
+
+    enabled: bool = True
+    up: NonNeg = Field(0.6, description="share of sales above quota added to next year's quota")
+    down: NonNeg = Field(0.3, description="share of a shortfall taken off next year's quota")
+
+
+class Behaviour(_Model):
+    """How reps respond to a plan; every part can be switched off (``enabled: false``)."""
+
+    mode: Literal["none", "dynamic"] | None = Field(None, description="default behaviour for this scenario")
+    effort: EffortBehaviour = Field(default_factory=EffortBehaviour)
+    multitask: MultitaskBehaviour = Field(default_factory=MultitaskBehaviour)
+    team: TeamBehaviour = Field(default_factory=TeamBehaviour)
+    timing: TimingBehaviour = Field(default_factory=TimingBehaviour)
+    ratchet: RatchetBehaviour = Field(default_factory=RatchetBehaviour)
+
+
 class Scenario(_Model):
     """A validated scenario. Build with :func:`load_scenario`."""
 
@@ -453,6 +513,7 @@ class Scenario(_Model):
     market: Market = Field(default_factory=Market)
     roles: dict[str, Role] = Field(min_length=1)
     budget: Budget = Field(default_factory=Budget)
+    behaviour: Behaviour = Field(default_factory=Behaviour)
     current_plan: str = "current"
     plans: dict[str, Plan] = Field(min_length=1)
     source: str = Field("<memory>", exclude=True)
