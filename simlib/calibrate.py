@@ -604,6 +604,8 @@ def _role_with(role, point: dict):
 def _why(name: str, process: str, history: History) -> str:
     if name in ("new_hire_share", "ramp_months") and not history.has_new_hire:
         return "no new_hire column in the history"
+    if name == "ramp_months":
+        return "too few new hires (or tenured reps) in the history to fit the ramp"
     if name in ("large_order_threshold", "pipeline_lag_months", "activity_share", "quality_elasticity"):
         return "a definition or behavioural parameter, not identifiable from history at today's effort"
     return "the measures it needs are absent or too few"

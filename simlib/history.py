@@ -34,7 +34,7 @@ OPTIONAL = ("team", "payout", "year", "new_hire", "process")
 #: every measure name of any process
 ALL_MEASURES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m in proc))
 
-_YM = re.compile(r"^\s*(\d{4})[-/](\d{1,2})(?:[-/]\d{1,2})?\s*$")  # YYYY-MM, YYYY/MM, YYYY-MM-DD
+_YM = re.compile(r"^\s*(\d{4})[-/](\d{1,2})(?:[-/]\d{1,2}(?:[ T][0-9:.]*)?)?\s*$")  # YYYY-MM, YYYY/MM, YYYY-MM-DD[ time]
 _MONTH_NAMES = {n: i + 1 for i, n in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d*)?$")
@@ -215,6 +215,9 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, int]:
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
+            for c in df.columns:
+                if pd.api.types.is_datetime64_any_dtype(df[c]):
+                    df[c] = df[c].dt.strftime("%Y-%m")
             df = df.astype(object).where(df.notna(), "")
             df = df.map(lambda v: "" if v is None else str(v).strip())
             return df, 1

@@ -199,3 +199,15 @@ def test_common_export_variants_are_understood(tmp_path):
     assert any("'employee_id' as 'rep_id'" in n and "'sales' as 'revenue'" in n for n in h.notes)
     h = read_history(_write(tmp_path, [rows[2].replace("Jan", "March")], header), ROLES)
     assert list(h.frame["month"]) == [3]
+
+
+def test_parquet_dates_and_timestamps(tmp_path):
+    df = pd.read_csv(DATA / "small.csv")
+    df["Month"] = pd.to_datetime([f"2025-{m:02d}-28" for m in df["Month"]])
+    df.to_parquet(tmp_path / "h.parquet", index=False)
+    h = read_history(tmp_path / "h.parquet", ROLES)
+    assert h.years == [2025] and sorted(h.frame["month"].unique()) == list(range(1, 13))
+    df["Month"] = df["Month"].astype(str)  # '2025-01-28' -> also with a time of day
+    df["Month"] = df["Month"] + " 00:00:00"
+    df.to_csv(tmp_path / "h.csv", index=False)
+    assert read_history(tmp_path / "h.csv", ROLES).years == [2025]
