@@ -1,0 +1,201 @@
+"""Monte Carlo discipline of the engine (MODEL.md section 5): CRN, chunk and executor invariance, rng, provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import simlib
+from simlib import PlanError
+
+TRIALS = 40
+
+
+@pytest.fixture(scope="module")
+def serial(small_scenario):
+    return simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
+
+
+def _identical(a, b):
+    for name in ("n", "mean", "se", "keep"):
+        x, y = getattr(a.raw, name), getattr(b.raw, name)
+        assert x.shape == y.shape
+        assert np.array_equal(x, y, equal_nan=True), name
+
+
+# ---------------------------------------------------------------------------
+# common random numbers
+# ---------------------------------------------------------------------------
+def test_plans_see_the_same_world(serial, small_scenario):
+    """With behaviour off, a plan cannot change production: revenue is identical in every plan, trial by trial."""
+    tr = serial.trials()
+    ref = tr[tr.plan == "current"].sort_values(["group", "trial"])["revenue"].to_numpy()
+    for plan in small_scenario.plans:
+        other = tr[tr.plan == plan].sort_values(["group", "trial"])["revenue"].to_numpy()
+        assert np.array_equal(ref, other), plan
+    d = serial.differences()
+    rev = d[d.metric == "revenue"]
+    assert (rev["diff"] == 0).all() and (rev["se"] == 0).all() and not rev["significant"].any()
+
+
+def test_paired_differences_are_much_more_precise_than_levels(default_scenario):
+    res = simlib.simulate(default_scenario, ["current", "harder_target"], trials=120, rng=5)
+    s = res.summary().set_index(["plan", "group", "metric"])
+    d = res.differences().set_index(["plan", "group", "metric"])
+    for g in ("total", "telesales", "key_account"):
+        se_level = s.loc[("current", g, "incentive_cost"), "se"]
+        se_diff = d.loc[("harder_target", g, "incentive_cost"), "se"]
+        assert se_diff < 0.5 * se_level, (g, se_diff, se_level)
+    # the paired SE is the SE of the per-trial differences
+    tr = res.trials()
+    a = tr[(tr.plan == "harder_target") & (tr.group == "total")].sort_values("trial")["incentive_cost"].to_numpy()
+    b = tr[(tr.plan == "current") & (tr.group == "total")].sort_values("trial")["incentive_cost"].to_numpy()
+    diff = a - b
+    row = d.loc[("harder_target", "total", "incentive_cost")]
+    assert row["diff"] == pytest.approx(diff.mean(), rel=1e-9)
+    assert row["se"] == pytest.approx(diff.std(ddof=1) / np.sqrt(len(diff)), rel=1e-9)
+    assert row["diff"] < 0 and row["significant"]  # higher quotas cost less, clearly
+
+
+def test_reported_se_is_the_standard_error_of_the_mean(serial):
+    tr = serial.trials()
+    s = serial.summary().set_index(["plan", "group", "metric"])
+    for plan in ("current", "variant"):
+        for metric in ("revenue", "incentive_cost", "total_comp", "profit"):
+            x = tr[(tr.plan == plan) & (tr.group == "total")][metric].to_numpy()
+            row = s.loc[(plan, "total", metric)]
+            assert row["mean"] == pytest.approx(x.mean(), rel=1e-10)
+            assert row["se"] == pytest.approx(x.std(ddof=1) / np.sqrt(len(x)), rel=1e-8)
+            assert row["ci_low"] == pytest.approx(row["mean"] - 1.959963984540054 * row["se"])
+            assert row["n"] == TRIALS
+
+
+# ---------------------------------------------------------------------------
+# same seed, same numbers
+# ---------------------------------------------------------------------------
+def test_a_trial_does_not_depend_on_how_many_trials_run(small_scenario, serial):
+    short = simlib.simulate(small_scenario, trials=10, rng=99, chunk_size=3)
+    assert np.array_equal(short.raw.keep, serial.raw.keep[:10])
+
+
+def test_chunk_size_invariance_bit_for_bit(small_scenario, serial):
+    for cs in (1, 7, TRIALS):
+        _identical(simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=cs), serial)
+
+
+def test_thread_pool_gives_identical_results(small_scenario, serial):
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        _identical(simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor=ex), serial)
+
+
+def test_process_pool_gives_identical_results(small_scenario, serial):
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        _identical(simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor=ex), serial)
+
+
+def test_serial_string_executor(small_scenario, serial):
+    _identical(simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor="serial"), serial)
+
+
+def test_bad_executor(small_scenario):
+    with pytest.raises(TypeError, match="executor"):
+        simlib.simulate(small_scenario, trials=4, rng=1, executor="threads")
+
+
+# ---------------------------------------------------------------------------
+# the one randomness argument
+# ---------------------------------------------------------------------------
+def test_rng_forms(small_scenario, serial):
+    by_ss = simlib.simulate(small_scenario, trials=TRIALS, rng=np.random.SeedSequence(99), chunk_size=16)
+    _identical(by_ss, serial)
+    other = simlib.simulate(small_scenario, trials=TRIALS, rng=100, chunk_size=16)
+    assert not np.array_equal(other.raw.keep, serial.raw.keep)
+    g1 = simlib.simulate(small_scenario, trials=6, rng=np.random.default_rng(3))
+    g2 = simlib.simulate(small_scenario, trials=6, rng=np.random.default_rng(3))
+    _identical(g1, g2)
+    big = simlib.simulate(small_scenario, trials=4, rng=2**70)
+    assert big.provenance["seed_entropy"] == str(2**70)
+
+
+def test_fresh_entropy_is_recorded_and_replayable(small_scenario):
+    a = simlib.simulate(small_scenario, trials=6, rng=None)
+    b = simlib.simulate(small_scenario, trials=6, rng=None)
+    assert a.provenance["seed_entropy"] != b.provenance["seed_entropy"]
+    replay = simlib.simulate(small_scenario, trials=6, rng=np.random.SeedSequence(int(a.provenance["seed_entropy"])))
+    _identical(a, replay)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "7", True, [1, 2]])
+def test_bad_rng(small_scenario, bad):
+    with pytest.raises(TypeError, match="rng"):
+        simlib.simulate(small_scenario, trials=4, rng=bad)
+
+
+def test_no_global_state(small_scenario, serial):
+    np.random.seed(123)
+    before = np.random.random()
+    np.random.seed(123)
+    again = simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
+    assert np.random.random() == before  # the legacy global stream was not touched
+    _identical(again, serial)
+
+
+# ---------------------------------------------------------------------------
+# arguments and provenance
+# ---------------------------------------------------------------------------
+def test_provenance(serial, small_scenario):
+    p = serial.provenance
+    assert p["scenario_sha256"] == small_scenario.sha256 and len(p["scenario_sha256"]) == 64
+    assert p["scenario"] == "small" and p["scenario_file"] == "small.yaml"
+    assert p["seed_entropy"] == "99" and p["trials"] == TRIALS and p["chunk_size"] == 16
+    assert p["simlib_version"] == simlib.__version__ and p["numpy_version"] == np.__version__
+    assert p["plans"] == ["current", "variant", "company"] and p["reference"] == "current"
+    created = dt.datetime.fromisoformat(p["created"])
+    assert created.tzinfo is not None and abs((dt.datetime.now(dt.timezone.utc) - created).total_seconds()) < 3600
+    assert serial.to_dict()["provenance"] == p
+
+
+def test_plan_selection_and_reference(small_scenario):
+    res = simlib.simulate(small_scenario, ["variant"], trials=4, rng=1)
+    assert res.plans == ["current", "variant"]  # the reference is always included, first
+    res = simlib.simulate(small_scenario, ["current", "company"], trials=4, rng=1, reference="company")
+    assert res.plans == ["company", "current"] and res.reference == "company"
+    assert set(res.differences()["plan"]) == {"current"} and set(res.differences()["reference"]) == {"company"}
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(plans=["nope"]), "unknown plan"),
+    (dict(reference="nope"), "unknown plan"),
+    (dict(trials=1), "trials"),
+    (dict(trials=2.5), "trials"),
+    (dict(chunk_size=-3), "chunk_size"),
+    (dict(behaviour="clairvoyant"), "unknown behaviour"),
+])
+def test_bad_arguments_raise_plan_errors(small_scenario, kw, match):
+    kw = {"trials": 4, "rng": 1, **kw}
+    plans = kw.pop("plans", None)
+    with pytest.raises(PlanError, match=match):
+        simlib.simulate(small_scenario, plans, **kw)
+
+
+def test_result_tables_are_tidy(serial, small_scenario):
+    s = serial.summary()
+    assert list(s.columns) == ["plan", "group", "metric", "mean", "se", "ci_low", "ci_high", "n", "unit"]
+    assert set(s.group) == {*small_scenario.roles, "total"}
+    assert {"p95_incentive_cost", "p95_total_comp", "over_budget", "leverage", "gini_pay"} <= set(s.metric)
+    assert not s.duplicated(["plan", "group", "metric"]).any()
+    ok = s.dropna(subset=["mean", "se"])
+    assert ((ok.ci_low <= ok["mean"]) & (ok["mean"] <= ok.ci_high)).all()
+    d = serial.differences()
+    assert list(d.columns) == ["plan", "reference", "group", "metric", "diff", "se", "ci_low", "ci_high", "n",
+                               "significant"]
+    assert set(d.plan) == {"variant", "company"}
+    t = serial.table("total")
+    assert list(t.columns) == ["current", "variant", "company", "variant - current", "company - current"]
+    assert "±" in t.loc["incentive_cost", "current"]
+    assert simlib.summarise(serial).equals(t)
+    cmp = simlib.compare(small_scenario, trials=6, rng=99)
+    assert list(cmp.columns) == list(d.columns)
