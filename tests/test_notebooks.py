@@ -202,3 +202,124 @@ def test_papermill_cli_by_hand_with_a_yaml_parameters_file(tmp_path):
     t = pd.DataFrame(r["table"])
     sq = t[(t.group == "key_account") & (t.metric == "share_at_quota")].iloc[0]
     assert sq["diff"] < 0  # a 10% harder quota: fewer key-account reps reach it (same draws)
+
+
+# ----------------------------------------------------------------------
+# The library pieces the notebooks call (fast, no kernel)
+# ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scen():
+    return simlib.load_scenario(DEFAULT)
+
+
+def test_save_results_writes_plain_json_atomically(tmp_path):
+    from simlib import nbtools
+
+    path = tmp_path / "sub" / "r.json"
+    df = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]})
+    nbtools.save_results({"nan": float("nan"), "inf": np.inf, "i": np.int64(3), "arr": np.arange(2), "df": df,
+                          "flag": np.bool_(True), "path": Path("/tmp/x")}, path)
+    r = json.loads(path.read_text())
+    assert r == {"nan": None, "inf": None, "i": 3, "arr": [0, 1], "df": [{"a": 1.0, "b": "x"}, {"a": None, "b": "y"}],
+                 "flag": True, "path": "/tmp/x"}
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]
+    nbtools.save_results({"x": 1}, "")  # empty path: nothing saved
+    with pytest.raises(TypeError, match="cannot save a object"):
+        nbtools.save_results({"x": object()}, path)
+    assert json.loads(path.read_text())["i"] == 3  # a failed save leaves the earlier file intact
+    tab = nbtools.provenance_table({"provenance": {"seed_entropy": "0", "scenario_sha256": "abc"}}, {"trials": 5})
+    assert {"seed_entropy", "scenario_sha256", "param: trials", "simlib_version"} <= set(tab["item"])
+
+
+def test_rep_outcomes_are_the_trials_of_simulate(scen):
+    from simlib import nbtools
+
+    res = simlib.simulate(scen, ["current", "harder_target"], trials=6, rng=11)
+    reps = nbtools.rep_outcomes(scen, ["current", "harder_target"], trials=6, rng=11)
+    per_trial = reps.groupby(["plan", "trial"])["incentive"].sum()
+    tr = res.trials()
+    tot = tr[tr.group == "total"].set_index(["plan", "trial"])["incentive_cost"]
+    np.testing.assert_allclose(per_trial.loc[tot.index].to_numpy(), tot.to_numpy(), rtol=1e-10)
+    rev = reps.groupby(["plan", "trial"])["revenue"].sum()
+    np.testing.assert_allclose(rev.loc[tot.index].to_numpy(), tr[tr.group == "total"]["revenue"].to_numpy(), rtol=1e-10)
+
+
+def test_pay_curve_table_and_budget_risk(scen):
+    from simlib import nbtools
+
+    c = nbtools.pay_curve_table(scen, ["current"])
+    ka = c[(c.role == "key_account") & (c.component == "revenue_bonus")].set_index("attainment")["payout"]
+    assert ka.loc[1.0] == pytest.approx(0.8)  # weight 0.8 x 100% payout
+    assert ka.loc[2.0] == pytest.approx(0.8 * 2.5)  # capped at 2.5
+    assert ka.loc[0.4] == 0.0
+    res = simlib.simulate(scen, ["current"], trials=64, rng=2)
+    b = nbtools.budget_risk(res, scen.budget.incentive).set_index("plan")
+    cost = res.trials().query("group == 'total'")["incentive_cost"].to_numpy()
+    assert b.loc["current", "p_over_budget"] == pytest.approx((cost > scen.budget.incentive).mean())
+    assert b.loc["current", "p95_cost"] == pytest.approx(np.quantile(cost, 0.95))
+
+
+def test_guardrail_flags_follow_the_confidence_interval(scen):
+    from simlib import guardrails as gr
+
+    s = pd.DataFrame([
+        dict(plan="p", group="total", metric="share_at_quota", mean=0.65, ci_low=0.62, ci_high=0.68),
+        dict(plan="q", group="total", metric="share_at_quota", mean=0.69, ci_low=0.66, ci_high=0.72),
+        dict(plan="r", group="total", metric="share_at_quota", mean=0.40, ci_low=0.38, ci_high=0.42),
+        dict(plan="s", group="total", metric="share_at_quota", mean=0.55, ci_low=0.53, ci_high=0.57),
+        dict(plan="t", group="total", metric="leverage", mean=3.5, ci_low=3.4, ci_high=3.6),
+    ])
+    t = gr.guardrail_table(s).set_index("plan")["status"]
+    assert t.to_dict() == {"p": "inside", "q": "borderline", "r": "warning", "s": "outside", "t": "outside"}
+    m = gr.meets_guardrails(gr.guardrail_table(s), metrics=["share_at_quota"]).set_index("plan")["meets"]
+    assert m.to_dict() == {"p": True, "q": True, "r": False, "s": False}
+    pr = gr.plan_rules(scen, ["current"]).set_index(["group", "metric"])["value"]
+    assert pr[("key_account", "base_share")] == pytest.approx(90000 / 150000)
+
+
+def test_explorer_variant_plan_semantics(scen):
+    from simlib.explorer import variant_plan
+    from simlib.paycurves import compile_component
+
+    p = variant_plan(scen, "current", "key_account", target_level=1.1, team_weight=0.3, threshold=0.6, cap=None,
+                     accelerator=2.0)
+    s2 = scen.with_plan("v", p)
+    rp, base = s2.role_plan("v", "key_account"), scen.role_plan("current", "key_account")
+    assert rp.quota.level == pytest.approx(1.1 * base.quota.level)
+    assert rp.team.weight == 0.3 and rp.team.split == "contribution"
+    new = compile_component(rp.components[0])
+    old = compile_component(base.components[0])
+    assert new(0.55) == 0.0 and old(0.55) > 0.0  # threshold moved from 0.5 to 0.6
+    assert new(1.4) - new(1.0) == pytest.approx(2.0 * (old(1.4) - old(1.0)))  # slope above 100% doubled
+    assert rp.components[0].cap is None
+    assert s2.role_plan("v", "telesales") == scen.role_plan("current", "telesales")  # other roles untouched
+    ch = scen.with_plan("c", variant_plan(scen, "current", "channel", threshold=0.5)).role_plan("c", "channel")
+    assert any(g.min_attainment == 0.5 and g.components == ["channel_commission"] for g in ch.gates)
+    with pytest.raises(simlib.PlanError, match="team_weight"):
+        variant_plan(scen, "current", "channel", team_weight=1.5)
+    with pytest.raises(simlib.PlanError, match="role 'nope'"):
+        variant_plan(scen, "current", "nope")
+
+
+def test_explorer_update_and_widget_without_a_browser(scen):
+    from simlib.explorer import Explorer
+
+    app = Explorer(scen, role="telesales", trials=64, seed=1, rep_trials=2)
+    r = app.update(target_level=1.1)
+    t = r["table"].set_index(["group", "metric"])
+    assert t.loc[("telesales", "share_at_quota"), "diff_ci_high"] < 0  # harder quota, same draws: fewer reach it
+    d = r["differences"]
+    other = d[(d.group == "key_account") & (d.metric == "incentive_cost")]
+    assert other.empty or float(other["diff"].iloc[0]) == 0.0
+    assert len(r["figures"]) == 4
+    with pytest.raises(simlib.PlanError, match="unknown control"):
+        app.update(bogus=1)
+    ui = app.widget()  # builds the ipywidgets app and draws once
+    sliders = {c.description: c for box in ui.children[0].children
+               for c in (box.children if hasattr(box, "children") else [box])}
+    sliders["team weight"].value = 0.5  # a change re-runs the simulation
+    assert app.last["controls"]["team_weight"] == 0.5
+    sliders["role"].value = "channel"
+    assert app.last["role"] == "channel"
