@@ -580,7 +580,18 @@ def calibrate(
             if "noise" in qfit and q["method"] == base_q.method:
                 q["noise"] = float(qfit["noise"])
     data["market"]["growth_mean"] = float(growth)
-    kept["market.growth_sd"] = "one market year per history year: not identifiable, kept from the template"
+    changes = market_changes(history, bootstrap=bootstrap, rng=rng)
+    for (y0, y1), (v, se, n) in changes.items():
+        estimates.append(Estimate(f"market.change.{y0}-{y1}", v, se, float("nan"), n))
+    if len(changes) >= 2:
+        # log levels of n years: log(1+g) + s z_y - s^2/2, so their variance is growth_sd^2
+        logs = np.concatenate([[0.0], np.cumsum([math.log1p(v) for v, _, _ in changes.values()])])
+        gsd = float(np.std(logs, ddof=1))
+        data["market"]["growth_sd"] = gsd
+        estimates.append(Estimate("market.growth_sd", gsd, gsd / math.sqrt(2 * (len(logs) - 1)),
+                                  template.market.growth_sd, len(logs)))
+    else:
+        kept["market.growth_sd"] = "needs three or more years of history (one market draw per year); kept from the template"
     kept["market.monthly_sd"] = "monthly market shocks are absorbed in the fitted seasonality; kept from the template"
     kept["market.monthly_rho"] = "kept from the template"
     data["name"] = f"{template.name}-calibrated"
@@ -591,6 +602,55 @@ def calibrate(
     if trials > 0:
         cal.diagnostics = diagnose(cal, history, trials=trials, rng=rng)
     return cal
+
+
+def market_changes(history: History, *, bootstrap: int = 50, rng: int = 0) -> dict[tuple[int, int], tuple[float, float, int]]:
+    """Realised change of the market from one history year to the next.
+
+    For each pair of consecutive years and each role: total revenue of the
+    reps present for the full year in both (and not new hires in either) in
+    the later year over the earlier, minus 1, with a bootstrap standard error
+    over those reps; roles are combined with inverse-variance weights. The
+    same reps in both years hold ability and territory fixed, so the ratio
+    measures demand (and, with behaviour, any effect of a plan change).
+
+    Returns
+    -------
+    dict (year, next year) -> (change as a fraction, standard error, reps used)
+    """
+    years = history.years
+    out: dict[tuple[int, int], tuple[float, float, int]] = {}
+    gen = np.random.default_rng(rng)
+    f = history.frame
+    for y0, y1 in zip(years[:-1], years[1:], strict=False):
+        est = []
+        for role in history.roles:
+            per_year = []
+            for y in (y0, y1):
+                g = f[(f["year"] == y) & (f["role"] == role)]
+                full = g.groupby("rep_id")["month"].nunique() == MONTHS
+                if history.has_new_hire:
+                    full &= ~(g.groupby("rep_id")["new_hire"].max() > 0.5)
+                per_year.append(g[g["rep_id"].isin(full[full].index)].groupby("rep_id")["revenue"].sum())
+            common = per_year[0].index.intersection(per_year[1].index)
+            if len(common) < 10:
+                continue
+            a, b = per_year[0].loc[common].to_numpy(), per_year[1].loc[common].to_numpy()
+            if a.sum() <= 0:
+                continue
+            reps = []
+            for _ in range(max(bootstrap, 20)):
+                i = gen.integers(0, len(a), len(a))
+                if a[i].sum() > 0:
+                    reps.append(b[i].sum() / a[i].sum() - 1.0)
+            se = float(np.std(reps, ddof=1))
+            if se > 0:
+                est.append((float(b.sum() / a.sum() - 1.0), se, len(common)))
+        if est:
+            w = np.array([1.0 / se**2 for _, se, _ in est])
+            v = float(np.sum(w * np.array([e[0] for e in est])) / w.sum())
+            out[(int(y0), int(y1))] = (v, float(1.0 / math.sqrt(w.sum())), int(sum(e[2] for e in est)))
+    return out
 
 
 def _role_with(role, point: dict):

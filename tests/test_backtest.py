@@ -91,3 +91,15 @@ def test_cli(two_years, tmp_path, capsys):
     rc = main(["backtest", str(path), "--scenario", str(DEFAULT), "--plan-after", "tougher"])
     err = capsys.readouterr().err
     assert rc == 1 and "unknown plan 'tougher'" in err and "Traceback" not in err
+
+
+def test_market_change_between_years_recovered(two_years):
+    from simlib.calibrate import calibrate
+
+    scen, hist, truth, _ = two_years
+    cal = calibrate(hist, scen, bootstrap=30, rng=0, trials=0)
+    e = cal.estimate("market.change.2025-2026")
+    lv = truth["market_level"]
+    assert abs(e.value - (lv[1] / lv[0] - 1)) < 3 * e.se
+    assert 0 < e.se < 0.03
+    assert "three or more years" in cal.kept["market.growth_sd"]
