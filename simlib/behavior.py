@@ -41,7 +41,7 @@ import numpy as np
 from .paycurves import compile_component, evaluate
 from .plans import compute_pay, primary_structure, revenue_profile, set_quotas
 from .population import Layout, RoleWorld, draw_chunk, market_multiplier, role_world
-from .production import Controls, run_year
+from .production import BASELINE, Controls, run_year
 from .scenario import MEASURES, MONTHS, PERIODS, Scenario
 
 # --------------------------------------------------------------------------
@@ -60,8 +60,8 @@ R_GRID = np.exp(np.linspace(math.log(0.5), math.log(2.0), 9))
 Z_UNITS = np.linspace(-1.0, 1.0, 9)
 #: fixed seed and size of the calibration sample (marginal values of measures)
 CAL_SEED, CAL_TRIALS = 20240611, 16
-#: effort below this is counted as giving up (state below target) or coasting (above)
-LOW_EFFORT = 0.5
+#: model effort at or below this (a fifth under today's) counts as giving up (short of target) or coasting
+LOW_EFFORT = 0.8
 
 #: elasticity of each measure to (activity, quality) effort, by process (production.py)
 _ELAS: dict[str, dict[str, tuple[float, float]]] = {
@@ -82,11 +82,11 @@ _ELAS: dict[str, dict[str, tuple[float, float]]] = {
 #: metrics this model adds (also filled for behaviour 'none' by the engine)
 BEHAVIOUR_METRICS: dict[str, tuple[str, str]] = {
     "last_month_share": ("share of revenue booked in the last month of pay periods", "fraction"),
-    "discount_cost": ("price discounts given to pull deals into a period", "money"),
+    "discount_cost": ("price discounts given to pull deals into a period (model-implied level)", "money"),
     "help_given": ("help to teammates, index (1 = today)", "index"),
     "effort_index": ("mean monthly effort, index (1 = today)", "index"),
-    "give_up_share": ("share of reps who cut effort below half while short of target", "fraction"),
-    "coast_share": ("share of reps who cut effort below half once past target", "fraction"),
+    "give_up_share": ("share of reps whose optimal effort is a fifth or more below today's while short of target", "fraction"),
+    "coast_share": ("share of reps whose optimal effort is a fifth or more below today's once on track for target", "fraction"),
 }
 
 
@@ -622,20 +622,22 @@ class DynamicBehaviour:
     def policy(self, plan: str, world: RoleWorld, quota: np.ndarray) -> "_Policy | None":
         """Policy of a role's reps under a plan for a chunk of trials.
 
-        ``None`` under the current plan: today's behaviour is what the
-        baseline (effort 1) already reproduces, so the current plan gives
-        exactly the ``none`` numbers.
+        Under the current plan the policy only records: today's behaviour is
+        what the baseline (effort 1) already reproduces, so the current plan
+        gives exactly the ``none`` numbers, while the model-implied levels of
+        give-up, coasting and discounting are still reported.
         """
         bp = self.params
-        if plan == self.scenario.current_plan or not (bp.effort.enabled or bp.timing.enabled or bp.multitask.enabled or bp.team.enabled):
+        if not (bp.effort.enabled or bp.timing.enabled or bp.multitask.enabled or bp.team.enabled):
             return None
-        rs = self.solve(plan, world.name)
         rc = self.solve(self.scenario.current_plan, world.name)
+        rs = rc if plan == self.scenario.current_plan else self.solve(plan, world.name)
         er = self._expected_revenue(world)
         q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
         a_new = er / np.maximum(quota, 1e-12)
         a_cur = er / np.maximum(q_cur, 1e-12)
-        return _Policy(self, rs, rc, world, quota, q_cur, a_cur, a_new * rs.rev_focus * rs.help_mult / a_cur, er)
+        return _Policy(self, rs, rc, world, quota, q_cur, a_cur, a_new * rs.rev_focus * rs.help_mult / a_cur, er,
+                       record_only=rs is rc)
 
 
 def _corners(grid: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -704,8 +706,9 @@ class _Policy:
     """
 
     def __init__(self, model: DynamicBehaviour, rs: _RoleSolution, rc: _RoleSolution, world: RoleWorld,
-                 quota, q_cur, a_cur, ratio, er):
+                 quota, q_cur, a_cur, ratio, er, record_only: bool = False):
         bp = model.params
+        self.record_only = record_only
         self.world, self.rs = world, rs
         T, R = world.shape
         self.P = _Track(rs, quota, a_cur, ratio)
@@ -714,6 +717,8 @@ class _Policy:
         self.lo, self.hi = bp.effort.min_effort, bp.effort.max_effort
         self.er, self.quota = er, quota
         self.effort = np.ones((T, R, MONTHS))
+        self.model_effort = np.ones((T, R, MONTHS))  # e_P at the rep's state (absolute, for give-up/coast)
+        self.model_discount = np.zeros((T, R))  # discounts of the plan's own pull-ins
         self.expected_left = np.zeros((T, R, MONTHS))
         self.discount = np.zeros((T, R))
         self.help = np.full((T, R), rs.help)
@@ -725,8 +730,12 @@ class _Policy:
         shape = self.world.shape
         if self.eff_on:
             xp, xc = self.P.x(m, hist), self.C.x(m, hist)
-            e = self.P.lookup(self.P.rs.effort, m, xp) / np.maximum(self.C.lookup(self.C.rs.effort, m, xc), 1e-9)
-            e = np.clip(e, self.lo, self.hi)
+            ep = self.P.lookup(self.P.rs.effort, m, xp)
+            self.model_effort[..., m] = ep
+            if self.record_only:
+                e = 1.0
+            else:
+                e = np.clip(ep / np.maximum(self.C.lookup(self.C.rs.effort, m, xc), 1e-9), self.lo, self.hi)
             p = self.P.period_of[m]
             left = self.rs.inc[m : self.rs.ends[p] + 1].sum()
             self.expected_left[..., m] = xp + left * self.er / np.maximum(self.quota, 1e-12)
@@ -734,6 +743,8 @@ class _Policy:
             e = np.ones(shape)
             self.expected_left[..., m] = 1.0
         self.effort[..., m] = e
+        if self.record_only:
+            return BASELINE
         return Controls(effort=e, focus=self.focus, help_mult=self.help_mult)
 
     def _move(self, tr: _Track, m: int, hist, d: float):
@@ -751,6 +762,9 @@ class _Policy:
         if self.timing is None:
             return None, None
         nP, lP, dP = self._move(self.P, m, hist, self.timing)
+        self.model_discount += dP
+        if self.record_only:
+            return None, None
         nC, lC, dC = self._move(self.C, m, hist, self.timing)
         if np.isscalar(nP) and np.isscalar(nC):
             return None, None
@@ -771,11 +785,11 @@ def behaviour_metrics(rec: "_Policy | None", measures: dict[str, np.ndarray], en
             "last_month_share": lms, "discount_cost": np.zeros(T), "help_given": np.ones(T),
             "effort_index": np.ones(T), "give_up_share": np.zeros(T), "coast_share": np.zeros(T),
         }
-    low = rec.effort < LOW_EFFORT
+    low = rec.model_effort <= LOW_EFFORT
     short = rec.expected_left < 1.0
     return {
         "last_month_share": lms,
-        "discount_cost": rec.discount.sum(axis=1),
+        "discount_cost": rec.model_discount.sum(axis=1),
         "help_given": rec.help.mean(axis=1),
         "effort_index": rec.effort.mean(axis=(1, 2)),
         "give_up_share": (low & short).any(axis=2).mean(axis=1),

@@ -40,11 +40,11 @@ METRICS: dict[str, tuple[str, str]] = {
     "over_budget": ("1 if incentive cost exceeds the budget (mean = probability)", "probability"),
     # behaviour (simlib.behavior; today's values under behaviour 'none')
     "last_month_share": ("share of revenue booked in the last month of pay periods", "fraction"),
-    "discount_cost": ("price discounts given to pull deals into a period", "money"),
+    "discount_cost": ("price discounts given to pull deals into a period (model-implied level)", "money"),
     "help_given": ("help to teammates, index (1 = today)", "index"),
     "effort_index": ("mean monthly effort, index (1 = today)", "index"),
-    "give_up_share": ("share of reps who cut effort below half while short of target", "fraction"),
-    "coast_share": ("share of reps who cut effort below half once past target", "fraction"),
+    "give_up_share": ("share of reps whose optimal effort is a fifth or more below today's while short of target", "fraction"),
+    "coast_share": ("share of reps whose optimal effort is a fifth or more below today's once on track for target", "fraction"),
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
