@@ -103,3 +103,23 @@ def test_market_change_between_years_recovered(two_years):
     assert abs(e.value - (lv[1] / lv[0] - 1)) < 3 * e.se
     assert 0 < e.se < 0.03
     assert "three or more years" in cal.kept["market.growth_sd"]
+
+
+def test_synth_cli_same_seed_same_file_and_no_overwrite(tmp_path, capsys):
+    a, b = tmp_path / "a.csv", tmp_path / "b.parquet"
+    assert main(["synth", str(DEFAULT), "--out", str(a), "--seed", "9"]) == 0
+    assert main(["synth", str(DEFAULT), "--out", str(b), "--seed", "9"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    import pandas as pd
+
+    fa, fb = pd.read_csv(a), pd.read_parquet(b)
+    assert len(fa) == 200 * 12 and np.allclose(fa["revenue"], fb["revenue"])
+    truth = json.loads((tmp_path / "a.truth.json").read_text())
+    assert truth["seed"] == 9 and truth["roles"]["telesales"]["ability_sd"] == 0.2
+    text = a.read_text()
+    assert main(["synth", str(DEFAULT), "--out", str(a), "--seed", "1"]) == 1
+    assert "exists; use --force" in capsys.readouterr().err and a.read_text() == text
+    assert main(["synth", str(DEFAULT), "--out", str(a), "--seed", "9", "--force"]) == 0
+    assert a.read_text() == text  # same seed, same history
+    assert main(["synth", str(DEFAULT), "--out", str(tmp_path / "c.csv"), "--plan", "nope"]) == 1
+    assert "unknown plan 'nope'" in capsys.readouterr().err
