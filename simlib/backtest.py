@@ -25,7 +25,7 @@ import numpy as np
 from .calibrate import Calibration, add_history_args, calibrate, load_for, print_skipped
 from .errors import PlanError, SimlibError
 from .history import History, Panel
-from .synth import RolePanelSim, simulate_panels
+from .synth import RolePanelSim, simulate_outcomes
 
 #: metrics compared, with their unit
 METRICS_BT = {
@@ -168,8 +168,8 @@ def backtest(
         raise SimlibError(f"level: expected a fraction between 0 and 1, got {level}")
     cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0)
     scen = cal.scenario
-    after, _ = simulate_panels(scen, plan_after, rng=rng, trials=trials, behaviour=behaviour)
-    before, _ = simulate_panels(scen, plan_before, rng=rng, trials=trials, behaviour=behaviour)
+    after = simulate_outcomes(scen, plan_after, rng=rng, trials=trials, behaviour=behaviour)
+    before = simulate_outcomes(scen, plan_before, rng=rng, trials=trials, behaviour=behaviour)
     a = (1 - level) / 2
     rows: list[dict[str, Any]] = []
     roles = [r for r in scen.roles if r in history.roles]

@@ -685,10 +685,10 @@ def diagnose(cal: Calibration, history: History, *, trials: int = 20, rng: int =
     the pooled simulated attainments, monthly revenue share (seasonality),
     mean annual revenue and payout per rep.
     """
-    from .synth import simulate_panels
+    from .synth import simulate_outcomes
 
     scen = cal.scenario
-    sims, _ = simulate_panels(scen, cal.plan, rng=rng, trials=trials)
+    sims = simulate_outcomes(scen, cal.plan, rng=rng, trials=trials)
     out: dict[str, Any] = {"trials": trials, "plan": cal.plan, "roles": {}}
     for rname in scen.roles:
         if rname not in history.roles:

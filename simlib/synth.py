@@ -107,6 +107,34 @@ def simulate_panels(
     return out, market
 
 
+def simulate_outcomes(
+    scenario: Scenario,
+    plan: str | None = None,
+    *,
+    rng: int | np.random.SeedSequence | None = 0,
+    trials: int = 20,
+    behaviour: str | Any = "none",
+    chunk_size: int = 32,
+) -> dict[str, RolePanelSim]:
+    """Like :func:`simulate_panels` for many trials, in chunks, keeping only revenue among the measures.
+
+    Memory grows with trials x reps x 12 (revenue) rather than with every
+    measure and random draw; the numbers equal :func:`simulate_panels`'s.
+    """
+    parts: dict[str, list[RolePanelSim]] = {}
+    for start in range(0, int(trials), chunk_size):
+        idx = np.arange(start, min(int(trials), start + chunk_size))
+        sims, _ = simulate_panels(scenario, plan, rng=rng, trials=idx, behaviour=behaviour)
+        for r, sim in sims.items():
+            parts.setdefault(r, []).append(RolePanelSim({"revenue": sim.measures["revenue"]}, sim.quota, sim.incentive,
+                                                        sim.attainment, sim.new_hire, sim.team))
+    return {r: RolePanelSim({"revenue": np.concatenate([p.measures["revenue"] for p in ps])},
+                            np.concatenate([p.quota for p in ps]), np.concatenate([p.incentive for p in ps]),
+                            np.concatenate([p.attainment for p in ps]), np.concatenate([p.new_hire for p in ps]),
+                            ps[0].team)
+            for r, ps in parts.items()}
+
+
 def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_ids: dict[str, list[str]],
           year: int, multi_year: bool) -> pd.DataFrame:
     frames = []
