@@ -478,21 +478,29 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
             str(spec.path), str(tmp_nb), parameters=run_params, kernel_name=kernel, execution_timeout=timeout,
             log_output=True, progress_bar=dict(leave=False, desc=f"  {key}/{spec.name}", position=1) if bar else False,
             cwd=str(REPO_ROOT),
+            # the kernel's own start-up warnings (e.g. ipykernel's "running over TCP") are noise here
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except pm.PapermillExecutionError as exc:
-        first = next((ln for ln in str(exc.source).splitlines() if ln.strip()), "")
         failed = dest / f"{spec.name}.failed.ipynb"
         if tmp_nb.exists():
             os.replace(tmp_nb, failed)
-        outcome.message = (f"cell {exc.cell_index} of the executed notebook (In [{exc.exec_count}], starting "
-                           f"{first.strip()[:80]!r}) raised {exc.ename}: {exc.evalue}; executed notebook kept at {failed}")
+        outcome.message = (f"cell {exc.cell_index} of the executed notebook (In [{exc.exec_count}], "
+                           f"{_preview(str(exc.source))}) raised {exc.ename}: {exc.evalue}; "
+                           f"executed notebook kept at {failed}")
         outcome.ipynb = str(failed)
     except Exception as exc:  # noqa: BLE001 - kernel death, timeout, I/O: report and keep going
         failed = dest / f"{spec.name}.failed.ipynb"
+        where = ""
         if tmp_nb.exists():
             os.replace(tmp_nb, failed)
             outcome.ipynb = str(failed)
-        outcome.message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            where = _failing_cell(failed)
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+        if type(exc).__name__ == "CellTimeoutError":
+            first = f"no result within the per-cell timeout of {timeout} s"
+        outcome.message = (f"{where + ' ' if where else ''}{type(exc).__name__}: {first}"
+                           + (f"; executed notebook kept at {failed}" if outcome.ipynb else ""))
     else:
         nb = nbformat.read(tmp_nb, as_version=4)
         meta = _report_meta(sp, scen, spec, params, tmp_json)
@@ -517,6 +525,33 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
     outcome.seconds = time.perf_counter() - t0
     outcome.finished = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return outcome
+
+
+def _preview(source: str, n: int = 100) -> str:
+    """The start of a cell's source on one line."""
+    text = "; ".join(ln.strip() for ln in source.splitlines() if ln.strip())
+    return "source: " + (text if len(text) <= n else text[: n - 3] + "...")
+
+
+def _failing_cell(path: Path) -> str:
+    """Describe the cell an aborted run stopped in (the last one with an error, or still running)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - best effort
+        return ""
+    found = None
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code":
+            continue
+        status = c.get("metadata", {}).get("papermill", {}).get("status")
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])) or status in ("running", "failed"):
+            found = (i, c)
+    if found is None:
+        return ""
+    i, c = found
+    return f"cell {i} of the executed notebook ({_preview(c.source)}):"
 
 
 def _report_meta(sp: Path, scen, spec: NotebookSpec, params: dict, json_path: Path) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def tiny(tmp_path):
     """A minimal notebook following the contract; fails on purpose when fail=True."""
     p = tmp_path / "nbs" / f"{TINY}.ipynb"
     p.parent.mkdir()
-    params = new_code_cell('scenario: str = "scenarios/default.yaml"\nfail: bool = False\nvalue: int = 1\noutput_json: str = ""')
+    params = new_code_cell('scenario: str = "scenarios/default.yaml"\nfail: bool = False\nvalue: int = 1\nsleep: float = 0.0\noutput_json: str = ""')
     params.metadata["tags"] = ["parameters"]
     cells = [
         params,
@@ -42,6 +42,7 @@ def tiny(tmp_path):
                       "secret_code_marker = 12345\n"
                       "display(pd.DataFrame({'value': [value], 'roles': [len(scen.roles)]}))"),
         new_code_cell("if fail:\n    raise ValueError('deliberate failure for the test')"),
+        new_code_cell("import time\ntime.sleep(sleep)"),
         new_code_cell("nb.save_results({'value': value, 'provenance': {'scenario_sha256': scen.sha256, 'seed_entropy': '0'}},"
                       " output_json)"),
     ]
@@ -143,3 +144,12 @@ def test_failing_notebook_keeps_earlier_good_report(tiny, tmp_path, capsys):
     index = (out / "index.html").read_text()
     assert "failed" in index and "previous good report" in index and f"{TINY}.html" in index
     assert not list((out / "default").glob(".*"))  # no temporary leftovers
+
+
+@needs_kernel
+def test_per_cell_timeout_names_the_cell(tiny, tmp_path):
+    res = report.build_reports([DEFAULT], [TINY], out=tmp_path, progress=False, timeout=2, params=["sleep=30"])
+    o = res[0]
+    assert o.status == "failed"
+    assert "timeout of 2 s" in o.message and "time.sleep(sleep)" in o.message
+    assert Path(o.ipynb).exists() and not (tmp_path / "default" / f"{TINY}.html").exists()
