@@ -1,0 +1,187 @@
+"""The command line as a new user meets it: `simlib run`, `simlib validate`, formats, malformed input."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import DATA, DEFAULT, ROOT
+
+BAD_FILES = sorted(DATA.glob("*.yaml"))
+
+
+def simlib_cli(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "simlib", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+class _Proc:
+    """What an in-process ``simlib.cli.main`` call printed and returned, shaped like CompletedProcess."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def simlib_main(capsys, *args):
+    """Run the CLI in this process (fast); an uncaught exception would fail the test with its traceback."""
+    from simlib.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    out = capsys.readouterr()
+    return _Proc(code, out.out, out.err)
+
+
+def _no_traceback(proc):
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert "internal error" not in proc.stderr, proc.stderr
+
+
+def _strict_json(text):
+    def no_nan(token):
+        raise ValueError(f"non-standard JSON constant {token}")
+    return json.loads(text, parse_constant=no_nan)
+
+
+@pytest.fixture(scope="module")
+def json_run():
+    proc = simlib_cli("run", DEFAULT, "--trials", 40, "--seed", 3, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    return _strict_json(proc.stdout)
+
+
+def test_run_prints_every_plan_with_cis_and_differences(default_scenario):
+    proc = simlib_cli("run", DEFAULT, "--trials", 30, "--seed", 1)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for plan in default_scenario.plans:
+        assert plan in out
+        if plan != "current":
+            assert f"{plan} - current" in out
+    for group in ("total", "key_account", "telesales", "channel"):
+        assert f"== {group} ==" in out
+    for metric in ("revenue", "incentive_cost", "total_comp", "comp_cost_of_sales", "share_at_quota", "leverage",
+                   "gini_pay", "p95_incentive_cost", "over_budget", "pay_performance_corr"):
+        assert metric in out
+    assert "±" in out and "sha256" in out and "30 trials" in out
+    _no_traceback(proc)
+
+
+def test_json_format(json_run, default_scenario):
+    assert set(json_run) == {"provenance", "summary", "differences"}
+    prov = json_run["provenance"]
+    assert prov["scenario_sha256"] == default_scenario.sha256 and prov["trials"] == 40 and prov["seed_entropy"] == "3"
+    s = pd.DataFrame(json_run["summary"])
+    assert set(s.plan) == set(default_scenario.plans)
+    assert {"mean", "se", "ci_low", "ci_high", "n", "unit"} <= set(s.columns)
+    d = pd.DataFrame(json_run["differences"])
+    assert set(d.plan) == set(default_scenario.plans) - {"current"} and set(d.reference) == {"current"}
+    for rec in json_run["summary"]:
+        for k in ("mean", "se"):
+            assert rec[k] is None or math.isfinite(rec[k])
+
+
+def test_csv_format_and_same_seed_same_numbers(json_run):
+    proc = simlib_cli("run", DEFAULT, "--trials", 40, "--seed", 3, "--format", "csv", "--chunk-size", 7)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_csv(io.StringIO(proc.stdout))
+    assert list(df.columns) == ["kind", "plan", "reference", "group", "metric", "mean", "se", "ci_low", "ci_high", "n"]
+    assert set(df.kind) == {"level", "difference"}
+    lv = df[df.kind == "level"].set_index(["plan", "group", "metric"])["mean"]
+    js = pd.DataFrame(json_run["summary"]).set_index(["plan", "group", "metric"])["mean"]
+    common = js.dropna().index
+    # the same seed gives the same numbers whatever the chunk size (up to CSV's printed precision)
+    pd.testing.assert_series_equal(lv.loc[common], js.loc[common].astype(float), check_names=False, rtol=1e-12)
+
+
+def test_plans_group_and_seed_options(default_scenario, capsys):
+    proc = simlib_main(capsys, "run", DEFAULT, "--plans", "harder_target", "--trials", 10, "--group", "telesales",
+                      "--format", "table")
+    assert proc.returncode == 0, proc.stderr
+    assert "== telesales ==" in proc.stdout and "== total ==" not in proc.stdout
+    assert "harder_target - current" in proc.stdout and "team_weighted" not in proc.stdout
+
+
+def test_console_script_if_installed():
+    exe = Path(sys.executable).parent / "simlib"
+    if not exe.exists():
+        exe = shutil.which("simlib")
+    if not exe:
+        pytest.skip("console script not installed in this environment")
+    proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("simlib ")
+
+
+def test_validate_ok(capsys):
+    proc = simlib_main(capsys, "validate", DEFAULT)
+    assert proc.returncode == 0 and f"ok: {DEFAULT}" in proc.stdout and proc.stderr == ""
+
+
+def test_validate_reports_every_bad_file_at_once():
+    proc = simlib_cli("validate", DEFAULT, *BAD_FILES)
+    assert proc.returncode == 1
+    _no_traceback(proc)
+    for f in BAD_FILES:
+        assert str(f) in proc.stderr, f
+    assert "problems found:" in proc.stderr
+    # every problem line names a file, and where there is a field, the field
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("  - ")]
+    assert len(lines) >= len(BAD_FILES) + 20
+    assert all(any(str(f) in ln for f in BAD_FILES) for ln in lines)
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=[p.name for p in BAD_FILES])
+def test_run_on_malformed_scenario_exits_with_a_message(path, capsys):
+    proc = simlib_main(capsys, "run", path, "--trials", 5)
+    assert proc.returncode == 1
+    _no_traceback(proc)
+    assert proc.stderr.startswith("simlib run: error: ")
+    assert str(path) in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["run", "no/such/file.yaml"], 1, "file not found"),
+    (["run", "scenarios"], 1, "is a directory"),
+    (["run", DEFAULT, "--plans", "nope", "--trials", 5], 1, "unknown plan(s) ['nope']"),
+    (["run", DEFAULT, "--group", "nope", "--trials", 5], 1, "--group: 'nope' is not a role"),
+    (["run", DEFAULT, "--behaviour", "psychic", "--trials", 5], 1, "unknown behaviour 'psychic'"),
+    (["run", DEFAULT, "--trials", 1], 1, "trials: expected an integer >= 2"),
+    (["run", DEFAULT, "--trials", 0], 2, "expected a positive whole number"),
+    (["run", DEFAULT, "--trials", "many"], 2, "expected a whole number"),
+    (["run", DEFAULT, "--seed", -1], 2, "non-negative integer seed"),
+    (["run", DEFAULT, "--format", "xml"], 2, "invalid choice"),
+    (["run"], 2, "required: SCENARIO"),
+    (["validate"], 2, "required: PATH"),
+    ([], 2, "required: COMMAND"),
+    (["frobnicate"], 2, "invalid choice"),
+])
+def test_bad_command_lines(args, code, words, capsys):
+    proc = simlib_main(capsys, *args)
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    _no_traceback(proc)
+    assert words in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("name", ["bad_plans.yaml", "syntax_error.yaml"])
+def test_malformed_scenario_in_a_real_process(name):
+    proc = simlib_cli("run", DATA / name, "--trials", 5)
+    assert proc.returncode == 1 and proc.stdout == ""
+    _no_traceback(proc)
+    assert proc.stderr.startswith("simlib run: error: ") and str(DATA / name) in proc.stderr
+
+
+def test_version():
+    proc = simlib_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip().startswith("simlib ")
