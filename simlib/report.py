@@ -173,6 +173,8 @@ register_notebook("role_schemes", title="Role-specific schemes vs one plan for e
                   params=_role_schemes_params, applies=_role_schemes_applies)
 register_notebook("explorer", title="Plan explorer (snapshot; interactive in JupyterLab)", trials=300,
                   params=_explorer_params)
+# owned by the calibration work; it takes the scenario as ``scenario_path`` and keeps its own trial count
+register_notebook("calibration", title="Calibration: model parameters fitted to rep-level history")
 
 
 def discover_notebooks(directory: str | os.PathLike | None = None) -> dict[str, NotebookSpec]:
@@ -636,7 +638,10 @@ def write_index(out: Path, entries: Sequence[Mapping[str, Any]]) -> Path:
                 f"<td style='color:{colour.get(st, '#000')};font-weight:bold'>{st}</td>"
                 f"<td>{' | '.join(links)}</td><td>{html.escape(e.get('message', ''))}</td>"
                 f"<td>{float(e.get('seconds') or 0):.0f} s</td><td>{html.escape(str(e.get('finished', '')))}</td></tr>")
-        parts.append(f"<h2>{html.escape(scen)}</h2><table><tr><th>report</th><th>status</th><th>files</th>"
+        shown = Path(scen)
+        if shown.is_absolute() and shown.is_relative_to(REPO_ROOT):
+            shown = shown.relative_to(REPO_ROOT)
+        parts.append(f"<h2>Scenario {html.escape(str(shown))}</h2><table><tr><th>report</th><th>status</th><th>files</th>"
                      f"<th>message</th><th>run time</th><th>finished (UTC)</th></tr>{''.join(rows)}</table>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>simlib reports</title>
