@@ -712,6 +712,30 @@ def scenario_from_dict(data: dict, source: str = "<memory>") -> Scenario:
     return _build(data, source)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *anchor' may be overridden by explicit keys
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice in one mapping (first on line {first[key] + 1})",
+                    key_node.start_mark)
+            first[key] = key_node.start_mark.line
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            pass
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario YAML file.
 
@@ -727,13 +751,15 @@ def load_scenario(path: str | Path) -> Scenario:
     if p.is_dir():
         raise ScenarioError([Problem(src, "", "is a directory, expected a scenario YAML file")])
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ScenarioError([Problem(src, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
     except UnicodeDecodeError:
         raise ScenarioError([Problem(src, "", "not a UTF-8 text file")]) from None
+    except OSError as exc:
+        raise ScenarioError([Problem(src, "", f"cannot read the file: {exc.strerror or exc}")]) from None
     if data is None:
         raise ScenarioError([Problem(src, "", "the file is empty; expected a scenario mapping with name, roles and plans")])
     return scenario_from_dict(data, src)

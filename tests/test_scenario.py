@@ -247,6 +247,7 @@ FILE_CASES = {
     "bad_values.yaml": ("roles.telesales.seasonality", "expected 12 monthly weights"),
     "bad_plans.yaml": ("plans.current.roles.telesales.gates.0.components", "gate names component 'bonsu'"),
     "wrong_shapes.yaml": ("roles.telesales", "valid dictionary"),
+    "duplicate_key.yaml": ("line 8, column 5", "key 'headcount' appears twice in one mapping (first on line 6)"),
 }
 
 
@@ -278,6 +279,32 @@ def test_file_not_found(tmp_path):
     with pytest.raises(ScenarioError, match="file not found") as ei:
         load_scenario(missing)
     assert str(missing) in str(ei.value)
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    p = write_yaml(tmp_path / "locked.yaml", small_scenario_dict())
+
+    def denied(self, *a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(p), "read_text", denied)
+    with pytest.raises(ScenarioError, match="cannot read the file: Permission denied") as ei:
+        load_scenario(p)
+    assert ei.value.problems[0].source == str(p)
+
+
+def test_yaml_merge_keys_still_work(tmp_path):
+    text = yaml.safe_dump(small_scenario_dict(), sort_keys=False)
+    text = text.replace("roles:\n  ka:\n", "defaults: &d {base_salary: 1}\nroles:\n  ka:\n", 1)
+    assert "&d" in text
+    # an anchor in an unknown top-level key is still an unknown key; merge keys themselves parse
+    (tmp_path / "m.yaml").write_text(text)
+    with pytest.raises(ScenarioError, match="defaults: unknown field"):
+        load_scenario(tmp_path / "m.yaml")
+    from simlib.scenario import _UniqueKeyLoader
+
+    assert yaml.load("a: &x {b: 1, c: 2}\nd:\n  <<: *x\n  b: 3\n", Loader=_UniqueKeyLoader) == {
+        "a": {"b": 1, "c": 2}, "d": {"b": 3, "c": 2}}
 
 
 def test_directory(tmp_path):
