@@ -25,7 +25,7 @@ def simulate(
     trials: int = 1000,
     rng: int | np.random.SeedSequence | np.random.Generator | None = 0,
     reference: str | None = None,
-    behaviour: str | Any = "none",
+    behaviour: str | Any | None = None,
     chunk_size: int | None = None,
     executor: Any = None,
     progress: bool = False,
@@ -45,8 +45,11 @@ def simulate(
         in ``result.provenance``).
     reference : str, optional
         Plan that differences are taken against (default: the scenario's current plan).
-    behaviour : str
-        ``"none"`` (effort fixed at today's) or a registered behaviour model.
+    behaviour : str, optional
+        ``"none"`` (effort fixed at today's), ``"dynamic"`` (reps respond to
+        the plan, :mod:`simlib.behavior`) or another registered model; by
+        default the scenario's ``behaviour.mode``, else
+        :data:`simlib.engine.DEFAULT_BEHAVIOUR`.
     chunk_size : int, optional
         Trials per chunk; results do not depend on it.
     executor : None, concurrent.futures.Executor or dask.distributed.Client

@@ -776,8 +776,9 @@ class _Policy:
 def behaviour_metrics(rec: "_Policy | None", measures: dict[str, np.ndarray], ends: list[int], R: int, T: int) -> dict[str, np.ndarray]:
     """Per-trial behaviour metrics of one group; ``rec`` None means today's behaviour (behaviour 'none')."""
     rev = measures["revenue"]
-    tot = rev.sum(axis=(1, 2))
-    last = rev[..., ends].sum(axis=(1, 2))
+    # one axis at a time (months, then reps): per-trial sums that do not depend on the chunk's shape
+    tot = rev.sum(axis=2).sum(axis=1)
+    last = rev[..., ends].sum(axis=2).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         lms = np.where(tot > 0, last / np.where(tot > 0, tot, 1.0), np.nan)
     if rec is None:
@@ -791,7 +792,7 @@ def behaviour_metrics(rec: "_Policy | None", measures: dict[str, np.ndarray], en
         "last_month_share": lms,
         "discount_cost": rec.model_discount.sum(axis=1),
         "help_given": rec.help.mean(axis=1),
-        "effort_index": rec.effort.mean(axis=(1, 2)),
+        "effort_index": rec.effort.mean(axis=2).mean(axis=1),
         "give_up_share": (low & short).any(axis=2).mean(axis=1),
         "coast_share": (low & ~short).any(axis=2).mean(axis=1),
     }

@@ -111,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--plans", nargs="+", metavar="PLAN", help="plans to compare (default: all)")
     r.add_argument("--trials", type=_positive_int, default=1000, help="Monte Carlo trials (default 1000)")
     r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    r.add_argument("--behaviour", "--behavior", default="none", help="behaviour model (default none)")
+    r.add_argument("--behaviour", "--behavior", default=None,
+                   help="behaviour model: none (effort fixed) or dynamic (reps respond to the plan); "
+                        "default: the scenario's behaviour.mode, else none")
     r.add_argument("--format", choices=("table", "json", "csv"), default="table")
     r.add_argument("--group", help="only this role (or 'total')")
     r.add_argument("--chunk-size", type=_positive_int, default=None, help="trials per chunk (results do not depend on it)")

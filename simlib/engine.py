@@ -143,7 +143,7 @@ def run_chunk(
             pay: PayResult = compute_pay(scenario, plan, world, measures, quota)
             ends = list(primary_structure(scenario.role_plan(plan, rname), pay.target_incentive).ends)
             bm = behaviour_metrics(policy if hasattr(policy, "effort") else None, measures, ends, world.role.headcount, T)
-            rev_tot = measures["revenue"].sum(axis=(1, 2))
+            rev_tot = measures["revenue"].sum(axis=2).sum(axis=1)
             for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot), ("R", np.full(T, float(world.role.headcount))),
                            ("discount_cost", bm["discount_cost"])):
                 beh.setdefault(key, []).append(v)

@@ -210,8 +210,9 @@ def _f_ratchet(s, trials, rng):
     far = on.measures["revenue"][..., :6].sum(axis=-1) / np.maximum(set_quota_half(s, on), 1e-12) >= 0.6
     e_on = np.where(far, on.effort[..., last].mean(axis=-1), np.nan)
     e_off = np.where(far, off.effort[..., last].mean(axis=-1), np.nan)
-    with np.errstate(invalid="ignore"):
-        d = np.nanmean(e_on - e_off, axis=1)
+    diff = e_on - e_off
+    keep = np.isfinite(diff).any(axis=1)  # trials with at least one rep that far ahead
+    d = np.array([np.nanmean(row) for row in diff[keep]])
     return [("second-half effort of reps past 120% pace at mid-year, ratchet expected minus not", d, _negative)]
 
 
