@@ -118,8 +118,9 @@ def test_simulate_reference_matches_simulate(small_scenario):
 
 
 def test_reference_on_default_scenario(default_scenario):
-    ref = simulate_reference(default_scenario, ["current", "team_weighted", "uncapped_quarterly"], trials=2, rng=3)
-    res = simlib.simulate(default_scenario, ["current", "team_weighted", "uncapped_quarterly"], trials=2, rng=3)
+    ref = simulate_reference(default_scenario, trials=2, rng=3)
+    res = simlib.simulate(default_scenario, trials=2, rng=3)
+    assert ref["plans"] == list(default_scenario.plans)
     tr = res.trials()
     for plan in ref["plans"]:
         sub = tr[(tr.plan == plan) & (tr.group == "total")].sort_values("trial")
