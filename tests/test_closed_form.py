@@ -231,3 +231,16 @@ def test_integrals_are_distinct():
     """The plans differ enough that matching each one is a real check (4 SE is far smaller than the gaps)."""
     vals = sorted(v for k, v in EXPECTED_CH.items() if k not in ("quarterly", "ytd_monthly"))
     assert np.min(np.diff(vals)) > 100
+
+
+@pytest.mark.slow
+def test_expected_payouts_with_ten_times_the_trials():
+    """`make validate`: the same checks at 10x the trials (SE about 3x smaller)."""
+    scen = simlib.scenario_from_dict(closed_form_scenario(), "closed_form.yaml")
+    s = simlib.simulate(scen, trials=10 * TRIALS, rng=54321).summary()
+    for plan, expected in EXPECTED_CH.items():
+        mean, se = _mean_se(s, plan, "ch")
+        assert abs(mean - expected) < K_SE * se, f"{plan}: {mean:.2f} ± {se:.2f} vs {expected:.2f}"
+    for plan, expected in EXPECTED_PU.items():
+        mean, se = _mean_se(s, plan, "pu")
+        assert abs(mean - expected) < K_SE * se, f"{plan}: {mean:.2f} ± {se:.2f} vs {expected:.2f}"

@@ -131,3 +131,16 @@ def test_reference_on_default_scenario(default_scenario):
 def test_reference_rejects_unknown_plan(small_scenario):
     with pytest.raises(KeyError, match="nope"):
         simulate_reference(small_scenario, ["nope"], trials=1)
+
+
+@pytest.mark.slow
+def test_reference_agrees_on_many_trials(small_scenario, default_scenario):
+    """`make validate`: per-trial agreement over 60 trials of both scenarios, every plan."""
+    for scen in (small_scenario, default_scenario):
+        ref = simulate_reference(scen, trials=60, rng=11)
+        tr = simlib.simulate(scen, trials=60, rng=11, chunk_size=13).trials()
+        for plan in ref["plans"]:
+            for g in ref["groups"]:
+                sub = tr[(tr.plan == plan) & (tr.group == g)].sort_values("trial")
+                for m in ("revenue", "incentive_cost", "total_comp", "profit"):
+                    _close(sub[m].to_numpy(), ref["metrics"][plan][g][m], f"{scen.name}/{plan}/{g}/{m}")
