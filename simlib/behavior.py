@@ -133,7 +133,7 @@ def _shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarr
         for n in range(1, nmax + 1):
             pk = pk * lam / n
             sig = math.sqrt(math.log(1.0 + cv2 / n))
-            for zx, zw in zip(gh_x, gh_w):
+            for zx, zw in zip(gh_x, gh_w, strict=True):
                 vals.append(np.full(NT, n * math.exp(sig * zx - 0.5 * sig * sig)))
                 probs.append(pk * zw)
         V = np.stack(vals, axis=1) / lam[:, None]
@@ -166,7 +166,7 @@ class _Calibration:
     measures: dict[str, dict[str, np.ndarray]]
 
     @classmethod
-    def of(cls, scenario: Scenario) -> "_Calibration":
+    def of(cls, scenario: Scenario) -> _Calibration:
         root = np.random.SeedSequence(CAL_SEED)
         draws = draw_chunk(Layout.of(scenario), root, np.arange(CAL_TRIALS))
         market = market_multiplier(scenario, draws)
@@ -293,7 +293,6 @@ def _forward(pb: _Problem, eff: np.ndarray, shift: np.ndarray) -> tuple[np.ndarr
     """Propagate the state distribution along the year on the grid; output-weighted mean of e^eta."""
     NT, G = len(pb.a), X_N
     nv, npb = pb.nodes
-    Q = nv.shape[1]
     out = np.zeros(NT)
     em = np.zeros(NT)
     tidx = (np.arange(NT) * G)[:, None, None]
@@ -390,7 +389,6 @@ class DynamicBehaviour:
         if w > 0:
             s_team, p_team = _team_variant(scen, plan, 1.0)
             mv_team, _, pr_team = _marginal_values(s_team, p_team, role, world, meas, quota, scale=omega)
-            elas = _ELAS[world.role.process]
             D = sum(v * (1.0 if k == "revenue" or MEASURES[world.role.process][k] == "flow" else 0.0) for k, v in mv_team.items())
             D = D * N  # derivative of a team's pool w.r.t. log team output
             P = float(np.mean(pr_team.incentive)) * N
@@ -398,7 +396,6 @@ class DynamicBehaviour:
             team_lin = w * D / N * own
             if rp.team.split == "contribution":
                 team_lin += w * (P / N) * (N - 1.0) / N * (1.0 - sig)
-            del elas
         return dict(
             world=world, rp=rp, TI=TI, w=w, quota=quota, mv_ind=mv_ind, comp_ind=comp_ind,
             mv_full=mv_full, pr_ind=pr_ind, team_lin=team_lin, D=D, P=P, N=N, sig=sig,
@@ -450,7 +447,6 @@ class DynamicBehaviour:
             return 1.0
 
         def mv(i):
-            M = i["mv_ind"]["revenue"]
             own = 1.0 / i["N"] + i["sig"] * (i["N"] - 1.0) / i["N"]
             # today's motive to help (a norm) plus the team pool a teammate's extra output feeds
             return bt.help_productivity * (bt.help_norm * max(ing_cur["mv_ind"]["revenue"], 0.0) + i["w"] * i["D"] / i["N"] * own)
@@ -470,12 +466,12 @@ class DynamicBehaviour:
         L = MONTHS // n
         starts = [i * L for i in range(n)]
         ends = [s + L - 1 for s in starts]
-        share = np.array([prof[s : t + 1].sum() for s, t in zip(starts, ends)])
+        share = np.array([prof[s : t + 1].sum() for s, t in zip(starts, ends, strict=True)])
         inc = np.array([prof[m] / share[m // L] for m in range(MONTHS)])
         qref = float(np.mean(ing["quota"]))
         NT = len(a)
         terminal = []
-        for p, (s, t) in enumerate(zip(starts, ends)):
+        for p, t in enumerate(ends):
             F = np.zeros(X_N)
             for c in rp.components:
                 if c.measure != "revenue" or c.name not in st.names:
@@ -486,10 +482,8 @@ class DynamicBehaviour:
                     v = evaluate(sched, xx * qref * share[p])[0]
                 else:
                     v = evaluate(sched, xx)[0]
-                if c.kind == "curve":
+                if c.kind == "curve":  # weight x TI per period; a year-to-date true-up pays the year on the year
                     v = v * c.weight * TI / (PERIODS[c.period] if not c.ytd_true_up else 1)
-                    if c.ytd_true_up:
-                        v = v * 1.0
                 elif c.kind == "commission":
                     v = v * qref * share[p]
                 F += (1.0 - w) * v
@@ -619,7 +613,7 @@ class DynamicBehaviour:
         return float(np.mean(vals))
 
     # -- engine hooks -----------------------------------------------------------
-    def policy(self, plan: str, world: RoleWorld, quota: np.ndarray) -> "_Policy | None":
+    def policy(self, plan: str, world: RoleWorld, quota: np.ndarray) -> _Policy | None:
         """Policy of a role's reps under a plan for a chunk of trials.
 
         Under the current plan the policy only records: today's behaviour is
@@ -667,7 +661,7 @@ class _Track:
 
     def __init__(self, rs: _RoleSolution, quota: np.ndarray, va: np.ndarray, vc: np.ndarray):
         self.rs = rs
-        share = np.array([rs.prof[s : t + 1].sum() for s, t in zip(rs.starts, rs.ends)])
+        share = np.array([rs.prof[s : t + 1].sum() for s, t in zip(rs.starts, rs.ends, strict=True)])
         L = rs.ends[0] + 1
         self.period_of = np.arange(MONTHS) // L
         self.target = quota[..., None] * share[None, None, :]  # (T, R, P)
@@ -773,7 +767,7 @@ class _Policy:
         return np.broadcast_to(nP - nC, shape), np.broadcast_to(lP - lC, shape)
 
 
-def behaviour_metrics(rec: "_Policy | None", measures: dict[str, np.ndarray], ends: list[int], R: int, T: int) -> dict[str, np.ndarray]:
+def behaviour_metrics(rec: _Policy | None, measures: dict[str, np.ndarray], ends: list[int], R: int, T: int) -> dict[str, np.ndarray]:
     """Per-trial behaviour metrics of one group; ``rec`` None means today's behaviour (behaviour 'none')."""
     rev = measures["revenue"]
     # one axis at a time (months, then reps): per-trial sums that do not depend on the chunk's shape

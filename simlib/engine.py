@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
+from .behavior import BEHAVIOUR_METRICS, behaviour_metrics, dynamic
 from .errors import PlanError
 from .metrics import KEEP, METRICS, Reducer, group_metrics
-from .behavior import BEHAVIOUR_METRICS, behaviour_metrics, dynamic
 from .plans import PayResult, compute_pay, primary_structure, set_quotas
 from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from .production import run_year

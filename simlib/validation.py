@@ -278,7 +278,7 @@ def _cmd(args: argparse.Namespace) -> int:
         df.to_csv(sys.stdout, index=False)
     else:
         print(f"simlib validate-model: {args.trials} trials per plan, seed {args.seed}; 95% CI over trials, paired on common random numbers")
-        for key, sub in df.groupby("key", sort=False):
+        for _, sub in df.groupby("key", sort=False):
             r0 = sub.iloc[0]
             print(f"\n{r0['finding']} ({r0['source']}); expected: {r0['expected']}")
             for _, r in sub.iterrows():
