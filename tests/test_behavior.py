@@ -150,3 +150,27 @@ def test_run_year_settle_moves_revenue_without_creating_it():
     for k in base:
         if k != "revenue":
             np.testing.assert_array_equal(base[k], moved[k])
+
+
+def test_ratchet_rule_is_asymmetric():
+    from simlib.behavior_multiyear import ratchet_quota
+
+    q = np.array([100.0, 100.0, 100.0])
+    nxt = ratchet_quota(q, np.array([1.2, 1.0, 0.8]), up=0.6, down=0.3)
+    np.testing.assert_allclose(nxt, [112.0, 100.0, 94.0])
+    assert nxt[0] - 100.0 > 100.0 - nxt[2]
+
+
+def test_multiyear_ratchet_and_anticipation():
+    from simlib.behavior_multiyear import simulate_years
+
+    s = V._load("ratchet")
+    none = simulate_years(s, "last_year_quota", years=2, trials=16, rng=3, behaviour="none")
+    piv = none[none.metric == "quota_mean"].set_index("year")["mean"]
+    assert piv[2] != piv[1]  # quotas carried from last year's sales
+    on = simulate_years(s, "last_year_quota", years=2, trials=16, rng=3)
+    off = simulate_years(_variant(s, ratchet={"enabled": False}), "last_year_quota", years=2, trials=16, rng=3)
+    eff = lambda d: d[(d.metric == "effort_index") & (d.year == 1)]["mean"].iloc[0]  # noqa: E731
+    assert eff(on) < eff(off)  # reps who expect the ratchet hold back
+    again = simulate_years(s, "last_year_quota", years=2, trials=16, rng=3)
+    pd.testing.assert_frame_equal(on, again)
