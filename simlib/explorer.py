@@ -173,8 +173,8 @@ class Explorer:
         Trials per update (a few hundred keep an update near a second).
     seed : int
         Seed; every update uses the same draws (common random numbers).
-    behaviour : str
-        Behaviour model name.
+    behaviour : str or None
+        Behaviour model name; None = the scenario's behaviour.mode, else "none".
     rep_trials : int
         Trials drawn rep by rep for the distribution charts.
     """
@@ -184,7 +184,7 @@ class Explorer:
     base_plan: str | None = None
     trials: int = 300
     seed: int = 0
-    behaviour: str = "none"
+    behaviour: str | None = None
     rep_trials: int = 10
     last: dict = field(default_factory=dict, repr=False)
 

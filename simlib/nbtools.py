@@ -318,7 +318,7 @@ def measure_means(
     *,
     trials: int = 20,
     rng: int | None = 0,
-    behaviour: str | Any = "none",
+    behaviour: str | Any | None = None,
 ) -> pd.DataFrame:
     """What reps do: mean of every simulated measure per rep and year, per plan and role.
 
@@ -366,7 +366,7 @@ def rep_outcomes(
     *,
     trials: int = 20,
     rng: int | None = 0,
-    behaviour: str | Any = "none",
+    behaviour: str | Any | None = None,
 ) -> pd.DataFrame:
     """Rep-level attainment and pay for the first ``trials`` trials of a run.
 
@@ -386,7 +386,7 @@ def rep_outcomes(
     rng : int or None
         Seed, as for :func:`simlib.simulate`.
     behaviour : str or model
-        Behaviour model, as for :func:`simlib.simulate`.
+        Behaviour model, as for :func:`simlib.simulate` (None: the scenario's ``behaviour.mode``).
 
     Returns
     -------
@@ -592,7 +592,7 @@ def run_sweep(
     base_plan: str | None = None,
     trials: int = 200,
     rng: int | None = 0,
-    behaviour: str | Any = "none",
+    behaviour: str | Any | None = None,
     progress: bool = False,
     executor: Any = None,
 ) -> pd.DataFrame:
