@@ -291,7 +291,7 @@ def pay_rule(c: Component, x: float) -> tuple[float, bool]:
             raw = pts[0][1]
         else:
             raw = None
-            for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+            for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
                 if x0 <= x < x1:
                     raw = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
                     break
@@ -338,7 +338,7 @@ def _component_periods(c: Component, values: list[float], targets: list[float], 
         return paid, capped
     out = []
     capped = False
-    for v, t, s in zip(values, targets, scale):
+    for v, t, s in zip(values, targets, scale, strict=False):
         x = v if c.kind == "per_unit" else v / max(t, 1e-12)
         f, hit = pay_rule(c, x)
         out.append(f * s)
@@ -350,7 +350,7 @@ def _modifier(points: list[tuple[float, float]], x: float) -> float:
     """Piecewise-linear multiplier through points, flat beyond both ends."""
     if x < points[0][0]:
         return points[0][1]
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
         if x0 <= x < x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return points[-1][1]
@@ -569,7 +569,7 @@ def simulate_reference(
                 R = role.headcount
                 parts = (pr["revenue"], [role.gross_margin] * R, pr["incentive"],
                          [scenario.base_salary(plan, rname)] * R, pr["attainment"], pr["capped"], pr["recognition"])
-                for k, v in zip(pooled, parts):
+                for k, v in zip(pooled, parts, strict=False):
                     pooled[k].extend(v)
                 for m, v in _group_metrics(*parts).items():
                     out[plan][rname][m].append(v)

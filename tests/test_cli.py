@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import DATA, DEFAULT, ROOT
 
 BAD_FILES = sorted(DATA.glob("*.yaml"))

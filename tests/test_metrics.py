@@ -47,7 +47,7 @@ def test_spearman_with_ties_matches_scipy():
     b = a + rng.integers(0, 3, size=(25, 15))
     b[:, :3] = 0.0  # ties in both
     got = spearman_rows(a, b)
-    want = [stats.spearmanr(x, y).statistic for x, y in zip(a, b)]
+    want = [stats.spearmanr(x, y).statistic for x, y in zip(a, b, strict=False)]
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
@@ -55,7 +55,7 @@ def test_spearman_continuous_and_constant():
     rng = np.random.default_rng(4)
     a = rng.normal(size=(10, 50))
     b = a + rng.normal(size=(10, 50))
-    np.testing.assert_allclose(spearman_rows(a, b), [stats.spearmanr(x, y).statistic for x, y in zip(a, b)], rtol=1e-12)
+    np.testing.assert_allclose(spearman_rows(a, b), [stats.spearmanr(x, y).statistic for x, y in zip(a, b, strict=False)], rtol=1e-12)
     const = spearman_rows(np.ones((2, 5)), rng.normal(size=(2, 5)))
     assert np.isnan(const).all()
     assert spearman_rows(a[:1], a[:1])[0] == pytest.approx(1.0)
@@ -89,7 +89,7 @@ def test_reducer_is_chunk_invariant_bit_for_bit():
             s += c
         results.append(red.finish())
     for r in results[1:]:
-        for a, b in zip(r, results[0]):
+        for a, b in zip(r, results[0], strict=False):
             assert np.array_equal(a, b)
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from conftest import GOLDEN
 
 from simlib import reference
 from simlib.paycurves import Schedule, compile_component, compile_modifier, evaluate
 from simlib.plans import component_pay, compute_pay, set_quotas
 from simlib.population import Layout, role_world
 from simlib.scenario import Component, Modifier, scenario_from_dict
-
-from conftest import GOLDEN
 
 SCHEDULES = yaml.safe_load((GOLDEN / "schedules.yaml").read_text())
 MODIFIERS = yaml.safe_load((GOLDEN / "modifiers.yaml").read_text())

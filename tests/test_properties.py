@@ -32,7 +32,7 @@ caps = st.one_of(st.none(), st.floats(min_value=0.05, max_value=5.0, allow_nan=F
 
 def _increasing(n_min=1, n_max=6, lo=0.0, hi=3.0):
     return st.lists(st.floats(min_value=lo, max_value=hi, allow_nan=False), min_size=n_min, max_size=n_max,
-                    unique=True).map(sorted).filter(lambda v: all(b - a > 1e-6 for a, b in zip(v, v[1:])))
+                    unique=True).map(sorted).filter(lambda v: all(b - a > 1e-6 for a, b in zip(v, v[1:], strict=False)))
 
 
 @st.composite
@@ -41,7 +41,7 @@ def curves(draw, monotone=True):
     ys = draw(st.lists(money, min_size=len(xs), max_size=len(xs)))
     if monotone:
         ys = sorted(ys)
-    return Component(name="c", kind="curve", points=[[a, b] for a, b in zip(xs, ys)],
+    return Component(name="c", kind="curve", points=[[a, b] for a, b in zip(xs, ys, strict=False)],
                      beyond=draw(st.sampled_from(["extend", "flat"])), cap=draw(caps))
 
 
@@ -53,7 +53,7 @@ def commissions(draw, monotone=True):
     if monotone:
         rates = sorted(rates)
     return Component(name="c", kind="commission", mode=draw(st.sampled_from(["marginal", "retroactive"])),
-                     tiers=[{"from": a, "rate": r} for a, r in zip(starts, rates)], cap=draw(caps))
+                     tiers=[{"from": a, "rate": r} for a, r in zip(starts, rates, strict=False)], cap=draw(caps))
 
 
 @st.composite
@@ -61,7 +61,7 @@ def lump_sums(draw):
     ats = draw(_increasing(1, 5))
     amounts = draw(st.lists(st.floats(min_value=0.0, max_value=1e4, allow_nan=False), min_size=len(ats),
                             max_size=len(ats)))
-    return Component(name="c", kind="lump_sum", steps=[{"at": a, "amount": m} for a, m in zip(ats, amounts)],
+    return Component(name="c", kind="lump_sum", steps=[{"at": a, "amount": m} for a, m in zip(ats, amounts, strict=False)],
                      cap=draw(st.one_of(st.none(), st.floats(min_value=1.0, max_value=2e4))))
 
 
@@ -78,9 +78,9 @@ any_rule_even_decreasing = st.one_of(curves(monotone=False), commissions(monoton
 def _nondecreasing_by_construction(c: Component) -> bool:
     """What the plan says: payout points, tier rates (and so retroactive pay) never fall."""
     if c.kind == "curve":
-        return all(b[1] >= a[1] for a, b in zip(c.points, c.points[1:]))
+        return all(b[1] >= a[1] for a, b in zip(c.points, c.points[1:], strict=False))
     if c.kind == "commission":
-        return all(b.rate >= a.rate for a, b in zip(c.tiers, c.tiers[1:]))
+        return all(b.rate >= a.rate for a, b in zip(c.tiers, c.tiers[1:], strict=False))
     return True
 
 

@@ -10,12 +10,11 @@ import copy
 
 import pytest
 import yaml
+from conftest import DATA, DEFAULT, small_scenario_dict, write_yaml
 
 import simlib
 from simlib import ScenarioError, load_scenario, scenario_from_dict, validate_paths
 from simlib.scenario import deep_merge
-
-from conftest import DATA, DEFAULT, small_scenario_dict, write_yaml
 
 SRC = "case.yaml"
 
@@ -121,7 +120,7 @@ CASES = [
     ("season_long", setp("roles.ka.seasonality", [1.0] * 13), "roles.ka.seasonality", "expected 12 monthly weights"),
     ("season_negative", setp("roles.ka.seasonality", [1.0] * 11 + [-1.0]), "roles.ka.seasonality.11", "greater than 0"),
     # cross-references
-    ("unknown_plan_role", setp(f"plans.current.roles.field", {"components": []}), "plans.current.roles.field",
+    ("unknown_plan_role", setp("plans.current.roles.field", {"components": []}), "plans.current.roles.field",
      "unknown role, expected one of"),
     ("missing_plan_role", delp("plans.current.roles.ch"), "plans.current.roles", "no plan for role(s) ['ch']"),
     ("unknown_measure", setp(f"{KA}.components.0.measure", "revnue"), f"{KA}.components.0.measure",
@@ -213,7 +212,7 @@ def test_all_errors_are_reported_at_once():
                  "roles.ka.seasonality", f"{KA}.components.0.points", f"{KA}.components.1.measure",
                  f"{TS}.gates.0.components", "plans.variant.base", "plans.current.roles.field"):
         assert want in fields, f"{want} not reported; got {fields}"
-    assert len(fields) == len(set(zip(fields, (p.message for p in ei.value.problems))))  # no duplicates
+    assert len(fields) == len(set(zip(fields, (p.message for p in ei.value.problems), strict=False)))  # no duplicates
     assert str(ei.value).startswith(f"{len(fields)} problems found:")
 
 
