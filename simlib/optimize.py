@@ -519,6 +519,9 @@ def optimize(
         ``None`` (default): with a behaviour model, :data:`BEHAVIOUR_SENSITIVITY`
         (those of its paths the scenario has); with behaviour ``"none"``, no
         perturbations (behavioural parameters have no effect then). ``[]``: none.
+    sensitivity_maxiter : int, optional
+        Evaluations of each local re-optimisation from the optimum (default
+        ``max(5, maxiter // 4)``; 0 = only re-evaluate the optimum).
     executor : None, "auto", Executor or dask Client
         Where trial chunks run (see :mod:`simlib.parallel`); results do not depend on it.
 
@@ -565,7 +568,8 @@ def optimize(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=(starts + maxiter) * (1 + len(sens)), desc="optimising", unit="eval")
+        smax_est = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
+        bar = tqdm(total=starts + maxiter + len(sens) * (1 + smax_est), desc="optimising", unit="eval")
     with resolve_executor(executor, work=total_work) as ex:
         prob = Problem(scen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
         best, messages = _search(prob, starts, maxiter, method, None, penalty, design_seed, bar)
@@ -609,7 +613,7 @@ def optimize(
         n_evals = len(prob.history)
 
         srows = []
-        smax = sensitivity_maxiter if sensitivity_maxiter is not None else max(20, maxiter // 2)
+        smax = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
         for label, pscen in sens_scen:
             sp = Problem(pscen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
             old = sp.evaluate(best.x)
@@ -699,7 +703,8 @@ def _cmd_optimize(args) -> int:
     r = optimize(
         scen, params, objective=args.objective, constraints=args.constraint or [], base_plan=args.base,
         trials=args.trials, rng=args.seed, behaviour=args.behaviour, method=args.method, starts=args.starts,
-        maxiter=args.maxiter, sensitivity=[] if args.no_sensitivity else args.sensitivity, executor=args.scheduler, progress=args.progress,
+        maxiter=args.maxiter, sensitivity=[] if args.no_sensitivity else args.sensitivity,
+        sensitivity_maxiter=args.sensitivity_maxiter, executor=args.scheduler, progress=args.progress,
     )
     print(format_result(r))
     if args.out:
@@ -737,6 +742,8 @@ def add_parser(subparsers) -> None:
                         "(default with a behaviour model: effort elasticity x0.8, effort cost exponent x0.75/x1.25, "
                         "risk aversion 0.5)")
     p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity re-optimisations")
+    p.add_argument("--sensitivity-maxiter", type=int, default=None,
+                   help="evaluations per sensitivity re-optimisation (default max(5, maxiter/4); 0 = re-evaluate only)")
     p.add_argument("--trials", type=_positive_int, default=500, help="trials per evaluation (default 500)")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--behaviour", "--behavior", default=None,
