@@ -118,7 +118,10 @@ def group_metrics(
     gp = (revenue * margin).sum(axis=1)
     tc = basec + inc
     att_q = quantiles_along_reps(attainment, [0.1, 0.5, 0.9])
-    pay_q = quantiles_along_reps(incentive / np.maximum(target_incentive, 1e-12), [0.1, 0.5, 0.9])
+    # payout multiples are undefined where target incentive is 0 (e.g. pure commission): NaN, not 1e12-fold
+    ti = np.broadcast_to(target_incentive, incentive.shape)
+    multiple = np.where(ti > 0, incentive / np.where(ti > 0, ti, 1.0), np.nan)
+    pay_q = quantiles_along_reps(multiple, [0.1, 0.5, 0.9])
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(rev > 0, tc / np.where(rev > 0, rev, 1.0), np.nan)
     return {

@@ -162,3 +162,14 @@ def test_metric_catalogue():
     for must in ("revenue", "gross_profit", "incentive_cost", "total_comp", "comp_cost_of_sales", "share_at_quota",
                  "share_120", "leverage", "share_capped", "pay_performance_corr", "gini_pay", "over_budget"):
         assert must in METRICS
+
+
+def test_payout_multiples_undefined_without_target_incentive():
+    """A pure-commission role (target incentive 0) has no payout multiple: NaN (skipped), not a 1e12-fold leverage."""
+    inc = np.array([[100.0, 200.0, 300.0]])
+    one = np.ones(3)
+    m = group_metrics(inc * 10, one, inc, one, np.zeros(3), one[None, :], np.zeros((1, 3), bool), np.zeros((1, 3)))
+    assert np.isnan(m["leverage"][0]) and np.isnan(m["payout_p50"][0]) and np.isnan(m["payout_p10"][0])
+    m = group_metrics(inc * 10, one, inc, one, np.array([100.0, 100.0, 100.0]), one[None, :], np.zeros((1, 3), bool),
+                      np.zeros((1, 3)))
+    assert m["payout_p50"][0] == 2.0
