@@ -554,10 +554,16 @@ class Scenario(_Model):
 # --------------------------------------------------------------------------
 
 
-def deep_merge(base: Any, changes: Any) -> Any:
+def deep_merge(base: Any, changes: Any, *, _path: str = "") -> Any:
     """Merge ``changes`` into ``base``: dicts recursively, lists of named dicts by ``name``.
 
-    A change value of ``null`` deletes the key. Other values replace.
+    A change value of ``null`` deletes the key. Other values replace. In a list
+    of named items, ``{name: x, remove: true}`` drops item ``x``.
+
+    Raises
+    ------
+    ValueError
+        When asked to remove an item the base does not have (message starts with the dotted path).
     """
     if isinstance(base, dict) and isinstance(changes, dict):
         out = copy.deepcopy(base)
@@ -565,7 +571,7 @@ def deep_merge(base: Any, changes: Any) -> Any:
             if v is None:
                 out.pop(k, None)
             elif k in out:
-                out[k] = deep_merge(out[k], v)
+                out[k] = deep_merge(out[k], v, _path=f"{_path}.{k}" if _path else str(k))
             else:
                 out[k] = copy.deepcopy(v)
         return out
@@ -578,6 +584,8 @@ def deep_merge(base: Any, changes: Any) -> Any:
         index = {x["name"]: i for i, x in enumerate(out)}
         for item in changes:
             if item.get("remove"):
+                if item["name"] not in index:
+                    raise ValueError(f"{_path}: cannot remove '{item['name']}', the base has only {list(index)}")
                 out = [x for x in out if x["name"] != item["name"]]
                 index = {x["name"]: i for i, x in enumerate(out)}
             elif item["name"] in index:
@@ -622,7 +630,13 @@ def _resolve_plans(raw_plans: Any, source: str, problems: list[Problem]) -> Any:
         if not isinstance(changes, dict):
             problems.append(Problem(source, f"plans.{name}.changes", "expected a mapping of changes"))
             changes = {}
-        merged = deep_merge(base_full, changes)
+        try:
+            merged = deep_merge(base_full, changes)
+        except ValueError as exc:
+            where, _, msg = str(exc).partition(": ")
+            problems.append(Problem(source, f"plans.{name}.changes.{where}", msg))
+            resolved[name] = None
+            return None
         merged["description"] = spec.get("description", f"{base} with changes")
         resolved[name] = merged
         return merged

@@ -144,6 +144,8 @@ CASES = [
     ("self_base", setp("plans.company.base", "company"), "plans.company.base", "circular base chain"),
     ("unknown_current_plan", setp("current_plan", "this_year"), "current_plan", "'this_year' is not one of plans"),
     ("changes_not_mapping", setp("plans.variant.changes", [1, 2]), "plans.variant.changes", "expected a mapping"),
+    ("remove_unknown_component", setp("plans.variant.changes.roles.ka.components.0.name", "newacount"),
+     "plans.variant.changes.roles.ka.components", "cannot remove 'newacount', the base has only ['rev', 'newacc']"),
     # shapes of pay rules
     ("points_decreasing", setp(f"{KA}.components.0.points", [[1.0, 1.0], [0.5, 2.0]]), f"{KA}.components.0.points",
      "strictly increasing attainment"),
