@@ -244,3 +244,28 @@ def test_expected_payouts_with_ten_times_the_trials():
     for plan, expected in EXPECTED_PU.items():
         mean, se = _mean_se(s, plan, "pu")
         assert abs(mean - expected) < K_SE * se, f"{plan}: {mean:.2f} ± {se:.2f} vs {expected:.2f}"
+
+
+def test_production_means_match_the_quota_basis():
+    """Each role's mean annual revenue per rep equals E = the sum of expected monthly revenue that flat quotas use
+    (mean-one ability and territory, no new hires, no market noise), so a flat quota at level 1 is fair on average."""
+    from simlib.production import expected_monthly_revenue
+
+    R = 60
+    roles = {
+        "ka": {"process": "key_account", "production": {"deals_per_month": 0.7}},
+        "ts": {"process": "telesales", "seasonality": [1, 1, 1.2, 1, 1, 1, 0.8, 0.9, 1, 1, 1.1, 1.3]},
+        "ch": {"process": "channel", "production": {"partners_per_month": 0.6, "partner_ramp_months": 3}},
+    }
+    for r in roles.values():
+        r.update(headcount=R, base_salary=1, target_incentive=1, new_hire_share=0.0, ability_sd=0.3, territory_sd=0.3)
+    flat = {"quota": {"method": "flat"}, "components": [{"name": "c", "points": [[0, 0], [1, 1]]}]}
+    scen = simlib.scenario_from_dict({
+        "name": "means", "market": {"growth_mean": 0.04, "growth_sd": 0.0, "monthly_sd": 0.0},
+        "roles": roles, "plans": {"current": {"roles": {k: flat for k in roles}}}}, "means.yaml")
+    s = simlib.simulate(scen, trials=60, rng=8).summary().set_index(["group", "metric"])
+    for name, role in scen.roles.items():
+        E = float(expected_monthly_revenue(role, 0.04).sum())
+        mean, se = s.loc[(name, "revenue"), "mean"] / R, s.loc[(name, "revenue"), "se"] / R
+        assert abs(mean - E) < K_SE * se, f"{name}: {mean:.0f} ± {se:.0f} per rep, E = {E:.0f}"
+        assert se < 0.02 * E  # a sharp test
