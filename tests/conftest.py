@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -168,16 +166,3 @@ def default_scenario():
 def write_yaml(path: Path, data) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def python_exe() -> str:
-    return sys.executable
-
-
-@pytest.fixture
-def cli_env() -> dict:
-    env = dict(os.environ)
-    env.pop("SIMLIB_DEBUG", None)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
