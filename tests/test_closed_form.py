@@ -24,6 +24,11 @@ from scipy import integrate, stats
 
 import simlib
 
+
+def simulate(*args, **kw):
+    """simlib.simulate with behaviour off unless a test asks otherwise (these checks are about behaviour 'none')."""
+    return simlib.simulate(*args, **{"behaviour": "none", **kw})
+
 S = 0.3  # territory sd (log)
 R = 250  # reps per role
 TI = 40000.0
@@ -187,7 +192,7 @@ EXPECTED_PU = {
 @pytest.fixture(scope="module")
 def summary():
     scen = simlib.scenario_from_dict(closed_form_scenario(), "closed_form.yaml")
-    res = simlib.simulate(scen, trials=TRIALS, rng=12345)
+    res = simulate(scen, trials=TRIALS, rng=12345)
     return res.summary()
 
 
@@ -237,7 +242,7 @@ def test_integrals_are_distinct():
 def test_expected_payouts_with_ten_times_the_trials():
     """`make validate`: the same checks at 10x the trials (SE about 3x smaller)."""
     scen = simlib.scenario_from_dict(closed_form_scenario(), "closed_form.yaml")
-    s = simlib.simulate(scen, trials=10 * TRIALS, rng=54321).summary()
+    s = simulate(scen, trials=10 * TRIALS, rng=54321).summary()
     for plan, expected in EXPECTED_CH.items():
         mean, se = _mean_se(s, plan, "ch")
         assert abs(mean - expected) < K_SE * se, f"{plan}: {mean:.2f} ± {se:.2f} vs {expected:.2f}"
@@ -263,7 +268,7 @@ def test_production_means_match_the_quota_basis():
     scen = simlib.scenario_from_dict({
         "name": "means", "market": {"growth_mean": 0.04, "growth_sd": 0.0, "monthly_sd": 0.0},
         "roles": roles, "plans": {"current": {"roles": {k: flat for k in roles}}}}, "means.yaml")
-    s = simlib.simulate(scen, trials=60, rng=8).summary().set_index(["group", "metric"])
+    s = simulate(scen, trials=60, rng=8).summary().set_index(["group", "metric"])
     for name, role in scen.roles.items():
         E = float(expected_monthly_revenue(role, 0.04).sum())
         mean, se = s.loc[(name, "revenue"), "mean"] / R, s.loc[(name, "revenue"), "se"] / R

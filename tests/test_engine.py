@@ -11,12 +11,17 @@ import pytest
 import simlib
 from simlib import PlanError
 
+
+def simulate(*args, **kw):
+    """simlib.simulate with behaviour off unless a test asks otherwise (these checks are about behaviour 'none')."""
+    return simlib.simulate(*args, **{"behaviour": "none", **kw})
+
 TRIALS = 40
 
 
 @pytest.fixture(scope="module")
 def serial(small_scenario):
-    return simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
+    return simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
 
 
 def _identical(a, b):
@@ -46,7 +51,7 @@ def test_plans_see_the_same_world(serial, small_scenario):
 
 
 def test_paired_differences_are_much_more_precise_than_levels(default_scenario):
-    res = simlib.simulate(default_scenario, ["current", "harder_target"], trials=120, rng=5)
+    res = simulate(default_scenario, ["current", "harder_target"], trials=120, rng=5)
     s = res.summary().set_index(["plan", "group", "metric"])
     d = res.differences().set_index(["plan", "group", "metric"])
     for g in ("total", "telesales", "key_account"):
@@ -81,68 +86,68 @@ def test_reported_se_is_the_standard_error_of_the_mean(serial):
 # same seed, same numbers
 # ---------------------------------------------------------------------------
 def test_a_trial_does_not_depend_on_how_many_trials_run(small_scenario, serial):
-    short = simlib.simulate(small_scenario, trials=10, rng=99, chunk_size=3)
+    short = simulate(small_scenario, trials=10, rng=99, chunk_size=3)
     assert np.array_equal(short.raw.keep, serial.raw.keep[:10])
 
 
 def test_chunk_size_invariance_bit_for_bit(small_scenario, serial):
     for cs in (1, 7, TRIALS):
-        _identical(simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=cs), serial)
+        _identical(simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=cs), serial)
 
 
 def test_thread_pool_gives_identical_results(small_scenario, serial):
     with ThreadPoolExecutor(max_workers=2) as ex:
-        _identical(simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor=ex), serial)
+        _identical(simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor=ex), serial)
 
 
 def test_process_pool_gives_identical_results(small_scenario, serial):
     with ProcessPoolExecutor(max_workers=2) as ex:
-        _identical(simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor=ex), serial)
+        _identical(simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor=ex), serial)
 
 
 def test_serial_string_executor(small_scenario, serial):
-    _identical(simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor="serial"), serial)
+    _identical(simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor="serial"), serial)
 
 
 def test_bad_executor(small_scenario):
     with pytest.raises(TypeError, match="executor"):
-        simlib.simulate(small_scenario, trials=4, rng=1, executor="threads")
+        simulate(small_scenario, trials=4, rng=1, executor="threads")
 
 
 # ---------------------------------------------------------------------------
 # the one randomness argument
 # ---------------------------------------------------------------------------
 def test_rng_forms(small_scenario, serial):
-    by_ss = simlib.simulate(small_scenario, trials=TRIALS, rng=np.random.SeedSequence(99), chunk_size=16)
+    by_ss = simulate(small_scenario, trials=TRIALS, rng=np.random.SeedSequence(99), chunk_size=16)
     _identical(by_ss, serial)
-    other = simlib.simulate(small_scenario, trials=TRIALS, rng=100, chunk_size=16)
+    other = simulate(small_scenario, trials=TRIALS, rng=100, chunk_size=16)
     assert not np.array_equal(other.raw.keep, serial.raw.keep)
-    g1 = simlib.simulate(small_scenario, trials=6, rng=np.random.default_rng(3))
-    g2 = simlib.simulate(small_scenario, trials=6, rng=np.random.default_rng(3))
+    g1 = simulate(small_scenario, trials=6, rng=np.random.default_rng(3))
+    g2 = simulate(small_scenario, trials=6, rng=np.random.default_rng(3))
     _identical(g1, g2)
-    big = simlib.simulate(small_scenario, trials=4, rng=2**70)
+    big = simulate(small_scenario, trials=4, rng=2**70)
     assert big.provenance["seed_entropy"] == str(2**70)
 
 
 def test_fresh_entropy_is_recorded_and_replayable(small_scenario):
-    a = simlib.simulate(small_scenario, trials=6, rng=None)
-    b = simlib.simulate(small_scenario, trials=6, rng=None)
+    a = simulate(small_scenario, trials=6, rng=None)
+    b = simulate(small_scenario, trials=6, rng=None)
     assert a.provenance["seed_entropy"] != b.provenance["seed_entropy"]
-    replay = simlib.simulate(small_scenario, trials=6, rng=np.random.SeedSequence(int(a.provenance["seed_entropy"])))
+    replay = simulate(small_scenario, trials=6, rng=np.random.SeedSequence(int(a.provenance["seed_entropy"])))
     _identical(a, replay)
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "7", True, [1, 2]])
 def test_bad_rng(small_scenario, bad):
     with pytest.raises(TypeError, match="rng"):
-        simlib.simulate(small_scenario, trials=4, rng=bad)
+        simulate(small_scenario, trials=4, rng=bad)
 
 
 def test_no_global_state(small_scenario, serial):
     np.random.seed(123)
     before = np.random.random()
     np.random.seed(123)
-    again = simlib.simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
+    again = simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
     assert np.random.random() == before  # the legacy global stream was not touched
     _identical(again, serial)
 
@@ -163,9 +168,9 @@ def test_provenance(serial, small_scenario):
 
 
 def test_plan_selection_and_reference(small_scenario):
-    res = simlib.simulate(small_scenario, ["variant"], trials=4, rng=1)
+    res = simulate(small_scenario, ["variant"], trials=4, rng=1)
     assert res.plans == ["current", "variant"]  # the reference is always included, first
-    res = simlib.simulate(small_scenario, ["current", "company"], trials=4, rng=1, reference="company")
+    res = simulate(small_scenario, ["current", "company"], trials=4, rng=1, reference="company")
     assert res.plans == ["company", "current"] and res.reference == "company"
     assert set(res.differences()["plan"]) == {"current"} and set(res.differences()["reference"]) == {"company"}
 
@@ -182,7 +187,7 @@ def test_bad_arguments_raise_plan_errors(small_scenario, kw, match):
     kw = {"trials": 4, "rng": 1, **kw}
     plans = kw.pop("plans", None)
     with pytest.raises(PlanError, match=match):
-        simlib.simulate(small_scenario, plans, **kw)
+        simulate(small_scenario, plans, **kw)
 
 
 def test_result_tables_are_tidy(serial, small_scenario):

@@ -22,6 +22,11 @@ from simlib.paycurves import compile_component, evaluate
 from simlib.plans import component_pay
 from simlib.scenario import Component
 
+
+def simulate(*args, **kw):
+    """simlib.simulate with behaviour off unless a test asks otherwise (these checks are about behaviour 'none')."""
+    return simlib.simulate(*args, **{"behaviour": "none", **kw})
+
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 xs_grid = np.concatenate([np.linspace(0.0, 3.0, 301), [0.0, 1e-9, 10.0, 1e6]])
@@ -154,13 +159,13 @@ def test_period_pay_non_negative_and_ytd_pays_what_is_due(c, period, ytd, monthl
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def one_chunk(small_scenario):
-    return simlib.simulate(small_scenario, trials=70, rng=20261127, chunk_size=70)
+    return simulate(small_scenario, trials=70, rng=20261127, chunk_size=70)
 
 
 @pytest.mark.parametrize("chunk", [1, 9, 64])
 def test_same_seed_same_numbers_for_any_chunk_size(small_scenario, one_chunk, chunk):
     """Bit for bit: 70 trials (more than one reduction block of 64) in chunks of 1, 9 or 64 trials."""
-    a = simlib.simulate(small_scenario, trials=70, rng=20261127, chunk_size=chunk)
+    a = simulate(small_scenario, trials=70, rng=20261127, chunk_size=chunk)
     assert a.provenance["chunk_size"] == chunk
     for name in ("n", "mean", "se", "keep"):
         x, y = getattr(a.raw, name), getattr(one_chunk.raw, name)
@@ -173,7 +178,7 @@ def test_same_seed_same_numbers_for_any_chunk_size(small_scenario, one_chunk, ch
 
 @pytest.mark.parametrize("seed", [0, 1, 2**32 + 5])
 def test_simulated_pay_is_finite_non_negative(small_scenario, seed):
-    res = simlib.simulate(small_scenario, trials=8, rng=seed, chunk_size=8)
+    res = simulate(small_scenario, trials=8, rng=seed, chunk_size=8)
     s = res.summary()
     money_rows = s[s.metric.isin(["incentive_cost", "total_comp", "revenue", "recognition_value"])]
     assert np.all(np.isfinite(money_rows["mean"])) and np.all(money_rows["mean"] >= 0)

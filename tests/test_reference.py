@@ -11,6 +11,11 @@ from simlib.population import Layout, draw_chunk, market_multiplier, role_world,
 from simlib.production import run_year
 from simlib.reference import REFERENCE_METRICS, reference_trial, simulate_reference
 
+
+def simulate(*args, **kw):
+    """simlib.simulate with behaviour off unless a test asks otherwise (these checks are about behaviour 'none')."""
+    return simlib.simulate(*args, **{"behaviour": "none", **kw})
+
 RTOL = 1e-9
 TRIALS = 5
 
@@ -99,7 +104,7 @@ def test_case_is_not_degenerate(engine_and_reference):
 def test_simulate_reference_matches_simulate(small_scenario):
     trials = 6
     ref = simulate_reference(small_scenario, trials=trials, rng=7)
-    res = simlib.simulate(small_scenario, trials=trials, rng=7, chunk_size=4)
+    res = simulate(small_scenario, trials=trials, rng=7, chunk_size=4)
     assert ref["plans"] == list(small_scenario.plans)
     assert ref["groups"] == [*small_scenario.roles, "total"]
     tr = res.trials()
@@ -119,7 +124,7 @@ def test_simulate_reference_matches_simulate(small_scenario):
 
 def test_reference_on_default_scenario(default_scenario):
     ref = simulate_reference(default_scenario, trials=2, rng=3)
-    res = simlib.simulate(default_scenario, trials=2, rng=3)
+    res = simulate(default_scenario, trials=2, rng=3)
     assert ref["plans"] == list(default_scenario.plans)
     tr = res.trials()
     for plan in ref["plans"]:
@@ -138,7 +143,7 @@ def test_reference_agrees_on_many_trials(small_scenario, default_scenario):
     """`make validate`: per-trial agreement over 60 trials of both scenarios, every plan."""
     for scen in (small_scenario, default_scenario):
         ref = simulate_reference(scen, trials=60, rng=11)
-        tr = simlib.simulate(scen, trials=60, rng=11, chunk_size=13).trials()
+        tr = simulate(scen, trials=60, rng=11, chunk_size=13).trials()
         for plan in ref["plans"]:
             for g in ref["groups"]:
                 sub = tr[(tr.plan == plan) & (tr.group == g)].sort_values("trial")
