@@ -23,8 +23,8 @@ def _fmt_num(x: float, se: float) -> str:
     """Round x to the precision its standard error allows (two significant digits of SE)."""
     if not np.isfinite(x):
         return "nan"
-    if not np.isfinite(se) or se <= 0:
-        return f"{x:,.4g}"
+    if not np.isfinite(se) or se <= 0:  # no Monte Carlo error (e.g. base cost): plain digits, no exponent
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.6g}"
     digits = max(0, 1 - int(math.floor(math.log10(se))))
     return f"{round(x, digits):,.{digits}f}"
 
