@@ -49,7 +49,7 @@ from .scenario import MEASURES, MONTHS, PERIODS, Scenario
 # --------------------------------------------------------------------------
 
 #: attainment state grid (fraction of the period target)
-X_LO, X_HI, X_N = -1.0, 5.0, 101
+X_LO, X_HI, X_N = -1.0, 5.0, 81
 X_GRID = np.linspace(X_LO, X_HI, X_N)
 X_H = X_GRID[1] - X_GRID[0]
 #: rep types: expected attainment at today's effort under the current plan (cost normalisation nodes)
@@ -111,6 +111,30 @@ def _interp(V: np.ndarray, X: np.ndarray) -> np.ndarray:
     return v0 + w * (flat[base + i + 1] - v0)
 
 
+def _expect_shifted(V: np.ndarray, d: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """E_q[V(x + d_eq)] on the state grid: V (NT, G), shifts d (NT, E, Q) >= 0, weights (NT, Q) -> (NT, G, E).
+
+    The shift does not depend on x, so the interpolation cell offset and
+    weight are computed once per (type, effort, node); V is padded on the
+    right by linear extrapolation.
+    """
+    NT, G = V.shape
+    u = d / X_H
+    k = np.floor(u)
+    w = u - k
+    k = k.astype(np.intp)
+    pad = int(k.max()) + 2
+    slope = V[:, -1:] - V[:, -2:-1]
+    Vp = np.concatenate([V, V[:, -1:] + slope * np.arange(1, pad + 1)[None, :]], axis=1)
+    Gp = G + pad
+    idx = (np.arange(NT) * Gp)[:, None, None, None] + np.arange(G)[None, :, None, None] + k[:, None, :, :]
+    flat = Vp.ravel()
+    v0 = flat[idx]
+    v1 = flat[idx + 1]
+    pw = prob[:, None, None, :]
+    return ((v0 + w[:, None, :, :] * (v1 - v0)) * pw).sum(axis=3)
+
+
 def _shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature nodes and weights (NT, Q) of a month's output noise, mean one.
 
@@ -123,10 +147,10 @@ def _shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarr
     NT = len(a)
     if r.process == "key_account":
         lam = np.maximum(p.deals_per_month * a, 1e-3)  # (NT,)
-        nmax = 6
+        nmax = 5
         s = p.deal_size_sd_log
         cv2 = math.exp(s * s) - 1.0
-        gh_x, gh_w = np.polynomial.hermite_e.hermegauss(3)
+        gh_x, gh_w = np.polynomial.hermite_e.hermegauss(2)
         gh_w = gh_w / gh_w.sum()
         vals, probs = [np.zeros(NT)], [np.exp(-lam)]
         pk = np.exp(-lam)
@@ -147,10 +171,10 @@ def _shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarr
     else:
         cv = p.revenue_cv * p.existing_revenue_per_month / (p.existing_revenue_per_month + p.partners_per_month * p.partner_mature_revenue * 3)
     sig = math.sqrt(math.log(1.0 + cv * cv))
-    gx, gw = np.polynomial.hermite_e.hermegauss(7)
+    gx, gw = np.polynomial.hermite_e.hermegauss(5)
     gw = gw / gw.sum()
     v = np.exp(sig * gx - 0.5 * sig * sig)
-    return np.broadcast_to(v, (NT, 7)).copy(), np.broadcast_to(gw, (NT, 7)).copy()
+    return np.broadcast_to(v, (NT, 5)).copy(), np.broadcast_to(gw, (NT, 5)).copy()
 
 
 # --------------------------------------------------------------------------
@@ -273,9 +297,7 @@ def _solve(pb: _Problem) -> _Solution:
             V = np.take_along_axis(cand, j[..., None], axis=2)[..., 0]
             shift[:, t, :] = z[j]
         for m in range(t, s - 1, -1):
-            mu = pb.a * pb.inc[m]  # (NT,)
-            X = x[None, :, None, None] + mu[:, None, None, None] * eE[None, None, :, None] * nv[:, None, None, :]
-            EV = np.einsum("tgeq,tq->tge", _interp(V, X), npb)
+            EV = _expect_shifted(V, (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :], npb)
             Q = pb.delta * EV + pb.lin[:, m][:, None, None] * eE[None, None, :] - cost[:, None, :]
             # logit choice over the effort grid (extreme-value taste shocks, Rust 1987):
             # V = tau log sum exp(Q / tau), effort = its choice-probability mean
@@ -515,7 +537,7 @@ class DynamicBehaviour:
         lin_year += ing["team_lin"]
         lin_year += bp.effort.intrinsic * TI
         lin = np.broadcast_to(lin_year * prof[None, :], (NT, MONTHS)).copy()
-        e_grid = np.exp(np.linspace(math.log(bp.effort.min_effort), math.log(bp.effort.max_effort), 15))
+        e_grid = np.exp(np.linspace(math.log(bp.effort.min_effort), math.log(bp.effort.max_effort), 21))
         timing = None
         if bp.timing.enabled:
             timing = (bp.timing.price_discount, bp.timing.max_pull, bp.timing.max_push)
