@@ -638,7 +638,7 @@ class DynamicBehaviour:
     def policy(self, plan: str, world: RoleWorld, quota: np.ndarray) -> _Policy | None:
         """Policy of a role's reps under a plan for a chunk of trials.
 
-        Under the current plan the policy only records: today's behaviour is
+        Under the current plan (or a plan whose role plan is the same) the policy only records: today's behaviour is
         what the baseline (effort 1) already reproduces, so the current plan
         gives exactly the ``none`` numbers, while the model-implied levels of
         give-up, coasting and discounting are still reported.
@@ -646,8 +646,10 @@ class DynamicBehaviour:
         bp = self.params
         if not (bp.effort.enabled or bp.timing.enabled or bp.multitask.enabled or bp.team.enabled):
             return None
-        rc = self.solve(self.scenario.current_plan, world.name)
-        rs = rc if plan == self.scenario.current_plan else self.solve(plan, world.name)
+        cur = self.scenario.current_plan
+        rc = self.solve(cur, world.name)
+        same = plan == cur or self.scenario.role_plan(plan, world.name) == self.scenario.role_plan(cur, world.name)
+        rs = rc if same else self.solve(plan, world.name)
         er = self._expected_revenue(world)
         q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
         a_new = er / np.maximum(quota, 1e-12)
