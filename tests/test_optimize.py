@@ -183,7 +183,7 @@ def test_cli_optimize(tmp_path, capsys):
     out = tmp_path / "opt.json"
     rc = main(["optimize", str(ROOT / "scenarios" / "default.yaml"), "--param", "target_level=0.9:1.2",
                "--constraint", "share_at_quota>=0.4", "--trials", "24", "--starts", "4", "--maxiter", "12",
-               "--scheduler", "serial", "--out", str(out)])
+               "--scheduler", "serial", "--behaviour", "none", "--out", str(out)])
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "target_level" in text and "share_at_quota >= 0.4" in text

@@ -51,7 +51,7 @@ def _workers(client, n: int):
 
 @pytest.fixture(scope="module")
 def serial_run(scen):
-    return simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK)
+    return simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK, behaviour="none")
 
 
 def _same(a, b):
@@ -64,30 +64,30 @@ def _same(a, b):
 
 def test_process_pool_bit_identical(scen, serial_run):
     with ProcessPoolExecutor(max_workers=2) as ex:
-        _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK, executor=ex))
+        _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK, executor=ex, behaviour="none"))
     # and through the scheduler helper, with a different chunking
     with resolve_executor("processes:2") as ex:
-        _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=40, executor=ex))
+        _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=40, executor=ex, behaviour="none"))
 
 
 @pytest.mark.parametrize("n_workers", [1, 2])
 def test_dask_local_cluster_bit_identical(scen, serial_run, cluster_client, n_workers):
     client = _workers(cluster_client, n_workers)
-    _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK, executor=client))
+    _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK, executor=client, behaviour="none"))
 
 
 def test_sweep_same_on_dask(scen, cluster_client):
     client = _workers(cluster_client, 2)
     params = {"target_level": [0.95, 1.05], "team_weight": [0.0, 0.3]}
-    local = run_sweep(scen, params, trials=48, rng=5, executor="serial", chunk_size=CHUNK)
-    remote = run_sweep(scen, params, trials=48, rng=5, executor=client, chunk_size=CHUNK)
+    local = run_sweep(scen, params, trials=48, rng=5, executor="serial", chunk_size=CHUNK, behaviour="none")
+    remote = run_sweep(scen, params, trials=48, rng=5, executor=client, chunk_size=CHUNK, behaviour="none")
     pd.testing.assert_frame_equal(local, remote, check_exact=True)
 
 
 def test_optimize_same_on_dask(scen, cluster_client):
     client = _workers(cluster_client, 2)
     kw = dict(objective="profit", constraints=["share_at_quota >= 0.45"], trials=32, rng=2, starts=4, maxiter=8,
-              chunk_size=CHUNK)
+              chunk_size=CHUNK, behaviour="none")
     a = optimize(scen, {"target_level": (0.9, 1.2)}, executor="serial", **kw)
     b = optimize(scen, {"target_level": (0.9, 1.2)}, executor=client, **kw)
     assert a.params == b.params and a.objective == b.objective

@@ -24,7 +24,7 @@ def scen():
 
 @pytest.fixture(scope="module")
 def level_sweep(scen):
-    return run_sweep(scen, {"target_level": [0.95, 1.0, 1.05]}, trials=128, rng=7, executor="serial")
+    return run_sweep(scen, {"target_level": [0.95, 1.0, 1.05]}, trials=128, rng=7, executor="serial", behaviour="none")
 
 
 def _row(df, point, metric, group="total"):
@@ -63,14 +63,14 @@ def test_crn_differences_much_tighter_than_levels(level_sweep):
 
 def test_points_match_direct_simulation(level_sweep, scen):
     # the base plan's own numbers at the base point equal a plain simulate() of it
-    res = simulate(scen, ["current"], trials=128, rng=7).summary()
+    res = simulate(scen, ["current"], trials=128, rng=7, behaviour="none").summary()
     ref = res[(res.plan == "current") & (res.group == "total") & (res.metric == "profit")].iloc[0]
     r = _row(level_sweep, 1, "profit")
     assert r["mean"] == ref["mean"] and r["se"] == ref["se"]
 
 
 def test_deterministic_and_chunk_invariant(scen, level_sweep):
-    again = run_sweep(scen, {"target_level": [0.95, 1.0, 1.05]}, trials=128, rng=7, executor="serial",
+    again = run_sweep(scen, {"target_level": [0.95, 1.0, 1.05]}, trials=128, rng=7, executor="serial", behaviour="none",
                       chunk_size=50, plans_per_call=1)
     pd.testing.assert_frame_equal(again, level_sweep)
 
@@ -122,11 +122,11 @@ def test_aliases_and_paths(scen):
 
 def test_invalid_value_names_point_and_field(scen):
     with pytest.raises(SimlibError, match=r"point 0 .*team\.weight"):
-        run_sweep(scen, {"roles.*.team.weight": [1.5]}, trials=8, executor="serial")
+        run_sweep(scen, {"roles.*.team.weight": [1.5]}, trials=8, executor="serial", behaviour="none")
 
 
 def test_scenario_parameter_changes_world(scen):
-    df = run_sweep(scen, {"scenario.market.growth_sd": [0.0, 0.1]}, trials=64, rng=3, executor="serial")
+    df = run_sweep(scen, {"scenario.market.growth_sd": [0.0, 0.1]}, trials=64, rng=3, executor="serial", behaviour="none")
     a, b = _row(df, 0, "revenue"), _row(df, 1, "revenue")
     assert a["se"] < b["se"]
 
@@ -167,7 +167,7 @@ def test_parse_param_arg():
 def test_cli_sweep_writes_tidy_file(tmp_path, capsys):
     out = tmp_path / "sweep.csv"
     rc = main(["sweep", str(DEFAULT), "--param", "target_level=0.9,1.1", "--param", "cap=2,3",
-               "--trials", "16", "--seed", "2", "--scheduler", "serial", "--out", str(out)])
+               "--trials", "16", "--seed", "2", "--scheduler", "serial", "--behaviour", "none", "--out", str(out)])
     assert rc == 0
     df = pd.read_csv(out)
     assert df.point.nunique() == 4 and {"target_level", "cap", "mean", "se", "diff", "seed"} <= set(df.columns)
