@@ -174,3 +174,16 @@ def test_multiyear_ratchet_and_anticipation():
     assert eff(on) < eff(off)  # reps who expect the ratchet hold back
     again = simulate_years(s, "last_year_quota", years=2, trials=16, rng=3)
     pd.testing.assert_frame_equal(on, again)
+
+
+def test_validate_model_command(capsys):
+    from simlib.cli import main
+
+    assert main(["validate-model", "--only", "ratchet", "--trials", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "HOLDS" in out and "expected ratchet" in out
+    assert main(["validate-model", "--only", "no_such_finding"]) == 1
+    assert "unknown finding" in capsys.readouterr().err
+    df = V.validate_model(trials=8, only=["pay_on_calls"])
+    assert list(df.columns) == ["key", "finding", "source", "expected", "effect", "measured", "se",
+                                "ci_low", "ci_high", "holds", "trials", "seconds"]
