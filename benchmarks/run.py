@@ -83,7 +83,7 @@ def profile_engine(scen, trials: int, top: int = 8) -> str:
 
     pr = cProfile.Profile()
     pr.enable()
-    simulate(scen, ["current"], trials=trials, rng=0)
+    simulate(scen, ["current"], trials=trials, rng=0, behaviour="none")
     pr.disable()
     buf = io.StringIO()
     st = pstats.Stats(pr, stream=buf)
@@ -113,9 +113,9 @@ from simlib import load_scenario, simulate
 s = load_scenario(sys.argv[1])
 trials = int(sys.argv[2])
 before = hwm_kb()
-simulate(s, ["current"], trials=8, rng=0)   # warm up: imports, caches
+simulate(s, ["current"], trials=8, rng=0, behaviour="none")   # warm up: imports, caches
 warm = hwm_kb()
-r = simulate(s, ["current"], trials=trials, rng=0)
+r = simulate(s, ["current"], trials=trials, rng=0, behaviour="none")
 peak = hwm_kb()
 print(json.dumps({"before_kb": before, "warm_kb": warm, "peak_kb": peak,
                   "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -197,7 +197,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
         Tr = 2 if quick else 5
         tref = _best_of(lambda: simulate_reference(scen, ["current"], trials=Tr, rng=0), 1)
         ref_rms = Tr * scen.headcount * 12 / tref
-        teng_same = _best_of(lambda: simulate(scen, ["current"], trials=Tr, rng=0), 3)
+        teng_same = _best_of(lambda: simulate(scen, ["current"], trials=Tr, rng=0, behaviour="none"), 3)
         speed = rms / ref_rms
         rep["speedup_vs_reference"] = speed
         print(f"[3] plain-Python per-rep reference: {Tr} trials in {tref:.2f} s = {ref_rms:,.0f} rep-months/s")
@@ -218,7 +218,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
     npts, Ts = (20, 200) if quick else (100, 1000)
     params = sweep_params(npts)
     t = time.perf_counter()
-    sw_auto = run_sweep(scen, params, trials=Ts, rng=0, executor="auto")
+    sw_auto = run_sweep(scen, params, trials=Ts, rng=0, executor="auto", behaviour="none")
     s_auto = time.perf_counter() - t
     rep["sweep_seconds"] = s_auto
     print(f"[5] sweep of the default scenario: {sw_auto['point'].nunique()} points x {Ts} trials (grid target_level x "
@@ -234,18 +234,18 @@ def run(quick: bool = False, dask: bool = True) -> int:
           f"{rbig:,.0f} rep-months/s ({rbig / rms:.2f}x the 200-rep throughput)")
     with resolve_executor("processes") as ex:
         t = time.perf_counter()
-        simulate(big, ["current"], trials=Tb, rng=0, executor=ex)
+        simulate(big, ["current"], trials=Tb, rng=0, executor=ex, behaviour="none")
         sbp = time.perf_counter() - t
     print(f"      same on a local process pool of {cores}: {sbp:.2f} s ({sbig / sbp:.2f}x serial)")
 
     npts2, Ts2 = (8, 100) if quick else (20, 500)
     p2 = sweep_params(npts2)
     t = time.perf_counter()
-    sw_serial = run_sweep(scen, p2, trials=Ts2, rng=0, executor="serial")
+    sw_serial = run_sweep(scen, p2, trials=Ts2, rng=0, executor="serial", behaviour="none")
     s_serial = time.perf_counter() - t
     with resolve_executor("processes") as ex:
         t = time.perf_counter()
-        sw_pool = run_sweep(scen, p2, trials=Ts2, rng=0, executor=ex)
+        sw_pool = run_sweep(scen, p2, trials=Ts2, rng=0, executor=ex, behaviour="none")
         s_pool = time.perf_counter() - t
     line = (f"      sweep {sw_serial['point'].nunique()} points x {Ts2} trials: serial {s_serial:.1f} s, "
             f"process pool ({cores}) {s_pool:.1f} s ({s_serial / s_pool:.2f}x)")
@@ -256,7 +256,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
         start = time.perf_counter() - t0
         try:
             t = time.perf_counter()
-            sw_dask = run_sweep(scen, p2, trials=Ts2, rng=0, executor=client)
+            sw_dask = run_sweep(scen, p2, trials=Ts2, rng=0, executor=client, behaviour="none")
             s_dask = time.perf_counter() - t
         finally:
             cluster = client.cluster
