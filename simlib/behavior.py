@@ -32,6 +32,8 @@ simulation uses each rep's realised state (common random numbers are kept).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -379,6 +381,15 @@ class DynamicBehaviour:
         self._cal: _Calibration | None = None
         self._solved: dict[tuple[str, str], _RoleSolution] = {}
         self._k: dict[str, tuple[np.ndarray, dict]] = {}
+        # solutions depend only on the organisation, market, behaviour and current plan (and the
+        # candidate's role plan): shared across scenario copies such as a sweep's ``with_plan`` variants
+        base = scenario.model_dump(by_alias=True, mode="json", include={"roles", "market", "behaviour"})
+        base["current"] = scenario.plans[scenario.current_plan].model_dump(by_alias=True, mode="json")
+        self._base = hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()
+
+    def _plan_key(self, plan: str, role: str) -> tuple[str, str, str]:
+        rp = self.scenario.role_plan(plan, role).model_dump(by_alias=True, mode="json")
+        return (self._base, role, json.dumps(rp, sort_keys=True))
 
     # -- calibration ---------------------------------------------------------
     @property
@@ -554,6 +565,10 @@ class DynamicBehaviour:
         """k on C_GRID such that under the current plan E[e^eta] = 1 along the year."""
         if role in self._k:
             return self._k[role]
+        hit = _SHARED.get(("k", self._base, role))
+        if hit is not None:
+            self._k[role] = hit
+            return hit
         cur = self.scenario.current_plan
         ing = self._ingredients(cur, role)
         eta, g = revenue_elasticity(self.scenario, role), self.params.effort.cost_exponent
@@ -564,6 +579,7 @@ class DynamicBehaviour:
         if self.params.effort.normalise:
             k = self._bisect_k(cur, role, ing, a, k, eta, g)
         self._k[role] = (k, ing)
+        _share(("k", self._base, role), self._k[role])
         return self._k[role]
 
     def _bisect_k(self, plan, role, ing, a, k, eta, g, tol=2e-3):
@@ -589,6 +605,11 @@ class DynamicBehaviour:
         key = (plan, role)
         if key in self._solved:
             return self._solved[key]
+        shared_key = ("sol",) + self._plan_key(plan, role) + (plan == self.scenario.current_plan,)
+        hit = _SHARED.get(shared_key)
+        if hit is not None:
+            self._solved[key] = hit
+            return hit
         scen, bp = self.scenario, self.params
         k_c, ing_cur = self._cost_scale(role)
         is_cur = plan == scen.current_plan
@@ -622,6 +643,7 @@ class DynamicBehaviour:
             info=dict(omega=omega, mean_output=sol.mean_output.reshape(NA, NC)),
         )
         self._solved[key] = rs
+        _share(shared_key, rs)
         return rs
 
     def _population_mean(self, plan, role, sol, a_grid, c_grid, mult) -> float:
@@ -656,6 +678,17 @@ class DynamicBehaviour:
         a_cur = er / np.maximum(q_cur, 1e-12)
         return _Policy(self, rs, rc, world, quota, q_cur, a_cur, a_new * rs.rev_focus * rs.help_mult / a_cur, er,
                        record_only=rs is rc)
+
+
+#: solutions shared by content across model objects in this process (bounded)
+_SHARED: dict[tuple, Any] = {}
+_SHARED_MAX = 96
+
+
+def _share(key: tuple, value: Any) -> None:
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.pop(next(iter(_SHARED)))
+    _SHARED[key] = value
 
 
 def _corners(grid: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
