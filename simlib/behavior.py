@@ -764,6 +764,9 @@ class _Policy:
         T, R = world.shape
         self.P = _Track(rs, quota, a_cur, ratio)
         self.C = _Track(rc, q_cur, a_cur, np.ones_like(a_cur))
+        self.P.a, self.C.a = a_cur * ratio, a_cur
+        pp = world.role.process_params()
+        self.lag = int(getattr(pp, "pipeline_lag_months", 0)) if world.role.process == "key_account" else 0
         self.eff_on = bp.effort.enabled
         self.lo, self.hi = bp.effort.min_effort, bp.effort.max_effort
         self.er, self.quota = er, quota
@@ -781,12 +784,12 @@ class _Policy:
         shape = self.world.shape
         if self.eff_on:
             xp, xc = self.P.x(m, hist), self.C.x(m, hist)
-            ep = self.P.lookup(self.P.rs.effort, m, xp)
+            ep = self._lagged(self.P, m, xp)
             self.model_effort[..., m] = ep
             if self.record_only:
                 e = 1.0
             else:
-                e = np.clip(ep / np.maximum(self.C.lookup(self.C.rs.effort, m, xc), 1e-9), self.lo, self.hi)
+                e = np.clip(ep / np.maximum(self._lagged(self.C, m, xc), 1e-9), self.lo, self.hi)
             p = self.P.period_of[m]
             left = self.rs.inc[m : self.rs.ends[p] + 1].sum()
             self.expected_left[..., m] = xp + left * self.er / np.maximum(self.quota, 1e-12)
@@ -797,6 +800,27 @@ class _Policy:
         if self.record_only:
             return BASELINE
         return Controls(effort=e, focus=self.focus, help_mult=self.help_mult)
+
+    def _lagged(self, tr: _Track, m: int, x: np.ndarray) -> np.ndarray:
+        """Effort for month m when it pays off ``lag`` months later (key-account pipeline).
+
+        The programme is solved without the lag; a rep then picks this
+        month's effort from the table of the month the deals will close in,
+        at the state expected by then (today's pipeline arriving at today's
+        effort).
+        """
+        if not self.lag:
+            return tr.lookup(tr.rs.effort, m, x)
+        mm = m + self.lag
+        p, inc = tr.period_of, tr.rs.inc
+        if mm >= MONTHS:  # closes next year: that year's month, at the expected state then
+            mm -= MONTHS
+            x_then = tr.a * inc[tr.rs.starts[p[mm]] : mm].sum()
+        elif p[mm] == p[m]:
+            x_then = x + tr.a * inc[m:mm].sum()
+        else:
+            x_then = tr.a * inc[tr.rs.starts[p[mm]] : mm].sum()
+        return tr.lookup(tr.rs.effort, mm, np.broadcast_to(x_then, x.shape))
 
     def _move(self, tr: _Track, m: int, hist, d: float):
         """Revenue (now, later, discount) a plan's timing choice moves at month m, if a period ends there."""
