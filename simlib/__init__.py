@@ -14,7 +14,29 @@ from .scenario import Scenario, load_scenario, scenario_from_dict, validate_path
 from .api import compare, simulate, summarise
 from .results import SimulationResult
 
+#: heavier parts of the API, imported on first use (name -> module)
+_LAZY = {
+    "run_sweep": "sweep",
+    "optimize": "optimize",
+    "read_history": "history",
+    "calibrate": "calibrate",
+    "synth_history": "synth",
+    "backtest": "backtest",
+    "validate_model": "validation",
+    "simulate_years": "behavior_multiyear",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"simlib.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'simlib' has no attribute {name!r}")
+
+
 __all__ = [
+    *_LAZY,
     "__version__",
     "PlanError",
     "Problem",

@@ -1,0 +1,42 @@
+"""The public API re-exported from ``simlib``."""
+
+import inspect
+
+import pandas as pd
+import pytest
+
+import simlib
+
+
+@pytest.mark.parametrize("name", sorted(simlib._LAZY))
+def test_lazy_exports_resolve_to_public_functions(name):
+    obj = getattr(simlib, name)
+    assert callable(obj)
+    assert obj.__module__ == f"simlib.{simlib._LAZY[name]}"
+    assert name in simlib.__all__
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        simlib.nope  # noqa: B018
+
+
+def test_simulate_compare_summarise_return_tidy_frames(tmp_path):
+    scen = simlib.load_scenario("scenarios/default.yaml")
+    res = simlib.simulate(scen, ["current", "harder_target"], trials=16, rng=5, behaviour="none")
+    assert isinstance(res, simlib.SimulationResult)
+    s = res.summary()
+    assert {"plan", "group", "metric", "mean", "se", "ci_low", "ci_high", "n"} <= set(s.columns)
+    assert set(s["group"]) == set(scen.roles) | {"total"}
+    d = simlib.compare(scen, ["current", "harder_target"], trials=16, rng=5, behaviour="none")
+    pd.testing.assert_frame_equal(d, res.differences())
+    table = simlib.summarise(res, group="telesales")
+    assert list(table.columns[:2]) == ["current", "harder_target"]
+    assert res.provenance["scenario_sha256"] == scen.sha256
+
+
+def test_simulate_accepts_a_path_and_keyword_only_options():
+    params = inspect.signature(simlib.simulate).parameters
+    assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in ("trials", "rng", "behaviour", "executor"))
+    res = simlib.simulate("scenarios/default.yaml", ["current"], trials=8, rng=1, behaviour="none")
+    assert res.plans == ["current"]
