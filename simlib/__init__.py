@@ -14,14 +14,14 @@ from .scenario import Scenario, load_scenario, scenario_from_dict, validate_path
 from .api import compare, simulate, summarise
 from .results import SimulationResult
 
-#: heavier parts of the API, imported on first use (name -> module)
+#: heavier parts of the API, imported on first use (name -> module). Functions
+#: named like their module (``simlib.optimize.optimize``, ``simlib.calibrate.calibrate``,
+#: ``simlib.backtest.backtest``) are reached through the module, since importing a
+#: submodule rebinds that name on the package.
 _LAZY = {
     "run_sweep": "sweep",
-    "optimize": "optimize",
     "read_history": "history",
-    "calibrate": "calibrate",
     "synth_history": "synth",
-    "backtest": "backtest",
     "validate_model": "validation",
     "simulate_years": "behavior_multiyear",
 }
