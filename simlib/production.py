@@ -38,28 +38,76 @@ BASELINE = Controls()
 
 
 def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
-    """Poisson(lam) quantile at u, truncated at kmax (vectorised inverse CDF)."""
+    """Poisson(lam) quantile at u, truncated at kmax (vectorised inverse CDF).
+
+    The count is the number of ``k`` in 1..kmax with ``u > F(k-1)``, the CDF
+    summed term by term (``p_k = p_{k-1} lam / k``). As the CDF never
+    decreases, an element is finished at its first ``u <= F``; only the
+    unfinished elements are carried on (same arithmetic, fewer of them).
+    """
+    shape = np.shape(u)
+    u = np.ravel(u)
+    lam = np.ravel(np.broadcast_to(lam, shape))
     p = np.exp(-lam)
     cdf = p.copy()
-    out = np.zeros(np.shape(u))
+    out = np.zeros(u.size)
+    idx = None  # None: all elements still active, in their own positions
     for k in range(1, kmax + 1):
-        out += u > cdf
-        p = p * lam / k
-        cdf = cdf + p
-    return out
+        more = u > cdf
+        if idx is None:
+            out += more
+            if k == kmax:
+                break
+            n_more = np.count_nonzero(more)
+            if n_more == 0:
+                break
+            if n_more <= more.size // 2:  # compact once most elements are done
+                idx = np.flatnonzero(more)
+                u, lam, p, cdf = u[idx], lam[idx], p[idx], cdf[idx]
+        else:
+            if not more.all():
+                idx, u, lam, p, cdf = idx[more], u[more], lam[more], p[more], cdf[more]
+                if idx.size == 0:
+                    break
+            out[idx] += 1.0
+            if k == kmax:
+                break
+        p *= lam
+        p /= k
+        cdf += p
+    return out.reshape(shape)
 
 
 def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
-    """Binomial(n, p) quantile at u for small integer n <= kmax."""
+    """Binomial(n, p) quantile at u for small integer n <= kmax.
+
+    The count of ``k`` in 0..kmax-1 with ``u > F(k)`` and ``k < n``; elements
+    for which this has become false stay false (the CDF never decreases) and
+    are dropped from the loop.
+    """
     p = np.clip(p, 1e-12, 1 - 1e-12)
+    shape = np.shape(u)
     pmf = (1.0 - p) ** n
+    u = np.ravel(u)
+    n = np.ravel(np.broadcast_to(n, shape))
+    pmf = np.ravel(np.broadcast_to(pmf, shape))
+    if np.ndim(p):
+        p = np.ravel(np.broadcast_to(p, shape))
     cdf = pmf.copy()
-    out = np.zeros(np.shape(u))
+    out = np.zeros(u.size)
+    idx = np.arange(u.size)
     for k in range(0, kmax):
-        out += (u > cdf) & (k < n)
+        more = (u > cdf) & (k < n)
+        if not more.all():
+            idx, u, n, pmf, cdf = idx[more], u[more], n[more], pmf[more], cdf[more]
+            if np.ndim(p):
+                p = p[more]
+            if idx.size == 0:
+                break
+        out[idx] += 1.0
         pmf = pmf * np.maximum(n - k, 0) / (k + 1) * p / (1 - p)
         cdf = cdf + pmf
-    return out
+    return out.reshape(shape)
 
 
 def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray) -> np.ndarray:
