@@ -582,22 +582,37 @@ class DynamicBehaviour:
         _share(("k", self._base, role), self._k[role])
         return self._k[role]
 
-    def _bisect_k(self, plan, role, ing, a, k, eta, g, tol=2e-3):
-        """Find k per type with mean output one: damped fixed point, then bisection in log k."""
-        for _ in range(6):
-            m = np.maximum(_solve(self._problem(plan, role, ing, a, k, ing)).mean_output, 1e-6)
+    def _bisect_k(self, plan, role, ing, a, k, eta, g, tol=1e-3):
+        """Find k per type with mean output one: safeguarded secant in log k (output falls as k rises)."""
+        el = -eta / max(g - eta, 1e-6)  # d log(output) / d log(k) of an interior optimum
+        lk = np.log(k)
+        m = np.maximum(_solve(self._problem(plan, role, ing, a, k, ing)).mean_output, 1e-9)
+        lo = np.full(len(a), -np.inf)  # log k known to give output > 1
+        hi = np.full(len(a), np.inf)  # log k known to give output < 1
+        prev_lk, prev_m = None, None
+        for _ in range(40):
+            err = np.log(m)
             if np.max(np.abs(m - 1.0)) < tol:
-                return k
-            k = k * m ** (0.7 * (g - eta) / eta)
-        lo, hi = np.log(k) - 3.0, np.log(k) + 3.0
-        for _ in range(30):
-            mid = 0.5 * (lo + hi)
-            m = _solve(self._problem(plan, role, ing, a, np.exp(mid), ing)).mean_output
-            lo = np.where(m > 1.0, mid, lo)  # output too high: effort too cheap, raise k
-            hi = np.where(m > 1.0, hi, mid)
-            if np.max(hi - lo) < 1e-3:
                 break
-        return np.exp(0.5 * (lo + hi))
+            lo = np.where(m > 1.0, np.maximum(lo, lk), lo)
+            hi = np.where(m < 1.0, np.minimum(hi, lk), hi)
+            slope = np.full(len(a), el)
+            if prev_lk is not None:
+                dl = lk - prev_lk
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    sec = (err - np.log(prev_m)) / dl
+                ok = np.isfinite(sec) & (sec < -1e-3) & (np.abs(dl) > 1e-12)
+                slope = np.where(ok, sec, slope)
+            step = np.clip(-err / slope, -3.0, 3.0)
+            new = lk + step
+            both = np.isfinite(lo) & np.isfinite(hi)
+            outside = both & ((new <= lo) | (new >= hi))
+            new = np.where(outside, 0.5 * (lo + hi), new)
+            new = np.where(np.abs(m - 1.0) < tol, lk, new)  # converged types stay put
+            prev_lk, prev_m = lk, m
+            lk = new
+            m = np.maximum(_solve(self._problem(plan, role, ing, a, np.exp(lk), ing)).mean_output, 1e-9)
+        return np.exp(lk)
 
     # -- solve a role under a plan --------------------------------------------
     def solve(self, plan: str, role: str) -> _RoleSolution:
@@ -624,9 +639,9 @@ class DynamicBehaviour:
                 a_grid, c_grid = C_GRID, np.array([1.0])
                 a_types, k_types = C_GRID, k_c
             else:
-                a_grid, c_grid = C_GRID, R_GRID
-                a_types = np.repeat(C_GRID, len(R_GRID)) * np.tile(R_GRID, len(C_GRID))
-                k_types = np.repeat(k_c, len(R_GRID))
+                a_grid, c_grid = C_GRID, self._ratio_grid(plan, role)
+                a_types = np.repeat(C_GRID, len(c_grid)) * np.tile(c_grid, len(C_GRID))
+                k_types = np.repeat(k_c, len(c_grid))
             pb = self._problem(plan, role, ing, a_types * rev_f * hm, k_types, ing_cur)
             sol = _solve(pb)
             if it < iters:
@@ -645,6 +660,23 @@ class DynamicBehaviour:
         self._solved[key] = rs
         _share(shared_key, rs)
         return rs
+
+    def _ratio_grid(self, plan: str, role: str) -> np.ndarray:
+        """Nodes of the second type dimension (attainment ratio, candidate over current plan).
+
+        The ratio is ``q_current / q_plan`` per rep. When the calibration sample
+        shows one value for every rep (same quota method and noise, e.g. a
+        different level), a single node at that value is exact and the
+        programme has 9 types instead of 81; otherwise ``R_GRID``.
+        """
+        world = self.cal.worlds[role]
+        q_new = set_quotas(self.scenario, plan, world)
+        q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
+        ratio = q_cur / np.maximum(q_new, 1e-12)
+        lo, hi = float(ratio.min()), float(ratio.max())
+        if lo > 0 and hi / lo - 1.0 < 1e-9:
+            return np.array([0.5 * (lo + hi)])
+        return R_GRID
 
     def _population_mean(self, plan, role, sol, a_grid, c_grid, mult) -> float:
         """Mean output multiplier of the role's reps (calibration sample) under a solution."""
@@ -676,7 +708,7 @@ class DynamicBehaviour:
         q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
         a_new = er / np.maximum(quota, 1e-12)
         a_cur = er / np.maximum(q_cur, 1e-12)
-        return _Policy(self, rs, rc, world, quota, q_cur, a_cur, a_new * rs.rev_focus * rs.help_mult / a_cur, er,
+        return _Policy(self, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
                        record_only=rs is rc)
 
 
@@ -723,10 +755,17 @@ class _Track:
         self.period_of = np.arange(MONTHS) // L
         self.target = quota[..., None] * share[None, None, :]  # (T, R, P)
         self.quota = quota
-        self.ia, self.wa = _corners(rs.a_grid, va)
-        self.ic, self.wc = _corners(rs.c_grid, vc)
-        self.ia1 = np.minimum(self.ia + 1, len(rs.a_grid) - 1)
-        self.ic1 = np.minimum(self.ic + 1, len(rs.c_grid) - 1)
+        ia, wa = _corners(rs.a_grid, va)
+        ic, wc = _corners(rs.c_grid, vc)
+        NA, NC = len(rs.a_grid), len(rs.c_grid)
+        ia1, ic1 = np.minimum(ia + 1, NA - 1), np.minimum(ic + 1, NC - 1)
+        # bilinear corners over the type grid as flat offsets into a (NA, NC, 12, G) table, with weights
+        self.corners = []
+        for ja, ua in ((ia, 1 - wa), (ia1, wa)):
+            for jc, uc in ((ic, 1 - wc), (ic1, wc)):
+                if NC == 1 and jc is ic1:
+                    continue
+                self.corners.append(((ja * NC + jc) * (MONTHS * X_N), ua * uc if NC > 1 else ua))
 
     def x(self, m: int, hist, through: int | None = None) -> np.ndarray:
         """Period attainment before month m (or through month ``through`` inclusive)."""
@@ -737,14 +776,17 @@ class _Track:
         return done / np.maximum(self.target[..., p], 1e-12)
 
     def lookup(self, tab: np.ndarray, m: int, x: np.ndarray) -> np.ndarray:
+        """Table (NA, NC, 12, G) at month m, interpolated over the rep's type and state x."""
         u = (x - X_LO) / X_H
         i = np.clip(np.floor(u), 0, X_N - 2).astype(np.intp)
         w = np.clip(u - i, 0.0, 1.0)
+        flat = tab.reshape(-1)
+        off = i + m * X_N
         out = 0.0
-        for ia, wa in ((self.ia, 1 - self.wa), (self.ia1, self.wa)):
-            for ic, wc in ((self.ic, 1 - self.wc), (self.ic1, self.wc)):
-                v = (1 - w) * tab[ia, ic, m, i] + w * tab[ia, ic, m, i + 1]
-                out = out + wa * wc * v
+        for base, wt in self.corners:
+            j = base + off
+            v0 = flat[j]
+            out = out + wt * (v0 + w * (flat[j + 1] - v0))
         return out
 
 
@@ -757,14 +799,14 @@ class _Policy:
     """
 
     def __init__(self, model: DynamicBehaviour, rs: _RoleSolution, rc: _RoleSolution, world: RoleWorld,
-                 quota, q_cur, a_cur, ratio, er, record_only: bool = False):
+                 quota, q_cur, a_cur, ratio, mult, er, record_only: bool = False):
         bp = model.params
         self.record_only = record_only
         self.world, self.rs = world, rs
         T, R = world.shape
         self.P = _Track(rs, quota, a_cur, ratio)
         self.C = _Track(rc, q_cur, a_cur, np.ones_like(a_cur))
-        self.P.a, self.C.a = a_cur * ratio, a_cur
+        self.P.a, self.C.a = a_cur * ratio * mult, a_cur
         pp = world.role.process_params()
         self.lag = int(getattr(pp, "pipeline_lag_months", 0)) if world.role.process == "key_account" else 0
         self.eff_on = bp.effort.enabled
