@@ -169,6 +169,78 @@ class RoleProcess:
             return self._key_account(m, c, demand)
         return self._channel(m, c, demand)
 
+    # -- today's effort all year: every month at once ------------------------------
+    def year(self) -> dict[str, np.ndarray]:
+        """The whole year at today's effort (``BASELINE`` controls every month).
+
+        Each measure is (T, R, 12), C-contiguous. The numbers equal stepping
+        months 0..11 with :data:`BASELINE` bit for bit: the same per-element
+        arithmetic, done on all months at once (multiplications by the
+        baseline's exact 1.0 controls are left out; ``x * 1.0 == x``).
+        Keep it in step with :meth:`step` (``tests/test_production_year.py``
+        compares the two).
+        """
+        w, p, d = self.w, self.p, self.w.draws
+        demand = w.season * w.market[:, None, :]  # (T, 1, 12)
+        ramp = w.ramp  # (T, R, 12)
+        proc = w.role.process
+        if proc == "telesales":
+            cm = (p.calls_per_month * w.ability)[..., None] * ramp
+            calls = _normal_count(cm, cm, d["calls"])
+            lr = np.minimum(0.95, (p.lead_rate * w.territory)[..., None] * demand)
+            cl = calls * lr
+            leads = np.minimum(calls, _normal_count(cl, cl * (1 - lr), d["leads"]))
+            cr = min(0.95, p.conversion_rate)
+            lc = leads * cr
+            conv = np.minimum(leads, _normal_count(lc, lc * (1 - cr), d["conv"]))
+            avg = p.deal_value * np.maximum(0.0, 1.0 + p.deal_value_cv / np.sqrt(np.maximum(conv, 1.0)) * d["deal"])
+            out = {
+                "revenue": conv * avg,
+                "calls": calls,
+                "talk_time": calls * p.talk_minutes_per_call / 60.0,
+                "leads": leads,
+                "conversions": conv,
+                "conversion_rate": np.where(leads > 0, conv / np.maximum(leads, 1.0), 0.0),
+                "record_accuracy": np.clip(p.record_accuracy + p.record_accuracy_sd * d["accuracy"], 0.0, 1.0),
+            }
+        elif proc == "key_account":
+            lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
+            n = poisson_inv(d["ndeals"], lam, 12)
+            s = p.deal_size_sd_log
+            sizes = p.deal_size_mean * np.exp(s * d["size"] - 0.5 * s * s)  # (T, R, 12, K)
+            won = np.arange(KA_SIZE_DRAWS) < n[..., None]
+            revenue = np.sum(np.where(won, sizes, 0.0), axis=-1) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
+            large = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1)
+            mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
+            out = {
+                "revenue": revenue,
+                "large_order_value": large,
+                "deals": n,
+                "new_accounts": binomial_inv(d["newacc"], n, p.new_account_share, 12),
+                "milestones": poisson_inv(d["milestones"], mlam, 3 * int(p.milestones_per_month) + 12),
+                "satisfaction": np.clip(p.satisfaction + p.satisfaction_sd * d["satisfaction"], 0.0, 1.0),
+            }
+        else:
+            opened = poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
+            new_rev = np.empty(opened.shape)
+            n_cum = np.zeros(w.shape)
+            ramp_state = np.zeros(w.shape)
+            decay = np.exp(-1.0 / p.partner_ramp_months)
+            for m in range(MONTHS):
+                new_rev[:, :, m] = p.partner_mature_revenue * (n_cum - ramp_state) * demand[:, :, m]
+                ramp_state = (ramp_state + opened[:, :, m]) * decay
+                n_cum = n_cum + opened[:, :, m]
+            base = (p.existing_revenue_per_month * w.territory * w.ability)[..., None] * demand * ramp
+            existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"]))
+            out = {
+                "revenue": existing + new_rev,
+                "partners_opened": opened,
+                "partner_revenue_new": new_rev,
+                "partner_satisfaction": np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0),
+                "policy_adherence": np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0),
+            }
+        return {k: np.ascontiguousarray(out[k]) for k in MEASURES[proc]}
+
     # -- telesales: calls -> leads -> conversions -> revenue ---------------------
     def _telesales(self, m, c, demand):
         w, p, d = self.w, self.p, self.w.draws
@@ -260,6 +332,8 @@ def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
     (steady state: last year's year-end pull-in came out of this January).
     """
     proc = RoleProcess(world)
+    if policy is None:
+        return proc.year()
     names = MEASURES[world.role.process]
     hist: dict[str, list[np.ndarray]] = {k: [] for k in names}
     settle = getattr(policy, "settle", None)

@@ -1,0 +1,67 @@
+"""Fast paths of the engine give exactly the numbers of the plain code paths they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import DEFAULT
+
+from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+from simlib.production import BASELINE, RoleProcess, binomial_inv, poisson_inv, run_year
+from simlib.scenario import MEASURES, load_scenario
+
+
+def _worlds(s, trials=23, seed=5):
+    draws = draw_chunk(Layout.of(s), root_seed(seed), np.arange(trials))
+    market = market_multiplier(s, draws)
+    return {r: role_world(s, r, draws, market) for r in s.roles}
+
+
+@pytest.mark.parametrize("which", ["small", "default"])
+def test_whole_year_at_todays_effort_equals_stepping_month_by_month(small_scenario, which):
+    s = small_scenario if which == "small" else load_scenario(DEFAULT)
+    for rname, world in _worlds(s).items():
+        fast = run_year(world)  # policy None: all months at once
+        slow = run_year(world, lambda m, hist: BASELINE)  # month by month through step()
+        assert list(fast) == list(MEASURES[world.role.process])
+        for k in fast:
+            assert fast[k].shape == slow[k].shape == world.shape + (12,)
+            assert fast[k].flags.c_contiguous
+            assert np.array_equal(fast[k], slow[k]), (rname, k)
+        assert list(RoleProcess(world).year()) == list(fast)
+
+
+def _poisson_plain(u, lam, kmax):
+    p = np.exp(-lam)
+    cdf = p.copy()
+    out = np.zeros(np.shape(u))
+    for k in range(1, kmax + 1):
+        out += u > cdf
+        p = p * lam / k
+        cdf = cdf + p
+    return out
+
+
+def _binomial_plain(u, n, p, kmax):
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    pmf = (1.0 - p) ** n
+    cdf = pmf.copy()
+    out = np.zeros(np.shape(u))
+    for k in range(0, kmax):
+        out += (u > cdf) & (k < n)
+        pmf = pmf * np.maximum(n - k, 0) / (k + 1) * p / (1 - p)
+        cdf = cdf + pmf
+    return out
+
+
+@pytest.mark.parametrize("scale", [0.05, 0.5, 3.0, 40.0])
+def test_inverse_cdfs_equal_the_plain_loops(scale):
+    g = np.random.default_rng(7)
+    u = g.random((31, 17, 3))
+    u[0, :4, 0] = [0.0, 1.0, 1 - 1e-16, 0.5]
+    lam = scale * np.exp(0.5 * g.standard_normal(u.shape))
+    for kmax in (1, 4, 12):
+        assert np.array_equal(poisson_inv(u, lam, kmax), _poisson_plain(u, lam, kmax))
+    n = _poisson_plain(g.random(u.shape), lam, 12)
+    for p in (0.3, g.random(u.shape)):
+        assert np.array_equal(binomial_inv(u, n, p, 12), _binomial_plain(u, n, p, 12))
