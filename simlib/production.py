@@ -177,7 +177,7 @@ class RoleProcess:
         months 0..11 with :data:`BASELINE` bit for bit: the same per-element
         arithmetic, done on all months at once (multiplications by the
         baseline's exact 1.0 controls are left out; ``x * 1.0 == x``).
-        Keep it in step with :meth:`step` (``tests/test_production_year.py``
+        Keep it in step with :meth:`step` (``tests/test_fast_paths.py``
         compares the two).
         """
         w, p, d = self.w, self.p, self.w.draws

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import DEFAULT
 
+from simlib.metrics import _ranks
 from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.production import BASELINE, RoleProcess, binomial_inv, poisson_inv, run_year
 from simlib.scenario import MEASURES, load_scenario
@@ -65,3 +66,31 @@ def test_inverse_cdfs_equal_the_plain_loops(scale):
     n = _poisson_plain(g.random(u.shape), lam, 12)
     for p in (0.3, g.random(u.shape)):
         assert np.array_equal(binomial_inv(u, n, p, 12), _binomial_plain(u, n, p, 12))
+
+
+def _ranks_plain(x):
+    """Average ranks along axis 1 by a per-row loop (the original implementation)."""
+    T, R = x.shape
+    order = np.argsort(x, axis=1, kind="stable")
+    xs = np.take_along_axis(x, order, axis=1)
+    pos = np.broadcast_to(np.arange(R, dtype=float), (T, R))
+    new = np.ones((T, R), dtype=bool)
+    new[:, 1:] = xs[:, 1:] != xs[:, :-1]
+    gid = np.cumsum(new, axis=1) - 1
+    ranks_sorted = np.empty((T, R))
+    for t in range(T):
+        ranks_sorted[t] = (np.bincount(gid[t], weights=pos[t]) / np.bincount(gid[t]))[gid[t]]
+    out = np.empty((T, R))
+    np.put_along_axis(out, order, ranks_sorted, axis=1)
+    return out
+
+
+@pytest.mark.parametrize("R", [1, 2, 5, 17, 200])
+def test_vectorised_ranks_equal_the_per_row_loop(R):
+    g = np.random.default_rng(R)
+    x = np.round(g.standard_normal((40, R)), 1)  # many ties
+    x[0, :] = 3.0
+    x[2, : R // 2] = 0.0
+    assert np.array_equal(_ranks(x), _ranks_plain(x))
+    x[1, 0] = x[1, -1] = np.nan
+    assert np.array_equal(_ranks(x), _ranks_plain(x), equal_nan=True)
