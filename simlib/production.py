@@ -87,15 +87,15 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     """
     p = np.clip(p, 1e-12, 1 - 1e-12)
     shape = np.shape(u)
-    pmf = (1.0 - p) ** n
     u = np.ravel(u)
     n = np.ravel(np.broadcast_to(n, shape))
-    pmf = np.ravel(np.broadcast_to(pmf, shape))
-    if np.ndim(p):
-        p = np.ravel(np.broadcast_to(p, shape))
-    cdf = pmf.copy()
     out = np.zeros(u.size)
-    idx = np.arange(u.size)
+    idx = np.flatnonzero(0 < n)  # k = 0 needs k < n: the others stay 0
+    u, n = u[idx], n[idx]
+    if np.ndim(p):
+        p = np.ravel(np.broadcast_to(p, shape))[idx]
+    pmf = (1.0 - p) ** n
+    cdf = pmf.copy()
     for k in range(0, kmax):
         more = (u > cdf) & (k < n)
         if not more.all():
@@ -112,7 +112,12 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
 
 def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Normal approximation of a large count, rounded, non-negative."""
-    return np.maximum(0.0, np.rint(mean + np.sqrt(np.maximum(var, 0.0)) * z))
+    x = np.maximum(var, 0.0)
+    np.sqrt(x, out=x)
+    x *= z
+    x += mean
+    np.rint(x, out=x)
+    return np.maximum(0.0, x, out=x)
 
 
 def _split(c: Controls, share: float, elasticity: float, beta: float):
@@ -206,11 +211,20 @@ class RoleProcess:
         elif proc == "key_account":
             lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
             n = poisson_inv(d["ndeals"], lam, 12)
+            # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
             s = p.deal_size_sd_log
-            sizes = p.deal_size_mean * np.exp(s * d["size"] - 0.5 * s * s)  # (T, R, 12, K)
-            won = np.arange(KA_SIZE_DRAWS) < n[..., None]
-            revenue = np.sum(np.where(won, sizes, 0.0), axis=-1) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
-            large = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1)
+            hit = np.flatnonzero(n > 0)
+            T, R, M = n.shape
+            zs = d["size"].reshape(T, R * M, KA_SIZE_DRAWS)[hit // (R * M), hit % (R * M)]  # (H, K)
+            sizes = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
+            n_hit = n.ravel()[hit]
+            won = np.arange(KA_SIZE_DRAWS) < n_hit[:, None]
+            won_sum = np.zeros(n.size)
+            won_sum[hit] = np.sum(np.where(won, sizes, 0.0), axis=-1)
+            revenue = won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
+            large = np.zeros(n.size)
+            large[hit] = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1)
+            large = large.reshape(n.shape)
             mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
             out = {
                 "revenue": revenue,
