@@ -76,11 +76,25 @@ def evaluate(schedule: Schedule, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         True where the uncapped value exceeded the cap.
     """
     x = np.asarray(x, dtype=float)
+    if x.ndim == 0:
+        value, capped = evaluate(schedule, x.reshape(1))
+        if np.isfinite(schedule.cap):
+            return value[0], capped[0]
+        return value.reshape(()), capped.reshape(())
     k = np.asarray(schedule.knots, dtype=float)
-    i = np.searchsorted(k, x, side="right") - 1
+    if k.size <= 16:
+        # the segment index by comparisons (faster than searchsorted for a few knots):
+        # knots <= x, with NaN above every knot as in searchsorted
+        i = np.full(x.shape, k.size - 1, dtype=np.intp)
+        for kj in k:
+            i -= x < kj
+    else:
+        i = np.searchsorted(k, x, side="right") - 1
     j = np.maximum(i, 0)
-    raw = np.asarray(schedule.values, dtype=float)[j] + np.asarray(schedule.slopes, dtype=float)[j] * (x - k[j])
-    raw = np.where(i < 0, schedule.below, raw)
+    raw = x - np.take(k, j)
+    raw *= np.take(np.asarray(schedule.slopes, dtype=float), j)
+    raw += np.take(np.asarray(schedule.values, dtype=float), j)
+    np.copyto(raw, schedule.below, where=i < 0)
     if np.isfinite(schedule.cap):
         capped = raw > schedule.cap
         return np.minimum(raw, schedule.cap), capped

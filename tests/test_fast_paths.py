@@ -7,9 +7,11 @@ import pytest
 from conftest import DEFAULT
 
 from simlib.metrics import _ranks
+from simlib.paycurves import Schedule, evaluate
+from simlib.plans import aggregate
 from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.production import BASELINE, RoleProcess, binomial_inv, poisson_inv, run_year
-from simlib.scenario import MEASURES, load_scenario
+from simlib.scenario import MEASURES, PERIODS, load_scenario
 
 
 def _worlds(s, trials=23, seed=5):
@@ -94,3 +96,41 @@ def test_vectorised_ranks_equal_the_per_row_loop(R):
     assert np.array_equal(_ranks(x), _ranks_plain(x))
     x[1, 0] = x[1, -1] = np.nan
     assert np.array_equal(_ranks(x), _ranks_plain(x), equal_nan=True)
+
+
+@pytest.mark.parametrize("shape", [(12,), (1, 1, 12), (3, 7, 12), (64, 120, 12)])
+def test_period_sums_equal_numpy_sums(shape):
+    g = np.random.default_rng(len(shape))
+    x = g.standard_normal(shape) * 10 ** g.uniform(0, 6, shape)
+    for period, n in PERIODS.items():
+        ref = x.reshape(*shape[:-1], n, 12 // n).sum(axis=-1)
+        assert np.array_equal(aggregate(x, period, "flow"), ref), period
+        assert np.array_equal(aggregate(x, period, "score"), ref / (12 // n)), period
+
+
+def _evaluate_searchsorted(schedule, x):
+    """The schedule evaluated with searchsorted and gathers (the original implementation)."""
+    x = np.asarray(x, dtype=float)
+    k = np.asarray(schedule.knots, dtype=float)
+    i = np.searchsorted(k, x, side="right") - 1
+    j = np.maximum(i, 0)
+    raw = np.asarray(schedule.values, dtype=float)[j] + np.asarray(schedule.slopes, dtype=float)[j] * (x - k[j])
+    raw = np.where(i < 0, schedule.below, raw)
+    if np.isfinite(schedule.cap):
+        return np.minimum(raw, schedule.cap), raw > schedule.cap
+    return raw, np.zeros(x.shape, dtype=bool)
+
+
+@pytest.mark.parametrize("n_knots", [1, 3, 16, 17, 40])
+@pytest.mark.parametrize("cap", [2.5, np.inf])
+def test_evaluate_equals_searchsorted_version(n_knots, cap):
+    g = np.random.default_rng(n_knots)
+    k = np.sort(g.uniform(0, 3, n_knots)) if n_knots > 1 else np.array([0.5])
+    sched = Schedule(k, g.uniform(0, 2, n_knots), g.uniform(-1, 2, n_knots), cap, below=0.2)
+    x = np.exp(0.5 * g.standard_normal((9, 5, 4)))
+    x.flat[:6] = [np.nan, np.inf, -np.inf, k[0], k[-1], 0.0]
+    for xs in (x, x[0, 0], 1.0, k[0]):
+        got, ref = evaluate(sched, xs), _evaluate_searchsorted(sched, xs)
+        for a, b in zip(got, ref, strict=True):
+            assert np.shape(a) == np.shape(b)
+            assert np.array_equal(a, b, equal_nan=True)
