@@ -510,16 +510,22 @@ class DynamicBehaviour:
                 if c.measure != "revenue" or c.name not in st.names:
                     continue
                 sched = compile_component(c)
-                xx = np.maximum(X_GRID, 0.0)
-                if c.kind == "per_unit":
-                    v = evaluate(sched, xx * qref * share[p])[0]
-                else:
-                    v = evaluate(sched, xx)[0]
-                if c.kind == "curve":  # weight x TI per period; a year-to-date true-up pays the year on the year
-                    v = v * c.weight * TI / (PERIODS[c.period] if not c.ytd_true_up else 1)
-                elif c.kind == "commission":
-                    v = v * qref * share[p]
-                F += (1.0 - w) * v
+
+                def money(xx, c=c, sched=sched, p=p):
+                    if c.kind == "per_unit":
+                        v = evaluate(sched, xx * qref * share[p])[0]
+                    else:
+                        v = evaluate(sched, xx)[0]
+                    if c.kind == "curve":  # weight x TI per period; a year-to-date true-up pays the year on the year
+                        v = v * c.weight * TI / (PERIODS[c.period] if not c.ytd_true_up else 1)
+                    elif c.kind == "commission":
+                        v = v * qref * share[p]
+                    return v
+
+                # below zero (a period that starts with pulled-in deals still owed): the deals come out of
+                # later sales, so they cost pay at the lowest rate rather than nothing
+                v0, v1 = money(np.array([0.0, X_H]))
+                F += (1.0 - w) * (money(np.maximum(X_GRID, 0.0)) + (v1 - v0) / X_H * np.minimum(X_GRID, 0.0))
             r_aversion = bp.effort.risk_aversion / max(TI, 1e-9)
             U = F if r_aversion <= 0 else (1.0 - np.exp(-r_aversion * F)) / r_aversion
             U = np.broadcast_to(U, (NT, X_N)).copy()
@@ -552,7 +558,9 @@ class DynamicBehaviour:
         timing = None
         if bp.timing.enabled:
             timing = (bp.timing.price_discount, bp.timing.max_pull, bp.timing.max_push)
-        nyv = np.full(NT, (1.0 - w) * max(ing["mv_ind"]["revenue"], 0.0) + bp.effort.intrinsic * TI)
+        # next year's revenue is valued at its pay only: the non-money value of output belongs to the
+        # effort that produced it (lin), not to the period it is booked in, so timing cannot create it
+        nyv = np.full(NT, (1.0 - w) * max(ing["mv_ind"]["revenue"], 0.0))
         return _Problem(
             a=a, k=k, starts=starts, ends=ends, inc=inc, prof=prof, terminal=terminal, lin=lin,
             eta=elas_q, g=bp.effort.cost_exponent, delta=bp.effort.monthly_discount, e_grid=e_grid,
@@ -821,6 +829,7 @@ class _Policy:
         self.help_mult = rs.help_mult
         self.focus = rs.focus
         self.timing = bp.timing.price_discount if bp.timing.enabled else None
+        self.held = None  # pushed revenue held to the plan's next period end (T, R)
 
     def __call__(self, m: int, hist) -> Controls:
         shape = self.world.shape
@@ -883,11 +892,28 @@ class _Policy:
         if self.record_only:
             return None, None
         nC, lC, dC = self._move(self.C, m, hist, self.timing)
-        if np.isscalar(nP) and np.isscalar(nC):
+        ends = self.P.rs.ends
+        release = self.held if (m in ends and self.held is not None) else None
+        if np.isscalar(nP) and np.isscalar(nC) and release is None:
             return None, None
         self.discount += dP - dC
         shape = self.world.shape
-        return np.broadcast_to(nP - nC, shape), np.broadcast_to(lP - lC, shape)
+        net = np.broadcast_to(nP - nC, shape)
+        # a pull takes next month's deals now; a push can only delay deals closed this month, and the
+        # rep holds them to the end of the plan's next pay period (booked when their value is known)
+        pull = net > 0
+        push = np.minimum(np.where(pull, 0.0, -net), np.maximum(hist["revenue"][m], 0.0))
+        now = np.where(pull, net, -push)
+        later = np.where(pull, np.broadcast_to(lP - lC, shape), 0.0)
+        if release is not None:
+            now = now + release
+            self.held = None
+        if np.any(push > 0):
+            if m >= ends[-1]:  # past the year's last period end: into January (steady state, as for pulls)
+                later = later + push
+            else:
+                self.held = push if self.held is None else self.held + push
+        return now, later
 
 
 def behaviour_metrics(rec: _Policy | None, measures: dict[str, np.ndarray], ends: list[int], R: int, T: int) -> dict[str, np.ndarray]:

@@ -105,6 +105,7 @@ class Finding:
     source: str
     expected: str
     scenario: str
+    also: str  # the second role type the finding is checked on (process name)
     measure: Callable[[Scenario, int, int], list[tuple[str, np.ndarray, Callable[[float, float, float], bool]]]]
 
 
@@ -113,6 +114,44 @@ def _load(name: str) -> Scenario:
     if not path.exists():
         raise SimlibError(f"validation scenario {path} not found (run from a source checkout of simlib)")
     return load_scenario(path)
+
+
+#: activity and quality measure of each process (what a per-unit activity bonus pays on, what it erodes)
+ACTIVITY_QUALITY = {"telesales": ("calls", "record_accuracy"), "key_account": ("deals", "satisfaction"),
+                    "channel": ("partners_opened", "partner_satisfaction")}
+
+#: a second role type for each process, taken from the default scenario's role of that process
+DEFAULT_SCENARIO = SCENARIO_DIR.parent / "default.yaml"
+
+
+def swap_role(scen: Scenario, process: str) -> Scenario:
+    """The validation scenario with its role's process replaced by the default scenario's role of ``process``.
+
+    Production, effort elasticity, pay level and mix come from
+    ``scenarios/default.yaml``; headcount, team size, flat seasonality, the
+    spread of ability and territory, and every plan stay. Per-unit pay on the
+    old activity measure moves to the new process's activity measure with the
+    rate scaled so that it pays the same share of target incentive at today's
+    activity level.
+    """
+    base = load_scenario(DEFAULT_SCENARIO)
+    src_role = next(r for r in base.roles.values() if r.process == process)
+    src, new_prod = src_role.model_dump(by_alias=True), src_role.process_params()
+    data = scen.model_dump(by_alias=True)
+    (name, role), = data["roles"].items()
+    old_proc, old_prod, old_ti = role["process"], scen.roles[name].process_params(), role["target_incentive"]
+    for k in ("process", "production", "effort_elasticity", "base_salary", "target_incentive", "gross_margin", "ramp_months"):
+        role[k] = copy.deepcopy(src[k])
+    old_act, new_act = ACTIVITY_QUALITY[old_proc][0], ACTIVITY_QUALITY[process][0]
+    per_month = {"calls": lambda p: p.calls_per_month, "deals": lambda p: p.deals_per_month,
+                 "partners_opened": lambda p: p.partners_per_month}
+    for plan in data["plans"].values():
+        for c in plan["roles"][name]["components"]:
+            if c["kind"] == "per_unit" and c["measure"] == old_act and old_act != new_act:
+                share = c["rate"] * per_month[old_act](old_prod) * 12 / old_ti
+                c["measure"] = new_act
+                c["rate"] = share * role["target_incentive"] / (12 * per_month[new_act](new_prod))
+    return scenario_from_dict(data, f"{scen.source} (role: {process})")
 
 
 def _positive(m, lo, hi) -> bool:
@@ -194,10 +233,11 @@ def _f_goal(s, trials, rng):
 
 def _f_calls(s, trials, rng):
     m = DynamicBehaviour(s)
+    act, qual = ACTIVITY_QUALITY[next(iter(s.roles.values())).process]
     c, p = role_run(s, "current", trials=trials, rng=rng, model=m), role_run(s, "per_call", trials=trials, rng=rng, model=m)
-    calls = _pct_change(p.measures["calls"].sum(axis=-1), c.measures["calls"].sum(axis=-1))
-    acc = 100.0 * (p.measures["record_accuracy"].mean(axis=(1, 2)) - c.measures["record_accuracy"].mean(axis=(1, 2)))
-    return [("calls change, %", calls, _positive), ("record accuracy change, % points", acc, _negative)]
+    calls = _pct_change(p.measures[act].sum(axis=-1), c.measures[act].sum(axis=-1))
+    acc = 100.0 * (p.measures[qual].mean(axis=(1, 2)) - c.measures[qual].mean(axis=(1, 2)))
+    return [(f"{act.replace('_', ' ')} change, %", calls, _positive), (f"{qual.replace('_', ' ')} change, % points", acc, _negative)]
 
 
 def _f_ratchet(s, trials, rng):
@@ -223,30 +263,37 @@ def set_quota_half(s: Scenario, r: RoleRun) -> np.ndarray:
 
 FINDINGS: list[Finding] = [
     Finding("cap_quarterly", "Removing a cap and moving to quarterly quotas raises revenue", "Misra & Nair 2011",
-            "+, about +9% (accept +1% to +30%)", "cap_and_quarterly", _f_cap_quarterly),
+            "+, about +9% (accept +1% to +30%)", "cap_and_quarterly", "key_account", _f_cap_quarterly),
     Finding("quarterly_low", "Quarterly bonuses raise low performers' output more than high performers'",
-            "Chung, Steenburgh & Sudhir 2014", "+ (low minus high)", "quarterly_bonus", _f_quarterly_low),
+            "Chung, Steenburgh & Sudhir 2014", "+ (low minus high)", "quarterly_bonus", "telesales", _f_quarterly_low),
     Finding("overachievement", "Overachievement commissions raise top performers' output", "Chung, Steenburgh & Sudhir 2014",
-            "+", "overachievement", _f_overachievement),
+            "+", "overachievement", "key_account", _f_overachievement),
     Finding("accelerator_timing", "Accelerating plans raise period-end concentration and discount cost",
-            "Oyer 1998; Larkin 2014", "+, discounts up to 6-8% of revenue", "accelerator_timing", _f_accelerator),
+            "Oyer 1998; Larkin 2014", "+, discounts up to 6-8% of revenue", "accelerator_timing", "key_account", _f_accelerator),
     Finding("team_weight", "Team weight trades free riding against help; interior best weight when help is valuable",
-            "Hamilton, Nickerson & Owan 2003", "effort -, help +, interior optimum +", "team_weight", _f_team),
+            "Hamilton, Nickerson & Owan 2003", "effort -, help +, interior optimum +", "team_weight", "key_account", _f_team),
     Finding("goal_difficulty", "Revenue first rises, then falls as targets get harder", "goal-setting field studies",
-            "inverted U: interior optimum +", "goal_difficulty", _f_goal),
+            "inverted U: interior optimum +", "goal_difficulty", "key_account", _f_goal),
     Finding("pay_on_calls", "Paying on calls raises calls and lowers record accuracy", "Holmstrom & Milgrom 1991; Kishore et al. 2013",
-            "calls +, accuracy -", "pay_on_calls", _f_calls),
+            "activity +, its quality -", "pay_on_calls", "channel", _f_calls),
     Finding("ratchet", "An expected ratchet lowers effort of those far above quota", "Leone, Misra & Zimmerman 2004",
-            "-", "ratchet", _f_ratchet),
+            "-", "ratchet", "key_account", _f_ratchet),
 ]
 
 
-def validate_model(*, trials: int = 200, rng: int = 0, only: Sequence[str] | None = None, progress: bool = False):
+def validate_model(*, trials: int = 200, rng: int = 0, only: Sequence[str] | None = None, progress: bool = False,
+                   roles: str = "both"):
     """Reproduce each research finding; return a pandas DataFrame (one row per checked effect).
 
-    Columns: key, finding, source, expected, effect, measured, se, ci_low,
-    ci_high, holds, trials, seconds.
+    Each finding runs on its validation scenario's role and, with
+    ``roles="both"`` (default), again with the role swapped for a second role
+    type (:func:`swap_role`); ``roles="first"`` (``"second"``) runs only the first (second).
+
+    Columns: key, role, finding, source, expected, effect, measured, se,
+    ci_low, ci_high, holds, trials, seconds.
     """
+    if roles not in ("both", "first", "second"):
+        raise SimlibError(f"roles: expected 'both', 'first' or 'second', got {roles!r}")
     import pandas as pd
 
     keys = [f.key for f in FINDINGS]
@@ -258,22 +305,26 @@ def validate_model(*, trials: int = 200, rng: int = 0, only: Sequence[str] | Non
     for f in FINDINGS:
         if only and f.key not in only:
             continue
-        t0 = time.perf_counter()
-        scen = _load(f.scenario)
-        results = f.measure(scen, trials, rng)
-        secs = time.perf_counter() - t0
-        for label, values, ok in results:
-            m, se, lo, hi = _ci(values)
-            rows.append(dict(key=f.key, finding=f.finding, source=f.source, expected=f.expected, effect=label,
-                             measured=m, se=se, ci_low=lo, ci_high=hi, holds=bool(ok(m, lo, hi)), trials=trials, seconds=secs))
-        if progress:
-            print(f"  {f.key}: {secs:.1f}s", file=sys.stderr)
+        scen0 = _load(f.scenario)
+        variants = ([scen0] if roles != "second" else []) + ([swap_role(scen0, f.also)] if roles != "first" else [])
+        for scen in variants:
+            t0 = time.perf_counter()
+            results = f.measure(scen, trials, rng)
+            secs = time.perf_counter() - t0
+            role = next(iter(scen.roles.values())).process
+            for label, values, ok in results:
+                m, se, lo, hi = _ci(values)
+                rows.append(dict(key=f.key, role=role, finding=f.finding, source=f.source, expected=f.expected, effect=label,
+                                 measured=m, se=se, ci_low=lo, ci_high=hi, holds=bool(ok(m, lo, hi)), trials=trials,
+                                 seconds=secs))
+            if progress:
+                print(f"  {f.key} ({role}): {secs:.1f}s", file=sys.stderr)
     return pd.DataFrame(rows)
 
 
 def _cmd(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    df = validate_model(trials=args.trials, rng=args.seed, only=args.only, progress=args.progress)
+    df = validate_model(trials=args.trials, rng=args.seed, only=args.only, progress=args.progress, roles=args.roles)
     if args.format == "csv":
         df.to_csv(sys.stdout, index=False)
     else:
@@ -282,7 +333,7 @@ def _cmd(args: argparse.Namespace) -> int:
             r0 = sub.iloc[0]
             print(f"\n{r0['finding']} ({r0['source']}); expected: {r0['expected']}")
             for _, r in sub.iterrows():
-                print(f"  {'HOLDS' if r['holds'] else 'FAILS'}  {r['effect']}: {r['measured']:+.3g} "
+                print(f"  {'HOLDS' if r['holds'] else 'FAILS'}  {r['role']:<11} {r['effect']}: {r['measured']:+.3g} "
                       f"[{r['ci_low']:+.3g}, {r['ci_high']:+.3g}]")
         n_fail = int((~df["holds"]).sum())
         print(f"\n{len(df) - n_fail} of {len(df)} checks hold ({time.perf_counter() - t0:.0f}s)")
@@ -296,5 +347,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--only", nargs="+", metavar="KEY", help="only these findings: " + ", ".join(f.key for f in FINDINGS))
     p.add_argument("--format", choices=("table", "csv"), default="table")
+    p.add_argument("--roles", choices=("both", "first", "second"), default="both",
+                   help="check each finding on its scenario's role and a second role type (both, default), or one of them")
     p.add_argument("--progress", action="store_true", help="print the time each finding takes")
     p.set_defaults(func=_cmd)

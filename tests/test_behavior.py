@@ -77,13 +77,22 @@ def test_dynamic_is_chunk_and_executor_invariant():
     assert not np.allclose(a["mean"].to_numpy(), d["mean"].to_numpy())
 
 
+#: (finding, role type) pairs the model does not reproduce (docs/behaviour.md, section 10)
+KNOWN_FAILING = {("quarterly_low", "second"), ("team_weight", "second")}
+
+
+@pytest.mark.parametrize("which", ["first", "second"])
 @pytest.mark.parametrize("key", [f.key for f in V.FINDINGS])
-def test_research_finding_signs(key):
-    """Each research finding of DOMAIN.md holds (sign, CI excluding zero) at a modest trial count."""
-    df = V.validate_model(trials=24, rng=1, only=[key])
+def test_research_finding_signs(key, which):
+    """Each research finding of DOMAIN.md holds (sign, CI excluding zero) at a modest trial count, on two role types."""
+    df = V.validate_model(trials=24, rng=1, only=[key], roles=which)
     assert len(df) >= 1
+    assert df["role"].nunique() == 1
     bad = df[~df["holds"]]
-    assert bad.empty, bad[["effect", "measured", "ci_low", "ci_high"]].to_string()
+    if (key, which) in KNOWN_FAILING:
+        assert not bad.empty, "a known failure now holds: update KNOWN_FAILING and docs/behaviour.md"
+        pytest.xfail("known failure on the second role type, docs/behaviour.md section 10")
+    assert bad.empty, bad[["role", "effect", "measured", "ci_low", "ci_high"]].to_string()
 
 
 def test_switching_everything_off_gives_the_plain_model():
@@ -185,5 +194,6 @@ def test_validate_model_command(capsys):
     assert main(["validate-model", "--only", "no_such_finding"]) == 1
     assert "unknown finding" in capsys.readouterr().err
     df = V.validate_model(trials=8, only=["pay_on_calls"])
-    assert list(df.columns) == ["key", "finding", "source", "expected", "effect", "measured", "se",
+    assert list(df.columns) == ["key", "role", "finding", "source", "expected", "effect", "measured", "se",
                                 "ci_low", "ci_high", "holds", "trials", "seconds"]
+    assert list(df["role"].unique()) == ["telesales", "channel"]
