@@ -32,7 +32,7 @@ TOTAL = "total"
 BEHAVIOURS: dict[str, Callable[[Scenario], Any] | None] = {"none": None, "dynamic": dynamic}
 
 #: behaviour used when neither the call nor the scenario's ``behaviour.mode`` names one
-DEFAULT_BEHAVIOUR = "none"
+DEFAULT_BEHAVIOUR = "dynamic"
 
 
 def resolve_behaviour(scenario: Scenario, behaviour: str | Any | None) -> str | Any:

@@ -97,7 +97,7 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     outcomes = report.build_reports(
         [DEFAULT], OURS, out=out, trials=TRIALS, seed=3, progress=False,
-        params=["policy_comparison.rep_trials=3", "role_schemes.rep_trials=3",
+        params=["policy_comparison.rep_trials=3", "role_schemes.rep_trials=3", "role_schemes.behaviour=none",
                 f"sweep.target_levels={SWEEP_TL}", f"sweep.team_weights={SWEEP_TW}"],
     )
     return out, {o.notebook: o for o in outcomes}
