@@ -190,23 +190,42 @@ class RoleProcess:
         ramp = w.ramp  # (T, R, 12)
         proc = w.role.process
         if proc == "telesales":
+            # in-place where it saves a temporary; a + b and a * b are commutative, exactly
             cm = (p.calls_per_month * w.ability)[..., None] * ramp
             calls = _normal_count(cm, cm, d["calls"])
-            lr = np.minimum(0.95, (p.lead_rate * w.territory)[..., None] * demand)
+            lr = (p.lead_rate * w.territory)[..., None] * demand
+            np.minimum(0.95, lr, out=lr)
             cl = calls * lr
-            leads = np.minimum(calls, _normal_count(cl, cl * (1 - lr), d["leads"]))
+            lr -= 1.0
+            np.negative(lr, out=lr)  # 1 - lr (exact)
+            lr *= cl
+            leads = _normal_count(cl, lr, d["leads"])
+            np.minimum(calls, leads, out=leads)
             cr = min(0.95, p.conversion_rate)
             lc = leads * cr
-            conv = np.minimum(leads, _normal_count(lc, lc * (1 - cr), d["conv"]))
-            avg = p.deal_value * np.maximum(0.0, 1.0 + p.deal_value_cv / np.sqrt(np.maximum(conv, 1.0)) * d["deal"])
+            conv = _normal_count(lc, lc * (1 - cr), d["conv"])
+            np.minimum(leads, conv, out=conv)
+            revenue = np.maximum(conv, 1.0)
+            np.sqrt(revenue, out=revenue)
+            np.divide(p.deal_value_cv, revenue, out=revenue)
+            revenue *= d["deal"]
+            revenue += 1.0
+            np.maximum(0.0, revenue, out=revenue)
+            revenue *= p.deal_value  # average deal value
+            revenue *= conv
+            rate = np.maximum(leads, 1.0)
+            np.divide(conv, rate, out=rate)
+            np.copyto(rate, 0.0, where=np.logical_not(leads > 0))
+            acc = p.record_accuracy_sd * d["accuracy"]
+            acc += p.record_accuracy
             out = {
-                "revenue": conv * avg,
+                "revenue": revenue,
                 "calls": calls,
                 "talk_time": calls * p.talk_minutes_per_call / 60.0,
                 "leads": leads,
                 "conversions": conv,
-                "conversion_rate": np.where(leads > 0, conv / np.maximum(leads, 1.0), 0.0),
-                "record_accuracy": np.clip(p.record_accuracy + p.record_accuracy_sd * d["accuracy"], 0.0, 1.0),
+                "conversion_rate": rate,
+                "record_accuracy": np.clip(acc, 0.0, 1.0, out=acc),
             }
         elif proc == "key_account":
             lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
