@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import DEFAULT
 
-from simlib.metrics import _ranks
+from simlib.metrics import _ranks, quantiles_along_reps
 from simlib.paycurves import Schedule, evaluate
 from simlib.plans import aggregate
 from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
@@ -134,3 +134,21 @@ def test_evaluate_equals_searchsorted_version(n_knots, cap):
         for a, b in zip(got, ref, strict=True):
             assert np.shape(a) == np.shape(b)
             assert np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("R", [1, 2, 3, 10, 119, 200])
+def test_quantiles_from_one_sort_equal_numpy_quantile(R):
+    g = np.random.default_rng(R)
+    for trial in range(6):
+        x = g.standard_normal((13, R)) * 10 ** g.uniform(-3, 6)
+        if trial % 2:
+            x = np.round(x)  # ties
+        if trial % 3 == 0:
+            x[2, 0] = np.nan
+            x[4, -1] = np.inf
+        for qs in ([0.1, 0.5, 0.9], [0.0, 1.0], [0.25]):
+            with np.errstate(invalid="ignore"):
+                ref = np.quantile(x, qs, axis=1)
+                got = quantiles_along_reps(x, qs)
+            assert got.shape == ref.shape
+            assert np.array_equal(got, ref, equal_nan=True)
