@@ -127,6 +127,7 @@ def run_chunk(
     budget = scenario.budget.incentive
     per_plan: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     baseline_measures: dict[str, dict[str, np.ndarray]] = {}
+    baseline_memo: dict[str, dict] = {}  # plan-independent values derived from today's measures, per role
     for plan in lay.plans:
         per_group: dict[str, dict[str, np.ndarray]] = {}
         pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("rev", "margin", "inc", "base", "ti", "att", "cap", "rec")}
@@ -137,19 +138,29 @@ def run_chunk(
             if policy is None:
                 if rname not in baseline_measures:
                     baseline_measures[rname] = run_year(world)
+                    baseline_memo[rname] = {}
                 measures = baseline_measures[rname]
+                memo = baseline_memo[rname]
             else:
                 measures = run_year(world, policy)
-            pay: PayResult = compute_pay(scenario, plan, world, measures, quota)
+                memo = {}
+            pay: PayResult = compute_pay(scenario, plan, world, measures, quota, memo)
             ends = list(primary_structure(scenario.role_plan(plan, rname), pay.target_incentive).ends)
-            bm = behaviour_metrics(policy if hasattr(policy, "effort") else None, measures, ends, world.role.headcount, T)
-            rev_tot = measures["revenue"].sum(axis=2).sum(axis=1)
+            rec = policy if hasattr(policy, "effort") else None
+            bkey = ("behaviour_metrics", tuple(ends))
+            if rec is not None or bkey not in memo:
+                memo[bkey] = behaviour_metrics(rec, measures, ends, world.role.headcount, T)
+            bm = memo[bkey]
+            if "rev_tot" not in memo:
+                memo["rev_tot"] = measures["revenue"].sum(axis=2).sum(axis=1)
+                memo["rev"] = measures["revenue"].sum(axis=-1)
+            rev_tot = memo["rev_tot"]
             for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot), ("R", np.full(T, float(world.role.headcount))),
                            ("discount_cost", bm["discount_cost"])):
                 beh.setdefault(key, []).append(v)
             for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
                 beh.setdefault(key, []).append(bm[key] * world.role.headcount)
-            rev = measures["revenue"].sum(axis=-1)
+            rev = memo["rev"]
             R = world.role.headcount
             margin = np.full(R, world.role.gross_margin)
             base = np.full(R, pay.base)

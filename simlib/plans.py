@@ -218,8 +218,28 @@ def _scale(c: Component, TI: float, targets: np.ndarray) -> np.ndarray:
     return np.ones(targets.shape)
 
 
-def compute_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dict[str, np.ndarray], quota: np.ndarray) -> PayResult:
-    """Apply a role's plan to simulated measures."""
+def compute_pay(
+    scenario: Scenario,
+    plan: str,
+    world: RoleWorld,
+    measures: dict[str, np.ndarray],
+    quota: np.ndarray,
+    memo: dict | None = None,
+) -> PayResult:
+    """Apply a role's plan to simulated measures.
+
+    ``memo``: an optional dict kept with ``measures`` (one per measures dict)
+    where per-period sums of the measures are kept for the next plan applied
+    to the same measures (the engine shares today's measures across plans).
+    """
+    memo = {} if memo is None else memo
+
+    def agg(measure: str, period: str, kind: str) -> np.ndarray:
+        key = ("aggregate", measure, period, kind)
+        if key not in memo:
+            memo[key] = aggregate(measures[measure], period, kind)
+        return memo[key]
+
     rp: RolePlan = scenario.role_plan(plan, world.name)
     kinds = MEASURES[world.role.process]
     TI = scenario.target_incentive(plan, world.name)
@@ -233,7 +253,7 @@ def compute_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dict[
     capped_any = np.zeros((T, R), dtype=bool)
     for c in rp.components:
         kind = kinds[c.measure]
-        vals = aggregate(measures[c.measure], c.period, kind)
+        vals = agg(c.measure, c.period, kind)
         share = aggregate(prof / prof.sum(), c.period, "flow")
         tgt = _targets(c.target, kind, c.period, quota, share, level, (T, R))
         scale = _scale(c, TI, tgt)
@@ -262,10 +282,12 @@ def compute_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dict[
             capped_any |= tcap.any(axis=-1)
         comps[c.name] = pay
 
-    att = measures["revenue"].sum(axis=-1) / np.maximum(quota, 1e-12)
+    if "revenue_year" not in memo:
+        memo["revenue_year"] = measures["revenue"].sum(axis=-1)
+    att = memo["revenue_year"] / np.maximum(quota, 1e-12)
     for g in rp.gates:
         kind = kinds[g.measure]
-        annual = aggregate(measures[g.measure], "year", kind)[..., 0]
+        annual = agg(g.measure, "year", kind)[..., 0]
         if g.target == "quota":
             target = quota
         else:
@@ -278,14 +300,14 @@ def compute_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dict[
     for v in comps.values():
         incentive = incentive + v
     for mod in rp.modifiers:
-        annual = aggregate(measures[mod.measure], "year", kinds[mod.measure])[..., 0]
+        annual = agg(mod.measure, "year", kinds[mod.measure])[..., 0]
         incentive = incentive * evaluate(compile_modifier(mod), annual)[0]
 
     recog = np.zeros((T, R))
     if rp.recognition is not None and rp.recognition.value > 0:
         rec = rp.recognition
         kind = kinds[rec.measure]
-        annual = aggregate(measures[rec.measure], "year", kind)[..., 0]
+        annual = agg(rec.measure, "year", kind)[..., 0]
         score = annual / np.maximum(quota, 1e-12) if rec.measure == "revenue" else annual
         k = min(rec.top_k, R)
         # rank descending, ties broken by rep index (stable)
