@@ -66,7 +66,8 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
                 u, lam, p, cdf = u[idx], lam[idx], p[idx], cdf[idx]
         else:
             if not more.all():
-                idx, u, lam, p, cdf = idx[more], u[more], lam[more], p[more], cdf[more]
+                sel = np.flatnonzero(more)  # (integer gathers are much faster than boolean masks)
+                idx, u, lam, p, cdf = idx[sel], u[sel], lam[sel], p[sel], cdf[sel]
                 if idx.size == 0:
                     break
             out[idx] += 1.0
@@ -99,9 +100,10 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     for k in range(0, kmax):
         more = (u > cdf) & (k < n)
         if not more.all():
-            idx, u, n, pmf, cdf = idx[more], u[more], n[more], pmf[more], cdf[more]
+            sel = np.flatnonzero(more)
+            idx, u, n, pmf, cdf = idx[sel], u[sel], n[sel], pmf[sel], cdf[sel]
             if np.ndim(p):
-                p = p[more]
+                p = p[sel]
             if idx.size == 0:
                 break
         out[idx] += 1.0
