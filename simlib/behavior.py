@@ -116,25 +116,26 @@ def _interp(V: np.ndarray, X: np.ndarray) -> np.ndarray:
 def _expect_shifted(V: np.ndarray, d: np.ndarray, prob: np.ndarray) -> np.ndarray:
     """E_q[V(x + d_eq)] on the state grid: V (NT, G), shifts d (NT, E, Q) >= 0, weights (NT, Q) -> (NT, G, E).
 
-    The shift does not depend on x, so the interpolation cell offset and
-    weight are computed once per (type, effort, node); V is padded on the
-    right by linear extrapolation.
+    The shift does not depend on x, so for each (type, effort) the expectation
+    is a kernel over grid offsets (interpolation weights times node
+    probabilities, built once), applied to V padded on the right by linear
+    extrapolation: one batched matrix product per call.
     """
     NT, G = V.shape
+    E = d.shape[1]
     u = d / X_H
     k = np.floor(u)
     w = u - k
     k = k.astype(np.intp)
-    pad = int(k.max()) + 2
+    J = int(k.max()) + 2  # offsets 0 .. max k + 1
     slope = V[:, -1:] - V[:, -2:-1]
-    Vp = np.concatenate([V, V[:, -1:] + slope * np.arange(1, pad + 1)[None, :]], axis=1)
-    Gp = G + pad
-    idx = (np.arange(NT) * Gp)[:, None, None, None] + np.arange(G)[None, :, None, None] + k[:, None, :, :]
-    flat = Vp.ravel()
-    v0 = flat[idx]
-    v1 = flat[idx + 1]
-    pw = prob[:, None, None, :]
-    return ((v0 + w[:, None, :, :] * (v1 - v0)) * pw).sum(axis=3)
+    Vp = np.concatenate([V, V[:, -1:] + slope * np.arange(1, J + 1)[None, :]], axis=1)  # (NT, G + J)
+    idx = ((np.arange(NT)[:, None, None] * E + np.arange(E)[None, :, None]) * J + k).ravel()
+    pw = np.broadcast_to(prob[:, None, :], k.shape)
+    n = NT * E * J
+    kern = np.bincount(idx, (pw * (1.0 - w)).ravel(), minlength=n) + np.bincount(idx + 1, (pw * w).ravel(), minlength=n + 1)[:n]
+    win = np.lib.stride_tricks.sliding_window_view(Vp, G, axis=1)[:, :J, :]  # (NT, J, G): Vp[n, j + g]
+    return np.matmul(win.transpose(0, 2, 1), kern.reshape(NT, E, J).transpose(0, 2, 1))
 
 
 def _shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
