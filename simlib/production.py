@@ -112,9 +112,9 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     return out.reshape(shape)
 
 
-def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Normal approximation of a large count, rounded, non-negative."""
-    x = np.maximum(var, 0.0)
+def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Normal approximation of a large count, rounded, non-negative (``out`` may be ``var``)."""
+    x = np.maximum(var, 0.0, out=out)
     np.sqrt(x, out=x)
     x *= z
     x += mean
@@ -193,19 +193,20 @@ class RoleProcess:
         proc = w.role.process
         if proc == "telesales":
             # in-place where it saves a temporary; a + b and a * b are commutative, exactly
-            cm = (p.calls_per_month * w.ability)[..., None] * ramp
-            calls = _normal_count(cm, cm, d["calls"])
+            # (large temporaries cost page faults: buffers are reused where the values allow)
+            scratch = (p.calls_per_month * w.ability)[..., None] * ramp  # mean calls
+            calls = _normal_count(scratch, scratch, d["calls"])
             lr = (p.lead_rate * w.territory)[..., None] * demand
             np.minimum(0.95, lr, out=lr)
             cl = calls * lr
             lr -= 1.0
             np.negative(lr, out=lr)  # 1 - lr (exact)
             lr *= cl
-            leads = _normal_count(cl, lr, d["leads"])
+            leads = _normal_count(cl, lr, d["leads"], out=lr)
             np.minimum(calls, leads, out=leads)
             cr = min(0.95, p.conversion_rate)
-            lc = leads * cr
-            conv = _normal_count(lc, lc * (1 - cr), d["conv"])
+            lc = np.multiply(leads, cr, out=scratch)
+            conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl)
             np.minimum(leads, conv, out=conv)
             revenue = np.maximum(conv, 1.0)
             np.sqrt(revenue, out=revenue)
@@ -223,7 +224,7 @@ class RoleProcess:
             out = {
                 "revenue": revenue,
                 "calls": calls,
-                "talk_time": calls * p.talk_minutes_per_call / 60.0,
+                "talk_time": np.divide(np.multiply(calls, p.talk_minutes_per_call, out=scratch), 60.0, out=scratch),
                 "leads": leads,
                 "conversions": conv,
                 "conversion_rate": rate,
