@@ -1,9 +1,11 @@
 """Model validation: does the ``dynamic`` behaviour model reproduce the research findings?
 
 ``simlib validate-model`` runs each finding of DOMAIN.md ("What the research
-says about behaviour") on a small scenario in ``scenarios/validation/`` and
-prints a table: finding, expected direction and size, measured effect with a
-95% confidence interval, and whether it holds. Effects are paired across
+says about behaviour") on a small scenario in ``scenarios/validation/``, and
+again with that scenario's role swapped for a second role type
+(:func:`swap_role`), and prints a table: finding, role, expected direction
+and size, measured effect with a 95% confidence interval, and whether it
+holds. Effects are paired across
 plans on common random numbers; the CI is over trials (mean +- 1.96 SE of the
 per-trial effect). The exit code is non-zero if any finding fails.
 
