@@ -48,7 +48,8 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     shape = np.shape(u)
     u = np.ravel(u)
     lam = np.ravel(np.broadcast_to(lam, shape))
-    p = np.exp(-lam)
+    p = np.negative(lam)
+    np.exp(p, out=p)
     cdf = p.copy()
     out = np.zeros(u.size)
     idx = None  # None: all elements still active, in their own positions
