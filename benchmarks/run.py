@@ -77,6 +77,20 @@ def engine_throughput(scen, trials: int, plans, behaviour: str, repeat: int) -> 
     return secs, trials * scen.headcount * 12 / secs
 
 
+def drawing_cost(scen, trials: int, repeat: int) -> float:
+    """Seconds to draw every random number of ``trials`` trials, in the engine's chunks."""
+    from simlib.engine import default_chunk_size
+    from simlib.population import Layout, draw_chunk, root_seed
+
+    lay, cs, root = Layout.of(scen), default_chunk_size(scen), root_seed(0)
+
+    def draw_all():
+        for a in range(0, trials, cs):
+            draw_chunk(lay, root, np.arange(a, min(trials, a + cs)))
+
+    return _best_of(draw_all, repeat)
+
+
 def profile_engine(scen, trials: int, top: int = 8) -> str:
     """Where the engine's time goes (cumulative, top functions of simlib)."""
     from simlib import simulate
@@ -164,9 +178,19 @@ def run(quick: bool = False, dask: bool = True) -> int:
     print(f"[2] engine, behaviour off, 1 plan:   {T} trials x {scen.headcount} reps x 12 months in {secs:.3f} s")
     print(f"      throughput {rms:,.0f} rep-months/s = {per_rm * 1e9:.0f} ns per rep-month "
           f"= {ratio:.1f} normal draws per rep-month (target <= 10: {'MET' if ratio <= 10 else 'NOT MET'})")
+    from simlib.population import Layout
+
+    draw_ratio = drawing_cost(scen, T, rpt) / (T * scen.headcount * 12) / floor
+    per_rm = Layout.of(scen)
+    rep["normals_per_rep_month_drawing"] = draw_ratio
+    print(f"      of which drawing the trials' random numbers ({per_rm.n_normal / (scen.headcount * 12):.1f} normals "
+          f"+ {per_rm.n_uniform / (scen.headcount * 12):.1f} uniforms per rep-month, fixed by the model and seed design, "
+          f"incl. one Generator per trial): {draw_ratio:.1f} normal draws per rep-month; production, pay and metrics: "
+          f"{ratio - draw_ratio:.1f}")
     secs5, rms5 = engine_throughput(scen, T, None, "none", rpt)
     nplans = len(scen.plans)
     print(f"      all {nplans} plans on the same draws: {secs5:.3f} s, {rms5 * nplans:,.0f} plan-rep-months/s "
+          f"= {1 / (rms5 * nplans) / floor:.1f} normal draws per plan-rep-month "
           f"({secs5 / secs:.2f}x the time of one plan for {nplans}x the plans)")
     try:
         import simlib.behavior  # noqa: F401  (registers 'dynamic' when it exists)
