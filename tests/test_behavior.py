@@ -197,3 +197,25 @@ def test_validate_model_command(capsys):
     assert list(df.columns) == ["key", "role", "finding", "source", "expected", "effect", "measured", "se",
                                 "ci_low", "ci_high", "holds", "trials", "seconds"]
     assert list(df["role"].unique()) == ["telesales", "channel"]
+
+
+def test_bellman_expectation_equals_direct_interpolation():
+    from simlib.behavior import X_GRID, _expect_shifted, _interp
+
+    rng = np.random.default_rng(7)
+    V = np.cumsum(rng.random((3, len(X_GRID))), axis=1)
+    d = rng.random((3, 4, 5)) * 1.5
+    d[..., 0] = 0.0
+    p = rng.random((3, 5))
+    p /= p.sum(axis=1, keepdims=True)
+    X = X_GRID[None, :, None, None] + d[:, None, :, :]  # (3, G, 4, 5)
+    direct = (_interp(V, X) * p[:, None, None, :]).sum(axis=3)
+    np.testing.assert_allclose(_expect_shifted(V, d, p), direct, rtol=1e-12, atol=1e-10)
+
+
+def test_pushes_only_delay_deals_that_closed():
+    """Lumpy key-account sales under an accelerator: pushes never make a month's revenue negative."""
+    s = V.swap_role(V._load("accelerator_timing"), "key_account")
+    r = V.role_run(s, "accelerating", trials=12, rng=3)
+    assert r.measures["revenue"].min() >= 0.0
+    assert np.all(np.isfinite(r.revenue))
