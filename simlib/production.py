@@ -241,12 +241,13 @@ class RoleProcess:
             zs = d["size"].reshape(T, R * M, KA_SIZE_DRAWS)[hit // (R * M), hit % (R * M)]  # (H, K)
             sizes = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
             n_hit = n.ravel()[hit]
-            won_sizes = np.where(np.arange(KA_SIZE_DRAWS) < n_hit[:, None], sizes, 0.0)
-            revenue = np.maximum(n - KA_SIZE_DRAWS, 0)  # deals beyond the size draws, at the mean size
-            revenue *= p.deal_size_mean
-            revenue.ravel()[hit] += np.sum(won_sizes, axis=-1)  # (x + 0.0 == x where no deal closed)
-            large = np.zeros(n.shape)
-            large.ravel()[hit] = np.sum(np.where(sizes >= p.large_order_threshold, won_sizes, 0.0), axis=-1)
+            won = np.arange(KA_SIZE_DRAWS) < n_hit[:, None]
+            won_sum = np.zeros(n.size)
+            won_sum[hit] = np.sum(np.where(won, sizes, 0.0), axis=-1)
+            revenue = won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
+            large = np.zeros(n.size)
+            large[hit] = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1)
+            large = large.reshape(n.shape)
             mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
             out = {
                 "revenue": revenue,
