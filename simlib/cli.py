@@ -18,7 +18,15 @@ from ._version import __version__
 from .errors import SimlibError
 
 #: modules that contribute subcommands (each defines ``add_parser(subparsers)``)
-_PLUGINS: list[str] = ["sweep", "optimize", "synth", "calibrate", "backtest", "report", "validation"]
+_PLUGINS: dict[str, str] = {
+    "sweep": "sweep",
+    "optimize": "optimize",
+    "synth": "synth",
+    "calibrate": "calibrate",
+    "backtest": "backtest",
+    "report": "report",
+    "validate-model": "validation",
+}
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -96,7 +104,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested(argv: Sequence[str] | None) -> str | None:
+    """The subcommand named on the command line, if any (first non-option word)."""
+    for word in sys.argv[1:] if argv is None else argv:
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; plugin modules are imported only when their command (or help) is asked for."""
     p = argparse.ArgumentParser(prog="simlib", description="Monte Carlo workbench for sales incentive plans.")
     p.add_argument("--version", action="version", version=f"simlib {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -123,16 +140,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_scheduler_argument(r)
     r.set_defaults(func=_cmd_run)
 
-    for mod in _PLUGINS:
+    wanted = _requested(argv)
+    if wanted in ("run", "validate"):
+        modules = []
+    elif wanted in _PLUGINS:
+        modules = [_PLUGINS[wanted]]
+    else:
+        modules = list(_PLUGINS.values())
+    for mod in modules:
         importlib.import_module(f"simlib.{mod}").add_parser(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # e.g. `simlib run ... | head`: the reader left; not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return EXIT_OK
     except SimlibError as exc:
         print(f"simlib {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
