@@ -10,7 +10,7 @@ at today's effort (ability x territory / quota), ``s_m`` the month's share of
 the period's expected revenue and ``eta`` the elasticity of revenue to effort
 in the role's production process.
 
-The Bellman equation of month ``m`` in a period (docs/behaviour.md, eq. 1)::
+The Bellman equation of month ``m`` in a period (docs/model.md, section 4.1, eq. 1)::
 
     V_m(x) = max_e  delta * E[V_{m+1}(x + a s_m e^eta eps)] + l_m e^eta - k e^g / g
 
@@ -371,7 +371,7 @@ class DynamicBehaviour:
     Parameters
     ----------
     scenario : Scenario
-        Its ``behaviour`` section sets every parameter (docs/behaviour.md).
+        Its ``behaviour`` section sets every parameter (docs/model.md, section 4).
     """
 
     metric_names = list(BEHAVIOUR_METRICS)

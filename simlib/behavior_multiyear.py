@@ -1,4 +1,4 @@
-"""Multi-year runs with quota ratchets (docs/behaviour.md, section 5).
+"""Multi-year runs with quota ratchets (docs/model.md, section 4.5).
 
 The same reps (ability, territory) work several years in a row; each year
 has its own independent draws (market, noise), taken from the stream

@@ -445,7 +445,7 @@ class Budget(_Model):
 
 
 class EffortBehaviour(_Model):
-    """Monthly effort chosen by backward induction (docs/behaviour.md, section 1)."""
+    """Monthly effort chosen by backward induction (docs/model.md, section 4.1)."""
 
     enabled: bool = True
     cost_exponent: float = Field(4.0, gt=1.0, le=10.0, description="g in c(e) = k e^g / g")

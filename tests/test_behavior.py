@@ -77,7 +77,7 @@ def test_dynamic_is_chunk_and_executor_invariant():
     assert not np.allclose(a["mean"].to_numpy(), d["mean"].to_numpy())
 
 
-#: (finding, role type) pairs the model does not reproduce (docs/behaviour.md, section 10)
+#: (finding, role type) pairs the model does not reproduce (docs/model.md, section 4.10)
 KNOWN_FAILING = {("quarterly_low", "second"), ("team_weight", "second")}
 
 
@@ -90,8 +90,8 @@ def test_research_finding_signs(key, which):
     assert df["role"].nunique() == 1
     bad = df[~df["holds"]]
     if (key, which) in KNOWN_FAILING:
-        assert not bad.empty, "a known failure now holds: update KNOWN_FAILING and docs/behaviour.md"
-        pytest.xfail("known failure on the second role type, docs/behaviour.md section 10")
+        assert not bad.empty, "a known failure now holds: update KNOWN_FAILING and docs/model.md section 4.10"
+        pytest.xfail("known failure on the second role type, docs/model.md section 4.10")
     assert bad.empty, bad[["role", "effect", "measured", "ci_low", "ci_high"]].to_string()
 
 
