@@ -9,6 +9,7 @@ same draws (common random numbers).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,7 +68,7 @@ class Layout:
     n_uniform: int = 0
 
     @classmethod
-    def of(cls, scenario: Scenario) -> "Layout":
+    def of(cls, scenario: Scenario) -> Layout:
         lay = cls()
         for key, shape in (("market.growth", (1,)), ("market.monthly", (MONTHS,))):
             lay._add(lay.normals, key, shape, "n_normal")
@@ -82,7 +83,7 @@ class Layout:
     def _add(self, table, key, shape, counter):
         off = getattr(self, counter)
         table[key] = (off, shape)
-        setattr(self, counter, off + int(np.prod(shape)))
+        setattr(self, counter, off + math.prod(shape))
 
 
 def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray) -> dict[str, np.ndarray]:
@@ -97,7 +98,7 @@ def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray)
     out = {}
     for table, src in ((layout.normals, z), (layout.uniforms, u)):
         for key, (off, shape) in table.items():
-            out[key] = src[:, off : off + int(np.prod(shape))].reshape((T, *shape))
+            out[key] = src[:, off : off + math.prod(shape)].reshape((T, *shape))
     return out
 
 
