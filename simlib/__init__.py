@@ -9,10 +9,10 @@ Public API::
 """
 
 from ._version import __version__
-from .errors import PlanError, Problem, ScenarioError, SimlibError
-from .scenario import Scenario, load_scenario, scenario_from_dict, validate_paths
 from .api import compare, simulate, summarise
+from .errors import PlanError, Problem, ScenarioError, SimlibError
 from .results import SimulationResult
+from .scenario import Scenario, load_scenario, scenario_from_dict, validate_paths
 
 #: heavier parts of the API, imported on first use (name -> module). Functions
 #: named like their module (``simlib.optimize.optimize``, ``simlib.calibrate.calibrate``,

@@ -69,9 +69,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .api import simulate
-    from .scenario import load_scenario
-
     from .parallel import resolve_executor
+    from .scenario import load_scenario
 
     scen = load_scenario(args.scenario)
     plans = args.plans if args.plans else None

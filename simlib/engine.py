@@ -170,7 +170,7 @@ def run_chunk(
             if model is not None and hasattr(model, "role_metrics"):
                 g.update(model.role_metrics(plan, world, measures, pay))
             per_group[rname] = g
-            for k, v in zip(pooled, (rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition)):
+            for k, v in zip(pooled, (rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition), strict=True):
                 pooled[k].append(v)
         cat = {k: np.concatenate(v, axis=-1) for k, v in pooled.items()}
         tot = group_metrics(cat["rev"], cat["margin"], cat["inc"], cat["base"], cat["ti"], cat["att"], cat["cap"], cat["rec"])

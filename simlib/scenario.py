@@ -357,21 +357,21 @@ class Component(_Model):
     cap: Positive | None = None
 
     @model_validator(mode="after")
-    def _shape(self) -> "Component":
+    def _shape(self) -> Component:
         need = {"curve": "points", "commission": "tiers", "per_unit": "rate", "lump_sum": "steps"}[self.kind]
         if getattr(self, need) is None:
             raise ValueError(f"@{need}: required for kind '{self.kind}'")
         if self.kind == "curve":
             xs = [p[0] for p in self.points]
-            if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:])):
+            if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
                 raise ValueError("@points: expected [attainment, payout] pairs with strictly increasing attainment")
         if self.kind == "commission":
             xs = [t.start for t in self.tiers]
-            if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:])):
+            if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
                 raise ValueError("@tiers: expected at least one tier, with strictly increasing 'from'")
         if self.kind == "lump_sum":
             xs = [s.at for s in self.steps]
-            if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:])):
+            if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
                 raise ValueError("@steps: expected at least one step, with strictly increasing 'at'")
         return self
 
@@ -395,7 +395,7 @@ class Modifier(_Model):
     @classmethod
     def _increasing(cls, v):
         xs = [p[0] for p in v]
-        if len(v) < 1 or any(b <= a for a, b in zip(xs, xs[1:])):
+        if len(v) < 1 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
             raise ValueError("expected [value, multiplier] pairs with strictly increasing value")
         return v
 
@@ -428,7 +428,7 @@ class RolePlan(_Model):
     recognition: Recognition | None = None
 
     @model_validator(mode="after")
-    def _names(self) -> "RolePlan":
+    def _names(self) -> RolePlan:
         problems = _name_problems(self.model_dump(by_alias=True))
         if problems:
             raise ValueError(_SEP.join(f"@{f}: {m}" for f, m in problems))
@@ -520,7 +520,7 @@ class Scenario(_Model):
     sha256: str = Field("", exclude=True)
 
     @model_validator(mode="after")
-    def _cross(self) -> "Scenario":
+    def _cross(self) -> Scenario:
         problems = _cross_problems(self.model_dump(by_alias=True))
         if problems:
             raise ValueError(_SEP.join(f"@{f}: {m}" for f, m in problems))
@@ -542,7 +542,7 @@ class Scenario(_Model):
     def headcount(self) -> int:
         return sum(r.headcount for r in self.roles.values())
 
-    def with_plan(self, name: str, plan: Plan | dict) -> "Scenario":
+    def with_plan(self, name: str, plan: Plan | dict) -> Scenario:
         """Return a copy with plan ``name`` added or replaced (used by sweeps)."""
         data = self.model_dump()
         data["plans"][name] = plan.model_dump(by_alias=True) if isinstance(plan, Plan) else plan
