@@ -875,37 +875,54 @@ class _Policy:
         return tr.lookup(tr.rs.effort, mm, np.broadcast_to(x_then, x.shape))
 
     def _move(self, tr: _Track, m: int, hist, d: float):
-        """Revenue (now, later, discount) a plan's timing choice moves at month m, if a period ends there."""
+        """A plan's timing choice at month m, if a period ends there: (pulled now net of the discount,
+        pulled out of the following months, pushed out of month m, discount), each (T, R) or 0."""
         if m not in tr.rs.ends:
-            return 0.0, 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0
         z = tr.lookup(tr.rs.shift, m, tr.x(m, hist, through=m))
         nxt = self.er * tr.rs.prof[(m + 1) % MONTHS]
         cur = self.er * tr.rs.prof[m]
-        amount = np.where(z > 0, z * nxt, z * cur)  # revenue moved from the future (+) or into it (-)
-        return np.where(z > 0, amount * (1 - d), amount), -amount, np.where(z > 0, amount * d, 0.0)
+        pulled = np.where(z > 0, z * nxt, 0.0)  # next month's deals closed now
+        pushed = np.where(z < 0, -z * cur, 0.0)  # this month's deals delayed
+        return pulled * (1 - d), -pulled, pushed, pulled * d
 
     def settle(self, m: int, hist):
-        """Timing at period ends: the plan's pull-ins and push-outs, minus today's (the current plan's)."""
+        """Timing at period ends: the plan's pull-ins and push-outs, minus today's (the current plan's).
+
+        Pulls and pushes are differenced separately. Fewer pulls than today
+        (a negative pull difference) take the discounted deals out of month
+        ``m`` and give them back, at full price, to the following months: the
+        discount today's pull-ins cost is saved. More pushes than today delay
+        deals closed in month ``m`` (at most its revenue) to the plan's next
+        period end; fewer pushes than today book now the deals today's rep
+        delayed, out of the following months.
+        """
         if self.timing is None:
             return None, None
-        nP, lP, dP = self._move(self.P, m, hist, self.timing)
+        nP, lP, uP, dP = self._move(self.P, m, hist, self.timing)
         self.model_discount += dP
         if self.record_only:
             return None, None
-        nC, lC, dC = self._move(self.C, m, hist, self.timing)
+        nC, lC, uC, dC = self._move(self.C, m, hist, self.timing)
         ends = self.P.rs.ends
         release = self.held if (m in ends and self.held is not None) else None
         if np.isscalar(nP) and np.isscalar(nC) and release is None:
             return None, None
-        self.discount += dP - dC
         shape = self.world.shape
-        net = np.broadcast_to(nP - nC, shape)
-        # a pull takes next month's deals now; a push can only delay deals closed this month, and the
-        # rep holds them to the end of the plan's next pay period (booked when their value is known)
-        pull = net > 0
-        push = np.minimum(np.where(pull, 0.0, -net), np.maximum(hist["revenue"][m], 0.0))
-        now = np.where(pull, net, -push)
-        later = np.where(pull, np.broadcast_to(lP - lC, shape), 0.0)
+        rev_m = np.maximum(hist["revenue"][m], 0.0)
+        # pull-ins: the plan's minus today's, either sign (fewer pulls give back at most month m's revenue)
+        dn = np.broadcast_to(nP - nC, shape)
+        dl = np.broadcast_to(lP - lC, shape)
+        scale = np.where(dn < 0, np.minimum(1.0, rev_m / np.maximum(-dn, 1e-12)), 1.0)
+        now, later = dn * scale, dl * scale
+        self.discount += (dP - dC) * scale  # revenue moved in total: now + later = -(discount change)
+        # push-outs: extra delays are held to the plan's next period end (booked when their value is
+        # known), at most the deals closed this month; fewer delays than today book those deals now
+        du = np.broadcast_to(uP - uC, shape)
+        push = np.minimum(np.maximum(du, 0.0), np.maximum(rev_m + now, 0.0))
+        unpush = np.maximum(-du, 0.0)
+        now = now - push + unpush
+        later = later - unpush
         if release is not None:
             now = now + release
             self.held = None

@@ -219,3 +219,36 @@ def test_pushes_only_delay_deals_that_closed():
     r = V.role_run(s, "accelerating", trials=12, rng=3)
     assert r.measures["revenue"].min() >= 0.0
     assert np.all(np.isfinite(r.revenue))
+
+
+@pytest.mark.parametrize("process", ["telesales", "key_account"])
+def test_timing_moves_conserve_revenue_up_to_the_discount(process):
+    """What the policy moves across period ends (plan's minus today's) nets to minus the discount change.
+
+    Under the quarterly plan low performers pull in at quarter ends and pull in
+    less than today at the year end; pulling in less gives today's discounted
+    deals back at full price, so the discount today's pull-ins cost is saved.
+    """
+    s = V._load("quarterly_bonus")
+    if process != "key_account":
+        s = V.swap_role(s, process)
+    m = DynamicBehaviour(s)
+    draws = draw_chunk(Layout.of(s), root_seed(1), np.arange(12))
+    world = role_world(s, "reps", draws, market_multiplier(s, draws))
+    from simlib.plans import set_quotas
+
+    pol = m.policy("quarterly", world, set_quotas(s, "quarterly", world))
+    moved, fewer_pulls, orig = [0.0], [False], pol.settle
+
+    def settle(mm, hist):
+        now, later = orig(mm, hist)
+        if now is not None:
+            moved[0] += float(np.sum(now) + np.sum(later))
+            fewer_pulls[0] |= bool(np.any((now < 0) & (later > 0)))
+        return now, later
+
+    pol.settle = settle
+    run_year(world, pol)
+    assert pol.discount.sum() > 0
+    assert fewer_pulls[0]  # the case that used to lose the saved discount
+    np.testing.assert_allclose(moved[0], -pol.discount.sum(), rtol=1e-9)
