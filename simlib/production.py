@@ -365,8 +365,9 @@ def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
     ``m``'s revenue and ``later`` (T, R) to the revenue of the following months
     (a pull-in has ``now > 0`` and ``later < 0``: those deals do not close
     again). A negative carry is taken out of later months' revenue without
-    making any month negative; what is left at year end comes out of January
-    (steady state: last year's year-end pull-in came out of this January).
+    making any month negative; what is left at year end wraps to the start of
+    the year (steady state: last year's year-end pull-in is owed by this year),
+    taken from January, then February, and so on, never below zero.
     """
     proc = RoleProcess(world)
     if policy is None:
@@ -392,5 +393,14 @@ def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
                 carry = later if carry is None else carry + later
     res = {k: np.stack(v, axis=-1) for k, v in hist.items()}
     if carry is not None:
-        res["revenue"][..., 0] = np.maximum(res["revenue"][..., 0] + carry, 0.0)
+        # steady state: what is still carried at year end wraps to the start of the
+        # year (last year's year-end pull-in is owed by this year); owed deals come
+        # out of January, then February, ..., never making a month negative
+        rev = res["revenue"]
+        rev[..., 0] += np.maximum(carry, 0.0)
+        owed = np.maximum(-carry, 0.0)
+        for m in range(MONTHS):
+            take = np.minimum(np.maximum(rev[..., m], 0.0), owed)
+            rev[..., m] -= take
+            owed = owed - take
     return res

@@ -80,12 +80,16 @@ def test_dynamic_is_chunk_and_executor_invariant():
 #: (finding, role type) pairs the model does not reproduce (docs/model.md, section 4.10)
 KNOWN_FAILING = {("quarterly_low", "second"), ("team_weight", "second")}
 
+#: trials per finding: enough that the expected effect is several SEs from zero
+#: (the quarterly-bonus tercile difference is small: +0.67 pp, SE 0.17 at 200 trials)
+FINDING_TRIALS = {"quarterly_low": 120}
+
 
 @pytest.mark.parametrize("which", ["first", "second"])
 @pytest.mark.parametrize("key", [f.key for f in V.FINDINGS])
 def test_research_finding_signs(key, which):
     """Each research finding of DOMAIN.md holds (sign, CI excluding zero) at a modest trial count, on two role types."""
-    df = V.validate_model(trials=24, rng=1, only=[key], roles=which)
+    df = V.validate_model(trials=FINDING_TRIALS.get(key, 24), rng=1, only=[key], roles=which)
     assert len(df) >= 1
     assert df["role"].nunique() == 1
     bad = df[~df["holds"]]
