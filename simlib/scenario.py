@@ -175,7 +175,7 @@ class Role(_Model):
     ramp_months: Annotated[int, Field(ge=1, le=24)] = 6
     effort_elasticity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.6
     last_year_sd: NonNeg = 0.15
-    production: dict[str, Any] = Field(default_factory=dict)
+    production: dict[str, Any] = Field(default_factory=dict, validate_default=True)
 
     @field_validator("seasonality")
     @classmethod

@@ -386,3 +386,14 @@ def test_default_scenario_is_valid_and_has_three_roles(default_scenario):
     assert len(default_scenario.plans) >= 4 and default_scenario.current_plan in default_scenario.plans
     raw = yaml.safe_load(DEFAULT.read_text())
     assert sum(1 for p in raw["plans"].values() if "base" in p) >= 3
+
+
+def test_omitted_production_is_filled_with_the_process_defaults():
+    """A role without a production section gets every default (calibration and reports rely on them)."""
+    from simlib.scenario import TelesalesProduction
+
+    with open("scenarios/default.yaml") as fh:
+        data = yaml.safe_load(fh)
+    del data["roles"]["telesales"]["production"]
+    scen = simlib.scenario_from_dict(data, "no_production.yaml")
+    assert scen.roles["telesales"].production == TelesalesProduction().model_dump()
