@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from .metrics import BEHAVIOUR_METRICS
 from .paycurves import compile_component, evaluate
 from .plans import compute_pay, primary_structure, revenue_profile, set_quotas
 from .population import Layout, RoleWorld, draw_chunk, market_multiplier, role_world
@@ -79,16 +80,6 @@ _ELAS: dict[str, dict[str, tuple[float, float]]] = {
         "revenue": (0.1, 0), "partners_opened": (1, 0), "partner_revenue_new": (1, 0),
         "partner_satisfaction": (0, 1), "policy_adherence": (0, 0.5),
     },
-}
-
-#: metrics this model adds (also filled for behaviour 'none' by the engine)
-BEHAVIOUR_METRICS: dict[str, tuple[str, str]] = {
-    "last_month_share": ("share of revenue booked in the last month of pay periods", "fraction"),
-    "discount_cost": ("price discounts given to pull deals into a period (model-implied level)", "money"),
-    "help_given": ("help to teammates, index (1 = today)", "index"),
-    "effort_index": ("mean monthly effort, index (1 = today)", "index"),
-    "give_up_share": ("share of reps whose optimal effort is a fifth or more below today's while short of target", "fraction"),
-    "coast_share": ("share of reps whose optimal effort is a fifth or more below today's once on track for target", "fraction"),
 }
 
 

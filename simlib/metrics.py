@@ -16,6 +16,16 @@ import numpy as np
 #: trials per reduction block (fixed: part of what makes results chunk-invariant)
 REDUCE_BLOCK = 64
 
+#: metrics the behaviour model adds (also filled for behaviour 'none' by the engine)
+BEHAVIOUR_METRICS: dict[str, tuple[str, str]] = {
+    "last_month_share": ("share of revenue booked in the last month of pay periods", "fraction"),
+    "discount_cost": ("price discounts given to pull deals into a period (model-implied level)", "money"),
+    "help_given": ("help to teammates, index (1 = today)", "index"),
+    "effort_index": ("mean monthly effort, index (1 = today)", "index"),
+    "give_up_share": ("share of reps whose optimal effort is a fifth or more below today's while short of target", "fraction"),
+    "coast_share": ("share of reps whose optimal effort is a fifth or more below today's once on track for target", "fraction"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -39,12 +49,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "recognition_value": ("money-equivalent of non-money awards", "money"),
     "over_budget": ("1 if incentive cost exceeds the budget (mean = probability)", "probability"),
     # behaviour (simlib.behavior; today's values under behaviour 'none')
-    "last_month_share": ("share of revenue booked in the last month of pay periods", "fraction"),
-    "discount_cost": ("price discounts given to pull deals into a period (model-implied level)", "money"),
-    "help_given": ("help to teammates, index (1 = today)", "index"),
-    "effort_index": ("mean monthly effort, index (1 = today)", "index"),
-    "give_up_share": ("share of reps whose optimal effort is a fifth or more below today's while short of target", "fraction"),
-    "coast_share": ("share of reps whose optimal effort is a fifth or more below today's once on track for target", "fraction"),
+    **BEHAVIOUR_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
