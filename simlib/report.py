@@ -344,7 +344,15 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
                             exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb)
     body = _MERMAID_BLOCK.sub("", _MATHJAX_BLOCK.sub("", body))
+    # wide metric tables scroll sideways inside the page instead of running off it
+    body = body.replace("</head>", _WIDE_TABLES + "</head>", 1)
     return _REMOTE_TAG.sub("", body)
+
+
+_WIDE_TABLES = (
+    "<style>.jp-RenderedHTMLCommon table{display:block;max-width:100%;overflow-x:auto}"
+    ".jp-RenderedHTMLCommon td{white-space:nowrap}</style>\n"
+)
 
 
 def _atomic_write(path: Path, text: str) -> None:
