@@ -102,6 +102,39 @@ def _behaviour_model(scenario: Scenario, behaviour: str | Any):
     return behaviour
 
 
+def role_outcomes(
+    scenario: Scenario,
+    plans: Sequence[str],
+    draws: dict[str, np.ndarray],
+    *,
+    behaviour: str | Any | None = None,
+    model: Any = None,
+) -> Iterable[tuple[str, str, Any, np.ndarray, dict[str, np.ndarray], PayResult]]:
+    """The engine's pass over plans and roles for pre-drawn trials, without metrics.
+
+    Yields ``(plan, role, world, quota, measures, pay)`` per plan and role, for
+    rep-level views (notebook charts, synthetic history). Measures are shared
+    by the plans for which the behaviour keeps today's effort, as in
+    :func:`run_chunk`, so the numbers are the same trials as :func:`simulate`'s.
+    """
+    market = market_multiplier(scenario, draws)
+    if model is None:
+        model = _behaviour_model(scenario, behaviour)
+    worlds = {r: role_world(scenario, r, draws, market) for r in scenario.roles}
+    today: dict[str, dict[str, np.ndarray]] = {}
+    for plan in plans:
+        for rname, world in worlds.items():
+            quota = set_quotas(scenario, plan, world)
+            policy = None if model is None else model.policy(plan, world, quota)
+            if policy is None:
+                if rname not in today:
+                    today[rname] = run_year(world)
+                measures = today[rname]
+            else:
+                measures = run_year(world, policy)
+            yield plan, rname, world, quota, measures, compute_pay(scenario, plan, world, measures, quota)
+
+
 def run_chunk(
     scenario: Scenario,
     lay: Layouts,

@@ -280,10 +280,8 @@ def metrics_available(result_or_frame: Any) -> list[str]:
 
 def _rep_pass(scenario: Any, plans: Sequence[str] | None, trials: int, rng: Any, behaviour: Any):
     """Yield (plan, role, trial numbers, measures, PayResult) for the first ``trials`` trials."""
-    from .engine import _behaviour_model
-    from .plans import compute_pay, set_quotas
-    from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-    from .production import run_year
+    from .engine import role_outcomes
+    from .population import Layout, draw_chunk, root_seed
 
     scen = _as_scen(scenario)
     plan_list = list(plans) if plans else list(scen.plans)
@@ -295,21 +293,8 @@ def _rep_pass(scenario: Any, plans: Sequence[str] | None, trials: int, rng: Any,
     root = root_seed(rng)
     tr = np.arange(int(trials))
     draws = draw_chunk(Layout.of(scen), root, tr)
-    market = market_multiplier(scen, draws)
-    model = _behaviour_model(scen, behaviour)
-    worlds = {r: role_world(scen, r, draws, market) for r in scen.roles}
-    base_measures: dict[str, dict[str, np.ndarray]] = {}
-    for plan in plan_list:
-        for rname, world in worlds.items():
-            quota = set_quotas(scen, plan, world)
-            policy = None if model is None else model.policy(plan, world, quota)
-            if policy is None:
-                if rname not in base_measures:
-                    base_measures[rname] = run_year(world)
-                measures = base_measures[rname]
-            else:
-                measures = run_year(world, policy)
-            yield plan, rname, tr, measures, compute_pay(scen, plan, world, measures, quota)
+    for plan, rname, _world, _quota, measures, pay in role_outcomes(scen, plan_list, draws, behaviour=behaviour):
+        yield plan, rname, tr, measures, pay
 
 
 def measure_means(

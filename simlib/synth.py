@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .engine import role_outcomes
 from .errors import PlanError, SimlibError
-from .plans import compute_pay, revenue_profile, set_quotas
-from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-from .production import run_year
+from .plans import revenue_profile
+from .population import Layout, draw_chunk, market_multiplier, root_seed
 from .scenario import MEASURES, MONTHS, Scenario
 
 
@@ -51,12 +51,6 @@ class RolePanelSim:
     attainment: np.ndarray
     new_hire: np.ndarray
     team: np.ndarray
-
-
-def _model(scenario: Scenario, behaviour: str | Any):
-    from .engine import _behaviour_model
-
-    return _behaviour_model(scenario, behaviour)
 
 
 def simulate_panels(
@@ -94,17 +88,10 @@ def simulate_panels(
     if draws is None:
         idx = np.arange(trials) if np.isscalar(trials) else np.asarray(trials)
         draws = draw_chunk(Layout.of(scenario), root_seed(rng), idx)
-    market = market_multiplier(scenario, draws)
-    model = _model(scenario, behaviour)
     out = {}
-    for rname in scenario.roles:
-        world = role_world(scenario, rname, draws, market)
-        quota = set_quotas(scenario, plan, world)
-        policy = None if model is None else model.policy(plan, world, quota)
-        measures = run_year(world, policy)
-        pay = compute_pay(scenario, plan, world, measures, quota)
+    for _plan, rname, world, quota, measures, pay in role_outcomes(scenario, [plan], draws, behaviour=behaviour):
         out[rname] = RolePanelSim(measures, quota, pay.incentive, pay.attainment, world.new_hire, world.team)
-    return out, market
+    return out, market_multiplier(scenario, draws)
 
 
 def simulate_outcomes(
