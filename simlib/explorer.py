@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PlanError
+from .sweep import accelerate_curve, accelerate_tiers
 
 __all__ = ["Explorer", "variant_plan", "DEFAULT_CONTROLS", "KEY_METRICS"]
 
@@ -39,47 +40,12 @@ KEY_METRICS = ("revenue", "incentive_cost", "comp_cost_of_sales", "profit", "sha
 DEFAULT_CONTROLS = dict(target_level=1.0, team_weight=0.0, threshold=None, cap="base", accelerator=1.0)
 
 
-def _curve_at(points: list, x: float) -> float:
-    xs = [float(p[0]) for p in points]
-    ys = [float(p[1]) for p in points]
-    if x < xs[0]:
-        return 0.0
-    if x >= xs[-1]:
-        return ys[-1] if len(xs) == 1 else ys[-1] + (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) * (x - xs[-1])
-    return float(np.interp(x, xs, ys))
-
-
 def _threshold_curve(c: dict, t: float) -> None:
     pts = [[float(x), float(y)] for x, y in c["points"]]
     if len(pts) > 1 and t >= pts[1][0]:
         raise PlanError(f"threshold {t:g}: must be below the curve's second point ({pts[1][0]:g}) of component '{c['name']}'")
     pts[0] = [t, pts[0][1]]
     c["points"] = pts
-
-
-def _accelerate_curve(c: dict, a: float) -> None:
-    pts = [[float(x), float(y)] for x, y in c["points"]]
-    if pts[-1][0] <= 1.0:
-        if c.get("beyond", "extend") == "flat" or len(pts) == 1:
-            return
-        pts.append([2.0, _curve_at(pts, 2.0)])
-    v1 = _curve_at(pts, 1.0)
-    if pts[0][0] < 1.0 and not any(abs(x - 1.0) < 1e-12 for x, _ in pts):
-        pts.append([1.0, v1])
-        pts.sort()
-    c["points"] = [[x, (v1 + a * (y - v1)) if x > 1.0 else y] for x, y in pts]
-
-
-def _accelerate_tiers(c: dict, a: float) -> None:
-    tiers = [dict(t) for t in c["tiers"]]
-    starts = [float(t["from"]) for t in tiers]
-    if 1.0 not in starts and starts[0] < 1.0:
-        i = max(j for j, s in enumerate(starts) if s < 1.0)
-        tiers.insert(i + 1, {"from": 1.0, "rate": tiers[i]["rate"]})
-    for t in tiers:
-        if float(t["from"]) >= 1.0:
-            t["rate"] = float(t["rate"]) * a
-    c["tiers"] = tiers
 
 
 def variant_plan(
@@ -146,7 +112,7 @@ def variant_plan(
             if cap != "base":
                 c["cap"] = float(cap) if cap else None
             if float(accelerator) != 1.0:
-                _accelerate_curve(c, float(accelerator))
+                accelerate_curve(c, float(accelerator))
         elif c["kind"] == "commission":
             if threshold is not None and float(threshold) > 0:
                 gates = [g for g in (rp.get("gates") or []) if c["name"] not in (g.get("components") or [])]
@@ -154,7 +120,7 @@ def variant_plan(
                               "components": [c["name"]]})
                 rp["gates"] = gates
             if float(accelerator) != 1.0:
-                _accelerate_tiers(c, float(accelerator))
+                accelerate_tiers(c, float(accelerator))
     return plan
 
 

@@ -190,7 +190,8 @@ def _curve_value(points: list, x: float, beyond: str) -> float:
     return float(np.interp(x, xs, ys))
 
 
-def _accelerate_curve(c: dict, a: float) -> None:
+def accelerate_curve(c: dict, a: float) -> None:
+    """Multiply the slope of a pay curve (component dict, in place) above 100% attainment by ``a``."""
     pts = [[float(x), float(y)] for x, y in c["points"]]
     if pts[-1][0] <= 1.0:
         if c.get("beyond", "extend") == "flat" or len(pts) == 1:
@@ -205,7 +206,8 @@ def _accelerate_curve(c: dict, a: float) -> None:
     c["points"] = [[x, (v1 + a * (y - v1)) if x > 1.0 else y] for x, y in pts]
 
 
-def _accelerate_tiers(c: dict, a: float) -> None:
+def accelerate_tiers(c: dict, a: float) -> None:
+    """Multiply the commission rates (component dict, in place) from 100% attainment on by ``a``."""
     tiers = [dict(t) for t in c["tiers"]]
     starts = [float(t["from"]) for t in tiers]
     if not any(s >= 1.0 for s in starts) and starts[0] < 1.0:
@@ -266,10 +268,10 @@ def _apply_alias(spec: ParamSpec, plan: dict, scen: dict, value: Any) -> None:
         elif a == "accelerator":
             m = _number(spec, value, 0.0)
             for c in _revenue_components(rp, ("curve",)):
-                _accelerate_curve(c, m)
+                accelerate_curve(c, m)
                 touched += 1
             for c in _revenue_components(rp, ("commission",)):
-                _accelerate_tiers(c, m)
+                accelerate_tiers(c, m)
                 touched += 1
         elif a == "commission_rate":
             m = _number(spec, value, 0.0)
