@@ -95,8 +95,8 @@ def quantiles_of_sorted(xs: np.ndarray, qs) -> np.ndarray:
     return out
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks along axis 1 (ties get their mean rank)."""
+def _sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted along axis 1 and their average ranks (ties get their mean rank), from one argsort."""
     T, R = x.shape
     # ties all get the same mean rank, so the order within a tie does not matter and the
     # faster unstable sort gives the same ranks; NaNs (each its own group) keep the stable order
@@ -110,35 +110,53 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     out = np.empty((T, R))
     if new.all():  # no ties (e.g. continuous attainment): each rank is its position, (i + i) / 2
         np.put_along_axis(out, order, np.broadcast_to(pos.astype(float), (T, R)), axis=1)
-        return out
+        return xs, out
     first = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
     last_flag = np.ones((T, R), dtype=bool)
     last_flag[:, :-1] = new[:, 1:]
     from_end = np.maximum.accumulate(np.where(last_flag, R - 1 - pos, 0)[:, ::-1], axis=1)[:, ::-1]
     ranks_sorted = (first + (R - 1 - from_end)) / 2.0
     np.put_along_axis(out, order, ranks_sorted, axis=1)
-    return out
+    return xs, out
 
 
-def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman rank correlation of a and b along axis 1, per row; NaN when either is constant."""
-    ra, rb = _ranks(a), _ranks(b)
-    ra -= ra.mean(axis=1, keepdims=True)
-    rb -= rb.mean(axis=1, keepdims=True)
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks along axis 1 (ties get their mean rank)."""
+    return _sort_rank(x)[1]
+
+
+def _spearman_of_ranks(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    ra = ra - ra.mean(axis=1, keepdims=True)
+    rb = rb - rb.mean(axis=1, keepdims=True)
     den = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
     num = (ra * rb).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of a and b along axis 1, per row; NaN when either is constant."""
+    return _spearman_of_ranks(_ranks(a), _ranks(b))
+
+
 def gini_rows(x: np.ndarray) -> np.ndarray:
     """Gini coefficient along axis 1 (non-negative values)."""
-    R = x.shape[1]
-    xs = np.sort(x, axis=1)
+    return _gini_of_sorted(np.sort(x, axis=1))
+
+
+def _gini_of_sorted(xs: np.ndarray) -> np.ndarray:
+    R = xs.shape[1]
     tot = xs.sum(axis=1)
     i = np.arange(1, R + 1)
     g = (2.0 * (xs * i).sum(axis=1) / (R * np.where(tot > 0, tot, 1.0))) - (R + 1.0) / R
     return np.where(tot > 0, g, 0.0)
+
+
+def _constant(a: np.ndarray) -> float | None:
+    """The value of an array whose elements are all equal (None otherwise)."""
+    a = np.asarray(a)
+    v = a.flat[0] if a.size else None
+    return float(v) if a.size and np.all(a == v) else None
 
 
 def group_metrics(
@@ -157,15 +175,31 @@ def group_metrics(
     """
     rev = revenue.sum(axis=1)
     inc = incentive.sum(axis=1)
-    pay = np.broadcast_to(base, incentive.shape) + incentive
     basec = np.broadcast_to(base, incentive.shape).sum(axis=1)
     gp = (revenue * margin).sum(axis=1)
     tc = basec + inc
-    att_q = quantiles_along_reps(attainment, [0.1, 0.5, 0.9])
+    # one argsort per input serves its quantiles and its ranks; where base and target incentive
+    # are the same for every rep (one role), pay and payout multiples sort as incentive does,
+    # and sorting incentive gives their sorted rows too (the same values, elementwise)
+    att_sorted, att_rank = _sort_rank(attainment)
+    inc_sorted, inc_rank = _sort_rank(incentive)
+    att_q = quantiles_of_sorted(att_sorted, [0.1, 0.5, 0.9])
     # payout multiples are undefined where target incentive is 0 (e.g. pure commission): NaN, not 1e12-fold
-    ti = np.broadcast_to(target_incentive, incentive.shape)
-    multiple = np.where(ti > 0, incentive / np.where(ti > 0, ti, 1.0), np.nan)
-    pay_q = quantiles_along_reps(multiple, [0.1, 0.5, 0.9])
+    ti0 = _constant(target_incentive)
+    if ti0 is not None:
+        if ti0 > 0:
+            pay_q = quantiles_of_sorted(inc_sorted / ti0, [0.1, 0.5, 0.9])
+        else:
+            pay_q = np.full((3, incentive.shape[0]), np.nan)
+    else:
+        ti = np.broadcast_to(target_incentive, incentive.shape)
+        multiple = np.where(ti > 0, incentive / np.where(ti > 0, ti, 1.0), np.nan)
+        pay_q = quantiles_along_reps(multiple, [0.1, 0.5, 0.9])
+    base0 = _constant(base)
+    if base0 is not None:
+        gini = _gini_of_sorted(inc_sorted + base0)
+    else:
+        gini = gini_rows(np.broadcast_to(base, incentive.shape) + incentive)
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(rev > 0, tc / np.where(rev > 0, rev, 1.0), np.nan)
     return {
@@ -185,8 +219,8 @@ def group_metrics(
         "payout_p50": pay_q[1],
         "leverage": pay_q[2],
         "share_capped": capped.mean(axis=1),
-        "pay_performance_corr": spearman_rows(attainment, incentive),
-        "gini_pay": gini_rows(pay),
+        "pay_performance_corr": _spearman_of_ranks(att_rank, inc_rank),
+        "gini_pay": gini,
         "recognition_value": recognition.sum(axis=1),
     }
 

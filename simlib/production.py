@@ -10,7 +10,9 @@ effort moves outcomes smoothly under common random numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +151,53 @@ def expected_monthly_revenue(role: Role, growth: float) -> np.ndarray:
     return (p.existing_revenue_per_month + p.partners_per_month * p.partner_mature_revenue * built) * season
 
 
+class YearMeasures(Mapping):
+    """A role's measures for the year, each computed on first lookup and then kept.
+
+    Iterating (or ``dict(...)``) computes them all. Arrays are C-contiguous and
+    must not be modified in place (they are shared by every plan of a run).
+    """
+
+    def __init__(self, compute: dict[str, Callable[[], np.ndarray]]):
+        self._compute = compute
+        self._done: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        v = self._done.get(key)
+        if v is None:
+            if key not in self._compute:
+                raise KeyError(key)
+            v = self._done[key] = np.ascontiguousarray(self._compute[key]())
+        return v
+
+    def __iter__(self):
+        return iter(self._compute)
+
+    def __len__(self) -> int:
+        return len(self._compute)
+
+    def computed(self) -> list[str]:
+        """The measures computed so far."""
+        return list(self._done)
+
+
+def _once(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` evaluated at most once."""
+    box: list = []
+
+    def call():
+        if not box:
+            box.append(fn())
+        return box[0]
+
+    return call
+
+
+def _part(fn: Callable[[], dict], key: str) -> Callable[[], np.ndarray]:
+    """One array of a computation that yields several; ``fn`` must be shared via :func:`_once`."""
+    return lambda: fn()[key]
+
+
 class RoleProcess:
     """Runs one role's production month by month for a chunk of trials.
 
@@ -178,10 +227,12 @@ class RoleProcess:
         return self._channel(m, c, demand)
 
     # -- today's effort all year: every month at once ------------------------------
-    def year(self) -> dict[str, np.ndarray]:
+    def year(self) -> YearMeasures:
         """The whole year at today's effort (``BASELINE`` controls every month).
 
-        Each measure is (T, R, 12), C-contiguous. The numbers equal stepping
+        Returns a read-only mapping of each measure, (T, R, 12) C-contiguous,
+        computed when first looked up (a plan that pays on revenue alone does
+        not pay for milestones or talk time). The numbers equal stepping
         months 0..11 with :data:`BASELINE` bit for bit: the same per-element
         arithmetic, done on all months at once (multiplications by the
         baseline's exact 1.0 controls are left out; ``x * 1.0 == x``).
@@ -192,91 +243,121 @@ class RoleProcess:
         demand = w.season * w.market[:, None, :]  # (T, 1, 12)
         ramp = w.ramp  # (T, R, 12)
         proc = w.role.process
+        f: dict[str, Callable[[], np.ndarray]] = {}
         if proc == "telesales":
-            # in-place where it saves a temporary; a + b and a * b are commutative, exactly
-            # (large temporaries cost page faults: buffers are reused where the values allow)
-            scratch = (p.calls_per_month * w.ability)[..., None] * ramp  # mean calls
-            calls = _normal_count(scratch, scratch, d["calls"])
-            lr = (p.lead_rate * w.territory)[..., None] * demand
-            np.minimum(0.95, lr, out=lr)
-            cl = calls * lr
-            lr -= 1.0
-            np.negative(lr, out=lr)  # 1 - lr (exact)
-            lr *= cl
-            leads = _normal_count(cl, lr, d["leads"], out=lr)
-            np.minimum(calls, leads, out=leads)
-            cr = min(0.95, p.conversion_rate)
-            lc = np.multiply(leads, cr, out=scratch)
-            conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl)
-            np.minimum(leads, conv, out=conv)
-            revenue = np.maximum(conv, 1.0)
-            np.sqrt(revenue, out=revenue)
-            np.divide(p.deal_value_cv, revenue, out=revenue)
-            revenue *= d["deal"]
-            revenue += 1.0
-            np.maximum(0.0, revenue, out=revenue)
-            revenue *= p.deal_value  # average deal value
-            revenue *= conv
-            rate = np.maximum(leads, 1.0)
-            np.divide(conv, rate, out=rate)
-            np.copyto(rate, 0.0, where=np.logical_not(leads > 0))
-            acc = p.record_accuracy_sd * d["accuracy"]
-            acc += p.record_accuracy
-            out = {
-                "revenue": revenue,
-                "calls": calls,
-                "talk_time": np.divide(np.multiply(calls, p.talk_minutes_per_call, out=scratch), 60.0, out=scratch),
-                "leads": leads,
-                "conversions": conv,
-                "conversion_rate": rate,
-                "record_accuracy": np.clip(acc, 0.0, 1.0, out=acc),
-            }
+            def funnel():
+                # in-place where it saves a temporary; a + b and a * b are commutative, exactly
+                # (large temporaries cost page faults: buffers are reused where the values allow)
+                scratch = (p.calls_per_month * w.ability)[..., None] * ramp  # mean calls
+                calls = _normal_count(scratch, scratch, d["calls"])
+                lr = (p.lead_rate * w.territory)[..., None] * demand
+                np.minimum(0.95, lr, out=lr)
+                cl = calls * lr
+                lr -= 1.0
+                np.negative(lr, out=lr)  # 1 - lr (exact)
+                lr *= cl
+                leads = _normal_count(cl, lr, d["leads"], out=lr)
+                np.minimum(calls, leads, out=leads)
+                cr = min(0.95, p.conversion_rate)
+                lc = np.multiply(leads, cr, out=scratch)
+                conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl)
+                np.minimum(leads, conv, out=conv)
+                revenue = np.maximum(conv, 1.0)
+                np.sqrt(revenue, out=revenue)
+                np.divide(p.deal_value_cv, revenue, out=revenue)
+                revenue *= d["deal"]
+                revenue += 1.0
+                np.maximum(0.0, revenue, out=revenue)
+                revenue *= p.deal_value  # average deal value
+                revenue *= conv
+                return {"revenue": revenue, "calls": calls, "leads": leads, "conversions": conv}
+
+            def rate():
+                leads, conv = m["leads"], m["conversions"]
+                r = np.maximum(leads, 1.0)
+                np.divide(conv, r, out=r)
+                np.copyto(r, 0.0, where=np.logical_not(leads > 0))
+                return r
+
+            def accuracy():
+                acc = p.record_accuracy_sd * d["accuracy"]
+                acc += p.record_accuracy
+                return np.clip(acc, 0.0, 1.0, out=acc)
+
+            shared = _once(funnel)
+            for k in ("revenue", "calls", "leads", "conversions"):
+                f[k] = _part(shared, k)
+            f["talk_time"] = lambda: np.divide(np.multiply(m["calls"], p.talk_minutes_per_call), 60.0)
+            f["conversion_rate"] = rate
+            f["record_accuracy"] = accuracy
         elif proc == "key_account":
-            lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
-            n = poisson_inv(d["ndeals"], lam, 12)
-            # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
-            s = p.deal_size_sd_log
-            hit = np.flatnonzero(n > 0)
-            T, R, M = n.shape
-            zs = d["size"].reshape(T, R * M, KA_SIZE_DRAWS)[hit // (R * M), hit % (R * M)]  # (H, K)
-            sizes = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
-            n_hit = n.ravel()[hit]
-            won = np.arange(KA_SIZE_DRAWS) < n_hit[:, None]
-            won_sum = np.zeros(n.size)
-            won_sum[hit] = np.sum(np.where(won, sizes, 0.0), axis=-1)
-            revenue = won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
-            large = np.zeros(n.size)
-            large[hit] = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1)
-            large = large.reshape(n.shape)
-            mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
-            out = {
-                "revenue": revenue,
-                "large_order_value": large,
-                "deals": n,
-                "new_accounts": binomial_inv(d["newacc"], n, p.new_account_share, 12),
-                "milestones": poisson_inv(d["milestones"], mlam, 3 * int(p.milestones_per_month) + 12),
-                "satisfaction": np.clip(p.satisfaction + p.satisfaction_sd * d["satisfaction"], 0.0, 1.0),
-            }
+            def deals():
+                lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
+                return poisson_inv(d["ndeals"], lam, 12)
+
+            def sizes():
+                # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
+                n = m["deals"]
+                s = p.deal_size_sd_log
+                hit = np.flatnonzero(n > 0)
+                T, R, M = n.shape
+                zs = d["size"].reshape(T, R * M, KA_SIZE_DRAWS)[hit // (R * M), hit % (R * M)]  # (H, K)
+                sz = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
+                won = np.arange(KA_SIZE_DRAWS) < n.ravel()[hit][:, None]
+                return {"hit": hit, "sizes": sz, "won": won}
+
+            def revenue():
+                n, z = m["deals"], sized()
+                won_sum = np.zeros(n.size)
+                won_sum[z["hit"]] = np.sum(np.where(z["won"], z["sizes"], 0.0), axis=-1)
+                return won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
+
+            def large():
+                n, z = m["deals"], sized()
+                out = np.zeros(n.size)
+                big = z["won"] & (z["sizes"] >= p.large_order_threshold)
+                out[z["hit"]] = np.sum(np.where(big, z["sizes"], 0.0), axis=-1)
+                return out.reshape(n.shape)
+
+            def milestones():
+                mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
+                return poisson_inv(d["milestones"], mlam, 3 * int(p.milestones_per_month) + 12)
+
+            sized = _once(sizes)
+            f["revenue"] = revenue
+            f["large_order_value"] = large
+            f["deals"] = deals
+            f["new_accounts"] = lambda: binomial_inv(d["newacc"], m["deals"], p.new_account_share, 12)
+            f["milestones"] = milestones
+            f["satisfaction"] = lambda: np.clip(p.satisfaction + p.satisfaction_sd * d["satisfaction"], 0.0, 1.0)
         else:
-            opened = poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
-            new_rev = np.empty(opened.shape)
-            n_cum = np.zeros(w.shape)
-            ramp_state = np.zeros(w.shape)
-            decay = np.exp(-1.0 / p.partner_ramp_months)
-            for m in range(MONTHS):
-                new_rev[:, :, m] = p.partner_mature_revenue * (n_cum - ramp_state) * demand[:, :, m]
-                ramp_state = (ramp_state + opened[:, :, m]) * decay
-                n_cum = n_cum + opened[:, :, m]
-            base = (p.existing_revenue_per_month * w.territory * w.ability)[..., None] * demand * ramp
-            existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"]))
-            out = {
-                "revenue": existing + new_rev,
-                "partners_opened": opened,
-                "partner_revenue_new": new_rev,
-                "partner_satisfaction": np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0),
-                "policy_adherence": np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0),
-            }
-        return {k: np.ascontiguousarray(out[k]) for k in MEASURES[proc]}
+            def opened():
+                return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
+
+            def new_revenue():
+                op = m["partners_opened"]
+                new_rev = np.empty(op.shape)
+                n_cum = np.zeros(w.shape)
+                ramp_state = np.zeros(w.shape)
+                decay = np.exp(-1.0 / p.partner_ramp_months)
+                for k in range(MONTHS):
+                    new_rev[:, :, k] = p.partner_mature_revenue * (n_cum - ramp_state) * demand[:, :, k]
+                    ramp_state = (ramp_state + op[:, :, k]) * decay
+                    n_cum = n_cum + op[:, :, k]
+                return new_rev
+
+            def revenue():
+                base = (p.existing_revenue_per_month * w.territory * w.ability)[..., None] * demand * ramp
+                existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"]))
+                return existing + m["partner_revenue_new"]
+
+            f["revenue"] = revenue
+            f["partners_opened"] = opened
+            f["partner_revenue_new"] = new_revenue
+            f["partner_satisfaction"] = lambda: np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0)
+            f["policy_adherence"] = lambda: np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0)
+        m = YearMeasures({k: f[k] for k in MEASURES[proc]})
+        return m
 
     # -- telesales: calls -> leads -> conversions -> revenue ---------------------
     def _telesales(self, m, c, demand):
