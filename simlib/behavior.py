@@ -925,11 +925,15 @@ class _Policy:
         return now, later
 
 
-def behaviour_metrics(rec: _Policy | None, measures: dict[str, np.ndarray], ends: list[int], R: int, T: int) -> dict[str, np.ndarray]:
-    """Per-trial behaviour metrics of one group; ``rec`` None means today's behaviour (behaviour 'none')."""
+def behaviour_metrics(rec: _Policy | None, measures: dict[str, np.ndarray], ends: list[int], R: int, T: int,
+                      total: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-trial behaviour metrics of one group; ``rec`` None means today's behaviour (behaviour 'none').
+
+    ``total``: the group's revenue per trial, ``revenue.sum(axis=2).sum(axis=1)``, when already known.
+    """
     rev = measures["revenue"]
     # one axis at a time (months, then reps): per-trial sums that do not depend on the chunk's shape
-    tot = rev.sum(axis=2).sum(axis=1)
+    tot = rev.sum(axis=2).sum(axis=1) if total is None else total
     last = rev[..., ends].sum(axis=2).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         lms = np.where(tot > 0, last / np.where(tot > 0, tot, 1.0), np.nan)

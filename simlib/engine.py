@@ -20,7 +20,7 @@ from ._version import __version__
 from .behavior import BEHAVIOUR_METRICS, behaviour_metrics, dynamic
 from .errors import PlanError
 from .metrics import KEEP, METRICS, Reducer, group_metrics
-from .plans import PayResult, compute_pay, primary_structure, set_quotas
+from .plans import PayResult, compute_pay, primary_structure, set_quotas, year_sum
 from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from .production import run_year
 from .scenario import Scenario
@@ -180,20 +180,19 @@ def run_chunk(
             pay: PayResult = compute_pay(scenario, plan, world, measures, quota, memo)
             ends = list(primary_structure(scenario.role_plan(plan, rname), pay.target_incentive).ends)
             rec = policy if hasattr(policy, "effort") else None
+            rev = year_sum(measures, "revenue", memo)  # (T, R), shared with compute_pay
+            if "rev_tot" not in memo:
+                memo["rev_tot"] = rev.sum(axis=1)
+            rev_tot = memo["rev_tot"]
             bkey = ("behaviour_metrics", tuple(ends))
             if rec is not None or bkey not in memo:
-                memo[bkey] = behaviour_metrics(rec, measures, ends, world.role.headcount, T)
+                memo[bkey] = behaviour_metrics(rec, measures, ends, world.role.headcount, T, rev_tot)
             bm = memo[bkey]
-            if "rev_tot" not in memo:
-                memo["rev_tot"] = measures["revenue"].sum(axis=2).sum(axis=1)
-                memo["rev"] = measures["revenue"].sum(axis=-1)
-            rev_tot = memo["rev_tot"]
             for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot), ("R", np.full(T, float(world.role.headcount))),
                            ("discount_cost", bm["discount_cost"])):
                 beh.setdefault(key, []).append(v)
             for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
                 beh.setdefault(key, []).append(bm[key] * world.role.headcount)
-            rev = memo["rev"]
             R = world.role.headcount
             margin = np.full(R, world.role.gross_margin)
             base = np.full(R, pay.base)

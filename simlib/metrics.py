@@ -101,23 +101,27 @@ def _sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # ties all get the same mean rank, so the order within a tie does not matter and the
     # faster unstable sort gives the same ranks; NaNs (each its own group) keep the stable order
     order = np.argsort(x, axis=1, kind="stable" if np.isnan(x).any() else "quicksort")
-    xs = np.take_along_axis(x, order, axis=1)
-    # tie groups: each sorted position gets the mean of its group's first and last position
-    # (exact: (first + last) / 2 is a half-integer, the same as the mean of the positions)
-    pos = np.arange(R)
-    new = np.ones((T, R), dtype=bool)
+    off = (np.arange(T) * R)[:, None]
+    flat = order + off  # positions in the flattened rows
+    xs = x.ravel()[flat]
+    new = np.empty((T, R), dtype=bool)  # a sorted position that starts a group of equal values
+    new[:, 0] = True
     np.not_equal(xs[:, 1:], xs[:, :-1], out=new[:, 1:])
-    out = np.empty((T, R))
-    if new.all():  # no ties (e.g. continuous attainment): each rank is its position, (i + i) / 2
-        np.put_along_axis(out, order, np.broadcast_to(pos.astype(float), (T, R)), axis=1)
-        return xs, out
-    first = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
-    last_flag = np.ones((T, R), dtype=bool)
-    last_flag[:, :-1] = new[:, 1:]
-    from_end = np.maximum.accumulate(np.where(last_flag, R - 1 - pos, 0)[:, ::-1], axis=1)[:, ::-1]
-    ranks_sorted = (first + (R - 1 - from_end)) / 2.0
-    np.put_along_axis(out, order, ranks_sorted, axis=1)
-    return xs, out
+    out = np.empty(T * R)
+    if new.all():  # no ties (e.g. continuous attainment): each rank is its position
+        out[flat] = np.broadcast_to(np.arange(R, dtype=float), (T, R))
+        return xs, out.reshape(T, R)
+    # tie groups over the flattened rows (a row's first position always starts a group): each
+    # position gets the mean of its group's first and last position, (first + last) / 2, which
+    # is exact (a half-integer) and the mean of the positions
+    nf = new.ravel()
+    starts = np.flatnonzero(nf)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = T * R - 1
+    mid = (starts + ends) / 2.0
+    out[flat] = mid[np.cumsum(nf) - 1].reshape(T, R) - off
+    return xs, out.reshape(T, R)
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._cache import by_identity
 from .scenario import Component, Modifier
 
 
@@ -101,6 +102,7 @@ def evaluate(schedule: Schedule, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return raw, np.zeros(x.shape, dtype=bool)
 
 
+@by_identity()
 def compile_component(c: Component) -> Schedule:
     """Compile a plan component to a :class:`Schedule`.
 
@@ -144,6 +146,7 @@ def compile_component(c: Component) -> Schedule:
     return Schedule(k, v, np.zeros_like(k), cap)
 
 
+@by_identity()
 def compile_modifier(m: Modifier) -> Schedule:
     """A modifier multiplies incentive; flat beyond its end points."""
     pts = np.asarray(m.points, dtype=float)

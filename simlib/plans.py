@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._cache import by_identity
 from .paycurves import compile_component, compile_modifier, evaluate
 from .population import RoleWorld, lognormal_mean_one
 from .production import expected_monthly_revenue
@@ -17,8 +18,15 @@ from .scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario
 
 
 def revenue_profile(scenario: Scenario, role: str) -> np.ndarray:
-    """Expected revenue per month (12,) of an average ramped rep at today's effort."""
-    return expected_monthly_revenue(scenario.roles[role], scenario.market.growth_mean)
+    """Expected revenue per month (12,) of an average ramped rep at today's effort (read-only)."""
+    return _revenue_profile(scenario.roles[role], scenario.market.growth_mean)
+
+
+@by_identity()
+def _revenue_profile(role, growth: float) -> np.ndarray:
+    out = expected_monthly_revenue(role, growth)
+    out.flags.writeable = False
+    return out
 
 
 def set_quotas(scenario: Scenario, plan: str, world: RoleWorld) -> np.ndarray:
@@ -123,6 +131,20 @@ def aggregate(x: np.ndarray, period: str, kind: str) -> np.ndarray:
     else:
         s = y.sum(axis=-1)
     return s if kind == "flow" else s / m
+
+
+def year_sum(measures, name: str, memo: dict | None = None) -> np.ndarray:
+    """A measure summed over the year's months, (T, R, 12) -> (T, R); kept in ``memo`` when given.
+
+    The same numbers as ``aggregate(x, "year", "flow")[..., 0]`` (one sum over the month axis).
+    """
+    key = ("year_sum", name)
+    if memo is not None and key in memo:
+        return memo[key]
+    s = measures[name].sum(axis=-1)
+    if memo is not None:
+        memo[key] = s
+    return s
 
 
 def _cumulate(x: np.ndarray, kind: str) -> np.ndarray:
@@ -237,7 +259,11 @@ def compute_pay(
     def agg(measure: str, period: str, kind: str) -> np.ndarray:
         key = ("aggregate", measure, period, kind)
         if key not in memo:
-            memo[key] = aggregate(measures[measure], period, kind)
+            if period == "year":  # the year's sum is shared with the engine's metrics (same arithmetic)
+                s = year_sum(measures, measure, memo)[..., None]
+                memo[key] = s if kind == "flow" else s / MONTHS
+            else:
+                memo[key] = aggregate(measures[measure], period, kind)
         return memo[key]
 
     rp: RolePlan = scenario.role_plan(plan, world.name)
@@ -282,9 +308,7 @@ def compute_pay(
             capped_any |= tcap.any(axis=-1)
         comps[c.name] = pay
 
-    if "revenue_year" not in memo:
-        memo["revenue_year"] = measures["revenue"].sum(axis=-1)
-    att = memo["revenue_year"] / np.maximum(quota, 1e-12)
+    att = year_sum(measures, "revenue", memo) / np.maximum(quota, 1e-12)
     for g in rp.gates:
         kind = kinds[g.measure]
         annual = agg(g.measure, "year", kind)[..., 0]

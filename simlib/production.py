@@ -117,8 +117,7 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
 
 def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Normal approximation of a large count, rounded, non-negative (``out`` may be ``var``)."""
-    x = np.maximum(var, 0.0, out=out)
-    np.sqrt(x, out=x)
+    x = np.sqrt(var, out=out)  # every caller's variance is a product of non-negative factors
     x *= z
     x += mean
     np.rint(x, out=x)

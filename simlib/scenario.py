@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._cache import by_identity
 from .errors import Problem, ScenarioError
 
 MONTHS = 12
@@ -159,6 +160,11 @@ _PRODUCTION_MODELS = {
 }
 
 
+@by_identity()
+def _process_params(role: Role):
+    return _PRODUCTION_MODELS[role.process](**role.production)
+
+
 class Role(_Model):
     """A sales role: headcount, pay levels and its production process."""
 
@@ -204,7 +210,8 @@ class Role(_Model):
         return [MONTHS * w / s for w in self.seasonality]
 
     def process_params(self):
-        return _PRODUCTION_MODELS[self.process](**self.production)
+        """The validated production parameters of this role's process (built once per role)."""
+        return _process_params(self)
 
 
 # --------------------------------------------------------------------------
