@@ -153,11 +153,15 @@ def expected_monthly_revenue(role: Role, growth: float) -> np.ndarray:
 class YearMeasures(Mapping):
     """A role's measures for the year, each computed on first lookup and then kept.
 
-    Iterating (or ``dict(...)``) computes them all. Arrays are C-contiguous and
-    must not be modified in place (they are shared by every plan of a run).
+    ``compute`` maps each measure to a function of this mapping (to look up
+    the measures it is built from; holding the mapping in a closure instead
+    would make a reference cycle that keeps a chunk's arrays alive until the
+    garbage collector runs). Iterating (or ``dict(...)``) computes them all.
+    Arrays are C-contiguous and must not be modified in place (they are
+    shared by every plan of a run).
     """
 
-    def __init__(self, compute: dict[str, Callable[[], np.ndarray]]):
+    def __init__(self, compute: dict[str, Callable[[YearMeasures], np.ndarray]]):
         self._compute = compute
         self._done: dict[str, np.ndarray] = {}
 
@@ -166,7 +170,7 @@ class YearMeasures(Mapping):
         if v is None:
             if key not in self._compute:
                 raise KeyError(key)
-            v = self._done[key] = np.ascontiguousarray(self._compute[key]())
+            v = self._done[key] = np.ascontiguousarray(self._compute[key](self))
         return v
 
     def __iter__(self):
@@ -180,21 +184,21 @@ class YearMeasures(Mapping):
         return list(self._done)
 
 
-def _once(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """``fn`` evaluated at most once."""
+def _once(fn: Callable[[YearMeasures], Any]) -> Callable[[YearMeasures], Any]:
+    """``fn`` evaluated at most once (per year: each :meth:`RoleProcess.year` makes its own)."""
     box: list = []
 
-    def call():
+    def call(m):
         if not box:
-            box.append(fn())
+            box.append(fn(m))
         return box[0]
 
     return call
 
 
-def _part(fn: Callable[[], dict], key: str) -> Callable[[], np.ndarray]:
+def _part(fn: Callable[[YearMeasures], dict], key: str) -> Callable[[YearMeasures], np.ndarray]:
     """One array of a computation that yields several; ``fn`` must be shared via :func:`_once`."""
-    return lambda: fn()[key]
+    return lambda m: fn(m)[key]
 
 
 class RoleProcess:
@@ -242,9 +246,9 @@ class RoleProcess:
         demand = w.season * w.market[:, None, :]  # (T, 1, 12)
         ramp = w.ramp  # (T, R, 12)
         proc = w.role.process
-        f: dict[str, Callable[[], np.ndarray]] = {}
+        f: dict[str, Callable[[YearMeasures], np.ndarray]] = {}
         if proc == "telesales":
-            def funnel():
+            def funnel(m):
                 # in-place where it saves a temporary; a + b and a * b are commutative, exactly
                 # (large temporaries cost page faults: buffers are reused where the values allow)
                 scratch = (p.calls_per_month * w.ability)[..., None] * ramp  # mean calls
@@ -271,14 +275,14 @@ class RoleProcess:
                 revenue *= conv
                 return {"revenue": revenue, "calls": calls, "leads": leads, "conversions": conv}
 
-            def rate():
+            def rate(m):
                 leads, conv = m["leads"], m["conversions"]
                 r = np.maximum(leads, 1.0)
                 np.divide(conv, r, out=r)
                 np.copyto(r, 0.0, where=np.logical_not(leads > 0))
                 return r
 
-            def accuracy():
+            def accuracy(m):
                 acc = p.record_accuracy_sd * d["accuracy"]
                 acc += p.record_accuracy
                 return np.clip(acc, 0.0, 1.0, out=acc)
@@ -286,15 +290,15 @@ class RoleProcess:
             shared = _once(funnel)
             for k in ("revenue", "calls", "leads", "conversions"):
                 f[k] = _part(shared, k)
-            f["talk_time"] = lambda: np.divide(np.multiply(m["calls"], p.talk_minutes_per_call), 60.0)
+            f["talk_time"] = lambda m: np.divide(np.multiply(m["calls"], p.talk_minutes_per_call), 60.0)
             f["conversion_rate"] = rate
             f["record_accuracy"] = accuracy
         elif proc == "key_account":
-            def deals():
+            def deals(m):
                 lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
                 return poisson_inv(d["ndeals"], lam, 12)
 
-            def sizes():
+            def sizes(m):
                 # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
                 n = m["deals"]
                 s = p.deal_size_sd_log
@@ -305,20 +309,20 @@ class RoleProcess:
                 won = np.arange(KA_SIZE_DRAWS) < n.ravel()[hit][:, None]
                 return {"hit": hit, "sizes": sz, "won": won}
 
-            def revenue():
-                n, z = m["deals"], sized()
+            def revenue(m):
+                n, z = m["deals"], sized(m)
                 won_sum = np.zeros(n.size)
                 won_sum[z["hit"]] = np.sum(np.where(z["won"], z["sizes"], 0.0), axis=-1)
                 return won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
 
-            def large():
-                n, z = m["deals"], sized()
+            def large(m):
+                n, z = m["deals"], sized(m)
                 out = np.zeros(n.size)
                 big = z["won"] & (z["sizes"] >= p.large_order_threshold)
                 out[z["hit"]] = np.sum(np.where(big, z["sizes"], 0.0), axis=-1)
                 return out.reshape(n.shape)
 
-            def milestones():
+            def milestones(m):
                 mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
                 return poisson_inv(d["milestones"], mlam, 3 * int(p.milestones_per_month) + 12)
 
@@ -326,14 +330,14 @@ class RoleProcess:
             f["revenue"] = revenue
             f["large_order_value"] = large
             f["deals"] = deals
-            f["new_accounts"] = lambda: binomial_inv(d["newacc"], m["deals"], p.new_account_share, 12)
+            f["new_accounts"] = lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, 12)
             f["milestones"] = milestones
-            f["satisfaction"] = lambda: np.clip(p.satisfaction + p.satisfaction_sd * d["satisfaction"], 0.0, 1.0)
+            f["satisfaction"] = lambda m: np.clip(p.satisfaction + p.satisfaction_sd * d["satisfaction"], 0.0, 1.0)
         else:
-            def opened():
+            def opened(m):
                 return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
 
-            def new_revenue():
+            def new_revenue(m):
                 op = m["partners_opened"]
                 new_rev = np.empty(op.shape)
                 n_cum = np.zeros(w.shape)
@@ -345,7 +349,7 @@ class RoleProcess:
                     n_cum = n_cum + op[:, :, k]
                 return new_rev
 
-            def revenue():
+            def revenue(m):
                 base = (p.existing_revenue_per_month * w.territory * w.ability)[..., None] * demand * ramp
                 existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"]))
                 return existing + m["partner_revenue_new"]
@@ -353,10 +357,9 @@ class RoleProcess:
             f["revenue"] = revenue
             f["partners_opened"] = opened
             f["partner_revenue_new"] = new_revenue
-            f["partner_satisfaction"] = lambda: np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0)
-            f["policy_adherence"] = lambda: np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0)
-        m = YearMeasures({k: f[k] for k in MEASURES[proc]})
-        return m
+            f["partner_satisfaction"] = lambda m: np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0)
+            f["policy_adherence"] = lambda m: np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0)
+        return YearMeasures({k: f[k] for k in MEASURES[proc]})
 
     # -- telesales: calls -> leads -> conversions -> revenue ---------------------
     def _telesales(self, m, c, demand):

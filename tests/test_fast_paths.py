@@ -154,3 +154,22 @@ def test_quantiles_from_one_sort_equal_numpy_quantile(R):
                 got = quantiles_along_reps(x, qs)
             assert got.shape == ref.shape
             assert np.array_equal(got, ref, equal_nan=True)
+
+
+def test_year_measures_are_freed_as_soon_as_dropped(small_scenario):
+    """No reference cycle keeps a chunk's measures alive until the garbage collector runs
+    (peak memory would then grow with the number of chunks)."""
+    import gc
+    import weakref
+
+    worlds = _worlds(load_scenario(DEFAULT), trials=4)
+    gc.disable()
+    try:
+        for world in worlds.values():
+            year = run_year(world)
+            dict(year)  # compute every measure
+            refs = [weakref.ref(year)] + [weakref.ref(year[k]) for k in year]
+            del year
+            assert all(r() is None for r in refs), world.name
+    finally:
+        gc.enable()
