@@ -393,7 +393,7 @@ class DynamicBehaviour:
     def _expected_revenue(self, world: RoleWorld) -> np.ndarray:
         """Expected annual revenue per rep at today's effort (T, R)."""
         E = float(revenue_profile(self.scenario, world.name).sum())
-        return E * world.ability * world.territory * world.ramp.mean(axis=-1)
+        return E * world.ability * world.territory * world.ramp_mean
 
     # -- ingredients -----------------------------------------------------------
     def _ingredients(self, plan: str, role: str, omega: float = 1.0) -> dict[str, Any]:

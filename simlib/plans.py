@@ -44,7 +44,7 @@ def set_quotas(scenario: Scenario, plan: str, world: RoleWorld) -> np.ndarray:
     E = float(revenue_profile(scenario, world.name).sum())
     d = world.draws
     p_hat = world.territory * lognormal_mean_one(q.noise, d["quota_noise"])
-    ramp = world.ramp.mean(axis=-1)
+    ramp = world.ramp_mean
     if q.method == "flat":
         quota = q.level * E * np.ones_like(p_hat) * ramp
     elif q.method == "territory":

@@ -192,6 +192,8 @@ class RoleWorld:
         Mean-one lognormal rep ability and territory potential.
     ramp : ndarray (T, R, 12)
         Productivity of new hires ramping linearly to 1 over ``ramp_months``.
+    ramp_mean : ndarray (T, R)
+        ``ramp.mean(axis=-1)``.
     season : ndarray (12,)
         Seasonality, mean 1.
     market : ndarray (T, 12)
@@ -207,6 +209,7 @@ class RoleWorld:
     territory: np.ndarray
     new_hire: np.ndarray
     ramp: np.ndarray
+    ramp_mean: np.ndarray
     season: np.ndarray
     market: np.ndarray
     team: np.ndarray
@@ -226,6 +229,9 @@ def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], mark
     months = np.arange(MONTHS)
     ramp_curve = np.minimum(1.0, (months + 1.0) / role.ramp_months)
     ramp = np.where(new_hire[..., None], ramp_curve, 1.0)
+    # the mean over months of each rep's row of ``ramp``: the curve's mean (a row equal to the
+    # curve sums the same 12 numbers the same way) or exactly 1
+    ramp_mean = np.where(new_hire, ramp_curve.mean(), 1.0)
     team = np.arange(role.headcount) // role.team_size
     return RoleWorld(
         name=name,
@@ -235,6 +241,7 @@ def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], mark
         territory=territory,
         new_hire=new_hire,
         ramp=ramp,
+        ramp_mean=ramp_mean,
         season=np.asarray(role.season),
         market=market,
         team=team,

@@ -32,6 +32,7 @@ def test_whole_year_at_todays_effort_equals_stepping_month_by_month(small_scenar
             assert fast[k].flags.c_contiguous
             assert np.array_equal(fast[k], slow[k]), (rname, k)
         assert list(RoleProcess(world).year()) == list(fast)
+        assert np.array_equal(world.ramp_mean, world.ramp.mean(axis=-1))
 
 
 def _poisson_plain(u, lam, kmax):
