@@ -8,7 +8,7 @@ from conftest import DEFAULT
 
 from simlib.metrics import _ranks, quantiles_along_reps
 from simlib.paycurves import Schedule, evaluate
-from simlib.plans import aggregate
+from simlib.plans import aggregate, sum_months
 from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.production import BASELINE, RoleProcess, binomial_inv, poisson_inv, run_year
 from simlib.scenario import MEASURES, PERIODS, load_scenario
@@ -174,3 +174,12 @@ def test_year_measures_are_freed_as_soon_as_dropped(small_scenario):
             assert all(r() is None for r in refs), world.name
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("shape", [(12,), (3, 12), (7, 5, 12), (2, 3, 1, 12)])
+def test_sum_of_months_is_numpys_sum_bit_for_bit(shape):
+    rng = np.random.default_rng(len(shape))
+    for scale in (1.0, 1e6, 1e-3):
+        x = rng.lognormal(0.0, 2.0, size=shape) * scale * rng.choice([-1.0, 1.0], size=shape)
+        assert np.array_equal(sum_months(x), x.sum(axis=-1))
+        assert np.array_equal(sum_months(x[..., None, :]), x[..., None, :].sum(axis=-1))
