@@ -115,13 +115,16 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     return out.reshape(shape)
 
 
-def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Normal approximation of a large count, rounded, non-negative (``out`` may be ``var``)."""
+def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None,
+                  upper: np.ndarray | None = None) -> np.ndarray:
+    """Normal approximation of a large count, rounded, non-negative, at most ``upper`` (``out`` may be ``var``)."""
     x = np.sqrt(var, out=out)  # every caller's variance is a product of non-negative factors
     x *= z
     x += mean
     np.rint(x, out=x)
-    return np.maximum(0.0, x, out=x)
+    if upper is None:
+        return np.maximum(0.0, x, out=x)
+    return np.clip(x, 0.0, upper, out=x)  # min(max(x, 0), upper), exactly
 
 
 def _split(c: Controls, share: float, elasticity: float, beta: float):
@@ -256,15 +259,12 @@ class RoleProcess:
                 lr = (p.lead_rate * w.territory)[..., None] * demand
                 np.minimum(0.95, lr, out=lr)
                 cl = calls * lr
-                lr -= 1.0
-                np.negative(lr, out=lr)  # 1 - lr (exact)
+                np.subtract(1.0, lr, out=lr)
                 lr *= cl
-                leads = _normal_count(cl, lr, d["leads"], out=lr)
-                np.minimum(calls, leads, out=leads)
+                leads = _normal_count(cl, lr, d["leads"], out=lr, upper=calls)
                 cr = min(0.95, p.conversion_rate)
                 lc = np.multiply(leads, cr, out=scratch)
-                conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl)
-                np.minimum(leads, conv, out=conv)
+                conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl, upper=leads)
                 revenue = np.maximum(conv, 1.0)
                 np.sqrt(revenue, out=revenue)
                 np.divide(p.deal_value_cv, revenue, out=revenue)
