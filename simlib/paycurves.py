@@ -82,24 +82,35 @@ def evaluate(schedule: Schedule, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         if np.isfinite(schedule.cap):
             return value[0], capped[0]
         return value.reshape(()), capped.reshape(())
-    k = np.asarray(schedule.knots, dtype=float)
-    if k.size <= 16:
-        # the segment index by comparisons (faster than searchsorted for a few knots):
-        # knots <= x, with NaN above every knot as in searchsorted
+    k, slopes, values = _segments(schedule)
+    # segment i = number of knots <= x; NaN above every knot, as in searchsorted. Segment 0
+    # (below the first knot) is flat at ``below``: its knot is the first knot and x is raised
+    # to the first knot, so below + 0 * 0 is ``below`` exactly (also for x = -inf); for i >= 1
+    # x is already at least the first knot
+    if k.size <= 17:  # comparisons are faster than searchsorted for a few knots
         i = np.full(x.shape, k.size - 1, dtype=np.intp)
-        for kj in k:
+        for kj in k[1:]:
             i -= x < kj
     else:
-        i = np.searchsorted(k, x, side="right") - 1
-    j = np.maximum(i, 0)
-    raw = x - np.take(k, j)
-    raw *= np.take(np.asarray(schedule.slopes, dtype=float), j)
-    raw += np.take(np.asarray(schedule.values, dtype=float), j)
-    np.copyto(raw, schedule.below, where=i < 0)
+        i = np.searchsorted(k[1:], x, side="right")
+    raw = np.maximum(x, k[0])
+    raw -= np.take(k, i)
+    raw *= np.take(slopes, i)
+    raw += np.take(values, i)
     if np.isfinite(schedule.cap):
         capped = raw > schedule.cap
         return np.minimum(raw, schedule.cap), capped
     return raw, np.zeros(x.shape, dtype=bool)
+
+
+@by_identity()
+def _segments(schedule: Schedule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Knots, slopes and values with a leading flat segment for x below the first knot."""
+    k0 = np.asarray(schedule.knots, dtype=float)
+    k = np.concatenate([k0[:1], k0])
+    s = np.concatenate([[0.0], np.asarray(schedule.slopes, dtype=float)])
+    v = np.concatenate([[float(schedule.below)], np.asarray(schedule.values, dtype=float)])
+    return k, s, v
 
 
 @by_identity()

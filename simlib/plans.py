@@ -122,17 +122,30 @@ def aggregate(x: np.ndarray, period: str, kind: str) -> np.ndarray:
     n = PERIODS[period]
     m = MONTHS // n
     y = x.reshape(*x.shape[:-1], n, m)
-    if 1 < m < 8:
-        # a short axis: months added in order, which is what NumPy's sum does for fewer than
-        # 8 terms (tests/test_fast_paths.py), without its per-element overhead
-        s = y[..., 0] + y[..., 1]
-        for i in range(2, m):
-            s += y[..., i]
-    elif m == MONTHS:
-        s = sum_months(y)
-    else:
-        s = y.sum(axis=-1)
+    # months added as NumPy's sum adds them (tests/test_fast_paths.py), without its per-row overhead
+    s = sum_periods(y)
     return s if kind == "flow" else s / m
+
+
+def sum_periods(x: np.ndarray) -> np.ndarray:
+    """``x.sum(axis=-1)`` bit for bit for a short last axis (NumPy adds fewer than 8 terms in order)."""
+    n = x.shape[-1]
+    if n == 1:
+        return x[..., 0].copy()
+    if n >= 8:
+        return sum_months(x) if n == MONTHS else x.sum(axis=-1)
+    s = x[..., 0] + x[..., 1]
+    for i in range(2, n):
+        s += x[..., i]
+    return s
+
+
+def any_period(x: np.ndarray) -> np.ndarray:
+    """``x.any(axis=-1)`` for a boolean array with a short last axis."""
+    s = x[..., 0].copy()
+    for i in range(1, x.shape[-1]):
+        s |= x[..., i]
+    return s
 
 
 def sum_months(x: np.ndarray) -> np.ndarray:
@@ -180,6 +193,31 @@ def _team_sum(x: np.ndarray, world: RoleWorld) -> np.ndarray:
 
 def _team_size(world: RoleWorld) -> np.ndarray:
     return np.bincount(world.team)[world.team].astype(float)
+
+
+def top_k(score: np.ndarray, k: int) -> np.ndarray:
+    """The k highest scores of each row, ties broken by the lower rep index: bool (T, R).
+
+    The same reps as the first k of a stable descending sort, found with a
+    partition (linear time) instead of a sort.
+    """
+    T, R = score.shape
+    top = np.zeros((T, R), dtype=bool)
+    if k <= 0:
+        return top
+    if k >= R:
+        top[:] = True
+        return top
+    if np.isnan(score).any():  # NaN rows: keep the sort's exact order
+        order = np.argsort(-score, axis=1, kind="stable")
+        np.put_along_axis(top, order[:, :k], True, axis=1)
+        return top
+    kth = -np.partition(-score, k - 1, axis=1)[:, k - 1 : k]  # the k-th highest score of each row
+    np.greater(score, kth, out=top)
+    tie = score == kth
+    need = k - top.sum(axis=1, keepdims=True)  # places left for reps on the k-th score, lowest index first
+    top |= tie & (np.cumsum(tie, axis=1) <= need)
+    return top
 
 
 @dataclass
@@ -304,8 +342,8 @@ def compute_pay(
         tgt = _targets(c.target, kind, c.period, quota, share, level, (T, R))
         scale = _scale(c, TI, tgt)
         pay, capped = component_pay(c, vals, tgt, scale, kind)
-        pay = pay.sum(axis=-1)
-        capped_any |= capped.any(axis=-1)
+        pay = sum_periods(pay)
+        capped_any |= any_period(capped)
         if w_team > 0:
             size = _team_size(world)[None, :, None]
             if kind == "flow":
@@ -321,11 +359,11 @@ def compute_pay(
                 own = vals.sum(axis=-1, keepdims=True)
                 tot = _team_sum(own, world)
                 frac = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / size)
-                team_pay = (pool * frac).sum(axis=-1)
+                team_pay = sum_periods(pool * frac)
             else:
-                team_pay = (pool / size).sum(axis=-1)
+                team_pay = sum_periods(pool / size)
             pay = (1.0 - w_team) * pay + w_team * team_pay
-            capped_any |= tcap.any(axis=-1)
+            capped_any |= any_period(tcap)
         comps[c.name] = pay
 
     att = year_sum(measures, "revenue", memo) / np.maximum(quota, 1e-12)
@@ -353,12 +391,7 @@ def compute_pay(
         kind = kinds[rec.measure]
         annual = agg(rec.measure, "year", kind)[..., 0]
         score = annual / np.maximum(quota, 1e-12) if rec.measure == "revenue" else annual
-        k = min(rec.top_k, R)
-        # rank descending, ties broken by rep index (stable)
-        order = np.argsort(-score, axis=1, kind="stable")
-        top = np.zeros((T, R), dtype=bool)
-        np.put_along_axis(top, order[:, :k], True, axis=1)
-        recog = np.where(top, rec.value, 0.0)
+        recog = np.where(top_k(score, min(rec.top_k, R)), rec.value, 0.0)
 
     return PayResult(
         incentive=incentive,

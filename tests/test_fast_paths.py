@@ -183,3 +183,31 @@ def test_sum_of_months_is_numpys_sum_bit_for_bit(shape):
         x = rng.lognormal(0.0, 2.0, size=shape) * scale * rng.choice([-1.0, 1.0], size=shape)
         assert np.array_equal(sum_months(x), x.sum(axis=-1))
         assert np.array_equal(sum_months(x[..., None, :]), x[..., None, :].sum(axis=-1))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 6, 7, 8, 12, 13])
+def test_sum_and_any_over_periods_are_numpys(n):
+    from simlib.plans import any_period, sum_periods
+
+    rng = np.random.default_rng(n)
+    x = rng.lognormal(0.0, 3.0, size=(5, 7, n)) * rng.choice([-1.0, 1.0], size=(5, 7, n))
+    assert np.array_equal(sum_periods(x), x.sum(axis=-1))
+    b = rng.random((5, 7, n)) < 0.2
+    assert np.array_equal(any_period(b), b.any(axis=-1))
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 6, 9, 10])
+def test_top_k_is_the_head_of_a_stable_descending_sort(k):
+    from simlib.plans import top_k
+
+    rng = np.random.default_rng(k)
+    score = rng.integers(0, 4, size=(200, 9)).astype(float)  # many ties
+    score[:50] = rng.random((50, 9))  # and rows without
+    want = np.zeros(score.shape, dtype=bool)
+    order = np.argsort(-score, axis=1, kind="stable")
+    np.put_along_axis(want, order[:, :k], True, axis=1)
+    assert np.array_equal(top_k(score, k), want)
+    score[3, 2] = np.nan
+    want = np.zeros(score.shape, dtype=bool)
+    np.put_along_axis(want, np.argsort(-score, axis=1, kind="stable")[:, :k], True, axis=1)
+    assert np.array_equal(top_k(score, k), want)
