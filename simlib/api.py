@@ -51,7 +51,8 @@ def simulate(
         default the scenario's ``behaviour.mode``, else
         :data:`simlib.engine.DEFAULT_BEHAVIOUR`.
     chunk_size : int, optional
-        Trials per chunk; results do not depend on it.
+        At most this many trials per chunk (trials are split into equal chunks);
+        results do not depend on it.
     executor : None, concurrent.futures.Executor or dask.distributed.Client
         Where chunks run; results do not depend on it.
     progress : bool

@@ -232,7 +232,10 @@ def run_chunk(
 
 
 def _chunks(trials: int, chunk_size: int) -> list[tuple[int, int]]:
-    return [(s, min(trials, s + chunk_size)) for s in range(0, trials, chunk_size)]
+    """Spans of at most ``chunk_size`` trials, as equal as possible (no small last chunk)."""
+    n = -(-trials // chunk_size)
+    edges = [trials * i // n for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def default_chunk_size(scenario: Scenario) -> int:
