@@ -91,18 +91,38 @@ def box_muller_cost(n: int = 2_000_000, repeat: int = 5) -> float:
     return _best_of(make, repeat) / n
 
 
-def drawing_cost(scen, trials: int, repeat: int) -> float:
-    """Seconds to draw every random number of ``trials`` trials, in the engine's chunks."""
-    from simlib.engine import default_chunk_size
+def drawing_cost(scen, trials: int) -> float:
+    """Seconds to draw every random number of ``trials`` trials, in the engine's chunks (one timing)."""
+    from simlib.engine import _chunks, default_chunk_size
     from simlib.population import Layout, draw_chunk, root_seed
 
-    lay, cs, root = Layout.of(scen), default_chunk_size(scen), root_seed(0)
+    lay, root = Layout.of(scen), root_seed(0)
+    spans = _chunks(trials, default_chunk_size(scen))
+    t = time.perf_counter()
+    for a, b in spans:
+        draw_chunk(lay, root, np.arange(a, b))
+    return time.perf_counter() - t
 
-    def draw_all():
-        for a in range(0, trials, cs):
-            draw_chunk(lay, root, np.arange(a, min(trials, a + cs)))
 
-    return _best_of(draw_all, repeat)
+def paired_runs(fns: dict, repeat: int) -> dict:
+    """Time each function ``repeat`` times, each timing paired with a floor measured just before it.
+
+    Returns name -> list of (seconds, floor seconds per normal). Pairing keeps a change in
+    the machine's load during the benchmark out of the ratios.
+    """
+    out = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            f = normal_floor(1_000_000, 2)
+            t = time.perf_counter()
+            fn()
+            out[k].append((time.perf_counter() - t, f))
+    return out
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
 
 
 def profile_engine(scen, trials: int, top: int = 8) -> str:
@@ -190,37 +210,41 @@ def run(quick: bool = False, dask: bool = True) -> int:
 
     T = 300 if quick else 2000
     rpt = 3 if quick else 5
-    # each engine run is paired with a floor measured just before it, so that a change in the
-    # machine's load between the two does not move the ratio; the figure is the median pair
-    simulate(scen, ["current"], trials=8, rng=0, behaviour="none")  # warm up
-    pairs = []
-    for _ in range(rpt):
-        f_i = normal_floor(1_000_000, 2)
-        s_i = _best_of(lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None), 1)
-        pairs.append((s_i / (T * scen.headcount * 12) / f_i, s_i, f_i))
-    pairs.sort()
-    ratio, secs, _ = pairs[len(pairs) // 2]
-    rms = T * scen.headcount * 12 / min(p[1] for p in pairs)
-    per_rm = 1.0 / rms
-    rep.update(engine_rep_months_per_s=rms, normals_per_rep_month=ratio)
-    print(f"[2] engine, behaviour off, 1 plan:   {T} trials x {scen.headcount} reps x 12 months, best {min(p[1] for p in pairs):.3f} s")
-    print(f"      throughput {rms:,.0f} rep-months/s = {per_rm * 1e9:.0f} ns per rep-month; a rep-month costs "
-          f"{ratio:.1f} normal draws (median of {rpt} runs each paired with a floor measured just before it; "
-          f"range {pairs[0][0]:.1f}-{pairs[-1][0]:.1f}) (target <= 10: {'MET' if ratio <= 10 else 'NOT MET'})")
+    rm = T * scen.headcount * 12
+    nplans = len(scen.plans)
+    simulate(scen, None, trials=8, rng=0, behaviour="none")  # warm up
+    runs = paired_runs({
+        "one": lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None),
+        "draw": lambda: drawing_cost(scen, T),
+        "all": lambda: simulate(scen, None, trials=T, rng=0, behaviour="none", executor=None),
+    }, rpt)
+    # every figure below is a median over the paired runs (ratios: each run over its own floor)
+    ratios = sorted(s_ / rm / f for s_, f in runs["one"])
+    ratio = _median(ratios)
+    draw_ratio = _median(s_ / rm / f for s_, f in runs["draw"])
+    comp_ratio = _median((s1 - s2) / rm / f for (s1, f), (s2, _) in zip(runs["one"], runs["draw"], strict=True))
+    ns_rm = _median(s_ for s_, _ in runs["one"]) / rm
+    ns_draw = _median(s_ for s_, _ in runs["draw"]) / rm
+    best1 = min(s_ for s_, _ in runs["one"])
+    best5 = min(s_ for s_, _ in runs["all"])
+    rms = rm / best1
+    rep.update(engine_rep_months_per_s=rms, normals_per_rep_month=ratio, normals_per_rep_month_drawing=draw_ratio)
+    print(f"[2] engine, behaviour off, 1 plan:   {T} trials x {scen.headcount} reps x 12 months in {best1:.3f} s (best of {rpt}), "
+          f"{rms:,.0f} rep-months/s")
+    print(f"      a rep-month costs {ratio:.1f} normal draws (median of {rpt} runs, each over a floor measured just "
+          f"before it; range {ratios[0]:.1f}-{ratios[-1]:.1f}; {ns_rm * 1e9:.0f} ns) (target <= 10: "
+          f"{'MET' if ratio <= 10 else 'NOT MET'})")
     from simlib.population import Layout
 
-    draw_ratio = drawing_cost(scen, T, rpt) / (T * scen.headcount * 12) / floor
-    per_rm = Layout.of(scen)
-    rep["normals_per_rep_month_drawing"] = draw_ratio
-    print(f"      of which drawing the trials' random numbers ({per_rm.n_normal / (scen.headcount * 12):.1f} normals "
-          f"+ {per_rm.n_uniform / (scen.headcount * 12):.1f} uniforms per rep-month, fixed by the model; each trial "
-          f"from its own stream): {draw_ratio:.1f} normal draws per rep-month; production, pay and metrics: "
-          f"{ratio - draw_ratio:.1f}")
-    secs5, rms5 = engine_throughput(scen, T, None, "none", rpt)
-    nplans = len(scen.plans)
-    print(f"      all {nplans} plans on the same draws: {secs5:.3f} s, {rms5 * nplans:,.0f} plan-rep-months/s "
-          f"= {1 / (rms5 * nplans) / floor:.1f} normal draws per plan-rep-month "
-          f"({secs5 / secs:.2f}x the time of one plan for {nplans}x the plans)")
+    lay = Layout.of(scen)
+    print(f"      of which drawing the trials' random numbers ({lay.n_normal / (scen.headcount * 12):.1f} normals "
+          f"+ {lay.n_uniform / (scen.headcount * 12):.1f} uniforms per rep-month, fixed by the model; each trial "
+          f"from its own stream): {draw_ratio:.1f} normal draws ({ns_draw * 1e9:.0f} ns); production, pay and "
+          f"metrics: {comp_ratio:.1f}")
+    ratio5 = _median(s_ / (rm * nplans) / f for s_, f in runs["all"])
+    print(f"      all {nplans} plans on the same draws: {best5:.3f} s, {rm * nplans / best5:,.0f} plan-rep-months/s "
+          f"= {ratio5:.1f} normal draws per plan-rep-month ({best5 / best1:.2f}x the time of one plan for "
+          f"{nplans}x the plans; best runs)")
     try:
         import simlib.behavior  # noqa: F401  (registers 'dynamic' when it exists)
     except Exception:
@@ -252,17 +276,17 @@ def run(quick: bool = False, dask: bool = True) -> int:
         tref = _best_of(lambda: simulate_reference(scen, ["current"], trials=Tr, rng=0), 3)
         ref_rms = Tr * scen.headcount * 12 / tref
         teng_same = _best_of(lambda: simulate(scen, ["current"], trials=Tr, rng=0, behaviour="none"), 3)
-        speed = rms / ref_rms
+        speed = rms / ref_rms  # best runs of both
         rep["speedup_vs_reference"] = speed
         print(f"[3] plain-Python per-rep reference: {Tr} trials in {tref:.2f} s = {ref_rms:,.0f} rep-months/s")
         print(f"      engine/reference throughput: {speed:,.0f}x (target >= 100x: {'MET' if speed >= 100 else 'NOT MET'}); "
               f"on the same {Tr} trials (engine mostly fixed overhead): {tref / teng_same:,.0f}x")
         budget = 1.0 / ref_rms / 100
         print(f"      100x would be {budget * 1e9:.0f} ns per rep-month; drawing the model's random numbers alone takes "
-              f"{draw_ratio * floor * 1e9:.0f} ns ({draw_ratio * floor / budget:.0%} of that), production, pay and "
-              f"metrics the other {(ratio - draw_ratio) * floor * 1e9:.0f} ns")
+              f"{ns_draw * 1e9:.0f} ns ({ns_draw / budget:.0%} of that), production, pay and metrics the other "
+              f"{(ns_rm - ns_draw) * 1e9:.0f} ns (medians)")
         tref5 = _best_of(lambda: simulate_reference(scen, None, trials=Tr, rng=0), 2)
-        speed5 = (rms5 * nplans) / (Tr * scen.headcount * 12 * nplans / tref5)
+        speed5 = (rm * nplans / best5) / (Tr * scen.headcount * 12 * nplans / tref5)
         rep["speedup_vs_reference_all_plans"] = speed5
         print(f"      all {nplans} plans (both share production across plans): reference {Tr * scen.headcount * 12 * nplans / tref5:,.0f} "
               f"plan-rep-months/s, engine/reference {speed5:,.0f}x")

@@ -1,8 +1,9 @@
 """Multi-year runs with quota ratchets (docs/model.md, section 4.5).
 
 The same reps (ability, territory) work several years in a row; each year
-has its own independent draws (market, noise), taken from the stream
-``SeedSequence(entropy, spawn_key=root.spawn_key + (year, trial))``. Under a
+has its own independent draws (market, noise): year ``y`` draws trial ``t``
+from the per-trial stream (:func:`simlib.population.draw_chunk`) of the root
+``SeedSequence(entropy, spawn_key=root.spawn_key + (y,))``. Under a
 plan whose quotas follow last year's sales (``quota.method: last_year``),
 next year's quota is revised from this year's attainment, asymmetrically
 (Leone, Misra & Zimmerman 2004)::

@@ -233,6 +233,8 @@ def run_chunk(
 
 def _chunks(trials: int, chunk_size: int) -> list[tuple[int, int]]:
     """Spans of at most ``chunk_size`` trials, as equal as possible (no small last chunk)."""
+    if trials <= 0:
+        return []
     n = -(-trials // chunk_size)
     edges = [trials * i // n for i in range(n + 1)]
     return list(zip(edges[:-1], edges[1:], strict=True))

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._cache import by_identity
 from .paycurves import compile_component, compile_modifier, evaluate
-from .population import RoleWorld, lognormal_mean_one
+from .population import RoleWorld, lognormal_mean_one, sum_months
 from .production import expected_monthly_revenue
 from .scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario
 
@@ -145,24 +145,6 @@ def any_period(x: np.ndarray) -> np.ndarray:
     s = x[..., 0].copy()
     for i in range(1, x.shape[-1]):
         s |= x[..., i]
-    return s
-
-
-def sum_months(x: np.ndarray) -> np.ndarray:
-    """``x.sum(axis=-1)`` for a last axis of 12 months, bit for bit, in fewer cycles.
-
-    NumPy sums a contiguous run of 12 as ``((x0+x1)+(x2+x3)) + ((x4+x5)+(x6+x7))``
-    and then adds ``x8..x11`` in turn (its pairwise sum below 128 terms);
-    doing the same adds on whole month slices avoids its per-row overhead
-    (``tests/test_fast_paths.py`` checks the two agree exactly).
-    """
-    if x.shape[-1] != MONTHS:
-        return x.sum(axis=-1)
-    c = [x[..., i] for i in range(MONTHS)]
-    s = (c[0] + c[1]) + (c[2] + c[3])
-    s += (c[4] + c[5]) + (c[6] + c[7])
-    for i in range(8, MONTHS):
-        s += c[i]
     return s
 
 

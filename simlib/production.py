@@ -124,7 +124,7 @@ def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndar
     np.rint(x, out=x)
     if upper is None:
         return np.maximum(0.0, x, out=x)
-    return np.clip(x, 0.0, upper, out=x)  # min(max(x, 0), upper), exactly
+    return np.clip(x, 0.0, upper, out=x)  # min(max(x, 0), upper) by value (a -0.0 comes out +0.0)
 
 
 def _split(c: Controls, share: float, elasticity: float, beta: float):
@@ -368,9 +368,9 @@ class RoleProcess:
         cm = p.calls_per_month * w.ability * w.ramp[:, :, m] * act
         calls = _normal_count(cm, cm, d["calls"][:, :, m])
         lr = np.minimum(0.95, p.lead_rate * w.territory * demand)
-        leads = np.minimum(calls, _normal_count(calls * lr, calls * lr * (1 - lr), d["leads"][:, :, m]))
+        leads = _normal_count(calls * lr, calls * lr * (1 - lr), d["leads"][:, :, m], upper=calls)
         cr = np.minimum(0.95, p.conversion_rate * q * c.help_mult)
-        conv = np.minimum(leads, _normal_count(leads * cr, leads * cr * (1 - cr), d["conv"][:, :, m]))
+        conv = _normal_count(leads * cr, leads * cr * (1 - cr), d["conv"][:, :, m], upper=leads)
         avg = p.deal_value * np.maximum(0.0, 1.0 + p.deal_value_cv / np.sqrt(np.maximum(conv, 1.0)) * d["deal"][:, :, m])
         revenue = conv * avg
         acc = np.clip(p.record_accuracy * q + p.record_accuracy_sd * d["accuracy"][:, :, m], 0.0, 1.0)
