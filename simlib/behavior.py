@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cache import by_identity
 from .metrics import BEHAVIOUR_METRICS
 from .paycurves import compile_component, evaluate
 from .plans import compute_pay, primary_structure, revenue_profile, set_quotas
@@ -745,6 +746,16 @@ def _bilinear(tab: np.ndarray, ga, gc, va, vc) -> np.ndarray:
             + (1 - wa) * wc * tab[ia, ic1] + wa * wc * tab[ia1, ic1])
 
 
+@by_identity(maxsize=256)
+def _flat_and_steps(tab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A solved table flattened, and the difference of each entry to the next (for interpolation)."""
+    flat = tab.reshape(-1)
+    step = np.empty_like(flat)
+    np.subtract(flat[1:], flat[:-1], out=step[:-1])
+    step[-1] = 0.0
+    return flat, step
+
+
 class _Track:
     """A rep's position in one plan's pay periods, and lookups in that plan's solved tables."""
 
@@ -772,21 +783,38 @@ class _Track:
         p = self.period_of[m]
         s = self.rs.starts[p]
         last = m if through is None else through + 1
-        done = sum(hist["revenue"][j] for j in range(s, last)) if last > s else np.zeros(self.quota.shape)
+        done = self._period_sum(hist["revenue"], s, last) if last > s else np.zeros(self.quota.shape)
         return done / np.maximum(self.target[..., p], 1e-12)
+
+    def _period_sum(self, rev: list, s: int, last: int) -> np.ndarray:
+        """``sum(rev[s:last])`` (0 + rev[s] + rev[s+1] + ..., in order), extending the last such sum.
+
+        The running sum is kept with the months' arrays it was built from; a month
+        whose array was since replaced (a timing settlement) makes it start again.
+        """
+        run = getattr(self, "_run", None)
+        if run is not None and run[0] == s and run[1] <= last and all(rev[j] is a for j, a in zip(range(s, run[1]), run[2], strict=True)):
+            total, used = run[3], list(run[2])
+            start = run[1]
+        else:
+            total, used, start = 0, [], s
+        for j in range(start, last):
+            total = total + rev[j]
+            used.append(rev[j])
+        self._run = (s, last, used, total)
+        return total
 
     def lookup(self, tab: np.ndarray, m: int, x: np.ndarray) -> np.ndarray:
         """Table (NA, NC, 12, G) at month m, interpolated over the rep's type and state x."""
         u = (x - X_LO) / X_H
         i = np.clip(np.floor(u), 0, X_N - 2).astype(np.intp)
         w = np.clip(u - i, 0.0, 1.0)
-        flat = tab.reshape(-1)
+        flat, step = _flat_and_steps(tab)
         off = i + m * X_N
         out = 0.0
         for base, wt in self.corners:
             j = base + off
-            v0 = flat[j]
-            out = out + wt * (v0 + w * (flat[j + 1] - v0))
+            out = out + wt * (flat[j] + w * step[j])  # step[j] = flat[j + 1] - flat[j], the same subtraction
         return out
 
 
