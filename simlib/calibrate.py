@@ -881,16 +881,6 @@ def _fraction(text: str) -> float:
     return v
 
 
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {v}")
-    return v
-
-
 def add_history_args(p: argparse.ArgumentParser) -> None:
     """Options shared by commands that read history."""
     p.add_argument("history", metavar="HISTORY", help="rep-level monthly history (.csv or .parquet)")
@@ -903,7 +893,9 @@ def add_history_args(p: argparse.ArgumentParser) -> None:
 
 def add_parser(subparsers) -> None:
     """``simlib calibrate HISTORY --out SCENARIO``."""
-    from .cli import _seed
+    from .cli import _seed, int_arg
+
+    _count = int_arg(0, "a whole number >= 0")
 
     c = subparsers.add_parser("calibrate", help="fit a scenario to rep-level monthly history")
     add_history_args(c)

@@ -9,6 +9,7 @@ numbers for any ``chunk_size`` and any executor.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import platform
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -117,22 +118,37 @@ def role_outcomes(
     by the plans for which the behaviour keeps today's effort, as in
     :func:`run_chunk`, so the numbers are the same trials as :func:`simulate`'s.
     """
-    market = market_multiplier(scenario, draws)
     if model is None:
         model = _behaviour_model(scenario, behaviour)
-    worlds = {r: role_world(scenario, r, draws, market) for r in scenario.roles}
-    today: dict[str, dict[str, np.ndarray]] = {}
+    for out in _passes(scenario, plans, _worlds(scenario, draws), model):
+        yield out[:6]
+
+
+def _worlds(scenario: Scenario, draws: dict[str, np.ndarray]) -> dict[str, Any]:
+    market = market_multiplier(scenario, draws)
+    return {r: role_world(scenario, r, draws, market) for r in scenario.roles}
+
+
+def _passes(scenario: Scenario, plans: Sequence[str], worlds: dict[str, Any], model: Any) -> Iterable[tuple]:
+    """Per plan and role: ``(plan, role, world, quota, measures, pay, policy, memo)``.
+
+    Today's measures (a role whose behaviour keeps today's effort under the plan)
+    are simulated once per role and shared by those plans, with one ``memo``
+    of the values :func:`compute_pay` and the metrics derive from them.
+    """
+    today: dict[str, tuple] = {}
     for plan in plans:
         for rname, world in worlds.items():
             quota = set_quotas(scenario, plan, world)
             policy = None if model is None else model.policy(plan, world, quota)
             if policy is None:
                 if rname not in today:
-                    today[rname] = run_year(world)
-                measures = today[rname]
+                    today[rname] = (run_year(world), {})
+                measures, memo = today[rname]
             else:
-                measures = run_year(world, policy)
-            yield plan, rname, world, quota, measures, compute_pay(scenario, plan, world, measures, quota)
+                measures, memo = run_year(world, policy), {}
+            pay = compute_pay(scenario, plan, world, measures, quota, memo)
+            yield plan, rname, world, quota, measures, pay, policy, memo
 
 
 def run_chunk(
@@ -153,31 +169,16 @@ def run_chunk(
     trials = np.arange(start, stop)
     T = len(trials)
     draws = draw_chunk(Layout.of(scenario), root, trials)
-    market = market_multiplier(scenario, draws)
     if model is None:
         model = _behaviour_model(scenario, behaviour)
-    worlds = {r: role_world(scenario, r, draws, market) for r in scenario.roles}
+    worlds = _worlds(scenario, draws)
     budget = scenario.budget.incentive
     per_plan: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    baseline_measures: dict[str, dict[str, np.ndarray]] = {}
-    baseline_memo: dict[str, dict] = {}  # plan-independent values derived from today's measures, per role
-    for plan in lay.plans:
+    for plan, passes in itertools.groupby(_passes(scenario, lay.plans, worlds, model), key=lambda x: x[0]):
         per_group: dict[str, dict[str, np.ndarray]] = {}
         pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("rev", "margin", "inc", "base", "ti", "att", "cap", "rec")}
         beh: dict[str, list[np.ndarray]] = {}
-        for rname, world in worlds.items():
-            quota = set_quotas(scenario, plan, world)
-            policy = None if model is None else model.policy(plan, world, quota)
-            if policy is None:
-                if rname not in baseline_measures:
-                    baseline_measures[rname] = run_year(world)
-                    baseline_memo[rname] = {}
-                measures = baseline_measures[rname]
-                memo = baseline_memo[rname]
-            else:
-                measures = run_year(world, policy)
-                memo = {}
-            pay: PayResult = compute_pay(scenario, plan, world, measures, quota, memo)
+        for _, rname, world, _quota, measures, pay, policy, memo in passes:
             ends = list(primary_structure(scenario.role_plan(plan, rname), pay.target_incentive).ends)
             rec = policy if hasattr(policy, "effort") else None
             rev = year_sum(measures, "revenue", memo)  # (T, R), shared with compute_pay

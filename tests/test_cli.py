@@ -158,7 +158,7 @@ def test_run_on_malformed_scenario_exits_with_a_message(path, capsys):
     (["run", DEFAULT, "--behaviour", "psychic", "--trials", 5], 1, "unknown behaviour 'psychic'"),
     (["run", DEFAULT, "--trials", 1], 1, "trials: expected an integer >= 2"),
     (["run", DEFAULT, "--trials", 0], 2, "expected a positive whole number"),
-    (["run", DEFAULT, "--trials", "many"], 2, "expected a whole number"),
+    (["run", DEFAULT, "--trials", "many"], 2, "expected a positive whole number, got 'many'"),
     (["run", DEFAULT, "--seed", -1], 2, "non-negative integer seed"),
     (["run", DEFAULT, "--format", "xml"], 2, "invalid choice"),
     (["run"], 2, "required: SCENARIO"),
