@@ -91,17 +91,14 @@ def box_muller_cost(n: int = 2_000_000, repeat: int = 5) -> float:
     return _best_of(make, repeat) / n
 
 
-def drawing_cost(scen, trials: int) -> float:
-    """Seconds to draw every random number of ``trials`` trials, in the engine's chunks (one timing)."""
+def draw_all(scen, trials: int) -> None:
+    """Draw every random number of ``trials`` trials, in the engine's chunks."""
     from simlib.engine import _chunks, default_chunk_size
     from simlib.population import Layout, draw_chunk, root_seed
 
     lay, root = Layout.of(scen), root_seed(0)
-    spans = _chunks(trials, default_chunk_size(scen))
-    t = time.perf_counter()
-    for a, b in spans:
+    for a, b in _chunks(trials, default_chunk_size(scen)):
         draw_chunk(lay, root, np.arange(a, b))
-    return time.perf_counter() - t
 
 
 def paired_runs(fns: dict, repeat: int) -> dict:
@@ -215,7 +212,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
     simulate(scen, None, trials=8, rng=0, behaviour="none")  # warm up
     runs = paired_runs({
         "one": lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None),
-        "draw": lambda: drawing_cost(scen, T),
+        "draw": lambda: draw_all(scen, T),
         "all": lambda: simulate(scen, None, trials=T, rng=0, behaviour="none", executor=None),
     }, rpt)
     # every figure below is a median over the paired runs (ratios: each run over its own floor)

@@ -69,10 +69,8 @@ class TrialStreams:
 
 
 def trial_generator(root: np.random.SeedSequence, trial: int) -> np.random.Generator:
-    """The independent stream of one trial (a fresh generator; :class:`TrialStreams` reuses one)."""
-    bg = np.random.PCG64(root)
-    bg.advance((int(trial) * STREAM_STRIDE) % _MOD128)
-    return np.random.Generator(bg)
+    """The independent stream of one trial, as a generator of its own."""
+    return TrialStreams(root).generator(trial)
 
 
 def box_muller(u: np.ndarray) -> np.ndarray:

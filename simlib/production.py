@@ -182,10 +182,6 @@ class YearMeasures(Mapping):
     def __len__(self) -> int:
         return len(self._compute)
 
-    def computed(self) -> list[str]:
-        """The measures computed so far."""
-        return list(self._done)
-
 
 def _once(fn: Callable[[YearMeasures], Any]) -> Callable[[YearMeasures], Any]:
     """``fn`` evaluated at most once (per year: each :meth:`RoleProcess.year` makes its own)."""
