@@ -176,8 +176,8 @@ def backtest(
     groups = [(r, [r]) for r in roles] + [("total", roles)]
     notes = []
     for g, members in groups:
-        p2 = [history.panel(r, y2) for r in members if ((history.frame["role"] == r) & (history.frame["year"] == y2)).any()]
-        p1 = [history.panel(r, y1) for r in members if ((history.frame["role"] == r) & (history.frame["year"] == y1)).any()]
+        p2 = [p for r in members for p in history.panels(r, [y2])]
+        p1 = [p for r in members for p in history.panels(r, [y1])]
         if not p2 or not p1:
             notes.append(f"{g}: not in both years; left out")
             continue
@@ -207,7 +207,7 @@ def backtest(
 def _cmd_backtest(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .synth import write_atomic
+    from ._io import write_atomic
 
     template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
     print_skipped(hist)
@@ -232,9 +232,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     for n in bt.notes:
         print(f"note: {n}")
     if args.json:
-        from .calibrate import _jsonable
+        from .nbtools import jsonable
 
-        write_atomic(json.dumps(_jsonable(bt.to_dict()), indent=2), args.json)
+        write_atomic(args.json, json.dumps(jsonable(bt.to_dict()), indent=2))
         print(f"wrote {args.json}")
     return 0
 

@@ -309,8 +309,8 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
         pos = base > 0
         noise = cv2 * np.mean(np.sum(sr**2, axis=1) / np.sum(sr, axis=1) ** 2)
         s_ap2 = max(float(np.var(np.log(base[pos]), ddof=1)) - noise, 0.0)
-        if "partners_opened" in m:
-            op = flow("partners_opened")
+        op = flow("partners_opened") if "partners_opened" in m else None
+        if op is not None:
             mu, v = _overdispersion(op.sum(axis=1), w)
             out["production.partners_per_month"] = mu
             s_a = _sd_from_var(v)
@@ -320,8 +320,7 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
         if s_p is not None:
             out["territory_sd"] = s_p
             out["ability_sd"] = math.sqrt(max(s_ap2 - s_p**2, 0.0))
-        if "partners_opened" in m:
-            op = flow("partners_opened")
+        if op is not None:
             if "partner_revenue_new" in m:
                 fit = _partner_ramp(op, flow("partner_revenue_new"), season)
                 if fit is not None:
@@ -508,7 +507,7 @@ def calibrate(
         if rname not in history.roles:
             kept[f"roles.{rname}"] = "role not in the history: all parameters kept from the template"
             continue
-        panels = [history.panel(rname, y) for y in history.years if ((history.frame["role"] == rname) & (history.frame["year"] == y)).any()]
+        panels = history.panels(rname)
         d = _data(panels)
         n_inc = int((~d.complete).sum())
         if n_inc:
@@ -536,10 +535,9 @@ def calibrate(
                 if k in fb and np.isfinite(fb[k]):
                     reps[k].append(fb[k])
         n_used = int(d.complete.sum())
-        tq = template.role_plan(plan, rname).quota
         for k, v in flat.items():
             se = float(np.std(reps[k], ddof=1)) if len(reps[k]) > 1 else float("nan")
-            tv = float(getattr(tq, k.split(".")[1])) if k.startswith("quota.") else _template_value(role, k)
+            tv = float(getattr(qmethod, k.split(".")[1])) if k.startswith("quota.") else _template_value(role, k)
             path = f"plans.{plan}.roles.{rname}.{k}" if k.startswith("quota.") else f"roles.{rname}.{k}"
             estimates.append(Estimate(path, v, se, tv, n_used))
         fitted_quota[rname] = qfit
@@ -693,8 +691,7 @@ def diagnose(cal: Calibration, history: History, *, trials: int = 20, rng: int =
     for rname in scen.roles:
         if rname not in history.roles:
             continue
-        panels = [history.panel(rname, y) for y in history.years
-                  if ((history.frame["role"] == rname) & (history.frame["year"] == y)).any()]
+        panels = history.panels(rname)
         att = np.concatenate([p.attainment for p in panels])
         att = att[np.isfinite(att)]
         sim = sims[rname]
@@ -716,7 +713,7 @@ def diagnose(cal: Calibration, history: History, *, trials: int = 20, rng: int =
             rdiag["ks"] = {"statistic": float(ks.statistic), "pvalue": float(ks.pvalue)}
             rdiag["mean_attainment"] = {"history": float(att.mean()), "simulated": float(sat.mean()),
                                         "sd": float(sat.mean(axis=1).std(ddof=1))}
-        rev = np.concatenate([np.nansum(p.measures["revenue"], axis=0) for p in panels[:1]])
+        rev = np.sum([np.nansum(p.measures["revenue"], axis=0) for p in panels], axis=0)  # all years, as the fit
         rdiag["seasonality"] = {"history": (rev / rev.sum()).tolist(),
                                 "simulated": (sim.measures["revenue"].sum(axis=(0, 1)) / sim.measures["revenue"].sum()).tolist()}
         full = np.concatenate([p.complete for p in panels])
@@ -754,14 +751,14 @@ def write_scenario(cal: Calibration, out: str | Path, *, force: bool = False, hi
 
     The text is validated with :func:`simlib.load_scenario` before it replaces anything.
     """
-    from .synth import write_atomic
+    from ._io import write_atomic
 
     p = Path(out)
     if p.exists() and not force:
         raise SimlibError(f"{p} exists; use --force to overwrite it")
     text = scenario_yaml(cal, history_sha256)
     scenario_from_dict(yaml.safe_load(text), str(p))  # never write a file that does not load
-    write_atomic(text, p)
+    write_atomic(p, text)
     return p
 
 
@@ -821,7 +818,7 @@ def _fmt(v: float) -> str:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .synth import write_atomic
+    from ._io import write_atomic
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -853,22 +850,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             print(f"fit {rname}: attainment median history {qs[3]['history']:.3f} vs simulated {qs[3]['simulated']:.3f}; "
                   f"KS p={rd['ks']['pvalue']:.3g}; quantiles outside 3 sd: {bad or 'none'}")
     if args.report:
-        write_atomic(json.dumps(_jsonable(cal.to_dict()), indent=2), args.report)
+        from .nbtools import jsonable
+
+        write_atomic(args.report, json.dumps(jsonable(cal.to_dict()), indent=2))
         print(f"wrote {args.report}")
     print(f"wrote {out}")
     return 0
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if np.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def _fraction(text: str) -> float:

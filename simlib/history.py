@@ -166,6 +166,11 @@ class History:
         return History(f.reset_index(drop=True), self.source, {r: p for r, p in self.roles.items() if r in set(f["role"])},
                        self.skipped, self.notes, self.columns)
 
+    def panels(self, role: str, years: list[int] | None = None) -> list[Panel]:
+        """:meth:`panel` of one role for each year (default: all) that has rows for it."""
+        present = set(self.frame.loc[self.frame["role"] == role, "year"].unique())
+        return [self.panel(role, y) for y in (self.years if years is None else years) if y in present]
+
     def panel(self, role: str, year: int | None = None) -> Panel:
         """Arrays of one role in one year (default: the first year)."""
         year = self.years[0] if year is None else year
@@ -484,22 +489,13 @@ def read_history(
 
 def write_history(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a history frame as CSV or Parquet (by extension), atomically."""
-    import os
-    import tempfile
+    from ._io import write_atomic
 
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise HistoryError(str(path), [f"unsupported file type '{suffix}', expected .csv or .parquet"])
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    os.close(fd)
-    try:
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if suffix == ".csv":
+        write_atomic(p, lambda tmp: frame.to_csv(tmp, index=False))
+    else:
+        write_atomic(p, lambda tmp: frame.to_parquet(tmp, index=False))

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -143,22 +142,9 @@ def save_results(data: dict, path: str | os.PathLike) -> None:
         return
     if not isinstance(data, Mapping):
         raise TypeError(f"save_results: expected a dict of results, got {type(data).__name__}")
-    text = json.dumps(jsonable(data), indent=2, allow_nan=False, sort_keys=False)
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are shared like the reports
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from ._io import write_atomic
+
+    write_atomic(path, json.dumps(jsonable(data), indent=2, allow_nan=False, sort_keys=False) + "\n")
 
 
 def load_results(path: str | os.PathLike) -> dict:

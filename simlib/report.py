@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._io import write_atomic
 from .errors import ScenarioError, SimlibError
 from .nbtools import REPO_ROOT, jsonable, resolve_path, versions
 
@@ -355,19 +356,6 @@ _WIDE_TABLES = (
 )
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # reports are for sharing (mkstemp makes 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # ----------------------------------------------------------------------
 # Running
 # ----------------------------------------------------------------------
@@ -520,7 +508,7 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
             os.replace(tmp_json, json_path)
             outcome.json = str(json_path)
         os.replace(tmp_nb, nb_path)
-        _atomic_write(html_path, page)
+        write_atomic(html_path, page)
         (dest / f"{spec.name}.failed.ipynb").unlink(missing_ok=True)
         outcome.status, outcome.html, outcome.ipynb = "ok", str(html_path), str(nb_path)
     finally:
@@ -610,7 +598,7 @@ def _merge_manifest(out: Path, outcomes: Sequence[Outcome]) -> list[dict]:
             e["previous_html"], e["previous_finished"] = prev["previous_html"], prev.get("previous_finished", "")
         entries[(o.scenario, o.notebook)] = e
     data = [jsonable(e) for e in entries.values()]
-    _atomic_write(path, json.dumps(data, indent=2))
+    write_atomic(path, json.dumps(data, indent=2))
     return data
 
 
@@ -663,7 +651,7 @@ with simlib {html.escape(versions()['simlib'])}.</p>
 </body></html>
 """
     path = out / "index.html"
-    _atomic_write(path, page)
+    write_atomic(path, page)
     return path
 
 

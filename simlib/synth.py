@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._io import write_atomic
 from .engine import role_outcomes
 from .errors import PlanError, SimlibError
 from .plans import revenue_profile
@@ -232,20 +231,6 @@ def synth_history(
     return pd.concat(frames, ignore_index=True), truth
 
 
-def write_atomic(text: str, path: str | Path) -> None:
-    """Write text to ``path`` through a temporary file and a rename."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .history import write_history
     from .scenario import load_scenario
@@ -260,7 +245,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     frame, truth = synth_history(scen, plan=args.plan, rng=args.seed, years=args.years, plan2=args.plan2,
                                  start_year=args.start_year, behaviour=args.behaviour)
     write_history(frame, out)
-    write_atomic(json.dumps(truth, indent=2), truth_path)
+    write_atomic(truth_path, json.dumps(truth, indent=2))
     n_reps = frame["rep_id"].nunique()
     print(f"wrote {out}: {len(frame)} rows, {n_reps} reps, {args.years} year(s), plan(s) {truth['plans']}, seed {args.seed}")
     print(f"wrote {truth_path}: the generating parameters and realised market")
