@@ -128,7 +128,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     r.add_argument("--behaviour", "--behavior", default=None,
                    help="behaviour model: none (effort fixed) or dynamic (reps respond to the plan); "
-                        "default: the scenario's behaviour.mode, else none")
+                        "default: the scenario's behaviour.mode, else dynamic")
     r.add_argument("--format", choices=("table", "json", "csv"), default="table")
     r.add_argument("--group", help="only this role (or 'total')")
     r.add_argument("--chunk-size", type=_positive_int, default=None, help="trials per chunk (results do not depend on it)")

@@ -6,10 +6,15 @@ a fast simulation (a few hundred trials, common random numbers with the base
 plan) and returns tables and figures; :meth:`Explorer.widget` wires the
 controls to ``update`` with ipywidgets. Tests call ``update`` directly.
 
-Controls (the same meaning as the sweep aliases of :mod:`simlib.sweep`):
+Controls (built on the same curve edits as the sweep aliases of
+:mod:`simlib.sweep`, with two differences: the explorer's target level is
+relative to the base plan's, and a team weight on a role without team pay
+splits the pool by contribution):
 
-* ``target_level`` -- quota level of the role (1.0 = today's, 1.1 = 10% harder);
-* ``team_weight`` -- share of incentive paid on the team result (0..1);
+* ``target_level`` -- quota level of the role relative to the base plan's
+  (1.0 = the base plan's, 1.1 = 10% harder);
+* ``team_weight`` -- share of incentive paid on the team result (0..1); the
+  pool is split by contribution unless the base plan already pays on teams;
 * ``threshold`` -- attainment (fraction of quota) below which the role's
   revenue incentive pays nothing: the first point of revenue pay curves; for
   revenue commissions, a gate at that attainment;
@@ -29,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PlanError
-from .sweep import accelerate_curve, accelerate_tiers
+from .sweep import accelerate_curve, accelerate_tiers, set_threshold
 
 __all__ = ["Explorer", "variant_plan", "DEFAULT_CONTROLS", "KEY_METRICS"]
 
@@ -38,14 +43,6 @@ KEY_METRICS = ("revenue", "incentive_cost", "comp_cost_of_sales", "profit", "sha
                "leverage", "share_capped", "pay_performance_corr", "over_budget")
 
 DEFAULT_CONTROLS = dict(target_level=1.0, team_weight=0.0, threshold=None, cap="base", accelerator=1.0)
-
-
-def _threshold_curve(c: dict, t: float) -> None:
-    pts = [[float(x), float(y)] for x, y in c["points"]]
-    if len(pts) > 1 and t >= pts[1][0]:
-        raise PlanError(f"threshold {t:g}: must be below the curve's second point ({pts[1][0]:g}) of component '{c['name']}'")
-    pts[0] = [t, pts[0][1]]
-    c["points"] = pts
 
 
 def variant_plan(
@@ -108,7 +105,7 @@ def variant_plan(
             continue
         if c["kind"] == "curve":
             if threshold is not None:
-                _threshold_curve(c, float(threshold))
+                set_threshold(c, float(threshold), "explorer")
             if cap != "base":
                 c["cap"] = float(cap) if cap else None
             if float(accelerator) != 1.0:
@@ -140,7 +137,7 @@ class Explorer:
     seed : int
         Seed; every update uses the same draws (common random numbers).
     behaviour : str or None
-        Behaviour model name; None = the scenario's behaviour.mode, else "none".
+        Behaviour model name; None = the scenario's behaviour.mode, else "dynamic".
     rep_trials : int
         Trials drawn rep by rep for the distribution charts.
     """

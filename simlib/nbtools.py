@@ -38,7 +38,6 @@ __all__ = [
     "resolve_path",
     "rep_outcomes",
     "pay_curve_table",
-    "sweep_plans",
     "run_sweep",
     "budget_risk",
     "metrics_available",
@@ -489,73 +488,6 @@ def budget_risk(result: Any, budget: float | None = None) -> pd.DataFrame:
 # ----------------------------------------------------------------------
 
 
-def _set_path(d: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        if d.get(k) is None:
-            d[k] = {}
-        d = d[k]
-    d[keys[-1]] = value
-
-
-def sweep_plans(scenario: Any, params: Mapping[str, Sequence[Any]], *, base_plan: str | None = None) -> tuple[Any, pd.DataFrame]:
-    """A scenario holding one plan per grid point, derived from ``base_plan``.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    params : dict
-        Parameter -> list of values; the grid is their product. Aliases:
-        ``target_level`` (every role's quota level), ``team_weight`` (every
-        role's team weight, pool split by contribution unless the base plan
-        says otherwise); any other name is a dotted path inside the plan
-        (``roles.telesales.quota.level``).
-    base_plan : str, optional
-        Default: the scenario's current plan.
-
-    Returns
-    -------
-    (Scenario, DataFrame)
-        The scenario with the points' plans added, and a frame with one row
-        per point: point (0, 1, ...), plan (its name in the scenario), and
-        the parameter columns.
-    """
-    import copy
-    import itertools
-
-    from .scenario import scenario_from_dict
-
-    base = base_plan or scenario.current_plan
-    if base not in scenario.plans:
-        raise KeyError(f"base_plan '{base}' is not a plan, expected one of {sorted(scenario.plans)}")
-    names = list(params)
-    if not names:
-        raise ValueError("sweep: give at least one parameter with a list of values")
-    data = scenario.model_dump(by_alias=True)
-    base_dict = data["plans"][base]
-    points = []
-    for i, combo in enumerate(itertools.product(*(list(params[k]) for k in names))):
-        plan = copy.deepcopy(base_dict)
-        plan["description"] = ", ".join(f"{k}={v}" for k, v in zip(names, combo, strict=False))
-        for k, v in zip(names, combo, strict=False):
-            if k == "target_level":
-                for rp in plan["roles"].values():
-                    rp["quota"]["level"] = float(v)
-            elif k == "team_weight":
-                for rp in plan["roles"].values():
-                    team = rp.get("team") or {}
-                    team["weight"] = float(v)
-                    if float(team.get("weight", 0)) > 0 and "split" not in team:
-                        team["split"] = "contribution"
-                    rp["team"] = team
-            else:
-                _set_path(plan, k, v)
-        name = f"sweep_{i:03d}"
-        data["plans"][name] = plan
-        points.append({"point": i, "plan": name, **dict(zip(names, combo, strict=False))})
-    return scenario_from_dict(data, scenario.source), pd.DataFrame(points)
-
-
 def run_sweep(
     scenario: Any,
     params: Mapping[str, Sequence[Any]],
@@ -567,39 +499,20 @@ def run_sweep(
     progress: bool = False,
     executor: Any = None,
 ) -> pd.DataFrame:
-    """Grid sweep over plan parameters, one tidy row per point x group x metric.
-
-    Uses :func:`simlib.sweep.run_sweep` when that module is installed;
-    otherwise simulates every grid point as a plan of one run
-    (:func:`sweep_plans`), so all points share common random numbers.
+    """Grid sweep over plan parameters: :func:`simlib.sweep.run_sweep` with ``design="grid"``.
 
     Returns
     -------
     DataFrame
         Columns point, <parameter names>, group, metric, mean, se, ci_low,
-        ci_high, n, seed.
+        ci_high, n, seed (one tidy row per point x group x metric).
     """
     from .scenario import Scenario, load_scenario
+    from .sweep import run_sweep as _run_sweep
 
     scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
-    try:
-        from .sweep import run_sweep as _external
-    except ImportError:
-        _external = None
-    if _external is not None:
-        return _external(scen, dict(params), base_plan=base_plan, trials=trials, rng=rng, behaviour=behaviour,
-                         design="grid", executor=executor, progress=progress)
-    from .api import simulate
-
-    big, points = sweep_plans(scen, params, base_plan=base_plan)
-    res = simulate(big, list(points["plan"]), trials=trials, rng=rng, behaviour=behaviour,
-                   reference=points["plan"].iloc[0], executor=executor, progress=progress)
-    s = res.summary()
-    s = s[s["plan"].isin(points["plan"])]
-    out = points.merge(s, on="plan", how="left")
-    out["seed"] = rng if isinstance(rng, (int, np.integer)) else str(res.provenance.get("seed_entropy"))
-    cols = ["point", *params.keys(), "group", "metric", "mean", "se", "ci_low", "ci_high", "n", "seed"]
-    return out[cols].reset_index(drop=True)
+    return _run_sweep(scen, dict(params), base_plan=base_plan, trials=trials, rng=rng, behaviour=behaviour,
+                      design="grid", executor=executor, progress=progress)
 
 
 def show(fig: Any) -> None:

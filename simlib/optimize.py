@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .engine import resolve_behaviour
 from .errors import PlanError, SimlibError
 from .metrics import METRICS
 from .scenario import Scenario, scenario_from_dict
-from .sweep import ParamSpec, _set_path, build_variants, effective_behaviour, parse_param, write_table
+from .sweep import ParamSpec, _set_path, build_variants, parse_param, write_table
 
 Z95 = 1.959963984540054
 
@@ -533,7 +534,7 @@ def optimize(
     from .parallel import resolve_executor
 
     scen = _as_scenario(scenario)
-    behaviour = effective_behaviour(scen, behaviour)
+    behaviour = resolve_behaviour(scen, behaviour)
     base = base_plan or scen.current_plan
     if base not in scen.plans:
         raise PlanError(f"base_plan: '{base}' is not a plan of {scen.source}, expected one of {sorted(scen.plans)}")
@@ -747,7 +748,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--trials", type=_positive_int, default=500, help="trials per evaluation (default 500)")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--behaviour", "--behavior", default=None,
-                   help="behaviour model, e.g. none or dynamic (default: the scenario's behaviour.mode, else none)")
+                   help="behaviour model, e.g. none or dynamic (default: the scenario's behaviour.mode, else dynamic)")
     p.add_argument("--out", metavar="FILE", help="write the full result (.json) or the evaluation history (.csv/.parquet)")
     p.add_argument("--progress", action="store_true")
     add_scheduler_argument(p)

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .engine import resolve_behaviour
 from .errors import PlanError, Problem, ScenarioError, SimlibError
 from .scenario import PERIODS, Plan, Scenario, scenario_from_dict
 
@@ -174,6 +175,16 @@ def _set_path(obj: Any, segs: list[str], value: Any, where: str) -> int:
     raise PlanError(f"{where}: cannot descend into a {type(obj).__name__} at '{head}'")
 
 
+def set_threshold(c: dict, t: float, where: str) -> None:
+    """Move a pay curve's first point (the attainment below which it pays nothing) to ``t``."""
+    pts = [[float(x), float(y)] for x, y in c["points"]]
+    if len(pts) > 1 and t >= pts[1][0]:
+        raise PlanError(f"{where}: threshold {t:g} must stay below the next curve point ({pts[1][0]:g}) "
+                        f"of component '{c['name']}'")
+    pts[0][0] = t
+    c["points"] = pts
+
+
 def _revenue_components(rp: dict, kinds: tuple[str, ...]) -> list[dict]:
     return [c for c in rp["components"] if c.get("measure", "revenue") == "revenue" and c.get("kind", "curve") in kinds]
 
@@ -251,14 +262,7 @@ def _apply_alias(spec: ParamSpec, plan: dict, scen: dict, value: Any) -> None:
         elif a == "threshold":
             t = _number(spec, value, 0.0)
             for c in _revenue_components(rp, ("curve",)):
-                pts = [list(p) for p in c["points"]]
-                if len(pts) > 1 and t >= pts[1][0]:
-                    raise PlanError(
-                        f"sweep parameter '{spec.name}': threshold {t} must stay below the next curve point "
-                        f"({pts[1][0]}) of component '{c['name']}' of role {rname}"
-                    )
-                pts[0][0] = t
-                c["points"] = pts
+                set_threshold(c, t, f"sweep parameter '{spec.name}', role {rname}")
                 touched += 1
         elif a == "cap":
             cap = None if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "inf")) else _number(spec, value, 1e-9)
@@ -425,14 +429,6 @@ def design_points(
 # --------------------------------------------------------------------------
 
 
-def effective_behaviour(scenario: Scenario, behaviour: str | Any | None) -> str | Any:
-    """The behaviour to run: the argument, else the scenario's ``behaviour.mode``, else ``"none"``."""
-    if behaviour is not None:
-        return behaviour
-    mode = getattr(getattr(scenario, "behaviour", None), "mode", None)
-    return mode or "none"
-
-
 def _seed_label(rng: Any) -> Any:
     if isinstance(rng, (int, np.integer)):
         return int(rng)
@@ -564,7 +560,7 @@ def run_sweep(
     from .parallel import resolve_executor
 
     scen = _as_scenario(scenario)
-    behaviour = effective_behaviour(scen, behaviour)
+    behaviour = resolve_behaviour(scen, behaviour)
     base = base_plan or scen.current_plan
     if base not in scen.plans:
         raise PlanError(f"base_plan: '{base}' is not a plan of {scen.source}, expected one of {sorted(scen.plans)}")
@@ -717,7 +713,7 @@ def _cmd_sweep(args) -> int:
         print(f"wrote {len(df)} rows ({df['point'].nunique()} points) to {args.out}")
     base = args.base or scen.current_plan
     print(f"sweep of plan '{base}' in {scen.source}: {df['point'].nunique()} points ({args.design}), "
-          f"{args.trials} trials each, seed {args.seed}, behaviour {effective_behaviour(scen, args.behaviour)}; "
+          f"{args.trials} trials each, seed {args.seed}, behaviour {resolve_behaviour(scen, args.behaviour)}; "
           f"common random numbers")
     print(f"group {args.group}: mean ± 95% CI half-width; Δ = paired difference vs '{base}'")
     print(format_sweep(df, list(params), group=args.group))
@@ -746,7 +742,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--trials", type=_positive_int, default=1000, help="trials per point (default 1000)")
     p.add_argument("--seed", type=_seed, default=0, help="simulation seed shared by all points (default 0)")
     p.add_argument("--behaviour", "--behavior", default=None,
-                   help="behaviour model, e.g. none or dynamic (default: the scenario's behaviour.mode, else none)")
+                   help="behaviour model, e.g. none or dynamic (default: the scenario's behaviour.mode, else dynamic)")
     p.add_argument("--group", default="total", help="group shown in the printed table (default total)")
     p.add_argument("--out", metavar="FILE", help="write the tidy table (.csv, .parquet or .json)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
