@@ -854,13 +854,13 @@ class _Policy:
     def __call__(self, m: int, hist) -> Controls:
         shape = self.world.shape
         if self.eff_on:
-            xp, xc = self.P.x(m, hist), self.C.x(m, hist)
+            xp = self.P.x(m, hist)
             ep = self._lagged(self.P, m, xp)
             self.model_effort[..., m] = ep
             if self.record_only:
                 e = 1.0
             else:
-                e = np.clip(ep / np.maximum(self._lagged(self.C, m, xc), 1e-9), self.lo, self.hi)
+                e = np.clip(ep / np.maximum(self._lagged(self.C, m, self.C.x(m, hist)), 1e-9), self.lo, self.hi)
             p = self.P.period_of[m]
             left = self.rs.inc[m : self.rs.ends[p] + 1].sum()
             self.expected_left[..., m] = xp + left * self.er / np.maximum(self.quota, 1e-12)
@@ -871,6 +871,21 @@ class _Policy:
         if self.record_only:
             return BASELINE
         return Controls(effort=e, focus=self.focus, help_mult=self.help_mult)
+
+    def record(self, measures) -> None:
+        """Record, over today's finished year, what a record-only policy would record month by month.
+
+        A record-only policy (the plan's role plan is today's) keeps today's
+        effort, so the year is today's measures: replaying the calls on them
+        records the same numbers as stepping the year through :func:`run_year`.
+        """
+        if not self.record_only:
+            raise ValueError("record: only for a record-only policy (one that keeps today's effort)")
+        rev = measures["revenue"]
+        hist = {"revenue": [rev[..., m] for m in range(MONTHS)]}
+        for m in range(MONTHS):
+            self(m, hist)
+            self.settle(m, hist)
 
     def _lagged(self, tr: _Track, m: int, x: np.ndarray) -> np.ndarray:
         """Effort for month m when it pays off ``lag`` months later (key-account pipeline).

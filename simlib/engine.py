@@ -141,10 +141,14 @@ def _passes(scenario: Scenario, plans: Sequence[str], worlds: dict[str, Any], mo
         for rname, world in worlds.items():
             quota = set_quotas(scenario, plan, world)
             policy = None if model is None else model.policy(plan, world, quota)
-            if policy is None:
+            if policy is None or getattr(policy, "record_only", False):
+                # today's effort: today's measures, simulated once per role; a record-only
+                # policy records what it needs from them
                 if rname not in today:
                     today[rname] = (run_year(world), {})
                 measures, memo = today[rname]
+                if policy is not None:
+                    policy.record(measures)
             else:
                 measures, memo = run_year(world, policy), {}
             pay = compute_pay(scenario, plan, world, measures, quota, memo)
@@ -185,10 +189,13 @@ def run_chunk(
             if "rev_tot" not in memo:
                 memo["rev_tot"] = rev.sum(axis=1)
             rev_tot = memo["rev_tot"]
-            bkey = ("behaviour_metrics", tuple(ends))
-            if rec is not None or bkey not in memo:
-                memo[bkey] = behaviour_metrics(rec, measures, ends, world.role.headcount, T, rev_tot)
-            bm = memo[bkey]
+            if rec is not None:  # what this plan's policy recorded
+                bm = behaviour_metrics(rec, measures, ends, world.role.headcount, T, rev_tot)
+            else:  # today's behaviour: the same for every plan with these period ends
+                bkey = ("behaviour_metrics", tuple(ends))
+                if bkey not in memo:
+                    memo[bkey] = behaviour_metrics(None, measures, ends, world.role.headcount, T, rev_tot)
+                bm = memo[bkey]
             for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot), ("R", np.full(T, float(world.role.headcount))),
                            ("discount_cost", bm["discount_cost"])):
                 beh.setdefault(key, []).append(v)

@@ -11,6 +11,7 @@ from simlib import validation as V
 from simlib.behavior import BEHAVIOUR_METRICS, DynamicBehaviour, dynamic
 from simlib.engine import BEHAVIOURS
 from simlib.errors import ScenarioError
+from simlib.plans import set_quotas
 from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.production import Controls, run_year
 from simlib.scenario import scenario_from_dict
@@ -256,3 +257,25 @@ def test_timing_moves_conserve_revenue_up_to_the_discount(process):
     assert pol.discount.sum() > 0
     assert fewer_pulls[0]  # the case that used to lose the saved discount
     np.testing.assert_allclose(moved[0], -pol.discount.sum(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("role", ["key_account", "telesales", "channel"])
+def test_record_only_policy_records_the_same_over_todays_year(role):
+    """A plan that keeps a role's plan as today's shares today's measures; replaying the policy over
+    them records exactly what stepping the year month by month records."""
+    s = simlib.load_scenario(DEFAULT)
+    model = simlib.engine.BEHAVIOURS["dynamic"](s)
+    draws = draw_chunk(Layout.of(s), root_seed(4), np.arange(6))
+    world = role_world(s, role, draws, market_multiplier(s, draws))
+    quota = set_quotas(s, "current", world)
+    stepped, replayed = model.policy("current", world, quota), model.policy("current", world, quota)
+    assert stepped.record_only and replayed.record_only
+    year = run_year(world, stepped)
+    base = run_year(world)
+    for k in base:
+        assert np.array_equal(year[k], base[k]), k
+    replayed.record(base)
+    for attr in ("effort", "model_effort", "expected_left", "model_discount"):
+        assert np.array_equal(getattr(stepped, attr), getattr(replayed, attr)), attr
+    with pytest.raises(ValueError, match="record-only"):
+        model.policy("harder_target", world, set_quotas(s, "harder_target", world)).record(base)
