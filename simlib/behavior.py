@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 
-from ._cache import by_identity
 from .metrics import BEHAVIOUR_METRICS
 from .paycurves import compile_component, evaluate
 from .plans import compute_pay, primary_structure, revenue_profile, set_quotas
@@ -258,7 +257,6 @@ class _Solution:
     effort: np.ndarray  # (NT, 12, G)
     shift: np.ndarray  # (NT, 12, G): timing choice at period ends, units of a month's expected revenue
     mean_output: np.ndarray  # (NT,) E[sum_m prof_m e_m^eta] along the year
-    mean_effort: np.ndarray  # (NT,)
 
 
 def _solve(pb: _Problem) -> _Solution:
@@ -302,16 +300,14 @@ def _solve(pb: _Problem) -> _Solution:
             eff[:, m, :] = (P * E[None, None, :]).sum(axis=2) / S
             V = qmax[..., 0] + pb.tau[:, None] * np.log(S)
         V_next_start = V
-    mean_output, mean_effort = _forward(pb, eff, shift)
-    return _Solution(eff, shift, mean_output, mean_effort)
+    return _Solution(eff, shift, _forward(pb, eff, shift))
 
 
-def _forward(pb: _Problem, eff: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _forward(pb: _Problem, eff: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Propagate the state distribution along the year on the grid; output-weighted mean of e^eta."""
     NT, G = len(pb.a), X_N
     nv, npb = pb.nodes
     out = np.zeros(NT)
-    em = np.zeros(NT)
     tidx = (np.arange(NT) * G)[:, None, None]
     for p in range(len(pb.starts)):
         s, t = pb.starts[p], pb.ends[p]
@@ -320,7 +316,6 @@ def _forward(pb: _Problem, eff: np.ndarray, shift: np.ndarray) -> tuple[np.ndarr
         for m in range(s, t + 1):
             e = eff[:, m, :]
             out += pb.prof[m] * (dist * e**pb.eta).sum(axis=1)
-            em += (dist * e).sum(axis=1) / MONTHS
             Xn = X_GRID[None, :, None] + (pb.a * pb.inc[m])[:, None, None] * (e**pb.eta)[:, :, None] * nv[:, None, :]
             u = np.clip((Xn - X_LO) / X_H, 0, G - 1 - 1e-9)
             i = np.floor(u).astype(np.intp)
@@ -329,7 +324,7 @@ def _forward(pb: _Problem, eff: np.ndarray, shift: np.ndarray) -> tuple[np.ndarr
             new = np.bincount((tidx + i).ravel(), (mass * (1 - w)).ravel(), minlength=NT * G)
             new += np.bincount((tidx + i + 1).ravel(), (mass * w).ravel(), minlength=NT * G + 1)[: NT * G]
             dist = new.reshape(NT, G)
-    return out, em
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -353,8 +348,18 @@ class _RoleSolution:
     help: float
     help_mult: float
     rev_focus: float
-    timing: tuple[float, float, float] | None
     info: dict[str, Any] = field(default_factory=dict)
+    _tables: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
+
+    def table(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Table ``name`` ("effort" or "shift") flattened, and each entry's difference to the next."""
+        if name not in self._tables:
+            flat = getattr(self, name).reshape(-1)
+            step = np.empty_like(flat)
+            np.subtract(flat[1:], flat[:-1], out=step[:-1])
+            step[-1] = 0.0
+            self._tables[name] = (flat, step)
+        return self._tables[name]
 
 
 class DynamicBehaviour:
@@ -482,7 +487,7 @@ class DynamicBehaviour:
             return 1.0
         return float(max(m1, 0.0) / m0) ** (1.0 / (bt.help_cost_exponent - 1.0))
 
-    def _problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray, ing_cur: dict) -> _Problem:
+    def _problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray) -> _Problem:
         scen, bp = self.scenario, self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
         prof_raw = revenue_profile(scen, role)
@@ -587,7 +592,7 @@ class DynamicBehaviour:
         """Find k per type with mean output one: safeguarded secant in log k (output falls as k rises)."""
         el = -eta / max(g - eta, 1e-6)  # d log(output) / d log(k) of an interior optimum
         lk = np.log(k)
-        m = np.maximum(_solve(self._problem(plan, role, ing, a, k, ing)).mean_output, 1e-9)
+        m = np.maximum(_solve(self._problem(plan, role, ing, a, k)).mean_output, 1e-9)
         lo = np.full(len(a), -np.inf)  # log k known to give output > 1
         hi = np.full(len(a), np.inf)  # log k known to give output < 1
         prev_lk, prev_m = None, None
@@ -612,7 +617,7 @@ class DynamicBehaviour:
             new = np.where(np.abs(m - 1.0) < tol, lk, new)  # converged types stay put
             prev_lk, prev_m = lk, m
             lk = new
-            m = np.maximum(_solve(self._problem(plan, role, ing, a, np.exp(lk), ing)).mean_output, 1e-9)
+            m = np.maximum(_solve(self._problem(plan, role, ing, a, np.exp(lk))).mean_output, 1e-9)
         return np.exp(lk)
 
     # -- solve a role under a plan --------------------------------------------
@@ -643,7 +648,7 @@ class DynamicBehaviour:
                 a_grid, c_grid = C_GRID, self._ratio_grid(plan, role)
                 a_types = np.repeat(C_GRID, len(c_grid)) * np.tile(c_grid, len(C_GRID))
                 k_types = np.repeat(k_c, len(c_grid))
-            pb = self._problem(plan, role, ing, a_types * rev_f * hm, k_types, ing_cur)
+            pb = self._problem(plan, role, ing, a_types * rev_f * hm, k_types)
             sol = _solve(pb)
             if it < iters:
                 omega_new = self._population_mean(plan, role, sol, a_grid, c_grid, rev_f * hm)
@@ -655,7 +660,7 @@ class DynamicBehaviour:
             effort=sol.effort.reshape(NA, NC, MONTHS, X_N),
             shift=sol.shift.reshape(NA, NC, MONTHS, X_N),
             a_grid=a_grid, c_grid=c_grid, starts=pb.starts, ends=pb.ends, inc=pb.inc, prof=pb.prof,
-            focus=f, help=h, help_mult=hm, rev_focus=rev_f, timing=pb.timing,
+            focus=f, help=h, help_mult=hm, rev_focus=rev_f,
             info=dict(omega=omega, mean_output=sol.mean_output.reshape(NA, NC)),
         )
         self._solved[key] = rs
@@ -746,16 +751,6 @@ def _bilinear(tab: np.ndarray, ga, gc, va, vc) -> np.ndarray:
             + (1 - wa) * wc * tab[ia, ic1] + wa * wc * tab[ia1, ic1])
 
 
-@by_identity(maxsize=256)
-def _flat_and_steps(tab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A solved table flattened, and the difference of each entry to the next (for interpolation)."""
-    flat = tab.reshape(-1)
-    step = np.empty_like(flat)
-    np.subtract(flat[1:], flat[:-1], out=step[:-1])
-    step[-1] = 0.0
-    return flat, step
-
-
 class _Track:
     """A rep's position in one plan's pay periods, and lookups in that plan's solved tables."""
 
@@ -804,12 +799,12 @@ class _Track:
         self._run = (s, last, used, total)
         return total
 
-    def lookup(self, tab: np.ndarray, m: int, x: np.ndarray) -> np.ndarray:
+    def lookup(self, name: str, m: int, x: np.ndarray) -> np.ndarray:
         """Table (NA, NC, 12, G) at month m, interpolated over the rep's type and state x."""
         u = (x - X_LO) / X_H
         i = np.clip(np.floor(u), 0, X_N - 2).astype(np.intp)
         w = np.clip(u - i, 0.0, 1.0)
-        flat, step = _flat_and_steps(tab)
+        flat, step = self.rs.table(name)
         off = i + m * X_N
         out = 0.0
         for base, wt in self.corners:
@@ -896,7 +891,7 @@ class _Policy:
         effort).
         """
         if not self.lag:
-            return tr.lookup(tr.rs.effort, m, x)
+            return tr.lookup("effort", m, x)
         mm = m + self.lag
         p, inc = tr.period_of, tr.rs.inc
         if mm >= MONTHS:  # closes next year: that year's month, at the expected state then
@@ -906,14 +901,14 @@ class _Policy:
             x_then = x + tr.a * inc[m:mm].sum()
         else:
             x_then = tr.a * inc[tr.rs.starts[p[mm]] : mm].sum()
-        return tr.lookup(tr.rs.effort, mm, np.broadcast_to(x_then, x.shape))
+        return tr.lookup("effort", mm, np.broadcast_to(x_then, x.shape))
 
     def _move(self, tr: _Track, m: int, hist, d: float):
         """A plan's timing choice at month m, if a period ends there: (pulled now net of the discount,
         pulled out of the following months, pushed out of month m, discount), each (T, R) or 0."""
         if m not in tr.rs.ends:
             return 0.0, 0.0, 0.0, 0.0
-        z = tr.lookup(tr.rs.shift, m, tr.x(m, hist, through=m))
+        z = tr.lookup("shift", m, tr.x(m, hist, through=m))
         nxt = self.er * tr.rs.prof[(m + 1) % MONTHS]
         cur = self.er * tr.rs.prof[m]
         pulled = np.where(z > 0, z * nxt, 0.0)  # next month's deals closed now

@@ -209,7 +209,6 @@ class Problem:
         self.budget = scenario.budget.incentive
         if any(c.metric == "over_budget" for c in constraints) and not self.budget:
             raise PlanError(f"constraint over_budget: the scenario {scenario.source} has no budget.incentive")
-        self._obj_scale = 1.0
 
     # unit box <-> parameter values
     def to_x(self, u: np.ndarray) -> tuple[float, ...]:
