@@ -32,6 +32,7 @@ def _closed_form_scenario(budget: float = 800000.0):
         "roles": {"ch": {"process": "channel", "headcount": 20, "team_size": 5,
                          "base_salary": 50000, "target_incentive": 30000}},
         "budget": {"incentive": budget},
+        "behaviour": {"mode": "none"},  # behaviour off for every call on this scenario
         "plans": {"current": {"roles": {"ch": {
             "quota": {"method": "flat", "noise": 0.0},
             "components": [{"name": "comm", "measure": "revenue", "kind": "commission", "period": "year",
