@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import BEHAVIOUR_METRICS
 from .paycurves import compile_component, evaluate
 from .plans import compute_pay, primary_structure, revenue_profile, set_quotas
 from .population import Layout, RoleWorld, draw_chunk, market_multiplier, role_world
@@ -371,7 +370,6 @@ class DynamicBehaviour:
         Its ``behaviour`` section sets every parameter (docs/model.md, section 4).
     """
 
-    metric_names = list(BEHAVIOUR_METRICS)
 
     def __init__(self, scenario: Scenario):
         self.scenario = scenario

@@ -24,12 +24,11 @@ import numpy as np
 
 from .behavior import DynamicBehaviour
 from .errors import PlanError
+from .metrics import Z95
 from .plans import compute_pay, set_quotas
 from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from .production import run_year
 from .scenario import MONTHS, Scenario
-
-Z95 = 1.959963984540054
 
 
 def ratchet_quota(quota: np.ndarray, attainment: np.ndarray, up: float, down: float, growth: float = 0.0) -> np.ndarray:

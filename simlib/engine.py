@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .behavior import BEHAVIOUR_METRICS, behaviour_metrics, dynamic
+from .behavior import behaviour_metrics, dynamic
 from .errors import PlanError
 from .metrics import KEEP, METRICS, Reducer, group_metrics
+from .parallel import is_dask_client
 from .plans import PayResult, compute_pay, primary_structure, set_quotas, year_sum
 from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from .production import run_year
@@ -29,7 +30,7 @@ from .scenario import Scenario
 TOTAL = "total"
 
 #: behaviour name -> factory(scenario) returning an object with ``policy(plan, world, quota)``
-#: (a callable ``(month, history) -> Controls`` or None) and optional ``metrics`` hooks.
+#: (a callable ``(month, history) -> Controls``, optionally with ``settle``, or None for today's effort)
 BEHAVIOURS: dict[str, Callable[[Scenario], Any] | None] = {"none": None, "dynamic": dynamic}
 
 #: behaviour used when neither the call nor the scenario's ``behaviour.mode`` names one
@@ -207,8 +208,6 @@ def run_chunk(
             ti = np.full(R, pay.target_incentive)
             g = group_metrics(rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition)
             g.update(bm)
-            if model is not None and hasattr(model, "role_metrics"):
-                g.update(model.role_metrics(plan, world, measures, pay))
             per_group[rname] = g
             for k, v in zip(pooled, (rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition), strict=True):
                 pooled[k].append(v)
@@ -220,8 +219,6 @@ def run_chunk(
         tot["discount_cost"] = bsum["discount_cost"]
         for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
             tot[key] = bsum[key] / bsum["R"]
-        if model is not None and hasattr(model, "total_metrics"):
-            tot.update(model.total_metrics(plan, per_group, worlds))
         tot["over_budget"] = (tot["incentive_cost"] > budget).astype(float) if budget else np.full(T, np.nan)
         per_group[TOTAL] = tot
         per_plan[plan] = per_group
@@ -250,7 +247,8 @@ def _chunks(trials: int, chunk_size: int) -> list[tuple[int, int]]:
 
 def default_chunk_size(scenario: Scenario) -> int:
     """Trials per chunk so one chunk's draws stay near 16 MB."""
-    per_trial = Layout.of(scenario).n_normal + Layout.of(scenario).n_uniform
+    lay = Layout.of(scenario)
+    per_trial = lay.n_normal + lay.n_uniform
     return int(np.clip(2_000_000 // max(per_trial, 1), 8, 1024))
 
 
@@ -260,7 +258,7 @@ def _map(executor, fn, args_list: list[tuple]) -> Iterable:
         for a in args_list:
             yield fn(*a)
         return
-    if hasattr(executor, "gather") and hasattr(executor, "submit"):  # dask.distributed Client
+    if is_dask_client(executor):
         futures = [executor.submit(fn, *a, pure=False) for a in args_list]
         for f in futures:
             yield f.result()
@@ -303,11 +301,9 @@ def simulate_raw(
         raise PlanError(f"trials: expected an integer >= 2, got {trials!r}")
     plan_list, ref = _resolve_plans(scenario, plans, reference)
     root = root_seed(rng)
-    metrics = list(METRICS) + [m for m in BEHAVIOUR_METRICS if m not in METRICS]
+    metrics = list(METRICS)
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
-    if model is not None and hasattr(model, "metric_names"):
-        metrics += [m for m in model.metric_names if m not in metrics]
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)
     cs = int(chunk_size) if chunk_size else default_chunk_size(scenario)
     if cs < 1:

@@ -13,6 +13,9 @@ import math
 
 import numpy as np
 
+#: the 97.5% standard normal quantile (95% two-sided intervals)
+Z95 = 1.959963984540054
+
 #: trials per reduction block (fixed: part of what makes results chunk-invariant)
 REDUCE_BLOCK = 64
 
@@ -296,7 +299,12 @@ def quantile_with_ci(x: np.ndarray, q: float, level: float = 0.95) -> tuple[floa
     n = x.size
     if n == 0:
         return (math.nan,) * 4
-    z = 1.959963984540054 if level == 0.95 else float(__import__("scipy.stats").stats.norm.ppf(0.5 + level / 2))
+    if level == 0.95:
+        z = Z95
+    else:
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + level / 2))
     est = float(np.quantile(x, q))
     half = z * math.sqrt(n * q * (1 - q))
     lo = x[max(0, int(math.floor(n * q - half)) - 1)]

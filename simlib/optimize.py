@@ -36,11 +36,9 @@ import pandas as pd
 
 from .engine import resolve_behaviour
 from .errors import PlanError, SimlibError
-from .metrics import METRICS
+from .metrics import METRICS, Z95
 from .scenario import Scenario, scenario_from_dict
 from .sweep import ParamSpec, _set_path, build_variants, parse_param, write_table
-
-Z95 = 1.959963984540054
 
 #: perturbations of behavioural parameters re-optimised under by default when a behaviour model is on
 BEHAVIOUR_SENSITIVITY = (

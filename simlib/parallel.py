@@ -110,7 +110,7 @@ def resolve_executor(scheduler: Any = None, *, work: float | None = None) -> Ite
     if scheduler == "serial":
         yield None
         return
-    if isinstance(scheduler, Executor) or is_dask_client(scheduler) or hasattr(scheduler, "submit"):
+    if isinstance(scheduler, Executor) or hasattr(scheduler, "submit"):  # an executor or a dask Client
         yield scheduler
         return
     if not isinstance(scheduler, str):

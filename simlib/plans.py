@@ -112,11 +112,6 @@ def primary_structure(rp: RolePlan, target_incentive: float = 1.0) -> Structure:
     return Structure(best.period, bool(best.ytd_true_up and n > 1), names, ends)
 
 
-def _period_index(period: str) -> np.ndarray:
-    n = PERIODS[period]
-    return np.arange(MONTHS) // (MONTHS // n)
-
-
 def aggregate(x: np.ndarray, period: str, kind: str) -> np.ndarray:
     """Monthly (..., 12) to per-period (..., P): flows summed, scores averaged."""
     n = PERIODS[period]
@@ -133,7 +128,7 @@ def sum_periods(x: np.ndarray) -> np.ndarray:
     if n == 1:
         return x[..., 0].copy()
     if n >= 8:
-        return sum_months(x) if n == MONTHS else x.sum(axis=-1)
+        return sum_months(x)  # NumPy's own sum unless 12 months
     s = x[..., 0] + x[..., 1]
     for i in range(2, n):
         s += x[..., i]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._cache import by_identity
 from .scenario import MONTHS, Role, Scenario
 
 #: deals per rep-month with their own size draw; more are valued at the mean size
@@ -121,6 +122,11 @@ class Layout:
 
     @classmethod
     def of(cls, scenario: Scenario) -> Layout:
+        """The layout of a scenario's draws (built once per scenario object; do not modify)."""
+        return _layout_of(scenario)
+
+    @classmethod
+    def _build(cls, scenario: Scenario) -> Layout:
         lay = cls()
         for key, shape in (("market.growth", (1,)), ("market.monthly", (MONTHS,))):
             lay._add(lay.normals, key, shape, "n_normal")
@@ -136,6 +142,11 @@ class Layout:
         off = getattr(self, counter)
         table[key] = (off, shape)
         setattr(self, counter, off + math.prod(shape))
+
+
+@by_identity()
+def _layout_of(scenario: Scenario) -> Layout:
+    return Layout._build(scenario)
 
 
 def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray) -> dict[str, np.ndarray]:

@@ -456,7 +456,7 @@ def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
     settle = getattr(policy, "settle", None)
     carry = None
     for m in range(MONTHS):
-        c = BASELINE if policy is None else policy(m, hist)
+        c = policy(m, hist)
         out = proc.step(m, c)
         if carry is not None:
             rev = out["revenue"] + np.maximum(carry, 0.0)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import PlanError
 from .population import KA_SIZE_DRAWS, Layout, draw_chunk, root_seed
 from .scenario import MEASURES, MONTHS, PERIODS, Component, Role, Scenario
 
@@ -556,7 +557,7 @@ def simulate_reference(
     plans = list(scenario.plans) if plans is None else list(plans)
     unknown = [p for p in plans if p not in scenario.plans]
     if unknown:
-        raise KeyError(f"unknown plan(s) {unknown}; the scenario has {sorted(scenario.plans)}")
+        raise PlanError(f"unknown plan(s) {unknown}; the scenario has {sorted(scenario.plans)}")
     root = root_seed(rng)
     groups = [*scenario.roles, TOTAL]
     out = {p: {g: {m: [] for m in REFERENCE_METRICS} for g in groups} for p in plans}

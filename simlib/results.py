@@ -11,9 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .engine import RawResult
-from .metrics import KEEP, METRICS, quantile_with_ci
-
-Z95 = 1.959963984540054
+from .metrics import KEEP, METRICS, Z95, quantile_with_ci
 
 #: cross-trial quantile metrics computed from kept per-trial values
 TAIL_METRICS = {"p95_incentive_cost": "incentive_cost", "p95_total_comp": "total_comp"}

@@ -27,12 +27,11 @@ import numpy as np
 
 from .behavior import DynamicBehaviour
 from .errors import SimlibError
+from .metrics import Z95
 from .plans import compute_pay, set_quotas
 from .population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from .production import run_year
 from .scenario import Scenario, load_scenario, scenario_from_dict
-
-Z95 = 1.959963984540054
 
 #: where the validation scenarios live (repository checkout)
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "validation"

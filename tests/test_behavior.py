@@ -8,9 +8,10 @@ import pytest
 
 import simlib
 from simlib import validation as V
-from simlib.behavior import BEHAVIOUR_METRICS, DynamicBehaviour, dynamic
+from simlib.behavior import DynamicBehaviour, dynamic
 from simlib.engine import BEHAVIOURS
 from simlib.errors import ScenarioError
+from simlib.metrics import BEHAVIOUR_METRICS
 from simlib.plans import set_quotas
 from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.production import Controls, run_year

@@ -134,7 +134,7 @@ def test_reference_on_default_scenario(default_scenario):
 
 
 def test_reference_rejects_unknown_plan(small_scenario):
-    with pytest.raises(KeyError, match="nope"):
+    with pytest.raises(simlib.PlanError, match="nope"):
         simulate_reference(small_scenario, ["nope"], trials=1)
 
 
