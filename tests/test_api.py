@@ -4,6 +4,7 @@ import inspect
 
 import pandas as pd
 import pytest
+from conftest import DEFAULT
 
 import simlib
 
@@ -22,7 +23,7 @@ def test_unknown_attribute_is_an_attribute_error():
 
 
 def test_simulate_compare_summarise_return_tidy_frames(tmp_path):
-    scen = simlib.load_scenario("scenarios/default.yaml")
+    scen = simlib.load_scenario(DEFAULT)
     res = simlib.simulate(scen, ["current", "harder_target"], trials=16, rng=5, behaviour="none")
     assert isinstance(res, simlib.SimulationResult)
     s = res.summary()
@@ -38,5 +39,5 @@ def test_simulate_compare_summarise_return_tidy_frames(tmp_path):
 def test_simulate_accepts_a_path_and_keyword_only_options():
     params = inspect.signature(simlib.simulate).parameters
     assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in ("trials", "rng", "behaviour", "executor"))
-    res = simlib.simulate("scenarios/default.yaml", ["current"], trials=8, rng=1, behaviour="none")
+    res = simlib.simulate(str(DEFAULT), ["current"], trials=8, rng=1, behaviour="none")
     assert res.plans == ["current"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DEFAULT
 
 import simlib
 from simlib import validation as V
@@ -16,8 +17,6 @@ from simlib.plans import set_quotas
 from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.production import Controls, run_year
 from simlib.scenario import scenario_from_dict
-
-DEFAULT = "scenarios/default.yaml"
 
 
 def _variant(scen, **sections):
@@ -60,7 +59,7 @@ def test_cost_normalisation_makes_today_optimal_on_average(role):
     """k is scaled per rep type so that under the current plan E[e^eta] along the year is one."""
     m = DynamicBehaviour(simlib.load_scenario(DEFAULT))
     rs = m.solve("current", role)
-    np.testing.assert_allclose(rs.info["mean_output"].ravel(), 1.0, atol=5e-3)
+    np.testing.assert_allclose(rs.info["mean_output"].ravel(), 1.0, atol=1e-3)  # the normalisation's stopping rule
 
 
 def test_dynamic_is_chunk_and_executor_invariant():

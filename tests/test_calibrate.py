@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import yaml
+from conftest import DEFAULT, ROOT
 
 from simlib.calibrate import calibrate, write_scenario
 from simlib.cli import main
@@ -14,9 +13,6 @@ from simlib.errors import SimlibError
 from simlib.history import read_history, write_history
 from simlib.scenario import load_scenario, scenario_from_dict
 from simlib.synth import synth_history
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "scenarios" / "default.yaml"
 
 
 def _roles(s):

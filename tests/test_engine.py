@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -90,18 +90,8 @@ def test_a_trial_does_not_depend_on_how_many_trials_run(small_scenario, serial):
     assert np.array_equal(short.raw.keep, serial.raw.keep[:10])
 
 
-def test_chunk_size_invariance_bit_for_bit(small_scenario, serial):
-    for cs in (1, 7, TRIALS):
-        _identical(simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=cs), serial)
-
-
 def test_thread_pool_gives_identical_results(small_scenario, serial):
     with ThreadPoolExecutor(max_workers=2) as ex:
-        _identical(simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor=ex), serial)
-
-
-def test_process_pool_gives_identical_results(small_scenario, serial):
-    with ProcessPoolExecutor(max_workers=2) as ex:
         _identical(simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16, executor=ex), serial)
 
 

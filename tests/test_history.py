@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from simlib.cli import main
 from simlib.history import HistoryError, read_history
 from simlib.scenario import load_scenario
 
 DATA = Path(__file__).parent / "data" / "history"
-ROOT = Path(__file__).resolve().parents[1]
 ROLES = {"telesales": "telesales", "key_account": "key_account", "channel": "channel"}
 
 HEADER = "rep_id,role,team,month,quota,payout,revenue,calls,leads,conversions,record_accuracy"

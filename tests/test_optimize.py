@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from simlib import simulate
 from simlib.cli import main
@@ -15,7 +15,6 @@ from simlib.errors import PlanError, SimlibError
 from simlib.optimize import _perturbed, expand_sensitivity, optimize, parse_constraints, parse_objective
 from simlib.scenario import scenario_from_dict
 
-ROOT = Path(__file__).resolve().parents[1]
 T = 160
 SEED = 3
 RATE = 0.05

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DEFAULT
 
 from simlib import load_scenario, simulate
 from simlib.errors import SimlibError
@@ -18,8 +18,6 @@ from simlib.sweep import run_sweep
 
 distributed = pytest.importorskip("dask.distributed")
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "scenarios" / "default.yaml"
 TRIALS = 96
 CHUNK = 16  # several chunks, so that work is really spread over workers
 

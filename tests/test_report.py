@@ -8,13 +8,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import DEFAULT
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from simlib import report
 from simlib.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "scenarios" / "default.yaml"
 
 
 def _kernel_installed() -> bool:

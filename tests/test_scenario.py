@@ -392,7 +392,7 @@ def test_omitted_production_is_filled_with_the_process_defaults():
     """A role without a production section gets every default (calibration and reports rely on them)."""
     from simlib.scenario import TelesalesProduction
 
-    with open("scenarios/default.yaml") as fh:
+    with open(DEFAULT) as fh:
         data = yaml.safe_load(fh)
     del data["roles"]["telesales"]["production"]
     scen = simlib.scenario_from_dict(data, "no_production.yaml")

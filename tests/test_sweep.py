@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DEFAULT
 
 from simlib import load_scenario, simulate
 from simlib.cli import main
 from simlib.errors import PlanError, SimlibError
 from simlib.sweep import apply_point, design_points, parse_param, parse_param_arg, run_sweep
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "scenarios" / "default.yaml"
 
 
 @pytest.fixture(scope="module")
