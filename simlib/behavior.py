@@ -132,7 +132,7 @@ def _shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarr
     """Quadrature nodes and weights (NT, Q) of a month's output noise, mean one.
 
     telesales, channel: lognormal with the process's coefficient of variation
-    (Gauss-Hermite, 7 nodes); key_account: compound Poisson (number of deals,
+    (Gauss-Hermite, 5 nodes); key_account: compound Poisson (number of deals,
     lognormal sizes) with a rate proportional to the type's expected attainment.
     """
     r = scenario.roles[role]
