@@ -796,15 +796,12 @@ def load_for(template_path: str | Path | None, history_path: str | Path, on_erro
 def print_skipped(hist: History, limit: int = 20) -> None:
     """Tell the user which rows were left out and why (``--on-error skip``)."""
     import sys
-    from collections import Counter
 
     if not hist.skipped:
         return
-    from .history import _reason_kind
+    from .history import reason_counts
 
-    counts = Counter(_reason_kind(p.reason) for p in hist.skipped)
-    print(f"skipped {len(hist.skipped)} bad row(s) of {hist.source}: "
-          + ", ".join(f"{k} {v}" for k, v in counts.most_common()), file=sys.stderr)
+    print(f"skipped {len(hist.skipped)} bad row(s) of {hist.source}: {reason_counts(hist.skipped)}", file=sys.stderr)
     for p in hist.skipped[:limit]:
         print(f"  - {p}", file=sys.stderr)
     if len(hist.skipped) > limit:

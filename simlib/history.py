@@ -68,12 +68,16 @@ class HistoryError(SimlibError):
         rows = [p for p in self.problems if isinstance(p, RowProblem)]
         lines = [f"{source}: {n} problem{'s' if n != 1 else ''} found"]
         if rows:
-            counts = Counter(_reason_kind(p.reason) for p in rows)
-            lines[0] += f" ({len(rows)} bad row{'s' if len(rows) != 1 else ''}: " + ", ".join(
-                f"{k} {v}" for k, v in counts.most_common()) + ")"
+            lines[0] += f" ({len(rows)} bad row{'s' if len(rows) != 1 else ''}: {reason_counts(rows)})"
             lines[0] += "; fix them or rerun with --on-error skip to leave them out"
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+def reason_counts(problems: list[RowProblem]) -> str:
+    """"kind n, kind n, ..." of bad rows, most frequent first."""
+    counts = Counter(_reason_kind(p.reason) for p in problems)
+    return ", ".join(f"{k} {v}" for k, v in counts.most_common())
 
 
 def _reason_kind(reason: str) -> str:

@@ -122,10 +122,7 @@ class NotebookSpec:
 
 
 def _role_schemes_applies(scen) -> str | None:
-    missing = [p for p in ("current", "one_plan_for_all") if p not in scen.plans]
-    if scen.current_plan != "current" and "current" in missing:
-        missing.remove("current")
-    if "one_plan_for_all" in missing:
+    if "one_plan_for_all" not in scen.plans:
         return "the scenario has no plan 'one_plan_for_all' to compare the role-specific plan with"
     return None
 

@@ -121,7 +121,7 @@ def simulate_outcomes(
             for r, ps in parts.items()}
 
 
-def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_ids: dict[str, list[str]],
+def _rows(scenario: Scenario, panels: dict[str, RolePanelSim], rep_ids: dict[str, list[str]],
           year: int, multi_year: bool) -> pd.DataFrame:
     frames = []
     for rname, sim in panels.items():
@@ -210,7 +210,7 @@ def synth_history(
     panels1, m1 = simulate_panels(scenario, plan, draws=d1, behaviour=behaviour)
     ids1 = {r: [f"{r[:2].upper()}{i + 1:05d}" for i in range(role.headcount)] for r, role in scenario.roles.items()}
     multi = years == 2
-    frames = [_rows(scenario, plan, panels1, ids1, start_year, multi)]
+    frames = [_rows(scenario, panels1, ids1, start_year, multi)]
     markets = [m1[0]]
     if multi:
         d2 = draw_chunk(lay, root, np.array([1]))
@@ -223,7 +223,7 @@ def synth_history(
             nxt = iter(range(role.headcount + 1, 3 * role.headcount + 2))
             ids2[r] = [f"{r[:2].upper()}{next(nxt):05d}" if lv else ids1[r][i] for i, lv in enumerate(leave)]
         panels2, m2 = simulate_panels(scenario, plan2, draws=d2, behaviour=behaviour)
-        frames.append(_rows(scenario, plan2, panels2, ids2, start_year + 1, multi))
+        frames.append(_rows(scenario, panels2, ids2, start_year + 1, multi))
         markets.append(m2[0])
     truth = truth_of(scenario, np.array(markets))
     truth.update({"plans": [plan] + ([plan2] if multi else []), "seed": rng, "years": years,
