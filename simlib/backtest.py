@@ -168,8 +168,8 @@ def backtest(
         raise SimlibError(f"level: expected a fraction between 0 and 1, got {level}")
     cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0)
     scen = cal.scenario
-    after = simulate_outcomes(scen, plan_after, rng=rng, trials=trials, behaviour=behaviour)
-    before = simulate_outcomes(scen, plan_before, rng=rng, trials=trials, behaviour=behaviour)
+    sims = simulate_outcomes(scen, [plan_after, plan_before], rng=rng, trials=trials, behaviour=behaviour)
+    after, before = sims[plan_after], sims[plan_before]
     a = (1 - level) / 2
     rows: list[dict[str, Any]] = []
     roles = [r for r in scen.roles if r in history.roles]

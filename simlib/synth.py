@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,43 +83,54 @@ def simulate_panels(
     market : (T, 12) demand multiplier of each simulated year
     """
     plan = plan or scenario.current_plan
-    if plan not in scenario.plans:
-        raise PlanError(f"unknown plan '{plan}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
     if draws is None:
         idx = np.arange(trials) if np.isscalar(trials) else np.asarray(trials)
         draws = draw_chunk(Layout.of(scenario), root_seed(rng), idx)
-    out = {}
-    for _plan, rname, world, quota, measures, pay in role_outcomes(scenario, [plan], draws, behaviour=behaviour):
-        out[rname] = RolePanelSim(measures, quota, pay.incentive, pay.attainment, world.new_hire, world.team)
-    return out, market_multiplier(scenario, draws)
+    return _panels(scenario, [plan], draws, behaviour)[plan], market_multiplier(scenario, draws)
+
+
+def _panels(scenario: Scenario, plans: Sequence[str], draws: dict[str, np.ndarray], behaviour) -> dict[str, dict[str, RolePanelSim]]:
+    """plan -> role -> :class:`RolePanelSim`, the plans sharing the draws (and today's measures)."""
+    for plan in plans:
+        if plan not in scenario.plans:
+            raise PlanError(f"unknown plan '{plan}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    out: dict[str, dict[str, RolePanelSim]] = {p: {} for p in plans}
+    for plan, rname, world, quota, measures, pay in role_outcomes(scenario, list(plans), draws, behaviour=behaviour):
+        out[plan][rname] = RolePanelSim(measures, quota, pay.incentive, pay.attainment, world.new_hire, world.team)
+    return out
 
 
 def simulate_outcomes(
     scenario: Scenario,
-    plan: str | None = None,
+    plan: str | Sequence[str] | None = None,
     *,
     rng: int | np.random.SeedSequence | None = 0,
     trials: int = 20,
     behaviour: str | Any = "none",
     chunk_size: int = 32,
-) -> dict[str, RolePanelSim]:
+) -> dict[str, RolePanelSim] | dict[str, dict[str, RolePanelSim]]:
     """Like :func:`simulate_panels` for many trials, in chunks, keeping only revenue among the measures.
 
     Memory grows with trials x reps x 12 (revenue) rather than with every
     measure and random draw; the numbers equal :func:`simulate_panels`'s.
+    ``plan`` may be a list of plans: they share the draws, and the result is
+    plan -> role -> outcomes.
     """
-    parts: dict[str, list[RolePanelSim]] = {}
+    plans = [plan or scenario.current_plan] if plan is None or isinstance(plan, str) else list(plan)
+    parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
     for start in range(0, int(trials), chunk_size):
         idx = np.arange(start, min(int(trials), start + chunk_size))
-        sims, _ = simulate_panels(scenario, plan, rng=rng, trials=idx, behaviour=behaviour)
-        for r, sim in sims.items():
-            parts.setdefault(r, []).append(RolePanelSim({"revenue": sim.measures["revenue"]}, sim.quota, sim.incentive,
-                                                        sim.attainment, sim.new_hire, sim.team))
-    return {r: RolePanelSim({"revenue": np.concatenate([p.measures["revenue"] for p in ps])},
-                            np.concatenate([p.quota for p in ps]), np.concatenate([p.incentive for p in ps]),
-                            np.concatenate([p.attainment for p in ps]), np.concatenate([p.new_hire for p in ps]),
-                            ps[0].team)
-            for r, ps in parts.items()}
+        for p, sims in _panels(scenario, plans, draw_chunk(Layout.of(scenario), root_seed(rng), idx), behaviour).items():
+            for r, sim in sims.items():
+                parts[p].setdefault(r, []).append(RolePanelSim({"revenue": sim.measures["revenue"]}, sim.quota,
+                                                               sim.incentive, sim.attainment, sim.new_hire, sim.team))
+    out = {p: {r: RolePanelSim({"revenue": np.concatenate([x.measures["revenue"] for x in ps])},
+                               np.concatenate([x.quota for x in ps]), np.concatenate([x.incentive for x in ps]),
+                               np.concatenate([x.attainment for x in ps]), np.concatenate([x.new_hire for x in ps]),
+                               ps[0].team)
+               for r, ps in by_role.items()}
+           for p, by_role in parts.items()}
+    return out[plans[0]] if plan is None or isinstance(plan, str) else out
 
 
 def _rows(scenario: Scenario, panels: dict[str, RolePanelSim], rep_ids: dict[str, list[str]],
