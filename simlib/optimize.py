@@ -37,6 +37,7 @@ import pandas as pd
 from .engine import resolve_behaviour
 from .errors import PlanError, SimlibError
 from .metrics import METRICS, Z95
+from .results import TAIL_METRICS
 from .scenario import Scenario, scenario_from_dict
 from .sweep import ParamSpec, _set_path, build_variants, parse_param, write_table
 
@@ -47,7 +48,7 @@ BEHAVIOUR_SENSITIVITY = (
     "scenario.behaviour.effort.risk_aversion=0.5",
 )
 _OPS = ("<=", ">=")
-_TAIL = {"p95_incentive_cost", "p95_total_comp"}
+_TAIL = set(TAIL_METRICS)
 
 
 # --------------------------------------------------------------------------
@@ -242,6 +243,9 @@ class Problem:
         kinds = len(lay.groups) * len(lay.metrics)
         trials = res.raw.keep
         from .metrics import KEEP
+        from .results import tail_metrics
+
+        tails = tail_metrics(res.raw)
 
         per_plan_keep = len(lay.groups) * len(KEEP)
         ti = list(KEEP).index("incentive_cost")
@@ -255,11 +259,10 @@ class Problem:
                 mean[(g, m)] = float(res.raw.mean[j])
                 se[(g, m)] = float(res.raw.se[j])
             cost = trials[:, pi * per_plan_keep + tot * len(KEEP) + ti].copy()
-            for gi, g in enumerate(lay.groups):
-                for name, col in (("p95_incentive_cost", "incentive_cost"), ("p95_total_comp", "total_comp")):
-                    v = trials[:, pi * per_plan_keep + gi * len(KEEP) + list(KEEP).index(col)]
-                    mean[(g, name)] = float(np.quantile(v, 0.95))
-                    se[(g, name)] = math.nan
+            for row in tails:
+                if row["plan"] == plan:
+                    mean[(row["group"], row["metric"])] = float(row["mean"])
+                    se[(row["group"], row["metric"])] = float(row["se"])
             ev = Evaluation(plan_to_x[plan], mean, se, cost)
             self._score(ev)
             key = tuple(round(v, 12) for v in plan_to_x[plan])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,24 @@ def _fmt_num(x: float, se: float) -> str:
     return f"{round(x, digits):,.{digits}f}"
 
 
+def tail_metrics(raw: RawResult) -> list[dict[str, Any]]:
+    """The P95 tail metrics of every plan and group from the kept per-trial values.
+
+    One dict per plan, group and tail metric: plan, group, metric, mean (the
+    estimate), se, ci_low, ci_high (distribution-free order-statistic CI,
+    :func:`simlib.metrics.quantile_with_ci`) and n (trials).
+    """
+    col = {key: i for i, key in enumerate(raw.layout.keep_index())}
+    rows = []
+    for plan in raw.layout.plans:
+        for group in raw.layout.groups:
+            for name, m in TAIL_METRICS.items():
+                v = raw.keep[:, col[(plan, group, m)]]
+                est, se, lo, hi = quantile_with_ci(v, 0.95)
+                rows.append(dict(plan=plan, group=group, metric=name, mean=est, se=se, n=len(v), ci_low=lo, ci_high=hi))
+    return rows
+
+
 @dataclass
 class SimulationResult:
     """What :func:`simlib.simulate` returns.
@@ -40,6 +58,7 @@ class SimulationResult:
     """
 
     raw: RawResult
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -60,6 +79,11 @@ class SimulationResult:
     # ------------------------------------------------------------------
     def summary(self) -> pd.DataFrame:
         """One row per plan, group (role or total) and metric: mean, se, 95% CI, n."""
+        if "summary" not in self._frames:  # computed once; callers get a copy
+            self._frames["summary"] = self._summary()
+        return self._frames["summary"].copy()
+
+    def _summary(self) -> pd.DataFrame:
         lay = self.raw.layout
         k = lay.n_levels
         idx = pd.DataFrame(lay.level_index(), columns=["plan", "group", "metric"])
@@ -69,12 +93,7 @@ class SimulationResult:
             n=self.raw.n[:k].astype(int),
         )
         df = df[df["n"] > 0].copy()
-        tails = []
-        trials = self.trials()
-        for (plan, group), sub in trials.groupby(["plan", "group"], sort=False):
-            for name, col in TAIL_METRICS.items():
-                est, se, lo, hi = quantile_with_ci(sub[col].to_numpy(), 0.95)
-                tails.append(dict(plan=plan, group=group, metric=name, mean=est, se=se, n=len(sub), ci_low=lo, ci_high=hi))
+        tails = tail_metrics(self.raw)
         df["ci_low"] = df["mean"] - Z95 * df["se"]
         df["ci_high"] = df["mean"] + Z95 * df["se"]
         out = pd.concat([df, pd.DataFrame(tails)], ignore_index=True)
@@ -84,6 +103,11 @@ class SimulationResult:
 
     def differences(self) -> pd.DataFrame:
         """Paired differences (plan - reference) on common random numbers, with SE and 95% CI."""
+        if "differences" not in self._frames:  # computed once; callers get a copy
+            self._frames["differences"] = self._differences()
+        return self._frames["differences"].copy()
+
+    def _differences(self) -> pd.DataFrame:
         lay = self.raw.layout
         k = lay.n_levels
         per = len(lay.groups) * len(lay.metrics)
