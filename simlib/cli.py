@@ -68,12 +68,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .api import simulate
-    from .parallel import resolve_executor
+    from .engine import resolve_behaviour
+    from .parallel import resolve_executor, work_estimate
     from .scenario import load_scenario
 
     scen = load_scenario(args.scenario)
     plans = args.plans if args.plans else None
-    work = args.trials * scen.headcount * 12 * len(plans or scen.plans)
+    work = work_estimate(args.trials * scen.headcount * 12 * len(plans or scen.plans), resolve_behaviour(scen, args.behaviour))
     with resolve_executor(args.scheduler, work=work) as ex:
         res = simulate(
             scen, plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour,

@@ -531,7 +531,7 @@ def optimize(
     OptimizeResult
     """
     from .api import _as_scenario, simulate
-    from .parallel import resolve_executor
+    from .parallel import resolve_executor, work_estimate
 
     scen = _as_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
@@ -571,7 +571,7 @@ def optimize(
 
         smax_est = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
         bar = tqdm(total=starts + maxiter + len(sens) * (1 + smax_est), desc="optimising", unit="eval")
-    with resolve_executor(executor, work=total_work) as ex:
+    with resolve_executor(executor, work=work_estimate(total_work, behaviour)) as ex:
         prob = Problem(scen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
         best, messages = _search(prob, starts, maxiter, method, None, penalty, design_seed, bar)
         # report: optimum next to the base plan on the same draws

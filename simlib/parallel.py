@@ -9,9 +9,9 @@ of any size.
 ``scheduler`` values understood by :func:`resolve_executor` and the CLI's
 ``--scheduler``:
 
-- ``None`` / ``"auto"``: all local cores (a process pool with
-  ``os.cpu_count()`` workers) when the work is large enough to pay for
-  starting it, else serial;
+- ``None`` / ``"auto"``: all local cores (a process pool with one worker
+  per usable core, :func:`cpu_count`) when the work is large enough to pay
+  for starting it, else serial;
 - ``"serial"``: this process only;
 - ``"processes"`` or ``"processes:N"``: a local process pool (N workers);
 - ``"local"`` or ``"local:N"``: a Dask ``LocalCluster`` (N single-threaded
@@ -33,8 +33,19 @@ from typing import Any
 
 from .errors import SimlibError
 
-#: rep-months of work below which the automatic choice stays serial (starting a pool costs ~0.5 s)
+#: rep-months of work (behaviour off) below which the automatic choice stays serial: about a second
+#: of serial work, against a pool's start-up and the shipping of chunks and results (from a few
+#: hundredths of a second with the fork start method to about a second with spawn or forkserver)
 AUTO_MIN_WORK = 20_000_000
+
+#: a rep-month with a behaviour model costs about this many rep-months with behaviour off
+#: (``python -m benchmarks``: behaviour on vs off, per rep-month)
+BEHAVIOUR_COST = 8.0
+
+
+def work_estimate(rep_months: float, behaviour: Any) -> float:
+    """Rep-months of a job in behaviour-off units, for :func:`resolve_executor`'s automatic choice."""
+    return rep_months * (1.0 if behaviour == "none" else BEHAVIOUR_COST)
 
 
 def cpu_count() -> int:
@@ -89,7 +100,8 @@ def resolve_executor(scheduler: Any = None, *, work: float | None = None) -> Ite
     scheduler : None, str, Executor or dask Client
         See the module docstring.
     work : float, optional
-        Estimated rep-months of the job; with ``None``/``"auto"`` a process
+        Estimated rep-months of the job in behaviour-off units
+        (:func:`work_estimate`); with ``None``/``"auto"`` a process
         pool is used only when ``work >= AUTO_MIN_WORK`` and there is more
         than one core.
 

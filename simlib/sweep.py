@@ -557,7 +557,7 @@ def run_sweep(
         Money is per year; ``se`` is the Monte Carlo standard error.
     """
     from .api import _as_scenario, simulate
-    from .parallel import resolve_executor
+    from .parallel import resolve_executor, work_estimate
 
     scen = _as_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
@@ -577,7 +577,7 @@ def run_sweep(
 
         bar = tqdm(total=len(points), desc=f"sweep ({trials} trials/point)", unit="point")
     seed = _seed_label(rng)
-    with resolve_executor(executor, work=trials * scen.headcount * 12 * max(1, len(points))) as ex:
+    with resolve_executor(executor, work=work_estimate(trials * scen.headcount * 12 * max(1, len(points)), behaviour)) as ex:
         for vscen, vbase, named in variants:
             for k in range(0, len(named), max(1, int(plans_per_call))):
                 part = named[k : k + plans_per_call]
