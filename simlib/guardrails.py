@@ -166,10 +166,9 @@ def plan_rules(scenario: Scenario, plans: Sequence[str] | None = None) -> pd.Dat
     DataFrame
         Same columns as :func:`guardrail_table`; ``ci_low`` = ``ci_high`` = value
         (these are exact figures of the plan, not estimates). The quota used is
-        the plan's quota level x the expected annual revenue of a ramped
-        average rep (money per year).
+        an average ramped rep's, :func:`simlib.plans.expected_quota` (money per year).
     """
-    from .plans import revenue_profile
+    from .plans import expected_quota
 
     rows = []
     for p in plans or list(scenario.plans):
@@ -183,11 +182,7 @@ def plan_rules(scenario: Scenario, plans: Sequence[str] | None = None) -> pd.Dat
                 rows.append(dict(plan=p, group=role_name, rule=f"base share of on-target earnings ({txt})",
                                  metric="base_share", value=mix, ci_low=mix, ci_high=mix, band=_band(lo, hi, "fraction"),
                                  status=_status(mix, mix, lo, hi, None, None), source="Bridge Group, RepVue, Pavilion"))
-            q = scenario.role_plan(p, role_name).quota
-            if q.method == "top_down" and q.company_target:
-                quota = q.level * q.company_target / role.headcount
-            else:
-                quota = q.level * float(revenue_profile(scenario, role_name).sum())
+            quota = expected_quota(scenario, p, role_name)
             if ote > 0:
                 ratio = quota / ote
                 lo, hi = QUOTA_TO_OTE

@@ -410,7 +410,7 @@ def pay_curve_table(scenario: Any, plans: Sequence[str] | None = None, *, x_max:
         target incentive), capped (bool).
     """
     from .paycurves import compile_component, evaluate
-    from .plans import revenue_profile
+    from .plans import expected_quota
     from .scenario import PERIODS, Scenario, load_scenario
 
     scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
@@ -429,8 +429,7 @@ def pay_curve_table(scenario: Any, plans: Sequence[str] | None = None, *, x_max:
                 if c.kind == "curve":
                     mult = y * c.weight
                 elif c.kind == "commission":
-                    quota = rp.quota.level * float(revenue_profile(scen, rname).sum())
-                    mult = y * quota / ti
+                    mult = y * expected_quota(scen, p, rname) / ti
                 else:
                     mult = y * PERIODS[c.period] / ti
                 rows.append(pd.DataFrame({

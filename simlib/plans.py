@@ -29,6 +29,22 @@ def _revenue_profile(role, growth: float) -> np.ndarray:
     return out
 
 
+def expected_quota(scenario: Scenario, plan: str, role: str) -> float:
+    """Annual quota of an average ramped rep under ``plan`` (no noise, territory 1).
+
+    ``level`` x expected annual revenue at today's effort; ``top_down`` with a
+    ``company_target``: the company number per head; ``last_year``: grown by
+    ``growth`` as in :func:`set_quotas`.
+    """
+    q = scenario.role_plan(plan, role).quota
+    E = float(revenue_profile(scenario, role).sum())
+    if q.method == "top_down" and q.company_target:
+        return q.level * q.company_target / scenario.roles[role].headcount
+    if q.method == "last_year":
+        return q.level * (1.0 + q.growth) * E / (1.0 + scenario.market.growth_mean)
+    return q.level * E
+
+
 def set_quotas(scenario: Scenario, plan: str, world: RoleWorld) -> np.ndarray:
     """Annual revenue quota per rep, shape (T, R).
 
