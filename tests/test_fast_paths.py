@@ -216,3 +216,23 @@ def test_top_k_is_the_head_of_a_stable_descending_sort(k):
     want = np.zeros(score.shape, dtype=bool)
     np.put_along_axis(want, np.argsort(-score, axis=1, kind="stable")[:, :k], True, axis=1)
     assert np.array_equal(top_k(score, k), want)
+
+
+def test_expected_quota_is_the_quota_of_an_average_ramped_rep():
+    """flat: every ramped rep's quota; top_down with a company number: its mean; territory: its mean over reps."""
+    from simlib.plans import expected_quota, set_quotas
+    from simlib.scenario import scenario_from_dict
+
+    d = load_scenario(DEFAULT).model_dump(by_alias=True, mode="json")
+    for r in d["roles"].values():
+        r["new_hire_share"] = 0.0
+    d["plans"]["flat"] = {"base": "current", "changes": {"roles": {"telesales": {"quota": {"method": "flat", "level": 1.2}}}}}
+    d["plans"]["company"] = {"base": "current", "changes": {"roles": {"telesales": {
+        "quota": {"method": "top_down", "company_target": 4.0e7, "level": 0.9}}}}}
+    s = scenario_from_dict(d, "quota.yaml")
+    world = _worlds(s, trials=200, seed=3)["telesales"]
+    np.testing.assert_allclose(set_quotas(s, "flat", world), expected_quota(s, "flat", "telesales"), rtol=1e-12)
+    np.testing.assert_allclose(set_quotas(s, "company", world).mean(axis=1), expected_quota(s, "company", "telesales"),
+                               rtol=1e-12)
+    q = set_quotas(s, "current", world).mean(axis=1)  # territory x noise: mean one per rep
+    assert abs(q.mean() - expected_quota(s, "current", "telesales")) < 4 * q.std(ddof=1) / np.sqrt(q.size)
