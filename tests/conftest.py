@@ -163,6 +163,24 @@ def default_scenario():
     return load_scenario(DEFAULT)
 
 
+@pytest.fixture(scope="session")
+def scen(default_scenario):
+    """The default scenario (validated scenarios are immutable: one per session)."""
+    return default_scenario
+
+
+def kernel_installed() -> bool:
+    """Whether the Jupyter kernel the reports run on is registered (``make setup`` does it)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from simlib import report
+
+    return report.KERNEL in KernelSpecManager().find_kernel_specs()
+
+
+needs_kernel = pytest.mark.skipif(not kernel_installed(), reason="Jupyter kernel 'simlib' not installed (run make setup)")
+
+
 def write_yaml(path: Path, data) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

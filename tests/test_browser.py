@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, kernel_installed
 
 from simlib import report
 
@@ -15,12 +15,6 @@ DRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
                                 reason="chromium and chromedriver not installed (make browser installs them)")
-
-
-def _kernel_installed() -> bool:
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return report.KERNEL in KernelSpecManager().find_kernel_specs()
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +37,7 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    if not _kernel_installed():
+    if not kernel_installed():
         pytest.skip("Jupyter kernel 'simlib' not installed (run make setup)")
     out = tmp_path_factory.mktemp("browser-reports")
     res = report.build_reports([ROOT / "scenarios" / "default.yaml"], ["explorer"], out=out, trials=30, progress=False)

@@ -15,7 +15,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEFAULT, ROOT
+from conftest import DEFAULT, ROOT, kernel_installed, needs_kernel
 
 import simlib
 from simlib import report
@@ -25,14 +25,6 @@ TRIALS = 40
 SWEEP_TL = [0.9, 1.0, 1.1]
 SWEEP_TW = [0.0, 0.3]
 
-
-def _kernel_installed() -> bool:
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return report.KERNEL in KernelSpecManager().find_kernel_specs()
-
-
-needs_kernel = pytest.mark.skipif(not _kernel_installed(), reason="Jupyter kernel 'simlib' not installed (run make setup)")
 
 
 # ----------------------------------------------------------------------
@@ -91,7 +83,7 @@ def test_mistyped_and_unknown_parameters_are_errors():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    if not _kernel_installed():
+    if not kernel_installed():
         pytest.skip("Jupyter kernel 'simlib' not installed (run make setup)")
     out = tmp_path_factory.mktemp("reports")
     outcomes = report.build_reports(
@@ -205,11 +197,6 @@ def test_papermill_cli_by_hand_with_a_yaml_parameters_file(tmp_path):
 # ----------------------------------------------------------------------
 # The library pieces the notebooks call (fast, no kernel)
 # ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def scen():
-    return simlib.load_scenario(DEFAULT)
 
 
 def test_save_results_writes_plain_json_atomically(tmp_path):

@@ -8,9 +8,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEFAULT
 
-from simlib import load_scenario, simulate
+from simlib import simulate
 from simlib.errors import SimlibError
 from simlib.optimize import optimize
 from simlib.parallel import resolve_executor
@@ -20,11 +19,6 @@ distributed = pytest.importorskip("dask.distributed")
 
 TRIALS = 96
 CHUNK = 16  # several chunks, so that work is really spread over workers
-
-
-@pytest.fixture(scope="module")
-def scen():
-    return load_scenario(DEFAULT)
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import DEFAULT
+from conftest import DEFAULT, needs_kernel
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from simlib import report
 from simlib.cli import main
-
-
-def _kernel_installed() -> bool:
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return report.KERNEL in KernelSpecManager().find_kernel_specs()
-
-
-needs_kernel = pytest.mark.skipif(not _kernel_installed(), reason="Jupyter kernel 'simlib' not installed (run make setup)")
 
 TINY = "tiny_contract_nb"
 

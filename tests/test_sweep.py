@@ -7,15 +7,10 @@ import pandas as pd
 import pytest
 from conftest import DEFAULT
 
-from simlib import load_scenario, simulate
+from simlib import simulate
 from simlib.cli import main
 from simlib.errors import PlanError, SimlibError
 from simlib.sweep import apply_point, design_points, parse_param, parse_param_arg, run_sweep
-
-
-@pytest.fixture(scope="module")
-def scen():
-    return load_scenario(DEFAULT)
 
 
 @pytest.fixture(scope="module")
