@@ -77,11 +77,9 @@ def evaluate(schedule: Schedule, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         True where the uncapped value exceeded the cap.
     """
     x = np.asarray(x, dtype=float)
-    if x.ndim == 0:
+    if x.ndim == 0:  # a scalar in, NumPy scalars out
         value, capped = evaluate(schedule, x.reshape(1))
-        if np.isfinite(schedule.cap):
-            return value[0], capped[0]
-        return value.reshape(()), capped.reshape(())
+        return value[0], capped[0]
     k, slopes, values = _segments(schedule)
     # segment i = number of knots <= x; NaN above every knot, as in searchsorted. Segment 0
     # (below the first knot) is flat at ``below``: its knot is the first knot and x is raised
