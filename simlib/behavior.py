@@ -737,16 +737,31 @@ def _corners(grid: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return i, u - i
 
 
-def _bilinear(tab: np.ndarray, ga, gc, va, vc) -> np.ndarray:
-    """tab (NA, NC, ...) at points (va, vc) -> (n, ...)."""
+def _type_corners(ga: np.ndarray, gc: np.ndarray, va: np.ndarray, vc: np.ndarray) -> list:
+    """Bilinear interpolation over the (a, c) type grid: ``[(ja, jc, weight), ...]`` per corner.
+
+    Indices and weights have the shape of ``va``; with a single ``c`` grid
+    point the interpolation is linear in ``a`` (two corners).
+    """
     ia, wa = _corners(ga, va)
     ic, wc = _corners(gc, vc)
-    ia1 = np.minimum(ia + 1, len(ga) - 1)
-    ic1 = np.minimum(ic + 1, len(gc) - 1)
+    ia1, ic1 = np.minimum(ia + 1, len(ga) - 1), np.minimum(ic + 1, len(gc) - 1)
+    out = []
+    for ja, ua in ((ia, 1 - wa), (ia1, wa)):
+        for jc, uc in ((ic, 1 - wc), (ic1, wc)):
+            if len(gc) == 1 and jc is ic1:
+                continue
+            out.append((ja, jc, ua * uc if len(gc) > 1 else ua))
+    return out
+
+
+def _bilinear(tab: np.ndarray, ga, gc, va, vc) -> np.ndarray:
+    """tab (NA, NC, ...) at points (va, vc) -> (n, ...)."""
     sh = (-1,) + (1,) * (tab.ndim - 2)
-    wa, wc = wa.reshape(sh), wc.reshape(sh)
-    return ((1 - wa) * (1 - wc) * tab[ia, ic] + wa * (1 - wc) * tab[ia1, ic]
-            + (1 - wa) * wc * tab[ia, ic1] + wa * wc * tab[ia1, ic1])
+    out = 0.0
+    for ja, jc, w in _type_corners(ga, gc, va, vc):
+        out = out + w.reshape(sh) * tab[ja, jc]
+    return out
 
 
 class _Track:
@@ -759,17 +774,9 @@ class _Track:
         self.period_of = np.arange(MONTHS) // L
         self.target = quota[..., None] * share[None, None, :]  # (T, R, P)
         self.quota = quota
-        ia, wa = _corners(rs.a_grid, va)
-        ic, wc = _corners(rs.c_grid, vc)
-        NA, NC = len(rs.a_grid), len(rs.c_grid)
-        ia1, ic1 = np.minimum(ia + 1, NA - 1), np.minimum(ic + 1, NC - 1)
         # bilinear corners over the type grid as flat offsets into a (NA, NC, 12, G) table, with weights
-        self.corners = []
-        for ja, ua in ((ia, 1 - wa), (ia1, wa)):
-            for jc, uc in ((ic, 1 - wc), (ic1, wc)):
-                if NC == 1 and jc is ic1:
-                    continue
-                self.corners.append(((ja * NC + jc) * (MONTHS * X_N), ua * uc if NC > 1 else ua))
+        NC = len(rs.c_grid)
+        self.corners = [((ja * NC + jc) * (MONTHS * X_N), w) for ja, jc, w in _type_corners(rs.a_grid, rs.c_grid, va, vc)]
 
     def x(self, m: int, hist, through: int | None = None) -> np.ndarray:
         """Period attainment before month m (or through month ``through`` inclusive)."""
