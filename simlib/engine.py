@@ -197,7 +197,7 @@ def run_chunk(
                 if bkey not in memo:
                     memo[bkey] = behaviour_metrics(None, measures, ends, world.role.headcount, T, rev_tot)
                 bm = memo[bkey]
-            for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot), ("R", np.full(T, float(world.role.headcount))),
+            for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot),
                            ("discount_cost", bm["discount_cost"])):
                 beh.setdefault(key, []).append(v)
             for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
@@ -218,7 +218,7 @@ def run_chunk(
             tot["last_month_share"] = np.where(bsum["revtot"] > 0, bsum["last"] / np.where(bsum["revtot"] > 0, bsum["revtot"], 1.0), np.nan)
         tot["discount_cost"] = bsum["discount_cost"]
         for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
-            tot[key] = bsum[key] / bsum["R"]
+            tot[key] = bsum[key] / float(scenario.headcount)  # headcount-weighted means
         tot["over_budget"] = (tot["incentive_cost"] > budget).astype(float) if budget else np.full(T, np.nan)
         per_group[TOTAL] = tot
         per_plan[plan] = per_group
