@@ -11,7 +11,7 @@ Figures:
 2. engine throughput, rep-months per second, behaviour off and on (``dynamic``
    when registered), and the cost of a rep-month in normal draws
    (target <= 10 with behaviour off);
-3. speed-up over the plain-Python per-rep reference (:mod:`simlib.reference`),
+3. speed-up over the plain-Python per-rep reference (:mod:`simlib.model.reference`),
    target >= 100x;
 4. peak memory (peak RSS, ``VmHWM``, of a fresh process) for 10x more trials,
    target < 1.2x;
@@ -78,8 +78,8 @@ def engine_throughput(scen, trials: int, plans, behaviour: str, repeat: int) -> 
 
 
 def box_muller_cost(n: int = 2_000_000, repeat: int = 5) -> float:
-    """Seconds per normal made the engine's way: uniforms from PCG64, then :func:`simlib.population.box_muller`."""
-    from simlib.population import box_muller
+    """Seconds per normal made the engine's way: uniforms from PCG64, then :func:`simlib.model.population.box_muller`."""
+    from simlib.model.population import box_muller
 
     g = np.random.default_rng(0)
     u = np.empty((1, n))
@@ -93,8 +93,8 @@ def box_muller_cost(n: int = 2_000_000, repeat: int = 5) -> float:
 
 def draw_all(scen, trials: int) -> None:
     """Draw every random number of ``trials`` trials, in the engine's chunks."""
-    from simlib.engine import _chunks, default_chunk_size
-    from simlib.population import Layout, draw_chunk, root_seed
+    from simlib.engine.core import _chunks, default_chunk_size
+    from simlib.model.population import Layout, draw_chunk, root_seed
 
     lay, root = Layout.of(scen), root_seed(0)
     for a, b in _chunks(trials, default_chunk_size(scen)):
@@ -184,8 +184,8 @@ def sweep_params(n_points: int) -> dict:
 
 def run(quick: bool = False, dask: bool = True) -> int:
     from simlib import load_scenario, simulate
-    from simlib.parallel import cpu_count, local_cluster_client, resolve_executor
-    from simlib.sweep import run_sweep
+    from simlib.design.sweep import run_sweep
+    from simlib.engine.parallel import cpu_count, local_cluster_client, resolve_executor
 
     scen = load_scenario(DEFAULT)
     cores = cpu_count()
@@ -232,7 +232,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
     print(f"      a rep-month costs {ratio:.1f} normal draws (median of {rpt} runs, each over a floor measured just "
           f"before it; range {ratios[0]:.1f}-{ratios[-1]:.1f}; {ns_rm * 1e9:.0f} ns) (target <= 10: "
           f"{'MET' if ratio <= 10 else 'NOT MET'})")
-    from simlib.population import Layout
+    from simlib.model.population import Layout
 
     lay = Layout.of(scen)
     print(f"      of which drawing the trials' random numbers ({lay.n_normal / (scen.headcount * 12):.1f} normals "
@@ -252,7 +252,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
     print(profile_engine(scen, 200 if quick else 500))
 
     # 3. speed-up over the plain-Python reference ----------------------------
-    from simlib.reference import simulate_reference
+    from simlib.model.reference import simulate_reference
 
     Tr = 2 if quick else 5
     # best of 3, like the engine's figure (a single timing of a short run is at the mercy of other load)

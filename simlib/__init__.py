@@ -8,22 +8,22 @@ Public API::
     res.summary(); res.differences(); simlib.summarise(res)
 """
 
-from ._version import __version__
-from .api import compare, simulate, summarise
-from .errors import PlanError, Problem, ScenarioError, SimlibError
-from .results import SimulationResult
-from .scenario import Scenario, load_scenario, scenario_from_dict, validate_paths
+from simlib.engine.api import compare, simulate, summarise
+from simlib.engine.results import SimulationResult
+from simlib.errors import PlanError, Problem, ScenarioError, SimlibError
+from simlib.scenario import Scenario, load_scenario, scenario_from_dict, validate_paths
+from simlib.version import __version__
 
 #: heavier parts of the API, imported on first use (name -> module). Functions
-#: named like their module (``simlib.optimize.optimize``, ``simlib.calibrate.calibrate``,
-#: ``simlib.backtest.backtest``) are reached through the module, since importing a
+#: named like their module (``simlib.design.optimize.optimize``, ``simlib.fit.calibrate.calibrate``,
+#: ``simlib.fit.backtest.backtest``) are reached through the module, since importing a
 #: submodule rebinds that name on the package.
 _LAZY = {
-    "run_sweep": "sweep",
-    "read_history": "history",
-    "synth_history": "synth",
-    "validate_model": "validation",
-    "simulate_years": "behavior_multiyear",
+    "run_sweep": "design.sweep",
+    "read_history": "fit.history",
+    "synth_history": "fit.synth",
+    "validate_model": "fit.findings",
+    "simulate_years": "engine.years",
 }
 
 

@@ -28,8 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from ._cache import by_identity
-from .errors import Problem, ScenarioError
+from simlib.errors import Problem, ScenarioError
+from simlib.memo import by_identity
 
 MONTHS = 12
 PROCESSES = ("telesales", "key_account", "channel")

@@ -173,7 +173,7 @@ def kernel_installed() -> bool:
     """Whether the Jupyter kernel the reports run on is registered (``make setup`` does it)."""
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from simlib import report
+    from simlib.report import build as report
 
     return report.KERNEL in KernelSpecManager().find_kernel_specs()
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from conftest import DEFAULT
 
-from simlib.backtest import METRICS_BT, backtest
-from simlib.cli import main
+from simlib.cli.main import main
 from simlib.errors import PlanError, SimlibError
-from simlib.history import read_history, write_history
+from simlib.fit.backtest import METRICS_BT, backtest
+from simlib.fit.history import read_history, write_history
+from simlib.fit.synth import synth_history
 from simlib.scenario import load_scenario
-from simlib.synth import synth_history
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_cli(two_years, tmp_path, capsys):
 
 
 def test_market_change_between_years_recovered(two_years):
-    from simlib.calibrate import calibrate
+    from simlib.fit.calibrate import calibrate
 
     scen, hist, truth, _ = two_years
     cal = calibrate(hist, scen, bootstrap=30, rng=0, trials=0)
@@ -129,7 +129,7 @@ def test_synth_cli_same_seed_same_file_and_no_overwrite(tmp_path, capsys):
 
 
 def test_chunked_outcomes_equal_one_pass():
-    from simlib.synth import simulate_outcomes, simulate_panels
+    from simlib.fit.synth import simulate_outcomes, simulate_panels
 
     scen = load_scenario(DEFAULT)
     a = simulate_outcomes(scen, "harder_target", rng=5, trials=10, chunk_size=3)

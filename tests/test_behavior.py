@@ -8,14 +8,14 @@ import pytest
 from conftest import DEFAULT
 
 import simlib
-from simlib import validation as V
-from simlib.behavior import DynamicBehaviour, dynamic
-from simlib.engine import BEHAVIOURS
+from simlib.behaviour.dynamic import DynamicBehaviour, dynamic
+from simlib.engine.core import BEHAVIOURS
 from simlib.errors import ScenarioError
-from simlib.metrics import BEHAVIOUR_METRICS
-from simlib.plans import set_quotas
-from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-from simlib.production import Controls, run_year
+from simlib.fit import findings as V
+from simlib.model.metrics import BEHAVIOUR_METRICS
+from simlib.model.plans import set_quotas
+from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+from simlib.model.production import Controls, run_year
 from simlib.scenario import scenario_from_dict
 
 
@@ -136,7 +136,7 @@ def test_scenario_mode_sets_the_default_behaviour():
     data = s.model_dump(by_alias=True)
     data["behaviour"]["mode"] = "dynamic"
     sd = scenario_from_dict(data, "mode.yaml")
-    raw = simlib.engine.simulate_raw(sd, ["current", "harder_target"], trials=4, rng=0)
+    raw = simlib.engine.core.simulate_raw(sd, ["current", "harder_target"], trials=4, rng=0)
     assert raw.provenance["behaviour"] == "dynamic"
 
 
@@ -167,7 +167,7 @@ def test_run_year_settle_moves_revenue_without_creating_it():
 
 
 def test_ratchet_rule_is_asymmetric():
-    from simlib.behavior_multiyear import ratchet_quota
+    from simlib.engine.years import ratchet_quota
 
     q = np.array([100.0, 100.0, 100.0])
     nxt = ratchet_quota(q, np.array([1.2, 1.0, 0.8]), up=0.6, down=0.3)
@@ -176,7 +176,7 @@ def test_ratchet_rule_is_asymmetric():
 
 
 def test_multiyear_ratchet_and_anticipation():
-    from simlib.behavior_multiyear import simulate_years
+    from simlib.engine.years import simulate_years
 
     s = V._load("ratchet")
     none = simulate_years(s, "last_year_quota", years=2, trials=16, rng=3, behaviour="none")
@@ -191,7 +191,7 @@ def test_multiyear_ratchet_and_anticipation():
 
 
 def test_validate_model_command(capsys):
-    from simlib.cli import main
+    from simlib.cli.main import main
 
     assert main(["validate-model", "--only", "ratchet", "--trials", "12"]) == 0
     out = capsys.readouterr().out
@@ -205,7 +205,7 @@ def test_validate_model_command(capsys):
 
 
 def test_bellman_expectation_equals_direct_interpolation():
-    from simlib.behavior import X_GRID, _expect_shifted, _interp
+    from simlib.behaviour.dynamic import X_GRID, _expect_shifted, _interp
 
     rng = np.random.default_rng(7)
     V = np.cumsum(rng.random((3, len(X_GRID))), axis=1)
@@ -240,7 +240,7 @@ def test_timing_moves_conserve_revenue_up_to_the_discount(process):
     m = DynamicBehaviour(s)
     draws = draw_chunk(Layout.of(s), root_seed(1), np.arange(12))
     world = role_world(s, "reps", draws, market_multiplier(s, draws))
-    from simlib.plans import set_quotas
+    from simlib.model.plans import set_quotas
 
     pol = m.policy("quarterly", world, set_quotas(s, "quarterly", world))
     moved, fewer_pulls, orig = [0.0], [False], pol.settle
@@ -264,7 +264,7 @@ def test_record_only_policy_records_the_same_over_todays_year(role):
     """A plan that keeps a role's plan as today's shares today's measures; replaying the policy over
     them records exactly what stepping the year month by month records."""
     s = simlib.load_scenario(DEFAULT)
-    model = simlib.engine.BEHAVIOURS["dynamic"](s)
+    model = simlib.engine.core.BEHAVIOURS["dynamic"](s)
     draws = draw_chunk(Layout.of(s), root_seed(4), np.arange(6))
     world = role_world(s, role, draws, market_multiplier(s, draws))
     quota = set_quotas(s, "current", world)

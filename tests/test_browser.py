@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, kernel_installed
 
-from simlib import report
+from simlib.report import build as report
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 DRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)

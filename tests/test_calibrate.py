@@ -7,12 +7,12 @@ import pytest
 import yaml
 from conftest import DEFAULT, ROOT
 
-from simlib.calibrate import calibrate, write_scenario
-from simlib.cli import main
+from simlib.cli.main import main
 from simlib.errors import SimlibError
-from simlib.history import read_history, write_history
+from simlib.fit.calibrate import calibrate, write_scenario
+from simlib.fit.history import read_history, write_history
+from simlib.fit.synth import synth_history
 from simlib.scenario import load_scenario, scenario_from_dict
-from simlib.synth import synth_history
 
 
 def _roles(s):

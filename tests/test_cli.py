@@ -31,7 +31,7 @@ class _Proc:
 
 def simlib_main(capsys, *args):
     """Run the CLI in this process (fast); an uncaught exception would fail the test with its traceback."""
-    from simlib.cli import main
+    from simlib.cli.main import main
 
     capsys.readouterr()
     try:

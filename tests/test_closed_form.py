@@ -6,7 +6,7 @@ shocks, no new hires, flat seasonality and flat quotas, so each rep's monthly
 revenue is ``existing x territory`` and attainment, in every period and for
 the year, equals territory ``X ~ LogNormal(-s^2/2, s)`` (mean 1).
 E[payout] = integral of the payout rule against that density (scipy quad),
-written out here by hand, independent of :mod:`simlib.paycurves`; the engine's
+written out here by hand, independent of :mod:`simlib.model.paycurves`; the engine's
 Monte Carlo mean must match within 4 standard errors.
 
 A second role opens partners at a fixed Poisson rate (ability and ramp 1),
@@ -257,7 +257,7 @@ def test_expected_payouts_with_ten_times_the_trials():
 def test_production_means_match_the_quota_basis():
     """Each role's mean annual revenue per rep equals E = the sum of expected monthly revenue that flat quotas use
     (mean-one ability and territory, no new hires, no market noise), so a flat quota at level 1 is fair on average."""
-    from simlib.production import expected_monthly_revenue
+    from simlib.model.production import expected_monthly_revenue
 
     R = 60
     roles = {

@@ -7,7 +7,15 @@ import pytest
 from conftest import DEFAULT
 from scipy import stats
 
-from simlib.population import STREAM_STRIDE, Layout, TrialStreams, box_muller, draw_chunk, root_seed, trial_generator
+from simlib.model.population import (
+    STREAM_STRIDE,
+    Layout,
+    TrialStreams,
+    box_muller,
+    draw_chunk,
+    root_seed,
+    trial_generator,
+)
 from simlib.scenario import load_scenario
 
 

@@ -201,7 +201,7 @@ def test_result_tables_are_tidy(serial, small_scenario):
 
 
 def test_table_number_format():
-    from simlib.results import _fmt_num
+    from simlib.engine.results import _fmt_num
 
     assert _fmt_num(11_440_000.0, 0.0) == "11,440,000"  # exact values without an exponent
     assert _fmt_num(18_000.0, 0.0) == "18,000" and _fmt_num(0.5, 0.0) == "0.5"

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import DEFAULT
 
-from simlib.metrics import _ranks, quantiles_along_reps
-from simlib.paycurves import Schedule, evaluate
-from simlib.plans import aggregate, sum_months
-from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-from simlib.production import BASELINE, RoleProcess, binomial_inv, poisson_inv, run_year
+from simlib.model.metrics import _ranks, quantiles_along_reps
+from simlib.model.paycurves import Schedule, evaluate
+from simlib.model.plans import aggregate, sum_months
+from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+from simlib.model.production import BASELINE, RoleProcess, binomial_inv, poisson_inv, run_year
 from simlib.scenario import MEASURES, PERIODS, load_scenario
 
 
@@ -192,7 +192,7 @@ def test_sum_of_months_is_numpys_sum_bit_for_bit(shape):
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 6, 7, 8, 12, 13])
 def test_sum_and_any_over_periods_are_numpys(n):
-    from simlib.plans import any_period, sum_periods
+    from simlib.model.plans import any_period, sum_periods
 
     rng = np.random.default_rng(n)
     x = rng.lognormal(0.0, 3.0, size=(5, 7, n)) * rng.choice([-1.0, 1.0], size=(5, 7, n))
@@ -203,7 +203,7 @@ def test_sum_and_any_over_periods_are_numpys(n):
 
 @pytest.mark.parametrize("k", [0, 1, 3, 6, 9, 10])
 def test_top_k_is_the_head_of_a_stable_descending_sort(k):
-    from simlib.plans import top_k
+    from simlib.model.plans import top_k
 
     rng = np.random.default_rng(k)
     score = rng.integers(0, 4, size=(200, 9)).astype(float)  # many ties
@@ -220,7 +220,7 @@ def test_top_k_is_the_head_of_a_stable_descending_sort(k):
 
 def test_expected_quota_is_the_quota_of_an_average_ramped_rep():
     """flat: every ramped rep's quota; top_down with a company number: its mean; territory: its mean over reps."""
-    from simlib.plans import expected_quota, set_quotas
+    from simlib.model.plans import expected_quota, set_quotas
     from simlib.scenario import scenario_from_dict
 
     d = load_scenario(DEFAULT).model_dump(by_alias=True, mode="json")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from simlib.cli import main
-from simlib.history import HistoryError, read_history
+from simlib.cli.main import main
+from simlib.fit.history import HistoryError, read_history
 from simlib.scenario import load_scenario
 
 DATA = Path(__file__).parent / "data" / "history"
@@ -167,7 +167,7 @@ def test_cli_bad_history_message_without_traceback(tmp_path, capsys):
 
 def test_cli_skip_proceeds_and_reports_count(tmp_path, capsys):
     scen = load_scenario(ROOT / "scenarios" / "default.yaml")
-    from simlib.synth import synth_history
+    from simlib.fit.synth import synth_history
 
     frame, _ = synth_history(scen, rng=3)
     frame = frame.astype({"revenue": object})

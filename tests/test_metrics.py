@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simlib.metrics import (
+from simlib.model.metrics import (
     METRICS,
     REDUCE_BLOCK,
     Reducer,

@@ -1,6 +1,6 @@
 """Scenario notebooks: parameter contracts, and execution through papermill with small trial counts.
 
-The executed notebooks record their key results as JSON (simlib.nbtools.save_results);
+The executed notebooks record their key results as JSON (simlib.report.notebook.save_results);
 the assertions are on those numbers, checked against direct library calls.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from conftest import DEFAULT, ROOT, kernel_installed, needs_kernel
 
 import simlib
-from simlib import report
+from simlib.report import build as report
 
 OURS = ["policy_comparison", "sweep", "role_schemes", "explorer"]
 TRIALS = 40
@@ -200,7 +200,7 @@ def test_papermill_cli_by_hand_with_a_yaml_parameters_file(tmp_path):
 
 
 def test_save_results_writes_plain_json_atomically(tmp_path):
-    from simlib import nbtools
+    from simlib.report import notebook as nbtools
 
     path = tmp_path / "sub" / "r.json"
     df = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]})
@@ -219,7 +219,7 @@ def test_save_results_writes_plain_json_atomically(tmp_path):
 
 
 def test_rep_outcomes_are_the_trials_of_simulate(scen):
-    from simlib import nbtools
+    from simlib.report import notebook as nbtools
 
     res = simlib.simulate(scen, ["current", "harder_target"], trials=6, rng=11)
     reps = nbtools.rep_outcomes(scen, ["current", "harder_target"], trials=6, rng=11)
@@ -232,7 +232,7 @@ def test_rep_outcomes_are_the_trials_of_simulate(scen):
 
 
 def test_pay_curve_table_and_budget_risk(scen):
-    from simlib import nbtools
+    from simlib.report import notebook as nbtools
 
     c = nbtools.pay_curve_table(scen, ["current"])
     ka = c[(c.role == "key_account") & (c.component == "revenue_bonus")].set_index("attainment")["payout"]
@@ -247,7 +247,7 @@ def test_pay_curve_table_and_budget_risk(scen):
 
 
 def test_guardrail_flags_follow_the_confidence_interval(scen):
-    from simlib import guardrails as gr
+    from simlib.design import guardrails as gr
 
     s = pd.DataFrame([
         dict(plan="p", group="total", metric="share_at_quota", mean=0.65, ci_low=0.62, ci_high=0.68),
@@ -265,8 +265,8 @@ def test_guardrail_flags_follow_the_confidence_interval(scen):
 
 
 def test_explorer_variant_plan_semantics(scen):
-    from simlib.explorer import variant_plan
-    from simlib.paycurves import compile_component
+    from simlib.model.paycurves import compile_component
+    from simlib.report.explorer import variant_plan
 
     p = variant_plan(scen, "current", "key_account", target_level=1.1, team_weight=0.3, threshold=0.6, cap=None,
                      accelerator=2.0)
@@ -289,7 +289,7 @@ def test_explorer_variant_plan_semantics(scen):
 
 
 def test_explorer_update_and_widget_without_a_browser(scen):
-    from simlib.explorer import Explorer
+    from simlib.report.explorer import Explorer
 
     app = Explorer(scen, role="telesales", trials=64, seed=1, rep_trials=2)
     r = app.update(target_level=1.1)

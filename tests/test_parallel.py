@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from simlib import simulate
+from simlib.design.optimize import optimize
+from simlib.design.sweep import run_sweep
+from simlib.engine.parallel import resolve_executor
 from simlib.errors import SimlibError
-from simlib.optimize import optimize
-from simlib.parallel import resolve_executor
-from simlib.sweep import run_sweep
 
 distributed = pytest.importorskip("dask.distributed")
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from conftest import GOLDEN
 
-from simlib import reference
-from simlib.paycurves import Schedule, compile_component, compile_modifier, evaluate
-from simlib.plans import component_pay, compute_pay, set_quotas
-from simlib.population import Layout, role_world
+from simlib.model import reference
+from simlib.model.paycurves import Schedule, compile_component, compile_modifier, evaluate
+from simlib.model.plans import component_pay, compute_pay, set_quotas
+from simlib.model.population import Layout, role_world
 from simlib.scenario import Component, Modifier, scenario_from_dict
 
 SCHEDULES = yaml.safe_load((GOLDEN / "schedules.yaml").read_text())

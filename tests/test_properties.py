@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simlib
-from simlib import reference
-from simlib.paycurves import compile_component, evaluate
-from simlib.plans import component_pay
+from simlib.model import reference
+from simlib.model.paycurves import compile_component, evaluate
+from simlib.model.plans import component_pay
 from simlib.scenario import Component
 
 

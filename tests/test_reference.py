@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import simlib
-from simlib.plans import compute_pay, set_quotas
-from simlib.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-from simlib.production import run_year
-from simlib.reference import REFERENCE_METRICS, reference_trial, simulate_reference
+from simlib.model.plans import compute_pay, set_quotas
+from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+from simlib.model.production import run_year
+from simlib.model.reference import REFERENCE_METRICS, reference_trial, simulate_reference
 
 
 def simulate(*args, **kw):

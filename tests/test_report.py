@@ -11,8 +11,8 @@ import pytest
 from conftest import DEFAULT, needs_kernel
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from simlib import report
-from simlib.cli import main
+from simlib.cli.main import main
+from simlib.report import build as report
 
 TINY = "tiny_contract_nb"
 
@@ -26,7 +26,7 @@ def tiny(tmp_path):
     params.metadata["tags"] = ["parameters"]
     cells = [
         params,
-        new_code_cell("import pandas as pd\nfrom simlib import nbtools as nb\nimport simlib\n"
+        new_code_cell("import pandas as pd\nfrom simlib.report import notebook as nb\nimport simlib\n"
                       "scen = simlib.load_scenario(nb.resolve_path(scenario))\n"
                       "secret_code_marker = 12345\n"
                       "display(pd.DataFrame({'value': [value], 'roles': [len(scen.roles)]}))"),

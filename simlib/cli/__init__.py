@@ -1,0 +1,1 @@
+"""The ``simlib`` command line: one module per command."""

@@ -1,0 +1,1 @@
+"""Designing a plan: plan transforms, sweeps, optimisation and guardrails."""

@@ -1,0 +1,755 @@
+"""Constrained plan optimisation by sample average approximation (SAA).
+
+Every candidate plan is simulated with the same seed, so each sees the same
+reps, market and shocks (common random numbers) and the Monte Carlo
+objective is a deterministic function of the plan parameters. The
+optimiser:
+
+1. evaluates a scrambled Sobol' design over the parameter box (one engine
+   call for the whole batch);
+2. polishes the best start with ``scipy.optimize.minimize`` (Nelder-Mead on
+   an exact-penalty objective, or COBYLA with the constraints), in
+   coordinates scaled to the unit box;
+3. returns the best *feasible* plan evaluated (constraints hold on the SAA
+   means), re-simulated next to the base plan for paired differences, with
+   95% CIs, which constraints bind, and -- optionally -- how the answer moves
+   when behavioural or scenario parameters are perturbed.
+
+Constraints are written ``metric OP bound`` (``OP`` one of ``<=``, ``>=``),
+optionally ``low <= metric <= high`` and ``metric@role`` for one role.
+``over_budget <= p`` means P(incentive cost > budget) <= p and is enforced
+through the equivalent order statistic of the per-trial incentive cost (a
+continuous function of the parameters, unlike the share itself).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simlib.design.sweep import ParamSpec, _set_path, build_variants, parse_param, write_table
+from simlib.engine.core import resolve_behaviour
+from simlib.engine.results import TAIL_METRICS
+from simlib.errors import PlanError, SimlibError
+from simlib.model.metrics import METRICS, Z95
+from simlib.scenario import Scenario, scenario_from_dict
+
+#: perturbations of behavioural parameters re-optimised under by default when a behaviour model is on
+BEHAVIOUR_SENSITIVITY = (
+    "scenario.roles.*.effort_elasticity*=0.8",
+    "scenario.behaviour.effort.cost_exponent*=0.75,1.25",
+    "scenario.behaviour.effort.risk_aversion=0.5",
+)
+_OPS = ("<=", ">=")
+_TAIL = set(TAIL_METRICS)
+
+
+# --------------------------------------------------------------------------
+# Objective and constraints
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric[@group] op bound`` on the SAA mean of a metric.
+
+    Attributes
+    ----------
+    metric : str
+        A metric name (:data:`simlib.model.metrics.METRICS`).
+    group : str
+        Role name or ``"total"``.
+    op : str
+        ``"<="`` or ``">="``.
+    bound : float
+        In the metric's unit.
+    """
+
+    metric: str
+    group: str
+    op: str
+    bound: float
+
+    def __str__(self) -> str:
+        g = "" if self.group == "total" else f"@{self.group}"
+        return f"{self.metric}{g} {self.op} {self.bound:g}"
+
+
+_NAME = r"([A-Za-z_][\w]*)(?:@([A-Za-z_][\w]*))?"
+_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+
+
+def parse_constraints(text: str | Constraint | Sequence, groups: Sequence[str]) -> list[Constraint]:
+    """Parse ``"metric <= x"``, ``"metric >= x"``, ``"a <= metric <= b"`` (or Constraint objects)."""
+    if isinstance(text, Constraint):
+        out = [text]
+    elif isinstance(text, (list, tuple)) and text and not isinstance(text[0], str) and len(text) == 4:
+        out = [Constraint(*text)]
+    elif isinstance(text, str):
+        t = text.replace(" ", "")
+        m2 = re.fullmatch(_NUM + r"<=" + _NAME + r"<=" + _NUM, t)
+        m1 = re.fullmatch(_NAME + r"(<=|>=)" + _NUM, t)
+        if m2:
+            lo, name, grp, hi = m2.group(1), m2.group(2), m2.group(3), m2.group(4)
+            out = [Constraint(name, grp or "total", ">=", float(lo)), Constraint(name, grp or "total", "<=", float(hi))]
+        elif m1:
+            out = [Constraint(m1.group(1), m1.group(2) or "total", m1.group(3), float(m1.group(4)))]
+        else:
+            raise PlanError(
+                f"constraint {text!r}: expected 'metric <= x', 'metric >= x' or 'a <= metric <= b' "
+                f"(metric optionally metric@role), e.g. 'comp_cost_of_sales <= 0.2'"
+            )
+    else:
+        raise PlanError(f"constraint: expected a string or Constraint, got {text!r}")
+    for c in out:
+        if c.metric not in METRICS and c.metric not in _TAIL:
+            raise PlanError(f"constraint '{c}': unknown metric '{c.metric}', expected one of {sorted(set(METRICS) | _TAIL)}")
+        if c.group not in groups:
+            raise PlanError(f"constraint '{c}': unknown group '{c.group}', expected one of {list(groups)}")
+        if c.op not in _OPS:
+            raise PlanError(f"constraint '{c}': operator must be <= or >=")
+        if c.metric == "over_budget" and not (c.op == "<=" and 0.0 <= c.bound < 1.0):
+            raise PlanError(f"constraint '{c}': write P(incentive cost > budget) as 'over_budget <= p' with 0 <= p < 1")
+    return out
+
+
+def parse_objective(objective: str | dict[str, float]) -> dict[str, float]:
+    """``"profit"``, ``"revenue"``, ``{"profit": 1, "revenue": 0.05}`` or ``"profit=1,revenue=0.05"``.
+
+    The objective is the weighted sum of the total group's metric means (maximised).
+    """
+    if isinstance(objective, str):
+        if "=" in objective:
+            w = {}
+            for part in objective.split(","):
+                k, _, v = part.partition("=")
+                try:
+                    w[k.strip()] = float(v)
+                except ValueError:
+                    raise PlanError(f"objective {objective!r}: weight of '{k.strip()}' must be a number, got {v!r}") from None
+        else:
+            w = {objective.strip(): 1.0}
+    elif isinstance(objective, dict):
+        w = {str(k): float(v) for k, v in objective.items()}
+    else:
+        raise PlanError(f"objective: expected a metric name or a dict metric -> weight, got {objective!r}")
+    if not w:
+        raise PlanError("objective: expected at least one metric")
+    bad = [k for k in w if k not in METRICS and k not in _TAIL]
+    if bad:
+        raise PlanError(f"objective: unknown metric(s) {bad}, expected some of {sorted(set(METRICS) | _TAIL)}")
+    return w
+
+
+# --------------------------------------------------------------------------
+# Evaluating candidate plans on common random numbers
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """Numbers of one candidate plan (SAA means over the fixed trials)."""
+
+    x: tuple[float, ...]
+    mean: dict[tuple[str, str], float]
+    se: dict[tuple[str, str], float]
+    cost_trials: np.ndarray  # per-trial total incentive cost
+    objective: float = math.nan
+    objective_se: float = math.nan
+    g: np.ndarray = field(default_factory=lambda: np.zeros(0))  # scaled violations (<= 0 feasible)
+
+    @property
+    def violation(self) -> float:
+        return float(np.sum(np.maximum(self.g, 0.0)))
+
+    @property
+    def feasible(self) -> bool:
+        return bool(np.all(self.g <= 0.0))
+
+
+class Problem:
+    """The SAA problem: parameters, objective, constraints, and a cached evaluator."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        params: dict[str, tuple[float, float]],
+        objective: dict[str, float],
+        constraints: list[Constraint],
+        base_plan: str,
+        trials: int,
+        rng: Any,
+        behaviour: Any,
+        executor: Any,
+        chunk_size: int | None,
+    ):
+        self.scenario = scenario
+        self.names = list(params)
+        self.specs: list[ParamSpec] = [parse_param(n, scenario) for n in params]
+        self.lo = np.array([float(params[n][0]) for n in params])
+        self.hi = np.array([float(params[n][1]) for n in params])
+        self.objective = objective
+        self.constraints = constraints
+        self.base_plan = base_plan
+        self.trials = trials
+        self.rng = rng
+        self.behaviour = behaviour
+        self.executor = executor
+        self.chunk_size = chunk_size
+        self.cache: dict[tuple, Evaluation] = {}
+        self.history: list[Evaluation] = []
+        self.budget = scenario.budget.incentive
+        if any(c.metric == "over_budget" for c in constraints) and not self.budget:
+            raise PlanError(f"constraint over_budget: the scenario {scenario.source} has no budget.incentive")
+
+    # unit box <-> parameter values
+    def to_x(self, u: np.ndarray) -> tuple[float, ...]:
+        u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+        return tuple(float(v) for v in self.lo + u * (self.hi - self.lo))
+
+    def to_u(self, x: Sequence[float]) -> np.ndarray:
+        span = np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
+        return (np.asarray(x, dtype=float) - self.lo) / span
+
+    def evaluate_many(self, xs: Sequence[tuple[float, ...]]) -> list[Evaluation]:
+        """Evaluate points (cached), new ones together in as few engine calls as possible."""
+        from simlib.engine.api import simulate
+
+        keys = [tuple(round(v, 12) for v in x) for x in xs]
+        todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
+        if todo:
+            for vscen, _base, named in build_variants(self.scenario, self.specs, todo, self.base_plan):
+                plans = [n for _, n in named]
+                for k in range(0, len(plans), 40):
+                    part = plans[k : k + 40]
+                    res = simulate(vscen, part, trials=self.trials, rng=self.rng, reference=part[0],
+                                   behaviour=self.behaviour, chunk_size=self.chunk_size, executor=self.executor)
+                    self._store(res, {n: todo[i] for i, n in named if n in part})
+        return [self.cache[k] for k in keys]
+
+    def evaluate(self, x: tuple[float, ...]) -> Evaluation:
+        return self.evaluate_many([x])[0]
+
+    def _store(self, res, plan_to_x: dict[str, tuple]) -> None:
+        lay = res.raw.layout
+        levels = lay.level_index()
+        kinds = len(lay.groups) * len(lay.metrics)
+        trials = res.raw.keep
+        from simlib.engine.results import tail_metrics
+        from simlib.model.metrics import KEEP
+
+        tails = tail_metrics(res.raw)
+
+        per_plan_keep = len(lay.groups) * len(KEEP)
+        ti = list(KEEP).index("incentive_cost")
+        tot = lay.groups.index("total")
+        for pi, plan in enumerate(lay.plans):
+            if plan not in plan_to_x:
+                continue
+            mean, se = {}, {}
+            for j in range(pi * kinds, (pi + 1) * kinds):
+                _, g, m = levels[j]
+                mean[(g, m)] = float(res.raw.mean[j])
+                se[(g, m)] = float(res.raw.se[j])
+            cost = trials[:, pi * per_plan_keep + tot * len(KEEP) + ti].copy()
+            for row in tails:
+                if row["plan"] == plan:
+                    mean[(row["group"], row["metric"])] = float(row["mean"])
+                    se[(row["group"], row["metric"])] = float(row["se"])
+            ev = Evaluation(plan_to_x[plan], mean, se, cost)
+            self._score(ev)
+            key = tuple(round(v, 12) for v in plan_to_x[plan])
+            self.cache[key] = ev
+            self.history.append(ev)
+
+    def constraint_value(self, ev: Evaluation, c: Constraint) -> float:
+        """The constrained quantity (for over_budget: the order statistic compared with the budget)."""
+        if c.metric == "over_budget":
+            return float(self.budget_quantile(ev.cost_trials, c.bound))
+        return ev.mean[(c.group, c.metric)]
+
+    @staticmethod
+    def budget_quantile(cost: np.ndarray, p: float) -> float:
+        """The (floor(pT)+1)-th largest trial cost: P(cost > budget) <= p exactly when it is <= budget."""
+        s = np.sort(cost)[::-1]
+        return float(s[min(len(s) - 1, int(math.floor(p * len(s) + 1e-12)))])
+
+    def _score(self, ev: Evaluation) -> None:
+        obj, var = 0.0, 0.0
+        for m, w in self.objective.items():
+            obj += w * ev.mean[("total", m)]
+            s = ev.se.get(("total", m), math.nan)
+            var += (w * s) ** 2 if np.isfinite(s) else 0.0
+        ev.objective = obj
+        ev.objective_se = math.sqrt(var)
+        g = []
+        for c in self.constraints:
+            v = self.constraint_value(ev, c)
+            b = self.budget if c.metric == "over_budget" else c.bound
+            scale = max(abs(b), 1e-9)
+            g.append(((v - b) if c.op == "<=" else (b - v)) / scale)
+        ev.g = np.array(g, dtype=float)
+
+
+# --------------------------------------------------------------------------
+# The optimiser
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class OptimizeResult:
+    """What :func:`optimize` returns.
+
+    Attributes
+    ----------
+    params : dict
+        Optimal parameter values.
+    objective : float
+        Objective (weighted metric means, maximised) at the optimum, with ``objective_se``.
+    feasible : bool
+        Whether any evaluated point met every constraint (if not, ``params`` is the least infeasible).
+    constraints : DataFrame
+        One row per constraint: value at the optimum, bound, 95% CI, slack, satisfied, binding.
+    metrics : DataFrame
+        Summary at the optimum (``plan='optimum'``) and for the base plan.
+    differences : DataFrame
+        Paired differences optimum - base plan (CRN) with SE and 95% CI.
+    history : DataFrame
+        Every evaluated point: parameters, objective, violation, feasible.
+    sensitivity : DataFrame
+        Per perturbation: re-optimised parameters and objective, the original optimum's
+        objective under the perturbation (and its regret), and whether it stays feasible.
+    plan : dict
+        The optimal plan (as a plan dict, ready for a scenario's ``plans:``).
+    provenance : dict
+        Seed, trials, behaviour, scenario hash, evaluations, optimiser messages.
+    """
+
+    params: dict[str, float]
+    objective: float
+    objective_se: float
+    feasible: bool
+    constraints: pd.DataFrame
+    metrics: pd.DataFrame
+    differences: pd.DataFrame
+    history: pd.DataFrame
+    sensitivity: pd.DataFrame
+    plan: dict
+    provenance: dict
+
+    def to_dict(self) -> dict:
+        def frame(df):
+            return json.loads(df.to_json(orient="records"))
+
+        return {
+            "params": self.params, "objective": self.objective, "objective_se": self.objective_se,
+            "feasible": self.feasible, "constraints": frame(self.constraints), "metrics": frame(self.metrics),
+            "differences": frame(self.differences), "sensitivity": frame(self.sensitivity),
+            "history": frame(self.history), "plan": self.plan, "provenance": self.provenance,
+        }
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), default=str, **kw)
+
+
+def _best(evals: Sequence[Evaluation]) -> Evaluation:
+    feas = [e for e in evals if e.feasible]
+    if feas:
+        return max(feas, key=lambda e: e.objective)
+    return min(evals, key=lambda e: (e.violation, -e.objective))
+
+
+def _search(prob: Problem, starts: int, maxiter: int, method: str, x0: tuple | None, penalty: float,
+            seed: int, bar=None) -> tuple[Evaluation, list[str]]:
+    from scipy.optimize import minimize
+    from scipy.stats import qmc
+
+    d = len(prob.names)
+    messages = []
+    pts: list[tuple] = []
+    if x0 is not None:
+        pts.append(tuple(x0))
+    if starts > 0:
+        u = qmc.Sobol(d, scramble=True, rng=np.random.default_rng(seed)).random(2 ** int(math.ceil(math.log2(starts))))[:starts]
+        pts += [prob.to_x(r) for r in u]
+    if not pts:
+        pts = [prob.to_x(np.full(d, 0.5))]
+    evals = prob.evaluate_many(pts)
+    if bar is not None:
+        bar.update(len(pts))
+    start = _best(evals)
+    scale = max(abs(start.objective), 1e-9)
+
+    def f(u):
+        ev = prob.evaluate(prob.to_x(u))
+        if bar is not None:
+            bar.update(1)
+        return -ev.objective / scale + penalty * ev.violation
+
+    u0 = np.clip(prob.to_u(start.x), 0.0, 1.0)
+    if maxiter > 0:
+        if method == "nelder-mead":
+            step = 0.1
+            simplex = [u0] + [np.clip(u0 + step * np.eye(d)[i] * (1 if u0[i] <= 0.5 else -1), 0, 1) for i in range(d)]
+            r = minimize(f, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * d,
+                         options=dict(maxfev=maxiter, xatol=1e-4, fatol=1e-7, initial_simplex=np.array(simplex)))
+        elif method == "cobyla":
+            cons = []
+            for i in range(len(prob.constraints)):
+                cons.append({"type": "ineq", "fun": (lambda u, i=i: -prob.evaluate(prob.to_x(u)).g[i])})
+            r = minimize(lambda u: -prob.evaluate(prob.to_x(u)).objective / scale, u0, method="COBYLA",
+                         bounds=[(0.0, 1.0)] * d, constraints=cons, options=dict(maxiter=maxiter, rhobeg=0.1, tol=1e-5))
+        else:
+            raise PlanError(f"method: expected 'nelder-mead' or 'cobyla', got {method!r}")
+        messages.append(f"{method}: {r.message}")
+    return _best(prob.history), messages
+
+
+def _perturbed(scenario: Scenario, spec: str) -> tuple[str, Scenario]:
+    """Apply ``scenario.path=value`` or ``scenario.path*=factor`` (factor scales each matched value)."""
+    m = re.fullmatch(r"\s*(?:scenario\.)?([\w.*]+?)\s*(\*?=)\s*(\S+)\s*", spec)
+    if not m:
+        raise PlanError(f"sensitivity {spec!r}: expected 'scenario.path=value' or 'scenario.path*=factor', "
+                        f"e.g. 'scenario.roles.*.effort_elasticity*=0.5'")
+    path, op, val = m.group(1), m.group(2), m.group(3)
+    try:
+        v = float(val)
+    except ValueError:
+        raise PlanError(f"sensitivity {spec!r}: value must be a number") from None
+    data = scenario.model_dump(by_alias=True, mode="json")
+    segs = path.split(".")
+    if op == "=":
+        _set_path(data, segs, v, f"sensitivity '{spec}'")
+    else:
+        _scale_path(data, segs, v, spec)
+    return spec.strip(), scenario_from_dict(data, scenario.source)
+
+
+def _scale_path(obj: Any, segs: list[str], factor: float, spec: str) -> None:
+    head, rest = segs[0], segs[1:]
+    if isinstance(obj, dict):
+        keys = list(obj) if head == "*" else [head]
+        for k in keys:
+            if k not in obj:
+                raise PlanError(f"sensitivity '{spec}': no field '{k}', expected one of {sorted(obj)}")
+            if rest:
+                _scale_path(obj[k], rest, factor, spec)
+            else:
+                if not isinstance(obj[k], (int, float)) or isinstance(obj[k], bool):
+                    raise PlanError(f"sensitivity '{spec}': '{k}' is not a number")
+                obj[k] = obj[k] * factor
+        return
+    raise PlanError(f"sensitivity '{spec}': cannot descend into {type(obj).__name__} at '{head}'")
+
+
+def expand_sensitivity(specs: Sequence[str] | None) -> list[str]:
+    """``path*=0.5,1.5`` -> ``[path*=0.5, path*=1.5]`` (several values per spec allowed)."""
+    out = []
+    for s in specs or []:
+        m = re.fullmatch(r"\s*([^=]+?)\s*(\*?=)\s*(.+)", s)
+        if not m:
+            raise PlanError(f"sensitivity {s!r}: expected 'scenario.path=v1,v2' or 'scenario.path*=f1,f2'")
+        for v in m.group(3).split(","):
+            if v.strip():
+                out.append(f"{m.group(1)}{m.group(2)}{v.strip()}")
+    return out
+
+
+def optimize(
+    scenario: Scenario | str,
+    params: dict[str, tuple[float, float]],
+    *,
+    objective: str | dict[str, float] = "profit",
+    constraints: Sequence[str | Constraint] = (),
+    base_plan: str | None = None,
+    trials: int = 500,
+    rng: int = 0,
+    behaviour: str | Any | None = None,
+    method: str = "nelder-mead",
+    starts: int = 16,
+    maxiter: int = 150,
+    penalty: float = 1000.0,
+    sensitivity: Sequence[str] | None = None,
+    sensitivity_maxiter: int | None = None,
+    executor: Any = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
+    design_seed: int = 0,
+) -> OptimizeResult:
+    """Choose plan parameters that maximise an objective subject to constraints.
+
+    Parameters
+    ----------
+    scenario : Scenario or path
+        The scenario (or YAML file).
+    params : dict
+        Parameter name (as in :func:`simlib.design.sweep.run_sweep`: aliases such as
+        ``target_level``, ``cap``, ``pay_mix``, or plan/scenario paths) ->
+        ``(low, high)`` bounds. Continuous parameters only.
+    objective : str or dict
+        Metric of the total group to maximise (``"profit"``: gross profit
+        minus total comp, money per year; ``"revenue"``), or a dict metric ->
+        weight for a weighted sum.
+    constraints : list of str
+        E.g. ``"comp_cost_of_sales <= 0.2"``, ``"0.5 <= share_at_quota <= 0.7"``,
+        ``"over_budget <= 0.1"`` (P(incentive cost > budget) <= 10%),
+        ``"1.5 <= leverage <= 3"``; ``metric@role`` for one role.
+    base_plan : str, optional
+        Plan the parameters modify (default: current plan).
+    trials, rng, behaviour
+        The SAA sample: every evaluation uses the same ``trials`` and seed;
+        ``behaviour`` defaults to the scenario's ``behaviour.mode``, else ``"none"``.
+    method : {"nelder-mead", "cobyla"}
+        Local polish after the Sobol' start design (``maxiter`` 0 = design only).
+    starts : int
+        Points of the Sobol' start design.
+    maxiter : int
+        Evaluations allowed to the local polish.
+    penalty : float
+        Weight of scaled constraint violations (Nelder-Mead).
+    sensitivity : list of str, optional
+        Perturbations to re-optimise under, e.g.
+        ``["scenario.roles.*.effort_elasticity*=0.5", "scenario.market.growth_mean=0.0"]``.
+        ``None`` (default): with a behaviour model, :data:`BEHAVIOUR_SENSITIVITY`
+        (those of its paths the scenario has); with behaviour ``"none"``, no
+        perturbations (behavioural parameters have no effect then). ``[]``: none.
+    sensitivity_maxiter : int, optional
+        Evaluations of each local re-optimisation from the optimum (default
+        ``max(5, maxiter // 4)``; 0 = only re-evaluate the optimum).
+    executor : None, "auto", Executor or dask Client
+        Where trial chunks run (see :mod:`simlib.engine.parallel`); results do not depend on it.
+
+    Returns
+    -------
+    OptimizeResult
+    """
+    from simlib.engine.api import _as_scenario, simulate
+    from simlib.engine.parallel import resolve_executor, work_estimate
+
+    scen = _as_scenario(scenario)
+    behaviour = resolve_behaviour(scen, behaviour)
+    base = base_plan or scen.current_plan
+    if base not in scen.plans:
+        raise PlanError(f"base_plan: '{base}' is not a plan of {scen.source}, expected one of {sorted(scen.plans)}")
+    if not params:
+        raise PlanError("optimize: expected at least one parameter with (low, high) bounds")
+    for n, b in params.items():
+        if not (isinstance(b, (tuple, list)) and len(b) == 2 and all(isinstance(v, (int, float)) for v in b)):
+            raise PlanError(f"parameter '{n}': expected (low, high) bounds, got {b!r}")
+        if not b[0] <= b[1]:
+            raise PlanError(f"parameter '{n}': low {b[0]} is above high {b[1]}")
+    obj = parse_objective(objective)
+    groups = list(scen.roles) + ["total"]
+    cons: list[Constraint] = []
+    for c in constraints:
+        cons += parse_constraints(c, groups)
+    if method not in ("nelder-mead", "cobyla"):
+        raise PlanError(f"method: expected 'nelder-mead' or 'cobyla', got {method!r}")
+    if sensitivity is None:
+        sens_scen = []
+        if behaviour != "none":
+            for spec in expand_sensitivity(BEHAVIOUR_SENSITIVITY):
+                try:
+                    sens_scen.append(_perturbed(scen, spec))
+                except SimlibError:
+                    continue  # the scenario has no such behavioural parameter
+    else:
+        sens_scen = [_perturbed(scen, s) for s in expand_sensitivity(sensitivity)]  # validate before the long run
+    sens = [label for label, _ in sens_scen]
+
+    total_work = trials * scen.headcount * 12 * (starts + maxiter) * (1 + len(sens))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        smax_est = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
+        bar = tqdm(total=starts + maxiter + len(sens) * (1 + smax_est), desc="optimising", unit="eval")
+    with resolve_executor(executor, work=work_estimate(total_work, behaviour)) as ex:
+        prob = Problem(scen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
+        best, messages = _search(prob, starts, maxiter, method, None, penalty, design_seed, bar)
+        # report: optimum next to the base plan on the same draws
+        vs = build_variants(scen, prob.specs, [best.x], base)
+        vscen, _, named = vs[0]
+        res = simulate(vscen, [named[0][1]], trials=trials, rng=rng, reference=base, behaviour=behaviour,
+                       chunk_size=chunk_size, executor=ex)
+        name = named[0][1]
+        summ = res.summary().replace({"plan": {name: "optimum"}})
+        diff = res.differences().replace({"plan": {name: "optimum"}})
+        plan_dict = vscen.plans[name].model_dump(by_alias=True, mode="json")
+        plan_dict["description"] = "optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(prob.names, best.x, strict=False))
+
+        rows = []
+        for c, g in zip(cons, best.g, strict=False):
+            v = prob.constraint_value(best, c)
+            b = prob.budget if c.metric == "over_budget" else c.bound
+            if c.metric == "over_budget":
+                p_hat = float(np.mean(best.cost_trials > prob.budget))
+                se = math.sqrt(max(p_hat * (1 - p_hat), 1e-300) / len(best.cost_trials))
+                val, bound = p_hat, c.bound
+            else:
+                se = best.se.get((c.group, c.metric), math.nan)
+                val, bound = v, b
+            slack = -g * max(abs(b), 1e-9)  # in the constrained quantity's unit
+            # binding: the constraint sits at its bound within Monte Carlo error (or 1% of the bound)
+            if c.metric == "over_budget":
+                tol = max(2 * se, 1.0 / len(best.cost_trials))
+                binding = abs(val - bound) <= tol or abs(g) <= 0.01
+            else:
+                tol = max(2 * se if np.isfinite(se) else 0.0, 0.01 * max(abs(b), 1e-9))
+                binding = abs(v - b) <= tol
+            rows.append(dict(constraint=str(c), metric=c.metric, group=c.group, op=c.op, bound=bound, value=val,
+                             se=se, ci_low=val - Z95 * se, ci_high=val + Z95 * se, slack=slack,
+                             satisfied=bool(g <= 0), binding=bool(binding)))
+        cons_df = pd.DataFrame(rows, columns=["constraint", "metric", "group", "op", "bound", "value", "se", "ci_low",
+                                              "ci_high", "slack", "satisfied", "binding"])
+        hist = pd.DataFrame([dict(zip(prob.names, e.x, strict=False), objective=e.objective, objective_se=e.objective_se,
+                                  violation=e.violation, feasible=e.feasible) for e in prob.history])
+        n_evals = len(prob.history)
+
+        srows = []
+        smax = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
+        for label, pscen in sens_scen:
+            sp = Problem(pscen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
+            old = sp.evaluate(best.x)
+            new, msg = _search(sp, 0, smax, method, best.x, penalty, design_seed, bar)
+            srows.append(dict(perturbation=label, **{n: v for n, v in zip(prob.names, new.x, strict=False)},
+                              objective=new.objective, objective_se=new.objective_se, feasible=new.feasible,
+                              objective_at_original=old.objective, original_feasible=old.feasible,
+                              regret=new.objective - old.objective,
+                              **{f"shift_{n}": v - b for n, v, b in zip(prob.names, new.x, best.x, strict=False)}))
+        sens_df = pd.DataFrame(srows)
+    if bar is not None:
+        bar.close()
+    prov = dict(res.provenance)
+    prov.update(evaluations=n_evals, method=method, starts=starts, maxiter=maxiter, penalty=penalty,
+                objective=obj, constraints=[str(c) for c in cons], base_plan=base, messages=messages,
+                bounds={n: list(map(float, params[n])) for n in prob.names})
+    return OptimizeResult(
+        params=dict(zip(prob.names, best.x, strict=False)), objective=best.objective, objective_se=best.objective_se,
+        feasible=best.feasible, constraints=cons_df, metrics=summ, differences=diff, history=hist,
+        sensitivity=sens_df, plan=plan_dict, provenance=prov,
+    )
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+
+def _fmt_num(x: float, se: float) -> str:
+    from simlib.engine.results import _fmt_num as f
+
+    # never show more than 6 significant digits, even when the Monte Carlo error is ~0
+    floor = 1e-6 * abs(x) if np.isfinite(x) else 0.0
+    return f(x, max(se, floor) if np.isfinite(se) else se)
+
+
+def format_result(r: OptimizeResult) -> str:
+    """Text report of an optimisation."""
+
+    lines = []
+    p = r.provenance
+    lines.append(f"optimised plan '{p['base_plan']}' of {p['scenario']} ({p['scenario_file']}): "
+                 f"{p['trials']} trials, seed {p['seed_entropy']}, behaviour {p['behaviour']}, "
+                 f"{p['evaluations']} evaluations on common random numbers (SAA)")
+    obj = " + ".join(f"{w:g}·{m}" for m, w in p["objective"].items())
+    lines.append(f"objective (maximised): {obj} = {_fmt_num(r.objective, r.objective_se)} "
+                 f"± {_fmt_num(Z95 * r.objective_se, r.objective_se)}" + ("" if r.feasible else "   ** NO FEASIBLE POINT FOUND **"))
+    lines.append("optimum:")
+    for n, v in r.params.items():
+        lo, hi = p["bounds"][n]
+        edge = " (at bound)" if math.isclose(v, lo, rel_tol=1e-6, abs_tol=1e-9) or math.isclose(v, hi, rel_tol=1e-6, abs_tol=1e-9) else ""
+        lines.append(f"  {n} = {v:.6g}   [{lo:g}, {hi:g}]{edge}")
+    if len(r.constraints):
+        lines.append("constraints (value ± 95% CI):")
+        for _, c in r.constraints.iterrows():
+            state = "BINDING" if c["binding"] else ("ok" if c["satisfied"] else "VIOLATED")
+            lines.append(f"  {c['constraint']:<36} value {_fmt_num(c['value'], c['se'])} "
+                         f"± {_fmt_num(Z95 * c['se'], c['se']) if np.isfinite(c['se']) else 'n/a'}   {state}")
+    d = r.differences
+    d = d[(d.group == "total") & d.metric.isin(["profit", "revenue", "incentive_cost", "comp_cost_of_sales",
+                                                 "share_at_quota", "leverage", "over_budget"])]
+    if len(d):
+        lines.append(f"optimum - {p['base_plan']} (paired, total):")
+        for _, row in d.iterrows():
+            lines.append(f"  {row['metric']:<22} {_fmt_num(row['diff'], row['se'])} ± {_fmt_num(Z95 * row['se'], row['se'])}"
+                         + ("  *" if row["significant"] else ""))
+    if len(r.sensitivity):
+        lines.append("sensitivity (re-optimised under each perturbation):")
+        with pd.option_context("display.width", 250, "display.max_columns", 40):
+            lines.append(r.sensitivity.to_string(index=False))
+    return "\n".join(lines)
+
+
+def _cmd_optimize(args) -> int:
+    from simlib.design.sweep import parse_param_arg
+    from simlib.scenario import load_scenario
+
+    scen = load_scenario(args.scenario)
+    params = {}
+    for text in args.param or []:
+        name, b = parse_param_arg(text)
+        if not isinstance(b, tuple):
+            raise SimlibError(f"--param {text}: optimize needs a range low:high")
+        params[name] = b
+    if not params:
+        raise SimlibError("expected at least one --param NAME=low:high")
+    r = optimize(
+        scen, params, objective=args.objective, constraints=args.constraint or [], base_plan=args.base,
+        trials=args.trials, rng=args.seed, behaviour=args.behaviour, method=args.method, starts=args.starts,
+        maxiter=args.maxiter, sensitivity=[] if args.no_sensitivity else args.sensitivity,
+        sensitivity_maxiter=args.sensitivity_maxiter, executor=args.scheduler, progress=args.progress,
+    )
+    print(format_result(r))
+    if args.out:
+        if args.out.endswith(".json"):
+            with open(args.out, "w", encoding="utf-8") as fh:
+                fh.write(r.to_json(indent=1))
+        else:
+            write_table(r.history, args.out)
+        print(f"wrote {args.out}")
+    return 0 if r.feasible else 1
+
+
+def add_parser(subparsers) -> None:
+    """Register ``simlib optimize``."""
+    from simlib.cli.main import _positive_int, _seed
+    from simlib.engine.parallel import add_scheduler_argument
+
+    p = subparsers.add_parser(
+        "optimize", aliases=["optimise"], help="choose plan parameters maximising an objective under constraints",
+        description="Sample-average-approximation optimisation on common random numbers: a Sobol' start design, "
+                    "then Nelder-Mead (or COBYLA). Exit status 1 when no feasible plan was found.",
+    )
+    p.add_argument("scenario", metavar="SCENARIO")
+    p.add_argument("--param", action="append", metavar="NAME=LOW:HIGH", help="parameter and bounds (repeatable), "
+                   "e.g. target_level=0.9:1.2, cap=1.5:3, pay_mix=0.2:0.5")
+    p.add_argument("--objective", default="profit", help="metric to maximise or weighted mix 'profit=1,revenue=0.1' (default profit)")
+    p.add_argument("--constraint", action="append", metavar="EXPR",
+                   help="e.g. 'comp_cost_of_sales<=0.2', '0.5<=share_at_quota<=0.7', 'over_budget<=0.1', '1.5<=leverage<=3'")
+    p.add_argument("--base", default=None, help="plan to modify (default: current plan)")
+    p.add_argument("--method", choices=("nelder-mead", "cobyla"), default="nelder-mead")
+    p.add_argument("--starts", type=int, default=16, help="Sobol' start points (default 16)")
+    p.add_argument("--maxiter", type=int, default=150, help="evaluations for the local search (default 150)")
+    p.add_argument("--sensitivity", action="append", metavar="PATH=V1,V2",
+                   help="re-optimise under perturbed scenario values, e.g. 'scenario.roles.*.effort_elasticity*=0.5,1.5' "
+                        "(default with a behaviour model: effort elasticity x0.8, effort cost exponent x0.75/x1.25, "
+                        "risk aversion 0.5)")
+    p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity re-optimisations")
+    p.add_argument("--sensitivity-maxiter", type=int, default=None,
+                   help="evaluations per sensitivity re-optimisation (default max(5, maxiter/4); 0 = re-evaluate only)")
+    p.add_argument("--trials", type=_positive_int, default=500, help="trials per evaluation (default 500)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--behaviour", "--behavior", default=None,
+                   help="behaviour model, e.g. none or dynamic (default: the scenario's behaviour.mode, else dynamic)")
+    p.add_argument("--out", metavar="FILE", help="write the full result (.json) or the evaluation history (.csv/.parquet)")
+    p.add_argument("--progress", action="store_true")
+    add_scheduler_argument(p)
+    p.set_defaults(func=_cmd_optimize)

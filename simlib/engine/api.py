@@ -1,0 +1,76 @@
+"""The small public API: load a scenario, simulate plans, compare, summarise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simlib.engine.core import simulate_raw
+from simlib.engine.results import SimulationResult
+from simlib.scenario import Scenario, load_scenario
+
+
+def _as_scenario(scenario: Scenario | str | Path) -> Scenario:
+    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
+
+def simulate(
+    scenario: Scenario | str | Path,
+    plans: Sequence[str] | None = None,
+    *,
+    trials: int = 1000,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = 0,
+    reference: str | None = None,
+    behaviour: str | Any | None = None,
+    chunk_size: int | None = None,
+    executor: Any = None,
+    progress: bool = False,
+) -> SimulationResult:
+    """Simulate plans on common random numbers.
+
+    Parameters
+    ----------
+    scenario : Scenario or path
+        A validated scenario, or a YAML file to load.
+    plans : list of str, optional
+        Plans to simulate (default: all); the reference plan is always included.
+    trials : int
+        Monte Carlo trials (years of the whole organisation).
+    rng : int, SeedSequence, Generator or None
+        The one randomness argument; ``None`` draws fresh entropy (recorded
+        in ``result.provenance``).
+    reference : str, optional
+        Plan that differences are taken against (default: the scenario's current plan).
+    behaviour : str, optional
+        ``"none"`` (effort fixed at today's), ``"dynamic"`` (reps respond to
+        the plan, :mod:`simlib.behaviour.dynamic`) or another registered model; by
+        default the scenario's ``behaviour.mode``, else
+        :data:`simlib.engine.core.DEFAULT_BEHAVIOUR`.
+    chunk_size : int, optional
+        At most this many trials per chunk (trials are split into equal chunks);
+        results do not depend on it.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        Where chunks run; results do not depend on it.
+    progress : bool
+        Show a progress bar.
+    """
+    scen = _as_scenario(scenario)
+    raw = simulate_raw(
+        scen, plans, trials=trials, rng=rng, reference=reference, behaviour=behaviour,
+        chunk_size=chunk_size, executor=executor, progress=progress,
+    )
+    return SimulationResult(raw)
+
+
+def compare(scenario: Scenario | str | Path, plans: Sequence[str] | None = None, **kw) -> pd.DataFrame:
+    """Paired differences of every plan against the reference plan (see :func:`simulate`)."""
+    return simulate(scenario, plans, **kw).differences()
+
+
+def summarise(result: SimulationResult, group: str = "total", metrics: list[str] | None = None) -> pd.DataFrame:
+    """A readable comparison table (metric rows, plan columns, then paired differences)."""
+    return result.table(group=group, metrics=metrics)

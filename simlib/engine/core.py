@@ -1,0 +1,342 @@
+"""The Monte Carlo engine: trials x reps x months in NumPy, in chunks, with CRN.
+
+Every plan in a run sees the same reps, market and shocks draw for draw
+(common random numbers); per-trial metrics are reduced exactly and in trial
+order (:class:`simlib.model.metrics.Reducer`), so the same seed gives the same
+numbers for any ``chunk_size`` and any executor.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import platform
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simlib.behaviour.dynamic import behaviour_metrics, dynamic
+from simlib.engine.parallel import is_dask_client
+from simlib.errors import PlanError
+from simlib.model.metrics import KEEP, METRICS, Reducer, group_metrics
+from simlib.model.plans import PayResult, compute_pay, primary_structure, set_quotas, year_sum
+from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+from simlib.model.production import run_year
+from simlib.scenario import Scenario
+from simlib.version import __version__
+
+TOTAL = "total"
+
+#: behaviour name -> factory(scenario) returning an object with ``policy(plan, world, quota)``
+#: (a callable ``(month, history) -> Controls``, optionally with ``settle``, or None for today's effort)
+BEHAVIOURS: dict[str, Callable[[Scenario], Any] | None] = {"none": None, "dynamic": dynamic}
+
+#: behaviour used when neither the call nor the scenario's ``behaviour.mode`` names one
+DEFAULT_BEHAVIOUR = "dynamic"
+
+
+def resolve_behaviour(scenario: Scenario, behaviour: str | Any | None) -> str | Any:
+    """The behaviour to run: the argument, else the scenario's ``behaviour.mode``, else the default."""
+    if behaviour is not None:
+        return behaviour
+    return scenario.behaviour.mode or DEFAULT_BEHAVIOUR
+
+
+def register_behaviour(name: str, factory: Callable[[Scenario], Any]) -> None:
+    """Make a behaviour model selectable by name in :func:`simulate`."""
+    BEHAVIOURS[name] = factory
+
+
+@dataclass
+class Layouts:
+    """Column layout of the per-trial rows a chunk returns."""
+
+    plans: list[str]
+    reference: str
+    groups: list[str]
+    metrics: list[str]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.plans) * len(self.groups) * len(self.metrics)
+
+    @property
+    def diff_plans(self) -> list[str]:
+        return [p for p in self.plans if p != self.reference]
+
+    @property
+    def ncols(self) -> int:
+        return self.n_levels + len(self.diff_plans) * len(self.groups) * len(self.metrics)
+
+    def level_index(self) -> list[tuple[str, str, str]]:
+        return [(p, g, m) for p in self.plans for g in self.groups for m in self.metrics]
+
+    def keep_index(self) -> list[tuple[str, str, str]]:
+        return [(p, g, m) for p in self.plans for g in self.groups for m in KEEP]
+
+
+def _resolve_plans(scenario: Scenario, plans: Sequence[str] | None, reference: str | None) -> tuple[list[str], str]:
+    ref = reference or scenario.current_plan
+    if plans is None:
+        plans = list(scenario.plans)
+    plans = list(dict.fromkeys(plans))
+    unknown = [p for p in plans + [ref] if p not in scenario.plans]
+    if unknown:
+        raise PlanError(f"unknown plan(s) {unknown}; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    if ref not in plans:
+        plans = [ref] + plans
+    else:
+        plans = [ref] + [p for p in plans if p != ref]
+    return plans, ref
+
+
+def _behaviour_model(scenario: Scenario, behaviour: str | Any):
+    behaviour = resolve_behaviour(scenario, behaviour)
+    if behaviour == "none":
+        return None
+    if isinstance(behaviour, str):
+        if behaviour not in BEHAVIOURS:
+            raise PlanError(f"unknown behaviour '{behaviour}', expected one of {sorted(BEHAVIOURS)}")
+        factory = BEHAVIOURS[behaviour]
+        return None if factory is None else factory(scenario)
+    return behaviour
+
+
+def role_outcomes(
+    scenario: Scenario,
+    plans: Sequence[str],
+    draws: dict[str, np.ndarray],
+    *,
+    behaviour: str | Any | None = None,
+    model: Any = None,
+) -> Iterable[tuple[str, str, Any, np.ndarray, dict[str, np.ndarray], PayResult]]:
+    """The engine's pass over plans and roles for pre-drawn trials, without metrics.
+
+    Yields ``(plan, role, world, quota, measures, pay)`` per plan and role, for
+    rep-level views (notebook charts, synthetic history). Measures are shared
+    by the plans for which the behaviour keeps today's effort, as in
+    :func:`run_chunk`, so the numbers are the same trials as :func:`simulate`'s.
+    """
+    if model is None:
+        model = _behaviour_model(scenario, behaviour)
+    for out in _passes(scenario, plans, _worlds(scenario, draws), model):
+        yield out[:6]
+
+
+def _worlds(scenario: Scenario, draws: dict[str, np.ndarray]) -> dict[str, Any]:
+    market = market_multiplier(scenario, draws)
+    return {r: role_world(scenario, r, draws, market) for r in scenario.roles}
+
+
+def _passes(scenario: Scenario, plans: Sequence[str], worlds: dict[str, Any], model: Any) -> Iterable[tuple]:
+    """Per plan and role: ``(plan, role, world, quota, measures, pay, policy, memo)``.
+
+    Today's measures (a role whose behaviour keeps today's effort under the plan)
+    are simulated once per role and shared by those plans, with one ``memo``
+    of the values :func:`compute_pay` and the metrics derive from them.
+    """
+    today: dict[str, tuple] = {}
+    for plan in plans:
+        for rname, world in worlds.items():
+            quota = set_quotas(scenario, plan, world)
+            policy = None if model is None else model.policy(plan, world, quota)
+            if policy is None or getattr(policy, "record_only", False):
+                # today's effort: today's measures, simulated once per role; a record-only
+                # policy records what it needs from them
+                if rname not in today:
+                    today[rname] = (run_year(world), {})
+                measures, memo = today[rname]
+                if policy is not None:
+                    policy.record(measures)
+            else:
+                measures, memo = run_year(world, policy), {}
+            pay = compute_pay(scenario, plan, world, measures, quota, memo)
+            yield plan, rname, world, quota, measures, pay, policy, memo
+
+
+def run_chunk(
+    scenario: Scenario,
+    lay: Layouts,
+    root: np.random.SeedSequence,
+    start: int,
+    stop: int,
+    behaviour: str | Any = "none",
+    model: Any = None,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Simulate trials ``start..stop-1`` under every plan.
+
+    Returns ``(start, rows, keep)``: rows (T, ncols) of per-trial metric levels
+    followed by paired differences against the reference plan, and the kept
+    per-trial values (T, len(keep_index)).
+    """
+    trials = np.arange(start, stop)
+    T = len(trials)
+    draws = draw_chunk(Layout.of(scenario), root, trials)
+    if model is None:
+        model = _behaviour_model(scenario, behaviour)
+    worlds = _worlds(scenario, draws)
+    budget = scenario.budget.incentive
+    per_plan: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for plan, passes in itertools.groupby(_passes(scenario, lay.plans, worlds, model), key=lambda x: x[0]):
+        per_group: dict[str, dict[str, np.ndarray]] = {}
+        pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("rev", "margin", "inc", "base", "ti", "att", "cap", "rec")}
+        beh: dict[str, list[np.ndarray]] = {}
+        for _, rname, world, _quota, measures, pay, policy, memo in passes:
+            ends = list(primary_structure(scenario.role_plan(plan, rname), pay.target_incentive).ends)
+            rec = policy if hasattr(policy, "effort") else None
+            rev = year_sum(measures, "revenue", memo)  # (T, R), shared with compute_pay
+            if "rev_tot" not in memo:
+                memo["rev_tot"] = rev.sum(axis=1)
+            rev_tot = memo["rev_tot"]
+            if rec is not None:  # what this plan's policy recorded
+                bm = behaviour_metrics(rec, measures, ends, world.role.headcount, T, rev_tot)
+            else:  # today's behaviour: the same for every plan with these period ends
+                bkey = ("behaviour_metrics", tuple(ends))
+                if bkey not in memo:
+                    memo[bkey] = behaviour_metrics(None, measures, ends, world.role.headcount, T, rev_tot)
+                bm = memo[bkey]
+            for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot),
+                           ("discount_cost", bm["discount_cost"])):
+                beh.setdefault(key, []).append(v)
+            for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
+                beh.setdefault(key, []).append(bm[key] * world.role.headcount)
+            R = world.role.headcount
+            margin = np.full(R, world.role.gross_margin)
+            base = np.full(R, pay.base)
+            ti = np.full(R, pay.target_incentive)
+            g = group_metrics(rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition)
+            g.update(bm)
+            per_group[rname] = g
+            for k, v in zip(pooled, (rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition), strict=True):
+                pooled[k].append(v)
+        cat = {k: np.concatenate(v, axis=-1) for k, v in pooled.items()}
+        tot = group_metrics(cat["rev"], cat["margin"], cat["inc"], cat["base"], cat["ti"], cat["att"], cat["cap"], cat["rec"])
+        bsum = {k: np.sum(v, axis=0) for k, v in beh.items()}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tot["last_month_share"] = np.where(bsum["revtot"] > 0, bsum["last"] / np.where(bsum["revtot"] > 0, bsum["revtot"], 1.0), np.nan)
+        tot["discount_cost"] = bsum["discount_cost"]
+        for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
+            tot[key] = bsum[key] / float(scenario.headcount)  # headcount-weighted means
+        tot["over_budget"] = (tot["incentive_cost"] > budget).astype(float) if budget else np.full(T, np.nan)
+        per_group[TOTAL] = tot
+        per_plan[plan] = per_group
+
+    nan = np.full(T, np.nan)
+    levels = np.stack([per_plan[p][g].get(m, nan) for p, g, m in lay.level_index()], axis=1)
+    parts = [levels]
+    n = len(lay.groups) * len(lay.metrics)
+    ref_block = levels[:, :n]
+    for i, p in enumerate(lay.plans):
+        if p == lay.reference:
+            continue
+        parts.append(levels[:, i * n : (i + 1) * n] - ref_block)
+    keep = np.stack([per_plan[p][g][m] for p, g, m in lay.keep_index()], axis=1)
+    return start, np.concatenate(parts, axis=1), keep
+
+
+def _chunks(trials: int, chunk_size: int) -> list[tuple[int, int]]:
+    """Spans of at most ``chunk_size`` trials, as equal as possible (no small last chunk)."""
+    if trials <= 0:
+        return []
+    n = -(-trials // chunk_size)
+    edges = [trials * i // n for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def default_chunk_size(scenario: Scenario) -> int:
+    """Trials per chunk so one chunk's draws stay near 16 MB."""
+    lay = Layout.of(scenario)
+    per_trial = lay.n_normal + lay.n_uniform
+    return int(np.clip(2_000_000 // max(per_trial, 1), 8, 1024))
+
+
+def _map(executor, fn, args_list: list[tuple]) -> Iterable:
+    """Apply fn to each args tuple, yielding results in order."""
+    if executor is None or executor == "serial":
+        for a in args_list:
+            yield fn(*a)
+        return
+    if is_dask_client(executor):
+        futures = [executor.submit(fn, *a, pure=False) for a in args_list]
+        for f in futures:
+            yield f.result()
+            f.release()
+        return
+    if hasattr(executor, "submit"):  # concurrent.futures.Executor
+        futures = [executor.submit(fn, *a) for a in args_list]
+        for f in futures:
+            yield f.result()
+        return
+    raise TypeError(f"executor: expected None, 'serial', a concurrent.futures Executor or a dask Client, got {executor!r}")
+
+
+@dataclass
+class RawResult:
+    """Numbers of a run before labelling (see :class:`simlib.engine.results.SimulationResult`)."""
+
+    layout: Layouts
+    n: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    keep: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def simulate_raw(
+    scenario: Scenario,
+    plans: Sequence[str] | None = None,
+    *,
+    trials: int = 1000,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
+    reference: str | None = None,
+    behaviour: str | Any | None = None,
+    chunk_size: int | None = None,
+    executor: Any = None,
+    progress: bool = False,
+) -> RawResult:
+    """Run the Monte Carlo and reduce it; see :func:`simlib.simulate`."""
+    if not isinstance(trials, (int, np.integer)) or trials < 2:
+        raise PlanError(f"trials: expected an integer >= 2, got {trials!r}")
+    plan_list, ref = _resolve_plans(scenario, plans, reference)
+    root = root_seed(rng)
+    metrics = list(METRICS)
+    behaviour = resolve_behaviour(scenario, behaviour)
+    model = _behaviour_model(scenario, behaviour)
+    lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)
+    cs = int(chunk_size) if chunk_size else default_chunk_size(scenario)
+    if cs < 1:
+        raise PlanError(f"chunk_size: expected a positive integer, got {chunk_size!r}")
+    spans = _chunks(int(trials), cs)
+    # a local model object is passed along; named behaviours are rebuilt on workers
+    local = executor is None or executor == "serial"
+    args = [(scenario, lay, root, a, b, behaviour, model if local else None) for a, b in spans]
+    red = Reducer(lay.ncols)
+    keeps = []
+    it = _map(executor, run_chunk, args)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, total=len(args), desc=f"simulating {trials} trials", unit="chunk")
+    for start, rows, keep in it:
+        red.add(start, rows)
+        keeps.append(keep)
+    n, mean, se = red.finish()
+    prov = {
+        "scenario": scenario.name,
+        "scenario_file": scenario.source,
+        "scenario_sha256": scenario.sha256,
+        "seed_entropy": str(root.entropy),
+        "seed_spawn_key": list(root.spawn_key),
+        "trials": int(trials),
+        "chunk_size": cs,
+        "behaviour": behaviour if isinstance(behaviour, str) else type(behaviour).__name__,
+        "plans": plan_list,
+        "reference": ref,
+        "simlib_version": __version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return RawResult(lay, n, mean, se, np.concatenate(keeps, axis=0), prov)

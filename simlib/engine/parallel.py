@@ -1,0 +1,170 @@
+"""Where the trial chunks run: serial, a local process pool, or a Dask cluster.
+
+Results never depend on the choice: every trial draws from its own random
+stream and per-trial metrics are reduced in trial order (see
+:mod:`simlib.engine.core`), so the same seed gives bit-identical numbers serially,
+on a :class:`~concurrent.futures.ProcessPoolExecutor`, or on a Dask cluster
+of any size.
+
+``scheduler`` values understood by :func:`resolve_executor` and the CLI's
+``--scheduler``:
+
+- ``None`` / ``"auto"``: all local cores (a process pool with one worker
+  per usable core, :func:`cpu_count`) when the work is large enough to pay
+  for starting it, else serial;
+- ``"serial"``: this process only;
+- ``"processes"`` or ``"processes:N"``: a local process pool (N workers);
+- ``"local"`` or ``"local:N"``: a Dask ``LocalCluster`` (N single-threaded
+  worker processes; default: one per core);
+- ``"tcp://host:port"`` (any Dask scheduler address): connect a Dask
+  ``Client`` to a running cluster (dask-jobqueue, Kubernetes, ``dask
+  scheduler``/``dask worker`` by hand);
+- a ``concurrent.futures.Executor`` or ``dask.distributed.Client`` object:
+  used as is (and not closed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any
+
+from simlib.errors import SimlibError
+
+#: rep-months of work (behaviour off) below which the automatic choice stays serial: about a second
+#: of serial work, against a pool's start-up and the shipping of chunks and results (from a few
+#: hundredths of a second with the fork start method to about a second with spawn or forkserver)
+AUTO_MIN_WORK = 20_000_000
+
+#: a rep-month with a behaviour model costs about this many rep-months with behaviour off
+#: (``python -m benchmarks``: behaviour on vs off, per rep-month)
+BEHAVIOUR_COST = 8.0
+
+
+def work_estimate(rep_months: float, behaviour: Any) -> float:
+    """Rep-months of a job in behaviour-off units, for :func:`resolve_executor`'s automatic choice."""
+    return rep_months * (1.0 if behaviour == "none" else BEHAVIOUR_COST)
+
+
+def cpu_count() -> int:
+    """Cores this process may use (affinity-aware)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _count(text: str, what: str) -> int | None:
+    _, _, n = text.partition(":")
+    if not n:
+        return None
+    try:
+        v = int(n)
+    except ValueError:
+        raise SimlibError(f"--scheduler {text}: expected {what}:N with N a whole number of workers") from None
+    if v < 1:
+        raise SimlibError(f"--scheduler {text}: expected at least 1 worker")
+    return v
+
+
+def local_cluster_client(n_workers: int | None = None, threads_per_worker: int = 1, **kw: Any):
+    """Start a Dask ``LocalCluster`` of worker processes and return a connected ``Client``.
+
+    Closing the client (``client.close()``) does not stop the cluster; use
+    ``client.cluster.close()`` too, or :func:`resolve_executor` which does both.
+    """
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - dask is a dependency
+        raise SimlibError("Dask is not installed: pip install 'dask[distributed]'") from exc
+    cluster = LocalCluster(
+        n_workers=n_workers or cpu_count(), threads_per_worker=threads_per_worker, processes=True,
+        dashboard_address=kw.pop("dashboard_address", None), **kw,
+    )
+    return Client(cluster)
+
+
+def is_dask_client(obj: Any) -> bool:
+    """True for a ``dask.distributed.Client`` (duck-typed, without importing dask)."""
+    return hasattr(obj, "gather") and hasattr(obj, "submit") and hasattr(obj, "scheduler_info")
+
+
+@contextlib.contextmanager
+def resolve_executor(scheduler: Any = None, *, work: float | None = None) -> Iterator[Any]:
+    """Turn a ``scheduler`` choice into something :func:`simlib.simulate` accepts as ``executor``.
+
+    Parameters
+    ----------
+    scheduler : None, str, Executor or dask Client
+        See the module docstring.
+    work : float, optional
+        Estimated rep-months of the job in behaviour-off units
+        (:func:`work_estimate`); with ``None``/``"auto"`` a process
+        pool is used only when ``work >= AUTO_MIN_WORK`` and there is more
+        than one core.
+
+    Yields
+    ------
+    None, Executor or Client
+        Pools and clusters created here are shut down on exit; objects passed
+        in are left running.
+    """
+    if scheduler is None or scheduler == "auto":
+        n = cpu_count()
+        if n > 1 and work is not None and work >= AUTO_MIN_WORK:
+            with ProcessPoolExecutor(max_workers=n) as ex:
+                yield ex
+        else:
+            yield None
+        return
+    if scheduler == "serial":
+        yield None
+        return
+    if isinstance(scheduler, Executor) or hasattr(scheduler, "submit"):  # an executor or a dask Client
+        yield scheduler
+        return
+    if not isinstance(scheduler, str):
+        raise SimlibError(f"scheduler: expected None, 'auto', 'serial', 'processes[:N]', 'local[:N]', a Dask address, "
+                          f"an Executor or a Dask Client; got {scheduler!r}")
+    if scheduler == "processes" or scheduler.startswith("processes:"):
+        with ProcessPoolExecutor(max_workers=_count(scheduler, "processes") or cpu_count()) as ex:
+            yield ex
+        return
+    if scheduler == "local" or scheduler.startswith("local:"):
+        client = local_cluster_client(_count(scheduler, "local"))
+        try:
+            yield client
+        finally:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
+        return
+    if "://" in scheduler or ":" in scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError as exc:  # pragma: no cover
+            raise SimlibError("Dask is not installed: pip install 'dask[distributed]'") from exc
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise SimlibError(f"--scheduler {scheduler}: could not reach a Dask scheduler there ({exc})") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    raise SimlibError(
+        f"--scheduler {scheduler!r}: expected 'auto', 'serial', 'processes[:N]', 'local[:N]' "
+        f"or a Dask scheduler address such as tcp://10.0.0.5:8786"
+    )
+
+
+def add_scheduler_argument(parser) -> None:
+    """Add ``--scheduler`` to an argparse (sub)parser."""
+    parser.add_argument(
+        "--scheduler", default="auto", metavar="WHERE",
+        help="where trial chunks run: auto (all cores when worth it; default), serial, processes[:N], "
+             "local[:N] (Dask LocalCluster) or a Dask scheduler address (tcp://host:8786); results do not depend on it",
+    )

@@ -1,0 +1,196 @@
+"""Labelled results: tidy pandas DataFrames with Monte Carlo errors and provenance."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simlib.engine.core import RawResult
+from simlib.model.metrics import KEEP, METRICS, Z95, quantile_with_ci
+
+#: cross-trial quantile metrics computed from kept per-trial values
+TAIL_METRICS = {"p95_incentive_cost": "incentive_cost", "p95_total_comp": "total_comp"}
+
+
+def _fmt_num(x: float, se: float) -> str:
+    """Round x to the precision its standard error allows (two significant digits of SE)."""
+    if not np.isfinite(x):
+        return "nan"
+    if not np.isfinite(se) or se <= 0:  # no Monte Carlo error (e.g. base cost): plain digits, no exponent
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.6g}"
+    digits = max(0, 1 - int(math.floor(math.log10(se))))
+    return f"{round(x, digits):,.{digits}f}"
+
+
+def tail_metrics(raw: RawResult) -> list[dict[str, Any]]:
+    """The P95 tail metrics of every plan and group from the kept per-trial values.
+
+    One dict per plan, group and tail metric: plan, group, metric, mean (the
+    estimate), se, ci_low, ci_high (distribution-free order-statistic CI,
+    :func:`simlib.model.metrics.quantile_with_ci`) and n (trials).
+    """
+    col = {key: i for i, key in enumerate(raw.layout.keep_index())}
+    rows = []
+    for plan in raw.layout.plans:
+        for group in raw.layout.groups:
+            for name, m in TAIL_METRICS.items():
+                v = raw.keep[:, col[(plan, group, m)]]
+                est, se, lo, hi = quantile_with_ci(v, 0.95)
+                rows.append(dict(plan=plan, group=group, metric=name, mean=est, se=se, n=len(v), ci_low=lo, ci_high=hi))
+    return rows
+
+
+@dataclass
+class SimulationResult:
+    """What :func:`simlib.simulate` returns.
+
+    Attributes
+    ----------
+    raw : RawResult
+        Unlabelled numbers (means, SEs, kept per-trial values).
+    provenance : dict
+        Scenario hash, seed, simlib version, time, trials, plans.
+    """
+
+    raw: RawResult
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.raw.provenance
+
+    @property
+    def plans(self) -> list[str]:
+        return self.raw.layout.plans
+
+    @property
+    def reference(self) -> str:
+        return self.raw.layout.reference
+
+    @property
+    def groups(self) -> list[str]:
+        return self.raw.layout.groups
+
+    # ------------------------------------------------------------------
+    def summary(self) -> pd.DataFrame:
+        """One row per plan, group (role or total) and metric: mean, se, 95% CI, n."""
+        if "summary" not in self._frames:  # computed once; callers get a copy
+            self._frames["summary"] = self._summary()
+        return self._frames["summary"].copy()
+
+    def _summary(self) -> pd.DataFrame:
+        lay = self.raw.layout
+        k = lay.n_levels
+        idx = pd.DataFrame(lay.level_index(), columns=["plan", "group", "metric"])
+        df = idx.assign(
+            mean=self.raw.mean[:k],
+            se=self.raw.se[:k],
+            n=self.raw.n[:k].astype(int),
+        )
+        df = df[df["n"] > 0].copy()
+        tails = tail_metrics(self.raw)
+        df["ci_low"] = df["mean"] - Z95 * df["se"]
+        df["ci_high"] = df["mean"] + Z95 * df["se"]
+        out = pd.concat([df, pd.DataFrame(tails)], ignore_index=True)
+        units = {**{m: u for m, (_, u) in METRICS.items()}, **{m: "money" for m in TAIL_METRICS}}
+        out["unit"] = out["metric"].map(units).fillna("")
+        return out[["plan", "group", "metric", "mean", "se", "ci_low", "ci_high", "n", "unit"]]
+
+    def differences(self) -> pd.DataFrame:
+        """Paired differences (plan - reference) on common random numbers, with SE and 95% CI."""
+        if "differences" not in self._frames:  # computed once; callers get a copy
+            self._frames["differences"] = self._differences()
+        return self._frames["differences"].copy()
+
+    def _differences(self) -> pd.DataFrame:
+        lay = self.raw.layout
+        k = lay.n_levels
+        per = len(lay.groups) * len(lay.metrics)
+        rows = []
+        for i, p in enumerate(lay.diff_plans):
+            off = k + i * per
+            j = 0
+            for g in lay.groups:
+                for m in lay.metrics:
+                    n = int(self.raw.n[off + j])
+                    if n > 0:
+                        d, se = self.raw.mean[off + j], self.raw.se[off + j]
+                        rows.append(
+                            dict(plan=p, reference=lay.reference, group=g, metric=m, diff=d, se=se,
+                                 ci_low=d - Z95 * se, ci_high=d + Z95 * se, n=n)
+                        )
+                    j += 1
+        df = pd.DataFrame(rows, columns=["plan", "reference", "group", "metric", "diff", "se", "ci_low", "ci_high", "n"])
+        df["significant"] = (df["ci_low"] > 0) | (df["ci_high"] < 0)
+        return df
+
+    def trials(self) -> pd.DataFrame:
+        """Per-trial kept values (revenue, incentive cost, total comp, profit) per plan and group."""
+        lay = self.raw.layout
+        keep = self.raw.keep
+        T = keep.shape[0]
+        frames = []
+        ncol = len(KEEP)
+        for i, (p, g) in enumerate((p, g) for p in lay.plans for g in lay.groups):
+            block = keep[:, i * ncol : (i + 1) * ncol]
+            f = pd.DataFrame(block, columns=list(KEEP))
+            f.insert(0, "group", g)
+            f.insert(0, "plan", p)
+            f.insert(0, "trial", np.arange(T))
+            frames.append(f)
+        return pd.concat(frames, ignore_index=True)
+
+    def table(self, group: str = "total", metrics: list[str] | None = None) -> pd.DataFrame:
+        """Human-readable comparison: one row per metric, per plan 'mean ± 1.96 se', then paired differences."""
+        s = self.summary()
+        s = s[s["group"] == group]
+        d = self.differences()
+        d = d[d["group"] == group]
+        metrics = metrics or list(dict.fromkeys(s["metric"]))
+        out = pd.DataFrame(index=pd.Index(metrics, name="metric"))
+        for p in self.plans:
+            sp = s[s["plan"] == p].set_index("metric")
+            out[p] = [
+                f"{_fmt_num(sp.at[m, 'mean'], sp.at[m, 'se'])} ± {_fmt_num(Z95 * sp.at[m, 'se'], sp.at[m, 'se'])}"
+                if m in sp.index else "" for m in metrics
+            ]
+        for p in self.plans:
+            if p == self.reference:
+                continue
+            dp = d[d["plan"] == p].set_index("metric")
+            out[f"{p} - {self.reference}"] = [
+                (f"{_fmt_num(dp.at[m, 'diff'], dp.at[m, 'se'])} ± {_fmt_num(Z95 * dp.at[m, 'se'], dp.at[m, 'se'])}"
+                 + (" *" if dp.at[m, "significant"] else ""))
+                if m in dp.index else "" for m in metrics
+            ]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: provenance, summary and differences records."""
+
+        def clean(records):
+            return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()} for r in records]
+
+        return {
+            "provenance": self.provenance,
+            "summary": clean(self.summary().to_dict(orient="records")),
+            "differences": clean(self.differences().to_dict(orient="records")),
+        }
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), default=_json_default, **kw)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,952 @@
+"""Calibrate a scenario to rep-level history (``simlib calibrate``).
+
+Population and production parameters are fitted role by role by the method
+of moments (closed forms of the model in ``docs/model.md``), the partner ramp
+by nonlinear least squares (``scipy.optimize``). Standard errors come from a
+nonparametric bootstrap over reps (reps resampled with replacement within
+each role, the whole fit repeated). Goodness of fit compares the history with
+years simulated from the calibrated scenario: attainment quantiles and QQ
+data, a two-sample KS test, seasonality, revenue and payout per rep.
+
+What one year of history identifies (and what is kept from the template
+scenario) is listed in ``docs/history-format.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from scipy import optimize, stats
+
+from simlib.errors import PlanError, SimlibError
+from simlib.fit.history import History, Panel, read_history
+from simlib.io import SHIPPED
+from simlib.model.production import expected_monthly_revenue
+from simlib.scenario import MONTHS, Scenario, load_scenario, scenario_from_dict
+from simlib.version import __version__
+
+#: quantile probabilities reported for the attainment distribution
+PROBS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
+
+
+def default_template() -> Path:
+    """The shipped ``scenarios/default.yaml`` (the template when none is given)."""
+    return SHIPPED / "scenarios" / "default.yaml"
+
+
+# ----------------------------------------------------------------------------
+# panel arrays
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Data:
+    """A role's history as arrays, years stacked as extra reps (rep-years)."""
+
+    m: dict[str, np.ndarray]  # measure -> (N, 12)
+    present: np.ndarray  # (N, 12)
+    new_hire: np.ndarray | None  # (N,)
+    quota: np.ndarray  # (N, 12)
+    payout: np.ndarray  # (N, 12)
+    year: np.ndarray  # (N,)
+
+    def take(self, idx: np.ndarray) -> _Data:
+        return _Data({k: v[idx] for k, v in self.m.items()}, self.present[idx],
+                     None if self.new_hire is None else self.new_hire[idx], self.quota[idx], self.payout[idx],
+                     self.year[idx])
+
+    @property
+    def complete(self) -> np.ndarray:
+        ok = self.present.all(axis=1)
+        for v in self.m.values():
+            ok &= np.isfinite(v).all(axis=1)
+        return ok
+
+
+def _data(panels: list[Panel]) -> _Data:
+    keys = set.intersection(*(set(p.measures) for p in panels))
+    nh = None if any(p.new_hire is None for p in panels) else np.concatenate([p.new_hire for p in panels])
+    return _Data(
+        {k: np.concatenate([p.measures[k] for p in panels]) for k in keys},
+        np.concatenate([p.present for p in panels]),
+        nh,
+        np.concatenate([p.quota for p in panels]),
+        np.concatenate([p.payout for p in panels]),
+        np.concatenate([np.full(len(p.rep_ids), p.year) for p in panels]),
+    )
+
+
+def _ramp(new_hire: np.ndarray | None, n: int, months: float) -> np.ndarray:
+    """(N, 12) productivity ramp: min(1, (m+1)/ramp_months) for new hires, 1 otherwise."""
+    r = np.ones((n, MONTHS))
+    if new_hire is not None:
+        curve = np.minimum(1.0, (np.arange(MONTHS) + 1.0) / months)
+        r[new_hire] = curve
+    return r
+
+
+def _overdispersion(counts: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Mixed Poisson, mean mu w_i x_i with E x = 1: returns (mu, Var x) by moments."""
+    mu = counts.sum() / max(w.sum(), 1e-12)
+    e = mu * w
+    v = float(np.sum((counts - e) ** 2 - e) / max(np.sum(e**2), 1e-12))
+    return float(mu), v
+
+
+def _sd_from_var(v: float) -> float:
+    """Log-sd of a mean-one lognormal with variance v (0 when v <= 0)."""
+    return float(math.sqrt(math.log1p(max(v, 0.0))))
+
+
+def _season(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Monthly index sum(num)/sum(den) normalised to mean 1."""
+    s = np.nansum(num, axis=0) / np.maximum(np.nansum(den, axis=0), 1e-12)
+    return s * MONTHS / s.sum() if s.sum() > 0 else np.ones(MONTHS)
+
+
+def _fit_ramp(activity: np.ndarray, new_hire: np.ndarray | None, present: np.ndarray) -> float | None:
+    """Ramp months R minimising squared error of new-hire/tenured activity vs min(1, (m+1)/R)."""
+    if new_hire is None or new_hire.sum() < 2 or (~new_hire).sum() < 2:
+        return None
+    a = np.where(present, activity, np.nan)
+    ten = np.nanmean(a[~new_hire], axis=0)
+    nh = np.nanmean(a[new_hire], axis=0)
+    ratio = nh / np.maximum(ten, 1e-12)
+    m = np.arange(MONTHS) + 1.0
+    sse = [np.nansum((ratio - np.minimum(1.0, m / R)) ** 2) for R in range(1, 25)]
+    return float(np.argmin(sse) + 1)
+
+
+def _partner_ramp(opened: np.ndarray, new_rev: np.ndarray, season: np.ndarray) -> tuple[float, float] | None:
+    """Fit partner_mature_revenue M and partner_ramp_months tau (least squares).
+
+    new_rev[i, m] = M season[m] sum_{j<m} opened[i, j] (1 - exp(-(m - j)/tau)).
+    """
+    if opened.sum() < 3 or not np.isfinite(new_rev).all():
+        return None
+    m = np.arange(MONTHS)
+    lag = m[:, None] - m[None, :]  # (m, j)
+    mask = lag > 0
+
+    def design(tau):
+        k = np.where(mask, 1.0 - np.exp(-np.maximum(lag, 0) / tau), 0.0)  # (12, 12)
+        return (opened @ k.T) * season[None, :]
+
+    def sse(log_tau):
+        x = design(math.exp(log_tau))
+        xx = float(np.sum(x * x))
+        if xx <= 0:
+            return float(np.sum(new_rev**2))
+        b = float(np.sum(x * new_rev)) / xx
+        return float(np.sum((new_rev - b * x) ** 2))
+
+    res = optimize.minimize_scalar(sse, bounds=(math.log(0.05), math.log(60.0)), method="bounded",
+                                   options={"xatol": 1e-4})
+    tau = math.exp(res.x)
+    x = design(tau)
+    M = float(np.sum(x * new_rev) / max(np.sum(x * x), 1e-12))
+    return M, tau
+
+
+# ----------------------------------------------------------------------------
+# point estimates, one role
+# ----------------------------------------------------------------------------
+
+
+def _territory_from_quotas(d: _Data, c: np.ndarray, rc: np.ndarray, revenue: np.ndarray) -> float | None:
+    """Territory log-sd from Cov(log quota, log revenue), both per unit of ramped time.
+
+    With quotas set from a noisy view of territory potential (method
+    ``territory`` or ``top_down``), log quota = const + log p + manager's error
+    and log revenue = const + log a + log p + production noise, so their
+    covariance is Var(log p) = territory_sd^2.
+    """
+    Q = np.nansum(d.quota[c], axis=1)
+    ok = (Q > 0) & (revenue > 0)
+    if ok.sum() < 10:
+        return None
+    w = rc.sum(axis=1)[ok]
+    cov = np.cov(np.log(Q[ok] / w), np.log(revenue[ok] / w))[0, 1]
+    return math.sqrt(max(float(cov), 0.0))
+
+
+def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "flat",
+              template_prod: dict | None = None) -> dict[str, float | np.ndarray]:
+    """Moment estimates of one role's parameters from its rep-year arrays.
+
+    Keys are scenario paths relative to the role (``ability_sd``,
+    ``production.lead_rate``, ``seasonality``...). Parameters the data cannot
+    identify are left out. ``quota_method`` is the quota method of the plan in
+    force; with ``territory``/``top_down`` quotas carry information on
+    territory potential (used for the channel role, whose count of partners
+    opened is too small to separate ability from territory).
+
+    When the measures that set a role's revenue level are absent (revenue-only
+    history), the level is matched through the process's value parameter
+    (telesales ``deal_value``, key-account ``deal_size_mean``) with the other
+    production parameters at ``template_prod``.
+    """
+    out: dict[str, Any] = {}
+    c = d.complete
+    m = d.m
+    act_name = {"telesales": "calls", "key_account": "milestones", "channel": None}[process]
+    if process == "channel" and "partner_revenue_new" in m:
+        existing = np.maximum(m["revenue"] - m["partner_revenue_new"], 0.0)
+    else:
+        existing = m["revenue"]
+    activity = m[act_name] if act_name in m else existing
+    if d.new_hire is not None:
+        out["new_hire_share"] = float(np.mean(d.new_hire))
+        R = _fit_ramp(activity, d.new_hire, d.present)
+        if R is not None:
+            out["ramp_months"] = R
+    ramp = _ramp(d.new_hire, len(d.present), out.get("ramp_months", template_ramp))
+    rc = ramp[c]
+    w = rc.sum(axis=1)
+
+    def flow(name):
+        return m[name][c] if name in m else None
+
+    if process == "telesales":
+        calls, leads, conv, rev = flow("calls"), flow("leads"), flow("conversions"), flow("revenue")
+        if calls is not None:
+            out["seasonality"] = _season(rev, calls)
+            mu, v = _overdispersion(calls.sum(axis=1), w)
+            out["production.calls_per_month"] = mu
+            out["ability_sd"] = _sd_from_var(v)
+            if leads is not None:
+                C, L = calls.sum(axis=1), leads.sum(axis=1)
+                ok = C > 0
+                qbar = L.sum() / C.sum()
+                # calls of ramping new hires fall in later months: weight months by the lead-rate season
+                lead_season = _season(leads, calls)
+                out["production.lead_rate"] = float(L.sum() / np.sum(calls * lead_season))
+                q = L[ok] / C[ok]
+                vp = (np.var(q, ddof=1) - np.mean(qbar * (1 - qbar) / C[ok])) / qbar**2
+                out["territory_sd"] = _sd_from_var(vp)
+            if "talk_time" in m:
+                out["production.talk_minutes_per_call"] = float(flow("talk_time").sum() * 60.0 / calls.sum())
+        else:
+            out["seasonality"] = _season(rev, rc)
+        if leads is not None and conv is not None:
+            out["production.conversion_rate"] = float(conv.sum() / max(leads.sum(), 1e-12))
+        if conv is not None:
+            out["production.deal_value"] = float(rev.sum() / max(conv.sum(), 1e-12))
+            k = conv > 0
+            avg = rev[k] / conv[k]
+            out["production.deal_value_cv"] = float(math.sqrt(np.mean(conv[k] * (avg / out["production.deal_value"] - 1) ** 2)))
+        if "record_accuracy" in m:
+            a = m["record_accuracy"][d.present]
+            out["production.record_accuracy"] = float(np.nanmean(a))
+            out["production.record_accuracy_sd"] = float(np.nanstd(a, ddof=1))
+        if "calls" not in m and quota_method in ("territory", "top_down") and template_prod:
+            # revenue only: territory from quotas, ability from the rest of Var log(annual revenue)
+            s_p = _territory_from_quotas(d, c, rc, rev.sum(axis=1))
+            if s_p is not None:
+                prod = template_prod | {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("production.")}
+                n_conv = MONTHS * prod["calls_per_month"] * prod["lead_rate"] * prod["conversion_rate"]
+                noise = (1.0 + prod["deal_value_cv"] ** 2) / n_conv
+                R = rev.sum(axis=1)
+                pos = R > 0
+                v_ap = float(np.var(np.log(R[pos] / (rc * out["seasonality"]).sum(axis=1)[pos]), ddof=1)) - noise
+                out["territory_sd"] = s_p
+                out["ability_sd"] = math.sqrt(max(v_ap - s_p**2, 0.0))
+    elif process == "key_account":
+        deals, rev = flow("deals"), flow("revenue")
+        s_a = None
+        if "milestones" in m:
+            mu, v = _overdispersion(flow("milestones").sum(axis=1), w)
+            out["production.milestones_per_month"] = mu
+            s_a = _sd_from_var(v)
+            out["ability_sd"] = s_a
+        if deals is not None:
+            season = _season(deals, rc)
+            out["seasonality"] = season
+            ws = (rc * season).sum(axis=1)
+            mu, v = _overdispersion(deals.sum(axis=1), ws)
+            out["production.deals_per_month"] = mu
+            s_ap2 = math.log1p(max(v, 0.0))
+            if s_a is not None:
+                out["territory_sd"] = math.sqrt(max(s_ap2 - s_a**2, 0.0))
+            out["production.deal_size_mean"] = float(rev.sum() / max(deals.sum(), 1e-12))
+            one = (deals == 1) & (rev > 0)
+            if one.sum() >= 5:
+                out["production.deal_size_sd_log"] = float(np.std(np.log(rev[one])))
+            if "new_accounts" in m:
+                out["production.new_account_share"] = float(flow("new_accounts").sum() / max(deals.sum(), 1e-12))
+        else:
+            out["seasonality"] = _season(rev, rc)
+        if "satisfaction" in m:
+            a = m["satisfaction"][d.present]
+            out["production.satisfaction"] = float(np.nanmean(a))
+            out["production.satisfaction_sd"] = float(np.nanstd(a, ddof=1))
+    else:  # channel
+        ex = existing[c]  # without partner_revenue_new, all revenue (corrected for the level below)
+        season = _season(ex, rc)
+        out["seasonality"] = season
+        sr = rc * season
+        out["production.existing_revenue_per_month"] = float(ex.sum() / sr.sum())
+        if "partner_revenue_new" not in m and template_prod:
+            # revenue includes this year's new partners: take off their expected revenue (template's partner model)
+            tau = template_prod["partner_ramp_months"]
+            k = np.arange(MONTHS)
+            built = np.array([np.sum(1.0 - np.exp(-(j - np.arange(j)) / tau)) for j in k])
+            new_rev = template_prod["partners_per_month"] * template_prod["partner_mature_revenue"] * built.mean()
+            out["production.existing_revenue_per_month"] = max(out["production.existing_revenue_per_month"] - new_rev,
+                                                               0.05 * out["production.existing_revenue_per_month"])
+        base = ex.sum(axis=1) / sr.sum(axis=1)
+        resid = ex / np.maximum(base[:, None] * sr, 1e-12) - 1.0
+        cv2 = float(np.sum(resid**2) / max(resid.size - len(base), 1))
+        out["production.revenue_cv"] = math.sqrt(cv2)
+        pos = base > 0
+        noise = cv2 * np.mean(np.sum(sr**2, axis=1) / np.sum(sr, axis=1) ** 2)
+        s_ap2 = max(float(np.var(np.log(base[pos]), ddof=1)) - noise, 0.0)
+        op = flow("partners_opened") if "partners_opened" in m else None
+        if op is not None:
+            mu, v = _overdispersion(op.sum(axis=1), w)
+            out["production.partners_per_month"] = mu
+            s_a = _sd_from_var(v)
+            out["ability_sd"] = s_a
+            out["territory_sd"] = math.sqrt(max(s_ap2 - s_a**2, 0.0))
+        s_p = _territory_from_quotas(d, c, rc, ex.sum(axis=1)) if quota_method in ("territory", "top_down") else None
+        if s_p is not None:
+            out["territory_sd"] = s_p
+            out["ability_sd"] = math.sqrt(max(s_ap2 - s_p**2, 0.0))
+        if op is not None:
+            if "partner_revenue_new" in m:
+                fit = _partner_ramp(op, flow("partner_revenue_new"), season)
+                if fit is not None:
+                    out["production.partner_mature_revenue"], out["production.partner_ramp_months"] = fit
+        for name in ("partner_satisfaction", "policy_adherence"):
+            if name in m:
+                a = m[name][d.present]
+                out[f"production.{name}"] = float(np.nanmean(a))
+                out[f"production.{name}_sd"] = float(np.nanstd(a, ddof=1))
+    level_param = {"telesales": "deal_value", "key_account": "deal_size_mean"}.get(process)
+    if level_param and f"production.{level_param}" not in out and template_prod:
+        per_month = float(m["revenue"][c].sum() / np.sum(rc * out["seasonality"]))
+        prod = template_prod | {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("production.")}
+        if process == "telesales":
+            out["production.deal_value"] = per_month / (prod["calls_per_month"] * prod["lead_rate"] * prod["conversion_rate"])
+        else:
+            out["production.deal_size_mean"] = per_month / prod["deals_per_month"]
+    return out
+
+
+def _fit_quota(d: _Data, role_fit: dict, role, method: str, quota_growth: float) -> dict[str, float]:
+    """Quota level and noise of the plan in force (see ``plans.set_quotas``)."""
+    c = d.complete & (np.nansum(d.quota, axis=1) > 0)
+    if c.sum() < 3:
+        return {}
+    ramp = _ramp(d.new_hire, len(d.present), role_fit.get("ramp_months", role.ramp_months))[c].mean(axis=1)
+    Q = np.nansum(d.quota[c], axis=1)
+    E = float(expected_monthly_revenue(role, 0.0).sum())
+    out: dict[str, float] = {}
+    if method == "last_year":
+        ten = ~d.new_hire[c] if d.new_hire is not None else np.ones(len(Q), dtype=bool)
+        out["level"] = float(np.mean(Q[ten]) / (E * (1.0 + quota_growth)))
+        return out
+    x = Q / ramp
+    out["level"] = float(np.mean(x) / E)
+    if method in ("territory", "top_down"):
+        s_p = role_fit.get("territory_sd", role.territory_sd)
+        out["noise"] = math.sqrt(max(float(np.var(np.log(x), ddof=1)) - s_p**2, 0.0))
+    return out
+
+
+# ----------------------------------------------------------------------------
+# the calibration
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class Estimate:
+    """One fitted parameter.
+
+    Attributes
+    ----------
+    path : dotted scenario path (``roles.telesales.ability_sd``).
+    value : fitted value (written to the scenario).
+    se : bootstrap standard error (NaN when not available).
+    template : the template scenario's value.
+    n : rep-years used.
+    """
+
+    path: str
+    value: float
+    se: float
+    template: float
+    n: int
+
+
+@dataclass
+class Calibration:
+    """Result of :func:`calibrate`.
+
+    Attributes
+    ----------
+    scenario : the calibrated scenario (validated).
+    estimates : every fitted parameter with its standard error.
+    kept : parameters kept from the template, with the reason.
+    notes : data notes (skipped rows, incomplete years, absent columns).
+    diagnostics : goodness of fit (see :func:`diagnose`), filled by :func:`calibrate` when ``trials`` > 0.
+    """
+
+    scenario: Scenario
+    estimates: list[Estimate]
+    kept: dict[str, str]
+    notes: list[str]
+    plan: str
+    history_source: str
+    bootstrap: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def table(self):
+        """Estimates as a DataFrame (path, value, se, template, n, z = (value - template)/se)."""
+        import pandas as pd
+
+        f = pd.DataFrame([e.__dict__ for e in self.estimates])
+        f["z_vs_template"] = (f["value"] - f["template"]) / f["se"].where(f["se"] > 0)
+        return f
+
+    def estimate(self, path: str) -> Estimate:
+        for e in self.estimates:
+            if e.path == path:
+                return e
+        raise KeyError(f"no estimate '{path}'; fitted: {[e.path for e in self.estimates]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "history": self.history_source,
+            "plan_in_force": self.plan,
+            "bootstrap": self.bootstrap,
+            "estimates": [e.__dict__ for e in self.estimates],
+            "kept_from_template": self.kept,
+            "notes": self.notes,
+            "diagnostics": self.diagnostics,
+            "simlib_version": __version__,
+        }
+
+
+def _flatten(role_fit: dict) -> dict[str, float]:
+    out = {}
+    for k, v in role_fit.items():
+        if isinstance(v, np.ndarray):
+            for i, x in enumerate(v):
+                out[f"{k}.{i + 1}"] = float(x)
+        else:
+            out[k] = float(v)
+    return out
+
+
+def _template_value(role, key: str) -> float:
+    if key.startswith("seasonality."):
+        return float(role.season[int(key.split(".")[1]) - 1])
+    if key.startswith("production."):
+        return float(role.production[key.split(".", 1)[1]])
+    return float(getattr(role, key))
+
+
+def calibrate(
+    history: History,
+    template: Scenario,
+    *,
+    plan: str | None = None,
+    growth: float = 0.0,
+    bootstrap: int = 50,
+    rng: int = 0,
+    trials: int = 20,
+) -> Calibration:
+    """Fit a scenario's population and production parameters to history.
+
+    Parameters
+    ----------
+    history : History
+        Validated history (:func:`simlib.fit.history.read_history`); every year is used.
+    template : Scenario
+        Scenario supplying the roles, pay levels and plans; its parameters are
+        replaced by the fitted ones where the history identifies them.
+    plan : str, optional
+        Plan that was in force in the history (default: the template's current plan);
+        its quota level and noise are fitted, and every plan's quota level is
+        rescaled by the same factor.
+    growth : float
+        Expected demand growth of the simulated year over the history, fraction
+        (``market.growth_mean``; 0 = demand as in the history).
+    bootstrap : int
+        Bootstrap replicates for standard errors (0: none).
+    rng : int
+        Seed of the bootstrap and of the goodness-of-fit simulation.
+    trials : int
+        Simulated years for the goodness-of-fit diagnostics (0: none).
+
+    Returns
+    -------
+    Calibration
+    """
+    plan = plan or template.current_plan
+    if plan not in template.plans:
+        raise PlanError(f"--plan: '{plan}' is not a plan of {template.source}, expected one of {sorted(template.plans)}")
+    notes = [f"skipped {len(history.skipped)} bad row(s)"] if history.skipped else []
+    notes += history.notes
+    kept: dict[str, str] = {}
+    data = template.model_dump(by_alias=True, mode="json")
+    estimates: list[Estimate] = []
+    gen = np.random.default_rng(rng)
+    fitted_quota: dict[str, dict[str, float]] = {}
+    last_year = history.years[-1]
+    for rname, role in template.roles.items():
+        if rname not in history.roles:
+            kept[f"roles.{rname}"] = "role not in the history: all parameters kept from the template"
+            continue
+        panels = history.panels(rname)
+        d = _data(panels)
+        n_inc = int((~d.complete).sum())
+        if n_inc:
+            notes.append(f"{rname}: {n_inc} rep-year(s) without a full year of rows or with missing measures; "
+                         "left out of annual moments")
+        if d.complete.sum() < 5:
+            kept[f"roles.{rname}"] = f"only {int(d.complete.sum())} rep-year(s) with a full year: too few to fit"
+            continue
+        qmethod = template.role_plan(plan, rname).quota
+        point = _fit_role(d, role.process, role.ramp_months, qmethod.method, dict(role.production))
+        qfit = _fit_quota(d, point, _role_with(role, point), qmethod.method, qmethod.growth)
+        flat = _flatten(point) | {f"quota.{k}": v for k, v in qfit.items()}
+        reps = {k: [] for k in flat}
+        idx_by_year = [np.flatnonzero(d.year == y) for y in np.unique(d.year)]
+        for _ in range(bootstrap):
+            idx = np.concatenate([gen.choice(ix, size=len(ix), replace=True) for ix in idx_by_year])
+            db = d.take(idx)
+            try:
+                pb = _fit_role(db, role.process, role.ramp_months, qmethod.method, dict(role.production))
+                qb = _fit_quota(db, pb, _role_with(role, pb), qmethod.method, qmethod.growth)
+            except (ValueError, FloatingPointError, ZeroDivisionError):
+                continue
+            fb = _flatten(pb) | {f"quota.{k}": v for k, v in qb.items()}
+            for k in reps:
+                if k in fb and np.isfinite(fb[k]):
+                    reps[k].append(fb[k])
+        n_used = int(d.complete.sum())
+        for k, v in flat.items():
+            se = float(np.std(reps[k], ddof=1)) if len(reps[k]) > 1 else float("nan")
+            tv = float(getattr(qmethod, k.split(".")[1])) if k.startswith("quota.") else _template_value(role, k)
+            path = f"plans.{plan}.roles.{rname}.{k}" if k.startswith("quota.") else f"roles.{rname}.{k}"
+            estimates.append(Estimate(path, v, se, tv, n_used))
+        fitted_quota[rname] = qfit
+        # write the fit into the scenario dict
+        rd = data["roles"][rname]
+        for k, v in point.items():
+            if k == "seasonality":
+                rd["seasonality"] = [round(float(x), 6) for x in v]
+            elif k.startswith("production."):
+                rd["production"][k.split(".", 1)[1]] = float(v)
+            elif k == "ramp_months":
+                rd["ramp_months"] = int(min(24, max(1, round(v))))
+            else:
+                rd[k] = float(v)
+        year_reps = {y: len(p.rep_ids) for y, p in zip([p.year for p in panels], panels, strict=False)}
+        rd["headcount"] = int(year_reps.get(last_year, max(year_reps.values())))
+        if history.has_team:
+            sizes = [np.unique(p.team.astype(str), return_counts=True)[1] for p in panels if p.team is not None]
+            rd["team_size"] = int(max(1, round(float(np.median(np.concatenate(sizes))))))
+        else:
+            kept[f"roles.{rname}.team_size"] = "no team column"
+        for name in ("ability_sd", "territory_sd", "new_hire_share", "ramp_months", "seasonality"):
+            if name not in point:
+                kept[f"roles.{rname}.{name}"] = _why(name, role.process, history)
+        for pk in role.production:
+            if f"production.{pk}" not in point:
+                kept[f"roles.{rname}.production.{pk}"] = _why(pk, role.process, history)
+    if not fitted_quota:
+        raise SimlibError(f"{history.source}: no role could be fitted: "
+                          + "; ".join(f"{k}: {v}" for k, v in kept.items() if k.count(".") == 1))
+    # quotas: the plan in force gets the fitted level and noise; every plan's level is rescaled alike
+    for _pname, pd_ in data["plans"].items():
+        for rname, qfit in fitted_quota.items():
+            base_q = template.role_plan(plan, rname).quota
+            q = pd_["roles"][rname]["quota"]
+            if "level" in qfit:
+                q["level"] = float(min(5.0, qfit["level"] * q["level"] / base_q.level))
+            if "noise" in qfit and q["method"] == base_q.method:
+                q["noise"] = float(qfit["noise"])
+    data["market"]["growth_mean"] = float(growth)
+    changes = market_changes(history, bootstrap=bootstrap, rng=rng)
+    for (y0, y1), (v, se, n) in changes.items():
+        estimates.append(Estimate(f"market.change.{y0}-{y1}", v, se, float("nan"), n))
+    if len(changes) >= 2:
+        # log levels of n years: log(1+g) + s z_y - s^2/2, so their variance is growth_sd^2
+        logs = np.concatenate([[0.0], np.cumsum([math.log1p(v) for v, _, _ in changes.values()])])
+        gsd = float(np.std(logs, ddof=1))
+        data["market"]["growth_sd"] = gsd
+        estimates.append(Estimate("market.growth_sd", gsd, gsd / math.sqrt(2 * (len(logs) - 1)),
+                                  template.market.growth_sd, len(logs)))
+    else:
+        kept["market.growth_sd"] = "needs three or more years of history (one market draw per year); kept from the template"
+    kept["market.monthly_sd"] = "monthly market shocks are absorbed in the fitted seasonality; kept from the template"
+    kept["market.monthly_rho"] = "kept from the template"
+    data["name"] = f"{template.name}-calibrated"
+    data["description"] = (f"{template.name} calibrated to {Path(history.source).name} "
+                           f"(years {history.years}, plan in force '{plan}') by simlib {__version__}.")
+    scen = scenario_from_dict(data, f"<calibrated from {history.source}>")
+    cal = Calibration(scen, estimates, kept, notes, plan, history.source, bootstrap)
+    if trials > 0:
+        cal.diagnostics = diagnose(cal, history, trials=trials, rng=rng)
+    return cal
+
+
+def market_changes(history: History, *, bootstrap: int = 50, rng: int = 0) -> dict[tuple[int, int], tuple[float, float, int]]:
+    """Realised change of the market from one history year to the next.
+
+    For each pair of consecutive years and each role: total revenue of the
+    reps present for the full year in both (and not new hires in either) in
+    the later year over the earlier, minus 1, with a bootstrap standard error
+    over those reps; roles are combined with inverse-variance weights. The
+    same reps in both years hold ability and territory fixed, so the ratio
+    measures demand (and, with behaviour, any effect of a plan change).
+
+    Returns
+    -------
+    dict (year, next year) -> (change as a fraction, standard error, reps used)
+    """
+    years = history.years
+    out: dict[tuple[int, int], tuple[float, float, int]] = {}
+    gen = np.random.default_rng(rng)
+    f = history.frame
+    for y0, y1 in zip(years[:-1], years[1:], strict=False):
+        est = []
+        for role in history.roles:
+            per_year = []
+            for y in (y0, y1):
+                g = f[(f["year"] == y) & (f["role"] == role)]
+                full = g.groupby("rep_id")["month"].nunique() == MONTHS
+                if history.has_new_hire:
+                    full &= ~(g.groupby("rep_id")["new_hire"].max() > 0.5)
+                per_year.append(g[g["rep_id"].isin(full[full].index)].groupby("rep_id")["revenue"].sum())
+            common = per_year[0].index.intersection(per_year[1].index)
+            if len(common) < 10:
+                continue
+            a, b = per_year[0].loc[common].to_numpy(), per_year[1].loc[common].to_numpy()
+            if a.sum() <= 0:
+                continue
+            reps = []
+            for _ in range(max(bootstrap, 20)):
+                i = gen.integers(0, len(a), len(a))
+                if a[i].sum() > 0:
+                    reps.append(b[i].sum() / a[i].sum() - 1.0)
+            se = float(np.std(reps, ddof=1))
+            if se > 0:
+                est.append((float(b.sum() / a.sum() - 1.0), se, len(common)))
+        if est:
+            w = np.array([1.0 / se**2 for _, se, _ in est])
+            v = float(np.sum(w * np.array([e[0] for e in est])) / w.sum())
+            out[(int(y0), int(y1))] = (v, float(1.0 / math.sqrt(w.sum())), int(sum(e[2] for e in est)))
+    return out
+
+
+def _role_with(role, point: dict):
+    """The template role with fitted production parameters (for expected revenue)."""
+    upd = {k.split(".", 1)[1]: float(v) for k, v in point.items() if k.startswith("production.")}
+    prod = dict(role.production) | upd
+    season = point.get("seasonality", role.seasonality)
+    return role.model_copy(update={"production": prod, "seasonality": [float(x) for x in season]})
+
+
+def _why(name: str, process: str, history: History) -> str:
+    if name in ("new_hire_share", "ramp_months") and not history.has_new_hire:
+        return "no new_hire column in the history"
+    if name == "ramp_months":
+        return "too few new hires (or tenured reps) in the history to fit the ramp"
+    if name in ("large_order_threshold", "pipeline_lag_months", "activity_share", "quality_elasticity"):
+        return "a definition or behavioural parameter, not identifiable from history at today's effort"
+    return "the measures it needs are absent or too few"
+
+
+# ----------------------------------------------------------------------------
+# goodness of fit
+# ----------------------------------------------------------------------------
+
+
+def diagnose(cal: Calibration, history: History, *, trials: int = 20, rng: int = 0) -> dict[str, Any]:
+    """Compare the history with ``trials`` years simulated from the calibrated scenario.
+
+    For each role: attainment quantiles (history vs simulated mean and
+    trial-to-trial sd, flagged ``within`` when the difference is below 3
+    combined sd), QQ data at percentiles 1..99, a two-sample KS test against
+    the pooled simulated attainments, monthly revenue share (seasonality),
+    mean annual revenue and payout per rep.
+    """
+    from simlib.fit.synth import simulate_outcomes
+
+    scen = cal.scenario
+    sims = simulate_outcomes(scen, cal.plan, rng=rng, trials=trials)
+    out: dict[str, Any] = {"trials": trials, "plan": cal.plan, "roles": {}}
+    for rname in scen.roles:
+        if rname not in history.roles:
+            continue
+        panels = history.panels(rname)
+        att = np.concatenate([p.attainment for p in panels])
+        att = att[np.isfinite(att)]
+        sim = sims[rname]
+        sat = sim.attainment  # (T, R)
+        rdiag: dict[str, Any] = {"n_history": int(att.size)}
+        if att.size >= 5:
+            per_trial = np.quantile(sat, PROBS, axis=1)  # (P, T)
+            mean, sd = per_trial.mean(axis=1), per_trial.std(axis=1, ddof=1)
+            act = np.quantile(att, PROBS)
+            # sd of a history quantile: trial-to-trial spread rescaled to the history's sample size
+            tol = 3.0 * np.sqrt(sd**2 * sat.shape[1] / att.size + sd**2 / trials)
+            rdiag["attainment_quantiles"] = [
+                {"p": p, "history": float(a), "simulated": float(m_), "sd": float(s), "within": bool(abs(a - m_) <= t)}
+                for p, a, m_, s, t in zip(PROBS, act, mean, sd, tol, strict=False)]
+            pp = np.arange(1, 100) / 100
+            rdiag["qq"] = {"p": pp.tolist(), "history": np.quantile(att, pp).tolist(),
+                           "simulated": np.quantile(sat.ravel(), pp).tolist()}
+            ks = stats.ks_2samp(att, sat.ravel())
+            rdiag["ks"] = {"statistic": float(ks.statistic), "pvalue": float(ks.pvalue)}
+            rdiag["mean_attainment"] = {"history": float(att.mean()), "simulated": float(sat.mean()),
+                                        "sd": float(sat.mean(axis=1).std(ddof=1))}
+        rev = np.sum([np.nansum(p.measures["revenue"], axis=0) for p in panels], axis=0)  # all years, as the fit
+        rdiag["seasonality"] = {"history": (rev / rev.sum()).tolist(),
+                                "simulated": (sim.measures["revenue"].sum(axis=(0, 1)) / sim.measures["revenue"].sum()).tolist()}
+        full = np.concatenate([p.complete for p in panels])
+        arev = np.concatenate([np.nansum(p.measures["revenue"], axis=1) for p in panels])[full]
+        srev = sim.measures["revenue"].sum(axis=-1)
+        rdiag["revenue_per_rep"] = {"history": float(arev.mean()), "simulated": float(srev.mean()),
+                                    "sd": float(srev.mean(axis=1).std(ddof=1))}
+        if history.has_payout:
+            pay = np.concatenate([np.nansum(p.payout, axis=1) for p in panels])[full]
+            rdiag["payout_per_rep"] = {"history": float(pay.mean()), "simulated": float(sim.incentive.mean()),
+                                       "sd": float(sim.incentive.mean(axis=1).std(ddof=1))}
+        out["roles"][rname] = rdiag
+    return out
+
+
+# ----------------------------------------------------------------------------
+# writing and CLI
+# ----------------------------------------------------------------------------
+
+
+def scenario_yaml(cal: Calibration, history_sha256: str = "") -> str:
+    """The calibrated scenario as YAML text, with a provenance header."""
+    data = cal.scenario.model_dump(by_alias=True, mode="json")
+    head = [
+        f"# Calibrated by simlib {__version__} on {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
+        f"# history: {cal.history_source}" + (f" (sha256 {history_sha256[:16]})" if history_sha256 else ""),
+        f"# plan in force in the history: {cal.plan}; bootstrap replicates: {cal.bootstrap}",
+        "# Standard errors and diagnostics: see the --report JSON of `simlib calibrate`.",
+    ]
+    return "\n".join(head) + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+
+
+def write_scenario(cal: Calibration, out: str | Path, *, force: bool = False, history_sha256: str = "") -> Path:
+    """Write the calibrated scenario atomically; refuse to overwrite unless ``force``.
+
+    The text is validated with :func:`simlib.load_scenario` before it replaces anything.
+    """
+    from simlib.io import write_atomic
+
+    p = Path(out)
+    if p.exists() and not force:
+        raise SimlibError(f"{p} exists; use --force to overwrite it")
+    text = scenario_yaml(cal, history_sha256)
+    scenario_from_dict(yaml.safe_load(text), str(p))  # never write a file that does not load
+    write_atomic(p, text)
+    return p
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_for(template_path: str | Path | None, history_path: str | Path, on_error: Literal["stop", "skip"],
+             role_map: list[str] | dict[str, str] | None = None):
+    """Load the template scenario and the history validated against its roles.
+
+    ``role_map``: ``{"file role": "scenario role"}`` or a list of ``"FILE_ROLE=SCENARIO_ROLE"`` strings.
+    """
+    tpath = Path(template_path) if template_path else default_template()
+    template = load_scenario(tpath)
+    mapping: dict[str, str] = {}
+    if isinstance(role_map, dict):
+        mapping = dict(role_map)
+    else:
+        for item in role_map or []:
+            old, sep, new = item.partition("=")
+            if not sep or not old.strip() or new.strip() not in template.roles:
+                raise SimlibError(f"--role-map: expected FILE_ROLE=SCENARIO_ROLE with a scenario role of "
+                                  f"{sorted(template.roles)}, got {item!r}")
+            mapping[old.strip()] = new.strip()
+    hist = read_history(history_path, {r: x.process for r, x in template.roles.items()}, on_error=on_error,
+                        role_map=mapping)
+    return template, hist
+
+
+def print_skipped(hist: History, limit: int = 20) -> None:
+    """Tell the user which rows were left out and why (``--on-error skip``)."""
+    import sys
+
+    if not hist.skipped:
+        return
+    from simlib.fit.history import reason_counts
+
+    print(f"skipped {len(hist.skipped)} bad row(s) of {hist.source}: {reason_counts(hist.skipped)}", file=sys.stderr)
+    for p in hist.skipped[:limit]:
+        print(f"  - {p}", file=sys.stderr)
+    if len(hist.skipped) > limit:
+        print(f"  ... and {len(hist.skipped) - limit} more", file=sys.stderr)
+
+
+def _fmt(v: float) -> str:
+    if not np.isfinite(v):
+        return "nan"
+    return f"{v:.4g}"
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from simlib.io import write_atomic
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise SimlibError(f"{out} exists; use --force to overwrite it")
+    template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
+    print_skipped(hist)
+    if args.year is not None:
+        if args.year not in hist.years:
+            raise SimlibError(f"--year: {hist.source} has no rows for year {args.year}; years present {hist.years}")
+        hist = hist.year(args.year)
+    elif len(hist.years) > 1:
+        print(f"note: pooling years {hist.years}; if the plan changed between them, calibrate one year with --year")
+    cal = calibrate(hist, template, plan=args.plan, growth=args.growth, bootstrap=args.bootstrap,
+                    rng=args.seed, trials=args.trials)
+    write_scenario(cal, out, force=args.force, history_sha256=file_sha256(args.history))
+    print(f"calibrated {template.source} to {hist.source} ({len(hist.frame)} rows, years {hist.years}); "
+          f"standard errors from {args.bootstrap} bootstrap replicates over reps")
+    print(f"{'parameter':58s} {'estimate':>11s} {'se':>10s} {'template':>11s}")
+    for e in cal.estimates:
+        if ".seasonality." in e.path:
+            continue
+        print(f"{e.path:58s} {_fmt(e.value):>11s} {_fmt(e.se):>10s} {_fmt(e.template):>11s}")
+    for n in cal.notes:
+        print(f"note: {n}")
+    for rname, rd in cal.diagnostics.get("roles", {}).items():
+        if "ks" in rd:
+            qs = rd["attainment_quantiles"]
+            bad = [q["p"] for q in qs if not q["within"]]
+            print(f"fit {rname}: attainment median history {qs[3]['history']:.3f} vs simulated {qs[3]['simulated']:.3f}; "
+                  f"KS p={rd['ks']['pvalue']:.3g}; quantiles outside 3 sd: {bad or 'none'}")
+    if args.report:
+        from simlib.report.notebook import jsonable
+
+        write_atomic(args.report, json.dumps(jsonable(cal.to_dict()), indent=2))
+        print(f"wrote {args.report}")
+    print(f"wrote {out}")
+    return 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.03, got {text!r}") from None
+    if not -0.5 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a growth fraction between -0.5 and 1, got {v}")
+    return v
+
+
+def add_history_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by commands that read history."""
+    p.add_argument("history", metavar="HISTORY", help="rep-level monthly history (.csv or .parquet)")
+    p.add_argument("--scenario", help="template scenario: roles, pay levels, plans (default scenarios/default.yaml)")
+    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                   help="bad rows: stop and list them (default), or skip them and report the count")
+    p.add_argument("--role-map", nargs="+", metavar="FILE_ROLE=SCENARIO_ROLE",
+                   help="read the file's role names as the scenario's (e.g. inside_sales=telesales)")
+
+
+def add_parser(subparsers) -> None:
+    """``simlib calibrate HISTORY --out SCENARIO``."""
+    from simlib.cli.main import _seed, int_arg
+
+    _count = int_arg(0, "a whole number >= 0")
+
+    c = subparsers.add_parser("calibrate", help="fit a scenario to rep-level monthly history")
+    add_history_args(c)
+    c.add_argument("--out", required=True, help="calibrated scenario YAML to write")
+    c.add_argument("--plan", help="plan in force in the history (default: the template's current plan)")
+    c.add_argument("--year", type=int, help="calibrate on this year only (default: all years pooled)")
+    c.add_argument("--growth", type=_fraction, default=0.0,
+                   help="expected demand growth over the history year, fraction (default 0)")
+    c.add_argument("--bootstrap", type=_count, default=50, help="bootstrap replicates for standard errors (default 50)")
+    c.add_argument("--trials", type=_count, default=20, help="simulated years for the fit diagnostics (default 20)")
+    c.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    c.add_argument("--report", help="also write estimates, standard errors and diagnostics as JSON")
+    c.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    c.set_defaults(func=_cmd_calibrate)
+
+
+# ----------------------------------------------------------------------------
+# tidy views of the diagnostics (for notebooks and reports)
+# ----------------------------------------------------------------------------
+
+
+def quantile_table(cal: Calibration):
+    """Attainment quantiles, history vs simulated: role, p, history, simulated, sd, within."""
+    import pandas as pd
+
+    rows = [{"role": r, **q} for r, d in cal.diagnostics.get("roles", {}).items() for q in d.get("attainment_quantiles", [])]
+    return pd.DataFrame(rows, columns=["role", "p", "history", "simulated", "sd", "within"])
+
+
+def fit_table(cal: Calibration):
+    """Per role: history size, KS test, and mean attainment, revenue and payout per rep, history vs simulated."""
+    import pandas as pd
+
+    rows = []
+    for r, d in cal.diagnostics.get("roles", {}).items():
+        row = {"role": r, "n_history": d["n_history"]}
+        if "ks" in d:
+            row |= {"ks_statistic": d["ks"]["statistic"], "ks_pvalue": d["ks"]["pvalue"]}
+        for key in ("mean_attainment", "revenue_per_rep", "payout_per_rep"):
+            if key in d:
+                row |= {f"{key}_history": d[key]["history"], f"{key}_simulated": d[key]["simulated"],
+                        f"{key}_sd": d[key]["sd"]}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fit_figure(cal: Calibration):
+    """QQ plot of annual attainment (history vs simulated) and monthly revenue share, one column per role."""
+    import matplotlib.pyplot as plt
+
+    roles = [r for r, d in cal.diagnostics.get("roles", {}).items() if "qq" in d]
+    fig, axes = plt.subplots(2, max(len(roles), 1), figsize=(4.2 * max(len(roles), 1), 7.5), squeeze=False)
+    for j, r in enumerate(roles):
+        d = cal.diagnostics["roles"][r]
+        ax = axes[0, j]
+        h, s = np.array(d["qq"]["history"]), np.array(d["qq"]["simulated"])
+        ax.plot(s, h, ".", ms=4)
+        lo, hi = min(h.min(), s.min()), max(h.max(), s.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set(title=f"{r}: attainment QQ (KS p={d['ks']['pvalue']:.2g})", xlabel="simulated quantile",
+               ylabel="history quantile")
+        ax = axes[1, j]
+        m = np.arange(1, MONTHS + 1)
+        ax.plot(m, d["seasonality"]["history"], "o-", label="history")
+        ax.plot(m, d["seasonality"]["simulated"], "s--", label="calibrated model")
+        ax.set(title=f"{r}: share of annual revenue by month", xlabel="month", ylabel="share")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

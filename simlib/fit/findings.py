@@ -1,0 +1,356 @@
+"""Model validation: does the ``dynamic`` behaviour model reproduce the research findings?
+
+``simlib validate-model`` runs each finding of DOMAIN.md ("What the research
+says about behaviour") on a small scenario in ``scenarios/validation/``, and
+again with that scenario's role swapped for a second role type
+(:func:`swap_role`), and prints a table: finding, role, expected direction
+and size, measured effect with a 95% confidence interval, and whether it
+holds. Effects are paired across
+plans on common random numbers; the CI is over trials (mean +- 1.96 SE of the
+per-trial effect). The exit code is non-zero if any finding fails.
+
+This is the verification suite of the behaviour model, separate from the fast
+unit tests (which check the same signs at smaller trial counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simlib.behaviour.dynamic import DynamicBehaviour
+from simlib.errors import SimlibError
+from simlib.io import SHIPPED
+from simlib.model.metrics import Z95
+from simlib.model.plans import compute_pay, set_quotas
+from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
+from simlib.model.production import run_year
+from simlib.scenario import Scenario, load_scenario, scenario_from_dict
+
+#: where the validation scenarios live (shipped with the package)
+SCENARIO_DIR = SHIPPED / "scenarios" / "validation"
+
+
+@dataclass
+class RoleRun:
+    """Per-rep results of one role under one plan with the dynamic model (arrays (T, R[, 12]))."""
+
+    revenue: np.ndarray  # (T, R) annual
+    measures: dict[str, np.ndarray]  # (T, R, 12)
+    effort: np.ndarray  # (T, R, 12)
+    help: np.ndarray  # (T, R)
+    discount: np.ndarray  # (T, R)
+    a: np.ndarray  # (T, R) expected attainment at today's effort under the current plan
+    attainment: np.ndarray  # (T, R)
+    incentive: np.ndarray  # (T, R)
+    quota: np.ndarray  # (T, R) annual quota
+
+
+def role_run(scenario: Scenario, plan: str, *, trials: int, rng: int, model: DynamicBehaviour | None = None,
+             role: str | None = None) -> RoleRun:
+    """Simulate one role under one plan with the dynamic model, keeping per-rep detail."""
+    model = model or DynamicBehaviour(scenario)
+    role = role or next(iter(scenario.roles))
+    draws = draw_chunk(Layout.of(scenario), root_seed(rng), np.arange(trials))
+    world = role_world(scenario, role, draws, market_multiplier(scenario, draws))
+    quota = set_quotas(scenario, plan, world)
+    pol = model.policy(plan, world, quota)
+    meas = run_year(world, pol)
+    pay = compute_pay(scenario, plan, world, meas, quota)
+    er = model._expected_revenue(world)
+    a = er / np.maximum(set_quotas(scenario, scenario.current_plan, world), 1e-12)
+    T, R = world.shape
+    return RoleRun(
+        revenue=meas["revenue"].sum(axis=-1),
+        measures=meas,
+        effort=pol.effort if pol is not None else np.ones((T, R, 12)),
+        help=pol.help if pol is not None else np.ones((T, R)),
+        discount=pol.discount if pol is not None else np.zeros((T, R)),
+        a=a,
+        attainment=pay.attainment,
+        incentive=pay.incentive,
+        quota=quota,
+    )
+
+
+def _ci(x: np.ndarray) -> tuple[float, float, float, float]:
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    m = float(x.mean())
+    se = float(x.std(ddof=1) / np.sqrt(len(x)))
+    return m, se, m - Z95 * se, m + Z95 * se
+
+
+def _pct_change(new: np.ndarray, old: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Per-trial % change of a (masked) sum over reps."""
+    if mask is None:
+        mask = np.ones(new.shape, dtype=bool)
+    n = np.where(mask, new, 0.0).sum(axis=1)
+    o = np.where(mask, old, 0.0).sum(axis=1)
+    return 100.0 * (n / np.maximum(o, 1e-12) - 1.0)
+
+
+def _tercile_masks(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = np.quantile(a, [1 / 3, 2 / 3], axis=1, keepdims=True)
+    return a <= lo, a >= hi
+
+
+@dataclass
+class Finding:
+    key: str
+    finding: str
+    source: str
+    expected: str
+    scenario: str
+    also: str  # the second role type the finding is checked on (process name)
+    measure: Callable[[Scenario, int, int], list[tuple[str, np.ndarray, Callable[[float, float, float], bool]]]]
+
+
+def _load(name: str) -> Scenario:
+    path = SCENARIO_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise SimlibError(f"validation scenario {path} not found (run from a source checkout of simlib)")
+    return load_scenario(path)
+
+
+#: activity and quality measure of each process (what a per-unit activity bonus pays on, what it erodes)
+ACTIVITY_QUALITY = {"telesales": ("calls", "record_accuracy"), "key_account": ("deals", "satisfaction"),
+                    "channel": ("partners_opened", "partner_satisfaction")}
+
+#: a second role type for each process, taken from the default scenario's role of that process
+DEFAULT_SCENARIO = SCENARIO_DIR.parent / "default.yaml"
+
+
+def swap_role(scen: Scenario, process: str) -> Scenario:
+    """The validation scenario with its role's process replaced by the default scenario's role of ``process``.
+
+    Production, effort elasticity, pay level and mix come from
+    ``scenarios/default.yaml``; headcount, team size, flat seasonality, the
+    spread of ability and territory, and every plan stay. Per-unit pay on the
+    old activity measure moves to the new process's activity measure with the
+    rate scaled so that it pays the same share of target incentive at today's
+    activity level.
+    """
+    base = load_scenario(DEFAULT_SCENARIO)
+    src_role = next(r for r in base.roles.values() if r.process == process)
+    src, new_prod = src_role.model_dump(by_alias=True), src_role.process_params()
+    data = scen.model_dump(by_alias=True)
+    (name, role), = data["roles"].items()
+    old_proc, old_prod, old_ti = role["process"], scen.roles[name].process_params(), role["target_incentive"]
+    for k in ("process", "production", "effort_elasticity", "base_salary", "target_incentive", "gross_margin", "ramp_months"):
+        role[k] = copy.deepcopy(src[k])
+    old_act, new_act = ACTIVITY_QUALITY[old_proc][0], ACTIVITY_QUALITY[process][0]
+    per_month = {"calls": lambda p: p.calls_per_month, "deals": lambda p: p.deals_per_month,
+                 "partners_opened": lambda p: p.partners_per_month}
+    for plan in data["plans"].values():
+        for c in plan["roles"][name]["components"]:
+            if c["kind"] == "per_unit" and c["measure"] == old_act and old_act != new_act:
+                share = c["rate"] * per_month[old_act](old_prod) * 12 / old_ti
+                c["measure"] = new_act
+                c["rate"] = share * role["target_incentive"] / (12 * per_month[new_act](new_prod))
+    return scenario_from_dict(data, f"{scen.source} (role: {process})")
+
+
+def _positive(m, lo, hi) -> bool:
+    return lo > 0
+
+
+def _negative(m, lo, hi) -> bool:
+    return hi < 0
+
+
+def _f_cap_quarterly(s, trials, rng):
+    m = DynamicBehaviour(s)
+    c, q = role_run(s, "current", trials=trials, rng=rng, model=m), role_run(s, "quarterly_uncapped", trials=trials, rng=rng, model=m)
+    return [("revenue change, %", _pct_change(q.revenue, c.revenue), lambda mm, lo, hi: lo > 0 and 1.0 <= mm <= 30.0)]
+
+
+def _f_quarterly_low(s, trials, rng):
+    m = DynamicBehaviour(s)
+    c, q = role_run(s, "current", trials=trials, rng=rng, model=m), role_run(s, "quarterly", trials=trials, rng=rng, model=m)
+    low, high = _tercile_masks(c.a)
+    d_low, d_high = _pct_change(q.revenue, c.revenue, low), _pct_change(q.revenue, c.revenue, high)
+    return [("low tercile revenue change minus high tercile's, % points", d_low - d_high, _positive)]
+
+
+def _f_overachievement(s, trials, rng):
+    m = DynamicBehaviour(s)
+    c, o = role_run(s, "current", trials=trials, rng=rng, model=m), role_run(s, "overachievement", trials=trials, rng=rng, model=m)
+    low, high = _tercile_masks(c.a)
+    d_high, d_low = _pct_change(o.revenue, c.revenue, high), _pct_change(o.revenue, c.revenue, low)
+    return [
+        ("top tercile revenue change, %", d_high, _positive),
+        ("top tercile change minus bottom tercile's, % points", d_high - d_low, _positive),
+    ]
+
+
+def _last_share(r: RoleRun) -> np.ndarray:
+    rev = r.measures["revenue"]
+    return rev[..., [2, 5, 8, 11]].sum(axis=(1, 2)) / np.maximum(rev.sum(axis=(1, 2)), 1e-12)
+
+
+def _f_accelerator(s, trials, rng):
+    m = DynamicBehaviour(s)
+    c, a = role_run(s, "current", trials=trials, rng=rng, model=m), role_run(s, "accelerating", trials=trials, rng=rng, model=m)
+    disc = 100.0 * a.discount.sum(axis=1) / np.maximum(a.revenue.sum(axis=1), 1e-12) - 100.0 * c.discount.sum(axis=1) / np.maximum(c.revenue.sum(axis=1), 1e-12)
+    return [
+        ("share of revenue in quarter-end months, change in % points", 100.0 * (_last_share(a) - _last_share(c)), _positive),
+        ("discount cost, change in % of revenue", disc, _positive),
+    ]
+
+
+def _best_interior(s, names, trials, rng, m) -> int:
+    """Index of the interior plan with the highest mean revenue, chosen on independent trials (seed rng + 1),
+    so that the CI of its gain over the end points, measured on seed rng, is not biased by the choice."""
+    sel = [role_run(s, n, trials=trials, rng=rng + 1, model=m).revenue.sum(axis=1).mean() for n in names[1:-1]]
+    return 1 + int(np.argmax(sel))
+
+
+def _f_team(s, trials, rng):
+    m = DynamicBehaviour(s)
+    names = ["current", "team_25", "team_50", "team_75", "team_100"]
+    runs = {n: role_run(s, n, trials=trials, rng=rng, model=m) for n in names}
+    rev = np.stack([runs[n].revenue.sum(axis=1) for n in names], axis=1)  # (T, 5)
+    best = _best_interior(s, names, trials, rng, m)
+    interior = 100.0 * (rev[:, best] / np.maximum(rev[:, 0], rev[:, -1]) - 1.0)
+    eff = runs["team_100"].effort.mean(axis=(1, 2)) - runs["current"].effort.mean(axis=(1, 2))
+    hlp = runs["team_100"].help.mean(axis=1) - runs["current"].help.mean(axis=1)
+    return [
+        ("effort index, all-team minus individual pay (free riding)", eff, _negative),
+        ("help index, all-team minus individual pay", hlp, lambda mm, lo, hi: mm > 0),
+        (f"revenue at best interior weight ({names[best]}) over the better end point, %", interior, _positive),
+    ]
+
+
+def _f_goal(s, trials, rng):
+    m = DynamicBehaviour(s)
+    names = ["level_70", "level_85", "current", "level_115", "level_130", "level_150", "level_175", "level_200"]
+    rev = np.stack([role_run(s, n, trials=trials, rng=rng, model=m).revenue.sum(axis=1) for n in names], axis=1)
+    best = _best_interior(s, names, trials, rng, m)
+    return [
+        (f"revenue at best interior level ({names[best]}) over the easiest, %", 100.0 * (rev[:, best] / rev[:, 0] - 1.0), _positive),
+        (f"revenue at best interior level ({names[best]}) over the hardest, %", 100.0 * (rev[:, best] / rev[:, -1] - 1.0), _positive),
+    ]
+
+
+def _f_calls(s, trials, rng):
+    m = DynamicBehaviour(s)
+    act, qual = ACTIVITY_QUALITY[next(iter(s.roles.values())).process]
+    c, p = role_run(s, "current", trials=trials, rng=rng, model=m), role_run(s, "per_call", trials=trials, rng=rng, model=m)
+    calls = _pct_change(p.measures[act].sum(axis=-1), c.measures[act].sum(axis=-1))
+    acc = 100.0 * (p.measures[qual].mean(axis=(1, 2)) - c.measures[qual].mean(axis=(1, 2)))
+    return [(f"{act.replace('_', ' ')} change, %", calls, _positive), (f"{qual.replace('_', ' ')} change, % points", acc, _negative)]
+
+
+def _f_ratchet(s, trials, rng):
+    data = s.model_dump(by_alias=True)
+    data["behaviour"]["ratchet"]["enabled"] = False
+    s_off = scenario_from_dict(copy.deepcopy(data), s.source + " (ratchet not expected)")
+    on = role_run(s, "last_year_quota", trials=trials, rng=rng, model=DynamicBehaviour(s))
+    off = role_run(s_off, "last_year_quota", trials=trials, rng=rng, model=DynamicBehaviour(s_off))
+    last = slice(6, 12)
+    far = on.measures["revenue"][..., :6].sum(axis=-1) / np.maximum(on.quota, 1e-12) >= 0.6
+    e_on = np.where(far, on.effort[..., last].mean(axis=-1), np.nan)
+    e_off = np.where(far, off.effort[..., last].mean(axis=-1), np.nan)
+    diff = e_on - e_off
+    keep = np.isfinite(diff).any(axis=1)  # trials with at least one rep that far ahead
+    d = np.array([np.nanmean(row) for row in diff[keep]])
+    return [("second-half effort of reps past 120% pace at mid-year, ratchet expected minus not", d, _negative)]
+
+
+FINDINGS: list[Finding] = [
+    Finding("cap_quarterly", "Removing a cap and moving to quarterly quotas raises revenue", "Misra & Nair 2011",
+            "+, about +9% (accept +1% to +30%)", "cap_and_quarterly", "key_account", _f_cap_quarterly),
+    Finding("quarterly_low", "Quarterly bonuses raise low performers' output more than high performers'",
+            "Chung, Steenburgh & Sudhir 2014", "+ (low minus high)", "quarterly_bonus", "telesales", _f_quarterly_low),
+    Finding("overachievement", "Overachievement commissions raise top performers' output", "Chung, Steenburgh & Sudhir 2014",
+            "+", "overachievement", "key_account", _f_overachievement),
+    Finding("accelerator_timing", "Accelerating plans raise period-end concentration and discount cost",
+            "Oyer 1998; Larkin 2014", "+, discounts up to 6-8% of revenue", "accelerator_timing", "key_account", _f_accelerator),
+    Finding("team_weight", "Team weight trades free riding against help; interior best weight when help is valuable",
+            "Hamilton, Nickerson & Owan 2003", "effort -, help +, interior optimum +", "team_weight", "key_account", _f_team),
+    Finding("goal_difficulty", "Revenue first rises, then falls as targets get harder", "goal-setting field studies",
+            "inverted U: interior optimum +", "goal_difficulty", "key_account", _f_goal),
+    Finding("pay_on_calls", "Paying on calls raises calls and lowers record accuracy", "Holmstrom & Milgrom 1991; Kishore et al. 2013",
+            "activity +, its quality -", "pay_on_calls", "channel", _f_calls),
+    Finding("ratchet", "An expected ratchet lowers effort of those far above quota", "Leone, Misra & Zimmerman 2004",
+            "-", "ratchet", "key_account", _f_ratchet),
+]
+
+
+def validate_model(*, trials: int = 200, rng: int = 0, only: Sequence[str] | None = None, progress: bool = False,
+                   roles: str = "both"):
+    """Reproduce each research finding; return a pandas DataFrame (one row per checked effect).
+
+    Each finding runs on its validation scenario's role and, with
+    ``roles="both"`` (default), again with the role swapped for a second role
+    type (:func:`swap_role`); ``roles="first"`` (``"second"``) runs only the first (second).
+
+    Columns: key, role, finding, source, expected, effect, measured, se,
+    ci_low, ci_high, holds, trials, seconds.
+    """
+    if roles not in ("both", "first", "second"):
+        raise SimlibError(f"roles: expected 'both', 'first' or 'second', got {roles!r}")
+    import pandas as pd
+
+    keys = [f.key for f in FINDINGS]
+    if only:
+        bad = [k for k in only if k not in keys]
+        if bad:
+            raise SimlibError(f"--only: unknown finding(s) {bad}, expected some of {keys}")
+    rows = []
+    for f in FINDINGS:
+        if only and f.key not in only:
+            continue
+        scen0 = _load(f.scenario)
+        variants = ([scen0] if roles != "second" else []) + ([swap_role(scen0, f.also)] if roles != "first" else [])
+        for scen in variants:
+            t0 = time.perf_counter()
+            results = f.measure(scen, trials, rng)
+            secs = time.perf_counter() - t0
+            role = next(iter(scen.roles.values())).process
+            for label, values, ok in results:
+                m, se, lo, hi = _ci(values)
+                rows.append(dict(key=f.key, role=role, finding=f.finding, source=f.source, expected=f.expected, effect=label,
+                                 measured=m, se=se, ci_low=lo, ci_high=hi, holds=bool(ok(m, lo, hi)), trials=trials,
+                                 seconds=secs))
+            if progress:
+                print(f"  {f.key} ({role}): {secs:.1f}s", file=sys.stderr)
+    return pd.DataFrame(rows)
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    df = validate_model(trials=args.trials, rng=args.seed, only=args.only, progress=args.progress, roles=args.roles)
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        print(f"simlib validate-model: {args.trials} trials per plan, seed {args.seed}; 95% CI over trials, paired on common random numbers")
+        for _, sub in df.groupby("key", sort=False):
+            r0 = sub.iloc[0]
+            print(f"\n{r0['finding']} ({r0['source']}); expected: {r0['expected']}")
+            for _, r in sub.iterrows():
+                print(f"  {'HOLDS' if r['holds'] else 'FAILS'}  {r['role']:<11} {r['effect']}: {r['measured']:+.3g} "
+                      f"[{r['ci_low']:+.3g}, {r['ci_high']:+.3g}]")
+        n_fail = int((~df["holds"]).sum())
+        print(f"\n{len(df) - n_fail} of {len(df)} checks hold ({time.perf_counter() - t0:.0f}s)")
+    return 0 if bool(df["holds"].all()) else 1
+
+
+def add_parser(subparsers) -> None:
+    """Register ``simlib validate-model``."""
+    p = subparsers.add_parser("validate-model", help="reproduce the research findings on small scenarios (behaviour model)")
+    p.add_argument("--trials", type=int, default=200, help="trials per plan (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--only", nargs="+", metavar="KEY", help="only these findings: " + ", ".join(f.key for f in FINDINGS))
+    p.add_argument("--format", choices=("table", "csv"), default="table")
+    p.add_argument("--roles", choices=("both", "first", "second"), default="both",
+                   help="check each finding on its scenario's role and a second role type (both, default), or one of them")
+    p.add_argument("--progress", action="store_true", help="print the time each finding takes")
+    p.set_defaults(func=_cmd)

@@ -1,0 +1,505 @@
+"""Import and validation of rep-level monthly history (CSV or Parquet).
+
+The format is documented in ``docs/history-format.md``. One row is one rep in
+one month::
+
+    rep_id, role, team, month, quota, payout, <measures of the role's process>
+
+``month`` is 1-12 (one year; an optional ``year`` column gives the year) or
+``YYYY-MM``. Every bad row is reported with the file, its line (CSV) or row
+(Parquet) and the reason; nothing is dropped silently. With
+``on_error="stop"`` (the default) a :class:`HistoryError` lists every bad row;
+with ``on_error="skip"`` the bad rows are left out and listed in
+:attr:`History.skipped`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from simlib.errors import SimlibError
+from simlib.scenario import MEASURES, MONTHS, PROCESSES
+
+#: columns every history file must have
+REQUIRED = ("rep_id", "role", "month", "quota", "revenue")
+#: columns that are used when present
+OPTIONAL = ("team", "payout", "year", "new_hire", "process")
+#: every measure name of any process
+ALL_MEASURES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m in proc))
+
+_YM = re.compile(r"^\s*(\d{4})[-/](\d{1,2})(?:[-/]\d{1,2}(?:[ T][0-9:.]*)?)?\s*$")  # YYYY-MM, YYYY/MM, YYYY-MM-DD[ time]
+_MONTH_NAMES = {n: i + 1 for i, n in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d*)?$")
+#: other names of columns, read as the format's names when the format's name is absent
+ALIASES = {"rep": "rep_id", "repid": "rep_id", "employee_id": "rep_id", "employee": "rep_id", "sales_rep": "rep_id",
+           "period": "month", "date": "month", "target": "quota", "sales": "revenue", "bookings": "revenue",
+           "incentive": "payout", "bonus": "payout", "commission": "payout"}
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f", ""}
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One bad row: where it is and why it was rejected."""
+
+    source: str
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.where}: {self.reason}"
+
+
+class HistoryError(SimlibError):
+    """A history file could not be used; lists every problem found."""
+
+    def __init__(self, source: str, problems: list[RowProblem] | list[str]):
+        self.source = source
+        self.problems = list(problems)
+        n = len(self.problems)
+        rows = [p for p in self.problems if isinstance(p, RowProblem)]
+        lines = [f"{source}: {n} problem{'s' if n != 1 else ''} found"]
+        if rows:
+            lines[0] += f" ({len(rows)} bad row{'s' if len(rows) != 1 else ''}: {reason_counts(rows)})"
+            lines[0] += "; fix them or rerun with --on-error skip to leave them out"
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+def reason_counts(problems: list[RowProblem]) -> str:
+    """"kind n, kind n, ..." of bad rows, most frequent first."""
+    counts = Counter(_reason_kind(p.reason) for p in problems)
+    return ", ".join(f"{k} {v}" for k, v in counts.most_common())
+
+
+def _reason_kind(reason: str) -> str:
+    return re.split(r"[:;]", reason, maxsplit=1)[0]
+
+
+@dataclass
+class Panel:
+    """One role's history for one year as arrays (reps x 12 months).
+
+    Attributes
+    ----------
+    role, process : str
+    year : int
+    rep_ids : list of str, length R
+    team : ndarray (R,) of str, or None when the file has no team column
+    new_hire : ndarray (R,) bool, or None when the file has no new_hire column
+    measures : dict measure -> ndarray (R, 12); NaN where the rep has no row
+        for the month or the column is absent.
+    quota, payout : ndarray (R, 12), money per month (NaN where absent).
+    present : ndarray (R, 12) bool, the rep has a row for the month.
+    """
+
+    role: str
+    process: str
+    year: int
+    rep_ids: list[str]
+    team: np.ndarray | None
+    new_hire: np.ndarray | None
+    measures: dict[str, np.ndarray]
+    quota: np.ndarray
+    payout: np.ndarray
+    present: np.ndarray
+
+    @property
+    def complete(self) -> np.ndarray:
+        """(R,) reps with a row in every month of the year."""
+        return self.present.all(axis=1)
+
+    @property
+    def attainment(self) -> np.ndarray:
+        """(R,) annual revenue / annual quota (NaN for incomplete years or zero quota)."""
+        q = np.nansum(self.quota, axis=1)
+        r = np.nansum(self.measures["revenue"], axis=1)
+        out = np.where(q > 0, r / np.where(q > 0, q, 1.0), np.nan)
+        return np.where(self.complete, out, np.nan)
+
+
+@dataclass
+class History:
+    """Validated history.
+
+    Attributes
+    ----------
+    frame : DataFrame with columns rep_id, role, process, team, year, month,
+        quota, payout, new_hire and the measure columns present in the file.
+    source : str
+    roles : dict role -> process
+    skipped : rows left out under ``on_error="skip"``, each with its reason.
+    notes : things the reader should know (ignored columns, absent optional columns).
+    columns : measure columns present in the file.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    roles: dict[str, str]
+    skipped: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def years(self) -> list[int]:
+        return sorted(int(y) for y in self.frame["year"].unique())
+
+    @property
+    def has_team(self) -> bool:
+        return bool(self.frame["team"].notna().any())
+
+    @property
+    def has_payout(self) -> bool:
+        return bool(self.frame["payout"].notna().any())
+
+    @property
+    def has_new_hire(self) -> bool:
+        return bool(self.frame["new_hire"].notna().any())
+
+    def year(self, year: int) -> History:
+        """The history of one year only."""
+        f = self.frame[self.frame["year"] == year]
+        return History(f.reset_index(drop=True), self.source, {r: p for r, p in self.roles.items() if r in set(f["role"])},
+                       self.skipped, self.notes, self.columns)
+
+    def panels(self, role: str, years: list[int] | None = None) -> list[Panel]:
+        """:meth:`panel` of one role for each year (default: all) that has rows for it."""
+        present = set(self.frame.loc[self.frame["role"] == role, "year"].unique())
+        return [self.panel(role, y) for y in (self.years if years is None else years) if y in present]
+
+    def panel(self, role: str, year: int | None = None) -> Panel:
+        """Arrays of one role in one year (default: the first year)."""
+        year = self.years[0] if year is None else year
+        f = self.frame[(self.frame["role"] == role) & (self.frame["year"] == year)]
+        if f.empty:
+            raise HistoryError(self.source, [f"no rows for role '{role}' in year {year}"])
+        reps = list(dict.fromkeys(f["rep_id"]))
+        idx = {r: i for i, r in enumerate(reps)}
+        R = len(reps)
+        ri = f["rep_id"].map(idx).to_numpy()
+        mi = f["month"].to_numpy(dtype=int) - 1
+
+        def grid(col: str) -> np.ndarray:
+            out = np.full((R, MONTHS), np.nan)
+            if col in f:
+                out[ri, mi] = f[col].to_numpy(dtype=float)
+            return out
+
+        present = np.zeros((R, MONTHS), dtype=bool)
+        present[ri, mi] = True
+        proc = self.roles[role]
+        measures = {m: grid(m) for m in MEASURES[proc] if m in self.columns}
+        first = f.drop_duplicates("rep_id").set_index("rep_id")
+        team = first.loc[reps, "team"].to_numpy(dtype=object) if self.has_team else None
+        nh = first.loc[reps, "new_hire"].to_numpy(dtype=float) if self.has_new_hire else None
+        return Panel(role, proc, int(year), reps, team, None if nh is None else nh > 0.5, measures,
+                     grid("quota"), grid("payout"), present)
+
+
+# ----------------------------------------------------------------------------
+# reading
+# ----------------------------------------------------------------------------
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+
+
+def _read_raw(path: Path) -> tuple[pd.DataFrame, int]:
+    """All cells as stripped strings; returns (frame, offset from frame index to the reported row number)."""
+    src = str(path)
+    if not path.exists():
+        raise HistoryError(src, ["file not found"])
+    if path.is_dir():
+        raise HistoryError(src, ["is a directory, expected a CSV or Parquet file"])
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+            for c in df.columns:
+                if pd.api.types.is_datetime64_any_dtype(df[c]):
+                    df[c] = df[c].dt.strftime("%Y-%m")
+            df = df.astype(object).where(df.notna(), "")
+            df = df.map(lambda v: "" if v is None else str(v).strip())
+            return df, 1
+        if suffix in (".csv", ".txt", ".tsv"):
+            sep = "\t" if suffix == ".tsv" else None
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, engine="python",
+                             skipinitialspace=True, encoding="utf-8-sig")
+            return df.map(lambda v: v.strip() if isinstance(v, str) else ""), 2
+    except UnicodeDecodeError:
+        raise HistoryError(src, ["not a UTF-8 text file"]) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+        raise HistoryError(src, [f"could not be read as {suffix.lstrip('.').upper()}: {exc}"]) from None
+    raise HistoryError(src, [f"unsupported file type '{suffix}', expected .csv, .tsv or .parquet"])
+
+
+def _number(text: str) -> float | None:
+    """A number from a cell: plain, with thousands separators, a currency sign or a percent sign."""
+    t = text.strip().lstrip("$€£").strip()
+    scale = 1.0
+    if t.endswith("%"):
+        t, scale = t[:-1].strip(), 0.01
+    if _THOUSANDS.match(t):
+        t = t.replace(",", "")
+    try:
+        v = float(t) * scale
+    except ValueError:
+        return None
+    return v if np.isfinite(v) else None
+
+
+def _month_name(text: str) -> int | None:
+    return _MONTH_NAMES.get(text.strip().lower()[:3]) if len(text.strip()) >= 3 and text.strip().isalpha() else None
+
+
+def read_history(
+    path: str | Path,
+    roles: dict[str, str] | None = None,
+    *,
+    on_error: Literal["stop", "skip"] = "stop",
+    role_map: dict[str, str] | None = None,
+) -> History:
+    """Read and validate a history file.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV (``.csv``/``.tsv``) or Parquet (``.parquet``) file.
+    roles : dict role -> process, optional
+        The roles of the scenario the history belongs to. When omitted, a
+        row's role must be a process name (telesales, key_account, channel)
+        or the file must have a ``process`` column.
+    on_error : {"stop", "skip"}
+        ``stop``: raise :class:`HistoryError` listing every bad row.
+        ``skip``: leave bad rows out and list them in ``History.skipped``.
+    role_map : dict, optional
+        Role names of the file -> role names of the scenario (``{"inside_sales": "telesales"}``).
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    HistoryError
+        File-level problems (unreadable, missing columns, no usable rows) and,
+        with ``on_error="stop"``, bad rows.
+    """
+    if on_error not in ("stop", "skip"):
+        raise HistoryError(str(path), [f"on_error: expected 'stop' or 'skip', got {on_error!r}"])
+    p = Path(path)
+    src = str(path)
+    raw, offset = _read_raw(p)
+    where_word = "line" if offset == 2 else "row"
+    raw.columns = [_norm(c) for c in raw.columns]
+    notes: list[str] = []
+    renamed = {}
+    for c in raw.columns:
+        target = ALIASES.get(c)
+        if target and target not in raw.columns and target not in renamed.values():
+            renamed[c] = target
+    if renamed:
+        raw = raw.rename(columns=renamed)
+        notes.append("read column(s) " + ", ".join(f"'{a}' as '{b}'" for a, b in renamed.items()))
+    dup_cols = [c for c, n in Counter(raw.columns).items() if n > 1]
+    if dup_cols:
+        raise HistoryError(src, [f"columns appear more than once (after normalising names): {dup_cols}"])
+    missing = [c for c in REQUIRED if c not in raw.columns]
+    if missing:
+        raise HistoryError(src, [f"missing required column(s) {missing}; the file has {list(raw.columns)}"])
+    if raw.empty:
+        raise HistoryError(src, ["no data rows"])
+    known = set(REQUIRED) | set(OPTIONAL) | set(ALL_MEASURES)
+    ignored = [c for c in raw.columns if c not in known]
+    if ignored:
+        notes.append(f"ignored column(s) not in the history format: {ignored}")
+    for c in ("team", "payout", "new_hire"):
+        if c not in raw.columns:
+            notes.append(f"no '{c}' column")
+    measure_cols = [m for m in ALL_MEASURES if m in raw.columns]
+
+    n = len(raw)
+    bad: dict[int, list[str]] = {}
+
+    def flag(i: int, reason: str) -> None:
+        bad.setdefault(i, []).append(reason)
+
+    col = {c: raw[c].tolist() for c in raw.columns}
+    rep = col["rep_id"]
+    role = col["role"]
+    procs_col = col.get("process")
+    out_proc: list[str | None] = [None] * n
+    for i in range(n):
+        if rep[i] == "":
+            flag(i, "missing rep_id")
+        if role_map and role[i] in role_map:
+            role[i] = role_map[role[i]]
+        r = role[i]
+        if roles is not None and r not in roles and _norm(r) in roles:
+            r = role[i] = _norm(r)  # 'Key Account' -> 'key_account'
+        if r == "":
+            flag(i, "missing role")
+            continue
+        if roles is not None:
+            if r not in roles:
+                flag(i, f"unknown role: '{r}', expected one of {sorted(roles)}")
+                continue
+            out_proc[i] = roles[r]
+            if procs_col is not None and procs_col[i] not in ("", roles[r]):
+                flag(i, f"process mismatch: role '{r}' has process '{roles[r]}' in the scenario, row says '{procs_col[i]}'")
+        else:
+            pr = procs_col[i] if procs_col is not None and procs_col[i] else r
+            if pr not in PROCESSES:
+                flag(i, f"unknown role: '{r}' (without a scenario a role must be one of {list(PROCESSES)} "
+                        f"or the file needs a 'process' column)")
+                continue
+            out_proc[i] = pr
+
+    # month and year
+    years = np.zeros(n, dtype=int)
+    months = np.zeros(n, dtype=int)
+    has_year = "year" in raw.columns
+    ym_rows = sum(1 for v in col["month"] if _YM.match(v))
+    for i, v in enumerate(col["month"]):
+        m = _YM.match(v)
+        if m:
+            y, mm = int(m.group(1)), int(m.group(2))
+        else:
+            num = _number(v) if _month_name(v) is None else float(_month_name(v))
+            if v == "":
+                flag(i, "missing month")
+                continue
+            if num is None or num != int(num):
+                flag(i, f"month out of range: '{v}', expected a whole number 1-12 or YYYY-MM")
+                continue
+            mm = int(num)
+            if has_year:
+                yv = _number(col["year"][i])
+                if yv is None or yv != int(yv):
+                    flag(i, f"bad year: '{col['year'][i]}', expected a whole number such as 2025")
+                    continue
+                y = int(yv)
+            elif ym_rows:
+                flag(i, f"month without a year: '{v}' while other rows use YYYY-MM")
+                continue
+            else:
+                y = 1
+        if not 1 <= mm <= 12:
+            flag(i, f"month out of range: '{v}', expected 1-12")
+            continue
+        years[i], months[i] = y, mm
+
+    # numbers
+    values: dict[str, np.ndarray] = {}
+    for c in ["quota", "payout", *measure_cols]:
+        if c not in raw.columns:
+            continue
+        arr = np.full(n, np.nan)
+        for i, v in enumerate(col[c]):
+            pr = out_proc[i]
+            relevant = c in ("quota", "payout") or (pr is not None and c in MEASURES[pr])
+            if v == "":
+                if c != "payout" and pr is not None and relevant:
+                    flag(i, f"missing value: '{c}' is empty")
+                continue
+            num = _number(v)
+            if num is None:
+                flag(i, f"non-numeric value: '{c}' is '{v}', expected a number")
+                continue
+            if not relevant:
+                if num != 0 and pr is not None:
+                    flag(i, f"measure of another process: '{c}' = {v} but role '{role[i]}' has process '{pr}'")
+                continue
+            if num < 0:
+                what = "negative sales" if c == "revenue" else "negative value"
+                flag(i, f"{what}: '{c}' is {v}, expected >= 0")
+                continue
+            if pr is not None and c in MEASURES[pr]:
+                kind = MEASURES[pr][c]
+                if kind == "score" and num > 1:
+                    flag(i, f"score out of range: '{c}' is {v}, expected a fraction 0-1")
+                    continue
+                if c in ("calls", "leads", "conversions", "deals", "new_accounts", "milestones", "partners_opened") and num != int(num):
+                    flag(i, f"not a count: '{c}' is {v}, expected a whole number")
+                    continue
+            arr[i] = num
+        values[c] = arr
+
+    new_hire = np.full(n, np.nan)
+    if "new_hire" in raw.columns:
+        for i, v in enumerate(col["new_hire"]):
+            s = v.lower()
+            if s in _TRUE:
+                new_hire[i] = 1.0
+            elif s in _FALSE:
+                new_hire[i] = 0.0
+            else:
+                flag(i, f"bad new_hire: '{v}', expected true/false or 1/0")
+
+    # consistency across rows: one role (and team) per rep and year, no duplicate rep-months
+    first_at: dict[tuple, int] = {}
+    rep_role: dict[tuple, tuple[str, int]] = {}
+    for i in range(n):
+        if i in bad:
+            continue
+        key = (rep[i], years[i], months[i])
+        if key in first_at:
+            j = first_at[key]
+            when = f"{years[i]}-{months[i]:02d}" if (has_year or ym_rows) else f"month {months[i]}"
+            flag(i, f"duplicate rep-month: rep '{rep[i]}' {when} already given at {where_word} {j + offset}")
+            continue
+        first_at[key] = i
+        rk = (rep[i], years[i])
+        if rk in rep_role and rep_role[rk][0] != role[i]:
+            r0, j = rep_role[rk]
+            flag(i, f"role changes within a year: rep '{rep[i]}' is '{r0}' at {where_word} {j + offset} but '{role[i]}' here")
+            continue
+        rep_role.setdefault(rk, (role[i], i))
+
+    problems = [RowProblem(src, f"{where_word} {i + offset}", "; ".join(rs)) for i, rs in sorted(bad.items())]
+    if problems and on_error == "stop":
+        raise HistoryError(src, problems)
+    keep = np.array([i not in bad for i in range(n)])
+    if not keep.any():
+        raise HistoryError(src, ["no usable rows left after leaving out bad rows", *problems])
+    frame = pd.DataFrame({
+        "rep_id": np.asarray(rep, dtype=object)[keep],
+        "role": np.asarray(role, dtype=object)[keep],
+        "process": np.asarray(out_proc, dtype=object)[keep],
+        "team": (np.asarray(col["team"], dtype=object)[keep] if "team" in raw.columns else None),
+        "year": years[keep],
+        "month": months[keep],
+        "new_hire": new_hire[keep],
+    })
+    if "team" in raw.columns:
+        frame["team"] = frame["team"].replace("", None)
+    for c, arr in values.items():
+        frame[c] = arr[keep]
+    if "payout" not in frame:
+        frame["payout"] = np.nan
+    frame = frame.sort_values(["year", "role", "rep_id", "month"], kind="stable").reset_index(drop=True)
+    roles_found = dict(sorted({r: p for r, p in zip(frame["role"], frame["process"], strict=False)}.items()))
+    return History(frame, src, roles_found, skipped=problems, notes=notes, columns=measure_cols)
+
+
+def write_history(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a history frame as CSV or Parquet (by extension), atomically."""
+    from simlib.io import write_atomic
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise HistoryError(str(path), [f"unsupported file type '{suffix}', expected .csv or .parquet"])
+    if suffix == ".csv":
+        write_atomic(p, lambda tmp: frame.to_csv(tmp, index=False))
+    else:
+        write_atomic(p, lambda tmp: frame.to_parquet(tmp, index=False))

@@ -1,0 +1,282 @@
+"""Synthetic history from any scenario (``simlib synth``).
+
+One Monte Carlo trial of the engine is one year of an organisation's
+history: the same pieces as :func:`simlib.simulate` (``draw_chunk``,
+``role_world``, ``run_year``, ``set_quotas``, ``compute_pay``) produce
+rep-level monthly rows in the format of ``docs/history-format.md``.
+
+With ``years=2`` the second year keeps the same reps (ability and territory
+carried over) except a share ``new_hire_share`` who are replaced by new
+hires, draws a new market year, and may run under another plan, so that a
+plan change can be backtested (:mod:`simlib.fit.backtest`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simlib.engine.core import role_outcomes
+from simlib.errors import PlanError, SimlibError
+from simlib.io import write_atomic
+from simlib.model.plans import revenue_profile
+from simlib.model.population import Layout, draw_chunk, market_multiplier, root_seed
+from simlib.scenario import MEASURES, MONTHS, Scenario
+
+
+@dataclass
+class RolePanelSim:
+    """Simulated rep-level outcomes of one role under one plan.
+
+    Attributes
+    ----------
+    measures : measure -> (T, R, 12)
+    quota : (T, R) annual quota, money per year
+    incentive : (T, R) incentive paid, money per year
+    attainment : (T, R) annual revenue / quota
+    new_hire : (T, R) bool
+    team : (R,) team index
+    """
+
+    measures: dict[str, np.ndarray]
+    quota: np.ndarray
+    incentive: np.ndarray
+    attainment: np.ndarray
+    new_hire: np.ndarray
+    team: np.ndarray
+
+
+def simulate_panels(
+    scenario: Scenario,
+    plan: str | None = None,
+    *,
+    rng: int | np.random.SeedSequence | None = 0,
+    trials: int | np.ndarray = 1,
+    behaviour: str | Any = "none",
+    draws: dict[str, np.ndarray] | None = None,
+) -> tuple[dict[str, RolePanelSim], np.ndarray]:
+    """Rep-level outcomes of ``trials`` simulated years under one plan.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    plan : str, optional
+        Plan in force (default: the scenario's current plan).
+    rng : int or SeedSequence
+        Root seed; trial ``t`` uses the same stream as in :func:`simlib.simulate`.
+    trials : int or array of trial indices
+    behaviour : str
+        Behaviour model name (``"none"``: today's effort).
+    draws : dict, optional
+        Pre-drawn random numbers (from :func:`simlib.model.population.draw_chunk`), overriding ``rng``/``trials``.
+
+    Returns
+    -------
+    panels : role -> :class:`RolePanelSim`
+    market : (T, 12) demand multiplier of each simulated year
+    """
+    plan = plan or scenario.current_plan
+    if draws is None:
+        idx = np.arange(trials) if np.isscalar(trials) else np.asarray(trials)
+        draws = draw_chunk(Layout.of(scenario), root_seed(rng), idx)
+    return _panels(scenario, [plan], draws, behaviour)[plan], market_multiplier(scenario, draws)
+
+
+def _panels(scenario: Scenario, plans: Sequence[str], draws: dict[str, np.ndarray], behaviour) -> dict[str, dict[str, RolePanelSim]]:
+    """plan -> role -> :class:`RolePanelSim`, the plans sharing the draws (and today's measures)."""
+    for plan in plans:
+        if plan not in scenario.plans:
+            raise PlanError(f"unknown plan '{plan}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    out: dict[str, dict[str, RolePanelSim]] = {p: {} for p in plans}
+    for plan, rname, world, quota, measures, pay in role_outcomes(scenario, list(plans), draws, behaviour=behaviour):
+        out[plan][rname] = RolePanelSim(measures, quota, pay.incentive, pay.attainment, world.new_hire, world.team)
+    return out
+
+
+def simulate_outcomes(
+    scenario: Scenario,
+    plan: str | Sequence[str] | None = None,
+    *,
+    rng: int | np.random.SeedSequence | None = 0,
+    trials: int = 20,
+    behaviour: str | Any = "none",
+    chunk_size: int = 32,
+) -> dict[str, RolePanelSim] | dict[str, dict[str, RolePanelSim]]:
+    """Like :func:`simulate_panels` for many trials, in chunks, keeping only revenue among the measures.
+
+    Memory grows with trials x reps x 12 (revenue) rather than with every
+    measure and random draw; the numbers equal :func:`simulate_panels`'s.
+    ``plan`` may be a list of plans: they share the draws, and the result is
+    plan -> role -> outcomes.
+    """
+    plans = [plan or scenario.current_plan] if plan is None or isinstance(plan, str) else list(plan)
+    parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
+    for start in range(0, int(trials), chunk_size):
+        idx = np.arange(start, min(int(trials), start + chunk_size))
+        for p, sims in _panels(scenario, plans, draw_chunk(Layout.of(scenario), root_seed(rng), idx), behaviour).items():
+            for r, sim in sims.items():
+                parts[p].setdefault(r, []).append(RolePanelSim({"revenue": sim.measures["revenue"]}, sim.quota,
+                                                               sim.incentive, sim.attainment, sim.new_hire, sim.team))
+    out = {p: {r: RolePanelSim({"revenue": np.concatenate([x.measures["revenue"] for x in ps])},
+                               np.concatenate([x.quota for x in ps]), np.concatenate([x.incentive for x in ps]),
+                               np.concatenate([x.attainment for x in ps]), np.concatenate([x.new_hire for x in ps]),
+                               ps[0].team)
+               for r, ps in by_role.items()}
+           for p, by_role in parts.items()}
+    return out[plans[0]] if plan is None or isinstance(plan, str) else out
+
+
+def _rows(scenario: Scenario, panels: dict[str, RolePanelSim], rep_ids: dict[str, list[str]],
+          year: int, multi_year: bool) -> pd.DataFrame:
+    frames = []
+    for rname, sim in panels.items():
+        role = scenario.roles[rname]
+        R = role.headcount
+        prof = revenue_profile(scenario, rname)
+        share = prof / prof.sum()
+        rev = sim.measures["revenue"][0]  # (R, 12)
+        annual = rev.sum(axis=1, keepdims=True)
+        # payout booked in proportion to the month's revenue (evenly when there was none)
+        alloc = np.where(annual > 0, rev / np.where(annual > 0, annual, 1.0), 1.0 / MONTHS)
+        month = np.tile(np.arange(1, MONTHS + 1), R)
+        f = pd.DataFrame({
+            "rep_id": np.repeat(rep_ids[rname], MONTHS),
+            "role": rname,
+            "team": np.repeat([f"{rname}-t{t + 1:02d}" for t in sim.team], MONTHS),
+            "month": [f"{year}-{m:02d}" for m in month] if multi_year else month,
+            "new_hire": np.repeat(sim.new_hire[0].astype(int), MONTHS),
+            "quota": (sim.quota[0][:, None] * share[None, :]).ravel().round(2),
+            "payout": (sim.incentive[0][:, None] * alloc).ravel().round(2),
+        })
+        for m, kind in MEASURES[role.process].items():
+            v = sim.measures[m][0].ravel()
+            f[m] = v.round(4) if kind == "score" else v.round(2)
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def truth_of(scenario: Scenario, market: np.ndarray) -> dict[str, Any]:
+    """The parameters a synthetic history was drawn from, for checking a calibration."""
+    out: dict[str, Any] = {"market": scenario.market.model_dump(), "market_level": [float(x) for x in market.mean(axis=1)],
+                           "market_monthly": market.tolist(), "roles": {}}
+    for rname, role in scenario.roles.items():
+        out["roles"][rname] = {
+            "process": role.process, "headcount": role.headcount, "team_size": role.team_size,
+            "ability_sd": role.ability_sd, "territory_sd": role.territory_sd,
+            "new_hire_share": role.new_hire_share, "ramp_months": role.ramp_months,
+            "seasonality": role.season, "production": dict(role.production),
+        }
+    return out
+
+
+def synth_history(
+    scenario: Scenario,
+    *,
+    plan: str | None = None,
+    rng: int = 0,
+    years: int = 1,
+    plan2: str | None = None,
+    start_year: int = 2025,
+    behaviour: str | Any = "none",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Synthetic rep-level monthly history of a scenario.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    plan : str, optional
+        Plan in force in year one (default: the current plan).
+    rng : int
+        Seed; the same seed gives the same history.
+    years : {1, 2}
+        With 2, year two keeps the reps of year one except replacements.
+    plan2 : str, optional
+        Plan in force in year two (default: ``plan``).
+    start_year : int
+        Calendar year of year one; with ``years=2`` months are written ``YYYY-MM``.
+    behaviour : str
+        Behaviour model reps follow (``"none"``: today's effort).
+
+    Returns
+    -------
+    frame : DataFrame in the history format
+    truth : dict of the generating parameters and the realised market
+    """
+    if years not in (1, 2):
+        raise SimlibError(f"years: expected 1 or 2, got {years!r}")
+    plan = plan or scenario.current_plan
+    plan2 = plan2 or plan
+    for p in (plan, plan2):
+        if p not in scenario.plans:
+            raise PlanError(f"unknown plan '{p}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    root = root_seed(rng)
+    lay = Layout.of(scenario)
+    d1 = draw_chunk(lay, root, np.array([0]))
+    panels1, m1 = simulate_panels(scenario, plan, draws=d1, behaviour=behaviour)
+    ids1 = {r: [f"{r[:2].upper()}{i + 1:05d}" for i in range(role.headcount)] for r, role in scenario.roles.items()}
+    multi = years == 2
+    frames = [_rows(scenario, panels1, ids1, start_year, multi)]
+    markets = [m1[0]]
+    if multi:
+        d2 = draw_chunk(lay, root, np.array([1]))
+        ids2 = {}
+        for r, role in scenario.roles.items():
+            leave = d2[f"{r}.new_hire"][0] < role.new_hire_share  # replaced by a new hire
+            for key in ("ability", "territory", "last_year"):
+                d2[f"{r}.{key}"][0] = np.where(leave, d2[f"{r}.{key}"][0], d1[f"{r}.{key}"][0])
+            d2[f"{r}.new_hire"][0] = np.where(leave, 0.0, 1.0)
+            nxt = iter(range(role.headcount + 1, 3 * role.headcount + 2))
+            ids2[r] = [f"{r[:2].upper()}{next(nxt):05d}" if lv else ids1[r][i] for i, lv in enumerate(leave)]
+        panels2, m2 = simulate_panels(scenario, plan2, draws=d2, behaviour=behaviour)
+        frames.append(_rows(scenario, panels2, ids2, start_year + 1, multi))
+        markets.append(m2[0])
+    truth = truth_of(scenario, np.array(markets))
+    truth.update({"plans": [plan] + ([plan2] if multi else []), "seed": rng, "years": years,
+                  "scenario": scenario.name, "scenario_sha256": scenario.sha256, "behaviour": str(behaviour)})
+    return pd.concat(frames, ignore_index=True), truth
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from simlib.fit.history import write_history
+    from simlib.scenario import load_scenario
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise SimlibError(f"{out} exists; use --force to overwrite it")
+    truth_path = Path(args.truth) if args.truth else out.with_suffix(".truth.json")
+    if truth_path.exists() and not args.force:
+        raise SimlibError(f"{truth_path} exists; use --force to overwrite it")
+    scen = load_scenario(args.scenario)
+    frame, truth = synth_history(scen, plan=args.plan, rng=args.seed, years=args.years, plan2=args.plan2,
+                                 start_year=args.start_year, behaviour=args.behaviour)
+    write_history(frame, out)
+    write_atomic(truth_path, json.dumps(truth, indent=2))
+    n_reps = frame["rep_id"].nunique()
+    print(f"wrote {out}: {len(frame)} rows, {n_reps} reps, {args.years} year(s), plan(s) {truth['plans']}, seed {args.seed}")
+    print(f"wrote {truth_path}: the generating parameters and realised market")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """``simlib synth SCENARIO --out HISTORY``."""
+    from simlib.cli.main import _positive_int, _seed
+
+    s = subparsers.add_parser("synth", help="generate synthetic rep-level monthly history from a scenario")
+    s.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    s.add_argument("--out", required=True, help="history file to write (.csv or .parquet)")
+    s.add_argument("--plan", help="plan in force in year one (default: the current plan)")
+    s.add_argument("--years", type=int, choices=(1, 2), default=1, help="years of history (default 1)")
+    s.add_argument("--plan2", help="plan in force in year two (default: same as year one)")
+    s.add_argument("--start-year", type=_positive_int, default=2025, help="calendar year of year one (default 2025)")
+    s.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    s.add_argument("--behaviour", "--behavior", default="none", help="behaviour model reps follow (default none)")
+    s.add_argument("--truth", help="where to write the generating parameters (default: OUT with .truth.json)")
+    s.add_argument("--force", action="store_true", help="overwrite existing files")
+    s.set_defaults(func=_cmd_synth)

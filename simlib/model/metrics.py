@@ -1,0 +1,312 @@
+"""Policy metrics per trial, and exact streaming reductions across trials.
+
+Per-trial metrics are computed per role and in total from a chunk's pay and
+measures. Across trials they are reduced to means and Monte Carlo standard
+errors by :class:`Reducer`, which sums fixed blocks of ``REDUCE_BLOCK``
+trials in trial order, so the result is bit-for-bit the same whatever the
+chunk size, worker count or executor. NumPy only (no pandas).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: the 97.5% standard normal quantile (95% two-sided intervals)
+Z95 = 1.959963984540054
+
+#: trials per reduction block (fixed: part of what makes results chunk-invariant)
+REDUCE_BLOCK = 64
+
+#: metrics the behaviour model adds (also filled for behaviour 'none' by the engine)
+BEHAVIOUR_METRICS: dict[str, tuple[str, str]] = {
+    "last_month_share": ("share of revenue booked in the last month of pay periods", "fraction"),
+    "discount_cost": ("price discounts given to pull deals into a period (model-implied level)", "money"),
+    "help_given": ("help to teammates, index (1 = today)", "index"),
+    "effort_index": ("mean monthly effort, index (1 = today)", "index"),
+    "give_up_share": ("share of reps whose optimal effort is a fifth or more below today's while short of target", "fraction"),
+    "coast_share": ("share of reps whose optimal effort is a fifth or more below today's once on track for target", "fraction"),
+}
+
+#: metric name -> (description, unit)
+METRICS: dict[str, tuple[str, str]] = {
+    "revenue": ("revenue in the year", "money"),
+    "gross_profit": ("revenue x gross margin", "money"),
+    "incentive_cost": ("incentive paid", "money"),
+    "base_cost": ("base salaries", "money"),
+    "total_comp": ("base + incentive", "money"),
+    "comp_cost_of_sales": ("total comp / revenue", "fraction"),
+    "profit": ("gross profit - total comp", "money"),
+    "share_at_quota": ("share of reps with attainment >= 100%", "fraction"),
+    "share_120": ("share of reps with attainment >= 120%", "fraction"),
+    "attainment_p10": ("10th percentile of attainment", "fraction of quota"),
+    "attainment_p50": ("median attainment", "fraction of quota"),
+    "attainment_p90": ("90th percentile of attainment", "fraction of quota"),
+    "payout_p10": ("10th percentile of incentive / target incentive", "multiple"),
+    "payout_p50": ("median incentive / target incentive", "multiple"),
+    "leverage": ("90th percentile of incentive / target incentive", "multiple"),
+    "share_capped": ("share of reps who hit a cap", "fraction"),
+    "pay_performance_corr": ("Spearman rank correlation of attainment and incentive", "correlation"),
+    "gini_pay": ("Gini coefficient of total pay", "index"),
+    "recognition_value": ("money-equivalent of non-money awards", "money"),
+    "over_budget": ("1 if incentive cost exceeds the budget (mean = probability)", "probability"),
+    # behaviour (simlib.behaviour.dynamic; today's values under behaviour 'none')
+    **BEHAVIOUR_METRICS,
+}
+
+#: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
+KEEP = ("revenue", "incentive_cost", "total_comp", "profit")
+
+
+def quantiles_along_reps(x: np.ndarray, qs) -> np.ndarray:
+    """Quantiles over axis 1 (reps) for each trial: (T, R) -> (len(qs), T).
+
+    The same numbers as ``np.quantile(x, qs, axis=1)`` (linear method; a row
+    with a NaN gives NaN), from one sort of ``x`` instead of a partition per call.
+    """
+    return quantiles_of_sorted(np.sort(x, axis=1), qs)
+
+
+def quantiles_of_sorted(xs: np.ndarray, qs) -> np.ndarray:
+    """Linear-interpolation quantiles of rows already sorted along axis 1: (T, R) -> (len(qs), T).
+
+    Follows NumPy's ``quantile`` step by step (virtual index ``(R-1) q``, its
+    floor and the next order statistic, the two-sided lerp), so the result is
+    bit-for-bit ``np.quantile(xs, qs, axis=1)``.
+    """
+    R = xs.shape[1]
+    v = (R - 1) * np.asarray(qs, dtype=float)
+    prev = np.floor(v)
+    nxt = prev + 1
+    edge = (v >= R - 1) | np.isnan(v)
+    prev[edge] = -1
+    nxt[edge] = -1
+    prev[v < 0] = 0
+    nxt[v < 0] = 0
+    prev_i, next_i = prev.astype(np.intp), nxt.astype(np.intp)
+    gamma = (v - prev_i)[:, None]
+    a = xs[:, prev_i].T
+    b = xs[:, next_i].T
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    last = xs[:, -1]
+    nan_rows = np.isnan(last)
+    if nan_rows.any():
+        out[:, nan_rows] = last[nan_rows]
+    return out
+
+
+def _sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted along axis 1 and their average ranks (ties get their mean rank), from one argsort."""
+    T, R = x.shape
+    # ties all get the same mean rank, so the order within a tie does not matter and the
+    # faster unstable sort gives the same ranks; NaNs (each its own group) keep the stable order
+    order = np.argsort(x, axis=1, kind="stable" if np.isnan(x).any() else "quicksort")
+    off = (np.arange(T) * R)[:, None]
+    flat = order + off  # positions in the flattened rows
+    xs = x.ravel()[flat]
+    new = np.empty((T, R), dtype=bool)  # a sorted position that starts a group of equal values
+    new[:, 0] = True
+    np.not_equal(xs[:, 1:], xs[:, :-1], out=new[:, 1:])
+    out = np.empty(T * R)
+    if new.all():  # no ties (e.g. continuous attainment): each rank is its position
+        out[flat] = np.broadcast_to(np.arange(R, dtype=float), (T, R))
+        return xs, out.reshape(T, R)
+    # tie groups over the flattened rows (a row's first position always starts a group): each
+    # position gets the mean of its group's first and last position, (first + last) / 2, which
+    # is exact (a half-integer) and the mean of the positions
+    nf = new.ravel()
+    starts = np.flatnonzero(nf)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = T * R - 1
+    mid = (starts + ends) / 2.0
+    out[flat] = mid[np.cumsum(nf) - 1].reshape(T, R) - off
+    return xs, out.reshape(T, R)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks along axis 1 (ties get their mean rank)."""
+    return _sort_rank(x)[1]
+
+
+def _spearman_of_ranks(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    ra = ra - ra.mean(axis=1, keepdims=True)
+    rb = rb - rb.mean(axis=1, keepdims=True)
+    den = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
+    num = (ra * rb).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of a and b along axis 1, per row; NaN when either is constant."""
+    return _spearman_of_ranks(_ranks(a), _ranks(b))
+
+
+def gini_rows(x: np.ndarray) -> np.ndarray:
+    """Gini coefficient along axis 1 (non-negative values)."""
+    return _gini_of_sorted(np.sort(x, axis=1))
+
+
+def _gini_of_sorted(xs: np.ndarray) -> np.ndarray:
+    R = xs.shape[1]
+    tot = xs.sum(axis=1)
+    i = np.arange(1, R + 1)
+    g = (2.0 * (xs * i).sum(axis=1) / (R * np.where(tot > 0, tot, 1.0))) - (R + 1.0) / R
+    return np.where(tot > 0, g, 0.0)
+
+
+def _constant(a: np.ndarray) -> float | None:
+    """The value of an array whose elements are all equal (None otherwise)."""
+    a = np.asarray(a)
+    v = a.flat[0] if a.size else None
+    return float(v) if a.size and np.all(a == v) else None
+
+
+def group_metrics(
+    revenue: np.ndarray,
+    margin: np.ndarray,
+    incentive: np.ndarray,
+    base: np.ndarray,
+    target_incentive: np.ndarray,
+    attainment: np.ndarray,
+    capped: np.ndarray,
+    recognition: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per-trial metrics of a group of reps; inputs are (T, R) (``base``, ``margin`` and TI broadcast).
+
+    Returns a dict metric -> (T,) array.
+    """
+    rev = revenue.sum(axis=1)
+    inc = incentive.sum(axis=1)
+    basec = np.broadcast_to(base, incentive.shape).sum(axis=1)
+    gp = (revenue * margin).sum(axis=1)
+    tc = basec + inc
+    # one argsort per input serves its quantiles and its ranks; where base and target incentive
+    # are the same for every rep (one role), pay and payout multiples sort as incentive does,
+    # and sorting incentive gives their sorted rows too (the same values, elementwise)
+    att_sorted, att_rank = _sort_rank(attainment)
+    inc_sorted, inc_rank = _sort_rank(incentive)
+    att_q = quantiles_of_sorted(att_sorted, [0.1, 0.5, 0.9])
+    # payout multiples are undefined where target incentive is 0 (e.g. pure commission): NaN, not 1e12-fold
+    ti0 = _constant(target_incentive)
+    if ti0 is not None:
+        if ti0 > 0:
+            pay_q = quantiles_of_sorted(inc_sorted / ti0, [0.1, 0.5, 0.9])
+        else:
+            pay_q = np.full((3, incentive.shape[0]), np.nan)
+    else:
+        ti = np.broadcast_to(target_incentive, incentive.shape)
+        multiple = np.where(ti > 0, incentive / np.where(ti > 0, ti, 1.0), np.nan)
+        pay_q = quantiles_along_reps(multiple, [0.1, 0.5, 0.9])
+    base0 = _constant(base)
+    if base0 is not None:
+        gini = _gini_of_sorted(inc_sorted + base0)
+    else:
+        gini = gini_rows(np.broadcast_to(base, incentive.shape) + incentive)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(rev > 0, tc / np.where(rev > 0, rev, 1.0), np.nan)
+    return {
+        "revenue": rev,
+        "gross_profit": gp,
+        "incentive_cost": inc,
+        "base_cost": basec,
+        "total_comp": tc,
+        "comp_cost_of_sales": cos,
+        "profit": gp - tc,
+        "share_at_quota": (attainment >= 1.0).mean(axis=1),
+        "share_120": (attainment >= 1.2).mean(axis=1),
+        "attainment_p10": att_q[0],
+        "attainment_p50": att_q[1],
+        "attainment_p90": att_q[2],
+        "payout_p10": pay_q[0],
+        "payout_p50": pay_q[1],
+        "leverage": pay_q[2],
+        "share_capped": capped.mean(axis=1),
+        "pay_performance_corr": _spearman_of_ranks(att_rank, inc_rank),
+        "gini_pay": gini,
+        "recognition_value": recognition.sum(axis=1),
+    }
+
+
+class Reducer:
+    """Exact, order-fixed streaming sums of per-trial rows.
+
+    Feed ``(first_trial, rows)`` in any chunking (contiguous, in trial order);
+    rows are buffered into blocks of :data:`REDUCE_BLOCK` trials aligned to
+    trial 0, each block is summed with NumPy, and block sums are added in
+    block order. NaN entries are skipped (counted in ``n``).
+    """
+
+    def __init__(self, ncols: int):
+        self.n = np.zeros(ncols)
+        self.s = np.zeros(ncols)
+        self.ss = np.zeros(ncols)
+        self.shift: np.ndarray | None = None
+        self._buf: list[np.ndarray] = []
+        self._buffered = 0
+        self._next = 0
+
+    def add(self, first: int, rows: np.ndarray) -> None:
+        if first != self._next:
+            raise ValueError(f"rows must arrive in trial order: expected trial {self._next}, got {first}")
+        self._next += rows.shape[0]
+        self._buf.append(rows)
+        self._buffered += rows.shape[0]
+        if self._buffered >= REDUCE_BLOCK:
+            allrows = np.concatenate(self._buf, axis=0)
+            k = (allrows.shape[0] // REDUCE_BLOCK) * REDUCE_BLOCK
+            for b in range(0, k, REDUCE_BLOCK):
+                self._block(allrows[b : b + REDUCE_BLOCK])
+            rest = allrows[k:]
+            self._buf = [rest] if rest.shape[0] else []
+            self._buffered = rest.shape[0]
+
+    def _block(self, rows: np.ndarray) -> None:
+        if self.shift is None:
+            # shifted sums keep the variance accurate for large means
+            with np.errstate(invalid="ignore"):
+                self.shift = np.where(np.isfinite(rows[0]), rows[0], 0.0)
+        ok = np.isfinite(rows)
+        d = np.where(ok, rows - self.shift, 0.0)
+        self.n += ok.sum(axis=0)
+        self.s += d.sum(axis=0)
+        self.ss += (d * d).sum(axis=0)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return (n, mean, standard error of the mean) per column."""
+        if self._buffered:
+            self._block(np.concatenate(self._buf, axis=0))
+            self._buf, self._buffered = [], 0
+        n = self.n
+        shift = self.shift if self.shift is not None else np.zeros_like(n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_d = self.s / n
+            var = (self.ss - n * mean_d * mean_d) / (n - 1)
+            se = np.sqrt(np.maximum(var, 0.0) / n)
+        return n, shift + mean_d, se
+
+
+def quantile_with_ci(x: np.ndarray, q: float, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Sample quantile with a distribution-free order-statistic CI.
+
+    Returns (estimate, se, lo, hi); se is the CI half-width / z.
+    """
+    x = np.sort(x[np.isfinite(x)])
+    n = x.size
+    if n == 0:
+        return (math.nan,) * 4
+    if level == 0.95:
+        z = Z95
+    else:
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + level / 2))
+    est = float(np.quantile(x, q))
+    half = z * math.sqrt(n * q * (1 - q))
+    lo = x[max(0, int(math.floor(n * q - half)) - 1)]
+    hi = x[min(n - 1, int(math.ceil(n * q + half)))]
+    return est, float((hi - lo) / (2 * z)), float(lo), float(hi)

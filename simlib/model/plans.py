@@ -1,0 +1,398 @@
+"""Applying a plan: quota setting and payout (MODEL.md section 3).
+
+All functions are vectorised over (trials, reps[, periods]) and depend only
+on NumPy; they take the plan as validated data from :mod:`simlib.scenario`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simlib.memo import by_identity
+from simlib.model.paycurves import compile_component, compile_modifier, evaluate
+from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
+from simlib.model.production import expected_monthly_revenue
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario
+
+
+def revenue_profile(scenario: Scenario, role: str) -> np.ndarray:
+    """Expected revenue per month (12,) of an average ramped rep at today's effort (read-only)."""
+    return _revenue_profile(scenario.roles[role], scenario.market.growth_mean)
+
+
+@by_identity()
+def _revenue_profile(role, growth: float) -> np.ndarray:
+    out = expected_monthly_revenue(role, growth)
+    out.flags.writeable = False
+    return out
+
+
+def expected_quota(scenario: Scenario, plan: str, role: str) -> float:
+    """Annual quota of an average ramped rep under ``plan`` (no noise, territory 1).
+
+    ``level`` x expected annual revenue at today's effort; ``top_down`` with a
+    ``company_target``: the company number per head; ``last_year``: grown by
+    ``growth`` as in :func:`set_quotas`.
+    """
+    q = scenario.role_plan(plan, role).quota
+    E = float(revenue_profile(scenario, role).sum())
+    if q.method == "top_down" and q.company_target:
+        return q.level * q.company_target / scenario.roles[role].headcount
+    if q.method == "last_year":
+        return q.level * (1.0 + q.growth) * E / (1.0 + scenario.market.growth_mean)
+    return q.level * E
+
+
+def set_quotas(scenario: Scenario, plan: str, world: RoleWorld) -> np.ndarray:
+    """Annual revenue quota per rep, shape (T, R).
+
+    ``flat``: level x E, the same for all; ``territory``: level x E x p_hat,
+    where p_hat is the manager's noisy view of territory potential
+    (lognormal error, sd ``noise``); ``last_year``: level x (1 + growth) x last
+    year's sales (new hires: as ``territory``); ``top_down``: the company
+    number (``company_target``, or level x E x headcount) split in proportion
+    to p_hat. New hires' quotas are scaled by their mean ramp over the year.
+    """
+    rp = scenario.role_plan(plan, world.name)
+    q = rp.quota
+    E = float(revenue_profile(scenario, world.name).sum())
+    d = world.draws
+    p_hat = world.territory * lognormal_mean_one(q.noise, d["quota_noise"])
+    ramp = world.ramp_mean
+    if q.method == "flat":
+        quota = q.level * E * np.ones_like(p_hat) * ramp
+    elif q.method == "territory":
+        quota = q.level * E * p_hat * ramp
+    elif q.method == "last_year":
+        g = scenario.market.growth_mean
+        ly = E / (1.0 + g) * world.ability * world.territory * lognormal_mean_one(world.role.last_year_sd, d["last_year"])
+        quota = np.where(world.new_hire, q.level * E * p_hat * ramp, q.level * (1.0 + q.growth) * ly)
+    else:
+        company = q.level * (q.company_target if q.company_target else E * world.role.headcount)
+        weight = p_hat * ramp
+        quota = company * weight / weight.sum(axis=1, keepdims=True)
+    return quota
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Pay period structure of a role plan's primary revenue pay.
+
+    Attributes
+    ----------
+    period : str
+        Assessment period of the primary revenue component.
+    ytd : bool
+        Year-to-date true-up (then attainment accumulates over the year).
+    names : tuple of str
+        Revenue components with that same period structure.
+    ends : tuple of int
+        Last month (0-11) of each pay period.
+    """
+
+    period: str
+    ytd: bool
+    names: tuple[str, ...]
+    ends: tuple[int, ...]
+
+
+def primary_structure(rp: RolePlan, target_incentive: float = 1.0) -> Structure:
+    """The period structure of the largest revenue component (by its payout at 100% of target).
+
+    Sizes are compared in target incentives (TI) at 100%: a curve by
+    ``weight`` x its multiple, a commission by its value at 100% times a quota
+    of 12 TI (quota about 5x on-target earnings at a 70/30 mix), a lump sum by
+    its total / TI, per-unit revenue pay by its rate times 12 TI. Without
+    revenue components the structure is annual.
+    """
+    best, size = None, -1.0
+    for c in rp.components:
+        if c.measure != "revenue":
+            continue
+        v = float(evaluate(compile_component(c), np.array([1.0]))[0][0])
+        if c.kind == "curve":
+            s = c.weight * v
+        elif c.kind == "lump_sum":
+            s = v / max(target_incentive, 1e-9)
+        else:
+            s = 12.0 * v
+        if s > size:
+            best, size = c, s
+    if best is None:
+        return Structure("year", False, (), (MONTHS - 1,))
+    names = tuple(c.name for c in rp.components if c.measure == "revenue" and c.period == best.period and c.ytd_true_up == best.ytd_true_up)
+    n = PERIODS[best.period]
+    ends = tuple(range(MONTHS // n - 1, MONTHS, MONTHS // n))
+    return Structure(best.period, bool(best.ytd_true_up and n > 1), names, ends)
+
+
+def aggregate(x: np.ndarray, period: str, kind: str) -> np.ndarray:
+    """Monthly (..., 12) to per-period (..., P): flows summed, scores averaged."""
+    n = PERIODS[period]
+    m = MONTHS // n
+    y = x.reshape(*x.shape[:-1], n, m)
+    # months added as NumPy's sum adds them (tests/test_fast_paths.py), without its per-row overhead
+    s = sum_periods(y)
+    return s if kind == "flow" else s / m
+
+
+def sum_periods(x: np.ndarray) -> np.ndarray:
+    """``x.sum(axis=-1)`` bit for bit for a short last axis (NumPy adds fewer than 8 terms in order)."""
+    n = x.shape[-1]
+    if n == 1:
+        return x[..., 0].copy()
+    if n >= 8:
+        return sum_months(x)  # NumPy's own sum unless 12 months
+    s = x[..., 0] + x[..., 1]
+    for i in range(2, n):
+        s += x[..., i]
+    return s
+
+
+def any_period(x: np.ndarray) -> np.ndarray:
+    """``x.any(axis=-1)`` for a boolean array with a short last axis."""
+    s = x[..., 0].copy()
+    for i in range(1, x.shape[-1]):
+        s |= x[..., i]
+    return s
+
+
+def year_sum(measures, name: str, memo: dict | None = None) -> np.ndarray:
+    """A measure summed over the year's months, (T, R, 12) -> (T, R); kept in ``memo`` when given.
+
+    The same numbers as ``aggregate(x, "year", "flow")[..., 0]`` (one sum over the month axis).
+    """
+    key = ("year_sum", name)
+    if memo is not None and key in memo:
+        return memo[key]
+    s = sum_months(measures[name])
+    if memo is not None:
+        memo[key] = s
+    return s
+
+
+def _cumulate(x: np.ndarray, kind: str) -> np.ndarray:
+    c = np.cumsum(x, axis=-1)
+    return c if kind == "flow" else c / np.arange(1, x.shape[-1] + 1)
+
+
+def _team_sum(x: np.ndarray, world: RoleWorld) -> np.ndarray:
+    """Sum over each team's members, broadcast back to members: (T, R, ...) -> (T, R, ...)."""
+    starts = np.arange(0, world.role.headcount, world.role.team_size)
+    return np.add.reduceat(x, starts, axis=1)[:, world.team]
+
+
+def _team_size(world: RoleWorld) -> np.ndarray:
+    return np.bincount(world.team)[world.team].astype(float)
+
+
+def top_k(score: np.ndarray, k: int) -> np.ndarray:
+    """The k highest scores of each row, ties broken by the lower rep index: bool (T, R).
+
+    The same reps as the first k of a stable descending sort, found with a
+    partition (linear time) instead of a sort.
+    """
+    T, R = score.shape
+    top = np.zeros((T, R), dtype=bool)
+    if k <= 0:
+        return top
+    if k >= R:
+        top[:] = True
+        return top
+    if np.isnan(score).any():  # NaN rows: keep the sort's exact order
+        order = np.argsort(-score, axis=1, kind="stable")
+        np.put_along_axis(top, order[:, :k], True, axis=1)
+        return top
+    kth = -np.partition(-score, k - 1, axis=1)[:, k - 1 : k]  # the k-th highest score of each row
+    np.greater(score, kth, out=top)
+    tie = score == kth
+    need = k - top.sum(axis=1, keepdims=True)  # places left for reps on the k-th score, lowest index first
+    top |= tie & (np.cumsum(tie, axis=1) <= need)
+    return top
+
+
+@dataclass
+class PayResult:
+    """Pay of one role under one plan for a chunk of trials (money per year unless noted).
+
+    Attributes
+    ----------
+    incentive : (T, R) incentive paid in the year.
+    base : (R,) or scalar base salary.
+    target_incentive : scalar, money per year at 100%.
+    attainment : (T, R) annual revenue / annual quota.
+    quota : (T, R) annual revenue quota.
+    capped : (T, R) bool, any component hit its cap in any period.
+    recognition : (T, R) money-equivalent of non-money awards.
+    components : name -> (T, R) money per year by component.
+    """
+
+    incentive: np.ndarray
+    base: float
+    target_incentive: float
+    attainment: np.ndarray
+    quota: np.ndarray
+    capped: np.ndarray
+    recognition: np.ndarray
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _targets(c_target, measure_kind, period, quota, share, level, shape):
+    """Per-period targets (T, R, P)."""
+    n = PERIODS[period]
+    if c_target == "quota":
+        return quota[..., None] * share[None, None, :]
+    if measure_kind == "flow":
+        return np.full((*shape, n), level * float(c_target) / n)
+    return np.full((*shape, n), float(c_target))
+
+
+def component_pay(
+    c: Component,
+    values: np.ndarray,
+    targets: np.ndarray,
+    scale: np.ndarray,
+    kind: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pay per period (..., P) of one component and whether it was capped.
+
+    ``values`` and ``targets`` are per period; ``scale`` per period multiplies
+    the schedule's output (see :func:`simlib.model.paycurves.compile_component`).
+    With ``ytd_true_up`` each period pays what the year-to-date attainment has
+    earned so far minus what was already paid (never negative).
+    """
+    sched = compile_component(c)
+    if c.ytd_true_up and values.shape[-1] > 1:
+        cv, ct = _cumulate(values, kind), _cumulate(targets, kind)  # scores: running means of both
+        # a per-unit rate is already money per unit: due = rate x units so far, not x periods elapsed
+        cs = np.ones_like(scale) if c.kind == "per_unit" else np.cumsum(scale, axis=-1)
+        x = cv if c.kind == "per_unit" else cv / np.maximum(ct, 1e-12)
+        due, capped = evaluate(sched, x)
+        due = due * cs
+        paid = np.zeros_like(due)
+        so_far = np.zeros(due.shape[:-1])
+        for p in range(due.shape[-1]):
+            paid[..., p] = np.maximum(0.0, due[..., p] - so_far)
+            so_far = so_far + paid[..., p]
+        return paid, capped
+    x = values if c.kind == "per_unit" else values / np.maximum(targets, 1e-12)
+    y, capped = evaluate(sched, x)
+    return y * scale, capped
+
+
+def _scale(c: Component, TI: float, targets: np.ndarray) -> np.ndarray:
+    n = targets.shape[-1]
+    if c.kind == "curve":
+        return np.full(targets.shape, c.weight * TI / n)
+    if c.kind == "commission":
+        return targets
+    return np.ones(targets.shape)
+
+
+def compute_pay(
+    scenario: Scenario,
+    plan: str,
+    world: RoleWorld,
+    measures: dict[str, np.ndarray],
+    quota: np.ndarray,
+    memo: dict | None = None,
+) -> PayResult:
+    """Apply a role's plan to simulated measures.
+
+    ``memo``: an optional dict kept with ``measures`` (one per measures dict)
+    where per-period sums of the measures are kept for the next plan applied
+    to the same measures (the engine shares today's measures across plans).
+    """
+    memo = {} if memo is None else memo
+
+    def agg(measure: str, period: str, kind: str) -> np.ndarray:
+        key = ("aggregate", measure, period, kind)
+        if key not in memo:
+            if period == "year":  # the year's sum is shared with the engine's metrics (same arithmetic)
+                s = year_sum(measures, measure, memo)[..., None]
+                memo[key] = s if kind == "flow" else s / MONTHS
+            else:
+                memo[key] = aggregate(measures[measure], period, kind)
+        return memo[key]
+
+    rp: RolePlan = scenario.role_plan(plan, world.name)
+    kinds = MEASURES[world.role.process]
+    TI = scenario.target_incentive(plan, world.name)
+    base = scenario.base_salary(plan, world.name)
+    T, R = world.shape
+    prof = revenue_profile(scenario, world.name)
+    level = rp.quota.level
+    w_team = rp.team.weight
+
+    comps: dict[str, np.ndarray] = {}
+    capped_any = np.zeros((T, R), dtype=bool)
+    for c in rp.components:
+        kind = kinds[c.measure]
+        vals = agg(c.measure, c.period, kind)
+        share = aggregate(prof / prof.sum(), c.period, "flow")
+        tgt = _targets(c.target, kind, c.period, quota, share, level, (T, R))
+        scale = _scale(c, TI, tgt)
+        pay, capped = component_pay(c, vals, tgt, scale, kind)
+        pay = sum_periods(pay)
+        capped_any |= any_period(capped)
+        if w_team > 0:
+            size = _team_size(world)[None, :, None]
+            if kind == "flow":
+                tv, tt = _team_sum(vals, world), _team_sum(tgt, world)
+            else:
+                tv, tt = _team_sum(vals, world) / size, _team_sum(tgt, world) / size
+            if c.kind == "per_unit":
+                per_head, tcap = component_pay(c, tv / size, tt / size, scale, kind)
+                pool = per_head * size
+            else:
+                pool, tcap = component_pay(c, tv, tt, _team_sum(scale, world), kind)
+            if rp.team.split == "contribution" and kind == "flow":
+                own = vals.sum(axis=-1, keepdims=True)
+                tot = _team_sum(own, world)
+                frac = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / size)
+                team_pay = sum_periods(pool * frac)
+            else:
+                team_pay = sum_periods(pool / size)
+            pay = (1.0 - w_team) * pay + w_team * team_pay
+            capped_any |= any_period(tcap)
+        comps[c.name] = pay
+
+    att = year_sum(measures, "revenue", memo) / np.maximum(quota, 1e-12)
+    for g in rp.gates:
+        kind = kinds[g.measure]
+        annual = agg(g.measure, "year", kind)[..., 0]
+        if g.target == "quota":
+            target = quota
+        else:
+            target = level * float(g.target) if kind == "flow" else float(g.target)
+        ok = annual / np.maximum(target, 1e-12) >= g.min_attainment
+        for name in g.components or list(comps):
+            comps[name] = np.where(ok, comps[name], 0.0)
+
+    incentive = np.zeros((T, R))
+    for v in comps.values():
+        incentive = incentive + v
+    for mod in rp.modifiers:
+        annual = agg(mod.measure, "year", kinds[mod.measure])[..., 0]
+        incentive = incentive * evaluate(compile_modifier(mod), annual)[0]
+
+    recog = np.zeros((T, R))
+    if rp.recognition is not None and rp.recognition.value > 0:
+        rec = rp.recognition
+        kind = kinds[rec.measure]
+        annual = agg(rec.measure, "year", kind)[..., 0]
+        score = annual / np.maximum(quota, 1e-12) if rec.measure == "revenue" else annual
+        recog = np.where(top_k(score, min(rec.top_k, R)), rec.value, 0.0)
+
+    return PayResult(
+        incentive=incentive,
+        base=base,
+        target_incentive=TI,
+        attainment=att,
+        quota=quota,
+        capped=capped_any,
+        recognition=recog,
+        components=comps,
+    )

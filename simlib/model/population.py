@@ -1,0 +1,279 @@
+"""Random draws, reps and market: everything a trial needs before any plan applies.
+
+Draw first, then compute (cf. QuantEcon): every random number a trial uses
+is drawn up front from that trial's own stream, so a trial's numbers do not
+depend on chunk size, worker count or executor, and every plan sees the same
+draws (common random numbers).
+
+Streams: the run's root :class:`~numpy.random.SeedSequence` seeds one PCG64;
+trial ``t`` reads that generator's sequence from position ``t * STREAM_STRIDE``
+(mod 2**128, set with ``PCG64.advance``). The stride is the odd integer
+nearest 2**128 / golden ratio, the same device as ``PCG64.jumped``: the
+starting points of any 2**40 trials are at least about 2**87 draws apart,
+far more than a trial uses (about 10**4).
+
+Normals are made from the trial's uniforms by the Box-Muller transform
+(``r = sqrt(-2 log(1 - u1))``, angle ``2 pi u2``; cosine and sine in single
+precision, so a normal's absolute error is at most about ``2e-6 r``). On a machine with
+vectorised ``log``/``sqrt``/``sin``/``cos`` this costs about half of NumPy's
+ziggurat ``standard_normal`` (``python -m benchmarks`` prints both).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simlib.memo import by_identity
+from simlib.scenario import MONTHS, Role, Scenario
+
+#: deals per rep-month with their own size draw; more are valued at the mean size
+KA_SIZE_DRAWS = 4
+
+
+def root_seed(rng: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:
+    """Turn the one randomness argument into a root :class:`~numpy.random.SeedSequence`.
+
+    ``None`` draws fresh entropy (recorded in provenance so the run can be repeated).
+    """
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        return np.random.SeedSequence(int(rng.integers(0, 2**63)))
+    if rng is None:
+        return np.random.SeedSequence()
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.SeedSequence(int(rng))
+    raise TypeError(f"rng: expected a non-negative int, SeedSequence, Generator or None, got {rng!r}")
+
+
+#: trial ``t``'s stream starts ``t * STREAM_STRIDE`` draws into the root PCG64 sequence (mod 2**128)
+STREAM_STRIDE = 0x9E3779B97F4A7C15F39CC0605CEDC835
+_MOD128 = 1 << 128
+
+
+class TrialStreams:
+    """The per-trial streams of one root seed (one PCG64, repositioned per trial)."""
+
+    def __init__(self, root: np.random.SeedSequence):
+        self._bg = np.random.PCG64(root)
+        self._base = self._bg.state
+        self._gen = np.random.Generator(self._bg)
+
+    def generator(self, trial: int) -> np.random.Generator:
+        """The generator positioned at the start of ``trial``'s stream (valid until the next call)."""
+        self._bg.state = self._base
+        self._bg.advance((int(trial) * STREAM_STRIDE) % _MOD128)
+        return self._gen
+
+
+def trial_generator(root: np.random.SeedSequence, trial: int) -> np.random.Generator:
+    """The independent stream of one trial, as a generator of its own."""
+    return TrialStreams(root).generator(trial)
+
+
+def box_muller(u: np.ndarray) -> np.ndarray:
+    """Standard normals from uniforms in [0, 1), in place, pairwise along the last axis.
+
+    The last axis (even length ``2k``) holds ``k`` radius uniforms then ``k``
+    angle uniforms; on return it holds ``r cos(theta)`` then ``r sin(theta)``.
+    """
+    if u.shape[-1] % 2:
+        raise ValueError(f"box_muller: the last axis must have even length, got {u.shape[-1]}")
+    k = u.shape[-1] // 2
+    r, a = u[..., :k], u[..., k : 2 * k]
+    np.subtract(1.0, r, out=r)  # (0, 1]
+    np.log(r, out=r)
+    r *= -2.0
+    np.sqrt(r, out=r)
+    theta = np.multiply(a, 2.0 * np.pi, dtype=np.float32)
+    np.multiply(r, np.sin(theta), out=a)
+    np.cos(theta, out=theta)
+    r *= theta
+    return u
+
+
+def _role_draws(role: Role) -> tuple[list, list]:
+    """(name, shape) of the standard normals and uniforms a role needs per trial."""
+    R, M = role.headcount, MONTHS
+    normals = [("ability", (R,)), ("territory", (R,)), ("quota_noise", (R,)), ("last_year", (R,))]
+    uniforms = [("new_hire", (R,))]
+    if role.process == "telesales":
+        normals += [(n, (R, M)) for n in ("calls", "leads", "conv", "deal", "accuracy")]
+    elif role.process == "key_account":
+        normals += [("size", (R, M, KA_SIZE_DRAWS)), ("satisfaction", (R, M))]
+        uniforms += [(n, (R, M)) for n in ("ndeals", "newacc", "milestones")]
+    else:
+        normals += [(n, (R, M)) for n in ("revenue", "psat", "adherence")]
+        uniforms += [("opened", (R, M))]
+    return normals, uniforms
+
+
+@dataclass
+class Layout:
+    """Where each named draw lives in a trial's vector of normals and uniforms."""
+
+    normals: dict[str, tuple[int, tuple]] = field(default_factory=dict)
+    uniforms: dict[str, tuple[int, tuple]] = field(default_factory=dict)
+    n_normal: int = 0
+    n_uniform: int = 0
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Layout:
+        """The layout of a scenario's draws (built once per scenario object; do not modify)."""
+        return _layout_of(scenario)
+
+    @classmethod
+    def _build(cls, scenario: Scenario) -> Layout:
+        lay = cls()
+        for key, shape in (("market.growth", (1,)), ("market.monthly", (MONTHS,))):
+            lay._add(lay.normals, key, shape, "n_normal")
+        for rname, role in scenario.roles.items():
+            normals, uniforms = _role_draws(role)
+            for n, shape in normals:
+                lay._add(lay.normals, f"{rname}.{n}", shape, "n_normal")
+            for n, shape in uniforms:
+                lay._add(lay.uniforms, f"{rname}.{n}", shape, "n_uniform")
+        return lay
+
+    def _add(self, table, key, shape, counter):
+        off = getattr(self, counter)
+        table[key] = (off, shape)
+        setattr(self, counter, off + math.prod(shape))
+
+
+@by_identity()
+def _layout_of(scenario: Scenario) -> Layout:
+    return Layout._build(scenario)
+
+
+def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray) -> dict[str, np.ndarray]:
+    """Draw every random number of the given trials; arrays are shaped (T, *shape).
+
+    Each trial reads, from its own stream, ``2 ceil(n_normal / 2)`` uniforms
+    that become its normals (:func:`box_muller`) and then ``n_uniform``
+    uniforms.
+    """
+    T = len(trials)
+    n2 = 2 * ((layout.n_normal + 1) // 2)
+    buf = np.empty((T, n2 + layout.n_uniform))
+    streams = TrialStreams(root)
+    for i, t in enumerate(trials):
+        streams.generator(int(t)).random(out=buf[i])
+    z = box_muller(buf[:, :n2])
+    u = buf[:, n2:]
+    out = {}
+    for table, src in ((layout.normals, z), (layout.uniforms, u)):
+        for key, (off, shape) in table.items():
+            out[key] = src[:, off : off + math.prod(shape)].reshape((T, *shape))
+    return out
+
+
+def sum_months(x: np.ndarray) -> np.ndarray:
+    """``x.sum(axis=-1)`` for a last axis of 12 months, bit for bit, in fewer cycles.
+
+    NumPy sums a contiguous run of 12 as ``((x0+x1)+(x2+x3)) + ((x4+x5)+(x6+x7))``
+    and then adds ``x8..x11`` in turn (its pairwise sum below 128 terms);
+    doing the same adds on whole month slices avoids its per-row overhead
+    (``tests/test_fast_paths.py`` checks the two agree exactly, for the
+    C-ordered arrays the engine makes).
+    """
+    if x.shape[-1] != MONTHS:
+        return x.sum(axis=-1)
+    c = [x[..., i] for i in range(MONTHS)]
+    s = (c[0] + c[1]) + (c[2] + c[3])
+    s += (c[4] + c[5]) + (c[6] + c[7])
+    for i in range(8, MONTHS):
+        s += c[i]
+    return s
+
+
+def lognormal_mean_one(sd: float, z: np.ndarray) -> np.ndarray:
+    """exp(sd z - sd^2/2): lognormal with mean 1."""
+    return np.exp(sd * z - 0.5 * sd * sd)
+
+
+def market_multiplier(scenario: Scenario, draws: dict[str, np.ndarray]) -> np.ndarray:
+    """Demand multiplier common to all reps, shape (T, 12), mean about 1 + growth_mean.
+
+    Annual level ``(1+g) exp(s_g z - s_g^2/2)`` times a stationary AR(1) in logs
+    with innovation sd ``sigma sqrt(1-rho^2)`` (so the marginal sd is sigma).
+    """
+    m = scenario.market
+    annual = (1.0 + m.growth_mean) * lognormal_mean_one(m.growth_sd, draws["market.growth"][:, 0])
+    zm = draws["market.monthly"]
+    x = np.empty_like(zm)
+    x[:, 0] = m.monthly_sd * zm[:, 0]
+    innov = m.monthly_sd * np.sqrt(1.0 - m.monthly_rho**2)
+    for k in range(1, MONTHS):
+        x[:, k] = m.monthly_rho * x[:, k - 1] + innov * zm[:, k]
+    return annual[:, None] * np.exp(x - 0.5 * m.monthly_sd**2)
+
+
+@dataclass
+class RoleWorld:
+    """Plan-independent state of one role in a chunk of trials.
+
+    Attributes
+    ----------
+    ability, territory : ndarray (T, R)
+        Mean-one lognormal rep ability and territory potential.
+    ramp : ndarray (T, R, 12)
+        Productivity of new hires ramping linearly to 1 over ``ramp_months``.
+    ramp_mean : ndarray (T, R)
+        ``ramp.mean(axis=-1)`` (derived from ``ramp``).
+    season : ndarray (12,)
+        Seasonality, mean 1.
+    market : ndarray (T, 12)
+        Common demand multiplier.
+    team : ndarray (R,)
+        Team index of each rep (consecutive blocks of ``team_size``).
+    """
+
+    name: str
+    role: Role
+    draws: dict[str, np.ndarray]
+    ability: np.ndarray
+    territory: np.ndarray
+    new_hire: np.ndarray
+    ramp: np.ndarray
+    season: np.ndarray
+    market: np.ndarray
+    team: np.ndarray
+    n_teams: int
+    ramp_mean: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        # derived, so that dataclasses.replace(world, ramp=...) gets a fresh one
+        self.ramp_mean = sum_months(self.ramp) / MONTHS
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.ability.shape
+
+
+def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], market: np.ndarray) -> RoleWorld:
+    role = scenario.roles[name]
+    d = {k.split(".", 1)[1]: v for k, v in draws.items() if k.startswith(name + ".")}
+    ability = lognormal_mean_one(role.ability_sd, d["ability"])
+    territory = lognormal_mean_one(role.territory_sd, d["territory"])
+    new_hire = d["new_hire"] < role.new_hire_share
+    months = np.arange(MONTHS)
+    ramp_curve = np.minimum(1.0, (months + 1.0) / role.ramp_months)
+    ramp = np.where(new_hire[..., None], ramp_curve, 1.0)
+    team = np.arange(role.headcount) // role.team_size
+    return RoleWorld(
+        name=name,
+        role=role,
+        draws=d,
+        ability=ability,
+        territory=territory,
+        new_hire=new_hire,
+        ramp=ramp,
+        season=np.asarray(role.season),
+        market=market,
+        team=team,
+        n_teams=int(team[-1]) + 1,
+    )

@@ -1,0 +1,485 @@
+"""Production: effort to measured results, one month at a time, by role (MODEL.md section 2).
+
+Each rep-month the mean output of the role's main activity scales with effort
+``e`` (1 = today's effort) as ``e**beta``, times ability, territory, season,
+market, ramp and help received from teammates. A multitask ``focus`` (1 =
+today's split) moves effort between the paid activity and its quality.
+Counts are drawn by inverse CDF from the trial's uniforms so that a change in
+effort moves outcomes smoothly under common random numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simlib.model.population import KA_SIZE_DRAWS, RoleWorld
+from simlib.scenario import MEASURES, MONTHS, Role
+
+
+@dataclass
+class Controls:
+    """A rep-month's choices, each (T, R) or scalar.
+
+    Attributes
+    ----------
+    effort : total effort, 1 = today's.
+    focus : share of effort on the role's activity relative to today's share (1 = today).
+    help_mult : multiplier on output from teammates' help (1 = none beyond today).
+    """
+
+    effort: np.ndarray | float = 1.0
+    focus: np.ndarray | float = 1.0
+    help_mult: np.ndarray | float = 1.0
+
+
+BASELINE = Controls()
+
+
+def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
+    """Poisson(lam) quantile at u, truncated at kmax (vectorised inverse CDF).
+
+    The count is the number of ``k`` in 1..kmax with ``u > F(k-1)``, the CDF
+    summed term by term (``p_k = p_{k-1} lam / k``). As the CDF never
+    decreases, an element is finished at its first ``u <= F``; only the
+    unfinished elements are carried on (same arithmetic, fewer of them).
+    """
+    shape = np.shape(u)
+    u = np.ravel(u)
+    lam = np.ravel(np.broadcast_to(lam, shape))
+    p = np.negative(lam)
+    np.exp(p, out=p)
+    cdf = p.copy()
+    out = np.zeros(u.size)
+    idx = None  # None: all elements still active, in their own positions
+    for k in range(1, kmax + 1):
+        more = u > cdf
+        if idx is None:
+            out += more
+            if k == kmax:
+                break
+            n_more = np.count_nonzero(more)
+            if n_more == 0:
+                break
+            if n_more <= more.size // 2:  # compact once most elements are done
+                idx = np.flatnonzero(more)
+                u, lam, p, cdf = u[idx], lam[idx], p[idx], cdf[idx]
+        else:
+            if not more.all():
+                sel = np.flatnonzero(more)  # (integer gathers are much faster than boolean masks)
+                idx, u, lam, p, cdf = idx[sel], u[sel], lam[sel], p[sel], cdf[sel]
+                if idx.size == 0:
+                    break
+            out[idx] += 1.0
+            if k == kmax:
+                break
+        p *= lam
+        p /= k
+        cdf += p
+    return out.reshape(shape)
+
+
+def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
+    """Binomial(n, p) quantile at u for small integer n <= kmax.
+
+    The count of ``k`` in 0..kmax-1 with ``u > F(k)`` and ``k < n``; elements
+    for which this has become false stay false (the CDF never decreases) and
+    are dropped from the loop.
+    """
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    shape = np.shape(u)
+    u = np.ravel(u)
+    n = np.ravel(np.broadcast_to(n, shape))
+    out = np.zeros(u.size)
+    idx = np.flatnonzero(0 < n)  # k = 0 needs k < n: the others stay 0
+    u, n = u[idx], n[idx]
+    if np.ndim(p):
+        p = np.ravel(np.broadcast_to(p, shape))[idx]
+    pmf = (1.0 - p) ** n
+    cdf = pmf.copy()
+    for k in range(0, kmax):
+        more = (u > cdf) & (k < n)
+        if not more.all():
+            sel = np.flatnonzero(more)
+            idx, u, n, pmf, cdf = idx[sel], u[sel], n[sel], pmf[sel], cdf[sel]
+            if np.ndim(p):
+                p = p[sel]
+            if idx.size == 0:
+                break
+        out[idx] += 1.0
+        pmf = pmf * np.maximum(n - k, 0) / (k + 1) * p / (1 - p)
+        cdf = cdf + pmf
+    return out.reshape(shape)
+
+
+def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None,
+                  upper: np.ndarray | None = None) -> np.ndarray:
+    """Normal approximation of a large count, rounded, non-negative, at most ``upper`` (``out`` may be ``var``)."""
+    x = np.sqrt(var, out=out)  # every caller's variance is a product of non-negative factors
+    x *= z
+    x += mean
+    np.rint(x, out=x)
+    if upper is None:
+        return np.maximum(0.0, x, out=x)
+    return np.clip(x, 0.0, upper, out=x)  # min(max(x, 0), upper) by value (a -0.0 comes out +0.0)
+
+
+def _split(c: Controls, share: float, elasticity: float, beta: float):
+    """Activity output multiplier and quality multiplier from effort and focus.
+
+    Activity effort ``e*s0*f`` relative to today ``s0`` gives ``(e f)**beta``;
+    quality effort ``e (1 - s0 f)/(1 - s0)`` gives quality ``q**elasticity``.
+    """
+    e = np.asarray(c.effort, dtype=float)
+    f = np.asarray(c.focus, dtype=float)
+    act = (e * f) ** beta
+    qual_effort = np.maximum(e * (1.0 - share * f) / (1.0 - share), 1e-9)
+    return act, qual_effort**elasticity, e**beta
+
+
+def expected_monthly_revenue(role: Role, growth: float) -> np.ndarray:
+    """Mean revenue per month (12,) of a ramped average rep at today's effort and no shocks."""
+    p = role.process_params()
+    season = np.asarray(role.season) * (1.0 + growth)
+    if role.process == "telesales":
+        return p.calls_per_month * p.lead_rate * p.conversion_rate * p.deal_value * season
+    if role.process == "key_account":
+        return p.deals_per_month * p.deal_size_mean * season
+    m = np.arange(MONTHS)
+    built = np.array([np.sum(1.0 - np.exp(-(k - np.arange(k)) / p.partner_ramp_months)) for k in m])
+    return (p.existing_revenue_per_month + p.partners_per_month * p.partner_mature_revenue * built) * season
+
+
+class YearMeasures(Mapping):
+    """A role's measures for the year, each computed on first lookup and then kept.
+
+    ``compute`` maps each measure to a function of this mapping (to look up
+    the measures it is built from; holding the mapping in a closure instead
+    would make a reference cycle that keeps a chunk's arrays alive until the
+    garbage collector runs). Iterating (or ``dict(...)``) computes them all.
+    Arrays are C-contiguous and must not be modified in place (they are
+    shared by every plan of a run).
+    """
+
+    def __init__(self, compute: dict[str, Callable[[YearMeasures], np.ndarray]]):
+        self._compute = compute
+        self._done: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        v = self._done.get(key)
+        if v is None:
+            if key not in self._compute:
+                raise KeyError(key)
+            v = self._done[key] = np.ascontiguousarray(self._compute[key](self))
+        return v
+
+    def __iter__(self):
+        return iter(self._compute)
+
+    def __len__(self) -> int:
+        return len(self._compute)
+
+
+def _once(fn: Callable[[YearMeasures], Any]) -> Callable[[YearMeasures], Any]:
+    """``fn`` evaluated at most once (per year: each :meth:`RoleProcess.year` makes its own)."""
+    box: list = []
+
+    def call(m):
+        if not box:
+            box.append(fn(m))
+        return box[0]
+
+    return call
+
+
+def _part(fn: Callable[[YearMeasures], dict], key: str) -> Callable[[YearMeasures], np.ndarray]:
+    """One array of a computation that yields several; ``fn`` must be shared via :func:`_once`."""
+    return lambda m: fn(m)[key]
+
+
+class RoleProcess:
+    """Runs one role's production month by month for a chunk of trials.
+
+    ``step(m, controls)`` returns the month's measures, each (T, R); state such
+    as the key-account pipeline and channel partner ramp is carried between
+    months. Call months in order 0..11.
+    """
+
+    def __init__(self, world: RoleWorld):
+        self.w = world
+        self.p = world.role.process_params()
+        self.beta = world.role.effort_elasticity
+        T, R = world.shape
+        self._past_effort: list[np.ndarray] = []
+        if world.role.process == "channel":
+            self._n_cum = np.zeros((T, R))
+            self._ramp_state = np.zeros((T, R))
+
+    def step(self, m: int, c: Controls = BASELINE) -> dict[str, np.ndarray]:
+        w = self.w
+        demand = w.season[m] * w.market[:, m][:, None]  # (T, 1)
+        proc = w.role.process
+        if proc == "telesales":
+            return self._telesales(m, c, demand)
+        if proc == "key_account":
+            return self._key_account(m, c, demand)
+        return self._channel(m, c, demand)
+
+    # -- today's effort all year: every month at once ------------------------------
+    def year(self) -> YearMeasures:
+        """The whole year at today's effort (``BASELINE`` controls every month).
+
+        Returns a read-only mapping of each measure, (T, R, 12) C-contiguous,
+        computed when first looked up (a plan that pays on revenue alone does
+        not pay for milestones or talk time). The numbers equal stepping
+        months 0..11 with :data:`BASELINE` bit for bit: the same per-element
+        arithmetic, done on all months at once (multiplications by the
+        baseline's exact 1.0 controls are left out; ``x * 1.0 == x``).
+        Keep it in step with :meth:`step` (``tests/test_fast_paths.py``
+        compares the two).
+        """
+        w, p, d = self.w, self.p, self.w.draws
+        demand = w.season * w.market[:, None, :]  # (T, 1, 12)
+        ramp = w.ramp  # (T, R, 12)
+        proc = w.role.process
+        f: dict[str, Callable[[YearMeasures], np.ndarray]] = {}
+        if proc == "telesales":
+            def funnel(m):
+                # in-place where it saves a temporary; a + b and a * b are commutative, exactly
+                # (large temporaries cost page faults: buffers are reused where the values allow)
+                scratch = (p.calls_per_month * w.ability)[..., None] * ramp  # mean calls
+                calls = _normal_count(scratch, scratch, d["calls"])
+                lr = (p.lead_rate * w.territory)[..., None] * demand
+                np.minimum(0.95, lr, out=lr)
+                cl = calls * lr
+                np.subtract(1.0, lr, out=lr)
+                lr *= cl
+                leads = _normal_count(cl, lr, d["leads"], out=lr, upper=calls)
+                cr = min(0.95, p.conversion_rate)
+                lc = np.multiply(leads, cr, out=scratch)
+                conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl, upper=leads)
+                revenue = np.maximum(conv, 1.0)
+                np.sqrt(revenue, out=revenue)
+                np.divide(p.deal_value_cv, revenue, out=revenue)
+                revenue *= d["deal"]
+                revenue += 1.0
+                np.maximum(0.0, revenue, out=revenue)
+                revenue *= p.deal_value  # average deal value
+                revenue *= conv
+                return {"revenue": revenue, "calls": calls, "leads": leads, "conversions": conv}
+
+            def rate(m):
+                leads, conv = m["leads"], m["conversions"]
+                r = np.maximum(leads, 1.0)
+                np.divide(conv, r, out=r)
+                np.copyto(r, 0.0, where=np.logical_not(leads > 0))
+                return r
+
+            def accuracy(m):
+                acc = p.record_accuracy_sd * d["accuracy"]
+                acc += p.record_accuracy
+                return np.clip(acc, 0.0, 1.0, out=acc)
+
+            shared = _once(funnel)
+            for k in ("revenue", "calls", "leads", "conversions"):
+                f[k] = _part(shared, k)
+            f["talk_time"] = lambda m: np.divide(np.multiply(m["calls"], p.talk_minutes_per_call), 60.0)
+            f["conversion_rate"] = rate
+            f["record_accuracy"] = accuracy
+        elif proc == "key_account":
+            def deals(m):
+                lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
+                return poisson_inv(d["ndeals"], lam, 12)
+
+            def sizes(m):
+                # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
+                n = m["deals"]
+                s = p.deal_size_sd_log
+                hit = np.flatnonzero(n > 0)
+                T, R, M = n.shape
+                zs = d["size"].reshape(T, R * M, KA_SIZE_DRAWS)[hit // (R * M), hit % (R * M)]  # (H, K)
+                sz = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
+                won = np.arange(KA_SIZE_DRAWS) < n.ravel()[hit][:, None]
+                return {"hit": hit, "sizes": sz, "won": won}
+
+            def revenue(m):
+                n, z = m["deals"], sized(m)
+                won_sum = np.zeros(n.size)
+                won_sum[z["hit"]] = np.sum(np.where(z["won"], z["sizes"], 0.0), axis=-1)
+                return won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
+
+            def large(m):
+                n, z = m["deals"], sized(m)
+                out = np.zeros(n.size)
+                big = z["won"] & (z["sizes"] >= p.large_order_threshold)
+                out[z["hit"]] = np.sum(np.where(big, z["sizes"], 0.0), axis=-1)
+                return out.reshape(n.shape)
+
+            def milestones(m):
+                mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
+                return poisson_inv(d["milestones"], mlam, 3 * int(p.milestones_per_month) + 12)
+
+            sized = _once(sizes)
+            f["revenue"] = revenue
+            f["large_order_value"] = large
+            f["deals"] = deals
+            f["new_accounts"] = lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, 12)
+            f["milestones"] = milestones
+            f["satisfaction"] = lambda m: np.clip(p.satisfaction + p.satisfaction_sd * d["satisfaction"], 0.0, 1.0)
+        else:
+            def opened(m):
+                return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
+
+            def new_revenue(m):
+                op = m["partners_opened"]
+                new_rev = np.empty(op.shape)
+                n_cum = np.zeros(w.shape)
+                ramp_state = np.zeros(w.shape)
+                decay = np.exp(-1.0 / p.partner_ramp_months)
+                for k in range(MONTHS):
+                    new_rev[:, :, k] = p.partner_mature_revenue * (n_cum - ramp_state) * demand[:, :, k]
+                    ramp_state = (ramp_state + op[:, :, k]) * decay
+                    n_cum = n_cum + op[:, :, k]
+                return new_rev
+
+            def revenue(m):
+                base = (p.existing_revenue_per_month * w.territory * w.ability)[..., None] * demand * ramp
+                existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"]))
+                return existing + m["partner_revenue_new"]
+
+            f["revenue"] = revenue
+            f["partners_opened"] = opened
+            f["partner_revenue_new"] = new_revenue
+            f["partner_satisfaction"] = lambda m: np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0)
+            f["policy_adherence"] = lambda m: np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0)
+        return YearMeasures({k: f[k] for k in MEASURES[proc]})
+
+    # -- telesales: calls -> leads -> conversions -> revenue ---------------------
+    def _telesales(self, m, c, demand):
+        w, p, d = self.w, self.p, self.w.draws
+        act, q, _ = _split(c, p.activity_share, p.quality_elasticity, self.beta)
+        cm = p.calls_per_month * w.ability * w.ramp[:, :, m] * act
+        calls = _normal_count(cm, cm, d["calls"][:, :, m])
+        lr = np.minimum(0.95, p.lead_rate * w.territory * demand)
+        leads = _normal_count(calls * lr, calls * lr * (1 - lr), d["leads"][:, :, m], upper=calls)
+        cr = np.minimum(0.95, p.conversion_rate * q * c.help_mult)
+        conv = _normal_count(leads * cr, leads * cr * (1 - cr), d["conv"][:, :, m], upper=leads)
+        avg = p.deal_value * np.maximum(0.0, 1.0 + p.deal_value_cv / np.sqrt(np.maximum(conv, 1.0)) * d["deal"][:, :, m])
+        revenue = conv * avg
+        acc = np.clip(p.record_accuracy * q + p.record_accuracy_sd * d["accuracy"][:, :, m], 0.0, 1.0)
+        return {
+            "revenue": revenue,
+            "calls": calls,
+            "talk_time": calls * p.talk_minutes_per_call / 60.0 * q,
+            "leads": leads,
+            "conversions": conv,
+            "conversion_rate": np.where(leads > 0, conv / np.maximum(leads, 1.0), 0.0),
+            "record_accuracy": acc,
+        }
+
+    # -- key account: compound Poisson of lumpy deals, pipeline lag ----------------
+    def _key_account(self, m, c, demand):
+        w, p, d = self.w, self.p, self.w.draws
+        act, q, _ = _split(c, p.activity_share, p.quality_elasticity, self.beta)
+        self._past_effort.append(np.broadcast_to(act, w.shape))
+        lag = p.pipeline_lag_months
+        act_lagged = self._past_effort[m - lag] if m >= lag else 1.0  # effort before the year: today's
+        lam = p.deals_per_month * w.ability * w.territory * demand * w.ramp[:, :, m] * act_lagged * c.help_mult
+        kmax = 12
+        n = poisson_inv(d["ndeals"][:, :, m], lam, kmax)
+        s = p.deal_size_sd_log
+        sizes = p.deal_size_mean * np.exp(s * d["size"][:, :, m, :] - 0.5 * s * s)  # (T, R, K)
+        k = np.arange(KA_SIZE_DRAWS)
+        won = k < n[..., None]
+        revenue = np.sum(np.where(won, sizes, 0.0), axis=-1) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
+        large = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1)
+        new = binomial_inv(d["newacc"][:, :, m], n, p.new_account_share, kmax)
+        miles = poisson_inv(d["milestones"][:, :, m], p.milestones_per_month * w.ability * w.ramp[:, :, m] * q, 3 * int(p.milestones_per_month) + 12)
+        sat = np.clip(p.satisfaction * q + p.satisfaction_sd * d["satisfaction"][:, :, m], 0.0, 1.0)
+        return {
+            "revenue": revenue,
+            "large_order_value": large,
+            "deals": n,
+            "new_accounts": new,
+            "milestones": miles,
+            "satisfaction": sat,
+        }
+
+    # -- channel: partners opened, each ramping; existing partner revenue ----------
+    def _channel(self, m, c, demand):
+        w, p, d = self.w, self.p, self.w.draws
+        act, q, manage = _split(c, p.activity_share, p.quality_elasticity, self.beta)
+        lam = p.partners_per_month * w.ability * w.ramp[:, :, m] * act
+        opened = poisson_inv(d["opened"][:, :, m], lam, 10)
+        # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
+        new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand
+        decay = np.exp(-1.0 / p.partner_ramp_months)
+        self._ramp_state = (self._ramp_state + opened) * decay
+        self._n_cum = self._n_cum + opened
+        base = p.existing_revenue_per_month * w.territory * w.ability * demand * w.ramp[:, :, m] * manage * c.help_mult
+        existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"][:, :, m]))
+        psat = np.clip(p.partner_satisfaction * q + p.partner_satisfaction_sd * d["psat"][:, :, m], 0.0, 1.0)
+        adh = np.clip(p.policy_adherence * q ** 0.5 + p.policy_adherence_sd * d["adherence"][:, :, m], 0.0, 1.0)
+        return {
+            "revenue": existing + new_rev,
+            "partners_opened": opened,
+            "partner_revenue_new": new_rev,
+            "partner_satisfaction": psat,
+            "policy_adherence": adh,
+        }
+
+
+def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
+    """Simulate a role's year; returns each measure as (T, R, 12).
+
+    ``policy(m, history) -> Controls`` chooses this month's controls from the
+    measures so far (a dict of lists of (T, R) arrays); ``None`` keeps today's
+    effort everywhere.
+
+    Timing (optional): if the policy has ``settle(m, history) -> (now, later)``,
+    it is called after month ``m`` is produced; ``now`` (T, R) is added to month
+    ``m``'s revenue and ``later`` (T, R) to the revenue of the following months
+    (a pull-in has ``now > 0`` and ``later < 0``: those deals do not close
+    again). A negative carry is taken out of later months' revenue without
+    making any month negative; what is left at year end wraps to the start of
+    the year (steady state: last year's year-end pull-in is owed by this year),
+    taken from January, then February, and so on, never below zero.
+    """
+    proc = RoleProcess(world)
+    if policy is None:
+        return proc.year()
+    names = MEASURES[world.role.process]
+    hist: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    settle = getattr(policy, "settle", None)
+    carry = None
+    for m in range(MONTHS):
+        c = policy(m, hist)
+        out = proc.step(m, c)
+        if carry is not None:
+            rev = out["revenue"] + np.maximum(carry, 0.0)
+            take = np.minimum(rev, np.maximum(-carry, 0.0))
+            out["revenue"] = rev - take
+            carry = np.minimum(carry, 0.0) + take
+        for k in names:
+            hist[k].append(out[k])
+        if settle is not None:
+            now, later = settle(m, hist)
+            if now is not None:
+                hist["revenue"][m] = hist["revenue"][m] + now
+                carry = later if carry is None else carry + later
+    res = {k: np.stack(v, axis=-1) for k, v in hist.items()}
+    if carry is not None:
+        # steady state: what is still carried at year end wraps to the start of the
+        # year (last year's year-end pull-in is owed by this year); owed deals come
+        # out of January, then February, ..., never making a month negative
+        rev = res["revenue"]
+        rev[..., 0] += np.maximum(carry, 0.0)
+        owed = np.maximum(-carry, 0.0)
+        for m in range(MONTHS):
+            take = np.minimum(np.maximum(rev[..., m], 0.0), owed)
+            rev[..., m] -= take
+            owed = owed - take
+    return res

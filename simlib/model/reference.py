@@ -1,0 +1,579 @@
+"""A slow, obvious reference implementation of the model, one rep-month at a time.
+
+This module re-implements, in plain Python loops over trials, reps and months
+with :mod:`math` and Python floats, everything the vectorised engine computes
+with behaviour off: the market, the reps, production of every measure by role
+(MODEL.md section 2), quota setting and payout (section 3). Pay rules are
+written out from their definitions (interpolate the curve, add up commission
+tiers, count the lump sums reached), not through
+:class:`simlib.model.paycurves.Schedule`, so the two implementations check each
+other (validation ladder, MODEL.md section 6, step 2).
+
+It consumes the very same pre-drawn random numbers as the engine
+(:func:`simlib.model.population.draw_chunk`, one trial at a time), so the two must
+agree draw for draw; NumPy is used only to obtain and read those draws.
+
+It is deliberately slow (about 10^4-10^5 rep-months per second): use it on
+small scenarios, or to time a plain-Python loop against the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from simlib.errors import PlanError
+from simlib.model.population import KA_SIZE_DRAWS, Layout, draw_chunk, root_seed
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Role, Scenario
+
+TOTAL = "total"
+
+#: per-trial metrics :func:`simulate_reference` returns for each plan and group
+REFERENCE_METRICS = (
+    "revenue",
+    "gross_profit",
+    "incentive_cost",
+    "base_cost",
+    "total_comp",
+    "profit",
+    "share_at_quota",
+    "share_capped",
+    "recognition_value",
+)
+
+
+def _lognormal_mean_one(sd: float, z: float) -> float:
+    return math.exp(sd * z - 0.5 * sd * sd)
+
+
+def _clip01(x: float) -> float:
+    return min(1.0, max(0.0, x))
+
+
+def _normal_count(mean: float, var: float, z: float) -> float:
+    """Normal approximation of a count, rounded half to even (as numpy.rint), at least 0."""
+    return max(0.0, float(round(mean + math.sqrt(max(var, 0.0)) * z)))
+
+
+def _poisson_quantile(u: float, lam: float, kmax: int) -> float:
+    """Smallest k with P(N <= k) >= u for N ~ Poisson(lam), at most kmax."""
+    k = 0
+    p = math.exp(-lam)
+    cdf = p
+    while k < kmax and u > cdf:
+        k += 1
+        p = p * lam / k
+        cdf += p
+    return float(k)
+
+
+def _binomial_quantile(u: float, n: float, p: float, kmax: int) -> float:
+    """Smallest k with P(K <= k) >= u for K ~ Binomial(n, p), at most min(n, kmax)."""
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
+    k = 0
+    pmf = (1.0 - p) ** n
+    cdf = pmf
+    while k < n and k < kmax and u > cdf:
+        pmf = pmf * (n - k) / (k + 1) * p / (1.0 - p)
+        cdf += pmf
+        k += 1
+    return float(k)
+
+
+# ---------------------------------------------------------------------------
+# The world of one trial
+# ---------------------------------------------------------------------------
+
+
+def _draws_of_trial(scenario: Scenario, root: np.random.SeedSequence, trial: int) -> dict[str, Any]:
+    """This trial's named draws as nested Python lists (same numbers the engine uses)."""
+    d = draw_chunk(Layout.of(scenario), root, np.array([trial]))
+    return {k: v[0].tolist() for k, v in d.items()}
+
+
+def _market(scenario: Scenario, dr: dict[str, Any]) -> list[float]:
+    """Demand multiplier of each month: annual lognormal level times a stationary AR(1) in logs."""
+    mk = scenario.market
+    annual = (1.0 + mk.growth_mean) * _lognormal_mean_one(mk.growth_sd, dr["market.growth"][0])
+    z = dr["market.monthly"]
+    innov = mk.monthly_sd * math.sqrt(1.0 - mk.monthly_rho**2)
+    out = []
+    x = 0.0
+    for m in range(MONTHS):
+        x = mk.monthly_sd * z[0] if m == 0 else mk.monthly_rho * x + innov * z[m]
+        out.append(annual * math.exp(x - 0.5 * mk.monthly_sd**2))
+    return out
+
+
+def _reps(role: Role, d: dict[str, Any]) -> list[dict[str, Any]]:
+    """Ability, territory, new-hire flag, ramp by month and team of each rep."""
+    reps = []
+    for r in range(role.headcount):
+        new = d["new_hire"][r] < role.new_hire_share
+        ramp = [min(1.0, (m + 1.0) / role.ramp_months) if new else 1.0 for m in range(MONTHS)]
+        reps.append(
+            dict(
+                ability=_lognormal_mean_one(role.ability_sd, d["ability"][r]),
+                territory=_lognormal_mean_one(role.territory_sd, d["territory"][r]),
+                new_hire=new,
+                ramp=ramp,
+                team=r // role.team_size,
+            )
+        )
+    return reps
+
+
+# ---------------------------------------------------------------------------
+# Production (today's effort: effort = focus = help = 1)
+# ---------------------------------------------------------------------------
+
+EFFORT, FOCUS, HELP = 1.0, 1.0, 1.0
+
+
+def _effort_split(share: float, elasticity: float, beta: float) -> tuple[float, float, float]:
+    """(activity multiplier, quality multiplier, managing multiplier) at today's effort and focus."""
+    act = (EFFORT * FOCUS) ** beta
+    qual = max(EFFORT * (1.0 - share * FOCUS) / (1.0 - share), 1e-9) ** elasticity
+    return act, qual, EFFORT**beta
+
+
+def _produce_telesales(role: Role, rep: dict, r: int, d: dict, demand: list[float]) -> dict[str, list[float]]:
+    p = role.process_params()
+    act, q, _ = _effort_split(p.activity_share, p.quality_elasticity, role.effort_elasticity)
+    out: dict[str, list[float]] = {k: [] for k in MEASURES["telesales"]}
+    for m in range(MONTHS):
+        mean_calls = p.calls_per_month * rep["ability"] * rep["ramp"][m] * act
+        calls = _normal_count(mean_calls, mean_calls, d["calls"][r][m])
+        lr = min(0.95, p.lead_rate * rep["territory"] * demand[m])
+        leads = min(calls, _normal_count(calls * lr, calls * lr * (1 - lr), d["leads"][r][m]))
+        cr = min(0.95, p.conversion_rate * q * HELP)
+        conv = min(leads, _normal_count(leads * cr, leads * cr * (1 - cr), d["conv"][r][m]))
+        avg = p.deal_value * max(0.0, 1.0 + p.deal_value_cv / math.sqrt(max(conv, 1.0)) * d["deal"][r][m])
+        out["revenue"].append(conv * avg)
+        out["calls"].append(calls)
+        out["talk_time"].append(calls * p.talk_minutes_per_call / 60.0 * q)
+        out["leads"].append(leads)
+        out["conversions"].append(conv)
+        out["conversion_rate"].append(conv / leads if leads > 0 else 0.0)
+        out["record_accuracy"].append(_clip01(p.record_accuracy * q + p.record_accuracy_sd * d["accuracy"][r][m]))
+    return out
+
+
+def _produce_key_account(role: Role, rep: dict, r: int, d: dict, demand: list[float]) -> dict[str, list[float]]:
+    p = role.process_params()
+    act, q, _ = _effort_split(p.activity_share, p.quality_elasticity, role.effort_elasticity)
+    out: dict[str, list[float]] = {k: [] for k in MEASURES["key_account"]}
+    s = p.deal_size_sd_log
+    for m in range(MONTHS):
+        # deals closing now were worked on pipeline_lag_months ago (effort before the year: today's)
+        act_lagged = act if m >= p.pipeline_lag_months else 1.0
+        lam = p.deals_per_month * rep["ability"] * rep["territory"] * demand[m] * rep["ramp"][m] * act_lagged * HELP
+        n = _poisson_quantile(d["ndeals"][r][m], lam, 12)
+        revenue = large = 0.0
+        for k in range(int(n)):
+            if k < KA_SIZE_DRAWS:
+                size = p.deal_size_mean * math.exp(s * d["size"][r][m][k] - 0.5 * s * s)
+                revenue += size
+                if size >= p.large_order_threshold:
+                    large += size
+            else:  # deals beyond the drawn sizes are valued at the mean size
+                revenue += p.deal_size_mean
+        out["revenue"].append(revenue)
+        out["large_order_value"].append(large)
+        out["deals"].append(n)
+        out["new_accounts"].append(_binomial_quantile(d["newacc"][r][m], n, p.new_account_share, 12))
+        lam_m = p.milestones_per_month * rep["ability"] * rep["ramp"][m] * q
+        out["milestones"].append(_poisson_quantile(d["milestones"][r][m], lam_m, 3 * int(p.milestones_per_month) + 12))
+        out["satisfaction"].append(_clip01(p.satisfaction * q + p.satisfaction_sd * d["satisfaction"][r][m]))
+    return out
+
+
+def _produce_channel(role: Role, rep: dict, r: int, d: dict, demand: list[float]) -> dict[str, list[float]]:
+    p = role.process_params()
+    act, q, manage = _effort_split(p.activity_share, p.quality_elasticity, role.effort_elasticity)
+    out: dict[str, list[float]] = {k: [] for k in MEASURES["channel"]}
+    opened_by_month: list[float] = []
+    for m in range(MONTHS):
+        lam = p.partners_per_month * rep["ability"] * rep["ramp"][m] * act
+        opened = _poisson_quantile(d["opened"][r][m], lam, 10)
+        # a partner opened in month j yields mature * (1 - exp(-(m - j)/tau)) in month m > j
+        new_rev = 0.0
+        for j, n_j in enumerate(opened_by_month):
+            new_rev += n_j * (1.0 - math.exp(-(m - j) / p.partner_ramp_months))
+        new_rev *= p.partner_mature_revenue * demand[m]
+        opened_by_month.append(opened)
+        base = (p.existing_revenue_per_month * rep["territory"] * rep["ability"] * demand[m] * rep["ramp"][m]
+                * manage * HELP)
+        existing = max(0.0, base * (1.0 + p.revenue_cv * d["revenue"][r][m]))
+        out["revenue"].append(existing + new_rev)
+        out["partners_opened"].append(opened)
+        out["partner_revenue_new"].append(new_rev)
+        out["partner_satisfaction"].append(
+            _clip01(p.partner_satisfaction * q + p.partner_satisfaction_sd * d["psat"][r][m]))
+        out["policy_adherence"].append(
+            _clip01(p.policy_adherence * math.sqrt(q) + p.policy_adherence_sd * d["adherence"][r][m]))
+    return out
+
+
+_PRODUCERS = {"telesales": _produce_telesales, "key_account": _produce_key_account, "channel": _produce_channel}
+
+
+def expected_revenue_profile(role: Role, growth: float) -> list[float]:
+    """Mean revenue of an average, fully ramped rep in each month at today's effort, money per month."""
+    p = role.process_params()
+    out = []
+    for m in range(MONTHS):
+        s = role.season[m] * (1.0 + growth)
+        if role.process == "telesales":
+            out.append(p.calls_per_month * p.lead_rate * p.conversion_rate * p.deal_value * s)
+        elif role.process == "key_account":
+            out.append(p.deals_per_month * p.deal_size_mean * s)
+        else:
+            built = sum(1.0 - math.exp(-(m - j) / p.partner_ramp_months) for j in range(m))
+            out.append((p.existing_revenue_per_month + p.partners_per_month * p.partner_mature_revenue * built) * s)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Quotas and pay
+# ---------------------------------------------------------------------------
+
+
+def _quotas(scenario: Scenario, plan: str, rname: str, reps: list[dict], d: dict) -> list[float]:
+    """Annual revenue quota of each rep, money per year."""
+    role = scenario.roles[rname]
+    q = scenario.role_plan(plan, rname).quota
+    E = sum(expected_revenue_profile(role, scenario.market.growth_mean))
+    p_hat = [rep["territory"] * _lognormal_mean_one(q.noise, d["quota_noise"][r]) for r, rep in enumerate(reps)]
+    ramp = [sum(rep["ramp"]) / MONTHS for rep in reps]
+    out = []
+    if q.method == "top_down":
+        company = q.level * (q.company_target if q.company_target else E * role.headcount)
+        total_weight = sum(p_hat[r] * ramp[r] for r in range(len(reps)))
+        return [company * p_hat[r] * ramp[r] / total_weight for r in range(len(reps))]
+    for r, rep in enumerate(reps):
+        if q.method == "flat":
+            out.append(q.level * E * ramp[r])
+        elif q.method == "territory" or rep["new_hire"]:
+            out.append(q.level * E * p_hat[r] * ramp[r])
+        else:  # last_year, for reps who were there last year
+            g = scenario.market.growth_mean
+            last = E / (1.0 + g) * rep["ability"] * rep["territory"] * _lognormal_mean_one(role.last_year_sd, d["last_year"][r])
+            out.append(q.level * (1.0 + q.growth) * last)
+    return out
+
+
+def _periods(values: list[float], n: int, kind: str) -> list[float]:
+    """Monthly values to n periods: flows summed, scores averaged."""
+    L = MONTHS // n
+    out = []
+    for i in range(n):
+        tot = sum(values[i * L : (i + 1) * L])
+        out.append(tot if kind == "flow" else tot / L)
+    return out
+
+
+def pay_rule(c: Component, x: float) -> tuple[float, bool]:
+    """The component's pay rule at ``x`` written out from its definition; (value, hit the cap).
+
+    ``x`` is attainment (value / target) for ``curve``, ``commission`` and
+    ``lump_sum`` and units for ``per_unit``. The value is a multiple of the
+    per-period target incentive share (curve), a fraction of the period quota
+    (commission) or money (per_unit, lump_sum).
+    """
+    if c.kind == "curve":
+        pts = c.points
+        if x < pts[0][0]:
+            raw = 0.0
+        elif len(pts) == 1:
+            raw = pts[0][1]
+        else:
+            raw = None
+            for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+                if x0 <= x < x1:
+                    raw = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+                    break
+            if raw is None:  # beyond the last point
+                (x0, y0), (x1, y1) = pts[-2], pts[-1]
+                raw = y1 + ((y1 - y0) / (x1 - x0) * (x - x1) if c.beyond == "extend" else 0.0)
+                raw = max(0.0, raw)  # a falling last segment extends down to zero pay, not below
+    elif c.kind == "commission":
+        starts = [t.start for t in c.tiers] + [math.inf]
+        if c.mode == "marginal":  # each tier's rate on the slice of attainment inside it
+            raw = sum(t.rate * max(0.0, min(x, starts[i + 1]) - t.start) for i, t in enumerate(c.tiers))
+        else:  # retroactive: the highest tier reached pays its rate on all of it
+            reached = [t for t in c.tiers if x >= t.start]
+            raw = reached[-1].rate * x if reached else 0.0
+    elif c.kind == "per_unit":
+        raw = c.rate * x if x >= 0 else 0.0
+    else:  # lump_sum
+        raw = sum(s.amount for s in c.steps if x >= s.at)
+    if c.cap is not None and raw > c.cap:
+        return float(c.cap), True
+    return raw, False
+
+
+def _component_periods(c: Component, values: list[float], targets: list[float], scale: list[float],
+                       kind: str) -> tuple[list[float], bool]:
+    """Pay per period (money) and whether the cap was hit, for one rep (or one team pool)."""
+    n = len(values)
+    if c.ytd_true_up and n > 1:
+        paid: list[float] = []
+        so_far = 0.0
+        capped = False
+        for i in range(n):
+            cum_v = sum(values[: i + 1]) if kind == "flow" else sum(values[: i + 1]) / (i + 1)
+            cum_t = sum(targets[: i + 1]) if kind == "flow" else sum(targets[: i + 1]) / (i + 1)
+            x = cum_v if c.kind == "per_unit" else cum_v / max(cum_t, 1e-12)
+            f, hit = pay_rule(c, x)
+            # due so far: the rule on year-to-date attainment, times the year-to-date scale
+            # (a per-unit rate is already money per unit)
+            due = f if c.kind == "per_unit" else f * sum(scale[: i + 1])
+            now = max(0.0, due - so_far)
+            paid.append(now)
+            so_far += now
+            capped = capped or hit
+        return paid, capped
+    out = []
+    capped = False
+    for v, t, s in zip(values, targets, scale, strict=False):
+        x = v if c.kind == "per_unit" else v / max(t, 1e-12)
+        f, hit = pay_rule(c, x)
+        out.append(f * s)
+        capped = capped or hit
+    return out, capped
+
+
+def _modifier(points: list[tuple[float, float]], x: float) -> float:
+    """Piecewise-linear multiplier through points, flat beyond both ends."""
+    if x < points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x0 <= x < x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return points[-1][1]
+
+
+def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], measures: list[dict[str, list[float]]],
+                  quota: list[float]) -> dict[str, list]:
+    """Pay of each rep of one role under one plan, from its 12 months of measures.
+
+    Returns a dict of per-rep lists: ``incentive`` (money per year),
+    ``components`` (name -> money per year), ``attainment`` (annual revenue /
+    quota), ``capped`` (bool), ``recognition`` (money-equivalent).
+    """
+    role = scenario.roles[rname]
+    rp = scenario.role_plan(plan, rname)
+    kinds = MEASURES[role.process]
+    TI = scenario.target_incentive(plan, rname)
+    level = rp.quota.level
+    R = role.headcount
+    prof = expected_revenue_profile(role, scenario.market.growth_mean)
+    prof_share = [v / sum(prof) for v in prof]
+    teams: dict[int, list[int]] = {}
+    for r, rep in enumerate(reps):
+        teams.setdefault(rep["team"], []).append(r)
+
+    comps: dict[str, list[float]] = {}
+    capped = [False] * R
+    for c in rp.components:
+        kind = kinds[c.measure]
+        n = PERIODS[c.period]
+        share = _periods(prof_share, n, "flow")
+        vals, tgts, scales = [], [], []
+        for r in range(R):
+            vals.append(_periods(measures[r][c.measure], n, kind))
+            if c.target == "quota":
+                tgts.append([quota[r] * share[i] for i in range(n)])
+            elif kind == "flow":
+                tgts.append([level * float(c.target) / n] * n)
+            else:
+                tgts.append([float(c.target)] * n)
+            if c.kind == "curve":
+                scales.append([c.weight * TI / n] * n)
+            elif c.kind == "commission":
+                scales.append(list(tgts[r]))
+            else:
+                scales.append([1.0] * n)
+        own_pay = []
+        for r in range(R):
+            per, hit = _component_periods(c, vals[r], tgts[r], scales[r], kind)
+            own_pay.append(sum(per))
+            capped[r] = capped[r] or hit
+        w = rp.team.weight
+        if w > 0:
+            team_pay = [0.0] * R
+            for members in teams.values():
+                size = len(members)
+                tv = [sum(vals[r][i] for r in members) for i in range(n)]
+                tt = [sum(tgts[r][i] for r in members) for i in range(n)]
+                ts = [sum(scales[r][i] for r in members) for i in range(n)]
+                if kind == "score":
+                    tv, tt = [v / size for v in tv], [t / size for t in tt]
+                if c.kind == "per_unit":  # the per-head result paid per head
+                    per_head, hit = _component_periods(c, [v / size for v in tv], [t / size for t in tt], scales[members[0]], kind)
+                    pool = [x * size for x in per_head]
+                else:
+                    pool, hit = _component_periods(c, tv, tt, ts, kind)
+                own_total = {r: sum(vals[r]) for r in members}
+                team_total = sum(own_total.values())
+                for r in members:
+                    if rp.team.split == "contribution" and kind == "flow":
+                        frac = own_total[r] / team_total if team_total > 0 else 1.0 / size
+                    else:
+                        frac = 1.0 / size
+                    team_pay[r] = sum(x * frac for x in pool)
+                    capped[r] = capped[r] or hit
+            own_pay = [(1.0 - w) * own_pay[r] + w * team_pay[r] for r in range(R)]
+        comps[c.name] = own_pay
+
+    for g in rp.gates:
+        kind = kinds[g.measure]
+        for r in range(R):
+            annual = _periods(measures[r][g.measure], 1, kind)[0]
+            if g.target == "quota":
+                target = quota[r]
+            else:
+                target = level * float(g.target) if kind == "flow" else float(g.target)
+            if not annual / max(target, 1e-12) >= g.min_attainment:
+                for name in g.components or list(comps):
+                    comps[name][r] = 0.0
+
+    incentive = [sum(comps[name][r] for name in comps) for r in range(R)]
+    for mod in rp.modifiers:
+        for r in range(R):
+            annual = _periods(measures[r][mod.measure], 1, kinds[mod.measure])[0]
+            incentive[r] *= _modifier(mod.points, annual)
+
+    revenue = [sum(measures[r]["revenue"]) for r in range(R)]
+    attainment = [revenue[r] / max(quota[r], 1e-12) for r in range(R)]
+
+    recognition = [0.0] * R
+    rec = rp.recognition
+    if rec is not None and rec.value > 0:
+        kind = kinds[rec.measure]
+        score = []
+        for r in range(R):
+            annual = _periods(measures[r][rec.measure], 1, kind)[0]
+            score.append(annual / max(quota[r], 1e-12) if rec.measure == "revenue" else annual)
+        # best first; equal scores: the lower rep index first
+        ranked = sorted(range(R), key=lambda r: (-score[r], r))
+        for r in ranked[: min(rec.top_k, R)]:
+            recognition[r] = rec.value
+
+    return dict(incentive=incentive, components=comps, attainment=attainment, capped=capped,
+                recognition=recognition, quota=quota, revenue=revenue)
+
+
+# ---------------------------------------------------------------------------
+# Whole trials
+# ---------------------------------------------------------------------------
+
+
+def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.SeedSequence, trial: int) -> dict[str, Any]:
+    """Everything about one trial, rep by rep.
+
+    Returns
+    -------
+    dict
+        ``market`` (12 monthly multipliers), ``roles`` (role -> ``reps``, the
+        rep attributes, and ``measures``, per rep a dict measure -> 12 monthly
+        values) and ``pay`` (plan -> role -> the dict of :func:`reference_pay`).
+    """
+    dr = _draws_of_trial(scenario, root, trial)
+    market = _market(scenario, dr)
+    roles: dict[str, Any] = {}
+    for rname, role in scenario.roles.items():
+        d = {k.split(".", 1)[1]: v for k, v in dr.items() if k.startswith(rname + ".")}
+        reps = _reps(role, d)
+        demand = [role.season[m] * market[m] for m in range(MONTHS)]
+        produce = _PRODUCERS[role.process]
+        measures = [produce(role, rep, r, d, demand) for r, rep in enumerate(reps)]
+        roles[rname] = dict(reps=reps, measures=measures, draws=d)
+    pay: dict[str, dict[str, Any]] = {}
+    for plan in plans:
+        pay[plan] = {}
+        for rname, info in roles.items():
+            quota = _quotas(scenario, plan, rname, info["reps"], info["draws"])
+            pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], info["measures"], quota)
+    return dict(market=market, roles=roles, pay=pay)
+
+
+def _group_metrics(revenue, margin, incentive, base, attainment, capped, recognition) -> dict[str, float]:
+    R = len(revenue)
+    gp = sum(revenue[r] * margin[r] for r in range(R))
+    inc = sum(incentive)
+    bc = sum(base)
+    return dict(
+        revenue=sum(revenue),
+        gross_profit=gp,
+        incentive_cost=inc,
+        base_cost=bc,
+        total_comp=bc + inc,
+        profit=gp - (bc + inc),
+        share_at_quota=sum(1 for a in attainment if a >= 1.0) / R,
+        share_capped=sum(1 for c in capped if c) / R,
+        recognition_value=sum(recognition),
+    )
+
+
+def simulate_reference(
+    scenario: Scenario,
+    plans: Sequence[str] | None = None,
+    *,
+    trials: int = 10,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = 0,
+) -> dict[str, Any]:
+    """Simulate plans with behaviour off, rep by rep in plain Python (slow).
+
+    The same numbers as :func:`simlib.simulate` with ``behaviour='none'`` and
+    the same ``rng``, up to floating-point rounding: both take trial ``t``'s
+    random numbers from :func:`simlib.model.population.draw_chunk`.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A validated scenario.
+    plans : list of str, optional
+        Plans to simulate (default: all plans of the scenario).
+    trials : int
+        Number of trials (years of the organisation), trials ``0..trials-1``.
+    rng : int, SeedSequence, Generator or None
+        The randomness argument, as in :func:`simlib.simulate`.
+
+    Returns
+    -------
+    dict
+        ``{"plans": [...], "groups": [roles..., "total"], "trials": n,
+        "metrics": {plan: {group: {metric: list of n per-trial floats}}}}``
+        with metrics :data:`REFERENCE_METRICS`: revenue, gross_profit,
+        incentive_cost, base_cost, total_comp, profit (money per year),
+        share_at_quota, share_capped (fraction of reps) and recognition_value
+        (money-equivalent per year).
+    """
+    plans = list(scenario.plans) if plans is None else list(plans)
+    unknown = [p for p in plans if p not in scenario.plans]
+    if unknown:
+        raise PlanError(f"unknown plan(s) {unknown}; the scenario has {sorted(scenario.plans)}")
+    root = root_seed(rng)
+    groups = [*scenario.roles, TOTAL]
+    out = {p: {g: {m: [] for m in REFERENCE_METRICS} for g in groups} for p in plans}
+    for t in range(int(trials)):
+        tr = reference_trial(scenario, plans, root, t)
+        for plan in plans:
+            pooled: dict[str, list] = {k: [] for k in ("rev", "margin", "inc", "base", "att", "cap", "rec")}
+            for rname, role in scenario.roles.items():
+                pr = tr["pay"][plan][rname]
+                R = role.headcount
+                parts = (pr["revenue"], [role.gross_margin] * R, pr["incentive"],
+                         [scenario.base_salary(plan, rname)] * R, pr["attainment"], pr["capped"], pr["recognition"])
+                for k, v in zip(pooled, parts, strict=False):
+                    pooled[k].extend(v)
+                for m, v in _group_metrics(*parts).items():
+                    out[plan][rname][m].append(v)
+            for m, v in _group_metrics(*pooled.values()).items():
+                out[plan][TOTAL][m].append(v)
+    return {"plans": plans, "groups": groups, "trials": int(trials), "metrics": out}

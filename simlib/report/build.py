@@ -1,0 +1,802 @@
+"""``simlib report``: run scenario notebooks with papermill and render shareable HTML.
+
+For each scenario and each selected notebook the report machinery
+
+1. checks the parameters it will pass against the notebook's contract
+   (:func:`papermill.inspect_notebook`): an unknown name or a value of the
+   wrong type is an error before anything runs;
+2. executes the notebook with papermill on the named kernel (``simlib``),
+   with a per-cell timeout, logging every cell's output to ``<name>.log``;
+3. renders the executed notebook to a self-contained HTML file (code hidden,
+   figures embedded as base64 PNG, no script or style fetched from the
+   network) headed by a provenance block (parameters, seed, versions,
+   scenario hash);
+4. keeps the notebook's key-results JSON (written by
+   :func:`simlib.report.notebook.save_results`) beside the report;
+5. writes ``index.html`` linking every report.
+
+Every file is written to a temporary name and moved into place only when the
+notebook succeeded, so a failing run leaves the previous good report intact;
+the failed executed notebook is kept as ``<name>.failed.ipynb`` and the error
+names the failing cell.
+
+Notebook contract (see :mod:`simlib.report.notebook`): one cell tagged
+``parameters`` of plain literals, including ``output_json``. Any notebook in
+``notebooks/`` following it is picked up; :data:`REGISTRY` says how the
+built-in ones are parameterised per scenario, and :func:`register_notebook`
+adds or overrides entries.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as _dt
+import html
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simlib.errors import ScenarioError, SimlibError
+from simlib.io import SHIPPED, write_atomic
+from simlib.report.notebook import jsonable, resolve_path, versions
+
+__all__ = [
+    "NotebookSpec",
+    "REGISTRY",
+    "register_notebook",
+    "discover_notebooks",
+    "notebook_contract",
+    "check_parameters",
+    "parse_param",
+    "render_html",
+    "build_reports",
+    "ReportError",
+    "Outcome",
+    "add_parser",
+    "DEFAULT_SCENARIOS",
+    "KERNEL",
+]
+
+#: kernel the notebooks run on (registered by ``make setup``)
+KERNEL = "simlib"
+#: notebooks directory
+NOTEBOOK_DIR = SHIPPED / "notebooks"
+#: scenarios reported when none are given
+DEFAULT_SCENARIOS = ("scenarios/default.yaml",)
+#: default per-cell timeout, seconds
+CELL_TIMEOUT = 600
+
+#: names the report fills from its own options when a notebook declares them
+COMMON = ("scenario", "trials", "seed", "behaviour", "output_json")
+#: parameter names that take the scenario path (the first one a notebook declares is used)
+SCENARIO_PARAMS = ("scenario", "scenario_path", "scenario_file")
+
+
+class ReportError(SimlibError):
+    """A report could not be produced (bad parameter, failed notebook, missing kernel...)."""
+
+
+# ----------------------------------------------------------------------
+# Registry
+# ----------------------------------------------------------------------
+
+
+@dataclass
+class NotebookSpec:
+    """How one notebook is run for a scenario.
+
+    Attributes
+    ----------
+    name : str
+        Report name (the notebook's file stem).
+    path : Path
+        The notebook.
+    title : str
+        Heading in the index.
+    default : bool
+        Run when no ``--notebooks`` are given.
+    trials : int or None
+        Trials for a report run (``--trials`` overrides); None = the notebook's default.
+    params : callable or None
+        ``params(scenario) -> dict`` of extra parameters for this scenario.
+    applies : callable or None
+        ``applies(scenario) -> str | None``: a reason to skip this scenario, or None to run.
+    """
+
+    name: str
+    path: Path
+    title: str = ""
+    default: bool = True
+    trials: int | None = None
+    params: Callable[[Any], dict[str, Any]] | None = None
+    applies: Callable[[Any], str | None] | None = None
+
+
+def _role_schemes_applies(scen) -> str | None:
+    if "one_plan_for_all" not in scen.plans:
+        return "the scenario has no plan 'one_plan_for_all' to compare the role-specific plan with"
+    return None
+
+
+def _role_schemes_params(scen) -> dict[str, Any]:
+    return {"role_plan": scen.current_plan}
+
+
+def _explorer_params(scen) -> dict[str, Any]:
+    role = "telesales" if "telesales" in scen.roles else next(iter(scen.roles))
+    return {"role": role, "show_widgets": False}
+
+
+#: built-in notebooks (name -> spec); others in notebooks/ are discovered
+REGISTRY: dict[str, NotebookSpec] = {}
+
+
+def register_notebook(
+    name: str,
+    path: str | os.PathLike | None = None,
+    *,
+    title: str = "",
+    default: bool = True,
+    trials: int | None = None,
+    params: Callable[[Any], dict[str, Any]] | None = None,
+    applies: Callable[[Any], str | None] | None = None,
+) -> NotebookSpec:
+    """Add (or replace) a notebook in the report registry.
+
+    Parameters
+    ----------
+    name : str
+        Report name; ``path`` defaults to ``notebooks/<name>.ipynb``.
+    title, default, trials, params, applies
+        See :class:`NotebookSpec`.
+    """
+    spec = NotebookSpec(name, Path(path) if path else NOTEBOOK_DIR / f"{name}.ipynb", title or name.replace("_", " "),
+                        default, trials, params, applies)
+    REGISTRY[name] = spec
+    return spec
+
+
+register_notebook("policy_comparison", title="Policy comparison: candidate plans vs the current plan", trials=1000)
+register_notebook("sweep", title="Target level x team weighting sweep", trials=200)
+register_notebook("role_schemes", title="Role-specific schemes vs one plan for everyone", trials=1000,
+                  params=_role_schemes_params, applies=_role_schemes_applies)
+register_notebook("explorer", title="Plan explorer (snapshot; interactive in JupyterLab)", trials=300,
+                  params=_explorer_params)
+# owned by the calibration work; it takes the scenario as ``scenario_path`` and keeps its own trial count
+register_notebook("calibration", title="Calibration: model parameters fitted to rep-level history")
+
+
+def discover_notebooks(directory: str | os.PathLike | None = None) -> dict[str, NotebookSpec]:
+    """Registered notebooks plus every other notebook in ``directory`` that has a ``parameters`` cell.
+
+    Files whose names start with ``_`` or ``.`` and papermill outputs are ignored.
+    """
+    d = Path(directory) if directory else NOTEBOOK_DIR
+    specs = {k: v for k, v in REGISTRY.items() if v.path.exists()}
+    for f in sorted(d.glob("*.ipynb")):
+        if f.stem in specs or f.name.startswith(("_", ".")) or f.stem.endswith((".failed", "-output", "_output")):
+            continue
+        try:
+            if _parameters_cell(f) is None:
+                continue
+        except Exception:  # noqa: BLE001 - an unreadable notebook is simply not offered
+            continue
+        specs[f.stem] = NotebookSpec(f.stem, f, f.stem.replace("_", " "))
+    return specs
+
+
+def _parameters_cell(path: Path):
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", []):
+            return c
+    return None
+
+
+# ----------------------------------------------------------------------
+# Parameter contract
+# ----------------------------------------------------------------------
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "list": (list, tuple),
+    "dict": (dict,),
+}
+
+
+def notebook_contract(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The notebook's parameters: name -> {type, default (Python value), help}.
+
+    The type is the annotation of the parameter (``trials: int = 500``) or,
+    without one, the type of its literal default.
+
+    Raises
+    ------
+    ReportError
+        If the notebook has no cell tagged ``parameters``.
+    """
+    import papermill as pm
+
+    p = Path(path)
+    if _parameters_cell(p) is None:
+        raise ReportError(f"{p}: no cell tagged 'parameters' (the notebook contract needs one)")
+    out = {}
+    logging.getLogger("papermill.translators").setLevel(logging.ERROR)
+    for name, info in pm.inspect_notebook(str(p)).items():
+        try:
+            default = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            default = info["default"]
+        t = info.get("inferred_type_name") or "None"
+        if t not in _TYPES:
+            t = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}.get(type(default), "any")
+        out[name] = {"type": t, "default": default, "help": info.get("help", "")}
+    return out
+
+
+def check_parameters(name: str, contract: Mapping[str, Mapping[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check parameters against a notebook's contract.
+
+    Integers are accepted where a float is declared (and converted);
+    everything else must match the declared type.
+
+    Raises
+    ------
+    ReportError
+        Listing every unknown name (with the names the notebook declares) and
+        every value of the wrong type (with the expected type and default).
+    """
+    problems = []
+    out = {}
+    for k, v in params.items():
+        if k not in contract:
+            problems.append(f"unknown parameter '{k}'; notebook '{name}' declares: {', '.join(contract)}")
+            continue
+        t = contract[k]["type"]
+        ok = t == "any" or (isinstance(v, _TYPES[t]) and not (t in ("int", "float") and isinstance(v, bool)))
+        if not ok:
+            problems.append(f"parameter '{k}' of notebook '{name}': expected {t} (default {contract[k]['default']!r}), "
+                            f"got {type(v).__name__} {v!r}")
+            continue
+        out[k] = float(v) if t == "float" else (list(v) if t == "list" else v)
+    if problems:
+        raise ReportError("; ".join(problems))
+    return out
+
+
+def parse_param(text: str) -> tuple[str | None, str, Any]:
+    """Parse ``[notebook.]key=value``; the value is read as YAML (``3``, ``0.5``, ``[a, b]``, ``true``, text).
+
+    Returns
+    -------
+    (notebook or None, key, value)
+    """
+    import yaml
+
+    key, eq, raw = text.partition("=")
+    key = key.strip()
+    if not eq or not re.fullmatch(r"([A-Za-z_]\w*\.)?[A-Za-z_]\w*", key):
+        raise ReportError(f"--param {text!r}: expected key=value or notebook.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ReportError(f"--param {text!r}: the value is not valid YAML ({exc.__class__.__name__})") from None
+    nb, _, k = key.rpartition(".")
+    return (nb or None), k, value
+
+
+# ----------------------------------------------------------------------
+# HTML
+# ----------------------------------------------------------------------
+
+_REMOTE_TAG = re.compile(r"<script[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>|<link[^>]*\bhref=[\"']https?://[^>]*>", re.I)
+_MATHJAX_BLOCK = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+_MERMAID_BLOCK = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*</script>", re.S)
+
+
+def _header_html(meta: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(k))}</th>"
+        f"<td style='text-align:left'>{html.escape(v if isinstance(v, str) else json.dumps(jsonable(v)))}</td></tr>"
+        for k, v in meta.items()
+    )
+    return (f"<details open><summary><b>How this report was produced</b></summary>"
+            f"<table class='simlib-provenance'>{rows}</table></details>")
+
+
+def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> str:
+    """Render an executed notebook to self-contained HTML.
+
+    Code cells' inputs and prompts are hidden, stderr streams dropped (they
+    are in the log), figures stay embedded as base64 PNG, remote scripts and
+    stylesheets are removed so the page needs no network, and a provenance
+    block (``meta``) heads the page.
+    """
+    import copy
+
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = copy.deepcopy(nb)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs = [o for o in c.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    if meta:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(_header_html(meta)))
+    nb.metadata["title"] = title or nb.metadata.get("title", "simlib report")
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, embed_images=True)
+    body, _ = exporter.from_notebook_node(nb)
+    body = _MERMAID_BLOCK.sub("", _MATHJAX_BLOCK.sub("", body))
+    # wide metric tables scroll sideways inside the page instead of running off it
+    body = body.replace("</head>", _WIDE_TABLES + "</head>", 1)
+    return _REMOTE_TAG.sub("", body)
+
+
+_WIDE_TABLES = (
+    "<style>.jp-RenderedHTMLCommon table{display:block;max-width:100%;overflow-x:auto}"
+    ".jp-RenderedHTMLCommon td{white-space:nowrap}</style>\n"
+)
+
+
+# ----------------------------------------------------------------------
+# Running
+# ----------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What happened to one notebook for one scenario."""
+
+    scenario: str
+    notebook: str
+    status: str  # ok | failed | skipped
+    html: str | None = None
+    json: str | None = None
+    ipynb: str | None = None
+    log: str | None = None
+    message: str = ""
+    seconds: float = 0.0
+    parameters: dict[str, Any] = field(default_factory=dict)
+    finished: str = ""
+    title: str = ""
+
+
+def _check_kernel(kernel: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().find_kernel_specs()
+    if kernel not in specs:
+        raise ReportError(
+            f"Jupyter kernel '{kernel}' is not installed (found: {', '.join(sorted(specs)) or 'none'}); "
+            f"run `make setup`, or `{sys.executable} -m ipykernel install --sys-prefix --name {kernel}`")
+
+
+def _scenario_key(path: Path) -> str:
+    return re.sub(r"[^\w.-]+", "_", path.stem)
+
+
+def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params):
+    """Check everything that can be checked before running; return jobs and skipped outcomes."""
+    from simlib.scenario import load_scenario
+
+    jobs, skipped, problems = [], [], []
+    contracts = {n: notebook_contract(specs[n].path) for n in selected}
+    # --param targets must exist
+    for nbname, key, _ in cli_params:
+        if nbname is not None and nbname not in selected:
+            problems.append(f"--param {nbname}.{key}: '{nbname}' is not a selected notebook ({', '.join(selected)})")
+        elif nbname is None and not any(key in contracts[n] for n in selected):
+            problems.append(f"--param {key}: no selected notebook declares '{key}' "
+                            f"({'; '.join(f'{n}: ' + ', '.join(contracts[n]) for n in selected)})")
+        elif nbname is not None and key not in contracts[nbname]:
+            problems.append(f"--param {nbname}.{key}: notebook '{nbname}' declares only {', '.join(contracts[nbname])}")
+    if problems:
+        raise ReportError("; ".join(problems))
+    for sp in scen_paths:
+        key = _scenario_key(sp)
+        try:
+            scen = load_scenario(sp)
+        except ScenarioError as exc:
+            for n in selected:
+                skipped.append(Outcome(str(sp), n, "failed", message=f"invalid scenario: {exc}", title=specs[n].title))
+            continue
+        for n in selected:
+            spec, contract = specs[n], contracts[n]
+            reason = spec.applies(scen) if spec.applies else None
+            if reason:
+                skipped.append(Outcome(str(sp), n, "skipped", message=reason, title=spec.title))
+                continue
+            params: dict[str, Any] = {}
+            for name in SCENARIO_PARAMS:
+                if name in contract:
+                    params[name] = str(sp)
+                    break
+            t = trials if trials is not None else spec.trials
+            if t is not None and "trials" in contract:
+                params["trials"] = int(t)
+            if seed is not None and "seed" in contract:
+                params["seed"] = int(seed)
+            if behaviour is not None and "behaviour" in contract:
+                params["behaviour"] = behaviour
+            if spec.params:
+                params.update({k: v for k, v in spec.params(scen).items() if k in contract})
+            for nbname, k, v in cli_params:
+                if (nbname is None and k in contract) or nbname == n:
+                    params[k] = v
+            if "output_json" in params:
+                raise ReportError(f"notebook '{n}': output_json is set by the report (it writes <name>.json beside the HTML)")
+            params = check_parameters(n, contract, params)
+            jobs.append((sp, key, scen, spec, params, contract))
+    return jobs, skipped
+
+
+def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contract, out: Path, *, kernel: str,
+             timeout: int, verbose: bool, bar) -> Outcome:
+    import nbformat
+    import papermill as pm
+
+    dest = out / key
+    dest.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=dest))
+    log_path = dest / f"{spec.name}.log"
+    tmp_json = work / f"{spec.name}.json"
+    tmp_nb = work / f"{spec.name}.ipynb"
+    run_params = dict(params)
+    if "output_json" in contract:
+        run_params["output_json"] = str(tmp_json)
+    handler = logging.FileHandler(work / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    plog = logging.getLogger("papermill")
+    plog.addHandler(handler)
+    old_level, old_prop = plog.level, plog.propagate
+    plog.setLevel(logging.INFO)
+    plog.propagate = verbose
+    t0 = time.perf_counter()
+    outcome = Outcome(str(sp), spec.name, "failed", parameters=params, title=spec.title)
+    try:
+        pm.execute_notebook(
+            str(spec.path), str(tmp_nb), parameters=run_params, kernel_name=kernel, execution_timeout=timeout,
+            log_output=True, progress_bar=dict(leave=False, desc=f"  {key}/{spec.name}", position=1) if bar else False,
+            cwd=str(Path.cwd()),
+            # the kernel's own start-up warnings (e.g. ipykernel's "running over TCP") are noise here
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )
+    except pm.PapermillExecutionError as exc:
+        failed = dest / f"{spec.name}.failed.ipynb"
+        if tmp_nb.exists():
+            os.replace(tmp_nb, failed)
+        outcome.message = (f"cell {exc.cell_index} of the executed notebook (In [{exc.exec_count}], "
+                           f"{_preview(str(exc.source))}) raised {exc.ename}: {exc.evalue}; "
+                           f"executed notebook kept at {failed}")
+        outcome.ipynb = str(failed)
+    except Exception as exc:  # noqa: BLE001 - kernel death, timeout, I/O: report and keep going
+        failed = dest / f"{spec.name}.failed.ipynb"
+        where = ""
+        if tmp_nb.exists():
+            os.replace(tmp_nb, failed)
+            outcome.ipynb = str(failed)
+            where = _failing_cell(failed)
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+        if type(exc).__name__ == "CellTimeoutError":
+            first = f"no result within the per-cell timeout of {timeout} s"
+        outcome.message = (f"{where + ' ' if where else ''}{type(exc).__name__}: {first}"
+                           + (f"; executed notebook kept at {failed}" if outcome.ipynb else ""))
+    else:
+        nb = nbformat.read(tmp_nb, as_version=4)
+        meta = _report_meta(sp, scen, spec, params, tmp_json)
+        page = render_html(nb, meta, title=f"{spec.title} - {scen.name}")
+        html_path, json_path, nb_path = dest / f"{spec.name}.html", dest / f"{spec.name}.json", dest / f"{spec.name}.ipynb"
+        if tmp_json.exists():
+            os.replace(tmp_json, json_path)
+            outcome.json = str(json_path)
+        os.replace(tmp_nb, nb_path)
+        write_atomic(html_path, page)
+        (dest / f"{spec.name}.failed.ipynb").unlink(missing_ok=True)
+        outcome.status, outcome.html, outcome.ipynb = "ok", str(html_path), str(nb_path)
+    finally:
+        plog.removeHandler(handler)
+        handler.close()
+        plog.setLevel(old_level)
+        plog.propagate = old_prop
+        if (work / "run.log").exists():
+            os.replace(work / "run.log", log_path)
+            outcome.log = str(log_path)
+        shutil.rmtree(work, ignore_errors=True)
+    outcome.seconds = time.perf_counter() - t0
+    outcome.finished = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return outcome
+
+
+def _preview(source: str, n: int = 100) -> str:
+    """The start of a cell's source on one line."""
+    text = "; ".join(ln.strip() for ln in source.splitlines() if ln.strip())
+    return "source: " + (text if len(text) <= n else text[: n - 3] + "...")
+
+
+def _failing_cell(path: Path) -> str:
+    """Describe the cell an aborted run stopped in (the last one with an error, or still running)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - best effort
+        return ""
+    found = None
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code":
+            continue
+        status = c.get("metadata", {}).get("papermill", {}).get("status")
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])) or status in ("running", "failed"):
+            found = (i, c)
+    if found is None:
+        return ""
+    i, c = found
+    return f"cell {i} of the executed notebook ({_preview(c.source)}):"
+
+
+def _report_meta(sp: Path, scen, spec: NotebookSpec, params: dict, json_path: Path) -> dict[str, Any]:
+    prov: dict[str, Any] = {}
+    if json_path.exists():
+        try:
+            prov = json.loads(json_path.read_text()).get("provenance", {}) or {}
+        except (ValueError, AttributeError):
+            prov = {}
+    meta: dict[str, Any] = {
+        "report": spec.title,
+        "notebook": str(spec.path.relative_to(SHIPPED)) if spec.path.is_relative_to(SHIPPED) else str(spec.path),
+        "scenario": f"{scen.name} ({sp})",
+        "scenario sha256": scen.sha256,
+        "parameters": {k: v for k, v in params.items() if k not in SCENARIO_PARAMS},
+        "seed": params.get("seed", prov.get("seed_entropy", "notebook default")),
+    }
+    if "trials" in prov:
+        meta["trials"] = prov["trials"]
+    meta["versions"] = ", ".join(f"{k} {v}" for k, v in versions().items())
+    meta["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return meta
+
+
+# ----------------------------------------------------------------------
+# Index
+# ----------------------------------------------------------------------
+
+
+def _merge_manifest(out: Path, outcomes: Sequence[Outcome]) -> list[dict]:
+    path = out / "manifest.json"
+    entries: dict[tuple[str, str], dict] = {}
+    if path.exists():
+        try:
+            for e in json.loads(path.read_text()):
+                entries[(e["scenario"], e["notebook"])] = e
+        except (ValueError, KeyError, TypeError):
+            entries = {}
+    for o in outcomes:
+        prev = entries.get((o.scenario, o.notebook), {})
+        e = {k: v for k, v in o.__dict__.items()}
+        if o.status != "ok" and prev.get("html") and Path(prev["html"]).exists():
+            e["previous_html"] = prev["html"]
+            e["previous_finished"] = prev.get("finished") or prev.get("previous_finished", "")
+        elif o.status != "ok" and prev.get("previous_html") and Path(prev["previous_html"]).exists():
+            e["previous_html"], e["previous_finished"] = prev["previous_html"], prev.get("previous_finished", "")
+        entries[(o.scenario, o.notebook)] = e
+    data = [jsonable(e) for e in entries.values()]
+    write_atomic(path, json.dumps(data, indent=2))
+    return data
+
+
+def write_index(out: Path, entries: Sequence[Mapping[str, Any]]) -> Path:
+    """Write ``index.html`` linking every report (paths relative to ``out``)."""
+
+    def rel(p):
+        return html.escape(os.path.relpath(p, out)) if p else ""
+
+    by_scen: dict[str, list] = {}
+    for e in entries:
+        by_scen.setdefault(e["scenario"], []).append(e)
+    colour = {"ok": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700"}
+    parts = []
+    for scen, items in by_scen.items():
+        rows = []
+        for e in items:
+            links = []
+            if e.get("html"):
+                links.append(f"<a href='{rel(e['html'])}'>report</a>")
+            elif e.get("previous_html"):
+                links.append(f"<a href='{rel(e['previous_html'])}'>previous good report</a> "
+                             f"({html.escape(str(e.get('previous_finished', '')))})")
+            if e.get("json"):
+                links.append(f"<a href='{rel(e['json'])}'>results JSON</a>")
+            if e.get("ipynb"):
+                links.append(f"<a href='{rel(e['ipynb'])}'>executed notebook</a>")
+            if e.get("log"):
+                links.append(f"<a href='{rel(e['log'])}'>log</a>")
+            st = e["status"]
+            rows.append(
+                f"<tr><td>{html.escape(e.get('title') or e['notebook'])}<br><code>{html.escape(e['notebook'])}</code></td>"
+                f"<td style='color:{colour.get(st, '#000')};font-weight:bold'>{st}</td>"
+                f"<td>{' | '.join(links)}</td><td>{html.escape(e.get('message', ''))}</td>"
+                f"<td>{float(e.get('seconds') or 0):.0f} s</td><td>{html.escape(str(e.get('finished', '')))}</td></tr>")
+        shown = Path(scen)
+        if shown.is_absolute() and shown.is_relative_to(Path.cwd()):
+            shown = shown.relative_to(Path.cwd())
+        parts.append(f"<h2>Scenario {html.escape(str(shown))}</h2><table><tr><th>report</th><th>status</th><th>files</th>"
+                     f"<th>message</th><th>run time</th><th>finished (UTC)</th></tr>{''.join(rows)}</table>")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>simlib reports</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse;width:100%}}
+td,th{{border:1px solid #ccc;padding:.4em;vertical-align:top;text-align:left}}th{{background:#f3f3f3}}</style></head>
+<body><h1>simlib reports</h1>
+<p>Monte Carlo comparisons of sales incentive plans. Each report states its parameters, seed, versions and
+scenario hash; every figure carries its Monte Carlo error. Generated {html.escape(_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'))}
+with simlib {html.escape(versions()['simlib'])}.</p>
+{''.join(parts)}
+</body></html>
+"""
+    path = out / "index.html"
+    write_atomic(path, page)
+    return path
+
+
+# ----------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------
+
+
+def build_reports(
+    scenarios: Sequence[str | os.PathLike] | None = None,
+    notebooks: Sequence[str] | None = None,
+    *,
+    out: str | os.PathLike = "reports",
+    trials: int | None = None,
+    seed: int | None = 0,
+    behaviour: str | None = None,
+    params: Sequence[str] | Sequence[tuple[str | None, str, Any]] = (),
+    kernel: str = KERNEL,
+    timeout: int = CELL_TIMEOUT,
+    progress: bool = True,
+    verbose: bool = False,
+) -> list[Outcome]:
+    """Run notebooks for scenarios and write HTML reports, JSON results and ``index.html``.
+
+    Parameters
+    ----------
+    scenarios : list of paths, optional
+        Scenario YAML files (default :data:`DEFAULT_SCENARIOS`).
+    notebooks : list of str, optional
+        Notebook names (default: every default notebook found in ``notebooks/``).
+    out : path
+        Output directory; reports go to ``<out>/<scenario stem>/<notebook>.html``.
+    trials, seed, behaviour
+        Passed to every notebook that declares them (``trials``: default per
+        notebook, see :data:`REGISTRY`).
+    params : list
+        Extra parameters, ``"key=value"`` or ``"notebook.key=value"`` strings
+        (values read as YAML) or parsed triples.
+    kernel : str
+        Jupyter kernel name.
+    timeout : int
+        Per-cell timeout, seconds.
+    progress : bool
+        Show progress bars.
+    verbose : bool
+        Echo cell output to the console as well as to the log files.
+
+    Returns
+    -------
+    list of Outcome
+        One per scenario x notebook (``status`` ok, failed or skipped).
+
+    Raises
+    ------
+    ReportError
+        Before anything runs: unknown notebook, unknown or mistyped
+        parameter, missing kernel, missing scenario file.
+    """
+    specs = discover_notebooks()
+    if notebooks:
+        unknown = [n for n in notebooks if n not in specs]
+        if unknown:
+            raise ReportError(f"unknown notebook(s) {unknown}; available: {', '.join(specs)}")
+        selected = list(dict.fromkeys(notebooks))
+    else:
+        selected = [n for n, s in specs.items() if s.default]
+    if trials is not None and (not isinstance(trials, int) or trials < 2):
+        raise ReportError(f"--trials: expected an integer >= 2, got {trials!r}")
+    scen_paths = []
+    for s in scenarios or DEFAULT_SCENARIOS:
+        try:
+            scen_paths.append(resolve_path(s))
+        except FileNotFoundError as exc:
+            raise ReportError(str(exc)) from None
+    parsed = [parse_param(p) if isinstance(p, str) else tuple(p) for p in params]
+    jobs, outcomes = _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, parsed)
+    if jobs:
+        _check_kernel(kernel)
+    outdir = Path(out).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="simlib report", unit="notebook", position=0)
+    try:
+        for sp, key, scen, spec, p, contract in jobs:
+            if bar is not None:
+                bar.set_postfix_str(f"{key}/{spec.name}")
+            o = _run_one(sp, key, scen, spec, p, contract, outdir, kernel=kernel, timeout=timeout, verbose=verbose, bar=bar)
+            outcomes.append(o)
+            if bar is not None:
+                bar.update(1)
+                bar.write(f"{o.status:>7}  {key}/{spec.name} ({o.seconds:.0f} s)" + (f": {o.message}" if o.message else ""))
+    finally:
+        if bar is not None:
+            bar.close()
+        entries = _merge_manifest(outdir, outcomes)
+        write_index(outdir, entries)
+    return outcomes
+
+
+def _cmd_report(args) -> int:
+    if args.list:
+        for name, spec in discover_notebooks().items():
+            print(f"{name}{'' if spec.default else ' (not run by default)'}: {spec.title}  [{spec.path}]")
+            for k, info in notebook_contract(spec.path).items():
+                print(f"    {k}: {info['type']} = {info['default']!r}  {info['help']}")
+        return 0
+    notebooks = [n for part in (args.notebooks or []) for n in part.split(",") if n]
+    outcomes = build_reports(
+        args.scenarios, notebooks or None, out=args.out, trials=args.trials, seed=args.seed,
+        behaviour=args.behaviour, params=args.param or (), kernel=args.kernel, timeout=args.timeout,
+        progress=not args.no_progress, verbose=args.verbose,
+    )
+    out = Path(args.out).resolve()
+    ok = sum(o.status == "ok" for o in outcomes)
+    failed = [o for o in outcomes if o.status == "failed"]
+    skipped = [o for o in outcomes if o.status == "skipped"]
+    print(f"{ok} report(s) written, {len(failed)} failed, {len(skipped)} skipped; open {out / 'index.html'}")
+    for o in skipped:
+        print(f"skipped {o.scenario} / {o.notebook}: {o.message}")
+    for o in failed:
+        print(f"FAILED {o.scenario} / {o.notebook}: {o.message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def add_parser(subparsers) -> None:
+    """Add ``simlib report`` to the command line."""
+    from simlib.cli.main import _positive_int, _seed
+
+    r = subparsers.add_parser(
+        "report", help="run scenario notebooks and write HTML reports with an index",
+        description="Execute notebooks in notebooks/ through papermill for each scenario, render self-contained HTML "
+                    "reports (code hidden, figures embedded), write each notebook's key results as JSON beside its "
+                    "report, and an index.html linking them all.")
+    r.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                   help=f"scenario YAML files (default: {', '.join(DEFAULT_SCENARIOS)})")
+    r.add_argument("--notebooks", nargs="+", metavar="NAME", help="notebooks to run (default: all default notebooks; see --list)")
+    r.add_argument("--out", default="reports", help="output directory (default reports/)")
+    r.add_argument("--trials", type=_positive_int, default=None, help="Monte Carlo trials for every notebook (default: per notebook)")
+    r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    r.add_argument("--behaviour", "--behavior", default=None, help="behaviour model passed to every notebook")
+    r.add_argument("--param", action="append", metavar="[NOTEBOOK.]KEY=VALUE",
+                   help="extra notebook parameter (value read as YAML); repeatable")
+    r.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel (default {KERNEL})")
+    r.add_argument("--timeout", type=_positive_int, default=CELL_TIMEOUT, help=f"per-cell timeout in seconds (default {CELL_TIMEOUT})")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--verbose", action="store_true", help="echo cell output to the console (it is always in <name>.log)")
+    r.add_argument("--list", action="store_true", help="list the notebooks and their parameters, then exit")
+    r.set_defaults(func=_cmd_report)

@@ -1,0 +1,576 @@
+"""Helpers that scenario notebooks call (the notebook contract).
+
+Every notebook in ``notebooks/`` that ``simlib report`` runs follows one contract:
+
+* exactly one cell tagged ``parameters`` holding plain literals, including
+  ``output_json`` (where the notebook's key results go, ``""`` for none);
+* key results saved with :func:`save_results` (JSON, NaN -> null, atomic write),
+  so CI asserts on numbers rather than on rendered text;
+* a provenance table shown with :func:`show_provenance` / :func:`provenance_table`
+  so a reader of the HTML report sees parameters, seed, versions and the
+  scenario hash.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simlib.io import SHIPPED
+from simlib.version import __version__
+
+__all__ = [
+    "jsonable",
+    "save_results",
+    "load_results",
+    "provenance_table",
+    "show_provenance",
+    "versions",
+    "records",
+    "resolve_path",
+    "rep_outcomes",
+    "pay_curve_table",
+    "run_sweep",
+    "budget_risk",
+    "metrics_available",
+    "show",
+    "plan_components",
+    "measure_means",
+]
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that shape the numbers and the report.
+
+    Returns
+    -------
+    dict
+        Package name -> version string (``"absent"`` when not installed).
+    """
+    out = {"simlib": __version__, "python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__}
+    for mod in ("scipy", "matplotlib", "papermill", "nbconvert"):
+        try:
+            m = __import__(mod)
+            out[mod] = getattr(m, "__version__", "unknown")
+        except Exception:  # noqa: BLE001 - a missing optional package is just reported
+            out[mod] = "absent"
+    return out
+
+
+def jsonable(obj: Any) -> Any:
+    """Convert ``obj`` to plain JSON types.
+
+    numpy scalars and arrays become Python numbers and lists, non-finite floats
+    become ``None`` (JSON ``null``), DataFrames become lists of records, Series
+    become dicts, paths become strings, sets and tuples become lists, and
+    objects with a ``to_dict()`` method are converted through it.
+
+    Parameters
+    ----------
+    obj : Any
+        Nested structure of dicts, lists, numbers, strings, numpy and pandas objects.
+
+    Returns
+    -------
+    Any
+        The same structure built only from dict, list, str, int, float, bool and None.
+
+    Raises
+    ------
+    TypeError
+        For an object with no JSON representation (the message names its type).
+    """
+    if obj is None or isinstance(obj, (str, bool)):
+        return obj
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, pd.DataFrame):
+        return [jsonable(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return [jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (Path, os.PathLike)):
+        return os.fspath(obj)
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return jsonable(obj.to_dict())
+    raise TypeError(f"cannot save a {type(obj).__name__} as JSON")
+
+
+def save_results(data: dict, path: str | os.PathLike) -> None:
+    """Write a notebook's key results as JSON, atomically.
+
+    Parameters
+    ----------
+    data : dict
+        Results; numpy/pandas values are converted (see :func:`jsonable`),
+        NaN and infinities are written as ``null``.
+    path : str or PathLike
+        Destination file; ``""`` or ``None`` means "do not save". Parent
+        directories are created. The file is written to a temporary name in
+        the same directory and then renamed, so a reader never sees a
+        half-written file and a failure leaves any earlier file intact.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a dict or holds a value with no JSON form.
+    """
+    if not path:
+        return
+    if not isinstance(data, Mapping):
+        raise TypeError(f"save_results: expected a dict of results, got {type(data).__name__}")
+    from simlib.io import write_atomic
+
+    write_atomic(path, json.dumps(jsonable(data), indent=2, allow_nan=False, sort_keys=False) + "\n")
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """Read a JSON written by :func:`save_results`."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _provenance_of(result_or_dict: Any) -> dict[str, Any]:
+    if result_or_dict is None:
+        return {}
+    if hasattr(result_or_dict, "provenance"):
+        return dict(result_or_dict.provenance)
+    if isinstance(result_or_dict, Mapping):
+        if "provenance" in result_or_dict and isinstance(result_or_dict["provenance"], Mapping):
+            return dict(result_or_dict["provenance"])
+        return dict(result_or_dict)
+    raise TypeError(f"provenance_table: expected a SimulationResult or dict, got {type(result_or_dict).__name__}")
+
+
+def provenance_table(result_or_dict: Any = None, parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """A two-column table (item, value) of what produced a notebook's numbers.
+
+    Parameters
+    ----------
+    result_or_dict : SimulationResult, dict or None
+        A simulation result (its ``provenance``), a dict with a ``provenance``
+        key (e.g. ``result.to_dict()``), or a provenance dict itself.
+    parameters : dict, optional
+        The notebook's parameters as run; listed as ``param: <name>`` rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``item`` and ``value`` (strings): provenance entries (scenario,
+        scenario hash, seed, trials, behaviour, plans...), parameters and
+        package versions.
+    """
+    prov = _provenance_of(result_or_dict)
+    rows: list[tuple[str, str]] = []
+    for k, v in prov.items():
+        rows.append((k, _fmt(v)))
+    for k, v in (parameters or {}).items():
+        rows.append((f"param: {k}", _fmt(v)))
+    have = {r[0] for r in rows}
+    for k, v in versions().items():
+        key = f"{k}_version"
+        if key not in have:
+            rows.append((key, v))
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, Mapping):
+        return json.dumps(jsonable(v))
+    return str(v)
+
+
+def show_provenance(result_or_dict: Any = None, parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Display :func:`provenance_table` in a notebook (returns it too).
+
+    Uses ``IPython.display`` when available and falls back to ``print``.
+    """
+    tab = provenance_table(result_or_dict, parameters)
+    try:
+        from IPython.display import display
+
+        display(tab.style.hide(axis="index").set_caption("Provenance: how these numbers were produced"))
+    except Exception:  # noqa: BLE001 - outside IPython / without jinja2
+        print(tab.to_string(index=False))
+    return tab
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame -> list of JSON-ready records (NaN -> None)."""
+    return jsonable(df)
+
+
+# ----------------------------------------------------------------------
+# Paths
+# ----------------------------------------------------------------------
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """Find a file named relative to the working directory, else among the files shipped with simlib.
+
+    Notebooks run with their own directory as working directory in JupyterLab
+    and with the caller's directory under papermill; a parameter such as
+    ``"scenarios/default.yaml"`` works in both, and from an installed package.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming every place looked at.
+    """
+    p = Path(path).expanduser()
+    tried = [p] if p.is_absolute() else [Path.cwd() / p, SHIPPED / p]
+    for cand in tried:
+        if cand.exists():
+            return cand.resolve()
+    raise FileNotFoundError(f"{os.fspath(path)}: no such file (looked at {', '.join(map(str, tried))})")
+
+
+def metrics_available(result_or_frame: Any) -> list[str]:
+    """Metric names present in a result (or a tidy frame with a ``metric`` column)."""
+    df = result_or_frame.summary() if hasattr(result_or_frame, "summary") else result_or_frame
+    return list(dict.fromkeys(df["metric"]))
+
+
+# ----------------------------------------------------------------------
+# Rep-level outcomes (for distribution charts)
+# ----------------------------------------------------------------------
+
+
+def _rep_pass(scenario: Any, plans: Sequence[str] | None, trials: int, rng: Any, behaviour: Any):
+    """Yield (plan, role, trial numbers, measures, PayResult) for the first ``trials`` trials."""
+    from simlib.engine.core import role_outcomes
+    from simlib.model.population import Layout, draw_chunk, root_seed
+
+    scen = _as_scen(scenario)
+    plan_list = list(plans) if plans else list(scen.plans)
+    unknown = [p for p in plan_list if p not in scen.plans]
+    if unknown:
+        raise KeyError(f"unknown plan(s) {unknown}; the scenario has {sorted(scen.plans)}")
+    if int(trials) < 1:
+        raise ValueError(f"trials: expected a positive integer, got {trials!r}")
+    root = root_seed(rng)
+    tr = np.arange(int(trials))
+    draws = draw_chunk(Layout.of(scen), root, tr)
+    for plan, rname, _world, _quota, measures, pay in role_outcomes(scen, plan_list, draws, behaviour=behaviour):
+        yield plan, rname, tr, measures, pay
+
+
+def measure_means(
+    scenario: Any,
+    plans: Sequence[str] | None = None,
+    *,
+    trials: int = 20,
+    rng: int | None = 0,
+    behaviour: str | Any | None = None,
+) -> pd.DataFrame:
+    """What reps do: mean of every simulated measure per rep and year, per plan and role.
+
+    Flow measures (revenue, calls, conversions, partners opened...) are summed
+    over the year; score measures (satisfaction, record accuracy...) are
+    averaged over months. The standard error is over trials (rep means per
+    trial are independent across trials). With behaviour ``"none"`` the
+    measures are the same under every plan by construction.
+
+    Returns
+    -------
+    DataFrame
+        plan, role, measure, kind (flow/score), mean, se, incentive_share
+        (share of the role's incentive paid through components on this
+        measure, under this plan; NaN when no incentive is paid).
+    """
+    from simlib.scenario import MEASURES
+
+    scen = _as_scen(scenario)
+    rows = []
+    for plan, rname, _tr, measures, pay in _rep_pass(scen, plans, trials, rng, behaviour):
+        kinds = MEASURES[scen.roles[rname].process]
+        tot = float(pay.incentive.sum())
+        comp_measure = {c.name: c.measure for c in scen.role_plan(plan, rname).components}
+        for m, x in measures.items():
+            kind = kinds.get(m, "flow")
+            per = x.sum(axis=-1) if kind == "flow" else x.mean(axis=-1)
+            by_trial = per.mean(axis=1)
+            paid = sum(float(v.sum()) for n, v in pay.components.items() if comp_measure.get(n) == m)
+            rows.append(dict(plan=plan, role=rname, measure=m, kind=kind, mean=float(by_trial.mean()),
+                             se=float(by_trial.std(ddof=1) / np.sqrt(len(by_trial))) if len(by_trial) > 1 else float("nan"),
+                             incentive_share=paid / tot if tot > 0 else float("nan")))
+    return pd.DataFrame(rows, columns=["plan", "role", "measure", "kind", "mean", "se", "incentive_share"])
+
+
+def _as_scen(scenario: Any):
+    from simlib.scenario import Scenario, load_scenario
+
+    return scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
+
+
+def rep_outcomes(
+    scenario: Any,
+    plans: Sequence[str] | None = None,
+    *,
+    trials: int = 20,
+    rng: int | None = 0,
+    behaviour: str | Any | None = None,
+) -> pd.DataFrame:
+    """Rep-level attainment and pay for the first ``trials`` trials of a run.
+
+    It uses the engine's own pieces (:func:`simlib.model.population.draw_chunk`,
+    :func:`simlib.model.plans.set_quotas`, :func:`simlib.model.production.run_year`,
+    :func:`simlib.model.plans.compute_pay`) with the same per-trial random streams,
+    so trial ``t`` here is trial ``t`` of :func:`simlib.simulate` with the same
+    ``rng``: every plan sees the same reps (common random numbers).
+
+    Parameters
+    ----------
+    scenario : Scenario or path
+    plans : list of str, optional
+        Plans (default: all).
+    trials : int
+        Trials to draw (a few dozen give smooth histograms: 200 reps each).
+    rng : int or None
+        Seed, as for :func:`simlib.simulate`.
+    behaviour : str or model
+        Behaviour model, as for :func:`simlib.simulate` (None: the scenario's ``behaviour.mode``).
+
+    Returns
+    -------
+    DataFrame
+        One row per plan, role, trial and rep: plan, role, trial, rep,
+        attainment (fraction of quota), quota and revenue (money per year),
+        incentive (money per year), payout (incentive / target incentive,
+        multiple), capped (bool).
+    """
+    frames = []
+    for plan, rname, tr, measures, pay in _rep_pass(scenario, plans, trials, rng, behaviour):
+        T, R = pay.incentive.shape
+        ti = float(pay.target_incentive)
+        frames.append(pd.DataFrame({
+            "plan": plan,
+            "role": rname,
+            "trial": np.repeat(tr, R),
+            "rep": np.tile(np.arange(R), T),
+            "attainment": pay.attainment.ravel(),
+            "quota": pay.quota.ravel(),
+            "revenue": measures["revenue"].sum(axis=-1).ravel(),
+            "incentive": pay.incentive.ravel(),
+            "payout": (pay.incentive / ti).ravel() if ti > 0 else np.full(T * R, np.nan),
+            "capped": pay.capped.ravel(),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------
+# Pay curves (drawn from the compiled schedules)
+# ----------------------------------------------------------------------
+
+
+def pay_curve_table(scenario: Any, plans: Sequence[str] | None = None, *, x_max: float = 2.0, n: int = 201) -> pd.DataFrame:
+    """Each revenue-attainment pay element of each plan and role as a curve.
+
+    Components paid on attainment (``curve``, ``commission``, ``lump_sum``)
+    are compiled with :func:`simlib.model.paycurves.compile_component` and evaluated
+    on an attainment grid, assuming the same attainment in every period.
+    Pay is expressed as a multiple of the role's target incentive: a curve's
+    output times its weight; a commission's output (money per unit of quota)
+    times the role's expected annual quota (plan level x expected revenue of
+    an average ramped rep); a lump sum's steps times the number of periods.
+    Gates, modifiers, team weighting and per-unit bonuses are not drawn (they
+    depend on other measures).
+
+    Returns
+    -------
+    DataFrame
+        plan, role, component, kind, measure, attainment, payout (multiple of
+        target incentive), capped (bool).
+    """
+    from simlib.model.paycurves import compile_component, evaluate
+    from simlib.model.plans import expected_quota
+    from simlib.scenario import PERIODS, Scenario, load_scenario
+
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
+    x = np.linspace(0.0, x_max, n)
+    rows = []
+    for p in plans or list(scen.plans):
+        for rname in scen.roles:
+            rp = scen.role_plan(p, rname)
+            ti = scen.target_incentive(p, rname)
+            if ti <= 0:
+                continue
+            for c in rp.components:
+                if c.kind == "per_unit" or (c.kind != "curve" and c.measure != "revenue"):
+                    continue
+                y, capped = evaluate(compile_component(c), x)
+                if c.kind == "curve":
+                    mult = y * c.weight
+                elif c.kind == "commission":
+                    mult = y * expected_quota(scen, p, rname) / ti
+                else:
+                    mult = y * PERIODS[c.period] / ti
+                rows.append(pd.DataFrame({
+                    "plan": p, "role": rname, "component": c.name, "kind": c.kind, "measure": c.measure,
+                    "attainment": x, "payout": mult, "capped": capped,
+                }))
+    cols = ["plan", "role", "component", "kind", "measure", "attainment", "payout", "capped"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+
+
+# ----------------------------------------------------------------------
+# Budget risk
+# ----------------------------------------------------------------------
+
+
+def budget_risk(result: Any, budget: float | None = None) -> pd.DataFrame:
+    """P(incentive cost over budget) and P95 cost per plan, with Monte Carlo errors.
+
+    Parameters
+    ----------
+    result : SimulationResult
+    budget : float, optional
+        Incentive budget (money per year); default the scenario's, read from
+        the result's ``over_budget`` metric when no number is given.
+
+    Returns
+    -------
+    DataFrame
+        plan, mean_cost, p95_cost, p95_ci_low, p95_ci_high (money per year),
+        p_over_budget, p_over_budget_se (probability), budget.
+    """
+    from simlib.model.metrics import quantile_with_ci
+
+    tr = result.trials()
+    tot = tr[tr["group"] == "total"]
+    rows = []
+    for plan, sub in tot.groupby("plan", sort=False):
+        c = sub["incentive_cost"].to_numpy(dtype=float)
+        est, _, lo, hi = quantile_with_ci(c, 0.95)
+        if budget is not None:
+            over = (c > budget).astype(float)
+            p, se = float(over.mean()), float(over.std(ddof=1) / np.sqrt(len(over)))
+        else:
+            s = result.summary()
+            r = s[(s["plan"] == plan) & (s["group"] == "total") & (s["metric"] == "over_budget")]
+            p = float(r["mean"].iloc[0]) if len(r) else float("nan")
+            se = float(r["se"].iloc[0]) if len(r) else float("nan")
+        rows.append(dict(plan=plan, mean_cost=float(c.mean()), p95_cost=est, p95_ci_low=lo, p95_ci_high=hi,
+                         p_over_budget=p, p_over_budget_se=se, budget=budget))
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------
+# Sweeps: target level x team weighting
+# ----------------------------------------------------------------------
+
+
+def run_sweep(
+    scenario: Any,
+    params: Mapping[str, Sequence[Any]],
+    *,
+    base_plan: str | None = None,
+    trials: int = 200,
+    rng: int | None = 0,
+    behaviour: str | Any | None = None,
+    progress: bool = False,
+    executor: Any = None,
+) -> pd.DataFrame:
+    """Grid sweep over plan parameters: :func:`simlib.design.sweep.run_sweep` with ``design="grid"``.
+
+    Returns
+    -------
+    DataFrame
+        Columns point, <parameter names>, group, metric, mean, se, ci_low,
+        ci_high, n, seed (one tidy row per point x group x metric).
+    """
+    from simlib.design.sweep import run_sweep as _run_sweep
+    from simlib.scenario import Scenario, load_scenario
+
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
+    return _run_sweep(scen, dict(params), base_plan=base_plan, trials=trials, rng=rng, behaviour=behaviour,
+                      design="grid", executor=executor, progress=progress)
+
+
+def show(fig: Any) -> None:
+    """Display a matplotlib Figure in a notebook (PNG, embedded in HTML reports) and free it.
+
+    Outside IPython the figure is left alone (nothing is printed).
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return
+    if get_ipython() is None:
+        return
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    display(Image(data=buf.getvalue(), format="png"))
+
+
+def plan_components(scenario: Any, plans: Sequence[str] | None = None) -> pd.DataFrame:
+    """What each plan pays for, by role: one row per component, gate, modifier, team rule and award.
+
+    Returns
+    -------
+    DataFrame
+        plan, role, element (component name, or gate / modifier / team /
+        recognition), measure, kind, weight, period, detail (readable text).
+    """
+    scen = _as_scen(scenario)
+    rows = []
+    for p in plans or list(scen.plans):
+        for rname in scen.roles:
+            rp = scen.role_plan(p, rname)
+            for c in rp.components:
+                if c.kind == "curve":
+                    det = "points " + ", ".join(f"{x:g}->{y:g}" for x, y in c.points)
+                elif c.kind == "commission":
+                    det = f"{c.mode} tiers " + ", ".join(f"from {t.start:g}: {t.rate:g}" for t in c.tiers)
+                elif c.kind == "per_unit":
+                    det = f"{c.rate:g} per unit"
+                else:
+                    det = "steps " + ", ".join(f"{s.at:g}: {s.amount:g}" for s in c.steps)
+                det += f"; cap {c.cap:g}" if c.cap is not None else "; uncapped"
+                if c.ytd_true_up:
+                    det += "; year-to-date true-up"
+                rows.append(dict(plan=p, role=rname, element=c.name, measure=c.measure, kind=c.kind,
+                                 weight=c.weight if c.kind == "curve" else None, period=c.period, detail=det))
+            for g in rp.gates:
+                rows.append(dict(plan=p, role=rname, element="gate", measure=g.measure, kind="gate", weight=None,
+                                 period="year", detail=f"pays {', '.join(g.components or ['all'])} only at "
+                                                       f"attainment >= {g.min_attainment:g}"))
+            for m in rp.modifiers:
+                rows.append(dict(plan=p, role=rname, element="modifier", measure=m.measure, kind="modifier",
+                                 weight=None, period="year",
+                                 detail="multiplier " + ", ".join(f"{x:g}->{y:g}" for x, y in m.points)))
+            if rp.team.weight > 0:
+                rows.append(dict(plan=p, role=rname, element="team", measure="revenue", kind="team", weight=rp.team.weight,
+                                 period="year", detail=f"{rp.team.weight:.0%} of incentive on the team result, split {rp.team.split}"))
+            if rp.recognition is not None:
+                r = rp.recognition
+                rows.append(dict(plan=p, role=rname, element="recognition", measure=r.measure, kind="award", weight=None,
+                                 period="year", detail=f"top {r.top_k} recognised, valued {r.value:g} each"))
+    return pd.DataFrame(rows, columns=["plan", "role", "element", "measure", "kind", "weight", "period", "detail"])
