@@ -40,7 +40,7 @@ from simlib.engine.core import resolve_behaviour
 from simlib.engine.results import TAIL_METRICS
 from simlib.errors import PlanError, SimlibError
 from simlib.model.metrics import METRICS, Z95
-from simlib.scenario import Scenario, scenario_from_dict
+from simlib.scenario import Scenario, load_scenario, scenario_from_dict
 
 #: perturbations of behavioural parameters re-optimised under by default when a behaviour model is on
 BEHAVIOUR_SENSITIVITY = (
@@ -662,10 +662,9 @@ def optimize(
     -------
     OptimizeResult
     """
-    from simlib.engine.api import _as_scenario
     from simlib.engine.parallel import resolve_executor, work_estimate
 
-    scen = _as_scenario(scenario)
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
     base, obj, cons = _check_problem(scen, params, objective, constraints, base_plan, method)
     sens_scen = _sensitivity_scenarios(scen, sensitivity, behaviour)

@@ -39,7 +39,7 @@ import pandas as pd
 from simlib.design.transforms import TRANSFORMS, get_transform, set_path
 from simlib.engine.core import resolve_behaviour
 from simlib.errors import PlanError, Problem, ScenarioError, SimlibError
-from simlib.scenario import Plan, Scenario, scenario_from_dict
+from simlib.scenario import Plan, Scenario, load_scenario, scenario_from_dict
 
 #: alias -> one line on its meaning and values (for help texts); the transforms are in TRANSFORMS
 ALIASES: dict[str, str] = {name: t.help for name, t in TRANSFORMS.items()}
@@ -355,10 +355,10 @@ def run_sweep(
         values): ``diff``, ``diff_se``, ``diff_ci_low``, ``diff_ci_high``.
         Money is per year; ``se`` is the Monte Carlo standard error.
     """
-    from simlib.engine.api import _as_scenario, simulate
+    from simlib.engine.api import simulate
     from simlib.engine.parallel import resolve_executor, work_estimate
 
-    scen = _as_scenario(scenario)
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
     base = base_plan or scen.current_plan
     if base not in scen.plans:
