@@ -36,8 +36,9 @@ everywhere.
                        lump sums: ``month``, ``quarter``, ``half``, ``year``
 =====================  ======================================================
 
-A transform applied to roles that hold nothing it acts on (for example
-``threshold`` on a role paid only by commission) is an error that names it.
+Roles without anything a transform acts on are left as they are; when none
+of the roles it is applied to has any (for example ``threshold`` on a role
+paid only by commission), it is an error that names the transform.
 
 Any other field is reached by a dotted path: :func:`set_path` sets it
 (``roles.telesales.team.weight``, ``roles.*.quota.noise``,
@@ -120,8 +121,8 @@ class Transform:
 
     @property
     def help(self) -> str:
-        """One line for help texts: meaning and domain."""
-        return f"{self.meaning}; {self.domain}"
+        """One line for help texts: meaning [domain]."""
+        return f"{self.meaning} [{self.domain}]"
 
     def validate(self, value: Any, where: str | None = None) -> Any:
         """The value normalised (e.g. a float), or a :class:`PlanError` saying what was expected."""
@@ -415,8 +416,8 @@ TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
               "revenue pay curve or revenue commission", _number(0.0), _accelerate),
     Transform("commission_rate", "multiplier of every commission tier's rate", "a number >= 0",
               "commission component", _number(0.0), _scale_commissions),
-    Transform("pay_mix", "variable share of OTE (target incentive / (base + target incentive)) at constant OTE; "
-              "commission, per-unit and lump-sum money scales with the target incentive", "a number in [0, 1]",
+    Transform("pay_mix", "variable share of OTE (target incentive / (base + target incentive)) at constant OTE, "
+              "with commission, per-unit and lump-sum money scaled as the target incentive", "a number in [0, 1]",
               "pay", _number(0.0, 1.0), _set_pay_mix),
     Transform("period", "assessment period of revenue curves, commissions and lump sums", f"one of {list(PERIODS)}",
               "revenue curve, commission or lump sum", _choice(tuple(PERIODS)), _set_period),
