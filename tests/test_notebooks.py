@@ -171,7 +171,7 @@ def test_role_schemes_results(run):
 
 def test_explorer_snapshot_results(run):
     r = _results(run, "explorer")
-    assert r["controls"]["target_level"] == 1.0
+    assert r["controls"]["target_level"] == "base" and r["controls"]["threshold"] == "base"
     assert 0.0 <= r["metrics"]["share_at_quota"] <= 1.0
     t = pd.DataFrame(r["table"])
     # controls at their defaults: the variant is the base plan, so differences are zero
@@ -265,14 +265,15 @@ def test_guardrail_flags_follow_the_confidence_interval(scen):
 
 
 def test_explorer_variant_plan_semantics(scen):
+    from simlib.design.transforms import plan_data
     from simlib.model.paycurves import compile_component
     from simlib.report.explorer import variant_plan
 
-    p = variant_plan(scen, "current", "key_account", target_level=1.1, team_weight=0.3, threshold=0.6, cap=None,
-                     accelerator=2.0)
+    p = variant_plan(scen, "current", "key_account", target_level=1.1, team_weight=0.3, team_split="contribution",
+                     threshold=0.6, cap=None, accelerator=2.0)
     s2 = scen.with_plan("v", p)
     rp, base = s2.role_plan("v", "key_account"), scen.role_plan("current", "key_account")
-    assert rp.quota.level == pytest.approx(1.1 * base.quota.level)
+    assert rp.quota.level == 1.1  # the quota level itself, as in a sweep
     assert rp.team.weight == 0.3 and rp.team.split == "contribution"
     new = compile_component(rp.components[0])
     old = compile_component(base.components[0])
@@ -280,19 +281,37 @@ def test_explorer_variant_plan_semantics(scen):
     assert new(1.4) - new(1.0) == pytest.approx(2.0 * (old(1.4) - old(1.0)))  # slope above 100% doubled
     assert rp.components[0].cap is None
     assert s2.role_plan("v", "telesales") == scen.role_plan("current", "telesales")  # other roles untouched
-    ch = scen.with_plan("c", variant_plan(scen, "current", "channel", threshold=0.5)).role_plan("c", "channel")
+    # controls default to the base plan: a team-weighted or harder plan keeps its team pay and quotas
+    for b in ("team_weighted", "harder_target"):
+        assert variant_plan(scen, b, "telesales") == plan_data(scen, b)
+    # target_level is a level, not a multiple of the base plan's: 1.1 on harder_target changes nothing
+    assert variant_plan(scen, "harder_target", "telesales", target_level=1.1) == plan_data(scen, "harder_target")
+    # team_weight sets the weight only; 0 turns team pay off and keeps the base plan's split
+    tw = scen.with_plan("t", variant_plan(scen, "team_weighted", "telesales", team_weight=0.0)).role_plan("t", "telesales")
+    assert tw.team.weight == 0.0 and tw.team.split == "contribution"
+    tw = scen.with_plan("t", variant_plan(scen, "current", "telesales", team_weight=0.4)).role_plan("t", "telesales")
+    assert tw.team.weight == 0.4 and tw.team.split == "equal"
+    # a commission-only role: threshold is an error (as threshold@channel in a sweep); the gate is its own control
+    with pytest.raises(simlib.PlanError, match=r"explorer control 'threshold'.*no revenue pay curve.*'channel'"):
+        variant_plan(scen, "current", "channel", threshold=0.5)
+    ch = scen.with_plan("c", variant_plan(scen, "current", "channel", commission_gate=0.5)).role_plan("c", "channel")
     assert any(g.min_attainment == 0.5 and g.components == ["channel_commission"] for g in ch.gates)
-    with pytest.raises(simlib.PlanError, match="team_weight"):
+    with pytest.raises(simlib.PlanError, match=r"team_weight.*expected a number in \[0, 1\], got 1.5"):
         variant_plan(scen, "current", "channel", team_weight=1.5)
+    with pytest.raises(simlib.PlanError, match=r"cap.*expected a number > 0, or 'none'"):
+        variant_plan(scen, "current", "telesales", cap=0)
     with pytest.raises(simlib.PlanError, match="role 'nope'"):
         variant_plan(scen, "current", "nope")
+    with pytest.raises(simlib.PlanError, match="unknown control"):
+        variant_plan(scen, "current", "telesales", bogus=1)
 
 
 def test_explorer_update_and_widget_without_a_browser(scen):
-    from simlib.report.explorer import Explorer
+    from simlib.report.explorer import AS_BASE, CONTROLS, Explorer
 
     app = Explorer(scen, role="telesales", trials=64, seed=1, rep_trials=2)
     r = app.update(target_level=1.1)
+    assert r["controls"] == {**{c: AS_BASE for c in CONTROLS}, "target_level": 1.1}
     t = r["table"].set_index(["group", "metric"])
     assert t.loc[("telesales", "share_at_quota"), "diff_ci_high"] < 0  # harder quota, same draws: fewer reach it
     d = r["differences"]
@@ -301,10 +320,19 @@ def test_explorer_update_and_widget_without_a_browser(scen):
     assert len(r["figures"]) == 4
     with pytest.raises(simlib.PlanError, match="unknown control"):
         app.update(bogus=1)
-    ui = app.widget()  # builds the ipywidgets app and draws once
+    with pytest.raises(simlib.PlanError, match="'threshold'"):
+        app.update(role="channel", threshold=0.5)
+    assert app.role == "telesales"  # a failed update leaves the role as it was
+    ui = app.widget()  # builds the ipywidgets app and draws once, at the base plan
+    assert app.last["plan"] == app.scenario.plans["current"].model_dump(by_alias=True, mode="json")
     sliders = {c.description: c for box in ui.children[0].children
                for c in (box.children if hasattr(box, "children") else [box])}
     sliders["team weight"].value = 0.5  # a change re-runs the simulation
     assert app.last["controls"]["team_weight"] == 0.5
+    sliders["gate commissions"].value = True  # applies to the channel only; telesales has no commission
     sliders["role"].value = "channel"
     assert app.last["role"] == "channel"
+    # sliders return to the new role's base values; the gate applies to the channel's commission
+    assert sliders["team weight"].value == 0.0 and app.last["controls"]["team_weight"] == 0.0
+    assert app.last["controls"]["commission_gate"] == sliders["commission gate"].value
+    assert app.last["plan"]["roles"]["channel"]["gates"][-1]["components"] == ["channel_commission"]

@@ -167,3 +167,12 @@ def test_cli_sweep_writes_tidy_file(tmp_path, capsys):
     rc = main(["sweep", str(DEFAULT), "--param", "bogus=1", "--trials", "4"])
     assert rc == 1
     assert "bogus" in capsys.readouterr().err
+
+
+def test_commission_gate_in_a_sweep(scen):
+    # 0 gates nothing (same pay as the base plan on the same draws); an unreachable gate removes the commission
+    df = run_sweep(scen, {"commission_gate@channel": [0.0, 5.0]}, trials=32, rng=4, executor="serial", behaviour="none")
+    open_gate, shut = _row(df, 0, "incentive_cost", "channel"), _row(df, 1, "incentive_cost", "channel")
+    assert open_gate["diff"] == 0.0 and open_gate["diff_se"] == 0.0
+    assert shut["diff"] < -10 * shut["diff_se"]
+    assert _row(df, 1, "incentive_cost", "telesales")["diff"] == 0.0  # other roles untouched

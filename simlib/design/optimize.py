@@ -34,12 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simlib.design.sweep import ParamSpec, _set_path, build_variants, parse_param, write_table
+from simlib.design.sweep import PLANS_PER_CALL, ParamSpec, build_variants, parse_param, write_table
+from simlib.design.transforms import scale_path, set_path
 from simlib.engine.core import resolve_behaviour
 from simlib.engine.results import TAIL_METRICS
 from simlib.errors import PlanError, SimlibError
 from simlib.model.metrics import METRICS, Z95
-from simlib.scenario import Scenario, scenario_from_dict
+from simlib.scenario import Scenario, load_scenario, scenario_from_dict
 
 #: perturbations of behavioural parameters re-optimised under by default when a behaviour model is on
 BEHAVIOUR_SENSITIVITY = (
@@ -191,6 +192,7 @@ class Problem:
         chunk_size: int | None,
     ):
         self.scenario = scenario
+        self.params = dict(params)
         self.names = list(params)
         self.specs: list[ParamSpec] = [parse_param(n, scenario) for n in params]
         self.lo = np.array([float(params[n][0]) for n in params])
@@ -227,8 +229,8 @@ class Problem:
         if todo:
             for vscen, _base, named in build_variants(self.scenario, self.specs, todo, self.base_plan):
                 plans = [n for _, n in named]
-                for k in range(0, len(plans), 40):
-                    part = plans[k : k + 40]
+                for k in range(0, len(plans), PLANS_PER_CALL):
+                    part = plans[k : k + PLANS_PER_CALL]
                     res = simulate(vscen, part, trials=self.trials, rng=self.rng, reference=part[0],
                                    behaviour=self.behaviour, chunk_size=self.chunk_size, executor=self.executor)
                     self._store(res, {n: todo[i] for i, n in named if n in part})
@@ -236,6 +238,11 @@ class Problem:
 
     def evaluate(self, x: tuple[float, ...]) -> Evaluation:
         return self.evaluate_many([x])[0]
+
+    def on(self, scenario: Scenario) -> Problem:
+        """The same problem on another (e.g. perturbed) scenario, with its own cache and history."""
+        return Problem(scenario, self.params, self.objective, self.constraints, self.base_plan, self.trials,
+                       self.rng, self.behaviour, self.executor, self.chunk_size)
 
     def _store(self, res, plan_to_x: dict[str, tuple]) -> None:
         lay = res.raw.layout
@@ -366,13 +373,11 @@ def _best(evals: Sequence[Evaluation]) -> Evaluation:
     return min(evals, key=lambda e: (e.violation, -e.objective))
 
 
-def _search(prob: Problem, starts: int, maxiter: int, method: str, x0: tuple | None, penalty: float,
-            seed: int, bar=None) -> tuple[Evaluation, list[str]]:
-    from scipy.optimize import minimize
+def _start_points(prob: Problem, starts: int, x0: tuple | None, seed: int) -> list[tuple]:
+    """``x0`` (if given) and the first ``starts`` points of a scrambled Sobol' design over the box (else its centre)."""
     from scipy.stats import qmc
 
     d = len(prob.names)
-    messages = []
     pts: list[tuple] = []
     if x0 is not None:
         pts.append(tuple(x0))
@@ -381,10 +386,18 @@ def _search(prob: Problem, starts: int, maxiter: int, method: str, x0: tuple | N
         pts += [prob.to_x(r) for r in u]
     if not pts:
         pts = [prob.to_x(np.full(d, 0.5))]
-    evals = prob.evaluate_many(pts)
-    if bar is not None:
-        bar.update(len(pts))
-    start = _best(evals)
+    return pts
+
+
+def _polish(prob: Problem, start: Evaluation, maxiter: int, method: str, penalty: float, bar=None) -> str:
+    """Local search from ``start`` in unit-box coordinates (``maxiter`` evaluations); returns the optimiser's message.
+
+    Nelder-Mead minimises the exact-penalty objective ``-objective / |start objective| + penalty x violation``;
+    COBYLA minimises the scaled objective with the scaled constraint values as inequality constraints.
+    """
+    from scipy.optimize import minimize
+
+    d = len(prob.names)
     scale = max(abs(start.objective), 1e-9)
 
     def f(u):
@@ -394,21 +407,32 @@ def _search(prob: Problem, starts: int, maxiter: int, method: str, x0: tuple | N
         return -ev.objective / scale + penalty * ev.violation
 
     u0 = np.clip(prob.to_u(start.x), 0.0, 1.0)
+    if method == "nelder-mead":
+        step = 0.1
+        simplex = [u0] + [np.clip(u0 + step * np.eye(d)[i] * (1 if u0[i] <= 0.5 else -1), 0, 1) for i in range(d)]
+        r = minimize(f, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * d,
+                     options=dict(maxfev=maxiter, xatol=1e-4, fatol=1e-7, initial_simplex=np.array(simplex)))
+    elif method == "cobyla":
+        cons = []
+        for i in range(len(prob.constraints)):
+            cons.append({"type": "ineq", "fun": (lambda u, i=i: -prob.evaluate(prob.to_x(u)).g[i])})
+        r = minimize(lambda u: -prob.evaluate(prob.to_x(u)).objective / scale, u0, method="COBYLA",
+                     bounds=[(0.0, 1.0)] * d, constraints=cons, options=dict(maxiter=maxiter, rhobeg=0.1, tol=1e-5))
+    else:
+        raise PlanError(f"method: expected 'nelder-mead' or 'cobyla', got {method!r}")
+    return f"{method}: {r.message}"
+
+
+def _search(prob: Problem, starts: int, maxiter: int, method: str, x0: tuple | None, penalty: float,
+            seed: int, bar=None) -> tuple[Evaluation, list[str]]:
+    """Evaluate the start design, polish the best start, and return the best point evaluated and the messages."""
+    pts = _start_points(prob, starts, x0, seed)
+    evals = prob.evaluate_many(pts)
+    if bar is not None:
+        bar.update(len(pts))
+    messages = []
     if maxiter > 0:
-        if method == "nelder-mead":
-            step = 0.1
-            simplex = [u0] + [np.clip(u0 + step * np.eye(d)[i] * (1 if u0[i] <= 0.5 else -1), 0, 1) for i in range(d)]
-            r = minimize(f, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * d,
-                         options=dict(maxfev=maxiter, xatol=1e-4, fatol=1e-7, initial_simplex=np.array(simplex)))
-        elif method == "cobyla":
-            cons = []
-            for i in range(len(prob.constraints)):
-                cons.append({"type": "ineq", "fun": (lambda u, i=i: -prob.evaluate(prob.to_x(u)).g[i])})
-            r = minimize(lambda u: -prob.evaluate(prob.to_x(u)).objective / scale, u0, method="COBYLA",
-                         bounds=[(0.0, 1.0)] * d, constraints=cons, options=dict(maxiter=maxiter, rhobeg=0.1, tol=1e-5))
-        else:
-            raise PlanError(f"method: expected 'nelder-mead' or 'cobyla', got {method!r}")
-        messages.append(f"{method}: {r.message}")
+        messages.append(_polish(prob, _best(evals), maxiter, method, penalty, bar))
     return _best(prob.history), messages
 
 
@@ -424,29 +448,11 @@ def _perturbed(scenario: Scenario, spec: str) -> tuple[str, Scenario]:
     except ValueError:
         raise PlanError(f"sensitivity {spec!r}: value must be a number") from None
     data = scenario.model_dump(by_alias=True, mode="json")
-    segs = path.split(".")
     if op == "=":
-        _set_path(data, segs, v, f"sensitivity '{spec}'")
+        set_path(data, path, v, f"sensitivity '{spec}'")
     else:
-        _scale_path(data, segs, v, spec)
+        scale_path(data, path, v, f"sensitivity '{spec}'")
     return spec.strip(), scenario_from_dict(data, scenario.source)
-
-
-def _scale_path(obj: Any, segs: list[str], factor: float, spec: str) -> None:
-    head, rest = segs[0], segs[1:]
-    if isinstance(obj, dict):
-        keys = list(obj) if head == "*" else [head]
-        for k in keys:
-            if k not in obj:
-                raise PlanError(f"sensitivity '{spec}': no field '{k}', expected one of {sorted(obj)}")
-            if rest:
-                _scale_path(obj[k], rest, factor, spec)
-            else:
-                if not isinstance(obj[k], (int, float)) or isinstance(obj[k], bool):
-                    raise PlanError(f"sensitivity '{spec}': '{k}' is not a number")
-                obj[k] = obj[k] * factor
-        return
-    raise PlanError(f"sensitivity '{spec}': cannot descend into {type(obj).__name__} at '{head}'")
 
 
 def expand_sensitivity(specs: Sequence[str] | None) -> list[str]:
@@ -460,6 +466,129 @@ def expand_sensitivity(specs: Sequence[str] | None) -> list[str]:
             if v.strip():
                 out.append(f"{m.group(1)}{m.group(2)}{v.strip()}")
     return out
+
+
+def _check_problem(scen: Scenario, params: dict, objective: Any, constraints: Sequence, base_plan: str | None,
+                   method: str) -> tuple[str, dict[str, float], list[Constraint]]:
+    """Validate the inputs of :func:`optimize`; returns the base plan name, objective weights and constraints."""
+    base = base_plan or scen.current_plan
+    if base not in scen.plans:
+        raise PlanError(f"base_plan: '{base}' is not a plan of {scen.source}, expected one of {sorted(scen.plans)}")
+    if not params:
+        raise PlanError("optimize: expected at least one parameter with (low, high) bounds")
+    for n, b in params.items():
+        if not (isinstance(b, (tuple, list)) and len(b) == 2 and all(isinstance(v, (int, float)) for v in b)):
+            raise PlanError(f"parameter '{n}': expected (low, high) bounds, got {b!r}")
+        if not b[0] <= b[1]:
+            raise PlanError(f"parameter '{n}': low {b[0]} is above high {b[1]}")
+    obj = parse_objective(objective)
+    groups = list(scen.roles) + ["total"]
+    cons: list[Constraint] = []
+    for c in constraints:
+        cons += parse_constraints(c, groups)
+    if method not in ("nelder-mead", "cobyla"):
+        raise PlanError(f"method: expected 'nelder-mead' or 'cobyla', got {method!r}")
+    return base, obj, cons
+
+
+def _sensitivity_scenarios(scen: Scenario, sensitivity: Sequence[str] | None, behaviour: Any) -> list[tuple[str, Scenario]]:
+    """The perturbed scenarios to re-optimise under, as ``(label, scenario)``, built before the long run.
+
+    ``None``: with a behaviour model, those of :data:`BEHAVIOUR_SENSITIVITY` the scenario has; with
+    behaviour ``"none"``, none.
+    """
+    if sensitivity is not None:
+        return [_perturbed(scen, s) for s in expand_sensitivity(sensitivity)]
+    out = []
+    if behaviour != "none":
+        for spec in expand_sensitivity(BEHAVIOUR_SENSITIVITY):
+            try:
+                out.append(_perturbed(scen, spec))
+            except SimlibError:
+                continue  # the scenario has no such behavioural parameter
+    return out
+
+
+def _report_optimum(prob: Problem, best: Evaluation) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+    """The optimum re-simulated next to the base plan on the same draws.
+
+    Returns the summary and paired differences (the optimum's plan named ``optimum``), the optimal
+    plan as data, and the run's provenance.
+    """
+    from simlib.engine.api import simulate
+
+    vscen, _, named = build_variants(prob.scenario, prob.specs, [best.x], prob.base_plan)[0]
+    name = named[0][1]
+    res = simulate(vscen, [name], trials=prob.trials, rng=prob.rng, reference=prob.base_plan,
+                   behaviour=prob.behaviour, chunk_size=prob.chunk_size, executor=prob.executor)
+    summ = res.summary().replace({"plan": {name: "optimum"}})
+    diff = res.differences().replace({"plan": {name: "optimum"}})
+    plan_dict = vscen.plans[name].model_dump(by_alias=True, mode="json")
+    plan_dict["description"] = "optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(prob.names, best.x, strict=False))
+    return summ, diff, plan_dict, dict(res.provenance)
+
+
+CONSTRAINT_COLUMNS = ["constraint", "metric", "group", "op", "bound", "value", "se", "ci_low", "ci_high", "slack",
+                      "satisfied", "binding"]
+
+
+def _constraint_row(prob: Problem, best: Evaluation, c: Constraint, g: float) -> dict:
+    """One constraint at the optimum: value with SE and 95% CI, slack (in the constrained quantity's unit), binding.
+
+    ``over_budget`` is reported as the share of trials over budget, with a binomial SE. A constraint
+    binds when it sits at its bound within Monte Carlo error (2 SE) or 1% of the bound.
+    """
+    v = prob.constraint_value(best, c)
+    b = prob.budget if c.metric == "over_budget" else c.bound
+    if c.metric == "over_budget":
+        p_hat = float(np.mean(best.cost_trials > prob.budget))
+        se = math.sqrt(max(p_hat * (1 - p_hat), 1e-300) / len(best.cost_trials))
+        val, bound = p_hat, c.bound
+        tol = max(2 * se, 1.0 / len(best.cost_trials))
+        binding = abs(val - bound) <= tol or abs(g) <= 0.01
+    else:
+        se = best.se.get((c.group, c.metric), math.nan)
+        val, bound = v, b
+        tol = max(2 * se if np.isfinite(se) else 0.0, 0.01 * max(abs(b), 1e-9))
+        binding = abs(v - b) <= tol
+    slack = -g * max(abs(b), 1e-9)
+    return dict(constraint=str(c), metric=c.metric, group=c.group, op=c.op, bound=bound, value=val, se=se,
+                ci_low=val - Z95 * se, ci_high=val + Z95 * se, slack=slack, satisfied=bool(g <= 0),
+                binding=bool(binding))
+
+
+def _constraint_table(prob: Problem, best: Evaluation) -> pd.DataFrame:
+    rows = [_constraint_row(prob, best, c, g) for c, g in zip(prob.constraints, best.g, strict=False)]
+    return pd.DataFrame(rows, columns=CONSTRAINT_COLUMNS)
+
+
+def _history_table(prob: Problem) -> pd.DataFrame:
+    return pd.DataFrame([dict(zip(prob.names, e.x, strict=False), objective=e.objective, objective_se=e.objective_se,
+                              violation=e.violation, feasible=e.feasible) for e in prob.history])
+
+
+def _sensitivity_table(prob: Problem, best: Evaluation, scenarios: Sequence[tuple[str, Scenario]], maxiter: int,
+                       method: str, penalty: float, seed: int, bar=None) -> pd.DataFrame:
+    """Re-optimise from the optimum under each perturbed scenario; compare with the optimum kept as is."""
+    rows = []
+    for label, pscen in scenarios:
+        sp = prob.on(pscen)
+        old = sp.evaluate(best.x)
+        new, _ = _search(sp, 0, maxiter, method, best.x, penalty, seed, bar)
+        rows.append(dict(perturbation=label, **{n: v for n, v in zip(prob.names, new.x, strict=False)},
+                         objective=new.objective, objective_se=new.objective_se, feasible=new.feasible,
+                         objective_at_original=old.objective, original_feasible=old.feasible,
+                         regret=new.objective - old.objective,
+                         **{f"shift_{n}": v - b for n, v, b in zip(prob.names, new.x, best.x, strict=False)}))
+    return pd.DataFrame(rows)
+
+
+def _progress_bar(progress: bool, total: int):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="optimising", unit="eval")
 
 
 def optimize(
@@ -490,9 +619,10 @@ def optimize(
     scenario : Scenario or path
         The scenario (or YAML file).
     params : dict
-        Parameter name (as in :func:`simlib.design.sweep.run_sweep`: aliases such as
+        Parameter name (as in :func:`simlib.design.sweep.run_sweep`: plan
+        transforms of :mod:`simlib.design.transforms` such as
         ``target_level``, ``cap``, ``pay_mix``, or plan/scenario paths) ->
-        ``(low, high)`` bounds. Continuous parameters only.
+        ``(low, high)`` bounds. Numeric parameters only.
     objective : str or dict
         Metric of the total group to maximise (``"profit"``: gross profit
         minus total comp, money per year; ``"revenue"``), or a dict metric ->
@@ -504,8 +634,10 @@ def optimize(
     base_plan : str, optional
         Plan the parameters modify (default: current plan).
     trials, rng, behaviour
-        The SAA sample: every evaluation uses the same ``trials`` and seed;
-        ``behaviour`` defaults to the scenario's ``behaviour.mode``, else ``"none"``.
+        The SAA sample: every evaluation uses the same ``trials`` and seed.
+        ``behaviour`` is resolved as in ``run``
+        (:func:`simlib.engine.core.resolve_behaviour`): this argument, else
+        the scenario's ``behaviour.mode``, else ``"dynamic"``.
     method : {"nelder-mead", "cobyla"}
         Local polish after the Sobol' start design (``maxiter`` 0 = design only).
     starts : int
@@ -530,111 +662,29 @@ def optimize(
     -------
     OptimizeResult
     """
-    from simlib.engine.api import _as_scenario, simulate
     from simlib.engine.parallel import resolve_executor, work_estimate
 
-    scen = _as_scenario(scenario)
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
-    base = base_plan or scen.current_plan
-    if base not in scen.plans:
-        raise PlanError(f"base_plan: '{base}' is not a plan of {scen.source}, expected one of {sorted(scen.plans)}")
-    if not params:
-        raise PlanError("optimize: expected at least one parameter with (low, high) bounds")
-    for n, b in params.items():
-        if not (isinstance(b, (tuple, list)) and len(b) == 2 and all(isinstance(v, (int, float)) for v in b)):
-            raise PlanError(f"parameter '{n}': expected (low, high) bounds, got {b!r}")
-        if not b[0] <= b[1]:
-            raise PlanError(f"parameter '{n}': low {b[0]} is above high {b[1]}")
-    obj = parse_objective(objective)
-    groups = list(scen.roles) + ["total"]
-    cons: list[Constraint] = []
-    for c in constraints:
-        cons += parse_constraints(c, groups)
-    if method not in ("nelder-mead", "cobyla"):
-        raise PlanError(f"method: expected 'nelder-mead' or 'cobyla', got {method!r}")
-    if sensitivity is None:
-        sens_scen = []
-        if behaviour != "none":
-            for spec in expand_sensitivity(BEHAVIOUR_SENSITIVITY):
-                try:
-                    sens_scen.append(_perturbed(scen, spec))
-                except SimlibError:
-                    continue  # the scenario has no such behavioural parameter
-    else:
-        sens_scen = [_perturbed(scen, s) for s in expand_sensitivity(sensitivity)]  # validate before the long run
-    sens = [label for label, _ in sens_scen]
-
-    total_work = trials * scen.headcount * 12 * (starts + maxiter) * (1 + len(sens))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        smax_est = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
-        bar = tqdm(total=starts + maxiter + len(sens) * (1 + smax_est), desc="optimising", unit="eval")
+    base, obj, cons = _check_problem(scen, params, objective, constraints, base_plan, method)
+    sens_scen = _sensitivity_scenarios(scen, sensitivity, behaviour)
+    smax = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
+    total_work = trials * scen.headcount * 12 * (starts + maxiter) * (1 + len(sens_scen))
+    bar = _progress_bar(progress, starts + maxiter + len(sens_scen) * (1 + smax))
     with resolve_executor(executor, work=work_estimate(total_work, behaviour)) as ex:
         prob = Problem(scen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
         best, messages = _search(prob, starts, maxiter, method, None, penalty, design_seed, bar)
-        # report: optimum next to the base plan on the same draws
-        vs = build_variants(scen, prob.specs, [best.x], base)
-        vscen, _, named = vs[0]
-        res = simulate(vscen, [named[0][1]], trials=trials, rng=rng, reference=base, behaviour=behaviour,
-                       chunk_size=chunk_size, executor=ex)
-        name = named[0][1]
-        summ = res.summary().replace({"plan": {name: "optimum"}})
-        diff = res.differences().replace({"plan": {name: "optimum"}})
-        plan_dict = vscen.plans[name].model_dump(by_alias=True, mode="json")
-        plan_dict["description"] = "optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(prob.names, best.x, strict=False))
-
-        rows = []
-        for c, g in zip(cons, best.g, strict=False):
-            v = prob.constraint_value(best, c)
-            b = prob.budget if c.metric == "over_budget" else c.bound
-            if c.metric == "over_budget":
-                p_hat = float(np.mean(best.cost_trials > prob.budget))
-                se = math.sqrt(max(p_hat * (1 - p_hat), 1e-300) / len(best.cost_trials))
-                val, bound = p_hat, c.bound
-            else:
-                se = best.se.get((c.group, c.metric), math.nan)
-                val, bound = v, b
-            slack = -g * max(abs(b), 1e-9)  # in the constrained quantity's unit
-            # binding: the constraint sits at its bound within Monte Carlo error (or 1% of the bound)
-            if c.metric == "over_budget":
-                tol = max(2 * se, 1.0 / len(best.cost_trials))
-                binding = abs(val - bound) <= tol or abs(g) <= 0.01
-            else:
-                tol = max(2 * se if np.isfinite(se) else 0.0, 0.01 * max(abs(b), 1e-9))
-                binding = abs(v - b) <= tol
-            rows.append(dict(constraint=str(c), metric=c.metric, group=c.group, op=c.op, bound=bound, value=val,
-                             se=se, ci_low=val - Z95 * se, ci_high=val + Z95 * se, slack=slack,
-                             satisfied=bool(g <= 0), binding=bool(binding)))
-        cons_df = pd.DataFrame(rows, columns=["constraint", "metric", "group", "op", "bound", "value", "se", "ci_low",
-                                              "ci_high", "slack", "satisfied", "binding"])
-        hist = pd.DataFrame([dict(zip(prob.names, e.x, strict=False), objective=e.objective, objective_se=e.objective_se,
-                                  violation=e.violation, feasible=e.feasible) for e in prob.history])
-        n_evals = len(prob.history)
-
-        srows = []
-        smax = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
-        for label, pscen in sens_scen:
-            sp = Problem(pscen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
-            old = sp.evaluate(best.x)
-            new, msg = _search(sp, 0, smax, method, best.x, penalty, design_seed, bar)
-            srows.append(dict(perturbation=label, **{n: v for n, v in zip(prob.names, new.x, strict=False)},
-                              objective=new.objective, objective_se=new.objective_se, feasible=new.feasible,
-                              objective_at_original=old.objective, original_feasible=old.feasible,
-                              regret=new.objective - old.objective,
-                              **{f"shift_{n}": v - b for n, v, b in zip(prob.names, new.x, best.x, strict=False)}))
-        sens_df = pd.DataFrame(srows)
+        summ, diff, plan_dict, prov = _report_optimum(prob, best)
+        sens_df = _sensitivity_table(prob, best, sens_scen, smax, method, penalty, design_seed, bar)
     if bar is not None:
         bar.close()
-    prov = dict(res.provenance)
-    prov.update(evaluations=n_evals, method=method, starts=starts, maxiter=maxiter, penalty=penalty,
+    prov.update(evaluations=len(prob.history), method=method, starts=starts, maxiter=maxiter, penalty=penalty,
                 objective=obj, constraints=[str(c) for c in cons], base_plan=base, messages=messages,
                 bounds={n: list(map(float, params[n])) for n in prob.names})
     return OptimizeResult(
         params=dict(zip(prob.names, best.x, strict=False)), objective=best.objective, objective_se=best.objective_se,
-        feasible=best.feasible, constraints=cons_df, metrics=summ, differences=diff, history=hist,
-        sensitivity=sens_df, plan=plan_dict, provenance=prov,
+        feasible=best.feasible, constraints=_constraint_table(prob, best), metrics=summ, differences=diff,
+        history=_history_table(prob), sensitivity=sens_df, plan=plan_dict, provenance=prov,
     )
 
 

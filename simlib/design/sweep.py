@@ -9,20 +9,11 @@ have far smaller Monte Carlo error than the points themselves.
 Parameters are named by an alias or by a dotted path:
 
 ========================  ==================================================
-``target_level``          quota level (``quota.level``) of every role
-``team_weight``           team share of incentive (``team.weight``)
-``threshold``             attainment of the first point of revenue curves
-``cap``                   cap of revenue curves (multiple of target payout;
-                          ``None`` = uncapped)
-``accelerator``           multiplier of the slope above 100% attainment
-                          (revenue curves and revenue commission tiers)
-``commission_rate``       multiplier of every commission tier's rate
-``pay_mix``               variable share of on-target earnings (OTE) at
-                          constant OTE; money-denominated elements
-                          (commission rates, per-unit rates, lump sums) are
-                          scaled with the target incentive
-``period``                assessment period of revenue components
-                          (``month``, ``quarter``, ``half``, ``year``)
+``target_level`` ...      a plan transform of :mod:`simlib.design.transforms`
+                          (``target_level``, ``team_weight``, ``team_split``,
+                          ``threshold``, ``commission_gate``, ``cap``,
+                          ``accelerator``, ``commission_rate``, ``pay_mix``,
+                          ``period``), with the one meaning declared there
 ``roles.R.a.b``           any field of the base plan; ``R`` may be ``*``
                           (every role); components are addressed by name
 ``scenario.a.b``          any field of the scenario, e.g.
@@ -30,7 +21,7 @@ Parameters are named by an alias or by a dotted path:
 ========================  ==================================================
 
 An alias may be restricted to one role with ``alias@role`` (for example
-``target_level@telesales``).
+``target_level@telesales``), or to several with ``alias@role1+role2``.
 """
 
 from __future__ import annotations
@@ -45,21 +36,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simlib.design.transforms import TRANSFORMS, get_transform, set_path
 from simlib.engine.core import resolve_behaviour
 from simlib.errors import PlanError, Problem, ScenarioError, SimlibError
-from simlib.scenario import PERIODS, Plan, Scenario, scenario_from_dict
+from simlib.scenario import Plan, Scenario, load_scenario, scenario_from_dict
 
-#: alias -> short description (for help texts and errors)
-ALIASES: dict[str, str] = {
-    "target_level": "quota level of every role (quota.level), e.g. 0.9,1.0,1.1",
-    "team_weight": "team share of incentive (team.weight), 0..1",
-    "threshold": "attainment at the first point of revenue pay curves (fraction of quota)",
-    "cap": "cap of revenue pay curves (multiple of target payout); 'none' = uncapped",
-    "accelerator": "multiplier of the pay slope above 100% attainment (revenue curves and commission tiers)",
-    "commission_rate": "multiplier of every commission tier's rate",
-    "pay_mix": "variable share of OTE (target incentive / (base + target incentive)) at constant OTE, 0..1",
-    "period": "assessment period of revenue components: month, quarter, half or year",
-}
+#: alias -> one line on its meaning and values (for help texts); the transforms are in TRANSFORMS
+ALIASES: dict[str, str] = {name: t.help for name, t in TRANSFORMS.items()}
 
 DESIGNS = ("grid", "sobol", "lhs")
 
@@ -83,7 +66,7 @@ class ParamSpec:
     name : str
         As given by the user (and used as the output column).
     kind : str
-        ``"alias"``, ``"plan"`` (dotted path into the plan) or ``"scenario"``.
+        ``"alias"`` (a plan transform), ``"plan"`` (dotted path into the plan) or ``"scenario"``.
     key : str
         The alias name, or the dotted path without the ``scenario.`` prefix.
     roles : tuple of str or None
@@ -115,9 +98,9 @@ def parse_param(name: str, scenario: Scenario) -> ParamSpec:
     if name.startswith("roles.") or name in ("description",):
         return ParamSpec(name, "plan", name)
     alias, _, roles = name.partition("@")
-    if alias not in ALIASES:
+    if alias not in TRANSFORMS:
         raise PlanError(
-            f"sweep parameter '{name}': unknown; expected one of the aliases {sorted(ALIASES)} "
+            f"sweep parameter '{name}': unknown; expected one of the aliases {sorted(TRANSFORMS)} "
             f"(optionally alias@role), a plan path such as 'roles.telesales.team.weight' "
             f"('*' for every role) or a scenario path such as 'scenario.market.growth_sd'"
         )
@@ -130,216 +113,30 @@ def parse_param(name: str, scenario: Scenario) -> ParamSpec:
     return ParamSpec(name, "alias", alias, rs)
 
 
-def _segments(path: str) -> list[str]:
-    return [s for s in path.split(".")]
-
-
-def _set_path(obj: Any, segs: list[str], value: Any, where: str) -> int:
-    """Set ``value`` at dotted ``segs`` inside nested dicts/lists; ``*`` fans out. Returns edits made."""
-    if not segs:
-        raise PlanError(f"{where}: empty path")
-    head, rest = segs[0], segs[1:]
-    if isinstance(obj, dict):
-        keys = list(obj) if head == "*" else [head]
-        n = 0
-        for k in keys:
-            if not rest:
-                obj[k] = copy.deepcopy(value)
-                n += 1
-                continue
-            if k not in obj or obj[k] is None:
-                raise PlanError(f"{where}: no field '{k}' here, expected one of {sorted(obj)}")
-            n += _set_path(obj[k], rest, value, where)
-        return n
-    if isinstance(obj, list):
-        if head == "*":
-            idx = list(range(len(obj)))
-        elif head.lstrip("-").isdigit():
-            i = int(head)
-            if not -len(obj) <= i < len(obj):
-                raise PlanError(f"{where}: index {i} out of range for a list of {len(obj)}")
-            idx = [i]
-        else:
-            idx = [i for i, x in enumerate(obj) if isinstance(x, dict) and x.get("name") == head]
-            if not idx:
-                names = [x.get("name") for x in obj if isinstance(x, dict)]
-                raise PlanError(f"{where}: no element named '{head}', expected one of {names} or an index")
-        n = 0
-        for i in idx:
-            if not rest:
-                obj[i] = copy.deepcopy(value)
-                n += 1
-            else:
-                n += _set_path(obj[i], rest, value, where)
-        return n
-    raise PlanError(f"{where}: cannot descend into a {type(obj).__name__} at '{head}'")
-
-
-def set_threshold(c: dict, t: float, where: str) -> None:
-    """Move a pay curve's first point (the attainment below which it pays nothing) to ``t``."""
-    pts = [[float(x), float(y)] for x, y in c["points"]]
-    if len(pts) > 1 and t >= pts[1][0]:
-        raise PlanError(f"{where}: threshold {t:g} must stay below the next curve point ({pts[1][0]:g}) "
-                        f"of component '{c['name']}'")
-    pts[0][0] = t
-    c["points"] = pts
-
-
-def _revenue_components(rp: dict, kinds: tuple[str, ...]) -> list[dict]:
-    return [c for c in rp["components"] if c.get("measure", "revenue") == "revenue" and c.get("kind", "curve") in kinds]
-
-
-def _curve_value(points: list, x: float, beyond: str) -> float:
-    xs = [float(p[0]) for p in points]
-    ys = [float(p[1]) for p in points]
-    if x < xs[0]:
-        return 0.0
-    if x >= xs[-1]:
-        if len(xs) == 1 or beyond == "flat":
-            return ys[-1]
-        return ys[-1] + (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) * (x - xs[-1])
-    return float(np.interp(x, xs, ys))
-
-
-def accelerate_curve(c: dict, a: float) -> None:
-    """Multiply the slope of a pay curve (component dict, in place) above 100% attainment by ``a``."""
-    pts = [[float(x), float(y)] for x, y in c["points"]]
-    if pts[-1][0] <= 1.0:
-        if c.get("beyond", "extend") == "flat" or len(pts) == 1:
-            return  # nothing is paid for attainment above 100% beyond a flat end
-        # the extension beyond the last point is the slope above 100%: add an explicit point
-        v2 = _curve_value(pts, 2.0, "extend")
-        pts.append([2.0, v2])
-    v1 = _curve_value(pts, 1.0, c.get("beyond", "extend"))
-    if pts[0][0] < 1.0 and not any(abs(x - 1.0) < 1e-12 for x, _ in pts):
-        pts.append([1.0, v1])
-        pts.sort()
-    c["points"] = [[x, (v1 + a * (y - v1)) if x > 1.0 else y] for x, y in pts]
-
-
-def accelerate_tiers(c: dict, a: float) -> None:
-    """Multiply the commission rates (component dict, in place) from 100% attainment on by ``a``."""
-    tiers = [dict(t) for t in c["tiers"]]
-    starts = [float(t["from"]) for t in tiers]
-    if not any(s >= 1.0 for s in starts) and starts[0] < 1.0:
-        # the last tier straddles 100%: split it at 1.0
-        tiers.append({"from": 1.0, "rate": tiers[-1]["rate"]})
-    else:
-        for i in range(len(tiers) - 1):
-            if starts[i] < 1.0 < starts[i + 1]:
-                tiers.insert(i + 1, {"from": 1.0, "rate": tiers[i]["rate"]})
-                break
-    for t in tiers:
-        if float(t["from"]) >= 1.0:
-            t["rate"] = float(t["rate"]) * a
-    c["tiers"] = tiers
-
-
-def _number(spec: ParamSpec, v: Any, lo: float | None = None, hi: float | None = None) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise PlanError(f"sweep parameter '{spec.name}': expected a number, got {v!r}") from None
-    if not math.isfinite(x) or (lo is not None and x < lo) or (hi is not None and x > hi):
-        rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
-        raise PlanError(f"sweep parameter '{spec.name}': expected a finite number{rng}, got {v!r}")
-    return x
-
-
-def _apply_alias(spec: ParamSpec, plan: dict, scen: dict, value: Any) -> None:
-    roles = spec.roles or tuple(plan["roles"])
-    touched = 0
-    for rname in roles:
-        rp = plan["roles"][rname]
-        role = scen["roles"][rname]
-        a = spec.key
-        if a == "target_level":
-            rp.setdefault("quota", {})["level"] = _number(spec, value, 1e-9, 5.0)
-            touched += 1
-        elif a == "team_weight":
-            rp.setdefault("team", {})["weight"] = _number(spec, value, 0.0, 1.0)
-            touched += 1
-        elif a == "threshold":
-            t = _number(spec, value, 0.0)
-            for c in _revenue_components(rp, ("curve",)):
-                set_threshold(c, t, f"sweep parameter '{spec.name}', role {rname}")
-                touched += 1
-        elif a == "cap":
-            cap = None if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "inf")) else _number(spec, value, 1e-9)
-            for c in _revenue_components(rp, ("curve",)):
-                c["cap"] = cap
-                touched += 1
-        elif a == "accelerator":
-            m = _number(spec, value, 0.0)
-            for c in _revenue_components(rp, ("curve",)):
-                accelerate_curve(c, m)
-                touched += 1
-            for c in _revenue_components(rp, ("commission",)):
-                accelerate_tiers(c, m)
-                touched += 1
-        elif a == "commission_rate":
-            m = _number(spec, value, 0.0)
-            for c in rp["components"]:
-                if c.get("kind") == "commission":
-                    c["tiers"] = [{**t, "rate": float(t["rate"]) * m} for t in c["tiers"]]
-                    touched += 1
-        elif a == "pay_mix":
-            v = _number(spec, value, 0.0, 1.0)
-            base = rp.get("base_salary")
-            ti = rp.get("target_incentive")
-            base = role["base_salary"] if base is None else base
-            ti = role["target_incentive"] if ti is None else ti
-            ote = float(base) + float(ti)
-            new_ti = v * ote
-            r = new_ti / ti if ti > 0 else None
-            rp["base_salary"] = ote - new_ti
-            rp["target_incentive"] = new_ti
-            if r is None and any(c.get("kind") in ("commission", "per_unit", "lump_sum") for c in rp["components"]):
-                raise PlanError(f"sweep parameter '{spec.name}': role {rname} has no target incentive to scale money elements from")
-            for c in rp["components"]:
-                if c.get("kind") == "commission":
-                    c["tiers"] = [{**t, "rate": float(t["rate"]) * r} for t in c["tiers"]]
-                elif c.get("kind") == "per_unit":
-                    c["rate"] = float(c["rate"]) * r
-                elif c.get("kind") == "lump_sum":
-                    c["steps"] = [{**s, "amount": float(s["amount"]) * r} for s in c["steps"]]
-            touched += 1
-        elif a == "period":
-            if value not in PERIODS:
-                raise PlanError(f"sweep parameter '{spec.name}': expected one of {list(PERIODS)}, got {value!r}")
-            for c in _revenue_components(rp, ("curve", "commission", "lump_sum")):
-                c["period"] = value
-                touched += 1
-    if touched == 0:
-        raise PlanError(
-            f"sweep parameter '{spec.name}': the base plan has nothing it applies to "
-            f"in role(s) {list(roles)} (e.g. no revenue curve or commission component)"
-        )
-
-
 def apply_point(scenario: Scenario, base_plan: str, specs: Sequence[ParamSpec], values: Sequence[Any]) -> tuple[dict, dict]:
-    """Apply one point's parameter values.
+    """Apply one point's parameter values: scenario paths first, then plan edits in the order given.
 
     Returns
     -------
     scenario_dict : dict
         The scenario as a dict with scenario-level parameters applied.
     plan_dict : dict
-        The base plan as a dict with plan parameters applied.
+        The base plan as a dict with plan parameters (transforms and plan paths) applied.
     """
     scen = scenario.model_dump(by_alias=True, mode="json")
     for spec, v in zip(specs, values, strict=False):
         if spec.scenario_level:
-            _set_path(scen, _segments(spec.key), v, f"sweep parameter '{spec.name}'")
+            set_path(scen, spec.key, v, f"sweep parameter '{spec.name}'")
     plan = copy.deepcopy(scen["plans"][base_plan])
     for spec, v in zip(specs, values, strict=False):
+        where = f"sweep parameter '{spec.name}'"
         if spec.kind == "alias":
-            _apply_alias(spec, plan, scen, v)
+            plan = get_transform(spec.key).apply(plan, v, roles=spec.roles, scenario=scen, where=where)
         elif spec.kind == "plan":
-            segs = _segments(spec.key)
+            segs = spec.key.split(".")
             if segs[0] == "roles" and len(segs) > 1 and segs[1] not in plan["roles"] and segs[1] != "*":
-                raise PlanError(f"sweep parameter '{spec.name}': unknown role '{segs[1]}', expected one of {sorted(plan['roles'])} or '*'")
-            _set_path(plan, segs, v, f"sweep parameter '{spec.name}'")
+                raise PlanError(f"{where}: unknown role '{segs[1]}', expected one of {sorted(plan['roles'])} or '*'")
+            set_path(plan, segs, v, where)
     return scen, plan
 
 
@@ -528,8 +325,10 @@ def run_sweep(
     rng : int or SeedSequence
         Seed shared by every point (common random numbers).
     behaviour : str, optional
-        Behaviour model name (``"none"``: effort fixed at today's); default:
-        the scenario's ``behaviour.mode``, else ``"none"``.
+        Behaviour model name (``"none"``: effort fixed at today's;
+        ``"dynamic"``: reps respond to each plan), resolved as in ``run``
+        (:func:`simlib.engine.core.resolve_behaviour`): this argument, else
+        the scenario's ``behaviour.mode``, else ``"dynamic"``.
     design : {"grid", "sobol", "lhs"}
         Full grid or space-filling design.
     n_points : int, optional
@@ -556,10 +355,10 @@ def run_sweep(
         values): ``diff``, ``diff_se``, ``diff_ci_low``, ``diff_ci_high``.
         Money is per year; ``se`` is the Monte Carlo standard error.
     """
-    from simlib.engine.api import _as_scenario, simulate
+    from simlib.engine.api import simulate
     from simlib.engine.parallel import resolve_executor, work_estimate
 
-    scen = _as_scenario(scenario)
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
     base = base_plan or scen.current_plan
     if base not in scen.plans:
