@@ -20,7 +20,7 @@ import numpy as np
 from simlib.behaviour.dynamic import behaviour_metrics, dynamic
 from simlib.engine.parallel import is_dask_client
 from simlib.errors import PlanError
-from simlib.model.metrics import KEEP, METRICS, Reducer, group_metrics
+from simlib.model.metrics import KEEP, METRICS, GroupArrays, Reducer, group_metrics
 from simlib.model.plans import PayResult, compute_pay, primary_structure, set_quotas, year_sum
 from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.model.production import run_year
@@ -181,7 +181,7 @@ def run_chunk(
     per_plan: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for plan, passes in itertools.groupby(_passes(scenario, lay.plans, worlds, model), key=lambda x: x[0]):
         per_group: dict[str, dict[str, np.ndarray]] = {}
-        pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("rev", "margin", "inc", "base", "ti", "att", "cap", "rec")}
+        pooled: list[GroupArrays] = []
         beh: dict[str, list[np.ndarray]] = {}
         for _, rname, world, _quota, measures, pay, policy, memo in passes:
             ends = list(primary_structure(scenario.role_plan(plan, rname), pay.target_incentive).ends)
@@ -203,16 +203,16 @@ def run_chunk(
             for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
                 beh.setdefault(key, []).append(bm[key] * world.role.headcount)
             R = world.role.headcount
-            margin = np.full(R, world.role.gross_margin)
-            base = np.full(R, pay.base)
-            ti = np.full(R, pay.target_incentive)
-            g = group_metrics(rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition)
+            arrays = GroupArrays(
+                revenue=rev, margin=np.full(R, world.role.gross_margin), incentive=pay.incentive,
+                base=np.full(R, pay.base), target_incentive=np.full(R, pay.target_incentive),
+                attainment=pay.attainment, capped=pay.capped, recognition=pay.recognition,
+            )
+            g = group_metrics(arrays)
             g.update(bm)
             per_group[rname] = g
-            for k, v in zip(pooled, (rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition), strict=True):
-                pooled[k].append(v)
-        cat = {k: np.concatenate(v, axis=-1) for k, v in pooled.items()}
-        tot = group_metrics(cat["rev"], cat["margin"], cat["inc"], cat["base"], cat["ti"], cat["att"], cat["cap"], cat["rec"])
+            pooled.append(arrays)
+        tot = group_metrics(GroupArrays.pooled(pooled))
         bsum = {k: np.sum(v, axis=0) for k, v in beh.items()}
         with np.errstate(invalid="ignore", divide="ignore"):
             tot["last_month_share"] = np.where(bsum["revtot"] > 0, bsum["last"] / np.where(bsum["revtot"] > 0, bsum["revtot"], 1.0), np.nan)
