@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from simlib.behaviour.dynamic import behaviour_metrics, dynamic
+from simlib.behaviour.dynamic import dynamic
+from simlib.behaviour.policy import behaviour_metrics
 from simlib.engine.parallel import is_dask_client
 from simlib.errors import PlanError
 from simlib.model.metrics import KEEP, METRICS, GroupArrays, Reducer, group_metrics
@@ -142,7 +143,7 @@ def _passes(scenario: Scenario, plans: Sequence[str], worlds: dict[str, Any], mo
         for rname, world in worlds.items():
             quota = set_quotas(scenario, plan, world)
             policy = None if model is None else model.policy(plan, world, quota)
-            if policy is None or getattr(policy, "record_only", False):
+            if policy is None or policy.record_only:
                 # today's effort: today's measures, simulated once per role; a record-only
                 # policy records what it needs from them
                 if rname not in today:
@@ -185,17 +186,17 @@ def run_chunk(
         beh: dict[str, list[np.ndarray]] = {}
         for _, rname, world, _quota, measures, pay, policy, memo in passes:
             ends = list(primary_structure(scenario.role_plan(plan, rname), pay.target_incentive).ends)
-            rec = policy if hasattr(policy, "effort") else None
+            rec = None if policy is None else policy.recorded
             rev = year_sum(measures, "revenue", memo)  # (T, R), shared with compute_pay
             if "rev_tot" not in memo:
                 memo["rev_tot"] = rev.sum(axis=1)
             rev_tot = memo["rev_tot"]
             if rec is not None:  # what this plan's policy recorded
-                bm = behaviour_metrics(rec, measures, ends, world.role.headcount, T, rev_tot)
+                bm = behaviour_metrics(rec, measures, ends, T, rev_tot)
             else:  # today's behaviour: the same for every plan with these period ends
                 bkey = ("behaviour_metrics", tuple(ends))
                 if bkey not in memo:
-                    memo[bkey] = behaviour_metrics(None, measures, ends, world.role.headcount, T, rev_tot)
+                    memo[bkey] = behaviour_metrics(None, measures, ends, T, rev_tot)
                 bm = memo[bkey]
             for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot),
                            ("discount_cost", bm["discount_cost"])):

@@ -108,7 +108,7 @@ def simulate_years(
             pay = compute_pay(scenario, plan, world, meas, q)
             if rp.quota.method == "last_year":
                 quota[rname] = ratchet_quota(q, pay.attainment, rat.up, rat.down, rp.quota.growth)
-            eff = pol.effort.mean(axis=2).mean(axis=1) if pol is not None else np.ones(trials)
+            eff = pol.recorded.effort.mean(axis=2).mean(axis=1) if pol is not None else np.ones(trials)
             per_trial = {
                 "revenue": meas["revenue"].sum(axis=2).sum(axis=1),
                 "incentive_cost": pay.incentive.sum(axis=1),

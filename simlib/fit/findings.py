@@ -63,15 +63,15 @@ def role_run(scenario: Scenario, plan: str, *, trials: int, rng: int, model: Dyn
     pol = model.policy(plan, world, quota)
     meas = run_year(world, pol)
     pay = compute_pay(scenario, plan, world, meas, quota)
-    er = model._expected_revenue(world)
+    er = model.expected_revenue(world)
     a = er / np.maximum(set_quotas(scenario, scenario.current_plan, world), 1e-12)
     T, R = world.shape
     return RoleRun(
         revenue=meas["revenue"].sum(axis=-1),
         measures=meas,
-        effort=pol.effort if pol is not None else np.ones((T, R, 12)),
-        help=pol.help if pol is not None else np.ones((T, R)),
-        discount=pol.discount if pol is not None else np.zeros((T, R)),
+        effort=pol.recorded.effort if pol is not None else np.ones((T, R, 12)),
+        help=pol.recorded.help if pol is not None else np.ones((T, R)),
+        discount=pol.recorded.discount if pol is not None else np.zeros((T, R)),
         a=a,
         attainment=pay.attainment,
         incentive=pay.incentive,
