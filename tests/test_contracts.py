@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import DEFAULT
 
-from simlib.engine.core import BEHAVIOURS
+from simlib.engine.core import BEHAVIOURS, role_outcomes
 from simlib.model.contracts import BehaviourModel, Policy, PolicyBase, PolicyRecord
 from simlib.model.pipeline import RoleOutcome, passes, worlds
 from simlib.model.plans import set_quotas
@@ -220,3 +220,14 @@ def test_quotas_given_replace_the_plans_quotas(scenario, chunk):
     assert out[0].quota is q
     np.testing.assert_allclose(out[0].pay.attainment, out[0].measures["revenue"].sum(axis=-1) / q, rtol=1e-12)
     assert not np.array_equal(out[1].quota, q)
+
+
+def test_engine_outcomes_are_the_pass(scenario):
+    """The engine's rep-level view is the pass over the same draws."""
+    draws = draw_chunk(Layout.of(scenario), root_seed(2), np.arange(3))
+    a = list(role_outcomes(scenario, ["current", "harder_target"], draws, behaviour="dynamic"))
+    b = list(passes(scenario, ["current", "harder_target"], worlds(scenario, draws), BEHAVIOURS["dynamic"](scenario)))
+    assert [(o.plan, o.role) for o in a] == [(o.plan, o.role) for o in b]
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.pay.incentive, y.pay.incentive)
+        np.testing.assert_array_equal(x.measures["revenue"], y.measures["revenue"])

@@ -52,7 +52,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "gini_pay": ("Gini coefficient of total pay", "index"),
     "recognition_value": ("money-equivalent of non-money awards", "money"),
     "over_budget": ("1 if incentive cost exceeds the budget (mean = probability)", "probability"),
-    # behaviour (simlib.behaviour.dynamic; today's values under behaviour 'none')
+    # behaviour (simlib.behaviour.policy.behaviour_metrics; today's values under behaviour 'none')
     **BEHAVIOUR_METRICS,
 }
 
