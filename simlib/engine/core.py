@@ -323,20 +323,26 @@ def simulate_raw(
         red.add(start, rows)
         keeps.append(keep)
     n, mean, se = red.finish()
-    prov = {
+    prov = _provenance(scenario, root, int(trials), cs, behaviour, lay)
+    return RawResult(lay, n, mean, se, np.concatenate(keeps, axis=0), prov)
+
+
+def _provenance(scenario: Scenario, root: np.random.SeedSequence, trials: int, chunk_size: int,
+                behaviour: str | BehaviourModel, lay: Layouts) -> dict[str, Any]:
+    """What a run's numbers came from: scenario, seed, sizes, behaviour, plans, versions and time of creation."""
+    return {
         "scenario": scenario.name,
         "scenario_file": scenario.source,
         "scenario_sha256": scenario.sha256,
         "seed_entropy": str(root.entropy),
         "seed_spawn_key": list(root.spawn_key),
-        "trials": int(trials),
-        "chunk_size": cs,
+        "trials": trials,
+        "chunk_size": chunk_size,
         "behaviour": behaviour if isinstance(behaviour, str) else type(behaviour).__name__,
-        "plans": plan_list,
-        "reference": ref,
+        "plans": lay.plans,
+        "reference": lay.reference,
         "simlib_version": __version__,
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    return RawResult(lay, n, mean, se, np.concatenate(keeps, axis=0), prov)
