@@ -94,7 +94,8 @@ class Policy(Protocol):
         ...
 
     def settle(self, month: int, history: History) -> Moves:
-        """After month ``month`` is produced: revenue moved into it (``now``) and out of later months (``later``)."""
+        """After month ``month`` is produced: revenue added to it (``now``) and carried into the following
+        months (``later``; negative: taken out of them), each (T, R) money, or ``(None, None)``."""
         ...
 
     def record(self, measures: Mapping[str, np.ndarray]) -> None:
