@@ -8,12 +8,20 @@ import numpy as np
 import pytest
 from conftest import DEFAULT
 
+from simlib.model.contracts import PolicyBase
 from simlib.model.metrics import _ranks, quantiles_along_reps
 from simlib.model.paycurves import Schedule, evaluate
 from simlib.model.plans import aggregate, sum_months
 from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.model.production import BASELINE, RoleProcess, binomial_inv, poisson_inv, run_year
 from simlib.scenario import MEASURES, PERIODS, load_scenario
+
+
+class _Today(PolicyBase):
+    """Today's controls, month by month through ``RoleProcess.step``."""
+
+    def __call__(self, month, history):
+        return BASELINE
 
 
 def _worlds(s, trials=23, seed=5):
@@ -27,7 +35,7 @@ def test_whole_year_at_todays_effort_equals_stepping_month_by_month(small_scenar
     s = small_scenario if which == "small" else load_scenario(DEFAULT)
     for rname, world in _worlds(s).items():
         fast = run_year(world)  # policy None: all months at once
-        slow = run_year(world, lambda m, hist: BASELINE)  # month by month through step()
+        slow = run_year(world, _Today())  # month by month through step()
         assert list(fast) == list(MEASURES[world.role.process])
         for k in fast:
             assert fast[k].shape == slow[k].shape == world.shape + (12,)

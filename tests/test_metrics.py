@@ -9,6 +9,7 @@ from scipy import stats
 from simlib.model.metrics import (
     METRICS,
     REDUCE_BLOCK,
+    GroupArrays,
     Reducer,
     _ranks,
     gini_rows,
@@ -142,7 +143,8 @@ def test_group_metrics_by_hand():
     att = np.array([[0.5, 1.0, 1.19, 1.2]])
     capped = np.array([[False, False, False, True]])
     rec = np.array([[0.0, 0.0, 0.0, 5.0]])
-    m = group_metrics(revenue, np.full(4, 0.5), incentive, np.full(4, 100.0), np.full(4, 20.0), att, capped, rec)
+    m = group_metrics(GroupArrays(revenue=revenue, margin=np.full(4, 0.5), incentive=incentive, base=np.full(4, 100.0),
+                                  target_incentive=np.full(4, 20.0), attainment=att, capped=capped, recognition=rec))
     assert m["revenue"][0] == 1000 and m["gross_profit"][0] == 500 and m["incentive_cost"][0] == 80
     assert m["base_cost"][0] == 400 and m["total_comp"][0] == 480 and m["profit"][0] == 20
     assert m["comp_cost_of_sales"][0] == pytest.approx(0.48)
@@ -168,8 +170,12 @@ def test_payout_multiples_undefined_without_target_incentive():
     """A pure-commission role (target incentive 0) has no payout multiple: NaN (skipped), not a 1e12-fold leverage."""
     inc = np.array([[100.0, 200.0, 300.0]])
     one = np.ones(3)
-    m = group_metrics(inc * 10, one, inc, one, np.zeros(3), one[None, :], np.zeros((1, 3), bool), np.zeros((1, 3)))
+
+    def group(ti):
+        return GroupArrays(revenue=inc * 10, margin=one, incentive=inc, base=one, target_incentive=ti,
+                           attainment=one[None, :], capped=np.zeros((1, 3), bool), recognition=np.zeros((1, 3)))
+
+    m = group_metrics(group(np.zeros(3)))
     assert np.isnan(m["leverage"][0]) and np.isnan(m["payout_p50"][0]) and np.isnan(m["payout_p10"][0])
-    m = group_metrics(inc * 10, one, inc, one, np.array([100.0, 100.0, 100.0]), one[None, :], np.zeros((1, 3), bool),
-                      np.zeros((1, 3)))
+    m = group_metrics(group(np.array([100.0, 100.0, 100.0])))
     assert m["payout_p50"][0] == 2.0

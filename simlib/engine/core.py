@@ -11,40 +11,42 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import platform
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from simlib.behaviour.dynamic import behaviour_metrics, dynamic
+from simlib.behaviour.dynamic import dynamic
+from simlib.behaviour.policy import behaviour_metrics
 from simlib.engine.parallel import is_dask_client
 from simlib.errors import PlanError
-from simlib.model.metrics import KEEP, METRICS, Reducer, group_metrics
-from simlib.model.plans import PayResult, compute_pay, primary_structure, set_quotas, year_sum
-from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-from simlib.model.production import run_year
+from simlib.model.contracts import BehaviourModel
+from simlib.model.metrics import KEEP, METRICS, GroupArrays, Reducer, group_metrics
+from simlib.model.pipeline import RoleOutcome, passes, worlds
+from simlib.model.plans import primary_structure, year_sum
+from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.scenario import Scenario
 from simlib.version import __version__
 
 TOTAL = "total"
 
-#: behaviour name -> factory(scenario) returning an object with ``policy(plan, world, quota)``
-#: (a callable ``(month, history) -> Controls``, optionally with ``settle``, or None for today's effort)
-BEHAVIOURS: dict[str, Callable[[Scenario], Any] | None] = {"none": None, "dynamic": dynamic}
+#: behaviour name -> factory(scenario) returning a :class:`simlib.model.contracts.BehaviourModel`
+#: (None: today's effort everywhere)
+BEHAVIOURS: dict[str, Callable[[Scenario], BehaviourModel] | None] = {"none": None, "dynamic": dynamic}
 
 #: behaviour used when neither the call nor the scenario's ``behaviour.mode`` names one
 DEFAULT_BEHAVIOUR = "dynamic"
 
 
-def resolve_behaviour(scenario: Scenario, behaviour: str | Any | None) -> str | Any:
+def resolve_behaviour(scenario: Scenario, behaviour: str | BehaviourModel | None) -> str | BehaviourModel:
     """The behaviour to run: the argument, else the scenario's ``behaviour.mode``, else the default."""
     if behaviour is not None:
         return behaviour
     return scenario.behaviour.mode or DEFAULT_BEHAVIOUR
 
 
-def register_behaviour(name: str, factory: Callable[[Scenario], Any]) -> None:
+def register_behaviour(name: str, factory: Callable[[Scenario], BehaviourModel]) -> None:
     """Make a behaviour model selectable by name in :func:`simulate`."""
     BEHAVIOURS[name] = factory
 
@@ -92,7 +94,7 @@ def _resolve_plans(scenario: Scenario, plans: Sequence[str] | None, reference: s
     return plans, ref
 
 
-def _behaviour_model(scenario: Scenario, behaviour: str | Any):
+def _behaviour_model(scenario: Scenario, behaviour: str | BehaviourModel | None) -> BehaviourModel | None:
     behaviour = resolve_behaviour(scenario, behaviour)
     if behaviour == "none":
         return None
@@ -109,51 +111,20 @@ def role_outcomes(
     plans: Sequence[str],
     draws: dict[str, np.ndarray],
     *,
-    behaviour: str | Any | None = None,
-    model: Any = None,
-) -> Iterable[tuple[str, str, Any, np.ndarray, dict[str, np.ndarray], PayResult]]:
+    behaviour: str | BehaviourModel | None = None,
+    model: BehaviourModel | None = None,
+) -> Iterator[RoleOutcome]:
     """The engine's pass over plans and roles for pre-drawn trials, without metrics.
 
-    Yields ``(plan, role, world, quota, measures, pay)`` per plan and role, for
-    rep-level views (notebook charts, synthetic history). Measures are shared
-    by the plans for which the behaviour keeps today's effort, as in
-    :func:`run_chunk`, so the numbers are the same trials as :func:`simulate`'s.
+    Yields a :class:`simlib.model.pipeline.RoleOutcome` per plan and role
+    (plan by plan), for rep-level views (notebook charts, synthetic history).
+    ``behaviour`` is resolved as in :func:`simulate_raw` unless ``model`` is
+    given. The pass is :func:`run_chunk`'s, so the numbers are the same
+    trials as :func:`simulate`'s.
     """
     if model is None:
         model = _behaviour_model(scenario, behaviour)
-    for out in _passes(scenario, plans, _worlds(scenario, draws), model):
-        yield out[:6]
-
-
-def _worlds(scenario: Scenario, draws: dict[str, np.ndarray]) -> dict[str, Any]:
-    market = market_multiplier(scenario, draws)
-    return {r: role_world(scenario, r, draws, market) for r in scenario.roles}
-
-
-def _passes(scenario: Scenario, plans: Sequence[str], worlds: dict[str, Any], model: Any) -> Iterable[tuple]:
-    """Per plan and role: ``(plan, role, world, quota, measures, pay, policy, memo)``.
-
-    Today's measures (a role whose behaviour keeps today's effort under the plan)
-    are simulated once per role and shared by those plans, with one ``memo``
-    of the values :func:`compute_pay` and the metrics derive from them.
-    """
-    today: dict[str, tuple] = {}
-    for plan in plans:
-        for rname, world in worlds.items():
-            quota = set_quotas(scenario, plan, world)
-            policy = None if model is None else model.policy(plan, world, quota)
-            if policy is None or getattr(policy, "record_only", False):
-                # today's effort: today's measures, simulated once per role; a record-only
-                # policy records what it needs from them
-                if rname not in today:
-                    today[rname] = (run_year(world), {})
-                measures, memo = today[rname]
-                if policy is not None:
-                    policy.record(measures)
-            else:
-                measures, memo = run_year(world, policy), {}
-            pay = compute_pay(scenario, plan, world, measures, quota, memo)
-            yield plan, rname, world, quota, measures, pay, policy, memo
+    yield from passes(scenario, plans, worlds(scenario, draws), model)
 
 
 def run_chunk(
@@ -162,8 +133,8 @@ def run_chunk(
     root: np.random.SeedSequence,
     start: int,
     stop: int,
-    behaviour: str | Any = "none",
-    model: Any = None,
+    behaviour: str | BehaviourModel = "none",
+    model: BehaviourModel | None = None,
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """Simulate trials ``start..stop-1`` under every plan.
 
@@ -171,58 +142,87 @@ def run_chunk(
     followed by paired differences against the reference plan, and the kept
     per-trial values (T, len(keep_index)).
     """
-    trials = np.arange(start, stop)
-    T = len(trials)
-    draws = draw_chunk(Layout.of(scenario), root, trials)
+    T = stop - start
+    draws = draw_chunk(Layout.of(scenario), root, np.arange(start, stop))
     if model is None:
         model = _behaviour_model(scenario, behaviour)
-    worlds = _worlds(scenario, draws)
-    budget = scenario.budget.incentive
-    per_plan: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    for plan, passes in itertools.groupby(_passes(scenario, lay.plans, worlds, model), key=lambda x: x[0]):
-        per_group: dict[str, dict[str, np.ndarray]] = {}
-        pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("rev", "margin", "inc", "base", "ti", "att", "cap", "rec")}
-        beh: dict[str, list[np.ndarray]] = {}
-        for _, rname, world, _quota, measures, pay, policy, memo in passes:
-            ends = list(primary_structure(scenario.role_plan(plan, rname), pay.target_incentive).ends)
-            rec = policy if hasattr(policy, "effort") else None
-            rev = year_sum(measures, "revenue", memo)  # (T, R), shared with compute_pay
-            if "rev_tot" not in memo:
-                memo["rev_tot"] = rev.sum(axis=1)
-            rev_tot = memo["rev_tot"]
-            if rec is not None:  # what this plan's policy recorded
-                bm = behaviour_metrics(rec, measures, ends, world.role.headcount, T, rev_tot)
-            else:  # today's behaviour: the same for every plan with these period ends
-                bkey = ("behaviour_metrics", tuple(ends))
-                if bkey not in memo:
-                    memo[bkey] = behaviour_metrics(None, measures, ends, world.role.headcount, T, rev_tot)
-                bm = memo[bkey]
-            for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot),
-                           ("discount_cost", bm["discount_cost"])):
-                beh.setdefault(key, []).append(v)
-            for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
-                beh.setdefault(key, []).append(bm[key] * world.role.headcount)
-            R = world.role.headcount
-            margin = np.full(R, world.role.gross_margin)
-            base = np.full(R, pay.base)
-            ti = np.full(R, pay.target_incentive)
-            g = group_metrics(rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition)
-            g.update(bm)
-            per_group[rname] = g
-            for k, v in zip(pooled, (rev, margin, pay.incentive, base, ti, pay.attainment, pay.capped, pay.recognition), strict=True):
-                pooled[k].append(v)
-        cat = {k: np.concatenate(v, axis=-1) for k, v in pooled.items()}
-        tot = group_metrics(cat["rev"], cat["margin"], cat["inc"], cat["base"], cat["ti"], cat["att"], cat["cap"], cat["rec"])
-        bsum = {k: np.sum(v, axis=0) for k, v in beh.items()}
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tot["last_month_share"] = np.where(bsum["revtot"] > 0, bsum["last"] / np.where(bsum["revtot"] > 0, bsum["revtot"], 1.0), np.nan)
-        tot["discount_cost"] = bsum["discount_cost"]
-        for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
-            tot[key] = bsum[key] / float(scenario.headcount)  # headcount-weighted means
-        tot["over_budget"] = (tot["incentive_cost"] > budget).astype(float) if budget else np.full(T, np.nan)
-        per_group[TOTAL] = tot
-        per_plan[plan] = per_group
+    outcomes = passes(scenario, lay.plans, worlds(scenario, draws), model)
+    per_plan = {plan: _plan_metrics(scenario, group, T) for plan, group in itertools.groupby(outcomes, key=lambda o: o.plan)}
+    rows, keep = _rows(lay, per_plan, T)
+    return start, rows, keep
 
+
+def _plan_metrics(scenario: Scenario, outcomes: Iterable[RoleOutcome], T: int) -> dict[str, dict[str, np.ndarray]]:
+    """Group (each role, then :data:`TOTAL`) -> metric -> (T,) per-trial values, for one plan's role outcomes."""
+    per_group: dict[str, dict[str, np.ndarray]] = {}
+    pooled: list[GroupArrays] = []
+    beh: dict[str, list[np.ndarray]] = {}
+    for o in outcomes:
+        arrays, rev_tot = _group_arrays(scenario, o)
+        bm = _role_behaviour(scenario, o, T, rev_tot)
+        _add_behaviour(beh, bm, rev_tot, o.world.role.headcount)
+        g = group_metrics(arrays)
+        g.update(bm)
+        per_group[o.role] = g
+        pooled.append(arrays)
+    tot = group_metrics(GroupArrays.pooled(pooled))
+    tot.update(_pooled_behaviour(beh, scenario.headcount))
+    budget = scenario.budget.incentive
+    tot["over_budget"] = (tot["incentive_cost"] > budget).astype(float) if budget else np.full(T, np.nan)
+    per_group[TOTAL] = tot
+    return per_group
+
+
+def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.ndarray]:
+    """A role's inputs to :func:`group_metrics`, and its revenue per trial (T,) (kept in the outcome's memo)."""
+    rev = year_sum(o.measures, "revenue", o.memo)  # (T, R), shared with compute_pay
+    if "rev_tot" not in o.memo:
+        o.memo["rev_tot"] = rev.sum(axis=1)
+    R = o.world.role.headcount
+    pay = o.pay
+    arrays = GroupArrays(
+        revenue=rev, margin=np.full(R, o.world.role.gross_margin), incentive=pay.incentive,
+        base=np.full(R, pay.base), target_incentive=np.full(R, pay.target_incentive),
+        attainment=pay.attainment, capped=pay.capped, recognition=pay.recognition,
+    )
+    return arrays, o.memo["rev_tot"]
+
+
+def _role_behaviour(scenario: Scenario, o: RoleOutcome, T: int, rev_tot: np.ndarray) -> dict[str, np.ndarray]:
+    """A role's behaviour metrics: from what its policy recorded, else today's (memoised with today's measures)."""
+    ends = list(primary_structure(scenario.role_plan(o.plan, o.role), o.pay.target_incentive).ends)
+    rec = None if o.policy is None else o.policy.recorded
+    if rec is not None:  # what this plan's policy recorded
+        return behaviour_metrics(rec, o.measures, ends, T, rev_tot)
+    # today's behaviour: the same for every plan with these period ends
+    key = ("behaviour_metrics", tuple(ends))
+    if key not in o.memo:
+        o.memo[key] = behaviour_metrics(None, o.measures, ends, T, rev_tot)
+    return o.memo[key]
+
+
+def _add_behaviour(beh: dict[str, list[np.ndarray]], bm: dict[str, np.ndarray], rev_tot: np.ndarray, headcount: int) -> None:
+    """Collect a role's behaviour metrics in ``beh`` as sums to pool: revenue-weighted or headcount-weighted."""
+    for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot), ("discount_cost", bm["discount_cost"])):
+        beh.setdefault(key, []).append(v)
+    for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
+        beh.setdefault(key, []).append(bm[key] * headcount)
+
+
+def _pooled_behaviour(beh: dict[str, list[np.ndarray]], headcount: int) -> dict[str, np.ndarray]:
+    """Behaviour metrics of all roles together from the sums :func:`_add_behaviour` collected."""
+    bsum = {k: np.sum(v, axis=0) for k, v in beh.items()}
+    out = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["last_month_share"] = np.where(bsum["revtot"] > 0, bsum["last"] / np.where(bsum["revtot"] > 0, bsum["revtot"], 1.0), np.nan)
+    out["discount_cost"] = bsum["discount_cost"]
+    for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
+        out[key] = bsum[key] / float(headcount)  # headcount-weighted means
+    return out
+
+
+def _rows(lay: Layouts, per_plan: dict[str, dict[str, dict[str, np.ndarray]]], T: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trial rows (levels, then differences against the reference plan) and kept values of a chunk."""
     nan = np.full(T, np.nan)
     levels = np.stack([per_plan[p][g].get(m, nan) for p, g, m in lay.level_index()], axis=1)
     parts = [levels]
@@ -233,7 +233,7 @@ def run_chunk(
             continue
         parts.append(levels[:, i * n : (i + 1) * n] - ref_block)
     keep = np.stack([per_plan[p][g][m] for p, g, m in lay.keep_index()], axis=1)
-    return start, np.concatenate(parts, axis=1), keep
+    return np.concatenate(parts, axis=1), keep
 
 
 def _chunks(trials: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -291,7 +291,7 @@ def simulate_raw(
     trials: int = 1000,
     rng: int | np.random.SeedSequence | np.random.Generator | None = None,
     reference: str | None = None,
-    behaviour: str | Any | None = None,
+    behaviour: str | BehaviourModel | None = None,
     chunk_size: int | None = None,
     executor: Any = None,
     progress: bool = False,
@@ -323,20 +323,26 @@ def simulate_raw(
         red.add(start, rows)
         keeps.append(keep)
     n, mean, se = red.finish()
-    prov = {
+    prov = _provenance(scenario, root, int(trials), cs, behaviour, lay)
+    return RawResult(lay, n, mean, se, np.concatenate(keeps, axis=0), prov)
+
+
+def _provenance(scenario: Scenario, root: np.random.SeedSequence, trials: int, chunk_size: int,
+                behaviour: str | BehaviourModel, lay: Layouts) -> dict[str, Any]:
+    """What a run's numbers came from: scenario, seed, sizes, behaviour, plans, versions and time of creation."""
+    return {
         "scenario": scenario.name,
         "scenario_file": scenario.source,
         "scenario_sha256": scenario.sha256,
         "seed_entropy": str(root.entropy),
         "seed_spawn_key": list(root.spawn_key),
-        "trials": int(trials),
-        "chunk_size": cs,
+        "trials": trials,
+        "chunk_size": chunk_size,
         "behaviour": behaviour if isinstance(behaviour, str) else type(behaviour).__name__,
-        "plans": plan_list,
-        "reference": ref,
+        "plans": lay.plans,
+        "reference": lay.reference,
         "simlib_version": __version__,
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    return RawResult(lay, n, mean, se, np.concatenate(keeps, axis=0), prov)

@@ -25,9 +25,8 @@ import numpy as np
 from simlib.behaviour.dynamic import DynamicBehaviour
 from simlib.errors import PlanError
 from simlib.model.metrics import Z95
-from simlib.model.plans import compute_pay, set_quotas
-from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-from simlib.model.production import run_year
+from simlib.model.pipeline import RoleOutcome, passes, worlds
+from simlib.model.population import Layout, RoleWorld, draw_chunk, root_seed
 from simlib.scenario import MONTHS, Scenario
 
 
@@ -81,45 +80,48 @@ def simulate_years(
     model = DynamicBehaviour(scenario) if behaviour == "dynamic" else None
     rat = scenario.behaviour.ratchet
     idx = np.arange(trials)
-    first: dict[str, object] = {}
+    first: dict[str, RoleWorld] = {}
     quota: dict[str, np.ndarray] = {}
     rows = []
     for y in range(years):
         yroot = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (y,))
-        draws = draw_chunk(Layout.of(scenario), yroot, idx)
-        market = market_multiplier(scenario, draws)
-        for rname in scenario.roles:
-            world = role_world(scenario, rname, draws, market)
-            if y == 0:
-                first[rname] = world
-            else:  # the same reps, now all past their ramp
-                w0 = first[rname]
-                world = dataclasses.replace(
-                    world, ability=w0.ability, territory=w0.territory,
-                    new_hire=np.zeros_like(w0.new_hire), ramp=np.ones((*w0.ability.shape, MONTHS)),
-                )
-            rp = scenario.role_plan(plan, rname)
-            if y == 0 or rp.quota.method != "last_year":
-                q = set_quotas(scenario, plan, world)
-            else:
-                q = quota[rname]
-            pol = None if model is None else model.policy(plan, world, q)
-            meas = run_year(world, pol)
-            pay = compute_pay(scenario, plan, world, meas, q)
+        ws = _same_reps(worlds(scenario, draw_chunk(Layout.of(scenario), yroot, idx)), first)
+        for o in passes(scenario, [plan], ws, model, quotas=dict(quota)):  # last year's ratcheted quotas
+            rp = scenario.role_plan(plan, o.role)
             if rp.quota.method == "last_year":
-                quota[rname] = ratchet_quota(q, pay.attainment, rat.up, rat.down, rp.quota.growth)
-            eff = pol.effort.mean(axis=2).mean(axis=1) if pol is not None else np.ones(trials)
-            per_trial = {
-                "revenue": meas["revenue"].sum(axis=2).sum(axis=1),
-                "incentive_cost": pay.incentive.sum(axis=1),
-                "quota_mean": q.mean(axis=1),
-                "attainment_mean": pay.attainment.mean(axis=1),
-                "share_at_quota": (pay.attainment >= 1.0).mean(axis=1),
-                "effort_index": eff,
-            }
-            for metric, v in per_trial.items():
+                quota[o.role] = ratchet_quota(o.quota, o.pay.attainment, rat.up, rat.down, rp.quota.growth)
+            for metric, v in _year_metrics(o, trials).items():
                 m = float(v.mean())
                 se = float(v.std(ddof=1) / np.sqrt(trials)) if trials > 1 else float("nan")
-                rows.append(dict(year=y + 1, group=rname, metric=metric, mean=m, se=se,
+                rows.append(dict(year=y + 1, group=o.role, metric=metric, mean=m, se=se,
                                  ci_low=m - Z95 * se, ci_high=m + Z95 * se, n=trials))
     return pd.DataFrame(rows)
+
+
+def _same_reps(ws: dict[str, RoleWorld], first: dict[str, RoleWorld]) -> dict[str, RoleWorld]:
+    """This year's worlds with the first year's reps (ability, territory), now all past their ramp.
+
+    ``first`` is empty in the first year, which it then records.
+    """
+    if not first:
+        first.update(ws)
+        return ws
+    return {
+        r: dataclasses.replace(w, ability=first[r].ability, territory=first[r].territory,
+                               new_hire=np.zeros_like(first[r].new_hire), ramp=np.ones((*first[r].ability.shape, MONTHS)))
+        for r, w in ws.items()
+    }
+
+
+def _year_metrics(o: RoleOutcome, trials: int) -> dict[str, np.ndarray]:
+    """A role's per-trial figures of one year, each (trials,): revenue, incentive cost and mean quota
+    (money per year), mean attainment and share at quota (fractions), effort index (1 = today)."""
+    rec = None if o.policy is None else o.policy.recorded
+    return {
+        "revenue": o.measures["revenue"].sum(axis=2).sum(axis=1),
+        "incentive_cost": o.pay.incentive.sum(axis=1),
+        "quota_mean": o.quota.mean(axis=1),
+        "attainment_mean": o.pay.attainment.mean(axis=1),
+        "share_at_quota": (o.pay.attainment >= 1.0).mean(axis=1),
+        "effort_index": rec.effort.mean(axis=2).mean(axis=1) if rec is not None else np.ones(trials),
+    }

@@ -28,9 +28,9 @@ from simlib.behaviour.dynamic import DynamicBehaviour
 from simlib.errors import SimlibError
 from simlib.io import SHIPPED
 from simlib.model.metrics import Z95
-from simlib.model.plans import compute_pay, set_quotas
-from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-from simlib.model.production import run_year
+from simlib.model.pipeline import passes, worlds
+from simlib.model.plans import set_quotas
+from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.scenario import Scenario, load_scenario, scenario_from_dict
 
 #: where the validation scenarios live (shipped with the package)
@@ -58,24 +58,20 @@ def role_run(scenario: Scenario, plan: str, *, trials: int, rng: int, model: Dyn
     model = model or DynamicBehaviour(scenario)
     role = role or next(iter(scenario.roles))
     draws = draw_chunk(Layout.of(scenario), root_seed(rng), np.arange(trials))
-    world = role_world(scenario, role, draws, market_multiplier(scenario, draws))
-    quota = set_quotas(scenario, plan, world)
-    pol = model.policy(plan, world, quota)
-    meas = run_year(world, pol)
-    pay = compute_pay(scenario, plan, world, meas, quota)
-    er = model._expected_revenue(world)
-    a = er / np.maximum(set_quotas(scenario, scenario.current_plan, world), 1e-12)
-    T, R = world.shape
+    o = next(passes(scenario, [plan], worlds(scenario, draws, [role]), model))
+    rec = None if o.policy is None else o.policy.recorded
+    a = model.expected_revenue(o.world) / np.maximum(set_quotas(scenario, scenario.current_plan, o.world), 1e-12)
+    T, R = o.world.shape
     return RoleRun(
-        revenue=meas["revenue"].sum(axis=-1),
-        measures=meas,
-        effort=pol.effort if pol is not None else np.ones((T, R, 12)),
-        help=pol.help if pol is not None else np.ones((T, R)),
-        discount=pol.discount if pol is not None else np.zeros((T, R)),
+        revenue=o.measures["revenue"].sum(axis=-1),
+        measures=o.measures,
+        effort=rec.effort if rec is not None else np.ones((T, R, 12)),
+        help=rec.help if rec is not None else np.ones((T, R)),
+        discount=rec.discount if rec is not None else np.zeros((T, R)),
         a=a,
-        attainment=pay.attainment,
-        incentive=pay.incentive,
-        quota=quota,
+        attainment=o.pay.attainment,
+        incentive=o.pay.incentive,
+        quota=o.quota,
     )
 
 

@@ -95,8 +95,8 @@ def _panels(scenario: Scenario, plans: Sequence[str], draws: dict[str, np.ndarra
         if plan not in scenario.plans:
             raise PlanError(f"unknown plan '{plan}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
     out: dict[str, dict[str, RolePanelSim]] = {p: {} for p in plans}
-    for plan, rname, world, quota, measures, pay in role_outcomes(scenario, list(plans), draws, behaviour=behaviour):
-        out[plan][rname] = RolePanelSim(measures, quota, pay.incentive, pay.attainment, world.new_hire, world.team)
+    for o in role_outcomes(scenario, list(plans), draws, behaviour=behaviour):
+        out[o.plan][o.role] = RolePanelSim(o.measures, o.quota, o.pay.incentive, o.pay.attainment, o.world.new_hire, o.world.team)
     return out
 
 

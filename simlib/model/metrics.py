@@ -10,6 +10,7 @@ chunk size, worker count or executor. NumPy only (no pandas).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -51,7 +52,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "gini_pay": ("Gini coefficient of total pay", "index"),
     "recognition_value": ("money-equivalent of non-money awards", "money"),
     "over_budget": ("1 if incentive cost exceeds the budget (mean = probability)", "probability"),
-    # behaviour (simlib.behaviour.dynamic; today's values under behaviour 'none')
+    # behaviour (simlib.behaviour.policy.behaviour_metrics; today's values under behaviour 'none')
     **BEHAVIOUR_METRICS,
 }
 
@@ -166,20 +167,44 @@ def _constant(a: np.ndarray) -> float | None:
     return float(v) if a.size and np.all(a == v) else None
 
 
-def group_metrics(
-    revenue: np.ndarray,
-    margin: np.ndarray,
-    incentive: np.ndarray,
-    base: np.ndarray,
-    target_incentive: np.ndarray,
-    attainment: np.ndarray,
-    capped: np.ndarray,
-    recognition: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Per-trial metrics of a group of reps; inputs are (T, R) (``base``, ``margin`` and TI broadcast).
+@dataclass
+class GroupArrays:
+    """What the outcome metrics of a group of reps are computed from, for T trials of R reps.
 
-    Returns a dict metric -> (T,) array.
+    Attributes
+    ----------
+    revenue : (T, R) revenue in the year, money.
+    margin : (R,) or (T, R) gross margin, fraction of revenue.
+    incentive : (T, R) incentive paid, money.
+    base : (R,) or (T, R) base salary, money.
+    target_incentive : (R,) or (T, R) incentive at 100% of target, money.
+    attainment : (T, R) annual revenue / annual quota, fraction.
+    capped : (T, R) bool, a cap was hit.
+    recognition : (T, R) money-equivalent of non-money awards.
     """
+
+    revenue: np.ndarray
+    margin: np.ndarray
+    incentive: np.ndarray
+    base: np.ndarray
+    target_incentive: np.ndarray
+    attainment: np.ndarray
+    capped: np.ndarray
+    recognition: np.ndarray
+
+    @classmethod
+    def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
+        """The groups' reps side by side: each field concatenated along the reps axis, in order."""
+        return cls(**{f.name: np.concatenate([getattr(g, f.name) for g in groups], axis=-1) for f in fields(cls)})
+
+
+def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
+    """Per-trial metrics of a group of reps (see :class:`GroupArrays`).
+
+    Returns a dict metric -> (T,) array, in the units of :data:`METRICS`.
+    """
+    revenue, margin, incentive, base = g.revenue, g.margin, g.incentive, g.base
+    target_incentive, attainment, capped, recognition = g.target_incentive, g.attainment, g.capped, g.recognition
     rev = revenue.sum(axis=1)
     inc = incentive.sum(axis=1)
     basec = np.broadcast_to(base, incentive.shape).sum(axis=1)
@@ -191,22 +216,8 @@ def group_metrics(
     att_sorted, att_rank = _sort_rank(attainment)
     inc_sorted, inc_rank = _sort_rank(incentive)
     att_q = quantiles_of_sorted(att_sorted, [0.1, 0.5, 0.9])
-    # payout multiples are undefined where target incentive is 0 (e.g. pure commission): NaN, not 1e12-fold
-    ti0 = _constant(target_incentive)
-    if ti0 is not None:
-        if ti0 > 0:
-            pay_q = quantiles_of_sorted(inc_sorted / ti0, [0.1, 0.5, 0.9])
-        else:
-            pay_q = np.full((3, incentive.shape[0]), np.nan)
-    else:
-        ti = np.broadcast_to(target_incentive, incentive.shape)
-        multiple = np.where(ti > 0, incentive / np.where(ti > 0, ti, 1.0), np.nan)
-        pay_q = quantiles_along_reps(multiple, [0.1, 0.5, 0.9])
-    base0 = _constant(base)
-    if base0 is not None:
-        gini = _gini_of_sorted(inc_sorted + base0)
-    else:
-        gini = gini_rows(np.broadcast_to(base, incentive.shape) + incentive)
+    pay_q = _payout_quantiles(incentive, inc_sorted, target_incentive)
+    gini = _pay_gini(incentive, inc_sorted, base)
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(rev > 0, tc / np.where(rev > 0, rev, 1.0), np.nan)
     return {
@@ -230,6 +241,31 @@ def group_metrics(
         "gini_pay": gini,
         "recognition_value": recognition.sum(axis=1),
     }
+
+
+def _payout_quantiles(incentive: np.ndarray, inc_sorted: np.ndarray, target_incentive: np.ndarray) -> np.ndarray:
+    """10th, 50th and 90th percentiles of incentive / target incentive per trial, (3, T).
+
+    Payout multiples are undefined where target incentive is 0 (e.g. pure
+    commission): NaN, not a 1e12-fold multiple. ``inc_sorted`` is
+    ``incentive`` sorted along the reps.
+    """
+    ti0 = _constant(target_incentive)
+    if ti0 is not None:
+        if ti0 > 0:
+            return quantiles_of_sorted(inc_sorted / ti0, [0.1, 0.5, 0.9])
+        return np.full((3, incentive.shape[0]), np.nan)
+    ti = np.broadcast_to(target_incentive, incentive.shape)
+    multiple = np.where(ti > 0, incentive / np.where(ti > 0, ti, 1.0), np.nan)
+    return quantiles_along_reps(multiple, [0.1, 0.5, 0.9])
+
+
+def _pay_gini(incentive: np.ndarray, inc_sorted: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Gini coefficient of total pay (base + incentive) per trial, (T,); ``inc_sorted`` as above."""
+    base0 = _constant(base)
+    if base0 is not None:
+        return _gini_of_sorted(inc_sorted + base0)
+    return gini_rows(np.broadcast_to(base, incentive.shape) + incentive)
 
 
 class Reducer:

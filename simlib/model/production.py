@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from simlib.model.population import KA_SIZE_DRAWS, RoleWorld
 from simlib.scenario import MEASURES, MONTHS, Role
+
+if TYPE_CHECKING:
+    from simlib.model.contracts import Policy
 
 
 @dataclass
@@ -432,15 +435,15 @@ class RoleProcess:
         }
 
 
-def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
+def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.ndarray]:
     """Simulate a role's year; returns each measure as (T, R, 12).
 
-    ``policy(m, history) -> Controls`` chooses this month's controls from the
-    measures so far (a dict of lists of (T, R) arrays); ``None`` keeps today's
-    effort everywhere.
+    ``policy(m, history) -> Controls`` (a :class:`simlib.model.contracts.Policy`)
+    chooses this month's controls from the measures so far (a dict of lists
+    of (T, R) arrays); ``None`` keeps today's effort everywhere.
 
-    Timing (optional): if the policy has ``settle(m, history) -> (now, later)``,
-    it is called after month ``m`` is produced; ``now`` (T, R) is added to month
+    Timing: the policy's ``settle(m, history) -> (now, later)`` is called
+    after month ``m`` is produced; ``now`` (T, R) is added to month
     ``m``'s revenue and ``later`` (T, R) to the revenue of the following months
     (a pull-in has ``now > 0`` and ``later < 0``: those deals do not close
     again). A negative carry is taken out of later months' revenue without
@@ -453,7 +456,6 @@ def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
         return proc.year()
     names = MEASURES[world.role.process]
     hist: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    settle = getattr(policy, "settle", None)
     carry = None
     for m in range(MONTHS):
         c = policy(m, hist)
@@ -465,11 +467,10 @@ def run_year(world: RoleWorld, policy=None) -> dict[str, np.ndarray]:
             carry = np.minimum(carry, 0.0) + take
         for k in names:
             hist[k].append(out[k])
-        if settle is not None:
-            now, later = settle(m, hist)
-            if now is not None:
-                hist["revenue"][m] = hist["revenue"][m] + now
-                carry = later if carry is None else carry + later
+        now, later = policy.settle(m, hist)
+        if now is not None:
+            hist["revenue"][m] = hist["revenue"][m] + now
+            carry = later if carry is None else carry + later
     res = {k: np.stack(v, axis=-1) for k, v in hist.items()}
     if carry is not None:
         # steady state: what is still carried at year end wraps to the start of the

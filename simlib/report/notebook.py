@@ -275,8 +275,8 @@ def _rep_pass(scenario: Any, plans: Sequence[str] | None, trials: int, rng: Any,
     root = root_seed(rng)
     tr = np.arange(int(trials))
     draws = draw_chunk(Layout.of(scen), root, tr)
-    for plan, rname, _world, _quota, measures, pay in role_outcomes(scen, plan_list, draws, behaviour=behaviour):
-        yield plan, rname, tr, measures, pay
+    for o in role_outcomes(scen, plan_list, draws, behaviour=behaviour):
+        yield o.plan, o.role, tr, o.measures, o.pay
 
 
 def measure_means(

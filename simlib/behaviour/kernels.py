@@ -1,0 +1,239 @@
+"""The Bellman kernels of the ``dynamic`` model: a role's monthly effort programme on a fixed state grid.
+
+For ``NT`` rep types at once, :func:`solve` runs backward induction over each
+pay period (docs/model.md, section 4.1, eq. 1)::
+
+    V_m(x) = E_taste max_e  delta * E_eps[V_{m+1}(x + a s_m e^eta eps)] + l_m e^eta - k e^g / g + taste_e
+
+from the period's terminal value (with the timing option of section 4.4 at
+the period end), and :func:`forward` propagates the state distribution along
+the year to give each type's mean output multiplier. The state ``x`` is the
+period's cumulative attainment on revenue (fraction of the period target),
+on :data:`X_GRID`; the grids are fixed, which is part of what makes results
+independent of the chunking of trials.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simlib.scenario import MONTHS, Scenario
+
+#: attainment state grid (fraction of the period target)
+X_LO, X_HI, X_N = -1.0, 5.0, 81
+X_GRID = np.linspace(X_LO, X_HI, X_N)
+X_H = X_GRID[1] - X_GRID[0]
+#: timing choices in units of a month's expected revenue (scaled by max_pull / max_push)
+Z_UNITS = np.linspace(-1.0, 1.0, 9)
+
+
+@dataclass
+class Problem:
+    """Everything the Bellman recursion needs, for NT rep types (money per year unless noted)."""
+
+    a: np.ndarray  # (NT,) expected attainment at today's effort (incl. focus and help)
+    k: np.ndarray  # (NT,) effort cost scale, money per year
+    starts: list[int]  # first month (0-11) of each pay period
+    ends: list[int]  # last month of each pay period
+    inc: np.ndarray  # (12,) expected attainment increment per unit a in month m (period units)
+    prof: np.ndarray  # (12,) month's share of annual expected revenue
+    terminal: list[np.ndarray]  # per period (NT, G): money at period end
+    lin: np.ndarray  # (NT, 12) money per unit of e^eta in month m
+    eta: float  # elasticity of revenue to effort
+    g: float  # cost exponent
+    delta: float  # monthly discount factor
+    e_grid: np.ndarray  # effort choices, 1 = today's
+    nodes: tuple[np.ndarray, np.ndarray]  # (NT, Q) output noise nodes (mean one) and their weights
+    timing: tuple[float, float, float] | None  # (discount, max_pull, max_push)
+    next_year_value: np.ndarray | None  # (NT,) money per unit of January attainment
+    tau: np.ndarray  # (NT,) scale of the effort taste shocks, money
+
+
+@dataclass
+class Solution:
+    """Optimal behaviour of NT types on the state grid."""
+
+    effort: np.ndarray  # (NT, 12, G)
+    shift: np.ndarray  # (NT, 12, G): timing choice at period ends, units of a month's expected revenue
+    mean_output: np.ndarray  # (NT,) E[sum_m prof_m e_m^eta] along the year
+
+
+def interp(V: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Linear interpolation (with linear extrapolation) of V (NT, G) on X_GRID at X (NT, ...)."""
+    NT, G = V.shape
+    u = (X - X_LO) / X_H
+    i = np.clip(np.floor(u), 0, G - 2).astype(np.intp)
+    w = u - i
+    base = (np.arange(NT) * G).reshape((NT,) + (1,) * (X.ndim - 1))
+    flat = V.ravel()
+    v0 = flat[base + i]
+    return v0 + w * (flat[base + i + 1] - v0)
+
+
+def expect_shifted(V: np.ndarray, d: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """E_q[V(x + d_eq)] on the state grid: V (NT, G), shifts d (NT, E, Q) >= 0, weights (NT, Q) -> (NT, G, E).
+
+    The shift does not depend on x, so for each (type, effort) the expectation
+    is a kernel over grid offsets (interpolation weights times node
+    probabilities, built once), applied to V padded on the right by linear
+    extrapolation: one batched matrix product per call.
+    """
+    NT, G = V.shape
+    E = d.shape[1]
+    u = d / X_H
+    k = np.floor(u)
+    w = u - k
+    k = k.astype(np.intp)
+    J = int(k.max()) + 2  # offsets 0 .. max k + 1
+    slope = V[:, -1:] - V[:, -2:-1]
+    Vp = np.concatenate([V, V[:, -1:] + slope * np.arange(1, J + 1)[None, :]], axis=1)  # (NT, G + J)
+    idx = ((np.arange(NT)[:, None, None] * E + np.arange(E)[None, :, None]) * J + k).ravel()
+    pw = np.broadcast_to(prob[:, None, :], k.shape)
+    n = NT * E * J
+    kern = np.bincount(idx, (pw * (1.0 - w)).ravel(), minlength=n) + np.bincount(idx + 1, (pw * w).ravel(), minlength=n + 1)[:n]
+    win = np.lib.stride_tricks.sliding_window_view(Vp, G, axis=1)[:, :J, :]  # (NT, J, G): Vp[n, j + g]
+    return np.matmul(win.transpose(0, 2, 1), kern.reshape(NT, E, J).transpose(0, 2, 1))
+
+
+def shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes and weights (NT, Q) of a month's output noise, mean one.
+
+    telesales, channel: lognormal with the process's coefficient of variation
+    (Gauss-Hermite, 5 nodes); key_account: compound Poisson (number of deals,
+    lognormal sizes) with a rate proportional to the type's expected attainment.
+    """
+    r = scenario.roles[role]
+    p = r.process_params()
+    if r.process == "key_account":
+        return _compound_poisson_nodes(p.deals_per_month * a, p.deal_size_sd_log)
+    if r.process == "telesales":
+        n = max(p.calls_per_month * p.lead_rate * p.conversion_rate, 1.0)
+        cv = math.sqrt((1.0 + p.deal_value_cv**2) / n)
+    else:
+        cv = p.revenue_cv * p.existing_revenue_per_month / (p.existing_revenue_per_month + p.partners_per_month * p.partner_mature_revenue * 3)
+    sig = math.sqrt(math.log(1.0 + cv * cv))
+    gx, gw = np.polynomial.hermite_e.hermegauss(5)
+    gw = gw / gw.sum()
+    v = np.exp(sig * gx - 0.5 * sig * sig)
+    NT = len(a)
+    return np.broadcast_to(v, (NT, 5)).copy(), np.broadcast_to(gw, (NT, 5)).copy()
+
+
+def _compound_poisson_nodes(rate: np.ndarray, s: float, nmax: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights (NT, Q) of a month's deals over their mean: 0..nmax deals (Poisson, ``rate``
+    deals a month per type), each count's lognormal total size (log sd ``s`` per deal) on 2 nodes."""
+    lam = np.maximum(rate, 1e-3)  # (NT,)
+    NT = len(lam)
+    cv2 = math.exp(s * s) - 1.0
+    gh_x, gh_w = np.polynomial.hermite_e.hermegauss(2)
+    gh_w = gh_w / gh_w.sum()
+    vals, probs = [np.zeros(NT)], [np.exp(-lam)]
+    pk = np.exp(-lam)
+    for n in range(1, nmax + 1):
+        pk = pk * lam / n
+        sig = math.sqrt(math.log(1.0 + cv2 / n))
+        for zx, zw in zip(gh_x, gh_w, strict=True):
+            vals.append(np.full(NT, n * math.exp(sig * zx - 0.5 * sig * sig)))
+            probs.append(pk * zw)
+    V = np.stack(vals, axis=1) / lam[:, None]
+    P = np.stack(probs, axis=1)
+    P = P / P.sum(axis=1, keepdims=True)
+    V = V / (V * P).sum(axis=1, keepdims=True)
+    return V, P
+
+
+def solve(pb: Problem) -> Solution:
+    """Backward induction over the year's pay periods, last first; then the forward pass (:func:`forward`)."""
+    NT, G = len(pb.a), X_N
+    eE = pb.e_grid**pb.eta
+    cost = pb.k[:, None] * pb.e_grid[None, :] ** pb.g / pb.g  # (NT, E)
+    eff = np.ones((NT, MONTHS, G))
+    shift = np.zeros((NT, MONTHS, G))
+    V_next_start = None  # value at the start of the following period (NT, G)
+    for p in range(len(pb.starts) - 1, -1, -1):
+        s, t = pb.starts[p], pb.ends[p]
+        V = pb.terminal[p].copy()
+        if pb.timing is not None:
+            V, shift[:, t, :] = _timing_choice(pb, p, V, V_next_start)
+        for m in range(t, s - 1, -1):
+            V, eff[:, m, :] = _month_back(pb, m, V, eE, cost)
+        V_next_start = V
+    return Solution(eff, shift, forward(pb, eff))
+
+
+def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Value at period ``p``'s end with the best pull-in or push-out, and that choice, each (NT, G).
+
+    A pull of ``z > 0`` months' worth of next month's expected revenue adds it
+    now, net of the price discount, and the next period starts that far
+    behind; a push ``z < 0`` moves this month's revenue to the next period.
+    The next period is valued by its start value (``V_next_start``), the
+    year's last by the next year's linear value of attainment.
+    """
+    NT = len(pb.a)
+    s, t = pb.starts[p], pb.ends[p]
+    d, mpull, mpush = pb.timing
+    m_next = (t + 1) % MONTHS
+    z = Z_UNITS * np.where(Z_UNITS > 0, mpull, mpush)  # (Z,)
+    month_now = np.where(z > 0, pb.prof[m_next] * (1 - d), pb.prof[t])  # share of annual expected revenue
+    amount = np.where(z > 0, z * pb.prof[m_next], z * pb.prof[t])  # moved out of (into) the future
+    dx_now = pb.a[:, None] * np.where(z > 0, z * month_now, z * pb.prof[t])[None, :] / pb.prof[s : t + 1].sum()
+    if V_next_start is not None and m_next != 0:
+        share_next = pb.prof[m_next] / pb.inc[m_next]
+        x0 = -pb.a[:, None] * amount[None, :] / share_next  # (NT, Z) next period start state
+        later = pb.delta * (interp(V_next_start, x0) - interp(V_next_start, np.zeros((NT, 1))))
+    else:
+        later = -pb.delta * pb.next_year_value[:, None] * pb.a[:, None] * amount[None, :]
+    cand = interp(V, X_GRID[None, :, None] + dx_now[:, None, :]) + later[:, None, :]  # (NT, G, Z)
+    j = np.argmax(cand, axis=2)
+    return np.take_along_axis(cand, j[..., None], axis=2)[..., 0], z[j]
+
+
+def _month_back(pb: Problem, m: int, V: np.ndarray, eE: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One Bellman step: value before month ``m`` from the value after it, and the month's effort, each (NT, G).
+
+    Choice is logit over the effort grid (extreme-value taste shocks, Rust
+    1987): ``V = tau log sum exp(Q / tau)``, effort is the choice-probability
+    mean. ``eE`` (E,) is the grid's ``e^eta``, ``cost`` (NT, E) the cost of each effort.
+    """
+    nv, npb = pb.nodes  # (NT, Q)
+    EV = expect_shifted(V, (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :], npb)
+    Q = pb.delta * EV + pb.lin[:, m][:, None, None] * eE[None, None, :] - cost[:, None, :]
+    qmax = Q.max(axis=2, keepdims=True)
+    P = np.exp((Q - qmax) / pb.tau[:, None, None])
+    S = P.sum(axis=2)
+    eff = (P * pb.e_grid[None, None, :]).sum(axis=2) / S
+    return qmax[..., 0] + pb.tau[:, None] * np.log(S), eff
+
+
+def forward(pb: Problem, eff: np.ndarray) -> np.ndarray:
+    """Output-weighted mean of ``e^eta`` along the year per type (NT,), from the state distribution on the grid.
+
+    Each period starts at ``x = 0``; a month's effort moves the distribution
+    by the expected increment times each noise node (mass split linearly
+    between grid points, clamped to the grid). Timing choices are left out:
+    they move revenue, not output.
+    """
+    NT, G = len(pb.a), X_N
+    nv, npb = pb.nodes
+    out = np.zeros(NT)
+    tidx = (np.arange(NT) * G)[:, None, None]
+    for p in range(len(pb.starts)):
+        s, t = pb.starts[p], pb.ends[p]
+        dist = np.zeros((NT, G))
+        dist[:, np.searchsorted(X_GRID, 0.0)] = 1.0
+        for m in range(s, t + 1):
+            e = eff[:, m, :]
+            out += pb.prof[m] * (dist * e**pb.eta).sum(axis=1)
+            Xn = X_GRID[None, :, None] + (pb.a * pb.inc[m])[:, None, None] * (e**pb.eta)[:, :, None] * nv[:, None, :]
+            u = np.clip((Xn - X_LO) / X_H, 0, G - 1 - 1e-9)
+            i = np.floor(u).astype(np.intp)
+            w = u - i
+            mass = dist[:, :, None] * npb[:, None, :]
+            new = np.bincount((tidx + i).ravel(), (mass * (1 - w)).ravel(), minlength=NT * G)
+            new += np.bincount((tidx + i + 1).ravel(), (mass * w).ravel(), minlength=NT * G + 1)[: NT * G]
+            dist = new.reshape(NT, G)
+    return out

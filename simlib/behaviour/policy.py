@@ -1,0 +1,330 @@
+"""The ``dynamic`` model at run time: a role's reps follow solved tables month by month.
+
+:class:`DynamicPolicy` is what :meth:`simlib.behaviour.dynamic.DynamicBehaviour.policy`
+hands the engine (a :class:`simlib.model.contracts.Policy`). Each month it
+looks up the effort of every rep at the rep's realised state in the solved
+tables (:class:`RoleSolution`) of the plan and of the current plan, and at
+period ends their deal timing; it records what the reps did
+(:class:`simlib.model.contracts.PolicyRecord`), from which
+:func:`behaviour_metrics` computes the per-trial behaviour metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simlib.behaviour.kernels import X_H, X_LO, X_N
+from simlib.behaviour.types import type_corners
+from simlib.model.contracts import History, Moves, PolicyBase, PolicyRecord
+from simlib.model.population import RoleWorld
+from simlib.model.production import BASELINE, Controls
+from simlib.scenario import MONTHS, Behaviour
+
+#: model effort at or below this (a fifth under today's) counts as giving up (short of target) or coasting
+LOW_EFFORT = 0.8
+
+
+@dataclass
+class RoleSolution:
+    """Solved behaviour of one role under one plan, on the type grid.
+
+    ``effort`` is the effort (1 = today's) and ``shift`` the timing choice at
+    period ends (units of a month's expected revenue) for each type, month
+    and state. ``focus`` and ``help`` are the multitask split and help effort
+    (1 = today's), ``help_mult`` the output multiplier help gives and
+    ``rev_focus`` the revenue multiplier of the split.
+    """
+
+    effort: np.ndarray  # (NA, NC, 12, G)
+    shift: np.ndarray  # (NA, NC, 12, G)
+    a_grid: np.ndarray  # (NA,)
+    c_grid: np.ndarray  # (NC,)
+    starts: list[int]
+    ends: list[int]
+    inc: np.ndarray
+    prof: np.ndarray
+    focus: float
+    help: float
+    help_mult: float
+    rev_focus: float
+    info: dict[str, Any] = field(default_factory=dict)
+    _tables: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
+
+    def table(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Table ``name`` ("effort" or "shift") flattened, and each entry's difference to the next."""
+        if name not in self._tables:
+            flat = getattr(self, name).reshape(-1)
+            step = np.empty_like(flat)
+            np.subtract(flat[1:], flat[:-1], out=step[:-1])
+            step[-1] = 0.0
+            self._tables[name] = (flat, step)
+        return self._tables[name]
+
+
+class Track:
+    """A rep's position in one plan's pay periods, and lookups in that plan's solved tables.
+
+    Parameters
+    ----------
+    rs : RoleSolution
+        The plan's solved tables.
+    quota : (T, R) annual quota, money.
+    va, vc : (T, R) each rep's type coordinates on ``rs.a_grid`` and ``rs.c_grid``.
+    a : (T, R) expected attainment the rep's lagged effort is planned on.
+    """
+
+    def __init__(self, rs: RoleSolution, quota: np.ndarray, va: np.ndarray, vc: np.ndarray, a: np.ndarray):
+        self.rs = rs
+        self.a = a
+        share = np.array([rs.prof[s : t + 1].sum() for s, t in zip(rs.starts, rs.ends, strict=True)])
+        L = rs.ends[0] + 1
+        self.period_of = np.arange(MONTHS) // L
+        self.target = quota[..., None] * share[None, None, :]  # (T, R, P)
+        self.quota = quota
+        # bilinear corners over the type grid as flat offsets into a (NA, NC, 12, G) table, with weights
+        NC = len(rs.c_grid)
+        self.corners = [((ja * NC + jc) * (MONTHS * X_N), w) for ja, jc, w in type_corners(rs.a_grid, rs.c_grid, va, vc)]
+        self._run: tuple | None = None
+
+    def x(self, m: int, hist: History, through: int | None = None) -> np.ndarray:
+        """Period attainment before month m (or through month ``through`` inclusive)."""
+        p = self.period_of[m]
+        s = self.rs.starts[p]
+        last = m if through is None else through + 1
+        done = self._period_sum(hist["revenue"], s, last) if last > s else np.zeros(self.quota.shape)
+        return done / np.maximum(self.target[..., p], 1e-12)
+
+    def _period_sum(self, rev: list, s: int, last: int) -> np.ndarray:
+        """``sum(rev[s:last])`` (0 + rev[s] + rev[s+1] + ..., in order), extending the last such sum.
+
+        The running sum is kept with the months' arrays it was built from; a month
+        whose array was since replaced (a timing settlement) makes it start again.
+        """
+        run = self._run
+        if run is not None and run[0] == s and run[1] <= last and all(rev[j] is a for j, a in zip(range(s, run[1]), run[2], strict=True)):
+            total, used = run[3], list(run[2])
+            start = run[1]
+        else:
+            total, used, start = 0, [], s
+        for j in range(start, last):
+            total = total + rev[j]
+            used.append(rev[j])
+        self._run = (s, last, used, total)
+        return total
+
+    def lookup(self, name: str, m: int, x: np.ndarray) -> np.ndarray:
+        """Table (NA, NC, 12, G) at month m, interpolated over the rep's type and state x."""
+        u = (x - X_LO) / X_H
+        i = np.clip(np.floor(u), 0, X_N - 2).astype(np.intp)
+        w = np.clip(u - i, 0.0, 1.0)
+        flat, step = self.rs.table(name)
+        off = i + m * X_N
+        out = 0.0
+        for base, wt in self.corners:
+            j = base + off
+            out = out + wt * (flat[j] + w * step[j])  # step[j] = flat[j + 1] - flat[j], the same subtraction
+        return out
+
+
+class DynamicPolicy(PolicyBase):
+    """Forward policy of a role's reps under a candidate plan; records what the reps did.
+
+    Effort is today's effort times the model's change, ``e_P(x_P) / e_C(x_C)``,
+    and timing shifts are ``z_P - z_C``, each evaluated at the rep's realised
+    state under the plan's and the current plan's own pay periods.
+
+    Parameters
+    ----------
+    params : Behaviour
+        The scenario's ``behaviour`` section.
+    rs, rc : RoleSolution
+        Solved tables of the plan and of the current plan.
+    world : RoleWorld
+    quota, q_cur : (T, R) annual quotas under the plan and the current plan, money.
+    a_cur : (T, R) expected attainment at today's effort under the current plan.
+    ratio : (T, R) expected attainment under the plan over under the current plan.
+    mult : output multiplier of the plan's focus and help.
+    er : (T, R) expected annual revenue at today's effort, money.
+    record_only : bool
+        True when the plan's role plan is today's: effort stays today's and
+        the policy only records (see :meth:`simlib.model.contracts.PolicyBase.record`).
+    """
+
+    def __init__(self, params: Behaviour, rs: RoleSolution, rc: RoleSolution, world: RoleWorld,
+                 quota, q_cur, a_cur, ratio, mult, er, record_only: bool = False):
+        self.record_only = record_only
+        self.world, self.rs = world, rs
+        self.P = Track(rs, quota, a_cur, ratio, a_cur * ratio * mult)
+        self.C = Track(rc, q_cur, a_cur, np.ones_like(a_cur), a_cur)
+        pp = world.role.process_params()
+        self.lag = int(pp.pipeline_lag_months) if world.role.process == "key_account" else 0
+        self.eff_on = params.effort.enabled
+        self.lo, self.hi = params.effort.min_effort, params.effort.max_effort
+        self.er, self.quota = er, quota
+        self.log = PolicyRecord.today(world.shape, rs.help)
+        self.help_mult = rs.help_mult
+        self.focus = rs.focus
+        self.timing = params.timing.price_discount if params.timing.enabled else None
+        self.held = None  # pushed revenue held to the plan's next period end (T, R)
+
+    @property
+    def recorded(self) -> PolicyRecord:
+        return self.log
+
+    def __call__(self, m: int, hist: History) -> Controls:
+        log = self.log
+        if self.eff_on:
+            xp = self.P.x(m, hist)
+            ep = self._lagged(self.P, m, xp)
+            log.model_effort[..., m] = ep
+            if self.record_only:
+                e = 1.0
+            else:
+                e = np.clip(ep / np.maximum(self._lagged(self.C, m, self.C.x(m, hist)), 1e-9), self.lo, self.hi)
+            p = self.P.period_of[m]
+            left = self.rs.inc[m : self.rs.ends[p] + 1].sum()
+            log.expected_left[..., m] = xp + left * self.er / np.maximum(self.quota, 1e-12)
+        else:
+            e = np.ones(self.world.shape)
+            log.expected_left[..., m] = 1.0
+        log.effort[..., m] = e
+        if self.record_only:
+            return BASELINE
+        return Controls(effort=e, focus=self.focus, help_mult=self.help_mult)
+
+    def _lagged(self, tr: Track, m: int, x: np.ndarray) -> np.ndarray:
+        """Effort for month m when it pays off ``lag`` months later (key-account pipeline).
+
+        The programme is solved without the lag; a rep then picks this
+        month's effort from the table of the month the deals will close in,
+        at the state expected by then (today's pipeline arriving at today's
+        effort).
+        """
+        if not self.lag:
+            return tr.lookup("effort", m, x)
+        mm = m + self.lag
+        p, inc = tr.period_of, tr.rs.inc
+        if mm >= MONTHS:  # closes next year: that year's month, at the expected state then
+            mm -= MONTHS
+            x_then = tr.a * inc[tr.rs.starts[p[mm]] : mm].sum()
+        elif p[mm] == p[m]:
+            x_then = x + tr.a * inc[m:mm].sum()
+        else:
+            x_then = tr.a * inc[tr.rs.starts[p[mm]] : mm].sum()
+        return tr.lookup("effort", mm, np.broadcast_to(x_then, x.shape))
+
+    def _move(self, tr: Track, m: int, hist: History, d: float):
+        """A plan's timing choice at month m, if a period ends there: (pulled now net of the discount,
+        pulled out of the following months, pushed out of month m, discount), each (T, R) or 0."""
+        if m not in tr.rs.ends:
+            return 0.0, 0.0, 0.0, 0.0
+        z = tr.lookup("shift", m, tr.x(m, hist, through=m))
+        nxt = self.er * tr.rs.prof[(m + 1) % MONTHS]
+        cur = self.er * tr.rs.prof[m]
+        pulled = np.where(z > 0, z * nxt, 0.0)  # next month's deals closed now
+        pushed = np.where(z < 0, -z * cur, 0.0)  # this month's deals delayed
+        return pulled * (1 - d), -pulled, pushed, pulled * d
+
+    def settle(self, m: int, hist: History) -> Moves:
+        """Timing at period ends: the plan's pull-ins and push-outs, minus today's (the current plan's).
+
+        Pulls (:meth:`_pull_difference`) and pushes (:meth:`_push_difference`)
+        are differenced separately. Returns revenue added to month ``m`` and
+        carried into the following months, each (T, R) money, or ``(None, None)``.
+        """
+        if self.timing is None:
+            return None, None
+        nP, lP, uP, dP = self._move(self.P, m, hist, self.timing)
+        self.log.model_discount += dP
+        if self.record_only:
+            return None, None
+        nC, lC, uC, dC = self._move(self.C, m, hist, self.timing)
+        release = self.held if (m in self.P.rs.ends and self.held is not None) else None
+        if np.isscalar(nP) and np.isscalar(nC) and release is None:
+            return None, None
+        rev_m = np.maximum(hist["revenue"][m], 0.0)
+        now, later = self._pull_difference(rev_m, nP - nC, lP - lC, dP - dC)
+        return self._push_difference(m, rev_m, uP - uC, now, later, release)
+
+    def _pull_difference(self, rev_m, dn, dl, dd) -> tuple[np.ndarray, np.ndarray]:
+        """The plan's pull-ins minus today's, either sign: (added to month m, carried), each (T, R).
+
+        Fewer pulls than today (``dn < 0``) take the discounted deals out of
+        month ``m`` (at most its revenue ``rev_m``) and give them back, at full
+        price, to the following months: the discount today's pull-ins cost is
+        saved (``dd``, recorded in the discount change).
+        """
+        shape = self.world.shape
+        dn = np.broadcast_to(dn, shape)
+        dl = np.broadcast_to(dl, shape)
+        scale = np.where(dn < 0, np.minimum(1.0, rev_m / np.maximum(-dn, 1e-12)), 1.0)
+        self.log.discount += dd * scale  # revenue moved in total: now + later = -(discount change)
+        return dn * scale, dl * scale
+
+    def _push_difference(self, m, rev_m, du, now, later, release) -> tuple[np.ndarray, np.ndarray]:
+        """Add the plan's push-outs minus today's (``du``) to the moves ``now`` and ``later``.
+
+        More pushes than today delay deals closed in month ``m`` (at most its
+        revenue) to the plan's next period end, when their value is known
+        (``release``, held since the last one, is booked now); past the year's
+        last period end they go to January. Fewer pushes than today book now
+        the deals today's rep delayed, out of the following months.
+        """
+        du = np.broadcast_to(du, self.world.shape)
+        push = np.minimum(np.maximum(du, 0.0), np.maximum(rev_m + now, 0.0))
+        unpush = np.maximum(-du, 0.0)
+        now = now - push + unpush
+        later = later - unpush
+        if release is not None:
+            now = now + release
+            self.held = None
+        if np.any(push > 0):
+            if m >= self.P.rs.ends[-1]:  # past the year's last period end: into January (steady state, as for pulls)
+                later = later + push
+            else:
+                self.held = push if self.held is None else self.held + push
+        return now, later
+
+
+def behaviour_metrics(rec: PolicyRecord | None, measures, ends: list[int], T: int,
+                      total: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-trial behaviour metrics of one group of reps, each (T,).
+
+    Parameters
+    ----------
+    rec : PolicyRecord or None
+        What the group's policy recorded; None means today's behaviour
+        (behaviour ``"none"``, or a policy that records nothing).
+    measures : mapping
+        The group's measures, each (T, R, 12); revenue in money.
+    ends : list of int
+        Last month (0-11) of each pay period of the plan's primary structure.
+    T : int
+        Trials.
+    total : (T,) array, optional
+        The group's revenue per trial, ``revenue.sum(axis=2).sum(axis=1)``, when already known.
+    """
+    rev = measures["revenue"]
+    # one axis at a time (months, then reps): per-trial sums that do not depend on the chunk's shape
+    tot = rev.sum(axis=2).sum(axis=1) if total is None else total
+    last = rev[..., ends].sum(axis=2).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lms = np.where(tot > 0, last / np.where(tot > 0, tot, 1.0), np.nan)
+    if rec is None:
+        return {
+            "last_month_share": lms, "discount_cost": np.zeros(T), "help_given": np.ones(T),
+            "effort_index": np.ones(T), "give_up_share": np.zeros(T), "coast_share": np.zeros(T),
+        }
+    low = rec.model_effort <= LOW_EFFORT
+    short = rec.expected_left < 1.0
+    return {
+        "last_month_share": lms,
+        "discount_cost": rec.model_discount.sum(axis=1),
+        "help_given": rec.help.mean(axis=1),
+        "effort_index": rec.effort.mean(axis=2).mean(axis=1),
+        "give_up_share": (low & short).any(axis=2).mean(axis=1),
+        "coast_share": (low & ~short).any(axis=2).mean(axis=1),
+    }

@@ -1,0 +1,85 @@
+"""The calibration sample of the ``dynamic`` model, and marginal values of measures (docs/model.md, section 4.6).
+
+The money terms of a rep's programme (marginal pay of each measure, team
+pools, recognition thresholds) are measured on a small baseline sample of
+each role: :data:`CAL_TRIALS` trials drawn from the fixed seed
+:data:`CAL_SEED` at today's effort, paid through the same
+:func:`simlib.model.plans.compute_pay` as the engine. The seed is fixed, so
+solutions do not depend on the user's seed or the chunking.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from simlib.model.pipeline import worlds
+from simlib.model.plans import PayResult, compute_pay
+from simlib.model.population import Layout, RoleWorld, draw_chunk
+from simlib.model.production import run_year
+from simlib.scenario import MEASURES, Scenario
+
+#: fixed seed and size of the calibration sample (marginal values of measures)
+CAL_SEED, CAL_TRIALS = 20240611, 16
+
+
+@dataclass
+class Calibration:
+    """A small fixed-seed baseline sample of each role (today's effort everywhere).
+
+    Attributes
+    ----------
+    worlds : role -> RoleWorld of :data:`CAL_TRIALS` trials.
+    measures : role -> today's measures, each (CAL_TRIALS, R, 12).
+    """
+
+    worlds: dict[str, RoleWorld]
+    measures: dict[str, Mapping[str, np.ndarray]]
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Calibration:
+        """Draw the sample of ``scenario`` (the same numbers for the same scenario, always)."""
+        draws = draw_chunk(Layout.of(scenario), np.random.SeedSequence(CAL_SEED), np.arange(CAL_TRIALS))
+        ws = worlds(scenario, draws)
+        return cls(ws, {r: run_year(w) for r, w in ws.items()})
+
+
+def team_variant(scenario: Scenario, plan: str, weight: float) -> tuple[Scenario, str]:
+    """The scenario with a copy of ``plan`` whose team weight is ``weight`` for every role, and its name."""
+    data = scenario.plans[plan].model_dump(by_alias=True)
+    for rp in data["roles"].values():
+        rp["team"] = {"weight": weight, "split": rp["team"]["split"]}
+    name = f"__{plan}__team{weight:g}"
+    return scenario.with_plan(name, data), name
+
+
+def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, measures: Mapping[str, np.ndarray],
+                    quota: np.ndarray, scale: float = 1.0,
+                    rel: float = 0.02) -> tuple[dict[str, float], dict[str, float], PayResult]:
+    """Marginal pay of each measure: ``d E[incentive + recognition] / d log(measure)`` per rep, money per year.
+
+    Finite differences of ``rel`` (a score measure is capped at 1).
+    ``scale`` multiplies every flow measure first (teammates' equilibrium
+    output, mean field). Returns the marginal values by measure, those of
+    revenue by pay component, and the pay at the unperturbed measures.
+    """
+    kinds = MEASURES[world.role.process]
+    base = {k: (v * scale if kinds[k] == "flow" else v) for k, v in measures.items()}
+
+    def pay(ms):
+        pr = compute_pay(scenario, plan, world, ms, quota)
+        return pr.incentive + pr.recognition, pr
+
+    p0, pr0 = pay(base)
+    out, comps = {}, {}
+    for k in kinds:
+        ms = dict(base)
+        ms[k] = np.minimum(base[k] * (1 + rel), 1.0) if kinds[k] == "score" else base[k] * (1 + rel)
+        p1, pr1 = pay(ms)
+        out[k] = float(np.mean(p1 - p0)) / math.log1p(rel)
+        if k == "revenue":
+            comps = {c: float(np.mean(pr1.components[c] - pr0.components[c])) / math.log1p(rel) for c in pr0.components}
+    return out, comps, pr0

@@ -1,0 +1,110 @@
+"""The one simulation pass: draws -> worlds -> quotas -> policy -> year -> pay.
+
+Everything that simulates (the engine, the behaviour model's calibration
+sample, multi-year runs, model validation, notebook helpers, synthetic
+histories) goes through :func:`worlds` and :func:`passes`, so trial ``t`` of
+one is trial ``t`` of the others under the same seed.
+
+The behaviour model is taken through its contract
+(:class:`simlib.model.contracts.BehaviourModel`); ``None`` keeps today's
+effort.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simlib.model.contracts import BehaviourModel, Policy
+from simlib.model.plans import PayResult, compute_pay, set_quotas
+from simlib.model.population import RoleWorld, market_multiplier, role_world
+from simlib.model.production import run_year
+from simlib.scenario import Scenario
+
+
+def worlds(scenario: Scenario, draws: dict[str, np.ndarray], roles: Iterable[str] | None = None) -> dict[str, RoleWorld]:
+    """Role -> :class:`RoleWorld` of a chunk of pre-drawn trials (every role of the scenario, or ``roles``)."""
+    market = market_multiplier(scenario, draws)
+    return {r: role_world(scenario, r, draws, market) for r in (scenario.roles if roles is None else roles)}
+
+
+@dataclass
+class RoleOutcome:
+    """One role's year under one plan, for a chunk of T trials of R reps.
+
+    Attributes
+    ----------
+    plan, role : str
+    world : RoleWorld
+    quota : (T, R) annual quota, money.
+    measures : measure -> (T, R, 12); shared, unmodified, by every plan under
+        which the role keeps today's effort.
+    pay : PayResult
+    policy : Policy or None
+        The policy the reps followed (None: today's effort, nothing recorded).
+    memo : dict
+        Values :func:`simlib.model.plans.compute_pay` and the metrics derive
+        from ``measures``, kept with them (shared along with the measures).
+    """
+
+    plan: str
+    role: str
+    world: RoleWorld
+    quota: np.ndarray
+    measures: Mapping[str, np.ndarray]
+    pay: PayResult
+    policy: Policy | None = None
+    memo: dict[Any, Any] = field(default_factory=dict)
+
+
+def passes(
+    scenario: Scenario,
+    plans: Sequence[str],
+    worlds: Mapping[str, RoleWorld],
+    model: BehaviourModel | None,
+    quotas: Mapping[str, np.ndarray] | None = None,
+) -> Iterator[RoleOutcome]:
+    """Each plan's year for each role, plan by plan, roles in the order of ``worlds``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    plans : sequence of str
+    worlds : role -> RoleWorld (see :func:`worlds`)
+    model : BehaviourModel or None
+        Gives each plan and role its policy; None keeps today's effort.
+    quotas : role -> (T, R) annual quota, money, optional
+        Quotas to use instead of the plan's :func:`simlib.model.plans.set_quotas`
+        (a multi-year run's ratcheted quotas), for the roles listed.
+
+    Yields
+    ------
+    RoleOutcome
+        One per plan and role. Where a role keeps today's effort under a plan
+        (no policy, or a record-only one) its year is simulated once and
+        shared by those plans, with one memo; a record-only policy records
+        what it needs from it.
+    """
+    today: dict[str, tuple[Mapping[str, np.ndarray], dict]] = {}
+    for plan in plans:
+        for rname, world in worlds.items():
+            quota = quotas[rname] if quotas is not None and rname in quotas else set_quotas(scenario, plan, world)
+            policy = None if model is None else model.policy(plan, world, quota)
+            measures, memo = _year(rname, world, policy, today)
+            pay = compute_pay(scenario, plan, world, measures, quota, memo)
+            yield RoleOutcome(plan, rname, world, quota, measures, pay, policy, memo)
+
+
+def _year(role: str, world: RoleWorld, policy: Policy | None, today: dict) -> tuple[Mapping[str, np.ndarray], dict]:
+    """A role's measures under ``policy`` and their memo; today's year is simulated once per role (``today``)."""
+    if policy is not None and not policy.record_only:
+        return run_year(world, policy), {}
+    if role not in today:
+        today[role] = (run_year(world), {})
+    measures, memo = today[role]
+    if policy is not None:
+        policy.record(measures)
+    return measures, memo
