@@ -38,7 +38,8 @@ from simlib.design.sweep import ParamSpec, _set_path, build_variants, parse_para
 from simlib.engine.core import resolve_behaviour
 from simlib.engine.results import TAIL_METRICS
 from simlib.errors import PlanError, SimlibError
-from simlib.model.metrics import METRICS, Z95
+from simlib.format import estimate, interval
+from simlib.model.metrics import METRICS
 from simlib.scenario import Scenario, scenario_from_dict
 
 #: perturbations of behavioural parameters re-optimised under by default when a behaviour model is on
@@ -604,8 +605,9 @@ def optimize(
             else:
                 tol = max(2 * se if np.isfinite(se) else 0.0, 0.01 * max(abs(b), 1e-9))
                 binding = abs(v - b) <= tol
+            lo, hi = interval(val, se)
             rows.append(dict(constraint=str(c), metric=c.metric, group=c.group, op=c.op, bound=bound, value=val,
-                             se=se, ci_low=val - Z95 * se, ci_high=val + Z95 * se, slack=slack,
+                             se=se, ci_low=lo, ci_high=hi, slack=slack,
                              satisfied=bool(g <= 0), binding=bool(binding)))
         cons_df = pd.DataFrame(rows, columns=["constraint", "metric", "group", "op", "bound", "value", "se", "ci_low",
                                               "ci_high", "slack", "satisfied", "binding"])
@@ -643,14 +645,6 @@ def optimize(
 # --------------------------------------------------------------------------
 
 
-def _fmt_num(x: float, se: float) -> str:
-    from simlib.engine.results import _fmt_num as f
-
-    # never show more than 6 significant digits, even when the Monte Carlo error is ~0
-    floor = 1e-6 * abs(x) if np.isfinite(x) else 0.0
-    return f(x, max(se, floor) if np.isfinite(se) else se)
-
-
 def format_result(r: OptimizeResult) -> str:
     """Text report of an optimisation."""
 
@@ -660,8 +654,8 @@ def format_result(r: OptimizeResult) -> str:
                  f"{p['trials']} trials, seed {p['seed_entropy']}, behaviour {p['behaviour']}, "
                  f"{p['evaluations']} evaluations on common random numbers (SAA)")
     obj = " + ".join(f"{w:g}·{m}" for m, w in p["objective"].items())
-    lines.append(f"objective (maximised): {obj} = {_fmt_num(r.objective, r.objective_se)} "
-                 f"± {_fmt_num(Z95 * r.objective_se, r.objective_se)}" + ("" if r.feasible else "   ** NO FEASIBLE POINT FOUND **"))
+    lines.append(f"objective (maximised): {obj} = {estimate(r.objective, r.objective_se)}"
+                 + ("" if r.feasible else "   ** NO FEASIBLE POINT FOUND **"))
     lines.append("optimum:")
     for n, v in r.params.items():
         lo, hi = p["bounds"][n]
@@ -671,16 +665,14 @@ def format_result(r: OptimizeResult) -> str:
         lines.append("constraints (value ± 95% CI):")
         for _, c in r.constraints.iterrows():
             state = "BINDING" if c["binding"] else ("ok" if c["satisfied"] else "VIOLATED")
-            lines.append(f"  {c['constraint']:<36} value {_fmt_num(c['value'], c['se'])} "
-                         f"± {_fmt_num(Z95 * c['se'], c['se']) if np.isfinite(c['se']) else 'n/a'}   {state}")
+            lines.append(f"  {c['constraint']:<36} value {estimate(c['value'], c['se'])}   {state}")
     d = r.differences
     d = d[(d.group == "total") & d.metric.isin(["profit", "revenue", "incentive_cost", "comp_cost_of_sales",
                                                  "share_at_quota", "leverage", "over_budget"])]
     if len(d):
         lines.append(f"optimum - {p['base_plan']} (paired, total):")
         for _, row in d.iterrows():
-            lines.append(f"  {row['metric']:<22} {_fmt_num(row['diff'], row['se'])} ± {_fmt_num(Z95 * row['se'], row['se'])}"
-                         + ("  *" if row["significant"] else ""))
+            lines.append(f"  {row['metric']:<22} {estimate(row['diff'], row['se'])}" + ("  *" if row["significant"] else ""))
     if len(r.sensitivity):
         lines.append("sensitivity (re-optimised under each perturbation):")
         with pd.option_context("display.width", 250, "display.max_columns", 40):

@@ -671,8 +671,8 @@ SHOW_METRICS = ("profit", "revenue", "incentive_cost", "comp_cost_of_sales", "sh
 
 
 def format_sweep(df: pd.DataFrame, params: Sequence[str], group: str = "total", metrics: Sequence[str] = SHOW_METRICS) -> str:
-    """A compact text table: one row per point, ``mean ± 1.96 SE`` and paired difference per metric."""
-    from simlib.engine.results import Z95, _fmt_num
+    """A compact text table: one row per point, ``mean ± 95% CI half-width`` and paired difference per metric."""
+    from simlib.format import estimate
 
     sub = df[(df["group"] == group) & (df["metric"].isin(metrics))]
     rows = []
@@ -683,9 +683,9 @@ def format_sweep(df: pd.DataFrame, params: Sequence[str], group: str = "total", 
             if r.empty:
                 continue
             r = r.iloc[0]
-            row[m] = f"{_fmt_num(r['mean'], r['se'])} ± {_fmt_num(Z95 * r['se'], r['se'])}"
+            row[m] = estimate(r["mean"], r["se"])
             if pd.notna(r["diff"]):
-                row[f"Δ{m}"] = f"{_fmt_num(r['diff'], r['diff_se'])} ± {_fmt_num(Z95 * r['diff_se'], r['diff_se'])}"
+                row[f"Δ{m}"] = estimate(r["diff"], r["diff_se"])
         rows.append(row)
     with pd.option_context("display.width", 250, "display.max_columns", 60, "display.max_colwidth", 40):
         return pd.DataFrame(rows).to_string(index=False)

@@ -26,6 +26,7 @@ from simlib.errors import PlanError, SimlibError
 from simlib.fit.calibrate import Calibration, add_history_args, calibrate, load_for, print_skipped
 from simlib.fit.history import History, Panel
 from simlib.fit.synth import RolePanelSim, simulate_outcomes
+from simlib.format import estimate
 
 #: metrics compared, with their unit
 METRICS_BT = {
@@ -223,7 +224,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         "predicted": f["predicted"].map(lambda v: f"{v:,.4g}"),
         f"{pct}% interval": [f"[{lo:,.4g}, {hi:,.4g}]" for lo, hi in zip(f["lo"], f["hi"], strict=False)],
         "inside": f["inside"].map(lambda v: "-" if v is None else ("yes" if v else "NO")),
-        "pred. change": [f"{c:+,.4g} ± {1.96 * s:,.2g}" for c, s in zip(f["predicted_change"], f["predicted_change_se"], strict=False)],
+        "pred. change": [estimate(c, s, signed=True) for c, s in zip(f["predicted_change"], f["predicted_change_se"], strict=False)],
         "actual change": f["actual_change"].map(lambda v: f"{v:+,.4g}"),
     })
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 20):

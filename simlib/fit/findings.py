@@ -6,8 +6,8 @@ again with that scenario's role swapped for a second role type
 (:func:`swap_role`), and prints a table: finding, role, expected direction
 and size, measured effect with a 95% confidence interval, and whether it
 holds. Effects are paired across
-plans on common random numbers; the CI is over trials (mean +- 1.96 SE of the
-per-trial effect). The exit code is non-zero if any finding fails.
+plans on common random numbers; the CI is over trials (mean ± 1.96 SE of the
+per-trial effect, :func:`simlib.format.interval`). The exit code is non-zero if any finding fails.
 
 This is the verification suite of the behaviour model, separate from the fast
 unit tests (which check the same signs at smaller trial counts).
@@ -26,8 +26,8 @@ import numpy as np
 
 from simlib.behaviour.dynamic import DynamicBehaviour
 from simlib.errors import SimlibError
+from simlib.format import interval
 from simlib.io import SHIPPED
-from simlib.model.metrics import Z95
 from simlib.model.plans import compute_pay, set_quotas
 from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.model.production import run_year
@@ -84,7 +84,7 @@ def _ci(x: np.ndarray) -> tuple[float, float, float, float]:
     x = x[np.isfinite(x)]
     m = float(x.mean())
     se = float(x.std(ddof=1) / np.sqrt(len(x)))
-    return m, se, m - Z95 * se, m + Z95 * se
+    return m, se, *interval(m, se)
 
 
 def _pct_change(new: np.ndarray, old: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
