@@ -40,7 +40,7 @@ from simlib.engine.results import TAIL_METRICS
 from simlib.errors import PlanError, SimlibError
 from simlib.format import estimate, interval
 from simlib.model.metrics import METRICS
-from simlib.scenario import Scenario, scenario_from_dict
+from simlib.scenario import Scenario, as_scenario, scenario_from_dict
 
 #: perturbations of behavioural parameters re-optimised under by default when a behaviour model is on
 BEHAVIOUR_SENSITIVITY = (
@@ -531,10 +531,10 @@ def optimize(
     -------
     OptimizeResult
     """
-    from simlib.engine.api import _as_scenario, simulate
+    from simlib.engine.api import simulate
     from simlib.engine.parallel import resolve_executor, work_estimate
 
-    scen = _as_scenario(scenario)
+    scen = as_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
     base = base_plan or scen.current_plan
     if base not in scen.plans:

@@ -47,7 +47,7 @@ import pandas as pd
 
 from simlib.engine.core import resolve_behaviour
 from simlib.errors import PlanError, Problem, ScenarioError, SimlibError
-from simlib.scenario import PERIODS, Plan, Scenario, scenario_from_dict
+from simlib.scenario import PERIODS, Plan, Scenario, as_scenario, scenario_from_dict
 
 #: alias -> short description (for help texts and errors)
 ALIASES: dict[str, str] = {
@@ -556,10 +556,10 @@ def run_sweep(
         values): ``diff``, ``diff_se``, ``diff_ci_low``, ``diff_ci_high``.
         Money is per year; ``se`` is the Monte Carlo standard error.
     """
-    from simlib.engine.api import _as_scenario, simulate
+    from simlib.engine.api import simulate
     from simlib.engine.parallel import resolve_executor, work_estimate
 
-    scen = _as_scenario(scenario)
+    scen = as_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
     base = base_plan or scen.current_plan
     if base not in scen.plans:
