@@ -3,8 +3,9 @@
 Every printed estimate is its mean followed by the half-width of its 95%
 confidence interval, ``Z95 * se``. Both numbers are rounded to the precision
 the standard error (SE) allows: two significant digits of the SE (an SE of
-12.3 shows whole numbers, one of 0.00065 five decimals), never finer than a
-millionth of the mean's size allows. A value without Monte Carlo error (an SE
+12.3 shows whole numbers, one of 0.00065 five decimals), with the SE taken as
+at least a millionth of the mean's size (so at most about seven significant
+digits). A value without Monte Carlo error (an SE
 of 0, or one below 1e-12, floating-point noise) is written with plain digits:
 whole numbers from 1,000 on, else six significant digits.
 
@@ -112,7 +113,8 @@ def estimate(mean: float, se: float, *, unit: str | None = None, signed: bool = 
     Returns
     -------
     str
-        E.g. ``estimate(89_337_723.4, 438_459.0) == "89,337,723 ± 859,377"``.
+        E.g. ``estimate(89_337_723.4, 438_000.0) == "89,337,723 ± 858,464"``,
+        ``estimate(0.19613, 0.000541) == "0.19613 ± 0.00106"``.
         An SE of 0 gives ``"± 0"``, a NaN or infinite SE ``"± n/a"``; a mean
         that is not finite is written alone (``"nan"``).
     """

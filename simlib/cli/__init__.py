@@ -5,7 +5,10 @@ Each command module (``run``, ``validate``, ``sweep``, ``optimize``,
 ``add_parser(subparsers)``, which registers the command and its options, and
 ``run(args) -> int``, which does the work; a command imports the domain
 modules it drives inside ``run``, so building the parser (``simlib --help``)
-stays light. Shared argument types and option groups are in :mod:`.args`.
+stays light: it reads only what help texts and choices name (the sweep
+aliases and designs, the report defaults, the finding keys), from modules the
+package imports anyway. Shared argument types and option groups are in
+:mod:`.args`.
 
 Exit codes: 0 success; 1 an error in the input or a failed check (a clear
 message on stderr, never a traceback; ``SIMLIB_DEBUG=1`` shows the traceback

@@ -61,13 +61,13 @@ def print_csv(res) -> None:
     pd.concat([s[cols], d[cols]], ignore_index=True).to_csv(sys.stdout, index=False)
 
 
-def print_tables(res, seed: int, group: str | None) -> None:
-    """A provenance line, then one comparison table per group (``group`` only, if given; total last)."""
+def print_tables(res, seed_used: int, group: str | None) -> None:
+    """A provenance line, then one comparison table per group: ``group`` only if given, else total first, then the roles."""
     import pandas as pd
 
     prov = res.provenance
     print(f"scenario {prov['scenario']} ({prov['scenario_file']}, sha256 {prov['scenario_sha256'][:12]}), "
-          f"{prov['trials']} trials, seed {seed}, behaviour {prov['behaviour']}, simlib {prov['simlib_version']}")
+          f"{prov['trials']} trials, seed {seed_used}, behaviour {prov['behaviour']}, simlib {prov['simlib_version']}")
     print(f"{LEGEND}; differences are paired on common random numbers; * = CI excludes 0")
     groups = [group] if group else res.groups[::-1]
     with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 40):
