@@ -1,5 +1,5 @@
 import sys
 
-from simlib.cli.main import main
+from simlib.cli import main
 
 sys.exit(main())

@@ -786,6 +786,11 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario_from_dict(data, src)
 
 
+def as_scenario(scenario: Scenario | str | Path) -> Scenario:
+    """The scenario itself, or the one loaded from a YAML file (:func:`load_scenario`)."""
+    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
+
 def validate_paths(paths: list[str | Path]) -> list[Problem]:
     """Validate several scenario files; return every problem found (empty when all are valid)."""
     out: list[Problem] = []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import DEFAULT
 
-from simlib.cli.main import main
+from simlib.cli import main
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.backtest import METRICS_BT, backtest
 from simlib.fit.history import read_history, write_history

@@ -193,7 +193,7 @@ def test_multiyear_ratchet_and_anticipation():
 
 
 def test_validate_model_command(capsys):
-    from simlib.cli.main import main
+    from simlib.cli import main
 
     assert main(["validate-model", "--only", "ratchet", "--trials", "12"]) == 0
     out = capsys.readouterr().out

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import DEFAULT, ROOT
 
-from simlib.cli.main import main
+from simlib.cli import main
 from simlib.errors import SimlibError
 from simlib.fit.calibrate import calibrate, write_scenario
 from simlib.fit.history import read_history, write_history

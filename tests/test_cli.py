@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +34,7 @@ class _Proc:
 
 def simlib_main(capsys, *args):
     """Run the CLI in this process (fast); an uncaught exception would fail the test with its traceback."""
-    from simlib.cli.main import main
+    from simlib.cli import main
 
     capsys.readouterr()
     try:
@@ -112,12 +115,30 @@ def test_plans_group_and_seed_options(default_scenario, capsys):
     assert "harder_target - current" in proc.stdout and "team_weighted" not in proc.stdout
 
 
+def _declared_entry_point() -> str:
+    """``module:function`` of the ``simlib`` console script declared in pyproject.toml."""
+    found = re.search(r'^\[project\.scripts\]\s*^simlib\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert found, "pyproject.toml declares no simlib console script"
+    return found.group(1)
+
+
+def test_declared_console_script_runs_the_command_line(capsys):
+    module, function = _declared_entry_point().split(":")
+    entry = getattr(importlib.import_module(module), function)
+    assert entry(["validate", str(DEFAULT)]) == 0
+    assert f"ok: {DEFAULT}" in capsys.readouterr().out
+
+
 def test_console_script_if_installed():
     exe = Path(sys.executable).parent / "simlib"
     if not exe.exists():
         exe = shutil.which("simlib")
     if not exe:
         pytest.skip("console script not installed in this environment")
+    installed = [ep.value for ep in entry_points(group="console_scripts") if ep.name == "simlib"]
+    if installed and installed[0] != _declared_entry_point():
+        pytest.skip(f"the installed console script calls {installed[0]} (installed from another pyproject.toml); "
+                    f"reinstall with pip install -e .")
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("simlib ")
 
@@ -165,6 +186,13 @@ def test_run_on_malformed_scenario_exits_with_a_message(path, capsys):
     (["validate"], 2, "required: PATH"),
     ([], 2, "required: COMMAND"),
     (["frobnicate"], 2, "invalid choice"),
+    (["sweep", DEFAULT, "--points", 0], 2, "argument --points: expected a positive whole number, got 0"),
+    (["optimize", DEFAULT, "--seed", "x"], 2, "argument --seed: expected a non-negative integer seed, got 'x'"),
+    (["calibrate", "h.csv", "--out", "c.yaml", "--growth", 2], 2, "expected a growth fraction between -0.5 and 1, got 2.0"),
+    (["calibrate", "h.csv", "--out", "c.yaml", "--bootstrap", -1], 2, "expected a whole number >= 0, got -1"),
+    (["backtest", "h.csv", "--plan-after", "p", "--growth", "lots"], 2, "expected a number such as 0.03, got 'lots'"),
+    (["backtest", "h.csv", "--plan-after", "p", "--on-error", "ignore"], 2, "invalid choice: 'ignore'"),
+    (["synth", DEFAULT], 2, "required: --out"),
 ])
 def test_bad_command_lines(args, code, words, capsys):
     proc = simlib_main(capsys, *args)
@@ -179,6 +207,17 @@ def test_malformed_scenario_in_a_real_process(name):
     assert proc.returncode == 1 and proc.stdout == ""
     _no_traceback(proc)
     assert proc.stderr.startswith("simlib run: error: ") and str(DATA / name) in proc.stderr
+
+
+def test_building_the_parser_leaves_the_heavy_commands_unimported():
+    # `simlib --help` and `simlib run` do not pay for SciPy fitting, optimisation or papermill
+    code = "import sys; from simlib.cli import build_parser; build_parser(); print(' '.join(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stdout.split())
+    for heavy in ("simlib.fit.calibrate", "simlib.fit.backtest", "simlib.fit.synth", "simlib.design.optimize",
+                  "scipy.optimize", "papermill", "matplotlib.pyplot"):
+        assert heavy not in loaded, heavy
 
 
 def test_version():

@@ -198,13 +198,3 @@ def test_result_tables_are_tidy(serial, small_scenario):
     assert simlib.summarise(serial).equals(t)
     cmp = simlib.compare(small_scenario, trials=6, rng=99)
     assert list(cmp.columns) == list(d.columns)
-
-
-def test_table_number_format():
-    from simlib.engine.results import _fmt_num
-
-    assert _fmt_num(11_440_000.0, 0.0) == "11,440,000"  # exact values without an exponent
-    assert _fmt_num(18_000.0, 0.0) == "18,000" and _fmt_num(0.5, 0.0) == "0.5"
-    assert _fmt_num(1234.5678, 12.3) == "1,235"  # two significant digits of the SE
-    assert _fmt_num(0.25556123, 0.00065) == "0.25556"
-    assert _fmt_num(float("nan"), 1.0) == "nan"

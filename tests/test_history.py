@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from simlib.cli.main import main
+from simlib.cli import main
 from simlib.fit.history import HistoryError, read_history
 from simlib.scenario import load_scenario
 

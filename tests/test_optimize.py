@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from simlib import simulate
-from simlib.cli.main import main
+from simlib.cli import main
 from simlib.design.optimize import _perturbed, expand_sensitivity, optimize, parse_constraints, parse_objective
 from simlib.errors import PlanError, SimlibError
 from simlib.scenario import scenario_from_dict

@@ -11,7 +11,7 @@ import pytest
 from conftest import DEFAULT, needs_kernel
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from simlib.cli.main import main
+from simlib.cli import main
 from simlib.report import build as report
 
 TINY = "tiny_contract_nb"

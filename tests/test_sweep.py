@@ -8,8 +8,9 @@ import pytest
 from conftest import DEFAULT
 
 from simlib import simulate
-from simlib.cli.main import main
-from simlib.design.sweep import apply_point, design_points, parse_param, parse_param_arg, run_sweep
+from simlib.cli import main
+from simlib.cli.args import parse_param_arg
+from simlib.design.sweep import apply_point, design_points, parse_param, run_sweep
 from simlib.errors import PlanError, SimlibError
 
 

@@ -34,13 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simlib.design.sweep import PLANS_PER_CALL, ParamSpec, build_variants, parse_param, write_table
+from simlib.design.sweep import PLANS_PER_CALL, ParamSpec, build_variants, parse_param
 from simlib.design.transforms import scale_path, set_path
 from simlib.engine.core import resolve_behaviour
 from simlib.engine.results import TAIL_METRICS
 from simlib.errors import PlanError, SimlibError
-from simlib.model.metrics import METRICS, Z95
-from simlib.scenario import Scenario, load_scenario, scenario_from_dict
+from simlib.format import interval
+from simlib.model.metrics import METRICS
+from simlib.scenario import Scenario, as_scenario, scenario_from_dict
 
 #: perturbations of behavioural parameters re-optimised under by default when a behaviour model is on
 BEHAVIOUR_SENSITIVITY = (
@@ -552,8 +553,9 @@ def _constraint_row(prob: Problem, best: Evaluation, c: Constraint, g: float) ->
         tol = max(2 * se if np.isfinite(se) else 0.0, 0.01 * max(abs(b), 1e-9))
         binding = abs(v - b) <= tol
     slack = -g * max(abs(b), 1e-9)
+    lo, hi = interval(val, se)
     return dict(constraint=str(c), metric=c.metric, group=c.group, op=c.op, bound=bound, value=val, se=se,
-                ci_low=val - Z95 * se, ci_high=val + Z95 * se, slack=slack, satisfied=bool(g <= 0),
+                ci_low=lo, ci_high=hi, slack=slack, satisfied=bool(g <= 0),
                 binding=bool(binding))
 
 
@@ -664,7 +666,7 @@ def optimize(
     """
     from simlib.engine.parallel import resolve_executor, work_estimate
 
-    scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    scen = as_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
     base, obj, cons = _check_problem(scen, params, objective, constraints, base_plan, method)
     sens_scen = _sensitivity_scenarios(scen, sensitivity, behaviour)
@@ -686,120 +688,3 @@ def optimize(
         feasible=best.feasible, constraints=_constraint_table(prob, best), metrics=summ, differences=diff,
         history=_history_table(prob), sensitivity=sens_df, plan=plan_dict, provenance=prov,
     )
-
-
-# --------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------
-
-
-def _fmt_num(x: float, se: float) -> str:
-    from simlib.engine.results import _fmt_num as f
-
-    # never show more than 6 significant digits, even when the Monte Carlo error is ~0
-    floor = 1e-6 * abs(x) if np.isfinite(x) else 0.0
-    return f(x, max(se, floor) if np.isfinite(se) else se)
-
-
-def format_result(r: OptimizeResult) -> str:
-    """Text report of an optimisation."""
-
-    lines = []
-    p = r.provenance
-    lines.append(f"optimised plan '{p['base_plan']}' of {p['scenario']} ({p['scenario_file']}): "
-                 f"{p['trials']} trials, seed {p['seed_entropy']}, behaviour {p['behaviour']}, "
-                 f"{p['evaluations']} evaluations on common random numbers (SAA)")
-    obj = " + ".join(f"{w:g}·{m}" for m, w in p["objective"].items())
-    lines.append(f"objective (maximised): {obj} = {_fmt_num(r.objective, r.objective_se)} "
-                 f"± {_fmt_num(Z95 * r.objective_se, r.objective_se)}" + ("" if r.feasible else "   ** NO FEASIBLE POINT FOUND **"))
-    lines.append("optimum:")
-    for n, v in r.params.items():
-        lo, hi = p["bounds"][n]
-        edge = " (at bound)" if math.isclose(v, lo, rel_tol=1e-6, abs_tol=1e-9) or math.isclose(v, hi, rel_tol=1e-6, abs_tol=1e-9) else ""
-        lines.append(f"  {n} = {v:.6g}   [{lo:g}, {hi:g}]{edge}")
-    if len(r.constraints):
-        lines.append("constraints (value ± 95% CI):")
-        for _, c in r.constraints.iterrows():
-            state = "BINDING" if c["binding"] else ("ok" if c["satisfied"] else "VIOLATED")
-            lines.append(f"  {c['constraint']:<36} value {_fmt_num(c['value'], c['se'])} "
-                         f"± {_fmt_num(Z95 * c['se'], c['se']) if np.isfinite(c['se']) else 'n/a'}   {state}")
-    d = r.differences
-    d = d[(d.group == "total") & d.metric.isin(["profit", "revenue", "incentive_cost", "comp_cost_of_sales",
-                                                 "share_at_quota", "leverage", "over_budget"])]
-    if len(d):
-        lines.append(f"optimum - {p['base_plan']} (paired, total):")
-        for _, row in d.iterrows():
-            lines.append(f"  {row['metric']:<22} {_fmt_num(row['diff'], row['se'])} ± {_fmt_num(Z95 * row['se'], row['se'])}"
-                         + ("  *" if row["significant"] else ""))
-    if len(r.sensitivity):
-        lines.append("sensitivity (re-optimised under each perturbation):")
-        with pd.option_context("display.width", 250, "display.max_columns", 40):
-            lines.append(r.sensitivity.to_string(index=False))
-    return "\n".join(lines)
-
-
-def _cmd_optimize(args) -> int:
-    from simlib.design.sweep import parse_param_arg
-    from simlib.scenario import load_scenario
-
-    scen = load_scenario(args.scenario)
-    params = {}
-    for text in args.param or []:
-        name, b = parse_param_arg(text)
-        if not isinstance(b, tuple):
-            raise SimlibError(f"--param {text}: optimize needs a range low:high")
-        params[name] = b
-    if not params:
-        raise SimlibError("expected at least one --param NAME=low:high")
-    r = optimize(
-        scen, params, objective=args.objective, constraints=args.constraint or [], base_plan=args.base,
-        trials=args.trials, rng=args.seed, behaviour=args.behaviour, method=args.method, starts=args.starts,
-        maxiter=args.maxiter, sensitivity=[] if args.no_sensitivity else args.sensitivity,
-        sensitivity_maxiter=args.sensitivity_maxiter, executor=args.scheduler, progress=args.progress,
-    )
-    print(format_result(r))
-    if args.out:
-        if args.out.endswith(".json"):
-            with open(args.out, "w", encoding="utf-8") as fh:
-                fh.write(r.to_json(indent=1))
-        else:
-            write_table(r.history, args.out)
-        print(f"wrote {args.out}")
-    return 0 if r.feasible else 1
-
-
-def add_parser(subparsers) -> None:
-    """Register ``simlib optimize``."""
-    from simlib.cli.main import _positive_int, _seed
-    from simlib.engine.parallel import add_scheduler_argument
-
-    p = subparsers.add_parser(
-        "optimize", aliases=["optimise"], help="choose plan parameters maximising an objective under constraints",
-        description="Sample-average-approximation optimisation on common random numbers: a Sobol' start design, "
-                    "then Nelder-Mead (or COBYLA). Exit status 1 when no feasible plan was found.",
-    )
-    p.add_argument("scenario", metavar="SCENARIO")
-    p.add_argument("--param", action="append", metavar="NAME=LOW:HIGH", help="parameter and bounds (repeatable), "
-                   "e.g. target_level=0.9:1.2, cap=1.5:3, pay_mix=0.2:0.5")
-    p.add_argument("--objective", default="profit", help="metric to maximise or weighted mix 'profit=1,revenue=0.1' (default profit)")
-    p.add_argument("--constraint", action="append", metavar="EXPR",
-                   help="e.g. 'comp_cost_of_sales<=0.2', '0.5<=share_at_quota<=0.7', 'over_budget<=0.1', '1.5<=leverage<=3'")
-    p.add_argument("--base", default=None, help="plan to modify (default: current plan)")
-    p.add_argument("--method", choices=("nelder-mead", "cobyla"), default="nelder-mead")
-    p.add_argument("--starts", type=int, default=16, help="Sobol' start points (default 16)")
-    p.add_argument("--maxiter", type=int, default=150, help="evaluations for the local search (default 150)")
-    p.add_argument("--sensitivity", action="append", metavar="PATH=V1,V2",
-                   help="re-optimise under perturbed scenario values, e.g. 'scenario.roles.*.effort_elasticity*=0.5,1.5' "
-                        "(default with a behaviour model: effort elasticity x0.8, effort cost exponent x0.75/x1.25, "
-                        "risk aversion 0.5)")
-    p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity re-optimisations")
-    p.add_argument("--sensitivity-maxiter", type=int, default=None,
-                   help="evaluations per sensitivity re-optimisation (default max(5, maxiter/4); 0 = re-evaluate only)")
-    p.add_argument("--trials", type=_positive_int, default=500, help="trials per evaluation (default 500)")
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--behaviour", "--behavior", default=None,
-                   help="behaviour model, e.g. none or dynamic (default: the scenario's behaviour.mode, else dynamic)")
-    p.add_argument("--out", metavar="FILE", help="write the full result (.json) or the evaluation history (.csv/.parquet)")
-    p.add_argument("--progress", action="store_true")
-    add_scheduler_argument(p)
-    p.set_defaults(func=_cmd_optimize)

@@ -38,8 +38,8 @@ import pandas as pd
 
 from simlib.design.transforms import TRANSFORMS, get_transform, set_path
 from simlib.engine.core import resolve_behaviour
-from simlib.errors import PlanError, Problem, ScenarioError, SimlibError
-from simlib.scenario import Plan, Scenario, load_scenario, scenario_from_dict
+from simlib.errors import PlanError, Problem, ScenarioError
+from simlib.scenario import Plan, Scenario, as_scenario, scenario_from_dict
 
 #: alias -> one line on its meaning and values (for help texts); the transforms are in TRANSFORMS
 ALIASES: dict[str, str] = {name: t.help for name, t in TRANSFORMS.items()}
@@ -358,7 +358,7 @@ def run_sweep(
     from simlib.engine.api import simulate
     from simlib.engine.parallel import resolve_executor, work_estimate
 
-    scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    scen = as_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
     base = base_plan or scen.current_plan
     if base not in scen.plans:
@@ -409,141 +409,3 @@ def _tidy(res, part, points, names, base, seed) -> pd.DataFrame:
     cols = ["point", *names, "group", "metric", "mean", "se", "ci_low", "ci_high", "n", "seed", "unit",
             "diff", "diff_se", "diff_ci_low", "diff_ci_high"]
     return s[cols].sort_values(["point"], kind="stable").reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------
-
-
-def _scalar(text: str) -> Any:
-    t = text.strip()
-    if t.lower() in ("none", "null"):
-        return None
-    try:
-        v = float(t)
-    except ValueError:
-        return t
-    return int(v) if t.lstrip("+-").isdigit() else v
-
-
-def parse_param_arg(text: str) -> tuple[str, Any]:
-    """Parse ``NAME=SPEC`` from the command line.
-
-    ``SPEC`` is ``v1,v2,...`` (values), ``low:high:count`` (``count`` evenly
-    spaced values) or ``low:high`` (a range, for ``sobol``/``lhs`` designs).
-    """
-    name, eq, spec = text.partition("=")
-    if not eq or not name.strip() or not spec.strip():
-        raise SimlibError(f"--param {text!r}: expected NAME=v1,v2,... or NAME=low:high:count or NAME=low:high")
-    name, spec = name.strip(), spec.strip()
-    if ":" in spec and "," not in spec:
-        parts = spec.split(":")
-        try:
-            nums = [float(p) for p in parts]
-        except ValueError:
-            raise SimlibError(f"--param {text!r}: low:high[:count] must be numbers") from None
-        if len(parts) == 2:
-            lo, hi = (_scalar(parts[0]), _scalar(parts[1]))
-            return name, (lo, hi)
-        if len(parts) == 3 and nums[2] >= 1 and nums[2] == int(nums[2]):
-            vals = np.linspace(nums[0], nums[1], int(nums[2]))
-            return name, [round(float(v), 12) for v in vals]
-        raise SimlibError(f"--param {text!r}: expected low:high:count with a whole count >= 1, or low:high")
-    return name, [_scalar(v) for v in spec.split(",") if v.strip()]
-
-
-def write_table(df: pd.DataFrame, path: str) -> None:
-    """Write a tidy table as .csv, .parquet or .json (records), chosen by the extension."""
-    p = str(path)
-    if p.endswith(".csv"):
-        df.to_csv(p, index=False)
-    elif p.endswith(".parquet"):
-        df.to_parquet(p, index=False)
-    elif p.endswith(".json"):
-        df.to_json(p, orient="records", indent=1)
-    else:
-        raise SimlibError(f"--out {p}: expected a file ending in .csv, .parquet or .json")
-
-
-SHOW_METRICS = ("profit", "revenue", "incentive_cost", "comp_cost_of_sales", "share_at_quota")
-
-
-def format_sweep(df: pd.DataFrame, params: Sequence[str], group: str = "total", metrics: Sequence[str] = SHOW_METRICS) -> str:
-    """A compact text table: one row per point, ``mean ± 1.96 SE`` and paired difference per metric."""
-    from simlib.engine.results import Z95, _fmt_num
-
-    sub = df[(df["group"] == group) & (df["metric"].isin(metrics))]
-    rows = []
-    for pt, g in sub.groupby("point", sort=True):
-        row = {"point": pt, **{p: g[p].iloc[0] for p in params}}
-        for m in metrics:
-            r = g[g["metric"] == m]
-            if r.empty:
-                continue
-            r = r.iloc[0]
-            row[m] = f"{_fmt_num(r['mean'], r['se'])} ± {_fmt_num(Z95 * r['se'], r['se'])}"
-            if pd.notna(r["diff"]):
-                row[f"Δ{m}"] = f"{_fmt_num(r['diff'], r['diff_se'])} ± {_fmt_num(Z95 * r['diff_se'], r['diff_se'])}"
-        rows.append(row)
-    with pd.option_context("display.width", 250, "display.max_columns", 60, "display.max_colwidth", 40):
-        return pd.DataFrame(rows).to_string(index=False)
-
-
-def _cmd_sweep(args) -> int:
-    from simlib.scenario import load_scenario
-
-    scen = load_scenario(args.scenario)
-    params: dict[str, Any] = {}
-    for text in args.param or []:
-        name, vals = parse_param_arg(text)
-        if name in params:
-            raise SimlibError(f"--param {name} given twice")
-        params[name] = vals
-    if not params:
-        raise SimlibError("expected at least one --param NAME=VALUES")
-    df = run_sweep(
-        scen, params, base_plan=args.base, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
-        design=args.design, n_points=args.points, executor=args.scheduler, progress=args.progress,
-        design_seed=args.design_seed,
-    )
-    if args.out:
-        write_table(df, args.out)
-        print(f"wrote {len(df)} rows ({df['point'].nunique()} points) to {args.out}")
-    base = args.base or scen.current_plan
-    print(f"sweep of plan '{base}' in {scen.source}: {df['point'].nunique()} points ({args.design}), "
-          f"{args.trials} trials each, seed {args.seed}, behaviour {resolve_behaviour(scen, args.behaviour)}; "
-          f"common random numbers")
-    print(f"group {args.group}: mean ± 95% CI half-width; Δ = paired difference vs '{base}'")
-    print(format_sweep(df, list(params), group=args.group))
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    """Register ``simlib sweep``."""
-    from simlib.cli.main import _positive_int, _seed
-    from simlib.engine.parallel import add_scheduler_argument
-
-    names = "; ".join(f"{k}: {v}" for k, v in ALIASES.items())
-    p = subparsers.add_parser(
-        "sweep", help="simulate a plan over a grid or space-filling design of parameters",
-        description="Simulate the base plan at every point of a parameter design on common random numbers. "
-                    f"Parameter aliases -- {names}. Also any plan path (roles.telesales.team.weight, "
-                    "roles.*.quota.noise) or scenario path (scenario.market.growth_sd).",
-    )
-    p.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
-    p.add_argument("--param", action="append", metavar="NAME=VALUES",
-                   help="v1,v2,... or low:high:count (grid), low:high (range for sobol/lhs); repeatable")
-    p.add_argument("--base", default=None, help="plan to vary (default: the scenario's current plan)")
-    p.add_argument("--design", choices=DESIGNS, default="grid")
-    p.add_argument("--points", type=_positive_int, default=None, help="points of a sobol/lhs design")
-    p.add_argument("--design-seed", type=_seed, default=0, help="seed of the design's scrambling (default 0)")
-    p.add_argument("--trials", type=_positive_int, default=1000, help="trials per point (default 1000)")
-    p.add_argument("--seed", type=_seed, default=0, help="simulation seed shared by all points (default 0)")
-    p.add_argument("--behaviour", "--behavior", default=None,
-                   help="behaviour model, e.g. none or dynamic (default: the scenario's behaviour.mode, else dynamic)")
-    p.add_argument("--group", default="total", help="group shown in the printed table (default total)")
-    p.add_argument("--out", metavar="FILE", help="write the tidy table (.csv, .parquet or .json)")
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
-    add_scheduler_argument(p)
-    p.set_defaults(func=_cmd_sweep)

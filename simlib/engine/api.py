@@ -11,11 +11,7 @@ import pandas as pd
 
 from simlib.engine.core import simulate_raw
 from simlib.engine.results import SimulationResult
-from simlib.scenario import Scenario, load_scenario
-
-
-def _as_scenario(scenario: Scenario | str | Path) -> Scenario:
-    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+from simlib.scenario import Scenario, as_scenario
 
 
 def simulate(
@@ -58,7 +54,7 @@ def simulate(
     progress : bool
         Show a progress bar.
     """
-    scen = _as_scenario(scenario)
+    scen = as_scenario(scenario)
     raw = simulate_raw(
         scen, plans, trials=trials, rng=rng, reference=reference, behaviour=behaviour,
         chunk_size=chunk_size, executor=executor, progress=progress,

@@ -159,12 +159,3 @@ def resolve_executor(scheduler: Any = None, *, work: float | None = None) -> Ite
         f"--scheduler {scheduler!r}: expected 'auto', 'serial', 'processes[:N]', 'local[:N]' "
         f"or a Dask scheduler address such as tcp://10.0.0.5:8786"
     )
-
-
-def add_scheduler_argument(parser) -> None:
-    """Add ``--scheduler`` to an argparse (sub)parser."""
-    parser.add_argument(
-        "--scheduler", default="auto", metavar="WHERE",
-        help="where trial chunks run: auto (all cores when worth it; default), serial, processes[:N], "
-             "local[:N] (Dask LocalCluster) or a Dask scheduler address (tcp://host:8786); results do not depend on it",
-    )

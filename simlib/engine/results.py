@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,20 +10,11 @@ import numpy as np
 import pandas as pd
 
 from simlib.engine.core import RawResult
-from simlib.model.metrics import KEEP, METRICS, Z95, quantile_with_ci
+from simlib.format import estimate, interval
+from simlib.model.metrics import KEEP, METRICS, quantile_with_ci
 
 #: cross-trial quantile metrics computed from kept per-trial values
 TAIL_METRICS = {"p95_incentive_cost": "incentive_cost", "p95_total_comp": "total_comp"}
-
-
-def _fmt_num(x: float, se: float) -> str:
-    """Round x to the precision its standard error allows (two significant digits of SE)."""
-    if not np.isfinite(x):
-        return "nan"
-    if not np.isfinite(se) or se <= 0:  # no Monte Carlo error (e.g. base cost): plain digits, no exponent
-        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.6g}"
-    digits = max(0, 1 - int(math.floor(math.log10(se))))
-    return f"{round(x, digits):,.{digits}f}"
 
 
 def tail_metrics(raw: RawResult) -> list[dict[str, Any]]:
@@ -94,8 +84,7 @@ class SimulationResult:
         )
         df = df[df["n"] > 0].copy()
         tails = tail_metrics(self.raw)
-        df["ci_low"] = df["mean"] - Z95 * df["se"]
-        df["ci_high"] = df["mean"] + Z95 * df["se"]
+        df["ci_low"], df["ci_high"] = interval(df["mean"], df["se"])
         out = pd.concat([df, pd.DataFrame(tails)], ignore_index=True)
         units = {**{m: u for m, (_, u) in METRICS.items()}, **{m: "money" for m in TAIL_METRICS}}
         out["unit"] = out["metric"].map(units).fillna("")
@@ -120,10 +109,9 @@ class SimulationResult:
                     n = int(self.raw.n[off + j])
                     if n > 0:
                         d, se = self.raw.mean[off + j], self.raw.se[off + j]
-                        rows.append(
-                            dict(plan=p, reference=lay.reference, group=g, metric=m, diff=d, se=se,
-                                 ci_low=d - Z95 * se, ci_high=d + Z95 * se, n=n)
-                        )
+                        lo, hi = interval(d, se)
+                        rows.append(dict(plan=p, reference=lay.reference, group=g, metric=m, diff=d, se=se,
+                                         ci_low=lo, ci_high=hi, n=n))
                     j += 1
         df = pd.DataFrame(rows, columns=["plan", "reference", "group", "metric", "diff", "se", "ci_low", "ci_high", "n"])
         df["significant"] = (df["ci_low"] > 0) | (df["ci_high"] < 0)
@@ -146,7 +134,12 @@ class SimulationResult:
         return pd.concat(frames, ignore_index=True)
 
     def table(self, group: str = "total", metrics: list[str] | None = None) -> pd.DataFrame:
-        """Human-readable comparison: one row per metric, per plan 'mean ± 1.96 se', then paired differences."""
+        """Human-readable comparison: one row per metric, per plan and per paired difference.
+
+        Cells are :func:`simlib.format.estimate` texts (mean ± 95% CI
+        half-width, rounded to what the SE allows); a difference whose CI
+        excludes 0 is marked ``*``.
+        """
         s = self.summary()
         s = s[s["group"] == group]
         d = self.differences()
@@ -155,17 +148,13 @@ class SimulationResult:
         out = pd.DataFrame(index=pd.Index(metrics, name="metric"))
         for p in self.plans:
             sp = s[s["plan"] == p].set_index("metric")
-            out[p] = [
-                f"{_fmt_num(sp.at[m, 'mean'], sp.at[m, 'se'])} ± {_fmt_num(Z95 * sp.at[m, 'se'], sp.at[m, 'se'])}"
-                if m in sp.index else "" for m in metrics
-            ]
+            out[p] = [estimate(sp.at[m, "mean"], sp.at[m, "se"]) if m in sp.index else "" for m in metrics]
         for p in self.plans:
             if p == self.reference:
                 continue
             dp = d[d["plan"] == p].set_index("metric")
             out[f"{p} - {self.reference}"] = [
-                (f"{_fmt_num(dp.at[m, 'diff'], dp.at[m, 'se'])} ± {_fmt_num(Z95 * dp.at[m, 'se'], dp.at[m, 'se'])}"
-                 + (" *" if dp.at[m, "significant"] else ""))
+                estimate(dp.at[m, "diff"], dp.at[m, "se"]) + (" *" if dp.at[m, "significant"] else "")
                 if m in dp.index else "" for m in metrics
             ]
         return out

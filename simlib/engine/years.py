@@ -24,7 +24,7 @@ import numpy as np
 
 from simlib.behaviour.dynamic import DynamicBehaviour
 from simlib.errors import PlanError
-from simlib.model.metrics import Z95
+from simlib.format import interval
 from simlib.model.pipeline import RoleOutcome, passes, worlds
 from simlib.model.population import Layout, RoleWorld, draw_chunk, root_seed
 from simlib.scenario import MONTHS, Scenario
@@ -93,8 +93,8 @@ def simulate_years(
             for metric, v in _year_metrics(o, trials).items():
                 m = float(v.mean())
                 se = float(v.std(ddof=1) / np.sqrt(trials)) if trials > 1 else float("nan")
-                rows.append(dict(year=y + 1, group=o.role, metric=metric, mean=m, se=se,
-                                 ci_low=m - Z95 * se, ci_high=m + Z95 * se, n=trials))
+                lo, hi = interval(m, se)
+                rows.append(dict(year=y + 1, group=o.role, metric=metric, mean=m, se=se, ci_low=lo, ci_high=hi, n=trials))
     return pd.DataFrame(rows)
 
 

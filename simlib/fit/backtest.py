@@ -15,15 +15,13 @@ of year one's reps, so the intervals are conservative for rep-level spread.
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from simlib.errors import PlanError, SimlibError
-from simlib.fit.calibrate import Calibration, add_history_args, calibrate, load_for, print_skipped
+from simlib.fit.calibrate import Calibration, calibrate
 from simlib.fit.history import History, Panel
 from simlib.fit.synth import RolePanelSim, simulate_outcomes
 
@@ -202,56 +200,3 @@ def backtest(
                 "actual_change": act - act1[m],
             })
     return Backtest(rows, cal, plan_before, plan_after, (y1, y2), trials, level, notes)
-
-
-def _cmd_backtest(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from simlib.io import write_atomic
-
-    template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
-    print_skipped(hist)
-    bt = backtest(hist, template, plan_after=args.plan_after, plan_before=args.plan_before, trials=args.trials,
-                  rng=args.seed, level=args.level, growth=args.growth, behaviour=args.behaviour)
-    pct = round(100 * args.level)
-    print(f"backtest on {hist.source}: fitted on {bt.years[0]} under '{bt.plan_before}', predicted {bt.years[1]} "
-          f"under '{bt.plan_after}' from {bt.trials} simulated years (seed {args.seed}); {pct}% predictive intervals")
-    f = bt.frame()
-    show = pd.DataFrame({
-        "group": f["group"], "metric": f["metric"],
-        "actual": f["actual"].map(lambda v: f"{v:,.4g}"),
-        "predicted": f["predicted"].map(lambda v: f"{v:,.4g}"),
-        f"{pct}% interval": [f"[{lo:,.4g}, {hi:,.4g}]" for lo, hi in zip(f["lo"], f["hi"], strict=False)],
-        "inside": f["inside"].map(lambda v: "-" if v is None else ("yes" if v else "NO")),
-        "pred. change": [f"{c:+,.4g} ± {1.96 * s:,.2g}" for c, s in zip(f["predicted_change"], f["predicted_change_se"], strict=False)],
-        "actual change": f["actual_change"].map(lambda v: f"{v:+,.4g}"),
-    })
-    with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 20):
-        print(show.to_string(index=False))
-    print(f"coverage: {bt.coverage:.0%} of actuals inside their {pct}% interval")
-    for n in bt.notes:
-        print(f"note: {n}")
-    if args.json:
-        from simlib.report.notebook import jsonable
-
-        write_atomic(args.json, json.dumps(jsonable(bt.to_dict()), indent=2))
-        print(f"wrote {args.json}")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    """``simlib backtest HISTORY --plan-after PLAN``."""
-    from simlib.cli.main import _positive_int, _seed
-    from simlib.fit.calibrate import _fraction
-
-    b = subparsers.add_parser("backtest", help="fit on year one, predict year two under the new plan, compare")
-    add_history_args(b)
-    b.add_argument("--plan-after", required=True, help="plan in force in year two")
-    b.add_argument("--plan-before", help="plan in force in year one (default: the template's current plan)")
-    b.add_argument("--trials", type=_positive_int, default=200, help="simulated years (default 200)")
-    b.add_argument("--level", type=float, default=0.90, help="predictive interval coverage (default 0.90)")
-    b.add_argument("--growth", type=_fraction, default=0.0, help="expected demand growth into year two (default 0)")
-    b.add_argument("--behaviour", "--behavior", default="none", help="behaviour model for the prediction (default none)")
-    b.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    b.add_argument("--json", help="also write the comparison as JSON")
-    b.set_defaults(func=_cmd_backtest)

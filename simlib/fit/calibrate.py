@@ -14,10 +14,8 @@ scenario) is listed in ``docs/history-format.md``.
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -731,7 +729,7 @@ def diagnose(cal: Calibration, history: History, *, trials: int = 20, rng: int =
 
 
 # ----------------------------------------------------------------------------
-# writing and CLI
+# writing
 # ----------------------------------------------------------------------------
 
 
@@ -792,109 +790,6 @@ def load_for(template_path: str | Path | None, history_path: str | Path, on_erro
     hist = read_history(history_path, {r: x.process for r, x in template.roles.items()}, on_error=on_error,
                         role_map=mapping)
     return template, hist
-
-
-def print_skipped(hist: History, limit: int = 20) -> None:
-    """Tell the user which rows were left out and why (``--on-error skip``)."""
-    import sys
-
-    if not hist.skipped:
-        return
-    from simlib.fit.history import reason_counts
-
-    print(f"skipped {len(hist.skipped)} bad row(s) of {hist.source}: {reason_counts(hist.skipped)}", file=sys.stderr)
-    for p in hist.skipped[:limit]:
-        print(f"  - {p}", file=sys.stderr)
-    if len(hist.skipped) > limit:
-        print(f"  ... and {len(hist.skipped) - limit} more", file=sys.stderr)
-
-
-def _fmt(v: float) -> str:
-    if not np.isfinite(v):
-        return "nan"
-    return f"{v:.4g}"
-
-
-def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from simlib.io import write_atomic
-
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise SimlibError(f"{out} exists; use --force to overwrite it")
-    template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
-    print_skipped(hist)
-    if args.year is not None:
-        if args.year not in hist.years:
-            raise SimlibError(f"--year: {hist.source} has no rows for year {args.year}; years present {hist.years}")
-        hist = hist.year(args.year)
-    elif len(hist.years) > 1:
-        print(f"note: pooling years {hist.years}; if the plan changed between them, calibrate one year with --year")
-    cal = calibrate(hist, template, plan=args.plan, growth=args.growth, bootstrap=args.bootstrap,
-                    rng=args.seed, trials=args.trials)
-    write_scenario(cal, out, force=args.force, history_sha256=file_sha256(args.history))
-    print(f"calibrated {template.source} to {hist.source} ({len(hist.frame)} rows, years {hist.years}); "
-          f"standard errors from {args.bootstrap} bootstrap replicates over reps")
-    print(f"{'parameter':58s} {'estimate':>11s} {'se':>10s} {'template':>11s}")
-    for e in cal.estimates:
-        if ".seasonality." in e.path:
-            continue
-        print(f"{e.path:58s} {_fmt(e.value):>11s} {_fmt(e.se):>10s} {_fmt(e.template):>11s}")
-    for n in cal.notes:
-        print(f"note: {n}")
-    for rname, rd in cal.diagnostics.get("roles", {}).items():
-        if "ks" in rd:
-            qs = rd["attainment_quantiles"]
-            bad = [q["p"] for q in qs if not q["within"]]
-            print(f"fit {rname}: attainment median history {qs[3]['history']:.3f} vs simulated {qs[3]['simulated']:.3f}; "
-                  f"KS p={rd['ks']['pvalue']:.3g}; quantiles outside 3 sd: {bad or 'none'}")
-    if args.report:
-        from simlib.report.notebook import jsonable
-
-        write_atomic(args.report, json.dumps(jsonable(cal.to_dict()), indent=2))
-        print(f"wrote {args.report}")
-    print(f"wrote {out}")
-    return 0
-
-
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number such as 0.03, got {text!r}") from None
-    if not -0.5 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a growth fraction between -0.5 and 1, got {v}")
-    return v
-
-
-def add_history_args(p: argparse.ArgumentParser) -> None:
-    """Options shared by commands that read history."""
-    p.add_argument("history", metavar="HISTORY", help="rep-level monthly history (.csv or .parquet)")
-    p.add_argument("--scenario", help="template scenario: roles, pay levels, plans (default scenarios/default.yaml)")
-    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
-                   help="bad rows: stop and list them (default), or skip them and report the count")
-    p.add_argument("--role-map", nargs="+", metavar="FILE_ROLE=SCENARIO_ROLE",
-                   help="read the file's role names as the scenario's (e.g. inside_sales=telesales)")
-
-
-def add_parser(subparsers) -> None:
-    """``simlib calibrate HISTORY --out SCENARIO``."""
-    from simlib.cli.main import _seed, int_arg
-
-    _count = int_arg(0, "a whole number >= 0")
-
-    c = subparsers.add_parser("calibrate", help="fit a scenario to rep-level monthly history")
-    add_history_args(c)
-    c.add_argument("--out", required=True, help="calibrated scenario YAML to write")
-    c.add_argument("--plan", help="plan in force in the history (default: the template's current plan)")
-    c.add_argument("--year", type=int, help="calibrate on this year only (default: all years pooled)")
-    c.add_argument("--growth", type=_fraction, default=0.0,
-                   help="expected demand growth over the history year, fraction (default 0)")
-    c.add_argument("--bootstrap", type=_count, default=50, help="bootstrap replicates for standard errors (default 50)")
-    c.add_argument("--trials", type=_count, default=20, help="simulated years for the fit diagnostics (default 20)")
-    c.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    c.add_argument("--report", help="also write estimates, standard errors and diagnostics as JSON")
-    c.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-    c.set_defaults(func=_cmd_calibrate)
 
 
 # ----------------------------------------------------------------------------

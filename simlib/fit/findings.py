@@ -6,8 +6,8 @@ again with that scenario's role swapped for a second role type
 (:func:`swap_role`), and prints a table: finding, role, expected direction
 and size, measured effect with a 95% confidence interval, and whether it
 holds. Effects are paired across
-plans on common random numbers; the CI is over trials (mean +- 1.96 SE of the
-per-trial effect). The exit code is non-zero if any finding fails.
+plans on common random numbers; the CI is over trials (mean ± 1.96 SE of the
+per-trial effect, :func:`simlib.format.interval`). The exit code is non-zero if any finding fails.
 
 This is the verification suite of the behaviour model, separate from the fast
 unit tests (which check the same signs at smaller trial counts).
@@ -15,7 +15,6 @@ unit tests (which check the same signs at smaller trial counts).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import time
@@ -26,8 +25,8 @@ import numpy as np
 
 from simlib.behaviour.dynamic import DynamicBehaviour
 from simlib.errors import SimlibError
+from simlib.format import interval
 from simlib.io import SHIPPED
-from simlib.model.metrics import Z95
 from simlib.model.pipeline import passes, worlds
 from simlib.model.plans import set_quotas
 from simlib.model.population import Layout, draw_chunk, root_seed
@@ -80,7 +79,7 @@ def _ci(x: np.ndarray) -> tuple[float, float, float, float]:
     x = x[np.isfinite(x)]
     m = float(x.mean())
     se = float(x.std(ddof=1) / np.sqrt(len(x)))
-    return m, se, m - Z95 * se, m + Z95 * se
+    return m, se, *interval(m, se)
 
 
 def _pct_change(new: np.ndarray, old: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -319,34 +318,3 @@ def validate_model(*, trials: int = 200, rng: int = 0, only: Sequence[str] | Non
             if progress:
                 print(f"  {f.key} ({role}): {secs:.1f}s", file=sys.stderr)
     return pd.DataFrame(rows)
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    t0 = time.perf_counter()
-    df = validate_model(trials=args.trials, rng=args.seed, only=args.only, progress=args.progress, roles=args.roles)
-    if args.format == "csv":
-        df.to_csv(sys.stdout, index=False)
-    else:
-        print(f"simlib validate-model: {args.trials} trials per plan, seed {args.seed}; 95% CI over trials, paired on common random numbers")
-        for _, sub in df.groupby("key", sort=False):
-            r0 = sub.iloc[0]
-            print(f"\n{r0['finding']} ({r0['source']}); expected: {r0['expected']}")
-            for _, r in sub.iterrows():
-                print(f"  {'HOLDS' if r['holds'] else 'FAILS'}  {r['role']:<11} {r['effect']}: {r['measured']:+.3g} "
-                      f"[{r['ci_low']:+.3g}, {r['ci_high']:+.3g}]")
-        n_fail = int((~df["holds"]).sum())
-        print(f"\n{len(df) - n_fail} of {len(df)} checks hold ({time.perf_counter() - t0:.0f}s)")
-    return 0 if bool(df["holds"].all()) else 1
-
-
-def add_parser(subparsers) -> None:
-    """Register ``simlib validate-model``."""
-    p = subparsers.add_parser("validate-model", help="reproduce the research findings on small scenarios (behaviour model)")
-    p.add_argument("--trials", type=int, default=200, help="trials per plan (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--only", nargs="+", metavar="KEY", help="only these findings: " + ", ".join(f.key for f in FINDINGS))
-    p.add_argument("--format", choices=("table", "csv"), default="table")
-    p.add_argument("--roles", choices=("both", "first", "second"), default="both",
-                   help="check each finding on its scenario's role and a second role type (both, default), or one of them")
-    p.add_argument("--progress", action="store_true", help="print the time each finding takes")
-    p.set_defaults(func=_cmd)

@@ -14,8 +14,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-#: the 97.5% standard normal quantile (95% two-sided intervals)
-Z95 = 1.959963984540054
+from simlib.format import Z95
 
 #: trials per reduction block (fixed: part of what makes results chunk-invariant)
 REDUCE_BLOCK = 64

@@ -61,7 +61,6 @@ __all__ = [
     "build_reports",
     "ReportError",
     "Outcome",
-    "add_parser",
     "DEFAULT_SCENARIOS",
     "KERNEL",
 ]
@@ -749,54 +748,3 @@ def build_reports(
         entries = _merge_manifest(outdir, outcomes)
         write_index(outdir, entries)
     return outcomes
-
-
-def _cmd_report(args) -> int:
-    if args.list:
-        for name, spec in discover_notebooks().items():
-            print(f"{name}{'' if spec.default else ' (not run by default)'}: {spec.title}  [{spec.path}]")
-            for k, info in notebook_contract(spec.path).items():
-                print(f"    {k}: {info['type']} = {info['default']!r}  {info['help']}")
-        return 0
-    notebooks = [n for part in (args.notebooks or []) for n in part.split(",") if n]
-    outcomes = build_reports(
-        args.scenarios, notebooks or None, out=args.out, trials=args.trials, seed=args.seed,
-        behaviour=args.behaviour, params=args.param or (), kernel=args.kernel, timeout=args.timeout,
-        progress=not args.no_progress, verbose=args.verbose,
-    )
-    out = Path(args.out).resolve()
-    ok = sum(o.status == "ok" for o in outcomes)
-    failed = [o for o in outcomes if o.status == "failed"]
-    skipped = [o for o in outcomes if o.status == "skipped"]
-    print(f"{ok} report(s) written, {len(failed)} failed, {len(skipped)} skipped; open {out / 'index.html'}")
-    for o in skipped:
-        print(f"skipped {o.scenario} / {o.notebook}: {o.message}")
-    for o in failed:
-        print(f"FAILED {o.scenario} / {o.notebook}: {o.message}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def add_parser(subparsers) -> None:
-    """Add ``simlib report`` to the command line."""
-    from simlib.cli.main import _positive_int, _seed
-
-    r = subparsers.add_parser(
-        "report", help="run scenario notebooks and write HTML reports with an index",
-        description="Execute notebooks in notebooks/ through papermill for each scenario, render self-contained HTML "
-                    "reports (code hidden, figures embedded), write each notebook's key results as JSON beside its "
-                    "report, and an index.html linking them all.")
-    r.add_argument("scenarios", nargs="*", metavar="SCENARIO",
-                   help=f"scenario YAML files (default: {', '.join(DEFAULT_SCENARIOS)})")
-    r.add_argument("--notebooks", nargs="+", metavar="NAME", help="notebooks to run (default: all default notebooks; see --list)")
-    r.add_argument("--out", default="reports", help="output directory (default reports/)")
-    r.add_argument("--trials", type=_positive_int, default=None, help="Monte Carlo trials for every notebook (default: per notebook)")
-    r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    r.add_argument("--behaviour", "--behavior", default=None, help="behaviour model passed to every notebook")
-    r.add_argument("--param", action="append", metavar="[NOTEBOOK.]KEY=VALUE",
-                   help="extra notebook parameter (value read as YAML); repeatable")
-    r.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel (default {KERNEL})")
-    r.add_argument("--timeout", type=_positive_int, default=CELL_TIMEOUT, help=f"per-cell timeout in seconds (default {CELL_TIMEOUT})")
-    r.add_argument("--no-progress", action="store_true", help="no progress bars")
-    r.add_argument("--verbose", action="store_true", help="echo cell output to the console (it is always in <name>.log)")
-    r.add_argument("--list", action="store_true", help="list the notebooks and their parameters, then exit")
-    r.set_defaults(func=_cmd_report)

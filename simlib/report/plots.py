@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from simlib.format import Z95
+
 __all__ = [
     "attainment_distribution",
     "payout_distribution",
@@ -274,7 +276,7 @@ def role_profile(reps: pd.DataFrame, plans: Sequence[str]) -> Figure:
             g = reps[reps["plan"] == p].groupby(["role", "trial"])[col].mean().groupby("role")
             m, se = g.mean().reindex(roles), (g.std(ddof=1) / np.sqrt(g.count())).reindex(roles)
             x = np.arange(len(roles)) + (j - (len(plans) - 1) / 2) * width
-            ax.bar(x, m, width, yerr=1.96 * se, color=col_of[p], label=p, capsize=2)
+            ax.bar(x, m, width, yerr=Z95 * se, color=col_of[p], label=p, capsize=2)
         ax.set_xticks(np.arange(len(roles)), roles)
         ax.set_title(lab)
     axes[0].legend(fontsize=8)

@@ -1,0 +1,139 @@
+"""Argument types and option groups shared by the ``simlib`` commands.
+
+Argument types (for argparse's ``type=``) turn a word of the command line
+into a value or raise :class:`argparse.ArgumentTypeError`, which argparse
+reports as a usage error (exit code 2) naming the option. The option groups
+add the same options, with the same help, to every command that takes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+from simlib.errors import SimlibError
+
+
+def int_arg(minimum: int, expected: str):
+    """An argparse ``type``: a whole number of at least ``minimum``; errors say "expected <expected>"."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {v}")
+        return v
+
+    return parse
+
+
+#: trials, points, years, seconds...: a whole number >= 1
+positive_int = int_arg(1, "a positive whole number")
+#: a random seed: a whole number >= 0
+seed = int_arg(0, "a non-negative integer seed")
+
+
+def fraction(text: str) -> float:
+    """An argparse ``type``: a demand growth fraction between -0.5 and 1 (0.03 = 3% more demand)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.03, got {text!r}") from None
+    if not -0.5 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a growth fraction between -0.5 and 1, got {v}")
+    return v
+
+
+def add_behaviour_argument(parser: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
+    """Add ``--behaviour`` (also spelled ``--behavior``): the behaviour model's name."""
+    parser.add_argument("--behaviour", "--behavior", default=default, help=help)
+
+
+def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--scheduler``: where trial chunks run (:func:`simlib.engine.parallel.resolve_executor`)."""
+    parser.add_argument(
+        "--scheduler", default="auto", metavar="WHERE",
+        help="where trial chunks run: auto (all cores when worth it; default), serial, processes[:N], "
+             "local[:N] (Dask LocalCluster) or a Dask scheduler address (tcp://host:8786); results do not depend on it",
+    )
+
+
+def add_history_args(parser: argparse.ArgumentParser) -> None:
+    """Add the options of commands that read rep-level history: the file, the template scenario, bad rows, role names."""
+    parser.add_argument("history", metavar="HISTORY", help="rep-level monthly history (.csv or .parquet)")
+    parser.add_argument("--scenario", help="template scenario: roles, pay levels, plans (default scenarios/default.yaml)")
+    parser.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                        help="bad rows: stop and list them (default), or skip them and report the count")
+    parser.add_argument("--role-map", nargs="+", metavar="FILE_ROLE=SCENARIO_ROLE",
+                        help="read the file's role names as the scenario's (e.g. inside_sales=telesales)")
+
+
+def print_skipped(history: Any, limit: int = 20) -> None:
+    """Tell the user on stderr which rows of a history were left out and why (``--on-error skip``).
+
+    Parameters
+    ----------
+    history : simlib.fit.history.History
+        As read; nothing is printed when no row was skipped.
+    limit : int
+        Problems listed one by one; the rest are counted.
+    """
+    if not history.skipped:
+        return
+    from simlib.fit.history import reason_counts
+
+    print(f"skipped {len(history.skipped)} bad row(s) of {history.source}: {reason_counts(history.skipped)}",
+          file=sys.stderr)
+    for p in history.skipped[:limit]:
+        print(f"  - {p}", file=sys.stderr)
+    if len(history.skipped) > limit:
+        print(f"  ... and {len(history.skipped) - limit} more", file=sys.stderr)
+
+
+def _scalar(text: str) -> Any:
+    t = text.strip()
+    if t.lower() in ("none", "null"):
+        return None
+    try:
+        v = float(t)
+    except ValueError:
+        return t
+    return int(v) if t.lstrip("+-").isdigit() else v
+
+
+def parse_param_arg(text: str) -> tuple[str, Any]:
+    """Parse a ``--param NAME=SPEC`` of ``simlib sweep`` and ``simlib optimize``.
+
+    ``SPEC`` is ``v1,v2,...`` (values), ``low:high:count`` (``count`` evenly
+    spaced values) or ``low:high`` (a range, for ``sobol``/``lhs`` designs and
+    optimisation bounds). Values read as numbers where they are numbers,
+    ``none``/``null`` as None, else as text.
+
+    Returns
+    -------
+    tuple
+        ``(name, values)``: a list of values, or a ``(low, high)`` tuple for a range.
+    """
+    name, eq, spec = text.partition("=")
+    if not eq or not name.strip() or not spec.strip():
+        raise SimlibError(f"--param {text!r}: expected NAME=v1,v2,... or NAME=low:high:count or NAME=low:high")
+    name, spec = name.strip(), spec.strip()
+    if ":" in spec and "," not in spec:
+        parts = spec.split(":")
+        try:
+            nums = [float(p) for p in parts]
+        except ValueError:
+            raise SimlibError(f"--param {text!r}: low:high[:count] must be numbers") from None
+        if len(parts) == 2:
+            lo, hi = (_scalar(parts[0]), _scalar(parts[1]))
+            return name, (lo, hi)
+        if len(parts) == 3 and nums[2] >= 1 and nums[2] == int(nums[2]):
+            vals = np.linspace(nums[0], nums[1], int(nums[2]))
+            return name, [round(float(v), 12) for v in vals]
+        raise SimlibError(f"--param {text!r}: expected low:high:count with a whole count >= 1, or low:high")
+    return name, [_scalar(v) for v in spec.split(",") if v.strip()]

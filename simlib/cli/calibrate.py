@@ -1,0 +1,83 @@
+"""``simlib calibrate HISTORY --out SCENARIO``: fit a scenario to rep-level monthly history."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from simlib.cli.args import add_history_args, fraction, int_arg, print_skipped, seed
+from simlib.errors import SimlibError
+from simlib.io import write_atomic
+
+#: bootstrap replicates and simulated years: a whole number >= 0
+count = int_arg(0, "a whole number >= 0")
+
+
+def add_parser(subparsers) -> None:
+    """Register ``simlib calibrate``."""
+    c = subparsers.add_parser("calibrate", help="fit a scenario to rep-level monthly history")
+    add_history_args(c)
+    c.add_argument("--out", required=True, help="calibrated scenario YAML to write")
+    c.add_argument("--plan", help="plan in force in the history (default: the template's current plan)")
+    c.add_argument("--year", type=int, help="calibrate on this year only (default: all years pooled)")
+    c.add_argument("--growth", type=fraction, default=0.0,
+                   help="expected demand growth over the history year, fraction (default 0)")
+    c.add_argument("--bootstrap", type=count, default=50, help="bootstrap replicates for standard errors (default 50)")
+    c.add_argument("--trials", type=count, default=20, help="simulated years for the fit diagnostics (default 20)")
+    c.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    c.add_argument("--report", help="also write estimates, standard errors and diagnostics as JSON")
+    c.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    c.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Calibrate, write the scenario (and ``--report``), print estimates and fit; 0 on success."""
+    from simlib.fit.calibrate import calibrate, file_sha256, load_for, write_scenario
+    from simlib.report.notebook import jsonable
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise SimlibError(f"{out} exists; use --force to overwrite it")
+    template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
+    print_skipped(hist)
+    if args.year is not None:
+        if args.year not in hist.years:
+            raise SimlibError(f"--year: {hist.source} has no rows for year {args.year}; years present {hist.years}")
+        hist = hist.year(args.year)
+    elif len(hist.years) > 1:
+        print(f"note: pooling years {hist.years}; if the plan changed between them, calibrate one year with --year")
+    cal = calibrate(hist, template, plan=args.plan, growth=args.growth, bootstrap=args.bootstrap,
+                    rng=args.seed, trials=args.trials)
+    write_scenario(cal, out, force=args.force, history_sha256=file_sha256(args.history))
+    print(f"calibrated {template.source} to {hist.source} ({len(hist.frame)} rows, years {hist.years}); "
+          f"standard errors from {args.bootstrap} bootstrap replicates over reps")
+    print_estimates(cal)
+    if args.report:
+        write_atomic(args.report, json.dumps(jsonable(cal.to_dict()), indent=2))
+        print(f"wrote {args.report}")
+    print(f"wrote {out}")
+    return 0
+
+
+def print_estimates(cal) -> None:
+    """The fitted parameters (seasonality left out), data notes and per-role fit of a
+    :class:`simlib.fit.calibrate.Calibration`, four significant digits."""
+    print(f"{'parameter':58s} {'estimate':>11s} {'se':>10s} {'template':>11s}")
+    for e in cal.estimates:
+        if ".seasonality." in e.path:
+            continue
+        print(f"{e.path:58s} {_g4(e.value):>11s} {_g4(e.se):>10s} {_g4(e.template):>11s}")
+    for n in cal.notes:
+        print(f"note: {n}")
+    for rname, rd in cal.diagnostics.get("roles", {}).items():
+        if "ks" in rd:
+            qs = rd["attainment_quantiles"]
+            bad = [q["p"] for q in qs if not q["within"]]
+            print(f"fit {rname}: attainment median history {qs[3]['history']:.3f} vs simulated {qs[3]['simulated']:.3f}; "
+                  f"KS p={rd['ks']['pvalue']:.3g}; quantiles outside 3 sd: {bad or 'none'}")
+
+
+def _g4(v: float) -> str:
+    return f"{v:.4g}" if math.isfinite(v) else "nan"

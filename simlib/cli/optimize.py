@@ -1,0 +1,118 @@
+"""``simlib optimize SCENARIO --param NAME=LOW:HIGH ...``: plan parameters that maximise an objective under constraints."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, parse_param_arg, positive_int, seed
+from simlib.errors import SimlibError
+from simlib.format import estimate
+
+#: total metrics of the optimum's paired differences against the base plan shown in the report
+SHOW_DIFFERENCES = ("profit", "revenue", "incentive_cost", "comp_cost_of_sales", "share_at_quota", "leverage",
+                    "over_budget")
+
+
+def add_parser(subparsers) -> None:
+    """Register ``simlib optimize`` (alias ``optimise``)."""
+    p = subparsers.add_parser(
+        "optimize", aliases=["optimise"], help="choose plan parameters maximising an objective under constraints",
+        description="Sample-average-approximation optimisation on common random numbers: a Sobol' start design, "
+                    "then Nelder-Mead (or COBYLA). Exit status 1 when no feasible plan was found.",
+    )
+    p.add_argument("scenario", metavar="SCENARIO")
+    p.add_argument("--param", action="append", metavar="NAME=LOW:HIGH", help="parameter and bounds (repeatable), "
+                   "e.g. target_level=0.9:1.2, cap=1.5:3, pay_mix=0.2:0.5")
+    p.add_argument("--objective", default="profit", help="metric to maximise or weighted mix 'profit=1,revenue=0.1' (default profit)")
+    p.add_argument("--constraint", action="append", metavar="EXPR",
+                   help="e.g. 'comp_cost_of_sales<=0.2', '0.5<=share_at_quota<=0.7', 'over_budget<=0.1', '1.5<=leverage<=3'")
+    p.add_argument("--base", default=None, help="plan to modify (default: current plan)")
+    p.add_argument("--method", choices=("nelder-mead", "cobyla"), default="nelder-mead")
+    p.add_argument("--starts", type=int, default=16, help="Sobol' start points (default 16)")
+    p.add_argument("--maxiter", type=int, default=150, help="evaluations for the local search (default 150)")
+    p.add_argument("--sensitivity", action="append", metavar="PATH=V1,V2",
+                   help="re-optimise under perturbed scenario values, e.g. 'scenario.roles.*.effort_elasticity*=0.5,1.5' "
+                        "(default with a behaviour model: effort elasticity x0.8, effort cost exponent x0.75/x1.25, "
+                        "risk aversion 0.5)")
+    p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity re-optimisations")
+    p.add_argument("--sensitivity-maxiter", type=int, default=None,
+                   help="evaluations per sensitivity re-optimisation (default max(5, maxiter/4); 0 = re-evaluate only)")
+    p.add_argument("--trials", type=positive_int, default=500, help="trials per evaluation (default 500)")
+    p.add_argument("--seed", type=seed, default=0)
+    add_behaviour_argument(p, help="behaviour model, e.g. none or dynamic "
+                                   "(default: the scenario's behaviour.mode, else dynamic)")
+    p.add_argument("--out", metavar="FILE", help="write the full result (.json) or the evaluation history (.csv/.parquet)")
+    p.add_argument("--progress", action="store_true")
+    add_scheduler_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Optimise, print the report, optionally write the result; 0 when a feasible plan was found, else 1."""
+    from simlib.cli.sweep import write_table
+    from simlib.design.optimize import optimize
+    from simlib.scenario import load_scenario
+
+    scen = load_scenario(args.scenario)
+    params = {}
+    for text in args.param or []:
+        name, b = parse_param_arg(text)
+        if not isinstance(b, tuple):
+            raise SimlibError(f"--param {text}: optimize needs a range low:high")
+        params[name] = b
+    if not params:
+        raise SimlibError("expected at least one --param NAME=low:high")
+    r = optimize(
+        scen, params, objective=args.objective, constraints=args.constraint or [], base_plan=args.base,
+        trials=args.trials, rng=args.seed, behaviour=args.behaviour, method=args.method, starts=args.starts,
+        maxiter=args.maxiter, sensitivity=[] if args.no_sensitivity else args.sensitivity,
+        sensitivity_maxiter=args.sensitivity_maxiter, executor=args.scheduler, progress=args.progress,
+    )
+    print(format_result(r))
+    if args.out:
+        if args.out.endswith(".json"):
+            with open(args.out, "w", encoding="utf-8") as fh:
+                fh.write(r.to_json(indent=1))
+        else:
+            write_table(r.history, args.out)
+        print(f"wrote {args.out}")
+    return 0 if r.feasible else 1
+
+
+def format_result(r) -> str:
+    """Text report of an optimisation (:class:`simlib.design.optimize.OptimizeResult`).
+
+    Estimates (objective, constraint values, paired differences against the
+    base plan) are written by :func:`simlib.format.estimate`.
+    """
+    import pandas as pd
+
+    p = r.provenance
+    lines = [f"optimised plan '{p['base_plan']}' of {p['scenario']} ({p['scenario_file']}): "
+             f"{p['trials']} trials, seed {p['seed_entropy']}, behaviour {p['behaviour']}, "
+             f"{p['evaluations']} evaluations on common random numbers (SAA)"]
+    obj = " + ".join(f"{w:g}·{m}" for m, w in p["objective"].items())
+    lines.append(f"objective (maximised): {obj} = {estimate(r.objective, r.objective_se)}"
+                 + ("" if r.feasible else "   ** NO FEASIBLE POINT FOUND **"))
+    lines.append("optimum:")
+    for n, v in r.params.items():
+        lo, hi = p["bounds"][n]
+        at_bound = any(math.isclose(v, b, rel_tol=1e-6, abs_tol=1e-9) for b in (lo, hi))
+        lines.append(f"  {n} = {v:.6g}   [{lo:g}, {hi:g}]" + (" (at bound)" if at_bound else ""))
+    if len(r.constraints):
+        lines.append("constraints (value ± 95% CI):")
+        for _, c in r.constraints.iterrows():
+            state = "BINDING" if c["binding"] else ("ok" if c["satisfied"] else "VIOLATED")
+            lines.append(f"  {c['constraint']:<36} value {estimate(c['value'], c['se'])}   {state}")
+    d = r.differences
+    d = d[(d.group == "total") & d.metric.isin(SHOW_DIFFERENCES)]
+    if len(d):
+        lines.append(f"optimum - {p['base_plan']} (paired, total):")
+        for _, row in d.iterrows():
+            lines.append(f"  {row['metric']:<22} {estimate(row['diff'], row['se'])}" + ("  *" if row["significant"] else ""))
+    if len(r.sensitivity):
+        lines.append("sensitivity (re-optimised under each perturbation):")
+        with pd.option_context("display.width", 250, "display.max_columns", 40):
+            lines.append(r.sensitivity.to_string(index=False))
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""``simlib run SCENARIO``: simulate plans and print the comparison (table, JSON or CSV)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, positive_int, seed
+from simlib.errors import SimlibError
+from simlib.format import LEGEND
+
+
+def add_parser(subparsers) -> None:
+    """Register ``simlib run``."""
+    r = subparsers.add_parser("run", help="simulate plans and print the comparison")
+    r.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    r.add_argument("--plans", nargs="+", metavar="PLAN", help="plans to compare (default: all)")
+    r.add_argument("--trials", type=positive_int, default=1000, help="Monte Carlo trials (default 1000)")
+    r.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    add_behaviour_argument(r, help="behaviour model: none (effort fixed) or dynamic (reps respond to the plan); "
+                                   "default: the scenario's behaviour.mode, else dynamic")
+    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.add_argument("--group", help="only this role (or 'total')")
+    r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
+    r.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_scheduler_argument(r)
+    r.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Simulate the scenario's plans and print them in ``args.format``; 0 on success."""
+    from simlib.engine.api import simulate
+    from simlib.engine.core import resolve_behaviour
+    from simlib.engine.parallel import resolve_executor, work_estimate
+    from simlib.scenario import load_scenario
+
+    scen = load_scenario(args.scenario)
+    plans = args.plans if args.plans else None
+    work = work_estimate(args.trials * scen.headcount * 12 * len(plans or scen.plans), resolve_behaviour(scen, args.behaviour))
+    with resolve_executor(args.scheduler, work=work) as ex:
+        res = simulate(
+            scen, plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
+            chunk_size=args.chunk_size, progress=args.progress, executor=ex,
+        )
+    if args.format == "json":
+        print(res.to_json(indent=2))
+    elif args.format == "csv":
+        print_csv(res)
+    else:
+        print_tables(res, args.seed, args.group)
+    return 0
+
+
+def print_csv(res) -> None:
+    """Levels and paired differences of a :class:`~simlib.engine.results.SimulationResult` as one CSV on stdout."""
+    import pandas as pd
+
+    s = res.summary().assign(kind="level", reference="")
+    d = res.differences().rename(columns={"diff": "mean"}).assign(kind="difference")
+    cols = ["kind", "plan", "reference", "group", "metric", "mean", "se", "ci_low", "ci_high", "n"]
+    pd.concat([s[cols], d[cols]], ignore_index=True).to_csv(sys.stdout, index=False)
+
+
+def print_tables(res, seed_used: int, group: str | None) -> None:
+    """A provenance line, then one comparison table per group: ``group`` only if given, else total first, then the roles."""
+    import pandas as pd
+
+    prov = res.provenance
+    print(f"scenario {prov['scenario']} ({prov['scenario_file']}, sha256 {prov['scenario_sha256'][:12]}), "
+          f"{prov['trials']} trials, seed {seed_used}, behaviour {prov['behaviour']}, simlib {prov['simlib_version']}")
+    print(f"{LEGEND}; differences are paired on common random numbers; * = CI excludes 0")
+    groups = [group] if group else res.groups[::-1]
+    with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 40):
+        for g in groups:
+            if g not in res.groups:
+                raise SimlibError(f"--group: '{g}' is not a role of the scenario, expected one of {res.groups}")
+            print(f"\n== {g} ==")
+            print(res.table(group=g).to_string())

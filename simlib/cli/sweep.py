@@ -1,0 +1,112 @@
+"""``simlib sweep SCENARIO --param NAME=VALUES ...``: a plan over a grid or space-filling design of parameters."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, parse_param_arg, positive_int, seed
+from simlib.design.sweep import ALIASES, DESIGNS, run_sweep
+from simlib.errors import SimlibError
+from simlib.format import LEGEND, estimate
+
+#: metrics of the printed table
+SHOW_METRICS = ("profit", "revenue", "incentive_cost", "comp_cost_of_sales", "share_at_quota")
+
+
+def add_parser(subparsers) -> None:
+    """Register ``simlib sweep``."""
+    names = "; ".join(f"{k}: {v}" for k, v in ALIASES.items())
+    p = subparsers.add_parser(
+        "sweep", help="simulate a plan over a grid or space-filling design of parameters",
+        description="Simulate the base plan at every point of a parameter design on common random numbers. "
+                    f"Parameter aliases -- {names}. Also any plan path (roles.telesales.team.weight, "
+                    "roles.*.quota.noise) or scenario path (scenario.market.growth_sd).",
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    p.add_argument("--param", action="append", metavar="NAME=VALUES",
+                   help="v1,v2,... or low:high:count (grid), low:high (range for sobol/lhs); repeatable")
+    p.add_argument("--base", default=None, help="plan to vary (default: the scenario's current plan)")
+    p.add_argument("--design", choices=DESIGNS, default="grid")
+    p.add_argument("--points", type=positive_int, default=None, help="points of a sobol/lhs design")
+    p.add_argument("--design-seed", type=seed, default=0, help="seed of the design's scrambling (default 0)")
+    p.add_argument("--trials", type=positive_int, default=1000, help="trials per point (default 1000)")
+    p.add_argument("--seed", type=seed, default=0, help="simulation seed shared by all points (default 0)")
+    add_behaviour_argument(p, help="behaviour model, e.g. none or dynamic "
+                                   "(default: the scenario's behaviour.mode, else dynamic)")
+    p.add_argument("--group", default="total", help="group shown in the printed table (default total)")
+    p.add_argument("--out", metavar="FILE", help="write the tidy table (.csv, .parquet or .json)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_scheduler_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep, optionally write the tidy table, print the summary table; 0 on success."""
+    from simlib.engine.core import resolve_behaviour
+    from simlib.scenario import load_scenario
+
+    scen = load_scenario(args.scenario)
+    params: dict[str, Any] = {}
+    for text in args.param or []:
+        name, vals = parse_param_arg(text)
+        if name in params:
+            raise SimlibError(f"--param {name} given twice")
+        params[name] = vals
+    if not params:
+        raise SimlibError("expected at least one --param NAME=VALUES")
+    df = run_sweep(
+        scen, params, base_plan=args.base, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
+        design=args.design, n_points=args.points, executor=args.scheduler, progress=args.progress,
+        design_seed=args.design_seed,
+    )
+    if args.out:
+        write_table(df, args.out)
+        print(f"wrote {len(df)} rows ({df['point'].nunique()} points) to {args.out}")
+    base = args.base or scen.current_plan
+    print(f"sweep of plan '{base}' in {scen.source}: {df['point'].nunique()} points ({args.design}), "
+          f"{args.trials} trials each, seed {args.seed}, behaviour {resolve_behaviour(scen, args.behaviour)}; "
+          f"common random numbers")
+    print(f"group {args.group}: {LEGEND}; Δ = paired difference vs '{base}'")
+    print(format_sweep(df, list(params), group=args.group))
+    return 0
+
+
+def write_table(df, path: str) -> None:
+    """Write a tidy table (pandas DataFrame) as .csv, .parquet or .json (records), chosen by the extension."""
+    p = str(path)
+    if p.endswith(".csv"):
+        df.to_csv(p, index=False)
+    elif p.endswith(".parquet"):
+        df.to_parquet(p, index=False)
+    elif p.endswith(".json"):
+        df.to_json(p, orient="records", indent=1)
+    else:
+        raise SimlibError(f"--out {p}: expected a file ending in .csv, .parquet or .json")
+
+
+def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Sequence[str] = SHOW_METRICS) -> str:
+    """A compact text table of a sweep (:func:`simlib.design.sweep.run_sweep`'s tidy frame).
+
+    One row per point: the parameter values, then per metric the estimate
+    and its paired difference against the base plan (``Δmetric``), each
+    written by :func:`simlib.format.estimate`.
+    """
+    import pandas as pd
+
+    sub = df[(df["group"] == group) & (df["metric"].isin(metrics))]
+    rows = []
+    for pt, g in sub.groupby("point", sort=True):
+        row = {"point": pt, **{p: g[p].iloc[0] for p in params}}
+        for m in metrics:
+            r = g[g["metric"] == m]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            row[m] = estimate(r["mean"], r["se"])
+            if pd.notna(r["diff"]):
+                row[f"Δ{m}"] = estimate(r["diff"], r["diff_se"])
+        rows.append(row)
+    with pd.option_context("display.width", 250, "display.max_columns", 60, "display.max_colwidth", 40):
+        return pd.DataFrame(rows).to_string(index=False)
