@@ -18,7 +18,7 @@ SEASON_A = [0.8, 0.9, 1.1, 1.0, 0.95, 1.05, 0.85, 0.8, 1.1, 1.0, 1.1, 1.35]
 
 
 def small_scenario_dict() -> dict:
-    """A small organisation (22 reps) whose plans use every pay feature of MODEL.md section 3.
+    """A small organisation (22 reps) whose plans use every pay feature of docs/model.md section 3.
 
     Teams of uneven size, new hires, all four quota methods, every component
     kind and period, year-to-date true-up (also for per-unit pay), gates,

@@ -89,7 +89,7 @@ FINDING_TRIALS = {"quarterly_low": 120}
 @pytest.mark.parametrize("which", ["first", "second"])
 @pytest.mark.parametrize("key", [f.key for f in V.FINDINGS])
 def test_research_finding_signs(key, which):
-    """Each research finding of DOMAIN.md holds (sign, CI excluding zero) at a modest trial count, on two role types."""
+    """Each research finding (simlib.fit.findings.FINDINGS) holds (sign, CI excluding zero) at a modest trial count, on two role types."""
     df = V.validate_model(trials=FINDING_TRIALS.get(key, 24), rng=1, only=[key], roles=which)
     assert len(df) >= 1
     assert df["role"].nunique() == 1

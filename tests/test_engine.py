@@ -1,4 +1,4 @@
-"""Monte Carlo discipline of the engine (MODEL.md section 5): CRN, chunk and executor invariance, rng, provenance."""
+"""Monte Carlo discipline of the engine (docs/model.md section 5): CRN, chunk and executor invariance, rng, provenance."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Production: effort to measured results, one month at a time, by role (MODEL.md section 2).
+"""Production: effort to measured results, one month at a time, by role (docs/model.md section 2).
 
 Each rep-month the mean output of the role's main activity scales with effort
 ``e`` (1 = today's effort) as ``e**beta``, times ability, territory, season,
