@@ -35,6 +35,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check simlib tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 # Headless Chromium for the report rendering test (Debian packages; needs root).
 browser:

@@ -28,11 +28,21 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"simlib.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'simlib' has no attribute {name!r}")
+    # plain import statements (one per entry of _LAZY), so that lint-imports sees them
+    match name:
+        case "run_sweep":
+            from simlib.design.sweep import run_sweep as obj
+        case "read_history":
+            from simlib.fit.history import read_history as obj
+        case "synth_history":
+            from simlib.fit.synth import synth_history as obj
+        case "validate_model":
+            from simlib.fit.findings import validate_model as obj
+        case "simulate_years":
+            from simlib.engine.years import simulate_years as obj
+        case _:
+            raise AttributeError(f"module 'simlib' has no attribute {name!r}")
+    return obj
 
 
 __all__ = [

@@ -107,7 +107,7 @@ class Market(_Model):
 
 
 class TelesalesProduction(_Model):
-    """Funnel: calls -> leads -> conversions -> revenue (MODEL.md section 2)."""
+    """Funnel: calls -> leads -> conversions -> revenue (docs/model.md section 2)."""
 
     calls_per_month: Positive = 900.0
     talk_minutes_per_call: Positive = 4.0
@@ -312,7 +312,7 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
 
 
 class Quota(_Model):
-    """How quotas (annual revenue targets) are set (MODEL.md section 3)."""
+    """How quotas (annual revenue targets) are set (docs/model.md section 3)."""
 
     method: Literal["flat", "territory", "last_year", "top_down"] = "territory"
     level: Annotated[float, Field(gt=0.0, le=5.0)] = 1.0

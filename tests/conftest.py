@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ SEASON_A = [0.8, 0.9, 1.1, 1.0, 0.95, 1.05, 0.85, 0.8, 1.1, 1.0, 1.1, 1.35]
 
 
 def small_scenario_dict() -> dict:
-    """A small organisation (22 reps) whose plans use every pay feature of MODEL.md section 3.
+    """A small organisation (22 reps) whose plans use every pay feature of docs/model.md section 3.
 
     Teams of uneven size, new hires, all four quota methods, every component
     kind and period, year-to-date true-up (also for per-unit pay), gates,
@@ -169,16 +170,32 @@ def scen(default_scenario):
     return default_scenario
 
 
+@functools.cache
 def kernel_installed() -> bool:
-    """Whether the Jupyter kernel the reports run on is registered (``make setup`` does it)."""
-    from jupyter_client.kernelspec import KernelSpecManager
+    """Whether the Jupyter kernel the reports run on is registered (``make setup`` does it).
 
+    Asked only when a test that needs the kernel runs (Jupyter is not imported to collect tests).
+    """
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+    except ImportError:
+        return False
     from simlib.report import build as report
 
     return report.KERNEL in KernelSpecManager().find_kernel_specs()
 
 
-needs_kernel = pytest.mark.skipif(not kernel_installed(), reason="Jupyter kernel 'simlib' not installed (run make setup)")
+#: marks a test that runs notebooks on the "simlib" kernel: skipped when it is not registered
+needs_kernel = pytest.mark.needs_kernel
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_kernel: runs notebooks on the Jupyter kernel 'simlib' (skipped without it)")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("needs_kernel") and not kernel_installed():
+        pytest.skip("Jupyter kernel 'simlib' not installed (run make setup)")
 
 
 def write_yaml(path: Path, data) -> Path:

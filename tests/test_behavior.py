@@ -12,11 +12,11 @@ from simlib.behaviour.dynamic import DynamicBehaviour, dynamic
 from simlib.engine.core import BEHAVIOURS
 from simlib.errors import ScenarioError
 from simlib.fit import findings as V
-from simlib.model.contracts import PolicyBase
+from simlib.model.contracts import Controls, PolicyBase
 from simlib.model.metrics import BEHAVIOUR_METRICS
 from simlib.model.plans import set_quotas
 from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
-from simlib.model.production import Controls, run_year
+from simlib.model.production import run_year
 from simlib.scenario import scenario_from_dict
 
 

@@ -1,4 +1,4 @@
-"""Expected payout of common plan types against independent closed-form integrals (MODEL.md 6, step 1).
+"""Expected payout of common plan types against independent closed-form integrals (docs/model.md section 6, step 3).
 
 The scenario is built so that attainment has a known distribution: a channel
 role with no partners opened, no revenue noise, no ability spread, no market

@@ -14,11 +14,11 @@ import pytest
 from conftest import DEFAULT
 
 from simlib.engine.core import BEHAVIOURS, role_outcomes
-from simlib.model.contracts import BehaviourModel, Policy, PolicyBase, PolicyRecord
+from simlib.model.contracts import BehaviourModel, Controls, Policy, PolicyBase, PolicyRecord
 from simlib.model.pipeline import RoleOutcome, passes, worlds
 from simlib.model.plans import set_quotas
 from simlib.model.population import Layout, draw_chunk, root_seed
-from simlib.model.production import Controls, run_year
+from simlib.model.production import run_year
 from simlib.scenario import MONTHS, load_scenario
 
 TRIALS = 5

@@ -24,18 +24,22 @@ CHUNK = 16  # several chunks, so that work is really spread over workers
 @pytest.fixture(scope="module")
 def cluster_client():
     """One LocalCluster for the module (startup takes seconds); starts with 1 worker, tests scale it."""
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    import dask
+
+    # worker processes start slowly on a busy machine: Dask's 30 s connect timeouts are only a guard against hangs
+    with dask.config.set({"distributed.comm.timeouts.connect": "300s", "distributed.comm.timeouts.tcp": "300s"}):
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = distributed.Client(cluster, timeout="300s")
+        yield client
+        client.close()
+        cluster.close()
 
 
 def _workers(client, n: int):
     client.cluster.scale(n)
-    deadline = time.time() + 60
+    deadline = time.monotonic() + 600  # a guard against a hang, not a limit on a slow start
     while len(client.scheduler_info()["workers"]) != n:
-        if time.time() > deadline:
+        if time.monotonic() > deadline:
             raise TimeoutError(f"cluster did not reach {n} workers")
         time.sleep(0.1)
     return client

@@ -1,4 +1,4 @@
-"""The vectorised engine agrees draw for draw with the slow plain-Python reference (MODEL.md 6, step 2)."""
+"""The vectorised engine agrees draw for draw with the slow plain-Python reference (docs/model.md section 6, step 4)."""
 
 from __future__ import annotations
 

@@ -6,20 +6,23 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 from conftest import DEFAULT, needs_kernel
-from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from simlib.cli import main
 from simlib.report import build as report
 
 TINY = "tiny_contract_nb"
+SLEEPY = "sleepy_contract_nb"
+KERNELSPEC = {"kernelspec": {"name": "simlib", "display_name": "Python (simlib)", "language": "python"}}
 
 
 @pytest.fixture
 def tiny(tmp_path):
     """A minimal notebook following the contract; fails on purpose when fail=True."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
     p = tmp_path / "nbs" / f"{TINY}.ipynb"
     p.parent.mkdir()
     params = new_code_cell('scenario: str = "scenarios/default.yaml"\nfail: bool = False\nvalue: int = 1\nsleep: float = 0.0\noutput_json: str = ""')
@@ -35,12 +38,27 @@ def tiny(tmp_path):
         new_code_cell("nb.save_results({'value': value, 'provenance': {'scenario_sha256': scen.sha256, 'seed_entropy': '0'}},"
                       " output_json)"),
     ]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "simlib", "display_name": "Python (simlib)",
-                                                            "language": "python"}})
+    nb = new_notebook(cells=cells, metadata=KERNELSPEC)
     nbformat.write(nb, p)
     report.register_notebook(TINY, p, title="tiny test notebook", default=False)
     yield p
     report.REGISTRY.pop(TINY, None)
+
+
+@pytest.fixture
+def sleepy(tmp_path):
+    """A notebook whose only work is one cell that sleeps: nothing before it can use up a cell timeout."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    p = tmp_path / "nbs" / f"{SLEEPY}.ipynb"
+    p.parent.mkdir(exist_ok=True)
+    params = new_code_cell("sleep: float = 0.0")
+    params.metadata["tags"] = ["parameters"]
+    nbformat.write(new_notebook(cells=[params, new_code_cell("import time\ntime.sleep(sleep)")], metadata=KERNELSPEC), p)
+    report.register_notebook(SLEEPY, p, title="sleepy test notebook", default=False)
+    yield p
+    report.REGISTRY.pop(SLEEPY, None)
 
 
 def test_parse_param_reads_yaml_values_and_notebook_prefix():
@@ -88,6 +106,7 @@ def test_render_html_hides_code_embeds_figures_and_needs_no_network():
     import io
 
     from matplotlib.figure import Figure
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
 
     fig = Figure(figsize=(2, 2))
     fig.subplots().plot([0, 1], [1, 0])
@@ -128,6 +147,8 @@ def test_failing_notebook_keeps_earlier_good_report(tiny, tmp_path, capsys):
     assert json.loads((out / "default" / f"{TINY}.json").read_text())["value"] == 7
     failed = out / "default" / f"{TINY}.failed.ipynb"
     assert failed.exists()  # kept for debugging
+    import nbformat
+
     nb = nbformat.read(failed, as_version=4)
     assert any(o.get("ename") == "ValueError" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     index = (out / "index.html").read_text()
@@ -136,9 +157,15 @@ def test_failing_notebook_keeps_earlier_good_report(tiny, tmp_path, capsys):
 
 
 @needs_kernel
-def test_per_cell_timeout_names_the_cell(tiny, tmp_path):
-    res = report.build_reports([DEFAULT], [TINY], out=tmp_path, progress=False, timeout=2, params=["sleep=30"])
+def test_per_cell_timeout_names_the_cell(sleepy, tmp_path):
+    # only the parameter cells run before the sleeping cell, and they are plain assignments: the
+    # timeout can only fire in the sleeping cell, which sleeps far longer than the timeout
+    timeout, sleep = 10, 300
+    res = report.build_reports([DEFAULT], [SLEEPY], out=tmp_path, progress=False, timeout=timeout,
+                               params=[f"sleep={sleep}"])
     o = res[0]
-    assert o.status == "failed"
-    assert "timeout of 2 s" in o.message and "time.sleep(sleep)" in o.message
-    assert Path(o.ipynb).exists() and not (tmp_path / "default" / f"{TINY}.html").exists()
+    assert o.status == "failed", o.message
+    assert f"timeout of {timeout} s" in o.message
+    # cell 2 of the executed notebook: papermill puts the injected parameters after the parameters cell
+    assert "cell 2 of the executed notebook (source: import time; time.sleep(sleep))" in o.message
+    assert Path(o.ipynb).exists() and not (tmp_path / "default" / f"{SLEEPY}.html").exists()

@@ -18,9 +18,8 @@ import numpy as np
 
 from simlib.behaviour.kernels import X_H, X_LO, X_N
 from simlib.behaviour.types import type_corners
-from simlib.model.contracts import History, Moves, PolicyBase, PolicyRecord
+from simlib.model.contracts import BASELINE, Controls, History, Moves, PolicyBase, PolicyRecord
 from simlib.model.population import RoleWorld
-from simlib.model.production import BASELINE, Controls
 from simlib.scenario import MONTHS, Behaviour
 
 #: model effort at or below this (a fifth under today's) counts as giving up (short of target) or coasting

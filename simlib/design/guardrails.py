@@ -1,4 +1,4 @@
-"""Practitioners' rules of thumb (DOMAIN.md) as a table of flags.
+"""Practitioners' rules of thumb as a table of flags.
 
 The rules are guardrails, not laws: a plan outside a band is worth a second
 look, not necessarily wrong. Every simulated figure is judged with its Monte
@@ -8,7 +8,7 @@ typical band, ``outside`` when the whole CI is outside it, and
 (share of reps at quota below 50% or above 90%) reports ``warning`` when the
 CI lies wholly beyond the warning edge.
 
-Sources (see DOMAIN.md): Alexander Group (share at quota, share at 120%+),
+Sources: Alexander Group (share at quota, share at 120%+),
 SalesGlobe (leverage), ZS / HBS (compensation cost of sales), Bridge Group,
 RepVue and Pavilion surveys (pay mix), BenchSights (quota to on-target
 earnings).

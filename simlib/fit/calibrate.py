@@ -194,7 +194,6 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
     production parameters at ``template_prod``.
     """
     out: dict[str, Any] = {}
-    c = d.complete
     m = d.m
     act_name = {"telesales": "calls", "key_account": "milestones", "channel": None}[process]
     if process == "channel" and "partner_revenue_new" in m:
@@ -207,137 +206,163 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
         R = _fit_ramp(activity, d.new_hire, d.present)
         if R is not None:
             out["ramp_months"] = R
-    ramp = _ramp(d.new_hire, len(d.present), out.get("ramp_months", template_ramp))
-    rc = ramp[c]
-    w = rc.sum(axis=1)
-
-    def flow(name):
-        return m[name][c] if name in m else None
-
+    c = d.complete
+    rc = _ramp(d.new_hire, len(d.present), out.get("ramp_months", template_ramp))[c]
     if process == "telesales":
-        calls, leads, conv, rev = flow("calls"), flow("leads"), flow("conversions"), flow("revenue")
-        if calls is not None:
-            out["seasonality"] = _season(rev, calls)
-            mu, v = _overdispersion(calls.sum(axis=1), w)
-            out["production.calls_per_month"] = mu
-            out["ability_sd"] = _sd_from_var(v)
-            if leads is not None:
-                C, L = calls.sum(axis=1), leads.sum(axis=1)
-                ok = C > 0
-                qbar = L.sum() / C.sum()
-                # calls of ramping new hires fall in later months: weight months by the lead-rate season
-                lead_season = _season(leads, calls)
-                out["production.lead_rate"] = float(L.sum() / np.sum(calls * lead_season))
-                q = L[ok] / C[ok]
-                vp = (np.var(q, ddof=1) - np.mean(qbar * (1 - qbar) / C[ok])) / qbar**2
-                out["territory_sd"] = _sd_from_var(vp)
-            if "talk_time" in m:
-                out["production.talk_minutes_per_call"] = float(flow("talk_time").sum() * 60.0 / calls.sum())
-        else:
-            out["seasonality"] = _season(rev, rc)
-        if leads is not None and conv is not None:
-            out["production.conversion_rate"] = float(conv.sum() / max(leads.sum(), 1e-12))
-        if conv is not None:
-            out["production.deal_value"] = float(rev.sum() / max(conv.sum(), 1e-12))
-            k = conv > 0
-            avg = rev[k] / conv[k]
-            out["production.deal_value_cv"] = float(math.sqrt(np.mean(conv[k] * (avg / out["production.deal_value"] - 1) ** 2)))
-        if "record_accuracy" in m:
-            a = m["record_accuracy"][d.present]
-            out["production.record_accuracy"] = float(np.nanmean(a))
-            out["production.record_accuracy_sd"] = float(np.nanstd(a, ddof=1))
-        if "calls" not in m and quota_method in ("territory", "top_down") and template_prod:
-            # revenue only: territory from quotas, ability from the rest of Var log(annual revenue)
-            s_p = _territory_from_quotas(d, c, rc, rev.sum(axis=1))
-            if s_p is not None:
-                prod = template_prod | {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("production.")}
-                n_conv = MONTHS * prod["calls_per_month"] * prod["lead_rate"] * prod["conversion_rate"]
-                noise = (1.0 + prod["deal_value_cv"] ** 2) / n_conv
-                R = rev.sum(axis=1)
-                pos = R > 0
-                v_ap = float(np.var(np.log(R[pos] / (rc * out["seasonality"]).sum(axis=1)[pos]), ddof=1)) - noise
-                out["territory_sd"] = s_p
-                out["ability_sd"] = math.sqrt(max(v_ap - s_p**2, 0.0))
+        _fit_telesales(d, c, rc, out, quota_method, template_prod)
     elif process == "key_account":
-        deals, rev = flow("deals"), flow("revenue")
-        s_a = None
-        if "milestones" in m:
-            mu, v = _overdispersion(flow("milestones").sum(axis=1), w)
-            out["production.milestones_per_month"] = mu
-            s_a = _sd_from_var(v)
-            out["ability_sd"] = s_a
-        if deals is not None:
-            season = _season(deals, rc)
-            out["seasonality"] = season
-            ws = (rc * season).sum(axis=1)
-            mu, v = _overdispersion(deals.sum(axis=1), ws)
-            out["production.deals_per_month"] = mu
-            s_ap2 = math.log1p(max(v, 0.0))
-            if s_a is not None:
-                out["territory_sd"] = math.sqrt(max(s_ap2 - s_a**2, 0.0))
-            out["production.deal_size_mean"] = float(rev.sum() / max(deals.sum(), 1e-12))
-            one = (deals == 1) & (rev > 0)
-            if one.sum() >= 5:
-                out["production.deal_size_sd_log"] = float(np.std(np.log(rev[one])))
-            if "new_accounts" in m:
-                out["production.new_account_share"] = float(flow("new_accounts").sum() / max(deals.sum(), 1e-12))
-        else:
-            out["seasonality"] = _season(rev, rc)
-        if "satisfaction" in m:
-            a = m["satisfaction"][d.present]
-            out["production.satisfaction"] = float(np.nanmean(a))
-            out["production.satisfaction_sd"] = float(np.nanstd(a, ddof=1))
-    else:  # channel
-        ex = existing[c]  # without partner_revenue_new, all revenue (corrected for the level below)
-        season = _season(ex, rc)
-        out["seasonality"] = season
-        sr = rc * season
-        out["production.existing_revenue_per_month"] = float(ex.sum() / sr.sum())
-        if "partner_revenue_new" not in m and template_prod:
-            # revenue includes this year's new partners: take off their expected revenue (template's partner model)
-            tau = template_prod["partner_ramp_months"]
-            k = np.arange(MONTHS)
-            built = np.array([np.sum(1.0 - np.exp(-(j - np.arange(j)) / tau)) for j in k])
-            new_rev = template_prod["partners_per_month"] * template_prod["partner_mature_revenue"] * built.mean()
-            out["production.existing_revenue_per_month"] = max(out["production.existing_revenue_per_month"] - new_rev,
-                                                               0.05 * out["production.existing_revenue_per_month"])
-        base = ex.sum(axis=1) / sr.sum(axis=1)
-        resid = ex / np.maximum(base[:, None] * sr, 1e-12) - 1.0
-        cv2 = float(np.sum(resid**2) / max(resid.size - len(base), 1))
-        out["production.revenue_cv"] = math.sqrt(cv2)
-        pos = base > 0
-        noise = cv2 * np.mean(np.sum(sr**2, axis=1) / np.sum(sr, axis=1) ** 2)
-        s_ap2 = max(float(np.var(np.log(base[pos]), ddof=1)) - noise, 0.0)
-        op = flow("partners_opened") if "partners_opened" in m else None
-        if op is not None:
-            mu, v = _overdispersion(op.sum(axis=1), w)
-            out["production.partners_per_month"] = mu
-            s_a = _sd_from_var(v)
-            out["ability_sd"] = s_a
-            out["territory_sd"] = math.sqrt(max(s_ap2 - s_a**2, 0.0))
-        s_p = _territory_from_quotas(d, c, rc, ex.sum(axis=1)) if quota_method in ("territory", "top_down") else None
-        if s_p is not None:
-            out["territory_sd"] = s_p
-            out["ability_sd"] = math.sqrt(max(s_ap2 - s_p**2, 0.0))
-        if op is not None:
-            if "partner_revenue_new" in m:
-                fit = _partner_ramp(op, flow("partner_revenue_new"), season)
-                if fit is not None:
-                    out["production.partner_mature_revenue"], out["production.partner_ramp_months"] = fit
-        for name in ("partner_satisfaction", "policy_adherence"):
-            if name in m:
-                a = m[name][d.present]
-                out[f"production.{name}"] = float(np.nanmean(a))
-                out[f"production.{name}_sd"] = float(np.nanstd(a, ddof=1))
-    level_param = {"telesales": "deal_value", "key_account": "deal_size_mean"}.get(process)
-    if level_param and f"production.{level_param}" not in out and template_prod:
-        per_month = float(m["revenue"][c].sum() / np.sum(rc * out["seasonality"]))
-        prod = template_prod | {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("production.")}
-        if process == "telesales":
-            out["production.deal_value"] = per_month / (prod["calls_per_month"] * prod["lead_rate"] * prod["conversion_rate"])
-        else:
-            out["production.deal_size_mean"] = per_month / prod["deals_per_month"]
+        _fit_key_account(d, c, rc, out)
+    else:
+        _fit_channel(d, c, rc, existing[c], out, quota_method, template_prod)
+    _match_revenue_level(d, c, rc, process, out, template_prod)
     return out
+
+
+def _flow(d: _Data, c: np.ndarray, name: str) -> np.ndarray | None:
+    """A measure's array over the complete rep-years ``c`` (rep-years, 12), or None when the history lacks it."""
+    return d.m[name][c] if name in d.m else None
+
+
+def _score(d: _Data, name: str, out: dict[str, Any]) -> None:
+    """Add the mean and spread of a score measure (0-1) over the months reps were present to ``out``."""
+    if name in d.m:
+        a = d.m[name][d.present]
+        out[f"production.{name}"] = float(np.nanmean(a))
+        out[f"production.{name}_sd"] = float(np.nanstd(a, ddof=1))
+
+
+def _fit_telesales(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any], quota_method: str,
+                   template_prod: dict | None) -> None:
+    """Add telesales estimates to ``out``: the funnel calls -> leads -> conversions -> revenue, and the spread of reps."""
+    calls, leads, conv, rev = _flow(d, c, "calls"), _flow(d, c, "leads"), _flow(d, c, "conversions"), _flow(d, c, "revenue")
+    if calls is not None:
+        out["seasonality"] = _season(rev, calls)
+        mu, v = _overdispersion(calls.sum(axis=1), rc.sum(axis=1))
+        out["production.calls_per_month"] = mu
+        out["ability_sd"] = _sd_from_var(v)
+        if leads is not None:
+            C, L = calls.sum(axis=1), leads.sum(axis=1)
+            ok = C > 0
+            qbar = L.sum() / C.sum()
+            # calls of ramping new hires fall in later months: weight months by the lead-rate season
+            lead_season = _season(leads, calls)
+            out["production.lead_rate"] = float(L.sum() / np.sum(calls * lead_season))
+            q = L[ok] / C[ok]
+            vp = (np.var(q, ddof=1) - np.mean(qbar * (1 - qbar) / C[ok])) / qbar**2
+            out["territory_sd"] = _sd_from_var(vp)
+        if "talk_time" in d.m:
+            out["production.talk_minutes_per_call"] = float(_flow(d, c, "talk_time").sum() * 60.0 / calls.sum())
+    else:
+        out["seasonality"] = _season(rev, rc)
+    if leads is not None and conv is not None:
+        out["production.conversion_rate"] = float(conv.sum() / max(leads.sum(), 1e-12))
+    if conv is not None:
+        out["production.deal_value"] = float(rev.sum() / max(conv.sum(), 1e-12))
+        k = conv > 0
+        avg = rev[k] / conv[k]
+        out["production.deal_value_cv"] = float(math.sqrt(np.mean(conv[k] * (avg / out["production.deal_value"] - 1) ** 2)))
+    _score(d, "record_accuracy", out)
+    if calls is None and quota_method in ("territory", "top_down") and template_prod:
+        _telesales_spread_from_revenue(d, c, rc, rev, out, template_prod)
+
+
+def _telesales_spread_from_revenue(d: _Data, c: np.ndarray, rc: np.ndarray, rev: np.ndarray, out: dict[str, Any],
+                                   template_prod: dict) -> None:
+    """Revenue-only telesales history: territory from quotas, ability from the rest of Var log(annual revenue)."""
+    s_p = _territory_from_quotas(d, c, rc, rev.sum(axis=1))
+    if s_p is None:
+        return
+    prod = template_prod | {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("production.")}
+    n_conv = MONTHS * prod["calls_per_month"] * prod["lead_rate"] * prod["conversion_rate"]
+    noise = (1.0 + prod["deal_value_cv"] ** 2) / n_conv
+    R = rev.sum(axis=1)
+    pos = R > 0
+    v_ap = float(np.var(np.log(R[pos] / (rc * out["seasonality"]).sum(axis=1)[pos]), ddof=1)) - noise
+    out["territory_sd"] = s_p
+    out["ability_sd"] = math.sqrt(max(v_ap - s_p**2, 0.0))
+
+
+def _fit_key_account(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any]) -> None:
+    """Add key-account estimates to ``out``: milestones (ability), deals (ability, territory), deal sizes, satisfaction."""
+    deals, rev = _flow(d, c, "deals"), _flow(d, c, "revenue")
+    s_a = None
+    if "milestones" in d.m:
+        mu, v = _overdispersion(_flow(d, c, "milestones").sum(axis=1), rc.sum(axis=1))
+        out["production.milestones_per_month"] = mu
+        s_a = _sd_from_var(v)
+        out["ability_sd"] = s_a
+    if deals is not None:
+        season = _season(deals, rc)
+        out["seasonality"] = season
+        ws = (rc * season).sum(axis=1)
+        mu, v = _overdispersion(deals.sum(axis=1), ws)
+        out["production.deals_per_month"] = mu
+        s_ap2 = math.log1p(max(v, 0.0))
+        if s_a is not None:
+            out["territory_sd"] = math.sqrt(max(s_ap2 - s_a**2, 0.0))
+        out["production.deal_size_mean"] = float(rev.sum() / max(deals.sum(), 1e-12))
+        one = (deals == 1) & (rev > 0)
+        if one.sum() >= 5:
+            out["production.deal_size_sd_log"] = float(np.std(np.log(rev[one])))
+        if "new_accounts" in d.m:
+            out["production.new_account_share"] = float(_flow(d, c, "new_accounts").sum() / max(deals.sum(), 1e-12))
+    else:
+        out["seasonality"] = _season(rev, rc)
+    _score(d, "satisfaction", out)
+
+
+def _fit_channel(d: _Data, c: np.ndarray, rc: np.ndarray, ex: np.ndarray, out: dict[str, Any], quota_method: str,
+                 template_prod: dict | None) -> None:
+    """Add channel estimates to ``out``: revenue of existing partners (``ex``, complete rep-years), partners opened, ramp."""
+    season = _season(ex, rc)
+    out["seasonality"] = season
+    sr = rc * season
+    out["production.existing_revenue_per_month"] = float(ex.sum() / sr.sum())
+    if "partner_revenue_new" not in d.m and template_prod:
+        # revenue includes this year's new partners: take off their expected revenue (template's partner model)
+        tau = template_prod["partner_ramp_months"]
+        k = np.arange(MONTHS)
+        built = np.array([np.sum(1.0 - np.exp(-(j - np.arange(j)) / tau)) for j in k])
+        new_rev = template_prod["partners_per_month"] * template_prod["partner_mature_revenue"] * built.mean()
+        out["production.existing_revenue_per_month"] = max(out["production.existing_revenue_per_month"] - new_rev,
+                                                           0.05 * out["production.existing_revenue_per_month"])
+    base = ex.sum(axis=1) / sr.sum(axis=1)
+    resid = ex / np.maximum(base[:, None] * sr, 1e-12) - 1.0
+    cv2 = float(np.sum(resid**2) / max(resid.size - len(base), 1))
+    out["production.revenue_cv"] = math.sqrt(cv2)
+    pos = base > 0
+    noise = cv2 * np.mean(np.sum(sr**2, axis=1) / np.sum(sr, axis=1) ** 2)
+    s_ap2 = max(float(np.var(np.log(base[pos]), ddof=1)) - noise, 0.0)
+    op = _flow(d, c, "partners_opened")
+    if op is not None:
+        mu, v = _overdispersion(op.sum(axis=1), rc.sum(axis=1))
+        out["production.partners_per_month"] = mu
+        s_a = _sd_from_var(v)
+        out["ability_sd"] = s_a
+        out["territory_sd"] = math.sqrt(max(s_ap2 - s_a**2, 0.0))
+    s_p = _territory_from_quotas(d, c, rc, ex.sum(axis=1)) if quota_method in ("territory", "top_down") else None
+    if s_p is not None:
+        out["territory_sd"] = s_p
+        out["ability_sd"] = math.sqrt(max(s_ap2 - s_p**2, 0.0))
+    if op is not None and "partner_revenue_new" in d.m:
+        fit = _partner_ramp(op, _flow(d, c, "partner_revenue_new"), season)
+        if fit is not None:
+            out["production.partner_mature_revenue"], out["production.partner_ramp_months"] = fit
+    _score(d, "partner_satisfaction", out)
+    _score(d, "policy_adherence", out)
+
+
+def _match_revenue_level(d: _Data, c: np.ndarray, rc: np.ndarray, process: str, out: dict[str, Any], template_prod: dict | None) -> None:
+    """Without the measures that set the revenue level, match it through the process's value parameter."""
+    level_param = {"telesales": "deal_value", "key_account": "deal_size_mean"}.get(process)
+    if not level_param or f"production.{level_param}" in out or not template_prod:
+        return
+    per_month = float(d.m["revenue"][c].sum() / np.sum(rc * out["seasonality"]))
+    prod = template_prod | {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("production.")}
+    if process == "telesales":
+        out["production.deal_value"] = per_month / (prod["calls_per_month"] * prod["lead_rate"] * prod["conversion_rate"])
+    else:
+        out["production.deal_size_mean"] = per_month / prod["deals_per_month"]
 
 
 def _fit_quota(d: _Data, role_fit: dict, role, method: str, quota_growth: float) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Model validation: does the ``dynamic`` behaviour model reproduce the research findings?
 
-``simlib validate-model`` runs each finding of DOMAIN.md ("What the research
-says about behaviour") on a small scenario in ``scenarios/validation/``, and
+``simlib validate-model`` runs each research finding on behaviour (:data:`FINDINGS`, each with its
+source; results in docs/model.md section 4.9) on a small scenario in ``scenarios/validation/``, and
 again with that scenario's role swapped for a second role type
 (:func:`swap_role`), and prints a table: finding, role, expected direction
 and size, measured effect with a 95% confidence interval, and whether it

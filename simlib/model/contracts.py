@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from simlib.model.production import Controls
 from simlib.scenario import MONTHS
 
 if TYPE_CHECKING:
@@ -35,6 +34,25 @@ History = Mapping[str, list[np.ndarray]]
 #: what ``settle`` returns: revenue added to this month and carried into the following months,
 #: each (T, R) money, or ``(None, None)`` when nothing moves
 Moves = tuple[np.ndarray | None, np.ndarray | None]
+
+
+@dataclass
+class Controls:
+    """A rep-month's choices, each (T, R) or scalar.
+
+    Attributes
+    ----------
+    effort : total effort, 1 = today's.
+    focus : share of effort on the role's activity relative to today's share (1 = today).
+    help_mult : multiplier on output from teammates' help (1 = none beyond today).
+    """
+
+    effort: np.ndarray | float = 1.0
+    focus: np.ndarray | float = 1.0
+    help_mult: np.ndarray | float = 1.0
+
+
+BASELINE = Controls()
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Applying a plan: quota setting and payout (MODEL.md section 3).
+"""Applying a plan: quota setting and payout (docs/model.md section 3).
 
 All functions are vectorised over (trials, reps[, periods]) and depend only
 on NumPy; they take the plan as validated data from :mod:`simlib.scenario`.

@@ -1,4 +1,4 @@
-"""Production: effort to measured results, one month at a time, by role (MODEL.md section 2).
+"""Production: effort to measured results, one month at a time, by role (docs/model.md section 2).
 
 Each rep-month the mean output of the role's main activity scales with effort
 ``e`` (1 = today's effort) as ``e**beta``, times ability, territory, season,
@@ -11,35 +11,13 @@ effort moves outcomes smoothly under common random numbers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from simlib.model.contracts import BASELINE, Controls, Policy
 from simlib.model.population import KA_SIZE_DRAWS, RoleWorld
 from simlib.scenario import MEASURES, MONTHS, Role
-
-if TYPE_CHECKING:
-    from simlib.model.contracts import Policy
-
-
-@dataclass
-class Controls:
-    """A rep-month's choices, each (T, R) or scalar.
-
-    Attributes
-    ----------
-    effort : total effort, 1 = today's.
-    focus : share of effort on the role's activity relative to today's share (1 = today).
-    help_mult : multiplier on output from teammates' help (1 = none beyond today).
-    """
-
-    effort: np.ndarray | float = 1.0
-    focus: np.ndarray | float = 1.0
-    help_mult: np.ndarray | float = 1.0
-
-
-BASELINE = Controls()
 
 
 def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:

@@ -3,11 +3,11 @@
 This module re-implements, in plain Python loops over trials, reps and months
 with :mod:`math` and Python floats, everything the vectorised engine computes
 with behaviour off: the market, the reps, production of every measure by role
-(MODEL.md section 2), quota setting and payout (section 3). Pay rules are
+(docs/model.md section 2), quota setting and payout (section 3). Pay rules are
 written out from their definitions (interpolate the curve, add up commission
 tiers, count the lump sums reached), not through
 :class:`simlib.model.paycurves.Schedule`, so the two implementations check each
-other (validation ladder, MODEL.md section 6, step 2).
+other (validation ladder, docs/model.md section 6, step 4).
 
 It consumes the very same pre-drawn random numbers as the engine
 (:func:`simlib.model.population.draw_chunk`, one trial at a time), so the two must

@@ -1,0 +1,253 @@
+"""The package's architecture: imports flow down the rooms, and every import is one the linter can see.
+
+* ``lint-imports`` checks the contracts in ``[tool.importlinter]`` of pyproject.toml
+  (rooms cli > report > design | fit > engine > behaviour > model > scenario > base,
+  the order inside rooms, no cycles).
+* An AST pass over every module of simlib checks what import-linter cannot:
+  no module uses another module's ``_private`` names, no module imports simlib
+  modules dynamically (``importlib.import_module``), and no module inside the
+  package imports the package root (which imports nearly everything).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+PACKAGE = ROOT / "simlib"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+#: module name -> source file, for every module of the checkout's simlib
+MODULES: dict[str, Path] = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+# ----------------------------------------------------------------------
+# import-linter
+# ----------------------------------------------------------------------
+
+
+def _broken_contracts(output: str) -> str:
+    """The "Broken contracts" part of lint-imports' report (all of it when there is no such part)."""
+    head, sep, rest = output.partition("Broken contracts")
+    return (sep + rest).strip() if sep else output.strip()
+
+
+def test_import_contracts_are_kept():
+    if not LINT_IMPORTS.exists():
+        pytest.fail(f"{LINT_IMPORTS} not found: import-linter is a dev dependency (pip install -e '.[dev]')")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    # run from the checkout so that its simlib (not another installed copy) is the one analysed
+    proc = subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    if "Contracts:" not in proc.stdout:
+        pytest.fail(f"lint-imports did not check the contracts:\n{proc.stdout}\n{proc.stderr}")
+    if proc.returncode != 0:
+        pytest.fail("import contracts broken:\n" + _broken_contracts(proc.stdout), pytrace=False)
+
+
+def test_contracts_cover_every_room_and_the_base():
+    """The rooms contract names every room of the layout, with design and fit as independent siblings."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        tomllib = pytest.importorskip("tomli")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    assert config["root_package"] == "simlib"
+    rooms = next(c for c in config["contracts"] if c.get("id") == "rooms")
+    assert rooms["type"] == "layers" and rooms["containers"] == ["simlib"] and rooms.get("exhaustive") is True
+    layers = [[m.strip().strip("()") for m in layer.split("|")] for layer in rooms["layers"]]
+    assert ["design", "fit"] in layers
+    order = [m for layer in layers for m in layer]
+    assert order.index("cli") < order.index("report") < order.index("design") < order.index("engine") \
+        < order.index("behaviour") < order.index("model") < order.index("scenario") < order.index("errors")
+    top_level = {name.split(".")[1] for name in MODULES if name.count(".") >= 1}
+    assert top_level <= set(order), f"not placed in a layer: {sorted(top_level - set(order))}"
+
+
+# ----------------------------------------------------------------------
+# What the import graph does not show
+# ----------------------------------------------------------------------
+
+
+def _absolute(module: str, node: ast.ImportFrom) -> str:
+    """The absolute module an ``ImportFrom`` in ``module`` names (relative imports resolved)."""
+    if not node.level:
+        return node.module or ""
+    package = module if MODULES.get(module, Path()).name == "__init__.py" else module.rpartition(".")[0]
+    base = package.split(".")
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _dotted(node: ast.AST) -> list[str] | None:
+    """``a.b.c`` as ["a", "b", "c"]; None for anything but names and attributes."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return [node.id, *reversed(parts)]
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self, module: str):
+        self.module = module
+        self.path = MODULES[module].relative_to(ROOT)
+        self.bound: dict[str, str] = {}  # local name -> simlib module it refers to
+        self.private: list[str] = []
+        self.dynamic: list[str] = []
+        self.root: list[str] = []
+        self.importlib_names: set[str] = set()  # local names of importlib.import_module
+
+    def where(self, node: ast.AST) -> str:
+        return f"{self.path}:{node.lineno}"
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.name == "simlib" and self.module != "simlib":
+                self.root.append(f"{self.where(node)}: import simlib")
+            if alias.name.split(".")[0] == "simlib":
+                if alias.asname:
+                    self.bound[alias.asname] = alias.name
+                else:
+                    self.bound["simlib"] = "simlib"
+            if _is_private(alias.name.rsplit(".", 1)[-1]):
+                self.private.append(f"{self.where(node)}: import {alias.name}")
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        source = _absolute(self.module, node)
+        if source == "importlib":
+            self.importlib_names |= {a.asname or a.name for a in node.names if a.name == "import_module"}
+        if source.split(".")[0] != "simlib":
+            return
+        if source == "simlib" and self.module != "simlib":
+            names = ", ".join(a.name for a in node.names)
+            self.root.append(f"{self.where(node)}: from simlib import {names}")
+        for alias in node.names:
+            full = f"{source}.{alias.name}"
+            if full in MODULES:
+                self.bound[alias.asname or alias.name] = full
+            if _is_private(alias.name) and source != self.module:
+                self.private.append(f"{self.where(node)}: from {source} import {alias.name}")
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        parts = _dotted(node)
+        if parts and parts[0] in self.bound:
+            target = self.bound[parts[0]]
+            for attr in parts[1:]:
+                if f"{target}.{attr}" in MODULES:
+                    target = f"{target}.{attr}"
+                    continue
+                if _is_private(attr) and target != self.module:
+                    self.private.append(f"{self.where(node)}: {'.'.join(parts[: parts.index(attr) + 1])} "
+                                        f"(private name {attr} of {target})")
+                break
+            return  # the chain is checked whole; its inner attributes are the same chain
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = _dotted(node.func)
+        if func in (["importlib", "import_module"], *([n] for n in self.importlib_names)):
+            self.dynamic.append(f"{self.where(node)}: importlib.import_module(...)")
+        elif func == ["__import__"] and node.args and _names_simlib(node.args[0]):
+            self.dynamic.append(f"{self.where(node)}: __import__(...) of a simlib module")
+        self.generic_visit(node)
+
+
+def _names_simlib(arg: ast.AST) -> bool:
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value.split(".")[0] == "simlib"
+    if isinstance(arg, ast.JoinedStr) and arg.values and isinstance(arg.values[0], ast.Constant):
+        return str(arg.values[0].value).startswith("simlib")
+    return False
+
+
+def _check_all() -> list[_Checker]:
+    out = []
+    for module, path in MODULES.items():
+        checker = _Checker(module)
+        checker.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+        out.append(checker)
+    return out
+
+
+def test_no_module_uses_another_modules_private_names():
+    found = [line for c in _check_all() for line in c.private]
+    if found:
+        pytest.fail("private names used outside their module (make them public where they are defined, "
+                    "or move them to the module that needs them):\n  " + "\n  ".join(found), pytrace=False)
+
+
+def test_no_dynamic_imports_of_simlib_modules():
+    """import-linter cannot see ``importlib.import_module``: every import of simlib is a plain statement."""
+    found = [line for c in _check_all() for line in c.dynamic]
+    if found:
+        pytest.fail("dynamic imports hide dependencies from lint-imports:\n  " + "\n  ".join(found), pytrace=False)
+
+
+def test_modules_import_names_from_where_they_are_defined_not_from_the_package_root():
+    """``simlib/__init__.py`` imports the engine and (lazily) design and fit: a lower room importing
+    the root package would depend on every room above it without the contracts seeing it."""
+    found = [line for c in _check_all() for line in c.root]
+    if found:
+        pytest.fail("imports of the package root inside simlib:\n  " + "\n  ".join(found), pytrace=False)
+
+
+# ----------------------------------------------------------------------
+# The checks themselves catch what they should
+# ----------------------------------------------------------------------
+
+
+def _check_source(module: str, source: str) -> _Checker:
+    checker = _Checker(module)
+    checker.visit(ast.parse(source))
+    return checker
+
+
+@pytest.mark.parametrize("source", [
+    "from simlib.design.sweep import _set_path",
+    "from simlib.design import sweep\nsweep._set_path({}, 'a', 1)",
+    "import simlib.engine.api as api\napi._as_scenario(None)",
+    "import simlib.engine.results\nsimlib.engine.results._fmt_num(1.0)",
+    "from ..engine import results\nresults._fmt_num(1.0)",
+])
+def test_private_use_is_detected(source):
+    assert _check_source("simlib.report.build", source).private
+
+
+@pytest.mark.parametrize("source", [
+    "from simlib.design.sweep import run_sweep, __all__",
+    "from simlib.design import sweep\nsweep.run_sweep\nsweep.__name__",
+    "class A:\n    def f(self):\n        return self._private",
+    "import numpy as np\nnp._NoValue",
+])
+def test_public_use_is_not_flagged(source):
+    assert not _check_source("simlib.report.build", source).private
+
+
+def test_dynamic_imports_are_detected():
+    assert _check_source("simlib.cli", "import importlib\nimportlib.import_module(f'simlib.{m}')").dynamic
+    assert _check_source("simlib.cli", "from importlib import import_module as im\nim('simlib.fit')").dynamic
+    assert _check_source("simlib.cli", "__import__('simlib.fit.synth')").dynamic
+    assert not _check_source("simlib.report.notebook", "for m in ('scipy',):\n    __import__(m)").dynamic
