@@ -20,6 +20,18 @@ from simlib.model.population import KA_SIZE_DRAWS, RoleWorld
 from simlib.scenario import MEASURES, MONTHS, Role
 
 
+def _beyond_drawn_large(n: np.ndarray, p) -> np.ndarray:
+    """Large-order value of a month's deals beyond the drawn sizes (money).
+
+    Deals past the :data:`KA_SIZE_DRAWS` drawn sizes are valued at the mean
+    deal size, for revenue and for large orders alike: they count as large
+    orders when the mean size is at or above the threshold.
+    """
+    if p.deal_size_mean < p.large_order_threshold:
+        return np.zeros(n.shape)
+    return np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
+
+
 def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     """Poisson(lam) quantile at u, truncated at kmax (vectorised inverse CDF).
 
@@ -297,7 +309,7 @@ class RoleProcess:
                 out = np.zeros(n.size)
                 big = z["won"] & (z["sizes"] >= p.large_order_threshold)
                 out[z["hit"]] = np.sum(np.where(big, z["sizes"], 0.0), axis=-1)
-                return out.reshape(n.shape)
+                return out.reshape(n.shape) + _beyond_drawn_large(n, p)
 
             def milestones(m):
                 mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
@@ -376,7 +388,7 @@ class RoleProcess:
         k = np.arange(KA_SIZE_DRAWS)
         won = k < n[..., None]
         revenue = np.sum(np.where(won, sizes, 0.0), axis=-1) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
-        large = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1)
+        large = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1) + _beyond_drawn_large(n, p)
         new = binomial_inv(d["newacc"][:, :, m], n, p.new_account_share, kmax)
         miles = poisson_inv(d["milestones"][:, :, m], p.milestones_per_month * w.ability * w.ramp[:, :, m] * q, 3 * int(p.milestones_per_month) + 12)
         sat = np.clip(p.satisfaction * q + p.satisfaction_sd * d["satisfaction"][:, :, m], 0.0, 1.0)

@@ -179,8 +179,10 @@ def _produce_key_account(role: Role, rep: dict, r: int, d: dict, demand: list[fl
                 revenue += size
                 if size >= p.large_order_threshold:
                     large += size
-            else:  # deals beyond the drawn sizes are valued at the mean size
+            else:  # deals beyond the drawn sizes are valued at the mean size, for large orders too
                 revenue += p.deal_size_mean
+                if p.deal_size_mean >= p.large_order_threshold:
+                    large += p.deal_size_mean
         out["revenue"].append(revenue)
         out["large_order_value"].append(large)
         out["deals"].append(n)
