@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from simlib.errors import Problem, ScenarioError
+from simlib.io import SHIPPED
 from simlib.memo import by_identity
 
 MONTHS = 12
@@ -760,6 +761,10 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario YAML file.
 
+    A relative path that does not exist in the working directory is looked
+    up among the scenarios shipped with simlib, so ``scenarios/default.yaml``
+    works from any folder.
+
     Raises
     ------
     ScenarioError
@@ -767,6 +772,9 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     p = Path(path)
     src = str(path)
+    if not p.exists() and not p.is_absolute() and (SHIPPED / p).is_file():
+        p = SHIPPED / p
+        src = str(p)
     if not p.exists():
         raise ScenarioError([Problem(src, "", "file not found")])
     if p.is_dir():

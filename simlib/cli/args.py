@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from simlib.errors import SimlibError
+from simlib.io import write_atomic
 
 
 def int_arg(minimum: int, expected: str):
@@ -137,3 +138,20 @@ def parse_param_arg(text: str) -> tuple[str, Any]:
             return name, [round(float(v), 12) for v in vals]
         raise SimlibError(f"--param {text!r}: expected low:high:count with a whole count >= 1, or low:high")
     return name, [_scalar(v) for v in spec.split(",") if v.strip()]
+
+
+def write_table(df, path: str) -> None:
+    """Write a tidy table (pandas DataFrame) as .csv, .parquet or .json (records), chosen by the extension.
+
+    The file is written through a temporary file and renamed, so a failure
+    leaves an earlier table at ``path`` as it was.
+    """
+    p = str(path)
+    if p.endswith(".csv"):
+        write_atomic(p, lambda tmp: df.to_csv(tmp, index=False))
+    elif p.endswith(".parquet"):
+        write_atomic(p, lambda tmp: df.to_parquet(tmp, index=False))
+    elif p.endswith(".json"):
+        write_atomic(p, lambda tmp: df.to_json(tmp, orient="records", indent=1))
+    else:
+        raise SimlibError(f"--out {p}: expected a file ending in .csv, .parquet or .json")

@@ -50,7 +50,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Optimise, print the report, optionally write the result; 0 when a feasible plan was found, else 1."""
-    from simlib.cli.sweep import write_table
+    from simlib.cli.args import write_table
     from simlib.design.optimize import optimize
     from simlib.scenario import load_scenario
 

@@ -6,7 +6,14 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, parse_param_arg, positive_int, seed
+from simlib.cli.args import (
+    add_behaviour_argument,
+    add_scheduler_argument,
+    parse_param_arg,
+    positive_int,
+    seed,
+    write_table,
+)
 from simlib.design.sweep import ALIASES, DESIGNS, run_sweep
 from simlib.errors import SimlibError
 from simlib.format import LEGEND, estimate
@@ -73,17 +80,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_table(df, path: str) -> None:
-    """Write a tidy table (pandas DataFrame) as .csv, .parquet or .json (records), chosen by the extension."""
-    p = str(path)
-    if p.endswith(".csv"):
-        df.to_csv(p, index=False)
-    elif p.endswith(".parquet"):
-        df.to_parquet(p, index=False)
-    elif p.endswith(".json"):
-        df.to_json(p, orient="records", indent=1)
-    else:
-        raise SimlibError(f"--out {p}: expected a file ending in .csv, .parquet or .json")
 
 
 def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Sequence[str] = SHOW_METRICS) -> str:

@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from simlib.errors import ScenarioError, SimlibError
-from simlib.io import SHIPPED, write_atomic
-from simlib.report.notebook import jsonable, resolve_path, versions
+from simlib.io import SHIPPED, jsonable, resolve_path, write_atomic
+from simlib.report.notebook import versions
 
 __all__ = [
     "NotebookSpec",
