@@ -487,8 +487,8 @@ class TimingBehaviour(_Model):
     """Pulling next period's sales in at a discount, or pushing sales out (Oyer 1998; Larkin 2014)."""
 
     enabled: bool = True
-    price_discount: Fraction = Field(0.08, description="price cut on deals pulled into the period")
-    max_pull: NonNeg = Field(0.5, description="most of next month's expected revenue that can be pulled in")
+    price_discount: Fraction = Field(0.35, description="price concession on a deal pulled into the period")
+    max_pull: NonNeg = Field(1.25, description="most revenue that can be pulled in, months of expected revenue")
     max_push: NonNeg = Field(0.5, description="most of this month's expected revenue that can be pushed out")
 
 
