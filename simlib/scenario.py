@@ -458,9 +458,9 @@ class EffortBehaviour(_Model):
     enabled: bool = True
     cost_exponent: float = Field(4.0, gt=1.0, le=10.0, description="g in c(e) = k e^g / g")
     monthly_discount: float = Field(0.995, gt=0.0, le=1.0, description="discount factor per month")
-    intrinsic: NonNeg = Field(2.0, description="non-money value of output, x target incentive per year of quota")
-    risk_aversion: NonNeg = Field(0.0, description="CARA coefficient per target incentive (0 = risk neutral)")
-    choice_noise: Positive = Field(0.05, description="scale of effort taste shocks, x target incentive per month")
+    intrinsic: NonNeg = Field(2.0, description="non-money value of output, x today's incentive pay (current plan) per year of quota")
+    risk_aversion: NonNeg = Field(0.0, description="CARA coefficient per today's incentive pay (0 = risk neutral)")
+    choice_noise: Positive = Field(0.05, description="scale of effort taste shocks, x today's incentive pay per month")
     min_effort: float = Field(0.2, gt=0.0, le=1.0)
     max_effort: float = Field(2.5, ge=1.0, le=10.0)
     normalise: bool = Field(True, description="scale effort cost so today's effort is optimal under the current plan")
@@ -488,8 +488,8 @@ class TimingBehaviour(_Model):
     """Pulling next period's sales in at a discount, or pushing sales out (Oyer 1998; Larkin 2014)."""
 
     enabled: bool = True
-    price_discount: Fraction = Field(0.08, description="price cut on deals pulled into the period")
-    max_pull: NonNeg = Field(0.5, description="most of next month's expected revenue that can be pulled in")
+    price_discount: Fraction = Field(0.35, description="price concession on a deal pulled into the period")
+    max_pull: NonNeg = Field(1.25, description="most revenue that can be pulled in, months of expected revenue")
     max_push: NonNeg = Field(0.5, description="most of this month's expected revenue that can be pushed out")
 
 

@@ -50,7 +50,7 @@ from simlib.behaviour.policy import DynamicPolicy, RoleSolution
 from simlib.behaviour.sample import Calibration, marginal_values, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.model.paycurves import compile_component, evaluate
-from simlib.model.plans import Structure, primary_structure, revenue_profile, set_quotas
+from simlib.model.plans import Structure, compute_pay, primary_structure, revenue_profile, set_quotas
 from simlib.model.population import RoleWorld
 from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario
 
@@ -162,6 +162,7 @@ class DynamicBehaviour:
         self._cal: Calibration | None = None
         self._solved: dict[tuple[str, str], RoleSolution] = {}
         self._k: dict[str, tuple[np.ndarray, dict]] = {}
+        self._stake: dict[str, float] = {}
         # solutions depend only on the organisation, market, behaviour and current plan (and the
         # candidate's role plan): shared across scenario copies such as a sweep's ``with_plan`` variants
         base = scenario.model_dump(by_alias=True, mode="json", include={"roles", "market", "behaviour"})
@@ -184,6 +185,26 @@ class DynamicBehaviour:
         """Expected annual revenue per rep at today's effort (T, R), money."""
         E = float(revenue_profile(self.scenario, world.name).sum())
         return E * world.ability * world.territory * world.ramp_mean
+
+    def pay_at_stake(self, role: str) -> float:
+        """Today's incentive pay per rep, money per year: the money scale of non-money terms.
+
+        The mean incentive of the role's calibration reps under the scenario's
+        current plan at today's effort (docs/model.md, section 4.1). It scales
+        the non-money value of output, the effort taste shocks and risk
+        aversion, so that they move with money, not with any plan's
+        ``target_incentive`` label. Falls back to the base salary, then 1,
+        when the current plan pays no incentive.
+        """
+        if role not in self._stake:
+            scen, cur = self.scenario, self.scenario.current_plan
+            world = self.cal.worlds[role]
+            pr = compute_pay(scen, cur, world, self.cal.measures[role], set_quotas(scen, cur, world))
+            stake = float(np.mean(pr.incentive))
+            if not stake > 0:
+                stake = float(np.mean(pr.base)) if float(np.mean(pr.base)) > 0 else 1.0
+            self._stake[role] = stake
+        return self._stake[role]
 
     # -- ingredients -----------------------------------------------------------
     def _ingredients(self, plan: str, role: str, omega: float = 1.0) -> dict[str, Any]:
@@ -212,7 +233,7 @@ class DynamicBehaviour:
             if rp.team.split == "contribution":
                 team_lin += w * (P / N) * (N - 1.0) / N * (1.0 - sig)
         return dict(
-            world=world, rp=rp, TI=TI, w=w, quota=quota, mv_ind=mv_ind, comp_ind=comp_ind,
+            world=world, rp=rp, TI=TI, S=self.pay_at_stake(role), w=w, quota=quota, mv_ind=mv_ind, comp_ind=comp_ind,
             mv_full=mv_full, pr_ind=pr_ind, team_lin=team_lin, D=D, P=P, N=N, sig=sig,
         )
 
@@ -277,9 +298,9 @@ class DynamicBehaviour:
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
         prof_raw = revenue_profile(scen, role)
         prof = prof_raw / prof_raw.sum()
-        st = primary_structure(rp, TI)
-        starts, ends, share, inc = _periods(prof, st)
         qref = float(np.mean(ing["quota"]))
+        st = primary_structure(rp, TI, quota=qref)
+        starts, ends, share, inc = _periods(prof, st)
         NT = len(a)
         terminal = [self._terminal(p, t, len(ends), ing, st, share, qref, a) for p, t in enumerate(ends)]
         elas_q = revenue_elasticity(scen, role)
@@ -295,7 +316,7 @@ class DynamicBehaviour:
             a=a, k=k, starts=starts, ends=ends, inc=inc, prof=prof, terminal=terminal, lin=lin,
             eta=elas_q, g=bp.effort.cost_exponent, delta=bp.effort.monthly_discount, e_grid=e_grid,
             nodes=shock_nodes(scen, role, a), timing=timing, next_year_value=nyv,
-            tau=np.full(NT, bp.effort.choice_noise * TI / MONTHS),
+            tau=np.full(NT, bp.effort.choice_noise * ing["S"] / MONTHS),
         )
 
     def _terminal(self, p: int, t: int, n: int, ing: dict, st: Structure, share: np.ndarray, qref: float,
@@ -309,7 +330,7 @@ class DynamicBehaviour:
         bp = self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
         F = _period_pay(rp, st, TI, w, qref, share[p])
-        r_aversion = bp.effort.risk_aversion / max(TI, 1e-9)
+        r_aversion = bp.effort.risk_aversion / ing["S"]
         U = F if r_aversion <= 0 else (1.0 - np.exp(-r_aversion * F)) / r_aversion
         U = np.broadcast_to(U, (len(a), X_N)).copy()
         rec = rp.recognition
@@ -338,7 +359,7 @@ class DynamicBehaviour:
             kind = MEASURES[proc][kname]
             lin_year += (1.0 - w) * v * (1.0 if kind == "flow" else 0.5)
         lin_year += ing["team_lin"]
-        lin_year += self.params.effort.intrinsic * ing["TI"]
+        lin_year += self.params.effort.intrinsic * ing["S"]
         return lin_year
 
     # -- normalisation: effort cost under the current plan ---------------------
@@ -355,7 +376,7 @@ class DynamicBehaviour:
         eta, g = revenue_elasticity(self.scenario, role), self.params.effort.cost_exponent
         a = C_GRID.copy()
         # first guess: linearised marginal value of output at e = 1
-        lin0 = max(ing["mv_ind"]["revenue"], 0.0) + self.params.effort.intrinsic * ing["TI"] + ing["team_lin"]
+        lin0 = max(ing["mv_ind"]["revenue"], 0.0) + self.params.effort.intrinsic * ing["S"] + ing["team_lin"]
         k = np.full(len(a), max(lin0 * eta, 1e-6))
         if self.params.effort.normalise:
             k = self._bisect_k(cur, role, ing, a, k, eta, g)

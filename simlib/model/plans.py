@@ -98,14 +98,18 @@ class Structure:
     ends: tuple[int, ...]
 
 
-def primary_structure(rp: RolePlan, target_incentive: float = 1.0) -> Structure:
+def primary_structure(rp: RolePlan, target_incentive: float = 1.0, quota: float | None = None) -> Structure:
     """The period structure of the largest revenue component (by its payout at 100% of target).
 
     Sizes are compared in target incentives (TI) at 100%: a curve by
     ``weight`` x its multiple, a commission by its value at 100% times a quota
     of 12 TI (quota about 5x on-target earnings at a 70/30 mix), a lump sum by
     its total / TI, per-unit revenue pay by its rate times 12 TI. Without
-    revenue components the structure is annual.
+    revenue components the structure is annual. Given ``quota`` (the mean
+    annual revenue quota, money), sizes are compared in money instead: a
+    commission and per-unit revenue pay on that quota, a curve at
+    ``weight x TI``, a lump sum at its total, so that the choice does not
+    depend on the TI of a plan that pays no curve.
     """
     best, size = None, -1.0
     for c in rp.components:
@@ -113,9 +117,11 @@ def primary_structure(rp: RolePlan, target_incentive: float = 1.0) -> Structure:
             continue
         v = float(evaluate(compile_component(c), np.array([1.0]))[0][0])
         if c.kind == "curve":
-            s = c.weight * v
+            s = c.weight * v * (target_incentive if quota is not None else 1.0)
         elif c.kind == "lump_sum":
-            s = v / max(target_incentive, 1e-9)
+            s = v if quota is not None else v / max(target_incentive, 1e-9)
+        elif quota is not None:
+            s = v * quota
         else:
             s = 12.0 * v
         if s > size:
