@@ -148,8 +148,8 @@ def prior_problems(name: str, dist: str, low: float, high: float) -> list[str]:
             out.append(f"{which} = {v!r} is outside the parameter's valid range [{lo_ok}, {hi_ok}]")
     if not out and low > high:
         out.append(f"low = {low!r} is above high = {high!r}")
-    if not out and dist == "loguniform" and low <= 0:
-        out.append(f"a loguniform prior needs low > 0, got {low!r}")
     if not out and name in STRICT_LOW and low <= lo_ok:
         out.append(f"low = {low!r}: {name} must be above {lo_ok}")
+    if not out and dist == "loguniform" and low <= 0:
+        out.append(f"a loguniform prior needs low > 0, got {low!r}")
     return out

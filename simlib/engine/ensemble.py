@@ -179,7 +179,8 @@ def combine(frames: Sequence[pd.DataFrame], value: str = "mean", keys: Sequence[
     out = first[keys].copy()
     out[value] = vals.mean(axis=1)
     out["mc_se"] = np.sqrt(np.mean(np.square(ses), axis=1))
-    out["model_sd"] = vals.std(axis=1, ddof=1) if K > 1 else 0.0
+    # SD of the deviations from draw 0 (shift-invariant): exactly 0 when every draw gives the same number
+    out["model_sd"] = (vals - vals[:, :1]).std(axis=1, ddof=1) if K > 1 else 0.0
     out["total_sd"] = total_sd(out["mc_se"], out["model_sd"], K)
     out["ci_low"], out["ci_high"] = out[value] - Z95 * out["total_sd"], out[value] + Z95 * out["total_sd"]
     out["n_positive"] = (vals > 0).sum(axis=1)
