@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -219,3 +221,70 @@ def test_model_column_is_rounded_like_the_estimate():
     assert spread(1_000_000.0, 89_337_723.4, 438_000.0) == "± 1,959,964"
     assert spread(0.01, 0.2, 0.001) == "± 0.0196"
     assert spread(float("nan"), 1.0, 0.1) == "± n/a"
+
+
+# ---------------------------------------------------------------- wiring: CLI, sweep, optimize, notebooks
+
+
+def test_cli_run_with_behaviour_draws_prints_model_column_and_verdicts(tmp_path, small_dict, capsys):
+    from conftest import write_yaml
+
+    from simlib.cli import main
+
+    path = write_yaml(tmp_path / "s.yaml", small_dict)
+    capsys.readouterr()
+    assert main(["run", str(path), "--plans", "variant", "--trials", "6", "--behaviour-draws", "2",
+                 "--group", "total", "--scheduler", "serial"]) == 0
+    out = capsys.readouterr().out
+    assert "2 behavioural draws (sobol, seed 0)" in out
+    assert "variant - current model" in out and "variant - current >0" in out
+    assert re.search(r"(variant beats current|current beats variant) on profit in \d+% of plausible behaviours "
+                     r"\(\d of 2 draws\)", out) or "tie on profit" in out
+    assert main(["run", str(path), "--plans", "variant", "--trials", "6", "--behaviour-draws", "2",
+                 "--format", "csv", "--scheduler", "serial"]) == 0
+    csv = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert {"mc_se", "model_sd", "total_sd", "share_positive"} <= set(csv.columns)
+
+
+def test_cli_run_default_is_unchanged_without_draws(tmp_path, small_dict, capsys):
+    from conftest import write_yaml
+
+    from simlib.cli import main
+
+    path = write_yaml(tmp_path / "s.yaml", small_dict)
+    capsys.readouterr()
+    assert main(["run", str(path), "--plans", "variant", "--trials", "4", "--scheduler", "serial"]) == 0
+    out = capsys.readouterr().out
+    assert "behavioural draws" not in out and " model" not in out
+
+
+def test_sweep_reports_model_spread_and_sign_share_per_point(small_scenario):
+    from simlib.design.sweep import run_sweep
+
+    df = run_sweep(small_scenario, {"roles.ts.team.weight": [0.0, 0.5]}, trials=6, rng=2, behaviour_draws=2)
+    assert {"model_sd", "diff_model_sd", "diff_share_positive", "draws"} <= set(df.columns)
+    row = df[(df["point"] == 1) & (df["group"] == "total") & (df["metric"] == "revenue")].iloc[0]
+    assert row["draws"] == 2 and row["diff_share_positive"] in (0.0, 0.5, 1.0)
+    plain = run_sweep(small_scenario, {"roles.ts.team.weight": [0.0, 0.5]}, trials=6, rng=2)
+    assert "model_sd" not in plain.columns
+
+
+def test_optimize_reports_robustness_of_the_optimum(small_scenario):
+    from simlib.design.optimize import optimize
+
+    r = optimize(small_scenario, {"target_level": (0.9, 1.1)}, trials=6, starts=2, maxiter=0, sensitivity=[],
+                 behaviour_draws=2)
+    rb = r.robustness
+    assert set(rb["plan"]) == {"optimum"} and (rb["draws"] == 2).all()
+    assert "robustness" in json.loads(r.to_json())
+
+
+def test_notebook_uncertainty_table(small_scenario):
+    from simlib.report.notebook import simulate_ensemble as nb_ensemble
+    from simlib.report.notebook import uncertainty_table
+
+    ens = nb_ensemble(small_scenario, PLANS, draws=2, trials=6)
+    t = uncertainty_table(ens, metrics=["profit", "revenue"])
+    assert list(t["metric"]) == ["profit", "revenue"]
+    assert t["verdict"].str.contains("of 2 draws|tie on").all()
+    assert t["model"].str.startswith("± ").all()
