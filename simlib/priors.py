@@ -1,4 +1,4 @@
-"""Prior ranges of the behavioural parameters (docs/model.md, section 4.10).
+"""Prior ranges of the behavioural parameters (docs/model.md, section 4.11).
 
 The behaviour model's parameters (scenario ``behaviour:`` section, section
 4.7) are not known for an analyst's organisation. Each has a documented prior

@@ -501,7 +501,7 @@ class RatchetBehaviour(_Model):
 
 
 class PriorSpec(_Model):
-    """A prior range overriding a default of :data:`simlib.priors.PRIORS` (docs/model.md, section 4.10)."""
+    """A prior range overriding a default of :data:`simlib.priors.PRIORS` (docs/model.md, section 4.11)."""
 
     dist: Literal["uniform", "loguniform"] | None = Field(None, description="default: the built-in prior's")
     low: float
@@ -510,7 +510,7 @@ class PriorSpec(_Model):
 
 
 class Uncertainty(_Model):
-    """Behavioural uncertainty: an ensemble over parameter draws from priors (docs/model.md, section 4.10)."""
+    """Behavioural uncertainty: an ensemble over parameter draws from priors (docs/model.md, section 4.11)."""
 
     draws: Annotated[int, Field(ge=0, le=1024)] = Field(0, description="parameter draws K (0 = off)")
     seed: Annotated[int, Field(ge=0)] = Field(0, description="seed of the draws' design")

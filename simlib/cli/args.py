@@ -62,7 +62,7 @@ def add_uncertainty_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument(
         "--behaviour-draws", "--behavior-draws", type=int_arg(0, "a whole number >= 0"), default=None, metavar="K",
-        help="behavioural parameter draws from the priors (docs/model.md 4.10), each run on the same random "
+        help="behavioural parameter draws from the priors (docs/model.md 4.11), each run on the same random "
              "numbers; reports model uncertainty and sign robustness (default: the scenario's "
              "behaviour.uncertainty.draws, else 0 = off)",
     )

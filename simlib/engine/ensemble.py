@@ -1,7 +1,7 @@
 """Behavioural uncertainty: an ensemble of runs over parameter draws on common random numbers.
 
 The behaviour model's parameters are not known for an organisation. Each has
-a prior (:mod:`simlib.priors`, docs/model.md section 4.10). This module draws
+a prior (:mod:`simlib.priors`, docs/model.md section 4.11). This module draws
 ``K`` parameter sets from the priors (draw 0 at the priors' centre, the rest
 a scrambled Sobol' or Latin hypercube design with its own seed), runs every
 draw on the *same* common random numbers for all plans, and combines:
