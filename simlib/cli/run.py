@@ -92,11 +92,8 @@ def print_tables(res, seed_used: int, group: str | None) -> None:
 
 def _run_ensemble(args: argparse.Namespace, scen, plans, draws: int, work: float) -> int:
     """``run --behaviour-draws K``: the ensemble over behavioural parameter draws, printed in ``args.format``."""
-    import json
-
     from simlib.engine.ensemble import simulate_ensemble
     from simlib.engine.parallel import resolve_executor
-    from simlib.engine.results import _json_default
 
     with resolve_executor(args.scheduler, work=work) as ex:
         ens = simulate_ensemble(
@@ -104,7 +101,7 @@ def _run_ensemble(args: argparse.Namespace, scen, plans, draws: int, work: float
             design_seed=args.behaviour_seed, chunk_size=args.chunk_size, progress=args.progress, executor=ex,
         )
     if args.format == "json":
-        print(json.dumps(ens.to_dict(), default=_json_default, indent=2))
+        print(ens.to_json(indent=2))
     elif args.format == "csv":
         s = ens.summary().assign(kind="level", reference="")
         d = ens.differences().rename(columns={"diff": "mean"}).assign(kind="difference")

@@ -321,6 +321,18 @@ class EnsembleResult:
         return {"provenance": self.provenance, "summary": clean(self.summary()),
                 "differences": clean(self.differences())}
 
+    def to_json(self, **kw) -> str:
+        """:meth:`to_dict` as JSON text (NumPy numbers as plain numbers); ``kw`` go to :func:`json.dumps`."""
+        import json
+
+        def plain(o):
+            if isinstance(o, np.generic):
+                v = o.item()
+                return None if isinstance(v, float) and not np.isfinite(v) else v
+            raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+        return json.dumps(self.to_dict(), default=plain, **kw)
+
 
 def simulate_ensemble(
     scenario: Scenario,
