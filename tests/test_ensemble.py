@@ -15,6 +15,7 @@ from simlib.engine.ensemble import (
     combine,
     design_unit,
     draw_parameters,
+    draw_scenarios,
     robustness_sentence,
     scenario_for_draw,
     simulate_ensemble,
@@ -215,6 +216,17 @@ def test_total_and_widened_intervals():
     assert (lo, hi) == (-1.0, 1.0)
     lo, hi = widen_interval(9.0, 11.0, 1.0, 16)
     assert (lo + hi) / 2 == 10.0 and hi - 10.0 == pytest.approx(np.sqrt(1 + Z95**2 * 17 / 16))
+    lo, hi = widen_interval(np.array([9.0]), np.array([11.0]), np.array([1.0]), 1, level=0.90)
+    assert hi[0] - 10.0 == pytest.approx(np.sqrt(1 + 1.6448536269514722**2 * 2))
+    with pytest.raises(PlanError, match="level"):
+        widen_interval(0.0, 1.0, 1.0, 4, level=95)
+
+
+def test_draw_scenarios_are_the_ensembles(small_scenario):
+    scens = draw_scenarios(small_scenario, 3, seed=4)
+    params = draw_parameters(small_scenario, 3, seed=4)
+    assert [s.behaviour.effort.cost_exponent for s in scens] == list(params["cost_exponent"])
+    assert len({s.sha256 for s in scens}) == 3
 
 
 def test_model_column_is_rounded_like_the_estimate():

@@ -128,22 +128,45 @@ def total_sd(mc_se: Any, model_sd: Any, draws: int) -> Any:
     return np.sqrt(np.square(mc_se) + np.square(model_sd) * (1.0 + 1.0 / max(int(draws), 1)))
 
 
-def widen_interval(low: Any, high: Any, model_sd: Any, draws: int) -> tuple[Any, Any]:
-    """Widen a 95% interval by behavioural uncertainty (hook for prediction intervals, e.g. backtests).
+def widen_interval(low: Any, high: Any, model_sd: Any, draws: int, level: float = 0.95) -> tuple[Any, Any]:
+    """Widen a central interval by behavioural uncertainty (hook for prediction intervals, e.g. backtests).
 
-    The half-width ``h = (high - low) / 2`` becomes
-    ``sqrt(h**2 + (Z95 * model_sd)**2 * (1 + 1/draws))`` around the same
-    centre. ``model_sd`` comes from :func:`simulate_ensemble` (``summary()``'s
-    or ``differences()``'s ``model_sd`` column, in the interval's unit).
+    With ``z`` the normal quantile of ``level`` (1.96 for 0.95, 1.64 for
+    0.90), the half-width ``h = (high - low) / 2`` becomes
+    ``sqrt(h**2 + (z * model_sd)**2 * (1 + 1/draws))`` around the same
+    centre (variances add). ``model_sd`` comes from :func:`simulate_ensemble`
+    (``summary()``'s or ``differences()``'s ``model_sd`` column, in the
+    interval's unit). For quantile intervals of simulated outcomes, pooling
+    the outcomes of every :func:`draw_scenarios` scenario is the alternative
+    that keeps the distribution's shape.
 
     Returns
     -------
     tuple
         ``(low, high)``, of the inputs' type.
     """
+    from statistics import NormalDist
+
+    if not 0.0 < level < 1.0:
+        raise PlanError(f"level: expected a probability between 0 and 1, got {level!r}")
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
     centre, half = (low + high) / 2.0, (high - low) / 2.0
-    wide = np.sqrt(np.square(half) + np.square(Z95 * model_sd) * (1.0 + 1.0 / max(int(draws), 1)))
+    wide = np.sqrt(np.square(half) + np.square(z * model_sd) * (1.0 + 1.0 / max(int(draws), 1)))
     return centre - wide, centre + wide
+
+
+def draw_scenarios(scenario: Scenario, draws: int | None = None, seed: int | None = None,
+                   method: str | None = None) -> list[Scenario]:
+    """Scenario ``k`` of each behavioural draw (the same ones :func:`simulate_ensemble` runs).
+
+    For code that simulates in its own way (e.g. a backtest's per-trial
+    outcomes): run each on the same seed and pool or compare. ``draws``,
+    ``seed`` and ``method`` default to the scenario's ``behaviour.uncertainty``.
+    """
+    unc = scenario.behaviour.uncertainty
+    k = unc.draws if draws is None else int(draws)
+    params = draw_parameters(scenario, k, seed, method)
+    return [scenario_for_draw(scenario, params.iloc[i].to_dict()) for i in range(k)]
 
 
 def combine(frames: Sequence[pd.DataFrame], value: str = "mean", keys: Sequence[str] = _KEYS) -> pd.DataFrame:
