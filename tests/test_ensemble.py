@@ -123,9 +123,12 @@ def test_scenario_for_draw_sets_behaviour_and_scales_elasticities(small_scenario
 # ---------------------------------------------------------------- runs
 
 
-def test_same_seed_same_numbers_for_any_chunk_size(small_scenario):
+def test_same_seed_same_numbers_for_any_chunk_size_and_executor(small_scenario):
     a = simulate_ensemble(small_scenario, PLANS, draws=3, trials=12, rng=5, chunk_size=12)
-    b = simulate_ensemble(small_scenario, PLANS, draws=3, trials=12, rng=5, chunk_size=5)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as ex:
+        b = simulate_ensemble(small_scenario, PLANS, draws=3, trials=12, rng=5, chunk_size=5, executor=ex)
     pd.testing.assert_frame_equal(a.summary(), b.summary())
     pd.testing.assert_frame_equal(a.differences(), b.differences())
     assert a.provenance["draw_parameters"] == b.provenance["draw_parameters"]
