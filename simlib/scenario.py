@@ -30,6 +30,7 @@ from pydantic import (
 
 from simlib.errors import Problem, ScenarioError
 from simlib.memo import by_identity
+from simlib.priors import PRIORS, prior_problems
 
 MONTHS = 12
 PROCESSES = ("telesales", "key_account", "channel")
@@ -534,8 +535,6 @@ class Uncertainty(_Model):
 
     @model_validator(mode="after")
     def _known(self) -> Uncertainty:
-        from simlib.priors import PRIORS, prior_problems
-
         problems = []
         for name, spec in self.priors.items():
             dist = spec.dist or (PRIORS[name].dist if name in PRIORS else "uniform")
