@@ -31,6 +31,7 @@ from pydantic import (
 from simlib.errors import Problem, ScenarioError
 from simlib.io import SHIPPED
 from simlib.memo import by_identity
+from simlib.priors import PRIORS, prior_problems
 
 MONTHS = 12
 PROCESSES = ("telesales", "key_account", "channel")
@@ -501,6 +502,49 @@ class RatchetBehaviour(_Model):
     down: NonNeg = Field(0.3, description="share of a shortfall taken off next year's quota")
 
 
+class PriorSpec(_Model):
+    """A prior range overriding a default of :data:`simlib.priors.PRIORS` (docs/model.md, section 4.11)."""
+
+    dist: Literal["uniform", "loguniform"] | None = Field(None, description="default: the built-in prior's")
+    low: float
+    high: float
+    source: str = Field("", description="where the range comes from (shown in provenance)")
+
+
+class Uncertainty(_Model):
+    """Behavioural uncertainty: an ensemble over parameter draws from priors (docs/model.md, section 4.11)."""
+
+    draws: Annotated[int, Field(ge=0, le=1024)] = Field(0, description="parameter draws K (0 = off)")
+    seed: Annotated[int, Field(ge=0)] = Field(0, description="seed of the draws' design")
+    method: Literal["sobol", "lhs"] = "sobol"
+    priors: dict[str, PriorSpec] = Field(default_factory=dict, description="overrides: name -> [low, high] or mapping")
+
+    @field_validator("priors", mode="before")
+    @classmethod
+    def _short_forms(cls, v: Any) -> Any:
+        """``[low, high]`` and a lone number (a fixed value) are short for ``{low, high}``."""
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for k, x in v.items():
+            if isinstance(x, (list, tuple)) and len(x) == 2:
+                x = {"low": x[0], "high": x[1]}
+            elif isinstance(x, (int, float)) and not isinstance(x, bool):
+                x = {"low": x, "high": x}
+            out[k] = x
+        return out
+
+    @model_validator(mode="after")
+    def _known(self) -> Uncertainty:
+        problems = []
+        for name, spec in self.priors.items():
+            dist = spec.dist or (PRIORS[name].dist if name in PRIORS else "uniform")
+            problems += [(f"priors.{name}", m) for m in prior_problems(name, dist, spec.low, spec.high)]
+        if problems:
+            raise ValueError(_SEP.join(f"@{f}: {m}" for f, m in problems))
+        return self
+
+
 class Behaviour(_Model):
     """How reps respond to a plan; every part can be switched off (``enabled: false``)."""
 
@@ -510,6 +554,7 @@ class Behaviour(_Model):
     team: TeamBehaviour = Field(default_factory=TeamBehaviour)
     timing: TimingBehaviour = Field(default_factory=TimingBehaviour)
     ratchet: RatchetBehaviour = Field(default_factory=RatchetBehaviour)
+    uncertainty: Uncertainty = Field(default_factory=Uncertainty)
 
 
 class Scenario(_Model):
@@ -721,7 +766,10 @@ def _build(data: dict, source: str) -> Scenario:
         raise ScenarioError(problems) from None
     if problems:
         raise ScenarioError(problems)
-    canonical = json.dumps(scen.model_dump(by_alias=True, mode="json"), sort_keys=True)
+    dumped = scen.model_dump(by_alias=True, mode="json")
+    if scen.behaviour.uncertainty == Uncertainty():  # unset: the hash of scenarios written before it existed
+        del dumped["behaviour"]["uncertainty"]
+    canonical = json.dumps(dumped, sort_keys=True)
     object.__setattr__(scen, "sha256", hashlib.sha256(canonical.encode()).hexdigest())
     object.__setattr__(scen, "source", source)
     return scen

@@ -55,6 +55,28 @@ def add_behaviour_argument(parser: argparse.ArgumentParser, help: str, default: 
     parser.add_argument("--behaviour", "--behavior", default=default, help=help)
 
 
+def add_uncertainty_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--behaviour-draws K`` and ``--behaviour-seed S``: the behavioural-uncertainty ensemble.
+
+    ``K`` defaults to the scenario's ``behaviour.uncertainty.draws`` (0 = off:
+    one run at the scenario's parameters); see :mod:`simlib.engine.ensemble`.
+    """
+    parser.add_argument(
+        "--behaviour-draws", "--behavior-draws", type=int_arg(0, "a whole number >= 0"), default=None, metavar="K",
+        help="behavioural parameter draws from the priors (docs/model.md 4.11), each run on the same random "
+             "numbers; reports model uncertainty and sign robustness (default: the scenario's "
+             "behaviour.uncertainty.draws, else 0 = off)",
+    )
+    parser.add_argument("--behaviour-seed", "--behavior-seed", type=seed, default=None, metavar="S",
+                        help="seed of the parameter draws (default: the scenario's behaviour.uncertainty.seed, else 0)")
+
+
+def behaviour_draws(args: argparse.Namespace, scenario: Any) -> int:
+    """The draws K to run: ``--behaviour-draws``, else the scenario's ``behaviour.uncertainty.draws``."""
+    k = getattr(args, "behaviour_draws", None)
+    return scenario.behaviour.uncertainty.draws if k is None else k
+
+
 def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--scheduler``: where trial chunks run (:func:`simlib.engine.parallel.resolve_executor`)."""
     parser.add_argument(
