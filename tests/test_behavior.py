@@ -257,3 +257,33 @@ def test_timing_moves_conserve_revenue_up_to_the_discount(process):
     assert pol.recorded.discount.sum() > 0
     assert fewer_pulls[0]  # the case that used to lose the saved discount
     np.testing.assert_allclose(moved[0], -pol.recorded.discount.sum(), rtol=1e-9)
+
+
+def _single_peaked(d: np.ndarray, se: np.ndarray, z: float = 3.0) -> bool:
+    """True if ``d`` rises to one peak and then falls, each step allowed to go the wrong way by ``z`` SEs
+    (the SE of a step bounded by the sum of the two SEs, whatever their correlation)."""
+    p = int(np.argmax(d))
+    tol = z * (se[1:] + se[:-1])
+    step = np.diff(d)
+    return bool(np.all(step[:p] >= -tol[:p]) and np.all(step[p:] <= tol[p:]))
+
+
+def test_recognition_response_is_single_peaked_in_the_number_of_winners():
+    """A top-k award of 20k on telesales: the effort response over k = 3, 6, 12, 24, 60 (of 120 reps) is single-peaked
+    within SE, as a rank-order tournament's (Lazear & Rosen 1981; Moldovanu & Sela 2001), not a jump between type
+    grid nodes (docs/model.md, section 4.1)."""
+    ks = [3, 6, 12, 24, 60]
+    data = simlib.load_scenario(DEFAULT).model_dump(by_alias=True)
+    cur = data["plans"]["current"]
+    for k in ks:
+        p = {**cur, "roles": {**cur["roles"]}}
+        p["roles"]["telesales"] = {**cur["roles"]["telesales"], "recognition": {"top_k": k, "value": 20000.0, "measure": "revenue"}}
+        data["plans"][f"rec{k}"] = p
+    s = scenario_from_dict(data, DEFAULT)
+    d = simlib.simulate(s, ["current"] + [f"rec{k}" for k in ks], trials=24, rng=2, behaviour="dynamic").differences()
+    d = d[(d.group == "telesales") & (d.metric == "effort_index")].set_index("plan").loc[[f"rec{k}" for k in ks]]
+    diff, se = d["diff"].to_numpy(), d["se"].to_numpy()
+    assert np.all(diff > 0), diff  # a bigger prize than today's (6 x 3,000) raises effort at every k
+    assert _single_peaked(diff, se), (diff, se)
+    # the old step-at-the-grid award gave +1.5, +0.5, -0.3, +4.9, -0.3%: a dip of many SEs
+    assert not _single_peaked(np.array([1.5, 0.5, -0.3, 4.9, -0.3]) / 100, se)
