@@ -80,7 +80,7 @@ def test_dynamic_is_chunk_and_executor_invariant():
 
 
 #: (finding, role type) pairs the model does not reproduce (docs/model.md, section 4.10)
-KNOWN_FAILING = {("quarterly_low", "second"), ("team_weight", "second")}
+KNOWN_FAILING = {("quarterly_low", "second")}
 
 #: trials per finding: enough that the expected effect is several SEs from zero
 #: (the quarterly-bonus tercile difference is small: +0.67 pp, SE 0.17 at 200 trials)
@@ -287,3 +287,23 @@ def test_recognition_response_is_single_peaked_in_the_number_of_winners():
     assert _single_peaked(diff, se), (diff, se)
     # the old step-at-the-grid award gave +1.5, +0.5, -0.3, +4.9, -0.3%: a dip of many SEs
     assert not _single_peaked(np.array([1.5, 0.5, -0.3, 4.9, -0.3]) / 100, se)
+
+
+def test_team_free_riding_scales_like_one_over_team_size():
+    """A rep keeps (1 + social weight) / N of the team part's money incentive (Holmstrom 1982; Encinosa, Gaynor &
+    Rebitzer 2007), docs/model.md section 4.3."""
+    from simlib.behaviour.dynamic import _teammate_weight
+
+    for n in (2, 3, 6, 10, 40):
+        kept = 1.0 / n + _teammate_weight(1.0, n) * (n - 1.0) / n
+        assert kept == pytest.approx(2.0 / n)
+    assert _teammate_weight(1.0, 1) == 0.0 and _teammate_weight(3.0, 2) == 1.0  # never more than one's own money
+
+
+def test_team_weight_interior_optimum_on_channel():
+    """The third role type: the best team weight is interior too (section 4.9 checks telesales and key accounts)."""
+    s = V.swap_role(V._load("team_weight"), "channel")
+    (_, eff, _), (_, hlp, _), (_, gain, _) = V._f_team(s, 24, 1)
+    for x, sign in ((eff, -1), (hlp, 1), (gain, 1)):
+        m, se, lo, hi = V._ci(x)
+        assert (lo > 0) if sign > 0 else (hi < 0), (m, lo, hi)

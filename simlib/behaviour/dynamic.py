@@ -133,6 +133,21 @@ def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, s
     return F
 
 
+def _teammate_weight(social_weight: float, n: float) -> float:
+    """Value of one teammate's money relative to one's own in a team of ``n`` (dimensionless).
+
+    ``social_weight`` is the weight in a pair; in larger teams the same total
+    weight is spread over the ``n - 1`` teammates, ``social_weight / (n - 1)``
+    (at most 1). A rep then keeps ``(1 + social_weight) / n`` of the money
+    incentive of the team part of pay: free riding scales like ``1/n``
+    (Holmstrom 1982), and sharing norms soften it most in small groups
+    (Encinosa, Gaynor & Rebitzer 2007). See docs/model.md, section 4.3.
+    """
+    if n <= 1.0:
+        return 0.0
+    return min(social_weight / (n - 1.0), 1.0)
+
+
 #: share of a type cell of C_GRID (in attainment) that blurs a recognition threshold (_recognition_prize)
 _TYPE_BLUR = 0.5
 
@@ -232,7 +247,7 @@ class DynamicBehaviour:
         mv_full, _, _ = marginal_values(scen, plan, role, world, meas, quota)
         team_lin, D, P = 0.0, 0.0, 0.0
         N = float(scen.roles[role].team_size)
-        sig = bp.team.social_weight if bp.team.enabled else 0.0
+        sig = _teammate_weight(bp.team.social_weight, N) if bp.team.enabled else 0.0
         if w > 0:
             s_team, p_team = team_variant(scen, plan, 1.0)
             mv_team, _, pr_team = marginal_values(s_team, p_team, role, world, meas, quota, scale=omega)
@@ -477,7 +492,7 @@ class DynamicBehaviour:
         is_cur = plan == self.scenario.current_plan
         f, rev_f = self._focus(ing, ing_cur, role) if not is_cur else (1.0, 1.0)
         h = self._help(ing, ing_cur) if not is_cur else 1.0
-        hm = 1.0 + bp.team.help_productivity * (h - 1.0) if bp.team.enabled else 1.0
+        hm = 1.0 + bp.team.help_productivity * revenue_elasticity(self.scenario, role) * (h - 1.0) if bp.team.enabled else 1.0
         if is_cur:
             a_grid, c_grid = C_GRID, np.array([1.0])
             a_types, k_types = C_GRID, k_c
