@@ -307,3 +307,18 @@ def test_team_weight_interior_optimum_on_channel():
     for x, sign in ((eff, -1), (hlp, 1), (gain, 1)):
         m, se, lo, hi = V._ci(x)
         assert (lo > 0) if sign > 0 else (hi < 0), (m, lo, hi)
+
+
+@pytest.mark.parametrize("process", ["telesales", "channel"])
+def test_quarterly_bonus_helps_low_performers_through_effort_not_timing(process):
+    """Chung, Steenburgh & Sudhir 2014 (docs/model.md, section 4.10): the pacing effect of quarterly bonuses on effort
+    holds on the role types where the check fails (low minus high tercile > 0 with timing games off); the quarter-end
+    timing games reverse it (the known failure of section 4.9)."""
+    s = V.swap_role(V._load("quarterly_bonus"), process)
+    off = _variant(s, timing={"enabled": False})
+    (_, x_off, _), = V._f_quarterly_low(off, 200, 1)
+    (_, x_on, _), = V._f_quarterly_low(s, 200, 1)
+    m_off, _, lo_off, _ = V._ci(x_off)
+    m_on, _, _, hi_on = V._ci(x_on)
+    assert lo_off > 0, (m_off, lo_off)
+    assert hi_on < 0, (m_on, hi_on)
