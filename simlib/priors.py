@@ -104,12 +104,12 @@ PRIORS: dict[str, Prior] = {
         "Holmstrom & Milgrom (1991), 'Multitask principal-agent analyses: incentive contracts, asset ownership, "
         "and job design'; weight on today's task split a factor 2 either way of the money weight (assumption)"),
     "social_weight": Prior(
-        "team.social_weight", "uniform", 0.33, 1.0, (0.0, 3.0),
+        "team.social_weight", "uniform", 0.5, 1.5, (0.0, 3.0),
         "Holmstrom (1982), 'Moral hazard in teams' (free riding when 0); Bandiera, Barankay & Rasul (2005), "
         "'Social preferences and the response to incentives: evidence from personnel data' (workers weigh "
         "co-workers' pay at up to about their own)"),
     "help_productivity": Prior(
-        "team.help_productivity", "uniform", 0.05, 0.15, (0.0, math.inf),
+        "team.help_productivity", "uniform", 0.1, 0.2, (0.0, math.inf),
         "Hamilton, Nickerson & Owan (2003), 'Team incentives and worker heterogeneity: an empirical analysis "
         "of the impact of teams on productivity and participation' (+14% with team pay); Bandiera, Barankay "
         "& Rasul (2013), 'Team incentives: evidence from a firm level experiment'"),

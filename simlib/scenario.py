@@ -478,9 +478,11 @@ class TeamBehaviour(_Model):
     """Free riding on team pay, help to teammates, mean-field equilibrium."""
 
     enabled: bool = True
-    social_weight: NonNeg = Field(0.67, le=3.0, description="value of a teammate's money relative to one's own")
-    help_productivity: NonNeg = Field(0.1, description="output gain of a teammate per unit of extra help from all others")
-    help_norm: NonNeg = Field(0.25, description="today's motive to help, x the marginal pay on one's own output")
+    social_weight: NonNeg = Field(1.0, le=3.0, description="value of the teammates' money relative to one's own, in total "
+                                  "(spread over the n - 1 teammates)")
+    help_productivity: NonNeg = Field(0.15, description="output gain of a teammate per unit of extra help from all others, "
+                                      "per unit of the role's revenue elasticity to effort")
+    help_norm: NonNeg = Field(0.15, description="today's motive to help, x the marginal pay on one's own output")
     help_cost_exponent: float = Field(3.0, gt=1.0, le=10.0)
     iterations: Annotated[int, Field(ge=0, le=20)] = 3
 

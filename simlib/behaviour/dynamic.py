@@ -43,6 +43,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtr
 
 from simlib.behaviour import kernels
 from simlib.behaviour.kernels import X_GRID, X_H, X_N, Problem, Solution, shock_nodes
@@ -132,14 +133,60 @@ def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, s
     return F
 
 
-def _recognition_prize(value: float, top_k: int, attainment: np.ndarray, share: float, a: np.ndarray) -> np.ndarray:
-    """Recognition at the year's last period end (NT, G): ``value`` where the annual attainment (the type's
-    expectation for the earlier periods, the state for the last) reaches what the top ``top_k`` reached
-    in the calibration sample (``attainment`` (T, R))."""
+def _teammate_weight(social_weight: float, n: float) -> float:
+    """Value of one teammate's money relative to one's own in a team of ``n`` (dimensionless).
+
+    ``social_weight`` is the weight in a pair; in larger teams the same total
+    weight is spread over the ``n - 1`` teammates, ``social_weight / (n - 1)``
+    (at most 1). A rep then keeps ``(1 + social_weight) / n`` of the money
+    incentive of the team part of pay: free riding scales like ``1/n``
+    (Holmstrom 1982), and sharing norms soften it most in small groups
+    (Encinosa, Gaynor & Rebitzer 2007). See docs/model.md, section 4.3.
+    """
+    if n <= 1.0:
+        return 0.0
+    return min(social_weight / (n - 1.0), 1.0)
+
+
+#: share of a type cell of C_GRID (in attainment) that blurs a recognition threshold (_recognition_prize)
+_TYPE_BLUR = 0.5
+
+
+def _recognition_prize(value: float, top_k: int, attainment: np.ndarray, expected: np.ndarray, share: float,
+                       a: np.ndarray) -> np.ndarray:
+    """Expected recognition award as a function of a period's attainment, per type (NT, G), money.
+
+    A rep wins when their annual attainment reaches the ``top_k``-th highest
+    of the role. In the calibration sample (``attainment``, annual, and
+    ``expected``, the reps' expected attainment at today's effort, both (T, R))
+    that threshold has mean ``a*`` and a spread ``sd*`` over trials, and a
+    rep's annual attainment scatters around their expectation with standard
+    deviation ``sd_y``. The period's state ``x`` (``share`` of the year's
+    expected revenue) is known; the rest of the year is at the type's
+    expectation ``a`` with its share of the annual noise. So
+
+        P(win | x) = Phi((share x + (1 - share) a - a*) / s),
+        s^2 = sd*^2 + (1 - share) sd_y^2 + (share h)^2 + (b a log r)^2
+
+    with ``h`` the state grid's step (a floor that keeps the threshold from
+    snapping to grid points) and ``r`` the ratio between neighbouring types of
+    :data:`C_GRID` (41%): a grid type stands for the reps of its cell, so the
+    threshold is spread over ``b`` = :data:`_TYPE_BLUR` of a cell in attainment
+    units. Without it the award's pull falls on the one or two types nearest
+    the threshold and the role's response jumps as the threshold moves between
+    types (docs/model.md, section 4.1). Every period's terminal value carries this term;
+    only its slope in ``x`` matters for the period's choices, and that is the
+    period's marginal effect on the chance to win (a smooth rank-order
+    tournament, Lazear & Rosen 1981), not a step at one period's end.
+    """
     k_top = min(top_k, attainment.shape[1])
-    a_star = float(np.mean(np.sort(attainment, axis=1)[:, -k_top]))
+    th = np.sort(attainment, axis=1)[:, -k_top]
+    sd_star = float(np.std(th))
+    sd_y = float(np.std(attainment - expected))
+    cell = _TYPE_BLUR * math.log(C_GRID[1] / C_GRID[0]) * a[:, None]
+    s = np.sqrt(sd_star**2 + (1.0 - share) * sd_y**2 + (share * X_H) ** 2 + cell**2)
     annual = (1.0 - share) * a[:, None] + share * X_GRID[None, :]
-    return value * (annual >= a_star)
+    return value * ndtr((annual - float(np.mean(th))) / s)
 
 
 # --------------------------------------------------------------------------
@@ -221,7 +268,7 @@ class DynamicBehaviour:
         mv_full, _, _ = marginal_values(scen, plan, role, world, meas, quota)
         team_lin, D, P = 0.0, 0.0, 0.0
         N = float(scen.roles[role].team_size)
-        sig = bp.team.social_weight if bp.team.enabled else 0.0
+        sig = _teammate_weight(bp.team.social_weight, N) if bp.team.enabled else 0.0
         if w > 0:
             s_team, p_team = team_variant(scen, plan, 1.0)
             mv_team, _, pr_team = marginal_values(s_team, p_team, role, world, meas, quota, scale=omega)
@@ -334,8 +381,9 @@ class DynamicBehaviour:
         U = F if r_aversion <= 0 else (1.0 - np.exp(-r_aversion * F)) / r_aversion
         U = np.broadcast_to(U, (len(a), X_N)).copy()
         rec = rp.recognition
-        if rec is not None and rec.value > 0 and rec.measure == "revenue" and p == n - 1:
-            U += _recognition_prize(rec.value, rec.top_k, ing["pr_ind"].attainment, share[p], a)
+        if rec is not None and rec.value > 0 and rec.measure == "revenue":
+            expected = self.expected_revenue(ing["world"]) / np.maximum(ing["quota"], 1e-12)
+            U += _recognition_prize(rec.value, rec.top_k, ing["pr_ind"].attainment, expected, share[p], a)
         if bp.ratchet.enabled and rp.quota.method == "last_year":
             lam = (1.0 - w) * max(ing["mv_ind"]["revenue"], 0.0)
             months_left = MONTHS - t
@@ -465,7 +513,7 @@ class DynamicBehaviour:
         is_cur = plan == self.scenario.current_plan
         f, rev_f = self._focus(ing, ing_cur, role) if not is_cur else (1.0, 1.0)
         h = self._help(ing, ing_cur) if not is_cur else 1.0
-        hm = 1.0 + bp.team.help_productivity * (h - 1.0) if bp.team.enabled else 1.0
+        hm = 1.0 + bp.team.help_productivity * revenue_elasticity(self.scenario, role) * (h - 1.0) if bp.team.enabled else 1.0
         if is_cur:
             a_grid, c_grid = C_GRID, np.array([1.0])
             a_types, k_types = C_GRID, k_c
