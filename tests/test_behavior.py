@@ -87,12 +87,12 @@ KNOWN_FAILING = {("quarterly_low", "second"), ("team_weight", "second")}
 KNOWN_FAILING_EFFECTS = {
     ("bonus_to_commission", "first"): "low tercile",
     ("bonus_to_commission", "second"): "low tercile",
-    ("salary_risk", "second"): "revenue change",
 }
 
 #: trials per finding: enough that the expected effect is several SEs from zero
 #: (the quarterly-bonus tercile difference is small: +0.67 pp, SE 0.17 at 200 trials)
-FINDING_TRIALS = {"quarterly_low": 120}
+#: (the salary-under-risk net gain on key accounts: +4.1% of OTE, SE 0.67 at 200 trials)
+FINDING_TRIALS = {"quarterly_low": 120, "salary_risk": 80}
 
 
 @pytest.mark.parametrize("which", ["first", "second"])

@@ -52,9 +52,9 @@ def test_swap_role_scales_lump_sums_and_plan_pay():
     for sc in (b, k):
         role = next(iter(sc.roles))
         ote = sc.roles[role].base_salary + sc.roles[role].target_incentive
-        ti, base = sc.target_incentive("salary_heavy", role), sc.base_salary("salary_heavy", role)
-        assert ti + base == pytest.approx(ote)  # same OTE as the role's own plan
-        assert ti / ote == pytest.approx(0.1)  # the plan keeps its variable share
+        weight = sc.role_plan("salary_heavy", role).components[0].weight
+        at_target = sc.base_salary("salary_heavy", role) + weight * sc.target_incentive("salary_heavy", role)
+        assert at_target == pytest.approx(ote)  # the same OTE as the incentive-heavy plan
 
 
 def test_added_findings_are_deterministic():

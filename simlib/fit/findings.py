@@ -130,9 +130,9 @@ def swap_role(scen: Scenario, process: str) -> Scenario:
     spread of ability and territory, and every plan stay. Per-unit pay on the
     old activity measure moves to the new process's activity measure with the
     rate scaled so that it pays the same share of target incentive at today's
-    activity level. Lump sums scale with the target incentive, and a plan's own
-    ``base_salary``/``target_incentive`` with on-target earnings (the plan keeps
-    its variable share of OTE).
+    activity level. Lump sums and a plan's own ``target_incentive`` scale with
+    the role's target incentive, and so does the difference between a plan's
+    own ``base_salary`` and the role's (pay moved between salary and incentive).
     """
     base = load_scenario(DEFAULT_SCENARIO)
     src_role = next(r for r in base.roles.values() if r.process == process)
@@ -147,12 +147,12 @@ def swap_role(scen: Scenario, process: str) -> Scenario:
     per_month = {"calls": lambda p: p.calls_per_month, "deals": lambda p: p.deals_per_month,
                  "partners_opened": lambda p: p.partners_per_month}
     scale = role["target_incentive"] / old_ti  # money of lump sums and plan-level pay follows the target incentive
-    ote_scale = (role["base_salary"] + role["target_incentive"]) / (src_base + old_ti)
     for plan in data["plans"].values():
         rp = plan["roles"][name]
-        for k in ("base_salary", "target_incentive"):  # a plan's own pay mix: same OTE ratio and variable share
-            if rp.get(k) is not None:
-                rp[k] = rp[k] * ote_scale
+        if rp.get("target_incentive") is not None:
+            rp["target_incentive"] *= scale
+        if rp.get("base_salary") is not None:  # salary moved to or from incentive, in target incentives
+            rp["base_salary"] = role["base_salary"] + (rp["base_salary"] - src_base) * scale
         for c in rp["components"]:
             if c["kind"] == "lump_sum":
                 c["steps"] = [dict(st, amount=st["amount"] * scale) for st in c["steps"]]
@@ -302,29 +302,36 @@ NOISE_FACTOR = 2.0
 
 
 def _f_salary_risk(s, trials, rng):
-    """Basu et al. 1985: the salary-heavy plan gains on the incentive-heavy one as sales get noisier.
+    """Basu et al. 1985: as sales get noisier, the firm gains from moving pay from incentive to salary.
 
     Run at today's noise and at :data:`NOISE_FACTOR` times it. Reps are of one
     type, so the spread of a trial's annual incentive across reps is the
-    production noise each rep faces; its CARA risk premium uses the scenario's
+    production noise each rep faces. Its CARA risk premium uses the scenario's
     ``risk_aversion`` per the role's target incentive (a fixed money scale for
-    both plans).
+    both plans). The firm's net gain from the salary-heavy plan, per rep, is
+    gross margin on the revenue change, minus the change in pay, plus the risk
+    premium it no longer has to pay to keep the reps' certainty equivalent
+    (the participation constraint of agency models).
     """
-    role = next(iter(s.roles.values()))
+    name, role = next(iter(s.roles.items()))
     rho = s.behaviour.effort.risk_aversion / role.target_incentive
     ote = role.base_salary + role.target_incentive
     out = {}
     for f in (1.0, NOISE_FACTOR):
         sf = s if f == 1.0 else _noisier(s, f)
         m = DynamicBehaviour(sf)
-        inc = role_run(sf, "incentive_heavy", trials=trials, rng=rng, model=m)
-        sal = role_run(sf, "salary_heavy", trials=trials, rng=rng, model=m)
-        saved = 100.0 * (_risk_premium(inc.incentive, rho) - _risk_premium(sal.incentive, rho)) / ote
-        out[f] = saved, _pct_change(sal.revenue, inc.revenue)
+        runs = {p: role_run(sf, p, trials=trials, rng=rng, model=m) for p in ("incentive_heavy", "salary_heavy")}
+        rp = {p: _risk_premium(r.incentive, rho) for p, r in runs.items()}
+        pay = {p: r.incentive.mean(axis=1) + sf.base_salary(p, name) for p, r in runs.items()}
+        inc, sal = runs["incentive_heavy"], runs["salary_heavy"]
+        saved = rp["incentive_heavy"] - rp["salary_heavy"]
+        net = role.gross_margin * (sal.revenue.mean(axis=1) - inc.revenue.mean(axis=1)) - (pay["salary_heavy"] - pay["incentive_heavy"]) + saved
+        out[f] = 100.0 * saved / ote, 100.0 * net / ote
     hi, lo = out[NOISE_FACTOR], out[1.0]
     return [
         (f"risk premium saved by the salary-heavy plan, noise x{NOISE_FACTOR:g} minus today's, % of OTE", hi[0] - lo[0], _positive),
-        (f"revenue change of the salary-heavy plan, noise x{NOISE_FACTOR:g} minus today's, % points", hi[1] - lo[1], _positive),
+        (f"firm's net gain from the salary-heavy plan (margin - pay + risk premium), noise x{NOISE_FACTOR:g} minus today's, "
+         "% of OTE", hi[1] - lo[1], _positive),
     ]
 
 
