@@ -82,9 +82,18 @@ def test_dynamic_is_chunk_and_executor_invariant():
 #: (finding, role type) pairs the model does not reproduce (docs/model.md, section 4.10)
 KNOWN_FAILING = {("quarterly_low", "second")}
 
+#: single effects (by the start of their label) the model does not reproduce, per (finding, role type); the
+#: finding's other effects must hold (docs/model.md, section 4.10)
+KNOWN_FAILING_EFFECTS = {
+    ("bonus_to_commission", "first"): "low tercile",
+    ("bonus_to_commission", "second"): "low tercile",
+    ("lump_sums", "first"): "incremental share",
+}
+
 #: trials per finding: enough that the expected effect is several SEs from zero
 #: (the quarterly-bonus tercile difference is small: +0.67 pp, SE 0.17 at 200 trials)
-FINDING_TRIALS = {"quarterly_low": 120}
+#: (the salary-under-risk net gain on key accounts: +4.1% of OTE, SE 0.67 at 200 trials)
+FINDING_TRIALS = {"quarterly_low": 120, "salary_risk": 80}
 
 
 @pytest.mark.parametrize("which", ["first", "second"])
@@ -96,6 +105,14 @@ def test_research_finding_signs(key, which):
     assert len(df) >= 1
     assert df["role"].nunique() == 1
     bad = df[~df["holds"]]
+    known = KNOWN_FAILING_EFFECTS.get((key, which))
+    if known is not None:
+        is_known = df["effect"].str.startswith(known)
+        assert is_known.any(), f"no effect starting with {known!r}"
+        assert bad.index.equals(df.index[is_known]), (
+            "a known failure now holds or another effect fails: update KNOWN_FAILING_EFFECTS and docs/model.md "
+            "section 4.10\n" + df[["role", "effect", "measured", "ci_low", "ci_high", "holds"]].to_string())
+        pytest.xfail(f"known failure ({known}), docs/model.md section 4.10")
     if (key, which) in KNOWN_FAILING:
         assert not bad.empty, "a known failure now holds: update KNOWN_FAILING and docs/model.md section 4.10"
         pytest.xfail("known failure on the second role type, docs/model.md section 4.10")
