@@ -242,7 +242,12 @@ def _name_problems(rp: Any) -> list[tuple[str, str]]:
 
 
 def _cross_problems(data: Any) -> list[tuple[str, str]]:
-    """Problems that involve several parts of a scenario dict: (field path, message) pairs."""
+    """Problems that involve several parts of a scenario dict: (field path, message) pairs.
+
+    Listed in the order of the file: the current plan, then plan by plan and
+    role by role (:func:`_role_plan_problems`), each plan ending with the
+    roles it has no plan for.
+    """
     if not isinstance(data, dict):
         return []
     out: list[tuple[str, str]] = []
@@ -262,49 +267,72 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
             if rname not in process:
                 out.append((where, f"unknown role, expected one of {sorted(process)}"))
                 continue
-            if not isinstance(rp, dict):
-                continue
-            out += [(f"{where}.{f}", m) for f, m in _name_problems(rp)]
-            known = MEASURES.get(process[rname]) if isinstance(process[rname], str) else None
-            if known is None:
-                continue
-            comps = rp.get("components")
-            for i, c in enumerate(comps if isinstance(comps, list) else []):
-                if not isinstance(c, dict):
-                    continue
-                measure, kind, target = c.get("measure", "revenue"), c.get("kind", "curve"), c.get("target", "quota")
-                if not isinstance(measure, str):
-                    continue
-                if measure not in known:
-                    out.append((f"{where}.components.{i}.measure",
-                                f"'{measure}' is not a measure of process {process[rname]}, expected one of {sorted(known)}"))
-                elif kind == "per_unit" and known[measure] != "flow":
-                    out.append((f"{where}.components.{i}.measure",
-                                f"per_unit needs a count measure, expected one of "
-                                f"{sorted(k for k, v in known.items() if v == 'flow')}"))
-                elif target == "quota" and kind != "per_unit" and measure != "revenue":
-                    out.append((f"{where}.components.{i}.target",
-                                f"'quota' applies to revenue only; give a number per year for '{measure}'"))
-            for section in ("gates", "modifiers"):
-                items = rp.get(section)
-                for i, g in enumerate(items if isinstance(items, list) else []):
-                    if not isinstance(g, dict):
-                        continue
-                    measure = g.get("measure", "revenue")
-                    if isinstance(measure, str) and measure not in known:
-                        out.append((f"{where}.{section}.{i}.measure",
-                                    f"'{measure}' unknown, expected one of {sorted(known)}"))
-                    elif section == "gates" and measure != "revenue" and g.get("target", "quota") == "quota":
-                        out.append((f"{where}.gates.{i}.target",
-                                    f"'quota' applies to revenue only; give a number per year for '{measure}'"))
-            rec = rp.get("recognition")
-            if isinstance(rec, dict) and isinstance(rec.get("measure", "revenue"), str):
-                if rec.get("measure", "revenue") not in known:
-                    out.append((f"{where}.recognition.measure",
-                                f"'{rec['measure']}' unknown, expected one of {sorted(known)}"))
+            if isinstance(rp, dict):
+                out += _role_plan_problems(where, rp, process[rname])
         missing = set(process) - set(proles)
         if missing:
             out.append((f"plans.{pname}.roles", f"no plan for role(s) {sorted(missing)}"))
+    return out
+
+
+def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, str]]:
+    """Problems of one role's plan (a dict at field path ``where``) against its role's process.
+
+    Repeated or unknown component names first, then the measures of the
+    components, gates, modifiers and recognition: each must be a measure of
+    the process (``process`` as the scenario file gives it; nothing is
+    checked when it is not a known process).
+    """
+    out = [(f"{where}.{f}", m) for f, m in _name_problems(rp)]
+    known = MEASURES.get(process) if isinstance(process, str) else None
+    if known is None:
+        return out
+    out += _component_measure_problems(where, rp.get("components"), process, known)
+    for section in ("gates", "modifiers"):
+        items = rp.get(section)
+        for i, g in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(g, dict):
+                continue
+            measure = g.get("measure", "revenue")
+            if isinstance(measure, str) and measure not in known:
+                out.append((f"{where}.{section}.{i}.measure",
+                            f"'{measure}' unknown, expected one of {sorted(known)}"))
+            elif section == "gates" and measure != "revenue" and g.get("target", "quota") == "quota":
+                out.append((f"{where}.gates.{i}.target",
+                            f"'quota' applies to revenue only; give a number per year for '{measure}'"))
+    rec = rp.get("recognition")
+    if isinstance(rec, dict) and isinstance(rec.get("measure", "revenue"), str):
+        if rec.get("measure", "revenue") not in known:
+            out.append((f"{where}.recognition.measure",
+                        f"'{rec['measure']}' unknown, expected one of {sorted(known)}"))
+    return out
+
+
+def _component_measure_problems(where: str, comps: Any, process: str,
+                                known: dict[str, str]) -> list[tuple[str, str]]:
+    """Components (``comps``, the list at ``<where>.components``) whose measure does not fit the process.
+
+    A component's measure must be one of ``known`` (measure -> "flow" or
+    "score"); ``per_unit`` pays per unit of a count ("flow") measure; the
+    ``quota`` target is for revenue only.
+    """
+    out = []
+    for i, c in enumerate(comps if isinstance(comps, list) else []):
+        if not isinstance(c, dict):
+            continue
+        measure, kind, target = c.get("measure", "revenue"), c.get("kind", "curve"), c.get("target", "quota")
+        if not isinstance(measure, str):
+            continue
+        if measure not in known:
+            out.append((f"{where}.components.{i}.measure",
+                        f"'{measure}' is not a measure of process {process}, expected one of {sorted(known)}"))
+        elif kind == "per_unit" and known[measure] != "flow":
+            out.append((f"{where}.components.{i}.measure",
+                        f"per_unit needs a count measure, expected one of "
+                        f"{sorted(k for k, v in known.items() if v == 'flow')}"))
+        elif target == "quota" and kind != "per_unit" and measure != "revenue":
+            out.append((f"{where}.components.{i}.target",
+                        f"'quota' applies to revenue only; give a number per year for '{measure}'"))
     return out
 
 
