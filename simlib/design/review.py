@@ -241,7 +241,7 @@ def _dict_changes(old: dict, new: dict, where: str) -> list[str]:
         if a == b:
             continue
         if isinstance(a, dict) and isinstance(b, dict):
-            out += _dict_changes(a, b, f"{where} {k}")
+            out += _dict_changes(a, b, f"{where} {k}".strip())
         else:
             out.append(f"{where}{' ' if where else ''}{k} {_word(a)} -> {_word(b)}")
     return out
