@@ -1,6 +1,6 @@
 """The ``simlib`` command line: one module per command.
 
-Each command module (``run``, ``validate``, ``sweep``, ``optimize``,
+Each command module (``run``, ``validate``, ``check``, ``diff``, ``sweep``, ``optimize``,
 ``synth``, ``calibrate``, ``backtest``, ``report``, ``validate_model``) has
 ``add_parser(subparsers)``, which registers the command and its options, and
 ``run(args) -> int``, which does the work; a command imports the domain
