@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     """Simulate, judge and print; 0 when every plan asked for passes, else 1."""
     from simlib.design.review import breach_table
     from simlib.engine.api import simulate
-    from simlib.engine.parallel import resolve_executor
+    from simlib.engine.core import resolve_behaviour
+    from simlib.engine.parallel import resolve_executor, work_estimate
     from simlib.errors import SimlibError
     from simlib.scenario import load_scenario
 
@@ -57,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     unknown = [p for p in args.plans or [] if p not in scen.plans]
     if unknown:
         raise SimlibError(f"--plans: {unknown} not plans of {scen.source}, expected some of {list(scen.plans)}")
-    with resolve_executor(args.scheduler, work=args.trials * scen.headcount) as ex:
+    work = work_estimate(args.trials * scen.headcount * 12 * len(args.plans or scen.plans),
+                         resolve_behaviour(scen, args.behaviour))
+    with resolve_executor(args.scheduler, work=work) as ex:
         res = simulate(scen, args.plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex)
     table = breach_table(res, scen, plans=args.plans or list(scen.plans), level=args.level)
     failed = sorted(set(table.loc[table["status"] == "FAIL", "plan"]))

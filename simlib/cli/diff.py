@@ -70,11 +70,13 @@ def print_effects(args: argparse.Namespace, old, po: str, new, pn: str, *, on_ne
     """Simulate both plans in one scenario on common random numbers and print the paired table."""
     from simlib.design.review import merged_scenario, paired_effects
     from simlib.engine.api import simulate
-    from simlib.engine.parallel import resolve_executor
+    from simlib.engine.core import resolve_behaviour
+    from simlib.engine.parallel import resolve_executor, work_estimate
     from simlib.format import LEGEND
 
     merged = merged_scenario(old, po, new, pn)
-    with resolve_executor(args.scheduler, work=args.trials * merged.headcount * 2) as ex:
+    work = work_estimate(args.trials * merged.headcount * 12 * 2, resolve_behaviour(merged, args.behaviour))
+    with resolve_executor(args.scheduler, work=work) as ex:
         res = simulate(merged, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex)
     eff = paired_effects(res)
     print(f"\nWhat it does: {args.trials} trials, seed {args.seed}, behaviour {res.provenance['behaviour']}, "

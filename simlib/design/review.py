@@ -158,7 +158,7 @@ def _trial_values(trials: pd.DataFrame, plan: str, group: str, metric: str) -> n
     raise KeyError(metric)
 
 
-def _breach_row(result: Any, trials: pd.DataFrame, summary: pd.DataFrame, plan: str, group: str,
+def _breach_row(trials: pd.DataFrame, summary: pd.DataFrame, plan: str, group: str,
                 t: Threshold) -> dict[str, Any] | None:
     s = summary[(summary["plan"] == plan) & (summary["group"] == group) & (summary["metric"] == t.metric)]
     if s.empty:
@@ -207,7 +207,7 @@ def breach_table(result: Any, scenario: Scenario, *, plans: Sequence[str] | None
     for plan in plans or result.plans:
         for group in groups:
             for t in ts:
-                row = _breach_row(result, trials, summary, plan, group, t)
+                row = _breach_row(trials, summary, plan, group, t)
                 if row is not None:
                     rows.append(row)
     cols = ["plan", "group", "metric", "rule", "value", "value_se", "allowed", "p_breach", "p_se", "basis", "level",
