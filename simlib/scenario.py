@@ -599,7 +599,8 @@ class Checks(_Model):
 
     max_breach_probability: Fraction = Field(0.2, description="default tolerated probability of breach")
     groups: list[str] = Field(default_factory=lambda: ["total"], description="groups checked: total and/or roles")
-    rules: dict[str, dict[Literal["low", "high", "max_breach_probability"], float | None]] = Field(default_factory=dict)
+    rules: dict[Literal["share_at_quota", "share_120", "leverage", "comp_cost_of_sales"],
+                dict[Literal["low", "high", "max_breach_probability"], float | None]] = Field(default_factory=dict)
     budget: dict[Literal["max_over_budget_probability"], Fraction] = Field(default_factory=dict)
 
 

@@ -143,7 +143,7 @@ def test_checks_do_not_change_the_scenario_hash(default_dict):
 
 
 @pytest.mark.parametrize("checks, message", [
-    ({"rules": {"cost_of_sale": {"high": 0.1}}}, "checks.rules: ['cost_of_sale'] not guardrail rules"),
+    ({"rules": {"cost_of_sale": {"high": 0.1}}}, "checks.rules.cost_of_sale.[key]: Input should be 'share_at_quota'"),
     ({"rules": {"leverage": {"low": 3, "high": 2}}}, "low 3 is above high 2"),
     ({"groups": ["sales"]}, "checks.groups: ['sales'] not groups"),
     ({"max_breach_probability": 2}, "checks.max_breach_probability"),
@@ -153,6 +153,17 @@ def test_bad_checks_exit_1_with_a_clear_message(tmp_path, capsys, default_dict, 
     p = write(tmp_path, with_checks(default_dict, checks))
     rc, out, err = cli(capsys, "check", p, "--plans", "current", "--trials", "5", "--scheduler", "serial")
     assert rc == 1 and message in err and "Traceback" not in err
+
+
+def test_checks_schema_names_every_guardrail_rule():
+    """The scenario schema (which cannot import the design layer) lists the rules of simlib.design.guardrails."""
+    import typing
+
+    from simlib.design.guardrails import RULES
+    from simlib.scenario import Checks
+
+    key = typing.get_args(Checks.model_fields["rules"].annotation)[0]
+    assert set(typing.get_args(key)) == {r.metric for r in RULES}
 
 
 def test_check_usage_errors(capsys):
