@@ -587,6 +587,23 @@ class Behaviour(_Model):
     uncertainty: Uncertainty = Field(default_factory=Uncertainty)
 
 
+class Checks(_Model):
+    """Thresholds of ``simlib check``: the largest tolerated probability that a plan breaches a guardrail.
+
+    ``rules`` maps a guardrail metric (``share_at_quota``, ``share_120``,
+    ``leverage``, ``comp_cost_of_sales``) to its own ``low`` / ``high`` edges
+    and ``max_breach_probability`` (each optional; unset ones come from the
+    guardrail bands and the top-level level, :mod:`simlib.design.review`).
+    ``budget.max_over_budget_probability`` bounds P(incentive cost > budget.incentive).
+    """
+
+    max_breach_probability: Fraction = Field(0.2, description="default tolerated probability of breach")
+    groups: list[str] = Field(default_factory=lambda: ["total"], description="groups checked: total and/or roles")
+    rules: dict[Literal["share_at_quota", "share_120", "leverage", "comp_cost_of_sales"],
+                dict[Literal["low", "high", "max_breach_probability"], float | None]] = Field(default_factory=dict)
+    budget: dict[Literal["max_over_budget_probability"], Fraction] = Field(default_factory=dict)
+
+
 class Scenario(_Model):
     """A validated scenario. Build with :func:`load_scenario`."""
 
@@ -599,6 +616,7 @@ class Scenario(_Model):
     behaviour: Behaviour = Field(default_factory=Behaviour)
     current_plan: str = "current"
     plans: dict[str, Plan] = Field(min_length=1)
+    checks: Checks | None = Field(None, exclude=True, description="thresholds of simlib check (not hashed: no effect on results)")
     source: str = Field("<memory>", exclude=True)
     sha256: str = Field("", exclude=True)
 

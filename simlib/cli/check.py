@@ -1,0 +1,95 @@
+"""``simlib check SCENARIO``: fail (exit 1) when a plan breaches a guardrail with probability above the level.
+
+Exit codes: 0 every plan asked for passes every rule; 1 a plan fails a rule,
+or the input is bad (a message on stderr); 2 a malformed command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, positive_int, seed
+
+
+def probability(text: str) -> float:
+    """An argparse ``type``: a probability between 0 and 1."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability such as 0.2, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {v:g}")
+    return v
+
+
+def add_parser(subparsers) -> None:
+    """Register ``simlib check``."""
+    c = subparsers.add_parser(
+        "check", help="exit 1 when a plan breaches a guardrail with probability above the level",
+        description="Simulate the plans and estimate, per plan and guardrail rule, the probability of breach "
+                    "(per-trial share where the metric is known trial by trial, else a normal approximation to "
+                    "the Monte Carlo estimate). Thresholds: the scenario's checks: section, else the guardrail "
+                    "bands. Exit 0 all pass, 1 a plan fails or the input is bad, 2 bad command line.")
+    c.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    c.add_argument("--plans", nargs="+", metavar="PLAN", help="plans to check (default: all)")
+    c.add_argument("--trials", type=positive_int, default=1000, help="Monte Carlo trials (default 1000)")
+    c.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    c.add_argument("--level", type=probability, default=None, metavar="P",
+                   help="tolerated probability of breach for rules without their own "
+                        "(default: checks.max_breach_probability, else 0.2)")
+    add_behaviour_argument(c, help="behaviour model (default: the scenario's behaviour.mode, else dynamic)")
+    c.add_argument("--format", choices=("table", "json"), default="table")
+    add_scheduler_argument(c)
+    c.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Simulate, judge and print; 0 when every plan asked for passes, else 1."""
+    from simlib.design.review import breach_table
+    from simlib.engine.api import simulate
+    from simlib.engine.core import resolve_behaviour
+    from simlib.engine.parallel import resolve_executor, work_estimate
+    from simlib.errors import SimlibError
+    from simlib.scenario import load_scenario
+
+    scen = load_scenario(args.scenario)
+    unknown = [p for p in args.plans or [] if p not in scen.plans]
+    if unknown:
+        raise SimlibError(f"--plans: {unknown} not plans of {scen.source}, expected some of {list(scen.plans)}")
+    work = work_estimate(args.trials * scen.headcount * 12 * len(args.plans or scen.plans),
+                         resolve_behaviour(scen, args.behaviour))
+    with resolve_executor(args.scheduler, work=work) as ex:
+        res = simulate(scen, args.plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex)
+    table = breach_table(res, scen, plans=args.plans or list(scen.plans), level=args.level)
+    failed = sorted(set(table.loc[table["status"] == "FAIL", "plan"]))
+    if args.format == "json":
+        records = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+                   for r in table.to_dict(orient="records")]
+        print(json.dumps({"scenario": scen.source, "trials": args.trials, "seed": args.seed,
+                          "passed": not failed, "failed_plans": failed, "checks": records}, indent=2))
+    else:
+        print_table(table, scen.source, args.trials, args.seed, failed)
+    return 1 if failed else 0
+
+
+def print_table(table, source: str, trials: int, seed_used: int, failed: list[str]) -> None:
+    """The plan x rule table: value, allowed region, probability of breach (basis), level, PASS/FAIL; then a verdict."""
+    import pandas as pd
+
+    from simlib.format import estimate, rounded
+
+    print(f"simlib check {source}: {trials} trials, seed {seed_used}")
+    print("P(breach): per-trial = share of simulated years beyond the edge (± 95% CI); "
+          "normal = normal approximation to the Monte Carlo estimate of the mean")
+    view = pd.DataFrame({
+        "plan": table["plan"], "group": table["group"], "rule": table["metric"],
+        "value": [estimate(v, s) for v, s in zip(table["value"], table["value_se"], strict=True)],
+        "allowed": table["allowed"],
+        "P(breach)": [estimate(p, s) if math.isfinite(s) and s > 0 else rounded(round(p, 4))
+                      for p, s in zip(table["p_breach"], table["p_se"], strict=True)],
+        "basis": table["basis"], "level": [f"{x:g}" for x in table["level"]], "status": table["status"]})
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
+        print(view.to_string(index=False))
+    print(f"FAIL: {', '.join(failed)} breach a guardrail above the level" if failed else "PASS: every plan within the levels")
