@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import string
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from simlib.cli import main
 from simlib.fit.history import HistoryError, read_history
@@ -347,3 +352,74 @@ def test_cli_calibrate_prints_zero_quota_note(tmp_path, capsys):
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     assert "quota 0 all year: 1 telesales rep(s)" in cap.out + cap.err and f"'{rep}'" in cap.out + cap.err
+
+
+# ----------------------------------------------------------------------------
+# property: corrupt one cell of a valid history; the row is reported, the rest read as before
+# ----------------------------------------------------------------------------
+
+_WORDS = {w.lower() for w in MONTH_WORDS} | {w[:3].lower() for w in MONTH_WORDS} | {
+    "june", "july", "january", "march", "september", "november", "y", "n", "t", "f", "yes", "no", "true", "false"}
+junk = st.text(string.ascii_letters + "!?#@~/:", min_size=1, max_size=8).filter(
+    lambda t: t.lower() not in _WORDS and t.lower() not in ROLES)
+blank = st.sampled_from(["", "  "])
+non_finite = st.sampled_from(["inf", "-inf", "nan", "NaN", "Infinity", "1e999", "-1e400"])
+
+
+def _above(bound: float) -> st.SearchStrategy[str]:
+    return st.floats(min_value=bound * 1.001, max_value=1e300).map(repr)
+
+
+negative = st.floats(min_value=-1e300, max_value=-1e-3).map(repr)
+#: how each column of NAMED_HEADER can be corrupted so that no valid reading is left (rep_id and team
+#: are free text: any non-blank text is a valid id or team, so only a blank rep_id is a fault)
+CORRUPT = {
+    "rep_id": blank,
+    "role": st.one_of(blank, junk),
+    "month": st.one_of(blank, junk, non_finite, st.sampled_from(["Junk", "Sept", "Ju", "0", "13", "2.5", "1e300", "-1"])),
+    "quota": st.one_of(blank, junk, non_finite, _above(1e10), negative),
+    "payout": st.one_of(junk, non_finite, _above(1e10), negative),  # a blank payout is allowed (no payout known)
+    "revenue": st.one_of(blank, junk, non_finite, _above(1e10), negative),
+    "calls": st.one_of(blank, junk, non_finite, _above(1e6), negative, st.just("900.5")),
+    "leads": st.one_of(blank, junk, non_finite, _above(1e6), negative),
+    "conversions": st.one_of(blank, junk, non_finite, _above(1e6), negative),
+    "record_accuracy": st.one_of(blank, junk, non_finite, _above(1.0), negative),
+    "year": st.one_of(blank, junk, non_finite, st.sampled_from(["0", "1e300", "2025.5", "99999", "-2025"])),
+    "new_hire": st.one_of(junk, non_finite, st.sampled_from(["2", "-1", "0.5"])),
+}
+COLUMNS = NAMED_HEADER.split(",")
+
+
+@functools.cache
+def _named_frame() -> pd.DataFrame:
+    """:attr:`History.frame` of the uncorrupted :func:`_named_rows`."""
+    with tempfile.TemporaryDirectory() as d:
+        return read_history(_write(Path(d), _named_rows(), NAMED_HEADER), ROLES).frame
+
+
+@st.composite
+def one_bad_cell(draw):
+    """(row index, column, bad cell) for the history of :func:`_named_rows`."""
+    column = draw(st.sampled_from(sorted(CORRUPT)))
+    return draw(st.integers(0, 23)), column, draw(CORRUPT[column])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(one_bad_cell())
+def test_a_corrupted_cell_is_reported_never_reinterpreted_or_dropped(bad):
+    i, column, cell = bad
+    rows = [r.split(",") for r in _named_rows()]
+    rows[i][COLUMNS.index(column)] = f'"{cell}"'
+    with tempfile.TemporaryDirectory() as d:
+        path = _write(Path(d), [",".join(r) for r in rows], NAMED_HEADER)
+        with pytest.raises(HistoryError) as ei:
+            read_history(path, ROLES)
+        h = read_history(path, ROLES, on_error="skip")
+    (p,) = ei.value.problems  # exactly one bad row: the corrupted one, at its line, naming the column
+    assert (p.source, p.where) == (str(path), f"line {i + 2}") and column in p.columns and column in p.reason
+    assert f"{path}: line {i + 2}: " in str(ei.value)
+    assert h.skipped == [p]  # under skip: left out and listed, and every other row read exactly as before
+    good = _named_frame()
+    key = ("T1" if i < 12 else "T2", i % 12 + 1)
+    expect = good[[(r, m) != key for r, m in zip(good["rep_id"], good["month"], strict=True)]]
+    pd.testing.assert_frame_equal(h.frame, expect.reset_index(drop=True))
