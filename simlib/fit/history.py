@@ -7,7 +7,9 @@ one month::
 
 ``month`` is 1-12 (one year; an optional ``year`` column gives the year) or
 ``YYYY-MM``. Every bad row is reported with the file, its line (CSV) or row
-(Parquet) and the reason; nothing is dropped silently. With
+(Parquet), the columns of its bad cells and the reason; nothing is dropped
+silently and a bad cell is never read as a good one (``Junk`` is not June;
+non-finite numbers and numbers beyond :data:`UPPER_BOUNDS` are bad cells). With
 ``on_error="stop"`` (the default) a :class:`HistoryError` lists every bad row;
 with ``on_error="skip"`` the bad rows are left out and listed in
 :attr:`History.skipped`.
@@ -161,7 +163,8 @@ class History:
     source : str
     roles : dict role -> process
     skipped : rows left out under ``on_error="skip"``, each with its reason.
-    notes : things the reader should know (ignored columns, absent optional columns).
+    notes : things the reader should know (ignored columns, absent optional columns,
+        reps with quota 0 all year: see :attr:`zero_quota`).
     columns : measure columns present in the file.
     """
 
