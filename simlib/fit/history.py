@@ -290,14 +290,20 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, int]:
 
 
 def _is_blank(path: Path, chunk: int = 1 << 16) -> bool:
-    """The file holds nothing but whitespace (or a UTF-8 byte-order mark): no header row."""
-    with path.open("rb") as fh:
-        head = fh.read(3)
-        if head != b"\xef\xbb\xbf" and head.strip():
-            return False
-        while block := fh.read(chunk):
-            if block.strip():
+    """The file holds nothing but whitespace (or a UTF-8 byte-order mark): no header row.
+
+    False when the file cannot be opened (the reader then reports why).
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(3)
+            if head != b"\xef\xbb\xbf" and head.strip():
                 return False
+            while block := fh.read(chunk):
+                if block.strip():
+                    return False
+    except OSError:
+        return False
     return True
 
 
