@@ -13,8 +13,9 @@ Figures:
    (target <= 10 with behaviour off);
 3. speed-up over the plain-Python per-rep reference (:mod:`simlib.model.reference`),
    target >= 100x;
-4. peak memory (peak RSS, ``VmHWM``, of a fresh process) for 10x more trials,
-   target < 1.2x;
+4. peak memory (peak RSS, ``VmHWM``, of a fresh process) at several trial
+   counts, the growth per trial (least-squares slope) and the ratio for 10x
+   more trials, target < 1.2x (``--only memory`` runs this figure alone);
 5. a 100-point sweep of the default scenario at 1,000 trials, target < 2 min
    on 2 cores;
 6. scaling: a 10,000-rep organisation, and a sweep on a 2-worker Dask
@@ -157,21 +158,85 @@ def hwm_kb():
 from simlib import load_scenario, simulate
 s = load_scenario(sys.argv[1])
 trials = int(sys.argv[2])
+plans = None if sys.argv[3] == "all" else sys.argv[3].split(",")
 before = hwm_kb()
-simulate(s, ["current"], trials=8, rng=0, behaviour="none")   # warm up: imports, caches
+simulate(s, plans, trials=8, rng=0, behaviour="none")   # warm up: imports, caches
 warm = hwm_kb()
-r = simulate(s, ["current"], trials=trials, rng=0, behaviour="none")
+r = simulate(s, plans, trials=trials, rng=0, behaviour="none")
 peak = hwm_kb()
 print(json.dumps({"before_kb": before, "warm_kb": warm, "peak_kb": peak,
                   "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 
-def peak_memory(trials: int) -> dict:
-    """Peak resident memory (KB, VmHWM) of a fresh process simulating the default scenario."""
-    out = subprocess.run([sys.executable, "-c", _MEM_CHILD, str(DEFAULT), str(trials)], capture_output=True,
+def peak_memory(trials: int, plans: str = "current") -> dict:
+    """Peak resident memory (KB, VmHWM) of a fresh process simulating the default scenario.
+
+    Parameters
+    ----------
+    trials : int
+    plans : str
+        Comma-separated plan names, or ``"all"`` for every plan (as ``simlib run`` does by default).
+    """
+    out = subprocess.run([sys.executable, "-c", _MEM_CHILD, str(DEFAULT), str(trials), plans], capture_output=True,
                          text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+#: trial counts of the memory figure (full, quick); the first and the 10x one give the ratio
+MEMORY_TRIALS = ((1000, 2000, 4000, 10000, 16000), (200, 400, 800, 2000))
+
+
+def memory_growth(trials: list[int], peaks_kb: list[float]) -> tuple[float, float]:
+    """Least-squares line through peak memory against trials.
+
+    Parameters
+    ----------
+    trials : list of int
+        Trial counts.
+    peaks_kb : list of float
+        Peak RSS (KB) of a fresh process at each count.
+
+    Returns
+    -------
+    slope_kb_per_trial, intercept_kb : float
+    """
+    slope, intercept = np.polyfit(np.asarray(trials, dtype=float), np.asarray(peaks_kb, dtype=float), 1)
+    return float(slope), float(intercept)
+
+
+def memory_figure(quick: bool) -> dict:
+    """Figure 4: peak RSS of a fresh process at several trial counts, fitted growth per trial, 10x ratio.
+
+    Measured for one plan and for every plan of the default scenario (``simlib run``'s default).
+
+    Parameters
+    ----------
+    quick : bool
+        Smaller trial counts.
+
+    Returns
+    -------
+    dict
+        Per case (``one``/``all``): ``memory_<case>_kb_per_trial``, ``memory_<case>_mb_at_0`` and
+        ``memory_<case>_ratio_10x``, for the summary.
+    """
+    counts = MEMORY_TRIALS[1 if quick else 0]
+    t0 = counts[0]
+    out = {}
+    print("[4] peak memory (peak RSS of a fresh process, default scenario, behaviour off):")
+    for case, plans in (("one", "current"), ("all", "all")):
+        runs = {t: peak_memory(t, plans) for t in counts}
+        slope, intercept = memory_growth(list(counts), [runs[t]["peak_kb"] for t in counts])
+        ratio = runs[10 * t0]["peak_kb"] / runs[t0]["peak_kb"]
+        print(f"    {'1 plan' if case == 'one' else 'all plans'}: " + ", ".join(
+            f"{t:,} trials {runs[t]['peak_kb'] / 1024:.1f} MB" for t in counts))
+        print(f"      growth {slope:.2f} KB per trial (least-squares slope; {intercept / 1024:.0f} MB at 0 trials); "
+              f"{10 * t0:,} vs {t0:,} trials {ratio:.2f}x (target < 1.2x: {'MET' if ratio < 1.2 else 'NOT MET'}); "
+              f"warmed-up process before the run {runs[t0]['warm_kb'] / 1024:.0f} MB")
+        out |= {f"memory_{case}_kb_per_trial": slope, f"memory_{case}_mb_at_0": intercept / 1024,
+                f"memory_{case}_ratio_10x": ratio}
+    return out
 
 
 def sweep_params(n_points: int) -> dict:
@@ -274,15 +339,8 @@ def run(quick: bool = False, dask: bool = True) -> int:
     print(f"      all {nplans} plans (both share production across plans): reference {Tr * scen.headcount * 12 * nplans / tref5:,.0f} "
           f"plan-rep-months/s, engine/reference {speed5:,.0f}x")
 
-    # 4. peak memory for 10x trials -------------------------------------------
-    Tm = 200 if quick else 1000
-    m1, m10 = peak_memory(Tm), peak_memory(10 * Tm)
-    mr = m10["peak_kb"] / m1["peak_kb"]
-    rep["memory_ratio_10x"] = mr
-    print(f"[4] peak memory (fresh process, default scenario, 1 plan): {Tm} trials {m1['peak_kb'] / 1024:.0f} MB, "
-          f"{10 * Tm} trials {m10['peak_kb'] / 1024:.0f} MB -> {mr:.2f}x (target < 1.2x: {'MET' if mr < 1.2 else 'NOT MET'}); "
-          f"above the warmed-up process: {(m1['peak_kb'] - m1['warm_kb']) / 1024:.0f} MB vs "
-          f"{(m10['peak_kb'] - m10['warm_kb']) / 1024:.0f} MB")
+    # 4. peak memory against trials -----------------------------------------
+    rep.update(memory_figure(quick))
 
     # 5. 100-point sweep ---------------------------------------------------
     npts, Ts = (20, 200) if quick else (100, 1000)
@@ -344,7 +402,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster comparison")
+    ap.add_argument("--only", choices=["memory"], help="run one figure only (memory: figure 4)")
     a = ap.parse_args(argv)
+    if a.only == "memory":
+        rep = memory_figure(a.quick)
+        print("\nsummary: " + json.dumps({k: round(v, 3) for k, v in rep.items()}))
+        return 0
     return run(quick=a.quick, dask=not a.no_dask)
 
 

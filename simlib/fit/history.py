@@ -7,7 +7,9 @@ one month::
 
 ``month`` is 1-12 (one year; an optional ``year`` column gives the year) or
 ``YYYY-MM``. Every bad row is reported with the file, its line (CSV) or row
-(Parquet) and the reason; nothing is dropped silently. With
+(Parquet), the columns of its bad cells and the reason; nothing is dropped
+silently and a bad cell is never read as a good one (``Junk`` is not June;
+non-finite numbers and numbers beyond :data:`UPPER_BOUNDS` are bad cells). With
 ``on_error="stop"`` (the default) a :class:`HistoryError` lists every bad row;
 with ``on_error="skip"`` the bad rows are left out and listed in
 :attr:`History.skipped`.
@@ -15,6 +17,8 @@ with ``on_error="skip"`` the bad rows are left out and listed in
 
 from __future__ import annotations
 
+import csv
+import datetime
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,10 +38,18 @@ OPTIONAL = ("team", "payout", "year", "new_hire", "process")
 #: every measure name of any process
 ALL_MEASURES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m in proc))
 
-_YM = re.compile(r"^\s*(\d{4})[-/](\d{1,2})(?:[-/]\d{1,2}(?:[ T][0-9:.]*)?)?\s*$")  # YYYY-MM, YYYY/MM, YYYY-MM-DD[ time]
-_MONTH_NAMES = {n: i + 1 for i, n in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+# YYYY-MM, YYYY/MM, YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS[.fff]] (a day and a time must be real ones)
+_YM = re.compile(r"^\s*(\d{4})[-/](\d{1,2})(?:[-/](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?)?\s*$")
+_FULL_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+                "october", "november", "december")
+#: month names read exactly (case-insensitive): full names and 3-letter abbreviations, nothing else
+_MONTH_NAMES = {n: i + 1 for i, full in enumerate(_FULL_MONTHS) for n in (full, full[:3])}
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d*)?$")
+#: a plain decimal number (no underscores, no words such as 'inf' or 'nan')
+_DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NON_FINITE = re.compile(r"^[+-]?(inf|infinity|nan)$", re.IGNORECASE)
+#: calendar years a history may give
+YEAR_RANGE = (1900, 2100)
 #: other names of columns, read as the format's names when the format's name is absent
 ALIASES = {"rep": "rep_id", "repid": "rep_id", "employee_id": "rep_id", "employee": "rep_id", "sales_rep": "rep_id",
            "period": "month", "date": "month", "target": "quota", "sales": "revenue", "bookings": "revenue",
@@ -48,11 +60,25 @@ _FALSE = {"0", "false", "no", "n", "f", ""}
 
 @dataclass(frozen=True)
 class RowProblem:
-    """One bad row: where it is and why it was rejected."""
+    """One bad row: where it is and why it was rejected.
+
+    Attributes
+    ----------
+    source : str
+        The file.
+    where : str
+        ``"line 7"`` (CSV, the header is line 1) or ``"row 6"`` (Parquet, 1-based).
+    reason : str
+        Every reason the row was rejected, ``"; "``-separated; each names its column.
+    columns : tuple of str
+        The columns of the bad cells, in the order of the reasons (the format's
+        names, after aliases; ``rep_id`` and ``month`` for a duplicate rep-month).
+    """
 
     source: str
     where: str
     reason: str
+    columns: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.source}: {self.where}: {self.reason}"
@@ -137,7 +163,8 @@ class History:
     source : str
     roles : dict role -> process
     skipped : rows left out under ``on_error="skip"``, each with its reason.
-    notes : things the reader should know (ignored columns, absent optional columns).
+    notes : things the reader should know (ignored columns, absent optional columns,
+        reps with quota 0 all year: see :attr:`zero_quota`).
     columns : measure columns present in the file.
     """
 
@@ -164,11 +191,28 @@ class History:
     def has_new_hire(self) -> bool:
         return bool(self.frame["new_hire"].notna().any())
 
+    @property
+    def zero_quota(self) -> pd.DataFrame:
+        """Rep-years whose quota is 0 in every month they have a row for.
+
+        Their attainment is undefined, so they are left out of anything that
+        divides by quota (:attr:`Panel.attainment`, the quota fit and the
+        attainment checks of calibrate and backtest); :func:`read_history`
+        says so in :attr:`notes`.
+
+        Returns
+        -------
+        DataFrame
+            Columns role, year, rep_id, months (rows in the year), sorted.
+        """
+        return zero_quota_reps(self.frame)
+
     def year(self, year: int) -> History:
         """The history of one year only."""
         f = self.frame[self.frame["year"] == year]
+        notes = [n for n in self.notes if not n.startswith(_ZERO_QUOTA)] + _zero_quota_notes(zero_quota_reps(f))
         return History(f.reset_index(drop=True), self.source, {r: p for r, p in self.roles.items() if r in set(f["role"])},
-                       self.skipped, self.notes, self.columns)
+                       self.skipped, notes, self.columns)
 
     def panels(self, role: str, years: list[int] | None = None) -> list[Panel]:
         """:meth:`panel` of one role for each year (default: all) that has rows for it."""
@@ -221,6 +265,9 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, int]:
     if path.is_dir():
         raise HistoryError(src, ["is a directory, expected a CSV or Parquet file"])
     suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq", ".csv", ".txt", ".tsv") and _is_blank(path):
+        raise HistoryError(src, [f"empty: expected a header row with columns {', '.join(REQUIRED)} "
+                                 "(and optional ones; see docs/history-format.md), then one row per rep-month"])
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
@@ -231,38 +278,94 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, int]:
             df = df.map(lambda v: "" if v is None else str(v).strip())
             return df, 1
         if suffix in (".csv", ".txt", ".tsv"):
-            sep = "\t" if suffix == ".tsv" else None
+            sep = "\t" if suffix == ".tsv" else _delimiter(path)
             df = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, engine="python",
                              skipinitialspace=True, encoding="utf-8-sig")
             return df.map(lambda v: v.strip() if isinstance(v, str) else ""), 2
     except UnicodeDecodeError:
         raise HistoryError(src, ["not a UTF-8 text file"]) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, csv.Error) as exc:
         raise HistoryError(src, [f"could not be read as {suffix.lstrip('.').upper()}: {exc}"]) from None
     raise HistoryError(src, [f"unsupported file type '{suffix}', expected .csv, .tsv or .parquet"])
 
 
-def _number(text: str) -> float | None:
-    """A number from a cell: plain, with thousands separators, a currency sign or a percent sign."""
-    t = text.strip().lstrip("$€£").strip()
+def _is_blank(path: Path, chunk: int = 1 << 16) -> bool:
+    """The file holds nothing but whitespace (or a UTF-8 byte-order mark): no header row.
+
+    False when the file cannot be opened (the reader then reports why).
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(3)
+            if head != b"\xef\xbb\xbf" and head.strip():
+                return False
+            while block := fh.read(chunk):
+                if block.strip():
+                    return False
+    except OSError:
+        return False
+    return True
+
+
+def _delimiter(path: Path) -> str:
+    """The delimiter of a CSV: whichever of ``, ; TAB |`` the header row has most of (``,`` when none)."""
+    with path.open(encoding="utf-8-sig") as fh:
+        header = next((line for line in fh if line.strip()), "")
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _number(text: str, *, currency: bool = False, percent: bool = False) -> float | None:
+    """A finite number from a cell, or None when the cell is not one.
+
+    Parameters
+    ----------
+    text : str
+        The cell: a plain decimal (``1250``, ``-3.5``, ``2e6``), or with
+        thousands separators (``1,250,000.50``).
+    currency : bool
+        Also accept a leading ``$``, ``€`` or ``£`` (money columns).
+    percent : bool
+        Also accept a trailing ``%``, read as a fraction (scores).
+
+    Returns
+    -------
+    float or None
+        None for anything else, including words (``inf``, ``nan``), underscores
+        and numbers too large for a float.
+    """
+    t = text.strip()
+    if currency:
+        t = t.lstrip("$€£").strip()
     scale = 1.0
-    if t.endswith("%"):
+    if percent and t.endswith("%"):
         t, scale = t[:-1].strip(), 0.01
     if _THOUSANDS.match(t):
         t = t.replace(",", "")
-    try:
-        v = float(t) * scale
-    except ValueError:
+    if not _DECIMAL.match(t):
         return None
+    v = float(t) * scale
     return v if np.isfinite(v) else None
 
 
 def _month_name(text: str) -> int | None:
-    return _MONTH_NAMES.get(text.strip().lower()[:3]) if len(text.strip()) >= 3 and text.strip().isalpha() else None
+    """Month 1-12 of an exact month name (``Jan``, ``january``, ``SEP``), else None (``Junk`` is not June)."""
+    return _MONTH_NAMES.get(text.strip().lower())
 
 
 #: measures that count things, so must be whole numbers
 _COUNTS = ("calls", "leads", "conversions", "deals", "new_accounts", "milestones", "partners_opened")
+#: money columns: per rep-month, in the scenario's currency
+MONEY = ("quota", "payout", "revenue", "large_order_value", "partner_revenue_new")
+#: the largest value accepted per rep-month, by column (scores are fractions 0-1); see docs/history-format.md
+UPPER_BOUNDS: dict[str, float] = {
+    **{c: 1e10 for c in MONEY},
+    **{c: 1e6 for c in _COUNTS},
+    "talk_time": 744.0,  # hours: 31 days x 24 hours
+}
+#: measures that are fractions 0-1 (a trailing % is read as a fraction)
+_SCORES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m, kind in proc.items() if kind == "score"))
 
 
 @dataclass
@@ -280,6 +383,8 @@ class _Rows:
         line (after the header), 1 for a Parquet row.
     bad : dict row index -> list of str
         The reasons each bad row was rejected, in the order they were found.
+    cols : dict row index -> list of str
+        The columns of each bad row's bad cells.
     """
 
     col: dict[str, list[str]]
@@ -291,9 +396,12 @@ class _Rows:
         """Where row ``i`` is in the file: ``"line 7"`` (CSV) or ``"row 6"`` (Parquet)."""
         return f"{'line' if self.offset == 2 else 'row'} {i + self.offset}"
 
-    def flag(self, i: int, reason: str) -> None:
-        """Record that row ``i`` is bad, and why."""
+    cols: dict[int, list[str]] = field(default_factory=dict)
+
+    def flag(self, i: int, reason: str, *columns: str) -> None:
+        """Record that row ``i`` is bad, why, and the columns of the bad cells."""
         self.bad.setdefault(i, []).append(reason)
+        self.cols.setdefault(i, []).extend(c for c in columns if c not in self.cols[i])
 
 
 def read_history(
@@ -343,7 +451,8 @@ def read_history(
     new_hire = _parse_new_hire(rows)
     _check_across_rows(rows, years, months, with_years)
 
-    problems = [RowProblem(src, rows.where(i), "; ".join(rs)) for i, rs in sorted(rows.bad.items())]
+    problems = [RowProblem(src, rows.where(i), "; ".join(rs), tuple(rows.cols.get(i, ())))
+                for i, rs in sorted(rows.bad.items())]
     if problems and on_error == "stop":
         raise HistoryError(src, problems)
     keep = np.array([i not in rows.bad for i in range(rows.n)])
@@ -351,6 +460,7 @@ def read_history(
         raise HistoryError(src, ["no usable rows left after leaving out bad rows", *problems])
     frame = _history_frame(rows, keep, processes, years, months, new_hire, values)
     roles_found = dict(sorted({r: p for r, p in zip(frame["role"], frame["process"], strict=False)}.items()))
+    notes += _zero_quota_notes(zero_quota_reps(frame))
     return History(frame, src, roles_found, skipped=problems, notes=notes, columns=measure_cols)
 
 
@@ -431,28 +541,28 @@ def _check_roles(rows: _Rows, roles: dict[str, str] | None,
     out_proc: list[str | None] = [None] * rows.n
     for i in range(rows.n):
         if rep[i] == "":
-            rows.flag(i, "missing rep_id")
+            rows.flag(i, "missing rep_id", "rep_id")
         if role_map and role[i] in role_map:
             role[i] = role_map[role[i]]
         r = role[i]
         if roles is not None and r not in roles and _norm(r) in roles:
             r = role[i] = _norm(r)  # 'Key Account' -> 'key_account'
         if r == "":
-            rows.flag(i, "missing role")
+            rows.flag(i, "missing role", "role")
             continue
         if roles is not None:
             if r not in roles:
-                rows.flag(i, f"unknown role: '{r}', expected one of {sorted(roles)}")
+                rows.flag(i, f"unknown role: '{r}', expected one of {sorted(roles)}", "role")
                 continue
             out_proc[i] = roles[r]
             if procs_col is not None and procs_col[i] not in ("", roles[r]):
                 rows.flag(i, f"process mismatch: role '{r}' has process '{roles[r]}' in the scenario, "
-                             f"row says '{procs_col[i]}'")
+                             f"row says '{procs_col[i]}'", "process")
         else:
             pr = procs_col[i] if procs_col is not None and procs_col[i] else r
             if pr not in PROCESSES:
                 rows.flag(i, f"unknown role: '{r}' (without a scenario a role must be one of {list(PROCESSES)} "
-                             f"or the file needs a 'process' column)")
+                             f"or the file needs a 'process' column)", "role")
                 continue
             out_proc[i] = pr
     return out_proc
@@ -479,15 +589,15 @@ def _parse_periods(rows: _Rows) -> tuple[np.ndarray, np.ndarray, bool]:
     dated = any(_YM.match(v) for v in rows.col["month"])
     for i, v in enumerate(rows.col["month"]):
         period = _period(v, rows.col["year"][i] if has_year else None, dated)
-        if isinstance(period, str):
-            rows.flag(i, period)
+        if isinstance(period[0], str):
+            rows.flag(i, *period)
         else:
             years[i], months[i] = period
     return years, months, has_year or dated
 
 
-def _period(month: str, year: str | None, dated: bool) -> tuple[int, int] | str:
-    """The (year, month 1-12) of one row, or the reason it cannot be read.
+def _period(month: str, year: str | None, dated: bool) -> tuple[int, int] | tuple[str, str]:
+    """The (year, month 1-12) of one row, or the reason it cannot be read and the column at fault.
 
     Parameters
     ----------
@@ -500,30 +610,48 @@ def _period(month: str, year: str | None, dated: bool) -> tuple[int, int] | str:
 
     Returns
     -------
-    tuple (year, month) of int, or str
+    tuple (year, month) of int, or tuple (reason, column) of str
         The year is 1 when neither the row nor the file gives one.
     """
     m = _YM.match(month)
     if m:
-        y, mm = int(m.group(1)), int(m.group(2))
-    else:
-        if month == "":
-            return "missing month"
-        num = _number(month) if _month_name(month) is None else float(_month_name(month))
-        if num is None or num != int(num):
-            return f"month out of range: '{month}', expected a whole number 1-12 or YYYY-MM"
-        mm = int(num)
-        if year is not None:
-            yv = _number(year)
-            if yv is None or yv != int(yv):
-                return f"bad year: '{year}', expected a whole number such as 2025"
-            y = int(yv)
-        elif dated:
-            return f"month without a year: '{month}' while other rows use YYYY-MM"
-        else:
-            y = 1
+        return _dated_period(month, m, year)
+    if month == "":
+        return "missing month", "month"
+    name = _month_name(month)
+    num = float(name) if name is not None else _number(month)
+    if num is None:
+        return (f"bad month: '{month}', expected a whole number 1-12, YYYY-MM or a month name "
+                "(Jan or January)"), "month"
+    if num != int(num) or not 1 <= num <= 12:
+        return f"month out of range: '{month}', expected a whole number 1-12", "month"
+    if year is None:
+        if dated:
+            return f"month without a year: '{month}' while other rows use YYYY-MM", "month"
+        return 1, int(num)
+    yv = _number(year)
+    if yv is None or yv != int(yv) or not YEAR_RANGE[0] <= yv <= YEAR_RANGE[1]:
+        return f"bad year: '{year}', expected a whole number {YEAR_RANGE[0]}-{YEAR_RANGE[1]}", "year"
+    return int(yv), int(num)
+
+
+def _dated_period(month: str, m: re.Match, year: str | None) -> tuple[int, int] | tuple[str, str]:
+    """:func:`_period` of a ``YYYY-MM`` month (``m`` its match of ``_YM``): a date must be a real one."""
+    y, mm = int(m.group(1)), int(m.group(2))
     if not 1 <= mm <= 12:
-        return f"month out of range: '{month}', expected 1-12"
+        return f"month out of range: '{month}', expected 1-12", "month"
+    if not YEAR_RANGE[0] <= y <= YEAR_RANGE[1]:
+        return f"bad year: '{month}', expected a year {YEAR_RANGE[0]}-{YEAR_RANGE[1]}", "month"
+    day, hh, mi, ss = (None if g is None else int(g) for g in m.group(3, 4, 5, 6))
+    if day is not None:
+        try:
+            datetime.date(y, mm, day)
+        except ValueError:
+            return f"bad month: '{month}' is not a date", "month"
+    if hh is not None and (hh > 23 or mi > 59 or (ss is not None and ss > 59)):
+        return f"bad month: '{month}' has no such time of day", "month"
+    if year not in (None, "") and _number(year) != y:
+        return f"bad year: year is '{year}' but month is '{month}'", "year"
     return y, mm
 
 
@@ -554,7 +682,7 @@ def _parse_numbers(rows: _Rows, columns: list[str], processes: list[str | None])
         for i, v in enumerate(rows.col[c]):
             num, reason = _cell(c, v, processes[i], role[i])
             if reason is not None:
-                rows.flag(i, reason)
+                rows.flag(i, reason, c)
             elif num is not None:
                 arr[i] = num
         values[c] = arr
@@ -585,8 +713,10 @@ def _cell(column: str, text: str, process: str | None, role: str) -> tuple[float
         if column != "payout" and process is not None and relevant:
             return None, f"missing value: '{column}' is empty"
         return None, None
-    num = _number(text)
+    num = _number(text, currency=column in MONEY, percent=column in _SCORES)
     if num is None:
+        if _non_finite(text):
+            return None, f"non-finite value: '{column}' is '{text}', expected a finite number"
         return None, f"non-numeric value: '{column}' is '{text}', expected a number"
     if not relevant:
         if num != 0 and process is not None:
@@ -595,12 +725,20 @@ def _cell(column: str, text: str, process: str | None, role: str) -> tuple[float
     if num < 0:
         what = "negative sales" if column == "revenue" else "negative value"
         return None, f"{what}: '{column}' is {text}, expected >= 0"
-    if process is not None and column in MEASURES[process]:
-        if MEASURES[process][column] == "score" and num > 1:
-            return None, f"score out of range: '{column}' is {text}, expected a fraction 0-1"
-        if column in _COUNTS and num != int(num):
-            return None, f"not a count: '{column}' is {text}, expected a whole number"
+    if column in _SCORES and num > 1:
+        return None, f"score out of range: '{column}' is {text}, expected a fraction 0-1"
+    if num > UPPER_BOUNDS.get(column, np.inf):
+        return None, (f"value too large: '{column}' is {text}, expected at most {UPPER_BOUNDS[column]:g} "
+                      "per rep-month")
+    if column in _COUNTS and num != int(num):
+        return None, f"not a count: '{column}' is {text}, expected a whole number"
     return num, None
+
+
+def _non_finite(text: str) -> bool:
+    """The cell is infinity or NaN, written as a word or as a number too large for a float (``1e999``)."""
+    t = text.strip().lstrip("$€£").strip()
+    return bool(_NON_FINITE.match(t)) or (bool(_DECIMAL.match(t)) and not np.isfinite(float(t)))
 
 
 def _parse_new_hire(rows: _Rows) -> np.ndarray:
@@ -614,7 +752,7 @@ def _parse_new_hire(rows: _Rows) -> np.ndarray:
             elif s in _FALSE:
                 new_hire[i] = 0.0
             else:
-                rows.flag(i, f"bad new_hire: '{v}', expected true/false or 1/0")
+                rows.flag(i, f"bad new_hire: '{v}', expected true/false or 1/0", "new_hire")
     return new_hire
 
 
@@ -639,13 +777,15 @@ def _check_across_rows(rows: _Rows, years: np.ndarray, months: np.ndarray, with_
         key = (rep[i], years[i], months[i])
         if key in first_at:
             when = f"{years[i]}-{months[i]:02d}" if with_years else f"month {months[i]}"
-            rows.flag(i, f"duplicate rep-month: rep '{rep[i]}' {when} already given at {rows.where(first_at[key])}")
+            rows.flag(i, f"duplicate rep-month: rep '{rep[i]}' {when} already given at {rows.where(first_at[key])}",
+                      "rep_id", "month")
             continue
         first_at[key] = i
         rk = (rep[i], years[i])
         if rk in rep_role and rep_role[rk][0] != role[i]:
             r0, j = rep_role[rk]
-            rows.flag(i, f"role changes within a year: rep '{rep[i]}' is '{r0}' at {rows.where(j)} but '{role[i]}' here")
+            rows.flag(i, f"role changes within a year: rep '{rep[i]}' is '{r0}' at {rows.where(j)} but '{role[i]}' here",
+                      "role")
             continue
         rep_role.setdefault(rk, (role[i], i))
 
@@ -684,6 +824,29 @@ def _history_frame(rows: _Rows, keep: np.ndarray, processes: list[str | None], y
     if "payout" not in frame:
         frame["payout"] = np.nan
     return frame.sort_values(["year", "role", "rep_id", "month"], kind="stable").reset_index(drop=True)
+
+
+def zero_quota_reps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rep-years of a history frame with quota 0 in all their rows (see :attr:`History.zero_quota`)."""
+    g = frame.groupby(["role", "year", "rep_id"], sort=True)["quota"].agg(["sum", "size"]).reset_index()
+    zero = g[g["sum"] == 0].rename(columns={"size": "months"})
+    return zero[["role", "year", "rep_id", "months"]].reset_index(drop=True)
+
+
+_ZERO_QUOTA = "quota 0 all year:"
+
+
+def _zero_quota_notes(zero: pd.DataFrame, show: int = 5) -> list[str]:
+    """One note per role and year listing the reps with no quota (at most ``show`` named)."""
+    notes = []
+    for (role, year), z in zero.groupby(["role", "year"], sort=True):
+        ids = list(z["rep_id"])
+        named = ", ".join(f"'{r}'" for r in ids[:show]) + (f" and {len(ids) - show} more" if len(ids) > show else "")
+        when = "" if year == 1 else f" in {year}"
+        notes.append(f"{_ZERO_QUOTA} {len(ids)} {role} rep(s){when} ({named}) have quota 0 in every month "
+                     "they have a row for; their attainment is undefined, so they are left out of the quota "
+                     "fit and the attainment checks")
+    return notes
 
 
 def write_history(frame: pd.DataFrame, path: str | Path) -> None:
