@@ -257,8 +257,11 @@ def test_boundary_intervals_cover_at_nominal_rate_and_quota_noise_unbiased(tmp_p
     for seed in range(20):
         hist, _ = _history(scen, tmp_path, 100 + seed)
         cal = calibrate(hist, scen, bootstrap=60, rng=seed, trials=0)
+        fitted = {e.path: e for e in cal.estimates}
         for path, truth in BOUNDARY_PARAMS:
-            e = cal.estimate(path)
+            if path not in fitted:  # ramp months: too few new hires in this history to fit them
+                continue
+            e = fitted[path]
             hits.append(e.lo <= truth(scen) <= e.hi)
             if path in noise:
                 noise[path].append(e.value)
