@@ -182,3 +182,22 @@ def test_chunked_outcomes_equal_one_pass():
         assert np.array_equal(a[r].attainment, b[r].attainment)
         assert np.array_equal(a[r].incentive, b[r].incentive)
         assert np.array_equal(a[r].measures["revenue"], b[r].measures["revenue"])
+
+
+@pytest.mark.slow
+def test_predictive_intervals_cover_at_nominal_rate():
+    # 20 synthetic two-year histories: 4 cases (default scenario with harder_target and team_weighted,
+    # goal_difficulty with level_115, cap_and_quarterly with quarterly_uncapped) x 5 seeds, reps following
+    # the behaviour resolved like `simlib run`. The rows of one history share its market year, so the
+    # standard error of the coverage is that of the per-history coverages (python -m benchmarks.coverage).
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.coverage import coverage, summary
+
+    f = coverage(seeds=range(5), trials=200, bootstrap=40, level=0.90)
+    cov, se, by = summary(f)
+    assert f.groupby(["scenario", "plan_after", "seed"]).ngroups == 20
+    assert abs(cov - 0.90) <= max(0.05, 2.5 * se), (cov, se, by)
