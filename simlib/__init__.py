@@ -6,9 +6,10 @@ Public API::
     scen = simlib.load_scenario("scenarios/default.yaml")
     res = simlib.simulate(scen, trials=1000, rng=1)
     res.summary(); res.differences(); simlib.summarise(res)
+    ens = simlib.simulate_ensemble(scen, behaviour_draws=16, trials=200)  # behavioural uncertainty
 """
 
-from simlib.engine.api import compare, simulate, summarise
+from simlib.engine.api import compare, simulate, simulate_ensemble, summarise
 from simlib.engine.results import SimulationResult
 from simlib.errors import PlanError, Problem, ScenarioError, SimlibError
 from simlib.scenario import Scenario, load_scenario, scenario_from_dict, validate_paths
@@ -58,6 +59,7 @@ __all__ = [
     "load_scenario",
     "scenario_from_dict",
     "simulate",
+    "simulate_ensemble",
     "summarise",
     "validate_paths",
 ]

@@ -131,3 +131,30 @@ def estimate(mean: float, se: float, *, unit: str | None = None, signed: bool = 
             half = _digits(Z95 * se, places, False)
         text = f"{_digits(mean, places, signed)} ± {half}"
     return f"{text} {unit}" if unit else text
+
+
+#: header of the model-uncertainty column printed beside an estimate (see :func:`spread`)
+MODEL_LEGEND = "model ± = 95% half-width of behavioural (model) uncertainty, Z95 x between-draw SD"
+
+
+def spread(sd: float, mean: float, se: float) -> str:
+    """``"± half-width"`` of a spread beside an estimate: ``Z95 * sd``, rounded as the estimate is.
+
+    The model-uncertainty column of ensemble tables (:mod:`simlib.engine.ensemble`):
+    ``sd`` is the between-draw SD over behavioural parameter draws, printed
+    to the decimals :func:`estimate` uses for ``mean`` with Monte Carlo
+    error ``se`` (all in the unit of ``mean``).
+
+    Returns
+    -------
+    str
+        E.g. ``spread(1_000_000.0, 89_337_723.4, 438_000.0) == "± 1,959,964"``;
+        ``"± n/a"`` when ``sd`` is not finite.
+    """
+    sd, mean, se = float(sd), float(mean), float(se)
+    if not math.isfinite(sd):
+        return "± n/a"
+    places = decimals(mean, se)
+    if places is None:  # no Monte Carlo error: round the spread to its own precision
+        places = decimals(Z95 * sd, sd / 10)
+    return f"± {_digits(Z95 * sd, places, False)}" if places is not None else "± 0"

@@ -7,11 +7,14 @@ that use them work from any folder and from an installed wheel.
 
 from __future__ import annotations
 
+import datetime as _dt
 import importlib.resources
+import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 #: scenarios (``scenarios/``) and notebooks (``notebooks/``) shipped with the package
 SHIPPED = Path(str(importlib.resources.files("simlib"))) / "shipped"
@@ -41,3 +44,78 @@ def write_atomic(path: str | os.PathLike, content: str | Callable[[Path], None])
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """Find a file named relative to the working directory, else among the files shipped with simlib.
+
+    Notebooks run with their own directory as working directory in JupyterLab
+    and with the caller's directory under papermill; a parameter such as
+    ``"scenarios/default.yaml"`` works in both, and from an installed package.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming every place looked at.
+    """
+    p = Path(path).expanduser()
+    tried = [p] if p.is_absolute() else [Path.cwd() / p, SHIPPED / p]
+    for cand in tried:
+        if cand.exists():
+            return cand.resolve()
+    raise FileNotFoundError(f"{os.fspath(path)}: no such file (looked at {', '.join(map(str, tried))})")
+
+
+def jsonable(obj: Any) -> Any:
+    """Convert ``obj`` to plain JSON types.
+
+    numpy scalars and arrays become Python numbers and lists, non-finite floats
+    become ``None`` (JSON ``null``), DataFrames become lists of records, Series
+    become dicts, paths become strings, sets and tuples become lists, and
+    objects with a ``to_dict()`` method are converted through it.
+
+    Parameters
+    ----------
+    obj : Any
+        Nested structure of dicts, lists, numbers, strings, numpy and pandas objects.
+
+    Returns
+    -------
+    Any
+        The same structure built only from dict, list, str, int, float, bool and None.
+
+    Raises
+    ------
+    TypeError
+        For an object with no JSON representation (the message names its type).
+    """
+    import numpy as np
+    import pandas as pd
+
+    if obj is None or isinstance(obj, (str, bool)):
+        return obj
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, pd.DataFrame):
+        return [jsonable(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return [jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (Path, os.PathLike)):
+        return os.fspath(obj)
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return jsonable(obj.to_dict())
+    raise TypeError(f"cannot save a {type(obj).__name__} as JSON")

@@ -29,7 +29,9 @@ from pydantic import (
 )
 
 from simlib.errors import Problem, ScenarioError
+from simlib.io import SHIPPED
 from simlib.memo import by_identity
+from simlib.priors import PRIORS, prior_problems
 
 MONTHS = 12
 PROCESSES = ("telesales", "key_account", "channel")
@@ -240,7 +242,12 @@ def _name_problems(rp: Any) -> list[tuple[str, str]]:
 
 
 def _cross_problems(data: Any) -> list[tuple[str, str]]:
-    """Problems that involve several parts of a scenario dict: (field path, message) pairs."""
+    """Problems that involve several parts of a scenario dict: (field path, message) pairs.
+
+    Listed in the order of the file: the current plan, then plan by plan and
+    role by role (:func:`_role_plan_problems`), each plan ending with the
+    roles it has no plan for.
+    """
     if not isinstance(data, dict):
         return []
     out: list[tuple[str, str]] = []
@@ -260,49 +267,72 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
             if rname not in process:
                 out.append((where, f"unknown role, expected one of {sorted(process)}"))
                 continue
-            if not isinstance(rp, dict):
-                continue
-            out += [(f"{where}.{f}", m) for f, m in _name_problems(rp)]
-            known = MEASURES.get(process[rname]) if isinstance(process[rname], str) else None
-            if known is None:
-                continue
-            comps = rp.get("components")
-            for i, c in enumerate(comps if isinstance(comps, list) else []):
-                if not isinstance(c, dict):
-                    continue
-                measure, kind, target = c.get("measure", "revenue"), c.get("kind", "curve"), c.get("target", "quota")
-                if not isinstance(measure, str):
-                    continue
-                if measure not in known:
-                    out.append((f"{where}.components.{i}.measure",
-                                f"'{measure}' is not a measure of process {process[rname]}, expected one of {sorted(known)}"))
-                elif kind == "per_unit" and known[measure] != "flow":
-                    out.append((f"{where}.components.{i}.measure",
-                                f"per_unit needs a count measure, expected one of "
-                                f"{sorted(k for k, v in known.items() if v == 'flow')}"))
-                elif target == "quota" and kind != "per_unit" and measure != "revenue":
-                    out.append((f"{where}.components.{i}.target",
-                                f"'quota' applies to revenue only; give a number per year for '{measure}'"))
-            for section in ("gates", "modifiers"):
-                items = rp.get(section)
-                for i, g in enumerate(items if isinstance(items, list) else []):
-                    if not isinstance(g, dict):
-                        continue
-                    measure = g.get("measure", "revenue")
-                    if isinstance(measure, str) and measure not in known:
-                        out.append((f"{where}.{section}.{i}.measure",
-                                    f"'{measure}' unknown, expected one of {sorted(known)}"))
-                    elif section == "gates" and measure != "revenue" and g.get("target", "quota") == "quota":
-                        out.append((f"{where}.gates.{i}.target",
-                                    f"'quota' applies to revenue only; give a number per year for '{measure}'"))
-            rec = rp.get("recognition")
-            if isinstance(rec, dict) and isinstance(rec.get("measure", "revenue"), str):
-                if rec.get("measure", "revenue") not in known:
-                    out.append((f"{where}.recognition.measure",
-                                f"'{rec['measure']}' unknown, expected one of {sorted(known)}"))
+            if isinstance(rp, dict):
+                out += _role_plan_problems(where, rp, process[rname])
         missing = set(process) - set(proles)
         if missing:
             out.append((f"plans.{pname}.roles", f"no plan for role(s) {sorted(missing)}"))
+    return out
+
+
+def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, str]]:
+    """Problems of one role's plan (a dict at field path ``where``) against its role's process.
+
+    Repeated or unknown component names first, then the measures of the
+    components, gates, modifiers and recognition: each must be a measure of
+    the process (``process`` as the scenario file gives it; nothing is
+    checked when it is not a known process).
+    """
+    out = [(f"{where}.{f}", m) for f, m in _name_problems(rp)]
+    known = MEASURES.get(process) if isinstance(process, str) else None
+    if known is None:
+        return out
+    out += _component_measure_problems(where, rp.get("components"), process, known)
+    for section in ("gates", "modifiers"):
+        items = rp.get(section)
+        for i, g in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(g, dict):
+                continue
+            measure = g.get("measure", "revenue")
+            if isinstance(measure, str) and measure not in known:
+                out.append((f"{where}.{section}.{i}.measure",
+                            f"'{measure}' unknown, expected one of {sorted(known)}"))
+            elif section == "gates" and measure != "revenue" and g.get("target", "quota") == "quota":
+                out.append((f"{where}.gates.{i}.target",
+                            f"'quota' applies to revenue only; give a number per year for '{measure}'"))
+    rec = rp.get("recognition")
+    if isinstance(rec, dict) and isinstance(rec.get("measure", "revenue"), str):
+        if rec.get("measure", "revenue") not in known:
+            out.append((f"{where}.recognition.measure",
+                        f"'{rec['measure']}' unknown, expected one of {sorted(known)}"))
+    return out
+
+
+def _component_measure_problems(where: str, comps: Any, process: str,
+                                known: dict[str, str]) -> list[tuple[str, str]]:
+    """Components (``comps``, the list at ``<where>.components``) whose measure does not fit the process.
+
+    A component's measure must be one of ``known`` (measure -> "flow" or
+    "score"); ``per_unit`` pays per unit of a count ("flow") measure; the
+    ``quota`` target is for revenue only.
+    """
+    out = []
+    for i, c in enumerate(comps if isinstance(comps, list) else []):
+        if not isinstance(c, dict):
+            continue
+        measure, kind, target = c.get("measure", "revenue"), c.get("kind", "curve"), c.get("target", "quota")
+        if not isinstance(measure, str):
+            continue
+        if measure not in known:
+            out.append((f"{where}.components.{i}.measure",
+                        f"'{measure}' is not a measure of process {process}, expected one of {sorted(known)}"))
+        elif kind == "per_unit" and known[measure] != "flow":
+            out.append((f"{where}.components.{i}.measure",
+                        f"per_unit needs a count measure, expected one of "
+                        f"{sorted(k for k, v in known.items() if v == 'flow')}"))
+        elif target == "quota" and kind != "per_unit" and measure != "revenue":
+            out.append((f"{where}.components.{i}.target",
+                        f"'quota' applies to revenue only; give a number per year for '{measure}'"))
     return out
 
 
@@ -457,9 +487,9 @@ class EffortBehaviour(_Model):
     enabled: bool = True
     cost_exponent: float = Field(4.0, gt=1.0, le=10.0, description="g in c(e) = k e^g / g")
     monthly_discount: float = Field(0.995, gt=0.0, le=1.0, description="discount factor per month")
-    intrinsic: NonNeg = Field(2.0, description="non-money value of output, x target incentive per year of quota")
-    risk_aversion: NonNeg = Field(0.0, description="CARA coefficient per target incentive (0 = risk neutral)")
-    choice_noise: Positive = Field(0.05, description="scale of effort taste shocks, x target incentive per month")
+    intrinsic: NonNeg = Field(2.0, description="non-money value of output, x today's incentive pay (current plan) per year of quota")
+    risk_aversion: NonNeg = Field(0.0, description="CARA coefficient per today's incentive pay (0 = risk neutral)")
+    choice_noise: Positive = Field(0.05, description="scale of effort taste shocks, x today's incentive pay per month")
     min_effort: float = Field(0.2, gt=0.0, le=1.0)
     max_effort: float = Field(2.5, ge=1.0, le=10.0)
     normalise: bool = Field(True, description="scale effort cost so today's effort is optimal under the current plan")
@@ -476,9 +506,11 @@ class TeamBehaviour(_Model):
     """Free riding on team pay, help to teammates, mean-field equilibrium."""
 
     enabled: bool = True
-    social_weight: NonNeg = Field(0.67, le=3.0, description="value of a teammate's money relative to one's own")
-    help_productivity: NonNeg = Field(0.1, description="output gain of a teammate per unit of extra help from all others")
-    help_norm: NonNeg = Field(0.25, description="today's motive to help, x the marginal pay on one's own output")
+    social_weight: NonNeg = Field(1.0, le=3.0, description="value of the teammates' money relative to one's own, in total "
+                                  "(spread over the n - 1 teammates)")
+    help_productivity: NonNeg = Field(0.15, description="output gain of a teammate per unit of extra help from all others, "
+                                      "per unit of the role's revenue elasticity to effort")
+    help_norm: NonNeg = Field(0.15, description="today's motive to help, x the marginal pay on one's own output")
     help_cost_exponent: float = Field(3.0, gt=1.0, le=10.0)
     iterations: Annotated[int, Field(ge=0, le=20)] = 3
 
@@ -487,8 +519,8 @@ class TimingBehaviour(_Model):
     """Pulling next period's sales in at a discount, or pushing sales out (Oyer 1998; Larkin 2014)."""
 
     enabled: bool = True
-    price_discount: Fraction = Field(0.08, description="price cut on deals pulled into the period")
-    max_pull: NonNeg = Field(0.5, description="most of next month's expected revenue that can be pulled in")
+    price_discount: Fraction = Field(0.35, description="price concession on a deal pulled into the period")
+    max_pull: NonNeg = Field(1.25, description="most revenue that can be pulled in, months of expected revenue")
     max_push: NonNeg = Field(0.5, description="most of this month's expected revenue that can be pushed out")
 
 
@@ -500,6 +532,49 @@ class RatchetBehaviour(_Model):
     down: NonNeg = Field(0.3, description="share of a shortfall taken off next year's quota")
 
 
+class PriorSpec(_Model):
+    """A prior range overriding a default of :data:`simlib.priors.PRIORS` (docs/model.md, section 4.11)."""
+
+    dist: Literal["uniform", "loguniform"] | None = Field(None, description="default: the built-in prior's")
+    low: float
+    high: float
+    source: str = Field("", description="where the range comes from (shown in provenance)")
+
+
+class Uncertainty(_Model):
+    """Behavioural uncertainty: an ensemble over parameter draws from priors (docs/model.md, section 4.11)."""
+
+    draws: Annotated[int, Field(ge=0, le=1024)] = Field(0, description="parameter draws K (0 = off)")
+    seed: Annotated[int, Field(ge=0)] = Field(0, description="seed of the draws' design")
+    method: Literal["sobol", "lhs"] = "sobol"
+    priors: dict[str, PriorSpec] = Field(default_factory=dict, description="overrides: name -> [low, high] or mapping")
+
+    @field_validator("priors", mode="before")
+    @classmethod
+    def _short_forms(cls, v: Any) -> Any:
+        """``[low, high]`` and a lone number (a fixed value) are short for ``{low, high}``."""
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for k, x in v.items():
+            if isinstance(x, (list, tuple)) and len(x) == 2:
+                x = {"low": x[0], "high": x[1]}
+            elif isinstance(x, (int, float)) and not isinstance(x, bool):
+                x = {"low": x, "high": x}
+            out[k] = x
+        return out
+
+    @model_validator(mode="after")
+    def _known(self) -> Uncertainty:
+        problems = []
+        for name, spec in self.priors.items():
+            dist = spec.dist or (PRIORS[name].dist if name in PRIORS else "uniform")
+            problems += [(f"priors.{name}", m) for m in prior_problems(name, dist, spec.low, spec.high)]
+        if problems:
+            raise ValueError(_SEP.join(f"@{f}: {m}" for f, m in problems))
+        return self
+
+
 class Behaviour(_Model):
     """How reps respond to a plan; every part can be switched off (``enabled: false``)."""
 
@@ -509,6 +584,7 @@ class Behaviour(_Model):
     team: TeamBehaviour = Field(default_factory=TeamBehaviour)
     timing: TimingBehaviour = Field(default_factory=TimingBehaviour)
     ratchet: RatchetBehaviour = Field(default_factory=RatchetBehaviour)
+    uncertainty: Uncertainty = Field(default_factory=Uncertainty)
 
 
 class Scenario(_Model):
@@ -720,7 +796,10 @@ def _build(data: dict, source: str) -> Scenario:
         raise ScenarioError(problems) from None
     if problems:
         raise ScenarioError(problems)
-    canonical = json.dumps(scen.model_dump(by_alias=True, mode="json"), sort_keys=True)
+    dumped = scen.model_dump(by_alias=True, mode="json")
+    if scen.behaviour.uncertainty == Uncertainty():  # unset: the hash of scenarios written before it existed
+        del dumped["behaviour"]["uncertainty"]
+    canonical = json.dumps(dumped, sort_keys=True)
     object.__setattr__(scen, "sha256", hashlib.sha256(canonical.encode()).hexdigest())
     object.__setattr__(scen, "source", source)
     return scen
@@ -760,6 +839,10 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario YAML file.
 
+    A relative path that does not exist in the working directory is looked
+    up among the scenarios shipped with simlib, so ``scenarios/default.yaml``
+    works from any folder.
+
     Raises
     ------
     ScenarioError
@@ -767,6 +850,9 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     p = Path(path)
     src = str(path)
+    if not p.exists() and not p.is_absolute() and (SHIPPED / p).is_file():
+        p = SHIPPED / p
+        src = str(p)
     if not p.exists():
         raise ScenarioError([Problem(src, "", "file not found")])
     if p.is_dir():

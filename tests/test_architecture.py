@@ -7,14 +7,18 @@
   no module uses another module's ``_private`` names, no module imports simlib
   modules dynamically (``importlib.import_module``), and no module inside the
   package imports the package root (which imports nearly everything).
+* No function of simlib is longer than :data:`MAX_FUNCTION_LINES` lines of code
+  after its docstring: a longer one holds more than one idea.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import os
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -251,3 +255,119 @@ def test_dynamic_imports_are_detected():
     assert _check_source("simlib.cli", "from importlib import import_module as im\nim('simlib.fit')").dynamic
     assert _check_source("simlib.cli", "__import__('simlib.fit.synth')").dynamic
     assert not _check_source("simlib.report.notebook", "for m in ('scipy',):\n    __import__(m)").dynamic
+
+
+# ----------------------------------------------------------------------
+# Function length
+# ----------------------------------------------------------------------
+
+#: most lines of code (not blank, not only a comment) a function may have after its docstring
+MAX_FUNCTION_LINES = 80
+#: modules whose functions may be longer: the slow reference is deliberately one plain loop
+LONG_FUNCTION_MODULES = {"simlib/model/reference.py"}
+#: "path:function" -> why it may be longer for now; an entry that is no longer too long must go
+LONG_FUNCTIONS_ALLOWED = {
+    "simlib/fit/calibrate.py:calibrate": "owned by the calibration work in progress (fit/calibrate.py)",
+}
+
+
+def _code_lines(source: str) -> set[int]:
+    """Line numbers (1-based) that hold code: a token other than a comment or a line break.
+
+    A string spanning several lines counts on every line it spans.
+    """
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+    lines: set[int] = set()
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type not in skip:
+            lines.update(range(tok.start[0], tok.end[0] + 1))
+    return lines
+
+
+def _function_lengths(source: str) -> dict[str, int]:
+    """Dotted name (``Class.method``, ``outer.inner``) -> lines of code after the docstring, of every function.
+
+    A nested function's lines count in the function around it as well as on their own.
+    """
+    code = _code_lines(source)
+    out: dict[str, int] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                has_docstring = ast.get_docstring(child, clean=False) is not None
+                first = child.body[0].end_lineno + 1 if has_docstring else child.body[0].lineno
+                out[prefix + child.name] = sum(1 for n in code if first <= n <= child.end_lineno)
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(source), "")
+    return out
+
+
+def _long_functions() -> dict[str, int]:
+    """"path:function" -> lines of code, of every function of simlib over :data:`MAX_FUNCTION_LINES`."""
+    out = {}
+    for path in MODULES.values():
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in LONG_FUNCTION_MODULES:
+            continue
+        for name, n in _function_lengths(path.read_text(encoding="utf-8")).items():
+            if n > MAX_FUNCTION_LINES:
+                out[f"{rel}:{name}"] = n
+    return out
+
+
+def test_functions_hold_one_idea_each():
+    """No function is longer than MAX_FUNCTION_LINES lines of code after its docstring (a longer one
+    holds several ideas: split it into functions named for each), apart from those allowed, which
+    must still be too long (an entry no longer needed is taken off the list)."""
+    long = _long_functions()
+    found = [f"{name}: {n} lines" for name, n in sorted(long.items()) if name not in LONG_FUNCTIONS_ALLOWED]
+    stale = sorted(set(LONG_FUNCTIONS_ALLOWED) - set(long))
+    message = []
+    if found:
+        message.append(f"functions longer than {MAX_FUNCTION_LINES} lines of code after the docstring "
+                       "(split each into functions named for the ideas it holds):\n  " + "\n  ".join(found))
+    if stale:
+        message.append("allowed to be long but no longer are (take them off LONG_FUNCTIONS_ALLOWED in "
+                       "tests/test_architecture.py):\n  " + "\n  ".join(stale))
+    if message:
+        pytest.fail("\n".join(message), pytrace=False)
+
+
+FUNCTION_SAMPLE = '''
+def f(a,
+      b):
+    """Doc.
+
+    More doc."""
+    # a comment: not counted
+    x = 1  # counted
+
+    s = """two lines,
+# both counted"""
+
+    def g():
+        return x
+    return g
+
+
+class C:
+    def m(self):
+        pass
+'''
+
+
+def test_function_length_counts_code_after_the_docstring():
+    assert _function_lengths(FUNCTION_SAMPLE) == {"f": 6, "f.g": 1, "C.m": 1}
+    assert _function_lengths("def f():\n    return 1\n") == {"f": 1}
+
+
+def test_long_functions_are_found():
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES + 1))
+    lengths = _function_lengths(f'def long():\n    """Doc."""\n{body}')
+    assert lengths == {"long": MAX_FUNCTION_LINES + 1}

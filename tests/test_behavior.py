@@ -80,11 +80,20 @@ def test_dynamic_is_chunk_and_executor_invariant():
 
 
 #: (finding, role type) pairs the model does not reproduce (docs/model.md, section 4.10)
-KNOWN_FAILING = {("quarterly_low", "second"), ("team_weight", "second")}
+KNOWN_FAILING = {("quarterly_low", "second")}
+
+#: single effects (by the start of their label) the model does not reproduce, per (finding, role type); the
+#: finding's other effects must hold (docs/model.md, section 4.10)
+KNOWN_FAILING_EFFECTS = {
+    ("bonus_to_commission", "first"): "low tercile",
+    ("bonus_to_commission", "second"): "low tercile",
+    ("lump_sums", "first"): "incremental share",
+}
 
 #: trials per finding: enough that the expected effect is several SEs from zero
 #: (the quarterly-bonus tercile difference is small: +0.67 pp, SE 0.17 at 200 trials)
-FINDING_TRIALS = {"quarterly_low": 120}
+#: (the salary-under-risk net gain on key accounts: +4.1% of OTE, SE 0.67 at 200 trials)
+FINDING_TRIALS = {"quarterly_low": 120, "salary_risk": 80}
 
 
 @pytest.mark.parametrize("which", ["first", "second"])
@@ -96,6 +105,14 @@ def test_research_finding_signs(key, which):
     assert len(df) >= 1
     assert df["role"].nunique() == 1
     bad = df[~df["holds"]]
+    known = KNOWN_FAILING_EFFECTS.get((key, which))
+    if known is not None:
+        is_known = df["effect"].str.startswith(known)
+        assert is_known.any(), f"no effect starting with {known!r}"
+        assert bad.index.equals(df.index[is_known]), (
+            "a known failure now holds or another effect fails: update KNOWN_FAILING_EFFECTS and docs/model.md "
+            "section 4.10\n" + df[["role", "effect", "measured", "ci_low", "ci_high", "holds"]].to_string())
+        pytest.xfail(f"known failure ({known}), docs/model.md section 4.10")
     if (key, which) in KNOWN_FAILING:
         assert not bad.empty, "a known failure now holds: update KNOWN_FAILING and docs/model.md section 4.10"
         pytest.xfail("known failure on the second role type, docs/model.md section 4.10")
@@ -257,3 +274,68 @@ def test_timing_moves_conserve_revenue_up_to_the_discount(process):
     assert pol.recorded.discount.sum() > 0
     assert fewer_pulls[0]  # the case that used to lose the saved discount
     np.testing.assert_allclose(moved[0], -pol.recorded.discount.sum(), rtol=1e-9)
+
+
+def _single_peaked(d: np.ndarray, se: np.ndarray, z: float = 3.0) -> bool:
+    """True if ``d`` rises to one peak and then falls, each step allowed to go the wrong way by ``z`` SEs
+    (the SE of a step bounded by the sum of the two SEs, whatever their correlation)."""
+    p = int(np.argmax(d))
+    tol = z * (se[1:] + se[:-1])
+    step = np.diff(d)
+    return bool(np.all(step[:p] >= -tol[:p]) and np.all(step[p:] <= tol[p:]))
+
+
+def test_recognition_response_is_single_peaked_in_the_number_of_winners():
+    """A top-k award of 20k on telesales: the effort response over k = 3, 6, 12, 24, 60 (of 120 reps) is single-peaked
+    within SE, as a rank-order tournament's (Lazear & Rosen 1981; Moldovanu & Sela 2001), not a jump between type
+    grid nodes (docs/model.md, section 4.1)."""
+    ks = [3, 6, 12, 24, 60]
+    data = simlib.load_scenario(DEFAULT).model_dump(by_alias=True)
+    cur = data["plans"]["current"]
+    for k in ks:
+        p = {**cur, "roles": {**cur["roles"]}}
+        p["roles"]["telesales"] = {**cur["roles"]["telesales"], "recognition": {"top_k": k, "value": 20000.0, "measure": "revenue"}}
+        data["plans"][f"rec{k}"] = p
+    s = scenario_from_dict(data, DEFAULT)
+    d = simlib.simulate(s, ["current"] + [f"rec{k}" for k in ks], trials=24, rng=2, behaviour="dynamic").differences()
+    d = d[(d.group == "telesales") & (d.metric == "effort_index")].set_index("plan").loc[[f"rec{k}" for k in ks]]
+    diff, se = d["diff"].to_numpy(), d["se"].to_numpy()
+    assert np.all(diff > 0), diff  # a bigger prize than today's (6 x 3,000) raises effort at every k
+    assert _single_peaked(diff, se), (diff, se)
+    # the old step-at-the-grid award gave +1.5, +0.5, -0.3, +4.9, -0.3%: a dip of many SEs
+    assert not _single_peaked(np.array([1.5, 0.5, -0.3, 4.9, -0.3]) / 100, se)
+
+
+def test_team_free_riding_scales_like_one_over_team_size():
+    """A rep keeps (1 + social weight) / N of the team part's money incentive (Holmstrom 1982; Encinosa, Gaynor &
+    Rebitzer 2007), docs/model.md section 4.3."""
+    from simlib.behaviour.dynamic import _teammate_weight
+
+    for n in (2, 3, 6, 10, 40):
+        kept = 1.0 / n + _teammate_weight(1.0, n) * (n - 1.0) / n
+        assert kept == pytest.approx(2.0 / n)
+    assert _teammate_weight(1.0, 1) == 0.0 and _teammate_weight(3.0, 2) == 1.0  # never more than one's own money
+
+
+def test_team_weight_interior_optimum_on_channel():
+    """The third role type: the best team weight is interior too (section 4.9 checks telesales and key accounts)."""
+    s = V.swap_role(V._load("team_weight"), "channel")
+    (_, eff, _), (_, hlp, _), (_, gain, _) = V._f_team(s, 24, 1)
+    for x, sign in ((eff, -1), (hlp, 1), (gain, 1)):
+        m, se, lo, hi = V._ci(x)
+        assert (lo > 0) if sign > 0 else (hi < 0), (m, lo, hi)
+
+
+@pytest.mark.parametrize("process", ["telesales", "channel"])
+def test_quarterly_bonus_helps_low_performers_through_effort_not_timing(process):
+    """Chung, Steenburgh & Sudhir 2014 (docs/model.md, section 4.10): the pacing effect of quarterly bonuses on effort
+    holds on the role types where the check fails (low minus high tercile > 0 with timing games off); the quarter-end
+    timing games reverse it (the known failure of section 4.9)."""
+    s = V.swap_role(V._load("quarterly_bonus"), process)
+    off = _variant(s, timing={"enabled": False})
+    (_, x_off, _), = V._f_quarterly_low(off, 200, 1)
+    (_, x_on, _), = V._f_quarterly_low(s, 200, 1)
+    m_off, _, lo_off, _ = V._ci(x_off)
+    m_on, _, _, hi_on = V._ci(x_on)
+    assert lo_off > 0, (m_off, lo_off)
+    assert hi_on < 0, (m_on, hi_on)

@@ -120,14 +120,26 @@ def test_the_wheel_not_the_checkout_is_imported_and_runs_the_kernel(installed, e
     assert Path(kernel_python).parent == python.parent, kernel_python
 
 
+#: checks that fail on the findings' own scenarios' roles (docs/model.md section 4.10): (finding, effect prefix)
+KNOWN_FAILING_FIRST = {("bonus_to_commission", "low tercile"), ("lump_sums", "incremental share")}
+
+
 def test_validate_model_outside_the_checkout(installed, elsewhere):
+    import io
+
+    import pandas as pd
+
     _, simlib, env, _, _ = installed
     # the findings on their own scenarios' roles (docs/model.md section 4.10 lists the two the
-    # model does not reproduce on the second role type)
-    out = _run([simlib, "validate-model", "--roles", "first", "--trials", "200"], cwd=elsewhere, env=env).stdout
-    last = out.strip().splitlines()[-1]
-    held, _, total = last.partition(" checks hold")[0].partition(" of ")
-    assert held == total and int(total) >= 8, last
+    # model does not reproduce on the second role type, and one on both)
+    cmd = [str(simlib), "validate-model", "--roles", "first", "--trials", "200", "--format", "csv"]
+    proc = subprocess.run(cmd, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=HANG)
+    assert proc.returncode == 1 and proc.stdout, f"exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    df = pd.read_csv(io.StringIO(proc.stdout))
+    known = pd.Series([any(k == key and e.startswith(pre) for key, pre in KNOWN_FAILING_FIRST)
+                       for k, e in zip(df["key"], df["effect"], strict=True)], index=df.index)
+    assert df["key"].nunique() >= 11, df["key"].unique()
+    assert (df["holds"] == ~known).all(), df[["key", "effect", "measured", "ci_low", "ci_high", "holds"]].to_string()
 
 
 def test_synth_then_calibrate_with_the_shipped_template(installed, elsewhere):

@@ -43,6 +43,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtr
 
 from simlib.behaviour import kernels
 from simlib.behaviour.kernels import X_GRID, X_H, X_N, Problem, Solution, shock_nodes
@@ -50,7 +51,7 @@ from simlib.behaviour.policy import DynamicPolicy, RoleSolution
 from simlib.behaviour.sample import Calibration, marginal_values, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.model.paycurves import compile_component, evaluate
-from simlib.model.plans import Structure, primary_structure, revenue_profile, set_quotas
+from simlib.model.plans import Structure, compute_pay, primary_structure, revenue_profile, set_quotas
 from simlib.model.population import RoleWorld
 from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario
 
@@ -132,14 +133,60 @@ def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, s
     return F
 
 
-def _recognition_prize(value: float, top_k: int, attainment: np.ndarray, share: float, a: np.ndarray) -> np.ndarray:
-    """Recognition at the year's last period end (NT, G): ``value`` where the annual attainment (the type's
-    expectation for the earlier periods, the state for the last) reaches what the top ``top_k`` reached
-    in the calibration sample (``attainment`` (T, R))."""
+def _teammate_weight(social_weight: float, n: float) -> float:
+    """Value of one teammate's money relative to one's own in a team of ``n`` (dimensionless).
+
+    ``social_weight`` is the weight in a pair; in larger teams the same total
+    weight is spread over the ``n - 1`` teammates, ``social_weight / (n - 1)``
+    (at most 1). A rep then keeps ``(1 + social_weight) / n`` of the money
+    incentive of the team part of pay: free riding scales like ``1/n``
+    (Holmstrom 1982), and sharing norms soften it most in small groups
+    (Encinosa, Gaynor & Rebitzer 2007). See docs/model.md, section 4.3.
+    """
+    if n <= 1.0:
+        return 0.0
+    return min(social_weight / (n - 1.0), 1.0)
+
+
+#: share of a type cell of C_GRID (in attainment) that blurs a recognition threshold (_recognition_prize)
+_TYPE_BLUR = 0.5
+
+
+def _recognition_prize(value: float, top_k: int, attainment: np.ndarray, expected: np.ndarray, share: float,
+                       a: np.ndarray) -> np.ndarray:
+    """Expected recognition award as a function of a period's attainment, per type (NT, G), money.
+
+    A rep wins when their annual attainment reaches the ``top_k``-th highest
+    of the role. In the calibration sample (``attainment``, annual, and
+    ``expected``, the reps' expected attainment at today's effort, both (T, R))
+    that threshold has mean ``a*`` and a spread ``sd*`` over trials, and a
+    rep's annual attainment scatters around their expectation with standard
+    deviation ``sd_y``. The period's state ``x`` (``share`` of the year's
+    expected revenue) is known; the rest of the year is at the type's
+    expectation ``a`` with its share of the annual noise. So
+
+        P(win | x) = Phi((share x + (1 - share) a - a*) / s),
+        s^2 = sd*^2 + (1 - share) sd_y^2 + (share h)^2 + (b a log r)^2
+
+    with ``h`` the state grid's step (a floor that keeps the threshold from
+    snapping to grid points) and ``r`` the ratio between neighbouring types of
+    :data:`C_GRID` (41%): a grid type stands for the reps of its cell, so the
+    threshold is spread over ``b`` = :data:`_TYPE_BLUR` of a cell in attainment
+    units. Without it the award's pull falls on the one or two types nearest
+    the threshold and the role's response jumps as the threshold moves between
+    types (docs/model.md, section 4.1). Every period's terminal value carries this term;
+    only its slope in ``x`` matters for the period's choices, and that is the
+    period's marginal effect on the chance to win (a smooth rank-order
+    tournament, Lazear & Rosen 1981), not a step at one period's end.
+    """
     k_top = min(top_k, attainment.shape[1])
-    a_star = float(np.mean(np.sort(attainment, axis=1)[:, -k_top]))
+    th = np.sort(attainment, axis=1)[:, -k_top]
+    sd_star = float(np.std(th))
+    sd_y = float(np.std(attainment - expected))
+    cell = _TYPE_BLUR * math.log(C_GRID[1] / C_GRID[0]) * a[:, None]
+    s = np.sqrt(sd_star**2 + (1.0 - share) * sd_y**2 + (share * X_H) ** 2 + cell**2)
     annual = (1.0 - share) * a[:, None] + share * X_GRID[None, :]
-    return value * (annual >= a_star)
+    return value * ndtr((annual - float(np.mean(th))) / s)
 
 
 # --------------------------------------------------------------------------
@@ -162,6 +209,7 @@ class DynamicBehaviour:
         self._cal: Calibration | None = None
         self._solved: dict[tuple[str, str], RoleSolution] = {}
         self._k: dict[str, tuple[np.ndarray, dict]] = {}
+        self._stake: dict[str, float] = {}
         # solutions depend only on the organisation, market, behaviour and current plan (and the
         # candidate's role plan): shared across scenario copies such as a sweep's ``with_plan`` variants
         base = scenario.model_dump(by_alias=True, mode="json", include={"roles", "market", "behaviour"})
@@ -185,6 +233,26 @@ class DynamicBehaviour:
         E = float(revenue_profile(self.scenario, world.name).sum())
         return E * world.ability * world.territory * world.ramp_mean
 
+    def pay_at_stake(self, role: str) -> float:
+        """Today's incentive pay per rep, money per year: the money scale of non-money terms.
+
+        The mean incentive of the role's calibration reps under the scenario's
+        current plan at today's effort (docs/model.md, section 4.1). It scales
+        the non-money value of output, the effort taste shocks and risk
+        aversion, so that they move with money, not with any plan's
+        ``target_incentive`` label. Falls back to the base salary, then 1,
+        when the current plan pays no incentive.
+        """
+        if role not in self._stake:
+            scen, cur = self.scenario, self.scenario.current_plan
+            world = self.cal.worlds[role]
+            pr = compute_pay(scen, cur, world, self.cal.measures[role], set_quotas(scen, cur, world))
+            stake = float(np.mean(pr.incentive))
+            if not stake > 0:
+                stake = float(np.mean(pr.base)) if float(np.mean(pr.base)) > 0 else 1.0
+            self._stake[role] = stake
+        return self._stake[role]
+
     # -- ingredients -----------------------------------------------------------
     def _ingredients(self, plan: str, role: str, omega: float = 1.0) -> dict[str, Any]:
         """Role-level money terms of a plan from the calibration sample (mean field: teammates at ``omega``)."""
@@ -200,7 +268,7 @@ class DynamicBehaviour:
         mv_full, _, _ = marginal_values(scen, plan, role, world, meas, quota)
         team_lin, D, P = 0.0, 0.0, 0.0
         N = float(scen.roles[role].team_size)
-        sig = bp.team.social_weight if bp.team.enabled else 0.0
+        sig = _teammate_weight(bp.team.social_weight, N) if bp.team.enabled else 0.0
         if w > 0:
             s_team, p_team = team_variant(scen, plan, 1.0)
             mv_team, _, pr_team = marginal_values(s_team, p_team, role, world, meas, quota, scale=omega)
@@ -212,7 +280,7 @@ class DynamicBehaviour:
             if rp.team.split == "contribution":
                 team_lin += w * (P / N) * (N - 1.0) / N * (1.0 - sig)
         return dict(
-            world=world, rp=rp, TI=TI, w=w, quota=quota, mv_ind=mv_ind, comp_ind=comp_ind,
+            world=world, rp=rp, TI=TI, S=self.pay_at_stake(role), w=w, quota=quota, mv_ind=mv_ind, comp_ind=comp_ind,
             mv_full=mv_full, pr_ind=pr_ind, team_lin=team_lin, D=D, P=P, N=N, sig=sig,
         )
 
@@ -277,9 +345,9 @@ class DynamicBehaviour:
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
         prof_raw = revenue_profile(scen, role)
         prof = prof_raw / prof_raw.sum()
-        st = primary_structure(rp, TI)
-        starts, ends, share, inc = _periods(prof, st)
         qref = float(np.mean(ing["quota"]))
+        st = primary_structure(rp, TI, quota=qref)
+        starts, ends, share, inc = _periods(prof, st)
         NT = len(a)
         terminal = [self._terminal(p, t, len(ends), ing, st, share, qref, a) for p, t in enumerate(ends)]
         elas_q = revenue_elasticity(scen, role)
@@ -295,7 +363,7 @@ class DynamicBehaviour:
             a=a, k=k, starts=starts, ends=ends, inc=inc, prof=prof, terminal=terminal, lin=lin,
             eta=elas_q, g=bp.effort.cost_exponent, delta=bp.effort.monthly_discount, e_grid=e_grid,
             nodes=shock_nodes(scen, role, a), timing=timing, next_year_value=nyv,
-            tau=np.full(NT, bp.effort.choice_noise * TI / MONTHS),
+            tau=np.full(NT, bp.effort.choice_noise * ing["S"] / MONTHS),
         )
 
     def _terminal(self, p: int, t: int, n: int, ing: dict, st: Structure, share: np.ndarray, qref: float,
@@ -309,12 +377,13 @@ class DynamicBehaviour:
         bp = self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
         F = _period_pay(rp, st, TI, w, qref, share[p])
-        r_aversion = bp.effort.risk_aversion / max(TI, 1e-9)
+        r_aversion = bp.effort.risk_aversion / ing["S"]
         U = F if r_aversion <= 0 else (1.0 - np.exp(-r_aversion * F)) / r_aversion
         U = np.broadcast_to(U, (len(a), X_N)).copy()
         rec = rp.recognition
-        if rec is not None and rec.value > 0 and rec.measure == "revenue" and p == n - 1:
-            U += _recognition_prize(rec.value, rec.top_k, ing["pr_ind"].attainment, share[p], a)
+        if rec is not None and rec.value > 0 and rec.measure == "revenue":
+            expected = self.expected_revenue(ing["world"]) / np.maximum(ing["quota"], 1e-12)
+            U += _recognition_prize(rec.value, rec.top_k, ing["pr_ind"].attainment, expected, share[p], a)
         if bp.ratchet.enabled and rp.quota.method == "last_year":
             lam = (1.0 - w) * max(ing["mv_ind"]["revenue"], 0.0)
             months_left = MONTHS - t
@@ -338,7 +407,7 @@ class DynamicBehaviour:
             kind = MEASURES[proc][kname]
             lin_year += (1.0 - w) * v * (1.0 if kind == "flow" else 0.5)
         lin_year += ing["team_lin"]
-        lin_year += self.params.effort.intrinsic * ing["TI"]
+        lin_year += self.params.effort.intrinsic * ing["S"]
         return lin_year
 
     # -- normalisation: effort cost under the current plan ---------------------
@@ -355,7 +424,7 @@ class DynamicBehaviour:
         eta, g = revenue_elasticity(self.scenario, role), self.params.effort.cost_exponent
         a = C_GRID.copy()
         # first guess: linearised marginal value of output at e = 1
-        lin0 = max(ing["mv_ind"]["revenue"], 0.0) + self.params.effort.intrinsic * ing["TI"] + ing["team_lin"]
+        lin0 = max(ing["mv_ind"]["revenue"], 0.0) + self.params.effort.intrinsic * ing["S"] + ing["team_lin"]
         k = np.full(len(a), max(lin0 * eta, 1e-6))
         if self.params.effort.normalise:
             k = self._bisect_k(cur, role, ing, a, k, eta, g)
@@ -444,7 +513,7 @@ class DynamicBehaviour:
         is_cur = plan == self.scenario.current_plan
         f, rev_f = self._focus(ing, ing_cur, role) if not is_cur else (1.0, 1.0)
         h = self._help(ing, ing_cur) if not is_cur else 1.0
-        hm = 1.0 + bp.team.help_productivity * (h - 1.0) if bp.team.enabled else 1.0
+        hm = 1.0 + bp.team.help_productivity * revenue_elasticity(self.scenario, role) * (h - 1.0) if bp.team.enabled else 1.0
         if is_cur:
             a_grid, c_grid = C_GRID, np.array([1.0])
             a_types, k_types = C_GRID, k_c

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from simlib.errors import SimlibError
+from simlib.io import write_atomic
 
 
 def int_arg(minimum: int, expected: str):
@@ -52,6 +53,28 @@ def fraction(text: str) -> float:
 def add_behaviour_argument(parser: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
     """Add ``--behaviour`` (also spelled ``--behavior``): the behaviour model's name."""
     parser.add_argument("--behaviour", "--behavior", default=default, help=help)
+
+
+def add_uncertainty_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--behaviour-draws K`` and ``--behaviour-seed S``: the behavioural-uncertainty ensemble.
+
+    ``K`` defaults to the scenario's ``behaviour.uncertainty.draws`` (0 = off:
+    one run at the scenario's parameters); see :mod:`simlib.engine.ensemble`.
+    """
+    parser.add_argument(
+        "--behaviour-draws", "--behavior-draws", type=int_arg(0, "a whole number >= 0"), default=None, metavar="K",
+        help="behavioural parameter draws from the priors (docs/model.md 4.11), each run on the same random "
+             "numbers; reports model uncertainty and sign robustness (default: the scenario's "
+             "behaviour.uncertainty.draws, else 0 = off)",
+    )
+    parser.add_argument("--behaviour-seed", "--behavior-seed", type=seed, default=None, metavar="S",
+                        help="seed of the parameter draws (default: the scenario's behaviour.uncertainty.seed, else 0)")
+
+
+def behaviour_draws(args: argparse.Namespace, scenario: Any) -> int:
+    """The draws K to run: ``--behaviour-draws``, else the scenario's ``behaviour.uncertainty.draws``."""
+    k = getattr(args, "behaviour_draws", None)
+    return scenario.behaviour.uncertainty.draws if k is None else k
 
 
 def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
@@ -137,3 +160,20 @@ def parse_param_arg(text: str) -> tuple[str, Any]:
             return name, [round(float(v), 12) for v in vals]
         raise SimlibError(f"--param {text!r}: expected low:high:count with a whole count >= 1, or low:high")
     return name, [_scalar(v) for v in spec.split(",") if v.strip()]
+
+
+def write_table(df, path: str) -> None:
+    """Write a tidy table (pandas DataFrame) as .csv, .parquet or .json (records), chosen by the extension.
+
+    The file is written through a temporary file and renamed, so a failure
+    leaves an earlier table at ``path`` as it was.
+    """
+    p = str(path)
+    if p.endswith(".csv"):
+        write_atomic(p, lambda tmp: df.to_csv(tmp, index=False))
+    elif p.endswith(".parquet"):
+        write_atomic(p, lambda tmp: df.to_parquet(tmp, index=False))
+    elif p.endswith(".json"):
+        write_atomic(p, lambda tmp: df.to_json(tmp, orient="records", indent=1))
+    else:
+        raise SimlibError(f"--out {p}: expected a file ending in .csv, .parquet or .json")

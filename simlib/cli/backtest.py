@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     """Backtest, print the comparison table and coverage, optionally write JSON; 0 on success."""
     from simlib.fit.backtest import backtest
     from simlib.fit.calibrate import load_for
-    from simlib.report.notebook import jsonable
+    from simlib.io import jsonable
 
     template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
     print_skipped(hist)

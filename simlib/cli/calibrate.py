@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Calibrate, write the scenario (and ``--report``), print estimates and fit; 0 on success."""
     from simlib.fit.calibrate import calibrate, file_sha256, load_for, write_scenario
-    from simlib.report.notebook import jsonable
+    from simlib.io import jsonable
 
     out = Path(args.out)
     if out.exists() and not args.force:

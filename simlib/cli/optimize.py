@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import math
 
-from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, parse_param_arg, positive_int, seed
+from simlib.cli.args import (
+    add_behaviour_argument,
+    add_scheduler_argument,
+    add_uncertainty_arguments,
+    behaviour_draws,
+    parse_param_arg,
+    positive_int,
+    seed,
+)
 from simlib.errors import SimlibError
-from simlib.format import estimate
+from simlib.format import estimate, spread
 
 #: total metrics of the optimum's paired differences against the base plan shown in the report
 SHOW_DIFFERENCES = ("profit", "revenue", "incentive_cost", "comp_cost_of_sales", "share_at_quota", "leverage",
@@ -44,13 +52,14 @@ def add_parser(subparsers) -> None:
                                    "(default: the scenario's behaviour.mode, else dynamic)")
     p.add_argument("--out", metavar="FILE", help="write the full result (.json) or the evaluation history (.csv/.parquet)")
     p.add_argument("--progress", action="store_true")
+    add_uncertainty_arguments(p)
     add_scheduler_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Optimise, print the report, optionally write the result; 0 when a feasible plan was found, else 1."""
-    from simlib.cli.sweep import write_table
+    from simlib.cli.args import write_table
     from simlib.design.optimize import optimize
     from simlib.scenario import load_scenario
 
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         trials=args.trials, rng=args.seed, behaviour=args.behaviour, method=args.method, starts=args.starts,
         maxiter=args.maxiter, sensitivity=[] if args.no_sensitivity else args.sensitivity,
         sensitivity_maxiter=args.sensitivity_maxiter, executor=args.scheduler, progress=args.progress,
+        behaviour_draws=behaviour_draws(args, scen), behaviour_seed=args.behaviour_seed,
     )
     print(format_result(r))
     if args.out:
@@ -111,6 +121,21 @@ def format_result(r) -> str:
         lines.append(f"optimum - {p['base_plan']} (paired, total):")
         for _, row in d.iterrows():
             lines.append(f"  {row['metric']:<22} {estimate(row['diff'], row['se'])}" + ("  *" if row["significant"] else ""))
+    rb = getattr(r, "robustness", None)
+    if rb is not None and len(rb):
+        from simlib.engine.ensemble import robustness_sentence
+
+        rb = rb[(rb.group == "total") & rb.metric.isin(SHOW_DIFFERENCES)]
+        k = int(rb["draws"].iloc[0])
+        lines.append(f"optimum - {p['base_plan']} under {k} behavioural draws (mean ± MC 95%, model ± 95%, draws > 0):")
+        for _, row in rb.iterrows():
+            lines.append(f"  {row['metric']:<22} {estimate(row['diff'], row['mc_se'])}   model "
+                         f"{spread(row['model_sd'], row['diff'], row['mc_se'])}   {row['n_positive']}/{k}")
+        for m in p["objective"]:
+            x = rb[rb.metric == m]
+            if len(x):
+                x = x.iloc[0]
+                lines.append("  " + robustness_sentence("optimum", p["base_plan"], m, x["n_positive"], x["n_negative"], k))
     if len(r.sensitivity):
         lines.append("sensitivity (re-optimised under each perturbation):")
         with pd.option_context("display.width", 250, "display.max_columns", 40):

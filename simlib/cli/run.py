@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, positive_int, seed
+from simlib.cli.args import (
+    add_behaviour_argument,
+    add_scheduler_argument,
+    add_uncertainty_arguments,
+    behaviour_draws,
+    positive_int,
+    seed,
+)
 from simlib.errors import SimlibError
 from simlib.format import LEGEND
 
@@ -23,6 +30,7 @@ def add_parser(subparsers) -> None:
     r.add_argument("--group", help="only this role (or 'total')")
     r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
     r.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_uncertainty_arguments(r)
     add_scheduler_argument(r)
     r.set_defaults(func=run)
 
@@ -36,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
 
     scen = load_scenario(args.scenario)
     plans = args.plans if args.plans else None
-    work = work_estimate(args.trials * scen.headcount * 12 * len(plans or scen.plans), resolve_behaviour(scen, args.behaviour))
+    draws = behaviour_draws(args, scen)
+    work = work_estimate(args.trials * scen.headcount * 12 * len(plans or scen.plans) * max(draws, 1),
+                         resolve_behaviour(scen, args.behaviour))
+    if draws:
+        return _run_ensemble(args, scen, plans, draws, work)
     with resolve_executor(args.scheduler, work=work) as ex:
         res = simulate(
             scen, plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
@@ -76,3 +88,53 @@ def print_tables(res, seed_used: int, group: str | None) -> None:
                 raise SimlibError(f"--group: '{g}' is not a role of the scenario, expected one of {res.groups}")
             print(f"\n== {g} ==")
             print(res.table(group=g).to_string())
+
+
+def _run_ensemble(args: argparse.Namespace, scen, plans, draws: int, work: float) -> int:
+    """``run --behaviour-draws K``: the ensemble over behavioural parameter draws, printed in ``args.format``."""
+    from simlib.engine.ensemble import simulate_ensemble
+    from simlib.engine.parallel import resolve_executor
+
+    with resolve_executor(args.scheduler, work=work) as ex:
+        ens = simulate_ensemble(
+            scen, plans, draws=draws, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
+            design_seed=args.behaviour_seed, chunk_size=args.chunk_size, progress=args.progress, executor=ex,
+        )
+    if args.format == "json":
+        print(ens.to_json(indent=2))
+    elif args.format == "csv":
+        s = ens.summary().assign(kind="level", reference="")
+        d = ens.differences().rename(columns={"diff": "mean"}).assign(kind="difference")
+        cols = ["kind", "plan", "reference", "group", "metric", "mean", "mc_se", "model_sd", "total_sd",
+                "ci_low", "ci_high", "n", "draws"]
+        import pandas as pd
+
+        pd.concat([s[cols], d[cols + ["n_positive", "share_positive"]]], ignore_index=True).to_csv(sys.stdout, index=False)
+    else:
+        print_ensemble_tables(ens, args.seed, args.group)
+    return 0
+
+
+def print_ensemble_tables(ens, seed_used: int, group: str | None) -> None:
+    """Provenance, legends, one table per group (estimate, ``model ±``, draws > 0) and the robustness sentences."""
+    import pandas as pd
+
+    from simlib.format import MODEL_LEGEND
+
+    prov = ens.provenance
+    print(f"scenario {prov['scenario']} ({prov['scenario_file']}, sha256 {prov['scenario_sha256'][:12]}), "
+          f"{prov['trials']} trials, seed {seed_used}, behaviour {prov['behaviour']}, "
+          f"{prov['behaviour_draws']} behavioural draws ({prov['behaviour_design']}, seed "
+          f"{prov['behaviour_design_seed']}), simlib {prov['simlib_version']}")
+    print(f"{LEGEND} (Monte Carlo, pooled over draws); {MODEL_LEGEND}; "
+          f">0 = draws where the paired difference is above 0")
+    groups = [group] if group else ens.groups[::-1]
+    with pd.option_context("display.width", 250, "display.max_columns", 80, "display.max_colwidth", 40):
+        for g in groups:
+            if g not in ens.groups:
+                raise SimlibError(f"--group: '{g}' is not a role of the scenario, expected one of {ens.groups}")
+            print(f"\n== {g} ==")
+            print(ens.table(group=g).to_string())
+            print()
+            for line in ens.sentences("profit", g):
+                print(line)

@@ -6,10 +6,19 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, parse_param_arg, positive_int, seed
+from simlib.cli.args import (
+    add_behaviour_argument,
+    add_scheduler_argument,
+    add_uncertainty_arguments,
+    behaviour_draws,
+    parse_param_arg,
+    positive_int,
+    seed,
+    write_table,
+)
 from simlib.design.sweep import ALIASES, DESIGNS, run_sweep
 from simlib.errors import SimlibError
-from simlib.format import LEGEND, estimate
+from simlib.format import LEGEND, MODEL_LEGEND, estimate, spread
 
 #: metrics of the printed table
 SHOW_METRICS = ("profit", "revenue", "incentive_cost", "comp_cost_of_sales", "share_at_quota")
@@ -38,6 +47,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--group", default="total", help="group shown in the printed table (default total)")
     p.add_argument("--out", metavar="FILE", help="write the tidy table (.csv, .parquet or .json)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_uncertainty_arguments(p)
     add_scheduler_argument(p)
     p.set_defaults(func=run)
 
@@ -56,10 +66,11 @@ def run(args: argparse.Namespace) -> int:
         params[name] = vals
     if not params:
         raise SimlibError("expected at least one --param NAME=VALUES")
+    draws = behaviour_draws(args, scen)
     df = run_sweep(
         scen, params, base_plan=args.base, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
         design=args.design, n_points=args.points, executor=args.scheduler, progress=args.progress,
-        design_seed=args.design_seed,
+        design_seed=args.design_seed, behaviour_draws=draws, behaviour_seed=args.behaviour_seed,
     )
     if args.out:
         write_table(df, args.out)
@@ -67,23 +78,13 @@ def run(args: argparse.Namespace) -> int:
     base = args.base or scen.current_plan
     print(f"sweep of plan '{base}' in {scen.source}: {df['point'].nunique()} points ({args.design}), "
           f"{args.trials} trials each, seed {args.seed}, behaviour {resolve_behaviour(scen, args.behaviour)}; "
-          f"common random numbers")
-    print(f"group {args.group}: {LEGEND}; Δ = paired difference vs '{base}'")
+          f"common random numbers" + (f"; {draws} behavioural draws" if draws else ""))
+    print(f"group {args.group}: {LEGEND}; Δ = paired difference vs '{base}'"
+          + (f"; {MODEL_LEGEND}; Δ>0 = share of draws where Δ is above 0" if draws else ""))
     print(format_sweep(df, list(params), group=args.group))
     return 0
 
 
-def write_table(df, path: str) -> None:
-    """Write a tidy table (pandas DataFrame) as .csv, .parquet or .json (records), chosen by the extension."""
-    p = str(path)
-    if p.endswith(".csv"):
-        df.to_csv(p, index=False)
-    elif p.endswith(".parquet"):
-        df.to_parquet(p, index=False)
-    elif p.endswith(".json"):
-        df.to_json(p, orient="records", indent=1)
-    else:
-        raise SimlibError(f"--out {p}: expected a file ending in .csv, .parquet or .json")
 
 
 def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Sequence[str] = SHOW_METRICS) -> str:
@@ -107,6 +108,9 @@ def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Seque
             row[m] = estimate(r["mean"], r["se"])
             if pd.notna(r["diff"]):
                 row[f"Δ{m}"] = estimate(r["diff"], r["diff_se"])
+                if "diff_model_sd" in r.index:  # behavioural ensemble: model spread and sign robustness
+                    row[f"Δ{m} model"] = spread(r["diff_model_sd"], r["diff"], r["diff_se"])
+                    row[f"Δ{m}>0"] = f"{100 * r['diff_share_positive']:.0f}%"
         rows.append(row)
     with pd.option_context("display.width", 250, "display.max_columns", 60, "display.max_colwidth", 40):
         return pd.DataFrame(rows).to_string(index=False)

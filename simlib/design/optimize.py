@@ -351,6 +351,9 @@ class OptimizeResult:
     sensitivity: pd.DataFrame
     plan: dict
     provenance: dict
+    #: with ``behaviour_draws`` K >= 1: optimum - base plan over K behavioural parameter draws
+    #: (:meth:`simlib.engine.ensemble.EnsembleResult.differences`; plan named ``optimum``), else empty
+    robustness: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict:
         def frame(df):
@@ -361,6 +364,7 @@ class OptimizeResult:
             "feasible": self.feasible, "constraints": frame(self.constraints), "metrics": frame(self.metrics),
             "differences": frame(self.differences), "sensitivity": frame(self.sensitivity),
             "history": frame(self.history), "plan": self.plan, "provenance": self.provenance,
+            "robustness": frame(self.robustness),
         }
 
     def to_json(self, **kw) -> str:
@@ -529,6 +533,20 @@ def _report_optimum(prob: Problem, best: Evaluation) -> tuple[pd.DataFrame, pd.D
     return summ, diff, plan_dict, dict(res.provenance)
 
 
+def _robustness(prob: Problem, best: Evaluation, draws: int, design_seed: int | None) -> pd.DataFrame:
+    """The optimum against the base plan under ``draws`` behavioural parameter draws (same random numbers)."""
+    from simlib.engine.api import simulate_ensemble
+
+    if not draws:
+        return pd.DataFrame()
+    vscen, _, named = build_variants(prob.scenario, prob.specs, [best.x], prob.base_plan)[0]
+    name = named[0][1]
+    ens = simulate_ensemble(vscen, [name], behaviour_draws=int(draws), trials=prob.trials, rng=prob.rng,
+                            reference=prob.base_plan, behaviour=prob.behaviour, chunk_size=prob.chunk_size,
+                            executor=prob.executor, design_seed=design_seed)
+    return ens.differences().replace({"plan": {name: "optimum"}})
+
+
 CONSTRAINT_COLUMNS = ["constraint", "metric", "group", "op", "bound", "value", "se", "ci_low", "ci_high", "slack",
                       "satisfied", "binding"]
 
@@ -613,6 +631,8 @@ def optimize(
     chunk_size: int | None = None,
     progress: bool = False,
     design_seed: int = 0,
+    behaviour_draws: int = 0,
+    behaviour_seed: int | None = None,
 ) -> OptimizeResult:
     """Choose plan parameters that maximise an objective subject to constraints.
 
@@ -659,6 +679,12 @@ def optimize(
         ``max(5, maxiter // 4)``; 0 = only re-evaluate the optimum).
     executor : None, "auto", Executor or dask Client
         Where trial chunks run (see :mod:`simlib.engine.parallel`); results do not depend on it.
+    behaviour_draws : int
+        K >= 1: re-evaluate the optimum against the base plan under K
+        behavioural parameter draws from the priors (``result.robustness``;
+        :mod:`simlib.engine.ensemble`); 0 (default): skip.
+    behaviour_seed : int, optional
+        Seed of those draws (default: the scenario's ``behaviour.uncertainty.seed``).
 
     Returns
     -------
@@ -671,13 +697,14 @@ def optimize(
     base, obj, cons = _check_problem(scen, params, objective, constraints, base_plan, method)
     sens_scen = _sensitivity_scenarios(scen, sensitivity, behaviour)
     smax = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
-    total_work = trials * scen.headcount * 12 * (starts + maxiter) * (1 + len(sens_scen))
+    total_work = trials * scen.headcount * 12 * (starts + maxiter + behaviour_draws) * (1 + len(sens_scen))
     bar = _progress_bar(progress, starts + maxiter + len(sens_scen) * (1 + smax))
     with resolve_executor(executor, work=work_estimate(total_work, behaviour)) as ex:
         prob = Problem(scen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
         best, messages = _search(prob, starts, maxiter, method, None, penalty, design_seed, bar)
         summ, diff, plan_dict, prov = _report_optimum(prob, best)
         sens_df = _sensitivity_table(prob, best, sens_scen, smax, method, penalty, design_seed, bar)
+        robust = _robustness(prob, best, behaviour_draws, behaviour_seed)
     if bar is not None:
         bar.close()
     prov.update(evaluations=len(prob.history), method=method, starts=starts, maxiter=maxiter, penalty=penalty,
@@ -686,5 +713,5 @@ def optimize(
     return OptimizeResult(
         params=dict(zip(prob.names, best.x, strict=False)), objective=best.objective, objective_se=best.objective_se,
         feasible=best.feasible, constraints=_constraint_table(prob, best), metrics=summ, differences=diff,
-        history=_history_table(prob), sensitivity=sens_df, plan=plan_dict, provenance=prov,
+        history=_history_table(prob), sensitivity=sens_df, plan=plan_dict, provenance=prov, robustness=robust,
     )

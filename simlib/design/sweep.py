@@ -307,6 +307,8 @@ def run_sweep(
     chunk_size: int | None = None,
     design_seed: int = 0,
     plans_per_call: int = PLANS_PER_CALL,
+    behaviour_draws: int = 0,
+    behaviour_seed: int | None = None,
 ) -> pd.DataFrame:
     """Simulate a plan at every point of a parameter design on common random numbers.
 
@@ -344,6 +346,17 @@ def run_sweep(
         Seed of the Sobol' scrambling / Latin hypercube.
     plans_per_call : int
         Variant plans simulated together per engine call (memory bound).
+    behaviour_draws : int
+        0 (default): one run at the scenario's behavioural parameters. K >= 1:
+        every point under K behavioural parameter draws from the priors, on
+        the same random numbers (:func:`simlib.engine.ensemble.simulate_ensemble`);
+        ``mean``/``diff`` are then means over draws, ``se``/``diff_se`` pooled
+        Monte Carlo SEs, the CIs total intervals, and the table gains
+        ``model_sd``, ``diff_model_sd`` and ``diff_share_positive`` (share of
+        draws where the point beats the base plan's value, i.e. its difference is above 0).
+    behaviour_seed : int, optional
+        Seed of the behavioural parameter design (default: the scenario's
+        ``behaviour.uncertainty.seed``); every point uses the same draws.
 
     Returns
     -------
@@ -355,7 +368,7 @@ def run_sweep(
         values): ``diff``, ``diff_se``, ``diff_ci_low``, ``diff_ci_high``.
         Money is per year; ``se`` is the Monte Carlo standard error.
     """
-    from simlib.engine.api import simulate
+    from simlib.engine.api import simulate, simulate_ensemble
     from simlib.engine.parallel import resolve_executor, work_estimate
 
     scen = as_scenario(scenario)
@@ -376,15 +389,20 @@ def run_sweep(
 
         bar = tqdm(total=len(points), desc=f"sweep ({trials} trials/point)", unit="point")
     seed = _seed_label(rng)
-    with resolve_executor(executor, work=work_estimate(trials * scen.headcount * 12 * max(1, len(points)), behaviour)) as ex:
+    work = trials * scen.headcount * 12 * max(1, len(points)) * max(1, int(behaviour_draws))
+    with resolve_executor(executor, work=work_estimate(work, behaviour)) as ex:
         for vscen, vbase, named in variants:
             for k in range(0, len(named), max(1, int(plans_per_call))):
                 part = named[k : k + plans_per_call]
-                res = simulate(
-                    vscen, [n for _, n in part], trials=trials, rng=rng, reference=vbase,
-                    behaviour=behaviour, chunk_size=chunk_size, executor=ex,
-                )
-                frames.append(_tidy(res, part, points, names, vbase, seed))
+                kw = dict(trials=trials, rng=rng, reference=vbase, behaviour=behaviour, chunk_size=chunk_size,
+                          executor=ex)
+                if behaviour_draws:
+                    ens = simulate_ensemble(vscen, [n for _, n in part], behaviour_draws=int(behaviour_draws),
+                                            design_seed=behaviour_seed, **kw)
+                    frames.append(_tidy_ensemble(ens, part, points, names, seed))
+                else:
+                    res = simulate(vscen, [n for _, n in part], **kw)
+                    frames.append(_tidy(res, part, points, names, vbase, seed))
                 if bar is not None:
                     bar.update(len(part))
     if bar is not None:
@@ -408,4 +426,24 @@ def _tidy(res, part, points, names, base, seed) -> pd.DataFrame:
     s = s.drop(columns=["plan"])
     cols = ["point", *names, "group", "metric", "mean", "se", "ci_low", "ci_high", "n", "seed", "unit",
             "diff", "diff_se", "diff_ci_low", "diff_ci_high"]
+    return s[cols].sort_values(["point"], kind="stable").reset_index(drop=True)
+
+
+def _tidy_ensemble(ens, part, points, names, seed) -> pd.DataFrame:
+    """:func:`_tidy` of an :class:`~simlib.engine.ensemble.EnsembleResult`: pooled MC SEs, total CIs, model SDs, sign shares."""
+    s = ens.summary().rename(columns={"mc_se": "se"})
+    d = ens.differences().rename(columns={"mc_se": "se"})
+    plan_to_point = {n: i for i, n in part}
+    s = s[s["plan"].isin(plan_to_point)].copy()
+    d = d[d["plan"].isin(plan_to_point)][["plan", "group", "metric", "diff", "se", "ci_low", "ci_high", "model_sd",
+                                          "share_positive"]]
+    d = d.rename(columns={"se": "diff_se", "ci_low": "diff_ci_low", "ci_high": "diff_ci_high",
+                          "model_sd": "diff_model_sd", "share_positive": "diff_share_positive"})
+    s = s.merge(d, on=["plan", "group", "metric"], how="left")
+    s.insert(0, "point", s["plan"].map(plan_to_point).astype(int))
+    for j, n in enumerate(names):
+        s.insert(1 + j, n, [points[i][j] for i in s["point"]])
+    s["seed"] = seed
+    cols = ["point", *names, "group", "metric", "mean", "se", "model_sd", "ci_low", "ci_high", "n", "draws", "seed",
+            "unit", "diff", "diff_se", "diff_model_sd", "diff_ci_low", "diff_ci_high", "diff_share_positive"]
     return s[cols].sort_values(["point"], kind="stable").reset_index(drop=True)

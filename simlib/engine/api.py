@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from simlib.engine.core import simulate_raw
+from simlib.engine.ensemble import EnsembleResult
+from simlib.engine.ensemble import simulate_ensemble as _simulate_ensemble
 from simlib.engine.results import SimulationResult
 from simlib.scenario import Scenario, as_scenario
 
@@ -60,6 +62,26 @@ def simulate(
         chunk_size=chunk_size, executor=executor, progress=progress,
     )
     return SimulationResult(raw)
+
+
+def simulate_ensemble(
+    scenario: Scenario | str | Path,
+    plans: Sequence[str] | None = None,
+    *,
+    behaviour_draws: int | None = None,
+    **kw,
+) -> EnsembleResult:
+    """Simulate plans under behavioural uncertainty: ``behaviour_draws`` parameter draws from the priors.
+
+    Every draw runs on the same common random numbers (see
+    :mod:`simlib.engine.ensemble`). ``behaviour_draws`` defaults to the
+    scenario's ``behaviour.uncertainty.draws``; the other keywords are those
+    of :func:`simulate` plus ``design_seed`` and ``method`` of the parameter
+    design. ``result.summary()`` and ``result.differences()`` give the mean
+    over draws with ``mc_se`` (Monte Carlo), ``model_sd`` (between draws) and
+    a total interval; ``result.sentences("profit")`` the sign robustness.
+    """
+    return _simulate_ensemble(as_scenario(scenario), plans, draws=behaviour_draws, **kw)
 
 
 def compare(scenario: Scenario | str | Path, plans: Sequence[str] | None = None, **kw) -> pd.DataFrame:

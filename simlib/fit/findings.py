@@ -130,7 +130,9 @@ def swap_role(scen: Scenario, process: str) -> Scenario:
     spread of ability and territory, and every plan stay. Per-unit pay on the
     old activity measure moves to the new process's activity measure with the
     rate scaled so that it pays the same share of target incentive at today's
-    activity level.
+    activity level. Lump sums and a plan's own ``target_incentive`` scale with
+    the role's target incentive, and so does the difference between a plan's
+    own ``base_salary`` and the role's (pay moved between salary and incentive).
     """
     base = load_scenario(DEFAULT_SCENARIO)
     src_role = next(r for r in base.roles.values() if r.process == process)
@@ -138,13 +140,22 @@ def swap_role(scen: Scenario, process: str) -> Scenario:
     data = scen.model_dump(by_alias=True)
     (name, role), = data["roles"].items()
     old_proc, old_prod, old_ti = role["process"], scen.roles[name].process_params(), role["target_incentive"]
+    src_base = role["base_salary"]
     for k in ("process", "production", "effort_elasticity", "base_salary", "target_incentive", "gross_margin", "ramp_months"):
         role[k] = copy.deepcopy(src[k])
     old_act, new_act = ACTIVITY_QUALITY[old_proc][0], ACTIVITY_QUALITY[process][0]
     per_month = {"calls": lambda p: p.calls_per_month, "deals": lambda p: p.deals_per_month,
                  "partners_opened": lambda p: p.partners_per_month}
+    scale = role["target_incentive"] / old_ti  # money of lump sums and plan-level pay follows the target incentive
     for plan in data["plans"].values():
-        for c in plan["roles"][name]["components"]:
+        rp = plan["roles"][name]
+        if rp.get("target_incentive") is not None:
+            rp["target_incentive"] *= scale
+        if rp.get("base_salary") is not None:  # salary moved to or from incentive, in target incentives
+            rp["base_salary"] = role["base_salary"] + (rp["base_salary"] - src_base) * scale
+        for c in rp["components"]:
+            if c["kind"] == "lump_sum":
+                c["steps"] = [dict(st, amount=st["amount"] * scale) for st in c["steps"]]
             if c["kind"] == "per_unit" and c["measure"] == old_act and old_act != new_act:
                 share = c["rate"] * per_month[old_act](old_prod) * 12 / old_ti
                 c["measure"] = new_act
@@ -158,6 +169,15 @@ def _positive(m, lo, hi) -> bool:
 
 def _negative(m, lo, hi) -> bool:
     return hi < 0
+
+
+#: Larkin (2014): timing games under an accelerating plan cost 6-8% of revenue (mispriced deals)
+LARKIN_TIMING_COST = (6.0, 8.0)
+
+
+def _near_larkin(m, lo, hi) -> bool:
+    """The timing-game cost (% of revenue) is within a factor of two of Larkin's range: 3% to 16%."""
+    return LARKIN_TIMING_COST[0] / 2 <= m <= 2 * LARKIN_TIMING_COST[1]
 
 
 def _f_cap_quarterly(s, trials, rng):
@@ -197,6 +217,7 @@ def _f_accelerator(s, trials, rng):
     return [
         ("share of revenue in quarter-end months, change in % points", 100.0 * (_last_share(a) - _last_share(c)), _positive),
         ("discount cost, change in % of revenue", disc, _positive),
+        ("discount cost beside Larkin's 6-8% of revenue: within a factor of 2 (3% to 16%)", disc, _near_larkin),
     ]
 
 
@@ -259,6 +280,104 @@ def _f_ratchet(s, trials, rng):
     return [("second-half effort of reps past 120% pace at mid-year, ratchet expected minus not", d, _negative)]
 
 
+def _noisier(s: Scenario, factor: float) -> Scenario:
+    """The scenario with the coefficient of variation of each rep's monthly revenue multiplied by ``factor``.
+
+    Telesales: the deal value CV, so that ``(1 + cv^2) / conversions`` scales by
+    ``factor^2``; key accounts: the log sd of deal sizes, ``exp(s^2)`` scaled by
+    ``factor^2``; channel: the existing revenue's CV. Expected revenue is unchanged.
+    """
+    data = s.model_dump(by_alias=True)
+    (_, role), = data["roles"].items()
+    p = role["production"]
+    if role["process"] == "telesales":
+        p["deal_value_cv"] = float(np.sqrt(factor**2 * (1.0 + p["deal_value_cv"] ** 2) - 1.0))
+    elif role["process"] == "key_account":
+        p["deal_size_sd_log"] = float(np.sqrt(p["deal_size_sd_log"] ** 2 + 2.0 * np.log(factor)))
+    else:
+        p["revenue_cv"] = p["revenue_cv"] * factor
+    return scenario_from_dict(data, f"{s.source} (sales noise x{factor:g})")
+
+
+def _risk_premium(pay: np.ndarray, rho: float) -> np.ndarray:
+    """Per-trial CARA risk premium (T,) of pay (T, R) across reps of one type: mean minus certainty equivalent."""
+    dev = pay - pay.mean(axis=1, keepdims=True)
+    if rho <= 0:
+        return np.zeros(pay.shape[0])
+    return np.log(np.mean(np.exp(-rho * dev), axis=1)) / rho
+
+
+#: how much noisier sales are in the high-noise run of the salary-under-risk finding
+NOISE_FACTOR = 2.0
+
+
+def _f_salary_risk(s, trials, rng):
+    """Basu et al. 1985: as sales get noisier, the firm gains from moving pay from incentive to salary.
+
+    Run at today's noise and at :data:`NOISE_FACTOR` times it. Reps are of one
+    type, so the spread of a trial's annual incentive across reps is the
+    production noise each rep faces. Its CARA risk premium uses the scenario's
+    ``risk_aversion`` per the role's target incentive (a fixed money scale for
+    both plans). The firm's net gain from the salary-heavy plan, per rep, is
+    gross margin on the revenue change, minus the change in pay, plus the risk
+    premium it no longer has to pay to keep the reps' certainty equivalent
+    (the participation constraint of agency models).
+    """
+    name, role = next(iter(s.roles.items()))
+    rho = s.behaviour.effort.risk_aversion / role.target_incentive
+    ote = role.base_salary + role.target_incentive
+    out = {}
+    for f in (1.0, NOISE_FACTOR):
+        sf = s if f == 1.0 else _noisier(s, f)
+        m = DynamicBehaviour(sf)
+        runs = {p: role_run(sf, p, trials=trials, rng=rng, model=m) for p in ("incentive_heavy", "salary_heavy")}
+        rp = {p: _risk_premium(r.incentive, rho) for p, r in runs.items()}
+        pay = {p: r.incentive.mean(axis=1) + sf.base_salary(p, name) for p, r in runs.items()}
+        inc, sal = runs["incentive_heavy"], runs["salary_heavy"]
+        saved = rp["incentive_heavy"] - rp["salary_heavy"]
+        net = role.gross_margin * (sal.revenue.mean(axis=1) - inc.revenue.mean(axis=1)) - (pay["salary_heavy"] - pay["incentive_heavy"]) + saved
+        out[f] = 100.0 * saved / ote, 100.0 * net / ote
+    hi, lo = out[NOISE_FACTOR], out[1.0]
+    return [
+        (f"risk premium saved by the salary-heavy plan, noise x{NOISE_FACTOR:g} minus today's, % of OTE", hi[0] - lo[0], _positive),
+        (f"firm's net gain from the salary-heavy plan (margin - pay + risk premium), noise x{NOISE_FACTOR:g} minus today's, "
+         "% of OTE", hi[1] - lo[1], _positive),
+    ]
+
+
+def _f_bonus_to_commission(s, trials, rng):
+    """Kishore et al. 2013: a quota bonus replaced by a commission paying the same at quota."""
+    m = DynamicBehaviour(s)
+    b, c = role_run(s, "bonus", trials=trials, rng=rng, model=m), role_run(s, "commission", trials=trials, rng=rng, model=m)
+    low, high = _tercile_masks(b.a)
+    disc = 100.0 * (c.discount.sum(axis=1) - b.discount.sum(axis=1)) / np.maximum(b.revenue.sum(axis=1), 1e-12)
+    return [
+        ("revenue change, %", _pct_change(c.revenue, b.revenue), _positive),
+        ("low tercile revenue change minus high tercile's, % points",
+         _pct_change(c.revenue, b.revenue, low) - _pct_change(c.revenue, b.revenue, high), _positive),
+        ("discount cost of pull-ins, change in % of revenue", disc, _negative),
+    ]
+
+
+def _f_lump_sums(s, trials, rng):
+    """Steenburgh 2008: how much of the revenue a quarterly lump sum adds is incremental rather than pulled in.
+
+    The revenue pulled in across quarter ends beyond today's is the plan's
+    discount change over the price discount; the incremental share is the
+    annual revenue change over itself plus that pulled revenue.
+    """
+    m = DynamicBehaviour(s)
+    c, q = role_run(s, "current", trials=trials, rng=rng, model=m), role_run(s, "lump_sums", trials=trials, rng=rng, model=m)
+    gain = q.revenue.sum(axis=1) - c.revenue.sum(axis=1)
+    pulled = np.maximum((q.discount.sum(axis=1) - c.discount.sum(axis=1)) / s.behaviour.timing.price_discount, 0.0)
+    share = 100.0 * gain / np.maximum(gain + pulled, 1e-12)
+    return [
+        ("revenue change, %", _pct_change(q.revenue, c.revenue), _positive),
+        ("incremental share of the added revenue (not pulled in from the next quarter), %", share,
+         lambda mm, lo, hi: lo > 50.0),
+    ]
+
+
 FINDINGS: list[Finding] = [
     Finding("cap_quarterly", "Removing a cap and moving to quarterly quotas raises revenue", "Misra & Nair 2011",
             "+, about +9% (accept +1% to +30%)", "cap_and_quarterly", "key_account", _f_cap_quarterly),
@@ -267,7 +386,7 @@ FINDINGS: list[Finding] = [
     Finding("overachievement", "Overachievement commissions raise top performers' output", "Chung, Steenburgh & Sudhir 2014",
             "+", "overachievement", "key_account", _f_overachievement),
     Finding("accelerator_timing", "Accelerating plans raise period-end concentration and discount cost",
-            "Oyer 1998; Larkin 2014", "+, discounts up to 6-8% of revenue", "accelerator_timing", "key_account", _f_accelerator),
+            "Oyer 1998; Larkin 2014", "+, discounts 6-8% of revenue (Larkin)", "accelerator_timing", "key_account", _f_accelerator),
     Finding("team_weight", "Team weight trades free riding against help; interior best weight when help is valuable",
             "Hamilton, Nickerson & Owan 2003", "effort -, help +, interior optimum +", "team_weight", "key_account", _f_team),
     Finding("goal_difficulty", "Revenue first rises, then falls as targets get harder", "goal-setting field studies",
@@ -276,6 +395,16 @@ FINDINGS: list[Finding] = [
             "activity +, its quality -", "pay_on_calls", "channel", _f_calls),
     Finding("ratchet", "An expected ratchet lowers effort of those far above quota", "Leone, Misra & Zimmerman 2004",
             "-", "ratchet", "key_account", _f_ratchet),
+    Finding("salary_risk", "With risk-averse reps, more salary at the same OTE gains as sales get noisier",
+            "Basu, Lal, Srinivasan & Staelin 1985", "+ (salary share of the optimal plan rises with uncertainty; no size)",
+            "salary_under_risk", "key_account", _f_salary_risk),
+    Finding("bonus_to_commission", "Replacing a quota bonus by a commission raises revenue, more for weaker reps, "
+            "with fewer timing games", "Kishore, Rao, Narasimhan & John 2013",
+            "revenue +, larger for low ability, timing games - (sizes not in the abstract)", "bonus_to_commission",
+            "key_account", _f_bonus_to_commission),
+    Finding("lump_sums", "Lump-sum bonuses mostly motivate effort: most of the added revenue is incremental, not pulled in",
+            "Steenburgh 2008", "revenue +, incremental share > 50% (mostly effort)", "lump_sums", "telesales",
+            _f_lump_sums),
 ]
 
 

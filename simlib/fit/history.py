@@ -261,6 +261,41 @@ def _month_name(text: str) -> int | None:
     return _MONTH_NAMES.get(text.strip().lower()[:3]) if len(text.strip()) >= 3 and text.strip().isalpha() else None
 
 
+#: measures that count things, so must be whole numbers
+_COUNTS = ("calls", "leads", "conversions", "deals", "new_accounts", "milestones", "partners_opened")
+
+
+@dataclass
+class _Rows:
+    """The cells of a history file, column by column, and why its bad rows were rejected.
+
+    Attributes
+    ----------
+    col : dict column -> list of str
+        The stripped cells of each column (names normalised and aliases read).
+    n : int
+        Number of data rows.
+    offset : int
+        Added to a 0-based row index to give the number reported: 2 for a CSV
+        line (after the header), 1 for a Parquet row.
+    bad : dict row index -> list of str
+        The reasons each bad row was rejected, in the order they were found.
+    """
+
+    col: dict[str, list[str]]
+    n: int
+    offset: int
+    bad: dict[int, list[str]] = field(default_factory=dict)
+
+    def where(self, i: int) -> str:
+        """Where row ``i`` is in the file: ``"line 7"`` (CSV) or ``"row 6"`` (Parquet)."""
+        return f"{'line' if self.offset == 2 else 'row'} {i + self.offset}"
+
+    def flag(self, i: int, reason: str) -> None:
+        """Record that row ``i`` is bad, and why."""
+        self.bad.setdefault(i, []).append(reason)
+
+
 def read_history(
     path: str | Path,
     roles: dict[str, str] | None = None,
@@ -296,10 +331,51 @@ def read_history(
     """
     if on_error not in ("stop", "skip"):
         raise HistoryError(str(path), [f"on_error: expected 'stop' or 'skip', got {on_error!r}"])
-    p = Path(path)
     src = str(path)
-    raw, offset = _read_raw(p)
-    where_word = "line" if offset == 2 else "row"
+    raw, offset = _read_raw(Path(path))
+    raw, notes = _check_columns(raw, src)
+    measure_cols = [m for m in ALL_MEASURES if m in raw.columns]
+    rows = _Rows({c: raw[c].tolist() for c in raw.columns}, len(raw), offset)
+    # the checks run in this order, so a bad row's reasons are listed in it
+    processes = _check_roles(rows, roles, role_map)
+    years, months, with_years = _parse_periods(rows)
+    values = _parse_numbers(rows, ["quota", "payout", *measure_cols], processes)
+    new_hire = _parse_new_hire(rows)
+    _check_across_rows(rows, years, months, with_years)
+
+    problems = [RowProblem(src, rows.where(i), "; ".join(rs)) for i, rs in sorted(rows.bad.items())]
+    if problems and on_error == "stop":
+        raise HistoryError(src, problems)
+    keep = np.array([i not in rows.bad for i in range(rows.n)])
+    if not keep.any():
+        raise HistoryError(src, ["no usable rows left after leaving out bad rows", *problems])
+    frame = _history_frame(rows, keep, processes, years, months, new_hire, values)
+    roles_found = dict(sorted({r: p for r, p in zip(frame["role"], frame["process"], strict=False)}.items()))
+    return History(frame, src, roles_found, skipped=problems, notes=notes, columns=measure_cols)
+
+
+def _check_columns(raw: pd.DataFrame, src: str) -> tuple[pd.DataFrame, list[str]]:
+    """Normalise the column names, read aliases, and check the file has the format's columns.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        The file's cells as strings (:func:`_read_raw`); its column names are normalised in place.
+    src : str
+        The file, for messages.
+
+    Returns
+    -------
+    raw : DataFrame
+        With aliases renamed to the format's names.
+    notes : list of str
+        Columns read under an alias, ignored, or absent though optional.
+
+    Raises
+    ------
+    HistoryError
+        Duplicate or missing required columns, or no data rows.
+    """
     raw.columns = [_norm(c) for c in raw.columns]
     notes: list[str] = []
     renamed = {}
@@ -325,170 +401,289 @@ def read_history(
     for c in ("team", "payout", "new_hire"):
         if c not in raw.columns:
             notes.append(f"no '{c}' column")
-    measure_cols = [m for m in ALL_MEASURES if m in raw.columns]
+    return raw, notes
 
-    n = len(raw)
-    bad: dict[int, list[str]] = {}
 
-    def flag(i: int, reason: str) -> None:
-        bad.setdefault(i, []).append(reason)
+def _check_roles(rows: _Rows, roles: dict[str, str] | None,
+                 role_map: dict[str, str] | None) -> list[str | None]:
+    """Check each row's rep and role, and find the role's process.
 
-    col = {c: raw[c].tolist() for c in raw.columns}
-    rep = col["rep_id"]
-    role = col["role"]
-    procs_col = col.get("process")
-    out_proc: list[str | None] = [None] * n
-    for i in range(n):
+    Role names are mapped through ``role_map`` and, when that matches a
+    scenario role, normalised (``'Key Account'`` -> ``'key_account'``), in
+    place in ``rows.col["role"]``.
+
+    Parameters
+    ----------
+    rows : _Rows
+        Bad rows are flagged here.
+    roles : dict role -> process, optional
+        The scenario's roles; without them a role must be a process name or
+        the file must have a ``process`` column.
+    role_map : dict, optional
+        Role names of the file -> role names of the scenario.
+
+    Returns
+    -------
+    list of str or None
+        The process of each row; None where the role is missing or unknown.
+    """
+    rep, role, procs_col = rows.col["rep_id"], rows.col["role"], rows.col.get("process")
+    out_proc: list[str | None] = [None] * rows.n
+    for i in range(rows.n):
         if rep[i] == "":
-            flag(i, "missing rep_id")
+            rows.flag(i, "missing rep_id")
         if role_map and role[i] in role_map:
             role[i] = role_map[role[i]]
         r = role[i]
         if roles is not None and r not in roles and _norm(r) in roles:
             r = role[i] = _norm(r)  # 'Key Account' -> 'key_account'
         if r == "":
-            flag(i, "missing role")
+            rows.flag(i, "missing role")
             continue
         if roles is not None:
             if r not in roles:
-                flag(i, f"unknown role: '{r}', expected one of {sorted(roles)}")
+                rows.flag(i, f"unknown role: '{r}', expected one of {sorted(roles)}")
                 continue
             out_proc[i] = roles[r]
             if procs_col is not None and procs_col[i] not in ("", roles[r]):
-                flag(i, f"process mismatch: role '{r}' has process '{roles[r]}' in the scenario, row says '{procs_col[i]}'")
+                rows.flag(i, f"process mismatch: role '{r}' has process '{roles[r]}' in the scenario, "
+                             f"row says '{procs_col[i]}'")
         else:
             pr = procs_col[i] if procs_col is not None and procs_col[i] else r
             if pr not in PROCESSES:
-                flag(i, f"unknown role: '{r}' (without a scenario a role must be one of {list(PROCESSES)} "
-                        f"or the file needs a 'process' column)")
+                rows.flag(i, f"unknown role: '{r}' (without a scenario a role must be one of {list(PROCESSES)} "
+                             f"or the file needs a 'process' column)")
                 continue
             out_proc[i] = pr
+    return out_proc
 
-    # month and year
-    years = np.zeros(n, dtype=int)
-    months = np.zeros(n, dtype=int)
-    has_year = "year" in raw.columns
-    ym_rows = sum(1 for v in col["month"] if _YM.match(v))
-    for i, v in enumerate(col["month"]):
-        m = _YM.match(v)
-        if m:
-            y, mm = int(m.group(1)), int(m.group(2))
+
+def _parse_periods(rows: _Rows) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The year and month of each row, from ``month`` (and ``year`` when the file has it).
+
+    Parameters
+    ----------
+    rows : _Rows
+        Rows whose period cannot be read are flagged here.
+
+    Returns
+    -------
+    years, months : ndarray (n,) of int
+        Calendar year (1 when the file gives none) and month 1-12; 0 in bad rows.
+    with_years : bool
+        The file gives years: a ``year`` column, or months written ``YYYY-MM``.
+    """
+    years = np.zeros(rows.n, dtype=int)
+    months = np.zeros(rows.n, dtype=int)
+    has_year = "year" in rows.col
+    dated = any(_YM.match(v) for v in rows.col["month"])
+    for i, v in enumerate(rows.col["month"]):
+        period = _period(v, rows.col["year"][i] if has_year else None, dated)
+        if isinstance(period, str):
+            rows.flag(i, period)
         else:
-            num = _number(v) if _month_name(v) is None else float(_month_name(v))
-            if v == "":
-                flag(i, "missing month")
-                continue
-            if num is None or num != int(num):
-                flag(i, f"month out of range: '{v}', expected a whole number 1-12 or YYYY-MM")
-                continue
-            mm = int(num)
-            if has_year:
-                yv = _number(col["year"][i])
-                if yv is None or yv != int(yv):
-                    flag(i, f"bad year: '{col['year'][i]}', expected a whole number such as 2025")
-                    continue
-                y = int(yv)
-            elif ym_rows:
-                flag(i, f"month without a year: '{v}' while other rows use YYYY-MM")
-                continue
-            else:
-                y = 1
-        if not 1 <= mm <= 12:
-            flag(i, f"month out of range: '{v}', expected 1-12")
-            continue
-        years[i], months[i] = y, mm
+            years[i], months[i] = period
+    return years, months, has_year or dated
 
-    # numbers
+
+def _period(month: str, year: str | None, dated: bool) -> tuple[int, int] | str:
+    """The (year, month 1-12) of one row, or the reason it cannot be read.
+
+    Parameters
+    ----------
+    month : str
+        The ``month`` cell: ``YYYY-MM`` (or a date), a number 1-12 or a month name.
+    year : str or None
+        The ``year`` cell; None when the file has no ``year`` column.
+    dated : bool
+        Some row of the file writes its month as ``YYYY-MM``.
+
+    Returns
+    -------
+    tuple (year, month) of int, or str
+        The year is 1 when neither the row nor the file gives one.
+    """
+    m = _YM.match(month)
+    if m:
+        y, mm = int(m.group(1)), int(m.group(2))
+    else:
+        if month == "":
+            return "missing month"
+        num = _number(month) if _month_name(month) is None else float(_month_name(month))
+        if num is None or num != int(num):
+            return f"month out of range: '{month}', expected a whole number 1-12 or YYYY-MM"
+        mm = int(num)
+        if year is not None:
+            yv = _number(year)
+            if yv is None or yv != int(yv):
+                return f"bad year: '{year}', expected a whole number such as 2025"
+            y = int(yv)
+        elif dated:
+            return f"month without a year: '{month}' while other rows use YYYY-MM"
+        else:
+            y = 1
+    if not 1 <= mm <= 12:
+        return f"month out of range: '{month}', expected 1-12"
+    return y, mm
+
+
+def _parse_numbers(rows: _Rows, columns: list[str], processes: list[str | None]) -> dict[str, np.ndarray]:
+    """The numeric columns (quota, payout, measures) the file has, checked cell by cell.
+
+    Parameters
+    ----------
+    rows : _Rows
+        Bad cells flag their row here, column by column in the order of ``columns``.
+    columns : list of str
+        The numeric columns to read; those the file lacks are left out.
+    processes : list of str or None
+        Each row's process (:func:`_check_roles`).
+
+    Returns
+    -------
+    dict column -> ndarray (n,) of float
+        Money per month (quota, payout, revenue) or the measure's own unit;
+        NaN where the cell is empty, bad or belongs to another process.
+    """
     values: dict[str, np.ndarray] = {}
-    for c in ["quota", "payout", *measure_cols]:
-        if c not in raw.columns:
+    role = rows.col["role"]
+    for c in columns:
+        if c not in rows.col:
             continue
-        arr = np.full(n, np.nan)
-        for i, v in enumerate(col[c]):
-            pr = out_proc[i]
-            relevant = c in ("quota", "payout") or (pr is not None and c in MEASURES[pr])
-            if v == "":
-                if c != "payout" and pr is not None and relevant:
-                    flag(i, f"missing value: '{c}' is empty")
-                continue
-            num = _number(v)
-            if num is None:
-                flag(i, f"non-numeric value: '{c}' is '{v}', expected a number")
-                continue
-            if not relevant:
-                if num != 0 and pr is not None:
-                    flag(i, f"measure of another process: '{c}' = {v} but role '{role[i]}' has process '{pr}'")
-                continue
-            if num < 0:
-                what = "negative sales" if c == "revenue" else "negative value"
-                flag(i, f"{what}: '{c}' is {v}, expected >= 0")
-                continue
-            if pr is not None and c in MEASURES[pr]:
-                kind = MEASURES[pr][c]
-                if kind == "score" and num > 1:
-                    flag(i, f"score out of range: '{c}' is {v}, expected a fraction 0-1")
-                    continue
-                if c in ("calls", "leads", "conversions", "deals", "new_accounts", "milestones", "partners_opened") and num != int(num):
-                    flag(i, f"not a count: '{c}' is {v}, expected a whole number")
-                    continue
-            arr[i] = num
+        arr = np.full(rows.n, np.nan)
+        for i, v in enumerate(rows.col[c]):
+            num, reason = _cell(c, v, processes[i], role[i])
+            if reason is not None:
+                rows.flag(i, reason)
+            elif num is not None:
+                arr[i] = num
         values[c] = arr
+    return values
 
-    new_hire = np.full(n, np.nan)
-    if "new_hire" in raw.columns:
-        for i, v in enumerate(col["new_hire"]):
+
+def _cell(column: str, text: str, process: str | None, role: str) -> tuple[float | None, str | None]:
+    """One numeric cell: its value, or why its row is bad.
+
+    Parameters
+    ----------
+    column : str
+        quota, payout or a measure.
+    text : str
+        The cell.
+    process, role : str or None, str
+        The row's process (None when its role is bad) and role.
+
+    Returns
+    -------
+    value : float or None
+        The number to keep; None for an empty cell, a bad one, or a measure of another process.
+    reason : str or None
+        Why the row is bad, or None.
+    """
+    relevant = column in ("quota", "payout") or (process is not None and column in MEASURES[process])
+    if text == "":
+        if column != "payout" and process is not None and relevant:
+            return None, f"missing value: '{column}' is empty"
+        return None, None
+    num = _number(text)
+    if num is None:
+        return None, f"non-numeric value: '{column}' is '{text}', expected a number"
+    if not relevant:
+        if num != 0 and process is not None:
+            return None, f"measure of another process: '{column}' = {text} but role '{role}' has process '{process}'"
+        return None, None
+    if num < 0:
+        what = "negative sales" if column == "revenue" else "negative value"
+        return None, f"{what}: '{column}' is {text}, expected >= 0"
+    if process is not None and column in MEASURES[process]:
+        if MEASURES[process][column] == "score" and num > 1:
+            return None, f"score out of range: '{column}' is {text}, expected a fraction 0-1"
+        if column in _COUNTS and num != int(num):
+            return None, f"not a count: '{column}' is {text}, expected a whole number"
+    return num, None
+
+
+def _parse_new_hire(rows: _Rows) -> np.ndarray:
+    """The ``new_hire`` column as (n,) floats: 1.0 true, 0.0 false, NaN absent or bad (flagged)."""
+    new_hire = np.full(rows.n, np.nan)
+    if "new_hire" in rows.col:
+        for i, v in enumerate(rows.col["new_hire"]):
             s = v.lower()
             if s in _TRUE:
                 new_hire[i] = 1.0
             elif s in _FALSE:
                 new_hire[i] = 0.0
             else:
-                flag(i, f"bad new_hire: '{v}', expected true/false or 1/0")
+                rows.flag(i, f"bad new_hire: '{v}', expected true/false or 1/0")
+    return new_hire
 
-    # consistency across rows: one role (and team) per rep and year, no duplicate rep-months
+
+def _check_across_rows(rows: _Rows, years: np.ndarray, months: np.ndarray, with_years: bool) -> None:
+    """Flag rows that contradict an earlier good row: a duplicate rep-month, or a rep changing role within a year.
+
+    Parameters
+    ----------
+    rows : _Rows
+        Rows already flagged are not compared; rows found here are flagged.
+    years, months : ndarray (n,) of int
+        Each row's calendar year and month 1-12.
+    with_years : bool
+        The file gives years, so a month is reported as ``YYYY-MM`` rather than ``month M``.
+    """
+    rep, role = rows.col["rep_id"], rows.col["role"]
     first_at: dict[tuple, int] = {}
     rep_role: dict[tuple, tuple[str, int]] = {}
-    for i in range(n):
-        if i in bad:
+    for i in range(rows.n):
+        if i in rows.bad:
             continue
         key = (rep[i], years[i], months[i])
         if key in first_at:
-            j = first_at[key]
-            when = f"{years[i]}-{months[i]:02d}" if (has_year or ym_rows) else f"month {months[i]}"
-            flag(i, f"duplicate rep-month: rep '{rep[i]}' {when} already given at {where_word} {j + offset}")
+            when = f"{years[i]}-{months[i]:02d}" if with_years else f"month {months[i]}"
+            rows.flag(i, f"duplicate rep-month: rep '{rep[i]}' {when} already given at {rows.where(first_at[key])}")
             continue
         first_at[key] = i
         rk = (rep[i], years[i])
         if rk in rep_role and rep_role[rk][0] != role[i]:
             r0, j = rep_role[rk]
-            flag(i, f"role changes within a year: rep '{rep[i]}' is '{r0}' at {where_word} {j + offset} but '{role[i]}' here")
+            rows.flag(i, f"role changes within a year: rep '{rep[i]}' is '{r0}' at {rows.where(j)} but '{role[i]}' here")
             continue
         rep_role.setdefault(rk, (role[i], i))
 
-    problems = [RowProblem(src, f"{where_word} {i + offset}", "; ".join(rs)) for i, rs in sorted(bad.items())]
-    if problems and on_error == "stop":
-        raise HistoryError(src, problems)
-    keep = np.array([i not in bad for i in range(n)])
-    if not keep.any():
-        raise HistoryError(src, ["no usable rows left after leaving out bad rows", *problems])
+
+def _history_frame(rows: _Rows, keep: np.ndarray, processes: list[str | None], years: np.ndarray,
+                   months: np.ndarray, new_hire: np.ndarray, values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The good rows as :attr:`History.frame`, sorted by year, role, rep and month.
+
+    Parameters
+    ----------
+    rows : _Rows
+    keep : ndarray (n,) bool
+        The rows to keep.
+    processes, years, months, new_hire, values
+        The parsed columns of every row (see the ``_parse_*`` functions).
+
+    Returns
+    -------
+    DataFrame
+        Money columns per month; ``payout`` is NaN throughout when the file has none.
+    """
+    has_team = "team" in rows.col
     frame = pd.DataFrame({
-        "rep_id": np.asarray(rep, dtype=object)[keep],
-        "role": np.asarray(role, dtype=object)[keep],
-        "process": np.asarray(out_proc, dtype=object)[keep],
-        "team": (np.asarray(col["team"], dtype=object)[keep] if "team" in raw.columns else None),
+        "rep_id": np.asarray(rows.col["rep_id"], dtype=object)[keep],
+        "role": np.asarray(rows.col["role"], dtype=object)[keep],
+        "process": np.asarray(processes, dtype=object)[keep],
+        "team": (np.asarray(rows.col["team"], dtype=object)[keep] if has_team else None),
         "year": years[keep],
         "month": months[keep],
         "new_hire": new_hire[keep],
     })
-    if "team" in raw.columns:
+    if has_team:
         frame["team"] = frame["team"].replace("", None)
     for c, arr in values.items():
         frame[c] = arr[keep]
     if "payout" not in frame:
         frame["payout"] = np.nan
-    frame = frame.sort_values(["year", "role", "rep_id", "month"], kind="stable").reset_index(drop=True)
-    roles_found = dict(sorted({r: p for r, p in zip(frame["role"], frame["process"], strict=False)}.items()))
-    return History(frame, src, roles_found, skipped=problems, notes=notes, columns=measure_cols)
+    return frame.sort_values(["year", "role", "rep_id", "month"], kind="stable").reset_index(drop=True)
 
 
 def write_history(frame: pd.DataFrame, path: str | Path) -> None:

@@ -6,7 +6,9 @@ on NumPy; they take the plan as validated data from :mod:`simlib.scenario`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -98,14 +100,18 @@ class Structure:
     ends: tuple[int, ...]
 
 
-def primary_structure(rp: RolePlan, target_incentive: float = 1.0) -> Structure:
+def primary_structure(rp: RolePlan, target_incentive: float = 1.0, quota: float | None = None) -> Structure:
     """The period structure of the largest revenue component (by its payout at 100% of target).
 
     Sizes are compared in target incentives (TI) at 100%: a curve by
     ``weight`` x its multiple, a commission by its value at 100% times a quota
     of 12 TI (quota about 5x on-target earnings at a 70/30 mix), a lump sum by
     its total / TI, per-unit revenue pay by its rate times 12 TI. Without
-    revenue components the structure is annual.
+    revenue components the structure is annual. Given ``quota`` (the mean
+    annual revenue quota, money), sizes are compared in money instead: a
+    commission and per-unit revenue pay on that quota, a curve at
+    ``weight x TI``, a lump sum at its total, so that the choice does not
+    depend on the TI of a plan that pays no curve.
     """
     best, size = None, -1.0
     for c in rp.components:
@@ -113,9 +119,11 @@ def primary_structure(rp: RolePlan, target_incentive: float = 1.0) -> Structure:
             continue
         v = float(evaluate(compile_component(c), np.array([1.0]))[0][0])
         if c.kind == "curve":
-            s = c.weight * v
+            s = c.weight * v * (target_incentive if quota is not None else 1.0)
         elif c.kind == "lump_sum":
-            s = v / max(target_incentive, 1e-9)
+            s = v if quota is not None else v / max(target_incentive, 1e-9)
+        elif quota is not None:
+            s = v * quota
         else:
             s = 12.0 * v
         if s > size:
@@ -301,98 +309,206 @@ def compute_pay(
 ) -> PayResult:
     """Apply a role's plan to simulated measures.
 
-    ``memo``: an optional dict kept with ``measures`` (one per measures dict)
-    where per-period sums of the measures are kept for the next plan applied
-    to the same measures (the engine shares today's measures across plans).
+    Parameters
+    ----------
+    scenario : Scenario
+    plan : str
+        The plan to apply.
+    world : RoleWorld
+        The role's reps and teams for a chunk of T trials of R reps.
+    measures : dict measure -> ndarray (T, R, 12)
+        Simulated measures per month (revenue in money).
+    quota : ndarray (T, R)
+        Annual revenue quota, money per year.
+    memo : dict, optional
+        Kept with ``measures`` (one per measures dict): per-period sums of the
+        measures are kept here for the next plan applied to the same measures
+        (the engine shares today's measures across plans).
+
+    Returns
+    -------
+    PayResult
+        Money per year: the components, after gates; the incentive, after
+        modifiers; recognition awards.
     """
     memo = {} if memo is None else memo
-
-    def agg(measure: str, period: str, kind: str) -> np.ndarray:
-        key = ("aggregate", measure, period, kind)
-        if key not in memo:
-            if period == "year":  # the year's sum is shared with the engine's metrics (same arithmetic)
-                s = year_sum(measures, measure, memo)[..., None]
-                memo[key] = s if kind == "flow" else s / MONTHS
-            else:
-                memo[key] = aggregate(measures[measure], period, kind)
-        return memo[key]
-
+    agg = partial(_aggregated, measures, memo)
     rp: RolePlan = scenario.role_plan(plan, world.name)
     kinds = MEASURES[world.role.process]
     TI = scenario.target_incentive(plan, world.name)
     base = scenario.base_salary(plan, world.name)
-    T, R = world.shape
     prof = revenue_profile(scenario, world.name)
-    level = rp.quota.level
-    w_team = rp.team.weight
 
+    comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof)
+    att = year_sum(measures, "revenue", memo) / np.maximum(quota, 1e-12)
+    _apply_gates(rp, kinds, agg, quota, comps)
+    return PayResult(
+        incentive=_incentive(rp, kinds, agg, comps, world.shape),
+        base=base,
+        target_incentive=TI,
+        attainment=att,
+        quota=quota,
+        capped=capped_any,
+        recognition=_recognition(rp, kinds, agg, quota, world.shape),
+        components=comps,
+    )
+
+
+def _aggregated(measures: dict[str, np.ndarray], memo: dict, measure: str, period: str, kind: str) -> np.ndarray:
+    """A measure per pay period, (T, R, 12) -> (T, R, P), kept in ``memo``.
+
+    Flows are summed over each period's months, scores averaged (in the
+    measure's own unit: money for revenue). The year's sum is the one the
+    engine's metrics use (:func:`year_sum`, same arithmetic).
+    """
+    key = ("aggregate", measure, period, kind)
+    if key not in memo:
+        if period == "year":
+            s = year_sum(measures, measure, memo)[..., None]
+            memo[key] = s if kind == "flow" else s / MONTHS
+        else:
+            memo[key] = aggregate(measures[measure], period, kind)
+    return memo[key]
+
+
+def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
+                    world: RoleWorld, quota: np.ndarray, TI: float,
+                    prof: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Pay of each component of a role plan, before gates and modifiers.
+
+    Parameters
+    ----------
+    rp : RolePlan
+    kinds : dict measure -> "flow" or "score"
+        The measures of the role's process.
+    agg : callable (measure, period, kind) -> ndarray (T, R, P)
+        The measures per pay period (:func:`_aggregated`).
+    world : RoleWorld
+    quota : ndarray (T, R)
+        Annual revenue quota, money per year.
+    TI : float
+        Target incentive, money per year at 100%.
+    prof : ndarray (12,)
+        Expected revenue per month of an average rep (money); quota targets
+        are split over the periods in its proportions.
+
+    Returns
+    -------
+    comps : dict component -> ndarray (T, R)
+        Money per year, blended with the team's pay by the plan's team weight.
+    capped : ndarray (T, R) bool
+        Some component (own or team) hit its cap in some period.
+    """
+    T, R = world.shape
+    w_team = rp.team.weight
     comps: dict[str, np.ndarray] = {}
     capped_any = np.zeros((T, R), dtype=bool)
     for c in rp.components:
         kind = kinds[c.measure]
         vals = agg(c.measure, c.period, kind)
         share = aggregate(prof / prof.sum(), c.period, "flow")
-        tgt = _targets(c.target, kind, c.period, quota, share, level, (T, R))
+        tgt = _targets(c.target, kind, c.period, quota, share, rp.quota.level, (T, R))
         scale = _scale(c, TI, tgt)
         pay, capped = component_pay(c, vals, tgt, scale, kind)
         pay = sum_periods(pay)
         capped_any |= any_period(capped)
         if w_team > 0:
-            size = _team_size(world)[None, :, None]
-            if kind == "flow":
-                tv, tt = _team_sum(vals, world), _team_sum(tgt, world)
-            else:
-                tv, tt = _team_sum(vals, world) / size, _team_sum(tgt, world) / size
-            if c.kind == "per_unit":
-                per_head, tcap = component_pay(c, tv / size, tt / size, scale, kind)
-                pool = per_head * size
-            else:
-                pool, tcap = component_pay(c, tv, tt, _team_sum(scale, world), kind)
-            if rp.team.split == "contribution" and kind == "flow":
-                own = vals.sum(axis=-1, keepdims=True)
-                tot = _team_sum(own, world)
-                frac = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / size)
-                team_pay = sum_periods(pool * frac)
-            else:
-                team_pay = sum_periods(pool / size)
+            team_pay, tcap = _team_pay(c, kind, vals, tgt, scale, world, rp.team.split)
             pay = (1.0 - w_team) * pay + w_team * team_pay
             capped_any |= any_period(tcap)
         comps[c.name] = pay
+    return comps, capped_any
 
-    att = year_sum(measures, "revenue", memo) / np.maximum(quota, 1e-12)
+
+def _team_pay(c: Component, kind: str, vals: np.ndarray, tgt: np.ndarray, scale: np.ndarray,
+              world: RoleWorld, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """A member's share of one component paid on the team's results.
+
+    The component is applied to the team's values and targets per period
+    (flows summed over the team, scores averaged; a per-unit rate per head),
+    and the team's pool is split equally, or by each member's share of the
+    team's flow under ``split="contribution"``.
+
+    Parameters
+    ----------
+    c : Component
+    kind : {"flow", "score"}
+        The kind of the component's measure.
+    vals, tgt, scale : ndarray (T, R, P)
+        Each rep's values, targets and schedule scale per period.
+    world : RoleWorld
+        The teams.
+    split : str
+        The plan's team split.
+
+    Returns
+    -------
+    team_pay : ndarray (T, R)
+        Money per year.
+    capped : ndarray (T, R, P) bool
+        The team's pay hit its cap in the period.
+    """
+    size = _team_size(world)[None, :, None]
+    if kind == "flow":
+        tv, tt = _team_sum(vals, world), _team_sum(tgt, world)
+    else:
+        tv, tt = _team_sum(vals, world) / size, _team_sum(tgt, world) / size
+    if c.kind == "per_unit":
+        per_head, tcap = component_pay(c, tv / size, tt / size, scale, kind)
+        pool = per_head * size
+    else:
+        pool, tcap = component_pay(c, tv, tt, _team_sum(scale, world), kind)
+    if split == "contribution" and kind == "flow":
+        own = vals.sum(axis=-1, keepdims=True)
+        tot = _team_sum(own, world)
+        frac = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / size)
+        return sum_periods(pool * frac), tcap
+    return sum_periods(pool / size), tcap
+
+
+def _apply_gates(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
+                 quota: np.ndarray, comps: dict[str, np.ndarray]) -> None:
+    """Zero the gated components (in ``comps``) of reps below a gate's minimum annual attainment.
+
+    A gate's target is the quota (money per year), or its number: for a flow
+    measure times the plan's quota level, for a score as is.
+    """
     for g in rp.gates:
         kind = kinds[g.measure]
         annual = agg(g.measure, "year", kind)[..., 0]
         if g.target == "quota":
             target = quota
         else:
-            target = level * float(g.target) if kind == "flow" else float(g.target)
+            target = rp.quota.level * float(g.target) if kind == "flow" else float(g.target)
         ok = annual / np.maximum(target, 1e-12) >= g.min_attainment
         for name in g.components or list(comps):
             comps[name] = np.where(ok, comps[name], 0.0)
 
-    incentive = np.zeros((T, R))
+
+def _incentive(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
+               comps: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """The incentive (T, R), money per year: the components' pay summed, times each modifier's multiplier."""
+    incentive = np.zeros(shape)
     for v in comps.values():
         incentive = incentive + v
     for mod in rp.modifiers:
         annual = agg(mod.measure, "year", kinds[mod.measure])[..., 0]
         incentive = incentive * evaluate(compile_modifier(mod), annual)[0]
+    return incentive
 
+
+def _recognition(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
+                 quota: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Recognition (T, R), money-equivalent per year: the award's value to each trial's top k reps.
+
+    Reps are ranked by the award's measure over the year (revenue: by
+    attainment, revenue / quota).
+    """
+    T, R = shape
     recog = np.zeros((T, R))
     if rp.recognition is not None and rp.recognition.value > 0:
         rec = rp.recognition
-        kind = kinds[rec.measure]
-        annual = agg(rec.measure, "year", kind)[..., 0]
+        annual = agg(rec.measure, "year", kinds[rec.measure])[..., 0]
         score = annual / np.maximum(quota, 1e-12) if rec.measure == "revenue" else annual
         recog = np.where(top_k(score, min(rec.top_k, R)), rec.value, 0.0)
-
-    return PayResult(
-        incentive=incentive,
-        base=base,
-        target_incentive=TI,
-        attainment=att,
-        quota=quota,
-        capped=capped_any,
-        recognition=recog,
-        components=comps,
-    )
+    return recog

@@ -234,121 +234,185 @@ class RoleProcess:
         Keep it in step with :meth:`step` (``tests/test_fast_paths.py``
         compares the two).
         """
-        w, p, d = self.w, self.p, self.w.draws
+        w = self.w
         demand = w.season * w.market[:, None, :]  # (T, 1, 12)
-        ramp = w.ramp  # (T, R, 12)
         proc = w.role.process
-        f: dict[str, Callable[[YearMeasures], np.ndarray]] = {}
         if proc == "telesales":
-            def funnel(m):
-                # in-place where it saves a temporary; a + b and a * b are commutative, exactly
-                # (large temporaries cost page faults: buffers are reused where the values allow)
-                scratch = (p.calls_per_month * w.ability)[..., None] * ramp  # mean calls
-                calls = _normal_count(scratch, scratch, d["calls"])
-                lr = (p.lead_rate * w.territory)[..., None] * demand
-                np.minimum(0.95, lr, out=lr)
-                cl = calls * lr
-                np.subtract(1.0, lr, out=lr)
-                lr *= cl
-                leads = _normal_count(cl, lr, d["leads"], out=lr, upper=calls)
-                cr = min(0.95, p.conversion_rate)
-                lc = np.multiply(leads, cr, out=scratch)
-                conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl, upper=leads)
-                revenue = np.maximum(conv, 1.0)
-                np.sqrt(revenue, out=revenue)
-                np.divide(p.deal_value_cv, revenue, out=revenue)
-                revenue *= d["deal"]
-                revenue += 1.0
-                np.maximum(0.0, revenue, out=revenue)
-                revenue *= p.deal_value  # average deal value
-                revenue *= conv
-                return {"revenue": revenue, "calls": calls, "leads": leads, "conversions": conv}
-
-            def rate(m):
-                leads, conv = m["leads"], m["conversions"]
-                r = np.maximum(leads, 1.0)
-                np.divide(conv, r, out=r)
-                np.copyto(r, 0.0, where=np.logical_not(leads > 0))
-                return r
-
-            def accuracy(m):
-                acc = p.record_accuracy_sd * d["accuracy"]
-                acc += p.record_accuracy
-                return np.clip(acc, 0.0, 1.0, out=acc)
-
-            shared = _once(funnel)
-            for k in ("revenue", "calls", "leads", "conversions"):
-                f[k] = _part(shared, k)
-            f["talk_time"] = lambda m: np.divide(np.multiply(m["calls"], p.talk_minutes_per_call), 60.0)
-            f["conversion_rate"] = rate
-            f["record_accuracy"] = accuracy
+            f = self._telesales_year(demand)
         elif proc == "key_account":
-            def deals(m):
-                lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
-                return poisson_inv(d["ndeals"], lam, 12)
-
-            def sizes(m):
-                # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
-                n = m["deals"]
-                s = p.deal_size_sd_log
-                hit = np.flatnonzero(n > 0)
-                T, R, M = n.shape
-                zs = d["size"].reshape(T, R * M, KA_SIZE_DRAWS)[hit // (R * M), hit % (R * M)]  # (H, K)
-                sz = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
-                won = np.arange(KA_SIZE_DRAWS) < n.ravel()[hit][:, None]
-                return {"hit": hit, "sizes": sz, "won": won}
-
-            def revenue(m):
-                n, z = m["deals"], sized(m)
-                won_sum = np.zeros(n.size)
-                won_sum[z["hit"]] = np.sum(np.where(z["won"], z["sizes"], 0.0), axis=-1)
-                return won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
-
-            def large(m):
-                n, z = m["deals"], sized(m)
-                out = np.zeros(n.size)
-                big = z["won"] & (z["sizes"] >= p.large_order_threshold)
-                out[z["hit"]] = np.sum(np.where(big, z["sizes"], 0.0), axis=-1)
-                return out.reshape(n.shape) + _beyond_drawn_large(n, p)
-
-            def milestones(m):
-                mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
-                return poisson_inv(d["milestones"], mlam, 3 * int(p.milestones_per_month) + 12)
-
-            sized = _once(sizes)
-            f["revenue"] = revenue
-            f["large_order_value"] = large
-            f["deals"] = deals
-            f["new_accounts"] = lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, 12)
-            f["milestones"] = milestones
-            f["satisfaction"] = lambda m: np.clip(p.satisfaction + p.satisfaction_sd * d["satisfaction"], 0.0, 1.0)
+            f = self._key_account_year(demand)
         else:
-            def opened(m):
-                return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
-
-            def new_revenue(m):
-                op = m["partners_opened"]
-                new_rev = np.empty(op.shape)
-                n_cum = np.zeros(w.shape)
-                ramp_state = np.zeros(w.shape)
-                decay = np.exp(-1.0 / p.partner_ramp_months)
-                for k in range(MONTHS):
-                    new_rev[:, :, k] = p.partner_mature_revenue * (n_cum - ramp_state) * demand[:, :, k]
-                    ramp_state = (ramp_state + op[:, :, k]) * decay
-                    n_cum = n_cum + op[:, :, k]
-                return new_rev
-
-            def revenue(m):
-                base = (p.existing_revenue_per_month * w.territory * w.ability)[..., None] * demand * ramp
-                existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"]))
-                return existing + m["partner_revenue_new"]
-
-            f["revenue"] = revenue
-            f["partners_opened"] = opened
-            f["partner_revenue_new"] = new_revenue
-            f["partner_satisfaction"] = lambda m: np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0)
-            f["policy_adherence"] = lambda m: np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0)
+            f = self._channel_year(demand)
         return YearMeasures({k: f[k] for k in MEASURES[proc]})
+
+    def _telesales_year(self, demand: np.ndarray) -> dict[str, Callable[[YearMeasures], np.ndarray]]:
+        """How each telesales measure of the year is computed: calls -> leads -> conversions -> revenue.
+
+        Parameters
+        ----------
+        demand : ndarray (T, 1, 12)
+            Season times market, each month's demand multiplier (mean about 1).
+
+        Returns
+        -------
+        dict measure -> function of the :class:`YearMeasures`
+            Each gives a (T, R, 12) array: calls, leads and conversions are
+            counts per month; revenue is money per month; talk time is hours
+            per month; conversion rate and record accuracy are fractions 0-1.
+            The funnel's four measures are computed together, once.
+        """
+        w, p, d = self.w, self.p, self.w.draws
+        ramp = w.ramp  # (T, R, 12)
+
+        def funnel(m):
+            # in-place where it saves a temporary; a + b and a * b are commutative, exactly
+            # (large temporaries cost page faults: buffers are reused where the values allow)
+            scratch = (p.calls_per_month * w.ability)[..., None] * ramp  # mean calls
+            calls = _normal_count(scratch, scratch, d["calls"])
+            lr = (p.lead_rate * w.territory)[..., None] * demand
+            np.minimum(0.95, lr, out=lr)
+            cl = calls * lr
+            np.subtract(1.0, lr, out=lr)
+            lr *= cl
+            leads = _normal_count(cl, lr, d["leads"], out=lr, upper=calls)
+            cr = min(0.95, p.conversion_rate)
+            lc = np.multiply(leads, cr, out=scratch)
+            conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl, upper=leads)
+            revenue = np.maximum(conv, 1.0)
+            np.sqrt(revenue, out=revenue)
+            np.divide(p.deal_value_cv, revenue, out=revenue)
+            revenue *= d["deal"]
+            revenue += 1.0
+            np.maximum(0.0, revenue, out=revenue)
+            revenue *= p.deal_value  # average deal value
+            revenue *= conv
+            return {"revenue": revenue, "calls": calls, "leads": leads, "conversions": conv}
+
+        def rate(m):
+            leads, conv = m["leads"], m["conversions"]
+            r = np.maximum(leads, 1.0)
+            np.divide(conv, r, out=r)
+            np.copyto(r, 0.0, where=np.logical_not(leads > 0))
+            return r
+
+        def accuracy(m):
+            acc = p.record_accuracy_sd * d["accuracy"]
+            acc += p.record_accuracy
+            return np.clip(acc, 0.0, 1.0, out=acc)
+
+        shared = _once(funnel)
+        f: dict[str, Callable[[YearMeasures], np.ndarray]] = {k: _part(shared, k) for k in ("revenue", "calls", "leads", "conversions")}
+        f["talk_time"] = lambda m: np.divide(np.multiply(m["calls"], p.talk_minutes_per_call), 60.0)
+        f["conversion_rate"] = rate
+        f["record_accuracy"] = accuracy
+        return f
+
+    def _key_account_year(self, demand: np.ndarray) -> dict[str, Callable[[YearMeasures], np.ndarray]]:
+        """How each key-account measure of the year is computed: deals, their sizes, and what follows from them.
+
+        Parameters
+        ----------
+        demand : ndarray (T, 1, 12)
+            Season times market, each month's demand multiplier (mean about 1).
+
+        Returns
+        -------
+        dict measure -> function of the :class:`YearMeasures`
+            Each gives a (T, R, 12) array: deals, new accounts and milestones
+            are counts per month; revenue and large-order value are money per
+            month; satisfaction is a fraction 0-1. Deal sizes are drawn once,
+            only where a deal closed, and shared by revenue and large orders.
+        """
+        w, p, d = self.w, self.p, self.w.draws
+        ramp = w.ramp  # (T, R, 12)
+
+        def deals(m):
+            lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
+            return poisson_inv(d["ndeals"], lam, 12)
+
+        def sizes(m):
+            # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
+            n = m["deals"]
+            s = p.deal_size_sd_log
+            hit = np.flatnonzero(n > 0)
+            T, R, M = n.shape
+            zs = d["size"].reshape(T, R * M, KA_SIZE_DRAWS)[hit // (R * M), hit % (R * M)]  # (H, K)
+            sz = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
+            won = np.arange(KA_SIZE_DRAWS) < n.ravel()[hit][:, None]
+            return {"hit": hit, "sizes": sz, "won": won}
+
+        def revenue(m):
+            n, z = m["deals"], sized(m)
+            won_sum = np.zeros(n.size)
+            won_sum[z["hit"]] = np.sum(np.where(z["won"], z["sizes"], 0.0), axis=-1)
+            return won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
+
+        def large(m):
+            n, z = m["deals"], sized(m)
+            out = np.zeros(n.size)
+            big = z["won"] & (z["sizes"] >= p.large_order_threshold)
+            out[z["hit"]] = np.sum(np.where(big, z["sizes"], 0.0), axis=-1)
+            return out.reshape(n.shape) + _beyond_drawn_large(n, p)
+
+        def milestones(m):
+            mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
+            return poisson_inv(d["milestones"], mlam, 3 * int(p.milestones_per_month) + 12)
+
+        sized = _once(sizes)
+        return {
+            "revenue": revenue,
+            "large_order_value": large,
+            "deals": deals,
+            "new_accounts": lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, 12),
+            "milestones": milestones,
+            "satisfaction": lambda m: np.clip(p.satisfaction + p.satisfaction_sd * d["satisfaction"], 0.0, 1.0),
+        }
+
+    def _channel_year(self, demand: np.ndarray) -> dict[str, Callable[[YearMeasures], np.ndarray]]:
+        """How each channel measure of the year is computed: partners opened, their ramping revenue, existing revenue.
+
+        Parameters
+        ----------
+        demand : ndarray (T, 1, 12)
+            Season times market, each month's demand multiplier (mean about 1).
+
+        Returns
+        -------
+        dict measure -> function of the :class:`YearMeasures`
+            Each gives a (T, R, 12) array: partners opened is a count per
+            month; revenue and new partners' revenue are money per month;
+            partner satisfaction and policy adherence are fractions 0-1.
+        """
+        w, p, d = self.w, self.p, self.w.draws
+        ramp = w.ramp  # (T, R, 12)
+
+        def opened(m):
+            return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
+
+        def new_revenue(m):
+            op = m["partners_opened"]
+            new_rev = np.empty(op.shape)
+            n_cum = np.zeros(w.shape)
+            ramp_state = np.zeros(w.shape)
+            decay = np.exp(-1.0 / p.partner_ramp_months)
+            for k in range(MONTHS):
+                new_rev[:, :, k] = p.partner_mature_revenue * (n_cum - ramp_state) * demand[:, :, k]
+                ramp_state = (ramp_state + op[:, :, k]) * decay
+                n_cum = n_cum + op[:, :, k]
+            return new_rev
+
+        def revenue(m):
+            base = (p.existing_revenue_per_month * w.territory * w.ability)[..., None] * demand * ramp
+            existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"]))
+            return existing + m["partner_revenue_new"]
+
+        return {
+            "revenue": revenue,
+            "partners_opened": opened,
+            "partner_revenue_new": new_revenue,
+            "partner_satisfaction": lambda m: np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0),
+            "policy_adherence": lambda m: np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0),
+        }
 
     # -- telesales: calls -> leads -> conversions -> revenue ---------------------
     def _telesales(self, m, c, demand):

@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from simlib.errors import ScenarioError, SimlibError
-from simlib.io import SHIPPED, write_atomic
-from simlib.report.notebook import jsonable, resolve_path, versions
+from simlib.io import SHIPPED, jsonable, resolve_path, write_atomic
+from simlib.report.notebook import versions
 
 __all__ = [
     "NotebookSpec",
@@ -390,22 +390,37 @@ def _scenario_key(path: Path) -> str:
 
 
 def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params):
-    """Check everything that can be checked before running; return jobs and skipped outcomes."""
+    """Check everything that can be checked before running; return jobs and skipped outcomes.
+
+    Parameters
+    ----------
+    scen_paths : list of Path
+        Scenario files.
+    specs : dict name -> NotebookSpec
+    selected : list of str
+        The notebooks to run for each scenario.
+    trials, seed, behaviour
+        The report's options (None: the notebook's own default).
+    cli_params : list of (notebook or None, key, value)
+        ``--param`` values.
+
+    Returns
+    -------
+    jobs : list of (path, key, Scenario, NotebookSpec, params, contract)
+        One per scenario and notebook to run, in that order.
+    skipped : list of Outcome
+        Invalid scenarios (failed) and notebooks that do not apply to a scenario (skipped).
+
+    Raises
+    ------
+    ReportError
+        A ``--param`` no selected notebook declares, or parameters a notebook's contract rejects.
+    """
     from simlib.scenario import load_scenario
 
-    jobs, skipped, problems = [], [], []
+    jobs, skipped = [], []
     contracts = {n: notebook_contract(specs[n].path) for n in selected}
-    # --param targets must exist
-    for nbname, key, _ in cli_params:
-        if nbname is not None and nbname not in selected:
-            problems.append(f"--param {nbname}.{key}: '{nbname}' is not a selected notebook ({', '.join(selected)})")
-        elif nbname is None and not any(key in contracts[n] for n in selected):
-            problems.append(f"--param {key}: no selected notebook declares '{key}' "
-                            f"({'; '.join(f'{n}: ' + ', '.join(contracts[n]) for n in selected)})")
-        elif nbname is not None and key not in contracts[nbname]:
-            problems.append(f"--param {nbname}.{key}: notebook '{nbname}' declares only {', '.join(contracts[nbname])}")
-    if problems:
-        raise ReportError("; ".join(problems))
+    _check_param_targets(cli_params, selected, contracts)
     for sp in scen_paths:
         key = _scenario_key(sp)
         try:
@@ -420,51 +435,88 @@ def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params)
             if reason:
                 skipped.append(Outcome(str(sp), n, "skipped", message=reason, title=spec.title))
                 continue
-            params: dict[str, Any] = {}
-            for name in SCENARIO_PARAMS:
-                if name in contract:
-                    params[name] = str(sp)
-                    break
-            t = trials if trials is not None else spec.trials
-            if t is not None and "trials" in contract:
-                params["trials"] = int(t)
-            if seed is not None and "seed" in contract:
-                params["seed"] = int(seed)
-            if behaviour is not None and "behaviour" in contract:
-                params["behaviour"] = behaviour
-            if spec.params:
-                params.update({k: v for k, v in spec.params(scen).items() if k in contract})
-            for nbname, k, v in cli_params:
-                if (nbname is None and k in contract) or nbname == n:
-                    params[k] = v
-            if "output_json" in params:
-                raise ReportError(f"notebook '{n}': output_json is set by the report (it writes <name>.json beside the HTML)")
-            params = check_parameters(n, contract, params)
+            params = _job_params(n, spec, contract, sp, scen, trials, seed, behaviour, cli_params)
             jobs.append((sp, key, scen, spec, params, contract))
     return jobs, skipped
 
 
+def _check_param_targets(cli_params, selected: Sequence[str], contracts: Mapping[str, Mapping]) -> None:
+    """Raise :class:`ReportError` naming every ``--param`` that no selected notebook declares."""
+    problems = []
+    for nbname, key, _ in cli_params:
+        if nbname is not None and nbname not in selected:
+            problems.append(f"--param {nbname}.{key}: '{nbname}' is not a selected notebook ({', '.join(selected)})")
+        elif nbname is None and not any(key in contracts[n] for n in selected):
+            problems.append(f"--param {key}: no selected notebook declares '{key}' "
+                            f"({'; '.join(f'{n}: ' + ', '.join(contracts[n]) for n in selected)})")
+        elif nbname is not None and key not in contracts[nbname]:
+            problems.append(f"--param {nbname}.{key}: notebook '{nbname}' declares only {', '.join(contracts[nbname])}")
+    if problems:
+        raise ReportError("; ".join(problems))
+
+
+def _job_params(n: str, spec: NotebookSpec, contract, sp: Path, scen, trials, seed, behaviour,
+                cli_params) -> dict[str, Any]:
+    """The parameters notebook ``n`` runs with for one scenario, checked against its contract.
+
+    In order, later ones winning: the scenario path, the report's trials,
+    seed and behaviour, the notebook's per-scenario parameters
+    (:attr:`NotebookSpec.params`), then ``--param`` values. Only names the
+    notebook declares are passed.
+
+    Raises
+    ------
+    ReportError
+        ``output_json`` given (the report sets it), or a value the contract rejects.
+    """
+    params: dict[str, Any] = {}
+    for name in SCENARIO_PARAMS:
+        if name in contract:
+            params[name] = str(sp)
+            break
+    t = trials if trials is not None else spec.trials
+    if t is not None and "trials" in contract:
+        params["trials"] = int(t)
+    if seed is not None and "seed" in contract:
+        params["seed"] = int(seed)
+    if behaviour is not None and "behaviour" in contract:
+        params["behaviour"] = behaviour
+    if spec.params:
+        params.update({k: v for k, v in spec.params(scen).items() if k in contract})
+    for nbname, k, v in cli_params:
+        if (nbname is None and k in contract) or nbname == n:
+            params[k] = v
+    if "output_json" in params:
+        raise ReportError(f"notebook '{n}': output_json is set by the report (it writes <name>.json beside the HTML)")
+    return check_parameters(n, contract, params)
+
+
 def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contract, out: Path, *, kernel: str,
              timeout: int, verbose: bool, bar) -> Outcome:
-    import nbformat
+    """Execute one notebook for one scenario and put its report in place, or say why it failed.
+
+    The notebook runs in a temporary folder under ``<out>/<key>``; only a
+    successful run replaces the previous report. ``timeout`` is per cell, in
+    seconds. Papermill's log goes to ``<name>.log`` (echoed when ``verbose``).
+
+    Returns
+    -------
+    Outcome
+        ``ok`` with the report's files, or ``failed`` with a message naming
+        the failing cell; ``seconds`` is the wall time of the run.
+    """
     import papermill as pm
 
     dest = out / key
     dest.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=dest))
-    log_path = dest / f"{spec.name}.log"
     tmp_json = work / f"{spec.name}.json"
     tmp_nb = work / f"{spec.name}.ipynb"
+    failed = dest / f"{spec.name}.failed.ipynb"
     run_params = dict(params)
     if "output_json" in contract:
         run_params["output_json"] = str(tmp_json)
-    handler = logging.FileHandler(work / "run.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    plog = logging.getLogger("papermill")
-    plog.addHandler(handler)
-    old_level, old_prop = plog.level, plog.propagate
-    plog.setLevel(logging.INFO)
-    plog.propagate = verbose
+    detach_log = _attach_papermill_log(work / "run.log", verbose)
     t0 = time.perf_counter()
     outcome = Outcome(str(sp), spec.name, "failed", parameters=params, title=spec.title)
     try:
@@ -476,49 +528,96 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except pm.PapermillExecutionError as exc:
-        failed = dest / f"{spec.name}.failed.ipynb"
-        if tmp_nb.exists():
-            os.replace(tmp_nb, failed)
-        outcome.message = (f"cell {exc.cell_index} of the executed notebook (In [{exc.exec_count}], "
-                           f"{_preview(str(exc.source))}) raised {exc.ename}: {exc.evalue}; "
-                           f"executed notebook kept at {failed}")
-        outcome.ipynb = str(failed)
+        _record_cell_error(outcome, exc, tmp_nb, failed)
     except Exception as exc:  # noqa: BLE001 - kernel death, timeout, I/O: report and keep going
-        failed = dest / f"{spec.name}.failed.ipynb"
-        where = ""
-        if tmp_nb.exists():
-            os.replace(tmp_nb, failed)
-            outcome.ipynb = str(failed)
-            where = _failing_cell(failed)
-        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
-        if type(exc).__name__ == "CellTimeoutError":
-            first = f"no result within the per-cell timeout of {timeout} s"
-        outcome.message = (f"{where + ' ' if where else ''}{type(exc).__name__}: {first}"
-                           + (f"; executed notebook kept at {failed}" if outcome.ipynb else ""))
+        _record_aborted_run(outcome, exc, tmp_nb, failed, timeout)
     else:
-        nb = nbformat.read(tmp_nb, as_version=4)
-        meta = _report_meta(sp, scen, spec, params, tmp_json)
-        page = render_html(nb, meta, title=f"{spec.title} - {scen.name}")
-        html_path, json_path, nb_path = dest / f"{spec.name}.html", dest / f"{spec.name}.json", dest / f"{spec.name}.ipynb"
-        if tmp_json.exists():
-            os.replace(tmp_json, json_path)
-            outcome.json = str(json_path)
-        os.replace(tmp_nb, nb_path)
-        write_atomic(html_path, page)
-        (dest / f"{spec.name}.failed.ipynb").unlink(missing_ok=True)
-        outcome.status, outcome.html, outcome.ipynb = "ok", str(html_path), str(nb_path)
+        _publish(outcome, sp, scen, spec, params, tmp_nb, tmp_json, dest)
     finally:
-        plog.removeHandler(handler)
-        handler.close()
-        plog.setLevel(old_level)
-        plog.propagate = old_prop
+        detach_log()
         if (work / "run.log").exists():
-            os.replace(work / "run.log", log_path)
-            outcome.log = str(log_path)
+            os.replace(work / "run.log", dest / f"{spec.name}.log")
+            outcome.log = str(dest / f"{spec.name}.log")
         shutil.rmtree(work, ignore_errors=True)
     outcome.seconds = time.perf_counter() - t0
     outcome.finished = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return outcome
+
+
+def _attach_papermill_log(path: Path, verbose: bool) -> Callable[[], None]:
+    """Send papermill's log, at INFO, to ``path`` (and the console only when ``verbose``).
+
+    Returns
+    -------
+    callable
+        Detaches the file and restores the logger's level and propagation.
+    """
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    plog = logging.getLogger("papermill")
+    plog.addHandler(handler)
+    old_level, old_prop = plog.level, plog.propagate
+    plog.setLevel(logging.INFO)
+    plog.propagate = verbose
+
+    def detach() -> None:
+        plog.removeHandler(handler)
+        handler.close()
+        plog.setLevel(old_level)
+        plog.propagate = old_prop
+
+    return detach
+
+
+def _record_cell_error(outcome: Outcome, exc, tmp_nb: Path, failed: Path) -> None:
+    """A cell raised: keep the executed notebook as ``failed`` and name the cell and the error in ``outcome``."""
+    if tmp_nb.exists():
+        os.replace(tmp_nb, failed)
+    outcome.message = (f"cell {exc.cell_index} of the executed notebook (In [{exc.exec_count}], "
+                       f"{_preview(str(exc.source))}) raised {exc.ename}: {exc.evalue}; "
+                       f"executed notebook kept at {failed}")
+    outcome.ipynb = str(failed)
+
+
+def _record_aborted_run(outcome: Outcome, exc: Exception, tmp_nb: Path, failed: Path, timeout: int) -> None:
+    """The run stopped (kernel death, cell timeout of ``timeout`` seconds, I/O): say where and why in ``outcome``.
+
+    The executed notebook, when there is one, is kept as ``failed`` and the
+    cell it stopped in is named.
+    """
+    where = ""
+    if tmp_nb.exists():
+        os.replace(tmp_nb, failed)
+        outcome.ipynb = str(failed)
+        where = _failing_cell(failed)
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    if type(exc).__name__ == "CellTimeoutError":
+        first = f"no result within the per-cell timeout of {timeout} s"
+    outcome.message = (f"{where + ' ' if where else ''}{type(exc).__name__}: {first}"
+                       + (f"; executed notebook kept at {failed}" if outcome.ipynb else ""))
+
+
+def _publish(outcome: Outcome, sp: Path, scen, spec: NotebookSpec, params: dict, tmp_nb: Path, tmp_json: Path,
+             dest: Path) -> None:
+    """Render a successful run to HTML and move its files into ``dest``, replacing the previous report.
+
+    Writes ``<name>.html``, ``<name>.ipynb`` and (when the notebook wrote
+    one) ``<name>.json``, removes a ``<name>.failed.ipynb`` of an earlier
+    run, and marks ``outcome`` ok with the files' paths.
+    """
+    import nbformat
+
+    nb = nbformat.read(tmp_nb, as_version=4)
+    meta = _report_meta(sp, scen, spec, params, tmp_json)
+    page = render_html(nb, meta, title=f"{spec.title} - {scen.name}")
+    html_path, json_path, nb_path = dest / f"{spec.name}.html", dest / f"{spec.name}.json", dest / f"{spec.name}.ipynb"
+    if tmp_json.exists():
+        os.replace(tmp_json, json_path)
+        outcome.json = str(json_path)
+    os.replace(tmp_nb, nb_path)
+    write_atomic(html_path, page)
+    (dest / f"{spec.name}.failed.ipynb").unlink(missing_ok=True)
+    outcome.status, outcome.html, outcome.ipynb = "ok", str(html_path), str(nb_path)
 
 
 def _preview(source: str, n: int = 100) -> str:
@@ -599,42 +698,24 @@ def _merge_manifest(out: Path, outcomes: Sequence[Outcome]) -> list[dict]:
 
 
 def write_index(out: Path, entries: Sequence[Mapping[str, Any]]) -> Path:
-    """Write ``index.html`` linking every report (paths relative to ``out``)."""
+    """Write ``index.html`` linking every report (paths relative to ``out``).
 
-    def rel(p):
-        return html.escape(os.path.relpath(p, out)) if p else ""
+    Parameters
+    ----------
+    out : Path
+        The reports folder.
+    entries : list of dict
+        Manifest entries (:class:`Outcome` fields), shown grouped by scenario in the order given.
 
+    Returns
+    -------
+    Path
+        ``<out>/index.html``.
+    """
     by_scen: dict[str, list] = {}
     for e in entries:
         by_scen.setdefault(e["scenario"], []).append(e)
-    colour = {"ok": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700"}
-    parts = []
-    for scen, items in by_scen.items():
-        rows = []
-        for e in items:
-            links = []
-            if e.get("html"):
-                links.append(f"<a href='{rel(e['html'])}'>report</a>")
-            elif e.get("previous_html"):
-                links.append(f"<a href='{rel(e['previous_html'])}'>previous good report</a> "
-                             f"({html.escape(str(e.get('previous_finished', '')))})")
-            if e.get("json"):
-                links.append(f"<a href='{rel(e['json'])}'>results JSON</a>")
-            if e.get("ipynb"):
-                links.append(f"<a href='{rel(e['ipynb'])}'>executed notebook</a>")
-            if e.get("log"):
-                links.append(f"<a href='{rel(e['log'])}'>log</a>")
-            st = e["status"]
-            rows.append(
-                f"<tr><td>{html.escape(e.get('title') or e['notebook'])}<br><code>{html.escape(e['notebook'])}</code></td>"
-                f"<td style='color:{colour.get(st, '#000')};font-weight:bold'>{st}</td>"
-                f"<td>{' | '.join(links)}</td><td>{html.escape(e.get('message', ''))}</td>"
-                f"<td>{float(e.get('seconds') or 0):.0f} s</td><td>{html.escape(str(e.get('finished', '')))}</td></tr>")
-        shown = Path(scen)
-        if shown.is_absolute() and shown.is_relative_to(Path.cwd()):
-            shown = shown.relative_to(Path.cwd())
-        parts.append(f"<h2>Scenario {html.escape(str(shown))}</h2><table><tr><th>report</th><th>status</th><th>files</th>"
-                     f"<th>message</th><th>run time</th><th>finished (UTC)</th></tr>{''.join(rows)}</table>")
+    parts = [_scenario_table(scen, items, out) for scen, items in by_scen.items()]
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>simlib reports</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse;width:100%}}
@@ -649,6 +730,45 @@ with simlib {html.escape(versions()['simlib'])}.</p>
     path = out / "index.html"
     write_atomic(path, page)
     return path
+
+
+#: colour of each status in the index
+_STATUS_COLOUR = {"ok": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700"}
+
+
+def _scenario_table(scen: str, items: Sequence[Mapping[str, Any]], out: Path) -> str:
+    """The index's heading and table of one scenario's reports (HTML); the scenario shown relative to the working folder when inside it."""
+    rows = [_report_row(e, out) for e in items]
+    shown = Path(scen)
+    if shown.is_absolute() and shown.is_relative_to(Path.cwd()):
+        shown = shown.relative_to(Path.cwd())
+    return (f"<h2>Scenario {html.escape(str(shown))}</h2><table><tr><th>report</th><th>status</th><th>files</th>"
+            f"<th>message</th><th>run time</th><th>finished (UTC)</th></tr>{''.join(rows)}</table>")
+
+
+def _report_row(e: Mapping[str, Any], out: Path) -> str:
+    """One report's row of the index (HTML): title, status, links to its files, message, run time in seconds, finish time."""
+
+    def rel(p):
+        return html.escape(os.path.relpath(p, out)) if p else ""
+
+    links = []
+    if e.get("html"):
+        links.append(f"<a href='{rel(e['html'])}'>report</a>")
+    elif e.get("previous_html"):
+        links.append(f"<a href='{rel(e['previous_html'])}'>previous good report</a> "
+                     f"({html.escape(str(e.get('previous_finished', '')))})")
+    if e.get("json"):
+        links.append(f"<a href='{rel(e['json'])}'>results JSON</a>")
+    if e.get("ipynb"):
+        links.append(f"<a href='{rel(e['ipynb'])}'>executed notebook</a>")
+    if e.get("log"):
+        links.append(f"<a href='{rel(e['log'])}'>log</a>")
+    st = e["status"]
+    return (f"<tr><td>{html.escape(e.get('title') or e['notebook'])}<br><code>{html.escape(e['notebook'])}</code></td>"
+            f"<td style='color:{_STATUS_COLOUR.get(st, '#000')};font-weight:bold'>{st}</td>"
+            f"<td>{' | '.join(links)}</td><td>{html.escape(e.get('message', ''))}</td>"
+            f"<td>{float(e.get('seconds') or 0):.0f} s</td><td>{html.escape(str(e.get('finished', '')))}</td></tr>")
 
 
 # ----------------------------------------------------------------------

@@ -138,7 +138,7 @@ class Explorer:
     last: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
-        from simlib.report.notebook import resolve_path
+        from simlib.io import resolve_path
         from simlib.scenario import Scenario, load_scenario
 
         if not isinstance(self.scenario, Scenario):

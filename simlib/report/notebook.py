@@ -13,19 +13,17 @@ Every notebook in ``notebooks/`` that ``simlib report`` runs follows one contrac
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import math
 import os
 import platform
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from simlib.io import SHIPPED
+from simlib.io import jsonable, resolve_path
+from simlib.model.pipeline import RoleOutcome
 from simlib.version import __version__
 
 __all__ = [
@@ -45,6 +43,8 @@ __all__ = [
     "show",
     "plan_components",
     "measure_means",
+    "simulate_ensemble",
+    "uncertainty_table",
 ]
 
 
@@ -66,57 +66,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def jsonable(obj: Any) -> Any:
-    """Convert ``obj`` to plain JSON types.
-
-    numpy scalars and arrays become Python numbers and lists, non-finite floats
-    become ``None`` (JSON ``null``), DataFrames become lists of records, Series
-    become dicts, paths become strings, sets and tuples become lists, and
-    objects with a ``to_dict()`` method are converted through it.
-
-    Parameters
-    ----------
-    obj : Any
-        Nested structure of dicts, lists, numbers, strings, numpy and pandas objects.
-
-    Returns
-    -------
-    Any
-        The same structure built only from dict, list, str, int, float, bool and None.
-
-    Raises
-    ------
-    TypeError
-        For an object with no JSON representation (the message names its type).
-    """
-    if obj is None or isinstance(obj, (str, bool)):
-        return obj
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, pd.DataFrame):
-        return [jsonable(r) for r in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Series):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (Path, os.PathLike)):
-        return os.fspath(obj)
-    if isinstance(obj, (_dt.datetime, _dt.date)):
-        return obj.isoformat()
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return jsonable(obj.to_dict())
-    raise TypeError(f"cannot save a {type(obj).__name__} as JSON")
 
 
 def save_results(data: dict, path: str | os.PathLike) -> None:
@@ -229,24 +178,6 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
 # Paths
 # ----------------------------------------------------------------------
 
-def resolve_path(path: str | os.PathLike) -> Path:
-    """Find a file named relative to the working directory, else among the files shipped with simlib.
-
-    Notebooks run with their own directory as working directory in JupyterLab
-    and with the caller's directory under papermill; a parameter such as
-    ``"scenarios/default.yaml"`` works in both, and from an installed package.
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming every place looked at.
-    """
-    p = Path(path).expanduser()
-    tried = [p] if p.is_absolute() else [Path.cwd() / p, SHIPPED / p]
-    for cand in tried:
-        if cand.exists():
-            return cand.resolve()
-    raise FileNotFoundError(f"{os.fspath(path)}: no such file (looked at {', '.join(map(str, tried))})")
 
 
 def metrics_available(result_or_frame: Any) -> list[str]:
@@ -260,8 +191,9 @@ def metrics_available(result_or_frame: Any) -> list[str]:
 # ----------------------------------------------------------------------
 
 
-def _rep_pass(scenario: Any, plans: Sequence[str] | None, trials: int, rng: Any, behaviour: Any):
-    """Yield (plan, role, trial numbers, measures, PayResult) for the first ``trials`` trials."""
+def _rep_pass(scenario: Any, plans: Sequence[str] | None, trials: int, rng: Any,
+              behaviour: Any) -> tuple[np.ndarray, Iterator[RoleOutcome]]:
+    """The trial numbers ``0..trials-1`` and the engine's outcome of each plan and role on them."""
     from simlib.engine.core import role_outcomes
     from simlib.model.population import Layout, draw_chunk, root_seed
 
@@ -272,11 +204,9 @@ def _rep_pass(scenario: Any, plans: Sequence[str] | None, trials: int, rng: Any,
         raise KeyError(f"unknown plan(s) {unknown}; the scenario has {sorted(scen.plans)}")
     if int(trials) < 1:
         raise ValueError(f"trials: expected a positive integer, got {trials!r}")
-    root = root_seed(rng)
     tr = np.arange(int(trials))
-    draws = draw_chunk(Layout.of(scen), root, tr)
-    for o in role_outcomes(scen, plan_list, draws, behaviour=behaviour):
-        yield o.plan, o.role, tr, o.measures, o.pay
+    draws = draw_chunk(Layout.of(scen), root_seed(rng), tr)
+    return tr, role_outcomes(scen, plan_list, draws, behaviour=behaviour)
 
 
 def measure_means(
@@ -306,7 +236,8 @@ def measure_means(
 
     scen = _as_scen(scenario)
     rows = []
-    for plan, rname, _tr, measures, pay in _rep_pass(scen, plans, trials, rng, behaviour):
+    for o in _rep_pass(scen, plans, trials, rng, behaviour)[1]:
+        plan, rname, measures, pay = o.plan, o.role, o.measures, o.pay
         kinds = MEASURES[scen.roles[rname].process]
         tot = float(pay.incentive.sum())
         comp_measure = {c.name: c.measure for c in scen.role_plan(plan, rname).components}
@@ -364,7 +295,9 @@ def rep_outcomes(
         multiple), capped (bool).
     """
     frames = []
-    for plan, rname, tr, measures, pay in _rep_pass(scenario, plans, trials, rng, behaviour):
+    tr, outcomes = _rep_pass(scenario, plans, trials, rng, behaviour)
+    for o in outcomes:
+        plan, rname, measures, pay = o.plan, o.role, o.measures, o.pay
         T, R = pay.incentive.shape
         ti = float(pay.target_incentive)
         frames.append(pd.DataFrame({
@@ -408,9 +341,9 @@ def pay_curve_table(scenario: Any, plans: Sequence[str] | None = None, *, x_max:
     """
     from simlib.model.paycurves import compile_component, evaluate
     from simlib.model.plans import expected_quota
-    from simlib.scenario import PERIODS, Scenario, load_scenario
+    from simlib.scenario import PERIODS
 
-    scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
+    scen = _as_scen(scenario)
     x = np.linspace(0.0, x_max, n)
     rows = []
     for p in plans or list(scen.plans):
@@ -494,8 +427,12 @@ def run_sweep(
     behaviour: str | Any | None = None,
     progress: bool = False,
     executor: Any = None,
+    behaviour_draws: int = 0,
 ) -> pd.DataFrame:
     """Grid sweep over plan parameters: :func:`simlib.design.sweep.run_sweep` with ``design="grid"``.
+
+    ``behaviour_draws`` K >= 1 runs every point under K behavioural parameter
+    draws (adds ``model_sd``, ``diff_model_sd``, ``diff_share_positive``).
 
     Returns
     -------
@@ -504,11 +441,69 @@ def run_sweep(
         ci_high, n, seed (one tidy row per point x group x metric).
     """
     from simlib.design.sweep import run_sweep as _run_sweep
-    from simlib.scenario import Scenario, load_scenario
 
-    scen = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
+    scen = _as_scen(scenario)
     return _run_sweep(scen, dict(params), base_plan=base_plan, trials=trials, rng=rng, behaviour=behaviour,
-                      design="grid", executor=executor, progress=progress)
+                      design="grid", executor=executor, progress=progress, behaviour_draws=behaviour_draws)
+
+
+# ----------------------------------------------------------------------
+# Behavioural uncertainty
+# ----------------------------------------------------------------------
+
+
+def simulate_ensemble(scenario: Any, plans: Sequence[str] | None = None, *, draws: int = 16, trials: int = 200,
+                      rng: int | None = 0, behaviour: str | Any | None = None, executor: Any = None,
+                      progress: bool = False) -> Any:
+    """Plans under ``draws`` behavioural parameter draws on common random numbers (a path is resolved as in notebooks).
+
+    Returns an :class:`simlib.engine.ensemble.EnsembleResult`; pass it to
+    :func:`uncertainty_table`, and to :func:`show_provenance` (it records the
+    priors, the design seed and each draw's parameters).
+    """
+    from simlib.engine.ensemble import simulate_ensemble as _ensemble
+
+    return _ensemble(_as_scen(scenario), plans, draws=draws, trials=trials, rng=rng, behaviour=behaviour,
+                     executor=executor, progress=progress)
+
+
+def uncertainty_table(ensemble: Any, metrics: Sequence[str] = ("profit", "revenue", "incentive_cost"),
+                      group: str = "total") -> pd.DataFrame:
+    """Each plan against the reference with Monte Carlo and model uncertainty side by side, and sign robustness.
+
+    Parameters
+    ----------
+    ensemble : EnsembleResult
+        From :func:`simulate_ensemble`.
+    metrics : list of str
+        Metrics to show (units as in ``summary()``: money per year, fractions, indices).
+    group : str
+        Role or ``"total"``.
+
+    Returns
+    -------
+    DataFrame
+        One row per plan and metric: ``difference`` (text, mean ± MC 95% half-width),
+        ``model`` (± 95% half-width over behaviours), ``diff``, ``mc_se``,
+        ``model_sd``, ``ci_low``, ``ci_high`` (total 95% interval),
+        ``share_positive`` (draws where the difference is above 0) and ``verdict``
+        (e.g. "team_weighted beats current on profit in 94% of plausible behaviours (15 of 16 draws)").
+    """
+    from simlib.engine.ensemble import robustness_sentence
+    from simlib.format import estimate, spread
+
+    d = ensemble.differences()
+    d = d[(d["group"] == group) & d["metric"].isin(list(metrics))].copy()
+    d["metric"] = pd.Categorical(d["metric"], categories=list(metrics), ordered=True)
+    d = d.sort_values(["plan", "metric"], kind="stable")
+    d["difference"] = [estimate(r.diff, r.mc_se, signed=True) for r in d.itertuples()]
+    d["model"] = [spread(r.model_sd, r.diff, r.mc_se) for r in d.itertuples()]
+    d["verdict"] = [robustness_sentence(r.plan, r.reference, str(r.metric), r.n_positive, r.n_negative, r.draws)
+                    for r in d.itertuples()]
+    d["metric"] = d["metric"].astype(str)
+    cols = ["plan", "reference", "metric", "difference", "model", "diff", "mc_se", "model_sd", "ci_low", "ci_high",
+            "share_positive", "verdict"]
+    return d[cols].reset_index(drop=True)
 
 
 def show(fig: Any) -> None:

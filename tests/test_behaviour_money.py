@@ -1,0 +1,95 @@
+"""The dynamic model responds to money, not to the target-incentive label (issue "Predictions an analyst can trust")."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import DEFAULT
+
+import simlib
+from simlib.design.sweep import run_sweep
+from simlib.scenario import scenario_from_dict
+
+ROLES = ("telesales", "key_account", "channel")
+
+#: pay that does not use the target incentive: commission, per-unit pay and lump sums, every role
+_MONEY_ONLY = {
+    "telesales": [
+        {"name": "commission", "measure": "revenue", "kind": "commission", "period": "quarter",
+         "tiers": [{"from": 0.0, "rate": 0.02}, {"from": 1.0, "rate": 0.05}]},
+        {"name": "per_conversion", "measure": "conversions", "kind": "per_unit", "rate": 6},
+        {"name": "quarter_club", "measure": "revenue", "kind": "lump_sum", "period": "quarter",
+         "steps": [{"at": 1.0, "amount": 1500}]},
+    ],
+    "key_account": [
+        {"name": "commission", "measure": "revenue", "kind": "commission", "period": "year",
+         "tiers": [{"from": 0.0, "rate": 0.01}, {"from": 1.0, "rate": 0.03}]},
+        {"name": "per_deal", "measure": "deals", "kind": "per_unit", "rate": 400},
+        {"name": "club", "measure": "revenue", "kind": "lump_sum", "period": "year",
+         "steps": [{"at": 1.0, "amount": 10000}]},
+    ],
+    "channel": [
+        {"name": "commission", "measure": "revenue", "kind": "commission", "period": "quarter", "ytd_true_up": True,
+         "tiers": [{"from": 0.0, "rate": 0.045}, {"from": 0.8, "rate": 0.10}]},
+        {"name": "per_partner", "measure": "partners_opened", "kind": "per_unit", "rate": 1000},
+        {"name": "quarter_club", "measure": "revenue", "kind": "lump_sum", "period": "quarter",
+         "steps": [{"at": 1.1, "amount": 2500}]},
+    ],
+}
+
+
+def _relabelled_scenario():
+    """The default scenario with three plans paying identical money under different target-incentive labels."""
+    s = simlib.load_scenario(DEFAULT)
+    data = s.model_dump(by_alias=True)
+    cur = data["plans"]["current"]
+    for name, factor in (("label_role", None), ("label_high", 2.5), ("label_zero", 0.0)):
+        plan = {"description": name, "roles": {}}
+        for role in ROLES:
+            rp = dict(cur["roles"][role])
+            rp.update(components=_MONEY_ONLY[role], gates=[], modifiers=[], recognition=None)
+            rp["target_incentive"] = None if factor is None else factor * s.roles[role].target_incentive
+            plan["roles"][role] = rp
+        data["plans"][name] = plan
+    return scenario_from_dict(data, s.source)
+
+
+def test_relabelling_the_target_incentive_is_neutral():
+    """Identical money under different ``target_incentive`` labels: identical revenue and effort, every role."""
+    s = _relabelled_scenario()
+    summ = simlib.simulate(s, ["current", "label_role", "label_high", "label_zero"], trials=12, rng=7,
+                           behaviour="dynamic").summary()
+    for role in ROLES:
+        pick = summ[(summ.group == role) & summ.metric.isin(["revenue", "effort_index", "incentive"])]
+        by_plan = pick.pivot(index="metric", columns="plan", values="mean")
+        # the plans do change behaviour against today's ...
+        assert by_plan.loc["effort_index", "label_role"] != 1.0, role
+        # ... and the label does not
+        for other in ("label_high", "label_zero"):
+            np.testing.assert_array_equal(by_plan["label_role"].to_numpy(), by_plan[other].to_numpy(), err_msg=f"{role} {other}")
+
+
+def test_role_without_target_incentive_runs():
+    """A pure-commission role (target incentive 0) runs under ``dynamic`` and responds to its commission."""
+    s = simlib.load_scenario(DEFAULT)
+    data = s.model_dump(by_alias=True)
+    data["roles"]["channel"]["target_incentive"] = 0.0
+    data["plans"]["richer"] = {"description": "higher commission", "roles": {
+        "channel": {**data["plans"]["current"]["roles"]["channel"], "components": [
+            {"name": "channel_commission", "measure": "revenue", "kind": "commission", "period": "quarter",
+             "ytd_true_up": True, "tiers": [{"from": 0.0, "rate": 0.06}, {"from": 0.8, "rate": 0.14}]}]}}}
+    for role in ("telesales", "key_account"):
+        data["plans"]["richer"]["roles"][role] = data["plans"]["current"]["roles"][role]
+    s0 = scenario_from_dict(data, s.source)
+    summ = simlib.simulate(s0, ["current", "richer"], trials=8, rng=1, behaviour="dynamic").summary()
+    e = summ[(summ.group == "channel") & (summ.metric == "effort_index")].set_index("plan")["mean"]
+    assert e["current"] == 1.0
+    assert e["richer"] > 1.0
+
+
+def test_pay_mix_sweep_includes_pure_commission():
+    """A sweep over ``pay_mix`` down to 0 (no target incentive) runs under ``dynamic``."""
+    out = run_sweep(DEFAULT, {"pay_mix": [0.0, 0.3]}, trials=4, rng=0, behaviour="dynamic")
+    tot = out[(out.group == "total") & out.metric.isin(["revenue", "effort_index"])].set_index(["metric", "pay_mix"])
+    assert np.isfinite(tot[["mean", "se", "diff"]].to_numpy(dtype=float)).all()
+    # without any pay at stake reps work less than with 30% of their pay variable
+    assert tot.loc[("effort_index", 0.0), "mean"] < tot.loc[("effort_index", 0.3), "mean"] < 1.0
