@@ -105,6 +105,20 @@ def test_behaviour_ensemble_hook(two_years):
     assert bt.behaviour == "ensemble of 2" and bt.to_dict()["behaviour"] == "ensemble of 2"
 
 
+def test_behavioural_prior_draws_widen_the_predicted_change(two_years):
+    scen, hist, _, _ = two_years
+    kw = dict(plan_after="harder_target", trials=40, rng=2, bootstrap=8)
+    one = backtest(hist, scen, **kw)
+    ens = backtest(hist, scen, behaviour_draws=4, **kw)
+    assert any("4 draws from the priors" in n for n in ens.notes)
+    assert any("at the scenario's values" in n for n in one.notes)
+    # the draws change the behavioural response, so the paired change differs between replicates
+    a = one.frame().set_index(["group", "metric"])
+    e = ens.frame().set_index(["group", "metric"])
+    assert not np.allclose(a["predicted_change"], e["predicted_change"])
+    assert e.at[("total", "revenue"), "predicted_change_se"] > 0
+
+
 def test_same_plan_predicts_no_change_and_same_seed_same_numbers(two_years):
     scen, hist, _, _ = two_years
     a = backtest(hist, scen, plan_after="current", trials=20, rng=4, bootstrap=5)

@@ -19,9 +19,11 @@ The predictive intervals carry three sources of uncertainty:
   :meth:`simlib.fit.calibrate.Calibration.replicate_scenario`);
 - behaviour: the prediction runs under the behaviour resolved like
   ``simlib run`` (the argument, else the scenario's ``behaviour.mode``, else
-  ``dynamic``); an ensemble of behaviour models (e.g. draws from a prior over
-  behavioural parameters) can be passed as ``behaviours`` and is spread over
-  the replicates.
+  ``dynamic``); with ``behaviour_draws`` K (default: the scenario's
+  ``behaviour.uncertainty.draws``, as ``run``) the replicates also cycle
+  through K draws of the behavioural parameters from their priors
+  (:mod:`simlib.priors`); an ensemble of behaviour models can instead be
+  passed as ``behaviours``.
 
 Year two keeps most of year one's reps: the simulated reps' mean ability and
 territory vary only as much as the share replaced makes them (:func:`keep_reps`).
@@ -39,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from simlib.engine.core import resolve_behaviour
+from simlib.engine.ensemble import draw_parameters, scenario_for_draw
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.calibrate import Calibration, calibrate
 from simlib.fit.history import History, Panel
@@ -137,6 +140,7 @@ def _concat(parts: list[RolePanelSim]) -> RolePanelSim:
 
 
 def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, behaviour, behaviours: Sequence | None = None,
+            behaviour_draws: int = 0, behaviour_seed: int | None = None,
             ) -> tuple[dict[str, dict[str, RolePanelSim]], int, int]:
     """Simulated years of the calibrated organisation under ``plans`` with fit and market uncertainty.
 
@@ -144,7 +148,9 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     (all of them on the point fit when it has none); replicate ``b`` runs
     :func:`predictive_scenario` of :meth:`Calibration.replicate_scenario` under
     ``behaviours[b % len(behaviours)]`` when an ensemble is given, else under
-    ``behaviour``, on its own seed ``SeedSequence([rng, b])``, with the reps
+    ``behaviour``, with the behavioural parameters of draw ``b % behaviour_draws``
+    from the priors (:func:`simlib.engine.ensemble.draw_parameters`; none when
+    ``behaviour_draws`` is 0), on its own seed ``SeedSequence([rng, b])``, with the reps
     mostly those of the history (:func:`keep_reps`); the plans share each
     replicate's random numbers (paired differences).
 
@@ -157,9 +163,12 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     n_rep = min(len(r) for r in cal.replicates.values()) if cal.replicates else 0
     groups = max(1, min(n_rep, trials))
     per = max(1, round(trials / groups))
+    params = draw_parameters(cal.scenario, behaviour_draws, behaviour_seed) if behaviour_draws > 0 else None
     parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
     for b in range(groups):
         scen = predictive_scenario(cal.replicate_scenario(b) if n_rep else cal.scenario)
+        if params is not None:
+            scen = scenario_for_draw(scen, params.iloc[b % behaviour_draws].to_dict())
         beh = behaviours[b % len(behaviours)] if behaviours else behaviour
         sims = simulate_outcomes(scen, list(plans), rng=np.random.SeedSequence([rng, b]), trials=per, behaviour=beh,
                                  adjust_draws=keep_reps(scen))
@@ -229,6 +238,8 @@ def backtest(
     bootstrap: int = 40,
     behaviour: str | Any | None = None,
     behaviours: Sequence | None = None,
+    behaviour_draws: int | None = None,
+    behaviour_seed: int | None = None,
 ) -> Backtest:
     """Fit on year one, predict year two under ``plan_after``, compare with the actual year two.
 
@@ -258,7 +269,13 @@ def backtest(
         scenario's ``behaviour.mode``, else ``dynamic``.
     behaviours : sequence of behaviour models or names, optional
         An ensemble (e.g. draws from a prior over behavioural parameters), spread over the
-        replicates in turn; overrides ``behaviour``. The hook for behavioural uncertainty.
+        replicates in turn; overrides ``behaviour``.
+    behaviour_draws : int, optional
+        Behavioural parameter draws K from the priors (:mod:`simlib.priors`, docs/model.md 4.11),
+        spread over the replicates in turn (behavioural uncertainty; best with K dividing the
+        replicates). Default: the scenario's ``behaviour.uncertainty.draws`` (0 = off), as ``simlib run``.
+    behaviour_seed : int, optional
+        Seed of the parameter draws (default: the scenario's ``behaviour.uncertainty.seed``).
     """
     plan_before = plan_before or template.current_plan
     for p in (plan_before, plan_after):
@@ -278,8 +295,9 @@ def backtest(
     cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0)
     scen = cal.scenario
     behaviour = resolve_behaviour(scen, behaviour)
+    k = scen.behaviour.uncertainty.draws if behaviour_draws is None else int(behaviour_draws)
     sims, trials, n_rep = predict(cal, [plan_after, plan_before], trials=trials, rng=rng, behaviour=behaviour,
-                                  behaviours=behaviours)
+                                  behaviours=behaviours, behaviour_draws=k, behaviour_seed=behaviour_seed)
     after, before = sims[plan_after], sims[plan_before]
     a = (1 - level) / 2
     rows: list[dict[str, Any]] = []
@@ -289,6 +307,8 @@ def backtest(
              f"prediction over an ensemble of {len(behaviours)} behaviour models"]
     if not n_rep:
         notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
+    notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
+                 "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
     for g, members in groups:
         p2 = [p for r in members for p in history.panels(r, [y2])]
         p1 = [p for r in members for p in history.panels(r, [y1])]
