@@ -42,7 +42,8 @@ def test_backtest_predicts_year_two(two_years):
     scen, hist, _, _ = two_years
     # one synthetic year two is one draw from the predictive distribution: a 90% interval misses
     # it one time in ten, so the check uses a 99.5% interval (a miss then means a wrong prediction)
-    bt = backtest(hist, scen, plan_after="harder_target", trials=400, rng=0, level=0.995)
+    bt = backtest(hist, scen, plan_after="harder_target", trials=400, rng=0, level=0.995, behaviour="none",
+                  bootstrap=20)
     f = bt.frame()
     assert len(f) == 4 * len(METRICS_BT)
     tot = f[f["group"] == "total"].set_index("metric")
@@ -61,10 +62,67 @@ def test_backtest_predicts_year_two(two_years):
         assert tot.at[m, "actual_change"] == pytest.approx(tot.at[m, "actual"] - tot.at[m, "actual_year1"], rel=1e-9)
 
 
+def test_default_behaviour_as_run_and_intervals_carry_fit_and_market(two_years):
+    from simlib.engine.core import resolve_behaviour
+
+    scen, hist, _, _ = two_years
+    bt = backtest(hist, scen, plan_after="harder_target", trials=40, rng=3, bootstrap=20)
+    assert bt.behaviour == resolve_behaviour(scen, None) == "dynamic" and bt.replicates == 20 and bt.trials == 40
+    tot = bt.frame().query("group == 'total'").set_index("metric")
+    # reps respond to 10% harder targets: revenue moves, with a Monte Carlo standard error (not "+0 +- 0")
+    assert tot.at["revenue", "predicted_change_se"] > 0
+    assert abs(tot.at["revenue", "predicted_change"]) > 2 * tot.at["revenue", "predicted_change_se"]
+    # without the fit's bootstrap replicates the intervals are narrower, and a note says so
+    point = backtest(hist, scen, plan_after="harder_target", trials=40, rng=3, bootstrap=0)
+    assert point.replicates == 0 and any("leave out the uncertainty of the fit" in n for n in point.notes)
+    w = bt.frame().eval("hi - lo").to_numpy()
+    w0 = point.frame().eval("hi - lo").to_numpy()
+    assert np.median(w / w0) > 1.0
+
+
+def test_predictive_scenario_and_kept_reps():
+    from simlib.fit.backtest import keep_reps, predictive_scenario
+    from simlib.model.population import Layout, draw_chunk, root_seed
+
+    scen = load_scenario(DEFAULT)
+    p = predictive_scenario(scen)
+    assert p.market.growth_sd == pytest.approx(scen.market.growth_sd * np.sqrt(2))
+    assert p.market.monthly_sd == pytest.approx(scen.market.monthly_sd * np.sqrt(2))
+    assert p.market.growth_mean == scen.market.growth_mean
+    d = draw_chunk(Layout.of(scen), root_seed(1), np.arange(4))
+    a = keep_reps(scen)(d)
+    for r, role in scen.roles.items():
+        z, za = d[f"{r}.ability"], a[f"{r}.ability"]
+        k = np.sqrt(min(2 * role.new_hire_share, 1.0))
+        assert np.allclose(za.mean(axis=1), k * z.mean(axis=1))
+        assert np.allclose(za - za.mean(axis=1, keepdims=True), z - z.mean(axis=1, keepdims=True))
+    assert a["market.growth"] is d["market.growth"]
+
+
+def test_behaviour_ensemble_hook(two_years):
+    scen, hist, _, _ = two_years
+    bt = backtest(hist, scen, plan_after="harder_target", trials=8, rng=1, bootstrap=4, behaviours=["none", "dynamic"])
+    assert bt.behaviour == "ensemble of 2" and bt.to_dict()["behaviour"] == "ensemble of 2"
+
+
+def test_behavioural_prior_draws_widen_the_predicted_change(two_years):
+    scen, hist, _, _ = two_years
+    kw = dict(plan_after="harder_target", trials=40, rng=2, bootstrap=8)
+    one = backtest(hist, scen, **kw)
+    ens = backtest(hist, scen, behaviour_draws=4, **kw)
+    assert any("4 draws from the priors" in n for n in ens.notes)
+    assert any("at the scenario's values" in n for n in one.notes)
+    # the draws change the behavioural response, so the paired change differs between replicates
+    a = one.frame().set_index(["group", "metric"])
+    e = ens.frame().set_index(["group", "metric"])
+    assert not np.allclose(a["predicted_change"], e["predicted_change"])
+    assert e.at[("total", "revenue"), "predicted_change_se"] > 0
+
+
 def test_same_plan_predicts_no_change_and_same_seed_same_numbers(two_years):
     scen, hist, _, _ = two_years
-    a = backtest(hist, scen, plan_after="current", trials=20, rng=4)
-    b = backtest(hist, scen, plan_after="current", trials=20, rng=4)
+    a = backtest(hist, scen, plan_after="current", trials=20, rng=4, bootstrap=5)
+    b = backtest(hist, scen, plan_after="current", trials=20, rng=4, bootstrap=5)
     assert a.rows == b.rows
     assert all(r["predicted_change"] == 0.0 for r in a.rows)
 
@@ -83,11 +141,11 @@ def test_cli(two_years, tmp_path, capsys):
     _, _, _, path = two_years
     out = tmp_path / "bt.json"
     rc = main(["backtest", str(path), "--scenario", str(DEFAULT), "--plan-after", "harder_target",
-               "--trials", "30", "--json", str(out)])
+               "--trials", "30", "--bootstrap", "10", "--json", str(out)])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     assert "fitted on 2025 under 'current', predicted 2026 under 'harder_target'" in cap.out
-    assert "coverage:" in cap.out
+    assert "coverage:" in cap.out and "behaviour dynamic; 10 bootstrap replicates" in cap.out
     data = json.loads(out.read_text())
     assert data["plan_after"] == "harder_target" and len(data["rows"]) == 28
     assert np.isfinite(data["coverage"])
@@ -138,3 +196,22 @@ def test_chunked_outcomes_equal_one_pass():
         assert np.array_equal(a[r].attainment, b[r].attainment)
         assert np.array_equal(a[r].incentive, b[r].incentive)
         assert np.array_equal(a[r].measures["revenue"], b[r].measures["revenue"])
+
+
+@pytest.mark.slow
+def test_predictive_intervals_cover_at_nominal_rate():
+    # 20 synthetic two-year histories: 4 cases (default scenario with harder_target and team_weighted,
+    # goal_difficulty with level_115, cap_and_quarterly with quarterly_uncapped) x 5 seeds, reps following
+    # the behaviour resolved like `simlib run`. The rows of one history share its market year, so the
+    # standard error of the coverage is that of the per-history coverages (python -m benchmarks.coverage).
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.coverage import coverage, summary
+
+    f = coverage(seeds=range(5), trials=200, bootstrap=40, level=0.90)
+    cov, se, by = summary(f)
+    assert f.groupby(["scenario", "plan_after", "seed"]).ngroups == 20
+    assert abs(cov - 0.90) <= max(0.05, 2.5 * se), (cov, se, by)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from simlib.cli.args import add_behaviour_argument, add_history_args, fraction, positive_int, print_skipped, seed
+from simlib.cli.args import (
+    add_behaviour_argument,
+    add_history_args,
+    add_uncertainty_arguments,
+    fraction,
+    int_arg,
+    positive_int,
+    print_skipped,
+    seed,
+)
 from simlib.format import estimate
 from simlib.io import write_atomic
 
@@ -19,7 +28,11 @@ def add_parser(subparsers) -> None:
     b.add_argument("--trials", type=positive_int, default=200, help="simulated years (default 200)")
     b.add_argument("--level", type=float, default=0.90, help="predictive interval coverage (default 0.90)")
     b.add_argument("--growth", type=fraction, default=0.0, help="expected demand growth into year two (default 0)")
-    add_behaviour_argument(b, default="none", help="behaviour model for the prediction (default none)")
+    add_behaviour_argument(b, help="behaviour model for the prediction (default: the scenario's behaviour.mode, "
+                                   "else dynamic, as in simlib run)")
+    b.add_argument("--bootstrap", type=int_arg(0, "a whole number >= 0"), default=40,
+                   help="bootstrap replicates of the calibration the prediction is spread over (fit uncertainty; default 40)")
+    add_uncertainty_arguments(b)
     b.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     b.add_argument("--json", help="also write the comparison as JSON")
     b.set_defaults(func=run)
@@ -34,10 +47,12 @@ def run(args: argparse.Namespace) -> int:
     template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
     print_skipped(hist)
     bt = backtest(hist, template, plan_after=args.plan_after, plan_before=args.plan_before, trials=args.trials,
-                  rng=args.seed, level=args.level, growth=args.growth, behaviour=args.behaviour)
+                  rng=args.seed, level=args.level, growth=args.growth, bootstrap=args.bootstrap, behaviour=args.behaviour,
+                  behaviour_draws=args.behaviour_draws, behaviour_seed=args.behaviour_seed)
     pct = round(100 * args.level)
     print(f"backtest on {hist.source}: fitted on {bt.years[0]} under '{bt.plan_before}', predicted {bt.years[1]} "
-          f"under '{bt.plan_after}' from {bt.trials} simulated years (seed {args.seed}); {pct}% predictive intervals")
+          f"under '{bt.plan_after}' from {bt.trials} simulated years (seed {args.seed}; behaviour {bt.behaviour}; "
+          f"{bt.replicates} bootstrap replicates of the fit); {pct}% predictive intervals")
     print(format_backtest(bt.frame(), pct))
     print(f"coverage: {bt.coverage:.0%} of actuals inside their {pct}% interval")
     for n in bt.notes:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                     rng=args.seed, trials=args.trials)
     write_scenario(cal, out, force=args.force, history_sha256=file_sha256(args.history))
     print(f"calibrated {template.source} to {hist.source} ({len(hist.frame)} rows, years {hist.years}); "
-          f"standard errors from {args.bootstrap} bootstrap replicates over reps")
+          f"standard errors and intervals from {args.bootstrap} bootstrap replicates over reps")
     print_estimates(cal)
     if args.report:
         write_atomic(args.report, json.dumps(jsonable(cal.to_dict()), indent=2))
@@ -63,12 +63,21 @@ def run(args: argparse.Namespace) -> int:
 
 def print_estimates(cal) -> None:
     """The fitted parameters (seasonality left out), data notes and per-role fit of a
-    :class:`simlib.fit.calibrate.Calibration`, four significant digits."""
-    print(f"{'parameter':58s} {'estimate':>11s} {'se':>10s} {'template':>11s}")
+    :class:`simlib.fit.calibrate.Calibration`, four significant digits.
+
+    Each estimate with its bootstrap standard error and interval (``Estimate.lo``, ``Estimate.hi``:
+    bootstrap percentiles, with the profile-likelihood interval for ramp months), flagged
+    "at lower bound" when the estimate sits at its bound (an sd of 0, ramp months 1), where the
+    standard error alone would understate the uncertainty.
+    """
+    pct = next((f"{e.level:.0%}" for e in cal.estimates if math.isfinite(e.level)), "")
+    print(f"{'parameter':58s} {'estimate':>11s} {'se':>10s} {pct + ' interval':>24s} {'template':>11s}")
     for e in cal.estimates:
         if ".seasonality." in e.path:
             continue
-        print(f"{e.path:58s} {_g4(e.value):>11s} {_g4(e.se):>10s} {_g4(e.template):>11s}")
+        iv = f"[{_g4(e.lo)}, {_g4(e.hi)}]" if math.isfinite(e.lo) else "-"
+        flag = f"  at {e.at_bound} bound" if e.at_bound else ""
+        print(f"{e.path:58s} {_g4(e.value):>11s} {_g4(e.se):>10s} {iv:>24s} {_g4(e.template):>11s}{flag}")
     for n in cal.notes:
         print(f"note: {n}")
     for rname, rd in cal.diagnostics.get("roles", {}).items():

@@ -8,22 +8,45 @@ interval (quantiles of the simulated years) and the predicted effect of the
 change (new plan minus old plan on common random numbers) beside the actual
 change from year one to year two.
 
-The simulated years draw new reps and a new market year each, so the
-intervals cover rep sampling and market risk; the actual year two keeps most
-of year one's reps, so the intervals are conservative for rep-level spread.
+The predictive intervals carry three sources of uncertainty:
+
+- the market: each simulated year draws a new market year; the fitted levels
+  absorbed year one's (unknown) market shock, so the prediction's year-level
+  and monthly shock sds are those of the ratio of two independent years,
+  sqrt(2) times the calibrated scenario's (:func:`predictive_scenario`);
+- the fit: the trials are split among bootstrap replicates of the
+  calibration (reps resampled within role, the whole fit redone,
+  :meth:`simlib.fit.calibrate.Calibration.replicate_scenario`);
+- behaviour: the prediction runs under the behaviour resolved like
+  ``simlib run`` (the argument, else the scenario's ``behaviour.mode``, else
+  ``dynamic``); with ``behaviour_draws`` K (default: the scenario's
+  ``behaviour.uncertainty.draws``, as ``run``) the replicates also cycle
+  through K draws of the behavioural parameters from their priors
+  (:mod:`simlib.priors`); an ensemble of behaviour models can instead be
+  passed as ``behaviours``.
+
+Year two keeps most of year one's reps: the simulated reps' mean ability and
+territory vary only as much as the share replaced makes them (:func:`keep_reps`).
+Measured coverage on synthetic histories: ``python -m benchmarks.coverage``
+(docs/history-format.md).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from simlib.engine.core import resolve_behaviour
+from simlib.engine.ensemble import draw_parameters, scenario_for_draw
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.calibrate import Calibration, calibrate
 from simlib.fit.history import History, Panel
 from simlib.fit.synth import RolePanelSim, simulate_outcomes
+from simlib.scenario import Scenario, scenario_from_dict
 
 #: metrics compared, with their unit
 METRICS_BT = {
@@ -70,6 +93,92 @@ def _simulated(sims: list[RolePanelSim]) -> dict[str, np.ndarray]:
     }
 
 
+def predictive_scenario(scenario: Scenario) -> Scenario:
+    """A calibrated scenario with the market shocks of a prediction one year ahead.
+
+    Levels fitted to one year of history carry that year's market shock
+    (year-level and monthly), unknown and independent of the next year's: the
+    next year relative to the fitted one is the ratio of two independent market
+    years, whose log-sd is sqrt(2) times one year's. ``growth_sd`` and
+    ``monthly_sd`` (fractions) are scaled by sqrt(2); everything else is kept.
+    """
+    data = scenario.model_dump(by_alias=True, mode="json")
+    for k in ("growth_sd", "monthly_sd"):
+        data["market"][k] = float(data["market"][k]) * math.sqrt(2.0)
+    return scenario_from_dict(data, f"<prediction from {scenario.source}>")
+
+
+def keep_reps(scenario: Scenario) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Draw adjustment for predicting the same organisation a year on: the reps are mostly the same.
+
+    In a simulated year the mean of the reps' ability and territory normals
+    ``z`` (``{role}.ability``, ``{role}.territory``, shape (T, R)) varies from
+    trial to trial as if every rep were new; a year on, only the share ``s``
+    replaced (``new_hire_share``) changes it, with about ``2 s`` times that
+    variance (leavers out, newcomers in). Each trial's mean of ``z`` is
+    shrunk to ``sqrt(min(2 s, 1))`` of itself; the spread of reps about it is kept.
+    """
+    shrink = {r: math.sqrt(min(2.0 * role.new_hire_share, 1.0)) for r, role in scenario.roles.items()}
+
+    def adjust(draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = dict(draws)
+        for r, k in shrink.items():
+            for key in (f"{r}.ability", f"{r}.territory"):
+                z = draws[key]
+                out[key] = z - (1.0 - k) * z.mean(axis=-1, keepdims=True)
+        return out
+
+    return adjust
+
+
+def _concat(parts: list[RolePanelSim]) -> RolePanelSim:
+    """Simulated years of one role from several replicates, stacked along the trial axis."""
+    return RolePanelSim({"revenue": np.concatenate([p.measures["revenue"] for p in parts])},
+                        np.concatenate([p.quota for p in parts]), np.concatenate([p.incentive for p in parts]),
+                        np.concatenate([p.attainment for p in parts]), np.concatenate([p.new_hire for p in parts]),
+                        parts[0].team)
+
+
+def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, behaviour, behaviours: Sequence | None = None,
+            behaviour_draws: int = 0, behaviour_seed: int | None = None,
+            ) -> tuple[dict[str, dict[str, RolePanelSim]], int, int]:
+    """Simulated years of the calibrated organisation under ``plans`` with fit and market uncertainty.
+
+    The trials are split evenly among the calibration's bootstrap replicates
+    (all of them on the point fit when it has none); replicate ``b`` runs
+    :func:`predictive_scenario` of :meth:`Calibration.replicate_scenario` under
+    ``behaviours[b % len(behaviours)]`` when an ensemble is given, else under
+    ``behaviour``, with the behavioural parameters of draw ``b % behaviour_draws``
+    from the priors (:func:`simlib.engine.ensemble.draw_parameters`; none when
+    ``behaviour_draws`` is 0), on its own seed ``SeedSequence([rng, b])``, with the reps
+    mostly those of the history (:func:`keep_reps`); the plans share each
+    replicate's random numbers (paired differences).
+
+    Returns
+    -------
+    sims : plan -> role -> :class:`RolePanelSim` over all trials
+    trials : trials simulated (replicates x trials per replicate)
+    replicates : replicates used (0: the point fit only)
+    """
+    n_rep = min(len(r) for r in cal.replicates.values()) if cal.replicates else 0
+    groups = max(1, min(n_rep, trials))
+    per = max(1, round(trials / groups))
+    params = draw_parameters(cal.scenario, behaviour_draws, behaviour_seed) if behaviour_draws > 0 else None
+    parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
+    for b in range(groups):
+        scen = predictive_scenario(cal.replicate_scenario(b) if n_rep else cal.scenario)
+        if params is not None:
+            scen = scenario_for_draw(scen, params.iloc[b % behaviour_draws].to_dict())
+        beh = behaviours[b % len(behaviours)] if behaviours else behaviour
+        sims = simulate_outcomes(scen, list(plans), rng=np.random.SeedSequence([rng, b]), trials=per, behaviour=beh,
+                                 adjust_draws=keep_reps(scen))
+        for p in plans:
+            for r, sim in sims[p].items():
+                parts[p].setdefault(r, []).append(sim)
+    out = {p: {r: _concat(ps) for r, ps in by_role.items()} for p, by_role in parts.items()}
+    return out, groups * per, (groups if n_rep else 0)
+
+
 @dataclass
 class Backtest:
     """Result of :func:`backtest`.
@@ -82,6 +191,8 @@ class Backtest:
         predicted effect of the plan change (new - old plan, paired) with its
         standard error, and the actual change (year two - year one).
     calibration : the year-one calibration.
+    behaviour : the behaviour model of the prediction (name or description).
+    replicates : bootstrap replicates of the calibration the trials were spread over (0: point fit only).
     """
 
     rows: list[dict[str, Any]]
@@ -92,6 +203,8 @@ class Backtest:
     trials: int
     level: float
     notes: list[str] = field(default_factory=list)
+    behaviour: str = ""
+    replicates: int = 0
 
     def frame(self):
         import pandas as pd
@@ -107,6 +220,7 @@ class Backtest:
     def to_dict(self) -> dict[str, Any]:
         return {"plan_before": self.plan_before, "plan_after": self.plan_after, "years": list(self.years),
                 "trials": self.trials, "interval_level": self.level, "coverage": self.coverage,
+                "behaviour": self.behaviour, "bootstrap_replicates": self.replicates,
                 "rows": self.rows, "notes": self.notes, "calibration": self.calibration.to_dict()}
 
 
@@ -121,8 +235,11 @@ def backtest(
     rng: int = 0,
     level: float = 0.90,
     growth: float = 0.0,
-    bootstrap: int = 0,
-    behaviour: str = "none",
+    bootstrap: int = 40,
+    behaviour: str | Any | None = None,
+    behaviours: Sequence | None = None,
+    behaviour_draws: int | None = None,
+    behaviour_seed: int | None = None,
 ) -> Backtest:
     """Fit on year one, predict year two under ``plan_after``, compare with the actual year two.
 
@@ -137,7 +254,7 @@ def backtest(
     years : (int, int), optional
         The two years (default: the first two in the history).
     trials : int
-        Simulated years for the prediction.
+        Simulated years for the prediction (rounded to a multiple of the replicates used).
     rng : int
         Seed (same seed, same numbers).
     level : float
@@ -145,9 +262,20 @@ def backtest(
     growth : float
         Expected demand growth from year one to year two, fraction.
     bootstrap : int
-        Bootstrap replicates of the calibration (standard errors only; 0 for speed).
-    behaviour : str
-        Behaviour model used for the prediction.
+        Bootstrap replicates of the calibration; the prediction's trials are spread over them
+        (fit uncertainty). 0: the point fit only, intervals then too narrow.
+    behaviour : str or behaviour model, optional
+        Behaviour model of the prediction, resolved like ``simlib run``: this argument, else the
+        scenario's ``behaviour.mode``, else ``dynamic``.
+    behaviours : sequence of behaviour models or names, optional
+        An ensemble (e.g. draws from a prior over behavioural parameters), spread over the
+        replicates in turn; overrides ``behaviour``.
+    behaviour_draws : int, optional
+        Behavioural parameter draws K from the priors (:mod:`simlib.priors`, docs/model.md 4.11),
+        spread over the replicates in turn (behavioural uncertainty; best with K dividing the
+        replicates). Default: the scenario's ``behaviour.uncertainty.draws`` (0 = off), as ``simlib run``.
+    behaviour_seed : int, optional
+        Seed of the parameter draws (default: the scenario's ``behaviour.uncertainty.seed``).
     """
     plan_before = plan_before or template.current_plan
     for p in (plan_before, plan_after):
@@ -166,13 +294,21 @@ def backtest(
         raise SimlibError(f"level: expected a fraction between 0 and 1, got {level}")
     cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0)
     scen = cal.scenario
-    sims = simulate_outcomes(scen, [plan_after, plan_before], rng=rng, trials=trials, behaviour=behaviour)
+    behaviour = resolve_behaviour(scen, behaviour)
+    k = scen.behaviour.uncertainty.draws if behaviour_draws is None else int(behaviour_draws)
+    sims, trials, n_rep = predict(cal, [plan_after, plan_before], trials=trials, rng=rng, behaviour=behaviour,
+                                  behaviours=behaviours, behaviour_draws=k, behaviour_seed=behaviour_seed)
     after, before = sims[plan_after], sims[plan_before]
     a = (1 - level) / 2
     rows: list[dict[str, Any]] = []
     roles = [r for r in scen.roles if r in history.roles]
     groups = [(r, [r]) for r in roles] + [("total", roles)]
-    notes = []
+    notes = [f"prediction under behaviour '{behaviour}'" if not behaviours else
+             f"prediction over an ensemble of {len(behaviours)} behaviour models"]
+    if not n_rep:
+        notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
+    notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
+                 "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
     for g, members in groups:
         p2 = [p for r in members for p in history.panels(r, [y2])]
         p1 = [p for r in members for p in history.panels(r, [y1])]
@@ -199,4 +335,5 @@ def backtest(
                 "predicted_change": float(d.mean()), "predicted_change_se": float(d.std(ddof=1) / np.sqrt(len(d))),
                 "actual_change": act - act1[m],
             })
-    return Backtest(rows, cal, plan_before, plan_after, (y1, y2), trials, level, notes)
+    return Backtest(rows, cal, plan_before, plan_after, (y1, y2), trials, level, notes,
+                    behaviour=str(behaviour) if not behaviours else f"ensemble of {len(behaviours)}", replicates=n_rep)

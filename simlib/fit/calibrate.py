@@ -105,6 +105,31 @@ def _sd_from_var(v: float) -> float:
     return float(math.sqrt(math.log1p(max(v, 0.0))))
 
 
+def _signed_sqrt(x: float) -> float:
+    """sign(x) sqrt(|x|): a moment estimate of a variance on the scale of an sd, kept signed.
+
+    A variance found by subtracting moments can come out negative; its signed
+    square root is monotone in it, so bootstrap percentiles of the signed value
+    map to those of the variance, and :func:`_constrain` clips it to the bound 0
+    for the point estimate.
+    """
+    return math.copysign(math.sqrt(abs(x)), x)
+
+
+def _signed_sd_from_var(v: float) -> float:
+    """Like :func:`_sd_from_var`, signed: ``_signed_sqrt(log1p(v))`` (negative when v < 0)."""
+    return _signed_sqrt(math.log1p(max(v, -0.999)))
+
+
+#: parameters estimated as the square root of a difference of moments: bounded below by 0
+AT_ZERO = ("ability_sd", "territory_sd", "quota.noise")
+
+
+def _constrain(fit: dict[str, Any]) -> dict[str, Any]:
+    """The point estimates: signed sd-type estimates (:data:`AT_ZERO`) clipped at their bound 0."""
+    return {k: (max(float(v), 0.0) if k in AT_ZERO else v) for k, v in fit.items()}
+
+
 def _season(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """Monthly index sum(num)/sum(den) normalised to mean 1."""
     s = np.nansum(num, axis=0) / np.maximum(np.nansum(den, axis=0), 1e-12)
@@ -119,9 +144,42 @@ def _fit_ramp(activity: np.ndarray, new_hire: np.ndarray | None, present: np.nda
     ten = np.nanmean(a[~new_hire], axis=0)
     nh = np.nanmean(a[new_hire], axis=0)
     ratio = nh / np.maximum(ten, 1e-12)
-    m = np.arange(MONTHS) + 1.0
-    sse = [np.nansum((ratio - np.minimum(1.0, m / R)) ** 2) for R in range(1, 25)]
+    sse = _ramp_sse(ratio)
     return float(np.argmin(sse) + 1)
+
+
+#: ramp months searched by :func:`_fit_ramp` (whole months)
+RAMP_GRID = np.arange(1, 25)
+
+
+def _ramp_sse(ratio: np.ndarray) -> np.ndarray:
+    """Squared error of the monthly new-hire/tenured activity ratio (12,) against min(1, m/R), for R in :data:`RAMP_GRID`."""
+    m = np.arange(MONTHS) + 1.0
+    return np.array([np.nansum((ratio - np.minimum(1.0, m / R)) ** 2) for R in RAMP_GRID])
+
+
+def _ramp_profile(activity: np.ndarray, new_hire: np.ndarray | None, present: np.ndarray,
+                  level: float) -> tuple[float, float] | None:
+    """Profile-likelihood interval of ramp months (whole months), or None when the ramp cannot be fitted.
+
+    The monthly ratios of new-hire to tenured mean activity are taken as
+    min(1, m/R) plus independent normal errors of common variance; the
+    ramp months R whose squared error exceeds the least by at most
+    F(1, n - 1; level) times the residual variance (n months with a ratio)
+    form the interval (whole months, so its coverage is at least about ``level``
+    where the errors are as assumed).
+    """
+    if new_hire is None or new_hire.sum() < 2 or (~new_hire).sum() < 2:
+        return None
+    a = np.where(present, activity, np.nan)
+    ratio = np.nanmean(a[new_hire], axis=0) / np.maximum(np.nanmean(a[~new_hire], axis=0), 1e-12)
+    n = int(np.isfinite(ratio).sum())
+    if n < 3:
+        return None
+    sse = _ramp_sse(ratio)
+    s2 = sse.min() / (n - 1)
+    inside = RAMP_GRID[sse - sse.min() <= s2 * stats.f.ppf(level, 1, n - 1)]
+    return float(inside.min()), float(inside.max())
 
 
 def _partner_ramp(opened: np.ndarray, new_rev: np.ndarray, season: np.ndarray) -> tuple[float, float] | None:
@@ -166,15 +224,28 @@ def _territory_from_quotas(d: _Data, c: np.ndarray, rc: np.ndarray, revenue: np.
     With quotas set from a noisy view of territory potential (method
     ``territory`` or ``top_down``), log quota = const + log p + manager's error
     and log revenue = const + log a + log p + production noise, so their
-    covariance is Var(log p) = territory_sd^2.
+    covariance is Var(log p) = territory_sd^2. Tenured reps only where known
+    (:func:`_tenured`): a new hire's ramp, estimated, would enter both logs
+    alike and inflate the covariance. Signed (:func:`_signed_sqrt`).
     """
     Q = np.nansum(d.quota[c], axis=1)
-    ok = (Q > 0) & (revenue > 0)
+    ok = (Q > 0) & (revenue > 0) & _tenured(d, c)
     if ok.sum() < 10:
         return None
     w = rc.sum(axis=1)[ok]
     cov = np.cov(np.log(Q[ok] / w), np.log(revenue[ok] / w))[0, 1]
-    return math.sqrt(max(float(cov), 0.0))
+    return _signed_sqrt(float(cov))
+
+
+def _activity(d: _Data, process: str) -> tuple[np.ndarray, np.ndarray]:
+    """(existing revenue, activity) of a role, each (rep-years, 12): the activity the ramp is fitted to
+    (calls, milestones, else revenue of existing business)."""
+    act_name = {"telesales": "calls", "key_account": "milestones", "channel": None}[process]
+    if process == "channel" and "partner_revenue_new" in d.m:
+        existing = np.maximum(d.m["revenue"] - d.m["partner_revenue_new"], 0.0)
+    else:
+        existing = d.m["revenue"]
+    return existing, (d.m[act_name] if act_name in d.m else existing)
 
 
 def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "flat",
@@ -183,7 +254,9 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
 
     Keys are scenario paths relative to the role (``ability_sd``,
     ``production.lead_rate``, ``seasonality``...). Parameters the data cannot
-    identify are left out. ``quota_method`` is the quota method of the plan in
+    identify are left out. The sd-type estimates of :data:`AT_ZERO` are
+    signed (negative where the moments imply a negative variance): the point
+    estimates are ``_constrain(_fit_role(...))``. ``quota_method`` is the quota method of the plan in
     force; with ``territory``/``top_down`` quotas carry information on
     territory potential (used for the channel role, whose count of partners
     opened is too small to separate ability from territory).
@@ -194,13 +267,7 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
     production parameters at ``template_prod``.
     """
     out: dict[str, Any] = {}
-    m = d.m
-    act_name = {"telesales": "calls", "key_account": "milestones", "channel": None}[process]
-    if process == "channel" and "partner_revenue_new" in m:
-        existing = np.maximum(m["revenue"] - m["partner_revenue_new"], 0.0)
-    else:
-        existing = m["revenue"]
-    activity = m[act_name] if act_name in m else existing
+    existing, activity = _activity(d, process)
     if d.new_hire is not None:
         out["new_hire_share"] = float(np.mean(d.new_hire))
         R = _fit_ramp(activity, d.new_hire, d.present)
@@ -239,7 +306,7 @@ def _fit_telesales(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any],
         out["seasonality"] = _season(rev, calls)
         mu, v = _overdispersion(calls.sum(axis=1), rc.sum(axis=1))
         out["production.calls_per_month"] = mu
-        out["ability_sd"] = _sd_from_var(v)
+        out["ability_sd"] = _signed_sd_from_var(v)
         if leads is not None:
             C, L = calls.sum(axis=1), leads.sum(axis=1)
             ok = C > 0
@@ -249,7 +316,7 @@ def _fit_telesales(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any],
             out["production.lead_rate"] = float(L.sum() / np.sum(calls * lead_season))
             q = L[ok] / C[ok]
             vp = (np.var(q, ddof=1) - np.mean(qbar * (1 - qbar) / C[ok])) / qbar**2
-            out["territory_sd"] = _sd_from_var(vp)
+            out["territory_sd"] = _signed_sd_from_var(vp)
         if "talk_time" in d.m:
             out["production.talk_minutes_per_call"] = float(_flow(d, c, "talk_time").sum() * 60.0 / calls.sum())
     else:
@@ -279,7 +346,7 @@ def _telesales_spread_from_revenue(d: _Data, c: np.ndarray, rc: np.ndarray, rev:
     pos = R > 0
     v_ap = float(np.var(np.log(R[pos] / (rc * out["seasonality"]).sum(axis=1)[pos]), ddof=1)) - noise
     out["territory_sd"] = s_p
-    out["ability_sd"] = math.sqrt(max(v_ap - s_p**2, 0.0))
+    out["ability_sd"] = _signed_sqrt(v_ap - max(s_p, 0.0) ** 2)
 
 
 def _fit_key_account(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any]) -> None:
@@ -289,17 +356,17 @@ def _fit_key_account(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any
     if "milestones" in d.m:
         mu, v = _overdispersion(_flow(d, c, "milestones").sum(axis=1), rc.sum(axis=1))
         out["production.milestones_per_month"] = mu
+        out["ability_sd"] = _signed_sd_from_var(v)
         s_a = _sd_from_var(v)
-        out["ability_sd"] = s_a
     if deals is not None:
         season = _season(deals, rc)
         out["seasonality"] = season
         ws = (rc * season).sum(axis=1)
         mu, v = _overdispersion(deals.sum(axis=1), ws)
         out["production.deals_per_month"] = mu
-        s_ap2 = math.log1p(max(v, 0.0))
+        s_ap2 = math.log1p(max(v, -0.999))
         if s_a is not None:
-            out["territory_sd"] = math.sqrt(max(s_ap2 - s_a**2, 0.0))
+            out["territory_sd"] = _signed_sqrt(s_ap2 - s_a**2)
         out["production.deal_size_mean"] = float(rev.sum() / max(deals.sum(), 1e-12))
         one = (deals == 1) & (rev > 0)
         if one.sum() >= 5:
@@ -332,18 +399,18 @@ def _fit_channel(d: _Data, c: np.ndarray, rc: np.ndarray, ex: np.ndarray, out: d
     out["production.revenue_cv"] = math.sqrt(cv2)
     pos = base > 0
     noise = cv2 * np.mean(np.sum(sr**2, axis=1) / np.sum(sr, axis=1) ** 2)
-    s_ap2 = max(float(np.var(np.log(base[pos]), ddof=1)) - noise, 0.0)
+    s_ap2 = float(np.var(np.log(base[pos]), ddof=1)) - noise
     op = _flow(d, c, "partners_opened")
     if op is not None:
         mu, v = _overdispersion(op.sum(axis=1), rc.sum(axis=1))
         out["production.partners_per_month"] = mu
         s_a = _sd_from_var(v)
-        out["ability_sd"] = s_a
-        out["territory_sd"] = math.sqrt(max(s_ap2 - s_a**2, 0.0))
+        out["ability_sd"] = _signed_sd_from_var(v)
+        out["territory_sd"] = _signed_sqrt(s_ap2 - s_a**2)
     s_p = _territory_from_quotas(d, c, rc, ex.sum(axis=1)) if quota_method in ("territory", "top_down") else None
     if s_p is not None:
         out["territory_sd"] = s_p
-        out["ability_sd"] = math.sqrt(max(s_ap2 - s_p**2, 0.0))
+        out["ability_sd"] = _signed_sqrt(s_ap2 - max(s_p, 0.0) ** 2)
     if op is not None and "partner_revenue_new" in d.m:
         fit = _partner_ramp(op, _flow(d, c, "partner_revenue_new"), season)
         if fit is not None:
@@ -381,9 +448,19 @@ def _fit_quota(d: _Data, role_fit: dict, role, method: str, quota_growth: float)
     x = Q / ramp
     out["level"] = float(np.mean(x) / E)
     if method in ("territory", "top_down"):
-        s_p = role_fit.get("territory_sd", role.territory_sd)
-        out["noise"] = math.sqrt(max(float(np.var(np.log(x), ddof=1)) - s_p**2, 0.0))
+        # tenured reps only where known: a new hire's quota is scaled by a ramp that is itself estimated
+        ten = _tenured(d, c)
+        s_p = max(role_fit.get("territory_sd", role.territory_sd), 0.0)
+        out["noise"] = _signed_sqrt(float(np.var(np.log(x[ten]), ddof=1)) - s_p**2)
     return out
+
+
+def _tenured(d: _Data, c: np.ndarray) -> np.ndarray:
+    """Mask over the rep-years ``c`` of those not new hires (all of them when the history has no
+    new_hire column or fewer than 10 tenured rep-years)."""
+    if d.new_hire is None or (~d.new_hire[c]).sum() < 10:
+        return np.ones(int(c.sum()), dtype=bool)
+    return ~d.new_hire[c]
 
 
 # ----------------------------------------------------------------------------
@@ -402,6 +479,14 @@ class Estimate:
     se : bootstrap standard error (NaN when not available).
     template : the template scenario's value.
     n : rep-years used.
+    lo, hi : interval at ``level`` (NaN when not available), in the parameter's unit. Bootstrap
+        percentiles of the (signed) estimate, shifted to start from the constrained point estimate
+        and clipped at the bound; for ``ramp_months`` the union with the profile-likelihood interval
+        (:func:`_ramp_profile`); for market changes normal, value +- z se.
+    level : nominal coverage of (lo, hi).
+    at_bound : ``"lower"`` when the estimate sits at its lower bound (0 for an sd, 1 month for
+        ``ramp_months``), ``"upper"`` at the upper (24 months), else ``""``.
+    interval : how (lo, hi) was found: ``"bootstrap"``, ``"bootstrap+profile"``, ``"normal"`` or ``""``.
     """
 
     path: str
@@ -409,6 +494,11 @@ class Estimate:
     se: float
     template: float
     n: int
+    lo: float = float("nan")
+    hi: float = float("nan")
+    level: float = float("nan")
+    at_bound: str = ""
+    interval: str = ""
 
 
 @dataclass
@@ -432,9 +522,27 @@ class Calibration:
     history_source: str
     bootstrap: int
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    replicates: dict[str, list[tuple[dict, dict]]] = field(default_factory=dict, repr=False)
+
+    def replicate_scenario(self, b: int) -> Scenario:
+        """The calibrated scenario refitted to bootstrap replicate ``b`` of the history (reps resampled
+        within role and year); roles are resampled independently, each cycling through its replicates.
+
+        Market parameters stay at the calibrated values. Raises :class:`SimlibError` when the
+        calibration was run without bootstrap replicates.
+        """
+        fits = {r: reps[b % len(reps)] for r, reps in self.replicates.items() if reps}
+        if not fits:
+            raise SimlibError(f"{self.history_source}: no bootstrap replicates; calibrate with bootstrap > 0")
+        data = self.scenario.model_dump(by_alias=True, mode="json")
+        for rname, (point, _q) in fits.items():
+            _write_role(data["roles"][rname], point)
+        _write_quotas(data, self.scenario, self.plan, {r: q for r, (_p, q) in fits.items()})
+        return scenario_from_dict(data, f"<bootstrap replicate {b} of {self.scenario.source}>")
 
     def table(self):
-        """Estimates as a DataFrame (path, value, se, template, n, z = (value - template)/se)."""
+        """Estimates as a DataFrame (path, value, se, template, n, lo, hi, level, at_bound, interval,
+        z = (value - template)/se)."""
         import pandas as pd
 
         f = pd.DataFrame([e.__dict__ for e in self.estimates])
@@ -479,6 +587,104 @@ def _template_value(role, key: str) -> float:
     return float(getattr(role, key))
 
 
+def _interval(raw: float, reps: list[float], level: float, bounded: bool) -> tuple[float, float]:
+    """Bootstrap percentile interval of an estimate, at ``level``.
+
+    ``raw`` is the unconstrained (signed) estimate and ``reps`` its bootstrap
+    replicates. The interval is the point estimate plus the ``(1-level)/2`` and
+    ``(1+level)/2`` quantiles of the replicates' deviations from ``raw``: the
+    plain percentile interval when nothing is bounded; for a parameter bounded
+    below by 0 it starts from the constrained estimate ``max(raw, 0)`` and is
+    clipped at 0, so that an estimate at the bound still gets the upper limit
+    its sampling spread allows (never a bare 0 +- 0).
+    """
+    if len(reps) < 2:
+        return float("nan"), float("nan")
+    a = (1.0 - level) / 2.0
+    dlo, dhi = np.quantile(np.asarray(reps) - raw, [a, 1.0 - a])
+    v = max(raw, 0.0) if bounded else raw
+    lo, hi = v + float(dlo), v + float(dhi)
+    return (max(lo, 0.0), max(hi, 0.0)) if bounded else (lo, hi)
+
+
+def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Generator,
+                   level: float) -> tuple[dict, dict, list[Estimate], list[tuple[dict, dict]]]:
+    """Fit one role (:func:`_fit_role`, :func:`_fit_quota`), bootstrap it over reps within years, and
+    give each parameter its standard error and interval at ``level``.
+
+    Returns
+    -------
+    point, qfit : the constrained point estimates of the role and of its quota
+    estimates : one :class:`Estimate` per parameter, paths relative to the role (quota ones ``quota.*``)
+    replicates : the constrained (point, qfit) of every bootstrap replicate that could be fitted
+    """
+    raw = _fit_role(d, role.process, role.ramp_months, qmethod.method, dict(role.production))
+    point = _constrain(raw)
+    qraw = _fit_quota(d, point, _role_with(role, point), qmethod.method, qmethod.growth)
+    qfit = {k: (max(v, 0.0) if k == "noise" else v) for k, v in qraw.items()}
+    flat = _flatten(raw) | {f"quota.{k}": v for k, v in qraw.items()}
+    reps: dict[str, list[float]] = {k: [] for k in flat}
+    boot: list[tuple[dict, dict]] = []
+    idx_by_year = [np.flatnonzero(d.year == y) for y in np.unique(d.year)]
+    for _ in range(bootstrap):
+        idx = np.concatenate([gen.choice(ix, size=len(ix), replace=True) for ix in idx_by_year])
+        db = d.take(idx)
+        try:
+            pb = _fit_role(db, role.process, role.ramp_months, qmethod.method, dict(role.production))
+            qb = _fit_quota(db, _constrain(pb), _role_with(role, _constrain(pb)), qmethod.method, qmethod.growth)
+        except (ValueError, FloatingPointError, ZeroDivisionError):
+            continue
+        fb = _flatten(pb) | {f"quota.{k}": v for k, v in qb.items()}
+        for k in reps:
+            if k in fb and np.isfinite(fb[k]):
+                reps[k].append(fb[k])
+        boot.append((_constrain(pb), {k: (max(v, 0.0) if k == "noise" else v) for k, v in qb.items()}))
+    n_used = int(d.complete.sum())
+    profile = _ramp_profile(_activity(d, role.process)[1], d.new_hire, d.present, level) if "ramp_months" in raw else None
+    out = []
+    for k, v in flat.items():
+        bounded = k in AT_ZERO
+        se = float(np.std(np.maximum(reps[k], 0.0) if bounded else reps[k], ddof=1)) if len(reps[k]) > 1 else float("nan")
+        tv = float(getattr(qmethod, k.split(".")[1])) if k.startswith("quota.") else _template_value(role, k)
+        lo, hi = _interval(v, reps[k], level, bounded)
+        how = "bootstrap" if np.isfinite(lo) else ""
+        at = "lower" if bounded and v <= 0.0 else ""
+        if k == "ramp_months":
+            at = "lower" if v <= RAMP_GRID[0] else "upper" if v >= RAMP_GRID[-1] else ""
+            if profile is not None:
+                lo, hi = np.nanmin([lo, profile[0]]), np.nanmax([hi, profile[1]])
+                how = "bootstrap+profile" if how else "profile"
+        value = max(v, 0.0) if bounded else v
+        out.append(Estimate(k, value, se, tv, n_used, float(lo), float(hi), level if how else float("nan"), at, how))
+    return point, qfit, out, boot
+
+
+def _write_role(rd: dict[str, Any], point: dict[str, Any]) -> None:
+    """Write a role's point estimates into the role's scenario dict ``rd`` (ramp months rounded to 1-24)."""
+    for k, v in point.items():
+        if k == "seasonality":
+            rd["seasonality"] = [round(float(x), 6) for x in v]
+        elif k.startswith("production."):
+            rd["production"][k.split(".", 1)[1]] = float(v)
+        elif k == "ramp_months":
+            rd["ramp_months"] = int(min(24, max(1, round(v))))
+        else:
+            rd[k] = float(v)
+
+
+def _write_quotas(data: dict[str, Any], base: Scenario, plan: str, fitted_quota: dict[str, dict[str, float]]) -> None:
+    """Quotas: the plan in force gets the fitted level and noise; every plan's level is rescaled alike
+    (relative to ``base``'s level in ``plan``; ``data`` is ``base`` as a dict)."""
+    for _pname, pd_ in data["plans"].items():
+        for rname, qfit in fitted_quota.items():
+            base_q = base.role_plan(plan, rname).quota
+            q = pd_["roles"][rname]["quota"]
+            if "level" in qfit:
+                q["level"] = float(min(5.0, qfit["level"] * q["level"] / base_q.level))
+            if "noise" in qfit and q["method"] == base_q.method:
+                q["noise"] = float(qfit["noise"])
+
+
 def calibrate(
     history: History,
     template: Scenario,
@@ -488,6 +694,7 @@ def calibrate(
     bootstrap: int = 50,
     rng: int = 0,
     trials: int = 20,
+    level: float = 0.90,
 ) -> Calibration:
     """Fit a scenario's population and production parameters to history.
 
@@ -511,6 +718,8 @@ def calibrate(
         Seed of the bootstrap and of the goodness-of-fit simulation.
     trials : int
         Simulated years for the goodness-of-fit diagnostics (0: none).
+    level : float
+        Nominal coverage of each estimate's interval (``Estimate.lo``, ``Estimate.hi``).
 
     Returns
     -------
@@ -526,6 +735,7 @@ def calibrate(
     estimates: list[Estimate] = []
     gen = np.random.default_rng(rng)
     fitted_quota: dict[str, dict[str, float]] = {}
+    replicates: dict[str, list[tuple[dict, dict]]] = {}
     last_year = history.years[-1]
     for rname, role in template.roles.items():
         if rname not in history.roles:
@@ -541,41 +751,14 @@ def calibrate(
             kept[f"roles.{rname}"] = f"only {int(d.complete.sum())} rep-year(s) with a full year: too few to fit"
             continue
         qmethod = template.role_plan(plan, rname).quota
-        point = _fit_role(d, role.process, role.ramp_months, qmethod.method, dict(role.production))
-        qfit = _fit_quota(d, point, _role_with(role, point), qmethod.method, qmethod.growth)
-        flat = _flatten(point) | {f"quota.{k}": v for k, v in qfit.items()}
-        reps = {k: [] for k in flat}
-        idx_by_year = [np.flatnonzero(d.year == y) for y in np.unique(d.year)]
-        for _ in range(bootstrap):
-            idx = np.concatenate([gen.choice(ix, size=len(ix), replace=True) for ix in idx_by_year])
-            db = d.take(idx)
-            try:
-                pb = _fit_role(db, role.process, role.ramp_months, qmethod.method, dict(role.production))
-                qb = _fit_quota(db, pb, _role_with(role, pb), qmethod.method, qmethod.growth)
-            except (ValueError, FloatingPointError, ZeroDivisionError):
-                continue
-            fb = _flatten(pb) | {f"quota.{k}": v for k, v in qb.items()}
-            for k in reps:
-                if k in fb and np.isfinite(fb[k]):
-                    reps[k].append(fb[k])
-        n_used = int(d.complete.sum())
-        for k, v in flat.items():
-            se = float(np.std(reps[k], ddof=1)) if len(reps[k]) > 1 else float("nan")
-            tv = float(getattr(qmethod, k.split(".")[1])) if k.startswith("quota.") else _template_value(role, k)
-            path = f"plans.{plan}.roles.{rname}.{k}" if k.startswith("quota.") else f"roles.{rname}.{k}"
-            estimates.append(Estimate(path, v, se, tv, n_used))
+        point, qfit, role_est, boot = _fit_role_boot(d, role, qmethod, bootstrap, gen, level)
+        for e in role_est:
+            e.path = f"plans.{plan}.roles.{rname}.{e.path}" if e.path.startswith("quota.") else f"roles.{rname}.{e.path}"
+        estimates += role_est
+        replicates[rname] = boot
         fitted_quota[rname] = qfit
-        # write the fit into the scenario dict
         rd = data["roles"][rname]
-        for k, v in point.items():
-            if k == "seasonality":
-                rd["seasonality"] = [round(float(x), 6) for x in v]
-            elif k.startswith("production."):
-                rd["production"][k.split(".", 1)[1]] = float(v)
-            elif k == "ramp_months":
-                rd["ramp_months"] = int(min(24, max(1, round(v))))
-            else:
-                rd[k] = float(v)
+        _write_role(rd, point)
         year_reps = {y: len(p.rep_ids) for y, p in zip([p.year for p in panels], panels, strict=False)}
         rd["headcount"] = int(year_reps.get(last_year, max(year_reps.values())))
         if history.has_team:
@@ -592,26 +775,22 @@ def calibrate(
     if not fitted_quota:
         raise SimlibError(f"{history.source}: no role could be fitted: "
                           + "; ".join(f"{k}: {v}" for k, v in kept.items() if k.count(".") == 1))
-    # quotas: the plan in force gets the fitted level and noise; every plan's level is rescaled alike
-    for _pname, pd_ in data["plans"].items():
-        for rname, qfit in fitted_quota.items():
-            base_q = template.role_plan(plan, rname).quota
-            q = pd_["roles"][rname]["quota"]
-            if "level" in qfit:
-                q["level"] = float(min(5.0, qfit["level"] * q["level"] / base_q.level))
-            if "noise" in qfit and q["method"] == base_q.method:
-                q["noise"] = float(qfit["noise"])
+    _write_quotas(data, template, plan, fitted_quota)
     data["market"]["growth_mean"] = float(growth)
     changes = market_changes(history, bootstrap=bootstrap, rng=rng)
     for (y0, y1), (v, se, n) in changes.items():
-        estimates.append(Estimate(f"market.change.{y0}-{y1}", v, se, float("nan"), n))
+        z = float(stats.norm.ppf(0.5 + level / 2))
+        estimates.append(Estimate(f"market.change.{y0}-{y1}", v, se, float("nan"), n, v - z * se, v + z * se, level,
+                                  "", "normal"))
     if len(changes) >= 2:
         # log levels of n years: log(1+g) + s z_y - s^2/2, so their variance is growth_sd^2
         logs = np.concatenate([[0.0], np.cumsum([math.log1p(v) for v, _, _ in changes.values()])])
         gsd = float(np.std(logs, ddof=1))
         data["market"]["growth_sd"] = gsd
-        estimates.append(Estimate("market.growth_sd", gsd, gsd / math.sqrt(2 * (len(logs) - 1)),
-                                  template.market.growth_sd, len(logs)))
+        gse = gsd / math.sqrt(2 * (len(logs) - 1))
+        z = float(stats.norm.ppf(0.5 + level / 2))
+        estimates.append(Estimate("market.growth_sd", gsd, gse, template.market.growth_sd, len(logs),
+                                  max(gsd - z * gse, 0.0), gsd + z * gse, level, "", "normal"))
     else:
         kept["market.growth_sd"] = "needs three or more years of history (one market draw per year); kept from the template"
     kept["market.monthly_sd"] = "monthly market shocks are absorbed in the fitted seasonality; kept from the template"
@@ -620,7 +799,7 @@ def calibrate(
     data["description"] = (f"{template.name} calibrated to {Path(history.source).name} "
                            f"(years {history.years}, plan in force '{plan}') by simlib {__version__}.")
     scen = scenario_from_dict(data, f"<calibrated from {history.source}>")
-    cal = Calibration(scen, estimates, kept, notes, plan, history.source, bootstrap)
+    cal = Calibration(scen, estimates, kept, notes, plan, history.source, bootstrap, replicates=replicates)
     if trials > 0:
         cal.diagnostics = diagnose(cal, history, trials=trials, rng=rng)
     return cal

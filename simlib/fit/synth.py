@@ -13,7 +13,7 @@ plan change can be backtested (:mod:`simlib.fit.backtest`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,19 +104,24 @@ def simulate_outcomes(
     trials: int = 20,
     behaviour: str | Any = "none",
     chunk_size: int = 32,
+    adjust_draws: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
 ) -> dict[str, RolePanelSim] | dict[str, dict[str, RolePanelSim]]:
     """Like :func:`simulate_panels` for many trials, in chunks, keeping only revenue among the measures.
 
     Memory grows with trials x reps x 12 (revenue) rather than with every
     measure and random draw; the numbers equal :func:`simulate_panels`'s.
     ``plan`` may be a list of plans: they share the draws, and the result is
-    plan -> role -> outcomes.
+    plan -> role -> outcomes. ``adjust_draws``, when given, maps each chunk's
+    random numbers (:func:`simlib.model.population.draw_chunk`) before they are used.
     """
     plans = [plan or scenario.current_plan] if plan is None or isinstance(plan, str) else list(plan)
     parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
     for start in range(0, int(trials), chunk_size):
         idx = np.arange(start, min(int(trials), start + chunk_size))
-        for p, sims in _panels(scenario, plans, draw_chunk(Layout.of(scenario), root_seed(rng), idx), behaviour).items():
+        draws = draw_chunk(Layout.of(scenario), root_seed(rng), idx)
+        if adjust_draws is not None:
+            draws = adjust_draws(draws)
+        for p, sims in _panels(scenario, plans, draws, behaviour).items():
             for r, sim in sims.items():
                 parts[p].setdefault(r, []).append(RolePanelSim({"revenue": sim.measures["revenue"]}, sim.quota,
                                                                sim.incentive, sim.attainment, sim.new_hire, sim.team))
