@@ -873,6 +873,81 @@ def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
+#: most YAML nodes a scenario may expand to, aliases counted at every use (a shipped scenario has ~2,000)
+MAX_YAML_NODES = 200_000
+#: deepest nesting of mappings and lists in a scenario file (a shipped scenario nests ~8 deep)
+MAX_YAML_DEPTH = 64
+#: largest scenario file, bytes
+MAX_YAML_BYTES = 16 * 2**20
+
+
+def _yaml_size(root: yaml.Node) -> int:
+    """Nodes ``root`` expands to when every alias is replaced by its anchor's content.
+
+    Shared (aliased) nodes are counted once per use without being expanded,
+    so an alias bomb is measured in time linear in the file.
+
+    Raises
+    ------
+    ValueError
+        Nesting deeper than :data:`MAX_YAML_DEPTH`, or an alias inside its own anchor.
+    """
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    open_: set[int] = set()
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > MAX_YAML_DEPTH:
+            raise ValueError(f"nested more than {MAX_YAML_DEPTH} levels deep")
+        kids = _children(node)
+        if done:
+            open_.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(k)] for k in kids)
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in open_:
+            raise ValueError("an alias refers to the anchor that contains it")
+        open_.add(id(node))
+        stack.append((node, depth, True))
+        stack.extend((k, depth + 1, False) for k in kids if id(k) not in size)
+    return size[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [x for pair in node.value for x in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _read_yaml(text: str) -> Any:
+    """Parse scenario YAML with :class:`_UniqueKeyLoader`, refusing inputs past the limits before constructing them.
+
+    Raises
+    ------
+    yaml.YAMLError
+        Not valid YAML.
+    ValueError
+        Deeper than :data:`MAX_YAML_DEPTH` or larger than :data:`MAX_YAML_NODES` once aliases are expanded.
+    """
+    loader = _UniqueKeyLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise ValueError(f"nested more than {MAX_YAML_DEPTH} levels deep") from None
+        if node is None:
+            return None
+        n = _yaml_size(node)
+        if n > MAX_YAML_NODES:
+            raise ValueError(f"expands to {n:,} values once aliases (*name) are replaced; "
+                             f"at most {MAX_YAML_NODES:,} are accepted")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
 
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario YAML file.
@@ -896,11 +971,17 @@ def load_scenario(path: str | Path) -> Scenario:
     if p.is_dir():
         raise ScenarioError([Problem(src, "", "is a directory, expected a scenario YAML file")])
     try:
-        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        if p.stat().st_size > MAX_YAML_BYTES:
+            raise ScenarioError([Problem(src, "", f"larger than {MAX_YAML_BYTES // 2**20} MiB; "
+                                                  "expected a scenario YAML file")])
+        data = _read_yaml(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError([Problem(src, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        what = str(getattr(exc, "problem", None) or exc)
+        raise ScenarioError([Problem(src, where, f"not valid YAML: {what[:200]}")]) from None
+    except ValueError as exc:  # past the size or depth limits
+        raise ScenarioError([Problem(src, "", f"refused: {exc}")]) from None
     except UnicodeDecodeError:
         raise ScenarioError([Problem(src, "", "not a UTF-8 text file")]) from None
     except OSError as exc:
