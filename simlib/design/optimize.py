@@ -85,7 +85,16 @@ class Constraint:
 
 
 _NAME = r"([A-Za-z_][\w]*)(?:@([A-Za-z_][\w]*))?"
-_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"  # one way to match each string: no backtracking blow-up
+#: longest constraint or objective text accepted (characters)
+MAX_EXPRESSION = 200
+
+
+def _finite(value: float, what: str) -> float:
+    """``value`` when finite, else a :class:`PlanError` naming ``what``."""
+    if not math.isfinite(value):
+        raise PlanError(f"{what}: expected a finite number, got {value}")
+    return value
 
 
 def parse_constraints(text: str | Constraint | Sequence, groups: Sequence[str]) -> list[Constraint]:
@@ -95,6 +104,8 @@ def parse_constraints(text: str | Constraint | Sequence, groups: Sequence[str]) 
     elif isinstance(text, (list, tuple)) and text and not isinstance(text[0], str) and len(text) == 4:
         out = [Constraint(*text)]
     elif isinstance(text, str):
+        if len(text) > MAX_EXPRESSION:
+            raise PlanError(f"constraint {text[:40]!r}...: longer than {MAX_EXPRESSION} characters")
         t = text.replace(" ", "")
         m2 = re.fullmatch(_NUM + r"<=" + _NAME + r"<=" + _NUM, t)
         m1 = re.fullmatch(_NAME + r"(<=|>=)" + _NUM, t)
@@ -111,6 +122,7 @@ def parse_constraints(text: str | Constraint | Sequence, groups: Sequence[str]) 
     else:
         raise PlanError(f"constraint: expected a string or Constraint, got {text!r}")
     for c in out:
+        _finite(float(c.bound), f"constraint '{c}'")
         if c.metric not in METRICS and c.metric not in _TAIL:
             raise PlanError(f"constraint '{c}': unknown metric '{c.metric}', expected one of {sorted(set(METRICS) | _TAIL)}")
         if c.group not in groups:
@@ -128,6 +140,8 @@ def parse_objective(objective: str | dict[str, float]) -> dict[str, float]:
     The objective is the weighted sum of the total group's metric means (maximised).
     """
     if isinstance(objective, str):
+        if len(objective) > MAX_EXPRESSION:
+            raise PlanError(f"objective {objective[:40]!r}...: longer than {MAX_EXPRESSION} characters")
         if "=" in objective:
             w = {}
             for part in objective.split(","):
@@ -144,6 +158,8 @@ def parse_objective(objective: str | dict[str, float]) -> dict[str, float]:
         raise PlanError(f"objective: expected a metric name or a dict metric -> weight, got {objective!r}")
     if not w:
         raise PlanError("objective: expected at least one metric")
+    for k, v in w.items():
+        _finite(v, f"objective: weight of '{k}'")
     bad = [k for k in w if k not in METRICS and k not in _TAIL]
     if bad:
         raise PlanError(f"objective: unknown metric(s) {bad}, expected some of {sorted(set(METRICS) | _TAIL)}")
@@ -482,8 +498,11 @@ def _check_problem(scen: Scenario, params: dict, objective: Any, constraints: Se
     if not params:
         raise PlanError("optimize: expected at least one parameter with (low, high) bounds")
     for n, b in params.items():
-        if not (isinstance(b, (tuple, list)) and len(b) == 2 and all(isinstance(v, (int, float)) for v in b)):
+        if not (isinstance(b, (tuple, list)) and len(b) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)):
             raise PlanError(f"parameter '{n}': expected (low, high) bounds, got {b!r}")
+        for v in b:
+            _finite(float(v), f"parameter '{n}' bounds")
         if not b[0] <= b[1]:
             raise PlanError(f"parameter '{n}': low {b[0]} is above high {b[1]}")
     obj = parse_objective(objective)
