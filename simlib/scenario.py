@@ -980,10 +980,10 @@ def load_scenario(path: str | Path) -> Scenario:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         what = str(getattr(exc, "problem", None) or exc)
         raise ScenarioError([Problem(src, where, f"not valid YAML: {what[:200]}")]) from None
-    except ValueError as exc:  # past the size or depth limits
-        raise ScenarioError([Problem(src, "", f"refused: {exc}")]) from None
     except UnicodeDecodeError:
         raise ScenarioError([Problem(src, "", "not a UTF-8 text file")]) from None
+    except ValueError as exc:  # past the size or depth limits
+        raise ScenarioError([Problem(src, "", f"refused: {exc}")]) from None
     except OSError as exc:
         raise ScenarioError([Problem(src, "", f"cannot read the file: {exc.strerror or exc}")]) from None
     if data is None:

@@ -208,7 +208,7 @@ class Parser(argparse.ArgumentParser):
 def add_allow_large_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--allow-large``: run a request past :data:`simlib.engine.core.MAX_TRIALS` / ``MAX_REP_MONTHS``."""
     parser.add_argument("--allow-large", action="store_true",
-                        help="run a request past the size limits (10,000,000 trials; 2e10 rep-months = trials x reps "
+                        help="run a request past the size limits (10,000,000 trials; 5e9 rep-months = trials x reps "
                              "x 12 x plans x draws x points); it may take hours and much memory")
 
 

@@ -35,7 +35,7 @@ TOTAL = "total"
 MAX_TRIALS = 10_000_000
 #: most rep-months one command simulates without ``allow_large``:
 #: trials x reps x 12 months x plans x behavioural draws x design points
-MAX_REP_MONTHS = 2e10
+MAX_REP_MONTHS = 5e9
 
 
 class RequestTooLarge(PlanError):
