@@ -357,3 +357,19 @@ def test_bad_scheduler_addresses(text):
 
     with pytest.raises(SimlibError, match="expected"):
         scheduler_address(text)
+
+
+@pytest.mark.parametrize("spec", [" " * 100_000, "a" * 100_000, "x" * 1000 + "=" + "1," * 5000])
+def test_long_sensitivity_specs_are_refused(spec):
+    from simlib.design.optimize import expand_sensitivity
+
+    with pytest.raises(PlanError, match="longer than"):
+        expand_sensitivity([spec])
+
+
+def test_sensitivity_specs_keep_their_meaning():
+    from simlib.design.optimize import expand_sensitivity
+
+    assert expand_sensitivity([" scenario.roles.*.effort_elasticity *= 0.5, 1.5 "]) == [
+        "scenario.roles.*.effort_elasticity*=0.5", "scenario.roles.*.effort_elasticity*=1.5"]
+    assert expand_sensitivity(["market.growth_sd=0.1"]) == ["market.growth_sd=0.1"]

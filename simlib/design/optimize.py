@@ -459,7 +459,9 @@ def _search(prob: Problem, starts: int, maxiter: int, method: str, x0: tuple | N
 
 def _perturbed(scenario: Scenario, spec: str) -> tuple[str, Scenario]:
     """Apply ``scenario.path=value`` or ``scenario.path*=factor`` (factor scales each matched value)."""
-    m = re.fullmatch(r"\s*(?:scenario\.)?([\w.*]+?)\s*(\*?=)\s*(\S+)\s*", spec)
+    if len(spec) > MAX_EXPRESSION:
+        raise PlanError(f"sensitivity {spec[:40]!r}...: longer than {MAX_EXPRESSION} characters")
+    m = re.fullmatch(r"\s*(?:scenario\.)?([\w.*]+?)\s*(\*?=)\s*(\S+)\s*", spec.strip())
     if not m:
         raise PlanError(f"sensitivity {spec!r}: expected 'scenario.path=value' or 'scenario.path*=factor', "
                         f"e.g. 'scenario.roles.*.effort_elasticity*=0.5'")
@@ -468,6 +470,7 @@ def _perturbed(scenario: Scenario, spec: str) -> tuple[str, Scenario]:
         v = float(val)
     except ValueError:
         raise PlanError(f"sensitivity {spec!r}: value must be a number") from None
+    _finite(v, f"sensitivity {spec!r}")
     data = scenario.model_dump(by_alias=True, mode="json")
     if op == "=":
         set_path(data, path, v, f"sensitivity '{spec}'")
@@ -480,12 +483,18 @@ def expand_sensitivity(specs: Sequence[str] | None) -> list[str]:
     """``path*=0.5,1.5`` -> ``[path*=0.5, path*=1.5]`` (several values per spec allowed)."""
     out = []
     for s in specs or []:
-        m = re.fullmatch(r"\s*([^=]+?)\s*(\*?=)\s*(.+)", s)
-        if not m:
-            raise PlanError(f"sensitivity {s!r}: expected 'scenario.path=v1,v2' or 'scenario.path*=f1,f2'")
-        for v in m.group(3).split(","):
+        if len(s) > 50 * MAX_EXPRESSION:  # several values per spec; each is checked again when applied
+            raise PlanError(f"sensitivity {s[:40]!r}...: longer than {50 * MAX_EXPRESSION} characters")
+        head, eq, values = s.partition("=")  # split by hand: a regex here backtracks quadratically on long input
+        path, op = head.strip(), "="
+        if path.endswith("*"):
+            path, op = path[:-1].rstrip(), "*="
+        if not eq or not path or not values.strip():
+            raise PlanError(f"sensitivity {s[:MAX_EXPRESSION]!r}: expected 'scenario.path=v1,v2' or "
+                            f"'scenario.path*=f1,f2'")
+        for v in values.split(","):
             if v.strip():
-                out.append(f"{m.group(1)}{m.group(2)}{v.strip()}")
+                out.append(f"{path}{op}{v.strip()}")
     return out
 
 
