@@ -14,12 +14,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -34,6 +36,10 @@ from simlib.memo import by_identity
 from simlib.priors import PRIORS, prior_problems
 
 MONTHS = 12
+#: most reps in one role, and in one team
+MAX_HEADCOUNT, MAX_TEAM_SIZE = 200_000, 10_000
+#: a role name the results use for the organisation total
+RESERVED_ROLES = ("total",)
 PROCESSES = ("telesales", "key_account", "channel")
 PERIODS = {"month": 12, "quarter": 4, "half": 2, "year": 1}
 
@@ -80,7 +86,7 @@ def _nested(exc: ValidationError, prefix: str) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not allowed here; check the spelling)"
         elif "input" in err and err["type"] != "value_error":
-            msg = f"{msg}; got {err['input']!r}"
+            msg = f"{msg}; got {excerpt(err['input'])}"
         parts.append(f"@{loc}: {msg}")
     return _SEP.join(parts)
 
@@ -89,9 +95,37 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-Positive = Annotated[float, Field(gt=0.0)]
-NonNeg = Annotated[float, Field(ge=0.0)]
+#: largest magnitude of any number in a scenario: money per rep-year, counts per month, rates
+MAX_MAGNITUDE = 1e12
+#: longest excerpt of the input quoted in an error message (characters)
+EXCERPT = 80
+
+
+def excerpt(value: Any, limit: int = EXCERPT) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so an error never prints a huge input."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _plain_number(value: Any) -> Any:
+    """Refuse YAML ``true``/``false`` (pydantic reads them as 1 and 0) and ``.inf``/``.nan`` where a number is expected."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got the boolean {str(value).lower()}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value}")
+    return value
+
+
+#: every number of a scenario: not a boolean, finite, within +-MAX_MAGNITUDE
+Real = Annotated[float, BeforeValidator(_plain_number),
+                 Field(allow_inf_nan=False, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+#: every whole number of a scenario: not a boolean, within +-MAX_MAGNITUDE
+Whole = Annotated[int, BeforeValidator(_plain_number), Field(ge=-int(MAX_MAGNITUDE), le=int(MAX_MAGNITUDE))]
+Fraction = Annotated[Real, Field(ge=0.0, le=1.0)]
+Positive = Annotated[Real, Field(gt=0.0)]
+NonNeg = Annotated[Real, Field(ge=0.0)]
 
 
 # --------------------------------------------------------------------------
@@ -102,10 +136,10 @@ NonNeg = Annotated[float, Field(ge=0.0)]
 class Market(_Model):
     """Demand common to every rep in a trial (correlates revenue and cost risk)."""
 
-    growth_mean: float = Field(0.03, ge=-0.5, le=1.0, description="expected annual demand growth, fraction")
+    growth_mean: Real = Field(0.03, ge=-0.5, le=1.0, description="expected annual demand growth, fraction")
     growth_sd: NonNeg = Field(0.05, description="sd of the log annual shock")
     monthly_sd: NonNeg = Field(0.03, description="sd of monthly AR(1) log shocks")
-    monthly_rho: float = Field(0.5, ge=0.0, lt=1.0, description="AR(1) persistence of monthly shocks")
+    monthly_rho: Real = Field(0.5, ge=0.0, lt=1.0, description="AR(1) persistence of monthly shocks")
 
 
 class TelesalesProduction(_Model):
@@ -119,7 +153,7 @@ class TelesalesProduction(_Model):
     deal_value_cv: NonNeg = 0.6
     record_accuracy: Fraction = 0.92
     record_accuracy_sd: NonNeg = 0.03
-    activity_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    activity_share: Annotated[Real, Field(gt=0.0, lt=1.0)] = 0.5
     quality_elasticity: NonNeg = 0.5
 
 
@@ -130,12 +164,12 @@ class KeyAccountProduction(_Model):
     deal_size_mean: Positive = 120000.0
     deal_size_sd_log: NonNeg = 0.8
     large_order_threshold: NonNeg = 150000.0
-    pipeline_lag_months: Annotated[int, Field(ge=0, le=6)] = 1
+    pipeline_lag_months: Annotated[Whole, Field(ge=0, le=6)] = 1
     new_account_share: Fraction = 0.3
     milestones_per_month: Positive = 2.0
     satisfaction: Fraction = 0.82
     satisfaction_sd: NonNeg = 0.05
-    activity_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.7
+    activity_share: Annotated[Real, Field(gt=0.0, lt=1.0)] = 0.7
     quality_elasticity: NonNeg = 0.3
 
 
@@ -151,7 +185,7 @@ class ChannelProduction(_Model):
     partner_satisfaction_sd: NonNeg = 0.05
     policy_adherence: Fraction = 0.95
     policy_adherence_sd: NonNeg = 0.02
-    activity_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    activity_share: Annotated[Real, Field(gt=0.0, lt=1.0)] = 0.3
     quality_elasticity: NonNeg = 0.3
 
 
@@ -171,8 +205,8 @@ class Role(_Model):
     """A sales role: headcount, pay levels and its production process."""
 
     process: Literal["telesales", "key_account", "channel"]
-    headcount: Annotated[int, Field(ge=1, le=200000)]
-    team_size: Annotated[int, Field(ge=1)] = 8
+    headcount: Annotated[Whole, Field(ge=1, le=MAX_HEADCOUNT)]
+    team_size: Annotated[Whole, Field(ge=1, le=MAX_TEAM_SIZE)] = 8
     base_salary: NonNeg = Field(description="money per year")
     target_incentive: NonNeg = Field(description="money per year at 100% attainment")
     gross_margin: Fraction = 0.5
@@ -180,8 +214,8 @@ class Role(_Model):
     ability_sd: NonNeg = 0.25
     territory_sd: NonNeg = 0.25
     new_hire_share: Fraction = 0.1
-    ramp_months: Annotated[int, Field(ge=1, le=24)] = 6
-    effort_elasticity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.6
+    ramp_months: Annotated[Whole, Field(ge=1, le=24)] = 6
+    effort_elasticity: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.6
     last_year_sd: NonNeg = 0.15
     production: dict[str, Any] = Field(default_factory=dict, validate_default=True)
 
@@ -253,6 +287,10 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     roles, plans = data.get("roles"), data.get("plans")
     current = data.get("current_plan", "current")
+    for name in roles if isinstance(roles, dict) else ():
+        if name in RESERVED_ROLES:
+            out.append((f"roles.{name}", f"'{name}' is reserved for the organisation total in results; "
+                                         f"give the role another name"))
     if isinstance(plans, dict) and plans and isinstance(current, str) and current not in plans:
         out.append(("current_plan", f"'{current}' is not one of plans {sorted(plans)}"))
     if not isinstance(roles, dict) or not isinstance(plans, dict):
@@ -345,9 +383,9 @@ class Quota(_Model):
     """How quotas (annual revenue targets) are set (docs/model.md section 3)."""
 
     method: Literal["flat", "territory", "last_year", "top_down"] = "territory"
-    level: Annotated[float, Field(gt=0.0, le=5.0)] = 1.0
+    level: Annotated[Real, Field(gt=0.0, le=5.0)] = 1.0
     noise: NonNeg = Field(0.10, description="sd of managers' log error in judging potential")
-    growth: float = Field(0.05, ge=-0.5, le=2.0, description="last_year: uplift on last year's sales")
+    growth: Real = Field(0.05, ge=-0.5, le=2.0, description="last_year: uplift on last year's sales")
     company_target: Positive | None = Field(None, description="top_down: company number for the role, money per year")
 
 
@@ -426,7 +464,7 @@ class Modifier(_Model):
     """Multiply incentive by a piecewise-linear function of a (score) measure's annual value."""
 
     measure: str
-    points: list[tuple[float, NonNeg]]
+    points: list[tuple[Real, NonNeg]]
 
     @field_validator("points")
     @classmethod
@@ -447,7 +485,7 @@ class Team(_Model):
 class Recognition(_Model):
     """Non-money award to the top k of the role by annual attainment on ``measure``."""
 
-    top_k: Annotated[int, Field(ge=1)] = 3
+    top_k: Annotated[Whole, Field(ge=1, le=MAX_HEADCOUNT)] = 3
     value: NonNeg = Field(0.0, description="money-equivalent the analyst assigns")
     measure: str = "revenue"
 
@@ -485,13 +523,13 @@ class EffortBehaviour(_Model):
     """Monthly effort chosen by backward induction (docs/model.md, section 4.1)."""
 
     enabled: bool = True
-    cost_exponent: float = Field(4.0, gt=1.0, le=10.0, description="g in c(e) = k e^g / g")
-    monthly_discount: float = Field(0.995, gt=0.0, le=1.0, description="discount factor per month")
+    cost_exponent: Real = Field(4.0, gt=1.0, le=10.0, description="g in c(e) = k e^g / g")
+    monthly_discount: Real = Field(0.995, gt=0.0, le=1.0, description="discount factor per month")
     intrinsic: NonNeg = Field(2.0, description="non-money value of output, x today's incentive pay (current plan) per year of quota")
     risk_aversion: NonNeg = Field(0.0, description="CARA coefficient per today's incentive pay (0 = risk neutral)")
     choice_noise: Positive = Field(0.05, description="scale of effort taste shocks, x today's incentive pay per month")
-    min_effort: float = Field(0.2, gt=0.0, le=1.0)
-    max_effort: float = Field(2.5, ge=1.0, le=10.0)
+    min_effort: Real = Field(0.2, gt=0.0, le=1.0)
+    max_effort: Real = Field(2.5, ge=1.0, le=10.0)
     normalise: bool = Field(True, description="scale effort cost so today's effort is optimal under the current plan")
 
 
@@ -511,8 +549,8 @@ class TeamBehaviour(_Model):
     help_productivity: NonNeg = Field(0.15, description="output gain of a teammate per unit of extra help from all others, "
                                       "per unit of the role's revenue elasticity to effort")
     help_norm: NonNeg = Field(0.15, description="today's motive to help, x the marginal pay on one's own output")
-    help_cost_exponent: float = Field(3.0, gt=1.0, le=10.0)
-    iterations: Annotated[int, Field(ge=0, le=20)] = 3
+    help_cost_exponent: Real = Field(3.0, gt=1.0, le=10.0)
+    iterations: Annotated[Whole, Field(ge=0, le=20)] = 3
 
 
 class TimingBehaviour(_Model):
@@ -536,16 +574,16 @@ class PriorSpec(_Model):
     """A prior range overriding a default of :data:`simlib.priors.PRIORS` (docs/model.md, section 4.11)."""
 
     dist: Literal["uniform", "loguniform"] | None = Field(None, description="default: the built-in prior's")
-    low: float
-    high: float
+    low: Real
+    high: Real
     source: str = Field("", description="where the range comes from (shown in provenance)")
 
 
 class Uncertainty(_Model):
     """Behavioural uncertainty: an ensemble over parameter draws from priors (docs/model.md, section 4.11)."""
 
-    draws: Annotated[int, Field(ge=0, le=1024)] = Field(0, description="parameter draws K (0 = off)")
-    seed: Annotated[int, Field(ge=0)] = Field(0, description="seed of the draws' design")
+    draws: Annotated[Whole, Field(ge=0, le=1024)] = Field(0, description="parameter draws K (0 = off)")
+    seed: Annotated[Whole, Field(ge=0)] = Field(0, description="seed of the draws' design")
     method: Literal["sobol", "lhs"] = "sobol"
     priors: dict[str, PriorSpec] = Field(default_factory=dict, description="overrides: name -> [low, high] or mapping")
 
@@ -757,7 +795,7 @@ def _problems_from(exc: ValidationError, source: str) -> list[Problem]:
         elif err["type"] == "missing":
             msg = "required field is missing"
         elif "input" in err and err["type"] != "value_error":
-            msg = f"{msg}; got {err['input']!r}"
+            msg = f"{msg}; got {excerpt(err['input'])}"
         if msg.startswith("@"):
             # encoded list of (relative path, message) from a model validator
             for part in msg.split(_SEP):
@@ -853,6 +891,81 @@ def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
+#: most YAML nodes a scenario may expand to, aliases counted at every use (a shipped scenario has ~2,000)
+MAX_YAML_NODES = 200_000
+#: deepest nesting of mappings and lists in a scenario file (a shipped scenario nests ~8 deep)
+MAX_YAML_DEPTH = 64
+#: largest scenario file, bytes
+MAX_YAML_BYTES = 16 * 2**20
+
+
+def _yaml_size(root: yaml.Node) -> int:
+    """Nodes ``root`` expands to when every alias is replaced by its anchor's content.
+
+    Shared (aliased) nodes are counted once per use without being expanded,
+    so an alias bomb is measured in time linear in the file.
+
+    Raises
+    ------
+    ValueError
+        Nesting deeper than :data:`MAX_YAML_DEPTH`, or an alias inside its own anchor.
+    """
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    open_: set[int] = set()
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > MAX_YAML_DEPTH:
+            raise ValueError(f"nested more than {MAX_YAML_DEPTH} levels deep")
+        kids = _children(node)
+        if done:
+            open_.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(k)] for k in kids)
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in open_:
+            raise ValueError("an alias refers to the anchor that contains it")
+        open_.add(id(node))
+        stack.append((node, depth, True))
+        stack.extend((k, depth + 1, False) for k in kids if id(k) not in size)
+    return size[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [x for pair in node.value for x in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _read_yaml(text: str) -> Any:
+    """Parse scenario YAML with :class:`_UniqueKeyLoader`, refusing inputs past the limits before constructing them.
+
+    Raises
+    ------
+    yaml.YAMLError
+        Not valid YAML.
+    ValueError
+        Deeper than :data:`MAX_YAML_DEPTH` or larger than :data:`MAX_YAML_NODES` once aliases are expanded.
+    """
+    loader = _UniqueKeyLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise ValueError(f"nested more than {MAX_YAML_DEPTH} levels deep") from None
+        if node is None:
+            return None
+        n = _yaml_size(node)
+        if n > MAX_YAML_NODES:
+            raise ValueError(f"expands to {n:,} values once aliases (*name) are replaced; "
+                             f"at most {MAX_YAML_NODES:,} are accepted")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
 
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario YAML file.
@@ -876,13 +989,19 @@ def load_scenario(path: str | Path) -> Scenario:
     if p.is_dir():
         raise ScenarioError([Problem(src, "", "is a directory, expected a scenario YAML file")])
     try:
-        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        if p.stat().st_size > MAX_YAML_BYTES:
+            raise ScenarioError([Problem(src, "", f"larger than {MAX_YAML_BYTES // 2**20} MiB; "
+                                                  "expected a scenario YAML file")])
+        data = _read_yaml(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError([Problem(src, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        what = str(getattr(exc, "problem", None) or exc)
+        raise ScenarioError([Problem(src, where, f"not valid YAML: {what[:200]}")]) from None
     except UnicodeDecodeError:
         raise ScenarioError([Problem(src, "", "not a UTF-8 text file")]) from None
+    except ValueError as exc:  # past the size or depth limits
+        raise ScenarioError([Problem(src, "", f"refused: {exc}")]) from None
     except OSError as exc:
         raise ScenarioError([Problem(src, "", f"cannot read the file: {exc.strerror or exc}")]) from None
     if data is None:

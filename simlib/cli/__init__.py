@@ -12,7 +12,8 @@ package imports anyway. Shared argument types and option groups are in
 
 Exit codes: 0 success; 1 an error in the input or a failed check (a clear
 message on stderr, never a traceback; ``SIMLIB_DEBUG=1`` shows the traceback
-of an internal error); 2 a malformed command line (argparse); 130 interrupted.
+of an internal error), including a malformed command line (usage and message,
+see :class:`.args.Parser`); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 from collections.abc import Sequence
 
 from simlib.cli import backtest, calibrate, check, diff, optimize, report, run, sweep, synth, validate, validate_model
+from simlib.cli.args import Parser
 from simlib.errors import SimlibError
 from simlib.version import __version__
 
@@ -34,7 +36,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``simlib`` parser with every command; each sets ``func``, the function that runs it."""
-    p = argparse.ArgumentParser(prog="simlib", description="Monte Carlo workbench for sales incentive plans.")
+    p = Parser(prog="simlib", description="Monte Carlo workbench for sales incentive plans.")
     p.add_argument("--version", action="version", version=f"simlib {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``simlib`` with ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
-    A malformed command line exits through argparse (``SystemExit(2)``).
+    A malformed command line exits through argparse (``SystemExit(1)``).
     """
     args = build_parser().parse_args(argv)
     try:
@@ -59,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except SimlibError as exc:
         print(f"simlib {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError:
+        print(f"simlib {args.command}: error: out of memory; ask for fewer trials, points or reps", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

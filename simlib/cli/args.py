@@ -2,14 +2,17 @@
 
 Argument types (for argparse's ``type=``) turn a word of the command line
 into a value or raise :class:`argparse.ArgumentTypeError`, which argparse
-reports as a usage error (exit code 2) naming the option. The option groups
+reports as a usage error (exit code 1, like every input error) naming the option. The option groups
 add the same options, with the same help, to every command that takes them.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -152,10 +155,16 @@ def parse_param_arg(text: str) -> tuple[str, Any]:
             nums = [float(p) for p in parts]
         except ValueError:
             raise SimlibError(f"--param {text!r}: low:high[:count] must be numbers") from None
+        if not all(math.isfinite(x) for x in nums):
+            raise SimlibError(f"--param {text!r}: low:high[:count] must be finite numbers")
         if len(parts) == 2:
             lo, hi = (_scalar(parts[0]), _scalar(parts[1]))
             return name, (lo, hi)
         if len(parts) == 3 and nums[2] >= 1 and nums[2] == int(nums[2]):
+            from simlib.design.sweep import MAX_POINTS
+
+            if nums[2] > MAX_POINTS:
+                raise SimlibError(f"--param {text!r}: at most {MAX_POINTS:,} values per parameter")
             vals = np.linspace(nums[0], nums[1], int(nums[2]))
             return name, [round(float(v), 12) for v in vals]
         raise SimlibError(f"--param {text!r}: expected low:high:count with a whole count >= 1, or low:high")
@@ -170,10 +179,76 @@ def write_table(df, path: str) -> None:
     """
     p = str(path)
     if p.endswith(".csv"):
-        write_atomic(p, lambda tmp: df.to_csv(tmp, index=False))
+        write_out(p, lambda tmp: df.to_csv(tmp, index=False))
     elif p.endswith(".parquet"):
-        write_atomic(p, lambda tmp: df.to_parquet(tmp, index=False))
+        write_out(p, lambda tmp: df.to_parquet(tmp, index=False))
     elif p.endswith(".json"):
-        write_atomic(p, lambda tmp: df.to_json(tmp, orient="records", indent=1))
+        write_out(p, lambda tmp: df.to_json(tmp, orient="records", indent=1))
     else:
         raise SimlibError(f"--out {p}: expected a file ending in .csv, .parquet or .json")
+
+
+def write_out(path: str, content: Any) -> None:
+    """:func:`simlib.io.write_atomic`, reporting a failure to write as a :class:`SimlibError` naming ``--out``."""
+    try:
+        write_atomic(path, content)
+    except OSError as exc:
+        raise SimlibError(f"--out {path}: cannot write the file ({exc.strerror or exc})") from None
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors exit with status 1, like every other input error (README)."""
+
+    def error(self, message: str):
+        """Print the usage and ``message`` on stderr, then exit with status 1."""
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def add_allow_large_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-large``: run a request past :data:`simlib.engine.core.MAX_TRIALS` / ``MAX_REP_MONTHS``."""
+    parser.add_argument("--allow-large", action="store_true",
+                        help="run a request past the size limits (10,000,000 trials; 5e9 rep-months = trials x reps "
+                             "x 12 x plans x draws x points); it may take hours and much memory")
+
+
+def add_out_arguments(parser: argparse.ArgumentParser, help: str) -> None:
+    """Add ``--out FILE`` (with ``help``) and ``--force`` (overwrite an existing ``--out`` file)."""
+    parser.add_argument("--out", metavar="FILE", help=help)
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+
+
+def check_out(path: str | None, force: bool, suffixes: tuple[str, ...] = (".csv", ".parquet", ".json")) -> None:
+    """Check that ``--out`` can be written, before any work starts.
+
+    Parameters
+    ----------
+    path : str or None
+        The ``--out`` value; nothing is checked when None.
+    force : bool
+        ``--force``: an existing file may be replaced.
+    suffixes : tuple of str
+        The file endings the command writes.
+
+    Raises
+    ------
+    SimlibError
+        A wrong ending, a directory, an existing file without ``--force``, a
+        parent that is a file, or a folder that cannot be written.
+    """
+    if path is None:
+        return
+    p = Path(path)
+    if not p.name.endswith(suffixes):
+        raise SimlibError(f"--out {path}: expected a file ending in {', '.join(suffixes)}")
+    if p.is_dir():
+        raise SimlibError(f"--out {path}: is a directory, expected a file name")
+    if p.exists() and not force:
+        raise SimlibError(f"--out {path} exists; use --force to overwrite it")
+    parent = p.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SimlibError(f"--out {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SimlibError(f"--out {path}: cannot write in {parent} (permission denied)")

@@ -10,7 +10,13 @@ import argparse
 import json
 import math
 
-from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, positive_int, seed
+from simlib.cli.args import (
+    add_allow_large_argument,
+    add_behaviour_argument,
+    add_scheduler_argument,
+    positive_int,
+    seed,
+)
 
 
 def probability(text: str) -> float:
@@ -31,7 +37,7 @@ def add_parser(subparsers) -> None:
         description="Simulate the plans and estimate, per plan and guardrail rule, the probability of breach "
                     "(per-trial share where the metric is known trial by trial, else a normal approximation to "
                     "the Monte Carlo estimate). Thresholds: the scenario's checks: section, else the guardrail "
-                    "bands. Exit 0 all pass, 1 a plan fails or the input is bad, 2 bad command line.")
+                    "bands. Exit 0 all pass, 1 a plan fails or the input or command line is bad.")
     c.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     c.add_argument("--plans", nargs="+", metavar="PLAN", help="plans to check (default: all)")
     c.add_argument("--trials", type=positive_int, default=1000, help="Monte Carlo trials (default 1000)")
@@ -42,6 +48,7 @@ def add_parser(subparsers) -> None:
     add_behaviour_argument(c, help="behaviour model (default: the scenario's behaviour.mode, else dynamic)")
     c.add_argument("--format", choices=("table", "json"), default="table")
     add_scheduler_argument(c)
+    add_allow_large_argument(c)
     c.set_defaults(func=run)
 
 
@@ -49,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     """Simulate, judge and print; 0 when every plan asked for passes, else 1."""
     from simlib.design.review import breach_table
     from simlib.engine.api import simulate
-    from simlib.engine.core import resolve_behaviour
+    from simlib.engine.core import check_request, resolve_behaviour
     from simlib.engine.parallel import resolve_executor, work_estimate
     from simlib.errors import SimlibError
     from simlib.scenario import load_scenario
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = [p for p in args.plans or [] if p not in scen.plans]
     if unknown:
         raise SimlibError(f"--plans: {unknown} not plans of {scen.source}, expected some of {list(scen.plans)}")
+    check_request(scen, args.trials, len(args.plans or scen.plans), allow_large=args.allow_large)
     work = work_estimate(args.trials * scen.headcount * 12 * len(args.plans or scen.plans),
                          resolve_behaviour(scen, args.behaviour))
     with resolve_executor(args.scheduler, work=work) as ex:

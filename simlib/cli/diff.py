@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from simlib.cli.args import add_behaviour_argument, add_scheduler_argument, positive_int, seed
+from simlib.cli.args import (
+    add_allow_large_argument,
+    add_behaviour_argument,
+    add_scheduler_argument,
+    positive_int,
+    seed,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -28,6 +34,7 @@ def add_parser(subparsers) -> None:
     d.add_argument("--no-simulate", action="store_true", help="only list what changed")
     add_behaviour_argument(d, help="behaviour model (default: NEW's behaviour.mode, else dynamic)")
     add_scheduler_argument(d)
+    add_allow_large_argument(d)
     d.set_defaults(func=run)
 
 
@@ -70,11 +77,12 @@ def print_effects(args: argparse.Namespace, old, po: str, new, pn: str, *, on_ne
     """Simulate both plans in one scenario on common random numbers and print the paired table."""
     from simlib.design.review import merged_scenario, paired_effects
     from simlib.engine.api import simulate
-    from simlib.engine.core import resolve_behaviour
+    from simlib.engine.core import check_request, resolve_behaviour
     from simlib.engine.parallel import resolve_executor, work_estimate
     from simlib.format import LEGEND
 
     merged = merged_scenario(old, po, new, pn)
+    check_request(merged, args.trials, 2, allow_large=args.allow_large)
     work = work_estimate(args.trials * merged.headcount * 12 * 2, resolve_behaviour(merged, args.behaviour))
     with resolve_executor(args.scheduler, work=work) as ex:
         res = simulate(merged, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex)

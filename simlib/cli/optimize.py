@@ -6,10 +6,14 @@ import argparse
 import math
 
 from simlib.cli.args import (
+    add_allow_large_argument,
     add_behaviour_argument,
+    add_out_arguments,
     add_scheduler_argument,
     add_uncertainty_arguments,
     behaviour_draws,
+    check_out,
+    int_arg,
     parse_param_arg,
     positive_int,
     seed,
@@ -37,32 +41,35 @@ def add_parser(subparsers) -> None:
                    help="e.g. 'comp_cost_of_sales<=0.2', '0.5<=share_at_quota<=0.7', 'over_budget<=0.1', '1.5<=leverage<=3'")
     p.add_argument("--base", default=None, help="plan to modify (default: current plan)")
     p.add_argument("--method", choices=("nelder-mead", "cobyla"), default="nelder-mead")
-    p.add_argument("--starts", type=int, default=16, help="Sobol' start points (default 16)")
-    p.add_argument("--maxiter", type=int, default=150, help="evaluations for the local search (default 150)")
+    p.add_argument("--starts", type=positive_int, default=16, help="Sobol' start points (default 16)")
+    p.add_argument("--maxiter", type=int_arg(0, "a whole number >= 0"), default=150, help="evaluations for the local search (default 150)")
     p.add_argument("--sensitivity", action="append", metavar="PATH=V1,V2",
                    help="re-optimise under perturbed scenario values, e.g. 'scenario.roles.*.effort_elasticity*=0.5,1.5' "
                         "(default with a behaviour model: effort elasticity x0.8, effort cost exponent x0.75/x1.25, "
                         "risk aversion 0.5)")
     p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity re-optimisations")
-    p.add_argument("--sensitivity-maxiter", type=int, default=None,
+    p.add_argument("--sensitivity-maxiter", type=int_arg(0, "a whole number >= 0"), default=None,
                    help="evaluations per sensitivity re-optimisation (default max(5, maxiter/4); 0 = re-evaluate only)")
     p.add_argument("--trials", type=positive_int, default=500, help="trials per evaluation (default 500)")
     p.add_argument("--seed", type=seed, default=0)
     add_behaviour_argument(p, help="behaviour model, e.g. none or dynamic "
                                    "(default: the scenario's behaviour.mode, else dynamic)")
-    p.add_argument("--out", metavar="FILE", help="write the full result (.json) or the evaluation history (.csv/.parquet)")
+    add_out_arguments(p, help="write the full result (.json) or the evaluation history (.csv/.parquet)")
     p.add_argument("--progress", action="store_true")
     add_uncertainty_arguments(p)
     add_scheduler_argument(p)
+    add_allow_large_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Optimise, print the report, optionally write the result; 0 when a feasible plan was found, else 1."""
-    from simlib.cli.args import write_table
+    from simlib.cli.args import write_out, write_table
     from simlib.design.optimize import optimize
+    from simlib.engine.core import check_request
     from simlib.scenario import load_scenario
 
+    check_out(args.out, args.force)
     scen = load_scenario(args.scenario)
     params = {}
     for text in args.param or []:
@@ -72,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         params[name] = b
     if not params:
         raise SimlibError("expected at least one --param NAME=low:high")
+    check_request(scen, args.trials, 2, points=args.starts + args.maxiter, draws=behaviour_draws(args, scen),
+                  allow_large=args.allow_large)
     r = optimize(
         scen, params, objective=args.objective, constraints=args.constraint or [], base_plan=args.base,
         trials=args.trials, rng=args.seed, behaviour=args.behaviour, method=args.method, starts=args.starts,
@@ -82,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_result(r))
     if args.out:
         if args.out.endswith(".json"):
-            with open(args.out, "w", encoding="utf-8") as fh:
-                fh.write(r.to_json(indent=1))
+            write_out(args.out, r.to_json(indent=1))
         else:
             write_table(r.history, args.out)
         print(f"wrote {args.out}")
@@ -113,7 +121,7 @@ def format_result(r) -> str:
     if len(r.constraints):
         lines.append("constraints (value ± 95% CI):")
         for _, c in r.constraints.iterrows():
-            state = "BINDING" if c["binding"] else ("ok" if c["satisfied"] else "VIOLATED")
+            state = "VIOLATED" if not c["satisfied"] else ("BINDING" if c["binding"] else "ok")
             lines.append(f"  {c['constraint']:<36} value {estimate(c['value'], c['se'])}   {state}")
     d = r.differences
     d = d[(d.group == "total") & d.metric.isin(SHOW_DIFFERENCES)]

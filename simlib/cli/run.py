@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from simlib.cli.args import (
+    add_allow_large_argument,
     add_behaviour_argument,
     add_scheduler_argument,
     add_uncertainty_arguments,
@@ -32,19 +33,21 @@ def add_parser(subparsers) -> None:
     r.add_argument("--progress", action="store_true", help="show a progress bar")
     add_uncertainty_arguments(r)
     add_scheduler_argument(r)
+    add_allow_large_argument(r)
     r.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Simulate the scenario's plans and print them in ``args.format``; 0 on success."""
     from simlib.engine.api import simulate
-    from simlib.engine.core import resolve_behaviour
+    from simlib.engine.core import check_request, resolve_behaviour
     from simlib.engine.parallel import resolve_executor, work_estimate
     from simlib.scenario import load_scenario
 
     scen = load_scenario(args.scenario)
     plans = args.plans if args.plans else None
     draws = behaviour_draws(args, scen)
+    check_request(scen, args.trials, len(plans or scen.plans), draws=draws, allow_large=args.allow_large)
     work = work_estimate(args.trials * scen.headcount * 12 * len(plans or scen.plans) * max(draws, 1),
                          resolve_behaviour(scen, args.behaviour))
     if draws:

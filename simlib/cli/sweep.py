@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from simlib.cli.args import (
+    add_allow_large_argument,
     add_behaviour_argument,
+    add_out_arguments,
     add_scheduler_argument,
     add_uncertainty_arguments,
     behaviour_draws,
+    check_out,
     parse_param_arg,
     positive_int,
     seed,
@@ -45,18 +48,21 @@ def add_parser(subparsers) -> None:
     add_behaviour_argument(p, help="behaviour model, e.g. none or dynamic "
                                    "(default: the scenario's behaviour.mode, else dynamic)")
     p.add_argument("--group", default="total", help="group shown in the printed table (default total)")
-    p.add_argument("--out", metavar="FILE", help="write the tidy table (.csv, .parquet or .json)")
+    add_out_arguments(p, help="write the tidy table (.csv, .parquet or .json)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     add_uncertainty_arguments(p)
     add_scheduler_argument(p)
+    add_allow_large_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep, optionally write the tidy table, print the summary table; 0 on success."""
-    from simlib.engine.core import resolve_behaviour
+    from simlib.design.sweep import design_size
+    from simlib.engine.core import check_request, resolve_behaviour
     from simlib.scenario import load_scenario
 
+    check_out(args.out, args.force)
     scen = load_scenario(args.scenario)
     params: dict[str, Any] = {}
     for text in args.param or []:
@@ -67,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if not params:
         raise SimlibError("expected at least one --param NAME=VALUES")
     draws = behaviour_draws(args, scen)
+    check_request(scen, args.trials, 2, points=design_size(params, args.design, args.points), draws=draws,
+                  allow_large=args.allow_large)
     df = run_sweep(
         scen, params, base_plan=args.base, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
         design=args.design, n_points=args.points, executor=args.scheduler, progress=args.progress,

@@ -6,14 +6,16 @@ import argparse
 import sys
 import time
 
+from simlib.cli.args import int_arg, seed
 from simlib.fit.findings import FINDINGS, validate_model
 
 
 def add_parser(subparsers) -> None:
     """Register ``simlib validate-model``."""
     p = subparsers.add_parser("validate-model", help="reproduce the research findings on small scenarios (behaviour model)")
-    p.add_argument("--trials", type=int, default=200, help="trials per plan (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--trials", type=int_arg(2, "a whole number >= 2"), default=200,
+                   help="trials per plan (default 200)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--only", nargs="+", metavar="KEY", help="only these findings: " + ", ".join(f.key for f in FINDINGS))
     p.add_argument("--format", choices=("table", "csv"), default="table")
     p.add_argument("--roles", choices=("both", "first", "second"), default="both",

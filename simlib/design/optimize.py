@@ -85,7 +85,16 @@ class Constraint:
 
 
 _NAME = r"([A-Za-z_][\w]*)(?:@([A-Za-z_][\w]*))?"
-_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"  # one way to match each string: no backtracking blow-up
+#: longest constraint or objective text accepted (characters)
+MAX_EXPRESSION = 200
+
+
+def _finite(value: float, what: str) -> float:
+    """``value`` when finite, else a :class:`PlanError` naming ``what``."""
+    if not math.isfinite(value):
+        raise PlanError(f"{what}: expected a finite number, got {value}")
+    return value
 
 
 def parse_constraints(text: str | Constraint | Sequence, groups: Sequence[str]) -> list[Constraint]:
@@ -95,6 +104,8 @@ def parse_constraints(text: str | Constraint | Sequence, groups: Sequence[str]) 
     elif isinstance(text, (list, tuple)) and text and not isinstance(text[0], str) and len(text) == 4:
         out = [Constraint(*text)]
     elif isinstance(text, str):
+        if len(text) > MAX_EXPRESSION:
+            raise PlanError(f"constraint {text[:40]!r}...: longer than {MAX_EXPRESSION} characters")
         t = text.replace(" ", "")
         m2 = re.fullmatch(_NUM + r"<=" + _NAME + r"<=" + _NUM, t)
         m1 = re.fullmatch(_NAME + r"(<=|>=)" + _NUM, t)
@@ -111,6 +122,7 @@ def parse_constraints(text: str | Constraint | Sequence, groups: Sequence[str]) 
     else:
         raise PlanError(f"constraint: expected a string or Constraint, got {text!r}")
     for c in out:
+        _finite(float(c.bound), f"constraint '{c}'")
         if c.metric not in METRICS and c.metric not in _TAIL:
             raise PlanError(f"constraint '{c}': unknown metric '{c.metric}', expected one of {sorted(set(METRICS) | _TAIL)}")
         if c.group not in groups:
@@ -128,6 +140,8 @@ def parse_objective(objective: str | dict[str, float]) -> dict[str, float]:
     The objective is the weighted sum of the total group's metric means (maximised).
     """
     if isinstance(objective, str):
+        if len(objective) > MAX_EXPRESSION:
+            raise PlanError(f"objective {objective[:40]!r}...: longer than {MAX_EXPRESSION} characters")
         if "=" in objective:
             w = {}
             for part in objective.split(","):
@@ -144,6 +158,8 @@ def parse_objective(objective: str | dict[str, float]) -> dict[str, float]:
         raise PlanError(f"objective: expected a metric name or a dict metric -> weight, got {objective!r}")
     if not w:
         raise PlanError("objective: expected at least one metric")
+    for k, v in w.items():
+        _finite(v, f"objective: weight of '{k}'")
     bad = [k for k in w if k not in METRICS and k not in _TAIL]
     if bad:
         raise PlanError(f"objective: unknown metric(s) {bad}, expected some of {sorted(set(METRICS) | _TAIL)}")
@@ -443,7 +459,9 @@ def _search(prob: Problem, starts: int, maxiter: int, method: str, x0: tuple | N
 
 def _perturbed(scenario: Scenario, spec: str) -> tuple[str, Scenario]:
     """Apply ``scenario.path=value`` or ``scenario.path*=factor`` (factor scales each matched value)."""
-    m = re.fullmatch(r"\s*(?:scenario\.)?([\w.*]+?)\s*(\*?=)\s*(\S+)\s*", spec)
+    if len(spec) > MAX_EXPRESSION:
+        raise PlanError(f"sensitivity {spec[:40]!r}...: longer than {MAX_EXPRESSION} characters")
+    m = re.fullmatch(r"\s*(?:scenario\.)?([\w.*]+?)\s*(\*?=)\s*(\S+)\s*", spec.strip())
     if not m:
         raise PlanError(f"sensitivity {spec!r}: expected 'scenario.path=value' or 'scenario.path*=factor', "
                         f"e.g. 'scenario.roles.*.effort_elasticity*=0.5'")
@@ -452,6 +470,7 @@ def _perturbed(scenario: Scenario, spec: str) -> tuple[str, Scenario]:
         v = float(val)
     except ValueError:
         raise PlanError(f"sensitivity {spec!r}: value must be a number") from None
+    _finite(v, f"sensitivity {spec!r}")
     data = scenario.model_dump(by_alias=True, mode="json")
     if op == "=":
         set_path(data, path, v, f"sensitivity '{spec}'")
@@ -464,12 +483,18 @@ def expand_sensitivity(specs: Sequence[str] | None) -> list[str]:
     """``path*=0.5,1.5`` -> ``[path*=0.5, path*=1.5]`` (several values per spec allowed)."""
     out = []
     for s in specs or []:
-        m = re.fullmatch(r"\s*([^=]+?)\s*(\*?=)\s*(.+)", s)
-        if not m:
-            raise PlanError(f"sensitivity {s!r}: expected 'scenario.path=v1,v2' or 'scenario.path*=f1,f2'")
-        for v in m.group(3).split(","):
+        if len(s) > 50 * MAX_EXPRESSION:  # several values per spec; each is checked again when applied
+            raise PlanError(f"sensitivity {s[:40]!r}...: longer than {50 * MAX_EXPRESSION} characters")
+        head, eq, values = s.partition("=")  # split by hand: a regex here backtracks quadratically on long input
+        path, op = head.strip(), "="
+        if path.endswith("*"):
+            path, op = path[:-1].rstrip(), "*="
+        if not eq or not path or not values.strip():
+            raise PlanError(f"sensitivity {s[:MAX_EXPRESSION]!r}: expected 'scenario.path=v1,v2' or "
+                            f"'scenario.path*=f1,f2'")
+        for v in values.split(","):
             if v.strip():
-                out.append(f"{m.group(1)}{m.group(2)}{v.strip()}")
+                out.append(f"{path}{op}{v.strip()}")
     return out
 
 
@@ -482,8 +507,11 @@ def _check_problem(scen: Scenario, params: dict, objective: Any, constraints: Se
     if not params:
         raise PlanError("optimize: expected at least one parameter with (low, high) bounds")
     for n, b in params.items():
-        if not (isinstance(b, (tuple, list)) and len(b) == 2 and all(isinstance(v, (int, float)) for v in b)):
+        if not (isinstance(b, (tuple, list)) and len(b) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)):
             raise PlanError(f"parameter '{n}': expected (low, high) bounds, got {b!r}")
+        for v in b:
+            _finite(float(v), f"parameter '{n}' bounds")
         if not b[0] <= b[1]:
             raise PlanError(f"parameter '{n}': low {b[0]} is above high {b[1]}")
     obj = parse_objective(objective)

@@ -149,6 +149,17 @@ def _is_range(v: Any) -> bool:
     return isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, (int, float, np.number)) and not isinstance(x, bool) for x in v)
 
 
+#: most points of one sweep design (a grid's combinations, or a sobol/lhs design's points)
+MAX_POINTS = 1_000_000
+
+
+def design_size(params: dict[str, Any], design: str = "grid", n_points: int | None = None) -> int:
+    """Points a design has, computed without building it (the product of a grid's value counts, else ``n_points``)."""
+    if design != "grid":
+        return int(n_points or 0)
+    return math.prod(len(v) for v in params.values() if isinstance(v, (list, tuple, np.ndarray)) and not _is_range(v))
+
+
 def design_points(
     params: dict[str, Any],
     design: str = "grid",
@@ -186,6 +197,9 @@ def design_points(
                 raise PlanError(f"sweep parameter '{n}': expected at least one value")
         else:
             raise PlanError(f"sweep parameter '{n}': expected a list of values or a (low, high) range, got {v!r}")
+    size = design_size(params, design, n_points)
+    if size > MAX_POINTS:
+        raise PlanError(f"sweep: the design has {size:,} points, more than the limit of {MAX_POINTS:,}")
     if design == "grid":
         if n_points is not None:
             raise PlanError("n_points applies to 'sobol' and 'lhs' designs only; a grid has every combination")

@@ -31,6 +31,53 @@ from simlib.version import __version__
 
 TOTAL = "total"
 
+#: most trials of one simulation without ``allow_large`` (``--allow-large``)
+MAX_TRIALS = 10_000_000
+#: most rep-months one command simulates without ``allow_large``:
+#: trials x reps x 12 months x plans x behavioural draws x design points
+MAX_REP_MONTHS = 5e9
+
+
+class RequestTooLarge(PlanError):
+    """A request past :data:`MAX_TRIALS` or :data:`MAX_REP_MONTHS`, refused before anything is allocated."""
+
+
+def request_size(scenario: Scenario, trials: int, n_plans: int, *, points: int = 1, draws: int = 0) -> float:
+    """Rep-months a request simulates: trials x headcount x 12 x plans x max(draws, 1) x points."""
+    return float(trials) * scenario.headcount * 12 * max(n_plans, 1) * max(draws, 1) * max(points, 1)
+
+
+def check_request(scenario: Scenario, trials: int, n_plans: int, *, points: int = 1, draws: int = 0,
+                  allow_large: bool = False) -> None:
+    """Refuse a request larger than the limits, before any work starts.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Gives the headcount.
+    trials, n_plans, points, draws : int
+        Trials per simulation, plans per simulation, simulations (design
+        points or optimiser evaluations) and behavioural draws.
+    allow_large : bool
+        Skip the check (``--allow-large``): the user means it.
+
+    Raises
+    ------
+    RequestTooLarge
+        Naming the size asked for, the limit and the way past it.
+    """
+    if allow_large:
+        return
+    if trials > MAX_TRIALS:
+        raise RequestTooLarge(f"--trials {trials:,}: at most {MAX_TRIALS:,} trials per simulation "
+                              f"(pass --allow-large if you mean it)")
+    size = request_size(scenario, trials, n_plans, points=points, draws=draws)
+    if size > MAX_REP_MONTHS:
+        raise RequestTooLarge(
+            f"the request simulates {size:.3g} rep-months ({trials:,} trials x {scenario.headcount:,} reps x 12 months "
+            f"x {n_plans} plan(s) x {max(draws, 1)} draw(s) x {points:,} point(s)), more than the limit of "
+            f"{MAX_REP_MONTHS:.0e}; ask for fewer trials, points or plans (or pass --allow-large if you mean it)")
+
 #: behaviour name -> factory(scenario) returning a :class:`simlib.model.contracts.BehaviourModel`
 #: (None: today's effort everywhere)
 BEHAVIOURS: dict[str, Callable[[Scenario], BehaviourModel] | None] = {"none": None, "dynamic": dynamic}
@@ -246,10 +293,10 @@ def _chunks(trials: int, chunk_size: int) -> list[tuple[int, int]]:
 
 
 def default_chunk_size(scenario: Scenario) -> int:
-    """Trials per chunk so one chunk's draws stay near 16 MB."""
+    """Trials per chunk so one chunk's draws stay near 16 MB (one trial per chunk for the largest organisations)."""
     lay = Layout.of(scenario)
     per_trial = lay.n_normal + lay.n_uniform
-    return int(np.clip(2_000_000 // max(per_trial, 1), 8, 1024))
+    return int(np.clip(2_000_000 // max(per_trial, 1), 1, 1024))
 
 
 def _map(executor, fn, args_list: list[tuple]) -> Iterable:

@@ -16,22 +16,34 @@ of any size.
 - ``"processes"`` or ``"processes:N"``: a local process pool (N workers);
 - ``"local"`` or ``"local:N"``: a Dask ``LocalCluster`` (N single-threaded
   worker processes; default: one per core);
-- ``"tcp://host:port"`` (any Dask scheduler address): connect a Dask
-  ``Client`` to a running cluster (dask-jobqueue, Kubernetes, ``dask
-  scheduler``/``dask worker`` by hand);
+- ``"tcp://host:port"``, ``"tls://host:port"`` or ``"host:port"`` (a Dask
+  scheduler address): connect a Dask ``Client`` to a running cluster
+  (dask-jobqueue, Kubernetes, ``dask scheduler``/``dask worker`` by hand).
+  The scheduler must answer Dask's handshake within
+  :data:`CONNECT_TIMEOUT` seconds (:func:`connect_client`). Dask exchanges
+  pickles: connect only to a scheduler you trust;
 - a ``concurrent.futures.Executor`` or ``dask.distributed.Client`` object:
   used as is (and not closed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from simlib.errors import SimlibError
+
+#: seconds a Dask scheduler has to accept the connection and answer the handshake
+CONNECT_TIMEOUT = 20.0
+
+_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))"
+_ADDRESS = re.compile(rf"(?P<scheme>tcp|tls)://(?P<host>{_HOST})(?::(?P<port>\d{{1,5}}))?/?")
+_BARE = re.compile(rf"(?P<host>{_HOST}):(?P<port>\d{{1,5}})")
 
 #: rep-months of work (behaviour off) below which the automatic choice stays serial: about a second
 #: of serial work, against a pool's start-up and the shipping of chunks and results (from a few
@@ -142,14 +154,7 @@ def resolve_executor(scheduler: Any = None, *, work: float | None = None) -> Ite
             cluster.close()
         return
     if "://" in scheduler or ":" in scheduler:
-        try:
-            from dask.distributed import Client
-        except ImportError as exc:  # pragma: no cover
-            raise SimlibError("Dask is not installed: pip install 'dask[distributed]'") from exc
-        try:
-            client = Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise SimlibError(f"--scheduler {scheduler}: could not reach a Dask scheduler there ({exc})") from None
+        client = connect_client(scheduler_address(scheduler))
         try:
             yield client
         finally:
@@ -159,3 +164,69 @@ def resolve_executor(scheduler: Any = None, *, work: float | None = None) -> Ite
         f"--scheduler {scheduler!r}: expected 'auto', 'serial', 'processes[:N]', 'local[:N]' "
         f"or a Dask scheduler address such as tcp://10.0.0.5:8786"
     )
+
+
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler address checked for form: ``tcp://host[:port]``, ``tls://host[:port]`` or ``host:port``.
+
+    Returns
+    -------
+    str
+        The address with its scheme (``host:port`` becomes ``tcp://host:port``).
+
+    Raises
+    ------
+    SimlibError
+        Any other form (``http://...``, ``foo:bar``), or a port outside 1-65535.
+    """
+    m = _ADDRESS.fullmatch(text) or _BARE.fullmatch(text)
+    port = m.group("port") if m else None
+    if m is None or (port is not None and not 1 <= int(port) <= 65535):
+        raise SimlibError(f"--scheduler {text[:100]!r}: expected 'auto', 'serial', 'processes[:N]', 'local[:N]' or a "
+                          f"Dask scheduler address tcp://host:port or tls://host:port (e.g. tcp://10.0.0.5:8786)")
+    return text if "://" in text else f"tcp://{text}"
+
+
+def connect_client(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A Dask ``Client`` connected to the scheduler at ``address``, once it has answered within ``timeout`` seconds.
+
+    The handshake is tried first on its own, bounded by ``timeout`` (Dask's
+    own connect timeout does not cover a server that accepts and never
+    answers), so a silent server, a closed port and a service that is not a
+    Dask scheduler each give a clear error instead of a hang or a huge allocation.
+
+    Raises
+    ------
+    SimlibError
+        Dask is not installed, or the scheduler did not answer as one.
+    """
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:  # pragma: no cover
+        raise SimlibError("Dask is not installed: pip install 'dask[distributed]'") from exc
+    with ThreadPoolExecutor(max_workers=1) as ex:  # a fresh event loop, also under Jupyter's running one
+        problem = ex.submit(asyncio.run, _handshake(address, timeout)).result()
+    if problem:
+        raise SimlibError(f"--scheduler {address}: {problem}")
+    try:
+        return Client(address, timeout=f"{max(timeout, 1.0)}s")
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise SimlibError(f"--scheduler {address}: could not reach a Dask scheduler there ({exc})") from None
+
+
+async def _handshake(address: str, timeout: float) -> str | None:
+    """None when a Dask scheduler at ``address`` completes the handshake within ``timeout`` seconds, else why not."""
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    args = Security().get_connection_args("client")
+    try:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **args), timeout)
+    except asyncio.TimeoutError:
+        return f"no answer within {timeout:g} s (is a Dask scheduler listening there?)"
+    except OSError as exc:
+        return f"could not reach a Dask scheduler there ({exc})"
+    except Exception as exc:  # noqa: BLE001 - a service that is not Dask sends bytes Dask cannot read
+        return f"the service there is not a Dask scheduler ({type(exc).__name__})"
+    await comm.close()
+    return None

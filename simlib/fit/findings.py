@@ -421,6 +421,8 @@ def validate_model(*, trials: int = 200, rng: int = 0, only: Sequence[str] | Non
     """
     if roles not in ("both", "first", "second"):
         raise SimlibError(f"roles: expected 'both', 'first' or 'second', got {roles!r}")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 2:
+        raise SimlibError(f"trials: expected a whole number >= 2 (a standard error needs two trials), got {trials!r}")
     import pandas as pd
 
     keys = [f.key for f in FINDINGS]
