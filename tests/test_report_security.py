@@ -84,6 +84,22 @@ def injected(page: str) -> list[str]:
     return p.found
 
 
+def unsafe_outputs(path: Path) -> list[str]:
+    """Outputs of an executed notebook that the report's second line of defence would have to neutralise."""
+    import copy
+
+    import nbformat
+
+    found = []
+    for i, c in enumerate(nbformat.read(path, as_version=4).cells):
+        for o in c.get("outputs", []):
+            safe = copy.deepcopy(o)
+            report._neutralise_output(safe)
+            if safe != o:
+                found.append(f"cell {i}: {str(o.get('data'))[:200]}")
+    return found
+
+
 def test_md_text_shows_markup_and_links_as_text():
     import markdown_it
 
@@ -133,6 +149,8 @@ def test_payloads_never_become_markup_in_any_report(evil_reports):
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert injected(text) == [], page.name
+    for executed in sorted((out / "evil").glob("*.ipynb")):  # the notebooks escape by themselves
+        assert unsafe_outputs(executed) == [], executed.name
     pc = (out / "evil" / "policy_comparison.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in pc  # shown as text, not dropped
 
@@ -159,3 +177,21 @@ def test_no_payload_runs_in_chromium(evil_reports):
                 href = (a.get_attribute("href") or "").lower()
                 assert not href.startswith("javascript:"), (rel, href)
             assert drv.execute_script(f"return typeof window.{MARK}") == "undefined", rel
+
+
+def test_render_html_shows_script_outputs_as_text():
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    c = new_code_cell("x = 1")
+    c.outputs = [
+        new_output("display_data", data={"text/html": PAYLOADS[1], "text/plain": "<HTML>"}),
+        new_output("display_data", data={"text/markdown": PAYLOADS[2], "text/plain": "<Markdown>"}),
+        new_output("display_data", data={"image/svg+xml": f"<svg onload='window.{MARK}=1'></svg>"}),
+        new_output("display_data", data={"application/javascript": f"window.{MARK}=1"}),
+        new_output("display_data", data={"text/html": "<table><tr><td>kept as is</td></tr></table>"}),
+        new_output("display_data", data={"text/markdown": "**bold** [docs](https://example.org)"}),
+    ]
+    page = report.render_html(new_notebook(cells=[c]), {"scenario": PAYLOADS[0]}, title=PAYLOADS[0])
+    assert injected(page) == []
+    assert '&lt;img src=x onerror="window.__pwned=1"&gt;' in page  # shown as text
+    assert "<td>kept as is</td>" in page and "<strong>bold</strong>" in page and 'href="https://example.org"' in page

@@ -58,6 +58,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -371,7 +372,9 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
     Code cells' inputs and prompts are hidden, stderr streams dropped (they
     are in the log), figures stay embedded as base64 PNG, remote scripts and
     stylesheets are removed so the page needs no network, and a provenance
-    block (``meta``) heads the page.
+    block (``meta``) heads the page. As a second line of defence behind the
+    notebooks' own escaping, an output that would put live script in the
+    page (see :func:`_neutralise_output`) is shown as plain text.
     """
     import copy
 
@@ -382,6 +385,10 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
     for c in nb.cells:
         if c.cell_type == "code":
             c.outputs = [o for o in c.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            for o in c.outputs:
+                _neutralise_output(o)
+            c.outputs = [o for o in c.outputs if o.get("output_type") not in ("display_data", "execute_result")
+                         or o.get("data")]
     if meta:
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(_header_html(meta)))
     nb.metadata["title"] = title or nb.metadata.get("title", "simlib report")
@@ -392,6 +399,59 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
     # wide metric tables scroll sideways inside the page instead of running off it
     body = body.replace("</head>", _WIDE_TABLES + "</head>", 1)
     return _REMOTE_TAG.sub("", body)
+
+
+class _ScriptFinder(HTMLParser):
+    """Finds markup that runs script: script-like elements, ``on*`` attributes, ``javascript:`` URLs."""
+
+    TAGS = frozenset({"script", "iframe", "object", "embed", "base", "frame", "frameset", "applet", "meta"})
+    URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc", "background"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.live = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.TAGS:
+            self.live = True
+        for name, value in attrs:
+            url = re.sub(r"[\x00-\x20]+", "", value or "").lower()
+            if name.startswith("on") or (name in self.URL_ATTRS and url.startswith(("javascript:", "vbscript:"))):
+                self.live = True
+
+    handle_startendtag = handle_starttag
+
+
+def _runs_script(page: str) -> bool:
+    """Whether an HTML fragment holds markup that runs script (see :class:`_ScriptFinder`)."""
+    finder = _ScriptFinder()
+    finder.feed(page)
+    finder.close()
+    return finder.live
+
+
+def _neutralise_output(output) -> None:
+    """Make one cell output safe to put in a shared page, in place.
+
+    ``application/javascript`` is dropped; an HTML, Markdown (as rendered)
+    or SVG output that would run script is replaced by its source as plain
+    text, so it shows instead of running. Outputs without such markup are
+    left exactly as they are.
+    """
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    data = output.get("data")
+    if not data:
+        return
+    data.pop("application/javascript", None)
+    for mime in ("text/html", "text/markdown", "image/svg+xml"):
+        if mime not in data:
+            continue
+        text = data[mime] if isinstance(data[mime], str) else "".join(data[mime])
+        if _runs_script(markdown2html_mistune(text) if mime == "text/markdown" else text):
+            data.clear()
+            data["text/plain"] = text
+            return
 
 
 _WIDE_TABLES = (
