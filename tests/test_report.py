@@ -264,7 +264,8 @@ def _wait_for(cond, proc, limit: float = 300.0) -> None:
 
 
 @needs_kernel
-def test_sigterm_removes_the_temporary_folder_and_keeps_the_good_report(sleepy, tmp_path):
+@pytest.mark.parametrize("when", ["folder_exists", "cell_running"])
+def test_sigterm_removes_the_temporary_folder_and_keeps_the_good_report(sleepy, tmp_path, when):
     import signal
 
     out = tmp_path / "out"
@@ -275,11 +276,11 @@ def test_sigterm_removes_the_temporary_folder_and_keeps_the_good_report(sleepy, 
 
     proc = _start_sleepy(sleepy, out, 600)
 
-    def sleeping():  # the temporary folder exists and the kernel runs the sleeping cell
+    def started():  # the temporary folder exists (and, for cell_running, the kernel runs the sleeping cell)
         logs = list(dest.glob(f".{SLEEPY}.*/run.log"))
-        return bool(logs) and "Executing Cell 3" in logs[0].read_text()
+        return bool(logs) and (when == "folder_exists" or "Executing Cell 3" in logs[0].read_text())
 
-    _wait_for(sleeping, proc)
+    _wait_for(started, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)  # hang guard only
     assert proc.returncode not in (0, None)

@@ -620,17 +620,15 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
 
     dest = out / key
     dest.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=dest))
-    tmp_json = work / f"{spec.name}.json"
-    tmp_nb = work / f"{spec.name}.ipynb"
     failed = dest / f"{spec.name}.failed.ipynb"
-    run_params = dict(params)
-    if "output_json" in contract:
-        run_params["output_json"] = str(tmp_json)
-    detach_log = _attach_papermill_log(work / "run.log", verbose)
     t0 = time.perf_counter()
     outcome = Outcome(str(sp), spec.name, "failed", parameters=params, title=spec.title)
+    work = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=dest))
+    detach_log = None
     try:
+        tmp_json, tmp_nb = work / f"{spec.name}.json", work / f"{spec.name}.ipynb"
+        run_params = {**params, **({"output_json": str(tmp_json)} if "output_json" in contract else {})}
+        detach_log = _attach_papermill_log(work / "run.log", verbose)
         pm.execute_notebook(
             str(spec.path), str(tmp_nb), parameters=run_params, kernel_name=kernel, execution_timeout=timeout,
             log_output=True, progress_bar=dict(leave=False, desc=f"  {key}/{spec.name}", position=1) if bar else False,
@@ -645,7 +643,8 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
     else:
         _publish(outcome, sp, scen, spec, params, tmp_nb, tmp_json, dest)
     finally:
-        detach_log()
+        if detach_log is not None:
+            detach_log()
         _keep_log(outcome, work / "run.log", dest, spec.name)
         shutil.rmtree(work, ignore_errors=True)
     outcome.seconds = time.perf_counter() - t0
