@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -17,9 +18,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
                                 reason="chromium and chromedriver not installed (make browser installs them)")
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    selenium = pytest.importorskip("selenium")  # noqa: F841
+@contextlib.contextmanager
+def open_browser(profile: Path):
+    """Headless Chromium driven by selenium, with its profile in ``profile``; quit on exit."""
+    pytest.importorskip("selenium")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -27,12 +29,20 @@ def browser(tmp_path_factory):
     opts.binary_location = CHROMIUM
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
               "--disable-background-networking", "--no-first-run", "--window-size=1280,1024",
-              f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+              f"--user-data-dir={profile}"):
         opts.add_argument(a)
     drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
     drv.set_page_load_timeout(60)
-    yield drv
-    drv.quit()
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    with open_browser(tmp_path_factory.mktemp("chromium-profile")) as drv:
+        yield drv
 
 
 @pytest.fixture(scope="module")

@@ -132,6 +132,7 @@ def test_failing_notebook_keeps_earlier_good_report(tiny, tmp_path, capsys):
     assert ok[0].status == "ok", ok[0].message
     html_path = out / "default" / f"{TINY}.html"
     good_html = html_path.read_bytes()
+    good_log = (out / "default" / f"{TINY}.log").read_bytes()
     assert json.loads((out / "default" / f"{TINY}.json").read_text())["value"] == 7
     page = good_html.decode()
     assert "secret_code_marker" not in page  # code hidden
@@ -144,6 +145,10 @@ def test_failing_notebook_keeps_earlier_good_report(tiny, tmp_path, capsys):
     assert code == 1
     assert "ValueError: deliberate failure for the test" in err and "cell" in err
     assert html_path.read_bytes() == good_html  # earlier good report intact
+    assert (out / "default" / f"{TINY}.log").read_bytes() == good_log  # and its log
+    assert "deliberate failure" in (out / "default" / f"{TINY}.failed.log").read_text()
+    manifest = {e["notebook"]: e for e in json.loads((out / "manifest.json").read_text())}
+    assert manifest[TINY]["log"].endswith(f"{TINY}.failed.log")
     assert json.loads((out / "default" / f"{TINY}.json").read_text())["value"] == 7
     failed = out / "default" / f"{TINY}.failed.ipynb"
     assert failed.exists()  # kept for debugging
@@ -169,3 +174,119 @@ def test_per_cell_timeout_names_the_cell(sleepy, tmp_path):
     # cell 2 of the executed notebook: papermill puts the injected parameters after the parameters cell
     assert "cell 2 of the executed notebook (source: import time; time.sleep(sleep))" in o.message
     assert Path(o.ipynb).exists() and not (tmp_path / "default" / f"{SLEEPY}.html").exists()
+
+
+def test_unreadable_notebook_is_named_with_its_parse_error(tmp_path, monkeypatch):
+    shelf = tmp_path / "nbs"
+    shelf.mkdir()
+    (shelf / "half_written.ipynb").write_text('{"cells": [')
+    monkeypatch.setattr(report, "NOTEBOOK_DIR", shelf)
+    broken: dict[str, str] = {}
+    assert "half_written" not in report.discover_notebooks(broken=broken)
+    assert "half_written.ipynb" in broken["half_written"]
+    with pytest.raises(report.ReportError, match=r"notebook 'half_written' cannot be read: .*half_written\.ipynb: "
+                                                 r"\w+(Error|Exception)"):
+        report.build_reports([DEFAULT], ["half_written"], out=tmp_path / "out", progress=False)
+    # registered from elsewhere: the contract check names it too
+    report.register_notebook("elsewhere_broken", shelf / "half_written.ipynb", default=False)
+    try:
+        with pytest.raises(report.ReportError, match=r"half_written\.ipynb cannot be read"):
+            report.build_reports([DEFAULT], ["elsewhere_broken"], out=tmp_path / "out", progress=False)
+    finally:
+        report.REGISTRY.pop("elsewhere_broken", None)
+
+
+@needs_kernel
+def test_second_report_into_a_busy_folder_is_refused(tiny, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with report._flock(out / report.RUN_LOCK, wait=False):  # what a running `simlib report` holds
+        with pytest.raises(report.ReportError, match=r"another simlib report is writing to .*out.*--out.*process \d+"):
+            report.build_reports([DEFAULT], [TINY], out=out, progress=False)
+    assert not (out / "default").exists()
+    res = report.build_reports([DEFAULT], [TINY], out=out, progress=False)  # free again
+    assert res[0].status == "ok", res[0].message
+
+
+_MANIFEST_WRITER = """
+import sys
+from pathlib import Path
+from simlib.report import build
+out, tag = Path(sys.argv[1]), sys.argv[2]
+for i in range(150):
+    build._merge_manifest(out, [build.Outcome("s.yaml", f"{tag}{i}", "ok")])
+"""
+
+
+def test_concurrent_manifest_updates_keep_every_entry(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).resolve().parents[2])}
+    procs = [subprocess.Popen([sys.executable, "-c", _MANIFEST_WRITER, str(tmp_path), tag], env=env)
+             for tag in ("a", "b")]
+    for p in procs:
+        assert p.wait(timeout=600) == 0  # hang guard only
+    names = {e["notebook"] for e in json.loads((tmp_path / "manifest.json").read_text())}
+    assert names == {f"{t}{i}" for t in "ab" for i in range(150)}
+
+
+_SLEEPY_RUN = """
+import sys
+from simlib.cli import main
+from simlib.report import build
+build.register_notebook("{name}", sys.argv[1], default=False)
+sys.exit(main(["report", sys.argv[2], "--notebooks", "{name}", "--out", sys.argv[3], "--no-progress",
+               "--param", "sleep=" + sys.argv[4]]))
+"""
+
+
+def _start_sleepy(nb: Path, out: Path, sleep: float):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).resolve().parents[2])}
+    return subprocess.Popen([sys.executable, "-c", _SLEEPY_RUN.format(name=SLEEPY), str(nb), str(DEFAULT), str(out),
+                             str(sleep)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(cond, proc, limit: float = 300.0) -> None:
+    """Poll ``cond()`` until true; fail if ``proc`` exits first or after ``limit`` seconds (hang guard)."""
+    import time
+
+    t0 = time.monotonic()
+    while not cond():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < limit, "hang guard"
+        time.sleep(0.2)
+
+
+@needs_kernel
+@pytest.mark.parametrize("when", ["folder_exists", "cell_running"])
+def test_sigterm_removes_the_temporary_folder_and_keeps_the_good_report(sleepy, tmp_path, when):
+    import signal
+
+    out = tmp_path / "out"
+    first = _start_sleepy(sleepy, out, 0)
+    assert first.wait(timeout=600) == 0, first.communicate()
+    dest = out / "default"
+    good = {f: (dest / f).read_bytes() for f in (f"{SLEEPY}.html", f"{SLEEPY}.log")}
+
+    proc = _start_sleepy(sleepy, out, 600)
+
+    def started():  # the temporary folder exists (and, for cell_running, the kernel runs the sleeping cell)
+        logs = list(dest.glob(f".{SLEEPY}.*/run.log"))
+        return bool(logs) and (when == "folder_exists" or "Executing Cell 3" in logs[0].read_text())
+
+    _wait_for(started, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)  # hang guard only
+    assert proc.returncode not in (0, None)
+    assert "interrupted" in err
+    assert not list(dest.glob(f".{SLEEPY}.*")), "temporary folder left behind"
+    assert {f: (dest / f).read_bytes() for f in good} == good
+    assert (dest / f"{SLEEPY}.failed.log").exists()
+    with report._flock(out / report.RUN_LOCK, wait=False):  # lock released: a new run may start
+        pass

@@ -17,8 +17,21 @@ For each scenario and each selected notebook the report machinery
 
 Every file is written to a temporary name and moved into place only when the
 notebook succeeded, so a failing run leaves the previous good report intact;
-the failed executed notebook is kept as ``<name>.failed.ipynb`` and the error
-names the failing cell.
+the failed executed notebook is kept as ``<name>.failed.ipynb``, its log as
+``<name>.failed.log``, and the error names the failing cell. The temporary
+folder (``<out>/<scenario>/.<name>.XXXX/``) is removed on failure, on any
+exception, on Ctrl-C and on SIGTERM.
+
+One run at a time writes to an output folder: a run holds an ``fcntl.flock``
+on ``<out>/.simlib-report.lock``, and a second ``simlib report`` into the
+same folder is refused at once with a message naming the holder's process
+(it does not wait). ``manifest.json`` is updated read-modify-write under its
+own lock (``<out>/.manifest.lock``).
+
+Everything a scenario, history or parameter holds is escaped in the pages:
+notebooks use :func:`simlib.report.notebook.md_text` in Markdown displays and
+:func:`simlib.report.notebook.escape_frame` under pandas Stylers; the
+provenance header and ``index.html`` escape every value.
 
 Notebook contract (see :mod:`simlib.report.notebook`): one cell tagged
 ``parameters`` of plain literals, including ``output_json``. Any notebook in
@@ -30,6 +43,7 @@ adds or overrides entries.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as _dt
 import html
 import json
@@ -37,17 +51,25 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from simlib.errors import ScenarioError, SimlibError
 from simlib.io import SHIPPED, jsonable, resolve_path, write_atomic
 from simlib.report.notebook import versions
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no folder locking
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "NotebookSpec",
@@ -60,6 +82,7 @@ __all__ = [
     "render_html",
     "build_reports",
     "ReportError",
+    "ReportInterrupted",
     "Outcome",
     "DEFAULT_SCENARIOS",
     "KERNEL",
@@ -82,6 +105,10 @@ SCENARIO_PARAMS = ("scenario", "scenario_path", "scenario_file")
 
 class ReportError(SimlibError):
     """A report could not be produced (bad parameter, failed notebook, missing kernel...)."""
+
+
+class ReportInterrupted(KeyboardInterrupt):
+    """SIGTERM stopped ``simlib report``: raised like Ctrl-C so every clean-up step runs."""
 
 
 # ----------------------------------------------------------------------
@@ -174,23 +201,40 @@ register_notebook("explorer", title="Plan explorer (snapshot; interactive in Jup
 register_notebook("calibration", title="Calibration: model parameters fitted to rep-level history")
 
 
-def discover_notebooks(directory: str | os.PathLike | None = None) -> dict[str, NotebookSpec]:
+def discover_notebooks(directory: str | os.PathLike | None = None,
+                       broken: dict[str, str] | None = None) -> dict[str, NotebookSpec]:
     """Registered notebooks plus every other notebook in ``directory`` that has a ``parameters`` cell.
 
     Files whose names start with ``_`` or ``.`` and papermill outputs are ignored.
+
+    Parameters
+    ----------
+    directory : path, optional
+        Default :data:`NOTEBOOK_DIR`.
+    broken : dict, optional
+        Filled with name -> "<path>: <parse error>" for every notebook (registered or
+        found) that cannot be read; those are not offered.
     """
     d = Path(directory) if directory else NOTEBOOK_DIR
     specs = {k: v for k, v in REGISTRY.items() if v.path.exists()}
     for f in sorted(d.glob("*.ipynb")):
-        if f.stem in specs or f.name.startswith(("_", ".")) or f.stem.endswith((".failed", "-output", "_output")):
+        if f.name.startswith(("_", ".")) or f.stem.endswith((".failed", "-output", "_output")):
             continue
         try:
             if _parameters_cell(f) is None:
                 continue
-        except Exception:  # noqa: BLE001 - an unreadable notebook is simply not offered
+        except Exception as exc:  # noqa: BLE001 - any read/parse error: reported by name, not offered
+            specs.pop(f.stem, None)
+            if broken is not None:
+                broken[f.stem] = f"{f}: {type(exc).__name__}: {_first_line(exc)}"
             continue
-        specs[f.stem] = NotebookSpec(f.stem, f, f.stem.replace("_", " "))
+        specs.setdefault(f.stem, NotebookSpec(f.stem, f, f.stem.replace("_", " ")))
     return specs
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message."""
+    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
 
 
 def _parameters_cell(path: Path):
@@ -226,12 +270,17 @@ def notebook_contract(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     Raises
     ------
     ReportError
-        If the notebook has no cell tagged ``parameters``.
+        If the notebook cannot be read (the parse error is named) or has no
+        cell tagged ``parameters``.
     """
     import papermill as pm
 
     p = Path(path)
-    if _parameters_cell(p) is None:
+    try:
+        cell = _parameters_cell(p)
+    except Exception as exc:  # noqa: BLE001 - any read/parse error names the notebook
+        raise ReportError(f"notebook {p} cannot be read: {type(exc).__name__}: {_first_line(exc)}") from None
+    if cell is None:
         raise ReportError(f"{p}: no cell tagged 'parameters' (the notebook contract needs one)")
     out = {}
     logging.getLogger("papermill.translators").setLevel(logging.ERROR)
@@ -323,7 +372,9 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
     Code cells' inputs and prompts are hidden, stderr streams dropped (they
     are in the log), figures stay embedded as base64 PNG, remote scripts and
     stylesheets are removed so the page needs no network, and a provenance
-    block (``meta``) heads the page.
+    block (``meta``) heads the page. As a second line of defence behind the
+    notebooks' own escaping, an output that would put live script in the
+    page (see :func:`_neutralise_output`) is shown as plain text.
     """
     import copy
 
@@ -334,6 +385,10 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
     for c in nb.cells:
         if c.cell_type == "code":
             c.outputs = [o for o in c.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            for o in c.outputs:
+                _neutralise_output(o)
+            c.outputs = [o for o in c.outputs if o.get("output_type") not in ("display_data", "execute_result")
+                         or o.get("data")]
     if meta:
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(_header_html(meta)))
     nb.metadata["title"] = title or nb.metadata.get("title", "simlib report")
@@ -344,6 +399,59 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
     # wide metric tables scroll sideways inside the page instead of running off it
     body = body.replace("</head>", _WIDE_TABLES + "</head>", 1)
     return _REMOTE_TAG.sub("", body)
+
+
+class _ScriptFinder(HTMLParser):
+    """Finds markup that runs script: script-like elements, ``on*`` attributes, ``javascript:`` URLs."""
+
+    TAGS = frozenset({"script", "iframe", "object", "embed", "base", "frame", "frameset", "applet", "meta"})
+    URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc", "background"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.live = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.TAGS:
+            self.live = True
+        for name, value in attrs:
+            url = re.sub(r"[\x00-\x20]+", "", value or "").lower()
+            if name.startswith("on") or (name in self.URL_ATTRS and url.startswith(("javascript:", "vbscript:"))):
+                self.live = True
+
+    handle_startendtag = handle_starttag
+
+
+def _runs_script(page: str) -> bool:
+    """Whether an HTML fragment holds markup that runs script (see :class:`_ScriptFinder`)."""
+    finder = _ScriptFinder()
+    finder.feed(page)
+    finder.close()
+    return finder.live
+
+
+def _neutralise_output(output) -> None:
+    """Make one cell output safe to put in a shared page, in place.
+
+    ``application/javascript`` is dropped; an HTML, Markdown (as rendered)
+    or SVG output that would run script is replaced by its source as plain
+    text, so it shows instead of running. Outputs without such markup are
+    left exactly as they are.
+    """
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    data = output.get("data")
+    if not data:
+        return
+    data.pop("application/javascript", None)
+    for mime in ("text/html", "text/markdown", "image/svg+xml"):
+        if mime not in data:
+            continue
+        text = data[mime] if isinstance(data[mime], str) else "".join(data[mime])
+        if _runs_script(markdown2html_mistune(text) if mime == "text/markdown" else text):
+            data.clear()
+            data["text/plain"] = text
+            return
 
 
 _WIDE_TABLES = (
@@ -495,9 +603,12 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
              timeout: int, verbose: bool, bar) -> Outcome:
     """Execute one notebook for one scenario and put its report in place, or say why it failed.
 
-    The notebook runs in a temporary folder under ``<out>/<key>``; only a
+    The notebook runs in a temporary folder under ``<out>/<key>``, removed
+    whatever happens (failure, exception, Ctrl-C, SIGTERM); only a
     successful run replaces the previous report. ``timeout`` is per cell, in
-    seconds. Papermill's log goes to ``<name>.log`` (echoed when ``verbose``).
+    seconds. Papermill's log goes to ``<name>.log`` when the run succeeded
+    and to ``<name>.failed.log`` otherwise, so the log of the last good
+    report stays beside it (echoed when ``verbose``).
 
     Returns
     -------
@@ -509,17 +620,15 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
 
     dest = out / key
     dest.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=dest))
-    tmp_json = work / f"{spec.name}.json"
-    tmp_nb = work / f"{spec.name}.ipynb"
     failed = dest / f"{spec.name}.failed.ipynb"
-    run_params = dict(params)
-    if "output_json" in contract:
-        run_params["output_json"] = str(tmp_json)
-    detach_log = _attach_papermill_log(work / "run.log", verbose)
     t0 = time.perf_counter()
     outcome = Outcome(str(sp), spec.name, "failed", parameters=params, title=spec.title)
+    work = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=dest))
+    detach_log = None
     try:
+        tmp_json, tmp_nb = work / f"{spec.name}.json", work / f"{spec.name}.ipynb"
+        run_params = {**params, **({"output_json": str(tmp_json)} if "output_json" in contract else {})}
+        detach_log = _attach_papermill_log(work / "run.log", verbose)
         pm.execute_notebook(
             str(spec.path), str(tmp_nb), parameters=run_params, kernel_name=kernel, execution_timeout=timeout,
             log_output=True, progress_bar=dict(leave=False, desc=f"  {key}/{spec.name}", position=1) if bar else False,
@@ -534,14 +643,32 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
     else:
         _publish(outcome, sp, scen, spec, params, tmp_nb, tmp_json, dest)
     finally:
-        detach_log()
-        if (work / "run.log").exists():
-            os.replace(work / "run.log", dest / f"{spec.name}.log")
-            outcome.log = str(dest / f"{spec.name}.log")
+        if detach_log is not None:
+            detach_log()
+        _keep_log(outcome, work / "run.log", dest, spec.name)
         shutil.rmtree(work, ignore_errors=True)
     outcome.seconds = time.perf_counter() - t0
     outcome.finished = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return outcome
+
+
+def _keep_log(outcome: Outcome, log: Path, dest: Path, name: str) -> None:
+    """Move a run's log into ``dest``: ``<name>.log`` after a success, else ``<name>.failed.log``.
+
+    A failed log ends with the failure (or says the run was interrupted); a
+    success removes the ``<name>.failed.log`` of an earlier failed run.
+    """
+    if not log.exists():
+        return
+    ok = outcome.status == "ok"
+    if not ok:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"FAILED: {outcome.message or 'the run was interrupted before it finished'}\n")
+    target = dest / (f"{name}.log" if ok else f"{name}.failed.log")
+    os.replace(log, target)
+    if ok:
+        (dest / f"{name}.failed.log").unlink(missing_ok=True)
+    outcome.log = str(target)
 
 
 def _attach_papermill_log(path: Path, verbose: bool) -> Callable[[], None]:
@@ -674,7 +801,52 @@ def _report_meta(sp: Path, scen, spec: NotebookSpec, params: dict, json_path: Pa
 # ----------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _flock(path: Path, *, wait: bool, busy: str = ""):
+    """Hold an exclusive ``fcntl.flock`` on ``path`` (created) for the ``with`` block.
+
+    Parameters
+    ----------
+    path : Path
+        Lock file; it records the holder's process id.
+    wait : bool
+        Block until the lock is free; otherwise raise at once.
+    busy : str
+        Start of the :class:`ReportError` message when ``wait`` is False and
+        the lock is held (the holder's pid and the lock file are added).
+    """
+    with open(path, "a+", encoding="utf-8") as fh:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "unknown"
+                raise ReportError(f"{busy} (process {holder} holds {path})") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+
+
+#: lock file of a ``simlib report`` run in an output folder (a second run there is refused)
+RUN_LOCK = ".simlib-report.lock"
+#: lock file of ``manifest.json``'s read-modify-write
+MANIFEST_LOCK = ".manifest.lock"
+
+
 def _merge_manifest(out: Path, outcomes: Sequence[Outcome]) -> list[dict]:
+    """Merge ``outcomes`` into ``<out>/manifest.json`` (read-modify-write under a lock); return the entries.
+
+    An entry is keyed by scenario and notebook; a failed run keeps a link to
+    the previous good report (``previous_html``).
+    """
+    with _flock(out / MANIFEST_LOCK, wait=True):
+        return _merge_manifest_locked(out, outcomes)
+
+
+def _merge_manifest_locked(out: Path, outcomes: Sequence[Outcome]) -> list[dict]:
     path = out / "manifest.json"
     entries: dict[tuple[str, str], dict] = {}
     if path.exists():
@@ -826,14 +998,7 @@ def build_reports(
         Before anything runs: unknown notebook, unknown or mistyped
         parameter, missing kernel, missing scenario file.
     """
-    specs = discover_notebooks()
-    if notebooks:
-        unknown = [n for n in notebooks if n not in specs]
-        if unknown:
-            raise ReportError(f"unknown notebook(s) {unknown}; available: {', '.join(specs)}")
-        selected = list(dict.fromkeys(notebooks))
-    else:
-        selected = [n for n, s in specs.items() if s.default]
+    specs, selected = _select_notebooks(notebooks)
     if trials is not None and (not isinstance(trials, int) or trials < 2):
         raise ReportError(f"--trials: expected an integer >= 2, got {trials!r}")
     scen_paths = []
@@ -848,6 +1013,67 @@ def build_reports(
         _check_kernel(kernel)
     outdir = Path(out).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
+    busy = (f"another simlib report is writing to {outdir}; wait until it has finished, "
+            f"or write to another folder with --out")
+    with _flock(outdir / RUN_LOCK, wait=False, busy=busy), _interrupt_on_signals():
+        _run_jobs(jobs, outcomes, outdir, kernel=kernel, timeout=timeout, verbose=verbose, progress=progress)
+    return outcomes
+
+
+def _select_notebooks(notebooks: Sequence[str] | None) -> tuple[dict[str, NotebookSpec], list[str]]:
+    """The available notebooks and the names to run (``notebooks``, or every default one).
+
+    Raises
+    ------
+    ReportError
+        A requested notebook that cannot be read (named, with its parse
+        error) or that does not exist (with the available names).
+    """
+    broken: dict[str, str] = {}
+    specs = discover_notebooks(broken=broken)
+    if not notebooks:
+        return specs, [n for n, s in specs.items() if s.default]
+    unreadable = [f"notebook '{n}' cannot be read: {broken[n]}" for n in notebooks if n in broken]
+    if unreadable:
+        raise ReportError("; ".join(unreadable))
+    unknown = [n for n in notebooks if n not in specs]
+    if unknown:
+        raise ReportError(f"unknown notebook(s) {unknown}; available: {', '.join(specs)}")
+    return specs, list(dict.fromkeys(notebooks))
+
+
+@contextlib.contextmanager
+def _interrupt_on_signals():
+    """Within the block, SIGTERM raises :class:`ReportInterrupted` (as Ctrl-C raises KeyboardInterrupt).
+
+    So a terminated run unwinds like an interrupted one: temporary folders
+    are removed, the manifest and index are written, the last good reports
+    stay. Later SIGTERMs during that clean-up are ignored (SIGKILL still
+    stops the process). Outside the main thread, signals are left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise ReportInterrupted(f"stopped by {signal.Signals(signum).name}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _run_jobs(jobs, outcomes: list[Outcome], outdir: Path, *, kernel: str, timeout: int, verbose: bool,
+              progress: bool) -> None:
+    """Run the planned jobs in turn, appending to ``outcomes``; always update the manifest and index.
+
+    The manifest and ``index.html`` are written even when the run is
+    interrupted, with the outcomes finished so far (an interrupted
+    notebook keeps its previous entry).
+    """
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -867,4 +1093,3 @@ def build_reports(
             bar.close()
         entries = _merge_manifest(outdir, outcomes)
         write_index(outdir, entries)
-    return outcomes

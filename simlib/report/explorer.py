@@ -226,7 +226,7 @@ class Explorer:
         import ipywidgets as w
         from IPython.display import display
 
-        from simlib.report.notebook import show
+        from simlib.report.notebook import escape_frame, show
 
         c = _control_widgets(w, self.scenario, self.role, self.base_values())
         out = w.Output()
@@ -242,7 +242,7 @@ class Explorer:
                 except Exception as exc:  # noqa: BLE001 - show the user what was wrong, keep the app alive
                     print(f"error: {exc}")
                     return
-                display(r["table"].style.format(precision=3).hide(axis="index"))
+                display(escape_frame(r["table"]).style.format(precision=3).hide(axis="index"))
                 for f in r["figures"]:
                     show(f)
 

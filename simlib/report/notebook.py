@@ -13,9 +13,11 @@ Every notebook in ``notebooks/`` that ``simlib report`` runs follows one contrac
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import platform
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -45,6 +47,8 @@ __all__ = [
     "measure_means",
     "simulate_ensemble",
     "uncertainty_table",
+    "md_text",
+    "escape_frame",
 ]
 
 
@@ -163,10 +167,68 @@ def show_provenance(result_or_dict: Any = None, parameters: Mapping[str, Any] | 
     try:
         from IPython.display import display
 
-        display(tab.style.hide(axis="index").set_caption("Provenance: how these numbers were produced"))
+        display(escape_frame(tab).style.hide(axis="index").set_caption("Provenance: how these numbers were produced"))
     except Exception:  # noqa: BLE001 - outside IPython / without jinja2
         print(tab.to_string(index=False))
     return tab
+
+
+#: characters with a meaning in Markdown, backslash-escaped by :func:`md_text`
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=:])")
+
+
+def md_text(value: Any) -> str:
+    """A value (scenario name, description, plan or role name...) as literal Markdown text.
+
+    HTML special characters become entities and Markdown punctuation is
+    backslash-escaped, so the text shows as typed: no raw HTML, no links
+    (``[x](javascript:...)``), no emphasis or headings. Use it for every
+    user-controlled value placed in an ``IPython.display.Markdown`` string.
+
+    Parameters
+    ----------
+    value : any
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
+        Markdown source that renders as the literal text.
+    """
+    text = html.escape(str(value), quote=True).replace("&#x27;", "&#39;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def escape_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells, index and column labels are HTML-escaped.
+
+    A pandas ``Styler`` puts cell values and labels into its HTML as they
+    are; build Stylers on ``escape_frame(df)`` so a name or description that
+    contains markup shows as text. Numbers and other non-text values are
+    left alone (formats still apply).
+
+    Parameters
+    ----------
+    df : DataFrame
+
+    Returns
+    -------
+    DataFrame
+        Same shape, dtypes of non-text columns unchanged.
+    """
+
+    def esc(v: Any) -> Any:
+        return html.escape(v) if isinstance(v, str) else v
+
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(esc)
+    out.columns = out.columns.map(esc) if out.columns.nlevels == 1 else out.columns
+    out.index = out.index.map(esc) if out.index.nlevels == 1 else out.index
+    out.columns.name = esc(df.columns.name)
+    out.index.name = esc(df.index.name)
+    return out
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
