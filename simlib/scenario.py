@@ -291,6 +291,9 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
         if name in RESERVED_ROLES:
             out.append((f"roles.{name}", f"'{name}' is reserved for the organisation total in results; "
                                          f"give the role another name"))
+        elif not isinstance(name, str) or not name or "." in name:
+            out.append((f"roles.{name}", "a role name must be non-empty text without '.' (dots separate the "
+                                         "parts of field paths such as roles.telesales.quota)"))
     if isinstance(plans, dict) and plans and isinstance(current, str) and current not in plans:
         out.append(("current_plan", f"'{current}' is not one of plans {sorted(plans)}"))
     if not isinstance(roles, dict) or not isinstance(plans, dict):

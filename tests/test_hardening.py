@@ -373,3 +373,19 @@ def test_sensitivity_specs_keep_their_meaning():
     assert expand_sensitivity([" scenario.roles.*.effort_elasticity *= 0.5, 1.5 "]) == [
         "scenario.roles.*.effort_elasticity*=0.5", "scenario.roles.*.effort_elasticity*=1.5"]
     assert expand_sensitivity(["market.growth_sd=0.1"]) == ["market.growth_sd=0.1"]
+
+
+
+def test_a_dotted_role_name_is_refused_with_its_field():
+    """Dots separate field paths (and the engine's draw keys): a role named with one is refused, not a crash."""
+    from simlib import ScenarioError, scenario_from_dict
+
+    data = small_scenario_dict()
+    old = next(iter(data["roles"]))
+    data["roles"]["a.b"] = data["roles"].pop(old)
+    for plan in data["plans"].values():
+        if old in plan.get("roles", {}):
+            plan["roles"]["a.b"] = plan["roles"].pop(old)
+    with pytest.raises(ScenarioError) as e:
+        scenario_from_dict(data, "dotted.yaml")
+    assert "dotted.yaml" in str(e.value) and "roles.a.b" in str(e.value) and "without '.'" in str(e.value)
