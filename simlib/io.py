@@ -61,7 +61,7 @@ def resolve_path(path: str | os.PathLike) -> Path:
     tried = [p] if p.is_absolute() else [Path.cwd() / p, SHIPPED / p]
     for cand in tried:
         if cand.exists():
-            return cand.resolve()
+            return cand.absolute()
     raise FileNotFoundError(f"{os.fspath(path)}: no such file (looked at {', '.join(map(str, tried))})")
 
 
