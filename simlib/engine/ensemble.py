@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from simlib.engine.core import simulate_raw
-from simlib.engine.results import SimulationResult
+from simlib.engine.results import SimulationResult, metric_table
 from simlib.errors import PlanError
 from simlib.format import Z95, estimate, spread
 from simlib.model.population import root_seed
@@ -312,27 +312,18 @@ class EnsembleResult:
         (e.g. ``"15/16"``). Cells come from :func:`simlib.format.estimate` and
         :func:`simlib.format.spread`.
         """
-        s = self.summary()
-        s = s[s["group"] == group]
-        d = self.differences()
-        d = d[d["group"] == group]
-        metrics = metrics or list(dict.fromkeys(s["metric"]))
-        out = pd.DataFrame(index=pd.Index(metrics, name="metric"))
-        for p in self.plans:
-            sp = s[s["plan"] == p].set_index("metric")
-            out[p] = [estimate(sp.at[m, "mean"], sp.at[m, "mc_se"]) if m in sp.index else "" for m in metrics]
-            out[f"{p} model"] = [spread(sp.at[m, "model_sd"], sp.at[m, "mean"], sp.at[m, "mc_se"])
-                                 if m in sp.index else "" for m in metrics]
-        for p in self.plans:
-            if p == self.reference:
-                continue
-            dp = d[d["plan"] == p].set_index("metric")
-            name = f"{p} - {self.reference}"
-            out[name] = [estimate(dp.at[m, "diff"], dp.at[m, "mc_se"]) if m in dp.index else "" for m in metrics]
-            out[f"{name} model"] = [spread(dp.at[m, "model_sd"], dp.at[m, "diff"], dp.at[m, "mc_se"])
-                                    if m in dp.index else "" for m in metrics]
-            out[f"{name} >0"] = [f"{dp.at[m, 'n_positive']}/{self.draws}" if m in dp.index else "" for m in metrics]
-        return out
+        ref, k = self.reference, self.draws
+
+        def level(p, r):
+            return {p: estimate(r["mean"], r["mc_se"]), f"{p} model": spread(r["model_sd"], r["mean"], r["mc_se"])}
+
+        def difference(p, r):
+            name = f"{p} - {ref}"
+            return {name: estimate(r["diff"], r["mc_se"]), f"{name} model": spread(r["model_sd"], r["diff"], r["mc_se"]),
+                    f"{name} >0": f"{r['n_positive']}/{k}"}
+
+        return metric_table(self.summary(), self.differences(), self.plans, ref, group=group, metrics=metrics,
+                            level=level, difference=difference)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: provenance, summary and differences records (non-finite numbers as None)."""

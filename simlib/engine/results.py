@@ -35,6 +35,36 @@ def tail_metrics(raw: RawResult) -> list[dict[str, Any]]:
     return rows
 
 
+def metric_table(summary: pd.DataFrame, differences: pd.DataFrame, plans: list[str], reference: str, *,
+                 group: str, metrics: list[str] | None, level, difference) -> pd.DataFrame:
+    """A readable comparison of one group: one row per metric, text cells.
+
+    Parameters
+    ----------
+    summary, differences : DataFrame
+        Tidy levels (``plan``, ``group``, ``metric``, ...) and paired differences against ``reference``.
+    plans, reference : list of str, str
+        Plans in column order; the reference gets no difference columns.
+    group : str
+        Role or ``"total"``.
+    metrics : list of str, optional
+        Rows (default: every metric of the group, in summary order).
+    level, difference : callable ``(plan, row) -> {column: text}``
+        The cells a plan's level row, and its difference row, give; a metric
+        without a row leaves its cells empty.
+    """
+    s = summary[summary["group"] == group]
+    d = differences[differences["group"] == group]
+    metrics = list(metrics or dict.fromkeys(s["metric"]))
+    index = pd.Index(metrics, name="metric")
+    parts = []
+    for frame, names, cells in ((s, plans, level), (d, [p for p in plans if p != reference], difference)):
+        for p in names:
+            rows = frame[frame["plan"] == p].set_index("metric")
+            parts.append(pd.DataFrame([cells(p, rows.loc[m]) if m in rows.index else {} for m in metrics], index=index))
+    return pd.concat(parts, axis=1).fillna("")
+
+
 @dataclass
 class SimulationResult:
     """What :func:`simlib.simulate` returns.
@@ -140,24 +170,12 @@ class SimulationResult:
         half-width, rounded to what the SE allows); a difference whose CI
         excludes 0 is marked ``*``.
         """
-        s = self.summary()
-        s = s[s["group"] == group]
-        d = self.differences()
-        d = d[d["group"] == group]
-        metrics = metrics or list(dict.fromkeys(s["metric"]))
-        out = pd.DataFrame(index=pd.Index(metrics, name="metric"))
-        for p in self.plans:
-            sp = s[s["plan"] == p].set_index("metric")
-            out[p] = [estimate(sp.at[m, "mean"], sp.at[m, "se"]) if m in sp.index else "" for m in metrics]
-        for p in self.plans:
-            if p == self.reference:
-                continue
-            dp = d[d["plan"] == p].set_index("metric")
-            out[f"{p} - {self.reference}"] = [
-                estimate(dp.at[m, "diff"], dp.at[m, "se"]) + (" *" if dp.at[m, "significant"] else "")
-                if m in dp.index else "" for m in metrics
-            ]
-        return out
+        ref = self.reference
+        return metric_table(
+            self.summary(), self.differences(), self.plans, ref, group=group, metrics=metrics,
+            level=lambda p, r: {p: estimate(r["mean"], r["se"])},
+            difference=lambda p, r: {f"{p} - {ref}": estimate(r["diff"], r["se"]) + (" *" if r["significant"] else "")},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: provenance, summary and differences records."""
