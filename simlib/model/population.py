@@ -254,6 +254,22 @@ class RoleWorld:
         return self.ability.shape
 
 
+def rep_labels(scenario: Scenario, name: str) -> tuple[list[str], list[str]]:
+    """Names of a role's reps and of its teams, for per-rep and per-team answers.
+
+    Returns
+    -------
+    rep_ids : list of str, one per rep (index ``r`` of the role's arrays)
+        ``"<role>-0001"``, ``"<role>-0002"``, ... for a synthetic population.
+    team_names : list of str, one per team (index ``RoleWorld.team``)
+        ``"<role>-T1"``, ``"<role>-T2"``, ...
+    """
+    role = scenario.roles[name]
+    n_teams = (role.headcount + role.team_size - 1) // role.team_size
+    return ([f"{name}-{i + 1:04d}" for i in range(role.headcount)],
+            [f"{name}-T{k + 1}" for k in range(n_teams)])
+
+
 def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], market: np.ndarray) -> RoleWorld:
     role = scenario.roles[name]
     d = {k.split(".", 1)[1]: v for k, v in draws.items() if k.startswith(name + ".")}
