@@ -12,18 +12,21 @@ merged by ``name``), in the spirit of OpenFisca reforms.
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import json
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -34,6 +37,7 @@ from simlib.errors import Problem, ScenarioError
 from simlib.io import SHIPPED
 from simlib.memo import by_identity
 from simlib.priors import PRIORS, prior_problems
+from simlib.roster import Roster, RosterError, read_roster
 
 MONTHS = 12
 #: most reps in one role, and in one team
@@ -658,8 +662,12 @@ class Scenario(_Model):
     current_plan: str = "current"
     plans: dict[str, Plan] = Field(min_length=1)
     checks: Checks | None = Field(None, exclude=True, description="thresholds of simlib check (not hashed: no effect on results)")
+    roster: str | None = Field(None, description="roster file (CSV, XLSX, Parquet), relative to the scenario file")
+    year_start: datetime.date | None = Field(
+        None, description="first day of the simulated year; roster tenure from hire dates is counted to it")
     source: str = Field("<memory>", exclude=True)
     sha256: str = Field("", exclude=True)
+    _roster: Roster | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _cross(self) -> Scenario:
@@ -683,6 +691,11 @@ class Scenario(_Model):
     @property
     def headcount(self) -> int:
         return sum(r.headcount for r in self.roles.values())
+
+    @property
+    def roster_data(self) -> Roster | None:
+        """The validated roster the scenario names (None for a synthetic population)."""
+        return self._roster
 
     def with_plan(self, name: str, plan: Plan | dict) -> Scenario:
         """Return a copy with plan ``name`` added or replaced (used by sweeps)."""
@@ -835,6 +848,7 @@ def _build(data: dict, source: str) -> Scenario:
     raw_plans = data.get("plans")
     if "plans" in data:
         data["plans"] = _resolve_plans(raw_plans, source, problems)
+    roster = _roster_into(data, source, problems)
     try:
         scen = Scenario(**data)
     except ValidationError as exc:
@@ -858,10 +872,97 @@ def _build(data: dict, source: str) -> Scenario:
     dumped = scen.model_dump(by_alias=True, mode="json")
     if scen.behaviour.uncertainty == Uncertainty():  # unset: the hash of scenarios written before it existed
         del dumped["behaviour"]["uncertainty"]
+    for key in ("roster", "year_start"):  # unset: the hash of scenarios written before they existed
+        if dumped[key] is None:
+            del dumped[key]
+    if roster is not None:  # the roster's contents, not only its name, decide the results
+        dumped["roster"] = {"file": scen.roster, "sha256": roster.sha256}
+    scen._roster = roster
     canonical = json.dumps(dumped, sort_keys=True)
     object.__setattr__(scen, "sha256", hashlib.sha256(canonical.encode()).hexdigest())
     object.__setattr__(scen, "source", source)
     return scen
+
+
+#: rosters read, by (file, size, modification time, roles, currency, year start); a sweep rebuilds its scenario often
+_ROSTERS: dict[tuple, Roster] = {}
+
+
+def roster_path(name: str, source: str) -> Path:
+    """A roster (or other) file named in a scenario: relative to the scenario file's folder (cwd for ``<memory>``)."""
+    p = Path(name)
+    if p.is_absolute() or source.startswith("<"):
+        return p
+    return Path(source).parent / p
+
+
+def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | None:
+    """Read the roster a scenario names, and give its roles their headcount and default pay levels from it.
+
+    A role's ``headcount``, when written, must equal the roster's; its
+    ``base_salary`` and ``target_incentive``, when not written, are the
+    roster's means (the level a plan's ``base_salary``/``target_incentive``
+    replaces; each rep keeps their own relative to it). Problems are added to
+    ``problems`` (the roster's bad rows with its file and line).
+    """
+    name = data.get("roster")
+    if name is None:
+        return None
+    roles = data.get("roles")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Problem(source, "roster", f"expected the name of a roster file, got {excerpt(name)}"))
+        return None
+    if not isinstance(roles, dict) or not roles:
+        return None  # the roles field reports its own problem
+    start = data.get("year_start")
+    if isinstance(start, str):
+        try:
+            start = datetime.date.fromisoformat(start)
+        except ValueError:
+            return None  # year_start reports its own problem
+    if start is not None and not isinstance(start, datetime.date):
+        return None
+    path = roster_path(name, source)
+    currency = str(data.get("currency", "EUR"))
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, tuple(roles), currency, start)
+    except OSError:
+        key = None
+    roster = _ROSTERS.get(key) if key else None
+    if roster is None:
+        try:
+            roster = read_roster(path, list(roles), currency, start)
+        except RosterError as exc:
+            for p in exc.problems:
+                problems.append(Problem(exc.source, getattr(p, "where", ""), getattr(p, "reason", str(p))))
+            # the run is refused for the roster's problems: do not also report the fields it would have filled
+            data["roles"] = {r: ({"headcount": 1, "base_salary": 0.0, "target_incentive": 0.0, **spec}
+                                 if isinstance(spec, dict) else spec) for r, spec in roles.items()}
+            return None
+        if key:
+            if len(_ROSTERS) > 16:
+                _ROSTERS.clear()
+            _ROSTERS[key] = roster
+    data["roles"] = {r: _with_roster(data, r, spec, roster, source, problems) for r, spec in roles.items()}
+    return roster
+
+
+def _with_roster(data: dict, r: str, spec: Any, roster: Roster, source: str, problems: list[Problem]) -> Any:
+    """Role ``r``'s spec with the roster's headcount and mean pay levels filled in."""
+    if not isinstance(spec, dict):
+        return spec
+    rr = roster.roles[r]
+    spec = dict(spec)
+    if "headcount" in spec and spec["headcount"] != rr.headcount:
+        problems.append(Problem(source, f"roles.{r}.headcount",
+                                f"{excerpt(spec['headcount'])} but the roster has {rr.headcount} {r} reps; "
+                                "leave headcount out when the scenario names a roster"))
+    spec["headcount"] = rr.headcount
+    spec.setdefault("team_size", max(1, int(np.max(np.bincount(rr.team)))))
+    for col in ("base_salary", "target_incentive"):
+        spec.setdefault(col, round(float(np.mean(getattr(rr, col))), 2))
+    return spec
 
 
 def scenario_from_dict(data: dict, source: str = "<memory>") -> Scenario:

@@ -24,6 +24,7 @@ import csv
 import datetime
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,32 @@ _EXCEL_EPOCH = datetime.date(1899, 12, 30)
 #: serial numbers read as Excel dates: 1954-10-04 to 2119-01-29
 _EXCEL_SERIALS = (20_000, 80_000)
 CURRENCY_SIGNS = "$€£¥"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One bad row: where it is and why it was rejected.
+
+    Attributes
+    ----------
+    source : str
+        The file.
+    where : str
+        ``"line 7"`` (CSV, the header is line 1) or ``"row 6"`` (XLSX: the sheet's row; Parquet: 1-based).
+    reason : str
+        Every reason the row was rejected, ``"; "``-separated; each names its column.
+    columns : tuple of str
+        The columns of the bad cells, in the order of the reasons (the format's
+        names, after aliases; ``rep_id`` and ``month`` for a duplicate rep-month).
+    """
+
+    source: str
+    where: str
+    reason: str
+    columns: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.where}: {self.reason}"
 
 
 class TableError(SimlibError):
@@ -90,9 +117,102 @@ class Table:
         return f"{self.unit} {self.numbers[i]}"
 
 
+@dataclass
+class Rows:
+    """The cells of a table, column by column, and why its bad rows were rejected.
+
+    Attributes
+    ----------
+    col : dict column -> list of str
+        The stripped cells of each column (names normalised and aliases read).
+    n : int
+        Number of data rows.
+    table : Table
+        The file read (:meth:`Table.where` says where a row is).
+    bad : dict row index -> list of str
+        The reasons each bad row was rejected, in the order they were found.
+    cols : dict row index -> list of str
+        The columns of each bad row's bad cells.
+    """
+
+    col: dict[str, list[str]]
+    n: int
+    table: Table
+    bad: dict[int, list[str]] = field(default_factory=dict)
+
+    def where(self, i: int) -> str:
+        """Where row ``i`` is in the file: ``"line 7"`` (CSV), ``"row 6"`` (XLSX: the sheet's row; Parquet: 1-based)."""
+        return self.table.where(i)
+
+    cols: dict[int, list[str]] = field(default_factory=dict)
+
+    def flag(self, i: int, reason: str, *columns: str) -> None:
+        """Record that row ``i`` is bad, why, and the columns of the bad cells."""
+        self.bad.setdefault(i, []).append(reason)
+        self.cols.setdefault(i, []).extend(c for c in columns if c not in self.cols[i])
+
+    def problems(self) -> list[RowProblem]:
+        """Every bad row, in file order, with all its reasons."""
+        return [RowProblem(self.table.source, self.where(i), "; ".join(rs), tuple(self.cols.get(i, ())))
+                for i, rs in sorted(self.bad.items())]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, table: Table) -> Rows:
+        """The rows of ``frame`` (the table's cells, columns renamed by :func:`check_columns`)."""
+        return cls({c: frame[c].tolist() for c in frame.columns}, len(frame), table)
+
+
+
 def norm_name(name: object) -> str:
     """A column name as matched: lower case, runs of spaces and punctuation read as ``_`` (``Rep ID`` is ``rep_id``)."""
     return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+
+
+def check_columns(raw: pd.DataFrame, required: tuple[str, ...],
+                  aliases: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Normalise the column names (:func:`norm_name`), read aliases, and check the required columns are there.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        A table's cells (:attr:`Table.frame`); its column names are normalised in place.
+    required : tuple of str
+        Columns the format needs.
+    aliases : dict, optional
+        Other names of columns, read as the format's names when the format's name is absent.
+
+    Returns
+    -------
+    raw : DataFrame
+        With aliases renamed to the format's names.
+    notes : list of str
+        The columns read under an alias.
+
+    Raises
+    ------
+    TableError
+        Duplicate or missing required columns, or no data rows.
+    """
+    raw.columns = [norm_name(c) for c in raw.columns]
+    notes: list[str] = []
+    renamed: dict[str, str] = {}
+    for c in raw.columns:
+        target = (aliases or {}).get(c)
+        if target and target not in raw.columns and target not in renamed.values():
+            renamed[c] = target
+    if renamed:
+        raw = raw.rename(columns=renamed)
+        notes.append("read column(s) " + ", ".join(f"'{a}' as '{b}'" for a, b in renamed.items()))
+    dup_cols = [c for c, n in Counter(raw.columns).items() if n > 1]
+    src = "<table>"
+    if dup_cols:
+        raise TableError(src, [f"columns appear more than once (after normalising names): {dup_cols}"])
+    missing = [c for c in required if c not in raw.columns]
+    if missing:
+        raise TableError(src, [f"missing required column(s) {missing}; the file has {list(raw.columns)}"])
+    if raw.empty:
+        raise TableError(src, ["no data rows"])
+    return raw, notes
 
 
 def parse_number(text: str, *, currency: bool = False, percent: bool = False) -> float | None:

@@ -29,7 +29,18 @@ import pandas as pd
 
 from simlib.errors import SimlibError
 from simlib.scenario import MEASURES, MONTHS, PROCESSES
-from simlib.tables import CURRENCY_SIGNS, DECIMAL, Table, TableError, norm_name, parse_number, read_table
+from simlib.tables import (
+    CURRENCY_SIGNS,
+    DECIMAL,
+    RowProblem,
+    Rows,
+    Table,
+    TableError,
+    check_columns,
+    norm_name,
+    parse_number,
+    read_table,
+)
 
 #: columns every history file must have
 REQUIRED = ("rep_id", "role", "month", "quota", "revenue")
@@ -53,32 +64,6 @@ ALIASES = {"rep": "rep_id", "repid": "rep_id", "employee_id": "rep_id", "employe
            "incentive": "payout", "bonus": "payout", "commission": "payout"}
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """One bad row: where it is and why it was rejected.
-
-    Attributes
-    ----------
-    source : str
-        The file.
-    where : str
-        ``"line 7"`` (CSV, the header is line 1) or ``"row 6"`` (Parquet, 1-based).
-    reason : str
-        Every reason the row was rejected, ``"; "``-separated; each names its column.
-    columns : tuple of str
-        The columns of the bad cells, in the order of the reasons (the format's
-        names, after aliases; ``rep_id`` and ``month`` for a duplicate rep-month).
-    """
-
-    source: str
-    where: str
-    reason: str
-    columns: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.where}: {self.reason}"
 
 
 class HistoryError(SimlibError):
@@ -277,41 +262,6 @@ UPPER_BOUNDS: dict[str, float] = {
 _SCORES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m, kind in proc.items() if kind == "score"))
 
 
-@dataclass
-class _Rows:
-    """The cells of a history file, column by column, and why its bad rows were rejected.
-
-    Attributes
-    ----------
-    col : dict column -> list of str
-        The stripped cells of each column (names normalised and aliases read).
-    n : int
-        Number of data rows.
-    table : Table
-        The file read (:meth:`Table.where` says where a row is).
-    bad : dict row index -> list of str
-        The reasons each bad row was rejected, in the order they were found.
-    cols : dict row index -> list of str
-        The columns of each bad row's bad cells.
-    """
-
-    col: dict[str, list[str]]
-    n: int
-    table: Table
-    bad: dict[int, list[str]] = field(default_factory=dict)
-
-    def where(self, i: int) -> str:
-        """Where row ``i`` is in the file: ``"line 7"`` (CSV), ``"row 6"`` (XLSX: the sheet's row; Parquet: 1-based)."""
-        return self.table.where(i)
-
-    cols: dict[int, list[str]] = field(default_factory=dict)
-
-    def flag(self, i: int, reason: str, *columns: str) -> None:
-        """Record that row ``i`` is bad, why, and the columns of the bad cells."""
-        self.bad.setdefault(i, []).append(reason)
-        self.cols.setdefault(i, []).extend(c for c in columns if c not in self.cols[i])
-
-
 def read_history(
     path: str | Path,
     roles: dict[str, str] | None = None,
@@ -352,7 +302,7 @@ def read_history(
     raw, notes = _check_columns(table.frame, src)
     notes = table.notes + notes
     measure_cols = [m for m in ALL_MEASURES if m in raw.columns]
-    rows = _Rows({c: raw[c].tolist() for c in raw.columns}, len(raw), table)
+    rows = Rows.of(raw, table)
     # the checks run in this order, so a bad row's reasons are listed in it
     processes = _check_roles(rows, roles, role_map)
     years, months, with_years = _parse_periods(rows)
@@ -360,8 +310,7 @@ def read_history(
     new_hire = _parse_new_hire(rows)
     _check_across_rows(rows, years, months, with_years)
 
-    problems = [RowProblem(src, rows.where(i), "; ".join(rs), tuple(rows.cols.get(i, ())))
-                for i, rs in sorted(rows.bad.items())]
+    problems = rows.problems()
     if problems and on_error == "stop":
         raise HistoryError(src, problems)
     keep = np.array([i not in rows.bad for i in range(rows.n)])
@@ -395,24 +344,10 @@ def _check_columns(raw: pd.DataFrame, src: str) -> tuple[pd.DataFrame, list[str]
     HistoryError
         Duplicate or missing required columns, or no data rows.
     """
-    raw.columns = [norm_name(c) for c in raw.columns]
-    notes: list[str] = []
-    renamed = {}
-    for c in raw.columns:
-        target = ALIASES.get(c)
-        if target and target not in raw.columns and target not in renamed.values():
-            renamed[c] = target
-    if renamed:
-        raw = raw.rename(columns=renamed)
-        notes.append("read column(s) " + ", ".join(f"'{a}' as '{b}'" for a, b in renamed.items()))
-    dup_cols = [c for c, n in Counter(raw.columns).items() if n > 1]
-    if dup_cols:
-        raise HistoryError(src, [f"columns appear more than once (after normalising names): {dup_cols}"])
-    missing = [c for c in REQUIRED if c not in raw.columns]
-    if missing:
-        raise HistoryError(src, [f"missing required column(s) {missing}; the file has {list(raw.columns)}"])
-    if raw.empty:
-        raise HistoryError(src, ["no data rows"])
+    try:
+        raw, notes = check_columns(raw, REQUIRED, ALIASES)
+    except TableError as exc:
+        raise HistoryError(src, exc.problems) from None
     known = set(REQUIRED) | set(OPTIONAL) | set(ALL_MEASURES)
     ignored = [c for c in raw.columns if c not in known]
     if ignored:
@@ -423,7 +358,7 @@ def _check_columns(raw: pd.DataFrame, src: str) -> tuple[pd.DataFrame, list[str]
     return raw, notes
 
 
-def _check_roles(rows: _Rows, roles: dict[str, str] | None,
+def _check_roles(rows: Rows, roles: dict[str, str] | None,
                  role_map: dict[str, str] | None) -> list[str | None]:
     """Check each row's rep and role, and find the role's process.
 
@@ -433,7 +368,7 @@ def _check_roles(rows: _Rows, roles: dict[str, str] | None,
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
         Bad rows are flagged here.
     roles : dict role -> process, optional
         The scenario's roles; without them a role must be a process name or
@@ -477,12 +412,12 @@ def _check_roles(rows: _Rows, roles: dict[str, str] | None,
     return out_proc
 
 
-def _parse_periods(rows: _Rows) -> tuple[np.ndarray, np.ndarray, bool]:
+def _parse_periods(rows: Rows) -> tuple[np.ndarray, np.ndarray, bool]:
     """The year and month of each row, from ``month`` (and ``year`` when the file has it).
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
         Rows whose period cannot be read are flagged here.
 
     Returns
@@ -564,12 +499,12 @@ def _dated_period(month: str, m: re.Match, year: str | None) -> tuple[int, int] 
     return y, mm
 
 
-def _parse_numbers(rows: _Rows, columns: list[str], processes: list[str | None]) -> dict[str, np.ndarray]:
+def _parse_numbers(rows: Rows, columns: list[str], processes: list[str | None]) -> dict[str, np.ndarray]:
     """The numeric columns (quota, payout, measures) the file has, checked cell by cell.
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
         Bad cells flag their row here, column by column in the order of ``columns``.
     columns : list of str
         The numeric columns to read; those the file lacks are left out.
@@ -650,7 +585,7 @@ def _non_finite(text: str) -> bool:
     return bool(_NON_FINITE.match(t)) or (bool(DECIMAL.match(t)) and not np.isfinite(float(t)))
 
 
-def _parse_new_hire(rows: _Rows) -> np.ndarray:
+def _parse_new_hire(rows: Rows) -> np.ndarray:
     """The ``new_hire`` column as (n,) floats: 1.0 true, 0.0 false, NaN absent or bad (flagged)."""
     new_hire = np.full(rows.n, np.nan)
     if "new_hire" in rows.col:
@@ -665,12 +600,12 @@ def _parse_new_hire(rows: _Rows) -> np.ndarray:
     return new_hire
 
 
-def _check_across_rows(rows: _Rows, years: np.ndarray, months: np.ndarray, with_years: bool) -> None:
+def _check_across_rows(rows: Rows, years: np.ndarray, months: np.ndarray, with_years: bool) -> None:
     """Flag rows that contradict an earlier good row: a duplicate rep-month, or a rep changing role within a year.
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
         Rows already flagged are not compared; rows found here are flagged.
     years, months : ndarray (n,) of int
         Each row's calendar year and month 1-12.
@@ -699,13 +634,13 @@ def _check_across_rows(rows: _Rows, years: np.ndarray, months: np.ndarray, with_
         rep_role.setdefault(rk, (role[i], i))
 
 
-def _history_frame(rows: _Rows, keep: np.ndarray, processes: list[str | None], years: np.ndarray,
+def _history_frame(rows: Rows, keep: np.ndarray, processes: list[str | None], years: np.ndarray,
                    months: np.ndarray, new_hire: np.ndarray, values: dict[str, np.ndarray]) -> pd.DataFrame:
     """The good rows as :attr:`History.frame`, sorted by year, role, rep and month.
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
     keep : ndarray (n,) bool
         The rows to keep.
     processes, years, months, new_hire, values

@@ -229,7 +229,15 @@ class RoleWorld:
     market : ndarray (T, 12)
         Common demand multiplier.
     team : ndarray (R,)
-        Team index of each rep (consecutive blocks of ``team_size``).
+        Team index of each rep (consecutive blocks of ``team_size``; with a
+        roster, the index into its team names, members consecutive).
+    base_share, ti_share : ndarray (R,) or None
+        With a roster: each rep's base salary and target incentive relative to
+        the role's (a plan's level times this is the rep's); None: everyone
+        gets the role's.
+    quota : ndarray (R,) or None
+        With a roster that gives quotas: each rep's annual quota under the
+        current plan (NaN: set by the plan's quota method); else None.
     """
 
     name: str
@@ -244,6 +252,9 @@ class RoleWorld:
     team: np.ndarray
     n_teams: int
     ramp_mean: np.ndarray = field(init=False, repr=False)
+    base_share: np.ndarray | None = None
+    ti_share: np.ndarray | None = None
+    quota: np.ndarray | None = None
 
     def __post_init__(self):
         # derived, so that dataclasses.replace(world, ramp=...) gets a fresh one
@@ -260,10 +271,15 @@ def rep_labels(scenario: Scenario, name: str) -> tuple[list[str], list[str]]:
     Returns
     -------
     rep_ids : list of str, one per rep (index ``r`` of the role's arrays)
-        ``"<role>-0001"``, ``"<role>-0002"``, ... for a synthetic population.
+        The roster's ``rep_id`` when the scenario names a roster (reps
+        ordered team by team), else ``"<role>-0001"``, ``"<role>-0002"``, ...
     team_names : list of str, one per team (index ``RoleWorld.team``)
-        ``"<role>-T1"``, ``"<role>-T2"``, ...
+        The roster's team names, else ``"<role>-T1"``, ``"<role>-T2"``, ...
     """
+    roster = scenario.roster_data
+    if roster is not None:
+        rr = roster.roles[name]
+        return list(rr.ids), list(rr.teams)
     role = scenario.roles[name]
     n_teams = (role.headcount + role.team_size - 1) // role.team_size
     return ([f"{name}-{i + 1:04d}" for i in range(role.headcount)],
@@ -271,8 +287,11 @@ def rep_labels(scenario: Scenario, name: str) -> tuple[list[str], list[str]]:
 
 
 def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], market: np.ndarray) -> RoleWorld:
+    """One role's reps in a chunk of trials: synthetic, or the roster's when the scenario names one."""
     role = scenario.roles[name]
     d = {k.split(".", 1)[1]: v for k, v in draws.items() if k.startswith(name + ".")}
+    if scenario.roster_data is not None:
+        return _roster_world(scenario, name, d, market)
     ability = lognormal_mean_one(role.ability_sd, d["ability"])
     territory = lognormal_mean_one(role.territory_sd, d["territory"])
     new_hire = d["new_hire"] < role.new_hire_share
@@ -292,4 +311,51 @@ def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], mark
         market=market,
         team=team,
         n_teams=int(team[-1]) + 1,
+    )
+
+
+def roster_ramp(tenure: np.ndarray, ramp_months: int) -> np.ndarray:
+    """Ramp (R, 12) of reps with ``tenure`` whole months at the start of the year: ``min(1, (t + m + 1) / ramp_months)``.
+
+    A rep hired at the start of the year (tenure 0) ramps as a synthetic new
+    hire; one with tenure ``t`` continues from month ``t`` of the same curve.
+    """
+    months = np.arange(MONTHS)
+    return np.minimum(1.0, (tenure[:, None] + months[None, :] + 1.0) / ramp_months)
+
+
+def roster_territory(given: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """Territory potential (T, R): the roster's, scaled to mean 1 over the reps that have one; drawn for the others."""
+    has = ~np.isnan(given)
+    if not has.any():
+        return drawn
+    return np.where(has, np.where(has, given, 1.0) / given[has].mean(), drawn)
+
+
+def _roster_world(scenario: Scenario, name: str, d: dict[str, np.ndarray], market: np.ndarray) -> RoleWorld:
+    """A role's world with the roster's reps: their teams, tenure (ramp), pay levels, quotas and territories.
+
+    Ability is drawn from the role's distribution, as for a synthetic rep.
+    """
+    role = scenario.roles[name]
+    rr = scenario.roster_data.roles[name]
+    T = d["ability"].shape[0]
+    ramp_r = roster_ramp(rr.tenure, role.ramp_months)
+    ramp = np.broadcast_to(ramp_r, (T, *ramp_r.shape)).copy()
+    quota = None if np.isnan(rr.quota).all() else rr.quota
+    return RoleWorld(
+        name=name,
+        role=role,
+        draws=d,
+        ability=lognormal_mean_one(role.ability_sd, d["ability"]),
+        territory=roster_territory(rr.territory, lognormal_mean_one(role.territory_sd, d["territory"])),
+        new_hire=np.broadcast_to(rr.tenure < role.ramp_months, (T, rr.headcount)).copy(),
+        ramp=ramp,
+        season=np.asarray(role.season),
+        market=market,
+        team=rr.team,
+        n_teams=len(rr.teams),
+        base_share=rr.base_salary / role.base_salary if role.base_salary > 0 else np.ones(rr.headcount),
+        ti_share=rr.target_incentive / role.target_incentive if role.target_incentive > 0 else np.ones(rr.headcount),
+        quota=quota,
     )
