@@ -44,7 +44,7 @@ MONTHS = 12
 MAX_HEADCOUNT, MAX_TEAM_SIZE = 200_000, 10_000
 #: a role name the results use for the organisation total
 RESERVED_ROLES = ("total",)
-PROCESSES = ("telesales", "key_account", "channel")
+PROCESSES = ("telesales", "key_account", "channel", "generic")
 PERIODS = {"month": 12, "quarter": 4, "half": 2, "year": 1}
 
 #: Measures each production process yields. ``flow`` measures are summed over
@@ -74,6 +74,10 @@ MEASURES: dict[str, dict[str, str]] = {
         "partner_revenue_new": "flow",
         "partner_satisfaction": "score",
         "policy_adherence": "score",
+    },
+    "generic": {
+        "revenue": "flow",
+        "units": "flow",
     },
 }
 
@@ -193,10 +197,23 @@ class ChannelProduction(_Model):
     quality_elasticity: NonNeg = 0.3
 
 
+class GenericProduction(_Model):
+    """Any other role: monthly revenue from a lognormal, and units sold in proportion to it (docs/model.md section 2)."""
+
+    revenue_per_month: Positive = Field(40000.0, description="mean revenue of an average ramped rep-month, money")
+    revenue_cv: Annotated[Real, Field(ge=0.0, le=5.0)] = Field(
+        0.5, description="coefficient of variation of a rep-month's revenue around its mean")
+    revenue_per_unit: Positive = Field(
+        2000.0, description="revenue per unit sold (order, contract, item): units have mean revenue / this")
+    activity_share: Annotated[Real, Field(gt=0.0, lt=1.0)] = 0.5
+    quality_elasticity: NonNeg = 0.3
+
+
 _PRODUCTION_MODELS = {
     "telesales": TelesalesProduction,
     "key_account": KeyAccountProduction,
     "channel": ChannelProduction,
+    "generic": GenericProduction,
 }
 
 
@@ -208,7 +225,7 @@ def _process_params(role: Role):
 class Role(_Model):
     """A sales role: headcount, pay levels and its production process."""
 
-    process: Literal["telesales", "key_account", "channel"]
+    process: Literal["telesales", "key_account", "channel", "generic"]
     headcount: Annotated[Whole, Field(ge=1, le=MAX_HEADCOUNT)]
     team_size: Annotated[Whole, Field(ge=1, le=MAX_TEAM_SIZE)] = 8
     base_salary: NonNeg = Field(description="money per year")

@@ -249,7 +249,7 @@ def _month_name(text: str) -> int | None:
 
 
 #: measures that count things, so must be whole numbers
-_COUNTS = ("calls", "leads", "conversions", "deals", "new_accounts", "milestones", "partners_opened")
+_COUNTS = ("calls", "leads", "conversions", "deals", "new_accounts", "milestones", "partners_opened", "units")
 #: money columns: per rep-month, in the scenario's currency
 MONEY = ("quota", "payout", "revenue", "large_order_value", "partner_revenue_new")
 #: the largest value accepted per rep-month, by column (scores are fractions 0-1); see docs/history-format.md

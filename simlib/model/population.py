@@ -105,6 +105,8 @@ def _role_draws(role: Role) -> tuple[list, list]:
     elif role.process == "key_account":
         normals += [("size", (R, M, KA_SIZE_DRAWS)), ("satisfaction", (R, M))]
         uniforms += [(n, (R, M)) for n in ("ndeals", "newacc", "milestones")]
+    elif role.process == "generic":
+        normals += [(n, (R, M)) for n in ("revenue", "units")]
     else:
         normals += [(n, (R, M)) for n in ("revenue", "psat", "adherence")]
         uniforms += [("opened", (R, M))]
