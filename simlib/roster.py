@@ -276,3 +276,29 @@ def _role(rows: Rows, idx: list[int], money: dict[str, np.ndarray], tenure: np.n
         tenure=tenure[ix],
         territory=territory[ix],
     )
+
+
+@dataclass(frozen=True, eq=False)
+class TrackRecord:
+    """What a history says about each roster rep: the posterior of their log productivity ``log(a p)``.
+
+    Estimated by :func:`simlib.fit.individuals.estimate` (docs/model.md,
+    "Reps as individuals"); the simulation draws each rep's productivity per
+    trial from it.
+
+    Attributes
+    ----------
+    source : str
+        The history file.
+    sha256 : str
+        Digest of the history file's contents.
+    roles : dict role -> (mean, var, months), each ndarray (R,) in the roster's rep order
+        Posterior mean and variance of ``log(a_i p_i)``, and the months of
+        history behind them; NaN mean and variance (0 months) for a rep without history.
+    notes : list of str
+    """
+
+    source: str
+    sha256: str
+    roles: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    notes: list[str] = field(default_factory=list)

@@ -37,7 +37,7 @@ from simlib.errors import Problem, ScenarioError
 from simlib.io import SHIPPED
 from simlib.memo import by_identity
 from simlib.priors import PRIORS, prior_problems
-from simlib.roster import Roster, RosterError, read_roster
+from simlib.roster import Roster, RosterError, TrackRecord, read_roster
 
 MONTHS = 12
 #: most reps in one role, and in one team
@@ -682,9 +682,12 @@ class Scenario(_Model):
     roster: str | None = Field(None, description="roster file (CSV, XLSX, Parquet), relative to the scenario file")
     year_start: datetime.date | None = Field(
         None, description="first day of the simulated year; roster tenure from hire dates is counted to it")
+    history: str | None = Field(
+        None, description="history of the roster's reps (CSV, XLSX, Parquet), relative to the scenario file")
     source: str = Field("<memory>", exclude=True)
     sha256: str = Field("", exclude=True)
     _roster: Roster | None = PrivateAttr(None)
+    _track: TrackRecord | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _cross(self) -> Scenario:
@@ -713,6 +716,28 @@ class Scenario(_Model):
     def roster_data(self) -> Roster | None:
         """The validated roster the scenario names (None for a synthetic population)."""
         return self._roster
+
+    @property
+    def track_record(self) -> TrackRecord | None:
+        """Each roster rep's productivity estimated from the history the scenario names (None before it is applied)."""
+        return self._track
+
+    def with_track_record(self, track: TrackRecord) -> Scenario:
+        """A copy whose roster reps are simulated from ``track`` (see :func:`simlib.fit.individuals.with_history`).
+
+        Scenarios rebuilt from this one's data in the same process (sweeps,
+        plan edits) get the same track record back while the history file,
+        the roster and the roles' ability and territory spreads are unchanged.
+        """
+        new = self.model_copy()
+        new._roster, new._track = self._roster, track
+        object.__setattr__(new, "sha256", _with_track_sha(self.sha256, track))
+        key = _track_key(self)
+        if key is not None:
+            if len(_TRACKS) > 16:
+                _TRACKS.clear()
+            _TRACKS[key] = track
+        return new
 
     def with_plan(self, name: str, plan: Plan | dict) -> Scenario:
         """Return a copy with plan ``name`` added or replaced (used by sweeps)."""
@@ -889,16 +914,48 @@ def _build(data: dict, source: str) -> Scenario:
     dumped = scen.model_dump(by_alias=True, mode="json")
     if scen.behaviour.uncertainty == Uncertainty():  # unset: the hash of scenarios written before it existed
         del dumped["behaviour"]["uncertainty"]
-    for key in ("roster", "year_start"):  # unset: the hash of scenarios written before they existed
+    for key in ("roster", "year_start", "history"):  # unset: the hash of scenarios written before they existed
         if dumped[key] is None:
             del dumped[key]
     if roster is not None:  # the roster's contents, not only its name, decide the results
         dumped["roster"] = {"file": scen.roster, "sha256": roster.sha256}
     scen._roster = roster
+    if scen.history is not None:
+        if roster is None:
+            raise ScenarioError([Problem(source, "history", "a history is used with a roster: name the reps' "
+                                                            "roster file too (roster: FILE)")])
+        hp = roster_path(scen.history, source)
+        if not hp.is_file():
+            raise ScenarioError([Problem(str(hp), "", "file not found (the scenario's history)")])
     canonical = json.dumps(dumped, sort_keys=True)
     object.__setattr__(scen, "sha256", hashlib.sha256(canonical.encode()).hexdigest())
     object.__setattr__(scen, "source", source)
+    track = _TRACKS.get(_track_key(scen)) if scen.history is not None else None
+    if track is not None:  # rebuilt from a scenario whose history was applied (a sweep's plan edits)
+        scen._track = track
+        object.__setattr__(scen, "sha256", _with_track_sha(scen.sha256, track))
     return scen
+
+
+#: track records applied, by :func:`_track_key`, so that scenarios rebuilt from data keep theirs
+_TRACKS: dict[tuple, TrackRecord] = {}
+
+
+def _track_key(scen: Scenario) -> tuple | None:
+    """What a track record depends on: the history file (as on disk), the roster, the roles' spreads."""
+    if scen.history is None or scen.roster_data is None:
+        return None
+    p = roster_path(scen.history, scen.source)
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    spreads = tuple((r, role.ability_sd, role.territory_sd) for r, role in scen.roles.items())
+    return (str(p.resolve()), st.st_size, st.st_mtime_ns, scen.roster_data.sha256, spreads)
+
+
+def _with_track_sha(sha: str, track: TrackRecord) -> str:
+    return hashlib.sha256(f"{sha}+history:{track.sha256}".encode()).hexdigest()
 
 
 #: rosters read, by (file, size, modification time, roles, currency, year start); a sweep rebuilds its scenario often

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simlib.errors import SimlibError
 from simlib.memo import by_identity
 from simlib.scenario import MONTHS, Role, Scenario
 
@@ -334,6 +335,46 @@ def roster_territory(given: np.ndarray, drawn: np.ndarray) -> np.ndarray:
     return np.where(has, np.where(has, given, 1.0) / given[has].mean(), drawn)
 
 
+def track_draws(mean: np.ndarray, var: np.ndarray, sd_a: float, sd_p: float, z_a: np.ndarray,
+                z_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ability and territory (T, R) of reps whose log productivity ``x = log(a p)`` has posterior N(mean, var).
+
+    ``x = mean + sqrt(var) z_a``; it is split into ``log a`` and ``log p`` as
+    their joint normal prior implies given the sum (``log a`` takes the share
+    ``sd_a^2 / (sd_a^2 + sd_p^2)`` of x's deviation from its prior mean, plus
+    the conditional spread ``sd_a sd_p / sqrt(sd_a^2 + sd_p^2)`` times ``z_p``),
+    so the product ``a p`` is exactly ``exp(x)``. ``z_a``, ``z_p`` are the
+    trial's own normals (common random numbers, any chunking).
+    """
+    tau2 = sd_a * sd_a + sd_p * sd_p
+    x = mean + np.sqrt(var) * z_a
+    mu_a, mu_x = -0.5 * sd_a * sd_a, -0.5 * tau2
+    if tau2 > 0:
+        log_a = mu_a + (sd_a * sd_a / tau2) * (x - mu_x) + (sd_a * sd_p / np.sqrt(tau2)) * z_p
+    else:
+        log_a = np.full_like(x, mu_a)
+    return np.exp(log_a), np.exp(x - log_a)
+
+
+def _from_track_record(scenario: Scenario, name: str, d: dict[str, np.ndarray], ability: np.ndarray,
+                       territory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ability and territory with each rep's history applied (reps without history keep the role's draws)."""
+    track = scenario.track_record
+    if track is None:
+        raise SimlibError(
+            f"{scenario.source}: the scenario names history '{scenario.history}', which is applied when the "
+            "scenario is loaded with simlib.load_scenario or simlib.fit.individuals.with_history "
+            "(the simlib commands do this)")
+    mean, var, _ = track.roles[name]
+    has = ~np.isnan(mean)
+    if not has.any():
+        return ability, territory
+    role = scenario.roles[name]
+    a, p = track_draws(np.where(has, mean, 0.0), np.where(has, var, 0.0), role.ability_sd, role.territory_sd,
+                       d["ability"], d["territory"])
+    return np.where(has, a, ability), np.where(has, p, territory)
+
+
 def _roster_world(scenario: Scenario, name: str, d: dict[str, np.ndarray], market: np.ndarray) -> RoleWorld:
     """A role's world with the roster's reps: their teams, tenure (ramp), pay levels, quotas and territories.
 
@@ -345,12 +386,16 @@ def _roster_world(scenario: Scenario, name: str, d: dict[str, np.ndarray], marke
     ramp_r = roster_ramp(rr.tenure, role.ramp_months)
     ramp = np.broadcast_to(ramp_r, (T, *ramp_r.shape)).copy()
     quota = None if np.isnan(rr.quota).all() else rr.quota
+    ability = lognormal_mean_one(role.ability_sd, d["ability"])
+    territory = roster_territory(rr.territory, lognormal_mean_one(role.territory_sd, d["territory"]))
+    if scenario.history is not None:
+        ability, territory = _from_track_record(scenario, name, d, ability, territory)
     return RoleWorld(
         name=name,
         role=role,
         draws=d,
-        ability=lognormal_mean_one(role.ability_sd, d["ability"]),
-        territory=roster_territory(rr.territory, lognormal_mean_one(role.territory_sd, d["territory"])),
+        ability=ability,
+        territory=territory,
         new_hire=np.broadcast_to(rr.tenure < role.ramp_months, (T, rr.headcount)).copy(),
         ramp=ramp,
         season=np.asarray(role.season),

@@ -315,7 +315,8 @@ def measure_means(
 
 
 def _as_scen(scenario: Any):
-    from simlib.scenario import Scenario, load_scenario
+    from simlib.fit.individuals import load_scenario  # with the history it names applied
+    from simlib.scenario import Scenario
 
     return scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
 
