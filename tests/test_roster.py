@@ -165,3 +165,19 @@ def test_hash_follows_the_roster_contents(tmp_path):
     a = load_scenario(_scenario(tmp_path)).sha256
     b = load_scenario(_scenario(tmp_path, [ROWS[0].replace("42,000", "43,000"), *ROWS[1:]])).sha256
     assert a != b
+
+
+def test_shipped_example_organisation_runs_from_its_roster_and_history(tmp_path, monkeypatch, capsys):
+    import simlib
+
+    s = simlib.load_scenario("scenarios/example_org/org.yaml")
+    assert s.headcount == 60 and s.track_record is not None
+    assert set(s.roles) == {"key_account", "telesales", "field_service"} and s.roles["field_service"].process == "generic"
+    ids, teams = rep_labels(s, "field_service")
+    assert len(ids) == 18 and set(teams) == {"Service East", "Service West", "Service Central"}
+    assert any("region" in n for n in s.roster_data.notes)  # the extra column is listed, not silently dropped
+    _, _, months = s.track_record.roles["telesales"]
+    assert (months >= 12).sum() > 20  # most reps have their own history
+    monkeypatch.chdir(tmp_path)
+    rc = main(["run", "scenarios/example_org/org.yaml", "--trials", "20", "--behaviour", "none"])
+    assert rc == 0 and "accelerated" in capsys.readouterr().out
