@@ -166,3 +166,23 @@ def test_coverage_over_many_histories(tmp_path, role):
     per = np.array([_coverage(tmp_path, role, seed)[0].mean() for seed in range(200, 220)])
     se = per.std(ddof=1) / np.sqrt(per.size)
     assert abs(per.mean() - 0.90) < 3 * se + 0.01, (role, per.mean(), se)
+
+
+def test_calibrate_fits_a_generic_role(tmp_path):
+    """simlib calibrate recovers a generic role's revenue level, CV and revenue per unit from its synthetic history."""
+    from simlib.fit.calibrate import calibrate
+    from simlib.fit.synth import synth_history
+
+    d = yaml.safe_load((SHIPPED / "scenarios" / "example_org" / "synthetic.yaml").read_text())
+    d["roles"]["field_service"]["headcount"] = 120
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(d))
+    scen = load_scenario(tmp_path / "g.yaml")
+    frame, truth = synth_history(scen, rng=5)
+    write_history(frame, tmp_path / "h.csv")
+    h = read_history(tmp_path / "h.csv", {r: s.process for r, s in scen.roles.items()})
+    cal = calibrate(h, scen, bootstrap=0, trials=2)
+    gen = cal.scenario.roles["field_service"].production
+    level = truth["market_level"][0]  # the history year's demand
+    assert gen["revenue_per_unit"] == pytest.approx(1600, rel=0.03)
+    assert gen["revenue_per_month"] == pytest.approx(32000 * level, rel=0.15)
+    assert gen["revenue_cv"] == pytest.approx(0.5, abs=0.05)
