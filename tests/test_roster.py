@@ -181,3 +181,18 @@ def test_shipped_example_organisation_runs_from_its_roster_and_history(tmp_path,
     monkeypatch.chdir(tmp_path)
     rc = main(["run", "scenarios/example_org/org.yaml", "--trials", "20", "--behaviour", "none"])
     assert rc == 0 and "accelerated" in capsys.readouterr().out
+
+
+def test_same_numbers_on_a_process_pool(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    import pandas as pd
+
+    import simlib
+
+    s = simlib.load_scenario("scenarios/example_org/org.yaml")
+    a = simlib.simulate(s, trials=6, rng=3, behaviour="none", chunk_size=6).trials()
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        b = simlib.simulate(s, trials=6, rng=3, behaviour="none", chunk_size=4, executor=ex).trials()
+    k = ["plan", "group", "trial"]
+    pd.testing.assert_frame_equal(a.sort_values(k).reset_index(drop=True), b.sort_values(k).reset_index(drop=True))
