@@ -12,8 +12,17 @@ Public API::
 from simlib.engine.api import compare, simulate, simulate_ensemble, summarise
 from simlib.engine.results import SimulationResult
 from simlib.errors import PlanError, Problem, ScenarioError, SimlibError
-from simlib.scenario import Scenario, load_scenario, scenario_from_dict, validate_paths
+from simlib.scenario import Scenario, scenario_from_dict, validate_paths
 from simlib.version import __version__
+
+
+def load_scenario(path):
+    """Load and validate a scenario file (:func:`simlib.scenario.load_scenario`), with the history it names
+    applied to its roster's reps (:func:`simlib.fit.individuals.with_history`)."""
+    from simlib.fit.individuals import load_scenario as load
+
+    return load(path)
+
 
 #: heavier parts of the API, imported on first use (name -> module). Functions
 #: named like their module (``simlib.design.optimize.optimize``, ``simlib.fit.calibrate.calibrate``,

@@ -12,18 +12,21 @@ merged by ``name``), in the spirit of OpenFisca reforms.
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import json
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -34,13 +37,14 @@ from simlib.errors import Problem, ScenarioError
 from simlib.io import SHIPPED
 from simlib.memo import by_identity
 from simlib.priors import PRIORS, prior_problems
+from simlib.roster import Roster, RosterError, TrackRecord, read_roster
 
 MONTHS = 12
 #: most reps in one role, and in one team
 MAX_HEADCOUNT, MAX_TEAM_SIZE = 200_000, 10_000
 #: a role name the results use for the organisation total
 RESERVED_ROLES = ("total",)
-PROCESSES = ("telesales", "key_account", "channel")
+PROCESSES = ("telesales", "key_account", "channel", "generic")
 PERIODS = {"month": 12, "quarter": 4, "half": 2, "year": 1}
 
 #: Measures each production process yields. ``flow`` measures are summed over
@@ -70,6 +74,10 @@ MEASURES: dict[str, dict[str, str]] = {
         "partner_revenue_new": "flow",
         "partner_satisfaction": "score",
         "policy_adherence": "score",
+    },
+    "generic": {
+        "revenue": "flow",
+        "units": "flow",
     },
 }
 
@@ -189,10 +197,23 @@ class ChannelProduction(_Model):
     quality_elasticity: NonNeg = 0.3
 
 
+class GenericProduction(_Model):
+    """Any other role: monthly revenue from a lognormal, and units sold in proportion to it (docs/model.md section 2)."""
+
+    revenue_per_month: Positive = Field(40000.0, description="mean revenue of an average ramped rep-month, money")
+    revenue_cv: Annotated[Real, Field(ge=0.0, le=5.0)] = Field(
+        0.5, description="coefficient of variation of a rep-month's revenue around its mean")
+    revenue_per_unit: Positive = Field(
+        2000.0, description="revenue per unit sold (order, contract, item): units have mean revenue / this")
+    activity_share: Annotated[Real, Field(gt=0.0, lt=1.0)] = 0.5
+    quality_elasticity: NonNeg = 0.3
+
+
 _PRODUCTION_MODELS = {
     "telesales": TelesalesProduction,
     "key_account": KeyAccountProduction,
     "channel": ChannelProduction,
+    "generic": GenericProduction,
 }
 
 
@@ -204,7 +225,7 @@ def _process_params(role: Role):
 class Role(_Model):
     """A sales role: headcount, pay levels and its production process."""
 
-    process: Literal["telesales", "key_account", "channel"]
+    process: Literal["telesales", "key_account", "channel", "generic"]
     headcount: Annotated[Whole, Field(ge=1, le=MAX_HEADCOUNT)]
     team_size: Annotated[Whole, Field(ge=1, le=MAX_TEAM_SIZE)] = 8
     base_salary: NonNeg = Field(description="money per year")
@@ -658,8 +679,15 @@ class Scenario(_Model):
     current_plan: str = "current"
     plans: dict[str, Plan] = Field(min_length=1)
     checks: Checks | None = Field(None, exclude=True, description="thresholds of simlib check (not hashed: no effect on results)")
+    roster: str | None = Field(None, description="roster file (CSV, XLSX, Parquet), relative to the scenario file")
+    year_start: datetime.date | None = Field(
+        None, description="first day of the simulated year; roster tenure from hire dates is counted to it")
+    history: str | None = Field(
+        None, description="history of the roster's reps (CSV, XLSX, Parquet), relative to the scenario file")
     source: str = Field("<memory>", exclude=True)
     sha256: str = Field("", exclude=True)
+    _roster: Roster | None = PrivateAttr(None)
+    _track: TrackRecord | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _cross(self) -> Scenario:
@@ -683,6 +711,33 @@ class Scenario(_Model):
     @property
     def headcount(self) -> int:
         return sum(r.headcount for r in self.roles.values())
+
+    @property
+    def roster_data(self) -> Roster | None:
+        """The validated roster the scenario names (None for a synthetic population)."""
+        return self._roster
+
+    @property
+    def track_record(self) -> TrackRecord | None:
+        """Each roster rep's productivity estimated from the history the scenario names (None before it is applied)."""
+        return self._track
+
+    def with_track_record(self, track: TrackRecord) -> Scenario:
+        """A copy whose roster reps are simulated from ``track`` (see :func:`simlib.fit.individuals.with_history`).
+
+        Scenarios rebuilt from this one's data in the same process (sweeps,
+        plan edits) get the same track record back while the history file,
+        the roster and the roles' ability and territory spreads are unchanged.
+        """
+        new = self.model_copy()
+        new._roster, new._track = self._roster, track
+        object.__setattr__(new, "sha256", _with_track_sha(self.sha256, track))
+        key = _track_key(self)
+        if key is not None:
+            if len(_TRACKS) > 16:
+                _TRACKS.clear()
+            _TRACKS[key] = track
+        return new
 
     def with_plan(self, name: str, plan: Plan | dict) -> Scenario:
         """Return a copy with plan ``name`` added or replaced (used by sweeps)."""
@@ -835,6 +890,7 @@ def _build(data: dict, source: str) -> Scenario:
     raw_plans = data.get("plans")
     if "plans" in data:
         data["plans"] = _resolve_plans(raw_plans, source, problems)
+    roster = _roster_into(data, source, problems)
     try:
         scen = Scenario(**data)
     except ValidationError as exc:
@@ -858,10 +914,129 @@ def _build(data: dict, source: str) -> Scenario:
     dumped = scen.model_dump(by_alias=True, mode="json")
     if scen.behaviour.uncertainty == Uncertainty():  # unset: the hash of scenarios written before it existed
         del dumped["behaviour"]["uncertainty"]
+    for key in ("roster", "year_start", "history"):  # unset: the hash of scenarios written before they existed
+        if dumped[key] is None:
+            del dumped[key]
+    if roster is not None:  # the roster's contents, not only its name, decide the results
+        dumped["roster"] = {"file": scen.roster, "sha256": roster.sha256}
+    scen._roster = roster
+    if scen.history is not None:
+        if roster is None:
+            raise ScenarioError([Problem(source, "history", "a history is used with a roster: name the reps' "
+                                                            "roster file too (roster: FILE)")])
+        hp = roster_path(scen.history, source)
+        if not hp.is_file():
+            raise ScenarioError([Problem(str(hp), "", "file not found (the scenario's history)")])
     canonical = json.dumps(dumped, sort_keys=True)
     object.__setattr__(scen, "sha256", hashlib.sha256(canonical.encode()).hexdigest())
     object.__setattr__(scen, "source", source)
+    track = _TRACKS.get(_track_key(scen)) if scen.history is not None else None
+    if track is not None:  # rebuilt from a scenario whose history was applied (a sweep's plan edits)
+        scen._track = track
+        object.__setattr__(scen, "sha256", _with_track_sha(scen.sha256, track))
     return scen
+
+
+#: track records applied, by :func:`_track_key`, so that scenarios rebuilt from data keep theirs
+_TRACKS: dict[tuple, TrackRecord] = {}
+
+
+def _track_key(scen: Scenario) -> tuple | None:
+    """What a track record depends on: the history file (as on disk), the roster, the roles' spreads."""
+    if scen.history is None or scen.roster_data is None:
+        return None
+    p = roster_path(scen.history, scen.source)
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    spreads = tuple((r, role.ability_sd, role.territory_sd) for r, role in scen.roles.items())
+    return (str(p.resolve()), st.st_size, st.st_mtime_ns, scen.roster_data.sha256, spreads)
+
+
+def _with_track_sha(sha: str, track: TrackRecord) -> str:
+    return hashlib.sha256(f"{sha}+history:{track.sha256}".encode()).hexdigest()
+
+
+#: rosters read, by (file, size, modification time, roles, currency, year start); a sweep rebuilds its scenario often
+_ROSTERS: dict[tuple, Roster] = {}
+
+
+def roster_path(name: str, source: str) -> Path:
+    """A roster (or other) file named in a scenario: relative to the scenario file's folder (cwd for ``<memory>``)."""
+    p = Path(name)
+    if p.is_absolute() or source.startswith("<"):
+        return p
+    return Path(source).parent / p
+
+
+def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | None:
+    """Read the roster a scenario names, and give its roles their headcount and default pay levels from it.
+
+    A role's ``headcount``, when written, must equal the roster's; its
+    ``base_salary`` and ``target_incentive``, when not written, are the
+    roster's means (the level a plan's ``base_salary``/``target_incentive``
+    replaces; each rep keeps their own relative to it). Problems are added to
+    ``problems`` (the roster's bad rows with its file and line).
+    """
+    name = data.get("roster")
+    if name is None:
+        return None
+    roles = data.get("roles")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Problem(source, "roster", f"expected the name of a roster file, got {excerpt(name)}"))
+        return None
+    if not isinstance(roles, dict) or not roles:
+        return None  # the roles field reports its own problem
+    start = data.get("year_start")
+    if isinstance(start, str):
+        try:
+            start = datetime.date.fromisoformat(start)
+        except ValueError:
+            return None  # year_start reports its own problem
+    if start is not None and not isinstance(start, datetime.date):
+        return None
+    path = roster_path(name, source)
+    currency = str(data.get("currency", "EUR"))
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, tuple(roles), currency, start)
+    except OSError:
+        key = None
+    roster = _ROSTERS.get(key) if key else None
+    if roster is None:
+        try:
+            roster = read_roster(path, list(roles), currency, start)
+        except RosterError as exc:
+            for p in exc.problems:
+                problems.append(Problem(exc.source, getattr(p, "where", ""), getattr(p, "reason", str(p))))
+            # the run is refused for the roster's problems: do not also report the fields it would have filled
+            data["roles"] = {r: ({"headcount": 1, "base_salary": 0.0, "target_incentive": 0.0, **spec}
+                                 if isinstance(spec, dict) else spec) for r, spec in roles.items()}
+            return None
+        if key:
+            if len(_ROSTERS) > 16:
+                _ROSTERS.clear()
+            _ROSTERS[key] = roster
+    data["roles"] = {r: _with_roster(data, r, spec, roster, source, problems) for r, spec in roles.items()}
+    return roster
+
+
+def _with_roster(data: dict, r: str, spec: Any, roster: Roster, source: str, problems: list[Problem]) -> Any:
+    """Role ``r``'s spec with the roster's headcount and mean pay levels filled in."""
+    if not isinstance(spec, dict):
+        return spec
+    rr = roster.roles[r]
+    spec = dict(spec)
+    if "headcount" in spec and spec["headcount"] != rr.headcount:
+        problems.append(Problem(source, f"roles.{r}.headcount",
+                                f"{excerpt(spec['headcount'])} but the roster has {rr.headcount} {r} reps; "
+                                "leave headcount out when the scenario names a roster"))
+    spec["headcount"] = rr.headcount
+    spec.setdefault("team_size", max(1, int(np.max(np.bincount(rr.team)))))
+    for col in ("base_salary", "target_incentive"):
+        spec.setdefault(col, round(float(np.mean(getattr(rr, col))), 2))
+    return spec
 
 
 def scenario_from_dict(data: dict, source: str = "<memory>") -> Scenario:

@@ -30,9 +30,11 @@ def _worlds(s, trials=23, seed=5):
     return {r: role_world(s, r, draws, market) for r in s.roles}
 
 
-@pytest.mark.parametrize("which", ["small", "default"])
+@pytest.mark.parametrize("which", ["small", "default", "generic"])
 def test_whole_year_at_todays_effort_equals_stepping_month_by_month(small_scenario, which):
-    s = small_scenario if which == "small" else load_scenario(DEFAULT)
+    from test_reference import generic_scenario
+
+    s = {"small": small_scenario, "generic": generic_scenario()}.get(which) or load_scenario(DEFAULT)
     for rname, world in _worlds(s).items():
         fast = run_year(world)  # policy None: all months at once
         slow = run_year(world, _Today())  # month by month through step()

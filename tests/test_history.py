@@ -125,8 +125,11 @@ def test_file_level_problems(tmp_path):
         read_history(tmp_path / "nope.csv", ROLES)
     with pytest.raises(HistoryError, match="missing required column"):
         read_history(_write(tmp_path, ["T1,telesales,1,100"], "rep_id,role,month,revenue"), ROLES)
-    (tmp_path / "h.xlsx").write_text("x")
-    with pytest.raises(HistoryError, match="unsupported file type"):
+    (tmp_path / "h.xls").write_text("x")
+    with pytest.raises(HistoryError, match="unsupported file type '.xls'"):
+        read_history(tmp_path / "h.xls", ROLES)
+    (tmp_path / "h.xlsx").write_text("not a workbook")
+    with pytest.raises(HistoryError, match="could not be read as XLSX"):
         read_history(tmp_path / "h.xlsx", ROLES)
     with pytest.raises(HistoryError, match="no data rows"):
         read_history(_write(tmp_path, []), ROLES)

@@ -397,3 +397,18 @@ def test_omitted_production_is_filled_with_the_process_defaults():
     del data["roles"]["telesales"]["production"]
     scen = simlib.scenario_from_dict(data, "no_production.yaml")
     assert scen.roles["telesales"].production == TelesalesProduction().model_dump()
+
+
+def test_generic_process_validates_its_measures_and_parameters(small_dict):
+    from simlib.errors import ScenarioError
+    from simlib.scenario import scenario_from_dict
+
+    d = small_dict
+    d["roles"]["ch"]["process"] = "generic"
+    d["roles"]["ch"]["production"] = {"revenue_per_month": 30000, "revenue_cv": -1, "partners_per_month": 1}
+    with pytest.raises(ScenarioError) as ei:
+        scenario_from_dict(d, "g.yaml")
+    msgs = {p.field: p.message for p in ei.value.problems}
+    assert "greater than or equal to 0" in msgs["roles.ch.production.revenue_cv"]
+    assert "unknown field" in msgs["roles.ch.production.partners_per_month"]
+    assert any("'partners_opened' is not a measure of process generic" in m and "units" in m for m in msgs.values())

@@ -69,6 +69,7 @@ _ELAS: dict[str, dict[str, tuple[float, float]]] = {
         "revenue": (0.1, 0), "partners_opened": (1, 0), "partner_revenue_new": (1, 0),
         "partner_satisfaction": (0, 1), "policy_adherence": (0, 0.5),
     },
+    "generic": {"revenue": (1, 0), "units": (1, 0)},
 }
 
 
@@ -310,7 +311,7 @@ class DynamicBehaviour:
         f = float(np.clip(s / s0, 0.05, 0.99 / s0))
         if r.process == "telesales":
             rev = f**beta * ((1.0 - s0 * f) / (1.0 - s0)) ** qe
-        elif r.process == "key_account":
+        elif r.process in ("key_account", "generic"):
             rev = f**beta
         else:
             rev = 1.0

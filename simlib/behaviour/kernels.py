@@ -101,7 +101,7 @@ def expect_shifted(V: np.ndarray, d: np.ndarray, prob: np.ndarray) -> np.ndarray
 def shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature nodes and weights (NT, Q) of a month's output noise, mean one.
 
-    telesales, channel: lognormal with the process's coefficient of variation
+    telesales, channel, generic: lognormal with the process's coefficient of variation
     (Gauss-Hermite, 5 nodes); key_account: compound Poisson (number of deals,
     lognormal sizes) with a rate proportional to the type's expected attainment.
     """
@@ -112,6 +112,8 @@ def shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarra
     if r.process == "telesales":
         n = max(p.calls_per_month * p.lead_rate * p.conversion_rate, 1.0)
         cv = math.sqrt((1.0 + p.deal_value_cv**2) / n)
+    elif r.process == "generic":
+        cv = p.revenue_cv
     else:
         cv = p.revenue_cv * p.existing_revenue_per_month / (p.existing_revenue_per_month + p.partners_per_month * p.partner_mature_revenue * 3)
     sig = math.sqrt(math.log(1.0 + cv * cv))

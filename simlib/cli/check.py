@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from simlib.engine.core import check_request, resolve_behaviour
     from simlib.engine.parallel import resolve_executor, work_estimate
     from simlib.errors import SimlibError
-    from simlib.scenario import load_scenario
+    from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
     scen = load_scenario(args.scenario)
     unknown = [p for p in args.plans or [] if p not in scen.plans]

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from simlib.cli.args import write_out, write_table
     from simlib.design.optimize import optimize
     from simlib.engine.core import check_request
-    from simlib.scenario import load_scenario
+    from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
     check_out(args.out, args.force)
     scen = load_scenario(args.scenario)

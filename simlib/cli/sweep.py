@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the sweep, optionally write the tidy table, print the summary table; 0 on success."""
     from simlib.design.sweep import design_size
     from simlib.engine.core import check_request, resolve_behaviour
-    from simlib.scenario import load_scenario
+    from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
     check_out(args.out, args.force)
     scen = load_scenario(args.scenario)

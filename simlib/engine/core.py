@@ -237,7 +237,7 @@ def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.n
 
 def _role_behaviour(scenario: Scenario, o: RoleOutcome, T: int, rev_tot: np.ndarray) -> dict[str, np.ndarray]:
     """A role's behaviour metrics: from what its policy recorded, else today's (memoised with today's measures)."""
-    ends = list(primary_structure(scenario.role_plan(o.plan, o.role), o.pay.target_incentive).ends)
+    ends = list(primary_structure(scenario.role_plan(o.plan, o.role), scenario.target_incentive(o.plan, o.role)).ends)
     rec = None if o.policy is None else o.policy.recorded
     if rec is not None:  # what this plan's policy recorded
         return behaviour_metrics(rec, o.measures, ends, T, rev_tot)

@@ -240,7 +240,7 @@ def _territory_from_quotas(d: _Data, c: np.ndarray, rc: np.ndarray, revenue: np.
 def _activity(d: _Data, process: str) -> tuple[np.ndarray, np.ndarray]:
     """(existing revenue, activity) of a role, each (rep-years, 12): the activity the ramp is fitted to
     (calls, milestones, else revenue of existing business)."""
-    act_name = {"telesales": "calls", "key_account": "milestones", "channel": None}[process]
+    act_name = {"telesales": "calls", "key_account": "milestones"}.get(process)
     if process == "channel" and "partner_revenue_new" in d.m:
         existing = np.maximum(d.m["revenue"] - d.m["partner_revenue_new"], 0.0)
     else:
@@ -279,6 +279,8 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
         _fit_telesales(d, c, rc, out, quota_method, template_prod)
     elif process == "key_account":
         _fit_key_account(d, c, rc, out)
+    elif process == "generic":
+        _fit_generic(d, c, rc, out, quota_method)
     else:
         _fit_channel(d, c, rc, existing[c], out, quota_method, template_prod)
     _match_revenue_level(d, c, rc, process, out, template_prod)
@@ -417,6 +419,34 @@ def _fit_channel(d: _Data, c: np.ndarray, rc: np.ndarray, ex: np.ndarray, out: d
             out["production.partner_mature_revenue"], out["production.partner_ramp_months"] = fit
     _score(d, "partner_satisfaction", out)
     _score(d, "policy_adherence", out)
+
+
+def _fit_generic(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any], quota_method: str) -> None:
+    """Add generic-process estimates to ``out``: revenue per ramped rep-month, its CV, seasonality, units.
+
+    Ability and territory enter revenue only as their product: their total
+    log variance is Var log(annual revenue) minus the noise; it is split by
+    territory from quotas (``territory``/``top_down``), else left to the template.
+    """
+    rev = d.m["revenue"][c]
+    season = _season(rev, rc)
+    out["seasonality"] = season
+    sr = rc * season
+    out["production.revenue_per_month"] = float(rev.sum() / sr.sum())
+    base = rev.sum(axis=1) / np.maximum(sr.sum(axis=1), 1e-12)
+    resid = rev / np.maximum(base[:, None] * sr, 1e-12) - 1.0
+    cv2 = float(np.sum(resid**2) / max(resid.size - len(base), 1))
+    out["production.revenue_cv"] = min(math.sqrt(cv2), 5.0)
+    units = _flow(d, c, "units")
+    if units is not None and units.sum() > 0:
+        out["production.revenue_per_unit"] = float(rev.sum() / units.sum())
+    pos = base > 0
+    noise = cv2 * np.mean(np.sum(sr**2, axis=1) / np.sum(sr, axis=1) ** 2)
+    s_ap2 = float(np.var(np.log(base[pos]), ddof=1)) - noise if pos.sum() > 2 else None
+    s_p = _territory_from_quotas(d, c, rc, rev.sum(axis=1)) if quota_method in ("territory", "top_down") else None
+    if s_p is not None and s_ap2 is not None:
+        out["territory_sd"] = s_p
+        out["ability_sd"] = _signed_sqrt(s_ap2 - max(s_p, 0.0) ** 2)
 
 
 def _match_revenue_level(d: _Data, c: np.ndarray, rc: np.ndarray, process: str, out: dict[str, Any], template_prod: dict | None) -> None:

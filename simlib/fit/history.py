@@ -1,4 +1,4 @@
-"""Import and validation of rep-level monthly history (CSV or Parquet).
+"""Import and validation of rep-level monthly history (CSV, XLSX or Parquet, read by :mod:`simlib.tables`).
 
 The format is documented in ``docs/history-format.md``. One row is one rep in
 one month::
@@ -7,7 +7,7 @@ one month::
 
 ``month`` is 1-12 (one year; an optional ``year`` column gives the year) or
 ``YYYY-MM``. Every bad row is reported with the file, its line (CSV) or row
-(Parquet), the columns of its bad cells and the reason; nothing is dropped
+(XLSX: the spreadsheet's row; Parquet: 1-based), the columns of its bad cells and the reason; nothing is dropped
 silently and a bad cell is never read as a good one (``Junk`` is not June;
 non-finite numbers and numbers beyond :data:`UPPER_BOUNDS` are bad cells). With
 ``on_error="stop"`` (the default) a :class:`HistoryError` lists every bad row;
@@ -17,7 +17,6 @@ with ``on_error="skip"`` the bad rows are left out and listed in
 
 from __future__ import annotations
 
-import csv
 import datetime
 import re
 from collections import Counter
@@ -30,6 +29,18 @@ import pandas as pd
 
 from simlib.errors import SimlibError
 from simlib.scenario import MEASURES, MONTHS, PROCESSES
+from simlib.tables import (
+    CURRENCY_SIGNS,
+    DECIMAL,
+    RowProblem,
+    Rows,
+    Table,
+    TableError,
+    check_columns,
+    norm_name,
+    parse_number,
+    read_table,
+)
 
 #: columns every history file must have
 REQUIRED = ("rep_id", "role", "month", "quota", "revenue")
@@ -44,9 +55,6 @@ _FULL_MONTHS = ("january", "february", "march", "april", "may", "june", "july", 
                 "october", "november", "december")
 #: month names read exactly (case-insensitive): full names and 3-letter abbreviations, nothing else
 _MONTH_NAMES = {n: i + 1 for i, full in enumerate(_FULL_MONTHS) for n in (full, full[:3])}
-_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d*)?$")
-#: a plain decimal number (no underscores, no words such as 'inf' or 'nan')
-_DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _NON_FINITE = re.compile(r"^[+-]?(inf|infinity|nan)$", re.IGNORECASE)
 #: calendar years a history may give
 YEAR_RANGE = (1900, 2100)
@@ -56,32 +64,6 @@ ALIASES = {"rep": "rep_id", "repid": "rep_id", "employee_id": "rep_id", "employe
            "incentive": "payout", "bonus": "payout", "commission": "payout"}
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """One bad row: where it is and why it was rejected.
-
-    Attributes
-    ----------
-    source : str
-        The file.
-    where : str
-        ``"line 7"`` (CSV, the header is line 1) or ``"row 6"`` (Parquet, 1-based).
-    reason : str
-        Every reason the row was rejected, ``"; "``-separated; each names its column.
-    columns : tuple of str
-        The columns of the bad cells, in the order of the reasons (the format's
-        names, after aliases; ``rep_id`` and ``month`` for a duplicate rep-month).
-    """
-
-    source: str
-    where: str
-    reason: str
-    columns: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.where}: {self.reason}"
 
 
 class HistoryError(SimlibError):
@@ -253,100 +235,12 @@ class History:
 # ----------------------------------------------------------------------------
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
-
-
-def _read_raw(path: Path) -> tuple[pd.DataFrame, int]:
-    """All cells as stripped strings; returns (frame, offset from frame index to the reported row number)."""
-    src = str(path)
-    if not path.exists():
-        raise HistoryError(src, ["file not found"])
-    if path.is_dir():
-        raise HistoryError(src, ["is a directory, expected a CSV or Parquet file"])
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq", ".csv", ".txt", ".tsv") and _is_blank(path):
-        raise HistoryError(src, [f"empty: expected a header row with columns {', '.join(REQUIRED)} "
-                                 "(and optional ones; see docs/history-format.md), then one row per rep-month"])
+def _read_raw(path: Path) -> Table:
+    """The file's cells as stripped strings (:func:`simlib.tables.read_table`), or a :class:`HistoryError`."""
     try:
-        if suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-            for c in df.columns:
-                if pd.api.types.is_datetime64_any_dtype(df[c]):
-                    df[c] = df[c].dt.strftime("%Y-%m")
-            df = df.astype(object).where(df.notna(), "")
-            df = df.map(lambda v: "" if v is None else str(v).strip())
-            return df, 1
-        if suffix in (".csv", ".txt", ".tsv"):
-            sep = "\t" if suffix == ".tsv" else _delimiter(path)
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, engine="python",
-                             skipinitialspace=True, encoding="utf-8-sig")
-            return df.map(lambda v: v.strip() if isinstance(v, str) else ""), 2
-    except UnicodeDecodeError:
-        raise HistoryError(src, ["not a UTF-8 text file"]) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, csv.Error) as exc:
-        raise HistoryError(src, [f"could not be read as {suffix.lstrip('.').upper()}: {exc}"]) from None
-    raise HistoryError(src, [f"unsupported file type '{suffix}', expected .csv, .tsv or .parquet"])
-
-
-def _is_blank(path: Path, chunk: int = 1 << 16) -> bool:
-    """The file holds nothing but whitespace (or a UTF-8 byte-order mark): no header row.
-
-    False when the file cannot be opened (the reader then reports why).
-    """
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(3)
-            if head != b"\xef\xbb\xbf" and head.strip():
-                return False
-            while block := fh.read(chunk):
-                if block.strip():
-                    return False
-    except OSError:
-        return False
-    return True
-
-
-def _delimiter(path: Path) -> str:
-    """The delimiter of a CSV: whichever of ``, ; TAB |`` the header row has most of (``,`` when none)."""
-    with path.open(encoding="utf-8-sig") as fh:
-        header = next((line for line in fh if line.strip()), "")
-    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
-
-
-def _number(text: str, *, currency: bool = False, percent: bool = False) -> float | None:
-    """A finite number from a cell, or None when the cell is not one.
-
-    Parameters
-    ----------
-    text : str
-        The cell: a plain decimal (``1250``, ``-3.5``, ``2e6``), or with
-        thousands separators (``1,250,000.50``).
-    currency : bool
-        Also accept a leading ``$``, ``€`` or ``£`` (money columns).
-    percent : bool
-        Also accept a trailing ``%``, read as a fraction (scores).
-
-    Returns
-    -------
-    float or None
-        None for anything else, including words (``inf``, ``nan``), underscores
-        and numbers too large for a float.
-    """
-    t = text.strip()
-    if currency:
-        t = t.lstrip("$€£").strip()
-    scale = 1.0
-    if percent and t.endswith("%"):
-        t, scale = t[:-1].strip(), 0.01
-    if _THOUSANDS.match(t):
-        t = t.replace(",", "")
-    if not _DECIMAL.match(t):
-        return None
-    v = float(t) * scale
-    return v if np.isfinite(v) else None
+        return read_table(path, "history", ", ".join(REQUIRED))
+    except TableError as exc:
+        raise HistoryError(exc.source, exc.problems) from None
 
 
 def _month_name(text: str) -> int | None:
@@ -355,7 +249,7 @@ def _month_name(text: str) -> int | None:
 
 
 #: measures that count things, so must be whole numbers
-_COUNTS = ("calls", "leads", "conversions", "deals", "new_accounts", "milestones", "partners_opened")
+_COUNTS = ("calls", "leads", "conversions", "deals", "new_accounts", "milestones", "partners_opened", "units")
 #: money columns: per rep-month, in the scenario's currency
 MONEY = ("quota", "payout", "revenue", "large_order_value", "partner_revenue_new")
 #: the largest value accepted per rep-month, by column (scores are fractions 0-1); see docs/history-format.md
@@ -366,42 +260,6 @@ UPPER_BOUNDS: dict[str, float] = {
 }
 #: measures that are fractions 0-1 (a trailing % is read as a fraction)
 _SCORES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m, kind in proc.items() if kind == "score"))
-
-
-@dataclass
-class _Rows:
-    """The cells of a history file, column by column, and why its bad rows were rejected.
-
-    Attributes
-    ----------
-    col : dict column -> list of str
-        The stripped cells of each column (names normalised and aliases read).
-    n : int
-        Number of data rows.
-    offset : int
-        Added to a 0-based row index to give the number reported: 2 for a CSV
-        line (after the header), 1 for a Parquet row.
-    bad : dict row index -> list of str
-        The reasons each bad row was rejected, in the order they were found.
-    cols : dict row index -> list of str
-        The columns of each bad row's bad cells.
-    """
-
-    col: dict[str, list[str]]
-    n: int
-    offset: int
-    bad: dict[int, list[str]] = field(default_factory=dict)
-
-    def where(self, i: int) -> str:
-        """Where row ``i`` is in the file: ``"line 7"`` (CSV) or ``"row 6"`` (Parquet)."""
-        return f"{'line' if self.offset == 2 else 'row'} {i + self.offset}"
-
-    cols: dict[int, list[str]] = field(default_factory=dict)
-
-    def flag(self, i: int, reason: str, *columns: str) -> None:
-        """Record that row ``i`` is bad, why, and the columns of the bad cells."""
-        self.bad.setdefault(i, []).append(reason)
-        self.cols.setdefault(i, []).extend(c for c in columns if c not in self.cols[i])
 
 
 def read_history(
@@ -416,7 +274,7 @@ def read_history(
     Parameters
     ----------
     path : str or Path
-        CSV (``.csv``/``.tsv``) or Parquet (``.parquet``) file.
+        CSV (``.csv``/``.tsv``), XLSX (``.xlsx``, first sheet) or Parquet (``.parquet``) file.
     roles : dict role -> process, optional
         The roles of the scenario the history belongs to. When omitted, a
         row's role must be a process name (telesales, key_account, channel)
@@ -440,10 +298,11 @@ def read_history(
     if on_error not in ("stop", "skip"):
         raise HistoryError(str(path), [f"on_error: expected 'stop' or 'skip', got {on_error!r}"])
     src = str(path)
-    raw, offset = _read_raw(Path(path))
-    raw, notes = _check_columns(raw, src)
+    table = _read_raw(Path(path))
+    raw, notes = _check_columns(table.frame, src)
+    notes = table.notes + notes
     measure_cols = [m for m in ALL_MEASURES if m in raw.columns]
-    rows = _Rows({c: raw[c].tolist() for c in raw.columns}, len(raw), offset)
+    rows = Rows.of(raw, table)
     # the checks run in this order, so a bad row's reasons are listed in it
     processes = _check_roles(rows, roles, role_map)
     years, months, with_years = _parse_periods(rows)
@@ -451,8 +310,7 @@ def read_history(
     new_hire = _parse_new_hire(rows)
     _check_across_rows(rows, years, months, with_years)
 
-    problems = [RowProblem(src, rows.where(i), "; ".join(rs), tuple(rows.cols.get(i, ())))
-                for i, rs in sorted(rows.bad.items())]
+    problems = rows.problems()
     if problems and on_error == "stop":
         raise HistoryError(src, problems)
     keep = np.array([i not in rows.bad for i in range(rows.n)])
@@ -486,24 +344,10 @@ def _check_columns(raw: pd.DataFrame, src: str) -> tuple[pd.DataFrame, list[str]
     HistoryError
         Duplicate or missing required columns, or no data rows.
     """
-    raw.columns = [_norm(c) for c in raw.columns]
-    notes: list[str] = []
-    renamed = {}
-    for c in raw.columns:
-        target = ALIASES.get(c)
-        if target and target not in raw.columns and target not in renamed.values():
-            renamed[c] = target
-    if renamed:
-        raw = raw.rename(columns=renamed)
-        notes.append("read column(s) " + ", ".join(f"'{a}' as '{b}'" for a, b in renamed.items()))
-    dup_cols = [c for c, n in Counter(raw.columns).items() if n > 1]
-    if dup_cols:
-        raise HistoryError(src, [f"columns appear more than once (after normalising names): {dup_cols}"])
-    missing = [c for c in REQUIRED if c not in raw.columns]
-    if missing:
-        raise HistoryError(src, [f"missing required column(s) {missing}; the file has {list(raw.columns)}"])
-    if raw.empty:
-        raise HistoryError(src, ["no data rows"])
+    try:
+        raw, notes = check_columns(raw, REQUIRED, ALIASES)
+    except TableError as exc:
+        raise HistoryError(src, exc.problems) from None
     known = set(REQUIRED) | set(OPTIONAL) | set(ALL_MEASURES)
     ignored = [c for c in raw.columns if c not in known]
     if ignored:
@@ -514,7 +358,7 @@ def _check_columns(raw: pd.DataFrame, src: str) -> tuple[pd.DataFrame, list[str]
     return raw, notes
 
 
-def _check_roles(rows: _Rows, roles: dict[str, str] | None,
+def _check_roles(rows: Rows, roles: dict[str, str] | None,
                  role_map: dict[str, str] | None) -> list[str | None]:
     """Check each row's rep and role, and find the role's process.
 
@@ -524,7 +368,7 @@ def _check_roles(rows: _Rows, roles: dict[str, str] | None,
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
         Bad rows are flagged here.
     roles : dict role -> process, optional
         The scenario's roles; without them a role must be a process name or
@@ -545,8 +389,8 @@ def _check_roles(rows: _Rows, roles: dict[str, str] | None,
         if role_map and role[i] in role_map:
             role[i] = role_map[role[i]]
         r = role[i]
-        if roles is not None and r not in roles and _norm(r) in roles:
-            r = role[i] = _norm(r)  # 'Key Account' -> 'key_account'
+        if roles is not None and r not in roles and norm_name(r) in roles:
+            r = role[i] = norm_name(r)  # 'Key Account' -> 'key_account'
         if r == "":
             rows.flag(i, "missing role", "role")
             continue
@@ -568,12 +412,12 @@ def _check_roles(rows: _Rows, roles: dict[str, str] | None,
     return out_proc
 
 
-def _parse_periods(rows: _Rows) -> tuple[np.ndarray, np.ndarray, bool]:
+def _parse_periods(rows: Rows) -> tuple[np.ndarray, np.ndarray, bool]:
     """The year and month of each row, from ``month`` (and ``year`` when the file has it).
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
         Rows whose period cannot be read are flagged here.
 
     Returns
@@ -619,7 +463,7 @@ def _period(month: str, year: str | None, dated: bool) -> tuple[int, int] | tupl
     if month == "":
         return "missing month", "month"
     name = _month_name(month)
-    num = float(name) if name is not None else _number(month)
+    num = float(name) if name is not None else parse_number(month)
     if num is None:
         return (f"bad month: '{month}', expected a whole number 1-12, YYYY-MM or a month name "
                 "(Jan or January)"), "month"
@@ -629,7 +473,7 @@ def _period(month: str, year: str | None, dated: bool) -> tuple[int, int] | tupl
         if dated:
             return f"month without a year: '{month}' while other rows use YYYY-MM", "month"
         return 1, int(num)
-    yv = _number(year)
+    yv = parse_number(year)
     if yv is None or yv != int(yv) or not YEAR_RANGE[0] <= yv <= YEAR_RANGE[1]:
         return f"bad year: '{year}', expected a whole number {YEAR_RANGE[0]}-{YEAR_RANGE[1]}", "year"
     return int(yv), int(num)
@@ -650,17 +494,17 @@ def _dated_period(month: str, m: re.Match, year: str | None) -> tuple[int, int] 
             return f"bad month: '{month}' is not a date", "month"
     if hh is not None and (hh > 23 or mi > 59 or (ss is not None and ss > 59)):
         return f"bad month: '{month}' has no such time of day", "month"
-    if year not in (None, "") and _number(year) != y:
+    if year not in (None, "") and parse_number(year) != y:
         return f"bad year: year is '{year}' but month is '{month}'", "year"
     return y, mm
 
 
-def _parse_numbers(rows: _Rows, columns: list[str], processes: list[str | None]) -> dict[str, np.ndarray]:
+def _parse_numbers(rows: Rows, columns: list[str], processes: list[str | None]) -> dict[str, np.ndarray]:
     """The numeric columns (quota, payout, measures) the file has, checked cell by cell.
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
         Bad cells flag their row here, column by column in the order of ``columns``.
     columns : list of str
         The numeric columns to read; those the file lacks are left out.
@@ -713,7 +557,7 @@ def _cell(column: str, text: str, process: str | None, role: str) -> tuple[float
         if column != "payout" and process is not None and relevant:
             return None, f"missing value: '{column}' is empty"
         return None, None
-    num = _number(text, currency=column in MONEY, percent=column in _SCORES)
+    num = parse_number(text, currency=column in MONEY, percent=column in _SCORES)
     if num is None:
         if _non_finite(text):
             return None, f"non-finite value: '{column}' is '{text}', expected a finite number"
@@ -737,11 +581,11 @@ def _cell(column: str, text: str, process: str | None, role: str) -> tuple[float
 
 def _non_finite(text: str) -> bool:
     """The cell is infinity or NaN, written as a word or as a number too large for a float (``1e999``)."""
-    t = text.strip().lstrip("$€£").strip()
-    return bool(_NON_FINITE.match(t)) or (bool(_DECIMAL.match(t)) and not np.isfinite(float(t)))
+    t = text.strip().lstrip(CURRENCY_SIGNS).strip()
+    return bool(_NON_FINITE.match(t)) or (bool(DECIMAL.match(t)) and not np.isfinite(float(t)))
 
 
-def _parse_new_hire(rows: _Rows) -> np.ndarray:
+def _parse_new_hire(rows: Rows) -> np.ndarray:
     """The ``new_hire`` column as (n,) floats: 1.0 true, 0.0 false, NaN absent or bad (flagged)."""
     new_hire = np.full(rows.n, np.nan)
     if "new_hire" in rows.col:
@@ -756,12 +600,12 @@ def _parse_new_hire(rows: _Rows) -> np.ndarray:
     return new_hire
 
 
-def _check_across_rows(rows: _Rows, years: np.ndarray, months: np.ndarray, with_years: bool) -> None:
+def _check_across_rows(rows: Rows, years: np.ndarray, months: np.ndarray, with_years: bool) -> None:
     """Flag rows that contradict an earlier good row: a duplicate rep-month, or a rep changing role within a year.
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
         Rows already flagged are not compared; rows found here are flagged.
     years, months : ndarray (n,) of int
         Each row's calendar year and month 1-12.
@@ -790,13 +634,13 @@ def _check_across_rows(rows: _Rows, years: np.ndarray, months: np.ndarray, with_
         rep_role.setdefault(rk, (role[i], i))
 
 
-def _history_frame(rows: _Rows, keep: np.ndarray, processes: list[str | None], years: np.ndarray,
+def _history_frame(rows: Rows, keep: np.ndarray, processes: list[str | None], years: np.ndarray,
                    months: np.ndarray, new_hire: np.ndarray, values: dict[str, np.ndarray]) -> pd.DataFrame:
     """The good rows as :attr:`History.frame`, sorted by year, role, rep and month.
 
     Parameters
     ----------
-    rows : _Rows
+    rows : Rows
     keep : ndarray (n,) bool
         The rows to keep.
     processes, years, months, new_hire, values

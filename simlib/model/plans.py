@@ -75,6 +75,10 @@ def set_quotas(scenario: Scenario, plan: str, world: RoleWorld) -> np.ndarray:
         company = q.level * (q.company_target if q.company_target else E * world.role.headcount)
         weight = p_hat * ramp
         quota = company * weight / weight.sum(axis=1, keepdims=True)
+    if world.quota is not None:  # a roster's quotas are the current plan's: scaled by this plan's level over it
+        cur = scenario.role_plan(scenario.current_plan, world.name).quota.level
+        given = world.quota * (q.level / cur if cur > 0 else 1.0)
+        quota = np.where(np.isnan(given), quota, given)
     return quota
 
 
@@ -188,8 +192,9 @@ def _cumulate(x: np.ndarray, kind: str) -> np.ndarray:
 
 def _team_sum(x: np.ndarray, world: RoleWorld) -> np.ndarray:
     """Sum over each team's members, broadcast back to members: (T, R, ...) -> (T, R, ...)."""
-    starts = np.arange(0, world.role.headcount, world.role.team_size)
-    return np.add.reduceat(x, starts, axis=1)[:, world.team]
+    team = world.team  # members of a team are consecutive (blocks of team_size, or a roster's teams)
+    starts = np.flatnonzero(np.concatenate(([True], team[1:] != team[:-1])))
+    return np.add.reduceat(x, starts, axis=1)[:, team]
 
 
 def _team_size(world: RoleWorld) -> np.ndarray:
@@ -229,7 +234,7 @@ class PayResult:
     ----------
     incentive : (T, R) incentive paid in the year.
     base : (R,) or scalar base salary.
-    target_incentive : scalar, money per year at 100%.
+    target_incentive : scalar (R,) with a roster, money per year at 100%.
     attainment : (T, R) annual revenue / annual quota.
     quota : (T, R) annual revenue quota.
     capped : (T, R) bool, any component hit its cap in any period.
@@ -238,8 +243,8 @@ class PayResult:
     """
 
     incentive: np.ndarray
-    base: float
-    target_incentive: float
+    base: float | np.ndarray
+    target_incentive: float | np.ndarray
     attainment: np.ndarray
     quota: np.ndarray
     capped: np.ndarray
@@ -290,9 +295,11 @@ def component_pay(
     return y * scale, capped
 
 
-def _scale(c: Component, TI: float, targets: np.ndarray) -> np.ndarray:
+def _scale(c: Component, TI: float | np.ndarray, targets: np.ndarray) -> np.ndarray:
     n = targets.shape[-1]
     if c.kind == "curve":
+        if np.ndim(TI):  # per rep (R,)
+            return np.broadcast_to((c.weight * TI / n)[:, None], targets.shape).copy()
         return np.full(targets.shape, c.weight * TI / n)
     if c.kind == "commission":
         return targets
@@ -337,6 +344,8 @@ def compute_pay(
     kinds = MEASURES[world.role.process]
     TI = scenario.target_incentive(plan, world.name)
     base = scenario.base_salary(plan, world.name)
+    if world.ti_share is not None:  # a roster's reps: each at their own level relative to the role's
+        TI, base = TI * world.ti_share, base * world.base_share
     prof = revenue_profile(scenario, world.name)
 
     comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof)

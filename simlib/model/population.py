@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simlib.errors import SimlibError
 from simlib.memo import by_identity
 from simlib.scenario import MONTHS, Role, Scenario
 
@@ -105,6 +106,8 @@ def _role_draws(role: Role) -> tuple[list, list]:
     elif role.process == "key_account":
         normals += [("size", (R, M, KA_SIZE_DRAWS)), ("satisfaction", (R, M))]
         uniforms += [(n, (R, M)) for n in ("ndeals", "newacc", "milestones")]
+    elif role.process == "generic":
+        normals += [(n, (R, M)) for n in ("revenue", "units")]
     else:
         normals += [(n, (R, M)) for n in ("revenue", "psat", "adherence")]
         uniforms += [("opened", (R, M))]
@@ -229,7 +232,15 @@ class RoleWorld:
     market : ndarray (T, 12)
         Common demand multiplier.
     team : ndarray (R,)
-        Team index of each rep (consecutive blocks of ``team_size``).
+        Team index of each rep (consecutive blocks of ``team_size``; with a
+        roster, the index into its team names, members consecutive).
+    base_share, ti_share : ndarray (R,) or None
+        With a roster: each rep's base salary and target incentive relative to
+        the role's (a plan's level times this is the rep's); None: everyone
+        gets the role's.
+    quota : ndarray (R,) or None
+        With a roster that gives quotas: each rep's annual quota under the
+        current plan (NaN: set by the plan's quota method); else None.
     """
 
     name: str
@@ -244,6 +255,9 @@ class RoleWorld:
     team: np.ndarray
     n_teams: int
     ramp_mean: np.ndarray = field(init=False, repr=False)
+    base_share: np.ndarray | None = None
+    ti_share: np.ndarray | None = None
+    quota: np.ndarray | None = None
 
     def __post_init__(self):
         # derived, so that dataclasses.replace(world, ramp=...) gets a fresh one
@@ -260,10 +274,15 @@ def rep_labels(scenario: Scenario, name: str) -> tuple[list[str], list[str]]:
     Returns
     -------
     rep_ids : list of str, one per rep (index ``r`` of the role's arrays)
-        ``"<role>-0001"``, ``"<role>-0002"``, ... for a synthetic population.
+        The roster's ``rep_id`` when the scenario names a roster (reps
+        ordered team by team), else ``"<role>-0001"``, ``"<role>-0002"``, ...
     team_names : list of str, one per team (index ``RoleWorld.team``)
-        ``"<role>-T1"``, ``"<role>-T2"``, ...
+        The roster's team names, else ``"<role>-T1"``, ``"<role>-T2"``, ...
     """
+    roster = scenario.roster_data
+    if roster is not None:
+        rr = roster.roles[name]
+        return list(rr.ids), list(rr.teams)
     role = scenario.roles[name]
     n_teams = (role.headcount + role.team_size - 1) // role.team_size
     return ([f"{name}-{i + 1:04d}" for i in range(role.headcount)],
@@ -271,8 +290,11 @@ def rep_labels(scenario: Scenario, name: str) -> tuple[list[str], list[str]]:
 
 
 def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], market: np.ndarray) -> RoleWorld:
+    """One role's reps in a chunk of trials: synthetic, or the roster's when the scenario names one."""
     role = scenario.roles[name]
     d = {k.split(".", 1)[1]: v for k, v in draws.items() if k.startswith(name + ".")}
+    if scenario.roster_data is not None:
+        return _roster_world(scenario, name, d, market)
     ability = lognormal_mean_one(role.ability_sd, d["ability"])
     territory = lognormal_mean_one(role.territory_sd, d["territory"])
     new_hire = d["new_hire"] < role.new_hire_share
@@ -292,4 +314,95 @@ def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], mark
         market=market,
         team=team,
         n_teams=int(team[-1]) + 1,
+    )
+
+
+def roster_ramp(tenure: np.ndarray, ramp_months: int) -> np.ndarray:
+    """Ramp (R, 12) of reps with ``tenure`` whole months at the start of the year: ``min(1, (t + m + 1) / ramp_months)``.
+
+    A rep hired at the start of the year (tenure 0) ramps as a synthetic new
+    hire; one with tenure ``t`` continues from month ``t`` of the same curve.
+    """
+    months = np.arange(MONTHS)
+    return np.minimum(1.0, (tenure[:, None] + months[None, :] + 1.0) / ramp_months)
+
+
+def roster_territory(given: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """Territory potential (T, R): the roster's, scaled to mean 1 over the reps that have one; drawn for the others."""
+    has = ~np.isnan(given)
+    if not has.any():
+        return drawn
+    return np.where(has, np.where(has, given, 1.0) / given[has].mean(), drawn)
+
+
+def track_draws(mean: np.ndarray, var: np.ndarray, sd_a: float, sd_p: float, z_a: np.ndarray,
+                z_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ability and territory (T, R) of reps whose log productivity ``x = log(a p)`` has posterior N(mean, var).
+
+    ``x = mean + sqrt(var) z_a``; it is split into ``log a`` and ``log p`` as
+    their joint normal prior implies given the sum (``log a`` takes the share
+    ``sd_a^2 / (sd_a^2 + sd_p^2)`` of x's deviation from its prior mean, plus
+    the conditional spread ``sd_a sd_p / sqrt(sd_a^2 + sd_p^2)`` times ``z_p``),
+    so the product ``a p`` is exactly ``exp(x)``. ``z_a``, ``z_p`` are the
+    trial's own normals (common random numbers, any chunking).
+    """
+    tau2 = sd_a * sd_a + sd_p * sd_p
+    x = mean + np.sqrt(var) * z_a
+    mu_a, mu_x = -0.5 * sd_a * sd_a, -0.5 * tau2
+    if tau2 > 0:
+        log_a = mu_a + (sd_a * sd_a / tau2) * (x - mu_x) + (sd_a * sd_p / np.sqrt(tau2)) * z_p
+    else:
+        log_a = np.full_like(x, mu_a)
+    return np.exp(log_a), np.exp(x - log_a)
+
+
+def _from_track_record(scenario: Scenario, name: str, d: dict[str, np.ndarray], ability: np.ndarray,
+                       territory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ability and territory with each rep's history applied (reps without history keep the role's draws)."""
+    track = scenario.track_record
+    if track is None:
+        raise SimlibError(
+            f"{scenario.source}: the scenario names history '{scenario.history}', which is applied when the "
+            "scenario is loaded with simlib.load_scenario or simlib.fit.individuals.with_history "
+            "(the simlib commands do this)")
+    mean, var, _ = track.roles[name]
+    has = ~np.isnan(mean)
+    if not has.any():
+        return ability, territory
+    role = scenario.roles[name]
+    a, p = track_draws(np.where(has, mean, 0.0), np.where(has, var, 0.0), role.ability_sd, role.territory_sd,
+                       d["ability"], d["territory"])
+    return np.where(has, a, ability), np.where(has, p, territory)
+
+
+def _roster_world(scenario: Scenario, name: str, d: dict[str, np.ndarray], market: np.ndarray) -> RoleWorld:
+    """A role's world with the roster's reps: their teams, tenure (ramp), pay levels, quotas and territories.
+
+    Ability is drawn from the role's distribution, as for a synthetic rep.
+    """
+    role = scenario.roles[name]
+    rr = scenario.roster_data.roles[name]
+    T = d["ability"].shape[0]
+    ramp_r = roster_ramp(rr.tenure, role.ramp_months)
+    ramp = np.broadcast_to(ramp_r, (T, *ramp_r.shape)).copy()
+    quota = None if np.isnan(rr.quota).all() else rr.quota
+    ability = lognormal_mean_one(role.ability_sd, d["ability"])
+    territory = roster_territory(rr.territory, lognormal_mean_one(role.territory_sd, d["territory"]))
+    if scenario.history is not None:
+        ability, territory = _from_track_record(scenario, name, d, ability, territory)
+    return RoleWorld(
+        name=name,
+        role=role,
+        draws=d,
+        ability=ability,
+        territory=territory,
+        new_hire=np.broadcast_to(rr.tenure < role.ramp_months, (T, rr.headcount)).copy(),
+        ramp=ramp,
+        season=np.asarray(role.season),
+        market=market,
+        team=rr.team,
+        n_teams=len(rr.teams),
+        base_share=rr.base_salary / role.base_salary if role.base_salary > 0 else np.ones(rr.headcount),
+        ti_share=rr.target_incentive / role.target_incentive if role.target_incentive > 0 else np.ones(rr.headcount),
+        quota=quota,
     )

@@ -120,6 +120,12 @@ def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndar
     return np.clip(x, 0.0, upper, out=x)  # min(max(x, 0), upper) by value (a -0.0 comes out +0.0)
 
 
+def generic_noise(cv: float, z: np.ndarray) -> np.ndarray:
+    """Mean-one lognormal factor with coefficient of variation ``cv``: ``exp(s z - s^2/2)``, ``s^2 = log(1 + cv^2)``."""
+    s = np.sqrt(np.log1p(cv * cv))
+    return np.exp(s * z - 0.5 * s * s)
+
+
 def _split(c: Controls, share: float, elasticity: float, beta: float):
     """Activity output multiplier and quality multiplier from effort and focus.
 
@@ -141,6 +147,8 @@ def expected_monthly_revenue(role: Role, growth: float) -> np.ndarray:
         return p.calls_per_month * p.lead_rate * p.conversion_rate * p.deal_value * season
     if role.process == "key_account":
         return p.deals_per_month * p.deal_size_mean * season
+    if role.process == "generic":
+        return p.revenue_per_month * season
     m = np.arange(MONTHS)
     built = np.array([np.sum(1.0 - np.exp(-(k - np.arange(k)) / p.partner_ramp_months)) for k in m])
     return (p.existing_revenue_per_month + p.partners_per_month * p.partner_mature_revenue * built) * season
@@ -219,6 +227,8 @@ class RoleProcess:
             return self._telesales(m, c, demand)
         if proc == "key_account":
             return self._key_account(m, c, demand)
+        if proc == "generic":
+            return self._generic(m, c, demand)
         return self._channel(m, c, demand)
 
     # -- today's effort all year: every month at once ------------------------------
@@ -241,6 +251,8 @@ class RoleProcess:
             f = self._telesales_year(demand)
         elif proc == "key_account":
             f = self._key_account_year(demand)
+        elif proc == "generic":
+            f = self._generic_year(demand)
         else:
             f = self._channel_year(demand)
         return YearMeasures({k: f[k] for k in MEASURES[proc]})
@@ -413,6 +425,40 @@ class RoleProcess:
             "partner_satisfaction": lambda m: np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0),
             "policy_adherence": lambda m: np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0),
         }
+
+    def _generic_year(self, demand: np.ndarray) -> dict[str, Callable[[YearMeasures], np.ndarray]]:
+        """How each measure of a generic role's year is computed: lognormal revenue, then units from it.
+
+        Parameters
+        ----------
+        demand : ndarray (T, 1, 12)
+            Season times market, each month's demand multiplier (mean about 1).
+
+        Returns
+        -------
+        dict measure -> function of the :class:`YearMeasures`
+            Revenue is money per month; units a count per month.
+        """
+        w, p, d = self.w, self.p, self.w.draws
+
+        def revenue(m):
+            mu = (p.revenue_per_month * w.ability * w.territory)[..., None] * demand * w.ramp
+            return mu * generic_noise(p.revenue_cv, d["revenue"])
+
+        def units(m):
+            mean = m["revenue"] / p.revenue_per_unit
+            return _normal_count(mean, mean, d["units"])
+
+        return {"revenue": revenue, "units": units}
+
+    # -- generic: lognormal revenue around its mean, units in proportion ------------
+    def _generic(self, m, c, demand):
+        w, p, d = self.w, self.p, self.w.draws
+        act, _, _ = _split(c, p.activity_share, p.quality_elasticity, self.beta)
+        mu = p.revenue_per_month * w.ability * w.territory * demand * w.ramp[:, :, m] * act * c.help_mult
+        revenue = mu * generic_noise(p.revenue_cv, d["revenue"][:, :, m])
+        mean = revenue / p.revenue_per_unit
+        return {"revenue": revenue, "units": _normal_count(mean, mean, d["units"][:, :, m])}
 
     # -- telesales: calls -> leads -> conversions -> revenue ---------------------
     def _telesales(self, m, c, demand):

@@ -220,7 +220,22 @@ def _produce_channel(role: Role, rep: dict, r: int, d: dict, demand: list[float]
     return out
 
 
-_PRODUCERS = {"telesales": _produce_telesales, "key_account": _produce_key_account, "channel": _produce_channel}
+def _produce_generic(role: Role, rep: dict, r: int, d: dict, demand: list[float]) -> dict[str, list[float]]:
+    p = role.process_params()
+    act, _, _ = _effort_split(p.activity_share, p.quality_elasticity, role.effort_elasticity)
+    out: dict[str, list[float]] = {k: [] for k in MEASURES["generic"]}
+    sig = math.sqrt(math.log(1.0 + p.revenue_cv * p.revenue_cv))  # lognormal with coefficient of variation cv
+    for m in range(MONTHS):
+        mean = p.revenue_per_month * rep["ability"] * rep["territory"] * demand[m] * rep["ramp"][m] * act * HELP
+        revenue = mean * math.exp(sig * d["revenue"][r][m] - 0.5 * sig * sig)
+        units_mean = revenue / p.revenue_per_unit  # units sold in proportion to revenue (Poisson, normal approximation)
+        out["revenue"].append(revenue)
+        out["units"].append(_normal_count(units_mean, units_mean, d["units"][r][m]))
+    return out
+
+
+_PRODUCERS = {"telesales": _produce_telesales, "key_account": _produce_key_account, "channel": _produce_channel,
+              "generic": _produce_generic}
 
 
 def expected_revenue_profile(role: Role, growth: float) -> list[float]:
@@ -233,6 +248,8 @@ def expected_revenue_profile(role: Role, growth: float) -> list[float]:
             out.append(p.calls_per_month * p.lead_rate * p.conversion_rate * p.deal_value * s)
         elif role.process == "key_account":
             out.append(p.deals_per_month * p.deal_size_mean * s)
+        elif role.process == "generic":
+            out.append(p.revenue_per_month * s)
         else:
             built = sum(1.0 - math.exp(-(m - j) / p.partner_ramp_months) for j in range(m))
             out.append((p.existing_revenue_per_month + p.partners_per_month * p.partner_mature_revenue * built) * s)

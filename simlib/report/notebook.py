@@ -315,7 +315,8 @@ def measure_means(
 
 
 def _as_scen(scenario: Any):
-    from simlib.scenario import Scenario, load_scenario
+    from simlib.fit.individuals import load_scenario  # with the history it names applied
+    from simlib.scenario import Scenario
 
     return scenario if isinstance(scenario, Scenario) else load_scenario(resolve_path(scenario))
 
@@ -361,7 +362,7 @@ def rep_outcomes(
     for o in outcomes:
         plan, rname, measures, pay = o.plan, o.role, o.measures, o.pay
         T, R = pay.incentive.shape
-        ti = float(pay.target_incentive)
+        ti = np.broadcast_to(np.asarray(pay.target_incentive, dtype=float), (R,))  # per rep with a roster
         frames.append(pd.DataFrame({
             "plan": plan,
             "role": rname,
@@ -371,7 +372,7 @@ def rep_outcomes(
             "quota": pay.quota.ravel(),
             "revenue": measures["revenue"].sum(axis=-1).ravel(),
             "incentive": pay.incentive.ravel(),
-            "payout": (pay.incentive / ti).ravel() if ti > 0 else np.full(T * R, np.nan),
+            "payout": np.where(ti > 0, pay.incentive / np.where(ti > 0, ti, 1.0), np.nan).ravel(),
             "capped": pay.capped.ravel(),
         }))
     return pd.concat(frames, ignore_index=True)
