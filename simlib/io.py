@@ -129,17 +129,20 @@ NUMBER_FORMATS = {
     "integer": "#,##0",
 }
 
-#: a metric's unit (as in :data:`simlib.model.metrics.METRICS`) -> the kind of number format it is shown with
+#: the first word of a metric's unit (as in :data:`simlib.model.metrics.METRICS`: "money", "money per
+#: rep-year", "fraction of quota"...) -> the kind of number format it is shown with (else ``number``)
 UNIT_KINDS = {
     "money": "money",
     "fraction": "percent",
-    "fraction of quota": "percent",
     "probability": "percent",
     "percent": "percent",
-    "multiple": "number",
-    "index": "number",
-    "correlation": "number",
 }
+
+
+def unit_kind(unit: Any) -> str:
+    """The kind of number format (a key of :data:`NUMBER_FORMATS`) for a metric's unit, by its first word."""
+    words = str(unit).split()
+    return UNIT_KINDS.get(words[0].lower(), "number") if words else "number"
 
 #: Excel's limits: sheet names of at most 31 characters without these characters
 _SHEET_BAD = str.maketrans({c: "_" for c in "[]:*?/\\"})
@@ -166,7 +169,7 @@ def write_workbook(path: str | os.PathLike, sheets: Mapping[str, Any], *,
         in every sheet where the column appears.
     unit_column : str
         In a long table with a column of this name (a metric's unit per row,
-        see :data:`UNIT_KINDS`), the float columns without a kind in ``kinds``
+        see :func:`unit_kind`), the float columns without a kind in ``kinds``
         take the format of the row's unit; else they are shown as ``number``.
     """
     from openpyxl import Workbook
@@ -194,7 +197,7 @@ def write_workbook(path: str | os.PathLike, sheets: Mapping[str, Any], *,
             for j, v in enumerate(values):
                 fmt = formats[j]
                 if fmt == "unit":
-                    fmt = NUMBER_FORMATS[UNIT_KINDS.get(str(units[i]), "number")]
+                    fmt = NUMBER_FORMATS[unit_kind(units[i])]
                 cell = ws.cell(row=i + 2, column=j + 1)
                 if isinstance(v, str):
                     cell.data_type = "s"  # text stays text: '=1+1' from a file is not a formula

@@ -36,7 +36,7 @@ def test_sheets_numbers_formats_and_header(tmp_path):
     assert ws2["D2"].data_type == "s" and ws2["D2"].value == "=1+1"  # text from a file is never a formula
 
 
-def test_atomic_replace_keeps_old_file_on_failure(tmp_path):
+def test_a_bad_format_kind_leaves_the_old_file(tmp_path):
     out = tmp_path / "r.xlsx"
     write_workbook(out, {"t": pd.DataFrame({"x": [1.0]})})
     before = out.read_bytes()
@@ -44,3 +44,11 @@ def test_atomic_replace_keeps_old_file_on_failure(tmp_path):
         write_workbook(out, {"t": pd.DataFrame({"x": [2.0]})}, kinds={"x": "no-such-kind"})
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.xlsx"]
+
+
+@pytest.mark.parametrize("unit, fmt", [("money", "#,##0"), ("money per rep-year", "#,##0"), ("fraction of quota", "0.0%"),
+                                       ("probability", "0.0%"), ("multiple", "#,##0.000"), ("", "#,##0.000")])
+def test_units_choose_the_number_format(unit, fmt):
+    from simlib.io import unit_kind
+
+    assert NUMBER_FORMATS[unit_kind(unit)] == fmt
