@@ -284,7 +284,8 @@ class ExplorerApp:
     (as a user's move does) schedules an update, which runs after
     ``debounce`` seconds without another change (at once when ``debounce``
     is 0), shows "computing..." in ``status`` meanwhile and then redraws
-    ``table`` (HTML) and ``figures`` (PNG images). :meth:`plan_controls` is the
+    ``table`` (HTML) and ``figures`` (PNG images); ``timings`` holds the
+    seconds the last update took to the table and to the charts. :meth:`plan_controls` is the
     state as :meth:`Explorer.update` controls; ``box`` is the whole app.
     """
 
@@ -299,6 +300,7 @@ class ExplorerApp:
         self.figures = w.VBox([])
         self.error = ""
         self.updates = 0
+        self.timings: dict[str, float] = {}
         self._pending = 0
         self._resetting = False
         self.controls["role"].observe(self._new_role, names="value")
@@ -379,10 +381,13 @@ class ExplorerApp:
             return
         self.error = ""
         self.table.value = escape_frame(r["table"]).style.format(precision=3).hide(axis="index").to_html()
+        t_table = time.perf_counter() - t0
+        self.status.value = "<i>drawing the charts...</i>"
         self.figures.children = [self.w.Image(value=_png(f), format="png") for f in r["figures"]]
         self.updates += 1
+        self.timings = {"table": t_table, "total": time.perf_counter() - t0}
         what = "variant vs base plan" if r["changed"] else "base plan (move a control to compare)"
-        self.status.value = f"{what}; updated in {time.perf_counter() - t0:.2f} s"
+        self.status.value = f"{what}; table in {t_table:.2f} s, charts in {self.timings['total']:.2f} s"
 
 
 def _png(fig: Any) -> bytes:
