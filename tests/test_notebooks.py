@@ -177,6 +177,7 @@ def test_explorer_snapshot_results(run):
     # controls at their defaults: the base plan only, not compared with an identical copy of itself
     assert "base" in t.columns and "variant" not in t.columns and "diff" not in t.columns
     assert not any(v == -1.0 for v in r["parameters"].values())  # "as base" markers are not shown as values
+    assert r["provenance"]["scenario_sha256"] == simlib.load_scenario(DEFAULT).sha256  # the hash the header shows
 
 
 @needs_kernel
