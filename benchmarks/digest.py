@@ -44,7 +44,7 @@ def digests() -> dict[str, str]:
         found[name] = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
     with tempfile.TemporaryDirectory() as tmp:
         for name, args in SWEEPS.items():
-            out = Path(tmp) / "sweep.csv"
+            out = Path(tmp) / f"{name.replace(' ', '_')}.csv"  # a new file each: sweep --out never overwrites
             _simlib(["sweep", SCENARIO, *args, "--seed", "3", "--out", str(out)])
             found[name] = hashlib.sha256(out.read_bytes()).hexdigest()
     return found

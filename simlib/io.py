@@ -119,3 +119,144 @@ def jsonable(obj: Any) -> Any:
     if hasattr(obj, "to_dict") and callable(obj.to_dict):
         return jsonable(obj.to_dict())
     raise TypeError(f"cannot save a {type(obj).__name__} as JSON")
+
+
+#: Excel number format of each kind of value in a workbook (:func:`write_workbook`)
+NUMBER_FORMATS = {
+    "money": "#,##0",
+    "percent": "0.0%",
+    "number": "#,##0.000",
+    "integer": "#,##0",
+}
+
+#: the first word of a metric's unit (as in :data:`simlib.model.metrics.METRICS`: "money", "money per
+#: rep-year", "fraction of quota"...) -> the kind of number format it is shown with (else ``number``)
+UNIT_KINDS = {
+    "money": "money",
+    "fraction": "percent",
+    "probability": "percent",
+    "percent": "percent",
+}
+
+
+def unit_kind(unit: Any) -> str:
+    """The kind of number format (a key of :data:`NUMBER_FORMATS`) for a metric's unit, by its first word."""
+    words = str(unit).split()
+    return UNIT_KINDS.get(words[0].lower(), "number") if words else "number"
+
+#: Excel's limits: sheet names of at most 31 characters without these characters
+_SHEET_BAD = str.maketrans({c: "_" for c in "[]:*?/\\"})
+
+
+def write_workbook(path: str | os.PathLike, sheets: Mapping[str, Any], *,
+                   kinds: Mapping[str, str] | None = None, unit_column: str = "unit") -> None:
+    """Write tables to an Excel workbook (.xlsx), one sheet per table, atomically (:func:`write_atomic`).
+
+    Numbers are stored as numeric cells with an Excel number format (money with
+    thousands separators, fractions as ``0.0%``), headers are bold, the header
+    row is frozen and column widths fit the content. Text cells are stored as
+    text (never as formulas).
+
+    Parameters
+    ----------
+    path : path
+        The ``.xlsx`` file.
+    sheets : mapping
+        Sheet name -> pandas DataFrame (written without its index; reset it
+        first to keep it). Names are cut to Excel's 31 characters.
+    kinds : mapping, optional
+        Column name -> kind of number format (a key of :data:`NUMBER_FORMATS`),
+        in every sheet where the column appears.
+    unit_column : str
+        In a long table with a column of this name (a metric's unit per row,
+        see :func:`unit_kind`), the float columns without a kind in ``kinds``
+        take the format of the row's unit; else they are shown as ``number``.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    kinds = dict(kinds or {})
+    wb = Workbook()
+    wb.remove(wb.active)
+    used: set[str] = set()
+    for name, df in sheets.items():
+        title = _sheet_title(str(name), used)
+        ws = wb.create_sheet(title)
+        cols = [str(c) for c in df.columns]
+        ws.append(cols)
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        ws.freeze_panes = "A2"
+        formats = [_column_format(df, c, kinds, unit_column) for c in df.columns]
+        units = df[unit_column].tolist() if unit_column in df.columns else None
+        widths = [len(c) for c in cols]
+        for i, row in enumerate(df.itertuples(index=False, name=None)):
+            values = [_cell_value(v) for v in row]
+            ws.append(values)
+            for j, v in enumerate(values):
+                fmt = formats[j]
+                if fmt == "unit":
+                    fmt = NUMBER_FORMATS[unit_kind(units[i])]
+                cell = ws.cell(row=i + 2, column=j + 1)
+                if isinstance(v, str):
+                    cell.data_type = "s"  # text stays text: '=1+1' from a file is not a formula
+                elif fmt and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    cell.number_format = fmt
+                widths[j] = max(widths[j], _shown_width(v, fmt))
+        for j, wdt in enumerate(widths):
+            ws.column_dimensions[get_column_letter(j + 1)].width = min(60, wdt + 2)
+    if not wb.sheetnames:
+        wb.create_sheet("empty")
+    write_atomic(path, lambda tmp: wb.save(tmp))
+
+
+def _sheet_title(name: str, used: set[str]) -> str:
+    base = (name.translate(_SHEET_BAD).strip("'") or "sheet")[:31]
+    title, k = base, 2
+    while title.lower() in used:
+        suffix = f" ({k})"
+        title, k = base[: 31 - len(suffix)] + suffix, k + 1
+    used.add(title.lower())
+    return title
+
+
+def _column_format(df: Any, col: Any, kinds: Mapping[str, str], unit_column: str) -> str | None:
+    """A column's Excel number format: its kind in ``kinds``, "unit" (per row), integers, or plain numbers."""
+    import pandas as pd
+
+    if str(col) in kinds:
+        return NUMBER_FORMATS[kinds[str(col)]]
+    s = df[col]
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        return None
+    if pd.api.types.is_integer_dtype(s):
+        return NUMBER_FORMATS["integer"]
+    return "unit" if unit_column in df.columns else NUMBER_FORMATS["number"]
+
+
+def _cell_value(v: Any) -> Any:
+    """A cell's value: Python numbers, bools and text; NaN, inf and missing values as empty cells."""
+    import numpy as np
+    import pandas as pd
+
+    if v is None or (not isinstance(v, str) and not isinstance(v, (list, tuple, dict)) and pd.isna(v)):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, (_dt.datetime, _dt.date)):
+        return v
+    return str(v)
+
+
+def _shown_width(v: Any, fmt: str | None) -> int:
+    if v is None:
+        return 0
+    if isinstance(v, float):
+        return len(f"{v:,.0f}") + (4 if fmt in (None, NUMBER_FORMATS["number"]) else 0)
+    return len(str(v))

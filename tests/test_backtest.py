@@ -146,9 +146,22 @@ def test_cli(two_years, tmp_path, capsys):
     assert rc == 0, cap.err
     assert "fitted on 2025 under 'current', predicted 2026 under 'harder_target'" in cap.out
     assert "coverage:" in cap.out and "behaviour dynamic; 10 bootstrap replicates" in cap.out
+    assert "--json FILE is deprecated; use --out FILE" in cap.err  # the old spelling still works, with a note
     data = json.loads(out.read_text())
     assert data["plan_after"] == "harder_target" and len(data["rows"]) == 28
     assert np.isfinite(data["coverage"])
+    xlsx = tmp_path / "bt.xlsx"
+    rc = main(["backtest", str(path), "--scenario", str(DEFAULT), "--plan-after", "harder_target",
+               "--trials", "8", "--bootstrap", "0", "--behaviour", "none", "--out", str(xlsx)])
+    assert rc == 0 and f"wrote {xlsx}" in capsys.readouterr().out
+    from openpyxl import load_workbook
+
+    wb = load_workbook(xlsx)
+    assert wb.sheetnames == ["backtest", "notes", "calibration", "provenance"]
+    head = [c.value for c in wb["backtest"][1]]
+    rows = list(wb["backtest"].iter_rows(min_row=2))
+    revenue = next(r for r in rows if r[head.index("metric")].value == "revenue" and r[head.index("group")].value == "total")
+    assert revenue[head.index("actual")].data_type == "n" and revenue[head.index("actual")].number_format == "#,##0"
     rc = main(["backtest", str(path), "--scenario", str(DEFAULT), "--plan-after", "tougher"])
     err = capsys.readouterr().err
     assert rc == 1 and "unknown plan 'tougher'" in err and "Traceback" not in err
@@ -215,3 +228,20 @@ def test_predictive_intervals_cover_at_nominal_rate():
     cov, se, by = summary(f)
     assert f.groupby(["scenario", "plan_after", "seed"]).ngroups == 20
     assert abs(cov - 0.90) <= max(0.05, 2.5 * se), (cov, se, by)
+
+
+def test_zero_quota_rep_months_are_counted_by_calibrate_and_noted_by_backtest(two_years, tmp_path):
+    from simlib.fit.calibrate import calibrate
+
+    scen = two_years[0]
+    frame, _ = synth_history(scen, rng=21, years=2, plan2="harder_target")
+    year = frame["month"].astype(str).str[:4]
+    reps = frame.loc[(frame["role"] == "telesales") & (year == "2025"), "rep_id"].unique()[:2]
+    frame.loc[(year == "2025") & frame["rep_id"].isin(reps), "quota"] = 0.0
+    write_history(frame, tmp_path / "h.csv")
+    h = read_history(tmp_path / "h.csv", {r: x.process for r, x in scen.roles.items()})
+    cal = calibrate(h.year(2025), scen, bootstrap=0, trials=0)
+    assert cal.zero_quota_reps == 2 and cal.zero_quota_rep_months == 24
+    assert cal.to_dict()["zero_quota_rep_months"] == 24
+    bt = backtest(h, scen, plan_after="harder_target", trials=8, bootstrap=0, behaviour="none")
+    assert any("left out 24 rep-month(s) of 2 rep(s) with quota 0" in n for n in bt.notes), bt.notes

@@ -174,8 +174,10 @@ def test_explorer_snapshot_results(run):
     assert r["controls"]["target_level"] == "base" and r["controls"]["threshold"] == "base"
     assert 0.0 <= r["metrics"]["share_at_quota"] <= 1.0
     t = pd.DataFrame(r["table"])
-    # controls at their defaults: the variant is the base plan, so differences are zero
-    np.testing.assert_allclose(t["diff"].fillna(0.0), 0.0, atol=1e-9)
+    # controls at their defaults: the base plan only, not compared with an identical copy of itself
+    assert "base" in t.columns and "variant" not in t.columns and "diff" not in t.columns
+    assert not any(v == -1.0 for v in r["parameters"].values())  # "as base" markers are not shown as values
+    assert r["provenance"]["scenario_sha256"] == simlib.load_scenario(DEFAULT).sha256  # the hash the header shows
 
 
 @needs_kernel
@@ -323,16 +325,4 @@ def test_explorer_update_and_widget_without_a_browser(scen):
     with pytest.raises(simlib.PlanError, match="'threshold'"):
         app.update(role="channel", threshold=0.5)
     assert app.role == "telesales"  # a failed update leaves the role as it was
-    ui = app.widget()  # builds the ipywidgets app and draws once, at the base plan
-    assert app.last["plan"] == app.scenario.plans["current"].model_dump(by_alias=True, mode="json")
-    sliders = {c.description: c for box in ui.children[0].children
-               for c in (box.children if hasattr(box, "children") else [box])}
-    sliders["team weight"].value = 0.5  # a change re-runs the simulation
-    assert app.last["controls"]["team_weight"] == 0.5
-    sliders["gate commissions"].value = True  # applies to the channel only; telesales has no commission
-    sliders["role"].value = "channel"
-    assert app.last["role"] == "channel"
-    # sliders return to the new role's base values; the gate applies to the channel's commission
-    assert sliders["team weight"].value == 0.0 and app.last["controls"]["team_weight"] == 0.0
-    assert app.last["controls"]["commission_gate"] == sliders["commission gate"].value
-    assert app.last["plan"]["roles"]["channel"]["gates"][-1]["components"] == ["channel_commission"]
+    assert app.widget().children  # the ipywidgets app builds (its logic: tests/test_explorer.py)

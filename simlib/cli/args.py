@@ -12,6 +12,8 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +254,213 @@ def check_out(path: str | None, force: bool, suffixes: tuple[str, ...] = (".csv"
         raise SimlibError(f"--out {path}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SimlibError(f"--out {path}: cannot write in {parent} (permission denied)")
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--progress`` / ``--no-progress``: progress bars on stderr (default: on when stderr is a terminal)."""
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show progress bars on stderr (default: when stderr is a terminal)")
+
+
+def progress_on(args: argparse.Namespace) -> bool:
+    """Whether to show progress: ``--progress``/``--no-progress`` if given, else whether stderr is a terminal."""
+    p = getattr(args, "progress", None)
+    if p is not None:
+        return bool(p)
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stderr
+        return False
+
+
+#: output formats and the file endings they are written to (``--format`` / ``--out FILE``; the table is printed)
+FORMAT_SUFFIXES = {"table": "", "csv": ".csv", "json": ".json", "xlsx": ".xlsx", "parquet": ".parquet"}
+
+#: the formats of run, sweep, optimize and backtest
+OUTPUT_FORMATS = ("table", "csv", "json", "xlsx")
+
+
+class _DeprecatedOut(argparse.Action):
+    """An old spelling of ``--out FILE --format FMT`` (e.g. ``--json FILE``): still works, with a one-line note."""
+
+    def __init__(self, option_strings, dest, fmt: str, **kw):
+        self.fmt = fmt
+        super().__init__(option_strings, dest, metavar="FILE", help=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"note: {option_string} FILE is deprecated; use --out FILE (format from the ending, or --format "
+              f"{self.fmt})", file=sys.stderr)
+        namespace.out, namespace.format = values, self.fmt
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, formats: Sequence[str] = OUTPUT_FORMATS, *,
+                         what: str = "the results", deprecated: Mapping[str, str] | None = None) -> None:
+    """Add ``--format``, ``--out FILE`` and ``--force``: the one way every command chooses its output.
+
+    Parameters
+    ----------
+    parser : ArgumentParser
+    formats : sequence of str
+        Formats the command writes (keys of :data:`FORMAT_SUFFIXES`).
+    what : str
+        What the output holds, for the help text.
+    deprecated : mapping, optional
+        Old option -> format (``{"--json": "json"}``): kept working as ``--out FILE --format FMT``.
+    """
+    endings = ", ".join(FORMAT_SUFFIXES[f] for f in formats if f != "table")
+    parser.add_argument("--format", choices=tuple(formats), default=None,
+                        help=f"output format of {what} (default: from the --out file's ending, else table)")
+    parser.add_argument("--out", metavar="FILE",
+                        help=f"write {what} to FILE ({endings}; the table is still printed), atomically")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    for option, fmt in (deprecated or {}).items():
+        parser.add_argument(option, action=_DeprecatedOut, dest="out", fmt=fmt)
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where and how a command writes its results: :func:`resolve_output` builds it, :meth:`emit` writes."""
+
+    format: str
+    path: str | None = None
+
+    def emit(self, *, text: Callable[[], str], tables: Callable[[], dict[str, Any]],
+             json: Callable[[], str] | None = None, main: str | None = None) -> None:
+        """Print and/or write the results.
+
+        Without ``--out`` the chosen format goes to stdout (``xlsx`` and
+        ``parquet`` need ``--out``, checked by :func:`resolve_output`); with
+        ``--out`` the file is written in the format (atomically) and the
+        readable table is printed.
+
+        Parameters
+        ----------
+        text : callable
+            The readable table (format ``table``).
+        tables : callable
+            Sheet name -> DataFrame: every table, one sheet each (``xlsx``).
+        json : callable, optional
+            The JSON document (default: ``tables`` as lists of records).
+        main : str, optional
+            The table written for ``csv``/``parquet`` (default: the first).
+        """
+        content = None if self.format == "table" else self._content(tables, json, main)
+        if self.path is None:
+            print(text() if content is None else content, end="" if content and content.endswith("\n") else "\n")
+            return
+        content(self.path)
+        print(text())
+        print(f"wrote {self.path}")
+
+    def _content(self, tables, json, main):
+        """The text for stdout (no ``--out``), or a function writing ``--out`` (with ``--out``)."""
+        import json as _json
+
+        from simlib.io import jsonable, write_workbook
+
+        if self.format == "json":
+            doc = json() if json is not None else _json.dumps(jsonable(tables()), indent=1)
+            return doc if self.path is None else (lambda p: write_out(p, doc))
+        if self.format == "xlsx":
+            return lambda p: _guarded(p, lambda: write_workbook(p, tables()))
+        t = tables()
+        df = t[main] if main else next(iter(t.values()))
+        if self.path is None:
+            return df.to_csv(index=False)
+        return lambda p: write_table(df, p)
+
+
+def _guarded(path: str, write: Callable[[], None]) -> None:
+    try:
+        write()
+    except OSError as exc:
+        raise SimlibError(f"--out {path}: cannot write the file ({exc.strerror or exc})") from None
+
+
+def resolve_output(args: argparse.Namespace, formats: Sequence[str] = OUTPUT_FORMATS) -> Output:
+    """Check ``--format``/``--out``/``--force`` before any work starts and say how to write the results.
+
+    The format is ``--format``, else the one the ``--out`` file's ending names,
+    else ``table``.
+
+    Raises
+    ------
+    SimlibError
+        An ending that names no format of the command, an ending that
+        contradicts ``--format``, ``xlsx``/``parquet`` without ``--out``, or an
+        ``--out`` that cannot be written (:func:`check_out`).
+    """
+    fmt, path = getattr(args, "format", None), getattr(args, "out", None)
+    if path is not None:
+        by_suffix = {FORMAT_SUFFIXES[f]: f for f in formats if f != "table"}
+        suffix = Path(path).suffix
+        if fmt == "table":
+            raise SimlibError(f"--out {path}: the table is printed on the terminal; --out writes a file ending in "
+                              f"{', '.join(by_suffix)}")
+        if fmt is None:
+            if suffix not in by_suffix:
+                raise SimlibError(f"--out {path}: expected a file ending in {', '.join(by_suffix)}")
+            fmt = by_suffix[suffix]
+        elif suffix != FORMAT_SUFFIXES[fmt]:
+            raise SimlibError(f"--out {path}: --format {fmt} writes a {FORMAT_SUFFIXES[fmt]} file")
+        check_out(path, getattr(args, "force", False), suffixes=(FORMAT_SUFFIXES[fmt],))
+    fmt = fmt or "table"
+    if path is None and fmt in ("xlsx", "parquet"):
+        raise SimlibError(f"--format {fmt} needs --out FILE{FORMAT_SUFFIXES[fmt]}")
+    return Output(fmt, path)
+
+
+def check_group(group: str | None, scenario: Any, option: str = "--group") -> None:
+    """Check ``--group`` names a role of the scenario or ``total``, before simulating."""
+    if group is None:
+        return
+    groups = ["total", *scenario.roles]
+    if group not in groups:
+        raise SimlibError(f"{option}: '{group}' is not a role of the scenario, expected one of {groups}")
+
+
+#: widest line of a printed table (an 100-column terminal)
+TABLE_WIDTH = 100
+
+
+def narrow(df: Any, width: int = TABLE_WIDTH) -> str:
+    """A text table (pandas DataFrame) as consecutive blocks of its columns, each at most ``width`` wide.
+
+    Every block repeats the index (the metric names), so a wide comparison
+    reads on a terminal without wrapping; a single column wider than
+    ``width`` stays whole.
+    """
+    import pandas as pd
+
+    def render(cols):
+        with pd.option_context("display.width", 10_000, "display.max_columns", None, "display.max_colwidth", 60):
+            return df[cols].to_string()
+
+    blocks, cur = [], []
+    for c in df.columns:
+        if cur and max(map(len, render([*cur, c]).splitlines())) > width:
+            blocks.append(render(cur))
+            cur = []
+        cur.append(c)
+    if cur or not blocks:
+        blocks.append(render(cur))
+    return "\n\n".join(blocks)
+
+
+def with_units(df: Any, column: str = "metric") -> Any:
+    """``df`` with a ``unit`` column (each metric's unit, :data:`simlib.model.metrics.METRICS`) if it has none."""
+    from simlib.model.metrics import METRICS
+
+    if "unit" in df.columns or column not in df.columns:
+        return df
+    return df.assign(unit=df[column].map(lambda m: METRICS.get(m, ("", ""))[1]))
+
+
+def key_values(d: Mapping[str, Any], key: str = "key") -> Any:
+    """A mapping (e.g. a result's provenance) as a two-column table ``key``, ``value`` for a sheet."""
+    import json
+
+    import pandas as pd
+
+    return pd.DataFrame({key: list(d), "value": [v if isinstance(v, (int, float, str)) else json.dumps(v, default=str)
+                                                for v in d.values()]})

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from simlib.cli.args import (
     add_behaviour_argument,
     add_history_args,
+    add_output_arguments,
     add_uncertainty_arguments,
     fraction,
     int_arg,
+    key_values,
     positive_int,
     print_skipped,
+    resolve_output,
     seed,
 )
 from simlib.format import estimate
-from simlib.io import write_atomic
 
 
 def add_parser(subparsers) -> None:
@@ -34,33 +35,49 @@ def add_parser(subparsers) -> None:
                    help="bootstrap replicates of the calibration the prediction is spread over (fit uncertainty; default 40)")
     add_uncertainty_arguments(b)
     b.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
-    b.add_argument("--json", help="also write the comparison as JSON")
+    add_output_arguments(b, what="the comparison (json: with the calibration)", deprecated={"--json": "json"})
     b.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Backtest, print the comparison table and coverage, optionally write JSON; 0 on success."""
+    import json
+
     from simlib.fit.backtest import backtest
     from simlib.fit.calibrate import load_for
     from simlib.io import jsonable
 
+    out = resolve_output(args)
     template, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
     print_skipped(hist)
     bt = backtest(hist, template, plan_after=args.plan_after, plan_before=args.plan_before, trials=args.trials,
                   rng=args.seed, level=args.level, growth=args.growth, bootstrap=args.bootstrap, behaviour=args.behaviour,
                   behaviour_draws=args.behaviour_draws, behaviour_seed=args.behaviour_seed)
     pct = round(100 * args.level)
-    print(f"backtest on {hist.source}: fitted on {bt.years[0]} under '{bt.plan_before}', predicted {bt.years[1]} "
-          f"under '{bt.plan_after}' from {bt.trials} simulated years (seed {args.seed}; behaviour {bt.behaviour}; "
-          f"{bt.replicates} bootstrap replicates of the fit); {pct}% predictive intervals")
-    print(format_backtest(bt.frame(), pct))
-    print(f"coverage: {bt.coverage:.0%} of actuals inside their {pct}% interval")
-    for n in bt.notes:
-        print(f"note: {n}")
-    if args.json:
-        write_atomic(args.json, json.dumps(jsonable(bt.to_dict()), indent=2))
-        print(f"wrote {args.json}")
+    text = "\n".join([
+        f"backtest on {hist.source}: fitted on {bt.years[0]} under '{bt.plan_before}', predicted {bt.years[1]} "
+        f"under '{bt.plan_after}' from {bt.trials} simulated years (seed {args.seed}; behaviour {bt.behaviour}; "
+        f"{bt.replicates} bootstrap replicates of the fit); {pct}% predictive intervals",
+        format_backtest(bt.frame(), pct),
+        f"coverage: {bt.coverage:.0%} of actuals inside their {pct}% interval",
+        *(f"note: {n}" for n in bt.notes),
+    ])
+    out.emit(text=lambda: text, json=lambda: json.dumps(jsonable(bt.to_dict()), indent=2),
+             tables=lambda: backtest_tables(bt))
     return 0
+
+
+def backtest_tables(bt) -> dict:
+    """Sheets of a backtest: the comparison (actual, predicted, interval, changes), the notes and the
+    calibration's estimates."""
+    import pandas as pd
+
+    cal = bt.calibration
+    return {"backtest": bt.frame(), "notes": pd.DataFrame({"note": list(bt.notes)}),
+            "calibration": pd.DataFrame([e.__dict__ for e in cal.estimates]),
+            "provenance": key_values({"history": cal.history_source, "plan_before": bt.plan_before,
+                                      "plan_after": bt.plan_after, "years": list(bt.years), "trials": bt.trials,
+                                      "level": bt.level, "coverage": bt.coverage})}
 
 
 def format_backtest(f, pct: int) -> str:

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     work = work_estimate(args.trials * scen.headcount * 12 * len(args.plans or scen.plans),
                          resolve_behaviour(scen, args.behaviour))
     with resolve_executor(args.scheduler, work=work) as ex:
-        res = simulate(scen, args.plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex)
+        res = simulate(scen, args.plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex,
+                       allow_large=args.allow_large)
     table = breach_table(res, scen, plans=args.plans or list(scen.plans), level=args.level)
     failed = sorted(set(table.loc[table["status"] == "FAIL", "plan"]))
     if args.format == "json":

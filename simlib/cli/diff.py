@@ -85,7 +85,8 @@ def print_effects(args: argparse.Namespace, old, po: str, new, pn: str, *, on_ne
     check_request(merged, args.trials, 2, allow_large=args.allow_large)
     work = work_estimate(args.trials * merged.headcount * 12 * 2, resolve_behaviour(merged, args.behaviour))
     with resolve_executor(args.scheduler, work=work) as ex:
-        res = simulate(merged, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex)
+        res = simulate(merged, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex,
+                       allow_large=args.allow_large)
     eff = paired_effects(res)
     print(f"\nWhat it does: {args.trials} trials, seed {args.seed}, behaviour {res.provenance['behaviour']}, "
           f"both plans on the same draws{' of NEW' + chr(39) + 's roles, market and behaviour' if on_new else ''}")

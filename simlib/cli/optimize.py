@@ -8,18 +8,25 @@ import math
 from simlib.cli.args import (
     add_allow_large_argument,
     add_behaviour_argument,
-    add_out_arguments,
+    add_output_arguments,
+    add_progress_argument,
     add_scheduler_argument,
     add_uncertainty_arguments,
     behaviour_draws,
-    check_out,
     int_arg,
+    key_values,
     parse_param_arg,
     positive_int,
+    progress_on,
+    resolve_output,
     seed,
+    with_units,
 )
 from simlib.errors import SimlibError
 from simlib.format import estimate, spread
+
+#: output formats of ``simlib optimize``
+OPTIMIZE_FORMATS = ("table", "csv", "json", "xlsx", "parquet")
 
 #: total metrics of the optimum's paired differences against the base plan shown in the report
 SHOW_DIFFERENCES = ("profit", "revenue", "incentive_cost", "comp_cost_of_sales", "share_at_quota", "leverage",
@@ -54,8 +61,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=seed, default=0)
     add_behaviour_argument(p, help="behaviour model, e.g. none or dynamic "
                                    "(default: the scenario's behaviour.mode, else dynamic)")
-    add_out_arguments(p, help="write the full result (.json) or the evaluation history (.csv/.parquet)")
-    p.add_argument("--progress", action="store_true")
+    add_output_arguments(p, OPTIMIZE_FORMATS, what="the result (json: all of it; csv/parquet: the evaluation "
+                                                   "history; xlsx: one sheet per table)")
+    add_progress_argument(p)
     add_uncertainty_arguments(p)
     add_scheduler_argument(p)
     add_allow_large_argument(p)
@@ -64,12 +72,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Optimise, print the report, optionally write the result; 0 when a feasible plan was found, else 1."""
-    from simlib.cli.args import write_out, write_table
     from simlib.design.optimize import optimize
     from simlib.engine.core import check_request
     from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
-    check_out(args.out, args.force)
+    out = resolve_output(args, OPTIMIZE_FORMATS)
     scen = load_scenario(args.scenario)
     params = {}
     for text in args.param or []:
@@ -85,17 +92,38 @@ def run(args: argparse.Namespace) -> int:
         scen, params, objective=args.objective, constraints=args.constraint or [], base_plan=args.base,
         trials=args.trials, rng=args.seed, behaviour=args.behaviour, method=args.method, starts=args.starts,
         maxiter=args.maxiter, sensitivity=[] if args.no_sensitivity else args.sensitivity,
-        sensitivity_maxiter=args.sensitivity_maxiter, executor=args.scheduler, progress=args.progress,
-        behaviour_draws=behaviour_draws(args, scen), behaviour_seed=args.behaviour_seed,
+        sensitivity_maxiter=args.sensitivity_maxiter, executor=args.scheduler, progress=progress_on(args),
+        behaviour_draws=behaviour_draws(args, scen), behaviour_seed=args.behaviour_seed, allow_large=args.allow_large,
     )
-    print(format_result(r))
-    if args.out:
-        if args.out.endswith(".json"):
-            write_out(args.out, r.to_json(indent=1))
-        else:
-            write_table(r.history, args.out)
-        print(f"wrote {args.out}")
+    out.emit(text=lambda: format_result(r), tables=lambda: result_tables(r), json=lambda: r.to_json(indent=1),
+             main="history")
     return 0 if r.feasible else 1
+
+
+def constraint_state(c) -> str:
+    """How a constraint stands at the optimum: VIOLATED (not satisfied), BINDING (at its bound) or ok."""
+    return "VIOLATED" if not c["satisfied"] else ("BINDING" if c["binding"] else "ok")
+
+
+def result_tables(r) -> dict:
+    """Sheets of an optimisation: the optimum's parameters, constraints, metrics, paired differences,
+    robustness and sensitivity (when run), the evaluation history and the provenance."""
+    import pandas as pd
+
+    bounds = r.provenance["bounds"]
+    params = pd.DataFrame({"parameter": list(r.params), "value": list(r.params.values()),
+                           "low": [bounds[n][0] for n in r.params], "high": [bounds[n][1] for n in r.params]})
+    cons = r.constraints.assign(state=[constraint_state(c) for _, c in r.constraints.iterrows()])
+    sheets = {"optimum": params, "constraints": cons, "metrics": with_units(r.metrics),
+              "differences": with_units(r.differences)}
+    rb = getattr(r, "robustness", None)
+    if rb is not None and len(rb):
+        sheets["robustness"] = with_units(rb)
+    if len(r.sensitivity):
+        sheets["sensitivity"] = r.sensitivity
+    sheets["history"] = r.history
+    sheets["provenance"] = key_values(r.provenance)
+    return sheets
 
 
 def format_result(r) -> str:
@@ -121,7 +149,7 @@ def format_result(r) -> str:
     if len(r.constraints):
         lines.append("constraints (value ± 95% CI):")
         for _, c in r.constraints.iterrows():
-            state = "VIOLATED" if not c["satisfied"] else ("BINDING" if c["binding"] else "ok")
+            state = constraint_state(c)
             lines.append(f"  {c['constraint']:<36} value {estimate(c['value'], c['se'])}   {state}")
     d = r.differences
     d = d[(d.group == "total") & d.metric.isin(SHOW_DIFFERENCES)]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from simlib.cli.args import add_behaviour_argument, positive_int, seed
+from simlib.cli.args import add_behaviour_argument, add_progress_argument, positive_int, progress_on, seed
 from simlib.report.build import (
     CELL_TIMEOUT,
     DEFAULT_SCENARIOS,
@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
                    help="extra notebook parameter (value read as YAML); repeatable")
     r.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel (default {KERNEL})")
     r.add_argument("--timeout", type=positive_int, default=CELL_TIMEOUT, help=f"per-cell timeout in seconds (default {CELL_TIMEOUT})")
-    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_argument(r)
     r.add_argument("--verbose", action="store_true", help="echo cell output to the console (it is always in <name>.log)")
     r.add_argument("--list", action="store_true", help="list the notebooks and their parameters, then exit")
     r.set_defaults(func=run)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     outcomes = build_reports(
         args.scenarios, notebooks or None, out=args.out, trials=args.trials, seed=args.seed,
         behaviour=args.behaviour, params=args.param or (), kernel=args.kernel, timeout=args.timeout,
-        progress=not args.no_progress, verbose=args.verbose,
+        progress=progress_on(args), verbose=args.verbose,
     )
     out = Path(args.out).resolve()
     ok = sum(o.status == "ok" for o in outcomes)

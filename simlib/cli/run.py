@@ -1,20 +1,26 @@
-"""``simlib run SCENARIO``: simulate plans and print the comparison (table, JSON or CSV)."""
+"""``simlib run SCENARIO``: simulate plans and print the comparison (table, CSV, JSON or a workbook)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from simlib.cli.args import (
     add_allow_large_argument,
     add_behaviour_argument,
+    add_output_arguments,
+    add_progress_argument,
     add_scheduler_argument,
     add_uncertainty_arguments,
     behaviour_draws,
+    check_group,
+    key_values,
+    narrow,
     positive_int,
+    progress_on,
+    resolve_output,
     seed,
+    with_units,
 )
-from simlib.errors import SimlibError
 from simlib.format import LEGEND
 
 
@@ -27,10 +33,10 @@ def add_parser(subparsers) -> None:
     r.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     add_behaviour_argument(r, help="behaviour model: none (effort fixed) or dynamic (reps respond to the plan); "
                                    "default: the scenario's behaviour.mode, else dynamic")
-    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    r.add_argument("--group", help="only this role (or 'total')")
+    add_output_arguments(r, what="levels and paired differences")
+    r.add_argument("--group", help="only this role (or 'total') in the printed table")
     r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
-    r.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_progress_argument(r)
     add_uncertainty_arguments(r)
     add_scheduler_argument(r)
     add_allow_large_argument(r)
@@ -38,106 +44,93 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Simulate the scenario's plans and print them in ``args.format``; 0 on success."""
+    """Simulate the scenario's plans and print or write them in the chosen format; 0 on success."""
     from simlib.engine.api import simulate
     from simlib.engine.core import check_request, resolve_behaviour
     from simlib.engine.parallel import resolve_executor, work_estimate
     from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
+    out = resolve_output(args)
     scen = load_scenario(args.scenario)
+    check_group(args.group, scen)
     plans = args.plans if args.plans else None
     draws = behaviour_draws(args, scen)
     check_request(scen, args.trials, len(plans or scen.plans), draws=draws, allow_large=args.allow_large)
     work = work_estimate(args.trials * scen.headcount * 12 * len(plans or scen.plans) * max(draws, 1),
                          resolve_behaviour(scen, args.behaviour))
     if draws:
-        return _run_ensemble(args, scen, plans, draws, work)
+        return _run_ensemble(args, out, scen, plans, draws, work)
     with resolve_executor(args.scheduler, work=work) as ex:
         res = simulate(
             scen, plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
-            chunk_size=args.chunk_size, progress=args.progress, executor=ex,
+            chunk_size=args.chunk_size, progress=progress_on(args), executor=ex, allow_large=args.allow_large,
         )
-    if args.format == "json":
-        print(res.to_json(indent=2))
-    elif args.format == "csv":
-        print_csv(res)
-    else:
-        print_tables(res, args.seed, args.group)
+    out.emit(text=lambda: format_tables(res, args.seed, args.group), json=lambda: res.to_json(indent=2),
+             tables=lambda: result_tables(res, ("mean", "se", "ci_low", "ci_high", "n")), main="long")
     return 0
 
 
-def print_csv(res) -> None:
-    """Levels and paired differences of a :class:`~simlib.engine.results.SimulationResult` as one CSV on stdout."""
+def result_tables(res, cols) -> dict:
+    """Sheets of a run: ``long`` (levels and differences in one tidy table, the CSV), ``levels``,
+    ``differences`` and ``provenance``."""
     import pandas as pd
 
-    s = res.summary().assign(kind="level", reference="")
-    d = res.differences().rename(columns={"diff": "mean"}).assign(kind="difference")
-    cols = ["kind", "plan", "reference", "group", "metric", "mean", "se", "ci_low", "ci_high", "n"]
-    pd.concat([s[cols], d[cols]], ignore_index=True).to_csv(sys.stdout, index=False)
+    s = res.summary()
+    d = with_units(res.differences())
+    long_s = s.assign(kind="level", reference="")
+    long_d = d.rename(columns={"diff": "mean"}).assign(kind="difference")
+    extra = [c for c in long_d.columns if c not in cols and c in ("n_positive", "share_positive")]
+    keys = ["kind", "plan", "reference", "group", "metric"]
+    long = pd.concat([long_s[keys + list(cols)], long_d[keys + list(cols) + extra]], ignore_index=True)
+    return {"long": long, "levels": s, "differences": d, "provenance": key_values(res.provenance)}
 
 
-def print_tables(res, seed_used: int, group: str | None) -> None:
-    """A provenance line, then one comparison table per group: ``group`` only if given, else total first, then the roles."""
-    import pandas as pd
+def _header(prov, seed_used: int) -> str:
+    return (f"scenario {prov['scenario']} ({prov['scenario_file']}, sha256 {prov['scenario_sha256'][:12]}), "
+            f"{prov['trials']} trials, seed {seed_used}, behaviour {prov['behaviour']}")
 
+
+def format_tables(res, seed_used: int, group: str | None) -> str:
+    """Provenance, then per group (``group`` only if given, else total first, then the roles) the levels
+    and the paired differences as separate tables that fit a 100-column terminal."""
     prov = res.provenance
-    print(f"scenario {prov['scenario']} ({prov['scenario_file']}, sha256 {prov['scenario_sha256'][:12]}), "
-          f"{prov['trials']} trials, seed {seed_used}, behaviour {prov['behaviour']}, simlib {prov['simlib_version']}")
-    print(f"{LEGEND}; differences are paired on common random numbers; * = CI excludes 0")
-    groups = [group] if group else res.groups[::-1]
-    with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 40):
-        for g in groups:
-            if g not in res.groups:
-                raise SimlibError(f"--group: '{g}' is not a role of the scenario, expected one of {res.groups}")
-            print(f"\n== {g} ==")
-            print(res.table(group=g).to_string())
+    lines = [_header(prov, seed_used) + f", simlib {prov['simlib_version']}",
+             f"{LEGEND}; differences are paired on common random numbers; * = CI excludes 0"]
+    for g in [group] if group else res.groups[::-1]:
+        t = res.table(group=g)
+        diffs = [c for c in t.columns if " - " in c]
+        lines += [f"\n== {g} ==", "levels:", narrow(t[[c for c in t.columns if c not in diffs]])]
+        if diffs:
+            lines += [f"\ndifferences vs {res.reference} (paired):", narrow(t[diffs])]
+    return "\n".join(lines)
 
 
-def _run_ensemble(args: argparse.Namespace, scen, plans, draws: int, work: float) -> int:
-    """``run --behaviour-draws K``: the ensemble over behavioural parameter draws, printed in ``args.format``."""
+def _run_ensemble(args: argparse.Namespace, out, scen, plans, draws: int, work: float) -> int:
+    """``run --behaviour-draws K``: the ensemble over behavioural parameter draws, printed or written."""
     from simlib.engine.ensemble import simulate_ensemble
     from simlib.engine.parallel import resolve_executor
 
     with resolve_executor(args.scheduler, work=work) as ex:
         ens = simulate_ensemble(
             scen, plans, draws=draws, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
-            design_seed=args.behaviour_seed, chunk_size=args.chunk_size, progress=args.progress, executor=ex,
+            design_seed=args.behaviour_seed, chunk_size=args.chunk_size, progress=progress_on(args), executor=ex,
         )
-    if args.format == "json":
-        print(ens.to_json(indent=2))
-    elif args.format == "csv":
-        s = ens.summary().assign(kind="level", reference="")
-        d = ens.differences().rename(columns={"diff": "mean"}).assign(kind="difference")
-        cols = ["kind", "plan", "reference", "group", "metric", "mean", "mc_se", "model_sd", "total_sd",
-                "ci_low", "ci_high", "n", "draws"]
-        import pandas as pd
-
-        pd.concat([s[cols], d[cols + ["n_positive", "share_positive"]]], ignore_index=True).to_csv(sys.stdout, index=False)
-    else:
-        print_ensemble_tables(ens, args.seed, args.group)
+    cols = ("mean", "mc_se", "model_sd", "total_sd", "ci_low", "ci_high", "n", "draws")
+    out.emit(text=lambda: format_ensemble_tables(ens, args.seed, args.group), json=lambda: ens.to_json(indent=2),
+             tables=lambda: result_tables(ens, cols), main="long")
     return 0
 
 
-def print_ensemble_tables(ens, seed_used: int, group: str | None) -> None:
+def format_ensemble_tables(ens, seed_used: int, group: str | None) -> str:
     """Provenance, legends, one table per group (estimate, ``model ±``, draws > 0) and the robustness sentences."""
-    import pandas as pd
-
     from simlib.format import MODEL_LEGEND
 
     prov = ens.provenance
-    print(f"scenario {prov['scenario']} ({prov['scenario_file']}, sha256 {prov['scenario_sha256'][:12]}), "
-          f"{prov['trials']} trials, seed {seed_used}, behaviour {prov['behaviour']}, "
-          f"{prov['behaviour_draws']} behavioural draws ({prov['behaviour_design']}, seed "
-          f"{prov['behaviour_design_seed']}), simlib {prov['simlib_version']}")
-    print(f"{LEGEND} (Monte Carlo, pooled over draws); {MODEL_LEGEND}; "
-          f">0 = draws where the paired difference is above 0")
-    groups = [group] if group else ens.groups[::-1]
-    with pd.option_context("display.width", 250, "display.max_columns", 80, "display.max_colwidth", 40):
-        for g in groups:
-            if g not in ens.groups:
-                raise SimlibError(f"--group: '{g}' is not a role of the scenario, expected one of {ens.groups}")
-            print(f"\n== {g} ==")
-            print(ens.table(group=g).to_string())
-            print()
-            for line in ens.sentences("profit", g):
-                print(line)
+    lines = [_header(prov, seed_used) + f", {prov['behaviour_draws']} behavioural draws ({prov['behaviour_design']}, "
+             f"seed {prov['behaviour_design_seed']}), simlib {prov['simlib_version']}",
+             f"{LEGEND} (Monte Carlo, pooled over draws); {MODEL_LEGEND}; >0 = draws where the paired difference "
+             f"is above 0"]
+    for g in [group] if group else ens.groups[::-1]:
+        lines += [f"\n== {g} ==", narrow(ens.table(group=g)), ""]
+        lines += list(ens.sentences("profit", g))
+    return "\n".join(lines)

@@ -9,19 +9,24 @@ from typing import Any
 from simlib.cli.args import (
     add_allow_large_argument,
     add_behaviour_argument,
-    add_out_arguments,
+    add_output_arguments,
+    add_progress_argument,
     add_scheduler_argument,
     add_uncertainty_arguments,
     behaviour_draws,
-    check_out,
+    check_group,
     parse_param_arg,
     positive_int,
+    progress_on,
+    resolve_output,
     seed,
-    write_table,
 )
 from simlib.design.sweep import ALIASES, DESIGNS, run_sweep
 from simlib.errors import SimlibError
 from simlib.format import LEGEND, MODEL_LEGEND, estimate, spread
+
+#: output formats of ``simlib sweep`` (parquet: the tidy table, for large sweeps)
+SWEEP_FORMATS = ("table", "csv", "json", "xlsx", "parquet")
 
 #: metrics of the printed table
 SHOW_METRICS = ("profit", "revenue", "incentive_cost", "comp_cost_of_sales", "share_at_quota")
@@ -48,8 +53,8 @@ def add_parser(subparsers) -> None:
     add_behaviour_argument(p, help="behaviour model, e.g. none or dynamic "
                                    "(default: the scenario's behaviour.mode, else dynamic)")
     p.add_argument("--group", default="total", help="group shown in the printed table (default total)")
-    add_out_arguments(p, help="write the tidy table (.csv, .parquet or .json)")
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_output_arguments(p, SWEEP_FORMATS, what="the tidy table (one row per point, group and metric)")
+    add_progress_argument(p)
     add_uncertainty_arguments(p)
     add_scheduler_argument(p)
     add_allow_large_argument(p)
@@ -62,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     from simlib.engine.core import check_request, resolve_behaviour
     from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
-    check_out(args.out, args.force)
+    out = resolve_output(args, SWEEP_FORMATS)
     scen = load_scenario(args.scenario)
+    check_group(args.group, scen)
     params: dict[str, Any] = {}
     for text in args.param or []:
         name, vals = parse_param_arg(text)
@@ -77,19 +83,20 @@ def run(args: argparse.Namespace) -> int:
                   allow_large=args.allow_large)
     df = run_sweep(
         scen, params, base_plan=args.base, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
-        design=args.design, n_points=args.points, executor=args.scheduler, progress=args.progress,
+        design=args.design, n_points=args.points, executor=args.scheduler, progress=progress_on(args),
         design_seed=args.design_seed, behaviour_draws=draws, behaviour_seed=args.behaviour_seed,
+        allow_large=args.allow_large,
     )
-    if args.out:
-        write_table(df, args.out)
-        print(f"wrote {len(df)} rows ({df['point'].nunique()} points) to {args.out}")
     base = args.base or scen.current_plan
-    print(f"sweep of plan '{base}' in {scen.source}: {df['point'].nunique()} points ({args.design}), "
-          f"{args.trials} trials each, seed {args.seed}, behaviour {resolve_behaviour(scen, args.behaviour)}; "
-          f"common random numbers" + (f"; {draws} behavioural draws" if draws else ""))
-    print(f"group {args.group}: {LEGEND}; Δ = paired difference vs '{base}'"
-          + (f"; {MODEL_LEGEND}; Δ>0 = share of draws where Δ is above 0" if draws else ""))
-    print(format_sweep(df, list(params), group=args.group))
+    text = "\n".join([
+        f"sweep of plan '{base}' in {scen.source}: {df['point'].nunique()} points ({args.design}), "
+        f"{args.trials} trials each, seed {args.seed}, behaviour {resolve_behaviour(scen, args.behaviour)}; "
+        f"common random numbers" + (f"; {draws} behavioural draws" if draws else ""),
+        f"group {args.group}: {LEGEND}; Δ = paired difference vs '{base}'"
+        + (f"; {MODEL_LEGEND}; Δ>0 = share of draws where Δ is above 0" if draws else ""),
+        format_sweep(df, list(params), group=args.group),
+    ])
+    out.emit(text=lambda: text, tables=lambda: {"sweep": df}, json=lambda: df.to_json(orient="records", indent=1))
     return 0
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from simlib.design.sweep import PLANS_PER_CALL, ParamSpec, build_variants, parse_param
 from simlib.design.transforms import scale_path, set_path
-from simlib.engine.core import resolve_behaviour
+from simlib.engine.core import check_request, resolve_behaviour
 from simlib.engine.results import TAIL_METRICS
 from simlib.errors import PlanError, SimlibError
 from simlib.format import interval
@@ -249,7 +249,8 @@ class Problem:
                 for k in range(0, len(plans), PLANS_PER_CALL):
                     part = plans[k : k + PLANS_PER_CALL]
                     res = simulate(vscen, part, trials=self.trials, rng=self.rng, reference=part[0],
-                                   behaviour=self.behaviour, chunk_size=self.chunk_size, executor=self.executor)
+                                   behaviour=self.behaviour, chunk_size=self.chunk_size, executor=self.executor,
+                                   allow_large=True)  # optimize checked the whole request
                     self._store(res, {n: todo[i] for i, n in named if n in part})
         return [self.cache[k] for k in keys]
 
@@ -553,7 +554,7 @@ def _report_optimum(prob: Problem, best: Evaluation) -> tuple[pd.DataFrame, pd.D
     vscen, _, named = build_variants(prob.scenario, prob.specs, [best.x], prob.base_plan)[0]
     name = named[0][1]
     res = simulate(vscen, [name], trials=prob.trials, rng=prob.rng, reference=prob.base_plan,
-                   behaviour=prob.behaviour, chunk_size=prob.chunk_size, executor=prob.executor)
+                   behaviour=prob.behaviour, chunk_size=prob.chunk_size, executor=prob.executor, allow_large=True)
     summ = res.summary().replace({"plan": {name: "optimum"}})
     diff = res.differences().replace({"plan": {name: "optimum"}})
     plan_dict = vscen.plans[name].model_dump(by_alias=True, mode="json")
@@ -571,7 +572,7 @@ def _robustness(prob: Problem, best: Evaluation, draws: int, design_seed: int | 
     name = named[0][1]
     ens = simulate_ensemble(vscen, [name], behaviour_draws=int(draws), trials=prob.trials, rng=prob.rng,
                             reference=prob.base_plan, behaviour=prob.behaviour, chunk_size=prob.chunk_size,
-                            executor=prob.executor, design_seed=design_seed)
+                            executor=prob.executor, design_seed=design_seed, allow_large=True)
     return ens.differences().replace({"plan": {name: "optimum"}})
 
 
@@ -661,6 +662,7 @@ def optimize(
     design_seed: int = 0,
     behaviour_draws: int = 0,
     behaviour_seed: int | None = None,
+    allow_large: bool = False,
 ) -> OptimizeResult:
     """Choose plan parameters that maximise an objective subject to constraints.
 
@@ -713,6 +715,10 @@ def optimize(
         :mod:`simlib.engine.ensemble`); 0 (default): skip.
     behaviour_seed : int, optional
         Seed of those draws (default: the scenario's ``behaviour.uncertainty.seed``).
+    allow_large : bool
+        Run past the size limits of :func:`simlib.engine.core.check_request`
+        (``--allow-large``); without it an oversized request (trials x reps x
+        (starts + maxiter) evaluations x draws) is refused before any evaluation.
 
     Returns
     -------
@@ -723,6 +729,8 @@ def optimize(
     scen = as_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
     base, obj, cons = _check_problem(scen, params, objective, constraints, base_plan, method)
+    if all(isinstance(x, int) for x in (trials, starts, maxiter, behaviour_draws)):
+        check_request(scen, trials, 2, points=starts + maxiter, draws=behaviour_draws, allow_large=allow_large)
     sens_scen = _sensitivity_scenarios(scen, sensitivity, behaviour)
     smax = sensitivity_maxiter if sensitivity_maxiter is not None else max(5, maxiter // 4)
     total_work = trials * scen.headcount * 12 * (starts + maxiter + behaviour_draws) * (1 + len(sens_scen))

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from simlib.design.transforms import TRANSFORMS, get_transform, set_path
-from simlib.engine.core import resolve_behaviour
+from simlib.engine.core import check_request, resolve_behaviour
 from simlib.errors import PlanError, Problem, ScenarioError
 from simlib.scenario import Plan, Scenario, as_scenario, scenario_from_dict
 
@@ -323,6 +323,7 @@ def run_sweep(
     plans_per_call: int = PLANS_PER_CALL,
     behaviour_draws: int = 0,
     behaviour_seed: int | None = None,
+    allow_large: bool = False,
 ) -> pd.DataFrame:
     """Simulate a plan at every point of a parameter design on common random numbers.
 
@@ -371,6 +372,10 @@ def run_sweep(
     behaviour_seed : int, optional
         Seed of the behavioural parameter design (default: the scenario's
         ``behaviour.uncertainty.seed``); every point uses the same draws.
+    allow_large : bool
+        Run past the size limits of :func:`simlib.engine.core.check_request`
+        (``--allow-large``); without it an oversized sweep (trials x reps x
+        points x draws) is refused before any point is simulated.
 
     Returns
     -------
@@ -394,6 +399,8 @@ def run_sweep(
         raise PlanError(f"params: expected a dict of name -> values, got {type(params).__name__}")
     specs = [parse_param(n, scen) for n in params]
     points = design_points(params, design, n_points, design_seed)
+    if all(isinstance(x, (int, np.integer)) for x in (trials, behaviour_draws)):
+        check_request(scen, int(trials), 2, points=len(points), draws=int(behaviour_draws), allow_large=allow_large)
     variants = build_variants(scen, specs, points, base)
     names = [s.name for s in specs]
     frames = []
@@ -409,7 +416,7 @@ def run_sweep(
             for k in range(0, len(named), max(1, int(plans_per_call))):
                 part = named[k : k + plans_per_call]
                 kw = dict(trials=trials, rng=rng, reference=vbase, behaviour=behaviour, chunk_size=chunk_size,
-                          executor=ex)
+                          executor=ex, allow_large=True)  # the whole sweep was checked above
                 if behaviour_draws:
                     ens = simulate_ensemble(vscen, [n for _, n in part], behaviour_draws=int(behaviour_draws),
                                             design_seed=behaviour_seed, **kw)

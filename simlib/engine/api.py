@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simlib.engine.core import simulate_raw
+from simlib.engine.core import check_request, simulate_raw
 from simlib.engine.ensemble import EnsembleResult
 from simlib.engine.ensemble import simulate_ensemble as _simulate_ensemble
 from simlib.engine.results import SimulationResult
@@ -27,6 +27,7 @@ def simulate(
     chunk_size: int | None = None,
     executor: Any = None,
     progress: bool = False,
+    allow_large: bool = False,
 ) -> SimulationResult:
     """Simulate plans on common random numbers.
 
@@ -55,8 +56,13 @@ def simulate(
         Where chunks run; results do not depend on it.
     progress : bool
         Show a progress bar.
+    allow_large : bool
+        Run a request past the size limits (``--allow-large``); without it a
+        request larger than :func:`simlib.engine.core.check_request` allows
+        raises :class:`simlib.engine.core.RequestTooLarge` before any work starts.
     """
     scen = as_scenario(scenario)
+    _check(scen, trials, _n_plans(scen, plans, reference), 0, allow_large)
     raw = simulate_raw(
         scen, plans, trials=trials, rng=rng, reference=reference, behaviour=behaviour,
         chunk_size=chunk_size, executor=executor, progress=progress,
@@ -69,6 +75,7 @@ def simulate_ensemble(
     plans: Sequence[str] | None = None,
     *,
     behaviour_draws: int | None = None,
+    allow_large: bool = False,
     **kw,
 ) -> EnsembleResult:
     """Simulate plans under behavioural uncertainty: ``behaviour_draws`` parameter draws from the priors.
@@ -80,8 +87,25 @@ def simulate_ensemble(
     design. ``result.summary()`` and ``result.differences()`` give the mean
     over draws with ``mc_se`` (Monte Carlo), ``model_sd`` (between draws) and
     a total interval; ``result.sentences("profit")`` the sign robustness.
+    ``allow_large`` as in :func:`simulate`.
     """
-    return _simulate_ensemble(as_scenario(scenario), plans, draws=behaviour_draws, **kw)
+    scen = as_scenario(scenario)
+    draws = scen.behaviour.uncertainty.draws if behaviour_draws is None else behaviour_draws
+    _check(scen, kw.get("trials", 1000), _n_plans(scen, plans, kw.get("reference")), draws or 0, allow_large)
+    return _simulate_ensemble(scen, plans, draws=behaviour_draws, **kw)
+
+
+def _check(scen: Scenario, trials: Any, n_plans: int, draws: Any, allow_large: bool) -> None:
+    """:func:`check_request` on whole-number arguments (others are refused, by name, by the engine)."""
+    if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (trials, draws)):
+        check_request(scen, int(trials), n_plans, draws=int(draws), allow_large=allow_large)
+
+
+def _n_plans(scen: Scenario, plans: Sequence[str] | None, reference: str | None) -> int:
+    """Plans a simulation runs: those asked for (all by default), plus the reference plan if not among them."""
+    if plans is None or isinstance(plans, str):
+        return len(scen.plans)
+    return len(set(plans) | {reference or scen.current_plan})
 
 
 def compare(scenario: Scenario | str | Path, plans: Sequence[str] | None = None, **kw) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
+import os
 import platform
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,16 @@ MAX_TRIALS = 10_000_000
 #: most rep-months one command simulates without ``allow_large``:
 #: trials x reps x 12 months x plans x behavioural draws x design points
 MAX_REP_MONTHS = 5e9
+#: peak bytes of one trial of one rep inside a chunk (measured about 35 KB under behaviour dynamic, docs/scale-out.md)
+BYTES_PER_REP_TRIAL = 40_000
+
+
+def memory_size() -> float:
+    """This machine's physical memory in bytes (16 GB where the system does not say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 16e9
 
 
 class RequestTooLarge(PlanError):
@@ -50,6 +61,10 @@ def request_size(scenario: Scenario, trials: int, n_plans: int, *, points: int =
 def check_request(scenario: Scenario, trials: int, n_plans: int, *, points: int = 1, draws: int = 0,
                   allow_large: bool = False) -> None:
     """Refuse a request larger than the limits, before any work starts.
+
+    The limits: :data:`MAX_TRIALS` trials, :data:`MAX_REP_MONTHS` rep-months,
+    and one trial of every rep (:data:`BYTES_PER_REP_TRIAL` x headcount) within
+    the machine's memory.
 
     Parameters
     ----------
@@ -77,6 +92,11 @@ def check_request(scenario: Scenario, trials: int, n_plans: int, *, points: int 
             f"the request simulates {size:.3g} rep-months ({trials:,} trials x {scenario.headcount:,} reps x 12 months "
             f"x {n_plans} plan(s) x {max(draws, 1)} draw(s) x {points:,} point(s)), more than the limit of "
             f"{MAX_REP_MONTHS:.0e}; ask for fewer trials, points or plans (or pass --allow-large if you mean it)")
+    need, have = BYTES_PER_REP_TRIAL * scenario.headcount, memory_size()
+    if need > have:  # the engine holds at least one trial of every rep at once
+        raise RequestTooLarge(
+            f"headcount {scenario.headcount:,}: one trial of every rep needs about {need / 1e9:.1f} GB of memory, "
+            f"more than this machine's {have / 1e9:.1f} GB; model fewer reps (or pass --allow-large if you mean it)")
 
 #: behaviour name -> factory(scenario) returning a :class:`simlib.model.contracts.BehaviourModel`
 #: (None: today's effort everywhere)

@@ -305,6 +305,9 @@ def backtest(
     groups = [(r, [r]) for r in roles] + [("total", roles)]
     notes = [f"prediction under behaviour '{behaviour}'" if not behaviours else
              f"prediction over an ensemble of {len(behaviours)} behaviour models"]
+    if cal.zero_quota_rep_months:
+        notes.append(f"the fit on {y1} left out {cal.zero_quota_rep_months} rep-month(s) of {cal.zero_quota_reps} "
+                     "rep(s) with quota 0 all year (attainment undefined): not in the quota fit or attainment checks")
     if not n_rep:
         notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
     notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else

@@ -542,6 +542,8 @@ class Calibration:
     kept : parameters kept from the template, with the reason.
     notes : data notes (skipped rows, incomplete years, absent columns).
     diagnostics : goodness of fit (see :func:`diagnose`), filled by :func:`calibrate` when ``trials`` > 0.
+    zero_quota_rep_months : rep-months of reps with quota 0 all year (:attr:`History.zero_quota`), left out
+        of the quota fit and the attainment checks; ``zero_quota_reps`` the rep-years they make up.
     """
 
     scenario: Scenario
@@ -553,6 +555,8 @@ class Calibration:
     bootstrap: int
     diagnostics: dict[str, Any] = field(default_factory=dict)
     replicates: dict[str, list[tuple[dict, dict]]] = field(default_factory=dict, repr=False)
+    zero_quota_rep_months: int = 0
+    zero_quota_reps: int = 0
 
     def replicate_scenario(self, b: int) -> Scenario:
         """The calibrated scenario refitted to bootstrap replicate ``b`` of the history (reps resampled
@@ -593,6 +597,8 @@ class Calibration:
             "estimates": [e.__dict__ for e in self.estimates],
             "kept_from_template": self.kept,
             "notes": self.notes,
+            "zero_quota_rep_months": self.zero_quota_rep_months,
+            "zero_quota_reps": self.zero_quota_reps,
             "diagnostics": self.diagnostics,
             "simlib_version": __version__,
         }
@@ -829,7 +835,9 @@ def calibrate(
     data["description"] = (f"{template.name} calibrated to {Path(history.source).name} "
                            f"(years {history.years}, plan in force '{plan}') by simlib {__version__}.")
     scen = scenario_from_dict(data, f"<calibrated from {history.source}>")
-    cal = Calibration(scen, estimates, kept, notes, plan, history.source, bootstrap, replicates=replicates)
+    zero = history.zero_quota
+    cal = Calibration(scen, estimates, kept, notes, plan, history.source, bootstrap, replicates=replicates,
+                      zero_quota_rep_months=int(zero["months"].sum()), zero_quota_reps=len(zero))
     if trials > 0:
         cal.diagnostics = diagnose(cal, history, trials=trials, rng=rng)
     return cal

@@ -633,8 +633,8 @@ def _run_one(sp: Path, key: str, scen, spec: NotebookSpec, params: dict, contrac
             str(spec.path), str(tmp_nb), parameters=run_params, kernel_name=kernel, execution_timeout=timeout,
             log_output=True, progress_bar=dict(leave=False, desc=f"  {key}/{spec.name}", position=1) if bar else False,
             cwd=str(Path.cwd()),
-            # the kernel's own start-up warnings (e.g. ipykernel's "running over TCP") are noise here
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            # the kernel's own log (start-up warnings, "ERROR | KeyboardInterrupt" at shutdown) is noise here
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except pm.PapermillExecutionError as exc:
         _record_cell_error(outcome, exc, tmp_nb, failed)

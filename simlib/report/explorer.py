@@ -45,7 +45,8 @@ import pandas as pd
 from simlib.design.transforms import TRANSFORMS, get_transform, plan_data
 from simlib.errors import PlanError
 
-__all__ = ["Explorer", "variant_plan", "AS_BASE", "CONTROLS", "DEFAULT_CONTROLS", "KEY_METRICS"]
+__all__ = ["Explorer", "ExplorerApp", "variant_plan", "controls_from_parameters", "AS_BASE", "CONTROLS",
+           "DEFAULT_CONTROLS", "KEY_METRICS"]
 
 #: metrics shown in the explorer table
 KEY_METRICS = ("revenue", "incentive_cost", "comp_cost_of_sales", "profit", "share_at_quota", "share_120",
@@ -62,6 +63,24 @@ DEFAULT_CONTROLS: dict[str, Any] = {name: AS_BASE for name in CONTROLS}
 
 def _is_base(value: Any) -> bool:
     return isinstance(value, str) and value == AS_BASE
+
+
+def controls_from_parameters(*, target_level: float = -1.0, team_weight: float = -1.0, team_split: str = "",
+                             threshold: float = -1.0, commission_gate: float = -1.0, cap: float = -1.0,
+                             accelerator: float = 1.0) -> dict[str, Any]:
+    """The explorer notebook's parameters (numbers, papermill-friendly) as explorer controls.
+
+    The notebook marks "as in the base plan" with a negative number (an
+    empty ``team_split``, an ``accelerator`` of 1); those become
+    :data:`AS_BASE`, ``cap`` 0 becomes None (uncapped). Show the result, not
+    the raw parameters: the markers are not values of the plan.
+    """
+    def num(v: float) -> Any:
+        return AS_BASE if v < 0 else v
+
+    return dict(target_level=num(target_level), team_weight=num(team_weight), team_split=team_split or AS_BASE,
+                threshold=num(threshold), commission_gate=num(commission_gate),
+                cap=AS_BASE if cap < 0 else (cap or None), accelerator=AS_BASE if accelerator == 1 else accelerator)
 
 
 def variant_plan(scenario: Any, base_plan: str, role: str, **controls: Any) -> dict:
@@ -119,7 +138,9 @@ class Explorer:
     base_plan : str, optional
         Default: the scenario's current plan.
     trials : int
-        Trials per update (a few hundred keep an update near a second).
+        Trials per update: 200 keep an update near a second on one core, with
+        paired differences' CIs a few percent of a typical change (common
+        random numbers).
     seed : int
         Seed; every update uses the same draws (common random numbers).
     behaviour : str or None
@@ -131,7 +152,7 @@ class Explorer:
     scenario: Any
     role: str = "telesales"
     base_plan: str | None = None
-    trials: int = 300
+    trials: int = 200
     seed: int = 0
     behaviour: str | None = None
     rep_trials: int = 10
@@ -163,12 +184,16 @@ class Explorer:
         -------
         dict
             ``controls`` (every control of :data:`CONTROLS` and any other
-            given, as applied), ``plan`` (the variant plan as data),
-            ``table`` (key metrics of the role and total: base, variant,
-            paired difference with 95% CI), ``metrics`` (variant's role
-            metrics, mean), ``differences`` (variant - base, role and total),
+            given, as applied), ``changed`` (whether the variant differs from
+            the base plan; when it does not, only the base plan is simulated
+            and there is nothing to compare), ``plan`` (the variant plan as
+            data), ``table`` (key metrics of the role and total: base, and
+            when changed the variant and the paired difference with its 95%
+            CI), ``metrics`` (variant's role metrics, mean), ``differences``
+            (variant - base, role and total; empty when unchanged),
             ``figures`` (list of matplotlib Figures: pay curve, attainment
-            and payout distributions, revenue vs cost), ``provenance``.
+            and payout distributions, revenue vs cost), ``provenance`` (of the
+            scenario as loaded, with ``explored_role`` and ``explored_controls``).
         """
         from simlib.engine.api import simulate
 
@@ -178,30 +203,32 @@ class Explorer:
         ctl = {**DEFAULT_CONTROLS, **controls}
         plan = variant_plan(self.scenario, self.base_plan, new_role, **ctl)
         self.role = new_role
-        scen = self.scenario.with_plan("explore", plan)
-        res = simulate(scen, [self.base_plan, "explore"], trials=self.trials, rng=self.seed,
-                       reference=self.base_plan, behaviour=self.behaviour)
+        changed = plan != plan_data(self.scenario, self.base_plan)
+        scen = self.scenario.with_plan("explore", plan) if changed else self.scenario
+        plans = [self.base_plan, "explore"] if changed else [self.base_plan]
+        res = simulate(scen, plans, trials=self.trials, rng=self.seed, reference=self.base_plan,
+                       behaviour=self.behaviour)
         s, d = res.summary(), res.differences()
         groups = [self.role, "total"]
-        sv = s[(s.plan == "explore") & (s.group == self.role)].set_index("metric")["mean"]
+        sv = s[(s.plan == plans[-1]) & (s.group == self.role)].set_index("metric")["mean"]
+        prov = dict(res.provenance, scenario_sha256=self.scenario.sha256, explored_role=self.role,
+                    explored_controls={k: v for k, v in ctl.items() if not _is_base(v)})
         self.last = dict(
-            role=self.role, controls=ctl, plan=plan, table=_key_table(s, d, self.base_plan, groups),
-            figures=self._figures(scen, res),
+            role=self.role, controls=ctl, changed=changed, plan=plan,
+            table=_key_table(s, d, self.base_plan, groups), figures=self._figures(scen, res, plans),
             metrics={m: float(sv[m]) for m in KEY_METRICS if m in sv.index},
-            differences=d[d["group"].isin(groups)].reset_index(drop=True),
-            provenance=res.provenance,
+            differences=d[d["group"].isin(groups)].reset_index(drop=True), provenance=prov,
         )
         return self.last
 
-    def _figures(self, scen: Any, res: Any) -> list:
+    def _figures(self, scen: Any, res: Any, plans: list[str]) -> list:
         """Pay curves, attainment and payout distributions (rep by rep), revenue vs cost: base and variant."""
         from simlib.report import plots
         from simlib.report.notebook import pay_curve_table, rep_outcomes
 
-        reps = rep_outcomes(scen, [self.base_plan, "explore"], trials=self.rep_trials, rng=self.seed,
-                            behaviour=self.behaviour)
+        reps = rep_outcomes(scen, plans, trials=self.rep_trials, rng=self.seed, behaviour=self.behaviour)
         reps = reps[reps["role"] == self.role]
-        curves = pay_curve_table(scen, [self.base_plan, "explore"])
+        curves = pay_curve_table(scen, plans)
         curves = curves[curves["role"] == self.role]
         return [
             plots.pay_curves(curves),
@@ -210,114 +237,260 @@ class Explorer:
             plots.revenue_vs_cost(res.trials(), group=self.role),
         ]
 
-    def base_values(self, role: str | None = None) -> dict[str, float]:
-        """The base plan's ``target_level`` and ``team_weight`` for a role (where the widget's sliders start)."""
-        rp = self.scenario.role_plan(self.base_plan, role or self.role)
-        return {"target_level": float(rp.quota.level), "team_weight": float(rp.team.weight)}
+    def base_values(self, role: str | None = None) -> dict[str, Any]:
+        """Where the widget's controls start for a role: the base plan's value of each control.
 
-    def widget(self):
-        """An ipywidgets app: a role selector and the controls; charts redrawn on change.
-
-        Sliders for ``target_level`` and ``team_weight`` start at the role's
-        base-plan values (and return there when the role changes); the
-        threshold, commission gate, cap and team split apply only when
-        switched on; an accelerator of 1 leaves the base plan as it is.
+        ``target_level`` and ``team_weight`` (quota level, team share),
+        ``team_split``, ``threshold`` (first point of the first revenue pay
+        curve; None without one), ``cap`` (of that curve; None = uncapped),
+        ``commission_gate`` (revenue gate on the revenue commissions, 0 =
+        none; None without a revenue commission) and ``accelerator`` (1).
         """
+        rp = plan_data(self.scenario, self.base_plan)["roles"][role or self.role]
+        curves = [c for c in rp["components"] if c.get("measure", "revenue") == "revenue"
+                  and c.get("kind", "curve") == "curve"]
+        comms = [c["name"] for c in rp["components"] if c.get("measure", "revenue") == "revenue"
+                 and c.get("kind") == "commission"]
+        gates = [float(g.get("min_attainment", 0.0)) for g in rp.get("gates") or []
+                 if g.get("measure", "revenue") == "revenue" and g.get("target", "quota") == "quota"
+                 and set(g.get("components") or ()) & set(comms)]
+        team = rp.get("team") or {}
+        return {
+            "target_level": float((rp.get("quota") or {}).get("level", 1.0)),
+            "team_weight": float(team.get("weight", 0.0)),
+            "team_split": team.get("split", "equal"),
+            "threshold": float(curves[0]["points"][0][0]) if curves else None,
+            "threshold_max": float(curves[0]["points"][1][0]) if curves and len(curves[0]["points"]) > 1 else 2.0,
+            "cap": (None if curves[0].get("cap") is None else float(curves[0]["cap"])) if curves else None,
+            "commission_gate": (max(gates) if gates else 0.0) if comms else None,
+            "accelerator": 1.0,
+        }
+
+    def widget(self, debounce: float = 0.4):
+        """An ipywidgets app (:class:`ExplorerApp`): a role selector and the controls; results redrawn on change.
+
+        Every control starts at the role's base-plan value and takes effect as
+        soon as it is moved (one back at its base value leaves the base plan
+        as it is); updates wait until the controls have been still for
+        ``debounce`` seconds and show "computing..." meanwhile.
+        """
+        return ExplorerApp(self, debounce=debounce).box
+
+
+class ExplorerApp:
+    """The explorer's widgets and their logic, usable without a browser.
+
+    ``controls`` holds the widgets by name; setting a widget's ``value``
+    (as a user's move does) schedules an update, which runs after
+    ``debounce`` seconds without another change (at once when ``debounce``
+    is 0), shows "computing..." in ``status`` meanwhile and then redraws
+    ``table`` (HTML) and ``figures`` (PNG images); ``timings`` holds the
+    seconds the last update took to the table and to the charts. :meth:`plan_controls` is the
+    state as :meth:`Explorer.update` controls; ``box`` is the whole app.
+    """
+
+    def __init__(self, explorer: Explorer, debounce: float = 0.4):
         import ipywidgets as w
-        from IPython.display import display
 
-        from simlib.report.notebook import escape_frame, show
-
-        c = _control_widgets(w, self.scenario, self.role, self.base_values())
-        out = w.Output()
-        resetting = [False]
-
-        def redraw(*_):
-            if resetting[0]:
-                return
-            with out:
-                out.clear_output(wait=True)
-                try:
-                    r = self.update(role=c["role"].value, **_control_values(c))
-                except Exception as exc:  # noqa: BLE001 - show the user what was wrong, keep the app alive
-                    print(f"error: {exc}")
-                    return
-                display(escape_frame(r["table"]).style.format(precision=3).hide(axis="index"))
-                for f in r["figures"]:
-                    show(f)
-
-        def new_role(change):
-            resetting[0] = True
-            try:  # sliders start at the new role's base-plan values
-                for name, v in self.base_values(change["new"]).items():
-                    c[name].value = v
-            finally:
-                resetting[0] = False
-            redraw()
-
-        c["role"].observe(new_role, names="value")
-        for name, ctl in c.items():
+        self.explorer, self.debounce, self.w = explorer, float(debounce), w
+        self.base = explorer.base_values()
+        self.controls = _control_widgets(w, explorer.scenario, explorer.role, self.base)
+        self.status = w.HTML(value="")
+        self.table = w.HTML(value="")
+        self.figures = w.VBox([])
+        self.error = ""
+        self.updates = 0
+        self.timings: dict[str, float] = {}
+        self._pending = 0
+        self._resetting = False
+        self.controls["role"].observe(self._new_role, names="value")
+        for name, ctl in self.controls.items():
             if name != "role":
-                ctl.observe(redraw, names="value")
-        redraw()
-        controls = w.VBox([c["role"], c["target_level"], c["team_weight"], c["team_split"],
-                           w.HBox([c["use_threshold"], c["threshold"]]),
-                           w.HBox([c["use_commission_gate"], c["commission_gate"]]),
-                           w.HBox([c["cap_rule"], c["cap"]]), c["accelerator"]])
-        return w.VBox([controls, out])
+                ctl.observe(self._changed, names="value")
+        self.controls["cap"].observe(self._cap_moved, names="value")
+        c = self.controls
+        self.box = w.VBox([w.VBox([c["role"], c["target_level"], c["team_weight"], c["team_split"], c["threshold"],
+                                   c["commission_gate"], w.HBox([c["cap_rule"], c["cap"]]), c["accelerator"]]),
+                           self.status, self.table, self.figures])
+        self.refresh()
+
+    def plan_controls(self) -> dict[str, Any]:
+        """The widget's state as explorer controls: a control's value where it differs from the base plan's,
+        else :data:`AS_BASE`."""
+        return _control_values(self.controls, self.base)
+
+    def _changed(self, *_):
+        if not self._resetting:
+            self.schedule()
+
+    def _cap_moved(self, change):
+        if not self._resetting and self.controls["cap_rule"].value != "slider":
+            self._resetting = True  # moving the cap slider means "capped at the slider"
+            try:
+                self.controls["cap_rule"].value = "slider"
+            finally:
+                self._resetting = False
+
+    def _new_role(self, change):
+        self._resetting = True
+        try:  # every control starts at the new role's base-plan values
+            self.base = self.explorer.base_values(change["new"])
+            _reset_controls(self.controls, self.base)
+        finally:
+            self._resetting = False
+        self.schedule()
+
+    def schedule(self) -> None:
+        """Show "computing..." and update after ``debounce`` seconds unless another change comes first."""
+        self._pending += 1
+        ticket = self._pending
+        self.status.value = "<i>computing...</i>"
+        if self.debounce <= 0:
+            self.refresh()
+            return
+        try:
+            import asyncio
+
+            asyncio.get_running_loop().call_later(self.debounce, self._fire, ticket)
+        except RuntimeError:  # no event loop (plain Python): a timer thread
+            import threading
+
+            t = threading.Timer(self.debounce, self._fire, args=(ticket,))
+            t.daemon = True
+            t.start()
+
+    def _fire(self, ticket: int) -> None:
+        if ticket == self._pending:  # the controls have been still since this change
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Simulate the current controls now and redraw the table and figures (an error is shown, not raised)."""
+        import time
+
+        from simlib.report.notebook import escape_frame
+
+        t0 = time.perf_counter()
+        self.status.value = "<i>computing...</i>"
+        try:
+            r = self.explorer.update(role=self.controls["role"].value, **self.plan_controls())
+        except Exception as exc:  # noqa: BLE001 - show the user what was wrong, keep the app alive
+            import html
+
+            self.error = str(exc)
+            self.status.value = f"<b>error:</b> {html.escape(self.error)}"
+            return
+        self.error = ""
+        self.table.value = escape_frame(r["table"]).style.format(precision=3).hide(axis="index").to_html()
+        t_table = time.perf_counter() - t0
+        self.status.value = "<i>drawing the charts...</i>"
+        self.figures.children = [self.w.Image(value=_png(f), format="png") for f in r["figures"]]
+        self.updates += 1
+        self.timings = {"table": t_table, "total": time.perf_counter() - t0}
+        what = "variant vs base plan" if r["changed"] else "base plan (move a control to compare)"
+        self.status.value = f"{what}; table in {t_table:.2f} s, charts in {self.timings['total']:.2f} s"
+
+
+def _png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def _key_table(s: pd.DataFrame, d: pd.DataFrame, base_plan: str, groups: list[str]) -> pd.DataFrame:
-    """Key metrics per group: base, variant (``explore``), paired difference with its 95% CI."""
+    """Key metrics per group: base, and when there is a variant (``explore``) its value and the paired
+    difference with its 95% CI."""
+    level = s.set_index(["plan", "group", "metric"])["mean"].to_dict()
+    diff = d[d["plan"] == "explore"].set_index(["group", "metric"])[["diff", "ci_low", "ci_high"]].to_dict("index")
+    variant = any(k[0] == "explore" for k in level)
     rows = []
     for g in groups:
         for m in KEY_METRICS:
-            b = s[(s.plan == base_plan) & (s.group == g) & (s.metric == m)]
-            v = s[(s.plan == "explore") & (s.group == g) & (s.metric == m)]
-            dd = d[(d.group == g) & (d.metric == m)]
-            if b.empty or v.empty:
+            if (base_plan, g, m) not in level or (variant and ("explore", g, m) not in level):
                 continue
-            rows.append(dict(group=g, metric=m, base=float(b["mean"].iloc[0]), variant=float(v["mean"].iloc[0]),
-                             diff=float(dd["diff"].iloc[0]) if len(dd) else np.nan,
-                             diff_ci_low=float(dd["ci_low"].iloc[0]) if len(dd) else np.nan,
-                             diff_ci_high=float(dd["ci_high"].iloc[0]) if len(dd) else np.nan))
+            row = dict(group=g, metric=m, base=float(level[(base_plan, g, m)]))
+            if variant:
+                dd = diff.get((g, m), {})
+                row.update(variant=float(level[("explore", g, m)]), diff=float(dd.get("diff", np.nan)),
+                           diff_ci_low=float(dd.get("ci_low", np.nan)), diff_ci_high=float(dd.get("ci_high", np.nan)))
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _control_widgets(w: Any, scenario: Any, role: str, base: dict[str, float]) -> dict[str, Any]:
-    """The widget's controls by name (ipywidgets module ``w``); sliders start at the role's base values."""
+#: the controls' slider ranges (lowest, highest, step); a base value outside widens the range
+SLIDERS = {"target_level": (0.7, 1.4, 0.05), "team_weight": (0.0, 1.0, 0.05), "threshold": (0.0, 0.95, 0.05),
+           "commission_gate": (0.0, 1.0, 0.05), "cap": (1.0, 5.0, 0.1), "accelerator": (0.0, 3.0, 0.1)}
+
+#: a slider within this of its base value is at the base value
+_TOL = 1e-9
+
+
+def _control_widgets(w: Any, scenario: Any, role: str, base: dict[str, Any]) -> dict[str, Any]:
+    """The widget's controls by name (ipywidgets module ``w``), each at the role's base-plan value."""
     style = {"description_width": "110px"}
 
-    def slider(desc, value, lo, hi, step):
-        return w.FloatSlider(value=value, min=min(lo, value), max=max(hi, value), step=step, description=desc,
-                             style=style, continuous_update=False)
+    def slider(name, desc):
+        lo, hi, step = SLIDERS[name]
+        return w.FloatSlider(value=lo, min=lo, max=hi, step=step, description=desc, style=style,
+                             continuous_update=False)
 
-    as_base = ("as base plan", AS_BASE)
-    return {
+    c = {
         "role": w.Dropdown(options=list(scenario.roles), value=role, description="role", style=style),
-        "target_level": slider("target level", base["target_level"], 0.7, 1.4, 0.05),
-        "team_weight": slider("team weight", base["team_weight"], 0.0, 1.0, 0.05),
-        "team_split": w.Dropdown(options=[as_base, ("equal", "equal"), ("by contribution", "contribution")],
-                                 value=AS_BASE, description="team split", style=style),
-        "use_threshold": w.Checkbox(value=False, description="change threshold"),
-        "threshold": slider("threshold", 0.5, 0.0, 0.95, 0.05),
-        "use_commission_gate": w.Checkbox(value=False, description="gate commissions"),
-        "commission_gate": slider("commission gate", 0.5, 0.0, 1.0, 0.05),
-        "cap_rule": w.Dropdown(options=[as_base, ("capped at slider", "slider"), ("uncapped", "none")],
-                               value=AS_BASE, description="cap rule", style=style),
-        "cap": slider("cap", 2.5, 1.0, 5.0, 0.1),
-        "accelerator": slider("accelerator", 1.0, 0.0, 3.0, 0.1),
+        "target_level": slider("target_level", "target level"),
+        "team_weight": slider("team_weight", "team weight"),
+        "team_split": w.Dropdown(options=[("equal", "equal"), ("by contribution", "contribution")],
+                                 value="equal", description="team split", style=style),
+        "threshold": slider("threshold", "threshold"),
+        "commission_gate": slider("commission_gate", "commission gate"),
+        "cap_rule": w.Dropdown(options=[("capped at", "slider"), ("uncapped", "none")], value="slider",
+                               description="cap", style=style),
+        "cap": slider("cap", "cap (x target)"),
+        "accelerator": slider("accelerator", "accelerator"),
     }
+    _reset_controls(c, base)
+    return c
 
 
-def _control_values(c: dict[str, Any]) -> dict[str, Any]:
-    """The widget's state as explorer controls (:data:`AS_BASE` where a control is off)."""
+def _reset_controls(c: dict[str, Any], base: dict[str, Any]) -> None:
+    """Put every control at its base value; a control the role has nothing to apply to is disabled."""
+    for name in ("target_level", "team_weight", "threshold", "commission_gate", "cap", "accelerator"):
+        lo, hi, _ = SLIDERS[name]
+        v = base[name]
+        if name == "threshold" and base["threshold"] is not None:
+            hi = min(hi, base["threshold_max"] - 0.01)
+        s = c[name]
+        s.disabled = v is None and name in ("threshold", "commission_gate")
+        v = (lo if name != "cap" else 2.5) if v is None else v
+        s.max = max(hi, v, lo)  # the maximum first: the old minimum is never above it
+        s.min = min(lo, v)
+        s.value = v
+    c["team_split"].value = base["team_split"]
+    no_curve = base["threshold"] is None
+    c["cap_rule"].value = "none" if base["cap"] is None else "slider"
+    c["cap_rule"].disabled = c["cap"].disabled = no_curve
+    c["accelerator"].disabled = no_curve and base["commission_gate"] is None
+
+
+def _control_values(c: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The widget's state as explorer controls: a value where it differs from ``base``, else :data:`AS_BASE`."""
+
+    def moved(name):
+        v = c[name].value
+        return AS_BASE if c[name].disabled or (base[name] is not None and abs(v - base[name]) <= _TOL) else v
+
+    cap = None if c["cap_rule"].value == "none" else c["cap"].value
+    same_cap = cap == base["cap"] or (cap is not None and base["cap"] is not None and abs(cap - base["cap"]) <= _TOL)
     return dict(
-        target_level=c["target_level"].value,
-        team_weight=c["team_weight"].value,
-        team_split=c["team_split"].value,
-        threshold=c["threshold"].value if c["use_threshold"].value else AS_BASE,
-        commission_gate=c["commission_gate"].value if c["use_commission_gate"].value else AS_BASE,
-        cap={AS_BASE: AS_BASE, "slider": c["cap"].value, "none": None}[c["cap_rule"].value],
-        accelerator=AS_BASE if c["accelerator"].value == 1.0 else c["accelerator"].value,
+        target_level=moved("target_level"),
+        team_weight=moved("team_weight"),
+        team_split=AS_BASE if c["team_split"].value == base["team_split"] else c["team_split"].value,
+        threshold=moved("threshold"),
+        commission_gate=moved("commission_gate"),
+        cap=AS_BASE if c["cap"].disabled or same_cap else cap,
+        accelerator=moved("accelerator"),
     )

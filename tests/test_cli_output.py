@@ -1,0 +1,183 @@
+"""One way to choose output across commands: --format/--out (inferred from the ending), workbooks, narrow
+tables, progress defaults, arguments checked before simulating, and the request limits of the Python API."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import DEFAULT, small_scenario_dict, write_yaml
+from openpyxl import load_workbook
+
+from simlib.cli import build_parser, main
+from simlib.cli.args import narrow, progress_on
+
+
+def cli(capsys, *args):
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "internal error" not in out.err, out.err
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def small_yaml(tmp_path_factory):
+    return write_yaml(tmp_path_factory.mktemp("s") / "small.yaml", small_scenario_dict())
+
+
+RUN = ("--trials", 12, "--seed", 4, "--behaviour", "none", "--scheduler", "serial")
+
+
+def test_run_workbook_has_numeric_cells_with_formats(small_yaml, tmp_path, capsys):
+    out = tmp_path / "run.xlsx"
+    code, text, _ = cli(capsys, "run", small_yaml, *RUN, "--out", out)
+    assert code == 0 and f"wrote {out}" in text and "== total ==" in text  # the file, and the table on screen
+    wb = load_workbook(out)
+    assert wb.sheetnames == ["long", "levels", "differences", "provenance"]
+    ws = wb["levels"]
+    head = [c.value for c in ws[1]]
+    col = {h: i for i, h in enumerate(head)}
+    rows = list(ws.iter_rows(min_row=2))
+    profit = next(r for r in rows if r[col["metric"]].value == "profit" and r[col["group"]].value == "total")
+    share = next(r for r in rows if r[col["metric"]].value == "share_at_quota" and r[col["group"]].value == "total")
+    assert profit[col["mean"]].data_type == "n" and isinstance(profit[col["mean"]].value, float)
+    assert profit[col["mean"]].number_format == "#,##0" and share[col["mean"]].number_format == "0.0%"
+    assert ws[1][0].font.bold and ws.freeze_panes == "A2"
+    # the same numbers as the JSON output of the same run
+    code, js, _ = cli(capsys, "run", small_yaml, *RUN, "--format", "json")
+    levels = pd.DataFrame(json.loads(js)["summary"])
+    want = levels[(levels.plan == "current") & (levels.group == "total") & (levels.metric == "profit")]["mean"].iloc[0]
+    got = next(r for r in rows if r[col["metric"]].value == "profit" and r[col["group"]].value == "total"
+               and r[col["plan"]].value == "current")[col["mean"]].value
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_csv_to_file_is_what_stdout_gets(small_yaml, tmp_path, capsys):
+    code, stdout_csv, _ = cli(capsys, "run", small_yaml, *RUN, "--format", "csv")
+    assert code == 0
+    code, _, _ = cli(capsys, "run", small_yaml, *RUN, "--out", tmp_path / "r.csv")
+    assert code == 0 and (tmp_path / "r.csv").read_text() == stdout_csv
+    assert list(pd.read_csv(tmp_path / "r.csv").columns[:5]) == ["kind", "plan", "reference", "group", "metric"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--format", "xlsx"], "--format xlsx needs --out FILE.xlsx"),
+    (["--out", "r.json", "--format", "csv"], "--format csv writes a .csv file"),
+    (["--out", "r.txt"], "expected a file ending in .csv, .json, .xlsx"),
+    (["--out", "r.csv", "--format", "table"], "the table is printed"),
+    (["--group", "nobody"], "'nobody' is not a role of the scenario"),
+])
+def test_output_and_group_refused_before_simulating(args, words, small_yaml, tmp_path, capsys, monkeypatch):
+    import simlib.engine.api
+
+    def boom(*a, **k):
+        raise AssertionError("simulated before checking the arguments")
+
+    monkeypatch.setattr(simlib.engine.api, "simulate", boom)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, "run", small_yaml, *RUN, *args)
+    assert code == 1 and words in err, err
+
+
+def test_sweep_group_checked_before_the_sweep(small_yaml, capsys, monkeypatch):
+    import simlib.cli.sweep
+
+    monkeypatch.setattr(simlib.cli.sweep, "run_sweep", lambda *a, **k: pytest.fail("swept before checking --group"))
+    code, _, err = cli(capsys, "sweep", small_yaml, "--param", "cap=1.5,2", "--group", "nobody")
+    assert code == 1 and "'nobody' is not a role" in err
+
+
+def test_sweep_and_optimize_workbooks(small_yaml, tmp_path, capsys):
+    code, _, _ = cli(capsys, "sweep", small_yaml, "--param", "target_level=0.9,1.1", *RUN, "--out", tmp_path / "s.xlsx")
+    assert code == 0
+    ws = load_workbook(tmp_path / "s.xlsx")["sweep"]
+    head = [c.value for c in ws[1]]
+    assert {"point", "target_level", "group", "metric", "mean", "diff"} <= set(head)
+    cells = {(r[head.index("metric")].value, r[head.index("group")].value): r[head.index("mean")]
+             for r in ws.iter_rows(min_row=2)}
+    assert cells[("revenue", "total")].number_format == "#,##0" and cells[("share_120", "total")].number_format == "0.0%"
+    code, text, _ = cli(capsys, "optimize", small_yaml, "--param", "target_level=0.9:1.1", "--starts", 2,
+                        "--maxiter", 0, "--no-sensitivity", *RUN, "--constraint", "share_at_quota>=0.99",
+                        "--out", tmp_path / "o.xlsx")
+    assert code == 1 and "VIOLATED" in text  # no plan of this range puts 99% of reps at quota
+    wb = load_workbook(tmp_path / "o.xlsx")
+    assert wb.sheetnames[:4] == ["optimum", "constraints", "metrics", "differences"] and "history" in wb.sheetnames
+    cons = wb["constraints"]
+    head = [c.value for c in cons[1]]
+    assert cons[2][head.index("state")].value == "VIOLATED" and cons[2][head.index("value")].data_type == "n"
+
+
+def test_run_table_fits_100_columns(capsys):
+    code, text, _ = cli(capsys, "run", DEFAULT, "--trials", 8, "--behaviour", "none", "--scheduler", "serial")
+    assert code == 0
+    assert max(map(len, text.splitlines()[2:])) <= 100  # every line of the tables (the provenance line may be long)
+    assert "differences vs current (paired):" in text and "one_plan_for_all - current" in text
+
+
+def test_narrow_splits_columns_and_repeats_the_index():
+    df = pd.DataFrame({f"plan_{i}": ["1,234,567 ± 12,345"] * 3 for i in range(6)},
+                      index=pd.Index(["revenue", "profit", "incentive_cost"], name="metric"))
+    text = narrow(df, width=70)
+    assert max(map(len, text.splitlines())) <= 70
+    assert text.count("incentive_cost") == 3 and all(f"plan_{i}" in text for i in range(6))
+
+
+def test_progress_on_a_terminal_only_unless_forced(monkeypatch):
+    import sys
+
+    p = build_parser()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    for cmd in (["run", "s.yaml"], ["sweep", "s.yaml"], ["optimize", "s.yaml"], ["report"]):
+        assert progress_on(p.parse_args(cmd)) is False
+        assert progress_on(p.parse_args([*cmd, "--progress"])) is True
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    for cmd in (["run", "s.yaml"], ["sweep", "s.yaml"], ["optimize", "s.yaml"], ["report"]):
+        assert progress_on(p.parse_args(cmd)) is True
+        assert progress_on(p.parse_args([*cmd, "--no-progress"])) is False
+
+
+# ---------------------------------------------------------------------------
+# the request limits hold in the Python API too
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_limits(monkeypatch):
+    import simlib.engine.core as core
+
+    monkeypatch.setattr(core, "MAX_REP_MONTHS", 1000.0)
+
+
+def test_api_refuses_oversized_requests(small_scenario, tiny_limits):
+    from simlib.design.optimize import optimize
+    from simlib.design.sweep import run_sweep
+    from simlib.engine.api import simulate, simulate_ensemble
+    from simlib.engine.core import RequestTooLarge
+
+    for call in (lambda: simulate(small_scenario, trials=50),
+                 lambda: simulate_ensemble(small_scenario, behaviour_draws=2, trials=50),
+                 lambda: run_sweep(small_scenario, {"cap": [1.5, 2.0]}, trials=50),
+                 lambda: optimize(small_scenario, {"target_level": (0.9, 1.1)}, trials=50)):
+        with pytest.raises(RequestTooLarge, match="rep-months.*--allow-large"):
+            call()
+    res = simulate(small_scenario, ["current"], trials=4, behaviour="none", allow_large=True)
+    assert res.provenance["trials"] == 4
+    df = run_sweep(small_scenario, {"cap": [1.5]}, trials=4, behaviour="none", allow_large=True)
+    assert df["point"].nunique() == 1
+
+
+def test_headcount_too_large_for_memory_is_refused_up_front(small_scenario, monkeypatch):
+    import simlib.engine.core as core
+    from simlib.engine.api import simulate
+
+    monkeypatch.setattr(core, "memory_size", lambda: 1e5)  # a machine of 100 kB
+    with pytest.raises(core.RequestTooLarge, match=r"headcount 22: .* GB of memory.*--allow-large"):
+        simulate(small_scenario, trials=4)
+    code = main(["run", str(DEFAULT), "--trials", "4"])
+    assert code == 1
+    core.check_request(small_scenario, 4, 2, allow_large=True)  # the override

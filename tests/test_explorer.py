@@ -1,0 +1,98 @@
+"""The explorer's widget logic without a browser: controls start at the plan's values, any moved control
+takes effect, updates are debounced with a visible "computing" state, no comparison of a plan with itself."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import DEFAULT
+
+from simlib.report.explorer import AS_BASE, Explorer, ExplorerApp, controls_from_parameters
+from simlib.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    return Explorer(load_scenario(DEFAULT), role="telesales", trials=24, seed=1, rep_trials=2, behaviour="none")
+
+
+@pytest.fixture
+def app(explorer):
+    explorer.role = "telesales"
+    return ExplorerApp(explorer, debounce=0)
+
+
+def rp(plan, role):
+    return plan["roles"][role]
+
+
+def test_controls_start_at_the_plans_values(app, explorer):
+    base = rp(explorer.scenario.plans["current"].model_dump(by_alias=True, mode="json"), "telesales")
+    curve = next(c for c in base["components"] if c.get("kind", "curve") == "curve" and c.get("measure", "revenue") == "revenue")
+    c = app.controls
+    assert c["target_level"].value == pytest.approx(base["quota"].get("level", 1.0))
+    assert c["threshold"].value == pytest.approx(curve["points"][0][0]) and c["threshold"].value != 0.5
+    assert c["cap"].value == pytest.approx(curve["cap"]) and c["cap_rule"].value == "slider"
+    assert c["commission_gate"].disabled  # telesales has no revenue commission
+    assert app.plan_controls() == {k: AS_BASE for k in app.plan_controls()}
+    # at the base plan nothing is compared with an identical copy of itself
+    assert explorer.last["changed"] is False and "variant" not in explorer.last["table"].columns
+    assert "move a control" in app.status.value
+
+
+def revenue_curves(p):
+    return [c for c in p["components"] if c.get("kind", "curve") == "curve" and c.get("measure", "revenue") == "revenue"]
+
+
+@pytest.mark.parametrize("name, value, check", [
+    ("cap", 3.0, lambda p, b: all(c.get("cap") == 3.0 for c in revenue_curves(p))),
+    ("threshold", 0.6, lambda p, b: revenue_curves(p)[0]["points"][0][0] == 0.6),
+    ("accelerator", 1.5, lambda p, b: revenue_curves(p)[0]["points"][-1][1] > revenue_curves(b)[0]["points"][-1][1]),
+    ("target_level", 1.1, lambda p, b: p["quota"]["level"] == 1.1),
+])
+def test_moving_any_single_control_takes_effect(app, explorer, name, value, check):
+    before = app.table.value
+    app.controls[name].value = value  # as a user's move does; nothing else set first
+    assert explorer.last["controls"][name] == value and explorer.last["changed"] is True
+    base = rp(explorer.scenario.plans["current"].model_dump(by_alias=True, mode="json"), "telesales")
+    assert check(rp(explorer.last["plan"], "telesales"), base)
+    assert app.table.value != before and "variant" in explorer.last["table"].columns
+    assert len(app.figures.children) == 4 and app.updates == 2
+    app.controls[name].value = app.base[name]  # back at the base value: the base plan again
+    assert explorer.last["controls"][name] == AS_BASE and explorer.last["changed"] is False
+
+
+def test_uncapped_and_role_switch(app, explorer):
+    app.controls["cap_rule"].value = "none"
+    assert explorer.last["controls"]["cap"] is None
+    app.controls["role"].value = "channel"  # commission-only: threshold and cap do not apply, the gate does
+    assert explorer.last["role"] == "channel" and explorer.last["changed"] is False
+    assert app.controls["threshold"].disabled and app.controls["cap"].disabled
+    assert not app.controls["commission_gate"].disabled
+    app.controls["commission_gate"].value = 0.5
+    gates = rp(explorer.last["plan"], "channel")["gates"]
+    assert gates[-1]["min_attainment"] == 0.5 and app.error == ""
+
+
+def test_updates_are_debounced_with_a_computing_state(explorer):
+    explorer.role = "telesales"
+    app = ExplorerApp(explorer, debounce=0.3)
+    n = app.updates
+    for v in (1.02, 1.04, 1.06, 1.08):  # key presses in quick succession
+        app.controls["target_level"].value = v
+    assert "computing" in app.status.value and app.updates == n
+    deadline = time.monotonic() + 60
+    while app.updates == n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert app.updates == n + 1  # one simulation, for the last value
+    assert explorer.last["controls"]["target_level"] == 1.08 and "computing" not in app.status.value
+
+
+def test_snapshot_parameters_and_provenance(explorer):
+    ctl = controls_from_parameters(target_level=-1.0, threshold=-1.0, cap=0.0, accelerator=1.0)
+    assert ctl["target_level"] == AS_BASE and ctl["threshold"] == AS_BASE and ctl["cap"] is None
+    r = explorer.update(role="telesales", **ctl)
+    assert r["changed"] and r["provenance"]["scenario_sha256"] == explorer.scenario.sha256
+    assert r["provenance"]["explored_controls"] == {"cap": None}
