@@ -51,9 +51,19 @@ from simlib.behaviour.policy import DynamicPolicy, RoleSolution
 from simlib.behaviour.sample import Calibration, marginal_values, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.model.paycurves import compile_component, evaluate
-from simlib.model.plans import Structure, compute_pay, primary_structure, revenue_profile, set_quotas
+from simlib.model.plans import (
+    Structure,
+    compute_pay,
+    measure_score,
+    primary_structure,
+    revenue_profile,
+    revenue_scorecards,
+    scorecard_coefficient,
+    scorecard_points_without,
+    set_quotas,
+)
 from simlib.model.population import RoleWorld
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
 
 #: elasticity of each measure to (activity, quality) effort, by process (simlib.model.production)
 _ELAS: dict[str, dict[str, tuple[float, float]]] = {
@@ -117,17 +127,38 @@ def _component_money(c: Component, TI: float, qref: float, share: float):
     return money
 
 
-def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, share: float) -> np.ndarray:
+def _scorecard_money(sc: Scorecard, TI: float, qref: float, level: float, other: float):
+    """Money a scorecard pays at the end of one of its periods as a function of the period's revenue attainment.
+
+    The revenue score moves with the state; the other measures' points stay
+    at ``other``, their mean in the calibration sample (docs/model.md,
+    section 4.1). A money target for revenue is rescaled from the quota
+    attainment the state measures (at the mean quota ``qref``).
+    """
+    rev = next(sm for sm in sc.measures if sm.measure == "revenue")
+    ratio = 1.0 if rev.target == "quota" else qref / (level * float(rev.target))
+
+    def money(xx):
+        composite = other + rev.weight / sc.total * measure_score(rev, xx * ratio)
+        return scorecard_coefficient(sc, composite)[0] * (sc.weight * TI / PERIODS[sc.period])
+
+    return money
+
+
+def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, share: float,
+                card_other: dict[str, float] | None = None) -> np.ndarray:
     """``(1 - w) F(x)`` on the state grid (G,): the individual pay of the primary structure's revenue components.
 
+    Scorecards that score revenue in the primary structure's periods count
+    too, with their other measures' points at ``card_other`` (name -> points).
     Below zero (a period that starts with pulled-in deals still owed) the deals
     come out of later sales, so they cost pay at the lowest rate rather than nothing.
     """
     F = np.zeros(X_N)
-    for c in rp.components:
-        if c.measure != "revenue" or c.name not in st.names:
-            continue
-        money = _component_money(c, TI, qref, share)
+    moneys = [_component_money(c, TI, qref, share) for c in rp.components if c.measure == "revenue" and c.name in st.names]
+    moneys += [_scorecard_money(sc, TI, qref, rp.quota.level, (card_other or {}).get(sc.name, 0.0))
+               for sc in revenue_scorecards(rp) if sc.name in st.names]
+    for money in moneys:
         v0, v1 = money(np.array([0.0, X_H]))
         F += (1.0 - w) * (money(np.maximum(X_GRID, 0.0)) + (v1 - v0) / X_H * np.minimum(X_GRID, 0.0))
     return F
@@ -376,7 +407,7 @@ class DynamicBehaviour:
         """
         bp = self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
-        F = _period_pay(rp, st, TI, w, qref, share[p])
+        F = _period_pay(rp, st, TI, w, qref, share[p], self._scorecard_other(ing))
         r_aversion = bp.effort.risk_aversion / ing["S"]
         U = F if r_aversion <= 0 else (1.0 - np.exp(-r_aversion * F)) / r_aversion
         U = np.broadcast_to(U, (len(a), X_N)).copy()
@@ -390,6 +421,16 @@ class DynamicBehaviour:
             pen = bp.ratchet.up * np.maximum(X_GRID - 1.0, 0.0) - bp.ratchet.down * np.maximum(1.0 - X_GRID, 0.0)
             U -= bp.effort.monthly_discount**months_left * lam * share[p] * pen[None, :]
         return U
+
+    def _scorecard_other(self, ing: dict) -> dict[str, float]:
+        """Mean composite points of each revenue scorecard's other measures in the calibration sample, by name."""
+        rp, world = ing["rp"], ing["world"]
+        prof = revenue_profile(self.scenario, world.name)
+        kinds = MEASURES[world.role.process]
+        meas = dict(self.cal.measures[world.name])
+        return {sc.name: float(np.mean(scorecard_points_without(sc, "revenue", kinds, meas, ing["quota"],
+                                                                rp.quota.level, prof)))
+                for sc in revenue_scorecards(rp)}
 
     def _linear_money(self, role: str, ing: dict, st: Structure) -> float:
         """Money per year per unit of output that is nearly linear in it (``l`` before spreading over months).

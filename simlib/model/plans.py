@@ -128,12 +128,30 @@ def primary_structure(rp: RolePlan, target_incentive: float = 1.0, quota: float 
             s = 12.0 * v
         if s > size:
             best, size = c, s
+    for sc in revenue_scorecards(rp):  # paid at weight x TI x coefficient, as a curve
+        s = sc.weight * scorecard_at_target(sc) * (target_incentive if quota is not None else 1.0)
+        if s > size:
+            best, size = sc, s
     if best is None:
         return Structure("year", False, (), (MONTHS - 1,))
-    names = tuple(c.name for c in rp.components if c.measure == "revenue" and c.period == best.period and c.ytd_true_up == best.ytd_true_up)
+    ytd = bool(getattr(best, "ytd_true_up", False))
+    names = tuple(c.name for c in rp.components if c.measure == "revenue" and c.period == best.period and c.ytd_true_up == ytd)
+    if not ytd:
+        names += tuple(sc.name for sc in revenue_scorecards(rp) if sc.period == best.period)
     n = PERIODS[best.period]
     ends = tuple(range(MONTHS // n - 1, MONTHS, MONTHS // n))
-    return Structure(best.period, bool(best.ytd_true_up and n > 1), names, ends)
+    return Structure(best.period, bool(ytd and n > 1), names, ends)
+
+
+def revenue_scorecards(rp: RolePlan) -> list[Scorecard]:
+    """The role plan's scorecards that score revenue (so their pay depends on the revenue state)."""
+    return [sc for sc in rp.scorecards if any(sm.measure == "revenue" for sm in sc.measures)]
+
+
+def scorecard_at_target(sc: Scorecard) -> float:
+    """A scorecard's payout coefficient when every measure is exactly at target (attainment 1)."""
+    scores = {sm.measure: measure_score(sm, np.array([1.0])) for sm in sc.measures}
+    return float(scorecard_coefficient(sc, composite_score(sc, scores))[0][0])
 
 
 def aggregate(x: np.ndarray, period: str, kind: str) -> np.ndarray:
@@ -507,6 +525,23 @@ def scorecard_attainments(sc: Scorecard, kinds: dict[str, str], agg: Callable[[s
         vals[sm.measure] = agg(sm.measure, sc.period, kind)
         tgts[sm.measure] = _targets(sm.target, kind, sc.period, quota, share, level, shape)
     return vals, tgts
+
+
+def scorecard_points_without(sc: Scorecard, measure: str, kinds: dict[str, str], measures: dict[str, np.ndarray],
+                             quota: np.ndarray, level: float, prof: np.ndarray) -> np.ndarray:
+    """The composite points (T, R, P) from every scored measure but ``measure``, on monthly ``measures``.
+
+    The behaviour model holds these at their sample mean when it values the
+    scorecard as a function of the revenue state.
+    """
+    memo: dict = {}
+    vals, tgts = scorecard_attainments(sc, kinds, partial(_aggregated, measures, memo), quota, level, prof,
+                                       quota.shape)
+    out = np.zeros((*quota.shape, PERIODS[sc.period]))
+    for sm in sc.measures:
+        if sm.measure != measure:
+            out = out + sm.weight / sc.total * measure_score(sm, vals[sm.measure] / np.maximum(tgts[sm.measure], 1e-12))
+    return out
 
 
 def scorecard_pay(sc: Scorecard, vals: dict[str, np.ndarray], tgts: dict[str, np.ndarray],
