@@ -767,6 +767,16 @@ class Uncertainty(_Model):
         return self
 
 
+class RivalryBehaviour(_Model):
+    """Help to teammates falls as individual targets get harder and as rewards become rank-based (docs/model.md, 4.3)."""
+
+    enabled: bool = True
+    target_pressure: NonNeg = Field(1.0, le=5.0, description="elasticity of the cost of helping to individual target "
+                                    "difficulty (mean quota over today's), on the individual revenue share of pay")
+    rank_rivalry: NonNeg = Field(1.0, le=10.0, description="rise of the cost of helping per unit of the share of the "
+                                 "money at stake that is awarded by rank (top-k recognition)")
+
+
 class Behaviour(_Model):
     """How reps respond to a plan; every part can be switched off (``enabled: false``)."""
 
@@ -777,6 +787,8 @@ class Behaviour(_Model):
     timing: TimingBehaviour = Field(default_factory=TimingBehaviour)
     ratchet: RatchetBehaviour = Field(default_factory=RatchetBehaviour)
     uncertainty: Uncertainty = Field(default_factory=Uncertainty)
+    # left out of dumps at its defaults, so scenarios that do not set it keep their sha256
+    rivalry: RivalryBehaviour = Field(default_factory=RivalryBehaviour, exclude_if=lambda v: v == RivalryBehaviour())
 
 
 class Checks(_Model):

@@ -164,6 +164,44 @@ def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, s
     return F
 
 
+def _rivalry_cost(ing: dict) -> tuple[float, float, float]:
+    """A plan's pressures on help: mean quota, individual revenue share of marginal pay, rank-based share of money.
+
+    The revenue share is ``(1 - w)`` times revenue's share of the marginal pay
+    of all measures (individual pay); the rank share is the expected
+    recognition over expected incentive plus recognition (calibration sample).
+    """
+    mv = {k: max(v, 0.0) for k, v in ing["mv_ind"].items()}
+    total = sum(mv.values())
+    rev_share = (1.0 - ing["w"]) * (mv.get("revenue", 0.0) / total if total > 0 else 0.0)
+    rec = float(np.mean(ing["pr_ind"].recognition))
+    money = float(np.mean(ing["pr_ind"].incentive)) + rec
+    return float(np.mean(ing["quota"])), rev_share, (rec / money if money > 0 else 0.0)
+
+
+def help_rivalry(params, ing: dict, ing_cur: dict) -> float:
+    """Relative cost of helping a teammate under a plan against today's (1 under the current plan).
+
+    ``rho_P / rho_C`` with ``rho = D^(target_pressure s_rev) (1 + rank_rivalry r)``:
+    ``D`` the plan's mean individual quota over today's (target difficulty),
+    ``s_rev`` the individual revenue share of marginal pay (a quota on revenue
+    binds only the pay that depends on it; team pay does not), ``r`` the share
+    of the money at stake awarded by rank. Harder individual targets make time
+    spent on a teammate's deals dearer and breed internal competition
+    (Ordóñez, Schweitzer, Galinsky & Bazerman 2009); under rank-order rewards a
+    teammate's success lowers one's own chance to win, so helping falls
+    (Lazear 1989; Drago & Garvey 1998). docs/model.md, section 4.3.
+    """
+    if not params.enabled:
+        return 1.0
+    q1, s1, r1 = _rivalry_cost(ing)
+    q0, s0, r0 = _rivalry_cost(ing_cur)
+    difficulty = q1 / q0 if q0 > 0 and q1 > 0 else 1.0
+    rho1 = difficulty ** (params.target_pressure * s1) * (1.0 + params.rank_rivalry * r1)
+    rho0 = 1.0 + params.rank_rivalry * r0  # today's difficulty is 1 by definition
+    return float(rho1 / rho0)
+
+
 def _teammate_weight(social_weight: float, n: float) -> float:
     """Value of one teammate's money relative to one's own in a team of ``n`` (dimensionless).
 
@@ -368,6 +406,7 @@ class DynamicBehaviour:
         m0, m1 = mv(ing_cur), mv(ing)
         if m0 <= 0:
             return 1.0
+        m1 = m1 / help_rivalry(self.params.rivalry, ing, ing_cur)  # a dearer help is worth less per unit of cost
         return float(max(m1, 0.0) / m0) ** (1.0 / (bt.help_cost_exponent - 1.0))
 
     def _problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray) -> Problem:
