@@ -84,3 +84,20 @@ def test_scorecard_plan_simulates_with_behaviour(stepped):
     tab = res.summary()
     inc = tab[(tab.group == "telesales") & (tab.metric == "incentive_cost")].set_index("plan")["mean"]
     assert np.isfinite(inc["mixed"]) and inc["mixed"] > 0 and inc["step1.0"] > 0
+
+
+def test_shipped_scorecard_scenario_pays_every_role_by_its_scorecard():
+    """scenarios/scorecards.yaml: the default organisation; its ``scorecard`` plan pays each role through one scorecard."""
+    from conftest import DEFAULT
+
+    s = simlib.load_scenario(DEFAULT.parent / "scorecards.yaml")
+    base = simlib.load_scenario(DEFAULT)
+    assert s.roles == base.roles and s.plans["current"] == base.plans["current"]
+    res = simlib.simulate(s, ["scorecard"], trials=6, rng=3, behaviour="none")
+    tab = res.summary()
+    for role in s.roles:
+        rp = s.role_plan("scorecard", role)
+        assert rp.components == [] and len(rp.scorecards) == 1
+        inc = tab[(tab.group == role) & (tab.metric == "incentive_cost")].set_index("plan")["mean"]
+        ti = s.target_incentive("scorecard", role) * s.roles[role].headcount
+        assert 0.3 * ti < inc["scorecard"] < 1.5 * ti, (role, inc["scorecard"], ti)
