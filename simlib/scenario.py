@@ -619,6 +619,18 @@ class Modifier(_Model):
         return v
 
 
+class QuotaRelief(_Model):
+    """An adjustment rule agreed in advance: quotas follow the market beyond a band (docs/model.md section 3).
+
+    When the realised market (demand over its expected level) moves by more
+    than ``band`` either way, revenue quotas move by ``share`` of the part of
+    the move beyond the band.
+    """
+
+    band: Fraction = Field(0.10, description="tolerated market move either way, as a fraction of expected demand")
+    share: Fraction = Field(1.0, description="share of the move beyond the band passed on to quotas")
+
+
 class Team(_Model):
     """Team/individual weighting: pay = (1 - weight) individual + weight team."""
 
@@ -647,6 +659,8 @@ class RolePlan(_Model):
     recognition: Recognition | None = None
     # left out of dumps when empty, so scenarios without scorecards keep their sha256
     scorecards: list[Scorecard] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    quota_relief: QuotaRelief | None = Field(None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="before")
     @classmethod

@@ -471,3 +471,14 @@ def test_a_valid_scorecard_leaves_other_scenarios_hash_alone():
     assert "scorecards" not in s.plans["current"].roles["ts"].model_dump(by_alias=True, mode="json")
     assert "scorecards" in s.plans["card"].roles["ts"].model_dump(by_alias=True, mode="json")
     assert s.sha256 != before
+
+
+@pytest.mark.parametrize("relief, field, words", [
+    ({"band": 1.5}, "band", "less than or equal to 1"),
+    ({"band": 0.1, "share": -0.5}, "share", "greater than or equal to 0"),
+    ({"band": 0.1, "shares": 1}, "shares", "unknown field"),
+])
+def test_quota_relief_rules_name_the_field(relief, field, words):
+    def f(d):
+        d["plans"]["current"]["roles"]["ts"]["quota_relief"] = relief
+    test_each_rule_names_file_field_and_expectation("relief", f, f"{TS}.quota_relief.{field}", words)

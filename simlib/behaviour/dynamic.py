@@ -56,6 +56,7 @@ from simlib.model.plans import (
     compute_pay,
     measure_score,
     primary_structure,
+    relief_factor,
     revenue_profile,
     revenue_scorecards,
     scorecard_coefficient,
@@ -663,7 +664,16 @@ class DynamicBehaviour:
         a_new = er / np.maximum(quota, 1e-12)
         a_cur = er / np.maximum(q_cur, 1e-12)
         return DynamicPolicy(bp, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
-                             record_only=rs is rc)
+                             record_only=rs is rc, relief=self._relief(plan, world))
+
+    def _relief(self, plan: str, world: RoleWorld) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Quota-relief paths (T, 12) the reps know under the plan and under the current plan (None: no rule)."""
+        g = self.scenario.market.growth_mean
+        out = []
+        for p in (plan, self.scenario.current_plan):
+            rp = self.scenario.role_plan(p, world.name)
+            out.append(None if rp.quota_relief is None else relief_factor(rp, world, g))
+        return out[0], out[1]
 
 
 #: solutions shared by content across model objects in this process (bounded)

@@ -357,6 +357,8 @@ def compute_pay(
     base = scenario.base_salary(plan, world.name)
     prof = revenue_profile(scenario, world.name)
 
+    if rp.quota_relief is not None:
+        quota = quota * relief_factor(rp, world, scenario.market.growth_mean)[:, MONTHS - 1][:, None]
     comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof)
     if rp.scorecards:
         capped_any = capped_any | _scorecards_pay(rp, kinds, agg, world, quota, TI, prof, comps)
@@ -484,6 +486,27 @@ def _team_pay(c: Component, kind: str, vals: np.ndarray, tgt: np.ndarray, scale:
         frac = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / size)
         return sum_periods(pool * frac), tcap
     return sum_periods(pool / size), tcap
+
+
+def relief_factor(rp: RolePlan, world: RoleWorld, growth: float) -> np.ndarray:
+    """Quota multiplier of a role plan's ``quota_relief`` as known at the end of each month, (T, 12).
+
+    The market move after month m is the seasonally weighted mean demand
+    multiplier over the year, with months after m at their expectation
+    ``1 + growth``, over ``1 + growth``, minus 1; quotas move by ``share`` of
+    the part of the move beyond ``band`` either way. Column 11 is the year's
+    rule (pay); column m - 1 is what reps know before month m (behaviour).
+    Ones without a rule.
+    """
+    T = world.market.shape[0]
+    if rp.quota_relief is None:
+        return np.ones((T, MONTHS))
+    w = world.season / world.season.sum()
+    seen = np.cumsum(w[None, :] * world.market, axis=1)
+    expected_rest = (1.0 + growth) * (1.0 - np.cumsum(w))[None, :]
+    move = (seen + expected_rest) / (1.0 + growth) - 1.0
+    band, share = rp.quota_relief.band, rp.quota_relief.share
+    return 1.0 + share * (move - np.clip(move, -band, band))
 
 
 def measure_score(sm, attainment: np.ndarray) -> np.ndarray:

@@ -439,9 +439,24 @@ def _modifier(points: list[tuple[float, float]], x: float) -> float:
     return points[-1][1]
 
 
+def _relieved(scenario: Scenario, rname: str, rp: Any, quota: list[float], market: list[float] | None) -> list[float]:
+    """Quotas after the plan's ``quota_relief`` for the year's market (unchanged without a rule or a market)."""
+    if rp.quota_relief is None or market is None:
+        return quota
+    season = scenario.roles[rname].season
+    g = scenario.market.growth_mean
+    move = sum(season[m] * market[m] for m in range(MONTHS)) / sum(season) / (1.0 + g) - 1.0
+    band = rp.quota_relief.band
+    beyond = move - band if move > band else (move + band if move < -band else 0.0)
+    return [q * (1.0 + rp.quota_relief.share * beyond) for q in quota]
+
+
 def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], measures: list[dict[str, list[float]]],
-                  quota: list[float]) -> dict[str, list]:
+                  quota: list[float], market: list[float] | None = None) -> dict[str, list]:
     """Pay of each rep of one role under one plan, from its 12 months of measures.
+
+    ``market`` (the trial's 12 demand multipliers) moves the quotas of a plan
+    with ``quota_relief``.
 
     Returns a dict of per-rep lists: ``incentive`` (money per year),
     ``components`` (name -> money per year), ``attainment`` (annual revenue /
@@ -449,6 +464,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     """
     role = scenario.roles[rname]
     rp = scenario.role_plan(plan, rname)
+    quota = _relieved(scenario, rname, rp, quota, market)
     kinds = MEASURES[role.process]
     TI = scenario.target_incentive(plan, rname)
     level = rp.quota.level
@@ -585,7 +601,7 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
         pay[plan] = {}
         for rname, info in roles.items():
             quota = _quotas(scenario, plan, rname, info["reps"], info["draws"])
-            pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], info["measures"], quota)
+            pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], info["measures"], quota, market)
     return dict(market=market, roles=roles, pay=pay)
 
 
