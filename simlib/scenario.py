@@ -283,10 +283,12 @@ def _name_problems(rp: Any) -> list[tuple[str, str]]:
     if not isinstance(rp, dict) or not isinstance(rp.get("components"), list):
         return []
     names = [c.get("name") for c in rp["components"] if isinstance(c, dict)]
+    cards = rp.get("scorecards")
+    names += [c.get("name") for c in (cards if isinstance(cards, list) else []) if isinstance(c, dict)]
     out = []
     dup = sorted({str(n) for n in names if names.count(n) > 1})
     if dup:
-        out.append(("components", f"component names must be unique, repeated: {dup}"))
+        out.append(("components", f"component and scorecard names must be unique, repeated: {dup}"))
     gates = rp.get("gates")
     for i, g in enumerate(gates if isinstance(gates, list) else []):
         gc = g.get("components") if isinstance(g, dict) else None
@@ -350,6 +352,7 @@ def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, s
     if known is None:
         return out
     out += _component_measure_problems(where, rp.get("components"), process, known)
+    out += _scorecard_measure_problems(where, rp.get("scorecards"), process, known)
     for section in ("gates", "modifiers"):
         items = rp.get(section)
         for i, g in enumerate(items if isinstance(items, list) else []):
@@ -395,6 +398,32 @@ def _component_measure_problems(where: str, comps: Any, process: str,
         elif target == "quota" and kind != "per_unit" and measure != "revenue":
             out.append((f"{where}.components.{i}.target",
                         f"'quota' applies to revenue only; give a number per year for '{measure}'"))
+    return out
+
+
+def _scorecard_measure_problems(where: str, cards: Any, process: str,
+                                known: dict[str, str]) -> list[tuple[str, str]]:
+    """Scored measures (in ``cards``, the list at ``<where>.scorecards``) that are not measures of the process.
+
+    The ``quota`` target is for revenue only; other measures need a number
+    per year (flows, times the plan's quota level) or a score to reach.
+    """
+    out = []
+    for i, card in enumerate(cards if isinstance(cards, list) else []):
+        ms = card.get("measures") if isinstance(card, dict) else None
+        if isinstance(ms, list) and all(isinstance(m, dict) for m in ms):
+            out += [(f"{where}.scorecards.{i}.{f}", m) for f, m in _scorecard_weight_problems(
+                [m.get("measure", "revenue") for m in ms], [m.get("weight") for m in ms], card.get("total", 100.0))]
+        for j, m in enumerate(ms if isinstance(ms, list) else []):
+            if not isinstance(m, dict) or not isinstance(m.get("measure", "revenue"), str):
+                continue
+            measure, target = m.get("measure", "revenue"), m.get("target", "quota")
+            at = f"{where}.scorecards.{i}.measures.{j}"
+            if measure not in known:
+                out.append((f"{at}.measure",
+                            f"'{measure}' is not a measure of process {process}, expected one of {sorted(known)}"))
+            elif target == "quota" and measure != "revenue":
+                out.append((f"{at}.target", f"'quota' applies to revenue only; give a number per year for '{measure}'"))
     return out
 
 
@@ -475,6 +504,118 @@ class Component(_Model):
         return self
 
 
+def _interval_problems(intervals: list) -> list[str]:
+    """Gaps and overlaps of a table of [from, to) intervals (in order); the last may be open."""
+    out = []
+    for i, (a, b) in enumerate(zip(intervals, intervals[1:], strict=False)):
+        if b.start <= a.start:
+            out.append(f"interval {i + 1} starts at {b.start:g}, not after interval {i} (from {a.start:g}): "
+                       f"expected intervals in increasing order")
+        elif a.end is None:
+            out.append(f"interval {i} has no 'to' but is not the last: expected 'to: {b.start:g}'")
+        elif a.end < b.start:
+            out.append(f"gap: interval {i} ends at {a.end:g} but interval {i + 1} starts at {b.start:g}")
+        elif a.end > b.start:
+            out.append(f"overlap: interval {i} ends at {a.end:g} after interval {i + 1} starts at {b.start:g}")
+    for i, iv in enumerate(intervals):
+        if iv.end is not None and iv.end <= iv.start:
+            out.append(f"interval {i}: 'to' ({iv.end:g}) must be above 'from' ({iv.start:g})")
+    return out
+
+
+def _scorecard_weight_problems(measures: list, weights: list, total: Any) -> list[tuple[str, str]]:
+    """A scorecard's measure list: not empty, each measure once, weights summing to the stated ``total``."""
+    out = []
+    if not measures:
+        out.append(("measures", "expected at least one scored measure"))
+    nums = [w for w in weights if isinstance(w, int | float) and not isinstance(w, bool)]
+    if measures and len(nums) == len(weights) and isinstance(total, int | float) and not isinstance(total, bool):
+        got = sum(nums)
+        if abs(got - total) > 1e-9 * max(1.0, abs(total)):
+            out.append(("measures", f"measure weights sum to {got:g}, expected the stated total {total:g} "
+                                    f"(set 'total' or fix the weights)"))
+    dup = sorted({str(n) for n in measures if measures.count(n) > 1})
+    if dup:
+        out.append(("measures", f"each measure may be scored once per scorecard, repeated: {dup}"))
+    return out
+
+
+class ScoreInterval(_Model):
+    """Values in ``[from, to)`` score ``score`` (``to`` omitted: no upper end)."""
+
+    start: NonNeg = Field(alias="from")
+    end: NonNeg | None = Field(None, alias="to")
+    score: NonNeg
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ScoreScale(_Model):
+    """A step table (``intervals``) or a piecewise-linear ``curve`` of ``[x, y]`` points: exactly one.
+
+    Below the first interval or point the result is 0. Beyond the last
+    interval its score holds; beyond the last point of a curve it is flat
+    (``beyond: flat``) or continues the last segment (``extend``).
+    """
+
+    intervals: list[ScoreInterval] | None = None
+    curve: list[tuple[NonNeg, NonNeg]] | None = None
+    beyond: Literal["extend", "flat"] = "flat"
+
+    @model_validator(mode="after")
+    def _one_scale(self):
+        if (self.intervals is None) == (self.curve is None):
+            raise ValueError("@intervals: give exactly one of 'intervals' (a table of [from, to) -> score) "
+                             "or 'curve' ([x, y] points)")
+        if self.intervals is not None:
+            if not self.intervals:
+                raise ValueError("@intervals: expected at least one interval")
+            problems = _interval_problems(self.intervals)
+            if problems:
+                raise ValueError(_SEP.join(f"@intervals: {m}" for m in problems))
+        else:
+            xs = [p[0] for p in self.curve]
+            if not xs or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+                raise ValueError("@curve: expected [x, y] points with strictly increasing x")
+        return self
+
+
+class ScoredMeasure(ScoreScale):
+    """One measure of a scorecard: attainment (value / target per period) scored by intervals or a curve."""
+
+    measure: str = "revenue"
+    target: Literal["quota"] | Positive = "quota"
+    weight: NonNeg
+
+
+class Scorecard(_Model):
+    """Measures scored into points, weighted into a composite, paid by a function of the composite.
+
+    Per period, each measure's attainment gets a score (points, often out of
+    100); the composite is ``sum(weight * score) / total``; the period pays
+    ``weight x target incentive / periods x coefficient``, with the
+    coefficient ``payout(composite)`` (capped at ``cap``), and nothing when the
+    composite is below ``min_score`` (docs/model.md section 3, scorecards).
+    """
+
+    name: str
+    period: Literal["month", "quarter", "half", "year"] = "year"
+    weight: Fraction = 1.0
+    total: Positive = Field(100.0, description="the measure weights' sum (100 for percentage weights, 1 for fractions)")
+    measures: list[ScoredMeasure]
+    payout: ScoreScale
+    min_score: NonNeg = Field(0.0, description="composite below which nothing is paid (a gate on the score)")
+    cap: Positive | None = Field(None, description="highest payout coefficient")
+
+    @model_validator(mode="after")
+    def _weights(self) -> Scorecard:
+        problems = _scorecard_weight_problems([m.measure for m in self.measures], [m.weight for m in self.measures],
+                                              self.total)
+        if problems:
+            raise ValueError(_SEP.join(f"@{f}: {m}" for f, m in problems))
+        return self
+
+
 class Gate(_Model):
     """Pay the listed components only when attainment on ``measure`` reaches ``min_attainment``."""
 
@@ -497,6 +638,18 @@ class Modifier(_Model):
         if len(v) < 1 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
             raise ValueError("expected [value, multiplier] pairs with strictly increasing value")
         return v
+
+
+class QuotaRelief(_Model):
+    """An adjustment rule agreed in advance: quotas follow the market beyond a band (docs/model.md section 3).
+
+    When the realised market (demand over its expected level) moves by more
+    than ``band`` either way, revenue quotas move by ``share`` of the part of
+    the move beyond the band.
+    """
+
+    band: Fraction = Field(0.10, description="tolerated market move either way, as a fraction of expected demand")
+    share: Fraction = Field(1.0, description="share of the move beyond the band passed on to quotas")
 
 
 class Team(_Model):
@@ -525,6 +678,18 @@ class RolePlan(_Model):
     modifiers: list[Modifier] = Field(default_factory=list)
     team: Team = Field(default_factory=Team)
     recognition: Recognition | None = None
+    # left out of dumps when empty, so scenarios without scorecards keep their sha256
+    scorecards: list[Scorecard] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    quota_relief: QuotaRelief | None = Field(None, exclude_if=lambda v: v is None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scorecard_only(cls, data: Any) -> Any:
+        """A plan paid by scorecards alone may leave out ``components``."""
+        if isinstance(data, dict) and data.get("scorecards") and "components" not in data:
+            data = {**data, "components": []}
+        return data
 
     @model_validator(mode="after")
     def _names(self) -> RolePlan:
@@ -637,6 +802,16 @@ class Uncertainty(_Model):
         return self
 
 
+class RivalryBehaviour(_Model):
+    """Help to teammates falls as individual targets get harder and as rewards become rank-based (docs/model.md, 4.3)."""
+
+    enabled: bool = True
+    target_pressure: NonNeg = Field(1.0, le=5.0, description="elasticity of the cost of helping to individual target "
+                                    "difficulty (mean quota over today's), on the individual revenue share of pay")
+    rank_rivalry: NonNeg = Field(1.0, le=10.0, description="rise of the cost of helping per unit of the share of the "
+                                 "money at stake that is awarded by rank (top-k recognition)")
+
+
 class Behaviour(_Model):
     """How reps respond to a plan; every part can be switched off (``enabled: false``)."""
 
@@ -647,6 +822,8 @@ class Behaviour(_Model):
     timing: TimingBehaviour = Field(default_factory=TimingBehaviour)
     ratchet: RatchetBehaviour = Field(default_factory=RatchetBehaviour)
     uncertainty: Uncertainty = Field(default_factory=Uncertainty)
+    # left out of dumps at its defaults, so scenarios that do not set it keep their sha256
+    rivalry: RivalryBehaviour = Field(default_factory=RivalryBehaviour, exclude_if=lambda v: v == RivalryBehaviour())
 
 
 class Checks(_Model):

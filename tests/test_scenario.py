@@ -96,7 +96,7 @@ CASES = [
     ("range_ramp", setp("roles.ka.ramp_months", 0), "roles.ka.ramp_months", "greater than or equal to 1"),
     ("range_budget", setp("budget.incentive", -5), "budget.incentive", "greater than 0"),
     # choices
-    ("enum_process", setp("roles.ch.process", "retail"), "roles.ch.process", "'telesales', 'key_account' or 'channel'"),
+    ("enum_process", setp("roles.ch.process", "retail"), "roles.ch.process", "'telesales', 'key_account', 'channel' or 'generic'"),
     ("enum_kind", setp(f"{KA}.components.0.kind", "bonus"), f"{KA}.components.0.kind", "'curve'"),
     ("enum_period", setp(f"{KA}.components.0.period", "week"), f"{KA}.components.0.period", "'quarter'"),
     ("enum_method", setp(f"{KA}.quota.method", "random"), f"{KA}.quota.method", "'top_down'"),
@@ -412,3 +412,88 @@ def test_generic_process_validates_its_measures_and_parameters(small_dict):
     assert "greater than or equal to 0" in msgs["roles.ch.production.revenue_cv"]
     assert "unknown field" in msgs["roles.ch.production.partners_per_month"]
     assert any("'partners_opened' is not a measure of process generic" in m and "units" in m for m in msgs.values())
+
+
+# ---------------------------------------------------------------------------
+# scorecards: each rule names the field and says what was expected
+# ---------------------------------------------------------------------------
+def _card(**over):
+    card = {
+        "name": "card",
+        "measures": [
+            {"measure": "revenue", "weight": 60, "intervals": [{"from": 0, "to": 0.8, "score": 0},
+                                                                {"from": 0.8, "to": 1.0, "score": 70},
+                                                                {"from": 1.0, "score": 100}]},
+            {"measure": "record_accuracy", "target": 0.92, "weight": 40, "curve": [[0.9, 0], [1.0, 100]]},
+        ],
+        "payout": {"curve": [[50, 0.5], [100, 1.0]]},
+    }
+    return {**card, **over}
+
+
+def _with_card(card):
+    def f(d):
+        d["plans"]["current"]["roles"]["ts"]["scorecards"] = [card]
+    return f
+
+
+CARD = f"{TS}.scorecards.0"
+SCORECARD_CASES = [
+    ("weights_off_total", _card(measures=[{**_card()["measures"][0], "weight": 50}, _card()["measures"][1]]),
+     f"{CARD}.measures", "measure weights sum to 90, expected the stated total 100"),
+    ("weights_off_fraction_total", _card(total=1), f"{CARD}.measures", "expected the stated total 1"),
+    ("interval_gap", _card(measures=[{**_card()["measures"][0], "intervals": [
+        {"from": 0, "to": 0.8, "score": 0}, {"from": 0.9, "score": 100}]}, _card()["measures"][1]]),
+     f"{CARD}.measures.0.intervals", "gap: interval 0 ends at 0.8 but interval 1 starts at 0.9"),
+    ("interval_overlap", _card(measures=[{**_card()["measures"][0], "intervals": [
+        {"from": 0, "to": 1.0, "score": 0}, {"from": 0.9, "score": 100}]}, _card()["measures"][1]]),
+     f"{CARD}.measures.0.intervals", "overlap: interval 0 ends at 1 after interval 1 starts at 0.9"),
+    ("interval_open_not_last", _card(measures=[{**_card()["measures"][0], "intervals": [
+        {"from": 0, "score": 0}, {"from": 0.9, "score": 100}]}, _card()["measures"][1]]),
+     f"{CARD}.measures.0.intervals", "has no 'to' but is not the last"),
+    ("interval_out_of_order", _card(payout={"intervals": [{"from": 60, "to": 80, "score": 1},
+                                                          {"from": 40, "score": 2}]}),
+     f"{CARD}.payout.intervals", "increasing order"),
+    ("scale_both", _card(payout={"curve": [[50, 1]], "intervals": [{"from": 0, "score": 1}]}),
+     f"{CARD}.payout.intervals", "exactly one of 'intervals'"),
+    ("scale_neither", _card(payout={}), f"{CARD}.payout.intervals", "exactly one of 'intervals'"),
+    ("unknown_scored_measure", _card(measures=[_card()["measures"][0], {**_card()["measures"][1], "measure": "nps"}]),
+     f"{CARD}.measures.1.measure", "'nps' is not a measure of process telesales"),
+    ("scored_measure_quota_target", _card(measures=[_card()["measures"][0],
+                                                    {k: v for k, v in _card()["measures"][1].items() if k != "target"}]),
+     f"{CARD}.measures.1.target", "'quota' applies to revenue only"),
+    ("measure_twice", _card(measures=[{**_card()["measures"][0], "weight": 50}, {**_card()["measures"][0], "weight": 50}]),
+     f"{CARD}.measures", "each measure may be scored once per scorecard"),
+    ("card_named_like_component", _card(name="rev"), f"{TS}.components", "names must be unique, repeated: ['rev']"),
+    ("unknown_scorecard_field", _card(weights=[1]), f"{CARD}.weights", "unknown field"),
+]
+
+
+@pytest.mark.parametrize("case_id, card, field, words", SCORECARD_CASES, ids=[c[0] for c in SCORECARD_CASES])
+def test_each_scorecard_rule_names_the_field(case_id, card, field, words):
+    test_each_rule_names_file_field_and_expectation(case_id, _with_card(card), field, words)
+
+
+def test_a_valid_scorecard_leaves_other_scenarios_hash_alone():
+    """A scorecard-only role plan needs no components; scenarios without scorecards keep their hash."""
+    d = small_scenario_dict()
+    before = scenario_from_dict(d, SRC).sha256
+    d["plans"]["card"] = {"roles": {"ka": d["plans"]["current"]["roles"]["ka"], "ch": d["plans"]["current"]["roles"]["ch"],
+                                    "ts": {"scorecards": [_card()]}}}
+    s = scenario_from_dict(d, SRC)
+    assert s.role_plan("card", "ts").components == [] and s.role_plan("card", "ts").scorecards[0].total == 100
+    # the canonical dump (whose SHA-256 is the scenario's hash) has no trace of an empty scorecard list
+    assert "scorecards" not in s.plans["current"].roles["ts"].model_dump(by_alias=True, mode="json")
+    assert "scorecards" in s.plans["card"].roles["ts"].model_dump(by_alias=True, mode="json")
+    assert s.sha256 != before
+
+
+@pytest.mark.parametrize("relief, field, words", [
+    ({"band": 1.5}, "band", "less than or equal to 1"),
+    ({"band": 0.1, "share": -0.5}, "share", "greater than or equal to 0"),
+    ({"band": 0.1, "shares": 1}, "shares", "unknown field"),
+])
+def test_quota_relief_rules_name_the_field(relief, field, words):
+    def f(d):
+        d["plans"]["current"]["roles"]["ts"]["quota_relief"] = relief
+    test_each_rule_names_file_field_and_expectation("relief", f, f"{TS}.quota_relief.{field}", words)

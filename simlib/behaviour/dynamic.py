@@ -51,9 +51,20 @@ from simlib.behaviour.policy import DynamicPolicy, RoleSolution
 from simlib.behaviour.sample import Calibration, marginal_values, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.model.paycurves import compile_component, evaluate
-from simlib.model.plans import Structure, compute_pay, primary_structure, revenue_profile, set_quotas
+from simlib.model.plans import (
+    Structure,
+    compute_pay,
+    measure_score,
+    primary_structure,
+    relief_factor,
+    revenue_profile,
+    revenue_scorecards,
+    scorecard_coefficient,
+    scorecard_points_without,
+    set_quotas,
+)
 from simlib.model.population import RoleWorld
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
 
 #: elasticity of each measure to (activity, quality) effort, by process (simlib.model.production)
 _ELAS: dict[str, dict[str, tuple[float, float]]] = {
@@ -118,20 +129,79 @@ def _component_money(c: Component, TI: float, qref: float, share: float):
     return money
 
 
-def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, share: float) -> np.ndarray:
+def _scorecard_money(sc: Scorecard, TI: float, qref: float, level: float, other: float):
+    """Money a scorecard pays at the end of one of its periods as a function of the period's revenue attainment.
+
+    The revenue score moves with the state; the other measures' points stay
+    at ``other``, their mean in the calibration sample (docs/model.md,
+    section 4.1). A money target for revenue is rescaled from the quota
+    attainment the state measures (at the mean quota ``qref``).
+    """
+    rev = next(sm for sm in sc.measures if sm.measure == "revenue")
+    ratio = 1.0 if rev.target == "quota" else qref / (level * float(rev.target))
+
+    def money(xx):
+        composite = other + rev.weight / sc.total * measure_score(rev, xx * ratio)
+        return scorecard_coefficient(sc, composite)[0] * (sc.weight * TI / PERIODS[sc.period])
+
+    return money
+
+
+def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, share: float,
+                card_other: dict[str, float] | None = None) -> np.ndarray:
     """``(1 - w) F(x)`` on the state grid (G,): the individual pay of the primary structure's revenue components.
 
+    Scorecards that score revenue in the primary structure's periods count
+    too, with their other measures' points at ``card_other`` (name -> points).
     Below zero (a period that starts with pulled-in deals still owed) the deals
     come out of later sales, so they cost pay at the lowest rate rather than nothing.
     """
     F = np.zeros(X_N)
-    for c in rp.components:
-        if c.measure != "revenue" or c.name not in st.names:
-            continue
-        money = _component_money(c, TI, qref, share)
+    moneys = [_component_money(c, TI, qref, share) for c in rp.components if c.measure == "revenue" and c.name in st.names]
+    moneys += [_scorecard_money(sc, TI, qref, rp.quota.level, (card_other or {}).get(sc.name, 0.0))
+               for sc in revenue_scorecards(rp) if sc.name in st.names]
+    for money in moneys:
         v0, v1 = money(np.array([0.0, X_H]))
         F += (1.0 - w) * (money(np.maximum(X_GRID, 0.0)) + (v1 - v0) / X_H * np.minimum(X_GRID, 0.0))
     return F
+
+
+def _rivalry_cost(ing: dict) -> tuple[float, float, float]:
+    """A plan's pressures on help: mean quota, individual revenue share of marginal pay, rank-based share of money.
+
+    The revenue share is ``(1 - w)`` times revenue's share of the marginal pay
+    of all measures (individual pay); the rank share is the expected
+    recognition over expected incentive plus recognition (calibration sample).
+    """
+    mv = {k: max(v, 0.0) for k, v in ing["mv_ind"].items()}
+    total = sum(mv.values())
+    rev_share = (1.0 - ing["w"]) * (mv.get("revenue", 0.0) / total if total > 0 else 0.0)
+    rec = float(np.mean(ing["pr_ind"].recognition))
+    money = float(np.mean(ing["pr_ind"].incentive)) + rec
+    return float(np.mean(ing["quota"])), rev_share, (rec / money if money > 0 else 0.0)
+
+
+def help_rivalry(params, ing: dict, ing_cur: dict) -> float:
+    """Relative cost of helping a teammate under a plan against today's (1 under the current plan).
+
+    ``rho_P / rho_C`` with ``rho = D^(target_pressure s_rev) (1 + rank_rivalry r)``:
+    ``D`` the plan's mean individual quota over today's (target difficulty),
+    ``s_rev`` the individual revenue share of marginal pay (a quota on revenue
+    binds only the pay that depends on it; team pay does not), ``r`` the share
+    of the money at stake awarded by rank. Harder individual targets make time
+    spent on a teammate's deals dearer and breed internal competition
+    (Ordóñez, Schweitzer, Galinsky & Bazerman 2009); under rank-order rewards a
+    teammate's success lowers one's own chance to win, so helping falls
+    (Lazear 1989; Drago & Garvey 1998). docs/model.md, section 4.3.
+    """
+    if not params.enabled:
+        return 1.0
+    q1, s1, r1 = _rivalry_cost(ing)
+    q0, s0, r0 = _rivalry_cost(ing_cur)
+    difficulty = q1 / q0 if q0 > 0 and q1 > 0 else 1.0
+    rho1 = difficulty ** (params.target_pressure * s1) * (1.0 + params.rank_rivalry * r1)
+    rho0 = 1.0 + params.rank_rivalry * r0  # today's difficulty is 1 by definition
+    return float(rho1 / rho0)
 
 
 def _teammate_weight(social_weight: float, n: float) -> float:
@@ -338,6 +408,7 @@ class DynamicBehaviour:
         m0, m1 = mv(ing_cur), mv(ing)
         if m0 <= 0:
             return 1.0
+        m1 = m1 / help_rivalry(self.params.rivalry, ing, ing_cur)  # a dearer help is worth less per unit of cost
         return float(max(m1, 0.0) / m0) ** (1.0 / (bt.help_cost_exponent - 1.0))
 
     def _problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray) -> Problem:
@@ -377,7 +448,7 @@ class DynamicBehaviour:
         """
         bp = self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
-        F = _period_pay(rp, st, TI, w, qref, share[p])
+        F = _period_pay(rp, st, TI, w, qref, share[p], self._scorecard_other(ing))
         r_aversion = bp.effort.risk_aversion / ing["S"]
         U = F if r_aversion <= 0 else (1.0 - np.exp(-r_aversion * F)) / r_aversion
         U = np.broadcast_to(U, (len(a), X_N)).copy()
@@ -391,6 +462,16 @@ class DynamicBehaviour:
             pen = bp.ratchet.up * np.maximum(X_GRID - 1.0, 0.0) - bp.ratchet.down * np.maximum(1.0 - X_GRID, 0.0)
             U -= bp.effort.monthly_discount**months_left * lam * share[p] * pen[None, :]
         return U
+
+    def _scorecard_other(self, ing: dict) -> dict[str, float]:
+        """Mean composite points of each revenue scorecard's other measures in the calibration sample, by name."""
+        rp, world = ing["rp"], ing["world"]
+        prof = revenue_profile(self.scenario, world.name)
+        kinds = MEASURES[world.role.process]
+        meas = dict(self.cal.measures[world.name])
+        return {sc.name: float(np.mean(scorecard_points_without(sc, "revenue", kinds, meas, ing["quota"],
+                                                                rp.quota.level, prof)))
+                for sc in revenue_scorecards(rp)}
 
     def _linear_money(self, role: str, ing: dict, st: Structure) -> float:
         """Money per year per unit of output that is nearly linear in it (``l`` before spreading over months).
@@ -584,7 +665,16 @@ class DynamicBehaviour:
         a_new = er / np.maximum(quota, 1e-12)
         a_cur = er / np.maximum(q_cur, 1e-12)
         return DynamicPolicy(bp, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
-                             record_only=rs is rc)
+                             record_only=rs is rc, relief=self._relief(plan, world))
+
+    def _relief(self, plan: str, world: RoleWorld) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Quota-relief paths (T, 12) the reps know under the plan and under the current plan (None: no rule)."""
+        g = self.scenario.market.growth_mean
+        out = []
+        for p in (plan, self.scenario.current_plan):
+            rp = self.scenario.role_plan(p, world.name)
+            out.append(None if rp.quota_relief is None else relief_factor(rp, world, g))
+        return out[0], out[1]
 
 
 #: solutions shared by content across model objects in this process (bounded)

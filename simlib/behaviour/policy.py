@@ -73,11 +73,17 @@ class Track:
     quota : (T, R) annual quota, money.
     va, vc : (T, R) each rep's type coordinates on ``rs.a_grid`` and ``rs.c_grid``.
     a : (T, R) expected attainment the rep's lagged effort is planned on.
+    relief : (T, 12), optional
+        The plan's quota multiplier as known at the end of each month (a
+        ``quota_relief`` rule, :func:`simlib.model.plans.relief_factor`):
+        the rep measures attainment against the quota the rule gives so far.
     """
 
-    def __init__(self, rs: RoleSolution, quota: np.ndarray, va: np.ndarray, vc: np.ndarray, a: np.ndarray):
+    def __init__(self, rs: RoleSolution, quota: np.ndarray, va: np.ndarray, vc: np.ndarray, a: np.ndarray,
+                 relief: np.ndarray | None = None):
         self.rs = rs
         self.a = a
+        self.relief = relief
         share = np.array([rs.prof[s : t + 1].sum() for s, t in zip(rs.starts, rs.ends, strict=True)])
         L = rs.ends[0] + 1
         self.period_of = np.arange(MONTHS) // L
@@ -94,6 +100,8 @@ class Track:
         s = self.rs.starts[p]
         last = m if through is None else through + 1
         done = self._period_sum(hist["revenue"], s, last) if last > s else np.zeros(self.quota.shape)
+        if self.relief is not None and last > 0:  # the quota as the relief rule has moved it so far
+            return done / np.maximum(self.target[..., p] * self.relief[:, last - 1 : last], 1e-12)
         return done / np.maximum(self.target[..., p], 1e-12)
 
     def _period_sum(self, rev: list, s: int, last: int) -> np.ndarray:
@@ -153,11 +161,12 @@ class DynamicPolicy(PolicyBase):
     """
 
     def __init__(self, params: Behaviour, rs: RoleSolution, rc: RoleSolution, world: RoleWorld,
-                 quota, q_cur, a_cur, ratio, mult, er, record_only: bool = False):
+                 quota, q_cur, a_cur, ratio, mult, er, record_only: bool = False,
+                 relief: tuple[np.ndarray | None, np.ndarray | None] = (None, None)):
         self.record_only = record_only
         self.world, self.rs = world, rs
-        self.P = Track(rs, quota, a_cur, ratio, a_cur * ratio * mult)
-        self.C = Track(rc, q_cur, a_cur, np.ones_like(a_cur), a_cur)
+        self.P = Track(rs, quota, a_cur, ratio, a_cur * ratio * mult, relief=relief[0])
+        self.C = Track(rc, q_cur, a_cur, np.ones_like(a_cur), a_cur, relief=relief[1])
         pp = world.role.process_params()
         self.lag = int(pp.pipeline_lag_months) if world.role.process == "key_account" else 0
         self.eff_on = params.effort.enabled

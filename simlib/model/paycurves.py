@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simlib.memo import by_identity
-from simlib.scenario import Component, Modifier
+from simlib.scenario import Component, Modifier, ScoreScale
 
 
 @dataclass(frozen=True)
@@ -162,3 +162,34 @@ def compile_modifier(m: Modifier) -> Schedule:
     k, v = pts[:, 0], pts[:, 1]
     s = np.append(np.diff(v) / np.diff(k), 0.0) if len(k) > 1 else np.zeros(1)
     return Schedule(k, v, s, np.inf, below=float(v[0]))
+
+
+@by_identity()
+def compile_scale(sc: ScoreScale, cap: float | None = None) -> Schedule:
+    """A scorecard's scale (a measure's scoring, or the payout on the composite) as a :class:`Schedule`.
+
+    ``intervals``: a step at each interval's ``from`` to its score (0 below
+    the first; the last score holds beyond its ``to``). ``curve``: linear
+    between points, 0 below the first, flat (``beyond: flat``) or the last
+    segment continued down to no lower than 0 (``extend``) after the last.
+    ``cap`` bounds the value.
+    """
+    c = np.inf if cap is None else float(cap)
+    if sc.intervals is not None:
+        k = np.array([iv.start for iv in sc.intervals], dtype=float)
+        v = np.array([iv.score for iv in sc.intervals], dtype=float)
+        return Schedule(k, v, np.zeros_like(k), c)
+    pts = np.asarray(sc.curve, dtype=float)
+    k, v = pts[:, 0], pts[:, 1]
+    if len(k) == 1:
+        return Schedule(k, v, np.zeros(1), c)
+    seg = np.diff(v) / np.diff(k)
+    last = seg[-1] if sc.beyond == "extend" else 0.0
+    s = np.append(seg, last)
+    if last < 0:  # a falling last segment reaches zero and stays there
+        zero = k[-1] - v[-1] / last
+        if zero > k[-1]:
+            k, v, s = np.append(k, zero), np.append(v, 0.0), np.append(s, 0.0)
+        else:
+            s[-1] = 0.0
+    return Schedule(k, v, s, c)

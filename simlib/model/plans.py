@@ -13,10 +13,10 @@ from functools import partial
 import numpy as np
 
 from simlib.memo import by_identity
-from simlib.model.paycurves import compile_component, compile_modifier, evaluate
+from simlib.model.paycurves import compile_component, compile_modifier, compile_scale, evaluate
 from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
 from simlib.model.production import expected_monthly_revenue
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
 
 
 def revenue_profile(scenario: Scenario, role: str) -> np.ndarray:
@@ -132,12 +132,30 @@ def primary_structure(rp: RolePlan, target_incentive: float = 1.0, quota: float 
             s = 12.0 * v
         if s > size:
             best, size = c, s
+    for sc in revenue_scorecards(rp):  # paid at weight x TI x coefficient, as a curve
+        s = sc.weight * scorecard_at_target(sc) * (target_incentive if quota is not None else 1.0)
+        if s > size:
+            best, size = sc, s
     if best is None:
         return Structure("year", False, (), (MONTHS - 1,))
-    names = tuple(c.name for c in rp.components if c.measure == "revenue" and c.period == best.period and c.ytd_true_up == best.ytd_true_up)
+    ytd = bool(getattr(best, "ytd_true_up", False))
+    names = tuple(c.name for c in rp.components if c.measure == "revenue" and c.period == best.period and c.ytd_true_up == ytd)
+    if not ytd:
+        names += tuple(sc.name for sc in revenue_scorecards(rp) if sc.period == best.period)
     n = PERIODS[best.period]
     ends = tuple(range(MONTHS // n - 1, MONTHS, MONTHS // n))
-    return Structure(best.period, bool(best.ytd_true_up and n > 1), names, ends)
+    return Structure(best.period, bool(ytd and n > 1), names, ends)
+
+
+def revenue_scorecards(rp: RolePlan) -> list[Scorecard]:
+    """The role plan's scorecards that score revenue (so their pay depends on the revenue state)."""
+    return [sc for sc in rp.scorecards if any(sm.measure == "revenue" for sm in sc.measures)]
+
+
+def scorecard_at_target(sc: Scorecard) -> float:
+    """A scorecard's payout coefficient when every measure is exactly at target (attainment 1)."""
+    scores = {sm.measure: measure_score(sm, np.array([1.0])) for sm in sc.measures}
+    return float(scorecard_coefficient(sc, composite_score(sc, scores))[0][0])
 
 
 def aggregate(x: np.ndarray, period: str, kind: str) -> np.ndarray:
@@ -348,7 +366,11 @@ def compute_pay(
         TI, base = TI * world.ti_share, base * world.base_share
     prof = revenue_profile(scenario, world.name)
 
+    if rp.quota_relief is not None:
+        quota = quota * relief_factor(rp, world, scenario.market.growth_mean)[:, MONTHS - 1][:, None]
     comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof)
+    if rp.scorecards:
+        capped_any = capped_any | _scorecards_pay(rp, kinds, agg, world, quota, TI, prof, comps)
     att = year_sum(measures, "revenue", memo) / np.maximum(quota, 1e-12)
     _apply_gates(rp, kinds, agg, quota, comps)
     return PayResult(
@@ -473,6 +495,129 @@ def _team_pay(c: Component, kind: str, vals: np.ndarray, tgt: np.ndarray, scale:
         frac = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / size)
         return sum_periods(pool * frac), tcap
     return sum_periods(pool / size), tcap
+
+
+def relief_factor(rp: RolePlan, world: RoleWorld, growth: float) -> np.ndarray:
+    """Quota multiplier of a role plan's ``quota_relief`` as known at the end of each month, (T, 12).
+
+    The market move after month m is the seasonally weighted mean demand
+    multiplier over the year, with months after m at their expectation
+    ``1 + growth``, over ``1 + growth``, minus 1; quotas move by ``share`` of
+    the part of the move beyond ``band`` either way. Column 11 is the year's
+    rule (pay); column m - 1 is what reps know before month m (behaviour).
+    Ones without a rule.
+    """
+    T = world.market.shape[0]
+    if rp.quota_relief is None:
+        return np.ones((T, MONTHS))
+    w = world.season / world.season.sum()
+    seen = np.cumsum(w[None, :] * world.market, axis=1)
+    expected_rest = (1.0 + growth) * (1.0 - np.cumsum(w))[None, :]
+    move = (seen + expected_rest) / (1.0 + growth) - 1.0
+    band, share = rp.quota_relief.band, rp.quota_relief.share
+    return 1.0 + share * (move - np.clip(move, -band, band))
+
+
+def measure_score(sm, attainment: np.ndarray) -> np.ndarray:
+    """A scored measure's points at ``attainment`` (value / target), by its intervals or curve."""
+    return evaluate(compile_scale(sm), attainment)[0]
+
+
+def composite_score(sc: Scorecard, scores: dict[str, np.ndarray]) -> np.ndarray:
+    """The composite: each measure's points times its weight, summed, over the scorecard's ``total``."""
+    out = 0.0
+    for sm in sc.measures:
+        out = out + sm.weight / sc.total * scores[sm.measure]
+    return np.asarray(out, dtype=float)
+
+
+def scorecard_coefficient(sc: Scorecard, composite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Payout coefficient (multiple of the per-period ``weight x TI``) of a composite, and whether capped.
+
+    Nothing is paid below ``min_score``; the payout scale applies above it, capped at ``cap``.
+    """
+    coef, capped = evaluate(compile_scale(sc.payout, sc.cap), composite)
+    ok = composite >= sc.min_score
+    return np.where(ok, coef, 0.0), capped & ok
+
+
+def scorecard_attainments(sc: Scorecard, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
+                          quota: np.ndarray, level: float, prof: np.ndarray,
+                          shape: tuple[int, int]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each scored measure's values and targets per period of the scorecard, (T, R, P) each.
+
+    Targets as for components: the quota split by the expected revenue
+    profile for revenue, a number per year x quota level split equally for
+    other flows, the number itself for scores.
+    """
+    share = aggregate(prof / prof.sum(), sc.period, "flow")
+    vals, tgts = {}, {}
+    for sm in sc.measures:
+        kind = kinds[sm.measure]
+        vals[sm.measure] = agg(sm.measure, sc.period, kind)
+        tgts[sm.measure] = _targets(sm.target, kind, sc.period, quota, share, level, shape)
+    return vals, tgts
+
+
+def scorecard_points_without(sc: Scorecard, measure: str, kinds: dict[str, str], measures: dict[str, np.ndarray],
+                             quota: np.ndarray, level: float, prof: np.ndarray) -> np.ndarray:
+    """The composite points (T, R, P) from every scored measure but ``measure``, on monthly ``measures``.
+
+    The behaviour model holds these at their sample mean when it values the
+    scorecard as a function of the revenue state.
+    """
+    memo: dict = {}
+    vals, tgts = scorecard_attainments(sc, kinds, partial(_aggregated, measures, memo), quota, level, prof,
+                                       quota.shape)
+    out = np.zeros((*quota.shape, PERIODS[sc.period]))
+    for sm in sc.measures:
+        if sm.measure != measure:
+            out = out + sm.weight / sc.total * measure_score(sm, vals[sm.measure] / np.maximum(tgts[sm.measure], 1e-12))
+    return out
+
+
+def scorecard_pay(sc: Scorecard, vals: dict[str, np.ndarray], tgts: dict[str, np.ndarray],
+                  TI: float) -> tuple[np.ndarray, np.ndarray]:
+    """Money per period (..., P) of a scorecard from its measures' values and targets, and whether capped."""
+    scores = {m: measure_score(sm, vals[m] / np.maximum(tgts[m], 1e-12))
+              for m, sm in ((sm.measure, sm) for sm in sc.measures)}
+    coef, capped = scorecard_coefficient(sc, composite_score(sc, scores))
+    return coef * (sc.weight * TI / PERIODS[sc.period]), capped
+
+
+def _scorecards_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
+                    world: RoleWorld, quota: np.ndarray, TI: float, prof: np.ndarray,
+                    comps: dict[str, np.ndarray]) -> np.ndarray:
+    """Add each scorecard's money per year (T, R) to ``comps``; return where some scorecard was capped.
+
+    With a team weight ``w`` a scorecard pays ``(1 - w)`` of its value on
+    the rep's own measures plus ``w`` of its value on the team's (flows
+    summed over members, scores and targets of scores averaged), split
+    equally, or under ``split: contribution`` by the member's share of the
+    team's revenue.
+    """
+    capped_any = np.zeros(world.shape, dtype=bool)
+    w = rp.team.weight
+    for sc in rp.scorecards:
+        vals, tgts = scorecard_attainments(sc, kinds, agg, quota, rp.quota.level, prof, world.shape)
+        pay, capped = scorecard_pay(sc, vals, tgts, TI)
+        pay = sum_periods(pay)
+        capped_any |= any_period(capped)
+        if w > 0:
+            size = _team_size(world)[None, :, None]
+            tv = {m: _team_sum(v, world) / (size if kinds[m] == "score" else 1.0) for m, v in vals.items()}
+            tt = {m: _team_sum(t, world) / (size if kinds[m] == "score" else 1.0) for m, t in tgts.items()}
+            team, tcap = scorecard_pay(sc, tv, tt, TI)
+            team = sum_periods(team)
+            if rp.team.split == "contribution":
+                own = agg("revenue", "year", "flow")[..., 0]
+                tot = _team_sum(own, world)
+                n = size[..., 0]
+                team = team * n * np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / n)
+            pay = (1.0 - w) * pay + w * team
+            capped_any |= any_period(tcap)
+        comps[sc.name] = pay
+    return capped_any
 
 
 def _apply_gates(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],

@@ -27,7 +27,7 @@ import numpy as np
 
 from simlib.errors import PlanError
 from simlib.model.population import KA_SIZE_DRAWS, Layout, draw_chunk, root_seed
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Role, Scenario
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Role, Scenario, Scorecard, ScoreScale
 
 TOTAL = "total"
 
@@ -366,6 +366,86 @@ def _component_periods(c: Component, values: list[float], targets: list[float], 
     return out, capped
 
 
+def score_rule(sc: ScoreScale, x: float) -> float:
+    """A scorecard scale at ``x`` written out: the score of the interval holding ``x``, or the curve through its points."""
+    if sc.intervals is not None:
+        score = 0.0  # below the first interval
+        for iv in sc.intervals:  # in order; the last interval's score holds beyond its end
+            if x >= iv.start:
+                score = iv.score
+        return score
+    pts = sc.curve
+    if x < pts[0][0]:
+        return 0.0
+    if len(pts) == 1:
+        return pts[0][1]
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+        if x0 <= x < x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    (x0, y0), (x1, y1) = pts[-2], pts[-1]
+    return max(0.0, y1 + (y1 - y0) / (x1 - x0) * (x - x1)) if sc.beyond == "extend" else y1
+
+
+def scorecard_rule(sc: Scorecard, attainment: dict[str, float]) -> tuple[float, bool]:
+    """A scorecard's payout coefficient for one period from each measure's attainment; (value, hit the cap)."""
+    composite = sum(m.weight * score_rule(m, attainment[m.measure]) for m in sc.measures) / sc.total
+    if composite < sc.min_score:
+        return 0.0, False
+    coef = score_rule(sc.payout, composite)
+    if sc.cap is not None and coef > sc.cap:
+        return float(sc.cap), True
+    return coef, False
+
+
+def _scorecard_reference(sc: Scorecard, kinds: dict[str, str], measures: list[dict[str, list[float]]],
+                         quota: list[float], level: float, prof_share: list[float], TI: float,
+                         teams: dict[int, list[int]], team_weight: float,
+                         split: str) -> tuple[list[float], list[bool]]:
+    """Money per year of one scorecard for each rep (own and team parts), and whether it hit its cap."""
+    n = PERIODS[sc.period]
+    share = _periods(prof_share, n, "flow")
+    R = len(measures)
+    vals = {m.measure: [_periods(measures[r][m.measure], n, kinds[m.measure]) for r in range(R)] for m in sc.measures}
+    tgts: dict[str, list[list[float]]] = {}
+    for m in sc.measures:
+        if m.target == "quota":
+            tgts[m.measure] = [[quota[r] * share[i] for i in range(n)] for r in range(R)]
+        elif kinds[m.measure] == "flow":
+            tgts[m.measure] = [[level * float(m.target) / n] * n for _ in range(R)]
+        else:
+            tgts[m.measure] = [[float(m.target)] * n for _ in range(R)]
+
+    def pay(v: dict[str, list[float]], t: dict[str, list[float]]) -> tuple[float, bool]:
+        total, hit = 0.0, False
+        for i in range(n):
+            coef, h = scorecard_rule(sc, {k: v[k][i] / max(t[k][i], 1e-12) for k in v})
+            total += coef * sc.weight * TI / n
+            hit = hit or h
+        return total, hit
+
+    out, capped = [], []
+    for r in range(R):
+        p, h = pay({k: vals[k][r] for k in vals}, {k: tgts[k][r] for k in tgts})
+        out.append(p)
+        capped.append(h)
+    if team_weight > 0:
+        for members in teams.values():
+            size = len(members)
+            tv, tt = {}, {}
+            for k in vals:
+                div = size if kinds[k] == "score" else 1.0
+                tv[k] = [sum(vals[k][r][i] for r in members) / div for i in range(n)]
+                tt[k] = [sum(tgts[k][r][i] for r in members) / div for i in range(n)]
+            team, h = pay(tv, tt)
+            rev = {r: sum(measures[r]["revenue"]) for r in members}
+            tot = sum(rev.values())
+            for r in members:
+                frac = (rev[r] / tot if tot > 0 else 1.0 / size) if split == "contribution" else 1.0 / size
+                out[r] = (1.0 - team_weight) * out[r] + team_weight * team * size * frac
+                capped[r] = capped[r] or h
+    return out, capped
+
+
 def _modifier(points: list[tuple[float, float]], x: float) -> float:
     """Piecewise-linear multiplier through points, flat beyond both ends."""
     if x < points[0][0]:
@@ -376,9 +456,24 @@ def _modifier(points: list[tuple[float, float]], x: float) -> float:
     return points[-1][1]
 
 
+def _relieved(scenario: Scenario, rname: str, rp: Any, quota: list[float], market: list[float] | None) -> list[float]:
+    """Quotas after the plan's ``quota_relief`` for the year's market (unchanged without a rule or a market)."""
+    if rp.quota_relief is None or market is None:
+        return quota
+    season = scenario.roles[rname].season
+    g = scenario.market.growth_mean
+    move = sum(season[m] * market[m] for m in range(MONTHS)) / sum(season) / (1.0 + g) - 1.0
+    band = rp.quota_relief.band
+    beyond = move - band if move > band else (move + band if move < -band else 0.0)
+    return [q * (1.0 + rp.quota_relief.share * beyond) for q in quota]
+
+
 def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], measures: list[dict[str, list[float]]],
-                  quota: list[float]) -> dict[str, list]:
+                  quota: list[float], market: list[float] | None = None) -> dict[str, list]:
     """Pay of each rep of one role under one plan, from its 12 months of measures.
+
+    ``market`` (the trial's 12 demand multipliers) moves the quotas of a plan
+    with ``quota_relief``.
 
     Returns a dict of per-rep lists: ``incentive`` (money per year),
     ``components`` (name -> money per year), ``attainment`` (annual revenue /
@@ -386,6 +481,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     """
     role = scenario.roles[rname]
     rp = scenario.role_plan(plan, rname)
+    quota = _relieved(scenario, rname, rp, quota, market)
     kinds = MEASURES[role.process]
     TI = scenario.target_incentive(plan, rname)
     level = rp.quota.level
@@ -448,6 +544,11 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
                     capped[r] = capped[r] or hit
             own_pay = [(1.0 - w) * own_pay[r] + w * team_pay[r] for r in range(R)]
         comps[c.name] = own_pay
+
+    for sc in rp.scorecards:
+        comps[sc.name], hits = _scorecard_reference(sc, kinds, measures, quota, level, prof_share, TI, teams,
+                                                    rp.team.weight, rp.team.split)
+        capped = [a or b for a, b in zip(capped, hits, strict=True)]
 
     for g in rp.gates:
         kind = kinds[g.measure]
@@ -517,7 +618,7 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
         pay[plan] = {}
         for rname, info in roles.items():
             quota = _quotas(scenario, plan, rname, info["reps"], info["draws"])
-            pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], info["measures"], quota)
+            pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], info["measures"], quota, market)
     return dict(market=market, roles=roles, pay=pay)
 
 
