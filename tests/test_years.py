@@ -1,0 +1,112 @@
+"""Multi-year runs with attrition and backfill (simlib.engine.years, simlib.model.attrition)."""
+
+from __future__ import annotations
+
+import copy
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simlib.engine.years import run_years, simulate_years
+from simlib.fit import findings as V
+from simlib.model import attrition as att
+from simlib.scenario import scenario_from_dict
+
+
+def _people(cap: float | None = 1.2, pay_cut: float = 0.6, **attrition) -> object:
+    """The ratchet validation scenario (60 telesales reps) with attrition on and two more plans:
+    ``capped`` (the bonus capped at ``cap`` x target) and ``pay_cut`` (target incentive x ``pay_cut``)."""
+    s = V._load("ratchet")
+    data = s.model_dump(by_alias=True)
+    data["people"]["attrition"].update({"enabled": True, **attrition})
+    cur = data["plans"]["current"]
+    capped = copy.deepcopy(cur)
+    capped["roles"]["reps"]["components"][0]["cap"] = cap
+    cut = copy.deepcopy(cur)
+    cut["roles"]["reps"]["target_incentive"] = s.roles["reps"].target_incentive * pay_cut
+    data["plans"].update(capped=capped, pay_cut=cut)
+    return scenario_from_dict(data, s.source)
+
+
+def _diff(res, plan: str, metric: str, year: int = 1, group: str = "total"):
+    d = res.diffs
+    row = d[(d.plan == plan) & (d.metric == metric) & (d.year == year) & (d.group == group)].iloc[0]
+    return row["mean"], row["se"]
+
+
+def test_attrition_off_nobody_leaves_and_one_plan_matches_simulate_years():
+    s = V._load("ratchet")
+    res = run_years(s, ["last_year_quota"], years=2, trials=8, rng=5, behaviour="none")
+    f = res.frame
+    for m in ("turnover_rate", "vacancy_months", "hires", "hiring_cost", "lost_revenue"):
+        assert (f[f.metric == m]["mean"] == 0).all(), m
+    one = simulate_years(s, "last_year_quota", years=2, trials=8, rng=5, behaviour="none")
+    mine = f[(f.plan == "last_year_quota") & (f.group != "total")].drop(columns="plan").reset_index(drop=True)
+    pd.testing.assert_frame_equal(one, mine)
+
+
+def test_same_numbers_on_any_chunking_and_executor():
+    s = _people()
+    kw = dict(years=2, trials=10, rng=7, behaviour="none")
+    a = run_years(s, **kw)
+    b = run_years(s, chunk=3, **kw)
+    with ThreadPoolExecutor(2) as ex:
+        c = run_years(s, chunk=4, executor=ex, **kw)
+    assert a.frame[a.frame.metric == "turnover_rate"]["mean"].max() > 0  # people do leave
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    pd.testing.assert_frame_equal(a.frame, c.frame)
+    pd.testing.assert_frame_equal(a.diffs, c.diffs)
+
+
+def test_capping_pay_raises_top_performer_attrition():
+    res = run_years(_people(), ["capped"], years=1, trials=60, rng=1, behaviour="none")
+    m, se = _diff(res, "capped", "regretted_turnover")
+    assert m > 3 * se > 0
+    m_all, _ = _diff(res, "capped", "turnover_rate")
+    assert m_all == pytest.approx(m, rel=0.35)  # nearly all of the extra leavers are top performers
+
+
+def test_pay_cut_raises_turnover_and_its_cost():
+    res = run_years(_people(), ["pay_cut"], years=2, trials=40, rng=2, behaviour="none")
+    for year in (1, 2):
+        m, se = _diff(res, "pay_cut", "turnover_rate", year)
+        assert m > 3 * se > 0
+        m, se = _diff(res, "pay_cut", "cost_of_turnover", year)
+        assert m > 3 * se > 0
+    m, se = _diff(res, "pay_cut", "vacancy_months", 2)
+    assert m > 3 * se > 0
+
+
+def test_turnover_rate_matches_the_base_rate_at_market_pay():
+    # nobody short of quota or of the outside option (elasticities 0): leavers ~ Binomial(seats, annual_rate)
+    s = _people(annual_rate=0.2, pay_elasticity=0.0, attainment_effect=0.0, cap_effect=0.0)
+    res = run_years(s, ["current"], years=1, trials=40, rng=3, behaviour="none")
+    v = res.per_trial[("current", 1, "total", "turnover_rate")]
+    se = np.sqrt(0.2 * 0.8 / (60 * len(v)))
+    assert abs(v.mean() - 0.2) < 4 * se
+
+
+def test_ratchet_raises_next_years_quota_of_reps_running_ahead():
+    s = V._load("ratchet")
+    data = s.model_dump(by_alias=True)
+    data["behaviour"]["ratchet"]["up"] = 0.0
+    flat = scenario_from_dict(data, s.source)
+    kw = dict(years=2, trials=12, rng=4, behaviour="none")
+    up = run_years(s, ["last_year_quota"], **kw).per_trial[("last_year_quota", 2, "total", "quota_mean")]
+    no_up = run_years(flat, ["last_year_quota"], **kw).per_trial[("last_year_quota", 2, "total", "quota_mean")]
+    assert (up > no_up).all()  # same draws: only the reps above quota differ, and their quota rises
+    q = att.ramp_of(np.array([[0, -20, 5]]), 0, 3)
+    np.testing.assert_allclose(q[0, 0, :3], [1 / 3, 2 / 3, 1.0])
+    assert q[0, 1].min() == 1.0 and q[0, 2, :5].max() == 0.0
+
+
+def test_hazard_coefficients_round_trip():
+    s = _people(annual_rate=0.25, pay_elasticity=2.0, attainment_effect=1.0, top_premium=0.2, cap_effect=0.4)
+    p = att.params_from_coef(att.coef_of(s.people.attrition))
+    assert p == pytest.approx({"annual_rate": 0.25, "pay_elasticity": 2.0, "attainment_effect": 1.0,
+                               "top_premium": 0.2, "cap_effect": 0.4})
+    x = att.design(np.array([1.0]), np.array([0.0]), np.array([False]), np.array([False]))
+    monthly = att.monthly_probability(att.coef_of(s.people.attrition), x)[0]
+    assert 1 - (1 - monthly) ** 12 == pytest.approx(0.25)
