@@ -645,7 +645,7 @@ class Hiring(_Model):
     """Backfilling vacancies: a hiring lag, a cost per hire, then a ramping new hire (docs/model.md, section 4.12)."""
 
     backfill: bool = Field(True, description="off: a leaver's seat stays empty")
-    lag_months: Annotated[Whole, Field(ge=0, le=24)] = Field(3, description="months a seat is empty before the hire starts")
+    lag_months: Annotated[Whole, Field(ge=0, le=11)] = Field(3, description="months a seat is empty before the hire starts")
     cost: NonNeg = Field(0.3, description="cost per hire (recruiting, onboarding), a multiple of the role's on-target pay")
 
 

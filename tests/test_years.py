@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import io
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -110,3 +112,25 @@ def test_hazard_coefficients_round_trip():
     x = att.design(np.array([1.0]), np.array([0.0]), np.array([False]), np.array([False]))
     monthly = att.monthly_probability(att.coef_of(s.people.attrition), x)[0]
     assert 1 - (1 - monthly) ** 12 == pytest.approx(0.25)
+
+
+def test_run_years_command(tmp_path, capsys):
+    from simlib.cli import main
+
+    s = V._load("ratchet")
+    path = tmp_path / "people.yaml"
+    path.write_text(Path(s.source).read_text() + "people:\n  attrition: {enabled: true}\n  hiring: {lag_months: 2}\n")
+    args = ["run", str(path), "--years", "2", "--trials", "6", "--behaviour", "none", "--seed", "3"]
+    assert main([*args, "--format", "csv"]) == 0
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert set(out.year) == {1, 2} and {"level", "difference"} == set(out.kind)
+    assert out[(out.metric == "turnover_rate") & (out.kind == "level")]["mean"].max() > 0
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "turnover_rate" in text and "Δlast_year_quota" in text and "attrition on" in text
+    with pytest.raises(SystemExit) as e:
+        main([*args[:3], "0"])
+    assert e.value.code == 1
+    assert "expected a number of years" in capsys.readouterr().err
+    assert main([*args, "--group", "nope"]) == 1
+    assert "'nope' is not a role" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from simlib.cli.args import (
     add_scheduler_argument,
     add_uncertainty_arguments,
     behaviour_draws,
+    int_arg,
     positive_int,
     seed,
 )
@@ -31,6 +32,9 @@ def add_parser(subparsers) -> None:
     r.add_argument("--group", help="only this role (or 'total')")
     r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
     r.add_argument("--progress", action="store_true", help="show a progress bar")
+    r.add_argument("--years", type=int_arg(1, "a number of years 1-20"), default=None, metavar="N",
+                   help="simulate N consecutive years (quotas by each plan's method every year, ratchets, "
+                        "the scenario's people: attrition and hiring); metrics per year")
     add_uncertainty_arguments(r)
     add_scheduler_argument(r)
     add_allow_large_argument(r)
@@ -47,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     scen = load_scenario(args.scenario)
     plans = args.plans if args.plans else None
     draws = behaviour_draws(args, scen)
+    if args.years is not None:
+        return _run_years(args, scen, plans, draws)
     check_request(scen, args.trials, len(plans or scen.plans), draws=draws, allow_large=args.allow_large)
     work = work_estimate(args.trials * scen.headcount * 12 * len(plans or scen.plans) * max(draws, 1),
                          resolve_behaviour(scen, args.behaviour))
@@ -141,3 +147,41 @@ def print_ensemble_tables(ens, seed_used: int, group: str | None) -> None:
             print()
             for line in ens.sentences("profit", g):
                 print(line)
+
+
+def _run_years(args: argparse.Namespace, scen, plans, draws: int) -> int:
+    """``run --years N``: every plan over N years on common random numbers (:func:`simlib.engine.years.run_years`)."""
+    from simlib.engine.core import check_request, resolve_behaviour
+    from simlib.engine.parallel import resolve_executor, work_estimate
+    from simlib.engine.years import run_years
+
+    if args.years > 20:
+        raise SimlibError(f"--years {args.years}: expected a number of years 1-20")
+    if draws:
+        raise SimlibError("--years: behavioural draws (--behaviour-draws or the scenario's uncertainty.draws) "
+                          "are not available over several years; pass --behaviour-draws 0")
+    behaviour = resolve_behaviour(scen, args.behaviour)
+    n_plans = len(plans or scen.plans)
+    passes = args.years * (2 if scen.people.attrition.enabled else 1)
+    check_request(scen, args.trials, n_plans, points=passes, allow_large=args.allow_large)
+    work = work_estimate(args.trials * scen.headcount * 12 * n_plans * passes, behaviour)
+    with resolve_executor(args.scheduler, work=work) as ex:
+        chunk = args.chunk_size or (None if ex is None else max(1, -(-args.trials // 16)))
+        res = run_years(scen, plans, years=args.years, trials=args.trials, rng=args.seed, behaviour=behaviour,
+                        chunk=chunk, executor=ex)
+    if args.format == "json":
+        print(res.long().to_json(orient="records", indent=2))
+    elif args.format == "csv":
+        res.long().to_csv(sys.stdout, index=False)
+    else:
+        import pandas as pd
+
+        print(f"scenario {scen.name} ({scen.source}), {args.years} years, {args.trials} trials, seed {args.seed}, "
+              f"behaviour {behaviour}, attrition {'on' if scen.people.attrition.enabled else 'off'}")
+        print(f"{LEGEND}; Δ = paired difference vs '{res.plans[0]}' on common random numbers; * = CI excludes 0")
+        groups = [args.group] if args.group else res.groups[::-1]
+        with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 40):
+            for g in groups:
+                print(f"\n== {g} ==")
+                print(res.table(group=g).to_string())
+    return 0

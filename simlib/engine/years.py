@@ -116,6 +116,48 @@ class YearsResult:
     years: int = 0
     trials: int = 0
 
+    @property
+    def groups(self) -> list[str]:
+        """Roles, then ``total``."""
+        return list(dict.fromkeys(self.frame["group"]))
+
+    def table(self, group: str = "total", metrics: Sequence[str] | None = None):
+        """Readable comparison of one group: rows (metric, year), a column per plan (``mean ± CI half-width``)
+        and one per other plan's paired difference from the current plan (``Δplan``, ``*`` when the CI excludes 0)."""
+        import pandas as pd
+
+        from simlib.format import estimate
+
+        if group not in self.groups:
+            raise PlanError(f"group: '{group}' is not a role of the scenario, expected one of {self.groups}")
+        metrics = list(YEAR_METRICS) if metrics is None else list(metrics)
+        key = ["plan", "group", "metric", "year"]
+        f = dict(zip(self.frame[key].itertuples(index=False, name=None), self.frame[["mean", "se"]].to_numpy(),
+                     strict=True))
+        d = dict(zip(self.diffs[key].itertuples(index=False, name=None),
+                     self.diffs[["mean", "se", "ci_low", "ci_high"]].to_numpy(), strict=True))
+        rows = {}
+        for m in metrics:
+            for y in range(1, self.years + 1):
+                row = {p: estimate(*f[(p, group, m, y)]) for p in self.plans}
+                for p in self.plans[1:]:
+                    mean, se, lo, hi = d[(p, group, m, y)]
+                    row[f"Δ{p}"] = estimate(mean, se, signed=True) + (" *" if lo > 0 or hi < 0 else "")
+                rows[(m, y)] = row
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        out.index = pd.MultiIndex.from_tuples(out.index, names=["metric", "year"])
+        return out
+
+    def long(self):
+        """Levels and paired differences in one long table: kind (level/difference), plan, reference, year, group,
+        metric, mean, se, ci_low, ci_high, n."""
+        import pandas as pd
+
+        lv = self.frame.assign(kind="level", reference="")
+        df = self.diffs.assign(kind="difference", reference=self.plans[0])
+        cols = ["kind", "plan", "reference", "year", "group", "metric", "mean", "se", "ci_low", "ci_high", "n"]
+        return pd.concat([lv[cols], df[cols]], ignore_index=True)
+
 
 def run_years(
     scenario: Scenario,
@@ -145,7 +187,8 @@ def run_years(
     chunk : int, optional
         Trials simulated together (memory); results do not depend on it.
     executor : concurrent.futures.Executor, optional
-        Runs the chunks (``map``); results do not depend on it either.
+        Runs the chunks (``submit``: a ``concurrent.futures`` executor or a Dask client); results do not
+        depend on it either.
     """
     plans = _check(scenario, plans, years, trials, behaviour)
     root = root_seed(rng)
@@ -154,7 +197,10 @@ def run_years(
     chunks = [np.arange(lo, min(lo + size, trials)) for lo in range(0, trials, size)]
     n = len(chunks)
     args = ([scenario] * n, [plans] * n, [years] * n, [root] * n, chunks, [model] * n)
-    parts = list(map(_run_chunk, *args) if executor is None else executor.map(_run_chunk, *args))
+    if executor is None:
+        parts = list(map(_run_chunk, *args))
+    else:  # a concurrent.futures executor or a Dask client: submit, then collect in order
+        parts = [f.result() for f in [executor.submit(_run_chunk, *a) for a in zip(*args, strict=True)]]
     per_trial = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     frame, diffs = _estimates(per_trial, plans, scenario.current_plan)
     return YearsResult(frame, diffs, per_trial, plans, years, trials)
