@@ -134,3 +134,51 @@ def test_run_years_command(tmp_path, capsys):
     assert "expected a number of years" in capsys.readouterr().err
     assert main([*args, "--group", "nope"]) == 1
     assert "'nope' is not a role" in capsys.readouterr().err
+
+
+def test_attrition_fit_recovers_known_parameters_from_history_with_leave_dates(tmp_path):
+    from simlib.fit.attrition import fit_attrition, synth_leave_dates
+    from simlib.fit.history import read_history, write_history
+    from simlib.fit.synth import synth_history
+
+    s = V._load("ratchet")
+    data = s.model_dump(by_alias=True)
+    data["roles"]["reps"]["headcount"] = 800
+    truth = {"annual_rate": 0.2, "pay_elasticity": 2.0, "attainment_effect": 1.5, "top_premium": 0.25}
+    data["people"]["attrition"].update(enabled=True, **truth)
+    s = scenario_from_dict(data, s.source)
+    roles = {"reps": "telesales"}
+    frame, _ = synth_history(s, rng=1, years=2)
+    write_history(frame, tmp_path / "h.csv")
+    full = read_history(tmp_path / "h.csv", roles)
+    write_history(synth_leave_dates(full, s, rng=5), tmp_path / "left.csv")
+    hist = read_history(tmp_path / "left.csv", roles)
+    assert hist.has_leave_date and len(hist.frame) < len(full.frame)  # leavers' later months are gone
+    fit = fit_attrition(hist, s)
+    assert fit.leavers > 200
+    assert fit.wald(att.coef_of(s.people.attrition)) < 18.47  # chi-square(4) 0.999 quantile
+    assert fit.se["pay_elasticity"] < 1.0 and fit.se["attainment_effect"] < 0.7
+    assert fit.params["annual_rate"] == pytest.approx(0.2, abs=4 * 0.2 * fit.se["log_base"])
+    wrong = att.coef_of(s.people.attrition).copy()
+    wrong[1] = 0.0  # pay does not matter: rejected
+    assert fit.wald(wrong) > 18.47
+
+
+def test_history_leave_date_is_read_and_checked(tmp_path):
+    from simlib.fit.history import HistoryError, read_history
+
+    head = "rep_id,role,month,quota,revenue,leave_date\n"
+    good = head + "a,telesales,2025-01,10,9,2025-02\na,telesales,2025-02,10,9,\nb,telesales,2025-01,10,12,\n"
+    (tmp_path / "good.csv").write_text(good)
+    h = read_history(tmp_path / "good.csv")
+    assert h.has_leave_date
+    assert h.frame.loc[h.frame.rep_id == "a", "leave_date"].max() == 12 * 2025 + 1
+    bad = head + ("a,telesales,2025-01,10,9,soon\nb,telesales,2025-03,10,9,2025-02\n"
+                  "c,telesales,2025-01,10,9,2025-05\nc,telesales,2025-02,10,9,2025-06\n")
+    (tmp_path / "bad.csv").write_text(bad)
+    with pytest.raises(HistoryError) as e:
+        read_history(tmp_path / "bad.csv")
+    text = str(e.value)
+    assert "line 2: bad leave_date: 'soon'" in text
+    assert "line 3: row after the rep's leave_date '2025-02'" in text
+    assert "line 5: rep 'c' has two leave dates" in text
