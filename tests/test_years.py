@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from simlib.engine.years import run_years, simulate_years
+from simlib.errors import SimlibError
 from simlib.fit import findings as V
 from simlib.model import attrition as att
 from simlib.scenario import scenario_from_dict
@@ -182,3 +183,36 @@ def test_history_leave_date_is_read_and_checked(tmp_path):
     assert "line 2: bad leave_date: 'soon'" in text
     assert "line 3: row after the rep's leave_date '2025-02'" in text
     assert "line 5: rep 'c' has two leave dates" in text
+
+
+def test_notebook_helper_switches_attrition_on_and_plots_by_year():
+    from simlib.report import notebook as nb
+    from simlib.report import plots
+
+    s = V._load("ratchet")
+    assert not s.people.attrition.enabled
+    res = nb.people_years(s, ["last_year_quota"], years=2, trials=4, rng=1, behaviour="none")
+    assert res.frame[res.frame.metric == "turnover_rate"]["mean"].max() > 0
+    off = nb.people_years(s, ["last_year_quota"], years=2, trials=4, rng=1, behaviour="none", attrition="scenario")
+    assert off.frame[off.frame.metric == "turnover_rate"]["mean"].max() == 0
+    fig = plots.by_year(res.frame, ["profit", "turnover_rate"])
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 2
+    with pytest.raises(SimlibError, match="attrition: expected"):
+        nb.people_years(s, attrition="sometimes")
+
+
+@pytest.mark.slow
+def test_people_years_notebook_runs(tmp_path):
+    import json
+
+    from conftest import kernel_installed
+
+    from simlib.report import build as report
+
+    if not kernel_installed():
+        pytest.skip("Jupyter kernel 'simlib' not installed")
+    out = report.build_reports([str(Path(__file__).parents[1] / "scenarios" / "default.yaml")], ["people_years"], out=tmp_path, trials=8, progress=False,
+                               params=["people_years.behaviour=none", "people_years.plans=[harder_target]"])
+    assert out[0].status == "ok", out[0].message
+    data = json.loads(Path(out[0].json).read_text())
+    assert data["plans"] == ["current", "harder_target"]
