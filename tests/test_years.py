@@ -216,3 +216,28 @@ def test_people_years_notebook_runs(tmp_path):
     assert out[0].status == "ok", out[0].message
     data = json.loads(Path(out[0].json).read_text())
     assert data["plans"] == ["current", "harder_target"]
+
+
+def test_sweep_over_years_reports_each_point_against_the_base_plan(tmp_path, capsys):
+    from simlib.cli import main
+    from simlib.design.years import sweep_years
+
+    s = _people()
+    df = sweep_years(s, {"cap": [1.1, None], "scenario.people.hiring.lag_months": [1, 6]}, years=2, trials=16, rng=2,
+                     behaviour="none")
+    assert list(df.columns[:3]) == ["point", "cap", "scenario.people.hiring.lag_months"]
+    assert df["point"].nunique() == 4 and set(df["year"]) == {1, 2}
+    lag = "scenario.people.hiring.lag_months"
+    at = lambda m, y: df[(df.group == "total") & (df.metric == m) & (df.year == y)].set_index(["cap", lag])  # noqa: E731
+    reg = at("regretted_turnover", 1)
+    for lg in (1, 6):  # each against the base plan on the same draws (its curve ends flat at 3x target)
+        capped, uncapped = reg.loc[(1.1, lg)], reg.loc[(None, lg)]
+        assert capped["diff"] > 3 * capped["diff_se"] > 0
+        assert uncapped["diff"] < capped["diff"]
+    vac = at("vacancy_months", 2)["mean"]
+    assert vac.loc[(1.1, 6)] > vac.loc[(1.1, 1)]  # a longer hiring lag leaves seats empty longer
+    out = tmp_path / "sweep.csv"
+    args = ["sweep", s.source, "--param", "cap=1.1", "--years", "2", "--trials", "4", "--behaviour", "none"]
+    assert main([*args, "--out", str(out)]) == 0  # the validation scenario: attrition off, nobody leaves
+    assert "over 2 years" in capsys.readouterr().out
+    assert (pd.read_csv(out).query("metric == 'turnover_rate'")["mean"] == 0).all()
