@@ -826,6 +826,34 @@ class Behaviour(_Model):
     rivalry: RivalryBehaviour = Field(default_factory=RivalryBehaviour, exclude_if=lambda v: v == RivalryBehaviour())
 
 
+class Attrition(_Model):
+    """Reps leaving, month by month, with a hazard driven by pay (docs/model.md, section 4.12); multi-year runs only."""
+
+    enabled: bool = Field(False, description="off: nobody leaves (the behaviour of every run before attrition existed)")
+    annual_rate: Annotated[Real, Field(ge=0.0, lt=1.0)] = Field(
+        0.2, description="share of reps leaving in a year when paid the outside option at quota")
+    pay_elasticity: NonNeg = Field(1.5, description="d log hazard / d log(outside option / expected pay)")
+    attainment_effect: NonNeg = Field(1.5, description="log hazard added per unit of year-to-date shortfall below quota")
+    outside_option: Positive = Field(1.0, description="pay elsewhere, as a multiple of today's on-target pay (base + TI)")
+    top_premium: NonNeg = Field(0.15, description="top-quartile reps' outside option above the role's, a fraction")
+    cap_effect: NonNeg = Field(0.5, description="log hazard added for a top-quartile rep whose pay hit a cap")
+
+
+class Hiring(_Model):
+    """Backfilling vacancies: a hiring lag, a cost per hire, then a ramping new hire (docs/model.md, section 4.12)."""
+
+    backfill: bool = Field(True, description="off: a leaver's seat stays empty")
+    lag_months: Annotated[Whole, Field(ge=0, le=11)] = Field(3, description="months a seat is empty before the hire starts")
+    cost: NonNeg = Field(0.3, description="cost per hire (recruiting, onboarding), a multiple of the role's on-target pay")
+
+
+class People(_Model):
+    """Who leaves and who is hired over a multi-year run (``simlib years``)."""
+
+    attrition: Attrition = Field(default_factory=Attrition)
+    hiring: Hiring = Field(default_factory=Hiring)
+
+
 class Checks(_Model):
     """Thresholds of ``simlib check``: the largest tolerated probability that a plan breaches a guardrail.
 
@@ -853,6 +881,7 @@ class Scenario(_Model):
     roles: dict[str, Role] = Field(min_length=1)
     budget: Budget = Field(default_factory=Budget)
     behaviour: Behaviour = Field(default_factory=Behaviour)
+    people: People = Field(default_factory=People)
     current_plan: str = "current"
     plans: dict[str, Plan] = Field(min_length=1)
     checks: Checks | None = Field(None, exclude=True, description="thresholds of simlib check (not hashed: no effect on results)")

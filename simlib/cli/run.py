@@ -13,6 +13,7 @@ from simlib.cli.args import (
     add_uncertainty_arguments,
     behaviour_draws,
     check_group,
+    int_arg,
     key_values,
     narrow,
     positive_int,
@@ -21,6 +22,7 @@ from simlib.cli.args import (
     seed,
     with_units,
 )
+from simlib.errors import SimlibError
 from simlib.format import LEGEND
 
 
@@ -37,6 +39,9 @@ def add_parser(subparsers) -> None:
     r.add_argument("--group", help="only this role (or 'total') in the printed table")
     r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
     add_progress_argument(r)
+    r.add_argument("--years", type=int_arg(1, "a number of years 1-20"), default=None, metavar="N",
+                   help="simulate N consecutive years (quotas by each plan's method every year, ratchets, "
+                        "the scenario's people: attrition and hiring); metrics per year")
     add_uncertainty_arguments(r)
     add_scheduler_argument(r)
     add_allow_large_argument(r)
@@ -55,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     check_group(args.group, scen)
     plans = args.plans if args.plans else None
     draws = behaviour_draws(args, scen)
+    if args.years is not None:
+        return _run_years(args, out, scen, plans, draws)
     check_request(scen, args.trials, len(plans or scen.plans), draws=draws, allow_large=args.allow_large)
     work = work_estimate(args.trials * scen.headcount * 12 * len(plans or scen.plans) * max(draws, 1),
                          resolve_behaviour(scen, args.behaviour))
@@ -133,4 +140,40 @@ def format_ensemble_tables(ens, seed_used: int, group: str | None) -> str:
     for g in [group] if group else ens.groups[::-1]:
         lines += [f"\n== {g} ==", narrow(ens.table(group=g)), ""]
         lines += list(ens.sentences("profit", g))
+    return "\n".join(lines)
+
+
+def _run_years(args: argparse.Namespace, out, scen, plans, draws: int) -> int:
+    """``run --years N``: every plan over N years on common random numbers (:func:`simlib.engine.years.run_years`)."""
+    from simlib.engine.core import check_request, resolve_behaviour
+    from simlib.engine.parallel import resolve_executor, work_estimate
+    from simlib.engine.years import run_years
+
+    if args.years > 20:
+        raise SimlibError(f"--years {args.years}: expected a number of years 1-20")
+    if draws:
+        raise SimlibError("--years: behavioural draws (--behaviour-draws or the scenario's uncertainty.draws) "
+                          "are not available over several years; pass --behaviour-draws 0")
+    behaviour = resolve_behaviour(scen, args.behaviour)
+    n_plans = len(plans or scen.plans)
+    passes = args.years * (2 if scen.people.attrition.enabled else 1)
+    check_request(scen, args.trials, n_plans, points=passes, allow_large=args.allow_large)
+    work = work_estimate(args.trials * scen.headcount * 12 * n_plans * passes, behaviour)
+    with resolve_executor(args.scheduler, work=work) as ex:
+        chunk = args.chunk_size or (None if ex is None else max(1, -(-args.trials // 16)))
+        res = run_years(scen, plans, years=args.years, trials=args.trials, rng=args.seed, behaviour=behaviour,
+                        chunk=chunk, executor=ex)
+    out.emit(text=lambda: _years_text(args, scen, res, behaviour),
+             json=lambda: res.long().to_json(orient="records", indent=2),
+             tables=lambda: {"years": res.long()}, main="years")
+    return 0
+
+
+def _years_text(args: argparse.Namespace, scen, res, behaviour) -> str:
+    """The readable per-year tables of ``run --years``: one per group, narrow."""
+    lines = [f"scenario {scen.name} ({scen.source}), {args.years} years, {args.trials} trials, seed {args.seed}, "
+             f"behaviour {behaviour}, attrition {'on' if scen.people.attrition.enabled else 'off'}",
+             f"{LEGEND}; Δ = paired difference vs '{res.plans[0]}' on common random numbers; * = CI excludes 0"]
+    for g in [args.group] if args.group else res.groups[::-1]:
+        lines += [f"\n== {g} ==", narrow(res.table(group=g))]
     return "\n".join(lines)

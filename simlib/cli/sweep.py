@@ -15,6 +15,7 @@ from simlib.cli.args import (
     add_uncertainty_arguments,
     behaviour_draws,
     check_group,
+    int_arg,
     parse_param_arg,
     positive_int,
     progress_on,
@@ -55,6 +56,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--group", default="total", help="group shown in the printed table (default total)")
     add_output_arguments(p, SWEEP_FORMATS, what="the tidy table (one row per point, group and metric)")
     add_progress_argument(p)
+    p.add_argument("--years", type=int_arg(1, "a number of years 1-20"), default=None, metavar="N",
+                   help="run each point over N years with the scenario's attrition and hiring (docs/model.md 4.12); "
+                        "the table shows the last year and the profit of all N years")
     add_uncertainty_arguments(p)
     add_scheduler_argument(p)
     add_allow_large_argument(p)
@@ -79,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if not params:
         raise SimlibError("expected at least one --param NAME=VALUES")
     draws = behaviour_draws(args, scen)
+    if args.years is not None:
+        return _run_years(args, out, scen, params, draws)
     check_request(scen, args.trials, 2, points=design_size(params, args.design, args.points), draws=draws,
                   allow_large=args.allow_large)
     df = run_sweep(
@@ -100,6 +106,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: metrics of the printed multi-year table (the last year's; profit_cumulative: all the years)
+YEARS_METRICS = ("profit_cumulative", "profit", "turnover_rate", "regretted_turnover", "cost_of_turnover")
+
+
+def _run_years(args: argparse.Namespace, out, scen, params: dict[str, Any], draws: int) -> int:
+    """``sweep --years N``: every point over N years (:func:`simlib.design.years.sweep_years`)."""
+    from simlib.design.sweep import design_size
+    from simlib.design.years import sweep_years
+    from simlib.engine.core import check_request, resolve_behaviour
+    from simlib.engine.parallel import resolve_executor
+
+    if args.years > 20:
+        raise SimlibError(f"--years {args.years}: expected a number of years 1-20")
+    if draws:
+        raise SimlibError("--years: behavioural draws are not available over several years; pass --behaviour-draws 0")
+    passes = args.years * (2 if scen.people.attrition.enabled else 1)
+    n = design_size(params, args.design, args.points)
+    check_request(scen, args.trials, 2, points=n * passes, allow_large=args.allow_large)
+    with resolve_executor(args.scheduler, work=None) as ex:
+        df = sweep_years(scen, params, base_plan=args.base, years=args.years, trials=args.trials, rng=args.seed,
+                         behaviour=args.behaviour, design=args.design, n_points=args.points,
+                         design_seed=args.design_seed, executor=ex, chunk=None if ex is None else 16)
+    base = args.base or scen.current_plan
+    last = df[df["year"] == args.years].assign(diff=lambda f: f["diff"].fillna(0.0),
+                                               diff_se=lambda f: f["diff_se"].fillna(0.0))
+    text = "\n".join([
+        f"sweep of plan '{base}' in {scen.source} over {args.years} years: {df['point'].nunique()} points "
+        f"({args.design}), {args.trials} trials each, seed {args.seed}, behaviour "
+        f"{resolve_behaviour(scen, args.behaviour)}, attrition {'on' if scen.people.attrition.enabled else 'off'}",
+        f"group {args.group}, year {args.years}: {LEGEND}; Δ = paired difference vs '{base}'",
+        format_sweep(last, list(params), group=args.group, metrics=YEARS_METRICS),
+    ])
+    out.emit(text=lambda: text, tables=lambda: {"sweep": df}, json=lambda: df.to_json(orient="records", indent=1))
+    return 0
 
 
 def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Sequence[str] = SHOW_METRICS) -> str:

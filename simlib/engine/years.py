@@ -1,12 +1,19 @@
-"""Multi-year runs with quota ratchets (docs/model.md, section 4.5).
+"""Multi-year runs: quotas by the plan's method each year, ratchets, attrition and backfill
+(docs/model.md, sections 4.5 and 4.12).
 
-The same reps (ability, territory) work several years in a row; each year
-has its own independent draws (market, noise): year ``y`` draws trial ``t``
-from the per-trial stream (:func:`simlib.model.population.draw_chunk`) of the root
-``SeedSequence(entropy, spawn_key=root.spawn_key + (y,))``. Under a
-plan whose quotas follow last year's sales (``quota.method: last_year``),
-next year's quota is revised from this year's attainment, asymmetrically
-(Leone, Misra & Zimmerman 2004)::
+The same seats (territory, team) are worked several years in a row; each
+year has its own independent draws (market, noise): year ``y`` draws trial
+``t`` from the per-trial stream (:func:`simlib.model.population.draw_chunk`)
+of the root ``SeedSequence(entropy, spawn_key=root.spawn_key + (y,))``, and
+the people draws of that year (a uniform per seat and month for leaving, a
+normal for the ability of the seat's next hire, a uniform for the first
+year's tenures) from ``spawn_key + (y, 1)``. Every plan sees the same draws
+(common random numbers), and a trial's numbers do not depend on which other
+trials share its chunk.
+
+Under a plan whose quotas follow last year's sales (``quota.method:
+last_year``), next year's quota is revised from this year's attainment,
+asymmetrically (Leone, Misra & Zimmerman 2004)::
 
     q_{y+1} = q_y (1 + growth) (1 + up max(att - 1, 0) - down max(1 - att, 0))
 
@@ -14,26 +21,189 @@ with ``up`` and ``down`` from the scenario's ``behaviour.ratchet`` (the reps'
 expectation is the firm's rule). Other quota methods set quotas afresh each
 year. With the ``dynamic`` behaviour, reps who expect the ratchet hold back
 when far above quota.
+
+With ``people.attrition.enabled`` a year is simulated twice: first with the
+year's starting roster (everyone stays), which gives each rep's pay, the
+attainment to date of each month, top quartile and caps, hence the monthly
+hazard (:mod:`simlib.model.attrition`) and who leaves when; then again with
+those seats empty after the leaving month until the hire (``hiring``) starts
+and ramps. Quotas are those set at the start of the year. The metrics are the
+second pass's. A seat's pay is that of its occupants together (one quota).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from simlib.behaviour.dynamic import DynamicBehaviour
 from simlib.errors import PlanError
 from simlib.format import interval
+from simlib.model import attrition as att
 from simlib.model.pipeline import RoleOutcome, passes, worlds
-from simlib.model.population import Layout, RoleWorld, draw_chunk, root_seed
+from simlib.model.plans import revenue_profile
+from simlib.model.population import Layout, RoleWorld, TrialStreams, draw_chunk, lognormal_mean_one, root_seed
 from simlib.scenario import MONTHS, Scenario
+
+#: metrics of a multi-year run, per plan, year and group (a role or ``total``), with their unit
+YEAR_METRICS = {
+    "revenue": "money per year",
+    "incentive_cost": "money per year",
+    "base_cost": "money per year (salaries of occupied months)",
+    "hiring_cost": "money per year (hires started x cost per hire)",
+    "lost_revenue": "money per year (empty and ramping months of seats that turned over, at today's expected revenue)",
+    "cost_of_turnover": "money per year (hiring cost + lost revenue x gross margin)",
+    "profit": "money per year (gross margin - incentive - salaries - hiring cost)",
+    "profit_cumulative": "money (profit of the years so far)",
+    "quota_mean": "money per year",
+    "attainment_mean": "fraction",
+    "share_at_quota": "fraction",
+    "effort_index": "1 = today",
+    "turnover_rate": "leavers / seats, per year",
+    "regretted_turnover": "top-quartile leavers / seats, per year",
+    "vacancy_months": "empty seat-months per year",
+    "hires": "hires started per year",
+    "tenure_under_1y": "share of reps at year end",
+    "tenure_1_3y": "share of reps at year end",
+    "tenure_over_3y": "share of reps at year end",
+}
+
+_SUMS = ("revenue", "incentive", "base_cost", "hiring_cost", "lost_revenue", "lost_margin", "margin", "quota",
+         "attainment", "at_quota", "effort", "seats", "leavers", "regretted", "vacancy_months", "hires",
+         "present_end", "ten_lt1", "ten_1_3", "ten_ge3")
 
 
 def ratchet_quota(quota: np.ndarray, attainment: np.ndarray, up: float, down: float, growth: float = 0.0) -> np.ndarray:
     """Next year's quota from this year's quota and attainment (asymmetric revision)."""
     rev = 1.0 + up * np.maximum(attainment - 1.0, 0.0) - down * np.maximum(1.0 - attainment, 0.0)
     return quota * (1.0 + growth) * np.maximum(rev, 0.05)
+
+
+@dataclass
+class Seats:
+    """One role's seats under one plan, for a chunk of trials: who sits there and since when.
+
+    ability (T, R): the occupant's (or, for an empty seat, the awaited hire's); start (T, R): absolute
+    month the occupant starts (0 = the run's first month); hired (T, R): the occupant was hired by the run.
+    """
+
+    ability: np.ndarray
+    territory: np.ndarray
+    start: np.ndarray
+    hired: np.ndarray
+
+
+@dataclass
+class YearsResult:
+    """A multi-year run: per-trial metrics and their estimates.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        plan, year, group, metric, mean, se, ci_low, ci_high, n (95% CIs over trials).
+    diffs : DataFrame
+        The same columns for each plan minus the current plan, paired on common random numbers.
+    per_trial : (plan, year, group, metric) -> (trials,) array
+    """
+
+    frame: object
+    diffs: object
+    per_trial: dict = field(repr=False)
+    plans: list[str] = field(default_factory=list)
+    years: int = 0
+    trials: int = 0
+
+    @property
+    def groups(self) -> list[str]:
+        """Roles, then ``total``."""
+        return list(dict.fromkeys(self.frame["group"]))
+
+    def table(self, group: str = "total", metrics: Sequence[str] | None = None):
+        """Readable comparison of one group: rows (metric, year), a column per plan (``mean ± CI half-width``)
+        and one per other plan's paired difference from the current plan (``Δplan``, ``*`` when the CI excludes 0)."""
+        import pandas as pd
+
+        from simlib.format import estimate
+
+        if group not in self.groups:
+            raise PlanError(f"group: '{group}' is not a role of the scenario, expected one of {self.groups}")
+        metrics = list(YEAR_METRICS) if metrics is None else list(metrics)
+        key = ["plan", "group", "metric", "year"]
+        f = dict(zip(self.frame[key].itertuples(index=False, name=None), self.frame[["mean", "se"]].to_numpy(),
+                     strict=True))
+        d = dict(zip(self.diffs[key].itertuples(index=False, name=None),
+                     self.diffs[["mean", "se", "ci_low", "ci_high"]].to_numpy(), strict=True))
+        rows = {}
+        for m in metrics:
+            for y in range(1, self.years + 1):
+                row = {p: estimate(*f[(p, group, m, y)]) for p in self.plans}
+                for p in self.plans[1:]:
+                    mean, se, lo, hi = d[(p, group, m, y)]
+                    row[f"Δ{p}"] = estimate(mean, se, signed=True) + (" *" if lo > 0 or hi < 0 else "")
+                rows[(m, y)] = row
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        out.index = pd.MultiIndex.from_tuples(out.index, names=["metric", "year"])
+        return out
+
+    def long(self):
+        """Levels and paired differences in one long table: kind (level/difference), plan, reference, year, group,
+        metric, mean, se, ci_low, ci_high, n."""
+        import pandas as pd
+
+        lv = self.frame.assign(kind="level", reference="")
+        df = self.diffs.assign(kind="difference", reference=self.plans[0])
+        cols = ["kind", "plan", "reference", "year", "group", "metric", "mean", "se", "ci_low", "ci_high", "n"]
+        return pd.concat([lv[cols], df[cols]], ignore_index=True)
+
+
+def run_years(
+    scenario: Scenario,
+    plans: Sequence[str] | None = None,
+    *,
+    years: int = 3,
+    trials: int = 200,
+    rng: int | np.random.SeedSequence | None = 0,
+    behaviour: str = "dynamic",
+    chunk: int | None = None,
+    executor=None,
+) -> YearsResult:
+    """Run every plan over ``years`` consecutive years on common random numbers.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    plans : sequence of str, optional
+        Plans to compare (default: all; the current plan is always included, first).
+    years : int
+        Number of consecutive years (1-20).
+    trials : int
+        Monte Carlo trials (each a run of ``years`` years).
+    rng : int or SeedSequence
+        The one randomness argument.
+    behaviour : {"dynamic", "none"}
+    chunk : int, optional
+        Trials simulated together (memory); results do not depend on it.
+    executor : concurrent.futures.Executor, optional
+        Runs the chunks (``submit``: a ``concurrent.futures`` executor or a Dask client); results do not
+        depend on it either.
+    """
+    plans = _check(scenario, plans, years, trials, behaviour)
+    root = root_seed(rng)
+    model = DynamicBehaviour(scenario) if behaviour == "dynamic" else None
+    size = trials if chunk is None else max(1, int(chunk))
+    chunks = [np.arange(lo, min(lo + size, trials)) for lo in range(0, trials, size)]
+    n = len(chunks)
+    args = ([scenario] * n, [plans] * n, [years] * n, [root] * n, chunks, [model] * n)
+    if executor is None:
+        parts = list(map(_run_chunk, *args))
+    else:  # a concurrent.futures executor or a Dask client: submit, then collect in order
+        parts = [f.result() for f in [executor.submit(_run_chunk, *a) for a in zip(*args, strict=True)]]
+    per_trial = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    frame, diffs = _estimates(per_trial, plans, scenario.current_plan)
+    return YearsResult(frame, diffs, per_trial, plans, years, trials)
 
 
 def simulate_years(
@@ -45,83 +215,222 @@ def simulate_years(
     rng: int | np.random.SeedSequence | None = 0,
     behaviour: str = "dynamic",
 ):
-    """Simulate the same reps over several years under one plan, with quota ratchets.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    plan : str, optional
-        Plan to run every year (default: the current plan).
-    years : int
-        Number of consecutive years.
-    trials : int
-        Monte Carlo trials (each a run of ``years`` years).
-    rng : int or SeedSequence
-        The one randomness argument.
-    behaviour : {"dynamic", "none"}
+    """Simulate the same seats over several years under one plan (:func:`run_years` for one plan).
 
     Returns
     -------
     pandas.DataFrame
-        One row per year, role and metric (revenue, incentive_cost: money per
-        year; quota_mean: money; attainment_mean, share_at_quota: fractions;
-        effort_index: 1 = today), with mean, se, ci_low, ci_high over trials.
+        One row per year, role (``group``) and metric of :data:`YEAR_METRICS`
+        (revenue, incentive_cost: money per year; quota_mean: money; attainment_mean,
+        share_at_quota: fractions; effort_index: 1 = today; people metrics), with mean,
+        se, ci_low, ci_high over trials.
     """
-    import pandas as pd
-
     plan = plan or scenario.current_plan
     if plan not in scenario.plans:
         raise PlanError(f"unknown plan '{plan}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    res = run_years(scenario, [plan], years=years, trials=trials, rng=rng, behaviour=behaviour)
+    f = res.frame
+    return f[(f.plan == plan) & (f.group != "total")].drop(columns="plan").reset_index(drop=True)
+
+
+def _check(scenario: Scenario, plans: Sequence[str] | None, years: int, trials: int, behaviour: str) -> list[str]:
+    """The plans to run (current first), after checking every argument."""
     if behaviour not in ("dynamic", "none"):
         raise PlanError(f"behaviour: expected 'dynamic' or 'none', got {behaviour!r}")
-    if not isinstance(years, int) or years < 1:
-        raise PlanError(f"years: expected a positive integer, got {years!r}")
-    root = root_seed(rng)
-    model = DynamicBehaviour(scenario) if behaviour == "dynamic" else None
-    rat = scenario.behaviour.ratchet
-    idx = np.arange(trials)
-    first: dict[str, RoleWorld] = {}
-    quota: dict[str, np.ndarray] = {}
-    rows = []
+    if isinstance(years, bool) or not isinstance(years, (int, np.integer)) or not 1 <= years <= 20:
+        raise PlanError(f"years: expected a whole number 1-20, got {years!r}")
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
+        raise PlanError(f"trials: expected a positive whole number, got {trials!r}")
+    chosen = list(scenario.plans) if plans is None else list(dict.fromkeys(plans))
+    unknown = [p for p in chosen if p not in scenario.plans]
+    if unknown:
+        raise PlanError(f"unknown plan(s) {unknown}; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    return [scenario.current_plan] + [p for p in chosen if p != scenario.current_plan]
+
+
+def _people_draws(scenario: Scenario, root: np.random.SeedSequence, year: int, idx: np.ndarray) -> dict:
+    """role -> (u (T, R, 12) leaving uniforms, z (T, R, 12) next-hire ability normals, u0 (T, R) tenure uniforms)."""
+    streams = TrialStreams(np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (year, 1)))
+    out = {r: (np.empty((len(idx), ro.headcount, MONTHS)), np.empty((len(idx), ro.headcount, MONTHS)),
+               np.empty((len(idx), ro.headcount))) for r, ro in scenario.roles.items()}
+    for i, t in enumerate(idx):
+        g = streams.generator(int(t))
+        for r, ro in scenario.roles.items():
+            out[r][0][i] = g.random((ro.headcount, MONTHS))
+            out[r][1][i] = g.standard_normal((ro.headcount, MONTHS))
+            out[r][2][i] = g.random(ro.headcount)
+    return out
+
+
+def _run_chunk(scenario: Scenario, plans: list[str], years: int, root: np.random.SeedSequence,
+               idx: np.ndarray, model) -> dict:
+    """(plan, year, group, metric) -> (T,) for the trials ``idx``."""
+    seats: dict[str, dict[str, Seats]] = {}
+    quota: dict[str, dict[str, np.ndarray]] = {p: {} for p in plans}
+    profit = {p: {} for p in plans}
+    out: dict = {}
+    layout = Layout.of(scenario)
     for y in range(years):
         yroot = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (y,))
-        ws = _same_reps(worlds(scenario, draw_chunk(Layout.of(scenario), yroot, idx)), first)
-        for o in passes(scenario, [plan], ws, model, quotas=dict(quota)):  # last year's ratcheted quotas
-            rp = scenario.role_plan(plan, o.role)
-            if rp.quota.method == "last_year":
-                quota[o.role] = ratchet_quota(o.quota, o.pay.attainment, rat.up, rat.down, rp.quota.growth)
-            for metric, v in _year_metrics(o, trials).items():
-                m = float(v.mean())
-                se = float(v.std(ddof=1) / np.sqrt(trials)) if trials > 1 else float("nan")
-                lo, hi = interval(m, se)
-                rows.append(dict(year=y + 1, group=o.role, metric=metric, mean=m, se=se, ci_low=lo, ci_high=hi, n=trials))
-    return pd.DataFrame(rows)
+        base = worlds(scenario, draw_chunk(layout, yroot, idx))
+        people = _people_draws(scenario, root, y, idx)
+        if y == 0:
+            seats = {p: {r: _first_seats(scenario, w, people[r][2]) for r, w in base.items()} for p in plans}
+        for plan in plans:
+            raw = {o.role: _year_of_role(scenario, plan, y, o, seats[plan][o.role], people[o.role], model)
+                   for o in _first_pass(scenario, plan, y, base, seats[plan], quota[plan], model)}
+            for r, (_, final) in raw.items():
+                rp = scenario.role_plan(plan, r)
+                if rp.quota.method == "last_year":
+                    rat = scenario.behaviour.ratchet
+                    quota[plan][r] = ratchet_quota(final.quota, final.pay.attainment, rat.up, rat.down, rp.quota.growth)
+            _record(out, plan, y, {r: s for r, (s, _) in raw.items()}, profit[plan])
+    return out
 
 
-def _same_reps(ws: dict[str, RoleWorld], first: dict[str, RoleWorld]) -> dict[str, RoleWorld]:
-    """This year's worlds with the first year's reps (ability, territory), now all past their ramp.
-
-    ``first`` is empty in the first year, which it then records.
-    """
-    if not first:
-        first.update(ws)
-        return ws
-    return {
-        r: dataclasses.replace(w, ability=first[r].ability, territory=first[r].territory,
-                               new_hire=np.zeros_like(first[r].new_hire), ramp=np.ones((*first[r].ability.shape, MONTHS)))
-        for r, w in ws.items()
-    }
+def _first_seats(scenario: Scenario, w: RoleWorld, u0: np.ndarray) -> Seats:
+    """The run's first roster: the first year's reps, new hires starting in month 0."""
+    start = att.initial_start(w.new_hire, u0, w.role.ramp_months, scenario.people.attrition.annual_rate)
+    return Seats(w.ability, w.territory, start, np.zeros(w.ability.shape, dtype=bool))
 
 
-def _year_metrics(o: RoleOutcome, trials: int) -> dict[str, np.ndarray]:
-    """A role's per-trial figures of one year, each (trials,): revenue, incentive cost and mean quota
-    (money per year), mean attainment and share at quota (fractions), effort index (1 = today)."""
+def _seat_world(w: RoleWorld, s: Seats, year: int) -> RoleWorld:
+    """This year's world of a role with the seats' occupants (the first year's world itself in year 0)."""
+    if year == 0:
+        return w
+    return dataclasses.replace(w, ability=s.ability, territory=s.territory, new_hire=s.start >= MONTHS * year,
+                               ramp=att.ramp_of(s.start, year, w.role.ramp_months))
+
+
+def _first_pass(scenario: Scenario, plan: str, year: int, base: dict[str, RoleWorld], seats: dict[str, Seats],
+                quota: dict[str, np.ndarray], model) -> list[RoleOutcome]:
+    """Each role's year with the roster at the year's start (nobody leaves)."""
+    ws = {r: _seat_world(w, seats[r], year) for r, w in base.items()}
+    return list(passes(scenario, [plan], ws, model, quotas=dict(quota)))
+
+
+def _year_of_role(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: Seats, draws, model):
+    """A role's year under ``plan``: who leaves, the year again with their seats empty then refilled,
+    the seats' new state (``s`` updated in place) and the year's sums (:data:`_SUMS`)."""
+    u, z, _ = draws
+    role = o.world.role
+    occ = att.ramp_of(s.start, year, role.ramp_months)  # occupancy ramp of the year's starting roster
+    a = scenario.people.attrition
+    if a.enabled:
+        leave, top = _leavers(scenario, plan, o, occ, u)
+    else:
+        leave, top = np.full(s.start.shape, -1), att.top_quartile(o.pay.attainment, occ.any(axis=-1))
+    gone = leave >= 0
+    final, occ_end, by_run, new_start, new_ability = o, occ, np.broadcast_to(s.hired[..., None], occ.shape), None, None
+    if gone.any():
+        h = scenario.people.hiring
+        lag = h.lag_months if h.backfill else 10**6
+        new_start = np.where(gone, MONTHS * year + leave + 1 + lag, s.start)
+        new_ability = np.where(gone, lognormal_mean_one(role.ability_sd, np.take_along_axis(
+            z, np.maximum(leave, 0)[..., None], axis=-1)[..., 0]), s.ability)
+        after = np.arange(MONTHS) > leave[..., None]
+        occ_new = att.ramp_of(new_start, year, role.ramp_months)
+        occ_end = np.where(after, occ_new, occ)
+        by_run = np.where(after, True, by_run)
+        ramp_b = np.where(after, occ_new * (new_ability / s.ability)[..., None], occ)
+        w_b = dataclasses.replace(o.world, ramp=ramp_b)
+        final = next(iter(passes(scenario, [plan], {o.role: w_b}, model, quotas={o.role: o.quota})))
+    sums = _sums(scenario, plan, year, final, s, occ_end, by_run, gone, top, new_start)
+    if gone.any():
+        s.hired = s.hired | gone
+        s.start, s.ability = new_start, new_ability
+    return sums, final
+
+
+def _leavers(scenario: Scenario, plan: str, o: RoleOutcome, occ: np.ndarray, u: np.ndarray):
+    """(leave month (T, R), -1 for none; top quartile (T, R)) from the first pass's year."""
+    a = scenario.people.attrition
+    role, cur = o.role, scenario.current_plan
+    ote = scenario.base_salary(cur, role) + scenario.target_incentive(cur, role)
+    pay_ratio = (scenario.base_salary(plan, role) + o.pay.incentive) / (a.outside_option * ote)
+    present = occ > 0
+    weight = np.asarray(o.world.season)[None, None, :] * occ
+    shortfall = att.ytd_shortfall(o.measures["revenue"], o.quota, weight)
+    top = att.top_quartile(o.pay.attainment, present.any(axis=-1))
+    x = att.design(pay_ratio[..., None], shortfall, top[..., None], o.pay.capped[..., None])
+    prob = att.monthly_probability(att.coef_of(a), x)
+    return att.leave_month(u, prob, present), top
+
+
+def _sums(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: Seats, occ: np.ndarray, by_run: np.ndarray,
+          gone: np.ndarray, top: np.ndarray, new_start: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The year's per-trial sums (T,) of one role (:data:`_SUMS`)."""
+    role, cur = scenario.roles[o.role], scenario.current_plan
+    ote = scenario.base_salary(cur, o.role) + scenario.target_incentive(cur, o.role)
+    lo, hi = MONTHS * year, MONTHS * (year + 1)
+    hires = ((s.start >= lo) & (s.start < hi) & s.hired).sum(axis=1)
+    end_start = s.start
+    if new_start is not None:
+        hires = hires + (gone & (new_start < hi)).sum(axis=1)
+        end_start = new_start
+    lost = (by_run * (1.0 - occ) * revenue_profile(scenario, o.role)[None, None, :]).sum(axis=2)
+    lost = (lost * s.territory).sum(axis=1)
+    tenure = hi - 1 - end_start
+    present = tenure >= 0
     rec = None if o.policy is None else o.policy.recorded
+    revenue = o.measures["revenue"].sum(axis=2).sum(axis=1)
     return {
-        "revenue": o.measures["revenue"].sum(axis=2).sum(axis=1),
-        "incentive_cost": o.pay.incentive.sum(axis=1),
-        "quota_mean": o.quota.mean(axis=1),
-        "attainment_mean": o.pay.attainment.mean(axis=1),
-        "share_at_quota": (o.pay.attainment >= 1.0).mean(axis=1),
-        "effort_index": rec.effort.mean(axis=2).mean(axis=1) if rec is not None else np.ones(trials),
+        "revenue": revenue, "incentive": o.pay.incentive.sum(axis=1),
+        "base_cost": scenario.base_salary(plan, o.role) * (occ > 0).sum(axis=(1, 2)) / MONTHS,
+        "hiring_cost": scenario.people.hiring.cost * ote * hires, "lost_revenue": lost,
+        "lost_margin": role.gross_margin * lost, "margin": role.gross_margin * revenue,
+        "quota": o.quota.sum(axis=1), "attainment": o.pay.attainment.sum(axis=1),
+        "at_quota": (o.pay.attainment >= 1.0).sum(axis=1),
+        "effort": rec.effort.mean(axis=2).sum(axis=1) if rec is not None else np.full(len(revenue), role.headcount * 1.0),
+        "seats": np.full(len(revenue), float(role.headcount)), "leavers": gone.sum(axis=1),
+        "regretted": (gone & top).sum(axis=1), "vacancy_months": (occ <= 0).sum(axis=(1, 2)), "hires": hires,
+        "present_end": present.sum(axis=1), "ten_lt1": (present & (tenure < 12)).sum(axis=1),
+        "ten_1_3": (present & (tenure >= 12) & (tenure < 36)).sum(axis=1), "ten_ge3": (tenure >= 36).sum(axis=1),
     }
+
+
+def _record(out: dict, plan: str, year: int, sums: dict[str, dict[str, np.ndarray]], cumulative: dict) -> None:
+    """Store the year's metrics of each role and the total under (plan, year + 1, group, metric)."""
+    groups = dict(sums)
+    groups["total"] = {k: sum(np.asarray(v[k], dtype=float) for v in sums.values()) for k in _SUMS}
+    for g, s in groups.items():
+        m = _metrics(s)
+        cumulative[g] = cumulative.get(g, 0.0) + m["profit"]
+        m["profit_cumulative"] = cumulative[g]
+        for name in YEAR_METRICS:
+            out[(plan, year + 1, g, name)] = np.asarray(m[name], dtype=float)
+
+
+def _metrics(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A group's metrics (:data:`YEAR_METRICS`) from its per-trial sums."""
+    f = {k: np.asarray(v, dtype=float) for k, v in s.items()}
+    n, present = f["seats"], np.maximum(f["present_end"], 1.0)
+    return {
+        "revenue": f["revenue"], "incentive_cost": f["incentive"], "base_cost": f["base_cost"],
+        "hiring_cost": f["hiring_cost"], "lost_revenue": f["lost_revenue"],
+        "cost_of_turnover": f["hiring_cost"] + f["lost_margin"],
+        "profit": f["margin"] - f["incentive"] - f["base_cost"] - f["hiring_cost"],
+        "quota_mean": f["quota"] / n, "attainment_mean": f["attainment"] / n, "share_at_quota": f["at_quota"] / n,
+        "effort_index": f["effort"] / n, "turnover_rate": f["leavers"] / n, "regretted_turnover": f["regretted"] / n,
+        "vacancy_months": f["vacancy_months"], "hires": f["hires"],
+        "tenure_under_1y": f["ten_lt1"] / present, "tenure_1_3y": f["ten_1_3"] / present,
+        "tenure_over_3y": f["ten_ge3"] / present,
+    }
+
+
+def _estimates(per_trial: dict, plans: list[str], current: str):
+    """(frame, diffs): mean, se and 95% CI of every metric, and of each plan minus the current plan (paired)."""
+    import pandas as pd
+
+    def row(key, v):
+        n = len(v)
+        m = float(v.mean())
+        se = float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        lo, hi = interval(m, se)
+        return dict(plan=key[0], year=key[1], group=key[2], metric=key[3], mean=m, se=se, ci_low=lo, ci_high=hi, n=n)
+
+    frame = pd.DataFrame([row(k, v) for k, v in per_trial.items()])
+    diffs = pd.DataFrame([row(k, v - per_trial[(current, *k[1:])]) for k, v in per_trial.items()
+                          if k[0] != current and (current, *k[1:]) in per_trial],
+                         columns=list(frame.columns))
+    return frame, diffs

@@ -45,7 +45,7 @@ from simlib.tables import (
 #: columns every history file must have
 REQUIRED = ("rep_id", "role", "month", "quota", "revenue")
 #: columns that are used when present
-OPTIONAL = ("team", "payout", "year", "new_hire", "process")
+OPTIONAL = ("team", "payout", "year", "new_hire", "process", "leave_date")
 #: every measure name of any process
 ALL_MEASURES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m in proc))
 
@@ -172,6 +172,10 @@ class History:
     @property
     def has_new_hire(self) -> bool:
         return bool(self.frame["new_hire"].notna().any())
+
+    @property
+    def has_leave_date(self) -> bool:
+        return "leave_date" in self.frame and bool(self.frame["leave_date"].notna().any())
 
     @property
     def zero_quota(self) -> pd.DataFrame:
@@ -308,6 +312,8 @@ def read_history(
     years, months, with_years = _parse_periods(rows)
     values = _parse_numbers(rows, ["quota", "payout", *measure_cols], processes)
     new_hire = _parse_new_hire(rows)
+    if "leave_date" in rows.col:
+        values["leave_date"] = _parse_leave_date(rows, years, months)
     _check_across_rows(rows, years, months, with_years)
 
     problems = rows.problems()
@@ -598,6 +604,33 @@ def _parse_new_hire(rows: Rows) -> np.ndarray:
             else:
                 rows.flag(i, f"bad new_hire: '{v}', expected true/false or 1/0", "new_hire")
     return new_hire
+
+
+def _parse_leave_date(rows: Rows, years: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """The ``leave_date`` column as (n,) month numbers ``12 year + month - 1`` of the rep's last month (NaN: empty).
+
+    A cell is ``YYYY-MM``, a date, or a month (1-12 or a name) of the row's year. Flagged: a bad cell, a row
+    after the rep's leave date, a rep given two leave dates.
+    """
+    left = np.full(rows.n, np.nan)
+    first: dict[str, tuple[float, int]] = {}
+    for i, v in enumerate(rows.col["leave_date"]):
+        if v.strip() == "" or i in rows.bad:
+            continue
+        m = _YM.match(v)
+        when = _dated_period(v, m, None) if m else _period(v, None, False)
+        if isinstance(when[0], str):
+            rows.flag(i, f"bad leave_date: '{v}', expected YYYY-MM, a date, or a month of the row's year", "leave_date")
+            continue
+        left[i] = MONTHS * (when[0] if m else years[i]) + when[1] - 1
+        rep = rows.col["rep_id"][i]
+        if left[i] < MONTHS * years[i] + months[i] - 1:
+            rows.flag(i, f"row after the rep's leave_date '{v}'", "leave_date", "month")
+        elif rep in first and first[rep][0] != left[i]:
+            rows.flag(i, f"rep '{rep}' has two leave dates: '{v}' here, another at {rows.where(first[rep][1])}",
+                      "leave_date")
+        first.setdefault(rep, (left[i], i))
+    return left
 
 
 def _check_across_rows(rows: Rows, years: np.ndarray, months: np.ndarray, with_years: bool) -> None:

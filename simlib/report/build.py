@@ -197,6 +197,8 @@ register_notebook("role_schemes", title="Role-specific schemes vs one plan for e
                   params=_role_schemes_params, applies=_role_schemes_applies)
 register_notebook("explorer", title="Plan explorer (snapshot; interactive in JupyterLab)", trials=300,
                   params=_explorer_params)
+# several years with attrition and backfill; opt-in (--notebooks people_years) to keep the default report short
+register_notebook("people_years", title="The plan over three years: people and money", default=False, trials=100)
 # owned by the calibration work; it takes the scenario as ``scenario_path`` and keeps its own trial count
 register_notebook("calibration", title="Calibration: model parameters fitted to rep-level history")
 

@@ -632,3 +632,31 @@ def plan_components(scenario: Any, plans: Sequence[str] | None = None) -> pd.Dat
                 rows.append(dict(plan=p, role=rname, element="recognition", measure=r.measure, kind="award", weight=None,
                                  period="year", detail=f"top {r.top_k} recognised, valued {r.value:g} each"))
     return pd.DataFrame(rows, columns=["plan", "role", "element", "measure", "kind", "weight", "period", "detail"])
+
+
+# ----------------------------------------------------------------------
+# Several years: people and money
+# ----------------------------------------------------------------------
+
+
+def people_years(scenario: Any, plans: Sequence[str] | None = None, *, years: int = 3, trials: int = 200,
+                 rng: int | None = 0, behaviour: str | None = None, attrition: str = "on") -> Any:
+    """Every plan over ``years`` years with attrition and backfill (:func:`simlib.engine.years.run_years`).
+
+    ``attrition``: ``"on"`` switches the scenario's ``people.attrition`` on (its parameters, or the defaults),
+    ``"off"`` off, ``"scenario"`` keeps the scenario's choice. A path is resolved as in notebooks.
+    """
+    from simlib.engine.core import resolve_behaviour
+    from simlib.engine.years import run_years
+    from simlib.errors import PlanError
+    from simlib.scenario import scenario_from_dict
+
+    scen = _as_scen(scenario)
+    if attrition not in ("on", "off", "scenario"):
+        raise PlanError(f"attrition: expected 'on', 'off' or 'scenario', got {attrition!r}")
+    if attrition != "scenario" and scen.people.attrition.enabled != (attrition == "on"):
+        data = scen.model_dump(by_alias=True)
+        data["people"]["attrition"]["enabled"] = attrition == "on"
+        scen = scenario_from_dict(data, scen.source)
+    return run_years(scen, plans or None, years=years, trials=trials, rng=rng,
+                     behaviour=resolve_behaviour(scen, behaviour or None))

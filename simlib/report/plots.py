@@ -281,3 +281,23 @@ def role_profile(reps: pd.DataFrame, plans: Sequence[str]) -> Figure:
         ax.set_title(lab)
     axes[0].legend(fontsize=8)
     return fig
+
+
+def by_year(frame: pd.DataFrame, metrics: Sequence[str], group: str = "total", plans: Sequence[str] | None = None) -> Figure:
+    """One panel per metric: each plan's yearly mean with its 95% CI, years on the x axis (a multi-year run's frame)."""
+    f = frame[(frame["group"] == group) & frame["metric"].isin(metrics)]
+    plans = list(plans) if plans else list(dict.fromkeys(f["plan"]))
+    col_of = _colours(plans)
+    fig, axes = _grid(max(1, len(metrics)), ncols=3, w=4.2, h=3.0)
+    for ax, m in zip(axes, metrics, strict=False):
+        for j, p in enumerate(plans):
+            sp = f[(f["metric"] == m) & (f["plan"] == p)].sort_values("year")
+            err = np.vstack([sp["mean"] - sp["ci_low"], sp["ci_high"] - sp["mean"]]).clip(min=0)
+            ax.errorbar(sp["year"] + (j - (len(plans) - 1) / 2) * 0.05, sp["mean"], yerr=err, color=col_of[p],
+                        label=p, marker="o", ms=3, capsize=2)
+        ax.set_title(m, fontsize=9)
+        ax.set_xticks(sorted(f["year"].unique()))
+        if f.loc[f["metric"] == m, "mean"].abs().max() >= 1e4:
+            ax.yaxis.set_major_formatter(_money)
+    axes[0].legend(fontsize=7)
+    return fig
