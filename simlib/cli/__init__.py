@@ -1,7 +1,7 @@
 """The ``simlib`` command line: one module per command.
 
 Each command module (``run``, ``validate``, ``check``, ``diff``, ``sweep``, ``optimize``,
-``synth``, ``calibrate``, ``backtest``, ``replay``, ``reps``, ``report``, ``validate_model``) has
+``synth``, ``calibrate``, ``backtest``, ``replay``, ``reps``, ``plan``, ``report``, ``validate_model``) has
 ``add_parser(subparsers)``, which registers the command and its options, and
 ``run(args) -> int``, which does the work; a command imports the domain
 modules it drives inside ``run``, so building the parser (``simlib --help``)
@@ -29,6 +29,7 @@ from simlib.cli import (
     check,
     diff,
     optimize,
+    plan,
     replay,
     report,
     reps,
@@ -43,7 +44,7 @@ from simlib.errors import SimlibError
 from simlib.version import __version__
 
 #: commands in the order ``simlib --help`` lists them
-COMMANDS = (validate, run, check, diff, sweep, optimize, synth, calibrate, backtest, replay, reps, report, validate_model)
+COMMANDS = (validate, run, check, diff, sweep, optimize, synth, calibrate, backtest, replay, reps, plan, report, validate_model)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
