@@ -156,3 +156,21 @@ def test_replay_uses_no_random_draws(tmp_path):
     hist = _roundtrip(scen, frame, tmp_path / "h.csv")
     a, b = replay(scen, hist), replay(scen, hist)
     np.testing.assert_array_equal(a.reps[list(scen.plans)].to_numpy(), b.reps[list(scen.plans)].to_numpy())
+
+
+def test_team_pay_uses_the_history_teams(tmp_path):
+    """Team pay on the history's teams, whatever their size or order; a rep without a team is paid alone."""
+    data = {**TINY, "roles": {"reps": {**TINY["roles"]["reps"], "headcount": 3}},
+            "plans": {"current": {"roles": {"reps": {"quota": {"method": "flat"}, "team": {"weight": 1.0},
+                                                     "components": [{"name": "bonus", "kind": "curve",
+                                                                     "points": [[0.0, 0.0], [1.0, 1.0], [3.0, 3.0]]}]}}}}}
+    scen = scenario_from_dict(data)
+    rows = ["rep_id,role,team,month,quota,revenue"]
+    for m in range(1, 13):
+        rows += [f"A,reps,north,{m},10000,15000", f"B,reps,,{m},10000,8000", f"C,reps,north,{m},10000,5000"]
+    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rp = replay(scen, read_history(tmp_path / "h.csv", {"reps": "telesales"}))
+    pay = rp.reps.set_index("rep_id")["current"]
+    # north (A, C): 240,000 / 240,000 = 100% -> pool 2 x TI, split equally; B alone at 80% -> 0.8 x TI
+    assert pay["A"] == pytest.approx(10000.0) and pay["C"] == pytest.approx(10000.0)
+    assert pay["B"] == pytest.approx(8000.0)

@@ -19,7 +19,8 @@ Conventions (``docs/history-format.md``, "Replay"):
 - a rep whose recorded quota is 0 all year has no attainment and is not
   replayed (a note names them);
 - teams are the history's ``team`` column (needed when a plan pays on team
-  results); recognition ranks the role's reps of that year.
+  results; a rep without one is a team of one); recognition ranks the role's
+  reps of that year.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
     quota : ndarray (R, 12)
         Recorded quota per month, money; each rep's year must sum to more than 0.
     team : ndarray (R,), optional
-        Team label of each rep (any hashable); None: each rep alone.
+        Team name of each rep; None (or a rep's None): each rep alone.
     level_ratio : float
         The plan's quota level over the level of the plan the quotas were set under.
 
@@ -110,8 +111,9 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
     R = quota.shape[0]
     annual = quota.sum(axis=1)
     share = quota / annual[:, None]
-    labels = np.arange(R) if team is None else np.asarray(team, dtype=object)
-    _, idx = np.unique(labels.astype(str), return_inverse=True)
+    alone = [team is None or team[i] is None or team[i] != team[i] for i in range(R)]  # no team (None, NaN)
+    labels = [f"~{i:09d}" if alone[i] else f"={team[i]}" for i in range(R)]
+    _, idx = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
     world = RoleWorld(
         name=role, role=scenario.roles[role], draws={}, ability=np.ones((1, R)), territory=np.ones((1, R)),
         new_hire=np.zeros((1, R), dtype=bool), ramp=np.ones((1, R, MONTHS)),
