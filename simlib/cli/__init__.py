@@ -1,7 +1,7 @@
 """The ``simlib`` command line: one module per command.
 
 Each command module (``run``, ``validate``, ``check``, ``diff``, ``sweep``, ``optimize``,
-``synth``, ``calibrate``, ``backtest``, ``report``, ``validate_model``) has
+``synth``, ``calibrate``, ``backtest``, ``replay``, ``reps``, ``plan``, ``report``, ``validate_model``) has
 ``add_parser(subparsers)``, which registers the command and its options, and
 ``run(args) -> int``, which does the work; a command imports the domain
 modules it drives inside ``run``, so building the parser (``simlib --help``)
@@ -23,13 +23,28 @@ import os
 import sys
 from collections.abc import Sequence
 
-from simlib.cli import backtest, calibrate, check, diff, optimize, report, run, sweep, synth, validate, validate_model
+from simlib.cli import (
+    backtest,
+    calibrate,
+    check,
+    diff,
+    optimize,
+    plan,
+    replay,
+    report,
+    reps,
+    run,
+    sweep,
+    synth,
+    validate,
+    validate_model,
+)
 from simlib.cli.args import Parser
 from simlib.errors import SimlibError
 from simlib.version import __version__
 
 #: commands in the order ``simlib --help`` lists them
-COMMANDS = (validate, run, check, diff, sweep, optimize, synth, calibrate, backtest, report, validate_model)
+COMMANDS = (validate, run, check, diff, sweep, optimize, synth, calibrate, backtest, replay, reps, plan, report, validate_model)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

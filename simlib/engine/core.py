@@ -339,6 +339,21 @@ def _map(executor, fn, args_list: list[tuple]) -> Iterable:
     raise TypeError(f"executor: expected None, 'serial', a concurrent.futures Executor or a dask Client, got {executor!r}")
 
 
+def chunk_spans(trials: int, chunk_size: int) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` spans the engine splits ``trials`` into (at most ``chunk_size`` each, as equal as possible)."""
+    return _chunks(trials, chunk_size)
+
+
+def map_chunks(executor, fn, args_list: list[tuple]) -> Iterable:
+    """Apply ``fn`` to each args tuple where ``executor`` runs chunks, yielding results in order."""
+    return _map(executor, fn, args_list)
+
+
+def behaviour_model(scenario: Scenario, behaviour: str | BehaviourModel | None) -> BehaviourModel | None:
+    """The behaviour model a run uses (:func:`resolve_behaviour`, then built by name); None: today's effort."""
+    return _behaviour_model(scenario, behaviour)
+
+
 @dataclass
 class RawResult:
     """Numbers of a run before labelling (see :class:`simlib.engine.results.SimulationResult`)."""

@@ -22,6 +22,7 @@ import pandas as pd
 
 from simlib.engine.core import role_outcomes
 from simlib.errors import PlanError, SimlibError
+from simlib.fit.replay import role_pay
 from simlib.model.plans import revenue_profile
 from simlib.model.population import Layout, draw_chunk, market_multiplier, root_seed
 from simlib.scenario import MEASURES, MONTHS, Scenario
@@ -134,33 +135,65 @@ def simulate_outcomes(
     return out[plans[0]] if plan is None or isinstance(plan, str) else out
 
 
-def _rows(scenario: Scenario, panels: dict[str, RolePanelSim], rep_ids: dict[str, list[str]],
+def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_ids: dict[str, list[str]],
           year: int, multi_year: bool) -> pd.DataFrame:
+    """One year's rows in the history format; each rep's payout is its plan's pay on the rows as written.
+
+    Measures and quotas are rounded as written (money to the cent, scores to
+    4 decimals), and the plan's pay rules are applied to those recorded
+    numbers (:func:`simlib.fit.replay.role_pay`, reps in the order a reader
+    sorts them), so that replaying the history under ``plan`` reconciles to
+    the cent. The annual payout, in whole cents, is booked in proportion to
+    the month's revenue (evenly when there was none), the months summing to
+    it exactly.
+    """
     frames = []
     for rname, sim in panels.items():
         role = scenario.roles[rname]
         R = role.headcount
         prof = revenue_profile(scenario, rname)
         share = prof / prof.sum()
-        rev = sim.measures["revenue"][0]  # (R, 12)
-        annual = rev.sum(axis=1, keepdims=True)
-        # payout booked in proportion to the month's revenue (evenly when there was none)
-        alloc = np.where(annual > 0, rev / np.where(annual > 0, annual, 1.0), 1.0 / MONTHS)
+        teams = np.array([f"{rname}-t{t + 1:02d}" for t in sim.team], dtype=object)
+        quota = np.round(sim.quota[0][:, None] * share[None, :], 2)
+        measures = {m: np.round(sim.measures[m][0], 4 if kind == "score" else 2)
+                    for m, kind in MEASURES[role.process].items()}
+        order = np.argsort(np.asarray(rep_ids[rname], dtype=str), kind="stable")
+        pay = np.empty(R)
+        pay[order] = role_pay(scenario, plan, rname, {m: v[order] for m, v in measures.items()}, quota[order],
+                              teams[order]).incentive[0]
         month = np.tile(np.arange(1, MONTHS + 1), R)
         f = pd.DataFrame({
             "rep_id": np.repeat(rep_ids[rname], MONTHS),
             "role": rname,
-            "team": np.repeat([f"{rname}-t{t + 1:02d}" for t in sim.team], MONTHS),
+            "team": np.repeat(teams, MONTHS),
             "month": [f"{year}-{m:02d}" for m in month] if multi_year else month,
             "new_hire": np.repeat(sim.new_hire[0].astype(int), MONTHS),
-            "quota": (sim.quota[0][:, None] * share[None, :]).ravel().round(2),
-            "payout": (sim.incentive[0][:, None] * alloc).ravel().round(2),
+            "quota": quota.ravel(),
+            "payout": _in_cents(pay, measures["revenue"]).ravel(),
         })
-        for m, kind in MEASURES[role.process].items():
-            v = sim.measures[m][0].ravel()
-            f[m] = v.round(4) if kind == "score" else v.round(2)
+        for m, v in measures.items():
+            f[m] = v.ravel()
         frames.append(f)
     return pd.concat(frames, ignore_index=True)
+
+
+def _in_cents(annual: np.ndarray, revenue: np.ndarray) -> np.ndarray:
+    """Annual pay (R,) rounded to the cent, split over 12 months (R, 12) in whole cents by revenue share.
+
+    Largest remainders: each month gets the floor of its share in cents, and
+    the cents left go to the months with the largest remainders (earliest
+    first on ties), so the months add up to the rounded annual pay exactly.
+    """
+    total = np.round(annual * 100).astype(np.int64)
+    rev_year = revenue.sum(axis=1, keepdims=True)
+    alloc = np.where(rev_year > 0, revenue / np.where(rev_year > 0, rev_year, 1.0), 1.0 / MONTHS)
+    exact = alloc * total[:, None]
+    cents = np.floor(exact).astype(np.int64)
+    left = total - cents.sum(axis=1)
+    rank = np.argsort(-(exact - cents), axis=1, kind="stable")
+    extra = np.zeros_like(cents)
+    np.put_along_axis(extra, rank, (np.arange(MONTHS)[None, :] < left[:, None]).astype(np.int64), axis=1)
+    return (cents + extra) / 100.0
 
 
 def truth_of(scenario: Scenario, market: np.ndarray) -> dict[str, Any]:
@@ -223,7 +256,7 @@ def synth_history(
     panels1, m1 = simulate_panels(scenario, plan, draws=d1, behaviour=behaviour)
     ids1 = {r: [f"{r[:2].upper()}{i + 1:05d}" for i in range(role.headcount)] for r, role in scenario.roles.items()}
     multi = years == 2
-    frames = [_rows(scenario, panels1, ids1, start_year, multi)]
+    frames = [_rows(scenario, plan, panels1, ids1, start_year, multi)]
     markets = [m1[0]]
     if multi:
         d2 = draw_chunk(lay, root, np.array([1]))
@@ -236,7 +269,7 @@ def synth_history(
             nxt = iter(range(role.headcount + 1, 3 * role.headcount + 2))
             ids2[r] = [f"{r[:2].upper()}{next(nxt):05d}" if lv else ids1[r][i] for i, lv in enumerate(leave)]
         panels2, m2 = simulate_panels(scenario, plan2, draws=d2, behaviour=behaviour)
-        frames.append(_rows(scenario, panels2, ids2, start_year + 1, multi))
+        frames.append(_rows(scenario, plan2, panels2, ids2, start_year + 1, multi))
         markets.append(m2[0])
     truth = truth_of(scenario, np.array(markets))
     truth.update({"plans": [plan] + ([plan2] if multi else []), "seed": rng, "years": years,

@@ -209,10 +209,22 @@ def _cumulate(x: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _team_sum(x: np.ndarray, world: RoleWorld) -> np.ndarray:
-    """Sum over each team's members, broadcast back to members: (T, R, ...) -> (T, R, ...)."""
-    team = world.team  # members of a team are consecutive (blocks of team_size, or a roster's teams)
-    starts = np.flatnonzero(np.concatenate(([True], team[1:] != team[:-1])))
-    return np.add.reduceat(x, starts, axis=1)[:, team]
+    """Sum over each team's members, broadcast back to members: (T, R, ...) -> (T, R, ...).
+
+    Teams are ``world.team`` (indices 0..n-1); a team need not be one block of
+    consecutive reps (a replayed history's teams are not), but when the
+    indices never decrease the members are summed in place, rep by rep.
+    """
+    team = world.team
+    order = None
+    if np.any(team[1:] < team[:-1]):
+        order = np.argsort(team, kind="stable")
+        x, team = x[:, order], team[order]
+    starts = np.flatnonzero(np.diff(team, prepend=-1))  # the first member of each team
+    sums = np.add.reduceat(x, starts, axis=1)
+    block = np.zeros(int(team[-1]) + 1, dtype=np.intp)
+    block[team[starts]] = np.arange(len(starts))
+    return sums[:, block[world.team]]
 
 
 def _team_size(world: RoleWorld) -> np.ndarray:
@@ -271,10 +283,10 @@ class PayResult:
 
 
 def _targets(c_target, measure_kind, period, quota, share, level, shape):
-    """Per-period targets (T, R, P)."""
+    """Per-period targets (T, R, P); ``share`` (P,) or (T, R, P) splits the annual quota over the periods."""
     n = PERIODS[period]
     if c_target == "quota":
-        return quota[..., None] * share[None, None, :]
+        return quota[..., None] * share
     if measure_kind == "flow":
         return np.full((*shape, n), level * float(c_target) / n)
     return np.full((*shape, n), float(c_target))
@@ -331,6 +343,7 @@ def compute_pay(
     measures: dict[str, np.ndarray],
     quota: np.ndarray,
     memo: dict | None = None,
+    quota_share: np.ndarray | None = None,
 ) -> PayResult:
     """Apply a role's plan to simulated measures.
 
@@ -349,6 +362,11 @@ def compute_pay(
         Kept with ``measures`` (one per measures dict): per-period sums of the
         measures are kept here for the next plan applied to the same measures
         (the engine shares today's measures across plans).
+    quota_share : ndarray (T, R, 12), optional
+        Each rep's quota per month as a share of the year's (summing to 1):
+        quota targets of shorter periods are the annual quota times the
+        period's share (a replayed history's recorded monthly quotas). By
+        default the plan's expected revenue profile splits every rep's quota.
 
     Returns
     -------
@@ -366,6 +384,8 @@ def compute_pay(
         TI, base = TI * world.ti_share, base * world.base_share
     prof = revenue_profile(scenario, world.name)
 
+    if quota_share is not None:  # a replayed history: its recorded monthly quotas split the year's
+        prof = quota_share
     if rp.quota_relief is not None:
         quota = quota * relief_factor(rp, world, scenario.market.growth_mean)[:, MONTHS - 1][:, None]
     comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof)
@@ -419,9 +439,10 @@ def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
         Annual revenue quota, money per year.
     TI : float
         Target incentive, money per year at 100%.
-    prof : ndarray (12,)
-        Expected revenue per month of an average rep (money); quota targets
-        are split over the periods in its proportions.
+    prof : ndarray (12,) or (T, R, 12)
+        Expected revenue per month of an average rep (money), or each rep's
+        share of quota per month; quota targets are split over the periods
+        in its proportions.
 
     Returns
     -------
@@ -437,7 +458,7 @@ def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
     for c in rp.components:
         kind = kinds[c.measure]
         vals = agg(c.measure, c.period, kind)
-        share = aggregate(prof / prof.sum(), c.period, "flow")
+        share = aggregate(prof / prof.sum(axis=-1, keepdims=True), c.period, "flow")
         tgt = _targets(c.target, kind, c.period, quota, share, rp.quota.level, (T, R))
         scale = _scale(c, TI, tgt)
         pay, capped = component_pay(c, vals, tgt, scale, kind)

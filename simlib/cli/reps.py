@@ -1,0 +1,116 @@
+"""``simlib reps SCENARIO --plan P [--vs REF] [--loss 0.05]``: each rep's and team's pay under a plan against the reference."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from simlib.cli.args import (
+    add_behaviour_argument,
+    add_out_arguments,
+    add_scheduler_argument,
+    check_out,
+    positive_int,
+    seed,
+    write_table,
+)
+from simlib.format import estimate
+
+#: losers listed one by one on screen (all of them are in --out)
+SHOW = 25
+
+
+def loss_fraction(text: str) -> float:
+    """An argparse ``type``: a fraction 0-1 of expected pay (0.05 = 5%)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.05, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1 (0.05 = 5%), got {v}")
+    return v
+
+
+def add_parser(subparsers) -> None:
+    """Register ``simlib reps``."""
+    r = subparsers.add_parser("reps", help="per-rep and per-team pay under a plan vs the current one: winners, "
+                                           "losers, rep statements, team cost and attainment")
+    r.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    r.add_argument("--plan", required=True, help="the candidate plan")
+    r.add_argument("--vs", metavar="REF", help="the plan compared against (default: the current plan)")
+    r.add_argument("--loss", type=loss_fraction, default=0.05,
+                   help="a loser (winner) loses (gains) more than this fraction of expected pay (default 0.05)")
+    r.add_argument("--trials", type=positive_int, default=500,
+                   help="Monte Carlo trials (default 500; every rep's pay in every trial is kept for its quantiles)")
+    r.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    add_behaviour_argument(r, help="behaviour model: none or dynamic (default: the scenario's behaviour.mode, else dynamic)")
+    r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
+    add_scheduler_argument(r)
+    add_out_arguments(r, help="write the rep statement (one row per rep): .csv, .parquet or .json")
+    r.add_argument("--teams", metavar="FILE", help="write the per-team table (.csv, .parquet or .json)")
+    r.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute and print winners and losers, the losers, and the team table; write the tables; 0 on success."""
+    from simlib.engine.core import resolve_behaviour
+    from simlib.engine.parallel import resolve_executor, work_estimate
+    from simlib.engine.reps import rep_answers
+    from simlib.scenario import load_scenario
+
+    check_out(args.out, args.force)
+    check_out(args.teams, args.force)
+    scen = load_scenario(args.scenario)
+    work = work_estimate(args.trials * scen.headcount * 12 * 2, resolve_behaviour(scen, args.behaviour))
+    with resolve_executor(args.scheduler, work=work) as ex:
+        ans = rep_answers(scen, args.plan, reference=args.vs, trials=args.trials, rng=args.seed, loss=args.loss,
+                          behaviour=args.behaviour, chunk_size=args.chunk_size, executor=ex)
+    print(f"'{ans.plan}' against '{ans.reference}', rep by rep: {ans.trials} trials on common random numbers "
+          f"(seed {args.seed}, behaviour {ans.provenance['behaviour']}); pay = base + incentive, {scen.currency} per year; "
+          f"a loser (winner) loses (gains) more than {ans.loss:.0%} of expected pay")
+    print(format_counts(ans))
+    print(format_losers(ans, SHOW))
+    print("teams: incentive cost and attainment (team revenue / team quota), mean ± 95% CI half-width")
+    print(format_teams(ans))
+    if args.out:
+        write_table(ans.statement, args.out)
+        print(f"wrote {args.out}: the rep statement ({len(ans.statement)} reps)")
+    if args.teams:
+        write_table(ans.teams, args.teams)
+        print(f"wrote {args.teams}: {len(ans.teams)} teams")
+    return 0
+
+
+def format_counts(ans) -> str:
+    """Winners, losers and unchanged per role and in total."""
+    w = ans.winners_losers()
+    w = w[w["team"] == "all"].drop(columns="team")
+    w["change"] = w["change"].map(lambda v: f"{v:+,.0f}")
+    return w.rename(columns={"change": "expected change of pay"}).to_string(index=False)
+
+
+def format_losers(ans, show: int) -> str:
+    """The losers, largest loss first (at most ``show`` listed)."""
+    lo = ans.losers()
+    if lo.empty:
+        return f"no rep loses more than {ans.loss:.0%} of expected pay"
+    t = lo[["rep_id", "role", "team", "expected_current", "expected_candidate", "change_pct", "p_lower"]].head(show).copy()
+    for c in ("expected_current", "expected_candidate"):
+        t[c] = t[c].map(lambda v: f"{v:,.0f}")
+    t["change_pct"] = t["change_pct"].map(lambda v: f"{v:+.1%}")
+    t["p_lower"] = t["p_lower"].map(lambda v: f"{v:.0%}")
+    more = f"\n... and {len(lo) - show} more (all in --out)" if len(lo) > show else ""
+    return f"losers ({len(lo)}):\n" + t.to_string(index=False) + more
+
+
+def format_teams(ans) -> str:
+    """One line per team: reps, winners, losers, cost under both plans and the change, attainment under both."""
+    t = ans.teams
+    out = t[["role", "team", "reps", "winners", "losers"]].copy()
+    for name, signed in (("cost_current", False), ("cost_candidate", False), ("cost_change", True),
+                         ("attainment_current", False), ("attainment_candidate", False)):
+        out[name] = [estimate(m, s, signed=signed) if np.isfinite(m) else "n/a"
+                     for m, s in zip(t[name], t[f"{name}_se"], strict=True)]
+    return out.to_string(index=False)
+

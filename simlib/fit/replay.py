@@ -1,0 +1,312 @@
+"""Replay of recorded history through any plan's pay rules (``simlib replay``).
+
+"What would last year's actual results have paid under plan P?" Each
+recorded rep-year of a history (``docs/history-format.md``) goes, as it was
+recorded, through the pay rules of :func:`simlib.model.plans.compute_pay`:
+no simulation and no random draws. Replaying the plan that was in force
+reconciles with the payouts the history records, rep by rep, to the cent.
+
+Conventions (``docs/history-format.md``, "Replay"):
+
+- the annual quota is the sum of the recorded monthly quotas; a quota target
+  of a shorter period (a quarter) is the sum of that period's monthly quotas;
+- under another plan, each rep's quota is the recorded one times the ratio of
+  the plans' ``quota.level`` (``harder_target`` at level 1.1 against 1.0 asks
+  10% more of every rep); the plan's quota *method* cannot be replayed
+  without draws, and a note says when the methods differ;
+- a month without a row books nothing: flows and quota 0; a score measure
+  (a 0-1 rate) in such a month is the rep's mean over the months it has;
+- a rep whose recorded quota is 0 all year has no attainment and is not
+  replayed (a note names them);
+- teams are the history's ``team`` column (needed when a plan pays on team
+  results; a rep without one is a team of one); recognition ranks the role's
+  reps of that year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from simlib.errors import PlanError, SimlibError
+from simlib.fit.history import History, HistoryError, Panel
+from simlib.model.plans import PayResult, compute_pay
+from simlib.model.population import RoleWorld
+from simlib.scenario import MEASURES, MONTHS, RolePlan, Scenario
+
+#: recomputed and recorded pay reconcile when they round to the same cent
+CENT = 0.01
+
+
+def plan_measures(rp: RolePlan) -> dict[str, str]:
+    """The measures a role plan reads, each with the first part of the plan that needs it.
+
+    Revenue is always read (attainment); then the measures of components,
+    gates, modifiers and recognition.
+    """
+    need = {"revenue": "attainment"}
+    for c in rp.components:
+        need.setdefault(c.measure, f"component '{c.name}'")
+    for i, g in enumerate(rp.gates):
+        need.setdefault(g.measure, f"gate {i + 1}")
+    for m in rp.modifiers:
+        need.setdefault(m.measure, f"modifier on {m.measure}")
+    if rp.recognition is not None:
+        need.setdefault(rp.recognition.measure, "recognition")
+    return need
+
+
+def column_problems(scenario: Scenario, history: History, plan: str) -> list[str]:
+    """What ``history`` lacks for ``plan``: each missing column, with the role and the part of the plan needing it."""
+    problems = []
+    for role in history.roles:
+        rp = scenario.role_plan(plan, role)
+        for measure, why in plan_measures(rp).items():
+            if measure != "revenue" and measure not in history.columns:
+                problems.append(f"column '{measure}' is missing: plan '{plan}' pays {role} on it ({why}); "
+                                f"add a '{measure}' column (one value per rep-month)")
+        if rp.team.weight > 0 and not history.has_team:
+            problems.append(f"column 'team' is missing: plan '{plan}' pays {role} {rp.team.weight:.0%} on team "
+                            f"results; add a 'team' column naming each rep's team")
+    return problems
+
+
+def check_columns(scenario: Scenario, history: History, plans: list[str]) -> None:
+    """Refuse, before any work, a plan that needs a column the history does not have.
+
+    Raises
+    ------
+    HistoryError
+        Naming the file, the column, the plan, role and the part of the plan that needs it.
+    """
+    problems = [m for plan in plans for m in column_problems(scenario, history, plan)]
+    if problems:
+        raise HistoryError(history.source, list(dict.fromkeys(problems)))
+
+
+def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.ndarray], quota: np.ndarray,
+             team: np.ndarray | None = None, level_ratio: float = 1.0) -> PayResult:
+    """Pay of R reps' recorded year under one plan, by the model's pay rules (no draws).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    plan, role : str
+    measures : measure -> ndarray (R, 12)
+        Recorded measures per month, every month filled (no NaN).
+    quota : ndarray (R, 12)
+        Recorded quota per month, money; each rep's year must sum to more than 0.
+    team : ndarray (R,), optional
+        Team name of each rep; None (or a rep's None): each rep alone.
+    level_ratio : float
+        The plan's quota level over the level of the plan the quotas were set under.
+
+    Returns
+    -------
+    PayResult
+        Arrays shaped (1, R): one "trial", the recorded year.
+    """
+    R = quota.shape[0]
+    annual = quota.sum(axis=1)
+    share = quota / annual[:, None]
+    alone = [team is None or team[i] is None or team[i] != team[i] for i in range(R)]  # no team (None, NaN)
+    labels = [f"~{i:09d}" if alone[i] else f"={team[i]}" for i in range(R)]
+    _, idx = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    world = RoleWorld(
+        name=role, role=scenario.roles[role], draws={}, ability=np.ones((1, R)), territory=np.ones((1, R)),
+        new_hire=np.zeros((1, R), dtype=bool), ramp=np.ones((1, R, MONTHS)),
+        season=np.asarray(scenario.roles[role].season), market=np.ones((1, MONTHS)),
+        team=idx.astype(np.intp), n_teams=int(idx.max()) + 1,
+    )
+    meas = {m: v[None] for m, v in measures.items()}
+    return compute_pay(scenario, plan, world, meas, (annual * level_ratio)[None], {}, share[None])
+
+
+def _filled(panel: Panel) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A panel's measures and quota with months without a row filled: flows and quota 0, scores the rep's mean."""
+    kinds = MEASURES[panel.process]
+    out = {}
+    for m, v in panel.measures.items():
+        if kinds[m] == "flow":
+            out[m] = np.where(panel.present, np.nan_to_num(v), 0.0)
+        else:
+            n = panel.present.sum(axis=1, keepdims=True)
+            mean = np.where(panel.present, np.nan_to_num(v), 0.0).sum(axis=1, keepdims=True) / np.maximum(n, 1)
+            out[m] = np.where(panel.present, v, mean)
+    return out, np.where(panel.present, np.nan_to_num(panel.quota), 0.0)
+
+
+@dataclass
+class Replay:
+    """A history replayed under plans.
+
+    Attributes
+    ----------
+    reps : DataFrame
+        One row per rep and year: year, role, team, rep_id, months (with a
+        row), quota, revenue, attainment, recorded (payout, NaN when the
+        history has none), then one column per plan (incentive, money per year).
+    totals : DataFrame
+        Per year and role, then ``total`` per year: reps, quota, revenue,
+        recorded, then one column per plan.
+    mismatches : DataFrame
+        Reps whose pay recomputed under the plan in force differs from the
+        recorded payout by a cent or more: year, role, team, rep_id,
+        recorded, recomputed, difference (recomputed - recorded).
+    plans : plans replayed, the plan in force first.
+    in_force : the plan the history's quotas and payouts were made under.
+    has_payout : the history records payouts.
+    notes : what was left out or assumed.
+    """
+
+    reps: pd.DataFrame
+    totals: pd.DataFrame
+    mismatches: pd.DataFrame
+    plans: list[str]
+    in_force: str
+    has_payout: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def reconciled(self) -> bool | None:
+        """True when every rep's recomputed pay equals the recorded payout to the cent; None without payouts."""
+        return None if not self.has_payout else self.mismatches.empty
+
+    def summary(self) -> str:
+        """One sentence: reconciled or not, how many reps, by how much in total."""
+        n = len(self.reps)
+        if not self.has_payout:
+            return f"nothing to reconcile: the history records no payout ({n} rep-years replayed)"
+        if self.reconciled:
+            return f"reconciled: all {n} rep-years recomputed under '{self.in_force}' equal the recorded payouts to the cent"
+        d = self.mismatches["difference"]
+        return (f"NOT reconciled: {len(d)} of {n} rep-years differ from the recorded payouts under '{self.in_force}' "
+                f"(recomputed - recorded: total {d.sum():,.2f}, largest {d.abs().max():,.2f})")
+
+
+def replay(scenario: Scenario, history: History, plans: list[str] | None = None, *,
+           in_force: str | None = None) -> Replay:
+    """Replay every recorded rep-year of ``history`` under ``plans`` and reconcile the plan in force.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Gives the plans, pay levels and roles (the history's roles must be its roles).
+    history : History
+        As read by :func:`simlib.fit.history.read_history`.
+    plans : list of str, optional
+        Plans to replay (default: every plan the history has the columns for,
+        the others named in a note); the plan in force is always included, first.
+    in_force : str, optional
+        The plan the recorded quotas and payouts were made under (default: the current plan).
+
+    Raises
+    ------
+    PlanError
+        An unknown plan.
+    HistoryError
+        A column a plan needs is missing (:func:`check_columns`).
+    """
+    in_force = in_force or scenario.current_plan
+    wanted = list(dict.fromkeys([in_force, *(plans if plans is not None else scenario.plans)]))
+    unknown = [p for p in wanted if p not in scenario.plans]
+    if unknown:
+        raise PlanError(f"unknown plan(s) {unknown}; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    missing = [r for r in history.roles if r not in scenario.roles]
+    if missing:
+        raise SimlibError(f"{history.source}: role(s) {missing} are not roles of the scenario {scenario.source} "
+                          f"({sorted(scenario.roles)}); use --role-map")
+    notes = []
+    if plans is None:  # every plan: leave out, with a note, those the history lacks columns for
+        lacking = {p: column_problems(scenario, history, p) for p in wanted if p != in_force}
+        notes += [f"plan '{p}' not replayed: {'; '.join(m)}" for p, m in lacking.items() if m]
+        wanted = [p for p in wanted if not lacking.get(p)]
+    check_columns(scenario, history, wanted)
+    notes += _method_notes(scenario, wanted, in_force, list(history.roles))
+    frames = []
+    for year in history.years:
+        for role in history.roles:
+            for panel in history.panels(role, [year]):
+                frames.append(_replay_panel(scenario, panel, wanted, in_force, notes))
+    reps = pd.concat(frames, ignore_index=True)
+    return Replay(reps, _totals(reps, wanted), _mismatches(reps, in_force, history.has_payout), wanted, in_force,
+                  history.has_payout, notes)
+
+
+def _method_notes(scenario: Scenario, plans: list[str], in_force: str, roles: list[str]) -> list[str]:
+    notes = []
+    for p in plans:
+        for r in roles:
+            a, b = scenario.role_plan(in_force, r).quota, scenario.role_plan(p, r).quota
+            if a.method != b.method:
+                notes.append(f"plan '{p}' sets {r} quotas by '{b.method}', the plan in force by '{a.method}': "
+                             f"replayed on the recorded quotas times the level ratio {b.level / a.level:.3g}")
+    return notes
+
+
+def _replay_panel(scenario: Scenario, panel: Panel, plans: list[str], in_force: str, notes: list[str]) -> pd.DataFrame:
+    """One role-year replayed: one row per rep (see :attr:`Replay.reps`)."""
+    measures, quota = _filled(panel)
+    annual_q = quota.sum(axis=1)
+    ok = annual_q > 0
+    ids = np.asarray(panel.rep_ids, dtype=object)
+    if not ok.all():
+        notes.append(f"quota 0 all year: {int((~ok).sum())} {panel.role} rep(s) in {panel.year} not replayed "
+                     f"({', '.join(map(str, ids[~ok][:5]))}{' ...' if (~ok).sum() > 5 else ''})")
+    partial = int((ok & ~panel.present.all(axis=1)).sum())
+    if partial:
+        notes.append(f"{partial} {panel.role} rep(s) in {panel.year} have rows for part of the year only: "
+                     f"months without a row book nothing")
+    revenue = measures["revenue"].sum(axis=1)
+    recorded = np.where(np.isnan(panel.payout).all(axis=1), np.nan, np.nansum(panel.payout, axis=1))
+    out = pd.DataFrame({
+        "year": panel.year, "role": panel.role,
+        "team": panel.team if panel.team is not None else None, "rep_id": ids,
+        "months": panel.present.sum(axis=1), "quota": annual_q, "revenue": revenue,
+        "attainment": np.where(ok, revenue / np.where(ok, annual_q, 1.0), np.nan),
+        "recorded": recorded,
+    })
+    base_level = scenario.role_plan(in_force, panel.role).quota.level
+    team = None if panel.team is None else panel.team[ok]
+    for plan in plans:
+        pay = np.full(len(ids), np.nan)
+        if ok.any():
+            ratio = scenario.role_plan(plan, panel.role).quota.level / base_level
+            res = role_pay(scenario, plan, panel.role, {m: v[ok] for m, v in measures.items()}, quota[ok], team, ratio)
+            pay[ok] = np.round(res.incentive[0], 2)  # pay is paid in cents
+        out[plan] = pay
+    return out
+
+
+def _totals(reps: pd.DataFrame, plans: list[str]) -> pd.DataFrame:
+    """Sums per year and role, then per year over roles (role ``total``)."""
+    cols = ["quota", "revenue", "recorded", *plans]
+
+    def agg(g: pd.DataFrame) -> pd.Series:
+        s = g[cols].sum(min_count=1)
+        s["reps"] = len(g)
+        return s
+
+    rows = []
+    for year, gy in reps.groupby("year", sort=True):
+        for role, gr in gy.groupby("role", sort=False):
+            rows.append({"year": year, "role": role, **agg(gr)})
+        rows.append({"year": year, "role": "total", **agg(gy)})
+    out = pd.DataFrame(rows)
+    return out[["year", "role", "reps", *cols]]
+
+
+def _mismatches(reps: pd.DataFrame, in_force: str, has_payout: bool) -> pd.DataFrame:
+    """Reps whose pay under the plan in force differs from the recorded payout, to the cent."""
+    cols = ["year", "role", "team", "rep_id", "recorded", "recomputed", "difference"]
+    if not has_payout:
+        return pd.DataFrame(columns=cols)
+    recomputed = reps[in_force].round(2)
+    recorded = reps["recorded"].round(2)
+    diff = (recomputed - recorded).round(2)
+    bad = ~(diff.abs() < CENT / 2)  # NaN (no recorded payout, or not replayed) counts as a difference
+    out = reps.loc[bad, ["year", "role", "team", "rep_id"]].copy()
+    out["recorded"], out["recomputed"], out["difference"] = recorded[bad], recomputed[bad], diff[bad]
+    return out[cols].reset_index(drop=True)

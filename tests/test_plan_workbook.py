@@ -1,0 +1,181 @@
+"""Plan workbooks (``simlib plan export|import``): lossless round trips, edits, refused cells, schema coverage."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import pytest
+from conftest import DEFAULT, ROOT, small_scenario_dict
+from openpyxl import load_workbook
+from pydantic import BaseModel
+
+from simlib.cli import main
+from simlib.design.workbook import export_workbook, plan_tables, read_workbook, walk
+from simlib.errors import ScenarioError
+from simlib.scenario import Plan, load_scenario, scenario_from_dict
+
+SHIPPED = sorted((ROOT / "simlib" / "shipped" / "scenarios").rglob("*.yaml"))
+
+
+def _same(a, b) -> None:
+    assert a.model_dump(by_alias=True) == b.model_dump(by_alias=True)
+    assert a.checks == b.checks and a.sha256 == b.sha256
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_scenario_round_trips(path, tmp_path):
+    scen = load_scenario(path)
+    export_workbook(scen, tmp_path / "plans.xlsx")
+    _same(read_workbook(tmp_path / "plans.xlsx"), scen)
+
+
+def test_every_plan_feature_round_trips_through_the_command(tmp_path):
+    """The small scenario uses every pay feature; export, import to YAML, load: the same validated scenario."""
+    scen = scenario_from_dict(small_scenario_dict())
+    yaml_in = tmp_path / "small.yaml"
+    import yaml
+
+    yaml_in.write_text(yaml.safe_dump(small_scenario_dict()), encoding="utf-8")
+    assert main(["plan", "export", str(yaml_in), "--out", str(tmp_path / "p.xlsx")]) == 0
+    assert main(["plan", "import", str(tmp_path / "p.xlsx"), "--out", str(tmp_path / "back.yaml")]) == 0
+    _same(load_scenario(tmp_path / "back.yaml"), scen)
+    # --into takes the rest from a scenario file
+    assert main(["plan", "import", str(tmp_path / "p.xlsx"), "--into", str(yaml_in), "--out",
+                 str(tmp_path / "into.yaml")]) == 0
+    _same(load_scenario(tmp_path / "into.yaml"), scen)
+
+
+def _cell(ws, **match):
+    """The row number of the first row whose cells match ``match`` (header -> value), and the header -> column map."""
+    head = {c.value: c.column for c in ws[1]}
+    for row in ws.iter_rows(min_row=2):
+        if all(row[head[k] - 1].value == v for k, v in match.items()):
+            return row[0].row, head
+    raise AssertionError(f"no row {match}")
+
+
+def _flat(x, prefix=""):
+    if isinstance(x, dict):
+        return {k2: v2 for k, v in x.items() for k2, v2 in _flat(v, f"{prefix}.{k}").items()}
+    if isinstance(x, (list, tuple)):
+        return {k2: v2 for i, v in enumerate(x) for k2, v2 in _flat(v, f"{prefix}.{i}").items()}
+    return {prefix: x}
+
+
+def test_an_edited_rate_changes_exactly_that(tmp_path):
+    scen = load_scenario(DEFAULT)
+    path = tmp_path / "plans.xlsx"
+    export_workbook(scen, path)
+    wb = load_workbook(path)
+    ws = wb["Tiers"]
+    r, head = _cell(ws, plan="harder_target", role="channel", component="channel_commission", **{"from": 0.8})
+    ws.cell(r, head["rate"]).value = 0.11
+    wb.save(path)
+    a, b = _flat(scen.model_dump(by_alias=True)), _flat(read_workbook(path).model_dump(by_alias=True))
+    changed = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+    assert set(a) == set(b)
+    assert changed == {".plans.harder_target.roles.channel.components.0.tiers.1.rate": (0.10, 0.11)}
+
+
+@pytest.mark.parametrize("sheet,match,column,value,expect", [
+    ("Tiers", dict(plan="current", role="channel", **{"from": 0.8}), "rate", "ten percent",
+     "sheet 'Tiers', cell E3 (plans.current.roles.channel.components.0.tiers.1.rate): Input should be a valid number"),
+    ("Components", dict(plan="current", role="telesales", component="revenue_bonus"), "kind", "bonus",
+     "sheet 'Components', cell E4 (plans.current.roles.telesales.components.0.kind): Input should be 'curve'"),
+    ("Components", dict(plan="current", role="telesales", component="revenue_bonus"), "measure", "calls_made",
+     "sheet 'Components', cell D4 (plans.current.roles.telesales.components.0.measure): 'calls_made' is not a "
+     "measure of process telesales"),
+    ("Role plans", dict(plan="current", role="key_account"), "quota level", -1,
+     "sheet 'Role plans', cell F2 (plans.current.roles.key_account.quota.level): Input should be greater than 0"),
+])
+def test_bad_cells_are_refused_with_sheet_cell_and_expectation(tmp_path, sheet, match, column, value, expect):
+    path = tmp_path / "plans.xlsx"
+    export_workbook(load_scenario(DEFAULT), path)
+    wb = load_workbook(path)
+    r, head = _cell(wb[sheet], **match)
+    wb[sheet].cell(r, head[column]).value = value
+    wb.save(path)
+    with pytest.raises(ScenarioError) as ei:
+        read_workbook(path)
+    assert expect in str(ei.value)
+
+
+def test_rows_that_cannot_be_placed_are_refused(tmp_path, capsys):
+    path = tmp_path / "plans.xlsx"
+    export_workbook(load_scenario(DEFAULT), path)
+    wb = load_workbook(path)
+    wb["Curve points"].append(["no_such_plan", "telesales", "revenue_bonus", 2.0, 3.0])
+    wb["Gates"].cell(1, 3).value = "treshold"
+    wb.save(path)
+    with pytest.raises(ScenarioError) as ei:
+        read_workbook(path)
+    text = str(ei.value)
+    assert "sheet 'Curve points', cell A" in text and "plan 'no_such_plan': no such plan" in text
+    assert "sheet 'Gates', cell C1: unknown column 'treshold'" in text
+    assert main(["plan", "import", str(path), "--out", str(tmp_path / "s.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "unknown column 'treshold'" in err and "Traceback" not in err and not (tmp_path / "s.yaml").exists()
+    (tmp_path / "junk.xlsx").write_text("not a workbook")
+    with pytest.raises(ScenarioError, match="not an .xlsx workbook"):
+        read_workbook(tmp_path / "junk.xlsx")
+
+
+def test_text_cells_stay_text(tmp_path):
+    """A description starting with '=' is written as text, not a formula, and comes back as it was."""
+    data = small_scenario_dict()
+    data["plans"]["current"]["description"] = "=HYPERLINK(\"http://x\")"
+    scen = scenario_from_dict(data)
+    export_workbook(scen, tmp_path / "p.xlsx")
+    ws = load_workbook(tmp_path / "p.xlsx")["Plans"]
+    assert ws["B2"].data_type == "s"
+    _same(read_workbook(tmp_path / "p.xlsx"), scen)
+
+
+def _leaf_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Every field of the plan schema as a path of field names (list and mapping levels skipped), walked independently."""
+    out = set()
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        args = [info.annotation]
+        found = None
+        while args:  # look through Optional, Annotated, list[...], dict[..., ...] for a model or a pair
+            a = args.pop()
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                found = a
+                break
+            if typing.get_origin(a) is tuple:
+                found = "pair"
+                break
+            args.extend(typing.get_args(a))
+        if isinstance(found, type):
+            out |= _leaf_paths(found, (*prefix, key))
+        else:
+            out.add((*prefix, key))
+    return out
+
+
+def test_every_field_of_the_plan_schema_has_a_column():
+    """A field added to the plan language (Plan, RolePlan, Component ...) must reach the workbook, or this fails."""
+    carried = set()
+    for t in walk(plan_tables()):
+        if t.container == "pairs":
+            carried.add(t.chain)
+            continue
+        if t.own_key == "name":
+            carried.add((*t.chain, "name"))
+        carried |= {(*t.chain, *c.path) for c in t.columns if c.info is not None}
+    missing = _leaf_paths(Plan) - carried
+    assert not missing, f"plan fields with no column in the workbook: {sorted(missing)}"
+
+
+def test_the_readme_sheet_lists_every_column(tmp_path):
+    export_workbook(load_scenario(DEFAULT), tmp_path / "p.xlsx")
+    wb = load_workbook(tmp_path / "p.xlsx")
+    listed = {(r[0], r[1]) for r in wb["README"].iter_rows(min_row=6, values_only=True)}
+    for name in wb.sheetnames:
+        if name in ("README", "Scenario"):
+            continue
+        for c in wb[name][1]:
+            assert (name, c.value) in listed
+    assert Path(tmp_path / "p.xlsx").stat().st_size < 200_000

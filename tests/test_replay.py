@@ -1,0 +1,176 @@
+"""Replay of recorded history through plans (``simlib replay``): reconciliation, hand computations, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, small_scenario_dict
+
+from simlib.cli import main
+from simlib.fit.history import HistoryError, read_history, write_history
+from simlib.fit.replay import replay
+from simlib.fit.synth import synth_history
+from simlib.scenario import load_scenario, scenario_from_dict
+
+SHIPPED = sorted((ROOT / "simlib" / "shipped" / "scenarios").rglob("*.yaml"))
+
+
+def _roundtrip(scen, frame: pd.DataFrame, path: Path):
+    write_history(frame, path)
+    return read_history(path, {r: x.process for r, x in scen.roles.items()})
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_synthetic_history_reconciles_to_the_cent(path, tmp_path):
+    """A history whose payouts the current plan computed replays to the same pay, every rep, to the cent."""
+    scen = load_scenario(path)
+    frame, _ = synth_history(scen, rng=5)
+    rp = replay(scen, _roundtrip(scen, frame, tmp_path / "h.csv"))
+    assert rp.reconciled is True, rp.mismatches
+    assert rp.reps[scen.current_plan].round(2).tolist() == rp.reps["recorded"].round(2).tolist()
+    assert len(rp.reps) == scen.headcount
+
+
+def test_every_plan_feature_reconciles_over_two_years(tmp_path):
+    """Gates, modifiers, team pay (both splits), recognition, top-down quotas, ytd true-up; a plan change in year two."""
+    scen = scenario_from_dict(small_scenario_dict())
+    other = [p for p in scen.plans if p != scen.current_plan][0]
+    frame, _ = synth_history(scen, rng=3, years=2, plan2=other)
+    hist = _roundtrip(scen, frame, tmp_path / "h.parquet")
+    y1, y2 = hist.years
+    assert replay(scen, hist.year(y1)).reconciled is True
+    assert replay(scen, hist.year(y2), in_force=other).reconciled is True
+    # year two was paid under the other plan: replaying it as if the current plan were in force does not reconcile
+    assert replay(scen, hist.year(y2)).reconciled is False
+
+
+def test_tampered_payout_is_listed_with_its_difference(tmp_path):
+    scen = load_scenario(ROOT / "scenarios" / "default.yaml")
+    frame, _ = synth_history(scen, rng=2)
+    rep = frame["rep_id"].iloc[40]
+    row = frame.index[(frame["rep_id"] == rep) & (frame["month"] == 3)][0]
+    frame.loc[row, "payout"] += 123.45
+    path = tmp_path / "h.csv"
+    write_history(frame, path)
+    rp = replay(scen, read_history(path, {r: x.process for r, x in scen.roles.items()}))
+    assert rp.reconciled is False
+    assert rp.mismatches["rep_id"].tolist() == [rep]
+    assert rp.mismatches["difference"].iloc[0] == pytest.approx(-123.45, abs=1e-9)
+    # the command lists it and exits 1
+    out = tmp_path / "mismatch.csv"
+    assert main(["replay", str(ROOT / "scenarios" / "default.yaml"), str(path), "--plan", "current",
+                 "--mismatches", str(out)]) == 1
+    listed = pd.read_csv(out)
+    assert listed["rep_id"].tolist() == [rep] and listed["difference"].iloc[0] == pytest.approx(-123.45)
+
+
+TINY = {
+    "name": "tiny",
+    "roles": {"reps": {"process": "telesales", "headcount": 2, "team_size": 2, "base_salary": 40000,
+                       "target_incentive": 10000}},
+    "plans": {
+        "current": {"roles": {"reps": {"quota": {"method": "flat", "level": 1.0},
+                                       "components": [{"name": "bonus", "kind": "curve",
+                                                       "points": [[0.5, 0.0], [1.0, 1.0], [2.0, 3.0]]}]}}},
+        "commission": {"roles": {"reps": {"quota": {"method": "flat", "level": 1.0},
+                                          "components": [{"name": "comm", "kind": "commission",
+                                                          "tiers": [{"from": 0, "rate": 0.05},
+                                                                    {"from": 1.0, "rate": 0.10}]}]}}},
+        "harder": {"base": "current", "changes": {"roles": {"reps": {"quota": {"level": 1.25}}}}},
+        "quarterly": {"base": "current", "changes": {"roles": {"reps": {"components": [
+            {"name": "bonus", "period": "quarter"}]}}}},
+        "calls": {"base": "current", "changes": {"roles": {"reps": {"components": [
+            {"name": "per_call", "measure": "calls", "kind": "per_unit", "rate": 0.5}]}}}},
+    },
+}
+
+
+def _tiny_history(path: Path) -> Path:
+    """Two reps, quota 10,000 a month; A sells 12,000 every month, B 5,000 a month then 20,000 in Q4."""
+    rows = ["rep_id,role,month,quota,revenue,payout"]
+    for m in range(1, 13):
+        rows.append(f"A,reps,{m},10000,12000,1400")
+        rows.append(f"B,reps,{m},10000,{5000 if m <= 9 else 20000},0")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_replay_under_other_plans_matches_a_hand_computation(tmp_path):
+    scen = scenario_from_dict(TINY)
+    hist = read_history(_tiny_history(tmp_path / "h.csv"), {"reps": "telesales"})
+    rp = replay(scen, hist, ["commission", "harder", "quarterly"])
+    pay = rp.reps.set_index("rep_id")
+    # current: A at 120% -> 1 + 2 x 0.2 = 1.4 x TI; B at 105,000 / 120,000 = 87.5% -> (0.875 - 0.5) / 0.5 = 0.75 x TI
+    assert pay.at["A", "current"] == pytest.approx(14000.0)
+    assert pay.at["B", "current"] == pytest.approx(7500.0)
+    # commission, marginal: 5% up to quota, 10% above; A: 0.05 x 120,000 + 0.10 x 24,000; B: 0.05 x 105,000
+    assert pay.at["A", "commission"] == pytest.approx(6000.0 + 2400.0)
+    assert pay.at["B", "commission"] == pytest.approx(5250.0)
+    # harder: quotas x 1.25 -> A at 144/150 = 96% -> 0.92 x TI; B at 105/150 = 70% -> 0.4 x TI
+    assert pay.at["A", "harder"] == pytest.approx(9200.0)
+    assert pay.at["B", "harder"] == pytest.approx(4000.0)
+    # quarterly: each quarter pays TI/4 x curve(quarter attainment); B: 50% in Q1-Q3 (0), 200% in Q4 (3 x TI/4)
+    assert pay.at["A", "quarterly"] == pytest.approx(14000.0)
+    assert pay.at["B", "quarterly"] == pytest.approx(3 * 2500.0)
+    tot = rp.totals.set_index("role")
+    assert tot.at["total", "commission"] == pytest.approx(8400.0 + 5250.0)
+    assert tot.at["total", "recorded"] == pytest.approx(12 * 1400.0)
+    # recorded: A was paid 16,800 against 14,000 recomputed; B 0 against 7,500
+    mm = rp.mismatches.set_index("rep_id")
+    assert mm.at["A", "difference"] == pytest.approx(-2800.0) and mm.at["B", "difference"] == pytest.approx(7500.0)
+
+
+def test_a_measure_the_plan_needs_is_named_when_missing(tmp_path, capsys):
+    scen = scenario_from_dict(TINY)
+    path = _tiny_history(tmp_path / "h.csv")
+    hist = read_history(path, {"reps": "telesales"})
+    with pytest.raises(HistoryError, match=r"column 'calls' is missing: plan 'calls' pays reps on it \(component 'per_call'\)"):
+        replay(scen, hist, ["calls"])
+    yaml_path = tmp_path / "tiny.yaml"
+    import yaml
+
+    yaml_path.write_text(yaml.safe_dump(TINY), encoding="utf-8")
+    assert main(["replay", str(yaml_path), str(path), "--plan", "calls"]) == 1
+    err = capsys.readouterr().err
+    assert "h.csv" in err and "column 'calls' is missing" in err and "Traceback" not in err
+
+
+def test_months_without_a_row_book_nothing(tmp_path):
+    """A rep who left after June: six months of revenue and quota, paid on those."""
+    scen = scenario_from_dict(TINY)
+    rows = ["rep_id,role,month,quota,revenue"] + [f"C,reps,{m},10000,11000" for m in range(1, 7)]
+    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rp = replay(scen, read_history(tmp_path / "h.csv", {"reps": "telesales"}))
+    r = rp.reps.iloc[0]
+    assert r["months"] == 6 and r["quota"] == 60000 and r["attainment"] == pytest.approx(1.1)
+    assert r["current"] == pytest.approx(12000.0)  # 1 + 2 x 0.1 = 1.2 x TI
+    assert rp.reconciled is None and "part of the year" in " ".join(rp.notes)
+
+
+def test_replay_uses_no_random_draws(tmp_path):
+    scen = load_scenario(ROOT / "scenarios" / "default.yaml")
+    frame, _ = synth_history(scen, rng=1)
+    hist = _roundtrip(scen, frame, tmp_path / "h.csv")
+    a, b = replay(scen, hist), replay(scen, hist)
+    np.testing.assert_array_equal(a.reps[list(scen.plans)].to_numpy(), b.reps[list(scen.plans)].to_numpy())
+
+
+def test_team_pay_uses_the_history_teams(tmp_path):
+    """Team pay on the history's teams, whatever their size or order; a rep without a team is paid alone."""
+    data = {**TINY, "roles": {"reps": {**TINY["roles"]["reps"], "headcount": 3}},
+            "plans": {"current": {"roles": {"reps": {"quota": {"method": "flat"}, "team": {"weight": 1.0},
+                                                     "components": [{"name": "bonus", "kind": "curve",
+                                                                     "points": [[0.0, 0.0], [1.0, 1.0], [3.0, 3.0]]}]}}}}}
+    scen = scenario_from_dict(data)
+    rows = ["rep_id,role,team,month,quota,revenue"]
+    for m in range(1, 13):
+        rows += [f"A,reps,north,{m},10000,15000", f"B,reps,,{m},10000,8000", f"C,reps,north,{m},10000,5000"]
+    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rp = replay(scen, read_history(tmp_path / "h.csv", {"reps": "telesales"}))
+    pay = rp.reps.set_index("rep_id")["current"]
+    # north (A, C): 240,000 / 240,000 = 100% -> pool 2 x TI, split equally; B alone at 80% -> 0.8 x TI
+    assert pay["A"] == pytest.approx(10000.0) and pay["C"] == pytest.approx(10000.0)
+    assert pay["B"] == pytest.approx(8000.0)

@@ -1,0 +1,129 @@
+"""Per-rep and per-team answers (``simlib reps``): winners and losers, rep statements, team cost and attainment."""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import DEFAULT
+
+from simlib import simulate
+from simlib.cli import main
+from simlib.engine.core import RequestTooLarge
+from simlib.engine.reps import MAX_REP_VALUES, rep_answers
+from simlib.errors import PlanError
+from simlib.model.population import rep_labels
+from simlib.scenario import load_scenario, scenario_from_dict
+
+TRIALS = 60
+
+
+@functools.cache
+def _scenario():
+    """The default scenario plus a copy of the current plan and a plan raising only telesales' target incentive."""
+    data = yaml.safe_load(DEFAULT.read_text())
+    data["plans"]["same"] = {"base": "current", "changes": {}}
+    ts = data["plans"]["current"]["roles"]["telesales"]
+    ti = ts.get("target_incentive") or data["roles"]["telesales"]["target_incentive"]
+    data["plans"]["telesales_up"] = {"base": "current",
+                                     "changes": {"roles": {"telesales": {"target_incentive": 1.3 * ti}}}}
+    return scenario_from_dict(data, str(DEFAULT))
+
+
+def test_the_current_plan_against_itself_changes_no_rep():
+    ans = rep_answers(_scenario(), "same", trials=TRIALS, behaviour="none")
+    s = ans.statement
+    assert len(s) == _scenario().headcount and s["rep_id"].is_unique
+    assert (s["change"] == 0).all() and (s["verdict"] == "unchanged").all() and (s["p_lower"] == 0).all()
+    for q in ("p10", "p50", "p90"):
+        np.testing.assert_array_equal(s[f"current_{q}"], s[f"candidate_{q}"])
+    assert (ans.teams["cost_change"] == 0).all() and ans.losers().empty
+
+
+def test_raising_one_roles_rates_makes_exactly_its_reps_winners():
+    scen = _scenario()
+    ans = rep_answers(scen, "telesales_up", trials=TRIALS, behaviour="none", loss=0.0)
+    s = ans.statement
+    winners = set(s.loc[s["verdict"] == "winner", "rep_id"])
+    assert winners == set(rep_labels(scen, "telesales")[0])
+    others = s[s["role"] != "telesales"]
+    assert (others["change"] == 0).all() and (others["verdict"] == "unchanged").all()
+    # a 30% higher target incentive: every telesales rep's expected incentive is higher (the curve part by 30%)
+    ts = s[s["role"] == "telesales"]
+    assert (ts["incentive_candidate"] > ts["incentive_current"]).all()
+    assert (ts["incentive_candidate"] < 1.3 * ts["incentive_current"] + 1e-6).all()
+    counts = ans.winners_losers().set_index(["role", "team"])
+    assert counts.at[("telesales", "all"), "winners"] == 120 and counts.at[("total", "all"), "losers"] == 0
+
+
+@pytest.mark.parametrize("behaviour,trials", [("none", TRIALS), ("dynamic", 12)])
+def test_team_sums_equal_the_role_totals_of_simulate_on_the_same_seed(behaviour, trials):
+    scen = _scenario()
+    ans = rep_answers(scen, "harder_target", trials=trials, rng=4, behaviour=behaviour)
+    res = simulate(scen, ["harder_target"], trials=trials, rng=4, behaviour=behaviour).summary()
+    cost = res[res["metric"] == "incentive_cost"].set_index(["plan", "group"])["mean"]
+    teams = ans.teams.groupby("role")[["cost_current", "cost_candidate"]].sum()
+    for role in scen.roles:
+        assert teams.at[role, "cost_current"] == pytest.approx(cost[("current", role)], rel=1e-9)
+        assert teams.at[role, "cost_candidate"] == pytest.approx(cost[("harder_target", role)], rel=1e-9)
+    # the statement's expected incentives add up to the same role totals
+    inc = ans.statement.groupby("role")["incentive_candidate"].sum()
+    for role in scen.roles:
+        assert inc[role] == pytest.approx(cost[("harder_target", role)], rel=1e-9)
+
+
+def test_same_numbers_for_any_chunking_and_executor():
+    scen = _scenario()
+    a = rep_answers(scen, "team_weighted", trials=23, rng=2, behaviour="none")
+    b = rep_answers(scen, "team_weighted", trials=23, rng=2, behaviour="none", chunk_size=4)
+    with ThreadPoolExecutor(2) as ex:
+        c = rep_answers(scen, "team_weighted", trials=23, rng=2, behaviour="none", chunk_size=7, executor=ex)
+    pd.testing.assert_frame_equal(a.statement, b.statement)
+    pd.testing.assert_frame_equal(a.statement, c.statement)
+    pd.testing.assert_frame_equal(a.teams, c.teams)
+
+
+def test_statement_quantiles_and_losers_are_consistent():
+    scen = _scenario()
+    ans = rep_answers(scen, "harder_target", trials=TRIALS, behaviour="none", loss=0.05)
+    s = ans.statement
+    for plan in ("current", "candidate"):
+        assert (s[f"{plan}_p10"] <= s[f"{plan}_p50"]).all() and (s[f"{plan}_p50"] <= s[f"{plan}_p90"]).all()
+    base = s["role"].map({r: scen.base_salary("current", r) for r in scen.roles})
+    assert (s["current_p10"] >= base - 1e-9).all()
+    lo = ans.losers()
+    assert len(lo) > 0 and (lo["change_pct"] < -0.05).all()
+    assert len(lo) == int((s["change_pct"] < -0.05).sum())
+    t = ans.teams
+    assert (t["cost_change_ci_low"] <= t["cost_change"]).all() and (t["cost_change"] <= t["cost_change_ci_high"]).all()
+
+
+def test_bad_requests_are_refused_before_any_work():
+    scen = load_scenario(DEFAULT)
+    with pytest.raises(PlanError, match="unknown plan"):
+        rep_answers(scen, "nope", trials=10)
+    with pytest.raises(PlanError, match="loss"):
+        rep_answers(scen, "harder_target", trials=10, loss=-0.1)
+    too_many = MAX_REP_VALUES // (2 * scen.headcount) + 1
+    with pytest.raises(RequestTooLarge, match="per-rep answers keep every rep's pay"):
+        rep_answers(scen, "harder_target", trials=too_many)
+
+
+def test_command_writes_the_rep_statement_and_team_table(tmp_path, capsys):
+    out, teams = tmp_path / "statement.csv", tmp_path / "teams.json"
+    assert main(["reps", str(DEFAULT), "--plan", "harder_target", "--trials", "20", "--behaviour", "none",
+                 "--out", str(out), "--teams", str(teams)]) == 0
+    text = capsys.readouterr().out
+    assert "losers (" in text and "key_account-T1" in text
+    s = pd.read_csv(out)
+    assert list(s.columns[:7]) == ["rep_id", "role", "team", "expected_current", "expected_candidate", "change",
+                                   "change_pct"]
+    assert len(s) == 200 and len(pd.read_json(teams)) == 28
+    with pytest.raises(SystemExit) as exc:
+        main(["reps", str(DEFAULT), "--plan", "harder_target", "--loss", "2"])
+    assert exc.value.code == 1
+    assert "expected a fraction between 0 and 1" in capsys.readouterr().err
