@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from conftest import ROOT, small_scenario_dict
 
+from simlib import load_scenario
 from simlib.cli import main
 from simlib.fit.history import HistoryError, read_history, write_history
 from simlib.fit.replay import replay
 from simlib.fit.synth import synth_history
-from simlib.scenario import load_scenario, scenario_from_dict
+from simlib.scenario import scenario_from_dict
 
 SHIPPED = sorted((ROOT / "simlib" / "shipped" / "scenarios").rglob("*.yaml"))
 

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the changes, then the paired effects; 0 when done."""
     from simlib.design.review import plan_changes, same_world
     from simlib.errors import SimlibError
-    from simlib.scenario import load_scenario
+    from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
     old, new = load_scenario(args.old), load_scenario(args.new)
     po, pn = _plan_of(old, args.plan), _plan_of(new, args.plan)

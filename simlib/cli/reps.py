@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from simlib.engine.core import resolve_behaviour
     from simlib.engine.parallel import resolve_executor, work_estimate
     from simlib.engine.reps import rep_answers
-    from simlib.scenario import load_scenario
+    from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
     check_out(args.out, args.force)
     check_out(args.teams, args.force)

@@ -30,8 +30,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the history and its generating parameters (``--truth``); 0 on success."""
     from simlib.fit.history import write_history
+    from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
     from simlib.fit.synth import synth_history
-    from simlib.scenario import load_scenario
 
     out = Path(args.out)
     if out.exists() and not args.force:
