@@ -339,34 +339,32 @@ def format_axis(ax: Any, metric: str | None = None, currency: str = "EUR", *, un
     u = _unit_of(metric, unit_)
     target = ax.yaxis if axis == "y" else ax.xaxis
     lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    ticks = [t for t in target.get_majorticklocs() if min(lo, hi) <= t <= max(lo, hi)]
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else abs(hi - lo)
     sign = "+" if signed else ""
+    div, suf, mult, tail = 1.0, "", 1.0, ""
     if u == "money":
         div, suf = money_scale([lo, hi])
-        places = _tick_places(lo / div, hi / div)
-
-        def tick(v, _pos=None):
-            return f"{v / div:{sign},.{places}f}" + (f" {suf}" if suf else "")
-
-        name = ax.get_ylabel() if axis == "y" else ax.get_xlabel()
-        text = " ".join(x for x in (name, f"({suf + ' ' if suf else ''}{currency})") if x)
-        (ax.set_ylabel if axis == "y" else ax.set_xlabel)(text)
+        note = f"({suf + ' ' if suf else ''}{currency})"
     elif u == "percent":
-        places = _tick_places(100 * lo, 100 * hi)
-
-        def tick(v, _pos=None):
-            return f"{100 * v:{sign}.{places}f}%"
+        mult, tail = 100.0, "" if signed else "%"
+        note = "(percentage points)" if signed else ""
     else:
-        places = _tick_places(lo, hi)
+        note = ""
+    places = _tick_places(step * mult / div)
 
-        def tick(v, _pos=None):
-            return f"{v:{sign},.{places}f}"
+    def tick(v, _pos=None):
+        x = round(v * mult / div, places)
+        return f"{x:{sign if x else ''},.{places}f}{tail}"
 
     target.set_major_formatter(FuncFormatter(tick))
+    if note:
+        name = ax.get_ylabel() if axis == "y" else ax.get_xlabel()
+        (ax.set_ylabel if axis == "y" else ax.set_xlabel)(" ".join(x for x in (name, note) if x))
 
 
-def _tick_places(lo: float, hi: float) -> int:
-    """Decimals for tick labels over ``[lo, hi]``: enough for about five distinct ticks."""
-    span = abs(hi - lo)
-    if not math.isfinite(span) or span == 0:
+def _tick_places(step: float) -> int:
+    """Decimals that write a tick ``step`` exactly (2.5 needs one), 0 to 3."""
+    if not math.isfinite(step) or step <= 0:
         return 0
-    return max(0, min(3, 1 - math.floor(math.log10(span / 5 * 2))))
+    return next((p for p in range(4) if abs(round(step, p) - step) <= 1e-6 * step), 3)

@@ -105,7 +105,8 @@ def test_format_axis_writes_currency_and_percent_without_offset():
     ax.set_ylabel("profit")
     P.format_axis(ax, "profit", "EUR")
     labels = [ax.yaxis.get_major_formatter()(v) for v in ax.get_yticks()]
-    assert all(t.endswith(" M") for t in labels) and "EUR" in ax.get_ylabel()
+    assert labels and all(re.fullmatch(r"-?[\d.,]+", t) for t in labels), labels
+    assert ax.get_ylabel() == "profit (M EUR)"
     assert ax.yaxis.get_offset_text().get_text() == ""
     ax.set_ylim(0.1, 0.3)
     P.format_axis(ax, "share_120")
