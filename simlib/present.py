@@ -47,7 +47,7 @@ from typing import Any
 from simlib.format import Z95, decimals
 
 __all__ = ["MetricInfo", "CATALOGUE", "UNITS", "label", "unit", "info", "is_diagnostic", "money_scale", "fmt",
-           "fmt_value", "half_width", "number_format", "style_table", "format_axis", "axis_label"]
+           "fmt_value", "half_width", "plain", "number_format", "style_table", "format_axis", "axis_label"]
 
 #: the units a metric can have
 UNITS = ("money", "percent", "count", "ratio", "index")
@@ -252,6 +252,21 @@ def fmt(value: float, se: float | None, metric: str | None = None, currency: str
     return f"{text} ± {half_width(se, metric, unit_=unit_, places=places)}"
 
 
+def plain(value: float, digits: int = 3) -> str:
+    """A number without a unit and without exponent: whole with separators from 1,000, else ``digits`` significant.
+
+    ``plain(1032690.4) == "1,032,690"``, ``plain(0.000123456) == "0.000123"``, ``plain(2.5) == "2.50"``.
+    """
+    x = float(value)
+    if not math.isfinite(x):
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x == 0:
+        return "0"
+    return f"{x:.{max(0, digits - 1 - math.floor(math.log10(abs(x))))}f}"
+
+
 #: Excel number format of each unit (``{cur}`` is replaced by the currency code)
 _EXCEL = {"money": '#,##0 "{cur}"', "percent": "0.0%", "count": "#,##0", "ratio": "0.00", "index": "0.00"}
 
@@ -339,8 +354,6 @@ def format_axis(ax: Any, metric: str | None = None, currency: str = "EUR", *, un
     u = _unit_of(metric, unit_)
     target = ax.yaxis if axis == "y" else ax.xaxis
     lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
-    ticks = [t for t in target.get_majorticklocs() if min(lo, hi) <= t <= max(lo, hi)]
-    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else abs(hi - lo)
     sign = "+" if signed else ""
     div, suf, mult, tail = 1.0, "", 1.0, ""
     if u == "money":
@@ -351,9 +364,11 @@ def format_axis(ax: Any, metric: str | None = None, currency: str = "EUR", *, un
         note = "(percentage points)" if signed else ""
     else:
         note = ""
-    places = _tick_places(step * mult / div)
 
     def tick(v, _pos=None):
+        locs = sorted(target.get_majorticklocs())
+        step = min((b - a for a, b in zip(locs, locs[1:], strict=False) if b > a), default=abs(v) or 1.0)
+        places = _tick_places(step * mult / div)
         x = round(v * mult / div, places)
         return f"{x:{sign if x else ''},.{places}f}{tail}"
 

@@ -26,7 +26,7 @@ from simlib.format import Z95
 
 __all__ = ["COST_METRICS", "MAIN_METRICS", "render", "better", "scenario_rules", "pay_changes", "guardrail_verdicts",
            "executive_summary", "headline", "show_summary", "show_details", "levels_table", "differences_table",
-           "guardrail_matrix", "yes_no"]
+           "guardrail_matrix", "yes_no", "show_brief", "sweep_answer", "guardrail_details"]
 
 #: metrics where less is better (an objective on them is minimised)
 COST_METRICS = frozenset({"incentive_cost", "base_cost", "total_comp", "comp_cost_of_sales", "p95_incentive_cost",
@@ -140,24 +140,38 @@ def _total(res: Any, metric: str, plan: str, kind: str = "summary") -> tuple[flo
     return float(r["mean" if kind == "summary" else "diff"].iloc[0]), float(r["se"].iloc[0])
 
 
-def _recommend(res: Any, objective: str) -> tuple[str, str]:
-    """The plan best on ``objective`` and why (a candidate only when its paired 95% CI clears the reference)."""
+def _recommend(res: Any, objective: str, max_budget_risk: float) -> tuple[str, str]:
+    """The plan best on ``objective`` and why.
+
+    A candidate is recommended only when its paired 95% CI clears the
+    reference, and its chance of exceeding the incentive budget is at most
+    ``max_budget_risk`` or no higher than the reference's.
+    """
     ref, sign = res.reference, better(objective)
-    best, gain = ref, 0.0
+    p_ref = _total(res, "over_budget", ref)[0]
+    best, gain, risky = ref, 0.0, []
     for p in res.plans:
         if p == ref:
             continue
         d, se = _total(res, objective, p, "differences")
-        if np.isfinite(d) and sign * d - Z95 * se > 0 and sign * d > gain:
+        if not (np.isfinite(d) and sign * d - Z95 * se > 0):
+            continue
+        risk = _total(res, "over_budget", p)[0]
+        if np.isfinite(risk) and risk > max(max_budget_risk, p_ref if np.isfinite(p_ref) else 0.0):
+            risky.append((p, sign * d))
+        elif sign * d > gain:
             best, gain = p, sign * d
+    risky = [p for p, g in risky if g > gain]
+    over = (f"; {', '.join(risky)} would do better but exceed{'s' if len(risky) == 1 else ''} the incentive budget "
+            f"with a chance above {max_budget_risk:.0%}") if risky else ""
     if best == ref:
-        return ref, f"no candidate is clearly better on {_name(objective)} (95% CI), so keep {ref}"
-    return best, f"the highest {_name(objective)} of the plans, clearly ahead of {ref} (95% CI)" if better(objective) > 0 \
-        else f"the lowest {_name(objective)} of the plans, clearly below {ref} (95% CI)"
+        return ref, f"no candidate is clearly better on {_name(objective)} (95% CI) within the budget, so keep {ref}{over}"
+    how = "highest" if sign > 0 else "lowest"
+    return best, f"the {how} {_name(objective)} of the plans within the budget, clearly ahead of {ref} (95% CI){over}"
 
 
 def executive_summary(res: Any, scenario: Any, *, objective: str = "profit", reps: pd.DataFrame | None = None,
-                      guard: pd.DataFrame | None = None, title: str = "") -> dict[str, Any]:
+                      guard: pd.DataFrame | None = None, title: str = "", max_budget_risk: float = 0.5) -> dict[str, Any]:
     """The answer of a plan comparison, as data (saved with the results) and for :func:`show_summary`.
 
     Parameters
@@ -173,6 +187,9 @@ def executive_summary(res: Any, scenario: Any, *, objective: str = "profit", rep
         Guardrail table, for one verdict per plan.
     title : str
         Heading of the summary.
+    max_budget_risk : float
+        A candidate whose chance of exceeding the incentive budget is above this
+        (and above the reference's) is not recommended; the reason names it.
 
     Returns
     -------
@@ -181,7 +198,7 @@ def executive_summary(res: Any, scenario: Any, *, objective: str = "profit", rep
         candidate with its sentence and numbers), budget (text or None), structural (text or None).
     """
     cur, ref = scenario.currency, res.reference
-    rec, reason = _recommend(res, objective)
+    rec, reason = _recommend(res, objective, max_budget_risk)
     moves = pay_changes(reps, ref) if reps is not None and "base" in reps else None
     verdicts = guardrail_verdicts(guard, res.plans) if guard is not None else {}
     plans = [_candidate(res, p, objective, cur, moves, verdicts.get(p)) for p in res.plans if p != ref]
@@ -233,6 +250,63 @@ def headline(summary: Mapping[str, Any]) -> str:
 def show_summary(summary: Mapping[str, Any]) -> None:
     """Display an executive summary (from :func:`executive_summary`) as HTML in a notebook."""
     _display_html(render("summary.html.j2", s=summary))
+
+
+def show_brief(title: str, lead: str, items: Sequence[str] = (), legend: str = "") -> None:
+    """Display a short summary block (a heading, a lead sentence, bullet points, a legend).
+
+    For reports whose answer is not a plan comparison (sweeps, calibration).
+    All text is escaped.
+    """
+    _display_html(render("brief.html.j2", title=title, lead=lead, items=list(items), legend=legend))
+
+
+def sweep_answer(sweep: pd.DataFrame, region: pd.DataFrame, params: Sequence[str], objective: str = "profit",
+                 currency: str = "EUR") -> dict[str, Any]:
+    """The answer of a grid sweep: the best point meeting the guardrails (whole organisation) and the best overall.
+
+    Parameters
+    ----------
+    sweep : DataFrame
+        Tidy sweep (point, <params>, group, metric, mean, se, diff, diff_se, ...), differences against the base plan.
+    region : DataFrame
+        :func:`simlib.design.guardrails.sweep_region` of it.
+    params : list of str
+        The sweep's parameter columns.
+    objective : str
+        Metric the best point maximises (costs minimised).
+
+    Returns
+    -------
+    dict
+        lead (sentence), items (bullet sentences), best (dict of the best feasible point or None),
+        feasible (points meeting the guardrails), points.
+    """
+    s = sweep[(sweep["group"] == "total") & (sweep["metric"] == objective)].copy()
+    ok_points = set(region.loc[(region["group"] == "total") & region["meets"], "point"])
+    s["key"] = better(objective) * s["mean"]
+    feasible = s[s["point"].isin(ok_points)].sort_values("key", ascending=False)
+    overall = s.sort_values("key", ascending=False).iloc[0] if len(s) else None
+
+    def where(r):
+        return ", ".join(f"{p.replace('_', ' ')} {r[p]:g}" for p in params)
+
+    def value(r):
+        text = f"{_name(objective)} {present.fmt(r['mean'], r['se'], objective, currency)}"
+        if "diff" in r and pd.notna(r.get("diff")):
+            text += f" ({present.fmt(r['diff'], r['diff_se'], objective, currency, signed=True)} vs the base plan)"
+        return text
+
+    items = [f"{len(ok_points)} of {s['point'].nunique()} grid points meet the guardrails for the whole organisation."]
+    if feasible.empty:
+        lead, best = "No grid point meets the chosen guardrails for the whole organisation.", None
+    else:
+        b = feasible.iloc[0]
+        lead = f"Best point meeting the guardrails: {where(b)}: {value(b)}."
+        best = {p: float(b[p]) for p in params} | {"point": int(b["point"]), "mean": float(b["mean"]), "se": float(b["se"])}
+    if overall is not None and (best is None or int(overall["point"]) != best["point"]):
+        items.append(f"Best point overall (guardrails not met): {where(overall)}: {value(overall)}.")
+    return dict(lead=lead, items=items, best=best, feasible=len(ok_points), points=int(s["point"].nunique()))
 
 
 def show_details(title: str, *parts: Any, note: str = "") -> None:
@@ -310,6 +384,24 @@ def guardrail_matrix(guard: pd.DataFrame) -> pd.DataFrame:
     groups, plans = list(dict.fromkeys(guard["group"])), list(dict.fromkeys(guard["plan"]))
     return pd.DataFrame([[cells.get((p, g), "") for g in groups] for p in plans],
                         index=pd.Index(plans, name="plan"), columns=groups)
+
+
+def guardrail_details(guard: pd.DataFrame) -> Any:
+    """Every guardrail check as a narrow table (a ``Styler``; values numeric, shown in their unit), worst first per plan."""
+    from simlib.design.guardrails import STATUS_ORDER
+
+    g = guard.assign(order=guard["status"].map(STATUS_ORDER)).sort_values(["plan", "order"], kind="stable")
+    t = pd.DataFrame({"plan": g["plan"], "group": g["group"], "check": [_name(m) for m in g["metric"]],
+                      "value": g["value"], "95% CI low": g["ci_low"], "95% CI high": g["ci_high"],
+                      "typical band": g["band"], "status": g["status"]}).reset_index(drop=True)
+    import html as _html
+
+    shown = t.assign(**{c: t[c].map(lambda v: _html.escape(str(v))) for c in ("plan", "group", "check", "typical band")})
+    st = shown.style.hide(axis="index")
+    for i, m in enumerate(g["metric"]):
+        st = st.format(lambda v, m=m: "" if pd.isna(v) else present.fmt_value(v, m),
+                       subset=pd.IndexSlice[[i], ["value", "95% CI low", "95% CI high"]])
+    return st.set_table_attributes("class='simlib-wrap'")
 
 
 def yes_no(frame: pd.DataFrame) -> pd.DataFrame:
