@@ -313,22 +313,20 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
 
     by_col = isinstance(metrics, Mapping)
     rows = list(metrics) if metrics is not None and not by_col else list(df.index)
-    money = [df.loc[r].to_numpy(dtype=float) for r in df.index if not by_col and unit(rows[list(df.index).index(r)]) == "money"]
+    money = [] if by_col else [df.iloc[i].to_numpy(dtype=float) for i in range(len(df.index)) if unit(rows[i]) == "money"]
     if by_col:
         money = [df[c].to_numpy(dtype=float) for c, m in metrics.items() if c in df and unit(m) == "money"]
     scale = money_scale(v for arr in money for v in arr)
     st = df.style
-    for i, r in enumerate(df.index):
-        for c in df.columns:
-            m = metrics.get(c) if by_col else rows[i]
-            if m is None:
-                continue
-            s = None if se is None else se.loc[r, c]
-
-            def cell(v, m=m, s=s):
-                return "" if v is None or pd.isna(v) else fmt(v, s, m, currency, signed=signed, scale=scale)
-
-            st = st.format(cell, subset=pd.IndexSlice[[r], [c]])
+    if by_col:
+        for c, m in metrics.items():
+            if c in df:
+                st = st.format(_cell_format(m, df[c], None if se is None else se[c], currency, signed, scale), subset=[c])
+    else:
+        for i in range(len(df.index)):
+            row_se = None if se is None else se.iloc[i]
+            st = st.format(_cell_format(rows[i], df.iloc[i], row_se, currency, signed, scale),
+                           subset=pd.IndexSlice[df.index[[i]], :])
     if index_labels and not by_col:
         st = st.format_index(lambda m: html.escape(label(m)), axis=0)
     else:
@@ -337,6 +335,22 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
     if caption:
         st = st.set_caption(html.escape(caption))
     return st
+
+
+def _cell_format(metric: str, values: Any, ses: Any, currency: str, signed: bool, scale: tuple[float, str]):
+    """A Styler formatter for cells of one metric: ``value ± half-width``, the SE looked up by the cell's value.
+
+    One formatter per row (or column) keeps styling fast; cells of one
+    metric with exactly equal values share their SE.
+    """
+    lookup = {} if ses is None else {float(v): float(e) for v, e in zip(values, ses, strict=True) if v == v}
+
+    def cell(v):
+        if v is None or v != v:
+            return ""
+        return fmt(v, lookup.get(float(v)) if ses is not None else None, metric, currency, signed=signed, scale=scale)
+
+    return cell
 
 
 def axis_label(metric: str, currency: str = "EUR", *, change: bool = False) -> str:

@@ -398,9 +398,10 @@ def guardrail_details(guard: pd.DataFrame) -> Any:
 
     shown = t.assign(**{c: t[c].map(lambda v: _html.escape(str(v))) for c in ("plan", "group", "check", "typical band")})
     st = shown.style.hide(axis="index")
-    for i, m in enumerate(g["metric"]):
+    metric = g["metric"].to_numpy()
+    for m in dict.fromkeys(metric):
         st = st.format(lambda v, m=m: "" if pd.isna(v) else present.fmt_value(v, m),
-                       subset=pd.IndexSlice[[i], ["value", "95% CI low", "95% CI high"]])
+                       subset=pd.IndexSlice[t.index[metric == m], ["value", "95% CI low", "95% CI high"]])
     return st.set_table_attributes("class='simlib-wrap'")
 
 
