@@ -6,7 +6,9 @@ the assertions are on those numbers, checked against direct library calls.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -178,6 +180,65 @@ def test_explorer_snapshot_results(run):
     assert "base" in t.columns and "variant" not in t.columns and "diff" not in t.columns
     assert not any(v == -1.0 for v in r["parameters"].values())  # "as base" markers are not shown as values
     assert r["provenance"]["scenario_sha256"] == simlib.load_scenario(DEFAULT).sha256  # the hash the header shows
+
+
+# ----------------------------------------------------------------------
+# What a reader sees: the answer first, readable numbers, nothing internal
+# ----------------------------------------------------------------------
+
+ANSWERED = ("policy_comparison", "sweep", "role_schemes")
+#: a number in scientific notation (``7.306e+05``); hashes such as ``147e1163ce...`` do not match
+SCIENTIFIC = re.compile(r"\b\d+(?:\.\d+)?[eE][+-]?\d+\b")
+
+
+def _text(page: str) -> str:
+    """The visible text of an HTML page (styles, scripts and tags taken out, entities decoded)."""
+    page = re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_reports_open_with_the_answer_in_readable_units(run):
+    out, outcomes = run
+    currency = simlib.load_scenario(DEFAULT).currency
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for name in ANSWERED:
+        page = Path(outcomes[name].html).read_text(encoding="utf-8")
+        summary = re.search(r'<section class="simlib-summary">(.*?)</section>', page, re.S)
+        assert summary, f"{name}: no summary block"
+        first = _text(summary.group(1))
+        assert currency in first and re.search(r"\d%|±", first), (name, first[:300])
+        # the summary is the first result: no table or figure comes before it
+        start = page.index('class="simlib-summary"')
+        assert "<img" not in page[:start] and "<table" not in page[:start], name
+        body = _text(page)
+        assert not SCIENTIFIC.search(body), (name, SCIENTIFIC.findall(body)[:5])
+        for internal in (str(out), str(ROOT), "/tmp/", f".{name}."):
+            assert internal not in body, (name, internal)
+        assert "comp_cost_of_sales" not in first and "share_120" not in first
+        # provenance once, collapsed, after everything else
+        assert page.count("How this report was produced") == 1
+        assert "Provenance: how these numbers" not in page
+        assert page.index("How this report was produced") > page.rindex("<img")
+        # the index gives the report's one-sentence answer
+        headline = json.loads(Path(outcomes[name].json).read_text())["headline"]
+        assert headline and html.escape(headline, quote=False) in index.replace("&#39;", "'"), name
+    assert str(out) not in index and "/tmp/" not in _text(index)
+
+
+def test_reports_fit_a_1280_px_screen_with_the_answer_in_view(run):
+    from test_browser import CHROMIUM, DRIVER, open_browser
+
+    if CHROMIUM is None or DRIVER is None:
+        pytest.skip("chromium and chromedriver not installed (make browser installs them)")
+    out, outcomes = run
+    with open_browser(out / "chromium-profile") as drv:
+        for name in (*ANSWERED, "index"):
+            drv.get((out / "index.html").as_uri() if name == "index" else Path(outcomes[name].html).as_uri())
+            width = drv.execute_script("return document.documentElement.scrollWidth")
+            assert width <= 1280, (name, width)
+            if name != "index":
+                top = drv.execute_script("return document.querySelector('.simlib-summary').getBoundingClientRect().top")
+                assert top < 600, (name, top)  # in the first screen
 
 
 @needs_kernel

@@ -45,7 +45,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime as _dt
-import html
 import json
 import logging
 import os
@@ -64,7 +63,8 @@ from typing import Any
 
 from simlib.errors import ScenarioError, SimlibError
 from simlib.io import SHIPPED, jsonable, resolve_path, write_atomic
-from simlib.report.notebook import versions
+from simlib.report.notebook import PROVENANCE_MARK, shown_path, versions
+from simlib.report.summary import render
 
 try:
     import fcntl
@@ -359,13 +359,9 @@ _MERMAID_BLOCK = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mermai
 
 
 def _header_html(meta: Mapping[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(k))}</th>"
-        f"<td style='text-align:left'>{html.escape(v if isinstance(v, str) else json.dumps(jsonable(v)))}</td></tr>"
-        for k, v in meta.items()
-    )
-    return (f"<details open><summary><b>How this report was produced</b></summary>"
-            f"<table class='simlib-provenance'>{rows}</table></details>")
+    """The provenance block of a report page (collapsed; values escaped by the template)."""
+    rows = [(str(k), v if isinstance(v, str) else json.dumps(jsonable(v))) for k, v in meta.items()]
+    return render("provenance.html.j2", title="How this report was produced", rows=rows)
 
 
 def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> str:
@@ -374,7 +370,9 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
     Code cells' inputs and prompts are hidden, stderr streams dropped (they
     are in the log), figures stay embedded as base64 PNG, remote scripts and
     stylesheets are removed so the page needs no network, and a provenance
-    block (``meta``) heads the page. As a second line of defence behind the
+    block (``meta``), collapsed, ends the page in place of the notebook's own
+    (an output marked :data:`simlib.report.notebook.PROVENANCE_MARK`). A
+    stylesheet fits the page to 1,280 px screens and A4 paper. As a second line of defence behind the
     notebooks' own escaping, an output that would put live script in the
     page (see :func:`_neutralise_output`) is shown as plain text.
     """
@@ -391,15 +389,17 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
                 _neutralise_output(o)
             c.outputs = [o for o in c.outputs if o.get("output_type") not in ("display_data", "execute_result")
                          or o.get("data")]
+            if meta:
+                c.outputs = [o for o in c.outputs if PROVENANCE_MARK not in _html_of(o)]
     if meta:
-        nb.cells.insert(0, nbformat.v4.new_markdown_cell(_header_html(meta)))
+        nb.cells.append(nbformat.v4.new_markdown_cell(_header_html(meta)))
     nb.metadata["title"] = title or nb.metadata.get("title", "simlib report")
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb)
     body = _MERMAID_BLOCK.sub("", _MATHJAX_BLOCK.sub("", body))
-    # wide metric tables scroll sideways inside the page instead of running off it
-    body = body.replace("</head>", _WIDE_TABLES + "</head>", 1)
+    # fit 1,280 px screens and A4 paper; a table still too wide scrolls inside the page, not the page
+    body = body.replace("</head>", render("style.html.j2") + "\n</head>", 1)
     return _REMOTE_TAG.sub("", body)
 
 
@@ -456,10 +456,10 @@ def _neutralise_output(output) -> None:
             return
 
 
-_WIDE_TABLES = (
-    "<style>.jp-RenderedHTMLCommon table{display:block;max-width:100%;overflow-x:auto}"
-    ".jp-RenderedHTMLCommon td{white-space:nowrap}</style>\n"
-)
+def _html_of(output) -> str:
+    """The HTML text of one cell output ("" when it has none)."""
+    text = (output.get("data") or {}).get("text/html", "")
+    return text if isinstance(text, str) else "".join(text)
 
 
 # ----------------------------------------------------------------------
@@ -777,6 +777,7 @@ def _failing_cell(path: Path) -> str:
 
 
 def _report_meta(sp: Path, scen, spec: NotebookSpec, params: dict, json_path: Path) -> dict[str, Any]:
+    """What produced a report, for its provenance block: no absolute or temporary path is shown."""
     prov: dict[str, Any] = {}
     if json_path.exists():
         try:
@@ -785,14 +786,19 @@ def _report_meta(sp: Path, scen, spec: NotebookSpec, params: dict, json_path: Pa
             prov = {}
     meta: dict[str, Any] = {
         "report": spec.title,
-        "notebook": str(spec.path.relative_to(SHIPPED)) if spec.path.is_relative_to(SHIPPED) else str(spec.path),
-        "scenario": f"{scen.name} ({sp})",
+        "notebook": spec.path.name,
+        "scenario": f"{scen.name} ({shown_path(sp)})",
         "scenario sha256": scen.sha256,
         "parameters": {k: v for k, v in params.items() if k not in SCENARIO_PARAMS},
         "seed": params.get("seed", prov.get("seed_entropy", "notebook default")),
     }
     if "trials" in prov:
         meta["trials"] = prov["trials"]
+    for k, v in prov.items():
+        key = k.replace("_", " ")
+        if k.startswith(("scenario", "seed", "trials", "created")) or k.endswith("_version") or key in meta:
+            continue
+        meta[key] = shown_path(v) if isinstance(v, str) and v.startswith("/") else v
     meta["versions"] = ", ".join(f"{k} {v}" for k, v in versions().items())
     meta["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return meta
@@ -872,7 +878,7 @@ def _merge_manifest_locked(out: Path, outcomes: Sequence[Outcome]) -> list[dict]
 
 
 def write_index(out: Path, entries: Sequence[Mapping[str, Any]]) -> Path:
-    """Write ``index.html`` linking every report (paths relative to ``out``).
+    """Write ``index.html``: per scenario, each report's one-sentence answer, status and files (relative links).
 
     Parameters
     ----------
@@ -880,6 +886,7 @@ def write_index(out: Path, entries: Sequence[Mapping[str, Any]]) -> Path:
         The reports folder.
     entries : list of dict
         Manifest entries (:class:`Outcome` fields), shown grouped by scenario in the order given.
+        A report's answer is the ``headline`` of its results JSON.
 
     Returns
     -------
@@ -889,60 +896,51 @@ def write_index(out: Path, entries: Sequence[Mapping[str, Any]]) -> Path:
     by_scen: dict[str, list] = {}
     for e in entries:
         by_scen.setdefault(e["scenario"], []).append(e)
-    parts = [_scenario_table(scen, items, out) for scen, items in by_scen.items()]
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>simlib reports</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse;width:100%}}
-td,th{{border:1px solid #ccc;padding:.4em;vertical-align:top;text-align:left}}th{{background:#f3f3f3}}</style></head>
-<body><h1>simlib reports</h1>
-<p>Monte Carlo comparisons of sales incentive plans. Each report states its parameters, seed, versions and
-scenario hash; every figure carries its Monte Carlo error. Generated {html.escape(_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'))}
-with simlib {html.escape(versions()['simlib'])}.</p>
-{''.join(parts)}
-</body></html>
-"""
+    scenarios = [dict(name=shown_path(scen), rows=[_report_row(e, out) for e in items]) for scen, items in by_scen.items()]
+    page = render("index.html.j2", scenarios=scenarios, version=versions()["simlib"],
+                  generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     path = out / "index.html"
     write_atomic(path, page)
     return path
 
 
-#: colour of each status in the index
-_STATUS_COLOUR = {"ok": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700"}
+def _headline(path: str | None) -> str:
+    """The ``headline`` a report's results JSON gives ("" when there is none)."""
+    if not path:
+        return ""
+    try:
+        text = json.loads(Path(path).read_text(encoding="utf-8")).get("headline", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return text if isinstance(text, str) else ""
 
 
-def _scenario_table(scen: str, items: Sequence[Mapping[str, Any]], out: Path) -> str:
-    """The index's heading and table of one scenario's reports (HTML); the scenario shown relative to the working folder when inside it."""
-    rows = [_report_row(e, out) for e in items]
-    shown = Path(scen)
-    if shown.is_absolute() and shown.is_relative_to(Path.cwd()):
-        shown = shown.relative_to(Path.cwd())
-    return (f"<h2>Scenario {html.escape(str(shown))}</h2><table><tr><th>report</th><th>status</th><th>files</th>"
-            f"<th>message</th><th>run time</th><th>finished (UTC)</th></tr>{''.join(rows)}</table>")
-
-
-def _report_row(e: Mapping[str, Any], out: Path) -> str:
-    """One report's row of the index (HTML): title, status, links to its files, message, run time in seconds, finish time."""
+def _report_row(e: Mapping[str, Any], out: Path) -> dict[str, Any]:
+    """One report's row of the index: title, answer, status, relative links (report, results, notebook, log)."""
 
     def rel(p):
-        return html.escape(os.path.relpath(p, out)) if p else ""
+        return os.path.relpath(p, out) if p else ""
 
     links = []
-    if e.get("html"):
-        links.append(f"<a href='{rel(e['html'])}'>report</a>")
-    elif e.get("previous_html"):
-        links.append(f"<a href='{rel(e['previous_html'])}'>previous good report</a> "
-                     f"({html.escape(str(e.get('previous_finished', '')))})")
-    if e.get("json"):
-        links.append(f"<a href='{rel(e['json'])}'>results JSON</a>")
-    if e.get("ipynb"):
-        links.append(f"<a href='{rel(e['ipynb'])}'>executed notebook</a>")
-    if e.get("log"):
-        links.append(f"<a href='{rel(e['log'])}'>log</a>")
+    if not e.get("html") and e.get("previous_html"):
+        links.append((f"previous good report ({e.get('previous_finished', '')})", rel(e["previous_html"])))
+    for key, name in (("json", "results JSON"), ("ipynb", "executed notebook"), ("log", "log")):
+        if e.get(key):
+            links.append((name, rel(e[key])))
     st = e["status"]
-    return (f"<tr><td>{html.escape(e.get('title') or e['notebook'])}<br><code>{html.escape(e['notebook'])}</code></td>"
-            f"<td style='color:{_STATUS_COLOUR.get(st, '#000')};font-weight:bold'>{st}</td>"
-            f"<td>{' | '.join(links)}</td><td>{html.escape(e.get('message', ''))}</td>"
-            f"<td>{float(e.get('seconds') or 0):.0f} s</td><td>{html.escape(str(e.get('finished', '')))}</td></tr>")
+    headline = _headline(e.get("json")) if st == "ok" else ""
+    message = e.get("message", "")
+    if st == "failed":
+        message = _relative_paths(message, out)
+    return dict(title=e.get("title") or e["notebook"], html=rel(e.get("html")), status=st,
+                headline=headline or ("" if st != "ok" else "Open the report for its results."),
+                message=message, links=links, seconds=f"{float(e.get('seconds') or 0):.0f}",
+                finished=str(e.get("finished", "")).replace("T", " ").replace("+00:00", ""))
+
+
+def _relative_paths(text: str, out: Path) -> str:
+    """``text`` with the reports folder's absolute path taken out (paths then read relative to the index)."""
+    return text.replace(str(out) + os.sep, "").replace(str(out), ".")
 
 
 # ----------------------------------------------------------------------

@@ -49,6 +49,8 @@ __all__ = [
     "uncertainty_table",
     "md_text",
     "escape_frame",
+    "shown_path",
+    "PROVENANCE_MARK",
 ]
 
 
@@ -158,18 +160,43 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+#: marks the provenance block a notebook shows (``simlib report`` puts its own, fuller one in its place)
+PROVENANCE_MARK = "simlib-provenance"
+
+
+def shown_path(value: Any) -> str:
+    """A path as a report shows it: relative to the working folder when inside it, else the file name alone.
+
+    Reports never show an absolute path (a user's home, a temporary folder).
+    """
+    from pathlib import Path
+
+    p = Path(str(value))
+    if not p.is_absolute():
+        return str(p)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return p.name
+
+
 def show_provenance(result_or_dict: Any = None, parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Display :func:`provenance_table` in a notebook (returns it too).
+    """Display :func:`provenance_table` in a notebook, collapsed (returns it too).
 
     Uses ``IPython.display`` when available and falls back to ``print``.
+    Values that are absolute paths are shown with :func:`shown_path`.
     """
     tab = provenance_table(result_or_dict, parameters)
+    shown = tab.assign(value=[shown_path(v) if str(v).startswith("/") else v for v in tab["value"]])
     try:
-        from IPython.display import display
+        from IPython.display import HTML, display
 
-        display(escape_frame(tab).style.hide(axis="index").set_caption("Provenance: how these numbers were produced"))
-    except Exception:  # noqa: BLE001 - outside IPython / without jinja2
-        print(tab.to_string(index=False))
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                       for k, v in zip(shown["item"], shown["value"], strict=True))
+        display(HTML(f"<details class='simlib-details {PROVENANCE_MARK}'><summary><b>Provenance: how these numbers "
+                     f"were produced</b></summary><table class='{PROVENANCE_MARK}'>{rows}</table></details>"))
+    except Exception:  # noqa: BLE001 - outside IPython
+        print(shown.to_string(index=False))
     return tab
 
 
@@ -353,8 +380,8 @@ def rep_outcomes(
     -------
     DataFrame
         One row per plan, role, trial and rep: plan, role, trial, rep,
-        attainment (fraction of quota), quota and revenue (money per year),
-        incentive (money per year), payout (incentive / target incentive,
+        attainment (fraction of quota), quota, base (base salary) and revenue
+        (money per year), incentive (money per year), payout (incentive / target incentive,
         multiple), capped (bool).
     """
     frames = []
@@ -370,6 +397,7 @@ def rep_outcomes(
             "rep": np.tile(np.arange(R), T),
             "attainment": pay.attainment.ravel(),
             "quota": pay.quota.ravel(),
+            "base": np.full(T * R, float(pay.base)),
             "revenue": measures["revenue"].sum(axis=-1).ravel(),
             "incentive": pay.incentive.ravel(),
             "payout": np.where(ti > 0, pay.incentive / np.where(ti > 0, ti, 1.0), np.nan).ravel(),
@@ -586,6 +614,9 @@ def show(fig: Any) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=fig.dpi)
     display(Image(data=buf.getvalue(), format="png"))
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # a pyplot figure would otherwise be drawn a second time at the end of the cell
 
 
 def plan_components(scenario: Any, plans: Sequence[str] | None = None) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+import simlib.present as present
 from simlib.format import Z95
 
 __all__ = [
@@ -33,15 +34,6 @@ _CYCLE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 def _colours(names: Sequence[str]) -> dict[str, str]:
     return {n: _CYCLE[i % len(_CYCLE)] for i, n in enumerate(names)}
-
-
-def _money(x: float, _pos=None) -> str:
-    a = abs(x)
-    if a >= 1e6:
-        return f"{x / 1e6:.1f}M"
-    if a >= 1e3:
-        return f"{x / 1e3:.0f}k"
-    return f"{x:.0f}"
 
 
 def _grid(n: int, ncols: int = 3, w: float = 4.2, h: float = 3.2) -> tuple[Figure, np.ndarray]:
@@ -72,6 +64,8 @@ def _distribution(reps: pd.DataFrame, col: str, xlabel: str, marks: Sequence[flo
         ax.set_title(role)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("density")
+        if col == "attainment":
+            present.format_axis(ax, unit_="percent", axis="x")
     axes[0].legend(fontsize=8)
     return fig
 
@@ -82,7 +76,7 @@ def attainment_distribution(reps: pd.DataFrame, plans: Sequence[str] | None = No
     ``reps`` is :func:`simlib.report.notebook.rep_outcomes`; values above ``x_max``
     are drawn in the last bin. Dotted lines mark 100% and 120%.
     """
-    return _distribution(reps, "attainment", "attainment (fraction of quota)", (1.0, 1.2), plans, x_max)
+    return _distribution(reps, "attainment", "attainment (% of quota)", (1.0, 1.2), plans, x_max)
 
 
 def payout_distribution(reps: pd.DataFrame, plans: Sequence[str] | None = None, x_max: float = 3.5) -> Figure:
@@ -116,13 +110,15 @@ def pay_curves(curves: pd.DataFrame, plans: Sequence[str] | None = None) -> Figu
         ax.axvline(1.0, color="grey", ls=":", lw=1)
         ax.axhline(1.0, color="grey", ls=":", lw=1)
         ax.set_title(role)
-        ax.set_xlabel("attainment (fraction of quota)")
+        ax.set_xlabel("attainment (% of quota)")
         ax.set_ylabel("pay / target incentive")
+        present.format_axis(ax, unit_="percent", axis="x")
     axes[0].legend(fontsize=8)
     return fig
 
 
-def revenue_vs_cost(trials: pd.DataFrame, group: str = "total", plans: Sequence[str] | None = None) -> Figure:
+def revenue_vs_cost(trials: pd.DataFrame, group: str = "total", plans: Sequence[str] | None = None,
+                    currency: str = "EUR") -> Figure:
     """Scatter of revenue vs incentive cost, one point per trial, per plan (money per year)."""
     t = trials[trials["group"] == group]
     plans = list(plans) if plans else list(dict.fromkeys(t["plan"]))
@@ -132,16 +128,17 @@ def revenue_vs_cost(trials: pd.DataFrame, group: str = "total", plans: Sequence[
     for p in plans:
         sp = t[t["plan"] == p]
         ax.scatter(sp["revenue"], sp["incentive_cost"], s=8, alpha=0.5, color=col_of[p], label=p)
-    ax.xaxis.set_major_formatter(_money)
-    ax.yaxis.set_major_formatter(_money)
     ax.set_xlabel("revenue per year")
     ax.set_ylabel("incentive cost per year")
+    present.format_axis(ax, "revenue", currency, axis="x")
+    present.format_axis(ax, "incentive_cost", currency)
     ax.set_title(f"revenue vs incentive cost by trial ({group})")
     ax.legend(fontsize=8, markerscale=2)
     return fig
 
 
-def metric_by_role(summary: pd.DataFrame, metrics: Sequence[str], plans: Sequence[str] | None = None) -> Figure:
+def metric_by_role(summary: pd.DataFrame, metrics: Sequence[str], plans: Sequence[str] | None = None,
+                   currency: str = "EUR") -> Figure:
     """Bar charts of metrics per role and plan with 95% CI error bars."""
     metrics = [m for m in metrics if m in set(summary["metric"])]
     plans = list(plans) if plans else list(dict.fromkeys(summary["plan"]))
@@ -151,22 +148,21 @@ def metric_by_role(summary: pd.DataFrame, metrics: Sequence[str], plans: Sequenc
     width = 0.8 / max(1, len(plans))
     for ax, m in zip(axes, metrics, strict=False):
         sm = summary[summary["metric"] == m]
-        unit = sm["unit"].iloc[0] if "unit" in sm and len(sm) else ""
         for j, p in enumerate(plans):
             sp = sm[sm["plan"] == p].set_index("group").reindex(groups)
             x = np.arange(len(groups)) + (j - (len(plans) - 1) / 2) * width
             err = np.vstack([sp["mean"] - sp["ci_low"], sp["ci_high"] - sp["mean"]]).clip(min=0)
             ax.bar(x, sp["mean"], width, yerr=err, color=col_of[p], label=p, capsize=2)
         ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
-        ax.set_title(f"{m} ({unit})" if unit else m)
-        if unit == "money":
-            ax.yaxis.set_major_formatter(_money)
+        ax.set_title(present.label(m), fontsize=10)
+        present.format_axis(ax, m, currency)
     axes[0].legend(fontsize=7)
     return fig
 
 
-def difference_forest(differences: pd.DataFrame, metrics: Sequence[str], group: str = "total") -> Figure:
-    """Paired differences (plan - reference) with 95% CIs, one panel per metric."""
+def difference_forest(differences: pd.DataFrame, metrics: Sequence[str], group: str = "total",
+                      currency: str = "EUR") -> Figure:
+    """Paired differences (plan - reference) with 95% CIs, one panel per metric, axes in the metric's unit."""
     d = differences[(differences["group"] == group) & differences["metric"].isin(metrics)]
     metrics = [m for m in metrics if m in set(d["metric"])]
     fig, axes = _grid(max(1, len(metrics)), ncols=2, w=5.5, h=2.6)
@@ -176,12 +172,14 @@ def difference_forest(differences: pd.DataFrame, metrics: Sequence[str], group: 
         ax.errorbar(dm["diff"], y, xerr=np.vstack([dm["diff"] - dm["ci_low"], dm["ci_high"] - dm["diff"]]).clip(min=0),
                     fmt="o", color="#1f77b4", capsize=3)
         ax.axvline(0.0, color="grey", lw=1)
-        ax.set_yticks(y, [f"{p} - {r}" for p, r in zip(dm["plan"], dm["reference"], strict=False)], fontsize=8)
-        ax.set_title(f"{m}: paired difference ({group})")
+        ax.set_yticks(y, [f"{p} vs {r}" for p, r in zip(dm["plan"], dm["reference"], strict=False)], fontsize=8)
+        ax.set_title(f"{present.label(m)}: change ({group})", fontsize=10)
+        present.format_axis(ax, m, currency, axis="x", signed=True)
     return fig
 
 
-def budget_risk_chart(trials: pd.DataFrame, budget: float | None = None, plans: Sequence[str] | None = None) -> Figure:
+def budget_risk_chart(trials: pd.DataFrame, budget: float | None = None, plans: Sequence[str] | None = None,
+                      currency: str = "EUR") -> Figure:
     """Distribution (ECDF) of total incentive cost per plan with the budget marked."""
     t = trials[trials["group"] == "total"]
     plans = list(plans) if plans else list(dict.fromkeys(t["plan"]))
@@ -193,11 +191,13 @@ def budget_risk_chart(trials: pd.DataFrame, budget: float | None = None, plans: 
         if c.size:
             ax.step(c, np.arange(1, c.size + 1) / c.size, where="post", color=col_of[p], label=p)
     if budget:
-        ax.axvline(budget, color="black", ls="--", lw=1.2, label=f"budget {_money(budget)}")
+        ax.axvline(budget, color="black", ls="--", lw=1.2,
+                   label=f"budget {present.fmt_value(budget, 'incentive_cost', currency)}")
     ax.axhline(0.95, color="grey", ls=":", lw=1)
-    ax.xaxis.set_major_formatter(_money)
     ax.set_xlabel("total incentive cost per year")
-    ax.set_ylabel("share of trials at or below")
+    ax.set_ylabel("share of simulated years at or below")
+    present.format_axis(ax, "incentive_cost", currency, axis="x")
+    present.format_axis(ax, unit_="percent")
     ax.set_title("incentive cost risk (dotted line: P95)")
     ax.legend(fontsize=8)
     return fig
@@ -210,8 +210,9 @@ def heatmaps(
     metrics: Sequence[str],
     group: str = "total",
     ok: pd.DataFrame | None = None,
+    currency: str = "EUR",
 ) -> Figure:
-    """Heatmaps of sweep metrics over two parameters, one panel per metric.
+    """Heatmaps of sweep metrics over two parameters, one panel per metric (cells in the metric's unit).
 
     Parameters
     ----------
@@ -235,14 +236,16 @@ def heatmaps(
     for ax, m in zip(axes, metrics, strict=False):
         piv = s[s["metric"] == m].pivot_table(index=y, columns=x, values="mean").reindex(index=ys, columns=xs)
         im = ax.imshow(piv.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis")
-        fig.colorbar(im, ax=ax, shrink=0.85, format=_money if s.loc[s["metric"] == m, "unit"].eq("money").any() else None)
         vals = piv.to_numpy(dtype=float)
+        scale = present.money_scale(vals.ravel())
+        cb = fig.colorbar(im, ax=ax, shrink=0.85)
+        present.format_axis(cb.ax, m, currency)
         lo, hi = np.nanmin(vals) if np.isfinite(vals).any() else 0.0, np.nanmax(vals) if np.isfinite(vals).any() else 1.0
         for i in range(len(ys)):
             for j in range(len(xs)):
                 v = vals[i, j]
                 if np.isfinite(v):
-                    txt = _money(v) if abs(v) >= 1e3 else f"{v:.2f}"
+                    txt = present.fmt_value(v, m, currency, scale=scale).replace(f" {currency}", "")
                     light = hi > lo and (v - lo) / (hi - lo) > 0.6
                     ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="black" if light else "white")
         if ok is not None and len(ok):
@@ -253,9 +256,9 @@ def heatmaps(
                         ax.add_patch(_rect(j, i))
         ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
         ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        ax.set_title(f"{m} ({group})")
+        ax.set_xlabel(x.replace("_", " "))
+        ax.set_ylabel(y.replace("_", " "))
+        ax.set_title(f"{present.label(m).split(' (')[0]} ({group})", fontsize=10)
     return fig
 
 
@@ -279,11 +282,13 @@ def role_profile(reps: pd.DataFrame, plans: Sequence[str]) -> Figure:
             ax.bar(x, m, width, yerr=Z95 * se, color=col_of[p], label=p, capsize=2)
         ax.set_xticks(np.arange(len(roles)), roles)
         ax.set_title(lab)
+        present.format_axis(ax, unit_="percent" if col == "attainment" else "ratio")
     axes[0].legend(fontsize=8)
     return fig
 
 
-def by_year(frame: pd.DataFrame, metrics: Sequence[str], group: str = "total", plans: Sequence[str] | None = None) -> Figure:
+def by_year(frame: pd.DataFrame, metrics: Sequence[str], group: str = "total", plans: Sequence[str] | None = None,
+            currency: str = "EUR") -> Figure:
     """One panel per metric: each plan's yearly mean with its 95% CI, years on the x axis (a multi-year run's frame)."""
     f = frame[(frame["group"] == group) & frame["metric"].isin(metrics)]
     plans = list(plans) if plans else list(dict.fromkeys(f["plan"]))
@@ -295,9 +300,8 @@ def by_year(frame: pd.DataFrame, metrics: Sequence[str], group: str = "total", p
             err = np.vstack([sp["mean"] - sp["ci_low"], sp["ci_high"] - sp["mean"]]).clip(min=0)
             ax.errorbar(sp["year"] + (j - (len(plans) - 1) / 2) * 0.05, sp["mean"], yerr=err, color=col_of[p],
                         label=p, marker="o", ms=3, capsize=2)
-        ax.set_title(m, fontsize=9)
+        ax.set_title(present.label(m), fontsize=9)
         ax.set_xticks(sorted(f["year"].unique()))
-        if f.loc[f["metric"] == m, "mean"].abs().max() >= 1e4:
-            ax.yaxis.set_major_formatter(_money)
+        present.format_axis(ax, m, currency)
     axes[0].legend(fontsize=7)
     return fig

@@ -1,0 +1,413 @@
+"""Metrics as a reader sees them: display names, units, money in the scenario's currency, percent, no exponents.
+
+One presentation layer for HTML reports, the command line, the explorer and
+spreadsheet exports. Every metric the engine emits has an entry in
+:data:`CATALOGUE`: a display name and one of five units
+
+========  ===============================================  =====================
+unit      shown as                                         examples
+========  ===============================================  =====================
+money     ``1.80 M EUR``, ``734 k EUR``, ``9,850 EUR``     revenue, profit
+percent   ``19.5%`` (differences in points: ``+1.2 pp``)   comp_cost_of_sales
+count     ``1,234``                                        counts of reps
+ratio     ``2.45`` (a multiple or a correlation)           leverage
+index     ``1.02`` (1 = today)                             effort_index
+========  ===============================================  =====================
+
+The API:
+
+- :func:`label` and :func:`unit` of a metric id; :func:`is_diagnostic` for
+  model diagnostics that reports keep out of the main tables;
+- :func:`fmt` writes one estimate with its 95% CI half-width
+  (``fmt(1.8e6, 12e3, "profit", "EUR", signed=True) == "+1.80 M EUR ± 24 k"``);
+- :func:`money_scale` picks one k / M scale for a set of money values (a table);
+- :func:`style_table` formats a numeric table (a pandas ``Styler``: the data
+  stay numbers, only their display is formatted);
+- :func:`number_format` gives the Excel number format of a metric;
+- :func:`format_axis` formats a matplotlib axis (money with the currency,
+  percent with ``%``; never an offset such as ``1e6``).
+
+Precision follows :mod:`simlib.format` (two significant digits of the
+standard error), capped for reading: money to three significant digits of
+its scale, percent to one decimal, ratios and indices to two. No output
+uses scientific notation.
+
+Base layer: the standard library, NumPy and :mod:`simlib.format`; pandas and
+matplotlib only inside the functions that take their objects.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from simlib.format import Z95, decimals
+
+__all__ = ["MetricInfo", "CATALOGUE", "UNITS", "label", "unit", "info", "is_diagnostic", "money_scale", "fmt",
+           "fmt_value", "half_width", "plain", "number_format", "style_table", "format_axis", "axis_label"]
+
+#: the units a metric can have
+UNITS = ("money", "percent", "count", "ratio", "index")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How one metric is shown.
+
+    Attributes
+    ----------
+    label : str
+        Display name (sentence case, no unit).
+    unit : str
+        One of :data:`UNITS`.
+    diagnostic : bool
+        A model diagnostic (behaviour internals): shown once, collapsed, at the end of reports.
+    """
+
+    label: str
+    unit: str
+    diagnostic: bool = False
+
+
+#: every metric id the engine, the guardrails and the sweeps emit -> how it is shown
+CATALOGUE: dict[str, MetricInfo] = {
+    "revenue": MetricInfo("Revenue", "money"),
+    "gross_profit": MetricInfo("Gross profit", "money"),
+    "incentive_cost": MetricInfo("Incentive cost", "money"),
+    "base_cost": MetricInfo("Base salaries", "money"),
+    "total_comp": MetricInfo("Total compensation", "money"),
+    "comp_cost_of_sales": MetricInfo("Comp cost of sales (comp / revenue)", "percent"),
+    "profit": MetricInfo("Profit (gross profit - comp)", "money"),
+    "share_at_quota": MetricInfo("Reps at or above quota", "percent"),
+    "share_120": MetricInfo("Reps at 120%+ of quota", "percent"),
+    "attainment_p10": MetricInfo("Attainment, 10th percentile", "percent"),
+    "attainment_p50": MetricInfo("Attainment, median", "percent"),
+    "attainment_p90": MetricInfo("Attainment, 90th percentile", "percent"),
+    "payout_p10": MetricInfo("Payout / target, 10th percentile", "ratio"),
+    "payout_p50": MetricInfo("Payout / target, median", "ratio"),
+    "leverage": MetricInfo("Leverage (payout / target, 90th pct.)", "ratio"),
+    "share_capped": MetricInfo("Reps who hit a cap", "percent"),
+    "pay_performance_corr": MetricInfo("Pay-performance correlation", "ratio"),
+    "gini_pay": MetricInfo("Pay inequality (Gini)", "index"),
+    "recognition_value": MetricInfo("Value of non-money awards", "money"),
+    "over_budget": MetricInfo("Chance of exceeding the incentive budget", "percent"),
+    "p95_incentive_cost": MetricInfo("Incentive cost, bad year (95th pct.)", "money"),
+    "p95_total_comp": MetricInfo("Total compensation, bad year (95th pct.)", "money"),
+    # behaviour model
+    "last_month_share": MetricInfo("Revenue booked in a period's last month", "percent", True),
+    "discount_cost": MetricInfo("Discounts given to pull deals forward", "money"),
+    "help_given": MetricInfo("Help to teammates (index, 1 = today)", "index", True),
+    "effort_index": MetricInfo("Effort (index, 1 = today)", "index", True),
+    "give_up_share": MetricInfo("Reps easing off while short of target", "percent", True),
+    "coast_share": MetricInfo("Reps coasting once on track", "percent", True),
+    # several years (simlib run --years): people and money
+    "hiring_cost": MetricInfo("Hiring cost", "money"),
+    "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),
+    "cost_of_turnover": MetricInfo("Cost of turnover", "money"),
+    "profit_cumulative": MetricInfo("Profit, years so far", "money"),
+    "quota_mean": MetricInfo("Mean quota", "money"),
+    "attainment_mean": MetricInfo("Mean attainment", "percent"),
+    "turnover_rate": MetricInfo("Turnover (leavers / seats)", "percent"),
+    "regretted_turnover": MetricInfo("Regretted turnover (top-quartile leavers / seats)", "percent"),
+    "vacancy_months": MetricInfo("Empty seat-months", "count"),
+    "hires": MetricInfo("Hires started", "count"),
+    "tenure_under_1y": MetricInfo("Reps under one year in post", "percent"),
+    "tenure_1_3y": MetricInfo("Reps one to three years in post", "percent"),
+    "tenure_over_3y": MetricInfo("Reps over three years in post", "percent"),
+    # exact plan properties judged by the guardrails
+    "base_share": MetricInfo("Base share of on-target pay", "percent"),
+    "quota_to_ote": MetricInfo("Quota / on-target earnings", "ratio"),
+}
+
+#: display precision caps: decimals of a scaled money value's three significant digits, percent, ratio, index
+_CAP = {"percent": 1, "ratio": 2, "index": 2, "count": 0}
+
+
+def info(metric: str) -> MetricInfo:
+    """The :class:`MetricInfo` of a metric id; an unknown id raises ``KeyError`` naming the known ones."""
+    try:
+        return CATALOGUE[metric]
+    except KeyError:
+        raise KeyError(f"metric '{metric}' has no display entry; known: {', '.join(CATALOGUE)}") from None
+
+
+def label(metric: str) -> str:
+    """Display name of a metric id (``label("share_120") == "Reps at 120%+ of quota"``); unknown ids are returned as given."""
+    return CATALOGUE[metric].label if metric in CATALOGUE else str(metric)
+
+
+def unit(metric: str) -> str:
+    """Unit of a metric id, one of :data:`UNITS` (``"ratio"`` for an unknown id)."""
+    return CATALOGUE[metric].unit if metric in CATALOGUE else "ratio"
+
+
+def is_diagnostic(metric: str) -> bool:
+    """Whether a metric is a model diagnostic (kept out of main tables)."""
+    return metric in CATALOGUE and CATALOGUE[metric].diagnostic
+
+
+def _unit_of(metric: str | None, unit_: str | None) -> str:
+    if unit_ is not None:
+        if unit_ not in UNITS:
+            raise ValueError(f"unit '{unit_}': expected one of {', '.join(UNITS)}")
+        return unit_
+    return unit(metric) if metric else "ratio"
+
+
+def money_scale(values: Iterable[float]) -> tuple[float, str]:
+    """One scale for a set of money values: ``(1e6, "M")``, ``(1e3, "k")`` or ``(1.0, "")``.
+
+    Chosen from the largest finite magnitude: M from a million, k from ten
+    thousand (so 9,850 stays whole), else none.
+    """
+    mags = [abs(float(v)) for v in values if v is not None and math.isfinite(float(v))]
+    top = max(mags, default=0.0)
+    if top >= 1e6:
+        return 1e6, "M"
+    if top >= 1e4:
+        return 1e3, "k"
+    return 1.0, ""
+
+
+def _places(x: float, se: float, cap: int) -> int:
+    """Decimals the SE allows (:func:`simlib.format.decimals`), at most ``cap``."""
+    d = decimals(x, se)
+    return cap if d is None else min(d, cap)
+
+
+def _money_cap(scaled: float) -> int:
+    """Decimals giving three significant digits of a scaled money value (none from 100 on)."""
+    a = abs(scaled)
+    return 0 if a >= 100 or a == 0 else (1 if a >= 10 else 2)
+
+
+def _number(x: float, places: int, signed: bool) -> str:
+    if not math.isfinite(x):
+        return "n/a"
+    r = round(x, places)
+    if r == 0:
+        r = 0.0  # no "-0.0" or "+0.0"
+    return f"{r:{'+' if signed and r else ''},.{places}f}"
+
+
+def fmt_value(value: float, metric: str | None = None, currency: str = "EUR", *, unit_: str | None = None,
+              se: float = 0.0, signed: bool = False, scale: tuple[float, str] | None = None) -> str:
+    """A value alone, in its unit: ``"1.80 M EUR"``, ``"19.5%"``, ``"+1.2 pp"``, ``"2.45"``.
+
+    Parameters
+    ----------
+    value : float
+    metric : str, optional
+        Metric id (its unit from :data:`CATALOGUE`).
+    currency : str
+        Currency code written after money.
+    unit_ : str, optional
+        A unit from :data:`UNITS` instead of the metric's.
+    se : float
+        Standard error: no more decimals than it allows.
+    signed : bool
+        A change: ``+`` before positive values, percent changes in percentage points.
+    scale : (divisor, suffix), optional
+        Money scale (:func:`money_scale`); default chosen for this value.
+    """
+    u, x, se = _unit_of(metric, unit_), float(value), abs(float(se)) if se is not None else 0.0
+    if not math.isfinite(x):
+        return "n/a"
+    if u == "money":
+        div, suf = scale or money_scale([x])
+        places = _places(x / div, se / div, _money_cap(x / div))
+        return f"{_number(x / div, places, signed)} {suf + ' ' if suf else ''}{currency}".strip()
+    if u == "percent":
+        text = _number(100 * x, _places(100 * x, 100 * se, _CAP["percent"]), signed)
+        return f"{text} pp" if signed else f"{text}%"
+    return _number(x, _places(x, se, _CAP[u]), signed)
+
+
+def half_width(se: float, metric: str | None = None, *, unit_: str | None = None, places: int | None = None) -> str:
+    """The 95% CI half-width ``Z95 * se`` in the metric's unit: ``"24 k"``, ``"0.1"``.
+
+    Money is written with two significant digits on its own k / M scale,
+    without the currency; other units to ``places`` decimals (default two
+    significant digits), percent in points. ``"<0.1"`` when it rounds to
+    zero, ``"n/a"`` for a missing or infinite SE.
+    """
+    u = _unit_of(metric, unit_)
+    se = float(se) if se is not None else float("nan")
+    if not math.isfinite(se):
+        return "n/a"
+    h = Z95 * abs(se) * (100 if u == "percent" else 1)
+    if h == 0:
+        return "0"
+    div, suf = (1e6, "M") if u == "money" and h >= 1e6 else ((1e3, "k") if u == "money" and h >= 1e3 else (1.0, ""))
+    if u == "money" or places is None:
+        places = max(0, 1 - math.floor(math.log10(h / div)))
+    text = _number(h / div, places, False)
+    if float(text.replace(",", "")) == 0:
+        return f"<{10 ** -places:.{places}f}"
+    return f"{text} {suf}" if suf else text
+
+
+def fmt(value: float, se: float | None, metric: str | None = None, currency: str = "EUR", *, unit_: str | None = None,
+        signed: bool = False, scale: tuple[float, str] | None = None) -> str:
+    """An estimate with its 95% CI half-width: ``"+1.80 M EUR ± 24 k"``, ``"19.5% ± 0.1"``.
+
+    ``se`` None or 0 writes the value alone (an exact figure). Other
+    arguments as for :func:`fmt_value`.
+    """
+    text = fmt_value(value, metric, currency, unit_=unit_, se=se or 0.0, signed=signed, scale=scale)
+    if se is None or not math.isfinite(float(value)) or float(se) == 0:
+        return text
+    u = _unit_of(metric, unit_)
+    x = 100 * float(value) if u == "percent" else float(value)
+    places = None if u == "money" else _places(x, 100 * float(se) if u == "percent" else float(se), _CAP[u])
+    return f"{text} ± {half_width(se, metric, unit_=unit_, places=places)}"
+
+
+def plain(value: float, digits: int = 3) -> str:
+    """A number without a unit and without exponent: whole with separators from 1,000, else ``digits`` significant.
+
+    ``plain(1032690.4) == "1,032,690"``, ``plain(0.000123456) == "0.000123"``, ``plain(2.5) == "2.50"``.
+    """
+    x = float(value)
+    if not math.isfinite(x):
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x == 0:
+        return "0"
+    return f"{x:.{max(0, digits - 1 - math.floor(math.log10(abs(x))))}f}"
+
+
+#: Excel number format of each unit (``{cur}`` is replaced by the currency code)
+_EXCEL = {"money": '#,##0 "{cur}"', "percent": "0.0%", "count": "#,##0", "ratio": "0.00", "index": "0.00"}
+
+
+def number_format(metric: str, currency: str = "EUR") -> str:
+    """The Excel number format of a metric: ``'#,##0 "EUR"'`` (money), ``"0.0%"``, ``"#,##0"``, ``"0.00"``.
+
+    Values stay numeric in the cell (fractions for percent, money in units).
+    """
+    cur = str(currency).replace('"', "")
+    return _EXCEL[unit(metric)].replace("{cur}", cur)
+
+
+def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = None, *, se: Any = None,
+                currency: str = "EUR", signed: bool = False, caption: str = "", index_labels: bool = True) -> Any:
+    """A pandas ``Styler`` showing a numeric table in readable units; the data stay numbers.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Numeric cells. Rows are metrics (the index holds metric ids) unless
+        ``metrics`` maps columns to metric ids.
+    metrics : list or dict, optional
+        Row metric ids (default: the index), or a dict column -> metric id
+        (columns not in it are left as they are).
+    se : DataFrame, optional
+        Standard errors of the same shape: cells then read ``value ± half-width``.
+    currency : str
+        Currency code for money.
+    signed : bool
+        The cells are changes (``+``, percentage points).
+    caption : str
+        Table caption (escaped).
+    index_labels : bool
+        Show row metric ids as display names.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Money scaled once per table (k or M, from its largest value),
+        labels HTML-escaped.
+    """
+    import pandas as pd
+
+    by_col = isinstance(metrics, Mapping)
+    rows = list(metrics) if metrics is not None and not by_col else list(df.index)
+    money = [] if by_col else [df.iloc[i].to_numpy(dtype=float) for i in range(len(df.index)) if unit(rows[i]) == "money"]
+    if by_col:
+        money = [df[c].to_numpy(dtype=float) for c, m in metrics.items() if c in df and unit(m) == "money"]
+    scale = money_scale(v for arr in money for v in arr)
+    st = df.style
+    if by_col:
+        for c, m in metrics.items():
+            if c in df:
+                st = st.format(_cell_format(m, df[c], None if se is None else se[c], currency, signed, scale), subset=[c])
+    else:
+        for i in range(len(df.index)):
+            row_se = None if se is None else se.iloc[i]
+            st = st.format(_cell_format(rows[i], df.iloc[i], row_se, currency, signed, scale),
+                           subset=pd.IndexSlice[df.index[[i]], :])
+    if index_labels and not by_col:
+        st = st.format_index(lambda m: html.escape(label(m)), axis=0)
+    else:
+        st = st.format_index(lambda v: html.escape(str(v)), axis=0)
+    st = st.format_index(lambda v: html.escape(str(v)), axis=1)
+    if caption:
+        st = st.set_caption(html.escape(caption))
+    return st
+
+
+def _cell_format(metric: str, values: Any, ses: Any, currency: str, signed: bool, scale: tuple[float, str]):
+    """A Styler formatter for cells of one metric: ``value ± half-width``, the SE looked up by the cell's value.
+
+    One formatter per row (or column) keeps styling fast; cells of one
+    metric with exactly equal values share their SE.
+    """
+    lookup = {} if ses is None else {float(v): float(e) for v, e in zip(values, ses, strict=True) if v == v}
+
+    def cell(v):
+        if v is None or v != v:
+            return ""
+        return fmt(v, lookup.get(float(v)) if ses is not None else None, metric, currency, signed=signed, scale=scale)
+
+    return cell
+
+
+def axis_label(metric: str, currency: str = "EUR", *, change: bool = False) -> str:
+    """An axis title: the metric's name and unit, e.g. ``"Profit (EUR per year)"``, ``"Reps at quota (%)"``."""
+    u = unit(metric)
+    what = {"money": f"{currency} per year", "percent": "percentage points" if change else "%"}.get(u)
+    return f"{label(metric)} ({what})" if what else label(metric)
+
+
+def format_axis(ax: Any, metric: str | None = None, currency: str = "EUR", *, unit_: str | None = None,
+                axis: str = "y", signed: bool = False) -> None:
+    """Format a matplotlib axis in a metric's unit: money as ``1.8 M EUR``, percent as ``19.5%``, no offset."""
+    from matplotlib.ticker import FuncFormatter
+
+    u = _unit_of(metric, unit_)
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    sign = "+" if signed else ""
+    div, suf, mult, tail = 1.0, "", 1.0, ""
+    if u == "money":
+        div, suf = money_scale([lo, hi])
+        note = f"({suf + ' ' if suf else ''}{currency})"
+    elif u == "percent":
+        mult, tail = 100.0, "" if signed else "%"
+        note = "(percentage points)" if signed else ""
+    else:
+        note = ""
+
+    def tick(v, _pos=None):
+        locs = sorted(target.get_majorticklocs())
+        step = min((b - a for a, b in zip(locs, locs[1:], strict=False) if b > a), default=abs(v) or 1.0)
+        places = _tick_places(step * mult / div)
+        x = round(v * mult / div, places)
+        return f"{x:{sign if x else ''},.{places}f}{tail}"
+
+    target.set_major_formatter(FuncFormatter(tick))
+    if note:
+        name = ax.get_ylabel() if axis == "y" else ax.get_xlabel()
+        (ax.set_ylabel if axis == "y" else ax.set_xlabel)(" ".join(x for x in (name, note) if x))
+
+
+def _tick_places(step: float) -> int:
+    """Decimals that write a tick ``step`` exactly (2.5 needs one), 0 to 3."""
+    if not math.isfinite(step) or step <= 0:
+        return 0
+    return next((p for p in range(4) if abs(round(step, p) - step) <= 1e-6 * step), 3)

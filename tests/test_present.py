@@ -1,0 +1,113 @@
+"""The presentation layer: every metric has a name and unit; money, percent and ratios read as people write them."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from conftest import DEFAULT
+
+import simlib
+from simlib import present as P
+from simlib.design import guardrails as gr
+from simlib.engine.results import TAIL_METRICS
+from simlib.model.metrics import METRICS
+
+EXPONENT = re.compile(r"\d[eE][+-]?\d")
+
+
+@pytest.fixture(scope="module")
+def emitted():
+    """Every metric id a run (dynamic behaviour), its tails and the guardrails emit."""
+    scen = simlib.load_scenario(DEFAULT)
+    res = simlib.simulate(scen, trials=4, rng=0, behaviour="dynamic")
+    ids = set(res.summary()["metric"]) | set(res.differences()["metric"])
+    ids |= set(gr.guardrail_table(res.summary())["metric"]) | set(gr.plan_rules(scen, res.plans)["metric"])
+    return ids | set(METRICS) | set(TAIL_METRICS)
+
+
+def test_every_metric_the_engine_emits_has_a_display_name_and_unit(emitted):
+    missing = sorted(m for m in emitted if m not in P.CATALOGUE)
+    assert missing == [], f"add these metrics to simlib.present.CATALOGUE: {missing}"
+    for m in emitted:
+        assert P.unit(m) in P.UNITS
+        assert P.label(m) and P.label(m) != m and "_" not in P.label(m)
+        assert P.number_format(m)  # an Excel format for each
+
+
+def test_units_follow_the_engine_units():
+    for m, (_, u) in METRICS.items():
+        if u == "money":
+            assert P.unit(m) == "money", m
+        elif u in ("fraction", "probability", "fraction of quota"):
+            assert P.unit(m) == "percent", m
+        else:
+            assert P.unit(m) in ("ratio", "index"), m
+
+
+@pytest.mark.parametrize("args, kw, text", [
+    ((1.8e6, 12e3, "profit", "EUR"), {"signed": True}, "+1.80 M EUR ± 24 k"),
+    ((0.19516, 0.00045, "comp_cost_of_sales"), {}, "19.5% ± 0.1"),
+    ((0.012, 0.003, "share_at_quota"), {"signed": True}, "+1.2 pp ± 0.6"),
+    ((730_600.0, 1234.0, "incentive_cost", "USD"), {}, "731 k USD ± 2.4 k"),
+    ((36_044_036.1213, 0.0, "revenue", "EUR"), {}, "36.0 M EUR"),
+    ((9850.0, 30.0, "revenue", "GBP"), {}, "9,850 GBP ± 59"),
+    ((2.4567, 0.0123, "leverage"), {}, "2.46 ± 0.02"),
+    ((-23_000.0, 5000.0, "profit"), {"signed": True}, "-23.0 k EUR ± 9.8 k"),
+    ((1.0, 0.0, "help_given"), {}, "1.00"),
+    ((0.5, float("nan"), "share_120"), {}, "50.0% ± n/a"),
+])
+def test_fmt_reads_as_people_write_numbers(args, kw, text):
+    assert P.fmt(*args, **kw) == text
+
+
+def test_no_scientific_notation_at_any_size():
+    for x in (1e-9, 3.3e-5, 0.5, 7.306e5, 3.6e7, 8.9e9, 1.2e12):
+        for m in ("revenue", "share_120", "leverage", "effort_index"):
+            for se in (0.0, x * 1e-3, x * 0.5):
+                assert not EXPONENT.search(P.fmt(x, se, m)), (x, se, m, P.fmt(x, se, m))
+                assert not EXPONENT.search(P.fmt(-x, se, m, signed=True))
+
+
+def test_money_scale_is_chosen_per_table():
+    assert P.money_scale([9_850.0, 12.0]) == (1.0, "")
+    assert P.money_scale([730_600.0, 15_000.0]) == (1e3, "k")
+    assert P.money_scale([3.6e7, 5.0, float("nan")]) == (1e6, "M")
+    # one scale for the whole table: small values in a table of millions show in M
+    assert P.fmt(250_000.0, 0.0, "profit", scale=(1e6, "M")) == "0.25 M EUR"
+
+
+def test_number_formats_for_spreadsheets():
+    assert P.number_format("profit", "USD") == '#,##0 "USD"'
+    assert P.number_format("share_at_quota") == "0.0%"
+    assert P.number_format("leverage") == "0.00"
+
+
+def test_style_table_keeps_numbers_and_formats_display():
+    df = pd.DataFrame({"current": [3.6e7, 0.195, 2.4], "team": [3.7e7, 0.19, 2.5]},
+                      index=["revenue", "comp_cost_of_sales", "leverage"])
+    st = P.style_table(df, se=df * 1e-3, currency="USD", caption="<b>levels</b>")
+    assert st.data.equals(df)  # numbers stay numbers
+    page = st.to_html()
+    assert "36.0 M USD ± 71 k" in page and "19.5% ± 0.04" not in page and "19.5% ±" in page
+    assert "Comp cost of sales" in page and "comp_cost_of_sales" not in page.split("<tbody>")[1]
+    assert "&lt;b&gt;levels&lt;/b&gt;" in page
+    assert not EXPONENT.search(page.split("<tbody>")[1])
+
+
+def test_format_axis_writes_currency_and_percent_without_offset():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.subplots()
+    ax.plot([0, 1], [1.2e6, 3.4e6])
+    ax.set_ylabel("profit")
+    P.format_axis(ax, "profit", "EUR")
+    labels = [ax.yaxis.get_major_formatter()(v) for v in ax.get_yticks()]
+    assert labels and all(re.fullmatch(r"-?[\d.,]+", t) for t in labels), labels
+    assert ax.get_ylabel() == "profit (M EUR)"
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    ax.set_ylim(0.1, 0.3)
+    P.format_axis(ax, "share_120")
+    assert ax.yaxis.get_major_formatter()(0.195) == "19.5%"
