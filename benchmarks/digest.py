@@ -31,7 +31,9 @@ SWEEPS = {
 
 
 def _simlib(args: list[str]) -> str:
-    out = subprocess.run([sys.executable, "-m", "simlib", *args], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "simlib", *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"simlib {' '.join(args)} failed (exit {out.returncode}):\n{out.stderr}")
     return out.stdout
 
 
@@ -44,7 +46,7 @@ def digests() -> dict[str, str]:
         found[name] = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
     with tempfile.TemporaryDirectory() as tmp:
         for name, args in SWEEPS.items():
-            out = Path(tmp) / "sweep.csv"
+            out = Path(tmp) / f"{name.replace(' ', '_')}.csv"  # one file each: sweep refuses to overwrite
             _simlib(["sweep", SCENARIO, *args, "--seed", "3", "--out", str(out)])
             found[name] = hashlib.sha256(out.read_bytes()).hexdigest()
     return found
