@@ -68,6 +68,18 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def worker_count(executor: Any) -> int:
+    """Workers an executor runs tasks on: a Dask cluster's threads, a pool's processes (else this machine's cores)."""
+    if is_dask_client(executor):
+        try:
+            workers = executor.scheduler_info().get("workers", {})
+            return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+        except (OSError, AttributeError, TypeError, ValueError):
+            return cpu_count()
+    n = getattr(executor, "_max_workers", None)  # concurrent.futures pools keep their size there
+    return int(n) if isinstance(n, int) and n > 0 else cpu_count()
+
+
 def _count(text: str, what: str) -> int | None:
     _, _, n = text.partition(":")
     if not n:
