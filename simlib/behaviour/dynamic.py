@@ -43,7 +43,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
 
 from simlib.behaviour import kernels
 from simlib.behaviour.kernels import X_GRID, X_H, X_N, Problem, Solution, shock_nodes
@@ -149,6 +148,13 @@ def _teammate_weight(social_weight: float, n: float) -> float:
     return min(social_weight / (n - 1.0), 1.0)
 
 
+def _ndtr(x: np.ndarray) -> np.ndarray:
+    """The standard normal CDF (SciPy's ``ndtr``, imported on first use: SciPy takes a third of a second to load)."""
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
 #: share of a type cell of C_GRID (in attainment) that blurs a recognition threshold (_recognition_prize)
 _TYPE_BLUR = 0.5
 
@@ -187,7 +193,7 @@ def _recognition_prize(value: float, top_k: int, attainment: np.ndarray, expecte
     cell = _TYPE_BLUR * math.log(C_GRID[1] / C_GRID[0]) * a[:, None]
     s = np.sqrt(sd_star**2 + (1.0 - share) * sd_y**2 + (share * X_H) ** 2 + cell**2)
     annual = (1.0 - share) * a[:, None] + share * X_GRID[None, :]
-    return value * ndtr((annual - float(np.mean(th))) / s)
+    return value * _ndtr((annual - float(np.mean(th))) / s)
 
 
 # --------------------------------------------------------------------------

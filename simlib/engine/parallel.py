@@ -28,7 +28,6 @@ of any size.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -216,6 +215,8 @@ def connect_client(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
         from dask.distributed import Client
     except ImportError as exc:  # pragma: no cover
         raise SimlibError("Dask is not installed: pip install 'dask[distributed]'") from exc
+    import asyncio
+
     with ThreadPoolExecutor(max_workers=1) as ex:  # a fresh event loop, also under Jupyter's running one
         problem = ex.submit(asyncio.run, _handshake(address, timeout)).result()
     if problem:
@@ -228,6 +229,8 @@ def connect_client(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
 
 async def _handshake(address: str, timeout: float) -> str | None:
     """None when a Dask scheduler at ``address`` completes the handshake within ``timeout`` seconds, else why not."""
+    import asyncio
+
     from distributed.comm import connect
     from distributed.security import Security
 

@@ -64,7 +64,7 @@ from typing import Any
 
 from simlib.errors import ScenarioError, SimlibError
 from simlib.io import SHIPPED, jsonable, resolve_path, write_atomic
-from simlib.report.notebook import versions
+from simlib.version import __version__
 
 try:
     import fcntl
@@ -791,6 +791,8 @@ def _report_meta(sp: Path, scen, spec: NotebookSpec, params: dict, json_path: Pa
     }
     if "trials" in prov:
         meta["trials"] = prov["trials"]
+    from simlib.report.notebook import versions  # pandas and the engine: loaded when a report is built
+
     meta["versions"] = ", ".join(f"{k} {v}" for k, v in versions().items())
     meta["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return meta
@@ -895,7 +897,7 @@ td,th{{border:1px solid #ccc;padding:.4em;vertical-align:top;text-align:left}}th
 <body><h1>simlib reports</h1>
 <p>Monte Carlo comparisons of sales incentive plans. Each report states its parameters, seed, versions and
 scenario hash; every figure carries its Monte Carlo error. Generated {html.escape(_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'))}
-with simlib {html.escape(versions()['simlib'])}.</p>
+with simlib {html.escape(__version__)}.</p>
 {''.join(parts)}
 </body></html>
 """
