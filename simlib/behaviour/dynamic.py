@@ -652,6 +652,12 @@ def _share(key: tuple, value: Any) -> None:
     _SHARED.put(key, value, _nbytes(value))
 
 
+def clear_solutions() -> None:
+    """Forget every solution made in this process (benchmarks time a cold set-up with it)."""
+    _SHARED.clear()
+    _MODELS.clear()
+
+
 _MODELS: dict[str, DynamicBehaviour] = {}
 
 
