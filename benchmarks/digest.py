@@ -31,7 +31,9 @@ SWEEPS = {
 
 
 def _simlib(args: list[str]) -> str:
-    out = subprocess.run([sys.executable, "-m", "simlib", *args], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "simlib", *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"simlib {' '.join(args)} failed (exit {out.returncode}):\n{out.stderr}")
     return out.stdout
 
 

@@ -9,8 +9,6 @@ Public API::
     ens = simlib.simulate_ensemble(scen, behaviour_draws=16, trials=200)  # behavioural uncertainty
 """
 
-from simlib.engine.api import compare, simulate, simulate_ensemble, summarise
-from simlib.engine.results import SimulationResult
 from simlib.errors import PlanError, Problem, ScenarioError, SimlibError
 from simlib.scenario import Scenario, scenario_from_dict, validate_paths
 from simlib.version import __version__
@@ -24,11 +22,17 @@ def load_scenario(path):
     return load(path)
 
 
-#: heavier parts of the API, imported on first use (name -> module). Functions
+#: heavier parts of the API, imported on first use (name -> module), so that ``simlib --help`` and
+#: the commands that do not simulate start without NumPy's engine, SciPy and pandas. Functions
 #: named like their module (``simlib.design.optimize.optimize``, ``simlib.fit.calibrate.calibrate``,
 #: ``simlib.fit.backtest.backtest``) are reached through the module, since importing a
 #: submodule rebinds that name on the package.
 _LAZY = {
+    "simulate": "engine.api",
+    "simulate_ensemble": "engine.api",
+    "compare": "engine.api",
+    "summarise": "engine.api",
+    "SimulationResult": "engine.results",
     "run_sweep": "design.sweep",
     "read_history": "fit.history",
     "synth_history": "fit.synth",
@@ -40,6 +44,16 @@ _LAZY = {
 def __getattr__(name: str):
     # plain import statements (one per entry of _LAZY), so that lint-imports sees them
     match name:
+        case "simulate":
+            from simlib.engine.api import simulate as obj
+        case "simulate_ensemble":
+            from simlib.engine.api import simulate_ensemble as obj
+        case "compare":
+            from simlib.engine.api import compare as obj
+        case "summarise":
+            from simlib.engine.api import summarise as obj
+        case "SimulationResult":
+            from simlib.engine.results import SimulationResult as obj
         case "run_sweep":
             from simlib.design.sweep import run_sweep as obj
         case "read_history":
@@ -63,12 +77,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SimlibError",
-    "SimulationResult",
-    "compare",
     "load_scenario",
     "scenario_from_dict",
-    "simulate",
-    "simulate_ensemble",
-    "summarise",
     "validate_paths",
 ]

@@ -72,6 +72,14 @@ def test_dask_local_cluster_bit_identical(scen, serial_run, cluster_client, n_wo
     _same(serial_run, simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK, executor=client, behaviour="none"))
 
 
+def test_dynamic_same_on_dask(scen, cluster_client):
+    # behaviour solved as tasks on the workers, the solved model scattered to them once
+    client = _workers(cluster_client, 2)
+    kw = dict(trials=32, rng=3, chunk_size=CHUNK, behaviour="dynamic")
+    plans = ["current", "harder_target", "uncapped_quarterly"]
+    _same(simulate(scen, plans, executor="serial", **kw), simulate(scen, plans, executor=client, **kw))
+
+
 def test_sweep_same_on_dask(scen, cluster_client):
     client = _workers(cluster_client, 2)
     params = {"target_level": [0.95, 1.05], "team_weight": [0.0, 0.3]}

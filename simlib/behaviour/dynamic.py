@@ -43,13 +43,13 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
 
 from simlib.behaviour import kernels
 from simlib.behaviour.kernels import X_GRID, X_H, X_N, Problem, Solution, shock_nodes
 from simlib.behaviour.policy import DynamicPolicy, RoleSolution
 from simlib.behaviour.sample import Calibration, marginal_values, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
+from simlib.memo import ContentCache
 from simlib.model.paycurves import compile_component, evaluate
 from simlib.model.plans import (
     Structure,
@@ -219,6 +219,13 @@ def _teammate_weight(social_weight: float, n: float) -> float:
     return min(social_weight / (n - 1.0), 1.0)
 
 
+def _ndtr(x: np.ndarray) -> np.ndarray:
+    """The standard normal CDF (SciPy's ``ndtr``, imported on first use: SciPy takes a third of a second to load)."""
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
 #: share of a type cell of C_GRID (in attainment) that blurs a recognition threshold (_recognition_prize)
 _TYPE_BLUR = 0.5
 
@@ -257,7 +264,7 @@ def _recognition_prize(value: float, top_k: int, attainment: np.ndarray, expecte
     cell = _TYPE_BLUR * math.log(C_GRID[1] / C_GRID[0]) * a[:, None]
     s = np.sqrt(sd_star**2 + (1.0 - share) * sd_y**2 + (share * X_H) ** 2 + cell**2)
     annual = (1.0 - share) * a[:, None] + share * X_GRID[None, :]
-    return value * ndtr((annual - float(np.mean(th))) / s)
+    return value * _ndtr((annual - float(np.mean(th))) / s)
 
 
 # --------------------------------------------------------------------------
@@ -290,6 +297,50 @@ class DynamicBehaviour:
     def _plan_key(self, plan: str, role: str) -> tuple[str, str, str]:
         rp = self.scenario.role_plan(plan, role).model_dump(by_alias=True, mode="json")
         return (self._base, role, json.dumps(rp, sort_keys=True))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the calibration sample (drawn again from its fixed seed if a worker needs it)."""
+        state = dict(self.__dict__)
+        state["_cal"] = None
+        return state
+
+    # -- solving ahead (the engine solves in the parent, or as tasks, and ships the solutions) ---
+    def unsolved(self, plans: list[str]) -> list[tuple[str, str]]:
+        """(plan, role) pairs a run of ``plans`` would solve that are not solved yet (here or by content).
+
+        The current plan's solutions (each role's effort-cost normalisation)
+        are made here first, in this process: every other plan's solution starts from them.
+        """
+        bp = self.params
+        if not (bp.effort.enabled or bp.timing.enabled or bp.multitask.enabled or bp.team.enabled):
+            return []
+        cur = self.scenario.current_plan
+        todo = []
+        for role in self.scenario.roles:
+            self.solve(cur, role)
+            for plan in plans:
+                same = plan == cur or self.scenario.role_plan(plan, role) == self.scenario.role_plan(cur, role)
+                if not same and (plan, role) not in todo and self._cached(plan, role) is None:
+                    todo.append((plan, role))
+        return todo
+
+    def _cached(self, plan: str, role: str) -> RoleSolution | None:
+        """The solution of a role under a plan if this object or the shared cache has it (adopted here)."""
+        key = (plan, role)
+        if key in self._solved:
+            return self._solved[key]
+        hit = _SHARED.get(self._shared_key(plan, role))
+        if hit is not None:
+            self._solved[key] = hit
+        return hit
+
+    def _shared_key(self, plan: str, role: str) -> tuple:
+        return ("sol",) + self._plan_key(plan, role) + (plan == self.scenario.current_plan,)
+
+    def adopt(self, plan: str, role: str, rs: RoleSolution) -> None:
+        """Take a solution made elsewhere (a worker) of ``role`` under ``plan``, as :meth:`solve` would have made it."""
+        self._solved[(plan, role)] = rs
+        _share(self._shared_key(plan, role), rs)
 
     # -- calibration ---------------------------------------------------------
     @property
@@ -553,17 +604,11 @@ class DynamicBehaviour:
     # -- solve a role under a plan --------------------------------------------
     def solve(self, plan: str, role: str) -> RoleSolution:
         """Solve (and cache) a role's behaviour under a plan on the type grid."""
-        key = (plan, role)
-        if key in self._solved:
-            return self._solved[key]
-        shared_key = ("sol",) + self._plan_key(plan, role) + (plan == self.scenario.current_plan,)
-        hit = _SHARED.get(shared_key)
+        hit = self._cached(plan, role)
         if hit is not None:
-            self._solved[key] = hit
             return hit
         rs = self._solve_mean_field(plan, role)
-        self._solved[key] = rs
-        _share(shared_key, rs)
+        self.adopt(plan, role, rs)
         return rs
 
     def _solve_mean_field(self, plan: str, role: str) -> RoleSolution:
@@ -677,15 +722,31 @@ class DynamicBehaviour:
         return out[0], out[1]
 
 
-#: solutions shared by content across model objects in this process (bounded)
-_SHARED: dict[tuple, Any] = {}
-_SHARED_MAX = 96
+#: solutions shared by content across model objects in this process (a sweep's variant scenarios, an optimiser
+#: coming back to a plan, the explorer moving one slider): keyed by the organisation, market, behaviour,
+#: current plan and the role's plan, bounded in entries and bytes
+_SHARED = ContentCache(max_items=2048, max_bytes=512e6)
+
+
+def _nbytes(value: Any) -> float:
+    """Bytes of the arrays a cached value holds (a RoleSolution, or a cost scale and its ingredients)."""
+    if isinstance(value, RoleSolution):
+        return float(value.effort.nbytes + value.shift.nbytes) * 2.0  # and the flattened tables made from them
+    if isinstance(value, np.ndarray):
+        return float(value.nbytes)
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    return 1e3
 
 
 def _share(key: tuple, value: Any) -> None:
-    if len(_SHARED) >= _SHARED_MAX:
-        _SHARED.pop(next(iter(_SHARED)))
-    _SHARED[key] = value
+    _SHARED.put(key, value, _nbytes(value))
+
+
+def clear_solutions() -> None:
+    """Forget every solution made in this process (benchmarks time a cold set-up with it)."""
+    _SHARED.clear()
+    _MODELS.clear()
 
 
 _MODELS: dict[str, DynamicBehaviour] = {}

@@ -31,13 +31,14 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from simlib.design.transforms import TRANSFORMS, get_transform, set_path
-from simlib.engine.core import check_request, resolve_behaviour
 from simlib.errors import PlanError, Problem, ScenarioError
 from simlib.scenario import Plan, Scenario, as_scenario, scenario_from_dict
 
@@ -387,7 +388,10 @@ def run_sweep(
         values): ``diff``, ``diff_se``, ``diff_ci_low``, ``diff_ci_high``.
         Money is per year; ``se`` is the Monte Carlo standard error.
     """
+    import pandas as pd
+
     from simlib.engine.api import simulate, simulate_ensemble
+    from simlib.engine.core import check_request, resolve_behaviour
     from simlib.engine.parallel import resolve_executor, work_estimate
 
     scen = as_scenario(scenario)

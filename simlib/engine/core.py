@@ -20,7 +20,7 @@ import numpy as np
 
 from simlib.behaviour.dynamic import dynamic
 from simlib.behaviour.policy import behaviour_metrics
-from simlib.engine.parallel import is_dask_client
+from simlib.engine.parallel import is_dask_client, worker_count
 from simlib.errors import PlanError
 from simlib.model.contracts import BehaviourModel
 from simlib.model.metrics import KEEP, METRICS, GroupArrays, Reducer, group_metrics
@@ -319,6 +319,46 @@ def default_chunk_size(scenario: Scenario) -> int:
     return int(np.clip(2_000_000 // max(per_trial, 1), 1, 1024))
 
 
+#: fewest trials per chunk the engine picks by itself for a parallel executor (below: overhead dominates)
+MIN_PARALLEL_CHUNK = 64
+
+
+def solve_task(model: Any, plan: str, role: str) -> tuple[str, str, Any]:
+    """A worker's task: solve one role's behaviour under one plan (see :func:`solve_ahead`)."""
+    return plan, role, model.solve(plan, role)
+
+
+def solve_ahead(model: BehaviourModel, plans: Sequence[str], executor: Any = None) -> None:
+    """Solve every plan's behaviour once, before any chunk runs, so no worker solves it again.
+
+    A behaviour model that solves per plan says so with ``unsolved(plans)``
+    (the (plan, role) pairs it has not solved yet, its own set-up done),
+    ``solve(plan, role)`` and ``adopt(plan, role, solution)``; other models
+    are left alone. With an executor the pairs are solved as tasks on its
+    workers and adopted here; the model then goes to the chunks with every
+    solution in it. Solutions are deterministic, so where they are made
+    changes no number.
+    """
+    unsolved = getattr(model, "unsolved", None)
+    if unsolved is None:
+        return
+    todo = unsolved(list(plans))
+    if executor is None or len(todo) < 2:
+        for plan, role in todo:
+            model.solve(plan, role)  # type: ignore[attr-defined]
+        return
+    ref = _ship(executor, model)
+    for plan, role, rs in _map(executor, solve_task, [(ref, p, r) for p, r in todo]):
+        model.adopt(plan, role, rs)  # type: ignore[attr-defined]
+
+
+def _ship(executor: Any, obj: Any) -> Any:
+    """``obj`` as task arguments carry it: a Dask future (sent to each worker once) or the object itself."""
+    if obj is not None and is_dask_client(executor):
+        return executor.scatter(obj, hash=False)
+    return obj
+
+
 def _map(executor, fn, args_list: list[tuple]) -> Iterable:
     """Apply fn to each args tuple, yielding results in order."""
     if executor is None or executor == "serial":
@@ -390,10 +430,15 @@ def simulate_raw(
     cs = int(chunk_size) if chunk_size else default_chunk_size(scenario)
     if cs < 1:
         raise PlanError(f"chunk_size: expected a positive integer, got {chunk_size!r}")
-    spans = _chunks(int(trials), cs)
-    # a local model object is passed along; named behaviours are rebuilt on workers
     local = executor is None or executor == "serial"
-    args = [(scenario, lay, root, a, b, behaviour, model if local else None) for a, b in spans]
+    if not chunk_size and not local:  # enough chunks to keep every worker busy (the numbers do not depend on it)
+        cs = max(min(cs, -(-int(trials) // (2 * worker_count(executor)))), MIN_PARALLEL_CHUNK)
+    spans = _chunks(int(trials), cs)
+    if model is not None:
+        solve_ahead(model, plan_list, None if local else executor)
+    # the model goes to the workers with every plan's behaviour solved (once per worker on Dask)
+    shipped = model if local else _ship(executor, model)
+    args = [(scenario, lay, root, a, b, behaviour, shipped) for a, b in spans]
     red = Reducer(lay.ncols)
     keeps = []
     it = _map(executor, run_chunk, args)

@@ -28,7 +28,6 @@ of any size.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -66,6 +65,18 @@ def cpu_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def worker_count(executor: Any) -> int:
+    """Workers an executor runs tasks on: a Dask cluster's threads, a pool's processes (else this machine's cores)."""
+    if is_dask_client(executor):
+        try:
+            workers = executor.scheduler_info().get("workers", {})
+            return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+        except (OSError, AttributeError, TypeError, ValueError):
+            return cpu_count()
+    n = getattr(executor, "_max_workers", None)  # concurrent.futures pools keep their size there
+    return int(n) if isinstance(n, int) and n > 0 else cpu_count()
 
 
 def _count(text: str, what: str) -> int | None:
@@ -204,6 +215,8 @@ def connect_client(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
         from dask.distributed import Client
     except ImportError as exc:  # pragma: no cover
         raise SimlibError("Dask is not installed: pip install 'dask[distributed]'") from exc
+    import asyncio
+
     with ThreadPoolExecutor(max_workers=1) as ex:  # a fresh event loop, also under Jupyter's running one
         problem = ex.submit(asyncio.run, _handshake(address, timeout)).result()
     if problem:
@@ -216,6 +229,8 @@ def connect_client(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
 
 async def _handshake(address: str, timeout: float) -> str | None:
     """None when a Dask scheduler at ``address`` completes the handshake within ``timeout`` seconds, else why not."""
+    import asyncio
+
     from distributed.comm import connect
     from distributed.security import Security
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from simlib.io import jsonable, resolve_path
 from simlib.model.pipeline import RoleOutcome
-from simlib.version import __version__
+from simlib.version import __version__, package_version
 
 __all__ = [
     "jsonable",
@@ -64,11 +64,7 @@ def versions() -> dict[str, str]:
     """
     out = {"simlib": __version__, "python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__}
     for mod in ("scipy", "matplotlib", "papermill", "nbconvert"):
-        try:
-            m = __import__(mod)
-            out[mod] = getattr(m, "__version__", "unknown")
-        except Exception:  # noqa: BLE001 - a missing optional package is just reported
-            out[mod] = "absent"
+        out[mod] = package_version(mod)  # from package metadata: importing papermill and nbconvert takes seconds
     return out
 
 
