@@ -215,3 +215,26 @@ def test_predictive_intervals_cover_at_nominal_rate():
     cov, se, by = summary(f)
     assert f.groupby(["scenario", "plan_after", "seed"]).ngroups == 20
     assert abs(cov - 0.90) <= max(0.05, 2.5 * se), (cov, se, by)
+
+
+def test_synth_resolves_behaviour_like_run(tmp_path):
+    """simlib synth defaults to the behaviour simlib run would use (dynamic), not to 'none':
+    year two under a harder plan carries the reps' response; year one under the current plan is today's effort."""
+    import pandas as pd
+
+    from simlib.io import SHIPPED
+
+    scen_path = SHIPPED / "scenarios" / "validation" / "goal_difficulty.yaml"
+    out = {}
+    for name, extra in (("default", []), ("dynamic", ["--behaviour", "dynamic"]), ("none", ["--behaviour", "none"])):
+        f = tmp_path / f"{name}.csv"
+        assert main(["synth", str(scen_path), "--out", str(f), "--seed", "4", "--years", "2",
+                     "--plan2", "level_130", *extra]) == 0
+        out[name] = pd.read_csv(f)
+        assert json.loads((tmp_path / f"{name}.truth.json").read_text())["behaviour"] == (
+            "none" if name == "none" else "dynamic")
+    pd.testing.assert_frame_equal(out["default"], out["dynamic"])
+    year = out["default"]["month"].astype(str).str[:4]
+    one, two = year == "2025", year == "2026"
+    assert np.array_equal(out["default"].loc[one, "revenue"], out["none"].loc[one, "revenue"])
+    assert not np.allclose(out["default"].loc[two, "revenue"], out["none"].loc[two, "revenue"])

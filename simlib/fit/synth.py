@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simlib.engine.core import role_outcomes
+from simlib.engine.core import resolve_behaviour, role_outcomes
 from simlib.errors import PlanError, SimlibError
 from simlib.model.plans import revenue_profile
 from simlib.model.population import Layout, draw_chunk, market_multiplier, root_seed
@@ -185,7 +185,7 @@ def synth_history(
     years: int = 1,
     plan2: str | None = None,
     start_year: int = 2025,
-    behaviour: str | Any = "none",
+    behaviour: str | Any | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Synthetic rep-level monthly history of a scenario.
 
@@ -202,8 +202,12 @@ def synth_history(
         Plan in force in year two (default: ``plan``).
     start_year : int
         Calendar year of year one; with ``years=2`` months are written ``YYYY-MM``.
-    behaviour : str
-        Behaviour model reps follow (``"none"``: today's effort).
+    behaviour : str or behaviour model, optional
+        Behaviour model reps follow, resolved like ``simlib run``
+        (:func:`simlib.engine.core.resolve_behaviour`): this argument, else the
+        scenario's ``behaviour.mode``, else ``dynamic``. ``"none"``: today's effort
+        under every plan. Under the current plan ``dynamic`` gives today's effort,
+        so only a year under another plan differs.
 
     Returns
     -------
@@ -217,6 +221,7 @@ def synth_history(
     for p in (plan, plan2):
         if p not in scenario.plans:
             raise PlanError(f"unknown plan '{p}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    behaviour = resolve_behaviour(scenario, behaviour)
     root = root_seed(rng)
     lay = Layout.of(scenario)
     d1 = draw_chunk(lay, root, np.array([0]))
