@@ -9,10 +9,19 @@ inside their nominal interval, over all histories; its binomial standard error
 counts one history as one draw (the rows of a history share its market year),
 so it is computed from the per-history coverages.
 
+It also decomposes the misses: the share of actuals below and above their
+interval per role, and for revenue the log error log(actual / predicted)
+beside the history's market ratio log(m2 / m1) (from the synthetic truth):
+the error net of the market, and the interval's implied sd (log(hi / lo) / 2
+z) against the sd of the errors. The rows of a history share its market year,
+so a handful of histories with unusual markets moves the coverage a lot: the
+sd of the market ratios over the histories is printed beside the scenario's
+(sqrt 2 times a year's).
+
 Usage::
 
-    python -m benchmarks.coverage [--seeds 5] [--trials 200] [--bootstrap 40] [--level 0.9]
-                                  [--synth-behaviour NAME]
+    python -m benchmarks.coverage [--seeds 5] [--first-seed 0] [--trials 200] [--bootstrap 40] [--level 0.9]
+                                  [--synth-behaviour NAME] [--out rows.csv]
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ CASES = [
     ("default.yaml", "team_weighted"),
     ("validation/goal_difficulty.yaml", "level_115"),
     ("validation/cap_and_quarterly.yaml", "quarterly_uncapped"),
+    ("validation/bonus_to_commission.yaml", "commission"),
 ]
 
 
@@ -47,7 +57,8 @@ def coverage(cases=CASES, seeds=range(5), *, trials: int = 200, bootstrap: int =
 
     Returns
     -------
-    DataFrame with scenario, plan_after, seed, group, metric, actual, lo, hi, inside
+    DataFrame with scenario, plan_after, seed, group, metric, actual, predicted, lo, hi, inside,
+    market_ratio (the history's year-two over year-one market level)
     """
     import tempfile
 
@@ -63,18 +74,20 @@ def coverage(cases=CASES, seeds=range(5), *, trials: int = 200, bootstrap: int =
         for path, plan2 in cases:
             scen = load_scenario(SHIPPED / "scenarios" / path)
             for seed in seeds:
-                frame, _ = synth_history(scen, rng=seed, years=2, plan2=plan2,
+                frame, truth = synth_history(scen, rng=seed, years=2, plan2=plan2,
                                          behaviour=resolve_behaviour(scen, synth_behaviour))
                 f = Path(tmp) / "h.csv"
                 write_history(frame, f)
                 hist = read_history(f, {r: x.process for r, x in scen.roles.items()})
                 bt = backtest(hist, scen, plan_after=plan2, trials=trials, rng=seed, level=level,
                               bootstrap=bootstrap, behaviour=behaviour)
+                ml = truth["market_level"]
                 for r in bt.rows:
                     if r["inside"] is not None:
                         rows.append({"scenario": path, "plan_after": plan2, "seed": seed, "group": r["group"],
-                                     "metric": r["metric"], "actual": r["actual"], "lo": r["lo"], "hi": r["hi"],
-                                     "inside": r["inside"]})
+                                     "metric": r["metric"], "actual": r["actual"], "predicted": r["predicted"],
+                                     "lo": r["lo"], "hi": r["hi"], "inside": r["inside"],
+                                     "market_ratio": ml[1] / ml[0]})
     return pd.DataFrame(rows)
 
 
@@ -86,21 +99,62 @@ def summary(f: pd.DataFrame) -> tuple[float, float, pd.DataFrame]:
     return float(f["inside"].mean()), se, by
 
 
+def misses(f: pd.DataFrame, level: float = 0.90) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Where the misses are: share of actuals below / inside / above by group, and for revenue per group
+    the log error log(actual / predicted), the same net of the market ratio, and the interval's implied sd."""
+    from scipy import stats
+
+    side = np.where(f["inside"], "inside", np.where(f["actual"] < f["lo"], "below", "above"))
+    by_side = pd.crosstab(f["group"], side, normalize="index")
+    r = f[(f["metric"] == "revenue") & (f["actual"] > 0) & (f["predicted"] > 0) & (f["lo"] > 0)]
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    err = np.log(r["actual"] / r["predicted"])
+    rev = pd.DataFrame({"group": r["group"], "log_error": err, "net_of_market": err - np.log(r["market_ratio"]),
+                        "interval_sd": np.log(r["hi"] / r["lo"]) / (2 * z)})
+    return by_side, rev.groupby("group").agg(["mean", "std"])
+
+
+def market_spread(f: pd.DataFrame, cases=CASES) -> tuple[float, float]:
+    """Sd of log(m2 / m1) over the default-scenario histories, and the scenario's (the ratio of two market years)."""
+    from simlib.io import SHIPPED
+    from simlib.scenario import load_scenario
+
+    h = f.groupby(["scenario", "plan_after", "seed"])["market_ratio"].first().reset_index()
+    h = h[h["scenario"] == cases[0][0]].drop_duplicates("seed")
+    m = load_scenario(SHIPPED / "scenarios" / cases[0][0]).market
+    # annual level sd and the sd of the annual mean of a stationary AR(1) in logs
+    rho, n = m.monthly_rho, 12
+    var_mean = m.monthly_sd**2 / n**2 * sum(rho ** abs(i - j) for i in range(n) for j in range(n))
+    expected = float(np.sqrt(2.0 * (m.growth_sd**2 + var_mean)))
+    return float(np.log(h["market_ratio"]).std(ddof=1)) if len(h) > 1 else float("nan"), expected
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.coverage", description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5, help="histories per case (default 5)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seed of the first history (default 0)")
+    ap.add_argument("--out", help="write the rows (one per history, group and metric) to this CSV")
     ap.add_argument("--trials", type=int, default=200, help="simulated years per backtest (default 200)")
     ap.add_argument("--bootstrap", type=int, default=40, help="bootstrap replicates of each calibration (default 40)")
     ap.add_argument("--level", type=float, default=0.90, help="nominal coverage (default 0.90)")
     ap.add_argument("--synth-behaviour", help="behaviour of the synthetic reps (default: as simlib run)")
     ap.add_argument("--behaviour", help="behaviour of the prediction (default: as simlib run)")
     args = ap.parse_args(argv)
-    f = coverage(seeds=range(args.seeds), trials=args.trials, bootstrap=args.bootstrap, level=args.level,
+    f = coverage(seeds=range(args.first_seed, args.first_seed + args.seeds), trials=args.trials, bootstrap=args.bootstrap, level=args.level,
                  synth_behaviour=args.synth_behaviour, behaviour=args.behaviour)
+    if args.out:
+        f.to_csv(args.out, index=False)
     cov, se, by = summary(f)
     n_hist = f.groupby(["scenario", "plan_after", "seed"]).ngroups
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 2):
+    by_side, rev = misses(f, args.level)
+    sd, expected = market_spread(f)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
         print(by)
+        print("\nactuals below / inside / above their interval, by group:")
+        print(by_side)
+        print("\nrevenue: log(actual / predicted), the same net of the market ratio, and the interval's implied sd:")
+        print(rev)
+    print(f"\nmarket ratio log(m2 / m1) over the {CASES[0][0]} histories: sd {sd:.3f} (the scenario's: {expected:.3f})")
     print(f"coverage of the nominal {args.level:.0%} intervals: {cov:.1%} +- {se:.1%} (1 se) over {n_hist} histories, "
           f"{len(f)} actuals")
     return 0

@@ -213,20 +213,21 @@ def test_chunked_outcomes_equal_one_pass():
 
 @pytest.mark.slow
 def test_predictive_intervals_cover_at_nominal_rate():
-    # 20 synthetic two-year histories: 4 cases (default scenario with harder_target and team_weighted,
-    # goal_difficulty with level_115, cap_and_quarterly with quarterly_uncapped) x 5 seeds, reps following
-    # the behaviour resolved like `simlib run`. The rows of one history share its market year, so the
-    # standard error of the coverage is that of the per-history coverages (python -m benchmarks.coverage).
+    # 25 synthetic two-year histories: 5 cases (default scenario with harder_target and team_weighted,
+    # goal_difficulty with level_115, cap_and_quarterly with quarterly_uncapped, bonus_to_commission with
+    # commission) x 5 seeds, reps following the behaviour resolved like `simlib run`. The rows of one history
+    # share its market year, so the standard error of the coverage is that of the per-history coverages
+    # (python -m benchmarks.coverage; docs/history-format.md gives the measured figure).
     import sys
 
     from conftest import ROOT
 
     sys.path.insert(0, str(ROOT))
-    from benchmarks.coverage import coverage, summary
+    from benchmarks.coverage import CASES, coverage, summary
 
     f = coverage(seeds=range(5), trials=200, bootstrap=40, level=0.90)
     cov, se, by = summary(f)
-    assert f.groupby(["scenario", "plan_after", "seed"]).ngroups == 20
+    assert f.groupby(["scenario", "plan_after", "seed"]).ngroups == 5 * len(CASES) >= 25
     assert abs(cov - 0.90) <= max(0.05, 2.5 * se), (cov, se, by)
 
 
@@ -245,3 +246,61 @@ def test_zero_quota_rep_months_are_counted_by_calibrate_and_noted_by_backtest(tw
     assert cal.to_dict()["zero_quota_rep_months"] == 24
     bt = backtest(h, scen, plan_after="harder_target", trials=8, bootstrap=0, behaviour="none")
     assert any("left out 24 rep-month(s) of 2 rep(s) with quota 0" in n for n in bt.notes), bt.notes
+
+
+def test_synth_resolves_behaviour_like_run(tmp_path):
+    """simlib synth defaults to the behaviour simlib run would use (dynamic), not to 'none':
+    year two under a harder plan carries the reps' response; year one under the current plan is today's effort."""
+    import pandas as pd
+
+    from simlib.io import SHIPPED
+
+    scen_path = SHIPPED / "scenarios" / "validation" / "goal_difficulty.yaml"
+    out = {}
+    for name, extra in (("default", []), ("dynamic", ["--behaviour", "dynamic"]), ("none", ["--behaviour", "none"])):
+        f = tmp_path / f"{name}.csv"
+        assert main(["synth", str(scen_path), "--out", str(f), "--seed", "4", "--years", "2",
+                     "--plan2", "level_130", *extra]) == 0
+        out[name] = pd.read_csv(f)
+        assert json.loads((tmp_path / f"{name}.truth.json").read_text())["behaviour"] == (
+            "none" if name == "none" else "dynamic")
+    pd.testing.assert_frame_equal(out["default"], out["dynamic"])
+    year = out["default"]["month"].astype(str).str[:4]
+    one, two = year == "2025", year == "2026"
+    assert np.array_equal(out["default"].loc[one, "revenue"], out["none"].loc[one, "revenue"])
+    assert not np.allclose(out["default"].loc[two, "revenue"], out["none"].loc[two, "revenue"])
+
+
+def test_noise_replicates_spread_the_fit_by_sales_noise_not_by_which_reps(two_years):
+    """The backtest's fit replicates refit synthetic years of the same reps: centred on the fit, and on telesales
+    (many small deals: little noise) far tighter than a bootstrap over reps, which also varies which reps are in."""
+    from simlib.fit.backtest import noise_replicates
+    from simlib.fit.calibrate import calibrate
+
+    scen, hist, _, _ = two_years
+    h1 = hist.year(2025)
+    cal = calibrate(h1, scen, bootstrap=12, rng=0, trials=0)
+    reps = noise_replicates(h1, scen, cal, "current", n=12, rng=0, behaviour="dynamic")
+    assert len(reps) == 12
+    point = cal.scenario.roles["telesales"].production["lead_rate"]
+    noise = np.array([r.roles["telesales"].production["lead_rate"] for r in reps])
+    boot = np.array([cal.replicate_scenario(b).roles["telesales"].production["lead_rate"] for b in range(12)])
+    assert abs(noise.mean() - point) < 4 * noise.std(ddof=1) / np.sqrt(len(noise)) + 1e-3 * point
+    assert noise.std(ddof=1) < 0.5 * boot.std(ddof=1)
+    # key accounts: a few lumpy deals a year, so the level is uncertain even for the same reps
+    deals = np.array([r.roles["key_account"].production["deals_per_month"] for r in reps])
+    assert deals.std(ddof=1) / deals.mean() > 0.02
+    # the same seed gives the same replicates
+    again = noise_replicates(h1, scen, cal, "current", n=2, rng=0, behaviour="dynamic")
+    assert again[1].roles["telesales"].production == reps[1].roles["telesales"].production
+
+
+def test_backtest_fit_uncertainty_choice(two_years):
+    scen, hist, _, _ = two_years
+    with pytest.raises(SimlibError, match="fit_uncertainty"):
+        backtest(hist, scen, plan_after="harder_target", trials=10, bootstrap=2, fit_uncertainty="sometimes")
+    bt = backtest(hist, scen, plan_after="harder_target", trials=20, bootstrap=4, behaviour="none", rng=1)
+    assert bt.replicates == 4 and any("same reps" in n for n in bt.notes)
+    old = backtest(hist, scen, plan_after="harder_target", trials=20, bootstrap=4, behaviour="none", rng=1,
+                   fit_uncertainty="reps")
+    assert old.replicates == 4 and any("bootstrap replicates over reps" in n for n in old.notes)

@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
     s.add_argument("--plan2", help="plan in force in year two (default: same as year one)")
     s.add_argument("--start-year", type=positive_int, default=2025, help="calendar year of year one (default 2025)")
     s.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
-    add_behaviour_argument(s, default="none", help="behaviour model reps follow (default none)")
+    add_behaviour_argument(s, help="behaviour model reps follow (default: the scenario's behaviour.mode, else dynamic, "
+                                   "as simlib run; none keeps today's effort under every plan)")
     s.add_argument("--truth", help="where to write the generating parameters (default: OUT with .truth.json)")
     s.add_argument("--force", action="store_true", help="overwrite existing files")
     s.set_defaults(func=run)

@@ -45,7 +45,7 @@ from simlib.engine.ensemble import draw_parameters, scenario_for_draw
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.calibrate import Calibration, calibrate
 from simlib.fit.history import History, Panel
-from simlib.fit.synth import RolePanelSim, simulate_outcomes
+from simlib.fit.synth import RolePanelSim, same_reps_histories, simulate_outcomes
 from simlib.scenario import Scenario, scenario_from_dict
 
 #: metrics compared, with their unit
@@ -139,14 +139,52 @@ def _concat(parts: list[RolePanelSim]) -> RolePanelSim:
                         parts[0].team)
 
 
+def noise_replicates(history: History, template: Scenario, cal: Calibration, plan: str, *, n: int, rng: int,
+                     behaviour, growth: float = 0.0) -> list[Scenario]:
+    """Scenarios refitted to ``n`` synthetic year-ones of the calibrated organisation with the same reps.
+
+    The fitted levels (lead rate, deal size, existing revenue, quota level...)
+    carry the sales noise of the history's year: that is the fit uncertainty a
+    prediction for the same organisation a year on has. A bootstrap over reps
+    also varies which reps are in the sample, which for reps who stay is no
+    uncertainty at all (their levels are in the data), and the share replaced
+    is simulated by :func:`keep_reps`. Here each replicate is a parametric
+    bootstrap conditional on the reps: :func:`simlib.fit.synth.same_reps_histories`
+    simulates the calibrated scenario's year under ``plan`` with one set of reps held
+    fixed, the market held (its shock is in :func:`predictive_scenario`) and fresh
+    sales noise; each history keeps only the roles and columns of ``history`` and
+    is calibrated from ``template`` exactly as the history was (no bootstrap).
+    """
+    # under the current plan every behaviour model gives today's effort (docs/model.md 4.1): skip the solve
+    beh = "none" if plan == cal.scenario.current_plan else behaviour
+    frames = same_reps_histories(cal.scenario, plan, n=n, rng=np.random.SeedSequence([rng, 1]), behaviour=beh)
+    year = history.years[0]
+    out = []
+    for f in frames:
+        # the history's roles and columns only, in the form read_history gives (synthetic rows need no checks)
+        f = f.loc[f["role"].isin(list(history.roles))].copy()
+        f["process"] = f["role"].map(history.roles)
+        f["year"] = year
+        f["team"] = f["team"] if history.has_team else None
+        f["new_hire"] = f["new_hire"].astype(float) if history.has_new_hire else np.nan
+        f["payout"] = f["payout"] if history.has_payout else np.nan
+        keep = ["rep_id", "role", "process", "team", "year", "month", "new_hire", "quota", "payout"]
+        f = f[keep + [c for c in history.columns if c in f.columns]]
+        f = f.sort_values(["year", "role", "rep_id", "month"], kind="stable").reset_index(drop=True)
+        h = History(f, f"<synthetic year of {history.source}>", dict(history.roles), [], [], list(history.columns))
+        out.append(calibrate(h, template, plan=plan, growth=growth, bootstrap=0, rng=rng, trials=0).scenario)
+    return out
+
+
 def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, behaviour, behaviours: Sequence | None = None,
-            behaviour_draws: int = 0, behaviour_seed: int | None = None,
+            behaviour_draws: int = 0, behaviour_seed: int | None = None, replicates: Sequence[Scenario] | None = None,
             ) -> tuple[dict[str, dict[str, RolePanelSim]], int, int]:
     """Simulated years of the calibrated organisation under ``plans`` with fit and market uncertainty.
 
-    The trials are split evenly among the calibration's bootstrap replicates
-    (all of them on the point fit when it has none); replicate ``b`` runs
-    :func:`predictive_scenario` of :meth:`Calibration.replicate_scenario` under
+    The trials are split evenly among ``replicates`` (refitted scenarios,
+    e.g. :func:`noise_replicates`) when given, else among the calibration's
+    bootstrap replicates (all of them on the point fit when it has none);
+    replicate ``b`` runs :func:`predictive_scenario` of that scenario under
     ``behaviours[b % len(behaviours)]`` when an ensemble is given, else under
     ``behaviour``, with the behavioural parameters of draw ``b % behaviour_draws``
     from the priors (:func:`simlib.engine.ensemble.draw_parameters`; none when
@@ -160,13 +198,17 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     trials : trials simulated (replicates x trials per replicate)
     replicates : replicates used (0: the point fit only)
     """
-    n_rep = min(len(r) for r in cal.replicates.values()) if cal.replicates else 0
+    if replicates:
+        n_rep = len(replicates)
+    else:
+        n_rep = min(len(r) for r in cal.replicates.values()) if cal.replicates else 0
     groups = max(1, min(n_rep, trials))
     per = max(1, round(trials / groups))
     params = draw_parameters(cal.scenario, behaviour_draws, behaviour_seed) if behaviour_draws > 0 else None
     parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
     for b in range(groups):
-        scen = predictive_scenario(cal.replicate_scenario(b) if n_rep else cal.scenario)
+        fit = replicates[b] if replicates else cal.replicate_scenario(b) if n_rep else cal.scenario
+        scen = predictive_scenario(fit)
         if params is not None:
             scen = scenario_for_draw(scen, params.iloc[b % behaviour_draws].to_dict())
         beh = behaviours[b % len(behaviours)] if behaviours else behaviour
@@ -240,6 +282,7 @@ def backtest(
     behaviours: Sequence | None = None,
     behaviour_draws: int | None = None,
     behaviour_seed: int | None = None,
+    fit_uncertainty: str = "noise",
 ) -> Backtest:
     """Fit on year one, predict year two under ``plan_after``, compare with the actual year two.
 
@@ -262,7 +305,7 @@ def backtest(
     growth : float
         Expected demand growth from year one to year two, fraction.
     bootstrap : int
-        Bootstrap replicates of the calibration; the prediction's trials are spread over them
+        Replicates of the fit; the prediction's trials are spread over them
         (fit uncertainty). 0: the point fit only, intervals then too narrow.
     behaviour : str or behaviour model, optional
         Behaviour model of the prediction, resolved like ``simlib run``: this argument, else the
@@ -276,6 +319,11 @@ def backtest(
         replicates). Default: the scenario's ``behaviour.uncertainty.draws`` (0 = off), as ``simlib run``.
     behaviour_seed : int, optional
         Seed of the parameter draws (default: the scenario's ``behaviour.uncertainty.seed``).
+    fit_uncertainty : {"noise", "reps"}
+        How the replicates of the fit are made. ``noise`` (default): refits to synthetic years of the
+        same reps with fresh sales noise (:func:`noise_replicates`), the uncertainty of predicting the
+        same organisation a year on. ``reps``: the calibration's bootstrap over reps, which also varies
+        which reps are in the sample (intervals too wide where most reps stay).
     """
     plan_before = plan_before or template.current_plan
     for p in (plan_before, plan_after):
@@ -292,12 +340,18 @@ def backtest(
             raise SimlibError(f"{history.source}: no rows for year {y}; years present {history.years}")
     if not 0 < level < 1:
         raise SimlibError(f"level: expected a fraction between 0 and 1, got {level}")
+    if fit_uncertainty not in ("noise", "reps"):
+        raise SimlibError(f"fit_uncertainty: expected 'noise' or 'reps', got {fit_uncertainty!r}")
     cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0)
     scen = cal.scenario
     behaviour = resolve_behaviour(scen, behaviour)
     k = scen.behaviour.uncertainty.draws if behaviour_draws is None else int(behaviour_draws)
+    reps = (noise_replicates(history.year(y1), template, cal, plan_before, n=min(bootstrap, trials), rng=rng,
+                             behaviour=behaviour, growth=growth)
+            if fit_uncertainty == "noise" and bootstrap > 0 else None)
     sims, trials, n_rep = predict(cal, [plan_after, plan_before], trials=trials, rng=rng, behaviour=behaviour,
-                                  behaviours=behaviours, behaviour_draws=k, behaviour_seed=behaviour_seed)
+                                  behaviours=behaviours, behaviour_draws=k, behaviour_seed=behaviour_seed,
+                                  replicates=reps)
     after, before = sims[plan_after], sims[plan_before]
     a = (1 - level) / 2
     rows: list[dict[str, Any]] = []
@@ -310,6 +364,11 @@ def backtest(
                      "rep(s) with quota 0 all year (attainment undefined): not in the quota fit or attainment checks")
     if not n_rep:
         notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
+    elif reps:
+        notes.append(f"fit uncertainty: {n_rep} refits to synthetic years of the same reps with fresh sales noise "
+                     "(parametric bootstrap conditional on the reps)")
+    else:
+        notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
     notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
                  "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
     for g, members in groups:

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simlib.engine.core import role_outcomes
+from simlib.engine.core import resolve_behaviour, role_outcomes
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.replay import role_pay
 from simlib.model.plans import revenue_profile
 from simlib.model.population import Layout, draw_chunk, market_multiplier, root_seed
-from simlib.scenario import MEASURES, MONTHS, Scenario
+from simlib.scenario import MEASURES, MONTHS, Scenario, scenario_from_dict
 
 
 @dataclass
@@ -218,7 +218,7 @@ def synth_history(
     years: int = 1,
     plan2: str | None = None,
     start_year: int = 2025,
-    behaviour: str | Any = "none",
+    behaviour: str | Any | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Synthetic rep-level monthly history of a scenario.
 
@@ -235,8 +235,12 @@ def synth_history(
         Plan in force in year two (default: ``plan``).
     start_year : int
         Calendar year of year one; with ``years=2`` months are written ``YYYY-MM``.
-    behaviour : str
-        Behaviour model reps follow (``"none"``: today's effort).
+    behaviour : str or behaviour model, optional
+        Behaviour model reps follow, resolved like ``simlib run``
+        (:func:`simlib.engine.core.resolve_behaviour`): this argument, else the
+        scenario's ``behaviour.mode``, else ``dynamic``. ``"none"``: today's effort
+        under every plan. Under the current plan ``dynamic`` gives today's effort,
+        so only a year under another plan differs.
 
     Returns
     -------
@@ -250,6 +254,7 @@ def synth_history(
     for p in (plan, plan2):
         if p not in scenario.plans:
             raise PlanError(f"unknown plan '{p}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    behaviour = resolve_behaviour(scenario, behaviour)
     root = root_seed(rng)
     lay = Layout.of(scenario)
     d1 = draw_chunk(lay, root, np.array([0]))
@@ -275,3 +280,52 @@ def synth_history(
     truth.update({"plans": [plan] + ([plan2] if multi else []), "seed": rng, "years": years,
                   "scenario": scenario.name, "scenario_sha256": scenario.sha256, "behaviour": str(behaviour)})
     return pd.concat(frames, ignore_index=True), truth
+
+
+#: per-rep draws that make a rep who they are (held fixed by :func:`same_reps_histories`)
+REP_DRAWS = ("ability", "territory", "new_hire", "last_year")
+
+
+def same_reps_histories(
+    scenario: Scenario,
+    plan: str,
+    *,
+    n: int,
+    rng: int | np.random.SeedSequence,
+    behaviour: str | Any = "none",
+) -> list[pd.DataFrame]:
+    """``n`` synthetic one-year histories of one organisation: the same reps, the same market, fresh sales noise.
+
+    One draw of every rep's ability, territory, new-hire status and last
+    year (:data:`REP_DRAWS`, trial 0 of ``rng``; the ability and territory
+    normals centred on 0 within each role, so that the reps' mean is the
+    scenario's) is held in all ``n`` histories; the market is held at its expected level (``growth_sd`` and
+    ``monthly_sd`` 0); quota noise and the month-to-month noise of sales are
+    drawn afresh (trials 1..n). Refitting each history gives the spread of a
+    fit that comes from sales noise alone, not from which reps happen to be
+    in the sample (:func:`simlib.fit.backtest.noise_replicates`).
+
+    Returns
+    -------
+    list of DataFrames in the history format (months 1-12, one year)
+    """
+    data = scenario.model_dump(by_alias=True, mode="json")
+    data["market"]["growth_sd"] = 0.0
+    data["market"]["monthly_sd"] = 0.0
+    quiet = scenario_from_dict(data, f"{scenario.source} (market held)")
+    lay = Layout.of(quiet)
+    root = root_seed(rng)
+    reps = draw_chunk(lay, root, np.array([0]))
+    for r in quiet.roles:  # the reps' mean is the fitted level's: centre their ability and territory normals
+        for key in ("ability", "territory"):
+            reps[f"{r}.{key}"] = reps[f"{r}.{key}"] - reps[f"{r}.{key}"].mean(axis=-1, keepdims=True)
+    ids = {r: [f"{r[:2].upper()}{i + 1:05d}" for i in range(role.headcount)] for r, role in quiet.roles.items()}
+    out = []
+    for b in range(n):
+        d = draw_chunk(lay, root, np.array([b + 1]))
+        for r in quiet.roles:
+            for key in REP_DRAWS:
+                d[f"{r}.{key}"] = reps[f"{r}.{key}"]
+        panels, _ = simulate_panels(quiet, plan, draws=d, behaviour=behaviour)
+        out.append(_rows(quiet, panels, ids, 0, False))
+    return out
