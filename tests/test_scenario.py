@@ -96,7 +96,7 @@ CASES = [
     ("range_ramp", setp("roles.ka.ramp_months", 0), "roles.ka.ramp_months", "greater than or equal to 1"),
     ("range_budget", setp("budget.incentive", -5), "budget.incentive", "greater than 0"),
     # choices
-    ("enum_process", setp("roles.ch.process", "retail"), "roles.ch.process", "'telesales', 'key_account' or 'channel'"),
+    ("enum_process", setp("roles.ch.process", "retail"), "roles.ch.process", "'telesales', 'key_account', 'channel' or 'generic'"),
     ("enum_kind", setp(f"{KA}.components.0.kind", "bonus"), f"{KA}.components.0.kind", "'curve'"),
     ("enum_period", setp(f"{KA}.components.0.period", "week"), f"{KA}.components.0.period", "'quarter'"),
     ("enum_method", setp(f"{KA}.quota.method", "random"), f"{KA}.quota.method", "'top_down'"),
