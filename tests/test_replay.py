@@ -116,6 +116,8 @@ def test_replay_under_other_plans_matches_a_hand_computation(tmp_path):
     # quarterly: each quarter pays TI/4 x curve(quarter attainment); B: 50% in Q1-Q3 (0), 200% in Q4 (3 x TI/4)
     assert pay.at["A", "quarterly"] == pytest.approx(14000.0)
     assert pay.at["B", "quarterly"] == pytest.approx(3 * 2500.0)
+    comp = rp.components.set_index(["rep_id", "plan", "component"])["pay"]
+    assert comp[("A", "commission", "comm")] == pytest.approx(8400.0) and comp[("B", "current", "bonus")] == pytest.approx(7500.0)
     tot = rp.totals.set_index("role")
     assert tot.at["total", "commission"] == pytest.approx(8400.0 + 5250.0)
     assert tot.at["total", "recorded"] == pytest.approx(12 * 1400.0)

@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
     add_out_arguments(r, help="write the per-rep table (one row per rep and year, a pay column per plan): "
                               ".csv, .parquet or .json")
     r.add_argument("--mismatches", metavar="FILE", help="also write the reps that do not reconcile (.csv or .json)")
+    r.add_argument("--components", metavar="FILE",
+                   help="also write each component's pay per rep, year and plan (.csv, .parquet or .json)")
     r.set_defaults(func=run)
 
 
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_out(args.out, args.force)
     check_out(args.mismatches, args.force, (".csv", ".json"))
+    check_out(args.components, args.force)
     scen, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
     print_skipped(hist)
     if args.year is not None:
@@ -58,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_table(rp.reps, args.out)
         print(f"wrote {args.out}")
-    if args.mismatches:
-        write_table(rp.mismatches, args.mismatches)
-        print(f"wrote {args.mismatches}")
+    for path, table in ((args.mismatches, rp.mismatches), (args.components, rp.components)):
+        if path:
+            write_table(table, path)
+            print(f"wrote {path}")
     print(rp.summary())
     return 1 if rp.reconciled is False else 0
 

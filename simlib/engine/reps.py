@@ -64,17 +64,19 @@ def rep_chunk(scenario: Scenario, plans: list[str], root: np.random.SeedSequence
     Returns
     -------
     start : int
-    out : plan -> role -> {"pay", "incentive": (T, R); "team_incentive",
-        "team_revenue", "team_quota": (T, n_teams); "team": (R,) each rep's team index}
+    out : plan -> role -> {"pay": (T, R) base + incentive; "team_incentive",
+        "team_revenue", "team_quota": (T, n_teams); "base": (R,) base salary
+        and "team": (R,) team index of each rep}
     """
     draws = draw_chunk(Layout.of(scenario), root, np.arange(start, stop))
     out: dict[str, dict] = {p: {} for p in plans}
     for o in role_outcomes(scenario, plans, draws, behaviour=behaviour, model=model):
         inc = o.pay.incentive
         members = _team_matrix(o.world.team, o.world.n_teams)
+        base = np.broadcast_to(o.pay.base, inc.shape[1:])
         out[o.plan][o.role] = {
-            "pay": inc + np.broadcast_to(o.pay.base, inc.shape),
-            "incentive": inc,
+            "pay": inc + base,
+            "base": base,
             "team_incentive": inc @ members,
             "team_revenue": year_sum(o.measures, "revenue", o.memo) @ members,
             "team_quota": o.quota @ members,
@@ -192,7 +194,7 @@ def rep_answers(
     cs = int(chunk_size) if chunk_size else default_chunk_size(scenario)
     args = [(scenario, plans, root, a, b, behaviour, model) for a, b in chunk_spans(int(trials), cs)]
     parts = [out for _, out in map_chunks(executor, rep_chunk, args)]
-    joined = {p: {r: {k: (v if k == "team" else np.concatenate([c[p][r][k] for c in parts]))
+    joined = {p: {r: {k: (v if k in ("team", "base") else np.concatenate([c[p][r][k] for c in parts]))
                       for k, v in parts[0][p][r].items()}
                   for r in scenario.roles} for p in plans}
     ref, cand = joined[reference], joined[plan]
@@ -241,8 +243,8 @@ def _rep_rows(scenario: Scenario, role: str, ref: dict, cand: dict, loss: float)
     for name, q in (("current", qa), ("candidate", qb)):
         for k, p in enumerate(QUANTILES):
             out[f"{name}_p{round(100 * p)}"] = q[k]
-    out["incentive_current"] = ref["incentive"].mean(axis=0)
-    out["incentive_candidate"] = cand["incentive"].mean(axis=0)
+    out["incentive_current"] = ea - ref["base"]
+    out["incentive_candidate"] = eb - cand["base"]
     out["verdict"] = verdict
     return out
 

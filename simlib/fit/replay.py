@@ -38,6 +38,7 @@ from simlib.scenario import MEASURES, MONTHS, RolePlan, Scenario
 
 #: recomputed and recorded pay reconcile when they round to the same cent
 CENT = 0.01
+_COMPONENT_COLUMNS = ["year", "role", "rep_id", "plan", "component", "pay"]
 
 
 def plan_measures(rp: RolePlan) -> dict[str, str]:
@@ -159,6 +160,10 @@ class Replay:
     in_force : the plan the history's quotas and payouts were made under.
     has_payout : the history records payouts.
     notes : what was left out or assumed.
+    components : DataFrame
+        Each component's pay per rep, year and plan (after gates, before
+        modifiers; with team weighting): year, role, rep_id, plan, component,
+        pay (money per year), to see which part of a plan a difference comes from.
     """
 
     reps: pd.DataFrame
@@ -168,6 +173,7 @@ class Replay:
     in_force: str
     has_payout: bool
     notes: list[str] = field(default_factory=list)
+    components: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_COMPONENT_COLUMNS))
 
     @property
     def reconciled(self) -> bool | None:
@@ -225,14 +231,17 @@ def replay(scenario: Scenario, history: History, plans: list[str] | None = None,
         wanted = [p for p in wanted if not lacking.get(p)]
     check_columns(scenario, history, wanted)
     notes += _method_notes(scenario, wanted, in_force, list(history.roles))
-    frames = []
+    frames, comps = [], []
     for year in history.years:
         for role in history.roles:
             for panel in history.panels(role, [year]):
-                frames.append(_replay_panel(scenario, panel, wanted, in_force, notes))
+                rows, parts = _replay_panel(scenario, panel, wanted, in_force, notes)
+                frames.append(rows)
+                comps += parts
     reps = pd.concat(frames, ignore_index=True)
+    components = pd.concat(comps, ignore_index=True) if comps else pd.DataFrame(columns=_COMPONENT_COLUMNS)
     return Replay(reps, _totals(reps, wanted), _mismatches(reps, in_force, history.has_payout), wanted, in_force,
-                  history.has_payout, notes)
+                  history.has_payout, notes, components)
 
 
 def _method_notes(scenario: Scenario, plans: list[str], in_force: str, roles: list[str]) -> list[str]:
@@ -246,8 +255,9 @@ def _method_notes(scenario: Scenario, plans: list[str], in_force: str, roles: li
     return notes
 
 
-def _replay_panel(scenario: Scenario, panel: Panel, plans: list[str], in_force: str, notes: list[str]) -> pd.DataFrame:
-    """One role-year replayed: one row per rep (see :attr:`Replay.reps`)."""
+def _replay_panel(scenario: Scenario, panel: Panel, plans: list[str], in_force: str,
+                  notes: list[str]) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """One role-year replayed: one row per rep (see :attr:`Replay.reps`), and its components' pay per plan."""
     measures, quota = _filled(panel)
     annual_q = quota.sum(axis=1)
     ok = annual_q > 0
@@ -270,14 +280,17 @@ def _replay_panel(scenario: Scenario, panel: Panel, plans: list[str], in_force: 
     })
     base_level = scenario.role_plan(in_force, panel.role).quota.level
     team = None if panel.team is None else panel.team[ok]
+    parts = []
     for plan in plans:
         pay = np.full(len(ids), np.nan)
         if ok.any():
             ratio = scenario.role_plan(plan, panel.role).quota.level / base_level
             res = role_pay(scenario, plan, panel.role, {m: v[ok] for m, v in measures.items()}, quota[ok], team, ratio)
             pay[ok] = np.round(res.incentive[0], 2)  # pay is paid in cents
+            parts += [pd.DataFrame({"year": panel.year, "role": panel.role, "rep_id": ids[ok], "plan": plan,
+                                    "component": name, "pay": v[0]}) for name, v in res.components.items()]
         out[plan] = pay
-    return out
+    return out, parts
 
 
 def _totals(reps: pd.DataFrame, plans: list[str]) -> pd.DataFrame:
