@@ -647,6 +647,9 @@ class Hiring(_Model):
     backfill: bool = Field(True, description="off: a leaver's seat stays empty")
     lag_months: Annotated[Whole, Field(ge=0, le=11)] = Field(3, description="months a seat is empty before the hire starts")
     cost: NonNeg = Field(0.3, description="cost per hire (recruiting, onboarding), a multiple of the role's on-target pay")
+    growth: dict[str, Annotated[list[Annotated[Whole, Field(ge=1, le=MAX_HEADCOUNT)]], Field(min_length=1, max_length=80)]] = Field(
+        default_factory=dict, description="role -> headcount target of each quarter of the run (growth only); "
+                                          "the last target holds after the list ends")
 
 
 class People(_Model):
@@ -887,6 +890,8 @@ def _build(data: dict, source: str) -> Scenario:
     dumped = scen.model_dump(by_alias=True, mode="json")
     if scen.behaviour.uncertainty == Uncertainty():  # unset: the hash of scenarios written before it existed
         del dumped["behaviour"]["uncertainty"]
+    if scen.people == People():  # unset: likewise for the people section (multi-year runs only)
+        del dumped["people"]
     canonical = json.dumps(dumped, sort_keys=True)
     object.__setattr__(scen, "sha256", hashlib.sha256(canonical.encode()).hexdigest())
     object.__setattr__(scen, "source", source)
