@@ -272,3 +272,23 @@ def test_people_section_leaves_existing_scenario_hashes_alone():
     assert scenario_from_dict(data, s.source).sha256 == s.sha256
     data["people"]["attrition"]["enabled"] = True
     assert scenario_from_dict(data, s.source).sha256 != s.sha256
+
+
+def test_calibrate_command_fits_attrition_when_the_history_has_leave_dates(tmp_path, capsys):
+    import simlib
+    from simlib.cli import main
+    from simlib.fit.attrition import synth_leave_dates
+    from simlib.fit.history import read_history, write_history
+    from simlib.fit.synth import synth_history
+
+    s = _people(annual_rate=0.25)
+    frame, _ = synth_history(s, rng=4)
+    write_history(frame, tmp_path / "h.csv")
+    write_history(synth_leave_dates(read_history(tmp_path / "h.csv", {"reps": "telesales"}), s, rng=1),
+                  tmp_path / "left.csv")
+    out = tmp_path / "cal.yaml"
+    assert main(["calibrate", str(tmp_path / "left.csv"), "--scenario", s.source, "--out", str(out),
+                 "--bootstrap", "0", "--trials", "0"]) == 0
+    assert "attrition:" in capsys.readouterr().out
+    a = simlib.load_scenario(out).people.attrition
+    assert a.enabled and 0.05 < a.annual_rate < 0.6 and a.cap_effect == s.people.attrition.cap_effect
