@@ -292,3 +292,16 @@ def test_calibrate_command_fits_attrition_when_the_history_has_leave_dates(tmp_p
     assert "attrition:" in capsys.readouterr().out
     a = simlib.load_scenario(out).people.attrition
     assert a.enabled and 0.05 < a.annual_rate < 0.6 and a.cap_effect == s.people.attrition.cap_effect
+
+
+def test_best_over_years_is_rechecked_on_independent_trials():
+    from simlib.design.years import best_over_years
+
+    s = _people()
+    b = best_over_years(s, {"cap": [1.1, None]}, objective="regretted_turnover", maximize=False, years=1, trials=12,
+                        rng=3, behaviour="none")
+    assert b["values"] == {"cap": None}  # the uncapped point keeps more top performers
+    assert b["selection"]["mean"] != b["check"]["mean"]  # other trials
+    assert b["check"]["ci_low"] <= b["check"]["mean"] <= b["check"]["ci_high"]
+    with pytest.raises(SimlibError, match="not a multi-year metric"):
+        best_over_years(s, {"cap": [1.1]}, objective="happiness", years=1, trials=2)

@@ -133,6 +133,12 @@ def _run_years(args: argparse.Namespace, scen, params: dict[str, Any], draws: in
     print(f"group {args.group}, year {args.years}: {LEGEND}; Δ = paired difference vs '{base}'")
     last = df[df["year"] == args.years].assign(diff=lambda f: f["diff"].fillna(0.0), diff_se=lambda f: f["diff_se"].fillna(0.0))
     print(format_sweep(last, list(params), group=args.group, metrics=YEARS_METRICS))
+    obj = last[(last["group"] == args.group) & (last["metric"] == "profit_cumulative")]
+    if len(obj) > 1:
+        best = obj.loc[obj["mean"].idxmax()]
+        print(f"best on the profit of {args.years} years: point {int(best['point'])} "
+              f"({', '.join(f'{p}={best[p]!r}' for p in params)}), chosen on these trials (its Δ is biased up; "
+              "simlib.design.years.best_over_years re-evaluates it on independent trials)")
     return 0
 
 
