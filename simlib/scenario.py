@@ -845,6 +845,9 @@ class Hiring(_Model):
     backfill: bool = Field(True, description="off: a leaver's seat stays empty")
     lag_months: Annotated[Whole, Field(ge=0, le=11)] = Field(3, description="months a seat is empty before the hire starts")
     cost: NonNeg = Field(0.3, description="cost per hire (recruiting, onboarding), a multiple of the role's on-target pay")
+    growth: dict[str, Annotated[list[Annotated[Whole, Field(ge=1, le=MAX_HEADCOUNT)]], Field(min_length=1, max_length=80)]] = Field(
+        default_factory=dict, description="role -> headcount target of each quarter of the run (growth only); "
+                                          "the last target holds after the list ends")
 
 
 class People(_Model):
@@ -1133,6 +1136,10 @@ def _build(data: dict, source: str) -> Scenario:
         hp = roster_path(scen.history, source)
         if not hp.is_file():
             raise ScenarioError([Problem(str(hp), "", "file not found (the scenario's history)")])
+
+
+    if scen.people == People():  # unset: likewise for the people section (multi-year runs only)
+        del dumped["people"]
     canonical = json.dumps(dumped, sort_keys=True)
     object.__setattr__(scen, "sha256", hashlib.sha256(canonical.encode()).hexdigest())
     object.__setattr__(scen, "source", source)

@@ -105,7 +105,7 @@ def test_wheel_ships_the_scenarios_notebooks_and_every_module(installed):
     validation = {p.relative_to(ROOT).as_posix() for p in (shipped / "scenarios" / "validation").glob("*.yaml")}
     notebooks = {p.relative_to(ROOT).as_posix() for p in (shipped / "notebooks").glob("*.ipynb")}
     assert validation and validation <= names, sorted(validation - names)
-    assert len(notebooks) == 5 and notebooks <= names, sorted(notebooks - names)
+    assert len(notebooks) == 6 and notebooks <= names, sorted(notebooks - names)
     example = {p.relative_to(ROOT).as_posix() for p in (shipped / "scenarios" / "example_org").iterdir()}
     assert len(example) == 5 and example <= names, sorted(example - names)  # roster, history, scenarios, README
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "simlib").rglob("*.py") if "__pycache__" not in p.parts}

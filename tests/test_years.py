@@ -241,3 +241,67 @@ def test_sweep_over_years_reports_each_point_against_the_base_plan(tmp_path, cap
     assert main([*args, "--out", str(out)]) == 0  # the validation scenario: attrition off, nobody leaves
     assert "over 2 years" in capsys.readouterr().out
     assert (pd.read_csv(out).query("metric == 'turnover_rate'")["mean"] == 0).all()
+
+
+def test_growth_plan_opens_seats_by_quarter_and_counts_their_hires():
+    s = V._load("ratchet")  # 60 reps; attrition off, so every hire is a growth hire
+    data = s.model_dump(by_alias=True)
+    data["people"]["hiring"].update(growth={"reps": [60, 70, 70, 80, 90]}, cost=0.5)
+    g = scenario_from_dict(data, s.source)
+    res = run_years(g, ["last_year_quota"], years=2, trials=6, rng=2, behaviour="none")
+    at = lambda m, y: res.per_trial[("current", y, "total", m)]  # noqa: E731
+    assert (at("hires", 1) == 20).all() and (at("hires", 2) == 10).all()  # quarters 2 and 4, then quarter 5
+    assert at("seats", 1) == pytest.approx(60 + 10 * 9 / 12 + 10 * 3 / 12)  # mean open seats
+    ote = 42000 + 18000
+    np.testing.assert_allclose(at("hiring_cost", 1), 20 * 0.5 * ote)
+    assert (at("vacancy_months", 1) == 0).all() and (at("lost_revenue", 1) == 0).all()  # planned seats, not turnover
+    assert (at("turnover_rate", 2) == 0).all()
+    flat = run_years(s, ["last_year_quota"], years=2, trials=6, rng=2, behaviour="none")
+    assert (at("revenue", 2) > flat.per_trial[("current", 2, "total", "revenue")]).all()
+    data["people"]["hiring"]["growth"] = {"reps": [50]}
+    with pytest.raises(SimlibError, match=r"people.hiring.growth.reps: quarter 1 is below the headcount 60"):
+        run_years(scenario_from_dict(data, s.source), years=1, trials=2)
+    data["people"]["hiring"]["growth"] = {"nobody": [70]}
+    with pytest.raises(SimlibError, match=r"people.hiring.growth.nobody: unknown role"):
+        run_years(scenario_from_dict(data, s.source), years=1, trials=2)
+
+
+def test_people_section_leaves_existing_scenario_hashes_alone():
+    s = V._load("ratchet")
+    data = s.model_dump(by_alias=True)
+    assert scenario_from_dict(data, s.source).sha256 == s.sha256
+    data["people"]["attrition"]["enabled"] = True
+    assert scenario_from_dict(data, s.source).sha256 != s.sha256
+
+
+def test_calibrate_command_fits_attrition_when_the_history_has_leave_dates(tmp_path, capsys):
+    import simlib
+    from simlib.cli import main
+    from simlib.fit.attrition import synth_leave_dates
+    from simlib.fit.history import read_history, write_history
+    from simlib.fit.synth import synth_history
+
+    s = _people(annual_rate=0.25)
+    frame, _ = synth_history(s, rng=4)
+    write_history(frame, tmp_path / "h.csv")
+    write_history(synth_leave_dates(read_history(tmp_path / "h.csv", {"reps": "telesales"}), s, rng=1),
+                  tmp_path / "left.csv")
+    out = tmp_path / "cal.yaml"
+    assert main(["calibrate", str(tmp_path / "left.csv"), "--scenario", s.source, "--out", str(out),
+                 "--bootstrap", "0", "--trials", "0"]) == 0
+    assert "attrition:" in capsys.readouterr().out
+    a = simlib.load_scenario(out).people.attrition
+    assert a.enabled and 0.05 < a.annual_rate < 0.6 and a.cap_effect == s.people.attrition.cap_effect
+
+
+def test_best_over_years_is_rechecked_on_independent_trials():
+    from simlib.design.years import best_over_years
+
+    s = _people()
+    b = best_over_years(s, {"cap": [1.1, None]}, objective="regretted_turnover", maximize=False, years=1, trials=12,
+                        rng=3, behaviour="none")
+    assert b["values"] == {"cap": None}  # the uncapped point keeps more top performers
+    assert b["selection"]["mean"] != b["check"]["mean"]  # other trials
+    assert b["check"]["ci_low"] <= b["check"]["mean"] <= b["check"]["ci_high"]
+    with pytest.raises(SimlibError, match="not a multi-year metric"):
+        best_over_years(s, {"cap": [1.1]}, objective="happiness", years=1, trials=2)

@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: pooling years {hist.years}; if the plan changed between them, calibrate one year with --year")
     cal = calibrate(hist, template, plan=args.plan, growth=args.growth, bootstrap=args.bootstrap,
                     rng=args.seed, trials=args.trials)
+    if hist.has_leave_date:
+        cal = _with_attrition(cal, hist, template)
     write_scenario(cal, out, force=args.force, history_sha256=file_sha256(args.history))
     print(f"calibrated {template.source} to {hist.source} ({len(hist.frame)} rows, years {hist.years}); "
           f"standard errors and intervals from {args.bootstrap} bootstrap replicates over reps")
@@ -90,3 +92,29 @@ def print_estimates(cal) -> None:
 
 def _g4(v: float) -> str:
     return f"{v:.4g}" if math.isfinite(v) else "nan"
+
+
+def _with_attrition(cal, hist, template):
+    """The calibration with the leaving hazard fitted to the history's leave dates (docs/model.md 4.12),
+    switched on in the calibrated scenario; prints the estimates."""
+    import dataclasses
+
+    from simlib.fit.attrition import fit_attrition
+    from simlib.scenario import scenario_from_dict
+
+    fit = fit_attrition(hist, template)
+    a = template.people.attrition
+    keep = {"annual_rate": min(max(fit.params["annual_rate"], 0.0), 0.99),
+            "pay_elasticity": max(fit.params["pay_elasticity"], 0.0),
+            "attainment_effect": max(fit.params["attainment_effect"], 0.0),
+            "top_premium": fit.params["top_premium"] if math.isfinite(fit.params["top_premium"]) else a.top_premium}
+    keep["top_premium"] = max(keep["top_premium"], 0.0)
+    data = cal.scenario.model_dump(by_alias=True, mode="json")
+    data["people"]["attrition"].update(enabled=True, **keep)
+    print(f"attrition: {fit.leavers} leavers in {fit.rep_months} rep-months")
+    for _, r in fit.table().iterrows():
+        print(f"  {r['coefficient']:18s} {_g4(r['estimate']):>10s} se {_g4(r['se']):>9s}")
+    print("  people.attrition: " + ", ".join(f"{k} {_g4(v)}" for k, v in keep.items())
+          + " (negative estimates set to 0; cap_effect kept)")
+    notes = [*cal.notes, f"attrition fitted to {fit.leavers} leavers (people.attrition, switched on)"]
+    return dataclasses.replace(cal, scenario=scenario_from_dict(data, cal.scenario.source), notes=notes)

@@ -137,6 +137,7 @@ def _run_years(args: argparse.Namespace, out, scen, params: dict[str, Any], draw
         f"{resolve_behaviour(scen, args.behaviour)}, attrition {'on' if scen.people.attrition.enabled else 'off'}",
         f"group {args.group}, year {args.years}: {LEGEND}; Δ = paired difference vs '{base}'",
         format_sweep(last, list(params), group=args.group, metrics=YEARS_METRICS),
+        *_best_over_years(last, args.group, args.years, params),
     ])
     out.emit(text=lambda: text, tables=lambda: {"sweep": df}, json=lambda: df.to_json(orient="records", indent=1))
     return 0
@@ -169,3 +170,14 @@ def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Seque
         rows.append(row)
     with pd.option_context("display.width", 250, "display.max_columns", 60, "display.max_colwidth", 40):
         return pd.DataFrame(rows).to_string(index=False)
+
+
+def _best_over_years(last, group: str, years: int, params) -> list[str]:
+    """The line naming the point with the best profit over the years (chosen on the same trials)."""
+    obj = last[(last["group"] == group) & (last["metric"] == "profit_cumulative")]
+    if len(obj) <= 1:
+        return []
+    best = obj.loc[obj["mean"].idxmax()]
+    return [f"best on the profit of {years} years: point {int(best['point'])} "
+            f"({', '.join(f'{p}={best[p]!r}' for p in params)}), chosen on these trials (its Δ is biased up; "
+            "simlib.design.years.best_over_years re-evaluates it on independent trials)"]

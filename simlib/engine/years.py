@@ -64,6 +64,7 @@ YEAR_METRICS = {
     "effort_index": "1 = today",
     "turnover_rate": "leavers / seats, per year",
     "regretted_turnover": "top-quartile leavers / seats, per year",
+    "seats": "mean number of open seats in the year (the headcount plan)",
     "vacancy_months": "empty seat-months per year",
     "hires": "hires started per year",
     "tenure_under_1y": "share of reps at year end",
@@ -72,7 +73,7 @@ YEAR_METRICS = {
 }
 
 _SUMS = ("revenue", "incentive", "base_cost", "hiring_cost", "lost_revenue", "lost_margin", "margin", "quota",
-         "attainment", "at_quota", "effort", "seats", "leavers", "regretted", "vacancy_months", "hires",
+         "attainment", "at_quota", "effort", "open_seats", "seats", "leavers", "regretted", "vacancy_months", "hires",
          "present_end", "ten_lt1", "ten_1_3", "ten_ge3")
 
 
@@ -87,13 +88,17 @@ class Seats:
     """One role's seats under one plan, for a chunk of trials: who sits there and since when.
 
     ability (T, R): the occupant's (or, for an empty seat, the awaited hire's); start (T, R): absolute
-    month the occupant starts (0 = the run's first month); hired (T, R): the occupant was hired by the run.
+    month the occupant starts (0 = the run's first month); hired (T, R): the occupant was hired by the run;
+    turned (T, R): the seat has turned over during the run (its empty and ramping months count as lost
+    revenue); opens (R,): absolute month a seat of the growth plan opens (-1: one of the scenario's seats).
     """
 
     ability: np.ndarray
     territory: np.ndarray
     start: np.ndarray
     hired: np.ndarray
+    turned: np.ndarray
+    opens: np.ndarray
 
 
 @dataclass
@@ -191,12 +196,14 @@ def run_years(
         depend on it either.
     """
     plans = _check(scenario, plans, years, trials, behaviour)
+    opens = {r: _openings(scenario, r) for r in scenario.roles}
+    scenario = _grown(scenario)
     root = root_seed(rng)
     model = DynamicBehaviour(scenario) if behaviour == "dynamic" else None
     size = trials if chunk is None else max(1, int(chunk))
     chunks = [np.arange(lo, min(lo + size, trials)) for lo in range(0, trials, size)]
     n = len(chunks)
-    args = ([scenario] * n, [plans] * n, [years] * n, [root] * n, chunks, [model] * n)
+    args = ([scenario] * n, [plans] * n, [years] * n, [root] * n, chunks, [model] * n, [opens] * n)
     if executor is None:
         parts = list(map(_run_chunk, *args))
     else:  # a concurrent.futures executor or a Dask client: submit, then collect in order
@@ -245,7 +252,40 @@ def _check(scenario: Scenario, plans: Sequence[str] | None, years: int, trials: 
     unknown = [p for p in chosen if p not in scenario.plans]
     if unknown:
         raise PlanError(f"unknown plan(s) {unknown}; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    for role, targets in scenario.people.hiring.growth.items():
+        where = f"{scenario.source}: people.hiring.growth.{role}"
+        if role not in scenario.roles:
+            raise PlanError(f"{where}: unknown role, expected one of {sorted(scenario.roles)}")
+        low = [q + 1 for q, t in enumerate(targets) if t < scenario.roles[role].headcount]
+        if low:
+            raise PlanError(f"{where}: quarter {low[0]} is below the headcount {scenario.roles[role].headcount}; "
+                            "expected targets at or above it (growth only)")
     return [scenario.current_plan] + [p for p in chosen if p != scenario.current_plan]
+
+
+def _openings(scenario: Scenario, role: str) -> np.ndarray:
+    """(R,) absolute month each seat opens: -1 for the scenario's seats; a growth seat opens at the start of the
+    first quarter whose target exceeds its index (its hire recruited ahead, starting that month)."""
+    head = scenario.roles[role].headcount
+    targets = np.asarray(scenario.people.hiring.growth.get(role, []), dtype=np.int64)
+    extra = np.arange(head, max(head, int(targets.max(initial=head))))
+    if not extra.size:
+        return np.full(head, -1, dtype=np.int64)
+    first_q = (targets[None, :] > extra[:, None]).argmax(axis=1)
+    return np.concatenate([np.full(head, -1, dtype=np.int64), 3 * first_q.astype(np.int64)])
+
+
+def _grown(scenario: Scenario) -> Scenario:
+    """The scenario with each role's headcount raised to its largest growth target (unchanged without growth)."""
+    growth = scenario.people.hiring.growth
+    if all(max(t) <= scenario.roles[r].headcount for r, t in growth.items()):
+        return scenario
+    from simlib.scenario import scenario_from_dict
+
+    data = scenario.model_dump(by_alias=True)
+    for r, t in growth.items():
+        data["roles"][r]["headcount"] = max(scenario.roles[r].headcount, max(t))
+    return scenario_from_dict(data, scenario.source)
 
 
 def _people_draws(scenario: Scenario, root: np.random.SeedSequence, year: int, idx: np.ndarray) -> dict:
@@ -263,7 +303,7 @@ def _people_draws(scenario: Scenario, root: np.random.SeedSequence, year: int, i
 
 
 def _run_chunk(scenario: Scenario, plans: list[str], years: int, root: np.random.SeedSequence,
-               idx: np.ndarray, model) -> dict:
+               idx: np.ndarray, model, opens: dict[str, np.ndarray]) -> dict:
     """(plan, year, group, metric) -> (T,) for the trials ``idx``."""
     seats: dict[str, dict[str, Seats]] = {}
     quota: dict[str, dict[str, np.ndarray]] = {p: {} for p in plans}
@@ -275,7 +315,7 @@ def _run_chunk(scenario: Scenario, plans: list[str], years: int, root: np.random
         base = worlds(scenario, draw_chunk(layout, yroot, idx))
         people = _people_draws(scenario, root, y, idx)
         if y == 0:
-            seats = {p: {r: _first_seats(scenario, w, people[r][2]) for r, w in base.items()} for p in plans}
+            seats = {p: {r: _first_seats(scenario, w, people[r][2], opens[r]) for r, w in base.items()} for p in plans}
         for plan in plans:
             raw = {o.role: _year_of_role(scenario, plan, y, o, seats[plan][o.role], people[o.role], model)
                    for o in _first_pass(scenario, plan, y, base, seats[plan], quota[plan], model)}
@@ -288,15 +328,19 @@ def _run_chunk(scenario: Scenario, plans: list[str], years: int, root: np.random
     return out
 
 
-def _first_seats(scenario: Scenario, w: RoleWorld, u0: np.ndarray) -> Seats:
-    """The run's first roster: the first year's reps, new hires starting in month 0."""
+def _first_seats(scenario: Scenario, w: RoleWorld, u0: np.ndarray, opens: np.ndarray) -> Seats:
+    """The run's first roster: the first year's reps, new hires starting in month 0; growth seats' hires
+    starting when their seat opens."""
     start = att.initial_start(w.new_hire, u0, w.role.ramp_months, scenario.people.attrition.annual_rate)
-    return Seats(w.ability, w.territory, start, np.zeros(w.ability.shape, dtype=bool))
+    grow = np.broadcast_to(opens >= 0, start.shape)
+    return Seats(w.ability, w.territory, np.where(grow, opens, start), grow.copy(),
+                 np.zeros(w.ability.shape, dtype=bool), opens)
 
 
 def _seat_world(w: RoleWorld, s: Seats, year: int) -> RoleWorld:
-    """This year's world of a role with the seats' occupants (the first year's world itself in year 0)."""
-    if year == 0:
+    """This year's world of a role with the seats' occupants (the first year's world itself in year 0,
+    unless a growth plan has seats that open later)."""
+    if year == 0 and (s.opens < 0).all():
         return w
     return dataclasses.replace(w, ability=s.ability, territory=s.territory, new_hire=s.start >= MONTHS * year,
                                ramp=att.ramp_of(s.start, year, w.role.ramp_months))
@@ -306,7 +350,8 @@ def _first_pass(scenario: Scenario, plan: str, year: int, base: dict[str, RoleWo
                 quota: dict[str, np.ndarray], model) -> list[RoleOutcome]:
     """Each role's year with the roster at the year's start (nobody leaves)."""
     ws = {r: _seat_world(w, seats[r], year) for r, w in base.items()}
-    return list(passes(scenario, [plan], ws, model, quotas=dict(quota)))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a growth seat not yet open: no revenue, no quota (0/0)
+        return list(passes(scenario, [plan], ws, model, quotas=dict(quota)))
 
 
 def _year_of_role(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: Seats, draws, model):
@@ -321,23 +366,24 @@ def _year_of_role(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: S
     else:
         leave, top = np.full(s.start.shape, -1), att.top_quartile(o.pay.attainment, occ.any(axis=-1))
     gone = leave >= 0
-    final, occ_end, by_run, new_start, new_ability = o, occ, np.broadcast_to(s.hired[..., None], occ.shape), None, None
+    final, occ_end, by_run, new_start, new_ability = o, occ, np.broadcast_to(s.turned[..., None], occ.shape), None, None
     if gone.any():
         h = scenario.people.hiring
         lag = h.lag_months if h.backfill else 10**6
         new_start = np.where(gone, MONTHS * year + leave + 1 + lag, s.start)
         new_ability = np.where(gone, lognormal_mean_one(role.ability_sd, np.take_along_axis(
             z, np.maximum(leave, 0)[..., None], axis=-1)[..., 0]), s.ability)
-        after = np.arange(MONTHS) > leave[..., None]
+        after = gone[..., None] & (np.arange(MONTHS) > leave[..., None])
         occ_new = att.ramp_of(new_start, year, role.ramp_months)
         occ_end = np.where(after, occ_new, occ)
         by_run = np.where(after, True, by_run)
         ramp_b = np.where(after, occ_new * (new_ability / s.ability)[..., None], occ)
         w_b = dataclasses.replace(o.world, ramp=ramp_b)
-        final = next(iter(passes(scenario, [plan], {o.role: w_b}, model, quotas={o.role: o.quota})))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            final = next(iter(passes(scenario, [plan], {o.role: w_b}, model, quotas={o.role: o.quota})))
     sums = _sums(scenario, plan, year, final, s, occ_end, by_run, gone, top, new_start)
     if gone.any():
-        s.hired = s.hired | gone
+        s.hired, s.turned = s.hired | gone, s.turned | gone
         s.start, s.ability = new_start, new_ability
     return sums, final
 
@@ -359,10 +405,12 @@ def _leavers(scenario: Scenario, plan: str, o: RoleOutcome, occ: np.ndarray, u: 
 
 def _sums(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: Seats, occ: np.ndarray, by_run: np.ndarray,
           gone: np.ndarray, top: np.ndarray, new_start: np.ndarray | None) -> dict[str, np.ndarray]:
-    """The year's per-trial sums (T,) of one role (:data:`_SUMS`)."""
+    """The year's per-trial sums (T,) of one role (:data:`_SUMS`); seats of a growth plan count once open."""
     role, cur = scenario.roles[o.role], scenario.current_plan
     ote = scenario.base_salary(cur, o.role) + scenario.target_incentive(cur, o.role)
     lo, hi = MONTHS * year, MONTHS * (year + 1)
+    is_open = (lo + np.arange(MONTHS))[None, :] >= s.opens[:, None]  # (R, 12)
+    open_any = np.broadcast_to(is_open.any(axis=1), gone.shape)
     hires = ((s.start >= lo) & (s.start < hi) & s.hired).sum(axis=1)
     end_start = s.start
     if new_start is not None:
@@ -373,17 +421,19 @@ def _sums(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: Seats, oc
     tenure = hi - 1 - end_start
     present = tenure >= 0
     rec = None if o.policy is None else o.policy.recorded
+    effort = rec.effort.mean(axis=2) if rec is not None else np.ones(gone.shape)
     revenue = o.measures["revenue"].sum(axis=2).sum(axis=1)
+    n = len(revenue)
     return {
         "revenue": revenue, "incentive": o.pay.incentive.sum(axis=1),
         "base_cost": scenario.base_salary(plan, o.role) * (occ > 0).sum(axis=(1, 2)) / MONTHS,
         "hiring_cost": scenario.people.hiring.cost * ote * hires, "lost_revenue": lost,
         "lost_margin": role.gross_margin * lost, "margin": role.gross_margin * revenue,
-        "quota": o.quota.sum(axis=1), "attainment": o.pay.attainment.sum(axis=1),
-        "at_quota": (o.pay.attainment >= 1.0).sum(axis=1),
-        "effort": rec.effort.mean(axis=2).sum(axis=1) if rec is not None else np.full(len(revenue), role.headcount * 1.0),
-        "seats": np.full(len(revenue), float(role.headcount)), "leavers": gone.sum(axis=1),
-        "regretted": (gone & top).sum(axis=1), "vacancy_months": (occ <= 0).sum(axis=(1, 2)), "hires": hires,
+        "quota": (o.quota * open_any).sum(axis=1), "attainment": (o.pay.attainment * open_any).sum(axis=1),
+        "at_quota": ((o.pay.attainment >= 1.0) & open_any).sum(axis=1), "effort": (effort * open_any).sum(axis=1),
+        "open_seats": open_any.sum(axis=1), "seats": np.full(n, is_open.sum() / MONTHS),
+        "leavers": gone.sum(axis=1), "regretted": (gone & top).sum(axis=1),
+        "vacancy_months": ((occ <= 0) & is_open[None]).sum(axis=(1, 2)), "hires": hires,
         "present_end": present.sum(axis=1), "ten_lt1": (present & (tenure < 12)).sum(axis=1),
         "ten_1_3": (present & (tenure >= 12) & (tenure < 36)).sum(axis=1), "ten_ge3": (tenure >= 36).sum(axis=1),
     }
@@ -404,15 +454,15 @@ def _record(out: dict, plan: str, year: int, sums: dict[str, dict[str, np.ndarra
 def _metrics(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A group's metrics (:data:`YEAR_METRICS`) from its per-trial sums."""
     f = {k: np.asarray(v, dtype=float) for k, v in s.items()}
-    n, present = f["seats"], np.maximum(f["present_end"], 1.0)
+    n, k, present = f["seats"], np.maximum(f["open_seats"], 1.0), np.maximum(f["present_end"], 1.0)
     return {
         "revenue": f["revenue"], "incentive_cost": f["incentive"], "base_cost": f["base_cost"],
         "hiring_cost": f["hiring_cost"], "lost_revenue": f["lost_revenue"],
         "cost_of_turnover": f["hiring_cost"] + f["lost_margin"],
         "profit": f["margin"] - f["incentive"] - f["base_cost"] - f["hiring_cost"],
-        "quota_mean": f["quota"] / n, "attainment_mean": f["attainment"] / n, "share_at_quota": f["at_quota"] / n,
-        "effort_index": f["effort"] / n, "turnover_rate": f["leavers"] / n, "regretted_turnover": f["regretted"] / n,
-        "vacancy_months": f["vacancy_months"], "hires": f["hires"],
+        "quota_mean": f["quota"] / k, "attainment_mean": f["attainment"] / k, "share_at_quota": f["at_quota"] / k,
+        "effort_index": f["effort"] / k, "turnover_rate": f["leavers"] / n, "regretted_turnover": f["regretted"] / n,
+        "seats": n, "vacancy_months": f["vacancy_months"], "hires": f["hires"],
         "tenure_under_1y": f["ten_lt1"] / present, "tenure_1_3y": f["ten_1_3"] / present,
         "tenure_over_3y": f["ten_ge3"] / present,
     }

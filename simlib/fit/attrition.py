@@ -206,6 +206,8 @@ def synth_leave_dates(history: History, scenario: Scenario, attrition: Attrition
     dated = frame["year"].min() >= YEAR_RANGE[0]  # else a one-year file without years: the month alone
     frame["leave_date"] = [("" if not np.isfinite(v) else f"{int(v) // MONTHS:04d}-{int(v) % MONTHS + 1:02d}"
                             if dated else str(int(v) % MONTHS + 1)) for v in ld.to_numpy(dtype=float)]
+    if not dated:
+        frame = frame.drop(columns="year")  # the reader's placeholder year of a file without years
     nh = frame["new_hire"].to_numpy(dtype=float)
     frame["new_hire"] = np.where(np.isnan(nh), "", np.where(nh > 0.5, "1", "0"))  # as the format writes it
     return frame.reset_index(drop=True)
