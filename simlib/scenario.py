@@ -1136,8 +1136,6 @@ def _build(data: dict, source: str) -> Scenario:
         hp = roster_path(scen.history, source)
         if not hp.is_file():
             raise ScenarioError([Problem(str(hp), "", "file not found (the scenario's history)")])
-
-
     if scen.people == People():  # unset: likewise for the people section (multi-year runs only)
         del dumped["people"]
     canonical = json.dumps(dumped, sort_keys=True)
