@@ -327,5 +327,5 @@ def same_reps_histories(
             for key in REP_DRAWS:
                 d[f"{r}.{key}"] = reps[f"{r}.{key}"]
         panels, _ = simulate_panels(quiet, plan, draws=d, behaviour=behaviour)
-        out.append(_rows(quiet, panels, ids, 0, False))
+        out.append(_rows(quiet, plan, panels, ids, 0, False))
     return out
