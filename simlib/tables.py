@@ -27,10 +27,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from simlib.errors import SimlibError
+
+if TYPE_CHECKING:  # pandas loads when a file is read, so that importing the scenario language stays light
+    import pandas as pd
 
 #: largest table file accepted, bytes
 MAX_TABLE_BYTES = 256 * 2**20
@@ -418,6 +420,8 @@ def _read_xlsx(p: Path, src: str, header_hint: str) -> Table:
 
 
 def _read_parquet(p: Path, src: str, header_hint: str) -> Table:
+    import pandas as pd
+
     df = pd.read_parquet(p)
     if df.columns.empty:
         raise _empty(src, header_hint)
@@ -432,6 +436,8 @@ def _read_parquet(p: Path, src: str, header_hint: str) -> Table:
 
 def _frame(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
     """Cells in columns named by the header; duplicate names are kept (the caller reports them)."""
+    import pandas as pd
+
     df = pd.DataFrame(rows, columns=range(len(header)), dtype=object) if rows else pd.DataFrame(
         columns=range(len(header)), dtype=object)
     df.columns = header

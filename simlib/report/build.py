@@ -63,8 +63,6 @@ from typing import Any
 
 from simlib.errors import ScenarioError, SimlibError
 from simlib.io import SHIPPED, jsonable, resolve_path, write_atomic
-from simlib.report.notebook import PROVENANCE_MARK, shown_path, versions
-from simlib.report.summary import render
 
 try:
     import fcntl
@@ -146,6 +144,29 @@ class NotebookSpec:
     params: Callable[[Any], dict[str, Any]] | None = None
     applies: Callable[[Any], str | None] | None = None
 
+
+
+# the notebook helpers and page templates load pandas and the engine: imported when a report is built,
+# so that ``simlib --help`` and the other commands start light
+def render(template: str, **context: Any) -> str:
+    """:func:`simlib.report.summary.render`."""
+    from simlib.report.summary import render as _render
+
+    return _render(template, **context)
+
+
+def shown_path(path: Any) -> str:
+    """:func:`simlib.report.notebook.shown_path`."""
+    from simlib.report.notebook import shown_path as _shown
+
+    return _shown(path)
+
+
+def versions() -> dict[str, str]:
+    """:func:`simlib.report.notebook.versions`."""
+    from simlib.report.notebook import versions as _versions
+
+    return _versions()
 
 def _role_schemes_applies(scen) -> str | None:
     if "one_plan_for_all" not in scen.plans:
@@ -381,6 +402,8 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
     import nbformat
     from nbconvert import HTMLExporter
 
+    from simlib.report.notebook import PROVENANCE_MARK as mark
+
     nb = copy.deepcopy(nb)
     for c in nb.cells:
         if c.cell_type == "code":
@@ -390,7 +413,7 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
             c.outputs = [o for o in c.outputs if o.get("output_type") not in ("display_data", "execute_result")
                          or o.get("data")]
             if meta:
-                c.outputs = [o for o in c.outputs if PROVENANCE_MARK not in _html_of(o)]
+                c.outputs = [o for o in c.outputs if mark not in _html_of(o)]
     if meta:
         nb.cells.append(nbformat.v4.new_markdown_cell(_header_html(meta)))
     nb.metadata["title"] = title or nb.metadata.get("title", "simlib report")
