@@ -141,11 +141,13 @@ def test_progress_on_a_terminal_only_unless_forced(monkeypatch):
 
     p = build_parser()
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    for cmd in (["run", "s.yaml"], ["sweep", "s.yaml"], ["optimize", "s.yaml"], ["report"]):
+    commands = (["run", "s.yaml"], ["sweep", "s.yaml"], ["optimize", "s.yaml"], ["report"],
+                ["backtest", "h.csv", "--plan-after", "p"])
+    for cmd in commands:
         assert progress_on(p.parse_args(cmd)) is False
         assert progress_on(p.parse_args([*cmd, "--progress"])) is True
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    for cmd in (["run", "s.yaml"], ["sweep", "s.yaml"], ["optimize", "s.yaml"], ["report"]):
+    for cmd in commands:
         assert progress_on(p.parse_args(cmd)) is True
         assert progress_on(p.parse_args([*cmd, "--no-progress"])) is False
 

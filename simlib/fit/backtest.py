@@ -140,7 +140,7 @@ def _concat(parts: list[RolePanelSim]) -> RolePanelSim:
 
 
 def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, behaviour, behaviours: Sequence | None = None,
-            behaviour_draws: int = 0, behaviour_seed: int | None = None,
+            behaviour_draws: int = 0, behaviour_seed: int | None = None, progress: bool = False,
             ) -> tuple[dict[str, dict[str, RolePanelSim]], int, int]:
     """Simulated years of the calibrated organisation under ``plans`` with fit and market uncertainty.
 
@@ -152,7 +152,8 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     from the priors (:func:`simlib.engine.ensemble.draw_parameters`; none when
     ``behaviour_draws`` is 0), on its own seed ``SeedSequence([rng, b])``, with the reps
     mostly those of the history (:func:`keep_reps`); the plans share each
-    replicate's random numbers (paired differences).
+    replicate's random numbers (paired differences). ``progress`` shows a bar
+    over the replicates.
 
     Returns
     -------
@@ -165,7 +166,12 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     per = max(1, round(trials / groups))
     params = draw_parameters(cal.scenario, behaviour_draws, behaviour_seed) if behaviour_draws > 0 else None
     parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
-    for b in range(groups):
+    steps: Any = range(groups)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc=f"backtest prediction ({per} trials/replicate)", unit="replicate")
+    for b in steps:
         scen = predictive_scenario(cal.replicate_scenario(b) if n_rep else cal.scenario)
         if params is not None:
             scen = scenario_for_draw(scen, params.iloc[b % behaviour_draws].to_dict())
@@ -240,6 +246,7 @@ def backtest(
     behaviours: Sequence | None = None,
     behaviour_draws: int | None = None,
     behaviour_seed: int | None = None,
+    progress: bool = False,
 ) -> Backtest:
     """Fit on year one, predict year two under ``plan_after``, compare with the actual year two.
 
@@ -276,6 +283,8 @@ def backtest(
         replicates). Default: the scenario's ``behaviour.uncertainty.draws`` (0 = off), as ``simlib run``.
     behaviour_seed : int, optional
         Seed of the parameter draws (default: the scenario's ``behaviour.uncertainty.seed``).
+    progress : bool
+        Show a progress bar over the prediction's replicates.
     """
     plan_before = plan_before or template.current_plan
     for p in (plan_before, plan_after):
@@ -297,7 +306,8 @@ def backtest(
     behaviour = resolve_behaviour(scen, behaviour)
     k = scen.behaviour.uncertainty.draws if behaviour_draws is None else int(behaviour_draws)
     sims, trials, n_rep = predict(cal, [plan_after, plan_before], trials=trials, rng=rng, behaviour=behaviour,
-                                  behaviours=behaviours, behaviour_draws=k, behaviour_seed=behaviour_seed)
+                                  behaviours=behaviours, behaviour_draws=k, behaviour_seed=behaviour_seed,
+                                  progress=progress)
     after, before = sims[plan_after], sims[plan_before]
     a = (1 - level) / 2
     rows: list[dict[str, Any]] = []
