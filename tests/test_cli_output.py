@@ -112,6 +112,15 @@ def test_sweep_and_optimize_workbooks(small_yaml, tmp_path, capsys):
     assert cons[2][head.index("state")].value == "VIOLATED" and cons[2][head.index("value")].data_type == "n"
 
 
+def test_check_writes_its_table_as_a_workbook(small_yaml, tmp_path, capsys):
+    code, text, _ = cli(capsys, "check", small_yaml, *RUN, "--out", tmp_path / "c.xlsx")
+    assert code in (0, 1) and ("PASS" in text or "FAIL" in text) and "wrote" in text
+    ws = load_workbook(tmp_path / "c.xlsx")["checks"]
+    head = [c.value for c in ws[1]]
+    assert {"plan", "metric", "p_breach", "status"} <= set(head)
+    assert ws[2][head.index("p_breach")].data_type == "n"
+
+
 def test_run_table_fits_100_columns(capsys):
     code, text, _ = cli(capsys, "run", DEFAULT, "--trials", 8, "--behaviour", "none", "--scheduler", "serial")
     assert code == 0
@@ -132,11 +141,13 @@ def test_progress_on_a_terminal_only_unless_forced(monkeypatch):
 
     p = build_parser()
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    for cmd in (["run", "s.yaml"], ["sweep", "s.yaml"], ["optimize", "s.yaml"], ["report"]):
+    commands = (["run", "s.yaml"], ["sweep", "s.yaml"], ["optimize", "s.yaml"], ["report"],
+                ["backtest", "h.csv", "--plan-after", "p"])
+    for cmd in commands:
         assert progress_on(p.parse_args(cmd)) is False
         assert progress_on(p.parse_args([*cmd, "--progress"])) is True
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    for cmd in (["run", "s.yaml"], ["sweep", "s.yaml"], ["optimize", "s.yaml"], ["report"]):
+    for cmd in commands:
         assert progress_on(p.parse_args(cmd)) is True
         assert progress_on(p.parse_args([*cmd, "--no-progress"])) is False
 

@@ -66,6 +66,8 @@ def test_moving_any_single_control_takes_effect(app, explorer, name, value, chec
 def test_uncapped_and_role_switch(app, explorer):
     app.controls["cap_rule"].value = "none"
     assert explorer.last["controls"]["cap"] is None
+    app.controls["cap"].value = 3.5  # moving the cap slider means "capped at the slider"
+    assert app.controls["cap_rule"].value == "slider" and explorer.last["controls"]["cap"] == 3.5
     app.controls["role"].value = "channel"  # commission-only: threshold and cap do not apply, the gate does
     assert explorer.last["role"] == "channel" and explorer.last["changed"] is False
     assert app.controls["threshold"].disabled and app.controls["cap"].disabled

@@ -8,12 +8,14 @@ from simlib.cli.args import (
     add_behaviour_argument,
     add_history_args,
     add_output_arguments,
+    add_progress_argument,
     add_uncertainty_arguments,
     fraction,
     int_arg,
     key_values,
     positive_int,
     print_skipped,
+    progress_on,
     resolve_output,
     seed,
 )
@@ -36,6 +38,7 @@ def add_parser(subparsers) -> None:
     add_uncertainty_arguments(b)
     b.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     add_output_arguments(b, what="the comparison (json: with the calibration)", deprecated={"--json": "json"})
+    add_progress_argument(b)
     b.set_defaults(func=run)
 
 
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     print_skipped(hist)
     bt = backtest(hist, template, plan_after=args.plan_after, plan_before=args.plan_before, trials=args.trials,
                   rng=args.seed, level=args.level, growth=args.growth, bootstrap=args.bootstrap, behaviour=args.behaviour,
-                  behaviour_draws=args.behaviour_draws, behaviour_seed=args.behaviour_seed)
+                  behaviour_draws=args.behaviour_draws, behaviour_seed=args.behaviour_seed, progress=progress_on(args))
     pct = round(100 * args.level)
     text = "\n".join([
         f"backtest on {hist.source}: fitted on {bt.years[0]} under '{bt.plan_before}', predicted {bt.years[1]} "

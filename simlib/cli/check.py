@@ -13,8 +13,10 @@ import math
 from simlib.cli.args import (
     add_allow_large_argument,
     add_behaviour_argument,
+    add_output_arguments,
     add_scheduler_argument,
     positive_int,
+    resolve_output,
     seed,
 )
 
@@ -46,7 +48,7 @@ def add_parser(subparsers) -> None:
                    help="tolerated probability of breach for rules without their own "
                         "(default: checks.max_breach_probability, else 0.2)")
     add_behaviour_argument(c, help="behaviour model (default: the scenario's behaviour.mode, else dynamic)")
-    c.add_argument("--format", choices=("table", "json"), default="table")
+    add_output_arguments(c, what="the plan x rule checks")
     add_scheduler_argument(c)
     add_allow_large_argument(c)
     c.set_defaults(func=run)
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from simlib.errors import SimlibError
     from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
+    out = resolve_output(args)
     scen = load_scenario(args.scenario)
     unknown = [p for p in args.plans or [] if p not in scen.plans]
     if unknown:
@@ -73,25 +76,24 @@ def run(args: argparse.Namespace) -> int:
                        allow_large=args.allow_large)
     table = breach_table(res, scen, plans=args.plans or list(scen.plans), level=args.level)
     failed = sorted(set(table.loc[table["status"] == "FAIL", "plan"]))
-    if args.format == "json":
-        records = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-                   for r in table.to_dict(orient="records")]
-        print(json.dumps({"scenario": scen.source, "trials": args.trials, "seed": args.seed,
-                          "passed": not failed, "failed_plans": failed, "checks": records}, indent=2))
-    else:
-        print_table(table, scen.source, args.trials, args.seed, failed)
+    records = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+               for r in table.to_dict(orient="records")]
+    doc = {"scenario": scen.source, "trials": args.trials, "seed": args.seed, "passed": not failed,
+           "failed_plans": failed, "checks": records}
+    out.emit(text=lambda: format_table(table, scen.source, args.trials, args.seed, failed),
+             json=lambda: json.dumps(doc, indent=2), tables=lambda: {"checks": table})
     return 1 if failed else 0
 
 
-def print_table(table, source: str, trials: int, seed_used: int, failed: list[str]) -> None:
+def format_table(table, source: str, trials: int, seed_used: int, failed: list[str]) -> str:
     """The plan x rule table: value, allowed region, probability of breach (basis), level, PASS/FAIL; then a verdict."""
     import pandas as pd
 
     from simlib.format import estimate, rounded
 
-    print(f"simlib check {source}: {trials} trials, seed {seed_used}")
-    print("P(breach): per-trial = share of simulated years beyond the edge (± 95% CI); "
-          "normal = normal approximation to the Monte Carlo estimate of the mean")
+    lines = [f"simlib check {source}: {trials} trials, seed {seed_used}",
+             "P(breach): per-trial = share of simulated years beyond the edge (± 95% CI); "
+             "normal = normal approximation to the Monte Carlo estimate of the mean"]
     view = pd.DataFrame({
         "plan": table["plan"], "group": table["group"], "rule": table["metric"],
         "value": [estimate(v, s) for v, s in zip(table["value"], table["value_se"], strict=True)],
@@ -100,5 +102,7 @@ def print_table(table, source: str, trials: int, seed_used: int, failed: list[st
                       for p, s in zip(table["p_breach"], table["p_se"], strict=True)],
         "basis": table["basis"], "level": [f"{x:g}" for x in table["level"]], "status": table["status"]})
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
-        print(view.to_string(index=False))
-    print(f"FAIL: {', '.join(failed)} breach a guardrail above the level" if failed else "PASS: every plan within the levels")
+        lines.append(view.to_string(index=False))
+    lines.append(f"FAIL: {', '.join(failed)} breach a guardrail above the level" if failed
+                 else "PASS: every plan within the levels")
+    return "\n".join(lines)

@@ -178,6 +178,7 @@ def noise_replicates(history: History, template: Scenario, cal: Calibration, pla
 
 def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, behaviour, behaviours: Sequence | None = None,
             behaviour_draws: int = 0, behaviour_seed: int | None = None, replicates: Sequence[Scenario] | None = None,
+            progress: bool = False,
             ) -> tuple[dict[str, dict[str, RolePanelSim]], int, int]:
     """Simulated years of the calibrated organisation under ``plans`` with fit and market uncertainty.
 
@@ -190,7 +191,8 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     from the priors (:func:`simlib.engine.ensemble.draw_parameters`; none when
     ``behaviour_draws`` is 0), on its own seed ``SeedSequence([rng, b])``, with the reps
     mostly those of the history (:func:`keep_reps`); the plans share each
-    replicate's random numbers (paired differences).
+    replicate's random numbers (paired differences). ``progress`` shows a bar
+    over the replicates.
 
     Returns
     -------
@@ -206,7 +208,12 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     per = max(1, round(trials / groups))
     params = draw_parameters(cal.scenario, behaviour_draws, behaviour_seed) if behaviour_draws > 0 else None
     parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
-    for b in range(groups):
+    steps: Any = range(groups)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc=f"backtest prediction ({per} trials/replicate)", unit="replicate")
+    for b in steps:
         fit = replicates[b] if replicates else cal.replicate_scenario(b) if n_rep else cal.scenario
         scen = predictive_scenario(fit)
         if params is not None:
@@ -283,6 +290,7 @@ def backtest(
     behaviour_draws: int | None = None,
     behaviour_seed: int | None = None,
     fit_uncertainty: str = "noise",
+    progress: bool = False,
 ) -> Backtest:
     """Fit on year one, predict year two under ``plan_after``, compare with the actual year two.
 
@@ -324,6 +332,8 @@ def backtest(
         same reps with fresh sales noise (:func:`noise_replicates`), the uncertainty of predicting the
         same organisation a year on. ``reps``: the calibration's bootstrap over reps, which also varies
         which reps are in the sample (intervals too wide where most reps stay).
+    progress : bool
+        Show a progress bar over the prediction's replicates.
     """
     plan_before = plan_before or template.current_plan
     for p in (plan_before, plan_after):
@@ -351,7 +361,7 @@ def backtest(
             if fit_uncertainty == "noise" and bootstrap > 0 else None)
     sims, trials, n_rep = predict(cal, [plan_after, plan_before], trials=trials, rng=rng, behaviour=behaviour,
                                   behaviours=behaviours, behaviour_draws=k, behaviour_seed=behaviour_seed,
-                                  replicates=reps)
+                                  replicates=reps, progress=progress)
     after, before = sims[plan_after], sims[plan_before]
     a = (1 - level) / 2
     rows: list[dict[str, Any]] = []

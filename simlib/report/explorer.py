@@ -304,10 +304,10 @@ class ExplorerApp:
         self._pending = 0
         self._resetting = False
         self.controls["role"].observe(self._new_role, names="value")
+        self.controls["cap"].observe(self._cap_moved, names="value")  # before the update it schedules
         for name, ctl in self.controls.items():
             if name != "role":
                 ctl.observe(self._changed, names="value")
-        self.controls["cap"].observe(self._cap_moved, names="value")
         c = self.controls
         self.box = w.VBox([w.VBox([c["role"], c["target_level"], c["team_weight"], c["team_split"], c["threshold"],
                                    c["commission_gate"], w.HBox([c["cap_rule"], c["cap"]]), c["accelerator"]]),
