@@ -292,10 +292,56 @@ def _name_problems(rp: Any) -> list[tuple[str, str]]:
     gates = rp.get("gates")
     for i, g in enumerate(gates if isinstance(gates, list) else []):
         gc = g.get("components") if isinstance(g, dict) else None
+        if isinstance(gc, list) and not gc:
+            out.append((f"gates.{i}.components", "an empty list gates nothing; name the gated components, "
+                                                 "or leave 'components' out to gate them all"))
         for n in gc if isinstance(gc, list) else []:
             if n not in names:
                 out.append((f"gates.{i}.components", f"gate names component '{n}', expected one of {names}"))
     return out
+
+
+#: tolerance on the sum of a role plan's weights (written as decimals such as 0.1 + 0.2 + 0.7)
+WEIGHT_TOLERANCE = 1e-6
+#: component kinds paid as a share (``weight``) of the target incentive; scorecards are too
+WEIGHTED_KINDS = ("curve",)
+
+
+def weight_problems(rp: Any) -> list[tuple[str, str]]:
+    """A role plan dict's weights against the target incentive they share: (field, message) pairs.
+
+    The weights of the curve components and scorecards (each pays
+    ``weight x target incentive`` at target) must sum to 1; below 1 when
+    commissions, per-unit rates or lump sums pay the rest; or exactly the
+    analyst's ``weights_total`` when it is stated. A plan of only
+    commissions, per-unit rates and lump sums has no weights to check.
+    """
+    if not isinstance(rp, dict) or not isinstance(rp.get("components", []), list):
+        return []
+    comps = [c for c in rp.get("components", []) if isinstance(c, dict)]
+    cards = rp.get("scorecards") if isinstance(rp.get("scorecards"), list) else []
+    items = [(c.get("name"), c.get("weight", 1.0)) for c in comps if c.get("kind", "curve") in WEIGHTED_KINDS]
+    items += [(c.get("name"), c.get("weight", 1.0)) for c in cards if isinstance(c, dict)]
+    nums = [w for _, w in items if isinstance(w, int | float) and not isinstance(w, bool)]
+    stated = rp.get("weights_total")
+    if not items or len(nums) != len(items) or (stated is not None and not isinstance(stated, int | float)):
+        return []  # nothing weighted, or a weight's own field reports it
+    got = sum(nums)
+    listed = " + ".join(f"{n} {w:g}" for n, w in items)
+    if stated is not None:
+        if abs(got - stated) > WEIGHT_TOLERANCE:
+            return [("weights_total", f"the curve and scorecard weights sum to {got:g} ({listed}), "
+                                      f"not the stated weights_total {stated:g}")]
+        return []
+    others = [c.get("name") for c in comps if c.get("kind", "curve") not in WEIGHTED_KINDS]
+    if not others and abs(got - 1.0) > WEIGHT_TOLERANCE:
+        return [("components", f"weights sum to {got:g} ({listed}), expected 1: each weight is a share of the "
+                               f"target incentive; fix the weights, or state the sum with 'weights_total: {got:g}'")]
+    if others and got > 1.0 + WEIGHT_TOLERANCE:
+        return [("components", f"weights sum to {got:g} ({listed}), expected at most 1 (the rest paid by "
+                               f"{others}): each weight is a share of the target incentive; fix the weights, "
+                               f"or state the sum with 'weights_total: {got:g}'")]
+    return []
 
 
 def _cross_problems(data: Any) -> list[tuple[str, str]]:
@@ -348,6 +394,7 @@ def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, s
     checked when it is not a known process).
     """
     out = [(f"{where}.{f}", m) for f, m in _name_problems(rp)]
+    out += [(f"{where}.{f}", m) for f, m in weight_problems(rp)]
     known = MEASURES.get(process) if isinstance(process, str) else None
     if known is None:
         return out
@@ -682,6 +729,10 @@ class RolePlan(_Model):
     scorecards: list[Scorecard] = Field(default_factory=list, exclude_if=lambda v: not v)
     # left out of dumps when unset, so scenarios without it keep their sha256
     quota_relief: QuotaRelief | None = Field(None, exclude_if=lambda v: v is None)
+    # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
+    weights_total: Positive | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="the stated sum of the curve and scorecard weights when it is not 1")
 
     @model_validator(mode="before")
     @classmethod
@@ -1094,6 +1145,9 @@ def _build(data: dict, source: str) -> Scenario:
     for key in ("roster", "year_start", "history"):  # unset: the hash of scenarios written before they existed
         if dumped[key] is None:
             del dumped[key]
+    for plan in dumped["plans"].values():  # a check only, with no effect on results
+        for rp in plan["roles"].values():
+            rp.pop("weights_total", None)
     if roster is not None:  # the roster's contents, not only its name, decide the results
         dumped["roster"] = {"file": scen.roster, "sha256": roster.sha256}
     scen._roster = roster

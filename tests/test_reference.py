@@ -230,7 +230,7 @@ def test_generic_engine_matches_reference_totals():
 #: curve, a composite gate, a cap, team weighting with both splits and a gate naming a scorecard
 SCORECARD_PLANS = {
     "cards": {"base": "current", "changes": {"roles": {
-        "ka": {"scorecards": [{
+        "ka": {"weights_total": 1.6, "scorecards": [{  # on top of the curves' 1.0
             "name": "card", "period": "half", "weight": 0.6, "total": 1,
             "measures": [
                 {"measure": "revenue", "weight": 0.7, "intervals": [
@@ -241,7 +241,7 @@ SCORECARD_PLANS = {
             "payout": {"intervals": [{"from": 40, "to": 80, "score": 0.5}, {"from": 80, "to": 110, "score": 1.0},
                                      {"from": 110, "score": 1.6}]},
             "min_score": 40, "cap": 1.4}]},
-        "ts": {"team": {"weight": 0.4, "split": "contribution"}, "scorecards": [{
+        "ts": {"team": {"weight": 0.4, "split": "contribution"}, "weights_total": 1.4, "scorecards": [{
             "name": "card", "period": "quarter", "weight": 0.5,
             "measures": [
                 {"measure": "revenue", "weight": 50, "curve": [[0.5, 0], [1.0, 100], [1.5, 150]]},
