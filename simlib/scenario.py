@@ -699,6 +699,41 @@ class QuotaRelief(_Model):
     share: Fraction = Field(1.0, description="share of the move beyond the band passed on to quotas")
 
 
+class Draw(_Model):
+    """An advance against incentive pay each draw period (docs/model.md section 3, draws and guarantees).
+
+    Each draw period (a month or a quarter) in the draw's first ``months``
+    months, a rep earning less incentive than ``amount`` is paid ``amount``.
+    A ``recoverable`` draw is an advance: the shortfall is carried forward
+    as a balance and recovered from later earnings above the draw (every
+    period, also after the draw has ended); what is left at year end is
+    forgiven (``at_year_end: forgive``) or carried into next year, still owed
+    (``carry``). A non-recoverable draw (a guarantee) is a floor: the
+    shortfall is never recovered. ``new_hires_only`` pays it to the new hires
+    only (ramp pay for their first ``months`` months).
+    """
+
+    amount: NonNeg = Field(description="money per draw period")
+    period: Literal["month", "quarter"] = "month"
+    recoverable: bool = True
+    months: Annotated[Whole, Field(ge=1, le=MONTHS)] = Field(
+        MONTHS, description="the draw is paid in the year's first N months (a whole number of draw periods)")
+    at_year_end: Literal["forgive", "carry"] = Field(
+        "forgive", description="a recoverable draw's balance left at year end: written off, or owed into next year")
+    new_hires_only: bool = False
+
+    @model_validator(mode="after")
+    def _whole_periods(self) -> Draw:
+        size = MONTHS // PERIODS[self.period]
+        if self.months % size:
+            raise ValueError(f"@months: {self.months} is not a whole number of {self.period}s; "
+                             f"expected a multiple of {size}")
+        if not self.recoverable and self.at_year_end == "carry":
+            raise ValueError("@at_year_end: a non-recoverable draw leaves nothing owed to carry; "
+                             "use 'recoverable: true' or leave at_year_end out")
+        return self
+
+
 class Team(_Model):
     """Team/individual weighting: pay = (1 - weight) individual + weight team."""
 
@@ -729,6 +764,8 @@ class RolePlan(_Model):
     scorecards: list[Scorecard] = Field(default_factory=list, exclude_if=lambda v: not v)
     # left out of dumps when unset, so scenarios without it keep their sha256
     quota_relief: QuotaRelief | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    draw: Draw | None = Field(None, exclude_if=lambda v: v is None)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
     weights_total: Positive | None = Field(
         None, exclude_if=lambda v: v is None,
