@@ -297,6 +297,11 @@ class DrawResult:
         return sum_months(self.cash) - sum_months(self.earned)
 
 
+def uses_draws(scenario: Scenario) -> bool:
+    """Whether some role plan of the scenario has a draw (then results carry the draw metrics)."""
+    return any(rp.draw is not None for plan in scenario.plans.values() for rp in plan.roles.values())
+
+
 def accrual_by_month(periods: dict[str, np.ndarray], incentive: np.ndarray) -> np.ndarray:
     """Incentive earned by month (T, R, 12): each pay element's period pay in its period's last month.
 
