@@ -73,3 +73,19 @@ def test_a_draw_changes_the_hash_and_no_draw_keeps_it(small_scenario):
     d["plans"]["current"]["roles"]["ka"]["draw"] = {"amount": 1000}
     assert scenario_from_dict(d).sha256 != small_scenario.sha256
     assert scenario_from_dict(small_scenario_dict()).sha256 == small_scenario.sha256
+
+
+def test_reps_respond_to_draws_under_dynamic():
+    """A guarantee's floor blunts effort more than a forgiven advance; an advance owed back changes nothing."""
+    res = simlib.simulate(MECH, ["recoverable_draw", "draw_carried", "guarantee"], trials=16, rng=1,
+                          behaviour="dynamic")
+    d = res.differences().set_index(["plan", "group", "metric"])
+    eff = {p: d.loc[(p, "key_account", "effort_index")] for p in ("recoverable_draw", "draw_carried", "guarantee")}
+    assert eff["guarantee"]["diff"] < eff["recoverable_draw"]["diff"] - 3 * eff["guarantee"]["se"]
+    assert eff["recoverable_draw"]["diff"] < 0
+    # the carried balance is paid back next year: the same sales as today, more cash this year
+    assert d.loc[("draw_carried", "key_account", "revenue")]["diff"] == 0
+    assert d.loc[("draw_carried", "key_account", "incentive_cost")]["diff"] > 0
+    # forgiveness makes sales worth less to reps below the draw: less revenue
+    rev = d.loc[("recoverable_draw", "key_account", "revenue")]
+    assert rev["diff"] < -2 * rev["se"]

@@ -54,6 +54,7 @@ from simlib.model.paycurves import compile_component, evaluate
 from simlib.model.plans import (
     Structure,
     compute_pay,
+    guarantee_floor,
     measure_score,
     primary_structure,
     relief_factor,
@@ -449,6 +450,9 @@ class DynamicBehaviour:
         bp = self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
         F = _period_pay(rp, st, TI, w, qref, share[p], self._scorecard_other(ing))
+        floor = guarantee_floor(rp, st, t)
+        if floor > 0:  # a guarantee: the period pays at least the draw, whatever the rep sells
+            F = np.maximum(F, floor)
         r_aversion = bp.effort.risk_aversion / ing["S"]
         U = F if r_aversion <= 0 else (1.0 - np.exp(-r_aversion * F)) / r_aversion
         U = np.broadcast_to(U, (len(a), X_N)).copy()

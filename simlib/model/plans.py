@@ -297,6 +297,29 @@ class DrawResult:
         return sum_months(self.cash) - sum_months(self.earned)
 
 
+def guarantee_floor(rp: RolePlan, st: Structure, end: int) -> float:
+    """The least a rep is paid at the end of a pay period of the primary structure (last month ``end``), money.
+
+    The floor reps see in a non-recoverable draw covering them all: the draw
+    of the draw period holding ``end`` when that period is covered, scaled
+    down by the pay period's length over the draw period's when the pay
+    period is shorter (a quarterly draw over monthly pay). Draw periods
+    inside a longer pay period pay the draw whatever the rep does, so they
+    do not change incentives. 0 without such a draw: a recoverable draw's
+    shortfall is paid back from later earnings, so within the year it leaves
+    the pay of a sale unchanged, and a new hires' guarantee covers too few
+    reps to set the role's programme (docs/model.md section 3, draws).
+    """
+    d = rp.draw
+    if d is None or d.recoverable or d.new_hires_only:
+        return 0.0
+    size = MONTHS // PERIODS[d.period]
+    if (end // size) * size >= d.months:
+        return 0.0
+    length = MONTHS if st.ytd else MONTHS // PERIODS[st.period]
+    return d.amount * min(1.0, length / size)
+
+
 def uses_draws(scenario: Scenario) -> bool:
     """Whether some role plan of the scenario has a draw (then results carry the draw metrics)."""
     return any(rp.draw is not None for plan in scenario.plans.values() for rp in plan.roles.values())
