@@ -285,10 +285,16 @@ def _name_problems(rp: Any) -> list[tuple[str, str]]:
     names = [c.get("name") for c in rp["components"] if isinstance(c, dict)]
     cards = rp.get("scorecards")
     names += [c.get("name") for c in (cards if isinstance(cards, list) else []) if isinstance(c, dict)]
+    spiffs = rp.get("spiffs")
+    spiff_names = [c.get("name") for c in (spiffs if isinstance(spiffs, list) else []) if isinstance(c, dict)]
     out = []
     dup = sorted({str(n) for n in names if names.count(n) > 1})
     if dup:
         out.append(("components", f"component and scorecard names must be unique, repeated: {dup}"))
+    dup = sorted({str(n) for n in spiff_names if (names + spiff_names).count(n) > 1})
+    if dup:
+        out.append(("spiffs", f"SPIFF names must differ from each other and from components and scorecards, "
+                              f"repeated: {dup}"))
     gates = rp.get("gates")
     for i, g in enumerate(gates if isinstance(gates, list) else []):
         gc = g.get("components") if isinstance(g, dict) else None
@@ -400,6 +406,13 @@ def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, s
         return out
     out += _component_measure_problems(where, rp.get("components"), process, known)
     out += _scorecard_measure_problems(where, rp.get("scorecards"), process, known)
+    spiffs = rp.get("spiffs")
+    for i, sp in enumerate(spiffs if isinstance(spiffs, list) else []):
+        measure = sp.get("measure", "revenue") if isinstance(sp, dict) else None
+        if isinstance(measure, str) and known.get(measure) != "flow":
+            out.append((f"{where}.spiffs.{i}.measure",
+                        f"'{measure}' is not a count or money measure of process {process}: a SPIFF pays per unit "
+                        f"booked, expected one of {sorted(k for k, v in known.items() if v == 'flow')}"))
     for section in ("gates", "modifiers"):
         items = rp.get(section)
         for i, g in enumerate(items if isinstance(items, list) else []):
@@ -734,6 +747,35 @@ class Draw(_Model):
         return self
 
 
+class Spiff(_Model):
+    """A time-limited bonus on a measure with its own budget (docs/model.md section 3, SPIFFs).
+
+    Each rep is paid ``rate`` per unit of a flow ``measure`` (for revenue: per
+    unit of money, a commission rate) booked in the window of months
+    ``from``-``to`` (1-12, inclusive), when they book at least ``min_units``
+    there; paid at the window's last month, outside gates and modifiers.
+    With a ``budget`` (money for the role's reps together), payouts above it
+    are scaled down pro rata.
+    """
+
+    name: str
+    measure: str = "revenue"
+    start: Annotated[Whole, Field(ge=1, le=MONTHS)] = Field(alias="from", description="first month of the window, 1-12")
+    end: Annotated[Whole, Field(ge=1, le=MONTHS)] = Field(alias="to", description="last month of the window, 1-12")
+    rate: NonNeg = Field(description="money per unit of the measure booked in the window")
+    min_units: NonNeg = Field(0.0, description="units in the window below which nothing is paid")
+    budget: Positive | None = Field(None, description="most paid to the role's reps together, money")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _window(self) -> Spiff:
+        if self.end < self.start:
+            raise ValueError(f"@to: the window ends in month {self.end}, before it starts (from: {self.start}); "
+                             "expected to >= from within one year")
+        return self
+
+
 class Team(_Model):
     """Team/individual weighting: pay = (1 - weight) individual + weight team."""
 
@@ -766,6 +808,8 @@ class RolePlan(_Model):
     quota_relief: QuotaRelief | None = Field(None, exclude_if=lambda v: v is None)
     # left out of dumps when unset, so scenarios without it keep their sha256
     draw: Draw | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when empty, so scenarios without SPIFFs keep their sha256
+    spiffs: list[Spiff] = Field(default_factory=list, exclude_if=lambda v: not v)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
     weights_total: Positive | None = Field(
         None, exclude_if=lambda v: v is None,

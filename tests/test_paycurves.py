@@ -149,6 +149,10 @@ def test_plan_golden(case):
         np.testing.assert_allclose(pay.components[name][0], want, rtol=1e-9, atol=1e-6)
         np.testing.assert_allclose(ref["components"][name], want, rtol=1e-9, atol=1e-6)
     assert (pay.draw is None) == ("draw" not in case) == (ref["draw"] is None)
+    assert (pay.spiff is None) == ("spiff" not in case) == (ref["spiff"] is None)
+    if "spiff" in case:
+        np.testing.assert_allclose(pay.spiff[0], case["spiff"], rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose(ref["spiff"], case["spiff"], rtol=1e-9, atol=1e-6)
     for key, want in case.get("draw", {}).items():
         if key == "cash_rep2":
             got, got_ref = pay.draw.cash[0, 2], ref["draw"][2]["cash"]

@@ -336,3 +336,38 @@ def test_draw_pay_agrees_with_reference(small_dict):
                 _close(d.outstanding[t], [x["outstanding"] for x in ref["draw"]], f"{what} outstanding")
                 _close(d.forgiven[t], [x["forgiven"] for x in ref["draw"]], f"{what} forgiven")
     assert min(seen.values()) > 0, seen
+
+
+def test_spiff_pay_agrees_with_reference(small_dict):
+    """SPIFFs: windows, minimums and budgets that bind in some trials, beside draws, team pay and modifiers."""
+    small_dict["plans"].update(DRAW_PLANS)
+    small_dict["plans"]["spiffs"] = {"base": "draws", "changes": {"roles": {
+        "ka": {"spiffs": [{"name": "new_logos", "measure": "new_accounts", "from": 7, "to": 9, "rate": 3000,
+                           "min_units": 1, "budget": 20000}]},
+        "ts": {"spiffs": [{"name": "q2_revenue", "from": 4, "to": 6, "rate": 0.02, "budget": 12000},
+                          {"name": "march_calls", "measure": "calls", "from": 3, "to": 3, "rate": 1.0}]},
+        "ch": {"spiffs": [{"name": "partner_spiff", "measure": "partners_opened", "from": 1, "to": 12, "rate": 500}]},
+    }}}
+    s = simlib.scenario_from_dict(small_dict, "small.yaml")
+    root = root_seed(12)
+    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
+    market = market_multiplier(s, draws)
+    refs = [reference_trial(s, ["spiffs"], root, t)["pay"]["spiffs"] for t in range(TRIALS)]
+    seen = {"zero": 0, "paid": 0, "budget_bound": 0}
+    for rname in s.roles:
+        world = role_world(s, rname, draws, market)
+        measures = run_year(world)
+        pay = compute_pay(s, "spiffs", world, measures, set_quotas(s, "spiffs", world))
+        seen["zero"] += int((pay.spiff == 0).sum())
+        seen["paid"] += int((pay.spiff > 0).sum())
+        for sp in s.role_plan("spiffs", rname).spiffs:
+            if sp.budget is not None:
+                seen["budget_bound"] += int(np.isclose(pay.components[sp.name].sum(axis=1), sp.budget).sum())
+        for t in range(TRIALS):
+            ref = refs[t][rname]
+            _close(pay.spiff[t], ref["spiff"], f"{rname} spiff trial {t}")
+            _close(pay.incentive[t], ref["incentive"], f"{rname} incentive trial {t}")
+            for name in pay.components:
+                _close(pay.components[name][t], ref["components"][name], f"{rname} {name} trial {t}")
+            _close(pay.draw.cash[t], [x["cash"] for x in ref["draw"]], f"{rname} cash trial {t}")
+    assert min(seen.values()) > 0, seen

@@ -63,6 +63,7 @@ from simlib.model.plans import (
     scorecard_coefficient,
     scorecard_points_without,
     set_quotas,
+    spiff_money_by_month,
 )
 from simlib.model.population import RoleWorld
 from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
@@ -425,6 +426,8 @@ class DynamicBehaviour:
         terminal = [self._terminal(p, t, len(ends), ing, st, share, qref, a) for p, t in enumerate(ends)]
         elas_q = revenue_elasticity(scen, role)
         lin = np.broadcast_to(self._linear_money(role, ing, st) * prof[None, :], (NT, MONTHS)).copy()
+        if rp.spiffs:  # a SPIFF's window makes its months' output worth more
+            lin += spiff_money_by_month(rp, self.cal.measures[role])[None, :]
         e_grid = np.exp(np.linspace(math.log(bp.effort.min_effort), math.log(bp.effort.max_effort), 21))
         timing = None
         if bp.timing.enabled:

@@ -36,6 +36,11 @@ DRAW_METRICS: dict[str, tuple[str, str]] = {
     "draw_outstanding": ("recoverable draw balance carried into next year, still owed by reps", "money"),
 }
 
+#: metrics of plans with SPIFFs (in results only when some plan of the scenario has one)
+SPIFF_METRICS: dict[str, tuple[str, str]] = {
+    "spiff_cost": ("paid by SPIFFs, time-limited bonuses (part of incentive cost)", "money"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -61,6 +66,7 @@ METRICS: dict[str, tuple[str, str]] = {
     # behaviour (simlib.behaviour.policy.behaviour_metrics; today's values under behaviour 'none')
     **BEHAVIOUR_METRICS,
     **DRAW_METRICS,
+    **SPIFF_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -191,6 +197,8 @@ class GroupArrays:
     draw_paid, draw_outstanding : (T, R) or None
         Paid beyond earnings and owed into next year under draws (None: the
         scenario has no draws, and no draw metrics are computed).
+    spiff : (T, R) or None
+        Paid by SPIFFs (None: the scenario has none, and no SPIFF metric is computed).
     """
 
     revenue: np.ndarray
@@ -203,6 +211,7 @@ class GroupArrays:
     recognition: np.ndarray
     draw_paid: np.ndarray | None = None
     draw_outstanding: np.ndarray | None = None
+    spiff: np.ndarray | None = None
 
     @classmethod
     def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
@@ -263,6 +272,8 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
     if g.draw_paid is not None and g.draw_outstanding is not None:
         out["draw_paid"] = g.draw_paid.sum(axis=1)
         out["draw_outstanding"] = g.draw_outstanding.sum(axis=1)
+    if g.spiff is not None:
+        out["spiff_cost"] = g.spiff.sum(axis=1)
     return out
 
 

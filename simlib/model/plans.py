@@ -16,7 +16,7 @@ from simlib.memo import by_identity
 from simlib.model.paycurves import compile_component, compile_modifier, compile_scale, evaluate
 from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
 from simlib.model.production import expected_monthly_revenue
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, RolePlan, Scenario, Scorecard
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, RolePlan, Scenario, Scorecard, Spiff
 
 
 def revenue_profile(scenario: Scenario, role: str) -> np.ndarray:
@@ -261,6 +261,9 @@ class PayResult:
     draw : DrawResult or None
         With a ``draw`` in the role plan: earnings and cash by month, and the
         balance left at year end (``incentive`` is then the cash paid).
+    spiff : (T, R) or None
+        With ``spiffs`` in the role plan: their pay, money per year (in
+        ``incentive`` and, by SPIFF, in ``components``).
     """
 
     incentive: np.ndarray
@@ -272,6 +275,7 @@ class PayResult:
     recognition: np.ndarray
     components: dict[str, np.ndarray] = field(default_factory=dict)
     draw: DrawResult | None = None
+    spiff: np.ndarray | None = None
 
 
 @dataclass
@@ -323,6 +327,44 @@ def guarantee_floor(rp: RolePlan, st: Structure, end: int) -> float:
 def uses_draws(scenario: Scenario) -> bool:
     """Whether some role plan of the scenario has a draw (then results carry the draw metrics)."""
     return any(rp.draw is not None for plan in scenario.plans.values() for rp in plan.roles.values())
+
+
+def uses_spiffs(scenario: Scenario) -> bool:
+    """Whether some role plan of the scenario has a SPIFF (then results carry the SPIFF metric)."""
+    return any(rp.spiffs for plan in scenario.plans.values() for rp in plan.roles.values())
+
+
+def spiff_money_by_month(rp: RolePlan, measures: dict[str, np.ndarray]) -> np.ndarray:
+    """Money (12,) the role plan's SPIFFs pay per unit of a month's output (log), on a sample of ``measures``.
+
+    In each window month: ``rate`` x the mean units booked that month (flow
+    measures move with output), times the share of the SPIFF's money that
+    minimums and the budget leave in the sample (paid / rate x units).
+    Zeros without SPIFFs. The behaviour model adds it to the money of a
+    month's output (docs/model.md section 3, SPIFFs).
+    """
+    out = np.zeros(MONTHS)
+    for sp in rp.spiffs:
+        x = measures[sp.measure]
+        full = sp.rate * float(np.mean(sum_months(x[..., sp.start - 1 : sp.end])))
+        kept = float(np.mean(spiff_pay(sp, measures))) / full if full > 0 else 0.0
+        for m in range(sp.start - 1, sp.end):
+            out[m] += kept * sp.rate * float(np.mean(x[..., m]))
+    return out
+
+
+def spiff_pay(sp: Spiff, measures: dict[str, np.ndarray]) -> np.ndarray:
+    """One SPIFF's pay (T, R): ``rate`` x units booked in the window, from ``min_units`` on, within the budget.
+
+    When the role's reps together would be paid more than ``budget`` in a
+    trial, each rep's payout is scaled by budget / that total.
+    """
+    units = sum_months(measures[sp.measure][..., sp.start - 1 : sp.end])
+    pay = np.where(units >= sp.min_units, sp.rate * units, 0.0)
+    if sp.budget is not None:
+        total = pay.sum(axis=1, keepdims=True)
+        pay = pay * np.where(total > sp.budget, sp.budget / np.where(total > 0, total, 1.0), 1.0)
+    return pay
 
 
 def accrual_by_month(periods: dict[str, np.ndarray], incentive: np.ndarray) -> np.ndarray:
@@ -479,6 +521,16 @@ def compute_pay(
     att = year_sum(measures, "revenue", memo) / np.maximum(quota, 1e-12)
     _apply_gates(rp, kinds, agg, quota, comps)
     incentive = _incentive(rp, kinds, agg, comps, world.shape)
+    spiff = None
+    if rp.spiffs:  # outside gates and modifiers, paid at the window's last month
+        spiff = np.zeros(world.shape)
+        for sp in rp.spiffs:
+            comps[sp.name] = spiff_pay(sp, measures)
+            spiff = spiff + comps[sp.name]
+            if periods is not None:
+                periods[sp.name] = np.zeros((*world.shape, MONTHS))
+                periods[sp.name][..., sp.end - 1] = comps[sp.name]
+        incentive = incentive + spiff
     draw = None
     if rp.draw is not None:
         draw = apply_draw(rp.draw, accrual_by_month(periods, incentive), world.new_hire)
@@ -493,6 +545,7 @@ def compute_pay(
         recognition=_recognition(rp, kinds, agg, quota, world.shape),
         components=comps,
         draw=draw,
+        spiff=spiff,
     )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from simlib.errors import PlanError
 from simlib.model.population import KA_SIZE_DRAWS, Layout, draw_chunk, root_seed
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, Role, Scenario, Scorecard, ScoreScale
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, Role, Scenario, Scorecard, ScoreScale, Spiff
 
 TOTAL = "total"
 
@@ -585,6 +585,16 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
             annual = _periods(measures[r][mod.measure], 1, kinds[mod.measure])[0]
             incentive[r] *= _modifier(mod.points, annual)
 
+    spiff = None
+    if rp.spiffs:
+        spiff = [0.0] * R
+        for sp in rp.spiffs:
+            comps[sp.name] = _spiff_reference(sp, measures)
+            for r in range(R):
+                spiff[r] += comps[sp.name][r]
+                incentive[r] += comps[sp.name][r]
+                months[r][sp.end - 1] += comps[sp.name][r]
+
     revenue = [sum(measures[r]["revenue"]) for r in range(R)]
     attainment = [revenue[r] / max(quota[r], 1e-12) for r in range(R)]
 
@@ -606,7 +616,19 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
         draw = [_draw_rep(rp.draw, months[r], incentive[r], bool(reps[r]["new_hire"])) for r in range(R)]
         incentive = [sum(d["cash"]) for d in draw]
     return dict(incentive=incentive, components=comps, attainment=attainment, capped=capped,
-                recognition=recognition, quota=quota, revenue=revenue, draw=draw)
+                recognition=recognition, quota=quota, revenue=revenue, draw=draw, spiff=spiff)
+
+
+def _spiff_reference(sp: Spiff, measures: list[dict[str, list[float]]]) -> list[float]:
+    """Each rep's pay from one SPIFF: rate per unit booked in months from..to, if at least min_units; within budget."""
+    pay = []
+    for m in measures:
+        units = sum(m[sp.measure][sp.start - 1 : sp.end])
+        pay.append(sp.rate * units if units >= sp.min_units else 0.0)
+    total = sum(pay)
+    if sp.budget is not None and total > sp.budget:
+        pay = [p * sp.budget / total for p in pay]
+    return pay
 
 
 def _draw_rep(draw: Draw, months: list[float], incentive: float, new_hire: bool) -> dict[str, Any]:
