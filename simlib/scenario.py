@@ -285,17 +285,69 @@ def _name_problems(rp: Any) -> list[tuple[str, str]]:
     names = [c.get("name") for c in rp["components"] if isinstance(c, dict)]
     cards = rp.get("scorecards")
     names += [c.get("name") for c in (cards if isinstance(cards, list) else []) if isinstance(c, dict)]
+    spiffs = rp.get("spiffs")
+    spiff_names = [c.get("name") for c in (spiffs if isinstance(spiffs, list) else []) if isinstance(c, dict)]
     out = []
     dup = sorted({str(n) for n in names if names.count(n) > 1})
     if dup:
         out.append(("components", f"component and scorecard names must be unique, repeated: {dup}"))
+    dup = sorted({str(n) for n in spiff_names if (names + spiff_names).count(n) > 1})
+    if dup:
+        out.append(("spiffs", f"SPIFF names must differ from each other and from components and scorecards, "
+                              f"repeated: {dup}"))
     gates = rp.get("gates")
     for i, g in enumerate(gates if isinstance(gates, list) else []):
         gc = g.get("components") if isinstance(g, dict) else None
+        if isinstance(gc, list) and not gc:
+            out.append((f"gates.{i}.components", "an empty list gates nothing; name the gated components, "
+                                                 "or leave 'components' out to gate them all"))
         for n in gc if isinstance(gc, list) else []:
             if n not in names:
                 out.append((f"gates.{i}.components", f"gate names component '{n}', expected one of {names}"))
     return out
+
+
+#: tolerance on the sum of a role plan's weights (written as decimals such as 0.1 + 0.2 + 0.7)
+WEIGHT_TOLERANCE = 1e-6
+#: component kinds paid as a share (``weight``) of the target incentive; scorecards are too
+WEIGHTED_KINDS = ("curve",)
+
+
+def weight_problems(rp: Any) -> list[tuple[str, str]]:
+    """A role plan dict's weights against the target incentive they share: (field, message) pairs.
+
+    The weights of the curve components and scorecards (each pays
+    ``weight x target incentive`` at target) must sum to 1; below 1 when
+    commissions, per-unit rates or lump sums pay the rest; or exactly the
+    analyst's ``weights_total`` when it is stated. A plan of only
+    commissions, per-unit rates and lump sums has no weights to check.
+    """
+    if not isinstance(rp, dict) or not isinstance(rp.get("components", []), list):
+        return []
+    comps = [c for c in rp.get("components", []) if isinstance(c, dict)]
+    cards = rp.get("scorecards") if isinstance(rp.get("scorecards"), list) else []
+    items = [(c.get("name"), c.get("weight", 1.0)) for c in comps if c.get("kind", "curve") in WEIGHTED_KINDS]
+    items += [(c.get("name"), c.get("weight", 1.0)) for c in cards if isinstance(c, dict)]
+    nums = [w for _, w in items if isinstance(w, int | float) and not isinstance(w, bool)]
+    stated = rp.get("weights_total")
+    if not items or len(nums) != len(items) or (stated is not None and not isinstance(stated, int | float)):
+        return []  # nothing weighted, or a weight's own field reports it
+    got = sum(nums)
+    listed = " + ".join(f"{n} {w:g}" for n, w in items)
+    if stated is not None:
+        if abs(got - stated) > WEIGHT_TOLERANCE:
+            return [("weights_total", f"the curve and scorecard weights sum to {got:g} ({listed}), "
+                                      f"not the stated weights_total {stated:g}")]
+        return []
+    others = [c.get("name") for c in comps if c.get("kind", "curve") not in WEIGHTED_KINDS]
+    if not others and abs(got - 1.0) > WEIGHT_TOLERANCE:
+        return [("components", f"weights sum to {got:g} ({listed}), expected 1: each weight is a share of the "
+                               f"target incentive; fix the weights, or state the sum with 'weights_total: {got:g}'")]
+    if others and got > 1.0 + WEIGHT_TOLERANCE:
+        return [("components", f"weights sum to {got:g} ({listed}), expected at most 1 (the rest paid by "
+                               f"{others}): each weight is a share of the target incentive; fix the weights, "
+                               f"or state the sum with 'weights_total: {got:g}'")]
+    return []
 
 
 def _cross_problems(data: Any) -> list[tuple[str, str]]:
@@ -348,11 +400,19 @@ def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, s
     checked when it is not a known process).
     """
     out = [(f"{where}.{f}", m) for f, m in _name_problems(rp)]
+    out += [(f"{where}.{f}", m) for f, m in weight_problems(rp)]
     known = MEASURES.get(process) if isinstance(process, str) else None
     if known is None:
         return out
     out += _component_measure_problems(where, rp.get("components"), process, known)
     out += _scorecard_measure_problems(where, rp.get("scorecards"), process, known)
+    spiffs = rp.get("spiffs")
+    for i, sp in enumerate(spiffs if isinstance(spiffs, list) else []):
+        measure = sp.get("measure", "revenue") if isinstance(sp, dict) else None
+        if isinstance(measure, str) and known.get(measure) != "flow":
+            out.append((f"{where}.spiffs.{i}.measure",
+                        f"'{measure}' is not a count or money measure of process {process}: a SPIFF pays per unit "
+                        f"booked, expected one of {sorted(k for k, v in known.items() if v == 'flow')}"))
     for section in ("gates", "modifiers"):
         items = rp.get(section)
         for i, g in enumerate(items if isinstance(items, list) else []):
@@ -652,6 +712,70 @@ class QuotaRelief(_Model):
     share: Fraction = Field(1.0, description="share of the move beyond the band passed on to quotas")
 
 
+class Draw(_Model):
+    """An advance against incentive pay each draw period (docs/model.md section 3, draws and guarantees).
+
+    Each draw period (a month or a quarter) in the draw's first ``months``
+    months, a rep earning less incentive than ``amount`` is paid ``amount``.
+    A ``recoverable`` draw is an advance: the shortfall is carried forward
+    as a balance and recovered from later earnings above the draw (every
+    period, also after the draw has ended); what is left at year end is
+    forgiven (``at_year_end: forgive``) or carried into next year, still owed
+    (``carry``). A non-recoverable draw (a guarantee) is a floor: the
+    shortfall is never recovered. ``new_hires_only`` pays it to the new hires
+    only (ramp pay for their first ``months`` months).
+    """
+
+    amount: NonNeg = Field(description="money per draw period")
+    period: Literal["month", "quarter"] = "month"
+    recoverable: bool = True
+    months: Annotated[Whole, Field(ge=1, le=MONTHS)] = Field(
+        MONTHS, description="the draw is paid in the year's first N months (a whole number of draw periods)")
+    at_year_end: Literal["forgive", "carry"] = Field(
+        "forgive", description="a recoverable draw's balance left at year end: written off, or owed into next year")
+    new_hires_only: bool = False
+
+    @model_validator(mode="after")
+    def _whole_periods(self) -> Draw:
+        size = MONTHS // PERIODS[self.period]
+        if self.months % size:
+            raise ValueError(f"@months: {self.months} is not a whole number of {self.period}s; "
+                             f"expected a multiple of {size}")
+        if not self.recoverable and self.at_year_end == "carry":
+            raise ValueError("@at_year_end: a non-recoverable draw leaves nothing owed to carry; "
+                             "use 'recoverable: true' or leave at_year_end out")
+        return self
+
+
+class Spiff(_Model):
+    """A time-limited bonus on a measure with its own budget (docs/model.md section 3, SPIFFs).
+
+    Each rep is paid ``rate`` per unit of a flow ``measure`` (for revenue: per
+    unit of money, a commission rate) booked in the window of months
+    ``from``-``to`` (1-12, inclusive), when they book at least ``min_units``
+    there; paid at the window's last month, outside gates and modifiers.
+    With a ``budget`` (money for the role's reps together), payouts above it
+    are scaled down pro rata.
+    """
+
+    name: str
+    measure: str = "revenue"
+    start: Annotated[Whole, Field(ge=1, le=MONTHS)] = Field(alias="from", description="first month of the window, 1-12")
+    end: Annotated[Whole, Field(ge=1, le=MONTHS)] = Field(alias="to", description="last month of the window, 1-12")
+    rate: NonNeg = Field(description="money per unit of the measure booked in the window")
+    min_units: NonNeg = Field(0.0, description="units in the window below which nothing is paid")
+    budget: Positive | None = Field(None, description="most paid to the role's reps together, money")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _window(self) -> Spiff:
+        if self.end < self.start:
+            raise ValueError(f"@to: the window ends in month {self.end}, before it starts (from: {self.start}); "
+                             "expected to >= from within one year")
+        return self
+
+
 class Team(_Model):
     """Team/individual weighting: pay = (1 - weight) individual + weight team."""
 
@@ -682,6 +806,14 @@ class RolePlan(_Model):
     scorecards: list[Scorecard] = Field(default_factory=list, exclude_if=lambda v: not v)
     # left out of dumps when unset, so scenarios without it keep their sha256
     quota_relief: QuotaRelief | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    draw: Draw | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when empty, so scenarios without SPIFFs keep their sha256
+    spiffs: list[Spiff] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
+    weights_total: Positive | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="the stated sum of the curve and scorecard weights when it is not 1")
 
     @model_validator(mode="before")
     @classmethod
@@ -1126,6 +1258,9 @@ def _build(data: dict, source: str) -> Scenario:
     for key in ("roster", "year_start", "history"):  # unset: the hash of scenarios written before they existed
         if dumped[key] is None:
             del dumped[key]
+    for plan in dumped["plans"].values():  # a check only, with no effect on results
+        for rp in plan["roles"].values():
+            rp.pop("weights_total", None)
     if roster is not None:  # the roster's contents, not only its name, decide the results
         dumped["roster"] = {"file": scen.roster, "sha256": roster.sha256}
     scen._roster = roster

@@ -105,10 +105,12 @@ CURVE = {
 }
 
 
-def _plan(ch_comp, pu_comp, gates=None):
+def _plan(ch_comp, pu_comp, gates=None, weights_total=None):
     ch = {"quota": {"method": "flat", "level": 1.0}, "components": [ch_comp]}
     if gates:
         ch["gates"] = gates
+    if weights_total is not None:
+        ch["weights_total"] = weights_total
     return {"roles": {"ch": ch, "pu": {"quota": {"method": "flat"}, "components": [pu_comp]}}}
 
 
@@ -130,7 +132,8 @@ def closed_form_scenario() -> dict:
                            PU_ANNUAL),
         "ytd_monthly": _plan({"name": "c", "kind": "curve", "period": "month", "ytd_true_up": True,
                               **CURVE["linear_decelerator"]}, PU_ANNUAL),
-        "weighted": _plan({"name": "c", "kind": "curve", "weight": 0.6, **CURVE["linear_decelerator"]}, PU_ANNUAL),
+        "weighted": _plan({"name": "c", "kind": "curve", "weight": 0.6, **CURVE["linear_decelerator"]}, PU_ANNUAL,
+                          weights_total=0.6),
         "marginal": _plan({"name": "c", "kind": "commission", "mode": "marginal", "cap": 0.15,
                            "tiers": [{"from": 0, "rate": 0.04}, {"from": 0.8, "rate": 0.08}, {"from": 1.2, "rate": 0.12}]},
                           PU_ANNUAL),

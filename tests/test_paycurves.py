@@ -122,7 +122,8 @@ def _world_and_measures(scen, monthly_override):
     draws.update({k: np.full((1, *shape), 0.5) for k, (_, shape) in lay.uniforms.items()})
     world = role_world(scen, "ch", draws, np.ones((1, 12)))
     monthly = {**PLANS["setup"]["monthly"], **(monthly_override or {})}
-    measures = {k: np.repeat(np.array(v, float)[None, :, None], 12, axis=2) for k, v in monthly.items()}
+    # a rep's value is the same every month, or 12 values (one a month)
+    measures = {k: np.array([x if isinstance(x, list) else [x] * 12 for x in v], float)[None] for k, v in monthly.items()}
     measures["partner_revenue_new"] = np.zeros((1, 4, 12))
     return world, measures, monthly
 
@@ -135,7 +136,8 @@ def test_plan_golden(case):
     pay = compute_pay(scen, "current", world, measures, quota)
     reps = [dict(ability=1.0, territory=1.0, new_hire=False, ramp=[1.0] * 12, team=r // PLANS["setup"]["team_size"])
             for r in range(4)]
-    ref_measures = [{k: [v[r]] * 12 for k, v in monthly.items()} | {"partner_revenue_new": [0.0] * 12} for r in range(4)]
+    ref_measures = [{k: list(measures[k][0, r]) for k in monthly} | {"partner_revenue_new": [0.0] * 12}
+                    for r in range(4)]
     ref = reference.reference_pay(scen, "current", "ch", reps, ref_measures, list(quota[0]))
     for key in ("incentive", "attainment", "recognition"):
         if key in case:
@@ -146,6 +148,20 @@ def test_plan_golden(case):
     for name, want in case.get("components", {}).items():
         np.testing.assert_allclose(pay.components[name][0], want, rtol=1e-9, atol=1e-6)
         np.testing.assert_allclose(ref["components"][name], want, rtol=1e-9, atol=1e-6)
+    assert (pay.draw is None) == ("draw" not in case) == (ref["draw"] is None)
+    assert (pay.spiff is None) == ("spiff" not in case) == (ref["spiff"] is None)
+    if "spiff" in case:
+        np.testing.assert_allclose(pay.spiff[0], case["spiff"], rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose(ref["spiff"], case["spiff"], rtol=1e-9, atol=1e-6)
+    for key, want in case.get("draw", {}).items():
+        if key == "cash_rep2":
+            got, got_ref = pay.draw.cash[0, 2], ref["draw"][2]["cash"]
+        elif key == "earned":
+            got, got_ref = pay.draw.earned[0].sum(axis=-1), [d["earned"] and sum(d["earned"]) for d in ref["draw"]]
+        else:
+            got, got_ref = getattr(pay.draw, key)[0], [d[key] for d in ref["draw"]]
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(got_ref, want, rtol=1e-9, atol=1e-6, err_msg="reference " + key)
 
 
 # ---------------------------------------------------------------------------

@@ -230,7 +230,7 @@ def test_generic_engine_matches_reference_totals():
 #: curve, a composite gate, a cap, team weighting with both splits and a gate naming a scorecard
 SCORECARD_PLANS = {
     "cards": {"base": "current", "changes": {"roles": {
-        "ka": {"scorecards": [{
+        "ka": {"weights_total": 1.6, "scorecards": [{  # on top of the curves' 1.0
             "name": "card", "period": "half", "weight": 0.6, "total": 1,
             "measures": [
                 {"measure": "revenue", "weight": 0.7, "intervals": [
@@ -241,7 +241,7 @@ SCORECARD_PLANS = {
             "payout": {"intervals": [{"from": 40, "to": 80, "score": 0.5}, {"from": 80, "to": 110, "score": 1.0},
                                      {"from": 110, "score": 1.6}]},
             "min_score": 40, "cap": 1.4}]},
-        "ts": {"team": {"weight": 0.4, "split": "contribution"}, "scorecards": [{
+        "ts": {"team": {"weight": 0.4, "split": "contribution"}, "weights_total": 1.4, "scorecards": [{
             "name": "card", "period": "quarter", "weight": 0.5,
             "measures": [
                 {"measure": "revenue", "weight": 50, "curve": [[0.5, 0], [1.0, 100], [1.5, 150]]},
@@ -285,3 +285,89 @@ def test_scorecard_pay_agrees_with_reference(small_dict):
             _close(pay.incentive[t], ref["incentive"], f"{rname} incentive trial {t}")
             assert list(pay.capped[t]) == list(ref["capped"]), f"{rname} capped trial {t}"
     assert seen["capped"] > 0 and seen["zero"] > 0 and len(seen["levels"]) > 20
+
+
+#: draws on every role: recoverable and forgiven beside team pay and a gate, a quarterly guarantee for
+#: new hires on scorecards, a recoverable draw carried into next year beside a modifier
+DRAW_PLANS = {
+    "draws": {"base": "current", "changes": {"roles": {
+        "ka": {"draw": {"amount": 2500, "period": "quarter", "recoverable": True, "at_year_end": "carry",
+                        "months": 9}},
+        "ts": {"team": {"weight": 0.3, "split": "contribution"}, "draw": {"amount": 300, "period": "month"}},
+        "ch": {"draw": {"amount": 4000, "period": "quarter", "recoverable": False, "new_hires_only": True,
+                        "months": 6}},
+    }}},
+}
+
+
+def test_draw_pay_agrees_with_reference(small_dict):
+    """Draws and guarantees: cash by month and balances equal the written-out reference rep by rep, on varied cases."""
+    small_dict["plans"].update(SCORECARD_PLANS)
+    small_dict["plans"].update(DRAW_PLANS)
+    small_dict["plans"]["card_draws"] = {"base": "cards", "changes": {"roles": {
+        r: {"draw": {"amount": 900, "period": "month", "months": 4}} for r in ("ka", "ts", "ch")}}}
+    s = simlib.scenario_from_dict(small_dict, "small.yaml")
+    root = root_seed(11)
+    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
+    market = market_multiplier(s, draws)
+    seen = {"topped": 0, "recovered": 0, "outstanding": 0, "forgiven": 0}
+    refs = [reference_trial(s, ["draws", "card_draws"], root, t)["pay"] for t in range(TRIALS)]
+    for rname in s.roles:
+        world = role_world(s, rname, draws, market)
+        measures = run_year(world)
+        for plan in ("draws", "card_draws"):
+            pay = compute_pay(s, plan, world, measures, set_quotas(s, plan, world))
+            d = pay.draw
+            if s.role_plan(plan, rname).draw.recoverable:  # an advance costs nothing beyond what is left unrecovered
+                np.testing.assert_allclose(d.cash.sum(axis=-1), d.earned.sum(axis=-1) + d.forgiven + d.outstanding,
+                                           rtol=1e-9, atol=1e-6)
+            else:
+                assert (d.cash.sum(axis=-1) >= d.earned.sum(axis=-1) - 1e-6).all()
+            seen["topped"] += int((d.cash > d.earned + 1e-6).sum())
+            seen["recovered"] += int((d.cash < d.earned - 1e-6).sum())
+            seen["outstanding"] += int((d.outstanding > 0).sum())
+            seen["forgiven"] += int((d.forgiven > 0).sum())
+            for t in range(TRIALS):
+                ref = refs[t][plan][rname]
+                what = f"{plan} {rname} trial {t}"
+                _close(pay.incentive[t], ref["incentive"], f"{what} incentive")
+                _close(d.cash[t], [x["cash"] for x in ref["draw"]], f"{what} cash")
+                _close(d.earned[t], [x["earned"] for x in ref["draw"]], f"{what} earned")
+                _close(d.outstanding[t], [x["outstanding"] for x in ref["draw"]], f"{what} outstanding")
+                _close(d.forgiven[t], [x["forgiven"] for x in ref["draw"]], f"{what} forgiven")
+    assert min(seen.values()) > 0, seen
+
+
+def test_spiff_pay_agrees_with_reference(small_dict):
+    """SPIFFs: windows, minimums and budgets that bind in some trials, beside draws, team pay and modifiers."""
+    small_dict["plans"].update(DRAW_PLANS)
+    small_dict["plans"]["spiffs"] = {"base": "draws", "changes": {"roles": {
+        "ka": {"spiffs": [{"name": "new_logos", "measure": "new_accounts", "from": 7, "to": 9, "rate": 3000,
+                           "min_units": 1, "budget": 20000}]},
+        "ts": {"spiffs": [{"name": "q2_revenue", "from": 4, "to": 6, "rate": 0.02, "budget": 12000},
+                          {"name": "march_calls", "measure": "calls", "from": 3, "to": 3, "rate": 1.0}]},
+        "ch": {"spiffs": [{"name": "partner_spiff", "measure": "partners_opened", "from": 1, "to": 12, "rate": 500}]},
+    }}}
+    s = simlib.scenario_from_dict(small_dict, "small.yaml")
+    root = root_seed(12)
+    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
+    market = market_multiplier(s, draws)
+    refs = [reference_trial(s, ["spiffs"], root, t)["pay"]["spiffs"] for t in range(TRIALS)]
+    seen = {"zero": 0, "paid": 0, "budget_bound": 0}
+    for rname in s.roles:
+        world = role_world(s, rname, draws, market)
+        measures = run_year(world)
+        pay = compute_pay(s, "spiffs", world, measures, set_quotas(s, "spiffs", world))
+        seen["zero"] += int((pay.spiff == 0).sum())
+        seen["paid"] += int((pay.spiff > 0).sum())
+        for sp in s.role_plan("spiffs", rname).spiffs:
+            if sp.budget is not None:
+                seen["budget_bound"] += int(np.isclose(pay.components[sp.name].sum(axis=1), sp.budget).sum())
+        for t in range(TRIALS):
+            ref = refs[t][rname]
+            _close(pay.spiff[t], ref["spiff"], f"{rname} spiff trial {t}")
+            _close(pay.incentive[t], ref["incentive"], f"{rname} incentive trial {t}")
+            for name in pay.components:
+                _close(pay.components[name][t], ref["components"][name], f"{rname} {name} trial {t}")
+            _close(pay.draw.cash[t], [x["cash"] for x in ref["draw"]], f"{rname} cash trial {t}")
+    assert min(seen.values()) > 0, seen

@@ -138,6 +138,18 @@ CASES = [
     ("gate_unknown_component", setp(f"{TS}.gates.0.components", ["conversions"]), f"{TS}.gates.0.components",
      "gate names component 'conversions'"),
     ("duplicate_component", setp(f"{KA}.components.1.name", "rev"), f"{KA}.components", "must be unique"),
+    ("gate_empty_components", setp(f"{TS}.gates.0.components", []), f"{TS}.gates.0.components",
+     "an empty list gates nothing"),
+    # weights: shares of the target incentive
+    ("weights_over_one", setp(f"{KA}.components.1.weight", 0.9), f"{KA}.components",
+     "weights sum to 1.7 (rev 0.8 + newacc 0.9), expected 1"),
+    ("weights_under_one", setp(f"{KA}.components.1.weight", 0.1), f"{KA}.components",
+     "state the sum with 'weights_total: 0.9'"),
+    ("weights_kpis_09_09", setp(f"{TS}.components.1", {"name": "acc", "measure": "record_accuracy", "target": 0.9,
+                                                       "weight": 0.9, "points": [[0.9, 0.0], [1.0, 1.0]]}),
+     f"{TS}.components", "weights sum to 1.8 (rev 0.9 + acc 0.9), expected 1"),
+    ("weights_total_disagrees", setp(f"{KA}.weights_total", 0.9), f"{KA}.weights_total",
+     "sum to 1 (rev 0.8 + newacc 0.2), not the stated weights_total 0.9"),
     ("unknown_base", setp("plans.variant.base", "currnet"), "plans.variant.base", "'currnet' is not a plan"),
     ("circular_base", both(setp("plans.variant.base", "company"), setp("plans.company.base", "variant")),
      "plans.", "circular base chain"),
@@ -165,6 +177,28 @@ CASES = [
     ("modifier_decreasing", setp(f"{KA}.modifiers.0.points", [[0.9, 1.0], [0.8, 1.1]]), f"{KA}.modifiers.0.points",
      "strictly increasing value"),
 ]
+
+
+def test_weights_that_share_the_target_incentive_are_accepted():
+    """A curve at 1 beside a per-unit rate, and a sum the analyst states, validate; stating it keeps the hash."""
+    def current_only():
+        d = small_scenario_dict()
+        d["plans"] = {"current": d["plans"]["current"]}  # the derived plans edit the weights
+        return d
+
+    d = current_only()
+    setp(f"{TS}.components.0.weight", 1.0)(d)
+    scenario_from_dict(d, SRC)
+    plain = scenario_from_dict(current_only(), SRC)
+    d = current_only()
+    setp(f"{KA}.weights_total", 1.0)(d)
+    assert scenario_from_dict(d, SRC).sha256 == plain.sha256
+    d = current_only()
+    setp(f"{KA}.components.1.weight", 0.7)(d)
+    setp(f"{KA}.weights_total", 1.5)(d)
+    stated = scenario_from_dict(d, SRC)
+    assert stated.role_plan("current", "ka").weights_total == 1.5
+    assert stated.with_plan("copy", stated.plans["current"]).role_plan("copy", "ka").weights_total == 1.5
 
 
 @pytest.mark.parametrize("case_id, mutate, field, words", CASES, ids=[c[0] for c in CASES])

@@ -54,6 +54,7 @@ from simlib.model.paycurves import compile_component, evaluate
 from simlib.model.plans import (
     Structure,
     compute_pay,
+    guarantee_floor,
     measure_score,
     primary_structure,
     relief_factor,
@@ -62,6 +63,7 @@ from simlib.model.plans import (
     scorecard_coefficient,
     scorecard_points_without,
     set_quotas,
+    spiff_money_by_month,
 )
 from simlib.model.population import RoleWorld
 from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
@@ -475,6 +477,8 @@ class DynamicBehaviour:
         terminal = [self._terminal(p, t, len(ends), ing, st, share, qref, a) for p, t in enumerate(ends)]
         elas_q = revenue_elasticity(scen, role)
         lin = np.broadcast_to(self._linear_money(role, ing, st) * prof[None, :], (NT, MONTHS)).copy()
+        if rp.spiffs:  # a SPIFF's window makes its months' output worth more
+            lin += spiff_money_by_month(rp, self.cal.measures[role])[None, :]
         e_grid = np.exp(np.linspace(math.log(bp.effort.min_effort), math.log(bp.effort.max_effort), 21))
         timing = None
         if bp.timing.enabled:
@@ -500,6 +504,9 @@ class DynamicBehaviour:
         bp = self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
         F = _period_pay(rp, st, TI, w, qref, share[p], self._scorecard_other(ing))
+        floor = guarantee_floor(rp, st, t)
+        if floor > 0:  # a guarantee: the period pays at least the draw, whatever the rep sells
+            F = np.maximum(F, floor)
         r_aversion = bp.effort.risk_aversion / ing["S"]
         U = F if r_aversion <= 0 else (1.0 - np.exp(-r_aversion * F)) / r_aversion
         U = np.broadcast_to(U, (len(a), X_N)).copy()

@@ -71,6 +71,8 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
 
     def pay(ms):
         pr = compute_pay(scenario, plan, world, ms, quota)
+        if pr.draw is not None:  # a draw balance carried into next year is paid back: the rep does not keep it
+            return pr.incentive + pr.recognition - pr.draw.outstanding, pr
         return pr.incentive + pr.recognition, pr
 
     p0, pr0 = pay(base)

@@ -23,9 +23,9 @@ from simlib.behaviour.policy import behaviour_metrics
 from simlib.engine.parallel import is_dask_client, worker_count
 from simlib.errors import PlanError
 from simlib.model.contracts import BehaviourModel
-from simlib.model.metrics import KEEP, METRICS, GroupArrays, Reducer, group_metrics
+from simlib.model.metrics import DRAW_METRICS, KEEP, METRICS, SPIFF_METRICS, GroupArrays, Reducer, group_metrics
 from simlib.model.pipeline import RoleOutcome, passes, worlds
-from simlib.model.plans import primary_structure, year_sum
+from simlib.model.plans import primary_structure, uses_draws, uses_spiffs, year_sum
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.scenario import Scenario
 from simlib.version import __version__
@@ -252,6 +252,12 @@ def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.n
         base=np.full(R, pay.base), target_incentive=np.full(R, pay.target_incentive),
         attainment=pay.attainment, capped=pay.capped, recognition=pay.recognition,
     )
+    if uses_draws(scenario):  # every role and plan then has the draw metrics (0 without a draw)
+        zero = np.zeros_like(pay.incentive)
+        arrays.draw_paid = zero if pay.draw is None else pay.draw.paid_over_earned
+        arrays.draw_outstanding = zero if pay.draw is None else pay.draw.outstanding
+    if uses_spiffs(scenario):  # every role and plan then has the SPIFF metric (0 without one)
+        arrays.spiff = np.zeros_like(pay.incentive) if pay.spiff is None else pay.spiff
     return arrays, o.memo["rev_tot"]
 
 
@@ -423,7 +429,8 @@ def simulate_raw(
         raise PlanError(f"trials: expected an integer >= 2, got {trials!r}")
     plan_list, ref = _resolve_plans(scenario, plans, reference)
     root = root_seed(rng)
-    metrics = list(METRICS)
+    metrics = [m for m in METRICS if (m not in DRAW_METRICS or uses_draws(scenario))
+               and (m not in SPIFF_METRICS or uses_spiffs(scenario))]
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)

@@ -29,6 +29,18 @@ BEHAVIOUR_METRICS: dict[str, tuple[str, str]] = {
     "coast_share": ("share of reps whose optimal effort is a fifth or more below today's once on track for target", "fraction"),
 }
 
+#: metrics of plans with draws (in results only when some plan of the scenario has a draw)
+DRAW_METRICS: dict[str, tuple[str, str]] = {
+    "draw_paid": ("incentive paid beyond what was earned: guarantee top-ups and draw advances not recovered "
+                  "in the year (part of incentive cost)", "money"),
+    "draw_outstanding": ("recoverable draw balance carried into next year, still owed by reps", "money"),
+}
+
+#: metrics of plans with SPIFFs (in results only when some plan of the scenario has one)
+SPIFF_METRICS: dict[str, tuple[str, str]] = {
+    "spiff_cost": ("paid by SPIFFs, time-limited bonuses (part of incentive cost)", "money"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -53,6 +65,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "over_budget": ("1 if incentive cost exceeds the budget (mean = probability)", "probability"),
     # behaviour (simlib.behaviour.policy.behaviour_metrics; today's values under behaviour 'none')
     **BEHAVIOUR_METRICS,
+    **DRAW_METRICS,
+    **SPIFF_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -180,6 +194,11 @@ class GroupArrays:
     attainment : (T, R) annual revenue / annual quota, fraction.
     capped : (T, R) bool, a cap was hit.
     recognition : (T, R) money-equivalent of non-money awards.
+    draw_paid, draw_outstanding : (T, R) or None
+        Paid beyond earnings and owed into next year under draws (None: the
+        scenario has no draws, and no draw metrics are computed).
+    spiff : (T, R) or None
+        Paid by SPIFFs (None: the scenario has none, and no SPIFF metric is computed).
     """
 
     revenue: np.ndarray
@@ -190,11 +209,21 @@ class GroupArrays:
     attainment: np.ndarray
     capped: np.ndarray
     recognition: np.ndarray
+    draw_paid: np.ndarray | None = None
+    draw_outstanding: np.ndarray | None = None
+    spiff: np.ndarray | None = None
 
     @classmethod
     def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
-        """The groups' reps side by side: each field concatenated along the reps axis, in order."""
-        return cls(**{f.name: np.concatenate([getattr(g, f.name) for g in groups], axis=-1) for f in fields(cls)})
+        """The groups' reps side by side: each field concatenated along the reps axis, in order.
+
+        An optional field (the draws') is pooled when every group has it, else left None.
+        """
+        out = {}
+        for f in fields(cls):
+            parts = [getattr(g, f.name) for g in groups]
+            out[f.name] = None if any(p is None for p in parts) else np.concatenate(parts, axis=-1)
+        return cls(**out)
 
 
 def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
@@ -219,7 +248,7 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
     gini = _pay_gini(incentive, inc_sorted, base)
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(rev > 0, tc / np.where(rev > 0, rev, 1.0), np.nan)
-    return {
+    out = {
         "revenue": rev,
         "gross_profit": gp,
         "incentive_cost": inc,
@@ -240,6 +269,12 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
         "gini_pay": gini,
         "recognition_value": recognition.sum(axis=1),
     }
+    if g.draw_paid is not None and g.draw_outstanding is not None:
+        out["draw_paid"] = g.draw_paid.sum(axis=1)
+        out["draw_outstanding"] = g.draw_outstanding.sum(axis=1)
+    if g.spiff is not None:
+        out["spiff_cost"] = g.spiff.sum(axis=1)
+    return out
 
 
 def _payout_quantiles(incentive: np.ndarray, inc_sorted: np.ndarray, target_incentive: np.ndarray) -> np.ndarray:

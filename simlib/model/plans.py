@@ -16,7 +16,7 @@ from simlib.memo import by_identity
 from simlib.model.paycurves import compile_component, compile_modifier, compile_scale, evaluate
 from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
 from simlib.model.production import expected_monthly_revenue
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, RolePlan, Scenario, Scorecard, Spiff
 
 
 def revenue_profile(scenario: Scenario, role: str) -> np.ndarray:
@@ -270,6 +270,12 @@ class PayResult:
     capped : (T, R) bool, any component hit its cap in any period.
     recognition : (T, R) money-equivalent of non-money awards.
     components : name -> (T, R) money per year by component.
+    draw : DrawResult or None
+        With a ``draw`` in the role plan: earnings and cash by month, and the
+        balance left at year end (``incentive`` is then the cash paid).
+    spiff : (T, R) or None
+        With ``spiffs`` in the role plan: their pay, money per year (in
+        ``incentive`` and, by SPIFF, in ``components``).
     """
 
     incentive: np.ndarray
@@ -280,6 +286,146 @@ class PayResult:
     capped: np.ndarray
     recognition: np.ndarray
     components: dict[str, np.ndarray] = field(default_factory=dict)
+    draw: DrawResult | None = None
+    spiff: np.ndarray | None = None
+
+
+@dataclass
+class DrawResult:
+    """A draw applied to a chunk of trials (docs/model.md section 3, draws and guarantees).
+
+    Attributes
+    ----------
+    earned : (T, R, 12) incentive earned by month (:func:`accrual_by_month`).
+    cash : (T, R, 12) incentive paid by month under the draw.
+    forgiven : (T, R) recoverable balance written off at year end.
+    outstanding : (T, R) recoverable balance carried into next year (still owed).
+    """
+
+    earned: np.ndarray
+    cash: np.ndarray
+    forgiven: np.ndarray
+    outstanding: np.ndarray
+
+    @property
+    def paid_over_earned(self) -> np.ndarray:
+        """(T, R) cash paid in the year beyond what was earned: guarantee top-ups and unrecovered advances."""
+        return sum_months(self.cash) - sum_months(self.earned)
+
+
+def guarantee_floor(rp: RolePlan, st: Structure, end: int) -> float:
+    """The least a rep is paid at the end of a pay period of the primary structure (last month ``end``), money.
+
+    The floor reps see in a non-recoverable draw covering them all: the draw
+    of the draw period holding ``end`` when that period is covered, scaled
+    down by the pay period's length over the draw period's when the pay
+    period is shorter (a quarterly draw over monthly pay). Draw periods
+    inside a longer pay period pay the draw whatever the rep does, so they
+    do not change incentives. 0 without such a draw: a recoverable draw's
+    shortfall is paid back from later earnings, so within the year it leaves
+    the pay of a sale unchanged, and a new hires' guarantee covers too few
+    reps to set the role's programme (docs/model.md section 3, draws).
+    """
+    d = rp.draw
+    if d is None or d.recoverable or d.new_hires_only:
+        return 0.0
+    size = MONTHS // PERIODS[d.period]
+    if (end // size) * size >= d.months:
+        return 0.0
+    length = MONTHS if st.ytd else MONTHS // PERIODS[st.period]
+    return d.amount * min(1.0, length / size)
+
+
+def uses_draws(scenario: Scenario) -> bool:
+    """Whether some role plan of the scenario has a draw (then results carry the draw metrics)."""
+    return any(rp.draw is not None for plan in scenario.plans.values() for rp in plan.roles.values())
+
+
+def uses_spiffs(scenario: Scenario) -> bool:
+    """Whether some role plan of the scenario has a SPIFF (then results carry the SPIFF metric)."""
+    return any(rp.spiffs for plan in scenario.plans.values() for rp in plan.roles.values())
+
+
+def spiff_money_by_month(rp: RolePlan, measures: dict[str, np.ndarray]) -> np.ndarray:
+    """Money (12,) the role plan's SPIFFs pay per unit of a month's output (log), on a sample of ``measures``.
+
+    In each window month: ``rate`` x the mean units booked that month (flow
+    measures move with output), times the share of the SPIFF's money that
+    minimums and the budget leave in the sample (paid / rate x units).
+    Zeros without SPIFFs. The behaviour model adds it to the money of a
+    month's output (docs/model.md section 3, SPIFFs).
+    """
+    out = np.zeros(MONTHS)
+    for sp in rp.spiffs:
+        x = measures[sp.measure]
+        full = sp.rate * float(np.mean(sum_months(x[..., sp.start - 1 : sp.end])))
+        kept = float(np.mean(spiff_pay(sp, measures))) / full if full > 0 else 0.0
+        for m in range(sp.start - 1, sp.end):
+            out[m] += kept * sp.rate * float(np.mean(x[..., m]))
+    return out
+
+
+def spiff_pay(sp: Spiff, measures: dict[str, np.ndarray]) -> np.ndarray:
+    """One SPIFF's pay (T, R): ``rate`` x units booked in the window, from ``min_units`` on, within the budget.
+
+    When the role's reps together would be paid more than ``budget`` in a
+    trial, each rep's payout is scaled by budget / that total.
+    """
+    units = sum_months(measures[sp.measure][..., sp.start - 1 : sp.end])
+    pay = np.where(units >= sp.min_units, sp.rate * units, 0.0)
+    if sp.budget is not None:
+        total = pay.sum(axis=1, keepdims=True)
+        pay = pay * np.where(total > sp.budget, sp.budget / np.where(total > 0, total, 1.0), 1.0)
+    return pay
+
+
+def accrual_by_month(periods: dict[str, np.ndarray], incentive: np.ndarray) -> np.ndarray:
+    """Incentive earned by month (T, R, 12): each pay element's period pay in its period's last month.
+
+    ``periods`` maps each component and scorecard to its pay per period (T,
+    R, P) before gates and modifiers; those settle in December, as a true-up
+    that makes the months add up to ``incentive`` (T, R), the year's pay.
+    """
+    out = np.zeros((*incentive.shape, MONTHS))
+    for pay in periods.values():
+        size = MONTHS // pay.shape[-1]
+        out[..., size - 1 :: size] += pay
+    out[..., MONTHS - 1] += incentive - out.sum(axis=-1)
+    return out
+
+
+def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray) -> DrawResult:
+    """Cash by month under a draw, from the incentive earned by month (T, R, 12).
+
+    Each draw period (month or quarter) ``d`` pays at its last month. With the
+    draw ``A`` (``amount`` in the draw's first ``months`` months to the reps
+    it covers, else 0) and the period's earnings ``e``: a non-recoverable
+    draw pays ``max(e, A)`` (``e`` where ``A`` is 0, a December deduction
+    included). A recoverable one carries a balance ``b`` (0 at the start):
+    it recovers ``min(b, max(e - A, 0))`` from earnings above the draw and
+    pays ``e`` minus that, or when ``e < A`` pays ``A`` and adds ``A - e`` to
+    ``b``. The balance left after December is forgiven or carried.
+    """
+    size = MONTHS // PERIODS[draw.period]
+    n = MONTHS // size
+    e_all = sum_periods(earned.reshape(*earned.shape[:-1], n, size))
+    covered = new_hire if draw.new_hires_only else np.ones(earned.shape[:-1], dtype=bool)
+    balance = np.zeros(earned.shape[:-1])
+    cash = np.zeros_like(earned)
+    for d in range(n):
+        A = np.where(covered, draw.amount, 0.0) if d * size < draw.months else np.zeros_like(balance)
+        e = e_all[..., d]
+        if draw.recoverable:
+            recovered = np.minimum(balance, np.maximum(e - A, 0.0))
+            short = np.where(A > 0, np.maximum(A - e, 0.0), 0.0)
+            cash[..., d * size + size - 1] = e - recovered + short
+            balance = balance - recovered + short
+        else:
+            cash[..., d * size + size - 1] = np.where(A > 0, np.maximum(e, A), e)
+    carry = draw.recoverable and draw.at_year_end == "carry"
+    zero = np.zeros_like(balance)
+    return DrawResult(earned=earned, cash=cash, forgiven=zero if carry else balance,
+                      outstanding=balance if carry else zero)
 
 
 def _targets(c_target, measure_kind, period, quota, share, level, shape):
@@ -388,13 +534,29 @@ def compute_pay(
         prof = quota_share
     if rp.quota_relief is not None:
         quota = quota * relief_factor(rp, world, scenario.market.growth_mean)[:, MONTHS - 1][:, None]
-    comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof)
+    periods: dict[str, np.ndarray] | None = {} if rp.draw is not None else None
+    comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof, periods)
     if rp.scorecards:
-        capped_any = capped_any | _scorecards_pay(rp, kinds, agg, world, quota, TI, prof, comps)
+        capped_any = capped_any | _scorecards_pay(rp, kinds, agg, world, quota, TI, prof, comps, periods)
     att = year_sum(measures, "revenue", memo) / np.maximum(quota, 1e-12)
     _apply_gates(rp, kinds, agg, quota, comps)
+    incentive = _incentive(rp, kinds, agg, comps, world.shape)
+    spiff = None
+    if rp.spiffs:  # outside gates and modifiers, paid at the window's last month
+        spiff = np.zeros(world.shape)
+        for sp in rp.spiffs:
+            comps[sp.name] = spiff_pay(sp, measures)
+            spiff = spiff + comps[sp.name]
+            if periods is not None:
+                periods[sp.name] = np.zeros((*world.shape, MONTHS))
+                periods[sp.name][..., sp.end - 1] = comps[sp.name]
+        incentive = incentive + spiff
+    draw = None
+    if rp.draw is not None:
+        draw = apply_draw(rp.draw, accrual_by_month(periods, incentive), world.new_hire)
+        incentive = sum_months(draw.cash)
     return PayResult(
-        incentive=_incentive(rp, kinds, agg, comps, world.shape),
+        incentive=incentive,
         base=base,
         target_incentive=TI,
         attainment=att,
@@ -402,6 +564,8 @@ def compute_pay(
         capped=capped_any,
         recognition=_recognition(rp, kinds, agg, quota, world.shape),
         components=comps,
+        draw=draw,
+        spiff=spiff,
     )
 
 
@@ -423,8 +587,8 @@ def _aggregated(measures: dict[str, np.ndarray], memo: dict, measure: str, perio
 
 
 def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
-                    world: RoleWorld, quota: np.ndarray, TI: float,
-                    prof: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                    world: RoleWorld, quota: np.ndarray, TI: float, prof: np.ndarray,
+                    periods: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Pay of each component of a role plan, before gates and modifiers.
 
     Parameters
@@ -443,6 +607,9 @@ def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
         Expected revenue per month of an average rep (money), or each rep's
         share of quota per month; quota targets are split over the periods
         in its proportions.
+    periods : dict, optional
+        When given, each component's pay per period (T, R, P) is put here
+        (blended with the team's as the year is).
 
     Returns
     -------
@@ -461,19 +628,22 @@ def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
         share = aggregate(prof / prof.sum(axis=-1, keepdims=True), c.period, "flow")
         tgt = _targets(c.target, kind, c.period, quota, share, rp.quota.level, (T, R))
         scale = _scale(c, TI, tgt)
-        pay, capped = component_pay(c, vals, tgt, scale, kind)
-        pay = sum_periods(pay)
+        per, capped = component_pay(c, vals, tgt, scale, kind)
+        pay = sum_periods(per)
         capped_any |= any_period(capped)
         if w_team > 0:
-            team_pay, tcap = _team_pay(c, kind, vals, tgt, scale, world, rp.team.split)
-            pay = (1.0 - w_team) * pay + w_team * team_pay
+            team_per, tcap = _team_pool(c, kind, vals, tgt, scale, world, rp.team.split)
+            pay = (1.0 - w_team) * pay + w_team * sum_periods(team_per)
             capped_any |= any_period(tcap)
+            per = (1.0 - w_team) * per + w_team * team_per
+        if periods is not None:
+            periods[c.name] = per
         comps[c.name] = pay
     return comps, capped_any
 
 
-def _team_pay(c: Component, kind: str, vals: np.ndarray, tgt: np.ndarray, scale: np.ndarray,
-              world: RoleWorld, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _team_pool(c: Component, kind: str, vals: np.ndarray, tgt: np.ndarray, scale: np.ndarray,
+               world: RoleWorld, split: str) -> tuple[np.ndarray, np.ndarray]:
     """A member's share of one component paid on the team's results.
 
     The component is applied to the team's values and targets per period
@@ -495,8 +665,8 @@ def _team_pay(c: Component, kind: str, vals: np.ndarray, tgt: np.ndarray, scale:
 
     Returns
     -------
-    team_pay : ndarray (T, R)
-        Money per year.
+    team_pay : ndarray (T, R, P)
+        Money per period (summed over the periods: the year's).
     capped : ndarray (T, R, P) bool
         The team's pay hit its cap in the period.
     """
@@ -514,8 +684,8 @@ def _team_pay(c: Component, kind: str, vals: np.ndarray, tgt: np.ndarray, scale:
         own = vals.sum(axis=-1, keepdims=True)
         tot = _team_sum(own, world)
         frac = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / size)
-        return sum_periods(pool * frac), tcap
-    return sum_periods(pool / size), tcap
+        return pool * frac, tcap
+    return pool / size, tcap
 
 
 def relief_factor(rp: RolePlan, world: RoleWorld, growth: float) -> np.ndarray:
@@ -608,35 +778,41 @@ def scorecard_pay(sc: Scorecard, vals: dict[str, np.ndarray], tgts: dict[str, np
 
 def _scorecards_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
                     world: RoleWorld, quota: np.ndarray, TI: float, prof: np.ndarray,
-                    comps: dict[str, np.ndarray]) -> np.ndarray:
+                    comps: dict[str, np.ndarray], periods: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Add each scorecard's money per year (T, R) to ``comps``; return where some scorecard was capped.
 
     With a team weight ``w`` a scorecard pays ``(1 - w)`` of its value on
     the rep's own measures plus ``w`` of its value on the team's (flows
     summed over members, scores and targets of scores averaged), split
     equally, or under ``split: contribution`` by the member's share of the
-    team's revenue.
+    team's revenue. With ``periods``, each scorecard's pay per period (T, R,
+    P) is put there too.
     """
     capped_any = np.zeros(world.shape, dtype=bool)
     w = rp.team.weight
     for sc in rp.scorecards:
         vals, tgts = scorecard_attainments(sc, kinds, agg, quota, rp.quota.level, prof, world.shape)
-        pay, capped = scorecard_pay(sc, vals, tgts, TI)
-        pay = sum_periods(pay)
+        per, capped = scorecard_pay(sc, vals, tgts, TI)
+        pay = sum_periods(per)
         capped_any |= any_period(capped)
         if w > 0:
             size = _team_size(world)[None, :, None]
             tv = {m: _team_sum(v, world) / (size if kinds[m] == "score" else 1.0) for m, v in vals.items()}
             tt = {m: _team_sum(t, world) / (size if kinds[m] == "score" else 1.0) for m, t in tgts.items()}
-            team, tcap = scorecard_pay(sc, tv, tt, TI)
-            team = sum_periods(team)
+            team_per, tcap = scorecard_pay(sc, tv, tt, TI)
+            team = sum_periods(team_per)
             if rp.team.split == "contribution":
                 own = agg("revenue", "year", "flow")[..., 0]
                 tot = _team_sum(own, world)
                 n = size[..., 0]
-                team = team * n * np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / n)
+                frac = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), 1.0 / n)
+                team = team * n * frac
+                team_per = team_per * (n * frac)[..., None]
             pay = (1.0 - w) * pay + w * team
             capped_any |= any_period(tcap)
+            per = (1.0 - w) * per + w * team_per
+        if periods is not None:
+            periods[sc.name] = per
         comps[sc.name] = pay
     return capped_any
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from simlib.errors import PlanError
 from simlib.model.population import KA_SIZE_DRAWS, Layout, draw_chunk, root_seed
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Role, Scenario, Scorecard, ScoreScale
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, Role, Scenario, Scorecard, ScoreScale, Spiff
 
 TOTAL = "total"
 
@@ -400,8 +400,12 @@ def scorecard_rule(sc: Scorecard, attainment: dict[str, float]) -> tuple[float, 
 def _scorecard_reference(sc: Scorecard, kinds: dict[str, str], measures: list[dict[str, list[float]]],
                          quota: list[float], level: float, prof_share: list[float], TI: float,
                          teams: dict[int, list[int]], team_weight: float,
-                         split: str) -> tuple[list[float], list[bool]]:
-    """Money per year of one scorecard for each rep (own and team parts), and whether it hit its cap."""
+                         split: str, months: list[list[float]] | None = None) -> tuple[list[float], list[bool]]:
+    """Money per year of one scorecard for each rep (own and team parts), and whether it hit its cap.
+
+    With ``months`` (one 12-month list of zeros per rep), each period's money
+    is added in its last month.
+    """
     n = PERIODS[sc.period]
     share = _periods(prof_share, n, "flow")
     R = len(measures)
@@ -415,17 +419,22 @@ def _scorecard_reference(sc: Scorecard, kinds: dict[str, str], measures: list[di
         else:
             tgts[m.measure] = [[float(m.target)] * n for _ in range(R)]
 
-    def pay(v: dict[str, list[float]], t: dict[str, list[float]]) -> tuple[float, bool]:
+    def pay(v: dict[str, list[float]], t: dict[str, list[float]], into: list[float] | None = None,
+            by: float = 1.0) -> tuple[float, bool]:
         total, hit = 0.0, False
         for i in range(n):
             coef, h = scorecard_rule(sc, {k: v[k][i] / max(t[k][i], 1e-12) for k in v})
             total += coef * sc.weight * TI / n
+            if into is not None:
+                into[(i + 1) * (MONTHS // n) - 1] += by * coef * sc.weight * TI / n
             hit = hit or h
         return total, hit
 
+    w = team_weight
     out, capped = [], []
     for r in range(R):
-        p, h = pay({k: vals[k][r] for k in vals}, {k: tgts[k][r] for k in tgts})
+        p, h = pay({k: vals[k][r] for k in vals}, {k: tgts[k][r] for k in tgts},
+                   months[r] if months is not None else None, 1.0 - w)
         out.append(p)
         capped.append(h)
     if team_weight > 0:
@@ -443,6 +452,8 @@ def _scorecard_reference(sc: Scorecard, kinds: dict[str, str], measures: list[di
                 frac = (rev[r] / tot if tot > 0 else 1.0 / size) if split == "contribution" else 1.0 / size
                 out[r] = (1.0 - team_weight) * out[r] + team_weight * team * size * frac
                 capped[r] = capped[r] or h
+                if months is not None:
+                    pay(tv, tt, months[r], team_weight * size * frac)
     return out, capped
 
 
@@ -494,6 +505,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
 
     comps: dict[str, list[float]] = {}
     capped = [False] * R
+    months = [[0.0] * MONTHS for _ in range(R)]  # pay by the month its period ends, before gates and modifiers
     for c in rp.components:
         kind = kinds[c.measure]
         n = PERIODS[c.period]
@@ -514,11 +526,14 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
             else:
                 scales.append([1.0] * n)
         own_pay = []
+        w = rp.team.weight
+        L = MONTHS // n
         for r in range(R):
             per, hit = _component_periods(c, vals[r], tgts[r], scales[r], kind)
             own_pay.append(sum(per))
             capped[r] = capped[r] or hit
-        w = rp.team.weight
+            for i in range(n):
+                months[r][(i + 1) * L - 1] += (1.0 - w) * per[i]
         if w > 0:
             team_pay = [0.0] * R
             for members in teams.values():
@@ -542,12 +557,14 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
                         frac = 1.0 / size
                     team_pay[r] = sum(x * frac for x in pool)
                     capped[r] = capped[r] or hit
+                    for i in range(n):
+                        months[r][(i + 1) * L - 1] += w * pool[i] * frac
             own_pay = [(1.0 - w) * own_pay[r] + w * team_pay[r] for r in range(R)]
         comps[c.name] = own_pay
 
     for sc in rp.scorecards:
         comps[sc.name], hits = _scorecard_reference(sc, kinds, measures, quota, level, prof_share, TI, teams,
-                                                    rp.team.weight, rp.team.split)
+                                                    rp.team.weight, rp.team.split, months)
         capped = [a or b for a, b in zip(capped, hits, strict=True)]
 
     for g in rp.gates:
@@ -568,6 +585,16 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
             annual = _periods(measures[r][mod.measure], 1, kinds[mod.measure])[0]
             incentive[r] *= _modifier(mod.points, annual)
 
+    spiff = None
+    if rp.spiffs:
+        spiff = [0.0] * R
+        for sp in rp.spiffs:
+            comps[sp.name] = _spiff_reference(sp, measures)
+            for r in range(R):
+                spiff[r] += comps[sp.name][r]
+                incentive[r] += comps[sp.name][r]
+                months[r][sp.end - 1] += comps[sp.name][r]
+
     revenue = [sum(measures[r]["revenue"]) for r in range(R)]
     attainment = [revenue[r] / max(quota[r], 1e-12) for r in range(R)]
 
@@ -584,8 +611,55 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
         for r in ranked[: min(rec.top_k, R)]:
             recognition[r] = rec.value
 
+    draw = None
+    if rp.draw is not None:
+        draw = [_draw_rep(rp.draw, months[r], incentive[r], bool(reps[r]["new_hire"])) for r in range(R)]
+        incentive = [sum(d["cash"]) for d in draw]
     return dict(incentive=incentive, components=comps, attainment=attainment, capped=capped,
-                recognition=recognition, quota=quota, revenue=revenue)
+                recognition=recognition, quota=quota, revenue=revenue, draw=draw, spiff=spiff)
+
+
+def _spiff_reference(sp: Spiff, measures: list[dict[str, list[float]]]) -> list[float]:
+    """Each rep's pay from one SPIFF: rate per unit booked in months from..to, if at least min_units; within budget."""
+    pay = []
+    for m in measures:
+        units = sum(m[sp.measure][sp.start - 1 : sp.end])
+        pay.append(sp.rate * units if units >= sp.min_units else 0.0)
+    total = sum(pay)
+    if sp.budget is not None and total > sp.budget:
+        pay = [p * sp.budget / total for p in pay]
+    return pay
+
+
+def _draw_rep(draw: Draw, months: list[float], incentive: float, new_hire: bool) -> dict[str, Any]:
+    """One rep's draw: earnings by month (December settles gates and modifiers), cash by month, balance left.
+
+    Draw period by draw period: the draw is ``amount`` while it runs (to
+    new hires only when so restricted), else nothing. A guarantee pays the
+    larger of earnings and the draw. An advance pays the draw when earnings
+    fall short and adds the shortfall to the balance; above the draw it
+    pays earnings less what it recovers, at most the balance.
+    """
+    earned = list(months)
+    earned[MONTHS - 1] += incentive - sum(months)
+    size = 3 if draw.period == "quarter" else 1
+    cash = [0.0] * MONTHS
+    balance = 0.0
+    for start in range(0, MONTHS, size):
+        e = sum(earned[start : start + size])
+        A = draw.amount if start < draw.months and (new_hire or not draw.new_hires_only) else 0.0
+        if not draw.recoverable:
+            paid = max(e, A) if A > 0 else e
+        elif A > 0 and e < A:
+            paid = A
+            balance += A - e
+        else:
+            back = min(balance, max(e - A, 0.0))
+            paid = e - back
+            balance -= back
+        cash[start + size - 1] = paid
+    carry = draw.recoverable and draw.at_year_end == "carry"
+    return dict(earned=earned, cash=cash, forgiven=0.0 if carry else balance, outstanding=balance if carry else 0.0)
 
 
 # ---------------------------------------------------------------------------

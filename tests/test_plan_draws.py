@@ -1,0 +1,91 @@
+"""Draws and guarantees in runs: validation, the draw metrics, and their consistency with incentive cost.
+
+The pay arithmetic itself is checked by hand in tests/golden/plans.yaml and
+draw for draw against the reference in tests/test_reference.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import small_scenario_dict
+
+import simlib
+from simlib import ScenarioError, scenario_from_dict
+
+MECH = "scenarios/mechanics.yaml"
+
+
+@pytest.fixture(scope="module")
+def mech():
+    res = simlib.simulate(MECH, trials=24, rng=4, behaviour="none")
+    return res.summary().set_index(["plan", "group", "metric"])["mean"], res.differences()
+
+
+def test_draw_metrics_follow_the_rules(mech):
+    """A draw costs what it pays beyond earnings; a carried balance is owed; a guarantee covers its role only."""
+    s, diff = mech
+    assert s[("current", "total", "draw_paid")] == 0 and s[("current", "total", "draw_outstanding")] == 0
+    paid = s[("recoverable_draw", "key_account", "draw_paid")]
+    assert paid > 0 and s[("recoverable_draw", "total", "draw_outstanding")] == 0  # forgiven in December
+    d = diff.set_index(["plan", "group", "metric"])["diff"]
+    # the draw changes nothing but pay: the extra incentive cost is exactly what it paid beyond earnings
+    assert d[("recoverable_draw", "total", "incentive_cost")] == pytest.approx(paid, rel=1e-9)
+    assert d[("recoverable_draw", "total", "revenue")] == 0
+    # carried: the same cash in the year, all of it still owed
+    assert s[("draw_carried", "total", "incentive_cost")] == pytest.approx(s[("recoverable_draw", "total", "incentive_cost")])
+    assert s[("draw_carried", "key_account", "draw_outstanding")] == pytest.approx(paid, rel=1e-9)
+    # the new hires' guarantee: inside sales only, never owed back
+    assert s[("new_hire_guarantee", "inside_sales", "draw_paid")] > 0
+    assert s[("new_hire_guarantee", "key_account", "draw_paid")] == 0
+    assert s[("new_hire_guarantee", "total", "draw_outstanding")] == 0
+
+
+def test_draw_results_do_not_depend_on_chunking():
+    a = simlib.simulate(MECH, ["recoverable_draw"], trials=10, rng=2, behaviour="none", chunk_size=3).summary()
+    b = simlib.simulate(MECH, ["recoverable_draw"], trials=10, rng=2, behaviour="none", chunk_size=10).summary()
+    np.testing.assert_array_equal(a["mean"].to_numpy(), b["mean"].to_numpy())
+
+
+def test_scenarios_without_draws_have_no_draw_metrics(small_scenario):
+    metrics = set(simlib.simulate(small_scenario, trials=4, rng=1, behaviour="none").summary()["metric"])
+    assert "incentive_cost" in metrics and not metrics & {"draw_paid", "draw_outstanding"}
+
+
+@pytest.mark.parametrize("draw, field, words", [
+    ({"amount": 1000, "period": "quarter", "months": 4}, "draw.months", "not a whole number of quarters"),
+    ({"amount": 1000, "recoverable": False, "at_year_end": "carry"}, "draw.at_year_end", "nothing owed to carry"),
+    ({"amount": -5}, "draw.amount", "greater than or equal to 0"),
+    ({"amount": 1000, "period": "week"}, "draw.period", "'month' or 'quarter'"),
+    ({"period": "month"}, "draw.amount", "required"),
+])
+def test_bad_draws_name_the_field(draw, field, words):
+    d = small_scenario_dict()
+    d["plans"]["current"]["roles"]["ka"]["draw"] = draw
+    with pytest.raises(ScenarioError) as ei:
+        scenario_from_dict(d, "case.yaml")
+    want = f"plans.current.roles.ka.{field}"
+    assert any(p.field == want and words in p.message for p in ei.value.problems), [str(p) for p in ei.value.problems]
+
+
+def test_a_draw_changes_the_hash_and_no_draw_keeps_it(small_scenario):
+    d = small_scenario_dict()
+    d["plans"]["current"]["roles"]["ka"]["draw"] = {"amount": 1000}
+    assert scenario_from_dict(d).sha256 != small_scenario.sha256
+    assert scenario_from_dict(small_scenario_dict()).sha256 == small_scenario.sha256
+
+
+def test_reps_respond_to_draws_under_dynamic():
+    """A guarantee's floor blunts effort more than a forgiven advance; an advance owed back changes nothing."""
+    res = simlib.simulate(MECH, ["recoverable_draw", "draw_carried", "guarantee"], trials=16, rng=1,
+                          behaviour="dynamic")
+    d = res.differences().set_index(["plan", "group", "metric"])
+    eff = {p: d.loc[(p, "key_account", "effort_index")] for p in ("recoverable_draw", "draw_carried", "guarantee")}
+    assert eff["guarantee"]["diff"] < eff["recoverable_draw"]["diff"] - 3 * eff["guarantee"]["se"]
+    assert eff["recoverable_draw"]["diff"] < 0
+    # the carried balance is paid back next year: the same sales as today, more cash this year
+    assert d.loc[("draw_carried", "key_account", "revenue")]["diff"] == 0
+    assert d.loc[("draw_carried", "key_account", "incentive_cost")]["diff"] > 0
+    # forgiveness makes sales worth less to reps below the draw: less revenue
+    rev = d.loc[("recoverable_draw", "key_account", "revenue")]
+    assert rev["diff"] < -2 * rev["se"]
