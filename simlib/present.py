@@ -103,6 +103,10 @@ CATALOGUE: dict[str, MetricInfo] = {
     "effort_index": MetricInfo("Effort (index, 1 = today)", "index", True),
     "give_up_share": MetricInfo("Reps easing off while short of target", "percent", True),
     "coast_share": MetricInfo("Reps coasting once on track", "percent", True),
+    # plan mechanics
+    "draw_paid": MetricInfo("Draws paid beyond earnings", "money"),
+    "draw_outstanding": MetricInfo("Draw balance still owed", "money"),
+    "spiff_cost": MetricInfo("SPIFF payouts", "money"),
     # several years (simlib run --years): people and money
     "hiring_cost": MetricInfo("Hiring cost", "money"),
     "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),
