@@ -338,7 +338,7 @@ def _long(frame: pd.DataFrame, value: str, metrics: Sequence[str], plans: Sequen
     have = [m for m in metrics if m in set(frame["metric"])]
     v = frame.pivot_table(index="metric", columns="plan", values=value, sort=False).reindex(index=have, columns=plans)
     s = frame.pivot_table(index="metric", columns="plan", values="se", sort=False).reindex(index=have, columns=plans)
-    return v, s
+    return v.rename_axis(index=None, columns=None), s.rename_axis(index=None, columns=None)
 
 
 def levels_table(res: Any, group: str = "total", metrics: Sequence[str] = MAIN_METRICS, currency: str = "EUR",

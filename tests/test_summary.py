@@ -1,0 +1,76 @@
+"""Executive summaries: who loses pay, guardrail verdicts, the recommendation, escaping."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import DEFAULT
+
+import simlib
+from simlib.design import guardrails as gr
+from simlib.format import Z95
+from simlib.report import notebook as nb
+from simlib.report import summary as rs
+
+
+def test_pay_changes_count_reps_losing_or_gaining_more_than_five_percent():
+    rows = []
+    for trial in range(2):
+        for rep in range(2):
+            rows.append(dict(plan="ref", role="r", trial=trial, rep=rep, base=50.0, incentive=50.0))
+            # rep 0 loses 10% of pay, rep 1 gains 3% (within the 5% band)
+            rows.append(dict(plan="new", role="r", trial=trial, rep=rep, base=50.0, incentive=40.0 if rep == 0 else 53.0))
+    out = rs.pay_changes(pd.DataFrame(rows), "ref").set_index("group")
+    assert set(out.index) == {"r", "total"}
+    assert out.loc["total", "share_down"] == pytest.approx(0.5) and out.loc["total", "share_up"] == 0.0
+    assert out.loc["total", "trials"] == 2
+
+
+def test_guardrail_verdicts_name_a_plans_own_breaches_and_shared_ones_once():
+    guard = pd.DataFrame([
+        dict(plan=p, group="total", metric="comp_cost_of_sales", status="outside") for p in ("a", "b")
+    ] + [dict(plan="a", group="total", metric="leverage", status="inside"),
+         dict(plan="b", group="total", metric="leverage", status="outside"),
+         dict(plan="b", group="total", metric="share_120", status="borderline")])
+    v = rs.guardrail_verdicts(guard, ["a", "b"])
+    assert v["a"].startswith("no guardrail breached")
+    assert "leverage (total)" in v["b"] and "1 borderline" in v["b"] and "cost of sales" not in v["b"]
+    assert "comp cost of sales" in v["_all"] and "every plan" in v["_all"]
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    scen = simlib.load_scenario(DEFAULT)
+    res = simlib.simulate(scen, trials=30, rng=1)
+    reps = nb.rep_outcomes(scen, res.plans, trials=2, rng=1)
+    guard = pd.concat([gr.guardrail_table(res.summary(), rules=rs.scenario_rules(scen)), gr.plan_rules(scen, res.plans)],
+                      ignore_index=True)
+    return scen, res, rs.executive_summary(res, scen, reps=reps, guard=guard, title="t")
+
+
+def test_recommendation_is_clearly_better_and_within_the_budget(comparison):
+    scen, res, s = comparison
+    d = res.differences().query("group == 'total'").set_index(["plan", "metric"])
+    lv = res.summary().query("group == 'total'").set_index(["plan", "metric"])["mean"]
+    rec = s["recommended"]
+    if rec != res.reference:
+        assert d.loc[(rec, "profit"), "diff"] - Z95 * d.loc[(rec, "profit"), "se"] > 0
+        assert lv[(rec, "over_budget")] <= max(0.5, lv[(res.reference, "over_budget")])
+    # no plan that would qualify beats it
+    for p in res.plans:
+        if p == res.reference or p == rec:
+            continue
+        clear = d.loc[(p, "profit"), "diff"] - Z95 * d.loc[(p, "profit"), "se"] > 0
+        within = lv[(p, "over_budget")] <= max(0.5, lv[(res.reference, "over_budget")])
+        if clear and within:
+            assert d.loc[(p, "profit"), "diff"] <= (d.loc[(rec, "profit"), "diff"] if rec != res.reference else 0)
+    assert [c["plan"] for c in s["plans"]] == [p for p in res.plans if p != res.reference]
+    assert scen.currency in s["headline"] and "±" in s["headline"]
+    assert all("chance of exceeding" in c["sentence"] and "of reps lose" in c["who"] for c in s["plans"])
+
+
+def test_summary_html_escapes_names(comparison):
+    _, _, s = comparison
+    evil = {**s, "recommended": "<script>x</script>", "plans": [{**s["plans"][0], "plan": "<img src=x onerror=1>"}]}
+    page = rs.render("summary.html.j2", s=evil)
+    assert "<script>x" not in page and "&lt;script&gt;" in page and "<img" not in page
