@@ -14,8 +14,10 @@ The predictive intervals carry three sources of uncertainty:
   absorbed year one's (unknown) market shock, so the prediction's year-level
   and monthly shock sds are those of the ratio of two independent years,
   sqrt(2) times the calibrated scenario's (:func:`predictive_scenario`);
-- the fit: the trials are split among bootstrap replicates of the
-  calibration (reps resampled within role, the whole fit redone,
+- the fit: the trials are split among refits of the calibration to
+  synthetic years of the same reps with fresh sales noise
+  (:func:`noise_replicates`, a parametric bootstrap conditional on the reps;
+  ``fit_uncertainty="reps"``: the calibration's bootstrap over reps,
   :meth:`simlib.fit.calibrate.Calibration.replicate_scenario`);
 - behaviour: the prediction runs under the behaviour resolved like
   ``simlib run`` (the argument, else the scenario's ``behaviour.mode``, else
