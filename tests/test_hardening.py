@@ -47,6 +47,25 @@ SMALL = small_scenario_dict()
 PATHS = _numeric_paths(SMALL)
 
 
+def _shipped_dict(name: str) -> dict:
+    """A shipped scenario's YAML as a dict, with the multi-year people section switched on (so that its numbers
+    are in play too)."""
+    import yaml
+
+    from simlib.io import SHIPPED
+
+    data = yaml.safe_load((SHIPPED / "scenarios" / name).read_text())
+    data["people"] = {"attrition": {"enabled": True, "annual_rate": 0.2, "pay_elasticity": 1.5},
+                      "hiring": {"lag_months": 2, "cost": 0.3}}
+    return data
+
+
+#: the plan mechanics beyond SMALL: scorecards and quota relief, draws and SPIFFs, and the people section
+MECHANICS = {name: _shipped_dict(name) for name in ("scorecards.yaml", "mechanics.yaml")}
+MECHANIC_PATHS = [(name, p) for name, d in MECHANICS.items() for p in _numeric_paths(d)
+                  if any(k in p for k in ("scorecards", "quota_relief", "draw", "spiffs", "people"))]
+
+
 def run_cli(capsys, *args):
     capsys.readouterr()
     try:
@@ -81,6 +100,25 @@ def test_a_bad_number_anywhere_is_refused_naming_its_field(path, bad):
     problems = ei.value.problems
     assert all(p.source == "s.yaml" for p in problems)
     assert any(field.startswith(p.field) or p.field.startswith(field) for p in problems if p.field), str(ei.value)
+
+
+def test_the_mechanics_strategy_reaches_every_new_section():
+    keys = {k for _, p in MECHANIC_PATHS for k in p if isinstance(k, str)}
+    assert {"scorecards", "draw", "spiffs", "people"} <= keys, sorted(keys)
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.sampled_from(MECHANIC_PATHS), bad=st.sampled_from(BAD_NUMBERS))
+def test_a_bad_number_in_a_plan_mechanic_is_refused_naming_its_field(case, bad):
+    name, path = case
+    data = _with_value(MECHANICS[name], path, bad)
+    with pytest.raises(ScenarioError) as ei:
+        scenario_from_dict(data, name)
+    fields = [p.field for p in ei.value.problems if p.field]
+    assert fields, str(ei.value)
+    # the problem names the section the bad number sits in (a derived plan's problems name the merged plan)
+    section = next(k for k in path if k in ("scorecards", "quota_relief", "draw", "spiffs", "people"))
+    assert any(section in f for f in fields), (path, str(ei.value))
 
 
 @pytest.mark.parametrize("field, value, words", [
