@@ -161,3 +161,18 @@ def test_org_notebook_runs_end_to_end_with_the_answer_first(org_copy, fwd, tmp_p
     assert "How this report was produced" in page and page.index("How this report was produced") > page.rindex("<img")
     index = (out / "index.html").read_text(encoding="utf-8")
     assert html.escape(res["headline"], quote=False) in index.replace("&#39;", "'")
+
+
+def test_the_other_notebooks_helpers_take_a_roster_scenario():
+    """policy_comparison and explorer on a roster scenario: each rep's own base salary; the history applied."""
+    from simlib.report import notebook as nb
+    from simlib.report.explorer import Explorer
+
+    path = EXAMPLE / "org.yaml"
+    scen = simlib.load_scenario(path)
+    reps = nb.rep_outcomes(scen, ["current"], trials=2, rng=0)
+    roster = pd.read_csv(EXAMPLE / "roster.csv")
+    assert sorted(reps.groupby("role")["base"].sum() / 2) == pytest.approx(
+        sorted(roster.groupby("role")["base_salary"].sum()))
+    app = Explorer(str(path), role="telesales", trials=4, seed=1, rep_trials=2)
+    assert app.scenario.track_record is not None
