@@ -176,3 +176,17 @@ def test_the_other_notebooks_helpers_take_a_roster_scenario():
         sorted(roster.groupby("role")["base_salary"].sum()))
     app = Explorer(str(path), role="telesales", trials=4, seed=1, rep_trials=2)
     assert app.scenario.track_record is not None
+
+
+def test_calibrating_a_roster_scenario_keeps_its_reps_and_history(tmp_path, monkeypatch):
+    """The calibration notebook on a roster scenario: the calibrated scenario still finds the roster and history
+    (named relative to the template's folder), run from any folder."""
+    from simlib.fit import calibrate as cb
+    from simlib.fit.history import read_history
+
+    monkeypatch.chdir(tmp_path)
+    t = simlib.load_scenario(EXAMPLE / "org.yaml")
+    h = read_history(EXAMPLE / "history.csv", {r: x.process for r, x in t.roles.items()})
+    cal = cb.calibrate(h, t, bootstrap=2, rng=0, trials=4)
+    assert Path(cal.scenario.roster).resolve() == (EXAMPLE / "roster.csv").resolve()
+    assert cal.scenario.headcount == t.headcount and cal.scenario.track_record is not None

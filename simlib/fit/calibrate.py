@@ -27,9 +27,10 @@ from scipy import optimize, stats
 
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.history import History, Panel, read_history
+from simlib.fit.individuals import with_history
 from simlib.io import SHIPPED
 from simlib.model.production import expected_monthly_revenue
-from simlib.scenario import MONTHS, Scenario, load_scenario, scenario_from_dict
+from simlib.scenario import MONTHS, Scenario, load_scenario, roster_path, scenario_from_dict
 from simlib.version import __version__
 
 #: quantile probabilities reported for the attainment distribution
@@ -834,7 +835,10 @@ def calibrate(
     data["name"] = f"{template.name}-calibrated"
     data["description"] = (f"{template.name} calibrated to {Path(history.source).name} "
                            f"(years {history.years}, plan in force '{plan}') by simlib {__version__}.")
-    scen = scenario_from_dict(data, f"<calibrated from {history.source}>")
+    for key in ("roster", "history"):  # the template's own files, wherever the calibrated scenario is read from
+        if data.get(key):
+            data[key] = str(roster_path(data[key], template.source).resolve())
+    scen = with_history(scenario_from_dict(data, f"<calibrated from {history.source}>"))
     zero = history.zero_quota
     cal = Calibration(scen, estimates, kept, notes, plan, history.source, bootstrap, replicates=replicates,
                       zero_quota_rep_months=int(zero["months"].sum()), zero_quota_reps=len(zero))

@@ -28,7 +28,7 @@ built on :func:`simlib.report.notebook.escape_frame` and formatted through
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ from simlib.report.notebook import escape_frame
 from simlib.report.summary import render
 
 __all__ = ["LOSS", "OrgAnswers", "history_of", "last_year_replay", "replay_verdict", "replay_table",
-           "mismatch_table", "org_answers", "candidate_sentence", "synthetic_note", "org_summary",
+           "mismatch_table", "org_answers", "candidate_sentence", "replay_sentence", "synthetic_note", "org_summary",
            "show_org_summary", "team_table", "movers_table", "statement_table", "team_cost_chart",
            "pay_change_chart", "replay_chart", "org_results"]
 
@@ -149,7 +149,6 @@ class OrgAnswers:
     answers: dict[str, Any]
     reference: str
     currency: str
-    notes: list[str] = field(default_factory=list)
 
 
 def org_answers(scenario: Any, plans: Sequence[str] | None = None, *, reference: str | None = None,
