@@ -27,9 +27,10 @@ from scipy import optimize, stats
 
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.history import History, Panel, read_history
+from simlib.fit.individuals import with_history
 from simlib.io import SHIPPED
 from simlib.model.production import expected_monthly_revenue
-from simlib.scenario import MONTHS, Scenario, load_scenario, scenario_from_dict
+from simlib.scenario import MONTHS, Scenario, load_scenario, roster_path, scenario_from_dict
 from simlib.version import __version__
 
 #: quantile probabilities reported for the attainment distribution
@@ -721,6 +722,14 @@ def _write_quotas(data: dict[str, Any], base: Scenario, plan: str, fitted_quota:
                 q["noise"] = float(qfit["noise"])
 
 
+def _own_files(data: dict, template: Scenario) -> dict:
+    """``data`` with the template's roster and history named by resolved path (the calibrated scenario has no folder)."""
+    for key in ("roster", "history"):
+        if data.get(key):
+            data[key] = str(roster_path(data[key], template.source).resolve())
+    return data
+
+
 def calibrate(
     history: History,
     template: Scenario,
@@ -834,7 +843,7 @@ def calibrate(
     data["name"] = f"{template.name}-calibrated"
     data["description"] = (f"{template.name} calibrated to {Path(history.source).name} "
                            f"(years {history.years}, plan in force '{plan}') by simlib {__version__}.")
-    scen = scenario_from_dict(data, f"<calibrated from {history.source}>")
+    scen = with_history(scenario_from_dict(_own_files(data, template), f"<calibrated from {history.source}>"))
     zero = history.zero_quota
     cal = Calibration(scen, estimates, kept, notes, plan, history.source, bootstrap, replicates=replicates,
                       zero_quota_rep_months=int(zero["months"].sum()), zero_quota_reps=len(zero))

@@ -134,6 +134,10 @@ class NotebookSpec:
         ``params(scenario) -> dict`` of extra parameters for this scenario.
     applies : callable or None
         ``applies(scenario) -> str | None``: a reason to skip this scenario, or None to run.
+    auto : callable or None
+        ``auto(scenario) -> bool``: whether a default notebook runs for this scenario when
+        notebooks are not named (``--notebooks``); None: for every scenario. A notebook named
+        explicitly runs for every scenario ``applies`` accepts.
     """
 
     name: str
@@ -143,6 +147,7 @@ class NotebookSpec:
     trials: int | None = None
     params: Callable[[Any], dict[str, Any]] | None = None
     applies: Callable[[Any], str | None] | None = None
+    auto: Callable[[Any], bool] | None = None
 
 
 
@@ -196,6 +201,7 @@ def register_notebook(
     trials: int | None = None,
     params: Callable[[Any], dict[str, Any]] | None = None,
     applies: Callable[[Any], str | None] | None = None,
+    auto: Callable[[Any], bool] | None = None,
 ) -> NotebookSpec:
     """Add (or replace) a notebook in the report registry.
 
@@ -203,11 +209,11 @@ def register_notebook(
     ----------
     name : str
         Report name; ``path`` defaults to ``notebooks/<name>.ipynb``.
-    title, default, trials, params, applies
+    title, default, trials, params, applies, auto
         See :class:`NotebookSpec`.
     """
     spec = NotebookSpec(name, Path(path) if path else NOTEBOOK_DIR / f"{name}.ipynb", title or name.replace("_", " "),
-                        default, trials, params, applies)
+                        default, trials, params, applies, auto)
     REGISTRY[name] = spec
     return spec
 
@@ -220,6 +226,9 @@ register_notebook("explorer", title="Plan explorer (snapshot; interactive in Jup
                   params=_explorer_params)
 # several years with attrition and backfill; opt-in (--notebooks people_years) to keep the default report short
 register_notebook("people_years", title="The plan over three years: people and money", default=False, trials=100)
+# our own organisation (roster, history): by default only for scenarios naming a roster, so the default report stays as it was
+register_notebook("org", title="Our organisation under the candidate plans: replay, reps and teams", trials=500,
+                  auto=lambda scen: scen.roster is not None)
 # owned by the calibration work; it takes the scenario as ``scenario_path`` and keeps its own trial count
 register_notebook("calibration", title="Calibration: model parameters fitted to rep-level history")
 
@@ -522,7 +531,7 @@ def _scenario_key(path: Path) -> str:
     return re.sub(r"[^\w.-]+", "_", path.stem)
 
 
-def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params):
+def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params, requested: bool = False):
     """Check everything that can be checked before running; return jobs and skipped outcomes.
 
     Parameters
@@ -536,6 +545,8 @@ def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params)
         The report's options (None: the notebook's own default).
     cli_params : list of (notebook or None, key, value)
         ``--param`` values.
+    requested : bool
+        The notebooks were named (``--notebooks``): a spec's ``auto`` condition is not applied.
 
     Returns
     -------
@@ -564,6 +575,8 @@ def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params)
             continue
         for n in selected:
             spec, contract = specs[n], contracts[n]
+            if not requested and spec.auto is not None and not spec.auto(scen):
+                continue  # not part of this scenario's default report
             reason = spec.applies(scen) if spec.applies else None
             if reason:
                 skipped.append(Outcome(str(sp), n, "skipped", message=reason, title=spec.title))
@@ -1031,7 +1044,7 @@ def build_reports(
         except FileNotFoundError as exc:
             raise ReportError(str(exc)) from None
     parsed = [parse_param(p) if isinstance(p, str) else tuple(p) for p in params]
-    jobs, outcomes = _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, parsed)
+    jobs, outcomes = _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, parsed, requested=bool(notebooks))
     if jobs:
         _check_kernel(kernel)
     outdir = Path(out).resolve()

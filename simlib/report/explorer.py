@@ -159,8 +159,9 @@ class Explorer:
     last: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
+        from simlib.fit.individuals import load_scenario  # with the history it names applied (a roster's reps)
         from simlib.io import resolve_path
-        from simlib.scenario import Scenario, load_scenario
+        from simlib.scenario import Scenario
 
         if not isinstance(self.scenario, Scenario):
             self.scenario = load_scenario(resolve_path(self.scenario))

@@ -393,7 +393,7 @@ def rep_outcomes(
             "rep": np.tile(np.arange(R), T),
             "attainment": pay.attainment.ravel(),
             "quota": pay.quota.ravel(),
-            "base": np.full(T * R, float(pay.base)),
+            "base": np.broadcast_to(np.asarray(pay.base, dtype=float), (T, R)).ravel(),  # per rep with a roster
             "revenue": measures["revenue"].sum(axis=-1).ravel(),
             "incentive": pay.incentive.ravel(),
             "payout": np.where(ti > 0, pay.incentive / np.where(ti > 0, ti, 1.0), np.nan).ravel(),
