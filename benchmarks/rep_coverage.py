@@ -25,7 +25,7 @@ coverages over sqrt(organisations) (printed beside the naive per-rep one).
 
 Usage::
 
-    nice python -m benchmarks.rep_coverage [--orgs 8] [--first-seed 0] [--scale 2] [--trials 200]
+    nice python -m benchmarks.rep_coverage [--orgs 30] [--first-seed 0] [--scale 2] [--trials 300]
                                            [--plan accelerated] [--behaviour dynamic] [--out reps.csv]
 """
 
@@ -195,10 +195,10 @@ def summary(reps: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.rep_coverage")
-    p.add_argument("--orgs", type=int, default=8, help="synthetic organisations (seeds)")
+    p.add_argument("--orgs", type=int, default=30, help="synthetic organisations (seeds)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--scale", type=int, default=2, help="headcount multiple of the example population (60 reps)")
-    p.add_argument("--trials", type=int, default=200)
+    p.add_argument("--trials", type=int, default=300)
     p.add_argument("--plan", default="accelerated", help="the year-two plan of the plan-change case")
     p.add_argument("--behaviour", default=None, help="behaviour of the truth and the model (default as simlib run)")
     p.add_argument("--out", default=None, help="write the per-rep rows to this CSV")
