@@ -135,8 +135,11 @@ def with_history(scenario: Scenario) -> Scenario:
 
     The history is read and checked as ``simlib calibrate`` reads one
     (:func:`simlib.fit.history.read_history`, bad rows refused with file and line).
+    A scenario that already has its history's track record (loaded again in
+    the same process, the history file unchanged) is returned as it is, so
+    loading a file twice gives the same scenario and hash.
     """
-    if scenario.history is None:
+    if scenario.history is None or scenario.track_record is not None:
         return scenario
     path = roster_path(scenario.history, scenario.source)
     history = read_history(path, {r: role.process for r, role in scenario.roles.items()})
