@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import typing
 from pathlib import Path
 
@@ -11,9 +12,9 @@ from openpyxl import load_workbook
 from pydantic import BaseModel
 
 from simlib.cli import main
-from simlib.design.workbook import export_workbook, plan_tables, read_workbook, walk
+from simlib.design.workbook import FILE_FIELDS, export_workbook, plan_tables, read_workbook, walk
 from simlib.errors import ScenarioError
-from simlib.scenario import Plan, load_scenario, scenario_from_dict
+from simlib.scenario import Plan, load_scenario, roster_path, scenario_from_dict
 
 SHIPPED = sorted((ROOT / "simlib" / "shipped" / "scenarios").rglob("*.yaml"))
 
@@ -23,11 +24,64 @@ def _same(a, b) -> None:
     assert a.checks == b.checks and a.sha256 == b.sha256
 
 
+def _same_files(a, b) -> None:
+    """The same scenario with its roster and history named from different folders: the same files and roster."""
+    dumps = []
+    for s in (a, b):
+        d = s.model_dump(by_alias=True)
+        d.update({k: roster_path(d[k], s.source).resolve() for k in FILE_FIELDS if d.get(k)})
+        dumps.append(d)
+    assert dumps[0] == dumps[1] and a.checks == b.checks
+    assert a.roster_data.sha256 == b.roster_data.sha256
+    ta, tb = a.track_record, b.track_record
+    assert (ta is None) == (tb is None) and (ta is None or ta.sha256 == tb.sha256)
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_every_shipped_scenario_round_trips(path, tmp_path):
+    """Written elsewhere, a scenario's roster and history are named from the workbook's folder, so it still reads."""
     scen = load_scenario(path)
     export_workbook(scen, tmp_path / "plans.xlsx")
-    _same(read_workbook(tmp_path / "plans.xlsx"), scen)
+    (_same_files if scen.roster else _same)(read_workbook(tmp_path / "plans.xlsx"), scen)
+
+
+def _yaml_lines(path: Path) -> set[str]:
+    return set(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_roster_and_history_paths_follow_the_workbook_and_the_written_scenario(tmp_path):
+    """Relative to the workbook's folder when under it, else absolute; the imported YAML names them from its own
+    folder; --into keeps that scenario's files."""
+    org = tmp_path / "org"
+    shutil.copytree(ROOT / "simlib" / "shipped" / "scenarios" / "example_org", org)
+    scen = load_scenario(org / "org.yaml")
+    assert main(["plan", "export", str(org / "org.yaml"), "--out", str(tmp_path / "p.xlsx")]) == 0
+    sheet = {r[0] for r in load_workbook(tmp_path / "p.xlsx")["Scenario"].iter_rows(values_only=True)}
+    assert {"roster: org/roster.csv", "history: org/history.csv"} <= sheet
+    _same(read_workbook(tmp_path / "p.xlsx"), scenario_from_dict(
+        {**_plain(scen), "roster": "org/roster.csv", "history": "org/history.csv"}, str(tmp_path / "x.yaml")))
+    # imported next to the roster: the original names, the same scenario (sha256 included)
+    assert main(["plan", "import", str(tmp_path / "p.xlsx"), "--out", str(org / "back.yaml")]) == 0
+    assert {"roster: roster.csv", "history: history.csv"} <= _yaml_lines(org / "back.yaml")
+    _same(load_scenario(org / "back.yaml"), scen)
+    # a workbook and a scenario in folders that do not hold the roster: absolute names
+    (tmp_path / "a").mkdir()
+    export_workbook(scen, tmp_path / "a" / "p.xlsx")
+    assert main(["plan", "import", str(tmp_path / "a" / "p.xlsx"), "--out", str(tmp_path / "b" / "s.yaml")]) == 0
+    assert f"roster: {(org / 'roster.csv').resolve()}" in _yaml_lines(tmp_path / "b" / "s.yaml")
+    _same_files(load_scenario(tmp_path / "b" / "s.yaml"), scen)
+    # --into: that scenario's files, named from where the result is written
+    assert main(["plan", "import", str(tmp_path / "a" / "p.xlsx"), "--into", str(org / "org.yaml"),
+                 "--out", str(org / "into.yaml")]) == 0
+    _same(load_scenario(org / "into.yaml"), scen)
+
+
+def _plain(scen) -> dict:
+    import yaml
+
+    from simlib.design.workbook import scenario_yaml
+
+    return yaml.safe_load(scenario_yaml(scen))
 
 
 def test_every_plan_feature_round_trips_through_the_command(tmp_path):
@@ -179,3 +233,37 @@ def test_the_readme_sheet_lists_every_column(tmp_path):
         for c in wb[name][1]:
             assert (name, c.value) in listed
     assert Path(tmp_path / "p.xlsx").stat().st_size < 200_000
+
+
+SCORECARDS = ROOT / "simlib" / "shipped" / "scenarios" / "scorecards.yaml"
+
+
+def test_scorecard_sheets_edit_and_refuse_like_the_others(tmp_path):
+    """A measure's interval score edited changes exactly that; a bad payout curve point names its sheet and cell;
+    quota relief rides in the role plan's columns."""
+    import yaml
+
+    data = yaml.safe_load(SCORECARDS.read_text(encoding="utf-8"))
+    data["plans"]["scorecard"]["roles"]["channel"]["quota_relief"] = {"band": 0.05, "share": 0.5}
+    scen = scenario_from_dict(data)
+    path = tmp_path / "plans.xlsx"
+    export_workbook(scen, path)
+    _same(read_workbook(path), scen)
+    wb = load_workbook(path)
+    ws = wb["Measure intervals"]
+    r, head = _cell(ws, plan="scorecard", role="telesales", scorecard="telesales_scorecard", **{"scored measure": 2,
+                                                                                                "from": 0.9})
+    ws.cell(r, head["score"]).value = 85
+    wb.save(path)
+    a, b = _flat(scen.model_dump(by_alias=True)), _flat(read_workbook(path).model_dump(by_alias=True))
+    assert {k: (a[k], b[k]) for k in a if a[k] != b[k]} == {
+        ".plans.scorecard.roles.telesales.scorecards.0.measures.1.intervals.1.score": (80.0, 85.0)}
+    assert b[".plans.scorecard.roles.channel.quota_relief.share"] == 0.5
+    ws = wb["Payout curves"]
+    r, head = _cell(ws, plan="scorecard", role="channel", **{"composite score": 100})
+    ws.cell(r, head["payout coefficient"]).value = "one"
+    wb.save(path)
+    with pytest.raises(ScenarioError) as ei:
+        read_workbook(path)
+    assert (f"sheet 'Payout curves', cell E{r} (plans.scorecard.roles.channel.scorecards.0.payout.curve.1.1): "
+            "Input should be a valid number") in str(ei.value)

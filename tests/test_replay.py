@@ -177,3 +177,43 @@ def test_team_pay_uses_the_history_teams(tmp_path):
     # north (A, C): 240,000 / 240,000 = 100% -> pool 2 x TI, split equally; B alone at 80% -> 0.8 x TI
     assert pay["A"] == pytest.approx(10000.0) and pay["C"] == pytest.approx(10000.0)
     assert pay["B"] == pytest.approx(8000.0)
+
+
+def test_replay_writes_every_table_to_one_workbook(tmp_path, capsys):
+    """--out FILE.xlsx: a sheet per table (reps, totals, mismatches, components, notes), numbers numeric;
+    a wrong ending is refused before any work; --format csv prints the per-rep table alone on stdout."""
+    from openpyxl import load_workbook
+
+    scen = load_scenario(ROOT / "scenarios" / "default.yaml")
+    frame, _ = synth_history(scen, rng=2)
+    rep = frame["rep_id"].iloc[40]
+    frame.loc[frame.index[(frame["rep_id"] == rep) & (frame["month"] == 3)][0], "payout"] += 123.45
+    path = tmp_path / "h.csv"
+    write_history(frame, path)
+    default = str(ROOT / "scenarios" / "default.yaml")
+    book = tmp_path / "replay.xlsx"
+    assert main(["replay", default, str(path), "--plan", "current", "harder_target", "--out", str(book),
+                 "--components", str(tmp_path / "c.csv")]) == 1
+    text = capsys.readouterr().out
+    assert f"wrote {book}" in text and "NOT reconciled" in text
+    wb = load_workbook(book)
+    assert wb.sheetnames == ["reps", "totals", "mismatches", "components", "notes"]
+    head = [c.value for c in wb["mismatches"][1]]
+    row = [c.value for c in wb["mismatches"][2]]
+    assert row[head.index("rep_id")] == rep and row[head.index("difference")] == pytest.approx(-123.45)
+    reps = wb["reps"]
+    head = [c.value for c in reps[1]]
+    assert reps.max_row == scen.headcount + 1
+    assert all(isinstance(reps.cell(r, head.index("harder_target") + 1).value, float) for r in range(2, 12))
+    assert len(pd.read_csv(tmp_path / "c.csv")) > 0
+    # refused before any work, no traceback
+    for bad in (["--out", str(tmp_path / "x.txt")], ["--format", "xlsx"], ["--out", str(book)]):
+        assert main(["replay", default, str(path), *bad]) == 1
+        err = capsys.readouterr().err
+        assert "--out" in err or "--format" in err, err
+    # csv on stdout: the per-rep table alone, the verdict on stderr
+    assert main(["replay", default, str(path), "--plan", "current", "--format", "csv"]) == 1
+    out, err = capsys.readouterr()
+    from io import StringIO
+
+    assert len(pd.read_csv(StringIO(out))) == scen.headcount and "NOT reconciled" in err

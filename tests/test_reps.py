@@ -127,3 +127,25 @@ def test_command_writes_the_rep_statement_and_team_table(tmp_path, capsys):
         main(["reps", str(DEFAULT), "--plan", "harder_target", "--loss", "2"])
     assert exc.value.code == 1
     assert "expected a fraction between 0 and 1" in capsys.readouterr().err
+
+
+def test_command_writes_every_table_to_one_workbook(tmp_path, capsys):
+    """--out FILE.xlsx: the rep statement, the teams and the winners and losers, one sheet each, numbers numeric;
+    the same numbers as the csv."""
+    from openpyxl import load_workbook
+
+    book, csv = tmp_path / "reps.xlsx", tmp_path / "statement.csv"
+    base = ["reps", str(DEFAULT), "--plan", "harder_target", "--trials", "20", "--behaviour", "none"]
+    assert main([*base, "--out", str(book)]) == 0
+    assert f"wrote {book}" in capsys.readouterr().out
+    wb = load_workbook(book)
+    assert wb.sheetnames == ["statement", "teams", "winners_losers"]
+    ws = wb["statement"]
+    head = [c.value for c in ws[1]]
+    assert ws.max_row == 201 and wb["teams"].max_row == 29
+    got = [ws.cell(r, head.index("expected_candidate") + 1).value for r in range(2, 202)]
+    assert all(isinstance(v, float) for v in got)
+    assert main([*base, "--out", str(csv)]) == 0
+    assert np.allclose(got, pd.read_csv(csv)["expected_candidate"], rtol=1e-12)
+    assert main([*base, "--format", "parquet"]) == 1
+    assert "--format parquet needs --out" in capsys.readouterr().err

@@ -214,12 +214,6 @@ def add_allow_large_argument(parser: argparse.ArgumentParser) -> None:
                              "x 12 x plans x draws x points); it may take hours and much memory")
 
 
-def add_out_arguments(parser: argparse.ArgumentParser, help: str) -> None:
-    """Add ``--out FILE`` (with ``help``) and ``--force`` (overwrite an existing ``--out`` file)."""
-    parser.add_argument("--out", metavar="FILE", help=help)
-    parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-
-
 def check_out(path: str | None, force: bool, suffixes: tuple[str, ...] = (".csv", ".parquet", ".json")) -> None:
     """Check that ``--out`` can be written, before any work starts.
 

@@ -52,7 +52,7 @@ def run_import(args: argparse.Namespace) -> int:
     check_out(args.out, args.force, (".yaml", ".yml"))
     into = load_scenario(args.into) if args.into else None
     scen = read_workbook(args.workbook, into)
-    write_out(args.out, scenario_yaml(scen))
+    write_out(args.out, scenario_yaml(scen, args.out))
     print(f"wrote {args.out}: scenario '{scen.name}' with plan(s) {list(scen.plans)} (current: '{scen.current_plan}'), "
           f"validated")
     return 0

@@ -8,8 +8,12 @@ listed) or on an input error.
 from __future__ import annotations
 
 import argparse
+import sys
 
-from simlib.cli.args import add_out_arguments, check_out, print_skipped, write_table
+from simlib.cli.args import add_output_arguments, check_out, print_skipped, resolve_output, write_table
+
+#: output formats of replay (``--format`` / the ``--out`` file's ending)
+FORMATS = ("table", "csv", "json", "xlsx", "parquet")
 
 
 def add_parser(subparsers) -> None:
@@ -26,8 +30,9 @@ def add_parser(subparsers) -> None:
                    help="bad rows: stop and list them (default), or skip them and report the count")
     r.add_argument("--role-map", nargs="+", metavar="FILE_ROLE=SCENARIO_ROLE",
                    help="read the file's role names as the scenario's (e.g. inside_sales=telesales)")
-    add_out_arguments(r, help="write the per-rep table (one row per rep and year, a pay column per plan): "
-                              ".csv, .parquet or .json")
+    add_output_arguments(r, FORMATS, what="the per-rep table (one row per rep and year, a pay column per plan; "
+                                          "json: its rows; xlsx: a sheet per table, with totals, mismatches, "
+                                          "components and notes)")
     r.add_argument("--mismatches", metavar="FILE", help="also write the reps that do not reconcile (.csv or .json)")
     r.add_argument("--components", metavar="FILE",
                    help="also write each component's pay per rep, year and plan (.csv, .parquet or .json)")
@@ -40,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from simlib.fit.calibrate import load_for
     from simlib.fit.replay import replay
 
-    check_out(args.out, args.force)
+    out = resolve_output(args, FORMATS)
     check_out(args.mismatches, args.force, (".csv", ".json"))
     check_out(args.components, args.force)
     scen, hist = load_for(args.scenario, args.history, args.on_error, args.role_map)
@@ -50,23 +55,31 @@ def run(args: argparse.Namespace) -> int:
             raise SimlibError(f"--year {args.year}: {hist.source} has years {hist.years}")
         hist = hist.year(args.year)
     rp = replay(scen, hist, args.plan, in_force=args.in_force)
-    print(f"replay of {hist.source} ({len(rp.reps)} rep-years, years {hist.years}) under plan(s) {rp.plans}; "
-          f"in force: '{rp.in_force}' (no simulation: the recorded months through each plan's pay rules)")
-    print(format_totals(rp.totals, rp.plans))
+    lines = [f"replay of {hist.source} ({len(rp.reps)} rep-years, years {hist.years}) under plan(s) {rp.plans}; "
+             f"in force: '{rp.in_force}' (no simulation: the recorded months through each plan's pay rules)",
+             format_totals(rp.totals, rp.plans)]
     if not rp.mismatches.empty:
-        print(f"reps whose pay recomputed under '{rp.in_force}' differs from the recorded payout:")
-        print(rp.mismatches.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
-    for n in rp.notes:
-        print(f"note: {n}")
-    if args.out:
-        write_table(rp.reps, args.out)
-        print(f"wrote {args.out}")
+        lines += [f"reps whose pay recomputed under '{rp.in_force}' differs from the recorded payout:",
+                  rp.mismatches.to_string(index=False, float_format=lambda v: f"{v:,.2f}")]
+    lines += [f"note: {n}" for n in rp.notes]
+    out.emit(text=lambda: "\n".join(lines), tables=lambda: replay_tables(rp), main="reps",
+             json=lambda: rp.reps.to_json(orient="records", indent=1))
+    # a csv or json document on stdout stays clean: the rest goes to stderr
+    info = sys.stdout if out.format == "table" or out.path else sys.stderr
     for path, table in ((args.mismatches, rp.mismatches), (args.components, rp.components)):
         if path:
             write_table(table, path)
-            print(f"wrote {path}")
-    print(rp.summary())
+            print(f"wrote {path}", file=info)
+    print(rp.summary(), file=info)
     return 1 if rp.reconciled is False else 0
+
+
+def replay_tables(rp) -> dict:
+    """Sheets of a replay: per rep, totals, mismatches, each component's pay, notes."""
+    import pandas as pd
+
+    return {"reps": rp.reps, "totals": rp.totals, "mismatches": rp.mismatches, "components": rp.components,
+            "notes": pd.DataFrame({"note": list(rp.notes)})}
 
 
 def format_totals(totals, plans: list[str]) -> str:

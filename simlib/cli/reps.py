@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
 from simlib.cli.args import (
     add_behaviour_argument,
-    add_out_arguments,
+    add_output_arguments,
     add_scheduler_argument,
     check_out,
     positive_int,
+    resolve_output,
     seed,
     write_table,
 )
 from simlib.format import estimate
+
+#: output formats of reps (``--format`` / the ``--out`` file's ending)
+FORMATS = ("table", "csv", "json", "xlsx", "parquet")
 
 #: losers listed one by one on screen (all of them are in --out)
 SHOW = 25
@@ -47,7 +52,8 @@ def add_parser(subparsers) -> None:
     add_behaviour_argument(r, help="behaviour model: none or dynamic (default: the scenario's behaviour.mode, else dynamic)")
     r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
     add_scheduler_argument(r)
-    add_out_arguments(r, help="write the rep statement (one row per rep): .csv, .parquet or .json")
+    add_output_arguments(r, FORMATS, what="the rep statement (one row per rep; json: its rows; xlsx: a sheet per "
+                                          "table, with the teams and the winners and losers)")
     r.add_argument("--teams", metavar="FILE", help="write the per-team table (.csv, .parquet or .json)")
     r.set_defaults(func=run)
 
@@ -59,27 +65,33 @@ def run(args: argparse.Namespace) -> int:
     from simlib.engine.reps import rep_answers
     from simlib.fit.individuals import load_scenario  # the scenario, with the history it names applied
 
-    check_out(args.out, args.force)
+    out = resolve_output(args, FORMATS)
     check_out(args.teams, args.force)
     scen = load_scenario(args.scenario)
     work = work_estimate(args.trials * scen.headcount * 12 * 2, resolve_behaviour(scen, args.behaviour))
     with resolve_executor(args.scheduler, work=work) as ex:
         ans = rep_answers(scen, args.plan, reference=args.vs, trials=args.trials, rng=args.seed, loss=args.loss,
                           behaviour=args.behaviour, chunk_size=args.chunk_size, executor=ex)
-    print(f"'{ans.plan}' against '{ans.reference}', rep by rep: {ans.trials} trials on common random numbers "
-          f"(seed {args.seed}, behaviour {ans.provenance['behaviour']}); pay = base + incentive, {scen.currency} per year; "
-          f"a loser (winner) loses (gains) more than {ans.loss:.0%} of expected pay")
-    print(format_counts(ans))
-    print(format_losers(ans, SHOW))
-    print("teams: incentive cost and attainment (team revenue / team quota), mean ± 95% CI half-width")
-    print(format_teams(ans))
-    if args.out:
-        write_table(ans.statement, args.out)
-        print(f"wrote {args.out}: the rep statement ({len(ans.statement)} reps)")
+    text = "\n".join([
+        f"'{ans.plan}' against '{ans.reference}', rep by rep: {ans.trials} trials on common random numbers "
+        f"(seed {args.seed}, behaviour {ans.provenance['behaviour']}); pay = base + incentive, {scen.currency} per "
+        f"year; a loser (winner) loses (gains) more than {ans.loss:.0%} of expected pay",
+        format_counts(ans), format_losers(ans, SHOW),
+        "teams: incentive cost and attainment (team revenue / team quota), mean ± 95% CI half-width",
+        format_teams(ans)])
+    out.emit(text=lambda: text, tables=lambda: rep_tables(ans), main="statement",
+             json=lambda: ans.statement.to_json(orient="records", indent=1))
     if args.teams:
         write_table(ans.teams, args.teams)
-        print(f"wrote {args.teams}: {len(ans.teams)} teams")
+        # a csv or json document on stdout stays clean: the note goes to stderr
+        print(f"wrote {args.teams}: {len(ans.teams)} teams", file=sys.stdout if out.format == "table" or out.path
+              else sys.stderr)
     return 0
+
+
+def rep_tables(ans) -> dict:
+    """Sheets of the per-rep answers: the rep statement, the teams, winners and losers per role and team."""
+    return {"statement": ans.statement, "teams": ans.teams, "winners_losers": ans.winners_losers()}
 
 
 def format_counts(ans) -> str:

@@ -8,18 +8,23 @@ fixed list of fields, so a field added to the plan language gets its column
 - a model's scalar fields are columns of its sheet (a nested model such as
   ``quota`` or ``team`` is flattened into ``quota method``, ``quota level`` ...);
 - a mapping of models (``Plan.roles``) and a list of models
-  (``RolePlan.components``, ``Component.tiers`` ...) get a sheet of their own,
-  one row per item, with key columns naming the parent (plan, role,
-  component ...); an item with a ``name`` is keyed by it, an item without
-  one that has rows of its own (a modifier's points) by its position;
-- a list of pairs (``points``) gets a sheet with one column per element;
+  (``RolePlan.components``, ``Component.tiers``, ``Scorecard.measures`` ...),
+  at any depth and also inside a nested model (a scorecard's
+  ``payout.intervals``), get a sheet of their own, one row per item, with key
+  columns naming the parent (plan, role, component ...); an item with a
+  ``name`` is keyed by it, an item without one that has rows of its own (a
+  modifier's points, a scored measure's intervals) by its position;
+- a list of pairs (``points``, ``curve``) gets a sheet with one column per element;
 - a list of names (a gate's components) is one cell, comma-separated.
 
 Rows of a list are in the order of the sheet. Every value is written, defaults
 included; an empty cell means "not set" (the schema's default, or none).
 The rest of the scenario (roles, market, behaviour ...) is kept as YAML text
 in the ``Scenario`` sheet, so that a workbook converts back to the whole
-scenario on its own; ``--into`` takes it from a scenario file instead.
+scenario on its own; ``--into`` takes it from a scenario file instead. The
+files a scenario names (``roster``, ``history``) are named from the folder of
+the file being written (the workbook, the imported YAML): relative when under
+it, else absolute.
 
 Reading back validates the result as a scenario; each problem is reported
 with its sheet and cell and what was expected.
@@ -39,7 +44,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from simlib.errors import Problem, ScenarioError
-from simlib.scenario import Plan, Scenario, scenario_from_dict
+from simlib.scenario import Plan, Scenario, roster_path, scenario_from_dict
 
 #: largest workbook read, bytes; most rows in one sheet
 MAX_BYTES, MAX_ROWS = 16 * 2**20, 100_000
@@ -49,12 +54,22 @@ README, SCENARIO_SHEET = "README", "Scenario"
 SHEETS = {(): "Plans", ("roles",): "Role plans", ("roles", "components"): "Components",
           ("roles", "components", "points"): "Curve points", ("roles", "components", "tiers"): "Tiers",
           ("roles", "components", "steps"): "Steps", ("roles", "gates"): "Gates",
-          ("roles", "modifiers"): "Modifiers", ("roles", "modifiers", "points"): "Modifier points"}
+          ("roles", "modifiers"): "Modifiers", ("roles", "modifiers", "points"): "Modifier points",
+          ("roles", "scorecards"): "Scorecards", ("roles", "scorecards", "measures"): "Scored measures",
+          ("roles", "scorecards", "measures", "intervals"): "Measure intervals",
+          ("roles", "scorecards", "measures", "curve"): "Measure curves",
+          ("roles", "scorecards", "payout", "intervals"): "Payout intervals",
+          ("roles", "scorecards", "payout", "curve"): "Payout curves"}
 #: key column of an item of a mapping or list field
-KEYS = {"plans": "plan", "roles": "role", "components": "component", "gates": "gate", "modifiers": "modifier"}
+KEYS = {"plans": "plan", "roles": "role", "components": "component", "gates": "gate", "modifiers": "modifier",
+        "scorecards": "scorecard", "measures": "scored measure"}
 #: column headers of the elements of a list of pairs
 PAIRS = {("roles", "components", "points"): ("attainment", "payout multiple"),
-         ("roles", "modifiers", "points"): ("value", "multiplier")}
+         ("roles", "modifiers", "points"): ("value", "multiplier"),
+         ("roles", "scorecards", "measures", "curve"): ("attainment", "score"),
+         ("roles", "scorecards", "payout", "curve"): ("composite score", "payout coefficient")}
+#: scenario fields naming files relative to the scenario file (re-based when the workbook is written elsewhere)
+FILE_FIELDS = ("roster", "history")
 #: fields shown as money (whole numbers with thousands separators)
 MONEY = {"base_salary", "target_incentive", "company_target", "value", "amount"}
 CURRENT = "current plan"
@@ -101,7 +116,10 @@ def _kind(info: FieldInfo) -> tuple[str, Any]:
             return "list", item
         if typing.get_origin(item) is tuple:
             return "pairs", len(typing.get_args(item))
-        return "names", None
+        if item in (str, int, float) or typing.get_origin(item) is typing.Literal:
+            return "names", None
+    if origin in (list, dict, tuple, set, frozenset):  # a shape with no layout yet: say so, rather than lose it
+        raise TypeError(f"plan workbook: no sheet layout for a field of type {info.annotation}")
     return "scalar", None
 
 
@@ -126,6 +144,8 @@ class Table:
     columns: list[Column]
     container: str  # "dict", "list" or "pairs"
     children: list[Table] = field(default_factory=list)
+    #: where the mapping or list sits in the parent's item (``("payout", "intervals")`` under a nested model)
+    field: tuple[str, ...] = ()
 
 
 def _alias(name: str, info: FieldInfo) -> str:
@@ -133,7 +153,7 @@ def _alias(name: str, info: FieldInfo) -> str:
 
 
 def _columns(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> tuple[list[Column], list[tuple[str, str, Any]]]:
-    """A model's columns (nested models flattened) and its child fields (name, kind, model or arity)."""
+    """A model's columns (nested models flattened) and its child fields (path in the item, kind, model or arity)."""
     cols, kids = [], []
     for name, info in model.model_fields.items():
         if info.exclude:
@@ -144,18 +164,21 @@ def _columns(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> tuple[list
             sub, subkids = _columns(arg, (*prefix, key))
             cols += sub
             kids += subkids
-        elif kind in ("list", "dict", "pairs") and not prefix:
-            kids.append((key, kind, arg))
+        elif kind in ("list", "dict", "pairs"):
+            kids.append(((*prefix, key), kind, arg))
         else:
             cols.append(Column(" ".join((*prefix, key)).replace("_", " "), (*prefix, key), info, kind == "names"))
     return cols, kids
 
 
-def _table(model: type[BaseModel] | None, chain: tuple[str, ...], parent_keys: list[str], kind: str, arg: Any) -> Table:
-    sheet = SHEETS.get(chain) or " ".join(chain).replace("_", " ").capitalize()[:31]
+def _table(model: type[BaseModel] | None, chain: tuple[str, ...], parent_keys: list[str], kind: str, arg: Any,
+           path: tuple[str, ...] = ()) -> Table:
+    """The table of the field at ``chain`` (``path`` inside its parent's item) and the tables under it."""
+    sheet = SHEETS.get(chain) or " ".join(chain[1:] or chain).replace("_", " ").capitalize()[:31]
     if kind == "pairs":
         names = PAIRS.get(chain) or tuple(f"value {i + 1}" for i in range(arg))
-        return Table(sheet, chain, parent_keys, None, [Column(n, (str(i),)) for i, n in enumerate(names)], "pairs")
+        cols = [Column(n, (str(i),)) for i, n in enumerate(names)]
+        return Table(sheet, chain, parent_keys, None, cols, "pairs", field=path)
     cols, kids = _columns(model)
     has_name = "name" in model.model_fields
     if kind == "dict":
@@ -165,9 +188,12 @@ def _table(model: type[BaseModel] | None, chain: tuple[str, ...], parent_keys: l
     else:
         own = "position" if kids else None
     key = KEYS.get(chain[-1] if chain else "plans", (chain[-1] if chain else "plans").rstrip("s"))
+    taken = {_norm(h) for h in (*parent_keys, *(c.header for c in cols))}
+    while _norm(key) in taken:  # a key column must not read as a field's column
+        key += " #"
     keys = parent_keys + ([key] if own else [])
-    t = Table(sheet, chain, keys, own, cols, kind)
-    t.children = [_table(m if k != "pairs" else None, (*chain, f), keys, k, m) for f, k, m in kids]
+    t = Table(sheet, chain, keys, own, cols, kind, field=path)
+    t.children = [_table(m if k != "pairs" else None, (*chain, *f), keys, k, m, f) for f, k, m in kids]
     return t
 
 
@@ -175,6 +201,13 @@ def plan_tables() -> Table:
     """The tables of the plan schema, rooted at the ``Plans`` sheet (one row per plan)."""
     root = _table(Plan, (), [], "dict", Plan)
     root.columns.append(Column(CURRENT, ()))
+    used: set[str] = set()
+    for t in walk(root):  # sheet names are unique (Excel compares them without case)
+        base, n = t.sheet, 1
+        while t.sheet.lower() in used:
+            n += 1
+            t.sheet = f"{base[:28]} {n}"
+        used.add(t.sheet.lower())
     return root
 
 
@@ -264,7 +297,7 @@ def _emit(t: Table, parent_keys: tuple, value: Any, rows: dict[str, list[list]],
                     for c in t.columns]
         rows.setdefault(t.sheet, []).append([*keys, *vals])
         for child in t.children:
-            _emit(child, keys, item.get(child.chain[-1]), rows, current)
+            _emit(child, keys, _get(item, child.field), rows, current)
 
 
 def export_workbook(scenario: Scenario, path: str | Path) -> None:
@@ -281,7 +314,7 @@ def export_workbook(scenario: Scenario, path: str | Path) -> None:
     _readme(wb.active, scenario, root)
     for t in walk(root):
         _sheet(wb.create_sheet(t.sheet), t, rows.get(t.sheet, []))
-    _rest_sheet(wb.create_sheet(SCENARIO_SHEET), _rest_of(scenario))
+    _rest_sheet(wb.create_sheet(SCENARIO_SHEET), _rebased(_rest_of(scenario), scenario.source, Path(path).parent))
     write_atomic(path, lambda tmp: wb.save(tmp))
 
 
@@ -427,8 +460,9 @@ def _set(item: dict, path: tuple[str, ...], value: Any) -> None:
 
 
 def _value(col: Column, v: Any) -> Any:
+    """A cell's value for the scenario: spaces typed around a word dropped (a text's line breaks kept)."""
     if isinstance(v, str):
-        v = v.strip()
+        v = v.strip(" \t")
         if col.names:
             return [] if v == NONE_LIST else [x.strip() for x in v.split(",") if x.strip()]
     return v
@@ -453,9 +487,12 @@ def _read_row(rd: _Reader, t: Table, header: dict[int, Any], r: int, row: tuple)
                f"no such {t.keys[first - 1]} in the sheets above")
         return
     pobj, ppath = parent
-    name = t.chain[-1] if t.chain else None
-    container = pobj if name is None else pobj.setdefault(name, {} if t.container == "dict" else [])
-    base = ppath if name is None else f"{ppath}.{name}"
+    container = pobj
+    for p in t.field[:-1]:
+        container = container.setdefault(p, {})
+    if t.field:
+        container = container.setdefault(t.field[-1], {} if t.container == "dict" else [])
+    base = ".".join((ppath, *t.field))
     item: Any = [None] * len(t.columns) if t.container == "pairs" else {}
     own = keyvals.get(t.keys[-1]) if t.own_key else None
     if t.container == "dict":
@@ -567,7 +604,7 @@ def read_workbook(path: str | Path, into: Scenario | None = None) -> Scenario:
     rd = _Reader(src)
     try:
         _read_sheets(wb, rd, plan_tables())
-        rest = _rest(wb, rd) if into is None else _rest_of(into)
+        rest = _rest(wb, rd) if into is None else _rebased(_rest_of(into), into.source, p.parent)
     finally:
         wb.close()
     if rest is None and not rd.problems:
@@ -596,8 +633,25 @@ def _rest_of(scenario: Scenario) -> dict:
     return data
 
 
-def scenario_yaml(scenario: Scenario) -> str:
-    """The YAML text of a validated scenario (full plans), as ``simlib plan import`` writes it."""
+def _rebased(data: dict, source: str, folder: Path) -> dict:
+    """A scenario's ``data`` with the files it names (roster, history), named relative to ``source``, named from
+    ``folder`` instead: relative when under it, else absolute."""
+    out = dict(data)
+    for key in FILE_FIELDS:
+        if isinstance(out.get(key), str):
+            target, base = roster_path(out[key], source).resolve(), folder.resolve()
+            out[key] = target.relative_to(base).as_posix() if target.is_relative_to(base) else str(target)
+    return out
+
+
+def scenario_yaml(scenario: Scenario, out: str | Path | None = None) -> str:
+    """The YAML text of a validated scenario (full plans), as ``simlib plan import`` writes it.
+
+    With ``out`` (the file the text is written to), the roster and history
+    files are named from ``out``'s folder, so the written scenario finds them.
+    """
     data = _rest_of(scenario)
+    if out is not None:
+        data = _rebased(data, scenario.source, Path(out).parent)
     data["plans"] = scenario.model_dump(by_alias=True, mode="json")["plans"]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
