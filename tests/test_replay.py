@@ -217,3 +217,31 @@ def test_replay_writes_every_table_to_one_workbook(tmp_path, capsys):
     from io import StringIO
 
     assert len(pd.read_csv(StringIO(out))) == scen.headcount and "NOT reconciled" in err
+
+
+def test_a_roster_reps_own_pay_level_is_replayed(tmp_path):
+    """With a roster, replay pays each rep at their own target incentive (as the simulation does): a synthetic
+    history of the roster's reps reconciles, and doubling one rep's target incentive in the roster doubles that
+    rep's replayed incentive and changes no one else's."""
+    import shutil
+
+    from simlib.io import SHIPPED
+
+    folder = tmp_path / "org"
+    shutil.copytree(SHIPPED / "scenarios" / "example_org", folder)
+    scen = load_scenario(folder / "org.yaml")
+    frame, _ = synth_history(scen, rng=3)
+    assert set(frame["rep_id"]) == {i for r in scen.roles for i in scen.roster_data.roles[r].ids}
+    hist = _roundtrip(scen, frame, tmp_path / "h.csv")
+    before = replay(scen, hist)
+    assert before.reconciled is True, before.mismatches
+    roster = pd.read_csv(folder / "roster.csv", comment="#")
+    rep = roster.loc[roster["role"] == "telesales", "rep_id"].iloc[0]
+    roster.loc[roster["rep_id"] == rep, "target_incentive"] *= 2
+    roster.to_csv(folder / "roster.csv", index=False)
+    after = replay(load_scenario(folder / "org.yaml"), hist, plans=[scen.current_plan])
+    a = before.reps.set_index("rep_id")[scen.current_plan]
+    b = after.reps.set_index("rep_id")[scen.current_plan]
+    assert a[rep] > 0 and b[rep] == pytest.approx(2 * a[rep], abs=0.02)
+    others = a.index != rep
+    assert np.array_equal(a[others].to_numpy(), b[others].to_numpy())

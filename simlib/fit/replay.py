@@ -88,7 +88,8 @@ def check_columns(scenario: Scenario, history: History, plans: list[str]) -> Non
 
 
 def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.ndarray], quota: np.ndarray,
-             team: np.ndarray | None = None, level_ratio: float = 1.0) -> PayResult:
+             team: np.ndarray | None = None, level_ratio: float = 1.0,
+             rep_ids: np.ndarray | None = None) -> PayResult:
     """Pay of R reps' recorded year under one plan, by the model's pay rules (no draws).
 
     Parameters
@@ -103,6 +104,10 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
         Team name of each rep; None (or a rep's None): each rep alone.
     level_ratio : float
         The plan's quota level over the level of the plan the quotas were set under.
+    rep_ids : ndarray (R,), optional
+        The reps' ids: with a scenario that names a roster, a rep found in it
+        is paid at their own base and target incentive (relative to the
+        role's, as the simulation does); others at the role's.
 
     Returns
     -------
@@ -120,9 +125,30 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
         new_hire=np.zeros((1, R), dtype=bool), ramp=np.ones((1, R, MONTHS)),
         season=np.asarray(scenario.roles[role].season), market=np.ones((1, MONTHS)),
         team=idx.astype(np.intp), n_teams=int(idx.max()) + 1,
+        **_pay_levels(scenario, role, rep_ids),
     )
     meas = {m: v[None] for m, v in measures.items()}
     return compute_pay(scenario, plan, world, meas, (annual * level_ratio)[None], {}, share[None])
+
+
+def _pay_levels(scenario: Scenario, role: str, rep_ids: np.ndarray | None) -> dict[str, np.ndarray]:
+    """``base_share``/``ti_share`` of reps found in the scenario's roster (1 for the others); empty without one."""
+    roster = scenario.roster_data
+    if roster is None or rep_ids is None or role not in roster.roles:
+        return {}
+    rr, spec = roster.roles[role], scenario.roles[role]
+    where = {rid: i for i, rid in enumerate(rr.ids)}
+    at = np.array([where.get(str(r), -1) for r in rep_ids])
+    found = at >= 0
+    if not found.any():
+        return {}
+    base = np.ones(len(at))
+    ti = np.ones(len(at))
+    if spec.base_salary > 0:
+        base[found] = rr.base_salary[at[found]] / spec.base_salary
+    if spec.target_incentive > 0:
+        ti[found] = rr.target_incentive[at[found]] / spec.target_incentive
+    return {"base_share": base, "ti_share": ti}
 
 
 def _filled(panel: Panel) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -285,7 +311,8 @@ def _replay_panel(scenario: Scenario, panel: Panel, plans: list[str], in_force: 
         pay = np.full(len(ids), np.nan)
         if ok.any():
             ratio = scenario.role_plan(plan, panel.role).quota.level / base_level
-            res = role_pay(scenario, plan, panel.role, {m: v[ok] for m, v in measures.items()}, quota[ok], team, ratio)
+            res = role_pay(scenario, plan, panel.role, {m: v[ok] for m, v in measures.items()}, quota[ok], team, ratio,
+                           rep_ids=ids[ok])
             pay[ok] = np.round(res.incentive[0], 2)  # pay is paid in cents
             parts += [pd.DataFrame({"year": panel.year, "role": panel.role, "rep_id": ids[ok], "plan": plan,
                                     "component": name, "pay": v[0]}) for name, v in res.components.items()]

@@ -24,7 +24,7 @@ from simlib.engine.core import resolve_behaviour, role_outcomes
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.replay import role_pay
 from simlib.model.plans import revenue_profile
-from simlib.model.population import Layout, draw_chunk, market_multiplier, root_seed
+from simlib.model.population import Layout, draw_chunk, market_multiplier, rep_labels, root_seed
 from simlib.scenario import MEASURES, MONTHS, Scenario, scenario_from_dict
 
 
@@ -135,6 +135,14 @@ def simulate_outcomes(
     return out[plans[0]] if plan is None or isinstance(plan, str) else out
 
 
+def _rep_ids(scenario: Scenario) -> dict[str, list[str]]:
+    """Each role's rep ids: the roster's when the scenario names one (so a replay pays each rep at their own
+    level), else ``KE00001``-style ids."""
+    if scenario.roster_data is not None:
+        return {r: list(rep_labels(scenario, r)[0]) for r in scenario.roles}
+    return {r: [f"{r[:2].upper()}{i + 1:05d}" for i in range(role.headcount)] for r, role in scenario.roles.items()}
+
+
 def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_ids: dict[str, list[str]],
           year: int, multi_year: bool) -> pd.DataFrame:
     """One year's rows in the history format; each rep's payout is its plan's pay on the rows as written.
@@ -160,7 +168,7 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
         order = np.argsort(np.asarray(rep_ids[rname], dtype=str), kind="stable")
         pay = np.empty(R)
         pay[order] = role_pay(scenario, plan, rname, {m: v[order] for m, v in measures.items()}, quota[order],
-                              teams[order]).incentive[0]
+                              teams[order], rep_ids=np.asarray(rep_ids[rname], dtype=str)[order]).incentive[0]
         month = np.tile(np.arange(1, MONTHS + 1), R)
         f = pd.DataFrame({
             "rep_id": np.repeat(rep_ids[rname], MONTHS),
@@ -259,7 +267,7 @@ def synth_history(
     lay = Layout.of(scenario)
     d1 = draw_chunk(lay, root, np.array([0]))
     panels1, m1 = simulate_panels(scenario, plan, draws=d1, behaviour=behaviour)
-    ids1 = {r: [f"{r[:2].upper()}{i + 1:05d}" for i in range(role.headcount)] for r, role in scenario.roles.items()}
+    ids1 = _rep_ids(scenario)
     multi = years == 2
     frames = [_rows(scenario, plan, panels1, ids1, start_year, multi)]
     markets = [m1[0]]
@@ -271,8 +279,9 @@ def synth_history(
             for key in ("ability", "territory", "last_year"):
                 d2[f"{r}.{key}"][0] = np.where(leave, d2[f"{r}.{key}"][0], d1[f"{r}.{key}"][0])
             d2[f"{r}.new_hire"][0] = np.where(leave, 0.0, 1.0)
-            nxt = iter(range(role.headcount + 1, 3 * role.headcount + 2))
-            ids2[r] = [f"{r[:2].upper()}{next(nxt):05d}" if lv else ids1[r][i] for i, lv in enumerate(leave)]
+            used = set(ids1[r])  # a roster's ids may look like the new ones: skip those taken
+            nxt = (f"{r[:2].upper()}{k:05d}" for k in range(role.headcount + 1, 10**6) if f"{r[:2].upper()}{k:05d}" not in used)
+            ids2[r] = [next(nxt) if lv else ids1[r][i] for i, lv in enumerate(leave)]
         panels2, m2 = simulate_panels(scenario, plan2, draws=d2, behaviour=behaviour)
         frames.append(_rows(scenario, plan2, panels2, ids2, start_year + 1, multi))
         markets.append(m2[0])
