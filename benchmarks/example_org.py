@@ -65,9 +65,36 @@ def main() -> int:
     data.update(roster="roster.csv", history="history.csv", year_start="2026-01-01")
     text = HEADER + yaml.safe_dump(data, sort_keys=False, width=110)
     (FOLDER / "org.yaml").write_text(text)
-    load_scenario(FOLDER / "org.yaml")  # never ship a scenario that does not load
+    org = load_scenario(FOLDER / "org.yaml")  # never ship a scenario that does not load
+    _book_roster_pay(org)
     print(f"wrote {FOLDER}: history.csv ({len(hist)} rows), roster.csv ({len(rows)} reps), org.yaml")
     return 0
+
+
+def _book_roster_pay(org) -> None:
+    """Record each rep-year's payout as the current plan pays it at the rep's own roster level.
+
+    The history was drawn with the role's pay levels; the roster then gave each
+    rep their own base and target incentive, so the recorded payouts are
+    recomputed (:func:`simlib.fit.replay.replay`, which pays a roster's reps at
+    their level) and booked in whole cents by revenue share, as ``synth`` books
+    them: replaying the current plan then reconciles to the cent.
+    """
+    from simlib.fit.history import read_history
+    from simlib.fit.replay import replay
+    from simlib.fit.synth import in_cents
+
+    path = FOLDER / "history.csv"
+    frame = pd.read_csv(path, comment="#", dtype={"month": str})
+    hist = read_history(path, {r: x.process for r, x in org.roles.items()})
+    pay = replay(org, hist, plans=[org.current_plan]).reps
+    frame["year"] = frame["month"].str[:4].astype(int)
+    for (year, rep), rows in frame.groupby(["year", "rep_id"], sort=False):
+        annual = pay.loc[(pay["year"] == year) & (pay["rep_id"] == rep), org.current_plan].to_numpy()
+        rows = rows.sort_values("month")
+        booked = in_cents(annual, rows["revenue"].to_numpy()[None, :])[0]
+        frame.loc[rows.index, "payout"] = booked
+    write_history(frame.drop(columns="year"), path)
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
             "month": [f"{year}-{m:02d}" for m in month] if multi_year else month,
             "new_hire": np.repeat(sim.new_hire[0].astype(int), MONTHS),
             "quota": quota.ravel(),
-            "payout": _in_cents(pay, measures["revenue"]).ravel(),
+            "payout": in_cents(pay, measures["revenue"]).ravel(),
         })
         for m, v in measures.items():
             f[m] = v.ravel()
@@ -185,7 +185,7 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
     return pd.concat(frames, ignore_index=True)
 
 
-def _in_cents(annual: np.ndarray, revenue: np.ndarray) -> np.ndarray:
+def in_cents(annual: np.ndarray, revenue: np.ndarray) -> np.ndarray:
     """Annual pay (R,) rounded to the cent, split over 12 months (R, 12) in whole cents by revenue share.
 
     Largest remainders: each month gets the floor of its share in cents, and
