@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 from conftest import DATA, DEFAULT, ROOT
 
+import simlib.present as present
+
 BAD_FILES = sorted(DATA.glob("*.yaml"))
 
 
@@ -70,12 +72,14 @@ def test_run_prints_every_plan_with_cis_and_differences(default_scenario):
     for plan in default_scenario.plans:
         assert plan in out
         if plan != "current":
-            assert f"{plan} - current" in out
+            assert f"Δ {plan}" in out
     for group in ("total", "key_account", "telesales", "channel"):
         assert f"== {group} ==" in out
     for metric in ("revenue", "incentive_cost", "total_comp", "comp_cost_of_sales", "share_at_quota", "leverage",
                    "gini_pay", "p95_incentive_cost", "over_budget", "pay_performance_corr"):
-        assert metric in out
+        assert present.label(metric) in out  # rows read as display names, not metric ids
+    assert "comp_cost_of_sales" not in out and "e+0" not in out
+    assert "M EUR ±" in out and "% ±" in out  # money in the scenario's currency, shares in percent
     assert "±" in out and "sha256" in out and "30 trials" in out
     _no_traceback(proc)
 
@@ -112,7 +116,7 @@ def test_plans_group_and_seed_options(default_scenario, capsys):
                       "--format", "table")
     assert proc.returncode == 0, proc.stderr
     assert "== telesales ==" in proc.stdout and "== total ==" not in proc.stdout
-    assert "harder_target - current" in proc.stdout and "team_weighted" not in proc.stdout
+    assert "Δ harder_target" in proc.stdout and "team_weighted" not in proc.stdout
 
 
 def _declared_entry_point() -> str:

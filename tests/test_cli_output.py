@@ -125,7 +125,7 @@ def test_run_table_fits_100_columns(capsys):
     code, text, _ = cli(capsys, "run", DEFAULT, "--trials", 8, "--behaviour", "none", "--scheduler", "serial")
     assert code == 0
     assert max(map(len, text.splitlines()[2:])) <= 100  # every line of the tables (the provenance line may be long)
-    assert "differences vs current (paired):" in text and "one_plan_for_all - current" in text
+    assert "differences vs current (paired):" in text and "Δ one_plan_for_all" in text
 
 
 def test_narrow_splits_columns_and_repeats_the_index():

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         sensitivity_maxiter=args.sensitivity_maxiter, executor=args.scheduler, progress=progress_on(args),
         behaviour_draws=behaviour_draws(args, scen), behaviour_seed=args.behaviour_seed, allow_large=args.allow_large,
     )
-    out.emit(text=lambda: format_result(r), tables=lambda: result_tables(r), json=lambda: r.to_json(indent=1),
+    out.emit(text=lambda: format_result(r, scen.currency), tables=lambda: result_tables(r), json=lambda: r.to_json(indent=1),
              main="history")
     return 0 if r.feasible else 1
 
@@ -126,20 +126,26 @@ def result_tables(r) -> dict:
     return sheets
 
 
-def format_result(r) -> str:
+def format_result(r, currency: str = "EUR") -> str:
     """Text report of an optimisation (:class:`simlib.design.optimize.OptimizeResult`).
 
     Estimates (objective, constraint values, paired differences against the
-    base plan) are written by :func:`simlib.format.estimate`.
+    base plan) are written in their metric's unit with the 95% CI half-width
+    (:func:`simlib.present.fmt`: money in ``currency`` scaled to k / M, shares
+    in %, changes of shares in pp); rows carry the metrics' display names.
     """
-    import pandas as pd
+    import simlib.present as present
 
     p = r.provenance
     lines = [f"optimised plan '{p['base_plan']}' of {p['scenario']} ({p['scenario_file']}): "
              f"{p['trials']} trials, seed {p['seed_entropy']}, behaviour {p['behaviour']}, "
              f"{p['evaluations']} evaluations on common random numbers (SAA)"]
     obj = " + ".join(f"{w:g}·{m}" for m, w in p["objective"].items())
-    lines.append(f"objective (maximised): {obj} = {estimate(r.objective, r.objective_se)}"
+    [(om, ow)] = p["objective"].items() if len(p["objective"]) == 1 else [(None, None)]
+    unit_metric = om if ow == 1 else None  # a single metric at weight 1 is in that metric's unit
+    lines.append(f"objective (maximised): {obj} = "
+                 + (present.fmt(r.objective, r.objective_se, unit_metric, currency) if unit_metric
+                    else estimate(r.objective, r.objective_se))
                  + ("" if r.feasible else "   ** NO FEASIBLE POINT FOUND **"))
     lines.append("optimum:")
     for n, v in r.params.items():
@@ -150,13 +156,16 @@ def format_result(r) -> str:
         lines.append("constraints (value ± 95% CI):")
         for _, c in r.constraints.iterrows():
             state = constraint_state(c)
-            lines.append(f"  {c['constraint']:<36} value {estimate(c['value'], c['se'])}   {state}")
+            lines.append(f"  {c['constraint']:<36} value {present.fmt(c['value'], c['se'], c.get('metric'), currency)}   "
+                         f"{state}")
     d = r.differences
     d = d[(d.group == "total") & d.metric.isin(SHOW_DIFFERENCES)]
     if len(d):
         lines.append(f"optimum - {p['base_plan']} (paired, total):")
         for _, row in d.iterrows():
-            lines.append(f"  {row['metric']:<22} {estimate(row['diff'], row['se'])}" + ("  *" if row["significant"] else ""))
+            lines.append(f"  {present.label(row['metric']):<40} "
+                         f"{present.fmt(row['diff'], row['se'], row['metric'], currency, signed=True)}"
+                         + ("  *" if row["significant"] else ""))
     rb = getattr(r, "robustness", None)
     if rb is not None and len(rb):
         from simlib.engine.ensemble import robustness_sentence
@@ -174,6 +183,27 @@ def format_result(r) -> str:
                 lines.append("  " + robustness_sentence("optimum", p["base_plan"], m, x["n_positive"], x["n_negative"], k))
     if len(r.sensitivity):
         lines.append("sensitivity (re-optimised under each perturbation):")
-        with pd.option_context("display.width", 250, "display.max_columns", 40):
-            lines.append(r.sensitivity.to_string(index=False))
+        lines.append(sensitivity_text(r.sensitivity, list(r.params), unit_metric, currency))
     return "\n".join(lines)
+
+
+def sensitivity_text(sens, params: list[str], metric: str | None, currency: str) -> str:
+    """The sensitivity table as text: each perturbation's optimum, objective ± 95% CI, regret and shifts,
+    numbers in their unit (no exponents)."""
+    import pandas as pd
+
+    import simlib.present as present
+
+    rows = []
+    for _, x in sens.iterrows():
+        row = {"perturbation": x["perturbation"]}
+        row.update({n: present.plain(x[n]) for n in params if n in x})
+        row["objective"] = (present.fmt(x["objective"], x["objective_se"], metric, currency) if metric
+                            else estimate(x["objective"], x["objective_se"]))
+        row["feasible"] = "yes" if x["feasible"] else "no"
+        if "regret" in x:
+            row["regret"] = present.fmt_value(x["regret"], metric, currency) if metric else present.plain(x["regret"])
+        row.update({c: present.plain(x[c]) for c in x.index if c.startswith("shift_")})
+        rows.append(row)
+    with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_colwidth", 60):
+        return pd.DataFrame(rows).to_string(index=False)

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             scen, plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour,
             chunk_size=args.chunk_size, progress=progress_on(args), executor=ex, allow_large=args.allow_large,
         )
-    out.emit(text=lambda: format_tables(res, args.seed, args.group), json=lambda: res.to_json(indent=2),
+    out.emit(text=lambda: format_tables(res, args.seed, args.group, scen.currency), json=lambda: res.to_json(indent=2),
              tables=lambda: result_tables(res, ("mean", "se", "ci_low", "ci_high", "n")), main="long")
     return 0
 
@@ -97,19 +97,47 @@ def _header(prov, seed_used: int) -> str:
             f"{prov['trials']} trials, seed {seed_used}, behaviour {prov['behaviour']}")
 
 
-def format_tables(res, seed_used: int, group: str | None) -> str:
+def format_tables(res, seed_used: int, group: str | None, currency: str = "EUR") -> str:
     """Provenance, then per group (``group`` only if given, else total first, then the roles) the levels
-    and the paired differences as separate tables that fit a 100-column terminal."""
+    and the paired differences as separate tables that fit a 100-column terminal.
+
+    Rows are the metrics' display names and cells their values in the metric's
+    unit (money in ``currency`` scaled to k / M, shares in %, changes of shares
+    in pp), each with its 95% CI half-width (:mod:`simlib.present`); model
+    diagnostics come last, in their own table.
+    """
     prov = res.provenance
     lines = [_header(prov, seed_used) + f", simlib {prov['simlib_version']}",
-             f"{LEGEND}; differences are paired on common random numbers; * = CI excludes 0"]
+             "value ± 95% CI half-width; differences are paired on common random numbers; * = CI excludes 0"]
     for g in [group] if group else res.groups[::-1]:
-        t = res.table(group=g)
-        diffs = [c for c in t.columns if " - " in c]
-        lines += [f"\n== {g} ==", "levels:", narrow(t[[c for c in t.columns if c not in diffs]])]
+        main, diag = readable_tables(res, g, currency)
+        diffs = [c for c in main.columns if c.startswith("Δ ")]
+        lines += [f"\n== {g} ==", "levels:", narrow(main[[c for c in main.columns if c not in diffs]])]
         if diffs:
-            lines += [f"\ndifferences vs {res.reference} (paired):", narrow(t[diffs])]
+            lines += [f"\ndifferences vs {res.reference} (paired):", narrow(main[diffs])]
+        if len(diag):
+            lines += ["\nmodel diagnostics (indices, 1 = today):", narrow(diag)]
     return "\n".join(lines)
+
+
+def readable_tables(res, group: str, currency: str = "EUR"):
+    """A group's comparison as people read it: ``(main, diagnostics)`` text tables, rows labelled by display name."""
+    import simlib.present as present
+    from simlib.engine.results import metric_table
+
+    ref = res.reference
+    table = metric_table(
+        res.summary(), res.differences(), res.plans, ref, group=group, metrics=None,
+        level=lambda p, r: {p: present.fmt(r["mean"], r["se"], r.name, currency)},
+        difference=lambda p, r: {f"Δ {p}": present.fmt(r["diff"], r["se"], r.name, currency, signed=True)
+                                 + (" *" if r["significant"] else "")},
+    )
+    diag = [m for m in table.index if present.is_diagnostic(m)]
+    main, extra = table.drop(index=diag), table.loc[diag]
+    for t in (main, extra):
+        t.index = [present.label(m) for m in t.index]
+        t.index.name = None
+    return main, extra
 
 
 def _run_ensemble(args: argparse.Namespace, out, scen, plans, draws: int, work: float) -> int:
