@@ -86,21 +86,24 @@ def backtest_tables(bt) -> dict:
 def format_backtest(f, pct: int) -> str:
     """The comparison table of :meth:`simlib.fit.backtest.Backtest.frame` as text.
 
-    Actual and predicted values and the predictive interval with four
-    significant digits; the predicted change with its 95% CI half-width
-    (:func:`simlib.format.estimate`) beside the actual change.
+    Actual and predicted values and the predictive interval in plain digits
+    (:func:`simlib.present.plain`: separators, no exponents); the predicted
+    change with its 95% CI half-width (:func:`simlib.format.estimate`) beside
+    the actual change.
     """
     import pandas as pd
 
+    from simlib.present import plain
+
     show = pd.DataFrame({
         "group": f["group"], "metric": f["metric"],
-        "actual": f["actual"].map(lambda v: f"{v:,.4g}"),
-        "predicted": f["predicted"].map(lambda v: f"{v:,.4g}"),
-        f"{pct}% interval": [f"[{lo:,.4g}, {hi:,.4g}]" for lo, hi in zip(f["lo"], f["hi"], strict=False)],
+        "actual": f["actual"].map(plain),
+        "predicted": f["predicted"].map(plain),
+        f"{pct}% interval": [f"[{plain(lo)}, {plain(hi)}]" for lo, hi in zip(f["lo"], f["hi"], strict=False)],
         "inside": f["inside"].map(lambda v: "-" if v is None else ("yes" if v else "NO")),
         "pred. change": [estimate(c, s, signed=True)
                          for c, s in zip(f["predicted_change"], f["predicted_change_se"], strict=False)],
-        "actual change": f["actual_change"].map(lambda v: f"{v:+,.4g}"),
+        "actual change": f["actual_change"].map(lambda v: ("+" if v > 0 else "") + plain(v)),
     })
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 20):
         return show.to_string(index=False)

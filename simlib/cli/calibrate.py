@@ -91,7 +91,10 @@ def print_estimates(cal) -> None:
 
 
 def _g4(v: float) -> str:
-    return f"{v:.4g}" if math.isfinite(v) else "nan"
+    """Four significant digits, in plain digits with separators (no exponents)."""
+    from simlib.present import plain
+
+    return plain(v, 4) if math.isfinite(v) else "nan"
 
 
 def _with_attrition(cal, hist, template):
