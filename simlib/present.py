@@ -117,6 +117,7 @@ CATALOGUE: dict[str, MetricInfo] = {
     "turnover_rate": MetricInfo("Turnover (leavers / seats)", "percent"),
     "regretted_turnover": MetricInfo("Regretted turnover (top-quartile leavers / seats)", "percent"),
     "vacancy_months": MetricInfo("Empty seat-months", "count"),
+    "seats": MetricInfo("Open seats (headcount plan)", "count"),
     "hires": MetricInfo("Hires started", "count"),
     "tenure_under_1y": MetricInfo("Reps under one year in post", "percent"),
     "tenure_1_3y": MetricInfo("Reps one to three years in post", "percent"),

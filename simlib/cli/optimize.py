@@ -51,7 +51,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--starts", type=positive_int, default=16, help="Sobol' start points (default 16)")
     p.add_argument("--maxiter", type=int_arg(0, "a whole number >= 0"), default=150, help="evaluations for the local search (default 150)")
     p.add_argument("--sensitivity", action="append", metavar="PATH=V1,V2",
-                   help="re-optimise under perturbed scenario values, e.g. 'scenario.roles.*.effort_elasticity*=0.5,1.5' "
+                   help="re-optimise under perturbed scenario values, e.g. 'scenario.roles.*.effort_elasticity*=0.5,1.25' "
                         "(default with a behaviour model: effort elasticity x0.8, effort cost exponent x0.75/x1.25, "
                         "risk aversion 0.5)")
     p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity re-optimisations")
