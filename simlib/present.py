@@ -73,6 +73,9 @@ class MetricInfo:
 
 
 #: every metric id the engine, the guardrails and the sweeps emit -> how it is shown
+#: month names for the payout calendar's metrics (fixed, not the locale's)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
 CATALOGUE: dict[str, MetricInfo] = {
     "revenue": MetricInfo("Revenue", "money"),
     "gross_profit": MetricInfo("Gross profit", "money"),
@@ -107,6 +110,12 @@ CATALOGUE: dict[str, MetricInfo] = {
     "draw_paid": MetricInfo("Draws paid beyond earnings", "money"),
     "draw_outstanding": MetricInfo("Draw balance still owed", "money"),
     "spiff_cost": MetricInfo("SPIFF payouts", "money"),
+    # payout calendar: accrual by performance month, cash by calendar month
+    **{f"accrual_m{m:02d}": MetricInfo(f"Accrued for {name} performance", "money")
+       for m, name in enumerate(_MONTHS, start=1)},
+    **{f"cash_m{m:02d}": MetricInfo(f"Paid out in {name}", "money")
+       for m, name in enumerate(_MONTHS, start=1)},
+    "payable_next_year": MetricInfo("Payable next year (lag and holdbacks)", "money"),
     # several years (simlib run --years): people and money
     "hiring_cost": MetricInfo("Hiring cost", "money"),
     "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),

@@ -747,6 +747,24 @@ class Draw(_Model):
         return self
 
 
+class Payout(_Model):
+    """When a role plan's pay is paid out: the payout calendar (docs/model.md section 3, payout calendar).
+
+    Each pay period's pay (the accrual of its last month; gates and modifiers
+    settle in December) is paid ``lag_months`` months after that month. A
+    ``holdback`` share of every period's pay is held and paid at the annual
+    true-up: in December (``holdback_paid: year_end``) or in January of the
+    next year (``next_year``). Cash that lands after December is payable next
+    year. The calendar moves cash, not the year's incentive cost.
+    """
+
+    lag_months: Annotated[Whole, Field(ge=0, le=MONTHS)] = Field(
+        0, description="months from a pay period's last month to its payment (0 = paid in that month)")
+    holdback: Fraction = Field(0.0, description="share of each period's pay held back to the annual true-up")
+    holdback_paid: Literal["year_end", "next_year"] = Field(
+        "year_end", description="the held-back pay is paid in December, or in January of the next year")
+
+
 class Spiff(_Model):
     """A time-limited bonus on a measure with its own budget (docs/model.md section 3, SPIFFs).
 
@@ -810,6 +828,8 @@ class RolePlan(_Model):
     draw: Draw | None = Field(None, exclude_if=lambda v: v is None)
     # left out of dumps when empty, so scenarios without SPIFFs keep their sha256
     spiffs: list[Spiff] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    payout: Payout | None = Field(None, exclude_if=lambda v: v is None)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
     weights_total: Positive | None = Field(
         None, exclude_if=lambda v: v is None,

@@ -162,6 +162,13 @@ def test_plan_golden(case):
             got, got_ref = getattr(pay.draw, key)[0], [d[key] for d in ref["draw"]]
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6, err_msg=key)
         np.testing.assert_allclose(got_ref, want, rtol=1e-9, atol=1e-6, err_msg="reference " + key)
+    assert (pay.calendar is None) == ("calendar" not in case) == (ref["calendar"] is None)
+    for key, want in case.get("calendar", {}).items():  # the payout calendar: rep 2's months, every rep's next year
+        field = key.removesuffix("_rep2")
+        got = getattr(pay.calendar, field)[0, 2] if key.endswith("_rep2") else pay.calendar.next_year[0]
+        got_ref = ref["calendar"][2][field] if key.endswith("_rep2") else [c["next_year"] for c in ref["calendar"]]
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(got_ref, want, rtol=1e-9, atol=1e-6, err_msg="reference " + key)
 
 
 # ---------------------------------------------------------------------------

@@ -371,3 +371,35 @@ def test_spiff_pay_agrees_with_reference(small_dict):
                 _close(pay.components[name][t], ref["components"][name], f"{rname} {name} trial {t}")
             _close(pay.draw.cash[t], [x["cash"] for x in ref["draw"]], f"{rname} cash trial {t}")
     assert min(seen.values()) > 0, seen
+
+
+def test_payout_calendar_agrees_with_reference(small_dict):
+    """The payout calendar on plain pay, on scorecards and on draws: accrual, cash and next year rep by rep."""
+    small_dict["plans"].update(SCORECARD_PLANS)
+    small_dict["plans"].update(DRAW_PLANS)
+    calendars = {"ka": {"lag_months": 1, "holdback": 0.1},
+                 "ts": {"lag_months": 2, "holdback": 0.25, "holdback_paid": "next_year"},
+                 "ch": {"lag_months": 0}}
+    for plan in ("current", "cards", "draws"):
+        small_dict["plans"][f"{plan}_cal"] = {"base": plan, "changes": {"roles": {
+            r: {"payout": c} for r, c in calendars.items()}}}
+    s = simlib.scenario_from_dict(small_dict, "small.yaml")
+    plans = ["current_cal", "cards_cal", "draws_cal"]
+    root = root_seed(12)
+    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
+    market = market_multiplier(s, draws)
+    refs = [reference_trial(s, plans, root, t)["pay"] for t in range(TRIALS)]
+    late = 0.0
+    for rname in s.roles:
+        world = role_world(s, rname, draws, market)
+        measures = run_year(world)
+        for plan in plans:
+            cal = compute_pay(s, plan, world, measures, set_quotas(s, plan, world)).calendar
+            late += float(cal.next_year.sum())
+            for t in range(TRIALS):
+                ref = refs[t][plan][rname]["calendar"]
+                what = f"{plan} {rname} trial {t}"
+                _close(cal.accrual[t], [c["accrual"] for c in ref], f"{what} accrual")
+                _close(cal.cash[t], [c["cash"] for c in ref], f"{what} cash")
+                _close(cal.next_year[t], [c["next_year"] for c in ref], f"{what} next year")
+    assert late > 0

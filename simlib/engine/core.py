@@ -23,9 +23,18 @@ from simlib.behaviour.policy import behaviour_metrics
 from simlib.engine.parallel import is_dask_client, worker_count
 from simlib.errors import PlanError
 from simlib.model.contracts import BehaviourModel
-from simlib.model.metrics import DRAW_METRICS, KEEP, METRICS, SPIFF_METRICS, GroupArrays, Reducer, group_metrics
+from simlib.model.metrics import (
+    CALENDAR_METRICS,
+    DRAW_METRICS,
+    KEEP,
+    METRICS,
+    SPIFF_METRICS,
+    GroupArrays,
+    Reducer,
+    group_metrics,
+)
 from simlib.model.pipeline import RoleOutcome, passes, worlds
-from simlib.model.plans import primary_structure, uses_draws, uses_spiffs, year_sum
+from simlib.model.plans import primary_structure, uses_draws, uses_payout, uses_spiffs, year_sum
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.scenario import Scenario
 from simlib.version import __version__
@@ -258,6 +267,8 @@ def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.n
         arrays.draw_outstanding = zero if pay.draw is None else pay.draw.outstanding
     if uses_spiffs(scenario):  # every role and plan then has the SPIFF metric (0 without one)
         arrays.spiff = np.zeros_like(pay.incentive) if pay.spiff is None else pay.spiff
+    if pay.calendar is not None:  # some plan of the scenario has a payout calendar: every role has the metrics
+        arrays.accrual, arrays.cash, arrays.next_year = pay.calendar.accrual, pay.calendar.cash, pay.calendar.next_year
     return arrays, o.memo["rev_tot"]
 
 
@@ -430,7 +441,8 @@ def simulate_raw(
     plan_list, ref = _resolve_plans(scenario, plans, reference)
     root = root_seed(rng)
     metrics = [m for m in METRICS if (m not in DRAW_METRICS or uses_draws(scenario))
-               and (m not in SPIFF_METRICS or uses_spiffs(scenario))]
+               and (m not in SPIFF_METRICS or uses_spiffs(scenario))
+               and (m not in CALENDAR_METRICS or uses_payout(scenario))]
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)

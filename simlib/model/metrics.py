@@ -41,6 +41,14 @@ SPIFF_METRICS: dict[str, tuple[str, str]] = {
     "spiff_cost": ("paid by SPIFFs, time-limited bonuses (part of incentive cost)", "money"),
 }
 
+#: metrics of the payout calendar (in results only when some plan of the scenario has a ``payout`` calendar):
+#: incentive by performance month (summing to incentive cost) and paid by calendar month
+CALENDAR_METRICS: dict[str, tuple[str, str]] = {
+    **{f"accrual_m{m:02d}": (f"incentive accrued for performance in month {m}", "money") for m in range(1, 13)},
+    **{f"cash_m{m:02d}": (f"incentive paid out in month {m}", "money") for m in range(1, 13)},
+    "payable_next_year": ("this year's incentive paid after December (lagged pay and holdbacks)", "money"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -67,6 +75,7 @@ METRICS: dict[str, tuple[str, str]] = {
     **BEHAVIOUR_METRICS,
     **DRAW_METRICS,
     **SPIFF_METRICS,
+    **CALENDAR_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -199,6 +208,11 @@ class GroupArrays:
         scenario has no draws, and no draw metrics are computed).
     spiff : (T, R) or None
         Paid by SPIFFs (None: the scenario has none, and no SPIFF metric is computed).
+    accrual, cash : (T, R, 12) or None
+        Incentive by performance month and paid by calendar month (None: the
+        scenario has no payout calendar, and no calendar metric is computed).
+    next_year : (T, R) or None
+        This year's incentive paid after December.
     """
 
     revenue: np.ndarray
@@ -212,6 +226,9 @@ class GroupArrays:
     draw_paid: np.ndarray | None = None
     draw_outstanding: np.ndarray | None = None
     spiff: np.ndarray | None = None
+    accrual: np.ndarray | None = None
+    cash: np.ndarray | None = None
+    next_year: np.ndarray | None = None
 
     @classmethod
     def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
@@ -222,7 +239,8 @@ class GroupArrays:
         out = {}
         for f in fields(cls):
             parts = [getattr(g, f.name) for g in groups]
-            out[f.name] = None if any(p is None for p in parts) else np.concatenate(parts, axis=-1)
+            axis = -2 if f.name in ("accrual", "cash") else -1  # months last: reps are the one before
+            out[f.name] = None if any(p is None for p in parts) else np.concatenate(parts, axis=axis)
         return cls(**out)
 
 
@@ -274,6 +292,12 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
         out["draw_outstanding"] = g.draw_outstanding.sum(axis=1)
     if g.spiff is not None:
         out["spiff_cost"] = g.spiff.sum(axis=1)
+    if g.accrual is not None and g.cash is not None and g.next_year is not None:
+        accrual, cash = g.accrual.sum(axis=1), g.cash.sum(axis=1)  # (T, 12)
+        for m in range(12):
+            out[f"accrual_m{m + 1:02d}"] = accrual[:, m]
+            out[f"cash_m{m + 1:02d}"] = cash[:, m]
+        out["payable_next_year"] = g.next_year.sum(axis=1)
     return out
 
 

@@ -16,7 +16,7 @@ from simlib.memo import by_identity
 from simlib.model.paycurves import compile_component, compile_modifier, compile_scale, evaluate
 from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
 from simlib.model.production import expected_monthly_revenue
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, RolePlan, Scenario, Scorecard, Spiff
+from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, Payout, RolePlan, Scenario, Scorecard, Spiff
 
 
 def revenue_profile(scenario: Scenario, role: str) -> np.ndarray:
@@ -276,6 +276,9 @@ class PayResult:
     spiff : (T, R) or None
         With ``spiffs`` in the role plan: their pay, money per year (in
         ``incentive`` and, by SPIFF, in ``components``).
+    calendar : CalendarResult or None
+        When some role plan of the scenario has a ``payout`` calendar: accrual
+        and cash by month (cash = accrual for a plan without one).
     """
 
     incentive: np.ndarray
@@ -288,6 +291,23 @@ class PayResult:
     components: dict[str, np.ndarray] = field(default_factory=dict)
     draw: DrawResult | None = None
     spiff: np.ndarray | None = None
+    calendar: CalendarResult | None = None
+
+
+@dataclass
+class CalendarResult:
+    """The payout calendar of a chunk of trials (docs/model.md section 3, payout calendar).
+
+    Attributes
+    ----------
+    accrual : (T, R, 12) incentive by performance month, summing to the year's ``incentive``.
+    cash : (T, R, 12) incentive paid by calendar month in the year.
+    next_year : (T, R) this year's incentive paid after December.
+    """
+
+    accrual: np.ndarray
+    cash: np.ndarray
+    next_year: np.ndarray
 
 
 @dataclass
@@ -339,6 +359,34 @@ def guarantee_floor(rp: RolePlan, st: Structure, end: int) -> float:
 def uses_draws(scenario: Scenario) -> bool:
     """Whether some role plan of the scenario has a draw (then results carry the draw metrics)."""
     return any(rp.draw is not None for plan in scenario.plans.values() for rp in plan.roles.values())
+
+
+def uses_payout(scenario: Scenario) -> bool:
+    """Whether some role plan of the scenario has a payout calendar (then results carry the calendar metrics)."""
+    return any(rp.payout is not None for plan in scenario.plans.values() for rp in plan.roles.values())
+
+
+def apply_payout(payout: Payout | None, accrual: np.ndarray) -> CalendarResult:
+    """Cash by month under a payout calendar, from the incentive by performance month (T, R, 12).
+
+    Month ``m``'s pay, less the ``holdback`` share, is paid in month ``m +
+    lag_months``, or next year when that is past December. The held-back
+    shares of all months are paid together in December (``year_end``) or
+    next January (``next_year``). Without a calendar, cash is the accrual.
+    """
+    if payout is None:
+        return CalendarResult(accrual=accrual, cash=accrual, next_year=np.zeros(accrual.shape[:-1]))
+    lag, h = payout.lag_months, payout.holdback
+    now = (1.0 - h) * accrual
+    cash = np.zeros_like(accrual)
+    cash[..., lag:] = now[..., : MONTHS - lag]
+    next_year = now[..., MONTHS - lag :].sum(axis=-1)
+    held = h * accrual.sum(axis=-1)
+    if payout.holdback_paid == "year_end":
+        cash[..., MONTHS - 1] += held
+    else:
+        next_year = next_year + held
+    return CalendarResult(accrual=accrual, cash=cash, next_year=next_year)
 
 
 def uses_spiffs(scenario: Scenario) -> bool:
@@ -534,7 +582,8 @@ def compute_pay(
         prof = quota_share
     if rp.quota_relief is not None:
         quota = quota * relief_factor(rp, world, scenario.market.growth_mean)[:, MONTHS - 1][:, None]
-    periods: dict[str, np.ndarray] | None = {} if rp.draw is not None else None
+    calendar = uses_payout(scenario)
+    periods: dict[str, np.ndarray] | None = {} if rp.draw is not None or calendar else None
     comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof, periods)
     if rp.scorecards:
         capped_any = capped_any | _scorecards_pay(rp, kinds, agg, world, quota, TI, prof, comps, periods)
@@ -555,6 +604,9 @@ def compute_pay(
     if rp.draw is not None:
         draw = apply_draw(rp.draw, accrual_by_month(periods, incentive), world.new_hire)
         incentive = sum_months(draw.cash)
+    cal = None
+    if calendar:  # a draw's pay by month is what the calendar pays out
+        cal = apply_payout(rp.payout, draw.cash if draw is not None else accrual_by_month(periods, incentive))
     return PayResult(
         incentive=incentive,
         base=base,
@@ -566,6 +618,7 @@ def compute_pay(
         components=comps,
         draw=draw,
         spiff=spiff,
+        calendar=cal,
     )
 
 

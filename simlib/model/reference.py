@@ -27,7 +27,19 @@ import numpy as np
 
 from simlib.errors import PlanError
 from simlib.model.population import KA_SIZE_DRAWS, Layout, draw_chunk, root_seed
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, Role, Scenario, Scorecard, ScoreScale, Spiff
+from simlib.scenario import (
+    MEASURES,
+    MONTHS,
+    PERIODS,
+    Component,
+    Draw,
+    Payout,
+    Role,
+    Scenario,
+    Scorecard,
+    ScoreScale,
+    Spiff,
+)
 
 TOTAL = "total"
 
@@ -615,8 +627,42 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     if rp.draw is not None:
         draw = [_draw_rep(rp.draw, months[r], incentive[r], bool(reps[r]["new_hire"])) for r in range(R)]
         incentive = [sum(d["cash"]) for d in draw]
+    calendar = None
+    if rp.payout is not None:
+        due = [draw[r]["cash"] if draw is not None else _trued_up(months[r], incentive[r]) for r in range(R)]
+        calendar = [_payout_rep(rp.payout, due[r]) for r in range(R)]
     return dict(incentive=incentive, components=comps, attainment=attainment, capped=capped,
-                recognition=recognition, quota=quota, revenue=revenue, draw=draw, spiff=spiff)
+                recognition=recognition, quota=quota, revenue=revenue, draw=draw, spiff=spiff, calendar=calendar)
+
+
+def _trued_up(months: list[float], incentive: float) -> list[float]:
+    """Earnings by month, December settling gates and modifiers so that they add up to the year's incentive."""
+    earned = list(months)
+    earned[MONTHS - 1] += incentive - sum(months)
+    return earned
+
+
+def _payout_rep(payout: Payout, due: list[float]) -> dict[str, Any]:
+    """One rep's payout calendar: month by month, pay less the holdback lands ``lag_months`` later.
+
+    What would land after December is payable next year; the held-back
+    shares are paid together in December or next January.
+    """
+    cash = [0.0] * MONTHS
+    next_year = 0.0
+    held = 0.0
+    for m, amount in enumerate(due):
+        held += payout.holdback * amount
+        paid = amount - payout.holdback * amount
+        if m + payout.lag_months < MONTHS:
+            cash[m + payout.lag_months] += paid
+        else:
+            next_year += paid
+    if payout.holdback_paid == "year_end":
+        cash[MONTHS - 1] += held
+    else:
+        next_year += held
+    return dict(accrual=list(due), cash=cash, next_year=next_year)
 
 
 def _spiff_reference(sp: Spiff, measures: list[dict[str, list[float]]]) -> list[float]:
@@ -640,8 +686,7 @@ def _draw_rep(draw: Draw, months: list[float], incentive: float, new_hire: bool)
     fall short and adds the shortfall to the balance; above the draw it
     pays earnings less what it recovers, at most the balance.
     """
-    earned = list(months)
-    earned[MONTHS - 1] += incentive - sum(months)
+    earned = _trued_up(months, incentive)
     size = 3 if draw.period == "quarter" else 1
     cash = [0.0] * MONTHS
     balance = 0.0
