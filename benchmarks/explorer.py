@@ -5,12 +5,15 @@ and the variant plan on the same draws, key table, chart figures) and the
 widget's whole refresh (:class:`simlib.report.explorer.ExplorerApp`: the table
 shown, then the four charts rendered to PNG), for the telesales role of
 ``scenarios/default.yaml`` with the target level moved, after one warm-up
-update. Prints the median and the range of ``--repeat`` updates.
+update. Prints the median and the range of ``--repeat`` updates, and the
+machine's load average at the start (the times scale with it on a shared
+machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -29,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--trials", type=int, default=None, help="default: the explorer's default")
     a = p.parse_args(argv)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     ex = Explorer(str(ROOT / "scenarios" / "default.yaml"), role="telesales")
     if a.trials:
         ex.trials = a.trials
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     def show(name, xs):
         print(f"{name:34s} median {statistics.median(xs):.2f} s  (min {min(xs):.2f}, max {max(xs):.2f})")
 
-    print(f"explorer, telesales of default.yaml, {ex.trials} trials per update, behaviour {ex.behaviour or 'default'}")
+    print(f"explorer, telesales of default.yaml, {ex.trials} trials per update, behaviour {ex.behaviour or 'default'}, "
+          f"load average {load:.1f} on {os.cpu_count()} cores")
     show("Explorer.update", upd)
     show("widget: table shown", table)
     show("widget: table and 4 charts shown", total)

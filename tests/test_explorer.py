@@ -98,3 +98,27 @@ def test_snapshot_parameters_and_provenance(explorer):
     r = explorer.update(role="telesales", **ctl)
     assert r["changed"] and r["provenance"]["scenario_sha256"] == explorer.scenario.sha256
     assert r["provenance"]["explored_controls"] == {"cap": None}
+
+
+def test_an_update_simulates_each_plan_once_and_keeps_the_base_plans_rep_view(explorer, monkeypatch):
+    import simlib.engine.core as core
+
+    real, seen = core.passes, []
+
+    def counting(scenario, plans, worlds, model, quotas=None):
+        for o in real(scenario, plans, worlds, model, quotas):
+            seen.append((o.plan, o.role, o.pay.incentive.shape[0]))
+            yield o
+
+    monkeypatch.setattr(core, "passes", counting)
+    explorer.update(role="telesales", target_level=1.1)  # the role's base rep view may be drawn here
+    seen.clear()
+    r = explorer.update(role="telesales", target_level=1.2)
+    trials = {p: sum(t for q, role, t in seen if q == p and role == "telesales") for p in ("current", "explore")}
+    # the base plan: the table's trials only (its rep view is kept); the variant: the table's trials and,
+    # for the distribution charts, the first rep_trials of the same draws
+    assert trials == {"current": explorer.trials, "explore": explorer.trials + explorer.rep_trials}
+    assert r["changed"] and len(r["figures"]) == 4
+    seen.clear()
+    again = explorer.update(role="telesales", target_level=1.2)  # same controls, same seed: same numbers
+    assert again["table"].equals(r["table"])

@@ -146,7 +146,10 @@ class Explorer:
     behaviour : str or None
         Behaviour model name; None = the scenario's behaviour.mode, else "dynamic".
     rep_trials : int
-        Trials drawn rep by rep for the distribution charts.
+        Trials drawn rep by rep for the distribution charts (trials ``0..rep_trials-1``
+        of the table's run). The base plan's rep-level outcomes and pay curves do
+        not change when a control moves: they are computed once per role and
+        kept, so an update draws only the variant rep by rep.
     """
 
     scenario: Any
@@ -157,6 +160,7 @@ class Explorer:
     behaviour: str | None = None
     rep_trials: int = 10
     last: dict = field(default_factory=dict, repr=False)
+    _base_views: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
         from simlib.fit.individuals import load_scenario  # with the history it names applied (a roster's reps)
@@ -225,18 +229,39 @@ class Explorer:
     def _figures(self, scen: Any, res: Any, plans: list[str]) -> list:
         """Pay curves, attainment and payout distributions (rep by rep), revenue vs cost: base and variant."""
         from simlib.report import plots
-        from simlib.report.notebook import pay_curve_table, rep_outcomes
 
-        reps = rep_outcomes(scen, plans, trials=self.rep_trials, rng=self.seed, behaviour=self.behaviour)
-        reps = reps[reps["role"] == self.role]
-        curves = pay_curve_table(scen, plans)
-        curves = curves[curves["role"] == self.role]
+        reps, curves = self._rep_views(scen, plans)
         return [
             plots.pay_curves(curves),
             plots.attainment_distribution(reps),
             plots.payout_distribution(reps),
             plots.revenue_vs_cost(res.trials(), group=self.role),
         ]
+
+    def _rep_views(self, scen: Any, plans: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The role's rep outcomes and pay curves, base plan then variant; the base plan's from the cache.
+
+        The rep draws are trials ``0..rep_trials-1`` of the seed; they depend on
+        the roles only, so the base plan's outcomes are the same in every
+        variant's scenario and are drawn once per role (and seed, trial count
+        and behaviour).
+        """
+        from simlib.report.notebook import pay_curve_table, rep_outcomes
+
+        key = (self.role, self.seed, self.rep_trials, self.behaviour)
+        if key not in self._base_views:
+            reps = rep_outcomes(self.scenario, [self.base_plan], trials=self.rep_trials, rng=self.seed,
+                                behaviour=self.behaviour)
+            curves = pay_curve_table(self.scenario, [self.base_plan])
+            self._base_views[key] = (reps[reps["role"] == self.role], curves[curves["role"] == self.role])
+        reps, curves = self._base_views[key]
+        new = [p for p in plans if p != self.base_plan]
+        if new:
+            vr = rep_outcomes(scen, new, trials=self.rep_trials, rng=self.seed, behaviour=self.behaviour)
+            vc = pay_curve_table(scen, new)
+            reps = pd.concat([reps, vr[vr["role"] == self.role]], ignore_index=True)
+            curves = pd.concat([curves, vc[vc["role"] == self.role]], ignore_index=True)
+        return reps, curves
 
     def base_values(self, role: str | None = None) -> dict[str, Any]:
         """Where the widget's controls start for a role: the base plan's value of each control.
@@ -391,15 +416,37 @@ class ExplorerApp:
         self.status.value = f"{what}; table in {t_table:.2f} s, charts in {self.timings['total']:.2f} s"
 
 
+#: margins of the widget's charts around their axes (left, bottom, right, top), inches: room for tick
+#: labels (money as "1.2 M"), axis labels and a title
+MARGINS = (0.95, 0.65, 0.2, 0.4)
+
+#: most intervals between ticks on a widget chart's axis
+TICKS = 4
+
+#: resolution of the widget's chart images (screen resolution: a quarter of the pixels of 144 dpi)
+PNG_DPI = 72
+
+
 def _png(fig: Any) -> bytes:
-    """A matplotlib figure as PNG bytes (the figure is closed)."""
+    """A single-chart matplotlib figure as PNG bytes at :data:`PNG_DPI` (Agg, no pyplot state).
+
+    The chart gets fixed margins (:data:`MARGINS`, inches) instead of the
+    figure's layout engine (a layout engine, or a tight bounding box, draws
+    the figure once more to measure its labels, which doubles the time) and
+    at most :data:`TICKS` intervals between ticks per axis (ticks and their
+    labels are most of a small chart's drawing time).
+    """
     import io
 
-    import matplotlib.pyplot as plt
-
+    w, h = fig.get_size_inches()
+    left, bottom, right, top = MARGINS
+    fig.set_layout_engine("none")
+    for ax in fig.axes:
+        if ax.get_visible():
+            ax.set_position([left / w, bottom / h, 1 - (left + right) / w, 1 - (bottom + top) / h])
+            ax.locator_params(nbins=TICKS)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=PNG_DPI)
     return buf.getvalue()
 
 
