@@ -122,3 +122,19 @@ def test_an_update_simulates_each_plan_once_and_keeps_the_base_plans_rep_view(ex
     seen.clear()
     again = explorer.update(role="telesales", target_level=1.2)  # same controls, same seed: same numbers
     assert again["table"].equals(r["table"])
+
+
+def test_the_explorer_table_and_headline_read_in_units_with_the_currency():
+    """The widget's and the snapshot's table: display names, money in the scenario's currency, shares in %,
+    changes with their CI; no raw floats or exponents. The headline names the moved control and the change."""
+    from simlib.report.explorer import Explorer, headline, readable_table
+
+    app = Explorer(DEFAULT, role="telesales", trials=20, seed=0, behaviour="none")
+    snap = app.update(target_level=1.1)
+    text = readable_table(snap["table"], "EUR").to_string()
+    assert "Revenue" in text and "M EUR" in text and "%" in text and " pp ± " in text
+    assert "comp_cost_of_sales" not in text and "e+0" not in text and "e-0" not in text
+    line = headline(snap, "EUR")
+    assert line.startswith("telesales with target_level 1.1: profit ") and "EUR" in line and "±" in line
+    base = headline(app.update(), "EUR")
+    assert "under the base plan" in base and "EUR" in base

@@ -406,7 +406,8 @@ class ExplorerApp:
             self.status.value = f"<b>error:</b> {html.escape(self.error)}"
             return
         self.error = ""
-        self.table.value = escape_frame(r["table"]).style.format(precision=3).hide(axis="index").to_html()
+        currency = self.explorer.scenario.currency
+        self.table.value = escape_frame(readable_table(r["table"], currency)).style.hide(axis="index").to_html()
         t_table = time.perf_counter() - t0
         self.status.value = "<i>drawing the charts...</i>"
         self.figures.children = [self.w.Image(value=_png(f), format="png") for f in r["figures"]]
@@ -468,6 +469,45 @@ def _key_table(s: pd.DataFrame, d: pd.DataFrame, base_plan: str, groups: list[st
                            diff_ci_low=float(dd.get("ci_low", np.nan)), diff_ci_high=float(dd.get("ci_high", np.nan)))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def readable_table(table: pd.DataFrame, currency: str = "EUR") -> pd.DataFrame:
+    """The key table as people read it: metric display names, values in their unit (money in ``currency``
+    scaled to k / M, shares in %), and the paired change with its 95% CI half-width (changes of shares in pp).
+
+    ``table`` is :meth:`Explorer.update`'s ``"table"`` (numbers); the result holds text cells.
+    """
+    import simlib.present as present
+    from simlib.format import Z95
+
+    out = pd.DataFrame({"group": table["group"], "metric": [present.label(m) for m in table["metric"]],
+                        "base plan": [present.fmt_value(v, m, currency) for v, m in zip(table["base"], table["metric"],
+                                                                                      strict=False)]})
+    if "variant" in table:
+        out["variant"] = [present.fmt_value(v, m, currency) for v, m in zip(table["variant"], table["metric"],
+                                                                            strict=False)]
+        out["change (95% CI)"] = [
+            present.fmt(r.diff, (r.diff_ci_high - r.diff_ci_low) / (2 * Z95), r.metric, currency, signed=True)
+            for r in table.itertuples()]
+    return out
+
+
+def headline(snap: dict[str, Any], currency: str = "EUR") -> str:
+    """One sentence for the report index: the role's profit and incentive cost under the snapshot's plan, and
+    the change against the base plan when a control was moved."""
+    t = readable_table(snap["table"], currency)
+    t = t[t["group"] == snap["role"]].set_index("metric")
+    import simlib.present as present
+
+    prof, cost = present.label("profit"), present.label("incentive_cost")
+    if prof not in t.index or cost not in t.index:
+        return f"Snapshot of {snap['role']}: open the report for its results."
+    if "variant" in t:
+        moved = ", ".join(f"{k} {v}" for k, v in snap["controls"].items() if not _is_base(v))
+        return (f"{snap['role']} with {moved}: profit {t.loc[prof, 'change (95% CI)']} and incentive cost "
+                f"{t.loc[cost, 'change (95% CI)']} against the base plan.")
+    return (f"{snap['role']} under the base plan: profit {t.loc[prof, 'base plan']}, incentive cost "
+            f"{t.loc[cost, 'base plan']} (move the controls in JupyterLab to compare).")
 
 
 #: the controls' slider ranges (lowest, highest, step); a base value outside widens the range
