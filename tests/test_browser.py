@@ -71,7 +71,8 @@ def test_report_figures_and_tables_render_in_chromium(browser, rendered):
     text = browser.find_element("tag name", "body").text
     hidden = browser.execute_script("return document.body.textContent")  # provenance is collapsed at the end
     assert "scenario sha256" in hidden and "seed" in hidden and "versions" in hidden
-    assert "share_at_quota" in text
+    assert "Reps at or above quota" in text and "share_at_quota" not in text  # display names, not metric ids
+    assert "M EUR" in text  # money in the scenario's currency
     assert "from simlib" not in text  # code hidden
     # nothing on the page was fetched from the network
     remote = browser.execute_script(
