@@ -38,6 +38,21 @@ def int_arg(minimum: int, expected: str):
     return parse
 
 
+def unit_arg(what: str, example: str):
+    """An argparse ``type``: a number from 0 to 1 (a probability, a share); errors say "expected <what>"."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} such as {example}, got {text!r}") from None
+        if not 0.0 <= v <= 1.0:
+            raise argparse.ArgumentTypeError(f"expected {what} between 0 and 1, got {v:g}")
+        return v
+
+    return parse
+
+
 #: trials, points, years, seconds...: a whole number >= 1
 positive_int = int_arg(1, "a positive whole number")
 #: a random seed: a whole number >= 0

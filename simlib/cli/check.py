@@ -18,18 +18,11 @@ from simlib.cli.args import (
     positive_int,
     resolve_output,
     seed,
+    unit_arg,
 )
 
-
-def probability(text: str) -> float:
-    """An argparse ``type``: a probability between 0 and 1."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability such as 0.2, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {v:g}")
-    return v
+#: ``--level``: a probability of breach
+probability = unit_arg("a probability", "0.2")
 
 
 def add_parser(subparsers) -> None:

@@ -15,6 +15,7 @@ from simlib.cli.args import (
     positive_int,
     resolve_output,
     seed,
+    unit_arg,
     write_table,
 )
 from simlib.format import estimate
@@ -26,15 +27,8 @@ FORMATS = ("table", "csv", "json", "xlsx", "parquet")
 SHOW = 25
 
 
-def loss_fraction(text: str) -> float:
-    """An argparse ``type``: a fraction 0-1 of expected pay (0.05 = 5%)."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.05, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1 (0.05 = 5%), got {v}")
-    return v
+#: ``--loss``: a fraction of expected pay (0.05 = 5%)
+loss_fraction = unit_arg("a fraction", "0.05 (5% of expected pay)")
 
 
 def add_parser(subparsers) -> None:
