@@ -47,7 +47,7 @@ import numpy as np
 from simlib.behaviour import kernels
 from simlib.behaviour.kernels import X_GRID, X_H, X_N, Problem, Solution, shock_nodes
 from simlib.behaviour.policy import DynamicPolicy, RoleSolution
-from simlib.behaviour.sample import Calibration, marginal_values, team_variant
+from simlib.behaviour.sample import Calibration, marginal_values, promotion_value, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.memo import ContentCache
 from simlib.model.paycurves import compile_component, evaluate
@@ -66,6 +66,7 @@ from simlib.model.plans import (
     spiff_money_by_month,
 )
 from simlib.model.population import RoleWorld
+from simlib.model.programmes import prize
 from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
 
 #: elasticity of each measure to (activity, quality) effort, by process (simlib.model.production)
@@ -178,7 +179,7 @@ def _rivalry_cost(ing: dict) -> tuple[float, float, float]:
     mv = {k: max(v, 0.0) for k, v in ing["mv_ind"].items()}
     total = sum(mv.values())
     rev_share = (1.0 - ing["w"]) * (mv.get("revenue", 0.0) / total if total > 0 else 0.0)
-    rec = float(np.mean(ing["pr_ind"].recognition))
+    rec = float(np.mean(ing["pr_ind"].recognition)) + promotion_value(ing["rp"], ing["pr_ind"])
     money = float(np.mean(ing["pr_ind"].incentive)) + rec
     return float(np.mean(ing["quota"])), rev_share, (rec / money if money > 0 else 0.0)
 
@@ -267,6 +268,45 @@ def _recognition_prize(value: float, top_k: int, attainment: np.ndarray, expecte
     s = np.sqrt(sd_star**2 + (1.0 - share) * sd_y**2 + (share * X_H) ** 2 + cell**2)
     annual = (1.0 - share) * a[:, None] + share * X_GRID[None, :]
     return value * _ndtr((annual - float(np.mean(th))) / s)
+
+
+def _threshold_prize(value: float, threshold: float, attainment: np.ndarray, expected: np.ndarray, share: float,
+                     a: np.ndarray) -> np.ndarray:
+    """Expected value of an honour won at annual attainment ``threshold``, per type (NT, G), money.
+
+    As :func:`_recognition_prize` with a fixed threshold instead of a rank:
+    ``P(win | x) = Phi((share x + (1 - share) a - threshold) / s)``,
+    ``s^2 = (1 - share) sd_y^2 + (share h)^2 + (b a log r)^2``. Its slope is
+    steepest just below the threshold, so reps near it push to clear it and
+    attainment bunches just above (a lump sum's pull: Steenburgh 2008).
+    """
+    sd_y = float(np.std(attainment - expected))
+    cell = _TYPE_BLUR * math.log(C_GRID[1] / C_GRID[0]) * a[:, None]
+    s = np.sqrt((1.0 - share) * sd_y**2 + (share * X_H) ** 2 + cell**2)
+    annual = (1.0 - share) * a[:, None] + share * X_GRID[None, :]
+    return value * _ndtr((annual - threshold) / s)
+
+
+def programme_prizes(rp: RolePlan, attainment: np.ndarray, expected: np.ndarray, share: float,
+                     a: np.ndarray) -> np.ndarray:
+    """Expected prizes of the role plan's revenue programmes at a period's end, per type (NT, G), money.
+
+    A promotion tournament on revenue is a rank-order prize worth the raise's
+    present value (:func:`_recognition_prize` with ``slots`` winners; Lazear &
+    Rosen 1981); an honour on revenue a threshold prize
+    (:func:`_threshold_prize`). Programmes on other measures reach effort
+    through their measures' marginal pay (simlib.behaviour.sample); training
+    is no prize. docs/model.md, section 4.1.
+    """
+    out = np.zeros((len(a), X_N))
+    for p in rp.programmes:
+        if p.measure != "revenue" or prize(p) <= 0:
+            continue
+        if p.kind == "promotion":
+            out += _recognition_prize(prize(p), int(p.slots), attainment, expected, share, a)
+        elif p.kind == "honour":
+            out += _threshold_prize(prize(p), float(p.threshold), attainment, expected, share, a)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -514,6 +554,9 @@ class DynamicBehaviour:
         if rec is not None and rec.value > 0 and rec.measure == "revenue":
             expected = self.expected_revenue(ing["world"]) / np.maximum(ing["quota"], 1e-12)
             U += _recognition_prize(rec.value, rec.top_k, ing["pr_ind"].attainment, expected, share[p], a)
+        if rp.programmes:
+            expected = self.expected_revenue(ing["world"]) / np.maximum(ing["quota"], 1e-12)
+            U += programme_prizes(rp, ing["pr_ind"].attainment, expected, share[p], a)
         if bp.ratchet.enabled and rp.quota.method == "last_year":
             lam = (1.0 - w) * max(ing["mv_ind"]["revenue"], 0.0)
             months_left = MONTHS - t

@@ -16,6 +16,7 @@ from simlib.memo import by_identity
 from simlib.model.paycurves import compile_component, compile_modifier, compile_scale, evaluate
 from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
 from simlib.model.production import expected_monthly_revenue
+from simlib.model.programmes import ProgrammeResult, programme_pay
 from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, Payout, RolePlan, Scenario, Scorecard, Spiff
 
 
@@ -279,6 +280,9 @@ class PayResult:
     calendar : CalendarResult or None
         When some role plan of the scenario has a ``payout`` calendar: accrual
         and cash by month (cash = accrual for a plan without one).
+    programmes : ProgrammeResult or None
+        With ``programmes`` in the role plan: promotions, honours and training,
+        their money-equivalent to the reps and cost to the company (outside ``incentive``).
     """
 
     incentive: np.ndarray
@@ -292,6 +296,7 @@ class PayResult:
     draw: DrawResult | None = None
     spiff: np.ndarray | None = None
     calendar: CalendarResult | None = None
+    programmes: ProgrammeResult | None = None
 
 
 @dataclass
@@ -619,6 +624,7 @@ def compute_pay(
         draw=draw,
         spiff=spiff,
         calendar=cal,
+        programmes=programme_pay(rp, lambda m: agg(m, "year", kinds[m])[..., 0], quota, world.ability),
     )
 
 
