@@ -178,3 +178,4 @@ def test_honour_bunches_attainment_just_above_its_threshold(prizes):
     assert d.mean() > 4 * se and d.mean() > 0.02, (d.mean(), se)  # measured: +0.087 +- 0.009
     paid = out["club"].pay.programmes
     np.testing.assert_array_equal(paid.winners > 0, out["club"].pay.attainment >= 1.1)
+
