@@ -122,6 +122,10 @@ CATALOGUE: dict[str, MetricInfo] = {
     "programme_winners": MetricInfo("Promotions and honours won", "count"),
     "programme_trained": MetricInfo("Reps trained", "count"),
     "profit_after_programmes": MetricInfo("Profit after programme cost", "money"),
+    # team projects
+    "project_pay": MetricInfo("Project pay (individual and shared parts)", "money"),
+    "project_result": MetricInfo("Team project result (index, 1 = planned)", "index"),
+    "project_effort": MetricInfo("Project effort (index, 1 = planned)", "index", True),
     # several years (simlib run --years): people and money
     "hiring_cost": MetricInfo("Hiring cost", "money"),
     "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),

@@ -826,6 +826,23 @@ class Recognition(_Model):
     measure: str = "revenue"
 
 
+class Project(_Model):
+    """Team project work with an individual and a shared part (docs/model.md section 3, projects).
+
+    Each rep spends ``share_of_effort`` of their working time on their team's
+    project instead of selling. Their project result is their ability times
+    their project effort to the role's effort elasticity (1 for an average
+    rep at the planned effort); the team's result is its members' mean. The
+    project pays ``payout`` a year at a result of 1: ``1 - shared_weight`` of
+    it on the rep's own result, ``shared_weight`` on the team's.
+    """
+
+    share_of_effort: Annotated[Real, Field(ge=0.0, lt=1.0)] = Field(
+        description="share of a rep's working time the project takes from selling")
+    shared_weight: Fraction = Field(0.5, description="share of the project pay assessed on the team's result")
+    payout: NonNeg = Field(description="project pay at a result of 1 (the planned result), money per year")
+
+
 #: what a programme is: a promotion tournament, an honour (a club) reached by a threshold, or training
 PROGRAMME_KINDS = ("promotion", "honour", "training")
 
@@ -914,6 +931,8 @@ class RolePlan(_Model):
     payout: Payout | None = Field(None, exclude_if=lambda v: v is None)
     # left out of dumps when empty, so scenarios without programmes keep their sha256
     programmes: list[Programme] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    projects: Project | None = Field(None, exclude_if=lambda v: v is None)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
     weights_total: Positive | None = Field(
         None, exclude_if=lambda v: v is None,

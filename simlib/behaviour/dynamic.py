@@ -689,6 +689,8 @@ class DynamicBehaviour:
         bp = self.params
         is_cur = plan == self.scenario.current_plan
         f, rev_f = self._focus(ing, ing_cur, role) if not is_cur else (1.0, 1.0)
+        if not is_cur:  # reps know the selling time a plan's projects take (docs/model.md section 3, projects)
+            rev_f = rev_f * self._project_time(plan, role)
         h = self._help(ing, ing_cur) if not is_cur else 1.0
         hm = 1.0 + bp.team.help_productivity * revenue_elasticity(self.scenario, role) * (h - 1.0) if bp.team.enabled else 1.0
         if is_cur:
@@ -759,8 +761,44 @@ class DynamicBehaviour:
         q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
         a_new = er / np.maximum(quota, 1e-12)
         a_cur = er / np.maximum(q_cur, 1e-12)
-        return DynamicPolicy(bp, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
-                             record_only=rs is rc, relief=self._relief(plan, world))
+        pol = DynamicPolicy(bp, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
+                            record_only=rs is rc, relief=self._relief(plan, world))
+        if not pol.record_only:
+            pol.project_effort = self.project_effort(plan, world.name)
+        return pol
+
+    def project_effort(self, plan: str, role: str) -> float:
+        """Effort on the role plan's team project, 1 = the planned effort (docs/model.md section 3, projects).
+
+        A rep keeps ``kept = (1 - w_s) + w_s (1 + sigma) / N`` of the project
+        pay's incentive (``w_s`` its shared weight; the shared part is free
+        ridden like team pay, :func:`_teammate_weight`). With project output
+        ``p^beta`` and cost ``k p^g / g``, scaled so that a rep who kept all of
+        it would work the planned effort, ``p = (kept_P / kept_C)^(1/(g - beta))``
+        against today's plan (``kept_C = 1`` when today's plan has no projects).
+        """
+        rp = self.scenario.role_plan(plan, role)
+        if rp.projects is None or not self.params.effort.enabled:
+            return 1.0
+        cur = self.scenario.role_plan(self.scenario.current_plan, role)
+        ref = 1.0 if cur.projects is None else self._project_kept(cur, role)
+        g, beta = self.params.effort.cost_exponent, self.scenario.roles[role].effort_elasticity
+        p = (self._project_kept(rp, role) / ref) ** (1.0 / max(g - beta, 1e-6))
+        return float(np.clip(p, self.params.effort.min_effort, self.params.effort.max_effort))
+
+    def _project_time(self, plan: str, role: str) -> float:
+        """Selling time left under a plan's projects over that under today's plan (1 without projects in either)."""
+        left = [1.0 if rp.projects is None else 1.0 - rp.projects.share_of_effort
+                for rp in (self.scenario.role_plan(plan, role), self.scenario.role_plan(self.scenario.current_plan, role))]
+        return left[0] / left[1]
+
+    def _project_kept(self, rp: RolePlan, role: str) -> float:
+        """Share of the project pay's incentive a rep keeps (1 - shared weight, plus the shared part as team pay)."""
+        bt = self.params.team
+        n = float(self.scenario.roles[role].team_size)
+        sig = _teammate_weight(bt.social_weight, n) if bt.enabled else 0.0
+        ws = rp.projects.shared_weight
+        return (1.0 - ws) + ws * (1.0 / n + sig * (n - 1.0) / n)
 
     def _relief(self, plan: str, world: RoleWorld) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Quota-relief paths (T, 12) the reps know under the plan and under the current plan (None: no rule)."""

@@ -60,6 +60,13 @@ PROGRAMME_METRICS: dict[str, tuple[str, str]] = {
     "profit_after_programmes": ("profit - programme cost", "money"),
 }
 
+#: metrics of team projects (in results only when some plan of the scenario has ``projects``)
+PROJECT_METRICS: dict[str, tuple[str, str]] = {
+    "project_pay": ("paid on team projects' individual and shared results (part of incentive cost)", "money"),
+    "project_result": ("mean team project result, index (1 = an average team at the planned effort)", "index"),
+    "project_effort": ("mean effort on team projects, index (1 = the planned effort)", "index"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -88,6 +95,7 @@ METRICS: dict[str, tuple[str, str]] = {
     **SPIFF_METRICS,
     **CALENDAR_METRICS,
     **PROGRAMME_METRICS,
+    **PROJECT_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -228,6 +236,9 @@ class GroupArrays:
     programme_cost, programme_value, programme_winners, programme_trained : (T, R) or None
         Programmes' cost, money-equivalent won, winners and trained reps (None:
         the scenario has no programmes, and no programme metric is computed).
+    project_pay, project_result, project_effort : (T, R) or None
+        Project pay, the rep's team's project result and project effort (None:
+        the scenario has no projects, and no project metric is computed).
     """
 
     revenue: np.ndarray
@@ -248,6 +259,9 @@ class GroupArrays:
     programme_value: np.ndarray | None = None
     programme_winners: np.ndarray | None = None
     programme_trained: np.ndarray | None = None
+    project_pay: np.ndarray | None = None
+    project_result: np.ndarray | None = None
+    project_effort: np.ndarray | None = None
 
     @classmethod
     def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
@@ -321,6 +335,10 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
         for name in ("programme_cost", "programme_value", "programme_winners", "programme_trained"):
             out[name] = getattr(g, name).sum(axis=1)
         out["profit_after_programmes"] = out["profit"] - out["programme_cost"]
+    if g.project_pay is not None:
+        out["project_pay"] = g.project_pay.sum(axis=1)
+        out["project_result"] = g.project_result.mean(axis=1)
+        out["project_effort"] = g.project_effort.mean(axis=1)
     return out
 
 

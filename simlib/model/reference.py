@@ -610,6 +610,12 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
                 incentive[r] += comps[sp.name][r]
                 months[r][sp.end - 1] += comps[sp.name][r]
 
+    projects = _project_reference(rp, reps, teams) if rp.projects is not None else None
+    if projects is not None:  # outside gates and modifiers, settled in December
+        for r in range(R):
+            incentive[r] += projects[r]
+            months[r][MONTHS - 1] += projects[r]
+
     revenue = [sum(measures[r]["revenue"]) for r in range(R)]
     attainment = [revenue[r] / max(quota[r], 1e-12) for r in range(R)]
 
@@ -638,7 +644,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
         calendar = [_payout_rep(rp.payout, due[r]) for r in range(R)]
     return dict(incentive=incentive, components=comps, attainment=attainment, capped=capped,
                 recognition=recognition, quota=quota, revenue=revenue, draw=draw, spiff=spiff, calendar=calendar,
-                programmes=programmes)
+                programmes=programmes, projects=projects)
 
 
 def _present_value(amount: float, years: float, rate: float) -> float:
@@ -684,6 +690,17 @@ def _programmes_reference(rp: Any, kinds: dict[str, str], measures: list[dict[st
     return out
 
 
+def _project_reference(rp: Any, reps: list[dict], teams: dict[int, list[int]]) -> list[float]:
+    """Project pay of each rep at the planned effort: payout x ((1 - w) own + w team mean), own = ability."""
+    pj = rp.projects
+    out = []
+    for rep in reps:
+        members = teams[rep["team"]]
+        team = sum(reps[m]["ability"] for m in members) / len(members)
+        out.append(pj.payout * ((1.0 - pj.shared_weight) * rep["ability"] + pj.shared_weight * team))
+    return out
+
+
 def _with_training(rp: Any, reps: list[dict]) -> list[dict]:
     """The reps with each training programme's gain in their productivity (``ramp``) from its month on."""
     out = [dict(rep, ramp=list(rep["ramp"])) for rep in reps]
@@ -693,6 +710,9 @@ def _with_training(rp: Any, reps: list[dict]) -> list[dict]:
         for r in _trained_reps(p, reps):
             for m in range(p.delay_months, MONTHS):
                 out[r]["ramp"][m] *= 1.0 + p.ability_gain
+    if rp.projects is not None:  # the time projects take from selling
+        for rep in out:
+            rep["ramp"] = [x * (1.0 - rp.projects.share_of_effort) for x in rep["ramp"]]
     return out
 
 
@@ -800,7 +820,7 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
             quota = _quotas(scenario, plan, rname, info["reps"], info["draws"])
             measures = info["measures"]
             rp = scenario.role_plan(plan, rname)
-            if any(p.kind == "training" for p in rp.programmes):  # quotas are set before training
+            if any(p.kind == "training" for p in rp.programmes) or rp.projects is not None:  # quotas are set before
                 role, d = scenario.roles[rname], info["draws"]
                 demand = [role.season[m] * market[m] for m in range(MONTHS)]
                 produce = _PRODUCERS[role.process]
