@@ -826,6 +826,19 @@ class Recognition(_Model):
     measure: str = "revenue"
 
 
+class Feedback(_Model):
+    """What reps know of their standing, and when (docs/model.md section 3, feedback cadence).
+
+    Statements of each rep's attainment come every ``cadence`` (and with
+    every payment); between them reps condition effort on their expected
+    standing (the last statement plus the expected sales since), not on the
+    realised one. Without a ``feedback`` section reps know it every month.
+    """
+
+    cadence: Literal["month", "quarter", "half", "year"] = Field(
+        "month", description="how often reps get a statement of their attainment")
+
+
 class Project(_Model):
     """Team project work with an individual and a shared part (docs/model.md section 3, projects).
 
@@ -933,6 +946,8 @@ class RolePlan(_Model):
     programmes: list[Programme] = Field(default_factory=list, exclude_if=lambda v: not v)
     # left out of dumps when unset, so scenarios without it keep their sha256
     projects: Project | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    feedback: Feedback | None = Field(None, exclude_if=lambda v: v is None)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
     weights_total: Positive | None = Field(
         None, exclude_if=lambda v: v is None,

@@ -309,6 +309,20 @@ def programme_prizes(rp: RolePlan, attainment: np.ndarray, expected: np.ndarray,
     return out
 
 
+def statement_months(rp: RolePlan) -> tuple[int, ...] | None:
+    """Months (0-11) at whose end reps learn their attainment under a role plan; None: every month.
+
+    The ends of the ``feedback`` cadence's periods, and of every pay
+    period of the plan's components and scorecards (a payment is a
+    statement). docs/model.md section 3, feedback cadence.
+    """
+    if rp.feedback is None or rp.feedback.cadence == "month":
+        return None
+    periods = [rp.feedback.cadence] + [c.period for c in rp.components] + [sc.period for sc in rp.scorecards]
+    ends = {(i + 1) * (MONTHS // PERIODS[p]) - 1 for p in periods for i in range(PERIODS[p])}
+    return tuple(sorted(ends))
+
+
 # --------------------------------------------------------------------------
 # The model object the engine talks to
 # --------------------------------------------------------------------------
@@ -765,6 +779,8 @@ class DynamicBehaviour:
                             record_only=rs is rc, relief=self._relief(plan, world))
         if not pol.record_only:
             pol.project_effort = self.project_effort(plan, world.name)
+        pol.statements = (statement_months(self.scenario.role_plan(plan, world.name)),
+                          statement_months(self.scenario.role_plan(self.scenario.current_plan, world.name)))
         return pol
 
     def project_effort(self, plan: str, role: str) -> float:
