@@ -179,3 +179,35 @@ def test_honour_bunches_attainment_just_above_its_threshold(prizes):
     paid = out["club"].pay.programmes
     np.testing.assert_array_equal(paid.winners > 0, out["club"].pay.attainment >= 1.1)
 
+
+
+def _numbers(node, path=()):
+    """Paths of the numbers (not booleans) in a nested dict/list."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _numbers(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _numbers(v, (*path, i))]
+    return [path] if isinstance(node, (int, float)) and not isinstance(node, bool) else []
+
+
+def test_a_bad_number_in_programmes_or_projects_is_refused_naming_its_section():
+    import copy
+
+    import yaml
+
+    from simlib.io import SHIPPED
+
+    data = yaml.safe_load((SHIPPED / "scenarios" / "programmes.yaml").read_text())
+    paths = [p for p in _numbers(data["plans"]) if "programmes" in p or "projects" in p]
+    assert len(paths) > 25
+    for path in paths:
+        for bad in (float("nan"), -1e13, True):
+            d = copy.deepcopy(data)
+            node = d["plans"]
+            for k in path[:-1]:
+                node = node[k]
+            node[path[-1]] = bad
+            with pytest.raises(ScenarioError) as ei:
+                scenario_from_dict(d, "programmes.yaml")
+            section = "programmes" if "programmes" in path else "projects"
+            assert any(section in p.field for p in ei.value.problems), (path, bad, str(ei.value))
