@@ -116,6 +116,16 @@ CATALOGUE: dict[str, MetricInfo] = {
     **{f"cash_m{m:02d}": MetricInfo(f"Paid out in {name}", "money")
        for m, name in enumerate(_MONTHS, start=1)},
     "payable_next_year": MetricInfo("Payable next year (lag and holdbacks)", "money"),
+    # programmes: promotion, honours, training
+    "programme_cost": MetricInfo("Programme cost (promotions, honours, training)", "money"),
+    "programme_value": MetricInfo("Value of promotions and honours won", "money"),
+    "programme_winners": MetricInfo("Promotions and honours won", "count"),
+    "programme_trained": MetricInfo("Reps trained", "count"),
+    "profit_after_programmes": MetricInfo("Profit after programme cost", "money"),
+    # team projects
+    "project_pay": MetricInfo("Project pay (individual and shared parts)", "money"),
+    "project_result": MetricInfo("Team project result (index, 1 = planned)", "index"),
+    "project_effort": MetricInfo("Project effort (index, 1 = planned)", "index", True),
     # several years (simlib run --years): people and money
     "hiring_cost": MetricInfo("Hiring cost", "money"),
     "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),

@@ -425,11 +425,28 @@ def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, s
             elif section == "gates" and measure != "revenue" and g.get("target", "quota") == "quota":
                 out.append((f"{where}.gates.{i}.target",
                             f"'quota' applies to revenue only; give a number per year for '{measure}'"))
+    out += _programme_problems(where, rp.get("programmes"), process, known)
     rec = rp.get("recognition")
     if isinstance(rec, dict) and isinstance(rec.get("measure", "revenue"), str):
         if rec.get("measure", "revenue") not in known:
             out.append((f"{where}.recognition.measure",
                         f"'{rec['measure']}' unknown, expected one of {sorted(known)}"))
+    return out
+
+
+def _programme_problems(where: str, progs: Any, process: str, known: dict[str, str]) -> list[tuple[str, str]]:
+    """Programmes (the list at ``<where>.programmes``) with a repeated name or a measure the process lacks."""
+    out = []
+    items = progs if isinstance(progs, list) else []
+    names = [p.get("name") for p in items if isinstance(p, dict)]
+    dup = sorted({str(n) for n in names if names.count(n) > 1})
+    if dup:
+        out.append((f"{where}.programmes", f"programme names must be unique, repeated: {dup}"))
+    for i, p in enumerate(items):
+        measure = p.get("measure", "revenue") if isinstance(p, dict) else None
+        if isinstance(measure, str) and measure not in known:
+            out.append((f"{where}.programmes.{i}.measure",
+                        f"'{measure}' is not a measure of process {process}, expected one of {sorted(known)}"))
     return out
 
 
@@ -809,6 +826,101 @@ class Recognition(_Model):
     measure: str = "revenue"
 
 
+class Feedback(_Model):
+    """What reps know of their standing, and when (docs/model.md section 3, feedback cadence).
+
+    Statements of each rep's attainment come every ``cadence`` (and with
+    every payment); between them reps condition effort on their expected
+    standing (the last statement plus the expected sales since), not on the
+    realised one. Without a ``feedback`` section reps know it every month.
+    """
+
+    cadence: Literal["month", "quarter", "half", "year"] = Field(
+        "month", description="how often reps get a statement of their attainment")
+
+
+class Project(_Model):
+    """Team project work with an individual and a shared part (docs/model.md section 3, projects).
+
+    Each rep spends ``share_of_effort`` of their working time on their team's
+    project instead of selling. Their project result is their ability times
+    their project effort to the role's effort elasticity (1 for an average
+    rep at the planned effort); the team's result is its members' mean. The
+    project pays ``payout`` a year at a result of 1: ``1 - shared_weight`` of
+    it on the rep's own result, ``shared_weight`` on the team's.
+    """
+
+    share_of_effort: Annotated[Real, Field(ge=0.0, lt=1.0)] = Field(
+        description="share of a rep's working time the project takes from selling")
+    shared_weight: Fraction = Field(0.5, description="share of the project pay assessed on the team's result")
+    payout: NonNeg = Field(description="project pay at a result of 1 (the planned result), money per year")
+
+
+#: what a programme is: a promotion tournament, an honour (a club) reached by a threshold, or training
+PROGRAMME_KINDS = ("promotion", "honour", "training")
+
+#: the fields each kind of programme needs, and the fields it cannot use (Programme._kind_fields)
+_PROGRAMME_NEEDS = {"promotion": ("slots", "raise"), "honour": ("threshold", "value"),
+                    "training": ("share", "cost_per_head", "ability_gain")}
+_PROGRAMME_USES = {"promotion": {"slots", "raise", "years", "discount_rate", "cost_per_winner", "measure"},
+                   "honour": {"threshold", "value", "cost_per_winner", "measure"},
+                   "training": {"share", "cost_per_head", "ability_gain", "delay_months", "select"}}
+
+
+class Programme(_Model):
+    """A promotion, honour or training programme of a role (docs/model.md section 3, programmes).
+
+    ``promotion``: the ``slots`` best reps of the role by ``measure`` over the
+    year (revenue: attainment) are promoted; each winner's money-equivalent is
+    the present value of the ``raise`` over ``years`` at ``discount_rate``.
+    ``honour``: every rep whose year on ``measure`` reaches ``threshold``
+    (revenue: attainment; another measure: its year total, or year mean for a
+    score) is honoured, worth ``value``. ``training``: a ``share`` of the reps
+    (those of ``select`` ability) is trained at ``cost_per_head``; their
+    ability rises by ``ability_gain`` from month ``delay_months + 1``.
+    ``cost_per_winner`` is the company's cost of a winner (default: the
+    winner's money-equivalent).
+    """
+
+    name: str
+    kind: Literal["promotion", "honour", "training"]
+    measure: str = "revenue"
+    slots: Annotated[Whole, Field(ge=1, le=MAX_HEADCOUNT)] | None = Field(
+        None, description="promotion: reps promoted a year (the best by the measure)")
+    raise_: NonNeg | None = Field(None, alias="raise", description="promotion: the promotion's pay rise, money per year")
+    years: Annotated[Real, Field(gt=0.0, le=40.0)] = Field(
+        5.0, description="promotion: years the raise is valued over (expected tenure in the new job)")
+    discount_rate: Annotated[Real, Field(ge=0.0, le=1.0)] = Field(
+        0.10, description="promotion: yearly discount rate of the raise")
+    threshold: Positive | None = Field(
+        None, description="honour: attainment (revenue) or year's total of the measure that qualifies")
+    value: NonNeg | None = Field(None, description="honour: money-equivalent to a winner")
+    cost_per_winner: NonNeg | None = Field(None, description="company's cost of a winner, money (default: the winner's value)")
+    share: Fraction | None = Field(None, description="training: share of the role's reps trained")
+    cost_per_head: NonNeg | None = Field(None, description="training: cost per rep trained, money")
+    ability_gain: Annotated[Real, Field(ge=0.0, le=1.0)] | None = Field(
+        None, description="training: rise in a trained rep's ability, a fraction")
+    delay_months: Annotated[Whole, Field(ge=0, le=MONTHS - 1)] = Field(
+        3, description="training: months before the gain shows (training and practice)")
+    select: Literal["lowest", "highest"] = Field("lowest", description="training: train the reps of lowest or highest ability")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Programme:
+        # a field counts as given when it differs from its default (a dumped and re-read programme has them all)
+        given = {("raise" if f == "raise_" else f) for f, info in type(self).model_fields.items()
+                 if f in self.model_fields_set and getattr(self, f) != info.default}
+        an = "an" if self.kind == "honour" else "a"
+        problems = [f"@{f}: {an} {self.kind} programme needs '{f}'" for f in _PROGRAMME_NEEDS[self.kind] if f not in given]
+        used = _PROGRAMME_USES[self.kind] | {"name", "kind"}
+        problems += [f"@{f}: not a field of {an} {self.kind} programme; it uses {sorted(used)}"
+                     for f in sorted(given - used)]
+        if problems:
+            raise ValueError(_SEP.join(problems))
+        return self
+
+
 class RolePlan(_Model):
     """The plan for one role."""
 
@@ -830,6 +942,12 @@ class RolePlan(_Model):
     spiffs: list[Spiff] = Field(default_factory=list, exclude_if=lambda v: not v)
     # left out of dumps when unset, so scenarios without it keep their sha256
     payout: Payout | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when empty, so scenarios without programmes keep their sha256
+    programmes: list[Programme] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    projects: Project | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    feedback: Feedback | None = Field(None, exclude_if=lambda v: v is None)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
     weights_total: Positive | None = Field(
         None, exclude_if=lambda v: v is None,

@@ -42,6 +42,8 @@ def test_units_follow_the_engine_units():
             assert P.unit(m) == "money", m
         elif u in ("fraction", "probability", "fraction of quota"):
             assert P.unit(m) == "percent", m
+        elif u == "count":
+            assert P.unit(m) == "count", m
         else:
             assert P.unit(m) in ("ratio", "index"), m
 

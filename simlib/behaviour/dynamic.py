@@ -47,7 +47,7 @@ import numpy as np
 from simlib.behaviour import kernels
 from simlib.behaviour.kernels import X_GRID, X_H, X_N, Problem, Solution, shock_nodes
 from simlib.behaviour.policy import DynamicPolicy, RoleSolution
-from simlib.behaviour.sample import Calibration, marginal_values, team_variant
+from simlib.behaviour.sample import Calibration, marginal_values, promotion_value, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.memo import ContentCache
 from simlib.model.paycurves import compile_component, evaluate
@@ -66,6 +66,7 @@ from simlib.model.plans import (
     spiff_money_by_month,
 )
 from simlib.model.population import RoleWorld
+from simlib.model.programmes import prize
 from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
 
 #: elasticity of each measure to (activity, quality) effort, by process (simlib.model.production)
@@ -178,7 +179,7 @@ def _rivalry_cost(ing: dict) -> tuple[float, float, float]:
     mv = {k: max(v, 0.0) for k, v in ing["mv_ind"].items()}
     total = sum(mv.values())
     rev_share = (1.0 - ing["w"]) * (mv.get("revenue", 0.0) / total if total > 0 else 0.0)
-    rec = float(np.mean(ing["pr_ind"].recognition))
+    rec = float(np.mean(ing["pr_ind"].recognition)) + promotion_value(ing["rp"], ing["pr_ind"])
     money = float(np.mean(ing["pr_ind"].incentive)) + rec
     return float(np.mean(ing["quota"])), rev_share, (rec / money if money > 0 else 0.0)
 
@@ -267,6 +268,59 @@ def _recognition_prize(value: float, top_k: int, attainment: np.ndarray, expecte
     s = np.sqrt(sd_star**2 + (1.0 - share) * sd_y**2 + (share * X_H) ** 2 + cell**2)
     annual = (1.0 - share) * a[:, None] + share * X_GRID[None, :]
     return value * _ndtr((annual - float(np.mean(th))) / s)
+
+
+def _threshold_prize(value: float, threshold: float, attainment: np.ndarray, expected: np.ndarray, share: float,
+                     a: np.ndarray) -> np.ndarray:
+    """Expected value of an honour won at annual attainment ``threshold``, per type (NT, G), money.
+
+    As :func:`_recognition_prize` with a fixed threshold instead of a rank:
+    ``P(win | x) = Phi((share x + (1 - share) a - threshold) / s)``,
+    ``s^2 = (1 - share) sd_y^2 + (share h)^2 + (b a log r)^2``. Its slope is
+    steepest just below the threshold, so reps near it push to clear it and
+    attainment bunches just above (a lump sum's pull: Steenburgh 2008).
+    """
+    sd_y = float(np.std(attainment - expected))
+    cell = _TYPE_BLUR * math.log(C_GRID[1] / C_GRID[0]) * a[:, None]
+    s = np.sqrt((1.0 - share) * sd_y**2 + (share * X_H) ** 2 + cell**2)
+    annual = (1.0 - share) * a[:, None] + share * X_GRID[None, :]
+    return value * _ndtr((annual - threshold) / s)
+
+
+def programme_prizes(rp: RolePlan, attainment: np.ndarray, expected: np.ndarray, share: float,
+                     a: np.ndarray) -> np.ndarray:
+    """Expected prizes of the role plan's revenue programmes at a period's end, per type (NT, G), money.
+
+    A promotion tournament on revenue is a rank-order prize worth the raise's
+    present value (:func:`_recognition_prize` with ``slots`` winners; Lazear &
+    Rosen 1981); an honour on revenue a threshold prize
+    (:func:`_threshold_prize`). Programmes on other measures reach effort
+    through their measures' marginal pay (simlib.behaviour.sample); training
+    is no prize. docs/model.md, section 4.1.
+    """
+    out = np.zeros((len(a), X_N))
+    for p in rp.programmes:
+        if p.measure != "revenue" or prize(p) <= 0:
+            continue
+        if p.kind == "promotion":
+            out += _recognition_prize(prize(p), int(p.slots), attainment, expected, share, a)
+        elif p.kind == "honour":
+            out += _threshold_prize(prize(p), float(p.threshold), attainment, expected, share, a)
+    return out
+
+
+def statement_months(rp: RolePlan) -> tuple[int, ...] | None:
+    """Months (0-11) at whose end reps learn their attainment under a role plan; None: every month.
+
+    The ends of the ``feedback`` cadence's periods, and of every pay
+    period of the plan's components and scorecards (a payment is a
+    statement). docs/model.md section 3, feedback cadence.
+    """
+    if rp.feedback is None or rp.feedback.cadence == "month":
+        return None
+    periods = [rp.feedback.cadence] + [c.period for c in rp.components] + [sc.period for sc in rp.scorecards]
+    ends = {(i + 1) * (MONTHS // PERIODS[p]) - 1 for p in periods for i in range(PERIODS[p])}
+    return tuple(sorted(ends))
 
 
 # --------------------------------------------------------------------------
@@ -514,6 +568,9 @@ class DynamicBehaviour:
         if rec is not None and rec.value > 0 and rec.measure == "revenue":
             expected = self.expected_revenue(ing["world"]) / np.maximum(ing["quota"], 1e-12)
             U += _recognition_prize(rec.value, rec.top_k, ing["pr_ind"].attainment, expected, share[p], a)
+        if rp.programmes:
+            expected = self.expected_revenue(ing["world"]) / np.maximum(ing["quota"], 1e-12)
+            U += programme_prizes(rp, ing["pr_ind"].attainment, expected, share[p], a)
         if bp.ratchet.enabled and rp.quota.method == "last_year":
             lam = (1.0 - w) * max(ing["mv_ind"]["revenue"], 0.0)
             months_left = MONTHS - t
@@ -646,6 +703,8 @@ class DynamicBehaviour:
         bp = self.params
         is_cur = plan == self.scenario.current_plan
         f, rev_f = self._focus(ing, ing_cur, role) if not is_cur else (1.0, 1.0)
+        if not is_cur:  # reps know the selling time a plan's projects take (docs/model.md section 3, projects)
+            rev_f = rev_f * self._project_time(plan, role)
         h = self._help(ing, ing_cur) if not is_cur else 1.0
         hm = 1.0 + bp.team.help_productivity * revenue_elasticity(self.scenario, role) * (h - 1.0) if bp.team.enabled else 1.0
         if is_cur:
@@ -716,8 +775,46 @@ class DynamicBehaviour:
         q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
         a_new = er / np.maximum(quota, 1e-12)
         a_cur = er / np.maximum(q_cur, 1e-12)
-        return DynamicPolicy(bp, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
-                             record_only=rs is rc, relief=self._relief(plan, world))
+        pol = DynamicPolicy(bp, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
+                            record_only=rs is rc, relief=self._relief(plan, world))
+        if not pol.record_only:
+            pol.project_effort = self.project_effort(plan, world.name)
+        pol.statements = (statement_months(self.scenario.role_plan(plan, world.name)),
+                          statement_months(self.scenario.role_plan(self.scenario.current_plan, world.name)))
+        return pol
+
+    def project_effort(self, plan: str, role: str) -> float:
+        """Effort on the role plan's team project, 1 = the planned effort (docs/model.md section 3, projects).
+
+        A rep keeps ``kept = (1 - w_s) + w_s (1 + sigma) / N`` of the project
+        pay's incentive (``w_s`` its shared weight; the shared part is free
+        ridden like team pay, :func:`_teammate_weight`). With project output
+        ``p^beta`` and cost ``k p^g / g``, scaled so that a rep who kept all of
+        it would work the planned effort, ``p = (kept_P / kept_C)^(1/(g - beta))``
+        against today's plan (``kept_C = 1`` when today's plan has no projects).
+        """
+        rp = self.scenario.role_plan(plan, role)
+        if rp.projects is None or not self.params.effort.enabled:
+            return 1.0
+        cur = self.scenario.role_plan(self.scenario.current_plan, role)
+        ref = 1.0 if cur.projects is None else self._project_kept(cur, role)
+        g, beta = self.params.effort.cost_exponent, self.scenario.roles[role].effort_elasticity
+        p = (self._project_kept(rp, role) / ref) ** (1.0 / max(g - beta, 1e-6))
+        return float(np.clip(p, self.params.effort.min_effort, self.params.effort.max_effort))
+
+    def _project_time(self, plan: str, role: str) -> float:
+        """Selling time left under a plan's projects over that under today's plan (1 without projects in either)."""
+        left = [1.0 if rp.projects is None else 1.0 - rp.projects.share_of_effort
+                for rp in (self.scenario.role_plan(plan, role), self.scenario.role_plan(self.scenario.current_plan, role))]
+        return left[0] / left[1]
+
+    def _project_kept(self, rp: RolePlan, role: str) -> float:
+        """Share of the project pay's incentive a rep keeps (1 - shared weight, plus the shared part as team pay)."""
+        bt = self.params.team
+        n = float(self.scenario.roles[role].team_size)
+        sig = _teammate_weight(bt.social_weight, n) if bt.enabled else 0.0
+        ws = rp.projects.shared_weight
+        return (1.0 - ws) + ws * (1.0 / n + sig * (n - 1.0) / n)
 
     def _relief(self, plan: str, world: RoleWorld) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Quota-relief paths (T, 12) the reps know under the plan and under the current plan (None: no rule)."""

@@ -178,20 +178,39 @@ class DynamicPolicy(PolicyBase):
         self.timing = params.timing.price_discount if params.timing.enabled else None
         self.held = None  # pushed revenue held to the plan's next period end (T, R)
 
+    #: statement months (0-11, a statement at the end of each) of the plan and of today's plan; None: every month
+    statements: tuple[tuple[int, ...] | None, tuple[int, ...] | None] = (None, None)
+
     @property
     def recorded(self) -> PolicyRecord:
         return self.log
 
+    def _known(self, tr: Track, m: int, hist: History, statements: tuple[int, ...] | None) -> np.ndarray:
+        """Period attainment before month m as the rep knows it (docs/model.md section 3, feedback cadence).
+
+        Realised up to the last statement in the period before month m, then
+        expected: ``x(last statement) + a x sum of the expected increments since``.
+        With a statement every month (``None``) it is the realised attainment.
+        """
+        if statements is None:
+            return tr.x(m, hist)
+        s = tr.rs.starts[tr.period_of[m]]
+        seen = [j for j in statements if s <= j < m]
+        k = seen[-1] + 1 if seen else s  # months s..k-1 are known
+        known = tr.x(m, hist, through=k - 1) if k > s else np.zeros(tr.quota.shape)
+        return known + tr.a * tr.rs.inc[k:m].sum()
+
     def __call__(self, m: int, hist: History) -> Controls:
         log = self.log
         if self.eff_on:
-            xp = self.P.x(m, hist)
+            xp = self._known(self.P, m, hist, self.statements[0])
             ep = self._lagged(self.P, m, xp)
             log.model_effort[..., m] = ep
             if self.record_only:
                 e = 1.0
             else:
-                e = np.clip(ep / np.maximum(self._lagged(self.C, m, self.C.x(m, hist)), 1e-9), self.lo, self.hi)
+                xc = self._known(self.C, m, hist, self.statements[1])
+                e = np.clip(ep / np.maximum(self._lagged(self.C, m, xc), 1e-9), self.lo, self.hi)
             p = self.P.period_of[m]
             left = self.rs.inc[m : self.rs.ends[p] + 1].sum()
             log.expected_left[..., m] = xp + left * self.er / np.maximum(self.quota, 1e-12)

@@ -20,7 +20,7 @@ from simlib.model.pipeline import worlds
 from simlib.model.plans import PayResult, compute_pay
 from simlib.model.population import Layout, RoleWorld, draw_chunk
 from simlib.model.production import run_year
-from simlib.scenario import MEASURES, Scenario
+from simlib.scenario import MEASURES, RolePlan, Scenario
 
 #: fixed seed and size of the calibration sample (marginal values of measures)
 CAL_SEED, CAL_TRIALS = 20240611, 16
@@ -69,11 +69,14 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
     kinds = MEASURES[world.role.process]
     base = {k: (v * scale if kinds[k] == "flow" else v) for k, v in measures.items()}
 
+    rp = scenario.role_plan(plan, role)
+
     def pay(ms):
         pr = compute_pay(scenario, plan, world, ms, quota)
+        extra = other_programmes(rp, pr) if rp.programmes else 0.0
         if pr.draw is not None:  # a draw balance carried into next year is paid back: the rep does not keep it
-            return pr.incentive + pr.recognition - pr.draw.outstanding, pr
-        return pr.incentive + pr.recognition, pr
+            return pr.incentive + pr.recognition + extra - pr.draw.outstanding, pr
+        return pr.incentive + pr.recognition + extra, pr
 
     p0, pr0 = pay(base)
     out, comps = {}, {}
@@ -85,3 +88,22 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
         if k == "revenue":
             comps = {c: float(np.mean(pr1.components[c] - pr0.components[c])) / math.log1p(rel) for c in pr0.components}
     return out, comps, pr0
+
+
+def other_programmes(rp: RolePlan, pr: PayResult) -> np.ndarray | float:
+    """Money-equivalent (T, R) of the role plan's promotions and honours on measures other than revenue.
+
+    Those reach effort through their measures' marginal pay; programmes on
+    revenue are prizes of the state (simlib.behaviour.dynamic.programme_prizes).
+    """
+    if pr.programmes is None:
+        return 0.0
+    return sum((pr.programmes.by_name[p.name] for p in rp.programmes
+                if p.kind != "training" and p.measure != "revenue"), start=np.zeros_like(pr.incentive))
+
+
+def promotion_value(rp: RolePlan, pr: PayResult) -> float:
+    """Mean money-equivalent per rep of the role plan's promotion tournaments (rank-based rewards), money per year."""
+    if pr.programmes is None:
+        return 0.0
+    return float(sum(np.mean(pr.programmes.by_name[p.name]) for p in rp.programmes if p.kind == "promotion"))

@@ -28,6 +28,8 @@ from simlib.model.metrics import (
     DRAW_METRICS,
     KEEP,
     METRICS,
+    PROGRAMME_METRICS,
+    PROJECT_METRICS,
     SPIFF_METRICS,
     GroupArrays,
     Reducer,
@@ -36,6 +38,8 @@ from simlib.model.metrics import (
 from simlib.model.pipeline import RoleOutcome, passes, worlds
 from simlib.model.plans import primary_structure, uses_draws, uses_payout, uses_spiffs, year_sum
 from simlib.model.population import Layout, draw_chunk, root_seed
+from simlib.model.programmes import uses_programmes
+from simlib.model.projects import uses_projects
 from simlib.scenario import Scenario
 from simlib.version import __version__
 
@@ -269,6 +273,17 @@ def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.n
         arrays.spiff = np.zeros_like(pay.incentive) if pay.spiff is None else pay.spiff
     if pay.calendar is not None:  # some plan of the scenario has a payout calendar: every role has the metrics
         arrays.accrual, arrays.cash, arrays.next_year = pay.calendar.accrual, pay.calendar.cash, pay.calendar.next_year
+    if uses_programmes(scenario):  # every role and plan then has the programme metrics (0 without one)
+        pg, zero = pay.programmes, np.zeros_like(pay.incentive)
+        arrays.programme_cost = zero if pg is None else pg.cost
+        arrays.programme_value = zero if pg is None else pg.value
+        arrays.programme_winners = zero if pg is None else pg.winners
+        arrays.programme_trained = zero if pg is None else pg.trained
+    if uses_projects(scenario):  # every role and plan then has the project metrics (none: no pay, nothing done)
+        pj, zero = pay.projects, np.zeros_like(pay.incentive)
+        arrays.project_pay = zero if pj is None else pj.pay
+        arrays.project_result = zero if pj is None else pj.team
+        arrays.project_effort = zero if pj is None else pj.effort
     return arrays, o.memo["rev_tot"]
 
 
@@ -442,7 +457,9 @@ def simulate_raw(
     root = root_seed(rng)
     metrics = [m for m in METRICS if (m not in DRAW_METRICS or uses_draws(scenario))
                and (m not in SPIFF_METRICS or uses_spiffs(scenario))
-               and (m not in CALENDAR_METRICS or uses_payout(scenario))]
+               and (m not in CALENDAR_METRICS or uses_payout(scenario))
+               and (m not in PROGRAMME_METRICS or uses_programmes(scenario))
+               and (m not in PROJECT_METRICS or uses_projects(scenario))]
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)

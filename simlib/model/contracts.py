@@ -100,6 +100,9 @@ class Policy(Protocol):
     recorded : PolicyRecord or None
         What the reps did, for the behaviour metrics; None when the policy
         records nothing (the metrics then take today's values).
+    project_effort : float, optional
+        Effort on the role plan's team project, 1 = the planned effort (a
+        policy without it works the planned effort; :class:`PolicyBase` has 1).
     """
 
     record_only: bool
@@ -137,6 +140,8 @@ class PolicyBase(ABC):
     """Defaults for a :class:`Policy`: no timing moves, nothing recorded, stepping (not record-only)."""
 
     record_only: bool = False
+    #: effort on a role plan's team project, 1 = the planned effort (simlib.model.projects)
+    project_effort: float = 1.0
 
     @property
     def recorded(self) -> PolicyRecord | None:

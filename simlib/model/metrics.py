@@ -49,6 +49,24 @@ CALENDAR_METRICS: dict[str, tuple[str, str]] = {
     "payable_next_year": ("this year's incentive paid after December (lagged pay and holdbacks)", "money"),
 }
 
+#: metrics of programmes (in results only when some plan of the scenario has a promotion, honour or training
+#: programme): their cost to the company, their money-equivalent to the reps, winners and trained reps
+PROGRAMME_METRICS: dict[str, tuple[str, str]] = {
+    "programme_cost": ("cost of promotions (raises at present value), honours and training (not in incentive cost)",
+                       "money"),
+    "programme_value": ("money-equivalent of promotions and honours won by the reps", "money"),
+    "programme_winners": ("promotions and honours won", "count"),
+    "programme_trained": ("reps trained", "count"),
+    "profit_after_programmes": ("profit - programme cost", "money"),
+}
+
+#: metrics of team projects (in results only when some plan of the scenario has ``projects``)
+PROJECT_METRICS: dict[str, tuple[str, str]] = {
+    "project_pay": ("paid on team projects' individual and shared results (part of incentive cost)", "money"),
+    "project_result": ("mean team project result, index (1 = an average team at the planned effort)", "index"),
+    "project_effort": ("mean effort on team projects, index (1 = the planned effort)", "index"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -76,6 +94,8 @@ METRICS: dict[str, tuple[str, str]] = {
     **DRAW_METRICS,
     **SPIFF_METRICS,
     **CALENDAR_METRICS,
+    **PROGRAMME_METRICS,
+    **PROJECT_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -213,6 +233,12 @@ class GroupArrays:
         scenario has no payout calendar, and no calendar metric is computed).
     next_year : (T, R) or None
         This year's incentive paid after December.
+    programme_cost, programme_value, programme_winners, programme_trained : (T, R) or None
+        Programmes' cost, money-equivalent won, winners and trained reps (None:
+        the scenario has no programmes, and no programme metric is computed).
+    project_pay, project_result, project_effort : (T, R) or None
+        Project pay, the rep's team's project result and project effort (None:
+        the scenario has no projects, and no project metric is computed).
     """
 
     revenue: np.ndarray
@@ -229,6 +255,13 @@ class GroupArrays:
     accrual: np.ndarray | None = None
     cash: np.ndarray | None = None
     next_year: np.ndarray | None = None
+    programme_cost: np.ndarray | None = None
+    programme_value: np.ndarray | None = None
+    programme_winners: np.ndarray | None = None
+    programme_trained: np.ndarray | None = None
+    project_pay: np.ndarray | None = None
+    project_result: np.ndarray | None = None
+    project_effort: np.ndarray | None = None
 
     @classmethod
     def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
@@ -298,6 +331,14 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
             out[f"accrual_m{m + 1:02d}"] = accrual[:, m]
             out[f"cash_m{m + 1:02d}"] = cash[:, m]
         out["payable_next_year"] = g.next_year.sum(axis=1)
+    if g.programme_cost is not None:
+        for name in ("programme_cost", "programme_value", "programme_winners", "programme_trained"):
+            out[name] = getattr(g, name).sum(axis=1)
+        out["profit_after_programmes"] = out["profit"] - out["programme_cost"]
+    if g.project_pay is not None:
+        out["project_pay"] = g.project_pay.sum(axis=1)
+        out["project_result"] = g.project_result.mean(axis=1)
+        out["project_effort"] = g.project_effort.mean(axis=1)
     return out
 
 

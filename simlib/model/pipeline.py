@@ -22,6 +22,8 @@ from simlib.model.contracts import BehaviourModel, Policy
 from simlib.model.plans import PayResult, compute_pay, set_quotas
 from simlib.model.population import RoleWorld, market_multiplier, role_world
 from simlib.model.production import run_year
+from simlib.model.programmes import trained_world
+from simlib.model.projects import project_world
 from simlib.scenario import Scenario
 
 
@@ -93,9 +95,14 @@ def passes(
         for rname, world in worlds.items():
             quota = quotas[rname] if quotas is not None and rname in quotas else set_quotas(scenario, plan, world)
             policy = None if model is None else model.policy(plan, world, quota)
-            measures, memo = _year(rname, world, policy, today)
-            pay = compute_pay(scenario, plan, world, measures, quota, memo)
-            yield RoleOutcome(plan, rname, world, quota, measures, pay, policy, memo)
+            # training raises some reps' productivity under this plan: quotas and the reps' types are set before,
+            # and projects take a share of their time from selling
+            rp = scenario.role_plan(plan, rname)
+            pworld = project_world(rp, trained_world(rp, world))
+            measures, memo = _year(rname if pworld is world else f"{rname}\0{plan}", pworld, policy, today)
+            effort = 1.0 if policy is None else float(getattr(policy, "project_effort", 1.0))
+            pay = compute_pay(scenario, plan, pworld, measures, quota, memo, project_effort=effort)
+            yield RoleOutcome(plan, rname, pworld, quota, measures, pay, policy, memo)
 
 
 def _year(role: str, world: RoleWorld, policy: Policy | None, today: dict) -> tuple[Mapping[str, np.ndarray], dict]:

@@ -16,6 +16,8 @@ from simlib.memo import by_identity
 from simlib.model.paycurves import compile_component, compile_modifier, compile_scale, evaluate
 from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
 from simlib.model.production import expected_monthly_revenue
+from simlib.model.programmes import ProgrammeResult, programme_pay
+from simlib.model.projects import ProjectResult, project_pay
 from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, Payout, RolePlan, Scenario, Scorecard, Spiff
 
 
@@ -279,6 +281,11 @@ class PayResult:
     calendar : CalendarResult or None
         When some role plan of the scenario has a ``payout`` calendar: accrual
         and cash by month (cash = accrual for a plan without one).
+    programmes : ProgrammeResult or None
+        With ``programmes`` in the role plan: promotions, honours and training,
+        their money-equivalent to the reps and cost to the company (outside ``incentive``).
+    projects : ProjectResult or None
+        With ``projects`` in the role plan: project results and pay (in ``incentive``).
     """
 
     incentive: np.ndarray
@@ -292,6 +299,8 @@ class PayResult:
     draw: DrawResult | None = None
     spiff: np.ndarray | None = None
     calendar: CalendarResult | None = None
+    programmes: ProgrammeResult | None = None
+    projects: ProjectResult | None = None
 
 
 @dataclass
@@ -538,6 +547,7 @@ def compute_pay(
     quota: np.ndarray,
     memo: dict | None = None,
     quota_share: np.ndarray | None = None,
+    project_effort: float = 1.0,
 ) -> PayResult:
     """Apply a role's plan to simulated measures.
 
@@ -561,6 +571,9 @@ def compute_pay(
         quota targets of shorter periods are the annual quota times the
         period's share (a replayed history's recorded monthly quotas). By
         default the plan's expected revenue profile splits every rep's quota.
+    project_effort : float
+        The reps' effort on the role plan's team project, 1 = the planned
+        effort (the behaviour model's; see simlib.model.projects).
 
     Returns
     -------
@@ -600,6 +613,9 @@ def compute_pay(
                 periods[sp.name] = np.zeros((*world.shape, MONTHS))
                 periods[sp.name][..., sp.end - 1] = comps[sp.name]
         incentive = incentive + spiff
+    projects = project_pay(rp, world, project_effort)
+    if projects is not None:  # outside gates and modifiers, settled in December
+        incentive = incentive + projects.pay
     draw = None
     if rp.draw is not None:
         draw = apply_draw(rp.draw, accrual_by_month(periods, incentive), world.new_hire)
@@ -619,6 +635,8 @@ def compute_pay(
         draw=draw,
         spiff=spiff,
         calendar=cal,
+        programmes=programme_pay(rp, lambda m: agg(m, "year", kinds[m])[..., 0], quota, world.ability),
+        projects=projects,
     )
 
 

@@ -56,6 +56,9 @@ REFERENCE_METRICS = (
     "recognition_value",
 )
 
+#: further per-trial metrics :func:`simulate_reference` returns when some of its plans have programmes
+PROGRAMME_REFERENCE_METRICS = ("programme_cost", "programme_value", "programme_winners", "programme_trained")
+
 
 def _lognormal_mean_one(sd: float, z: float) -> float:
     return math.exp(sd * z - 0.5 * sd * sd)
@@ -607,6 +610,12 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
                 incentive[r] += comps[sp.name][r]
                 months[r][sp.end - 1] += comps[sp.name][r]
 
+    projects = _project_reference(rp, reps, teams) if rp.projects is not None else None
+    if projects is not None:  # outside gates and modifiers, settled in December
+        for r in range(R):
+            incentive[r] += projects[r]
+            months[r][MONTHS - 1] += projects[r]
+
     revenue = [sum(measures[r]["revenue"]) for r in range(R)]
     attainment = [revenue[r] / max(quota[r], 1e-12) for r in range(R)]
 
@@ -623,6 +632,8 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
         for r in ranked[: min(rec.top_k, R)]:
             recognition[r] = rec.value
 
+    programmes = _programmes_reference(rp, kinds, measures, quota, reps) if rp.programmes else None
+
     draw = None
     if rp.draw is not None:
         draw = [_draw_rep(rp.draw, months[r], incentive[r], bool(reps[r]["new_hire"])) for r in range(R)]
@@ -632,7 +643,77 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
         due = [draw[r]["cash"] if draw is not None else _trued_up(months[r], incentive[r]) for r in range(R)]
         calendar = [_payout_rep(rp.payout, due[r]) for r in range(R)]
     return dict(incentive=incentive, components=comps, attainment=attainment, capped=capped,
-                recognition=recognition, quota=quota, revenue=revenue, draw=draw, spiff=spiff, calendar=calendar)
+                recognition=recognition, quota=quota, revenue=revenue, draw=draw, spiff=spiff, calendar=calendar,
+                programmes=programmes, projects=projects)
+
+
+def _present_value(amount: float, years: float, rate: float) -> float:
+    """``amount`` a year for ``years`` years at yearly ``rate``, paid at year ends, today."""
+    if rate <= 0:
+        return amount * years
+    return amount * (1.0 - (1.0 + rate) ** -years) / rate
+
+
+def _trained_reps(p: Any, reps: list[dict]) -> set[int]:
+    """Indices of the reps a training programme trains: ``round(share x R)`` of lowest (highest) ability, lower index first."""
+    R = len(reps)
+    n = min(R, int(math.floor(p.share * R + 0.5)))
+    sign = 1.0 if p.select == "lowest" else -1.0
+    return set(sorted(range(R), key=lambda r: (sign * reps[r]["ability"], r))[:n])
+
+
+def _programmes_reference(rp: Any, kinds: dict[str, str], measures: list[dict[str, list[float]]],
+                          quota: list[float], reps: list[dict]) -> dict[str, list[float]]:
+    """Per-rep money-equivalent ``value``, company ``cost``, ``winners`` and ``trained`` of a role plan's programmes."""
+    R = len(reps)
+    out = {k: [0.0] * R for k in ("value", "cost", "winners", "trained")}
+    for p in rp.programmes:
+        if p.kind == "training":
+            for r in _trained_reps(p, reps):
+                out["trained"][r] += 1.0
+                out["cost"][r] += p.cost_per_head
+            continue
+        score = []
+        for r in range(R):
+            annual = _periods(measures[r][p.measure], 1, kinds[p.measure])[0]
+            score.append(annual / max(quota[r], 1e-12) if p.measure == "revenue" else annual)
+        if p.kind == "promotion":
+            worth = _present_value(p.raise_, p.years, p.discount_rate)
+            won = sorted(range(R), key=lambda r: (-score[r], r))[: min(p.slots, R)]
+        else:
+            worth = p.value
+            won = [r for r in range(R) if score[r] >= p.threshold]
+        for r in won:
+            out["value"][r] += worth
+            out["cost"][r] += worth if p.cost_per_winner is None else p.cost_per_winner
+            out["winners"][r] += 1.0
+    return out
+
+
+def _project_reference(rp: Any, reps: list[dict], teams: dict[int, list[int]]) -> list[float]:
+    """Project pay of each rep at the planned effort: payout x ((1 - w) own + w team mean), own = ability."""
+    pj = rp.projects
+    out = []
+    for rep in reps:
+        members = teams[rep["team"]]
+        team = sum(reps[m]["ability"] for m in members) / len(members)
+        out.append(pj.payout * ((1.0 - pj.shared_weight) * rep["ability"] + pj.shared_weight * team))
+    return out
+
+
+def _with_training(rp: Any, reps: list[dict]) -> list[dict]:
+    """The reps with each training programme's gain in their productivity (``ramp``) from its month on."""
+    out = [dict(rep, ramp=list(rep["ramp"])) for rep in reps]
+    for p in rp.programmes:
+        if p.kind != "training" or not p.ability_gain:
+            continue
+        for r in _trained_reps(p, reps):
+            for m in range(p.delay_months, MONTHS):
+                out[r]["ramp"][m] *= 1.0 + p.ability_gain
+    if rp.projects is not None:  # the time projects take from selling
+        for rep in out:
+            rep["ramp"] = [x * (1.0 - rp.projects.share_of_effort) for x in rep["ramp"]]
+    return out
 
 
 def _trued_up(months: list[float], incentive: float) -> list[float]:
@@ -737,7 +818,15 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
         pay[plan] = {}
         for rname, info in roles.items():
             quota = _quotas(scenario, plan, rname, info["reps"], info["draws"])
-            pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], info["measures"], quota, market)
+            measures = info["measures"]
+            rp = scenario.role_plan(plan, rname)
+            if any(p.kind == "training" for p in rp.programmes) or rp.projects is not None:  # quotas are set before
+                role, d = scenario.roles[rname], info["draws"]
+                demand = [role.season[m] * market[m] for m in range(MONTHS)]
+                produce = _PRODUCERS[role.process]
+                measures = [produce(role, rep, r, d, demand) for r, rep in enumerate(_with_training(rp, info["reps"]))]
+                info.setdefault("trained_measures", {})[plan] = measures
+            pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], measures, quota, market)
     return dict(market=market, roles=roles, pay=pay)
 
 
@@ -791,7 +880,8 @@ def simulate_reference(
         with metrics :data:`REFERENCE_METRICS`: revenue, gross_profit,
         incentive_cost, base_cost, total_comp, profit (money per year),
         share_at_quota, share_capped (fraction of reps) and recognition_value
-        (money-equivalent per year).
+        (money-equivalent per year); with programmes in some plan also
+        :data:`PROGRAMME_REFERENCE_METRICS`.
     """
     plans = list(scenario.plans) if plans is None else list(plans)
     unknown = [p for p in plans if p not in scenario.plans]
@@ -799,7 +889,9 @@ def simulate_reference(
         raise PlanError(f"unknown plan(s) {unknown}; the scenario has {sorted(scenario.plans)}")
     root = root_seed(rng)
     groups = [*scenario.roles, TOTAL]
-    out = {p: {g: {m: [] for m in REFERENCE_METRICS} for g in groups} for p in plans}
+    programmes = any(rp.programmes for p in plans for rp in scenario.plans[p].roles.values())
+    names = REFERENCE_METRICS + (PROGRAMME_REFERENCE_METRICS if programmes else ())
+    out = {p: {g: {m: [] for m in names} for g in groups} for p in plans}
     for t in range(int(trials)):
         tr = reference_trial(scenario, plans, root, t)
         for plan in plans:
@@ -815,4 +907,19 @@ def simulate_reference(
                     out[plan][rname][m].append(v)
             for m, v in _group_metrics(*pooled.values()).items():
                 out[plan][TOTAL][m].append(v)
+            if programmes:
+                _programme_metrics(scenario, plan, tr["pay"][plan], out[plan])
     return {"plans": plans, "groups": groups, "trials": int(trials), "metrics": out}
+
+
+def _programme_metrics(scenario: Scenario, plan: str, pay: dict[str, Any], out: dict[str, dict[str, list]]) -> None:
+    """Append one trial's :data:`PROGRAMME_REFERENCE_METRICS` of each role and the total to ``out`` (group -> metric)."""
+    total = dict.fromkeys(PROGRAMME_REFERENCE_METRICS, 0.0)
+    for rname, role in scenario.roles.items():
+        pg = pay[rname]["programmes"] or {}
+        sums = {f"programme_{k}": sum(pg.get(k, [0.0] * role.headcount)) for k in ("cost", "value", "winners", "trained")}
+        for m, v in sums.items():
+            out[rname][m].append(v)
+            total[m] += v
+    for m, v in total.items():
+        out[TOTAL][m].append(v)
