@@ -66,7 +66,7 @@ from simlib.model.plans import (
     spiff_money_by_month,
 )
 from simlib.model.population import RoleWorld
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
+from simlib.scenario import MONTHS, PERIODS, Component, Role, RolePlan, Scenario, Scorecard
 
 #: elasticity of each measure to (activity, quality) effort, by process (simlib.model.production)
 _ELAS: dict[str, dict[str, tuple[float, float]]] = {
@@ -84,6 +84,44 @@ _ELAS: dict[str, dict[str, tuple[float, float]]] = {
     },
     "generic": {"revenue": (1, 0), "units": (1, 0)},
 }
+
+
+def measure_elasticities(role: Role) -> dict[str, tuple[float, float]]:
+    """Elasticity of each of a role's measures to (activity, quality) effort, in units of the process's.
+
+    The process's own measures as :data:`_ELAS`; a role's named measures
+    (docs/model.md section 2.5) follow from their production: measures made
+    from revenue move as revenue; retention moves with quality only (through
+    churn), discounts too (so profit after discounts gets a quality term
+    besides revenue's); visits with activity effort at their own elasticity
+    (divided by the role's effort elasticity, which the split multiplies
+    back). ``market_size``, ``base_revenue`` and ``customers_lost`` do not
+    reward effort.
+    """
+    elas = dict(_ELAS[role.process])
+    nm = role.measures
+    if nm is None:
+        return elas
+    rev = elas["revenue"]
+    for k in role.measure_kinds:
+        if k in ("market_share", "growth") or k.startswith("revenue_"):
+            elas[k] = rev
+        elif k in ("market_size", "base_revenue", "customers_lost"):
+            elas[k] = (0.0, 0.0)
+    if nm.retention is not None:
+        # d log((1 - h)^12) / d log q = 12 h k / (1 - h), q the quality multiplier (as satisfaction's 1)
+        h = min(nm.retention.churn, 0.5)
+        elas["retention"] = (0.0, MONTHS * h * nm.retention.quality_effect / (1.0 - h))
+    if nm.profit_after_discounts is not None:
+        p, gm = nm.profit_after_discounts, role.gross_margin
+        c = (1.0 - gm) * (1.0 - p.discount)
+        # d log(1 - c / (1 - d)) / d log q at today's discount, per unit of the quality multiplier's log
+        dq = c * p.discount / (1.0 - p.discount) ** 2 / max(1.0 - c / (1.0 - p.discount), 1e-9) * p.quality_effect
+        elas["profit_after_discounts"] = (rev[0], rev[1] + dq)
+        elas["discount_rate"] = (0.0, 0.0)
+    if nm.visits is not None:
+        elas["visits"] = (nm.visits.elasticity / role.effort_elasticity, 0.0)
+    return elas
 
 
 def revenue_elasticity(scenario: Scenario, role: str) -> float:
@@ -396,7 +434,7 @@ class DynamicBehaviour:
         if w > 0:
             s_team, p_team = team_variant(scen, plan, 1.0)
             mv_team, _, pr_team = marginal_values(s_team, p_team, role, world, meas, quota, scale=omega)
-            D = sum(v * (1.0 if k == "revenue" or MEASURES[world.role.process][k] == "flow" else 0.0) for k, v in mv_team.items())
+            D = sum(v * (1.0 if k == "revenue" or world.role.measure_kinds[k] == "flow" else 0.0) for k, v in mv_team.items())
             D = D * N  # derivative of a team's pool w.r.t. log team output
             P = float(np.mean(pr_team.incentive)) * N
             own = 1.0 / N + sig * (N - 1.0) / N
@@ -416,7 +454,7 @@ class DynamicBehaviour:
         s0, beta, qe = pp.activity_share, r.effort_elasticity, pp.quality_elasticity
         if not bp.enabled:
             return 1.0, 1.0
-        elas = _ELAS[r.process]
+        elas = measure_elasticities(r)
 
         def ab(mv):
             a = sum(max(mv[k], 0.0) * elas[k][0] for k in mv) * beta
@@ -525,7 +563,7 @@ class DynamicBehaviour:
         """Mean composite points of each revenue scorecard's other measures in the calibration sample, by name."""
         rp, world = ing["rp"], ing["world"]
         prof = revenue_profile(self.scenario, world.name)
-        kinds = MEASURES[world.role.process]
+        kinds = world.role.measure_kinds
         meas = dict(self.cal.measures[world.name])
         return {sc.name: float(np.mean(scorecard_points_without(sc, "revenue", kinds, meas, ing["quota"],
                                                                 rp.quota.level, prof)))
@@ -539,12 +577,11 @@ class DynamicBehaviour:
         the non-money value of output.
         """
         w = ing["w"]
-        proc = self.scenario.roles[role].process
         lin_year = sum(v for c, v in ing["comp_ind"].items() if c not in st.names) * (1.0 - w)
         for kname, v in ing["mv_ind"].items():
             if kname == "revenue":
                 continue
-            kind = MEASURES[proc][kname]
+            kind = self.scenario.roles[role].measure_kinds[kname]
             lin_year += (1.0 - w) * v * (1.0 if kind == "flow" else 0.5)
         lin_year += ing["team_lin"]
         lin_year += self.params.effort.intrinsic * ing["S"]
