@@ -110,7 +110,7 @@ CATALOGUE: dict[str, MetricInfo] = {
     "draw_paid": MetricInfo("Draws paid beyond earnings", "money"),
     "draw_outstanding": MetricInfo("Draw balance still owed", "money"),
     "spiff_cost": MetricInfo("SPIFF payouts", "money"),
-    # named measures (roles with a measures: block; docs/model.md section 2.5)
+    # named measures (roles with a measures: block; docs/model.md section 2, named measures)
     "market_share": MetricInfo("Market share", "percent"),
     "retention_rate": MetricInfo("Customer retention (kept / opening book)", "percent"),
     "customers_lost": MetricInfo("Existing customers lost", "ratio"),

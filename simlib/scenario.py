@@ -211,7 +211,7 @@ class GenericProduction(_Model):
 
 
 class MarketShareMeasure(_Model):
-    """Market share: revenue over a simulated market size per rep-month (docs/model.md section 2.5)."""
+    """Market share: revenue over a simulated market size per rep-month (docs/model.md section 2, named measures)."""
 
     share: Annotated[Real, Field(gt=0.0, le=1.0)] = Field(
         0.2, description="an average ramped rep's share of their territory's market at today's effort, fraction")
@@ -220,7 +220,7 @@ class MarketShareMeasure(_Model):
 
 
 class RetentionMeasure(_Model):
-    """Customer retention: a book of existing customers churning month by month (docs/model.md section 2.5)."""
+    """Customer retention: a book of existing customers churning month by month (docs/model.md section 2, named measures)."""
 
     customers: Annotated[Whole, Field(ge=1, le=1000)] = Field(
         40, description="existing customers in each rep's book at the start of the year")
@@ -231,7 +231,7 @@ class RetentionMeasure(_Model):
 
 
 class ProfitMeasure(_Model):
-    """Profit after discounts: revenue less cost of goods at the discount given (docs/model.md section 2.5)."""
+    """Profit after discounts: revenue less cost of goods at the discount given (docs/model.md section 2, named measures)."""
 
     discount: Annotated[Real, Field(ge=0.0, le=0.9)] = Field(
         0.05, description="today's mean discount off list price, fraction (gross_margin is the margin at it)")
@@ -242,7 +242,7 @@ class ProfitMeasure(_Model):
 
 
 class GrowthMeasure(_Model):
-    """Growth against last year: revenue over each rep's base-year revenue (docs/model.md section 2.5).
+    """Growth against last year: revenue over each rep's base-year revenue (docs/model.md section 2, named measures).
 
     The base year is the last year's revenue a ``last_year`` quota uses
     (the role's ``last_year_sd``); it has no parameters of its own.
@@ -250,7 +250,7 @@ class GrowthMeasure(_Model):
 
 
 class VisitsMeasure(_Model):
-    """Customer visits: a field activity that competes with time per visit (docs/model.md section 2.5)."""
+    """Customer visits: a field activity that competes with time per visit (docs/model.md section 2, named measures)."""
 
     per_day: Annotated[Real, Field(gt=0.0, le=100.0)] = Field(
         3.0, description="customer visits per working day of an average ramped rep at today's effort")
@@ -260,7 +260,7 @@ class VisitsMeasure(_Model):
 
 
 class SegmentsMeasure(_Model):
-    """Revenue by product or customer segment: each rep-month's revenue split by a noisy mix (docs/model.md section 2.5)."""
+    """Revenue by product or customer segment: each rep-month's revenue split by a noisy mix (docs/model.md section 2, named measures)."""
 
     shares: dict[str, Annotated[Real, Field(gt=0.0, le=1.0)]] = Field(
         description="segment name -> share of revenue (summing to 1); measures revenue_<segment>")
@@ -286,7 +286,7 @@ MAX_SEGMENTS = 20
 
 
 class NamedMeasures(_Model):
-    """The measures a role adds to its process's (``measures:`` in a role; docs/model.md section 2.5).
+    """The measures a role adds to its process's (``measures:`` in a role; docs/model.md section 2, named measures).
 
     Each block present (``{}`` takes its defaults) adds its measures to the
     role: ``market_share`` (and ``market_size``), ``retention`` (and
@@ -338,7 +338,7 @@ def named_measure_hint(measure: str, role: str | None) -> str:
     where = f"roles.{role}.measures" if role else "the role's measures"
     for block, adds in NAMED_MEASURES.items():
         if measure in adds:
-            return f"; '{measure}' needs {where}.{block} ({{}} takes its defaults, docs/model.md section 2.5)"
+            return f"; '{measure}' needs {where}.{block} ({{}} takes its defaults, docs/model.md section 2, named measures)"
     if measure.startswith("revenue_"):
         return f"; revenue by segment needs {where}.segments with shares naming '{measure[8:]}'"
     return ""
@@ -381,7 +381,7 @@ class Role(_Model):
     production: dict[str, Any] = Field(default_factory=dict, validate_default=True)
     measures: NamedMeasures | None = Field(
         None, description="measures added to the process's: market share, retention, profit after discounts, "
-                          "growth, visits, revenue by segment (docs/model.md section 2.5)")
+                          "growth, visits, revenue by segment (docs/model.md section 2, named measures)")
 
     @field_validator("seasonality")
     @classmethod

@@ -90,7 +90,7 @@ def measure_elasticities(role: Role) -> dict[str, tuple[float, float]]:
     """Elasticity of each of a role's measures to (activity, quality) effort, in units of the process's.
 
     The process's own measures as :data:`_ELAS`; a role's named measures
-    (docs/model.md section 2.5) follow from their production: measures made
+    (docs/model.md section 2, named measures) follow from their production: measures made
     from revenue move as revenue; retention moves with quality only (through
     churn), discounts too (so profit after discounts gets a quality term
     besides revenue's); visits with activity effort at their own elasticity

@@ -41,7 +41,7 @@ SPIFF_METRICS: dict[str, tuple[str, str]] = {
     "spiff_cost": ("paid by SPIFFs, time-limited bonuses (part of incentive cost)", "money"),
 }
 
-#: metrics of the named measures (docs/model.md section 2.5), each in results only when some role of the
+#: metrics of the named measures (docs/model.md section 2, named measures), each in results only when some role of the
 #: scenario has the ``measures:`` block in NAMED_METRIC_BLOCKS (NaN for a role without it)
 NAMED_METRICS: dict[str, tuple[str, str]] = {
     "market_share": ("revenue / simulated market size, in the year", "fraction"),

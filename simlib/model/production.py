@@ -603,7 +603,7 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
 
 
 class NamedProcess:
-    """A role's named measures (``role.measures``; docs/model.md section 2.5) for a chunk of trials.
+    """A role's named measures (``role.measures``; docs/model.md section 2, named measures) for a chunk of trials.
 
     Two kinds: those the month's controls move (``STEPPED``: visits, the
     churn of the customer book, the discount given) come from :meth:`step`

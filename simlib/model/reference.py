@@ -253,7 +253,7 @@ def _noise(cv: float, z: float) -> float:
 
 
 def _produce_named(role: Role, rep: dict, r: int, d: dict, demand: list[float], out: dict[str, list[float]]) -> None:
-    """Add a rep's named measures (``role.measures``, docs/model.md section 2.5) to ``out``, from its revenue there."""
+    """Add a rep's named measures (``role.measures``, docs/model.md section 2, named measures) to ``out``, from its revenue there."""
     nm = role.measures
     if nm is None:
         return
