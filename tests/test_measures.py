@@ -310,3 +310,20 @@ def test_controls_move_the_stepped_measures_as_documented():
     assert busy["visits"].sum() > today["visits"].sum()
     assert busy["customers_lost"].sum() > today["customers_lost"].sum()
     assert busy["discount_rate"].mean() > today["discount_rate"].mean()
+
+
+# -- the shipped role examples -----------------------------------------------------------
+
+
+def test_shipped_role_examples_validate_run_and_pay_on_their_measures():
+    """scenarios/role_examples.yaml: the document's role schemes and the named-measure plans run, each part paying."""
+    s = simlib.load_scenario("scenarios/role_examples.yaml")
+    assert {"retention", "market_share", "growth"} <= set(s.roles["key_account"].measure_kinds)
+    assert {"visits", "revenue_core", "revenue_new_product"} <= set(s.roles["field"].measure_kinds)
+    d = draw_chunk(Layout.of(s), root_seed(4), np.arange(8))
+    for o in role_outcomes(s, ["document", "measures"], d, behaviour="none"):
+        for name, pay in o.pay.components.items():
+            assert pay.mean() > 0, (o.plan, o.role, name)
+    res = simlib.simulate(s, trials=4, rng=1, behaviour="none")
+    metrics = set(res.summary()["metric"])
+    assert {"market_share", "retention_rate", "growth_rate", "visits_per_day", "profit_after_discounts"} <= metrics
