@@ -266,6 +266,9 @@ class SegmentsMeasure(_Model):
         description="segment name -> share of revenue (summing to 1); measures revenue_<segment>")
     cv: Annotated[Real, Field(ge=0.0, le=2.0)] = Field(
         0.2, description="coefficient of variation of a segment's share in a rep-month (lognormal, renormalised)")
+    mix_elasticity: Annotated[Real, Field(ge=0.0, le=5.0)] = Field(
+        0.5, description="how far reps move selling toward segments that pay more per unit of revenue than today "
+                         "(behaviour dynamic; 0: the mix does not respond)")
 
     @field_validator("shares")
     @classmethod

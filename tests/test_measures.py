@@ -327,3 +327,25 @@ def test_shipped_role_examples_validate_run_and_pay_on_their_measures():
     res = simlib.simulate(s, trials=4, rng=1, behaviour="none")
     metrics = set(res.summary()["metric"])
     assert {"market_share", "retention_rate", "growth_rate", "visits_per_day", "profit_after_discounts"} <= metrics
+
+
+def test_a_higher_rate_on_a_segment_moves_selling_toward_it():
+    seg = {"segments": {"shares": {"core": 0.7, "new_product": 0.3}, "cv": 0.2}}
+    data = with_plan(generic_dict(seg), "new_push", [
+        {"name": "rev", "weight": 0.6, "points": CURVE},
+        {"name": "core", "measure": "revenue_core", "kind": "commission", "target": 336000,
+         "tiers": [{"from": 0.0, "rate": 0.01}]},
+        {"name": "new", "measure": "revenue_new_product", "kind": "commission", "target": 144000,
+         "tiers": [{"from": 0.0, "rate": 0.05}]}])
+    out = _dynamic(data)
+    now, push = out["current"].measures, out["new_push"].measures
+    share_now = now["revenue_new_product"].sum() / now["revenue"].sum()
+    share_push = push["revenue_new_product"].sum() / push["revenue"].sum()
+    assert share_push > share_now + 0.01
+    mix = out["new_push"].policy.mix
+    assert mix[1] > 1.0 > mix[0] and 0.7 * mix[0] + 0.3 * mix[1] == pytest.approx(1.0)
+    # the segments still add up to revenue
+    np.testing.assert_allclose(push["revenue_core"] + push["revenue_new_product"], push["revenue"], rtol=1e-12)
+    # no response asked for: today's mix under any plan
+    data["roles"]["field"]["measures"]["segments"]["mix_elasticity"] = 0.0
+    assert _dynamic(data)["new_push"].policy.mix is None

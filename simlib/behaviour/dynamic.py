@@ -478,6 +478,29 @@ class DynamicBehaviour:
             rev = 1.0
         return f, float(rev)
 
+    def _mix(self, ing: dict, ing_cur: dict, role: str) -> tuple[float, ...] | None:
+        """Tilt of the role's revenue segments under a plan (None without segments or with no response).
+
+        A rep moves selling time toward the segments that pay more per unit of
+        revenue than today: segment ``s`` (share ``w_s``) pays ``pi_s =
+        MV_s / w_s`` per log unit of revenue sold in it (``MV_s`` the marginal
+        pay of ``revenue_<s>``), and its share is multiplied by
+        ``exp(mix_elasticity (pi_s(plan) - pi_s(current)) / S)`` (``S`` pay
+        at stake), renormalised so that the shares still sum to one: total
+        revenue is not changed by the mix, only where it is sold
+        (docs/model.md section 2, named measures).
+        """
+        nm = self.scenario.roles[role].measures
+        seg = None if nm is None else nm.segments
+        if seg is None or seg.mix_elasticity <= 0:
+            return None
+        w = np.array(list(seg.shares.values()))
+        pi = np.array([max(ing["mv_full"][f"revenue_{k}"], 0.0) - max(ing_cur["mv_full"][f"revenue_{k}"], 0.0)
+                       for k in seg.shares]) / w
+        t = np.exp(np.clip(seg.mix_elasticity * pi / max(ing["S"], 1e-9), -3.0, 3.0))
+        t = t / float(np.dot(w, t))
+        return None if np.allclose(t, 1.0, rtol=0.0, atol=1e-12) else tuple(float(x) for x in t)
+
     def _help(self, ing: dict, ing_cur: dict) -> float:
         """Help effort h (1 = today): h^(gh-1) = MV_help(plan) / MV_help(current).
 
@@ -699,7 +722,7 @@ class DynamicBehaviour:
             effort=sol.effort.reshape(NA, NC, MONTHS, X_N),
             shift=sol.shift.reshape(NA, NC, MONTHS, X_N),
             a_grid=a_grid, c_grid=c_grid, starts=pb.starts, ends=pb.ends, inc=pb.inc, prof=pb.prof,
-            focus=f, help=h, help_mult=hm, rev_focus=rev_f,
+            focus=f, help=h, help_mult=hm, rev_focus=rev_f, mix=None if is_cur else self._mix(ing, ing_cur, role),
             info=dict(mean_output=sol.mean_output.reshape(NA, NC)),
         )
         return rs, sol

@@ -236,7 +236,7 @@ class RoleProcess:
             e = np.asarray(c.effort, dtype=float)
             f = np.asarray(c.focus, dtype=float)
             _, q, _ = _split(c, self.p.activity_share, self.p.quality_elasticity, self.beta)
-            out.update(self.named.step(m, e * f, q))
+            out.update(self.named.step(m, e * f, q, c.mix))
         return out
 
     # -- today's effort all year: every month at once ------------------------------
@@ -620,12 +620,19 @@ class NamedProcess:
     def __init__(self, world: RoleWorld):
         self.w = world
         self.nm = world.role.measures
+        self.mix: np.ndarray | None = None  # the segments' tilt the controls asked for (None: today's mix)
         if self.nm.retention is not None:
             self._book = np.full(world.shape, float(self.nm.retention.customers))
 
-    def step(self, m: int, ef, q) -> dict[str, np.ndarray]:
-        """Month ``m``'s stepped measures, each (T, R), at activity effort ``ef`` (effort x focus) and quality ``q``."""
+    def step(self, m: int, ef, q, mix: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
+        """Month ``m``'s stepped measures, each (T, R), at activity effort ``ef`` (effort x focus) and quality ``q``.
+
+        ``mix`` (the controls' tilt of the revenue segments) is kept for
+        :meth:`derived`.
+        """
         nm, d, out = self.nm, self.w.draws, {}
+        if mix is not None:
+            self.mix = np.asarray(mix, dtype=float)
         if nm.visits is not None:
             out["visits"] = self._visits(self.w.ramp[:, :, m], ef, d["visits"][:, :, m])
         if nm.retention is not None:
@@ -714,7 +721,10 @@ class NamedProcess:
         if nm.segments is not None:
             seg = nm.segments
             names = list(seg.shares)
-            mix = _once(lambda m: _segment_mix(np.array([seg.shares[k] for k in names]), seg.cv, d["segments"]))
+            shares = np.array([seg.shares[k] for k in names])
+            if self.mix is not None:  # selling moved between segments (the tilt keeps sum w t = 1)
+                shares = shares * self.mix
+            mix = _once(lambda m: _segment_mix(shares, seg.cv, d["segments"]))
             for i, k in enumerate(names):
                 f[f"revenue_{k}"] = _segment_revenue(mix, i)
         return f
