@@ -1449,6 +1449,9 @@ def _build(data: dict, source: str) -> Scenario:
     for key in ("roster", "year_start", "history"):  # unset: the hash of scenarios written before they existed
         if dumped[key] is None:
             del dumped[key]
+    for role in dumped["roles"].values():  # no named measures: the hash of scenarios written before them
+        if role.get("measures") is None:
+            role.pop("measures", None)
     for plan in dumped["plans"].values():  # a check only, with no effect on results
         for rp in plan["roles"].values():
             rp.pop("weights_total", None)

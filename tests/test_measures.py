@@ -349,3 +349,13 @@ def test_a_higher_rate_on_a_segment_moves_selling_toward_it():
     # no response asked for: today's mix under any plan
     data["roles"]["field"]["measures"]["segments"]["mix_elasticity"] = 0.0
     assert _dynamic(data)["new_push"].policy.mix is None
+
+
+def test_the_scenario_hash_is_unchanged_without_named_measures():
+    """A scenario without a measures: block hashes as before the block existed; with one, differently."""
+    plain = scenario_from_dict(generic_dict())
+    explicit = scenario_from_dict(generic_dict(None))
+    data = generic_dict()
+    data["roles"]["field"]["measures"] = None
+    assert plain.sha256 == explicit.sha256 == scenario_from_dict(data).sha256
+    assert scenario_from_dict(generic_dict({"visits": {}})).sha256 != plain.sha256
