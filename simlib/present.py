@@ -110,6 +110,13 @@ CATALOGUE: dict[str, MetricInfo] = {
     "draw_paid": MetricInfo("Draws paid beyond earnings", "money"),
     "draw_outstanding": MetricInfo("Draw balance still owed", "money"),
     "spiff_cost": MetricInfo("SPIFF payouts", "money"),
+    # named measures (roles with a measures: block; docs/model.md section 2, named measures)
+    "market_share": MetricInfo("Market share", "percent"),
+    "retention_rate": MetricInfo("Customer retention (kept / opening book)", "percent"),
+    "customers_lost": MetricInfo("Existing customers lost", "count"),
+    "profit_after_discounts": MetricInfo("Profit after discounts", "money"),
+    "growth_rate": MetricInfo("Growth on last year", "percent"),
+    "visits_per_day": MetricInfo("Customer visits per rep-day", "ratio"),
     # payout calendar: accrual by performance month, cash by calendar month
     **{f"accrual_m{m:02d}": MetricInfo(f"Accrued for {name} performance", "money")
        for m, name in enumerate(_MONTHS, start=1)},

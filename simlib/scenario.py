@@ -16,6 +16,7 @@ import datetime
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -209,12 +210,154 @@ class GenericProduction(_Model):
     quality_elasticity: NonNeg = 0.3
 
 
+class MarketShareMeasure(_Model):
+    """Market share: revenue over a simulated market size per rep-month (docs/model.md section 2, named measures)."""
+
+    share: Annotated[Real, Field(gt=0.0, le=1.0)] = Field(
+        0.2, description="an average ramped rep's share of their territory's market at today's effort, fraction")
+    size_cv: Annotated[Real, Field(ge=0.0, le=2.0)] = Field(
+        0.1, description="coefficient of variation of a rep-month's market size around its mean (lognormal)")
+
+
+class RetentionMeasure(_Model):
+    """Customer retention: a book of existing customers churning month by month (docs/model.md section 2, named measures)."""
+
+    customers: Annotated[Whole, Field(ge=1, le=1000)] = Field(
+        40, description="existing customers in each rep's book at the start of the year")
+    churn: Annotated[Real, Field(ge=0.0, le=0.5)] = Field(
+        0.015, description="monthly probability that an existing customer leaves, at today's quality effort")
+    quality_effect: Annotated[Real, Field(ge=0.0, le=5.0)] = Field(
+        1.0, description="elasticity of churn to account care: churn x quality**-quality_effect")
+
+
+class ProfitMeasure(_Model):
+    """Profit after discounts: revenue less cost of goods at the discount given (docs/model.md section 2, named measures)."""
+
+    discount: Annotated[Real, Field(ge=0.0, le=0.9)] = Field(
+        0.05, description="today's mean discount off list price, fraction (gross_margin is the margin at it)")
+    discount_cv: Annotated[Real, Field(ge=0.0, le=2.0)] = Field(
+        0.3, description="coefficient of variation of a rep-month's discount (lognormal)")
+    quality_effect: Annotated[Real, Field(ge=0.0, le=5.0)] = Field(
+        0.5, description="elasticity of the discount to selling care: discount x quality**-quality_effect")
+
+
+class GrowthMeasure(_Model):
+    """Growth against last year: revenue over each rep's base-year revenue (docs/model.md section 2, named measures).
+
+    The base year is the last year's revenue a ``last_year`` quota uses
+    (the role's ``last_year_sd``); it has no parameters of its own.
+    """
+
+
+class VisitsMeasure(_Model):
+    """Customer visits: a field activity that competes with time per visit (docs/model.md section 2, named measures)."""
+
+    per_day: Annotated[Real, Field(gt=0.0, le=100.0)] = Field(
+        3.0, description="customer visits per working day of an average ramped rep at today's effort")
+    working_days: Annotated[Real, Field(gt=0.0, le=31.0)] = Field(21.0, description="working days per month")
+    elasticity: Annotated[Real, Field(gt=0.0, le=3.0)] = Field(
+        1.0, description="elasticity of visits to activity effort (revenue's is the role's effort_elasticity)")
+
+
+class SegmentsMeasure(_Model):
+    """Revenue by product or customer segment: each rep-month's revenue split by a noisy mix (docs/model.md section 2, named measures)."""
+
+    shares: dict[str, Annotated[Real, Field(gt=0.0, le=1.0)]] = Field(
+        description="segment name -> share of revenue (summing to 1); measures revenue_<segment>")
+    cv: Annotated[Real, Field(ge=0.0, le=2.0)] = Field(
+        0.2, description="coefficient of variation of a segment's share in a rep-month (lognormal, renormalised)")
+    mix_elasticity: Annotated[Real, Field(ge=0.0, le=5.0)] = Field(
+        0.5, description="how far reps move selling toward segments that pay more per unit of revenue than today "
+                         "(behaviour dynamic; 0: the mix does not respond)")
+
+    @field_validator("shares")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        if not 1 <= len(v) <= MAX_SEGMENTS:
+            raise ValueError(f"expected 1 to {MAX_SEGMENTS} segments, got {len(v)}")
+        bad = [k for k in v if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", k)]
+        if bad:
+            raise ValueError(f"segment names must be lower-case letters, digits and '_' (starting with a letter, "
+                             f"at most 40), got {bad}")
+        if abs(sum(v.values()) - 1.0) > WEIGHT_TOLERANCE:
+            raise ValueError(f"segment shares must sum to 1, got {sum(v.values()):g}")
+        return v
+
+
+#: most segments in a role's revenue split
+MAX_SEGMENTS = 20
+
+
+class NamedMeasures(_Model):
+    """The measures a role adds to its process's (``measures:`` in a role; docs/model.md section 2, named measures).
+
+    Each block present (``{}`` takes its defaults) adds its measures to the
+    role: ``market_share`` (and ``market_size``), ``retention`` (and
+    ``customers_lost``), ``profit_after_discounts`` (and ``discount_rate``),
+    ``growth`` (and ``base_revenue``), ``visits``, and ``revenue_<segment>``
+    for each segment of ``segments``. A block left out draws no random
+    numbers, so a role without it has the same results as before.
+    """
+
+    market_share: MarketShareMeasure | None = None
+    retention: RetentionMeasure | None = None
+    profit_after_discounts: ProfitMeasure | None = None
+    growth: GrowthMeasure | None = None
+    visits: VisitsMeasure | None = None
+    segments: SegmentsMeasure | None = None
+
+
+#: the measures each block of a role's ``measures:`` adds, and their kinds (segments add revenue_<name>, flow)
+NAMED_MEASURES: dict[str, dict[str, str]] = {
+    "market_share": {"market_share": "score", "market_size": "flow"},
+    "retention": {"retention": "score", "customers_lost": "flow"},
+    "profit_after_discounts": {"profit_after_discounts": "flow", "discount_rate": "score"},
+    "growth": {"growth": "flow", "base_revenue": "flow"},
+    "visits": {"visits": "flow"},
+}
+
+
+def measure_kinds(process: str, named: Any) -> dict[str, str]:
+    """Measure -> kind ("flow" or "score") of a role: its process's, then those its ``measures:`` block adds.
+
+    ``named`` is the block as a dict (raw or dumped; ``None`` entries are
+    absent blocks) or None.
+    """
+    out = dict(MEASURES[process])
+    if not isinstance(named, dict):
+        return out
+    for block, adds in NAMED_MEASURES.items():
+        if named.get(block) is not None:
+            out.update(adds)
+    seg = named.get("segments")
+    shares = seg.get("shares") if isinstance(seg, dict) else None
+    for name in shares if isinstance(shares, dict) else ():
+        out[f"revenue_{name}"] = "flow"
+    return out
+
+
+def named_measure_hint(measure: str, role: str | None) -> str:
+    """What to add to a role to get a named measure it lacks ('' for a name that is no named measure)."""
+    where = f"roles.{role}.measures" if role else "the role's measures"
+    for block, adds in NAMED_MEASURES.items():
+        if measure in adds:
+            return f"; '{measure}' needs {where}.{block} ({{}} takes its defaults, docs/model.md section 2, named measures)"
+    if measure.startswith("revenue_"):
+        return f"; revenue by segment needs {where}.segments with shares naming '{measure[8:]}'"
+    return ""
+
+
 _PRODUCTION_MODELS = {
     "telesales": TelesalesProduction,
     "key_account": KeyAccountProduction,
     "channel": ChannelProduction,
     "generic": GenericProduction,
 }
+
+
+@by_identity()
+def _role_measure_kinds(role: Role) -> dict[str, str]:
+    return measure_kinds(role.process, None if role.measures is None else role.measures.model_dump())
 
 
 @by_identity()
@@ -239,6 +382,9 @@ class Role(_Model):
     effort_elasticity: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.6
     last_year_sd: NonNeg = 0.15
     production: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    measures: NamedMeasures | None = Field(
+        None, description="measures added to the process's: market share, retention, profit after discounts, "
+                          "growth, visits, revenue by segment (docs/model.md section 2, named measures)")
 
     @field_validator("seasonality")
     @classmethod
@@ -269,6 +415,11 @@ class Role(_Model):
     def process_params(self):
         """The validated production parameters of this role's process (built once per role)."""
         return _process_params(self)
+
+    @property
+    def measure_kinds(self) -> dict[str, str]:
+        """Measure -> "flow" or "score": the process's measures, then the ``measures:`` block's (built once per role)."""
+        return _role_measure_kinds(self)
 
 
 # --------------------------------------------------------------------------
@@ -384,26 +535,32 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
                 out.append((where, f"unknown role, expected one of {sorted(process)}"))
                 continue
             if isinstance(rp, dict):
-                out += _role_plan_problems(where, rp, process[rname])
+                named = roles[rname].get("measures") if isinstance(roles[rname], dict) else None
+                out += _role_plan_problems(where, rp, process[rname], named, rname)
         missing = set(process) - set(proles)
         if missing:
             out.append((f"plans.{pname}.roles", f"no plan for role(s) {sorted(missing)}"))
     return out
 
 
-def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, str]]:
+def _role_plan_problems(where: str, rp: dict, process: Any, named: Any = None,
+                        role: str | None = None) -> list[tuple[str, str]]:
     """Problems of one role's plan (a dict at field path ``where``) against its role's process.
 
     Repeated or unknown component names first, then the measures of the
     components, gates, modifiers and recognition: each must be a measure of
-    the process (``process`` as the scenario file gives it; nothing is
-    checked when it is not a known process).
+    the process or of the role's ``measures:`` block (``named``; ``process``
+    as the scenario file gives it; nothing is checked when it is not a known
+    process). An unknown measure that a ``measures:`` block would add says
+    which block (of role ``role``) to add.
     """
     out = [(f"{where}.{f}", m) for f, m in _name_problems(rp)]
     out += [(f"{where}.{f}", m) for f, m in weight_problems(rp)]
-    known = MEASURES.get(process) if isinstance(process, str) else None
+    known = measure_kinds(process, named) if process in MEASURES else None
     if known is None:
         return out
+    problems = out
+    out = []
     out += _component_measure_problems(where, rp.get("components"), process, known)
     out += _scorecard_measure_problems(where, rp.get("scorecards"), process, known)
     spiffs = rp.get("spiffs")
@@ -431,7 +588,21 @@ def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, s
         if rec.get("measure", "revenue") not in known:
             out.append((f"{where}.recognition.measure",
                         f"'{rec['measure']}' unknown, expected one of {sorted(known)}"))
-    return out
+    return problems + [(f, m + _hint_for(f[len(where) + 1:], rp, known, role)) for f, m in out]
+
+
+def _hint_for(field: str, rp: dict, known: dict[str, str], role: str | None) -> str:
+    """The :func:`named_measure_hint` of the measure at ``field`` (a ``<section>.<i>...measure`` path in ``rp``) when unknown."""
+    parts = field.split(".")
+    if parts[-1] != "measure":
+        return ""
+    node: Any = rp
+    for p in parts:
+        if isinstance(node, list):
+            node = node[int(p)] if p.isdigit() and int(p) < len(node) else None
+        else:
+            node = node.get(p) if isinstance(node, dict) else None
+    return named_measure_hint(node, role) if isinstance(node, str) and node not in known else ""
 
 
 def _programme_problems(where: str, progs: Any, process: str, known: dict[str, str]) -> list[tuple[str, str]]:
@@ -1396,6 +1567,9 @@ def _build(data: dict, source: str) -> Scenario:
     for key in ("roster", "year_start", "history"):  # unset: the hash of scenarios written before they existed
         if dumped[key] is None:
             del dumped[key]
+    for role in dumped["roles"].values():  # no named measures: the hash of scenarios written before them
+        if role.get("measures") is None:
+            role.pop("measures", None)
     for plan in dumped["plans"].values():  # a check only, with no effect on results
         for rp in plan["roles"].values():
             rp.pop("weights_total", None)

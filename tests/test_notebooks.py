@@ -169,6 +169,13 @@ def test_role_schemes_results(run):
     assert set(comp[comp.plan == "current"]["measure"]) > {"revenue"}
     d = pd.DataFrame(r["differences"])
     assert set(d["plan"]) == {"one_plan_for_all"}
+    # the document's schemes (scenarios/role_examples.yaml), one section per role, on the named measures too
+    ex = r["examples"]
+    ec = pd.DataFrame(ex["components"])
+    assert set(ec["role"]) == {"key_account", "telesales", "channel", "field"}
+    assert {"large_order_value", "milestones", "retention", "calls", "talk_time", "record_accuracy", "partners_opened",
+            "policy_adherence", "visits", "revenue_new_product"} <= set(ec["measure"])
+    assert "retention_rate" in set(pd.DataFrame(ex["summary"])["metric"])
 
 
 def test_explorer_snapshot_results(run):

@@ -403,3 +403,62 @@ def test_payout_calendar_agrees_with_reference(small_dict):
                 _close(cal.cash[t], [c["cash"] for c in ref], f"{what} cash")
                 _close(cal.next_year[t], [c["next_year"] for c in ref], f"{what} next year")
     assert late > 0
+
+
+#: every named measure on every process (docs/model.md section 2, named measures)
+NAMED_BLOCKS = {
+    "market_share": {"share": 0.3, "size_cv": 0.2},
+    "retention": {"customers": 25, "churn": 0.03, "quality_effect": 1.5},
+    "profit_after_discounts": {"discount": 0.07, "discount_cv": 0.4},
+    "growth": {},
+    "visits": {"per_day": 2.5, "working_days": 20, "elasticity": 1.2},
+    "segments": {"shares": {"core": 0.5, "services": 0.3, "new_product": 0.2}, "cv": 0.25},
+}
+
+
+def test_named_measures_and_their_pay_agree_with_reference(small_dict):
+    """Market share, retention, profit after discounts, growth, visits and segments: engine = reference, rep by rep."""
+    d = small_dict
+    d["roles"]["gen"] = {"process": "generic", "headcount": 5, "base_salary": 50000, "target_incentive": 25000,
+                         "new_hire_share": 0.4}
+    for r in d["roles"].values():
+        r["measures"] = NAMED_BLOCKS
+    curve = [[0.5, 0.0], [1.0, 1.0], [1.5, 2.0]]
+    named_plan = {"quota": {"method": "last_year"}, "components": [
+        {"name": "rev", "weight": 0.3, "points": curve},
+        {"name": "share", "measure": "market_share", "weight": 0.2, "target": 0.3, "period": "quarter", "points": curve},
+        {"name": "growth", "measure": "growth", "weight": 0.2, "target": 1.05, "points": curve},
+        {"name": "core", "measure": "revenue_core", "kind": "commission", "target": 100000,
+         "tiers": [{"from": 0.0, "rate": 0.01}]},
+        {"name": "new", "measure": "revenue_new_product", "kind": "commission", "target": 100000,
+         "tiers": [{"from": 0.0, "rate": 0.05}]},
+        {"name": "profit", "measure": "profit_after_discounts", "kind": "commission", "target": 100000,
+         "tiers": [{"from": 0.0, "rate": 0.01}, {"from": 1.0, "rate": 0.02}]},
+        {"name": "visits", "measure": "visits", "kind": "per_unit", "rate": 3}],
+        "scorecards": [{"name": "card", "weight": 0.3, "measures": [
+            {"measure": "retention", "weight": 60, "target": 0.7, "curve": [[0.9, 50], [1.0, 100], [1.1, 120]]},
+            {"measure": "visits", "weight": 40, "target": 500, "intervals": [
+                {"from": 0.0, "to": 0.8, "score": 0}, {"from": 0.8, "to": 1.0, "score": 60}, {"from": 1.0, "score": 100}]}],
+            "payout": {"curve": [[0, 0.0], [100, 1.0], [120, 1.5]]}}]}
+    d["plans"] = {"current": d["plans"]["current"],
+                  "named": {"roles": {r: named_plan for r in d["roles"]}}}
+    d["plans"]["current"]["roles"]["gen"] = {"components": [{"name": "rev", "weight": 1.0, "points": curve}]}
+    s = simlib.scenario_from_dict(d, "named.yaml")
+    root = root_seed(17)
+    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
+    market = market_multiplier(s, draws)
+    ref = [reference_trial(s, ["named"], root, t) for t in range(TRIALS)]
+    for rname in s.roles:
+        world = role_world(s, rname, draws, market)
+        measures = run_year(world)
+        assert set(measures) == set(s.roles[rname].measure_kinds)
+        pay = compute_pay(s, "named", world, measures, set_quotas(s, "named", world))
+        assert all(np.std(v) > 0 for v in pay.components.values()), rname
+        for t in range(TRIALS):
+            rm = ref[t]["roles"][rname]["measures"]
+            for k, arr in measures.items():
+                _close(arr[t], [rm[r][k] for r in range(len(rm))], f"{rname}.{k} trial {t}")
+            rp = ref[t]["pay"]["named"][rname]
+            for c, v in pay.components.items():
+                _close(v[t], rp["components"][c], f"{rname} {c} trial {t}")
+            _close(pay.incentive[t], rp["incentive"], f"{rname} incentive trial {t}")

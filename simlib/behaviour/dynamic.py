@@ -67,7 +67,7 @@ from simlib.model.plans import (
 )
 from simlib.model.population import RoleWorld
 from simlib.model.programmes import prize
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, RolePlan, Scenario, Scorecard
+from simlib.scenario import MONTHS, PERIODS, Component, Role, RolePlan, Scenario, Scorecard
 
 #: elasticity of each measure to (activity, quality) effort, by process (simlib.model.production)
 _ELAS: dict[str, dict[str, tuple[float, float]]] = {
@@ -85,6 +85,44 @@ _ELAS: dict[str, dict[str, tuple[float, float]]] = {
     },
     "generic": {"revenue": (1, 0), "units": (1, 0)},
 }
+
+
+def measure_elasticities(role: Role) -> dict[str, tuple[float, float]]:
+    """Elasticity of each of a role's measures to (activity, quality) effort, in units of the process's.
+
+    The process's own measures as :data:`_ELAS`; a role's named measures
+    (docs/model.md section 2, named measures) follow from their production: measures made
+    from revenue move as revenue; retention moves with quality only (through
+    churn), discounts too (so profit after discounts gets a quality term
+    besides revenue's); visits with activity effort at their own elasticity
+    (divided by the role's effort elasticity, which the split multiplies
+    back). ``market_size``, ``base_revenue`` and ``customers_lost`` do not
+    reward effort.
+    """
+    elas = dict(_ELAS[role.process])
+    nm = role.measures
+    if nm is None:
+        return elas
+    rev = elas["revenue"]
+    for k in role.measure_kinds:
+        if k in ("market_share", "growth") or k.startswith("revenue_"):
+            elas[k] = rev
+        elif k in ("market_size", "base_revenue", "customers_lost"):
+            elas[k] = (0.0, 0.0)
+    if nm.retention is not None:
+        # d log((1 - h)^12) / d log q = 12 h k / (1 - h), q the quality multiplier (as satisfaction's 1)
+        h = min(nm.retention.churn, 0.5)
+        elas["retention"] = (0.0, MONTHS * h * nm.retention.quality_effect / (1.0 - h))
+    if nm.profit_after_discounts is not None:
+        p, gm = nm.profit_after_discounts, role.gross_margin
+        c = (1.0 - gm) * (1.0 - p.discount)
+        # d log(1 - c / (1 - d)) / d log q at today's discount, per unit of the quality multiplier's log
+        dq = c * p.discount / (1.0 - p.discount) ** 2 / max(1.0 - c / (1.0 - p.discount), 1e-9) * p.quality_effect
+        elas["profit_after_discounts"] = (rev[0], rev[1] + dq)
+        elas["discount_rate"] = (0.0, 0.0)
+    if nm.visits is not None:
+        elas["visits"] = (nm.visits.elasticity / role.effort_elasticity, 0.0)
+    return elas
 
 
 def revenue_elasticity(scenario: Scenario, role: str) -> float:
@@ -450,7 +488,7 @@ class DynamicBehaviour:
         if w > 0:
             s_team, p_team = team_variant(scen, plan, 1.0)
             mv_team, _, pr_team = marginal_values(s_team, p_team, role, world, meas, quota, scale=omega)
-            D = sum(v * (1.0 if k == "revenue" or MEASURES[world.role.process][k] == "flow" else 0.0) for k, v in mv_team.items())
+            D = sum(v * (1.0 if k == "revenue" or world.role.measure_kinds[k] == "flow" else 0.0) for k, v in mv_team.items())
             D = D * N  # derivative of a team's pool w.r.t. log team output
             P = float(np.mean(pr_team.incentive)) * N
             own = 1.0 / N + sig * (N - 1.0) / N
@@ -470,7 +508,7 @@ class DynamicBehaviour:
         s0, beta, qe = pp.activity_share, r.effort_elasticity, pp.quality_elasticity
         if not bp.enabled:
             return 1.0, 1.0
-        elas = _ELAS[r.process]
+        elas = measure_elasticities(r)
 
         def ab(mv):
             a = sum(max(mv[k], 0.0) * elas[k][0] for k in mv) * beta
@@ -493,6 +531,29 @@ class DynamicBehaviour:
         else:
             rev = 1.0
         return f, float(rev)
+
+    def _mix(self, ing: dict, ing_cur: dict, role: str) -> tuple[float, ...] | None:
+        """Tilt of the role's revenue segments under a plan (None without segments or with no response).
+
+        A rep moves selling time toward the segments that pay more per unit of
+        revenue than today: segment ``s`` (share ``w_s``) pays ``pi_s =
+        MV_s / w_s`` per log unit of revenue sold in it (``MV_s`` the marginal
+        pay of ``revenue_<s>``), and its share is multiplied by
+        ``exp(mix_elasticity (pi_s(plan) - pi_s(current)) / S)`` (``S`` pay
+        at stake), renormalised so that the shares still sum to one: total
+        revenue is not changed by the mix, only where it is sold
+        (docs/model.md section 2, named measures).
+        """
+        nm = self.scenario.roles[role].measures
+        seg = None if nm is None else nm.segments
+        if seg is None or seg.mix_elasticity <= 0:
+            return None
+        w = np.array(list(seg.shares.values()))
+        pi = np.array([max(ing["mv_full"][f"revenue_{k}"], 0.0) - max(ing_cur["mv_full"][f"revenue_{k}"], 0.0)
+                       for k in seg.shares]) / w
+        t = np.exp(np.clip(seg.mix_elasticity * pi / max(ing["S"], 1e-9), -3.0, 3.0))
+        t = t / float(np.dot(w, t))
+        return None if np.allclose(t, 1.0, rtol=0.0, atol=1e-12) else tuple(float(x) for x in t)
 
     def _help(self, ing: dict, ing_cur: dict) -> float:
         """Help effort h (1 = today): h^(gh-1) = MV_help(plan) / MV_help(current).
@@ -582,7 +643,7 @@ class DynamicBehaviour:
         """Mean composite points of each revenue scorecard's other measures in the calibration sample, by name."""
         rp, world = ing["rp"], ing["world"]
         prof = revenue_profile(self.scenario, world.name)
-        kinds = MEASURES[world.role.process]
+        kinds = world.role.measure_kinds
         meas = dict(self.cal.measures[world.name])
         return {sc.name: float(np.mean(scorecard_points_without(sc, "revenue", kinds, meas, ing["quota"],
                                                                 rp.quota.level, prof)))
@@ -596,12 +657,11 @@ class DynamicBehaviour:
         the non-money value of output.
         """
         w = ing["w"]
-        proc = self.scenario.roles[role].process
         lin_year = sum(v for c, v in ing["comp_ind"].items() if c not in st.names) * (1.0 - w)
         for kname, v in ing["mv_ind"].items():
             if kname == "revenue":
                 continue
-            kind = MEASURES[proc][kname]
+            kind = self.scenario.roles[role].measure_kinds[kname]
             lin_year += (1.0 - w) * v * (1.0 if kind == "flow" else 0.5)
         lin_year += ing["team_lin"]
         lin_year += self.params.effort.intrinsic * ing["S"]
@@ -721,7 +781,7 @@ class DynamicBehaviour:
             effort=sol.effort.reshape(NA, NC, MONTHS, X_N),
             shift=sol.shift.reshape(NA, NC, MONTHS, X_N),
             a_grid=a_grid, c_grid=c_grid, starts=pb.starts, ends=pb.ends, inc=pb.inc, prof=pb.prof,
-            focus=f, help=h, help_mult=hm, rev_focus=rev_f,
+            focus=f, help=h, help_mult=hm, rev_focus=rev_f, mix=None if is_cur else self._mix(ing, ing_cur, role),
             info=dict(mean_output=sol.mean_output.reshape(NA, NC)),
         )
         return rs, sol

@@ -34,7 +34,8 @@ class RoleSolution:
     period ends (units of a month's expected revenue) for each type, month
     and state. ``focus`` and ``help`` are the multitask split and help effort
     (1 = today's), ``help_mult`` the output multiplier help gives and
-    ``rev_focus`` the revenue multiplier of the split.
+    ``rev_focus`` the revenue multiplier of the split; ``mix`` the tilt of
+    the role's revenue segments (None: today's mix, or no segments).
     """
 
     effort: np.ndarray  # (NA, NC, 12, G)
@@ -49,6 +50,7 @@ class RoleSolution:
     help: float
     help_mult: float
     rev_focus: float
+    mix: tuple[float, ...] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     _tables: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -175,6 +177,7 @@ class DynamicPolicy(PolicyBase):
         self.log = PolicyRecord.today(world.shape, rs.help)
         self.help_mult = rs.help_mult
         self.focus = rs.focus
+        self.mix = rs.mix
         self.timing = params.timing.price_discount if params.timing.enabled else None
         self.held = None  # pushed revenue held to the plan's next period end (T, R)
 
@@ -220,7 +223,7 @@ class DynamicPolicy(PolicyBase):
         log.effort[..., m] = e
         if self.record_only:
             return BASELINE
-        return Controls(effort=e, focus=self.focus, help_mult=self.help_mult)
+        return Controls(effort=e, focus=self.focus, help_mult=self.help_mult, mix=self.mix)
 
     def _lagged(self, tr: Track, m: int, x: np.ndarray) -> np.ndarray:
         """Effort for month m when it pays off ``lag`` months later (key-account pipeline).

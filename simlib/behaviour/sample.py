@@ -20,7 +20,7 @@ from simlib.model.pipeline import worlds
 from simlib.model.plans import PayResult, compute_pay
 from simlib.model.population import Layout, RoleWorld, draw_chunk
 from simlib.model.production import run_year
-from simlib.scenario import MEASURES, RolePlan, Scenario
+from simlib.scenario import RolePlan, Scenario
 
 #: fixed seed and size of the calibration sample (marginal values of measures)
 CAL_SEED, CAL_TRIALS = 20240611, 16
@@ -66,7 +66,7 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
     output, mean field). Returns the marginal values by measure, those of
     revenue by pay component, and the pay at the unperturbed measures.
     """
-    kinds = MEASURES[world.role.process]
+    kinds = world.role.measure_kinds
     base = {k: (v * scale if kinds[k] == "flow" else v) for k, v in measures.items()}
 
     rp = scenario.role_plan(plan, role)

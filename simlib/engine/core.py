@@ -28,19 +28,24 @@ from simlib.model.metrics import (
     DRAW_METRICS,
     KEEP,
     METRICS,
+    NAMED_METRIC_BLOCKS,
+    NAMED_METRICS,
     PROGRAMME_METRICS,
     PROJECT_METRICS,
     SPIFF_METRICS,
     GroupArrays,
     Reducer,
     group_metrics,
+    named_metrics,
+    named_sums,
+    pool_named,
 )
 from simlib.model.pipeline import RoleOutcome, passes, worlds
 from simlib.model.plans import primary_structure, uses_draws, uses_payout, uses_spiffs, year_sum
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.model.programmes import uses_programmes
 from simlib.model.projects import uses_projects
-from simlib.scenario import Scenario
+from simlib.scenario import MONTHS, Scenario
 from simlib.version import __version__
 
 TOTAL = "total"
@@ -237,20 +242,43 @@ def _plan_metrics(scenario: Scenario, outcomes: Iterable[RoleOutcome], T: int) -
     per_group: dict[str, dict[str, np.ndarray]] = {}
     pooled: list[GroupArrays] = []
     beh: dict[str, list[np.ndarray]] = {}
+    named = named_metric_names(scenario)
+    sums = []
     for o in outcomes:
         arrays, rev_tot = _group_arrays(scenario, o)
         bm = _role_behaviour(scenario, o, T, rev_tot)
         _add_behaviour(beh, bm, rev_tot, o.world.role.headcount)
         g = group_metrics(arrays)
         g.update(bm)
+        if named:
+            sums.append(_named_sums(o))
+            g.update(named_metrics(sums[-1], named, T))
         per_group[o.role] = g
         pooled.append(arrays)
     tot = group_metrics(GroupArrays.pooled(pooled))
     tot.update(_pooled_behaviour(beh, scenario.headcount))
+    if named:
+        tot.update(named_metrics(pool_named(sums), named, T))
     budget = scenario.budget.incentive
     tot["over_budget"] = (tot["incentive_cost"] > budget).astype(float) if budget else np.full(T, np.nan)
     per_group[TOTAL] = tot
     return per_group
+
+
+def named_metric_names(scenario: Scenario) -> list[str]:
+    """The named measures' metrics of a scenario: those whose ``measures:`` block some role has."""
+    have = {b for r in scenario.roles.values() if r.measures is not None
+            for b, v in r.measures.model_dump().items() if v is not None}
+    return [m for m in NAMED_METRICS if NAMED_METRIC_BLOCKS[m] in have]
+
+
+def _named_sums(o: RoleOutcome) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A role's sums behind the named metrics (none for a role without named measures)."""
+    nm, R = o.world.role.measures, o.world.role.headcount
+    if nm is None:
+        return {}
+    return named_sums(o.measures, None if nm.retention is None else float(nm.retention.customers * R),
+                      None if nm.visits is None else float(nm.visits.working_days * MONTHS * R))
 
 
 def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.ndarray]:
@@ -455,8 +483,10 @@ def simulate_raw(
         raise PlanError(f"trials: expected an integer >= 2, got {trials!r}")
     plan_list, ref = _resolve_plans(scenario, plans, reference)
     root = root_seed(rng)
+    named = named_metric_names(scenario)
     metrics = [m for m in METRICS if (m not in DRAW_METRICS or uses_draws(scenario))
                and (m not in SPIFF_METRICS or uses_spiffs(scenario))
+               and (m not in NAMED_METRICS or m in named)
                and (m not in CALENDAR_METRICS or uses_payout(scenario))
                and (m not in PROGRAMME_METRICS or uses_programmes(scenario))
                and (m not in PROJECT_METRICS or uses_projects(scenario))]

@@ -45,11 +45,14 @@ class Controls:
     effort : total effort, 1 = today's.
     focus : share of effort on the role's activity relative to today's share (1 = today).
     help_mult : multiplier on output from teammates' help (1 = none beyond today).
+    mix : multipliers on the shares of a role's revenue segments, in the order of its
+        ``measures.segments.shares`` (None = today's mix; docs/model.md section 2, named measures).
     """
 
     effort: np.ndarray | float = 1.0
     focus: np.ndarray | float = 1.0
     help_mult: np.ndarray | float = 1.0
+    mix: tuple[float, ...] | None = None
 
 
 BASELINE = Controls()

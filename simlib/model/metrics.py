@@ -41,6 +41,22 @@ SPIFF_METRICS: dict[str, tuple[str, str]] = {
     "spiff_cost": ("paid by SPIFFs, time-limited bonuses (part of incentive cost)", "money"),
 }
 
+#: metrics of the named measures (docs/model.md section 2, named measures), each in results only when some role of the
+#: scenario has the ``measures:`` block in NAMED_METRIC_BLOCKS (NaN for a role without it)
+NAMED_METRICS: dict[str, tuple[str, str]] = {
+    "market_share": ("revenue / simulated market size, in the year", "fraction"),
+    "retention_rate": ("share of the year's opening book of existing customers still customers at its end", "fraction"),
+    "customers_lost": ("existing customers lost in the year", "count"),
+    "profit_after_discounts": ("revenue less cost of goods at the discounts given", "money"),
+    "growth_rate": ("revenue / base-year (last year's) revenue - 1", "fraction"),
+    "visits_per_day": ("customer visits per rep per working day", "count"),
+}
+#: the ``measures:`` block each named metric needs
+NAMED_METRIC_BLOCKS: dict[str, str] = {
+    "market_share": "market_share", "retention_rate": "retention", "customers_lost": "retention",
+    "profit_after_discounts": "profit_after_discounts", "growth_rate": "growth", "visits_per_day": "visits",
+}
+
 #: metrics of the payout calendar (in results only when some plan of the scenario has a ``payout`` calendar):
 #: incentive by performance month (summing to incentive cost) and paid by calendar month
 CALENDAR_METRICS: dict[str, tuple[str, str]] = {
@@ -93,6 +109,7 @@ METRICS: dict[str, tuple[str, str]] = {
     **BEHAVIOUR_METRICS,
     **DRAW_METRICS,
     **SPIFF_METRICS,
+    **NAMED_METRICS,
     **CALENDAR_METRICS,
     **PROGRAMME_METRICS,
     **PROJECT_METRICS,
@@ -445,3 +462,63 @@ def quantile_with_ci(x: np.ndarray, q: float, level: float = 0.95) -> tuple[floa
     lo = x[max(0, int(math.floor(n * q - half)) - 1)]
     hi = x[min(n - 1, int(math.ceil(n * q + half)))]
     return est, float((hi - lo) / (2 * z)), float(lo), float(hi)
+
+
+def named_sums(measures, customers: float | None, rep_days: float | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-trial (numerator, denominator) sums over a role's reps and months behind :data:`NAMED_METRICS`.
+
+    ``measures`` maps measure -> (T, R, 12) (only the role's named measures
+    are looked up); ``customers`` is the book of existing customers of all
+    the role's reps at the start of the year, ``rep_days`` the role's
+    rep working days in the year (None: the role has no such measure).
+    Sums of roles add up to their total's.
+    """
+    def tot(k):
+        return measures[k].sum(axis=(1, 2))
+
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if "market_share" in measures:
+        out["market_share"] = (tot("revenue"), tot("market_size"))
+    if "customers_lost" in measures and customers is not None:
+        lost = tot("customers_lost")
+        out["retention_rate"] = (customers - lost, np.full(lost.shape, float(customers)))
+        out["customers_lost"] = (lost, np.ones(lost.shape))
+    if "profit_after_discounts" in measures:
+        pad = tot("profit_after_discounts")
+        out["profit_after_discounts"] = (pad, np.ones(pad.shape))
+    if "growth" in measures:
+        out["growth_rate"] = (tot("revenue"), tot("base_revenue"))
+    if "visits" in measures and rep_days is not None:
+        v = tot("visits")
+        out["visits_per_day"] = (v, np.full(v.shape, float(rep_days)))
+    return out
+
+
+def named_metrics(sums: dict[str, tuple[np.ndarray, np.ndarray]], names, T: int) -> dict[str, np.ndarray]:
+    """The named metrics ``names`` per trial (T,) from :func:`named_sums` (NaN where a group has no such measure)."""
+    out = {}
+    for k in names:
+        if k not in sums:
+            out[k] = np.full(T, np.nan)
+            continue
+        num, den = sums[k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        out[k] = v - 1.0 if k == "growth_rate" else v
+    return out
+
+
+def pool_named(parts: list[dict[str, tuple[np.ndarray, np.ndarray]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Several groups' :func:`named_sums` added up, measure by measure, over the groups that have it."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for p in parts:
+        for k, (num, den) in p.items():
+            if k not in out:
+                out[k] = (num, den)
+            else:  # a total (denominator one) stays a total
+                out[k] = (out[k][0] + num, out[k][1] if k in _SUMMED else out[k][1] + den)
+    return out
+
+
+#: named metrics that are totals, not ratios (their denominator is one)
+_SUMMED = ("customers_lost", "profit_after_discounts")

@@ -18,7 +18,7 @@ from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
 from simlib.model.production import expected_monthly_revenue
 from simlib.model.programmes import ProgrammeResult, programme_pay
 from simlib.model.projects import ProjectResult, project_pay
-from simlib.scenario import MEASURES, MONTHS, PERIODS, Component, Draw, Payout, RolePlan, Scenario, Scorecard, Spiff
+from simlib.scenario import MONTHS, PERIODS, Component, Draw, Payout, RolePlan, Scenario, Scorecard, Spiff
 
 
 def revenue_profile(scenario: Scenario, role: str) -> np.ndarray:
@@ -584,7 +584,7 @@ def compute_pay(
     memo = {} if memo is None else memo
     agg = partial(_aggregated, measures, memo)
     rp: RolePlan = scenario.role_plan(plan, world.name)
-    kinds = MEASURES[world.role.process]
+    kinds = world.role.measure_kinds
     TI = scenario.target_incentive(plan, world.name)
     base = scenario.base_salary(plan, world.name)
     if world.ti_share is not None:  # a roster's reps: each at their own level relative to the role's

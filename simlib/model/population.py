@@ -114,14 +114,48 @@ def _role_draws(role: Role) -> tuple[list, list]:
     return normals, uniforms
 
 
+def _named_measure_draws(role: Role) -> tuple[list, list]:
+    """(name, shape) of the normals and uniforms of a role's named measures (``role.measures``; none without).
+
+    They are drawn after every other draw of the trial (:class:`Layout`
+    ``extra_*``), so adding a named measure leaves the numbers of everything
+    else as they were.
+    """
+    nm, R, M = role.measures, role.headcount, MONTHS
+    normals: list = []
+    uniforms: list = []
+    if nm is None:
+        return normals, uniforms
+    if nm.market_share is not None:
+        normals.append(("market_size", (R, M)))
+    if nm.retention is not None:
+        uniforms.append(("churn", (R, M)))
+    if nm.profit_after_discounts is not None:
+        normals.append(("discount", (R, M)))
+    if nm.visits is not None:
+        normals.append(("visits", (R, M)))
+    if nm.segments is not None:
+        normals.append(("segments", (R, M, len(nm.segments.shares))))
+    return normals, uniforms
+
+
 @dataclass
 class Layout:
-    """Where each named draw lives in a trial's vector of normals and uniforms."""
+    """Where each named draw lives in a trial's vector of normals and uniforms.
+
+    ``extra_normals`` and ``extra_uniforms`` (the named measures' draws) come
+    after all the others in a trial's stream, as their own block: a scenario
+    without named measures has none, and its numbers do not depend on them.
+    """
 
     normals: dict[str, tuple[int, tuple]] = field(default_factory=dict)
     uniforms: dict[str, tuple[int, tuple]] = field(default_factory=dict)
     n_normal: int = 0
     n_uniform: int = 0
+    extra_normals: dict[str, tuple[int, tuple]] = field(default_factory=dict)
+    extra_uniforms: dict[str, tuple[int, tuple]] = field(default_factory=dict)
+    n_extra_normal: int = 0
+    n_extra_uniform: int = 0
 
     @classmethod
     def of(cls, scenario: Scenario) -> Layout:
@@ -139,6 +173,12 @@ class Layout:
                 lay._add(lay.normals, f"{rname}.{n}", shape, "n_normal")
             for n, shape in uniforms:
                 lay._add(lay.uniforms, f"{rname}.{n}", shape, "n_uniform")
+        for rname, role in scenario.roles.items():
+            normals, uniforms = _named_measure_draws(role)
+            for n, shape in normals:
+                lay._add(lay.extra_normals, f"{rname}.{n}", shape, "n_extra_normal")
+            for n, shape in uniforms:
+                lay._add(lay.extra_uniforms, f"{rname}.{n}", shape, "n_extra_uniform")
         return lay
 
     def _add(self, table, key, shape, counter):
@@ -157,18 +197,25 @@ def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray)
 
     Each trial reads, from its own stream, ``2 ceil(n_normal / 2)`` uniforms
     that become its normals (:func:`box_muller`) and then ``n_uniform``
-    uniforms.
+    uniforms; then, only when the scenario has named measures, the same
+    again for their draws (``2 ceil(n_extra_normal / 2)`` and
+    ``n_extra_uniform``), so the numbers before them are unchanged.
     """
     T = len(trials)
     n2 = 2 * ((layout.n_normal + 1) // 2)
-    buf = np.empty((T, n2 + layout.n_uniform))
+    e2 = 2 * ((layout.n_extra_normal + 1) // 2)
+    end = n2 + layout.n_uniform
+    buf = np.empty((T, end + e2 + layout.n_extra_uniform))
     streams = TrialStreams(root)
     for i, t in enumerate(trials):
         streams.generator(int(t)).random(out=buf[i])
     z = box_muller(buf[:, :n2])
-    u = buf[:, n2:]
+    u = buf[:, n2:end]
+    ze = box_muller(buf[:, end:end + e2])
+    ue = buf[:, end + e2:]
     out = {}
-    for table, src in ((layout.normals, z), (layout.uniforms, u)):
+    for table, src in ((layout.normals, z), (layout.uniforms, u), (layout.extra_normals, ze),
+                       (layout.extra_uniforms, ue)):
         for key, (off, shape) in table.items():
             out[key] = src[:, off : off + math.prod(shape)].reshape((T, *shape))
     return out

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from simlib.model.contracts import BASELINE, Controls, Policy
-from simlib.model.population import KA_SIZE_DRAWS, RoleWorld
+from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one
 from simlib.scenario import MEASURES, MONTHS, Role
 
 
@@ -215,6 +215,7 @@ class RoleProcess:
         self.beta = world.role.effort_elasticity
         T, R = world.shape
         self._past_effort: list[np.ndarray] = []
+        self.named = NamedProcess(world) if world.role.measures is not None else None
         if world.role.process == "channel":
             self._n_cum = np.zeros((T, R))
             self._ramp_state = np.zeros((T, R))
@@ -224,12 +225,19 @@ class RoleProcess:
         demand = w.season[m] * w.market[:, m][:, None]  # (T, 1)
         proc = w.role.process
         if proc == "telesales":
-            return self._telesales(m, c, demand)
-        if proc == "key_account":
-            return self._key_account(m, c, demand)
-        if proc == "generic":
-            return self._generic(m, c, demand)
-        return self._channel(m, c, demand)
+            out = self._telesales(m, c, demand)
+        elif proc == "key_account":
+            out = self._key_account(m, c, demand)
+        elif proc == "generic":
+            out = self._generic(m, c, demand)
+        else:
+            out = self._channel(m, c, demand)
+        if self.named is not None:  # the role's named measures of the month that depend on the controls
+            e = np.asarray(c.effort, dtype=float)
+            f = np.asarray(c.focus, dtype=float)
+            _, q, _ = _split(c, self.p.activity_share, self.p.quality_elasticity, self.beta)
+            out.update(self.named.step(m, e * f, q, c.mix))
+        return out
 
     # -- today's effort all year: every month at once ------------------------------
     def year(self) -> YearMeasures:
@@ -255,7 +263,9 @@ class RoleProcess:
             f = self._generic_year(demand)
         else:
             f = self._channel_year(demand)
-        return YearMeasures({k: f[k] for k in MEASURES[proc]})
+        if self.named is not None:
+            f.update(self.named.year())
+        return YearMeasures({k: f[k] for k in w.role.measure_kinds})
 
     def _telesales_year(self, demand: np.ndarray) -> dict[str, Callable[[YearMeasures], np.ndarray]]:
         """How each telesales measure of the year is computed: calls -> leads -> conversions -> revenue.
@@ -555,6 +565,9 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
     if policy is None:
         return proc.year()
     names = MEASURES[world.role.process]
+    if proc.named is not None:
+        names = {**names, **dict.fromkeys(NamedProcess.STEPPED, "")}
+        names = {k: v for k, v in names.items() if k in world.role.measure_kinds}
     hist: dict[str, list[np.ndarray]] = {k: [] for k in names}
     carry = None
     for m in range(MONTHS):
@@ -583,4 +596,147 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
             take = np.minimum(np.maximum(rev[..., m], 0.0), owed)
             rev[..., m] -= take
             owed = owed - take
+    if proc.named is not None:  # measures that follow from the year's revenue, once timing has moved it
+        for k, fn in proc.named.derived().items():
+            res[k] = fn(res)
     return res
+
+
+class NamedProcess:
+    """A role's named measures (``role.measures``; docs/model.md section 2, named measures) for a chunk of trials.
+
+    Two kinds: those the month's controls move (``STEPPED``: visits, the
+    churn of the customer book, the discount given) come from :meth:`step`
+    month by month, carrying the book between months; those that follow
+    from the year's revenue (market share, growth, profit after discounts,
+    revenue by segment) come from :meth:`derived` once the year's revenue is
+    final. :meth:`year` gives both at today's effort, the same numbers as
+    stepping with :data:`BASELINE` (``x * 1.0 == x``, ``1.0 ** k == 1.0``).
+    """
+
+    #: the measures :meth:`step` yields, when the role has them
+    STEPPED = ("visits", "customers_lost", "retention", "discount_rate")
+
+    def __init__(self, world: RoleWorld):
+        self.w = world
+        self.nm = world.role.measures
+        self.mix: np.ndarray | None = None  # the segments' tilt the controls asked for (None: today's mix)
+        if self.nm.retention is not None:
+            self._book = np.full(world.shape, float(self.nm.retention.customers))
+
+    def step(self, m: int, ef, q, mix: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
+        """Month ``m``'s stepped measures, each (T, R), at activity effort ``ef`` (effort x focus) and quality ``q``.
+
+        ``mix`` (the controls' tilt of the revenue segments) is kept for
+        :meth:`derived`.
+        """
+        nm, d, out = self.nm, self.w.draws, {}
+        if mix is not None:
+            self.mix = np.asarray(mix, dtype=float)
+        if nm.visits is not None:
+            out["visits"] = self._visits(self.w.ramp[:, :, m], ef, d["visits"][:, :, m])
+        if nm.retention is not None:
+            lost, kept = self._churn(self._book, q, d["churn"][:, :, m])
+            self._book = self._book - lost
+            out["customers_lost"], out["retention"] = lost, kept
+        if nm.profit_after_discounts is not None:
+            out["discount_rate"] = self._discount(q, d["discount"][:, :, m])
+        return out
+
+    def year(self) -> dict[str, Callable[[YearMeasures], np.ndarray]]:
+        """Every named measure of the year at today's effort, as :meth:`RoleProcess.year` computes its own."""
+        nm, w, d = self.nm, self.w, self.w.draws
+        f: dict[str, Callable[[YearMeasures], np.ndarray]] = {}
+        if nm.visits is not None:
+            f["visits"] = lambda m: self._visits(w.ramp, 1.0, d["visits"])
+        if nm.retention is not None:
+            book = _once(self._book_year)
+            f["customers_lost"] = _part(book, "customers_lost")
+            f["retention"] = _part(book, "retention")
+        if nm.profit_after_discounts is not None:
+            f["discount_rate"] = lambda m: self._discount(1.0, d["discount"])
+        f.update(self.derived())
+        return f
+
+    def _book_year(self, m) -> dict[str, np.ndarray]:
+        """Customers lost and retention of the 12 months at today's care, (T, R, 12) each."""
+        book = np.full(self.w.shape, float(self.nm.retention.customers))
+        lost, kept = np.empty((*self.w.shape, MONTHS)), np.empty((*self.w.shape, MONTHS))
+        for k in range(MONTHS):
+            lost[..., k], kept[..., k] = self._churn(book, 1.0, self.w.draws["churn"][:, :, k])
+            book = book - lost[..., k]
+        return {"customers_lost": lost, "retention": kept}
+
+    def _visits(self, ramp, ef, z):
+        """Visits: ``per_day x working_days x ability x ramp x ef**elasticity``, a Poisson-like count (normal approximation)."""
+        v = self.nm.visits
+        mean = (v.per_day * v.working_days * self.w.ability)[..., None] * ramp if np.ndim(ramp) == 3 \
+            else v.per_day * v.working_days * self.w.ability * ramp
+        mean = mean * np.power(ef, v.elasticity)
+        return _normal_count(mean, mean, z)
+
+    def _churn(self, book, q, u):
+        """Customers lost from ``book`` in a month (binomial, hazard ``churn x q**-quality_effect``) and the
+        month's retention, annualised against the year's opening book ``N0``: ``1 - 12 lost / N0``.
+
+        A period's mean is ``1 - (lost in the period) / N0`` annualised; the
+        year's is the usual annual retention rate, ``1 - lost / N0``.
+        """
+        r = self.nm.retention
+        h = np.minimum(r.churn * np.power(q, -r.quality_effect), 1.0)
+        lost = binomial_inv(u, book, h, r.customers)
+        return lost, 1.0 - lost * (MONTHS / r.customers)
+
+    def _discount(self, q, z):
+        """Discount off list price: ``discount x q**-quality_effect`` x a mean-one lognormal, within [0, 0.9]."""
+        p = self.nm.profit_after_discounts
+        return np.clip(p.discount * np.power(q, -p.quality_effect) * generic_noise(p.discount_cv, z), 0.0, 0.9)
+
+    def derived(self) -> dict[str, Callable[[Mapping[str, np.ndarray]], np.ndarray]]:
+        """The measures that follow from the year's revenue (and the stepped measures), each (T, R, 12)."""
+        nm, w, d = self.nm, self.w, self.w.draws
+        role = w.role
+        E0 = float(np.sum(expected_monthly_revenue(role, 0.0)))  # today's revenue of a ramped rep, no growth
+        f: dict[str, Callable[[Mapping[str, np.ndarray]], np.ndarray]] = {}
+        if nm.market_share is not None:
+            ms = nm.market_share
+
+            def size(m):
+                demand = w.season * w.market[:, None, :]
+                return (E0 / MONTHS / ms.share * w.territory)[..., None] * demand * generic_noise(ms.size_cv, d["market_size"])
+
+            f["market_size"] = size
+            f["market_share"] = lambda m: m["revenue"] / m["market_size"]
+        if nm.growth is not None:
+
+            def base(m):
+                ly = E0 * w.ability * w.territory * lognormal_mean_one(role.last_year_sd, d["last_year"])
+                return np.where(w.new_hire, ly * w.ramp_mean, ly)
+
+            f["base_revenue"] = lambda m: base(m)[..., None] * (w.season / MONTHS)
+            f["growth"] = lambda m: m["revenue"] / np.maximum(base(m), 1e-9)[..., None]
+        if nm.profit_after_discounts is not None:
+            cost = (1.0 - role.gross_margin) * (1.0 - nm.profit_after_discounts.discount)
+            f["profit_after_discounts"] = lambda m: m["revenue"] * (1.0 - cost / (1.0 - m["discount_rate"]))
+        if nm.segments is not None:
+            seg = nm.segments
+            names = list(seg.shares)
+            shares = np.array([seg.shares[k] for k in names])
+            if self.mix is not None:  # selling moved between segments (the tilt keeps sum w t = 1)
+                shares = shares * self.mix
+            mix = _once(lambda m: _segment_mix(shares, seg.cv, d["segments"]))
+            for i, k in enumerate(names):
+                f[f"revenue_{k}"] = _segment_revenue(mix, i)
+        return f
+
+
+def _segment_revenue(mix: Callable[[Mapping[str, np.ndarray]], np.ndarray],
+                     i: int) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+    """Segment ``i``'s revenue: the month's revenue times its share of the mix."""
+    return lambda m: m["revenue"] * mix(m)[..., i]
+
+
+def _segment_mix(shares: np.ndarray, cv: float, z: np.ndarray) -> np.ndarray:
+    """Each rep-month's segment shares (T, R, 12, S): ``shares`` times mean-one lognormals, renormalised to sum 1."""
+    x = shares * generic_noise(cv, z)
+    return x / x.sum(axis=-1, keepdims=True)

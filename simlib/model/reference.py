@@ -249,6 +249,68 @@ def _produce_generic(role: Role, rep: dict, r: int, d: dict, demand: list[float]
     return out
 
 
+def _noise(cv: float, z: float) -> float:
+    """Mean-one lognormal with coefficient of variation ``cv``."""
+    sig = math.sqrt(math.log(1.0 + cv * cv))
+    return math.exp(sig * z - 0.5 * sig * sig)
+
+
+def _produce_named(role: Role, rep: dict, r: int, d: dict, demand: list[float], out: dict[str, list[float]]) -> None:
+    """Add a rep's named measures (``role.measures``, docs/model.md section 2, named measures) to ``out``, from its revenue there."""
+    nm = role.measures
+    if nm is None:
+        return
+    _, q, _ = _effort_split(role.process_params().activity_share, role.process_params().quality_elasticity,
+                            role.effort_elasticity)
+    rev = out["revenue"]
+    e0 = sum(expected_revenue_profile(role, 0.0))  # a ramped rep's expected year at today's effort, no growth
+    if nm.visits is not None:
+        v = nm.visits
+        means = [v.per_day * v.working_days * rep["ability"] * rep["ramp"][m] * (EFFORT * FOCUS) ** v.elasticity
+                 for m in range(MONTHS)]
+        out["visits"] = [_normal_count(means[m], means[m], d["visits"][r][m]) for m in range(MONTHS)]
+    if nm.retention is not None:
+        rt = nm.retention
+        book = float(rt.customers)
+        out["customers_lost"], out["retention"] = [], []
+        for m in range(MONTHS):
+            h = min(rt.churn * q ** (-rt.quality_effect), 1.0)
+            lost = _binomial_quantile(d["churn"][r][m], book, h, rt.customers)
+            book -= lost
+            out["customers_lost"].append(lost)
+            out["retention"].append(1.0 - 12.0 * lost / rt.customers)  # annualised against the opening book
+    if nm.market_share is not None:
+        ms = nm.market_share
+        out["market_size"] = [e0 / MONTHS / ms.share * rep["territory"] * demand[m] * _noise(ms.size_cv, d["market_size"][r][m])
+                              for m in range(MONTHS)]
+        out["market_share"] = [rev[m] / out["market_size"][m] for m in range(MONTHS)]
+    if nm.growth is not None:
+        base = e0 * rep["ability"] * rep["territory"] * _lognormal_mean_one(role.last_year_sd, d["last_year"][r])
+        if rep["new_hire"]:
+            base *= sum(rep["ramp"]) / MONTHS
+        out["base_revenue"] = [base * role.season[m] / MONTHS for m in range(MONTHS)]
+        out["growth"] = [rev[m] / max(base, 1e-9) for m in range(MONTHS)]
+    if nm.profit_after_discounts is not None:
+        pd = nm.profit_after_discounts
+        disc = [_clip(pd.discount * q ** (-pd.quality_effect) * _noise(pd.discount_cv, d["discount"][r][m]), 0.0, 0.9)
+                for m in range(MONTHS)]
+        cost = (1.0 - role.gross_margin) * (1.0 - pd.discount)  # cost of goods per unit of list price
+        out["discount_rate"] = disc
+        out["profit_after_discounts"] = [rev[m] * (1.0 - cost / (1.0 - disc[m])) for m in range(MONTHS)]
+    if nm.segments is not None:
+        names = list(nm.segments.shares)
+        for k in names:
+            out[f"revenue_{k}"] = []
+        for m in range(MONTHS):
+            x = [nm.segments.shares[k] * _noise(nm.segments.cv, d["segments"][r][m][i]) for i, k in enumerate(names)]
+            for i, k in enumerate(names):
+                out[f"revenue_{k}"].append(rev[m] * x[i] / sum(x))
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return min(hi, max(lo, x))
+
+
 _PRODUCERS = {"telesales": _produce_telesales, "key_account": _produce_key_account, "channel": _produce_channel,
               "generic": _produce_generic}
 
@@ -508,7 +570,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     role = scenario.roles[rname]
     rp = scenario.role_plan(plan, rname)
     quota = _relieved(scenario, rname, rp, quota, market)
-    kinds = MEASURES[role.process]
+    kinds = role.measure_kinds
     TI = scenario.target_incentive(plan, rname)
     level = rp.quota.level
     R = role.headcount
@@ -812,6 +874,8 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
         demand = [role.season[m] * market[m] for m in range(MONTHS)]
         produce = _PRODUCERS[role.process]
         measures = [produce(role, rep, r, d, demand) for r, rep in enumerate(reps)]
+        for r, rep in enumerate(reps):
+            _produce_named(role, rep, r, d, demand, measures[r])
         roles[rname] = dict(reps=reps, measures=measures, draws=d)
     pay: dict[str, dict[str, Any]] = {}
     for plan in plans:

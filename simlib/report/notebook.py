@@ -317,13 +317,11 @@ def measure_means(
         (share of the role's incentive paid through components on this
         measure, under this plan; NaN when no incentive is paid).
     """
-    from simlib.scenario import MEASURES
-
     scen = _as_scen(scenario)
     rows = []
     for o in _rep_pass(scen, plans, trials, rng, behaviour)[1]:
         plan, rname, measures, pay = o.plan, o.role, o.measures, o.pay
-        kinds = MEASURES[scen.roles[rname].process]
+        kinds = scen.roles[rname].measure_kinds
         tot = float(pay.incentive.sum())
         comp_measure = {c.name: c.measure for c in scen.role_plan(plan, rname).components}
         for m, x in measures.items():
@@ -643,6 +641,7 @@ def plan_components(scenario: Any, plans: Sequence[str] | None = None) -> pd.Dat
                     det += "; year-to-date true-up"
                 rows.append(dict(plan=p, role=rname, element=c.name, measure=c.measure, kind=c.kind,
                                  weight=c.weight if c.kind == "curve" else None, period=c.period, detail=det))
+            rows += _scorecard_rows(p, rname, rp.scorecards, scen.roles[rname].measure_kinds)
             for g in rp.gates:
                 rows.append(dict(plan=p, role=rname, element="gate", measure=g.measure, kind="gate", weight=None,
                                  period="year", detail=f"pays {', '.join(g.components or ['all'])} only at "
@@ -659,6 +658,69 @@ def plan_components(scenario: Any, plans: Sequence[str] | None = None) -> pd.Dat
                 rows.append(dict(plan=p, role=rname, element="recognition", measure=r.measure, kind="award", weight=None,
                                  period="year", detail=f"top {r.top_k} recognised, valued {r.value:g} each"))
     return pd.DataFrame(rows, columns=["plan", "role", "element", "measure", "kind", "weight", "period", "detail"])
+
+
+def _scale_text(sc) -> str:
+    """A score scale as text: its intervals (``[from, to) -> score``) or its curve points."""
+    if sc.intervals is not None:
+        return "scores " + ", ".join(f"{i.start:g}-{'' if i.end is None else f'{i.end:g}'}: {i.score:g}"
+                                     for i in sc.intervals)
+    return "curve " + ", ".join(f"{x:g}->{y:g}" for x, y in sc.curve)
+
+
+def _scorecard_rows(plan: str, role: str, cards, kinds: Mapping[str, str]) -> list[dict[str, Any]]:
+    """:func:`plan_components` rows of a role plan's scorecards: one per scored measure, then the payout."""
+    rows = []
+    for sc in cards:
+        for sm in sc.measures:
+            target = "quota" if sm.target == "quota" else f"{sm.target:g}" + (" a year" if kinds[sm.measure] == "flow" else "")
+            rows.append(dict(plan=plan, role=role, element=sc.name, measure=sm.measure, kind="scorecard", weight=None,
+                             period=sc.period, detail=f"weight {sm.weight:g} of {sc.total:g}; target {target}; "
+                                                   f"{_scale_text(sm)}"))
+        rows.append(dict(plan=plan, role=role, element=sc.name, measure="composite score", kind="scorecard",
+                         weight=sc.weight, period=sc.period,
+                         detail=f"payout {_scale_text(sc.payout)} x target incentive; nothing below {sc.min_score:g}"
+                                + (f"; cap {sc.cap:g}" if sc.cap is not None else "")))
+    return rows
+
+
+def role_examples(path: str, plan: str, *, trials: int = 20, rng: int | None = 0,
+                  behaviour: str | None = None) -> dict[str, Any] | None:
+    """A role-examples scenario's plan against its current plan, role by role (the role-schemes notebook).
+
+    Parameters
+    ----------
+    path : str
+        Scenario file (e.g. ``scenarios/role_examples.yaml``: each role's
+        scheme as a performance-management document describes it); empty:
+        None.
+    plan : str
+        The plan to show beside the scenario's current plan.
+    trials, rng, behaviour
+        As :func:`measure_means` (the same trials give the metric levels).
+
+    Returns
+    -------
+    dict or None
+        ``scenario``, ``result`` (the simulation of both plans), and
+        ``roles``: role -> dict of ``components`` (:func:`plan_components`
+        rows of the plan) and ``measures`` (:func:`measure_means` rows of
+        both plans).
+    """
+    from simlib.engine.api import simulate
+    from simlib.errors import PlanError
+
+    if not path:
+        return None
+    scen = _as_scen(path)
+    if plan not in scen.plans:
+        raise PlanError(f"{path}: no plan '{plan}', expected one of {sorted(scen.plans)}")
+    plans = [scen.current_plan, plan] if plan != scen.current_plan else [plan]
+    res = simulate(scen, plans, trials=max(int(trials), 2), rng=rng, reference=scen.current_plan, behaviour=behaviour)
+    comp = plan_components(scen, [plan])
+    acts = measure_means(scen, plans, trials=trials, rng=rng, behaviour=behaviour)
+    roles = {r: dict(components=comp[comp.role == r], measures=acts[acts.role == r]) for r in scen.roles}
+    return dict(scenario=scen, result=res, roles=roles)
 
 
 # ----------------------------------------------------------------------
