@@ -87,13 +87,13 @@ KNOWN_FAILING = {("quarterly_low", "second")}
 KNOWN_FAILING_EFFECTS = {
     ("bonus_to_commission", "first"): "low tercile",
     ("bonus_to_commission", "second"): "low tercile",
-    ("lump_sums", "first"): "incremental share",
 }
 
 #: trials per finding: enough that the expected effect is several SEs from zero
 #: (the quarterly-bonus tercile difference is small: +0.67 pp, SE 0.17 at 200 trials)
 #: (the salary-under-risk net gain on key accounts: +4.1% of OTE, SE 0.67 at 200 trials)
-FINDING_TRIALS = {"quarterly_low": 120, "salary_risk": 80}
+#: (the lump-sum incremental share on key accounts: 51.7%, SE 0.5 at 200 trials, against the 50% it must exceed)
+FINDING_TRIALS = {"quarterly_low": 120, "salary_risk": 80, "lump_sums": 200}
 
 
 @pytest.mark.parametrize("which", ["first", "second"])
@@ -339,3 +339,42 @@ def test_quarterly_bonus_helps_low_performers_through_effort_not_timing(process)
     m_on, _, _, hi_on = V._ci(x_on)
     assert lo_off > 0, (m_off, lo_off)
     assert hi_on < 0, (m_on, hi_on)
+
+
+def test_a_pull_to_reach_a_lump_sum_step_takes_no_more_than_the_step_needs():
+    """Steenburgh 2008 (docs/model.md, sections 4.4 and 4.10): below a quarterly lump-sum step, on top of a linear
+    commission, a pulled deal beyond what crosses the step only costs its discount. The timing choice must be fine
+    enough that a rep who pulls stops at the step (within a twentieth of the largest pull), not at the next
+    coarse option: a 9-point choice grid (smallest pull a quarter of ``max_pull``) overstated pull-ins near a step."""
+    from simlib.behaviour.kernels import X_GRID, Problem, solve
+
+    a = np.array([0.8, 1.0, 1.3])
+    NT, G = len(a), len(X_GRID)
+    prof = np.full(12, 1.0 / 12)
+    d, max_pull = 0.35, 1.25
+    terminal = [np.broadcast_to(1000.0 * X_GRID + 300.0 * (X_GRID >= 1.0), (NT, G)).copy() for _ in range(4)]
+    pb = Problem(a=a, k=np.full(NT, 500.0), starts=[0, 3, 6, 9], ends=[2, 5, 8, 11], inc=np.full(12, 1.0 / 3), prof=prof,
+                 terminal=terminal, lin=np.zeros((NT, 12)), eta=0.6, g=4.0, delta=0.995,
+                 e_grid=np.exp(np.linspace(np.log(0.2), np.log(2.5), 21)),
+                 nodes=(np.ones((NT, 1)), np.ones((NT, 1))), timing=(d, max_pull, 0.5),
+                 next_year_value=np.full(NT, 1000.0), tau=np.full(NT, 5.0))
+    z = solve(pb).shift[:, 2, :]  # the first quarter's end
+    dx = a[:, None] * z * prof[3] * (1 - d) / 0.25  # quarter attainment the pull adds now (net of the discount)
+    pulls = (z > 0) & (X_GRID[None, :] < 1.0)
+    assert pulls.any(), "no rep below the step pulls: the test's premise is gone"
+    top = X_GRID[np.searchsorted(X_GRID, 1.0)]  # the step, as the grid's interpolation sees it: 0 at 0.95, all at 1.025
+    over = (X_GRID[None, :] + dx - top)[pulls]
+    step = a[:, None].repeat(G, axis=1)[pulls] * max_pull / 20 * prof[3] * (1 - d) / 0.25
+    assert (np.abs(over) <= step + 1e-9).all(), np.c_[X_GRID[np.nonzero(pulls)[1]], over, step]
+
+
+def test_pushed_deals_held_to_the_next_period_end_count_in_the_reps_state():
+    """A rep who pushes deals out of a quarter holds them and knows they count at the next quarter's end, as the
+    programme assumes (the next period starts that far ahead, docs/model.md section 4.4). Looked up at the state
+    without them, the rep worked the next quarter as if behind, and pushes alone reversed the pacing effect of
+    quarterly bonuses on low performers (Chung, Steenburgh & Sudhir 2014): telesales, pulls off, low minus high
+    tercile -3.2 pp; with the held deals in the state it is positive."""
+    s = _variant(V.swap_role(V._load("quarterly_bonus"), "telesales"), timing={"max_pull": 0.0})
+    (_, x, _), = V._f_quarterly_low(s, 100, 1)
+    m, _, lo, _ = V._ci(x)
+    assert lo > 0, (m, lo)

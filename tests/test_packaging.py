@@ -127,7 +127,7 @@ def test_the_wheel_not_the_checkout_is_imported_and_runs_the_kernel(installed, e
 
 
 #: checks that fail on the findings' own scenarios' roles (docs/model.md section 4.10): (finding, effect prefix)
-KNOWN_FAILING_FIRST = {("bonus_to_commission", "low tercile"), ("lump_sums", "incremental share")}
+KNOWN_FAILING_FIRST = {("bonus_to_commission", "low tercile")}
 
 
 def test_validate_model_outside_the_checkout(installed, elsewhere):

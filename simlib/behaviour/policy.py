@@ -206,7 +206,7 @@ class DynamicPolicy(PolicyBase):
     def __call__(self, m: int, hist: History) -> Controls:
         log = self.log
         if self.eff_on:
-            xp = self._known(self.P, m, hist, self.statements[0])
+            xp = self._known(self.P, m, hist, self.statements[0]) + self._held_x(m)
             ep = self._lagged(self.P, m, xp)
             log.model_effort[..., m] = ep
             if self.record_only:
@@ -224,6 +224,17 @@ class DynamicPolicy(PolicyBase):
         if self.record_only:
             return BASELINE
         return Controls(effort=e, focus=self.focus, help_mult=self.help_mult, mix=self.mix)
+
+    def _held_x(self, m: int) -> np.ndarray | float:
+        """Attainment of month m's period in deals pushed out of the last period and held to this one's end.
+
+        The rep holds them and knows they will count at the period end, as the
+        programme does (the period starts that far ahead, section 4.4), so
+        effort and timing are looked up at the state that includes them.
+        """
+        if self.held is None:
+            return 0.0
+        return self.held / np.maximum(self.P.target[..., self.P.period_of[m]], 1e-12)
 
     def _lagged(self, tr: Track, m: int, x: np.ndarray) -> np.ndarray:
         """Effort for month m when it pays off ``lag`` months later (key-account pipeline).
@@ -246,12 +257,13 @@ class DynamicPolicy(PolicyBase):
             x_then = tr.a * inc[tr.rs.starts[p[mm]] : mm].sum()
         return tr.lookup("effort", mm, np.broadcast_to(x_then, x.shape))
 
-    def _move(self, tr: Track, m: int, hist: History, d: float):
+    def _move(self, tr: Track, m: int, hist: History, d: float, held: np.ndarray | float = 0.0):
         """A plan's timing choice at month m, if a period ends there: (pulled now net of the discount,
-        pulled out of the following months, pushed out of month m, discount), each (T, R) or 0."""
+        pulled out of the following months, pushed out of month m, discount), each (T, R) or 0.
+        ``held``: attainment in pushed deals booked at this period end (:meth:`_held_x`)."""
         if m not in tr.rs.ends:
             return 0.0, 0.0, 0.0, 0.0
-        z = tr.lookup("shift", m, tr.x(m, hist, through=m))
+        z = tr.lookup("shift", m, tr.x(m, hist, through=m) + held)
         nxt = self.er * tr.rs.prof[(m + 1) % MONTHS]
         cur = self.er * tr.rs.prof[m]
         pulled = np.where(z > 0, z * nxt, 0.0)  # next month's deals closed now
@@ -267,7 +279,7 @@ class DynamicPolicy(PolicyBase):
         """
         if self.timing is None:
             return None, None
-        nP, lP, uP, dP = self._move(self.P, m, hist, self.timing)
+        nP, lP, uP, dP = self._move(self.P, m, hist, self.timing, self._held_x(m))
         self.log.model_discount += dP
         if self.record_only:
             return None, None
