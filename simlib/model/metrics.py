@@ -49,7 +49,7 @@ NAMED_METRICS: dict[str, tuple[str, str]] = {
     "customers_lost": ("existing customers lost in the year", "count"),
     "profit_after_discounts": ("revenue less cost of goods at the discounts given", "money"),
     "growth_rate": ("revenue / base-year (last year's) revenue - 1", "fraction"),
-    "visits_per_day": ("customer visits per rep per working day", "count"),
+    "visits_per_day": ("customer visits per rep per working day", "visits per day"),
 }
 #: the ``measures:`` block each named metric needs
 NAMED_METRIC_BLOCKS: dict[str, str] = {
