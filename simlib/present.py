@@ -116,6 +116,10 @@ CATALOGUE: dict[str, MetricInfo] = {
     **{f"cash_m{m:02d}": MetricInfo(f"Paid out in {name}", "money")
        for m, name in enumerate(_MONTHS, start=1)},
     "payable_next_year": MetricInfo("Payable next year (lag and holdbacks)", "money"),
+    # cancelled deals and clawbacks
+    "cancelled_revenue": MetricInfo("Revenue of deals that cancel", "money"),
+    "clawback_recovered": MetricInfo("Pay clawed back", "money"),
+    "clawback_unrecovered": MetricInfo("Clawback balance not recovered", "money"),
     # several years (simlib run --years): people and money
     "hiring_cost": MetricInfo("Hiring cost", "money"),
     "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),

@@ -53,6 +53,8 @@ from simlib.memo import ContentCache
 from simlib.model.paycurves import compile_component, evaluate
 from simlib.model.plans import (
     Structure,
+    clawback_kept,
+    clawed_names,
     compute_pay,
     guarantee_floor,
     measure_score,
@@ -504,6 +506,8 @@ class DynamicBehaviour:
         bp = self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
         F = _period_pay(rp, st, TI, w, qref, share[p], self._scorecard_other(ing))
+        if rp.clawback is not None and set(st.names) & set(clawed_names(rp)):  # a share of the pay comes back
+            F = F * clawback_kept(rp, self.scenario.roles[ing["world"].name])
         floor = guarantee_floor(rp, st, t)
         if floor > 0:  # a guarantee: the period pays at least the draw, whatever the rep sells
             F = np.maximum(F, floor)

@@ -25,6 +25,7 @@ from simlib.errors import PlanError
 from simlib.model.contracts import BehaviourModel
 from simlib.model.metrics import (
     CALENDAR_METRICS,
+    CLAWBACK_METRICS,
     DRAW_METRICS,
     KEEP,
     METRICS,
@@ -34,8 +35,15 @@ from simlib.model.metrics import (
     group_metrics,
 )
 from simlib.model.pipeline import RoleOutcome, passes, worlds
-from simlib.model.plans import primary_structure, uses_draws, uses_payout, uses_spiffs, year_sum
-from simlib.model.population import Layout, draw_chunk, root_seed
+from simlib.model.plans import (
+    primary_structure,
+    uses_cancellations,
+    uses_draws,
+    uses_payout,
+    uses_spiffs,
+    year_sum,
+)
+from simlib.model.population import Layout, draw_chunk, root_seed, sum_months
 from simlib.scenario import Scenario
 from simlib.version import __version__
 
@@ -269,6 +277,11 @@ def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.n
         arrays.spiff = np.zeros_like(pay.incentive) if pay.spiff is None else pay.spiff
     if pay.calendar is not None:  # some plan of the scenario has a payout calendar: every role has the metrics
         arrays.accrual, arrays.cash, arrays.next_year = pay.calendar.accrual, pay.calendar.cash, pay.calendar.next_year
+    if uses_cancellations(scenario):  # every role and plan then has the clawback metrics (0 without cancellations)
+        cb, zero = pay.clawback, np.zeros_like(pay.incentive)
+        arrays.cancelled = zero if cb is None else cb.cancelled
+        arrays.clawed = zero if cb is None else sum_months(cb.recovered)
+        arrays.unrecovered = zero if cb is None else cb.unrecovered
     return arrays, o.memo["rev_tot"]
 
 
@@ -442,7 +455,8 @@ def simulate_raw(
     root = root_seed(rng)
     metrics = [m for m in METRICS if (m not in DRAW_METRICS or uses_draws(scenario))
                and (m not in SPIFF_METRICS or uses_spiffs(scenario))
-               and (m not in CALENDAR_METRICS or uses_payout(scenario))]
+               and (m not in CALENDAR_METRICS or uses_payout(scenario))
+               and (m not in CLAWBACK_METRICS or uses_cancellations(scenario))]
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)

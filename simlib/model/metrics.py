@@ -49,6 +49,16 @@ CALENDAR_METRICS: dict[str, tuple[str, str]] = {
     "payable_next_year": ("this year's incentive paid after December (lagged pay and holdbacks)", "money"),
 }
 
+#: metrics of cancelled deals and clawbacks (in results only when some role of the scenario has a
+#: cancellation process, ``cancel_rate`` in its production)
+CLAWBACK_METRICS: dict[str, tuple[str, str]] = {
+    "cancelled_revenue": ("revenue booked in the year whose deals later cancel (part of revenue)", "money"),
+    "clawback_recovered": ("pay clawed back on cancelled deals, recovered from later pay in the year "
+                           "(taken off incentive cost)", "money"),
+    "clawback_unrecovered": ("pay owed back on this year's cancellations and not recovered in the year: "
+                             "forgiven, or carried into next year", "money"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -76,6 +86,7 @@ METRICS: dict[str, tuple[str, str]] = {
     **DRAW_METRICS,
     **SPIFF_METRICS,
     **CALENDAR_METRICS,
+    **CLAWBACK_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -213,6 +224,9 @@ class GroupArrays:
         scenario has no payout calendar, and no calendar metric is computed).
     next_year : (T, R) or None
         This year's incentive paid after December.
+    cancelled, clawed, unrecovered : (T, R) or None
+        Revenue whose deals cancel, pay recovered on them, and pay owed on
+        them but not recovered (None: no role has a cancellation process).
     """
 
     revenue: np.ndarray
@@ -229,6 +243,9 @@ class GroupArrays:
     accrual: np.ndarray | None = None
     cash: np.ndarray | None = None
     next_year: np.ndarray | None = None
+    cancelled: np.ndarray | None = None
+    clawed: np.ndarray | None = None
+    unrecovered: np.ndarray | None = None
 
     @classmethod
     def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
@@ -298,6 +315,10 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
             out[f"accrual_m{m + 1:02d}"] = accrual[:, m]
             out[f"cash_m{m + 1:02d}"] = cash[:, m]
         out["payable_next_year"] = g.next_year.sum(axis=1)
+    if g.cancelled is not None and g.clawed is not None and g.unrecovered is not None:
+        out["cancelled_revenue"] = g.cancelled.sum(axis=1)
+        out["clawback_recovered"] = g.clawed.sum(axis=1)
+        out["clawback_unrecovered"] = g.unrecovered.sum(axis=1)
     return out
 
 

@@ -114,6 +114,20 @@ def _role_draws(role: Role) -> tuple[list, list]:
     return normals, uniforms
 
 
+def appended_draws(role: Role) -> list[tuple[str, tuple]]:
+    """(name, shape) of the uniforms a role's optional features need, drawn after all other draws of a trial.
+
+    A role with a cancellation process (``cancel_rate`` in its production)
+    draws, per rep-month, the quantile of its cancelled deals (``cancel``)
+    and the month they cancel in (``cancel_when``). Roles without it draw
+    nothing more, so every other draw of a scenario stays where it was.
+    """
+    R, M = role.headcount, MONTHS
+    if getattr(role.process_params(), "cancel_rate", None) is not None:
+        return [("cancel", (R, M)), ("cancel_when", (R, M))]
+    return []
+
+
 @dataclass
 class Layout:
     """Where each named draw lives in a trial's vector of normals and uniforms."""
@@ -138,6 +152,9 @@ class Layout:
             for n, shape in normals:
                 lay._add(lay.normals, f"{rname}.{n}", shape, "n_normal")
             for n, shape in uniforms:
+                lay._add(lay.uniforms, f"{rname}.{n}", shape, "n_uniform")
+        for rname, role in scenario.roles.items():  # appended after every other draw: used only by roles that need them
+            for n, shape in appended_draws(role):
                 lay._add(lay.uniforms, f"{rname}.{n}", shape, "n_uniform")
         return lay
 
