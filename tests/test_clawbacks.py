@@ -150,3 +150,66 @@ def test_kept_share_of_clawed_pay():
     assert clawback_kept(s.role_plan("current", "key_account"), role) == 1.0
     # 8% cancel within 4 months; a 6-month window claws all of them back
     assert clawback_kept(s.role_plan("clawback", "key_account"), role) == pytest.approx(0.92)
+
+
+@pytest.fixture(scope="module")
+def clawback_history(tmp_path_factory):
+    """A synthetic year of mechanics.yaml under its clawback plan, written and read back as a user's file."""
+    from simlib.fit.history import read_history
+    from simlib.fit.synth import synth_history
+
+    s = simlib.load_scenario(SHIPPED)
+    frame, _ = synth_history(s, plan="clawback", rng=2)
+    path = tmp_path_factory.mktemp("claw") / "history.csv"
+    frame.to_csv(path, index=False)
+    return s, read_history(path, {r: role.process for r, role in s.roles.items()}), path
+
+
+def test_replay_honours_recorded_cancellations(clawback_history):
+    """A history with a cancelled column replays to the cent under the clawback plan in force, which pays less
+    than the same plan without the clawback by the pay of the cancelled deals."""
+    from simlib.fit.replay import replay
+
+    s, hist, _ = clawback_history
+    assert hist.has_cancelled
+    rp = replay(s, hist, ["clawback", "current"], in_force="clawback")
+    assert rp.reconciled
+    ka = rp.reps[rp.reps["role"] == "key_account"]
+    inside = rp.reps[rp.reps["role"] == "inside_sales"]
+    assert (ka["clawback"] <= ka["current"] + 0.01).all() and (ka["clawback"] < ka["current"] - 0.01).any()
+    np.testing.assert_array_equal(inside["clawback"], inside["current"])  # no cancellations recorded there
+
+
+def test_calibrate_estimates_the_cancel_rate(clawback_history):
+    """The cancelled share of revenue estimates cancel_rate, with a bootstrap SE; roles without the column get none."""
+    from simlib.fit.calibrate import calibrate
+
+    s, hist, _ = clawback_history
+    cal = calibrate(hist, s, plan="clawback", bootstrap=30, trials=2)
+    est = {e.path: e for e in cal.estimates}
+    e = est["roles.key_account.production.cancel_rate"]
+    assert e.se > 0 and abs(e.value - 0.08) < 3 * e.se, (e.value, e.se)
+    assert e.lo <= e.value <= e.hi
+    assert "roles.inside_sales.production.cancel_rate" not in est
+    assert cal.scenario.roles["key_account"].process_params().cancel_rate == pytest.approx(e.value)
+
+
+@pytest.mark.parametrize("cell, words", [
+    ("-5", "negative value: 'cancelled'"),
+    ("99999999", "cancelled above revenue"),
+    ("abc", "non-numeric value: 'cancelled'"),
+])
+def test_bad_cancelled_cells_are_refused(clawback_history, tmp_path, cell, words):
+    from simlib.errors import SimlibError
+    from simlib.fit.history import read_history
+
+    s, _, path = clawback_history
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("cancelled")] = cell
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    with pytest.raises(SimlibError) as exc:
+        read_history(bad, {r: role.process for r, role in s.roles.items()})
+    assert words in str(exc.value) and "line 2" in str(exc.value), str(exc.value)

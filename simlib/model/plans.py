@@ -318,6 +318,7 @@ class ClawbackResult:
     Attributes
     ----------
     cancelled : (T, R) revenue booked in the year whose deals later cancel, money.
+    by_month : (T, R, 12) that revenue by the month it was booked.
     due : (T, R, 12) pay owed back, by the month it falls due (the deal's cancellation).
     recovered : (T, R, 12) pay recovered, by month (taken from that month's pay).
     forgiven : (T, R) balance written off at year end (owed and not recovered, due later included).
@@ -325,6 +326,7 @@ class ClawbackResult:
     """
 
     cancelled: np.ndarray
+    by_month: np.ndarray
     due: np.ndarray
     recovered: np.ndarray
     forgiven: np.ndarray
@@ -504,7 +506,8 @@ def apply_clawback(cb: Clawback | None, cancelled: Cancellations, revenue: np.nd
     zero = np.zeros(revenue.shape[:-1])
     total = sum_months(cancelled.revenue)
     if cb is None:
-        return monthly, ClawbackResult(total, np.zeros(revenue.shape), np.zeros(revenue.shape), zero, zero)
+        return monthly, ClawbackResult(total, cancelled.revenue, np.zeros(revenue.shape), np.zeros(revenue.shape),
+                                       zero, zero)
     due, later = clawback_due(cb, cancelled, revenue, pays)
     paid = monthly.copy()
     recovered = np.zeros(revenue.shape)
@@ -517,7 +520,8 @@ def apply_clawback(cb: Clawback | None, cancelled: Cancellations, revenue: np.nd
         balance = balance - back
     left = balance + later
     carry = cb.at_year_end == "carry"
-    return paid, ClawbackResult(total, due, recovered, zero if carry else left, left if carry else zero)
+    return paid, ClawbackResult(total, cancelled.revenue, due, recovered, zero if carry else left,
+                                left if carry else zero)
 
 
 def _period_mask(n: int) -> np.ndarray:
