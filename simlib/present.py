@@ -109,6 +109,8 @@ CATALOGUE: dict[str, MetricInfo] = {
     # plan mechanics
     "draw_paid": MetricInfo("Draws paid beyond earnings", "money"),
     "draw_outstanding": MetricInfo("Draw balance still owed", "money"),
+    "draw_forgiven_on_exit": MetricInfo("Draw balances of leavers forgiven", "money"),
+    "draw_recovered_on_exit": MetricInfo("Draw balances recovered from leavers", "money"),
     "spiff_cost": MetricInfo("SPIFF payouts", "money"),
     # payout calendar: accrual by performance month, cash by calendar month
     **{f"accrual_m{m:02d}": MetricInfo(f"Accrued for {name} performance", "money")

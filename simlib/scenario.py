@@ -809,6 +809,11 @@ class Draw(_Model):
     at_year_end: Literal["forgive", "carry"] = Field(
         "forgive", description="a recoverable draw's balance left at year end: written off, or owed into next year")
     new_hires_only: bool = False
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    on_exit: Literal["forgive", "recover"] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="a recoverable draw's balance when the rep leaves (multi-year runs with attrition): written off "
+                    "(forgive, the default) or taken from the leaver's last pay (recover)")
 
     @model_validator(mode="after")
     def _whole_periods(self) -> Draw:
@@ -819,6 +824,9 @@ class Draw(_Model):
         if not self.recoverable and self.at_year_end == "carry":
             raise ValueError("@at_year_end: a non-recoverable draw leaves nothing owed to carry; "
                              "use 'recoverable: true' or leave at_year_end out")
+        if not self.recoverable and self.on_exit is not None:
+            raise ValueError("@on_exit: a non-recoverable draw leaves no balance to settle when a rep leaves; "
+                             "use 'recoverable: true' or leave on_exit out")
         return self
 
 

@@ -364,12 +364,17 @@ class DrawResult:
     cash : (T, R, 12) incentive paid by month under the draw.
     forgiven : (T, R) recoverable balance written off at year end.
     outstanding : (T, R) recoverable balance carried into next year (still owed).
+    exit_forgiven, exit_recovered : (T, R)
+        A leaver's recoverable balance when they leave (multi-year runs with
+        attrition): written off, or taken from their last pay (``on_exit``).
     """
 
     earned: np.ndarray
     cash: np.ndarray
     forgiven: np.ndarray
     outstanding: np.ndarray
+    exit_forgiven: np.ndarray | None = None
+    exit_recovered: np.ndarray | None = None
 
     @property
     def paid_over_earned(self) -> np.ndarray:
@@ -602,7 +607,8 @@ def accrual_by_month(periods: dict[str, np.ndarray], incentive: np.ndarray) -> n
     return out
 
 
-def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray) -> DrawResult:
+def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray, exit_month: np.ndarray | None = None,
+               occupied: np.ndarray | None = None) -> DrawResult:
     """Cash by month under a draw, from the incentive earned by month (T, R, 12).
 
     Each draw period (month or quarter) ``d`` pays at its last month. With the
@@ -613,6 +619,14 @@ def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray) -> DrawResu
     it recovers ``min(b, max(e - A, 0))`` from earnings above the draw and
     pays ``e`` minus that, or when ``e < A`` pays ``A`` and adds ``A - e`` to
     ``b``. The balance left after December is forgiven or carried.
+
+    With ``exit_month`` (T, R; -1 for none), a recoverable balance is settled
+    when the rep leaves: at the end of the exit month the balance of the draw
+    periods ended by then is written off (``on_exit: forgive``, the default)
+    or taken from that month's pay (``recover``; the pay may go below zero:
+    the leaver pays it back), and the seat starts again from 0. With
+    ``occupied`` (T, R, 12) bool, a draw period in which the seat is empty
+    throughout (a multi-year run's vacancy) pays no draw.
     """
     size = MONTHS // PERIODS[draw.period]
     n = MONTHS // size
@@ -620,8 +634,14 @@ def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray) -> DrawResu
     covered = new_hire if draw.new_hires_only else np.ones(earned.shape[:-1], dtype=bool)
     balance = np.zeros(earned.shape[:-1])
     cash = np.zeros_like(earned)
+    exits = exit_month is not None and draw.recoverable and bool((exit_month >= 0).any())
+    settled = (np.zeros_like(balance), np.zeros_like(balance))  # forgiven, recovered on exit
     for d in range(n):
+        if exits:  # leavers before this draw period ends: the balance of the periods ended so far
+            balance = _settle_on_exit(draw, balance, cash, exit_month, d * size, d * size + size - 1, settled)
         A = np.where(covered, draw.amount, 0.0) if d * size < draw.months else np.zeros_like(balance)
+        if occupied is not None:  # nobody in the seat this draw period: no draw
+            A = np.where(any_period(occupied[..., d * size : d * size + size]), A, 0.0)
         e = e_all[..., d]
         if draw.recoverable:
             recovered = np.minimum(balance, np.maximum(e - A, 0.0))
@@ -630,10 +650,29 @@ def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray) -> DrawResu
             balance = balance - recovered + short
         else:
             cash[..., d * size + size - 1] = np.where(A > 0, np.maximum(e, A), e)
+        if exits:  # leavers in the period's last month: after it is settled
+            balance = _settle_on_exit(draw, balance, cash, exit_month, d * size + size - 1, d * size + size, settled)
+    exit_forgiven, exit_recovered = settled
     carry = draw.recoverable and draw.at_year_end == "carry"
     zero = np.zeros_like(balance)
     return DrawResult(earned=earned, cash=cash, forgiven=zero if carry else balance,
-                      outstanding=balance if carry else zero)
+                      outstanding=balance if carry else zero, exit_forgiven=exit_forgiven,
+                      exit_recovered=exit_recovered)
+
+
+def _settle_on_exit(draw: Draw, balance: np.ndarray, cash: np.ndarray, exit_month: np.ndarray, lo: int, hi: int,
+                    settled: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Settle the balance of reps leaving in months ``lo`` to ``hi - 1``: written off, or taken from the exit
+    month's pay (``cash`` changed in place); adds to ``settled`` (forgiven, recovered); returns the new balance."""
+    leaving = (exit_month >= lo) & (exit_month < hi)
+    take = np.where(leaving, balance, 0.0)
+    if draw.on_exit == "recover":
+        m = np.clip(exit_month, 0, MONTHS - 1)[..., None]
+        np.put_along_axis(cash, m, np.take_along_axis(cash, m, -1) - take[..., None], -1)
+        settled[1][...] += take
+    else:
+        settled[0][...] += take
+    return balance - take
 
 
 def _targets(c_target, measure_kind, period, quota, share, level, shape):
@@ -797,7 +836,8 @@ def _pay_by_month(rp: RolePlan, world: RoleWorld, measures: dict[str, np.ndarray
     """
     draw = None
     if rp.draw is not None:
-        draw = apply_draw(rp.draw, accrual_by_month(periods, incentive), world.new_hire)
+        draw = apply_draw(rp.draw, accrual_by_month(periods, incentive), world.new_hire, world.exit_month,
+                          world.ramp > 0)
         incentive = sum_months(draw.cash)
     monthly = None
     clawback = None

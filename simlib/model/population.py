@@ -258,6 +258,10 @@ class RoleWorld:
     quota : ndarray (R,) or None
         With a roster that gives quotas: each rep's annual quota under the
         current plan (NaN: set by the plan's quota method); else None.
+    exit_month : ndarray (T, R) or None
+        In a multi-year run with attrition: the month (0-11) at whose end the
+        seat's occupant leaves, -1 for none (a recoverable draw's balance is
+        then settled); None: nobody leaves.
     """
 
     name: str
@@ -275,6 +279,7 @@ class RoleWorld:
     base_share: np.ndarray | None = None
     ti_share: np.ndarray | None = None
     quota: np.ndarray | None = None
+    exit_month: np.ndarray | None = None
 
     def __post_init__(self):
         # derived, so that dataclasses.replace(world, ramp=...) gets a fresh one
