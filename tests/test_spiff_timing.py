@@ -58,7 +58,7 @@ def test_discount_cost_of_the_pull_is_recorded(outcomes):
 
 
 def test_a_spiff_too_small_for_the_discount_pulls_nothing(outcomes):
-    """5,000 per new account (about 1,500 per deal) does not pay for a 35% discount on a 125,000 deal: no pull,
+    """5,000 per new account (about 1,600 per deal) does not pay for the pay a 35% discount costs on a 125,000 deal (about 2,500): no pull,
     so the shipped q3_new_logos plan's window gains only through effort."""
     s, model, _ = outcomes
     assert model.spiff_pulls("q3_new_logos", "key_account") == ()
