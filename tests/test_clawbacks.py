@@ -213,3 +213,15 @@ def test_bad_cancelled_cells_are_refused(clawback_history, tmp_path, cell, words
     with pytest.raises(SimlibError) as exc:
         read_history(bad, {r: role.process for r, role in s.roles.items()})
     assert words in str(exc.value) and "line 2" in str(exc.value), str(exc.value)
+
+
+def test_dynamic_reps_work_less_when_pay_is_clawed_back():
+    """Under dynamic, clawed pay is worth less by the expected cancelled share: key-account effort and revenue fall
+    a little against the same plan without the clawback; roles without one are unchanged."""
+    s = simlib.load_scenario(SHIPPED)
+    res = simlib.simulate(s, trials=30, rng=1, behaviour="dynamic", plans=["current", "clawback"])
+    d = res.differences().set_index(["plan", "group", "metric"])
+    effort = d.loc[("clawback", "key_account", "effort_index")]
+    revenue = d.loc[("clawback", "key_account", "revenue")]
+    assert effort["diff"] < 0 and revenue["ci_high"] < 0, (effort["diff"], revenue["diff"], revenue["se"])
+    assert d.loc[("clawback", "inside_sales", "revenue"), "diff"] == 0
