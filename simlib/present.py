@@ -109,6 +109,8 @@ CATALOGUE: dict[str, MetricInfo] = {
     # plan mechanics
     "draw_paid": MetricInfo("Draws paid beyond earnings", "money"),
     "draw_outstanding": MetricInfo("Draw balance still owed", "money"),
+    "draw_forgiven_on_exit": MetricInfo("Draw balances of leavers forgiven", "money"),
+    "draw_recovered_on_exit": MetricInfo("Draw balances recovered from leavers", "money"),
     "spiff_cost": MetricInfo("SPIFF payouts", "money"),
     # named measures (roles with a measures: block; docs/model.md section 2, named measures)
     "market_share": MetricInfo("Market share", "percent"),
@@ -133,6 +135,10 @@ CATALOGUE: dict[str, MetricInfo] = {
     "project_pay": MetricInfo("Project pay (individual and shared parts)", "money"),
     "project_result": MetricInfo("Team project result (index, 1 = planned)", "index"),
     "project_effort": MetricInfo("Project effort (index, 1 = planned)", "index", True),
+    # cancelled deals and clawbacks
+    "cancelled_revenue": MetricInfo("Revenue of deals that cancel", "money"),
+    "clawback_recovered": MetricInfo("Pay clawed back", "money"),
+    "clawback_unrecovered": MetricInfo("Clawback balance not recovered", "money"),
     # several years (simlib run --years): people and money
     "hiring_cost": MetricInfo("Hiring cost", "money"),
     "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),

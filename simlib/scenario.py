@@ -151,7 +151,38 @@ class Market(_Model):
     monthly_rho: Real = Field(0.5, ge=0.0, lt=1.0, description="AR(1) persistence of monthly shocks")
 
 
-class TelesalesProduction(_Model):
+class _Cancellable(_Model):
+    """The cancellation process of a role's deals (docs/model.md section 3, clawbacks).
+
+    Each deal booked (telesales conversions, key-account deals, generic
+    units) cancels with probability ``cancel_rate``, in one of the
+    ``cancel_window_months`` months after the month it was booked (each as
+    likely). Both are left out of dumps when unset, so roles without
+    cancellations keep their sha256.
+    """
+
+    cancel_rate: Fraction | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="probability that a booked deal later cancels (share of deals, so of revenue)")
+    cancel_window_months: Annotated[Whole, Field(ge=1, le=MONTHS)] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="deals that cancel do so within this many months after booking (default 3)")
+
+    @field_validator("cancel_window_months")
+    @classmethod
+    def _window_needs_rate(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and info.data.get("cancel_rate") is None:
+            raise ValueError("given without cancel_rate; expected cancel_rate (the share of booked deals that "
+                             "later cancel) beside it")
+        return v
+
+    @property
+    def cancel_window(self) -> int:
+        """Months after booking within which cancelled deals cancel (3 unless set)."""
+        return 3 if self.cancel_window_months is None else int(self.cancel_window_months)
+
+
+class TelesalesProduction(_Cancellable):
     """Funnel: calls -> leads -> conversions -> revenue (docs/model.md section 2)."""
 
     calls_per_month: Positive = 900.0
@@ -166,7 +197,7 @@ class TelesalesProduction(_Model):
     quality_elasticity: NonNeg = 0.5
 
 
-class KeyAccountProduction(_Model):
+class KeyAccountProduction(_Cancellable):
     """Few large deals: compound Poisson with lognormal deal sizes, pipeline lag."""
 
     deals_per_month: Positive = 0.5
@@ -197,8 +228,20 @@ class ChannelProduction(_Model):
     activity_share: Annotated[Real, Field(gt=0.0, lt=1.0)] = 0.3
     quality_elasticity: NonNeg = 0.3
 
+    # a channel role has no cancellation process: the field exists only to say so (left out of dumps)
+    cancel_rate: Any = Field(None, exclude_if=lambda v: v is None)
 
-class GenericProduction(_Model):
+    @field_validator("cancel_rate")
+    @classmethod
+    def _no_cancellations(cls, v: Any) -> Any:
+        if v is not None:
+            raise ValueError("a channel role's revenue is its partners' sales, not deals its reps book, so it has no "
+                             "cancellation process; expected cancel_rate only for telesales, key_account or generic "
+                             "roles")
+        return v
+
+
+class GenericProduction(_Cancellable):
     """Any other role: monthly revenue from a lognormal, and units sold in proportion to it (docs/model.md section 2)."""
 
     revenue_per_month: Positive = Field(40000.0, description="mean revenue of an average ramped rep-month, money")
@@ -540,6 +583,38 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
         missing = set(process) - set(proles)
         if missing:
             out.append((f"plans.{pname}.roles", f"no plan for role(s) {sorted(missing)}"))
+    out += _clawback_problems(roles, plans)
+    return out
+
+
+def _clawback_problems(roles: dict, plans: dict) -> list[tuple[str, str]]:
+    """Clawbacks of roles without a cancellation process, or naming pay that is not paid on revenue."""
+    out: list[tuple[str, str]] = []
+    for pname, plan in plans.items():
+        proles = plan.get("roles") if isinstance(plan, dict) else None
+        for rname, rp in (proles.items() if isinstance(proles, dict) else ()):
+            cb = rp.get("clawback") if isinstance(rp, dict) else None
+            role = roles.get(rname)
+            if not isinstance(cb, dict) or not isinstance(role, dict):
+                continue
+            where = f"plans.{pname}.roles.{rname}.clawback"
+            prod = role.get("production")
+            if not isinstance(prod, dict) or prod.get("cancel_rate") is None:
+                out.append((where, f"role '{rname}' has no cancellation process, so nothing would be clawed back; "
+                                   f"expected roles.{rname}.production.cancel_rate (the share of booked deals "
+                                   "that later cancel)"))
+            paid = [c.get("name") for key in ("components", "spiffs")
+                    for c in (rp.get(key) if isinstance(rp.get(key), list) else [])
+                    if isinstance(c, dict) and c.get("measure", "revenue") == "revenue"]
+            named = cb.get("components")
+            for i, n in enumerate(named if isinstance(named, list) else []):
+                if n not in paid:
+                    out.append((f"{where}.components.{i}",
+                                f"'{n}' is not a component or SPIFF of this plan paid on revenue (a cancelled deal "
+                                f"takes back revenue pay); expected one of {paid}"))
+            if isinstance(named, list) and not named:
+                out.append((f"{where}.components", "an empty list claws back nothing; name the components, or "
+                                                   "leave 'components' out to claw back all revenue pay"))
     return out
 
 
@@ -922,6 +997,11 @@ class Draw(_Model):
     at_year_end: Literal["forgive", "carry"] = Field(
         "forgive", description="a recoverable draw's balance left at year end: written off, or owed into next year")
     new_hires_only: bool = False
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    on_exit: Literal["forgive", "recover"] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="a recoverable draw's balance when the rep leaves (multi-year runs with attrition): written off "
+                    "(forgive, the default) or taken from the leaver's last pay (recover)")
 
     @model_validator(mode="after")
     def _whole_periods(self) -> Draw:
@@ -932,6 +1012,9 @@ class Draw(_Model):
         if not self.recoverable and self.at_year_end == "carry":
             raise ValueError("@at_year_end: a non-recoverable draw leaves nothing owed to carry; "
                              "use 'recoverable: true' or leave at_year_end out")
+        if not self.recoverable and self.on_exit is not None:
+            raise ValueError("@on_exit: a non-recoverable draw leaves no balance to settle when a rep leaves; "
+                             "use 'recoverable: true' or leave on_exit out")
         return self
 
 
@@ -980,6 +1063,28 @@ class Spiff(_Model):
             raise ValueError(f"@to: the window ends in month {self.end}, before it starts (from: {self.start}); "
                              "expected to >= from within one year")
         return self
+
+
+class Clawback(_Model):
+    """Pay recovered on deals that cancel (docs/model.md section 3, clawbacks).
+
+    A deal of the role's cancellation process (``cancel_rate`` in the role's
+    production) that cancels at most ``window_months`` months after it was
+    booked takes back the pay it earned: the pay of each named component (or
+    SPIFF) in the period it was booked, times the cancelled share of that
+    period's revenue. What is owed falls due in the month the deal cancels
+    and is recovered from the rep's pay of that month and later months; the
+    balance left at year end (or falling due after it) is forgiven
+    (``at_year_end: forgive``) or carried into next year, still owed
+    (``carry``).
+    """
+
+    components: list[str] | None = Field(
+        None, description="components and SPIFFs paid on revenue that are clawed back; all of them when omitted")
+    window_months: Annotated[Whole, Field(ge=1, le=24)] = Field(
+        12, description="a deal cancelling at most this many months after booking is clawed back")
+    at_year_end: Literal["forgive", "carry"] = Field(
+        "forgive", description="the balance not recovered by year end: written off, or owed into next year")
 
 
 class Team(_Model):
@@ -1119,6 +1224,8 @@ class RolePlan(_Model):
     projects: Project | None = Field(None, exclude_if=lambda v: v is None)
     # left out of dumps when unset, so scenarios without it keep their sha256
     feedback: Feedback | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    clawback: Clawback | None = Field(None, exclude_if=lambda v: v is None)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
     weights_total: Positive | None = Field(
         None, exclude_if=lambda v: v is None,

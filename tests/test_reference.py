@@ -462,3 +462,51 @@ def test_named_measures_and_their_pay_agree_with_reference(small_dict):
             for c, v in pay.components.items():
                 _close(v[t], rp["components"][c], f"{rname} {c} trial {t}")
             _close(pay.incentive[t], rp["incentive"], f"{rname} incentive trial {t}")
+
+
+def test_clawback_agrees_with_reference(small_dict):
+    """Cancelled deals and clawbacks: cancellations, amounts due, recoveries and balances rep by rep.
+
+    Key accounts claw back their revenue curve (behind a revenue gate) within 2 months of booking and
+    carry the balance; telesales claw back a quarterly curve with team pay and a revenue SPIFF under a
+    draw and a payout calendar, and forgive the balance. Channel has no cancellations (their metrics are 0).
+    """
+    small_dict["plans"].update(DRAW_PLANS)
+    small_dict["roles"]["ka"]["production"].update(cancel_rate=0.15, cancel_window_months=4)
+    small_dict["roles"]["ts"]["production"].update(cancel_rate=0.05)
+    small_dict["plans"]["claw"] = {"base": "draws", "changes": {"roles": {
+        "ka": {"clawback": {"window_months": 2, "at_year_end": "carry"},
+               "gates": [{"measure": "revenue", "min_attainment": 0.6, "components": ["rev"]}]},
+        "ts": {"spiffs": [{"name": "q2_revenue", "from": 4, "to": 6, "rate": 0.02}],
+               "clawback": {"components": ["rev", "q2_revenue"]}, "payout": {"lag_months": 1}},
+    }}}
+    s = simlib.scenario_from_dict(small_dict, "small.yaml")
+    root = root_seed(13)
+    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
+    market = market_multiplier(s, draws)
+    refs = [reference_trial(s, ["current", "claw"], root, t)["pay"] for t in range(TRIALS)]
+    seen = {"cancelled": 0, "recovered": 0, "outstanding": 0, "forgiven": 0}
+    for rname in ("ka", "ts"):
+        world = role_world(s, rname, draws, market)
+        measures = run_year(world)
+        for plan in ("current", "claw"):
+            pay = compute_pay(s, plan, world, measures, set_quotas(s, plan, world))
+            cb = pay.clawback
+            seen["cancelled"] += int((cb.cancelled > 0).sum())
+            seen["recovered"] += int((cb.recovered > 0).sum())
+            seen["outstanding"] += int((cb.outstanding > 0).sum())
+            seen["forgiven"] += int((cb.forgiven > 0).sum())
+            for t in range(TRIALS):
+                ref = refs[t][plan][rname]
+                what = f"{plan} {rname} trial {t}"
+                _close(cb.cancelled[t], [x["cancelled"] for x in ref["clawback"]], f"{what} cancelled")
+                _close(cb.recovered[t], [x["recovered"] for x in ref["clawback"]], f"{what} recovered")
+                _close(cb.outstanding[t], [x["outstanding"] for x in ref["clawback"]], f"{what} outstanding")
+                _close(cb.forgiven[t], [x["forgiven"] for x in ref["clawback"]], f"{what} forgiven")
+                _close(pay.incentive[t], ref["incentive"], f"{what} incentive")
+                if ref["calendar"] is not None:
+                    _close(pay.calendar.cash[t], [c["cash"] for c in ref["calendar"]], f"{what} cash")
+    assert min(seen.values()) > 0, seen
+    pay = compute_pay(s, "claw", role_world(s, "ch", draws, market), run_year(role_world(s, "ch", draws, market)),
+                      set_quotas(s, "claw", role_world(s, "ch", draws, market)))
+    assert pay.clawback is None

@@ -37,6 +37,7 @@ grids and :mod:`.policy` the runtime policy the engine steps.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -46,13 +47,15 @@ import numpy as np
 
 from simlib.behaviour import kernels
 from simlib.behaviour.kernels import X_GRID, X_H, X_N, Problem, Solution, shock_nodes
-from simlib.behaviour.policy import DynamicPolicy, RoleSolution
+from simlib.behaviour.policy import DynamicPolicy, RoleSolution, SpiffPull
 from simlib.behaviour.sample import Calibration, marginal_values, promotion_value, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.memo import ContentCache
 from simlib.model.paycurves import compile_component, evaluate
 from simlib.model.plans import (
     Structure,
+    clawback_kept,
+    clawed_names,
     compute_pay,
     guarantee_floor,
     measure_score,
@@ -64,6 +67,7 @@ from simlib.model.plans import (
     scorecard_points_without,
     set_quotas,
     spiff_money_by_month,
+    spiff_pay,
 )
 from simlib.model.population import RoleWorld
 from simlib.model.programmes import prize
@@ -382,6 +386,7 @@ class DynamicBehaviour:
         self._solved: dict[tuple[str, str], RoleSolution] = {}
         self._k: dict[str, tuple[np.ndarray, dict]] = {}
         self._stake: dict[str, float] = {}
+        self._pulls: dict[tuple[str, str], tuple[SpiffPull, ...]] = {}  # SPIFF pull-forward by plan and role
         # solutions depend only on the organisation, market, behaviour and current plan (and the
         # candidate's role plan): shared across scenario copies such as a sweep's ``with_plan`` variants
         base = scenario.model_dump(by_alias=True, mode="json", include={"roles", "market", "behaviour"})
@@ -619,6 +624,8 @@ class DynamicBehaviour:
         bp = self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
         F = _period_pay(rp, st, TI, w, qref, share[p], self._scorecard_other(ing))
+        if rp.clawback is not None and set(st.names) & set(clawed_names(rp)):  # a share of the pay comes back
+            F = F * clawback_kept(rp, self.scenario.roles[ing["world"].name])
         floor = guarantee_floor(rp, st, t)
         if floor > 0:  # a guarantee: the period pays at least the draw, whatever the rep sells
             F = np.maximum(F, floor)
@@ -835,8 +842,10 @@ class DynamicBehaviour:
         q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
         a_new = er / np.maximum(quota, 1e-12)
         a_cur = er / np.maximum(q_cur, 1e-12)
+        pulls = () if rs is rc else self.spiff_pulls(plan, world.name) + tuple(
+            dataclasses.replace(p, z=-p.z) for p in self.spiff_pulls(cur, world.name))
         pol = DynamicPolicy(bp, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
-                            record_only=rs is rc, relief=self._relief(plan, world))
+                            record_only=rs is rc, relief=self._relief(plan, world), spiff_pulls=pulls)
         if not pol.record_only:
             pol.project_effort = self.project_effort(plan, world.name)
         pol.statements = (statement_months(self.scenario.role_plan(plan, world.name)),
@@ -875,6 +884,51 @@ class DynamicBehaviour:
         sig = _teammate_weight(bt.social_weight, n) if bt.enabled else 0.0
         ws = rp.projects.shared_weight
         return (1.0 - ws) + ws * (1.0 / n + sig * (n - 1.0) / n)
+
+    def spiff_pulls(self, plan: str, role: str) -> tuple[SpiffPull, ...]:
+        """Deals a plan's SPIFFs pull into their windows from the month after (docs/model.md section 4.4).
+
+        At a window's last month ``w`` (before December) reps close ``max_pull``
+        months of the next month's expected revenue early when a unit of
+        revenue pulled gains more than it costs:
+
+            gain = kept x rate x u (x (1 - price_discount) for a revenue SPIFF)
+            cost = price_discount x (marginal pay of revenue, SPIFFs left out, per unit of revenue)
+
+        ``u`` the SPIFF measure per unit of revenue in month ``w + 1`` and
+        ``kept`` the share of its money that minimums and the budget leave, in
+        the calibration sample; the decision is the role's (all reps pull, or
+        none). Nothing without SPIFFs or with timing off.
+        """
+        rp = self.scenario.role_plan(plan, role)
+        bp = self.params
+        if not rp.spiffs or not bp.timing.enabled:
+            return ()
+        if (plan, role) not in self._pulls:
+            self._pulls[(plan, role)] = self._spiff_pulls(plan, role)
+        return self._pulls[(plan, role)]
+
+    def _spiff_pulls(self, plan: str, role: str) -> tuple[SpiffPull, ...]:
+        rp, d = self.scenario.role_plan(plan, role), self.params.timing.price_discount
+        meas = self.cal.measures[role]
+        ing = self._ingredients(plan, role)
+        names = {sp.name for sp in rp.spiffs}
+        rev_year = float(np.mean(meas["revenue"].sum(axis=-1)))
+        mv = (1.0 - ing["w"]) * sum(v for c, v in ing["comp_ind"].items() if c not in names)
+        cost = d * max(mv, 0.0) / max(rev_year, 1e-12)
+        out = []
+        for sp in rp.spiffs:
+            w = sp.end - 1
+            if w + 1 >= MONTHS:
+                continue
+            rev_next = float(np.mean(meas["revenue"][..., w + 1]))
+            per_rev = 1.0 if sp.measure == "revenue" else float(np.mean(meas[sp.measure][..., w + 1])) / max(rev_next, 1e-12)
+            full = sp.rate * float(np.mean(meas[sp.measure][..., sp.start - 1 : sp.end].sum(axis=-1)))
+            kept = float(np.mean(spiff_pay(sp, dict(meas)))) / full if full > 0 else 0.0
+            gain = kept * sp.rate * per_rev * ((1.0 - d) if sp.measure == "revenue" else 1.0)
+            if gain > cost:
+                out.append(SpiffPull(w, self.params.timing.max_pull, sp.measure, per_rev))
+        return tuple(out)
 
     def _relief(self, plan: str, world: RoleWorld) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Quota-relief paths (T, 12) the reps know under the plan and under the current plan (None: no rule)."""

@@ -26,6 +26,23 @@ from simlib.scenario import MONTHS, Behaviour
 LOW_EFFORT = 0.8
 
 
+@dataclass(frozen=True)
+class SpiffPull:
+    """Deals pulled into a SPIFF window's last month from the month after it (docs/model.md section 4.4).
+
+    ``z`` months of the next month's expected revenue are closed in month
+    ``month`` (0-11) at the timing price discount; a SPIFF on a count
+    measure moves ``per_revenue`` of it per unit of revenue pulled (the
+    pulled deals' expected count). A negative ``z`` undoes a pull (today's
+    plan has the SPIFF, the candidate not).
+    """
+
+    month: int
+    z: float
+    measure: str
+    per_revenue: float
+
+
 @dataclass
 class RoleSolution:
     """Solved behaviour of one role under one plan, on the type grid.
@@ -164,7 +181,8 @@ class DynamicPolicy(PolicyBase):
 
     def __init__(self, params: Behaviour, rs: RoleSolution, rc: RoleSolution, world: RoleWorld,
                  quota, q_cur, a_cur, ratio, mult, er, record_only: bool = False,
-                 relief: tuple[np.ndarray | None, np.ndarray | None] = (None, None)):
+                 relief: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+                 spiff_pulls: tuple[SpiffPull, ...] = ()):
         self.record_only = record_only
         self.world, self.rs = world, rs
         self.P = Track(rs, quota, a_cur, ratio, a_cur * ratio * mult, relief=relief[0])
@@ -180,6 +198,8 @@ class DynamicPolicy(PolicyBase):
         self.mix = rs.mix
         self.timing = params.timing.price_discount if params.timing.enabled else None
         self.held = None  # pushed revenue held to the plan's next period end (T, R)
+        self.spiff_pulls = spiff_pulls if self.timing is not None and not record_only else ()
+        self.owed: dict[str, np.ndarray] = {}  # count measures pulled into a SPIFF window, owed by later months
 
     #: statement months (0-11, a statement at the end of each) of the plan and of today's plan; None: every month
     statements: tuple[tuple[int, ...] | None, tuple[int, ...] | None] = (None, None)
@@ -284,12 +304,45 @@ class DynamicPolicy(PolicyBase):
         if self.record_only:
             return None, None
         nC, lC, uC, dC = self._move(self.C, m, hist, self.timing)
+        sn, sl, sd = self._spiff_moves(m, hist)
+        self.log.model_discount += sd
         release = self.held if (m in self.P.rs.ends and self.held is not None) else None
-        if np.isscalar(nP) and np.isscalar(nC) and release is None:
+        if np.isscalar(nP) and np.isscalar(nC) and np.isscalar(sn) and release is None:
             return None, None
         rev_m = np.maximum(hist["revenue"][m], 0.0)
-        now, later = self._pull_difference(rev_m, nP - nC, lP - lC, dP - dC)
+        now, later = self._pull_difference(rev_m, nP - nC + sn, lP - lC + sl, dP - dC + sd)
         return self._push_difference(m, rev_m, uP - uC, now, later, release)
+
+    def _spiff_moves(self, m: int, hist: History):
+        """Deals pulled into a SPIFF window at its last month ``m``: (revenue added now net of the discount,
+        revenue owed by the following months, discount), each (T, R) or 0.
+
+        A SPIFF on a count measure moves that measure in ``hist`` itself: the
+        pulled count is added to month ``m`` and taken out of the following
+        months as they are booked (never below zero); what is still owed at
+        year end comes out of January, February ... (steady state, as for
+        revenue), and what no month can give is dropped.
+        """
+        for k, owed in list(self.owed.items()):  # earlier pulls of a count measure come out of this month
+            for j in range(m, m + 1) if m < MONTHS - 1 else range(m, m + 1 + MONTHS):
+                jj = j % MONTHS  # at year end what is still owed wraps to January, February ... (steady state)
+                take = np.minimum(np.maximum(hist[k][jj], 0.0), owed)
+                hist[k][jj] = hist[k][jj] - take
+                owed = owed - take
+            self.owed[k] = owed
+        now = later = disc = 0.0
+        d = self.timing
+        for sp in self.spiff_pulls:
+            if sp.month != m or m + 1 >= MONTHS:
+                continue
+            pulled = sp.z * self.er * self.P.rs.prof[m + 1]  # revenue of the next month's deals, (T, R)
+            now, later, disc = now + pulled * (1.0 - d), later - pulled, disc + pulled * d
+            if sp.measure != "revenue":
+                count = pulled * sp.per_revenue
+                moved = np.where(count < 0, -np.minimum(np.maximum(hist[sp.measure][m], 0.0), -count), count)
+                hist[sp.measure][m] = hist[sp.measure][m] + moved
+                self.owed[sp.measure] = self.owed.get(sp.measure, 0.0) + moved  # < 0: given back to later months
+        return now, later, disc
 
     def _pull_difference(self, rev_m, dn, dl, dd) -> tuple[np.ndarray, np.ndarray]:
         """The plan's pull-ins minus today's, either sign: (added to month m, carried), each (T, R).

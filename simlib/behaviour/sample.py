@@ -73,10 +73,12 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
 
     def pay(ms):
         pr = compute_pay(scenario, plan, world, ms, quota)
-        extra = other_programmes(rp, pr) if rp.programmes else 0.0
+        kept = pr.incentive + pr.recognition + (other_programmes(rp, pr) if rp.programmes else 0.0)
         if pr.draw is not None:  # a draw balance carried into next year is paid back: the rep does not keep it
-            return pr.incentive + pr.recognition + extra - pr.draw.outstanding, pr
-        return pr.incentive + pr.recognition + extra, pr
+            kept = kept - pr.draw.outstanding
+        if pr.clawback is not None:  # nor is a clawback balance carried into next year
+            kept = kept - pr.clawback.outstanding
+        return kept, pr
 
     p0, pr0 = pay(base)
     out, comps = {}, {}

@@ -25,6 +25,7 @@ from simlib.errors import PlanError
 from simlib.model.contracts import BehaviourModel
 from simlib.model.metrics import (
     CALENDAR_METRICS,
+    CLAWBACK_METRICS,
     DRAW_METRICS,
     KEEP,
     METRICS,
@@ -41,8 +42,15 @@ from simlib.model.metrics import (
     pool_named,
 )
 from simlib.model.pipeline import RoleOutcome, passes, worlds
-from simlib.model.plans import primary_structure, uses_draws, uses_payout, uses_spiffs, year_sum
-from simlib.model.population import Layout, draw_chunk, root_seed
+from simlib.model.plans import (
+    primary_structure,
+    uses_cancellations,
+    uses_draws,
+    uses_payout,
+    uses_spiffs,
+    year_sum,
+)
+from simlib.model.population import Layout, draw_chunk, root_seed, sum_months
 from simlib.model.programmes import uses_programmes
 from simlib.model.projects import uses_projects
 from simlib.scenario import MONTHS, Scenario
@@ -312,6 +320,11 @@ def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.n
         arrays.project_pay = zero if pj is None else pj.pay
         arrays.project_result = zero if pj is None else pj.team
         arrays.project_effort = zero if pj is None else pj.effort
+    if uses_cancellations(scenario):  # every role and plan then has the clawback metrics (0 without cancellations)
+        cb, zero = pay.clawback, np.zeros_like(pay.incentive)
+        arrays.cancelled = zero if cb is None else cb.cancelled
+        arrays.clawed = zero if cb is None else sum_months(cb.recovered)
+        arrays.unrecovered = zero if cb is None else cb.unrecovered
     return arrays, o.memo["rev_tot"]
 
 
@@ -488,6 +501,7 @@ def simulate_raw(
                and (m not in SPIFF_METRICS or uses_spiffs(scenario))
                and (m not in NAMED_METRICS or m in named)
                and (m not in CALENDAR_METRICS or uses_payout(scenario))
+               and (m not in CLAWBACK_METRICS or uses_cancellations(scenario))
                and (m not in PROGRAMME_METRICS or uses_programmes(scenario))
                and (m not in PROJECT_METRICS or uses_projects(scenario))]
     behaviour = resolve_behaviour(scenario, behaviour)

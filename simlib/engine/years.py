@@ -44,7 +44,7 @@ from simlib.errors import PlanError
 from simlib.format import interval
 from simlib.model import attrition as att
 from simlib.model.pipeline import RoleOutcome, passes, worlds
-from simlib.model.plans import revenue_profile
+from simlib.model.plans import revenue_profile, uses_draws
 from simlib.model.population import Layout, RoleWorld, TrialStreams, draw_chunk, lognormal_mean_one, root_seed
 from simlib.scenario import MONTHS, Scenario
 
@@ -70,6 +70,12 @@ YEAR_METRICS = {
     "tenure_under_1y": "share of reps at year end",
     "tenure_1_3y": "share of reps at year end",
     "tenure_over_3y": "share of reps at year end",
+}
+
+#: metrics of a multi-year run whose scenario has draws (some plan has one), with their unit
+DRAW_YEAR_METRICS = {
+    "draw_forgiven_on_exit": "money per year (recoverable draw balances of leavers written off, part of incentive)",
+    "draw_recovered_on_exit": "money per year (recoverable draw balances taken from leavers' last pay)",
 }
 
 _SUMS = ("revenue", "incentive", "base_cost", "hiring_cost", "lost_revenue", "lost_margin", "margin", "quota",
@@ -135,7 +141,10 @@ class YearsResult:
 
         if group not in self.groups:
             raise PlanError(f"group: '{group}' is not a role of the scenario, expected one of {self.groups}")
-        metrics = list(YEAR_METRICS) if metrics is None else list(metrics)
+        if metrics is None:
+            present = set(self.frame["metric"])
+            metrics = [*YEAR_METRICS, *(m for m in DRAW_YEAR_METRICS if m in present)]
+        metrics = list(metrics)
         key = ["plan", "group", "metric", "year"]
         f = dict(zip(self.frame[key].itertuples(index=False, name=None), self.frame[["mean", "se"]].to_numpy(),
                      strict=True))
@@ -378,7 +387,7 @@ def _year_of_role(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: S
         occ_end = np.where(after, occ_new, occ)
         by_run = np.where(after, True, by_run)
         ramp_b = np.where(after, occ_new * (new_ability / s.ability)[..., None], occ)
-        w_b = dataclasses.replace(o.world, ramp=ramp_b)
+        w_b = dataclasses.replace(o.world, ramp=ramp_b, exit_month=leave)  # a leaver's draw balance is settled
         with np.errstate(invalid="ignore", divide="ignore"):
             final = next(iter(passes(scenario, [plan], {o.role: w_b}, model, quotas={o.role: o.quota})))
     sums = _sums(scenario, plan, year, final, s, occ_end, by_run, gone, top, new_start)
@@ -424,7 +433,13 @@ def _sums(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: Seats, oc
     effort = rec.effort.mean(axis=2) if rec is not None else np.ones(gone.shape)
     revenue = o.measures["revenue"].sum(axis=2).sum(axis=1)
     n = len(revenue)
-    return {
+    extra = {}
+    if uses_draws(scenario):  # leavers' draw balances settled on exit (0 without a draw or a leaver)
+        d = o.pay.draw
+        for key, part in (("draw_exit_forgiven", "exit_forgiven"), ("draw_exit_recovered", "exit_recovered")):
+            v = None if d is None else getattr(d, part)
+            extra[key] = np.zeros(n) if v is None else v.sum(axis=1)
+    return extra | {
         "revenue": revenue, "incentive": o.pay.incentive.sum(axis=1),
         "base_cost": scenario.base_salary(plan, o.role) * (occ > 0).sum(axis=(1, 2)) / MONTHS,
         "hiring_cost": scenario.people.hiring.cost * ote * hires, "lost_revenue": lost,
@@ -442,12 +457,13 @@ def _sums(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: Seats, oc
 def _record(out: dict, plan: str, year: int, sums: dict[str, dict[str, np.ndarray]], cumulative: dict) -> None:
     """Store the year's metrics of each role and the total under (plan, year + 1, group, metric)."""
     groups = dict(sums)
-    groups["total"] = {k: sum(np.asarray(v[k], dtype=float) for v in sums.values()) for k in _SUMS}
+    keys = [k for k in next(iter(sums.values())) if k in _SUMS or k.startswith("draw_exit_")]
+    groups["total"] = {k: sum(np.asarray(v[k], dtype=float) for v in sums.values()) for k in keys}
     for g, s in groups.items():
         m = _metrics(s)
         cumulative[g] = cumulative.get(g, 0.0) + m["profit"]
         m["profit_cumulative"] = cumulative[g]
-        for name in YEAR_METRICS:
+        for name in [*YEAR_METRICS, *(k for k in DRAW_YEAR_METRICS if k in m)]:
             out[(plan, year + 1, g, name)] = np.asarray(m[name], dtype=float)
 
 
@@ -455,7 +471,10 @@ def _metrics(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A group's metrics (:data:`YEAR_METRICS`) from its per-trial sums."""
     f = {k: np.asarray(v, dtype=float) for k, v in s.items()}
     n, k, present = f["seats"], np.maximum(f["open_seats"], 1.0), np.maximum(f["present_end"], 1.0)
-    return {
+    extra = {}
+    if "draw_exit_forgiven" in f:
+        extra = {"draw_forgiven_on_exit": f["draw_exit_forgiven"], "draw_recovered_on_exit": f["draw_exit_recovered"]}
+    return extra | {
         "revenue": f["revenue"], "incentive_cost": f["incentive"], "base_cost": f["base_cost"],
         "hiring_cost": f["hiring_cost"], "lost_revenue": f["lost_revenue"],
         "cost_of_turnover": f["hiring_cost"] + f["lost_margin"],

@@ -74,8 +74,11 @@ class _Data:
 def _data(panels: list[Panel]) -> _Data:
     keys = set.intersection(*(set(p.measures) for p in panels))
     nh = None if any(p.new_hire is None for p in panels) else np.concatenate([p.new_hire for p in panels])
+    m = {k: np.concatenate([p.measures[k] for p in panels]) for k in keys}
+    if all(p.cancelled is not None for p in panels):  # revenue of deals that later cancelled, beside the measures
+        m["cancelled"] = np.concatenate([p.cancelled for p in panels])
     return _Data(
-        {k: np.concatenate([p.measures[k] for p in panels]) for k in keys},
+        m,
         np.concatenate([p.present for p in panels]),
         nh,
         np.concatenate([p.quota for p in panels]),
@@ -285,7 +288,21 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
     else:
         _fit_channel(d, c, rc, existing[c], out, quota_method, template_prod)
     _match_revenue_level(d, c, rc, process, out, template_prod)
+    if "cancelled" in d.m and process != "channel":
+        _fit_cancel_rate(d, c, out)
     return out
+
+
+def _fit_cancel_rate(d: _Data, c: np.ndarray, out: dict[str, Any]) -> None:
+    """Add ``production.cancel_rate``: revenue of deals that later cancelled over revenue booked (a ratio estimator).
+
+    In the model a month's ``k ~ Binomial(n, rate)`` cancelled deals take
+    ``k / n`` of its revenue, so this ratio's expectation is the rate (deals
+    of equal size; with unequal sizes, the revenue-weighted rate).
+    """
+    rev = _flow(d, c, "revenue").sum()
+    if rev > 0:
+        out["production.cancel_rate"] = float(min(1.0, _flow(d, c, "cancelled").sum() / rev))
 
 
 def _flow(d: _Data, c: np.ndarray, name: str) -> np.ndarray | None:
@@ -619,8 +636,9 @@ def _flatten(role_fit: dict) -> dict[str, float]:
 def _template_value(role, key: str) -> float:
     if key.startswith("seasonality."):
         return float(role.season[int(key.split(".")[1]) - 1])
-    if key.startswith("production."):
-        return float(role.production[key.split(".", 1)[1]])
+    if key.startswith("production."):  # an optional parameter the template leaves unset (cancel_rate): NaN
+        value = role.production.get(key.split(".", 1)[1])
+        return float("nan") if value is None else float(value)
     return float(getattr(role, key))
 
 

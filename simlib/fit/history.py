@@ -45,7 +45,7 @@ from simlib.tables import (
 #: columns every history file must have
 REQUIRED = ("rep_id", "role", "month", "quota", "revenue")
 #: columns that are used when present
-OPTIONAL = ("team", "payout", "year", "new_hire", "process", "leave_date")
+OPTIONAL = ("team", "payout", "year", "new_hire", "process", "leave_date", "cancelled")
 #: every measure name of any process
 ALL_MEASURES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m in proc))
 
@@ -107,6 +107,10 @@ class Panel:
         for the month or the column is absent.
     quota, payout : ndarray (R, 12), money per month (NaN where absent).
     present : ndarray (R, 12) bool, the rep has a row for the month.
+    cancelled : ndarray (R, 12) or None
+        Revenue booked in the month whose deals later cancelled, money (0
+        where the cell is empty, NaN where the rep has no row); None when the
+        file has no ``cancelled`` column or every cell of the role-year is empty.
     """
 
     role: str
@@ -119,6 +123,7 @@ class Panel:
     quota: np.ndarray
     payout: np.ndarray
     present: np.ndarray
+    cancelled: np.ndarray | None = None
 
     @property
     def complete(self) -> np.ndarray:
@@ -172,6 +177,11 @@ class History:
     @property
     def has_new_hire(self) -> bool:
         return bool(self.frame["new_hire"].notna().any())
+
+    @property
+    def has_cancelled(self) -> bool:
+        """The file has a ``cancelled`` column (revenue of deals that later cancelled)."""
+        return "cancelled" in self.frame
 
     @property
     def has_leave_date(self) -> bool:
@@ -230,8 +240,10 @@ class History:
         first = f.drop_duplicates("rep_id").set_index("rep_id")
         team = first.loc[reps, "team"].to_numpy(dtype=object) if self.has_team else None
         nh = first.loc[reps, "new_hire"].to_numpy(dtype=float) if self.has_new_hire else None
+        recorded = self.has_cancelled and bool(f["cancelled"].notna().any())  # some cell of this role-year given
+        cancelled = np.where(present, np.nan_to_num(grid("cancelled")), np.nan) if recorded else None
         return Panel(role, proc, int(year), reps, team, None if nh is None else nh > 0.5, measures,
-                     grid("quota"), grid("payout"), present)
+                     grid("quota"), grid("payout"), present, cancelled)
 
 
 # ----------------------------------------------------------------------------
@@ -255,7 +267,7 @@ def _month_name(text: str) -> int | None:
 #: measures that count things, so must be whole numbers
 _COUNTS = ("calls", "leads", "conversions", "deals", "new_accounts", "milestones", "partners_opened", "units")
 #: money columns: per rep-month, in the scenario's currency
-MONEY = ("quota", "payout", "revenue", "large_order_value", "partner_revenue_new")
+MONEY = ("quota", "payout", "revenue", "large_order_value", "partner_revenue_new", "cancelled")
 #: the largest value accepted per rep-month, by column (scores are fractions 0-1); see docs/history-format.md
 UPPER_BOUNDS: dict[str, float] = {
     **{c: 1e10 for c in MONEY},
@@ -311,6 +323,8 @@ def read_history(
     processes = _check_roles(rows, roles, role_map)
     years, months, with_years = _parse_periods(rows)
     values = _parse_numbers(rows, ["quota", "payout", *measure_cols], processes)
+    if "cancelled" in rows.col:
+        values["cancelled"] = _parse_cancelled(rows, processes, values.get("revenue"))
     new_hire = _parse_new_hire(rows)
     if "leave_date" in rows.col:
         values["leave_date"] = _parse_leave_date(rows, years, months)
@@ -589,6 +603,36 @@ def _non_finite(text: str) -> bool:
     """The cell is infinity or NaN, written as a word or as a number too large for a float (``1e999``)."""
     t = text.strip().lstrip(CURRENCY_SIGNS).strip()
     return bool(_NON_FINITE.match(t)) or (bool(DECIMAL.match(t)) and not np.isfinite(float(t)))
+
+
+def _parse_cancelled(rows: Rows, processes: list[str | None], revenue: np.ndarray | None) -> np.ndarray:
+    """The ``cancelled`` column as (n,) money: revenue of the month's deals that later cancelled (NaN: empty or bad).
+
+    Money like revenue, at most the row's revenue; a channel role has no
+    cancellation process, so a non-zero value there is a bad cell.
+    """
+    out = np.full(rows.n, np.nan)
+    for i, v in enumerate(rows.col["cancelled"]):
+        if v == "":
+            continue
+        num, reason = parse_number(v, currency=True, percent=False), None
+        if num is None:
+            reason = (f"non-finite value: 'cancelled' is '{v}', expected a finite number" if _non_finite(v)
+                      else f"non-numeric value: 'cancelled' is '{v}', expected a number")
+        elif num < 0:
+            reason = f"negative value: 'cancelled' is {v}, expected >= 0"
+        elif num > UPPER_BOUNDS["cancelled"]:
+            reason = f"value too large: 'cancelled' is {v}, expected at most {UPPER_BOUNDS['cancelled']:g} per rep-month"
+        elif num > 0 and processes[i] == "channel":
+            reason = (f"cancelled on a channel row: 'cancelled' is {v}, but a channel role's revenue is its "
+                      "partners' sales, with no cancellation process; expected empty or 0")
+        elif revenue is not None and np.isfinite(revenue[i]) and num > revenue[i] + 1e-9 * max(1.0, revenue[i]):
+            reason = f"cancelled above revenue: 'cancelled' is {v}, more than the month's revenue {revenue[i]:g}"
+        if reason is not None:
+            rows.flag(i, reason, "cancelled")
+        else:
+            out[i] = num
+    return out
 
 
 def _parse_new_hire(rows: Rows) -> np.ndarray:

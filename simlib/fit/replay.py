@@ -34,6 +34,7 @@ from simlib.errors import PlanError, SimlibError
 from simlib.fit.history import History, HistoryError, Panel
 from simlib.model.plans import PayResult, compute_pay
 from simlib.model.population import RoleWorld
+from simlib.model.production import Cancellations
 from simlib.scenario import MEASURES, MONTHS, RolePlan, Scenario
 
 #: recomputed and recorded pay reconcile when they round to the same cent
@@ -89,7 +90,7 @@ def check_columns(scenario: Scenario, history: History, plans: list[str]) -> Non
 
 def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.ndarray], quota: np.ndarray,
              team: np.ndarray | None = None, level_ratio: float = 1.0,
-             rep_ids: np.ndarray | None = None) -> PayResult:
+             rep_ids: np.ndarray | None = None, cancelled: np.ndarray | None = None) -> PayResult:
     """Pay of R reps' recorded year under one plan, by the model's pay rules (no draws).
 
     Parameters
@@ -108,6 +109,11 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
         The reps' ids: with a scenario that names a roster, a rep found in it
         is paid at their own base and target incentive (relative to the
         role's, as the simulation does); others at the role's.
+    cancelled : ndarray (R, 12), optional
+        Recorded revenue of each month's deals that later cancelled (the
+        history's ``cancelled`` column): a plan's ``clawback`` takes their pay
+        back from the next month's pay on (the cancellation month is not
+        recorded). None: no cancellations.
 
     Returns
     -------
@@ -128,7 +134,10 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
         **_pay_levels(scenario, role, rep_ids),
     )
     meas = {m: v[None] for m, v in measures.items()}
-    return compute_pay(scenario, plan, world, meas, (annual * level_ratio)[None], {}, share[None])
+    cancel = None
+    if cancelled is not None:
+        cancel = Cancellations(revenue=np.nan_to_num(cancelled)[None], delay=np.ones((1, R, MONTHS), dtype=np.intp))
+    return compute_pay(scenario, plan, world, meas, (annual * level_ratio)[None], {}, share[None], cancel)
 
 
 def _pay_levels(scenario: Scenario, role: str, rep_ids: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -312,7 +321,7 @@ def _replay_panel(scenario: Scenario, panel: Panel, plans: list[str], in_force: 
         if ok.any():
             ratio = scenario.role_plan(plan, panel.role).quota.level / base_level
             res = role_pay(scenario, plan, panel.role, {m: v[ok] for m, v in measures.items()}, quota[ok], team, ratio,
-                           rep_ids=ids[ok])
+                           rep_ids=ids[ok], cancelled=None if panel.cancelled is None else panel.cancelled[ok])
             pay[ok] = np.round(res.incentive[0], 2)  # pay is paid in cents
             parts += [pd.DataFrame({"year": panel.year, "role": panel.role, "rep_id": ids[ok], "plan": plan,
                                     "component": name, "pay": v[0]}) for name, v in res.components.items()]

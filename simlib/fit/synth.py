@@ -40,6 +40,9 @@ class RolePanelSim:
     attainment : (T, R) annual revenue / quota
     new_hire : (T, R) bool
     team : (R,) team index
+    cancelled : (T, R, 12) or None
+        Revenue booked each month whose deals later cancel (None: the role
+        has no cancellation process).
     """
 
     measures: dict[str, np.ndarray]
@@ -48,6 +51,7 @@ class RolePanelSim:
     attainment: np.ndarray
     new_hire: np.ndarray
     team: np.ndarray
+    cancelled: np.ndarray | None = None
 
 
 def simulate_panels(
@@ -93,7 +97,9 @@ def _panels(scenario: Scenario, plans: Sequence[str], draws: dict[str, np.ndarra
             raise PlanError(f"unknown plan '{plan}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
     out: dict[str, dict[str, RolePanelSim]] = {p: {} for p in plans}
     for o in role_outcomes(scenario, list(plans), draws, behaviour=behaviour):
-        out[o.plan][o.role] = RolePanelSim(o.measures, o.quota, o.pay.incentive, o.pay.attainment, o.world.new_hire, o.world.team)
+        cancelled = None if o.pay.clawback is None else o.pay.clawback.by_month
+        out[o.plan][o.role] = RolePanelSim(o.measures, o.quota, o.pay.incentive, o.pay.attainment, o.world.new_hire,
+                                           o.world.team, cancelled)
     return out
 
 
@@ -166,9 +172,11 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
         measures = {m: np.round(sim.measures[m][0], 4 if kind == "score" else 2)
                     for m, kind in MEASURES[role.process].items()}
         order = np.argsort(np.asarray(rep_ids[rname], dtype=str), kind="stable")
+        cancelled = None if sim.cancelled is None else np.round(sim.cancelled[0], 2)
         pay = np.empty(R)
         pay[order] = role_pay(scenario, plan, rname, {m: v[order] for m, v in measures.items()}, quota[order],
-                              teams[order], rep_ids=np.asarray(rep_ids[rname], dtype=str)[order]).incentive[0]
+                              teams[order], rep_ids=np.asarray(rep_ids[rname], dtype=str)[order],
+                              cancelled=None if cancelled is None else cancelled[order]).incentive[0]
         month = np.tile(np.arange(1, MONTHS + 1), R)
         f = pd.DataFrame({
             "rep_id": np.repeat(rep_ids[rname], MONTHS),
@@ -181,6 +189,8 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
         })
         for m, v in measures.items():
             f[m] = v.ravel()
+        if cancelled is not None:  # a role with a cancellation process: revenue of deals that later cancelled
+            f["cancelled"] = np.minimum(cancelled, measures["revenue"]).ravel()
         frames.append(f)
     return pd.concat(frames, ignore_index=True)
 

@@ -83,6 +83,16 @@ PROJECT_METRICS: dict[str, tuple[str, str]] = {
     "project_effort": ("mean effort on team projects, index (1 = the planned effort)", "index"),
 }
 
+#: metrics of cancelled deals and clawbacks (in results only when some role of the scenario has a
+#: cancellation process, ``cancel_rate`` in its production)
+CLAWBACK_METRICS: dict[str, tuple[str, str]] = {
+    "cancelled_revenue": ("revenue booked in the year whose deals later cancel (part of revenue)", "money"),
+    "clawback_recovered": ("pay clawed back on cancelled deals, recovered from later pay in the year "
+                           "(taken off incentive cost)", "money"),
+    "clawback_unrecovered": ("pay owed back on this year's cancellations and not recovered in the year: "
+                             "forgiven, or carried into next year", "money"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -113,6 +123,7 @@ METRICS: dict[str, tuple[str, str]] = {
     **CALENDAR_METRICS,
     **PROGRAMME_METRICS,
     **PROJECT_METRICS,
+    **CLAWBACK_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -256,6 +267,9 @@ class GroupArrays:
     project_pay, project_result, project_effort : (T, R) or None
         Project pay, the rep's team's project result and project effort (None:
         the scenario has no projects, and no project metric is computed).
+    cancelled, clawed, unrecovered : (T, R) or None
+        Revenue whose deals cancel, pay recovered on them, and pay owed on
+        them but not recovered (None: no role has a cancellation process).
     """
 
     revenue: np.ndarray
@@ -279,6 +293,9 @@ class GroupArrays:
     project_pay: np.ndarray | None = None
     project_result: np.ndarray | None = None
     project_effort: np.ndarray | None = None
+    cancelled: np.ndarray | None = None
+    clawed: np.ndarray | None = None
+    unrecovered: np.ndarray | None = None
 
     @classmethod
     def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
@@ -356,6 +373,10 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
         out["project_pay"] = g.project_pay.sum(axis=1)
         out["project_result"] = g.project_result.mean(axis=1)
         out["project_effort"] = g.project_effort.mean(axis=1)
+    if g.cancelled is not None and g.clawed is not None and g.unrecovered is not None:
+        out["cancelled_revenue"] = g.cancelled.sum(axis=1)
+        out["clawback_recovered"] = g.clawed.sum(axis=1)
+        out["clawback_unrecovered"] = g.unrecovered.sum(axis=1)
     return out
 
 

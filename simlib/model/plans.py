@@ -15,10 +15,21 @@ import numpy as np
 from simlib.memo import by_identity
 from simlib.model.paycurves import compile_component, compile_modifier, compile_scale, evaluate
 from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
-from simlib.model.production import expected_monthly_revenue
+from simlib.model.production import Cancellations, cancellations, expected_monthly_revenue
 from simlib.model.programmes import ProgrammeResult, programme_pay
 from simlib.model.projects import ProjectResult, project_pay
-from simlib.scenario import MONTHS, PERIODS, Component, Draw, Payout, RolePlan, Scenario, Scorecard, Spiff
+from simlib.scenario import (
+    MONTHS,
+    PERIODS,
+    Clawback,
+    Component,
+    Draw,
+    Payout,
+    RolePlan,
+    Scenario,
+    Scorecard,
+    Spiff,
+)
 
 
 def revenue_profile(scenario: Scenario, role: str) -> np.ndarray:
@@ -286,6 +297,10 @@ class PayResult:
         their money-equivalent to the reps and cost to the company (outside ``incentive``).
     projects : ProjectResult or None
         With ``projects`` in the role plan: project results and pay (in ``incentive``).
+    clawback : ClawbackResult or None
+        When the role has a cancellation process: the revenue that cancelled
+        and, under a ``clawback``, the pay taken back (``incentive`` is then
+        the pay left after recoveries).
     """
 
     incentive: np.ndarray
@@ -301,6 +316,34 @@ class PayResult:
     calendar: CalendarResult | None = None
     programmes: ProgrammeResult | None = None
     projects: ProjectResult | None = None
+    clawback: ClawbackResult | None = None
+
+
+@dataclass
+class ClawbackResult:
+    """Cancelled deals and the pay clawed back on them (docs/model.md section 3, clawbacks).
+
+    Attributes
+    ----------
+    cancelled : (T, R) revenue booked in the year whose deals later cancel, money.
+    by_month : (T, R, 12) that revenue by the month it was booked.
+    due : (T, R, 12) pay owed back, by the month it falls due (the deal's cancellation).
+    recovered : (T, R, 12) pay recovered, by month (taken from that month's pay).
+    forgiven : (T, R) balance written off at year end (owed and not recovered, due later included).
+    outstanding : (T, R) balance carried into next year, still owed by reps.
+    """
+
+    cancelled: np.ndarray
+    by_month: np.ndarray
+    due: np.ndarray
+    recovered: np.ndarray
+    forgiven: np.ndarray
+    outstanding: np.ndarray
+
+    @property
+    def unrecovered(self) -> np.ndarray:
+        """(T, R) what was owed back on this year's cancellations and not recovered in the year."""
+        return self.forgiven + self.outstanding
 
 
 @dataclass
@@ -329,12 +372,17 @@ class DrawResult:
     cash : (T, R, 12) incentive paid by month under the draw.
     forgiven : (T, R) recoverable balance written off at year end.
     outstanding : (T, R) recoverable balance carried into next year (still owed).
+    exit_forgiven, exit_recovered : (T, R)
+        A leaver's recoverable balance when they leave (multi-year runs with
+        attrition): written off, or taken from their last pay (``on_exit``).
     """
 
     earned: np.ndarray
     cash: np.ndarray
     forgiven: np.ndarray
     outstanding: np.ndarray
+    exit_forgiven: np.ndarray | None = None
+    exit_recovered: np.ndarray | None = None
 
     @property
     def paid_over_earned(self) -> np.ndarray:
@@ -398,6 +446,122 @@ def apply_payout(payout: Payout | None, accrual: np.ndarray) -> CalendarResult:
     return CalendarResult(accrual=accrual, cash=cash, next_year=next_year)
 
 
+def uses_cancellations(scenario: Scenario) -> bool:
+    """Whether some role of the scenario has a cancellation process (then results carry the clawback metrics)."""
+    return any(getattr(r.process_params(), "cancel_rate", None) is not None for r in scenario.roles.values())
+
+
+def clawed_names(rp: RolePlan) -> list[str]:
+    """The components and SPIFFs a role plan's clawback takes pay back from (all paid on revenue when unnamed)."""
+    if rp.clawback is None:
+        return []
+    if rp.clawback.components is not None:
+        return list(rp.clawback.components)
+    return [c.name for c in [*rp.components, *rp.spiffs] if c.measure == "revenue"]
+
+
+def clawback_kept(rp: RolePlan, role) -> float:
+    """Expected share of clawed revenue pay a rep keeps: ``1 - cancel_rate x min(window, W) / W``.
+
+    A deal cancels with probability ``cancel_rate``, each of the ``W``
+    months after booking as likely; it is clawed back when it cancels within
+    the clawback's ``window_months``. 1 without a clawback. The behaviour
+    model discounts the pay of clawed components by it (docs/model.md
+    section 3, clawbacks).
+    """
+    p = role.process_params()
+    rate = getattr(p, "cancel_rate", None)
+    if rp.clawback is None or rate is None:
+        return 1.0
+    W = p.cancel_window
+    return 1.0 - rate * min(rp.clawback.window_months, W) / W
+
+
+def clawback_due(cb: Clawback, cancelled: Cancellations, revenue: np.ndarray,
+                 pays: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pay owed back on cancelled deals, by the month it falls due (T, R, 12), and what falls due after December (T, R).
+
+    ``pays`` lists, for each clawed component or SPIFF, its pay by period
+    (T, R, P) and a mask (P, 12) of each period's booking months. A month's
+    cancelled revenue ``c_m`` (deals cancelling within ``window_months``)
+    takes back ``pay_p x c_m / V_p`` of the pay of the period ``p`` holding
+    it (``V_p`` the period's revenue), due ``delay_m`` months after booking.
+    """
+    clawed = np.where(cancelled.delay <= cb.window_months, cancelled.revenue, 0.0)
+    owed = np.zeros(revenue.shape)
+    for pay, mask in pays:
+        V = revenue @ mask.T  # (T, R, P)
+        rate = np.where(V > 0, pay / np.where(V > 0, V, 1.0), 0.0)
+        owed += (rate @ mask) * clawed
+    due = np.zeros(revenue.shape)
+    later = np.zeros(revenue.shape[:-1])
+    for m in range(MONTHS):
+        when = m + cancelled.delay[..., m]
+        for d in np.unique(when):
+            at = when == d
+            if d < MONTHS:
+                due[..., d] += np.where(at, owed[..., m], 0.0)
+            else:
+                later += np.where(at, owed[..., m], 0.0)
+    return due, later
+
+
+def apply_clawback(cb: Clawback | None, cancelled: Cancellations, revenue: np.ndarray, monthly: np.ndarray,
+                   pays: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ClawbackResult]:
+    """Pay by month (T, R, 12) after recovering clawed-back pay, and the clawback's accounts.
+
+    Month by month, what falls due is added to the balance owed, and the
+    balance is recovered from the month's pay (never below zero). The balance
+    left after December, with what falls due after it, is forgiven or
+    carried. Without a clawback (``cb`` None) only the cancelled revenue is
+    recorded.
+    """
+    zero = np.zeros(revenue.shape[:-1])
+    total = sum_months(cancelled.revenue)
+    if cb is None:
+        return monthly, ClawbackResult(total, cancelled.revenue, np.zeros(revenue.shape), np.zeros(revenue.shape),
+                                       zero, zero)
+    due, later = clawback_due(cb, cancelled, revenue, pays)
+    paid = monthly.copy()
+    recovered = np.zeros(revenue.shape)
+    balance = np.zeros(revenue.shape[:-1])
+    for m in range(MONTHS):
+        balance = balance + due[..., m]
+        back = np.minimum(balance, np.maximum(paid[..., m], 0.0))
+        paid[..., m] -= back
+        recovered[..., m] = back
+        balance = balance - back
+    left = balance + later
+    carry = cb.at_year_end == "carry"
+    return paid, ClawbackResult(total, cancelled.revenue, due, recovered, zero if carry else left,
+                                left if carry else zero)
+
+
+def _period_mask(n: int) -> np.ndarray:
+    """(n, 12) 0/1: the months of each of ``n`` equal periods."""
+    size = MONTHS // n
+    return (np.arange(MONTHS)[None, :] // size == np.arange(n)[:, None]).astype(float)
+
+
+def _clawed_pays(rp: RolePlan, periods: dict[str, np.ndarray], comps: dict[str, np.ndarray],
+                 before_gates: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each clawed component's pay by period after its gates, and each clawed SPIFF's pay over its window."""
+    spiffs = {sp.name: sp for sp in rp.spiffs}
+    out = []
+    for name in clawed_names(rp):
+        if name in spiffs:
+            sp = spiffs[name]
+            mask = np.zeros((1, MONTHS))
+            mask[0, sp.start - 1 : sp.end] = 1.0
+            out.append((comps[name][..., None], mask))
+            continue
+        per = periods[name]
+        pre = before_gates[name]
+        kept = np.where(pre != 0, comps[name] / np.where(pre != 0, pre, 1.0), 0.0)  # 0 where a gate took it
+        out.append((per * kept[..., None], _period_mask(per.shape[-1])))
+    return out
+
+
 def uses_spiffs(scenario: Scenario) -> bool:
     """Whether some role plan of the scenario has a SPIFF (then results carry the SPIFF metric)."""
     return any(rp.spiffs for plan in scenario.plans.values() for rp in plan.roles.values())
@@ -451,7 +615,8 @@ def accrual_by_month(periods: dict[str, np.ndarray], incentive: np.ndarray) -> n
     return out
 
 
-def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray) -> DrawResult:
+def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray, exit_month: np.ndarray | None = None,
+               occupied: np.ndarray | None = None) -> DrawResult:
     """Cash by month under a draw, from the incentive earned by month (T, R, 12).
 
     Each draw period (month or quarter) ``d`` pays at its last month. With the
@@ -462,6 +627,14 @@ def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray) -> DrawResu
     it recovers ``min(b, max(e - A, 0))`` from earnings above the draw and
     pays ``e`` minus that, or when ``e < A`` pays ``A`` and adds ``A - e`` to
     ``b``. The balance left after December is forgiven or carried.
+
+    With ``exit_month`` (T, R; -1 for none), a recoverable balance is settled
+    when the rep leaves: at the end of the exit month the balance of the draw
+    periods ended by then is written off (``on_exit: forgive``, the default)
+    or taken from that month's pay (``recover``; the pay may go below zero:
+    the leaver pays it back), and the seat starts again from 0. With
+    ``occupied`` (T, R, 12) bool, a draw period in which the seat is empty
+    throughout (a multi-year run's vacancy) pays no draw.
     """
     size = MONTHS // PERIODS[draw.period]
     n = MONTHS // size
@@ -469,8 +642,14 @@ def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray) -> DrawResu
     covered = new_hire if draw.new_hires_only else np.ones(earned.shape[:-1], dtype=bool)
     balance = np.zeros(earned.shape[:-1])
     cash = np.zeros_like(earned)
+    exits = exit_month is not None and draw.recoverable and bool((exit_month >= 0).any())
+    settled = (np.zeros_like(balance), np.zeros_like(balance))  # forgiven, recovered on exit
     for d in range(n):
+        if exits:  # leavers before this draw period ends: the balance of the periods ended so far
+            balance = _settle_on_exit(draw, balance, cash, exit_month, d * size, d * size + size - 1, settled)
         A = np.where(covered, draw.amount, 0.0) if d * size < draw.months else np.zeros_like(balance)
+        if occupied is not None:  # nobody in the seat this draw period: no draw
+            A = np.where(any_period(occupied[..., d * size : d * size + size]), A, 0.0)
         e = e_all[..., d]
         if draw.recoverable:
             recovered = np.minimum(balance, np.maximum(e - A, 0.0))
@@ -479,10 +658,29 @@ def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray) -> DrawResu
             balance = balance - recovered + short
         else:
             cash[..., d * size + size - 1] = np.where(A > 0, np.maximum(e, A), e)
+        if exits:  # leavers in the period's last month: after it is settled
+            balance = _settle_on_exit(draw, balance, cash, exit_month, d * size + size - 1, d * size + size, settled)
+    exit_forgiven, exit_recovered = settled
     carry = draw.recoverable and draw.at_year_end == "carry"
     zero = np.zeros_like(balance)
     return DrawResult(earned=earned, cash=cash, forgiven=zero if carry else balance,
-                      outstanding=balance if carry else zero)
+                      outstanding=balance if carry else zero, exit_forgiven=exit_forgiven,
+                      exit_recovered=exit_recovered)
+
+
+def _settle_on_exit(draw: Draw, balance: np.ndarray, cash: np.ndarray, exit_month: np.ndarray, lo: int, hi: int,
+                    settled: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Settle the balance of reps leaving in months ``lo`` to ``hi - 1``: written off, or taken from the exit
+    month's pay (``cash`` changed in place); adds to ``settled`` (forgiven, recovered); returns the new balance."""
+    leaving = (exit_month >= lo) & (exit_month < hi)
+    take = np.where(leaving, balance, 0.0)
+    if draw.on_exit == "recover":
+        m = np.clip(exit_month, 0, MONTHS - 1)[..., None]
+        np.put_along_axis(cash, m, np.take_along_axis(cash, m, -1) - take[..., None], -1)
+        settled[1][...] += take
+    else:
+        settled[0][...] += take
+    return balance - take
 
 
 def _targets(c_target, measure_kind, period, quota, share, level, shape):
@@ -548,6 +746,7 @@ def compute_pay(
     memo: dict | None = None,
     quota_share: np.ndarray | None = None,
     project_effort: float = 1.0,
+    cancelled: Cancellations | None = None,
 ) -> PayResult:
     """Apply a role's plan to simulated measures.
 
@@ -574,6 +773,10 @@ def compute_pay(
     project_effort : float
         The reps' effort on the role plan's team project, 1 = the planned
         effort (the behaviour model's; see simlib.model.projects).
+    cancelled : Cancellations, optional
+        Deals that later cancel (a replayed history's recorded
+        cancellations); by default drawn by the role's cancellation process
+        (:func:`simlib.model.production.cancellations`), if it has one.
 
     Returns
     -------
@@ -596,11 +799,14 @@ def compute_pay(
     if rp.quota_relief is not None:
         quota = quota * relief_factor(rp, world, scenario.market.growth_mean)[:, MONTHS - 1][:, None]
     calendar = uses_payout(scenario)
-    periods: dict[str, np.ndarray] | None = {} if rp.draw is not None or calendar else None
+    cancelled = cancellations(world, measures) if cancelled is None else cancelled
+    claw = cancelled is not None and rp.clawback is not None
+    periods: dict[str, np.ndarray] | None = {} if rp.draw is not None or calendar or claw else None
     comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof, periods)
     if rp.scorecards:
         capped_any = capped_any | _scorecards_pay(rp, kinds, agg, world, quota, TI, prof, comps, periods)
     att = year_sum(measures, "revenue", memo) / np.maximum(quota, 1e-12)
+    before_gates = dict(comps)
     _apply_gates(rp, kinds, agg, quota, comps)
     incentive = _incentive(rp, kinds, agg, comps, world.shape)
     spiff = None
@@ -616,13 +822,8 @@ def compute_pay(
     projects = project_pay(rp, world, project_effort)
     if projects is not None:  # outside gates and modifiers, settled in December
         incentive = incentive + projects.pay
-    draw = None
-    if rp.draw is not None:
-        draw = apply_draw(rp.draw, accrual_by_month(periods, incentive), world.new_hire)
-        incentive = sum_months(draw.cash)
-    cal = None
-    if calendar:  # a draw's pay by month is what the calendar pays out
-        cal = apply_payout(rp.payout, draw.cash if draw is not None else accrual_by_month(periods, incentive))
+    incentive, draw, clawback, cal = _pay_by_month(rp, world, measures, incentive, periods, cancelled, calendar,
+                                                   lambda: _clawed_pays(rp, periods, comps, before_gates))
     return PayResult(
         incentive=incentive,
         base=base,
@@ -637,7 +838,40 @@ def compute_pay(
         calendar=cal,
         programmes=programme_pay(rp, lambda m: agg(m, "year", kinds[m])[..., 0], quota, world.ability),
         projects=projects,
+        clawback=clawback,
     )
+
+
+def _pay_by_month(rp: RolePlan, world: RoleWorld, measures: dict[str, np.ndarray], incentive: np.ndarray,
+                  periods: dict[str, np.ndarray] | None, cancelled: Cancellations | None, calendar: bool,
+                  clawed: Callable[[], list]) -> tuple[np.ndarray, DrawResult | None, ClawbackResult | None,
+                                                       CalendarResult | None]:
+    """The year's pay month by month: a draw, then clawbacks recovered from it, then the payout calendar.
+
+    Returns the incentive paid (T, R) and the draw's, clawback's and
+    calendar's accounts (None where the plan or scenario has none).
+    """
+    draw = None
+    if rp.draw is not None:
+        draw = apply_draw(rp.draw, accrual_by_month(periods, incentive), world.new_hire, world.exit_month,
+                          world.ramp > 0)
+        incentive = sum_months(draw.cash)
+    monthly = None
+    clawback = None
+    if cancelled is not None:  # recovered from the pay of the month a deal cancels and later months
+        claw = rp.clawback is not None
+        if claw:
+            monthly = draw.cash if draw is not None else accrual_by_month(periods, incentive)
+        monthly, clawback = apply_clawback(rp.clawback, cancelled, measures["revenue"], monthly,
+                                           clawed() if claw else [])
+        if claw:
+            incentive = sum_months(monthly)
+    cal = None
+    if calendar:  # a draw's (and clawback's) pay by month is what the calendar pays out
+        if monthly is None:
+            monthly = draw.cash if draw is not None else accrual_by_month(periods, incentive)
+        cal = apply_payout(rp.payout, monthly)
+    return incentive, draw, clawback, cal
 
 
 def _aggregated(measures: dict[str, np.ndarray], memo: dict, measure: str, period: str, kind: str) -> np.ndarray:

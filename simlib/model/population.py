@@ -139,6 +139,20 @@ def _named_measure_draws(role: Role) -> tuple[list, list]:
     return normals, uniforms
 
 
+def appended_draws(role: Role) -> list[tuple[str, tuple]]:
+    """(name, shape) of the uniforms a role's optional features need, drawn after all other draws of a trial.
+
+    A role with a cancellation process (``cancel_rate`` in its production)
+    draws, per rep-month, the quantile of its cancelled deals (``cancel``)
+    and the month they cancel in (``cancel_when``). Roles without it draw
+    nothing more, so every other draw of a scenario stays where it was.
+    """
+    R, M = role.headcount, MONTHS
+    if getattr(role.process_params(), "cancel_rate", None) is not None:
+        return [("cancel", (R, M)), ("cancel_when", (R, M))]
+    return []
+
+
 @dataclass
 class Layout:
     """Where each named draw lives in a trial's vector of normals and uniforms.
@@ -179,6 +193,9 @@ class Layout:
                 lay._add(lay.extra_normals, f"{rname}.{n}", shape, "n_extra_normal")
             for n, shape in uniforms:
                 lay._add(lay.extra_uniforms, f"{rname}.{n}", shape, "n_extra_uniform")
+        for rname, role in scenario.roles.items():  # appended after every other draw: used only by roles that need them
+            for n, shape in appended_draws(role):
+                lay._add(lay.uniforms, f"{rname}.{n}", shape, "n_uniform")
         return lay
 
     def _add(self, table, key, shape, counter):
@@ -288,6 +305,10 @@ class RoleWorld:
     quota : ndarray (R,) or None
         With a roster that gives quotas: each rep's annual quota under the
         current plan (NaN: set by the plan's quota method); else None.
+    exit_month : ndarray (T, R) or None
+        In a multi-year run with attrition: the month (0-11) at whose end the
+        seat's occupant leaves, -1 for none (a recoverable draw's balance is
+        then settled); None: nobody leaves.
     """
 
     name: str
@@ -305,6 +326,7 @@ class RoleWorld:
     base_share: np.ndarray | None = None
     ti_share: np.ndarray | None = None
     quota: np.ndarray | None = None
+    exit_month: np.ndarray | None = None
 
     def __post_init__(self):
         # derived, so that dataclasses.replace(world, ramp=...) gets a fresh one

@@ -11,6 +11,7 @@ effort moves outcomes smoothly under common random numbers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -740,3 +741,45 @@ def _segment_mix(shares: np.ndarray, cv: float, z: np.ndarray) -> np.ndarray:
     """Each rep-month's segment shares (T, R, 12, S): ``shares`` times mean-one lognormals, renormalised to sum 1."""
     x = shares * generic_noise(cv, z)
     return x / x.sum(axis=-1, keepdims=True)
+
+
+#: the count of deals a role's cancellation process cancels, by process (channel has none)
+DEAL_MEASURE = {"telesales": "conversions", "key_account": "deals", "generic": "units"}
+
+
+@dataclass(frozen=True)
+class Cancellations:
+    """Deals of a year that later cancel (docs/model.md section 3, clawbacks).
+
+    Attributes
+    ----------
+    revenue : (T, R, 12) revenue booked in each month whose deals later cancel, money.
+    delay : (T, R, 12) months after booking that month's cancelled deals cancel (1 or more).
+    """
+
+    revenue: np.ndarray
+    delay: np.ndarray
+
+
+def cancellations(world: RoleWorld, measures: Mapping[str, np.ndarray]) -> Cancellations | None:
+    """The role's cancelled deals from its appended draws, or None without a cancellation process.
+
+    In each rep-month, of the ``n`` deals booked (:data:`DEAL_MEASURE`),
+    ``k ~ Binomial(n, cancel_rate)`` cancel (inverse CDF at the draw
+    ``cancel``), taking ``k / n`` of the month's revenue (deals of the month's
+    mean size); they cancel ``1 + floor(u W)`` months after booking (``u`` the
+    draw ``cancel_when``, ``W`` = ``cancel_window_months``).
+    """
+    p = world.role.process_params()
+    rate = getattr(p, "cancel_rate", None)
+    if rate is None or "cancel" not in world.draws:
+        return None
+    n = np.asarray(measures[DEAL_MEASURE[world.role.process]])
+    if rate <= 0 or not n.size:
+        k = np.zeros(n.shape)
+    else:
+        k = binomial_inv(world.draws["cancel"], n, rate, max(int(n.max()), 1))
+    share = np.where(n > 0, k / np.maximum(n, 1.0), 0.0)
+    W = p.cancel_window
+    delay = 1 + np.minimum(np.floor(world.draws["cancel_when"] * W), W - 1).astype(np.intp)
+    return Cancellations(revenue=np.asarray(measures["revenue"]) * share, delay=delay)

@@ -583,6 +583,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     comps: dict[str, list[float]] = {}
     capped = [False] * R
     months = [[0.0] * MONTHS for _ in range(R)]  # pay by the month its period ends, before gates and modifiers
+    by_period: dict[str, list[list[float]]] = {}  # each component's pay per period, before gates
     for c in rp.components:
         kind = kinds[c.measure]
         n = PERIODS[c.period]
@@ -605,12 +606,14 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
         own_pay = []
         w = rp.team.weight
         L = MONTHS // n
+        by_period[c.name] = [[0.0] * n for _ in range(R)]
         for r in range(R):
             per, hit = _component_periods(c, vals[r], tgts[r], scales[r], kind)
             own_pay.append(sum(per))
             capped[r] = capped[r] or hit
             for i in range(n):
                 months[r][(i + 1) * L - 1] += (1.0 - w) * per[i]
+                by_period[c.name][r][i] += (1.0 - w) * per[i]
         if w > 0:
             team_pay = [0.0] * R
             for members in teams.values():
@@ -636,6 +639,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
                     capped[r] = capped[r] or hit
                     for i in range(n):
                         months[r][(i + 1) * L - 1] += w * pool[i] * frac
+                        by_period[c.name][r][i] += w * pool[i] * frac
             own_pay = [(1.0 - w) * own_pay[r] + w * team_pay[r] for r in range(R)]
         comps[c.name] = own_pay
 
@@ -644,6 +648,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
                                                     rp.team.weight, rp.team.split, months)
         capped = [a or b for a, b in zip(capped, hits, strict=True)]
 
+    before_gates = {name: list(v) for name, v in comps.items()}
     for g in rp.gates:
         kind = kinds[g.measure]
         for r in range(R):
@@ -700,13 +705,20 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     if rp.draw is not None:
         draw = [_draw_rep(rp.draw, months[r], incentive[r], bool(reps[r]["new_hire"])) for r in range(R)]
         incentive = [sum(d["cash"]) for d in draw]
+    due = [draw[r]["cash"] if draw is not None else _trued_up(months[r], incentive[r]) for r in range(R)]
+    clawback = None
+    if "cancelled" in reps[0]:
+        clawback = [_clawback_rep(rp, reps[r], measures[r]["revenue"], due[r], by_period, before_gates, comps, r)
+                    for r in range(R)]
+        if rp.clawback is not None:
+            due = [cb["cash"] for cb in clawback]
+            incentive = [sum(d) for d in due]
     calendar = None
     if rp.payout is not None:
-        due = [draw[r]["cash"] if draw is not None else _trued_up(months[r], incentive[r]) for r in range(R)]
         calendar = [_payout_rep(rp.payout, due[r]) for r in range(R)]
     return dict(incentive=incentive, components=comps, attainment=attainment, capped=capped,
                 recognition=recognition, quota=quota, revenue=revenue, draw=draw, spiff=spiff, calendar=calendar,
-                programmes=programmes, projects=projects)
+                programmes=programmes, projects=projects, clawback=clawback)
 
 
 def _present_value(amount: float, years: float, rate: float) -> float:
@@ -775,6 +787,59 @@ def _with_training(rp: Any, reps: list[dict]) -> list[dict]:
     if rp.projects is not None:  # the time projects take from selling
         for rep in out:
             rep["ramp"] = [x * (1.0 - rp.projects.share_of_effort) for x in rep["ramp"]]
+
+
+
+def _clawback_rep(rp: Any, rep: dict, revenue: list[float], pay: list[float], by_period: dict[str, list],
+                  before_gates: dict[str, list[float]], comps: dict[str, list[float]], r: int) -> dict[str, Any]:
+    """One rep's cancelled deals and the pay clawed back on them, month by month.
+
+    A month's cancelled revenue (deals cancelling within the clawback's
+    window) takes back each clawed component's pay of the period holding
+    the month times that revenue over the period's revenue (a SPIFF: its
+    pay times that revenue over the window's), falling due the month the
+    deals cancel; the balance is recovered from that month's pay and later
+    months', and what is left (or falls due after December) is forgiven or
+    carried.
+    """
+    cancelled, delay = rep["cancelled"], rep["cancel_delay"]
+    out = dict(cancelled=sum(cancelled), cash=list(pay), recovered=[0.0] * MONTHS, forgiven=0.0, outstanding=0.0)
+    cb = rp.clawback
+    if cb is None:
+        return out
+    names = cb.components if cb.components is not None else [
+        c.name for c in [*rp.components, *rp.spiffs] if c.measure == "revenue"]
+    spiffs = {sp.name: sp for sp in rp.spiffs}
+    owed = [0.0] * MONTHS
+    for name in names:
+        if name in spiffs:
+            sp = spiffs[name]
+            periods = [(list(range(sp.start - 1, sp.end)), comps[name][r])]
+        else:
+            per = by_period[name][r]
+            size = MONTHS // len(per)
+            gate = comps[name][r] / before_gates[name][r] if before_gates[name][r] != 0 else 0.0
+            periods = [(list(range(i * size, (i + 1) * size)), per[i] * gate) for i in range(len(per))]
+        for months_of, paid in periods:
+            V = sum(revenue[m] for m in months_of)
+            for m in months_of:
+                if V > 0 and delay[m] <= cb.window_months:
+                    owed[m] += paid / V * cancelled[m]
+    balance, later = 0.0, 0.0
+    falls_due = [0.0] * MONTHS
+    for m in range(MONTHS):
+        if m + delay[m] < MONTHS:
+            falls_due[m + delay[m]] += owed[m]
+        else:
+            later += owed[m]
+    cash = out["cash"]
+    for m in range(MONTHS):
+        balance += falls_due[m]
+        back = min(balance, max(cash[m], 0.0))
+        cash[m] -= back
+        out["recovered"][m] = back
+        balance -= back
+    out["forgiven" if cb.at_year_end == "forgive" else "outstanding"] = balance + later
     return out
 
 
@@ -850,6 +915,26 @@ def _draw_rep(draw: Draw, months: list[float], incentive: float, new_hire: bool)
     return dict(earned=earned, cash=cash, forgiven=0.0 if carry else balance, outstanding=balance if carry else 0.0)
 
 
+def _cancel(role: Role, reps: list[dict], measures: list[dict[str, list[float]]], d: dict) -> None:
+    """Each rep's cancelled revenue and cancellation delay by booking month (put in the rep's dict).
+
+    Of a month's ``n`` deals, ``k`` cancel, the Binomial(n, cancel_rate)
+    quantile at the draw ``cancel``, with ``k / n`` of the month's revenue;
+    they cancel ``1 + floor(u W)`` months later (``u`` the draw ``cancel_when``).
+    """
+    p = role.process_params()
+    deals = {"telesales": "conversions", "key_account": "deals", "generic": "units"}[role.process]
+    W = p.cancel_window
+    for r, rep in enumerate(reps):
+        cancelled, delay = [], []
+        for m in range(MONTHS):
+            n = measures[r][deals][m]
+            k = _binomial_quantile(d["cancel"][r][m], n, p.cancel_rate, int(n)) if p.cancel_rate > 0 else 0.0
+            cancelled.append(measures[r]["revenue"][m] * (k / n) if n > 0 else 0.0)
+            delay.append(1 + min(int(math.floor(d["cancel_when"][r][m] * W)), W - 1))
+        rep["cancelled"], rep["cancel_delay"] = cancelled, delay
+
+
 # ---------------------------------------------------------------------------
 # Whole trials
 # ---------------------------------------------------------------------------
@@ -876,6 +961,8 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
         measures = [produce(role, rep, r, d, demand) for r, rep in enumerate(reps)]
         for r, rep in enumerate(reps):
             _produce_named(role, rep, r, d, demand, measures[r])
+        if "cancel" in d:
+            _cancel(role, reps, measures, d)
         roles[rname] = dict(reps=reps, measures=measures, draws=d)
     pay: dict[str, dict[str, Any]] = {}
     for plan in plans:

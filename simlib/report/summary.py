@@ -24,7 +24,7 @@ import pandas as pd
 import simlib.present as present
 from simlib.format import Z95
 
-__all__ = ["COST_METRICS", "MAIN_METRICS", "render", "better", "scenario_rules", "pay_changes", "guardrail_verdicts",
+__all__ = ["COST_METRICS", "MAIN_METRICS", "MECHANICS_METRICS", "render", "better", "scenario_rules", "pay_changes", "guardrail_verdicts",
            "executive_summary", "headline", "show_summary", "show_details", "levels_table", "differences_table",
            "guardrail_matrix", "yes_no", "show_brief", "sweep_answer", "guardrail_details"]
 
@@ -32,6 +32,10 @@ __all__ = ["COST_METRICS", "MAIN_METRICS", "render", "better", "scenario_rules",
 COST_METRICS = frozenset({"incentive_cost", "base_cost", "total_comp", "comp_cost_of_sales", "p95_incentive_cost",
                           "p95_total_comp", "over_budget", "discount_cost"})
 #: rows of the main detail tables (model diagnostics go to the collapsed section at the end)
+#: costs and balances of plan mechanics, shown when results carry them (draws, SPIFFs, the payout calendar,
+#: cancellations and clawbacks; docs/model.md section 3)
+MECHANICS_METRICS = ("draw_paid", "draw_outstanding", "spiff_cost", "payable_next_year", "cancelled_revenue",
+                     "clawback_recovered", "clawback_unrecovered")
 MAIN_METRICS = ("profit", "revenue", "gross_profit", "incentive_cost", "total_comp", "comp_cost_of_sales",
                 "p95_incentive_cost", "over_budget", "share_at_quota", "share_120", "attainment_p50", "leverage",
                 "share_capped", "pay_performance_corr", "recognition_value", "discount_cost")
@@ -339,6 +343,12 @@ def _long(frame: pd.DataFrame, value: str, metrics: Sequence[str], plans: Sequen
     v = frame.pivot_table(index="metric", columns="plan", values=value, sort=False).reindex(index=have, columns=plans)
     s = frame.pivot_table(index="metric", columns="plan", values="se", sort=False).reindex(index=have, columns=plans)
     return v.rename_axis(index=None, columns=None), s.rename_axis(index=None, columns=None)
+
+
+def mechanics_metrics(res: Any) -> list[str]:
+    """The plan-mechanics metrics (:data:`MECHANICS_METRICS`) that the results carry, in that order."""
+    have = set(res.summary()["metric"])
+    return [m for m in MECHANICS_METRICS if m in have]
 
 
 def levels_table(res: Any, group: str = "total", metrics: Sequence[str] = MAIN_METRICS, currency: str = "EUR",
