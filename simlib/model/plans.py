@@ -745,8 +745,8 @@ def compute_pay(
     quota: np.ndarray,
     memo: dict | None = None,
     quota_share: np.ndarray | None = None,
-    project_effort: float = 1.0,
     cancelled: Cancellations | None = None,
+    project_effort: float = 1.0,
 ) -> PayResult:
     """Apply a role's plan to simulated measures.
 
@@ -770,13 +770,13 @@ def compute_pay(
         quota targets of shorter periods are the annual quota times the
         period's share (a replayed history's recorded monthly quotas). By
         default the plan's expected revenue profile splits every rep's quota.
-    project_effort : float
-        The reps' effort on the role plan's team project, 1 = the planned
-        effort (the behaviour model's; see simlib.model.projects).
     cancelled : Cancellations, optional
         Deals that later cancel (a replayed history's recorded
         cancellations); by default drawn by the role's cancellation process
         (:func:`simlib.model.production.cancellations`), if it has one.
+    project_effort : float
+        The reps' effort on the role plan's team project, 1 = the planned
+        effort (the behaviour model's; see simlib.model.projects).
 
     Returns
     -------

@@ -787,6 +787,7 @@ def _with_training(rp: Any, reps: list[dict]) -> list[dict]:
     if rp.projects is not None:  # the time projects take from selling
         for rep in out:
             rep["ramp"] = [x * (1.0 - rp.projects.share_of_effort) for x in rep["ramp"]]
+    return out
 
 
 
