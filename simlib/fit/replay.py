@@ -46,11 +46,16 @@ def plan_measures(rp: RolePlan) -> dict[str, str]:
     """The measures a role plan reads, each with the first part of the plan that needs it.
 
     Revenue is always read (attainment); then the measures of components,
-    gates, modifiers and recognition.
+    scorecards, SPIFFs, gates, modifiers and recognition.
     """
     need = {"revenue": "attainment"}
     for c in rp.components:
         need.setdefault(c.measure, f"component '{c.name}'")
+    for sc in rp.scorecards:
+        for sm in sc.measures:
+            need.setdefault(sm.measure, f"scorecard '{sc.name}'")
+    for sp in rp.spiffs:
+        need.setdefault(sp.measure, f"SPIFF '{sp.name}'")
     for i, g in enumerate(rp.gates):
         need.setdefault(g.measure, f"gate {i + 1}")
     for m in rp.modifiers:
