@@ -385,9 +385,83 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
                 continue
             if isinstance(rp, dict):
                 out += _role_plan_problems(where, rp, process[rname])
+                out += version_problems(where, rp, plans, rname)
         missing = set(process) - set(proles)
         if missing:
             out.append((f"plans.{pname}.roles", f"no plan for role(s) {sorted(missing)}"))
+    return out
+
+
+#: role-plan mechanics that settle over the whole year, not (yet) combined with effective-dated versions
+_UNVERSIONED = ("draw", "spiffs", "payout", "quota_relief")
+
+
+def version_problems(where: str, rp: dict, plans: dict, role: str) -> list[tuple[str, str]]:
+    """Problems of a role plan's ``versions`` (a dict at field path ``where``): (field path, message) pairs.
+
+    Each version names a plan of the scenario that has a plan for the role
+    and no versions of its own; the months are in increasing order; every
+    segment of the year (the role plan's own months, then each version's)
+    starts and ends on a boundary of the pay periods of the terms in force
+    then (a quarterly component changes in month 1, 4, 7 or 10).
+    """
+    versions = rp.get("versions")
+    if not versions or not isinstance(versions, list):
+        return []
+    out: list[tuple[str, str]] = []
+    for key in _UNVERSIONED:
+        if rp.get(key):
+            out.append((f"{where}.{key}", f"'{key}' is not supported in a plan with versions (mid-year changes)"))
+    segments: list[tuple[str, dict, int]] = [(where, rp, 1)]
+    last = 1
+    for i, v in enumerate(versions):
+        at = f"{where}.versions.{i}"
+        if not isinstance(v, dict) or not isinstance(v.get("from_month"), int) or not isinstance(v.get("plan"), str):
+            continue  # the field's own validation reports it
+        month, name = v["from_month"], v["plan"]
+        if not 2 <= month <= MONTHS:
+            continue  # the field's own validation reports it
+        if month <= last:
+            out.append((f"{at}.from_month", f"{month}: versions must start in increasing months after month {last} "
+                                            f"(overlapping or unsorted versions)"))
+            continue
+        last = month
+        other = plans.get(name) if isinstance(plans, dict) else None
+        if not isinstance(other, dict) or name not in plans:
+            out.append((f"{at}.plan", f"unknown plan '{name}', expected one of {sorted(plans)}"))
+            continue
+        orp = other.get("roles", {}).get(role) if isinstance(other.get("roles"), dict) else None
+        if not isinstance(orp, dict):
+            out.append((f"{at}.plan", f"plan '{name}' has no plan for role '{role}'"))
+            continue
+        if orp.get("versions"):
+            out.append((f"{at}.plan", f"plan '{name}' has versions of its own for role '{role}'; "
+                                      f"a version must name a plan without versions"))
+            continue
+        for key in _UNVERSIONED:
+            if orp.get(key):
+                out.append((f"{at}.plan", f"plan '{name}' has '{key}' for role '{role}', not supported in a version"))
+        segments.append((at, orp, month))
+    for j, (at, srp, month) in enumerate(segments):
+        end = segments[j + 1][2] if j + 1 < len(segments) else MONTHS + 1
+        out += _segment_period_problems(at, srp, month, end)
+    return out
+
+
+def _segment_period_problems(at: str, rp: dict, first: int, end: int) -> list[tuple[str, str]]:
+    """A segment (months ``first`` to ``end - 1``, 1-12) that splits a pay period of a term in force then."""
+    out = []
+    items = [c for c in rp.get("components", []) or [] if isinstance(c, dict)]
+    items += [c for c in rp.get("scorecards", []) or [] if isinstance(c, dict)]
+    for c in items:
+        period = c.get("period", "year")
+        if period not in PERIODS or period == "year":
+            continue
+        size = MONTHS // PERIODS[period]
+        if (first - 1) % size or (end - 1) % size:
+            starts = ", ".join(str(m) for m in range(1, MONTHS + 1, size))
+            out.append((at, f"months {first}-{end - 1} split a {period} of '{c.get('name')}': a version must start "
+                            f"at the start of a pay period (months {starts})"))
     return out
 
 
@@ -794,6 +868,20 @@ class Spiff(_Model):
         return self
 
 
+class Version(_Model):
+    """An effective-dated version of a role's plan: from month ``from_month`` on, plan ``plan``'s terms apply.
+
+    The role plan that lists versions applies from January up to the first
+    version; each version up to the next one or December. Quotas and the pay
+    at target prorate by the months in force (docs/model.md section 3,
+    mid-year changes).
+    """
+
+    start: Annotated[Whole, Field(ge=2, le=MONTHS)] = Field(
+        alias="from_month", description="first month (2-12) in which the version applies")
+    plan: str = Field(description="the plan whose terms for this role apply from that month")
+
+
 class Team(_Model):
     """Team/individual weighting: pay = (1 - weight) individual + weight team."""
 
@@ -830,6 +918,8 @@ class RolePlan(_Model):
     spiffs: list[Spiff] = Field(default_factory=list, exclude_if=lambda v: not v)
     # left out of dumps when unset, so scenarios without it keep their sha256
     payout: Payout | None = Field(None, exclude_if=lambda v: v is None)
+    # effective-dated versions (mid-year changes): left out of dumps when empty, so scenarios without them keep their sha256
+    versions: list[Version] = Field(default_factory=list, exclude_if=lambda v: not v)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
     weights_total: Positive | None = Field(
         None, exclude_if=lambda v: v is None,
