@@ -877,8 +877,8 @@ class Version(_Model):
     mid-year changes).
     """
 
-    start: Annotated[Whole, Field(ge=2, le=MONTHS)] = Field(
-        alias="from_month", description="first month (2-12) in which the version applies")
+    from_month: Annotated[Whole, Field(ge=2, le=MONTHS)] = Field(
+        description="first month (2-12) in which the version applies")
     plan: str = Field(description="the plan whose terms for this role apply from that month")
 
 

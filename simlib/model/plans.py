@@ -985,7 +985,7 @@ def uses_versions(scenario: Scenario) -> bool:
 def segments(scenario: Scenario, plan: str, role: str) -> list[Segment]:
     """The segments of the year of a role under a plan: its own terms, then each version's (one without versions)."""
     rp = scenario.role_plan(plan, role)
-    firsts = [0] + [v.start - 1 for v in rp.versions]
+    firsts = [0] + [v.from_month - 1 for v in rp.versions]
     names = [plan] + [v.plan for v in rp.versions]
     ends = firsts[1:] + [MONTHS]
     return [Segment(n, a, b) for n, a, b in zip(names, firsts, ends, strict=True)]

@@ -383,7 +383,7 @@ def score_rule(sc: ScoreScale, x: float) -> float:
     if sc.intervals is not None:
         score = 0.0  # below the first interval
         for iv in sc.intervals:  # in order; the last interval's score holds beyond its end
-            if x >= iv.start:
+            if x >= iv.from_month:
                 score = iv.score
         return score
     pts = sc.curve
@@ -669,7 +669,7 @@ def _versioned_reference(scenario: Scenario, plan: str, rname: str, reps: list[d
     kinds = MEASURES[role.process]
     rp = scenario.role_plan(plan, rname)
     prof = expected_revenue_profile(role, scenario.market.growth_mean)
-    firsts = [1] + [v.start for v in rp.versions]
+    firsts = [1] + [v.from_month for v in rp.versions]
     names = [plan] + [v.plan for v in rp.versions]
     R = len(reps)
     out: dict[str, Any] = dict(incentive=[0.0] * R, components={}, capped=[False] * R, recognition=[0.0] * R,
