@@ -239,6 +239,10 @@ class Role(_Model):
     effort_elasticity: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.6
     last_year_sd: NonNeg = 0.15
     production: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    currency: str | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="currency of the role's money (pay, production, plan amounts); default the scenario's")
 
     @field_validator("seasonality")
     @classmethod
@@ -389,6 +393,32 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
         missing = set(process) - set(proles)
         if missing:
             out.append((f"plans.{pname}.roles", f"no plan for role(s) {sorted(missing)}"))
+    return out + currency_problems(data)
+
+
+def currency_problems(data: dict) -> list[tuple[str, str]]:
+    """Problems of the roles' currencies and the exchange rates: (field path, message) pairs.
+
+    A role paid in another currency than the scenario's (the reporting
+    currency) needs its rate in ``fx``; ``fx`` and ``fx_sd`` list only
+    currencies other than the reporting one, and ``fx_sd`` only ones in ``fx``.
+    """
+    out: list[tuple[str, str]] = []
+    report = str(data.get("currency", "EUR"))
+    fx, sd = data.get("fx") or {}, data.get("fx_sd") or {}
+    if not isinstance(fx, dict) or not isinstance(sd, dict):
+        return out
+    for cur in fx:
+        if cur == report:
+            out.append((f"fx.{cur}", f"'{cur}' is the reporting currency (currency: {report}); list only other currencies"))
+    for cur in sd:
+        if cur not in fx:
+            out.append((f"fx_sd.{cur}", f"no rate for '{cur}' in fx; expected one of {sorted(fx)}"))
+    for rname, role in (data.get("roles") or {}).items():
+        cur = role.get("currency") if isinstance(role, dict) else None
+        if cur is not None and cur != report and cur not in fx:
+            out.append((f"roles.{rname}.currency", f"'{cur}' has no exchange rate: add fx: {{{cur}: rate}} "
+                                                   f"({report} per {cur}), or use one of {sorted([report, *fx])}"))
     return out
 
 
@@ -1122,6 +1152,11 @@ class Scenario(_Model):
     name: str
     description: str = ""
     currency: str = "EUR"
+    # exchange rates (left out of dumps when empty, so scenarios without them keep their sha256)
+    fx: dict[str, Positive] = Field(default_factory=dict, exclude_if=lambda v: not v,
+                                    description="units of the reporting currency per unit of each role currency")
+    fx_sd: dict[str, NonNeg] = Field(default_factory=dict, exclude_if=lambda v: not v,
+                                     description="sd of the log of a rate over the year (a draw per trial)")
     market: Market = Field(default_factory=Market)
     roles: dict[str, Role] = Field(min_length=1)
     budget: Budget = Field(default_factory=Budget)
@@ -1453,7 +1488,9 @@ def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | N
     if start is not None and not isinstance(start, datetime.date):
         return None
     path = roster_path(name, source)
-    currency = str(data.get("currency", "EUR"))
+    currency: Any = str(data.get("currency", "EUR"))
+    if any(isinstance(spec, dict) and spec.get("currency") for spec in roles.values()):  # roles paid in their own
+        currency = tuple((r, str(spec.get("currency") or currency)) for r, spec in roles.items() if isinstance(spec, dict))
     try:
         st = path.stat()
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns, tuple(roles), currency, start)
@@ -1462,7 +1499,7 @@ def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | N
     roster = _ROSTERS.get(key) if key else None
     if roster is None:
         try:
-            roster = read_roster(path, list(roles), currency, start)
+            roster = read_roster(path, list(roles), currency if isinstance(currency, str) else dict(currency), start)
         except RosterError as exc:
             for p in exc.problems:
                 problems.append(Problem(exc.source, getattr(p, "where", ""), getattr(p, "reason", str(p))))

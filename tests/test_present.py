@@ -42,6 +42,8 @@ def test_units_follow_the_engine_units():
             assert P.unit(m) == "money", m
         elif u in ("fraction", "probability", "fraction of quota"):
             assert P.unit(m) == "percent", m
+        elif u == "local money":  # a role's cost in its own currency
+            assert P.unit(m) == "local", m
         else:
             assert P.unit(m) in ("ratio", "index"), m
 

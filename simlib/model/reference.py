@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -383,7 +384,7 @@ def score_rule(sc: ScoreScale, x: float) -> float:
     if sc.intervals is not None:
         score = 0.0  # below the first interval
         for iv in sc.intervals:  # in order; the last interval's score holds beyond its end
-            if x >= iv.from_month:
+            if x >= iv.start:
                 score = iv.score
         return score
     pts = sc.curve
@@ -794,6 +795,7 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
     """
     dr = _draws_of_trial(scenario, root, trial)
     market = _market(scenario, dr)
+    fx = {rname: _fx_rate(scenario, rname, dr) for rname in scenario.roles}
     roles: dict[str, Any] = {}
     for rname, role in scenario.roles.items():
         d = {k.split(".", 1)[1]: v for k, v in dr.items() if k.startswith(rname + ".")}
@@ -810,7 +812,21 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
             vq = {v.plan: _quotas(scenario, v.plan, rname, info["reps"], info["draws"])
                   for v in scenario.role_plan(plan, rname).versions}
             pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], info["measures"], quota, market, vq)
-    return dict(market=market, roles=roles, pay=pay)
+    return dict(market=market, roles=roles, pay=pay, fx=fx)
+
+
+def _fx_rate(scenario: Scenario, rname: str, dr: dict[str, Any]) -> float:
+    """Reporting currency per unit of a role's currency in the trial: the ``fx`` rate times a mean-one
+    lognormal of log sd ``fx_sd`` whose normal is the inverse CDF of the currency's uniform draw (1 in the
+    reporting currency)."""
+    cur = scenario.roles[rname].currency
+    if cur is None or cur == scenario.currency:
+        return 1.0
+    sd = scenario.fx_sd.get(cur, 0.0)
+    if sd <= 0:
+        return scenario.fx[cur]
+    z = NormalDist().inv_cdf(dr[f"fx.{cur}"][0])
+    return scenario.fx[cur] * math.exp(sd * z - 0.5 * sd * sd)
 
 
 def _group_metrics(revenue, margin, incentive, base, attainment, capped, recognition) -> dict[str, float]:
@@ -879,9 +895,10 @@ def simulate_reference(
             for rname, role in scenario.roles.items():
                 pr = tr["pay"][plan][rname]
                 R = role.headcount
-                parts = (pr["revenue"], [role.gross_margin] * R, pr["incentive"],
-                         pr.get("base", [scenario.base_salary(plan, rname)] * R), pr["attainment"], pr["capped"],
-                         pr["recognition"])
+                fx = tr["fx"][rname]  # money to the reporting currency
+                base = pr.get("base", [scenario.base_salary(plan, rname)] * R)
+                parts = ([x * fx for x in pr["revenue"]], [role.gross_margin] * R, [x * fx for x in pr["incentive"]],
+                         [x * fx for x in base], pr["attainment"], pr["capped"], [x * fx for x in pr["recognition"]])
                 for k, v in zip(pooled, parts, strict=False):
                     pooled[k].extend(v)
                 for m, v in _group_metrics(*parts).items():

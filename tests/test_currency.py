@@ -1,0 +1,114 @@
+"""Roles paid in their own currencies: exchange rates, FX uncertainty, totals in the reporting currency (docs/model.md section 3)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+
+import simlib
+from simlib.errors import ScenarioError
+from simlib.io import SHIPPED
+from simlib.model.population import Layout
+from simlib.model.reference import simulate_reference
+from simlib.scenario import load_scenario
+
+TRIALS = 40
+
+
+def _summary(res):
+    return res.summary().set_index(["plan", "group", "metric"])["mean"]
+
+
+def _with_usd(d, **fx):
+    d = copy.deepcopy(d)
+    d["roles"]["ka"]["currency"] = "USD"
+    d["fx"] = {"USD": 0.9}
+    d.update(fx)
+    return simlib.scenario_from_dict(d, "small.yaml")
+
+
+def test_a_role_in_another_currency_is_converted_at_its_rate(small_dict):
+    """Money of a USD role is its own-currency money times the rate; the other roles and shares are untouched."""
+    plain = simlib.scenario_from_dict(copy.deepcopy(small_dict), "small.yaml")
+    usd = _with_usd(small_dict)
+    a = _summary(simlib.simulate(plain, ["current", "variant"], trials=TRIALS, rng=5, behaviour="none"))
+    b = _summary(simlib.simulate(usd, ["current", "variant"], trials=TRIALS, rng=5, behaviour="none"))
+    for plan in ("current", "variant"):
+        for m in ("revenue", "incentive_cost", "base_cost", "total_comp", "profit", "recognition_value"):
+            assert b[(plan, "ka", m)] == pytest.approx(0.9 * a[(plan, "ka", m)], rel=1e-12)
+            assert b[(plan, "ts", m)] == a[(plan, "ts", m)]
+            assert b[(plan, "total", m)] == pytest.approx(
+                0.9 * a[(plan, "ka", m)] + a[(plan, "ts", m)] + a[(plan, "ch", m)], rel=1e-12)
+        for m in ("share_at_quota", "payout_p50", "gini_pay", "comp_cost_of_sales"):
+            assert b[(plan, "ka", m)] == pytest.approx(a[(plan, "ka", m)], rel=1e-12)
+        assert b[(plan, "ka", "incentive_cost_local")] == pytest.approx(a[(plan, "ka", "incentive_cost")], rel=1e-12)
+        assert b[(plan, "ka", "total_comp_local")] == pytest.approx(a[(plan, "ka", "total_comp")], rel=1e-12)
+        assert b[(plan, "ka", "fx_rate")] == pytest.approx(0.9)
+        assert b[(plan, "ts", "fx_rate")] == 1.0
+        assert (plan, "total", "incentive_cost_local") not in b.index  # not summed across currencies
+    assert "fx_rate" not in set(a.index.get_level_values("metric"))  # only when some role has its own currency
+
+
+def test_fx_uncertainty_is_one_appended_draw_per_currency(small_dict):
+    """An uncertain rate is a mean-one lognormal draw per trial after every other draw: nothing else moves."""
+    fixed = _with_usd(small_dict)
+    uncertain = _with_usd(small_dict, fx_sd={"USD": 0.1})
+    lay0, lay1 = Layout.of(fixed), Layout.of(uncertain)
+    assert lay1.n_uniform == lay0.n_uniform + 1 and lay1.n_normal == lay0.n_normal
+    assert lay1.uniforms["fx.USD"][0] == lay0.n_uniform
+    n = 400
+    a = simlib.simulate(fixed, ["current"], trials=n, rng=9, behaviour="none")
+    b = simlib.simulate(uncertain, ["current"], trials=n, rng=9, behaviour="none")
+    sa, sb = _summary(a), _summary(b)
+    for m in ("incentive_cost_local", "total_comp_local"):
+        assert sb[("current", "ka", m)] == sa[("current", "ka", m)]
+    assert sb[("current", "ts", "incentive_cost")] == sa[("current", "ts", "incentive_cost")]
+    se = 0.9 * 0.1 / np.sqrt(n)
+    assert sb[("current", "ka", "fx_rate")] == pytest.approx(0.9, abs=4 * se)
+    sd = b.summary().set_index(["plan", "group", "metric"])["se"][("current", "ka", "fx_rate")] * np.sqrt(n)
+    assert sd == pytest.approx(0.9 * np.sqrt(np.exp(0.01) - 1), rel=0.2)
+
+
+def test_reference_converts_draw_for_draw(small_dict):
+    s = _with_usd(small_dict, fx_sd={"USD": 0.15})
+    res = _summary(simlib.simulate(s, ["current", "variant"], trials=4, rng=3, behaviour="none"))
+    ref = simulate_reference(s, ["current", "variant"], trials=4, rng=3)
+    for plan in ("current", "variant"):
+        for g in ref["groups"]:
+            for m in ("revenue", "incentive_cost", "base_cost", "profit", "recognition_value"):
+                assert res[(plan, g, m)] == pytest.approx(np.mean(ref["metrics"][plan][g][m]), rel=1e-9), (plan, g, m)
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"roles": {"ka": {"currency": "USD"}}}, "roles.ka.currency", "'USD' has no exchange rate"),
+    ({"fx": {"USD": 0.9}, "fx_sd": {"GBP": 0.1}}, "fx_sd.GBP", "no rate for 'GBP'"),
+    ({"fx": {"EUR": 1.0}}, "fx.EUR", "is the reporting currency"),
+    ({"fx": {"USD": -1}}, "fx.USD", "greater than 0"),
+])
+def test_bad_currencies_name_the_field(small_dict, change, field, words):
+    d = simlib.scenario.deep_merge(small_dict, change)
+    with pytest.raises(ScenarioError) as e:
+        simlib.scenario_from_dict(d, "fx.yaml")
+    assert field in str(e.value) and words in str(e.value), str(e.value)
+
+
+def test_roster_reps_are_paid_in_their_roles_currency(tmp_path):
+    data = yaml.safe_load((SHIPPED / "scenarios" / "default.yaml").read_text())
+    for spec in data["roles"].values():
+        spec.pop("headcount")
+    data["roles"]["key_account"]["currency"] = "USD"
+    data.update(roster="roster.csv", year_start="2026-01-01", fx={"USD": 0.92})
+    header = "Rep ID,Role,Team,Base Salary,Target Incentive,Hire Date,Currency"
+    rows = ["T1,telesales,North,42000,18000,2020-01-15,EUR", "K1,key_account,Ent,90000,60000,2018-01-01,usd",
+            "C1,channel,Partners,70000,40000,2019-01-01,EUR"]
+    (tmp_path / "roster.csv").write_text("\n".join([header, *rows]) + "\n")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    assert load_scenario(tmp_path / "s.yaml").roles["key_account"].currency == "USD"
+    rows[1] = rows[1].replace("usd", "EUR")
+    (tmp_path / "roster.csv").write_text("\n".join([header, *rows]) + "\n")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(tmp_path / "s.yaml")
+    assert "currency mismatch: 'EUR', role 'key_account' is paid in 'USD'" in str(e.value)
