@@ -416,7 +416,7 @@ def currency_problems(data: dict) -> list[tuple[str, str]]:
             out.append((f"fx_sd.{cur}", f"no rate for '{cur}' in fx; expected one of {sorted(fx)}"))
     for rname, role in (data.get("roles") or {}).items():
         cur = role.get("currency") if isinstance(role, dict) else None
-        if cur is not None and cur != report and cur not in fx:
+        if isinstance(cur, str) and cur != report and cur not in fx:
             out.append((f"roles.{rname}.currency", f"'{cur}' has no exchange rate: add fx: {{{cur}: rate}} "
                                                    f"({report} per {cur}), or use one of {sorted([report, *fx])}"))
     return out
@@ -1155,8 +1155,8 @@ class Scenario(_Model):
     # exchange rates (left out of dumps when empty, so scenarios without them keep their sha256)
     fx: dict[str, Positive] = Field(default_factory=dict, exclude_if=lambda v: not v,
                                     description="units of the reporting currency per unit of each role currency")
-    fx_sd: dict[str, NonNeg] = Field(default_factory=dict, exclude_if=lambda v: not v,
-                                     description="sd of the log of a rate over the year (a draw per trial)")
+    fx_sd: dict[str, Annotated[Real, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict, exclude_if=lambda v: not v, description="sd of the log of a rate over the year (a draw per trial)")
     market: Market = Field(default_factory=Market)
     roles: dict[str, Role] = Field(min_length=1)
     budget: Budget = Field(default_factory=Budget)

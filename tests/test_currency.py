@@ -112,3 +112,44 @@ def test_roster_reps_are_paid_in_their_roles_currency(tmp_path):
     with pytest.raises(ScenarioError) as e:
         load_scenario(tmp_path / "s.yaml")
     assert "currency mismatch: 'EUR', role 'key_account' is paid in 'USD'" in str(e.value)
+
+
+def test_shipped_midyear_scenario_reports_in_euro():
+    """scenarios/midyear.yaml: a USD role beside a EUR one, a mid-year change and a Q4 switch, run as a user would."""
+    s = load_scenario(SHIPPED / "scenarios" / "midyear.yaml")
+    res = _summary(simlib.simulate(s, ["current", "h2_richer", "q4_switch"], trials=30, rng=1, behaviour="none"))
+    ka, eu = "us_key_account", "eu_inside_sales"
+    assert res[("current", ka, "incentive_cost")] == pytest.approx(
+        res[("current", ka, "incentive_cost_local")] * 0.92, rel=0.05)
+    assert res[("h2_richer", ka, "incentive_cost")] > res[("current", ka, "incentive_cost")]  # richer from July
+    assert res[("q4_switch", ka, "incentive_cost")] == res[("current", ka, "incentive_cost")]
+    assert res[("q4_switch", eu, "incentive_cost")] != res[("current", eu, "incentive_cost")]
+    assert res[("current", eu, "fx_rate")] == 1.0
+
+
+def test_several_years_refuse_mixed_currencies():
+    from simlib.engine.years import run_years
+
+    s = load_scenario(SHIPPED / "scenarios" / "midyear.yaml")
+    with pytest.raises(simlib.errors.PlanError, match="another currency"):
+        run_years(s, ["current"], years=2, trials=2, rng=0, behaviour="none")
+
+
+@pytest.mark.parametrize("path, bad, field", [
+    (["fx", "USD"], float("nan"), "fx.USD"),
+    (["fx_sd", "USD"], 5.0, "fx_sd.USD"),
+    (["roles", "us_key_account", "currency"], 5, "roles.us_key_account.currency"),
+    (["plans", "h2_richer", "changes", "roles", "us_key_account", "versions", 0, "from_month"], 6.5,
+     "plans.h2_richer.roles.us_key_account.versions.0.from_month"),
+    (["plans", "h2_richer", "changes", "roles", "us_key_account", "versions", 0, "plan"], "nope",
+     "plans.h2_richer.roles.us_key_account.versions.0.plan"),
+])
+def test_bad_values_in_the_shipped_example_name_their_field(path, bad, field):
+    d = yaml.safe_load((SHIPPED / "scenarios" / "midyear.yaml").read_text())
+    x = d
+    for k in path[:-1]:
+        x = x[k]
+    x[path[-1]] = bad
+    with pytest.raises(ScenarioError) as e:
+        simlib.scenario_from_dict(d, "midyear.yaml")
+    assert [p.field for p in e.value.problems] == [field], str(e.value)

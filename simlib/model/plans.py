@@ -1032,9 +1032,12 @@ def version_quota(scenario: Scenario, plan: str, version: str, world: RoleWorld,
     The two are set on the same draws (:func:`set_quotas`), so a version
     changing the quota level scales every rep's quota by the levels' ratio;
     the plan's own segment keeps ``quota`` (a multi-year run's ratcheted one).
+    A replayed year, without draws, scales by the ratio of the expected quotas.
     """
     if version == plan:
         return quota
+    if "quota_noise" not in world.draws:  # a replayed year (recorded quotas, no draws): the expected quotas' ratio
+        return quota * (expected_quota(scenario, version, world.name) / expected_quota(scenario, plan, world.name))
     own = set_quotas(scenario, plan, world)
     return quota * set_quotas(scenario, version, world) / np.maximum(own, 1e-12)
 
