@@ -153,3 +153,21 @@ def test_bad_values_in_the_shipped_example_name_their_field(path, bad, field):
     with pytest.raises(ScenarioError) as e:
         simlib.scenario_from_dict(d, "midyear.yaml")
     assert [p.field for p in e.value.problems] == [field], str(e.value)
+
+
+def test_rep_statements_are_in_the_reporting_currency():
+    """simlib reps: a USD role's reps' expected pay is their own-currency pay at the rate (no fx_sd: exactly)."""
+    from simlib.engine.reps import rep_answers
+
+    d = yaml.safe_load((SHIPPED / "scenarios" / "midyear.yaml").read_text())
+    d.pop("fx_sd")
+    usd = simlib.scenario_from_dict(d, "midyear.yaml")
+    d["roles"]["us_key_account"].pop("currency")
+    d.pop("fx")
+    plain = simlib.scenario_from_dict(d, "midyear.yaml")
+    a = rep_answers(plain, "h2_richer", trials=6, rng=2, behaviour="none").statement
+    b = rep_answers(usd, "h2_richer", trials=6, rng=2, behaviour="none").statement
+    ka = a["role"] == "us_key_account"
+    for col in ("expected_current", "expected_candidate", "change", "incentive_candidate"):
+        np.testing.assert_allclose(b.loc[ka, col], 0.92 * a.loc[ka, col], rtol=1e-9)
+        np.testing.assert_allclose(b.loc[~ka, col], a.loc[~ka, col], rtol=0)

@@ -161,18 +161,22 @@ def test_versions_reject_year_long_mechanics(small_dict):
     assert "plans.mid.roles.ka.draw" in msg and "not supported" in msg
 
 
+def _anticipation(rich_ti: float = 40000) -> dict:
+    curve = [{"name": "rev", "period": "quarter", "points": [[0.5, 0], [1, 1], [1.5, 2]], "cap": 2}]
+    return {"name": "anticipation",
+            "roles": {"r": {"process": "generic", "headcount": 20, "team_size": 5, "base_salary": 50000,
+                            "target_incentive": 20000, "production": {"revenue_per_month": 40000, "revenue_cv": 0.4}}},
+            "plans": {"current": {"roles": {"r": {"components": curve}}},
+                      "rich": {"roles": {"r": {"target_incentive": rich_ti, "components": curve}}},
+                      "later_rich": {"roles": {"r": {"components": curve,
+                                                     "versions": [{"from_month": 7, "plan": "rich"}]}}}}}
+
+
 def test_reps_anticipate_a_richer_second_half():
     """Under ``dynamic`` reps who know the July change push June deals into July and raise effort in H2 only."""
     from simlib.engine.core import role_outcomes
 
-    curve = [{"name": "rev", "period": "quarter", "points": [[0.5, 0], [1, 1], [1.5, 2]], "cap": 2}]
-    d = {"name": "anticipation",
-         "roles": {"r": {"process": "generic", "headcount": 20, "team_size": 5, "base_salary": 50000,
-                         "target_incentive": 20000, "production": {"revenue_per_month": 40000, "revenue_cv": 0.4}}},
-         "plans": {"current": {"roles": {"r": {"components": curve}}},
-                   "rich": {"roles": {"r": {"target_incentive": 40000, "components": curve}}},
-                   "later_rich": {"roles": {"r": {"components": curve, "versions": [{"from_month": 7, "plan": "rich"}]}}}}}
-    s = simlib.scenario_from_dict(d, "anticipation.yaml")
+    s = simlib.scenario_from_dict(_anticipation(), "anticipation.yaml")
     draws = draw_chunk(Layout.of(s), root_seed(4), np.arange(60))
     out = {o.plan: o for o in role_outcomes(s, ["current", "later_rich"], draws, behaviour="dynamic")}
     rev = {p: o.measures["revenue"].mean(axis=1) for p, o in out.items()}  # (T, 12) per-trial mean per rep
@@ -183,3 +187,17 @@ def test_reps_anticipate_a_richer_second_half():
     effort = out["later_rich"].policy.recorded.effort.mean(axis=(0, 1))
     assert effort[6:].mean() > effort[:6].mean() + 0.05
     assert abs(effort[:6].mean() - 1.0) < 0.05  # H1 terms are today's: effort stays near today's
+
+
+def test_a_versions_terms_are_part_of_its_solution():
+    """Solutions shared across scenarios are keyed on the versions' terms: editing the July terms changes behaviour."""
+    from simlib.engine.core import role_outcomes
+
+    efforts = []
+    for ti in (40000, 20000):  # the second: the July terms are today's
+        s = simlib.scenario_from_dict(_anticipation(ti), "anticipation.yaml")
+        draws = draw_chunk(Layout.of(s), root_seed(4), np.arange(10))
+        o = next(o for o in role_outcomes(s, ["later_rich"], draws, behaviour="dynamic"))
+        efforts.append(o.policy.recorded.effort[..., 6:].mean())
+    assert efforts[0] > efforts[1] + 0.05
+    assert abs(efforts[1] - 1.0) < 0.02
