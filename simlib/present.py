@@ -12,6 +12,7 @@ percent   ``19.5%`` (differences in points: ``+1.2 pp``)   comp_cost_of_sales
 count     ``1,234``                                        counts of reps
 ratio     ``2.45`` (a multiple or a correlation)           leverage
 index     ``1.02`` (1 = today)                             effort_index
+local     ``1.20 M`` (money in a role's own currency)      incentive_cost_local
 ========  ===============================================  =====================
 
 The API:
@@ -50,7 +51,7 @@ __all__ = ["MetricInfo", "CATALOGUE", "UNITS", "label", "unit", "info", "is_diag
            "fmt_value", "half_width", "plain", "number_format", "style_table", "format_axis", "axis_label"]
 
 #: the units a metric can have
-UNITS = ("money", "percent", "count", "ratio", "index")
+UNITS = ("money", "percent", "count", "ratio", "index", "local")
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,10 @@ CATALOGUE: dict[str, MetricInfo] = {
     "cancelled_revenue": MetricInfo("Revenue of deals that cancel", "money"),
     "clawback_recovered": MetricInfo("Pay clawed back", "money"),
     "clawback_unrecovered": MetricInfo("Clawback balance not recovered", "money"),
+    # roles paid in their own currencies: cost in the role's currency (no code: it differs by role), the rate
+    "incentive_cost_local": MetricInfo("Incentive cost in the role's own currency", "local"),
+    "total_comp_local": MetricInfo("Total compensation in the role's own currency", "local"),
+    "fx_rate": MetricInfo("Exchange rate (reporting currency per unit of the role's)", "ratio"),
     # several years (simlib run --years): people and money
     "hiring_cost": MetricInfo("Hiring cost", "money"),
     "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),
@@ -253,10 +258,11 @@ def fmt_value(value: float, metric: str | None = None, currency: str = "EUR", *,
     u, x, se = _unit_of(metric, unit_), float(value), abs(float(se)) if se is not None else 0.0
     if not math.isfinite(x):
         return "n/a"
-    if u == "money":
-        div, suf = scale or money_scale([x])
+    if u in ("money", "local"):  # money in a role's own currency has no code (it is not the table's currency)
+        div, suf = (scale if u == "money" else None) or money_scale([x])
         places = _places(x / div, se / div, _money_cap(x / div))
-        return f"{_number(x / div, places, signed)} {suf + ' ' if suf else ''}{currency}".strip()
+        code = currency if u == "money" else ""
+        return f"{_number(x / div, places, signed)} {suf + ' ' if suf else ''}{code}".strip()
     if u == "percent":
         text = _number(100 * x, _places(100 * x, 100 * se, _CAP["percent"]), signed)
         return f"{text} pp" if signed else f"{text}%"
@@ -278,8 +284,9 @@ def half_width(se: float, metric: str | None = None, *, unit_: str | None = None
     h = Z95 * abs(se) * (100 if u == "percent" else 1)
     if h == 0:
         return "0"
-    div, suf = (1e6, "M") if u == "money" and h >= 1e6 else ((1e3, "k") if u == "money" and h >= 1e3 else (1.0, ""))
-    if u == "money" or places is None:
+    mon = u in ("money", "local")
+    div, suf = (1e6, "M") if mon and h >= 1e6 else ((1e3, "k") if mon and h >= 1e3 else (1.0, ""))
+    if mon or places is None:
         places = max(0, 1 - math.floor(math.log10(h / div)))
     text = _number(h / div, places, False)
     if float(text.replace(",", "")) == 0:
@@ -299,7 +306,7 @@ def fmt(value: float, se: float | None, metric: str | None = None, currency: str
         return text
     u = _unit_of(metric, unit_)
     x = 100 * float(value) if u == "percent" else float(value)
-    places = None if u == "money" else _places(x, 100 * float(se) if u == "percent" else float(se), _CAP[u])
+    places = None if u in ("money", "local") else _places(x, 100 * float(se) if u == "percent" else float(se), _CAP[u])
     return f"{text} ± {half_width(se, metric, unit_=unit_, places=places)}"
 
 
@@ -319,7 +326,8 @@ def plain(value: float, digits: int = 3) -> str:
 
 
 #: Excel number format of each unit (``{cur}`` is replaced by the currency code)
-_EXCEL = {"money": '#,##0 "{cur}"', "percent": "0.0%", "count": "#,##0", "ratio": "0.00", "index": "0.00"}
+_EXCEL = {"money": '#,##0 "{cur}"', "percent": "0.0%", "count": "#,##0", "ratio": "0.00", "index": "0.00",
+          "local": "#,##0"}
 
 
 def number_format(metric: str, currency: str = "EUR") -> str:

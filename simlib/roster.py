@@ -106,7 +106,7 @@ def tenure_months(hired: datetime.date, start: datetime.date) -> int:
     return (start.year - hired.year) * 12 + (start.month - hired.month) - (1 if start.day < hired.day else 0)
 
 
-def read_roster(path: str | Path, roles: Iterable[str], currency: str,
+def read_roster(path: str | Path, roles: Iterable[str], currency: str | dict[str, str],
                 year_start: datetime.date | None = None) -> Roster:
     """Read and validate a roster file.
 
@@ -117,8 +117,9 @@ def read_roster(path: str | Path, roles: Iterable[str], currency: str,
     roles : iterable of str
         The scenario's role names; a row's role is matched exactly or ignoring
         case and spaces (``Key Account`` is ``key_account``).
-    currency : str
-        The scenario's currency; a ``currency`` column must agree (any case).
+    currency : str or dict
+        The scenario's currency, or each role's (role -> currency, when roles
+        are paid in their own); a ``currency`` column must agree (any case).
     year_start : date, optional
         First day of the simulated year; tenure from ``hire_date`` is counted
         to it. Default: January 1 of the year after the latest hire date.
@@ -146,7 +147,7 @@ def read_roster(path: str | Path, roles: Iterable[str], currency: str,
     territory = _territory(rows)
     start = year_start or _default_start(rows)
     tenure = _tenure(rows, start)
-    _check_currency(rows, currency)
+    _check_currency(rows, currency, role)
     problems: list = rows.problems()
     found = {r for i, r in enumerate(role) if i not in rows.bad}
     problems += [f"role '{r}' has no reps in the roster (every role of the scenario needs at least one)"
@@ -251,10 +252,16 @@ def _tenure(rows: Rows, start: datetime.date) -> np.ndarray:
     return out
 
 
-def _check_currency(rows: Rows, currency: str) -> None:
+def _check_currency(rows: Rows, currency: str | dict[str, str], role: list) -> None:
     for i, text in enumerate(rows.col.get("currency", [])):
-        if text and text.strip().upper() != currency.strip().upper():
-            rows.flag(i, f"currency mismatch: '{text}', the scenario's currency is '{currency}'", "currency")
+        if isinstance(currency, str):
+            expected, whose = currency, "the scenario's currency is"
+        elif role[i] in currency:
+            expected, whose = currency[role[i]], f"role '{role[i]}' is paid in"
+        else:
+            continue  # an unknown role: reported as such
+        if text and text.strip().upper() != expected.strip().upper():
+            rows.flag(i, f"currency mismatch: '{text}', {whose} '{expected}'", "currency")
 
 
 def _role(rows: Rows, idx: list[int], money: dict[str, np.ndarray], tenure: np.ndarray,

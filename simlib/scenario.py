@@ -428,6 +428,10 @@ class Role(_Model):
     measures: NamedMeasures | None = Field(
         None, description="measures added to the process's: market share, retention, profit after discounts, "
                           "growth, visits, revenue by segment (docs/model.md section 2, named measures)")
+    # left out of dumps when unset, so scenarios without it keep their sha256
+    currency: str | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="currency of the role's money (pay, production, plan amounts); default the scenario's")
 
     @field_validator("seasonality")
     @classmethod
@@ -580,10 +584,110 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
             if isinstance(rp, dict):
                 named = roles[rname].get("measures") if isinstance(roles[rname], dict) else None
                 out += _role_plan_problems(where, rp, process[rname], named, rname)
+                out += version_problems(where, rp, plans, rname)
         missing = set(process) - set(proles)
         if missing:
             out.append((f"plans.{pname}.roles", f"no plan for role(s) {sorted(missing)}"))
     out += _clawback_problems(roles, plans)
+    return out + currency_problems(data)
+
+
+def currency_problems(data: dict) -> list[tuple[str, str]]:
+    """Problems of the roles' currencies and the exchange rates: (field path, message) pairs.
+
+    A role paid in another currency than the scenario's (the reporting
+    currency) needs its rate in ``fx``; ``fx`` and ``fx_sd`` list only
+    currencies other than the reporting one, and ``fx_sd`` only ones in ``fx``.
+    """
+    out: list[tuple[str, str]] = []
+    report = str(data.get("currency", "EUR"))
+    fx, sd = data.get("fx") or {}, data.get("fx_sd") or {}
+    if not isinstance(fx, dict) or not isinstance(sd, dict):
+        return out
+    for cur in fx:
+        if cur == report:
+            out.append((f"fx.{cur}", f"'{cur}' is the reporting currency (currency: {report}); list only other currencies"))
+    for cur in sd:
+        if cur not in fx:
+            out.append((f"fx_sd.{cur}", f"no rate for '{cur}' in fx; expected one of {sorted(fx)}"))
+    for rname, role in (data.get("roles") or {}).items():
+        cur = role.get("currency") if isinstance(role, dict) else None
+        if isinstance(cur, str) and cur != report and cur not in fx:
+            out.append((f"roles.{rname}.currency", f"'{cur}' has no exchange rate: add fx: {{{cur}: rate}} "
+                                                   f"({report} per {cur}), or use one of {sorted([report, *fx])}"))
+    return out
+
+
+#: role-plan mechanics that settle over the whole year, not (yet) combined with effective-dated versions
+_UNVERSIONED = ("draw", "spiffs", "payout", "quota_relief")
+
+
+def version_problems(where: str, rp: dict, plans: dict, role: str) -> list[tuple[str, str]]:
+    """Problems of a role plan's ``versions`` (a dict at field path ``where``): (field path, message) pairs.
+
+    Each version names a plan of the scenario that has a plan for the role
+    and no versions of its own; the months are in increasing order; every
+    segment of the year (the role plan's own months, then each version's)
+    starts and ends on a boundary of the pay periods of the terms in force
+    then (a quarterly component changes in month 1, 4, 7 or 10).
+    """
+    versions = rp.get("versions")
+    if not versions or not isinstance(versions, list):
+        return []
+    out: list[tuple[str, str]] = []
+    for key in _UNVERSIONED:
+        if rp.get(key):
+            out.append((f"{where}.{key}", f"'{key}' is not supported in a plan with versions (mid-year changes)"))
+    segments: list[tuple[str, dict, int]] = [(where, rp, 1)]
+    last = 1
+    for i, v in enumerate(versions):
+        at = f"{where}.versions.{i}"
+        if not isinstance(v, dict) or not isinstance(v.get("from_month"), int) or not isinstance(v.get("plan"), str):
+            continue  # the field's own validation reports it
+        month, name = v["from_month"], v["plan"]
+        if not 2 <= month <= MONTHS:
+            continue  # the field's own validation reports it
+        if month <= last:
+            out.append((f"{at}.from_month", f"{month}: versions must start in increasing months after month {last} "
+                                            f"(overlapping or unsorted versions)"))
+            continue
+        last = month
+        other = plans.get(name) if isinstance(plans, dict) else None
+        if not isinstance(other, dict) or name not in plans:
+            out.append((f"{at}.plan", f"unknown plan '{name}', expected one of {sorted(plans)}"))
+            continue
+        orp = other.get("roles", {}).get(role) if isinstance(other.get("roles"), dict) else None
+        if not isinstance(orp, dict):
+            out.append((f"{at}.plan", f"plan '{name}' has no plan for role '{role}'"))
+            continue
+        if orp.get("versions"):
+            out.append((f"{at}.plan", f"plan '{name}' has versions of its own for role '{role}'; "
+                                      f"a version must name a plan without versions"))
+            continue
+        for key in _UNVERSIONED:
+            if orp.get(key):
+                out.append((f"{at}.plan", f"plan '{name}' has '{key}' for role '{role}', not supported in a version"))
+        segments.append((at, orp, month))
+    for j, (at, srp, month) in enumerate(segments):
+        end = segments[j + 1][2] if j + 1 < len(segments) else MONTHS + 1
+        out += _segment_period_problems(at, srp, month, end)
+    return out
+
+
+def _segment_period_problems(at: str, rp: dict, first: int, end: int) -> list[tuple[str, str]]:
+    """A segment (months ``first`` to ``end - 1``, 1-12) that splits a pay period of a term in force then."""
+    out = []
+    items = [c for c in rp.get("components", []) or [] if isinstance(c, dict)]
+    items += [c for c in rp.get("scorecards", []) or [] if isinstance(c, dict)]
+    for c in items:
+        period = c.get("period", "year")
+        if period not in PERIODS or period == "year":
+            continue
+        size = MONTHS // PERIODS[period]
+        if (first - 1) % size or (end - 1) % size:
+            starts = ", ".join(str(m) for m in range(1, MONTHS + 1, size))
+            out.append((at, f"months {first}-{end - 1} split a {period} of '{c.get('name')}': a version must start "
+                            f"at the start of a pay period (months {starts})"))
     return out
 
 
@@ -1087,6 +1191,20 @@ class Clawback(_Model):
         "forgive", description="the balance not recovered by year end: written off, or owed into next year")
 
 
+class Version(_Model):
+    """An effective-dated version of a role's plan: from month ``from_month`` on, plan ``plan``'s terms apply.
+
+    The role plan that lists versions applies from January up to the first
+    version; each version up to the next one or December. Quotas and the pay
+    at target prorate by the months in force (docs/model.md section 3,
+    mid-year changes).
+    """
+
+    from_month: Annotated[Whole, Field(ge=2, le=MONTHS)] = Field(
+        description="first month (2-12) in which the version applies")
+    plan: str = Field(description="the plan whose terms for this role apply from that month")
+
+
 class Team(_Model):
     """Team/individual weighting: pay = (1 - weight) individual + weight team."""
 
@@ -1226,6 +1344,8 @@ class RolePlan(_Model):
     feedback: Feedback | None = Field(None, exclude_if=lambda v: v is None)
     # left out of dumps when unset, so scenarios without it keep their sha256
     clawback: Clawback | None = Field(None, exclude_if=lambda v: v is None)
+    # effective-dated versions (mid-year changes): left out of dumps when empty, so scenarios without them keep their sha256
+    versions: list[Version] = Field(default_factory=list, exclude_if=lambda v: not v)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
     weights_total: Positive | None = Field(
         None, exclude_if=lambda v: v is None,
@@ -1428,6 +1548,11 @@ class Scenario(_Model):
     name: str
     description: str = ""
     currency: str = "EUR"
+    # exchange rates (left out of dumps when empty, so scenarios without them keep their sha256)
+    fx: dict[str, Positive] = Field(default_factory=dict, exclude_if=lambda v: not v,
+                                    description="units of the reporting currency per unit of each role currency")
+    fx_sd: dict[str, Annotated[Real, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict, exclude_if=lambda v: not v, description="sd of the log of a rate over the year (a draw per trial)")
     market: Market = Field(default_factory=Market)
     roles: dict[str, Role] = Field(min_length=1)
     budget: Budget = Field(default_factory=Budget)
@@ -1762,7 +1887,9 @@ def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | N
     if start is not None and not isinstance(start, datetime.date):
         return None
     path = roster_path(name, source)
-    currency = str(data.get("currency", "EUR"))
+    currency: Any = str(data.get("currency", "EUR"))
+    if any(isinstance(spec, dict) and spec.get("currency") for spec in roles.values()):  # roles paid in their own
+        currency = tuple((r, str(spec.get("currency") or currency)) for r, spec in roles.items() if isinstance(spec, dict))
     try:
         st = path.stat()
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns, tuple(roles), currency, start)
@@ -1771,7 +1898,7 @@ def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | N
     roster = _ROSTERS.get(key) if key else None
     if roster is None:
         try:
-            roster = read_roster(path, list(roles), currency, start)
+            roster = read_roster(path, list(roles), currency if isinstance(currency, str) else dict(currency), start)
         except RosterError as exc:
             for p in exc.problems:
                 problems.append(Problem(exc.source, getattr(p, "where", ""), getattr(p, "reason", str(p))))

@@ -44,6 +44,8 @@ def test_units_follow_the_engine_units():
             assert P.unit(m) == "percent", m
         elif u == "count":
             assert P.unit(m) == "count", m
+        elif u == "local money":  # a role's cost in its own currency
+            assert P.unit(m) == "local", m
         else:
             assert P.unit(m) in ("ratio", "index"), m
 

@@ -65,6 +65,7 @@ from simlib.model.plans import (
     revenue_scorecards,
     scorecard_coefficient,
     scorecard_points_without,
+    segments,
     set_quotas,
     spiff_money_by_month,
     spiff_pay,
@@ -395,6 +396,9 @@ class DynamicBehaviour:
 
     def _plan_key(self, plan: str, role: str) -> tuple[str, str, str]:
         rp = self.scenario.role_plan(plan, role).model_dump(by_alias=True, mode="json")
+        if rp.get("versions"):  # the versions' terms are part of the plan
+            rp["versions"] = [{**v, "terms": self.scenario.role_plan(v["plan"], role).model_dump(by_alias=True, mode="json")}
+                              for v in rp["versions"]]
         return (self._base, role, json.dumps(rp, sort_keys=True))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -475,9 +479,12 @@ class DynamicBehaviour:
         return self._stake[role]
 
     # -- ingredients -----------------------------------------------------------
-    def _ingredients(self, plan: str, role: str, omega: float = 1.0) -> dict[str, Any]:
-        """Role-level money terms of a plan from the calibration sample (mean field: teammates at ``omega``)."""
-        scen, bp = self.scenario, self.params
+    def _ingredients(self, plan: str, role: str, omega: float = 1.0, scenario: Scenario | None = None) -> dict[str, Any]:
+        """Role-level money terms of a plan from the calibration sample (mean field: teammates at ``omega``).
+
+        ``scenario``: a variant of the model's scenario that holds ``plan`` (a plan's own terms without its versions).
+        """
+        scen, bp = self.scenario if scenario is None else scenario, self.params
         world = self.cal.worlds[role]
         meas = self.cal.measures[role]
         rp = scen.role_plan(plan, role)
@@ -588,6 +595,8 @@ class DynamicBehaviour:
         """The programme of NT types (expected attainment ``a``, cost scale ``k``, each (NT,)) under a plan."""
         scen, bp = self.scenario, self.params
         rp, TI, w = ing["rp"], ing["TI"], ing["w"]
+        if rp.versions:
+            return self._versioned_problem(plan, role, ing, a, k)
         prof_raw = revenue_profile(scen, role)
         prof = prof_raw / prof_raw.sum()
         qref = float(np.mean(ing["quota"]))
@@ -612,6 +621,64 @@ class DynamicBehaviour:
             nodes=shock_nodes(scen, role, a), timing=timing, next_year_value=nyv,
             tau=np.full(NT, bp.effort.choice_noise * ing["S"] / MONTHS),
         )
+
+    def _versioned_problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray) -> Problem:
+        """The programme under a plan with effective-dated versions (docs/model.md section 4.1, mid-year changes).
+
+        Reps know the calendar: each segment of the year contributes the pay
+        periods of its version's primary structure (one period over the
+        segment for an annual or year-to-date one), each period's terminal
+        pay on that version's terms (pay at target of an annual period
+        prorated by months in force), and its months' linear money. The
+        state is attainment against the version's quota: each month's
+        increment, and a timing move's, carries the plan's quota over the
+        version's (``ratio``). Backward induction then runs across the
+        change, so a richer second half pulls effort and pushed deals into it.
+        """
+        scen, bp = self.scenario, self.params
+        prof_raw = revenue_profile(scen, role)
+        prof = prof_raw / prof_raw.sum()
+        q_plan = float(np.mean(ing["quota"]))
+        starts, ends, share, terms = [], [], [], []
+        inc, ratio, lin = np.zeros(MONTHS), np.ones(MONTHS), np.zeros((len(a), MONTHS))
+        for seg in segments(scen, plan, role):
+            ing_s = self._own_terms(plan, role) if seg.plan == plan else self._ingredients(seg.plan, role)
+            qref = float(np.mean(ing_s["quota"]))
+            st = primary_structure(ing_s["rp"], ing_s["TI"], quota=qref)
+            size = MONTHS if (st.ytd or st.period == "year") else MONTHS // PERIODS[st.period]
+            firsts = [seg.first] if size == MONTHS else list(range(seg.first, seg.end, size))
+            for s0 in firsts:
+                t0 = seg.end - 1 if size == MONTHS else s0 + size - 1
+                starts.append(s0)
+                ends.append(t0)
+                share.append(float(prof[s0 : t0 + 1].sum()))
+                terms.append((ing_s, st, qref, seg.frac if size == MONTHS else 1.0))
+            months = slice(seg.first, seg.end)
+            ratio[months] = q_plan / qref
+            lin[:, months] = self._linear_money(role, ing_s, st) * prof[None, months]
+        for s0, t0, sh in zip(starts, ends, share, strict=True):
+            inc[s0 : t0 + 1] = prof[s0 : t0 + 1] / sh * ratio[s0 : t0 + 1]
+        shares = np.array(share)
+        terminal = [self._terminal(p, t0, len(ends), {**ing_s, "TI": ing_s["TI"] * frac}, st, shares, qref, a)
+                    for p, (t0, (ing_s, st, qref, frac)) in enumerate(zip(ends, terms, strict=True))]
+        e_grid = np.exp(np.linspace(math.log(bp.effort.min_effort), math.log(bp.effort.max_effort), 21))
+        timing = (bp.timing.price_discount, bp.timing.max_pull, bp.timing.max_push) if bp.timing.enabled else None
+        last = terms[-1][0]
+        nyv = np.full(len(a), (1.0 - last["w"]) * max(last["mv_ind"]["revenue"], 0.0))
+        return Problem(
+            a=a, k=k, starts=starts, ends=ends, inc=inc, prof=prof, terminal=terminal, lin=lin,
+            eta=revenue_elasticity(scen, role), g=bp.effort.cost_exponent, delta=bp.effort.monthly_discount,
+            e_grid=e_grid, nodes=shock_nodes(scen, role, a), timing=timing, next_year_value=nyv,
+            tau=np.full(len(a), bp.effort.choice_noise * ing["S"] / MONTHS), ratio=ratio,
+        )
+
+    def _own_terms(self, plan: str, role: str) -> dict[str, Any]:
+        """The money terms of a plan with versions on its own terms all year (its first segment's)."""
+        data = self.scenario.plans[plan].model_dump(by_alias=True)
+        for rp in data["roles"].values():
+            rp.pop("versions", None)
+        name = f"__{plan}__terms"
+        return self._ingredients(name, role, scenario=self.scenario.with_plan(name, data))
 
     def _terminal(self, p: int, t: int, n: int, ing: dict, st: Structure, share: np.ndarray, qref: float,
                   a: np.ndarray) -> np.ndarray:
@@ -789,7 +856,7 @@ class DynamicBehaviour:
             shift=sol.shift.reshape(NA, NC, MONTHS, X_N),
             a_grid=a_grid, c_grid=c_grid, starts=pb.starts, ends=pb.ends, inc=pb.inc, prof=pb.prof,
             focus=f, help=h, help_mult=hm, rev_focus=rev_f, mix=None if is_cur else self._mix(ing, ing_cur, role),
-            info=dict(mean_output=sol.mean_output.reshape(NA, NC)),
+            info=dict(mean_output=sol.mean_output.reshape(NA, NC)), ratio=pb.ratio,
         )
         return rs, sol
 

@@ -52,6 +52,9 @@ class Problem:
     timing: tuple[float, float, float] | None  # (discount, max_pull, max_push)
     next_year_value: np.ndarray | None  # (NT,) money per unit of January attainment
     tau: np.ndarray  # (NT,) scale of the effort taste shocks, money
+    # (12,) the plan's annual quota over the quota of the version in force in month m (mid-year changes;
+    # None: one set of terms all year): ``inc`` already carries it, a timing move's attainment too
+    ratio: np.ndarray | None = None
 
 
 @dataclass
@@ -185,6 +188,8 @@ def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray 
     month_now = np.where(z > 0, pb.prof[m_next] * (1 - d), pb.prof[t])  # share of annual expected revenue
     amount = np.where(z > 0, z * pb.prof[m_next], z * pb.prof[t])  # moved out of (into) the future
     dx_now = pb.a[:, None] * np.where(z > 0, z * month_now, z * pb.prof[t])[None, :] / pb.prof[s : t + 1].sum()
+    if pb.ratio is not None:  # attainment against the quota of the version in force
+        dx_now = dx_now * pb.ratio[t]
     if V_next_start is not None and m_next != 0:
         share_next = pb.prof[m_next] / pb.inc[m_next]
         x0 = -pb.a[:, None] * amount[None, :] / share_next  # (NT, Z) next period start state

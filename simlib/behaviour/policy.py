@@ -70,6 +70,8 @@ class RoleSolution:
     mix: tuple[float, ...] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     _tables: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
+    #: (12,) the plan's quota over the version in force's, by month (plans with versions; None otherwise)
+    ratio: np.ndarray | None = None
 
     def table(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Table ``name`` ("effort" or "shift") flattened, and each entry's difference to the next."""
@@ -104,8 +106,10 @@ class Track:
         self.a = a
         self.relief = relief
         share = np.array([rs.prof[s : t + 1].sum() for s, t in zip(rs.starts, rs.ends, strict=True)])
-        L = rs.ends[0] + 1
-        self.period_of = np.arange(MONTHS) // L
+        # each month's period (periods of a plan with versions may differ in length)
+        self.period_of = np.searchsorted(np.asarray(rs.ends), np.arange(MONTHS))
+        if rs.ratio is not None:  # a version's period target: its quota's share, the plan's quota over the ratio
+            share = share / rs.ratio[np.asarray(rs.starts)]
         self.target = quota[..., None] * share[None, None, :]  # (T, R, P)
         self.quota = quota
         # bilinear corners over the type grid as flat offsets into a (NA, NC, 12, G) table, with weights

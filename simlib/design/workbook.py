@@ -188,6 +188,8 @@ def _table(model: type[BaseModel] | None, chain: tuple[str, ...], parent_keys: l
     else:
         own = "position" if kids else None
     key = KEYS.get(chain[-1] if chain else "plans", (chain[-1] if chain else "plans").rstrip("s"))
+    parents = {_norm(k) for k in parent_keys}  # a field named like a parent's key column (a version's plan)
+    cols = [Column(f"{key} {c.header}", c.path, c.info, c.names) if _norm(c.header) in parents else c for c in cols]
     taken = {_norm(h) for h in (*parent_keys, *(c.header for c in cols))}
     while _norm(key) in taken:  # a key column must not read as a field's column
         key += " #"

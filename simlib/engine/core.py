@@ -26,6 +26,7 @@ from simlib.model.contracts import BehaviourModel
 from simlib.model.metrics import (
     CALENDAR_METRICS,
     CLAWBACK_METRICS,
+    CURRENCY_METRICS,
     DRAW_METRICS,
     KEEP,
     METRICS,
@@ -37,6 +38,8 @@ from simlib.model.metrics import (
     GroupArrays,
     Reducer,
     group_metrics,
+    in_reporting_currency,
+    local_metrics,
     named_metrics,
     named_sums,
     pool_named,
@@ -50,7 +53,7 @@ from simlib.model.plans import (
     uses_spiffs,
     year_sum,
 )
-from simlib.model.population import Layout, draw_chunk, root_seed, sum_months
+from simlib.model.population import Layout, draw_chunk, fx_rate, root_seed, sum_months, uses_currencies
 from simlib.model.programmes import uses_programmes
 from simlib.model.projects import uses_projects
 from simlib.scenario import MONTHS, Scenario
@@ -240,33 +243,50 @@ def run_chunk(
     if model is None:
         model = _behaviour_model(scenario, behaviour)
     outcomes = passes(scenario, lay.plans, worlds(scenario, draws), model)
-    per_plan = {plan: _plan_metrics(scenario, group, T) for plan, group in itertools.groupby(outcomes, key=lambda o: o.plan)}
+    per_plan = {plan: _plan_metrics(scenario, group, T, draws)
+                for plan, group in itertools.groupby(outcomes, key=lambda o: o.plan)}
     rows, keep = _rows(lay, per_plan, T)
     return start, rows, keep
 
 
-def _plan_metrics(scenario: Scenario, outcomes: Iterable[RoleOutcome], T: int) -> dict[str, dict[str, np.ndarray]]:
-    """Group (each role, then :data:`TOTAL`) -> metric -> (T,) per-trial values, for one plan's role outcomes."""
+def _plan_metrics(scenario: Scenario, outcomes: Iterable[RoleOutcome], T: int,
+                  draws: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Group (each role, then :data:`TOTAL`) -> metric -> (T,) per-trial values, for one plan's role outcomes.
+
+    Money is in the reporting currency: a role paid in another is converted
+    at the trial's rate (``draws``), and keeps its cost in its own currency
+    in the currency metrics.
+    """
     per_group: dict[str, dict[str, np.ndarray]] = {}
     pooled: list[GroupArrays] = []
     beh: dict[str, list[np.ndarray]] = {}
     named = named_metric_names(scenario)
     sums = []
+    currencies = uses_currencies(scenario)
     for o in outcomes:
         arrays, rev_tot = _group_arrays(scenario, o)
         bm = _role_behaviour(scenario, o, T, rev_tot)
+        local = local_metrics(arrays, None) if currencies else {}
+        rate = fx_rate(scenario, o.role, draws) if currencies and draws is not None else None
+        if rate is not None:  # to the reporting currency
+            local = local_metrics(arrays, rate)
+            arrays, rev_tot = in_reporting_currency(arrays, rate), rev_tot * rate
+            bm = {**bm, "discount_cost": bm["discount_cost"] * rate}
         _add_behaviour(beh, bm, rev_tot, o.world.role.headcount)
         g = group_metrics(arrays)
         g.update(bm)
         if named:
             sums.append(_named_sums(o))
             g.update(named_metrics(sums[-1], named, T))
+        g.update(local)
         per_group[o.role] = g
         pooled.append(arrays)
     tot = group_metrics(GroupArrays.pooled(pooled))
     tot.update(_pooled_behaviour(beh, scenario.headcount))
     if named:
         tot.update(named_metrics(pool_named(sums), named, T))
+    if currencies:  # a role's own currency does not add up across roles
+        tot.update({m: np.full(T, np.nan) for m in CURRENCY_METRICS})
     budget = scenario.budget.incentive
     tot["over_budget"] = (tot["incentive_cost"] > budget).astype(float) if budget else np.full(T, np.nan)
     per_group[TOTAL] = tot
@@ -503,7 +523,8 @@ def simulate_raw(
                and (m not in CALENDAR_METRICS or uses_payout(scenario))
                and (m not in CLAWBACK_METRICS or uses_cancellations(scenario))
                and (m not in PROGRAMME_METRICS or uses_programmes(scenario))
-               and (m not in PROJECT_METRICS or uses_projects(scenario))]
+               and (m not in PROJECT_METRICS or uses_projects(scenario))
+               and (m not in CURRENCY_METRICS or uses_currencies(scenario))]
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)

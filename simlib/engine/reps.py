@@ -41,7 +41,7 @@ from simlib.errors import PlanError
 from simlib.format import interval
 from simlib.model.contracts import BehaviourModel
 from simlib.model.plans import year_sum
-from simlib.model.population import Layout, draw_chunk, rep_labels, root_seed
+from simlib.model.population import Layout, draw_chunk, fx_rate, rep_labels, root_seed
 from simlib.scenario import Scenario
 
 #: most per-rep trial values kept (trials x reps x 2 plans, 8 bytes each: 400 MB)
@@ -74,14 +74,20 @@ def rep_chunk(scenario: Scenario, plans: list[str], root: np.random.SeedSequence
         inc = o.pay.incentive
         members = _team_matrix(o.world.team, o.world.n_teams)
         base = np.broadcast_to(o.pay.base, inc.shape[1:])
+        pay = inc + base
+        rate = fx_rate(scenario, o.role, draws)
+        if rate is not None:  # a role paid in another currency: pay in the reporting currency at the trial's rate
+            inc, pay = inc * rate[:, None], pay * rate[:, None]
         out[o.plan][o.role] = {
-            "pay": inc + base,
+            "pay": pay,
             "base": base,
             "team_incentive": inc @ members,
             "team_revenue": year_sum(o.measures, "revenue", o.memo) @ members,
             "team_quota": o.quota @ members,
             "team": o.world.team,
         }
+        if rate is not None:
+            out[o.plan][o.role]["incentive"] = inc
     return start, out
 
 
@@ -243,8 +249,11 @@ def _rep_rows(scenario: Scenario, role: str, ref: dict, cand: dict, loss: float)
     for name, q in (("current", qa), ("candidate", qb)):
         for k, p in enumerate(QUANTILES):
             out[f"{name}_p{round(100 * p)}"] = q[k]
-    out["incentive_current"] = ea - ref["base"]
-    out["incentive_candidate"] = eb - cand["base"]
+    if "incentive" in ref:  # converted at each trial's rate: the base's mean in the reporting currency varies
+        out["incentive_current"], out["incentive_candidate"] = ref["incentive"].mean(axis=0), cand["incentive"].mean(axis=0)
+    else:
+        out["incentive_current"] = ea - ref["base"]
+        out["incentive_candidate"] = eb - cand["base"]
     out["verdict"] = verdict
     return out
 

@@ -257,6 +257,10 @@ def _check(scenario: Scenario, plans: Sequence[str] | None, years: int, trials: 
         raise PlanError(f"years: expected a whole number 1-20, got {years!r}")
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
         raise PlanError(f"trials: expected a positive whole number, got {trials!r}")
+    paid_apart = sorted(r for r, x in scenario.roles.items() if x.currency and x.currency != scenario.currency)
+    if paid_apart:
+        raise PlanError(f"{scenario.source}: roles {paid_apart} are paid in another currency than {scenario.currency}; "
+                        "several years (--years) are reported in one currency only: run them one year at a time")
     chosen = list(scenario.plans) if plans is None else list(dict.fromkeys(plans))
     unknown = [p for p in chosen if p not in scenario.plans]
     if unknown:

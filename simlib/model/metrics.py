@@ -93,6 +93,14 @@ CLAWBACK_METRICS: dict[str, tuple[str, str]] = {
                              "forgiven, or carried into next year", "money"),
 }
 
+#: metrics of roles paid in their own currencies (in results only when some role is): money is converted to the
+#: reporting currency (the scenario's) at the trial's rate; these keep a role's cost in its own (NaN in total)
+CURRENCY_METRICS: dict[str, tuple[str, str]] = {
+    "incentive_cost_local": ("incentive paid, in the role's own currency (not summed across roles)", "local money"),
+    "total_comp_local": ("base + incentive, in the role's own currency (not summed across roles)", "local money"),
+    "fx_rate": ("units of the reporting currency per unit of the role's currency in the trial", "rate"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -124,6 +132,7 @@ METRICS: dict[str, tuple[str, str]] = {
     **PROGRAMME_METRICS,
     **PROJECT_METRICS,
     **CLAWBACK_METRICS,
+    **CURRENCY_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -306,9 +315,42 @@ class GroupArrays:
         out = {}
         for f in fields(cls):
             parts = [getattr(g, f.name) for g in groups]
+            if len({np.ndim(p) for p in parts if p is not None}) > 1:  # per rep beside per trial (a converted role's base)
+                T = max(p.shape[0] for p in parts if p is not None and np.ndim(p) == 2)
+                parts = [np.broadcast_to(p, (T, p.shape[-1])) if p is not None and np.ndim(p) == 1 else p for p in parts]
             axis = -2 if f.name in ("accrual", "cash") else -1  # months last: reps are the one before
             out[f.name] = None if any(p is None for p in parts) else np.concatenate(parts, axis=axis)
         return cls(**out)
+
+
+#: the money fields of :class:`GroupArrays` (converted between currencies together)
+MONEY_FIELDS = ("revenue", "incentive", "base", "target_incentive", "recognition", "draw_paid", "draw_outstanding",
+                "spiff", "accrual", "cash", "next_year", "programme_cost", "programme_value", "project_pay",
+                "cancelled", "clawed", "unrecovered")
+
+
+def in_reporting_currency(g: GroupArrays, rate: np.ndarray) -> GroupArrays:
+    """A copy of a role's arrays with every money field times the trial's exchange rate ``rate`` (T,).
+
+    Shares, multiples and attainment do not change; payout multiples and the
+    Gini coefficient of pay come out the same as in the role's own currency.
+    """
+    out = {}
+    for f in fields(GroupArrays):
+        v = getattr(g, f.name)
+        if f.name in MONEY_FIELDS and v is not None:
+            r = rate.reshape((-1,) + (1,) * (np.ndim(v) - 1)) if np.ndim(v) >= 2 else None
+            v = v * r if r is not None else np.broadcast_to(v, g.incentive.shape) * rate[:, None]
+        out[f.name] = v
+    return GroupArrays(**out)
+
+
+def local_metrics(g: GroupArrays, rate: np.ndarray | None) -> dict[str, np.ndarray]:
+    """A role's :data:`CURRENCY_METRICS` per trial (T,), from its arrays in its own currency (``rate`` None: 1)."""
+    inc = g.incentive.sum(axis=1)
+    tc = np.broadcast_to(g.base, g.incentive.shape).sum(axis=1) + inc
+    return {"incentive_cost_local": inc, "total_comp_local": tc,
+            "fx_rate": np.ones(inc.shape) if rate is None else np.asarray(rate, dtype=float)}
 
 
 def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:

@@ -787,6 +787,8 @@ def compute_pay(
     memo = {} if memo is None else memo
     agg = partial(_aggregated, measures, memo)
     rp: RolePlan = scenario.role_plan(plan, world.name)
+    if rp.versions:  # effective-dated versions: each segment of the year on its own terms
+        return versioned_pay(scenario, plan, world, measures, quota, quota_share)
     kinds = world.role.measure_kinds
     TI = scenario.target_incentive(plan, world.name)
     base = scenario.base_salary(plan, world.name)
@@ -893,7 +895,8 @@ def _aggregated(measures: dict[str, np.ndarray], memo: dict, measure: str, perio
 
 def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
                     world: RoleWorld, quota: np.ndarray, TI: float, prof: np.ndarray,
-                    periods: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                    periods: dict[str, np.ndarray] | None = None,
+                    inforce: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Pay of each component of a role plan, before gates and modifiers.
 
     Parameters
@@ -915,6 +918,10 @@ def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
     periods : dict, optional
         When given, each component's pay per period (T, R, P) is put here
         (blended with the team's as the year is).
+    inforce : ndarray (12,), optional
+        1 in the months a version of the plan is in force, else 0: the
+        segment's terms (:func:`in_force_terms`); ``prof`` is then zero
+        outside the segment and ``quota`` the segment's.
 
     Returns
     -------
@@ -932,12 +939,21 @@ def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
         vals = agg(c.measure, c.period, kind)
         share = aggregate(prof / prof.sum(axis=-1, keepdims=True), c.period, "flow")
         tgt = _targets(c.target, kind, c.period, quota, share, rp.quota.level, (T, R))
+        f = None if inforce is None else in_force_fraction(inforce, c.period)
+        if f is not None and c.target != "quota" and kind == "flow":
+            tgt = tgt * f
         scale = _scale(c, TI, tgt)
+        if f is not None:
+            scale = scale * in_force_terms(c.kind, f)
         per, capped = component_pay(c, vals, tgt, scale, kind)
+        if f is not None:
+            capped = capped & (f > 0)
         pay = sum_periods(per)
         capped_any |= any_period(capped)
         if w_team > 0:
             team_per, tcap = _team_pool(c, kind, vals, tgt, scale, world, rp.team.split)
+            if f is not None:
+                tcap = tcap & (f > 0)
             pay = (1.0 - w_team) * pay + w_team * sum_periods(team_per)
             capped_any |= any_period(tcap)
             per = (1.0 - w_team) * per + w_team * team_per
@@ -1083,7 +1099,8 @@ def scorecard_pay(sc: Scorecard, vals: dict[str, np.ndarray], tgts: dict[str, np
 
 def _scorecards_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
                     world: RoleWorld, quota: np.ndarray, TI: float, prof: np.ndarray,
-                    comps: dict[str, np.ndarray], periods: dict[str, np.ndarray] | None = None) -> np.ndarray:
+                    comps: dict[str, np.ndarray], periods: dict[str, np.ndarray] | None = None,
+                    inforce: np.ndarray | None = None) -> np.ndarray:
     """Add each scorecard's money per year (T, R) to ``comps``; return where some scorecard was capped.
 
     With a team weight ``w`` a scorecard pays ``(1 - w)`` of its value on
@@ -1091,13 +1108,20 @@ def _scorecards_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
     summed over members, scores and targets of scores averaged), split
     equally, or under ``split: contribution`` by the member's share of the
     team's revenue. With ``periods``, each scorecard's pay per period (T, R,
-    P) is put there too.
+    P) is put there too. With ``inforce`` (a version's months, see
+    :func:`_components_pay`) a period pays its share of months in force.
     """
     capped_any = np.zeros(world.shape, dtype=bool)
     w = rp.team.weight
     for sc in rp.scorecards:
         vals, tgts = scorecard_attainments(sc, kinds, agg, quota, rp.quota.level, prof, world.shape)
+        f = None if inforce is None else in_force_fraction(inforce, sc.period)
+        if f is not None:
+            tgts = {m: t * f if kinds[m] == "flow" and sm.target != "quota" else t
+                    for (m, t), sm in zip(tgts.items(), sc.measures, strict=True)}
         per, capped = scorecard_pay(sc, vals, tgts, TI)
+        if f is not None:
+            per, capped = per * f, capped & (f > 0)
         pay = sum_periods(per)
         capped_any |= any_period(capped)
         if w > 0:
@@ -1105,6 +1129,8 @@ def _scorecards_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
             tv = {m: _team_sum(v, world) / (size if kinds[m] == "score" else 1.0) for m, v in vals.items()}
             tt = {m: _team_sum(t, world) / (size if kinds[m] == "score" else 1.0) for m, t in tgts.items()}
             team_per, tcap = scorecard_pay(sc, tv, tt, TI)
+            if f is not None:
+                team_per, tcap = team_per * f, tcap & (f > 0)
             team = sum_periods(team_per)
             if rp.team.split == "contribution":
                 own = agg("revenue", "year", "flow")[..., 0]
@@ -1123,11 +1149,12 @@ def _scorecards_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
 
 
 def _apply_gates(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
-                 quota: np.ndarray, comps: dict[str, np.ndarray]) -> None:
+                 quota: np.ndarray, comps: dict[str, np.ndarray], frac: float = 1.0) -> None:
     """Zero the gated components (in ``comps``) of reps below a gate's minimum annual attainment.
 
     A gate's target is the quota (money per year), or its number: for a flow
-    measure times the plan's quota level, for a score as is.
+    measure times the plan's quota level, for a score as is. ``frac``: the
+    share of the year a version is in force (a number target of a flow prorates).
     """
     for g in rp.gates:
         kind = kinds[g.measure]
@@ -1135,20 +1162,26 @@ def _apply_gates(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, s
         if g.target == "quota":
             target = quota
         else:
-            target = rp.quota.level * float(g.target) if kind == "flow" else float(g.target)
+            target = rp.quota.level * float(g.target) * frac if kind == "flow" else float(g.target)
         ok = annual / np.maximum(target, 1e-12) >= g.min_attainment
         for name in g.components or list(comps):
             comps[name] = np.where(ok, comps[name], 0.0)
 
 
 def _incentive(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],
-               comps: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """The incentive (T, R), money per year: the components' pay summed, times each modifier's multiplier."""
+               comps: dict[str, np.ndarray], shape: tuple[int, int], frac: float = 1.0) -> np.ndarray:
+    """The incentive (T, R), money per year: the components' pay summed, times each modifier's multiplier.
+
+    ``frac``: the share of the year a version is in force (a flow measure's
+    value over its months is annualised, divided by ``frac``, for a modifier).
+    """
     incentive = np.zeros(shape)
     for v in comps.values():
         incentive = incentive + v
     for mod in rp.modifiers:
         annual = agg(mod.measure, "year", kinds[mod.measure])[..., 0]
+        if frac != 1.0 and kinds[mod.measure] == "flow":
+            annual = annual / frac
         incentive = incentive * evaluate(compile_modifier(mod), annual)[0]
     return incentive
 
@@ -1168,3 +1201,165 @@ def _recognition(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, s
         score = annual / np.maximum(quota, 1e-12) if rec.measure == "revenue" else annual
         recog = np.where(top_k(score, min(rec.top_k, R)), rec.value, 0.0)
     return recog
+
+
+# --------------------------------------------------------------------------
+# Effective-dated versions (mid-year changes), docs/model.md section 3
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Months ``first`` to ``end - 1`` (0-11) of the year, in which plan ``plan``'s terms for a role apply."""
+
+    plan: str
+    first: int
+    end: int
+
+    @property
+    def inforce(self) -> np.ndarray:
+        """(12,) 1.0 in the segment's months, else 0.0."""
+        out = np.zeros(MONTHS)
+        out[self.first : self.end] = 1.0
+        return out
+
+    @property
+    def frac(self) -> float:
+        """Share of the year the segment is in force, months / 12."""
+        return (self.end - self.first) / MONTHS
+
+
+def uses_versions(scenario: Scenario) -> bool:
+    """Whether some role plan of the scenario has effective-dated versions."""
+    return any(rp.versions for plan in scenario.plans.values() for rp in plan.roles.values())
+
+
+def segments(scenario: Scenario, plan: str, role: str) -> list[Segment]:
+    """The segments of the year of a role under a plan: its own terms, then each version's (one without versions)."""
+    rp = scenario.role_plan(plan, role)
+    firsts = [0] + [v.from_month - 1 for v in rp.versions]
+    names = [plan] + [v.plan for v in rp.versions]
+    ends = firsts[1:] + [MONTHS]
+    return [Segment(n, a, b) for n, a, b in zip(names, firsts, ends, strict=True)]
+
+
+def in_force_fraction(inforce: np.ndarray, period: str) -> np.ndarray:
+    """Share of each pay period's months (P,) in which a version is in force."""
+    return aggregate(inforce, period, "flow") / (MONTHS // PERIODS[period])
+
+
+def in_force_terms(kind: str, f: np.ndarray) -> np.ndarray:
+    """Multiplier (P,) of a component's per-period schedule scale in a version's segment.
+
+    Pay at target (a curve's ``weight x TI``, a lump sum) prorates by the
+    share ``f`` of each period's months in force; a commission or per-unit
+    rate pays on the results of those months (its target or units are the
+    segment's already), nothing in periods outside the segment.
+    """
+    if kind in ("curve", "lump_sum"):
+        return f
+    return (f > 0).astype(float)
+
+
+def segment_measures(measures: dict[str, np.ndarray], kinds: dict[str, str], seg: Segment) -> dict[str, np.ndarray]:
+    """The measures a segment's terms are applied to, each (T, R, 12).
+
+    Flows are zero outside the segment's months; a score outside them is the
+    segment's mean, so that its mean over any period or the year is the
+    segment's (periods outside the segment pay nothing).
+    """
+    out = {}
+    for name, x in measures.items():
+        y = np.zeros_like(x)
+        if kinds.get(name) == "score":
+            y[...] = x[..., seg.first : seg.end].mean(axis=-1, keepdims=True)
+        y[..., seg.first : seg.end] = x[..., seg.first : seg.end]
+        out[name] = y
+    return out
+
+
+def version_quota(scenario: Scenario, plan: str, version: str, world: RoleWorld, quota: np.ndarray) -> np.ndarray:
+    """A version's annual quota (T, R): ``quota`` (the plan's) times the version's quota over the plan's.
+
+    The two are set on the same draws (:func:`set_quotas`), so a version
+    changing the quota level scales every rep's quota by the levels' ratio;
+    the plan's own segment keeps ``quota`` (a multi-year run's ratcheted one).
+    A replayed year, without draws, scales by the ratio of the expected quotas.
+    """
+    if version == plan:
+        return quota
+    if "quota_noise" not in world.draws:  # a replayed year (recorded quotas, no draws): the expected quotas' ratio
+        return quota * (expected_quota(scenario, version, world.name) / expected_quota(scenario, plan, world.name))
+    own = set_quotas(scenario, plan, world)
+    return quota * set_quotas(scenario, version, world) / np.maximum(own, 1e-12)
+
+
+def versioned_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dict[str, np.ndarray],
+                  quota: np.ndarray, quota_share: np.ndarray | None = None) -> PayResult:
+    """Pay of a role plan with effective-dated versions: each segment on its own terms, summed.
+
+    In each segment the version's annual quota is prorated by the segment's
+    share of the year's expected revenue (months / 12 without seasonality)
+    and split over its pay periods as usual; pay at target (curve weights x
+    TI, lump sums, scorecards) prorates by months in force; commissions and
+    per-unit rates pay on the segment's results; annual components, gates,
+    modifiers and recognition settle on the segment's months. Base salary
+    and target incentive are the versions' prorated by months. The year's
+    quota is the segments' sum (docs/model.md section 3, mid-year changes).
+    """
+    kinds = world.role.measure_kinds
+    prof = revenue_profile(scenario, world.name) if quota_share is None else quota_share
+    year_prof = prof.sum(axis=-1)
+    parts = []
+    for seg in segments(scenario, plan, world.name):
+        q = version_quota(scenario, plan, seg.plan, world, quota)
+        sprof = prof * seg.inforce
+        q_seg = q * (sprof.sum(axis=-1) / year_prof)
+        parts.append(_segment_pay(scenario, seg, world, segment_measures(measures, kinds, seg), q_seg, sprof))
+    total_quota = sum(p.quota for p in parts)
+    comps: dict[str, np.ndarray] = {}
+    for p in parts:
+        for k, v in p.components.items():
+            comps[k] = comps[k] + v if k in comps else v
+    cal = None
+    if parts[0].calendar is not None:
+        accrual = sum(p.calendar.accrual for p in parts)
+        cal = CalendarResult(accrual=accrual, cash=accrual, next_year=np.zeros(world.shape))
+    return PayResult(
+        incentive=sum(p.incentive for p in parts),
+        base=sum(p.base for p in parts),
+        target_incentive=sum(p.target_incentive for p in parts),
+        attainment=year_sum(measures, "revenue") / np.maximum(total_quota, 1e-12),
+        quota=total_quota,
+        capped=np.logical_or.reduce([p.capped for p in parts]),
+        recognition=sum(p.recognition for p in parts),
+        components=comps,
+        calendar=cal,
+    )
+
+
+def _segment_pay(scenario: Scenario, seg: Segment, world: RoleWorld, measures: dict[str, np.ndarray],
+                 quota: np.ndarray, prof: np.ndarray) -> PayResult:
+    """One segment's pay on its version's terms (see :func:`versioned_pay`); base and TI prorated by months."""
+    memo: dict = {}
+    agg = partial(_aggregated, measures, memo)
+    rp = scenario.role_plan(seg.plan, world.name)
+    kinds = world.role.measure_kinds
+    TI = scenario.target_incentive(seg.plan, world.name)
+    base = scenario.base_salary(seg.plan, world.name)
+    if world.ti_share is not None:
+        TI, base = TI * world.ti_share, base * world.base_share
+    periods: dict[str, np.ndarray] | None = {} if uses_payout(scenario) else None
+    inforce = seg.inforce
+    comps, capped_any = _components_pay(rp, kinds, agg, world, quota, TI, prof, periods, inforce)
+    if rp.scorecards:
+        capped_any = capped_any | _scorecards_pay(rp, kinds, agg, world, quota, TI, prof, comps, periods, inforce)
+    _apply_gates(rp, kinds, agg, quota, comps, seg.frac)
+    incentive = _incentive(rp, kinds, agg, comps, world.shape, seg.frac)
+    cal = None if periods is None else apply_payout(None, accrual_by_month(periods, incentive))
+    return PayResult(
+        incentive=incentive, base=base * seg.frac, target_incentive=TI * seg.frac,
+        attainment=np.zeros(world.shape), quota=quota, capped=capped_any,
+        recognition=_recognition(rp, kinds, agg, quota, world.shape) * seg.frac,
+        components=comps, calendar=cal,
+    )

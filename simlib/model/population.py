@@ -196,6 +196,8 @@ class Layout:
         for rname, role in scenario.roles.items():  # appended after every other draw: used only by roles that need them
             for n, shape in appended_draws(role):
                 lay._add(lay.uniforms, f"{rname}.{n}", shape, "n_uniform")
+        for cur in fx_draw_currencies(scenario):  # after every other draw: scenarios without it keep theirs
+            lay._add(lay.uniforms, f"fx.{cur}", (1,), "n_uniform")
         return lay
 
     def _add(self, table, key, shape, counter):
@@ -475,3 +477,38 @@ def _roster_world(scenario: Scenario, name: str, d: dict[str, np.ndarray], marke
         ti_share=rr.target_incentive / role.target_incentive if role.target_incentive > 0 else np.ones(rr.headcount),
         quota=quota,
     )
+
+
+# --------------------------------------------------------------------------
+# Exchange rates (roles paid in other currencies), docs/model.md section 3
+# --------------------------------------------------------------------------
+
+
+def uses_currencies(scenario: Scenario) -> bool:
+    """Whether some role is paid in another currency than the scenario's (then results carry the currency metrics)."""
+    return any(r.currency and r.currency != scenario.currency for r in scenario.roles.values())
+
+
+def fx_draw_currencies(scenario: Scenario) -> list[str]:
+    """Currencies some role is paid in whose rate is uncertain (``fx_sd`` > 0): one uniform draw each, in this order."""
+    used = {r.currency for r in scenario.roles.values() if r.currency and r.currency != scenario.currency}
+    return sorted(c for c in used if scenario.fx_sd.get(c, 0.0) > 0)
+
+
+def fx_rate(scenario: Scenario, role: str, draws: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Units of the reporting currency per unit of a role's currency in each trial, (T,); None in the reporting currency.
+
+    The scenario's ``fx`` rate, times a mean-one lognormal of log sd
+    ``fx_sd`` (the rate's year average, one draw per trial and currency,
+    shared by the roles paid in it) when that is given.
+    """
+    cur = scenario.roles[role].currency
+    if cur is None or cur == scenario.currency:
+        return None
+    T = draws["market.growth"].shape[0]
+    sd = scenario.fx_sd.get(cur, 0.0)
+    if sd > 0:
+        from scipy.special import ndtri  # SciPy loads slowly: only when a rate is uncertain
+
+        return scenario.fx[cur] * lognormal_mean_one(sd, ndtri(draws[f"fx.{cur}"][:, 0]))
+    return np.full(T, scenario.fx[cur])

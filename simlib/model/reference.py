@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -477,14 +478,17 @@ def scorecard_rule(sc: Scorecard, attainment: dict[str, float]) -> tuple[float, 
 def _scorecard_reference(sc: Scorecard, kinds: dict[str, str], measures: list[dict[str, list[float]]],
                          quota: list[float], level: float, prof_share: list[float], TI: float,
                          teams: dict[int, list[int]], team_weight: float,
-                         split: str, months: list[list[float]] | None = None) -> tuple[list[float], list[bool]]:
+                         split: str, months: list[list[float]] | None = None,
+                         inforce: list[float] | None = None) -> tuple[list[float], list[bool]]:
     """Money per year of one scorecard for each rep (own and team parts), and whether it hit its cap.
 
     With ``months`` (one 12-month list of zeros per rep), each period's money
-    is added in its last month.
+    is added in its last month. With ``inforce`` (a version's months), a
+    period pays its share of months in force.
     """
     n = PERIODS[sc.period]
     share = _periods(prof_share, n, "flow")
+    f = [1.0] * n if inforce is None else [x / (MONTHS // n) for x in _periods(inforce, n, "flow")]
     R = len(measures)
     vals = {m.measure: [_periods(measures[r][m.measure], n, kinds[m.measure]) for r in range(R)] for m in sc.measures}
     tgts: dict[str, list[list[float]]] = {}
@@ -492,7 +496,7 @@ def _scorecard_reference(sc: Scorecard, kinds: dict[str, str], measures: list[di
         if m.target == "quota":
             tgts[m.measure] = [[quota[r] * share[i] for i in range(n)] for r in range(R)]
         elif kinds[m.measure] == "flow":
-            tgts[m.measure] = [[level * float(m.target) / n] * n for _ in range(R)]
+            tgts[m.measure] = [[level * float(m.target) / n * f[i] for i in range(n)] for _ in range(R)]
         else:
             tgts[m.measure] = [[float(m.target)] * n for _ in range(R)]
 
@@ -501,10 +505,10 @@ def _scorecard_reference(sc: Scorecard, kinds: dict[str, str], measures: list[di
         total, hit = 0.0, False
         for i in range(n):
             coef, h = scorecard_rule(sc, {k: v[k][i] / max(t[k][i], 1e-12) for k in v})
-            total += coef * sc.weight * TI / n
+            total += coef * sc.weight * TI / n * f[i]
             if into is not None:
-                into[(i + 1) * (MONTHS // n) - 1] += by * coef * sc.weight * TI / n
-            hit = hit or h
+                into[(i + 1) * (MONTHS // n) - 1] += by * coef * sc.weight * TI / n * f[i]
+            hit = hit or (h and f[i] > 0)
         return total, hit
 
     w = team_weight
@@ -557,11 +561,16 @@ def _relieved(scenario: Scenario, rname: str, rp: Any, quota: list[float], marke
 
 
 def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], measures: list[dict[str, list[float]]],
-                  quota: list[float], market: list[float] | None = None) -> dict[str, list]:
+                  quota: list[float], market: list[float] | None = None,
+                  version_quotas: dict[str, list[float]] | None = None,
+                  inforce: list[float] | None = None) -> dict[str, list]:
     """Pay of each rep of one role under one plan, from its 12 months of measures.
 
     ``market`` (the trial's 12 demand multipliers) moves the quotas of a plan
-    with ``quota_relief``.
+    with ``quota_relief``. A plan with versions is paid segment by segment
+    (:func:`_versioned_reference`, the versions' annual quotas in
+    ``version_quotas``); ``inforce`` (12 zeros and ones) marks the months of
+    one segment, whose ``quota`` and measures are the segment's.
 
     Returns a dict of per-rep lists: ``incentive`` (money per year),
     ``components`` (name -> money per year), ``attainment`` (annual revenue /
@@ -569,6 +578,8 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     """
     role = scenario.roles[rname]
     rp = scenario.role_plan(plan, rname)
+    if rp.versions and inforce is None:
+        return _versioned_reference(scenario, plan, rname, reps, measures, quota, version_quotas or {})
     quota = _relieved(scenario, rname, rp, quota, market)
     kinds = role.measure_kinds
     TI = scenario.target_incentive(plan, rname)
@@ -576,6 +587,10 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     R = role.headcount
     prof = expected_revenue_profile(role, scenario.market.growth_mean)
     prof_share = [v / sum(prof) for v in prof]
+    seg_frac = 1.0
+    if inforce is not None:  # one segment: the expected revenue of its months splits its quota
+        prof_share = [v * inforce[m] / sum(prof[k] * inforce[k] for k in range(MONTHS)) for m, v in enumerate(prof)]
+        seg_frac = sum(inforce) / MONTHS
     teams: dict[int, list[int]] = {}
     for r, rep in enumerate(reps):
         teams.setdefault(rep["team"], []).append(r)
@@ -588,21 +603,25 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
         kind = kinds[c.measure]
         n = PERIODS[c.period]
         share = _periods(prof_share, n, "flow")
+        # share of each period's months in force (all 1 outside versions)
+        f = [1.0] * n if inforce is None else [x / (MONTHS // n) for x in _periods(inforce, n, "flow")]
         vals, tgts, scales = [], [], []
         for r in range(R):
             vals.append(_periods(measures[r][c.measure], n, kind))
             if c.target == "quota":
                 tgts.append([quota[r] * share[i] for i in range(n)])
             elif kind == "flow":
-                tgts.append([level * float(c.target) / n] * n)
+                tgts.append([level * float(c.target) / n * f[i] for i in range(n)])
             else:
                 tgts.append([float(c.target)] * n)
             if c.kind == "curve":
-                scales.append([c.weight * TI / n] * n)
+                scales.append([c.weight * TI / n * f[i] for i in range(n)])
             elif c.kind == "commission":
-                scales.append(list(tgts[r]))
+                scales.append([tgts[r][i] if f[i] > 0 else 0.0 for i in range(n)])
+            elif c.kind == "lump_sum":
+                scales.append(list(f))
             else:
-                scales.append([1.0] * n)
+                scales.append([1.0 if f[i] > 0 else 0.0 for i in range(n)])
         own_pay = []
         w = rp.team.weight
         L = MONTHS // n
@@ -645,7 +664,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
 
     for sc in rp.scorecards:
         comps[sc.name], hits = _scorecard_reference(sc, kinds, measures, quota, level, prof_share, TI, teams,
-                                                    rp.team.weight, rp.team.split, months)
+                                                    rp.team.weight, rp.team.split, months, inforce)
         capped = [a or b for a, b in zip(capped, hits, strict=True)]
 
     before_gates = {name: list(v) for name, v in comps.items()}
@@ -656,7 +675,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
             if g.target == "quota":
                 target = quota[r]
             else:
-                target = level * float(g.target) if kind == "flow" else float(g.target)
+                target = level * float(g.target) * seg_frac if kind == "flow" else float(g.target)
             if not annual / max(target, 1e-12) >= g.min_attainment:
                 for name in g.components or list(comps):
                     comps[name][r] = 0.0
@@ -665,6 +684,8 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     for mod in rp.modifiers:
         for r in range(R):
             annual = _periods(measures[r][mod.measure], 1, kinds[mod.measure])[0]
+            if kinds[mod.measure] == "flow":  # a segment's flow, annualised
+                annual = annual / seg_frac
             incentive[r] *= _modifier(mod.points, annual)
 
     spiff = None
@@ -697,7 +718,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
         # best first; equal scores: the lower rep index first
         ranked = sorted(range(R), key=lambda r: (-score[r], r))
         for r in ranked[: min(rec.top_k, R)]:
-            recognition[r] = rec.value
+            recognition[r] = rec.value * seg_frac
 
     programmes = _programmes_reference(rp, kinds, measures, quota, reps) if rp.programmes else None
 
@@ -844,6 +865,56 @@ def _clawback_rep(rp: Any, rep: dict, revenue: list[float], pay: list[float], by
     return out
 
 
+def _versioned_reference(scenario: Scenario, plan: str, rname: str, reps: list[dict],
+                         measures: list[dict[str, list[float]]], quota: list[float],
+                         version_quotas: dict[str, list[float]]) -> dict[str, list]:
+    """Pay of a plan with versions (mid-year changes): each segment of the year on its version's terms, added up.
+
+    A segment's measures are the year's with flows zero outside its months
+    and scores there at the segment's mean; its quota is the version's annual
+    quota times the segment's share of the year's expected revenue; base
+    salary and target incentive are prorated by months in force.
+    """
+    role = scenario.roles[rname]
+    kinds = role.measure_kinds
+    rp = scenario.role_plan(plan, rname)
+    prof = expected_revenue_profile(role, scenario.market.growth_mean)
+    firsts = [1] + [v.from_month for v in rp.versions]
+    names = [plan] + [v.plan for v in rp.versions]
+    R = len(reps)
+    out: dict[str, Any] = dict(incentive=[0.0] * R, components={}, capped=[False] * R, recognition=[0.0] * R,
+                               quota=[0.0] * R, base=[0.0] * R)
+    for j, (first, name) in enumerate(zip(firsts, names, strict=True)):
+        end = firsts[j + 1] if j + 1 < len(firsts) else MONTHS + 1
+        inforce = [1.0 if first <= m + 1 < end else 0.0 for m in range(MONTHS)]
+        seg_share = sum(prof[m] for m in range(MONTHS) if inforce[m]) / sum(prof)
+        q = quota if name == plan else version_quotas[name]
+        q_seg = [x * seg_share for x in q]
+        seg_meas = []
+        for r in range(R):
+            mr = {}
+            for k, x in measures[r].items():
+                inside = [x[m] for m in range(MONTHS) if inforce[m]]
+                fill = sum(inside) / len(inside) if kinds.get(k) == "score" else 0.0
+                mr[k] = [x[m] if inforce[m] else fill for m in range(MONTHS)]
+            seg_meas.append(mr)
+        pr = reference_pay(scenario, name, rname, reps, seg_meas, q_seg, None, None, inforce)
+        frac = (end - first) / MONTHS
+        for r in range(R):
+            out["incentive"][r] += pr["incentive"][r]
+            out["capped"][r] = out["capped"][r] or pr["capped"][r]
+            out["recognition"][r] += pr["recognition"][r]
+            out["quota"][r] += q_seg[r]
+            out["base"][r] += scenario.base_salary(name, rname) * frac
+        for k, v in pr["components"].items():
+            prev = out["components"].get(k, [0.0] * R)
+            out["components"][k] = [a + b for a, b in zip(prev, v, strict=True)]
+    out["revenue"] = [sum(measures[r]["revenue"]) for r in range(R)]
+    out["attainment"] = [out["revenue"][r] / max(out["quota"][r], 1e-12) for r in range(R)]
+    out.update(draw=None, spiff=None, calendar=None)
+    return out
+
+
 def _trued_up(months: list[float], incentive: float) -> list[float]:
     """Earnings by month, December settling gates and modifiers so that they add up to the year's incentive."""
     earned = list(months)
@@ -953,6 +1024,7 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
     """
     dr = _draws_of_trial(scenario, root, trial)
     market = _market(scenario, dr)
+    fx = {rname: _fx_rate(scenario, rname, dr) for rname in scenario.roles}
     roles: dict[str, Any] = {}
     for rname, role in scenario.roles.items():
         d = {k.split(".", 1)[1]: v for k, v in dr.items() if k.startswith(rname + ".")}
@@ -978,8 +1050,23 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
                 produce = _PRODUCERS[role.process]
                 measures = [produce(role, rep, r, d, demand) for r, rep in enumerate(_with_training(rp, info["reps"]))]
                 info.setdefault("trained_measures", {})[plan] = measures
-            pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], measures, quota, market)
-    return dict(market=market, roles=roles, pay=pay)
+            vq = {v.plan: _quotas(scenario, v.plan, rname, info["reps"], info["draws"]) for v in rp.versions}
+            pay[plan][rname] = reference_pay(scenario, plan, rname, info["reps"], measures, quota, market, vq)
+    return dict(market=market, roles=roles, pay=pay, fx=fx)
+
+
+def _fx_rate(scenario: Scenario, rname: str, dr: dict[str, Any]) -> float:
+    """Reporting currency per unit of a role's currency in the trial: the ``fx`` rate times a mean-one
+    lognormal of log sd ``fx_sd`` whose normal is the inverse CDF of the currency's uniform draw (1 in the
+    reporting currency)."""
+    cur = scenario.roles[rname].currency
+    if cur is None or cur == scenario.currency:
+        return 1.0
+    sd = scenario.fx_sd.get(cur, 0.0)
+    if sd <= 0:
+        return scenario.fx[cur]
+    z = NormalDist().inv_cdf(dr[f"fx.{cur}"][0])
+    return scenario.fx[cur] * math.exp(sd * z - 0.5 * sd * sd)
 
 
 def _group_metrics(revenue, margin, incentive, base, attainment, capped, recognition) -> dict[str, float]:
@@ -1051,8 +1138,10 @@ def simulate_reference(
             for rname, role in scenario.roles.items():
                 pr = tr["pay"][plan][rname]
                 R = role.headcount
-                parts = (pr["revenue"], [role.gross_margin] * R, pr["incentive"],
-                         [scenario.base_salary(plan, rname)] * R, pr["attainment"], pr["capped"], pr["recognition"])
+                fx = tr["fx"][rname]  # money to the reporting currency
+                base = pr.get("base", [scenario.base_salary(plan, rname)] * R)
+                parts = ([x * fx for x in pr["revenue"]], [role.gross_margin] * R, [x * fx for x in pr["incentive"]],
+                         [x * fx for x in base], pr["attainment"], pr["capped"], [x * fx for x in pr["recognition"]])
                 for k, v in zip(pooled, parts, strict=False):
                     pooled[k].extend(v)
                 for m, v in _group_metrics(*parts).items():
