@@ -116,6 +116,11 @@ CATALOGUE: dict[str, MetricInfo] = {
     **{f"cash_m{m:02d}": MetricInfo(f"Paid out in {name}", "money")
        for m, name in enumerate(_MONTHS, start=1)},
     "payable_next_year": MetricInfo("Payable next year (lag and holdbacks)", "money"),
+    # crediting: splits, overlays, managers
+    "credited_revenue": MetricInfo("Revenue credited for pay", "money"),
+    "credit_ratio": MetricInfo("Credited / booked revenue", "ratio"),
+    "overlay_cost": MetricInfo("Overlay cost (base + incentive)", "money"),
+    "manager_cost": MetricInfo("Manager cost (base + incentive)", "money"),
     # several years (simlib run --years): people and money
     "hiring_cost": MetricInfo("Hiring cost", "money"),
     "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),

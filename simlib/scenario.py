@@ -217,6 +217,36 @@ _PRODUCTION_MODELS = {
 }
 
 
+class CreditedOn(_Model):
+    """A role paid on another role's results instead of its own (docs/model.md section 3, crediting).
+
+    An ``overlay`` rep (a specialist, a sales engineer) is credited with
+    ``share`` of the results of the front-line reps they cover: the covered
+    role's reps in consecutive blocks, as even as the headcounts allow. A
+    ``manager`` is credited with ``share`` of the results of one team of the
+    covered role (one manager per team). Flows (revenue, counts) are summed,
+    scores averaged; quotas roll up the same way.
+    """
+
+    role: str = Field(description="the role whose results are credited")
+    kind: Literal["overlay", "manager"]
+    share: Fraction = Field(1.0, description="share of the covered reps' flows credited (1 = full double credit)")
+
+
+class Split(_Model):
+    """Split credit on a front-line role's deals (docs/model.md section 3, crediting).
+
+    A ``share`` of each rep's booked revenue is on split deals: the booking
+    rep is credited ``booker`` of it and a teammate (the next member of the
+    team) ``partner``. With ``booker + partner > 1`` total credited revenue
+    exceeds booked revenue: the double credit a plan pays for.
+    """
+
+    share: Fraction = Field(description="share of each rep's booked revenue on split deals")
+    booker: Fraction = Field(0.5, description="credit the booking rep keeps on a split deal")
+    partner: Fraction = Field(0.5, description="credit a teammate gets on a split deal")
+
+
 @by_identity()
 def _process_params(role: Role):
     return _PRODUCTION_MODELS[role.process](**role.production)
@@ -239,6 +269,10 @@ class Role(_Model):
     effort_elasticity: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.6
     last_year_sd: NonNeg = 0.15
     production: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    # left out of dumps when unset, so scenarios without crediting keep their sha256
+    credited_on: CreditedOn | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when unset, so scenarios without split credit keep their sha256
+    split: Split | None = Field(None, exclude_if=lambda v: v is None)
 
     @field_validator("seasonality")
     @classmethod
@@ -371,6 +405,7 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
                                          "parts of field paths such as roles.telesales.quota)"))
     if isinstance(plans, dict) and plans and isinstance(current, str) and current not in plans:
         out.append(("current_plan", f"'{current}' is not one of plans {sorted(plans)}"))
+    out += credit_problems(roles, roster=data.get("roster") is not None)
     if not isinstance(roles, dict) or not isinstance(plans, dict):
         return out
     process = {k: (r.get("process") if isinstance(r, dict) else None) for k, r in roles.items()}
@@ -388,6 +423,106 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
         missing = set(process) - set(proles)
         if missing:
             out.append((f"plans.{pname}.roles", f"no plan for role(s) {sorted(missing)}"))
+    return out
+
+
+#: what a credited role takes from the role it is credited on when it does not say
+CREDIT_INHERITED = ("process", "seasonality", "production")
+
+
+def credited_chain(roles: Any, name: str) -> list[str]:
+    """``name`` and the roles it is credited on, in turn (a cycle ends the list where it closes)."""
+    chain = [name]
+    while True:
+        spec = roles.get(chain[-1]) if isinstance(roles, dict) else None
+        co = spec.get("credited_on") if isinstance(spec, dict) else None
+        cov = co.get("role") if isinstance(co, dict) else None
+        if not isinstance(cov, str) or cov not in roles or cov in chain:
+            return chain + ([cov] if isinstance(cov, str) and cov in chain else [])
+        chain.append(cov)
+
+
+def inherit_credited(roles: Any) -> Any:
+    """Roles with each credited role's process, seasonality and production filled in from the role it
+    is credited on (the first front-line role of its chain), where it leaves them out."""
+    if not isinstance(roles, dict):
+        return roles
+    out = dict(roles)
+    for name, spec in roles.items():
+        chain = credited_chain(roles, name)
+        if not isinstance(spec, dict) or len(chain) < 2 or chain[-1] in chain[:-1]:
+            continue  # not credited, or a cycle (reported by credit_problems)
+        source = roles.get(chain[-1])
+        if isinstance(source, dict):
+            out[name] = {**{k: source[k] for k in CREDIT_INHERITED if k in source}, **spec}
+    return out
+
+
+def credit_problems(roles: Any, roster: bool = False) -> list[tuple[str, str]]:
+    """Crediting problems of a roles dict (``credited_on`` and ``split``): (field path, message) pairs.
+
+    Unknown or own role referenced, cycles, a process other than the covered
+    role's, a manager count other than the covered role's teams (checked
+    against the roster's teams at run time when there is one), more overlays
+    than covered reps, and splits that have no teammate or no deals.
+    """
+    out: list[tuple[str, str]] = []
+    if not isinstance(roles, dict):
+        return out
+    cycles: set[frozenset] = set()
+    for name, spec in roles.items():
+        if not isinstance(spec, dict):
+            continue
+        co = spec.get("credited_on")
+        if isinstance(co, dict):
+            out += _credited_on_problems(roles, name, spec, co, roster, cycles)
+        sp = spec.get("split")
+        if sp is not None and isinstance(co, dict):
+            out.append((f"roles.{name}.split", "a credited role books no deals to split; put split on the "
+                                               "front-line role whose deals are split"))
+        elif isinstance(sp, dict) and not roster and isinstance(spec.get("team_size", 8), int) \
+                and spec.get("team_size", 8) < 2:
+            out.append((f"roles.{name}.split", f"split credit goes to a teammate: expected team_size >= 2, "
+                                               f"got {spec.get('team_size')}"))
+    return out
+
+
+def _credited_on_problems(roles: dict, name: str, spec: dict, co: dict, roster: bool,
+                          cycles: set) -> list[tuple[str, str]]:
+    """Problems of one role's ``credited_on`` (``co``) against the roles it names."""
+    where = f"roles.{name}"
+    cov = co.get("role")
+    if not isinstance(cov, str):
+        return []  # the field reports its own type
+    if cov == name:
+        return [(f"{where}.credited_on.role", "a role cannot be credited on its own results; "
+                                              "name the role whose results it is credited on")]
+    if cov not in roles:
+        return [(f"{where}.credited_on.role", f"'{cov}' is not a role of the scenario, "
+                                              f"expected one of {sorted(r for r in roles if r != name)}")]
+    chain = credited_chain(roles, name)
+    if chain[-1] in chain[:-1]:
+        loop = chain[chain.index(chain[-1]):]
+        if frozenset(loop) in cycles:
+            return []
+        cycles.add(frozenset(loop))
+        return [(f"{where}.credited_on.role", f"credited_on forms a cycle: {' -> '.join(loop)}; "
+                                              f"a chain of credit must end at a front-line role")]
+    out = []
+    cspec = roles[cov] if isinstance(roles[cov], dict) else {}
+    front = roles.get(chain[-1]) if isinstance(roles.get(chain[-1]), dict) else {}
+    if "process" in spec and "process" in front and spec["process"] != front["process"]:
+        out.append((f"{where}.process", f"a credited role has the process of the role it is credited on "
+                                         f"('{front['process']}'); leave process out"))
+    H, S, n = cspec.get("headcount"), cspec.get("team_size", 8), spec.get("headcount")
+    if roster or not all(isinstance(x, int) and x >= 1 for x in (H, S, n)):
+        return out
+    teams = -(-H // S)
+    if co.get("kind") == "manager" and n != teams:
+        out.append((f"{where}.headcount", f"{n}, but {cov} has {teams} teams (headcount {H}, team_size {S}) "
+                                          f"and a manager leads one team: expected {teams}"))
+    elif co.get("kind") == "overlay" and n > H:
+        out.append((f"{where}.headcount", f"{n} overlays for {H} {cov} reps: expected at most {H}"))
     return out
 
 
@@ -1252,6 +1387,8 @@ def _build(data: dict, source: str) -> Scenario:
     if "plans" in data:
         data["plans"] = _resolve_plans(raw_plans, source, problems)
     roster = _roster_into(data, source, problems)
+    if "roles" in data:  # credited roles take their process from the role they are credited on
+        data["roles"] = inherit_credited(data["roles"])
     try:
         scen = Scenario(**data)
     except ValidationError as exc:

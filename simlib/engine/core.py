@@ -23,8 +23,10 @@ from simlib.behaviour.policy import behaviour_metrics
 from simlib.engine.parallel import is_dask_client, worker_count
 from simlib.errors import PlanError
 from simlib.model.contracts import BehaviourModel
+from simlib.model.crediting import uses_crediting
 from simlib.model.metrics import (
     CALENDAR_METRICS,
+    CREDIT_METRICS,
     DRAW_METRICS,
     KEEP,
     METRICS,
@@ -251,7 +253,8 @@ def _plan_metrics(scenario: Scenario, outcomes: Iterable[RoleOutcome], T: int) -
 
 def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.ndarray]:
     """A role's inputs to :func:`group_metrics`, and its revenue per trial (T,) (kept in the outcome's memo)."""
-    rev = year_sum(o.measures, "revenue", o.memo)  # (T, R), shared with compute_pay
+    # (T, R), shared with compute_pay; under crediting the measures are the credited ones, and revenue is booked
+    rev = year_sum(o.measures, "revenue", o.memo) if o.credit is None else o.credit.booked
     if "rev_tot" not in o.memo:
         o.memo["rev_tot"] = rev.sum(axis=1)
     R = o.world.role.headcount
@@ -269,6 +272,13 @@ def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.n
         arrays.spiff = np.zeros_like(pay.incentive) if pay.spiff is None else pay.spiff
     if pay.calendar is not None:  # some plan of the scenario has a payout calendar: every role has the metrics
         arrays.accrual, arrays.cash, arrays.next_year = pay.calendar.accrual, pay.calendar.cash, pay.calendar.next_year
+    if o.credit is not None:  # a scenario with crediting: every role has the metrics
+        comp = pay.base + pay.incentive
+        zero = np.zeros_like(pay.incentive)
+        # deal credit: a manager's roll-up of their team is paid on, but credits no deal
+        arrays.credited = zero if o.credit.kind == "manager" else o.credit.credited
+        arrays.overlay_comp = comp if o.credit.kind == "overlay" else zero
+        arrays.manager_comp = comp if o.credit.kind == "manager" else zero
     return arrays, o.memo["rev_tot"]
 
 
@@ -442,7 +452,8 @@ def simulate_raw(
     root = root_seed(rng)
     metrics = [m for m in METRICS if (m not in DRAW_METRICS or uses_draws(scenario))
                and (m not in SPIFF_METRICS or uses_spiffs(scenario))
-               and (m not in CALENDAR_METRICS or uses_payout(scenario))]
+               and (m not in CALENDAR_METRICS or uses_payout(scenario))
+               and (m not in CREDIT_METRICS or uses_crediting(scenario))]
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)

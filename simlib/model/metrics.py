@@ -49,6 +49,16 @@ CALENDAR_METRICS: dict[str, tuple[str, str]] = {
     "payable_next_year": ("this year's incentive paid after December (lagged pay and holdbacks)", "money"),
 }
 
+#: metrics of crediting (in results only when some role of the scenario is credited on others' results or
+#: splits its deals): revenue credited against revenue booked, and the cost of the roles paid on others' results
+CREDIT_METRICS: dict[str, tuple[str, str]] = {
+    "credited_revenue": ("revenue credited to reps for pay: front-line reps' with split deals, and overlays' "
+                         "(managers' roll-ups of their teams are not deal credit)", "money"),
+    "credit_ratio": ("credited revenue / booked revenue (above 1: revenue credited more than once)", "multiple"),
+    "overlay_cost": ("base + incentive of overlay roles (specialists credited on others' deals)", "money"),
+    "manager_cost": ("base + incentive of manager roles (paid on their team's results)", "money"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -76,6 +86,7 @@ METRICS: dict[str, tuple[str, str]] = {
     **DRAW_METRICS,
     **SPIFF_METRICS,
     **CALENDAR_METRICS,
+    **CREDIT_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -213,6 +224,9 @@ class GroupArrays:
         scenario has no payout calendar, and no calendar metric is computed).
     next_year : (T, R) or None
         This year's incentive paid after December.
+    credited, overlay_comp, manager_comp : (T, R) or None
+        Revenue credited (pay's), and base + incentive of overlay and of
+        manager reps (zero for others) (None: the scenario has no crediting).
     """
 
     revenue: np.ndarray
@@ -229,6 +243,9 @@ class GroupArrays:
     accrual: np.ndarray | None = None
     cash: np.ndarray | None = None
     next_year: np.ndarray | None = None
+    credited: np.ndarray | None = None
+    overlay_comp: np.ndarray | None = None
+    manager_comp: np.ndarray | None = None
 
     @classmethod
     def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
@@ -298,7 +315,19 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
             out[f"accrual_m{m + 1:02d}"] = accrual[:, m]
             out[f"cash_m{m + 1:02d}"] = cash[:, m]
         out["payable_next_year"] = g.next_year.sum(axis=1)
+    if g.credited is not None and g.overlay_comp is not None and g.manager_comp is not None:
+        out.update(credit_metrics(rev, g.credited, g.overlay_comp, g.manager_comp))
     return out
+
+
+def credit_metrics(booked: np.ndarray, credited: np.ndarray, overlay_comp: np.ndarray,
+                   manager_comp: np.ndarray) -> dict[str, np.ndarray]:
+    """The crediting metrics of a group: booked revenue (T,), credited revenue and overlay and manager pay (T, R)."""
+    cr = credited.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(booked > 0, cr / np.where(booked > 0, booked, 1.0), np.nan)
+    return {"credited_revenue": cr, "credit_ratio": ratio,
+            "overlay_cost": overlay_comp.sum(axis=1), "manager_cost": manager_comp.sum(axis=1)}
 
 
 def _payout_quantiles(incentive: np.ndarray, inc_sorted: np.ndarray, target_incentive: np.ndarray) -> np.ndarray:
