@@ -526,6 +526,41 @@ def _credited_on_problems(roles: dict, name: str, spec: dict, co: dict, roster: 
     return out
 
 
+def roster_credit_problems(roles: dict[str, Role], roster: Roster, source: str) -> list[Problem]:
+    """A roster's managers against the manager roles credited on its roles.
+
+    Where the covered reps name their managers (the roster's ``manager``
+    column), each must name a rep of the manager role, every covered rep must
+    name one and every manager must lead someone; where none does, the
+    manager role has one rep per team of the covered role.
+    """
+    out = []
+    for name, role in roles.items():
+        co = role.credited_on
+        if co is None or co.kind != "manager" or name not in roster.roles or co.role not in roster.roles:
+            continue
+        cov, mgr = roster.roles[co.role], roster.roles[name]
+        if not any(cov.managers):
+            if len(cov.teams) != mgr.headcount:
+                out.append(Problem(source, f"roles.{name}.headcount",
+                                   f"the roster has {mgr.headcount} {name} reps for {len(cov.teams)} {co.role} teams: "
+                                   f"expected one per team, or each {co.role} rep's manager in the roster's "
+                                   f"manager column"))
+            continue
+        unknown = sorted({m for m in cov.managers if m and m not in mgr.ids})
+        missing = sum(1 for m in cov.managers if not m)
+        idle = [m for m in mgr.ids if m not in cov.managers]
+        if unknown:
+            out.append(Problem(roster.source, "manager", f"{co.role} reps name managers {unknown[:5]} who are not "
+                                                       f"{name} reps of the roster (rep_id)"))
+        if missing:
+            out.append(Problem(roster.source, "manager", f"{missing} {co.role} reps have no manager; name the "
+                                                       f"{name} rep who leads each of them"))
+        if idle:
+            out.append(Problem(roster.source, "manager", f"{name} reps {idle[:5]} lead no {co.role} rep"))
+    return out
+
+
 def _role_plan_problems(where: str, rp: dict, process: Any) -> list[tuple[str, str]]:
     """Problems of one role's plan (a dict at field path ``where``) against its role's process.
 
@@ -1407,6 +1442,8 @@ def _build(data: dict, source: str) -> Scenario:
             problems = [p for p in problems if not (p.field == "plans" and p.message.startswith("Dictionary should"))]
         problems = _drop_inherited(problems, raw_plans)
         raise ScenarioError(problems) from None
+    if roster is not None:  # the roster's managers against the manager roles credited on its roles
+        problems += roster_credit_problems(scen.roles, roster, source)
     if problems:
         raise ScenarioError(problems)
     dumped = scen.model_dump(by_alias=True, mode="json")

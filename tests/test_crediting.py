@@ -288,3 +288,64 @@ def test_run_year_is_not_called_for_overlays(monkeypatch):
     draws = draw_chunk(Layout.of(s), root_seed(1), np.arange(2))
     list(passes(s, list(s.plans), worlds(s, draws), None))
     assert sorted(set(seen)) == ["key_account", "telesales"]
+
+
+# ---------------------------------------------------------------------------
+# managers named in a roster
+# ---------------------------------------------------------------------------
+ROSTER_HEADER = "rep_id,role,team,manager,base_salary,target_incentive,hire_date"
+ROSTER_ROWS = [
+    "K1,key_account,East,M2,90000,60000,2018-01-01",
+    "K2,key_account,East,M1,90000,60000,2019-01-01",
+    "K3,key_account,West,M1,90000,60000,2017-01-01",
+    "K4,key_account,West,M2,90000,60000,2020-01-01",
+    "K5,key_account,West,M1,90000,60000,2016-01-01",
+    "M1,ka_manager,Leads,,130000,50000,2015-01-01",
+    "M2,ka_manager,Leads,,125000,45000,2015-06-01",
+]
+
+
+def _roster_scenario(tmp_path, rows=ROSTER_ROWS):
+    (tmp_path / "roster.csv").write_text("\n".join([ROSTER_HEADER, *rows]) + "\n")
+    d = yaml.safe_load(CREDITING.read_text())
+    d["roles"] = {"key_account": d["roles"]["key_account"], "ka_manager": d["roles"]["ka_manager"]}
+    for spec in d["roles"].values():
+        spec.pop("headcount")
+    d["roles"]["key_account"].pop("split")
+    d["plans"] = {"current": {"roles": {r: d["plans"]["current"]["roles"][r] for r in d["roles"]}}}
+    d.update(roster="roster.csv", year_start="2026-01-01")
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return p
+
+
+def test_roster_managers_lead_the_reps_who_name_them(tmp_path):
+    s = simlib.load_scenario(_roster_scenario(tmp_path))
+    draws = draw_chunk(Layout.of(s), root_seed(3), np.arange(8))
+    out = {o.role: o for o in passes(s, ["current"], worlds(s, draws), None)}
+    ids = list(s.roster_data.roles["key_account"].ids)
+    rev = dict(zip(ids, np.moveaxis(out["key_account"].credit.booked, 1, 0), strict=True))
+    mgr = list(s.roster_data.roles["ka_manager"].ids)
+    credited = out["ka_manager"].credit.credited
+    np.testing.assert_allclose(credited[:, mgr.index("M1")], rev["K2"] + rev["K3"] + rev["K5"], rtol=1e-12)
+    np.testing.assert_allclose(credited[:, mgr.index("M2")], rev["K1"] + rev["K4"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda rows: [rows[0].replace(",M2,", ",M9,"), *rows[1:]], "name managers ['M9'] who are not ka_manager reps"),
+    (lambda rows: [rows[0].replace(",M2,", ",,"), *rows[1:]], "1 key_account reps have no manager"),
+    (lambda rows: [r.replace(",M2,", ",M1,") for r in rows], "ka_manager reps ['M2'] lead no key_account rep"),
+])
+def test_bad_roster_managers_name_the_file_and_column(tmp_path, change, words):
+    with pytest.raises(ScenarioError) as ei:
+        simlib.load_scenario(_roster_scenario(tmp_path, change(ROSTER_ROWS)))
+    assert any(p.source.endswith("roster.csv") and p.field == "manager" and words in p.message
+               for p in ei.value.problems), [str(p) for p in ei.value.problems]
+
+
+def test_roster_without_managers_needs_one_manager_per_team(tmp_path):
+    rows = [",".join(r.split(",")[:3] + [""] + r.split(",")[4:]) for r in ROSTER_ROWS]
+    s = simlib.load_scenario(_roster_scenario(tmp_path, rows))  # 2 teams (East, West), 2 managers
+    assert s.roster_data.roles["ka_manager"].headcount == 2
+    with pytest.raises(ScenarioError, match="3 ka_manager reps for 2 key_account teams"):
+        simlib.load_scenario(_roster_scenario(tmp_path, [*rows, "M3,ka_manager,Leads,,120000,40000,2015-01-01"]))

@@ -74,11 +74,13 @@ def credit_order(scenario: Scenario, names: Iterable[str]) -> list[str]:
     return out
 
 
-def owners(role: Role, covered: RoleWorld) -> np.ndarray:
-    """The index of the credited rep each covered rep counts for, (R_covered,).
+def owners(scenario: Scenario, name: str, covered: RoleWorld) -> np.ndarray:
+    """The index of the credited rep of role ``name`` each covered rep counts for, (R_covered,).
 
     An overlay rep covers a block of consecutive covered reps (rep ``i`` of
-    ``H`` goes to overlay ``i n // H`` of ``n``); a manager leads one team.
+    ``H`` goes to overlay ``i n // H`` of ``n``); a manager leads one team,
+    or, with a roster whose ``manager`` column names them, the reps who name
+    them.
 
     Raises
     ------
@@ -86,10 +88,15 @@ def owners(role: Role, covered: RoleWorld) -> np.ndarray:
         If a manager role's headcount is not the covered role's number of teams
         (with a roster, its teams).
     """
+    role = scenario.roles[name]
     co = role.credited_on
     n, H = role.headcount, covered.shape[1]
     if co.kind == "overlay":
         return np.arange(H) * n // H
+    roster = scenario.roster_data
+    if roster is not None and any(roster.roles[co.role].managers):  # checked when the scenario is loaded
+        ids = {rep: j for j, rep in enumerate(roster.roles[name].ids)}
+        return np.array([ids[m] for m in roster.roles[co.role].managers], dtype=np.intp)
     if covered.n_teams != n:
         raise PlanError(f"roles.{covered.name}: {covered.n_teams} teams, but the manager role credited on it "
                         f"has headcount {n}; expected one manager per team")

@@ -157,7 +157,7 @@ def _credited_passes(
             cov = done[world.role.credited_on.role]
             key = (rname, id(cov.measures))
             if key not in kept or kept[key][0] is not cov.measures:
-                owner = owners(world.role, worlds[cov.role])
+                owner = owners(scenario, rname, worlds[cov.role])
                 kept[key] = (cov.measures, credited_measures(world.role, cov.measures, owner), {"owner": owner})
             _, measures, memo = kept[key]
             level = scenario.role_plan(plan, rname).quota.level
