@@ -349,3 +349,14 @@ def test_roster_without_managers_needs_one_manager_per_team(tmp_path):
     assert s.roster_data.roles["ka_manager"].headcount == 2
     with pytest.raises(ScenarioError, match="3 ka_manager reps for 2 key_account teams"):
         simlib.load_scenario(_roster_scenario(tmp_path, [*rows, "M3,ka_manager,Leads,,120000,40000,2015-01-01"]))
+
+
+def test_report_tables_show_overlay_and_manager_cost_only_where_there_is_crediting(small_scenario):
+    import simlib.report.summary as rs
+
+    res = simlib.simulate(CREDITING, ["current", "overlay_commission"], trials=8, rng=0, behaviour="none")
+    rows = rs.levels_table(res, "total").data.index.tolist()
+    assert {"credited_revenue", "credit_ratio", "overlay_cost", "manager_cost"} <= set(rows)
+    assert rs.better("overlay_cost") == -1 and rs.better("manager_cost") == -1
+    plain = simlib.simulate(small_scenario, trials=4, rng=0, behaviour="none")
+    assert not set(rs.CREDIT_ROWS) & set(rs.levels_table(plain, "total").data.index)
