@@ -443,8 +443,9 @@ def credited_chain(roles: Any, name: str) -> list[str]:
 
 
 def inherit_credited(roles: Any) -> Any:
-    """Roles with each credited role's process, seasonality and production filled in from the role it
-    is credited on (the first front-line role of its chain), where it leaves them out."""
+    """Roles with each credited role's process, seasonality and production taken from the role its chain
+    of credit ends at (the front-line role): the process where it leaves it out (a different one is
+    reported by :func:`credit_problems`), seasonality and production always (they are the covered reps')."""
     if not isinstance(roles, dict):
         return roles
     out = dict(roles)
@@ -454,7 +455,11 @@ def inherit_credited(roles: Any) -> Any:
             continue  # not credited, or a cycle (reported by credit_problems)
         source = roles.get(chain[-1])
         if isinstance(source, dict):
-            out[name] = {**{k: source[k] for k in CREDIT_INHERITED if k in source}, **spec}
+            new = {k: v for k, v in spec.items() if k not in CREDIT_INHERITED[1:]}
+            new.update({k: source[k] for k in CREDIT_INHERITED[1:] if k in source})
+            if "process" in source:
+                new.setdefault("process", source["process"])
+            out[name] = new
     return out
 
 

@@ -360,3 +360,29 @@ def test_report_tables_show_overlay_and_manager_cost_only_where_there_is_crediti
     assert rs.better("overlay_cost") == -1 and rs.better("manager_cost") == -1
     plain = simlib.simulate(small_scenario, trials=4, rng=0, behaviour="none")
     assert not set(rs.CREDIT_ROWS) & set(rs.levels_table(plain, "total").data.index)
+
+
+def test_a_calibrated_front_line_carries_over_to_its_credited_roles():
+    """Credited roles always take the covered reps' seasonality and production (a calibrated scenario's
+    dump keeps stale copies of them, which are replaced)."""
+    d = _small_crediting()
+    d["roles"]["sales_engineer"]["seasonality"] = [1.0] * 12
+    d["roles"]["sales_engineer"]["production"] = {"deals_per_month": 9.0}
+    s = scenario_from_dict(d)
+    assert s.roles["sales_engineer"].seasonality == s.roles["key_account"].seasonality
+    assert s.roles["sales_engineer"].production == s.roles["key_account"].production
+
+
+def test_calibrate_keeps_credited_roles_from_the_template(tmp_path):
+    from simlib.fit.calibrate import calibrate
+    from simlib.fit.synth import synth_history
+
+    scen = simlib.load_scenario(CREDITING)
+    frame, _ = synth_history(scen, rng=2)
+    hist = tmp_path / "h.csv"
+    frame.to_csv(hist, index=False)
+    from simlib.fit.history import read_history
+
+    fit = calibrate(read_history(hist, {r: x.process for r, x in scen.roles.items()}), scen, trials=8)
+    assert "no production of its own to fit" in fit.kept["roles.sales_engineer"]
+    assert not any(e.path.startswith("roles.sales_engineer.") for e in fit.estimates)

@@ -786,6 +786,10 @@ def calibrate(
         if rname not in history.roles:
             kept[f"roles.{rname}"] = "role not in the history: all parameters kept from the template"
             continue
+        if role.credited_on is not None:  # paid on the covered role's results: nothing of its own to fit
+            kept[f"roles.{rname}"] = (f"credited on {role.credited_on.role} ({role.credited_on.kind}): "
+                                      "no production of its own to fit; all parameters kept from the template")
+            continue
         panels = history.panels(rname)
         d = _data(panels)
         n_inc = int((~d.complete).sum())
