@@ -148,17 +148,25 @@ def _credited_passes(
     order = credit_order(scenario, worlds)
     for plan in plans:
         done: dict[str, RoleOutcome] = {}
+        fresh: set[str] = set()  # roles whose year under this plan is its own (a stepping policy's)
         for rname in order:
             world = worlds[rname]
             given = quotas[rname] if quotas is not None and rname in quotas else None
             if world.role.credited_on is None:
-                done[rname] = _front_outcome(scenario, plan, world, model, given, today)
+                done[rname] = o = _front_outcome(scenario, plan, world, model, given, today)
+                if o.policy is not None and not o.policy.record_only:
+                    fresh.add(rname)
                 continue
             cov = done[world.role.credited_on.role]
             key = (rname, id(cov.measures))
             if key not in kept or kept[key][0] is not cov.measures:
                 owner = owners(scenario, rname, worlds[cov.role])
-                kept[key] = (cov.measures, credited_measures(world.role, cov.measures, owner), {"owner": owner})
+                made = (cov.measures, credited_measures(world.role, cov.measures, owner), {"owner": owner})
+                if cov.role in fresh:  # this plan's own year: credited once, not kept for other plans
+                    key = (rname, -1)
+                kept[key] = made
+            if cov.role in fresh:
+                fresh.add(rname)
             _, measures, memo = kept[key]
             level = scenario.role_plan(plan, rname).quota.level
             quota = credited_quota(world.role, cov.quota, memo["owner"], level) if given is None else given
