@@ -144,6 +144,11 @@ CATALOGUE: dict[str, MetricInfo] = {
     "incentive_cost_local": MetricInfo("Incentive cost in the role's own currency", "local"),
     "total_comp_local": MetricInfo("Total compensation in the role's own currency", "local"),
     "fx_rate": MetricInfo("Exchange rate (reporting currency per unit of the role's)", "ratio"),
+    # crediting: splits, overlays, managers
+    "credited_revenue": MetricInfo("Revenue credited for pay", "money"),
+    "credit_ratio": MetricInfo("Credited / booked revenue", "ratio"),
+    "overlay_cost": MetricInfo("Overlay cost (base + incentive)", "money"),
+    "manager_cost": MetricInfo("Manager cost (base + incentive)", "money"),
     # several years (simlib run --years): people and money
     "hiring_cost": MetricInfo("Hiring cost", "money"),
     "lost_revenue": MetricInfo("Revenue lost to empty and ramping seats", "money"),

@@ -398,6 +398,36 @@ _PRODUCTION_MODELS = {
 }
 
 
+class CreditedOn(_Model):
+    """A role paid on another role's results instead of its own (docs/model.md section 3, crediting).
+
+    An ``overlay`` rep (a specialist, a sales engineer) is credited with
+    ``share`` of the results of the front-line reps they cover: the covered
+    role's reps in consecutive blocks, as even as the headcounts allow. A
+    ``manager`` is credited with ``share`` of the results of one team of the
+    covered role (one manager per team). Flows (revenue, counts) are summed,
+    scores averaged; quotas roll up the same way.
+    """
+
+    role: str = Field(description="the role whose results are credited")
+    kind: Literal["overlay", "manager"]
+    share: Fraction = Field(1.0, description="share of the covered reps' flows credited (1 = full double credit)")
+
+
+class Split(_Model):
+    """Split credit on a front-line role's deals (docs/model.md section 3, crediting).
+
+    A ``share`` of each rep's booked revenue is on split deals: the booking
+    rep is credited ``booker`` of it and a teammate (the next member of the
+    team) ``partner``. With ``booker + partner > 1`` total credited revenue
+    exceeds booked revenue: the double credit a plan pays for.
+    """
+
+    share: Fraction = Field(description="share of each rep's booked revenue on split deals")
+    booker: Fraction = Field(0.5, description="credit the booking rep keeps on a split deal")
+    partner: Fraction = Field(0.5, description="credit a teammate gets on a split deal")
+
+
 @by_identity()
 def _role_measure_kinds(role: Role) -> dict[str, str]:
     return measure_kinds(role.process, None if role.measures is None else role.measures.model_dump())
@@ -432,6 +462,10 @@ class Role(_Model):
     currency: str | None = Field(
         None, exclude_if=lambda v: v is None,
         description="currency of the role's money (pay, production, plan amounts); default the scenario's")
+    # left out of dumps when unset, so scenarios without crediting keep their sha256
+    credited_on: CreditedOn | None = Field(None, exclude_if=lambda v: v is None)
+    # left out of dumps when unset, so scenarios without split credit keep their sha256
+    split: Split | None = Field(None, exclude_if=lambda v: v is None)
 
     @field_validator("seasonality")
     @classmethod
@@ -569,6 +603,7 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
                                          "parts of field paths such as roles.telesales.quota)"))
     if isinstance(plans, dict) and plans and isinstance(current, str) and current not in plans:
         out.append(("current_plan", f"'{current}' is not one of plans {sorted(plans)}"))
+    out += credit_problems(roles, roster=data.get("roster") is not None)
     if not isinstance(roles, dict) or not isinstance(plans, dict):
         return out
     process = {k: (r.get("process") if isinstance(r, dict) else None) for k, r in roles.items()}
@@ -719,6 +754,146 @@ def _clawback_problems(roles: dict, plans: dict) -> list[tuple[str, str]]:
             if isinstance(named, list) and not named:
                 out.append((f"{where}.components", "an empty list claws back nothing; name the components, or "
                                                    "leave 'components' out to claw back all revenue pay"))
+    return out
+
+
+#: what a credited role takes from the role it is credited on when it does not say
+CREDIT_INHERITED = ("process", "seasonality", "production")
+
+
+def credited_chain(roles: Any, name: str) -> list[str]:
+    """``name`` and the roles it is credited on, in turn (a cycle ends the list where it closes)."""
+    chain = [name]
+    while True:
+        spec = roles.get(chain[-1]) if isinstance(roles, dict) else None
+        co = spec.get("credited_on") if isinstance(spec, dict) else None
+        cov = co.get("role") if isinstance(co, dict) else None
+        if not isinstance(cov, str) or cov not in roles or cov in chain:
+            return chain + ([cov] if isinstance(cov, str) and cov in chain else [])
+        chain.append(cov)
+
+
+def inherit_credited(roles: Any) -> Any:
+    """Roles with each credited role's process, seasonality and production taken from the role its chain
+    of credit ends at (the front-line role): the process where it leaves it out (a different one is
+    reported by :func:`credit_problems`), seasonality and production always (they are the covered reps')."""
+    if not isinstance(roles, dict):
+        return roles
+    out = dict(roles)
+    for name, spec in roles.items():
+        chain = credited_chain(roles, name)
+        if not isinstance(spec, dict) or len(chain) < 2 or chain[-1] in chain[:-1]:
+            continue  # not credited, or a cycle (reported by credit_problems)
+        source = roles.get(chain[-1])
+        if isinstance(source, dict):
+            new = {k: v for k, v in spec.items() if k not in CREDIT_INHERITED[1:]}
+            new.update({k: source[k] for k in CREDIT_INHERITED[1:] if k in source})
+            if "process" in source:
+                new.setdefault("process", source["process"])
+            out[name] = new
+    return out
+
+
+def credit_problems(roles: Any, roster: bool = False) -> list[tuple[str, str]]:
+    """Crediting problems of a roles dict (``credited_on`` and ``split``): (field path, message) pairs.
+
+    Unknown or own role referenced, cycles, a process other than the covered
+    role's, a manager count other than the covered role's teams (checked
+    against the roster's teams at run time when there is one), more overlays
+    than covered reps, and splits that have no teammate or no deals.
+    """
+    out: list[tuple[str, str]] = []
+    if not isinstance(roles, dict):
+        return out
+    cycles: set[frozenset] = set()
+    for name, spec in roles.items():
+        if not isinstance(spec, dict):
+            continue
+        co = spec.get("credited_on")
+        if isinstance(co, dict):
+            out += _credited_on_problems(roles, name, spec, co, roster, cycles)
+        sp = spec.get("split")
+        if sp is not None and isinstance(co, dict):
+            out.append((f"roles.{name}.split", "a credited role books no deals to split; put split on the "
+                                               "front-line role whose deals are split"))
+        elif isinstance(sp, dict) and not roster and isinstance(spec.get("team_size", 8), int) \
+                and spec.get("team_size", 8) < 2:
+            out.append((f"roles.{name}.split", f"split credit goes to a teammate: expected team_size >= 2, "
+                                               f"got {spec.get('team_size')}"))
+    return out
+
+
+def _credited_on_problems(roles: dict, name: str, spec: dict, co: dict, roster: bool,
+                          cycles: set) -> list[tuple[str, str]]:
+    """Problems of one role's ``credited_on`` (``co``) against the roles it names."""
+    where = f"roles.{name}"
+    cov = co.get("role")
+    if not isinstance(cov, str):
+        return []  # the field reports its own type
+    if cov == name:
+        return [(f"{where}.credited_on.role", "a role cannot be credited on its own results; "
+                                              "name the role whose results it is credited on")]
+    if cov not in roles:
+        return [(f"{where}.credited_on.role", f"'{cov}' is not a role of the scenario, "
+                                              f"expected one of {sorted(r for r in roles if r != name)}")]
+    chain = credited_chain(roles, name)
+    if chain[-1] in chain[:-1]:
+        loop = chain[chain.index(chain[-1]):]
+        if frozenset(loop) in cycles:
+            return []
+        cycles.add(frozenset(loop))
+        return [(f"{where}.credited_on.role", f"credited_on forms a cycle: {' -> '.join(loop)}; "
+                                              f"a chain of credit must end at a front-line role")]
+    out = []
+    cspec = roles[cov] if isinstance(roles[cov], dict) else {}
+    front = roles.get(chain[-1]) if isinstance(roles.get(chain[-1]), dict) else {}
+    if "process" in spec and "process" in front and spec["process"] != front["process"]:
+        out.append((f"{where}.process", f"a credited role has the process of the role it is credited on "
+                                         f"('{front['process']}'); leave process out"))
+    H, S, n = cspec.get("headcount"), cspec.get("team_size", 8), spec.get("headcount")
+    if roster or not all(isinstance(x, int) and x >= 1 for x in (H, S, n)):
+        return out
+    teams = -(-H // S)
+    if co.get("kind") == "manager" and n != teams:
+        out.append((f"{where}.headcount", f"{n}, but {cov} has {teams} teams (headcount {H}, team_size {S}) "
+                                          f"and a manager leads one team: expected {teams}"))
+    elif co.get("kind") == "overlay" and n > H:
+        out.append((f"{where}.headcount", f"{n} overlays for {H} {cov} reps: expected at most {H}"))
+    return out
+
+
+def roster_credit_problems(roles: dict[str, Role], roster: Roster, source: str) -> list[Problem]:
+    """A roster's managers against the manager roles credited on its roles.
+
+    Where the covered reps name their managers (the roster's ``manager``
+    column), each must name a rep of the manager role, every covered rep must
+    name one and every manager must lead someone; where none does, the
+    manager role has one rep per team of the covered role.
+    """
+    out = []
+    for name, role in roles.items():
+        co = role.credited_on
+        if co is None or co.kind != "manager" or name not in roster.roles or co.role not in roster.roles:
+            continue
+        cov, mgr = roster.roles[co.role], roster.roles[name]
+        if not any(cov.managers):
+            if len(cov.teams) != mgr.headcount:
+                out.append(Problem(source, f"roles.{name}.headcount",
+                                   f"the roster has {mgr.headcount} {name} reps for {len(cov.teams)} {co.role} teams: "
+                                   f"expected one per team, or each {co.role} rep's manager in the roster's "
+                                   f"manager column"))
+            continue
+        unknown = sorted({m for m in cov.managers if m and m not in mgr.ids})
+        missing = sum(1 for m in cov.managers if not m)
+        idle = [m for m in mgr.ids if m not in cov.managers]
+        if unknown:
+            out.append(Problem(roster.source, "manager", f"{co.role} reps name managers {unknown[:5]} who are not "
+                                                       f"{name} reps of the roster (rep_id)"))
+        if missing:
+            out.append(Problem(roster.source, "manager", f"{missing} {co.role} reps have no manager; name the "
+                                                       f"{name} rep who leads each of them"))
+        if idle:
+            out.append(Problem(roster.source, "manager", f"{name} reps {idle[:5]} lead no {co.role} rep"))
     return out
 
 
@@ -1773,6 +1948,8 @@ def _build(data: dict, source: str) -> Scenario:
     if "plans" in data:
         data["plans"] = _resolve_plans(raw_plans, source, problems)
     roster = _roster_into(data, source, problems)
+    if "roles" in data:  # credited roles take their process from the role they are credited on
+        data["roles"] = inherit_credited(data["roles"])
     try:
         scen = Scenario(**data)
     except ValidationError as exc:
@@ -1791,6 +1968,8 @@ def _build(data: dict, source: str) -> Scenario:
             problems = [p for p in problems if not (p.field == "plans" and p.message.startswith("Dictionary should"))]
         problems = _drop_inherited(problems, raw_plans)
         raise ScenarioError(problems) from None
+    if roster is not None:  # the roster's managers against the manager roles credited on its roles
+        problems += roster_credit_problems(scen.roles, roster, source)
     if problems:
         raise ScenarioError(problems)
     dumped = scen.model_dump(by_alias=True, mode="json")

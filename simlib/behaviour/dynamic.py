@@ -420,6 +420,8 @@ class DynamicBehaviour:
         cur = self.scenario.current_plan
         todo = []
         for role in self.scenario.roles:
+            if self.scenario.roles[role].credited_on is not None:
+                continue  # paid on others' results, with no effort of their own (docs/model.md section 3, crediting)
             self.solve(cur, role)
             for plan in plans:
                 same = plan == cur or self.scenario.role_plan(plan, role) == self.scenario.role_plan(cur, role)

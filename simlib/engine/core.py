@@ -23,9 +23,11 @@ from simlib.behaviour.policy import behaviour_metrics
 from simlib.engine.parallel import is_dask_client, worker_count
 from simlib.errors import PlanError
 from simlib.model.contracts import BehaviourModel
+from simlib.model.crediting import uses_crediting
 from simlib.model.metrics import (
     CALENDAR_METRICS,
     CLAWBACK_METRICS,
+    CREDIT_METRICS,
     CURRENCY_METRICS,
     DRAW_METRICS,
     KEEP,
@@ -311,7 +313,8 @@ def _named_sums(o: RoleOutcome) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.ndarray]:
     """A role's inputs to :func:`group_metrics`, and its revenue per trial (T,) (kept in the outcome's memo)."""
-    rev = year_sum(o.measures, "revenue", o.memo)  # (T, R), shared with compute_pay
+    # (T, R), shared with compute_pay; under crediting the measures are the credited ones, and revenue is booked
+    rev = year_sum(o.measures, "revenue", o.memo) if o.credit is None else o.credit.booked
     if "rev_tot" not in o.memo:
         o.memo["rev_tot"] = rev.sum(axis=1)
     R = o.world.role.headcount
@@ -345,6 +348,13 @@ def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.n
         arrays.cancelled = zero if cb is None else cb.cancelled
         arrays.clawed = zero if cb is None else sum_months(cb.recovered)
         arrays.unrecovered = zero if cb is None else cb.unrecovered
+    if o.credit is not None:  # a scenario with crediting: every role has the metrics
+        comp = pay.base + pay.incentive
+        zero = np.zeros_like(pay.incentive)
+        # deal credit: a manager's roll-up of their team is paid on, but credits no deal
+        arrays.credited = zero if o.credit.kind == "manager" else o.credit.credited
+        arrays.overlay_comp = comp if o.credit.kind == "overlay" else zero
+        arrays.manager_comp = comp if o.credit.kind == "manager" else zero
     return arrays, o.memo["rev_tot"]
 
 
@@ -524,7 +534,8 @@ def simulate_raw(
                and (m not in CLAWBACK_METRICS or uses_cancellations(scenario))
                and (m not in PROGRAMME_METRICS or uses_programmes(scenario))
                and (m not in PROJECT_METRICS or uses_projects(scenario))
-               and (m not in CURRENCY_METRICS or uses_currencies(scenario))]
+               and (m not in CURRENCY_METRICS or uses_currencies(scenario))
+               and (m not in CREDIT_METRICS or uses_crediting(scenario))]
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)

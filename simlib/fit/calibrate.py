@@ -748,6 +748,16 @@ def _own_files(data: dict, template: Scenario) -> dict:
     return data
 
 
+def _not_fitted(rname: str, role: Any, history: History) -> str | None:
+    """Why a template role is kept as it is (not in the history, or credited on another role), or None."""
+    if rname not in history.roles:
+        return "role not in the history: all parameters kept from the template"
+    if role.credited_on is not None:  # paid on the covered role's results: nothing of its own to fit
+        return (f"credited on {role.credited_on.role} ({role.credited_on.kind}): no production of its own to fit; "
+                "all parameters kept from the template")
+    return None
+
+
 def calibrate(
     history: History,
     template: Scenario,
@@ -801,8 +811,9 @@ def calibrate(
     replicates: dict[str, list[tuple[dict, dict]]] = {}
     last_year = history.years[-1]
     for rname, role in template.roles.items():
-        if rname not in history.roles:
-            kept[f"roles.{rname}"] = "role not in the history: all parameters kept from the template"
+        why = _not_fitted(rname, role, history)
+        if why:
+            kept[f"roles.{rname}"] = why
             continue
         panels = history.panels(rname)
         d = _data(panels)

@@ -101,6 +101,16 @@ CURRENCY_METRICS: dict[str, tuple[str, str]] = {
     "fx_rate": ("units of the reporting currency per unit of the role's currency in the trial", "rate"),
 }
 
+#: metrics of crediting (in results only when some role of the scenario is credited on others' results or
+#: splits its deals): revenue credited against revenue booked, and the cost of the roles paid on others' results
+CREDIT_METRICS: dict[str, tuple[str, str]] = {
+    "credited_revenue": ("revenue credited to reps for pay: front-line reps' with split deals, and overlays' "
+                         "(managers' roll-ups of their teams are not deal credit)", "money"),
+    "credit_ratio": ("credited revenue / booked revenue (above 1: revenue credited more than once)", "multiple"),
+    "overlay_cost": ("base + incentive of overlay roles (specialists credited on others' deals)", "money"),
+    "manager_cost": ("base + incentive of manager roles (paid on their team's results)", "money"),
+}
+
 #: metric name -> (description, unit)
 METRICS: dict[str, tuple[str, str]] = {
     "revenue": ("revenue in the year", "money"),
@@ -133,6 +143,7 @@ METRICS: dict[str, tuple[str, str]] = {
     **PROJECT_METRICS,
     **CLAWBACK_METRICS,
     **CURRENCY_METRICS,
+    **CREDIT_METRICS,
 }
 
 #: per-trial values kept whole (for cross-trial quantiles such as P95 cost, and charts)
@@ -279,6 +290,9 @@ class GroupArrays:
     cancelled, clawed, unrecovered : (T, R) or None
         Revenue whose deals cancel, pay recovered on them, and pay owed on
         them but not recovered (None: no role has a cancellation process).
+    credited, overlay_comp, manager_comp : (T, R) or None
+        Revenue credited (pay's), and base + incentive of overlay and of
+        manager reps (zero for others) (None: the scenario has no crediting).
     """
 
     revenue: np.ndarray
@@ -305,6 +319,9 @@ class GroupArrays:
     cancelled: np.ndarray | None = None
     clawed: np.ndarray | None = None
     unrecovered: np.ndarray | None = None
+    credited: np.ndarray | None = None
+    overlay_comp: np.ndarray | None = None
+    manager_comp: np.ndarray | None = None
 
     @classmethod
     def pooled(cls, groups: list[GroupArrays]) -> GroupArrays:
@@ -326,7 +343,7 @@ class GroupArrays:
 #: the money fields of :class:`GroupArrays` (converted between currencies together)
 MONEY_FIELDS = ("revenue", "incentive", "base", "target_incentive", "recognition", "draw_paid", "draw_outstanding",
                 "spiff", "accrual", "cash", "next_year", "programme_cost", "programme_value", "project_pay",
-                "cancelled", "clawed", "unrecovered")
+                "cancelled", "clawed", "unrecovered", "credited", "overlay_comp", "manager_comp")
 
 
 def in_reporting_currency(g: GroupArrays, rate: np.ndarray) -> GroupArrays:
@@ -419,7 +436,19 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
         out["cancelled_revenue"] = g.cancelled.sum(axis=1)
         out["clawback_recovered"] = g.clawed.sum(axis=1)
         out["clawback_unrecovered"] = g.unrecovered.sum(axis=1)
+    if g.credited is not None and g.overlay_comp is not None and g.manager_comp is not None:
+        out.update(credit_metrics(rev, g.credited, g.overlay_comp, g.manager_comp))
     return out
+
+
+def credit_metrics(booked: np.ndarray, credited: np.ndarray, overlay_comp: np.ndarray,
+                   manager_comp: np.ndarray) -> dict[str, np.ndarray]:
+    """The crediting metrics of a group: booked revenue (T,), credited revenue and overlay and manager pay (T, R)."""
+    cr = credited.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(booked > 0, cr / np.where(booked > 0, booked, 1.0), np.nan)
+    return {"credited_revenue": cr, "credit_ratio": ratio,
+            "overlay_cost": overlay_comp.sum(axis=1), "manager_cost": manager_comp.sum(axis=1)}
 
 
 def _payout_quantiles(incentive: np.ndarray, inc_sorted: np.ndarray, target_incentive: np.ndarray) -> np.ndarray:

@@ -19,7 +19,17 @@ from typing import Any
 import numpy as np
 
 from simlib.model.contracts import BehaviourModel, Policy
-from simlib.model.plans import PayResult, compute_pay, set_quotas
+from simlib.model.crediting import (
+    Credit,
+    credit_kind,
+    credit_order,
+    credited_measures,
+    credited_quota,
+    owners,
+    split_measures,
+    uses_crediting,
+)
+from simlib.model.plans import PayResult, compute_pay, set_quotas, year_sum
 from simlib.model.population import RoleWorld, market_multiplier, role_world
 from simlib.model.production import run_year
 from simlib.model.programmes import trained_world
@@ -50,6 +60,10 @@ class RoleOutcome:
     memo : dict
         Values :func:`simlib.model.plans.compute_pay` and the metrics derive
         from ``measures``, kept with them (shared along with the measures).
+    credit : Credit or None
+        In a scenario with crediting (:mod:`simlib.model.crediting`): what the
+        reps booked and were credited with; ``measures`` are then what they
+        are credited with (and paid on). None otherwise.
     """
 
     plan: str
@@ -60,6 +74,7 @@ class RoleOutcome:
     pay: PayResult
     policy: Policy | None = None
     memo: dict[Any, Any] = field(default_factory=dict)
+    credit: Credit | None = None
 
 
 def passes(
@@ -90,6 +105,9 @@ def passes(
         shared by those plans, with one memo; a record-only policy records
         what it needs from it.
     """
+    if uses_crediting(scenario):
+        yield from _credited_passes(scenario, plans, worlds, model, quotas)
+        return
     today: dict[str, tuple[Mapping[str, np.ndarray], dict]] = {}
     for plan in plans:
         for rname, world in worlds.items():
@@ -115,3 +133,68 @@ def _year(role: str, world: RoleWorld, policy: Policy | None, today: dict) -> tu
     if policy is not None:
         policy.record(measures)
     return measures, memo
+
+
+def _credited_passes(
+    scenario: Scenario,
+    plans: Sequence[str],
+    worlds: Mapping[str, RoleWorld],
+    model: BehaviourModel | None,
+    quotas: Mapping[str, np.ndarray] | None,
+) -> Iterator[RoleOutcome]:
+    """:func:`passes` of a scenario with crediting: within a plan, each credited role after the role it is
+    credited on (from that role's outcome), yielded in the order of ``worlds``.
+
+    Overlays and managers produce nothing and follow no policy (they are
+    paid, and do not respond: docs/model.md section 3, crediting). What a
+    role is credited with is kept with the measures it is made from, so
+    plans that share a year share its credit too.
+    """
+    today: dict[str, tuple[Mapping[str, np.ndarray], dict]] = {}
+    kept: dict[tuple[str, int], tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray], dict]] = {}
+    order = credit_order(scenario, worlds)
+    for plan in plans:
+        done: dict[str, RoleOutcome] = {}
+        fresh: set[str] = set()  # roles whose year under this plan is its own (a stepping policy's)
+        for rname in order:
+            world = worlds[rname]
+            given = quotas[rname] if quotas is not None and rname in quotas else None
+            if world.role.credited_on is None:
+                done[rname] = o = _front_outcome(scenario, plan, world, model, given, today)
+                if o.policy is not None and not o.policy.record_only:
+                    fresh.add(rname)
+                continue
+            cov = done[world.role.credited_on.role]
+            key = (rname, id(cov.measures))
+            if key not in kept or kept[key][0] is not cov.measures:
+                owner = owners(scenario, rname, worlds[cov.role])
+                made = (cov.measures, credited_measures(world.role, cov.measures, owner), {"owner": owner})
+                if cov.role in fresh:  # this plan's own year: credited once, not kept for other plans
+                    key = (rname, -1)
+                kept[key] = made
+            if cov.role in fresh:
+                fresh.add(rname)
+            _, measures, memo = kept[key]
+            level = scenario.role_plan(plan, rname).quota.level
+            quota = credited_quota(world.role, cov.quota, memo["owner"], level) if given is None else given
+            pay = compute_pay(scenario, plan, world, measures, quota, memo)
+            credit = Credit(credit_kind(world.role), np.zeros(world.shape), year_sum(measures, "revenue", memo))
+            done[rname] = RoleOutcome(plan, rname, world, quota, measures, pay, None, memo, credit)
+        for rname in worlds:
+            yield done[rname]
+
+
+def _front_outcome(scenario: Scenario, plan: str, world: RoleWorld, model: BehaviourModel | None,
+                   quota: np.ndarray | None, today: dict) -> RoleOutcome:
+    """A role that books its own deals, under crediting: its year, then its split (if any), then its pay."""
+    quota = set_quotas(scenario, plan, world) if quota is None else quota
+    policy = None if model is None else model.policy(plan, world, quota)
+    booked, memo = _year(world.name, world, policy, today)
+    measures, cmemo = booked, memo
+    if world.role.split is not None:  # kept with the booked year, so plans sharing the year share it
+        if ("split",) not in memo:
+            memo[("split",)] = (split_measures(world.role.split, booked, world.team), {})
+        measures, cmemo = memo[("split",)]
+    pay = compute_pay(scenario, plan, world, measures, quota, cmemo)
+    credit = Credit("front", year_sum(booked, "revenue", memo), year_sum(measures, "revenue", cmemo))
+    return RoleOutcome(plan, world.name, world, quota, measures, pay, policy, cmemo, credit)

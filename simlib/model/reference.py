@@ -1038,7 +1038,11 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
             _cancel(role, reps, measures, d)
         roles[rname] = dict(reps=reps, measures=measures, draws=d)
     pay: dict[str, dict[str, Any]] = {}
+    credited = any(r.credited_on is not None or r.split is not None for r in scenario.roles.values())
     for plan in plans:
+        if credited:
+            pay[plan] = reference_credited_pay(scenario, plan, roles, market)
+            continue
         pay[plan] = {}
         for rname, info in roles.items():
             quota = _quotas(scenario, plan, rname, info["reps"], info["draws"])
@@ -1067,6 +1071,88 @@ def _fx_rate(scenario: Scenario, rname: str, dr: dict[str, Any]) -> float:
         return scenario.fx[cur]
     z = NormalDist().inv_cdf(dr[f"fx.{cur}"][0])
     return scenario.fx[cur] * math.exp(sd * z - 0.5 * sd * sd)
+
+
+# ---------------------------------------------------------------------------
+# Crediting: splits, overlays, managers (docs/model.md section 3, crediting)
+# ---------------------------------------------------------------------------
+
+
+def reference_credited_pay(scenario: Scenario, plan: str, roles: dict[str, Any], market: list[float]) -> dict[str, Any]:
+    """Pay of every role under one plan in a scenario with crediting, rep by rep.
+
+    A front-line role is paid on its reps' measures with revenue split as its
+    ``split`` says; a credited role on the sums (times ``share``; scores:
+    means) of the credited measures of the reps it covers, against the sum of
+    their quotas times ``share`` and its plan's quota level. Each result has
+    ``booked``: the revenue each rep booked (0 for overlays and managers).
+    """
+    out: dict[str, Any] = {}
+    credited: dict[str, tuple[list, list]] = {}  # role -> (credited measures per rep, quota per rep)
+    while len(out) < len(roles):
+        for rname, info in roles.items():
+            role = scenario.roles[rname]
+            co = role.credited_on
+            if rname in out or (co is not None and co.role not in out):
+                continue
+            if co is None:
+                quota = _quotas(scenario, plan, rname, info["reps"], info["draws"])
+                measures = _split_reference(role, info["reps"], info["measures"])
+                booked = [sum(m["revenue"]) for m in info["measures"]]
+            else:
+                cov_measures, cov_quota = credited[co.role]
+                cov_reps = roles[co.role]["reps"]
+                groups = _covered_groups(role, cov_reps)
+                kinds = MEASURES[role.process]
+                measures = [_credited_rep(kinds, co.share, [cov_measures[i] for i in g]) for g in groups]
+                level = scenario.role_plan(plan, rname).quota.level
+                quota = [level * co.share * sum(cov_quota[i] for i in g) for g in groups]
+                booked = [0.0] * role.headcount
+            credited[rname] = (measures, quota)
+            out[rname] = reference_pay(scenario, plan, rname, info["reps"], measures, quota, market)
+            out[rname]["booked"] = booked
+            out[rname]["credited"] = [sum(m["revenue"]) for m in measures]
+    return out
+
+
+def _split_reference(role: Role, reps: list[dict], measures: list[dict[str, list[float]]]) -> list[dict]:
+    """Each rep's measures with revenue credited under the role's split: ``1 - share + share x booker`` of
+    their own, plus ``share x partner`` of the teammate's before them in the team (the last one's for the first)."""
+    sp = role.split
+    if sp is None:
+        return measures
+    teams: dict[int, list[int]] = {}
+    for r, rep in enumerate(reps):
+        teams.setdefault(rep["team"], []).append(r)
+    out = []
+    for r, m in enumerate(measures):
+        members = teams[reps[r]["team"]]
+        giver = members[members.index(r) - 1]
+        rev = [m["revenue"][k] * (1.0 - sp.share + sp.share * sp.booker)
+               + sp.share * sp.partner * measures[giver]["revenue"][k] for k in range(MONTHS)]
+        out.append({**m, "revenue": rev})
+    return out
+
+
+def _covered_groups(role: Role, cov_reps: list[dict]) -> list[list[int]]:
+    """The covered reps of each credited rep: an overlay's block (rep i of H to i n // H), a manager's team."""
+    n, H = role.headcount, len(cov_reps)
+    groups: list[list[int]] = [[] for _ in range(n)]
+    for i, rep in enumerate(cov_reps):
+        j = i * n // H if role.credited_on.kind == "overlay" else rep["team"]
+        if j >= n:
+            raise PlanError(f"rep {i} of the covered role is in team {j}, but there are only {n} managers")
+        groups[j].append(i)
+    return groups
+
+
+def _credited_rep(kinds: dict[str, str], share: float, covered: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """One credited rep's 12 months of each measure: flows summed times ``share``, scores averaged."""
+    out = {}
+    for k, kind in kinds.items():
+        sums = [sum(c[k][m] for c in covered) for m in range(MONTHS)]
+        out[k] = [share * v for v in sums] if kind == "flow" else [v / len(covered) for v in sums]
+    return out
 
 
 def _group_metrics(revenue, margin, incentive, base, attainment, capped, recognition) -> dict[str, float]:
@@ -1140,7 +1226,7 @@ def simulate_reference(
                 R = role.headcount
                 fx = tr["fx"][rname]  # money to the reporting currency
                 base = pr.get("base", [scenario.base_salary(plan, rname)] * R)
-                parts = ([x * fx for x in pr["revenue"]], [role.gross_margin] * R, [x * fx for x in pr["incentive"]],
+                parts = ([x * fx for x in pr.get("booked", pr["revenue"])], [role.gross_margin] * R, [x * fx for x in pr["incentive"]],
                          [x * fx for x in base], pr["attainment"], pr["capped"], [x * fx for x in pr["recognition"]])
                 for k, v in zip(pooled, parts, strict=False):
                     pooled[k].extend(v)

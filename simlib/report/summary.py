@@ -39,6 +39,10 @@ MECHANICS_METRICS = ("draw_paid", "draw_outstanding", "spiff_cost", "payable_nex
 MAIN_METRICS = ("profit", "revenue", "gross_profit", "incentive_cost", "total_comp", "comp_cost_of_sales",
                 "p95_incentive_cost", "over_budget", "share_at_quota", "share_120", "attainment_p50", "leverage",
                 "share_capped", "pay_performance_corr", "recognition_value", "discount_cost")
+#: rows of the crediting metrics, shown in scenarios that have them (docs/model.md section 3, crediting)
+CREDIT_ROWS = ("credited_revenue", "credit_ratio", "overlay_cost", "manager_cost")
+MAIN_METRICS = MAIN_METRICS + CREDIT_ROWS
+COST_METRICS = COST_METRICS | {"credit_ratio", "overlay_cost", "manager_cost"}
 #: a rep "loses" when pay (base + incentive) falls by more than this fraction
 PAY_CHANGE = 0.05
 
