@@ -120,13 +120,16 @@ def test_resolve_executor_choices():
                 pass
 
 
-def test_dynamic_sweep_batch_same_serial_pool_and_dask(scen, cluster_client):
-    # a sweep's parts are runs of one batch: plans solved as tasks (one per plan), every part's chunks queued at
-    # once, each part's scenario and solved model sent to a worker once; the numbers are the serial ones
+def test_dynamic_sweep_batch_same_serial_pool_and_dask(scen, cluster_client, monkeypatch):
+    # a sweep's parts are runs of one batch: plans solved as tasks (one per plan), the parts' chunks queued
+    # without waiting for each other, each part's scenario and solved model sent to a worker once; the
+    # numbers are the serial ones
     from simlib.behaviour.dynamic import clear_solutions
+    from simlib.engine import core
 
+    monkeypatch.setattr(core, "RUNS_IN_FLIGHT", 1)  # 2 runs: the first is reduced before the second is queued
     params = {"target_level": [0.95, 1.05], "team_weight": [0.0, 0.3]}
-    kw = dict(trials=24, rng=6, chunk_size=8, behaviour="dynamic", plans_per_call=3)  # 4 points: 2 runs
+    kw = dict(trials=16, rng=6, chunk_size=8, behaviour="dynamic", plans_per_call=2)  # 4 points: 2 runs
     clear_solutions()
     local = run_sweep(scen, params, executor="serial", **kw)
     clear_solutions()  # each executor solves from scratch, on its workers

@@ -530,35 +530,51 @@ def simulate_runs(
         raise PlanError(f"trials: expected an integer >= 2, got {trials!r}")
     root = root_seed(rng)
     sizes = [_chunk_size(r.scenario, int(trials), chunk_size, executor) for r in runs]
-    solving = solve_many([(r.model, r.layout.plans) for r in runs], executor)
-    handles = []
-    for run, cs in zip(runs, sizes, strict=True):
-        next(solving)  # this run's plans are solved: its chunks can start
-        sent = ship(executor, run)
-        handles.append([submit_task(executor, shipped_chunk, (sent, root, a, b)) for a, b in _chunks(int(trials), cs)])
+    spans = [(cs, _chunks(int(trials), cs)) for cs in sizes]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(len(h) for h in handles), desc=f"simulating {trials} trials", unit="chunk")
-    out = []
-    for i, (run, cs, hs) in enumerate(zip(runs, sizes, handles, strict=True)):
-        red = Reducer(run.layout.ncols)
-        keeps = []
-        for h in hs:
-            start, rows, keep = task_result(h)
-            red.add(start, rows)
-            keeps.append(keep)
-            if bar is not None:
-                bar.update(1)
-        n, mean, se = red.finish()
-        prov = _provenance(run.scenario, root, int(trials), cs, run.behaviour, run.layout)
-        out.append(RawResult(run.layout, n, mean, se, np.concatenate(keeps, axis=0), prov))
-        if on_done is not None:
-            on_done(i)
+        bar = tqdm(total=sum(len(sp) for _, sp in spans), desc=f"simulating {trials} trials", unit="chunk")
+    solving = solve_many([(r.model, r.layout.plans) for r in runs], executor)
+    handles: list[list | None] = []
+    out: list[RawResult] = []
+    for run, (_, sp) in zip(runs, spans, strict=True):
+        next(solving)  # this run's plans are solved: its chunks can start
+        sent = ship(executor, run)
+        handles.append([submit_task(executor, shipped_chunk, (sent, root, a, b)) for a, b in sp])
+        while len(handles) - len(out) > RUNS_IN_FLIGHT:  # bound what is held at once: reduce the oldest run
+            out.append(_reduce_run(runs, spans, handles, len(out), root, int(trials), bar, on_done))
+    while len(out) < len(runs):
+        out.append(_reduce_run(runs, spans, handles, len(out), root, int(trials), bar, on_done))
     if bar is not None:
         bar.close()
     return out
+
+
+#: runs of a batch whose chunks are queued at once (each holds its shipped model and, as they finish, its rows)
+RUNS_IN_FLIGHT = 4
+
+
+def _reduce_run(runs: Sequence[RunSpec], spans: list[tuple[int, list]], handles: list, i: int, root: np.random.SeedSequence,
+                trials: int, bar, on_done) -> RawResult:
+    """Run ``i``'s chunk results reduced in trial order (its handles are then dropped)."""
+    run, hs = runs[i], handles[i]
+    red = Reducer(run.layout.ncols)
+    keeps = []
+    for h in hs:
+        start, rows, keep = task_result(h)
+        red.add(start, rows)
+        keeps.append(keep)
+        if bar is not None:
+            bar.update(1)
+    handles[i] = None
+    n, mean, se = red.finish()
+    cs = spans[i][0]  # the chunk size asked for or chosen (spans are at most that long)
+    prov = _provenance(run.scenario, root, trials, cs, run.behaviour, run.layout)
+    if on_done is not None:
+        on_done(i)
+    return RawResult(run.layout, n, mean, se, np.concatenate(keeps, axis=0), prov)
 
 
 def _provenance(scenario: Scenario, root: np.random.SeedSequence, trials: int, chunk_size: int,
