@@ -74,20 +74,21 @@ def scaling_figure(scen, quick: bool, dask: bool, cores: int) -> dict:
     p = sweep_params(npts)
     load = _load()
     clear_solutions()  # each executor starts cold: its set-up (behaviour solved once per plan) is part of the time
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_seconds()
     serial = run_sweep(scen, p, trials=Ts, rng=0, executor="serial", behaviour="dynamic")
-    s_serial = time.perf_counter() - t
+    s_serial, c_serial = time.perf_counter() - t, cpu_seconds() - c
+    t, c = time.perf_counter(), cpu_seconds()
     with resolve_executor("processes") as ex:
         clear_solutions()
-        t = time.perf_counter()
         pool = run_sweep(scen, p, trials=Ts, rng=0, executor=ex, behaviour="dynamic")
-        s_pool = time.perf_counter() - t
-    line = (f"      dynamic sweep {serial['point'].nunique()} points x {Ts} trials: serial {s_serial:.1f} s, "
-            f"process pool ({cores}) {s_pool:.1f} s ({s_serial / s_pool:.2f}x)")
+    s_pool, c_pool = time.perf_counter() - t, cpu_seconds() - c  # the pool's workers counted once shut down
+    line = (f"      dynamic sweep {serial['point'].nunique()} points x {Ts} trials (wall / CPU of client and workers): "
+            f"serial {s_serial:.1f} / {c_serial:.1f} s, process pool ({cores}) {s_pool:.1f} / {c_pool:.1f} s "
+            f"({s_serial / s_pool:.2f}x)")
     same = [serial.equals(pool)]
-    rep = {"pool_speedup": s_serial / s_pool}
+    rep = {"pool_speedup": s_serial / s_pool, "pool_cpu_ratio": c_pool / c_serial}
     if dask:
-        t0 = time.perf_counter()
+        t0, c = time.perf_counter(), cpu_seconds()
         client = local_cluster_client(2)
         start = time.perf_counter() - t0
         try:
@@ -99,10 +100,16 @@ def scaling_figure(scen, quick: bool, dask: bool, cores: int) -> dict:
             cluster = client.cluster
             client.close()
             cluster.close()
+        c_dask = cpu_seconds() - c  # with the cluster's start-up and shut-down
         same.append(serial.equals(remote))
-        line += f", Dask LocalCluster 2 workers {s_dask:.1f} s ({s_serial / s_dask:.2f}x; cluster start-up {start:.1f} s not included)"
-        rep["dask_speedup"] = s_serial / s_dask
+        line += (f", Dask LocalCluster 2 workers {s_dask:.1f} / {c_dask:.1f} s ({s_serial / s_dask:.2f}x; cluster "
+                 f"start-up {start:.1f} s not included in the wall time)")
+        rep |= {"dask_speedup": s_serial / s_dask, "dask_cpu_ratio": c_dask / c_serial}
     print(line + f" (load average {load} before, {_load()} after)")
+    idle = [f"pool {2 * c_serial / c_pool:.2f}x"] + ([f"LocalCluster {2 * c_serial / c_dask:.2f}x"] if dask else [])
+    print(f"      CPU of each executor over serial: pool {c_pool / c_serial:.2f}x" +
+          (f", LocalCluster {c_dask / c_serial:.2f}x" if dask else "") +
+          f"; the speed-up that leaves on 2 otherwise idle cores, at most: {', '.join(idle)}")
     print(f"      identical numbers across executors: {'yes' if all(same) else 'NO'}")
     return rep
 

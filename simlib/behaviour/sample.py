@@ -48,7 +48,7 @@ class Calibration:
         return cls(ws, {r: run_year(w) for r, w in ws.items()})
 
 
-@by_identity(maxsize=256)
+@by_identity(maxsize=64)
 def team_variant(scenario: Scenario, plan: str, weight: float) -> tuple[Scenario, str]:
     """The scenario with a copy of ``plan`` whose team weight is ``weight`` for every role, and its name.
 
