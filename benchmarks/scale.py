@@ -108,7 +108,7 @@ def scaling_figure(scen, quick: bool, dask: bool, cores: int) -> dict:
     print(line + f" (load average {load} before, {_load()} after)")
     idle = [f"pool {2 * c_serial / c_pool:.2f}x"] + ([f"LocalCluster {2 * c_serial / c_dask:.2f}x"] if dask else [])
     print(f"      CPU of each executor over serial: pool {c_pool / c_serial:.2f}x" +
-          (f", LocalCluster {c_dask / c_serial:.2f}x" if dask else "") +
+          (f", LocalCluster {c_dask / c_serial:.2f}x (with its start-up and shut-down)" if dask else "") +
           f"; the speed-up that leaves on 2 otherwise idle cores, at most: {', '.join(idle)}")
     print(f"      identical numbers across executors: {'yes' if all(same) else 'NO'}")
     return rep
