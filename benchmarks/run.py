@@ -17,7 +17,7 @@ Figures:
 4. peak memory (peak RSS, ``VmHWM``, of a fresh process) at several trial
    counts, the growth per trial (least-squares slope) and the ratio for 10x
    more trials, target < 1.2x (``--only memory`` runs this figure alone);
-5. the default 100-point sweep of the default scenario at 1,000 trials,
+5. the default 100-point sweep of the default scenario at 1,000 trials (figures 5, 6 and the optimise example: :mod:`benchmarks.scale`),
    behaviour on (target < 90 s on 2 cores) and off (20 x 200 with ``--quick``);
 6. scaling: a 10,000-rep organisation, and a ``dynamic`` sweep serially, on a
    local process pool and on a 2-worker Dask LocalCluster, with a check that
@@ -304,30 +304,6 @@ def dynamic_figure(scen, T: int, repeat: int, quick: bool) -> dict:
             "dynamic_setup_seconds_per_candidate": _median(list(setup.values())), "dynamic_setup_current_seconds": t_cur}
 
 
-def sweep_figure(scen, quick: bool, cores: int) -> dict:
-    """Figure 5: the default sweep (grid target_level x team_weight), behaviour on (the default) and off, all cores."""
-    from simlib.behaviour.dynamic import clear_solutions
-    from simlib.design.sweep import run_sweep
-
-    npts, Ts = (20, 200) if quick else (100, 1000)
-    params = sweep_params(npts)
-    out = {}
-    for beh in ("dynamic", "none"):
-        clear_solutions()
-        t, c = time.perf_counter(), cpu_seconds()
-        sw = run_sweep(scen, params, trials=Ts, rng=0, executor="auto", behaviour=beh)
-        secs, cpu = time.perf_counter() - t, cpu_seconds() - c
-        out[f"sweep_{beh}_seconds"] = secs
-        out[f"sweep_{beh}_cpu_seconds"] = cpu
-        target = "" if beh == "none" else (
-            f"; target < 90 s for 100 x 1000: {'n/a at the quick size' if quick else ('MET' if secs < 90 else 'NOT MET')}")
-        print(f"[5] sweep of the default scenario, behaviour {beh}: {sw['point'].nunique()} points x {Ts} trials (grid "
-              f"target_level x team_weight), all cores (auto: process pool of {cores}): {secs:.1f} s "
-              f"({secs / sw['point'].nunique():.2f} s per point{target}); CPU {cpu:.1f} s in all (client and "
-              f"workers), {cpu / cores:.1f} s per core: the wall time on {cores} otherwise idle cores")
-    return out
-
-
 def cpu_seconds() -> float:
     """CPU seconds used so far by this process and its finished children (a process pool's workers once shut down)."""
     import resource
@@ -354,22 +330,6 @@ def _wall(cmd: list[str], repeat: int = 1, cwd: Path = ROOT) -> tuple[float, sub
         cpus.append(cpu_seconds() - c)
     LAST_CPU[0] = _median(cpus)
     return _median(times), out
-
-
-def optimise_figure(quick: bool) -> dict:
-    """The README's optimise example (``simlib optimize``, its defaults: 500 trials, sensitivity re-optimisations)."""
-    args = ["optimize", str(DEFAULT), "--param", "target_level=0.9:1.2", "--param", "cap=1.5:3", "--objective", "profit",
-            "--constraint", "comp_cost_of_sales<=0.2", "--constraint", "0.4<=share_at_quota<=0.7",
-            "--constraint", "over_budget<=0.1"]
-    if quick:
-        args += ["--trials", "100", "--maxiter", "40", "--no-sensitivity"]
-    secs, out = _wall([sys.executable, "-m", "simlib", *args])
-    cpu = LAST_CPU[0]
-    ok = out.returncode == 0
-    print(f"      the README's optimise example{' (quick: 100 trials, 40 steps, no sensitivity)' if quick else ''}: "
-          f"{secs:.1f} s, CPU {cpu:.1f} s{'' if ok else ' (FAILED: ' + out.stderr.strip()[-200:] + ')'} (target < 60 s: "
-          f"{'n/a at the quick size' if quick else ('MET' if ok and secs < 60 else 'NOT MET')})")
-    return {"optimise_seconds": secs, "optimise_cpu_seconds": cpu}
 
 
 def explorer_figure() -> dict:
@@ -427,6 +387,8 @@ def waits_figure(scen, quick: bool) -> dict:
     rep = {}
     rep.update(explorer_figure())
     rep.update(startup_figure())
+    from .scale import optimise_figure
+
     rep.update(optimise_figure(quick))
     if not quick:
         rep.update(report_figure())
@@ -435,9 +397,7 @@ def waits_figure(scen, quick: bool) -> dict:
 
 def run(quick: bool = False, dask: bool = True) -> int:
     from simlib import load_scenario, simulate
-    from simlib.behaviour.dynamic import clear_solutions
-    from simlib.design.sweep import run_sweep
-    from simlib.engine.parallel import cpu_count, local_cluster_client, resolve_executor
+    from simlib.engine.parallel import cpu_count, resolve_executor
 
     scen = load_scenario(DEFAULT)
     cores = cpu_count()
@@ -525,7 +485,9 @@ def run(quick: bool = False, dask: bool = True) -> int:
     # 4. peak memory against trials -----------------------------------------
     rep.update(memory_figure(quick))
 
-    rep.update(sweep_figure(scen, quick, cores))
+    from .scale import scaling_figure, sweep_figure  # sweeps and the optimiser: benchmarks/scale.py
+
+    rep.update(sweep_figure(scen, quick, cores, floor))
 
     # 6. scaling -------------------------------------------------------------
     big = scaled_scenario(50)
@@ -539,39 +501,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
         sbp = time.perf_counter() - t
     print(f"      same on a local process pool of {cores}: {sbp:.2f} s ({sbig / sbp:.2f}x serial)")
 
-    npts2, Ts2 = (8, 100) if quick else (20, 500)
-    p2 = sweep_params(npts2)
-    t = time.perf_counter()
-    clear_solutions()  # each executor starts cold: its set-up (behaviour solved once per plan) is part of the time
-    sw_serial = run_sweep(scen, p2, trials=Ts2, rng=0, executor="serial", behaviour="dynamic")
-    s_serial = time.perf_counter() - t
-    with resolve_executor("processes") as ex:
-        t = time.perf_counter()
-        clear_solutions()
-        sw_pool = run_sweep(scen, p2, trials=Ts2, rng=0, executor=ex, behaviour="dynamic")
-        s_pool = time.perf_counter() - t
-    line = (f"      dynamic sweep {sw_serial['point'].nunique()} points x {Ts2} trials: serial {s_serial:.1f} s, "
-            f"process pool ({cores}) {s_pool:.1f} s ({s_serial / s_pool:.2f}x)")
-    same = [sw_serial.equals(sw_pool)]
-    if dask:
-        t0 = time.perf_counter()
-        client = local_cluster_client(2)
-        start = time.perf_counter() - t0
-        try:
-            t = time.perf_counter()
-            clear_solutions()
-            sw_dask = run_sweep(scen, p2, trials=Ts2, rng=0, executor=client, behaviour="dynamic")
-            s_dask = time.perf_counter() - t
-        finally:
-            cluster = client.cluster
-            client.close()
-            cluster.close()
-        same.append(sw_serial.equals(sw_dask))
-        line += f", Dask LocalCluster 2 workers {s_dask:.1f} s ({s_serial / s_dask:.2f}x; cluster start-up {start:.1f} s not included)"
-        rep.update(dask_speedup=s_serial / s_dask)
-    rep.update(pool_speedup=s_serial / s_pool)
-    print(line)
-    print(f"      identical numbers across executors: {'yes' if all(same) else 'NO'}")
+    rep.update(scaling_figure(scen, quick, dask, cores))
 
     # 7. what users wait for ---------------------------------------------------
     rep.update(waits_figure(scen, quick))

@@ -118,3 +118,54 @@ def test_resolve_executor_choices():
         with pytest.raises(SimlibError):
             with resolve_executor(bad):
                 pass
+
+
+def test_dynamic_sweep_batch_same_serial_pool_and_dask(scen, cluster_client, monkeypatch):
+    # a sweep's parts are runs of one batch: plans solved as tasks (one per plan), the parts' chunks queued
+    # without waiting for each other, each part's scenario and solved model sent to a worker once; the
+    # numbers are the serial ones
+    from simlib.behaviour.dynamic import clear_solutions
+    from simlib.engine import core
+
+    monkeypatch.setattr(core, "RUNS_IN_FLIGHT", 1)  # 2 runs: the first is reduced before the second is queued
+    params = {"target_level": [0.95, 1.05], "team_weight": [0.0, 0.3]}
+    kw = dict(trials=16, rng=6, chunk_size=8, behaviour="dynamic", plans_per_call=2)  # 4 points: 2 runs
+    clear_solutions()
+    local = run_sweep(scen, params, executor="serial", **kw)
+    clear_solutions()  # each executor solves from scratch, on its workers
+    with resolve_executor("processes:2") as ex:
+        pooled = run_sweep(scen, params, executor=ex, **kw)
+    clear_solutions()
+    remote = run_sweep(scen, params, executor=_workers(cluster_client, 2), **kw)
+    assert local["point"].nunique() == 4
+    pd.testing.assert_frame_equal(local, pooled, check_exact=True)
+    pd.testing.assert_frame_equal(local, remote, check_exact=True)
+
+
+def test_sensitivity_reoptimisations_as_tasks_same_as_serial(scen):
+    # each perturbed scenario is re-optimised as one task on a worker; the table is the serial one
+    kw = dict(objective="profit", constraints=["share_at_quota >= 0.45"], trials=16, rng=2, starts=2, maxiter=3,
+              sensitivity=["scenario.market.growth_mean=0.0,0.05"], sensitivity_maxiter=2, chunk_size=8,
+              behaviour="none")
+    a = optimize(scen, {"target_level": (0.9, 1.2)}, executor="serial", **kw)
+    with resolve_executor("processes:2") as ex:
+        b = optimize(scen, {"target_level": (0.9, 1.2)}, executor=ex, **kw)
+    assert list(a.sensitivity["perturbation"]) == ["scenario.market.growth_mean=0.0", "scenario.market.growth_mean=0.05"]
+    pd.testing.assert_frame_equal(a.sensitivity, b.sensitivity, check_exact=True)
+    pd.testing.assert_frame_equal(a.history, b.history, check_exact=True)
+
+
+def test_shipped_object_is_unpickled_once_per_process():
+    import pickle
+
+    from simlib.engine.parallel import Shipped, received, ship
+
+    payload = {"tables": np.arange(5.0)}
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        sent = pickle.loads(pickle.dumps(ship(pool, payload)))  # what a task receives
+    assert isinstance(sent, Shipped)
+    first = received(sent)
+    assert first is not payload and np.array_equal(first["tables"], payload["tables"])
+    again = received(pickle.loads(pickle.dumps(sent)))  # a later task of the same run, same process
+    assert again is first
+    assert received(payload) is payload  # serial: objects are passed as they are

@@ -388,6 +388,7 @@ class DynamicBehaviour:
         self._k: dict[str, tuple[np.ndarray, dict]] = {}
         self._stake: dict[str, float] = {}
         self._pulls: dict[tuple[str, str], tuple[SpiffPull, ...]] = {}  # SPIFF pull-forward by plan and role
+        self._own: dict[tuple[str, str], tuple] = {}  # omega-free money terms per plan and role (:meth:`_own_values`)
         # solutions depend only on the organisation, market, behaviour and current plan (and the
         # candidate's role plan): shared across scenario copies such as a sweep's ``with_plan`` variants
         base = scenario.model_dump(by_alias=True, mode="json", include={"roles", "market", "behaviour"})
@@ -405,6 +406,7 @@ class DynamicBehaviour:
         """Pickled without the calibration sample (drawn again from its fixed seed if a worker needs it)."""
         state = dict(self.__dict__)
         state["_cal"] = None
+        state["_own"] = {}  # made from the calibration sample, as needed
         return state
 
     # -- solving ahead (the engine solves in the parent, or as tasks, and ships the solutions) ---
@@ -492,10 +494,7 @@ class DynamicBehaviour:
         rp = scen.role_plan(plan, role)
         TI = scen.target_incentive(plan, role)
         w = rp.team.weight if bp.team.enabled else 0.0
-        quota = set_quotas(scen, plan, world)
-        s_ind, p_ind = team_variant(scen, plan, 0.0)
-        mv_ind, comp_ind, pr_ind = marginal_values(s_ind, p_ind, role, world, meas, quota)
-        mv_full, _, _ = marginal_values(scen, plan, role, world, meas, quota)
+        quota, mv_ind, comp_ind, pr_ind, mv_full = self._own_values(plan, role)
         team_lin, D, P = 0.0, 0.0, 0.0
         N = float(scen.roles[role].team_size)
         sig = _teammate_weight(bp.team.social_weight, N) if bp.team.enabled else 0.0
@@ -513,6 +512,23 @@ class DynamicBehaviour:
             world=world, rp=rp, TI=TI, S=self.pay_at_stake(role), w=w, quota=quota, mv_ind=mv_ind, comp_ind=comp_ind,
             mv_full=mv_full, pr_ind=pr_ind, team_lin=team_lin, D=D, P=P, N=N, sig=sig,
         )
+
+    def _own_values(self, plan: str, role: str) -> tuple:
+        """Quotas and marginal values of a plan on the calibration sample that do not depend on teammates' output.
+
+        Kept per plan and role: every mean-field iteration of :meth:`_solve_mean_field` asks again with a new
+        ``omega``, which changes only the team pool's terms.
+        """
+        key = (plan, role)
+        hit = self._own.get(key)
+        if hit is None:
+            scen, world, meas = self.scenario, self.cal.worlds[role], self.cal.measures[role]
+            quota = set_quotas(scen, plan, world)
+            s_ind, p_ind = team_variant(scen, plan, 0.0)
+            mv_ind, comp_ind, pr_ind = marginal_values(s_ind, p_ind, role, world, meas, quota)
+            mv_full, _, _ = marginal_values(scen, plan, role, world, meas, quota)
+            hit = self._own[key] = (quota, mv_ind, comp_ind, pr_ind, mv_full)
+        return hit
 
     def _focus(self, ing: dict, ing_cur: dict, role: str) -> tuple[float, float]:
         """Multitask split f (1 = today) and the revenue multiplier it implies."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simlib.memo import by_identity
 from simlib.model.pipeline import worlds
 from simlib.model.plans import PayResult, compute_pay
 from simlib.model.population import Layout, RoleWorld, draw_chunk
@@ -47,8 +48,14 @@ class Calibration:
         return cls(ws, {r: run_year(w) for r, w in ws.items()})
 
 
+@by_identity(maxsize=64)
 def team_variant(scenario: Scenario, plan: str, weight: float) -> tuple[Scenario, str]:
-    """The scenario with a copy of ``plan`` whose team weight is ``weight`` for every role, and its name."""
+    """The scenario with a copy of ``plan`` whose team weight is ``weight`` for every role, and its name.
+
+    Memoised on the (frozen) scenario's identity: every role and every mean-field
+    iteration of a plan's solution asks for the same variant, and validating a
+    scenario of many plans (a sweep's 40 points at once) is most of a solution's cost.
+    """
     data = scenario.plans[plan].model_dump(by_alias=True)
     for rp in data["roles"].values():
         rp["team"] = {"weight": weight, "split": rp["team"]["split"]}

@@ -238,20 +238,25 @@ class Problem:
         return (np.asarray(x, dtype=float) - self.lo) / span
 
     def evaluate_many(self, xs: Sequence[tuple[float, ...]]) -> list[Evaluation]:
-        """Evaluate points (cached), new ones together in as few engine calls as possible."""
-        from simlib.engine.api import simulate
+        """Evaluate points (cached); the new ones as one batch of runs (:func:`simlib.engine.core.simulate_runs`)."""
+        from simlib.engine.core import prepare_run, simulate_runs
+        from simlib.engine.results import SimulationResult
 
         keys = [tuple(round(v, 12) for v in x) for x in xs]
         todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
         if todo:
+            runs, owners = [], []
             for vscen, _base, named in build_variants(self.scenario, self.specs, todo, self.base_plan):
                 plans = [n for _, n in named]
                 for k in range(0, len(plans), PLANS_PER_CALL):
                     part = plans[k : k + PLANS_PER_CALL]
-                    res = simulate(vscen, part, trials=self.trials, rng=self.rng, reference=part[0],
-                                   behaviour=self.behaviour, chunk_size=self.chunk_size, executor=self.executor,
-                                   allow_large=True)  # optimize checked the whole request
-                    self._store(res, {n: todo[i] for i, n in named if n in part})
+                    runs.append(prepare_run(vscen, part, part[0], self.behaviour))
+                    owners.append({n: todo[i] for i, n in named if n in part})
+            # optimize checked the whole request's size
+            raws = simulate_runs(runs, trials=self.trials, rng=self.rng, chunk_size=self.chunk_size,
+                                 executor=self.executor)
+            for raw, plan_to_x in zip(raws, owners, strict=True):
+                self._store(SimulationResult(raw), plan_to_x)
         return [self.cache[k] for k in keys]
 
     def evaluate(self, x: tuple[float, ...]) -> Evaluation:
@@ -261,6 +266,11 @@ class Problem:
         """The same problem on another (e.g. perturbed) scenario, with its own cache and history."""
         return Problem(scenario, self.params, self.objective, self.constraints, self.base_plan, self.trials,
                        self.rng, self.behaviour, self.executor, self.chunk_size)
+
+    def portable(self) -> Problem:
+        """The same problem, empty, evaluated in the process that holds it (to send as a task's argument)."""
+        return Problem(self.scenario, self.params, self.objective, self.constraints, self.base_plan, self.trials,
+                       self.rng, self.behaviour, None, self.chunk_size)
 
     def _store(self, res, plan_to_x: dict[str, tuple]) -> None:
         lay = res.raw.layout
@@ -616,19 +626,43 @@ def _history_table(prob: Problem) -> pd.DataFrame:
                               violation=e.violation, feasible=e.feasible) for e in prob.history])
 
 
-def _sensitivity_table(prob: Problem, best: Evaluation, scenarios: Sequence[tuple[str, Scenario]], maxiter: int,
-                       method: str, penalty: float, seed: int, bar=None) -> pd.DataFrame:
-    """Re-optimise from the optimum under each perturbed scenario; compare with the optimum kept as is."""
+def sensitivity_task(prob: Problem, label: str, scenario: Scenario, x0: tuple[float, ...], maxiter: int, method: str,
+                     penalty: float, seed: int) -> dict:
+    """A worker's task: re-optimise from ``x0`` under one perturbed scenario, its evaluations run in this process.
+
+    ``prob`` arrives without its executor (:meth:`Problem.portable`). The row compares the re-optimised
+    plan with the original optimum kept as is (:func:`_sensitivity_table`).
+    """
+    sp = prob.on(scenario)
+    old = sp.evaluate(x0)
+    new, _ = _search(sp, 0, maxiter, method, x0, penalty, seed)
+    names = prob.names
+    return dict(perturbation=label, **{n: v for n, v in zip(names, new.x, strict=False)},
+                objective=new.objective, objective_se=new.objective_se, feasible=new.feasible,
+                objective_at_original=old.objective, original_feasible=old.feasible,
+                regret=new.objective - old.objective,
+                **{f"shift_{n}": v - b for n, v, b in zip(names, new.x, x0, strict=False)})
+
+
+def _start_sensitivity(prob: Problem, best: Evaluation, scenarios: Sequence[tuple[str, Scenario]], maxiter: int,
+                       method: str, penalty: float, seed: int) -> list:
+    """Submit one re-optimisation per perturbed scenario as a task (they are independent); handles in order."""
+    from simlib.engine.parallel import submit_task
+
+    port = prob.portable()
+    return [submit_task(prob.executor, sensitivity_task, (port, label, pscen, best.x, maxiter, method, penalty, seed))
+            for label, pscen in scenarios]
+
+
+def _sensitivity_table(handles: list, bar=None, step: int = 0) -> pd.DataFrame:
+    """The rows of the re-optimisations :func:`_start_sensitivity` started, in the order of the perturbations."""
+    from simlib.engine.parallel import task_result
+
     rows = []
-    for label, pscen in scenarios:
-        sp = prob.on(pscen)
-        old = sp.evaluate(best.x)
-        new, _ = _search(sp, 0, maxiter, method, best.x, penalty, seed, bar)
-        rows.append(dict(perturbation=label, **{n: v for n, v in zip(prob.names, new.x, strict=False)},
-                         objective=new.objective, objective_se=new.objective_se, feasible=new.feasible,
-                         objective_at_original=old.objective, original_feasible=old.feasible,
-                         regret=new.objective - old.objective,
-                         **{f"shift_{n}": v - b for n, v, b in zip(prob.names, new.x, best.x, strict=False)}))
+    for h in handles:
+        rows.append(task_result(h))
+        if bar is not None:
+            bar.update(step)
     return pd.DataFrame(rows)
 
 
@@ -738,9 +772,11 @@ def optimize(
     with resolve_executor(executor, work=work_estimate(total_work, behaviour)) as ex:
         prob = Problem(scen, dict(params), obj, cons, base, trials, rng, behaviour, ex, chunk_size)
         best, messages = _search(prob, starts, maxiter, method, None, penalty, design_seed, bar)
+        # the re-optimisations under perturbed scenarios run as tasks beside the optimum's report
+        sens = _start_sensitivity(prob, best, sens_scen, smax, method, penalty, design_seed)
         summ, diff, plan_dict, prov = _report_optimum(prob, best)
-        sens_df = _sensitivity_table(prob, best, sens_scen, smax, method, penalty, design_seed, bar)
         robust = _robustness(prob, best, behaviour_draws, behaviour_seed)
+        sens_df = _sensitivity_table(sens, bar, 1 + smax)
     if bar is not None:
         bar.close()
     prov.update(evaluations=len(prob.history), method=method, starts=starts, maxiter=maxiter, penalty=penalty,

@@ -390,9 +390,10 @@ def run_sweep(
     """
     import pandas as pd
 
-    from simlib.engine.api import simulate, simulate_ensemble
-    from simlib.engine.core import check_request, resolve_behaviour
+    from simlib.engine.api import simulate_ensemble
+    from simlib.engine.core import check_request, prepare_run, resolve_behaviour, simulate_runs
     from simlib.engine.parallel import resolve_executor, work_estimate
+    from simlib.engine.results import SimulationResult
 
     scen = as_scenario(scenario)
     behaviour = resolve_behaviour(scen, behaviour)
@@ -415,21 +416,26 @@ def run_sweep(
         bar = tqdm(total=len(points), desc=f"sweep ({trials} trials/point)", unit="point")
     seed = _seed_label(rng)
     work = trials * scen.headcount * 12 * max(1, len(points)) * max(1, int(behaviour_draws))
+    ppc = max(1, int(plans_per_call))
+    parts = [(vscen, vbase, named[k : k + ppc]) for vscen, vbase, named in variants for k in range(0, len(named), ppc)]
     with resolve_executor(executor, work=work_estimate(work, behaviour)) as ex:
-        for vscen, vbase, named in variants:
-            for k in range(0, len(named), max(1, int(plans_per_call))):
-                part = named[k : k + plans_per_call]
-                kw = dict(trials=trials, rng=rng, reference=vbase, behaviour=behaviour, chunk_size=chunk_size,
-                          executor=ex, allow_large=True)  # the whole sweep was checked above
-                if behaviour_draws:
-                    ens = simulate_ensemble(vscen, [n for _, n in part], behaviour_draws=int(behaviour_draws),
-                                            design_seed=behaviour_seed, **kw)
-                    frames.append(_tidy_ensemble(ens, part, points, names, seed))
-                else:
-                    res = simulate(vscen, [n for _, n in part], **kw)
-                    frames.append(_tidy(res, part, points, names, vbase, seed))
+        if behaviour_draws:
+            for vscen, vbase, part in parts:
+                ens = simulate_ensemble(vscen, [n for _, n in part], behaviour_draws=int(behaviour_draws),
+                                        design_seed=behaviour_seed, trials=trials, rng=rng, reference=vbase,
+                                        behaviour=behaviour, chunk_size=chunk_size, executor=ex,
+                                        allow_large=True)  # the whole sweep was checked above
+                frames.append(_tidy_ensemble(ens, part, points, names, seed))
                 if bar is not None:
                     bar.update(len(part))
+        else:
+            # every part is a run of one batch: all plans solved as tasks, every part's chunks queued as soon as
+            # its plans are solved (no part waits for the one before it)
+            runs = [prepare_run(vscen, [n for _, n in part], vbase, behaviour) for vscen, vbase, part in parts]
+            done = (lambda i: bar.update(len(parts[i][2]))) if bar is not None else None
+            raws = simulate_runs(runs, trials=trials, rng=rng, chunk_size=chunk_size, executor=ex, on_done=done)
+            for raw, (_, vbase, part) in zip(raws, parts, strict=True):
+                frames.append(_tidy(SimulationResult(raw), part, points, names, vbase, seed))
     if bar is not None:
         bar.close()
     out = pd.concat(frames, ignore_index=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from simlib.behaviour.dynamic import dynamic
 from simlib.behaviour.policy import behaviour_metrics
-from simlib.engine.parallel import is_dask_client, worker_count
+from simlib.engine.parallel import is_dask_client, received, ship, submit_task, task_result, worker_count
 from simlib.errors import PlanError
 from simlib.model.contracts import BehaviourModel
 from simlib.model.crediting import uses_crediting
@@ -426,40 +426,61 @@ def default_chunk_size(scenario: Scenario) -> int:
 MIN_PARALLEL_CHUNK = 64
 
 
-def solve_task(model: Any, plan: str, role: str) -> tuple[str, str, Any]:
-    """A worker's task: solve one role's behaviour under one plan (see :func:`solve_ahead`)."""
-    return plan, role, model.solve(plan, role)
+def solve_task(model: Any, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, Any]]:
+    """A worker's task: solve roles' behaviour under plans (see :func:`solve_many`); ``model`` as :func:`ship` sent it."""
+    model = received(model)
+    return [(plan, role, model.solve(plan, role)) for plan, role in pairs]
 
 
 def solve_ahead(model: BehaviourModel, plans: Sequence[str], executor: Any = None) -> None:
-    """Solve every plan's behaviour once, before any chunk runs, so no worker solves it again.
+    """Solve every plan's behaviour once, before any chunk runs, so no worker solves it again (:func:`solve_many`)."""
+    for _ in solve_many([(model, plans)], executor):
+        pass
 
-    A behaviour model that solves per plan says so with ``unsolved(plans)``
-    (the (plan, role) pairs it has not solved yet, its own set-up done),
-    ``solve(plan, role)`` and ``adopt(plan, role, solution)``; other models
-    are left alone. With an executor the pairs are solved as tasks on its
-    workers and adopted here; the model then goes to the chunks with every
-    solution in it. Solutions are deterministic, so where they are made
-    changes no number.
+
+def _solve_groups(todo: list[tuple[str, str]], per_plan: bool) -> list[list[tuple[str, str]]]:
+    """(plan, role) pairs as tasks: one per plan (its roles share a worker's set-up) or one per pair."""
+    if not per_plan:
+        return [[pair] for pair in todo]
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for plan, role in todo:
+        groups.setdefault(plan, []).append((plan, role))
+    return list(groups.values())
+
+
+def solve_many(work: Sequence[tuple[Any, Sequence[str]]], executor: Any = None) -> Iterator[None]:
+    """Solve the plans of several runs, all their tasks submitted at once; yields as each run's model is complete.
+
+    ``work`` is ``(model, plans)`` per run. A behaviour model that solves per
+    plan says so with ``unsolved(plans)`` (the (plan, role) pairs it has not
+    solved yet, its own set-up done), ``solve(plan, role)`` and ``adopt(plan,
+    role, solution)``; other models (and None) are left alone. With an
+    executor the pairs are solved as tasks on its workers (one task per plan
+    when there are plans enough to keep every worker busy, else one per role)
+    and adopted here, the model sent to each worker once (:func:`ship`).
+    Yielding after each run lets the caller start that run's chunks while the
+    later runs' plans are still being solved. Solutions are deterministic, so
+    where they are made changes no number.
     """
-    unsolved = getattr(model, "unsolved", None)
-    if unsolved is None:
-        return
-    todo = unsolved(list(plans))
-    if executor is None or len(todo) < 2:
-        for plan, role in todo:
-            model.solve(plan, role)  # type: ignore[attr-defined]
-        return
-    ref = _ship(executor, model)
-    for plan, role, rs in _map(executor, solve_task, [(ref, p, r) for p, r in todo]):
-        model.adopt(plan, role, rs)  # type: ignore[attr-defined]
-
-
-def _ship(executor: Any, obj: Any) -> Any:
-    """``obj`` as task arguments carry it: a Dask future (sent to each worker once) or the object itself."""
-    if obj is not None and is_dask_client(executor):
-        return executor.scatter(obj, hash=False)
-    return obj
+    local = executor is None or executor == "serial"
+    todos = []
+    for model, plans in work:
+        unsolved = getattr(model, "unsolved", None)
+        todos.append([] if unsolved is None else unsolved(list(plans)))
+    n_plans = len({(id(m), p) for (m, _), todo in zip(work, todos, strict=True) for p, _ in todo})
+    per_plan = local or n_plans >= 2 * worker_count(executor)
+    pending = []
+    for (model, _), todo in zip(work, todos, strict=True):
+        if local or len(todo) < 2:  # solved here, in place, when the run's turn comes
+            pending.append([submit_task(None, solve_task, (model, todo))] if todo else [])
+            continue
+        sent = ship(executor, model)
+        pending.append([submit_task(executor, solve_task, (sent, g)) for g in _solve_groups(todo, per_plan)])
+    for (model, _), handles in zip(work, pending, strict=True):
+        for h in handles:
+            for plan, role, rs in task_result(h):
+                model.adopt(plan, role, rs)  # type: ignore[attr-defined]
+        yield None
 
 
 def _map(executor, fn, args_list: list[tuple]) -> Iterable:
@@ -524,8 +545,24 @@ def simulate_raw(
     """Run the Monte Carlo and reduce it; see :func:`simlib.simulate`."""
     if not isinstance(trials, (int, np.integer)) or trials < 2:
         raise PlanError(f"trials: expected an integer >= 2, got {trials!r}")
+    run = prepare_run(scenario, plans, reference, behaviour)
+    return simulate_runs([run], trials=trials, rng=rng, chunk_size=chunk_size, executor=executor, progress=progress)[0]
+
+
+@dataclass
+class RunSpec:
+    """One simulation of a batch (:func:`simulate_runs`): a scenario, its layout (reference plan first) and behaviour."""
+
+    scenario: Scenario
+    layout: Layouts
+    behaviour: str | BehaviourModel
+    model: BehaviourModel | None
+
+
+def prepare_run(scenario: Scenario, plans: Sequence[str] | None = None, reference: str | None = None,
+                behaviour: str | BehaviourModel | None = None) -> RunSpec:
+    """Plans, metrics and behaviour model of a simulation, checked before any work (unknown plans, behaviours)."""
     plan_list, ref = _resolve_plans(scenario, plans, reference)
-    root = root_seed(rng)
     named = named_metric_names(scenario)
     metrics = [m for m in METRICS if (m not in DRAW_METRICS or uses_draws(scenario))
                and (m not in SPIFF_METRICS or uses_spiffs(scenario))
@@ -539,31 +576,98 @@ def simulate_raw(
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)
+    return RunSpec(scenario, lay, behaviour, model)
+
+
+def shipped_chunk(run: Any, root: np.random.SeedSequence, start: int, stop: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """A worker's task: :func:`run_chunk` of a :class:`RunSpec` sent once per worker (:func:`ship`)."""
+    run = received(run)
+    behaviour = run.behaviour if isinstance(run.behaviour, str) else "none"  # a model object is ``run.model``
+    return run_chunk(run.scenario, run.layout, root, start, stop, behaviour, run.model)
+
+
+def _chunk_size(scenario: Scenario, trials: int, chunk_size: int | None, executor: Any) -> int:
+    """Trials per chunk: as asked, else :func:`default_chunk_size`, made small enough to keep every worker busy."""
     cs = int(chunk_size) if chunk_size else default_chunk_size(scenario)
     if cs < 1:
         raise PlanError(f"chunk_size: expected a positive integer, got {chunk_size!r}")
     local = executor is None or executor == "serial"
     if not chunk_size and not local:  # enough chunks to keep every worker busy (the numbers do not depend on it)
         cs = max(min(cs, -(-int(trials) // (2 * worker_count(executor)))), MIN_PARALLEL_CHUNK)
-    spans = _chunks(int(trials), cs)
-    if model is not None:
-        solve_ahead(model, plan_list, None if local else executor)
-    # the model goes to the workers with every plan's behaviour solved (once per worker on Dask)
-    shipped = model if local else _ship(executor, model)
-    args = [(scenario, lay, root, a, b, behaviour, shipped) for a, b in spans]
-    red = Reducer(lay.ncols)
-    keeps = []
-    it = _map(executor, run_chunk, args)
+    return cs
+
+
+def simulate_runs(
+    runs: Sequence[RunSpec],
+    *,
+    trials: int = 1000,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
+    chunk_size: int | None = None,
+    executor: Any = None,
+    progress: bool = False,
+    on_done: Callable[[int], Any] | None = None,
+) -> list[RawResult]:
+    """Several simulations on the same trials and seed (common random numbers), as one batch of tasks.
+
+    A sweep's groups of points and an optimiser's batch of candidates are
+    runs of one batch: every plan of every run is solved as a task
+    (:func:`solve_many`), and each run's trial chunks are submitted as soon
+    as its plans are solved, without waiting for other runs, so the workers
+    always have tasks queued. Each run's scenario, layout and solved model go
+    to every worker once (:func:`simlib.engine.parallel.ship`). Results are
+    reduced per run in trial order, so each run's numbers are those of
+    :func:`simulate_raw` on it alone, on any executor and chunking.
+    ``on_done(i)`` is called as run ``i``'s numbers are complete (progress over runs).
+    """
+    if not isinstance(trials, (int, np.integer)) or trials < 2:
+        raise PlanError(f"trials: expected an integer >= 2, got {trials!r}")
+    root = root_seed(rng)
+    sizes = [_chunk_size(r.scenario, int(trials), chunk_size, executor) for r in runs]
+    spans = [(cs, _chunks(int(trials), cs)) for cs in sizes]
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, total=len(args), desc=f"simulating {trials} trials", unit="chunk")
-    for start, rows, keep in it:
+        bar = tqdm(total=sum(len(sp) for _, sp in spans), desc=f"simulating {trials} trials", unit="chunk")
+    solving = solve_many([(r.model, r.layout.plans) for r in runs], executor)
+    handles: list[list | None] = []
+    out: list[RawResult] = []
+    for run, (_, sp) in zip(runs, spans, strict=True):
+        next(solving)  # this run's plans are solved: its chunks can start
+        sent = ship(executor, run)
+        handles.append([submit_task(executor, shipped_chunk, (sent, root, a, b)) for a, b in sp])
+        while len(handles) - len(out) > RUNS_IN_FLIGHT:  # bound what is held at once: reduce the oldest run
+            out.append(_reduce_run(runs, spans, handles, len(out), root, int(trials), bar, on_done))
+    while len(out) < len(runs):
+        out.append(_reduce_run(runs, spans, handles, len(out), root, int(trials), bar, on_done))
+    if bar is not None:
+        bar.close()
+    return out
+
+
+#: runs of a batch whose chunks are queued at once (each holds its shipped model and, as they finish, its rows)
+RUNS_IN_FLIGHT = 4
+
+
+def _reduce_run(runs: Sequence[RunSpec], spans: list[tuple[int, list]], handles: list, i: int, root: np.random.SeedSequence,
+                trials: int, bar, on_done) -> RawResult:
+    """Run ``i``'s chunk results reduced in trial order (its handles are then dropped)."""
+    run, hs = runs[i], handles[i]
+    red = Reducer(run.layout.ncols)
+    keeps = []
+    for h in hs:
+        start, rows, keep = task_result(h)
         red.add(start, rows)
         keeps.append(keep)
+        if bar is not None:
+            bar.update(1)
+    handles[i] = None
     n, mean, se = red.finish()
-    prov = _provenance(scenario, root, int(trials), cs, behaviour, lay)
-    return RawResult(lay, n, mean, se, np.concatenate(keeps, axis=0), prov)
+    cs = spans[i][0]  # the chunk size asked for or chosen (spans are at most that long)
+    prov = _provenance(run.scenario, root, trials, cs, run.behaviour, run.layout)
+    if on_done is not None:
+        on_done(i)
+    return RawResult(run.layout, n, mean, se, np.concatenate(keeps, axis=0), prov)
 
 
 def _provenance(scenario: Scenario, root: np.random.SeedSequence, trials: int, chunk_size: int,

@@ -30,12 +30,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import re
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from simlib.errors import SimlibError
+from simlib.memo import ContentCache
 
 #: seconds a Dask scheduler has to accept the connection and answer the handshake
 CONNECT_TIMEOUT = 20.0
@@ -245,3 +248,91 @@ async def _handshake(address: str, timeout: float) -> str | None:
         return f"the service there is not a Dask scheduler ({type(exc).__name__})"
     await comm.close()
     return None
+
+
+# --------------------------------------------------------------------------
+# Sending a run's context to workers once
+# --------------------------------------------------------------------------
+
+#: what this process received as :class:`Shipped` (a worker keeps a few runs' contexts), bounded in entries and bytes
+_RECEIVED = ContentCache(max_items=8, max_bytes=1e9)
+
+
+class Shipped:
+    """An object pickled once in the client and unpickled once per worker process, however many tasks carry it.
+
+    A process pool pickles each task's arguments: a scenario and a behaviour
+    model with every plan's solved tables (tens of MB for a sweep's 40 plans)
+    would be pickled for every chunk and unpickled by every task. Wrapped
+    here, it is pickled once (:attr:`blob`); each task carries the bytes, and
+    :meth:`get` in a worker unpickles them the first time and keeps the object
+    (:data:`_RECEIVED`), so a worker's later tasks of the same run reuse it
+    with whatever it built on first use (the calibration sample, memoised
+    plan variants). On Dask, :func:`ship` scatters instead.
+    """
+
+    __slots__ = ("key", "blob")
+
+    def __init__(self, obj: Any):
+        self.blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        self.key = uuid.uuid4().hex
+
+    def __getstate__(self) -> tuple[str, bytes]:
+        return self.key, self.blob
+
+    def __setstate__(self, state: tuple[str, bytes]) -> None:
+        self.key, self.blob = state
+
+    def get(self) -> Any:
+        """The object (unpickled on this process's first call for this shipment)."""
+        hit = _RECEIVED.get(self.key, _RECEIVED)
+        if hit is _RECEIVED:
+            hit = pickle.loads(self.blob)
+            _RECEIVED.put(self.key, hit, float(len(self.blob)))
+        return hit
+
+
+def ship(executor: Any, obj: Any) -> Any:
+    """``obj`` as tasks on ``executor`` should carry it: itself (serial), a Dask future (scattered once), or :class:`Shipped`."""
+    if executor is None or executor == "serial" or obj is None:
+        return obj
+    if is_dask_client(executor):
+        return executor.scatter(obj, hash=False)
+    return Shipped(obj)
+
+
+def received(obj: Any) -> Any:
+    """The object a task was given through :func:`ship` (a Dask future arrives as the object itself)."""
+    return obj.get() if isinstance(obj, Shipped) else obj
+
+
+class _Later:
+    """A serial task: run when its result is asked for."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, args: tuple):
+        self.fn, self.args = fn, args
+
+    def result(self) -> Any:
+        return self.fn(*self.args)
+
+
+def submit_task(executor: Any, fn, args: tuple) -> Any:
+    """Start ``fn(*args)`` on ``executor`` (serial: when its result is asked for); returns a handle for :func:`task_result`."""
+    if executor is None or executor == "serial":
+        return _Later(fn, args)
+    if is_dask_client(executor):
+        return executor.submit(fn, *args, pure=False)
+    if hasattr(executor, "submit"):  # concurrent.futures.Executor
+        return executor.submit(fn, *args)
+    raise TypeError(f"executor: expected None, 'serial', a concurrent.futures Executor or a dask Client, got {executor!r}")
+
+
+def task_result(handle: Any) -> Any:
+    """The result of a :func:`submit_task` handle (a Dask future is released once read)."""
+    out = handle.result()
+    release = getattr(handle, "release", None)
+    if release is not None:
+        release()
+    return out
