@@ -654,7 +654,7 @@ def currency_problems(data: dict) -> list[tuple[str, str]]:
 
 
 #: role-plan mechanics that settle over the whole year, not (yet) combined with effective-dated versions
-_UNVERSIONED = ("draw", "spiffs", "payout", "quota_relief")
+_UNVERSIONED = ("draw", "spiffs", "payout", "quota_relief", "clawback", "programmes", "projects")
 
 
 def version_problems(where: str, rp: dict, plans: dict, role: str) -> list[tuple[str, str]]:

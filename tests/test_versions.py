@@ -154,11 +154,17 @@ def test_bad_versions_name_the_field(small_dict, versions, field, words):
     assert field in msg and words in msg, msg
 
 
-def test_versions_reject_year_long_mechanics(small_dict):
+@pytest.mark.parametrize("key, value", [
+    ("draw", {"amount": 1000}),
+    ("programmes", [{"name": "club", "kind": "honour", "threshold": 1.2, "value": 5000}]),
+    ("projects", {"share_of_effort": 0.1, "shared_weight": 0.5, "payout": 2000}),
+])
+def test_versions_reject_year_long_mechanics(small_dict, key, value):
+    """Mechanics the segments' pay does not settle are refused with a plan that has versions, not ignored."""
     small_dict["plans"]["mid"] = {"base": "current", "changes": {"roles": {"ka": {
-        "versions": [{"from_month": 7, "plan": "variant"}], "draw": {"amount": 1000}}}}}
+        "versions": [{"from_month": 7, "plan": "variant"}], key: value}}}}
     msg = _problems(small_dict)
-    assert "plans.mid.roles.ka.draw" in msg and "not supported" in msg
+    assert f"plans.mid.roles.ka.{key}" in msg and "not supported" in msg, msg
 
 
 def _anticipation(rich_ti: float = 40000) -> dict:

@@ -494,7 +494,7 @@ class DynamicBehaviour:
         rp = scen.role_plan(plan, role)
         TI = scen.target_incentive(plan, role)
         w = rp.team.weight if bp.team.enabled else 0.0
-        quota, mv_ind, comp_ind, pr_ind, mv_full = self._own_values(plan, role)
+        quota, mv_ind, comp_ind, pr_ind, mv_full = self._own_values(plan, role, scen)
         team_lin, D, P = 0.0, 0.0, 0.0
         N = float(scen.roles[role].team_size)
         sig = _teammate_weight(bp.team.social_weight, N) if bp.team.enabled else 0.0
@@ -513,16 +513,17 @@ class DynamicBehaviour:
             mv_full=mv_full, pr_ind=pr_ind, team_lin=team_lin, D=D, P=P, N=N, sig=sig,
         )
 
-    def _own_values(self, plan: str, role: str) -> tuple:
-        """Quotas and marginal values of a plan on the calibration sample that do not depend on teammates' output.
+    def _own_values(self, plan: str, role: str, scen: Scenario) -> tuple:
+        """Quotas and marginal values of a plan of ``scen`` (the model's scenario, or a variant holding ``plan``)
+        on the calibration sample that do not depend on teammates' output.
 
         Kept per plan and role: every mean-field iteration of :meth:`_solve_mean_field` asks again with a new
-        ``omega``, which changes only the team pool's terms.
+        ``omega``, which changes only the team pool's terms. (A variant's plan has a name of its own.)
         """
         key = (plan, role)
         hit = self._own.get(key)
         if hit is None:
-            scen, world, meas = self.scenario, self.cal.worlds[role], self.cal.measures[role]
+            world, meas = self.cal.worlds[role], self.cal.measures[role]
             quota = set_quotas(scen, plan, world)
             s_ind, p_ind = team_variant(scen, plan, 0.0)
             mv_ind, comp_ind, pr_ind = marginal_values(s_ind, p_ind, role, world, meas, quota)
