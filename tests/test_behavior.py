@@ -92,9 +92,9 @@ KNOWN_FAILING_EFFECTS = {
 }
 
 #: trials per finding: enough that the expected effect is several SEs from zero
-#: (the quarterly-bonus tercile difference on key accounts is small: +0.80 pp, SE 0.21 at 200 trials)
+#: (the quarterly-bonus tercile difference on key accounts is small: +1.22 pp, SE 0.19 at 200 trials)
 #: (the salary-under-risk net gain on key accounts: +4.1% of OTE, SE 0.67 at 200 trials)
-#: (the lump-sum incremental share on key accounts: 51.7%, SE 0.5 at 200 trials, against the 50% it must exceed)
+#: (the lump-sum incremental share on key accounts: 52.5%, SE 0.5 at 200 trials, against the 50% it must exceed)
 FINDING_TRIALS = {"quarterly_low": 120, "salary_risk": 80, "lump_sums": 200}
 
 
@@ -390,29 +390,3 @@ def test_pushed_deals_held_to_the_next_period_end_count_in_the_reps_state():
     (_, x, _), = V._f_quarterly_low(s, 100, 1)
     m, _, lo, _ = V._ci(x)
     assert lo > 0, (m, lo)
-
-
-def test_pulled_deals_still_owed_count_in_the_reps_state():
-    """A rep who pulled next quarter's deals in starts the quarter owing them, as the programme assumes (the period
-    starts that far behind, docs/model.md section 4.4): effort is looked up at the state net of the deals still owed
-    (``production.run_year`` tells the policy the carried amount), not at zero until later sales have paid them off."""
-    s = V.swap_role(V._load("quarterly_bonus"), "telesales")
-    m = DynamicBehaviour(s)
-    draws = draw_chunk(Layout.of(s), root_seed(1), np.arange(12))
-    world = role_world(s, "reps", draws, market_multiplier(s, draws))
-    pol = m.policy("quarterly", world, set_quotas(s, "quarterly", world))
-    owed = {}
-    orig = pol.carried
-
-    def carried(mm, carry):
-        owed[mm] = None if carry is None else np.minimum(carry, 0.0).copy()
-        orig(mm, carry)
-
-    pol.carried = carried
-    run_year(world, pol)
-    debt = owed[2] < 0  # still owed after the first quarter's end
-    assert debt.any(), "no rep pulled in at the first quarter's end: the test's premise is gone"
-    left = pol.rs.inc[3:6].sum() * pol.er / np.maximum(pol.quota, 1e-12)
-    x_start = pol.log.expected_left[..., 3] - left  # the state the rep looked effort up at in April
-    np.testing.assert_allclose(x_start[debt], (owed[2] / pol.P.target[..., 1])[debt], rtol=1e-9)
-    assert np.all(x_start[debt] < 0)

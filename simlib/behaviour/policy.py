@@ -180,7 +180,6 @@ class DynamicPolicy(PolicyBase):
         self.mix = rs.mix
         self.timing = params.timing.price_discount if params.timing.enabled else None
         self.held = None  # pushed revenue held to the plan's next period end (T, R)
-        self.owed = None  # pulled-in revenue still owed by the following months (T, R), <= 0 (:meth:`carried`)
 
     #: statement months (0-11, a statement at the end of each) of the plan and of today's plan; None: every month
     statements: tuple[tuple[int, ...] | None, tuple[int, ...] | None] = (None, None)
@@ -207,7 +206,7 @@ class DynamicPolicy(PolicyBase):
     def __call__(self, m: int, hist: History) -> Controls:
         log = self.log
         if self.eff_on:
-            xp = self._known(self.P, m, hist, self.statements[0]) + self._held_x(m) + self._owed_x(m)
+            xp = self._known(self.P, m, hist, self.statements[0]) + self._held_x(m)
             ep = self._lagged(self.P, m, xp)
             log.model_effort[..., m] = ep
             if self.record_only:
@@ -236,22 +235,6 @@ class DynamicPolicy(PolicyBase):
         if self.held is None:
             return 0.0
         return self.held / np.maximum(self.P.target[..., self.P.period_of[m]], 1e-12)
-
-    def carried(self, m: int, carry: np.ndarray | None) -> None:
-        """Keep what :func:`simlib.model.production.run_year` still carries after month m: its negative part,
-        pulled-in deals not yet taken out of the following months' revenue."""
-        self.owed = None if carry is None else np.minimum(carry, 0.0)
-
-    def _owed_x(self, m: int) -> np.ndarray | float:
-        """Attainment of month m's period still owed for deals pulled in at an earlier period end (<= 0).
-
-        The programme starts the period after a pull that far behind (section
-        4.4); realised revenue shows the debt only as the following months'
-        sales pay it off. The rep knows what they owe from the first month on.
-        """
-        if self.owed is None:
-            return 0.0
-        return self.owed / np.maximum(self.P.target[..., self.P.period_of[m]], 1e-12)
 
     def _lagged(self, tr: Track, m: int, x: np.ndarray) -> np.ndarray:
         """Effort for month m when it pays off ``lag`` months later (key-account pipeline).

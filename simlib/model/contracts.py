@@ -158,12 +158,6 @@ class PolicyBase(ABC):
         """No revenue moves across period ends."""
         return None, None
 
-    def carried(self, month: int, carry: np.ndarray | None) -> None:
-        """Told by :func:`simlib.model.production.run_year` after month ``month``'s settlement: the revenue
-        still carried into the following months, (T, R) money (negative: pulled-in deals still owed), or None.
-        Ignored by default."""
-        return None
-
     def record(self, measures: Mapping[str, np.ndarray]) -> None:
         """Replay the months of today's finished year through ``__call__`` and ``settle``.
 

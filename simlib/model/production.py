@@ -560,11 +560,6 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
     making any month negative; what is left at year end wraps to the start of
     the year (steady state: last year's year-end pull-in is owed by this year),
     taken from January, then February, and so on, never below zero.
-
-    After month ``m``'s settlement a policy with a ``carried(m, carry)``
-    method (:meth:`simlib.model.contracts.PolicyBase.carried`) is told the
-    revenue still carried into the following months, (T, R) money, negative
-    where pulled-in deals are still owed (``None`` before any move).
     """
     proc = RoleProcess(world)
     if policy is None:
@@ -575,7 +570,6 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
         names = {k: v for k, v in names.items() if k in world.role.measure_kinds}
     hist: dict[str, list[np.ndarray]] = {k: [] for k in names}
     carry = None
-    carried = getattr(policy, "carried", None)
     for m in range(MONTHS):
         c = policy(m, hist)
         out = proc.step(m, c)
@@ -590,8 +584,6 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
         if now is not None:
             hist["revenue"][m] = hist["revenue"][m] + now
             carry = later if carry is None else carry + later
-        if carried is not None:
-            carried(m, carry)
     res = {k: np.stack(v, axis=-1) for k, v in hist.items()}
     if carry is not None:
         # steady state: what is still carried at year end wraps to the start of the
