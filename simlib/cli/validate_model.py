@@ -7,7 +7,7 @@ import sys
 import time
 
 from simlib.cli.args import int_arg, seed
-from simlib.fit.findings import FINDINGS, validate_model
+from simlib.fit.findings import FINDINGS, ROLE_CHOICES, validate_model
 
 
 def add_parser(subparsers) -> None:
@@ -18,8 +18,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--only", nargs="+", metavar="KEY", help="only these findings: " + ", ".join(f.key for f in FINDINGS))
     p.add_argument("--format", choices=("table", "csv"), default="table")
-    p.add_argument("--roles", choices=("both", "first", "second"), default="both",
-                   help="check each finding on its scenario's role and a second role type (both, default), or one of them")
+    p.add_argument("--roles", choices=tuple(ROLE_CHOICES), default="all",
+                   help="check each finding on its scenario's role and the two other role types (all, default), "
+                        "the first two (both), or one of them (first, second, third)")
     p.add_argument("--progress", action="store_true", help="print the time each finding takes")
     p.set_defaults(func=run)
 
