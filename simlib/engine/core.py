@@ -563,20 +563,27 @@ def prepare_run(scenario: Scenario, plans: Sequence[str] | None = None, referenc
                 behaviour: str | BehaviourModel | None = None) -> RunSpec:
     """Plans, metrics and behaviour model of a simulation, checked before any work (unknown plans, behaviours)."""
     plan_list, ref = _resolve_plans(scenario, plans, reference)
-    named = named_metric_names(scenario)
-    metrics = [m for m in METRICS if (m not in DRAW_METRICS or uses_draws(scenario))
-               and (m not in SPIFF_METRICS or uses_spiffs(scenario))
-               and (m not in NAMED_METRICS or m in named)
-               and (m not in CALENDAR_METRICS or uses_payout(scenario))
-               and (m not in CLAWBACK_METRICS or uses_cancellations(scenario))
-               and (m not in PROGRAMME_METRICS or uses_programmes(scenario))
-               and (m not in PROJECT_METRICS or uses_projects(scenario))
-               and (m not in CURRENCY_METRICS or uses_currencies(scenario))
-               and (m not in CREDIT_METRICS or uses_crediting(scenario))]
+    left_out = {m for family, used in _metric_families(scenario) if not used for m in family}
+    left_out |= set(NAMED_METRICS) - set(named_metric_names(scenario))
+    metrics = [m for m in METRICS if m not in left_out]
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)
     return RunSpec(scenario, lay, behaviour, model)
+
+
+def _metric_families(scenario: Scenario) -> tuple[tuple[dict, bool], ...]:
+    """The metrics of each optional mechanic, and whether the scenario uses it (its metrics are in results only then)."""
+    return (
+        (DRAW_METRICS, uses_draws(scenario)),
+        (SPIFF_METRICS, uses_spiffs(scenario)),
+        (CALENDAR_METRICS, uses_payout(scenario)),
+        (CLAWBACK_METRICS, uses_cancellations(scenario)),
+        (PROGRAMME_METRICS, uses_programmes(scenario)),
+        (PROJECT_METRICS, uses_projects(scenario)),
+        (CURRENCY_METRICS, uses_currencies(scenario)),
+        (CREDIT_METRICS, uses_crediting(scenario)),
+    )
 
 
 def shipped_chunk(run: Any, root: np.random.SeedSequence, start: int, stop: int) -> tuple[int, np.ndarray, np.ndarray]:
