@@ -650,6 +650,25 @@ def currency_problems(data: dict) -> list[tuple[str, str]]:
         if isinstance(cur, str) and cur != report and cur not in fx:
             out.append((f"roles.{rname}.currency", f"'{cur}' has no exchange rate: add fx: {{{cur}: rate}} "
                                                    f"({report} per {cur}), or use one of {sorted([report, *fx])}"))
+    return out + _credit_currency_problems(data.get("roles") or {}, report)
+
+
+def _credit_currency_problems(roles: dict, report: str) -> list[tuple[str, str]]:
+    """A role credited on another's results (``credited_on``) is paid on that role's money, so in its currency:
+    a commission rate or a quota on credited revenue has no meaning across currencies (not converted)."""
+    def cur(spec) -> str:
+        c = spec.get("currency") if isinstance(spec, dict) else None
+        return c if isinstance(c, str) and c else report
+
+    out = []
+    for rname, spec in roles.items():
+        co = spec.get("credited_on") if isinstance(spec, dict) else None
+        cov = co.get("role") if isinstance(co, dict) else None
+        if isinstance(cov, str) and cov in roles and cur(spec) != cur(roles[cov]):
+            out.append((f"roles.{rname}.currency",
+                        f"'{rname}' is credited on '{cov}', whose results are in {cur(roles[cov])}, but is paid in "
+                        f"{cur(spec)}; credited results are not converted between currencies: "
+                        f"set currency: {cur(roles[cov])} on '{rname}'"))
     return out
 
 

@@ -44,6 +44,7 @@ from simlib.model.metrics import (
     local_metrics,
     named_metrics,
     named_sums,
+    named_sums_in_currency,
     pool_named,
 )
 from simlib.model.pipeline import RoleOutcome, passes, worlds
@@ -278,7 +279,7 @@ def _plan_metrics(scenario: Scenario, outcomes: Iterable[RoleOutcome], T: int,
         g = group_metrics(arrays)
         g.update(bm)
         if named:
-            sums.append(_named_sums(o))
+            sums.append(_named_sums(o) if rate is None else named_sums_in_currency(_named_sums(o), rate))
             g.update(named_metrics(sums[-1], named, T))
         g.update(local)
         per_group[o.role] = g

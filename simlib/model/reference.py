@@ -1235,16 +1235,19 @@ def simulate_reference(
             for m, v in _group_metrics(*pooled.values()).items():
                 out[plan][TOTAL][m].append(v)
             if programmes:
-                _programme_metrics(scenario, plan, tr["pay"][plan], out[plan])
+                _programme_metrics(scenario, plan, tr["pay"][plan], out[plan], tr["fx"])
     return {"plans": plans, "groups": groups, "trials": int(trials), "metrics": out}
 
 
-def _programme_metrics(scenario: Scenario, plan: str, pay: dict[str, Any], out: dict[str, dict[str, list]]) -> None:
-    """Append one trial's :data:`PROGRAMME_REFERENCE_METRICS` of each role and the total to ``out`` (group -> metric)."""
+def _programme_metrics(scenario: Scenario, plan: str, pay: dict[str, Any], out: dict[str, dict[str, list]],
+                       fx: dict[str, float]) -> None:
+    """Append one trial's :data:`PROGRAMME_REFERENCE_METRICS` of each role and the total to ``out`` (group -> metric);
+    cost and value are money, converted to the reporting currency at the role's rate ``fx``."""
     total = dict.fromkeys(PROGRAMME_REFERENCE_METRICS, 0.0)
     for rname, role in scenario.roles.items():
         pg = pay[rname]["programmes"] or {}
-        sums = {f"programme_{k}": sum(pg.get(k, [0.0] * role.headcount)) for k in ("cost", "value", "winners", "trained")}
+        sums = {f"programme_{k}": sum(pg.get(k, [0.0] * role.headcount)) * (fx[rname] if k in ("cost", "value") else 1.0)
+                for k in ("cost", "value", "winners", "trained")}
         for m, v in sums.items():
             out[rname][m].append(v)
             total[m] += v

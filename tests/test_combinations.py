@@ -1,0 +1,144 @@
+"""Plan mechanics combined: currencies with named measures, programmes, clawbacks, draws, SPIFFs, the payout
+calendar and crediting; versions with scorecards, named measures and crediting (docs/model.md section 3,
+combining mechanics). Each combination either gives the numbers of its parts or is refused naming the field."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+
+import simlib
+from simlib.errors import ScenarioError
+from simlib.io import SHIPPED
+from simlib.model.reference import simulate_reference
+
+TRIALS = 12
+RATE = 0.9
+
+
+def _summary(res):
+    return res.summary().set_index(["plan", "group", "metric"])["mean"]
+
+
+def _scenario(d: dict):
+    return simlib.scenario_from_dict(copy.deepcopy(d), "combo.yaml")
+
+
+def _in_usd(d: dict, *roles: str) -> dict:
+    """The same scenario with ``roles`` paid in USD at 0.9 EUR per USD (every amount then reads as USD)."""
+    d = copy.deepcopy(d)
+    for r in roles:
+        d["roles"][r]["currency"] = "USD"
+    d["fx"] = {"USD": RATE}
+    return d
+
+
+def _both(d: dict, plans, *roles: str, trials: int = TRIALS):
+    """Summaries of a scenario in the reporting currency and with ``roles`` in USD, on the same draws."""
+    a = _summary(simlib.simulate(_scenario(d), plans, trials=trials, rng=5, behaviour="none"))
+    b = _summary(simlib.simulate(_scenario(_in_usd(d, *roles)), plans, trials=trials, rng=5, behaviour="none"))
+    return a, b
+
+
+def _with_mechanics(small_dict: dict) -> dict:
+    """Key accounts with a cancellation process and a plan holding a recoverable draw, a clawback, a SPIFF and a
+    payout calendar together."""
+    d = copy.deepcopy(small_dict)
+    d["roles"]["ka"]["production"].update(cancel_rate=0.1, cancel_window_months=4)
+    d["plans"]["together"] = {"base": "current", "changes": {"roles": {"ka": {
+        "draw": {"amount": 5000, "period": "quarter", "recoverable": True, "at_year_end": "forgive"},
+        "clawback": {"window_months": 6, "at_year_end": "carry"},
+        "spiffs": [{"name": "q3_logos", "measure": "new_accounts", "from": 7, "to": 9, "rate": 5000,
+                    "budget": 100000}],
+        "payout": {"lag_months": 1},
+    }}}}
+    return d
+
+
+def test_named_measures_of_a_foreign_currency_role_are_converted(small_dict):
+    """Profit after discounts of a USD role is its USD figure times the rate; shares and growth are unchanged,
+    and the total's pooled share weighs each role's money in the reporting currency."""
+    d = copy.deepcopy(small_dict)
+    d["roles"]["ka"]["measures"] = {"profit_after_discounts": {"discount": 0.08}, "market_share": {"share": 0.1},
+                                    "growth": {}}
+    d["roles"]["ts"]["measures"] = {"profit_after_discounts": {"discount": 0.05}, "market_share": {"share": 0.2}}
+    a, b = _both(d, ["current"], "ka")
+    k = ("current", "ka")
+    assert b[(*k, "profit_after_discounts")] == pytest.approx(RATE * a[(*k, "profit_after_discounts")], rel=1e-12)
+    assert b[("current", "total", "profit_after_discounts")] == pytest.approx(
+        RATE * a[(*k, "profit_after_discounts")] + a[("current", "ts", "profit_after_discounts")], rel=1e-12)
+    for m in ("market_share", "growth_rate"):
+        assert b[(*k, m)] == pytest.approx(a[(*k, m)], rel=1e-12)
+    assert b[("current", "ts", "market_share")] == a[("current", "ts", "market_share")]
+    # the pooled share moves towards the unconverted role's, as its money now weighs more
+    ka, ts = a[(*k, "market_share")], a[("current", "ts", "market_share")]
+    assert min(ka, ts) < b[("current", "total", "market_share")] < max(ka, ts)
+    assert b[("current", "total", "market_share")] != pytest.approx(a[("current", "total", "market_share")], rel=1e-9)
+
+
+def test_draws_clawbacks_spiffs_and_calendar_convert_together(small_dict):
+    """Every cost of a plan combining a draw, a clawback, a SPIFF and a payout calendar converts at the rate."""
+    d = _with_mechanics(small_dict)
+    a, b = _both(d, ["together"], "ka")
+    k = ("together", "ka")
+    for m in ("incentive_cost", "spiff_cost", "clawback_recovered", "clawback_unrecovered", "cancelled_revenue",
+              "draw_outstanding", "revenue"):
+        assert b[(*k, m)] == pytest.approx(RATE * a[(*k, m)], rel=1e-12), m
+    assert a[(*k, "clawback_recovered")] > 0 and a[(*k, "spiff_cost")] > 0
+    cash = [m for m in {i[2] for i in a.index} if m.startswith("cash_")]
+    assert cash
+    for m in cash:
+        assert b[(*k, m)] == pytest.approx(RATE * a[(*k, m)], rel=1e-12, abs=1e-9), m
+    assert b[(*k, "incentive_cost_local")] == pytest.approx(a[(*k, "incentive_cost")], rel=1e-12)
+
+
+def test_combined_mechanics_in_a_foreign_currency_match_the_reference(small_dict):
+    """Engine and slow reference agree draw for draw on the combined plan and on programmes in USD."""
+    d = _with_mechanics(small_dict)
+    d["plans"]["programmes"] = {"base": "current", "changes": {"roles": {"ka": {"programmes": [
+        {"name": "club", "kind": "honour", "threshold": 1.1, "value": 6000, "cost_per_winner": 8000},
+        {"name": "training", "kind": "training", "share": 0.3, "select": "highest", "cost_per_head": 4000,
+         "ability_gain": 0.05, "delay_months": 3}]}}}}
+    s = _scenario(_in_usd(d, "ka"))
+    plans = ["together", "programmes"]
+    res = _summary(simlib.simulate(s, plans, trials=3, rng=3, behaviour="none"))
+    ref = simulate_reference(s, plans, trials=3, rng=3)
+    for plan in plans:
+        for g in ref["groups"]:
+            for m, v in ref["metrics"][plan][g].items():
+                assert res[(plan, g, m)] == pytest.approx(np.mean(v), rel=1e-9, abs=1e-6), (plan, g, m)
+    assert np.mean(ref["metrics"]["programmes"]["ka"]["programme_cost"]) > 0
+
+
+def _crediting() -> dict:
+    with open(SHIPPED / "scenarios" / "crediting.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def test_crediting_across_currencies_is_refused_naming_the_role():
+    """An overlay or manager paid in another currency than the role it is credited on is refused."""
+    d = _in_usd(_crediting(), "key_account")
+    with pytest.raises(ScenarioError) as e:
+        _scenario(d)
+    msg = str(e.value)
+    for r in ("sales_engineer", "ka_manager"):
+        assert f"roles.{r}.currency" in msg
+    assert "credited on 'key_account', whose results are in USD, but is paid in EUR" in msg
+    assert "telesales" not in msg and "ts_manager" not in msg
+
+
+def test_overlays_and_managers_in_their_role_currency_convert_with_it():
+    """Split deals, an overlay and a manager all in USD: their costs are the EUR scenario's times the rate."""
+    d = _crediting()
+    a, b = _both(d, ["current", "overlay_commission"], "key_account", "sales_engineer", "ka_manager", trials=6)
+    for plan in ("current", "overlay_commission"):
+        for g, m in (("key_account", "credited_revenue"), ("sales_engineer", "overlay_cost"),
+                     ("ka_manager", "manager_cost"), ("sales_engineer", "incentive_cost")):
+            assert b[(plan, g, m)] == pytest.approx(RATE * a[(plan, g, m)], rel=1e-12), (plan, g, m)
+        assert b[(plan, "key_account", "credit_ratio")] == pytest.approx(a[(plan, "key_account", "credit_ratio")])
+        assert b[(plan, "telesales", "incentive_cost")] == a[(plan, "telesales", "incentive_cost")]
+        assert b[(plan, "total", "manager_cost")] == pytest.approx(
+            RATE * a[(plan, "ka_manager", "manager_cost")] + a[(plan, "ts_manager", "manager_cost")], rel=1e-12)
