@@ -618,7 +618,8 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
                 continue
             if isinstance(rp, dict):
                 named = roles[rname].get("measures") if isinstance(roles[rname], dict) else None
-                out += _role_plan_problems(where, rp, process[rname], named, rname)
+                # a credited role's named measures are its front-line role's: the hint names that role
+                out += _role_plan_problems(where, rp, process[rname], named, credited_chain(roles, rname)[-1])
                 out += version_problems(where, rp, plans, rname)
         missing = set(process) - set(proles)
         if missing:
@@ -809,6 +810,8 @@ def inherit_credited(roles: Any) -> Any:
             new.update({k: source[k] for k in CREDIT_INHERITED[1:] if k in source})
             if "process" in source:
                 new.setdefault("process", source["process"])
+            if source.get("measures") is not None:  # its named measures roll up from the covered reps'
+                new.setdefault("measures", source["measures"])
             out[name] = new
     return out
 
@@ -869,6 +872,10 @@ def _credited_on_problems(roles: dict, name: str, spec: dict, co: dict, roster: 
     if "process" in spec and "process" in front and spec["process"] != front["process"]:
         out.append((f"{where}.process", f"a credited role has the process of the role it is credited on "
                                          f"('{front['process']}'); leave process out"))
+    if spec.get("measures") is not None and spec.get("measures") != front.get("measures"):
+        out.append((f"{where}.measures", f"a credited role's named measures roll up from the reps of "
+                                          f"'{chain[-1]}', on that role's terms; leave measures out here and "
+                                          f"give them in roles.{chain[-1]}.measures"))
     H, S, n = cspec.get("headcount"), cspec.get("team_size", 8), spec.get("headcount")
     if roster or not all(isinstance(x, int) and x >= 1 for x in (H, S, n)):
         return out

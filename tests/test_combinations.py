@@ -142,3 +142,79 @@ def test_overlays_and_managers_in_their_role_currency_convert_with_it():
         assert b[(plan, "telesales", "incentive_cost")] == a[(plan, "telesales", "incentive_cost")]
         assert b[(plan, "total", "manager_cost")] == pytest.approx(
             RATE * a[(plan, "ka_manager", "manager_cost")] + a[(plan, "ts_manager", "manager_cost")], rel=1e-12)
+
+
+def _crediting_with_measures() -> dict:
+    """Key accounts with named measures (split deals, an overlay and managers over them), the overlay paid in part
+    on profit after discounts and the key-account managers on their teams' retention."""
+    d = _crediting()
+    d["roles"]["key_account"]["measures"] = {"retention": {"customers": 12, "churn": 0.01},
+                                             "profit_after_discounts": {"discount": 0.06},
+                                             "market_share": {"share": 0.15}}
+    d["plans"]["named"] = {"base": "current", "changes": {"roles": {
+        "ka_manager": {"components": [
+            {"name": "revenue", "weight": 0.7},
+            {"name": "retention", "measure": "retention", "weight": 0.3, "target": 0.9,
+             "points": [[0.9, 0.0], [1.0, 1.0], [1.05, 1.5]]}]},
+        "sales_engineer": {"components": [
+            {"name": "revenue", "weight": 0.6},
+            {"name": "margin", "measure": "profit_after_discounts", "weight": 0.4, "target": 12000000,
+             "points": [[0.5, 0.0], [1.0, 1.0], [1.5, 1.5]]}]}}}}
+    return d
+
+
+def test_named_measures_roll_up_to_overlays_and_managers():
+    """Overlays and managers are paid on the named measures of the reps they cover (engine and reference agree);
+    the named metrics count the front line's book once, on booked (not credited) revenue."""
+    d = _crediting_with_measures()
+    s = _scenario(d)
+    assert s.roles["ka_manager"].measures == s.roles["key_account"].measures  # taken from the covered role
+    plans = ["current", "named"]
+    res = _summary(simlib.simulate(s, plans, trials=3, rng=3, behaviour="none"))
+    ref = simulate_reference(s, plans, trials=3, rng=3)
+    for plan in plans:
+        for g in ref["groups"]:
+            for m, v in ref["metrics"][plan][g].items():
+                assert res[(plan, g, m)] == pytest.approx(np.mean(v), rel=1e-9, abs=1e-6), (plan, g, m)
+    assert res[("named", "ka_manager", "incentive_cost")] != res[("current", "ka_manager", "incentive_cost")]
+    assert res[("named", "sales_engineer", "incentive_cost")] != res[("current", "sales_engineer", "incentive_cost")]
+    a = _summary(simlib.simulate(s, ["current"], trials=TRIALS, rng=5, behaviour="none"))
+    for m in ("profit_after_discounts", "market_share", "retention_rate"):
+        assert a[("current", "total", m)] == pytest.approx(a[("current", "key_account", m)], rel=1e-12), m
+        for g in ("ka_manager", "sales_engineer"):  # theirs are the covered reps', not counted again
+            assert np.isnan(a.get(("current", g, m), np.nan)), (g, m)
+    unsplit = copy.deepcopy(d)
+    del unsplit["roles"]["key_account"]["split"]
+    b = _summary(simlib.simulate(_scenario(unsplit), ["current"], trials=TRIALS, rng=5, behaviour="none"))
+    assert a[("current", "key_account", "credit_ratio")] > 1.0
+    for m in ("market_share", "profit_after_discounts", "retention_rate"):  # splitting credit books nothing more
+        assert a[("current", "key_account", m)] == pytest.approx(b[("current", "key_account", m)], rel=1e-12), m
+
+
+def test_a_credited_role_gives_no_named_measures_of_its_own():
+    d = _crediting_with_measures()
+    d["roles"]["ka_manager"]["measures"] = {"retention": {"customers": 30, "churn": 0.02}}
+    with pytest.raises(ScenarioError) as e:
+        _scenario(d)
+    assert "roles.ka_manager.measures" in str(e.value)
+    assert "give them in roles.key_account.measures" in str(e.value)
+    d = _crediting_with_measures()
+    del d["roles"]["key_account"]["measures"]
+    with pytest.raises(ScenarioError) as e:
+        _scenario(d)
+    assert "plans.named.roles.ka_manager.components.1.measure" in str(e.value)
+    assert "needs roles.key_account.measures.retention" in str(e.value)  # where the measure comes from
+
+
+def test_a_version_on_the_same_quarterly_scorecard_from_july_changes_nothing():
+    """Versions and scorecards: a quarterly scorecard split at a quarter boundary into two versions of the same
+    terms pays exactly as the plan without versions (targets and pay at target prorate by months in force)."""
+    with open(SHIPPED / "scenarios" / "scorecards.yaml", encoding="utf-8") as f:
+        d = yaml.safe_load(f)
+    d["plans"]["twice"] = {"base": "scorecard", "changes": {"roles": {
+        "telesales": {"versions": [{"from_month": 7, "plan": "scorecard"}]}}}}
+    res = _summary(simlib.simulate(_scenario(d), ["scorecard", "twice"], trials=TRIALS, rng=4, behaviour="none"))
+    for m in ("incentive_cost", "payout_p50", "share_at_quota", "target_incentive"):
+        if ("scorecard", "telesales", m) in res.index:
+            assert res[("twice", "telesales", m)] == pytest.approx(res[("scorecard", "telesales", m)], rel=1e-12), m
+    assert res[("twice", "key_account", "incentive_cost")] == res[("scorecard", "key_account", "incentive_cost")]

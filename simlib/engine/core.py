@@ -12,6 +12,7 @@ import datetime as _dt
 import itertools
 import os
 import platform
+from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -306,9 +307,10 @@ def named_metric_names(scenario: Scenario) -> list[str]:
 def _named_sums(o: RoleOutcome) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """A role's sums behind the named metrics (none for a role without named measures)."""
     nm, R = o.world.role.measures, o.world.role.headcount
-    if nm is None:
+    if nm is None or o.world.role.credited_on is not None:  # credited roles' are their covered reps', counted there
         return {}
-    return named_sums(o.measures, None if nm.retention is None else float(nm.retention.customers * R),
+    measures = o.measures if o.credit is None else ChainMap({"revenue": o.credit.booked[..., None]}, o.measures)
+    return named_sums(measures, None if nm.retention is None else float(nm.retention.customers * R),
                       None if nm.visits is None else float(nm.visits.working_days * MONTHS * R))
 
 

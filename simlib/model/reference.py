@@ -1032,7 +1032,7 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
         demand = [role.season[m] * market[m] for m in range(MONTHS)]
         produce = _PRODUCERS[role.process]
         measures = [produce(role, rep, r, d, demand) for r, rep in enumerate(reps)]
-        for r, rep in enumerate(reps):
+        for r, rep in enumerate(reps if role.credited_on is None else ()):  # a credited role's roll up
             _produce_named(role, rep, r, d, demand, measures[r])
         if "cancel" in d:
             _cancel(role, reps, measures, d)
@@ -1103,7 +1103,7 @@ def reference_credited_pay(scenario: Scenario, plan: str, roles: dict[str, Any],
                 cov_measures, cov_quota = credited[co.role]
                 cov_reps = roles[co.role]["reps"]
                 groups = _covered_groups(role, cov_reps)
-                kinds = MEASURES[role.process]
+                kinds = role.measure_kinds  # the process's and the named measures it takes from its front-line role
                 measures = [_credited_rep(kinds, co.share, [cov_measures[i] for i in g]) for g in groups]
                 level = scenario.role_plan(plan, rname).quota.level
                 quota = [level * co.share * sum(cov_quota[i] for i in g) for g in groups]
