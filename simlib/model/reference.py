@@ -1109,9 +1109,22 @@ def reference_credited_pay(scenario: Scenario, plan: str, roles: dict[str, Any],
                 quota = [level * co.share * sum(cov_quota[i] for i in g) for g in groups]
                 booked = [0.0] * role.headcount
             credited[rname] = (measures, quota)
-            out[rname] = reference_pay(scenario, plan, rname, info["reps"], measures, quota, market)
+            vq = _credited_version_quotas(scenario, plan, rname, quota) if co is not None else \
+                {v.plan: _quotas(scenario, v.plan, rname, info["reps"], info["draws"])
+                 for v in scenario.role_plan(plan, rname).versions}
+            out[rname] = reference_pay(scenario, plan, rname, info["reps"], measures, quota, market, vq)
             out[rname]["booked"] = booked
             out[rname]["credited"] = [sum(m["revenue"]) for m in measures]
+    return out
+
+
+def _credited_version_quotas(scenario: Scenario, plan: str, rname: str, quota: list[float]) -> dict[str, list[float]]:
+    """A credited role's annual quota under each of its versions: the plan's, at the version's quota level."""
+    own = scenario.role_plan(plan, rname).quota.level
+    out = {}
+    for v in scenario.role_plan(plan, rname).versions:
+        ratio = scenario.role_plan(v.plan, rname).quota.level / own if own > 0 else 1.0
+        out[v.plan] = [q * ratio for q in quota]
     return out
 
 
