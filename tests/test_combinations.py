@@ -304,3 +304,27 @@ def test_versions_on_credited_and_front_roles_match_the_reference():
                 assert res[(plan, g, m)] == pytest.approx(np.mean(v), rel=1e-9, abs=1e-6), (plan, g, m)
     # the managers' second half at the lower quota pays more than the same half at today's
     assert res[("h2", "ka_manager", "incentive_cost")] > res[("current", "ka_manager", "incentive_cost")]
+
+
+def test_behaviour_does_not_depend_on_the_currency_a_role_is_paid_in(small_dict):
+    """Under ``dynamic``, a role whose every amount is in USD behaves as in EUR (the same attainment and
+    behaviour indices) with a draw, a clawback, a SPIFF, an honour and pay on profit after discounts."""
+    d = _with_mechanics(small_dict)
+    d["roles"]["ka"]["measures"] = {"profit_after_discounts": {"discount": 0.08}}
+    d["plans"]["together"]["changes"]["roles"]["ka"]["programmes"] = [
+        {"name": "club", "kind": "honour", "threshold": 1.1, "value": 6000, "cost_per_winner": 8000}]
+    d["plans"]["margin"] = {"base": "current", "changes": {"roles": {"ka": {"components": [
+        {"name": "rev", "weight": 0.5}, {"name": "newacc", "weight": 0.2},
+        {"name": "margin", "measure": "profit_after_discounts", "weight": 0.3, "target": 600000,
+         "points": [[0.5, 0.0], [1.0, 1.0], [1.5, 1.5]]}]}}}}
+    plans = ["current", "together", "margin"]
+    a = _summary(simlib.simulate(_scenario(d), plans, trials=8, rng=5, behaviour="dynamic"))
+    b = _summary(simlib.simulate(_scenario(_in_usd(d, "ka")), plans, trials=8, rng=5, behaviour="dynamic"))
+    shares = [m for m in {i[2] for i in a.index} if m.startswith(("attainment_", "share_", "payout_"))]
+    assert shares
+    for p in plans:
+        for m in shares:
+            assert b[(p, "ka", m)] == pytest.approx(a[(p, "ka", m)], rel=1e-9, abs=1e-12), (p, m)
+        for m in ("incentive_cost", "revenue", "profit_after_discounts", "discount_cost"):
+            assert b[(p, "ka", m)] == pytest.approx(RATE * a[(p, "ka", m)], rel=1e-9), (p, m)
+    assert a[("together", "ka", "revenue")] != a[("current", "ka", "revenue")]  # the mechanics moved behaviour
