@@ -618,7 +618,8 @@ def _cross_problems(data: Any) -> list[tuple[str, str]]:
                 continue
             if isinstance(rp, dict):
                 named = roles[rname].get("measures") if isinstance(roles[rname], dict) else None
-                out += _role_plan_problems(where, rp, process[rname], named, rname)
+                # a credited role's named measures are its front-line role's: the hint names that role
+                out += _role_plan_problems(where, rp, process[rname], named, credited_chain(roles, rname)[-1])
                 out += version_problems(where, rp, plans, rname)
         missing = set(process) - set(proles)
         if missing:
@@ -650,6 +651,25 @@ def currency_problems(data: dict) -> list[tuple[str, str]]:
         if isinstance(cur, str) and cur != report and cur not in fx:
             out.append((f"roles.{rname}.currency", f"'{cur}' has no exchange rate: add fx: {{{cur}: rate}} "
                                                    f"({report} per {cur}), or use one of {sorted([report, *fx])}"))
+    return out + _credit_currency_problems(data.get("roles") or {}, report)
+
+
+def _credit_currency_problems(roles: dict, report: str) -> list[tuple[str, str]]:
+    """A role credited on another's results (``credited_on``) is paid on that role's money, so in its currency:
+    a commission rate or a quota on credited revenue has no meaning across currencies (not converted)."""
+    def cur(spec) -> str:
+        c = spec.get("currency") if isinstance(spec, dict) else None
+        return c if isinstance(c, str) and c else report
+
+    out = []
+    for rname, spec in roles.items():
+        co = spec.get("credited_on") if isinstance(spec, dict) else None
+        cov = co.get("role") if isinstance(co, dict) else None
+        if isinstance(cov, str) and cov in roles and cur(spec) != cur(roles[cov]):
+            out.append((f"roles.{rname}.currency",
+                        f"'{rname}' is credited on '{cov}', whose results are in {cur(roles[cov])}, but is paid in "
+                        f"{cur(spec)}; credited results are not converted between currencies: "
+                        f"set currency: {cur(roles[cov])} on '{rname}'"))
     return out
 
 
@@ -790,6 +810,8 @@ def inherit_credited(roles: Any) -> Any:
             new.update({k: source[k] for k in CREDIT_INHERITED[1:] if k in source})
             if "process" in source:
                 new.setdefault("process", source["process"])
+            if source.get("measures") is not None:  # its named measures roll up from the covered reps'
+                new.setdefault("measures", source["measures"])
             out[name] = new
     return out
 
@@ -850,6 +872,10 @@ def _credited_on_problems(roles: dict, name: str, spec: dict, co: dict, roster: 
     if "process" in spec and "process" in front and spec["process"] != front["process"]:
         out.append((f"{where}.process", f"a credited role has the process of the role it is credited on "
                                          f"('{front['process']}'); leave process out"))
+    if spec.get("measures") is not None and spec.get("measures") != front.get("measures"):
+        out.append((f"{where}.measures", f"a credited role's named measures roll up from the reps of "
+                                          f"'{chain[-1]}', on that role's terms; leave measures out here and "
+                                          f"give them in roles.{chain[-1]}.measures"))
     H, S, n = cspec.get("headcount"), cspec.get("team_size", 8), spec.get("headcount")
     if roster or not all(isinstance(x, int) and x >= 1 for x in (H, S, n)):
         return out

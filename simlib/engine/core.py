@@ -12,6 +12,7 @@ import datetime as _dt
 import itertools
 import os
 import platform
+from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ from simlib.model.metrics import (
     local_metrics,
     named_metrics,
     named_sums,
+    named_sums_in_currency,
     pool_named,
 )
 from simlib.model.pipeline import RoleOutcome, passes, worlds
@@ -278,7 +280,7 @@ def _plan_metrics(scenario: Scenario, outcomes: Iterable[RoleOutcome], T: int,
         g = group_metrics(arrays)
         g.update(bm)
         if named:
-            sums.append(_named_sums(o))
+            sums.append(_named_sums(o) if rate is None else named_sums_in_currency(_named_sums(o), rate))
             g.update(named_metrics(sums[-1], named, T))
         g.update(local)
         per_group[o.role] = g
@@ -305,9 +307,10 @@ def named_metric_names(scenario: Scenario) -> list[str]:
 def _named_sums(o: RoleOutcome) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """A role's sums behind the named metrics (none for a role without named measures)."""
     nm, R = o.world.role.measures, o.world.role.headcount
-    if nm is None:
+    if nm is None or o.world.role.credited_on is not None:  # credited roles' are their covered reps', counted there
         return {}
-    return named_sums(o.measures, None if nm.retention is None else float(nm.retention.customers * R),
+    measures = o.measures if o.credit is None else ChainMap({"revenue": o.credit.booked[..., None]}, o.measures)
+    return named_sums(measures, None if nm.retention is None else float(nm.retention.customers * R),
                       None if nm.visits is None else float(nm.visits.working_days * MONTHS * R))
 
 

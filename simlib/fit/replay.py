@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from simlib.errors import PlanError, SimlibError
-from simlib.fit.history import History, HistoryError, Panel
+from simlib.fit.history import ALL_MEASURES, History, HistoryError, Panel
 from simlib.model.plans import PayResult, compute_pay
 from simlib.model.population import RoleWorld
 from simlib.model.production import Cancellations
@@ -65,13 +65,27 @@ def plan_measures(rp: RolePlan) -> dict[str, str]:
     return need
 
 
+def unrecorded_measures(scenario: Scenario, plan: str, roles) -> list[str]:
+    """Why ``plan`` cannot be paid from a history: each named measure (docs/model.md section 2) it pays ``roles``
+    on, in its own terms or a version's; they are simulated, and the history format has no column for them."""
+    out = []
+    for role in roles:
+        rp = scenario.role_plan(plan, role)
+        for rpv in [rp, *(scenario.role_plan(v.plan, role) for v in rp.versions)]:
+            for measure, why in plan_measures(rpv).items():
+                if measure not in ALL_MEASURES:
+                    out.append(f"plan '{plan}' pays {role} on '{measure}' ({why}), a named measure that is simulated "
+                               f"and not recorded in the history format (docs/history-format.md)")
+    return list(dict.fromkeys(out))
+
+
 def column_problems(scenario: Scenario, history: History, plan: str) -> list[str]:
     """What ``history`` lacks for ``plan``: each missing column, with the role and the part of the plan needing it."""
-    problems = []
+    problems = unrecorded_measures(scenario, plan, history.roles)
     for role in history.roles:
         rp = scenario.role_plan(plan, role)
         for measure, why in plan_measures(rp).items():
-            if measure != "revenue" and measure not in history.columns:
+            if measure != "revenue" and measure in ALL_MEASURES and measure not in history.columns:
                 problems.append(f"column '{measure}' is missing: plan '{plan}' pays {role} on it ({why}); "
                                 f"add a '{measure}' column (one value per rep-month)")
         if rp.team.weight > 0 and not history.has_team:

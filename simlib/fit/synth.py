@@ -22,7 +22,7 @@ import pandas as pd
 
 from simlib.engine.core import resolve_behaviour, role_outcomes
 from simlib.errors import PlanError, SimlibError
-from simlib.fit.replay import role_pay
+from simlib.fit.replay import role_pay, unrecorded_measures
 from simlib.model.plans import revenue_profile
 from simlib.model.population import Layout, draw_chunk, market_multiplier, rep_labels, root_seed
 from simlib.scenario import MEASURES, MONTHS, Scenario, scenario_from_dict
@@ -272,6 +272,10 @@ def synth_history(
     for p in (plan, plan2):
         if p not in scenario.plans:
             raise PlanError(f"unknown plan '{p}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
+    unrecorded = [m for p in dict.fromkeys((plan, plan2)) for m in unrecorded_measures(scenario, p, scenario.roles)]
+    if unrecorded:  # its payouts could not be written, nor replayed
+        raise PlanError(f"{scenario.source}: a history cannot be written under this plan: {'; '.join(unrecorded)}; "
+                        f"choose a plan that pays on recorded measures (e.g. '{scenario.current_plan}')")
     behaviour = resolve_behaviour(scenario, behaviour)
     root = root_seed(rng)
     lay = Layout.of(scenario)

@@ -19,7 +19,7 @@ import numpy as np
 
 from simlib.errors import PlanError
 from simlib.model.population import RoleWorld
-from simlib.scenario import MEASURES, Role, Scenario, Split
+from simlib.scenario import MEASURES, NAMED_MEASURES, Role, Scenario, Split
 
 
 @dataclass
@@ -138,11 +138,25 @@ class CreditedMeasures(Mapping):
         return len(self._make)
 
 
+#: the kind of every named measure (docs/model.md section 2, named measures); a segment's revenue is a flow
+_NAMED_KINDS: dict[str, str] = {m: k for adds in NAMED_MEASURES.values() for m, k in adds.items()}
+
+
+def measure_kind(process: str, name: str) -> str:
+    """Whether a covered role's measure is a "flow" or a "score": its process's, a named measure's, or a segment's."""
+    if name in MEASURES[process]:
+        return MEASURES[process][name]
+    return _NAMED_KINDS.get(name, "flow" if name.startswith("revenue_") else "score")
+
+
 def credited_measures(role: Role, covered: Mapping[str, np.ndarray], owner: np.ndarray) -> CreditedMeasures:
-    """A credited role's measures from the covered reps': flows summed times ``share``, scores averaged."""
+    """A credited role's measures from the covered reps': flows summed times ``share``, scores averaged.
+
+    The covered role's named measures (its ``measures:`` block) roll up too.
+    """
     co = role.credited_on
     n = role.headcount
-    kinds = MEASURES[role.process]
+    kinds = {name: measure_kind(role.process, name) for name in covered}
     count = np.bincount(owner, minlength=n).astype(float)[None, :, None]
 
     def make(name: str) -> Callable[[], np.ndarray]:

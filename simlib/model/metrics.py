@@ -614,3 +614,19 @@ def pool_named(parts: list[dict[str, tuple[np.ndarray, np.ndarray]]]) -> dict[st
 
 #: named metrics that are totals, not ratios (their denominator is one)
 _SUMMED = ("customers_lost", "profit_after_discounts")
+
+#: the money parts of :func:`named_sums` (numerator, denominator): converted between currencies, so that a
+#: role's profit after discounts is in the reporting currency and pooled shares and growth weigh roles by money
+NAMED_MONEY_PARTS: dict[str, tuple[bool, bool]] = {
+    "market_share": (True, True), "profit_after_discounts": (True, False), "growth_rate": (True, True),
+}
+
+
+def named_sums_in_currency(sums: dict[str, tuple[np.ndarray, np.ndarray]],
+                           rate: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A role's :func:`named_sums` with their money parts (:data:`NAMED_MONEY_PARTS`) times the trial's rate (T,)."""
+    out = {}
+    for k, (num, den) in sums.items():
+        conv_num, conv_den = NAMED_MONEY_PARTS.get(k, (False, False))
+        out[k] = (num * rate if conv_num else num, den * rate if conv_den else den)
+    return out

@@ -1281,13 +1281,18 @@ def segment_measures(measures: dict[str, np.ndarray], kinds: dict[str, str], seg
 def version_quota(scenario: Scenario, plan: str, version: str, world: RoleWorld, quota: np.ndarray) -> np.ndarray:
     """A version's annual quota (T, R): ``quota`` (the plan's) times the version's quota over the plan's.
 
-    The two are set on the same draws (:func:`set_quotas`), so a version
+    A credited role's quota is its covered reps' at the plan's level: a
+    version's is at the version's level. Otherwise the two are set on the
+    same draws (:func:`set_quotas`), so a version
     changing the quota level scales every rep's quota by the levels' ratio;
     the plan's own segment keeps ``quota`` (a multi-year run's ratcheted one).
     A replayed year, without draws, scales by the ratio of the expected quotas.
     """
     if version == plan:
         return quota
+    if world.role.credited_on is not None:  # credited on others' quotas at the plan's level: the version's level
+        own = scenario.role_plan(plan, world.name).quota.level
+        return quota * (scenario.role_plan(version, world.name).quota.level / own if own > 0 else 1.0)
     if "quota_noise" not in world.draws:  # a replayed year (recorded quotas, no draws): the expected quotas' ratio
         return quota * (expected_quota(scenario, version, world.name) / expected_quota(scenario, plan, world.name))
     own = set_quotas(scenario, plan, world)

@@ -124,7 +124,7 @@ def _named_measure_draws(role: Role) -> tuple[list, list]:
     nm, R, M = role.measures, role.headcount, MONTHS
     normals: list = []
     uniforms: list = []
-    if nm is None:
+    if nm is None or role.credited_on is not None:  # a credited role's roll up from the reps it is credited on
         return normals, uniforms
     if nm.market_share is not None:
         normals.append(("market_size", (R, M)))

@@ -1032,7 +1032,7 @@ def reference_trial(scenario: Scenario, plans: Sequence[str], root: np.random.Se
         demand = [role.season[m] * market[m] for m in range(MONTHS)]
         produce = _PRODUCERS[role.process]
         measures = [produce(role, rep, r, d, demand) for r, rep in enumerate(reps)]
-        for r, rep in enumerate(reps):
+        for r, rep in enumerate(reps if role.credited_on is None else ()):  # a credited role's roll up
             _produce_named(role, rep, r, d, demand, measures[r])
         if "cancel" in d:
             _cancel(role, reps, measures, d)
@@ -1103,15 +1103,28 @@ def reference_credited_pay(scenario: Scenario, plan: str, roles: dict[str, Any],
                 cov_measures, cov_quota = credited[co.role]
                 cov_reps = roles[co.role]["reps"]
                 groups = _covered_groups(role, cov_reps)
-                kinds = MEASURES[role.process]
+                kinds = role.measure_kinds  # the process's and the named measures it takes from its front-line role
                 measures = [_credited_rep(kinds, co.share, [cov_measures[i] for i in g]) for g in groups]
                 level = scenario.role_plan(plan, rname).quota.level
                 quota = [level * co.share * sum(cov_quota[i] for i in g) for g in groups]
                 booked = [0.0] * role.headcount
             credited[rname] = (measures, quota)
-            out[rname] = reference_pay(scenario, plan, rname, info["reps"], measures, quota, market)
+            vq = _credited_version_quotas(scenario, plan, rname, quota) if co is not None else \
+                {v.plan: _quotas(scenario, v.plan, rname, info["reps"], info["draws"])
+                 for v in scenario.role_plan(plan, rname).versions}
+            out[rname] = reference_pay(scenario, plan, rname, info["reps"], measures, quota, market, vq)
             out[rname]["booked"] = booked
             out[rname]["credited"] = [sum(m["revenue"]) for m in measures]
+    return out
+
+
+def _credited_version_quotas(scenario: Scenario, plan: str, rname: str, quota: list[float]) -> dict[str, list[float]]:
+    """A credited role's annual quota under each of its versions: the plan's, at the version's quota level."""
+    own = scenario.role_plan(plan, rname).quota.level
+    out = {}
+    for v in scenario.role_plan(plan, rname).versions:
+        ratio = scenario.role_plan(v.plan, rname).quota.level / own if own > 0 else 1.0
+        out[v.plan] = [q * ratio for q in quota]
     return out
 
 
@@ -1235,16 +1248,19 @@ def simulate_reference(
             for m, v in _group_metrics(*pooled.values()).items():
                 out[plan][TOTAL][m].append(v)
             if programmes:
-                _programme_metrics(scenario, plan, tr["pay"][plan], out[plan])
+                _programme_metrics(scenario, plan, tr["pay"][plan], out[plan], tr["fx"])
     return {"plans": plans, "groups": groups, "trials": int(trials), "metrics": out}
 
 
-def _programme_metrics(scenario: Scenario, plan: str, pay: dict[str, Any], out: dict[str, dict[str, list]]) -> None:
-    """Append one trial's :data:`PROGRAMME_REFERENCE_METRICS` of each role and the total to ``out`` (group -> metric)."""
+def _programme_metrics(scenario: Scenario, plan: str, pay: dict[str, Any], out: dict[str, dict[str, list]],
+                       fx: dict[str, float]) -> None:
+    """Append one trial's :data:`PROGRAMME_REFERENCE_METRICS` of each role and the total to ``out`` (group -> metric);
+    cost and value are money, converted to the reporting currency at the role's rate ``fx``."""
     total = dict.fromkeys(PROGRAMME_REFERENCE_METRICS, 0.0)
     for rname, role in scenario.roles.items():
         pg = pay[rname]["programmes"] or {}
-        sums = {f"programme_{k}": sum(pg.get(k, [0.0] * role.headcount)) for k in ("cost", "value", "winners", "trained")}
+        sums = {f"programme_{k}": sum(pg.get(k, [0.0] * role.headcount)) * (fx[rname] if k in ("cost", "value") else 1.0)
+                for k in ("cost", "value", "winners", "trained")}
         for m, v in sums.items():
             out[rname][m].append(v)
             total[m] += v
