@@ -301,11 +301,12 @@ def _options_of(words: list[str]) -> tuple[str, set[str]]:
     sub = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]  # noqa: SLF001
     if sub and len(words) > 1 and words[1] in sub[0].choices:
         parser, name = sub[0].choices[words[1]], f"{name} {words[1]}"
-    return name, {s for a in parser._actions for s in a.option_strings}  # noqa: SLF001
+    return name, {s: a for a in parser._actions for s in a.option_strings}  # noqa: SLF001
 
 
 def test_readme_synopses_name_existing_options():
-    """Every option the README names in ``simlib ...`` spans (the command table included) exists."""
+    """Every option the README names in ``simlib ...`` spans (the command table included) exists,
+    and a list of values (``--format table|csv|json``) is the option's choices."""
     spans = _readme_synopses()
     assert len(spans) >= 40
     wrong = []
@@ -320,6 +321,10 @@ def test_readme_synopses_name_existing_options():
         for opt in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", span):
             if opt not in options:
                 wrong.append(f"{span!r}: `simlib {name}` has no option {opt}")
+        for opt, values in re.findall(r"(--[a-z][a-z0-9-]*) ([a-z]+(?:\|[a-z]+)+)", span):
+            choices = options[opt].choices if opt in options else None
+            if choices is not None and set(values.split("|")) != set(choices):
+                wrong.append(f"{span!r}: `simlib {name} {opt}` takes {list(choices)}, not {values}")
     assert not wrong, "\n".join(wrong)
 
 
@@ -334,3 +339,15 @@ def test_cheap_readme_commands_run(tmp_path, monkeypatch, capsys):
     assert main(["plan", "export", str(ROOT / "scenarios" / "default.yaml"), "--out", "plans.xlsx"]) == 0
     assert main(["plan", "import", "plans.xlsx", "--out", "my_scenario.yaml"]) == 0
     assert simlib.load_scenario(tmp_path / "my_scenario.yaml").current_plan == "current"
+
+
+def test_inline_role_plan_terms_validate():
+    """README's inline one-line terms (`quota_relief: {...}`, `feedback: {...}`) are valid in every role plan."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    spans = [s for s in re.findall(r"`((?:quota_relief|feedback|payout|projects|draw): \{[^`]*\})`", text)
+             if "..." not in s]
+    assert len(spans) >= 2
+    base = yaml.safe_load((ROOT / "scenarios" / "default.yaml").read_text(encoding="utf-8"))
+    for span in spans:
+        data, plans = _place("role-terms", yaml.safe_load(span), base)
+        assert plans[0] in simlib.scenario_from_dict(data, source=span).plans
