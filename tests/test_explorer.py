@@ -124,6 +124,20 @@ def test_an_update_simulates_each_plan_once_and_keeps_the_base_plans_rep_view(ex
     assert again["table"].equals(r["table"])
 
 
+def test_an_updates_charts_are_built_when_first_looked_at(explorer):
+    """The table comes without drawing charts; the charts, once looked at, are four matplotlib Figures of the
+    update's own data (the variant's lines beside the base plan's), the same objects when looked at again."""
+    from matplotlib.figure import Figure
+
+    r = explorer.update(role="telesales", target_level=1.15)
+    figs = r["figures"]
+    assert not figs.built
+    assert len(figs) == 4 and figs.built and all(isinstance(f, Figure) for f in figs)
+    assert list(r["figures"]) == list(figs)  # built once
+    labels = [t.get_text() for ax in figs[0].axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert any("explore" in t for t in labels) and any("current" in t for t in labels)
+
+
 def test_the_explorer_table_and_headline_read_in_units_with_the_currency():
     """The widget's and the snapshot's table: display names, money in the scenario's currency, shares in %,
     changes with their CI; no raw floats or exponents. The headline names the moved control and the change."""

@@ -36,6 +36,7 @@ widget shows:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ import pandas as pd
 from simlib.design.transforms import TRANSFORMS, get_transform, plan_data
 from simlib.errors import PlanError
 
-__all__ = ["Explorer", "ExplorerApp", "variant_plan", "controls_from_parameters", "AS_BASE", "CONTROLS",
+__all__ = ["Explorer", "ExplorerApp", "Figures", "variant_plan", "controls_from_parameters", "AS_BASE", "CONTROLS",
            "DEFAULT_CONTROLS", "KEY_METRICS"]
 
 #: metrics shown in the explorer table
@@ -126,6 +127,37 @@ def variant_plan(scenario: Any, base_plan: str, role: str, **controls: Any) -> d
     return plan
 
 
+class Figures(Sequence):
+    """An update's charts (a sequence of matplotlib Figures), built when first looked at.
+
+    Building four figures is about a third of an update; the widget shows the
+    table first and the charts after it, and a caller that only reads the
+    numbers never pays for them. The figures are built once, from the data
+    computed in the update, so looking again gives the same objects.
+    """
+
+    def __init__(self, build: Callable[[], list]):
+        self._build: Callable[[], list] | None = build
+        self._figs: list | None = None
+
+    def _all(self) -> list:
+        if self._figs is None:
+            self._figs = self._build()
+            self._build = None
+        return self._figs
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    @property
+    def built(self) -> bool:
+        """Whether the figures have been built (looked at)."""
+        return self._figs is not None
+
+
 @dataclass
 class Explorer:
     """Fast what-if simulation of one role's plan, with charts.
@@ -196,8 +228,9 @@ class Explorer:
             when changed the variant and the paired difference with its 95%
             CI), ``metrics`` (variant's role metrics, mean), ``differences``
             (variant - base, role and total; empty when unchanged),
-            ``figures`` (list of matplotlib Figures: pay curve, attainment
-            and payout distributions, revenue vs cost), ``provenance`` (of the
+            ``figures`` (:class:`Figures`, a sequence of matplotlib Figures
+            built when first looked at: pay curve, attainment and payout
+            distributions, revenue vs cost), ``provenance`` (of the
             scenario as loaded, with ``explored_role`` and ``explored_controls``).
         """
         from simlib.engine.api import simulate
@@ -226,17 +259,22 @@ class Explorer:
         )
         return self.last
 
-    def _figures(self, scen: Any, res: Any, plans: list[str]) -> list:
-        """Pay curves, attainment and payout distributions (rep by rep), revenue vs cost: base and variant."""
+    def _figures(self, scen: Any, res: Any, plans: list[str]) -> Figures:
+        """Pay curves, attainment and payout distributions (rep by rep), revenue vs cost: base and variant.
+
+        The charts' data (the rep draws) are computed now; the matplotlib
+        figures when first looked at (:class:`Figures`).
+        """
         from simlib.report import plots
 
         reps, curves = self._rep_views(scen, plans)
-        return [
+        role = self.role
+        return Figures(lambda: [
             plots.pay_curves(curves),
             plots.attainment_distribution(reps),
             plots.payout_distribution(reps),
-            plots.revenue_vs_cost(res.trials(), group=self.role),
-        ]
+            plots.revenue_vs_cost(res.trials(), group=role),
+        ])
 
     def _rep_views(self, scen: Any, plans: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The role's rep outcomes and pay curves, base plan then variant; the base plan's from the cache.
