@@ -111,14 +111,16 @@ def test_an_update_simulates_each_plan_once_and_keeps_the_base_plans_rep_view(ex
             yield o
 
     monkeypatch.setattr(core, "passes", counting)
-    explorer.update(role="telesales", target_level=1.1)  # the role's base rep view may be drawn here
+    assert len(explorer.update(role="telesales", target_level=1.1)["figures"]) == 4  # the base rep view drawn
     seen.clear()
     r = explorer.update(role="telesales", target_level=1.2)
+    table_only = [t for q, role, t in seen if role == "telesales"]
+    assert r["changed"] and len(r["figures"]) == 4  # the charts drawn now
     trials = {p: sum(t for q, role, t in seen if q == p and role == "telesales") for p in ("current", "explore")}
     # the base plan: the table's trials only (its rep view is kept); the variant: the table's trials and,
-    # for the distribution charts, the first rep_trials of the same draws
+    # for the distribution charts, the first rep_trials of the same draws, drawn when the charts are looked at
     assert trials == {"current": explorer.trials, "explore": explorer.trials + explorer.rep_trials}
-    assert r["changed"] and len(r["figures"]) == 4
+    assert sum(table_only) == 2 * explorer.trials
     seen.clear()
     again = explorer.update(role="telesales", target_level=1.2)  # same controls, same seed: same numbers
     assert again["table"].equals(r["table"])

@@ -220,6 +220,9 @@ class DynamicPolicy(PolicyBase):
         self.eff_on = params.effort.enabled
         self.lo, self.hi = params.effort.min_effort, params.effort.max_effort
         self.er, self.quota = er, quota
+        self._quota_floor = np.maximum(quota, 1e-12)
+        # expected attainment increments left in each month's period, from that month on (per unit a)
+        self._left = [rs.inc[m : rs.ends[self.P.period_of[m]] + 1].sum() for m in range(MONTHS)]
         self.log = PolicyRecord.today(world.shape, rs.help)
         self.help_mult = rs.help_mult
         self.focus = rs.focus
@@ -262,9 +265,7 @@ class DynamicPolicy(PolicyBase):
             else:
                 xc = self._known(self.C, m, hist, self.statements[1])
                 e = np.clip(ep / np.maximum(self._lagged(self.C, m, xc), 1e-9), self.lo, self.hi)
-            p = self.P.period_of[m]
-            left = self.rs.inc[m : self.rs.ends[p] + 1].sum()
-            log.expected_left[..., m] = xp + left * self.er / np.maximum(self.quota, 1e-12)
+            log.expected_left[..., m] = xp + self._left[m] * self.er / self._quota_floor
         else:
             e = np.ones(self.world.shape)
             log.expected_left[..., m] = 1.0

@@ -181,7 +181,8 @@ class Explorer:
         Trials drawn rep by rep for the distribution charts (trials ``0..rep_trials-1``
         of the table's run). The base plan's rep-level outcomes and pay curves do
         not change when a control moves: they are computed once per role and
-        kept, so an update draws only the variant rep by rep.
+        kept, so an update's charts draw only the variant rep by rep (when the
+        charts are first looked at).
     """
 
     scenario: Any
@@ -262,43 +263,47 @@ class Explorer:
     def _figures(self, scen: Any, res: Any, plans: list[str]) -> Figures:
         """Pay curves, attainment and payout distributions (rep by rep), revenue vs cost: base and variant.
 
-        The charts' data (the rep draws) are computed now; the matplotlib
-        figures when first looked at (:class:`Figures`).
+        The charts, and the variant's rep-by-rep draws only they use, are made
+        when first looked at (:class:`Figures`), for the role, seed and plans
+        of this update.
         """
-        from simlib.report import plots
+        key = (self.role, self.seed, self.rep_trials, self.behaviour)
 
-        reps, curves = self._rep_views(scen, plans)
-        role = self.role
-        return Figures(lambda: [
-            plots.pay_curves(curves),
-            plots.attainment_distribution(reps),
-            plots.payout_distribution(reps),
-            plots.revenue_vs_cost(res.trials(), group=role),
-        ])
+        def build() -> list:
+            from simlib.report import plots
 
-    def _rep_views(self, scen: Any, plans: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+            reps, curves = self._rep_views(scen, plans, key)
+            return [
+                plots.pay_curves(curves),
+                plots.attainment_distribution(reps),
+                plots.payout_distribution(reps),
+                plots.revenue_vs_cost(res.trials(), group=key[0]),
+            ]
+
+        return Figures(build)
+
+    def _rep_views(self, scen: Any, plans: list[str], key: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The role's rep outcomes and pay curves, base plan then variant; the base plan's from the cache.
 
-        The rep draws are trials ``0..rep_trials-1`` of the seed; they depend on
-        the roles only, so the base plan's outcomes are the same in every
-        variant's scenario and are drawn once per role (and seed, trial count
-        and behaviour).
+        ``key`` is ``(role, seed, rep_trials, behaviour)`` of the update. The rep
+        draws are trials ``0..rep_trials-1`` of the seed; they depend on the
+        roles only, so the base plan's outcomes are the same in every variant's
+        scenario and are drawn once per role (and seed, trial count and behaviour).
         """
         from simlib.report.notebook import pay_curve_table, rep_outcomes
 
-        key = (self.role, self.seed, self.rep_trials, self.behaviour)
+        role, seed, rep_trials, behaviour = key
         if key not in self._base_views:
-            reps = rep_outcomes(self.scenario, [self.base_plan], trials=self.rep_trials, rng=self.seed,
-                                behaviour=self.behaviour)
+            reps = rep_outcomes(self.scenario, [self.base_plan], trials=rep_trials, rng=seed, behaviour=behaviour)
             curves = pay_curve_table(self.scenario, [self.base_plan])
-            self._base_views[key] = (reps[reps["role"] == self.role], curves[curves["role"] == self.role])
+            self._base_views[key] = (reps[reps["role"] == role], curves[curves["role"] == role])
         reps, curves = self._base_views[key]
         new = [p for p in plans if p != self.base_plan]
         if new:
-            vr = rep_outcomes(scen, new, trials=self.rep_trials, rng=self.seed, behaviour=self.behaviour)
+            vr = rep_outcomes(scen, new, trials=rep_trials, rng=seed, behaviour=behaviour)
             vc = pay_curve_table(scen, new)
-            reps = pd.concat([reps, vr[vr["role"] == self.role]], ignore_index=True)
-            curves = pd.concat([curves, vc[vc["role"] == self.role]], ignore_index=True)
+            reps = pd.concat([reps, vr[vr["role"] == role]], ignore_index=True)
+            curves = pd.concat([curves, vc[vc["role"] == role]], ignore_index=True)
         return reps, curves
 
     def base_values(self, role: str | None = None) -> dict[str, Any]:
