@@ -116,7 +116,6 @@ class Track:
         NC = len(rs.c_grid)
         self.corners = [((ja * NC + jc) * (MONTHS * X_N), w) for ja, jc, w in type_corners(rs.a_grid, rs.c_grid, va, vc)]
         self._run: tuple | None = None
-        self._floored: dict[int, np.ndarray] = {}
 
     def x(self, m: int, hist: History, through: int | None = None) -> np.ndarray:
         """Period attainment before month m (or through month ``through`` inclusive)."""
@@ -126,13 +125,7 @@ class Track:
         done = self._period_sum(hist["revenue"], s, last) if last > s else np.zeros(self.quota.shape)
         if self.relief is not None and last > 0:  # the quota as the relief rule has moved it so far
             return done / np.maximum(self.target[..., p] * self.relief[:, last - 1 : last], 1e-12)
-        return done / self.period_target(p)
-
-    def period_target(self, p: int) -> np.ndarray:
-        """Pay period ``p``'s target (T, R), at least 1e-12 (kept: the same for every month of the period)."""
-        if p not in self._floored:
-            self._floored[p] = np.maximum(self.target[..., p], 1e-12)
-        return self._floored[p]
+        return done / np.maximum(self.target[..., p], 1e-12)
 
     def _period_sum(self, rev: list, s: int, last: int) -> np.ndarray:
         """``sum(rev[s:last])`` (0 + rev[s] + rev[s+1] + ..., in order), extending the last such sum.
@@ -153,33 +146,16 @@ class Track:
         return total
 
     def lookup(self, name: str, m: int, x: np.ndarray) -> np.ndarray:
-        """Table (NA, NC, 12, G) at month m, interpolated over the rep's type and state x.
-
-        ``0 + sum over corners of wt x (flat[j] + w x step[j])``, in that order, with
-        ``step[j] = flat[j + 1] - flat[j]``; computed in place in a few buffers
-        (a lookup is a large share of the month loop), the same operations on
-        the same numbers as the plain expression.
-        """
-        if x.shape != self.quota.shape:
-            x = np.broadcast_to(x, np.broadcast_shapes(x.shape, self.quota.shape))
-        u = np.subtract(x, X_LO, dtype=float)
-        u /= X_H
-        f = np.floor(u)
-        np.clip(f, 0, X_N - 2, out=f)
-        w = u - f
-        np.clip(w, 0.0, 1.0, out=w)
-        off = f.astype(np.intp)
-        off += m * X_N
+        """Table (NA, NC, 12, G) at month m, interpolated over the rep's type and state x."""
+        u = (x - X_LO) / X_H
+        i = np.clip(np.floor(u), 0, X_N - 2).astype(np.intp)
+        w = np.clip(u - i, 0.0, 1.0)
         flat, step = self.rs.table(name)
-        j, t = np.empty_like(off), np.empty_like(w)
-        out = np.zeros_like(w)
+        off = i + m * X_N
+        out = 0.0
         for base, wt in self.corners:
-            np.add(base, off, out=j)
-            np.take(step, j, out=t)
-            t *= w
-            t += np.take(flat, j, out=u)  # u is free once w is known
-            t *= wt
-            out += t
+            j = base + off
+            out = out + wt * (flat[j] + w * step[j])  # step[j] = flat[j + 1] - flat[j], the same subtraction
         return out
 
 
@@ -220,9 +196,6 @@ class DynamicPolicy(PolicyBase):
         self.eff_on = params.effort.enabled
         self.lo, self.hi = params.effort.min_effort, params.effort.max_effort
         self.er, self.quota = er, quota
-        self._quota_floor = np.maximum(quota, 1e-12)
-        # expected attainment increments left in each month's period, from that month on (per unit a)
-        self._left = [rs.inc[m : rs.ends[self.P.period_of[m]] + 1].sum() for m in range(MONTHS)]
         self.log = PolicyRecord.today(world.shape, rs.help)
         self.help_mult = rs.help_mult
         self.focus = rs.focus
@@ -265,7 +238,9 @@ class DynamicPolicy(PolicyBase):
             else:
                 xc = self._known(self.C, m, hist, self.statements[1])
                 e = np.clip(ep / np.maximum(self._lagged(self.C, m, xc), 1e-9), self.lo, self.hi)
-            log.expected_left[..., m] = xp + self._left[m] * self.er / self._quota_floor
+            p = self.P.period_of[m]
+            left = self.rs.inc[m : self.rs.ends[p] + 1].sum()
+            log.expected_left[..., m] = xp + left * self.er / np.maximum(self.quota, 1e-12)
         else:
             e = np.ones(self.world.shape)
             log.expected_left[..., m] = 1.0
@@ -283,7 +258,7 @@ class DynamicPolicy(PolicyBase):
         """
         if self.held is None:
             return 0.0
-        return self.held / self.P.period_target(self.P.period_of[m])
+        return self.held / np.maximum(self.P.target[..., self.P.period_of[m]], 1e-12)
 
     def _lagged(self, tr: Track, m: int, x: np.ndarray) -> np.ndarray:
         """Effort for month m when it pays off ``lag`` months later (key-account pipeline).
