@@ -111,17 +111,33 @@ def test_an_update_simulates_each_plan_once_and_keeps_the_base_plans_rep_view(ex
             yield o
 
     monkeypatch.setattr(core, "passes", counting)
-    explorer.update(role="telesales", target_level=1.1)  # the role's base rep view may be drawn here
+    assert len(explorer.update(role="telesales", target_level=1.1)["figures"]) == 4  # the base rep view drawn
     seen.clear()
     r = explorer.update(role="telesales", target_level=1.2)
+    table_only = [t for q, role, t in seen if role == "telesales"]
+    assert r["changed"] and len(r["figures"]) == 4  # the charts drawn now
     trials = {p: sum(t for q, role, t in seen if q == p and role == "telesales") for p in ("current", "explore")}
     # the base plan: the table's trials only (its rep view is kept); the variant: the table's trials and,
-    # for the distribution charts, the first rep_trials of the same draws
+    # for the distribution charts, the first rep_trials of the same draws, drawn when the charts are looked at
     assert trials == {"current": explorer.trials, "explore": explorer.trials + explorer.rep_trials}
-    assert r["changed"] and len(r["figures"]) == 4
+    assert sum(table_only) == 2 * explorer.trials
     seen.clear()
     again = explorer.update(role="telesales", target_level=1.2)  # same controls, same seed: same numbers
     assert again["table"].equals(r["table"])
+
+
+def test_an_updates_charts_are_built_when_first_looked_at(explorer):
+    """The table comes without drawing charts; the charts, once looked at, are four matplotlib Figures of the
+    update's own data (the variant's lines beside the base plan's), the same objects when looked at again."""
+    from matplotlib.figure import Figure
+
+    r = explorer.update(role="telesales", target_level=1.15)
+    figs = r["figures"]
+    assert not figs.built
+    assert len(figs) == 4 and figs.built and all(isinstance(f, Figure) for f in figs)
+    assert list(r["figures"]) == list(figs)  # built once
+    labels = [t.get_text() for ax in figs[0].axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert any("explore" in t for t in labels) and any("current" in t for t in labels)
 
 
 def test_the_explorer_table_and_headline_read_in_units_with_the_currency():

@@ -36,6 +36,7 @@ widget shows:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ import pandas as pd
 from simlib.design.transforms import TRANSFORMS, get_transform, plan_data
 from simlib.errors import PlanError
 
-__all__ = ["Explorer", "ExplorerApp", "variant_plan", "controls_from_parameters", "AS_BASE", "CONTROLS",
+__all__ = ["Explorer", "ExplorerApp", "Figures", "variant_plan", "controls_from_parameters", "AS_BASE", "CONTROLS",
            "DEFAULT_CONTROLS", "KEY_METRICS"]
 
 #: metrics shown in the explorer table
@@ -126,6 +127,37 @@ def variant_plan(scenario: Any, base_plan: str, role: str, **controls: Any) -> d
     return plan
 
 
+class Figures(Sequence):
+    """An update's charts (a sequence of matplotlib Figures), built when first looked at.
+
+    Building four figures is about a third of an update; the widget shows the
+    table first and the charts after it, and a caller that only reads the
+    numbers never pays for them. The figures are built once, from the data
+    computed in the update, so looking again gives the same objects.
+    """
+
+    def __init__(self, build: Callable[[], list]):
+        self._build: Callable[[], list] | None = build
+        self._figs: list | None = None
+
+    def _all(self) -> list:
+        if self._figs is None:
+            self._figs = self._build()
+            self._build = None
+        return self._figs
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    @property
+    def built(self) -> bool:
+        """Whether the figures have been built (looked at)."""
+        return self._figs is not None
+
+
 @dataclass
 class Explorer:
     """Fast what-if simulation of one role's plan, with charts.
@@ -149,7 +181,8 @@ class Explorer:
         Trials drawn rep by rep for the distribution charts (trials ``0..rep_trials-1``
         of the table's run). The base plan's rep-level outcomes and pay curves do
         not change when a control moves: they are computed once per role and
-        kept, so an update draws only the variant rep by rep.
+        kept, so an update's charts draw only the variant rep by rep (when the
+        charts are first looked at).
     """
 
     scenario: Any
@@ -196,8 +229,9 @@ class Explorer:
             when changed the variant and the paired difference with its 95%
             CI), ``metrics`` (variant's role metrics, mean), ``differences``
             (variant - base, role and total; empty when unchanged),
-            ``figures`` (list of matplotlib Figures: pay curve, attainment
-            and payout distributions, revenue vs cost), ``provenance`` (of the
+            ``figures`` (:class:`Figures`, a sequence of matplotlib Figures
+            built when first looked at: pay curve, attainment and payout
+            distributions, revenue vs cost), ``provenance`` (of the
             scenario as loaded, with ``explored_role`` and ``explored_controls``).
         """
         from simlib.engine.api import simulate
@@ -226,41 +260,50 @@ class Explorer:
         )
         return self.last
 
-    def _figures(self, scen: Any, res: Any, plans: list[str]) -> list:
-        """Pay curves, attainment and payout distributions (rep by rep), revenue vs cost: base and variant."""
-        from simlib.report import plots
+    def _figures(self, scen: Any, res: Any, plans: list[str]) -> Figures:
+        """Pay curves, attainment and payout distributions (rep by rep), revenue vs cost: base and variant.
 
-        reps, curves = self._rep_views(scen, plans)
-        return [
-            plots.pay_curves(curves),
-            plots.attainment_distribution(reps),
-            plots.payout_distribution(reps),
-            plots.revenue_vs_cost(res.trials(), group=self.role),
-        ]
+        The charts, and the variant's rep-by-rep draws only they use, are made
+        when first looked at (:class:`Figures`), for the role, seed and plans
+        of this update.
+        """
+        key = (self.role, self.seed, self.rep_trials, self.behaviour)
 
-    def _rep_views(self, scen: Any, plans: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        def build() -> list:
+            from simlib.report import plots
+
+            reps, curves = self._rep_views(scen, plans, key)
+            return [
+                plots.pay_curves(curves),
+                plots.attainment_distribution(reps),
+                plots.payout_distribution(reps),
+                plots.revenue_vs_cost(res.trials(), group=key[0]),
+            ]
+
+        return Figures(build)
+
+    def _rep_views(self, scen: Any, plans: list[str], key: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The role's rep outcomes and pay curves, base plan then variant; the base plan's from the cache.
 
-        The rep draws are trials ``0..rep_trials-1`` of the seed; they depend on
-        the roles only, so the base plan's outcomes are the same in every
-        variant's scenario and are drawn once per role (and seed, trial count
-        and behaviour).
+        ``key`` is ``(role, seed, rep_trials, behaviour)`` of the update. The rep
+        draws are trials ``0..rep_trials-1`` of the seed; they depend on the
+        roles only, so the base plan's outcomes are the same in every variant's
+        scenario and are drawn once per role (and seed, trial count and behaviour).
         """
         from simlib.report.notebook import pay_curve_table, rep_outcomes
 
-        key = (self.role, self.seed, self.rep_trials, self.behaviour)
+        role, seed, rep_trials, behaviour = key
         if key not in self._base_views:
-            reps = rep_outcomes(self.scenario, [self.base_plan], trials=self.rep_trials, rng=self.seed,
-                                behaviour=self.behaviour)
+            reps = rep_outcomes(self.scenario, [self.base_plan], trials=rep_trials, rng=seed, behaviour=behaviour)
             curves = pay_curve_table(self.scenario, [self.base_plan])
-            self._base_views[key] = (reps[reps["role"] == self.role], curves[curves["role"] == self.role])
+            self._base_views[key] = (reps[reps["role"] == role], curves[curves["role"] == role])
         reps, curves = self._base_views[key]
         new = [p for p in plans if p != self.base_plan]
         if new:
-            vr = rep_outcomes(scen, new, trials=self.rep_trials, rng=self.seed, behaviour=self.behaviour)
+            vr = rep_outcomes(scen, new, trials=rep_trials, rng=seed, behaviour=behaviour)
             vc = pay_curve_table(scen, new)
-            reps = pd.concat([reps, vr[vr["role"] == self.role]], ignore_index=True)
-            curves = pd.concat([curves, vc[vc["role"] == self.role]], ignore_index=True)
+            reps = pd.concat([reps, vr[vr["role"] == role]], ignore_index=True)
+            curves = pd.concat([curves, vc[vc["role"] == role]], ignore_index=True)
         return reps, curves
 
     def base_values(self, role: str | None = None) -> dict[str, Any]:
