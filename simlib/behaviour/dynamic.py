@@ -454,8 +454,22 @@ class DynamicBehaviour:
     def cal(self) -> Calibration:
         """The scenario's calibration sample (drawn on first use)."""
         if self._cal is None:
-            self._cal = Calibration.of(self.scenario)
+            key = self._sample_key("cal")
+            hit = None if key is None else _SHARED.get(key)
+            self._cal = Calibration.of(self.scenario) if hit is None else hit
+            if hit is None and key is not None:
+                _share(key, self._cal)
         return self._cal
+
+    def _sample_key(self, what: str, *more: str) -> tuple | None:
+        """The shared-cache key of a value made from the calibration sample and the current plan alone.
+
+        The sample depends on the organisation and market (in ``_base``), so a sweep's or optimiser's
+        variant scenarios share it; None (kept per model only) where reps come from a roster or track record.
+        """
+        if self.scenario.roster_data is not None or self.scenario.track_record is not None:
+            return None
+        return (what, self._base, *more)
 
     def expected_revenue(self, world: RoleWorld) -> np.ndarray:
         """Expected annual revenue per rep at today's effort (T, R), money."""
@@ -472,6 +486,9 @@ class DynamicBehaviour:
         ``target_incentive`` label. Falls back to the base salary, then 1,
         when the current plan pays no incentive.
         """
+        key = self._sample_key("stake", role)
+        if role not in self._stake and key is not None and key in _SHARED:
+            self._stake[role] = _SHARED.get(key)
         if role not in self._stake:
             scen, cur = self.scenario, self.scenario.current_plan
             world = self.cal.worlds[role]
@@ -480,6 +497,8 @@ class DynamicBehaviour:
             if not stake > 0:
                 stake = float(np.mean(pr.base)) if float(np.mean(pr.base)) > 0 else 1.0
             self._stake[role] = stake
+            if key is not None:
+                _share(key, stake)
         return self._stake[role]
 
     # -- ingredients -----------------------------------------------------------
@@ -1040,6 +1059,8 @@ def _nbytes(value: Any) -> float:
         return float(value.nbytes)
     if isinstance(value, (tuple, list)):
         return sum(_nbytes(v) for v in value)
+    if isinstance(value, Calibration):
+        return sum(float(a.nbytes) for m in value.measures.values() for a in m.values()) * 2.0  # and the worlds
     return 1e3
 
 
