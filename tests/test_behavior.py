@@ -390,3 +390,21 @@ def test_pushed_deals_held_to_the_next_period_end_count_in_the_reps_state():
     (_, x, _), = V._f_quarterly_low(s, 100, 1)
     m, _, lo, _ = V._ci(x)
     assert lo > 0, (m, lo)
+
+
+def test_plan_variants_share_the_calibration_sample_and_solve_the_same():
+    """A sweep's or optimiser's variant scenarios (same organisation, another plan) share the sample, same numbers."""
+    from simlib.behaviour.dynamic import clear_solutions
+
+    scen = simlib.load_scenario(DEFAULT)
+    other = next(p for p in scen.plans if p != scen.current_plan)
+    variant = scen.with_plan("variant_of_" + other, scen.plans[other].model_dump(by_alias=True))
+    role = next(iter(scen.roles))
+    clear_solutions()
+    cold = DynamicBehaviour(variant)
+    cold_sol, cold_stake = cold.solve("variant_of_" + other, role), cold.pay_at_stake(role)
+    clear_solutions()
+    first, second = DynamicBehaviour(scen), DynamicBehaviour(variant)
+    assert second.cal is first.cal and second.pay_at_stake(role) == first.pay_at_stake(role) == cold_stake
+    warm_sol = second.solve("variant_of_" + other, role)  # solved again, on the sample the first model drew
+    assert np.array_equal(warm_sol.effort, cold_sol.effort) and np.array_equal(warm_sol.shift, cold_sol.shift)

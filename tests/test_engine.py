@@ -198,3 +198,35 @@ def test_result_tables_are_tidy(serial, small_scenario):
     assert simlib.summarise(serial).equals(t)
     cmp = simlib.compare(small_scenario, trials=6, rng=99)
     assert list(cmp.columns) == list(d.columns)
+
+
+# ---------------------------------------------------------------------------
+# the random numbers of a chunk are kept by content (an optimiser's or sweep's runs share them)
+# ---------------------------------------------------------------------------
+def test_kept_draws_are_the_chunk_draws_and_read_only(small_scenario):
+    from simlib.engine.core import chunk_draws, clear_draws
+    from simlib.model.population import Layout, draw_chunk, root_seed
+
+    clear_draws()
+    root = root_seed(7)
+    first = chunk_draws(small_scenario, root, 3, 9)
+    fresh = draw_chunk(Layout.of(small_scenario), root, np.arange(3, 9))
+    assert first.keys() == fresh.keys()
+    assert all(np.array_equal(first[k], fresh[k]) for k in fresh)
+    again = chunk_draws(small_scenario, root_seed(7), 3, 9)  # an equal seed, built again: the same numbers, kept
+    assert all(again[k] is first[k] for k in first) and again is not first
+    with pytest.raises(ValueError):
+        first["market.growth"][0, 0] = 0.0  # shared by every run that asks: nobody may change them
+    other = chunk_draws(small_scenario, root_seed(8), 3, 9)
+    assert not np.array_equal(other["market.growth"], first["market.growth"])
+    assert np.array_equal(chunk_draws(small_scenario, root, 3, 5)["market.growth"], fresh["market.growth"][:2])
+
+
+def test_results_do_not_depend_on_kept_draws(small_scenario, serial):
+    from simlib.engine.core import clear_draws
+
+    clear_draws()
+    cold = simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
+    warm = simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
+    _identical(cold, serial)
+    _identical(warm, serial)

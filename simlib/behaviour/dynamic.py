@@ -48,7 +48,7 @@ import numpy as np
 from simlib.behaviour import kernels
 from simlib.behaviour.kernels import X_GRID, X_H, X_N, Problem, Solution, shock_nodes
 from simlib.behaviour.policy import DynamicPolicy, RoleSolution, SpiffPull
-from simlib.behaviour.sample import Calibration, marginal_values, promotion_value, team_variant
+from simlib.behaviour.sample import CAL_TRIALS, Calibration, marginal_values, promotion_value, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.memo import ContentCache
 from simlib.model.paycurves import compile_component, evaluate
@@ -70,7 +70,7 @@ from simlib.model.plans import (
     spiff_money_by_month,
     spiff_pay,
 )
-from simlib.model.population import RoleWorld
+from simlib.model.population import Layout, RoleWorld
 from simlib.model.programmes import prize
 from simlib.scenario import MONTHS, PERIODS, Component, Role, RolePlan, Scenario, Scorecard
 
@@ -389,6 +389,7 @@ class DynamicBehaviour:
         self._stake: dict[str, float] = {}
         self._pulls: dict[tuple[str, str], tuple[SpiffPull, ...]] = {}  # SPIFF pull-forward by plan and role
         self._own: dict[tuple[str, str], tuple] = {}  # omega-free money terms per plan and role (:meth:`_own_values`)
+        self._draws_key: str | None = None  # digest of the scenario's draw layout (:meth:`_sample_key`)
         # solutions depend only on the organisation, market, behaviour and current plan (and the
         # candidate's role plan): shared across scenario copies such as a sweep's ``with_plan`` variants
         base = scenario.model_dump(by_alias=True, mode="json", include={"roles", "market", "behaviour"})
@@ -454,8 +455,24 @@ class DynamicBehaviour:
     def cal(self) -> Calibration:
         """The scenario's calibration sample (drawn on first use)."""
         if self._cal is None:
-            self._cal = Calibration.of(self.scenario)
+            key = self._sample_key("cal")
+            hit = None if key is None else _SHARED.get(key)
+            self._cal = Calibration.of(self.scenario) if hit is None else hit
+            if hit is None and key is not None:
+                _share(key, self._cal)
         return self._cal
+
+    def _sample_key(self, what: str, *more: str) -> tuple | None:
+        """The shared-cache key of a value made from the calibration sample and the current plan alone.
+
+        The sample depends on the organisation and market (in ``_base``), so a sweep's or optimiser's
+        variant scenarios share it; None (kept per model only) where reps come from a roster or track record.
+        """
+        if self.scenario.roster_data is not None or self.scenario.track_record is not None:
+            return None
+        if self._draws_key is None:  # where each draw lives (other sections, e.g. currencies, add draws)
+            self._draws_key = hashlib.sha256(repr(Layout.of(self.scenario)).encode()).hexdigest()
+        return (what, self._base, self._draws_key, *more)
 
     def expected_revenue(self, world: RoleWorld) -> np.ndarray:
         """Expected annual revenue per rep at today's effort (T, R), money."""
@@ -472,6 +489,9 @@ class DynamicBehaviour:
         ``target_incentive`` label. Falls back to the base salary, then 1,
         when the current plan pays no incentive.
         """
+        key = self._sample_key("stake", role)
+        if role not in self._stake and key is not None and key in _SHARED:
+            self._stake[role] = _SHARED.get(key)
         if role not in self._stake:
             scen, cur = self.scenario, self.scenario.current_plan
             world = self.cal.worlds[role]
@@ -480,6 +500,8 @@ class DynamicBehaviour:
             if not stake > 0:
                 stake = float(np.mean(pr.base)) if float(np.mean(pr.base)) > 0 else 1.0
             self._stake[role] = stake
+            if key is not None:
+                _share(key, stake)
         return self._stake[role]
 
     # -- ingredients -----------------------------------------------------------
@@ -1040,6 +1062,10 @@ def _nbytes(value: Any) -> float:
         return float(value.nbytes)
     if isinstance(value, (tuple, list)):
         return sum(_nbytes(v) for v in value)
+    if isinstance(value, Calibration):
+        # about 20 rep-month arrays per rep (measures, some computed on demand, and the worlds): estimated, not
+        # read, so that no measure is computed here
+        return sum(float(w.role.headcount) for w in value.worlds.values()) * CAL_TRIALS * 12 * 8.0 * 20
     return 1e3
 
 

@@ -12,6 +12,7 @@ import datetime as _dt
 import itertools
 import os
 import platform
+import threading
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from simlib.behaviour.dynamic import dynamic
 from simlib.behaviour.policy import behaviour_metrics
 from simlib.engine.parallel import is_dask_client, received, ship, submit_task, task_result, worker_count
 from simlib.errors import PlanError
+from simlib.memo import ContentCache
 from simlib.model.contracts import BehaviourModel
 from simlib.model.crediting import uses_crediting
 from simlib.model.metrics import (
@@ -243,7 +245,7 @@ def run_chunk(
     per-trial values (T, len(keep_index)).
     """
     T = stop - start
-    draws = draw_chunk(Layout.of(scenario), root, np.arange(start, stop))
+    draws = chunk_draws(scenario, root, start, stop)
     if model is None:
         model = _behaviour_model(scenario, behaviour)
     outcomes = passes(scenario, lay.plans, worlds(scenario, draws), model)
@@ -251,6 +253,36 @@ def run_chunk(
                 for plan, group in itertools.groupby(outcomes, key=lambda o: o.plan)}
     rows, keep = _rows(lay, per_plan, T)
     return start, rows, keep
+
+
+#: the random numbers of recent trial chunks, by content: every run of a sweep or optimiser uses the same seed and
+#: trials, so each chunk's draws are made once per process (bounded in entries and bytes)
+_DRAWS = ContentCache(max_items=256, max_bytes=128e6)
+_DRAWS_LOCK = threading.Lock()  # a thread pool's workers share the table
+
+
+def chunk_draws(scenario: Scenario, root: np.random.SeedSequence, start: int, stop: int) -> dict[str, np.ndarray]:
+    """:func:`draw_chunk` of trials ``start..stop-1``, kept by content (the layout, the seed and the trials).
+
+    The arrays are read-only (shared by every run that asks again); the dict is the caller's own.
+    """
+    layout = Layout.of(scenario)
+    key = (repr(layout), root.entropy, tuple(root.spawn_key), root.pool_size, int(start), int(stop))
+    with _DRAWS_LOCK:
+        hit = _DRAWS.get(key)
+    if hit is None:
+        hit = draw_chunk(layout, root, np.arange(start, stop))
+        for a in hit.values():
+            a.flags.writeable = False
+        with _DRAWS_LOCK:
+            _DRAWS.put(key, hit, float(sum(a.nbytes for a in hit.values())))
+    return dict(hit)
+
+
+def clear_draws() -> None:
+    """Forget the kept random numbers of this process (benchmarks time a cold run with it)."""
+    with _DRAWS_LOCK:
+        _DRAWS.clear()
 
 
 def _plan_metrics(scenario: Scenario, outcomes: Iterable[RoleOutcome], T: int,
