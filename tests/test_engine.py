@@ -223,10 +223,17 @@ def test_kept_draws_are_the_chunk_draws_and_read_only(small_scenario):
 
 
 def test_results_do_not_depend_on_kept_draws(small_scenario, serial):
-    from simlib.engine.core import clear_draws
+    """A run keeping its chunks' random numbers (a sweep's, an optimiser's) gives a plain run's numbers, cold and warm."""
+    from types import SimpleNamespace
+
+    from simlib.engine.core import _DRAWS, clear_draws, prepare_run, simulate_runs
 
     clear_draws()
-    cold = simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
-    warm = simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
-    _identical(cold, serial)
-    _identical(warm, serial)
+    simulate(small_scenario, trials=TRIALS, rng=99, chunk_size=16)
+    assert len(_DRAWS) == 0  # a single run lets its random numbers go
+    run = prepare_run(small_scenario, behaviour="none", keep_draws=True)
+    cold = simulate_runs([run], trials=TRIALS, rng=99, chunk_size=16)[0]
+    assert len(_DRAWS) > 0
+    warm = simulate_runs([run], trials=TRIALS, rng=99, chunk_size=16)[0]
+    _identical(SimpleNamespace(raw=cold), serial)
+    _identical(SimpleNamespace(raw=warm), serial)

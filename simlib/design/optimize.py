@@ -250,7 +250,7 @@ class Problem:
                 plans = [n for _, n in named]
                 for k in range(0, len(plans), PLANS_PER_CALL):
                     part = plans[k : k + PLANS_PER_CALL]
-                    runs.append(prepare_run(vscen, part, part[0], self.behaviour))
+                    runs.append(prepare_run(vscen, part, part[0], self.behaviour, keep_draws=True))
                     owners.append({n: todo[i] for i, n in named if n in part})
             # optimize checked the whole request's size
             raws = simulate_runs(runs, trials=self.trials, rng=self.rng, chunk_size=self.chunk_size,

@@ -431,7 +431,8 @@ def run_sweep(
         else:
             # every part is a run of one batch: all plans solved as tasks, every part's chunks queued as soon as
             # its plans are solved (no part waits for the one before it)
-            runs = [prepare_run(vscen, [n for _, n in part], vbase, behaviour) for vscen, vbase, part in parts]
+            runs = [prepare_run(vscen, [n for _, n in part], vbase, behaviour, keep_draws=True)
+                    for vscen, vbase, part in parts]
             done = (lambda i: bar.update(len(parts[i][2]))) if bar is not None else None
             raws = simulate_runs(runs, trials=trials, rng=rng, chunk_size=chunk_size, executor=ex, on_done=done)
             for raw, (_, vbase, part) in zip(raws, parts, strict=True):

@@ -237,15 +237,17 @@ def run_chunk(
     stop: int,
     behaviour: str | BehaviourModel = "none",
     model: BehaviourModel | None = None,
+    keep_draws: bool = False,
 ) -> tuple[int, np.ndarray, np.ndarray]:
-    """Simulate trials ``start..stop-1`` under every plan.
+    """Simulate trials ``start..stop-1`` under every plan (``keep_draws``: the random numbers from :func:`chunk_draws`).
 
     Returns ``(start, rows, keep)``: rows (T, ncols) of per-trial metric levels
     followed by paired differences against the reference plan, and the kept
     per-trial values (T, len(keep_index)).
     """
     T = stop - start
-    draws = chunk_draws(scenario, root, start, stop)
+    draws = chunk_draws(scenario, root, start, stop) if keep_draws else draw_chunk(
+        Layout.of(scenario), root, np.arange(start, stop))
     if model is None:
         model = _behaviour_model(scenario, behaviour)
     outcomes = passes(scenario, lay.plans, worlds(scenario, draws), model)
@@ -592,11 +594,16 @@ class RunSpec:
     layout: Layouts
     behaviour: str | BehaviourModel
     model: BehaviourModel | None
+    keep_draws: bool = False
 
 
 def prepare_run(scenario: Scenario, plans: Sequence[str] | None = None, reference: str | None = None,
-                behaviour: str | BehaviourModel | None = None) -> RunSpec:
-    """Plans, metrics and behaviour model of a simulation, checked before any work (unknown plans, behaviours)."""
+                behaviour: str | BehaviourModel | None = None, keep_draws: bool = False) -> RunSpec:
+    """Plans, metrics and behaviour model of a simulation, checked before any work (unknown plans, behaviours).
+
+    ``keep_draws``: keep each chunk's random numbers for later runs of the same layout, seed and trials
+    (:func:`chunk_draws`; a sweep's or optimiser's runs share them); a single run draws and lets them go.
+    """
     plan_list, ref = _resolve_plans(scenario, plans, reference)
     left_out = {m for family, used in _metric_families(scenario) if not used for m in family}
     left_out |= set(NAMED_METRICS) - set(named_metric_names(scenario))
@@ -604,7 +611,7 @@ def prepare_run(scenario: Scenario, plans: Sequence[str] | None = None, referenc
     behaviour = resolve_behaviour(scenario, behaviour)
     model = _behaviour_model(scenario, behaviour)
     lay = Layouts(plans=plan_list, reference=ref, groups=list(scenario.roles) + [TOTAL], metrics=metrics)
-    return RunSpec(scenario, lay, behaviour, model)
+    return RunSpec(scenario, lay, behaviour, model, keep_draws)
 
 
 def _metric_families(scenario: Scenario) -> tuple[tuple[dict, bool], ...]:
@@ -625,7 +632,7 @@ def shipped_chunk(run: Any, root: np.random.SeedSequence, start: int, stop: int)
     """A worker's task: :func:`run_chunk` of a :class:`RunSpec` sent once per worker (:func:`ship`)."""
     run = received(run)
     behaviour = run.behaviour if isinstance(run.behaviour, str) else "none"  # a model object is ``run.model``
-    return run_chunk(run.scenario, run.layout, root, start, stop, behaviour, run.model)
+    return run_chunk(run.scenario, run.layout, root, start, stop, behaviour, run.model, run.keep_draws)
 
 
 def _chunk_size(scenario: Scenario, trials: int, chunk_size: int | None, executor: Any) -> int:
