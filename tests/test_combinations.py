@@ -23,6 +23,17 @@ def _summary(res):
     return res.summary().set_index(["plan", "group", "metric"])["mean"]
 
 
+def _agrees_with_reference(s, plans: list[str]):
+    """Every metric of every group of the engine's run equals the slow reference's (3 trials, draw for draw)."""
+    res = _summary(simlib.simulate(s, plans, trials=3, rng=3, behaviour="none"))
+    ref = simulate_reference(s, plans, trials=3, rng=3)
+    for plan in plans:
+        for g in ref["groups"]:
+            for m, v in ref["metrics"][plan][g].items():
+                assert res[(plan, g, m)] == pytest.approx(np.mean(v), rel=1e-9, abs=1e-6), (plan, g, m)
+    return res, ref
+
+
 def _scenario(d: dict):
     return simlib.scenario_from_dict(copy.deepcopy(d), "combo.yaml")
 
@@ -104,12 +115,7 @@ def test_combined_mechanics_in_a_foreign_currency_match_the_reference(small_dict
          "ability_gain": 0.05, "delay_months": 3}]}}}}
     s = _scenario(_in_usd(d, "ka"))
     plans = ["together", "programmes"]
-    res = _summary(simlib.simulate(s, plans, trials=3, rng=3, behaviour="none"))
-    ref = simulate_reference(s, plans, trials=3, rng=3)
-    for plan in plans:
-        for g in ref["groups"]:
-            for m, v in ref["metrics"][plan][g].items():
-                assert res[(plan, g, m)] == pytest.approx(np.mean(v), rel=1e-9, abs=1e-6), (plan, g, m)
+    res, ref = _agrees_with_reference(s, plans)
     assert np.mean(ref["metrics"]["programmes"]["ka"]["programme_cost"]) > 0
 
 
@@ -170,12 +176,7 @@ def test_named_measures_roll_up_to_overlays_and_managers():
     s = _scenario(d)
     assert s.roles["ka_manager"].measures == s.roles["key_account"].measures  # taken from the covered role
     plans = ["current", "named"]
-    res = _summary(simlib.simulate(s, plans, trials=3, rng=3, behaviour="none"))
-    ref = simulate_reference(s, plans, trials=3, rng=3)
-    for plan in plans:
-        for g in ref["groups"]:
-            for m, v in ref["metrics"][plan][g].items():
-                assert res[(plan, g, m)] == pytest.approx(np.mean(v), rel=1e-9, abs=1e-6), (plan, g, m)
+    res, ref = _agrees_with_reference(s, plans)
     assert res[("named", "ka_manager", "incentive_cost")] != res[("current", "ka_manager", "incentive_cost")]
     assert res[("named", "sales_engineer", "incentive_cost")] != res[("current", "sales_engineer", "incentive_cost")]
     a = _summary(simlib.simulate(s, ["current"], trials=TRIALS, rng=5, behaviour="none"))

@@ -182,23 +182,23 @@ class Layout:
         for key, shape in (("market.growth", (1,)), ("market.monthly", (MONTHS,))):
             lay._add(lay.normals, key, shape, "n_normal")
         for rname, role in scenario.roles.items():
-            normals, uniforms = _role_draws(role)
-            for n, shape in normals:
-                lay._add(lay.normals, f"{rname}.{n}", shape, "n_normal")
-            for n, shape in uniforms:
-                lay._add(lay.uniforms, f"{rname}.{n}", shape, "n_uniform")
+            lay._add_role(rname, *_role_draws(role), extra=False)
         for rname, role in scenario.roles.items():
-            normals, uniforms = _named_measure_draws(role)
-            for n, shape in normals:
-                lay._add(lay.extra_normals, f"{rname}.{n}", shape, "n_extra_normal")
-            for n, shape in uniforms:
-                lay._add(lay.extra_uniforms, f"{rname}.{n}", shape, "n_extra_uniform")
+            lay._add_role(rname, *_named_measure_draws(role), extra=True)
         for rname, role in scenario.roles.items():  # appended after every other draw: used only by roles that need them
             for n, shape in appended_draws(role):
                 lay._add(lay.uniforms, f"{rname}.{n}", shape, "n_uniform")
         for cur in fx_draw_currencies(scenario):  # after every other draw: scenarios without it keep theirs
             lay._add(lay.uniforms, f"fx.{cur}", (1,), "n_uniform")
         return lay
+
+    def _add_role(self, rname: str, normals: list, uniforms: list, extra: bool) -> None:
+        """A role's normals and uniforms, in the main blocks or the extra blocks drawn after everything else."""
+        pre = "extra_" if extra else ""
+        for n, shape in normals:
+            self._add(getattr(self, f"{pre}normals"), f"{rname}.{n}", shape, f"n_{pre}normal")
+        for n, shape in uniforms:
+            self._add(getattr(self, f"{pre}uniforms"), f"{rname}.{n}", shape, f"n_{pre}uniform")
 
     def _add(self, table, key, shape, counter):
         off = getattr(self, counter)
