@@ -253,6 +253,11 @@ class DynamicPolicy(PolicyBase):
     def recorded(self) -> PolicyRecord:
         return self.log
 
+    @property
+    def reads(self) -> frozenset[str]:
+        """The measures this policy reads (and moves) in the history: revenue, and a pulled SPIFF's count measure."""
+        return frozenset({"revenue", *(sp.measure for sp in self.spiff_pulls)})
+
     def _known(self, tr: Track, m: int, hist: History, statements: tuple[int, ...] | None) -> np.ndarray:
         """Period attainment before month m as the rep knows it (docs/model.md section 3, feedback cadence).
 

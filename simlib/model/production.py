@@ -561,25 +561,31 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
     making any month negative; what is left at year end wraps to the start of
     the year (steady state: last year's year-end pull-in is owed by this year),
     taken from January, then February, and so on, never below zero.
+
+    A policy whose ``reads`` names the measures it reads (a frozenset) has
+    only those stepped in the history; the year's other measures are
+    computed when first looked up, the same numbers (:class:`SteppedYear`).
     """
     proc = RoleProcess(world)
     if policy is None:
         return proc.year()
+    reads = getattr(policy, "reads", None)
+    fast = SteppedYear(world, reads) if SteppedYear.fits(world, reads) else None
     names = MEASURES[world.role.process]
     if proc.named is not None:
         names = {**names, **dict.fromkeys(NamedProcess.STEPPED, "")}
         names = {k: v for k, v in names.items() if k in world.role.measure_kinds}
-    hist: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    hist: dict[str, list[np.ndarray]] = {k: [] for k in (names if fast is None else fast.stepped)}
     carry = None
     for m in range(MONTHS):
         c = policy(m, hist)
-        out = proc.step(m, c)
+        out = proc.step(m, c) if fast is None else fast.step(m, c)
         if carry is not None:
             rev = out["revenue"] + np.maximum(carry, 0.0)
             take = np.minimum(rev, np.maximum(-carry, 0.0))
             out["revenue"] = rev - take
             carry = np.minimum(carry, 0.0) + take
-        for k in names:
+        for k in hist:
             hist[k].append(out[k])
         now, later = policy.settle(m, hist)
         if now is not None:
@@ -597,10 +603,207 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
             take = np.minimum(np.maximum(rev[..., m], 0.0), owed)
             rev[..., m] -= take
             owed = owed - take
+    if fast is not None:  # the other measures from what the months kept, when first looked up
+        return fast.year(res)
     if proc.named is not None:  # measures that follow from the year's revenue, once timing has moved it
         for k, fn in proc.named.derived().items():
             res[k] = fn(res)
     return res
+
+
+class SteppedYear:
+    """A role's months under a policy that reads only some measures: :func:`run_year`'s fast path.
+
+    A policy that says which measures it reads (``reads``, e.g. revenue and
+    a SPIFF's count measure; :class:`simlib.model.contracts.PolicyBase`)
+    needs only those month by month. :meth:`step` computes revenue and what
+    production carries between months (the key-account pipeline, channel
+    partners) with the arithmetic of :meth:`RoleProcess.step`, the parts
+    that do not depend on the controls done once for all months; the
+    other measures come from what the months kept (the step's counts and
+    the controls' quality) by the same per-element arithmetic, on the whole
+    year, when first looked up (:meth:`year`). The numbers equal stepping
+    :meth:`RoleProcess.step` bit for bit (``tests/test_dynamic_fast.py``).
+    Roles with named measures and generic roles take the full step.
+    """
+
+    #: processes with a fast path
+    PROCESSES = ("telesales", "key_account", "channel")
+
+    def __init__(self, world: RoleWorld, reads):
+        self.w, self.p, self.beta = world, world.role.process_params(), world.role.effort_elasticity
+        self.proc = world.role.process
+        self.kept: dict[str, list[np.ndarray]] = {}  # what each month's step kept, by name
+        self._stacked: dict[str, np.ndarray] = {}
+        demand = world.season[:, None, None] * world.market.T[:, :, None]  # (12, T, 1), as RoleProcess.step's
+        ramp = np.ascontiguousarray(np.moveaxis(world.ramp, -1, 0))  # (12, T, R)
+        self.later = getattr(self, f"_{self.proc}_prepare")(demand, ramp)
+        self.stepped = ["revenue", *(k for k in MEASURES[self.proc] if k in reads and k != "revenue")]
+
+    @classmethod
+    def fits(cls, world: RoleWorld, reads) -> bool:
+        """Whether the fast path applies: a policy that names what it reads, a role without named measures."""
+        return reads is not None and world.role.measures is None and world.role.process in cls.PROCESSES
+
+    def step(self, m: int, c: Controls) -> dict[str, np.ndarray]:
+        """Month ``m``'s revenue and the measures the policy reads, each (T, R)."""
+        out = getattr(self, f"_{self.proc}")(m, c)
+        for k in self.stepped[1:]:
+            out[k] = self.later[k](m)
+        return out
+
+    def year(self, res: dict[str, np.ndarray]) -> YearMeasures:
+        """The year's measures: those stepped (``res``, timing settled) and the others from what the months kept."""
+        f: dict[str, Callable[[YearMeasures], np.ndarray]] = {}
+        for k in MEASURES[self.proc]:
+            f[k] = (lambda m, v=res[k]: v) if k in res else (lambda m, fn=self.later[k]: fn(None))
+        return YearMeasures(f)
+
+    # -- inputs of the measures computed from what the months kept -------------------
+    def _keep(self, **arrays) -> None:
+        for k, v in arrays.items():
+            self.kept.setdefault(k, []).append(np.broadcast_to(v, self.w.shape))
+
+    def _in(self, key: str, m: int | None) -> np.ndarray:
+        """Month ``m``'s kept ``key`` (T, R), or the year's (T, R, 12) when ``m`` is None."""
+        if m is not None:
+            return self.kept[key][m]
+        if key not in self._stacked:
+            self._stacked[key] = np.stack(self.kept[key], axis=-1)
+        return self._stacked[key]
+
+    def _z(self, key: str, m: int | None) -> np.ndarray:
+        """The role's draws ``key``: month ``m``'s (T, R), or the year's (T, R, 12) when ``m`` is None."""
+        z = self.w.draws[key]
+        return z if m is None else z[:, :, m]
+
+    def _ramped(self, base: np.ndarray, m: int | None) -> np.ndarray:
+        """``base`` (T, R) times the ramp of month ``m`` (T, R), or of every month (T, R, 12)."""
+        return base[..., None] * self.w.ramp if m is None else base * self.w.ramp[:, :, m]
+
+    def _controls(self, c: Controls, manage: bool = False):
+        """:func:`_split`'s activity and quality multipliers (and ``e**beta`` only if ``manage``)."""
+        p = self.p
+        e = np.asarray(c.effort, dtype=float)
+        f = np.asarray(c.focus, dtype=float)
+        act = (e * f) ** self.beta
+        q = np.maximum(e * (1.0 - p.activity_share * f) / (1.0 - p.activity_share), 1e-9) ** p.quality_elasticity
+        return act, q, (e**self.beta if manage else None)
+
+    # -- telesales: calls -> leads -> conversions -> revenue (RoleProcess._telesales) --
+    def _telesales_prepare(self, demand: np.ndarray, ramp: np.ndarray) -> dict[str, Callable]:
+        w, p = self.w, self.p
+        self._calls_mean = (p.calls_per_month * w.ability) * ramp  # (12, T, R)
+        self._lr = np.minimum(0.95, (p.lead_rate * w.territory) * demand)
+        self._lr_not = 1 - self._lr
+        return {
+            "calls": lambda m: self._in("calls", m),
+            "talk_time": lambda m: self._in("calls", m) * p.talk_minutes_per_call / 60.0 * self._in("q", m),
+            "leads": lambda m: self._in("leads", m),
+            "conversions": lambda m: self._in("conversions", m),
+            "conversion_rate": self._conversion_rate,
+            "record_accuracy": lambda m: np.clip(p.record_accuracy * self._in("q", m)
+                                                 + p.record_accuracy_sd * self._z("accuracy", m), 0.0, 1.0),
+        }
+
+    def _telesales(self, m: int, c: Controls) -> dict[str, np.ndarray]:
+        p, d = self.p, self.w.draws
+        act, q, _ = self._controls(c)
+        cm = self._calls_mean[m] * act
+        calls = _normal_count(cm, cm, d["calls"][:, :, m])
+        cl = calls * self._lr[m]
+        v = cl * self._lr_not[m]
+        leads = _normal_count(cl, v, d["leads"][:, :, m], out=v, upper=calls)
+        cr = np.minimum(0.95, p.conversion_rate * q * c.help_mult)
+        lc = leads * cr
+        v = lc * (1 - cr)
+        conv = _normal_count(lc, v, d["conv"][:, :, m], out=v, upper=leads)
+        avg = np.maximum(conv, 1.0)  # deal_value * max(0, 1 + cv / sqrt(max(conv, 1)) * z), in place
+        np.sqrt(avg, out=avg)
+        np.divide(p.deal_value_cv, avg, out=avg)
+        avg *= d["deal"][:, :, m]
+        np.add(1.0, avg, out=avg)
+        np.maximum(0.0, avg, out=avg)
+        np.multiply(p.deal_value, avg, out=avg)
+        self._keep(q=q, calls=calls, leads=leads, conversions=conv)
+        return {"revenue": np.multiply(conv, avg, out=avg)}
+
+    def _conversion_rate(self, m: int | None) -> np.ndarray:
+        leads = self._in("leads", m)
+        return np.where(leads > 0, self._in("conversions", m) / np.maximum(leads, 1.0), 0.0)
+
+    # -- key account: deals with the pipeline lag, sizes where a deal closed (RoleProcess._key_account) --
+    def _key_account_prepare(self, demand: np.ndarray, ramp: np.ndarray) -> dict[str, Callable]:
+        w, p = self.w, self.p
+        self._lam = (p.deals_per_month * w.ability * w.territory) * demand * ramp  # (12, T, R)
+        self._won: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        mil = p.milestones_per_month * w.ability
+        return {
+            "large_order_value": self._large,
+            "deals": lambda m: self._in("deals", m),
+            "new_accounts": lambda m: binomial_inv(self._z("newacc", m), self._in("deals", m), p.new_account_share, 12),
+            "milestones": lambda m: poisson_inv(self._z("milestones", m), self._ramped(mil, m) * self._in("q", m),
+                                                3 * int(p.milestones_per_month) + 12),
+            "satisfaction": lambda m: np.clip(p.satisfaction * self._in("q", m)
+                                              + p.satisfaction_sd * self._z("satisfaction", m), 0.0, 1.0),
+        }
+
+    def _key_account(self, m: int, c: Controls) -> dict[str, np.ndarray]:
+        w, p, d = self.w, self.p, self.w.draws
+        act, q, _ = self._controls(c)
+        self._keep(act=act)
+        lag = p.pipeline_lag_months
+        lam = self._lam[m] * (self.kept["act"][m - lag] if m >= lag else 1.0) * c.help_mult  # before the year: today's
+        n = poisson_inv(d["ndeals"][:, :, m], lam, 12)
+        T, R = w.shape
+        K, s = KA_SIZE_DRAWS, p.deal_size_sd_log
+        hit = np.flatnonzero(n > 0)  # deal sizes only where a deal closed (elsewhere revenue is 0)
+        sizes = p.deal_size_mean * np.exp(s * d["size"].reshape(T * R, MONTHS, K)[hit, m] - 0.5 * s * s)
+        won = np.arange(K) < n.ravel()[hit][:, None]
+        rev = np.zeros(T * R)
+        rev[hit] = np.sum(np.where(won, sizes, 0.0), axis=-1)
+        self._won.append((hit, sizes, won))
+        self._keep(q=q, deals=n)
+        return {"revenue": rev.reshape(T, R) + np.maximum(n - K, 0) * p.deal_size_mean}
+
+    def _large(self, m: int | None) -> np.ndarray:
+        if m is None:
+            return np.stack([self._large(k) for k in range(MONTHS)], axis=-1)
+        hit, sizes, won = self._won[m]
+        n = self.kept["deals"][m]
+        out = np.zeros(n.size)
+        out[hit] = np.sum(np.where(won & (sizes >= self.p.large_order_threshold), sizes, 0.0), axis=-1)
+        return out.reshape(n.shape) + _beyond_drawn_large(n, self.p)
+
+    # -- channel: partners opened and ramping, existing partners' revenue (RoleProcess._channel) --
+    def _channel_prepare(self, demand: np.ndarray, ramp: np.ndarray) -> dict[str, Callable]:
+        w, p, d = self.w, self.p, self.w.draws
+        self._demand = demand
+        self._open_mean = (p.partners_per_month * w.ability) * ramp  # (12, T, R)
+        self._base = (p.existing_revenue_per_month * w.territory * w.ability) * demand * ramp
+        self._noise = np.ascontiguousarray(np.moveaxis(1.0 + p.revenue_cv * d["revenue"], -1, 0))
+        self._n_cum, self._ramp_state = np.zeros(w.shape), np.zeros(w.shape)
+        return {
+            "partners_opened": lambda m: self._in("opened", m),
+            "partner_revenue_new": lambda m: self._in("new_rev", m),
+            "partner_satisfaction": lambda m: np.clip(p.partner_satisfaction * self._in("q", m)
+                                                      + p.partner_satisfaction_sd * self._z("psat", m), 0.0, 1.0),
+            "policy_adherence": lambda m: np.clip(p.policy_adherence * self._in("q", m) ** 0.5
+                                                  + p.policy_adherence_sd * self._z("adherence", m), 0.0, 1.0),
+        }
+
+    def _channel(self, m: int, c: Controls) -> dict[str, np.ndarray]:
+        p, d = self.p, self.w.draws
+        act, q, manage = self._controls(c, manage=True)
+        opened = poisson_inv(d["opened"][:, :, m], self._open_mean[m] * act, 10)
+        # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
+        new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * self._demand[m]
+        decay = np.exp(-1.0 / p.partner_ramp_months)
+        self._ramp_state = (self._ramp_state + opened) * decay
+        self._n_cum = self._n_cum + opened
+        existing = np.maximum(0.0, self._base[m] * manage * c.help_mult * self._noise[m])
+        self._keep(q=q, opened=opened, new_rev=new_rev)
+        return {"revenue": existing + new_rev}
 
 
 class NamedProcess:
