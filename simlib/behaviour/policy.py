@@ -163,18 +163,17 @@ class Track:
             return self._lookup_corners(name, m, x)
         u = np.subtract(x, X_LO)
         u /= X_H
-        fi = np.floor(u)
-        np.maximum(fi, 0.0, out=fi)
-        np.minimum(fi, X_N - 2, out=fi)  # clip(floor(u), 0, X_N - 2)
+        np.maximum(u, 0.0, out=u)
+        np.minimum(u, X_N - 1, out=u)  # u in [0, X_N - 1]: then i = min(floor(u), X_N - 2) and w = u - i
+        fi = np.floor(u)  # are clip(floor(u), 0, X_N - 2) and clip(u - i, 0, 1) of the unclipped u
+        np.minimum(fi, X_N - 2, out=fi)
         w = np.subtract(u, fi, out=u)
-        np.maximum(w, 0.0, out=w)
-        np.minimum(w, 1.0, out=w)
         j = fi.astype(np.intp)
         j += self._base
-        j += m * X_N
         flat, step = self.rs.table(name)
         out = None
         for g, (_, wt) in zip(self._gaps, self.corners, strict=True):
+            g += m * X_N  # the month's entries: a view from there
             t = np.take(step[g:], j)
             t *= w
             t += np.take(flat[g:], j)
@@ -237,6 +236,8 @@ class DynamicPolicy(PolicyBase):
         self.lo, self.hi = params.effort.min_effort, params.effort.max_effort
         self.er, self.quota = er, quota
         self._quota_floor = np.maximum(quota, 1e-12)
+        # expected increments left in each month's period, from the month on (the plan's periods)
+        self._left = [rs.inc[m : rs.ends[self.P.period_of[m]] + 1].sum() for m in range(MONTHS)]
         self.log = PolicyRecord.today(world.shape, rs.help)
         self.help_mult = rs.help_mult
         self.focus = rs.focus
@@ -289,9 +290,7 @@ class DynamicPolicy(PolicyBase):
                 e = np.divide(ep, np.maximum(ec, 1e-9, out=ec))
                 np.maximum(e, self.lo, out=e)
                 np.minimum(e, self.hi, out=e)  # clip(e, lo, hi)
-            p = self.P.period_of[m]
-            left = self.rs.inc[m : self.rs.ends[p] + 1].sum()
-            t = np.multiply(left, self.er)
+            t = np.multiply(self._left[m], self.er)
             t /= self._quota_floor
             np.add(xp, t, out=log.expected_left[..., m])
         else:

@@ -636,7 +636,7 @@ class SteppedYear:
         self.kept: dict[str, list[np.ndarray]] = {}  # what each month's step kept, by name
         self._stacked: dict[str, np.ndarray] = {}
         demand = world.season[:, None, None] * world.market.T[:, :, None]  # (12, T, 1), as RoleProcess.step's
-        ramp = np.ascontiguousarray(np.moveaxis(world.ramp, -1, 0))  # (12, T, R)
+        ramp = np.moveaxis(world.ramp, -1, 0)  # (12, T, R) view: products with it are made month-major (_by_month)
         self.later = getattr(self, f"_{self.proc}_prepare")(demand, ramp)
         self.stepped = ["revenue", *(k for k in MEASURES[self.proc] if k in reads and k != "revenue")]
 
@@ -662,7 +662,7 @@ class SteppedYear:
     # -- inputs of the measures computed from what the months kept -------------------
     def _keep(self, **arrays) -> None:
         for k, v in arrays.items():
-            self.kept.setdefault(k, []).append(np.broadcast_to(v, self.w.shape))
+            self.kept.setdefault(k, []).append(v if np.shape(v) == self.w.shape else np.broadcast_to(v, self.w.shape))
 
     def _in(self, key: str, m: int | None) -> np.ndarray:
         """Month ``m``'s kept ``key`` (T, R), or the year's (T, R, 12) when ``m`` is None."""
@@ -686,14 +686,14 @@ class SteppedYear:
         p = self.p
         e = np.asarray(c.effort, dtype=float)
         f = np.asarray(c.focus, dtype=float)
-        act = (e * f) ** self.beta
+        act = (e if f.ndim == 0 and f == 1.0 else e * f) ** self.beta  # (e * 1.0 == e)
         q = np.maximum(e * (1.0 - p.activity_share * f) / (1.0 - p.activity_share), 1e-9) ** p.quality_elasticity
         return act, q, (e**self.beta if manage else None)
 
     # -- telesales: calls -> leads -> conversions -> revenue (RoleProcess._telesales) --
     def _telesales_prepare(self, demand: np.ndarray, ramp: np.ndarray) -> dict[str, Callable]:
         w, p = self.w, self.p
-        self._calls_mean = (p.calls_per_month * w.ability) * ramp  # (12, T, R)
+        self._calls_mean = _by_month(p.calls_per_month * w.ability, ramp)  # (12, T, R)
         self._lr = np.minimum(0.95, (p.lead_rate * w.territory) * demand)
         self._lr_not = 1 - self._lr
         return {
@@ -735,7 +735,7 @@ class SteppedYear:
     # -- key account: deals with the pipeline lag, sizes where a deal closed (RoleProcess._key_account) --
     def _key_account_prepare(self, demand: np.ndarray, ramp: np.ndarray) -> dict[str, Callable]:
         w, p = self.w, self.p
-        self._lam = (p.deals_per_month * w.ability * w.territory) * demand * ramp  # (12, T, R)
+        self._lam = _by_month((p.deals_per_month * w.ability * w.territory) * demand, ramp)  # (12, T, R)
         self._won: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         mil = p.milestones_per_month * w.ability
         return {
@@ -758,7 +758,8 @@ class SteppedYear:
         T, R = w.shape
         K, s = KA_SIZE_DRAWS, p.deal_size_sd_log
         hit = np.flatnonzero(n > 0)  # deal sizes only where a deal closed (elsewhere revenue is 0)
-        sizes = p.deal_size_mean * np.exp(s * d["size"].reshape(T * R, MONTHS, K)[hit, m] - 0.5 * s * s)
+        zs = np.take(d["size"].reshape(T * R * MONTHS, K), hit * MONTHS + m, axis=0)  # (hits, K)
+        sizes = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
         won = np.arange(K) < n.ravel()[hit][:, None]
         rev = np.zeros(T * R)
         rev[hit] = np.sum(np.where(won, sizes, 0.0), axis=-1)
@@ -779,8 +780,8 @@ class SteppedYear:
     def _channel_prepare(self, demand: np.ndarray, ramp: np.ndarray) -> dict[str, Callable]:
         w, p, d = self.w, self.p, self.w.draws
         self._demand = demand
-        self._open_mean = (p.partners_per_month * w.ability) * ramp  # (12, T, R)
-        self._base = (p.existing_revenue_per_month * w.territory * w.ability) * demand * ramp
+        self._open_mean = _by_month(p.partners_per_month * w.ability, ramp)  # (12, T, R)
+        self._base = _by_month((p.existing_revenue_per_month * w.territory * w.ability) * demand, ramp)
         self._noise = np.ascontiguousarray(np.moveaxis(1.0 + p.revenue_cv * d["revenue"], -1, 0))
         self._n_cum, self._ramp_state = np.zeros(w.shape), np.zeros(w.shape)
         return {
@@ -932,6 +933,11 @@ class NamedProcess:
             for i, k in enumerate(names):
                 f[f"revenue_{k}"] = _segment_revenue(mix, i)
         return f
+
+
+def _by_month(a: np.ndarray, ramp: np.ndarray) -> np.ndarray:
+    """``a * ramp`` for ``ramp`` a (12, T, R) view of the (T, R, 12) ramp: a C-contiguous (12, T, R) product."""
+    return np.multiply(a, ramp, out=np.empty(ramp.shape))
 
 
 def _segment_revenue(mix: Callable[[Mapping[str, np.ndarray]], np.ndarray],
