@@ -635,9 +635,7 @@ class SteppedYear:
         self.proc = world.role.process
         self.kept: dict[str, list[np.ndarray]] = {}  # what each month's step kept, by name
         self._stacked: dict[str, np.ndarray] = {}
-        demand = world.season[:, None, None] * world.market.T[:, :, None]  # (12, T, 1), as RoleProcess.step's
-        ramp = np.moveaxis(world.ramp, -1, 0)  # (12, T, R) view: products with it are made month-major (_by_month)
-        self.later = getattr(self, f"_{self.proc}_prepare")(demand, ramp)
+        self.later = getattr(self, f"_{self.proc}_prepare")()
         self.stepped = ["revenue", *(k for k in MEASURES[self.proc] if k in reads and k != "revenue")]
 
     @classmethod
@@ -677,6 +675,10 @@ class SteppedYear:
         z = self.w.draws[key]
         return z if m is None else z[:, :, m]
 
+    def _demand(self, m: int) -> np.ndarray:
+        """Month ``m``'s demand multiplier (T, 1), as :meth:`RoleProcess.step`'s."""
+        return self.w.season[m] * self.w.market[:, m][:, None]
+
     def _ramped(self, base: np.ndarray, m: int | None) -> np.ndarray:
         """``base`` (T, R) times the ramp of month ``m`` (T, R), or of every month (T, R, 12)."""
         return base[..., None] * self.w.ramp if m is None else base * self.w.ramp[:, :, m]
@@ -691,11 +693,10 @@ class SteppedYear:
         return act, q, (e**self.beta if manage else None)
 
     # -- telesales: calls -> leads -> conversions -> revenue (RoleProcess._telesales) --
-    def _telesales_prepare(self, demand: np.ndarray, ramp: np.ndarray) -> dict[str, Callable]:
+    def _telesales_prepare(self) -> dict[str, Callable]:
         w, p = self.w, self.p
-        self._calls_mean = _by_month(p.calls_per_month * w.ability, ramp)  # (12, T, R)
-        self._lr = np.minimum(0.95, (p.lead_rate * w.territory) * demand)
-        self._lr_not = 1 - self._lr
+        self._calls_mean = p.calls_per_month * w.ability
+        self._lr = p.lead_rate * w.territory
         return {
             "calls": lambda m: self._in("calls", m),
             "talk_time": lambda m: self._in("calls", m) * p.talk_minutes_per_call / 60.0 * self._in("q", m),
@@ -709,10 +710,14 @@ class SteppedYear:
     def _telesales(self, m: int, c: Controls) -> dict[str, np.ndarray]:
         p, d = self.p, self.w.draws
         act, q, _ = self._controls(c)
-        cm = self._calls_mean[m] * act
+        cm = self._ramped(self._calls_mean, m)
+        cm *= act
         calls = _normal_count(cm, cm, d["calls"][:, :, m])
-        cl = calls * self._lr[m]
-        v = cl * self._lr_not[m]
+        lr = self._lr * self._demand(m)
+        np.minimum(0.95, lr, out=lr)
+        cl = calls * lr
+        np.subtract(1, lr, out=lr)
+        v = cl * lr
         leads = _normal_count(cl, v, d["leads"][:, :, m], out=v, upper=calls)
         cr = np.minimum(0.95, p.conversion_rate * q * c.help_mult)
         lc = leads * cr
@@ -733,9 +738,9 @@ class SteppedYear:
         return np.where(leads > 0, self._in("conversions", m) / np.maximum(leads, 1.0), 0.0)
 
     # -- key account: deals with the pipeline lag, sizes where a deal closed (RoleProcess._key_account) --
-    def _key_account_prepare(self, demand: np.ndarray, ramp: np.ndarray) -> dict[str, Callable]:
+    def _key_account_prepare(self) -> dict[str, Callable]:
         w, p = self.w, self.p
-        self._lam = _by_month((p.deals_per_month * w.ability * w.territory) * demand, ramp)  # (12, T, R)
+        self._lam = p.deals_per_month * w.ability * w.territory
         self._won: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         mil = p.milestones_per_month * w.ability
         return {
@@ -753,7 +758,10 @@ class SteppedYear:
         act, q, _ = self._controls(c)
         self._keep(act=act)
         lag = p.pipeline_lag_months
-        lam = self._lam[m] * (self.kept["act"][m - lag] if m >= lag else 1.0) * c.help_mult  # before the year: today's
+        lam = self._lam * self._demand(m)
+        lam *= self.w.ramp[:, :, m]
+        lam *= self.kept["act"][m - lag] if m >= lag else 1.0  # before the year: today's
+        lam *= c.help_mult
         n = poisson_inv(d["ndeals"][:, :, m], lam, 12)
         T, R = w.shape
         K, s = KA_SIZE_DRAWS, p.deal_size_sd_log
@@ -777,12 +785,10 @@ class SteppedYear:
         return out.reshape(n.shape) + _beyond_drawn_large(n, self.p)
 
     # -- channel: partners opened and ramping, existing partners' revenue (RoleProcess._channel) --
-    def _channel_prepare(self, demand: np.ndarray, ramp: np.ndarray) -> dict[str, Callable]:
-        w, p, d = self.w, self.p, self.w.draws
-        self._demand = demand
-        self._open_mean = _by_month(p.partners_per_month * w.ability, ramp)  # (12, T, R)
-        self._base = _by_month((p.existing_revenue_per_month * w.territory * w.ability) * demand, ramp)
-        self._noise = np.ascontiguousarray(np.moveaxis(1.0 + p.revenue_cv * d["revenue"], -1, 0))
+    def _channel_prepare(self) -> dict[str, Callable]:
+        w, p = self.w, self.p
+        self._open_mean = p.partners_per_month * w.ability
+        self._base = p.existing_revenue_per_month * w.territory * w.ability
         self._n_cum, self._ramp_state = np.zeros(w.shape), np.zeros(w.shape)
         return {
             "partners_opened": lambda m: self._in("opened", m),
@@ -796,13 +802,23 @@ class SteppedYear:
     def _channel(self, m: int, c: Controls) -> dict[str, np.ndarray]:
         p, d = self.p, self.w.draws
         act, q, manage = self._controls(c, manage=True)
-        opened = poisson_inv(d["opened"][:, :, m], self._open_mean[m] * act, 10)
+        lam = self._ramped(self._open_mean, m)
+        lam *= act
+        opened = poisson_inv(d["opened"][:, :, m], lam, 10)
         # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
-        new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * self._demand[m]
+        demand = self._demand(m)
+        new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand
         decay = np.exp(-1.0 / p.partner_ramp_months)
         self._ramp_state = (self._ramp_state + opened) * decay
         self._n_cum = self._n_cum + opened
-        existing = np.maximum(0.0, self._base[m] * manage * c.help_mult * self._noise[m])
+        base = self._base * demand
+        base *= self.w.ramp[:, :, m]
+        base *= manage
+        base *= c.help_mult
+        noise = p.revenue_cv * d["revenue"][:, :, m]
+        np.add(1.0, noise, out=noise)
+        base *= noise
+        existing = np.maximum(0.0, base, out=base)
         self._keep(q=q, opened=opened, new_rev=new_rev)
         return {"revenue": existing + new_rev}
 
@@ -933,11 +949,6 @@ class NamedProcess:
             for i, k in enumerate(names):
                 f[f"revenue_{k}"] = _segment_revenue(mix, i)
         return f
-
-
-def _by_month(a: np.ndarray, ramp: np.ndarray) -> np.ndarray:
-    """``a * ramp`` for ``ramp`` a (12, T, R) view of the (T, R, 12) ramp: a C-contiguous (12, T, R) product."""
-    return np.multiply(a, ramp, out=np.empty(ramp.shape))
 
 
 def _segment_revenue(mix: Callable[[Mapping[str, np.ndarray]], np.ndarray],
