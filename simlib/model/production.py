@@ -664,6 +664,12 @@ class SteppedYear:
 
     def _in(self, key: str, m: int | None) -> np.ndarray:
         """Month ``m``'s kept ``key`` (T, R), or the year's (T, R, 12) when ``m`` is None."""
+        if key == "q" and key not in self.kept:  # quality from the kept effort and focus, when first needed
+            if m is not None:
+                return self._quality(self.kept["e"][m], self.kept["f"][m])
+            if key not in self._stacked:
+                self._stacked[key] = self._quality(self._in("e", None), self._in("f", None))
+            return self._stacked[key]
         if m is not None:
             return self.kept[key][m]
         if key not in self._stacked:
@@ -683,14 +689,16 @@ class SteppedYear:
         """``base`` (T, R) times the ramp of month ``m`` (T, R), or of every month (T, R, 12)."""
         return base[..., None] * self.w.ramp if m is None else base * self.w.ramp[:, :, m]
 
-    def _controls(self, c: Controls, manage: bool = False):
-        """:func:`_split`'s activity and quality multipliers (and ``e**beta`` only if ``manage``)."""
-        p = self.p
+    def _controls(self, c: Controls) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Effort, focus and :func:`_split`'s activity multiplier ``(e f)**beta``."""
         e = np.asarray(c.effort, dtype=float)
         f = np.asarray(c.focus, dtype=float)
-        act = (e if f.ndim == 0 and f == 1.0 else e * f) ** self.beta  # (e * 1.0 == e)
-        q = np.maximum(e * (1.0 - p.activity_share * f) / (1.0 - p.activity_share), 1e-9) ** p.quality_elasticity
-        return act, q, (e**self.beta if manage else None)
+        return e, f, (e if f.ndim == 0 and f == 1.0 else e * f) ** self.beta  # (e * 1.0 == e)
+
+    def _quality(self, e: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """:func:`_split`'s quality multiplier, ``max(e (1 - s0 f) / (1 - s0), 1e-9)**elasticity``."""
+        p = self.p
+        return np.maximum(e * (1.0 - p.activity_share * f) / (1.0 - p.activity_share), 1e-9) ** p.quality_elasticity
 
     # -- telesales: calls -> leads -> conversions -> revenue (RoleProcess._telesales) --
     def _telesales_prepare(self) -> dict[str, Callable]:
@@ -709,7 +717,8 @@ class SteppedYear:
 
     def _telesales(self, m: int, c: Controls) -> dict[str, np.ndarray]:
         p, d = self.p, self.w.draws
-        act, q, _ = self._controls(c)
+        e, f, act = self._controls(c)
+        q = self._quality(e, f)
         cm = self._ramped(self._calls_mean, m)
         cm *= act
         calls = _normal_count(cm, cm, d["calls"][:, :, m])
@@ -755,8 +764,8 @@ class SteppedYear:
 
     def _key_account(self, m: int, c: Controls) -> dict[str, np.ndarray]:
         w, p, d = self.w, self.p, self.w.draws
-        act, q, _ = self._controls(c)
-        self._keep(act=act)
+        e, f, act = self._controls(c)
+        self._keep(act=act, e=e, f=f)
         lag = p.pipeline_lag_months
         lam = self._lam * self._demand(m)
         lam *= self.w.ramp[:, :, m]
@@ -766,13 +775,13 @@ class SteppedYear:
         T, R = w.shape
         K, s = KA_SIZE_DRAWS, p.deal_size_sd_log
         hit = np.flatnonzero(n > 0)  # deal sizes only where a deal closed (elsewhere revenue is 0)
-        zs = np.take(d["size"].reshape(T * R * MONTHS, K), hit * MONTHS + m, axis=0)  # (hits, K)
+        zs = d["size"][hit // R, hit % R, m]  # (hits, K): the draws are a view with the trials' stride
         sizes = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
         won = np.arange(K) < n.ravel()[hit][:, None]
         rev = np.zeros(T * R)
         rev[hit] = np.sum(np.where(won, sizes, 0.0), axis=-1)
         self._won.append((hit, sizes, won))
-        self._keep(q=q, deals=n)
+        self._keep(deals=n)
         return {"revenue": rev.reshape(T, R) + np.maximum(n - K, 0) * p.deal_size_mean}
 
     def _large(self, m: int | None) -> np.ndarray:
@@ -801,7 +810,8 @@ class SteppedYear:
 
     def _channel(self, m: int, c: Controls) -> dict[str, np.ndarray]:
         p, d = self.p, self.w.draws
-        act, q, manage = self._controls(c, manage=True)
+        e, f, act = self._controls(c)
+        manage = e**self.beta
         lam = self._ramped(self._open_mean, m)
         lam *= act
         opened = poisson_inv(d["opened"][:, :, m], lam, 10)
@@ -819,7 +829,7 @@ class SteppedYear:
         np.add(1.0, noise, out=noise)
         base *= noise
         existing = np.maximum(0.0, base, out=base)
-        self._keep(q=q, opened=opened, new_rev=new_rev)
+        self._keep(e=e, f=f, opened=opened, new_rev=new_rev)
         return {"revenue": existing + new_rev}
 
 
