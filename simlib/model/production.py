@@ -546,6 +546,19 @@ class RoleProcess:
         }
 
 
+def stack_months(months: list[np.ndarray]) -> np.ndarray:
+    """``np.stack(months, axis=-1)``: the months' (T, R) arrays as one C-contiguous (T, R, 12) array.
+
+    Each month is copied into its place; several times faster than
+    ``np.stack``, which goes through a concatenation of (T, R, 1) views.
+    """
+    first = np.asarray(months[0])
+    out = np.empty((*first.shape, len(months)), dtype=np.result_type(*months))
+    for m, a in enumerate(months):
+        out[..., m] = a
+    return out
+
+
 def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.ndarray]:
     """Simulate a role's year; returns each measure as (T, R, 12).
 
@@ -591,7 +604,7 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
         if now is not None:
             hist["revenue"][m] = hist["revenue"][m] + now
             carry = later if carry is None else carry + later
-    res = {k: np.stack(v, axis=-1) for k, v in hist.items()}
+    res = {k: stack_months(v) for k, v in hist.items()}
     if carry is not None:
         # steady state: what is still carried at year end wraps to the start of the
         # year (last year's year-end pull-in is owed by this year); owed deals come
@@ -673,7 +686,7 @@ class SteppedYear:
         if m is not None:
             return self.kept[key][m]
         if key not in self._stacked:
-            self._stacked[key] = np.stack(self.kept[key], axis=-1)
+            self._stacked[key] = stack_months(self.kept[key])
         return self._stacked[key]
 
     def _z(self, key: str, m: int | None) -> np.ndarray:
@@ -786,7 +799,7 @@ class SteppedYear:
 
     def _large(self, m: int | None) -> np.ndarray:
         if m is None:
-            return np.stack([self._large(k) for k in range(MONTHS)], axis=-1)
+            return stack_months([self._large(k) for k in range(MONTHS)])
         hit, sizes, won = self._won[m]
         n = self.kept["deals"][m]
         out = np.zeros(n.size)
