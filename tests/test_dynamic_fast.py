@@ -128,3 +128,22 @@ def test_lookup_equals_the_corner_by_corner_interpolation(default_scenario):
             for name in ("effort", "shift"):
                 got, want = tr.lookup(name, m, x), _plain_lookup(rs, va, vc, name, m, x)
                 assert np.array_equal(got, want), (plan, name, m)
+
+
+def test_fast_year_is_freed_as_soon_as_dropped():
+    """No reference cycle keeps a chunk's months alive until the garbage collector runs (peak memory would
+    then grow with the number of chunks and plans)."""
+    import gc
+    import weakref
+
+    s = load_scenario(DEFAULT)
+    gc.disable()
+    try:
+        for world in _worlds(s, trials=4).values():
+            year = run_year(world, _Varied(world.shape, {"revenue"}))
+            dict(year)  # compute every measure
+            refs = [weakref.ref(year)] + [weakref.ref(year[k]) for k in year]
+            del year
+            assert all(r() is None for r in refs), world.name
+    finally:
+        gc.enable()

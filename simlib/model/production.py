@@ -546,6 +546,43 @@ class RoleProcess:
         }
 
 
+def _kept(name: str) -> Callable[[SteppedYear, int | None], np.ndarray]:
+    """A measure the months kept as it was stepped."""
+    return lambda s, m: s._in(name, m)
+
+
+#: each process's measures but revenue from what the months kept (:class:`SteppedYear`): name -> f(stepper, month),
+#: month None for the whole year; the same per-element arithmetic as :meth:`RoleProcess.step`
+_LATER: dict[str, dict[str, Callable[[SteppedYear, int | None], np.ndarray]]] = {
+    "telesales": {
+        "calls": _kept("calls"),
+        "talk_time": lambda s, m: s._in("calls", m) * s.p.talk_minutes_per_call / 60.0 * s._in("q", m),
+        "leads": _kept("leads"),
+        "conversions": _kept("conversions"),
+        "conversion_rate": lambda s, m: s._conversion_rate(m),
+        "record_accuracy": lambda s, m: np.clip(s.p.record_accuracy * s._in("q", m)
+                                                + s.p.record_accuracy_sd * s._z("accuracy", m), 0.0, 1.0),
+    },
+    "key_account": {
+        "large_order_value": lambda s, m: s._large(m),
+        "deals": _kept("deals"),
+        "new_accounts": lambda s, m: binomial_inv(s._z("newacc", m), s._in("deals", m), s.p.new_account_share, 12),
+        "milestones": lambda s, m: poisson_inv(s._z("milestones", m), s._ramped(s._mil, m) * s._in("q", m),
+                                               3 * int(s.p.milestones_per_month) + 12),
+        "satisfaction": lambda s, m: np.clip(s.p.satisfaction * s._in("q", m)
+                                             + s.p.satisfaction_sd * s._z("satisfaction", m), 0.0, 1.0),
+    },
+    "channel": {
+        "partners_opened": _kept("opened"),
+        "partner_revenue_new": _kept("new_rev"),
+        "partner_satisfaction": lambda s, m: np.clip(s.p.partner_satisfaction * s._in("q", m)
+                                                     + s.p.partner_satisfaction_sd * s._z("psat", m), 0.0, 1.0),
+        "policy_adherence": lambda s, m: np.clip(s.p.policy_adherence * s._in("q", m) ** 0.5
+                                                 + s.p.policy_adherence_sd * s._z("adherence", m), 0.0, 1.0),
+    },
+}
+
+
 def stack_months(months: list[np.ndarray]) -> np.ndarray:
     """``np.stack(months, axis=-1)``: the months' (T, R) arrays as one C-contiguous (T, R, 12) array.
 
@@ -648,7 +685,9 @@ class SteppedYear:
         self.proc = world.role.process
         self.kept: dict[str, list[np.ndarray]] = {}  # what each month's step kept, by name
         self._stacked: dict[str, np.ndarray] = {}
-        self.later = getattr(self, f"_{self.proc}_prepare")()
+        getattr(self, f"_{self.proc}_prepare")()
+        # measure -> f(self, month or None); shared functions, so no reference cycle holds a chunk's arrays
+        self.later = _LATER[self.proc]
         self.stepped = ["revenue", *(k for k in MEASURES[self.proc] if k in reads and k != "revenue")]
 
     @classmethod
@@ -660,14 +699,14 @@ class SteppedYear:
         """Month ``m``'s revenue and the measures the policy reads, each (T, R)."""
         out = getattr(self, f"_{self.proc}")(m, c)
         for k in self.stepped[1:]:
-            out[k] = self.later[k](m)
+            out[k] = self.later[k](self, m)
         return out
 
     def year(self, res: dict[str, np.ndarray]) -> YearMeasures:
         """The year's measures: those stepped (``res``, timing settled) and the others from what the months kept."""
         f: dict[str, Callable[[YearMeasures], np.ndarray]] = {}
         for k in MEASURES[self.proc]:
-            f[k] = (lambda m, v=res[k]: v) if k in res else (lambda m, fn=self.later[k]: fn(None))
+            f[k] = (lambda m, v=res[k]: v) if k in res else (lambda m, fn=self.later[k]: fn(self, None))
         return YearMeasures(f)
 
     # -- inputs of the measures computed from what the months kept -------------------
@@ -714,19 +753,10 @@ class SteppedYear:
         return np.maximum(e * (1.0 - p.activity_share * f) / (1.0 - p.activity_share), 1e-9) ** p.quality_elasticity
 
     # -- telesales: calls -> leads -> conversions -> revenue (RoleProcess._telesales) --
-    def _telesales_prepare(self) -> dict[str, Callable]:
+    def _telesales_prepare(self) -> None:
         w, p = self.w, self.p
         self._calls_mean = p.calls_per_month * w.ability
         self._lr = p.lead_rate * w.territory
-        return {
-            "calls": lambda m: self._in("calls", m),
-            "talk_time": lambda m: self._in("calls", m) * p.talk_minutes_per_call / 60.0 * self._in("q", m),
-            "leads": lambda m: self._in("leads", m),
-            "conversions": lambda m: self._in("conversions", m),
-            "conversion_rate": self._conversion_rate,
-            "record_accuracy": lambda m: np.clip(p.record_accuracy * self._in("q", m)
-                                                 + p.record_accuracy_sd * self._z("accuracy", m), 0.0, 1.0),
-        }
 
     def _telesales(self, m: int, c: Controls) -> dict[str, np.ndarray]:
         p, d = self.p, self.w.draws
@@ -760,20 +790,11 @@ class SteppedYear:
         return np.where(leads > 0, self._in("conversions", m) / np.maximum(leads, 1.0), 0.0)
 
     # -- key account: deals with the pipeline lag, sizes where a deal closed (RoleProcess._key_account) --
-    def _key_account_prepare(self) -> dict[str, Callable]:
+    def _key_account_prepare(self) -> None:
         w, p = self.w, self.p
         self._lam = p.deals_per_month * w.ability * w.territory
         self._won: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        mil = p.milestones_per_month * w.ability
-        return {
-            "large_order_value": self._large,
-            "deals": lambda m: self._in("deals", m),
-            "new_accounts": lambda m: binomial_inv(self._z("newacc", m), self._in("deals", m), p.new_account_share, 12),
-            "milestones": lambda m: poisson_inv(self._z("milestones", m), self._ramped(mil, m) * self._in("q", m),
-                                                3 * int(p.milestones_per_month) + 12),
-            "satisfaction": lambda m: np.clip(p.satisfaction * self._in("q", m)
-                                              + p.satisfaction_sd * self._z("satisfaction", m), 0.0, 1.0),
-        }
+        self._mil = p.milestones_per_month * w.ability
 
     def _key_account(self, m: int, c: Controls) -> dict[str, np.ndarray]:
         w, p, d = self.w, self.p, self.w.draws
@@ -807,19 +828,11 @@ class SteppedYear:
         return out.reshape(n.shape) + _beyond_drawn_large(n, self.p)
 
     # -- channel: partners opened and ramping, existing partners' revenue (RoleProcess._channel) --
-    def _channel_prepare(self) -> dict[str, Callable]:
+    def _channel_prepare(self) -> None:
         w, p = self.w, self.p
         self._open_mean = p.partners_per_month * w.ability
         self._base = p.existing_revenue_per_month * w.territory * w.ability
         self._n_cum, self._ramp_state = np.zeros(w.shape), np.zeros(w.shape)
-        return {
-            "partners_opened": lambda m: self._in("opened", m),
-            "partner_revenue_new": lambda m: self._in("new_rev", m),
-            "partner_satisfaction": lambda m: np.clip(p.partner_satisfaction * self._in("q", m)
-                                                      + p.partner_satisfaction_sd * self._z("psat", m), 0.0, 1.0),
-            "policy_adherence": lambda m: np.clip(p.policy_adherence * self._in("q", m) ** 0.5
-                                                  + p.policy_adherence_sd * self._z("adherence", m), 0.0, 1.0),
-        }
 
     def _channel(self, m: int, c: Controls) -> dict[str, np.ndarray]:
         p, d = self.p, self.w.draws
