@@ -668,10 +668,11 @@ class SteppedYear:
     a SPIFF's count measure; :class:`simlib.model.contracts.PolicyBase`)
     needs only those month by month. :meth:`step` computes revenue and what
     production carries between months (the key-account pipeline, channel
-    partners) with the arithmetic of :meth:`RoleProcess.step`, the parts
-    that do not depend on the controls done once for all months; the
-    other measures come from what the months kept (the step's counts and
-    the controls' quality) by the same per-element arithmetic, on the whole
+    partners) with the arithmetic of :meth:`RoleProcess.step` (per-rep
+    products that depend on neither the month nor the controls computed
+    once; key-account deal sizes only where a deal closed); the other
+    measures come from what the months kept (the step's counts, effort,
+    focus and quality) by the same per-element arithmetic, on the whole
     year, when first looked up (:meth:`year`). The numbers equal stepping
     :meth:`RoleProcess.step` bit for bit (``tests/test_dynamic_fast.py``).
     Roles with named measures and generic roles take the full step.
