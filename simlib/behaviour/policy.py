@@ -115,6 +115,12 @@ class Track:
         # bilinear corners over the type grid as flat offsets into a (NA, NC, 12, G) table, with weights
         NC = len(rs.c_grid)
         self.corners = [((ja * NC + jc) * (MONTHS * X_N), w) for ja, jc, w in type_corners(rs.a_grid, rs.c_grid, va, vc)]
+        # the corners sit at fixed flat distances from the first (the next type up on each grid): one index per rep
+        base = self.corners[0][0]
+        gaps = [b - base for b, _ in self.corners]
+        self._base = base if all(g.size == 0 or (g == g.flat[0]).all() for g in gaps) else None
+        self._gaps = [int(g.flat[0]) if g.size else 0 for g in gaps]
+        self._floor = [np.maximum(self.target[..., p], 1e-12) for p in range(len(rs.starts))] if relief is None else None
         self._run: tuple | None = None
 
     def x(self, m: int, hist: History, through: int | None = None) -> np.ndarray:
@@ -125,7 +131,7 @@ class Track:
         done = self._period_sum(hist["revenue"], s, last) if last > s else np.zeros(self.quota.shape)
         if self.relief is not None and last > 0:  # the quota as the relief rule has moved it so far
             return done / np.maximum(self.target[..., p] * self.relief[:, last - 1 : last], 1e-12)
-        return done / np.maximum(self.target[..., p], 1e-12)
+        return done / (self._floor[p] if self._floor is not None else np.maximum(self.target[..., p], 1e-12))
 
     def _period_sum(self, rev: list, s: int, last: int) -> np.ndarray:
         """``sum(rev[s:last])`` (0 + rev[s] + rev[s+1] + ..., in order), extending the last such sum.
@@ -146,7 +152,40 @@ class Track:
         return total
 
     def lookup(self, name: str, m: int, x: np.ndarray) -> np.ndarray:
-        """Table (NA, NC, 12, G) at month m, interpolated over the rep's type and state x."""
+        """Table (NA, NC, 12, G) at month m, interpolated over the rep's type and state x.
+
+        Each corner's term is ``weight * (flat[j] + w * step[j])``, added up corner
+        by corner; the same arithmetic as :meth:`_lookup_corners`, in place, with
+        every corner's entries gathered from one index per rep (``np.take`` on
+        views of the table that start at the corner's distance).
+        """
+        if self._base is None or np.ndim(x) != 2:
+            return self._lookup_corners(name, m, x)
+        u = np.subtract(x, X_LO)
+        u /= X_H
+        np.maximum(u, 0.0, out=u)
+        np.minimum(u, X_N - 1, out=u)  # u in [0, X_N - 1]: then i = min(floor(u), X_N - 2) and w = u - i
+        fi = np.floor(u)  # are clip(floor(u), 0, X_N - 2) and clip(u - i, 0, 1) of the unclipped u
+        np.minimum(fi, X_N - 2, out=fi)
+        w = np.subtract(u, fi, out=u)
+        j = fi.astype(np.intp)
+        j += self._base
+        flat, step = self.rs.table(name)
+        out = None
+        for g, (_, wt) in zip(self._gaps, self.corners, strict=True):
+            g += m * X_N  # the month's entries: a view from there
+            t = np.take(step[g:], j)
+            t *= w
+            t += np.take(flat[g:], j)
+            t *= wt
+            if out is None:
+                out = t
+            else:
+                out += t
+        return out
+
+    def _lookup_corners(self, name: str, m: int, x: np.ndarray) -> np.ndarray:
+        """:meth:`lookup` corner by corner, each corner's flat offsets its own (any shape of ``x``)."""
         u = (x - X_LO) / X_H
         i = np.clip(np.floor(u), 0, X_N - 2).astype(np.intp)
         w = np.clip(u - i, 0.0, 1.0)
@@ -196,6 +235,9 @@ class DynamicPolicy(PolicyBase):
         self.eff_on = params.effort.enabled
         self.lo, self.hi = params.effort.min_effort, params.effort.max_effort
         self.er, self.quota = er, quota
+        self._quota_floor = np.maximum(quota, 1e-12)
+        # expected increments left in each month's period, from the month on (the plan's periods)
+        self._left = [rs.inc[m : rs.ends[self.P.period_of[m]] + 1].sum() for m in range(MONTHS)]
         self.log = PolicyRecord.today(world.shape, rs.help)
         self.help_mult = rs.help_mult
         self.focus = rs.focus
@@ -211,6 +253,11 @@ class DynamicPolicy(PolicyBase):
     @property
     def recorded(self) -> PolicyRecord:
         return self.log
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The measures this policy reads (and moves) in the history: revenue, and a pulled SPIFF's count measure."""
+        return frozenset({"revenue", *(sp.measure for sp in self.spiff_pulls)})
 
     def _known(self, tr: Track, m: int, hist: History, statements: tuple[int, ...] | None) -> np.ndarray:
         """Period attainment before month m as the rep knows it (docs/model.md section 3, feedback cadence).
@@ -230,17 +277,22 @@ class DynamicPolicy(PolicyBase):
     def __call__(self, m: int, hist: History) -> Controls:
         log = self.log
         if self.eff_on:
-            xp = self._known(self.P, m, hist, self.statements[0]) + self._held_x(m)
+            xp = self._known(self.P, m, hist, self.statements[0])
+            if self.held is not None:  # (adding 0.0 would only copy)
+                xp = xp + self._held_x(m)
             ep = self._lagged(self.P, m, xp)
             log.model_effort[..., m] = ep
             if self.record_only:
                 e = 1.0
             else:
                 xc = self._known(self.C, m, hist, self.statements[1])
-                e = np.clip(ep / np.maximum(self._lagged(self.C, m, xc), 1e-9), self.lo, self.hi)
-            p = self.P.period_of[m]
-            left = self.rs.inc[m : self.rs.ends[p] + 1].sum()
-            log.expected_left[..., m] = xp + left * self.er / np.maximum(self.quota, 1e-12)
+                ec = self._lagged(self.C, m, xc)
+                e = np.divide(ep, np.maximum(ec, 1e-9, out=ec))
+                np.maximum(e, self.lo, out=e)
+                np.minimum(e, self.hi, out=e)  # clip(e, lo, hi)
+            t = np.multiply(self._left[m], self.er)
+            t /= self._quota_floor
+            np.add(xp, t, out=log.expected_left[..., m])
         else:
             e = np.ones(self.world.shape)
             log.expected_left[..., m] = 1.0
@@ -287,7 +339,8 @@ class DynamicPolicy(PolicyBase):
         ``held``: attainment in pushed deals booked at this period end (:meth:`_held_x`)."""
         if m not in tr.rs.ends:
             return 0.0, 0.0, 0.0, 0.0
-        z = tr.lookup("shift", m, tr.x(m, hist, through=m) + held)
+        x = tr.x(m, hist, through=m)
+        z = tr.lookup("shift", m, x if np.isscalar(held) and held == 0.0 else x + held)
         nxt = self.er * tr.rs.prof[(m + 1) % MONTHS]
         cur = self.er * tr.rs.prof[m]
         pulled = np.where(z > 0, z * nxt, 0.0)  # next month's deals closed now

@@ -145,6 +145,9 @@ class PolicyBase(ABC):
     record_only: bool = False
     #: effort on a role plan's team project, 1 = the planned effort (simlib.model.projects)
     project_effort: float = 1.0
+    #: the measures the policy reads (or moves) in the history; None: any. A policy that names them lets
+    #: :func:`simlib.model.production.run_year` step only those month by month (the others after the year)
+    reads: frozenset[str] | None = None
 
     @property
     def recorded(self) -> PolicyRecord | None:

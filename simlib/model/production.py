@@ -546,6 +546,56 @@ class RoleProcess:
         }
 
 
+def _kept(name: str) -> Callable[[SteppedYear, int | None], np.ndarray]:
+    """A measure the months kept as it was stepped."""
+    return lambda s, m: s._in(name, m)
+
+
+#: each process's measures but revenue from what the months kept (:class:`SteppedYear`): name -> f(stepper, month),
+#: month None for the whole year; the same per-element arithmetic as :meth:`RoleProcess.step`
+_LATER: dict[str, dict[str, Callable[[SteppedYear, int | None], np.ndarray]]] = {
+    "telesales": {
+        "calls": _kept("calls"),
+        "talk_time": lambda s, m: s._in("calls", m) * s.p.talk_minutes_per_call / 60.0 * s._in("q", m),
+        "leads": _kept("leads"),
+        "conversions": _kept("conversions"),
+        "conversion_rate": lambda s, m: s._conversion_rate(m),
+        "record_accuracy": lambda s, m: np.clip(s.p.record_accuracy * s._in("q", m)
+                                                + s.p.record_accuracy_sd * s._z("accuracy", m), 0.0, 1.0),
+    },
+    "key_account": {
+        "large_order_value": lambda s, m: s._large(m),
+        "deals": _kept("deals"),
+        "new_accounts": lambda s, m: binomial_inv(s._z("newacc", m), s._in("deals", m), s.p.new_account_share, 12),
+        "milestones": lambda s, m: poisson_inv(s._z("milestones", m), s._ramped(s._mil, m) * s._in("q", m),
+                                               3 * int(s.p.milestones_per_month) + 12),
+        "satisfaction": lambda s, m: np.clip(s.p.satisfaction * s._in("q", m)
+                                             + s.p.satisfaction_sd * s._z("satisfaction", m), 0.0, 1.0),
+    },
+    "channel": {
+        "partners_opened": _kept("opened"),
+        "partner_revenue_new": _kept("new_rev"),
+        "partner_satisfaction": lambda s, m: np.clip(s.p.partner_satisfaction * s._in("q", m)
+                                                     + s.p.partner_satisfaction_sd * s._z("psat", m), 0.0, 1.0),
+        "policy_adherence": lambda s, m: np.clip(s.p.policy_adherence * s._in("q", m) ** 0.5
+                                                 + s.p.policy_adherence_sd * s._z("adherence", m), 0.0, 1.0),
+    },
+}
+
+
+def stack_months(months: list[np.ndarray]) -> np.ndarray:
+    """``np.stack(months, axis=-1)``: the months' (T, R) arrays as one C-contiguous (T, R, 12) array.
+
+    Each month is copied into its place; several times faster than
+    ``np.stack``, which goes through a concatenation of (T, R, 1) views.
+    """
+    first = np.asarray(months[0])
+    out = np.empty((*first.shape, len(months)), dtype=np.result_type(*months))
+    for m, a in enumerate(months):
+        out[..., m] = a
+    return out
+
+
 def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.ndarray]:
     """Simulate a role's year; returns each measure as (T, R, 12).
 
@@ -561,31 +611,37 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
     making any month negative; what is left at year end wraps to the start of
     the year (steady state: last year's year-end pull-in is owed by this year),
     taken from January, then February, and so on, never below zero.
+
+    A policy whose ``reads`` names the measures it reads (a frozenset) has
+    only those stepped in the history; the year's other measures are
+    computed when first looked up, the same numbers (:class:`SteppedYear`).
     """
     proc = RoleProcess(world)
     if policy is None:
         return proc.year()
+    reads = getattr(policy, "reads", None)
+    fast = SteppedYear(world, reads) if SteppedYear.fits(world, reads) else None
     names = MEASURES[world.role.process]
     if proc.named is not None:
         names = {**names, **dict.fromkeys(NamedProcess.STEPPED, "")}
         names = {k: v for k, v in names.items() if k in world.role.measure_kinds}
-    hist: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    hist: dict[str, list[np.ndarray]] = {k: [] for k in (names if fast is None else fast.stepped)}
     carry = None
     for m in range(MONTHS):
         c = policy(m, hist)
-        out = proc.step(m, c)
+        out = proc.step(m, c) if fast is None else fast.step(m, c)
         if carry is not None:
             rev = out["revenue"] + np.maximum(carry, 0.0)
             take = np.minimum(rev, np.maximum(-carry, 0.0))
             out["revenue"] = rev - take
             carry = np.minimum(carry, 0.0) + take
-        for k in names:
+        for k in hist:
             hist[k].append(out[k])
         now, later = policy.settle(m, hist)
         if now is not None:
             hist["revenue"][m] = hist["revenue"][m] + now
             carry = later if carry is None else carry + later
-    res = {k: np.stack(v, axis=-1) for k, v in hist.items()}
+    res = {k: stack_months(v) for k, v in hist.items()}
     if carry is not None:
         # steady state: what is still carried at year end wraps to the start of the
         # year (last year's year-end pull-in is owed by this year); owed deals come
@@ -597,10 +653,211 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
             take = np.minimum(np.maximum(rev[..., m], 0.0), owed)
             rev[..., m] -= take
             owed = owed - take
+    if fast is not None:  # the other measures from what the months kept, when first looked up
+        return fast.year(res)
     if proc.named is not None:  # measures that follow from the year's revenue, once timing has moved it
         for k, fn in proc.named.derived().items():
             res[k] = fn(res)
     return res
+
+
+class SteppedYear:
+    """A role's months under a policy that reads only some measures: :func:`run_year`'s fast path.
+
+    A policy that says which measures it reads (``reads``, e.g. revenue and
+    a SPIFF's count measure; :class:`simlib.model.contracts.PolicyBase`)
+    needs only those month by month. :meth:`step` computes revenue and what
+    production carries between months (the key-account pipeline, channel
+    partners) with the arithmetic of :meth:`RoleProcess.step` (per-rep
+    products that depend on neither the month nor the controls computed
+    once; key-account deal sizes only where a deal closed); the other
+    measures come from what the months kept (the step's counts, effort,
+    focus and quality) by the same per-element arithmetic, on the whole
+    year, when first looked up (:meth:`year`). The numbers equal stepping
+    :meth:`RoleProcess.step` bit for bit (``tests/test_dynamic_fast.py``).
+    Roles with named measures and generic roles take the full step.
+    """
+
+    #: processes with a fast path
+    PROCESSES = ("telesales", "key_account", "channel")
+
+    def __init__(self, world: RoleWorld, reads):
+        self.w, self.p, self.beta = world, world.role.process_params(), world.role.effort_elasticity
+        self.proc = world.role.process
+        self.kept: dict[str, list[np.ndarray]] = {}  # what each month's step kept, by name
+        self._stacked: dict[str, np.ndarray] = {}
+        getattr(self, f"_{self.proc}_prepare")()
+        # measure -> f(self, month or None); shared functions, so no reference cycle holds a chunk's arrays
+        self.later = _LATER[self.proc]
+        self.stepped = ["revenue", *(k for k in MEASURES[self.proc] if k in reads and k != "revenue")]
+
+    @classmethod
+    def fits(cls, world: RoleWorld, reads) -> bool:
+        """Whether the fast path applies: a policy that names what it reads, a role without named measures."""
+        return reads is not None and world.role.measures is None and world.role.process in cls.PROCESSES
+
+    def step(self, m: int, c: Controls) -> dict[str, np.ndarray]:
+        """Month ``m``'s revenue and the measures the policy reads, each (T, R)."""
+        out = getattr(self, f"_{self.proc}")(m, c)
+        for k in self.stepped[1:]:
+            out[k] = self.later[k](self, m)
+        return out
+
+    def year(self, res: dict[str, np.ndarray]) -> YearMeasures:
+        """The year's measures: those stepped (``res``, timing settled) and the others from what the months kept."""
+        f: dict[str, Callable[[YearMeasures], np.ndarray]] = {}
+        for k in MEASURES[self.proc]:
+            f[k] = (lambda m, v=res[k]: v) if k in res else (lambda m, fn=self.later[k]: fn(self, None))
+        return YearMeasures(f)
+
+    # -- inputs of the measures computed from what the months kept -------------------
+    def _keep(self, **arrays) -> None:
+        for k, v in arrays.items():
+            self.kept.setdefault(k, []).append(v if np.shape(v) == self.w.shape else np.broadcast_to(v, self.w.shape))
+
+    def _in(self, key: str, m: int | None) -> np.ndarray:
+        """Month ``m``'s kept ``key`` (T, R), or the year's (T, R, 12) when ``m`` is None."""
+        if key == "q" and key not in self.kept:  # quality from the kept effort and focus, when first needed
+            if m is not None:
+                return self._quality(self.kept["e"][m], self.kept["f"][m])
+            if key not in self._stacked:
+                self._stacked[key] = self._quality(self._in("e", None), self._in("f", None))
+            return self._stacked[key]
+        if m is not None:
+            return self.kept[key][m]
+        if key not in self._stacked:
+            self._stacked[key] = stack_months(self.kept[key])
+        return self._stacked[key]
+
+    def _z(self, key: str, m: int | None) -> np.ndarray:
+        """The role's draws ``key``: month ``m``'s (T, R), or the year's (T, R, 12) when ``m`` is None."""
+        z = self.w.draws[key]
+        return z if m is None else z[:, :, m]
+
+    def _demand(self, m: int) -> np.ndarray:
+        """Month ``m``'s demand multiplier (T, 1), as :meth:`RoleProcess.step`'s."""
+        return self.w.season[m] * self.w.market[:, m][:, None]
+
+    def _ramped(self, base: np.ndarray, m: int | None) -> np.ndarray:
+        """``base`` (T, R) times the ramp of month ``m`` (T, R), or of every month (T, R, 12)."""
+        return base[..., None] * self.w.ramp if m is None else base * self.w.ramp[:, :, m]
+
+    def _controls(self, c: Controls) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Effort, focus and :func:`_split`'s activity multiplier ``(e f)**beta``."""
+        e = np.asarray(c.effort, dtype=float)
+        f = np.asarray(c.focus, dtype=float)
+        return e, f, (e if f.ndim == 0 and f == 1.0 else e * f) ** self.beta  # (e * 1.0 == e)
+
+    def _quality(self, e: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """:func:`_split`'s quality multiplier, ``max(e (1 - s0 f) / (1 - s0), 1e-9)**elasticity``."""
+        p = self.p
+        return np.maximum(e * (1.0 - p.activity_share * f) / (1.0 - p.activity_share), 1e-9) ** p.quality_elasticity
+
+    # -- telesales: calls -> leads -> conversions -> revenue (RoleProcess._telesales) --
+    def _telesales_prepare(self) -> None:
+        w, p = self.w, self.p
+        self._calls_mean = p.calls_per_month * w.ability
+        self._lr = p.lead_rate * w.territory
+
+    def _telesales(self, m: int, c: Controls) -> dict[str, np.ndarray]:
+        p, d = self.p, self.w.draws
+        e, f, act = self._controls(c)
+        q = self._quality(e, f)
+        cm = self._ramped(self._calls_mean, m)
+        cm *= act
+        calls = _normal_count(cm, cm, d["calls"][:, :, m])
+        lr = self._lr * self._demand(m)
+        np.minimum(0.95, lr, out=lr)
+        cl = calls * lr
+        np.subtract(1, lr, out=lr)
+        v = cl * lr
+        leads = _normal_count(cl, v, d["leads"][:, :, m], out=v, upper=calls)
+        cr = np.minimum(0.95, p.conversion_rate * q * c.help_mult)
+        lc = leads * cr
+        v = lc * (1 - cr)
+        conv = _normal_count(lc, v, d["conv"][:, :, m], out=v, upper=leads)
+        avg = np.maximum(conv, 1.0)  # deal_value * max(0, 1 + cv / sqrt(max(conv, 1)) * z), in place
+        np.sqrt(avg, out=avg)
+        np.divide(p.deal_value_cv, avg, out=avg)
+        avg *= d["deal"][:, :, m]
+        np.add(1.0, avg, out=avg)
+        np.maximum(0.0, avg, out=avg)
+        np.multiply(p.deal_value, avg, out=avg)
+        self._keep(q=q, calls=calls, leads=leads, conversions=conv)
+        return {"revenue": np.multiply(conv, avg, out=avg)}
+
+    def _conversion_rate(self, m: int | None) -> np.ndarray:
+        leads = self._in("leads", m)
+        return np.where(leads > 0, self._in("conversions", m) / np.maximum(leads, 1.0), 0.0)
+
+    # -- key account: deals with the pipeline lag, sizes where a deal closed (RoleProcess._key_account) --
+    def _key_account_prepare(self) -> None:
+        w, p = self.w, self.p
+        self._lam = p.deals_per_month * w.ability * w.territory
+        self._won: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._mil = p.milestones_per_month * w.ability
+
+    def _key_account(self, m: int, c: Controls) -> dict[str, np.ndarray]:
+        w, p, d = self.w, self.p, self.w.draws
+        e, f, act = self._controls(c)
+        self._keep(act=act, e=e, f=f)
+        lag = p.pipeline_lag_months
+        lam = self._lam * self._demand(m)
+        lam *= self.w.ramp[:, :, m]
+        lam *= self.kept["act"][m - lag] if m >= lag else 1.0  # before the year: today's
+        lam *= c.help_mult
+        n = poisson_inv(d["ndeals"][:, :, m], lam, 12)
+        T, R = w.shape
+        K, s = KA_SIZE_DRAWS, p.deal_size_sd_log
+        hit = np.flatnonzero(n > 0)  # deal sizes only where a deal closed (elsewhere revenue is 0)
+        zs = d["size"][hit // R, hit % R, m]  # (hits, K): the draws are a view with the trials' stride
+        sizes = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
+        won = np.arange(K) < n.ravel()[hit][:, None]
+        rev = np.zeros(T * R)
+        rev[hit] = np.sum(np.where(won, sizes, 0.0), axis=-1)
+        self._won.append((hit, sizes, won))
+        self._keep(deals=n)
+        return {"revenue": rev.reshape(T, R) + np.maximum(n - K, 0) * p.deal_size_mean}
+
+    def _large(self, m: int | None) -> np.ndarray:
+        if m is None:
+            return stack_months([self._large(k) for k in range(MONTHS)])
+        hit, sizes, won = self._won[m]
+        n = self.kept["deals"][m]
+        out = np.zeros(n.size)
+        out[hit] = np.sum(np.where(won & (sizes >= self.p.large_order_threshold), sizes, 0.0), axis=-1)
+        return out.reshape(n.shape) + _beyond_drawn_large(n, self.p)
+
+    # -- channel: partners opened and ramping, existing partners' revenue (RoleProcess._channel) --
+    def _channel_prepare(self) -> None:
+        w, p = self.w, self.p
+        self._open_mean = p.partners_per_month * w.ability
+        self._base = p.existing_revenue_per_month * w.territory * w.ability
+        self._n_cum, self._ramp_state = np.zeros(w.shape), np.zeros(w.shape)
+
+    def _channel(self, m: int, c: Controls) -> dict[str, np.ndarray]:
+        p, d = self.p, self.w.draws
+        e, f, act = self._controls(c)
+        manage = e**self.beta
+        lam = self._ramped(self._open_mean, m)
+        lam *= act
+        opened = poisson_inv(d["opened"][:, :, m], lam, 10)
+        # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
+        demand = self._demand(m)
+        new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand
+        decay = np.exp(-1.0 / p.partner_ramp_months)
+        self._ramp_state = (self._ramp_state + opened) * decay
+        self._n_cum = self._n_cum + opened
+        base = self._base * demand
+        base *= self.w.ramp[:, :, m]
+        base *= manage
+        base *= c.help_mult
+        noise = p.revenue_cv * d["revenue"][:, :, m]
+        np.add(1.0, noise, out=noise)
+        base *= noise
+        existing = np.maximum(0.0, base, out=base)
+        self._keep(e=e, f=f, opened=opened, new_rev=new_rev)
+        return {"revenue": existing + new_rev}
 
 
 class NamedProcess:
