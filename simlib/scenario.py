@@ -1548,9 +1548,9 @@ class RolePlan(_Model):
     # effective-dated versions (mid-year changes): left out of dumps when empty, so scenarios without them keep their sha256
     versions: list[Version] = Field(default_factory=list, exclude_if=lambda v: not v)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
-    weights_total: Positive | None = Field(
+    weights_total: NonNeg | None = Field(
         None, exclude_if=lambda v: v is None,
-        description="the stated sum of the curve and scorecard weights when it is not 1")
+        description="the stated sum of the curve and scorecard weights when it is not 1 (0: none paid, on purpose)")
 
     @model_validator(mode="before")
     @classmethod
