@@ -16,6 +16,7 @@ docs/model.md, section 4.10 ("Invariants checked on every shipped scenario") lis
 from __future__ import annotations
 
 import copy
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -25,6 +26,7 @@ from conftest import ROOT
 import simlib
 from simlib.design.optimize import optimize
 from simlib.design.sweep import run_sweep
+from simlib.engine.years import run_years
 from simlib.scenario import Scenario, scenario_from_dict
 
 SHIPPED = sorted((ROOT / "simlib" / "shipped" / "scenarios").rglob("*.yaml"))
@@ -283,3 +285,43 @@ def test_ensemble_same_numbers_on_a_process_pool(tmp_path):
         pooled = simlib.simulate_ensemble(path, chunk_size=4, executor=ex, **kw).summary()
     cols = ["mean", "mc_se", "model_sd"]
     np.testing.assert_array_equal(serial[cols].to_numpy(dtype=float), pooled[cols].to_numpy(dtype=float))
+# --------------------------------------------------------------------------
+# Several years: attrition and hiring cost on today's on-target pay
+# --------------------------------------------------------------------------
+
+
+def _with_attrition(d: dict) -> dict:
+    d = copy.deepcopy(d)
+    d.setdefault("people", {}).setdefault("attrition", {})["enabled"] = True
+    return d
+
+
+def test_attrition_does_not_read_the_target_incentive_label_of_a_commission_plan():
+    """Channel (default scenario) is paid by commission and per-unit pay: its target incentive is a label.
+    Its leavers and hiring cost over two years do not move with it (they use today's pay at stake)."""
+    s, d = _load(ROOT / "scenarios" / "default.yaml")
+    d = _with_attrition(d)
+    frames = []
+    for f in (1.0, 2.5, 0.0):
+        d2 = _set_pay(d, "target_incentive", factor={r: (f if r == "channel" else 1.0) for r in d["roles"]})
+        res = run_years(scenario_from_dict(d2, s.source), ["current", "harder_target"], years=2, trials=4, rng=5)
+        frames.append(res.frame[res.frame.group == "channel"].set_index(["plan", "year", "metric"])["mean"])
+    for other in frames[1:]:
+        np.testing.assert_array_equal(frames[0].to_numpy(dtype=float), other.to_numpy(dtype=float))
+
+
+def test_attrition_with_nothing_paid_on_target_is_finite():
+    """A role with base salary 0 and target incentive 0 (commission only) over two years: no division
+    by a zero on-target pay, finite people metrics."""
+    s, d = _load(ROOT / "scenarios" / "default.yaml")
+    d = _with_attrition(d)
+    d["roles"]["key_account"].update(base_salary=0.0, target_incentive=0.0)
+    for _, rp in _role_plans(d):
+        if _ == "key_account":
+            rp.update(base_salary=None, target_incentive=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = run_years(scenario_from_dict(d, s.source), ["current", "harder_target"], years=2, trials=4, rng=5)
+    f = res.frame[res.frame.group == "key_account"]
+    assert np.isfinite(f["mean"].to_numpy(dtype=float)).all()
+    assert f[f.metric == "turnover_rate"]["mean"].sum() > 0  # a commission-only role still has leavers
