@@ -232,6 +232,32 @@ def test_relabelling_the_currency_unit_scales_money_only(path):
     np.testing.assert_allclose(money["mean_k"].to_numpy(dtype=float) / K, money["mean"].to_numpy(dtype=float), rtol=1e-9)
 
 
+def test_relabelling_one_currency_with_its_exchange_rate_changes_nothing_reported():
+    """midyear.yaml: the US role's money in thousandths of a dollar (x 1000) and the USD rate / 1000. In the
+    reporting currency nothing changes (to rounding); in the role's own currency money is x 1000."""
+    s, d = _load(ROOT / "scenarios" / "midyear.yaml")
+    d2 = copy.deepcopy(d)
+    usd = [r for r, role in d2["roles"].items() if role.get("currency") == "USD"]
+    assert usd
+    for r in usd:
+        role = d2["roles"][r]
+        role["base_salary"] *= K
+        role["target_incentive"] *= K
+        for k in _MONEY_PRODUCTION & set(role.get("production") or {}):
+            role["production"][k] *= K
+        for plan in d2["plans"].values():
+            _scale_role_plan(plan["roles"][r])
+    d2["fx"]["USD"] /= K
+    a, b = _summary(s), _summary(scenario_from_dict(d2, s.source))
+    m = a.merge(b, on=["plan", "group", "metric"], suffixes=("", "_k"))
+    local = m.metric.isin(["incentive_cost_local", "total_comp_local", "fx_rate"])
+    np.testing.assert_allclose(m.loc[~local, "mean_k"].to_numpy(dtype=float), m.loc[~local, "mean"].to_numpy(dtype=float),
+                               rtol=1e-9, atol=1e-9)
+    us = m[m.group.isin(usd) & m.metric.isin(["incentive_cost_local", "total_comp_local"])]
+    assert len(us)
+    np.testing.assert_allclose(us["mean_k"].to_numpy(dtype=float) / K, us["mean"].to_numpy(dtype=float), rtol=1e-9)
+
+
 # --------------------------------------------------------------------------
 # 3. Behavioural uncertainty in every answer
 # --------------------------------------------------------------------------
