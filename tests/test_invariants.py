@@ -140,6 +140,14 @@ def _commissions_only(d: dict) -> dict:
     return d
 
 
+def _identical_but_the_label(a, b) -> None:
+    """Every metric of every plan and role the same to the last bit, the payout multiples (the label) aside."""
+    a, b = a[~a.metric.isin(LABEL)], b[~b.metric.isin(LABEL)]
+    m = a.merge(b, on=["plan", "group", "metric"], suffixes=("", "_relabelled"))
+    assert len(m) == len(a) == len(b)
+    np.testing.assert_array_equal(m["mean"].to_numpy(dtype=float), m["mean_relabelled"].to_numpy(dtype=float))
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=_id)
 def test_relabelling_the_target_incentive_changes_nothing(path):
     """Plans that pay no money by the target incentive: the label at 0 for some roles and 2.5x for the others
@@ -148,11 +156,7 @@ def test_relabelling_the_target_incentive_changes_nothing(path):
     d = _commissions_only(d)
     factor = {r: (0.0 if i % 2 == 0 else 2.5) for i, r in enumerate(d["roles"])}
     a = _summary(scenario_from_dict(d, s.source))
-    b = _summary(scenario_from_dict(_set_pay(d, "target_incentive", factor=factor), s.source))
-    a, b = a[~a.metric.isin(LABEL)], b[~b.metric.isin(LABEL)]  # payout multiples: left out where TI is 0
-    m = a.merge(b, on=["plan", "group", "metric"], suffixes=("", "_relabelled"))
-    assert len(m) == len(a) == len(b)
-    np.testing.assert_array_equal(m["mean"].to_numpy(dtype=float), m["mean_relabelled"].to_numpy(dtype=float))
+    _identical_but_the_label(a, _summary(scenario_from_dict(_set_pay(d, "target_incentive", factor=factor), s.source)))
     # the plans pay money by which reps steer (a check that the comparison is not empty)
     assert (a[a.metric == "incentive_cost"]["mean"].to_numpy(dtype=float) > 0).all()
 
@@ -230,6 +234,56 @@ def test_relabelling_the_currency_unit_scales_money_only(path):
     np.testing.assert_allclose(same["mean_k"].to_numpy(dtype=float), same["mean"].to_numpy(dtype=float), rtol=1e-9)
     money = m[m.metric.isin(["revenue", "incentive_cost", "total_comp", "profit", "base_cost"])]
     np.testing.assert_allclose(money["mean_k"].to_numpy(dtype=float) / K, money["mean"].to_numpy(dtype=float), rtol=1e-9)
+
+
+def test_invariants_hold_for_mechanics_no_shipped_scenario_uses():
+    """Quota relief, quarterly feedback, help rivalry, top-down (a money company target) and last-year quotas
+    on the default scenario: TI 0 runs, the label is neutral and money x 1000 scales money only."""
+    s, d = _load(ROOT / "scenarios" / "default.yaml")
+    d["behaviour"]["rivalry"] = {"enabled": True, "target_pressure": 2.0, "rank_rivalry": 3.0}
+    for _, rp in _role_plans(d):
+        rp.update(quota_relief={"band": 0.05, "share": 0.8}, feedback={"cadence": "quarter"})
+    hard = d["plans"]["harder_target"]["roles"]
+    hard["channel"]["quota"] = {"method": "top_down", "level": 1.0, "company_target": 22_000_000}
+    hard["telesales"]["quota"] = {"method": "last_year", "growth": 0.05}
+    _finite(_summary(scenario_from_dict(_set_pay(d, "target_incentive", 0.0), s.source)))
+    dc = _commissions_only(d)
+    factor = {r: (0.0 if i % 2 == 0 else 2.5) for i, r in enumerate(dc["roles"])}
+    _identical_but_the_label(_summary(scenario_from_dict(dc, s.source)),
+                             _summary(scenario_from_dict(_set_pay(dc, "target_incentive", factor=factor), s.source)))
+    a, b = _summary(scenario_from_dict(d, s.source)), _summary(scenario_from_dict(_in_thousandths(d), s.source))
+    m = a.merge(b, on=["plan", "group", "metric"], suffixes=("", "_k"))
+    same = m[m.metric.isin(["effort_index", "attainment_p50", "share_at_quota", "help_given"])]
+    np.testing.assert_allclose(same["mean_k"].to_numpy(dtype=float), same["mean"].to_numpy(dtype=float), rtol=1e-9)
+    money = m[m.metric.isin(["revenue", "incentive_cost"])]
+    np.testing.assert_allclose(money["mean_k"].to_numpy(dtype=float) / K, money["mean"].to_numpy(dtype=float), rtol=1e-9)
+
+
+def test_relabelling_the_rosters_target_incentives_changes_nothing(tmp_path):
+    """example_org/org.yaml paid by commissions: every rep's target incentive in the roster x 2.5 (so the
+    roles' too, their means) changes no metric but the payout multiples."""
+    import pandas as pd
+    import yaml
+
+    src = ROOT / "scenarios" / "example_org"
+    plans = _commissions_only(simlib.load_scenario(src / "org.yaml").model_dump(by_alias=True))["plans"]
+    out = []
+    for f in (1.0, 2.5):
+        where = tmp_path / f"x{f:g}"
+        where.mkdir()
+        (where / "history.csv").write_bytes((src / "history.csv").read_bytes())
+        roster = pd.read_csv(src / "roster.csv")
+        roster["target_incentive"] *= f
+        roster.to_csv(where / "roster.csv", index=False)
+        d = yaml.safe_load((src / "org.yaml").read_text())
+        d["plans"] = plans
+        for role in d["roles"].values():
+            role.pop("target_incentive", None)  # the roster's mean
+        (where / "org.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+        s = simlib.load_scenario(where / "org.yaml")
+        assert s.roles["telesales"].target_incentive == pytest.approx(f * 18280.0)
+        out.append(_summary(s))
+    _identical_but_the_label(*out)
 
 
 def test_relabelling_one_currency_with_its_exchange_rate_changes_nothing_reported():
