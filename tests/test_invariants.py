@@ -379,18 +379,38 @@ def _with_attrition(d: dict) -> dict:
     return d
 
 
-def test_attrition_does_not_read_the_target_incentive_label_of_a_commission_plan():
-    """Channel (default scenario) is paid by commission and per-unit pay: its target incentive is a label.
-    Its leavers and hiring cost over two years do not move with it (they use today's pay at stake)."""
-    s, d = _load(ROOT / "scenarios" / "default.yaml")
-    d = _with_attrition(d)
+@pytest.mark.parametrize("name", ["default.yaml", "mechanics.yaml"])
+def test_attrition_does_not_read_the_target_incentive_label_of_a_commission_plan(name):
+    """Plans paid without the target incentive (the scenario's commission variant): over two years with
+    attrition, leavers and hiring cost do not move with the label (they use today's mean incentive).
+    Before, channel's label in the default scenario moved them (base + TI was today's on-target pay)."""
+    s, d = _load(ROOT / "scenarios" / name)
+    d = _with_attrition(_commissions_only(d))
+    factor = {r: (0.0 if i % 2 == 0 else 2.5) for i, r in enumerate(d["roles"])}
     frames = []
-    for f in (1.0, 2.5, 0.0):
-        d2 = _set_pay(d, "target_incentive", factor={r: (f if r == "channel" else 1.0) for r in d["roles"]})
-        res = run_years(scenario_from_dict(d2, s.source), ["current", "harder_target"], years=2, trials=4, rng=5)
-        frames.append(res.frame[res.frame.group == "channel"].set_index(["plan", "year", "metric"])["mean"])
-    for other in frames[1:]:
-        np.testing.assert_array_equal(frames[0].to_numpy(dtype=float), other.to_numpy(dtype=float))
+    for dd in (d, _set_pay(d, "target_incentive", factor=factor)):
+        res = run_years(scenario_from_dict(dd, s.source), None, years=2, trials=3, rng=5)
+        frames.append(res.frame.set_index(["plan", "year", "group", "metric"])["mean"])
+    np.testing.assert_array_equal(frames[0].to_numpy(dtype=float), frames[1].to_numpy(dtype=float))
+
+
+def test_relabelling_is_neutral_for_risk_averse_reps_and_under_behavioural_draws():
+    """CARA risk aversion and the ensemble's parameter draws (which vary it) scale with today's pay at
+    stake, not with the label: identical results, model SD included."""
+    s, d = _load(ROOT / "scenarios" / "default.yaml")
+    d = _commissions_only(d)
+    d["behaviour"]["effort"]["risk_aversion"] = 0.8
+    factor = {r: (0.0 if i % 2 == 0 else 2.5) for i, r in enumerate(d["roles"])}
+    _identical_but_the_label(*(simlib.simulate(scenario_from_dict(dd, s.source), ["current", "harder_target"], trials=4,
+                                               rng=3, behaviour="dynamic").summary()
+                               for dd in (d, _set_pay(d, "target_incentive", factor=factor))))
+    # the draws replace risk aversion (0 to 1 per S) and the other parameters
+    out = [simlib.simulate_ensemble(scenario_from_dict(dd, s.source), ["current", "harder_target"], trials=4, rng=2,
+                                    behaviour="dynamic", behaviour_draws=2).summary()
+           for dd in (d, _set_pay(d, "target_incentive", factor=factor))]
+    a, b = (o[~o.metric.isin(LABEL)].set_index(["plan", "group", "metric"]) for o in out)
+    assert (out[0].loc[out[0].plan == "harder_target", "model_sd"] > 0).any()  # the draws do differ
+    np.testing.assert_array_equal(a[["mean", "model_sd"]].to_numpy(dtype=float), b[["mean", "model_sd"]].to_numpy(dtype=float))
 
 
 def test_attrition_with_nothing_paid_on_target_is_finite():
