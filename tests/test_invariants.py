@@ -363,11 +363,16 @@ def test_ensemble_same_numbers_on_a_process_pool(tmp_path):
     processes and other chunks give the serial run's numbers exactly."""
     path = ROOT / "scenarios" / "mechanics.yaml"
     kw = dict(trials=6, rng=4, behaviour="dynamic", behaviour_draws=2)
+    grid = {"pay_mix": [0.0, 0.4]}
     serial = simlib.simulate_ensemble(path, **kw).summary()
+    serial_sweep = run_sweep(path, grid, **kw)
     with ProcessPoolExecutor(2) as ex:
         pooled = simlib.simulate_ensemble(path, chunk_size=4, executor=ex, **kw).summary()
+        pooled_sweep = run_sweep(path, grid, chunk_size=4, executor=ex, **kw)
     cols = ["mean", "mc_se", "model_sd"]
     np.testing.assert_array_equal(serial[cols].to_numpy(dtype=float), pooled[cols].to_numpy(dtype=float))
+    cols = ["mean", "se", "model_sd", "diff"]
+    np.testing.assert_array_equal(serial_sweep[cols].to_numpy(dtype=float), pooled_sweep[cols].to_numpy(dtype=float))
 # --------------------------------------------------------------------------
 # Several years: attrition and hiring cost on today's on-target pay
 # --------------------------------------------------------------------------
