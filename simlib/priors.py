@@ -84,17 +84,18 @@ PRIORS: dict[str, Prior] = {
         "eta/(g - eta) of about 0.3-0.7 (telesales) and 0.12-0.27 (key accounts) at g = 5 and 3"),
     "intrinsic": Prior(
         "effort.intrinsic", "loguniform", 1.0, 4.0, (0.0, math.inf),
-        "Benabou & Tirole (2003), 'Intrinsic and extrinsic motivation'; calibrated level 2 x TI matches "
-        "Misra & Nair's +9% (section 4.7); a factor 2 either way"),
+        "Benabou & Tirole (2003), 'Intrinsic and extrinsic motivation'; calibrated level 2 x S (today's pay "
+        "at stake, section 4.1) matches Misra & Nair's +9% (section 4.7); a factor 2 either way"),
     "risk_aversion": Prior(
         "effort.risk_aversion", "uniform", 0.0, 1.0, (0.0, math.inf),
         "Basu, Lal, Srinivasan & Staelin (1985), 'Salesforce compensation plans: an agency theoretic "
         "perspective'; Misra & Nair (2011) find reps close to risk neutral: from risk neutral to a CARA "
-        "coefficient of 1 per target incentive"),
+        "coefficient of 1 per S (today's pay at stake)"),
     "choice_noise": Prior(
         "effort.choice_noise", "loguniform", 0.025, 0.1, (0.0, math.inf),
         "Rust (1987), 'Optimal replacement of GMC bus engines: an empirical model of Harold Zurcher': scale of "
-        "taste shocks is weakly identified; a factor 2 either way of 0.05 x TI per month (assumption)"),
+        "taste shocks is weakly identified; a factor 2 either way of 0.05 x S (today's pay at stake) per month "
+        "(assumption)"),
     "monthly_discount": Prior(
         "effort.monthly_discount", "uniform", 0.99, 1.0, (0.0, 1.0),
         "Chung, Steenburgh & Sudhir (2014) and Misra & Nair (2011) fix the discount factor near 1 within a "

@@ -1548,9 +1548,9 @@ class RolePlan(_Model):
     # effective-dated versions (mid-year changes): left out of dumps when empty, so scenarios without them keep their sha256
     versions: list[Version] = Field(default_factory=list, exclude_if=lambda v: not v)
     # a check only (no effect on results): left out of dumps when unset, and of the sha256 always
-    weights_total: Positive | None = Field(
+    weights_total: NonNeg | None = Field(
         None, exclude_if=lambda v: v is None,
-        description="the stated sum of the curve and scorecard weights when it is not 1")
+        description="the stated sum of the curve and scorecard weights when it is not 1 (0: none paid, on purpose)")
 
     @model_validator(mode="before")
     @classmethod
@@ -1703,7 +1703,8 @@ class Attrition(_Model):
         0.2, description="share of reps leaving in a year when paid the outside option at quota")
     pay_elasticity: NonNeg = Field(1.5, description="d log hazard / d log(outside option / expected pay)")
     attainment_effect: NonNeg = Field(1.5, description="log hazard added per unit of year-to-date shortfall below quota")
-    outside_option: Positive = Field(1.0, description="pay elsewhere, as a multiple of today's on-target pay (base + TI)")
+    outside_option: Positive = Field(1.0, description="pay elsewhere, as a multiple of today's on-target pay (base + TI; "
+                                                         "base + today's incentive where TI is a label)")
     top_premium: NonNeg = Field(0.15, description="top-quartile reps' outside option above the role's, a fraction")
     cap_effect: NonNeg = Field(0.5, description="log hazard added for a top-quartile rep whose pay hit a cap")
 

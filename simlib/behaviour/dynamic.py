@@ -387,6 +387,7 @@ class DynamicBehaviour:
         self._solved: dict[tuple[str, str], RoleSolution] = {}
         self._k: dict[str, tuple[np.ndarray, dict]] = {}
         self._stake: dict[str, float] = {}
+        self._incentive: dict[str, float] = {}  # today's mean incentive per role (:meth:`incentive_today`)
         self._pulls: dict[tuple[str, str], tuple[SpiffPull, ...]] = {}  # SPIFF pull-forward by plan and role
         self._own: dict[tuple[str, str], tuple] = {}  # omega-free money terms per plan and role (:meth:`_own_values`)
         self._draws_key: str | None = None  # digest of the scenario's draw layout (:meth:`_sample_key`)
@@ -503,6 +504,22 @@ class DynamicBehaviour:
             if key is not None:
                 _share(key, stake)
         return self._stake[role]
+
+    def incentive_today(self, role: str) -> float:
+        """Today's mean incentive per rep of the role, money per year (0 when the current plan pays none).
+
+        :meth:`pay_at_stake` before its fallbacks: the mean incentive of the
+        role's calibration reps under the current plan at today's effort. The
+        attrition hazard and the hiring cost of multi-year runs take today's
+        on-target pay from it where the current plan pays nothing in
+        proportion to ``target_incentive`` (``simlib.model.attrition.on_target_pay``).
+        """
+        if role not in self._incentive:
+            scen, cur = self.scenario, self.scenario.current_plan
+            world = self.cal.worlds[role]
+            pr = compute_pay(scen, cur, world, self.cal.measures[role], set_quotas(scen, cur, world))
+            self._incentive[role] = float(np.mean(pr.incentive))
+        return self._incentive[role]
 
     # -- ingredients -----------------------------------------------------------
     def _ingredients(self, plan: str, role: str, omega: float = 1.0, scenario: Scenario | None = None) -> dict[str, Any]:

@@ -42,6 +42,7 @@ import numpy as np
 from simlib.behaviour.dynamic import DynamicBehaviour
 from simlib.errors import PlanError
 from simlib.format import interval
+from simlib.memo import by_identity
 from simlib.model import attrition as att
 from simlib.model.pipeline import RoleOutcome, passes, worlds
 from simlib.model.plans import revenue_profile, uses_draws
@@ -401,11 +402,23 @@ def _year_of_role(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: S
     return sums, final
 
 
+@by_identity()
+def on_target(scenario: Scenario, role: str) -> float:
+    """Today's on-target pay of a role (:func:`simlib.model.attrition.on_target_pay`), money per year.
+
+    Where the current plan pays nothing by its target incentive, today's
+    mean incentive comes from the dynamic model's calibration sample (the
+    same under either behaviour model, so ``none`` and ``dynamic`` runs
+    share it).
+    """
+    return att.on_target_pay(scenario, role, lambda: DynamicBehaviour(scenario).incentive_today(role))
+
+
 def _leavers(scenario: Scenario, plan: str, o: RoleOutcome, occ: np.ndarray, u: np.ndarray):
     """(leave month (T, R), -1 for none; top quartile (T, R)) from the first pass's year."""
     a = scenario.people.attrition
-    role, cur = o.role, scenario.current_plan
-    ote = scenario.base_salary(cur, role) + scenario.target_incentive(cur, role)
+    role = o.role
+    ote = on_target(scenario, role)
     pay_ratio = (scenario.base_salary(plan, role) + o.pay.incentive) / (a.outside_option * ote)
     present = occ > 0
     weight = np.asarray(o.world.season)[None, None, :] * occ
@@ -419,8 +432,8 @@ def _leavers(scenario: Scenario, plan: str, o: RoleOutcome, occ: np.ndarray, u: 
 def _sums(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: Seats, occ: np.ndarray, by_run: np.ndarray,
           gone: np.ndarray, top: np.ndarray, new_start: np.ndarray | None) -> dict[str, np.ndarray]:
     """The year's per-trial sums (T,) of one role (:data:`_SUMS`); seats of a growth plan count once open."""
-    role, cur = scenario.roles[o.role], scenario.current_plan
-    ote = scenario.base_salary(cur, o.role) + scenario.target_incentive(cur, o.role)
+    role = scenario.roles[o.role]
+    ote = on_target(scenario, o.role)
     lo, hi = MONTHS * year, MONTHS * (year + 1)
     is_open = (lo + np.arange(MONTHS))[None, :] >= s.opens[:, None]  # (R, 12)
     open_any = np.broadcast_to(is_open.any(axis=1), gone.shape)

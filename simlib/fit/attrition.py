@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from simlib.engine.years import on_target
 from simlib.errors import SimlibError
 from simlib.fit.history import YEAR_RANGE, History, Panel
 from simlib.model import attrition as att
@@ -95,7 +96,7 @@ def covariates(panel: Panel, base: float, outside_pay: float, present: np.ndarra
 def _pay_scale(scenario: Scenario, role: str) -> tuple[float, float]:
     """(base salary, outside option in money) of a role under the scenario's current plan."""
     cur = scenario.current_plan
-    ote = scenario.base_salary(cur, role) + scenario.target_incentive(cur, role)
+    ote = on_target(scenario, role)
     return scenario.base_salary(cur, role), scenario.people.attrition.outside_option * ote
 
 

@@ -95,6 +95,23 @@ def _simulated(sims: list[RolePanelSim]) -> dict[str, np.ndarray]:
     }
 
 
+def _group_metrics(history: History, years: tuple[int, int], after: dict[str, RolePanelSim],
+                   before: dict[str, RolePanelSim], members: list[str]) -> tuple[dict, dict, dict, dict]:
+    """Actual metrics of a group of roles in year two and year one, and simulated under the new and old plan."""
+    y1, y2 = years
+    act2 = _actual([p for r in members for p in history.panels(r, [y2])])
+    act1 = _actual([p for r in members for p in history.panels(r, [y1])])
+    return act2, act1, _simulated([after[r] for r in members]), _simulated([before[r] for r in members])
+
+
+def _booking_note(roles: list[str], booking: list[str]) -> list[str]:
+    """The note on a total whose revenue leaves out the roles credited on others (none when every role books)."""
+    if len(booking) == len(roles):
+        return []
+    return [f"total revenue counts booked revenue once: the rows of {sorted(set(roles) - set(booking))} "
+            "(credited on other roles' reps) are left out of it, not out of pay and attainment"]
+
+
 def predictive_scenario(scenario: Scenario) -> Scenario:
     """A calibrated scenario with the market shocks of a prediction one year ahead.
 
@@ -383,14 +400,19 @@ def backtest(
         notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
     notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
                  "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
+    booking = [r for r in roles if scen.roles[r].credited_on is None]
+    notes += _booking_note(roles, booking)
     for g, members in groups:
         p2 = [p for r in members for p in history.panels(r, [y2])]
         p1 = [p for r in members for p in history.panels(r, [y1])]
         if not p2 or not p1:
             notes.append(f"{g}: not in both years; left out")
             continue
-        act2, act1 = _actual(p2), _actual(p1)
-        sa, sb = _simulated([after[r] for r in members]), _simulated([before[r] for r in members])
+        act2, act1, sa, sb = _group_metrics(history, (y1, y2), after, before, members)
+        if g == "total" and booking and len(booking) < len(roles):  # revenue as booked, as simlib run counts it
+            for part, booked in zip((act2, act1, sa, sb), _group_metrics(history, (y1, y2), after, before, booking),
+                                    strict=True):
+                part.update(revenue=booked["revenue"], revenue_per_rep=booked["revenue_per_rep"])
         n2 = sum(len(p.rep_ids) for p in p2)
         n_sim = sum(scen.roles[r].headcount for r in members)
         if n2 != n_sim and g == "total":

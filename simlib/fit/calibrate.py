@@ -26,7 +26,7 @@ import yaml
 from scipy import optimize, stats
 
 from simlib.errors import PlanError, SimlibError
-from simlib.fit.history import History, Panel, read_history
+from simlib.fit.history import History, Panel, credited_roles, read_history
 from simlib.fit.individuals import with_history
 from simlib.io import SHIPPED
 from simlib.model.production import expected_monthly_revenue
@@ -1068,7 +1068,7 @@ def load_for(template_path: str | Path | None, history_path: str | Path, on_erro
                                   f"{sorted(template.roles)}, got {item!r}")
             mapping[old.strip()] = new.strip()
     hist = read_history(history_path, {r: x.process for r, x in template.roles.items()}, on_error=on_error,
-                        role_map=mapping)
+                        role_map=mapping, rolled_up=credited_roles(template))
     return template, hist
 
 

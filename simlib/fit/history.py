@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from simlib.errors import SimlibError
-from simlib.scenario import MEASURES, MONTHS, PROCESSES
+from simlib.scenario import MAX_TEAM_SIZE, MEASURES, MONTHS, PROCESSES
 from simlib.tables import (
     CURRENCY_SIGNS,
     DECIMAL,
@@ -274,6 +274,16 @@ UPPER_BOUNDS: dict[str, float] = {
     **{c: 1e6 for c in _COUNTS},
     "talk_time": 744.0,  # hours: 31 days x 24 hours
 }
+#: the largest talk time of a row that holds a manager's or overlay's credited results (docs/model.md section 3,
+#: crediting): the hours of the covered reps together, so one person's bound times the largest team
+ROLLED_UP_BOUNDS: dict[str, float] = {"talk_time": UPPER_BOUNDS["talk_time"] * MAX_TEAM_SIZE}
+
+
+def credited_roles(scenario) -> frozenset[str]:
+    """The roles of a scenario paid on other roles' results (``credited_on``): their rows are roll-ups."""
+    return frozenset(r for r, x in scenario.roles.items() if x.credited_on is not None)
+
+
 #: measures that are fractions 0-1 (a trailing % is read as a fraction)
 _SCORES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m, kind in proc.items() if kind == "score"))
 
@@ -284,6 +294,7 @@ def read_history(
     *,
     on_error: Literal["stop", "skip"] = "stop",
     role_map: dict[str, str] | None = None,
+    rolled_up: frozenset[str] | set[str] = frozenset(),
 ) -> History:
     """Read and validate a history file.
 
@@ -300,6 +311,10 @@ def read_history(
         ``skip``: leave bad rows out and list them in ``History.skipped``.
     role_map : dict, optional
         Role names of the file -> role names of the scenario (``{"inside_sales": "telesales"}``).
+    rolled_up : set of str, optional
+        Roles (the scenario's names) whose rows hold credited results of other
+        roles' reps (managers, overlays: :func:`credited_roles`); their talk
+        time is bounded by :data:`ROLLED_UP_BOUNDS`, not by one person's hours.
 
     Returns
     -------
@@ -322,7 +337,8 @@ def read_history(
     # the checks run in this order, so a bad row's reasons are listed in it
     processes = _check_roles(rows, roles, role_map)
     years, months, with_years = _parse_periods(rows)
-    values = _parse_numbers(rows, ["quota", "payout", *measure_cols], processes)
+    rolled = [r in rolled_up for r in rows.col["role"]] if rolled_up else None  # names as mapped by _check_roles
+    values = _parse_numbers(rows, ["quota", "payout", *measure_cols], processes, rolled)
     if "cancelled" in rows.col:
         values["cancelled"] = _parse_cancelled(rows, processes, values.get("revenue"))
     new_hire = _parse_new_hire(rows)
@@ -519,7 +535,8 @@ def _dated_period(month: str, m: re.Match, year: str | None) -> tuple[int, int] 
     return y, mm
 
 
-def _parse_numbers(rows: Rows, columns: list[str], processes: list[str | None]) -> dict[str, np.ndarray]:
+def _parse_numbers(rows: Rows, columns: list[str], processes: list[str | None],
+                   rolled: list[bool] | None = None) -> dict[str, np.ndarray]:
     """The numeric columns (quota, payout, measures) the file has, checked cell by cell.
 
     Parameters
@@ -530,6 +547,8 @@ def _parse_numbers(rows: Rows, columns: list[str], processes: list[str | None]) 
         The numeric columns to read; those the file lacks are left out.
     processes : list of str or None
         Each row's process (:func:`_check_roles`).
+    rolled : list of bool, optional
+        Whether each row holds a credited role's roll-up (bounds of :data:`ROLLED_UP_BOUNDS`).
 
     Returns
     -------
@@ -544,7 +563,7 @@ def _parse_numbers(rows: Rows, columns: list[str], processes: list[str | None]) 
             continue
         arr = np.full(rows.n, np.nan)
         for i, v in enumerate(rows.col[c]):
-            num, reason = _cell(c, v, processes[i], role[i])
+            num, reason = _cell(c, v, processes[i], role[i], rolled is not None and rolled[i])
             if reason is not None:
                 rows.flag(i, reason, c)
             elif num is not None:
@@ -553,7 +572,7 @@ def _parse_numbers(rows: Rows, columns: list[str], processes: list[str | None]) 
     return values
 
 
-def _cell(column: str, text: str, process: str | None, role: str) -> tuple[float | None, str | None]:
+def _cell(column: str, text: str, process: str | None, role: str, rolled: bool = False) -> tuple[float | None, str | None]:
     """One numeric cell: its value, or why its row is bad.
 
     Parameters
@@ -564,6 +583,8 @@ def _cell(column: str, text: str, process: str | None, role: str) -> tuple[float
         The cell.
     process, role : str or None, str
         The row's process (None when its role is bad) and role.
+    rolled : bool
+        The row holds a credited role's roll-up (:data:`ROLLED_UP_BOUNDS`).
 
     Returns
     -------
@@ -591,9 +612,9 @@ def _cell(column: str, text: str, process: str | None, role: str) -> tuple[float
         return None, f"{what}: '{column}' is {text}, expected >= 0"
     if column in _SCORES and num > 1:
         return None, f"score out of range: '{column}' is {text}, expected a fraction 0-1"
-    if num > UPPER_BOUNDS.get(column, np.inf):
-        return None, (f"value too large: '{column}' is {text}, expected at most {UPPER_BOUNDS[column]:g} "
-                      "per rep-month")
+    bound = (ROLLED_UP_BOUNDS if rolled and column in ROLLED_UP_BOUNDS else UPPER_BOUNDS).get(column, np.inf)
+    if num > bound:
+        return None, f"value too large: '{column}' is {text}, expected at most {bound:g} per rep-month"
     if column in _COUNTS and num != int(num):
         return None, f"not a count: '{column}' is {text}, expected a whole number"
     return num, None

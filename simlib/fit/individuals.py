@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from simlib.errors import SimlibError
-from simlib.fit.history import History, read_history
+from simlib.fit.history import History, credited_roles, read_history
 from simlib.roster import TrackRecord
 from simlib.scenario import Scenario, roster_path
 from simlib.scenario import load_scenario as load_plain
@@ -142,7 +142,7 @@ def with_history(scenario: Scenario) -> Scenario:
     if scenario.history is None or scenario.track_record is not None:
         return scenario
     path = roster_path(scenario.history, scenario.source)
-    history = read_history(path, {r: role.process for r, role in scenario.roles.items()})
+    history = read_history(path, {r: role.process for r, role in scenario.roles.items()}, rolled_up=credited_roles(scenario))
     return scenario.with_track_record(estimate(scenario, history))
 
 

@@ -9,7 +9,8 @@ a discrete-time proportional hazard::
 ``lambda0 = -log(1 - annual_rate) / 12`` (so ``annual_rate`` of reps paid the
 outside option at quota leave within a year), ``P`` the rep's pay of the year
 (base + incentive) under the plan, ``OTE`` today's on-target pay of the role
-(current plan: base + target incentive), ``a_ytd`` the attainment of the
+(:func:`on_target_pay`: current plan, base + target incentive, or base + today's
+mean incentive where the plan pays nothing by its target incentive), ``a_ytd`` the attainment of the
 months before (revenue to date over the quota to date), ``top`` the
 top quartile of the role's annual attainment in the trial and ``capped``
 whether any of the rep's pay components hit its cap. The calibration
@@ -25,9 +26,11 @@ a new hire. Everything here is NumPy on arrays of a chunk of trials.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from simlib.scenario import MONTHS, Attrition
+from simlib.scenario import MONTHS, WEIGHTED_KINDS, Attrition, Scenario
 
 #: names of the hazard's coefficients, in the order of :func:`design`'s columns
 COEFFICIENTS = ("log_base", "pay_elasticity", "attainment_effect", "top_shift", "cap_effect")
@@ -51,6 +54,36 @@ def design(pay_ratio: np.ndarray, shortfall: np.ndarray, top: np.ndarray, capped
     x[..., 3] = top
     x[..., 4] = np.logical_and(top, capped)
     return x
+
+
+def pays_by_target_incentive(scenario: Scenario, plan: str, role: str) -> bool:
+    """Whether a role plan (or a version of it) pays anything as a share of ``target_incentive``.
+
+    Curves and scorecards of positive weight do; commissions, per-unit pay,
+    lump sums and the other money elements do not, and for them the target
+    incentive is a label.
+    """
+    rp = scenario.role_plan(plan, role)
+    plans = [rp] + [scenario.role_plan(v.plan, role) for v in rp.versions]
+    return any(c.kind in WEIGHTED_KINDS and c.weight > 0 for p in plans for c in p.components) or any(
+        sc.weight > 0 for p in plans for sc in p.scorecards)
+
+
+def on_target_pay(scenario: Scenario, role: str, incentive_today: Callable[[], float]) -> float:
+    """Today's on-target pay (OTE) of a role, money per year: the money scale of the hazard and of hiring.
+
+    Base salary plus target incentive under the current plan where that plan
+    pays in proportion to its target incentive; else (commissions, per-unit
+    pay, lump sums: the target incentive is a label, or 0) base salary plus
+    ``incentive_today()``, the role's mean incentive at today's effort. Never
+    0 while reps are paid anything; 1 (a unit of money) when nothing at all is.
+    """
+    cur = scenario.current_plan
+    base, ti = scenario.base_salary(cur, role), scenario.target_incentive(cur, role)
+    if ti > 0 and pays_by_target_incentive(scenario, cur, role):
+        return base + ti
+    ote = base + max(0.0, float(incentive_today()))
+    return ote if ote > 0 else 1.0
 
 
 def coef_of(a: Attrition) -> np.ndarray:

@@ -56,13 +56,13 @@ NAMED = 5
 
 def history_of(scenario: Any):
     """The history the scenario names (:func:`simlib.fit.history.read_history`), or None when it names none."""
-    from simlib.fit.history import read_history
+    from simlib.fit.history import credited_roles, read_history
     from simlib.scenario import roster_path
 
     if scenario.history is None:
         return None
     path = roster_path(scenario.history, scenario.source)
-    return read_history(path, {r: role.process for r, role in scenario.roles.items()})
+    return read_history(path, {r: role.process for r, role in scenario.roles.items()}, rolled_up=credited_roles(scenario))
 
 
 def last_year_replay(scenario: Any, plans: Sequence[str] | None = None, *, in_force: str | None = None):

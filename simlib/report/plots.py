@@ -36,7 +36,23 @@ def _colours(names: Sequence[str]) -> dict[str, str]:
     return {n: _CYCLE[i % len(_CYCLE)] for i, n in enumerate(names)}
 
 
+#: what a figure drawn in multiples of the target incentive shows where there is none (TI 0: pure commission)
+NO_TI_NOTE = "nothing to draw: no target incentive\n(multiples of it are undefined at 0)"
+
+
+def _note(ax, text: str) -> None:
+    """Write ``text`` in the middle of an empty panel."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="grey")
+
+
+def _legend(ax) -> None:
+    """A legend where the panel has labelled lines (none where nothing was drawn)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
 def _grid(n: int, ncols: int = 3, w: float = 4.2, h: float = 3.2) -> tuple[Figure, np.ndarray]:
+    n = max(1, n)  # at least one panel: an empty figure still says why it is empty
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
     fig = Figure(figsize=(w * ncols, h * nrows), dpi=100, layout="constrained")
@@ -59,6 +75,8 @@ def _distribution(reps: pd.DataFrame, col: str, xlabel: str, marks: Sequence[flo
             v = np.clip(v[np.isfinite(v)], 0.0, x_max)
             if v.size:
                 ax.hist(v, bins=bins, histtype="step", density=True, lw=1.6, color=col_of[p], label=p)
+        if col == "payout" and not np.isfinite(sub[col].to_numpy(dtype=float)).any():
+            _note(ax, NO_TI_NOTE)
         for m in marks:
             ax.axvline(m, color="grey", ls=":", lw=1)
         ax.set_title(role)
@@ -66,7 +84,7 @@ def _distribution(reps: pd.DataFrame, col: str, xlabel: str, marks: Sequence[flo
         ax.set_ylabel("density")
         if col == "attainment":
             present.format_axis(ax, unit_="percent", axis="x")
-    axes[0].legend(fontsize=8)
+    _legend(axes[0])
     return fig
 
 
@@ -98,6 +116,9 @@ def pay_curves(curves: pd.DataFrame, plans: Sequence[str] | None = None) -> Figu
     plans = list(plans) if plans else list(dict.fromkeys(curves["plan"]))
     col_of = _colours(plans)
     fig, axes = _grid(len(roles))
+    if not roles:  # every role without a target incentive (pay_curve_table leaves them out)
+        _note(axes[0], NO_TI_NOTE)
+        return fig
     styles = ["-", "--", "-.", ":"]
     for ax, role in zip(axes, roles, strict=False):
         sub = curves[curves["role"] == role]
@@ -113,7 +134,7 @@ def pay_curves(curves: pd.DataFrame, plans: Sequence[str] | None = None) -> Figu
         ax.set_xlabel("attainment (% of quota)")
         ax.set_ylabel("pay / target incentive")
         present.format_axis(ax, unit_="percent", axis="x")
-    axes[0].legend(fontsize=8)
+    _legend(axes[0])
     return fig
 
 
