@@ -246,3 +246,64 @@ def test_expected_quota_is_the_quota_of_an_average_ramped_rep():
                                rtol=1e-12)
     q = set_quotas(s, "current", world).mean(axis=1)  # territory x noise: mean one per rep
     assert abs(q.mean() - expected_quota(s, "current", "telesales")) < 4 * q.std(ddof=1) / np.sqrt(q.size)
+
+
+def _draw_chunk_whole(layout, root, trials):
+    """Every trial's uniforms into one buffer, then Box-Muller on the whole chunk at once (the original implementation)."""
+    import math
+
+    from simlib.model.population import TrialStreams, box_muller
+
+    T = len(trials)
+    n2 = 2 * ((layout.n_normal + 1) // 2)
+    e2 = 2 * ((layout.n_extra_normal + 1) // 2)
+    end = n2 + layout.n_uniform
+    buf = np.empty((T, end + e2 + layout.n_extra_uniform))
+    streams = TrialStreams(root)
+    for i, t in enumerate(trials):
+        streams.generator(int(t)).random(out=buf[i])
+    z, u = box_muller(buf[:, :n2]), buf[:, n2:end]
+    ze, ue = box_muller(buf[:, end:end + e2]), buf[:, end + e2:]
+    out = {}
+    for table, src in ((layout.normals, z), (layout.uniforms, u), (layout.extra_normals, ze),
+                       (layout.extra_uniforms, ue)):
+        for key, (off, shape) in table.items():
+            out[key] = src[:, off : off + math.prod(shape)].reshape((T, *shape))
+    return out
+
+
+@pytest.mark.parametrize("name", ["default", "role_examples"])  # role_examples: named measures' extra draws
+@pytest.mark.parametrize("tile", [1, 40_000, 1 << 17, 1 << 30])
+def test_draws_in_tiles_equal_drawing_the_whole_chunk(monkeypatch, name, tile):
+    import simlib.model.population as population
+    from simlib.model.population import draw_width
+
+    s = load_scenario(DEFAULT.parent / f"{name}.yaml")
+    lay, trials = Layout.of(s), np.array([0, 1, 2, 7, 8, 30, 31, 32, 1000])
+    ref = _draw_chunk_whole(lay, root_seed(9), trials)
+    monkeypatch.setattr(population, "DRAW_TILE", tile)
+    scratch = np.full(len(trials) * draw_width(lay) + 5, np.nan)
+    for got in (draw_chunk(lay, root_seed(9), trials), draw_chunk(lay, root_seed(9), trials, scratch)):
+        assert list(got) == list(ref)
+        for k in ref:
+            assert got[k].shape == ref[k].shape
+            assert np.array_equal(got[k].view(np.uint64), ref[k].view(np.uint64)), k
+    assert np.shares_memory(got["market.growth"], scratch)  # drawn into the buffer given
+
+
+def test_behaviour_off_reuses_a_scratch_buffer_and_gives_the_same_numbers(small_scenario):
+    """Chunks of a run drawn into one reused buffer: the numbers of fresh memory per chunk, on threads too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import simlib.engine.core as core
+
+    ref = core.simulate_raw(small_scenario, trials=40, rng=3, behaviour="none", chunk_size=40)
+    buf = core.scratch_buffer(10)
+    assert buf is not None and core.scratch_buffer(buf.size) is buf  # kept between chunks
+    assert core.scratch_buffer(core.SCRATCH_MAX + 1) is None  # never a huge one
+    for cs, ex in ((7, None), (13, None), (5, ThreadPoolExecutor(2))):
+        got = core.simulate_raw(small_scenario, trials=40, rng=3, behaviour="none", chunk_size=cs, executor=ex)
+        assert np.array_equal(got.mean, ref.mean, equal_nan=True)
+        assert np.array_equal(got.keep, ref.keep)
+        if ex is not None:
+            ex.shutdown()

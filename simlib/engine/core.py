@@ -59,7 +59,7 @@ from simlib.model.plans import (
     uses_spiffs,
     year_sum,
 )
-from simlib.model.population import Layout, draw_chunk, fx_rate, root_seed, sum_months, uses_currencies
+from simlib.model.population import Layout, draw_chunk, draw_width, fx_rate, root_seed, sum_months, uses_currencies
 from simlib.model.programmes import uses_programmes
 from simlib.model.projects import uses_projects
 from simlib.scenario import MONTHS, Scenario
@@ -246,10 +246,14 @@ def run_chunk(
     per-trial values (T, len(keep_index)).
     """
     T = stop - start
-    draws = chunk_draws(scenario, root, start, stop) if keep_draws else draw_chunk(
-        Layout.of(scenario), root, np.arange(start, stop))
     if model is None:
         model = _behaviour_model(scenario, behaviour)
+    if keep_draws:
+        draws = chunk_draws(scenario, root, start, stop)
+    else:  # behaviour off keeps nothing of a chunk past it: its random numbers go in this thread's scratch buffer
+        layout = Layout.of(scenario)
+        draws = draw_chunk(layout, root, np.arange(start, stop),
+                           None if model is not None else scratch_buffer(T * draw_width(layout)))
     outcomes = passes(scenario, lay.plans, worlds(scenario, draws), model)
     per_plan = {plan: _plan_metrics(scenario, group, T, draws)
                 for plan, group in itertools.groupby(outcomes, key=lambda o: o.plan)}
@@ -279,6 +283,26 @@ def chunk_draws(scenario: Scenario, root: np.random.SeedSequence, start: int, st
         with _DRAWS_LOCK:
             _DRAWS.put(key, hit, float(sum(a.nbytes for a in hit.values())))
     return dict(hit)
+
+
+#: most float64 numbers a thread keeps in its scratch buffer between chunks (32 MB; larger chunks draw into new memory)
+SCRATCH_MAX = 4_000_000
+_SCRATCH = threading.local()
+
+
+def scratch_buffer(n: int) -> np.ndarray | None:
+    """This thread's buffer of at least ``n`` float64 numbers, reused chunk after chunk (None past :data:`SCRATCH_MAX`).
+
+    A chunk's random numbers are drawn into it instead of new memory, which
+    the operating system would otherwise hand over page by page, zeroed, for
+    every chunk. Only for numbers nothing keeps past the chunk.
+    """
+    if n > SCRATCH_MAX:
+        return None
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < n:
+        buf = _SCRATCH.buf = np.empty(n)
+    return buf
 
 
 def clear_draws() -> None:

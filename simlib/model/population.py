@@ -211,7 +211,19 @@ def _layout_of(scenario: Scenario) -> Layout:
     return Layout._build(scenario)
 
 
-def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray) -> dict[str, np.ndarray]:
+#: numbers per tile of trials that are drawn and then turned into normals while still in cache
+DRAW_TILE = 1 << 17
+
+
+def draw_width(layout: Layout) -> int:
+    """Random numbers one trial reads from its stream (a row of :func:`draw_chunk`'s buffer)."""
+    n2 = 2 * ((layout.n_normal + 1) // 2)
+    e2 = 2 * ((layout.n_extra_normal + 1) // 2)
+    return n2 + layout.n_uniform + e2 + layout.n_extra_uniform
+
+
+def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray,
+               buffer: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Draw every random number of the given trials; arrays are shaped (T, *shape).
 
     Each trial reads, from its own stream, ``2 ceil(n_normal / 2)`` uniforms
@@ -219,19 +231,31 @@ def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray)
     uniforms; then, only when the scenario has named measures, the same
     again for their draws (``2 ceil(n_extra_normal / 2)`` and
     ``n_extra_uniform``), so the numbers before them are unchanged.
+
+    Trials are drawn a tile of about :data:`DRAW_TILE` numbers at a time and
+    each tile is turned into normals at once, while it is still in the
+    processor's cache (Box-Muller works within a trial's row, so the numbers
+    do not depend on the tiling). ``buffer``: a float64 array of at least
+    ``len(trials) * draw_width(layout)`` elements to draw into instead of a
+    new one (the returned arrays are views of it: valid until it is reused).
     """
     T = len(trials)
     n2 = 2 * ((layout.n_normal + 1) // 2)
     e2 = 2 * ((layout.n_extra_normal + 1) // 2)
     end = n2 + layout.n_uniform
-    buf = np.empty((T, end + e2 + layout.n_extra_uniform))
+    width = draw_width(layout)
+    buf = np.empty((T, width)) if buffer is None else buffer[: T * width].reshape(T, width)
     streams = TrialStreams(root)
-    for i, t in enumerate(trials):
-        streams.generator(int(t)).random(out=buf[i])
-    z = box_muller(buf[:, :n2])
-    u = buf[:, n2:end]
-    ze = box_muller(buf[:, end:end + e2])
-    ue = buf[:, end + e2:]
+    step = max(1, DRAW_TILE // max(width, 1))
+    for a in range(0, T, step):
+        b = min(T, a + step)
+        for i in range(a, b):
+            streams.generator(int(trials[i])).random(out=buf[i])
+        box_muller(buf[a:b, :n2])
+        if e2:
+            box_muller(buf[a:b, end:end + e2])
+    z, u = buf[:, :n2], buf[:, n2:end]
+    ze, ue = buf[:, end:end + e2], buf[:, end + e2:]
     out = {}
     for table, src in ((layout.normals, z), (layout.uniforms, u), (layout.extra_normals, ze),
                        (layout.extra_uniforms, ue)):
