@@ -307,3 +307,20 @@ def test_behaviour_off_reuses_a_scratch_buffer_and_gives_the_same_numbers(small_
         assert np.array_equal(got.keep, ref.keep)
         if ex is not None:
             ex.shutdown()
+
+
+@pytest.mark.parametrize("which", ["default", "small"])
+def test_production_in_tiles_of_trials_equals_one_tile(monkeypatch, small_scenario, which):
+    """The year's elementwise chains run tile by tile of trials: any tiling gives the numbers of one tile."""
+    import simlib.model.population as population
+
+    s = small_scenario if which == "small" else load_scenario(DEFAULT)
+    worlds = _worlds(s, trials=37)
+    monkeypatch.setattr(population, "TILE_ELEMENTS", 1 << 40)
+    ref = {r: dict(run_year(w)) for r, w in worlds.items()}
+    for elements in (1, 5 * 12 * 7, 40_000):
+        monkeypatch.setattr(population, "TILE_ELEMENTS", elements)
+        for r, w in worlds.items():
+            got = run_year(w)
+            for k, v in ref[r].items():
+                assert np.array_equal(got[k].view(np.uint64), v.view(np.uint64)), (r, k, elements)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from simlib.model.contracts import BASELINE, Controls, Policy
-from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one
+from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one, trial_tiles
 from simlib.scenario import MEASURES, MONTHS, Role
 
 
@@ -119,6 +119,39 @@ def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndar
     if upper is None:
         return np.maximum(0.0, x, out=x)
     return np.clip(x, 0.0, upper, out=x)  # min(max(x, 0), upper) by value (a -0.0 comes out +0.0)
+
+
+def telesales_funnel(p, ability: np.ndarray, territory: np.ndarray, ramp: np.ndarray, demand: np.ndarray,
+                     z: dict[str, np.ndarray], out: dict[str, np.ndarray], scratch: list[np.ndarray]) -> None:
+    """Telesales calls -> leads -> conversions -> revenue at today's effort, for some trials, into ``out``.
+
+    ``ability``, ``territory`` (T, R); ``ramp`` and the normals ``z`` (calls,
+    leads, conv, deal) (T, R, 12); ``demand`` (T, 1, 12); ``out`` revenue,
+    calls, leads, conversions and three ``scratch`` arrays (T, R, 12) are
+    written. The steps are :meth:`RoleProcess._telesales`'s with the
+    baseline's controls left out (``x * 1.0 == x``), in place where that
+    saves a temporary (``a + b`` and ``a * b`` are commutative, exactly).
+    """
+    s0, s1, s2 = scratch
+    mean = np.multiply((p.calls_per_month * ability)[..., None], ramp, out=s0)  # mean calls
+    calls = _normal_count(mean, mean, z["calls"], out=out["calls"])
+    lr = np.multiply((p.lead_rate * territory)[..., None], demand, out=s1)
+    np.minimum(0.95, lr, out=lr)
+    cl = np.multiply(calls, lr, out=s2)
+    np.subtract(1.0, lr, out=lr)
+    lr *= cl
+    leads = _normal_count(cl, lr, z["leads"], out=out["leads"], upper=calls)
+    cr = min(0.95, p.conversion_rate)
+    lc = np.multiply(leads, cr, out=s0)
+    conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=s2), z["conv"], out=out["conversions"], upper=leads)
+    revenue = np.maximum(conv, 1.0, out=out["revenue"])
+    np.sqrt(revenue, out=revenue)
+    np.divide(p.deal_value_cv, revenue, out=revenue)
+    revenue *= z["deal"]
+    revenue += 1.0
+    np.maximum(0.0, revenue, out=revenue)
+    revenue *= p.deal_value  # average deal value
+    revenue *= conv
 
 
 def generic_noise(cv: float, z: np.ndarray) -> np.ndarray:
@@ -288,28 +321,17 @@ class RoleProcess:
         ramp = w.ramp  # (T, R, 12)
 
         def funnel(m):
-            # in-place where it saves a temporary; a + b and a * b are commutative, exactly
-            # (large temporaries cost page faults: buffers are reused where the values allow)
-            scratch = (p.calls_per_month * w.ability)[..., None] * ramp  # mean calls
-            calls = _normal_count(scratch, scratch, d["calls"])
-            lr = (p.lead_rate * w.territory)[..., None] * demand
-            np.minimum(0.95, lr, out=lr)
-            cl = calls * lr
-            np.subtract(1.0, lr, out=lr)
-            lr *= cl
-            leads = _normal_count(cl, lr, d["leads"], out=lr, upper=calls)
-            cr = min(0.95, p.conversion_rate)
-            lc = np.multiply(leads, cr, out=scratch)
-            conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl, upper=leads)
-            revenue = np.maximum(conv, 1.0)
-            np.sqrt(revenue, out=revenue)
-            np.divide(p.deal_value_cv, revenue, out=revenue)
-            revenue *= d["deal"]
-            revenue += 1.0
-            np.maximum(0.0, revenue, out=revenue)
-            revenue *= p.deal_value  # average deal value
-            revenue *= conv
-            return {"revenue": revenue, "calls": calls, "leads": leads, "conversions": conv}
+            # tile by tile of trials, in cache (every step is elementwise: the numbers do not depend on the tiling)
+            out = {k: np.empty(ramp.shape) for k in ("revenue", "calls", "leads", "conversions")}
+            tiles = trial_tiles(ramp.shape[0], ramp[0].size)
+            n = tiles[0].stop - tiles[0].start
+            scratch = [np.empty((n, *ramp.shape[1:])) for _ in range(3)]
+            for sl in tiles:
+                k = sl.stop - sl.start
+                telesales_funnel(p, w.ability[sl], w.territory[sl], ramp[sl], demand[sl],
+                                 {z: d[z][sl] for z in ("calls", "leads", "conv", "deal")},
+                                 {z: v[sl] for z, v in out.items()}, [a[:k] for a in scratch])
+            return out
 
         def rate(m):
             leads, conv = m["leads"], m["conversions"]
