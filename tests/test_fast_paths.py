@@ -324,3 +324,18 @@ def test_production_in_tiles_of_trials_equals_one_tile(monkeypatch, small_scenar
             got = run_year(w)
             for k, v in ref[r].items():
                 assert np.array_equal(got[k].view(np.uint64), v.view(np.uint64)), (r, k, elements)
+
+
+def test_won_sizes_equal_numpys_sum_of_the_won_deals():
+    """Column by column in NumPy's order for short rows: the sum along the row of the won deals' sizes."""
+    from simlib.model.production import won_sizes
+
+    g = np.random.default_rng(11)
+    sizes = 1.25e5 * np.exp(0.8 * g.standard_normal((50_000, 4)) - 0.32)
+    sizes[:5] = [[1.0, 1e-17, 1e17, 3.0], [0.1, 0.2, 0.3, 0.4], [1e16, 1.0, 1.0, 1.0], [1.0, 1e16, -1e16, 1.0],
+                 [2.0, 2.0, 2.0, 2.0]]
+    deals = np.maximum(g.poisson(1.5, 50_000), 1).astype(float)
+    won = np.arange(4) < deals[:, None]
+    assert np.array_equal(won_sizes(sizes, deals), np.sum(np.where(won, sizes, 0.0), axis=-1))
+    big = won & (sizes >= 1.5e5)
+    assert np.array_equal(won_sizes(sizes, deals, 1.5e5), np.sum(np.where(big, sizes, 0.0), axis=-1))
