@@ -339,3 +339,26 @@ def test_won_sizes_equal_numpys_sum_of_the_won_deals():
     assert np.array_equal(won_sizes(sizes, deals), np.sum(np.where(won, sizes, 0.0), axis=-1))
     big = won & (sizes >= 1.5e5)
     assert np.array_equal(won_sizes(sizes, deals, 1.5e5), np.sum(np.where(big, sizes, 0.0), axis=-1))
+
+
+def test_ramp_of_a_synthetic_role_is_the_where_of_new_hires(small_scenario):
+    for s in (small_scenario, load_scenario(DEFAULT)):
+        for rname, w in _worlds(s, trials=9).items():
+            curve = np.minimum(1.0, (np.arange(12) + 1.0) / w.role.ramp_months)
+            assert w.ramp.flags.c_contiguous and w.ramp.dtype == np.float64
+            assert np.array_equal(w.ramp, np.where(w.new_hire[..., None], curve, 1.0)), rname
+
+
+def test_a_run_with_behaviour_off_takes_larger_chunks_and_the_same_numbers():
+    import simlib.engine.core as core
+
+    s = load_scenario(DEFAULT)
+    big, usual = core.scratch_chunk_size(s), core.default_chunk_size(s)
+    assert big >= 2 * usual - 1
+    trials = big + 5  # two chunks of the larger size
+    off = core.simulate_raw(s, ["current"], trials=trials, rng=4, behaviour="none")
+    assert off.provenance["chunk_size"] == big
+    ref = core.simulate_raw(s, ["current"], trials=trials, rng=4, behaviour="none", chunk_size=usual)
+    assert np.array_equal(off.mean, ref.mean, equal_nan=True) and np.array_equal(off.keep, ref.keep)
+    kept = core.simulate_runs([core.prepare_run(s, ["current"], behaviour="none", keep_draws=True)], trials=10, rng=4)
+    assert kept[0].provenance["chunk_size"] == usual  # sweeps keep draws: the usual chunks, as the draws cache holds them
