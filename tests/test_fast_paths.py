@@ -362,3 +362,20 @@ def test_a_run_with_behaviour_off_takes_larger_chunks_and_the_same_numbers():
     assert np.array_equal(off.mean, ref.mean, equal_nan=True) and np.array_equal(off.keep, ref.keep)
     kept = core.simulate_runs([core.prepare_run(s, ["current"], behaviour="none", keep_draws=True)], trials=10, rng=4)
     assert kept[0].provenance["chunk_size"] == usual  # sweeps keep draws: the usual chunks, as the draws cache holds them
+
+
+def test_filling_trial_after_trial_equals_repositioning_each_time():
+    """TrialStreams.fill moves from the last fill by one advance: the numbers of generator(trial).random."""
+    from simlib.model.population import TrialStreams
+
+    root = root_seed(12)
+    fresh, moving = TrialStreams(root), TrialStreams(root)
+    for t, n in [(0, 10), (1, 7), (2, 7), (2, 3), (9, 1), (3, 12), (2**40, 5), (0, 4), (5, 0), (6, 8)]:
+        want = fresh.generator(t).random(n)
+        got = np.empty(n)
+        moving.fill(t, got)
+        assert np.array_equal(got, want), t
+    moving.generator(4).random(3)  # a caller drawing on its own: the next fill starts again from the root
+    got = np.empty(6)
+    moving.fill(7, got)
+    assert np.array_equal(got, fresh.generator(7).random(6))
