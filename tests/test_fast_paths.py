@@ -339,6 +339,12 @@ def test_won_sizes_equal_numpys_sum_of_the_won_deals():
     assert np.array_equal(won_sizes(sizes, deals), np.sum(np.where(won, sizes, 0.0), axis=-1))
     big = won & (sizes >= 1.5e5)
     assert np.array_equal(won_sizes(sizes, deals, 1.5e5), np.sum(np.where(big, sizes, 0.0), axis=-1))
+    for k in (1, 7, 8, 13):  # any number of drawn sizes
+        sz = np.exp(3.0 * g.standard_normal((2000, k)))
+        d = g.integers(1, k + 3, 2000).astype(float)
+        won = np.arange(k) < d[:, None]
+        assert np.array_equal(won_sizes(sz, d), np.sum(np.where(won, sz, 0.0), axis=-1)), k
+        assert np.array_equal(won_sizes(sz, d, 1.0), np.sum(np.where(won & (sz >= 1.0), sz, 0.0), axis=-1)), k
 
 
 def test_ramp_of_a_synthetic_role_is_the_where_of_new_hires(small_scenario):

@@ -160,8 +160,14 @@ def won_sizes(sizes: np.ndarray, deals: np.ndarray, at_least: float | None = Non
     The sum of ``np.where(won, sizes, 0.0)`` along its last axis, bit for bit:
     NumPy adds a row shorter than 8 in turn, ``((s0 + s1) + s2) + s3``; adding
     whole columns in that order avoids its per-row overhead
-    (``tests/test_fast_paths.py`` checks the two agree).
+    (``tests/test_fast_paths.py`` checks the two agree). Rows of 8 or more
+    NumPy adds pairwise: they are summed its way.
     """
+    if sizes.shape[-1] >= 8:
+        won = np.arange(sizes.shape[-1]) < deals[:, None]
+        if at_least is not None:
+            won &= sizes >= at_least
+        return np.sum(np.where(won, sizes, 0.0), axis=-1)
     out = None
     for k in range(sizes.shape[-1]):
         won = deals > k
