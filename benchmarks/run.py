@@ -98,13 +98,13 @@ def box_muller_cost(n: int = 2_000_000, repeat: int = 5) -> float:
 
 
 def draw_all(scen, trials: int) -> None:
-    """Draw every random number of ``trials`` trials, in the engine's chunks."""
-    from simlib.engine.core import _chunks, default_chunk_size
-    from simlib.model.population import Layout, draw_chunk, root_seed
+    """Draw every random number of ``trials`` trials, in the chunks and buffer of a serial run with behaviour off."""
+    from simlib.engine.core import chunk_spans, scratch_buffer, scratch_chunk_size
+    from simlib.model.population import Layout, draw_chunk, draw_width, root_seed
 
     lay, root = Layout.of(scen), root_seed(0)
-    for a, b in _chunks(trials, default_chunk_size(scen)):
-        draw_chunk(lay, root, np.arange(a, b))
+    for a, b in chunk_spans(trials, scratch_chunk_size(scen)):
+        draw_chunk(lay, root, np.arange(a, b), scratch_buffer((b - a) * draw_width(lay)))
 
 
 def paired_runs(fns: dict, repeat: int) -> dict:

@@ -246,3 +246,142 @@ def test_expected_quota_is_the_quota_of_an_average_ramped_rep():
                                rtol=1e-12)
     q = set_quotas(s, "current", world).mean(axis=1)  # territory x noise: mean one per rep
     assert abs(q.mean() - expected_quota(s, "current", "telesales")) < 4 * q.std(ddof=1) / np.sqrt(q.size)
+
+
+def _draw_chunk_whole(layout, root, trials):
+    """Every trial's uniforms into one buffer, then Box-Muller on the whole chunk at once (the original implementation)."""
+    import math
+
+    from simlib.model.population import TrialStreams, box_muller
+
+    T = len(trials)
+    n2 = 2 * ((layout.n_normal + 1) // 2)
+    e2 = 2 * ((layout.n_extra_normal + 1) // 2)
+    end = n2 + layout.n_uniform
+    buf = np.empty((T, end + e2 + layout.n_extra_uniform))
+    streams = TrialStreams(root)
+    for i, t in enumerate(trials):
+        streams.generator(int(t)).random(out=buf[i])
+    z, u = box_muller(buf[:, :n2]), buf[:, n2:end]
+    ze, ue = box_muller(buf[:, end:end + e2]), buf[:, end + e2:]
+    out = {}
+    for table, src in ((layout.normals, z), (layout.uniforms, u), (layout.extra_normals, ze),
+                       (layout.extra_uniforms, ue)):
+        for key, (off, shape) in table.items():
+            out[key] = src[:, off : off + math.prod(shape)].reshape((T, *shape))
+    return out
+
+
+@pytest.mark.parametrize("name", ["default", "role_examples"])  # role_examples: named measures' extra draws
+@pytest.mark.parametrize("tile", [1, 40_000, 1 << 17, 1 << 30])
+def test_draws_in_tiles_equal_drawing_the_whole_chunk(monkeypatch, name, tile):
+    import simlib.model.population as population
+    from simlib.model.population import draw_width
+
+    s = load_scenario(DEFAULT.parent / f"{name}.yaml")
+    lay, trials = Layout.of(s), np.array([0, 1, 2, 7, 8, 30, 31, 32, 1000])
+    ref = _draw_chunk_whole(lay, root_seed(9), trials)
+    monkeypatch.setattr(population, "DRAW_TILE", tile)
+    scratch = np.full(len(trials) * draw_width(lay) + 5, np.nan)
+    for got in (draw_chunk(lay, root_seed(9), trials), draw_chunk(lay, root_seed(9), trials, scratch)):
+        assert list(got) == list(ref)
+        for k in ref:
+            assert got[k].shape == ref[k].shape
+            assert np.array_equal(got[k].view(np.uint64), ref[k].view(np.uint64)), k
+    assert np.shares_memory(got["market.growth"], scratch)  # drawn into the buffer given
+
+
+def test_behaviour_off_reuses_a_scratch_buffer_and_gives_the_same_numbers(small_scenario):
+    """Chunks of a run drawn into one reused buffer: the numbers of fresh memory per chunk, on threads too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import simlib.engine.core as core
+
+    ref = core.simulate_raw(small_scenario, trials=40, rng=3, behaviour="none", chunk_size=40)
+    buf = core.scratch_buffer(10)
+    assert buf is not None and core.scratch_buffer(buf.size) is buf  # kept between chunks
+    assert core.scratch_buffer(core.SCRATCH_MAX + 1) is None  # never a huge one
+    for cs, ex in ((7, None), (13, None), (5, ThreadPoolExecutor(2))):
+        got = core.simulate_raw(small_scenario, trials=40, rng=3, behaviour="none", chunk_size=cs, executor=ex)
+        assert np.array_equal(got.mean, ref.mean, equal_nan=True)
+        assert np.array_equal(got.keep, ref.keep)
+        if ex is not None:
+            ex.shutdown()
+
+
+@pytest.mark.parametrize("which", ["default", "small"])
+def test_production_in_tiles_of_trials_equals_one_tile(monkeypatch, small_scenario, which):
+    """The year's elementwise chains run tile by tile of trials: any tiling gives the numbers of one tile."""
+    import simlib.model.population as population
+
+    s = small_scenario if which == "small" else load_scenario(DEFAULT)
+    worlds = _worlds(s, trials=37)
+    monkeypatch.setattr(population, "TILE_ELEMENTS", 1 << 40)
+    ref = {r: dict(run_year(w)) for r, w in worlds.items()}
+    for elements in (1, 5 * 12 * 7, 40_000):
+        monkeypatch.setattr(population, "TILE_ELEMENTS", elements)
+        for r, w in worlds.items():
+            got = run_year(w)
+            for k, v in ref[r].items():
+                assert np.array_equal(got[k].view(np.uint64), v.view(np.uint64)), (r, k, elements)
+
+
+def test_won_sizes_equal_numpys_sum_of_the_won_deals():
+    """Column by column in NumPy's order for short rows: the sum along the row of the won deals' sizes."""
+    from simlib.model.production import won_sizes
+
+    g = np.random.default_rng(11)
+    sizes = 1.25e5 * np.exp(0.8 * g.standard_normal((50_000, 4)) - 0.32)
+    sizes[:5] = [[1.0, 1e-17, 1e17, 3.0], [0.1, 0.2, 0.3, 0.4], [1e16, 1.0, 1.0, 1.0], [1.0, 1e16, -1e16, 1.0],
+                 [2.0, 2.0, 2.0, 2.0]]
+    deals = np.maximum(g.poisson(1.5, 50_000), 1).astype(float)
+    won = np.arange(4) < deals[:, None]
+    assert np.array_equal(won_sizes(sizes, deals), np.sum(np.where(won, sizes, 0.0), axis=-1))
+    big = won & (sizes >= 1.5e5)
+    assert np.array_equal(won_sizes(sizes, deals, 1.5e5), np.sum(np.where(big, sizes, 0.0), axis=-1))
+    for k in (1, 7, 8, 13):  # any number of drawn sizes
+        sz = np.exp(3.0 * g.standard_normal((2000, k)))
+        d = g.integers(1, k + 3, 2000).astype(float)
+        won = np.arange(k) < d[:, None]
+        assert np.array_equal(won_sizes(sz, d), np.sum(np.where(won, sz, 0.0), axis=-1)), k
+        assert np.array_equal(won_sizes(sz, d, 1.0), np.sum(np.where(won & (sz >= 1.0), sz, 0.0), axis=-1)), k
+
+
+def test_ramp_of_a_synthetic_role_is_the_where_of_new_hires(small_scenario):
+    for s in (small_scenario, load_scenario(DEFAULT)):
+        for rname, w in _worlds(s, trials=9).items():
+            curve = np.minimum(1.0, (np.arange(12) + 1.0) / w.role.ramp_months)
+            assert w.ramp.flags.c_contiguous and w.ramp.dtype == np.float64
+            assert np.array_equal(w.ramp, np.where(w.new_hire[..., None], curve, 1.0)), rname
+
+
+def test_a_run_with_behaviour_off_takes_larger_chunks_and_the_same_numbers():
+    import simlib.engine.core as core
+
+    s = load_scenario(DEFAULT)
+    big, usual = core.scratch_chunk_size(s), core.default_chunk_size(s)
+    assert big >= 2 * usual - 1
+    trials = big + 5  # two chunks of the larger size
+    off = core.simulate_raw(s, ["current"], trials=trials, rng=4, behaviour="none")
+    assert off.provenance["chunk_size"] == big
+    ref = core.simulate_raw(s, ["current"], trials=trials, rng=4, behaviour="none", chunk_size=usual)
+    assert np.array_equal(off.mean, ref.mean, equal_nan=True) and np.array_equal(off.keep, ref.keep)
+    kept = core.simulate_runs([core.prepare_run(s, ["current"], behaviour="none", keep_draws=True)], trials=10, rng=4)
+    assert kept[0].provenance["chunk_size"] == usual  # sweeps keep draws: the usual chunks, as the draws cache holds them
+
+
+def test_filling_trial_after_trial_equals_repositioning_each_time():
+    """TrialStreams.fill moves from the last fill by one advance: the numbers of generator(trial).random."""
+    from simlib.model.population import TrialStreams
+
+    root = root_seed(12)
+    fresh, moving = TrialStreams(root), TrialStreams(root)
+    for t, n in [(0, 10), (1, 7), (2, 7), (2, 3), (9, 1), (3, 12), (2**40, 5), (0, 4), (5, 0), (6, 8)]:
+        want = fresh.generator(t).random(n)
+        got = np.empty(n)
+        moving.fill(t, got)
+        assert np.array_equal(got, want), t
+    moving.generator(4).random(3)  # a caller drawing on its own: the next fill starts again from the root
+    got = np.empty(6)
+    moving.fill(7, got)
+    assert np.array_equal(got, fresh.generator(7).random(6))

@@ -62,12 +62,30 @@ class TrialStreams:
         self._bg = np.random.PCG64(root)
         self._base = self._bg.state
         self._gen = np.random.Generator(self._bg)
+        self._pos: int | None = 0  # draws the generator is past the root's start (mod 2**128); None: unknown
 
     def generator(self, trial: int) -> np.random.Generator:
         """The generator positioned at the start of ``trial``'s stream (valid until the next call)."""
         self._bg.state = self._base
         self._bg.advance((int(trial) * STREAM_STRIDE) % _MOD128)
+        self._pos = None  # the caller draws what it wants from here
         return self._gen
+
+    def fill(self, trial: int, out: np.ndarray) -> None:
+        """``out`` (contiguous float64) filled with the first uniforms of ``trial``'s stream.
+
+        The same numbers as ``generator(trial).random(out=out)``: the
+        generator is moved from where the last fill left it by the difference
+        of the two positions (mod 2**128), one ``advance`` instead of a reset
+        and an advance.
+        """
+        start = (int(trial) * STREAM_STRIDE) % _MOD128
+        if self._pos is None:
+            self._bg.state = self._base
+            self._pos = 0
+        self._bg.advance((start - self._pos) % _MOD128)
+        self._gen.random(out=out)
+        self._pos = (start + out.size) % _MOD128
 
 
 def trial_generator(root: np.random.SeedSequence, trial: int) -> np.random.Generator:
@@ -211,7 +229,19 @@ def _layout_of(scenario: Scenario) -> Layout:
     return Layout._build(scenario)
 
 
-def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray) -> dict[str, np.ndarray]:
+#: numbers per tile of trials that are drawn and then turned into normals while still in cache
+DRAW_TILE = 1 << 17
+
+
+def draw_width(layout: Layout) -> int:
+    """Random numbers one trial reads from its stream (a row of :func:`draw_chunk`'s buffer)."""
+    n2 = 2 * ((layout.n_normal + 1) // 2)
+    e2 = 2 * ((layout.n_extra_normal + 1) // 2)
+    return n2 + layout.n_uniform + e2 + layout.n_extra_uniform
+
+
+def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray,
+               buffer: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Draw every random number of the given trials; arrays are shaped (T, *shape).
 
     Each trial reads, from its own stream, ``2 ceil(n_normal / 2)`` uniforms
@@ -219,25 +249,52 @@ def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray)
     uniforms; then, only when the scenario has named measures, the same
     again for their draws (``2 ceil(n_extra_normal / 2)`` and
     ``n_extra_uniform``), so the numbers before them are unchanged.
+
+    Trials are drawn a tile of about :data:`DRAW_TILE` numbers at a time and
+    each tile is turned into normals at once, while it is still in the
+    processor's cache (Box-Muller works within a trial's row, so the numbers
+    do not depend on the tiling). ``buffer``: a float64 array of at least
+    ``len(trials) * draw_width(layout)`` elements to draw into instead of a
+    new one (the returned arrays are views of it: valid until it is reused).
     """
     T = len(trials)
     n2 = 2 * ((layout.n_normal + 1) // 2)
     e2 = 2 * ((layout.n_extra_normal + 1) // 2)
     end = n2 + layout.n_uniform
-    buf = np.empty((T, end + e2 + layout.n_extra_uniform))
+    width = draw_width(layout)
+    buf = np.empty((T, width)) if buffer is None else buffer[: T * width].reshape(T, width)
     streams = TrialStreams(root)
-    for i, t in enumerate(trials):
-        streams.generator(int(t)).random(out=buf[i])
-    z = box_muller(buf[:, :n2])
-    u = buf[:, n2:end]
-    ze = box_muller(buf[:, end:end + e2])
-    ue = buf[:, end + e2:]
+    step = max(1, DRAW_TILE // max(width, 1))
+    for a in range(0, T, step):
+        b = min(T, a + step)
+        for i in range(a, b):
+            streams.fill(int(trials[i]), buf[i])
+        box_muller(buf[a:b, :n2])
+        if e2:
+            box_muller(buf[a:b, end:end + e2])
+    z, u = buf[:, :n2], buf[:, n2:end]
+    ze, ue = buf[:, end:end + e2], buf[:, end + e2:]
     out = {}
     for table, src in ((layout.normals, z), (layout.uniforms, u), (layout.extra_normals, ze),
                        (layout.extra_uniforms, ue)):
         for key, (off, shape) in table.items():
             out[key] = src[:, off : off + math.prod(shape)].reshape((T, *shape))
     return out
+
+
+#: elements per array of one tile of trials in the elementwise passes of production (about 512 KB of float64)
+TILE_ELEMENTS = 1 << 16
+
+
+def trial_tiles(trials: int, per_trial: int) -> list[slice]:
+    """Consecutive slices of ``trials`` whose arrays of ``per_trial`` elements a trial hold about :data:`TILE_ELEMENTS`.
+
+    A long chain of elementwise steps runs faster tile by tile, its
+    temporaries staying in the processor's cache, than over a whole chunk;
+    the numbers are the same (each element sees the same operations).
+    """
+    step = max(1, TILE_ELEMENTS // max(per_trial, 1))
+    return [slice(a, min(trials, a + step)) for a in range(0, trials, step)]
 
 
 def sum_months(x: np.ndarray) -> np.ndarray:
@@ -371,7 +428,8 @@ def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], mark
     new_hire = d["new_hire"] < role.new_hire_share
     months = np.arange(MONTHS)
     ramp_curve = np.minimum(1.0, (months + 1.0) / role.ramp_months)
-    ramp = np.where(new_hire[..., None], ramp_curve, 1.0)
+    # np.where(new_hire[..., None], ramp_curve, 1.0), as a gather of whole rows (no per-row broadcasting)
+    ramp = np.stack([np.ones(MONTHS), ramp_curve])[new_hire.view(np.uint8)]
     team = np.arange(role.headcount) // role.team_size
     return RoleWorld(
         name=name,

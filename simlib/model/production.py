@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from simlib.model.contracts import BASELINE, Controls, Policy
-from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one
+from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one, trial_tiles
 from simlib.scenario import MEASURES, MONTHS, Role
 
 
@@ -119,6 +119,63 @@ def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndar
     if upper is None:
         return np.maximum(0.0, x, out=x)
     return np.clip(x, 0.0, upper, out=x)  # min(max(x, 0), upper) by value (a -0.0 comes out +0.0)
+
+
+def telesales_funnel(p, ability: np.ndarray, territory: np.ndarray, ramp: np.ndarray, demand: np.ndarray,
+                     z: dict[str, np.ndarray], out: dict[str, np.ndarray], scratch: list[np.ndarray]) -> None:
+    """Telesales calls -> leads -> conversions -> revenue at today's effort, for some trials, into ``out``.
+
+    ``ability``, ``territory`` (T, R); ``ramp`` and the normals ``z`` (calls,
+    leads, conv, deal) (T, R, 12); ``demand`` (T, 1, 12); ``out`` revenue,
+    calls, leads, conversions and three ``scratch`` arrays (T, R, 12) are
+    written. The steps are :meth:`RoleProcess._telesales`'s with the
+    baseline's controls left out (``x * 1.0 == x``), in place where that
+    saves a temporary (``a + b`` and ``a * b`` are commutative, exactly).
+    """
+    s0, s1, s2 = scratch
+    mean = np.multiply((p.calls_per_month * ability)[..., None], ramp, out=s0)  # mean calls
+    calls = _normal_count(mean, mean, z["calls"], out=out["calls"])
+    lr = np.multiply((p.lead_rate * territory)[..., None], demand, out=s1)
+    np.minimum(0.95, lr, out=lr)
+    cl = np.multiply(calls, lr, out=s2)
+    np.subtract(1.0, lr, out=lr)
+    lr *= cl
+    leads = _normal_count(cl, lr, z["leads"], out=out["leads"], upper=calls)
+    cr = min(0.95, p.conversion_rate)
+    lc = np.multiply(leads, cr, out=s0)
+    conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=s2), z["conv"], out=out["conversions"], upper=leads)
+    revenue = np.maximum(conv, 1.0, out=out["revenue"])
+    np.sqrt(revenue, out=revenue)
+    np.divide(p.deal_value_cv, revenue, out=revenue)
+    revenue *= z["deal"]
+    revenue += 1.0
+    np.maximum(0.0, revenue, out=revenue)
+    revenue *= p.deal_value  # average deal value
+    revenue *= conv
+
+
+def won_sizes(sizes: np.ndarray, deals: np.ndarray, at_least: float | None = None) -> np.ndarray:
+    """Sum of the drawn deal sizes (H, K) of the deals won, ``k < deals`` (H,), of those ``>= at_least`` if given.
+
+    The sum of ``np.where(won, sizes, 0.0)`` along its last axis, bit for bit:
+    NumPy adds a row shorter than 8 in turn, ``((s0 + s1) + s2) + s3``; adding
+    whole columns in that order avoids its per-row overhead
+    (``tests/test_fast_paths.py`` checks the two agree). Rows of 8 or more
+    NumPy adds pairwise: they are summed its way.
+    """
+    if sizes.shape[-1] >= 8:
+        won = np.arange(sizes.shape[-1]) < deals[:, None]
+        if at_least is not None:
+            won &= sizes >= at_least
+        return np.sum(np.where(won, sizes, 0.0), axis=-1)
+    out = None
+    for k in range(sizes.shape[-1]):
+        won = deals > k
+        if at_least is not None:
+            won &= sizes[:, k] >= at_least
+        col = np.where(won, sizes[:, k], 0.0)
+        out = col if out is None else np.add(out, col, out=out)
+    return np.zeros(deals.shape) if out is None else out
 
 
 def generic_noise(cv: float, z: np.ndarray) -> np.ndarray:
@@ -288,28 +345,17 @@ class RoleProcess:
         ramp = w.ramp  # (T, R, 12)
 
         def funnel(m):
-            # in-place where it saves a temporary; a + b and a * b are commutative, exactly
-            # (large temporaries cost page faults: buffers are reused where the values allow)
-            scratch = (p.calls_per_month * w.ability)[..., None] * ramp  # mean calls
-            calls = _normal_count(scratch, scratch, d["calls"])
-            lr = (p.lead_rate * w.territory)[..., None] * demand
-            np.minimum(0.95, lr, out=lr)
-            cl = calls * lr
-            np.subtract(1.0, lr, out=lr)
-            lr *= cl
-            leads = _normal_count(cl, lr, d["leads"], out=lr, upper=calls)
-            cr = min(0.95, p.conversion_rate)
-            lc = np.multiply(leads, cr, out=scratch)
-            conv = _normal_count(lc, np.multiply(lc, 1 - cr, out=cl), d["conv"], out=cl, upper=leads)
-            revenue = np.maximum(conv, 1.0)
-            np.sqrt(revenue, out=revenue)
-            np.divide(p.deal_value_cv, revenue, out=revenue)
-            revenue *= d["deal"]
-            revenue += 1.0
-            np.maximum(0.0, revenue, out=revenue)
-            revenue *= p.deal_value  # average deal value
-            revenue *= conv
-            return {"revenue": revenue, "calls": calls, "leads": leads, "conversions": conv}
+            # tile by tile of trials, in cache (every step is elementwise: the numbers do not depend on the tiling)
+            out = {k: np.empty(ramp.shape) for k in ("revenue", "calls", "leads", "conversions")}
+            tiles = trial_tiles(ramp.shape[0], ramp[0].size)
+            n = tiles[0].stop - tiles[0].start
+            scratch = [np.empty((n, *ramp.shape[1:])) for _ in range(3)]
+            for sl in tiles:
+                k = sl.stop - sl.start
+                telesales_funnel(p, w.ability[sl], w.territory[sl], ramp[sl], demand[sl],
+                                 {z: d[z][sl] for z in ("calls", "leads", "conv", "deal")},
+                                 {z: v[sl] for z, v in out.items()}, [a[:k] for a in scratch])
+            return out
 
         def rate(m):
             leads, conv = m["leads"], m["conversions"]
@@ -361,20 +407,18 @@ class RoleProcess:
             T, R, M = n.shape
             zs = d["size"].reshape(T, R * M, KA_SIZE_DRAWS)[hit // (R * M), hit % (R * M)]  # (H, K)
             sz = p.deal_size_mean * np.exp(s * zs - 0.5 * s * s)
-            won = np.arange(KA_SIZE_DRAWS) < n.ravel()[hit][:, None]
-            return {"hit": hit, "sizes": sz, "won": won}
+            return {"hit": hit, "sizes": sz, "deals": n.ravel()[hit]}
 
         def revenue(m):
             n, z = m["deals"], sized(m)
             won_sum = np.zeros(n.size)
-            won_sum[z["hit"]] = np.sum(np.where(z["won"], z["sizes"], 0.0), axis=-1)
+            won_sum[z["hit"]] = won_sizes(z["sizes"], z["deals"])
             return won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
 
         def large(m):
             n, z = m["deals"], sized(m)
             out = np.zeros(n.size)
-            big = z["won"] & (z["sizes"] >= p.large_order_threshold)
-            out[z["hit"]] = np.sum(np.where(big, z["sizes"], 0.0), axis=-1)
+            out[z["hit"]] = won_sizes(z["sizes"], z["deals"], p.large_order_threshold)
             return out.reshape(n.shape) + _beyond_drawn_large(n, p)
 
         def milestones(m):
