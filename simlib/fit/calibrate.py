@@ -760,9 +760,10 @@ def _bootstrap_fits(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gene
 
 
 def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Generator,
-                   level: float) -> tuple[dict, dict, list[Estimate], list[tuple[dict, dict]]]:
+                   level: float, market=None) -> tuple[dict, dict, list[Estimate], list[tuple[dict, dict]]]:
     """Fit one role (:func:`_fit_role`, :func:`_fit_quota`), bootstrap it over reps, and
-    give each parameter its standard error and interval at ``level``.
+    give each parameter its standard error and interval at ``level`` (the seasonality's widened by the
+    ``market``'s monthly shocks, :func:`_with_market_shocks`).
 
     Returns
     -------
@@ -799,6 +800,8 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
             how = "binomial"
         value = max(v, 0.0) if bounded else v
         out.append(Estimate(k, value, se, tv, n_used, float(lo), float(hi), level if how else float("nan"), at, how))
+    if market is not None:
+        _with_market_shocks(out, market, len(np.unique(d.year[d.complete])), level)
     return point, qfit, out, boot
 
 
@@ -952,8 +955,7 @@ def calibrate(
             kept[f"roles.{rname}"] = f"only {int(d.complete.sum())} rep-year(s) with a full year: too few to fit"
             continue
         qmethod = template.role_plan(plan, rname).quota
-        point, qfit, role_est, boot = _fit_role_boot(d, role, qmethod, bootstrap, gen, level)
-        _with_market_shocks(role_est, template.market, len(np.unique(d.year[d.complete])), level)
+        point, qfit, role_est, boot = _fit_role_boot(d, role, qmethod, bootstrap, gen, level, template.market)
         for e in role_est:
             e.path = f"plans.{plan}.roles.{rname}.{e.path}" if e.path.startswith("quota.") else f"roles.{rname}.{e.path}"
         estimates += role_est
