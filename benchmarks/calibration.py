@@ -28,7 +28,7 @@ between the years.
 The table has one row per parameter (roles named by their process,
 seasonality months pooled): intervals, coverage with its binomial SE, mean
 and sd of z, mean bias (estimate - truth, and relative to the truth), share
-at a bound, share of intervals found and a flag where coverage is outside
+at a bound and a flag where coverage is outside
 level +- 3 SE or the sd of z is outside 0.67-1.5. The worst cases (largest
 |z|) follow.
 
@@ -164,7 +164,7 @@ def audit(scenarios=SCENARIOS, histories: int = 24, *, level: float = 0.90, boot
     Returns
     -------
     DataFrame with scenario, seed, years, few, path, param, value, se, lo, hi, truth, covered, z, bias,
-    at_bound, interval, identified
+    at_bound, interval
     """
     from simlib.fit.calibrate import calibrate
     from simlib.fit.history import read_history, write_history
@@ -201,7 +201,7 @@ def audit(scenarios=SCENARIOS, histories: int = 24, *, level: float = 0.90, boot
                                  "hi": e.hi, "truth": tv, "covered": bool(e.lo <= tv <= e.hi) if np.isfinite(e.lo) else False,
                                  "z": (e.value - tv) / se, "bias": e.value - tv,
                                  "rel_bias": (e.value - tv) / tv if tv else float("nan"), "at_bound": e.at_bound,
-                                 "interval": e.interval, "identified": getattr(e, "identified", True)})
+                                 "interval": e.interval})
                 if progress:
                     print(f"{name} seed {seed} ({years} y{', few reps' if few else ''}): {len(cal.estimates)} estimates, "
                           f"fit {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
@@ -218,8 +218,7 @@ def table(f: pd.DataFrame, level: float = 0.90) -> pd.DataFrame:
         "sd_z": g["z"].std(ddof=1),
         "bias": g["bias"].mean(),
         "rel_bias": g["rel_bias"].mean(),
-        "at_bound": g["at_bound"].apply(lambda s: float(np.mean(s != ""))),
-        "not_identified": g["identified"].apply(lambda s: float(np.mean(~s.astype(bool)))),
+        "at_bound": g["at_bound"].apply(lambda s: float(np.mean(s.fillna("") != ""))),
     })
     out.insert(2, "cov_se", np.sqrt(level * (1 - level) / out["n"]))
     off = (out["coverage"] - level).abs() > 3 * out["cov_se"]

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.history import History, Panel, read_history
@@ -347,13 +347,13 @@ def censored_normal(a: np.ndarray) -> tuple[float, float]:
     if not (lo.any() or hi.any()) or s0 <= 0:
         return m0, s0
     mid = a[~(lo | hi)]
-    n_lo, n_hi = int(lo.sum()), int(hi.sum())
+    n_lo, n_hi, n, s1, s2 = int(lo.sum()), int(hi.sum()), mid.size, float(mid.sum()), float(np.sum(mid**2))
 
-    def nll(x: np.ndarray) -> float:
-        mu, sd = x[0], math.exp(x[1])
-        ll = np.sum(stats.norm.logpdf(mid, mu, sd))
-        ll += n_lo * stats.norm.logcdf(0.0, mu, sd) + n_hi * stats.norm.logsf(1.0, mu, sd)
-        return -float(ll)
+    def nll(x: np.ndarray) -> float:  # the uncensored values through their sums: O(1) an evaluation
+        mu, sd = float(x[0]), math.exp(float(x[1]))
+        ll = -n * math.log(sd) - 0.5 * (s2 - 2.0 * mu * s1 + n * mu * mu) / (sd * sd)
+        ll += n_lo * float(special.log_ndtr(-mu / sd)) + n_hi * float(special.log_ndtr((mu - 1.0) / sd))
+        return -ll
 
     res = optimize.minimize(nll, np.array([m0, math.log(s0)]), method="Nelder-Mead",
                             options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000})
