@@ -140,12 +140,16 @@ def test_audit_rows_and_table():
 @pytest.mark.slow
 def test_intervals_cover_moved_truths_at_nominal_rate():
     # 20 histories of the default scenario with every fitted parameter moved by up to 30% from the template
-    # (python -m benchmarks.calibration --scenarios default.yaml --histories 20): all intervals together cover
-    # at 90% within 3 SE of the per-history coverage, and no parameter family is far off
-    from benchmarks.calibration import audit, table
+    # (python -m benchmarks.calibration --scenarios default.yaml --histories 20). All intervals together, the
+    # seasonality and the scores each cover 90% within 3 SE of the per-history coverages (+ 0.01); before the
+    # fixes these three were 79%, 76% and 57%. The spread parameters (ability, territory) are still short of
+    # it (83%: docs/model.md section 4.13.1) and not asserted here.
+    from benchmarks.calibration import audit
 
     f = audit(("default.yaml",), 20, bootstrap=50)
-    per = f.groupby("seed")["covered"].mean()
-    assert abs(per.mean() - 0.90) <= 3 * per.std(ddof=1) / math.sqrt(len(per)) + 0.01, per.mean()
-    tab = table(f)
-    assert (tab["coverage"] >= 0.75).all(), tab[tab["coverage"] < 0.75]
+    families = {"all": np.ones(len(f), dtype=bool), "seasonality": f["param"].str.endswith("seasonality"),
+                "scores": f["param"].str.contains("satisfaction|accuracy|adherence")}
+    for name, mask in families.items():
+        per = f[mask].groupby("seed")["covered"].mean()
+        se = per.std(ddof=1) / math.sqrt(len(per))
+        assert abs(per.mean() - 0.90) <= 3 * se + 0.01, (name, per.mean(), se)
