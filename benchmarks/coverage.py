@@ -22,7 +22,7 @@ sd of the market ratios over the histories is printed beside the scenario's
 Usage::
 
     python -m benchmarks.coverage [--seeds 5] [--first-seed 0] [--trials 200] [--bootstrap 40] [--level 0.9]
-                                  [--synth-behaviour NAME] [--out rows.csv]
+                                  [--synth-behaviour NAME] [--cases SCENARIO:PLAN,...] [--out rows.csv]
 """
 
 from __future__ import annotations
@@ -150,22 +150,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--level", type=float, default=0.90, help="nominal coverage (default 0.90)")
     ap.add_argument("--synth-behaviour", help="behaviour of the synthetic reps (default: as simlib run)")
     ap.add_argument("--behaviour", help="behaviour of the prediction (default: as simlib run)")
+    ap.add_argument("--cases", help="comma-separated SCENARIO:PLAN pairs (scenario under simlib/shipped/scenarios, "
+                                    "plan in year two) instead of the built-in cases")
     args = ap.parse_args(argv)
-    f = coverage(seeds=range(args.first_seed, args.first_seed + args.seeds), trials=args.trials, bootstrap=args.bootstrap, level=args.level,
+    cases = CASES
+    if args.cases:
+        cases = [tuple(c.strip().split(":", 1)) for c in args.cases.split(",")]
+        if any(len(c) != 2 or not all(c) for c in cases):
+            ap.error("--cases: expected SCENARIO:PLAN[,SCENARIO:PLAN...]")
+    f = coverage(cases, seeds=range(args.first_seed, args.first_seed + args.seeds), trials=args.trials, bootstrap=args.bootstrap, level=args.level,
                  synth_behaviour=args.synth_behaviour, behaviour=args.behaviour, progress=True)
     if args.out:
         f.to_csv(args.out, index=False)
     cov, se, by = summary(f)
     n_hist = f.groupby(["scenario", "plan_after", "seed"]).ngroups
     by_side, rev = misses(f, args.level)
-    sd, expected = market_spread(f)
+    sd, expected = market_spread(f, cases)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
         print(by)
         print("\nactuals below / inside / above their interval, by group:")
         print(by_side)
         print("\nrevenue: log(actual / predicted), the same net of the market ratio, and the interval's implied sd:")
         print(rev)
-    print(f"\nmarket ratio log(m2 / m1) over the {CASES[0][0]} histories (either plan change): sd {sd:.3f} (the scenario's: {expected:.3f})")
+    print(f"\nmarket ratio log(m2 / m1) over the {cases[0][0]} histories (either plan change): sd {sd:.3f} (the scenario's: {expected:.3f})")
     print(f"coverage of the nominal {args.level:.0%} intervals: {cov:.1%} +- {se:.1%} (1 se) over {n_hist} histories, "
           f"{len(f)} actuals")
     return 0

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.history import History, Panel, credited_roles, read_history
@@ -57,11 +57,20 @@ class _Data:
     quota: np.ndarray  # (N, 12)
     payout: np.ndarray  # (N, 12)
     year: np.ndarray  # (N,)
+    rep: np.ndarray | None = None  # (N,) rep ids: a rep's years are one draw of ability and territory
 
     def take(self, idx: np.ndarray) -> _Data:
         return _Data({k: v[idx] for k, v in self.m.items()}, self.present[idx],
                      None if self.new_hire is None else self.new_hire[idx], self.quota[idx], self.payout[idx],
-                     self.year[idx])
+                     self.year[idx], None if self.rep is None else self.rep[idx])
+
+    def clusters(self) -> list[np.ndarray]:
+        """Row indices of each rep (all their years): the unit a bootstrap resamples."""
+        if self.rep is None:
+            return [np.array([i]) for i in range(len(self.year))]
+        _, inv = np.unique(self.rep, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        return np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
 
     @property
     def complete(self) -> np.ndarray:
@@ -84,6 +93,7 @@ def _data(panels: list[Panel]) -> _Data:
         np.concatenate([p.quota for p in panels]),
         np.concatenate([p.payout for p in panels]),
         np.concatenate([np.full(len(p.rep_ids), p.year) for p in panels]),
+        np.concatenate([np.asarray(p.rep_ids, dtype=str) for p in panels]),
     )
 
 
@@ -97,10 +107,19 @@ def _ramp(new_hire: np.ndarray | None, n: int, months: float) -> np.ndarray:
 
 
 def _overdispersion(counts: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    """Mixed Poisson, mean mu w_i x_i with E x = 1: returns (mu, Var x) by moments."""
+    """Mixed Poisson, mean mu w_i x_i with E x = 1: returns (mu, Var x) by moments.
+
+    The squared deviations are about the fitted mean, so their sum has
+    expectation (1 - sum w^2 / (sum w)^2) times that about the true one
+    (1 - 1/n for equal weights): it is divided by that (the n - 1 divisor of
+    a sample variance; without it Var x was biased low by about 1/n, the sd
+    by 1/(2n): -0.8% with 60 reps).
+    """
     mu = counts.sum() / max(w.sum(), 1e-12)
     e = mu * w
-    v = float(np.sum((counts - e) ** 2 - e) / max(np.sum(e**2), 1e-12))
+    keep = 1.0 - float(np.sum(w**2)) / max(float(w.sum()) ** 2, 1e-300)
+    ss = float(np.sum((counts - e) ** 2)) / keep if keep > 0 else float("nan")
+    v = float((ss - np.sum(e)) / max(np.sum(e**2), 1e-12))
     return float(mu), v
 
 
@@ -314,8 +333,40 @@ def _score(d: _Data, name: str, out: dict[str, Any]) -> None:
     """Add the mean and spread of a score measure (0-1) over the months reps were present to ``out``."""
     if name in d.m:
         a = d.m[name][d.present]
-        out[f"production.{name}"] = float(np.nanmean(a))
-        out[f"production.{name}_sd"] = float(np.nanstd(a, ddof=1))
+        out[f"production.{name}"], out[f"production.{name}_sd"] = censored_normal(a[np.isfinite(a)])
+
+
+#: a recorded score within this of 0 or 1 is taken as clipped there (scores are written to 4 decimals)
+SCORE_EDGE = 5e-5
+
+
+def censored_normal(a: np.ndarray) -> tuple[float, float]:
+    """Mean and sd of a normal score clipped to [0, 1] (the model's ``clip(mean + sd z, 0, 1)``).
+
+    Without values at 0 or 1 (within :data:`SCORE_EDGE`) these are the sample
+    mean and sd. With some, the sample moments of the clipped values are
+    biased toward the middle (a satisfaction of mean 0.97 and sd 0.06 gives
+    sample sd 0.05): the maximum-likelihood fit of a normal censored at 0 and
+    1 (Tobit) is returned instead.
+    """
+    if a.size < 2:
+        return float(np.mean(a)) if a.size else float("nan"), float("nan")
+    lo, hi = a <= SCORE_EDGE, a >= 1.0 - SCORE_EDGE
+    m0, s0 = float(np.mean(a)), float(np.std(a, ddof=1))
+    if not (lo.any() or hi.any()) or s0 <= 0:
+        return m0, s0
+    mid = a[~(lo | hi)]
+    n_lo, n_hi, n, s1, s2 = int(lo.sum()), int(hi.sum()), mid.size, float(mid.sum()), float(np.sum(mid**2))
+
+    def nll(x: np.ndarray) -> float:  # the uncensored values through their sums: O(1) an evaluation
+        mu, sd = float(x[0]), math.exp(float(x[1]))
+        ll = -n * math.log(sd) - 0.5 * (s2 - 2.0 * mu * s1 + n * mu * mu) / (sd * sd)
+        ll += n_lo * float(special.log_ndtr(-mu / sd)) + n_hi * float(special.log_ndtr((mu - 1.0) / sd))
+        return -ll
+
+    res = optimize.minimize(nll, np.array([m0, math.log(s0)]), method="Nelder-Mead",
+                            options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000})
+    return float(res.x[0]), float(math.exp(res.x[1]))
 
 
 def _fit_telesales(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any], quota_method: str,
@@ -642,7 +693,23 @@ def _template_value(role, key: str) -> float:
     return float(getattr(role, key))
 
 
-def _interval(raw: float, reps: list[float], level: float, bounded: bool) -> tuple[float, float]:
+def expansion(n: int, level: float) -> float:
+    """Factor widening a bootstrap percentile interval from ``n`` independent units (reps) at ``level``.
+
+    The percentile bootstrap of a mean undercovers in small samples: its
+    spread is the plug-in sd (divisor n, not n - 1) and its quantiles are
+    normal where Student's t applies. The expanded percentile interval
+    (Hesterberg 2015, "What teachers should know about the bootstrap")
+    scales the replicates' deviations by ``sqrt(n / (n - 1)) t_{n-1} / z``:
+    1.12 with 14 reps, 1.02 with 120, 1 in the limit.
+    """
+    if n < 3:
+        return float("nan")
+    q = 0.5 + level / 2.0
+    return float(math.sqrt(n / (n - 1.0)) * stats.t.ppf(q, n - 1) / stats.norm.ppf(q))
+
+
+def _interval(raw: float, reps: list[float], level: float, bounded: bool, n: int | None = None) -> tuple[float, float]:
     """Bootstrap percentile interval of an estimate, at ``level``.
 
     ``raw`` is the unconstrained (signed) estimate and ``reps`` its bootstrap
@@ -651,21 +718,61 @@ def _interval(raw: float, reps: list[float], level: float, bounded: bool) -> tup
     plain percentile interval when nothing is bounded; for a parameter bounded
     below by 0 it starts from the constrained estimate ``max(raw, 0)`` and is
     clipped at 0, so that an estimate at the bound still gets the upper limit
-    its sampling spread allows (never a bare 0 +- 0).
+    its sampling spread allows (never a bare 0 +- 0). With ``n`` (the
+    independent units resampled) the deviations are widened by
+    :func:`expansion` (``n`` < 3: no interval).
     """
     if len(reps) < 2:
         return float("nan"), float("nan")
     a = (1.0 - level) / 2.0
-    dlo, dhi = np.quantile(np.asarray(reps) - raw, [a, 1.0 - a])
+    dlo, dhi = np.quantile(np.asarray(reps) - raw, [a, 1.0 - a]) * (1.0 if n is None else expansion(n, level))
     v = max(raw, 0.0) if bounded else raw
     lo, hi = v + float(dlo), v + float(dhi)
     return (max(lo, 0.0), max(hi, 0.0)) if bounded else (lo, hi)
 
 
+def share_interval(k: int, n: int, level: float) -> tuple[float, float]:
+    """Clopper-Pearson interval of a binomial share ``k`` of ``n`` at ``level`` (coverage at least ``level``).
+
+    A bootstrap of a share that is 0 in the sample (no new hires among a few
+    reps) is 0 in every replicate: ``[0, 0]``; the exact interval is ``[0,
+    1 - ((1 - level)/2)^(1/n)]``.
+    """
+    a = (1.0 - level) / 2.0
+    lo = float(stats.beta.ppf(a, k, n - k + 1)) if k > 0 else 0.0
+    hi = float(stats.beta.ppf(1.0 - a, k + 1, n - k)) if k < n else 1.0
+    return lo, hi
+
+
+def _bootstrap_fits(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Generator,
+                    keys) -> tuple[dict[str, list[float]], list[tuple[dict, dict]]]:
+    """Refit ``bootstrap`` replicates of a role's history, reps resampled with replacement (each with all its
+    years: a rep's years share their ability and territory). Returns each key's replicate values and the
+    constrained (point, quota) of each replicate that could be fitted."""
+    reps: dict[str, list[float]] = {k: [] for k in keys}
+    boot: list[tuple[dict, dict]] = []
+    clusters = d.clusters()
+    for _ in range(bootstrap):
+        idx = np.concatenate([clusters[i] for i in gen.integers(0, len(clusters), len(clusters))])
+        db = d.take(idx)
+        try:
+            pb = _fit_role(db, role.process, role.ramp_months, qmethod.method, dict(role.production))
+            qb = _fit_quota(db, _constrain(pb), _role_with(role, _constrain(pb)), qmethod.method, qmethod.growth)
+        except (ValueError, FloatingPointError, ZeroDivisionError):
+            continue
+        fb = _flatten(pb) | {f"quota.{k}": v for k, v in qb.items()}
+        for k in reps:
+            if k in fb and np.isfinite(fb[k]):
+                reps[k].append(fb[k])
+        boot.append((_constrain(pb), {k: (max(v, 0.0) if k == "noise" else v) for k, v in qb.items()}))
+    return reps, boot
+
+
 def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Generator,
-                   level: float) -> tuple[dict, dict, list[Estimate], list[tuple[dict, dict]]]:
-    """Fit one role (:func:`_fit_role`, :func:`_fit_quota`), bootstrap it over reps within years, and
-    give each parameter its standard error and interval at ``level``.
+                   level: float, market=None) -> tuple[dict, dict, list[Estimate], list[tuple[dict, dict]]]:
+    """Fit one role (:func:`_fit_role`, :func:`_fit_quota`), bootstrap it over reps, and
+    give each parameter its standard error and interval at ``level`` (the seasonality's widened by the
+    ``market``'s monthly shocks, :func:`_with_market_shocks`).
 
     Returns
     -------
@@ -678,30 +785,18 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
     qraw = _fit_quota(d, point, _role_with(role, point), qmethod.method, qmethod.growth)
     qfit = {k: (max(v, 0.0) if k == "noise" else v) for k, v in qraw.items()}
     flat = _flatten(raw) | {f"quota.{k}": v for k, v in qraw.items()}
-    reps: dict[str, list[float]] = {k: [] for k in flat}
-    boot: list[tuple[dict, dict]] = []
-    idx_by_year = [np.flatnonzero(d.year == y) for y in np.unique(d.year)]
-    for _ in range(bootstrap):
-        idx = np.concatenate([gen.choice(ix, size=len(ix), replace=True) for ix in idx_by_year])
-        db = d.take(idx)
-        try:
-            pb = _fit_role(db, role.process, role.ramp_months, qmethod.method, dict(role.production))
-            qb = _fit_quota(db, _constrain(pb), _role_with(role, _constrain(pb)), qmethod.method, qmethod.growth)
-        except (ValueError, FloatingPointError, ZeroDivisionError):
-            continue
-        fb = _flatten(pb) | {f"quota.{k}": v for k, v in qb.items()}
-        for k in reps:
-            if k in fb and np.isfinite(fb[k]):
-                reps[k].append(fb[k])
-        boot.append((_constrain(pb), {k: (max(v, 0.0) if k == "noise" else v) for k, v in qb.items()}))
+    reps, boot = _bootstrap_fits(d, role, qmethod, bootstrap, gen, flat)
     n_used = int(d.complete.sum())
+    n_reps = len(d.clusters())
+    inflate = math.sqrt(n_reps / (n_reps - 1.0)) if n_reps > 1 else float("nan")
     profile = _ramp_profile(_activity(d, role.process)[1], d.new_hire, d.present, level) if "ramp_months" in raw else None
     out = []
     for k, v in flat.items():
         bounded = k in AT_ZERO
-        se = float(np.std(np.maximum(reps[k], 0.0) if bounded else reps[k], ddof=1)) if len(reps[k]) > 1 else float("nan")
+        se = (inflate * float(np.std(np.maximum(reps[k], 0.0) if bounded else reps[k], ddof=1))
+              if len(reps[k]) > 1 else float("nan"))
         tv = float(getattr(qmethod, k.split(".")[1])) if k.startswith("quota.") else _template_value(role, k)
-        lo, hi = _interval(v, reps[k], level, bounded)
+        lo, hi = _interval(v, reps[k], level, bounded, n_reps)
         how = "bootstrap" if np.isfinite(lo) else ""
         at = "lower" if bounded and v <= 0.0 else ""
         if k == "ramp_months":
@@ -709,9 +804,53 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
             if profile is not None:
                 lo, hi = np.nanmin([lo, profile[0]]), np.nanmax([hi, profile[1]])
                 how = "bootstrap+profile" if how else "profile"
+        elif k == "new_hire_share" and d.new_hire is not None:
+            lo, hi = share_interval(int(d.new_hire.sum()), len(d.new_hire), level)
+            how = "binomial"
         value = max(v, 0.0) if bounded else v
         out.append(Estimate(k, value, se, tv, n_used, float(lo), float(hi), level if how else float("nan"), at, how))
+    if market is not None:
+        _with_market_shocks(out, market, len(np.unique(d.year[d.complete])), level)
     return point, qfit, out, boot
+
+
+def month_shock_var(monthly_sd: float, rho: float) -> np.ndarray:
+    """(12,) variance of each month's log market shock about the year's mean log shock.
+
+    The market's monthly log shocks are a stationary AR(1) with sd
+    ``monthly_sd`` and autocorrelation ``rho`` (``docs/model.md``, Market);
+    a fitted seasonality index (normalised to mean 1) holds x_m - mean(x) of
+    each history year.
+    """
+    k = np.arange(MONTHS)
+    cov = monthly_sd**2 * rho ** np.abs(k[:, None] - k[None, :])
+    return np.diag(cov) - 2.0 * cov.mean(axis=1) + cov.mean()
+
+
+def _with_market_shocks(est: list[Estimate], market, years: int, level: float) -> None:
+    """Widen the seasonality estimates' SE and interval by the history's monthly market shocks.
+
+    A bootstrap over reps cannot see a shock every rep shared: the fitted
+    index of month m is the seasonality times exp(x_m - mean x) averaged over
+    the history's ``years``, so its sd about the seasonality is about
+    s_m sqrt(:func:`month_shock_var` / years), with the template's
+    ``monthly_sd`` and ``monthly_rho`` (kept: one year cannot separate them
+    from the seasonality). The SE is combined in quadrature, and so is each
+    side of the interval with z times that sd.
+    """
+    var = month_shock_var(market.monthly_sd, market.monthly_rho) / max(years, 1)
+    if not np.any(var > 0):
+        return
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    for e in est:
+        if not e.path.startswith("seasonality."):
+            continue
+        sd = e.value * math.sqrt(var[int(e.path.split(".")[1]) - 1])
+        e.se = math.sqrt(e.se**2 + sd**2) if np.isfinite(e.se) else sd
+        if np.isfinite(e.lo):
+            e.lo = e.value - math.hypot(e.value - e.lo, z * sd)
+            e.hi = e.value + math.hypot(e.hi - e.value, z * sd)
+            e.interval += "+market"
 
 
 def _write_role(rd: dict[str, Any], point: dict[str, Any]) -> None:
@@ -825,7 +964,7 @@ def calibrate(
             kept[f"roles.{rname}"] = f"only {int(d.complete.sum())} rep-year(s) with a full year: too few to fit"
             continue
         qmethod = template.role_plan(plan, rname).quota
-        point, qfit, role_est, boot = _fit_role_boot(d, role, qmethod, bootstrap, gen, level)
+        point, qfit, role_est, boot = _fit_role_boot(d, role, qmethod, bootstrap, gen, level, template.market)
         for e in role_est:
             e.path = f"plans.{plan}.roles.{rname}.{e.path}" if e.path.startswith("quota.") else f"roles.{rname}.{e.path}"
         estimates += role_est

@@ -1,0 +1,155 @@
+"""Calibration intervals on truths the template does not hold (``python -m benchmarks.calibration``).
+
+Each test here is one class of fault the audit found: a two-year history's
+reps resampled as if their years were independent, shares that are 0 in a
+small sample, scores clipped at 1, seasonality that holds the history's
+monthly market shocks, and percentile intervals from few reps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import DEFAULT
+
+from simlib.fit.calibrate import calibrate, censored_normal, expansion, month_shock_var, share_interval
+from simlib.fit.history import read_history, write_history
+from simlib.fit.synth import synth_history
+from simlib.scenario import load_scenario, scenario_from_dict
+
+
+def _roles(s):
+    return {r: x.process for r, x in s.roles.items()}
+
+
+def _read(frame, path, scen):
+    write_history(frame, path)
+    return read_history(path, _roles(scen))
+
+
+def test_a_reps_years_are_resampled_together(tmp_path):
+    # the same year of the same reps written twice carries no more information than once: the bootstrap
+    # resamples reps with all their years, so the SEs stay (resampling rep-years alone shrank them by sqrt 2)
+    scen = load_scenario(DEFAULT)
+    one, _ = synth_history(scen, rng=3)
+    two = pd.concat([one.assign(month=[f"{y}-{m:02d}" for m in one["month"]]) for y in (2025, 2026)],
+                    ignore_index=True)
+    a = calibrate(_read(one, tmp_path / "one.csv", scen), scen, bootstrap=60, rng=1, trials=0)
+    b = calibrate(_read(two, tmp_path / "two.csv", scen), scen, bootstrap=60, rng=1, trials=0)
+    ratios = []
+    for path in ("roles.telesales.ability_sd", "roles.telesales.territory_sd", "roles.key_account.ability_sd",
+                 "roles.channel.production.existing_revenue_per_month", "roles.telesales.production.lead_rate"):
+        ea, eb = a.estimate(path), b.estimate(path)
+        assert eb.value == pytest.approx(ea.value, rel=0.01), path  # (n-1 divisors aside)
+        ratios.append(eb.se / ea.se)
+    # 60 replicates: each SE within about 10% of its own; the ratio's mean well above 1/sqrt(2)
+    assert 0.85 < float(np.mean(ratios)) < 1.15, ratios
+
+
+def test_a_share_of_zero_gets_the_exact_binomial_interval():
+    lo, hi = share_interval(0, 14, 0.90)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.05 ** (1 / 14))
+    lo, hi = share_interval(3, 40, 0.90)
+    assert lo < 3 / 40 < hi
+    # coverage at least nominal for any true share (Clopper-Pearson)
+    from scipy import stats
+
+    for p in (0.02, 0.1, 0.3):
+        k = np.arange(0, 41)
+        inside = [share_interval(int(x), 40, 0.90)[0] <= p <= share_interval(int(x), 40, 0.90)[1] for x in k]
+        assert float(np.sum(stats.binom.pmf(k, 40, p) * np.array(inside))) >= 0.90
+
+
+def test_new_hire_share_interval_covers_a_truth_when_no_new_hire_was_drawn(tmp_path):
+    d = yaml.safe_load(DEFAULT.read_text())
+    d["roles"]["channel"]["headcount"] = 12
+    d["roles"]["channel"]["team_size"] = 4
+    scen = scenario_from_dict(d, "small-channel")
+    for seed in range(40):  # a history whose 12 channel reps hold no new hire
+        frame, _ = synth_history(scen, rng=seed)
+        if frame[frame["role"] == "channel"]["new_hire"].sum() == 0:
+            break
+    else:
+        pytest.skip("no history without a channel new hire")
+    cal = calibrate(_read(frame, tmp_path / "h.csv", scen), scen, bootstrap=20, rng=0, trials=0)
+    e = cal.estimate("roles.channel.new_hire_share")
+    assert e.value == 0.0 and e.interval == "binomial"
+    assert e.lo == 0.0 and e.hi >= 0.17 > scen.roles["channel"].new_hire_share
+
+
+def test_scores_clipped_at_one_are_fitted_as_censored():
+    gen = np.random.default_rng(0)
+    a = np.round(np.clip(0.97 + 0.06 * gen.standard_normal(6000), 0.0, 1.0), 4)
+    assert np.std(a) < 0.052  # the clipped sample's sd is biased low
+    mu, sd = censored_normal(a)
+    assert mu == pytest.approx(0.97, abs=3 * 0.06 / math.sqrt(6000) * 1.5)
+    assert sd == pytest.approx(0.06, rel=0.04)
+    b = 0.5 + 0.05 * gen.standard_normal(100)  # nothing clipped: the sample mean and sd
+    assert censored_normal(b) == (pytest.approx(np.mean(b)), pytest.approx(np.std(b, ddof=1)))
+
+
+def test_month_shock_variance_matches_a_simulated_ar1():
+    sd, rho = 0.03, 0.5
+    gen = np.random.default_rng(1)
+    n = 40000
+    x = np.empty((n, 12))
+    x[:, 0] = sd * gen.standard_normal(n)
+    for k in range(1, 12):
+        x[:, k] = rho * x[:, k - 1] + sd * math.sqrt(1 - rho**2) * gen.standard_normal(n)
+    dev = x - x.mean(axis=1, keepdims=True)
+    # var estimate's relative se is sqrt(2/n) = 0.7%
+    np.testing.assert_allclose(month_shock_var(sd, rho), dev.var(axis=0), rtol=0.04)
+
+
+def test_seasonality_intervals_carry_the_months_market_shocks(tmp_path):
+    d = yaml.safe_load(DEFAULT.read_text())
+    scen = scenario_from_dict(d, "default")
+    d["market"]["monthly_sd"] = 0.0
+    quiet = scenario_from_dict(d, "no monthly shocks")
+    frame, _ = synth_history(scen, rng=4)
+    hist = _read(frame, tmp_path / "h.csv", scen)
+    a = calibrate(hist, quiet, bootstrap=30, rng=2, trials=0).estimate("roles.telesales.seasonality.6")
+    b = calibrate(hist, scen, bootstrap=30, rng=2, trials=0).estimate("roles.telesales.seasonality.6")
+    assert a.value == b.value and a.interval == "bootstrap" and b.interval == "bootstrap+market"
+    shock = b.value * math.sqrt(month_shock_var(0.03, 0.5)[5])
+    assert b.se == pytest.approx(math.hypot(a.se, shock))
+    assert b.hi - b.lo > (a.hi - a.lo) * 1.5  # telesales: 120 reps, the market shock dominates
+
+
+def test_expanded_percentile_factor():
+    assert expansion(14, 0.90) == pytest.approx(math.sqrt(14 / 13) * 1.7709 / 1.6449, rel=1e-3)
+    assert 1.0 < expansion(120, 0.90) < 1.02
+    assert math.isnan(expansion(2, 0.90))
+
+
+def test_audit_rows_and_table():
+    from benchmarks.calibration import audit, table, worst
+
+    f = audit(("validation/goal_difficulty.yaml",), 2, bootstrap=10)
+    assert set(f["years"]) == {1, 2} and f["scenario"].nunique() == 1
+    assert {"telesales.ability_sd", "telesales.seasonality", "quota.level", "market.change"} <= set(f["param"])
+    tab = table(f)
+    assert {"coverage", "cov_se", "mean_z", "sd_z", "bias", "at_bound", "flag"} <= set(tab.columns)
+    assert len(worst(f, 5)) == 5
+
+
+@pytest.mark.slow
+def test_intervals_cover_moved_truths_at_nominal_rate():
+    # 20 histories of the default scenario with every fitted parameter moved by up to 30% from the template
+    # (python -m benchmarks.calibration --scenarios default.yaml --histories 20). All intervals together, the
+    # seasonality and the scores each cover 90% within 3 SE of the per-history coverages (+ 0.01); before the
+    # fixes these three were 79%, 76% and 57%. The spread parameters (ability, territory) are still short of
+    # it (83%: docs/model.md section 4.13.1) and not asserted here.
+    from benchmarks.calibration import audit
+
+    f = audit(("default.yaml",), 20, bootstrap=50)
+    families = {"all": np.ones(len(f), dtype=bool), "seasonality": f["param"].str.endswith("seasonality"),
+                "scores": f["param"].str.contains("satisfaction|accuracy|adherence")}
+    for name, mask in families.items():
+        per = f[mask].groupby("seed")["covered"].mean()
+        se = per.std(ddof=1) / math.sqrt(len(per))
+        assert abs(per.mean() - 0.90) <= 3 * se + 0.01, (name, per.mean(), se)
