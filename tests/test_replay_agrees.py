@@ -14,14 +14,16 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT
 
 from simlib import load_scenario
 from simlib.engine.core import role_outcomes
-from simlib.errors import PlanError
-from simlib.fit.replay import role_pay, unrecorded_measures
-from simlib.fit.synth import simulate_panels
+from simlib.errors import PlanError, SimlibError
+from simlib.fit.history import read_history, write_history
+from simlib.fit.replay import replay, role_pay, unrecorded_measures
+from simlib.fit.synth import simulate_panels, synth_history
 from simlib.model.plans import revenue_profile
 from simlib.model.population import Layout, draw_chunk, rep_labels, root_seed
 
@@ -101,3 +103,57 @@ def test_scorecard_pay_by_hand_with_monthly_quotas():
     measures["revenue"] = 1.2 * quota
     res = role_pay(scen, "scorecard", "key_account", measures, quota)
     assert res.components["key_account_scorecard"][0] == pytest.approx([75_000.0, 75_000.0], abs=CENT)
+
+
+@pytest.fixture(scope="module")
+def clawback_year(tmp_path_factory):
+    """mechanics.yaml's clawback plan: a synthetic year written and read back, and the engine's pay of it."""
+    scen = load_scenario(ROOT / "scenarios" / "mechanics.yaml")
+    frame, _ = synth_history(scen, plan="clawback", rng=4, behaviour="none")
+    path = tmp_path_factory.mktemp("claw") / "history.csv"
+    write_history(frame, path)
+    panels, _ = simulate_panels(scen, "clawback", rng=4, trials=1, behaviour="none")  # the history's year
+    return scen, path, panels
+
+
+def test_dated_cancellations_replay_to_the_engines_pay(clawback_year):
+    """A synthetic history records when cancelled deals cancelled (``cancelled_after``): its payouts, and their
+    replay, are the engine's pay (to the cent per rep, up to the recorded numbers' rounding); without the
+    dates replay claws everything back the next month, as before, and pays key accounts less."""
+    scen, path, panels = clawback_year
+    hist = read_history(path, {r: x.process for r, x in scen.roles.items()})
+    rp = replay(scen, hist, ["clawback"], in_force="clawback")
+    assert rp.reconciled is True, rp.mismatches
+    for role, sim in panels.items():
+        got = rp.reps[rp.reps["role"] == role]
+        order = np.argsort(np.asarray(got["rep_id"], dtype=str), kind="stable")
+        ids = sorted(got["rep_id"])
+        engine = dict(zip(_synth_ids(scen, role), sim.incentive[0], strict=True))
+        diff = np.abs(got["clawback"].to_numpy()[order] - np.array([engine[i] for i in ids]))
+        assert diff.max() < 0.05, (role, diff.max())  # measures recorded to the cent, scores to 4 decimals
+    undated = pd.read_csv(path).drop(columns="cancelled_after")
+    plain = path.with_name("undated.csv")
+    undated.to_csv(plain, index=False)
+    rp1 = replay(scen, read_history(plain, {r: x.process for r, x in scen.roles.items()}), ["clawback"],
+                 in_force="clawback")
+    ka = rp.reps["role"] == "key_account"
+    assert rp1.reps.loc[ka, "clawback"].sum() < rp.reps.loc[ka, "clawback"].sum() - 1.0
+
+
+def _synth_ids(scen, role):
+    """The rep ids ``simlib synth`` writes for a scenario without a roster."""
+    return [f"{role[:2].upper()}{i + 1:05d}" for i in range(scen.roles[role].headcount)]
+
+
+@pytest.mark.parametrize("cell", ["0", "2.5", "abc", "999"])
+def test_bad_cancelled_after_cells_are_refused(clawback_year, tmp_path, cell):
+    scen, path, _ = clawback_year
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    row = int(np.flatnonzero(frame["cancelled_after"] != "")[0])
+    frame.loc[row, "cancelled_after"] = cell
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    with pytest.raises(SimlibError) as exc:
+        read_history(bad, {r: x.process for r, x in scen.roles.items()})
+    msg = str(exc.value)
+    assert "bad.csv" in msg and f"line {row + 2}" in msg and f"bad cancelled_after: '{cell}'" in msg, msg

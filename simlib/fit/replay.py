@@ -18,6 +18,8 @@ Conventions (``docs/history-format.md``, "Replay"):
   (a 0-1 rate) in such a month is the rep's mean over the months it has;
 - a rep whose recorded quota is 0 all year has no attainment and is not
   replayed (a note names them);
+- a month's cancelled deals cancel ``cancelled_after`` months after booking
+  (the history's column; the next month where it is empty or absent);
 - teams are the history's ``team`` column (needed when a plan pays on team
   results; a rep without one is a team of one); recognition ranks the role's
   reps of that year.
@@ -149,8 +151,8 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
     cancelled : ndarray (R, 12), optional
         Recorded revenue of each month's deals that later cancelled (the
         history's ``cancelled`` column): a plan's ``clawback`` takes their pay
-        back from the next month's pay on (the cancellation month is not
-        recorded). None: no cancellations.
+        back from the month they cancelled on (``cancel_delay``). None: no
+        cancellations.
     new_hire : ndarray (R,), optional
         The reps hired this year (the history's ``new_hire`` column, 1/0 or
         bool; NaN: not a new hire): a draw for new hires only
@@ -385,7 +387,8 @@ def _replay_panel(scenario: Scenario, panel: Panel, plans: list[str], in_force: 
             ratio = scenario.role_plan(plan, panel.role).quota.level / base_level
             res = role_pay(scenario, plan, panel.role, {m: v[ok] for m, v in measures.items()}, quota[ok], team, ratio,
                            rep_ids=ids[ok], cancelled=None if panel.cancelled is None else panel.cancelled[ok],
-                           new_hire=None if panel.new_hire is None else panel.new_hire[ok])
+                           new_hire=None if panel.new_hire is None else panel.new_hire[ok],
+                           cancel_delay=None if panel.cancelled_after is None else panel.cancelled_after[ok])
             pay[ok] = np.round(res.incentive[0], 2)  # pay is paid in cents
             parts += [pd.DataFrame({"year": panel.year, "role": panel.role, "rep_id": ids[ok], "plan": plan,
                                     "component": name, "pay": v[0]}) for name, v in res.components.items()]

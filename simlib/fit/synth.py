@@ -181,11 +181,13 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
                     for m, kind in MEASURES[role.process].items()}
         order = np.argsort(np.asarray(rep_ids[rname], dtype=str), kind="stable")
         cancelled = None if sim.cancelled is None else np.round(sim.cancelled[0], 2)
+        delay = None if sim.cancel_delay is None else sim.cancel_delay[0]
         pay = np.empty(R)
         pay[order] = role_pay(scenario, plan, rname, {m: v[order] for m, v in measures.items()}, quota[order],
                               teams[order], rep_ids=np.asarray(rep_ids[rname], dtype=str)[order],
                               cancelled=None if cancelled is None else cancelled[order],
-                              new_hire=sim.new_hire[0][order]).incentive[0]
+                              new_hire=sim.new_hire[0][order],
+                              cancel_delay=None if delay is None else delay[order]).incentive[0]
         month = np.tile(np.arange(1, MONTHS + 1), R)
         f = pd.DataFrame({
             "rep_id": np.repeat(rep_ids[rname], MONTHS),
@@ -200,6 +202,7 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
             f[m] = v.ravel()
         if cancelled is not None:  # a role with a cancellation process: revenue of deals that later cancelled
             f["cancelled"] = np.minimum(cancelled, measures["revenue"]).ravel()
+            f["cancelled_after"] = np.where(cancelled > 0, delay, np.nan).ravel()  # when they cancelled
         frames.append(f)
     return pd.concat(frames, ignore_index=True)
 
