@@ -26,6 +26,7 @@ from simlib.fit.replay import replay, role_pay, unrecorded_measures
 from simlib.fit.synth import simulate_panels, synth_history
 from simlib.model.plans import revenue_profile
 from simlib.model.population import Layout, draw_chunk, rep_labels, root_seed
+from simlib.scenario import scenario_from_dict
 
 SHIPPED = sorted((ROOT / "simlib" / "shipped" / "scenarios").rglob("*.yaml"))
 #: pay is paid in cents
@@ -157,3 +158,19 @@ def test_bad_cancelled_after_cells_are_refused(clawback_year, tmp_path, cell):
         read_history(bad, {r: x.process for r, x in scen.roles.items()})
     msg = str(exc.value)
     assert "bad.csv" in msg and f"line {row + 2}" in msg and f"bad cancelled_after: '{cell}'" in msg, msg
+
+
+def test_quota_relief_is_refused_naming_plan_role_and_field():
+    """Quota relief moves quotas with the simulated market, which a history does not record: replay and synth
+    refuse the plan (no shipped scenario has one, so the test above cannot see it)."""
+    d = load_scenario(ROOT / "scenarios" / "default.yaml").model_dump(by_alias=True)
+    d["plans"]["current"]["roles"]["telesales"]["quota_relief"] = {"band": 0.05, "share": 1.0}
+    scen = scenario_from_dict(d, "relief.yaml")
+    quota = np.full((3, 12), 25_000.0)
+    measures = {m: np.ones((3, 12)) for m in scen.roles["telesales"].measure_kinds}
+    with pytest.raises(PlanError, match=r"relief.yaml: .*plan 'current' moves telesales quotas .*'quota_relief'"):
+        role_pay(scen, "current", "telesales", measures, quota)
+    with pytest.raises(PlanError, match="'quota_relief'"):
+        synth_history(scen, rng=1)
+    role_pay(scen, "current", "key_account", {m: np.ones((3, 12)) for m in scen.roles["key_account"].measure_kinds},
+             quota)  # the role without relief replays
