@@ -45,7 +45,9 @@ from simlib.tables import (
 #: columns every history file must have
 REQUIRED = ("rep_id", "role", "month", "quota", "revenue")
 #: columns that are used when present
-OPTIONAL = ("team", "payout", "year", "new_hire", "process", "leave_date", "cancelled")
+OPTIONAL = ("team", "payout", "year", "new_hire", "process", "leave_date", "cancelled", "cancelled_after")
+#: the most months after booking a ``cancelled_after`` cell may give
+MAX_CANCELLED_AFTER = 120
 #: every measure name of any process
 ALL_MEASURES = tuple(dict.fromkeys(m for proc in MEASURES.values() for m in proc))
 
@@ -111,6 +113,10 @@ class Panel:
         Revenue booked in the month whose deals later cancelled, money (0
         where the cell is empty, NaN where the rep has no row); None when the
         file has no ``cancelled`` column or every cell of the role-year is empty.
+    cancelled_after : ndarray (R, 12) or None
+        Months after booking that the month's cancelled deals cancelled (the
+        ``cancelled_after`` column; NaN where empty: the next month); None
+        when the file has no such column or no ``cancelled`` one.
     """
 
     role: str
@@ -124,6 +130,7 @@ class Panel:
     payout: np.ndarray
     present: np.ndarray
     cancelled: np.ndarray | None = None
+    cancelled_after: np.ndarray | None = None
 
     @property
     def complete(self) -> np.ndarray:
@@ -242,8 +249,9 @@ class History:
         nh = first.loc[reps, "new_hire"].to_numpy(dtype=float) if self.has_new_hire else None
         recorded = self.has_cancelled and bool(f["cancelled"].notna().any())  # some cell of this role-year given
         cancelled = np.where(present, np.nan_to_num(grid("cancelled")), np.nan) if recorded else None
+        after = grid("cancelled_after") if recorded and "cancelled_after" in f else None
         return Panel(role, proc, int(year), reps, team, None if nh is None else nh > 0.5, measures,
-                     grid("quota"), grid("payout"), present, cancelled)
+                     grid("quota"), grid("payout"), present, cancelled, after)
 
 
 # ----------------------------------------------------------------------------
@@ -341,6 +349,8 @@ def read_history(
     values = _parse_numbers(rows, ["quota", "payout", *measure_cols], processes, rolled)
     if "cancelled" in rows.col:
         values["cancelled"] = _parse_cancelled(rows, processes, values.get("revenue"))
+    if "cancelled_after" in rows.col:
+        values["cancelled_after"] = _parse_cancelled_after(rows)
     new_hire = _parse_new_hire(rows)
     if "leave_date" in rows.col:
         values["leave_date"] = _parse_leave_date(rows, years, months)
@@ -651,6 +661,22 @@ def _parse_cancelled(rows: Rows, processes: list[str | None], revenue: np.ndarra
             reason = f"cancelled above revenue: 'cancelled' is {v}, more than the month's revenue {revenue[i]:g}"
         if reason is not None:
             rows.flag(i, reason, "cancelled")
+        else:
+            out[i] = num
+    return out
+
+
+def _parse_cancelled_after(rows: Rows) -> np.ndarray:
+    """The ``cancelled_after`` column as (n,) months: when the month's cancelled deals cancelled, counted from
+    the booking month (1 = the next month); NaN where empty (read as 1) or bad (flagged)."""
+    out = np.full(rows.n, np.nan)
+    for i, v in enumerate(rows.col["cancelled_after"]):
+        if v == "":
+            continue
+        num = parse_number(v, currency=False, percent=False)
+        if num is None or num != np.floor(num) or not 1 <= num <= MAX_CANCELLED_AFTER:
+            rows.flag(i, f"bad cancelled_after: '{v}', expected a whole number of months after booking, "
+                         f"1 to {MAX_CANCELLED_AFTER}", "cancelled_after")
         else:
             out[i] = num
     return out

@@ -18,6 +18,8 @@ Conventions (``docs/history-format.md``, "Replay"):
   (a 0-1 rate) in such a month is the rep's mean over the months it has;
 - a rep whose recorded quota is 0 all year has no attainment and is not
   replayed (a note names them);
+- a month's cancelled deals cancel ``cancelled_after`` months after booking
+  (the history's column; the next month where it is empty or absent);
 - teams are the history's ``team`` column (needed when a plan pays on team
   results; a rep without one is a team of one); recognition ranks the role's
   reps of that year.
@@ -67,16 +69,33 @@ def plan_measures(rp: RolePlan) -> dict[str, str]:
 
 def unrecorded_measures(scenario: Scenario, plan: str, roles) -> list[str]:
     """Why ``plan`` cannot be paid from a history: each named measure (docs/model.md section 2) it pays ``roles``
-    on, in its own terms or a version's; they are simulated, and the history format has no column for them."""
+    on, in its own terms or a version's; they are simulated, and the history format has no column for them.
+    Also each part of the plan whose pay depends on what a history does not record (:func:`unrecorded_parts`)."""
     out = []
     for role in roles:
         rp = scenario.role_plan(plan, role)
+        out += unrecorded_parts(plan, role, [rp, *(scenario.role_plan(v.plan, role) for v in rp.versions)])
         for rpv in [rp, *(scenario.role_plan(v.plan, role) for v in rp.versions)]:
             for measure, why in plan_measures(rpv).items():
                 if measure not in ALL_MEASURES:
                     out.append(f"plan '{plan}' pays {role} on '{measure}' ({why}), a named measure that is simulated "
                                f"and not recorded in the history format (docs/history-format.md)")
     return list(dict.fromkeys(out))
+
+
+def unrecorded_parts(plan: str, role: str, terms: list[RolePlan]) -> list[str]:
+    """The parts of a role plan (its own terms and its versions', ``terms``) whose pay depends on what the
+    history format does not record: a team project pays on the reps' simulated project results (their
+    ability), and quota relief moves quotas with the simulated market."""
+    out = []
+    for rp in terms:
+        if rp.projects is not None:
+            out.append(f"plan '{plan}' pays {role} on team projects ('projects'), whose results are simulated "
+                       f"from the reps' ability and not recorded in the history format (docs/history-format.md)")
+        if rp.quota_relief is not None:
+            out.append(f"plan '{plan}' moves {role} quotas with the market ('quota_relief'), which the history "
+                       f"format does not record (docs/history-format.md)")
+    return out
 
 
 def column_problems(scenario: Scenario, history: History, plan: str) -> list[str]:
@@ -109,7 +128,8 @@ def check_columns(scenario: Scenario, history: History, plans: list[str]) -> Non
 
 def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.ndarray], quota: np.ndarray,
              team: np.ndarray | None = None, level_ratio: float = 1.0,
-             rep_ids: np.ndarray | None = None, cancelled: np.ndarray | None = None) -> PayResult:
+             rep_ids: np.ndarray | None = None, cancelled: np.ndarray | None = None,
+             new_hire: np.ndarray | None = None, cancel_delay: np.ndarray | None = None) -> PayResult:
     """Pay of R reps' recorded year under one plan, by the model's pay rules (no draws).
 
     Parameters
@@ -131,14 +151,31 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
     cancelled : ndarray (R, 12), optional
         Recorded revenue of each month's deals that later cancelled (the
         history's ``cancelled`` column): a plan's ``clawback`` takes their pay
-        back from the next month's pay on (the cancellation month is not
-        recorded). None: no cancellations.
+        back from the month they cancelled on (``cancel_delay``). None: no
+        cancellations.
+    new_hire : ndarray (R,), optional
+        The reps hired this year (the history's ``new_hire`` column, 1/0 or
+        bool; NaN: not a new hire): a draw for new hires only
+        (``draw: {new_hires_only: true}``) covers them. None: nobody is.
+    cancel_delay : ndarray (R, 12) of int, optional
+        Months after booking that each month's cancelled deals cancelled (1
+        or more): a clawback takes their pay back from that month on, and
+        only within its ``window_months``. None: 1 (the next month).
 
     Returns
     -------
     PayResult
         Arrays shaped (1, R): one "trial", the recorded year.
+
+    Raises
+    ------
+    PlanError
+        The plan pays the role on something a history does not record
+        (:func:`unrecorded_measures`), naming the plan, role and field.
     """
+    unrecorded = unrecorded_measures(scenario, plan, [role])
+    if unrecorded:
+        raise PlanError(f"{scenario.source}: cannot replay: {'; '.join(unrecorded)}")
     R = quota.shape[0]
     annual = quota.sum(axis=1)
     share = quota / annual[:, None]
@@ -147,7 +184,7 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
     _, idx = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
     world = RoleWorld(
         name=role, role=scenario.roles[role], draws={}, ability=np.ones((1, R)), territory=np.ones((1, R)),
-        new_hire=np.zeros((1, R), dtype=bool), ramp=np.ones((1, R, MONTHS)),
+        new_hire=_new_hires(new_hire, R), ramp=np.ones((1, R, MONTHS)),
         season=np.asarray(scenario.roles[role].season), market=np.ones((1, MONTHS)),
         team=idx.astype(np.intp), n_teams=int(idx.max()) + 1,
         **_pay_levels(scenario, role, rep_ids),
@@ -155,8 +192,17 @@ def role_pay(scenario: Scenario, plan: str, role: str, measures: dict[str, np.nd
     meas = {m: v[None] for m, v in measures.items()}
     cancel = None
     if cancelled is not None:
-        cancel = Cancellations(revenue=np.nan_to_num(cancelled)[None], delay=np.ones((1, R, MONTHS), dtype=np.intp))
+        delay = np.ones((R, MONTHS)) if cancel_delay is None else np.nan_to_num(cancel_delay, nan=1.0)
+        cancel = Cancellations(revenue=np.nan_to_num(cancelled)[None],
+                               delay=np.maximum(np.asarray(delay), 1).astype(np.intp)[None])
     return compute_pay(scenario, plan, world, meas, (annual * level_ratio)[None], {}, share[None], cancel)
+
+
+def _new_hires(new_hire: np.ndarray | None, R: int) -> np.ndarray:
+    """(1, R) bool: the recorded new hires (a missing or NaN flag: not a new hire)."""
+    if new_hire is None:
+        return np.zeros((1, R), dtype=bool)
+    return (np.nan_to_num(np.asarray(new_hire, dtype=float)) > 0)[None, :]
 
 
 def _pay_levels(scenario: Scenario, role: str, rep_ids: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -340,7 +386,9 @@ def _replay_panel(scenario: Scenario, panel: Panel, plans: list[str], in_force: 
         if ok.any():
             ratio = scenario.role_plan(plan, panel.role).quota.level / base_level
             res = role_pay(scenario, plan, panel.role, {m: v[ok] for m, v in measures.items()}, quota[ok], team, ratio,
-                           rep_ids=ids[ok], cancelled=None if panel.cancelled is None else panel.cancelled[ok])
+                           rep_ids=ids[ok], cancelled=None if panel.cancelled is None else panel.cancelled[ok],
+                           new_hire=None if panel.new_hire is None else panel.new_hire[ok],
+                           cancel_delay=None if panel.cancelled_after is None else panel.cancelled_after[ok])
             pay[ok] = np.round(res.incentive[0], 2)  # pay is paid in cents
             parts += [pd.DataFrame({"year": panel.year, "role": panel.role, "rep_id": ids[ok], "plan": plan,
                                     "component": name, "pay": v[0]}) for name, v in res.components.items()]

@@ -25,6 +25,7 @@ from simlib.errors import PlanError, SimlibError
 from simlib.fit.replay import role_pay, unrecorded_measures
 from simlib.model.plans import revenue_profile
 from simlib.model.population import Layout, draw_chunk, market_multiplier, rep_labels, root_seed
+from simlib.model.production import cancellations
 from simlib.scenario import MEASURES, MONTHS, Scenario, scenario_from_dict
 
 
@@ -43,6 +44,9 @@ class RolePanelSim:
     cancelled : (T, R, 12) or None
         Revenue booked each month whose deals later cancel (None: the role
         has no cancellation process).
+    cancel_delay : (T, R, 12) int or None
+        Months after booking that each month's cancelled deals cancel (None
+        with ``cancelled``).
     """
 
     measures: dict[str, np.ndarray]
@@ -52,6 +56,7 @@ class RolePanelSim:
     new_hire: np.ndarray
     team: np.ndarray
     cancelled: np.ndarray | None = None
+    cancel_delay: np.ndarray | None = None
 
 
 def simulate_panels(
@@ -97,9 +102,12 @@ def _panels(scenario: Scenario, plans: Sequence[str], draws: dict[str, np.ndarra
             raise PlanError(f"unknown plan '{plan}'; the scenario {scenario.source} has {sorted(scenario.plans)}")
     out: dict[str, dict[str, RolePanelSim]] = {p: {} for p in plans}
     for o in role_outcomes(scenario, list(plans), draws, behaviour=behaviour):
-        cancelled = None if o.pay.clawback is None else o.pay.clawback.by_month
+        cancelled, delay = None, None
+        if o.pay.clawback is not None:
+            cancelled = o.pay.clawback.by_month
+            delay = cancellations(o.world, o.measures).delay  # the same draws as the engine's pay
         out[o.plan][o.role] = RolePanelSim(o.measures, o.quota, o.pay.incentive, o.pay.attainment, o.world.new_hire,
-                                           o.world.team, cancelled)
+                                           o.world.team, cancelled, delay)
     return out
 
 
@@ -173,10 +181,13 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
                     for m, kind in MEASURES[role.process].items()}
         order = np.argsort(np.asarray(rep_ids[rname], dtype=str), kind="stable")
         cancelled = None if sim.cancelled is None else np.round(sim.cancelled[0], 2)
+        delay = None if sim.cancel_delay is None else sim.cancel_delay[0]
         pay = np.empty(R)
         pay[order] = role_pay(scenario, plan, rname, {m: v[order] for m, v in measures.items()}, quota[order],
                               teams[order], rep_ids=np.asarray(rep_ids[rname], dtype=str)[order],
-                              cancelled=None if cancelled is None else cancelled[order]).incentive[0]
+                              cancelled=None if cancelled is None else cancelled[order],
+                              new_hire=sim.new_hire[0][order],
+                              cancel_delay=None if delay is None else delay[order]).incentive[0]
         month = np.tile(np.arange(1, MONTHS + 1), R)
         f = pd.DataFrame({
             "rep_id": np.repeat(rep_ids[rname], MONTHS),
@@ -191,6 +202,7 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
             f[m] = v.ravel()
         if cancelled is not None:  # a role with a cancellation process: revenue of deals that later cancelled
             f["cancelled"] = np.minimum(cancelled, measures["revenue"]).ravel()
+            f["cancelled_after"] = np.where(cancelled > 0, delay, np.nan).ravel()  # when they cancelled
         frames.append(f)
     return pd.concat(frames, ignore_index=True)
 

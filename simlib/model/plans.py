@@ -1060,9 +1060,11 @@ def scorecard_attainments(sc: Scorecard, kinds: dict[str, str], agg: Callable[[s
 
     Targets as for components: the quota split by the expected revenue
     profile for revenue, a number per year x quota level split equally for
-    other flows, the number itself for scores.
+    other flows, the number itself for scores. ``prof`` is (12,) or per rep
+    (T, R, 12) (a replayed history's monthly quotas): each rep's is normalised
+    over its own year, as for components.
     """
-    share = aggregate(prof / prof.sum(), sc.period, "flow")
+    share = aggregate(prof / prof.sum(axis=-1, keepdims=True), sc.period, "flow")
     vals, tgts = {}, {}
     for sm in sc.measures:
         kind = kinds[sm.measure]
