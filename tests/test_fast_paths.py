@@ -309,6 +309,32 @@ def test_behaviour_off_reuses_a_scratch_buffer_and_gives_the_same_numbers(small_
             ex.shutdown()
 
 
+def test_a_dynamic_run_keeping_no_draws_reuses_the_scratch_buffer_and_gives_the_same_numbers(monkeypatch,
+                                                                                           small_scenario):
+    """A single run under ``dynamic`` draws its chunks into the thread's reused buffer: the numbers of a run that
+    keeps its chunks' draws (as sweeps do), on any chunking and on threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import simlib.engine.core as core
+
+    plans = [p for p in small_scenario.plans if p != small_scenario.current_plan]
+    kept = core.prepare_run(small_scenario, plans, behaviour="dynamic", keep_draws=True)
+    ref = core.simulate_runs([kept], trials=30, rng=5, chunk_size=30)[0]
+    asked = []
+    real = core.scratch_buffer
+    monkeypatch.setattr(core, "scratch_buffer", lambda n: asked.append(n) or real(n))
+    for cs, ex in ((30, None), (7, None), (4, ThreadPoolExecutor(2))):
+        asked.clear()
+        got = core.simulate_raw(small_scenario, plans, trials=30, rng=5, behaviour="dynamic", chunk_size=cs,
+                                executor=ex)
+        assert len(asked) == -(-30 // cs)  # every chunk drawn into the scratch buffer
+        for k in ("mean", "se", "n"):
+            assert np.array_equal(getattr(got, k), getattr(ref, k), equal_nan=True), (cs, k)
+        assert np.array_equal(got.keep, ref.keep)
+        if ex is not None:
+            ex.shutdown()
+
+
 @pytest.mark.parametrize("which", ["default", "small"])
 def test_production_in_tiles_of_trials_equals_one_tile(monkeypatch, small_scenario, which):
     """The year's elementwise chains run tile by tile of trials: any tiling gives the numbers of one tile."""

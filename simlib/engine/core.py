@@ -250,10 +250,9 @@ def run_chunk(
         model = _behaviour_model(scenario, behaviour)
     if keep_draws:
         draws = chunk_draws(scenario, root, start, stop)
-    else:  # behaviour off keeps nothing of a chunk past it: its random numbers go in this thread's scratch buffer
+    else:  # a run that keeps no draws keeps nothing of a chunk past it: its random numbers go in this thread's scratch buffer
         layout = Layout.of(scenario)
-        draws = draw_chunk(layout, root, np.arange(start, stop),
-                           None if model is not None else scratch_buffer(T * draw_width(layout)))
+        draws = draw_chunk(layout, root, np.arange(start, stop), scratch_buffer(T * draw_width(layout)))
     outcomes = passes(scenario, lay.plans, worlds(scenario, draws), model)
     per_plan = {plan: _plan_metrics(scenario, group, T, draws)
                 for plan, group in itertools.groupby(outcomes, key=lambda o: o.plan)}
