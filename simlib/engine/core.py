@@ -323,8 +323,10 @@ def keep_freed_memory() -> bool:
     default scenario) are freed and allocated again month after month. By
     default glibc maps larger ones afresh or returns freed memory at the top
     of the heap to the system, and the system hands it back page by page,
-    zeroed, at about 3 us a 4 KB page on the benchmark machine: a fifth of a
-    candidate plan's time under ``dynamic``. With this, allocations below
+    zeroed, at about 3 us a 4 KB page on the benchmark machine: up to about
+    15,000 pages and a seventh of the time of a 500-trial run of a candidate
+    plan under ``dynamic``, as the process's past allocations happen to have
+    moved glibc's own thresholds. With this, allocations below
     :data:`HEAP_OWN_MAP` come from the heap and up to :data:`HEAP_KEEP` of
     free memory stays in it; the process's peak memory is unchanged (freed
     memory is reused, not added to). Numbers do not depend on it. glibc
