@@ -16,7 +16,8 @@ Figures:
    target >= 100x;
 4. peak memory (peak RSS, ``VmHWM``, of a fresh process) at several trial
    counts, the growth per trial (least-squares slope) and the ratio for 10x
-   more trials, target < 1.2x (``--only memory`` runs this figure alone);
+   more trials, target < 1.2x (``--only memory`` runs this figure alone; ``--only dynamic``
+   figure 2's behaviour-on part);
 5. the default 100-point sweep of the default scenario at 1,000 trials (figures 5, 6 and the optimise example: :mod:`benchmarks.scale`),
    behaviour on (target < 90 s on 2 cores) and off (20 x 200 with ``--quick``);
 6. scaling: a 10,000-rep organisation, and a ``dynamic`` sweep serially, on a
@@ -304,6 +305,16 @@ def dynamic_figure(scen, T: int, repeat: int, quick: bool) -> dict:
             "dynamic_setup_seconds_per_candidate": _median(list(setup.values())), "dynamic_setup_current_seconds": t_cur}
 
 
+def dynamic_only(quick: bool) -> dict:
+    """``--only dynamic``: :func:`dynamic_figure` alone, at the sizes of the full (or ``--quick``) run."""
+    from simlib import load_scenario, simulate
+
+    scen = load_scenario(DEFAULT)
+    simulate(scen, None, trials=8, rng=0, behaviour="none")  # warm up
+    print(f"[2] behaviour on ('dynamic'), load average {os.getloadavg()[0]:.1f}:")
+    return dynamic_figure(scen, 300 if quick else 2000, 3 if quick else 5, quick)
+
+
 def cpu_seconds() -> float:
     """CPU seconds used so far by this process and its finished children (a process pool's workers once shut down)."""
     import resource
@@ -516,10 +527,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster comparison")
-    ap.add_argument("--only", choices=["memory"], help="run one figure only (memory: figure 4)")
+    ap.add_argument("--only", choices=["memory", "dynamic"],
+                    help="run one figure only (memory: figure 4; dynamic: figure 2's behaviour-on part)")
     a = ap.parse_args(argv)
-    if a.only == "memory":
-        rep = memory_figure(a.quick)
+    if a.only:
+        rep = memory_figure(a.quick) if a.only == "memory" else dynamic_only(a.quick)
         print("\nsummary: " + json.dumps({k: round(v, 3) for k, v in rep.items()}))
         return 0
     return run(quick=a.quick, dask=not a.no_dask)
