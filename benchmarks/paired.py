@@ -9,9 +9,8 @@ first. Prints per plan the medians of CPU and wall seconds, normal draws per
 rep-month (each run over a NumPy standard-normal floor measured just before
 it), the median of the paired speed-ups, and whether the two versions give
 the same numbers bit for bit. On a shared machine CPU seconds swing less than
-wall seconds. Settings of the whole process apply to both versions once either
-has made them (``simlib.engine.core.keep_freed_memory``'s malloc options):
-compare those in separate processes.
+wall seconds. Settings of the whole process (e.g. the C allocator's options) apply to
+both versions once either has made them: compare those in separate processes.
 
 Make the other checkout with, e.g., ``git worktree add /tmp/base HEAD~3`` or
 ``git archive HEAD~3 | tar -x -C /tmp/base``.

@@ -335,45 +335,6 @@ def test_a_dynamic_run_keeping_no_draws_reuses_the_scratch_buffer_and_gives_the_
             ex.shutdown()
 
 
-_HEAP_RUN = """
-import hashlib, sys
-import numpy as np
-import simlib.engine.core as core
-from simlib import simulate
-from simlib.scenario import load_scenario
-if sys.argv[1] == "default-heap":
-    core.keep_freed_memory = lambda: False
-s = load_scenario(sys.argv[2])
-raw = simulate(s, ["harder_target"], reference="harder_target", trials=24, rng=6, behaviour="dynamic").raw
-print(hashlib.sha256(b"".join(np.ascontiguousarray(getattr(raw, k)).tobytes() for k in ("mean", "se", "n"))).hexdigest())
-"""
-
-
-def test_a_run_reuses_freed_memory_instead_of_fresh_pages_with_the_same_numbers():
-    """The C heap keeps what a chunk frees for the next month's arrays (glibc): a second run of the same size
-    takes almost no fresh pages from the system, and the numbers are those of the default heap."""
-    import resource
-    import subprocess
-    import sys
-
-    import simlib.engine.core as core
-
-    if not core.keep_freed_memory():
-        pytest.skip("not glibc: the allocator is left as it is")
-    s = load_scenario(DEFAULT)
-    run = dict(plans=["harder_target"], reference="harder_target", trials=60, rng=0, behaviour="dynamic",
-               executor=None)
-    from simlib import simulate
-
-    simulate(s, **run)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    simulate(s, **run)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 500  # the default heap: about 1,200
-    got = [subprocess.run([sys.executable, "-c", _HEAP_RUN, heap, str(DEFAULT)], capture_output=True, text=True,
-                          check=True).stdout for heap in ("kept", "default-heap")]
-    assert got[0] == got[1] and len(got[0].strip()) == 64
-
-
 @pytest.mark.parametrize("which", ["default", "small"])
 def test_production_in_tiles_of_trials_equals_one_tile(monkeypatch, small_scenario, which):
     """The year's elementwise chains run tile by tile of trials: any tiling gives the numbers of one tile."""

@@ -8,8 +8,6 @@ numbers for any ``chunk_size`` and any executor.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import datetime as _dt
 import itertools
 import os
@@ -248,7 +246,6 @@ def run_chunk(
     per-trial values (T, len(keep_index)).
     """
     T = stop - start
-    keep_freed_memory()
     if model is None:
         model = _behaviour_model(scenario, behaviour)
     if keep_draws:
@@ -305,42 +302,6 @@ def scratch_buffer(n: int) -> np.ndarray | None:
     if buf is None or buf.size < n:
         buf = _SCRATCH.buf = np.empty(n)
     return buf
-
-
-#: glibc's ``mallopt`` options (malloc.h): free memory kept at the top of the heap, and the size from which an
-#: allocation gets a mapping of its own
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-#: free memory a process keeps at the top of its heap (bytes), and the allocation size from which it maps its own
-#: (glibc's largest automatic threshold); see :func:`keep_freed_memory`
-HEAP_KEEP, HEAP_OWN_MAP = 256 << 20, 32 << 20
-_HEAP: dict[str, bool] = {}  # "set": whether keep_freed_memory set the options in this process
-
-
-def keep_freed_memory() -> bool:
-    """Let this process's C heap keep the memory NumPy frees, for the next month's or chunk's arrays (once).
-
-    A chunk's arrays (about 1.4 MB for a role's (T, R, 12) measures of the
-    default scenario) are freed and allocated again month after month. By
-    default glibc maps larger ones afresh or returns freed memory at the top
-    of the heap to the system, and the system hands it back page by page,
-    zeroed, at about 3 us a 4 KB page on the benchmark machine: up to about
-    15,000 pages and a seventh of the time of a 500-trial run of a candidate
-    plan under ``dynamic``, as the process's past allocations happen to have
-    moved glibc's own thresholds. With this, allocations below
-    :data:`HEAP_OWN_MAP` come from the heap and up to :data:`HEAP_KEEP` of
-    free memory stays in it; the process's peak memory is unchanged (freed
-    memory is reused, not added to). Numbers do not depend on it. glibc
-    only (``mallopt``); elsewhere it does nothing. Returns whether it is set.
-    """
-    if "set" in _HEAP:
-        return _HEAP["set"]
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = (libc.mallopt(M_MMAP_THRESHOLD, HEAP_OWN_MAP) == 1) & (libc.mallopt(M_TRIM_THRESHOLD, HEAP_KEEP) == 1)
-    except (OSError, AttributeError):  # not glibc: its own allocator, as it is
-        ok = False
-    _HEAP["set"] = bool(ok)  # (two threads setting it at once set the same options)
-    return _HEAP["set"]
 
 
 def clear_draws() -> None:
