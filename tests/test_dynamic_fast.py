@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import DEFAULT
+from test_fast_paths import assert_years_freed, chunk_worlds
 
 from simlib import simulate
 from simlib.behaviour.kernels import X_H, X_LO, X_N
 from simlib.behaviour.policy import DynamicPolicy, Track
 from simlib.behaviour.types import type_corners
 from simlib.model.contracts import Controls, PolicyBase
-from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.model.production import SteppedYear, run_year
 from simlib.scenario import MEASURES, MONTHS, load_scenario
 
@@ -42,12 +42,6 @@ class _Varied(PolicyBase):
         return 0.1 * rev, -0.1 * rev
 
 
-def _worlds(s, trials=17, seed=3):
-    draws = draw_chunk(Layout.of(s), root_seed(seed), np.arange(trials))
-    market = market_multiplier(s, draws)
-    return {r: role_world(s, r, draws, market) for r in s.roles}
-
-
 def _bits(a):
     return np.ascontiguousarray(a, dtype=float).view(np.uint64)
 
@@ -56,7 +50,7 @@ def _bits(a):
 @pytest.mark.parametrize("extra", ["none", "all"])
 def test_fast_year_equals_stepping_every_month(small_scenario, focus, extra):
     s = load_scenario(DEFAULT)
-    worlds = {**_worlds(s), **{f"small {k}": w for k, w in _worlds(small_scenario).items()}}
+    worlds = {**chunk_worlds(s), **{f"small {k}": w for k, w in chunk_worlds(small_scenario).items()}}
     assert {w.role.process for w in worlds.values()} >= set(SteppedYear.PROCESSES)
     for name, world in worlds.items():
         if not SteppedYear.fits(world, frozenset()):
@@ -72,7 +66,7 @@ def test_fast_year_equals_stepping_every_month(small_scenario, focus, extra):
 
 
 def test_a_policy_that_reads_a_count_sees_it_stepped(small_scenario):
-    world = next(w for w in _worlds(small_scenario).values() if w.role.process == "key_account")
+    world = next(w for w in chunk_worlds(small_scenario).values() if w.role.process == "key_account")
     seen = []
 
     class Reader(_Varied):
@@ -131,19 +125,5 @@ def test_lookup_equals_the_corner_by_corner_interpolation(default_scenario):
 
 
 def test_fast_year_is_freed_as_soon_as_dropped():
-    """No reference cycle keeps a chunk's months alive until the garbage collector runs (peak memory would
-    then grow with the number of chunks and plans)."""
-    import gc
-    import weakref
-
-    s = load_scenario(DEFAULT)
-    gc.disable()
-    try:
-        for world in _worlds(s, trials=4).values():
-            year = run_year(world, _Varied(world.shape, {"revenue"}))
-            dict(year)  # compute every measure
-            refs = [weakref.ref(year)] + [weakref.ref(year[k]) for k in year]
-            del year
-            assert all(r() is None for r in refs), world.name
-    finally:
-        gc.enable()
+    """No reference cycle keeps a chunk's months alive under a policy that reads only revenue (the fast path)."""
+    assert_years_freed(chunk_worlds(load_scenario(DEFAULT), trials=4), lambda w: _Varied(w.shape, {"revenue"}))

@@ -24,7 +24,8 @@ class _Today(PolicyBase):
         return BASELINE
 
 
-def _worlds(s, trials=23, seed=5):
+def chunk_worlds(s, trials=23, seed=5):
+    """Each role's world for one chunk of ``trials`` trials drawn from ``seed``."""
     draws = draw_chunk(Layout.of(s), root_seed(seed), np.arange(trials))
     market = market_multiplier(s, draws)
     return {r: role_world(s, r, draws, market) for r in s.roles}
@@ -35,7 +36,7 @@ def test_whole_year_at_todays_effort_equals_stepping_month_by_month(small_scenar
     from test_reference import generic_scenario
 
     s = {"small": small_scenario, "generic": generic_scenario()}.get(which) or load_scenario(DEFAULT)
-    for rname, world in _worlds(s).items():
+    for rname, world in chunk_worlds(s).items():
         fast = run_year(world)  # policy None: all months at once
         slow = run_year(world, _Today())  # month by month through step()
         assert list(fast) == list(MEASURES[world.role.process])
@@ -172,23 +173,26 @@ def test_quantiles_from_one_sort_equal_numpy_quantile(R):
             assert np.array_equal(got, ref, equal_nan=True)
 
 
-def test_year_measures_are_freed_as_soon_as_dropped(small_scenario):
-    """No reference cycle keeps a chunk's measures alive until the garbage collector runs
-    (peak memory would then grow with the number of chunks)."""
+def assert_years_freed(worlds, policy=lambda world: None):
+    """No reference cycle keeps a chunk's year of measures alive until the garbage collector runs
+    (peak memory would then grow with the number of chunks and plans)."""
     import gc
     import weakref
 
-    worlds = _worlds(load_scenario(DEFAULT), trials=4)
     gc.disable()
     try:
         for world in worlds.values():
-            year = run_year(world)
+            year = run_year(world, policy(world))
             dict(year)  # compute every measure
             refs = [weakref.ref(year)] + [weakref.ref(year[k]) for k in year]
             del year
             assert all(r() is None for r in refs), world.name
     finally:
         gc.enable()
+
+
+def test_year_measures_are_freed_as_soon_as_dropped():
+    assert_years_freed(chunk_worlds(load_scenario(DEFAULT), trials=4))
 
 
 @pytest.mark.parametrize("shape", [(12,), (3, 12), (7, 5, 12), (2, 3, 1, 12)])
@@ -240,7 +244,7 @@ def test_expected_quota_is_the_quota_of_an_average_ramped_rep():
     d["plans"]["company"] = {"base": "current", "changes": {"roles": {"telesales": {
         "quota": {"method": "top_down", "company_target": 4.0e7, "level": 0.9}}}}}
     s = scenario_from_dict(d, "quota.yaml")
-    world = _worlds(s, trials=200, seed=3)["telesales"]
+    world = chunk_worlds(s, trials=200, seed=3)["telesales"]
     np.testing.assert_allclose(set_quotas(s, "flat", world), expected_quota(s, "flat", "telesales"), rtol=1e-12)
     np.testing.assert_allclose(set_quotas(s, "company", world).mean(axis=1), expected_quota(s, "company", "telesales"),
                                rtol=1e-12)
@@ -250,9 +254,7 @@ def test_expected_quota_is_the_quota_of_an_average_ramped_rep():
 
 def _draw_chunk_whole(layout, root, trials):
     """Every trial's uniforms into one buffer, then Box-Muller on the whole chunk at once (the original implementation)."""
-    import math
-
-    from simlib.model.population import TrialStreams, box_muller
+    from simlib.model.population import TrialStreams, box_muller, draw_views
 
     T = len(trials)
     n2 = 2 * ((layout.n_normal + 1) // 2)
@@ -262,14 +264,9 @@ def _draw_chunk_whole(layout, root, trials):
     streams = TrialStreams(root)
     for i, t in enumerate(trials):
         streams.generator(int(t)).random(out=buf[i])
-    z, u = box_muller(buf[:, :n2]), buf[:, n2:end]
-    ze, ue = box_muller(buf[:, end:end + e2]), buf[:, end + e2:]
-    out = {}
-    for table, src in ((layout.normals, z), (layout.uniforms, u), (layout.extra_normals, ze),
-                       (layout.extra_uniforms, ue)):
-        for key, (off, shape) in table.items():
-            out[key] = src[:, off : off + math.prod(shape)].reshape((T, *shape))
-    return out
+    box_muller(buf[:, :n2])
+    box_muller(buf[:, end:end + e2])
+    return draw_views(layout, buf)
 
 
 @pytest.mark.parametrize("name", ["default", "role_examples"])  # role_examples: named measures' extra draws
@@ -341,7 +338,7 @@ def test_production_in_tiles_of_trials_equals_one_tile(monkeypatch, small_scenar
     import simlib.model.population as population
 
     s = small_scenario if which == "small" else load_scenario(DEFAULT)
-    worlds = _worlds(s, trials=37)
+    worlds = chunk_worlds(s, trials=37)
     monkeypatch.setattr(population, "TILE_ELEMENTS", 1 << 40)
     ref = {r: dict(run_year(w)) for r, w in worlds.items()}
     for elements in (1, 5 * 12 * 7, 40_000):
@@ -375,7 +372,7 @@ def test_won_sizes_equal_numpys_sum_of_the_won_deals():
 
 def test_ramp_of_a_synthetic_role_is_the_where_of_new_hires(small_scenario):
     for s in (small_scenario, load_scenario(DEFAULT)):
-        for rname, w in _worlds(s, trials=9).items():
+        for rname, w in chunk_worlds(s, trials=9).items():
             curve = np.minimum(1.0, (np.arange(12) + 1.0) / w.role.ramp_months)
             assert w.ramp.flags.c_contiguous and w.ramp.dtype == np.float64
             assert np.array_equal(w.ramp, np.where(w.new_hire[..., None], curve, 1.0)), rname

@@ -272,6 +272,15 @@ def draw_chunk(layout: Layout, root: np.random.SeedSequence, trials: np.ndarray,
         box_muller(buf[a:b, :n2])
         if e2:
             box_muller(buf[a:b, end:end + e2])
+    return draw_views(layout, buf)
+
+
+def draw_views(layout: Layout, buf: np.ndarray) -> dict[str, np.ndarray]:
+    """Each named draw of a (T, :func:`draw_width`) buffer of drawn trials (normals already made), as a view (T, *shape)."""
+    T = buf.shape[0]
+    n2 = 2 * ((layout.n_normal + 1) // 2)
+    e2 = 2 * ((layout.n_extra_normal + 1) // 2)
+    end = n2 + layout.n_uniform
     z, u = buf[:, :n2], buf[:, n2:end]
     ze, ue = buf[:, end:end + e2], buf[:, end + e2:]
     out = {}
