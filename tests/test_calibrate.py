@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import DEFAULT, ROOT
+from scipy import stats
 
 from simlib.cli import main
 from simlib.errors import SimlibError
@@ -241,11 +242,16 @@ def test_interval_starts_from_the_bound_when_the_moment_estimate_is_negative():
     # signed estimate -0.05 with replicates spread +-0.04 about it: the interval is that spread
     # (its 95th percentile, 0.036) above the constrained estimate 0, not [0, 0]
     reps = list(np.linspace(-0.09, -0.01, 41))
-    lo, hi = _interval(-0.05, reps, 0.90, bounded=True)
+    lo, hi = _interval(-0.05, reps, 0.90, bounded=True, floor=False)
     assert lo == 0.0 and hi == pytest.approx(0.036)
-    lo, hi = _interval(0.3, [0.2, 0.3, 0.4], 0.90, bounded=False)
+    lo, hi = _interval(0.3, [0.2, 0.3, 0.4], 0.90, bounded=False, floor=False)
     assert lo == pytest.approx(0.21) and hi == pytest.approx(0.39)
     assert all(np.isnan(_interval(0.3, [], 0.9, bounded=False)))
+    # with the floor (the default) each side is at least t(replicates - 1) times the replicates' sd
+    t_sd = stats.t.ppf(0.95, 40) * np.std(reps, ddof=1)
+    assert _interval(-0.05, reps, 0.90, bounded=True) == (0.0, pytest.approx(t_sd))
+    lo, hi = _interval(0.3, [0.2, 0.3, 0.4], 0.90, bounded=False)
+    assert lo == pytest.approx(0.3 - stats.t.ppf(0.95, 2) * 0.1) and hi == pytest.approx(0.3 + stats.t.ppf(0.95, 2) * 0.1)
 
 
 @pytest.mark.slow

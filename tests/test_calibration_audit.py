@@ -189,7 +189,7 @@ def _spread_coverage(gen, n, noise, trials=240, boot=80):
         reps = [est(y[i]) for i in gen.integers(0, n, (boot, n))]
         lo, hi = spread_interval(raw, reps, 0.90, True, n)
         hull += lo <= 0.3 <= hi
-        lo, hi = _interval(raw, reps, 0.90, True, n)
+        lo, hi = _interval(raw, reps, 0.90, True, n, floor=False)
         perc += lo <= 0.3 <= hi
     return hull / trials, perc / trials
 
@@ -236,3 +236,16 @@ def test_deal_value_allows_for_the_clip_at_zero():
         assert value == pytest.approx(1000.0, rel=0.0045) and fitted_cv == pytest.approx(cv, abs=0.006)
         if cv >= 0.8:
             assert np.sum(n * avg) / np.sum(n) > 1007.0
+
+
+def test_percentile_interval_allows_for_few_replicates():
+    # a perfect bootstrap (replicates exactly the estimate's sampling distribution) of 50 replicates: the 5% and
+    # 95% sample quantiles are noisy and pulled in, and the percentile interval covered 87% at nominal 90%; with
+    # the Student-t interval of the replicates' sd (B - 1 df) as its floor it covers 90% (SE 0.5 points here)
+    from simlib.fit.calibrate import _interval
+
+    gen = np.random.default_rng(5)
+    est = gen.standard_normal(4000)
+    reps = est[:, None] + gen.standard_normal((4000, 50))
+    cover = np.mean([lo <= 0.0 <= hi for lo, hi in (_interval(e, list(r), 0.90, False) for e, r in zip(est, reps, strict=True))])
+    assert abs(cover - 0.90) <= 3 * math.sqrt(0.09 / 4000) + 0.003, cover
