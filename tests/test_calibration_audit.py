@@ -3,7 +3,8 @@
 Each test here is one class of fault the audit found: a two-year history's
 reps resampled as if their years were independent, shares that are 0 in a
 small sample, scores clipped at 1, seasonality that holds the history's
-monthly market shocks, and percentile intervals from few reps.
+monthly market shocks, percentile intervals from few reps and from few
+bootstrap replicates, a deal value lifted by the clip at 0.
 """
 
 from __future__ import annotations
