@@ -4,8 +4,8 @@ For each shipped scenario (the template) and each history ``i``, the truth is
 the template with its parameters moved (:func:`perturbed`): every role's
 ``ability_sd``, ``territory_sd``, ``new_hire_share``, ``ramp_months``, the
 production parameters the calibration fits, the months of the seasonality, the
-quota level and noise of the plan in force and the market's shock sizes,
-each times a factor drawn uniformly in 1 +- ``--spread`` (0.3); a third of
+quota level and noise of the plan in force, the market's shock sizes and
+the cancellation window (whole months, drawn last), each times a factor drawn uniformly in 1 +- ``--spread`` (0.3); a third of
 the histories have few reps (headcounts times 0.35, at least 10). Even
 histories have one year, odd ones two.
 :func:`simlib.fit.synth.synth_history` draws the history from the truth
@@ -52,8 +52,10 @@ import pandas as pd
 #: template scenarios under simlib/shipped/scenarios: all three production processes, sizes 60-200 reps
 SCENARIOS = ("default.yaml", "mechanics.yaml", "validation/quarterly_bonus.yaml", "validation/goal_difficulty.yaml")
 #: production parameters not fitted (definitions, behaviour): not moved
-NOT_FITTED = ("large_order_threshold", "pipeline_lag_months", "activity_share", "quality_elasticity",
-              "cancel_window_months")
+NOT_FITTED = ("large_order_threshold", "pipeline_lag_months", "activity_share", "quality_elasticity")
+#: whole-month production parameters: moved last (after every other factor, so the others' draws stay as they
+#: were), rounded and kept in 1-12
+WHOLE_MONTHS = ("cancel_window_months",)
 #: production parameters that demand scales: fitted at the history's demand level
 DEMAND_SCALED = {"telesales": ("lead_rate",), "key_account": ("deals_per_month",),
                  "channel": ("existing_revenue_per_month", "partner_mature_revenue"), "generic": ("revenue_per_month",)}
@@ -82,7 +84,7 @@ def perturbed(data: dict, gen: np.random.Generator, spread: float, few: bool) ->
         if role.get("seasonality"):
             role["seasonality"] = [float(s) * float(gen.uniform(0.9, 1.1)) for s in role["seasonality"]]
         for k, v in list(role.get("production", {}).items()):
-            if k in NOT_FITTED or not isinstance(v, (int, float)) or isinstance(v, bool):
+            if k in NOT_FITTED + WHOLE_MONTHS or not isinstance(v, (int, float)) or isinstance(v, bool):
                 continue
             x = float(v) * f()
             role["production"][k] = min(x, FRACTION_CAP) if 0.0 < float(v) < 1.0 and not k.endswith("_cv") else x
@@ -99,6 +101,10 @@ def perturbed(data: dict, gen: np.random.Generator, spread: float, few: bool) ->
     m = d["market"]
     m["growth_sd"] = float(m.get("growth_sd", 0.0)) * f()
     m["monthly_sd"] = float(m.get("monthly_sd", 0.0)) * f()
+    for role in d["roles"].values():
+        for k in WHOLE_MONTHS:
+            if role.get("production", {}).get(k) is not None:
+                role["production"][k] = int(min(12, max(1, round(float(role["production"][k]) * f()))))
     return d
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import DEFAULT, ROOT
+from scipy import stats
 
 from simlib.cli import main
 from simlib.errors import SimlibError
@@ -241,11 +242,16 @@ def test_interval_starts_from_the_bound_when_the_moment_estimate_is_negative():
     # signed estimate -0.05 with replicates spread +-0.04 about it: the interval is that spread
     # (its 95th percentile, 0.036) above the constrained estimate 0, not [0, 0]
     reps = list(np.linspace(-0.09, -0.01, 41))
-    lo, hi = _interval(-0.05, reps, 0.90, bounded=True)
+    lo, hi = _interval(-0.05, reps, 0.90, bounded=True, floor=False)
     assert lo == 0.0 and hi == pytest.approx(0.036)
-    lo, hi = _interval(0.3, [0.2, 0.3, 0.4], 0.90, bounded=False)
+    lo, hi = _interval(0.3, [0.2, 0.3, 0.4], 0.90, bounded=False, floor=False)
     assert lo == pytest.approx(0.21) and hi == pytest.approx(0.39)
     assert all(np.isnan(_interval(0.3, [], 0.9, bounded=False)))
+    # with the floor (the default) each side is at least t(replicates - 1) times the replicates' sd
+    t_sd = stats.t.ppf(0.95, 40) * np.std(reps, ddof=1)
+    assert _interval(-0.05, reps, 0.90, bounded=True) == (0.0, pytest.approx(t_sd))
+    lo, hi = _interval(0.3, [0.2, 0.3, 0.4], 0.90, bounded=False)
+    assert lo == pytest.approx(0.3 - stats.t.ppf(0.95, 2) * 0.1) and hi == pytest.approx(0.3 + stats.t.ppf(0.95, 2) * 0.1)
 
 
 @pytest.mark.slow
@@ -270,3 +276,45 @@ def test_boundary_intervals_cover_at_nominal_rate_and_quota_noise_unbiased(tmp_p
     for path, v in noise.items():  # the noise estimators are unbiased within 3 standard errors of their mean
         truth = next(t for p, t in BOUNDARY_PARAMS if p == path)(scen)
         assert abs(np.mean(v) - truth) <= 3 * np.std(v, ddof=1) / math.sqrt(len(v)) + 0.01, (path, np.mean(v))
+
+
+def test_window_interval_covers_every_window_at_nominal_rate():
+    # delays uniform on 1..W, as the model's 1 + floor(u W): the interval [longest, longest (1-level)^(-1/n)]
+    # covers W at least 90% of the time for every window and count (exact, not a bootstrap of a maximum,
+    # which never reaches above the sample's longest delay)
+    from simlib.fit.calibrate import window_interval
+
+    gen = np.random.default_rng(4)
+    for W in (1, 2, 4, 7, 12):
+        for n in (1, 3, 10, 40):
+            longest = (1 + np.floor(gen.uniform(size=(2000, n)) * W)).max(axis=1)
+            cover = [lo <= W <= hi for lo, hi in (window_interval(m, n, 0.90) for m in longest)]
+            assert np.mean(cover) >= 0.90 - 3 * math.sqrt(0.09 / 2000), (W, n, np.mean(cover))
+    assert window_interval(4.0, 30, 0.90) == (4.0, 4.0)  # 30 delays all within 4 months: a window of 5 is ruled out
+    assert window_interval(3.0, 2, 0.90) == (3.0, 9.0)
+    assert window_interval(12.0, 1, 0.90) == (12.0, 12.0)  # at most 12 months
+
+
+def test_cancel_window_estimated_from_cancelled_after(tmp_path):
+    # mechanics.yaml's key accounts cancel within 4 months; the history's deals cancel within 7: calibrate reads
+    # the window off cancelled_after (whole months, interval up from the longest delay), and keeps the
+    # template's, with the reason, when the history does not date its cancellations
+    d = yaml.safe_load((ROOT / "simlib" / "shipped" / "scenarios" / "mechanics.yaml").read_text())
+    template = scenario_from_dict(d, "mechanics")
+    d["roles"]["key_account"]["production"]["cancel_window_months"] = 7
+    truth = scenario_from_dict(d, "mechanics, window 7")
+    frame, _ = synth_history(truth, plan="clawback", rng=3)
+    assert frame["cancelled_after"].max() <= 7
+    for name, f in (("dated", frame), ("undated", frame.drop(columns="cancelled_after"))):
+        path = tmp_path / f"{name}.csv"
+        write_history(f, path)
+        cal = calibrate(read_history(path, _roles(template)), template, plan="clawback", bootstrap=10, trials=0)
+        key = "roles.key_account.production.cancel_window_months"
+        if name == "undated":
+            assert key not in {e.path for e in cal.estimates} and "cancelled_after" in cal.kept[key]
+            assert cal.scenario.roles["key_account"].process_params().cancel_window == 4
+            continue
+        e = cal.estimate(key)
+        assert e.value == frame["cancelled_after"].max() and e.lo == e.value <= 7 <= e.hi <= 12, e
+        assert e.interval == "exact" and e.template == 4
+        assert cal.scenario.roles["key_account"].production["cancel_window_months"] == int(e.value)
