@@ -309,3 +309,34 @@ def test_backtest_fit_uncertainty_choice(two_years):
     old = backtest(hist, scen, plan_after="harder_target", trials=20, bootstrap=4, behaviour="none", rng=1,
                    fit_uncertainty="reps")
     assert old.replicates == 4 and any("bootstrap replicates over reps" in n for n in old.notes)
+
+
+def test_payout_intervals_carry_the_market_through_nonlinear_pay(tmp_path):
+    # The predictive distribution of pay is pay simulated under drawn market years, not a central prediction
+    # widened by the market's spread on revenue: under an accelerator (5% of revenue to quota, 12% above) pay
+    # moves more than revenue with the market, so its interval is wider in logs than revenue's; with the
+    # market's shocks set to 0 both intervals narrow and payout's no longer reflects the market's spread.
+    from simlib.io import SHIPPED
+    from simlib.scenario import scenario_from_dict
+
+    scen = load_scenario(SHIPPED / "scenarios" / "validation" / "overachievement.yaml")
+    frame, _ = synth_history(scen, rng=5, years=2, plan2="overachievement", behaviour="none")
+    path = tmp_path / "h.csv"
+    write_history(frame, path)
+    hist = read_history(path, {r: x.process for r, x in scen.roles.items()})
+
+    def widths(template):
+        bt = backtest(hist, template, plan_after="overachievement", trials=120, rng=2, bootstrap=0, behaviour="none")
+        t = bt.frame().query("group == 'total'").set_index("metric")
+        return {m: float(np.log(t.at[m, "hi"] / t.at[m, "lo"])) for m in ("revenue", "payout")}
+
+    w = widths(scen)
+    data = scen.model_dump(by_alias=True, mode="json")
+    data["market"].update(growth_sd=0.0, monthly_sd=0.0)
+    w0 = widths(scenario_from_dict(data, "<no market shocks>"))
+    # the market's part of each interval (in log variance), net of the other sources (sales noise, reps)
+    market_rev = w["revenue"] ** 2 - w0["revenue"] ** 2
+    market_pay = w["payout"] ** 2 - w0["payout"] ** 2
+    assert market_rev > 0 and market_pay > 0
+    # pay's elasticity to the market under the accelerator: 12% / (5% average rate) at about quota, ~1.3-2
+    assert 1.15 < np.sqrt(market_pay / market_rev) < 3.0, (w, w0)
