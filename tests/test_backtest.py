@@ -218,9 +218,9 @@ def test_chunked_outcomes_equal_one_pass():
 
 @pytest.mark.slow
 def test_predictive_intervals_cover_at_nominal_rate():
-    # 25 synthetic two-year histories: 5 cases (default scenario with harder_target and team_weighted,
+    # 35 synthetic two-year histories: 7 cases (default scenario with harder_target and team_weighted,
     # goal_difficulty with level_115, cap_and_quarterly with quarterly_uncapped, bonus_to_commission with
-    # commission) x 5 seeds, reps following the behaviour resolved like `simlib run`. The rows of one history
+    # commission, scorecards with scorecard, overachievement with overachievement) x 5 seeds, reps following the behaviour resolved like `simlib run`. The rows of one history
     # share its market year, so the standard error of the coverage is that of the per-history coverages
     # (python -m benchmarks.coverage; docs/history-format.md gives the measured figure).
     import sys
@@ -340,3 +340,29 @@ def test_payout_intervals_carry_the_market_through_nonlinear_pay(tmp_path):
     assert market_rev > 0 and market_pay > 0
     # pay's elasticity to the market under the accelerator: 12% / (5% average rate) at about quota, ~1.3-2
     assert 1.15 < np.sqrt(market_pay / market_rev) < 3.0, (w, w0)
+
+
+def test_coverage_benchmark_market_sd_and_bands():
+    # the market-ratio sd the coverage benchmark conditions on is the one the model draws
+    import sys
+
+    import pandas as pd
+    from conftest import ROOT
+
+    from simlib.model.population import Layout, draw_chunk, market_multiplier, root_seed
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.coverage import by_market, market_sd
+
+    scen = load_scenario(DEFAULT)
+    m = market_multiplier(scen, draw_chunk(Layout.of(scen), root_seed(7), np.arange(800))).mean(axis=1)
+    lr = np.log(m[1::2] / m[0::2])
+    sd = market_sd("default.yaml")
+    assert abs(lr.std(ddof=1) - sd) < 4 * sd / np.sqrt(2 * len(lr))
+    # a history whose market ratio is 2 sd out is "extreme", one at 0.5 sd "typical"
+    f = pd.DataFrame({"scenario": "default.yaml", "plan_after": "x", "seed": [0, 0, 1, 1],
+                      "metric": ["revenue", "payout"] * 2, "inside": [True, True, False, True],
+                      "market_ratio": np.exp([0.5 * sd, 0.5 * sd, 2 * sd, 2 * sd])})
+    b = by_market(f)
+    assert b.at["typical", "all_metrics"] == 1.0 and b.at["extreme", "all_metrics"] == 0.5
+    assert b.at["extreme", "revenue"] == 0.0 and b.at["typical", "histories"] == 1
