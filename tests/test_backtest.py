@@ -366,3 +366,15 @@ def test_coverage_benchmark_market_sd_and_bands():
     b = by_market(f)
     assert b.at["typical", "all_metrics"] == 1.0 and b.at["extreme", "all_metrics"] == 0.5
     assert b.at["extreme", "revenue"] == 0.0 and b.at["typical", "histories"] == 1
+
+
+def test_backtest_notes_the_market_spread_it_draws(two_years):
+    # the market term of every interval is the template's shock sds (one year of history cannot estimate
+    # them), drawn as the ratio of two years: the analyst is told which values, and where they came from
+    scen, hist, _, _ = two_years
+    bt = backtest(hist, scen, plan_after="harder_target", trials=8, rng=1, bootstrap=0, behaviour="none")
+    m = scen.market
+    note = [n for n in bt.notes if n.startswith("market:")]
+    assert len(note) == 1, bt.notes
+    assert f"growth_sd {m.growth_sd:g}" in note[0] and f"monthly_sd {m.monthly_sd:g}" in note[0]
+    assert scen.source in note[0] and "sqrt(2)" in note[0]
