@@ -218,9 +218,9 @@ def test_chunked_outcomes_equal_one_pass():
 
 @pytest.mark.slow
 def test_predictive_intervals_cover_at_nominal_rate():
-    # 35 synthetic two-year histories: 7 cases (default scenario with harder_target and team_weighted,
+    # 30 synthetic two-year histories: 6 cases (default scenario with harder_target and team_weighted,
     # goal_difficulty with level_115, cap_and_quarterly with quarterly_uncapped, bonus_to_commission with
-    # commission, scorecards with scorecard, overachievement with overachievement) x 5 seeds, reps following the behaviour resolved like `simlib run`. The rows of one history
+    # commission, scorecards with scorecard) x 5 seeds, reps following the behaviour resolved like `simlib run`. The rows of one history
     # share its market year, so the standard error of the coverage is that of the per-history coverages
     # (python -m benchmarks.coverage; docs/history-format.md gives the measured figure).
     import sys
