@@ -41,6 +41,8 @@ CASES = [
     ("validation/goal_difficulty.yaml", "level_115"),
     ("validation/cap_and_quarterly.yaml", "quarterly_uncapped"),
     ("validation/bonus_to_commission.yaml", "commission"),
+    # nonlinear pay: scorecard bands and a gate on three roles (docs/model.md 4.13.3)
+    ("scorecards.yaml", "scorecard"),
 ]
 
 
@@ -125,19 +127,65 @@ def misses(f: pd.DataFrame, level: float = 0.90) -> tuple[pd.DataFrame, pd.DataF
     return by_side, rev.groupby("group").agg(["mean", "std"])
 
 
-def market_spread(f: pd.DataFrame, cases=CASES) -> tuple[float, float]:
-    """Sd of log(m2 / m1) over the default-scenario histories, and the scenario's (the ratio of two market years)."""
+def market_sd(path: str) -> float:
+    """The sd of log(m2 / m1) of a shipped scenario's market: two independent years' annual levels, each a
+    lognormal year shock times the annual mean of a stationary AR(1) in logs."""
     from simlib.io import SHIPPED
     from simlib.scenario import load_scenario
 
-    h = f.groupby(["scenario", "plan_after", "seed"])["market_ratio"].first().reset_index()
-    h = h[h["scenario"] == cases[0][0]]
-    m = load_scenario(SHIPPED / "scenarios" / cases[0][0]).market
-    # annual level sd and the sd of the annual mean of a stationary AR(1) in logs
+    m = load_scenario(SHIPPED / "scenarios" / path).market
     rho, n = m.monthly_rho, 12
     var_mean = m.monthly_sd**2 / n**2 * sum(rho ** abs(i - j) for i in range(n) for j in range(n))
-    expected = float(np.sqrt(2.0 * (m.growth_sd**2 + var_mean)))
-    return float(np.log(h["market_ratio"]).std(ddof=1)) if len(h) > 1 else float("nan"), expected
+    return float(np.sqrt(2.0 * (m.growth_sd**2 + var_mean)))
+
+
+def by_market(f: pd.DataFrame, level: float = 0.90) -> pd.DataFrame:
+    """Coverage by metric, split by how unusual the history's market year was.
+
+    z = log(m2 / m1) / its sd under the scenario (:func:`market_sd`): ``|z|`` inside the central ``level``
+    range of a normal (``typical``) or outside it (``extreme``, about 1 - ``level`` of the histories when the
+    market draws are as the scenario says). Intervals that carry the market right cover more than ``level``
+    in typical years and much less in extreme ones; the mix of the two sets the overall coverage, so a
+    handful of histories with extreme markets moves it a lot. Also the payout's elasticity to the market
+    (slope of the total's log error on log(m2 / m1)) beside the ratio of the intervals' log widths, payout
+    over revenue: pay simulated under drawn market years gives both about the same size.
+    """
+    from scipy import stats
+
+    zc = float(stats.norm.ppf(0.5 + level / 2))
+    sds = {p: market_sd(p) for p in f["scenario"].unique()}
+    z = np.log(f["market_ratio"]) / f["scenario"].map(sds)
+    band = np.where(np.abs(z) <= zc, "typical", "extreme")
+    out = f.assign(band=band).pivot_table(index="band", columns="metric", values="inside", aggfunc="mean")
+    hist = f.assign(band=band).groupby(["scenario", "plan_after", "seed"])["band"].first()
+    out["histories"] = hist.value_counts()
+    out["all_metrics"] = f.assign(band=band).groupby("band")["inside"].mean()
+    return out
+
+
+def payout_elasticity(f: pd.DataFrame) -> pd.DataFrame:
+    """Per case: the total's log error on log(m2 / m1), revenue and payout slopes, and the intervals' log
+    width of payout over revenue's (their ratio is pay's elasticity to the market the prediction carries)."""
+    t = f[(f["group"] == "total") & f["metric"].isin(["revenue", "payout"]) & (f["lo"] > 0) & (f["actual"] > 0)]
+    rows = []
+    for (path, plan), g in t.groupby(["scenario", "plan_after"]):
+        rv, py = g[g["metric"] == "revenue"], g[g["metric"] == "payout"]
+        if len(rv) < 3 or len(py) != len(rv):
+            continue
+        lm = np.log(rv["market_ratio"].to_numpy())
+        slope = {m: float(np.polyfit(lm, np.log(x["actual"] / x["predicted"]).to_numpy(), 1)[0])
+                 for m, x in (("revenue", rv), ("payout", py))}
+        width = float(np.mean(np.log(py["hi"] / py["lo"]).to_numpy() / np.log(rv["hi"] / rv["lo"]).to_numpy()))
+        rows.append({"scenario": path, "plan_after": plan, "revenue_slope": slope["revenue"],
+                     "payout_slope": slope["payout"], "payout_over_revenue_width": width})
+    return pd.DataFrame(rows)
+
+
+def market_spread(f: pd.DataFrame, cases=CASES) -> tuple[float, float]:
+    """Sd of log(m2 / m1) over the first case's scenario's histories, and the scenario's (:func:`market_sd`)."""
+    h = f.groupby(["scenario", "plan_after", "seed"])["market_ratio"].first().reset_index()
+    h = h[h["scenario"] == cases[0][0]]
+    return float(np.log(h["market_ratio"]).std(ddof=1)) if len(h) > 1 else float("nan"), market_sd(cases[0][0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,12 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     n_hist = f.groupby(["scenario", "plan_after", "seed"]).ngroups
     by_side, rev = misses(f, args.level)
     sd, expected = market_spread(f, cases)
+    bands = by_market(f, args.level)
+    elasticity = payout_elasticity(f)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
         print(by)
         print("\nactuals below / inside / above their interval, by group:")
         print(by_side)
         print("\nrevenue: log(actual / predicted), the same net of the market ratio, and the interval's implied sd:")
         print(rev)
+        print("\ncoverage by metric in histories with a typical market year (|log(m2/m1)| within the nominal range "
+              "of the scenario's sd) and an extreme one:")
+        print(bands)
+        print("\npay through the market: slopes of the total's log error on log(m2/m1), and the payout interval's "
+              "log width over revenue's:")
+        print(elasticity)
     print(f"\nmarket ratio log(m2 / m1) over the {cases[0][0]} histories (either plan change): sd {sd:.3f} (the scenario's: {expected:.3f})")
     print(f"coverage of the nominal {args.level:.0%} intervals: {cov:.1%} +- {se:.1%} (1 se) over {n_hist} histories, "
           f"{len(f)} actuals")

@@ -218,9 +218,9 @@ def test_chunked_outcomes_equal_one_pass():
 
 @pytest.mark.slow
 def test_predictive_intervals_cover_at_nominal_rate():
-    # 25 synthetic two-year histories: 5 cases (default scenario with harder_target and team_weighted,
+    # 30 synthetic two-year histories: 6 cases (default scenario with harder_target and team_weighted,
     # goal_difficulty with level_115, cap_and_quarterly with quarterly_uncapped, bonus_to_commission with
-    # commission) x 5 seeds, reps following the behaviour resolved like `simlib run`. The rows of one history
+    # commission, scorecards with scorecard) x 5 seeds, reps following the behaviour resolved like `simlib run`. The rows of one history
     # share its market year, so the standard error of the coverage is that of the per-history coverages
     # (python -m benchmarks.coverage; docs/history-format.md gives the measured figure).
     import sys
@@ -309,3 +309,72 @@ def test_backtest_fit_uncertainty_choice(two_years):
     old = backtest(hist, scen, plan_after="harder_target", trials=20, bootstrap=4, behaviour="none", rng=1,
                    fit_uncertainty="reps")
     assert old.replicates == 4 and any("bootstrap replicates over reps" in n for n in old.notes)
+
+
+def test_payout_intervals_carry_the_market_through_nonlinear_pay(tmp_path):
+    # The predictive distribution of pay is pay simulated under drawn market years, not a central prediction
+    # widened by the market's spread on revenue: under an accelerator (5% of revenue to quota, 12% above) pay
+    # moves more than revenue with the market, so its interval is wider in logs than revenue's; with the
+    # market's shocks set to 0 both intervals narrow and payout's no longer reflects the market's spread.
+    from simlib.io import SHIPPED
+    from simlib.scenario import scenario_from_dict
+
+    scen = load_scenario(SHIPPED / "scenarios" / "validation" / "overachievement.yaml")
+    frame, _ = synth_history(scen, rng=5, years=2, plan2="overachievement", behaviour="none")
+    path = tmp_path / "h.csv"
+    write_history(frame, path)
+    hist = read_history(path, {r: x.process for r, x in scen.roles.items()})
+
+    def widths(template):
+        bt = backtest(hist, template, plan_after="overachievement", trials=120, rng=2, bootstrap=0, behaviour="none")
+        t = bt.frame().query("group == 'total'").set_index("metric")
+        return {m: float(np.log(t.at[m, "hi"] / t.at[m, "lo"])) for m in ("revenue", "payout")}
+
+    w = widths(scen)
+    data = scen.model_dump(by_alias=True, mode="json")
+    data["market"].update(growth_sd=0.0, monthly_sd=0.0)
+    w0 = widths(scenario_from_dict(data, "<no market shocks>"))
+    # the market's part of each interval (in log variance), net of the other sources (sales noise, reps)
+    market_rev = w["revenue"] ** 2 - w0["revenue"] ** 2
+    market_pay = w["payout"] ** 2 - w0["payout"] ** 2
+    assert market_rev > 0 and market_pay > 0
+    # pay's elasticity to the market under the accelerator: 12% / (5% average rate) at about quota, ~1.3-2
+    assert 1.15 < np.sqrt(market_pay / market_rev) < 3.0, (w, w0)
+
+
+def test_coverage_benchmark_market_sd_and_bands():
+    # the market-ratio sd the coverage benchmark conditions on is the one the model draws
+    import sys
+
+    import pandas as pd
+    from conftest import ROOT
+
+    from simlib.model.population import Layout, draw_chunk, market_multiplier, root_seed
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.coverage import by_market, market_sd
+
+    scen = load_scenario(DEFAULT)
+    m = market_multiplier(scen, draw_chunk(Layout.of(scen), root_seed(7), np.arange(800))).mean(axis=1)
+    lr = np.log(m[1::2] / m[0::2])
+    sd = market_sd("default.yaml")
+    assert abs(lr.std(ddof=1) - sd) < 4 * sd / np.sqrt(2 * len(lr))
+    # a history whose market ratio is 2 sd out is "extreme", one at 0.5 sd "typical"
+    f = pd.DataFrame({"scenario": "default.yaml", "plan_after": "x", "seed": [0, 0, 1, 1],
+                      "metric": ["revenue", "payout"] * 2, "inside": [True, True, False, True],
+                      "market_ratio": np.exp([0.5 * sd, 0.5 * sd, 2 * sd, 2 * sd])})
+    b = by_market(f)
+    assert b.at["typical", "all_metrics"] == 1.0 and b.at["extreme", "all_metrics"] == 0.5
+    assert b.at["extreme", "revenue"] == 0.0 and b.at["typical", "histories"] == 1
+
+
+def test_backtest_notes_the_market_spread_it_draws(two_years):
+    # the market term of every interval is the template's shock sds (one year of history cannot estimate
+    # them), drawn as the ratio of two years: the analyst is told which values, and where they came from
+    scen, hist, _, _ = two_years
+    bt = backtest(hist, scen, plan_after="harder_target", trials=8, rng=1, bootstrap=0, behaviour="none")
+    m = scen.market
+    note = [n for n in bt.notes if n.startswith("market:")]
+    assert len(note) == 1, bt.notes
+    assert f"growth_sd {m.growth_sd:g}" in note[0] and f"monthly_sd {m.monthly_sd:g}" in note[0]
+    assert scen.source in note[0] and "sqrt(2)" in note[0]

@@ -13,7 +13,12 @@ The predictive intervals carry three sources of uncertainty:
 - the market: each simulated year draws a new market year; the fitted levels
   absorbed year one's (unknown) market shock, so the prediction's year-level
   and monthly shock sds are those of the ratio of two independent years,
-  sqrt(2) times the calibrated scenario's (:func:`predictive_scenario`);
+  sqrt(2) times the calibrated scenario's (:func:`predictive_scenario`; one
+  year of history cannot estimate them, so they are the template's, named in
+  a note). Pay is computed on each simulated year, so the intervals of pay
+  and attainment carry the market through the plan's steps, caps, gates,
+  scorecard bands and accelerators (pay moves 1.5-2 times as much as revenue
+  under an accelerator), not a revenue interval scaled;
 - the fit: the trials are split among refits of the calibration to
   synthetic years of the same reps with fresh sales noise
   (:func:`noise_replicates`, a parametric bootstrap conditional on the reps;
@@ -110,6 +115,15 @@ def _booking_note(roles: list[str], booking: list[str]) -> list[str]:
         return []
     return [f"total revenue counts booked revenue once: the rows of {sorted(set(roles) - set(booking))} "
             "(credited on other roles' reps) are left out of it, not out of pay and attainment"]
+
+
+def _market_note(cal: Calibration, template: Scenario) -> str:
+    """Which market shock sds the intervals draw year two with, and where they come from."""
+    m = cal.scenario.market
+    fitted = any(e.path == "market.growth_sd" for e in cal.estimates)
+    source = "fitted" if fitted else f"kept from {template.source}: one year of history cannot estimate them"
+    return (f"market: year two drawn relative to year one with sqrt(2) times growth_sd {m.growth_sd:g} and "
+            f"monthly_sd {m.monthly_sd:g} ({source}); pay is simulated under each drawn market year")
 
 
 def predictive_scenario(scenario: Scenario) -> Scenario:
@@ -400,6 +414,7 @@ def backtest(
         notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
     notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
                  "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
+    notes.append(_market_note(cal, template))
     booking = [r for r in roles if scen.roles[r].credited_on is None]
     notes += _booking_note(roles, booking)
     for g, members in groups:
