@@ -20,6 +20,21 @@ RTOL = 1e-9
 TRIALS = 5
 
 
+def engine_pay_beside_reference(s, plans, seed: int, roles=None, trials: int = TRIALS):
+    """For each role (all, or ``roles``) and plan: (role, plan, world, the engine's pay, the reference's pay of
+    that role and plan in each trial), both on the same draws of ``trials`` trials from ``seed``."""
+    root = root_seed(seed)
+    draws = draw_chunk(Layout.of(s), root, np.arange(trials))
+    market = market_multiplier(s, draws)
+    refs = [reference_trial(s, list(plans), root, t)["pay"] for t in range(trials)]
+    for rname in roles or s.roles:
+        world = role_world(s, rname, draws, market)
+        measures = run_year(world)
+        for plan in plans:
+            pay = compute_pay(s, plan, world, measures, set_quotas(s, plan, world))
+            yield rname, plan, world, pay, [r[plan][rname] for r in refs]
+
+
 def _close(a, b, what):
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
@@ -307,34 +322,26 @@ def test_draw_pay_agrees_with_reference(small_dict):
     small_dict["plans"]["card_draws"] = {"base": "cards", "changes": {"roles": {
         r: {"draw": {"amount": 900, "period": "month", "months": 4}} for r in ("ka", "ts", "ch")}}}
     s = simlib.scenario_from_dict(small_dict, "small.yaml")
-    root = root_seed(11)
-    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
-    market = market_multiplier(s, draws)
     seen = {"topped": 0, "recovered": 0, "outstanding": 0, "forgiven": 0}
-    refs = [reference_trial(s, ["draws", "card_draws"], root, t)["pay"] for t in range(TRIALS)]
-    for rname in s.roles:
-        world = role_world(s, rname, draws, market)
-        measures = run_year(world)
-        for plan in ("draws", "card_draws"):
-            pay = compute_pay(s, plan, world, measures, set_quotas(s, plan, world))
-            d = pay.draw
-            if s.role_plan(plan, rname).draw.recoverable:  # an advance costs nothing beyond what is left unrecovered
-                np.testing.assert_allclose(d.cash.sum(axis=-1), d.earned.sum(axis=-1) + d.forgiven + d.outstanding,
-                                           rtol=1e-9, atol=1e-6)
-            else:
-                assert (d.cash.sum(axis=-1) >= d.earned.sum(axis=-1) - 1e-6).all()
-            seen["topped"] += int((d.cash > d.earned + 1e-6).sum())
-            seen["recovered"] += int((d.cash < d.earned - 1e-6).sum())
-            seen["outstanding"] += int((d.outstanding > 0).sum())
-            seen["forgiven"] += int((d.forgiven > 0).sum())
-            for t in range(TRIALS):
-                ref = refs[t][plan][rname]
-                what = f"{plan} {rname} trial {t}"
-                _close(pay.incentive[t], ref["incentive"], f"{what} incentive")
-                _close(d.cash[t], [x["cash"] for x in ref["draw"]], f"{what} cash")
-                _close(d.earned[t], [x["earned"] for x in ref["draw"]], f"{what} earned")
-                _close(d.outstanding[t], [x["outstanding"] for x in ref["draw"]], f"{what} outstanding")
-                _close(d.forgiven[t], [x["forgiven"] for x in ref["draw"]], f"{what} forgiven")
+    for rname, plan, _, pay, refs in engine_pay_beside_reference(s, ["draws", "card_draws"], 11):
+        d = pay.draw
+        if s.role_plan(plan, rname).draw.recoverable:  # an advance costs nothing beyond what is left unrecovered
+            np.testing.assert_allclose(d.cash.sum(axis=-1), d.earned.sum(axis=-1) + d.forgiven + d.outstanding,
+                                       rtol=1e-9, atol=1e-6)
+        else:
+            assert (d.cash.sum(axis=-1) >= d.earned.sum(axis=-1) - 1e-6).all()
+        seen["topped"] += int((d.cash > d.earned + 1e-6).sum())
+        seen["recovered"] += int((d.cash < d.earned - 1e-6).sum())
+        seen["outstanding"] += int((d.outstanding > 0).sum())
+        seen["forgiven"] += int((d.forgiven > 0).sum())
+        for t in range(TRIALS):
+            ref = refs[t]
+            what = f"{plan} {rname} trial {t}"
+            _close(pay.incentive[t], ref["incentive"], f"{what} incentive")
+            _close(d.cash[t], [x["cash"] for x in ref["draw"]], f"{what} cash")
+            _close(d.earned[t], [x["earned"] for x in ref["draw"]], f"{what} earned")
+            _close(d.outstanding[t], [x["outstanding"] for x in ref["draw"]], f"{what} outstanding")
+            _close(d.forgiven[t], [x["forgiven"] for x in ref["draw"]], f"{what} forgiven")
     assert min(seen.values()) > 0, seen
 
 
@@ -349,22 +356,15 @@ def test_spiff_pay_agrees_with_reference(small_dict):
         "ch": {"spiffs": [{"name": "partner_spiff", "measure": "partners_opened", "from": 1, "to": 12, "rate": 500}]},
     }}}
     s = simlib.scenario_from_dict(small_dict, "small.yaml")
-    root = root_seed(12)
-    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
-    market = market_multiplier(s, draws)
-    refs = [reference_trial(s, ["spiffs"], root, t)["pay"]["spiffs"] for t in range(TRIALS)]
     seen = {"zero": 0, "paid": 0, "budget_bound": 0}
-    for rname in s.roles:
-        world = role_world(s, rname, draws, market)
-        measures = run_year(world)
-        pay = compute_pay(s, "spiffs", world, measures, set_quotas(s, "spiffs", world))
+    for rname, _, _, pay, refs in engine_pay_beside_reference(s, ["spiffs"], 12):
         seen["zero"] += int((pay.spiff == 0).sum())
         seen["paid"] += int((pay.spiff > 0).sum())
         for sp in s.role_plan("spiffs", rname).spiffs:
             if sp.budget is not None:
                 seen["budget_bound"] += int(np.isclose(pay.components[sp.name].sum(axis=1), sp.budget).sum())
         for t in range(TRIALS):
-            ref = refs[t][rname]
+            ref = refs[t]
             _close(pay.spiff[t], ref["spiff"], f"{rname} spiff trial {t}")
             _close(pay.incentive[t], ref["incentive"], f"{rname} incentive trial {t}")
             for name in pay.components:
@@ -385,23 +385,16 @@ def test_payout_calendar_agrees_with_reference(small_dict):
             r: {"payout": c} for r, c in calendars.items()}}}
     s = simlib.scenario_from_dict(small_dict, "small.yaml")
     plans = ["current_cal", "cards_cal", "draws_cal"]
-    root = root_seed(12)
-    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
-    market = market_multiplier(s, draws)
-    refs = [reference_trial(s, plans, root, t)["pay"] for t in range(TRIALS)]
     late = 0.0
-    for rname in s.roles:
-        world = role_world(s, rname, draws, market)
-        measures = run_year(world)
-        for plan in plans:
-            cal = compute_pay(s, plan, world, measures, set_quotas(s, plan, world)).calendar
-            late += float(cal.next_year.sum())
-            for t in range(TRIALS):
-                ref = refs[t][plan][rname]["calendar"]
-                what = f"{plan} {rname} trial {t}"
-                _close(cal.accrual[t], [c["accrual"] for c in ref], f"{what} accrual")
-                _close(cal.cash[t], [c["cash"] for c in ref], f"{what} cash")
-                _close(cal.next_year[t], [c["next_year"] for c in ref], f"{what} next year")
+    for rname, plan, _, pay, refs in engine_pay_beside_reference(s, plans, 12):
+        cal = pay.calendar
+        late += float(cal.next_year.sum())
+        for t in range(TRIALS):
+            ref = refs[t]["calendar"]
+            what = f"{plan} {rname} trial {t}"
+            _close(cal.accrual[t], [c["accrual"] for c in ref], f"{what} accrual")
+            _close(cal.cash[t], [c["cash"] for c in ref], f"{what} cash")
+            _close(cal.next_year[t], [c["next_year"] for c in ref], f"{what} next year")
     assert late > 0
 
 
@@ -481,32 +474,23 @@ def test_clawback_agrees_with_reference(small_dict):
                "clawback": {"components": ["rev", "q2_revenue"]}, "payout": {"lag_months": 1}},
     }}}
     s = simlib.scenario_from_dict(small_dict, "small.yaml")
-    root = root_seed(13)
-    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
-    market = market_multiplier(s, draws)
-    refs = [reference_trial(s, ["current", "claw"], root, t)["pay"] for t in range(TRIALS)]
     seen = {"cancelled": 0, "recovered": 0, "outstanding": 0, "forgiven": 0}
-    for rname in ("ka", "ts"):
-        world = role_world(s, rname, draws, market)
-        measures = run_year(world)
-        for plan in ("current", "claw"):
-            pay = compute_pay(s, plan, world, measures, set_quotas(s, plan, world))
-            cb = pay.clawback
-            seen["cancelled"] += int((cb.cancelled > 0).sum())
-            seen["recovered"] += int((cb.recovered > 0).sum())
-            seen["outstanding"] += int((cb.outstanding > 0).sum())
-            seen["forgiven"] += int((cb.forgiven > 0).sum())
-            for t in range(TRIALS):
-                ref = refs[t][plan][rname]
-                what = f"{plan} {rname} trial {t}"
-                _close(cb.cancelled[t], [x["cancelled"] for x in ref["clawback"]], f"{what} cancelled")
-                _close(cb.recovered[t], [x["recovered"] for x in ref["clawback"]], f"{what} recovered")
-                _close(cb.outstanding[t], [x["outstanding"] for x in ref["clawback"]], f"{what} outstanding")
-                _close(cb.forgiven[t], [x["forgiven"] for x in ref["clawback"]], f"{what} forgiven")
-                _close(pay.incentive[t], ref["incentive"], f"{what} incentive")
-                if ref["calendar"] is not None:
-                    _close(pay.calendar.cash[t], [c["cash"] for c in ref["calendar"]], f"{what} cash")
+    for rname, plan, _, pay, refs in engine_pay_beside_reference(s, ["current", "claw"], 13, roles=("ka", "ts")):
+        cb = pay.clawback
+        seen["cancelled"] += int((cb.cancelled > 0).sum())
+        seen["recovered"] += int((cb.recovered > 0).sum())
+        seen["outstanding"] += int((cb.outstanding > 0).sum())
+        seen["forgiven"] += int((cb.forgiven > 0).sum())
+        for t in range(TRIALS):
+            ref = refs[t]
+            what = f"{plan} {rname} trial {t}"
+            _close(cb.cancelled[t], [x["cancelled"] for x in ref["clawback"]], f"{what} cancelled")
+            _close(cb.recovered[t], [x["recovered"] for x in ref["clawback"]], f"{what} recovered")
+            _close(cb.outstanding[t], [x["outstanding"] for x in ref["clawback"]], f"{what} outstanding")
+            _close(cb.forgiven[t], [x["forgiven"] for x in ref["clawback"]], f"{what} forgiven")
+            _close(pay.incentive[t], ref["incentive"], f"{what} incentive")
+            if ref["calendar"] is not None:
+                _close(pay.calendar.cash[t], [c["cash"] for c in ref["calendar"]], f"{what} cash")
     assert min(seen.values()) > 0, seen
-    pay = compute_pay(s, "claw", role_world(s, "ch", draws, market), run_year(role_world(s, "ch", draws, market)),
-                      set_quotas(s, "claw", role_world(s, "ch", draws, market)))
-    assert pay.clawback is None
+    for _, _, _, pay, _ in engine_pay_beside_reference(s, ["claw"], 13, roles=("ch",)):
+        assert pay.clawback is None

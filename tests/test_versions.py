@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import yaml
 from conftest import GOLDEN
+from test_reference import engine_pay_beside_reference
 
 import simlib
 from simlib.errors import ScenarioError
 from simlib.model.plans import compute_pay, set_quotas
 from simlib.model.population import Layout, draw_chunk, market_multiplier, role_world, root_seed
 from simlib.model.production import run_year
-from simlib.model.reference import reference_trial, simulate_reference
+from simlib.model.reference import simulate_reference
 
 TRIALS = 5
 
@@ -51,25 +52,17 @@ def _close(a, b, what):
 def test_versioned_pay_agrees_with_reference(versioned):
     """Every segment's terms (team pay, gates, modifiers, YTD, lump sums, recognition) rep by rep as the reference."""
     s = versioned
-    root = root_seed(7)
-    draws = draw_chunk(Layout.of(s), root, np.arange(TRIALS))
-    market = market_multiplier(s, draws)
-    refs = [reference_trial(s, ["mid", "three"], root, t)["pay"] for t in range(TRIALS)]
-    for rname in s.roles:
-        world = role_world(s, rname, draws, market)
-        measures = run_year(world)
-        for plan in ("mid", "three"):
-            pay = compute_pay(s, plan, world, measures, set_quotas(s, plan, world))
-            for t in range(TRIALS):
-                ref = refs[t][plan][rname]
-                what = f"{plan} {rname} trial {t}"
-                _close(pay.incentive[t], ref["incentive"], f"{what} incentive")
-                _close(pay.quota[t], ref["quota"], f"{what} quota")
-                _close(pay.attainment[t], ref["attainment"], f"{what} attainment")
-                _close(np.broadcast_to(pay.base, world.shape)[t], ref["base"], f"{what} base")
-                for k, v in ref["components"].items():
-                    _close(pay.components[k][t], v, f"{what} {k}")
-                assert list(pay.capped[t]) == list(ref["capped"]), what
+    for rname, plan, world, pay, refs in engine_pay_beside_reference(s, ["mid", "three"], 7, trials=TRIALS):
+        for t in range(TRIALS):
+            ref = refs[t]
+            what = f"{plan} {rname} trial {t}"
+            _close(pay.incentive[t], ref["incentive"], f"{what} incentive")
+            _close(pay.quota[t], ref["quota"], f"{what} quota")
+            _close(pay.attainment[t], ref["attainment"], f"{what} attainment")
+            _close(np.broadcast_to(pay.base, world.shape)[t], ref["base"], f"{what} base")
+            for k, v in ref["components"].items():
+                _close(pay.components[k][t], v, f"{what} {k}")
+            assert list(pay.capped[t]) == list(ref["capped"]), what
 
 
 def test_simulate_matches_reference_with_versions(versioned):
