@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from simlib.behaviour import compiled as kernels_compiled
 from simlib.behaviour.kernels import X_H, X_LO, X_N
 from simlib.behaviour.types import type_corners
+from simlib.model import compiled
 from simlib.model.contracts import BASELINE, Controls, History, Moves, PolicyBase, PolicyRecord
 from simlib.model.population import RoleWorld
 from simlib.scenario import MONTHS, Behaviour
@@ -122,6 +124,7 @@ class Track:
         self._gaps = [int(g.flat[0]) if g.size else 0 for g in gaps]
         self._floor = [np.maximum(self.target[..., p], 1e-12) for p in range(len(rs.starts))] if relief is None else None
         self._run: tuple | None = None
+        self._packed: tuple | None = None  # (gaps, base, weights) for the compiled lookup
 
     def x(self, m: int, hist: History, through: int | None = None) -> np.ndarray:
         """Period attainment before month m (or through month ``through`` inclusive)."""
@@ -161,6 +164,8 @@ class Track:
         """
         if self._base is None or np.ndim(x) != 2:
             return self._lookup_corners(name, m, x)
+        if compiled.enabled():
+            return self._lookup_compiled(name, m, x)
         u = np.subtract(x, X_LO)
         u /= X_H
         np.maximum(u, 0.0, out=u)
@@ -182,6 +187,18 @@ class Track:
                 out = t
             else:
                 out += t
+        return out
+
+    def _lookup_compiled(self, name: str, m: int, x: np.ndarray) -> np.ndarray:
+        """:meth:`lookup` by :func:`simlib.behaviour.compiled.lookup`: the same arithmetic, element by element."""
+        if self._packed is None:  # the corners' distances and weights as arrays, once
+            shape = self.quota.shape
+            self._packed = (np.asarray(self._gaps, dtype=np.intp), np.ascontiguousarray(self._base, dtype=np.intp),
+                            np.stack([np.broadcast_to(wt, shape) for _, wt in self.corners]).astype(float))
+        gaps, base, weights = self._packed
+        flat, step = self.rs.table(name)
+        out = np.empty(x.shape)
+        kernels_compiled.lookup(flat, step, base, gaps, weights, m * X_N, x, X_LO, X_H, X_N, out)
         return out
 
     def _lookup_corners(self, name: str, m: int, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,236 @@
+"""Compiled kernels (numba) for the model's hot elementwise work (docs/model.md section 5, the compiled pass).
+
+The NumPy code in :mod:`.production` is the model and the oracle: each
+kernel here does the same per-element arithmetic in the same order, so the
+numbers are the same to the last bit (``tests/test_compiled.py`` runs every
+shipped scenario both ways). Only arithmetic (``+ - * /``, ``sqrt``, ``rint``,
+``floor``, comparisons, table lookups, integer counting) is compiled:
+``exp``, ``log`` and ``pow`` stay in NumPy, computed in bulk before a
+kernel is called and passed in as arrays, as NumPy's vectorised
+implementations of those differ from the compiled ones in the last bit on a
+few percent of inputs. No ``fastmath`` (it would reorder and contract), no
+``parallel``.
+
+numba is imported when a kernel is first called, not when simlib is
+imported; kernels are compiled once per signature and cached on disk
+(``cache=True``, in ``__pycache__`` beside this file or numba's user cache
+when that is read-only; without any writable cache they are compiled in
+memory). :func:`enabled` says whether the compiled pass is on: numba can
+be imported and the environment variable ``SIMLIB_COMPILED`` is not ``0``
+(set it to ``0`` to force the NumPy path).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: the environment variable that turns the compiled pass off (``0``, ``false``, ``no``, ``off``)
+ENV = "SIMLIB_COMPILED"
+
+_NUMBA: list[Any] = []  # [numba module or None] once an import was tried
+_HELPERS: list[Callable] = []  # functions kernels call, compiled (and bound in their module) with numba's import
+
+
+def enabled() -> bool:
+    """Whether the compiled pass is on: ``SIMLIB_COMPILED`` is not 0 and numba can be imported (imports it)."""
+    if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return _numba() is not None
+
+
+def _numba():
+    """The numba module, imported on first use (None when it cannot be imported); its helpers bound."""
+    if not _NUMBA:
+        try:
+            import numba
+        except Exception:  # not installed, or broken against this NumPy: the NumPy path
+            numba = None
+        _NUMBA.append(numba)
+        if numba is not None:
+            for fn in _HELPERS:  # a kernel resolves the helpers it calls from its module's globals
+                fn.__globals__[fn.__name__] = jit(numba, fn)
+    return _NUMBA[0]
+
+
+def jit(numba, fn: Callable) -> Callable:
+    """``numba.njit(cache=True)(fn)``; compiled in memory when no cache location is writable."""
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available": a read-only install
+        return numba.njit(fn)
+
+
+class Kernel:
+    """A function compiled with numba when first called (numba imported then); see :func:`enabled`."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+        self._compiled: Callable | None = None
+
+    def __call__(self, *args):
+        if self._compiled is None:
+            numba = _numba()
+            if numba is None:
+                raise RuntimeError("numba is not available: check simlib.model.compiled.enabled() first")
+            self._compiled = jit(numba, self.fn)
+        return self._compiled(*args)
+
+
+def kernel(fn: Callable) -> Kernel:
+    """Decorator: ``fn`` becomes a :class:`Kernel`, compiled on first call."""
+    return Kernel(fn)
+
+
+def helper(fn: Callable) -> Callable:
+    """Decorator: a function kernels call; compiled and bound in its module when numba is imported."""
+    _HELPERS.append(fn)
+    return fn
+
+
+# -- NumPy's elementwise semantics, scalar by scalar -----------------------------------------------
+# Written as one comparison and a select, so that loops of them vectorise (an explicit NaN test does not).
+
+
+@helper
+def maximum(a, b):
+    """``np.maximum(a, b)`` for an ``a`` that is not NaN (a constant): ``a`` if ``a > b``, else ``b`` (NaN kept)."""
+    return a if a > b else b
+
+
+@helper
+def minimum(a, b):
+    """``np.minimum(a, b)`` for an ``a`` that is not NaN (a constant): ``a`` if ``a < b``, else ``b`` (NaN kept)."""
+    return a if a < b else b
+
+
+@helper
+def clip(x, lo, hi):
+    """``np.clip(x, lo, hi)``, ``min(max(x, lo), hi)`` by value (a -0.0 at ``lo = 0`` comes out +0.0).
+
+    NaN ``x`` is kept; ``lo`` and ``hi`` must not be NaN unless ``x`` is (as
+    where a count is bounded by the count it was drawn from).
+    """
+    y = lo if lo >= x else x
+    return hi if hi <= y else y
+
+
+@helper
+def normal_count(mean, var, z):
+    """:func:`simlib.model.production._normal_count` of one element, no upper bound."""
+    x = math.sqrt(var) * z + mean
+    return maximum(0.0, np.rint(x))
+
+
+@helper
+def normal_count_upto(mean, var, z, upper):
+    """:func:`simlib.model.production._normal_count` of one element, at most ``upper``."""
+    x = math.sqrt(var) * z + mean
+    return clip(np.rint(x), 0.0, upper)
+
+
+@helper
+def deal_revenue(conv, z, deal_value, cv):
+    """Revenue of ``conv`` telesales deals: ``conv x deal_value x max(0, 1 + cv / sqrt(max(conv, 1)) z)``."""
+    avg = cv / math.sqrt(maximum(1.0, conv))  # np.maximum(conv, 1.0): the same value, a NaN kept
+    avg = maximum(0.0, 1.0 + avg * z)
+    return conv * (deal_value * avg)
+
+
+# -- kernels ---------------------------------------------------------------------------------------
+
+
+@kernel
+def poisson_count(u, p0, lam, kmax, out):
+    """:func:`simlib.model.production.poisson_inv` from ``p0 = exp(-lam)``, flat arrays, into ``out``.
+
+    The count of ``k`` in 1..kmax with ``u > F(k-1)``, the CDF summed term
+    by term (``p_k = p_{k-1} lam / k``); the CDF never decreases, so an
+    element is finished at its first ``u <= F``.
+    """
+    for i in range(u.size):
+        ui, li, p = u[i], lam[i], p0[i]
+        cdf = p
+        c = 0.0
+        for k in range(1, kmax + 1):
+            if not ui > cdf:
+                break
+            c += 1.0
+            if k == kmax:
+                break
+            p = p * li
+            p = p / k
+            cdf = cdf + p
+        out[i] = c
+
+
+@helper
+def funnel_row(cm, lr, cr, zc, zl, zv, zd, deal_value, cv, calls, leads, conv, revenue):
+    """The telesales funnel on contiguous 1-D rows: mean calls ``cm``, capped lead rate ``lr``, conversion rate ``cr``.
+
+    ``cr`` is a row too; the order of operations is :func:`simlib.model.production.telesales_funnel`'s.
+    """
+    for i in range(cm.size):
+        m = cm[i]
+        c = normal_count(m, m, zc[i])
+        cl = c * lr[i]
+        ld = normal_count_upto(cl, (1.0 - lr[i]) * cl, zl[i], c)
+        lc = ld * cr[i]
+        cv_ = normal_count_upto(lc, lc * (1.0 - cr[i]), zv[i], ld)
+        calls[i], leads[i], conv[i] = c, ld, cv_
+        revenue[i] = deal_revenue(cv_, zd[i], deal_value, cv)
+
+
+@kernel
+def telesales_year(calls_mean, lr0, ramp, demand, cr, zc, zl, zv, zd, deal_value, cv, calls, leads, conv, revenue):
+    """:func:`simlib.model.production.telesales_funnel` at today's effort, (T, R, 12) arrays.
+
+    ``calls_mean`` (T, R) calls a month of a ramped rep, ``lr0`` (T, R) the
+    lead rate by territory, ``demand`` (T, 12), ``cr`` the capped
+    conversion rate; the outputs calls, leads, conversions and revenue
+    C-contiguous. Trial by trial, each trial's inputs are gathered into
+    contiguous rows and the funnel runs on the rows (vectorised).
+    """
+    T, R, M = ramp.shape
+    N = R * M
+    cm, lr, crs = np.empty(N), np.empty(N), np.full(N, cr)
+    z1, z2, z3, z4 = np.empty(N), np.empty(N), np.empty(N), np.empty(N)
+    for t in range(T):
+        for r in range(R):
+            for m in range(M):
+                i = r * M + m
+                cm[i] = calls_mean[t, r] * ramp[t, r, m]
+                lr[i] = minimum(0.95, lr0[t, r] * demand[t, m])
+                z1[i], z2[i], z3[i], z4[i] = zc[t, r, m], zl[t, r, m], zv[t, r, m], zd[t, r, m]
+        funnel_row(cm, lr, crs, z1, z2, z3, z4, deal_value, cv, calls[t].reshape(N), leads[t].reshape(N),
+                   conv[t].reshape(N), revenue[t].reshape(N))
+
+
+@kernel
+def telesales_month(calls_mean, ramp, act, lr0, demand, cr0, q, help_mult, zc, zl, zv, zd, deal_value, cv,
+                    calls, leads, conv, revenue):
+    """One telesales month of :meth:`simlib.model.production.SteppedYear._telesales`, (T, R) arrays.
+
+    ``ramp`` and the draws are the month's (T, R) views; ``act`` the
+    activity multiplier ``(e f)**beta`` and ``q`` the quality multiplier,
+    (T, R) (computed in NumPy); ``help_mult`` (T, R); ``demand`` (T,);
+    ``cr0`` the role's conversion rate. Writes calls, leads, conversions
+    and revenue (C-contiguous), trial by trial through :func:`funnel_row`.
+    """
+    T, R = calls_mean.shape
+    cm, lr, cr = np.empty(R), np.empty(R), np.empty(R)
+    z1, z2, z3, z4 = np.empty(R), np.empty(R), np.empty(R), np.empty(R)
+    for t in range(T):
+        d = demand[t]
+        for r in range(R):
+            cm[r] = calls_mean[t, r] * ramp[t, r] * act[t, r]
+            lr[r] = minimum(0.95, lr0[t, r] * d)
+            cr[r] = minimum(0.95, cr0 * q[t, r] * help_mult[t, r])
+            z1[r], z2[r], z3[r], z4[r] = zc[t, r], zl[t, r], zv[t, r], zd[t, r]
+        funnel_row(cm, lr, cr, z1, z2, z3, z4, deal_value, cv, calls[t], leads[t], conv[t], revenue[t])
