@@ -234,3 +234,50 @@ def telesales_month(calls_mean, ramp, act, lr0, demand, cr0, q, help_mult, zc, z
             cr[r] = minimum(0.95, cr0 * q[t, r] * help_mult[t, r])
             z1[r], z2[r], z3[r], z4[r] = zc[t, r], zl[t, r], zv[t, r], zd[t, r]
         funnel_row(cm, lr, cr, z1, z2, z3, z4, deal_value, cv, calls[t], leads[t], conv[t], revenue[t])
+
+
+@kernel
+def binomial_count(u, n, pmf0, p, kmax, out):
+    """:func:`simlib.model.production.binomial_inv` from ``pmf0 = (1 - p)**n``, flat arrays (``n > 0``), into ``out``.
+
+    The count of ``k`` in 0..kmax-1 with ``u > F(k)`` and ``k < n``; once
+    false it stays false (the CDF never decreases).
+    """
+    for i in range(u.size):
+        ui, ni, pi = u[i], n[i], p[i]
+        pmf = pmf0[i]
+        cdf = pmf
+        c = 0.0
+        for k in range(kmax):
+            if not (ui > cdf and k < ni):
+                break
+            c += 1.0
+            pmf = pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
+            cdf = cdf + pmf
+        out[i] = c
+
+
+@kernel
+def channel_year(opened, demand, ramp, base0, z, cv, mature, decay, new_rev, revenue):
+    """:meth:`simlib.model.production.RoleProcess._channel_year`'s partners' and total revenue, (T, R, 12).
+
+    ``opened`` partners opened, ``demand`` (T, 12), ``base0`` (T, R)
+    existing revenue by territory and ability, ``z`` the revenue normals,
+    ``decay`` ``exp(-1 / partner_ramp_months)`` (from NumPy). Each rep's
+    partners opened and ramping are carried month to month.
+    """
+    T, R, M = ramp.shape
+    for t in range(T):
+        for r in range(R):
+            n_cum = 0.0
+            state = 0.0
+            b = base0[t, r]
+            for m in range(M):
+                d = demand[t, m]
+                nr = mature * (n_cum - state) * d
+                op = opened[t, r, m]
+                state = (state + op) * decay
+                n_cum = n_cum + op
+                existing = maximum(0.0, b * d * ramp[t, r, m] * (1.0 + cv * z[t, r, m]))
+                new_rev[t, r, m] = nr
+                revenue[t, r, m] = existing + nr

@@ -98,6 +98,11 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     if np.ndim(p):
         p = np.ravel(np.broadcast_to(p, shape))[idx]
     pmf = (1.0 - p) ** n
+    if compiled.enabled():  # the same count element by element (the power above, in NumPy)
+        got = np.empty(idx.size)
+        compiled.binomial_count(u, n, pmf, np.broadcast_to(p, n.shape).astype(float), kmax, got)
+        out[idx] = got
+        return out.reshape(shape)
     cdf = pmf.copy()
     for k in range(0, kmax):
         more = (u > cdf) & (k < n)
@@ -467,6 +472,13 @@ class RoleProcess:
         def opened(m):
             return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
 
+        def both(m):  # partners' revenue and the total, together
+            new_rev, rev = np.empty(ramp.shape), np.empty(ramp.shape)
+            compiled.channel_year(m["partners_opened"], demand[:, 0, :], ramp,
+                                  p.existing_revenue_per_month * w.territory * w.ability, d["revenue"], p.revenue_cv,
+                                  p.partner_mature_revenue, np.exp(-1.0 / p.partner_ramp_months), new_rev, rev)
+            return {"partner_revenue_new": new_rev, "revenue": rev}
+
         def new_revenue(m):
             op = m["partners_opened"]
             new_rev = np.empty(op.shape)
@@ -484,6 +496,9 @@ class RoleProcess:
             existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"]))
             return existing + m["partner_revenue_new"]
 
+        if compiled.enabled():
+            shared = _once(both)
+            revenue, new_revenue = _part(shared, "revenue"), _part(shared, "partner_revenue_new")
         return {
             "revenue": revenue,
             "partners_opened": opened,
