@@ -311,29 +311,40 @@ def compiled_state() -> str:
     """Whether the compiled pass (:mod:`simlib.model.compiled`) is on, and why not when it is off."""
     from simlib.model import compiled
 
+    setting = f"{compiled.ENV}={os.environ.get(compiled.ENV, 'auto')}"
+    if compiled.mode() == "off":
+        return f"off ({setting}: the NumPy path)"
+    if compiled.mode() == "auto":
+        return f"auto ({setting}: on once a process has simulated {compiled.AUTO_AFTER:,} rep-months)"
     if compiled.enabled():
         import numba
 
-        return f"on (numba {numba.__version__}; {compiled.ENV}=0 turns it off)"
-    if os.environ.get(compiled.ENV, "1").strip().lower() in ("0", "false", "no", "off"):
-        return f"off ({compiled.ENV}={os.environ[compiled.ENV]}: the NumPy path)"
+        return f"on (numba {numba.__version__}; {setting}, {compiled.ENV}=0 turns it off)"
     return "off (numba cannot be imported: the NumPy path)"
 
 
+def compiled_on() -> str:
+    """Turn the compiled pass on for this process's figures when it is ``auto`` (a long run turns it on anyway:
+    the figures are throughputs); its state, for the report. Subprocesses (start-up, report) keep the setting."""
+    from simlib.model import compiled
+
+    if compiled.mode() == "auto":
+        compiled.use(True)
+        return compiled_state() + " (auto: on for the figures measured in this process)"
+    return compiled_state()
+
+
 def _on_path(compiled_on: bool, fn):
-    """``fn`` run with the compiled pass on or off (the NumPy path), the environment restored after."""
+    """``fn`` run with the compiled pass on or off (the NumPy path), the setting restored after."""
     from simlib.model import compiled
 
     def run():
-        old = os.environ.get(compiled.ENV)
-        os.environ[compiled.ENV] = "1" if compiled_on else "0"
+        before = compiled.mode()
+        compiled.use(compiled_on)
         try:
             fn()
         finally:
-            if old is None:
-                del os.environ[compiled.ENV]
-            else:
-                os.environ[compiled.ENV] = old
+            compiled.use({"on": True, "off": False}.get(before))
 
     return run
 
@@ -348,7 +359,7 @@ def compiled_figure(scen, T: int, repeat: int) -> dict:
     from simlib.model import compiled
 
     print(f"      compiled pass: {compiled_state()}")
-    if not compiled.enabled():
+    if compiled.mode() == "off" or not compiled.enabled():
         return {}
     cand = next(p for p in scen.plans if p != scen.current_plan)
     Td = max(100, T // 4)
@@ -374,7 +385,7 @@ def dynamic_only(quick: bool) -> dict:
 
     scen = load_scenario(DEFAULT)
     simulate(scen, None, trials=8, rng=0, behaviour="none")  # warm up
-    print(f"[2] behaviour on ('dynamic'), load average {os.getloadavg()[0]:.1f}; compiled pass {compiled_state()}:")
+    print(f"[2] behaviour on ('dynamic'), load average {os.getloadavg()[0]:.1f}; compiled pass {compiled_on()}:")
     return dynamic_figure(scen, 300 if quick else 2000, 3 if quick else 5, quick)
 
 
@@ -480,7 +491,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
     cores = cpu_count()
     print(f"simlib benchmarks ({'quick' if quick else 'full'}); {cores} cores, load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; numpy {np.__version__}; python {sys.version.split()[0]}; "
-          f"compiled pass {compiled_state()}")
+          f"compiled pass {compiled_on()}")
     print("timings are best-of-N wall times on a shared machine; compare the ratios measured in this run.\n")
     rep = {}
 

@@ -24,7 +24,16 @@ from simlib.model import compiled
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.model.production import poisson_inv
 
-pytestmark = pytest.mark.skipif(not compiled.enabled(), reason="numba is not available: nothing compiled to compare")
+
+def _numba_works() -> bool:
+    compiled.use(True)
+    try:
+        return compiled.enabled()
+    finally:
+        compiled.use(None)
+
+
+pytestmark = pytest.mark.skipif(not _numba_works(), reason="numba is not available: nothing compiled to compare")
 
 SHIPPED = Path(__file__).resolve().parents[1] / "simlib" / "shipped" / "scenarios"
 SCENARIOS = sorted(p for p in SHIPPED.rglob("*.yaml"))
@@ -49,11 +58,30 @@ def _same_result(a, b, what):
         assert np.array_equal(_bits(getattr(a.raw, k)), _bits(getattr(b.raw, k))), (what, k)
 
 
-def test_the_switch_turns_the_compiled_pass_off(monkeypatch):
+def test_the_switch_turns_the_compiled_pass_off_and_on(monkeypatch):
     monkeypatch.setenv(compiled.ENV, "0")
     assert not compiled.enabled()
     monkeypatch.setenv(compiled.ENV, "1")
     assert compiled.enabled()
+    compiled.use(False)  # the process's setting is over the environment's
+    assert not compiled.enabled()
+    compiled.use(None)
+    assert compiled.enabled()
+
+
+def test_auto_leaves_small_runs_on_the_numpy_path_and_turns_on_for_large_work():
+    """By default a small run does not pay for importing numba; a process that has simulated enough does."""
+    code = (
+        "import os, sys; os.environ.pop('SIMLIB_COMPILED', None)\n"
+        "from simlib import simulate, load_scenario\n"
+        "from simlib.model import compiled\n"
+        f"s = load_scenario({str(DEFAULT)!r})\n"
+        "simulate(s, None, trials=20, rng=3, behaviour='dynamic')\n"
+        "assert compiled.mode() == 'auto' and 'numba' not in sys.modules, 'a small run imported numba'\n"
+        "compiled.note_work(compiled.AUTO_AFTER)\n"
+        "assert compiled.enabled() and 'numba' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: str(p.relative_to(SHIPPED)))

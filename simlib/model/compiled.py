@@ -11,13 +11,20 @@ implementations of those differ from the compiled ones in the last bit on a
 few percent of inputs. No ``fastmath`` (it would reorder and contract), no
 ``parallel``.
 
-numba is imported when a kernel is first called, not when simlib is
+numba is imported when a kernel is first needed, not when simlib is
 imported; kernels are compiled once per signature and cached on disk
 (``cache=True``, in ``__pycache__`` beside this file or numba's user cache
 when that is read-only; without any writable cache they are compiled in
-memory). :func:`enabled` says whether the compiled pass is on: numba can
-be imported and the environment variable ``SIMLIB_COMPILED`` is not ``0``
-(set it to ``0`` to force the NumPy path).
+memory). Importing numba and loading the cached kernels costs a process
+about half a second, which a small run does not win back, so by default
+(``auto``) a process turns the compiled pass on once it has simulated
+:data:`AUTO_AFTER` rep-months on the NumPy path (or numba is already
+imported): a sweep, an optimisation or a large run, not ``simlib run
+--help`` or a quick look. The environment variable ``SIMLIB_COMPILED``
+sets it: ``1`` always on (when numba can be imported), ``0`` always off
+(the NumPy path), unset or ``auto`` as above; :func:`use` sets it for the
+process. :func:`enabled` says whether it is on; the numbers are the same
+either way.
 """
 
 from __future__ import annotations
@@ -29,16 +36,39 @@ from typing import Any
 
 import numpy as np
 
-#: the environment variable that turns the compiled pass off (``0``, ``false``, ``no``, ``off``)
+#: the environment variable that sets the compiled pass: ``1`` on, ``0`` off (the NumPy path), ``auto`` (unset)
 ENV = "SIMLIB_COMPILED"
+#: rep-months a process simulates on the NumPy path before ``auto`` turns the compiled pass on (where the
+#: half second of importing numba and loading the kernels is about won back, at ~30 ns a rep-month)
+AUTO_AFTER = 20_000_000
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 _NUMBA: list[Any] = []  # [numba module or None] once an import was tried
 _HELPERS: list[Callable] = []  # functions kernels call, compiled (and bound in their module) with numba's import
+_MODE: list[str | None] = [None]  # this process's setting (use), over the environment's
+_WORK = [0]  # rep-months simulated by this process (note_work)
+
+
+def mode() -> str:
+    """The setting in force: ``"on"``, ``"off"`` or ``"auto"`` (:func:`use`, else ``SIMLIB_COMPILED``)."""
+    v = (_MODE[0] if _MODE[0] is not None else os.environ.get(ENV, "auto")).strip().lower()
+    return "on" if v in _ON else "off" if v in _OFF else "auto"
+
+
+def use(on: bool | None) -> None:
+    """Set the compiled pass for this process: on (True), off (False), or back to ``SIMLIB_COMPILED`` (None)."""
+    _MODE[0] = None if on is None else ("1" if on else "0")
+
+
+def note_work(rep_months: int) -> None:
+    """Count rep-months simulated by this process (``auto`` turns the compiled pass on past :data:`AUTO_AFTER`)."""
+    _WORK[0] += int(rep_months)
 
 
 def enabled() -> bool:
-    """Whether the compiled pass is on: ``SIMLIB_COMPILED`` is not 0 and numba can be imported (imports it)."""
-    if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+    """Whether the compiled pass is on now (see :func:`mode`); imports numba when it turns on."""
+    m = mode()
+    if m == "off" or (m == "auto" and not _NUMBA and _WORK[0] < AUTO_AFTER):
         return False
     return _numba() is not None
 

@@ -693,6 +693,7 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
     only those stepped in the history; the year's other measures are
     computed when first looked up, the same numbers (:class:`SteppedYear`).
     """
+    compiled.note_work(world.ramp.size)  # rep-months (the compiled pass's auto setting counts them)
     proc = RoleProcess(world)
     if policy is None:
         return proc.year()
