@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import math
 
-from simlib.model.compiled import kernel
+from simlib.model.compiled import helper, kernel
+
+
+@helper
+def grid_point(x, x_lo, x_h, x_n):
+    """The state ``x`` on the grid ``x_lo + i x_h``: (``i``, the weight ``w`` of ``i + 1``), as :func:`lookup` places it."""
+    top = x_n - 1.0
+    u = (x - x_lo) / x_h
+    u = 0.0 if 0.0 >= u else u  # np.maximum(u, 0.0): of two zeros the second, NaN kept
+    u = top if top <= u else u  # np.minimum(u, X_N - 1)
+    fi = math.floor(u)
+    fi = top - 1.0 if top - 1.0 <= fi else fi
+    return int(fi), u - fi
 
 
 @kernel
@@ -26,19 +38,52 @@ def lookup(flat, step, base, gaps, weights, month_off, x, x_lo, x_h, x_n, out):
     ``weight x (flat[j] + w step[j])``, corner by corner.
     """
     T, R = x.shape
-    top = x_n - 1.0
     for t in range(T):
         for r in range(R):
-            u = (x[t, r] - x_lo) / x_h
-            u = 0.0 if 0.0 >= u else u  # np.maximum(u, 0.0): of two zeros the second, NaN kept
-            u = top if top <= u else u  # np.minimum(u, X_N - 1)
-            fi = math.floor(u)
-            fi = top - 1.0 if top - 1.0 <= fi else fi
-            w = u - fi
-            j = int(fi) + base[t, r] + month_off
+            i, w = grid_point(x[t, r], x_lo, x_h, x_n)
+            j = i + base[t, r] + month_off
             acc = 0.0
-            for c in range(gaps.size):
+            for c in range(gaps.size):  # corner by corner (the arrays are not passed on: a call would copy them)
                 k = j + gaps[c]
                 v = (step[k] * w + flat[k]) * weights[c, t, r]
                 acc = v if c == 0 else acc + v
             out[t, r] = acc
+
+
+@kernel
+def effort_change(p_tab, p_corners, p_off, p_x, c_tab, c_corners, c_off, c_x, grid, bounds, xp, left, er, q_floor,
+                  model_effort, effort, expected_left):
+    """A month of :meth:`simlib.behaviour.policy.DynamicPolicy.__call__` (effort on, a candidate plan), (T, R).
+
+    Each plan's (``p_`` the plan's, ``c_`` the current plan's) ``tab`` is
+    (flat, step), ``corners`` (base, gaps, weights), ``off`` the month's
+    offset and ``x`` the state looked up (:func:`lookup`); ``grid`` is
+    (x_lo, x_h, x_n), ``bounds`` (min, max) effort. Writes the plan's model
+    effort, the effort ``clip(e_P / max(e_C, 1e-9), lo, hi)`` and the
+    expected attainment by the period end, ``xp + left x er / q_floor``.
+    """
+    (pf, ps), (pb, pg, pw), (cf, cs), (cb, cg, cw) = p_tab, p_corners, c_tab, c_corners
+    x_lo, x_h, x_n = grid
+    lo, hi = bounds
+    T, R = xp.shape
+    for t in range(T):
+        for r in range(R):
+            i, w = grid_point(p_x[t, r], x_lo, x_h, x_n)
+            j = i + pb[t, r] + p_off
+            ep = 0.0
+            for c in range(pg.size):  # :func:`lookup`'s corners, written out
+                k = j + pg[c]
+                v = (ps[k] * w + pf[k]) * pw[c, t, r]
+                ep = v if c == 0 else ep + v
+            i, w = grid_point(c_x[t, r], x_lo, x_h, x_n)
+            j = i + cb[t, r] + c_off
+            ec = 0.0
+            for c in range(cg.size):
+                k = j + cg[c]
+                v = (cs[k] * w + cf[k]) * cw[c, t, r]
+                ec = v if c == 0 else ec + v
+            model_effort[t, r] = ep
+            e = ep / (1e-9 if 1e-9 >= ec else ec)  # np.maximum(ec, 1e-9): of equals the second, NaN kept
+            e = lo if lo >= e else e  # np.maximum(e, lo)
+            effort[t, r] = hi if hi <= e else e  # np.minimum(e, hi)
+            expected_left[t, r] = xp[t, r] + left * er[t, r] / q_floor[t, r]
