@@ -87,3 +87,33 @@ def effort_change(p_tab, p_corners, p_off, p_x, c_tab, c_corners, c_off, c_x, gr
             e = lo if lo >= e else e  # np.maximum(e, lo)
             effort[t, r] = hi if hi <= e else e  # np.minimum(e, hi)
             expected_left[t, r] = xp[t, r] + left * er[t, r] / q_floor[t, r]
+
+
+@kernel
+def timing_move(tab, corners, month_off, x, grid, er, share_next, share_now, d, now, later, pushed, discount):
+    """A plan's timing choice at a period end (:meth:`simlib.behaviour.policy.DynamicPolicy._move`), (T, R).
+
+    The shift ``z`` looked up at state ``x`` (:func:`lookup`); deals pulled
+    from next month, ``z er share_next`` where ``z > 0``, written as the
+    revenue added now net of the discount ``d``, taken out of later months
+    and the discount; deals pushed out of this month, ``-z er share_now``
+    where ``z < 0``.
+    """
+    (flat, step), (base, gaps, weights) = tab, corners
+    x_lo, x_h, x_n = grid
+    T, R = x.shape
+    keep = 1 - d
+    for t in range(T):
+        for r in range(R):
+            i, w = grid_point(x[t, r], x_lo, x_h, x_n)
+            j = i + base[t, r] + month_off
+            z = 0.0
+            for c in range(gaps.size):  # :func:`lookup`'s corners, written out
+                k = j + gaps[c]
+                v = (step[k] * w + flat[k]) * weights[c, t, r]
+                z = v if c == 0 else z + v
+            pulled = z * (er[t, r] * share_next) if z > 0 else 0.0
+            now[t, r] = pulled * keep
+            later[t, r] = -pulled
+            pushed[t, r] = -z * (er[t, r] * share_now) if z < 0 else 0.0
+            discount[t, r] = pulled * d

@@ -395,7 +395,13 @@ class DynamicPolicy(PolicyBase):
         if m not in tr.rs.ends:
             return 0.0, 0.0, 0.0, 0.0
         x = tr.x(m, hist, through=m)
-        z = tr.lookup("shift", m, x if np.isscalar(held) and held == 0.0 else x + held)
+        x = x if np.isscalar(held) and held == 0.0 else x + held
+        if x.shape == tr.quota.shape and tr.packed() is not None and compiled.enabled():
+            out = tuple(np.empty(x.shape) for _ in range(4))  # (now, later, pushed, discount)
+            kernels_compiled.timing_move(tr.rs.table("shift"), tr.packed(), m * X_N, x, (X_LO, X_H, X_N), self.er,
+                                         float(tr.rs.prof[(m + 1) % MONTHS]), float(tr.rs.prof[m]), float(d), *out)
+            return out
+        z = tr.lookup("shift", m, x)
         nxt = self.er * tr.rs.prof[(m + 1) % MONTHS]
         cur = self.er * tr.rs.prof[m]
         pulled = np.where(z > 0, z * nxt, 0.0)  # next month's deals closed now
