@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from simlib.model.compiled import helper, kernel
 
 
 @helper
-def grid_point(x, x_lo, x_h, x_n):
-    """The state ``x`` on the grid ``x_lo + i x_h``: (``i``, the weight ``w`` of ``i + 1``), as :func:`lookup` places it."""
+def place_row(x, t, base, month_off, x_lo, x_h, x_n, J, W):
+    """Row ``t`` of states ``x`` placed on the grid ``x_lo + i x_h``: each rep's first table index ``J`` (its type
+    corner's ``base`` plus the month's offset plus ``i``) and the weight ``W`` of ``i + 1``, as :func:`lookup` does.
+
+    A loop of its own, apart from the table reads, so that it vectorises.
+    """
     top = x_n - 1.0
-    u = (x - x_lo) / x_h
-    u = 0.0 if 0.0 >= u else u  # np.maximum(u, 0.0): of two zeros the second, NaN kept
-    u = top if top <= u else u  # np.minimum(u, X_N - 1)
-    fi = math.floor(u)
-    fi = top - 1.0 if top - 1.0 <= fi else fi
-    return int(fi), u - fi
+    for r in range(J.size):
+        u = (x[t, r] - x_lo) / x_h
+        u = 0.0 if 0.0 >= u else u  # np.maximum(u, 0.0): of two zeros the second, NaN kept
+        u = top if top <= u else u  # np.minimum(u, X_N - 1)
+        fi = math.floor(u)
+        fi = top - 1.0 if top - 1.0 <= fi else fi
+        W[r] = u - fi
+        J[r] = int(fi) + base[t, r] + month_off
 
 
 @kernel
@@ -38,10 +46,11 @@ def lookup(flat, step, base, gaps, weights, month_off, x, x_lo, x_h, x_n, out):
     ``weight x (flat[j] + w step[j])``, corner by corner.
     """
     T, R = x.shape
+    J, W = np.empty(R, dtype=np.intp), np.empty(R)
     for t in range(T):
+        place_row(x, t, base, month_off, x_lo, x_h, x_n, J, W)
         for r in range(R):
-            i, w = grid_point(x[t, r], x_lo, x_h, x_n)
-            j = i + base[t, r] + month_off
+            j, w = J[r], W[r]
             acc = 0.0
             for c in range(gaps.size):  # corner by corner (the arrays are not passed on: a call would copy them)
                 k = j + gaps[c]
@@ -66,17 +75,18 @@ def effort_change(p_tab, p_corners, p_off, p_x, c_tab, c_corners, c_off, c_x, gr
     x_lo, x_h, x_n = grid
     lo, hi = bounds
     T, R = xp.shape
+    JP, WP, JC, WC = np.empty(R, dtype=np.intp), np.empty(R), np.empty(R, dtype=np.intp), np.empty(R)
     for t in range(T):
+        place_row(p_x, t, pb, p_off, x_lo, x_h, x_n, JP, WP)
+        place_row(c_x, t, cb, c_off, x_lo, x_h, x_n, JC, WC)
         for r in range(R):
-            i, w = grid_point(p_x[t, r], x_lo, x_h, x_n)
-            j = i + pb[t, r] + p_off
+            j, w = JP[r], WP[r]
             ep = 0.0
             for c in range(pg.size):  # :func:`lookup`'s corners, written out
                 k = j + pg[c]
                 v = (ps[k] * w + pf[k]) * pw[c, t, r]
                 ep = v if c == 0 else ep + v
-            i, w = grid_point(c_x[t, r], x_lo, x_h, x_n)
-            j = i + cb[t, r] + c_off
+            j, w = JC[r], WC[r]
             ec = 0.0
             for c in range(cg.size):
                 k = j + cg[c]
@@ -103,10 +113,11 @@ def timing_move(tab, corners, month_off, x, grid, er, share_next, share_now, d, 
     x_lo, x_h, x_n = grid
     T, R = x.shape
     keep = 1 - d
+    J, W = np.empty(R, dtype=np.intp), np.empty(R)
     for t in range(T):
+        place_row(x, t, base, month_off, x_lo, x_h, x_n, J, W)
         for r in range(R):
-            i, w = grid_point(x[t, r], x_lo, x_h, x_n)
-            j = i + base[t, r] + month_off
+            j, w = J[r], W[r]
             z = 0.0
             for c in range(gaps.size):  # :func:`lookup`'s corners, written out
                 k = j + gaps[c]
