@@ -211,6 +211,22 @@ def test_a_read_only_install_compiles_in_memory():
     assert NoCache.calls == [{"cache": True}, {}]
 
 
+def test_with_no_writable_cache_numba_compiles_in_memory_and_gives_the_same_numbers():
+    """numba finds no place for its cache (a read-only install, no writable home): no crash, the same counts."""
+    code = (
+        "import numpy as np, numba.core.caching as c\n"
+        "impl = getattr(c, 'CacheImpl', None) or getattr(c, '_CacheImpl')  # (renamed in numba 0.6x)\n"
+        "impl._locator_classes = []  # no cache location: what numba finds when nothing is writable\n"
+        "from simlib.model import compiled\n"
+        "from simlib.model.production import poisson_inv\n"
+        "rng = np.random.default_rng(0); u, lam = rng.random(500), rng.random(500) * 3\n"
+        "compiled.use(True); on = poisson_inv(u, lam, 12)\n"
+        "compiled.use(False); off = poisson_inv(u, lam, 12)\n"
+        "assert np.array_equal(on, off) and compiled.poisson_count._compiled is not None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
 def test_without_numba_simlib_takes_the_numpy_path():
     """numba that cannot be imported: the compiled pass is off and runs give the same numbers."""
     code = (
