@@ -227,6 +227,23 @@ def test_with_no_writable_cache_numba_compiles_in_memory_and_gives_the_same_numb
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
+def test_kernels_of_a_module_imported_after_numba_still_compile():
+    """The policy's kernels, imported after numba was loaded for production's, call their compiled helpers."""
+    code = (
+        "import sys, numpy as np\n"
+        "from simlib.model import compiled\n"
+        "compiled.use(True); assert compiled.enabled()\n"
+        "assert 'simlib.behaviour.compiled' not in sys.modules\n"
+        "from simlib.behaviour import compiled as bc\n"
+        "flat, step = np.arange(200.0), np.ones(200)\n"
+        "x = np.array([[0.0, 0.5]]); out = np.empty((1, 2))\n"
+        "bc.lookup(flat, step, np.zeros((1, 2), dtype=np.intp), np.array([0, 100]), np.full((2, 1, 2), 0.5),\n"
+        "          0, x, 0.0, 0.25, 81, out)\n"
+        "assert np.array_equal(out, [[50.0, 52.0]]), out  # the two corners' mean at grid points 0 and 2\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
 def test_without_numba_simlib_takes_the_numpy_path():
     """numba that cannot be imported: the compiled pass is off and runs give the same numbers."""
     code = (

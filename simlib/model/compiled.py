@@ -119,9 +119,11 @@ def kernel(fn: Callable) -> Kernel:
 
 
 def helper(fn: Callable) -> Callable:
-    """Decorator: a function kernels call; compiled and bound in its module when numba is imported."""
+    """Decorator: a function kernels call; compiled and bound in its module when numba is imported
+    (at once when it already is: a module of kernels imported after the first kernel ran)."""
     _HELPERS.append(fn)
-    return fn
+    numba = _NUMBA[0] if _NUMBA else None
+    return fn if numba is None else jit(numba, fn)
 
 
 # -- NumPy's elementwise semantics, scalar by scalar -----------------------------------------------
