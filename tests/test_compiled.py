@@ -230,7 +230,8 @@ def test_with_no_writable_cache_numba_compiles_in_memory_and_gives_the_same_numb
 def test_kernels_of_a_module_imported_after_numba_still_compile():
     """The policy's kernels, imported after numba was loaded for production's, call their compiled helpers."""
     code = (
-        "import sys, numpy as np\n"
+        "import sys, numpy as np, numba.core.caching as c\n"
+        "(getattr(c, 'CacheImpl', None) or getattr(c, '_CacheImpl'))._locator_classes = []  # compiled, not loaded\n"
         "from simlib.model import compiled\n"
         "compiled.use(True); assert compiled.enabled()\n"
         "assert 'simlib.behaviour.compiled' not in sys.modules\n"
