@@ -124,7 +124,7 @@ class Track:
         self._gaps = [int(g.flat[0]) if g.size else 0 for g in gaps]
         self._floor = [np.maximum(self.target[..., p], 1e-12) for p in range(len(rs.starts))] if relief is None else None
         self._run: tuple | None = None
-        self._packed: tuple | None = None  # (gaps, base, weights) for the compiled lookup
+        self._packed: tuple | None = None  # (base, gaps, weights) for the compiled lookups (packed())
 
     def x(self, m: int, hist: History, through: int | None = None) -> np.ndarray:
         """Period attainment before month m (or through month ``through`` inclusive)."""
