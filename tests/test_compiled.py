@@ -134,9 +134,10 @@ def _awkward(n: int, rng) -> np.ndarray:
     return x
 
 
-def test_scalar_helpers_are_numpys_ufuncs_bit_for_bit():
+def test_scalar_helpers_are_numpys_ufuncs_bit_for_bit(monkeypatch):
     rng = np.random.default_rng(0)
     x = _awkward(5000, rng)  # long enough for NumPy's vectorised loops
+    monkeypatch.setenv(compiled.ENV, "1")
     assert compiled.enabled()
     numba = sys.modules["numba"]
 
