@@ -11,7 +11,9 @@ Figures:
 2. engine throughput, rep-months per second, behaviour off, and the cost of
    a rep-month in normal draws (target <= 10 with behaviour off); behaviour
    on (``dynamic``): a plan's set-up (solved once per run) and each candidate
-   plan's run in normal draws per rep-month (target <= 20);
+   plan's run in normal draws per rep-month (target <= 20); whether the compiled pass
+   (:mod:`simlib.model.compiled`, numba) is on, and both figures compiled and on the
+   NumPy path in the same run;
 3. speed-up over the plain-Python per-rep reference (:mod:`simlib.model.reference`),
    target >= 100x;
 4. peak memory (peak RSS, ``VmHWM``, of a fresh process) at several trial
@@ -305,13 +307,85 @@ def dynamic_figure(scen, T: int, repeat: int, quick: bool) -> dict:
             "dynamic_setup_seconds_per_candidate": _median(list(setup.values())), "dynamic_setup_current_seconds": t_cur}
 
 
+def compiled_state() -> str:
+    """Whether the compiled pass (:mod:`simlib.model.compiled`) is on, and why not when it is off."""
+    from simlib.model import compiled
+
+    setting = f"{compiled.ENV}={os.environ.get(compiled.ENV, 'auto')}"
+    if compiled.mode() == "off":
+        return f"off ({setting}: the NumPy path)"
+    if compiled.mode() == "auto":
+        return f"auto ({setting}: on once a process has simulated {compiled.AUTO_AFTER:,} rep-months)"
+    if compiled.enabled():
+        import numba
+
+        return f"on (numba {numba.__version__}; {setting}, {compiled.ENV}=0 turns it off)"
+    return "off (numba cannot be imported: the NumPy path)"
+
+
+def compiled_on() -> str:
+    """Turn the compiled pass on for this process's figures when it is ``auto`` (a long run turns it on anyway:
+    the figures are throughputs); its state, for the report. Subprocesses (start-up, report) keep the setting."""
+    from simlib.model import compiled
+
+    if compiled.mode() == "auto":
+        compiled.use(True)
+        return compiled_state() + " (auto: on for the figures measured in this process)"
+    return compiled_state()
+
+
+def _on_path(compiled_on: bool, fn):
+    """``fn`` run with the compiled pass on or off (the NumPy path), the setting restored after."""
+    from simlib.model import compiled
+
+    def run():
+        before = compiled.mode()
+        compiled.use(compiled_on)
+        try:
+            fn()
+        finally:
+            compiled.use({"on": True, "off": False}.get(before))
+
+    return run
+
+
+def compiled_figure(scen, T: int, repeat: int) -> dict:
+    """The compiled pass against the NumPy path in this run: behaviour off (1 plan) and a candidate plan under dynamic.
+
+    Normal draws per rep-month, medians of interleaved runs each over a floor measured just before it
+    (the same measure as figure 2); skipped when the compiled pass is off.
+    """
+    from simlib import simulate
+    from simlib.model import compiled
+
+    print(f"      compiled pass: {compiled_state()}")
+    if compiled.mode() == "off" or not compiled.enabled():
+        return {}
+    cand = next(p for p in scen.plans if p != scen.current_plan)
+    Td = max(100, T // 4)
+    off = lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None)  # noqa: E731
+    dyn = lambda: simulate(scen, [cand], reference=cand, trials=Td, rng=0, behaviour="dynamic", executor=None)  # noqa: E731
+    fns = {(k, on): _on_path(on, fn) for k, fn in (("off", off), ("dyn", dyn)) for on in (True, False)}
+    for fn in fns.values():
+        fn()  # warm up (kernels compiled or loaded from the cache; the plan solved)
+    runs = paired_runs(fns, repeat)
+    rms = {"off": T * scen.headcount * 12, "dyn": Td * scen.headcount * 12}
+    norm = {k: _median(s_ / rms[k[0]] / f for s_, f in v) for k, v in runs.items()}
+    print(f"      compiled vs NumPy path, same run (normal draws per rep-month, medians of {repeat}): behaviour off "
+          f"{norm['off', True]:.1f} vs {norm['off', False]:.1f}; candidate plan {cand} under 'dynamic' "
+          f"{norm['dyn', True]:.1f} vs {norm['dyn', False]:.1f}")
+    return {"compiled_off_normals_per_rep_month": norm["off", True], "numpy_off_normals_per_rep_month": norm["off", False],
+            "compiled_dynamic_normals_per_rep_month": norm["dyn", True],
+            "numpy_dynamic_normals_per_rep_month": norm["dyn", False]}
+
+
 def dynamic_only(quick: bool) -> dict:
     """``--only dynamic``: :func:`dynamic_figure` alone, at the sizes of the full (or ``--quick``) run."""
     from simlib import load_scenario, simulate
 
     scen = load_scenario(DEFAULT)
     simulate(scen, None, trials=8, rng=0, behaviour="none")  # warm up
-    print(f"[2] behaviour on ('dynamic'), load average {os.getloadavg()[0]:.1f}:")
+    print(f"[2] behaviour on ('dynamic'), load average {os.getloadavg()[0]:.1f}; compiled pass {compiled_on()}:")
     return dynamic_figure(scen, 300 if quick else 2000, 3 if quick else 5, quick)
 
 
@@ -416,7 +490,8 @@ def run(quick: bool = False, dask: bool = True) -> int:
     scen = load_scenario(DEFAULT)
     cores = cpu_count()
     print(f"simlib benchmarks ({'quick' if quick else 'full'}); {cores} cores, load average "
-          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; numpy {np.__version__}; python {sys.version.split()[0]}")
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; numpy {np.__version__}; python {sys.version.split()[0]}; "
+          f"compiled pass {compiled_on()}")
     print("timings are best-of-N wall times on a shared machine; compare the ratios measured in this run.\n")
     rep = {}
 
@@ -470,6 +545,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
           f"= {ratio5:.1f} normal draws per plan-rep-month ({best5 / best1:.2f}x the time of one plan for "
           f"{nplans}x the plans; best runs)")
     rep.update(dynamic_figure(scen, T, rpt, quick))
+    rep.update(compiled_figure(scen, T, rpt))
     print("      where the time goes (behaviour off, top functions by own time):")
     print(profile_engine(scen, 200 if quick else 500))
 

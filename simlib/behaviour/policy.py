@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from simlib.behaviour import compiled as kernels_compiled
 from simlib.behaviour.kernels import X_H, X_LO, X_N
 from simlib.behaviour.types import type_corners
+from simlib.model import compiled
 from simlib.model.contracts import BASELINE, Controls, History, Moves, PolicyBase, PolicyRecord
 from simlib.model.population import RoleWorld
 from simlib.scenario import MONTHS, Behaviour
@@ -122,6 +124,7 @@ class Track:
         self._gaps = [int(g.flat[0]) if g.size else 0 for g in gaps]
         self._floor = [np.maximum(self.target[..., p], 1e-12) for p in range(len(rs.starts))] if relief is None else None
         self._run: tuple | None = None
+        self._packed: tuple | None = None  # (base, gaps, weights) for the compiled lookups (packed())
 
     def x(self, m: int, hist: History, through: int | None = None) -> np.ndarray:
         """Period attainment before month m (or through month ``through`` inclusive)."""
@@ -161,6 +164,8 @@ class Track:
         """
         if self._base is None or np.ndim(x) != 2:
             return self._lookup_corners(name, m, x)
+        if x.shape == self.quota.shape and compiled.enabled():
+            return self._lookup_compiled(name, m, x)
         u = np.subtract(x, X_LO)
         u /= X_H
         np.maximum(u, 0.0, out=u)
@@ -182,6 +187,26 @@ class Track:
                 out = t
             else:
                 out += t
+        return out
+
+    def packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The type corners for the compiled lookups: (base (T, R), gaps (C,), weights (C, T, R)), or None
+        when the corners are not at fixed distances (the corner-by-corner lookup)."""
+        if self._base is None:
+            return None
+        if self._packed is None:  # the corners' distances and weights as arrays, once
+            shape = self.quota.shape
+            self._packed = (np.ascontiguousarray(np.broadcast_to(self._base, shape), dtype=np.intp),
+                            np.asarray(self._gaps, dtype=np.intp),
+                            np.stack([np.broadcast_to(wt, shape) for _, wt in self.corners]).astype(float))
+        return self._packed
+
+    def _lookup_compiled(self, name: str, m: int, x: np.ndarray) -> np.ndarray:
+        """:meth:`lookup` by :func:`simlib.behaviour.compiled.lookup`: the same arithmetic, element by element."""
+        base, gaps, weights = self.packed()
+        flat, step = self.rs.table(name)
+        out = np.empty(x.shape)
+        kernels_compiled.lookup(flat, step, base, gaps, weights, m * X_N, x, X_LO, X_H, X_N, out)
         return out
 
     def _lookup_corners(self, name: str, m: int, x: np.ndarray) -> np.ndarray:
@@ -276,6 +301,11 @@ class DynamicPolicy(PolicyBase):
 
     def __call__(self, m: int, hist: History) -> Controls:
         log = self.log
+        if self.eff_on and not self.record_only and self.held is None and compiled.enabled():
+            e = self._effort_compiled(m, hist)
+            if e is not None:
+                log.effort[..., m] = e
+                return Controls(effort=e, focus=self.focus, help_mult=self.help_mult, mix=self.mix)
         if self.eff_on:
             xp = self._known(self.P, m, hist, self.statements[0])
             if self.held is not None:  # (adding 0.0 would only copy)
@@ -301,6 +331,24 @@ class DynamicPolicy(PolicyBase):
             return BASELINE
         return Controls(effort=e, focus=self.focus, help_mult=self.help_mult, mix=self.mix)
 
+    def _effort_compiled(self, m: int, hist: History) -> np.ndarray | None:
+        """:meth:`__call__`'s effort, model effort and expected attainment in one compiled pass
+        (:func:`simlib.behaviour.compiled.effort_change`); None where it does not apply (the NumPy path then)."""
+        P, C = self.P, self.C
+        xp = self._known(P, m, hist, self.statements[0])
+        xp_then, mp = self._lag_state(P, m, xp)
+        if P.packed() is None or C.packed() is None or np.shape(xp_then) != xp.shape:
+            return None
+        xc_then, mc = self._lag_state(C, m, self._known(C, m, hist, self.statements[1]))
+        if np.shape(xc_then) != xp.shape:
+            return None
+        e, log = np.empty(xp.shape), self.log
+        kernels_compiled.effort_change(
+            P.rs.table("effort"), P.packed(), mp * X_N, xp_then, C.rs.table("effort"), C.packed(), mc * X_N, xc_then,
+            (X_LO, X_H, X_N), (float(self.lo), float(self.hi)), xp, float(self._left[m]), self.er, self._quota_floor,
+            log.model_effort[..., m], e, log.expected_left[..., m])
+        return e
+
     def _held_x(self, m: int) -> np.ndarray | float:
         """Attainment of month m's period in deals pushed out of the last period and held to this one's end.
 
@@ -322,6 +370,13 @@ class DynamicPolicy(PolicyBase):
         """
         if not self.lag:
             return tr.lookup("effort", m, x)
+        x_then, mm = self._lag_state(tr, m, x)
+        return tr.lookup("effort", mm, np.broadcast_to(x_then, x.shape))
+
+    def _lag_state(self, tr: Track, m: int, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """The state and month :meth:`_lagged` looks effort up at: ``(x, m)`` without a lag."""
+        if not self.lag:
+            return x, m
         mm = m + self.lag
         p, inc = tr.period_of, tr.rs.inc
         if mm >= MONTHS:  # closes next year: that year's month, at the expected state then
@@ -331,7 +386,7 @@ class DynamicPolicy(PolicyBase):
             x_then = x + tr.a * inc[m:mm].sum()
         else:
             x_then = tr.a * inc[tr.rs.starts[p[mm]] : mm].sum()
-        return tr.lookup("effort", mm, np.broadcast_to(x_then, x.shape))
+        return x_then, mm
 
     def _move(self, tr: Track, m: int, hist: History, d: float, held: np.ndarray | float = 0.0):
         """A plan's timing choice at month m, if a period ends there: (pulled now net of the discount,
@@ -340,7 +395,13 @@ class DynamicPolicy(PolicyBase):
         if m not in tr.rs.ends:
             return 0.0, 0.0, 0.0, 0.0
         x = tr.x(m, hist, through=m)
-        z = tr.lookup("shift", m, x if np.isscalar(held) and held == 0.0 else x + held)
+        x = x if np.isscalar(held) and held == 0.0 else x + held
+        if x.shape == tr.quota.shape and tr.packed() is not None and compiled.enabled():
+            out = tuple(np.empty(x.shape) for _ in range(4))  # (now, later, pushed, discount)
+            kernels_compiled.timing_move(tr.rs.table("shift"), tr.packed(), m * X_N, x, (X_LO, X_H, X_N), self.er,
+                                         float(tr.rs.prof[(m + 1) % MONTHS]), float(tr.rs.prof[m]), float(d), *out)
+            return out
+        z = tr.lookup("shift", m, x)
         nxt = self.er * tr.rs.prof[(m + 1) % MONTHS]
         cur = self.er * tr.rs.prof[m]
         pulled = np.where(z > 0, z * nxt, 0.0)  # next month's deals closed now

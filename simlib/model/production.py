@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from simlib.model import compiled
 from simlib.model.contracts import BASELINE, Controls, Policy
 from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one, trial_tiles
 from simlib.scenario import MEASURES, MONTHS, Role
@@ -46,6 +47,10 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     lam = np.ravel(np.broadcast_to(lam, shape))
     p = np.negative(lam)
     np.exp(p, out=p)
+    if compiled.enabled():  # the same count element by element (exp above, in NumPy)
+        out = np.empty(u.size)
+        compiled.poisson_count(u, p, lam, kmax, out)
+        return out.reshape(shape)
     cdf = p.copy()
     out = np.zeros(u.size)
     idx = None  # None: all elements still active, in their own positions
@@ -93,6 +98,11 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     if np.ndim(p):
         p = np.ravel(np.broadcast_to(p, shape))[idx]
     pmf = (1.0 - p) ** n
+    if compiled.enabled():  # the same count element by element (the power above, in NumPy)
+        got = np.empty(idx.size)
+        compiled.binomial_count(u, n, pmf, np.broadcast_to(p, n.shape).astype(float), kmax, got)
+        out[idx] = got
+        return out.reshape(shape)
     cdf = pmf.copy()
     for k in range(0, kmax):
         more = (u > cdf) & (k < n)
@@ -347,6 +357,12 @@ class RoleProcess:
         def funnel(m):
             # tile by tile of trials, in cache (every step is elementwise: the numbers do not depend on the tiling)
             out = {k: np.empty(ramp.shape) for k in ("revenue", "calls", "leads", "conversions")}
+            if compiled.enabled():  # the same steps element by element
+                compiled.telesales_year(p.calls_per_month * w.ability, p.lead_rate * w.territory, ramp, demand[:, 0, :],
+                                        min(0.95, p.conversion_rate), d["calls"], d["leads"], d["conv"], d["deal"],
+                                        p.deal_value, p.deal_value_cv, out["calls"], out["leads"], out["conversions"],
+                                        out["revenue"])
+                return out
             tiles = trial_tiles(ramp.shape[0], ramp[0].size)
             n = tiles[0].stop - tiles[0].start
             scratch = [np.empty((n, *ramp.shape[1:])) for _ in range(3)]
@@ -456,6 +472,13 @@ class RoleProcess:
         def opened(m):
             return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
 
+        def both(m):  # partners' revenue and the total, together
+            new_rev, rev = np.empty(ramp.shape), np.empty(ramp.shape)
+            compiled.channel_year(m["partners_opened"], demand[:, 0, :], ramp,
+                                  p.existing_revenue_per_month * w.territory * w.ability, d["revenue"], p.revenue_cv,
+                                  p.partner_mature_revenue, np.exp(-1.0 / p.partner_ramp_months), new_rev, rev)
+            return {"partner_revenue_new": new_rev, "revenue": rev}
+
         def new_revenue(m):
             op = m["partners_opened"]
             new_rev = np.empty(op.shape)
@@ -473,6 +496,9 @@ class RoleProcess:
             existing = np.maximum(0.0, base * (1.0 + p.revenue_cv * d["revenue"]))
             return existing + m["partner_revenue_new"]
 
+        if compiled.enabled():
+            shared = _once(both)
+            revenue, new_revenue = _part(shared, "revenue"), _part(shared, "partner_revenue_new")
         return {
             "revenue": revenue,
             "partners_opened": opened,
@@ -627,6 +653,13 @@ _LATER: dict[str, dict[str, Callable[[SteppedYear, int | None], np.ndarray]]] = 
 }
 
 
+def _full(x, shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` (a scalar or an array that broadcasts to ``shape``) as a writable float array of ``shape``, for a kernel."""
+    if np.shape(x) == shape:
+        return np.asarray(x, dtype=float)
+    return np.full(shape, x, dtype=float) if np.ndim(x) == 0 else np.ascontiguousarray(np.broadcast_to(x, shape), dtype=float)
+
+
 def stack_months(months: list[np.ndarray]) -> np.ndarray:
     """``np.stack(months, axis=-1)``: the months' (T, R) arrays as one C-contiguous (T, R, 12) array.
 
@@ -660,6 +693,7 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
     only those stepped in the history; the year's other measures are
     computed when first looked up, the same numbers (:class:`SteppedYear`).
     """
+    compiled.note_work(world.ramp.size)  # rep-months (the compiled pass's auto setting counts them)
     proc = RoleProcess(world)
     if policy is None:
         return proc.year()
@@ -807,6 +841,8 @@ class SteppedYear:
         p, d = self.p, self.w.draws
         e, f, act = self._controls(c)
         q = self._quality(e, f)
+        if compiled.enabled():
+            return self._telesales_compiled(m, c, act, q)
         cm = self._ramped(self._calls_mean, m)
         cm *= act
         calls = _normal_count(cm, cm, d["calls"][:, :, m])
@@ -829,6 +865,18 @@ class SteppedYear:
         np.multiply(p.deal_value, avg, out=avg)
         self._keep(q=q, calls=calls, leads=leads, conversions=conv)
         return {"revenue": np.multiply(conv, avg, out=avg)}
+
+    def _telesales_compiled(self, m: int, c: Controls, act, q) -> dict[str, np.ndarray]:
+        """:meth:`_telesales`'s month by :func:`simlib.model.compiled.telesales_month` (``act``, ``q`` from NumPy)."""
+        p, w, d = self.p, self.w, self.w.draws
+        shape = w.shape
+        calls, leads, conv, rev = (np.empty(shape) for _ in range(4))
+        compiled.telesales_month(self._calls_mean, w.ramp[:, :, m], _full(act, shape), self._lr,
+                                 w.season[m] * w.market[:, m], p.conversion_rate, _full(q, shape), _full(c.help_mult, shape),
+                                 d["calls"][:, :, m], d["leads"][:, :, m], d["conv"][:, :, m], d["deal"][:, :, m],
+                                 p.deal_value, p.deal_value_cv, calls, leads, conv, rev)
+        self._keep(q=q, calls=calls, leads=leads, conversions=conv)
+        return {"revenue": rev}
 
     def _conversion_rate(self, m: int | None) -> np.ndarray:
         leads = self._in("leads", m)

@@ -1,0 +1,315 @@
+"""Compiled kernels (numba) for the model's hot elementwise work (docs/model.md section 5, the compiled pass).
+
+The NumPy code in :mod:`.production` is the model and the oracle: each
+kernel here does the same per-element arithmetic in the same order, so the
+numbers are the same to the last bit (``tests/test_compiled.py`` runs every
+shipped scenario both ways). Only arithmetic (``+ - * /``, ``sqrt``, ``rint``,
+``floor``, comparisons, table lookups, integer counting) is compiled:
+``exp``, ``log`` and ``pow`` stay in NumPy, computed in bulk before a
+kernel is called and passed in as arrays, as NumPy's vectorised
+implementations of those differ from the compiled ones in the last bit on a
+few percent of inputs. No ``fastmath`` (it would reorder and contract), no
+``parallel``.
+
+numba is imported when a kernel is first needed, not when simlib is
+imported; kernels are compiled once per signature and cached on disk
+(``cache=True``, in ``__pycache__`` beside this file or numba's user cache
+when that is read-only; without any writable cache they are compiled in
+memory). Importing numba and loading the cached kernels costs a process
+about half a second, which a small run does not win back, so by default
+(``auto``) a process turns the compiled pass on once it has simulated
+:data:`AUTO_AFTER` rep-months on the NumPy path (or numba is already
+imported): a sweep, an optimisation or a large run, not ``simlib run
+--help`` or a quick look. The environment variable ``SIMLIB_COMPILED``
+sets it: ``1`` always on (when numba can be imported), ``0`` always off
+(the NumPy path), unset or ``auto`` as above; :func:`use` sets it for the
+process. :func:`enabled` says whether it is on; the numbers are the same
+either way.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: the environment variable that sets the compiled pass: ``1`` on, ``0`` off (the NumPy path), ``auto`` (unset)
+ENV = "SIMLIB_COMPILED"
+#: rep-months a process simulates on the NumPy path before ``auto`` turns the compiled pass on (where the
+#: half second of importing numba and loading the kernels is about won back, at ~30 ns a rep-month)
+AUTO_AFTER = 20_000_000
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+_NUMBA: list[Any] = []  # [numba module or None] once an import was tried
+_HELPERS: list[Callable] = []  # functions kernels call, compiled (and bound in their module) with numba's import
+_MODE: list[str | None] = [None]  # this process's setting (use), over the environment's
+_WORK = [0]  # rep-months simulated by this process (note_work)
+
+
+def mode() -> str:
+    """The setting in force: ``"on"``, ``"off"`` or ``"auto"`` (:func:`use`, else ``SIMLIB_COMPILED``)."""
+    v = (_MODE[0] if _MODE[0] is not None else os.environ.get(ENV, "auto")).strip().lower()
+    return "on" if v in _ON else "off" if v in _OFF else "auto"
+
+
+def use(on: bool | None) -> None:
+    """Set the compiled pass for this process: on (True), off (False), or back to ``SIMLIB_COMPILED`` (None)."""
+    _MODE[0] = None if on is None else ("1" if on else "0")
+
+
+def note_work(rep_months: int) -> None:
+    """Count rep-months simulated by this process (``auto`` turns the compiled pass on past :data:`AUTO_AFTER`)."""
+    _WORK[0] += int(rep_months)
+
+
+def enabled() -> bool:
+    """Whether the compiled pass is on now (see :func:`mode`); imports numba when it turns on."""
+    m = mode()
+    if m == "off" or (m == "auto" and not _NUMBA and _WORK[0] < AUTO_AFTER):
+        return False
+    return _numba() is not None
+
+
+def _numba():
+    """The numba module, imported on first use (None when it cannot be imported); its helpers bound."""
+    if not _NUMBA:
+        try:
+            import numba
+        except Exception:  # not installed, or broken against this NumPy: the NumPy path
+            numba = None
+        _NUMBA.append(numba)
+        if numba is not None:
+            for fn in _HELPERS:  # a kernel resolves the helpers it calls from its module's globals
+                fn.__globals__[fn.__name__] = jit(numba, fn)
+    return _NUMBA[0]
+
+
+def jit(numba, fn: Callable) -> Callable:
+    """``numba.njit(cache=True)(fn)``; compiled in memory when no cache location is writable."""
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available": a read-only install
+        return numba.njit(fn)
+
+
+class Kernel:
+    """A function compiled with numba when first called (numba imported then); see :func:`enabled`."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+        self._compiled: Callable | None = None
+
+    def __call__(self, *args):
+        if self._compiled is None:
+            numba = _numba()
+            if numba is None:
+                raise RuntimeError("numba is not available: check simlib.model.compiled.enabled() first")
+            self._compiled = jit(numba, self.fn)
+        return self._compiled(*args)
+
+
+def kernel(fn: Callable) -> Kernel:
+    """Decorator: ``fn`` becomes a :class:`Kernel`, compiled on first call."""
+    return Kernel(fn)
+
+
+def helper(fn: Callable) -> Callable:
+    """Decorator: a function kernels call; compiled and bound in its module when numba is imported
+    (at once when it already is: a module of kernels imported after the first kernel ran)."""
+    _HELPERS.append(fn)
+    numba = _NUMBA[0] if _NUMBA else None
+    return fn if numba is None else jit(numba, fn)
+
+
+# -- NumPy's elementwise semantics, scalar by scalar -----------------------------------------------
+# Written as one comparison and a select, so that loops of them vectorise (an explicit NaN test does not).
+
+
+@helper
+def maximum(a, b):
+    """``np.maximum(a, b)`` for an ``a`` that is not NaN (a constant): ``a`` if ``a > b``, else ``b`` (NaN kept)."""
+    return a if a > b else b
+
+
+@helper
+def minimum(a, b):
+    """``np.minimum(a, b)`` for an ``a`` that is not NaN (a constant): ``a`` if ``a < b``, else ``b`` (NaN kept)."""
+    return a if a < b else b
+
+
+@helper
+def clip(x, lo, hi):
+    """``np.clip(x, lo, hi)``, ``min(max(x, lo), hi)`` by value (a -0.0 at ``lo = 0`` comes out +0.0).
+
+    NaN ``x`` is kept; ``lo`` and ``hi`` must not be NaN unless ``x`` is (as
+    where a count is bounded by the count it was drawn from).
+    """
+    y = lo if lo >= x else x
+    return hi if hi <= y else y
+
+
+@helper
+def normal_count(mean, var, z):
+    """:func:`simlib.model.production._normal_count` of one element, no upper bound."""
+    x = math.sqrt(var) * z + mean
+    return maximum(0.0, np.rint(x))
+
+
+@helper
+def normal_count_upto(mean, var, z, upper):
+    """:func:`simlib.model.production._normal_count` of one element, at most ``upper``."""
+    x = math.sqrt(var) * z + mean
+    return clip(np.rint(x), 0.0, upper)
+
+
+@helper
+def deal_revenue(conv, z, deal_value, cv):
+    """Revenue of ``conv`` telesales deals: ``conv x deal_value x max(0, 1 + cv / sqrt(max(conv, 1)) z)``."""
+    avg = cv / math.sqrt(maximum(1.0, conv))  # np.maximum(conv, 1.0): the same value, a NaN kept
+    avg = maximum(0.0, 1.0 + avg * z)
+    return conv * (deal_value * avg)
+
+
+# -- kernels ---------------------------------------------------------------------------------------
+
+
+@kernel
+def poisson_count(u, p0, lam, kmax, out):
+    """:func:`simlib.model.production.poisson_inv` from ``p0 = exp(-lam)``, flat arrays, into ``out``.
+
+    The count of ``k`` in 1..kmax with ``u > F(k-1)``, the CDF summed term
+    by term (``p_k = p_{k-1} lam / k``); the CDF never decreases, so an
+    element is finished at its first ``u <= F``.
+    """
+    for i in range(u.size):
+        ui, li, p = u[i], lam[i], p0[i]
+        cdf = p
+        c = 0.0
+        for k in range(1, kmax + 1):
+            if not ui > cdf:
+                break
+            c += 1.0
+            if k == kmax:
+                break
+            p = p * li
+            p = p / k
+            cdf = cdf + p
+        out[i] = c
+
+
+@helper
+def funnel_row(cm, lr, cr, zc, zl, zv, zd, deal_value, cv, calls, leads, conv, revenue):
+    """The telesales funnel on contiguous 1-D rows: mean calls ``cm``, capped lead rate ``lr``, conversion rate ``cr``.
+
+    ``cr`` is a row too; the order of operations is :func:`simlib.model.production.telesales_funnel`'s.
+    """
+    for i in range(cm.size):
+        m = cm[i]
+        c = normal_count(m, m, zc[i])
+        cl = c * lr[i]
+        ld = normal_count_upto(cl, (1.0 - lr[i]) * cl, zl[i], c)
+        lc = ld * cr[i]
+        cv_ = normal_count_upto(lc, lc * (1.0 - cr[i]), zv[i], ld)
+        calls[i], leads[i], conv[i] = c, ld, cv_
+        revenue[i] = deal_revenue(cv_, zd[i], deal_value, cv)
+
+
+@kernel
+def telesales_year(calls_mean, lr0, ramp, demand, cr, zc, zl, zv, zd, deal_value, cv, calls, leads, conv, revenue):
+    """:func:`simlib.model.production.telesales_funnel` at today's effort, (T, R, 12) arrays.
+
+    ``calls_mean`` (T, R) calls a month of a ramped rep, ``lr0`` (T, R) the
+    lead rate by territory, ``demand`` (T, 12), ``cr`` the capped
+    conversion rate; the outputs calls, leads, conversions and revenue
+    C-contiguous. Trial by trial, each trial's inputs are gathered into
+    contiguous rows and the funnel runs on the rows (vectorised).
+    """
+    T, R, M = ramp.shape
+    N = R * M
+    cm, lr, crs = np.empty(N), np.empty(N), np.full(N, cr)
+    z1, z2, z3, z4 = np.empty(N), np.empty(N), np.empty(N), np.empty(N)
+    for t in range(T):
+        for r in range(R):
+            for m in range(M):
+                i = r * M + m
+                cm[i] = calls_mean[t, r] * ramp[t, r, m]
+                lr[i] = minimum(0.95, lr0[t, r] * demand[t, m])
+                z1[i], z2[i], z3[i], z4[i] = zc[t, r, m], zl[t, r, m], zv[t, r, m], zd[t, r, m]
+        funnel_row(cm, lr, crs, z1, z2, z3, z4, deal_value, cv, calls[t].reshape(N), leads[t].reshape(N),
+                   conv[t].reshape(N), revenue[t].reshape(N))
+
+
+@kernel
+def telesales_month(calls_mean, ramp, act, lr0, demand, cr0, q, help_mult, zc, zl, zv, zd, deal_value, cv,
+                    calls, leads, conv, revenue):
+    """One telesales month of :meth:`simlib.model.production.SteppedYear._telesales`, (T, R) arrays.
+
+    ``ramp`` and the draws are the month's (T, R) views; ``act`` the
+    activity multiplier ``(e f)**beta`` and ``q`` the quality multiplier,
+    (T, R) (computed in NumPy); ``help_mult`` (T, R); ``demand`` (T,);
+    ``cr0`` the role's conversion rate. Writes calls, leads, conversions
+    and revenue (C-contiguous), trial by trial through :func:`funnel_row`.
+    """
+    T, R = calls_mean.shape
+    cm, lr, cr = np.empty(R), np.empty(R), np.empty(R)
+    z1, z2, z3, z4 = np.empty(R), np.empty(R), np.empty(R), np.empty(R)
+    for t in range(T):
+        d = demand[t]
+        for r in range(R):
+            cm[r] = calls_mean[t, r] * ramp[t, r] * act[t, r]
+            lr[r] = minimum(0.95, lr0[t, r] * d)
+            cr[r] = minimum(0.95, cr0 * q[t, r] * help_mult[t, r])
+            z1[r], z2[r], z3[r], z4[r] = zc[t, r], zl[t, r], zv[t, r], zd[t, r]
+        funnel_row(cm, lr, cr, z1, z2, z3, z4, deal_value, cv, calls[t], leads[t], conv[t], revenue[t])
+
+
+@kernel
+def binomial_count(u, n, pmf0, p, kmax, out):
+    """:func:`simlib.model.production.binomial_inv` from ``pmf0 = (1 - p)**n``, flat arrays (``n > 0``), into ``out``.
+
+    The count of ``k`` in 0..kmax-1 with ``u > F(k)`` and ``k < n``; once
+    false it stays false (the CDF never decreases).
+    """
+    for i in range(u.size):
+        ui, ni, pi = u[i], n[i], p[i]
+        pmf = pmf0[i]
+        cdf = pmf
+        c = 0.0
+        for k in range(kmax):
+            if not (ui > cdf and k < ni):
+                break
+            c += 1.0
+            pmf = pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
+            cdf = cdf + pmf
+        out[i] = c
+
+
+@kernel
+def channel_year(opened, demand, ramp, base0, z, cv, mature, decay, new_rev, revenue):
+    """:meth:`simlib.model.production.RoleProcess._channel_year`'s partners' and total revenue, (T, R, 12).
+
+    ``opened`` partners opened, ``demand`` (T, 12), ``base0`` (T, R)
+    existing revenue by territory and ability, ``z`` the revenue normals,
+    ``decay`` ``exp(-1 / partner_ramp_months)`` (from NumPy). Each rep's
+    partners opened and ramping are carried month to month.
+    """
+    T, R, M = ramp.shape
+    for t in range(T):
+        for r in range(R):
+            n_cum = 0.0
+            state = 0.0
+            b = base0[t, r]
+            for m in range(M):
+                d = demand[t, m]
+                nr = mature * (n_cum - state) * d
+                op = opened[t, r, m]
+                state = (state + op) * decay
+                n_cum = n_cum + op
+                existing = maximum(0.0, b * d * ramp[t, r, m] * (1.0 + cv * z[t, r, m]))
+                new_rev[t, r, m] = nr
+                revenue[t, r, m] = existing + nr

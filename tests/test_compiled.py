@@ -1,0 +1,267 @@
+"""The compiled pass (numba kernels, ``simlib.model.compiled``) gives the NumPy path's numbers to the last bit.
+
+The NumPy path is the oracle: every shipped scenario, every plan, behaviour off and ``dynamic``, a multi-year
+run and plans with timing pull-ins and push-outs are run both ways (``SIMLIB_COMPILED=0`` forces NumPy) and
+compared bit for bit, metrics and per-rep measures and pay. The kernels' scalar helpers are checked against
+NumPy's ufuncs on the awkward values (signed zeros, NaN, ties), and the fallbacks (no numba, no writable
+cache) against the numbers they must keep.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DEFAULT, ROOT
+
+from simlib import load_scenario, simulate
+from simlib.engine.core import role_outcomes
+from simlib.engine.years import run_years
+from simlib.model import compiled
+from simlib.model.population import Layout, draw_chunk, root_seed
+from simlib.model.production import poisson_inv
+
+# (found, not imported: collecting the tests does not import numba)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
+                                reason="numba is not installed: nothing compiled to compare")
+
+SHIPPED = Path(__file__).resolve().parents[1] / "simlib" / "shipped" / "scenarios"
+SCENARIOS = sorted(p for p in SHIPPED.rglob("*.yaml"))
+
+
+def _bits(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=float).view(np.uint64)
+
+
+def _both(monkeypatch, fn):
+    """``fn()`` compiled, then on the NumPy path."""
+    monkeypatch.setenv(compiled.ENV, "1")
+    on = fn()
+    monkeypatch.setenv(compiled.ENV, "0")
+    off = fn()
+    monkeypatch.delenv(compiled.ENV)
+    return on, off
+
+
+def _same_result(a, b, what):
+    for k in ("mean", "se", "n"):
+        assert np.array_equal(_bits(getattr(a.raw, k)), _bits(getattr(b.raw, k))), (what, k)
+
+
+def test_the_switch_turns_the_compiled_pass_off_and_on(monkeypatch):
+    monkeypatch.setenv(compiled.ENV, "0")
+    assert not compiled.enabled()
+    monkeypatch.setenv(compiled.ENV, "1")
+    assert compiled.enabled()
+    compiled.use(False)  # the process's setting is over the environment's
+    assert not compiled.enabled()
+    compiled.use(None)
+    assert compiled.enabled()
+
+
+def test_auto_leaves_small_runs_on_the_numpy_path_and_turns_on_for_large_work():
+    """By default a small run does not pay for importing numba; a process that has simulated enough does."""
+    code = (
+        "import os, sys; os.environ.pop('SIMLIB_COMPILED', None)\n"
+        "from simlib import simulate, load_scenario\n"
+        "from simlib.model import compiled\n"
+        f"s = load_scenario({str(DEFAULT)!r})\n"
+        "simulate(s, None, trials=20, rng=3, behaviour='dynamic')\n"
+        "assert compiled.mode() == 'auto' and 'numba' not in sys.modules, 'a small run imported numba'\n"
+        "compiled.note_work(compiled.AUTO_AFTER)\n"
+        "assert compiled.enabled() and 'numba' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: str(p.relative_to(SHIPPED)))
+def test_every_shipped_scenario_is_the_same_compiled_and_on_the_numpy_path(monkeypatch, path):
+    s = load_scenario(path)
+    for behaviour in ("none", "dynamic"):
+        on, off = _both(monkeypatch, lambda b=behaviour: simulate(s, None, trials=6, rng=3, behaviour=b, chunk_size=4))
+        _same_result(on, off, (path.name, behaviour))
+
+
+def _outcomes(s, behaviour):
+    draws = draw_chunk(Layout.of(s), root_seed(5), np.arange(7))
+    out = {}
+    for o in role_outcomes(s, list(s.plans), draws, behaviour=behaviour):
+        for k, v in dict(o.measures).items():
+            out[(o.plan, o.role, k)] = np.array(v)
+        out[(o.plan, o.role, "incentive")] = np.array(o.pay.incentive)
+    return out
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "mechanics.yaml"])
+def test_per_rep_measures_and_pay_are_the_same_bits(monkeypatch, name):
+    """Every measure of every rep and month, and every rep's pay, under every plan (mechanics: SPIFFs, timing)."""
+    s = load_scenario(SHIPPED / name)
+    for behaviour in ("none", "dynamic"):
+        on, off = _both(monkeypatch, lambda b=behaviour: _outcomes(s, b))
+        assert on.keys() == off.keys()
+        for k in on:
+            assert np.array_equal(_bits(on[k]), _bits(off[k])), (name, behaviour, k)
+
+
+def test_timing_pulls_and_pushes_are_the_same(monkeypatch):
+    """A plan whose reps pull deals in and push them out at period ends (timing on, a SPIFF), dynamic."""
+    s = load_scenario(SHIPPED / "validation" / "accelerator_timing.yaml")
+    assert s.behaviour.timing.enabled
+    on, off = _both(monkeypatch, lambda: simulate(s, None, trials=10, rng=1, behaviour="dynamic"))
+    _same_result(on, off, "accelerator_timing")
+
+
+def test_a_multi_year_run_is_the_same(monkeypatch):
+    s = load_scenario(DEFAULT)
+    on, off = _both(monkeypatch, lambda: run_years(s, ["current", "harder_target"], years=2, trials=6, rng=2,
+                                                   behaviour="dynamic").frame)
+    num = on.select_dtypes("number").columns
+    assert on[num].shape == off[num].shape
+    assert np.array_equal(_bits(on[num].to_numpy()), _bits(off[num].to_numpy()))
+
+
+# -- the kernels' pieces against NumPy ------------------------------------------------------------------------
+
+
+def _awkward(n: int, rng) -> np.ndarray:
+    """Values that separate implementations: signed zeros, ties at 0 and 1, halves (rounding), NaN, infinities."""
+    special = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, 2.5, -2.5, 0.95, np.nan, np.inf, -np.inf, 1e-300])
+    x = np.concatenate([special, rng.normal(0, 3, n), np.round(rng.normal(0, 3, n) * 2) / 2])
+    return x
+
+
+def test_scalar_helpers_are_numpys_ufuncs_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(0)
+    x = _awkward(5000, rng)  # long enough for NumPy's vectorised loops
+    monkeypatch.setenv(compiled.ENV, "1")
+    assert compiled.enabled()
+    numba = sys.modules["numba"]
+
+    @numba.njit
+    def apply(a, b, c):
+        mx, mn, cl = np.empty(a.size), np.empty(a.size), np.empty(a.size)
+        for i in range(a.size):
+            mx[i] = compiled.maximum(b[i], a[i])
+            mn[i] = compiled.minimum(b[i], a[i])
+            cl[i] = compiled.clip(a[i], 0.0, c[i])
+        return mx, mn, cl
+
+    for const in (0.0, 1.0, 0.95):
+        b = np.full(x.size, const)
+        upper = np.abs(x) + np.where(np.isnan(x), 0.0, rng.integers(0, 3, x.size))  # NaN only where x is NaN
+        mx, mn, cl = apply(x, b, upper)
+        assert np.array_equal(_bits(mx), _bits(np.maximum(const, x)))
+        assert np.array_equal(_bits(mn), _bits(np.minimum(const, x)))
+        assert np.array_equal(_bits(cl), _bits(np.clip(x, 0.0, upper)))
+
+
+def test_poisson_counts_are_the_numpy_inversion(monkeypatch):
+    rng = np.random.default_rng(1)
+    u = rng.random((50, 7, 12))
+    u.flat[:3] = [0.0, 1.0 - 1e-16, 0.5]
+    for scale in (0.01, 0.6, 3.0, 30.0):
+        lam = rng.random((50, 7, 12)) * scale
+        lam.flat[:2] = [0.0, scale * 10]
+        for kmax in (3, 12):
+            on, off = _both(monkeypatch, lambda lam=lam, kmax=kmax: poisson_inv(u, lam, kmax))
+            assert np.array_equal(_bits(on), _bits(off)), (scale, kmax)
+
+
+def test_policy_lookups_are_the_numpy_interpolation(monkeypatch, default_scenario):
+    from simlib.behaviour.dynamic import DynamicBehaviour
+    from simlib.behaviour.policy import Track
+
+    model = DynamicBehaviour(default_scenario)
+    rng = np.random.default_rng(2)
+    rs = model.solve("team_weighted", "key_account")
+    shape = (9, 13)
+    va, vc = np.exp(rng.normal(0, 0.8, shape)), np.exp(rng.normal(0, 0.6, shape))  # past the grids' ends too
+    x = rng.uniform(-2.0, 7.0, shape)  # below, inside and above the state grid, and on grid points
+    x.flat[:4] = [-1.0, 5.0, 0.0, -0.0]
+    for m in (0, 11):
+        for name in ("effort", "shift"):
+            tr = Track(rs, np.full(shape, 3e5), va, vc, np.ones(shape))
+            on, off = _both(monkeypatch, lambda tr=tr, name=name, m=m: tr.lookup(name, m, x))
+            assert np.array_equal(_bits(on), _bits(off)), (name, m)
+
+
+# -- fallbacks and start-up ---------------------------------------------------------------------------------------
+
+
+def test_a_read_only_install_compiles_in_memory():
+    """When numba has nowhere to write its cache (``cache=True`` raises), the kernel is compiled without one."""
+
+    class NoCache:
+        calls = []
+
+        @staticmethod
+        def njit(*args, **kw):
+            NoCache.calls.append(kw)
+            if kw.get("cache"):
+                raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+            return ("compiled", args[0])
+
+    def f(x):
+        return x
+
+    assert compiled.jit(NoCache, f) == ("compiled", f)
+    assert NoCache.calls == [{"cache": True}, {}]
+
+
+def test_with_no_writable_cache_numba_compiles_in_memory_and_gives_the_same_numbers():
+    """numba finds no place for its cache (a read-only install, no writable home): no crash, the same counts."""
+    code = (
+        "import numpy as np, numba.core.caching as c\n"
+        "impl = getattr(c, 'CacheImpl', None) or getattr(c, '_CacheImpl')  # (renamed in numba 0.6x)\n"
+        "impl._locator_classes = []  # no cache location: what numba finds when nothing is writable\n"
+        "from simlib.model import compiled\n"
+        "from simlib.model.production import poisson_inv\n"
+        "rng = np.random.default_rng(0); u, lam = rng.random(500), rng.random(500) * 3\n"
+        "compiled.use(True); on = poisson_inv(u, lam, 12)\n"
+        "compiled.use(False); off = poisson_inv(u, lam, 12)\n"
+        "assert np.array_equal(on, off) and compiled.poisson_count._compiled is not None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_kernels_of_a_module_imported_after_numba_still_compile():
+    """The policy's kernels, imported after numba was loaded for production's, call their compiled helpers."""
+    code = (
+        "import sys, numpy as np, numba.core.caching as c\n"
+        "(getattr(c, 'CacheImpl', None) or getattr(c, '_CacheImpl'))._locator_classes = []  # compiled, not loaded\n"
+        "from simlib.model import compiled\n"
+        "compiled.use(True); assert compiled.enabled()\n"
+        "assert 'simlib.behaviour.compiled' not in sys.modules\n"
+        "from simlib.behaviour import compiled as bc\n"
+        "flat, step = np.arange(200.0), np.ones(200)\n"
+        "x = np.array([[0.0, 0.5]]); out = np.empty((1, 2))\n"
+        "bc.lookup(flat, step, np.zeros((1, 2), dtype=np.intp), np.array([0, 100]), np.full((2, 1, 2), 0.5),\n"
+        "          0, x, 0.0, 0.25, 81, out)\n"
+        "assert np.array_equal(out, [[50.0, 52.0]]), out  # the two corners' mean at grid points 0 and 2\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_without_numba_simlib_takes_the_numpy_path():
+    """numba that cannot be imported: the compiled pass is off and runs give the same numbers."""
+    code = (
+        "import sys; sys.modules['numba'] = None\n"  # import numba raises ImportError
+        "from simlib import simulate, load_scenario\n"
+        "from simlib.model import compiled\n"
+        "assert not compiled.enabled()\n"
+        f"r = simulate(load_scenario({str(DEFAULT)!r}), ['current', 'team_weighted'], trials=6, rng=3, chunk_size=4)\n"
+        "print(r.raw.mean.tobytes().hex())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    want = simulate(load_scenario(DEFAULT), ["current", "team_weighted"], trials=6, rng=3, chunk_size=4)
+    assert out.stdout.strip() == want.raw.mean.tobytes().hex()
+
+
+def test_importing_simlib_and_its_cli_does_not_import_numba():
+    code = ("import sys, simlib, simlib.engine.api, simlib.cli, simlib.model.production, simlib.behaviour.policy\n"
+            "assert 'numba' not in sys.modules, 'numba imported at start-up'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
