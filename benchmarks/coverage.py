@@ -43,6 +43,8 @@ CASES = [
     ("validation/bonus_to_commission.yaml", "commission"),
     # nonlinear pay: scorecard bands and a gate on three roles (docs/model.md 4.13.3)
     ("scorecards.yaml", "scorecard"),
+    # an accelerator: the response rides on the reps' expected attainment (docs/model.md 4.13.3)
+    ("validation/overachievement.yaml", "overachievement"),
 ]
 
 
