@@ -23,6 +23,10 @@ Usage::
 
     python -m benchmarks.coverage [--seeds 5] [--first-seed 0] [--trials 200] [--bootstrap 40] [--level 0.9]
                                   [--synth-behaviour NAME] [--cases SCENARIO:PLAN,...] [--out rows.csv]
+    python -m benchmarks.coverage --decompose --cases SCENARIO:PLAN [--seeds 12] [--first-seed 8] [--bootstrap 20]
+
+``--decompose`` instead takes the first case's histories apart (:func:`decompose`): the reps' expected
+attainment and the plan's effect under the history's reps against the fit's, piece by piece.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ CASES = [
     ("validation/bonus_to_commission.yaml", "commission"),
     # nonlinear pay: scorecard bands and a gate on three roles (docs/model.md 4.13.3)
     ("scorecards.yaml", "scorecard"),
+    # an accelerator: the response rides on the reps' expected attainment (docs/model.md 4.13.3)
+    ("validation/overachievement.yaml", "overachievement"),
 ]
 
 
@@ -188,6 +194,126 @@ def market_spread(f: pd.DataFrame, cases=CASES) -> tuple[float, float]:
     return float(np.log(h["market_ratio"]).std(ddof=1)) if len(h) > 1 else float("nan"), market_sd(cases[0][0])
 
 
+#: pieces of a fitted scenario set to the truth's in turn by :func:`decompose`
+PIECES = ("ability_sd", "territory_sd", "quota.level", "quota.noise", "production")
+
+
+def with_truth(fit, truth, pieces=(), *, quiet=True, year_one=1.0):
+    """``fit`` with ``pieces`` (of :data:`PIECES`) set to ``truth``'s, the market held (``quiet``), and year one's
+    market level ``year_one`` netted out of the levels with quotas kept (a quota level times it, demand over it)."""
+    from simlib.scenario import scenario_from_dict
+
+    d, t = fit.model_dump(by_alias=True, mode="json"), truth.model_dump(by_alias=True, mode="json")
+    if quiet:
+        d["market"].update(growth_sd=0.0, monthly_sd=0.0)
+    d["market"]["growth_mean"] = (1.0 + d["market"]["growth_mean"]) / year_one - 1.0
+    for pname, plan in d["plans"].items():
+        for r, rp in plan["roles"].items():
+            for k in ("level", "noise"):
+                if f"quota.{k}" in pieces:
+                    rp["quota"][k] = t["plans"][pname]["roles"][r]["quota"][k]
+            rp["quota"]["level"] *= year_one
+    for r, role in d["roles"].items():
+        for k in ("ability_sd", "territory_sd"):
+            if k in pieces:
+                role[k] = t["roles"][r][k]
+        if "production" in pieces:
+            role.update(production=t["roles"][r]["production"], seasonality=t["roles"][r]["seasonality"])
+    return scenario_from_dict(d, "<decomposition>")
+
+
+def response(scen, plan2: str, seed: int, trials: int, reps=None) -> tuple[float, float, float]:
+    """(revenue under ``plan2`` over the current plan, mean and log-sd of expected attainment at today's effort)
+    of ``trials`` simulated years, the reps those of ``reps`` (draws of one trial) or drawn as a backtest does."""
+    from simlib.fit.backtest import keep_reps
+    from simlib.fit.synth import simulate_outcomes
+    from simlib.model.pipeline import worlds
+    from simlib.model.plans import revenue_profile, set_quotas
+    from simlib.model.population import Layout, draw_chunk
+
+    def held(draws):
+        if reps is None:
+            return keep_reps(scen)(draws)
+        out = dict(draws)
+        for r in scen.roles:
+            for k in ("ability", "territory", "new_hire", "last_year"):
+                out[f"{r}.{k}"] = np.repeat(reps[f"{r}.{k}"], draws[f"{r}.{k}"].shape[0], axis=0)
+        return out
+
+    rng = np.random.SeedSequence([seed, 5])
+    sims = simulate_outcomes(scen, [plan2, scen.current_plan], rng=rng, trials=trials, behaviour="dynamic",
+                             adjust_draws=held)
+    rev = {p: sum(x.measures["revenue"].sum() for x in by.values()) for p, by in sims.items()}
+    ws = worlds(scen, held(draw_chunk(Layout.of(scen), rng, np.arange(trials))))
+    a = np.concatenate([(revenue_profile(scen, r).sum() * w.ability * w.territory * w.ramp_mean
+                         / set_quotas(scen, scen.current_plan, w)).ravel() for r, w in ws.items()])
+    return float(rev[plan2] / rev[scen.current_plan]), float(a.mean()), float(np.log(a).std())
+
+
+def decompose(path: str, plan2: str, seeds, *, trials: int = 40, replicates: int = 20) -> pd.DataFrame:
+    """Per synthetic history: what the fit makes of the reps' expected attainment and of the plan's effect.
+
+    The history's reps (their own ability and territory draws, the true
+    scenario, the market held) give the effect they respond with (revenue
+    under ``plan2`` over the current plan) and their expected attainment
+    (expected revenue at today's effort over quota: mean, log-sd). The fitted
+    scenario (year one, point fit), its reps drawn as a backtest draws them,
+    gives the same; then with each of :data:`PIECES` set to the truth's, with
+    year one's market level netted out (``m1_netted``), and the mean
+    ``ability_sd`` of the backtest's refits (:func:`simlib.fit.backtest.noise_replicates`)
+    over the fit's. Columns ``effect_*`` are log(1 + effect).
+    """
+    import tempfile
+
+    from simlib.fit.backtest import noise_replicates
+    from simlib.fit.calibrate import calibrate
+    from simlib.fit.history import read_history, write_history
+    from simlib.fit.synth import synth_history
+    from simlib.io import SHIPPED
+    from simlib.model.population import Layout, draw_chunk, root_seed
+    from simlib.scenario import load_scenario
+
+    truth = load_scenario(SHIPPED / "scenarios" / path)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            frame, tr = synth_history(truth, rng=seed, years=2, plan2=plan2, behaviour="dynamic")
+            write_history(frame, Path(tmp) / "h.csv")
+            h1 = read_history(Path(tmp) / "h.csv", {r: x.process for r, x in truth.roles.items()})
+            h1 = h1.year(h1.years[0])
+            cal = calibrate(h1, truth, bootstrap=0, rng=seed, trials=0)
+            reps = draw_chunk(Layout.of(truth), root_seed(seed), np.array([0]))  # year one's reps, as synth drew them
+            e_h, a_h, sd_h = response(with_truth(truth, truth), plan2, seed, trials, reps)
+            e_f, a_f, sd_f = response(with_truth(cal.scenario, truth), plan2, seed, trials)
+            m1 = tr["market_level"][0]
+            row = {"seed": seed, "m1": m1, "attainment_fit_over_history": a_f / a_h, "sd_history": sd_h,
+                   "sd_fit": sd_f, "effect_history": np.log(e_h), "effect_fit": np.log(e_f),
+                   "effect_m1_netted": np.log(response(with_truth(cal.scenario, truth, year_one=m1), plan2, seed,
+                                                        trials)[0])}
+            for piece in PIECES:
+                row[f"effect_{piece}"] = np.log(response(with_truth(cal.scenario, truth, [piece]), plan2, seed,
+                                                          trials)[0])
+            refits = noise_replicates(h1, truth, cal, truth.current_plan, n=replicates, rng=seed, behaviour="none")
+            role = next(iter(truth.roles))
+            row["refit_ability_sd_over_fit"] = (np.mean([x.roles[role].ability_sd for x in refits])
+                                                / cal.scenario.roles[role].ability_sd)
+            rows.append(row)
+            print(f"{path} -> {plan2}, seed {seed}: m1 {m1:.3f}, effect history {e_h - 1:+.3f}, fit {e_f - 1:+.3f}",
+                  file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
+def print_decomposition(d: pd.DataFrame) -> None:
+    """The per-history table and, per column, its mean with a standard error; effects against the fit's."""
+    n = len(d)
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.precision", 3):
+        print(d)
+    for c in d.columns[1:]:
+        x = d[c] - d["effect_fit"] if c.startswith("effect_") and c != "effect_fit" else d[c]
+        what = "minus effect_fit" if c.startswith("effect_") and c != "effect_fit" else ""
+        print(f"{c:28s} {what:17s} mean {x.mean():+.4f} +- {x.std(ddof=1) / np.sqrt(n):.4f} (sd {x.std(ddof=1):.4f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.coverage", description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5, help="histories per case (default 5)")
@@ -200,12 +326,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--behaviour", help="behaviour of the prediction (default: as simlib run)")
     ap.add_argument("--cases", help="comma-separated SCENARIO:PLAN pairs (scenario under simlib/shipped/scenarios, "
                                     "plan in year two) instead of the built-in cases")
+    ap.add_argument("--decompose", action="store_true",
+                    help="instead of coverage: per history of the (first) case, the reps' expected attainment and "
+                         "the plan's effect, the history's reps against the fit's, with each fitted piece set to "
+                         "the truth's in turn (docs/model.md 4.13.3)")
     args = ap.parse_args(argv)
     cases = CASES
     if args.cases:
         cases = [tuple(c.strip().split(":", 1)) for c in args.cases.split(",")]
         if any(len(c) != 2 or not all(c) for c in cases):
             ap.error("--cases: expected SCENARIO:PLAN[,SCENARIO:PLAN...]")
+    if args.decompose:
+        path, plan2 = cases[0]
+        print_decomposition(decompose(path, plan2, range(args.first_seed, args.first_seed + args.seeds),
+                                      replicates=args.bootstrap))
+        return 0
     f = coverage(cases, seeds=range(args.first_seed, args.first_seed + args.seeds), trials=args.trials, bootstrap=args.bootstrap, level=args.level,
                  synth_behaviour=args.synth_behaviour, behaviour=args.behaviour, progress=True)
     if args.out:

@@ -95,7 +95,11 @@ def test_predictive_scenario_and_kept_reps():
         z, za = d[f"{r}.ability"], a[f"{r}.ability"]
         k = np.sqrt(min(2 * role.new_hire_share, 1.0))
         assert np.allclose(za.mean(axis=1), k * z.mean(axis=1))
-        assert np.allclose(za - za.mean(axis=1, keepdims=True), z - z.mean(axis=1, keepdims=True))
+        # the spread's departure from the scenario's shrinks alike; the reps' order and shape are kept
+        sd, sda = z.std(axis=1, ddof=1), za.std(axis=1, ddof=1)
+        assert np.allclose(sda, 1 + k * (sd - 1))
+        dev, deva = z - z.mean(axis=1, keepdims=True), za - za.mean(axis=1, keepdims=True)
+        assert np.allclose(deva, dev * (sda / sd)[:, None])
     assert a["market.growth"] is d["market.growth"]
 
 
@@ -218,9 +222,9 @@ def test_chunked_outcomes_equal_one_pass():
 
 @pytest.mark.slow
 def test_predictive_intervals_cover_at_nominal_rate():
-    # 30 synthetic two-year histories: 6 cases (default scenario with harder_target and team_weighted,
+    # 35 synthetic two-year histories: 7 cases (default scenario with harder_target and team_weighted,
     # goal_difficulty with level_115, cap_and_quarterly with quarterly_uncapped, bonus_to_commission with
-    # commission, scorecards with scorecard) x 5 seeds, reps following the behaviour resolved like `simlib run`. The rows of one history
+    # commission, scorecards with scorecard, overachievement with its accelerator) x 5 seeds, reps following the behaviour resolved like `simlib run`. The rows of one history
     # share its market year, so the standard error of the coverage is that of the per-history coverages
     # (python -m benchmarks.coverage; docs/history-format.md gives the measured figure).
     import sys
@@ -378,3 +382,73 @@ def test_backtest_notes_the_market_spread_it_draws(two_years):
     assert len(note) == 1, bt.notes
     assert f"growth_sd {m.growth_sd:g}" in note[0] and f"monthly_sd {m.monthly_sd:g}" in note[0]
     assert scen.source in note[0] and "sqrt(2)" in note[0]
+    # with replicates year one's shock is drawn for each and netted out of the reps' expectation: said so
+    bt = backtest(hist, scen, plan_after="harder_target", trials=8, rng=1, bootstrap=2, behaviour="none")
+    note = [n for n in bt.notes if n.startswith("market:")]
+    assert len(note) == 1 and "year one's shock" in note[0] and f"growth_sd {m.growth_sd:g}" in note[0], bt.notes
+
+
+def test_fit_replicates_keep_the_fitted_spread_of_reps(tmp_path):
+    # The fit's replicates refit synthetic years of one held set of reps. Held reps drawn at random carry
+    # their own sample spread (off by about 1/sqrt(2 R) of itself) into every replicate, so the replicates'
+    # ability_sd was centred up to 14-17% away from the fit they came from (accelerator case), and under an
+    # accelerator the predicted response moved with it (an effect about +27% where the reps showed +37%).
+    # With the held reps at the normal scores of their ranks, every set of held reps refits near the fit.
+    from simlib.fit.backtest import noise_replicates
+    from simlib.fit.calibrate import calibrate
+    from simlib.fit.synth import standardised
+    from simlib.io import SHIPPED
+
+    z = np.random.default_rng(3).standard_normal((2, 50))
+    s = standardised(z)
+    assert np.allclose(s.mean(axis=1), 0.0) and np.allclose(s.std(axis=1, ddof=1), 1.0)
+    assert (np.argsort(s, axis=1) == np.argsort(z, axis=1)).all()  # the same reps above and below
+    assert standardised(np.array([[0.7]])).tolist() == [[0.0]]
+
+    scen = load_scenario(SHIPPED / "scenarios" / "validation" / "overachievement.yaml")
+    frame, _ = synth_history(scen, rng=8, years=1, behaviour="none")
+    path = tmp_path / "h.csv"
+    write_history(frame, path)
+    h1 = read_history(path, {r: x.process for r, x in scen.roles.items()})
+    cal = calibrate(h1, scen, bootstrap=0, rng=0, trials=0)
+    fit = cal.scenario.roles["reps"]
+    for seed in range(3):  # three sets of held reps
+        reps = noise_replicates(h1, scen, cal, "current", n=6, rng=seed, behaviour="none")
+        ab = np.array([r.roles["reps"].ability_sd for r in reps])
+        terr = np.array([r.roles["reps"].territory_sd for r in reps])
+        # sales noise alone moves one refit's ability_sd by about 2% (sd): the mean of six within 4%
+        assert abs(ab.mean() / fit.ability_sd - 1) < 0.04, (seed, ab, fit.ability_sd)
+        assert abs(terr.mean() / fit.territory_sd - 1) < 0.10, (seed, terr, fit.territory_sd)
+
+
+def test_year_one_shock_is_netted_out_of_the_reps_expectation_with_quotas_kept():
+    # The fitted levels hold year one's market shock m1; the history's reps and quotas were planned on the
+    # demand without it. A prediction that draws m1 nets it out of the reps' expected revenue and of the
+    # demand ahead, keeps the quotas in money, and draws year two's shock on its own: after a low year one
+    # the reps expect more of their quota, and an accelerator (12% above quota against 5% capped) moves them more.
+    from simlib.fit.backtest import predictive_scenario, year_one_shocks
+    from simlib.fit.synth import simulate_outcomes
+    from simlib.io import SHIPPED
+    from simlib.model.plans import expected_quota, revenue_profile
+
+    scen = load_scenario(SHIPPED / "scenarios" / "validation" / "overachievement.yaml")
+    E = revenue_profile(scen, "reps").sum()
+    effect = {}
+    for m1 in (0.95, 1.05):
+        p = predictive_scenario(scen, m1)
+        assert p.market.growth_sd == scen.market.growth_sd
+        assert p.market.monthly_sd == pytest.approx(scen.market.monthly_sd * np.sqrt(2))
+        assert revenue_profile(p, "reps").sum() == pytest.approx(E / m1)
+        for plan in scen.plans:
+            assert expected_quota(p, plan, "reps") == pytest.approx(expected_quota(scen, plan, "reps"))
+        sims = simulate_outcomes(p, ["overachievement", "current"], rng=4, trials=16, behaviour="dynamic")
+        rev = {k: v["reps"].measures["revenue"].sum() for k, v in sims.items()}
+        effect[m1] = rev["overachievement"] / rev["current"] - 1
+    # expected attainment 10% apart: the response to the accelerator about 7 points apart (+37% at m1 = 1)
+    assert effect[0.95] > effect[1.05] + 0.03, effect
+
+    # the draws: stratified lognormal shocks with the market's year-level sd, the same for the same seed
+    s = year_one_shocks(0.03, 20, 7)
+    assert np.log(s).std() == pytest.approx(0.03) and np.log(s).mean() == pytest.approx(-0.03**2 / 2)
+    assert np.array_equal(s, year_one_shocks(0.03, 20, 7)) and not np.array_equal(s, year_one_shocks(0.03, 20, 8))
+    assert year_one_shocks(0.03, 1, 7) is None

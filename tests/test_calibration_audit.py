@@ -250,3 +250,22 @@ def test_percentile_interval_allows_for_few_replicates():
     reps = est[:, None] + gen.standard_normal((4000, 50))
     cover = np.mean([lo <= 0.0 <= hi for lo, hi in (_interval(e, list(r), 0.90, False) for e, r in zip(est, reps, strict=True))])
     assert abs(cover - 0.90) <= 3 * math.sqrt(0.09 / 4000) + 0.003, cover
+
+
+def test_a_month_with_nothing_booked_still_calibrates(tmp_path):
+    # key accounts close a few lumpy deals a year: a synthetic year (one of the backtest's refits) can book
+    # nothing in some month, whose seasonality index was then 0 and the calibrated scenario invalid
+    # (ScenarioError: seasonality must be > 0); the month gets the floor instead, the others their share
+    from simlib.fit.calibrate import SEASON_FLOOR
+
+    scen = load_scenario(DEFAULT)
+    frame, _ = synth_history(scen, rng=4)
+    ka = frame["role"] == "key_account"
+    jan = ka & (frame["month"] == 1)
+    for col in ("revenue", "deals", "large_order_value", "cancelled"):
+        if col in frame:
+            frame.loc[jan, col] = 0.0
+    cal = calibrate(_read(frame, tmp_path / "h.csv", scen), scen, bootstrap=0, trials=0)
+    season = np.asarray(cal.scenario.roles["key_account"].season)
+    assert season[0] == pytest.approx(SEASON_FLOOR * season.mean(), rel=1e-6)
+    assert season[1:].min() > 0.3 and season.mean() == pytest.approx(1.0)

@@ -13,7 +13,9 @@ The predictive intervals carry three sources of uncertainty:
 - the market: each simulated year draws a new market year; the fitted levels
   absorbed year one's (unknown) market shock, so the prediction's year-level
   and monthly shock sds are those of the ratio of two independent years,
-  sqrt(2) times the calibrated scenario's (:func:`predictive_scenario`; one
+  sqrt(2) times the calibrated scenario's (with replicates, year one's
+  year-level shock is drawn per group of trials instead and netted out of the
+  reps' expectation, :func:`predictive_scenario`; one
   year of history cannot estimate them, so they are the template's, named in
   a note). Pay is computed on each simulated year, so the intervals of pay
   and attainment carry the market through the plan's steps, caps, gates,
@@ -33,7 +35,12 @@ The predictive intervals carry three sources of uncertainty:
   passed as ``behaviours``.
 
 Year two keeps most of year one's reps: the simulated reps' mean ability and
-territory vary only as much as the share replaced makes them (:func:`keep_reps`).
+territory, and their spread, vary only as much as the share replaced makes them
+(:func:`keep_reps`). The fitted levels hold year one's market shock, which the
+history's reps did not plan on: with replicates, each group of trials draws
+that shock and nets it out of the reps' expectation and of the demand ahead,
+quotas kept (:func:`predictive_scenario`, :func:`year_one_shocks`), so that an
+accelerator's response moves with it as the history's reps' did.
 Measured coverage on synthetic histories: ``python -m benchmarks.coverage``
 (docs/history-format.md).
 """
@@ -46,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtri
 
 from simlib.engine.core import resolve_behaviour
 from simlib.engine.ensemble import draw_parameters, scenario_for_draw
@@ -117,28 +125,72 @@ def _booking_note(roles: list[str], booking: list[str]) -> list[str]:
             "(credited on other roles' reps) are left out of it, not out of pay and attainment"]
 
 
-def _market_note(cal: Calibration, template: Scenario) -> str:
-    """Which market shock sds the intervals draw year two with, and where they come from."""
+def _market_note(cal: Calibration, template: Scenario, year_one: bool = False) -> str:
+    """Which market shock sds the intervals draw year two with, and where they come from (``year_one``: year
+    one's year-level shock drawn per replicate, :func:`predictive_scenario`)."""
     m = cal.scenario.market
     fitted = any(e.path == "market.growth_sd" for e in cal.estimates)
     source = "fitted" if fitted else f"kept from {template.source}: one year of history cannot estimate them"
+    if year_one:
+        return (f"market: year one's shock (growth_sd {m.growth_sd:g}) drawn for each replicate and netted out of "
+                f"the reps' expectation and the demand ahead (quotas kept), year two's drawn with growth_sd "
+                f"{m.growth_sd:g}, monthly shocks with sqrt(2) times monthly_sd {m.monthly_sd:g} ({source}); "
+                "pay is simulated under each drawn market year")
     return (f"market: year two drawn relative to year one with sqrt(2) times growth_sd {m.growth_sd:g} and "
             f"monthly_sd {m.monthly_sd:g} ({source}); pay is simulated under each drawn market year")
 
 
-def predictive_scenario(scenario: Scenario) -> Scenario:
+def predictive_scenario(scenario: Scenario, year_one: float | None = None) -> Scenario:
     """A calibrated scenario with the market shocks of a prediction one year ahead.
 
     Levels fitted to one year of history carry that year's market shock
     (year-level and monthly), unknown and independent of the next year's: the
     next year relative to the fitted one is the ratio of two independent market
-    years, whose log-sd is sqrt(2) times one year's. ``growth_sd`` and
-    ``monthly_sd`` (fractions) are scaled by sqrt(2); everything else is kept.
+    years, whose log-sd is sqrt(2) times one year's. Without ``year_one``,
+    ``growth_sd`` and ``monthly_sd`` (fractions) are scaled by sqrt(2);
+    everything else is kept.
+
+    ``year_one``: a draw of year one's year-level market shock (a multiplier,
+    mean about 1). The fitted levels are taken as that shock times the demand
+    the history's reps and quotas were planned on, so it is netted out of the
+    reps' expectation and of the demand ahead: ``growth_mean`` becomes
+    (1 + growth_mean) / year_one - 1, every quota level that scales with
+    expected revenue (methods ``flat``, ``territory``, ``top_down`` without a
+    ``company_target``) is multiplied by ``year_one`` (quotas in money are
+    kept), and ``growth_sd`` is year two's own (not scaled); ``monthly_sd`` is
+    still scaled by sqrt(2). Over draws of ``year_one`` the market ratio has
+    the same spread as without it, and the reps' expected attainment moves
+    with it as the history's reps' did (docs/model.md 4.13.3).
     """
     data = scenario.model_dump(by_alias=True, mode="json")
-    for k in ("growth_sd", "monthly_sd"):
-        data["market"][k] = float(data["market"][k]) * math.sqrt(2.0)
+    data["market"]["monthly_sd"] = float(data["market"]["monthly_sd"]) * math.sqrt(2.0)
+    if year_one is None:
+        data["market"]["growth_sd"] = float(data["market"]["growth_sd"]) * math.sqrt(2.0)
+    else:
+        data["market"]["growth_mean"] = (1.0 + float(data["market"]["growth_mean"])) / year_one - 1.0
+        for plan in data["plans"].values():
+            for rp in plan["roles"].values():
+                q = rp["quota"]
+                if q["method"] in ("flat", "territory") or (q["method"] == "top_down" and not q.get("company_target")):
+                    q["level"] = float(q["level"]) * year_one
     return scenario_from_dict(data, f"<prediction from {scenario.source}>")
+
+
+def year_one_shocks(growth_sd: float, groups: int, seed: int) -> np.ndarray | None:
+    """Draws of year one's year-level market shock for ``groups`` groups of trials (None for fewer than 2).
+
+    Stratified: the normal scores ``Phi^-1((k + 1/2) / groups)``, scaled to sd 1,
+    in an order drawn from ``seed``, as lognormal mean-one multipliers
+    ``exp(growth_sd z - growth_sd^2 / 2)``, so that even 4 groups spread the
+    shock as the market's sd says, and the order does not line up with the
+    behavioural parameter draws, which cycle over the groups.
+    """
+    if groups < 2:
+        return None
+    z = ndtri((np.arange(groups) + 0.5) / groups)
+    z = z / z.std()
+    z = np.random.default_rng(np.random.SeedSequence([seed, 3])).permutation(z)
+    return np.exp(growth_sd * z - 0.5 * growth_sd**2)
 
 
 def keep_reps(scenario: Scenario) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
@@ -149,7 +201,13 @@ def keep_reps(scenario: Scenario) -> Callable[[dict[str, np.ndarray]], dict[str,
     trial to trial as if every rep were new; a year on, only the share ``s``
     replaced (``new_hire_share``) changes it, with about ``2 s`` times that
     variance (leavers out, newcomers in). Each trial's mean of ``z`` is
-    shrunk to ``sqrt(min(2 s, 1))`` of itself; the spread of reps about it is kept.
+    shrunk to ``k = sqrt(min(2 s, 1))`` of itself. So is the sample spread's
+    departure from the scenario's: the deviations about the mean are scaled
+    so that their sample sd (n - 1 divisor) is ``1 + k (sd - 1)``. A year on,
+    the staying reps' spread is the one fitted (its uncertainty is the fit's,
+    in the replicates); drawn afresh in every trial it varied by about
+    1/sqrt(2 R) of itself (9% with 60 reps), which under an accelerator moved
+    the predicted response by about 2% of revenue from trial to trial.
     """
     shrink = {r: math.sqrt(min(2.0 * role.new_hire_share, 1.0)) for r, role in scenario.roles.items()}
 
@@ -158,7 +216,12 @@ def keep_reps(scenario: Scenario) -> Callable[[dict[str, np.ndarray]], dict[str,
         for r, k in shrink.items():
             for key in (f"{r}.ability", f"{r}.territory"):
                 z = draws[key]
-                out[key] = z - (1.0 - k) * z.mean(axis=-1, keepdims=True)
+                m = z.mean(axis=-1, keepdims=True)
+                dev = z - m
+                if z.shape[-1] > 1:  # the reps' spread: its sample deviation from 1 shrunk alike
+                    sd = dev.std(axis=-1, ddof=1, keepdims=True)
+                    dev = np.divide(dev * (1.0 + k * (sd - 1.0)), sd, out=dev.copy(), where=sd > 0)
+                out[key] = k * m + dev
         return out
 
     return adjust
@@ -218,7 +281,9 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     The trials are split evenly among ``replicates`` (refitted scenarios,
     e.g. :func:`noise_replicates`) when given, else among the calibration's
     bootstrap replicates (all of them on the point fit when it has none);
-    replicate ``b`` runs :func:`predictive_scenario` of that scenario under
+    replicate ``b`` runs :func:`predictive_scenario` of that scenario, with year one's
+    market shock ``b`` of :func:`year_one_shocks` netted out when there are two or more
+    replicates (else the market ratio's sqrt(2) sds), under
     ``behaviours[b % len(behaviours)]`` when an ensemble is given, else under
     ``behaviour``, with the behavioural parameters of draw ``b % behaviour_draws``
     from the priors (:func:`simlib.engine.ensemble.draw_parameters`; none when
@@ -240,6 +305,7 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     groups = max(1, min(n_rep, trials))
     per = max(1, round(trials / groups))
     params = draw_parameters(cal.scenario, behaviour_draws, behaviour_seed) if behaviour_draws > 0 else None
+    shocks = year_one_shocks(cal.scenario.market.growth_sd, groups, rng) if n_rep else None
     parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
     steps: Any = range(groups)
     if progress:
@@ -248,7 +314,7 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
         steps = tqdm(steps, desc=f"backtest prediction ({per} trials/replicate)", unit="replicate")
     for b in steps:
         fit = replicates[b] if replicates else cal.replicate_scenario(b) if n_rep else cal.scenario
-        scen = predictive_scenario(fit)
+        scen = predictive_scenario(fit, None if shocks is None else float(shocks[b]))
         if params is not None:
             scen = scenario_for_draw(scen, params.iloc[b % behaviour_draws].to_dict())
         beh = behaviours[b % len(behaviours)] if behaviours else behaviour
@@ -414,7 +480,7 @@ def backtest(
         notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
     notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
                  "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
-    notes.append(_market_note(cal, template))
+    notes.append(_market_note(cal, template, year_one=n_rep >= 2))
     booking = [r for r in roles if scen.roles[r].credited_on is None]
     notes += _booking_note(roles, booking)
     for g, members in groups:

@@ -162,10 +162,23 @@ def _constrain(fit: dict[str, Any]) -> dict[str, Any]:
     return {k: (max(float(v), 0.0) if k in AT_ZERO else v) for k, v in fit.items()}
 
 
+#: least monthly index, as a share of the mean month: a month with nothing booked (a few lumpy deals)
+SEASON_FLOOR = 1e-3
+
+
 def _season(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """Monthly index sum(num)/sum(den) normalised to mean 1."""
+    """Monthly index sum(num)/sum(den) normalised to mean 1, each month at least :data:`SEASON_FLOOR` of the mean.
+
+    A scenario's seasonality must be positive; a month in which no rep booked
+    anything (key accounts with a few deals a year, or one of the backtest's
+    refits to a synthetic year) would otherwise make the calibrated scenario
+    invalid.
+    """
     s = np.nansum(num, axis=0) / np.maximum(np.nansum(den, axis=0), 1e-12)
-    return s * MONTHS / s.sum() if s.sum() > 0 else np.ones(MONTHS)
+    if not s.sum() > 0:
+        return np.ones(MONTHS)
+    s = np.maximum(s, SEASON_FLOOR * s.mean())
+    return s * MONTHS / s.sum()
 
 
 def _fit_ramp(activity: np.ndarray, new_hire: np.ndarray | None, present: np.ndarray) -> float | None:
