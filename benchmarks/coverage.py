@@ -169,6 +169,38 @@ def by_market(f: pd.DataFrame, level: float = 0.90) -> pd.DataFrame:
     return out
 
 
+def market_weighted(f: pd.DataFrame) -> tuple[pd.Series, float]:
+    """Coverage by metric (and ``all_metrics``) reweighted to the scenarios' own market, and the effective
+    number of histories.
+
+    A set of histories may draw market ratios log(m2 / m1) wider or narrower than
+    the scenario says (eight histories of one case have drawn an sd 1.4 times the
+    scenario's), and with the market the largest part of most intervals the
+    coverage then reads low or high by chance. Each history is weighted by the
+    scenario's density of its ``z = log(m2 / m1) / market_sd`` over the density
+    of the z its case's histories drew (a normal with their own sd about 0):
+    ``phi(z) / (phi(z / s) / s)``, ``s`` the root mean square of the case's z, weights
+    normalised within each case and cases equally weighted. A set that drew
+    markets as the scenario says has weights near one; the effective number of
+    histories ``(sum w)^2 / sum w^2`` says how much the reweighting costs.
+    """
+    from scipy import stats
+
+    per = f.pivot_table(index=["scenario", "plan_after", "seed"], columns="metric", values="inside", aggfunc="mean")
+    per["all_metrics"] = f.groupby(["scenario", "plan_after", "seed"])["inside"].mean()
+    ratio = f.groupby(["scenario", "plan_after", "seed"])["market_ratio"].first()
+    w = pd.Series(1.0, index=per.index)
+    for case in {i[:2] for i in per.index}:
+        rows = [i for i in per.index if i[:2] == case]
+        z = np.log(ratio.loc[rows].to_numpy()) / market_sd(case[0])
+        s = float(np.sqrt(np.mean(z**2))) if len(z) > 1 else 1.0  # about 0: the scenario's mean ratio is 1
+        x = stats.norm.pdf(z) / (stats.norm.pdf(z / s) / s)
+        w.loc[rows] = x / x.sum()
+    w = w / w.sum()
+    out = per.mul(w, axis=0).sum() / per.notna().mul(w, axis=0).sum()
+    return out, float(1.0 / np.sum(w.to_numpy() ** 2))
+
+
 def payout_elasticity(f: pd.DataFrame) -> pd.DataFrame:
     """Per case: the total's log error on log(m2 / m1), revenue and payout slopes, and the intervals' log
     width of payout over revenue's (their ratio is pay's elasticity to the market the prediction carries)."""
@@ -303,6 +335,131 @@ def decompose(path: str, plan2: str, seeds, *, trials: int = 40, replicates: int
     return pd.DataFrame(rows)
 
 
+#: the simulations of :func:`decompose_spread`, from the history's own year two to the backtest's prediction
+SPREAD_STEPS = ("history_reps", "quota_noise", "fit", "reps_drawn")
+
+
+def year_two_held(truth, seed: int) -> dict[str, np.ndarray]:
+    """The draws of a synthetic history's year two (trial 1) with year one's reps, as synth_history makes it."""
+    from simlib.model.population import Layout, draw_chunk, root_seed
+
+    d1, d2 = (draw_chunk(Layout.of(truth), root_seed(seed), np.array([t])) for t in (0, 1))
+    for r, role in truth.roles.items():
+        stay = d2[f"{r}.new_hire"][0] >= role.new_hire_share
+        for k in ("ability", "territory", "last_year"):
+            d2[f"{r}.{k}"][0] = np.where(stay, d1[f"{r}.{k}"][0], d2[f"{r}.{k}"][0])
+        d2[f"{r}.new_hire"][0] = np.where(stay, 1.0, 0.0)
+    return d2
+
+
+def _spread_sims(truth, fit, refits, plan2: str, seed: int, m1: float, trials: int, metric) -> dict[str, np.ndarray]:
+    """Per-trial ``metric`` of year two under ``plan2``, the market held at the history's year two, for each of
+    :data:`SPREAD_STEPS` and (``refits``) each refit's mean."""
+    from simlib.fit.backtest import keep_reps
+    from simlib.fit.synth import simulate_outcomes
+
+    d2 = year_two_held(truth, seed)
+    std = dict(d2)
+    for r in truth.roles:  # the fit holds the reps' mean and spread: the history's reps at them
+        for k in ("ability", "territory"):
+            z = d2[f"{r}.{k}"]
+            std[f"{r}.{k}"] = (z - z.mean()) / z.std(ddof=1) if z.shape[-1] > 1 else z - z.mean()
+    market = ["market.growth", "market.monthly"]
+    reps = [f"{r}.{k}" for r in truth.roles for k in ("ability", "territory", "last_year", "new_hire")]
+
+    def held(keys, src, base=None):
+        def adjust(d):
+            out = dict(d) if base is None else base(d)
+            for k in keys:
+                out[k] = np.repeat(src[k], d[k].shape[0], axis=0)
+            return out
+        return adjust
+
+    def run(scen, adjust, n=trials):
+        sims = simulate_outcomes(scen, [plan2], rng=np.random.SeedSequence([seed, 77]), trials=n, behaviour="dynamic",
+                                 adjust_draws=adjust)
+        return metric(np.concatenate([s.attainment for s in sims[plan2].values()], axis=1))
+
+    netted = with_truth(fit, truth, quiet=False, year_one=m1)
+    out = {"history_reps": run(truth, held(market + reps + [f"{r}.quota_noise" for r in truth.roles], d2)),
+           "quota_noise": run(truth, held(market + reps, d2)),
+           "fit": run(netted, held(market + reps, std)),
+           "reps_drawn": run(netted, held(market, d2, keep_reps(netted)))}
+    if refits:
+        out["refits"] = np.array([run(x, held(market, d2, keep_reps(x)), max(4, trials // len(refits))).mean()
+                                  for x in (with_truth(f, truth, quiet=False, year_one=m1) for f in refits)])
+    return out
+
+
+def decompose_spread(path: str, plan2: str, seeds, *, trials: int = 100, replicates: int = 20,
+                     metric: str = "median_attainment") -> pd.DataFrame:
+    """Per synthetic history: where the error of year two's ``metric`` (log) comes from, the market held.
+
+    With year two's market held at the history's own (and year one's netted out
+    exactly), simulations of year two step from the history to the prediction
+    (:data:`SPREAD_STEPS`): the true scenario with the history's reps, its market
+    and its quota noise (only sales noise varies); quota noise drawn afresh; the
+    fitted scenario with the history's reps at the fitted mean and spread (the
+    change is the fit's error); reps drawn as the backtest draws them. Each
+    step's mean (``<step>``) and sd over trials (``<step>_sd``), the actual
+    (``actual``), and the sd over the fit's refits of their means (``refits_sd``,
+    :func:`simlib.fit.backtest.noise_replicates`): the spread the prediction
+    gives the fit's error, to set against the sd over histories of ``quota_noise
+    - fit``.
+    """
+    import tempfile
+
+    from simlib.fit.backtest import METRICS_BT, noise_replicates
+    from simlib.fit.calibrate import calibrate
+    from simlib.fit.history import read_history, write_history
+    from simlib.fit.synth import synth_history
+    from simlib.io import SHIPPED
+    from simlib.scenario import load_scenario
+
+    of = {"median_attainment": lambda a: np.median(a, axis=-1), "mean_attainment": lambda a: a.mean(axis=-1)}
+    if metric not in of:
+        raise SystemExit(f"--decompose-spread: metric must be one of {sorted(of)} (of {sorted(METRICS_BT)})")
+    truth = load_scenario(SHIPPED / "scenarios" / path)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            frame, tr = synth_history(truth, rng=seed, years=2, plan2=plan2, behaviour="dynamic")
+            write_history(frame, Path(tmp) / "h.csv")
+            h = read_history(Path(tmp) / "h.csv", {r: x.process for r, x in truth.roles.items()})
+            h1 = h.year(h.years[0])
+            cal = calibrate(h1, truth, bootstrap=0, rng=seed, trials=0)
+            refits = noise_replicates(h1, truth, cal, truth.current_plan, n=replicates, rng=seed, behaviour="none")
+            sims = _spread_sims(truth, cal.scenario, refits, plan2, seed, tr["market_level"][0], trials,
+                                lambda a: np.log(of[metric](a)))
+            att = np.concatenate([p.attainment for r in h.roles for p in h.panels(r, [h.years[1]])])
+            row = {"seed": seed, "m1": tr["market_level"][0], "actual": float(np.log(of[metric](att[np.isfinite(att)])))}
+            for k in SPREAD_STEPS:
+                row[k], row[f"{k}_sd"] = float(sims[k].mean()), float(sims[k].std(ddof=1))
+            row["refits_sd"] = float(sims["refits"].std(ddof=1)) if len(sims.get("refits", [])) > 1 else float("nan")
+            rows.append(row)
+            print(f"{path} -> {plan2}, seed {seed}: log {metric} actual {row['actual']:+.3f}, history's reps "
+                  f"{row['history_reps']:+.3f}, fit {row['fit']:+.3f}, prediction's reps {row['reps_drawn']:+.3f}",
+                  file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
+def print_spread(d: pd.DataFrame) -> None:
+    """Per step of :func:`decompose_spread`, the sd over histories of its change, beside the sd over trials the
+    prediction gives it."""
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.precision", 3):
+        print(d)
+    steps = ("actual",) + SPREAD_STEPS
+    for a, b in zip(steps[:-1], steps[1:], strict=True):
+        x = d[a] - d[b]
+        print(f"{a:>12s} - {b:<12s} mean {x.mean():+.4f} +- {x.std(ddof=1) / np.sqrt(len(d)):.4f} "
+              f"(sd over histories {x.std(ddof=1):.4f})")
+    x = d["actual"] - d["reps_drawn"]
+    print(f"{'actual':>12s} - {'reps_drawn':<12s} mean {x.mean():+.4f} (sd over histories {x.std(ddof=1):.4f}; "
+          f"over the prediction's trials {np.sqrt(np.mean(d['reps_drawn_sd'] ** 2)):.4f})")
+    print(f"fit's error (quota_noise - fit) sd over histories {(d['quota_noise'] - d['fit']).std(ddof=1):.4f}; "
+          f"the refits' spread of it {np.sqrt(np.mean(d['refits_sd'] ** 2)):.4f}")
+
+
 def print_decomposition(d: pd.DataFrame) -> None:
     """The per-history table and, per column, its mean with a standard error; effects against the fit's."""
     n = len(d)
@@ -330,12 +487,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead of coverage: per history of the (first) case, the reps' expected attainment and "
                          "the plan's effect, the history's reps against the fit's, with each fitted piece set to "
                          "the truth's in turn (docs/model.md 4.13.3)")
+    ap.add_argument("--decompose-spread", metavar="METRIC", nargs="?", const="median_attainment",
+                    help="instead of coverage: per history of the (first) case, the spread of year two's METRIC "
+                         "(median_attainment, the default, or mean_attainment) with the market held, step by step "
+                         "from the history's reps to the prediction's, and the refits' spread (docs/model.md 4.13.3)")
     args = ap.parse_args(argv)
     cases = CASES
     if args.cases:
         cases = [tuple(c.strip().split(":", 1)) for c in args.cases.split(",")]
         if any(len(c) != 2 or not all(c) for c in cases):
             ap.error("--cases: expected SCENARIO:PLAN[,SCENARIO:PLAN...]")
+    if args.decompose_spread:
+        path, plan2 = cases[0]
+        print_spread(decompose_spread(path, plan2, range(args.first_seed, args.first_seed + args.seeds),
+                                      replicates=args.bootstrap, metric=args.decompose_spread))
+        return 0
     if args.decompose:
         path, plan2 = cases[0]
         print_decomposition(decompose(path, plan2, range(args.first_seed, args.first_seed + args.seeds),
@@ -351,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     sd, expected = market_spread(f, cases)
     bands = by_market(f, args.level)
     elasticity = payout_elasticity(f)
+    weighted, n_eff = market_weighted(f)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
         print(by)
         print("\nactuals below / inside / above their interval, by group:")
@@ -363,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\npay through the market: slopes of the total's log error on log(m2/m1), and the payout interval's "
               "log width over revenue's:")
         print(elasticity)
+    print("\ncoverage by metric reweighted to the scenarios' own market (each history by the scenario's density of "
+          f"its market ratio over the density its case's histories drew; {n_eff:.1f} effective histories):")
+    print(" ".join(f"{k} {v:.1%}" for k, v in weighted.items()))
     print(f"\nmarket ratio log(m2 / m1) over the {cases[0][0]} histories (either plan change): sd {sd:.3f} (the scenario's: {expected:.3f})")
     print(f"coverage of the nominal {args.level:.0%} intervals: {cov:.1%} +- {se:.1%} (1 se) over {n_hist} histories, "
           f"{len(f)} actuals")

@@ -372,6 +372,65 @@ def test_coverage_benchmark_market_sd_and_bands():
     assert b.at["extreme", "revenue"] == 0.0 and b.at["typical", "histories"] == 1
 
 
+def test_coverage_benchmark_reweights_histories_to_the_scenarios_market():
+    # Eight histories of one case drew market ratios 1.4 times as spread as their scenario's, and their
+    # coverage read 70% where the same intervals covered 92% on histories reweighted to the scenario's market
+    # (docs/model.md 4.13.3). The reweighted coverage is what a set of histories drawn as the scenario says
+    # would give: here an interval that covers a history when |z| < 1.2, on z drawn 1.5 times too wide.
+    import sys
+
+    import pandas as pd
+    from conftest import ROOT
+    from scipy import stats
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.coverage import market_sd, market_weighted
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for spread, scenario in ((1.5, "default.yaml"), (1.0, "validation/goal_difficulty.yaml")):
+        z = rng.standard_normal(600) * spread
+        msd = market_sd(scenario)
+        rows.append(pd.DataFrame({"scenario": scenario, "plan_after": "x", "seed": np.arange(600), "metric": "revenue",
+                                  "inside": np.abs(z) < 1.2, "market_ratio": np.exp(z * msd)}))
+    f = pd.concat(rows, ignore_index=True)
+    expected = stats.norm.cdf(1.2) - stats.norm.cdf(-1.2)  # 0.770 under the scenario's market
+    wide = f[f["scenario"] == "default.yaml"]
+    assert wide["inside"].mean() < expected - 0.12  # read as drawn: 0.58
+    cov, n_eff = market_weighted(wide)
+    assert abs(cov["revenue"] - expected) < 4 * np.sqrt(expected * (1 - expected) / n_eff), (cov, n_eff)
+    assert cov["all_metrics"] == cov["revenue"] and 100 < n_eff < 600
+    # histories drawn as the scenario says keep weights near one; two cases count equally
+    cov2, n2 = market_weighted(f[f["scenario"] != "default.yaml"])
+    assert n2 > 550 and abs(cov2["revenue"] - f[f["scenario"] != "default.yaml"]["inside"].mean()) < 0.02
+    both, _ = market_weighted(f)
+    assert both["revenue"] == pytest.approx((cov["revenue"] + cov2["revenue"]) / 2, abs=1e-9)
+
+
+def test_spread_decomposition_starts_from_the_history_itself():
+    # benchmarks.coverage --decompose-spread steps from the synthetic history's own year two (its reps, market
+    # and quota noise held, only sales noise fresh) to the prediction: the held draws are the history's year two,
+    # with year one's reps staying and the new hires replaced as synth_history replaces them.
+    import sys
+
+    from conftest import ROOT
+
+    from simlib.fit.synth import simulate_panels
+    from simlib.io import SHIPPED
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.coverage import year_two_held
+
+    scen = load_scenario(SHIPPED / "scenarios" / "mechanics.yaml")
+    frame, _ = synth_history(scen, rng=4, years=2, behaviour="none")
+    year2 = frame[frame["month"].astype(str).str.startswith(str(int(str(frame["month"].iloc[-1])[:4])))]
+    panels, _ = simulate_panels(scen, draws=year_two_held(scen, 4), behaviour="none")
+    for r, sim in panels.items():
+        got = year2.loc[year2["role"] == r, "revenue"].to_numpy().reshape(-1, 12)
+        assert np.allclose(np.round(sim.measures["revenue"][0], 2), got, atol=0.006), r
+        assert 0 < (year2.loc[year2["role"] == r, "new_hire"].to_numpy() == 1).mean() < 0.5
+
+
 def test_backtest_notes_the_market_spread_it_draws(two_years):
     # the market term of every interval is the template's shock sds (one year of history cannot estimate
     # them), drawn as the ratio of two years: the analyst is told which values, and where they came from
