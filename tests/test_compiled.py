@@ -22,6 +22,8 @@ from simlib import load_scenario, simulate
 from simlib.engine.core import role_outcomes
 from simlib.engine.years import run_years
 from simlib.model import compiled
+from simlib.model.paycurves import Schedule, evaluate
+from simlib.model.plans import component_pay, month_sum
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.model.production import poisson_inv
 
@@ -187,6 +189,74 @@ def test_policy_lookups_are_the_numpy_interpolation(monkeypatch, default_scenari
             tr = Track(rs, np.full(shape, 3e5), va, vc, np.ones(shape))
             on, off = _both(monkeypatch, lambda tr=tr, name=name, m=m: tr.lookup(name, m, x))
             assert np.array_equal(_bits(on), _bits(off)), (name, m)
+
+
+def test_month_sums_are_numpys_sum_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(3)
+    # magnitudes over many orders and both signs: any other order of the adds rounds differently
+    x = rng.normal(0, 1, (40, 30, 12)) * np.exp(rng.normal(0, 8, (40, 30, 12)))
+    x.flat[:24] = _awkward(0, rng)[:12].tolist() * 2
+    strided = np.swapaxes(rng.normal(0, 1, (12, 40, 30)) * 1e10 + 1.0, 0, 2)  # not C-ordered
+    for a in (x, strided, x[::2]):
+        on, off = _both(monkeypatch, lambda a=a: month_sum(a))
+        assert np.array_equal(_bits(on), _bits(off))
+    monkeypatch.setenv(compiled.ENV, "1")
+    assert np.array_equal(_bits(month_sum(x)), _bits(x.sum(axis=-1)))  # NumPy's own sum of C-ordered months
+    in_turn = x[..., 0].copy()  # a sum in another order is not the same bits: the comparison can fail
+    for i in range(1, 12):
+        in_turn += x[..., i]
+    assert not np.array_equal(_bits(in_turn), _bits(month_sum(x)))
+
+
+SCHEDULES = [
+    Schedule(np.array([0.5, 1.0, 1.5]), np.array([0.2, 1.0, 2.1]), np.array([1.6, 2.2, 0.7]), cap=2.5),  # jump, cap
+    Schedule(np.array([0.0]), np.array([0.0]), np.array([7.3])),  # per unit, uncapped
+    Schedule(np.array([-1.0, 0.0, 2.0]), np.array([0.3, 0.4, 0.9]), np.array([0.1, -0.2, 0.0]), below=0.25),
+    Schedule(np.linspace(0.0, 3.0, 25), np.linspace(0.0, 4.0, 25) ** 1.3, np.linspace(0.9, 1.7, 25), cap=3.3),
+]
+
+
+def _pay_inputs(rng, shape=(30, 9, 4)):
+    x = np.resize(_awkward(600, rng), shape) * 1.7
+    x.flat[:9] = [0.5, 1.0, 1.5, -1.0, 0.0, 2.0, 3.0, 0.125, 2.5]  # on the knots
+    return x
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NaN inputs, both ways
+def test_pay_schedules_are_the_numpy_evaluation(monkeypatch):
+    rng = np.random.default_rng(4)
+    x = _pay_inputs(rng)
+    for i, sched in enumerate(SCHEDULES):
+        (v1, c1), (v0, c0) = _both(monkeypatch, lambda sched=sched: evaluate(sched, x))
+        assert np.array_equal(_bits(v1), _bits(v0)) and np.array_equal(c1, c0), i
+        assert c1.any() == np.isfinite(sched.cap), i
+
+
+def _components():
+    """Every pay component of the shipped scenarios with an attainment or units schedule."""
+    found = {}
+    for path in SCENARIOS:
+        for plan in load_scenario(path).plans.values():
+            for rp in plan.roles.values():
+                for c in rp.components:
+                    if c.kind in ("curve", "commission", "lump_sum", "per_unit"):
+                        found.setdefault((c.kind, c.cap, c.ytd_true_up, repr(c.model_dump())), c)
+    return list(found.values())
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NaN inputs, both ways
+def test_component_pay_is_the_numpy_path_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(5)
+    comps = _components()
+    assert {c.kind for c in comps} >= {"curve", "commission", "per_unit"} and any(c.cap for c in comps)
+    values = np.abs(_pay_inputs(rng)) * 1e5
+    targets = rng.uniform(0.5e5, 1.5e5, values.shape)
+    targets.flat[:4] = [0.0, -0.0, np.nan, 1e-13]  # no target, a NaN, under the floor of 1e-12
+    scale = rng.uniform(0.0, 3e4, values.shape)
+    for c in comps:
+        for kind in ("flow", "score"):
+            (p1, c1), (p0, c0) = _both(monkeypatch, lambda c=c, kind=kind: component_pay(c, values, targets, scale, kind))
+            assert np.array_equal(_bits(p1), _bits(p0)) and np.array_equal(c1, c0), (c.name, kind)
 
 
 # -- fallbacks and start-up ---------------------------------------------------------------------------------------

@@ -313,3 +313,60 @@ def channel_year(opened, demand, ramp, base0, z, cv, mature, decay, new_rev, rev
                 existing = maximum(0.0, b * d * ramp[t, r, m] * (1.0 + cv * z[t, r, m]))
                 new_rev[t, r, m] = nr
                 revenue[t, r, m] = existing + nr
+
+
+@kernel
+def month_sums(x, out):
+    """:func:`simlib.model.population.sum_months` (:func:`simlib.model.plans.month_sum`) of (N, 12) rows into ``out`` (N,): NumPy's order of adds.
+
+    ``((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))``, then ``x8`` to
+    ``x11`` added in turn (its pairwise sum of a contiguous run of 12).
+    """
+    for i in range(x.shape[0]):
+        s = (x[i, 0] + x[i, 1]) + (x[i, 2] + x[i, 3])
+        s = s + ((x[i, 4] + x[i, 5]) + (x[i, 6] + x[i, 7]))
+        s = s + x[i, 8]
+        s = s + x[i, 9]
+        s = s + x[i, 10]
+        out[i] = s + x[i, 11]
+
+
+@helper
+def schedule_at(x, k, s, v, cap):
+    """:func:`simlib.model.paycurves.evaluate` of one element: the value (capped) and whether it was over the cap.
+
+    ``k``, ``s``, ``v`` the segments with their leading flat one; the segment
+    is the count of knots after the first at or below ``x`` (all of them for
+    NaN, as ``searchsorted``); ``np.maximum(x, k0)`` and ``np.minimum(raw, cap)``
+    as NumPy gives them (the second argument on a tie, NaN kept).
+    """
+    n = k.size - 1
+    for j in range(1, k.size):
+        if x < k[j]:
+            n -= 1
+    raw = k[0] if k[0] >= x else x
+    raw = raw - k[n]
+    raw = raw * s[n]
+    raw = raw + v[n]
+    return (cap if cap <= raw else raw), raw > cap
+
+
+@kernel
+def evaluate_schedule(x, k, s, v, cap, out, capped):
+    """:func:`simlib.model.paycurves.evaluate` on flat arrays, into ``out`` and ``capped`` (``cap`` inf: uncapped)."""
+    for i in range(x.size):
+        out[i], capped[i] = schedule_at(x[i], k, s, v, cap)
+
+
+@kernel
+def attainment_pay(values, targets, scale, k, s, v, cap, out, capped):
+    """:func:`simlib.model.plans.component_pay` of an attainment component, flat arrays of one size.
+
+    ``values / max(targets, 1e-12)`` through the schedule, times ``scale``:
+    NumPy's three passes in one, the same operations on each element.
+    """
+    for i in range(values.size):
+        t = targets[i]
+        y, c = schedule_at(values[i] / (1e-12 if 1e-12 >= t else t), k, s, v, cap)
+        out[i] = y * scale[i]
+        capped[i] = c
