@@ -165,12 +165,15 @@ def test_poisson_counts_are_the_numpy_inversion(monkeypatch):
     rng = np.random.default_rng(1)
     u = rng.random((50, 7, 12))
     u.flat[:3] = [0.0, 1.0 - 1e-16, 0.5]
+    rows = rng.random((50, 100))[:, 3:87].reshape(50, 7, 12)  # each trial's row of a wider buffer, as drawn
+    assert not rows.flags.c_contiguous
     for scale in (0.01, 0.6, 3.0, 30.0):
         lam = rng.random((50, 7, 12)) * scale
         lam.flat[:2] = [0.0, scale * 10]
         for kmax in (3, 12):
-            on, off = _both(monkeypatch, lambda lam=lam, kmax=kmax: poisson_inv(u, lam, kmax))
-            assert np.array_equal(_bits(on), _bits(off)), (scale, kmax)
+            for uu, lm in ((u, lam), (rows, lam), (u, lam[:, :, :1])):  # rows; flat; a broadcast rate (flat)
+                on, off = _both(monkeypatch, lambda uu=uu, lm=lm, kmax=kmax: poisson_inv(uu, lm, kmax))
+                assert np.array_equal(_bits(on), _bits(off)), (scale, kmax)
 
 
 def test_policy_lookups_are_the_numpy_interpolation(monkeypatch, default_scenario):

@@ -186,6 +186,19 @@ def poisson_count(u, p0, lam, kmax, out):
     by term (``p_k = p_{k-1} lam / k``); the CDF never decreases, so an
     element is finished at its first ``u <= F``.
     """
+    poisson_fill(u, p0, lam, kmax, out)
+
+
+@kernel
+def poisson_rows(u, p0, lam, kmax, out):
+    """:func:`poisson_count` on (T, N) arrays: ``u`` may be rows of a larger buffer (each row contiguous)."""
+    for t in range(u.shape[0]):
+        poisson_fill(u[t], p0[t], lam[t], kmax, out[t])
+
+
+@helper
+def poisson_fill(u, p0, lam, kmax, out):
+    """:func:`poisson_count`'s loop over 1-D arrays."""
     for i in range(u.size):
         ui, li, p = u[i], lam[i], p0[i]
         cdf = p

@@ -18,7 +18,7 @@ import numpy as np
 
 from simlib.model import compiled
 from simlib.model.contracts import BASELINE, Controls, Policy
-from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one, trial_tiles
+from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one, trial_tiles, year_array
 from simlib.scenario import MEASURES, MONTHS, Role
 
 
@@ -43,6 +43,14 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     unfinished elements are carried on (same arithmetic, fewer of them).
     """
     shape = np.shape(u)
+    if compiled.enabled() and np.shape(lam) == shape and np.ndim(u) > 1:  # the same count element by element
+        # (exp in NumPy); each trial's draws are one contiguous row, read where they are (no copy)
+        lam2 = np.ascontiguousarray(lam).reshape(shape[0], -1)
+        p2 = np.negative(lam2, out=year_array(lam2.shape))
+        np.exp(p2, out=p2)
+        out = year_array(shape)
+        compiled.poisson_rows(np.reshape(u, lam2.shape), p2, lam2, kmax, out.reshape(lam2.shape))
+        return out
     u = np.ravel(u)
     lam = np.ravel(np.broadcast_to(lam, shape))
     p = np.negative(lam)
@@ -356,7 +364,7 @@ class RoleProcess:
 
         def funnel(m):
             # tile by tile of trials, in cache (every step is elementwise: the numbers do not depend on the tiling)
-            out = {k: np.empty(ramp.shape) for k in ("revenue", "calls", "leads", "conversions")}
+            out = {k: year_array(ramp.shape) for k in ("revenue", "calls", "leads", "conversions")}
             if compiled.enabled():  # the same steps element by element
                 compiled.telesales_year(p.calls_per_month * w.ability, p.lead_rate * w.territory, ramp, demand[:, 0, :],
                                         min(0.95, p.conversion_rate), d["calls"], d["leads"], d["conv"], d["deal"],
@@ -473,7 +481,7 @@ class RoleProcess:
             return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
 
         def both(m):  # partners' revenue and the total, together
-            new_rev, rev = np.empty(ramp.shape), np.empty(ramp.shape)
+            new_rev, rev = year_array(ramp.shape), year_array(ramp.shape)
             compiled.channel_year(m["partners_opened"], demand[:, 0, :], ramp,
                                   p.existing_revenue_per_month * w.territory * w.ability, d["revenue"], p.revenue_cv,
                                   p.partner_mature_revenue, np.exp(-1.0 / p.partner_ramp_months), new_rev, rev)
