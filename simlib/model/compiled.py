@@ -383,3 +383,46 @@ def attainment_pay(values, targets, scale, k, s, v, cap, out, capped):
         y, c = schedule_at(values[i] / (1e-12 if 1e-12 >= t else t), k, s, v, cap)
         out[i] = y * scale[i]
         capped[i] = c
+
+
+@kernel
+def deal_size_logs(n, z, s, half_s2, out):
+    """The log deal sizes ``s z - s^2 / 2`` of the months with a deal, (H, K), from ``n`` (T, N) and ``z`` (T, N, K).
+
+    :meth:`simlib.model.production.RoleProcess._key_account_year`'s gather
+    of the size draws where ``n > 0`` (in flat order, as ``np.flatnonzero``)
+    and its ``s * z - 0.5 * s * s`` (``half_s2``), before ``exp`` (in NumPy).
+    """
+    h = 0
+    for t in range(n.shape[0]):
+        for i in range(n.shape[1]):
+            if n[t, i] > 0:
+                for k in range(z.shape[2]):
+                    out[h, k] = s * z[t, i, k] - half_s2
+                h += 1
+
+
+@kernel
+def deals_won(n, sizes, large, at_least, beyond_mean, out):
+    """Revenue (or large-order value) of each month's deals, flat: :func:`simlib.model.production.won_sizes` of
+    the drawn sizes where ``n > 0`` (0 elsewhere), plus ``max(n - K, 0) x beyond_mean`` for the deals beyond them.
+
+    ``sizes`` (H, K) in the order of the months with a deal; with ``large``
+    a deal counts when its size is at least ``at_least`` (large orders),
+    else every deal won (revenue); the drawn sizes are added in turn, a
+    deal not won adding 0.0, as ``won_sizes`` adds its columns.
+    """
+    K = sizes.shape[1]
+    h = 0
+    for i in range(n.size):
+        ni = n[i]
+        acc = 0.0
+        if ni > 0:
+            for k in range(K):
+                v = sizes[h, k]
+                c = v if (ni > k and (not large or v >= at_least)) else 0.0
+                acc = c if k == 0 else acc + c
+            h += 1
+        b = ni - K
+        b = b if b > 0.0 else 0.0
+        out[i] = acc + b * beyond_mean

@@ -498,7 +498,8 @@ def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], mark
     months = np.arange(MONTHS)
     ramp_curve = np.minimum(1.0, (months + 1.0) / role.ramp_months)
     # np.where(new_hire[..., None], ramp_curve, 1.0), as a gather of whole rows (no per-row broadcasting)
-    ramp = np.stack([np.ones(MONTHS), ramp_curve])[new_hire.view(np.uint8)]
+    ramp = np.take(np.stack([np.ones(MONTHS), ramp_curve]), new_hire.view(np.uint8), axis=0, mode="clip",
+                   out=year_array((*new_hire.shape, MONTHS)))
     team = np.arange(role.headcount) // role.team_size
     return RoleWorld(
         name=name,
