@@ -22,6 +22,7 @@ from simlib import load_scenario, simulate
 from simlib.engine.core import role_outcomes
 from simlib.engine.years import run_years
 from simlib.model import compiled
+from simlib.model.metrics import GroupArrays, group_metrics, spearman_rows
 from simlib.model.paycurves import Schedule, evaluate
 from simlib.model.plans import component_pay, month_sum
 from simlib.model.population import Layout, draw_chunk, root_seed
@@ -263,6 +264,30 @@ def test_component_pay_is_the_numpy_path_bit_for_bit(monkeypatch):
         for kind in ("flow", "score"):
             (p1, c1), (p0, c0) = _both(monkeypatch, lambda c=c, kind=kind: component_pay(c, values, targets, scale, kind))
             assert np.array_equal(_bits(p1), _bits(p0)) and np.array_equal(c1, c0), (c.name, kind)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # infinities and NaN, both ways
+def test_ranks_and_sorted_rows_are_the_numpy_path(monkeypatch):
+    """Per-trial ranks (ties averaged, NaN each its own) and sorted rows (``sorted_ranks``): Spearman and the group
+    metrics read from them, both ways, on ties, signed zeros, NaN and infinities."""
+    rng = np.random.default_rng(6)
+    T, R = 40, 30
+    att = np.round(rng.normal(1.0, 0.3, (T, R)), 1)  # many ties
+    att[0, :5] = [0.0, -0.0, np.inf, -np.inf, 0.0]
+    att[1, ::3] = np.nan
+    att[2] = 1.0  # all tied
+    inc = np.maximum(0.0, np.round(rng.normal(5e4, 3e4, (T, R)), -4))
+    inc[3, :4] = [0.0, -0.0, 0.0, -0.0]
+    g = GroupArrays(revenue=att * 1e6, margin=np.full(R, 0.4), incentive=inc, base=np.full(R, 6e4),
+                    target_incentive=np.full(R, 5e4), attainment=att, capped=att > 1.4, recognition=np.zeros((T, R)))
+    shuffled = rng.permuted(att, axis=1)
+    for fn in (lambda: spearman_rows(att, inc), lambda: spearman_rows(inc, shuffled),
+               lambda: group_metrics(g)):
+        on, off = _both(monkeypatch, fn)
+        on, off = (on, off) if isinstance(on, dict) else ({"": on}, {"": off})
+        assert on.keys() == off.keys()
+        for k in on:
+            assert np.array_equal(_bits(on[k]), _bits(off[k])), k
 
 
 # -- fallbacks and start-up ---------------------------------------------------------------------------------------

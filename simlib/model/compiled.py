@@ -426,3 +426,25 @@ def deals_won(n, sizes, large, at_least, beyond_mean, out):
         b = ni - K
         b = b if b > 0.0 else 0.0
         out[i] = acc + b * beyond_mean
+
+
+@kernel
+def sorted_ranks(x, order, xs, ranks):
+    """:func:`simlib.model.metrics._sort_rank` after its argsort: rows of ``x`` (T, R) in ``order``, and average ranks.
+
+    ``xs[t, j] = x[t, order[t, j]]``; a sorted position starts a group when
+    its value differs from the one before (``!=``: each NaN its own group);
+    every member of a group gets the mean of its first and last position,
+    ``(first + last) / 2`` (exact: a half-integer), at its place in ``x``.
+    """
+    T, R = x.shape
+    for t in range(T):
+        for j in range(R):
+            xs[t, j] = x[t, order[t, j]]
+        a = 0
+        for j in range(1, R + 1):
+            if j == R or xs[t, j] != xs[t, j - 1]:
+                mid = (a + (j - 1)) / 2.0
+                for i in range(a, j):
+                    ranks[t, order[t, i]] = mid
+                a = j
