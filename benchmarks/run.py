@@ -110,6 +110,15 @@ def draw_all(scen, trials: int) -> None:
         draw_chunk(lay, root, np.arange(a, b), scratch_buffer((b - a) * draw_width(lay)))
 
 
+def page_faults(fn) -> int:
+    """Minor page faults of this process while ``fn()`` runs (0 where the system does not count them)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    fn()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
 def paired_runs(fns: dict, repeat: int) -> dict:
     """Time each function ``repeat`` times, each timing paired with a floor measured just before it.
 
@@ -540,6 +549,10 @@ def run(quick: bool = False, dask: bool = True) -> int:
           f"+ {lay.n_uniform / (scen.headcount * 12):.1f} uniforms per rep-month, fixed by the model; each trial "
           f"from its own stream): {draw_ratio:.1f} normal draws ({ns_draw * 1e9:.0f} ns); production, pay and "
           f"metrics: {comp_ratio:.1f}")
+    faults = page_faults(lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None))
+    rep["page_faults_per_1000_rep_months"] = faults / rm * 1000
+    print(f"      page faults of one such run (fresh memory the system hands over page by page): {faults:,} "
+          f"({faults / rm * 1000:.1f} per 1,000 rep-months; a chunk's year measures reuse the thread's memory)")
     ratio5 = _median(s_ / (rm * nplans) / f for s_, f in runs["all"])
     print(f"      all {nplans} plans on the same draws: {best5:.3f} s, {rm * nplans / best5:,.0f} plan-rep-months/s "
           f"= {ratio5:.1f} normal draws per plan-rep-month ({best5 / best1:.2f}x the time of one plan for "
