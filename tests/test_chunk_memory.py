@@ -14,7 +14,7 @@ from conftest import DEFAULT
 
 import simlib.engine.core as core
 from simlib import load_scenario
-from simlib.model import compiled
+from simlib.model import compiled, population
 from simlib.model.population import CHUNK_MEMORY_MAX, chunk_memory, year_array
 
 
@@ -42,18 +42,23 @@ def test_year_arrays_of_a_block_do_not_overlap_and_the_next_block_reuses_them():
 
 @pytest.mark.parametrize("name", ["default", "role_examples"])
 @pytest.mark.parametrize("on", [True, False])
-def test_a_run_in_reused_memory_gives_the_numbers_of_new_memory(name, on):
+def test_a_run_in_reused_memory_gives_the_numbers_of_new_memory(monkeypatch, name, on):
     s = load_scenario(DEFAULT.parent / f"{name}.yaml")
     compiled.use(on)
     try:
-        kept = core.prepare_run(s, None, behaviour="none", keep_draws=True)  # no reused memory
-        ref = core.simulate_runs([kept], trials=24, rng=5, chunk_size=24)[0]
-        for cs, ex in ((24, None), (7, None), (5, ThreadPoolExecutor(2))):
-            got = core.simulate_raw(s, trials=24, rng=5, behaviour="none", chunk_size=cs, executor=ex)
+        with monkeypatch.context() as m:
+            m.setattr(population, "CHUNK_MEMORY_MAX", 0)  # no reused memory: every year array new
+            ref = core.simulate_raw(s, trials=24, rng=5, behaviour="none", chunk_size=24)
+        kept = core.prepare_run(s, None, behaviour="none", keep_draws=True)  # a sweep's run: new memory
+        for cs, ex in ((24, None), (7, None), (5, ThreadPoolExecutor(2)), (6, "kept")):
+            if ex == "kept":
+                got = core.simulate_runs([kept], trials=24, rng=5, chunk_size=cs)[0]
+            else:
+                got = core.simulate_raw(s, trials=24, rng=5, behaviour="none", chunk_size=cs, executor=ex)
             for k in ("mean", "se", "n"):
                 assert np.array_equal(getattr(got, k), getattr(ref, k), equal_nan=True), (cs, k)
             assert np.array_equal(got.keep, ref.keep)
-            if ex is not None:
+            if isinstance(ex, ThreadPoolExecutor):
                 ex.shutdown()
     finally:
         compiled.use(None)

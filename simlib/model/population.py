@@ -338,6 +338,8 @@ def chunk_memory() -> Iterator[None]:
     c = _CHUNK
     if c.depth == 0:
         need = min(c.want, CHUNK_MEMORY_MAX)
+        if c.buf is not None and c.buf.size > CHUNK_MEMORY_MAX:  # the bound lowered: let it go
+            c.buf = None
         if need and (c.buf is None or c.buf.size < need):
             c.buf = None  # the old one freed before the new one is taken
             c.buf = np.empty(need)
