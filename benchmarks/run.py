@@ -19,7 +19,7 @@ Figures:
 4. peak memory (peak RSS, ``VmHWM``, of a fresh process) at several trial
    counts, the growth per trial (least-squares slope) and the ratio for 10x
    more trials, target < 1.2x (``--only memory`` runs this figure alone; ``--only dynamic``
-   figure 2's behaviour-on part);
+   figure 2's behaviour-on part; ``--only off`` its behaviour-off run and figure 3's ratio);
 5. the default 100-point sweep of the default scenario at 1,000 trials (figures 5, 6 and the optimise example: :mod:`benchmarks.scale`),
    behaviour on (target < 90 s on 2 cores) and off (20 x 200 with ``--quick``);
 6. scaling: a 10,000-rep organisation, and a ``dynamic`` sweep serially, on a
@@ -108,6 +108,15 @@ def draw_all(scen, trials: int) -> None:
     lay, root = Layout.of(scen), root_seed(0)
     for a, b in chunk_spans(trials, scratch_chunk_size(scen)):
         draw_chunk(lay, root, np.arange(a, b), scratch_buffer((b - a) * draw_width(lay)))
+
+
+def page_faults(fn) -> int:
+    """Minor page faults of this process while ``fn()`` runs (0 where the system does not count them)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    fn()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
 def paired_runs(fns: dict, repeat: int) -> dict:
@@ -389,6 +398,36 @@ def dynamic_only(quick: bool) -> dict:
     return dynamic_figure(scen, 300 if quick else 2000, 3 if quick else 5, quick)
 
 
+def off_only(quick: bool) -> dict:
+    """``--only off``: figure 2's behaviour-off run of one plan (and its drawing alone) in normal draws per rep-month,
+    and figure 3's ratio to the plain-Python loop, at the sizes of the full (or ``--quick``) run; run it from two
+    checkouts alternately to compare them (fresh processes: each has its own allocator state)."""
+    from simlib import load_scenario, simulate
+    from simlib.model.reference import simulate_reference
+
+    scen = load_scenario(DEFAULT)
+    T, rpt = (300, 5) if quick else (2000, 5)
+    rm = T * scen.headcount * 12
+    print(f"[2] behaviour off, 1 plan, {T} trials, load average {os.getloadavg()[0]:.1f}; compiled pass {compiled_on()}:")
+    simulate(scen, None, trials=8, rng=0, behaviour="none")  # warm up
+    runs = paired_runs({
+        "one": lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None),
+        "draw": lambda: draw_all(scen, T),
+        "all": lambda: simulate(scen, None, trials=T, rng=0, behaviour="none", executor=None),
+    }, rpt)
+    ratio = _median(s_ / rm / f for s_, f in runs["one"])
+    draw = _median(s_ / rm / f for s_, f in runs["draw"])
+    ns_rm = _median(s_ / rm for s_, _ in runs["one"])
+    tref = _best_of(lambda: simulate_reference(scen, ["current"], trials=2, rng=0), 3)
+    ref_ns = tref / (2 * scen.headcount * 12)
+    faults = page_faults(lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None))
+    print(f"      {ratio:.2f} normal draws per rep-month (median of {rpt}, each over its own floor; {ns_rm * 1e9:.0f} ns), "
+          f"of which drawing {draw:.2f}; the plain-Python loop {ref_ns * 1e9:,.0f} ns per rep-month (best of 3): "
+          f"{ref_ns / ns_rm:.0f}x (medians; target >= 100x); page faults of one run {faults:,}")
+    return {"normals_per_rep_month": ratio, "normals_per_rep_month_drawing": draw,
+            "speedup_vs_reference_median": ref_ns / ns_rm, "page_faults": faults}
+
+
 def cpu_seconds() -> float:
     """CPU seconds used so far by this process and its finished children (a process pool's workers once shut down)."""
     import resource
@@ -540,6 +579,10 @@ def run(quick: bool = False, dask: bool = True) -> int:
           f"+ {lay.n_uniform / (scen.headcount * 12):.1f} uniforms per rep-month, fixed by the model; each trial "
           f"from its own stream): {draw_ratio:.1f} normal draws ({ns_draw * 1e9:.0f} ns); production, pay and "
           f"metrics: {comp_ratio:.1f}")
+    faults = page_faults(lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None))
+    rep["page_faults_per_1000_rep_months"] = faults / rm * 1000
+    print(f"      page faults of one such run (fresh memory the system hands over page by page): {faults:,} "
+          f"({faults / rm * 1000:.1f} per 1,000 rep-months; a chunk's year measures reuse the thread's memory)")
     ratio5 = _median(s_ / (rm * nplans) / f for s_, f in runs["all"])
     print(f"      all {nplans} plans on the same draws: {best5:.3f} s, {rm * nplans / best5:,.0f} plan-rep-months/s "
           f"= {ratio5:.1f} normal draws per plan-rep-month ({best5 / best1:.2f}x the time of one plan for "
@@ -603,11 +646,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster comparison")
-    ap.add_argument("--only", choices=["memory", "dynamic"],
-                    help="run one figure only (memory: figure 4; dynamic: figure 2's behaviour-on part)")
+    ap.add_argument("--only", choices=["memory", "dynamic", "off"],
+                    help="run one figure only (memory: figure 4; dynamic: figure 2's behaviour-on part; off: figure 2's "
+                         "behaviour-off run and figure 3's ratio)")
     a = ap.parse_args(argv)
     if a.only:
-        rep = memory_figure(a.quick) if a.only == "memory" else dynamic_only(a.quick)
+        rep = {"memory": memory_figure, "dynamic": dynamic_only, "off": off_only}[a.only](a.quick)
         print("\nsummary: " + json.dumps({k: round(v, 3) for k, v in rep.items()}))
         return 0
     return run(quick=a.quick, dask=not a.no_dask)

@@ -22,6 +22,9 @@ from simlib import load_scenario, simulate
 from simlib.engine.core import role_outcomes
 from simlib.engine.years import run_years
 from simlib.model import compiled
+from simlib.model.metrics import GroupArrays, group_metrics, spearman_rows
+from simlib.model.paycurves import Schedule, evaluate
+from simlib.model.plans import component_pay, month_sum
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.model.production import poisson_inv
 
@@ -98,7 +101,10 @@ def _outcomes(s, behaviour):
 
 @pytest.mark.parametrize("name", ["default.yaml", "mechanics.yaml"])
 def test_per_rep_measures_and_pay_are_the_same_bits(monkeypatch, name):
-    """Every measure of every rep and month, and every rep's pay, under every plan (mechanics: SPIFFs, timing)."""
+    """Every measure of every rep and month, and every rep's pay, under every plan (mechanics: SPIFFs, timing).
+
+    Key-account revenue and large orders (the kernels ``deal_size_logs`` and ``deals_won``) add several drawn
+    sizes each: adding them in another order, or the log sizes' terms, changes their last bits here."""
     s = load_scenario(SHIPPED / name)
     for behaviour in ("none", "dynamic"):
         on, off = _both(monkeypatch, lambda b=behaviour: _outcomes(s, b))
@@ -163,12 +169,15 @@ def test_poisson_counts_are_the_numpy_inversion(monkeypatch):
     rng = np.random.default_rng(1)
     u = rng.random((50, 7, 12))
     u.flat[:3] = [0.0, 1.0 - 1e-16, 0.5]
+    rows = rng.random((50, 100))[:, 3:87].reshape(50, 7, 12)  # each trial's row of a wider buffer, as drawn
+    assert not rows.flags.c_contiguous
     for scale in (0.01, 0.6, 3.0, 30.0):
         lam = rng.random((50, 7, 12)) * scale
         lam.flat[:2] = [0.0, scale * 10]
         for kmax in (3, 12):
-            on, off = _both(monkeypatch, lambda lam=lam, kmax=kmax: poisson_inv(u, lam, kmax))
-            assert np.array_equal(_bits(on), _bits(off)), (scale, kmax)
+            for uu, lm in ((u, lam), (rows, lam), (u, lam[:, :, :1])):  # rows; flat; a broadcast rate (flat)
+                on, off = _both(monkeypatch, lambda uu=uu, lm=lm, kmax=kmax: poisson_inv(uu, lm, kmax))
+                assert np.array_equal(_bits(on), _bits(off)), (scale, kmax)
 
 
 def test_policy_lookups_are_the_numpy_interpolation(monkeypatch, default_scenario):
@@ -187,6 +196,98 @@ def test_policy_lookups_are_the_numpy_interpolation(monkeypatch, default_scenari
             tr = Track(rs, np.full(shape, 3e5), va, vc, np.ones(shape))
             on, off = _both(monkeypatch, lambda tr=tr, name=name, m=m: tr.lookup(name, m, x))
             assert np.array_equal(_bits(on), _bits(off)), (name, m)
+
+
+def test_month_sums_are_numpys_sum_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(3)
+    # magnitudes over many orders and both signs: any other order of the adds rounds differently
+    x = rng.normal(0, 1, (40, 30, 12)) * np.exp(rng.normal(0, 8, (40, 30, 12)))
+    x.flat[:24] = _awkward(0, rng)[:12].tolist() * 2
+    strided = np.swapaxes(rng.normal(0, 1, (12, 40, 30)) * 1e10 + 1.0, 0, 2)  # not C-ordered
+    for a in (x, strided, x[::2]):
+        on, off = _both(monkeypatch, lambda a=a: month_sum(a))
+        assert np.array_equal(_bits(on), _bits(off))
+    monkeypatch.setenv(compiled.ENV, "1")
+    assert np.array_equal(_bits(month_sum(x)), _bits(x.sum(axis=-1)))  # NumPy's own sum of C-ordered months
+    in_turn = x[..., 0].copy()  # a sum in another order is not the same bits: the comparison can fail
+    for i in range(1, 12):
+        in_turn += x[..., i]
+    assert not np.array_equal(_bits(in_turn), _bits(month_sum(x)))
+
+
+SCHEDULES = [
+    Schedule(np.array([0.5, 1.0, 1.5]), np.array([0.2, 1.0, 2.1]), np.array([1.6, 2.2, 0.7]), cap=2.5),  # jump, cap
+    Schedule(np.array([0.0]), np.array([0.0]), np.array([7.3])),  # per unit, uncapped
+    Schedule(np.array([-1.0, 0.0, 2.0]), np.array([0.3, 0.4, 0.9]), np.array([0.1, -0.2, 0.0]), below=0.25),
+    Schedule(np.linspace(0.0, 3.0, 25), np.linspace(0.0, 4.0, 25) ** 1.3, np.linspace(0.9, 1.7, 25), cap=3.3),
+]
+
+
+def _pay_inputs(rng, shape=(30, 9, 4)):
+    x = np.resize(_awkward(600, rng), shape) * 1.7
+    x.flat[:9] = [0.5, 1.0, 1.5, -1.0, 0.0, 2.0, 3.0, 0.125, 2.5]  # on the knots
+    return x
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NaN inputs, both ways
+def test_pay_schedules_are_the_numpy_evaluation(monkeypatch):
+    rng = np.random.default_rng(4)
+    x = _pay_inputs(rng)
+    for i, sched in enumerate(SCHEDULES):
+        (v1, c1), (v0, c0) = _both(monkeypatch, lambda sched=sched: evaluate(sched, x))
+        assert np.array_equal(_bits(v1), _bits(v0)) and np.array_equal(c1, c0), i
+        assert c1.any() == np.isfinite(sched.cap), i
+
+
+def _components():
+    """Every pay component of the shipped scenarios with an attainment or units schedule."""
+    found = {}
+    for path in SCENARIOS:
+        for plan in load_scenario(path).plans.values():
+            for rp in plan.roles.values():
+                for c in rp.components:
+                    if c.kind in ("curve", "commission", "lump_sum", "per_unit"):
+                        found.setdefault((c.kind, c.cap, c.ytd_true_up, repr(c.model_dump())), c)
+    return list(found.values())
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NaN inputs, both ways
+def test_component_pay_is_the_numpy_path_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(5)
+    comps = _components()
+    assert {c.kind for c in comps} >= {"curve", "commission", "per_unit"} and any(c.cap for c in comps)
+    values = np.abs(_pay_inputs(rng)) * 1e5
+    targets = rng.uniform(0.5e5, 1.5e5, values.shape)
+    targets.flat[:4] = [0.0, -0.0, np.nan, 1e-13]  # no target, a NaN, under the floor of 1e-12
+    scale = rng.uniform(0.0, 3e4, values.shape)
+    for c in comps:
+        for kind in ("flow", "score"):
+            (p1, c1), (p0, c0) = _both(monkeypatch, lambda c=c, kind=kind: component_pay(c, values, targets, scale, kind))
+            assert np.array_equal(_bits(p1), _bits(p0)) and np.array_equal(c1, c0), (c.name, kind)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # infinities and NaN, both ways
+def test_ranks_and_sorted_rows_are_the_numpy_path(monkeypatch):
+    """Per-trial ranks (ties averaged, NaN each its own) and sorted rows (``sorted_ranks``): Spearman and the group
+    metrics read from them, both ways, on ties, signed zeros, NaN and infinities."""
+    rng = np.random.default_rng(6)
+    T, R = 40, 30
+    att = np.round(rng.normal(1.0, 0.3, (T, R)), 1)  # many ties
+    att[0, :5] = [0.0, -0.0, np.inf, -np.inf, 0.0]
+    att[1, ::3] = np.nan
+    att[2] = 1.0  # all tied
+    inc = np.maximum(0.0, np.round(rng.normal(5e4, 3e4, (T, R)), -4))
+    inc[3, :4] = [0.0, -0.0, 0.0, -0.0]
+    g = GroupArrays(revenue=att * 1e6, margin=np.full(R, 0.4), incentive=inc, base=np.full(R, 6e4),
+                    target_incentive=np.full(R, 5e4), attainment=att, capped=att > 1.4, recognition=np.zeros((T, R)))
+    shuffled = rng.permuted(att, axis=1)
+    for fn in (lambda: spearman_rows(att, inc), lambda: spearman_rows(inc, shuffled),
+               lambda: group_metrics(g)):
+        on, off = _both(monkeypatch, fn)
+        on, off = (on, off) if isinstance(on, dict) else ({"": on}, {"": off})
+        assert on.keys() == off.keys()
+        for k in on:
+            assert np.array_equal(_bits(on[k]), _bits(off[k])), k
 
 
 # -- fallbacks and start-up ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ numbers for any ``chunk_size`` and any executor.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import itertools
 import os
@@ -59,7 +60,16 @@ from simlib.model.plans import (
     uses_spiffs,
     year_sum,
 )
-from simlib.model.population import Layout, draw_chunk, draw_width, fx_rate, root_seed, sum_months, uses_currencies
+from simlib.model.population import (
+    Layout,
+    chunk_memory,
+    draw_chunk,
+    draw_width,
+    fx_rate,
+    root_seed,
+    sum_months,
+    uses_currencies,
+)
 from simlib.model.programmes import uses_programmes
 from simlib.model.projects import uses_projects
 from simlib.scenario import MONTHS, Scenario
@@ -253,10 +263,12 @@ def run_chunk(
     else:  # a run that keeps no draws keeps nothing of a chunk past it: its random numbers go in this thread's scratch buffer
         layout = Layout.of(scenario)
         draws = draw_chunk(layout, root, np.arange(start, stop), scratch_buffer(T * draw_width(layout)))
-    outcomes = passes(scenario, lay.plans, worlds(scenario, draws), model)
-    per_plan = {plan: _plan_metrics(scenario, group, T, draws)
-                for plan, group in itertools.groupby(outcomes, key=lambda o: o.plan)}
-    rows, keep = _rows(lay, per_plan, T)
+    # behaviour off, nothing kept: the year's measures go in this thread's reused memory (rows and keep are new arrays)
+    with chunk_memory() if model is None and not keep_draws else contextlib.nullcontext():
+        outcomes = passes(scenario, lay.plans, worlds(scenario, draws), model)
+        per_plan = {plan: _plan_metrics(scenario, group, T, draws)
+                    for plan, group in itertools.groupby(outcomes, key=lambda o: o.plan)}
+        rows, keep = _rows(lay, per_plan, T)
     return start, rows, keep
 
 

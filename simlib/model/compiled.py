@@ -186,6 +186,19 @@ def poisson_count(u, p0, lam, kmax, out):
     by term (``p_k = p_{k-1} lam / k``); the CDF never decreases, so an
     element is finished at its first ``u <= F``.
     """
+    poisson_fill(u, p0, lam, kmax, out)
+
+
+@kernel
+def poisson_rows(u, p0, lam, kmax, out):
+    """:func:`poisson_count` on (T, N) arrays: ``u`` may be rows of a larger buffer (each row contiguous)."""
+    for t in range(u.shape[0]):
+        poisson_fill(u[t], p0[t], lam[t], kmax, out[t])
+
+
+@helper
+def poisson_fill(u, p0, lam, kmax, out):
+    """:func:`poisson_count`'s loop over 1-D arrays."""
     for i in range(u.size):
         ui, li, p = u[i], lam[i], p0[i]
         cdf = p
@@ -313,3 +326,125 @@ def channel_year(opened, demand, ramp, base0, z, cv, mature, decay, new_rev, rev
                 existing = maximum(0.0, b * d * ramp[t, r, m] * (1.0 + cv * z[t, r, m]))
                 new_rev[t, r, m] = nr
                 revenue[t, r, m] = existing + nr
+
+
+@kernel
+def month_sums(x, out):
+    """:func:`simlib.model.population.sum_months` (:func:`simlib.model.plans.month_sum`) of (N, 12) rows into ``out`` (N,): NumPy's order of adds.
+
+    ``((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))``, then ``x8`` to
+    ``x11`` added in turn (its pairwise sum of a contiguous run of 12).
+    """
+    for i in range(x.shape[0]):
+        s = (x[i, 0] + x[i, 1]) + (x[i, 2] + x[i, 3])
+        s = s + ((x[i, 4] + x[i, 5]) + (x[i, 6] + x[i, 7]))
+        s = s + x[i, 8]
+        s = s + x[i, 9]
+        s = s + x[i, 10]
+        out[i] = s + x[i, 11]
+
+
+@helper
+def schedule_at(x, k, s, v, cap):
+    """:func:`simlib.model.paycurves.evaluate` of one element: the value (capped) and whether it was over the cap.
+
+    ``k``, ``s``, ``v`` the segments with their leading flat one; the segment
+    is the count of knots after the first at or below ``x`` (all of them for
+    NaN, as ``searchsorted``); ``np.maximum(x, k0)`` and ``np.minimum(raw, cap)``
+    as NumPy gives them (the second argument on a tie, NaN kept).
+    """
+    n = k.size - 1
+    for j in range(1, k.size):
+        if x < k[j]:
+            n -= 1
+    raw = k[0] if k[0] >= x else x
+    raw = raw - k[n]
+    raw = raw * s[n]
+    raw = raw + v[n]
+    return (cap if cap <= raw else raw), raw > cap
+
+
+@kernel
+def evaluate_schedule(x, k, s, v, cap, out, capped):
+    """:func:`simlib.model.paycurves.evaluate` on flat arrays, into ``out`` and ``capped`` (``cap`` inf: uncapped)."""
+    for i in range(x.size):
+        out[i], capped[i] = schedule_at(x[i], k, s, v, cap)
+
+
+@kernel
+def attainment_pay(values, targets, scale, k, s, v, cap, out, capped):
+    """:func:`simlib.model.plans.component_pay` of an attainment component, flat arrays of one size.
+
+    ``values / max(targets, 1e-12)`` through the schedule, times ``scale``:
+    NumPy's three passes in one, the same operations on each element.
+    """
+    for i in range(values.size):
+        t = targets[i]
+        y, c = schedule_at(values[i] / (1e-12 if 1e-12 >= t else t), k, s, v, cap)
+        out[i] = y * scale[i]
+        capped[i] = c
+
+
+@kernel
+def deal_size_logs(n, z, s, half_s2, out):
+    """The log deal sizes ``s z - s^2 / 2`` of the months with a deal, (H, K), from ``n`` (T, N) and ``z`` (T, N, K).
+
+    :meth:`simlib.model.production.RoleProcess._key_account_year`'s gather
+    of the size draws where ``n > 0`` (in flat order, as ``np.flatnonzero``)
+    and its ``s * z - 0.5 * s * s`` (``half_s2``), before ``exp`` (in NumPy).
+    """
+    h = 0
+    for t in range(n.shape[0]):
+        for i in range(n.shape[1]):
+            if n[t, i] > 0:
+                for k in range(z.shape[2]):
+                    out[h, k] = s * z[t, i, k] - half_s2
+                h += 1
+
+
+@kernel
+def deals_won(n, sizes, large, at_least, beyond_mean, out):
+    """Revenue (or large-order value) of each month's deals, flat: :func:`simlib.model.production.won_sizes` of
+    the drawn sizes where ``n > 0`` (0 elsewhere), plus ``max(n - K, 0) x beyond_mean`` for the deals beyond them.
+
+    ``sizes`` (H, K) in the order of the months with a deal; with ``large``
+    a deal counts when its size is at least ``at_least`` (large orders),
+    else every deal won (revenue); the drawn sizes are added in turn, a
+    deal not won adding 0.0, as ``won_sizes`` adds its columns.
+    """
+    K = sizes.shape[1]
+    h = 0
+    for i in range(n.size):
+        ni = n[i]
+        acc = 0.0
+        if ni > 0:
+            for k in range(K):
+                v = sizes[h, k]
+                c = v if (ni > k and (not large or v >= at_least)) else 0.0
+                acc = c if k == 0 else acc + c
+            h += 1
+        b = ni - K
+        b = b if b > 0.0 else 0.0
+        out[i] = acc + b * beyond_mean
+
+
+@kernel
+def sorted_ranks(x, order, xs, ranks):
+    """:func:`simlib.model.metrics._sort_rank` after its argsort: rows of ``x`` (T, R) in ``order``, and average ranks.
+
+    ``xs[t, j] = x[t, order[t, j]]``; a sorted position starts a group when
+    its value differs from the one before (``!=``: each NaN its own group);
+    every member of a group gets the mean of its first and last position,
+    ``(first + last) / 2`` (exact: a half-integer), at its place in ``x``.
+    """
+    T, R = x.shape
+    for t in range(T):
+        for j in range(R):
+            xs[t, j] = x[t, order[t, j]]
+        a = 0
+        for j in range(1, R + 1):
+            if j == R or xs[t, j] != xs[t, j - 1]:
+                mid = (a + (j - 1)) / 2.0
+                for i in range(a, j):
+                    ranks[t, order[t, i]] = mid
+                a = j

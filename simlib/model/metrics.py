@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from simlib.format import Z95
+from simlib.model import compiled
 
 #: trials per reduction block (fixed: part of what makes results chunk-invariant)
 REDUCE_BLOCK = 64
@@ -195,6 +196,10 @@ def _sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # ties all get the same mean rank, so the order within a tie does not matter and the
     # faster unstable sort gives the same ranks; NaNs (each its own group) keep the stable order
     order = np.argsort(x, axis=1, kind="stable" if np.isnan(x).any() else "quicksort")
+    if x.size >= 256 and x.dtype == np.float64 and compiled.enabled():  # the gather and the ranks in one pass
+        xs, ranks = np.empty((T, R)), np.empty((T, R))
+        compiled.sorted_ranks(x, order, xs, ranks)
+        return xs, ranks
     off = (np.arange(T) * R)[:, None]
     flat = order + off  # positions in the flattened rows
     xs = x.ravel()[flat]

@@ -21,7 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from simlib.memo import by_identity
+from simlib.model import compiled
 from simlib.scenario import Component, Modifier, ScoreScale
+
+#: elements from which :func:`evaluate` takes the compiled pass when it is on (below, NumPy's calls cost less)
+COMPILED_FROM = 256
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,11 @@ def evaluate(schedule: Schedule, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         value, capped = evaluate(schedule, x.reshape(1))
         return value[0], capped[0]
     k, slopes, values = _segments(schedule)
+    if x.size >= COMPILED_FROM and compiled.enabled():  # the same arithmetic element by element, one pass
+        out, capped = np.empty(x.shape), np.empty(x.shape, dtype=bool)
+        compiled.evaluate_schedule(np.ascontiguousarray(x).reshape(-1), k, slopes, values, float(schedule.cap),
+                                   out.reshape(-1), capped.reshape(-1))
+        return out, capped
     # segment i = number of knots <= x; NaN above every knot, as in searchsorted. Segment 0
     # (below the first knot) is flat at ``below``: its knot is the first knot and x is raised
     # to the first knot, so below + 0 * 0 is ``below`` exactly (also for x = -inf); for i >= 1
@@ -109,6 +118,11 @@ def _segments(schedule: Schedule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     s = np.concatenate([[0.0], np.asarray(schedule.slopes, dtype=float)])
     v = np.concatenate([[float(schedule.below)], np.asarray(schedule.values, dtype=float)])
     return k, s, v
+
+
+def schedule_segments(schedule: Schedule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Knots, slopes and values of ``schedule`` as :func:`evaluate` walks them (a leading flat segment first)."""
+    return _segments(schedule)
 
 
 @by_identity()

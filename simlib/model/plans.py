@@ -13,7 +13,15 @@ from functools import partial
 import numpy as np
 
 from simlib.memo import by_identity
-from simlib.model.paycurves import compile_component, compile_modifier, compile_scale, evaluate
+from simlib.model import compiled
+from simlib.model.paycurves import (
+    COMPILED_FROM,
+    compile_component,
+    compile_modifier,
+    compile_scale,
+    evaluate,
+    schedule_segments,
+)
 from simlib.model.population import RoleWorld, lognormal_mean_one, sum_months
 from simlib.model.production import Cancellations, cancellations, expected_monthly_revenue
 from simlib.model.programmes import ProgrammeResult, programme_pay
@@ -187,7 +195,7 @@ def sum_periods(x: np.ndarray) -> np.ndarray:
     if n == 1:
         return x[..., 0].copy()
     if n >= 8:
-        return sum_months(x)  # NumPy's own sum unless 12 months
+        return month_sum(x)  # NumPy's own sum unless 12 months
     s = x[..., 0] + x[..., 1]
     for i in range(2, n):
         s += x[..., i]
@@ -210,10 +218,21 @@ def year_sum(measures, name: str, memo: dict | None = None) -> np.ndarray:
     key = ("year_sum", name)
     if memo is not None and key in memo:
         return memo[key]
-    s = sum_months(measures[name])
+    s = month_sum(measures[name])
     if memo is not None:
         memo[key] = s
     return s
+
+
+def month_sum(x: np.ndarray) -> np.ndarray:
+    """:func:`simlib.model.population.sum_months`, by the compiled kernel when the compiled pass is on (same adds)."""
+    if x.shape[-1] == MONTHS and x.ndim > 1 and x.size >= COMPILED_FROM and x.dtype == np.float64 \
+            and compiled.enabled():
+        out = np.empty(x.shape[:-1])
+        # row by row (a strided array copied first: still fewer cycles than twelve strided slices)
+        compiled.month_sums(np.ascontiguousarray(x).reshape(-1, MONTHS), out.reshape(-1))
+        return out
+    return sum_months(x)
 
 
 def _cumulate(x: np.ndarray, kind: str) -> np.ndarray:
@@ -721,9 +740,22 @@ def component_pay(
             paid[..., p] = np.maximum(0.0, due[..., p] - so_far)
             so_far = so_far + paid[..., p]
         return paid, capped
+    if c.kind != "per_unit" and values.size >= COMPILED_FROM and values.shape == targets.shape == scale.shape \
+            and compiled.enabled():  # the three passes below in one, the same arithmetic element by element
+        return _attainment_pay_compiled(sched, values, targets, scale)
     x = values if c.kind == "per_unit" else values / np.maximum(targets, 1e-12)
     y, capped = evaluate(sched, x)
     return y * scale, capped
+
+
+def _attainment_pay_compiled(sched, values: np.ndarray, targets: np.ndarray,
+                             scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`component_pay`'s ``evaluate(sched, values / max(targets, 1e-12)) x scale`` by the compiled kernel."""
+    k, slopes, vals = schedule_segments(sched)
+    out, capped = np.empty(values.shape), np.empty(values.shape, dtype=bool)
+    flat = [np.ascontiguousarray(a, dtype=float).reshape(-1) for a in (values, targets, scale)]
+    compiled.attainment_pay(*flat, k, slopes, vals, float(sched.cap), out.reshape(-1), capped.reshape(-1))
+    return out, capped
 
 
 def _scale(c: Component, TI: float | np.ndarray, targets: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from simlib.model import compiled
 from simlib.model.contracts import BASELINE, Controls, Policy
-from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one, trial_tiles
+from simlib.model.population import KA_SIZE_DRAWS, RoleWorld, lognormal_mean_one, trial_tiles, year_array
 from simlib.scenario import MEASURES, MONTHS, Role
 
 
@@ -34,6 +34,13 @@ def _beyond_drawn_large(n: np.ndarray, p) -> np.ndarray:
     return np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
 
 
+def _satisfaction(p, z: np.ndarray) -> np.ndarray:
+    """Key-account satisfaction ``clip(satisfaction + sd z, 0, 1)``, in a year array (the same steps in place)."""
+    out = np.multiply(p.satisfaction_sd, z, out=year_array(z.shape))
+    np.add(p.satisfaction, out, out=out)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
 def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     """Poisson(lam) quantile at u, truncated at kmax (vectorised inverse CDF).
 
@@ -43,6 +50,14 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     unfinished elements are carried on (same arithmetic, fewer of them).
     """
     shape = np.shape(u)
+    if compiled.enabled() and np.shape(lam) == shape and np.ndim(u) > 1:  # the same count element by element
+        # (exp in NumPy); each trial's draws are one contiguous row, read where they are (no copy)
+        lam2 = np.ascontiguousarray(lam).reshape(shape[0], -1)
+        p2 = np.negative(lam2, out=year_array(lam2.shape))
+        np.exp(p2, out=p2)
+        out = year_array(shape)
+        compiled.poisson_rows(np.reshape(u, lam2.shape), p2, lam2, kmax, out.reshape(lam2.shape))
+        return out
     u = np.ravel(u)
     lam = np.ravel(np.broadcast_to(lam, shape))
     p = np.negative(lam)
@@ -356,7 +371,7 @@ class RoleProcess:
 
         def funnel(m):
             # tile by tile of trials, in cache (every step is elementwise: the numbers do not depend on the tiling)
-            out = {k: np.empty(ramp.shape) for k in ("revenue", "calls", "leads", "conversions")}
+            out = {k: year_array(ramp.shape) for k in ("revenue", "calls", "leads", "conversions")}
             if compiled.enabled():  # the same steps element by element
                 compiled.telesales_year(p.calls_per_month * w.ability, p.lead_rate * w.territory, ramp, demand[:, 0, :],
                                         min(0.95, p.conversion_rate), d["calls"], d["leads"], d["conv"], d["deal"],
@@ -381,7 +396,7 @@ class RoleProcess:
             return r
 
         def accuracy(m):
-            acc = p.record_accuracy_sd * d["accuracy"]
+            acc = np.multiply(p.record_accuracy_sd, d["accuracy"], out=year_array(d["accuracy"].shape))
             acc += p.record_accuracy
             return np.clip(acc, 0.0, 1.0, out=acc)
 
@@ -419,6 +434,13 @@ class RoleProcess:
             # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
             n = m["deals"]
             s = p.deal_size_sd_log
+            if compiled.enabled():  # the same gather and arithmetic (exp in NumPy), no index arrays
+                T = n.shape[0]
+                x = year_array((np.count_nonzero(n), KA_SIZE_DRAWS))
+                compiled.deal_size_logs(n.reshape(T, -1), d["size"].reshape(T, -1, KA_SIZE_DRAWS), s, 0.5 * s * s, x)
+                np.exp(x, out=x)
+                x *= p.deal_size_mean
+                return {"sizes": x}
             hit = np.flatnonzero(n > 0)
             T, R, M = n.shape
             zs = d["size"].reshape(T, R * M, KA_SIZE_DRAWS)[hit // (R * M), hit % (R * M)]  # (H, K)
@@ -427,12 +449,21 @@ class RoleProcess:
 
         def revenue(m):
             n, z = m["deals"], sized(m)
+            if compiled.enabled():
+                out = year_array(n.shape)
+                compiled.deals_won(n.reshape(-1), z["sizes"], False, 0.0, p.deal_size_mean, out.reshape(-1))
+                return out
             won_sum = np.zeros(n.size)
             won_sum[z["hit"]] = won_sizes(z["sizes"], z["deals"])
             return won_sum.reshape(n.shape) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
 
         def large(m):
             n, z = m["deals"], sized(m)
+            if compiled.enabled():
+                out = year_array(n.shape)
+                beyond = 0.0 if p.deal_size_mean < p.large_order_threshold else p.deal_size_mean
+                compiled.deals_won(n.reshape(-1), z["sizes"], True, p.large_order_threshold, beyond, out.reshape(-1))
+                return out
             out = np.zeros(n.size)
             out[z["hit"]] = won_sizes(z["sizes"], z["deals"], p.large_order_threshold)
             return out.reshape(n.shape) + _beyond_drawn_large(n, p)
@@ -448,7 +479,7 @@ class RoleProcess:
             "deals": deals,
             "new_accounts": lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, 12),
             "milestones": milestones,
-            "satisfaction": lambda m: np.clip(p.satisfaction + p.satisfaction_sd * d["satisfaction"], 0.0, 1.0),
+            "satisfaction": lambda m: _satisfaction(p, d["satisfaction"]),
         }
 
     def _channel_year(self, demand: np.ndarray) -> dict[str, Callable[[YearMeasures], np.ndarray]]:
@@ -473,7 +504,7 @@ class RoleProcess:
             return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
 
         def both(m):  # partners' revenue and the total, together
-            new_rev, rev = np.empty(ramp.shape), np.empty(ramp.shape)
+            new_rev, rev = year_array(ramp.shape), year_array(ramp.shape)
             compiled.channel_year(m["partners_opened"], demand[:, 0, :], ramp,
                                   p.existing_revenue_per_month * w.territory * w.ability, d["revenue"], p.revenue_cv,
                                   p.partner_mature_revenue, np.exp(-1.0 / p.partner_ramp_months), new_rev, rev)
