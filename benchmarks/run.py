@@ -186,7 +186,7 @@ print(json.dumps({"before_kb": before, "warm_kb": warm, "peak_kb": peak,
 """
 
 
-def peak_memory(trials: int, plans: str = "current") -> dict:
+def peak_memory(trials: int, plans: str = "current", compiled: str = "1") -> dict:
     """Peak resident memory (KB, VmHWM) of a fresh process simulating the default scenario.
 
     Parameters
@@ -194,9 +194,14 @@ def peak_memory(trials: int, plans: str = "current") -> dict:
     trials : int
     plans : str
         Comma-separated plan names, or ``"all"`` for every plan (as ``simlib run`` does by default).
+    compiled : str
+        ``SIMLIB_COMPILED`` of the child: held at ``"1"`` (on from the start) or ``"0"`` (the NumPy path), so
+        the figure's trial counts compare like with like; under ``auto`` a large run turns the compiled pass
+        on part way, and numba's fixed footprint would read as growth with trials.
     """
+    env = {**os.environ, "SIMLIB_COMPILED": compiled}
     out = subprocess.run([sys.executable, "-c", _MEM_CHILD, str(DEFAULT), str(trials), plans], capture_output=True,
-                         text=True, check=True, cwd=ROOT)
+                         text=True, check=True, cwd=ROOT, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -253,6 +258,12 @@ def memory_figure(quick: bool) -> dict:
               f"warmed-up process before the run {runs[t0]['warm_kb'] / 1024:.0f} MB")
         out |= {f"memory_{case}_kb_per_trial": slope, f"memory_{case}_mb_at_0": intercept / 1024,
                 f"memory_{case}_ratio_10x": ratio}
+    numpy_path = peak_memory(t0, "current", compiled="0")["peak_kb"]
+    fixed = (out_one := peak_memory(t0, "current", compiled="1")["peak_kb"]) - numpy_path
+    print(f"    the compiled pass held on at every count (SIMLIB_COMPILED=1; a large run turns it on by default): its "
+          f"fixed cost, numba and the loaded kernels, {fixed / 1024:.0f} MB a process ({t0:,} trials, 1 plan: "
+          f"{out_one / 1024:.0f} MB on, {numpy_path / 1024:.0f} MB on the NumPy path)")
+    out["memory_compiled_fixed_mb"] = fixed / 1024
     return out
 
 
