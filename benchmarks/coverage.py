@@ -467,7 +467,7 @@ def print_spread(d: pd.DataFrame) -> None:
 
 
 #: the steps of :func:`true_scenario_bias`, from the history's own year two to the backtest's way of drawing it
-BIAS_STEPS = ("held", "market_drawn", "year_one_drawn", "reps_drawn")
+BIAS_STEPS = ("held", "market_drawn", "year_one_drawn", "reps_drawn", "point_fit")
 #: metrics of :func:`true_scenario_bias` (log errors)
 BIAS_METRICS = ("revenue", "payout", "mean_attainment")
 
@@ -502,22 +502,26 @@ def _with_total(m: dict[str, dict[str, float]], truth) -> dict[str, dict[str, fl
 
 
 def holding_year_one(truth, m1: float):
-    """``truth`` as a fit to its year one holds that year's market level ``m1``: demand times ``m1``
-    (``growth_mean``), every quota level that scales with expected revenue over it (quotas in money kept)."""
+    """``truth`` as a fit to its year one (``growth`` 0) holds that year's market level ``m1`` (which includes
+    the truth's ``1 + growth_mean``): demand at ``m1`` (``growth_mean`` ``m1 - 1``), every quota level that
+    scales with expected revenue times ``(1 + growth_mean) / m1`` (quotas in money kept)."""
     from simlib.scenario import scenario_from_dict
 
     d = truth.model_dump(by_alias=True, mode="json")
-    d["market"]["growth_mean"] = (1.0 + d["market"]["growth_mean"]) * m1 - 1.0
+    ratio = (1.0 + d["market"]["growth_mean"]) / m1
+    d["market"]["growth_mean"] = m1 - 1.0
     for plan in d["plans"].values():
         for rp in plan["roles"].values():
             q = rp["quota"]
             if q["method"] in ("flat", "territory") or (q["method"] == "top_down" and not q.get("company_target")):
-                q["level"] = float(q["level"]) / m1
+                q["level"] = float(q["level"]) * ratio
     return scenario_from_dict(d, f"<{truth.source} holding year one's market>")
 
 
-def _bias_step(truth, step: str, plan2: str, d2: dict, m1: float, seed: int, trials: int, beh, groups: int = 10):
-    """Simulated year two (role -> outcomes under ``plan2``) of one step of :func:`true_scenario_bias`."""
+def _bias_step(truth, step: str, plan2: str, d2: dict, m1: float, seed: int, trials: int, beh, groups: int = 10,
+               point=None):
+    """Simulated year two (role -> outcomes under ``plan2``) of one step of :func:`true_scenario_bias`
+    (``point``: the point fit to year one, for step ``point_fit``)."""
     from simlib.fit.backtest import keep_reps, predictive_scenario, year_one_shocks
     from simlib.fit.synth import RolePanelSim, simulate_outcomes
 
@@ -547,17 +551,31 @@ def _bias_step(truth, step: str, plan2: str, d2: dict, m1: float, seed: int, tri
     if step in ("held", "market_drawn"):
         return simulate_outcomes(truth, [plan2], rng=rng, trials=trials, behaviour=beh,
                                  adjust_draws=held(market + reps if step == "held" else reps))[plan2]
-    fit = holding_year_one(truth, m1)
+    fit = point if step == "point_fit" else holding_year_one(truth, m1)
     parts = []
     for b, y in enumerate(year_one_shocks(truth.market.growth_sd, groups, seed)):
         scen = predictive_scenario(fit, float(y))
-        adjust = held(reps) if step == "year_one_drawn" else about_history(scen)
+        adjust = (held(reps) if step == "year_one_drawn" else keep_reps(scen) if step == "point_fit"
+                  else about_history(scen))
         parts.append(simulate_outcomes(scen, [plan2], rng=np.random.SeedSequence([seed, 91, b]),
                                        trials=max(2, trials // groups), behaviour=beh, adjust_draws=adjust)[plan2])
     return {r: RolePanelSim({"revenue": np.concatenate([p[r].measures["revenue"] for p in parts])},
                             np.concatenate([p[r].quota for p in parts]), np.concatenate([p[r].incentive for p in parts]),
                             np.concatenate([p[r].attainment for p in parts]), np.concatenate([p[r].new_hire for p in parts]),
                             parts[0][r].team) for r in parts[0]}
+
+
+def _point_fit(frame: pd.DataFrame, truth, seed: int):
+    """The point fit (no bootstrap) to year one of a synthetic two-year history frame, as a backtest fits it."""
+    import tempfile
+
+    from simlib.fit.calibrate import calibrate
+    from simlib.fit.history import read_history, write_history
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_history(frame, Path(tmp) / "h.csv")
+        h = read_history(Path(tmp) / "h.csv", {r: x.process for r, x in truth.roles.items()})
+    return calibrate(h.year(h.years[0]), truth, bootstrap=0, rng=seed, trials=0).scenario
 
 
 def true_scenario_bias(path: str, plan2: str, seeds, *, trials: int = 100,
@@ -584,7 +602,11 @@ def true_scenario_bias(path: str, plan2: str, seeds, *, trials: int = 100,
       the history's reps held; net of log(m2 / m1), as the coverage nets it;
     - ``reps_drawn``: the same, the reps drawn as the backtest draws them
       (:func:`simlib.fit.backtest.keep_reps`) about the history's reps' mean
-      normals (a fit's levels hold their mean).
+      normals (a fit's levels hold their mean);
+    - ``point_fit``: the same from the point fit to year one
+      (:func:`simlib.fit.calibrate.calibrate`, no bootstrap) in place of the
+      truth: the change from ``reps_drawn`` is the fit's error (the backtest
+      itself then spreads its trials over refits).
 
     Columns: seed, group, metric, m2 and the log error of each step.
     """
@@ -602,10 +624,11 @@ def true_scenario_bias(path: str, plan2: str, seeds, *, trials: int = 100,
         d2 = year_two_held(truth, seed)
         m1, m2 = tr["market_level"]
         net = {"held": 0.0, "market_drawn": np.log(m2 / (1.0 + truth.market.growth_mean)),
-               "year_one_drawn": np.log(m2 / m1), "reps_drawn": np.log(m2 / m1)}
+               "year_one_drawn": np.log(m2 / m1), "reps_drawn": np.log(m2 / m1), "point_fit": np.log(m2 / m1)}
+        point = _point_fit(frame, truth, seed)
         errs = {}
         for k in BIAS_STEPS:
-            sims = _bias_step(truth, k, plan2, d2, m1, seed, trials, beh)
+            sims = _bias_step(truth, k, plan2, d2, m1, seed, trials, beh, point=point)
             pred = _with_total(_year_two_simulated(sims, truth), truth)
             errs[k] = {g: {m: float(np.log(actual[g][m] / pred[g][m])) - net[k]
                            for m in BIAS_METRICS if actual[g][m] > 0 and pred[g][m] > 0} for g in actual}
