@@ -27,6 +27,12 @@ Usage::
 
 ``--decompose`` instead takes the first case's histories apart (:func:`decompose`): the reps' expected
 attainment and the plan's effect under the history's reps against the fit's, piece by piece.
+``--bias`` predicts every case's year two from the true scenario with the history's own reps
+(:func:`true_scenario_bias`): the mean log error by group and metric with its standard error, the market
+held and then drawn as the backtest draws it; beyond its standard error it would be a mechanism that
+synth's year two and the prediction's simulation of it do differently.
+
+    python -m benchmarks.coverage --bias [--cases SCENARIO:PLAN,...] [--seeds 24] [--first-seed 8] [--trials 100]
 """
 
 from __future__ import annotations
@@ -460,6 +466,195 @@ def print_spread(d: pd.DataFrame) -> None:
           f"the refits' spread of it {np.sqrt(np.mean(d['refits_sd'] ** 2)):.4f}")
 
 
+#: the steps of :func:`true_scenario_bias`, from the history's own year two to the backtest's way of drawing it
+BIAS_STEPS = ("held", "market_drawn", "year_one_drawn", "reps_drawn", "point_fit")
+#: metrics of :func:`true_scenario_bias` (log errors)
+BIAS_METRICS = ("revenue", "payout", "mean_attainment")
+
+
+def _year_two_actual(frame: pd.DataFrame, truth) -> dict[str, dict[str, float]]:
+    """Year two's revenue, payout and mean attainment per role and total (revenue over the roles that book) of a
+    synthetic two-year history frame."""
+    months = frame["month"].astype(str)
+    f = frame[months.str[:4] == months.max()[:4]]
+    per = f.groupby(["role", "rep_id"])[["revenue", "payout", "quota"]].sum()
+    out = {}
+    for r in truth.roles:
+        x = per.loc[r]
+        out[r] = {"revenue": float(x["revenue"].sum()), "payout": float(x["payout"].sum()),
+                  "mean_attainment": float((x["revenue"] / x["quota"]).mean())}
+    return out
+
+
+def _year_two_simulated(sims, truth) -> dict[str, dict[str, float]]:
+    """The same metrics as :func:`_year_two_actual`, means over the simulated trials."""
+    return {r: {"revenue": float(s.measures["revenue"].sum(axis=(1, 2)).mean()),
+                "payout": float(s.incentive.sum(axis=1).mean()),
+                "mean_attainment": float(s.attainment.mean())} for r, s in sims.items() if r in truth.roles}
+
+
+def _with_total(m: dict[str, dict[str, float]], truth) -> dict[str, dict[str, float]]:
+    book = [r for r in truth.roles if truth.roles[r].credited_on is None]
+    att = sum(m[r]["mean_attainment"] * truth.roles[r].headcount for r in truth.roles)
+    m["total"] = {"revenue": sum(m[r]["revenue"] for r in book), "payout": sum(m[r]["payout"] for r in truth.roles),
+                  "mean_attainment": att / sum(x.headcount for x in truth.roles.values())}
+    return m
+
+
+def holding_year_one(truth, m1: float):
+    """``truth`` as a fit to its year one (``growth`` 0) holds that year's market level ``m1`` (which includes
+    the truth's ``1 + growth_mean``): demand at ``m1`` (``growth_mean`` ``m1 - 1``), every quota level that
+    scales with expected revenue times ``(1 + growth_mean) / m1`` (quotas in money kept)."""
+    from simlib.scenario import scenario_from_dict
+
+    d = truth.model_dump(by_alias=True, mode="json")
+    ratio = (1.0 + d["market"]["growth_mean"]) / m1
+    d["market"]["growth_mean"] = m1 - 1.0
+    for plan in d["plans"].values():
+        for rp in plan["roles"].values():
+            q = rp["quota"]
+            if q["method"] in ("flat", "territory") or (q["method"] == "top_down" and not q.get("company_target")):
+                q["level"] = float(q["level"]) * ratio
+    return scenario_from_dict(d, f"<{truth.source} holding year one's market>")
+
+
+def _bias_step(truth, step: str, plan2: str, d2: dict, m1: float, seed: int, trials: int, beh, groups: int = 10,
+               point=None):
+    """Simulated year two (role -> outcomes under ``plan2``) of one step of :func:`true_scenario_bias`
+    (``point``: the point fit to year one, for step ``point_fit``)."""
+    from simlib.fit.backtest import keep_reps, predictive_scenario, year_one_shocks
+    from simlib.fit.synth import RolePanelSim, simulate_outcomes
+
+    market = ["market.growth", "market.monthly"]
+    reps = [f"{r}.{k}" for r in truth.roles for k in ("ability", "territory", "last_year", "new_hire")]
+
+    def held(keys, base=None):
+        def adjust(d):
+            out = dict(d) if base is None else base(d)
+            for k in keys:
+                out[k] = np.repeat(d2[k], d[k].shape[0], axis=0)
+            return out
+        return adjust
+
+    def about_history(scen):
+        kept = keep_reps(scen)
+
+        def adjust(d):
+            out = kept(d)
+            for r in truth.roles:
+                for k in ("ability", "territory"):
+                    out[f"{r}.{k}"] = out[f"{r}.{k}"] + d2[f"{r}.{k}"].mean()
+            return out
+        return adjust
+
+    rng = np.random.SeedSequence([seed, 91])
+    if step in ("held", "market_drawn"):
+        return simulate_outcomes(truth, [plan2], rng=rng, trials=trials, behaviour=beh,
+                                 adjust_draws=held(market + reps if step == "held" else reps))[plan2]
+    fit = point if step == "point_fit" else holding_year_one(truth, m1)
+    parts = []
+    for b, y in enumerate(year_one_shocks(truth.market.growth_sd, groups, seed)):
+        scen = predictive_scenario(fit, float(y))
+        adjust = (held(reps) if step == "year_one_drawn" else keep_reps(scen) if step == "point_fit"
+                  else about_history(scen))
+        parts.append(simulate_outcomes(scen, [plan2], rng=np.random.SeedSequence([seed, 91, b]),
+                                       trials=max(2, trials // groups), behaviour=beh, adjust_draws=adjust)[plan2])
+    return {r: RolePanelSim({"revenue": np.concatenate([p[r].measures["revenue"] for p in parts])},
+                            np.concatenate([p[r].quota for p in parts]), np.concatenate([p[r].incentive for p in parts]),
+                            np.concatenate([p[r].attainment for p in parts]), np.concatenate([p[r].new_hire for p in parts]),
+                            parts[0][r].team) for r in parts[0]}
+
+
+def _point_fit(frame: pd.DataFrame, truth, seed: int):
+    """The point fit (no bootstrap) to year one of a synthetic two-year history frame, as a backtest fits it."""
+    import tempfile
+
+    from simlib.fit.calibrate import calibrate
+    from simlib.fit.history import read_history, write_history
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_history(frame, Path(tmp) / "h.csv")
+        h = read_history(Path(tmp) / "h.csv", {r: x.process for r, x in truth.roles.items()})
+    return calibrate(h.year(h.years[0]), truth, bootstrap=0, rng=seed, trials=0).scenario
+
+
+def true_scenario_bias(path: str, plan2: str, seeds, *, trials: int = 100,
+                       behaviour: str | None = None) -> pd.DataFrame:
+    """Per synthetic history, group and metric: the log error of year two predicted from the TRUE scenario.
+
+    Whatever the fit gets wrong, a prediction from the scenario the history was
+    drawn from should be unbiased for the history's year two; a mean error
+    over many histories beyond its standard error is a mechanism that
+    :func:`simlib.fit.synth.synth_history` (year two's generation) and the
+    prediction's simulation of year two do differently. Steps
+    (:data:`BIAS_STEPS`), each a mean over ``trials`` simulated years under
+    ``plan2`` from the true scenario with fresh sales and quota noise:
+
+    - ``held``: the history's year-two reps (ability, territory, last year,
+      new-hire status: :func:`year_two_held`) and its market draws;
+    - ``market_drawn``: the same reps, the market drawn afresh; the error is
+      net of the history's market level over its mean, log(m2 / (1 + g));
+    - ``year_one_drawn``: the market as the prediction draws it: the true
+      scenario with year one's market level m1 in its levels (as a fit holds
+      it: demand times m1, quota levels over m1), through
+      :func:`simlib.fit.backtest.predictive_scenario` with year one's shock
+      drawn per group of trials (:func:`simlib.fit.backtest.year_one_shocks`),
+      the history's reps held; net of log(m2 / m1), as the coverage nets it;
+    - ``reps_drawn``: the same, the reps drawn as the backtest draws them
+      (:func:`simlib.fit.backtest.keep_reps`) about the history's reps' mean
+      normals (a fit's levels hold their mean);
+    - ``point_fit``: the same from the point fit to year one
+      (:func:`simlib.fit.calibrate.calibrate`, no bootstrap) in place of the
+      truth: the change from ``reps_drawn`` is the fit's error (the backtest
+      itself then spreads its trials over refits).
+
+    Columns: seed, group, metric, m2 and the log error of each step.
+    """
+    from simlib.engine.core import resolve_behaviour
+    from simlib.fit.synth import synth_history
+    from simlib.io import SHIPPED
+    from simlib.scenario import load_scenario
+
+    truth = load_scenario(SHIPPED / "scenarios" / path)
+    beh = resolve_behaviour(truth, behaviour)
+    rows = []
+    for seed in seeds:
+        frame, tr = synth_history(truth, rng=seed, years=2, plan2=plan2, behaviour=beh)
+        actual = _with_total(_year_two_actual(frame, truth), truth)
+        d2 = year_two_held(truth, seed)
+        m1, m2 = tr["market_level"]
+        net = {"held": 0.0, "market_drawn": np.log(m2 / (1.0 + truth.market.growth_mean)),
+               "year_one_drawn": np.log(m2 / m1), "reps_drawn": np.log(m2 / m1), "point_fit": np.log(m2 / m1)}
+        point = _point_fit(frame, truth, seed)
+        errs = {}
+        for k in BIAS_STEPS:
+            sims = _bias_step(truth, k, plan2, d2, m1, seed, trials, beh, point=point)
+            pred = _with_total(_year_two_simulated(sims, truth), truth)
+            errs[k] = {g: {m: float(np.log(actual[g][m] / pred[g][m])) - net[k]
+                           for m in BIAS_METRICS if actual[g][m] > 0 and pred[g][m] > 0} for g in actual}
+        for g in actual:
+            for m in BIAS_METRICS:
+                if all(m in errs[k][g] for k in BIAS_STEPS):
+                    rows.append({"seed": seed, "group": g, "metric": m, "m2": tr["market_level"][1],
+                                 **{k: errs[k][g][m] for k in BIAS_STEPS}})
+        print(f"{path} -> {plan2}, seed {seed}: total revenue log error "
+              + ", ".join(f"{k} {errs[k]['total']['revenue']:+.4f}" for k in BIAS_STEPS), file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
+def print_bias(d: pd.DataFrame) -> None:
+    """Mean log error of each step of :func:`true_scenario_bias` by group and metric, with its standard error
+    over histories (and how many standard errors from 0)."""
+    n = d["seed"].nunique()
+    print(f"log(actual / predicted) of year two from the true scenario over {n} histories: mean +- se (t)")
+    for (g, m), x in d.groupby(["group", "metric"], sort=False):
+        parts = []
+        for k in BIAS_STEPS:
+            mu, se = x[k].mean(), x[k].std(ddof=1) / np.sqrt(len(x))
+            parts.append(f"{k} {mu:+.4f} +- {se:.4f} ({mu / se if se > 0 else float('nan'):+.1f})")
+        print(f"{g:>12s} {m:<16s} " + "   ".join(parts))
+
+
 def print_decomposition(d: pd.DataFrame) -> None:
     """The per-history table and, per column, its mean with a standard error; effects against the fit's."""
     n = len(d)
@@ -491,12 +686,22 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead of coverage: per history of the (first) case, the spread of year two's METRIC "
                          "(median_attainment, the default, or mean_attainment) with the market held, step by step "
                          "from the history's reps to the prediction's, and the refits' spread (docs/model.md 4.13.3)")
+    ap.add_argument("--bias", action="store_true",
+                    help="instead of coverage: per history of each case, the log error of year two predicted from "
+                         "the TRUE scenario (the history's reps and market held, then drawn), mean +- se by group "
+                         "and metric (docs/model.md 4.13.3)")
     args = ap.parse_args(argv)
     cases = CASES
     if args.cases:
         cases = [tuple(c.strip().split(":", 1)) for c in args.cases.split(",")]
         if any(len(c) != 2 or not all(c) for c in cases):
             ap.error("--cases: expected SCENARIO:PLAN[,SCENARIO:PLAN...]")
+    if args.bias:
+        for path, plan2 in cases:
+            print(f"{path} -> {plan2}")
+            print_bias(true_scenario_bias(path, plan2, range(args.first_seed, args.first_seed + args.seeds),
+                                          trials=args.trials, behaviour=args.synth_behaviour))
+        return 0
     if args.decompose_spread:
         path, plan2 = cases[0]
         print_spread(decompose_spread(path, plan2, range(args.first_seed, args.first_seed + args.seeds),

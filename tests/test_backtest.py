@@ -511,3 +511,41 @@ def test_year_one_shock_is_netted_out_of_the_reps_expectation_with_quotas_kept()
     assert np.log(s).std() == pytest.approx(0.03) and np.log(s).mean() == pytest.approx(-0.03**2 / 2)
     assert np.array_equal(s, year_one_shocks(0.03, 20, 7)) and not np.array_equal(s, year_one_shocks(0.03, 20, 8))
     assert year_one_shocks(0.03, 1, 7) is None
+
+
+def test_true_scenario_predicts_year_two_without_bias():
+    # benchmarks.coverage --bias: from the scenario a history was drawn from, with the history's own year-two
+    # reps, year two is predicted without bias (synth's year two and the prediction's simulation of it share
+    # every mechanism), both with the history's market held and with the market drawn as the backtest draws
+    # it (year one's level held in the levels, its shock drawn per group and netted out); and a truth holding
+    # year one's level m1, netted at exactly m1, is the truth again
+    import sys
+
+    from conftest import ROOT
+
+    from simlib.fit.backtest import predictive_scenario
+    from simlib.io import SHIPPED
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.coverage import holding_year_one, true_scenario_bias
+
+    for f in ("default.yaml", "validation/overachievement.yaml"):  # growth_mean 0.03 and 0: m1 includes 1 + g
+        truth = load_scenario(SHIPPED / "scenarios" / f)
+        back = predictive_scenario(holding_year_one(truth, 1.07 * (1 + truth.market.growth_mean)), 1.07)
+        assert back.market.growth_mean == pytest.approx(truth.market.growth_mean, abs=1e-12)
+        assert back.market.growth_sd == truth.market.growth_sd
+        for p, plan in truth.plans.items():
+            for r, rp in plan.roles.items():
+                assert back.plans[p].roles[r].quota.level == pytest.approx(rp.quota.level, rel=1e-12)
+    path = "validation/overachievement.yaml"
+    d = true_scenario_bias(path, "overachievement", range(8, 20), trials=40)
+    t = d[d["group"] == "total"]
+    assert set(t["metric"]) == {"revenue", "payout", "mean_attainment"} and len(t) == 36
+    assert {"held", "year_one_drawn", "point_fit"} <= set(t.columns)
+    for m in ("revenue", "payout"):
+        for step in ("held", "year_one_drawn"):
+            x = t.loc[t["metric"] == m, step]
+            se = x.std(ddof=1) / np.sqrt(len(x))
+            assert abs(x.mean()) < 3 * se + 0.002, (m, step, x.mean(), se)
+    # the market held leaves only sales noise: errors of a percent or two, not the market's 6%
+    assert t.loc[t["metric"] == "revenue", "held"].std() < 0.03
