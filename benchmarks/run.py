@@ -409,6 +409,19 @@ def dynamic_only(quick: bool) -> dict:
     return dynamic_figure(scen, 300 if quick else 2000, 3 if quick else 5, quick)
 
 
+def off_runs(scen, T: int, repeat: int) -> dict:
+    """Figure 2's behaviour-off runs, after a warm-up: one plan (``one``), its drawing alone (``draw``) and every
+    plan (``all``), ``T`` trials each, interleaved (:func:`paired_runs`)."""
+    from simlib import simulate
+
+    simulate(scen, None, trials=8, rng=0, behaviour="none")  # warm up
+    return paired_runs({
+        "one": lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None),
+        "draw": lambda: draw_all(scen, T),
+        "all": lambda: simulate(scen, None, trials=T, rng=0, behaviour="none", executor=None),
+    }, repeat)
+
+
 def off_only(quick: bool) -> dict:
     """``--only off``: figure 2's behaviour-off run of one plan (and its drawing alone) in normal draws per rep-month,
     and figure 3's ratio to the plain-Python loop, at the sizes of the full (or ``--quick``) run; run it from two
@@ -420,12 +433,7 @@ def off_only(quick: bool) -> dict:
     T, rpt = (300, 5) if quick else (2000, 5)
     rm = T * scen.headcount * 12
     print(f"[2] behaviour off, 1 plan, {T} trials, load average {os.getloadavg()[0]:.1f}; compiled pass {compiled_on()}:")
-    simulate(scen, None, trials=8, rng=0, behaviour="none")  # warm up
-    runs = paired_runs({
-        "one": lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None),
-        "draw": lambda: draw_all(scen, T),
-        "all": lambda: simulate(scen, None, trials=T, rng=0, behaviour="none", executor=None),
-    }, rpt)
+    runs = off_runs(scen, T, rpt)
     ratio = _median(s_ / rm / f for s_, f in runs["one"])
     draw = _median(s_ / rm / f for s_, f in runs["draw"])
     ns_rm = _median(s_ / rm for s_, _ in runs["one"])
@@ -560,12 +568,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
     rpt = 3 if quick else 5
     rm = T * scen.headcount * 12
     nplans = len(scen.plans)
-    simulate(scen, None, trials=8, rng=0, behaviour="none")  # warm up
-    runs = paired_runs({
-        "one": lambda: simulate(scen, ["current"], trials=T, rng=0, behaviour="none", executor=None),
-        "draw": lambda: draw_all(scen, T),
-        "all": lambda: simulate(scen, None, trials=T, rng=0, behaviour="none", executor=None),
-    }, rpt)
+    runs = off_runs(scen, T, rpt)
     # ratios to the floor are medians over the paired runs (each run over its own floor); throughputs and
     # speed-ups are from the best runs (labelled)
     ratios = sorted(s_ / rm / f for s_, f in runs["one"])
