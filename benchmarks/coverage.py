@@ -301,43 +301,35 @@ def decompose(path: str, plan2: str, seeds, *, trials: int = 40, replicates: int
     ``ability_sd`` of the backtest's refits (:func:`simlib.fit.backtest.noise_replicates`)
     over the fit's. Columns ``effect_*`` are log(1 + effect).
     """
-    import tempfile
 
     from simlib.fit.backtest import noise_replicates
-    from simlib.fit.calibrate import calibrate
-    from simlib.fit.history import read_history, write_history
-    from simlib.fit.synth import synth_history
     from simlib.io import SHIPPED
     from simlib.model.population import Layout, draw_chunk, root_seed
     from simlib.scenario import load_scenario
 
     truth = load_scenario(SHIPPED / "scenarios" / path)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
-            frame, tr = synth_history(truth, rng=seed, years=2, plan2=plan2, behaviour="dynamic")
-            write_history(frame, Path(tmp) / "h.csv")
-            h1 = read_history(Path(tmp) / "h.csv", {r: x.process for r, x in truth.roles.items()})
-            h1 = h1.year(h1.years[0])
-            cal = calibrate(h1, truth, bootstrap=0, rng=seed, trials=0)
-            reps = draw_chunk(Layout.of(truth), root_seed(seed), np.array([0]))  # year one's reps, as synth drew them
-            e_h, a_h, sd_h = response(with_truth(truth, truth), plan2, seed, trials, reps)
-            e_f, a_f, sd_f = response(with_truth(cal.scenario, truth), plan2, seed, trials)
-            m1 = tr["market_level"][0]
-            row = {"seed": seed, "m1": m1, "attainment_fit_over_history": a_f / a_h, "sd_history": sd_h,
-                   "sd_fit": sd_f, "effect_history": np.log(e_h), "effect_fit": np.log(e_f),
-                   "effect_m1_netted": np.log(response(with_truth(cal.scenario, truth, year_one=m1), plan2, seed,
-                                                        trials)[0])}
-            for piece in PIECES:
-                row[f"effect_{piece}"] = np.log(response(with_truth(cal.scenario, truth, [piece]), plan2, seed,
-                                                          trials)[0])
-            refits = noise_replicates(h1, truth, cal, truth.current_plan, n=replicates, rng=seed, behaviour="none")
-            role = next(iter(truth.roles))
-            row["refit_ability_sd_over_fit"] = (np.mean([x.roles[role].ability_sd for x in refits])
-                                                / cal.scenario.roles[role].ability_sd)
-            rows.append(row)
-            print(f"{path} -> {plan2}, seed {seed}: m1 {m1:.3f}, effect history {e_h - 1:+.3f}, fit {e_f - 1:+.3f}",
-                  file=sys.stderr, flush=True)
+    for seed in seeds:
+        _, tr, h, cal = fitted_history(truth, seed, plan2)
+        h1 = h.year(h.years[0])
+        reps = draw_chunk(Layout.of(truth), root_seed(seed), np.array([0]))  # year one's reps, as synth drew them
+        e_h, a_h, sd_h = response(with_truth(truth, truth), plan2, seed, trials, reps)
+        e_f, a_f, sd_f = response(with_truth(cal.scenario, truth), plan2, seed, trials)
+        m1 = tr["market_level"][0]
+        row = {"seed": seed, "m1": m1, "attainment_fit_over_history": a_f / a_h, "sd_history": sd_h,
+               "sd_fit": sd_f, "effect_history": np.log(e_h), "effect_fit": np.log(e_f),
+               "effect_m1_netted": np.log(response(with_truth(cal.scenario, truth, year_one=m1), plan2, seed,
+                                                    trials)[0])}
+        for piece in PIECES:
+            row[f"effect_{piece}"] = np.log(response(with_truth(cal.scenario, truth, [piece]), plan2, seed,
+                                                      trials)[0])
+        refits = noise_replicates(h1, truth, cal, truth.current_plan, n=replicates, rng=seed, behaviour="none")
+        role = next(iter(truth.roles))
+        row["refit_ability_sd_over_fit"] = (np.mean([x.roles[role].ability_sd for x in refits])
+                                            / cal.scenario.roles[role].ability_sd)
+        rows.append(row)
+        print(f"{path} -> {plan2}, seed {seed}: m1 {m1:.3f}, effect history {e_h - 1:+.3f}, fit {e_f - 1:+.3f}",
+              file=sys.stderr, flush=True)
     return pd.DataFrame(rows)
 
 
@@ -413,12 +405,8 @@ def decompose_spread(path: str, plan2: str, seeds, *, trials: int = 100, replica
     gives the fit's error, to set against the sd over histories of ``quota_noise
     - fit``.
     """
-    import tempfile
 
     from simlib.fit.backtest import METRICS_BT, noise_replicates
-    from simlib.fit.calibrate import calibrate
-    from simlib.fit.history import read_history, write_history
-    from simlib.fit.synth import synth_history
     from simlib.io import SHIPPED
     from simlib.scenario import load_scenario
 
@@ -427,25 +415,21 @@ def decompose_spread(path: str, plan2: str, seeds, *, trials: int = 100, replica
         raise SystemExit(f"--decompose-spread: metric must be one of {sorted(of)} (of {sorted(METRICS_BT)})")
     truth = load_scenario(SHIPPED / "scenarios" / path)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
-            frame, tr = synth_history(truth, rng=seed, years=2, plan2=plan2, behaviour="dynamic")
-            write_history(frame, Path(tmp) / "h.csv")
-            h = read_history(Path(tmp) / "h.csv", {r: x.process for r, x in truth.roles.items()})
-            h1 = h.year(h.years[0])
-            cal = calibrate(h1, truth, bootstrap=0, rng=seed, trials=0)
-            refits = noise_replicates(h1, truth, cal, truth.current_plan, n=replicates, rng=seed, behaviour="none")
-            sims = _spread_sims(truth, cal.scenario, refits, plan2, seed, tr["market_level"][0], trials,
-                                lambda a: np.log(of[metric](a)))
-            att = np.concatenate([p.attainment for r in h.roles for p in h.panels(r, [h.years[1]])])
-            row = {"seed": seed, "m1": tr["market_level"][0], "actual": float(np.log(of[metric](att[np.isfinite(att)])))}
-            for k in SPREAD_STEPS:
-                row[k], row[f"{k}_sd"] = float(sims[k].mean()), float(sims[k].std(ddof=1))
-            row["refits_sd"] = float(sims["refits"].std(ddof=1)) if len(sims.get("refits", [])) > 1 else float("nan")
-            rows.append(row)
-            print(f"{path} -> {plan2}, seed {seed}: log {metric} actual {row['actual']:+.3f}, history's reps "
-                  f"{row['history_reps']:+.3f}, fit {row['fit']:+.3f}, prediction's reps {row['reps_drawn']:+.3f}",
-                  file=sys.stderr, flush=True)
+    for seed in seeds:
+        _, tr, h, cal = fitted_history(truth, seed, plan2)
+        h1 = h.year(h.years[0])
+        refits = noise_replicates(h1, truth, cal, truth.current_plan, n=replicates, rng=seed, behaviour="none")
+        sims = _spread_sims(truth, cal.scenario, refits, plan2, seed, tr["market_level"][0], trials,
+                            lambda a: np.log(of[metric](a)))
+        att = np.concatenate([p.attainment for r in h.roles for p in h.panels(r, [h.years[1]])])
+        row = {"seed": seed, "m1": tr["market_level"][0], "actual": float(np.log(of[metric](att[np.isfinite(att)])))}
+        for k in SPREAD_STEPS:
+            row[k], row[f"{k}_sd"] = float(sims[k].mean()), float(sims[k].std(ddof=1))
+        row["refits_sd"] = float(sims["refits"].std(ddof=1)) if len(sims.get("refits", [])) > 1 else float("nan")
+        rows.append(row)
+        print(f"{path} -> {plan2}, seed {seed}: log {metric} actual {row['actual']:+.3f}, history's reps "
+              f"{row['history_reps']:+.3f}, fit {row['fit']:+.3f}, prediction's reps {row['reps_drawn']:+.3f}",
+              file=sys.stderr, flush=True)
     return pd.DataFrame(rows)
 
 
@@ -565,17 +549,23 @@ def _bias_step(truth, step: str, plan2: str, d2: dict, m1: float, seed: int, tri
                             parts[0][r].team) for r in parts[0]}
 
 
-def _point_fit(frame: pd.DataFrame, truth, seed: int):
-    """The point fit (no bootstrap) to year one of a synthetic two-year history frame, as a backtest fits it."""
+def fitted_history(truth, seed: int, plan2: str, behaviour: str = "dynamic"):
+    """A synthetic two-year history of ``truth`` (``seed``, year two under ``plan2``), read back as a history
+    file is, and the point fit (no bootstrap) to its year one, as a backtest fits it.
+
+    Returns ``(frame, truth_record, history, calibration)``.
+    """
     import tempfile
 
     from simlib.fit.calibrate import calibrate
     from simlib.fit.history import read_history, write_history
+    from simlib.fit.synth import synth_history
 
+    frame, tr = synth_history(truth, rng=seed, years=2, plan2=plan2, behaviour=behaviour)
     with tempfile.TemporaryDirectory() as tmp:
         write_history(frame, Path(tmp) / "h.csv")
         h = read_history(Path(tmp) / "h.csv", {r: x.process for r, x in truth.roles.items()})
-    return calibrate(h.year(h.years[0]), truth, bootstrap=0, rng=seed, trials=0).scenario
+    return frame, tr, h, calibrate(h.year(h.years[0]), truth, bootstrap=0, rng=seed, trials=0)
 
 
 def true_scenario_bias(path: str, plan2: str, seeds, *, trials: int = 100,
@@ -611,7 +601,6 @@ def true_scenario_bias(path: str, plan2: str, seeds, *, trials: int = 100,
     Columns: seed, group, metric, m2 and the log error of each step.
     """
     from simlib.engine.core import resolve_behaviour
-    from simlib.fit.synth import synth_history
     from simlib.io import SHIPPED
     from simlib.scenario import load_scenario
 
@@ -619,13 +608,13 @@ def true_scenario_bias(path: str, plan2: str, seeds, *, trials: int = 100,
     beh = resolve_behaviour(truth, behaviour)
     rows = []
     for seed in seeds:
-        frame, tr = synth_history(truth, rng=seed, years=2, plan2=plan2, behaviour=beh)
+        frame, tr, _, cal = fitted_history(truth, seed, plan2, beh)
         actual = _with_total(_year_two_actual(frame, truth), truth)
         d2 = year_two_held(truth, seed)
         m1, m2 = tr["market_level"]
         net = {"held": 0.0, "market_drawn": np.log(m2 / (1.0 + truth.market.growth_mean)),
                "year_one_drawn": np.log(m2 / m1), "reps_drawn": np.log(m2 / m1), "point_fit": np.log(m2 / m1)}
-        point = _point_fit(frame, truth, seed)
+        point = cal.scenario
         errs = {}
         for k in BIAS_STEPS:
             sims = _bias_step(truth, k, plan2, d2, m1, seed, trials, beh, point=point)
