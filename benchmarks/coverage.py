@@ -233,12 +233,15 @@ def market_spread(f: pd.DataFrame, cases=CASES) -> tuple[float, float]:
 
 
 #: pieces of a fitted scenario set to the truth's in turn by :func:`decompose`
-PIECES = ("ability_sd", "territory_sd", "quota.level", "quota.noise", "production")
+PIECES = ("ability_sd", "territory_sd", "quota.level", "quota.noise", "production", "production_shape")
+#: the value parameter that scales a process's revenue level (``production_shape`` keeps the fit's level through it)
+VALUE_PARAM = {"telesales": "deal_value", "key_account": "deal_size_mean", "generic": "revenue_per_month"}
 
 
 def with_truth(fit, truth, pieces=(), *, quiet=True, year_one=1.0):
     """``fit`` with ``pieces`` (of :data:`PIECES`) set to ``truth``'s, the market held (``quiet``), and year one's
     market level ``year_one`` netted out of the levels with quotas kept (a quota level times it, demand over it)."""
+    from simlib.model.production import expected_monthly_revenue
     from simlib.scenario import scenario_from_dict
 
     d, t = fit.model_dump(by_alias=True, mode="json"), truth.model_dump(by_alias=True, mode="json")
@@ -257,6 +260,12 @@ def with_truth(fit, truth, pieces=(), *, quiet=True, year_one=1.0):
                 role[k] = t["roles"][r][k]
         if "production" in pieces:
             role.update(production=t["roles"][r]["production"], seasonality=t["roles"][r]["seasonality"])
+        if "production_shape" in pieces and role["process"] in VALUE_PARAM:
+            # the truth's production and seasonality at the fit's expected revenue (which holds year one's market)
+            level = float(expected_monthly_revenue(fit.roles[r], 0.0).sum())
+            prod = dict(t["roles"][r]["production"])
+            prod[VALUE_PARAM[role["process"]]] *= level / float(expected_monthly_revenue(truth.roles[r], 0.0).sum())
+            role.update(production=prod, seasonality=t["roles"][r]["seasonality"])
     return scenario_from_dict(d, "<decomposition>")
 
 
