@@ -233,12 +233,15 @@ def market_spread(f: pd.DataFrame, cases=CASES) -> tuple[float, float]:
 
 
 #: pieces of a fitted scenario set to the truth's in turn by :func:`decompose`
-PIECES = ("ability_sd", "territory_sd", "quota.level", "quota.noise", "production")
+PIECES = ("ability_sd", "territory_sd", "quota.level", "quota.noise", "production", "production_shape")
+#: the value parameter that scales a process's revenue level (``production_shape`` keeps the fit's level through it)
+VALUE_PARAM = {"telesales": "deal_value", "key_account": "deal_size_mean", "generic": "revenue_per_month"}
 
 
 def with_truth(fit, truth, pieces=(), *, quiet=True, year_one=1.0):
     """``fit`` with ``pieces`` (of :data:`PIECES`) set to ``truth``'s, the market held (``quiet``), and year one's
     market level ``year_one`` netted out of the levels with quotas kept (a quota level times it, demand over it)."""
+    from simlib.model.production import expected_monthly_revenue
     from simlib.scenario import scenario_from_dict
 
     d, t = fit.model_dump(by_alias=True, mode="json"), truth.model_dump(by_alias=True, mode="json")
@@ -257,12 +260,19 @@ def with_truth(fit, truth, pieces=(), *, quiet=True, year_one=1.0):
                 role[k] = t["roles"][r][k]
         if "production" in pieces:
             role.update(production=t["roles"][r]["production"], seasonality=t["roles"][r]["seasonality"])
+        if "production_shape" in pieces and role["process"] in VALUE_PARAM:
+            # the truth's production and seasonality at the fit's expected revenue (which holds year one's market)
+            level = float(expected_monthly_revenue(fit.roles[r], 0.0).sum())
+            prod = dict(t["roles"][r]["production"])
+            prod[VALUE_PARAM[role["process"]]] *= level / float(expected_monthly_revenue(truth.roles[r], 0.0).sum())
+            role.update(production=prod, seasonality=t["roles"][r]["seasonality"])
     return scenario_from_dict(d, "<decomposition>")
 
 
-def response(scen, plan2: str, seed: int, trials: int, reps=None) -> tuple[float, float, float]:
-    """(revenue under ``plan2`` over the current plan, mean and log-sd of expected attainment at today's effort)
-    of ``trials`` simulated years, the reps those of ``reps`` (draws of one trial) or drawn as a backtest does."""
+def response(scen, plan2: str, seed: int, trials: int, reps=None) -> tuple[float, float, float, float]:
+    """(revenue under ``plan2`` over the current plan, mean, log-sd and share above 1 of expected attainment at
+    today's effort) of ``trials`` simulated years, the reps those of ``reps`` (draws of one trial) or drawn as a
+    backtest does."""
     from simlib.fit.backtest import keep_reps
     from simlib.fit.synth import simulate_outcomes
     from simlib.model.pipeline import worlds
@@ -285,7 +295,8 @@ def response(scen, plan2: str, seed: int, trials: int, reps=None) -> tuple[float
     ws = worlds(scen, held(draw_chunk(Layout.of(scen), rng, np.arange(trials))))
     a = np.concatenate([(revenue_profile(scen, r).sum() * w.ability * w.territory * w.ramp_mean
                          / set_quotas(scen, scen.current_plan, w)).ravel() for r, w in ws.items()])
-    return float(rev[plan2] / rev[scen.current_plan]), float(a.mean()), float(np.log(a).std())
+    return (float(rev[plan2] / rev[scen.current_plan]), float(a.mean()), float(np.log(a).std()),
+            float(np.mean(a > 1.0)))
 
 
 def decompose(path: str, plan2: str, seeds, *, trials: int = 40, replicates: int = 20) -> pd.DataFrame:
@@ -294,12 +305,16 @@ def decompose(path: str, plan2: str, seeds, *, trials: int = 40, replicates: int
     The history's reps (their own ability and territory draws, the true
     scenario, the market held) give the effect they respond with (revenue
     under ``plan2`` over the current plan) and their expected attainment
-    (expected revenue at today's effort over quota: mean, log-sd). The fitted
-    scenario (year one, point fit), its reps drawn as a backtest draws them,
-    gives the same; then with each of :data:`PIECES` set to the truth's, with
-    year one's market level netted out (``m1_netted``), and the mean
-    ``ability_sd`` of the backtest's refits (:func:`simlib.fit.backtest.noise_replicates`)
-    over the fit's. Columns ``effect_*`` are log(1 + effect).
+    (expected revenue at today's effort over quota: mean, log-sd, share above
+    1). The fitted scenario (year one, point fit), its reps drawn as a
+    backtest draws them, gives the same; then with each of :data:`PIECES` set
+    to the truth's, with year one's market level netted out (``m1_netted``),
+    the true scenario with its reps drawn as the backtest draws them
+    (``truth_drawn``: against ``history``, the part that is which reps, not
+    the fit), the fitted ``ability_sd`` less the history's reps' own sample
+    spread, and the mean ``ability_sd`` of the backtest's refits
+    (:func:`simlib.fit.backtest.noise_replicates`) over the fit's. Columns
+    ``effect_*`` are log(1 + effect).
     """
 
     from simlib.fit.backtest import noise_replicates
@@ -313,18 +328,22 @@ def decompose(path: str, plan2: str, seeds, *, trials: int = 40, replicates: int
         _, tr, h, cal = fitted_history(truth, seed, plan2)
         h1 = h.year(h.years[0])
         reps = draw_chunk(Layout.of(truth), root_seed(seed), np.array([0]))  # year one's reps, as synth drew them
-        e_h, a_h, sd_h = response(with_truth(truth, truth), plan2, seed, trials, reps)
-        e_f, a_f, sd_f = response(with_truth(cal.scenario, truth), plan2, seed, trials)
+        e_h, a_h, sd_h, up_h = response(with_truth(truth, truth), plan2, seed, trials, reps)
+        e_f, a_f, sd_f, up_f = response(with_truth(cal.scenario, truth), plan2, seed, trials)
         m1 = tr["market_level"][0]
+        role = next(iter(truth.roles))
         row = {"seed": seed, "m1": m1, "attainment_fit_over_history": a_f / a_h, "sd_history": sd_h,
-               "sd_fit": sd_f, "effect_history": np.log(e_h), "effect_fit": np.log(e_f),
+               "sd_fit": sd_f, "above_1_history": up_h, "above_1_fit": up_f,
+               "ability_sd_fit_minus_reps": (cal.scenario.roles[role].ability_sd
+                                             - truth.roles[role].ability_sd * reps[f"{role}.ability"].std(ddof=1)),
+               "effect_history": np.log(e_h), "effect_fit": np.log(e_f),
+               "effect_truth_drawn": np.log(response(with_truth(truth, truth), plan2, seed, trials)[0]),
                "effect_m1_netted": np.log(response(with_truth(cal.scenario, truth, year_one=m1), plan2, seed,
                                                     trials)[0])}
         for piece in PIECES:
             row[f"effect_{piece}"] = np.log(response(with_truth(cal.scenario, truth, [piece]), plan2, seed,
                                                       trials)[0])
         refits = noise_replicates(h1, truth, cal, truth.current_plan, n=replicates, rng=seed, behaviour="none")
-        role = next(iter(truth.roles))
         row["refit_ability_sd_over_fit"] = (np.mean([x.roles[role].ability_sd for x in refits])
                                             / cal.scenario.roles[role].ability_sd)
         rows.append(row)
