@@ -356,6 +356,17 @@ def decompose(path: str, plan2: str, seeds, *, trials: int = 40, replicates: int
 SPREAD_STEPS = ("history_reps", "quota_noise", "fit", "reps_drawn")
 
 
+def held_draws(keys, src: dict[str, np.ndarray], base=None):
+    """An ``adjust_draws`` that holds the draws ``keys`` at ``src``'s (one trial's, repeated over the chunk's
+    trials), after ``base`` (another adjustment) if given."""
+    def adjust(d):
+        out = dict(d) if base is None else base(d)
+        for k in keys:
+            out[k] = np.repeat(src[k], d[k].shape[0], axis=0)
+        return out
+    return adjust
+
+
 def year_two_held(truth, seed: int) -> dict[str, np.ndarray]:
     """The draws of a synthetic history's year two (trial 1) with year one's reps, as synth_history makes it."""
     from simlib.model.population import Layout, draw_chunk, root_seed
@@ -384,26 +395,18 @@ def _spread_sims(truth, fit, refits, plan2: str, seed: int, m1: float, trials: i
     market = ["market.growth", "market.monthly"]
     reps = [f"{r}.{k}" for r in truth.roles for k in ("ability", "territory", "last_year", "new_hire")]
 
-    def held(keys, src, base=None):
-        def adjust(d):
-            out = dict(d) if base is None else base(d)
-            for k in keys:
-                out[k] = np.repeat(src[k], d[k].shape[0], axis=0)
-            return out
-        return adjust
-
     def run(scen, adjust, n=trials):
         sims = simulate_outcomes(scen, [plan2], rng=np.random.SeedSequence([seed, 77]), trials=n, behaviour="dynamic",
                                  adjust_draws=adjust)
         return metric(np.concatenate([s.attainment for s in sims[plan2].values()], axis=1))
 
     netted = with_truth(fit, truth, quiet=False, year_one=m1)
-    out = {"history_reps": run(truth, held(market + reps + [f"{r}.quota_noise" for r in truth.roles], d2)),
-           "quota_noise": run(truth, held(market + reps, d2)),
-           "fit": run(netted, held(market + reps, std)),
-           "reps_drawn": run(netted, held(market, d2, keep_reps(netted)))}
+    out = {"history_reps": run(truth, held_draws(market + reps + [f"{r}.quota_noise" for r in truth.roles], d2)),
+           "quota_noise": run(truth, held_draws(market + reps, d2)),
+           "fit": run(netted, held_draws(market + reps, std)),
+           "reps_drawn": run(netted, held_draws(market, d2, keep_reps(netted)))}
     if refits:
-        out["refits"] = np.array([run(x, held(market, d2, keep_reps(x)), max(4, trials // len(refits))).mean()
+        out["refits"] = np.array([run(x, held_draws(market, d2, keep_reps(x)), max(4, trials // len(refits))).mean()
                                   for x in (with_truth(f, truth, quiet=False, year_one=m1) for f in refits)])
     return out
 
@@ -531,14 +534,6 @@ def _bias_step(truth, step: str, plan2: str, d2: dict, m1: float, seed: int, tri
     market = ["market.growth", "market.monthly"]
     reps = [f"{r}.{k}" for r in truth.roles for k in ("ability", "territory", "last_year", "new_hire")]
 
-    def held(keys, base=None):
-        def adjust(d):
-            out = dict(d) if base is None else base(d)
-            for k in keys:
-                out[k] = np.repeat(d2[k], d[k].shape[0], axis=0)
-            return out
-        return adjust
-
     def about_history(scen):
         kept = keep_reps(scen)
 
@@ -553,12 +548,12 @@ def _bias_step(truth, step: str, plan2: str, d2: dict, m1: float, seed: int, tri
     rng = np.random.SeedSequence([seed, 91])
     if step in ("held", "market_drawn"):
         return simulate_outcomes(truth, [plan2], rng=rng, trials=trials, behaviour=beh,
-                                 adjust_draws=held(market + reps if step == "held" else reps))[plan2]
+                                 adjust_draws=held_draws(market + reps if step == "held" else reps, d2))[plan2]
     fit = point if step == "point_fit" else holding_year_one(truth, m1)
     parts = []
     for b, y in enumerate(year_one_shocks(truth.market.growth_sd, groups, seed)):
         scen = predictive_scenario(fit, float(y))
-        adjust = (held(reps) if step == "year_one_drawn" else keep_reps(scen) if step == "point_fit"
+        adjust = (held_draws(reps, d2) if step == "year_one_drawn" else keep_reps(scen) if step == "point_fit"
                   else about_history(scen))
         parts.append(simulate_outcomes(scen, [plan2], rng=np.random.SeedSequence([seed, 91, b]),
                                        trials=max(2, trials // groups), behaviour=beh, adjust_draws=adjust)[plan2])
