@@ -211,10 +211,11 @@ def test_poisson_counts_past_the_first_terms_are_the_numpy_inversion(monkeypatch
     lam[0, :4] = [0.0, np.inf, np.nan, 1e-300]
     u = rng.random((T, N))
     u[1, :3] = [1.0 - 1e-16, 0.0, 0.5]
-    for kmax in (1, 2, 3, 12, 40):
-        on, off = _both(monkeypatch, lambda kmax=kmax: poisson_inv(u, lam, kmax))
-        assert np.array_equal(_bits(on), _bits(off)), kmax
-        assert on.max() <= kmax and (kmax <= 3 or (on > 3).any())  # some counted past the first terms
+    for scale in (0.5, 1.0, 4.0, 15.0):  # rows' mean rates for 3, 4, 6 and more first terms
+        for kmax in (1, 2, 3, 12, 40):
+            on, off = _both(monkeypatch, lambda kmax=kmax, scale=scale: poisson_inv(u, lam * scale, kmax))
+            assert np.array_equal(_bits(on), _bits(off)), (scale, kmax)
+            assert on.max() <= kmax and (kmax <= 3 or (on > 3).any())  # some counted past the first terms
 
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf, both ways

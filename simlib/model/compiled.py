@@ -214,15 +214,32 @@ def poisson_steps(lam, kmax):
 def poisson_fill(u, p0, lam, kmax, out):
     """:func:`poisson_count`'s loop over 1-D arrays.
 
-    Every element takes the first ``K`` terms (:func:`poisson_steps`)
-    without a branch on its value: a term counts while ``u > F`` has held
-    at every term so far (once false it stays false: the CDF never
-    decreases, and a NaN compares false). An element still counting after
-    ``K`` terms (rare) is counted again from its start by
-    :func:`poisson_at`: the same terms in the same order, so the same count
-    as summing term by term until ``u <= F``.
+    Every element takes the first ``K`` terms (:func:`poisson_first`,
+    ``K`` from :func:`poisson_steps`, rounded up to a number the loop is
+    compiled for) without a branch on its value; any ``K`` gives the same
+    counts.
     """
     K = poisson_steps(lam, kmax)
+    if K <= 3 <= kmax:  # a constant number of terms: the loop over them unrolled
+        poisson_first(u, p0, lam, kmax, out, 3)
+    elif K <= 4 <= kmax:
+        poisson_first(u, p0, lam, kmax, out, 4)
+    elif K <= 6 <= kmax:
+        poisson_first(u, p0, lam, kmax, out, 6)
+    else:
+        poisson_first(u, p0, lam, kmax, out, K)
+
+
+@helper
+def poisson_first(u, p0, lam, kmax, out, K):
+    """:func:`poisson_fill` with ``K`` terms (at most ``kmax``) for every element.
+
+    A term counts while ``u > F`` has held at every term so far (once false
+    it stays false: the CDF never decreases, and a NaN compares false). An
+    element still counting after ``K`` terms (rare) is counted again from
+    its start by :func:`poisson_at`: the same terms in the same order, so
+    the same count as summing term by term until ``u <= F``.
+    """
     for i in range(u.size):
         ui, li = u[i], lam[i]
         p = p0[i]
@@ -463,8 +480,16 @@ def deal_size_logs(n, z, s, half_s2, out):
     free row, which only a month with a deal keeps (the next month writes
     over it otherwise), so ``out`` has a row to spare, left 0.0.
     """
+    if z.shape[2] == 4:  # the shipped number of drawn sizes: the loop over them unrolled
+        size_logs_fill(n, z, s, half_s2, out, 4)
+    else:
+        size_logs_fill(n, z, s, half_s2, out, z.shape[2])
+
+
+@helper
+def size_logs_fill(n, z, s, half_s2, out, K):
+    """:func:`deal_size_logs` with ``K`` sizes a month."""
     h = 0
-    K = z.shape[2]
     for t in range(n.shape[0]):
         for i in range(n.shape[1]):
             for k in range(K):
@@ -488,13 +513,25 @@ def deals_won(n, sizes, large, at_least, beyond_mean, out):
     added in turn to ``0.0``.
     """
     K = sizes.shape[1]
+    if K == 4:  # the shipped number of drawn sizes: the loop over them unrolled
+        won_fill(n, sizes, large, at_least, beyond_mean, out, 4)
+    else:
+        won_fill(n, sizes, large, at_least, beyond_mean, out, K)
+
+
+@helper
+def won_fill(n, sizes, large, at_least, beyond_mean, out, K):
+    """:func:`deals_won` with ``K`` sizes a month: every deal won (revenue), or those of ``at_least`` (``large``)."""
     h = 0
     for i in range(n.size):
         ni = n[i]
         acc = 0.0
         for k in range(K):
             v = sizes[h, k]
-            c = v if (ni > k and (not large or v >= at_least)) else 0.0
+            if large:  # (the same for every element: the compiler takes it out of the loop)
+                c = v if (ni > k and v >= at_least) else 0.0
+            else:
+                c = v if ni > k else 0.0
             acc = c if k == 0 else acc + c
         h += 1 if ni > 0 else 0
         b = ni - K
