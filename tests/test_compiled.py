@@ -28,7 +28,7 @@ from simlib.model.paycurves import Schedule, evaluate
 from simlib.model.pipeline import worlds as pipeline_worlds
 from simlib.model.plans import component_pay, month_sum, running_sum
 from simlib.model.population import Layout, draw_chunk, root_seed
-from simlib.model.production import bounded_score, poisson_inv, run_year
+from simlib.model.production import binomial_inv, bounded_score, poisson_inv, run_year
 
 # (found, not imported: collecting the tests does not import numba)
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
@@ -216,6 +216,23 @@ def test_poisson_counts_past_the_first_terms_are_the_numpy_inversion(monkeypatch
             on, off = _both(monkeypatch, lambda kmax=kmax, scale=scale: poisson_inv(u, lam * scale, kmax))
             assert np.array_equal(_bits(on), _bits(off)), (scale, kmax)
             assert on.max() <= kmax and (kmax <= 3 or (on > 3).any())  # some counted past the first terms
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf, both ways
+def test_binomial_counts_are_the_numpy_inversion(monkeypatch):
+    """New accounts among a month's deals (one probability): the positive counts picked in flat order, counted and
+    put back in place, both ways; counts of 0, negative, NaN and infinite deals, a few large, rows as drawn."""
+    rng = np.random.default_rng(14)
+    u = rng.random((25, 600))[:, 11:491].reshape(25, 40, 12)  # each trial's row of a wider buffer
+    n = rng.poisson(0.6, (25, 40, 12)).astype(float)
+    n[0, 0, :6] = [-1.0, np.nan, np.inf, 30.0, 0.0, -0.0]
+    n[1] = 0.0  # a trial without a deal
+    n[-1, -1, -1] = 2.0  # the last month of all has one
+    u[2, 0, :3] = [0.0, 1.0 - 1e-16, 0.5]
+    for p, kmax in ((0.3, 12), (0.95, 3), (1e-20, 12), (1.0, 5)):
+        on, off = _both(monkeypatch, lambda p=p, kmax=kmax: binomial_inv(u, n, p, kmax))
+        assert np.array_equal(_bits(on), _bits(off)), (p, kmax)
+        assert on[1].sum() == 0 and on.max() <= kmax
 
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf, both ways
