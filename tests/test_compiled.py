@@ -220,8 +220,8 @@ def test_poisson_counts_past_the_first_terms_are_the_numpy_inversion(monkeypatch
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf, both ways
 def test_binomial_counts_are_the_numpy_inversion(monkeypatch):
-    """New accounts among a month's deals (one probability): the positive counts picked in flat order, counted and
-    put back in place, both ways; counts of 0, negative, NaN and infinite deals, a few large, rows as drawn."""
+    """New accounts among a month's deals (one probability), both ways: counts of 0, negative, NaN and infinite
+    deals, a few large, a trial without a deal, rows as drawn."""
     rng = np.random.default_rng(14)
     u = rng.random((25, 600))[:, 11:491].reshape(25, 40, 12)  # each trial's row of a wider buffer
     n = rng.poisson(0.6, (25, 40, 12)).astype(float)

@@ -373,60 +373,17 @@ def binomial_count(u, n, pmf0, p, kmax, out):
     false it stays false (the CDF never decreases).
     """
     for i in range(u.size):
-        out[i] = binomial_at(u[i], n[i], pmf0[i], p[i], kmax)
-
-
-@helper
-def binomial_at(u, n, pmf, p, kmax):
-    """:func:`binomial_count` of one element."""
-    cdf = pmf
-    c = 0.0
-    for k in range(kmax):
-        if not (u > cdf and k < n):
-            break
-        c += 1.0
-        pmf = pmf * maximum(0.0, n - k) / (k + 1) * p / (1 - p)
-        cdf = cdf + pmf
-    return c
-
-
-@kernel
-def positive_pick(u, n, uc, nc):
-    """The uniforms and counts where the count is positive, in flat order (as ``np.flatnonzero(n > 0)``); their number.
-
-    ``u`` (T, N) rows (each contiguous, maybe of a larger buffer), ``n``
-    flat (T x N); ``uc`` and ``nc`` have a place to spare: every element is
-    written at the next free place, which only a positive count keeps.
-    """
-    N = u.shape[1]
-    h = 0
-    for t in range(u.shape[0]):
-        for i in range(N):
-            ni = n[t * N + i]
-            uc[h] = u[t, i]
-            nc[h] = ni
-            h += 1 if ni > 0 else 0
-    return h
-
-
-@kernel
-def binomial_put(uc, nc, pmf0, p, kmax, n, out):
-    """:func:`binomial_count` of the ``h`` positive counts :func:`positive_pick` kept (``pmf0 = (1 - p)**nc`` from
-    NumPy, ``p`` a number), each put back at its place in ``out`` (flat, as ``n``); 0.0 where ``n`` is not positive.
-
-    The counts are made in order into ``uc`` (read before written), then
-    put in place without a branch on ``n``: an element reads the next count
-    and keeps it only when its own count is positive.
-    """
-    h = pmf0.size
-    for j in range(h):
-        uc[j] = binomial_at(uc[j], nc[j], pmf0[j], p, kmax)
-    uc[h] = 0.0
-    j = 0
-    for i in range(n.size):
-        pos = n[i] > 0
-        out[i] = uc[j] if pos else 0.0
-        j += 1 if pos else 0
+        ui, ni, pi = u[i], n[i], p[i]
+        pmf = pmf0[i]
+        cdf = pmf
+        c = 0.0
+        for k in range(kmax):
+            if not (ui > cdf and k < ni):
+                break
+            c += 1.0
+            pmf = pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
+            cdf = cdf + pmf
+        out[i] = c
 
 
 @kernel

@@ -119,8 +119,6 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     """
     p = np.clip(p, 1e-12, 1 - 1e-12)
     shape = np.shape(u)
-    if np.ndim(p) == 0 and np.shape(n) == shape and len(shape) > 1 and np.size(u) >= 256 and compiled.enabled():
-        return _binomial_compiled(u, n, p, kmax)
     u = np.ravel(u)
     n = np.ravel(np.broadcast_to(n, shape))
     out = np.zeros(u.size)
@@ -148,19 +146,6 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
         pmf = pmf * np.maximum(n - k, 0) / (k + 1) * p / (1 - p)
         cdf = cdf + pmf
     return out.reshape(shape)
-
-
-def _binomial_compiled(u: np.ndarray, n: np.ndarray, p: float, kmax: int) -> np.ndarray:
-    """:func:`binomial_inv` by the compiled kernels, one probability ``p``: the same positive counts picked (in flat
-    order), the same ``(1 - p)**n`` of them (in NumPy), the same count of each, put back in place."""
-    shape = np.shape(u)
-    n = np.ascontiguousarray(n, dtype=float).reshape(-1)
-    uc, nc = np.empty(n.size + 1), np.empty(n.size + 1)
-    h = compiled.positive_pick(np.reshape(u, (shape[0], -1)), n, uc, nc)
-    pmf = (1.0 - p) ** nc[:h]
-    out = np.empty(shape)
-    compiled.binomial_put(uc, nc, pmf, float(p), kmax, n, out.reshape(-1))
-    return out
 
 
 def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None,
