@@ -5,7 +5,8 @@ own modules; they are swapped in before each of its runs), and each
 candidate plan of the default scenario runs under ``dynamic`` alone
 (``reference`` = itself, its behaviour solved and cached by a warm-up run, as
 ``benchmarks/run.py``'s ``dynamic_figure``), alternating which version goes
-first. Prints per plan the medians of CPU and wall seconds, normal draws per
+first; with ``--behaviour none``, the current plan (or ``--plans``) with
+behaviour off, as ``python -m benchmarks --only off`` runs it. Prints per plan the medians of CPU and wall seconds, normal draws per
 rep-month (each run over a NumPy standard-normal floor measured just before
 it), the median of the paired speed-ups, and whether the two versions give
 the same numbers bit for bit. On a shared machine CPU seconds swing less than
@@ -72,17 +73,22 @@ def main(argv=None) -> int:
     ap.add_argument("--base", required=True, type=Path, help="the other checkout (the 'before')")
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=7, help="pairs per plan")
-    ap.add_argument("--plans", default="", help="comma-separated candidate plans (default: every one)")
+    ap.add_argument("--plans", default="", help="comma-separated candidate plans (default: every one; with "
+                    "--behaviour none the current plan)")
+    ap.add_argument("--behaviour", choices=("dynamic", "none"), default="dynamic",
+                    help="none: behaviour off, one process, no executor (the figure of --only off)")
     a = ap.parse_args(argv)
     versions = {"before": _load(a.base.resolve()), "after": _load(HERE)}
     scen = versions["after"][2]
     cands = [p for p in scen.plans if p != scen.current_plan and (not a.plans or p in a.plans.split(","))]
+    if a.behaviour == "none":
+        cands = a.plans.split(",") if a.plans else [scen.current_plan]
     rm = a.trials * scen.headcount * 12
 
     def run(v, p):
         mods, simulate, sc = versions[v]
         _activate(mods)
-        return simulate(sc, [p], reference=p, trials=a.trials, rng=0, behaviour="dynamic", executor=None)
+        return simulate(sc, [p], reference=p, trials=a.trials, rng=0, behaviour=a.behaviour, executor=None)
 
     same = {}
     for p in cands:  # warm-up: every plan's behaviour solved and cached, in each version

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,10 @@ from simlib.engine.years import run_years
 from simlib.model import compiled
 from simlib.model.metrics import GroupArrays, group_metrics, spearman_rows
 from simlib.model.paycurves import Schedule, evaluate
-from simlib.model.plans import component_pay, month_sum
+from simlib.model.pipeline import worlds as pipeline_worlds
+from simlib.model.plans import component_pay, month_sum, running_sum
 from simlib.model.population import Layout, draw_chunk, root_seed
-from simlib.model.production import poisson_inv
+from simlib.model.production import binomial_inv, bounded_score, poisson_inv, run_year
 
 # (found, not imported: collecting the tests does not import numba)
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
@@ -196,6 +198,85 @@ def test_policy_lookups_are_the_numpy_interpolation(monkeypatch, default_scenari
             tr = Track(rs, np.full(shape, 3e5), va, vc, np.ones(shape))
             on, off = _both(monkeypatch, lambda tr=tr, name=name, m=m: tr.lookup(name, m, x))
             assert np.array_equal(_bits(on), _bits(off)), (name, m)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf x 0, both ways
+def test_poisson_counts_past_the_first_terms_are_the_numpy_inversion(monkeypatch):
+    """Rows of mostly small rates with a few large ones: the compiled count takes the first few terms of every
+    element without a branch and counts the rest again term by term; every count is NumPy's."""
+    rng = np.random.default_rng(11)
+    T, N = 20, 480
+    lam = rng.lognormal(np.log(0.4), 0.5, (T, N))
+    lam[:, ::37] *= 40.0  # a few far above the row's mean: past its first terms
+    lam[0, :4] = [0.0, np.inf, np.nan, 1e-300]
+    u = rng.random((T, N))
+    u[1, :3] = [1.0 - 1e-16, 0.0, 0.5]
+    for scale in (0.5, 1.0, 4.0, 15.0):  # rows' mean rates for 3, 4, 6 and more first terms
+        for kmax in (1, 2, 3, 12, 40):
+            on, off = _both(monkeypatch, lambda kmax=kmax, scale=scale: poisson_inv(u, lam * scale, kmax))
+            assert np.array_equal(_bits(on), _bits(off)), (scale, kmax)
+            assert on.max() <= kmax and (kmax <= 3 or (on > 3).any())  # some counted past the first terms
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf, both ways
+def test_binomial_counts_are_the_numpy_inversion(monkeypatch):
+    """New accounts among a month's deals (one probability), both ways: counts of 0, negative, NaN and infinite
+    deals, a few large, a trial without a deal, rows as drawn."""
+    rng = np.random.default_rng(14)
+    u = rng.random((25, 600))[:, 11:491].reshape(25, 40, 12)  # each trial's row of a wider buffer
+    n = rng.poisson(0.6, (25, 40, 12)).astype(float)
+    n[0, 0, :6] = [-1.0, np.nan, np.inf, 30.0, 0.0, -0.0]
+    n[1] = 0.0  # a trial without a deal
+    n[-1, -1, -1] = 2.0  # the last month of all has one
+    u[2, 0, :3] = [0.0, 1.0 - 1e-16, 0.5]
+    for p, kmax in ((0.3, 12), (0.95, 3), (1e-20, 12), (1.0, 5)):
+        on, off = _both(monkeypatch, lambda p=p, kmax=kmax: binomial_inv(u, n, p, kmax))
+        assert np.array_equal(_bits(on), _bits(off)), (p, kmax)
+        assert on[1].sum() == 0 and on.max() <= kmax
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf, both ways
+def test_bounded_scores_are_the_numpy_steps(monkeypatch):
+    """Record accuracy, satisfaction and the other 0-1 scores: ``clip(mean + sd z, 0, 1)``, both ways, on signed
+    zeros, NaN and infinities, from rows of a wider buffer as drawn."""
+    rng = np.random.default_rng(12)
+    z = rng.normal(0, 1, (30, 200))[:, 7:187].reshape(30, 15, 12)
+    z.flat[:14] = _awkward(0, rng)
+    z[2] = -0.92 / 0.03  # exactly 0 before the clip
+    for mean, sd in ((0.92, 0.03), (0.0, 1.0), (1.0, 0.5), (0.0, -0.0)):
+        on, off = _both(monkeypatch, lambda mean=mean, sd=sd: bounded_score(mean, sd, z))
+        assert np.array_equal(_bits(on), _bits(off)), (mean, sd)
+
+
+def test_key_account_deals_are_the_same_bits_with_no_deal_and_a_last_deal(monkeypatch):
+    """Revenue and large orders of key accounts (``deal_size_logs``, ``deals_won``) where no month has a deal, where
+    only the last month of the last rep has one, and where every month has several."""
+    s = load_scenario(DEFAULT)
+    draws = draw_chunk(Layout.of(s), root_seed(9), np.arange(5))
+    world = pipeline_worlds(s, draws)["key_account"]
+    for case in ("none", "last", "many"):
+        u = np.array(draws["key_account.ndeals"])
+        u[:] = {"none": 0.0, "last": 0.0, "many": 0.999}[case]
+        if case == "last":
+            u[-1, -1, -1] = 0.999
+        w = replace(world, draws={**world.draws, "ndeals": u})
+        on, off = _both(monkeypatch, lambda w=w: {k: np.array(v) for k, v in run_year(w).items()
+                                                  if k in ("deals", "revenue", "large_order_value")})
+        assert on["deals"].sum() == {"none": 0, "last": on["deals"][-1, -1, -1]}.get(case, on["deals"].sum())
+        for k in on:
+            assert np.array_equal(_bits(on[k]), _bits(off[k])), (case, k)
+
+
+def test_running_sums_are_numpys_cumsum_bit_for_bit():
+    """Year-to-date sums of pay periods: column by column, NumPy's order (a sum in another order can differ)."""
+    rng = np.random.default_rng(13)
+    x = rng.normal(0, 1, (40, 30, 12)) * np.exp(rng.normal(0, 8, (40, 30, 12)))
+    x.flat[:12] = _awkward(0, rng)[:12]
+    for a in (x, x[..., :4], np.swapaxes(x, 1, 2), x[:, :1, :1], np.broadcast_to(x[0, 0], (3, 12))):
+        assert np.array_equal(_bits(running_sum(a)), _bits(np.cumsum(a, axis=-1)))
+    assert np.array_equal(running_sum(np.arange(12)), np.cumsum(np.arange(12)))  # integers: NumPy's own
+    pairwise = (x[..., 0] + x[..., 1]) + (x[..., 2] + x[..., 3])
+    assert not np.array_equal(_bits(pairwise), _bits(running_sum(x[..., :4])[..., 3]))
 
 
 def test_month_sums_are_numpys_sum_bit_for_bit(monkeypatch):

@@ -184,7 +184,7 @@ def poisson_count(u, p0, lam, kmax, out):
 
     The count of ``k`` in 1..kmax with ``u > F(k-1)``, the CDF summed term
     by term (``p_k = p_{k-1} lam / k``); the CDF never decreases, so an
-    element is finished at its first ``u <= F``.
+    element is finished at its first ``u <= F`` (:func:`poisson_fill`).
     """
     poisson_fill(u, p0, lam, kmax, out)
 
@@ -197,22 +197,81 @@ def poisson_rows(u, p0, lam, kmax, out):
 
 
 @helper
+def poisson_steps(lam, kmax):
+    """How many terms :func:`poisson_fill` sums for every element: past the mean of ``lam`` by about two
+    standard deviations (few elements need more), at most ``kmax``. Any number gives the same counts."""
+    s = 0.0
+    for i in range(lam.size):
+        s += lam[i]
+    m = s / max(lam.size, 1)
+    k = 2
+    while k < kmax and k < m + 2.0 * math.sqrt(m) + 1.0:  # (a NaN mean keeps 2)
+        k += 1
+    return min(k, kmax)
+
+
+@helper
 def poisson_fill(u, p0, lam, kmax, out):
-    """:func:`poisson_count`'s loop over 1-D arrays."""
+    """:func:`poisson_count`'s loop over 1-D arrays.
+
+    Every element takes the first ``K`` terms (:func:`poisson_first`,
+    ``K`` from :func:`poisson_steps`, rounded up to a number the loop is
+    compiled for) without a branch on its value; any ``K`` gives the same
+    counts.
+    """
+    K = poisson_steps(lam, kmax)
+    if K <= 3 <= kmax:  # a constant number of terms: the loop over them unrolled
+        poisson_first(u, p0, lam, kmax, out, 3)
+    elif K <= 4 <= kmax:
+        poisson_first(u, p0, lam, kmax, out, 4)
+    elif K <= 6 <= kmax:
+        poisson_first(u, p0, lam, kmax, out, 6)
+    else:
+        poisson_first(u, p0, lam, kmax, out, K)
+
+
+@helper
+def poisson_first(u, p0, lam, kmax, out, K):
+    """:func:`poisson_fill` with ``K`` terms (at most ``kmax``) for every element.
+
+    A term counts while ``u > F`` has held at every term so far (once false
+    it stays false: the CDF never decreases, and a NaN compares false). An
+    element still counting after ``K`` terms (rare) is counted again from
+    its start by :func:`poisson_at`: the same terms in the same order, so
+    the same count as summing term by term until ``u <= F``.
+    """
     for i in range(u.size):
-        ui, li, p = u[i], lam[i], p0[i]
+        ui, li = u[i], lam[i]
+        p = p0[i]
         cdf = p
+        go = True
         c = 0.0
-        for k in range(1, kmax + 1):
-            if not ui > cdf:
-                break
-            c += 1.0
-            if k == kmax:
-                break
+        for k in range(1, K + 1):
+            go = go & (ui > cdf)
+            c += 1.0 if go else 0.0
             p = p * li
             p = p / k
             cdf = cdf + p
+        if go and K < kmax:
+            c = poisson_at(ui, p0[i], li, kmax)
         out[i] = c
+
+
+@helper
+def poisson_at(u, p, lam, kmax):
+    """The Poisson count at ``u`` from ``p = exp(-lam)``, term by term until ``u <= F`` (or ``kmax``)."""
+    cdf = p
+    c = 0.0
+    for k in range(1, kmax + 1):
+        if not u > cdf:
+            break
+        c += 1.0
+        if k == kmax:
+            break
+        p = p * lam
+        p = p / k
+        cdf = cdf + p
+    return c
 
 
 @helper
@@ -238,9 +297,12 @@ def telesales_year(calls_mean, lr0, ramp, demand, cr, zc, zl, zv, zd, deal_value
 
     ``calls_mean`` (T, R) calls a month of a ramped rep, ``lr0`` (T, R) the
     lead rate by territory, ``demand`` (T, 12), ``cr`` the capped
-    conversion rate; the outputs calls, leads, conversions and revenue
-    C-contiguous. Trial by trial, each trial's inputs are gathered into
-    contiguous rows and the funnel runs on the rows (vectorised).
+    conversion rate; the normals ``zc``, ``zl``, ``zv``, ``zd`` (T, R x 12),
+    each trial's row contiguous (rows of the draw buffer); the outputs
+    calls, leads, conversions and revenue C-contiguous. Trial by trial, the
+    inputs are gathered into contiguous rows (a row's normals copied in a
+    loop of their own, which runs at memory speed) and the funnel runs on
+    the rows (vectorised).
     """
     T, R, M = ramp.shape
     N = R * M
@@ -248,13 +310,23 @@ def telesales_year(calls_mean, lr0, ramp, demand, cr, zc, zl, zv, zd, deal_value
     z1, z2, z3, z4 = np.empty(N), np.empty(N), np.empty(N), np.empty(N)
     for t in range(T):
         for r in range(R):
+            a, b = calls_mean[t, r], lr0[t, r]
             for m in range(M):
-                i = r * M + m
-                cm[i] = calls_mean[t, r] * ramp[t, r, m]
-                lr[i] = minimum(0.95, lr0[t, r] * demand[t, m])
-                z1[i], z2[i], z3[i], z4[i] = zc[t, r, m], zl[t, r, m], zv[t, r, m], zd[t, r, m]
+                cm[r * M + m] = a * ramp[t, r, m]
+                lr[r * M + m] = minimum(0.95, b * demand[t, m])
+        copy_row(zc, t, z1)
+        copy_row(zl, t, z2)
+        copy_row(zv, t, z3)
+        copy_row(zd, t, z4)
         funnel_row(cm, lr, crs, z1, z2, z3, z4, deal_value, cv, calls[t].reshape(N), leads[t].reshape(N),
                    conv[t].reshape(N), revenue[t].reshape(N))
+
+
+@helper
+def copy_row(x, t, out):
+    """``out[:] = x[t]`` for a 2-D ``x`` (rows of a larger buffer: not one contiguous block)."""
+    for i in range(out.size):
+        out[i] = x[t, i]
 
 
 @kernel
@@ -279,6 +351,18 @@ def telesales_month(calls_mean, ramp, act, lr0, demand, cr0, q, help_mult, zc, z
             cr[r] = minimum(0.95, cr0 * q[t, r] * help_mult[t, r])
             z1[r], z2[r], z3[r], z4[r] = zc[t, r], zl[t, r], zv[t, r], zd[t, r]
         funnel_row(cm, lr, cr, z1, z2, z3, z4, deal_value, cv, calls[t], leads[t], conv[t], revenue[t])
+
+
+@kernel
+def score_rows(z, sd, mean, out):
+    """:func:`simlib.model.production.bounded_score`, ``clip(sd z + mean, 0, 1)``, on (T, N) rows into ``out``.
+
+    ``z`` may be rows of a larger buffer; NumPy's three steps (``sd * z``,
+    ``+ mean``, ``np.clip``) on each element in one pass.
+    """
+    for t in range(z.shape[0]):
+        for i in range(z.shape[1]):
+            out[t, i] = clip(sd * z[t, i] + mean, 0.0, 1.0)
 
 
 @kernel
@@ -387,19 +471,32 @@ def attainment_pay(values, targets, scale, k, s, v, cap, out, capped):
 
 @kernel
 def deal_size_logs(n, z, s, half_s2, out):
-    """The log deal sizes ``s z - s^2 / 2`` of the months with a deal, (H, K), from ``n`` (T, N) and ``z`` (T, N, K).
+    """The log deal sizes ``s z - s^2 / 2`` of the months with a deal, (H + 1, K), from ``n`` (T, N) and ``z`` (T, N, K).
 
     :meth:`simlib.model.production.RoleProcess._key_account_year`'s gather
     of the size draws where ``n > 0`` (in flat order, as ``np.flatnonzero``)
     and its ``s * z - 0.5 * s * s`` (``half_s2``), before ``exp`` (in NumPy).
+    Without a branch on the count: every month's row is written at the next
+    free row, which only a month with a deal keeps (the next month writes
+    over it otherwise), so ``out`` has a row to spare, left 0.0.
     """
+    if z.shape[2] == 4:  # the shipped number of drawn sizes: the loop over them unrolled
+        size_logs_fill(n, z, s, half_s2, out, 4)
+    else:
+        size_logs_fill(n, z, s, half_s2, out, z.shape[2])
+
+
+@helper
+def size_logs_fill(n, z, s, half_s2, out, K):
+    """:func:`deal_size_logs` with ``K`` sizes a month."""
     h = 0
     for t in range(n.shape[0]):
         for i in range(n.shape[1]):
-            if n[t, i] > 0:
-                for k in range(z.shape[2]):
-                    out[h, k] = s * z[t, i, k] - half_s2
-                h += 1
+            for k in range(K):
+                out[h, k] = s * z[t, i, k] - half_s2
+            h += 1 if n[t, i] > 0 else 0
+    for k in range(K):
+        out[h, k] = 0.0
 
 
 @kernel
@@ -407,22 +504,36 @@ def deals_won(n, sizes, large, at_least, beyond_mean, out):
     """Revenue (or large-order value) of each month's deals, flat: :func:`simlib.model.production.won_sizes` of
     the drawn sizes where ``n > 0`` (0 elsewhere), plus ``max(n - K, 0) x beyond_mean`` for the deals beyond them.
 
-    ``sizes`` (H, K) in the order of the months with a deal; with ``large``
-    a deal counts when its size is at least ``at_least`` (large orders),
-    else every deal won (revenue); the drawn sizes are added in turn, a
-    deal not won adding 0.0, as ``won_sizes`` adds its columns.
+    ``sizes`` (H + 1, K) in the order of the months with a deal, and a
+    spare row (:func:`deal_size_logs`); with ``large`` a deal counts when
+    its size is at least ``at_least`` (large orders), else every deal won
+    (revenue); the drawn sizes are added in turn, a deal not won adding
+    0.0, as ``won_sizes`` adds its columns. Without a branch on the count:
+    a month without a deal reads the next row and wins none of it, ``0.0``
+    added in turn to ``0.0``.
     """
     K = sizes.shape[1]
+    if K == 4:  # the shipped number of drawn sizes: the loop over them unrolled
+        won_fill(n, sizes, large, at_least, beyond_mean, out, 4)
+    else:
+        won_fill(n, sizes, large, at_least, beyond_mean, out, K)
+
+
+@helper
+def won_fill(n, sizes, large, at_least, beyond_mean, out, K):
+    """:func:`deals_won` with ``K`` sizes a month: every deal won (revenue), or those of ``at_least`` (``large``)."""
     h = 0
     for i in range(n.size):
         ni = n[i]
         acc = 0.0
-        if ni > 0:
-            for k in range(K):
-                v = sizes[h, k]
-                c = v if (ni > k and (not large or v >= at_least)) else 0.0
-                acc = c if k == 0 else acc + c
-            h += 1
+        for k in range(K):
+            v = sizes[h, k]
+            if large:  # (the same for every element: the compiler takes it out of the loop)
+                c = v if (ni > k and v >= at_least) else 0.0
+            else:
+                c = v if ni > k else 0.0
+            acc = c if k == 0 else acc + c
+        h += 1 if ni > 0 else 0
         b = ni - K
         b = b if b > 0.0 else 0.0
         out[i] = acc + b * beyond_mean

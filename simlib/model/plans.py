@@ -236,8 +236,24 @@ def month_sum(x: np.ndarray) -> np.ndarray:
 
 
 def _cumulate(x: np.ndarray, kind: str) -> np.ndarray:
-    c = np.cumsum(x, axis=-1)
+    c = running_sum(x)
     return c if kind == "flow" else c / np.arange(1, x.shape[-1] + 1)
+
+
+def running_sum(x: np.ndarray) -> np.ndarray:
+    """``np.cumsum(x, axis=-1)`` bit for bit for float64 ``x``, column by column (a new array).
+
+    NumPy accumulates in turn, ``c[i] = c[i-1] + x[i]``; adding whole
+    columns in that order avoids its per-row overhead on a short last axis
+    (a year's periods). Other dtypes go to NumPy.
+    """
+    x = np.asarray(x)
+    if x.dtype != np.float64 or x.ndim == 0:
+        return np.cumsum(x, axis=-1)
+    c = np.array(x, order="C")
+    for i in range(1, c.shape[-1]):
+        c[..., i] += c[..., i - 1]
+    return c
 
 
 def _team_sum(x: np.ndarray, world: RoleWorld) -> np.ndarray:
@@ -730,7 +746,7 @@ def component_pay(
     if c.ytd_true_up and values.shape[-1] > 1:
         cv, ct = _cumulate(values, kind), _cumulate(targets, kind)  # scores: running means of both
         # a per-unit rate is already money per unit: due = rate x units so far, not x periods elapsed
-        cs = np.ones_like(scale) if c.kind == "per_unit" else np.cumsum(scale, axis=-1)
+        cs = np.ones_like(scale) if c.kind == "per_unit" else running_sum(scale)
         x = cv if c.kind == "per_unit" else cv / np.maximum(ct, 1e-12)
         due, capped = evaluate(sched, x)
         due = due * cs

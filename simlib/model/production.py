@@ -35,9 +35,23 @@ def _beyond_drawn_large(n: np.ndarray, p) -> np.ndarray:
 
 
 def _satisfaction(p, z: np.ndarray) -> np.ndarray:
-    """Key-account satisfaction ``clip(satisfaction + sd z, 0, 1)``, in a year array (the same steps in place)."""
-    out = np.multiply(p.satisfaction_sd, z, out=year_array(z.shape))
-    np.add(p.satisfaction, out, out=out)
+    """Key-account satisfaction ``clip(satisfaction + sd z, 0, 1)``, in a year array (:func:`bounded_score`)."""
+    return bounded_score(p.satisfaction, p.satisfaction_sd, z)
+
+
+def bounded_score(mean: float, sd: float, z: np.ndarray) -> np.ndarray:
+    """A score at today's effort, ``clip(mean + sd z, 0, 1)``, in a year array (the same steps in place).
+
+    With the compiled pass on, the three steps in one pass over each
+    trial's row of draws (the same operations on each element).
+    """
+    out = year_array(z.shape)
+    if z.ndim > 1 and z.size >= 4096 and compiled.enabled():
+        T = z.shape[0]
+        compiled.score_rows(z.reshape(T, -1), sd, mean, out.reshape(T, -1))
+        return out
+    np.multiply(sd, z, out=out)
+    np.add(mean, out, out=out)
     return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -373,10 +387,11 @@ class RoleProcess:
             # tile by tile of trials, in cache (every step is elementwise: the numbers do not depend on the tiling)
             out = {k: year_array(ramp.shape) for k in ("revenue", "calls", "leads", "conversions")}
             if compiled.enabled():  # the same steps element by element
+                T = ramp.shape[0]
+                z = [d[k].reshape(T, -1) for k in ("calls", "leads", "conv", "deal")]  # each trial's row (a view)
                 compiled.telesales_year(p.calls_per_month * w.ability, p.lead_rate * w.territory, ramp, demand[:, 0, :],
-                                        min(0.95, p.conversion_rate), d["calls"], d["leads"], d["conv"], d["deal"],
-                                        p.deal_value, p.deal_value_cv, out["calls"], out["leads"], out["conversions"],
-                                        out["revenue"])
+                                        min(0.95, p.conversion_rate), *z, p.deal_value, p.deal_value_cv, out["calls"],
+                                        out["leads"], out["conversions"], out["revenue"])
                 return out
             tiles = trial_tiles(ramp.shape[0], ramp[0].size)
             n = tiles[0].stop - tiles[0].start
@@ -396,9 +411,7 @@ class RoleProcess:
             return r
 
         def accuracy(m):
-            acc = np.multiply(p.record_accuracy_sd, d["accuracy"], out=year_array(d["accuracy"].shape))
-            acc += p.record_accuracy
-            return np.clip(acc, 0.0, 1.0, out=acc)
+            return bounded_score(p.record_accuracy, p.record_accuracy_sd, d["accuracy"])
 
         shared = _once(funnel)
         f: dict[str, Callable[[YearMeasures], np.ndarray]] = {k: _part(shared, k) for k in ("revenue", "calls", "leads", "conversions")}
@@ -436,7 +449,7 @@ class RoleProcess:
             s = p.deal_size_sd_log
             if compiled.enabled():  # the same gather and arithmetic (exp in NumPy), no index arrays
                 T = n.shape[0]
-                x = year_array((np.count_nonzero(n), KA_SIZE_DRAWS))
+                x = year_array((np.count_nonzero(n) + 1, KA_SIZE_DRAWS))  # a row to spare (deal_size_logs)
                 compiled.deal_size_logs(n.reshape(T, -1), d["size"].reshape(T, -1, KA_SIZE_DRAWS), s, 0.5 * s * s, x)
                 np.exp(x, out=x)
                 x *= p.deal_size_mean
@@ -534,8 +547,8 @@ class RoleProcess:
             "revenue": revenue,
             "partners_opened": opened,
             "partner_revenue_new": new_revenue,
-            "partner_satisfaction": lambda m: np.clip(p.partner_satisfaction + p.partner_satisfaction_sd * d["psat"], 0.0, 1.0),
-            "policy_adherence": lambda m: np.clip(p.policy_adherence + p.policy_adherence_sd * d["adherence"], 0.0, 1.0),
+            "partner_satisfaction": lambda m: bounded_score(p.partner_satisfaction, p.partner_satisfaction_sd, d["psat"]),
+            "policy_adherence": lambda m: bounded_score(p.policy_adherence, p.policy_adherence_sd, d["adherence"]),
         }
 
     def _generic_year(self, demand: np.ndarray) -> dict[str, Callable[[YearMeasures], np.ndarray]]:
