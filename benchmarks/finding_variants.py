@@ -10,8 +10,11 @@ base salary, the candidate plans' own pay curves moved a little, and the
 behavioural parameters drawn from their priors in ``simlib.priors``), runs
 the finding on each variant on all three role types with ``validate-model``'s
 own machinery (``role_scenarios``, then ``check_finding``), and prints per
-finding, role type and effect:
+finding, role type and check (the effect's label without the plan a variant
+picked):
 
+- ``shipped``: the measured effect on the validation scenario itself (at the
+  same trials and seed) and whether it holds there;
 - ``point``: the share of variants whose measured mean passes the check
   (the sign, or the size band where the check has one);
 - ``holds``: the share that pass with their 95% CI, as ``validate-model``
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -238,11 +242,17 @@ SHOWN = ("quota_level", "ability_sd", "territory_sd", "quota_noise", "sales_nois
          "target_incentive", "base_salary", *PRIORS)
 
 
+def check_name(effect: str) -> str:
+    """An effect's label without its parentheses, which may name the plan a variant picked ("(team_25)")."""
+    return re.sub(r" \([^)]*\)", "", effect)
+
+
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per finding, role type and effect: variants, the shares passing on the mean (``point``) and with the CI
-    (``holds``), the measured minimum, median and maximum, and the worst variant (least margin) with its margin."""
+    """Per finding, role type and check (:func:`check_name`): variants, the shares passing on the mean (``point``)
+    and with the CI (``holds``), the measured minimum, median and maximum, and the worst variant (least margin)."""
     out = []
-    for (key, role, effect), g in df.groupby(["key", "role", "effect"], sort=False):
+    df = df.assign(check=[check_name(e) for e in df["effect"]])
+    for (key, role, effect), g in df.groupby(["key", "role", "check"], sort=False):
         w = g.loc[g["margin"].idxmin()]
         out.append(dict(key=key, role=role, effect=effect, variants=len(g), point=float(g["point"].mean()),
                         holds=float(g["holds"].mean()), low=float(g["measured"].min()),
@@ -267,15 +277,19 @@ def describe(row: pd.Series) -> str:
     return ", ".join(parts)
 
 
-def report(df: pd.DataFrame) -> list[str]:
-    """The printed lines: one per finding, role type and effect, then the worst variant of each check that fails
-    in any variant."""
+def report(df: pd.DataFrame, base: pd.DataFrame) -> list[str]:
+    """The printed lines: one per finding, role type and check, with whether it holds on the validation scenario
+    itself (``base``: rows of ``validate_model`` at the same trials and seed), then the worst variant of each check
+    that fails in any variant."""
     s = summary(df)
-    lines = ["| finding | role | effect | point | holds | measured min / median / max | worst variant |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    shipped = {(r.key, r.role, check_name(r.effect)): r for r in base.itertuples()}
+    lines = ["| finding | role | check | shipped | point | holds | measured min / median / max | worst variant |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in s.itertuples():
-        lines.append(f"| {r.key} | {r.role} | {r.effect} | {r.point:.0%} | {r.holds:.0%} | "
-                     f"{r.low:+.3g} / {r.median:+.3g} / {r.high:+.3g} | {r.worst} ({r.worst_measured:+.3g}) |")
+        b = shipped[(r.key, r.role, r.effect)]
+        lines.append(f"| {r.key} | {r.role} | {r.effect} | {b.measured:+.3g} {'yes' if b.holds else 'no'} | "
+                     f"{r.point:.0%} | {r.holds:.0%} | {r.low:+.3g} / {r.median:+.3g} / {r.high:+.3g} | "
+                     f"{r.worst} ({r.worst_measured:+.3g}) |")
     lines.append("")
     for r in s[s["holds"] < 1.0].itertuples():
         row = df[(df["key"] == r.key) & (df["role"] == r.role) & (df["variant"] == r.worst)].iloc[0]
@@ -319,14 +333,16 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("\n".join(f"error: {m}" for m in problems), file=sys.stderr)
         return 1
+    chosen = [f for f in FINDINGS if not a.only or f.key in a.only]
     try:
-        df = run_variants([f for f in FINDINGS if not a.only or f.key in a.only], a.variants, a.trials, a.seed,
-                          progress=a.progress)
+        base = pd.DataFrame([row for f in chosen for scen in role_scenarios(f)
+                             for row, _ in check_finding(f, scen, a.trials, a.seed)])
+        df = run_variants(chosen, a.variants, a.trials, a.seed, progress=a.progress)
     except SimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{a.variants} variants x {a.trials} trials, seed {a.seed}")
-    print("\n".join(report(df)))
+    print("\n".join(report(df, base)))
     if a.csv:
         df.drop(columns=["finding", "source"]).to_csv(a.csv, index=False)
     return 0
