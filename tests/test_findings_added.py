@@ -23,7 +23,7 @@ def test_noisier_scales_the_monthly_revenue_cv(process):
     s = V._load("salary_under_risk")
     if process != "telesales":
         s = V.swap_role(s, process)
-    n = V._noisier(s, 2.0)
+    n = V.noisier(s, 2.0)
     assert _monthly_cv(n) == pytest.approx(2.0 * _monthly_cv(s), rel=1e-9)
     if process == "telesales":  # the programme's lognormal nodes (5 Gauss-Hermite points) see it too
         role = next(iter(s.roles))

@@ -677,7 +677,7 @@ class DynamicBehaviour:
             a=a, k=k, starts=starts, ends=ends, inc=inc, prof=prof, terminal=terminal, lin=lin,
             eta=elas_q, g=bp.effort.cost_exponent, delta=bp.effort.monthly_discount, e_grid=e_grid,
             nodes=shock_nodes(scen, role, a), timing=timing, next_year_value=nyv,
-            tau=np.full(NT, bp.effort.choice_noise * ing["S"] / MONTHS),
+            tau=np.full(NT, bp.effort.choice_noise * ing["S"] / MONTHS), risk=bp.effort.risk_aversion / ing["S"],
         )
 
     def _versioned_problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray) -> Problem:
@@ -728,6 +728,7 @@ class DynamicBehaviour:
             eta=revenue_elasticity(scen, role), g=bp.effort.cost_exponent, delta=bp.effort.monthly_discount,
             e_grid=e_grid, nodes=shock_nodes(scen, role, a), timing=timing, next_year_value=nyv,
             tau=np.full(len(a), bp.effort.choice_noise * ing["S"] / MONTHS), ratio=ratio,
+            risk=bp.effort.risk_aversion / ing["S"],
         )
 
     def _own_terms(self, plan: str, role: str) -> dict[str, Any]:
@@ -754,9 +755,7 @@ class DynamicBehaviour:
         floor = guarantee_floor(rp, st, t)
         if floor > 0:  # a guarantee: the period pays at least the draw, whatever the rep sells
             F = np.maximum(F, floor)
-        r_aversion = bp.effort.risk_aversion / ing["S"]
-        U = F if r_aversion <= 0 else (1.0 - np.exp(-r_aversion * F)) / r_aversion
-        U = np.broadcast_to(U, (len(a), X_N)).copy()
+        U = np.broadcast_to(F, (len(a), X_N)).copy()  # money: risk aversion is in the expectation (Problem.risk)
         rec = rp.recognition
         if rec is not None and rec.value > 0 and rec.measure == "revenue":
             expected = self.expected_revenue(ing["world"]) / np.maximum(ing["quota"], 1e-12)

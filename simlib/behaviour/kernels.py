@@ -5,6 +5,9 @@ pay period (docs/model.md, section 4.1, eq. 1)::
 
     V_m(x) = E_taste max_e  delta * E_eps[V_{m+1}(x + a s_m e^eta eps)] + l_m e^eta - k e^g / g + taste_e
 
+(with CARA risk aversion ``r > 0``, ``E_eps`` is the certainty equivalent
+``-log E_eps[exp(-r V)] / r``, :func:`certainty_equivalent`)
+
 from the period's terminal value (with the timing option of section 4.4 at
 the period end), and :func:`forward` propagates the state distribution along
 the year to give each type's mean output multiplier. The state ``x`` is the
@@ -55,6 +58,9 @@ class Problem:
     # (12,) the plan's annual quota over the quota of the version in force in month m (mid-year changes;
     # None: one set of terms all year): ``inc`` already carries it, a timing move's attainment too
     ratio: np.ndarray | None = None
+    # CARA coefficient per unit of money (0: risk neutral): the expectation over a month's output noise is then
+    # the certainty equivalent -log E[exp(-risk V)] / risk (utility of money net of effort costs, no wealth effect)
+    risk: float = 0.0
 
 
 @dataclass
@@ -101,6 +107,21 @@ def expect_shifted(V: np.ndarray, d: np.ndarray, prob: np.ndarray) -> np.ndarray
     kern = np.bincount(idx, (pw * (1.0 - w)).ravel(), minlength=n) + np.bincount(idx + 1, (pw * w).ravel(), minlength=n + 1)[:n]
     win = np.lib.stride_tricks.sliding_window_view(Vp, G, axis=1)[:, :J, :]  # (NT, J, G): Vp[n, j + g]
     return np.matmul(win.transpose(0, 2, 1), kern.reshape(NT, E, J).transpose(0, 2, 1))
+
+
+def certainty_equivalent(V: np.ndarray, d: np.ndarray, prob: np.ndarray, risk: float) -> np.ndarray:
+    """``-log E_q[exp(-risk V(x + d_eq))] / risk`` on the state grid, shaped as :func:`expect_shifted`'s result.
+
+    The CARA certainty equivalent of the value after a month's noise (money;
+    ``risk`` per unit of money). ``V`` is interpolated at every shifted state
+    (linearly extrapolated past the grid, as :func:`expect_shifted` does) and
+    the log of the expectation taken as a log-sum-exp, so nothing overflows.
+    """
+    NT, G = V.shape
+    Vq = interp(V, X_GRID[None, :, None, None] + d[:, None, :, :])  # (NT, G, E, Q)
+    z = -risk * Vq + np.log(np.maximum(prob, 1e-300))[:, None, None, :]
+    zmax = z.max(axis=3)
+    return -(zmax + np.log(np.exp(z - zmax[..., None]).sum(axis=3))) / risk
 
 
 def shock_nodes(scenario: Scenario, role: str, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +230,8 @@ def _month_back(pb: Problem, m: int, V: np.ndarray, eE: np.ndarray, cost: np.nda
     mean. ``eE`` (E,) is the grid's ``e^eta``, ``cost`` (NT, E) the cost of each effort.
     """
     nv, npb = pb.nodes  # (NT, Q)
-    EV = expect_shifted(V, (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :], npb)
+    d = (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :]
+    EV = expect_shifted(V, d, npb) if pb.risk <= 0 else certainty_equivalent(V, d, npb, pb.risk)
     Q = pb.delta * EV + pb.lin[:, m][:, None, None] * eE[None, None, :] - cost[:, None, :]
     qmax = Q.max(axis=2, keepdims=True)
     P = np.exp((Q - qmax) / pb.tau[:, None, None])

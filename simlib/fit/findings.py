@@ -159,20 +159,37 @@ def swap_role(scen: Scenario, process: str) -> Scenario:
     per_month = {"calls": lambda p: p.calls_per_month, "deals": lambda p: p.deals_per_month,
                  "partners_opened": lambda p: p.partners_per_month}
     scale = role["target_incentive"] / old_ti  # money of lump sums and plan-level pay follows the target incentive
+    scale_plan_pay(data, name, scale, src_base)
     for plan in data["plans"].values():
-        rp = plan["roles"][name]
-        if rp.get("target_incentive") is not None:
-            rp["target_incentive"] *= scale
-        if rp.get("base_salary") is not None:  # salary moved to or from incentive, in target incentives
-            rp["base_salary"] = role["base_salary"] + (rp["base_salary"] - src_base) * scale
-        for c in rp["components"]:
-            if c["kind"] == "lump_sum":
-                c["steps"] = [dict(st, amount=st["amount"] * scale) for st in c["steps"]]
+        for c in plan["roles"][name]["components"]:
             if c["kind"] == "per_unit" and c["measure"] == old_act and old_act != new_act:
                 share = c["rate"] * per_month[old_act](old_prod) * 12 / old_ti
                 c["measure"] = new_act
                 c["rate"] = share * role["target_incentive"] / (12 * per_month[new_act](new_prod))
     return scenario_from_dict(data, f"{scen.source} (role: {process})")
+
+
+def scale_plan_pay(data: dict, name: str, scale: float, old_base: float) -> None:
+    """Make every plan's own money of role ``name`` follow a change of the role's pay levels, in place.
+
+    ``data`` is a scenario dump whose role already has its new ``base_salary``
+    and a ``target_incentive`` ``scale`` times the old one; ``old_base`` is the
+    role's old base salary. Lump sums and a plan's own ``target_incentive``
+    scale with the target incentive, and a plan's own ``base_salary`` keeps its
+    difference from the role's, in target incentives (pay moved between salary
+    and incentive). Per-unit rates are left to the caller (:func:`swap_role`
+    moves them to another measure).
+    """
+    base = data["roles"][name]["base_salary"]
+    for plan in data["plans"].values():
+        rp = plan["roles"][name]
+        if rp.get("target_incentive") is not None:
+            rp["target_incentive"] *= scale
+        if rp.get("base_salary") is not None:  # salary moved to or from incentive, in target incentives
+            rp["base_salary"] = base + (rp["base_salary"] - old_base) * scale
+        for c in rp["components"]:
+            if c["kind"] == "lump_sum":
+                c["steps"] = [dict(st, amount=st["amount"] * scale) for st in c["steps"]]
 
 
 def _positive(m, lo, hi) -> bool:
@@ -292,7 +309,7 @@ def _f_ratchet(s, trials, rng):
     return [("second-half effort of reps past 120% pace at mid-year, ratchet expected minus not", d, _negative)]
 
 
-def _noisier(s: Scenario, factor: float) -> Scenario:
+def noisier(s: Scenario, factor: float) -> Scenario:
     """The scenario with the coefficient of variation of each rep's monthly revenue multiplied by ``factor``.
 
     Telesales: the deal value CV, so that ``(1 + cv^2) / conversions`` scales by
@@ -340,7 +357,7 @@ def _f_salary_risk(s, trials, rng):
     ote = role.base_salary + role.target_incentive
     out = {}
     for f in (1.0, NOISE_FACTOR):
-        sf = s if f == 1.0 else _noisier(s, f)
+        sf = s if f == 1.0 else noisier(s, f)
         m = DynamicBehaviour(sf)
         runs = {p: role_run(sf, p, trials=trials, rng=rng, model=m) for p in ("incentive_heavy", "salary_heavy")}
         rp = {p: _risk_premium(r.incentive, rho) for p, r in runs.items()}
@@ -461,19 +478,33 @@ def validate_model(*, trials: int = 200, rng: int = 0, only: Sequence[str] | Non
     for f in FINDINGS:
         if only and f.key not in only:
             continue
-        scen0 = _load(f.scenario)
-        types = f.role_types(next(iter(scen0.roles.values())).process)
-        variants = [scen0 if i == 0 else swap_role(scen0, types[i]) for i in ROLE_CHOICES[roles]]
-        for scen in variants:
-            t0 = time.perf_counter()
-            results = f.measure(scen, trials, rng)
-            secs = time.perf_counter() - t0
-            role = next(iter(scen.roles.values())).process
-            for label, values, ok in results:
-                m, se, lo, hi = _ci(values)
-                rows.append(dict(key=f.key, role=role, finding=f.finding, source=f.source, expected=f.expected, effect=label,
-                                 measured=m, se=se, ci_low=lo, ci_high=hi, holds=bool(ok(m, lo, hi)), trials=trials,
-                                 seconds=secs))
+        for scen in role_scenarios(f, roles):
+            rows += [row for row, _ in check_finding(f, scen, trials, rng)]
             if progress:
-                print(f"  {f.key} ({role}): {secs:.1f}s", file=sys.stderr)
+                print(f"  {f.key} ({rows[-1]['role']}): {rows[-1]['seconds']:.1f}s", file=sys.stderr)
     return pd.DataFrame(rows)
+
+
+def role_scenarios(f: Finding, roles: str = "all") -> list[Scenario]:
+    """The finding's validation scenario on each role type ``roles`` selects (:data:`ROLE_CHOICES`), in the order of
+    :meth:`Finding.role_types`: the scenario's own role first, the others by :func:`swap_role`."""
+    scen0 = _load(f.scenario)
+    types = f.role_types(next(iter(scen0.roles.values())).process)
+    return [scen0 if i == 0 else swap_role(scen0, types[i]) for i in ROLE_CHOICES[roles]]
+
+
+def check_finding(f: Finding, scen: Scenario, trials: int, rng: int) -> list[tuple[dict, Callable[[float, float, float], bool]]]:
+    """Measure finding ``f`` on scenario ``scen`` (its validation scenario, a role swap of it, or a variant of
+    either that keeps the plans' names): one row per effect (the columns of :func:`validate_model`), each with the
+    check it is judged by (a function of the mean and the ends of its 95% CI)."""
+    t0 = time.perf_counter()
+    results = f.measure(scen, trials, rng)
+    secs = time.perf_counter() - t0
+    role = next(iter(scen.roles.values())).process
+    rows = []
+    for label, values, ok in results:
+        m, se, lo, hi = _ci(values)
+        rows.append((dict(key=f.key, role=role, finding=f.finding, source=f.source, expected=f.expected, effect=label,
+                          measured=m, se=se, ci_low=lo, ci_high=hi, holds=bool(ok(m, lo, hi)), trials=trials,
+                          seconds=secs), ok))
+    return rows
