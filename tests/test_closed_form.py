@@ -280,3 +280,28 @@ def test_production_means_match_the_quota_basis():
         mean, se = s.loc[(name, "revenue"), "mean"] / R, s.loc[(name, "revenue"), "se"] / R
         assert abs(mean - E) < K_SE * se, f"{name}: {mean:.0f} ± {se:.0f} per rep, E = {E:.0f}"
         assert se < 0.02 * E  # a sharp test
+
+
+def test_many_partners_opened_a_month_match_poisson():
+    """Partners opened are Poisson(partners_per_month x ability) a month with no hidden truncation: at 8 a month
+    (ability spread 0.3, so some reps open 20 or more), per-unit pay at 1 per partner has the Poisson mean 12 x 8
+    per rep, and revenue its closed form E (the flat quota's basis). Found by `python -m benchmarks.closed_forms`:
+    openings were cut at 10 a rep-month."""
+    from simlib.model.production import expected_monthly_revenue
+
+    R, lam = 80, 8.0
+    role = {"process": "channel", "headcount": R, "team_size": 10, "base_salary": 60000, "target_incentive": TI,
+            "ability_sd": 0.3, "territory_sd": 0.0, "new_hire_share": 0.0,
+            "production": {"partners_per_month": lam, "revenue_cv": 0.0, "partner_ramp_months": 2.0}}
+    plan = {"roles": {"ch": {"quota": {"method": "flat"},
+                             "components": [{"name": "p", "measure": "partners_opened", "kind": "per_unit", "rate": 1}]}}}
+    scen = simlib.scenario_from_dict({
+        "name": "many_partners", "market": {"growth_mean": 0.0, "growth_sd": 0.0, "monthly_sd": 0.0},
+        "roles": {"ch": role}, "plans": {"current": plan}}, "many_partners.yaml")
+    s = simulate(scen, trials=40, rng=3).summary()
+    s = s[s.group == "ch"].set_index("metric")
+    mean, se = s.at["incentive_cost", "mean"] / R, s.at["incentive_cost", "se"] / R
+    assert abs(mean - 12 * lam) < K_SE * se, f"partners opened {mean:.2f} ± {se:.2f} per rep, Poisson mean {12 * lam}"
+    E = float(expected_monthly_revenue(scen.roles["ch"], 0.0).sum())
+    rev, rse = s.at["revenue", "mean"] / R, s.at["revenue", "se"] / R
+    assert abs(rev - E) < K_SE * rse, f"revenue {rev:,.0f} ± {rse:,.0f} per rep, E = {E:,.0f}"

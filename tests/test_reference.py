@@ -494,3 +494,19 @@ def test_clawback_agrees_with_reference(small_dict):
     assert min(seen.values()) > 0, seen
     for _, _, _, pay, _ in engine_pay_beside_reference(s, ["claw"], 13, roles=("ch",)):
         assert pay.clawback is None
+
+
+def test_many_partners_opened_agree_with_reference():
+    """Channel openings at 8 a month (some reps open 20 or more): engine and reference count the same partners, none
+    cut at a fixed cap (tests/test_closed_form.py checks the Poisson mean)."""
+    role = {"process": "channel", "headcount": 12, "team_size": 4, "base_salary": 60000, "target_incentive": 30000,
+            "ability_sd": 0.3, "production": {"partners_per_month": 8.0}}
+    plan = {"roles": {"ch": {"quota": {"method": "flat"},
+                             "components": [{"name": "p", "measure": "partners_opened", "kind": "per_unit", "rate": 1}]}}}
+    s = simlib.scenario_from_dict({"name": "many", "roles": {"ch": role}, "plans": {"current": plan}}, "many.yaml")
+    most = 0.0
+    for _, _, _, pay, refs in engine_pay_beside_reference(s, ["current"], 4):
+        for t, rp in enumerate(refs):
+            _close(pay.incentive[t], rp["incentive"], f"trial {t} partners opened")
+            most = max(most, float(np.max(pay.incentive[t])))
+    assert most > 12 * 10  # more than the old cap of 10 a month would allow in a year

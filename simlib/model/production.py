@@ -96,6 +96,17 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     return out.reshape(shape)
 
 
+def count_kmax(rate: float, log_sd: float) -> int:
+    """Truncation point of a Poisson count whose mean is ``rate`` times a mean-one lognormal multiplier of log-sd
+    ``log_sd`` (and effort): 8 sd above the mean of a rep 6 log-sd up, plus 12, so never reached in practice.
+
+    Partners opened (docs/model.md section 2, channel); a fixed cap (once 10 a rep-month) took from the Poisson
+    mean, and from the revenue the flat quota expects, whenever ``partners_per_month`` was a few or more.
+    """
+    hi = rate * float(np.exp(6.0 * log_sd))
+    return int(np.ceil(hi + 8.0 * np.sqrt(hi))) + 12
+
+
 def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
     """Binomial(n, p) quantile at u for small integer n <= kmax.
 
@@ -501,7 +512,8 @@ class RoleProcess:
         ramp = w.ramp  # (T, R, 12)
 
         def opened(m):
-            return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
+            return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp,
+                               count_kmax(p.partners_per_month, w.role.ability_sd))
 
         def both(m):  # partners' revenue and the total, together
             new_rev, rev = year_array(ramp.shape), year_array(ramp.shape)
@@ -628,7 +640,7 @@ class RoleProcess:
         w, p, d = self.w, self.p, self.w.draws
         act, q, manage = _split(c, p.activity_share, p.quality_elasticity, self.beta)
         lam = p.partners_per_month * w.ability * w.ramp[:, :, m] * act
-        opened = poisson_inv(d["opened"][:, :, m], lam, 10)
+        opened = poisson_inv(d["opened"][:, :, m], lam, count_kmax(p.partners_per_month, w.role.ability_sd))
         # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
         new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand
         decay = np.exp(-1.0 / p.partner_ramp_months)
@@ -964,7 +976,7 @@ class SteppedYear:
         manage = e**self.beta
         lam = self._ramped(self._open_mean, m)
         lam *= act
-        opened = poisson_inv(d["opened"][:, :, m], lam, 10)
+        opened = poisson_inv(d["opened"][:, :, m], lam, count_kmax(p.partners_per_month, self.w.role.ability_sd))
         # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
         demand = self._demand(m)
         new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand

@@ -214,9 +214,12 @@ def _produce_channel(role: Role, rep: dict, r: int, d: dict, demand: list[float]
     act, q, manage = _effort_split(p.activity_share, p.quality_elasticity, role.effort_elasticity)
     out: dict[str, list[float]] = {k: [] for k in MEASURES["channel"]}
     opened_by_month: list[float] = []
+    # truncated 8 sd above the mean of a rep 6 log-sd of ability up (plus 12): never reached in practice
+    hi = p.partners_per_month * math.exp(6.0 * role.ability_sd)
+    kmax = math.ceil(hi + 8.0 * math.sqrt(hi)) + 12
     for m in range(MONTHS):
         lam = p.partners_per_month * rep["ability"] * rep["ramp"][m] * act
-        opened = _poisson_quantile(d["opened"][r][m], lam, 10)
+        opened = _poisson_quantile(d["opened"][r][m], lam, kmax)
         # a partner opened in month j yields mature * (1 - exp(-(m - j)/tau)) in month m > j
         new_rev = 0.0
         for j, n_j in enumerate(opened_by_month):
