@@ -109,7 +109,8 @@ def _production(rng: np.random.Generator, process: str, lognormal: bool) -> dict
 def _extremes(rng: np.random.Generator, process: str) -> dict:
     """Parameters at the edges of what the schema accepts, where the documented clips and truncations bite: lead and
     conversion rates near the 0.95 cap, few calls, up to 15 deals a month (truncated at 12) and equal deal sizes,
-    many partners opened a month, a generic revenue CV up to its maximum 5 (few units, often zero)."""
+    many partners opened a month, a generic revenue CV up to its maximum 5 (few units, often zero) or thousands of
+    units a month with many of them cancelling."""
     u = rng.uniform
     return {"telesales": lambda: {"calls_per_month": round(u(100, 400)), "lead_rate": round(u(0.3, 0.9), 3),
                                   "conversion_rate": round(u(0.5, 1.0), 3)},
@@ -117,7 +118,9 @@ def _extremes(rng: np.random.Generator, process: str) -> dict:
                                     "deal_size_sd_log": float(rng.choice([0.0, round(u(1.2, 2.0), 2)])),
                                     "milestones_per_month": round(u(4.0, 9.0), 2)},
             "channel": lambda: {"partners_per_month": round(u(2.0, 6.0), 2), "partner_ramp_months": round(u(0.2, 1.0), 2)},
-            "generic": lambda: {"revenue_cv": round(u(1.5, 5.0), 2), "revenue_per_unit": round(u(5000, 40000))}}[process]()
+            "generic": lambda: {"revenue_cv": round(u(1.5, 5.0), 2), "revenue_per_unit": round(u(5000, 40000))}
+            if rng.random() < 0.5 else {"revenue_per_unit": round(u(5.0, 50.0), 2), "cancel_rate": round(u(0.1, 0.6), 3)}
+            }[process]()
 
 
 def _points(rng: np.random.Generator) -> list[list[float]]:
@@ -170,6 +173,8 @@ def draw_case(index: int, rng: np.random.Generator) -> Case:
             "new_hire_share": 0.0 if lognormal or rng.random() < 0.5 else round(u(0.05, 0.4), 3),
             "ramp_months": int(rng.integers(1, 13)), "last_year_sd": round(u(0.0, 0.3), 3),
             "seasonality": [round(x, 3) for x in u(0.6, 1.4, 12)], "production": _production(rng, process, lognormal)}
+    if process != "channel" and rng.random() < 0.3:  # a cancellation process (section 3, clawbacks)
+        role["production"].update(cancel_rate=round(u(0.01, 0.6), 3), cancel_window_months=int(rng.integers(1, 7)))
     if not lognormal and rng.random() < 0.25:
         role["production"].update(_extremes(rng, process))
     market = {"growth_mean": round(u(-0.05, 0.12), 3), "growth_sd": round(u(0.0, 0.1), 3) if rng.random() < 0.5 else 0.0,
@@ -336,6 +341,8 @@ def run_engine(case: Case, trials: int, seed: int) -> dict[str, tuple[float, flo
     out["revenue"] = (s.at[("current", "revenue"), "mean"] / REPS, s.at[("current", "revenue"), "se"] / REPS)
     for m in ("share_at_quota", "attainment_p10", "attainment_p50", "attainment_p90"):
         out[m] = (s.at[("current", m), "mean"], s.at[("current", m), "se"])
+    if "cancel_rate" in case.role["production"]:
+        out["cancelled_revenue"] = tuple(s.at[("current", "cancelled_revenue"), k] / REPS for k in ("mean", "se"))
     return out
 
 
@@ -449,6 +456,11 @@ def independent_year(case: Case, trials: int, rng: np.random.Generator) -> tuple
     dem = season(r) * np.repeat(_market(rng, case.market, trials), REPS, axis=0)
     make = {"telesales": _telesales, "key_account": _key_account, "channel": _channel, "generic": _generic}
     year = make[case.process](rng, r["production"], a, terr, ramp, dem)
+    rate = r["production"].get("cancel_rate")
+    if rate is not None:  # k ~ Binomial(n, rate) of a month's n deals cancel, taking k / n of its revenue
+        booked = year[{"telesales": "conversions", "key_account": "deals", "generic": "units"}[case.process]]
+        k = rng.binomial(booked.astype(np.int64), rate)
+        year["cancelled"] = np.where(booked > 0, year["revenue"] * k / np.maximum(booked, 1.0), 0.0)
     E, rbar = expected_monthly(case).sum(), ramp.mean(axis=1)
     p_hat = terr[:, 0] * _ln1(rng, q["noise"], n)
     if q["method"] == "flat":
@@ -817,6 +829,7 @@ def expectations(case: Case, n_trials: int, seed: int) -> dict[str, tuple[float,
     """
     year, quota = independent_year(case, n_trials, np.random.default_rng([seed, case.index, 7]))
     out = {"revenue": _mc(year["revenue"].sum(axis=1)),
+           **({"cancelled_revenue": _mc(year["cancelled"].sum(axis=1))} if "cancelled" in year else {}),
            "pay:current": _mc(plan_pay(case, case.components, case.gates, case.modifiers, year, quota, case.team,
                                        case.scorecards, case.spiffs)),
            **_attainment_stats(year, quota)}
@@ -840,6 +853,8 @@ def expectations(case: Case, n_trials: int, seed: int) -> dict[str, tuple[float,
     exact = exact_means(case)
     if "revenue" in exact:
         put("revenue", exact["revenue"], 0.0, "exact")
+        if "cancelled" in year and case.process == "key_account":  # no deals, no revenue: E[V k / n] = rate E[V]
+            put("cancelled_revenue", case.role["production"]["cancel_rate"] * exact["revenue"], 0.0, "exact")
     for m, v in exact.items():
         if f"n_{m}" in plans:
             put(f"pay:n_{m}", v, 0.0, "exact")

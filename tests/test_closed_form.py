@@ -305,3 +305,22 @@ def test_many_partners_opened_a_month_match_poisson():
     E = float(expected_monthly_revenue(scen.roles["ch"], 0.0).sum())
     rev, rse = s.at["revenue", "mean"] / R, s.at["revenue", "se"] / R
     assert abs(rev - E) < K_SE * rse, f"revenue {rev:,.0f} ± {rse:,.0f} per rep, E = {E:,.0f}"
+
+
+def test_cancellations_of_many_deals_a_month_are_the_cancel_rate():
+    """Cancelled revenue is ``cancel_rate`` of bookings in expectation (k ~ Binomial(n, rate) of a month's n deals
+    take k / n of its revenue), however many deals a month: a generic role selling 4,000 units a month (revenue per
+    unit 10) with half of them cancelling cancels half its revenue. Found by `python -m benchmarks.closed_forms`:
+    (1 - rate)^n underflowed to 0 past about 1,000 deals, and every deal of the month cancelled."""
+    R, rate = 20, 0.5
+    role = {"process": "generic", "headcount": R, "base_salary": 1, "target_incentive": 1, "new_hire_share": 0.0,
+            "production": {"revenue_per_month": 40000, "revenue_per_unit": 10, "cancel_rate": rate}}
+    plan = {"roles": {"g": {"quota": {"method": "flat"}, "components": [{"name": "c", "points": [[0, 0], [1, 1]]}]}}}
+    scen = simlib.scenario_from_dict({"name": "cancels", "roles": {"g": role}, "plans": {"current": plan}},
+                                     "cancels.yaml")
+    s = simulate(scen, trials=20, rng=1).summary()
+    s = s[s.group == "g"].set_index("metric")
+    rev, cancelled, se = s.at["revenue", "mean"], s.at["cancelled_revenue", "mean"], s.at["cancelled_revenue", "se"]
+    # per rep-month the cancelled share k / n has sd sqrt(rate (1 - rate) / n), n about 4,000: the share is sharp
+    assert abs(cancelled / rev - rate) < 0.005, f"cancelled {cancelled / rev:.4f} of revenue, expected {rate}"
+    assert se > 0

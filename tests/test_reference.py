@@ -510,3 +510,25 @@ def test_many_partners_opened_agree_with_reference():
             _close(pay.incentive[t], rp["incentive"], f"trial {t} partners opened")
             most = max(most, float(np.max(pay.incentive[t])))
     assert most > 12 * 10  # more than the old cap of 10 a month would allow in a year
+
+
+def test_cancellations_of_thousands_of_deals_agree_with_reference():
+    """A generic role booking about 4,000 units a month, half cancelling ((1 - p)^n underflows): engine and reference
+    cancel the same revenue rep by rep and month by month, about half of it (tests/test_closed_form.py checks the
+    expectation)."""
+    from simlib.model.production import cancellations
+
+    role = {"process": "generic", "headcount": 6, "base_salary": 1, "target_incentive": 1,
+            "production": {"revenue_per_month": 40000, "revenue_per_unit": 10, "cancel_rate": 0.5}}
+    plan = {"roles": {"g": {"quota": {"method": "flat"}, "components": [{"name": "c", "points": [[0, 0], [1, 1]]}]}}}
+    s = simlib.scenario_from_dict({"name": "cancels", "roles": {"g": role}, "plans": {"current": plan}}, "c.yaml")
+    root = root_seed(9)
+    draws = draw_chunk(Layout.of(s), root, np.arange(2))
+    world = role_world(s, "g", draws, market_multiplier(s, draws))
+    measures = run_year(world)
+    eng = cancellations(world, measures).revenue
+    for t in range(2):
+        ref = reference_trial(s, ["current"], root, t)["roles"]["g"]["reps"]
+        _close(eng[t], [rep["cancelled"] for rep in ref], f"trial {t} cancelled revenue")
+    share = eng.sum() / np.asarray(measures["revenue"]).sum()
+    assert 0.49 < share < 0.51

@@ -107,12 +107,20 @@ def count_kmax(rate: float, log_sd: float) -> int:
     return int(np.ceil(hi + 8.0 * np.sqrt(hi))) + 12
 
 
+#: ``(1 - p)^n`` below this (``n log(1 - p)`` under about -690: past about 1,000 trials at p = 0.5) starts the
+#: binomial's CDF in logs (:func:`binomial_inv`); above it, the pmf itself.
+BINOMIAL_LOG_BELOW = 1e-300
+
+
 def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
     """Binomial(n, p) quantile at u for small integer n <= kmax.
 
     The count of ``k`` in 0..kmax-1 with ``u > F(k)`` and ``k < n``; elements
     for which this has become false stay false (the CDF never decreases) and
-    are dropped from the loop.
+    are dropped from the loop. Where ``(1 - p)^n`` is below
+    :data:`BINOMIAL_LOG_BELOW` (it would underflow to 0, and every trial would
+    count: all of a month's thousands of deals cancelling), the pmf is carried
+    in logs (:func:`_binomial_inv_logs`).
     """
     p = np.clip(p, 1e-12, 1 - 1e-12)
     shape = np.shape(u)
@@ -124,6 +132,13 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     if np.ndim(p):
         p = np.ravel(np.broadcast_to(p, shape))[idx]
     pmf = (1.0 - p) ** n
+    tiny = pmf < BINOMIAL_LOG_BELOW
+    if tiny.any():
+        out[idx[tiny]] = _binomial_inv_logs(u[tiny], n[tiny], p[tiny] if np.ndim(p) else p, kmax)
+        keep = np.flatnonzero(~tiny)
+        idx, u, n, pmf = idx[keep], u[keep], n[keep], pmf[keep]
+        if np.ndim(p):
+            p = p[keep]
     if compiled.enabled():  # the same count element by element (the power above, in NumPy)
         got = np.empty(idx.size)
         compiled.binomial_count(u, n, pmf, np.broadcast_to(p, n.shape).astype(float), kmax, got)
@@ -143,6 +158,29 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
         pmf = pmf * np.maximum(n - k, 0) / (k + 1) * p / (1 - p)
         cdf = cdf + pmf
     return out.reshape(shape)
+
+
+def _binomial_inv_logs(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
+    """:func:`binomial_inv` where ``(1 - p)^n`` underflows: the same count, the pmf carried as its log
+    (``log pmf_0 = n log(1 - p)``, ``log pmf_k+1 = log pmf_k + log((n - k) / (k + 1)) + log(p / (1 - p))``), so
+    each term enters the CDF once it is representable."""
+    out = np.zeros(u.size)
+    log_pmf = n * np.log1p(-p)
+    log_odds = np.log(p) - np.log1p(-p)
+    cdf = np.exp(log_pmf)
+    idx = np.arange(u.size)
+    for k in range(kmax):
+        more = np.flatnonzero((u > cdf) & (k < n))
+        if more.size < idx.size:
+            idx, u, n, log_pmf, cdf = idx[more], u[more], n[more], log_pmf[more], cdf[more]
+            if np.ndim(log_odds):
+                log_odds = log_odds[more]
+            if idx.size == 0:
+                break
+        out[idx] += 1.0
+        log_pmf = log_pmf + np.log((n - k) / (k + 1)) + log_odds
+        cdf = cdf + np.exp(log_pmf)
+    return out
 
 
 def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None,

@@ -91,6 +91,13 @@ def _binomial_quantile(u: float, n: float, p: float, kmax: int) -> float:
     p = min(max(p, 1e-12), 1.0 - 1e-12)
     k = 0
     pmf = (1.0 - p) ** n
+    if pmf < 1e-300:  # (1 - p)^n would underflow: the pmf in logs, each term counted once representable
+        log_pmf, cdf = n * math.log1p(-p), pmf
+        while k < n and k < kmax and u > cdf:
+            log_pmf += math.log((n - k) / (k + 1)) + math.log(p) - math.log1p(-p)
+            cdf += math.exp(log_pmf)
+            k += 1
+        return float(k)
     cdf = pmf
     while k < n and k < kmax and u > cdf:
         pmf = pmf * (n - k) / (k + 1) * p / (1.0 - p)
