@@ -188,6 +188,9 @@ def draw_case(index: int, rng: np.random.Generator) -> Case:
         name = f"c{k}"
         if lognormal or rng.random() < 0.6:
             comps.append(_attainment_component(rng, name, "revenue", "quota"))
+        elif process in SCORES and rng.random() < 0.2:  # a curve or lump sum on the score's period mean
+            mu = role["production"][SCORES[process]]
+            comps.append(_attainment_component(rng, name, SCORES[process], round(mu * u(0.9, 1.1), 3)))
         else:
             measure = str(rng.choice(COUNTS[process]))
             mean = _count_scale(role, measure)
@@ -203,6 +206,11 @@ def draw_case(index: int, rng: np.random.Generator) -> Case:
     if rng.random() < 0.35:
         names = [c["name"] for c in comps] + [sc["name"] for sc in case.scorecards]
         gate = {"measure": "revenue", "min_attainment": round(u(0.5, 1.1), 2)}
+        if not lognormal and rng.random() < 0.4:  # on a count (a number a year x the quota level) or the score
+            gate["measure"] = str(rng.choice(COUNTS[process] + ((SCORES[process],) if process in SCORES else ())))
+            mean = (role["production"][gate["measure"]] if gate["measure"] in SCORES.values()
+                    else 12 * _count_scale(role, gate["measure"]))
+            gate["target"] = round(mean * u(0.8, 1.2), 3)
         if len(names) > 1 and rng.random() < 0.5:
             gate["components"] = [names[0]]
         case.gates.append(gate)
@@ -214,6 +222,10 @@ def draw_case(index: int, rng: np.random.Generator) -> Case:
         xs = np.sort(rng.choice(np.arange(-0.1, 0.11, 0.02), int(rng.integers(1, 4)), replace=False)) + mu
         case.modifiers.append({"measure": SCORES[process],
                                "points": [[round(float(x), 3), round(u(0.5, 1.5), 2)] for x in xs]})
+    elif not lognormal and rng.random() < 0.2:  # on a count's annual total
+        m = str(rng.choice(COUNTS[process]))
+        xs = np.sort(rng.choice(np.arange(0.6, 1.41, 0.1), int(rng.integers(1, 4)), replace=False)) * 12 * _count_scale(role, m)
+        case.modifiers.append({"measure": m, "points": [[round(float(x), 3), round(u(0.5, 1.5), 2)] for x in xs]})
     return case
 
 
@@ -535,12 +547,13 @@ def _team_sum(x: np.ndarray, team: np.ndarray) -> np.ndarray:
 def component_pay(case: Case, c: dict, year: dict, quota: np.ndarray, team: dict | None = None) -> np.ndarray:
     """One component's pay per rep-year (section 3: period attainment, scale, year-to-date true-up, team weighting)."""
     P = PERIODS[c.get("period", "year")]
-    v = _period_sums(year[c["measure"]], P)
+    score = c["measure"] == SCORES.get(case.process)
+    v = _period_sums(year[c["measure"]], P) / (12 // P if score else 1)
     if c.get("target", "quota") == "quota":
         Em = expected_monthly(case)
         target = quota[:, None] * (_period_sums(Em[None, :], P)[0] / Em.sum())[None, :]
-    else:
-        target = np.full(v.shape, case.quota["level"] * c["target"] / P)
+    else:  # a number a year x the quota level split over the periods; a score's number as it is
+        target = np.full(v.shape, c["target"] if score else case.quota["level"] * c["target"] / P)
     scale = {"curve": c.get("weight", 1.0) * case.role["target_incentive"] / P, "commission": target,
              "lump_sum": 1.0, "per_unit": 1.0}[c["kind"]] * np.ones_like(v)
     own = _pay(c, v, target, scale)
@@ -622,6 +635,15 @@ def spiff_pay(sp: dict, year: dict) -> np.ndarray:
     return (pay.reshape(-1, REPS) * np.where(tot > sp["budget"], sp["budget"] / np.where(tot > 0, tot, 1.0), 1.0)).ravel()
 
 
+def _gate_attainment(case: Case, g: dict, year: dict, quota: np.ndarray) -> np.ndarray:
+    """Annual attainment on a gate's measure: against the quota, a number a year x the quota level (a flow), or the
+    number (a score, on its annual mean)."""
+    if g["measure"] == SCORES.get(case.process):
+        return year[g["measure"]].mean(axis=1) / g["target"]
+    target = quota if g.get("target", "quota") == "quota" else case.quota["level"] * g["target"]
+    return year[g["measure"]].sum(axis=1) / target
+
+
 def plan_pay(case: Case, comps: list[dict], gates, modifiers, year: dict, quota: np.ndarray,
              team: dict | None = None, scorecards=(), spiffs=()) -> np.ndarray:
     """A role plan's incentive per rep-year: components and scorecards, gates on annual attainment, modifiers, then
@@ -632,11 +654,13 @@ def plan_pay(case: Case, comps: list[dict], gates, modifiers, year: dict, quota:
     for name, pay in pays:
         for g in gates:
             if g.get("components") is None or name in g["components"]:
-                pay = np.where(year[g["measure"]].sum(axis=1) / quota >= g["min_attainment"], pay, 0.0)
+                pay = np.where(_gate_attainment(case, g, year, quota) >= g["min_attainment"], pay, 0.0)
         total += pay
     for mod in modifiers:
         pts = np.asarray(mod["points"], float)
-        total = total * np.interp(year[mod["measure"]].mean(axis=1), pts[:, 0], pts[:, 1])
+        annual = year[mod["measure"]]
+        annual = annual.mean(axis=1) if mod["measure"] == SCORES.get(case.process) else annual.sum(axis=1)
+        total = total * np.interp(annual, pts[:, 0], pts[:, 1])
     return total + sum((spiff_pay(sp, year) for sp in spiffs), np.zeros(quota.shape))
 
 

@@ -18,11 +18,13 @@ from benchmarks import closed_forms as cf
 
 TRIALS = 30
 MC_TRIALS = 1000
-# seed 11: key account with a team, new hires and last-year quotas (1); telesales with a scorecard, a SPIFF, a team,
-# a gate and a modifier (4); channel with lognormal attainment, flat and territory quotas (6, 22: quadrature);
-# channel with a SPIFF (10); generic with a scorecard, a team, new hires and a top-down quota (11); key account with
-# a SPIFF, a team and new hires (17); telesales with a top-down quota and a SPIFF (24)
-SEEDED = [1, 4, 6, 10, 11, 17, 22, 24]
+# seed 11: telesales with a scorecard, a gate on leads and a modifier on record accuracy (0); key accounts with a
+# team, new hires, cancellations and large orders paid with true-up (1); channel with a team, a territory quota and
+# a gate on a score (2); telesales with a scorecard, a team, a curve on a score and a modifier on calls (4); key
+# accounts with a SPIFF (5); generic with a team, new hires and a top-down quota (11); channel with lognormal
+# attainment under territory quotas (22, 26: quadrature); channel with a SPIFF, a team and last-year quotas (30);
+# key accounts with a scorecard, a SPIFF, a team and new hires (37)
+SEEDED = [0, 1, 2, 4, 5, 11, 22, 26, 30, 37]
 
 
 def _failures(rows: list[cf.Row]) -> list[str]:
