@@ -69,6 +69,7 @@ class Case:
     team: dict = field(default_factory=lambda: {"weight": 0.0, "split": "equal"})
     scorecards: list[dict] = field(default_factory=list)
     spiffs: list[dict] = field(default_factory=list)
+    draw: dict | None = None
 
     @property
     def lognormal(self) -> bool:
@@ -214,6 +215,8 @@ def draw_case(index: int, rng: np.random.Generator) -> Case:
         if len(names) > 1 and rng.random() < 0.5:
             gate["components"] = [names[0]]
         case.gates.append(gate)
+    if not lognormal and not case.spiffs and rng.random() < 0.35:
+        case.draw = _draw(rng, role)
     if not lognormal and rng.random() < 0.3:
         role["team_size"] = int(rng.integers(2, 13))
         case.team = {"weight": round(u(0.1, 1.0), 2), "split": str(rng.choice(["equal", "contribution"]))}
@@ -281,6 +284,20 @@ def _spiff(rng: np.random.Generator, name: str, process: str, role: dict) -> dic
     return sp
 
 
+def _draw(rng: np.random.Generator, role: dict) -> dict:
+    """A draw (section 3, draws and guarantees): an advance or a guarantee per month or quarter, for a number of months,
+    for everyone or the new hires."""
+    period = str(rng.choice(["month", "quarter"]))
+    size = 1 if period == "month" else 3
+    d = {"amount": round(role["target_incentive"] / 12 * size * rng.uniform(0.2, 1.5), 2), "period": period,
+         "recoverable": bool(rng.random() < 0.6), "months": size * int(rng.integers(1, 12 // size + 1))}
+    if d["recoverable"]:
+        d["at_year_end"] = str(rng.choice(["forgive", "carry"]))
+    if role["new_hire_share"] > 0 and rng.random() < 0.4:
+        d["new_hires_only"] = True
+    return d
+
+
 def _revenue_scale(role: dict) -> float:
     p = role["production"]
     return {"telesales": lambda: p["calls_per_month"] * p["lead_rate"] * p["conversion_rate"] * p["deal_value"],
@@ -327,6 +344,8 @@ def engine_plans(case: Case) -> dict[str, dict]:
     """The plans run on the same draws: the full plan, each component alone, and rate-1 pay on each count measure."""
     plans = {"current": _role_plan(case, case.components, case.gates, case.modifiers, case.team, case.scorecards,
                                    case.spiffs)}
+    if case.draw is not None:
+        plans["current"]["roles"]["r"]["draw"] = case.draw
     if len(case.components) + len(case.scorecards) + len(case.spiffs) > 1 or case.gates or case.modifiers:
         plans.update({c["name"]: _role_plan(case, [c], team=case.team) for c in case.components})
         plans.update({sc["name"]: _role_plan(case, [], team=case.team, scorecards=[sc]) for sc in case.scorecards})
@@ -353,6 +372,9 @@ def run_engine(case: Case, trials: int, seed: int) -> dict[str, tuple[float, flo
     out["revenue"] = (s.at[("current", "revenue"), "mean"] / REPS, s.at[("current", "revenue"), "se"] / REPS)
     for m in ("share_at_quota", "attainment_p10", "attainment_p50", "attainment_p90"):
         out[m] = (s.at[("current", m), "mean"], s.at[("current", m), "se"])
+    if case.draw is not None:
+        for m in ("draw_paid", "draw_outstanding"):
+            out[m] = tuple(s.at[("current", m), k] / REPS for k in ("mean", "se"))
     if "cancel_rate" in case.role["production"]:
         out["cancelled_revenue"] = tuple(s.at[("current", "cancelled_revenue"), k] / REPS for k in ("mean", "se"))
     return out
@@ -468,6 +490,7 @@ def independent_year(case: Case, trials: int, rng: np.random.Generator) -> tuple
     dem = season(r) * np.repeat(_market(rng, case.market, trials), REPS, axis=0)
     make = {"telesales": _telesales, "key_account": _key_account, "channel": _channel, "generic": _generic}
     year = make[case.process](rng, r["production"], a, terr, ramp, dem)
+    year["new_hire"] = new[:, 0]
     rate = r["production"].get("cancel_rate")
     if rate is not None:  # k ~ Binomial(n, rate) of a month's n deals cancel, taking k / n of its revenue
         booked = year[{"telesales": "conversions", "key_account": "deals", "generic": "units"}[case.process]]
@@ -518,18 +541,21 @@ def _period_sums(v: np.ndarray, n_periods: int) -> np.ndarray:
 
 
 def _pay(c: dict, v: np.ndarray, target: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Pay per rep-year of a component on period values v, targets and scales (n, P), with or without true-up."""
+    """Pay per period (n, P) of a component on period values v, targets and scales (n, P), with or without true-up:
+    period p pays what the year to date has earned less what was paid so far, never negative."""
     if c["kind"] == "per_unit":
         if not c.get("ytd_true_up"):
-            return schedule(c, v).sum(axis=1)
-        return schedule(c, v.sum(axis=1))  # min(rate x units so far, cap) - paid so far adds up to the year's
-    if not c.get("ytd_true_up"):
-        return (schedule(c, v / target) * scale).sum(axis=1)
-    owed = schedule(c, np.cumsum(v, axis=1) / np.cumsum(target, axis=1)) * np.cumsum(scale, axis=1)
-    paid = np.zeros(v.shape[0])
+            return schedule(c, v)
+        owed = schedule(c, np.cumsum(v, axis=1))  # min(rate x units so far, cap)
+    elif not c.get("ytd_true_up"):
+        return schedule(c, v / target) * scale
+    else:
+        owed = schedule(c, np.cumsum(v, axis=1) / np.cumsum(target, axis=1)) * np.cumsum(scale, axis=1)
+    paid, out = np.zeros(v.shape[0]), np.zeros(v.shape)
     for p in range(v.shape[1]):
-        paid += np.maximum(0.0, owed[:, p] - paid)
-    return paid
+        out[:, p] = np.maximum(0.0, owed[:, p] - paid)
+        paid += out[:, p]
+    return out
 
 
 def _teams(n: int, size: int) -> np.ndarray:
@@ -546,6 +572,11 @@ def _team_sum(x: np.ndarray, team: np.ndarray) -> np.ndarray:
 
 def component_pay(case: Case, c: dict, year: dict, quota: np.ndarray, team: dict | None = None) -> np.ndarray:
     """One component's pay per rep-year (section 3: period attainment, scale, year-to-date true-up, team weighting)."""
+    return component_periods(case, c, year, quota, team).sum(axis=1)
+
+
+def component_periods(case: Case, c: dict, year: dict, quota: np.ndarray, team: dict | None = None) -> np.ndarray:
+    """One component's pay per period (n, P)."""
     P = PERIODS[c.get("period", "year")]
     score = c["measure"] == SCORES.get(case.process)
     v = _period_sums(year[c["measure"]], P) / (12 // P if score else 1)
@@ -563,13 +594,13 @@ def component_pay(case: Case, c: dict, year: dict, quota: np.ndarray, team: dict
     ids = _teams(len(quota), case.role["team_size"])
     size = _team_sum(np.ones((len(quota), 1)), ids)
     tv, tt, ts = _team_sum(v, ids), _team_sum(target, ids), _team_sum(scale, ids)
-    pool = size[:, 0] * _pay(c, tv / size, tt / size, scale) if c["kind"] == "per_unit" else _pay(c, tv, tt, ts)
+    pool = size * _pay(c, tv / size, tt / size, scale) if c["kind"] == "per_unit" else _pay(c, tv, tt, ts)
     if team.get("split", "equal") == "contribution":
         mine, tot = v.sum(axis=1), _team_sum(v.sum(axis=1, keepdims=True), ids)[:, 0]
         share = np.where(tot > 0, mine / np.where(tot > 0, tot, 1.0), 1.0 / size[:, 0])
     else:
         share = 1.0 / size[:, 0]
-    return (1.0 - w) * own + w * pool * share
+    return (1.0 - w) * own + w * pool * share[:, None]
 
 
 def scale_value(sc: dict, x: np.ndarray) -> np.ndarray:
@@ -584,7 +615,12 @@ def scale_value(sc: dict, x: np.ndarray) -> np.ndarray:
 
 
 def scorecard_pay(case: Case, sc: dict, year: dict, quota: np.ndarray, team: dict | None = None) -> np.ndarray:
-    """A scorecard's pay per rep-year: per period each measure's attainment scored, weighted into the composite,
+    """A scorecard's pay per rep-year (:func:`scorecard_periods` summed)."""
+    return scorecard_periods(case, sc, year, quota, team).sum(axis=1)
+
+
+def scorecard_periods(case: Case, sc: dict, year: dict, quota: np.ndarray, team: dict | None = None) -> np.ndarray:
+    """A scorecard's pay per period (n, P): per period each measure's attainment scored, weighted into the composite,
     paid ``weight TI / P coef(composite)`` (nothing below ``min_score``, at most ``cap``); team part on the team's
     flows summed and scores averaged, split equally or by the member's share of the team's revenue."""
     P = PERIODS[sc["period"]]
@@ -606,7 +642,7 @@ def scorecard_pay(case: Case, sc: dict, year: dict, quota: np.ndarray, team: dic
         if sc.get("cap") is not None:
             coef = np.minimum(coef, sc["cap"])
         coef = np.where(comp < sc.get("min_score", 0.0), 0.0, coef)
-        return (coef * sc["weight"] * case.role["target_incentive"] / P).sum(axis=1)
+        return coef * sc["weight"] * case.role["target_incentive"] / P
 
     own = pay(vals, tgts)
     w = (team or {}).get("weight", 0.0)
@@ -620,7 +656,7 @@ def scorecard_pay(case: Case, sc: dict, year: dict, quota: np.ndarray, team: dic
     if team.get("split", "equal") == "contribution":
         mine = year["revenue"].sum(axis=1)
         tot = _team_sum(mine[:, None], ids)[:, 0]
-        team_pay = team_pay * size[:, 0] * np.where(tot > 0, mine / np.where(tot > 0, tot, 1.0), 1.0 / size[:, 0])
+        team_pay = team_pay * (size[:, 0] * np.where(tot > 0, mine / np.where(tot > 0, tot, 1.0), 1.0 / size[:, 0]))[:, None]
     return (1.0 - w) * own + w * team_pay
 
 
@@ -662,6 +698,44 @@ def plan_pay(case: Case, comps: list[dict], gates, modifiers, year: dict, quota:
         annual = annual.mean(axis=1) if mod["measure"] == SCORES.get(case.process) else annual.sum(axis=1)
         total = total * np.interp(annual, pts[:, 0], pts[:, 1])
     return total + sum((spiff_pay(sp, year) for sp in spiffs), np.zeros(quota.shape))
+
+
+def earnings_by_month(case: Case, year: dict, quota: np.ndarray) -> np.ndarray:
+    """Earnings by month (n, 12) for a draw: each element's pay per period in the period's last month, before gates
+    and modifiers, which settle in December: ``e_12 += incentive - sum_m e_m`` (section 3, draws)."""
+    e = np.zeros((len(quota), 12))
+    per = [(PERIODS[c.get("period", "year")], component_periods(case, c, year, quota, case.team)) for c in case.components]
+    per += [(PERIODS[sc["period"]], scorecard_periods(case, sc, year, quota, case.team)) for sc in case.scorecards]
+    for P, pay in per:
+        e[:, (np.arange(P) + 1) * 12 // P - 1] += pay
+    incentive = plan_pay(case, case.components, case.gates, case.modifiers, year, quota, case.team, case.scorecards)
+    e[:, 11] += incentive - e.sum(axis=1)
+    return e
+
+
+def draw_cash(case: Case, year: dict, quota: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cash paid, earnings, balance carried) per rep-year under the plan's draw, period by period: a guarantee pays
+    ``max(e, A)``; an advance pays ``A`` below it (the shortfall joins the balance) and recovers the balance from
+    earnings above it, and from any earnings once the draw has ended."""
+    d = case.draw
+    e_m = earnings_by_month(case, year, quota)
+    P = PERIODS[d["period"]]
+    e = _period_sums(e_m, P)
+    covered = year["new_hire"] if d.get("new_hires_only") else np.ones(len(quota), bool)
+    amount = np.where(covered[:, None] & ((np.arange(P) * (12 // P) < d["months"])[None, :]), d["amount"], 0.0)
+    cash, b = np.zeros(len(quota)), np.zeros(len(quota))
+    for p in range(P):
+        A, ep = amount[:, p], e[:, p]
+        if not d.get("recoverable", True):
+            paid = np.where(A > 0, np.maximum(ep, A), ep)
+        else:
+            short = (A > 0) & (ep < A)
+            back = np.where(A > 0, np.minimum(b, np.maximum(ep - A, 0.0)), np.minimum(b, np.maximum(ep, 0.0)))
+            paid = np.where(short, A, ep - back)
+            b = np.where(short, b + A - ep, b - back)
+        cash += paid
+    carried = b if d.get("recoverable", True) and d.get("at_year_end", "forgive") == "carry" else np.zeros_like(b)
+    return cash, e_m.sum(axis=1), carried
 
 
 # --- exact means and the lognormal quadrature -----------------------------------------------------------------------
@@ -857,6 +931,9 @@ def expectations(case: Case, n_trials: int, seed: int) -> dict[str, tuple[float,
            "pay:current": _mc(plan_pay(case, case.components, case.gates, case.modifiers, year, quota, case.team,
                                        case.scorecards, case.spiffs)),
            **_attainment_stats(year, quota)}
+    if case.draw is not None:
+        cash, earned, carried = draw_cash(case, year, quota)
+        out.update({"pay:current": _mc(cash), "draw_paid": _mc(cash - earned), "draw_outstanding": _mc(carried)})
     plans = engine_plans(case)
     for c in case.components:
         if c["name"] in plans:
@@ -932,6 +1009,7 @@ def describe(case: Case) -> str:
              f"market {case.market}; quota {case.quota}", f"  production: {p}"]
     lines += [f"  component {c}" for c in case.components]
     lines += [f"  scorecard {sc}" for sc in case.scorecards] + [f"  spiff {sp}" for sp in case.spiffs]
+    lines += [f"  draw {case.draw}"] if case.draw else []
     lines += [f"  gate {g}" for g in case.gates] + [f"  modifier {m}" for m in case.modifiers]
     if case.team["weight"]:
         lines.append(f"  team {case.team}, team_size {r['team_size']}")

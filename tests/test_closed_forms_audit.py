@@ -18,12 +18,12 @@ from benchmarks import closed_forms as cf
 
 TRIALS = 30
 MC_TRIALS = 1000
-# seed 11: telesales with a scorecard, a gate on leads and a modifier on record accuracy (0); key accounts with a
-# team, new hires, cancellations and large orders paid with true-up (1); channel with a team, a territory quota and
-# a gate on a score (2); telesales with a scorecard, a team, a curve on a score and a modifier on calls (4); key
-# accounts with a SPIFF (5); generic with a team, new hires and a top-down quota (11); channel with lognormal
-# attainment under territory quotas (22, 26: quadrature); channel with a SPIFF, a team and last-year quotas (30);
-# key accounts with a scorecard, a SPIFF, a team and new hires (37)
+# seed 11: telesales with a scorecard, a gate on leads and a modifier on conversions (0); key accounts with a draw,
+# new hires, cancellations and large orders paid with true-up (1); channel with a draw, a team, a territory quota and
+# a gate on a score (2); telesales with a scorecard, a draw, a team and a curve on a score (4); key accounts with a
+# SPIFF and a modifier on new accounts (5); generic with a draw, a team, new hires and a top-down quota (11); channel
+# with lognormal attainment under territory quotas (22, 26: quadrature); channel with a SPIFF, a team and last-year
+# quotas (30); key accounts with a scorecard, a SPIFF, a team and new hires (37)
 SEEDED = [0, 1, 2, 4, 5, 11, 22, 26, 30, 37]
 
 
@@ -39,6 +39,7 @@ def test_random_case_matches_independent_expectations(index):
     case = cf.draw_case(index, np.random.default_rng([11, index]))
     rows = cf.audit_case(case, TRIALS, 11, MC_TRIALS)
     assert {r.metric for r in rows} >= {"revenue", "pay:current", "share_at_quota", "attainment_p50"}
+    assert case.draw is None or {"draw_paid", "draw_outstanding"} <= {r.metric for r in rows}
     assert all(np.isfinite(r.z) for r in rows)
     assert not _failures(rows), "\n".join(_failures(rows))
 
