@@ -442,7 +442,7 @@ def _telesales(rng, p: dict, a, terr, ramp, dem) -> dict[str, np.ndarray]:
 
 def _key_account(rng, p: dict, a, terr, ramp, dem) -> dict[str, np.ndarray]:
     lam = p["deals_per_month"] * a * terr * dem * ramp
-    n = np.minimum(rng.poisson(lam), 12)
+    n = np.minimum(rng.poisson(lam), p["_kmax"])
     mu, s, theta = p["deal_size_mean"], p["deal_size_sd_log"], p["large_order_threshold"]
     sizes = mu * _ln1(rng, s, n.shape + (4,))
     won = np.arange(4) < n[..., None]
@@ -489,7 +489,8 @@ def independent_year(case: Case, trials: int, rng: np.random.Generator) -> tuple
     ramp = np.where(new, ramp_profile(r)[None, :], 1.0)
     dem = season(r) * np.repeat(_market(rng, case.market, trials), REPS, axis=0)
     make = {"telesales": _telesales, "key_account": _key_account, "channel": _channel, "generic": _generic}
-    year = make[case.process](rng, r["production"], a, terr, ramp, dem)
+    params = {**r["production"], "_kmax": deals_cap(r)} if case.process == "key_account" else r["production"]
+    year = make[case.process](rng, params, a, terr, ramp, dem)
     year["new_hire"] = new[:, 0]
     rate = r["production"].get("cancel_rate")
     if rate is not None:  # k ~ Binomial(n, rate) of a month's n deals cancel, taking k / n of its revenue
@@ -788,10 +789,19 @@ def exact_means(case: Case) -> dict[str, float]:
     return {"calls": float(p["calls_per_month"] * rbar.sum()), "leads": float(p["calls_per_month"] * rbar @ rate)}
 
 
+def deals_cap(role: dict) -> int:
+    """K, the truncation of a rep-month's deals (section 2): ceil(h + 8 sqrt(h)) + 12, h = 2 deals_per_month
+    max_m s_m exp(6 sqrt(ability_sd^2 + territory_sd^2))."""
+    h = 2.0 * role["production"]["deals_per_month"] * season(role).max() * math.exp(
+        6.0 * math.hypot(role["ability_sd"], role["territory_sd"]))
+    return math.ceil(h + 8.0 * math.sqrt(h)) + 12
+
+
 def _key_account_means(case: Case, sm: np.ndarray, s_dem: float) -> dict[str, float]:
-    """Deals truncated at 12 a month: E[min(N, 12)] = sum_{k<12} P(N > k); sizes of the first four lognormal, later
-    deals at the mean size, so E[large] = mu Phi(s - z*) sum_{k<4} P(N > k) + mu 1{mu >= theta} sum_{4<=k<12} P(N > k)."""
+    """Deals truncated at K a month: E[min(N, K)] = sum_{k<K} P(N > k); sizes of the first four lognormal, later
+    deals at the mean size, so E[large] = mu Phi(s - z*) sum_{k<4} P(N > k) + mu 1{mu >= theta} sum_{4<=k<K} P(N > k)."""
     p, r = case.role["production"], case.role
+    K = deals_cap(r)
     s_lam = math.sqrt(r["ability_sd"] ** 2 + r["territory_sd"] ** 2 + s_dem ** 2)
     mu, s, theta = p["deal_size_mean"], p["deal_size_sd_log"], p["large_order_threshold"]
     if s > 0:
@@ -802,8 +812,8 @@ def _key_account_means(case: Case, sm: np.ndarray, s_dem: float) -> dict[str, fl
     deals = drawn = beyond = 0.0
     for lam0, rm in zip(p["deals_per_month"] * sm, ramp, strict=True):
         def sf(L, lo, hi, lam0=lam0):
-            return _poisson_sf_terms(lam0 * L, 12)[:, lo:hi].sum(axis=1)
-        for acc, lo, hi in ((0, 0, 12), (1, 0, 4), (2, 4, 12)):
+            return _poisson_sf_terms(lam0 * L, K)[:, lo:hi].sum(axis=1)
+        for acc, lo, hi in ((0, 0, K), (1, 0, 4), (2, 4, K)):
             v = _ramped(lambda f, lo=lo, hi=hi: _ln1_expect(lambda L: sf(f * L, lo, hi), s_lam), h, rm)
             if acc == 0:
                 deals += v

@@ -324,3 +324,27 @@ def test_cancellations_of_many_deals_a_month_are_the_cancel_rate():
     # per rep-month the cancelled share k / n has sd sqrt(rate (1 - rate) / n), n about 4,000: the share is sharp
     assert abs(cancelled / rev - rate) < 0.005, f"cancelled {cancelled / rev:.4f} of revenue, expected {rate}"
     assert se > 0
+
+
+def test_many_deals_a_month_match_poisson():
+    """Key-account deals are Poisson a month with no cap that bites: at 8 a month per-unit pay of 1 per deal has the
+    Poisson mean 12 x 8 per rep, and revenue the flat quota's E. Found by `python -m benchmarks.closed_forms`: deals
+    were cut at 12 a rep-month (1.6% of them at 8 a month)."""
+    from simlib.model.production import expected_monthly_revenue
+
+    R, lam = 80, 8.0
+    role = {"process": "key_account", "headcount": R, "team_size": 10, "base_salary": 90000, "target_incentive": TI,
+            "ability_sd": 0.2, "territory_sd": 0.0, "new_hire_share": 0.0,
+            "production": {"deals_per_month": lam, "deal_size_mean": 50_000, "deal_size_sd_log": 0.0}}
+    plan = {"roles": {"ka": {"quota": {"method": "flat"},
+                             "components": [{"name": "d", "measure": "deals", "kind": "per_unit", "rate": 1}]}}}
+    scen = simlib.scenario_from_dict({
+        "name": "many_deals", "market": {"growth_mean": 0.0, "growth_sd": 0.0, "monthly_sd": 0.0},
+        "roles": {"ka": role}, "plans": {"current": plan}}, "many_deals.yaml")
+    s = simulate(scen, trials=40, rng=3).summary()
+    s = s[s.group == "ka"].set_index("metric")
+    mean, se = s.at["incentive_cost", "mean"] / R, s.at["incentive_cost", "se"] / R
+    assert abs(mean - 12 * lam) < K_SE * se, f"deals {mean:.2f} ± {se:.2f} per rep, Poisson mean {12 * lam}"
+    E = float(expected_monthly_revenue(scen.roles["ka"], 0.0).sum())
+    rev, rse = s.at["revenue", "mean"] / R, s.at["revenue", "se"] / R
+    assert abs(rev - E) < K_SE * rse, f"revenue {rev:,.0f} ± {rse:,.0f} per rep, E = {E:,.0f}"

@@ -81,7 +81,8 @@ def test_audit_flags_a_rule_counting_only_the_first_four_deals(monkeypatch):
         p, r = case.role["production"], case.role
         s_lam = np.hypot(np.hypot(r["ability_sd"], r["territory_sd"]), s_dem)
         # E[(min(N, 12) - 4)+] a month: the deals beyond the four drawn sizes, valued at the mean (above the threshold)
-        beyond = sum(cf._ln1_expect(lambda L, lam=lam: cf._poisson_sf_terms(lam * L, 12)[:, 4:].sum(axis=1), s_lam)
+        K = cf.deals_cap(r)
+        beyond = sum(cf._ln1_expect(lambda L, lam=lam: cf._poisson_sf_terms(lam * L, K)[:, 4:].sum(axis=1), s_lam)
                      for lam in p["deals_per_month"] * sm)
         out["large_order_value"] -= p["deal_size_mean"] * beyond
         return out

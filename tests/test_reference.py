@@ -532,3 +532,20 @@ def test_cancellations_of_thousands_of_deals_agree_with_reference():
         _close(eng[t], [rep["cancelled"] for rep in ref], f"trial {t} cancelled revenue")
     share = eng.sum() / np.asarray(measures["revenue"]).sum()
     assert 0.49 < share < 0.51
+
+
+def test_many_deals_a_month_agree_with_reference():
+    """Key accounts at 8 deals a month: engine and reference count the same deals and new accounts, more than 12 in
+    some rep-months (the old cap), and the same revenue and large orders."""
+    role = {"process": "key_account", "headcount": 10, "team_size": 5, "base_salary": 90000, "target_incentive": 30000,
+            "ability_sd": 0.3, "production": {"deals_per_month": 8.0, "deal_size_mean": 60000}}
+    comps = [{"name": m, "measure": m, "kind": "per_unit", "rate": 1}
+             for m in ("deals", "new_accounts", "large_order_value")]
+    plan = {"roles": {"ka": {"quota": {"method": "flat"}, "components": comps}}}
+    s = simlib.scenario_from_dict({"name": "many", "roles": {"ka": role}, "plans": {"current": plan}}, "many.yaml")
+    most = 0.0
+    for _, _, world, pay, refs in engine_pay_beside_reference(s, ["current"], 6):
+        for t, rp in enumerate(refs):
+            _close(pay.incentive[t], rp["incentive"], f"trial {t} deals, new accounts and large orders")
+        most = max(most, float(np.max(run_year(world)["deals"])))
+    assert most > 12

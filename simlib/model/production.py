@@ -112,6 +112,17 @@ def count_kmax(rate: float, log_sd: float) -> int:
 BINOMIAL_LOG_BELOW = 1e-300
 
 
+def deals_kmax(role: Role) -> int:
+    """Truncation of a key-account rep-month's deals (and new accounts among them): :func:`count_kmax` of twice the
+    rate in the busiest month (room for market, effort and help) with ability and territory's log-sd.
+
+    A fixed cap of 12 took from the Poisson mean, and from the revenue the flat quota expects, at a few deals a
+    month or more (1.6% of the deals at 8 a month).
+    """
+    p = role.process_params()
+    return count_kmax(2.0 * p.deals_per_month * max(role.season), float(np.hypot(role.ability_sd, role.territory_sd)))
+
+
 def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
     """Binomial(n, p) quantile at u for small integer n <= kmax.
 
@@ -477,7 +488,7 @@ class RoleProcess:
 
         def deals(m):
             lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
-            return poisson_inv(d["ndeals"], lam, 12)
+            return poisson_inv(d["ndeals"], lam, deals_kmax(w.role))
 
         def sizes(m):
             # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
@@ -526,7 +537,7 @@ class RoleProcess:
             "revenue": revenue,
             "large_order_value": large,
             "deals": deals,
-            "new_accounts": lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, 12),
+            "new_accounts": lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, deals_kmax(w.role)),
             "milestones": milestones,
             "satisfaction": lambda m: _satisfaction(p, d["satisfaction"]),
         }
@@ -653,7 +664,7 @@ class RoleProcess:
         lag = p.pipeline_lag_months
         act_lagged = self._past_effort[m - lag] if m >= lag else 1.0  # effort before the year: today's
         lam = p.deals_per_month * w.ability * w.territory * demand * w.ramp[:, :, m] * act_lagged * c.help_mult
-        kmax = 12
+        kmax = deals_kmax(w.role)
         n = poisson_inv(d["ndeals"][:, :, m], lam, kmax)
         s = p.deal_size_sd_log
         sizes = p.deal_size_mean * np.exp(s * d["size"][:, :, m, :] - 0.5 * s * s)  # (T, R, K)
@@ -717,7 +728,8 @@ _LATER: dict[str, dict[str, Callable[[SteppedYear, int | None], np.ndarray]]] = 
     "key_account": {
         "large_order_value": lambda s, m: s._large(m),
         "deals": _kept("deals"),
-        "new_accounts": lambda s, m: binomial_inv(s._z("newacc", m), s._in("deals", m), s.p.new_account_share, 12),
+        "new_accounts": lambda s, m: binomial_inv(s._z("newacc", m), s._in("deals", m), s.p.new_account_share,
+                                                  deals_kmax(s.w.role)),
         "milestones": lambda s, m: poisson_inv(s._z("milestones", m), s._ramped(s._mil, m) * s._in("q", m),
                                                3 * int(s.p.milestones_per_month) + 12),
         "satisfaction": lambda s, m: np.clip(s.p.satisfaction * s._in("q", m)
@@ -979,7 +991,7 @@ class SteppedYear:
         lam *= self.w.ramp[:, :, m]
         lam *= self.kept["act"][m - lag] if m >= lag else 1.0  # before the year: today's
         lam *= c.help_mult
-        n = poisson_inv(d["ndeals"][:, :, m], lam, 12)
+        n = poisson_inv(d["ndeals"][:, :, m], lam, deals_kmax(self.w.role))
         T, R = w.shape
         K, s = KA_SIZE_DRAWS, p.deal_size_sd_log
         hit = np.flatnonzero(n > 0)  # deal sizes only where a deal closed (elsewhere revenue is 0)

@@ -190,11 +190,14 @@ def _produce_key_account(role: Role, rep: dict, r: int, d: dict, demand: list[fl
     act, q, _ = _effort_split(p.activity_share, p.quality_elasticity, role.effort_elasticity)
     out: dict[str, list[float]] = {k: [] for k in MEASURES["key_account"]}
     s = p.deal_size_sd_log
+    # truncated 8 sd above the mean of twice the busiest month's rate for a rep 6 log-sd of ability and territory up
+    hi = 2.0 * p.deals_per_month * max(role.season) * math.exp(6.0 * math.hypot(role.ability_sd, role.territory_sd))
+    kmax = math.ceil(hi + 8.0 * math.sqrt(hi)) + 12
     for m in range(MONTHS):
         # deals closing now were worked on pipeline_lag_months ago (effort before the year: today's)
         act_lagged = act if m >= p.pipeline_lag_months else 1.0
         lam = p.deals_per_month * rep["ability"] * rep["territory"] * demand[m] * rep["ramp"][m] * act_lagged * HELP
-        n = _poisson_quantile(d["ndeals"][r][m], lam, 12)
+        n = _poisson_quantile(d["ndeals"][r][m], lam, kmax)
         revenue = large = 0.0
         for k in range(int(n)):
             if k < KA_SIZE_DRAWS:
@@ -209,7 +212,7 @@ def _produce_key_account(role: Role, rep: dict, r: int, d: dict, demand: list[fl
         out["revenue"].append(revenue)
         out["large_order_value"].append(large)
         out["deals"].append(n)
-        out["new_accounts"].append(_binomial_quantile(d["newacc"][r][m], n, p.new_account_share, 12))
+        out["new_accounts"].append(_binomial_quantile(d["newacc"][r][m], n, p.new_account_share, kmax))
         lam_m = p.milestones_per_month * rep["ability"] * rep["ramp"][m] * q
         out["milestones"].append(_poisson_quantile(d["milestones"][r][m], lam_m, 3 * int(p.milestones_per_month) + 12))
         out["satisfaction"].append(_clip01(p.satisfaction * q + p.satisfaction_sd * d["satisfaction"][r][m]))
