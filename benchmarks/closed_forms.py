@@ -1,35 +1,42 @@
 """``python -m benchmarks.closed_forms``: a randomized audit of the engine against independent closed forms.
 
-Draws ``--cases`` random but valid role and plan set-ups (telesales funnel,
-key-account compound Poisson deals, channel; random process parameters,
-market, seasonality and quota; plan components of every kind: curves with
+Draws ``--cases`` random but valid set-ups of one role of ``REPS`` reps
+(telesales funnel, key-account compound Poisson deals, channel, generic;
+random process parameters, a quarter at the schema's edges; market,
+seasonality, new hires and ramp, a cancellation process; every quota method
+with level and noise) and its plan (components of every kind: curves with
 random points, caps and ``beyond``, marginal and retroactive commissions,
-lump sums, per-unit pay with and without caps, large-order value, periods
-month to year, year-to-date true-ups, gates and modifiers), runs the engine
-(``simulate``, behaviour ``none``) and compares each metric's mean per rep
-with its expected value derived here, from docs/model.md's equations and
-without simlib's code:
+lump sums, per-unit pay with and without caps on every count and on
+large-order value; periods month to year, year-to-date true-ups; targets
+on revenue, counts and scores; gates, modifiers, team weighting, a
+scorecard, a SPIFF and a draw), runs the engine (``simulate``, behaviour
+``none``) and compares each metric's mean per rep with its expected value
+derived here, from docs/model.md's equations and without simlib's code:
 
 - ``exact``: a closed form, or one-dimensional Gauss-Hermite quadrature over
-  the lognormal rate of a Poisson count (key-account deals truncated at 12,
-  large-order value with its four drawn sizes, channel revenue with its
-  clipped noise, telesales calls and leads);
+  the lognormal rate of a Poisson count (key-account deals with their
+  truncation, large-order value with its four drawn sizes, channel revenue
+  with its clipped noise and ramping partners, telesales calls and leads,
+  cancelled revenue, uncapped per-unit pay);
 - ``quad``: the pay schedule integrated (scipy ``quad``) against the exact
   lognormal law of attainment (a channel role with no revenue noise, no new
   partners and no monthly shocks, so every period's attainment is the same
   lognormal draw); times the modifier's mean by Monte Carlo if there is one;
 - ``mc``: where the law of a sum over months is not closed (the funnel's
-  rounded normal counts, a year of compound Poisson deals, capped per-unit
-  pay, periods with year-to-date true-ups), a large independent NumPy Monte
-  Carlo of the docs' equations, its standard error included in ``z``.
+  rounded normal counts, a year of compound Poisson deals, caps, periods
+  with year-to-date true-ups, teams, scorecards, SPIFF budgets, draws,
+  attainment percentiles), a large independent NumPy Monte Carlo of the
+  docs' equations (trials of reps sharing a market), its standard error
+  included in ``z``.
 
 Per case and metric it prints the engine's mean ± SE, the expected value
 (± its SE for ``mc``), the method and ``z = (engine - expected) / SE``, and
-flags ``|z| > 4``. A flagged case is run again on fresh draws (another seed for the engine and for the
-independent Monte Carlo); exit status 1 if a flag is confirmed there.
+flags ``|z| > 4``. A flagged case is run again on fresh draws (another
+seed for the engine and for the independent Monte Carlo); exit status 1 if
+a flag is confirmed there. docs/model.md section 6.1 has the latest figures.
 
-Everything below ``# --- independent model`` uses NumPy and SciPy only; simlib is
-called only to run the engine on the scenario the case describes.
+Everything below ``# --- independent model`` uses NumPy and SciPy only;
+simlib is called only to run the engine on the scenario the case describes.
 """
 
 from __future__ import annotations
