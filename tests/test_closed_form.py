@@ -280,3 +280,71 @@ def test_production_means_match_the_quota_basis():
         mean, se = s.loc[(name, "revenue"), "mean"] / R, s.loc[(name, "revenue"), "se"] / R
         assert abs(mean - E) < K_SE * se, f"{name}: {mean:.0f} ± {se:.0f} per rep, E = {E:.0f}"
         assert se < 0.02 * E  # a sharp test
+
+
+def test_many_partners_opened_a_month_match_poisson():
+    """Partners opened are Poisson(partners_per_month x ability) a month with no hidden truncation: at 8 a month
+    (ability spread 0.3, so some reps open 20 or more), per-unit pay at 1 per partner has the Poisson mean 12 x 8
+    per rep, and revenue its closed form E (the flat quota's basis). Found by `python -m benchmarks.closed_forms`:
+    openings were cut at 10 a rep-month."""
+    from simlib.model.production import expected_monthly_revenue
+
+    R, lam = 80, 8.0
+    role = {"process": "channel", "headcount": R, "team_size": 10, "base_salary": 60000, "target_incentive": TI,
+            "ability_sd": 0.3, "territory_sd": 0.0, "new_hire_share": 0.0,
+            "production": {"partners_per_month": lam, "revenue_cv": 0.0, "partner_ramp_months": 2.0}}
+    plan = {"roles": {"ch": {"quota": {"method": "flat"},
+                             "components": [{"name": "p", "measure": "partners_opened", "kind": "per_unit", "rate": 1}]}}}
+    scen = simlib.scenario_from_dict({
+        "name": "many_partners", "market": {"growth_mean": 0.0, "growth_sd": 0.0, "monthly_sd": 0.0},
+        "roles": {"ch": role}, "plans": {"current": plan}}, "many_partners.yaml")
+    s = simulate(scen, trials=40, rng=3).summary()
+    s = s[s.group == "ch"].set_index("metric")
+    mean, se = s.at["incentive_cost", "mean"] / R, s.at["incentive_cost", "se"] / R
+    assert abs(mean - 12 * lam) < K_SE * se, f"partners opened {mean:.2f} ± {se:.2f} per rep, Poisson mean {12 * lam}"
+    E = float(expected_monthly_revenue(scen.roles["ch"], 0.0).sum())
+    rev, rse = s.at["revenue", "mean"] / R, s.at["revenue", "se"] / R
+    assert abs(rev - E) < K_SE * rse, f"revenue {rev:,.0f} ± {rse:,.0f} per rep, E = {E:,.0f}"
+
+
+def test_cancellations_of_many_deals_a_month_are_the_cancel_rate():
+    """Cancelled revenue is ``cancel_rate`` of bookings in expectation (k ~ Binomial(n, rate) of a month's n deals
+    take k / n of its revenue), however many deals a month: a generic role selling 4,000 units a month (revenue per
+    unit 10) with half of them cancelling cancels half its revenue. Found by `python -m benchmarks.closed_forms`:
+    (1 - rate)^n underflowed to 0 past about 1,000 deals, and every deal of the month cancelled."""
+    R, rate = 20, 0.5
+    role = {"process": "generic", "headcount": R, "base_salary": 1, "target_incentive": 1, "new_hire_share": 0.0,
+            "production": {"revenue_per_month": 40000, "revenue_per_unit": 10, "cancel_rate": rate}}
+    plan = {"roles": {"g": {"quota": {"method": "flat"}, "components": [{"name": "c", "points": [[0, 0], [1, 1]]}]}}}
+    scen = simlib.scenario_from_dict({"name": "cancels", "roles": {"g": role}, "plans": {"current": plan}},
+                                     "cancels.yaml")
+    s = simulate(scen, trials=20, rng=1).summary()
+    s = s[s.group == "g"].set_index("metric")
+    rev, cancelled, se = s.at["revenue", "mean"], s.at["cancelled_revenue", "mean"], s.at["cancelled_revenue", "se"]
+    # per rep-month the cancelled share k / n has sd sqrt(rate (1 - rate) / n), n about 4,000: the share is sharp
+    assert abs(cancelled / rev - rate) < 0.005, f"cancelled {cancelled / rev:.4f} of revenue, expected {rate}"
+    assert se > 0
+
+
+def test_many_deals_a_month_match_poisson():
+    """Key-account deals are Poisson a month with no cap that bites: at 8 a month per-unit pay of 1 per deal has the
+    Poisson mean 12 x 8 per rep, and revenue the flat quota's E. Found by `python -m benchmarks.closed_forms`: deals
+    were cut at 12 a rep-month (1.6% of them at 8 a month)."""
+    from simlib.model.production import expected_monthly_revenue
+
+    R, lam = 80, 8.0
+    role = {"process": "key_account", "headcount": R, "team_size": 10, "base_salary": 90000, "target_incentive": TI,
+            "ability_sd": 0.2, "territory_sd": 0.0, "new_hire_share": 0.0,
+            "production": {"deals_per_month": lam, "deal_size_mean": 50_000, "deal_size_sd_log": 0.0}}
+    plan = {"roles": {"ka": {"quota": {"method": "flat"},
+                             "components": [{"name": "d", "measure": "deals", "kind": "per_unit", "rate": 1}]}}}
+    scen = simlib.scenario_from_dict({
+        "name": "many_deals", "market": {"growth_mean": 0.0, "growth_sd": 0.0, "monthly_sd": 0.0},
+        "roles": {"ka": role}, "plans": {"current": plan}}, "many_deals.yaml")
+    s = simulate(scen, trials=40, rng=3).summary()
+    s = s[s.group == "ka"].set_index("metric")
+    mean, se = s.at["incentive_cost", "mean"] / R, s.at["incentive_cost", "se"] / R
+    assert abs(mean - 12 * lam) < K_SE * se, f"deals {mean:.2f} ± {se:.2f} per rep, Poisson mean {12 * lam}"
+    E = float(expected_monthly_revenue(scen.roles["ka"], 0.0).sum())
+    rev, rse = s.at["revenue", "mean"] / R, s.at["revenue", "se"] / R
+    assert abs(rev - E) < K_SE * rse, f"revenue {rev:,.0f} ± {rse:,.0f} per rep, E = {E:,.0f}"

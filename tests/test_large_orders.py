@@ -4,7 +4,7 @@ The draw-for-draw reference shares the engine's deal rule, so it cannot catch
 an error in the rule itself; this test can. A key-account role with no
 ability, territory or market spread, no new hires, flat seasonality and effort
 as today closes ``N ~ Poisson(lambda)`` deals a month (inverse CDF, truncated
-at 12). The first ``KA_SIZE_DRAWS`` deals have lognormal sizes
+at ``deals_kmax``, never reached here). The first ``KA_SIZE_DRAWS`` deals have lognormal sizes
 ``D = mu exp(s z - s^2/2)``; deals beyond them are valued at the mean size
 ``mu``. A deal is a large order when its size is at or above the threshold
 ``theta``, so per rep-month
@@ -24,6 +24,7 @@ from scipy import stats
 
 import simlib
 from simlib.model.population import KA_SIZE_DRAWS
+from simlib.model.production import deals_kmax
 
 R = 200
 TRIALS = 120
@@ -31,7 +32,7 @@ RATE = 0.01
 K_SE = 4.0
 
 
-def _expected_large_per_month(lam: float, mu: float, s: float, theta: float, kmax: int = 12) -> float:
+def _expected_large_per_month(lam: float, mu: float, s: float, theta: float, kmax: int) -> float:
     n = stats.poisson(lam)
     pk = [n.pmf(k) for k in range(kmax)] + [n.sf(kmax - 1)]  # N truncated at kmax
     p_more = [sum(pk[k + 1:]) for k in range(KA_SIZE_DRAWS)]
@@ -70,6 +71,6 @@ def test_large_order_pay_matches_closed_form(lam, mu, theta):
     row = simlib.simulate(scen, trials=TRIALS, rng=7).summary()
     row = row[(row.group == "ka") & (row.metric == "incentive_cost")]
     mean, se = row["mean"].item() / R, row["se"].item() / R
-    expected = RATE * 12 * _expected_large_per_month(lam, mu, 0.8, theta)
+    expected = RATE * 12 * _expected_large_per_month(lam, mu, 0.8, theta, deals_kmax(scen.roles["ka"]))
     assert se > 0
     assert abs(mean - expected) < K_SE * se, f"simulated {mean:,.0f} ± {se:,.0f}, closed form {expected:,.0f}"

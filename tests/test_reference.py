@@ -494,3 +494,58 @@ def test_clawback_agrees_with_reference(small_dict):
     assert min(seen.values()) > 0, seen
     for _, _, _, pay, _ in engine_pay_beside_reference(s, ["claw"], 13, roles=("ch",)):
         assert pay.clawback is None
+
+
+def test_many_partners_opened_agree_with_reference():
+    """Channel openings at 8 a month (some reps open 20 or more): engine and reference count the same partners, none
+    cut at a fixed cap (tests/test_closed_form.py checks the Poisson mean)."""
+    role = {"process": "channel", "headcount": 12, "team_size": 4, "base_salary": 60000, "target_incentive": 30000,
+            "ability_sd": 0.3, "production": {"partners_per_month": 8.0}}
+    plan = {"roles": {"ch": {"quota": {"method": "flat"},
+                             "components": [{"name": "p", "measure": "partners_opened", "kind": "per_unit", "rate": 1}]}}}
+    s = simlib.scenario_from_dict({"name": "many", "roles": {"ch": role}, "plans": {"current": plan}}, "many.yaml")
+    most = 0.0
+    for _, _, _, pay, refs in engine_pay_beside_reference(s, ["current"], 4):
+        for t, rp in enumerate(refs):
+            _close(pay.incentive[t], rp["incentive"], f"trial {t} partners opened")
+            most = max(most, float(np.max(pay.incentive[t])))
+    assert most > 12 * 10  # more than the old cap of 10 a month would allow in a year
+
+
+def test_cancellations_of_thousands_of_deals_agree_with_reference():
+    """A generic role booking about 4,000 units a month, half cancelling ((1 - p)^n underflows): engine and reference
+    cancel the same revenue rep by rep and month by month, about half of it (tests/test_closed_form.py checks the
+    expectation)."""
+    from simlib.model.production import cancellations
+
+    role = {"process": "generic", "headcount": 6, "base_salary": 1, "target_incentive": 1,
+            "production": {"revenue_per_month": 40000, "revenue_per_unit": 10, "cancel_rate": 0.5}}
+    plan = {"roles": {"g": {"quota": {"method": "flat"}, "components": [{"name": "c", "points": [[0, 0], [1, 1]]}]}}}
+    s = simlib.scenario_from_dict({"name": "cancels", "roles": {"g": role}, "plans": {"current": plan}}, "c.yaml")
+    root = root_seed(9)
+    draws = draw_chunk(Layout.of(s), root, np.arange(2))
+    world = role_world(s, "g", draws, market_multiplier(s, draws))
+    measures = run_year(world)
+    eng = cancellations(world, measures).revenue
+    for t in range(2):
+        ref = reference_trial(s, ["current"], root, t)["roles"]["g"]["reps"]
+        _close(eng[t], [rep["cancelled"] for rep in ref], f"trial {t} cancelled revenue")
+    share = eng.sum() / np.asarray(measures["revenue"]).sum()
+    assert 0.49 < share < 0.51
+
+
+def test_many_deals_a_month_agree_with_reference():
+    """Key accounts at 8 deals a month: engine and reference count the same deals and new accounts, more than 12 in
+    some rep-months (the old cap), and the same revenue and large orders."""
+    role = {"process": "key_account", "headcount": 10, "team_size": 5, "base_salary": 90000, "target_incentive": 30000,
+            "ability_sd": 0.3, "production": {"deals_per_month": 8.0, "deal_size_mean": 60000}}
+    comps = [{"name": m, "measure": m, "kind": "per_unit", "rate": 1}
+             for m in ("deals", "new_accounts", "large_order_value")]
+    plan = {"roles": {"ka": {"quota": {"method": "flat"}, "components": comps}}}
+    s = simlib.scenario_from_dict({"name": "many", "roles": {"ka": role}, "plans": {"current": plan}}, "many.yaml")
+    most = 0.0
+    for _, _, world, pay, refs in engine_pay_beside_reference(s, ["current"], 6):
+        for t, rp in enumerate(refs):
+            _close(pay.incentive[t], rp["incentive"], f"trial {t} deals, new accounts and large orders")
+        most = max(most, float(np.max(run_year(world)["deals"])))
+    assert most > 12

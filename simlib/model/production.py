@@ -110,12 +110,42 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     return out.reshape(shape)
 
 
+def count_kmax(rate: float, log_sd: float) -> int:
+    """Truncation point of a Poisson count whose mean is ``rate`` times a mean-one lognormal multiplier of log-sd
+    ``log_sd`` (and effort): 8 sd above the mean of a rep 6 log-sd up, plus 12, so never reached in practice.
+
+    Partners opened (docs/model.md section 2, channel); a fixed cap (once 10 a rep-month) took from the Poisson
+    mean, and from the revenue the flat quota expects, whenever ``partners_per_month`` was a few or more.
+    """
+    hi = rate * float(np.exp(6.0 * log_sd))
+    return int(np.ceil(hi + 8.0 * np.sqrt(hi))) + 12
+
+
+#: ``(1 - p)^n`` below this (``n log(1 - p)`` under about -690: past about 1,000 trials at p = 0.5) starts the
+#: binomial's CDF in logs (:func:`binomial_inv`); above it, the pmf itself.
+BINOMIAL_LOG_BELOW = 1e-300
+
+
+def deals_kmax(role: Role) -> int:
+    """Truncation of a key-account rep-month's deals (and new accounts among them): :func:`count_kmax` of twice the
+    rate in the busiest month (room for market, effort and help) with ability and territory's log-sd.
+
+    A fixed cap of 12 took from the Poisson mean, and from the revenue the flat quota expects, at a few deals a
+    month or more (1.6% of the deals at 8 a month).
+    """
+    p = role.process_params()
+    return count_kmax(2.0 * p.deals_per_month * max(role.season), float(np.hypot(role.ability_sd, role.territory_sd)))
+
+
 def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
     """Binomial(n, p) quantile at u for small integer n <= kmax.
 
     The count of ``k`` in 0..kmax-1 with ``u > F(k)`` and ``k < n``; elements
     for which this has become false stay false (the CDF never decreases) and
-    are dropped from the loop.
+    are dropped from the loop. Where ``(1 - p)^n`` is below
+    :data:`BINOMIAL_LOG_BELOW` (it would underflow to 0, and every trial would
+    count: all of a month's thousands of deals cancelling), the pmf is carried
+    in logs (:func:`_binomial_inv_logs`).
     """
     p = np.clip(p, 1e-12, 1 - 1e-12)
     shape = np.shape(u)
@@ -127,6 +157,13 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     if np.ndim(p):
         p = np.ravel(np.broadcast_to(p, shape))[idx]
     pmf = (1.0 - p) ** n
+    tiny = pmf < BINOMIAL_LOG_BELOW
+    if tiny.any():
+        out[idx[tiny]] = _binomial_inv_logs(u[tiny], n[tiny], p[tiny] if np.ndim(p) else p, kmax)
+        keep = np.flatnonzero(~tiny)
+        idx, u, n, pmf = idx[keep], u[keep], n[keep], pmf[keep]
+        if np.ndim(p):
+            p = p[keep]
     if compiled.enabled():  # the same count element by element (the power above, in NumPy)
         got = np.empty(idx.size)
         compiled.binomial_count(u, n, pmf, np.broadcast_to(p, n.shape).astype(float), kmax, got)
@@ -146,6 +183,29 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
         pmf = pmf * np.maximum(n - k, 0) / (k + 1) * p / (1 - p)
         cdf = cdf + pmf
     return out.reshape(shape)
+
+
+def _binomial_inv_logs(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
+    """:func:`binomial_inv` where ``(1 - p)^n`` underflows: the same count, the pmf carried as its log
+    (``log pmf_0 = n log(1 - p)``, ``log pmf_k+1 = log pmf_k + log((n - k) / (k + 1)) + log(p / (1 - p))``), so
+    each term enters the CDF once it is representable."""
+    out = np.zeros(u.size)
+    log_pmf = n * np.log1p(-p)
+    log_odds = np.log(p) - np.log1p(-p)
+    cdf = np.exp(log_pmf)
+    idx = np.arange(u.size)
+    for k in range(kmax):
+        more = np.flatnonzero((u > cdf) & (k < n))
+        if more.size < idx.size:
+            idx, u, n, log_pmf, cdf = idx[more], u[more], n[more], log_pmf[more], cdf[more]
+            if np.ndim(log_odds):
+                log_odds = log_odds[more]
+            if idx.size == 0:
+                break
+        out[idx] += 1.0
+        log_pmf = log_pmf + np.log((n - k) / (k + 1)) + log_odds
+        cdf = cdf + np.exp(log_pmf)
+    return out
 
 
 def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None,
@@ -441,7 +501,7 @@ class RoleProcess:
 
         def deals(m):
             lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
-            return poisson_inv(d["ndeals"], lam, 12)
+            return poisson_inv(d["ndeals"], lam, deals_kmax(w.role))
 
         def sizes(m):
             # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
@@ -490,7 +550,7 @@ class RoleProcess:
             "revenue": revenue,
             "large_order_value": large,
             "deals": deals,
-            "new_accounts": lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, 12),
+            "new_accounts": lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, deals_kmax(w.role)),
             "milestones": milestones,
             "satisfaction": lambda m: _satisfaction(p, d["satisfaction"]),
         }
@@ -514,7 +574,8 @@ class RoleProcess:
         ramp = w.ramp  # (T, R, 12)
 
         def opened(m):
-            return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp, 10)
+            return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp,
+                               count_kmax(p.partners_per_month, w.role.ability_sd))
 
         def both(m):  # partners' revenue and the total, together
             new_rev, rev = year_array(ramp.shape), year_array(ramp.shape)
@@ -616,7 +677,7 @@ class RoleProcess:
         lag = p.pipeline_lag_months
         act_lagged = self._past_effort[m - lag] if m >= lag else 1.0  # effort before the year: today's
         lam = p.deals_per_month * w.ability * w.territory * demand * w.ramp[:, :, m] * act_lagged * c.help_mult
-        kmax = 12
+        kmax = deals_kmax(w.role)
         n = poisson_inv(d["ndeals"][:, :, m], lam, kmax)
         s = p.deal_size_sd_log
         sizes = p.deal_size_mean * np.exp(s * d["size"][:, :, m, :] - 0.5 * s * s)  # (T, R, K)
@@ -641,7 +702,7 @@ class RoleProcess:
         w, p, d = self.w, self.p, self.w.draws
         act, q, manage = _split(c, p.activity_share, p.quality_elasticity, self.beta)
         lam = p.partners_per_month * w.ability * w.ramp[:, :, m] * act
-        opened = poisson_inv(d["opened"][:, :, m], lam, 10)
+        opened = poisson_inv(d["opened"][:, :, m], lam, count_kmax(p.partners_per_month, w.role.ability_sd))
         # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
         new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand
         decay = np.exp(-1.0 / p.partner_ramp_months)
@@ -680,7 +741,8 @@ _LATER: dict[str, dict[str, Callable[[SteppedYear, int | None], np.ndarray]]] = 
     "key_account": {
         "large_order_value": lambda s, m: s._large(m),
         "deals": _kept("deals"),
-        "new_accounts": lambda s, m: binomial_inv(s._z("newacc", m), s._in("deals", m), s.p.new_account_share, 12),
+        "new_accounts": lambda s, m: binomial_inv(s._z("newacc", m), s._in("deals", m), s.p.new_account_share,
+                                                  deals_kmax(s.w.role)),
         "milestones": lambda s, m: poisson_inv(s._z("milestones", m), s._ramped(s._mil, m) * s._in("q", m),
                                                3 * int(s.p.milestones_per_month) + 12),
         "satisfaction": lambda s, m: np.clip(s.p.satisfaction * s._in("q", m)
@@ -942,7 +1004,7 @@ class SteppedYear:
         lam *= self.w.ramp[:, :, m]
         lam *= self.kept["act"][m - lag] if m >= lag else 1.0  # before the year: today's
         lam *= c.help_mult
-        n = poisson_inv(d["ndeals"][:, :, m], lam, 12)
+        n = poisson_inv(d["ndeals"][:, :, m], lam, deals_kmax(self.w.role))
         T, R = w.shape
         K, s = KA_SIZE_DRAWS, p.deal_size_sd_log
         hit = np.flatnonzero(n > 0)  # deal sizes only where a deal closed (elsewhere revenue is 0)
@@ -977,7 +1039,7 @@ class SteppedYear:
         manage = e**self.beta
         lam = self._ramped(self._open_mean, m)
         lam *= act
-        opened = poisson_inv(d["opened"][:, :, m], lam, 10)
+        opened = poisson_inv(d["opened"][:, :, m], lam, count_kmax(p.partners_per_month, self.w.role.ability_sd))
         # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
         demand = self._demand(m)
         new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand

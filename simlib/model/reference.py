@@ -91,6 +91,13 @@ def _binomial_quantile(u: float, n: float, p: float, kmax: int) -> float:
     p = min(max(p, 1e-12), 1.0 - 1e-12)
     k = 0
     pmf = (1.0 - p) ** n
+    if pmf < 1e-300:  # (1 - p)^n would underflow: the pmf in logs, each term counted once representable
+        log_pmf, cdf = n * math.log1p(-p), pmf
+        while k < n and k < kmax and u > cdf:
+            log_pmf += math.log((n - k) / (k + 1)) + math.log(p) - math.log1p(-p)
+            cdf += math.exp(log_pmf)
+            k += 1
+        return float(k)
     cdf = pmf
     while k < n and k < kmax and u > cdf:
         pmf = pmf * (n - k) / (k + 1) * p / (1.0 - p)
@@ -183,11 +190,14 @@ def _produce_key_account(role: Role, rep: dict, r: int, d: dict, demand: list[fl
     act, q, _ = _effort_split(p.activity_share, p.quality_elasticity, role.effort_elasticity)
     out: dict[str, list[float]] = {k: [] for k in MEASURES["key_account"]}
     s = p.deal_size_sd_log
+    # truncated 8 sd above the mean of twice the busiest month's rate for a rep 6 log-sd of ability and territory up
+    hi = 2.0 * p.deals_per_month * max(role.season) * math.exp(6.0 * math.hypot(role.ability_sd, role.territory_sd))
+    kmax = math.ceil(hi + 8.0 * math.sqrt(hi)) + 12
     for m in range(MONTHS):
         # deals closing now were worked on pipeline_lag_months ago (effort before the year: today's)
         act_lagged = act if m >= p.pipeline_lag_months else 1.0
         lam = p.deals_per_month * rep["ability"] * rep["territory"] * demand[m] * rep["ramp"][m] * act_lagged * HELP
-        n = _poisson_quantile(d["ndeals"][r][m], lam, 12)
+        n = _poisson_quantile(d["ndeals"][r][m], lam, kmax)
         revenue = large = 0.0
         for k in range(int(n)):
             if k < KA_SIZE_DRAWS:
@@ -202,7 +212,7 @@ def _produce_key_account(role: Role, rep: dict, r: int, d: dict, demand: list[fl
         out["revenue"].append(revenue)
         out["large_order_value"].append(large)
         out["deals"].append(n)
-        out["new_accounts"].append(_binomial_quantile(d["newacc"][r][m], n, p.new_account_share, 12))
+        out["new_accounts"].append(_binomial_quantile(d["newacc"][r][m], n, p.new_account_share, kmax))
         lam_m = p.milestones_per_month * rep["ability"] * rep["ramp"][m] * q
         out["milestones"].append(_poisson_quantile(d["milestones"][r][m], lam_m, 3 * int(p.milestones_per_month) + 12))
         out["satisfaction"].append(_clip01(p.satisfaction * q + p.satisfaction_sd * d["satisfaction"][r][m]))
@@ -214,9 +224,12 @@ def _produce_channel(role: Role, rep: dict, r: int, d: dict, demand: list[float]
     act, q, manage = _effort_split(p.activity_share, p.quality_elasticity, role.effort_elasticity)
     out: dict[str, list[float]] = {k: [] for k in MEASURES["channel"]}
     opened_by_month: list[float] = []
+    # truncated 8 sd above the mean of a rep 6 log-sd of ability up (plus 12): never reached in practice
+    hi = p.partners_per_month * math.exp(6.0 * role.ability_sd)
+    kmax = math.ceil(hi + 8.0 * math.sqrt(hi)) + 12
     for m in range(MONTHS):
         lam = p.partners_per_month * rep["ability"] * rep["ramp"][m] * act
-        opened = _poisson_quantile(d["opened"][r][m], lam, 10)
+        opened = _poisson_quantile(d["opened"][r][m], lam, kmax)
         # a partner opened in month j yields mature * (1 - exp(-(m - j)/tau)) in month m > j
         new_rev = 0.0
         for j, n_j in enumerate(opened_by_month):
