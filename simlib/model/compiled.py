@@ -377,17 +377,54 @@ def binomial_count(u, n, pmf0, p, kmax, out):
     false it stays false (the CDF never decreases).
     """
     for i in range(u.size):
-        ui, ni, pi = u[i], n[i], p[i]
-        pmf = pmf0[i]
-        cdf = pmf
-        c = 0.0
-        for k in range(kmax):
-            if not (ui > cdf and k < ni):
-                break
-            c += 1.0
-            pmf = pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
-            cdf = cdf + pmf
-        out[i] = c
+        out[i] = binomial_at(u[i], n[i], pmf0[i], p[i], kmax)
+
+
+@helper
+def binomial_at(ui, ni, pmf, pi, kmax):
+    """:func:`binomial_count` of one element from its ``pmf = (1 - p)**n``."""
+    cdf = pmf
+    c = 0.0
+    for k in range(kmax):
+        if not (ui > cdf and k < ni):
+            break
+        c += 1.0
+        pmf = pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
+        cdf = cdf + pmf
+    return c
+
+
+@kernel
+def binomial_rows(u, n, pmf0, p, kmax, out):
+    """:func:`binomial_count` of (T, N) rows with one probability ``p``, ``(1 - p)**n`` looked up in ``pmf0``.
+
+    ``pmf0[k]`` is ``(1 - p)**k`` for ``k = 0..kmax`` (NumPy's power, the
+    same numbers as on the months' counts); ``u`` may be rows of a larger
+    buffer. A count ``n <= 0`` (or NaN) gives 0. Returns False at the first
+    ``n`` that is not a whole number up to ``kmax`` (``out`` then partly
+    written: the caller counts another way).
+    """
+    N = u.shape[1]
+    hit = np.empty(N, dtype=np.int64)
+    for t in range(u.shape[0]):
+        h = 0
+        bad = False
+        for i in range(N):  # the months with a deal, without a branch on the count
+            ni = n[t, i]
+            out[t, i] = 0.0
+            hit[h] = i
+            h += 1 if ni > 0.0 else 0
+            bad |= not ni <= kmax
+        if bad:
+            return False
+        for j in range(h):
+            i = hit[j]
+            ni = n[t, i]
+            k = int(ni)
+            if k != ni:
+                return False
+            out[t, i] = binomial_at(u[t, i], ni, pmf0[k], p, kmax)
+    return True
 
 
 @kernel
