@@ -191,9 +191,16 @@ def poisson_count(u, p0, lam, kmax, out):
 
 @kernel
 def poisson_rows(u, p0, lam, kmax, out):
-    """:func:`poisson_count` on (T, N) arrays: ``u`` may be rows of a larger buffer (each row contiguous)."""
+    """:func:`poisson_count` on (T, N) arrays: ``u`` may be rows of a larger buffer (each row contiguous).
+
+    Each trial's row of ``u`` is first copied into a row of its own, in a
+    loop that runs at memory speed (as :func:`telesales_year` does): the
+    vectorised count then reads it from cache.
+    """
+    z = np.empty(u.shape[1])
     for t in range(u.shape[0]):
-        poisson_fill(u[t], p0[t], lam[t], kmax, out[t])
+        copy_row(u, t, z)
+        poisson_fill(z, p0[t], lam[t], kmax, out[t])
 
 
 @helper
@@ -406,7 +413,9 @@ def binomial_rows(u, n, pmf0, p, kmax, out):
     """
     N = u.shape[1]
     hit = np.empty(N, dtype=np.int64)
+    z = np.empty(N)
     for t in range(u.shape[0]):
+        copy_row(u, t, z)  # the trial's uniforms at memory speed, then read from cache (as poisson_rows)
         h = 0
         bad = False
         for i in range(N):  # the months with a deal, without a branch on the count
@@ -423,7 +432,7 @@ def binomial_rows(u, n, pmf0, p, kmax, out):
             k = int(ni)
             if k != ni:
                 return False
-            out[t, i] = binomial_at(u[t, i], ni, pmf0[k], p, kmax)
+            out[t, i] = binomial_at(z[i], ni, pmf0[k], p, kmax)
     return True
 
 
