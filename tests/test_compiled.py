@@ -235,6 +235,34 @@ def test_binomial_counts_are_the_numpy_inversion(monkeypatch):
         assert on[1].sum() == 0 and on.max() <= kmax
 
 
+def test_binomial_counts_of_whole_deals_by_the_table_of_powers_are_the_numpy_inversion(monkeypatch):
+    """Months' whole deal counts up to the truncation (0, -0.0, the most, rows as drawn): counted trial by trial with
+    (1 - p)^n from a table of NumPy's powers, the counts of the NumPy inversion; a count past the truncation (or a
+    power the counts take in logs) goes the other way, with the same counts."""
+    rng = np.random.default_rng(15)
+    u = rng.random((30, 700))[:, 5:485].reshape(30, 40, 12)  # each trial's row of a wider buffer
+    n = rng.poisson(0.8, (30, 40, 12)).astype(float)
+    n[0, 0, :4] = [0.0, -0.0, 12.0, 11.0]
+    n[1] = 0.0
+    u[2, 0, :3] = [0.0, 1.0 - 1e-16, 0.5]
+    import simlib.model.production as production
+
+    table = production._binomial_rows
+    took = []
+    monkeypatch.setattr(production, "_binomial_rows", lambda *a: took.append(table(*a)) or took[-1])
+    for p, kmax in ((0.3, 12), (0.95, 12), (1e-20, 12), (1.0, 12), (0.3, 40)):
+        on, off = _both(monkeypatch, lambda p=p, kmax=kmax: binomial_inv(u, n, p, kmax))
+        assert np.array_equal(_bits(on), _bits(off)), (p, kmax)
+        assert on[1].sum() == 0 and on.max() <= n.max() and took.pop() is not None, (p, kmax)
+    m = n.copy()
+    m[3, 3, 3] = 13.0  # past the truncation: the other way
+    on, off = _both(monkeypatch, lambda: binomial_inv(u, m, 0.3, 12))
+    assert np.array_equal(_bits(on), _bits(off)) and took.pop() is None
+    huge = np.full((2, 3, 12), 3.0)  # (1 - p)^kmax below the log threshold: the other way
+    on, off = _both(monkeypatch, lambda: binomial_inv(u[:2, :3], huge, 0.999999, 200))
+    assert np.array_equal(_bits(on), _bits(off)) and took.pop() is None and not took
+
+
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf, both ways
 def test_bounded_scores_are_the_numpy_steps(monkeypatch):
     """Record accuracy, satisfaction and the other 0-1 scores: ``clip(mean + sd z, 0, 1)``, both ways, on signed

@@ -408,3 +408,34 @@ def test_filling_trial_after_trial_equals_repositioning_each_time():
     got = np.empty(6)
     moving.fill(7, got)
     assert np.array_equal(got, fresh.generator(7).random(6))
+
+
+def test_mean_ramp_of_a_synthetic_role_is_the_sum_over_its_months(small_scenario):
+    """A synthetic world's mean ramp is gathered from its two rows: the bits of summing each rep's months; a world
+    with another ramp (dataclasses.replace, as training and projects make) gets its own."""
+    for s in (small_scenario, load_scenario(DEFAULT)):
+        for rname, w in chunk_worlds(s, trials=9).items():
+            assert w.new_hire.any() and not w.new_hire.all(), rname  # both rows in use
+            assert np.array_equal(w.ramp_mean.view(np.uint64), (sum_months(w.ramp) / 12).view(np.uint64)), rname
+            other = dataclasses.replace(w, ramp=w.ramp * 0.7)
+            assert np.array_equal(other.ramp_mean, sum_months(w.ramp * 0.7) / 12), rname
+
+
+@pytest.mark.parametrize("ends", [[11], [5, 11], [2, 5, 8, 11], [1, 3, 5, 7, 9, 11], list(range(12))])
+def test_revenue_at_period_ends_is_numpys_sum_of_those_months(ends):
+    """Today's behaviour metrics: the revenue of the period-end months, per trial, is NumPy's sum of the gathered
+    months then of the reps, bit for bit (signed zeros, a NaN, whole trials without revenue)."""
+    from simlib.behaviour.policy import behaviour_metrics
+
+    rng = np.random.default_rng(3)
+    rev = rng.lognormal(10.0, 2.0, (40, 17, 12))
+    rev[0, 0, :] = -0.0
+    rev[1, 2, 5:] = np.nan
+    rev[2] = 0.0
+    rev[3, :, 11] = -0.0
+    T = rev.shape[0]
+    got = behaviour_metrics(None, {"revenue": rev}, ends, T)["last_month_share"]
+    tot, last = rev.sum(axis=2).sum(axis=1), rev[..., ends].sum(axis=2).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.where(tot > 0, last / np.where(tot > 0, tot, 1.0), np.nan)
+    assert np.array_equal(got.view(np.uint64), want.view(np.uint64))

@@ -502,6 +502,21 @@ class DynamicPolicy(PolicyBase):
         return now, later
 
 
+def _sum_at(rev: np.ndarray, ends: list[int]) -> np.ndarray:
+    """``rev[..., ends].sum(axis=-1)`` bit for bit, (T, R, 12) -> (T, R), without the gather for fewer than 8 ends.
+
+    NumPy adds a contiguous run of fewer than 8 in turn (as
+    :func:`simlib.model.plans.sum_periods`); the months' columns are added
+    in that order.
+    """
+    if len(ends) >= 8:
+        return rev[..., ends].sum(axis=-1)
+    s = rev[..., ends[0]].copy() if len(ends) == 1 else rev[..., ends[0]] + rev[..., ends[1]]
+    for e in ends[2:]:
+        s += rev[..., e]
+    return s
+
+
 def behaviour_metrics(rec: PolicyRecord | None, measures, ends: list[int], T: int,
                       total: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-trial behaviour metrics of one group of reps, each (T,).
@@ -523,7 +538,7 @@ def behaviour_metrics(rec: PolicyRecord | None, measures, ends: list[int], T: in
     rev = measures["revenue"]
     # one axis at a time (months, then reps): per-trial sums that do not depend on the chunk's shape
     tot = rev.sum(axis=2).sum(axis=1) if total is None else total
-    last = rev[..., ends].sum(axis=2).sum(axis=1)
+    last = _sum_at(rev, ends).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         lms = np.where(tot > 0, last / np.where(tot > 0, tot, 1.0), np.nan)
     if rec is None:

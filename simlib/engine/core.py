@@ -25,7 +25,7 @@ from simlib.behaviour.dynamic import dynamic
 from simlib.behaviour.policy import behaviour_metrics
 from simlib.engine.parallel import is_dask_client, received, ship, submit_task, task_result, worker_count
 from simlib.errors import PlanError
-from simlib.memo import ContentCache
+from simlib.memo import ContentCache, by_identity
 from simlib.model.contracts import BehaviourModel
 from simlib.model.crediting import uses_crediting
 from simlib.model.metrics import (
@@ -432,7 +432,7 @@ def _group_arrays(scenario: Scenario, o: RoleOutcome) -> tuple[GroupArrays, np.n
 
 def _role_behaviour(scenario: Scenario, o: RoleOutcome, T: int, rev_tot: np.ndarray) -> dict[str, np.ndarray]:
     """A role's behaviour metrics: from what its policy recorded, else today's (memoised with today's measures)."""
-    ends = list(primary_structure(scenario.role_plan(o.plan, o.role), scenario.target_incentive(o.plan, o.role)).ends)
+    ends = list(_period_ends(scenario, o.plan, o.role))
     rec = None if o.policy is None else o.policy.recorded
     if rec is not None:  # what this plan's policy recorded
         return behaviour_metrics(rec, o.measures, ends, T, rev_tot)
@@ -441,6 +441,12 @@ def _role_behaviour(scenario: Scenario, o: RoleOutcome, T: int, rev_tot: np.ndar
     if key not in o.memo:
         o.memo[key] = behaviour_metrics(None, o.measures, ends, T, rev_tot)
     return o.memo[key]
+
+
+@by_identity()
+def _period_ends(scenario: Scenario, plan: str, role: str) -> tuple[int, ...]:
+    """The last months of the pay periods of a role plan's primary structure (of the frozen scenario: kept)."""
+    return primary_structure(scenario.role_plan(plan, role), scenario.target_incentive(plan, role)).ends
 
 
 def _add_behaviour(beh: dict[str, list[np.ndarray]], bm: dict[str, np.ndarray], rev_tot: np.ndarray, headcount: int) -> None:

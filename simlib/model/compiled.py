@@ -191,9 +191,16 @@ def poisson_count(u, p0, lam, kmax, out):
 
 @kernel
 def poisson_rows(u, p0, lam, kmax, out):
-    """:func:`poisson_count` on (T, N) arrays: ``u`` may be rows of a larger buffer (each row contiguous)."""
+    """:func:`poisson_count` on (T, N) arrays: ``u`` may be rows of a larger buffer (each row contiguous).
+
+    Each trial's row of ``u`` is first copied into a row of its own, in a
+    loop that runs at memory speed (as :func:`telesales_year` does): the
+    vectorised count then reads it from cache.
+    """
+    z = np.empty(u.shape[1])
     for t in range(u.shape[0]):
-        poisson_fill(u[t], p0[t], lam[t], kmax, out[t])
+        copy_row(u, t, z)
+        poisson_fill(z, p0[t], lam[t], kmax, out[t])
 
 
 @helper
@@ -236,9 +243,11 @@ def poisson_first(u, p0, lam, kmax, out, K):
 
     A term counts while ``u > F`` has held at every term so far (once false
     it stays false: the CDF never decreases, and a NaN compares false). An
-    element still counting after ``K`` terms (rare) is counted again from
-    its start by :func:`poisson_at`: the same terms in the same order, so
-    the same count as summing term by term until ``u <= F``.
+    element still counting after ``K`` terms (rare: its count is ``K``) is
+    counted again from its start by :func:`poisson_at`, in a second loop:
+    the same terms in the same order, so the same count as summing term by
+    term until ``u <= F``. (Kept out of the first loop, that call would stop
+    the compiler vectorising it, about four times slower.)
     """
     for i in range(u.size):
         ui, li = u[i], lam[i]
@@ -252,9 +261,11 @@ def poisson_first(u, p0, lam, kmax, out, K):
             p = p * li
             p = p / k
             cdf = cdf + p
-        if go and K < kmax:
-            c = poisson_at(ui, p0[i], li, kmax)
         out[i] = c
+    if K < kmax:
+        for i in range(u.size):
+            if out[i] == K:  # every term counted: go on term by term
+                out[i] = poisson_at(u[i], p0[i], lam[i], kmax)
 
 
 @helper
@@ -373,17 +384,56 @@ def binomial_count(u, n, pmf0, p, kmax, out):
     false it stays false (the CDF never decreases).
     """
     for i in range(u.size):
-        ui, ni, pi = u[i], n[i], p[i]
-        pmf = pmf0[i]
-        cdf = pmf
-        c = 0.0
-        for k in range(kmax):
-            if not (ui > cdf and k < ni):
-                break
-            c += 1.0
-            pmf = pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
-            cdf = cdf + pmf
-        out[i] = c
+        out[i] = binomial_at(u[i], n[i], pmf0[i], p[i], kmax)
+
+
+@helper
+def binomial_at(ui, ni, pmf, pi, kmax):
+    """:func:`binomial_count` of one element from its ``pmf = (1 - p)**n``."""
+    cdf = pmf
+    c = 0.0
+    for k in range(kmax):
+        if not (ui > cdf and k < ni):
+            break
+        c += 1.0
+        pmf = pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
+        cdf = cdf + pmf
+    return c
+
+
+@kernel
+def binomial_rows(u, n, pmf0, p, kmax, out):
+    """:func:`binomial_count` of (T, N) rows with one probability ``p``, ``(1 - p)**n`` looked up in ``pmf0``.
+
+    ``pmf0[k]`` is ``(1 - p)**k`` for ``k = 0..kmax`` (NumPy's power, the
+    same numbers as on the months' counts); ``u`` may be rows of a larger
+    buffer. A count ``n <= 0`` (or NaN) gives 0. Returns False at the first
+    ``n`` that is not a whole number up to ``kmax`` (``out`` then partly
+    written: the caller counts another way).
+    """
+    N = u.shape[1]
+    hit = np.empty(N, dtype=np.int64)
+    z = np.empty(N)
+    for t in range(u.shape[0]):
+        copy_row(u, t, z)  # the trial's uniforms at memory speed, then read from cache (as poisson_rows)
+        h = 0
+        bad = False
+        for i in range(N):  # the months with a deal, without a branch on the count
+            ni = n[t, i]
+            out[t, i] = 0.0
+            hit[h] = i
+            h += 1 if ni > 0.0 else 0
+            bad |= not ni <= kmax
+        if bad:
+            return False
+        for j in range(h):
+            i = hit[j]
+            ni = n[t, i]
+            k = int(ni)
+            if k != ni:
+                return False
+            out[t, i] = binomial_at(z[i], ni, pmf0[k], p, kmax)
+    return True
 
 
 @kernel

@@ -9,6 +9,7 @@ chunk size, worker count or executor. NumPy only (no pandas).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 
@@ -167,8 +168,27 @@ def quantiles_of_sorted(xs: np.ndarray, qs) -> np.ndarray:
     floor and the next order statistic, the two-sided lerp), so the result is
     bit-for-bit ``np.quantile(xs, qs, axis=1)``.
     """
-    R = xs.shape[1]
-    v = (R - 1) * np.asarray(qs, dtype=float)
+    q = np.asarray(qs, dtype=float)
+    prev_i, next_i, gamma, upper = _quantile_steps(xs.shape[1], q.tobytes()) if q.ndim == 1 else \
+        _quantile_steps.__wrapped__(xs.shape[1], q)
+    a = xs[:, prev_i].T
+    b = xs[:, next_i].T
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=upper)
+    last = xs[:, -1]
+    nan_rows = np.isnan(last)
+    if nan_rows.any():
+        out[:, nan_rows] = last[nan_rows]
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _quantile_steps(R: int, qs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`quantiles_of_sorted`'s order statistics and weights for rows of ``R``: NumPy's ``quantile`` steps (the
+    previous and next index of each virtual index, its fraction ``gamma`` and ``gamma >= 0.5``); kept per
+    ``R`` and quantiles (their float64 bytes), the same for every chunk. Read only."""
+    v = (R - 1) * (np.frombuffer(qs, dtype=float) if isinstance(qs, bytes) else qs)
     prev = np.floor(v)
     nxt = prev + 1
     edge = (v >= R - 1) | np.isnan(v)
@@ -178,15 +198,9 @@ def quantiles_of_sorted(xs: np.ndarray, qs) -> np.ndarray:
     nxt[v < 0] = 0
     prev_i, next_i = prev.astype(np.intp), nxt.astype(np.intp)
     gamma = (v - prev_i)[:, None]
-    a = xs[:, prev_i].T
-    b = xs[:, next_i].T
-    diff = b - a
-    out = a + diff * gamma
-    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
-    last = xs[:, -1]
-    nan_rows = np.isnan(last)
-    if nan_rows.any():
-        out[:, nan_rows] = last[nan_rows]
+    out = (prev_i, next_i, gamma, gamma >= 0.5)
+    for a in out:
+        a.flags.writeable = False
     return out
 
 

@@ -25,7 +25,7 @@ import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 
@@ -457,10 +457,12 @@ class RoleWorld:
     ti_share: np.ndarray | None = None
     quota: np.ndarray | None = None
     exit_month: np.ndarray | None = None
+    #: ``ramp_mean`` when the maker knows it (the same numbers), else None: computed from ``ramp``
+    known_ramp_mean: InitVar[np.ndarray | None] = None
 
-    def __post_init__(self):
-        # derived, so that dataclasses.replace(world, ramp=...) gets a fresh one
-        self.ramp_mean = sum_months(self.ramp) / MONTHS
+    def __post_init__(self, known_ramp_mean: np.ndarray | None = None):
+        # derived, so that dataclasses.replace(world, ramp=...) gets a fresh one (an InitVar is not carried over)
+        self.ramp_mean = sum_months(self.ramp) / MONTHS if known_ramp_mean is None else known_ramp_mean
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -500,8 +502,10 @@ def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], mark
     months = np.arange(MONTHS)
     ramp_curve = np.minimum(1.0, (months + 1.0) / role.ramp_months)
     # np.where(new_hire[..., None], ramp_curve, 1.0), as a gather of whole rows (no per-row broadcasting)
-    ramp = np.take(np.stack([np.ones(MONTHS), ramp_curve]), new_hire.view(np.uint8), axis=0, mode="clip",
-                   out=year_array((*new_hire.shape, MONTHS)))
+    rows = np.stack([np.ones(MONTHS), ramp_curve])
+    ramp = np.take(rows, new_hire.view(np.uint8), axis=0, mode="clip", out=year_array((*new_hire.shape, MONTHS)))
+    # each rep's mean ramp is its row's, the same adds (sum_months) on the same numbers: gathered, not summed again
+    ramp_mean = np.take(sum_months(rows) / MONTHS, new_hire.view(np.uint8), mode="clip")
     team = np.arange(role.headcount) // role.team_size
     return RoleWorld(
         name=name,
@@ -515,6 +519,7 @@ def role_world(scenario: Scenario, name: str, draws: dict[str, np.ndarray], mark
         market=market,
         team=team,
         n_teams=int(team[-1]) + 1,
+        known_ramp_mean=ramp_mean,
     )
 
 

@@ -149,6 +149,10 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
     """
     p = np.clip(p, 1e-12, 1 - 1e-12)
     shape = np.shape(u)
+    if compiled.enabled() and np.ndim(p) == 0 and np.shape(n) == shape and len(shape) > 1:
+        out = _binomial_rows(u, n, p, kmax)
+        if out is not None:
+            return out
     u = np.ravel(u)
     n = np.ravel(np.broadcast_to(n, shape))
     out = np.zeros(u.size)
@@ -183,6 +187,21 @@ def binomial_inv(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int)
         pmf = pmf * np.maximum(n - k, 0) / (k + 1) * p / (1 - p)
         cdf = cdf + pmf
     return out.reshape(shape)
+
+
+def _binomial_rows(u: np.ndarray, n: np.ndarray, p: np.float64, kmax: int) -> np.ndarray | None:
+    """:func:`binomial_inv` of one probability by the compiled kernel, trial by trial in place, with ``(1 - p)^n``
+    looked up in a table of ``(1 - p)^k`` for ``k = 0..kmax`` (NumPy's power of the same numbers: its result does not
+    depend on where in an array a number is). None where it does not apply: a count that is not a whole number up
+    to ``kmax``, or a ``(1 - p)^kmax`` the counts would take in logs."""
+    pmf0 = (1.0 - p) ** np.arange(kmax + 1, dtype=float)
+    if not pmf0.min() >= BINOMIAL_LOG_BELOW:
+        return None
+    T = u.shape[0]
+    out = year_array(u.shape)
+    ok = compiled.binomial_rows(np.reshape(u, (T, -1)), np.ascontiguousarray(n, dtype=float).reshape(T, -1), pmf0,
+                                float(p), kmax, out.reshape(T, -1))
+    return out if ok else None
 
 
 def _binomial_inv_logs(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
