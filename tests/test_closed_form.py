@@ -282,29 +282,35 @@ def test_production_means_match_the_quota_basis():
         assert se < 0.02 * E  # a sharp test
 
 
+def _assert_poisson_counts(name: str, group: str, role: dict, measure: str, lam: float) -> None:
+    """A role whose ``measure`` is Poisson(``lam`` x ability) a month, paid 1 per unit on a flat quota with no
+    market noise: per-unit pay has the Poisson mean 12 x ``lam`` per rep and revenue the flat quota's basis E."""
+    from simlib.model.production import expected_monthly_revenue
+
+    R = role["headcount"]
+    plan = {"roles": {group: {"quota": {"method": "flat"},
+                              "components": [{"name": "n", "measure": measure, "kind": "per_unit", "rate": 1}]}}}
+    scen = simlib.scenario_from_dict({
+        "name": name, "market": {"growth_mean": 0.0, "growth_sd": 0.0, "monthly_sd": 0.0},
+        "roles": {group: role}, "plans": {"current": plan}}, f"{name}.yaml")
+    s = simulate(scen, trials=40, rng=3).summary()
+    s = s[s.group == group].set_index("metric")
+    mean, se = s.at["incentive_cost", "mean"] / R, s.at["incentive_cost", "se"] / R
+    assert abs(mean - 12 * lam) < K_SE * se, f"{measure} {mean:.2f} ± {se:.2f} per rep, Poisson mean {12 * lam}"
+    E = float(expected_monthly_revenue(scen.roles[group], 0.0).sum())
+    rev, rse = s.at["revenue", "mean"] / R, s.at["revenue", "se"] / R
+    assert abs(rev - E) < K_SE * rse, f"revenue {rev:,.0f} ± {rse:,.0f} per rep, E = {E:,.0f}"
+
+
 def test_many_partners_opened_a_month_match_poisson():
     """Partners opened are Poisson(partners_per_month x ability) a month with no hidden truncation: at 8 a month
     (ability spread 0.3, so some reps open 20 or more), per-unit pay at 1 per partner has the Poisson mean 12 x 8
     per rep, and revenue its closed form E (the flat quota's basis). Found by `python -m benchmarks.closed_forms`:
     openings were cut at 10 a rep-month."""
-    from simlib.model.production import expected_monthly_revenue
-
-    R, lam = 80, 8.0
-    role = {"process": "channel", "headcount": R, "team_size": 10, "base_salary": 60000, "target_incentive": TI,
+    role = {"process": "channel", "headcount": 80, "team_size": 10, "base_salary": 60000, "target_incentive": TI,
             "ability_sd": 0.3, "territory_sd": 0.0, "new_hire_share": 0.0,
-            "production": {"partners_per_month": lam, "revenue_cv": 0.0, "partner_ramp_months": 2.0}}
-    plan = {"roles": {"ch": {"quota": {"method": "flat"},
-                             "components": [{"name": "p", "measure": "partners_opened", "kind": "per_unit", "rate": 1}]}}}
-    scen = simlib.scenario_from_dict({
-        "name": "many_partners", "market": {"growth_mean": 0.0, "growth_sd": 0.0, "monthly_sd": 0.0},
-        "roles": {"ch": role}, "plans": {"current": plan}}, "many_partners.yaml")
-    s = simulate(scen, trials=40, rng=3).summary()
-    s = s[s.group == "ch"].set_index("metric")
-    mean, se = s.at["incentive_cost", "mean"] / R, s.at["incentive_cost", "se"] / R
-    assert abs(mean - 12 * lam) < K_SE * se, f"partners opened {mean:.2f} ± {se:.2f} per rep, Poisson mean {12 * lam}"
-    E = float(expected_monthly_revenue(scen.roles["ch"], 0.0).sum())
-    rev, rse = s.at["revenue", "mean"] / R, s.at["revenue", "se"] / R
-    assert abs(rev - E) < K_SE * rse, f"revenue {rev:,.0f} ± {rse:,.0f} per rep, E = {E:,.0f}"
+            "production": {"partners_per_month": 8.0, "revenue_cv": 0.0, "partner_ramp_months": 2.0}}
+    _assert_poisson_counts("many_partners", "ch", role, "partners_opened", 8.0)
 
 
 def test_cancellations_of_many_deals_a_month_are_the_cancel_rate():
@@ -330,21 +336,7 @@ def test_many_deals_a_month_match_poisson():
     """Key-account deals are Poisson a month with no cap that bites: at 8 a month per-unit pay of 1 per deal has the
     Poisson mean 12 x 8 per rep, and revenue the flat quota's E. Found by `python -m benchmarks.closed_forms`: deals
     were cut at 12 a rep-month (1.6% of them at 8 a month)."""
-    from simlib.model.production import expected_monthly_revenue
-
-    R, lam = 80, 8.0
-    role = {"process": "key_account", "headcount": R, "team_size": 10, "base_salary": 90000, "target_incentive": TI,
+    role = {"process": "key_account", "headcount": 80, "team_size": 10, "base_salary": 90000, "target_incentive": TI,
             "ability_sd": 0.2, "territory_sd": 0.0, "new_hire_share": 0.0,
-            "production": {"deals_per_month": lam, "deal_size_mean": 50_000, "deal_size_sd_log": 0.0}}
-    plan = {"roles": {"ka": {"quota": {"method": "flat"},
-                             "components": [{"name": "d", "measure": "deals", "kind": "per_unit", "rate": 1}]}}}
-    scen = simlib.scenario_from_dict({
-        "name": "many_deals", "market": {"growth_mean": 0.0, "growth_sd": 0.0, "monthly_sd": 0.0},
-        "roles": {"ka": role}, "plans": {"current": plan}}, "many_deals.yaml")
-    s = simulate(scen, trials=40, rng=3).summary()
-    s = s[s.group == "ka"].set_index("metric")
-    mean, se = s.at["incentive_cost", "mean"] / R, s.at["incentive_cost", "se"] / R
-    assert abs(mean - 12 * lam) < K_SE * se, f"deals {mean:.2f} ± {se:.2f} per rep, Poisson mean {12 * lam}"
-    E = float(expected_monthly_revenue(scen.roles["ka"], 0.0).sum())
-    rev, rse = s.at["revenue", "mean"] / R, s.at["revenue", "se"] / R
-    assert abs(rev - E) < K_SE * rse, f"revenue {rev:,.0f} ± {rse:,.0f} per rep, E = {E:,.0f}"
+            "production": {"deals_per_month": 8.0, "deal_size_mean": 50_000, "deal_size_sd_log": 0.0}}
+    _assert_poisson_counts("many_deals", "ka", role, "deals", 8.0)
