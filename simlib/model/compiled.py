@@ -609,3 +609,30 @@ def sorted_ranks(x, order, xs, ranks):
                 for i in range(a, j):
                     ranks[t, order[t, i]] = mid
                 a = j
+
+
+@kernel
+def component_year_pay(vals, quota, share, target, by_quota, attain, scale, by_target, k, s, v, cap, pay,
+                       capped):
+    """:func:`simlib.model.plans.component_year_pay`: one component's year from its values per period, in one pass.
+
+    ``vals`` (N, P), P < 8: each period's target is ``quota[i] x share[p]``
+    (``by_quota``) or ``target``; the schedule's input is ``vals / max(target,
+    1e-12)`` (``attain``) or the values (units); its value times ``scale``, or
+    times the target (``by_target``: a commission), is the period's pay. The
+    periods' pay is added in turn into ``pay`` (N,), as
+    :func:`simlib.model.plans.sum_periods` adds fewer than 8, and a period
+    over the cap sets ``capped`` (N,) (kept where already set).
+    """
+    for i in range(vals.shape[0]):
+        acc = 0.0
+        hit = capped[i]
+        for p in range(vals.shape[1]):
+            t = quota[i] * share[p] if by_quota else target
+            x = vals[i, p] / (1e-12 if 1e-12 >= t else t) if attain else vals[i, p]
+            y, c = schedule_at(x, k, s, v, cap)
+            y = y * (t if by_target else scale)
+            acc = y if p == 0 else acc + y
+            hit = hit or c
+        pay[i] = acc
+        capped[i] = hit
