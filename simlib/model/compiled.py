@@ -636,3 +636,41 @@ def component_year_pay(vals, quota, share, target, by_quota, attain, scale, by_t
             hit = hit or c
         pay[i] = acc
         capped[i] = hit
+
+
+@kernel
+def component_ytd_pay(vals, quota, share, target, by_quota, attain, scale, by_target, score, k, s, v, cap,
+                      pay, capped):
+    """:func:`component_year_pay` of a year-to-date true-up (:func:`simlib.model.plans.component_pay`).
+
+    Period by period: the running sums of the values, targets and scales
+    (running means of values and targets for a ``score``; a per-unit
+    schedule's scale stays 1), the schedule at the year-to-date attainment
+    (or units) times the running scale is what is due so far, and the
+    period pays ``max(0, due - paid so far)``; the periods' pay is added in
+    turn into ``pay`` and a period over the cap sets ``capped``.
+    """
+    for i in range(vals.shape[0]):
+        cv = 0.0
+        ct = 0.0
+        cs = 0.0
+        so_far = 0.0
+        acc = 0.0
+        hit = capped[i]
+        for p in range(vals.shape[1]):
+            t = quota[i] * share[p] if by_quota else target
+            cv = vals[i, p] if p == 0 else cv + vals[i, p]
+            ct = t if p == 0 else ct + t
+            sp = t if by_target else scale
+            cs = sp if p == 0 else cs + sp
+            xv = cv / (p + 1.0) if score else cv
+            xt = ct / (p + 1.0) if score else ct
+            x = xv / (1e-12 if 1e-12 >= xt else xt) if attain else xv
+            y, c = schedule_at(x, k, s, v, cap)
+            due = y * (cs if attain else 1.0)
+            paid = maximum(0.0, due - so_far)
+            so_far = so_far + paid
+            acc = paid if p == 0 else acc + paid
+            hit = hit or c
+        pay[i] = acc
+        capped[i] = hit

@@ -781,12 +781,12 @@ def component_year_pay(c: Component, kind: str, vals: np.ndarray, quota: np.ndar
 
     The same numbers as ``sum_periods`` and ``any_period`` of :func:`component_pay`
     on :func:`_targets` and :func:`_scale`, element by element, without their
-    (T, R, P) temporaries: for the compiled pass, fewer than 8 periods, no
-    year-to-date true-up over several periods, one target incentive for the
-    role and ``share`` (P,) the same split of every rep's quota.
+    (T, R, P) temporaries (a year-to-date true-up over several periods by
+    its own kernel): for the compiled pass, fewer than 8 periods, one target
+    incentive for the role and ``share`` (P,) the same split of every rep's quota.
     """
     n = vals.shape[-1]
-    if vals.ndim != 3 or n >= 8 or vals.size < COMPILED_FROM or (c.ytd_true_up and n > 1) or np.ndim(TI) \
+    if vals.ndim != 3 or n >= 8 or vals.size < COMPILED_FROM or np.ndim(TI) \
             or share.shape != (n,) or quota.shape != vals.shape[:2] or not compiled.enabled():
         return None
     by_quota = c.target == "quota"
@@ -794,11 +794,14 @@ def component_year_pay(c: Component, kind: str, vals: np.ndarray, quota: np.ndar
     scale = c.weight * TI / n if c.kind == "curve" else 1.0
     k, slopes, values = schedule_segments(compile_component(c))
     pay, capped = np.empty(vals.shape[:2]), np.zeros(vals.shape[:2], dtype=bool)
-    compiled.component_year_pay(np.ascontiguousarray(vals, dtype=float).reshape(-1, n),
-                                np.ascontiguousarray(quota, dtype=float).reshape(-1),
-                                np.ascontiguousarray(share, dtype=float), float(target), by_quota,
-                                c.kind != "per_unit", float(scale), c.kind == "commission", k, slopes, values,
-                                float(compile_component(c).cap), pay.reshape(-1), capped.reshape(-1))
+    args = [np.ascontiguousarray(vals, dtype=float).reshape(-1, n), np.ascontiguousarray(quota, dtype=float).reshape(-1),
+            np.ascontiguousarray(share, dtype=float), float(target), by_quota, c.kind != "per_unit", float(scale),
+            c.kind == "commission"]
+    tail = (k, slopes, values, float(compile_component(c).cap), pay.reshape(-1), capped.reshape(-1))
+    if c.ytd_true_up and n > 1:
+        compiled.component_ytd_pay(*args, kind == "score", *tail)
+    else:
+        compiled.component_year_pay(*args, *tail)
     return pay, capped
 
 
