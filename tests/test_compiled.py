@@ -26,7 +26,15 @@ from simlib.model import compiled
 from simlib.model.metrics import GroupArrays, group_metrics, spearman_rows
 from simlib.model.paycurves import Schedule, evaluate
 from simlib.model.pipeline import worlds as pipeline_worlds
-from simlib.model.plans import any_period, component_pay, component_year_pay, month_sum, running_sum, sum_periods
+from simlib.model.plans import (
+    aggregate,
+    any_period,
+    component_pay,
+    component_year_pay,
+    month_sum,
+    running_sum,
+    sum_periods,
+)
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.model.production import binomial_inv, bounded_score, poisson_inv, run_year
 
@@ -323,6 +331,20 @@ def test_month_sums_are_numpys_sum_bit_for_bit(monkeypatch):
         in_turn += x[..., i]
     assert not np.array_equal(_bits(in_turn), _bits(month_sum(x)))
 
+
+
+def test_period_sums_are_numpys_sum_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 1, (40, 30, 12)) * np.exp(rng.normal(0, 8, (40, 30, 12)))
+    x.flat[:24] = _awkward(0, rng)[:12].tolist() * 2
+    strided = np.swapaxes(rng.normal(0, 1, (12, 40, 30)) * 1e10 + 1.0, 0, 2)  # not C-ordered
+    for a in (x, strided, x[::2]):
+        for period, n in (("quarter", 4), ("half", 2)):
+            for kind in ("flow", "score"):
+                on, off = _both(monkeypatch, lambda a=a, period=period, kind=kind: aggregate(a, period, kind))
+                assert on.shape == a.shape[:-1] + (n,) and np.array_equal(_bits(on), _bits(off)), (period, kind)
+                own = a.reshape(*a.shape[:-1], n, 12 // n).sum(axis=-1)  # NumPy adds fewer than 8 in turn
+                assert np.array_equal(_bits(on), _bits(own if kind == "flow" else own / (12 // n)))
 
 SCHEDULES = [
     Schedule(np.array([0.5, 1.0, 1.5]), np.array([0.2, 1.0, 2.1]), np.array([1.6, 2.2, 0.7]), cap=2.5),  # jump, cap

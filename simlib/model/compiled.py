@@ -674,3 +674,23 @@ def component_ytd_pay(vals, quota, share, target, by_quota, attain, scale, by_ta
             hit = hit or c
         pay[i] = acc
         capped[i] = hit
+
+
+@kernel
+def period_sums(x, m, out):
+    """:func:`simlib.model.plans.aggregate`'s sums of ``m`` < 8 months, rows of ``x`` (N, 12) into ``out`` (N, 12 / m).
+
+    Each period's months added in turn, as :func:`simlib.model.plans.sum_periods` adds fewer than 8.
+    """
+    if m == 3:  # quarters: the adds unrolled
+        for i in range(x.shape[0]):
+            for p in range(4):
+                out[i, p] = (x[i, 3 * p] + x[i, 3 * p + 1]) + x[i, 3 * p + 2]
+        return
+    for i in range(x.shape[0]):
+        for p in range(out.shape[1]):
+            j = p * m
+            s = x[i, j] + x[i, j + 1]
+            for d in range(2, m):
+                s = s + x[i, j + d]
+            out[i, p] = s

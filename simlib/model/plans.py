@@ -183,6 +183,11 @@ def aggregate(x: np.ndarray, period: str, kind: str) -> np.ndarray:
     """Monthly (..., 12) to per-period (..., P): flows summed, scores averaged."""
     n = PERIODS[period]
     m = MONTHS // n
+    if 1 < m < 8 and x.shape[-1] == MONTHS and x.size >= COMPILED_FROM and x.dtype == np.float64 \
+            and compiled.enabled():  # the same adds in turn, in one pass over the months
+        s = np.empty((*x.shape[:-1], n))
+        compiled.period_sums(np.ascontiguousarray(x).reshape(-1, MONTHS), m, s.reshape(-1, n))
+        return s if kind == "flow" else s / m
     y = x.reshape(*x.shape[:-1], n, m)
     # months added as NumPy's sum adds them (tests/test_fast_paths.py), without its per-row overhead
     s = sum_periods(y)
