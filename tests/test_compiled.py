@@ -26,7 +26,15 @@ from simlib.model import compiled
 from simlib.model.metrics import GroupArrays, group_metrics, spearman_rows
 from simlib.model.paycurves import Schedule, evaluate
 from simlib.model.pipeline import worlds as pipeline_worlds
-from simlib.model.plans import component_pay, month_sum, running_sum
+from simlib.model.plans import (
+    aggregate,
+    any_period,
+    component_pay,
+    component_year_pay,
+    month_sum,
+    running_sum,
+    sum_periods,
+)
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.model.production import binomial_inv, bounded_score, poisson_inv, run_year
 
@@ -324,6 +332,20 @@ def test_month_sums_are_numpys_sum_bit_for_bit(monkeypatch):
     assert not np.array_equal(_bits(in_turn), _bits(month_sum(x)))
 
 
+
+def test_period_sums_are_numpys_sum_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 1, (40, 30, 12)) * np.exp(rng.normal(0, 8, (40, 30, 12)))
+    x.flat[:24] = _awkward(0, rng)[:12].tolist() * 2
+    strided = np.swapaxes(rng.normal(0, 1, (12, 40, 30)) * 1e10 + 1.0, 0, 2)  # not C-ordered
+    for a in (x, strided, x[::2]):
+        for period, n in (("quarter", 4), ("half", 2)):
+            for kind in ("flow", "score"):
+                on, off = _both(monkeypatch, lambda a=a, period=period, kind=kind: aggregate(a, period, kind))
+                assert on.shape == a.shape[:-1] + (n,) and np.array_equal(_bits(on), _bits(off)), (period, kind)
+                own = a.reshape(*a.shape[:-1], n, 12 // n).sum(axis=-1)  # NumPy adds fewer than 8 in turn
+                assert np.array_equal(_bits(on), _bits(own if kind == "flow" else own / (12 // n)))
+
 SCHEDULES = [
     Schedule(np.array([0.5, 1.0, 1.5]), np.array([0.2, 1.0, 2.1]), np.array([1.6, 2.2, 0.7]), cap=2.5),  # jump, cap
     Schedule(np.array([0.0]), np.array([0.0]), np.array([7.3])),  # per unit, uncapped
@@ -373,6 +395,45 @@ def test_component_pay_is_the_numpy_path_bit_for_bit(monkeypatch):
         for kind in ("flow", "score"):
             (p1, c1), (p0, c0) = _both(monkeypatch, lambda c=c, kind=kind: component_pay(c, values, targets, scale, kind))
             assert np.array_equal(_bits(p1), _bits(p0)) and np.array_equal(c1, c0), (c.name, kind)
+
+
+def _year_of_steps(c, kind, values, quota, share, TI, level):
+    """A component's year on the NumPy steps: targets, scale, :func:`component_pay`, then the periods' sums."""
+    n = values.shape[-1]
+    if c.target == "quota":
+        tgt = quota[..., None] * share
+    else:
+        tgt = np.full(values.shape, level * float(c.target) / n if kind == "flow" else float(c.target))
+    scale = np.full(values.shape, c.weight * TI / n) if c.kind == "curve" else tgt if c.kind == "commission" \
+        else np.ones(values.shape)
+    per, capped = component_pay(c, values, tgt, scale, kind)
+    return sum_periods(per), any_period(capped)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NaN inputs, both ways
+def test_a_components_year_in_one_kernel_is_the_numpy_steps_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(6)
+    quota = rng.uniform(0.5e5, 1.5e5, (30, 9))
+    quota.flat[:3] = [0.0, np.nan, 1e-13]  # no quota, a NaN, under the floor of 1e-12
+    comps = _components()
+    comps += [c.model_copy(update={"ytd_true_up": True}) for c in comps if not c.ytd_true_up]  # every kind trued up
+    true_ups = 0
+    for n in (1, 2, 4):
+        values = np.abs(_pay_inputs(rng, (30, 9, n))) * 1e5 / n
+        share = rng.uniform(0.5, 1.5, n)
+        share /= share.sum()
+        for c in comps:
+            for kind in ("flow", "score"):
+                args = (c, kind, values, quota, share, 52000.0, 1.1)
+                monkeypatch.setenv(compiled.ENV, "0")
+                assert component_year_pay(*args) is None  # the NumPy path takes the steps
+                pay0, cap0 = _year_of_steps(*args)
+                monkeypatch.setenv(compiled.ENV, "1")
+                got = component_year_pay(*args)
+                true_ups += c.ytd_true_up and n > 1  # a true-up over periods: its own kernel
+                assert np.array_equal(_bits(got[0]), _bits(pay0)) and np.array_equal(got[1], cap0), (c.name, kind, n)
+    assert true_ups > 20
+    monkeypatch.delenv(compiled.ENV)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # infinities and NaN, both ways

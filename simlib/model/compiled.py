@@ -609,3 +609,88 @@ def sorted_ranks(x, order, xs, ranks):
                 for i in range(a, j):
                     ranks[t, order[t, i]] = mid
                 a = j
+
+
+@kernel
+def component_year_pay(vals, quota, share, target, by_quota, attain, scale, by_target, k, s, v, cap, pay,
+                       capped):
+    """:func:`simlib.model.plans.component_year_pay`: one component's year from its values per period, in one pass.
+
+    ``vals`` (N, P), P < 8: each period's target is ``quota[i] x share[p]``
+    (``by_quota``) or ``target``; the schedule's input is ``vals / max(target,
+    1e-12)`` (``attain``) or the values (units); its value times ``scale``, or
+    times the target (``by_target``: a commission), is the period's pay. The
+    periods' pay is added in turn into ``pay`` (N,), as
+    :func:`simlib.model.plans.sum_periods` adds fewer than 8, and a period
+    over the cap sets ``capped`` (N,) (kept where already set).
+    """
+    for i in range(vals.shape[0]):
+        acc = 0.0
+        hit = capped[i]
+        for p in range(vals.shape[1]):
+            t = quota[i] * share[p] if by_quota else target
+            x = vals[i, p] / (1e-12 if 1e-12 >= t else t) if attain else vals[i, p]
+            y, c = schedule_at(x, k, s, v, cap)
+            y = y * (t if by_target else scale)
+            acc = y if p == 0 else acc + y
+            hit = hit or c
+        pay[i] = acc
+        capped[i] = hit
+
+
+@kernel
+def component_ytd_pay(vals, quota, share, target, by_quota, attain, scale, by_target, score, k, s, v, cap,
+                      pay, capped):
+    """:func:`component_year_pay` of a year-to-date true-up (:func:`simlib.model.plans.component_pay`).
+
+    Period by period: the running sums of the values, targets and scales
+    (running means of values and targets for a ``score``; a per-unit
+    schedule's scale stays 1), the schedule at the year-to-date attainment
+    (or units) times the running scale is what is due so far, and the
+    period pays ``max(0, due - paid so far)``; the periods' pay is added in
+    turn into ``pay`` and a period over the cap sets ``capped``.
+    """
+    for i in range(vals.shape[0]):
+        cv = 0.0
+        ct = 0.0
+        cs = 0.0
+        so_far = 0.0
+        acc = 0.0
+        hit = capped[i]
+        for p in range(vals.shape[1]):
+            t = quota[i] * share[p] if by_quota else target
+            cv = vals[i, p] if p == 0 else cv + vals[i, p]
+            ct = t if p == 0 else ct + t
+            sp = t if by_target else scale
+            cs = sp if p == 0 else cs + sp
+            xv = cv / (p + 1.0) if score else cv
+            xt = ct / (p + 1.0) if score else ct
+            x = xv / (1e-12 if 1e-12 >= xt else xt) if attain else xv
+            y, c = schedule_at(x, k, s, v, cap)
+            due = y * (cs if attain else 1.0)
+            paid = maximum(0.0, due - so_far)
+            so_far = so_far + paid
+            acc = paid if p == 0 else acc + paid
+            hit = hit or c
+        pay[i] = acc
+        capped[i] = hit
+
+
+@kernel
+def period_sums(x, m, out):
+    """:func:`simlib.model.plans.aggregate`'s sums of ``m`` < 8 months, rows of ``x`` (N, 12) into ``out`` (N, 12 / m).
+
+    Each period's months added in turn, as :func:`simlib.model.plans.sum_periods` adds fewer than 8.
+    """
+    if m == 3:  # quarters: the adds unrolled
+        for i in range(x.shape[0]):
+            for p in range(4):
+                out[i, p] = (x[i, 3 * p] + x[i, 3 * p + 1]) + x[i, 3 * p + 2]
+        return
+    for i in range(x.shape[0]):
+        for p in range(out.shape[1]):
+            j = p * m
+            s = x[i, j] + x[i, j + 1]
+            for d in range(2, m):
+                s = s + x[i, j + d]
+            out[i, p] = s

@@ -183,6 +183,11 @@ def aggregate(x: np.ndarray, period: str, kind: str) -> np.ndarray:
     """Monthly (..., 12) to per-period (..., P): flows summed, scores averaged."""
     n = PERIODS[period]
     m = MONTHS // n
+    if 1 < m < 8 and x.shape[-1] == MONTHS and x.size >= COMPILED_FROM and x.dtype == np.float64 \
+            and compiled.enabled():  # the same adds in turn, in one pass over the months
+        s = np.empty((*x.shape[:-1], n))
+        compiled.period_sums(np.ascontiguousarray(x).reshape(-1, MONTHS), m, s.reshape(-1, n))
+        return s if kind == "flow" else s / m
     y = x.reshape(*x.shape[:-1], n, m)
     # months added as NumPy's sum adds them (tests/test_fast_paths.py), without its per-row overhead
     s = sum_periods(y)
@@ -774,6 +779,37 @@ def _attainment_pay_compiled(sched, values: np.ndarray, targets: np.ndarray,
     return out, capped
 
 
+def component_year_pay(c: Component, kind: str, vals: np.ndarray, quota: np.ndarray, share: np.ndarray,
+                       TI: float | np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """A component's year (T, R) and whether some period hit its cap, by one compiled kernel; None where it
+    does not apply (the NumPy steps of :func:`_components_pay` then run).
+
+    The same numbers as ``sum_periods`` and ``any_period`` of :func:`component_pay`
+    on :func:`_targets` and :func:`_scale`, element by element, without their
+    (T, R, P) temporaries (a year-to-date true-up over several periods by
+    its own kernel): for the compiled pass, fewer than 8 periods, one target
+    incentive for the role and ``share`` (P,) the same split of every rep's quota.
+    """
+    n = vals.shape[-1]
+    if vals.ndim != 3 or n >= 8 or vals.size < COMPILED_FROM or np.ndim(TI) \
+            or share.shape != (n,) or quota.shape != vals.shape[:2] or not compiled.enabled():
+        return None
+    by_quota = c.target == "quota"
+    target = 0.0 if by_quota else level * float(c.target) / n if kind == "flow" else float(c.target)
+    scale = c.weight * TI / n if c.kind == "curve" else 1.0
+    k, slopes, values = schedule_segments(compile_component(c))
+    pay, capped = np.empty(vals.shape[:2]), np.zeros(vals.shape[:2], dtype=bool)
+    args = [np.ascontiguousarray(vals, dtype=float).reshape(-1, n), np.ascontiguousarray(quota, dtype=float).reshape(-1),
+            np.ascontiguousarray(share, dtype=float), float(target), by_quota, c.kind != "per_unit", float(scale),
+            c.kind == "commission"]
+    tail = (k, slopes, values, float(compile_component(c).cap), pay.reshape(-1), capped.reshape(-1))
+    if c.ytd_true_up and n > 1:
+        compiled.component_ytd_pay(*args, kind == "score", *tail)
+    else:
+        compiled.component_year_pay(*args, *tail)
+    return pay, capped
+
+
 def _scale(c: Component, TI: float | np.ndarray, targets: np.ndarray) -> np.ndarray:
     n = targets.shape[-1]
     if c.kind == "curve":
@@ -986,6 +1022,12 @@ def _components_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str
         kind = kinds[c.measure]
         vals = agg(c.measure, c.period, kind)
         share = aggregate(prof / prof.sum(axis=-1, keepdims=True), c.period, "flow")
+        fused = None if w_team > 0 or periods is not None or inforce is not None else \
+            component_year_pay(c, kind, vals, quota, share, TI, rp.quota.level)
+        if fused is not None:  # the steps below in one kernel, the same numbers
+            comps[c.name] = fused[0]
+            capped_any |= fused[1]
+            continue
         tgt = _targets(c.target, kind, c.period, quota, share, rp.quota.level, (T, R))
         f = None if inforce is None else in_force_fraction(inforce, c.period)
         if f is not None and c.target != "quota" and kind == "flow":
