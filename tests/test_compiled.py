@@ -24,6 +24,7 @@ from simlib.engine.core import role_outcomes
 from simlib.engine.years import run_years
 from simlib.model import compiled
 from simlib.model.metrics import GroupArrays, group_metrics, spearman_rows
+from simlib.model.metrics import _shares as metrics_shares
 from simlib.model.paycurves import Schedule, evaluate
 from simlib.model.pipeline import worlds as pipeline_worlds
 from simlib.model.plans import component_pay, month_sum, running_sum
@@ -397,6 +398,28 @@ def test_ranks_and_sorted_rows_are_the_numpy_path(monkeypatch):
         assert on.keys() == off.keys()
         for k in on:
             assert np.array_equal(_bits(on[k]), _bits(off[k])), k
+
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_spearman_and_shares_are_the_numpy_path(monkeypatch):
+    """Spearman from ranks (``spearman_of_ranks``, integer sums) and the shares at quota, at 120% and capped
+    (``row_shares``), both ways: wide rows without ties, rows of ties, constant rows (NaN), attainment exactly
+    on 1.0 and 1.2, NaN and infinities, and a capped array that is a strided view."""
+    rng = np.random.default_rng(11)
+    for T, R in ((7, 1000), (60, 9)):
+        att = rng.normal(1.0, 0.3, (T, R))
+        att[0, :6] = [1.0, 1.2, np.nextafter(1.2, 0.0), np.nan, np.inf, -np.inf]
+        att[1] = 1.2  # constant: Spearman NaN, everyone at 120%
+        att[2] = np.round(att[2], 1)  # ties
+        inc = np.where(att > 1.0, rng.gamma(2.0, 1e4, (T, R)), 0.0)
+        capped = np.asfortranarray(att > 1.3)[:, ::-1]
+        shuffled = rng.permuted(att, axis=1)
+        for fn, args in ((spearman_rows, (att, inc)), (spearman_rows, (shuffled, att)), (metrics_shares, (att, capped))):
+            on, off = _both(monkeypatch, lambda fn=fn, args=args: np.asarray(fn(*args)))
+            assert on.shape == off.shape and np.array_equal(_bits(on), _bits(off)), (T, R)
+        assert np.isnan(spearman_rows(att, inc)[1])
+        np.testing.assert_array_equal(metrics_shares(att, capped)[1][1], 1.0)
 
 
 # -- fallbacks and start-up ---------------------------------------------------------------------------------------

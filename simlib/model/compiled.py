@@ -609,3 +609,54 @@ def sorted_ranks(x, order, xs, ranks):
                 for i in range(a, j):
                     ranks[t, order[t, i]] = mid
                 a = j
+
+
+@kernel
+def spearman_of_ranks(ra, rb, out):
+    """:func:`simlib.model.metrics._spearman_of_ranks` of average ranks ``ra``, ``rb`` (T, R) from ``_sort_rank``, into
+    ``out`` (T,).
+
+    Every number on the way is exact whatever the order of the sums: ranks
+    are half-integers summing to ``R (R - 1) / 2``, so each row's mean is
+    ``(R - 1) / 2`` exactly, centred ranks are half-integers and their
+    products quarter-integers, whose sums stay far below 2**53 for
+    ``R < 2**16`` (the caller's bound). They are summed as integers (twice
+    the centred ranks), which the compiler vectorises; the product of the
+    two sums of squares, its square root and the quotient are one rounding
+    each, as in NumPy. So the result is NumPy's to the last bit.
+    """
+    T, R = ra.shape
+    c = R - 1  # twice the mean rank
+    for t in range(T):
+        aa = 0
+        bb = 0
+        ab = 0
+        for j in range(R):
+            a = np.int64(2.0 * ra[t, j]) - c
+            b = np.int64(2.0 * rb[t, j]) - c
+            aa += a * a
+            bb += b * b
+            ab += a * b
+        den = math.sqrt((aa * 0.25) * (bb * 0.25))
+        out[t] = (ab * 0.25) / den if den > 0 else math.nan
+
+
+@kernel
+def row_shares(attainment, capped, out):
+    """The shares of :func:`simlib.model.metrics.group_metrics` per row of (T, R): reps with ``attainment >= 1.0``,
+    ``>= 1.2`` (NaN neither) and ``capped``, into ``out`` (3, T); counts are exact, so ``count / R`` is NumPy's
+    ``mean`` of the booleans to the last bit."""
+    T, R = attainment.shape
+    for t in range(T):
+        n100 = 0
+        n120 = 0
+        nc = 0
+        for j in range(R):
+            a = attainment[t, j]
+            n100 += 1 if a >= 1.0 else 0
+            n120 += 1 if a >= 1.2 else 0
+            nc += 1 if capped[t, j] else 0
+        out[0, t] = n100 / R
+        out[1, t] = n120 / R
+        out[2, t] = nc / R
+

@@ -242,7 +242,22 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return _sort_rank(x)[1]
 
 
+def _shares(attainment: np.ndarray, capped: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row (T,): the shares of reps with attainment >= 100% and >= 120%, and of reps capped."""
+    if (attainment.size >= 256 and attainment.dtype == np.float64 and capped.dtype == np.bool_
+            and capped.shape == attainment.shape and compiled.enabled()):
+        out = np.empty((3, attainment.shape[0]))
+        compiled.row_shares(attainment, capped, out)
+        return out[0], out[1], out[2]
+    return (attainment >= 1.0).mean(axis=1), (attainment >= 1.2).mean(axis=1), capped.mean(axis=1)
+
+
 def _spearman_of_ranks(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    """Spearman correlation per row of average ranks (T, R) from :func:`_sort_rank`; NaN when either is constant."""
+    if ra.size >= 256 and ra.shape[1] < 2**16 and compiled.enabled():  # exact sums: the same numbers, one pass
+        out = np.empty(ra.shape[0])
+        compiled.spearman_of_ranks(ra, rb, out)
+        return out
     ra = ra - ra.mean(axis=1, keepdims=True)
     rb = rb - rb.mean(axis=1, keepdims=True)
     den = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
@@ -409,6 +424,7 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
     att_q = quantiles_of_sorted(att_sorted, [0.1, 0.5, 0.9])
     pay_q = _payout_quantiles(incentive, inc_sorted, target_incentive)
     gini = _pay_gini(incentive, inc_sorted, base)
+    shares = _shares(attainment, capped)
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(rev > 0, tc / np.where(rev > 0, rev, 1.0), np.nan)
     out = {
@@ -419,15 +435,15 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
         "total_comp": tc,
         "comp_cost_of_sales": cos,
         "profit": gp - tc,
-        "share_at_quota": (attainment >= 1.0).mean(axis=1),
-        "share_120": (attainment >= 1.2).mean(axis=1),
+        "share_at_quota": shares[0],
+        "share_120": shares[1],
         "attainment_p10": att_q[0],
         "attainment_p50": att_q[1],
         "attainment_p90": att_q[2],
         "payout_p10": pay_q[0],
         "payout_p50": pay_q[1],
         "leverage": pay_q[2],
-        "share_capped": capped.mean(axis=1),
+        "share_capped": shares[2],
         "pay_performance_corr": _spearman_of_ranks(att_rank, inc_rank),
         "gini_pay": gini,
         "recognition_value": recognition.sum(axis=1),
