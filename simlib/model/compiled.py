@@ -660,3 +660,66 @@ def row_shares(attainment, capped, out):
         out[1, t] = n120 / R
         out[2, t] = nc / R
 
+
+
+@kernel
+def rank_keys(u, b, keys):
+    """Sort keys of float64 rows given as their bits ``u`` (T, R): each value's bits made to order as the value
+    (``-0.0`` just below ``+0.0``), their low ``b`` bits replaced by its column (``R <= 2**b``).
+
+    ``np.sort`` of the keys (a fast sort of integers, not an argsort) then
+    gives each row's columns in order of value up to the dropped bits;
+    :func:`keyed_sorted_ranks` finishes the order. For rows without NaN.
+    """
+    T, R = u.shape
+    sign = np.uint64(1) << np.uint64(63)
+    bb = np.uint64(b)
+    for t in range(T):
+        for j in range(R):
+            v = u[t, j]
+            k = ~v if (v & sign) != np.uint64(0) else v | sign
+            keys[t, j] = ((k >> bb) << bb) | np.uint64(j)
+
+
+@kernel
+def keyed_sorted_ranks(x, keys, b, order, xs, ranks, mixed_zeros):
+    """:func:`sorted_ranks` from :func:`rank_keys`' keys sorted along each row: the columns ``order`` (T, R) in order
+    of value (neighbours whose keys differ only in the dropped bits put in order of value by insertion, equal
+    values by column), the sorted rows ``xs`` and the average ranks. The sorted values are those of any argsort
+    of the row, bit for bit, except where a row has both ``+0.0`` and ``-0.0``, flagged in ``mixed_zeros`` (T,)
+    for the caller to sort as NumPy does; the ranks are the same in every row.
+    """
+    T, R = x.shape
+    bb = np.uint64(b)
+    mask = (np.uint64(1) << bb) - np.uint64(1)
+    for t in range(T):
+        for j in range(R):
+            order[t, j] = np.int64(keys[t, j] & mask)
+        for j in range(1, R):
+            hi = keys[t, j] >> bb
+            if hi == (keys[t, j - 1] >> bb):
+                o = order[t, j]
+                v = x[t, o]
+                i = j
+                while i > 0 and (keys[t, i - 1] >> bb) == hi and x[t, order[t, i - 1]] > v:
+                    order[t, i] = order[t, i - 1]
+                    i -= 1
+                order[t, i] = o
+        pos = False
+        neg = False
+        for j in range(R):
+            v = x[t, order[t, j]]
+            xs[t, j] = v
+            if v == 0.0:
+                if math.copysign(1.0, v) < 0:
+                    neg = True
+                else:
+                    pos = True
+        mixed_zeros[t] = pos and neg
+        a = 0
+        for j in range(1, R + 1):
+            if j == R or xs[t, j] != xs[t, j - 1]:
+                mid = (a + (j - 1)) / 2.0
+                for i in range(a, j):
+                    ranks[t, order[t, i]] = mid
+                a = j

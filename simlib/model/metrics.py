@@ -207,9 +207,12 @@ def _quantile_steps(R: int, qs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 def _sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows sorted along axis 1 and their average ranks (ties get their mean rank), from one argsort."""
     T, R = x.shape
+    nan = np.isnan(x).any()
+    if not nan and x.size >= 256 and x.dtype == np.float64 and R <= 2**16 and compiled.enabled():
+        return _keyed_sort_rank(x)
     # ties all get the same mean rank, so the order within a tie does not matter and the
     # faster unstable sort gives the same ranks; NaNs (each its own group) keep the stable order
-    order = np.argsort(x, axis=1, kind="stable" if np.isnan(x).any() else "quicksort")
+    order = np.argsort(x, axis=1, kind="stable" if nan else "quicksort")
     if x.size >= 256 and x.dtype == np.float64 and compiled.enabled():  # the gather and the ranks in one pass
         xs, ranks = np.empty((T, R)), np.empty((T, R))
         compiled.sorted_ranks(x, order, xs, ranks)
@@ -235,6 +238,27 @@ def _sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mid = (starts + ends) / 2.0
     out[flat] = mid[np.cumsum(nf) - 1].reshape(T, R) - off
     return xs, out.reshape(T, R)
+
+
+def _keyed_sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_sort_rank` of rows without NaN, compiled: ``np.sort`` of integer keys (value bits, the row's column in
+    the low bits: ``compiled.rank_keys``) instead of an argsort, several times faster; the same sorted rows and
+    ranks. A row with both signed zeros, whose sorted zeros' signs follow the argsort, is argsorted as before."""
+    T, R = x.shape
+    b = max(1, (R - 1).bit_length())
+    keys = np.empty((T, R), dtype=np.uint64)
+    compiled.rank_keys(np.ascontiguousarray(x).view(np.uint64), b, keys)
+    keys.sort(axis=1)
+    order = np.empty((T, R), dtype=np.intp)
+    xs, ranks, mixed = np.empty((T, R)), np.empty((T, R)), np.empty(T, dtype=bool)
+    compiled.keyed_sorted_ranks(x, keys, b, order, xs, ranks, mixed)
+    if mixed.any():
+        rows = np.flatnonzero(mixed)
+        sub = x[rows]
+        xs_m, ranks_m = np.empty(sub.shape), np.empty(sub.shape)
+        compiled.sorted_ranks(sub, np.argsort(sub, axis=1, kind="quicksort"), xs_m, ranks_m)
+        xs[rows], ranks[rows] = xs_m, ranks_m
+    return xs, ranks
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
