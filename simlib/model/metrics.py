@@ -522,9 +522,13 @@ def _payout_quantiles(incentive: np.ndarray, inc_sorted: np.ndarray, target_ince
         if ti0 > 0:
             return quantiles_of_sorted(inc_sorted / ti0, [0.1, 0.5, 0.9])
         return np.full((3, incentive.shape[0]), np.nan)
-    ti = np.broadcast_to(target_incentive, incentive.shape)
-    multiple = np.where(ti > 0, incentive / np.where(ti > 0, ti, 1.0), np.nan)
-    return quantiles_along_reps(multiple, [0.1, 0.5, 0.9])
+    target_incentive = np.asarray(target_incentive)
+    pos = target_incentive > 0  # per rep (R,) or (T, R): broadcast against incentive, not expanded first
+    if pos.all():
+        multiple = incentive / target_incentive
+    else:
+        multiple = np.where(pos, incentive / np.where(pos, target_incentive, 1.0), np.nan)
+    return quantiles_along_reps(np.broadcast_to(multiple, incentive.shape), [0.1, 0.5, 0.9])
 
 
 def _pay_gini(incentive: np.ndarray, inc_sorted: np.ndarray, base: np.ndarray) -> np.ndarray:
