@@ -24,6 +24,8 @@ from simlib.engine.core import role_outcomes
 from simlib.engine.years import run_years
 from simlib.model import compiled
 from simlib.model.metrics import GroupArrays, group_metrics, spearman_rows
+from simlib.model.metrics import _shares as metrics_shares
+from simlib.model.metrics import _sort_rank as sort_rank
 from simlib.model.paycurves import Schedule, evaluate
 from simlib.model.pipeline import worlds as pipeline_worlds
 from simlib.model.plans import (
@@ -458,6 +460,60 @@ def test_ranks_and_sorted_rows_are_the_numpy_path(monkeypatch):
         assert on.keys() == off.keys()
         for k in on:
             assert np.array_equal(_bits(on[k]), _bits(off[k])), k
+
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_spearman_and_shares_are_the_numpy_path(monkeypatch):
+    """Spearman from ranks (``spearman_of_ranks``, integer sums) and the shares at quota, at 120% and capped
+    (``row_shares``), both ways: wide rows without ties, rows of ties, constant rows (NaN), attainment exactly
+    on 1.0 and 1.2, NaN and infinities, and a capped array that is a strided view."""
+    rng = np.random.default_rng(11)
+    for T, R in ((7, 1000), (60, 9)):
+        att = rng.normal(1.0, 0.3, (T, R))
+        att[0, :6] = [1.0, 1.2, np.nextafter(1.2, 0.0), np.nan, np.inf, -np.inf]
+        att[1] = 1.2  # constant: Spearman NaN, everyone at 120%
+        att[2] = np.round(att[2], 1)  # ties
+        inc = np.where(att > 1.0, rng.gamma(2.0, 1e4, (T, R)), 0.0)
+        capped = np.asfortranarray(att > 1.3)[:, ::-1]
+        shuffled = rng.permuted(att, axis=1)
+        for fn, args in ((spearman_rows, (att, inc)), (spearman_rows, (shuffled, att)), (metrics_shares, (att, capped))):
+            on, off = _both(monkeypatch, lambda fn=fn, args=args: np.asarray(fn(*args)))
+            assert on.shape == off.shape and np.array_equal(_bits(on), _bits(off)), (T, R)
+        assert np.isnan(spearman_rows(att, inc)[1])
+        np.testing.assert_array_equal(metrics_shares(att, capped)[1][1], 1.0)
+
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_keyed_sort_gives_the_argsorts_rows_and_ranks(monkeypatch):
+    """Rows sorted by integer keys (``rank_keys``, ``keyed_sorted_ranks``) against the NumPy argsort: neighbours
+    that differ only in the low bits the keys drop (put in order afterwards), negatives and infinities, signed
+    zeros apart and mixed in one row (sorted as the argsort does), ties, and rows wider than 256 reps."""
+    rng = np.random.default_rng(12)
+    for T, R in ((30, 300), (50, 17)):
+        att = rng.normal(1.0, 0.5, (T, R))
+        base = att[0, 0]
+        att[0, :7] = [np.nextafter(np.nextafter(base, 9), 9), np.nextafter(base, 9), -np.inf, np.inf,
+                      np.nextafter(-2.0, -9), -2.0, base]  # three neighbours in falling order
+        att[1, :4] = [0.0, -0.0, 0.0, -0.0]  # mixed signed zeros
+        att[2, :3] = [-0.0, -0.0, 1e-300]  # negative zeros only
+        att[3] = np.round(att[3], 1)  # ties
+        inc = np.maximum(0.0, np.round(rng.normal(2e4, 2e4, (T, R)), -3))
+        inc[4, ::2] = -0.0
+        g = GroupArrays(revenue=np.abs(att) * 1e6, margin=np.full(R, 0.4), incentive=inc, base=np.full(R, 6e4),
+                        target_incentive=np.full(R, 2e4), attainment=att, capped=att > 1.4,
+                        recognition=np.zeros((T, R)))
+        on, off = _both(monkeypatch, lambda g=g: group_metrics(g))
+        for k in on:
+            assert np.array_equal(_bits(on[k]), _bits(off[k])), (R, k)
+        for a, b in ((att, inc), (inc, att[::-1])):
+            on, off = _both(monkeypatch, lambda a=a, b=b: spearman_rows(a, b))
+            assert np.array_equal(_bits(on), _bits(off)), R
+        for x in (inc, att):
+            (xs1, r1), (xs0, r0) = _both(monkeypatch, lambda x=x: sort_rank(x))
+            assert np.array_equal(_bits(xs1), _bits(xs0)) and np.array_equal(r1, r0), R
+        assert np.array_equal(xs1[0], np.sort(att[0])) and r1[0, 0] == r1[0, 1] + 1 == r1[0, 6] + 2  # ranked apart
 
 
 # -- fallbacks and start-up ---------------------------------------------------------------------------------------

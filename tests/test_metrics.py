@@ -179,3 +179,8 @@ def test_payout_multiples_undefined_without_target_incentive():
     assert np.isnan(m["leverage"][0]) and np.isnan(m["payout_p50"][0]) and np.isnan(m["payout_p10"][0])
     m = group_metrics(group(np.array([100.0, 100.0, 100.0])))
     assert m["payout_p50"][0] == 2.0
+    # roles pooled: target incentive per rep, each rep's multiple on its own target (NaN with a zero target among them)
+    m = group_metrics(group(np.array([50.0, 400.0, 100.0])))
+    assert m["payout_p50"][0] == 2.0 and m["payout_p10"][0] == pytest.approx(np.quantile([2.0, 0.5, 3.0], 0.1))
+    m = group_metrics(group(np.array([50.0, 0.0, 100.0])))
+    assert np.isnan(m["payout_p50"][0])

@@ -694,3 +694,117 @@ def period_sums(x, m, out):
             for d in range(2, m):
                 s = s + x[i, j + d]
             out[i, p] = s
+
+
+@kernel
+def spearman_of_ranks(ra, rb, out):
+    """:func:`simlib.model.metrics._spearman_of_ranks` of average ranks ``ra``, ``rb`` (T, R) from ``_sort_rank``, into
+    ``out`` (T,).
+
+    Every number on the way is exact whatever the order of the sums: ranks
+    are half-integers summing to ``R (R - 1) / 2``, so each row's mean is
+    ``(R - 1) / 2`` exactly, centred ranks are half-integers and their
+    products quarter-integers, whose sums stay far below 2**53 for
+    ``R < 2**16`` (the caller's bound). They are summed as integers (twice
+    the centred ranks), which the compiler vectorises; the product of the
+    two sums of squares, its square root and the quotient are one rounding
+    each, as in NumPy. So the result is NumPy's to the last bit.
+    """
+    T, R = ra.shape
+    c = R - 1  # twice the mean rank
+    for t in range(T):
+        aa = 0
+        bb = 0
+        ab = 0
+        for j in range(R):
+            a = np.int64(2.0 * ra[t, j]) - c
+            b = np.int64(2.0 * rb[t, j]) - c
+            aa += a * a
+            bb += b * b
+            ab += a * b
+        den = math.sqrt((aa * 0.25) * (bb * 0.25))
+        out[t] = (ab * 0.25) / den if den > 0 else math.nan
+
+
+@kernel
+def row_shares(attainment, capped, out):
+    """The shares of :func:`simlib.model.metrics.group_metrics` per row of (T, R): reps with ``attainment >= 1.0``,
+    ``>= 1.2`` (NaN neither) and ``capped``, into ``out`` (3, T); counts are exact, so ``count / R`` is NumPy's
+    ``mean`` of the booleans to the last bit."""
+    T, R = attainment.shape
+    for t in range(T):
+        n100 = 0
+        n120 = 0
+        nc = 0
+        for j in range(R):
+            a = attainment[t, j]
+            n100 += 1 if a >= 1.0 else 0
+            n120 += 1 if a >= 1.2 else 0
+            nc += 1 if capped[t, j] else 0
+        out[0, t] = n100 / R
+        out[1, t] = n120 / R
+        out[2, t] = nc / R
+
+
+
+@kernel
+def rank_keys(u, b, keys):
+    """Sort keys of float64 rows given as their bits ``u`` (T, R): each value's bits made to order as the value
+    (``-0.0`` just below ``+0.0``), their low ``b`` bits replaced by its column (``R <= 2**b``).
+
+    ``np.sort`` of the keys (a fast sort of integers, not an argsort) then
+    gives each row's columns in order of value up to the dropped bits;
+    :func:`keyed_sorted_ranks` finishes the order. For rows without NaN.
+    """
+    T, R = u.shape
+    sign = np.uint64(1) << np.uint64(63)
+    bb = np.uint64(b)
+    for t in range(T):
+        for j in range(R):
+            v = u[t, j]
+            k = ~v if (v & sign) != np.uint64(0) else v | sign
+            keys[t, j] = ((k >> bb) << bb) | np.uint64(j)
+
+
+@kernel
+def keyed_sorted_ranks(x, keys, b, order, xs, ranks, mixed_zeros):
+    """:func:`sorted_ranks` from :func:`rank_keys`' keys sorted along each row: the columns ``order`` (T, R) in order
+    of value (neighbours whose keys differ only in the dropped bits put in order of value by insertion, equal
+    values by column), the sorted rows ``xs`` and the average ranks. The sorted values are those of any argsort
+    of the row, bit for bit, except where a row has both ``+0.0`` and ``-0.0``, flagged in ``mixed_zeros`` (T,)
+    for the caller to sort as NumPy does; the ranks are the same in every row.
+    """
+    T, R = x.shape
+    bb = np.uint64(b)
+    mask = (np.uint64(1) << bb) - np.uint64(1)
+    for t in range(T):
+        for j in range(R):
+            order[t, j] = np.int64(keys[t, j] & mask)
+        for j in range(1, R):
+            hi = keys[t, j] >> bb
+            if hi == (keys[t, j - 1] >> bb):
+                o = order[t, j]
+                v = x[t, o]
+                i = j
+                while i > 0 and (keys[t, i - 1] >> bb) == hi and x[t, order[t, i - 1]] > v:
+                    order[t, i] = order[t, i - 1]
+                    i -= 1
+                order[t, i] = o
+        pos = False
+        neg = False
+        for j in range(R):
+            v = x[t, order[t, j]]
+            xs[t, j] = v
+            if v == 0.0:
+                if math.copysign(1.0, v) < 0:
+                    neg = True
+                else:
+                    pos = True
+        mixed_zeros[t] = pos and neg
+        a = 0
+        for j in range(1, R + 1):
+            if j == R or xs[t, j] != xs[t, j - 1]:
+                mid = (a + (j - 1)) / 2.0
+                for i in range(a, j):
+                    ranks[t, order[t, i]] = mid
+                a = j
