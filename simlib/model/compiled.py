@@ -589,6 +589,21 @@ def won_fill(n, sizes, large, at_least, beyond_mean, out, K):
         out[i] = acc + b * beyond_mean
 
 
+@helper
+def group_ranks(xs, order, ranks):
+    """Average ranks of one sorted row ``xs`` (its columns ``order``) into ``ranks``: a sorted position starts a
+    group when its value differs from the one before (``!=``: each NaN its own group); every member of a group
+    gets ``(first + last) / 2`` (exact: a half-integer), at its place in the row."""
+    R = xs.shape[0]
+    a = 0
+    for j in range(1, R + 1):
+        if j == R or xs[j] != xs[j - 1]:
+            mid = (a + (j - 1)) / 2.0
+            for i in range(a, j):
+                ranks[order[i]] = mid
+            a = j
+
+
 @kernel
 def sorted_ranks(x, order, xs, ranks):
     """:func:`simlib.model.metrics._sort_rank` after its argsort: rows of ``x`` (T, R) in ``order``, and average ranks.
@@ -602,13 +617,7 @@ def sorted_ranks(x, order, xs, ranks):
     for t in range(T):
         for j in range(R):
             xs[t, j] = x[t, order[t, j]]
-        a = 0
-        for j in range(1, R + 1):
-            if j == R or xs[t, j] != xs[t, j - 1]:
-                mid = (a + (j - 1)) / 2.0
-                for i in range(a, j):
-                    ranks[t, order[t, i]] = mid
-                a = j
+        group_ranks(xs[t], order[t], ranks[t])
 
 
 @kernel
@@ -801,10 +810,4 @@ def keyed_sorted_ranks(x, keys, b, order, xs, ranks, mixed_zeros):
                 else:
                     pos = True
         mixed_zeros[t] = pos and neg
-        a = 0
-        for j in range(1, R + 1):
-            if j == R or xs[t, j] != xs[t, j - 1]:
-                mid = (a + (j - 1)) / 2.0
-                for i in range(a, j):
-                    ranks[t, order[t, i]] = mid
-                a = j
+        group_ranks(xs[t], order[t], ranks[t])
