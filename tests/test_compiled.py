@@ -317,12 +317,18 @@ def test_running_sums_are_numpys_cumsum_bit_for_bit():
     assert not np.array_equal(_bits(pairwise), _bits(running_sum(x[..., :4])[..., 3]))
 
 
-def test_month_sums_are_numpys_sum_bit_for_bit(monkeypatch):
-    rng = np.random.default_rng(3)
-    # magnitudes over many orders and both signs: any other order of the adds rounds differently
+def _month_rows(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Months (40, 30, 12) whose sums round differently in any other order of the adds (magnitudes over many
+    orders and both signs, awkward values first), and a strided (not C-ordered) copy's worth of the same shape."""
+    rng = np.random.default_rng(seed)
     x = rng.normal(0, 1, (40, 30, 12)) * np.exp(rng.normal(0, 8, (40, 30, 12)))
     x.flat[:24] = _awkward(0, rng)[:12].tolist() * 2
-    strided = np.swapaxes(rng.normal(0, 1, (12, 40, 30)) * 1e10 + 1.0, 0, 2)  # not C-ordered
+    strided = np.swapaxes(rng.normal(0, 1, (12, 40, 30)) * 1e10 + 1.0, 0, 2)
+    return x, strided
+
+
+def test_month_sums_are_numpys_sum_bit_for_bit(monkeypatch):
+    x, strided = _month_rows(3)
     for a in (x, strided, x[::2]):
         on, off = _both(monkeypatch, lambda a=a: month_sum(a))
         assert np.array_equal(_bits(on), _bits(off))
@@ -334,12 +340,8 @@ def test_month_sums_are_numpys_sum_bit_for_bit(monkeypatch):
     assert not np.array_equal(_bits(in_turn), _bits(month_sum(x)))
 
 
-
 def test_period_sums_are_numpys_sum_bit_for_bit(monkeypatch):
-    rng = np.random.default_rng(7)
-    x = rng.normal(0, 1, (40, 30, 12)) * np.exp(rng.normal(0, 8, (40, 30, 12)))
-    x.flat[:24] = _awkward(0, rng)[:12].tolist() * 2
-    strided = np.swapaxes(rng.normal(0, 1, (12, 40, 30)) * 1e10 + 1.0, 0, 2)  # not C-ordered
+    x, strided = _month_rows(7)
     for a in (x, strided, x[::2]):
         for period, n in (("quarter", 4), ("half", 2)):
             for kind in ("flow", "score"):
