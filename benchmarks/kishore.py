@@ -14,7 +14,9 @@ coasting). Evidence for docs/model.md section 4.10 (the Kishore item).
 Options for the questions asked there: ``--from-quota`` pays the same
 commission rate from the quota on only ("for every sale beyond their
 targets"), ``--effort-elasticity X`` sets the role's effort elasticity after
-the swap (channel: how much of the size is the elasticity).
+the swap (channel: how much of the size is the elasticity), ``--loss-aversion X``
+sets ``behaviour.effort.loss_aversion`` (reference-dependent pay, docs/model.md
+section 4.1.2).
 """
 
 from __future__ import annotations
@@ -44,11 +46,14 @@ def change(new: np.ndarray, old: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return 100.0 * (n / np.maximum(o, 1e-12) - 1.0)
 
 
-def variant(scen: Scenario, from_quota: bool, elasticity: float | None) -> Scenario:
-    """The scenario with the commission paid from the quota on (same rate) and/or the role's effort elasticity set."""
-    if not from_quota and elasticity is None:
+def variant(scen: Scenario, from_quota: bool, elasticity: float | None, loss_aversion: float | None = None) -> Scenario:
+    """The scenario with the commission paid from the quota on (same rate), the role's effort elasticity and/or
+    the reps' loss aversion set."""
+    if not from_quota and elasticity is None and loss_aversion is None:
         return scen
     data = scen.model_dump(by_alias=True)
+    if loss_aversion is not None:
+        data["behaviour"]["effort"]["loss_aversion"] = loss_aversion
     (name, role), = data["roles"].items()
     if elasticity is not None:
         role["effort_elasticity"] = elasticity
@@ -110,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--from-quota", action="store_true", help="the commission pays its rate from the quota on only")
     p.add_argument("--effort-elasticity", type=float, default=None, help="the role's effort elasticity (0 to 1)")
+    p.add_argument("--loss-aversion", type=float, default=None, help="the reps' loss aversion (1 to 10)")
     a = p.parse_args(argv)
     if not 2 <= a.trials <= 10_000:
         p.error(f"--trials: expected 2 to 10,000, got {a.trials}")
@@ -117,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = load_scenario(SCENARIO_DIR / f"{finding.scenario}.yaml")
         for i, process in enumerate(finding.role_types(next(iter(base.roles.values())).process)):
-            scen = variant(base if i == 0 else swap_role(base, process), a.from_quota, a.effort_elasticity)
+            scen = variant(base if i == 0 else swap_role(base, process), a.from_quota, a.effort_elasticity,
+                           a.loss_aversion)
             print(process)
             print("\n".join(table(measure(scen, a.trials, a.seed))))
     except SimlibError as exc:

@@ -122,6 +122,16 @@ PRIORS: dict[str, Prior] = {
         "calibrated to that total, so its range is an assumption around the calibrated 0.35)"),
 }
 
+#: prior range of ``effort.loss_aversion`` (reference-dependent pay, docs/model.md sections 4.1.2 and 4.11). Kept out
+#: of :data:`PRIORS`, so ensembles do not draw it: the parameter is opt-in (default 1, no reference point), at the
+#: sources' value of about 2 the model loses validation checks it holds at 1 (section 4.10), and a further prior
+#: would change every ensemble's design (each Sobol' dimension's scrambling depends on the number of dimensions)
+LOSS_AVERSION_PRIOR = Prior(
+    "effort.loss_aversion", "uniform", 1.0, 3.0, (1.0, 10.0),
+    "Kahneman & Tversky (1979), 'Prospect theory: an analysis of decision under risk'; Tversky & Kahneman (1992), "
+    "'Advances in prospect theory: cumulative representation of uncertainty' (loss aversion 2.25); Fehr & Goette "
+    "(2007), 'Do workers work more if wages are high? Evidence from a randomized field experiment' (loss-averse "
+    "messengers lower effort per shift when pay rises); 1 (no reference point) to 3 around the usual 2")
 
 #: parameters whose valid range is open at its lower end (the schema has ``gt``)
 STRICT_LOW = frozenset({"effort_elasticity_scale", "cost_exponent", "choice_noise", "monthly_discount"})

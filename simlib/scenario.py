@@ -1577,6 +1577,10 @@ class Budget(_Model):
     incentive: Positive | None = Field(None, description="total incentive budget, money per year")
 
 
+#: default ``behaviour.effort.loss_aversion`` (1: pay valued without a reference point, docs/model.md section 4.1.2)
+LOSS_AVERSION = 1.0
+
+
 class EffortBehaviour(_Model):
     """Monthly effort chosen by backward induction (docs/model.md, section 4.1)."""
 
@@ -1585,6 +1589,10 @@ class EffortBehaviour(_Model):
     monthly_discount: Real = Field(0.995, gt=0.0, le=1.0, description="discount factor per month")
     intrinsic: NonNeg = Field(2.0, description="non-money value of output, x today's incentive pay (current plan) per year of quota")
     risk_aversion: NonNeg = Field(0.0, description="CARA coefficient per today's incentive pay (0 = risk neutral)")
+    # left out of dumps at its default, so scenarios without it keep their sha256
+    loss_aversion: Real = Field(LOSS_AVERSION, ge=1.0, le=10.0, exclude_if=lambda v: v == LOSS_AVERSION,
+                                description="weight of each unit of a period's pay below the plan's pay at 100% of "
+                                "target, x a unit above it (1 = no reference point; docs/model.md section 4.1.2)")
     choice_noise: Positive = Field(0.05, description="scale of effort taste shocks, x today's incentive pay per month")
     min_effort: Real = Field(0.2, gt=0.0, le=1.0)
     max_effort: Real = Field(2.5, ge=1.0, le=10.0)

@@ -212,6 +212,35 @@ def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, s
     return F
 
 
+def _period_target_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, share: float,
+                       card_other: dict[str, float] | None = None) -> float:
+    """The money :func:`_period_pay` pays at 100% of the period's target (``x = 1``): the period's target pay.
+
+    Read off the same compiled schedules at exactly ``x = 1`` (a step at the
+    quota pays), so it moves with money only: relabelling ``target_incentive``
+    with the same money leaves it unchanged, and a plan that pays nothing at
+    target gives 0. The reference point of loss-averse reps (:func:`gain_loss`).
+    """
+    moneys = [_component_money(c, TI, qref, share) for c in rp.components if c.measure == "revenue" and c.name in st.names]
+    moneys += [_scorecard_money(sc, TI, qref, rp.quota.level, (card_other or {}).get(sc.name, 0.0))
+               for sc in revenue_scorecards(rp) if sc.name in st.names]
+    return float(sum((1.0 - w) * float(money(np.array([1.0]))[0]) for money in moneys))
+
+
+def gain_loss(F: np.ndarray, reference: float, loss_aversion: float) -> np.ndarray:
+    """A period's pay ``F`` valued against a reference income: ``F - (lambda - 1) max(reference - F, 0)``, money.
+
+    Each unit below the reference weighs ``lambda`` units, each above it one
+    (Kahneman & Tversky 1979; Tversky & Kahneman 1992: ``lambda`` about 2):
+    the piecewise-linear gain-loss utility with the consumption utility of
+    money, written so that ``lambda = 1`` returns ``F`` itself, bit for bit
+    (docs/model.md section 4.1.2).
+    """
+    if loss_aversion == 1.0:
+        return F
+    return F - (loss_aversion - 1.0) * np.maximum(reference - F, 0.0)
+
+
 def _rivalry_cost(ing: dict) -> tuple[float, float, float]:
     """A plan's pressures on help: mean quota, individual revenue share of marginal pay, rank-based share of money.
 
@@ -755,6 +784,11 @@ class DynamicBehaviour:
         floor = guarantee_floor(rp, st, t)
         if floor > 0:  # a guarantee: the period pays at least the draw, whatever the rep sells
             F = np.maximum(F, floor)
+        if bp.effort.loss_aversion != 1.0:  # pay below the period's target pay weighs lambda (section 4.1.2)
+            ref = _period_target_pay(rp, st, TI, w, qref, share[p], self._scorecard_other(ing))
+            if rp.clawback is not None and set(st.names) & set(clawed_names(rp)):
+                ref = ref * clawback_kept(rp, self.scenario.roles[ing["world"].name])
+            F = gain_loss(F, max(ref, floor), bp.effort.loss_aversion)
         U = np.broadcast_to(F, (len(a), X_N)).copy()  # money: risk aversion is in the expectation (Problem.risk)
         rec = rp.recognition
         if rec is not None and rec.value > 0 and rec.measure == "revenue":
