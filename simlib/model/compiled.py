@@ -126,8 +126,39 @@ def helper(fn: Callable) -> Callable:
     return fn if numba is None else jit(numba, fn)
 
 
+def rows(x: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """A 2-D float64 array ``(T, n)`` whose rows are each contiguous, as ``(flat, start, stride)`` for :func:`row`.
+
+    ``flat`` is the one-dimensional, C-contiguous memory that holds it (the
+    draw buffer whose rows a chunk's draws are a block of columns of),
+    ``start`` the index of ``x[0, 0]`` in it and ``stride`` the distance
+    between rows, so a kernel reads each trial's row where it is, as a
+    contiguous slice it vectorises over (a row of a non-contiguous
+    2-D array is compiled for any stride, element by element), without a
+    copy. Any other array is copied first (C order).
+    """
+    if x.ndim == 2 and x.dtype == np.float64 and x.shape[0] and x.shape[1] and x.strides[1] == 8 \
+            and x.strides[0] % 8 == 0 and x.strides[0] >= 0:
+        owner = x if x.base is None else x.base
+        if isinstance(owner, np.ndarray) and owner.dtype == np.float64 and owner.flags.c_contiguous:
+            off = x.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+            start, stride = off // 8, x.strides[0] // 8
+            if off >= 0 and off % 8 == 0 and start + (x.shape[0] - 1) * stride + x.shape[1] <= owner.size:
+                return owner.reshape(-1), start, stride
+    c = np.ascontiguousarray(x, dtype=np.float64)
+    return c.reshape(-1), 0, c.shape[-1]
+
+
 # -- NumPy's elementwise semantics, scalar by scalar -----------------------------------------------
 # Written as one comparison and a select, so that loops of them vectorise (an explicit NaN test does not).
+
+
+@helper
+def row(x, t, n):
+    """Row ``t`` (``n`` numbers) of a :func:`rows` triple ``(flat, start, stride)``: a contiguous slice, no copy."""
+    flat, start, stride = x
+    a = start + t * stride
+    return flat[a : a + n]
 
 
 @helper
@@ -191,16 +222,10 @@ def poisson_count(u, p0, lam, kmax, out):
 
 @kernel
 def poisson_rows(u, p0, lam, kmax, out):
-    """:func:`poisson_count` on (T, N) arrays: ``u`` may be rows of a larger buffer (each row contiguous).
-
-    Each trial's row of ``u`` is first copied into a row of its own, in a
-    loop that runs at memory speed (as :func:`telesales_year` does): the
-    vectorised count then reads it from cache.
-    """
-    z = np.empty(u.shape[1])
-    for t in range(u.shape[0]):
-        copy_row(u, t, z)
-        poisson_fill(z, p0[t], lam[t], kmax, out[t])
+    """:func:`poisson_count` on (T, N) arrays: ``u`` a :func:`rows` triple (each trial's row of uniforms read
+    where it is, in the draw buffer), the others C-contiguous."""
+    for t in range(out.shape[0]):
+        poisson_fill(row(u, t, out.shape[1]), p0[t], lam[t], kmax, out[t])
 
 
 @helper
@@ -308,36 +333,23 @@ def telesales_year(calls_mean, lr0, ramp, demand, cr, zc, zl, zv, zd, deal_value
 
     ``calls_mean`` (T, R) calls a month of a ramped rep, ``lr0`` (T, R) the
     lead rate by territory, ``demand`` (T, 12), ``cr`` the capped
-    conversion rate; the normals ``zc``, ``zl``, ``zv``, ``zd`` (T, R x 12),
-    each trial's row contiguous (rows of the draw buffer); the outputs
-    calls, leads, conversions and revenue C-contiguous. Trial by trial, the
-    inputs are gathered into contiguous rows (a row's normals copied in a
-    loop of their own, which runs at memory speed) and the funnel runs on
-    the rows (vectorised).
+    conversion rate; the normals ``zc``, ``zl``, ``zv``, ``zd`` (T, R x 12)
+    as :func:`rows` triples (each trial's row read where it is, in the
+    draw buffer); the outputs calls, leads, conversions and revenue
+    C-contiguous. Trial by trial, the means and lead rates are gathered
+    into contiguous rows and the funnel runs on the rows (vectorised).
     """
     T, R, M = ramp.shape
     N = R * M
     cm, lr, crs = np.empty(N), np.empty(N), np.full(N, cr)
-    z1, z2, z3, z4 = np.empty(N), np.empty(N), np.empty(N), np.empty(N)
     for t in range(T):
         for r in range(R):
             a, b = calls_mean[t, r], lr0[t, r]
             for m in range(M):
                 cm[r * M + m] = a * ramp[t, r, m]
                 lr[r * M + m] = minimum(0.95, b * demand[t, m])
-        copy_row(zc, t, z1)
-        copy_row(zl, t, z2)
-        copy_row(zv, t, z3)
-        copy_row(zd, t, z4)
-        funnel_row(cm, lr, crs, z1, z2, z3, z4, deal_value, cv, calls[t].reshape(N), leads[t].reshape(N),
-                   conv[t].reshape(N), revenue[t].reshape(N))
-
-
-@helper
-def copy_row(x, t, out):
-    """``out[:] = x[t]`` for a 2-D ``x`` (rows of a larger buffer: not one contiguous block)."""
-    for i in range(out.size):
-        out[i] = x[t, i]
+        funnel_row(cm, lr, crs, row(zc, t, N), row(zl, t, N), row(zv, t, N), row(zd, t, N), deal_value, cv,
+                   calls[t].reshape(N), leads[t].reshape(N), conv[t].reshape(N), revenue[t].reshape(N))
 
 
 @kernel
@@ -368,12 +380,15 @@ def telesales_month(calls_mean, ramp, act, lr0, demand, cr0, q, help_mult, zc, z
 def score_rows(z, sd, mean, out):
     """:func:`simlib.model.production.bounded_score`, ``clip(sd z + mean, 0, 1)``, on (T, N) rows into ``out``.
 
-    ``z`` may be rows of a larger buffer; NumPy's three steps (``sd * z``,
+    ``z`` a :func:`rows` triple (each trial's row read where it is, in the
+    draw buffer), ``out`` C-contiguous; NumPy's three steps (``sd * z``,
     ``+ mean``, ``np.clip``) on each element in one pass.
     """
-    for t in range(z.shape[0]):
-        for i in range(z.shape[1]):
-            out[t, i] = clip(sd * z[t, i] + mean, 0.0, 1.0)
+    N = out.shape[1]
+    for t in range(out.shape[0]):
+        zt, o = row(z, t, N), out[t]
+        for i in range(N):
+            o[i] = clip(sd * zt[i] + mean, 0.0, 1.0)
 
 
 @kernel
@@ -406,16 +421,16 @@ def binomial_rows(u, n, pmf0, p, kmax, out):
     """:func:`binomial_count` of (T, N) rows with one probability ``p``, ``(1 - p)**n`` looked up in ``pmf0``.
 
     ``pmf0[k]`` is ``(1 - p)**k`` for ``k = 0..kmax`` (NumPy's power, the
-    same numbers as on the months' counts); ``u`` may be rows of a larger
-    buffer. A count ``n <= 0`` (or NaN) gives 0. Returns False at the first
+    same numbers as on the months' counts); ``u`` a :func:`rows` triple
+    (each trial's uniforms read where they are, only at the months with a
+    deal). A count ``n <= 0`` (or NaN) gives 0. Returns False at the first
     ``n`` that is not a whole number up to ``kmax`` (``out`` then partly
     written: the caller counts another way).
     """
-    N = u.shape[1]
+    N = n.shape[1]
     hit = np.empty(N, dtype=np.int64)
-    z = np.empty(N)
-    for t in range(u.shape[0]):
-        copy_row(u, t, z)  # the trial's uniforms at memory speed, then read from cache (as poisson_rows)
+    for t in range(n.shape[0]):
+        z = row(u, t, N)
         h = 0
         bad = False
         for i in range(N):  # the months with a deal, without a branch on the count
