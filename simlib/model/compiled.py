@@ -411,9 +411,31 @@ def binomial_at(ui, ni, pmf, pi, kmax):
         if not (ui > cdf and k < ni):
             break
         c += 1.0
-        pmf = pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
+        pmf = binomial_next(pmf, ni, k, pi)
         cdf = cdf + pmf
     return c
+
+
+@helper
+def binomial_next(pmf, ni, k, pi):
+    """:func:`binomial_at`'s next term of the pmf, ``pmf (n - k)^+ / (k + 1) p / (1 - p)`` in NumPy's order."""
+    return pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
+
+
+@helper
+def binomial_cdf_table(pmf0, p, kmax):
+    """The CDF terms :func:`binomial_at` compares ``u`` with, for every whole count: row ``n`` (0..kmax) holds the
+    CDF at ``0..kmax-1`` from ``pmf0[n] = (1 - p)**n``, summed term by term as there (the same numbers)."""
+    tab = np.empty((kmax + 1, max(kmax, 1)))
+    for n in range(kmax + 1):
+        ni = float(n)
+        pmf = pmf0[n]
+        cdf = pmf
+        for k in range(kmax):
+            tab[n, k] = cdf
+            pmf = binomial_next(pmf, ni, k, p)
+            cdf = cdf + pmf
+    return tab
 
 
 @kernel
@@ -423,31 +445,45 @@ def binomial_rows(u, n, pmf0, p, kmax, out):
     ``pmf0[k]`` is ``(1 - p)**k`` for ``k = 0..kmax`` (NumPy's power, the
     same numbers as on the months' counts); ``u`` a :func:`rows` triple
     (each trial's uniforms read where they are, only at the months with a
-    deal). A count ``n <= 0`` (or NaN) gives 0. Returns False at the first
-    ``n`` that is not a whole number up to ``kmax`` (``out`` then partly
-    written: the caller counts another way).
+    deal). A count ``n <= 0`` (or NaN) gives 0. The CDF terms depend only on
+    the count: each whole count's are summed once (:func:`binomial_cdf_table`),
+    and a month's count is its comparisons of ``u`` with them (as many as
+    the trial's most deals in a month, counted while they hold, as
+    :func:`poisson_first`: no division and no branch on the data).
+    Returns False at the first ``n`` that is not a whole number up to
+    ``kmax`` (``out`` then partly written: the caller counts another way).
     """
     N = n.shape[1]
     hit = np.empty(N, dtype=np.int64)
+    cdf = binomial_cdf_table(pmf0, p, kmax)  # the terms each whole count's months compare with, summed once
     for t in range(n.shape[0]):
         z = row(u, t, N)
         h = 0
         bad = False
+        top = 0.0
         for i in range(N):  # the months with a deal, without a branch on the count
             ni = n[t, i]
             out[t, i] = 0.0
             hit[h] = i
             h += 1 if ni > 0.0 else 0
             bad |= not ni <= kmax
+            top = maximum(top, ni)
         if bad:
             return False
-        for j in range(h):
-            i = hit[j]
+        W = int(top)  # the most deals of the trial's months: every month takes that many comparisons
+        for a in range(h):
+            i = hit[a]
             ni = n[t, i]
             k = int(ni)
             if k != ni:
                 return False
-            out[t, i] = binomial_at(z[i], ni, pmf0[k], p, kmax)
+            ui = z[i]
+            c = 0.0
+            go = True
+            for j in range(W):  # binomial_at's count, while u > F(j) and j < n, without a branch on the data
+                go = go & (ui > cdf[k, j]) & (j < k)
+                c += 1.0 if go else 0.0
+            out[t, i] = c
     return True
 
 
