@@ -36,6 +36,7 @@ from simlib.model.plans import (
     month_sum,
     running_sum,
     sum_periods,
+    top_k,
 )
 from simlib.model.population import Layout, draw_chunk, draw_width, root_seed
 from simlib.model.production import binomial_inv, bounded_score, poisson_inv, run_year
@@ -307,6 +308,22 @@ def test_bounded_scores_are_the_numpy_steps(monkeypatch):
     for mean, sd in ((0.92, 0.03), (0.0, 1.0), (1.0, 0.5), (0.0, -0.0)):
         on, off = _both(monkeypatch, lambda mean=mean, sd=sd: bounded_score(mean, sd, z))
         assert np.array_equal(_bits(on), _bits(off)), (mean, sd)
+
+
+def test_top_k_reps_are_the_numpy_partitions(monkeypatch):
+    """Recognition's top k reps of each trial, both ways: ties on the k-th score (lowest rep first), signed zeros,
+    infinities, every k; a row with NaN (the stable sort's order) both ways too."""
+    rng = np.random.default_rng(21)
+    score = rng.integers(0, 5, size=(300, 40)).astype(float)  # many ties
+    score[:100] = rng.normal(size=(100, 40))
+    score[100:110, :20] = -0.0
+    score[110:115, :3] = [np.inf, -np.inf, np.inf]
+    for k in (1, 2, 6, 20, 39):
+        on, off = _both(monkeypatch, lambda k=k: top_k(score, k))
+        assert np.array_equal(on, off) and (on.sum(axis=1) == k).all(), k
+    score[7, 5] = np.nan
+    on, off = _both(monkeypatch, lambda: top_k(score, 6))
+    assert np.array_equal(on, off) and (on.sum(axis=1) == 6).all()
 
 
 def test_key_account_deals_are_the_same_bits_with_no_deal_and_a_last_deal(monkeypatch):

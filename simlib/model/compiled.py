@@ -862,3 +862,42 @@ def keyed_sorted_ranks(x, keys, b, order, xs, ranks, mixed_zeros):
                     pos = True
         mixed_zeros[t] = pos and neg
         group_ranks(xs[t], order[t], ranks[t])
+
+
+@kernel
+def top_k_rows(score, k, top):
+    """:func:`simlib.model.plans.top_k` (``0 < k < R``): the ``k`` highest scores of each row of ``score`` (T, R),
+    ties on the ``k``-th highest broken by the lower column, into ``top`` (bool), as NumPy finds them there.
+
+    A row's ``k``-th highest score (its ``k`` highest kept in order, a new
+    one put in its place) stands for NumPy's partition; a column is in the
+    top when its score is above it, and as many columns on it as places are
+    left, the lowest first. Returns False at the first NaN (``top`` then
+    partly written: the caller sorts, as NumPy does with NaN).
+    """
+    T, R = score.shape
+    best = np.empty(k)
+    for t in range(T):
+        n = 0
+        for j in range(R):
+            x = score[t, j]
+            if not x == x:
+                return False
+            if n < k or x > best[k - 1]:
+                i = n if n < k else k - 1
+                while i > 0 and best[i - 1] < x:
+                    best[i] = best[i - 1]
+                    i -= 1
+                best[i] = x
+                n = min(n + 1, k)
+        kth = best[k - 1]
+        need = k
+        for j in range(R):
+            above = score[t, j] > kth
+            top[t, j] = above
+            need -= 1 if above else 0
+        for j in range(R):
+            if need > 0 and score[t, j] == kth:
+                top[t, j] = True
+                need -= 1
+    return True
