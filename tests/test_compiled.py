@@ -36,8 +36,9 @@ from simlib.model.plans import (
     month_sum,
     running_sum,
     sum_periods,
+    top_k,
 )
-from simlib.model.population import Layout, draw_chunk, root_seed
+from simlib.model.population import Layout, draw_chunk, draw_width, root_seed
 from simlib.model.production import binomial_inv, bounded_score, poisson_inv, run_year
 
 # (found, not imported: collecting the tests does not import numba)
@@ -274,6 +275,29 @@ def test_binomial_counts_of_whole_deals_by_the_table_of_powers_are_the_numpy_inv
 
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf, both ways
+def test_rows_are_read_where_they_are_and_anything_else_is_copied():
+    """``compiled.rows``: a trial's row of a chunk's draws is the slice ``flat[start + t stride:][:n]`` of the draw
+    buffer itself (kernels read it in place); an array whose rows are not contiguous float64 is copied (the
+    kernels that take rows are compared with the NumPy path on rows of a wider buffer in the tests below)."""
+    T, W, n = 6, 50, 17
+    buf = np.random.default_rng(3).normal(size=T * W + 9)
+    cases = [buf[: T * W].reshape(T, W)[:, 5 : 5 + n], buf[3 : 3 + T * n].reshape(T, n), buf[:W].reshape(1, W),
+             np.broadcast_to(buf[4 : 4 + n], (T, n))]  # (a row repeated: stride 0)
+    lay = Layout.of(load_scenario(DEFAULT))
+    scratch = np.empty(T * draw_width(lay) + 5)  # a run's scratch buffer, as the engine draws into it
+    cases.append(draw_chunk(lay, root_seed(5), np.arange(T), scratch)["telesales.calls"].reshape(T, -1))
+    for x in cases:
+        flat, start, stride = compiled.rows(x)
+        assert flat.ndim == 1 and flat.flags.c_contiguous and np.shares_memory(flat, x)
+        for t in range(x.shape[0]):
+            assert np.array_equal(_bits(flat[start + t * stride : start + t * stride + x.shape[1]]), _bits(x[t]))
+    base = buf[: T * W].reshape(T, W)
+    for x in (base[:, ::2], base.T[:n], base[::-1], base.astype(np.float32)):
+        flat, start, stride = compiled.rows(x)
+        assert not np.shares_memory(flat, buf) and (start, stride) == (0, x.shape[1])
+        assert np.array_equal(flat.reshape(x.shape), np.asarray(x, dtype=float))
+
+
 def test_bounded_scores_are_the_numpy_steps(monkeypatch):
     """Record accuracy, satisfaction and the other 0-1 scores: ``clip(mean + sd z, 0, 1)``, both ways, on signed
     zeros, NaN and infinities, from rows of a wider buffer as drawn."""
@@ -284,6 +308,22 @@ def test_bounded_scores_are_the_numpy_steps(monkeypatch):
     for mean, sd in ((0.92, 0.03), (0.0, 1.0), (1.0, 0.5), (0.0, -0.0)):
         on, off = _both(monkeypatch, lambda mean=mean, sd=sd: bounded_score(mean, sd, z))
         assert np.array_equal(_bits(on), _bits(off)), (mean, sd)
+
+
+def test_top_k_reps_are_the_numpy_partitions(monkeypatch):
+    """Recognition's top k reps of each trial, both ways: ties on the k-th score (lowest rep first), signed zeros,
+    infinities, every k; a row with NaN (the stable sort's order) both ways too."""
+    rng = np.random.default_rng(21)
+    score = rng.integers(0, 5, size=(300, 40)).astype(float)  # many ties
+    score[:100] = rng.normal(size=(100, 40))
+    score[100:110, :20] = -0.0
+    score[110:115, :3] = [np.inf, -np.inf, np.inf]
+    for k in (1, 2, 6, 20, 39):
+        on, off = _both(monkeypatch, lambda k=k: top_k(score, k))
+        assert np.array_equal(on, off) and (on.sum(axis=1) == k).all(), k
+    score[7, 5] = np.nan
+    on, off = _both(monkeypatch, lambda: top_k(score, 6))
+    assert np.array_equal(on, off) and (on.sum(axis=1) == 6).all()
 
 
 def test_key_account_deals_are_the_same_bits_with_no_deal_and_a_last_deal(monkeypatch):

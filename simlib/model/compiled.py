@@ -126,8 +126,39 @@ def helper(fn: Callable) -> Callable:
     return fn if numba is None else jit(numba, fn)
 
 
+def rows(x: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """A 2-D float64 array ``(T, n)`` whose rows are each contiguous, as ``(flat, start, stride)`` for :func:`row`.
+
+    ``flat`` is the one-dimensional, C-contiguous memory that holds it (the
+    draw buffer whose rows a chunk's draws are a block of columns of),
+    ``start`` the index of ``x[0, 0]`` in it and ``stride`` the distance
+    between rows, so a kernel reads each trial's row where it is, as a
+    contiguous slice it vectorises over (a row of a non-contiguous
+    2-D array is compiled for any stride, element by element), without a
+    copy. Any other array is copied first (C order).
+    """
+    if x.ndim == 2 and x.dtype == np.float64 and x.shape[0] and x.shape[1] and x.strides[1] == 8 \
+            and x.strides[0] % 8 == 0 and x.strides[0] >= 0:
+        owner = x if x.base is None else x.base
+        if isinstance(owner, np.ndarray) and owner.dtype == np.float64 and owner.flags.c_contiguous:
+            off = x.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+            start, stride = off // 8, x.strides[0] // 8
+            if off >= 0 and off % 8 == 0 and start + (x.shape[0] - 1) * stride + x.shape[1] <= owner.size:
+                return owner.reshape(-1), start, stride
+    c = np.ascontiguousarray(x, dtype=np.float64)
+    return c.reshape(-1), 0, c.shape[-1]
+
+
 # -- NumPy's elementwise semantics, scalar by scalar -----------------------------------------------
 # Written as one comparison and a select, so that loops of them vectorise (an explicit NaN test does not).
+
+
+@helper
+def row(x, t, n):
+    """Row ``t`` (``n`` numbers) of a :func:`rows` triple ``(flat, start, stride)``: a contiguous slice, no copy."""
+    flat, start, stride = x
+    a = start + t * stride
+    return flat[a : a + n]
 
 
 @helper
@@ -191,16 +222,10 @@ def poisson_count(u, p0, lam, kmax, out):
 
 @kernel
 def poisson_rows(u, p0, lam, kmax, out):
-    """:func:`poisson_count` on (T, N) arrays: ``u`` may be rows of a larger buffer (each row contiguous).
-
-    Each trial's row of ``u`` is first copied into a row of its own, in a
-    loop that runs at memory speed (as :func:`telesales_year` does): the
-    vectorised count then reads it from cache.
-    """
-    z = np.empty(u.shape[1])
-    for t in range(u.shape[0]):
-        copy_row(u, t, z)
-        poisson_fill(z, p0[t], lam[t], kmax, out[t])
+    """:func:`poisson_count` on (T, N) arrays: ``u`` a :func:`rows` triple (each trial's row of uniforms read
+    where it is, in the draw buffer), the others C-contiguous."""
+    for t in range(out.shape[0]):
+        poisson_fill(row(u, t, out.shape[1]), p0[t], lam[t], kmax, out[t])
 
 
 @helper
@@ -308,36 +333,23 @@ def telesales_year(calls_mean, lr0, ramp, demand, cr, zc, zl, zv, zd, deal_value
 
     ``calls_mean`` (T, R) calls a month of a ramped rep, ``lr0`` (T, R) the
     lead rate by territory, ``demand`` (T, 12), ``cr`` the capped
-    conversion rate; the normals ``zc``, ``zl``, ``zv``, ``zd`` (T, R x 12),
-    each trial's row contiguous (rows of the draw buffer); the outputs
-    calls, leads, conversions and revenue C-contiguous. Trial by trial, the
-    inputs are gathered into contiguous rows (a row's normals copied in a
-    loop of their own, which runs at memory speed) and the funnel runs on
-    the rows (vectorised).
+    conversion rate; the normals ``zc``, ``zl``, ``zv``, ``zd`` (T, R x 12)
+    as :func:`rows` triples (each trial's row read where it is, in the
+    draw buffer); the outputs calls, leads, conversions and revenue
+    C-contiguous. Trial by trial, the means and lead rates are gathered
+    into contiguous rows and the funnel runs on the rows (vectorised).
     """
     T, R, M = ramp.shape
     N = R * M
     cm, lr, crs = np.empty(N), np.empty(N), np.full(N, cr)
-    z1, z2, z3, z4 = np.empty(N), np.empty(N), np.empty(N), np.empty(N)
     for t in range(T):
         for r in range(R):
             a, b = calls_mean[t, r], lr0[t, r]
             for m in range(M):
                 cm[r * M + m] = a * ramp[t, r, m]
                 lr[r * M + m] = minimum(0.95, b * demand[t, m])
-        copy_row(zc, t, z1)
-        copy_row(zl, t, z2)
-        copy_row(zv, t, z3)
-        copy_row(zd, t, z4)
-        funnel_row(cm, lr, crs, z1, z2, z3, z4, deal_value, cv, calls[t].reshape(N), leads[t].reshape(N),
-                   conv[t].reshape(N), revenue[t].reshape(N))
-
-
-@helper
-def copy_row(x, t, out):
-    """``out[:] = x[t]`` for a 2-D ``x`` (rows of a larger buffer: not one contiguous block)."""
-    for i in range(out.size):
-        out[i] = x[t, i]
+        funnel_row(cm, lr, crs, row(zc, t, N), row(zl, t, N), row(zv, t, N), row(zd, t, N), deal_value, cv,
+                   calls[t].reshape(N), leads[t].reshape(N), conv[t].reshape(N), revenue[t].reshape(N))
 
 
 @kernel
@@ -368,12 +380,15 @@ def telesales_month(calls_mean, ramp, act, lr0, demand, cr0, q, help_mult, zc, z
 def score_rows(z, sd, mean, out):
     """:func:`simlib.model.production.bounded_score`, ``clip(sd z + mean, 0, 1)``, on (T, N) rows into ``out``.
 
-    ``z`` may be rows of a larger buffer; NumPy's three steps (``sd * z``,
+    ``z`` a :func:`rows` triple (each trial's row read where it is, in the
+    draw buffer), ``out`` C-contiguous; NumPy's three steps (``sd * z``,
     ``+ mean``, ``np.clip``) on each element in one pass.
     """
-    for t in range(z.shape[0]):
-        for i in range(z.shape[1]):
-            out[t, i] = clip(sd * z[t, i] + mean, 0.0, 1.0)
+    N = out.shape[1]
+    for t in range(out.shape[0]):
+        zt, o = row(z, t, N), out[t]
+        for i in range(N):
+            o[i] = clip(sd * zt[i] + mean, 0.0, 1.0)
 
 
 @kernel
@@ -396,9 +411,31 @@ def binomial_at(ui, ni, pmf, pi, kmax):
         if not (ui > cdf and k < ni):
             break
         c += 1.0
-        pmf = pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
+        pmf = binomial_next(pmf, ni, k, pi)
         cdf = cdf + pmf
     return c
+
+
+@helper
+def binomial_next(pmf, ni, k, pi):
+    """:func:`binomial_at`'s next term of the pmf, ``pmf (n - k)^+ / (k + 1) p / (1 - p)`` in NumPy's order."""
+    return pmf * maximum(0.0, ni - k) / (k + 1) * pi / (1 - pi)
+
+
+@helper
+def binomial_cdf_table(pmf0, p, kmax):
+    """The CDF terms :func:`binomial_at` compares ``u`` with, for every whole count: row ``n`` (0..kmax) holds the
+    CDF at ``0..kmax-1`` from ``pmf0[n] = (1 - p)**n``, summed term by term as there (the same numbers)."""
+    tab = np.empty((kmax + 1, max(kmax, 1)))
+    for n in range(kmax + 1):
+        ni = float(n)
+        pmf = pmf0[n]
+        cdf = pmf
+        for k in range(kmax):
+            tab[n, k] = cdf
+            pmf = binomial_next(pmf, ni, k, p)
+            cdf = cdf + pmf
+    return tab
 
 
 @kernel
@@ -406,33 +443,47 @@ def binomial_rows(u, n, pmf0, p, kmax, out):
     """:func:`binomial_count` of (T, N) rows with one probability ``p``, ``(1 - p)**n`` looked up in ``pmf0``.
 
     ``pmf0[k]`` is ``(1 - p)**k`` for ``k = 0..kmax`` (NumPy's power, the
-    same numbers as on the months' counts); ``u`` may be rows of a larger
-    buffer. A count ``n <= 0`` (or NaN) gives 0. Returns False at the first
-    ``n`` that is not a whole number up to ``kmax`` (``out`` then partly
-    written: the caller counts another way).
+    same numbers as on the months' counts); ``u`` a :func:`rows` triple
+    (each trial's uniforms read where they are, only at the months with a
+    deal). A count ``n <= 0`` (or NaN) gives 0. The CDF terms depend only on
+    the count: each whole count's are summed once (:func:`binomial_cdf_table`),
+    and a month's count is its comparisons of ``u`` with them (as many as
+    the trial's most deals in a month, counted while they hold, as
+    :func:`poisson_first`: no division and no branch on the data).
+    Returns False at the first ``n`` that is not a whole number up to
+    ``kmax`` (``out`` then partly written: the caller counts another way).
     """
-    N = u.shape[1]
+    N = n.shape[1]
     hit = np.empty(N, dtype=np.int64)
-    z = np.empty(N)
-    for t in range(u.shape[0]):
-        copy_row(u, t, z)  # the trial's uniforms at memory speed, then read from cache (as poisson_rows)
+    cdf = binomial_cdf_table(pmf0, p, kmax)  # the terms each whole count's months compare with, summed once
+    for t in range(n.shape[0]):
+        z = row(u, t, N)
         h = 0
         bad = False
+        top = 0.0
         for i in range(N):  # the months with a deal, without a branch on the count
             ni = n[t, i]
             out[t, i] = 0.0
             hit[h] = i
             h += 1 if ni > 0.0 else 0
             bad |= not ni <= kmax
+            top = maximum(top, ni)
         if bad:
             return False
-        for j in range(h):
-            i = hit[j]
+        W = int(top)  # the most deals of the trial's months: every month takes that many comparisons
+        for a in range(h):
+            i = hit[a]
             ni = n[t, i]
             k = int(ni)
             if k != ni:
                 return False
-            out[t, i] = binomial_at(z[i], ni, pmf0[k], p, kmax)
+            ui = z[i]
+            c = 0.0
+            go = True
+            for j in range(W):  # binomial_at's count, while u > F(j) and j < n, without a branch on the data
+                go = go & (ui > cdf[k, j]) & (j < k)
+                c += 1.0 if go else 0.0
+            out[t, i] = c
     return True
 
 
@@ -811,3 +862,42 @@ def keyed_sorted_ranks(x, keys, b, order, xs, ranks, mixed_zeros):
                     pos = True
         mixed_zeros[t] = pos and neg
         group_ranks(xs[t], order[t], ranks[t])
+
+
+@kernel
+def top_k_rows(score, k, top):
+    """:func:`simlib.model.plans.top_k` (``0 < k < R``): the ``k`` highest scores of each row of ``score`` (T, R),
+    ties on the ``k``-th highest broken by the lower column, into ``top`` (bool), as NumPy finds them there.
+
+    A row's ``k``-th highest score (its ``k`` highest kept in order, a new
+    one put in its place) stands for NumPy's partition; a column is in the
+    top when its score is above it, and as many columns on it as places are
+    left, the lowest first. Returns False at the first NaN (``top`` then
+    partly written: the caller sorts, as NumPy does with NaN).
+    """
+    T, R = score.shape
+    best = np.empty(k)
+    for t in range(T):
+        n = 0
+        for j in range(R):
+            x = score[t, j]
+            if not x == x:
+                return False
+            if n < k or x > best[k - 1]:
+                i = n if n < k else k - 1
+                while i > 0 and best[i - 1] < x:
+                    best[i] = best[i - 1]
+                    i -= 1
+                best[i] = x
+                n = min(n + 1, k)
+        kth = best[k - 1]
+        need = k
+        for j in range(R):
+            above = score[t, j] > kth
+            top[t, j] = above
+            need -= 1 if above else 0
+        for j in range(R):
+            if need > 0 and score[t, j] == kth:
+                top[t, j] = True
+                need -= 1
+    return True

@@ -288,7 +288,8 @@ def top_k(score: np.ndarray, k: int) -> np.ndarray:
     """The k highest scores of each row, ties broken by the lower rep index: bool (T, R).
 
     The same reps as the first k of a stable descending sort, found with a
-    partition (linear time) instead of a sort.
+    partition (linear time) instead of a sort; with the compiled pass on, a
+    row's k-th highest score in one pass over it (``compiled.top_k_rows``).
     """
     T, R = score.shape
     top = np.zeros((T, R), dtype=bool)
@@ -297,6 +298,10 @@ def top_k(score: np.ndarray, k: int) -> np.ndarray:
     if k >= R:
         top[:] = True
         return top
+    if score.dtype == np.float64 and compiled.enabled():  # the same reps in one pass a row (False: a NaN)
+        if compiled.top_k_rows(np.ascontiguousarray(score), k, top):
+            return top
+        top[:] = False
     if np.isnan(score).any():  # NaN rows: keep the sort's exact order
         order = np.argsort(-score, axis=1, kind="stable")
         np.put_along_axis(top, order[:, :k], True, axis=1)

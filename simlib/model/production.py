@@ -48,7 +48,7 @@ def bounded_score(mean: float, sd: float, z: np.ndarray) -> np.ndarray:
     out = year_array(z.shape)
     if z.ndim > 1 and z.size >= 4096 and compiled.enabled():
         T = z.shape[0]
-        compiled.score_rows(z.reshape(T, -1), sd, mean, out.reshape(T, -1))
+        compiled.score_rows(compiled.rows(z.reshape(T, -1)), sd, mean, out.reshape(T, -1))
         return out
     np.multiply(sd, z, out=out)
     np.add(mean, out, out=out)
@@ -65,12 +65,12 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     """
     shape = np.shape(u)
     if compiled.enabled() and np.shape(lam) == shape and np.ndim(u) > 1:  # the same count element by element
-        # (exp in NumPy); each trial's draws are one contiguous row, read where they are (no copy)
+        # (exp in NumPy); each trial's draws are one contiguous row, read where they are (no copy: compiled.rows)
         lam2 = np.ascontiguousarray(lam).reshape(shape[0], -1)
         p2 = np.negative(lam2, out=year_array(lam2.shape))
         np.exp(p2, out=p2)
         out = year_array(shape)
-        compiled.poisson_rows(np.reshape(u, lam2.shape), p2, lam2, kmax, out.reshape(lam2.shape))
+        compiled.poisson_rows(compiled.rows(np.reshape(u, lam2.shape)), p2, lam2, kmax, out.reshape(lam2.shape))
         return out
     u = np.ravel(u)
     lam = np.ravel(np.broadcast_to(lam, shape))
@@ -199,7 +199,7 @@ def _binomial_rows(u: np.ndarray, n: np.ndarray, p: np.float64, kmax: int) -> np
         return None
     T = u.shape[0]
     out = year_array(u.shape)
-    ok = compiled.binomial_rows(np.reshape(u, (T, -1)), np.ascontiguousarray(n, dtype=float).reshape(T, -1), pmf0,
+    ok = compiled.binomial_rows(compiled.rows(np.reshape(u, (T, -1))), np.ascontiguousarray(n, dtype=float).reshape(T, -1), pmf0,
                                 float(p), kmax, out.reshape(T, -1))
     return out if ok else None
 
@@ -467,7 +467,7 @@ class RoleProcess:
             out = {k: year_array(ramp.shape) for k in ("revenue", "calls", "leads", "conversions")}
             if compiled.enabled():  # the same steps element by element
                 T = ramp.shape[0]
-                z = [d[k].reshape(T, -1) for k in ("calls", "leads", "conv", "deal")]  # each trial's row (a view)
+                z = [compiled.rows(d[k].reshape(T, -1)) for k in ("calls", "leads", "conv", "deal")]  # rows, in place
                 compiled.telesales_year(p.calls_per_month * w.ability, p.lead_rate * w.territory, ramp, demand[:, 0, :],
                                         min(0.95, p.conversion_rate), *z, p.deal_value, p.deal_value_cv, out["calls"],
                                         out["leads"], out["conversions"], out["revenue"])
