@@ -573,6 +573,8 @@ def _fit_key_account(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any
         out["production.milestones_per_month"] = mu
         out["ability_sd"] = _signed_sd_from_var(v)
         s_a = _sd_from_var(v)
+    if deals is not None and not deals.sum() > 0:  # no deal recorded: the deal parameters stay the template's
+        deals = None
     if deals is not None:
         season = _season(deals, rc)
         out["seasonality"] = season
@@ -1229,6 +1231,10 @@ def calibrate(
                          "left out of annual moments")
         if d.complete.sum() < 5:
             kept[f"roles.{rname}"] = f"only {int(d.complete.sum())} rep-year(s) with a full year: too few to fit"
+            continue
+        if not np.nansum(d.m["revenue"][d.complete]) > 0:  # every level a rate of revenue: nothing to fit from 0
+            kept[f"roles.{rname}"] = (f"no revenue in its {int(d.complete.sum())} rep-year(s) with a full year: "
+                                      "nothing to fit (expected some sales)")
             continue
         qmethod = template.role_plan(plan, rname).quota
         point, qfit, role_est, boot = _fit_role_boot(d, role, qmethod, bootstrap, gen, level, template.market)
