@@ -93,3 +93,31 @@ def test_pay_mix_sweep_includes_pure_commission():
     assert np.isfinite(tot[["mean", "se", "diff"]].to_numpy(dtype=float)).all()
     # without any pay at stake reps work less than with 30% of their pay variable
     assert tot.loc[("effort_index", 0.0), "mean"] < tot.loc[("effort_index", 0.3), "mean"] < 1.0
+
+
+def _draw_swamped(scale: float) -> simlib.Scenario:
+    """Today's plan pays a small per-unit amount on new accounts under a large forgiven draw (so a new account adds
+    no pay today); the candidate pays the per-unit amount alone. Every amount of money times ``scale``."""
+    per_unit = {"name": "acc", "measure": "new_accounts", "kind": "per_unit", "period": "half", "rate": 4.143 * scale}
+    lump = {"name": "club", "measure": "revenue", "kind": "lump_sum", "period": "half",
+            "steps": [{"at": 0.5, "amount": 3072 * scale}, {"at": 1.0, "amount": 1028 * scale}]}
+    draw = {"amount": 16574.1 * scale, "period": "quarter", "recoverable": True, "months": 6, "at_year_end": "forgive"}
+    data = {"name": "swamped", "roles": {"r": {
+        "process": "key_account", "headcount": 5, "team_size": 5, "base_salary": 50000 * scale,
+        "target_incentive": 55620 * scale, "ability_sd": 0.0, "territory_sd": 0.165, "new_hire_share": 0.0,
+        "production": {"deals_per_month": 1.333, "deal_size_mean": 208732 * scale, "deal_size_sd_log": 0.53,
+                       "large_order_threshold": 498448 * scale, "new_account_share": 0.532}}},
+        "plans": {"current": {"roles": {"r": {"quota": {"method": "territory", "level": 1.1, "noise": 0.1},
+                                              "components": [per_unit, lump], "draw": draw}}},
+                  "per_unit": {"roles": {"r": {"quota": {"method": "territory", "level": 1.1, "noise": 0.1},
+                                               "components": [per_unit]}}}}}
+    return scenario_from_dict(data, f"swamped x{scale:g}")
+
+
+def test_marginal_pay_that_is_rounding_is_no_motive():
+    """Pay in thousands of times the money gives the same behaviour: where today's marginal pay of a measure is 0
+    (a draw covers it), the rounding of cash (1e-8 at the larger scale) must not read as a motive and move focus."""
+    runs = [simlib.simulate(_draw_swamped(k), trials=6, rng=3, behaviour="dynamic").summary() for k in (1.0, 1000.0)]
+    a, b = ((s[(s.group == "r") & (s.plan == "per_unit")].set_index("metric")["mean"]) for s in runs)
+    np.testing.assert_allclose(b["revenue"], 1000.0 * a["revenue"], rtol=1e-9)
+    np.testing.assert_allclose(b["attainment_p50"], a["attainment_p50"], rtol=1e-9)

@@ -318,3 +318,27 @@ def test_cancel_window_estimated_from_cancelled_after(tmp_path):
         assert e.value == frame["cancelled_after"].max() and e.lo == e.value <= 7 <= e.hi <= 12, e
         assert e.interval == "exact" and e.template == 4
         assert cal.scenario.roles["key_account"].production["cancel_window_months"] == int(e.value)
+
+
+def test_a_history_without_sales_is_a_clear_error_or_keeps_the_template(tmp_path, capsys):
+    """A valid history whose role books no revenue (or no deals) has nothing to fit: the role keeps the template
+    with the reason, and with no role left the command says so, naming the file and each role (it ended on
+    pydantic's "deal_size_mean: Input should be greater than 0")."""
+    scen = load_scenario(DEFAULT)
+    frame, _ = synth_history(scen, rng=2)
+    zero = frame.copy()
+    for c in ("revenue", "deals", "large_order_value", "new_accounts", "conversions", "partners_opened"):
+        if c in zero:
+            zero[c] = np.where(zero[c].isna(), np.nan, 0.0)
+    zero.to_csv(tmp_path / "zero.csv", index=False)
+    rc = main(["calibrate", str(tmp_path / "zero.csv"), "--scenario", str(DEFAULT), "--out", str(tmp_path / "c.yaml")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err and "zero.csv" in err and "internal error" not in err, err
+    assert "roles.key_account: no revenue" in err and "roles.telesales: no revenue" in err
+    # revenue but no deal recorded: the deal parameters are kept from the template, the rest fitted
+    nodeals = frame.copy()
+    nodeals["deals"] = np.where(nodeals["deals"].isna(), np.nan, 0.0)
+    nodeals.to_csv(tmp_path / "nodeals.csv", index=False)
+    cal = calibrate(read_history(tmp_path / "nodeals.csv", _roles(scen)), scen, bootstrap=0, trials=0)
+    ka = cal.scenario.roles["key_account"]
+    assert ka.production["deals_per_month"] > 0 and ka.production["deal_size_mean"] > 0

@@ -237,3 +237,20 @@ def test_results_do_not_depend_on_kept_draws(small_scenario, serial):
     warm = simulate_runs([run], trials=TRIALS, rng=99, chunk_size=16)[0]
     _identical(SimpleNamespace(raw=cold), serial)
     _identical(SimpleNamespace(raw=warm), serial)
+
+
+def test_last_month_share_does_not_follow_the_target_incentive_label():
+    """The pay periods ``last_month_share`` reads are the largest revenue pay's in money, as the behaviour model's:
+    a plan of a large annual commission and a small monthly lump sum has annual periods whatever its TI (with TI 0
+    the lump sum's size in TIs was unbounded, and every month counted as a period's last)."""
+    comps = [{"name": "com", "measure": "revenue", "kind": "commission", "tiers": [{"from": 0.0, "rate": 0.05}]},
+             {"name": "club", "measure": "revenue", "kind": "lump_sum", "period": "month",
+              "steps": [{"at": 1.0, "amount": 100}]}]
+    rp = {"quota": {"method": "flat"}, "components": comps}
+    data = {"name": "label", "roles": {"r": {"process": "generic", "headcount": 4, "team_size": 4,
+                                             "base_salary": 50000, "target_incentive": 20000}},
+            "plans": {"current": {"roles": {"r": rp}}, "ti0": {"roles": {"r": {**rp, "target_incentive": 0.0}}},
+                      "ti_high": {"roles": {"r": {**rp, "target_incentive": 90000.0}}}}}
+    s = simulate(simlib.scenario_from_dict(data, "label"), trials=6, rng=2).summary()
+    share = s[(s.group == "r") & (s.metric == "last_month_share")].set_index("plan")["mean"]
+    assert share["ti0"] == share["ti_high"] == share["current"] < 0.5

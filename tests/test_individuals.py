@@ -186,3 +186,16 @@ def test_calibrate_fits_a_generic_role(tmp_path):
     assert gen["revenue_per_unit"] == pytest.approx(1600, rel=0.03)
     assert gen["revenue_per_month"] == pytest.approx(32000 * level, rel=0.15)
     assert gen["revenue_cv"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_history_of_no_sales_leaves_every_rep_drawing_from_the_role(tmp_path):
+    """A role whose history books no revenue at all (a valid file): no rep has a level to read, the scenario loads
+    and runs (it stopped on an internal TypeError), every rep drawing from the role."""
+    p = _org(tmp_path)
+    h = pd.read_csv(tmp_path / "history.csv")
+    h.assign(revenue=0.0).to_csv(tmp_path / "history.csv", index=False)
+    s = simlib.load_scenario(p)
+    mean, _, months = s.track_record.roles["telesales"]
+    assert np.isnan(mean).all() and (months == 0).all()
+    assert len(rep_levels(read_history(tmp_path / "history.csv"), "telesales")) == 0
+    assert simlib.simulate(s, trials=4, rng=1, behaviour="none").summary()["mean"].notna().any()

@@ -267,3 +267,17 @@ def test_scorecard_sheets_edit_and_refuse_like_the_others(tmp_path):
         read_workbook(path)
     assert (f"sheet 'Payout curves', cell E{r} (plans.scorecard.roles.channel.scorecards.0.payout.curve.1.1): "
             "Input should be a valid number") in str(ei.value)
+
+
+def test_a_role_plan_without_components_round_trips(tmp_path):
+    """A role plan that pays only a SPIFF (no components: no rows in 'Components') reads back as it was written
+    (it was refused: 'components: required field is missing')."""
+    d = small_scenario_dict()
+    role = next(iter(d["plans"]["current"]["roles"]))
+    rp = dict(d["plans"]["current"]["roles"][role], components=[])
+    rp.pop("weights_total", None)
+    rp["spiffs"] = [{"name": "sp", "measure": "revenue", "from": 3, "to": 5, "rate": 0.01}]
+    d["plans"]["spiff_only"] = {"roles": {**d["plans"]["current"]["roles"], role: rp}}
+    scen = scenario_from_dict(d, "spiff-only")
+    export_workbook(scen, tmp_path / "plans.xlsx")
+    _same(read_workbook(tmp_path / "plans.xlsx"), scen)

@@ -196,3 +196,34 @@ def test_same_numbers_on_a_process_pool(tmp_path):
         b = simlib.simulate(s, trials=6, rng=3, behaviour="none", chunk_size=4, executor=ex).trials()
     k = ["plan", "group", "trial"]
     pd.testing.assert_frame_equal(a.sort_values(k).reset_index(drop=True), b.sort_values(k).reset_index(drop=True))
+
+
+def _far_out_scenario(tmp_path, territories, process="key_account", production=None, behaviour="none"):
+    """One role of reps whose roster territories are given (the role's spreads 0), flat season, no market noise."""
+    rows = [f"R{i},r,T{i // 5},50000,20000,60,{t}" for i, t in enumerate(territories)]
+    (tmp_path / "far.csv").write_text("\n".join(["rep_id,role,team,base_salary,target_incentive,tenure_months,"
+                                                 "territory", *rows]) + "\n")
+    comps = [{"name": "c", "measure": "revenue", "kind": "commission", "tiers": [{"from": 0.0, "rate": 0.05}]}]
+    data = {"name": "far", "roster": "far.csv", "year_start": "2026-01-01",
+            "market": {"growth_mean": 0.0, "growth_sd": 0.0, "monthly_sd": 0.0},
+            "roles": {"r": {"process": process, "ability_sd": 0.0, "territory_sd": 0.0, "ramp_months": 1,
+                            "production": production or {"deals_per_month": 3.0, "deal_size_sd_log": 0.0}}},
+            "plans": {"current": {"roles": {"r": {"quota": {"method": "flat"}, "components": comps}}}},
+            "behaviour": {"mode": behaviour}}
+    (tmp_path / "far.yaml").write_text(yaml.safe_dump(data))
+    return load_scenario(tmp_path / "far.yaml")
+
+
+def test_a_roster_rep_far_beyond_the_roles_spread_is_not_truncated(tmp_path):
+    """A rep whose roster territory is ~20x the mean (the role's spreads 0) wins all the deals their mean implies.
+
+    Poisson truncation was sized from the role's spreads: the rep's ~59 deals a month were cut at 38.
+    """
+    s = _far_out_scenario(tmp_path, [1.0] * 19 + [1000.0])
+    o = _outcomes(s, trials=40)[("current", "r")]
+    big = 3.0 * 1000.0 / (1019.0 / 20)  # deals a month of the far-out rep
+    deals = o.measures["deals"][:, -1, :]
+    se = np.sqrt(big / deals.size)
+    assert abs(deals.mean() - big) < 4 * se, (deals.mean(), big)
+    small = 3.0 * 1.0 / (1019.0 / 20)
+    assert abs(o.measures["deals"][:, :19].mean() - small) < 4 * np.sqrt(small / deals.size / 19)

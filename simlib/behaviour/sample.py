@@ -93,10 +93,22 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
         ms = dict(base)
         ms[k] = np.minimum(base[k] * (1 + rel), 1.0) if kinds[k] == "score" else base[k] * (1 + rel)
         p1, pr1 = pay(ms)
-        out[k] = float(np.mean(p1 - p0)) / math.log1p(rel)
+        out[k] = _beyond_rounding(p1, p0) / math.log1p(rel)
         if k == "revenue":
-            comps = {c: float(np.mean(pr1.components[c] - pr0.components[c])) / math.log1p(rel) for c in pr0.components}
+            comps = {c: _beyond_rounding(pr1.components[c], pr0.components[c]) / math.log1p(rel) for c in pr0.components}
     return out, comps, pr0
+
+
+#: a mean change of pay below this fraction of the pay's mean size is the rounding of its arithmetic, not pay
+ROUNDING = 1e-12
+
+
+def _beyond_rounding(p1: np.ndarray, p0: np.ndarray) -> float:
+    """``mean(p1 - p0)``, or 0 where that is within :data:`ROUNDING` of the pay's mean size: a draw's or clawback's
+    cash adds and subtracts amounts that cancel, and the rounding left (1e-8 on pay in millions) would otherwise
+    read as a motive under one scale of money and not under another (docs/model.md section 6.2)."""
+    d = float(np.mean(p1 - p0))
+    return 0.0 if abs(d) <= ROUNDING * float(np.mean(np.abs(p0))) else d
 
 
 def other_programmes(rp: RolePlan, pr: PayResult) -> np.ndarray | float:

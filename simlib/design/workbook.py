@@ -616,6 +616,10 @@ def read_workbook(path: str | Path, into: Scenario | None = None) -> Scenario:
         rd.bad(rd.current[1][1], f"'{CURRENT}' is marked on {len(rd.current)} plans; mark exactly one")
     if rd.problems:
         raise ScenarioError(rd.problems)
+    for plan in rd.plans.values():  # a role plan without rows in 'Components' has none (a SPIFF-only plan)
+        for rp in (plan.get("roles") or {}).values() if isinstance(plan, dict) else ():
+            if isinstance(rp, dict):
+                rp.setdefault("components", [])
     data = dict(rest)
     data["plans"] = rd.plans
     if rd.current:

@@ -53,6 +53,7 @@ from simlib.model.metrics import (
 )
 from simlib.model.pipeline import RoleOutcome, passes, worlds
 from simlib.model.plans import (
+    expected_quota,
     primary_structure,
     uses_cancellations,
     uses_draws,
@@ -445,8 +446,12 @@ def _role_behaviour(scenario: Scenario, o: RoleOutcome, T: int, rev_tot: np.ndar
 
 @by_identity()
 def _period_ends(scenario: Scenario, plan: str, role: str) -> tuple[int, ...]:
-    """The last months of the pay periods of a role plan's primary structure (of the frozen scenario: kept)."""
-    return primary_structure(scenario.role_plan(plan, role), scenario.target_incentive(plan, role)).ends
+    """The last months of the pay periods of a role plan's primary structure (of the frozen scenario: kept).
+
+    Its components are compared in money, on the plan's expected quota (as the behaviour model compares them), so
+    the periods do not follow the target incentive's label (docs/model.md section 6.2)."""
+    return primary_structure(scenario.role_plan(plan, role), scenario.target_incentive(plan, role),
+                             quota=expected_quota(scenario, plan, role)).ends
 
 
 def _add_behaviour(beh: dict[str, list[np.ndarray]], bm: dict[str, np.ndarray], rev_tot: np.ndarray, headcount: int) -> None:

@@ -573,6 +573,8 @@ def _fit_key_account(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any
         out["production.milestones_per_month"] = mu
         out["ability_sd"] = _signed_sd_from_var(v)
         s_a = _sd_from_var(v)
+    if deals is not None and not deals.sum() > 0:  # no deal recorded: the deal parameters stay the template's
+        deals = None
     if deals is not None:
         season = _season(deals, rc)
         out["seasonality"] = season
@@ -1164,6 +1166,16 @@ def _not_fitted(rname: str, role: Any, history: History) -> str | None:
     return None
 
 
+def _too_little(d: _Data) -> str | None:
+    """Why a role's history cannot be fitted (too few full years; no revenue, of which every level is a rate), or None."""
+    n = int(d.complete.sum())
+    if n < 5:
+        return f"only {n} rep-year(s) with a full year: too few to fit"
+    if not np.nansum(d.m["revenue"][d.complete]) > 0:
+        return f"no revenue in its {n} rep-year(s) with a full year: nothing to fit (expected some sales)"
+    return None
+
+
 def calibrate(
     history: History,
     template: Scenario,
@@ -1227,8 +1239,8 @@ def calibrate(
         if n_inc:
             notes.append(f"{rname}: {n_inc} rep-year(s) without a full year of rows or with missing measures; "
                          "left out of annual moments")
-        if d.complete.sum() < 5:
-            kept[f"roles.{rname}"] = f"only {int(d.complete.sum())} rep-year(s) with a full year: too few to fit"
+        if why := _too_little(d):
+            kept[f"roles.{rname}"] = why
             continue
         qmethod = template.role_plan(plan, rname).quota
         point, qfit, role_est, boot = _fit_role_boot(d, role, qmethod, bootstrap, gen, level, template.market)

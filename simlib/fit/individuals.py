@@ -60,6 +60,8 @@ def rep_levels(history: History, role: str) -> pd.DataFrame:
         f["revenue"] = (f["revenue"] - f["partner_revenue_new"].fillna(0.0)).clip(lower=0.0)
     f["ref"] = f.groupby(["year", "month"])["revenue"].transform("mean")
     f = f[f["ref"] > 0]
+    if f.empty:  # no month with any revenue (or no rows): no rep has a level; every rep draws from the role
+        return pd.DataFrame({"level": [], "months": [], "ss": []}, index=pd.Index([], name="rep_id"), dtype=float)
     f["r"] = f["revenue"] / f["ref"]
     g = f.groupby("rep_id", sort=False)
     out = pd.DataFrame({"level": g["revenue"].sum() / g["ref"].sum(), "months": g.size()})

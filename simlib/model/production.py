@@ -10,6 +10,7 @@ effort moves outcomes smoothly under common random numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,8 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     decreases, an element is finished at its first ``u <= F``; only the
     unfinished elements are carried on (same arithmetic, fewer of them).
     """
+    if np.size(lam) and np.max(lam) > POISSON_LARGE:
+        return _poisson_inv_large(u, lam, kmax)
     shape = np.shape(u)
     if compiled.enabled() and np.shape(lam) == shape and np.ndim(u) > 1:  # the same count element by element
         # (exp in NumPy); each trial's draws are one contiguous row, read where they are (no copy: compiled.rows)
@@ -121,9 +124,43 @@ def count_kmax(rate: float, log_sd: float) -> int:
     return int(np.ceil(hi + 8.0 * np.sqrt(hi))) + 12
 
 
+def run_kmax(lam: np.ndarray | float, kmax: int) -> int:
+    """A count's truncation point ``kmax``, raised to :func:`count_kmax` of the largest mean in ``lam`` where that is
+    higher: truncation points are sized from the role's spreads, and a roster's territories, a track record or a
+    plan's effort can put a rep's mean far beyond them (docs/model.md section 6.2). Where no mean needs more, ``kmax``
+    is unchanged, and so are the counts."""
+    hi = float(np.max(lam)) if np.size(lam) else 0.0
+    if not math.isfinite(hi) or hi <= 0.0:
+        return kmax
+    return max(kmax, count_kmax(hi, 0.0))
+
+
+def trials_kmax(n: np.ndarray, kmax: int) -> int:
+    """A binomial count's truncation point ``kmax``, raised to its largest number of trials ``n`` (deals counted with
+    a truncation :func:`run_kmax` raised), so that every trial can count."""
+    hi = float(np.max(n)) if np.size(n) else 0.0
+    return max(kmax, int(hi)) if math.isfinite(hi) else kmax
+
+
+def _poisson_inv_large(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
+    """:func:`poisson_inv` where some mean is above :data:`POISSON_LARGE`: those counts are SciPy's Poisson quantile
+    (the term-by-term CDF would start at ``exp(-lam)`` = 0 and count to ``kmax``); the others as before."""
+    from scipy.stats import poisson  # SciPy loads slowly: only for such means
+
+    lam = np.broadcast_to(lam, np.shape(u))
+    big = lam > POISSON_LARGE
+    out = poisson_inv(u, np.where(big, 0.0, lam), kmax)
+    uu = np.asarray(u)[big]
+    out[big] = np.clip(poisson.ppf(uu, lam[big]), 0.0, kmax)
+    return out
+
+
 #: ``(1 - p)^n`` below this (``n log(1 - p)`` under about -690: past about 1,000 trials at p = 0.5) starts the
 #: binomial's CDF in logs (:func:`binomial_inv`); above it, the pmf itself.
 BINOMIAL_LOG_BELOW = 1e-300
+#: a Poisson mean above which ``exp(-mean)`` is below :data:`BINOMIAL_LOG_BELOW` (about 690.8): its counts are taken
+#: from SciPy's quantile (:func:`_poisson_inv_large`)
+POISSON_LARGE = -math.log(BINOMIAL_LOG_BELOW)
 
 
 def deals_kmax(role: Role) -> int:
@@ -520,7 +557,7 @@ class RoleProcess:
 
         def deals(m):
             lam = (p.deals_per_month * w.ability * w.territory)[..., None] * demand * ramp
-            return poisson_inv(d["ndeals"], lam, deals_kmax(w.role))
+            return poisson_inv(d["ndeals"], lam, run_kmax(lam, deals_kmax(w.role)))
 
         def sizes(m):
             # deal sizes only where a deal closed (elsewhere revenue and large orders are 0)
@@ -562,14 +599,15 @@ class RoleProcess:
 
         def milestones(m):
             mlam = (p.milestones_per_month * w.ability)[..., None] * ramp
-            return poisson_inv(d["milestones"], mlam, 3 * int(p.milestones_per_month) + 12)
+            return poisson_inv(d["milestones"], mlam, run_kmax(mlam, 3 * int(p.milestones_per_month) + 12))
 
         sized = _once(sizes)
         return {
             "revenue": revenue,
             "large_order_value": large,
             "deals": deals,
-            "new_accounts": lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share, deals_kmax(w.role)),
+            "new_accounts": lambda m: binomial_inv(d["newacc"], m["deals"], p.new_account_share,
+                                                   trials_kmax(m["deals"], deals_kmax(w.role))),
             "milestones": milestones,
             "satisfaction": lambda m: _satisfaction(p, d["satisfaction"]),
         }
@@ -593,8 +631,8 @@ class RoleProcess:
         ramp = w.ramp  # (T, R, 12)
 
         def opened(m):
-            return poisson_inv(d["opened"], (p.partners_per_month * w.ability)[..., None] * ramp,
-                               count_kmax(p.partners_per_month, w.role.ability_sd))
+            lam = (p.partners_per_month * w.ability)[..., None] * ramp
+            return poisson_inv(d["opened"], lam, run_kmax(lam, count_kmax(p.partners_per_month, w.role.ability_sd)))
 
         def both(m):  # partners' revenue and the total, together
             new_rev, rev = year_array(ramp.shape), year_array(ramp.shape)
@@ -696,7 +734,7 @@ class RoleProcess:
         lag = p.pipeline_lag_months
         act_lagged = self._past_effort[m - lag] if m >= lag else 1.0  # effort before the year: today's
         lam = p.deals_per_month * w.ability * w.territory * demand * w.ramp[:, :, m] * act_lagged * c.help_mult
-        kmax = deals_kmax(w.role)
+        kmax = run_kmax(lam, deals_kmax(w.role))
         n = poisson_inv(d["ndeals"][:, :, m], lam, kmax)
         s = p.deal_size_sd_log
         sizes = p.deal_size_mean * np.exp(s * d["size"][:, :, m, :] - 0.5 * s * s)  # (T, R, K)
@@ -705,7 +743,8 @@ class RoleProcess:
         revenue = np.sum(np.where(won, sizes, 0.0), axis=-1) + np.maximum(n - KA_SIZE_DRAWS, 0) * p.deal_size_mean
         large = np.sum(np.where(won & (sizes >= p.large_order_threshold), sizes, 0.0), axis=-1) + _beyond_drawn_large(n, p)
         new = binomial_inv(d["newacc"][:, :, m], n, p.new_account_share, kmax)
-        miles = poisson_inv(d["milestones"][:, :, m], p.milestones_per_month * w.ability * w.ramp[:, :, m] * q, 3 * int(p.milestones_per_month) + 12)
+        mlam = p.milestones_per_month * w.ability * w.ramp[:, :, m] * q
+        miles = poisson_inv(d["milestones"][:, :, m], mlam, run_kmax(mlam, 3 * int(p.milestones_per_month) + 12))
         sat = np.clip(p.satisfaction * q + p.satisfaction_sd * d["satisfaction"][:, :, m], 0.0, 1.0)
         return {
             "revenue": revenue,
@@ -721,7 +760,7 @@ class RoleProcess:
         w, p, d = self.w, self.p, self.w.draws
         act, q, manage = _split(c, p.activity_share, p.quality_elasticity, self.beta)
         lam = p.partners_per_month * w.ability * w.ramp[:, :, m] * act
-        opened = poisson_inv(d["opened"][:, :, m], lam, count_kmax(p.partners_per_month, w.role.ability_sd))
+        opened = poisson_inv(d["opened"][:, :, m], lam, run_kmax(lam, count_kmax(p.partners_per_month, w.role.ability_sd)))
         # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
         new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand
         decay = np.exp(-1.0 / p.partner_ramp_months)
@@ -761,9 +800,8 @@ _LATER: dict[str, dict[str, Callable[[SteppedYear, int | None], np.ndarray]]] = 
         "large_order_value": lambda s, m: s._large(m),
         "deals": _kept("deals"),
         "new_accounts": lambda s, m: binomial_inv(s._z("newacc", m), s._in("deals", m), s.p.new_account_share,
-                                                  deals_kmax(s.w.role)),
-        "milestones": lambda s, m: poisson_inv(s._z("milestones", m), s._ramped(s._mil, m) * s._in("q", m),
-                                               3 * int(s.p.milestones_per_month) + 12),
+                                                  trials_kmax(s._in("deals", m), deals_kmax(s.w.role))),
+        "milestones": lambda s, m: s._milestones(m),
         "satisfaction": lambda s, m: np.clip(s.p.satisfaction * s._in("q", m)
                                              + s.p.satisfaction_sd * s._z("satisfaction", m), 0.0, 1.0),
     },
@@ -1023,7 +1061,7 @@ class SteppedYear:
         lam *= self.w.ramp[:, :, m]
         lam *= self.kept["act"][m - lag] if m >= lag else 1.0  # before the year: today's
         lam *= c.help_mult
-        n = poisson_inv(d["ndeals"][:, :, m], lam, deals_kmax(self.w.role))
+        n = poisson_inv(d["ndeals"][:, :, m], lam, run_kmax(lam, deals_kmax(self.w.role)))
         T, R = w.shape
         K, s = KA_SIZE_DRAWS, p.deal_size_sd_log
         hit = np.flatnonzero(n > 0)  # deal sizes only where a deal closed (elsewhere revenue is 0)
@@ -1035,6 +1073,11 @@ class SteppedYear:
         self._won.append((hit, sizes, won))
         self._keep(deals=n)
         return {"revenue": rev.reshape(T, R) + np.maximum(n - K, 0) * p.deal_size_mean}
+
+    def _milestones(self, m: int | None) -> np.ndarray:
+        """Milestones of month ``m`` (None: the year), as :meth:`RoleProcess._key_account` counts them."""
+        lam = self._ramped(self._mil, m) * self._in("q", m)
+        return poisson_inv(self._z("milestones", m), lam, run_kmax(lam, 3 * int(self.p.milestones_per_month) + 12))
 
     def _large(self, m: int | None) -> np.ndarray:
         if m is None:
@@ -1058,7 +1101,7 @@ class SteppedYear:
         manage = e**self.beta
         lam = self._ramped(self._open_mean, m)
         lam *= act
-        opened = poisson_inv(d["opened"][:, :, m], lam, count_kmax(p.partners_per_month, self.w.role.ability_sd))
+        opened = poisson_inv(d["opened"][:, :, m], lam, run_kmax(lam, count_kmax(p.partners_per_month, self.w.role.ability_sd)))
         # revenue of partners opened before this month: mature * sum_j n_j (1 - exp(-(m-j)/tau))
         demand = self._demand(m)
         new_rev = p.partner_mature_revenue * (self._n_cum - self._ramp_state) * demand

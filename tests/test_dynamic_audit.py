@@ -1,0 +1,50 @@
+"""The randomized audit of behaviour ``dynamic`` on valid set-ups (benchmarks/dynamic_audit.py, docs/model.md 6.2).
+
+Random scenarios of the closed-form audit's generator, varied (headcount 1, no
+target incentive or base salary, extreme spreads, several plans per role), run
+under ``dynamic``: no exception, finite metrics, the current plan equal to
+behaviour ``none``, target-incentive relabelling neutral, money x1000 scaling
+money only, the same numbers on any chunking and worker count and on both the
+compiled and NumPy paths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import simlib
+from benchmarks import dynamic_audit as da
+
+#: seed 1: telesales with a team and a draw, TI 0, 40 reps (0); key accounts with a gate and a draw, TI 0 (1); a
+#: channel role of extreme spreads (2); a generic role of one rep, extreme spreads (7); key accounts with a SPIFF and a
+#: gate, extreme ability spread (5); a draw-swamped per-unit plan that moved focus under money x1000 (29)
+SEEDED = [0, 1, 2, 5, 7, 29]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", SEEDED)
+def test_dynamic_audit_case_passes(index):
+    got = da.audit_case(index, 8, 1, ensemble=index == 0)
+    assert {o.check for o in got} >= {"runs", "finite", "current=none", "chunks+workers", "compiled=numpy"}
+    bad = [f"{o.check}: {o.detail}" for o in got if not o.ok and o.check != "ties x1000"]
+    assert not bad, bad
+
+
+def test_money_x1000_scales_every_amount_once():
+    """The audit's scaling: money amounts x1000 (each once, though plans share components), fractions kept."""
+    data = da.audit_scenario(1, 1)
+    big = da.money_x1000(data)
+    role, brole = data["roles"]["r"], big["roles"]["r"]
+    assert brole["base_salary"] == 1000 * role["base_salary"]
+    assert brole["production"]["deal_size_mean"] == 1000 * role["production"]["deal_size_mean"]
+    rp, brp = data["plans"]["current"]["roles"]["r"], big["plans"]["current"]["roles"]["r"]
+    for c, bc in zip(rp["components"], brp["components"], strict=True):
+        if c["kind"] == "lump_sum":
+            assert [s["amount"] * 1000 for s in c["steps"]] == [s["amount"] for s in bc["steps"]]
+        if c["kind"] == "commission":
+            assert c["tiers"] == bc["tiers"]
+    assert brp["draw"]["amount"] == 1000 * rp["draw"]["amount"]
+    assert data["plans"]["c1"]["roles"]["r"]["components"][0] == rp["components"][1]  # the original is untouched
+    simlib.scenario_from_dict(big, "x1000")  # valid
+    assert np.isfinite(brole["target_incentive"])
