@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     d = subparsers.add_parser(
         "diff", help="what changed between two scenarios' plans, and what it does (paired differences)",
         description="List the changes of the plan role by role, then simulate OLD's plan and NEW's plan on the "
-                    "same random numbers and print the paired differences (NEW - OLD) with 95%% CIs.")
+                    "same random numbers and print the paired differences (NEW - OLD) with 95% CIs.")
     d.add_argument("old", metavar="OLD", help="scenario YAML file before the change")
     d.add_argument("new", metavar="NEW", help="scenario YAML file after the change")
     d.add_argument("--plan", metavar="NAME", help="plan to compare (default: each scenario's current_plan)")

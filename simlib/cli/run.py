@@ -28,7 +28,11 @@ from simlib.format import LEGEND
 
 def add_parser(subparsers) -> None:
     """Register ``simlib run``."""
-    r = subparsers.add_parser("run", help="simulate plans and print the comparison")
+    r = subparsers.add_parser(
+        "run", help="simulate plans and print the comparison",
+        description="Simulate the scenario's plans on common random numbers and print, per group (each role and "
+                    "total), every plan's metrics with 95% CIs, then the paired differences against the current "
+                    "plan. With --years N: every plan over N consecutive years, with the people: section.")
     r.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     r.add_argument("--plans", nargs="+", metavar="PLAN", help="plans to compare (default: all)")
     r.add_argument("--trials", type=positive_int, default=1000, help="Monte Carlo trials (default 1000)")
@@ -37,7 +41,8 @@ def add_parser(subparsers) -> None:
                                    "default: the scenario's behaviour.mode, else dynamic")
     add_output_arguments(r, what="levels and paired differences")
     r.add_argument("--group", help="only this role (or 'total') in the printed table")
-    r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
+    r.add_argument("--chunk-size", type=positive_int, default=None,
+                   help="trials per chunk (default: chosen from the trials and workers; results do not depend on it)")
     add_progress_argument(r)
     r.add_argument("--years", type=int_arg(1, "a number of years 1-20"), default=None, metavar="N",
                    help="simulate N consecutive years (quotas by each plan's method every year, ratchets, "
