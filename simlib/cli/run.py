@@ -156,13 +156,18 @@ def _run_ensemble(args: argparse.Namespace, out, scen, plans, draws: int, work: 
             design_seed=args.behaviour_seed, chunk_size=args.chunk_size, progress=progress_on(args), executor=ex,
         )
     cols = ("mean", "mc_se", "model_sd", "total_sd", "ci_low", "ci_high", "n", "draws")
-    out.emit(text=lambda: format_ensemble_tables(ens, args.seed, args.group), json=lambda: ens.to_json(indent=2),
+    out.emit(text=lambda: format_ensemble_tables(ens, args.seed, args.group, scen.currency),
+             json=lambda: ens.to_json(indent=2),
              tables=lambda: result_tables(ens, cols), main="long")
     return 0
 
 
-def format_ensemble_tables(ens, seed_used: int, group: str | None) -> str:
-    """Provenance, legends, one table per group (estimate, ``model ±``, draws > 0) and the robustness sentences."""
+def format_ensemble_tables(ens, seed_used: int, group: str | None, currency: str = "EUR") -> str:
+    """Provenance, legends, one table per group (estimate, ``model ±``, draws > 0) and the robustness sentences.
+
+    Rows and cells read as in :func:`format_tables` (display names, money in
+    ``currency`` scaled to k / M, shares in %); :func:`readable_ensemble_table`.
+    """
     from simlib.format import MODEL_LEGEND
 
     prov = ens.provenance
@@ -171,9 +176,38 @@ def format_ensemble_tables(ens, seed_used: int, group: str | None) -> str:
              f"{LEGEND} (Monte Carlo, pooled over draws); {MODEL_LEGEND}; >0 = draws where the paired difference "
              f"is above 0"]
     for g in [group] if group else ens.groups[::-1]:
-        lines += [f"\n== {g} ==", narrow(ens.table(group=g)), ""]
+        lines += [f"\n== {g} ==", narrow(readable_ensemble_table(ens, g, currency)), ""]
         lines += list(ens.sentences("profit", g))
     return "\n".join(lines)
+
+
+def readable_ensemble_table(ens, group: str, currency: str = "EUR"):
+    """A group's ensemble comparison as people read it, rows labelled by display name.
+
+    Per plan the estimate with its Monte Carlo ``±`` and a ``model ±`` column
+    (the 95% half-width of the spread over behavioural draws); per paired
+    difference also ``>0``, the draws in which it is above 0 (``"15/16"``).
+    """
+    import simlib.present as present
+    from simlib.engine.results import metric_table
+
+    def model(sd, value, metric):  # a between-draw SD at floating-point noise (an exact figure) is 0
+        noise = abs(float(sd)) < 1e-9 * max(1.0, abs(float(value)))
+        return "± " + present.half_width(0.0 if noise else sd, metric)
+
+    def level(p, r):
+        return {p: present.fmt(r["mean"], r["mc_se"], r.name, currency),
+                f"{p} model ±": model(r["model_sd"], r["mean"], r.name)}
+
+    def difference(p, r):
+        return {f"Δ {p}": present.fmt(r["diff"], r["mc_se"], r.name, currency, signed=True),
+                f"Δ {p} model ±": model(r["model_sd"], r["diff"], r.name),
+                f"Δ {p} >0": f"{r['n_positive']}/{ens.draws}"}
+
+    table = metric_table(ens.summary(), ens.differences(), ens.plans, ens.reference, group=group, metrics=None,
+                         level=level, difference=difference)
+    table.index = [present.label(m) for m in table.index]
+    return table
 
 
 def _run_years(args: argparse.Namespace, out, scen, plans, draws: int) -> int:
