@@ -242,5 +242,28 @@ def _years_text(args: argparse.Namespace, scen, res, behaviour) -> str:
              f"behaviour {behaviour}, attrition {'on' if scen.people.attrition.enabled else 'off'}",
              f"{LEGEND}; Δ = paired difference vs '{res.plans[0]}' on common random numbers; * = CI excludes 0"]
     for g in [args.group] if args.group else res.groups[::-1]:
-        lines += [f"\n== {g} ==", narrow(res.table(group=g))]
+        lines += [f"\n== {g} ==", narrow(readable_years_table(res, g, scen.currency))]
     return "\n".join(lines)
+
+
+def readable_years_table(res, group: str, currency: str = "EUR"):
+    """``res.table(group)`` as people read it: rows (display name, year), money in ``currency`` scaled to k / M,
+    shares in %, changes of shares in points (:mod:`simlib.present`); ``*`` when the difference's CI excludes 0."""
+    import pandas as pd
+
+    import simlib.present as present
+
+    table = res.table(group=group)  # checks the group; its rows and columns are the ones shown
+    key = ["plan", "group", "metric", "year"]
+    levels = res.frame[res.frame["group"] == group].set_index(key)
+    diffs = res.diffs[res.diffs["group"] == group].set_index(key)
+    rows = {}
+    for m, y in table.index:
+        row = {p: present.fmt(*levels.loc[(p, group, m, y), ["mean", "se"]], m, currency) for p in res.plans}
+        for p in res.plans[1:]:
+            mean, se, lo, hi = diffs.loc[(p, group, m, y), ["mean", "se", "ci_low", "ci_high"]]
+            row[f"Δ {p}"] = present.fmt(mean, se, m, currency, signed=True) + (" *" if lo > 0 or hi < 0 else "")
+        rows[(present.label(m), y)] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=[None, "year"])
+    return out
