@@ -225,6 +225,20 @@ def _places(x: float, se: float, cap: int) -> int:
     return cap if d is None else min(d, cap)
 
 
+def _change_places(x: float, se: float, cap: int, signed: bool) -> int:
+    """Decimals of a non-money value; a clear change that would round to zero gets up to two more, as its SE allows.
+
+    A paired difference can be clearly non-zero and still round to ``0.00``
+    at the usual decimals (Gini +0.003 ± 0.001); written so, it reads as "no
+    change" beside the star that says the CI excludes zero.
+    """
+    places = _places(x, se, cap)
+    if signed and abs(x) > Z95 * se and round(x, places) == 0:  # the 95% CI excludes 0
+        d = decimals(x, se)
+        places = places if d is None else max(places, min(d, cap + 2))
+    return places
+
+
 def _money_cap(scaled: float) -> int:
     """Decimals giving three significant digits of a scaled money value (none from 100 on)."""
     a = abs(scaled)
@@ -269,9 +283,9 @@ def fmt_value(value: float, metric: str | None = None, currency: str = "EUR", *,
         code = currency if u == "money" else ""
         return f"{_number(x / div, places, signed)} {suf + ' ' if suf else ''}{code}".strip()
     if u == "percent":
-        text = _number(100 * x, _places(100 * x, 100 * se, _CAP["percent"]), signed)
+        text = _number(100 * x, _change_places(100 * x, 100 * se, _CAP["percent"], signed), signed)
         return f"{text} pp" if signed else f"{text}%"
-    return _number(x, _places(x, se, _CAP[u]), signed)
+    return _number(x, _change_places(x, se, _CAP[u], signed), signed)
 
 
 def half_width(se: float, metric: str | None = None, *, unit_: str | None = None, places: int | None = None) -> str:
@@ -311,7 +325,8 @@ def fmt(value: float, se: float | None, metric: str | None = None, currency: str
         return text
     u = _unit_of(metric, unit_)
     x = 100 * float(value) if u == "percent" else float(value)
-    places = None if u in ("money", "local") else _places(x, 100 * float(se) if u == "percent" else float(se), _CAP[u])
+    places = None if u in ("money", "local") else _change_places(x, 100 * float(se) if u == "percent" else float(se),
+                                                                 _CAP[u], signed)
     return f"{text} ± {half_width(se, metric, unit_=unit_, places=places)}"
 
 

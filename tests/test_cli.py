@@ -227,3 +227,35 @@ def test_building_the_parser_leaves_the_heavy_commands_unimported():
 def test_version():
     proc = simlib_cli("--version")
     assert proc.returncode == 0 and proc.stdout.strip().startswith("simlib ")
+
+
+def _subcommand_parsers(parser, prefix=()):
+    """(command words, parser) for every command and sub-command below ``parser``."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                if sub.prog.split()[-1] != name:  # an alias (optimise) shares its command's parser
+                    continue
+                yield (*prefix, name), sub
+                yield from _subcommand_parsers(sub, (*prefix, name))
+
+
+def test_every_option_of_every_command_is_explained_in_its_help():
+    # `simlib COMMAND --help` is where a new user learns the options: none is listed without a word on it,
+    # and the rendered text has no leftover argparse escapes such as "95%%"
+    from simlib.cli import build_parser
+
+    commands = list(_subcommand_parsers(build_parser()))
+    assert len(commands) >= 16
+    for words, sub in commands:
+        if words == ("plan",):  # a group of sub-commands; each is checked on its own
+            continue
+        for action in sub._actions:
+            if action.help is None and action.dest != "help":
+                pytest.fail(f"simlib {' '.join(words)}: {'/'.join(action.option_strings) or action.metavar} "
+                            "has no help text")
+        text = sub.format_help()
+        assert "%%" not in text, f"simlib {' '.join(words)} --help shows '%%'"
+        assert sub.description, f"simlib {' '.join(words)} --help has no description"

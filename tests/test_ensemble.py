@@ -252,7 +252,9 @@ def test_cli_run_with_behaviour_draws_prints_model_column_and_verdicts(tmp_path,
                  "--group", "total", "--scheduler", "serial"]) == 0
     out = capsys.readouterr().out
     assert "2 behavioural draws (sobol, seed 0)" in out
-    assert "variant - current model" in out and "variant - current >0" in out
+    assert "Δ variant model ±" in out and "Δ variant >0" in out
+    # rows and cells read as in the plain run: display names and money in the scenario's currency
+    assert "Profit (gross profit - comp)" in out and "EUR" in out and "gross_profit" not in out
     assert re.search(r"(variant beats current|current beats variant) on profit in \d+% of plausible behaviours "
                      r"\(\d of 2 draws\)", out) or "tie on profit" in out
     assert main(["run", str(path), "--plans", "variant", "--trials", "6", "--behaviour-draws", "2",

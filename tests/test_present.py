@@ -66,6 +66,18 @@ def test_fmt_reads_as_people_write_numbers(args, kw, text):
     assert P.fmt(*args, **kw) == text
 
 
+@pytest.mark.parametrize("args, text", [
+    ((0.0032, 0.00005, "gini_pay"), "+0.0032 ± 0.0001"),          # clearly up, but 0.00 at two decimals
+    ((-0.00016, 0.00003, "give_up_share"), "-0.016 pp ± 0.006"),  # a share's change in points, the same
+    ((0.003, 0.01, "gini_pay"), "0.00 ± 0.02"),                   # not distinguishable from 0: usual decimals
+    ((0.3, 0.01, "gini_pay"), "+0.30 ± 0.02"),                    # visible at usual decimals: unchanged
+])
+def test_a_clear_change_never_reads_as_zero(args, text):
+    # beside the star that says "the 95% CI excludes 0", a change written "0.00" would say the opposite
+    assert P.fmt(*args, signed=True) == text
+    assert P.fmt(*args) == P.fmt(*args, signed=False)  # levels keep their usual decimals
+
+
 def test_no_scientific_notation_at_any_size():
     for x in (1e-9, 3.3e-5, 0.5, 7.306e5, 3.6e7, 8.9e9, 1.2e12):
         for m in ("revenue", "share_120", "leverage", "effort_index"):

@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 import yaml
 from conftest import DEFAULT, ROOT
 
+import simlib.present as present
 from simlib.cli import main
 from simlib.design.review import breach_table, merged_scenario, paired_effects, plan_changes, thresholds
 from simlib.engine.api import simulate
@@ -216,7 +218,9 @@ def test_diff_equals_run_on_the_merged_scenario(tmp_path, capsys, default_dict):
     for row in eff.itertuples():
         assert row.diff == pytest.approx(runs[row.metric]["diff"], rel=1e-12, abs=1e-12)
         assert row.se == pytest.approx(runs[row.metric]["se"], rel=1e-12, abs=1e-12)
-        assert row.diff_text in out
+        assert present.fmt(row.diff, row.se, row.metric, "EUR", signed=True) in out
+    # what a reviewer reads in the merge request: display names and money in the scenario's currency
+    assert "Profit (gross profit - comp)" in out and "Reps at or above quota" in out and "share_at_quota" not in out
     assert list(eff["metric"]) == ["profit", "revenue", "incentive_cost", "comp_cost_of_sales", "share_at_quota"]
 
 
@@ -224,7 +228,7 @@ def test_diff_of_identical_plans_is_zero(tmp_path, capsys, default_dict):
     p = write(tmp_path, default_dict)
     rc, out, _ = cli(capsys, "diff", p, p, "--trials", "10", "--scheduler", "serial", "--behaviour", "none")
     assert rc == 0 and "nothing in the plan" in out
-    assert "+0 ± 0" in out or " 0 ± 0" in out
+    assert re.search(r"Profit \(gross profit - comp\) .* 0 EUR\s*$", out, flags=re.M)
 
 
 def test_diff_refuses_different_roles_unless_on_new(tmp_path, capsys, default_dict):

@@ -35,7 +35,21 @@ def test_guardrail_verdicts_name_a_plans_own_breaches_and_shared_ones_once():
     v = rs.guardrail_verdicts(guard, ["a", "b"])
     assert v["a"].startswith("no guardrail breached")
     assert "leverage (total)" in v["b"] and "1 borderline" in v["b"] and "cost of sales" not in v["b"]
-    assert "comp cost of sales" in v["_all"] and "every plan" in v["_all"]
+    assert "comp cost of sales (total)" in v["_all"] and "every plan" in v["_all"]
+    assert "95% CI straddles" in v["b"]  # the jargon word is explained where it appears
+
+
+def test_shared_guardrail_breaches_name_their_groups_so_a_plans_own_breach_of_the_same_metric_reads_true():
+    # share at quota is outside for the telesales role under both plans, and for the total only under b: the
+    # shared sentence must not read as if share at quota were outside everywhere under every plan
+    guard = pd.DataFrame([
+        dict(plan=p, group=g, metric="share_at_quota", status=s)
+        for p, g, s in [("a", "telesales", "outside"), ("b", "telesales", "outside"),
+                        ("a", "total", "inside"), ("b", "total", "outside"),
+                        ("a", "channel", "warning"), ("b", "channel", "outside")]])
+    v = rs.guardrail_verdicts(guard, ["a", "b"])
+    assert "reps at or above quota (channel, telesales)" in v["_all"] and "total" not in v["_all"]
+    assert "reps at or above quota (total)" in v["b"] and "telesales" not in v["b"]
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -128,7 +129,9 @@ def test_run_years_command(tmp_path, capsys):
     assert out[(out.metric == "turnover_rate") & (out.kind == "level")]["mean"].max() > 0
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "turnover_rate" in text and "Δlast_year_quota" in text and "attrition on" in text
+    assert "Turnover (leavers / seats)" in text and "Δ last_year_quota" in text and "attrition on" in text
+    # rows and cells read as in the one-year table: display names, money with its currency, shares in %
+    assert "turnover_rate" not in text and "EUR" in text and re.search(r"\d\.\d% ± ", text)
     with pytest.raises(SystemExit) as e:
         main([*args[:3], "0"])
     assert e.value.code == 1

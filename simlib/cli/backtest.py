@@ -24,7 +24,10 @@ from simlib.format import estimate
 
 def add_parser(subparsers) -> None:
     """Register ``simlib backtest``."""
-    b = subparsers.add_parser("backtest", help="fit on year one, predict year two under the new plan, compare")
+    b = subparsers.add_parser(
+        "backtest", help="fit on year one, predict year two under the new plan, compare",
+        description="On two years of history with a plan change: calibrate on year one, predict year two under "
+                    "--plan-after with predictive intervals, and compare with what happened.")
     add_history_args(b)
     b.add_argument("--plan-after", required=True, help="plan in force in year two")
     b.add_argument("--plan-before", help="plan in force in year one (default: the template's current plan)")

@@ -17,7 +17,11 @@ count = int_arg(0, "a whole number >= 0")
 
 def add_parser(subparsers) -> None:
     """Register ``simlib calibrate``."""
-    c = subparsers.add_parser("calibrate", help="fit a scenario to rep-level monthly history")
+    c = subparsers.add_parser(
+        "calibrate", help="fit a scenario to rep-level monthly history",
+        description="Fit the template scenario's parameters to your rep-level monthly history and write a "
+                    "scenario that runs as it is; prints each estimate with a bootstrap standard error and a 90% "
+                    "interval beside the template's value, and a fit check of attainment.")
     add_history_args(c)
     c.add_argument("--out", required=True, help="calibrated scenario YAML to write")
     c.add_argument("--plan", help="plan in force in the history (default: the template's current plan)")

@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     d = subparsers.add_parser(
         "diff", help="what changed between two scenarios' plans, and what it does (paired differences)",
         description="List the changes of the plan role by role, then simulate OLD's plan and NEW's plan on the "
-                    "same random numbers and print the paired differences (NEW - OLD) with 95%% CIs.")
+                    "same random numbers and print the paired differences (NEW - OLD) with 95% CIs.")
     d.add_argument("old", metavar="OLD", help="scenario YAML file before the change")
     d.add_argument("new", metavar="NEW", help="scenario YAML file after the change")
     d.add_argument("--plan", metavar="NAME", help="plan to compare (default: each scenario's current_plan)")
@@ -91,6 +91,19 @@ def print_effects(args: argparse.Namespace, old, po: str, new, pn: str, *, on_ne
     print(f"\nWhat it does: {args.trials} trials, seed {args.seed}, behaviour {res.provenance['behaviour']}, "
           f"both plans on the same draws{' of NEW' + chr(39) + 's roles, market and behaviour' if on_new else ''}")
     print(f"{LEGEND}; new - old is paired on common random numbers; * = CI excludes 0")
-    view = eff[["metric", "old_text", "new_text", "diff_text"]].rename(
-        columns={"old_text": "old", "new_text": "new", "diff_text": "new - old"})
-    print(view.to_string(index=False))
+    print(effects_text(eff, merged.currency))
+
+
+def effects_text(eff, currency: str = "EUR") -> str:
+    """:func:`simlib.design.review.paired_effects` as people read it: display names, money in ``currency``
+    scaled to k / M, shares in %, the change in points (:mod:`simlib.present`); ``*`` when the CI excludes 0."""
+    import pandas as pd
+
+    import simlib.present as present
+
+    rows = {present.label(r.metric): {
+        "old": present.fmt(r.old, r.old_se, r.metric, currency),
+        "new": present.fmt(r.new, r.new_se, r.metric, currency),
+        "new - old": present.fmt(r.diff, r.se, r.metric, currency, signed=True) + (" *" if r.significant else ""),
+    } for r in eff.itertuples()}
+    return pd.DataFrame.from_dict(rows, orient="index").to_string()

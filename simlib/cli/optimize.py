@@ -40,14 +40,15 @@ def add_parser(subparsers) -> None:
         description="Sample-average-approximation optimisation on common random numbers: a Sobol' start design, "
                     "then Nelder-Mead (or COBYLA). Exit status 1 when no feasible plan was found.",
     )
-    p.add_argument("scenario", metavar="SCENARIO")
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     p.add_argument("--param", action="append", metavar="NAME=LOW:HIGH", help="parameter and bounds (repeatable), "
                    "e.g. target_level=0.9:1.2, cap=1.5:3, pay_mix=0.2:0.5")
     p.add_argument("--objective", default="profit", help="metric to maximise or weighted mix 'profit=1,revenue=0.1' (default profit)")
     p.add_argument("--constraint", action="append", metavar="EXPR",
                    help="e.g. 'comp_cost_of_sales<=0.2', '0.5<=share_at_quota<=0.7', 'over_budget<=0.1', '1.5<=leverage<=3'")
     p.add_argument("--base", default=None, help="plan to modify (default: current plan)")
-    p.add_argument("--method", choices=("nelder-mead", "cobyla"), default="nelder-mead")
+    p.add_argument("--method", choices=("nelder-mead", "cobyla"), default="nelder-mead",
+                   help="local search from the best start point (default nelder-mead)")
     p.add_argument("--starts", type=positive_int, default=16, help="Sobol' start points (default 16)")
     p.add_argument("--maxiter", type=int_arg(0, "a whole number >= 0"), default=150, help="evaluations for the local search (default 150)")
     p.add_argument("--sensitivity", action="append", metavar="PATH=V1,V2",
@@ -58,7 +59,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sensitivity-maxiter", type=int_arg(0, "a whole number >= 0"), default=None,
                    help="evaluations per sensitivity re-optimisation (default max(5, maxiter/4); 0 = re-evaluate only)")
     p.add_argument("--trials", type=positive_int, default=500, help="trials per evaluation (default 500)")
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="simulation seed shared by all evaluations (default 0)")
     add_behaviour_argument(p, help="behaviour model, e.g. none or dynamic "
                                    "(default: the scenario's behaviour.mode, else dynamic)")
     add_output_arguments(p, OPTIMIZE_FORMATS, what="the result (json: all of it; csv/parquet: the evaluation "

@@ -12,12 +12,16 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("plan", help="plan workbooks: export a scenario's plans to .xlsx, import them back to YAML")
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
-    e = sub.add_parser("export", help="write the scenario's plans as an .xlsx workbook (one sheet per part of a plan)")
+    e = sub.add_parser("export", help="write the scenario's plans as an .xlsx workbook (one sheet per part of a plan)",
+                       description="Write the scenario's plans as an Excel workbook finance can read and edit "
+                                   "(docs/plan-workbook.md).")
     e.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     e.add_argument("--out", required=True, metavar="FILE.xlsx", help="workbook to write")
     e.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     e.set_defaults(func=run_export)
-    i = sub.add_parser("import", help="convert a plan workbook back to a scenario YAML file (validated)")
+    i = sub.add_parser("import", help="convert a plan workbook back to a scenario YAML file (validated)",
+                       description="Convert a plan workbook back to a validated scenario YAML file; a bad cell is "
+                                   "refused with its sheet, cell and what was expected.")
     i.add_argument("workbook", metavar="WORKBOOK", help="plan workbook (.xlsx) written by simlib plan export, maybe edited")
     i.add_argument("--into", metavar="SCENARIO",
                    help="take roles, market, behaviour ... from this scenario and replace its plans with the "

@@ -19,7 +19,10 @@ FORMATS = ("table", "csv", "json", "xlsx", "parquet")
 def add_parser(subparsers) -> None:
     """Register ``simlib replay``."""
     r = subparsers.add_parser(
-        "replay", help="replay recorded rep-months through plans' pay rules (no simulation); reconcile the payouts")
+        "replay", help="replay recorded rep-months through plans' pay rules (no simulation); reconcile the payouts",
+        description="Take every recorded rep-month of the history through each plan's pay rules (no random "
+                    "draws): per role and year, quota, revenue, the recorded payout and each plan's incentive "
+                    "cost. Exit 1 if the plan in force does not give back the recorded payouts to the cent.")
     r.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file: roles, pay levels and plans")
     r.add_argument("history", metavar="HISTORY", help="rep-level monthly history (.csv or .parquet; docs/history-format.md)")
     r.add_argument("--plan", nargs="+", metavar="P", help="plans to replay (default: every plan of the scenario)")

@@ -34,7 +34,10 @@ loss_fraction = unit_arg("a fraction", "0.05 (5% of expected pay)")
 def add_parser(subparsers) -> None:
     """Register ``simlib reps``."""
     r = subparsers.add_parser("reps", help="per-rep and per-team pay under a plan vs the current one: winners, "
-                                           "losers, rep statements, team cost and attainment")
+                                           "losers, rep statements, team cost and attainment",
+                              description="Simulate the candidate plan and the reference on the same draws, keep "
+                                          "every rep's pay, and print winners and losers per role (by name) and "
+                                          "each team's incentive cost and attainment with 95% CIs.")
     r.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     r.add_argument("--plan", required=True, help="the candidate plan")
     r.add_argument("--vs", metavar="REF", help="the plan compared against (default: the current plan)")
@@ -44,7 +47,8 @@ def add_parser(subparsers) -> None:
                    help="Monte Carlo trials (default 500; every rep's pay in every trial is kept for its quantiles)")
     r.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     add_behaviour_argument(r, help="behaviour model: none or dynamic (default: the scenario's behaviour.mode, else dynamic)")
-    r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
+    r.add_argument("--chunk-size", type=positive_int, default=None,
+                   help="trials per chunk (default: chosen from the trials and workers; results do not depend on it)")
     add_scheduler_argument(r)
     add_output_arguments(r, FORMATS, what="the rep statement (one row per rep; json: its rows; xlsx: a sheet per "
                                           "table, with the teams and the winners and losers)")

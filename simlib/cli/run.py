@@ -28,7 +28,11 @@ from simlib.format import LEGEND
 
 def add_parser(subparsers) -> None:
     """Register ``simlib run``."""
-    r = subparsers.add_parser("run", help="simulate plans and print the comparison")
+    r = subparsers.add_parser(
+        "run", help="simulate plans and print the comparison",
+        description="Simulate the scenario's plans on common random numbers and print, per group (each role and "
+                    "total), every plan's metrics with 95% CIs, then the paired differences against the current "
+                    "plan. With --years N: every plan over N consecutive years, with the people: section.")
     r.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     r.add_argument("--plans", nargs="+", metavar="PLAN", help="plans to compare (default: all)")
     r.add_argument("--trials", type=positive_int, default=1000, help="Monte Carlo trials (default 1000)")
@@ -37,7 +41,8 @@ def add_parser(subparsers) -> None:
                                    "default: the scenario's behaviour.mode, else dynamic")
     add_output_arguments(r, what="levels and paired differences")
     r.add_argument("--group", help="only this role (or 'total') in the printed table")
-    r.add_argument("--chunk-size", type=positive_int, default=None, help="trials per chunk (results do not depend on it)")
+    r.add_argument("--chunk-size", type=positive_int, default=None,
+                   help="trials per chunk (default: chosen from the trials and workers; results do not depend on it)")
     add_progress_argument(r)
     r.add_argument("--years", type=int_arg(1, "a number of years 1-20"), default=None, metavar="N",
                    help="simulate N consecutive years (quotas by each plan's method every year, ratchets, "
@@ -151,13 +156,18 @@ def _run_ensemble(args: argparse.Namespace, out, scen, plans, draws: int, work: 
             design_seed=args.behaviour_seed, chunk_size=args.chunk_size, progress=progress_on(args), executor=ex,
         )
     cols = ("mean", "mc_se", "model_sd", "total_sd", "ci_low", "ci_high", "n", "draws")
-    out.emit(text=lambda: format_ensemble_tables(ens, args.seed, args.group), json=lambda: ens.to_json(indent=2),
+    out.emit(text=lambda: format_ensemble_tables(ens, args.seed, args.group, scen.currency),
+             json=lambda: ens.to_json(indent=2),
              tables=lambda: result_tables(ens, cols), main="long")
     return 0
 
 
-def format_ensemble_tables(ens, seed_used: int, group: str | None) -> str:
-    """Provenance, legends, one table per group (estimate, ``model ±``, draws > 0) and the robustness sentences."""
+def format_ensemble_tables(ens, seed_used: int, group: str | None, currency: str = "EUR") -> str:
+    """Provenance, legends, one table per group (estimate, ``model ±``, draws > 0) and the robustness sentences.
+
+    Rows and cells read as in :func:`format_tables` (display names, money in
+    ``currency`` scaled to k / M, shares in %); :func:`readable_ensemble_table`.
+    """
     from simlib.format import MODEL_LEGEND
 
     prov = ens.provenance
@@ -166,9 +176,38 @@ def format_ensemble_tables(ens, seed_used: int, group: str | None) -> str:
              f"{LEGEND} (Monte Carlo, pooled over draws); {MODEL_LEGEND}; >0 = draws where the paired difference "
              f"is above 0"]
     for g in [group] if group else ens.groups[::-1]:
-        lines += [f"\n== {g} ==", narrow(ens.table(group=g)), ""]
+        lines += [f"\n== {g} ==", narrow(readable_ensemble_table(ens, g, currency)), ""]
         lines += list(ens.sentences("profit", g))
     return "\n".join(lines)
+
+
+def readable_ensemble_table(ens, group: str, currency: str = "EUR"):
+    """A group's ensemble comparison as people read it, rows labelled by display name.
+
+    Per plan the estimate with its Monte Carlo ``±`` and a ``model ±`` column
+    (the 95% half-width of the spread over behavioural draws); per paired
+    difference also ``>0``, the draws in which it is above 0 (``"15/16"``).
+    """
+    import simlib.present as present
+    from simlib.engine.results import metric_table
+
+    def model(sd, value, metric):  # a between-draw SD at floating-point noise (an exact figure) is 0
+        noise = abs(float(sd)) < 1e-9 * max(1.0, abs(float(value)))
+        return "± " + present.half_width(0.0 if noise else sd, metric)
+
+    def level(p, r):
+        return {p: present.fmt(r["mean"], r["mc_se"], r.name, currency),
+                f"{p} model ±": model(r["model_sd"], r["mean"], r.name)}
+
+    def difference(p, r):
+        return {f"Δ {p}": present.fmt(r["diff"], r["mc_se"], r.name, currency, signed=True),
+                f"Δ {p} model ±": model(r["model_sd"], r["diff"], r.name),
+                f"Δ {p} >0": f"{r['n_positive']}/{ens.draws}"}
+
+    table = metric_table(ens.summary(), ens.differences(), ens.plans, ens.reference, group=group, metrics=None,
+                         level=level, difference=difference)
+    table.index = [present.label(m) for m in table.index]
+    return table
 
 
 def _run_years(args: argparse.Namespace, out, scen, plans, draws: int) -> int:
@@ -203,5 +242,28 @@ def _years_text(args: argparse.Namespace, scen, res, behaviour) -> str:
              f"behaviour {behaviour}, attrition {'on' if scen.people.attrition.enabled else 'off'}",
              f"{LEGEND}; Δ = paired difference vs '{res.plans[0]}' on common random numbers; * = CI excludes 0"]
     for g in [args.group] if args.group else res.groups[::-1]:
-        lines += [f"\n== {g} ==", narrow(res.table(group=g))]
+        lines += [f"\n== {g} ==", narrow(readable_years_table(res, g, scen.currency))]
     return "\n".join(lines)
+
+
+def readable_years_table(res, group: str, currency: str = "EUR"):
+    """``res.table(group)`` as people read it: rows (display name, year), money in ``currency`` scaled to k / M,
+    shares in %, changes of shares in points (:mod:`simlib.present`); ``*`` when the difference's CI excludes 0."""
+    import pandas as pd
+
+    import simlib.present as present
+
+    table = res.table(group=group)  # checks the group; its rows and columns are the ones shown
+    key = ["plan", "group", "metric", "year"]
+    levels = res.frame[res.frame["group"] == group].set_index(key)
+    diffs = res.diffs[res.diffs["group"] == group].set_index(key)
+    rows = {}
+    for m, y in table.index:
+        row = {p: present.fmt(*levels.loc[(p, group, m, y), ["mean", "se"]], m, currency) for p in res.plans}
+        for p in res.plans[1:]:
+            mean, se, lo, hi = diffs.loc[(p, group, m, y), ["mean", "se", "ci_low", "ci_high"]]
+            row[f"Δ {p}"] = present.fmt(mean, se, m, currency, signed=True) + (" *" if lo > 0 or hi < 0 else "")
+        rows[(present.label(m), y)] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=[None, "year"])
+    return out

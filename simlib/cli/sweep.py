@@ -46,8 +46,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--param", action="append", metavar="NAME=VALUES",
                    help="v1,v2,... or low:high:count (grid), low:high (range for sobol/lhs); repeatable")
     p.add_argument("--base", default=None, help="plan to vary (default: the scenario's current plan)")
-    p.add_argument("--design", choices=DESIGNS, default="grid")
-    p.add_argument("--points", type=positive_int, default=None, help="points of a sobol/lhs design")
+    p.add_argument("--design", choices=DESIGNS, default="grid",
+                   help="grid: every combination of the values; sobol or lhs: --points space-filling points "
+                        "within low:high ranges (default grid)")
+    p.add_argument("--points", type=positive_int, default=None,
+                   help="points of a sobol/lhs design (required by them; a grid has every combination)")
     p.add_argument("--design-seed", type=seed, default=0, help="seed of the design's scrambling (default 0)")
     p.add_argument("--trials", type=positive_int, default=1000, help="trials per point (default 1000)")
     p.add_argument("--seed", type=seed, default=0, help="simulation seed shared by all points (default 0)")

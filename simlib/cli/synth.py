@@ -13,7 +13,10 @@ from simlib.io import write_atomic
 
 def add_parser(subparsers) -> None:
     """Register ``simlib synth``."""
-    s = subparsers.add_parser("synth", help="generate synthetic rep-level monthly history from a scenario")
+    s = subparsers.add_parser(
+        "synth", help="generate synthetic rep-level monthly history from a scenario",
+        description="Simulate one or two years of the scenario's reps and write their monthly results in the "
+                    "history format (docs/history-format.md), to try calibrate, backtest and replay without data.")
     s.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     s.add_argument("--out", required=True, help="history file to write (.csv or .parquet)")
     s.add_argument("--plan", help="plan in force in year one (default: the current plan)")

@@ -8,8 +8,11 @@ import sys
 
 def add_parser(subparsers) -> None:
     """Register ``simlib validate``."""
-    v = subparsers.add_parser("validate", help="validate scenario files; list every problem")
-    v.add_argument("paths", nargs="+", metavar="PATH")
+    v = subparsers.add_parser(
+        "validate", help="validate scenario files; list every problem",
+        description="Check scenario files without simulating: print 'ok: PATH' for each valid file, or list every "
+                    "problem of every file (file, field and what was expected) and exit 1.")
+    v.add_argument("paths", nargs="+", metavar="PATH", help="scenario YAML files")
     v.set_defaults(func=run)
 
 

@@ -12,12 +12,17 @@ from simlib.fit.findings import FINDINGS, ROLE_CHOICES, validate_model
 
 def add_parser(subparsers) -> None:
     """Register ``simlib validate-model``."""
-    p = subparsers.add_parser("validate-model", help="reproduce the research findings on small scenarios (behaviour model)")
+    p = subparsers.add_parser(
+        "validate-model", help="reproduce the research findings on small scenarios (behaviour model)",
+        description="Reproduce the published findings on incentive plans with the behaviour model, each on small "
+                    "validation scenarios: a table of expected vs measured effect with 95% CIs. Exit 1 if a "
+                    "check fails (the known failures are in docs/model.md 4.9).")
     p.add_argument("--trials", type=int_arg(2, "a whole number >= 2"), default=200,
                    help="trials per plan (default 200)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--only", nargs="+", metavar="KEY", help="only these findings: " + ", ".join(f.key for f in FINDINGS))
-    p.add_argument("--format", choices=("table", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "csv"), default="table",
+                   help="table: readable text grouped by finding; csv: one row per check (default table)")
     p.add_argument("--roles", choices=tuple(ROLE_CHOICES), default="all",
                    help="check each finding on its scenario's role and the two other role types (all, default), "
                         "the first two (both), or one of them (first, second, third)")

@@ -342,7 +342,7 @@ def paired_effects(result: Any, group: str = "total", metrics: Sequence[str] = E
     Returns
     -------
     DataFrame
-        metric, old, new, diff, se, ci_low, ci_high, significant, and the
+        metric, old, new, diff, se, ci_low, ci_high, significant, old_se, new_se, and the
         texts ``old_text``, ``new_text``, ``diff_text`` (:func:`simlib.format.estimate`).
     """
     from simlib.format import estimate
@@ -357,7 +357,7 @@ def paired_effects(result: Any, group: str = "total", metrics: Sequence[str] = E
             continue
         o, n, x = s.loc[("old", m)], s.loc[("new", m)], d.loc[m]
         rows.append(dict(metric=m, old=o["mean"], new=n["mean"], diff=x["diff"], se=x["se"], ci_low=x["ci_low"],
-                         ci_high=x["ci_high"], significant=bool(x["significant"]),
+                         ci_high=x["ci_high"], significant=bool(x["significant"]), old_se=o["se"], new_se=n["se"],
                          old_text=estimate(o["mean"], o["se"]), new_text=estimate(n["mean"], n["se"]),
                          diff_text=estimate(x["diff"], x["se"], signed=True) + (" *" if x["significant"] else "")))
     return pd.DataFrame(rows)
