@@ -192,3 +192,22 @@ def test_headcount_too_large_for_memory_is_refused_up_front(small_scenario, monk
     code = main(["run", str(DEFAULT), "--trials", "4"])
     assert code == 1
     core.check_request(small_scenario, 4, 2, allow_large=True)  # the override
+
+
+def test_run_tables_write_each_money_row_on_one_scale():
+    import re
+
+    import simlib
+    from simlib.cli.run import readable_tables
+
+    scen = simlib.load_scenario(DEFAULT)
+    res = simlib.simulate(scen, trials=8, rng=0, behaviour="none")
+    main_table, _ = readable_tables(res, "total", scen.currency)
+    money = re.compile(r"[-+]?[\d,.]+ (?:(k|M) )?EUR")
+    rows = 0
+    for label, row in main_table.iterrows():
+        for cols in ([c for c in row.index if not c.startswith("Δ ")], [c for c in row.index if c.startswith("Δ ")]):
+            suffixes = {m.group(1) for c in cols if (m := money.match(row[c])) and not row[c].startswith("0 EUR")}
+            assert len(suffixes) <= 1, (label, list(row[cols]))  # levels, and changes, of a row on one scale
+            rows += bool(suffixes)
+    assert rows >= 10
