@@ -211,3 +211,28 @@ def test_run_tables_write_each_money_row_on_one_scale():
             assert len(suffixes) <= 1, (label, list(row[cols]))  # levels, and changes, of a row on one scale
             rows += bool(suffixes)
     assert rows >= 10
+
+
+def test_sweep_prints_a_readable_narrow_table_and_csv_keeps_the_tidy_numbers(small_yaml, tmp_path, capsys):
+    code, text, _ = cli(capsys, "sweep", small_yaml, "--param", "target_level=0.9,1.1", "--param", "cap=1.5,none", *RUN)
+    assert code == 0
+    table = text.splitlines()[2:]
+    assert max(map(len, table)) <= 100  # bounded width: further columns go to further blocks
+    assert "Profit" in text and "Δ Reps at or above quota" in text and "profit" not in "\n".join(table)
+    assert " M EUR ±" in text or " k EUR ±" in text  # money in the scenario's currency, scaled
+    assert "% ±" in text and " pp" in text and "none" in text and "NaN" not in text
+    code, csv_text, _ = cli(capsys, "sweep", small_yaml, "--param", "target_level=0.9,1.1", *RUN, "--format", "csv")
+    frame = pd.read_csv(pd.io.common.StringIO(csv_text))
+    assert {"point", "target_level", "group", "metric", "mean", "se", "diff"} <= set(frame.columns)
+
+
+def test_optimize_prints_parameters_with_sensible_precision_and_their_meaning(small_yaml, capsys):
+    code, text, _ = cli(capsys, "optimize", small_yaml, "--param", "target_level=0.9:1.1", "--param", "cap=1.5:3",
+                        "--starts", 1, "--maxiter", 3, "--no-sensitivity", *RUN)
+    assert code == 0
+    lines = {ln.split(" = ")[0].strip(): ln for ln in text.splitlines() if " = " in ln and "searched" in ln}
+    assert set(lines) == {"target_level", "cap"}
+    value = lines["cap"].split(" = ")[1].split()[0]
+    assert len(value.replace(".", "").lstrip("0")) <= 3  # three significant digits, not 1.86753
+    assert "(searched 1.5 to 3" in lines["cap"] and "cap of revenue pay curves" in lines["cap"]
+    assert "quota level" in lines["target_level"]
