@@ -47,7 +47,7 @@ from typing import Any
 
 from simlib.format import Z95, decimals
 
-__all__ = ["MetricInfo", "CATALOGUE", "UNITS", "label", "unit", "info", "is_diagnostic", "money_scale", "fmt",
+__all__ = ["MetricInfo", "CATALOGUE", "UNITS", "label", "unit", "info", "is_diagnostic", "money_scale", "row_scales", "fmt",
            "fmt_value", "half_width", "plain", "number_format", "style_table", "format_axis", "axis_label"]
 
 #: the units a metric can have
@@ -219,6 +219,16 @@ def money_scale(values: Iterable[float]) -> tuple[float, str]:
     return 1.0, ""
 
 
+def row_scales(frame: Any, value: str, by: str | Sequence[str] = "metric") -> dict[Any, tuple[float, str]]:
+    """One money scale per row of a text table: :func:`money_scale` of ``frame[value]`` per ``by`` key.
+
+    A row (a metric, for every plan or point of the table) then reads on one
+    scale (``-305 k EUR`` beside ``+9.36 k EUR``, not ``+9,358 EUR``). Keys
+    of non-money metrics get a scale too; :func:`fmt` ignores it for them.
+    """
+    return {k: money_scale(g[value].to_numpy(dtype=float)) for k, g in frame.groupby(by, sort=False)}
+
+
 def _places(x: float, se: float, cap: int) -> int:
     """Decimals the SE allows (:func:`simlib.format.decimals`), at most ``cap``."""
     d = decimals(x, se)
@@ -240,9 +250,15 @@ def _change_places(x: float, se: float, cap: int, signed: bool) -> int:
 
 
 def _money_cap(scaled: float) -> int:
-    """Decimals giving three significant digits of a scaled money value (none from 100 on)."""
+    """Decimals giving three significant digits of a scaled money value (none from 100 on, at most four).
+
+    A value below 1 on its table's scale (``0.0180 M EUR`` in a row of
+    millions) keeps its three digits rather than reading ``0.02``.
+    """
     a = abs(scaled)
-    return 0 if a >= 100 or a == 0 else (1 if a >= 10 else 2)
+    if a >= 1 or a == 0:
+        return 0 if a >= 100 or a == 0 else (1 if a >= 10 else 2)
+    return min(4, 2 - math.floor(math.log10(a)))
 
 
 def _number(x: float, places: int, signed: bool) -> str:
@@ -278,7 +294,7 @@ def fmt_value(value: float, metric: str | None = None, currency: str = "EUR", *,
     if not math.isfinite(x):
         return "n/a"
     if u in ("money", "local"):  # money in a role's own currency has no code (it is not the table's currency)
-        div, suf = (scale if u == "money" else None) or money_scale([x])
+        div, suf = (scale if u == "money" and x != 0 else None) or money_scale([x])  # exactly 0 reads "0 EUR"
         places = _places(x / div, se / div, _money_cap(x / div))
         code = currency if u == "money" else ""
         return f"{_number(x / div, places, signed)} {suf + ' ' if suf else ''}{code}".strip()

@@ -192,3 +192,47 @@ def test_headcount_too_large_for_memory_is_refused_up_front(small_scenario, monk
     code = main(["run", str(DEFAULT), "--trials", "4"])
     assert code == 1
     core.check_request(small_scenario, 4, 2, allow_large=True)  # the override
+
+
+def test_run_tables_write_each_money_row_on_one_scale():
+    import re
+
+    import simlib
+    from simlib.cli.run import readable_tables
+
+    scen = simlib.load_scenario(DEFAULT)
+    res = simlib.simulate(scen, trials=8, rng=0, behaviour="none")
+    main_table, _ = readable_tables(res, "total", scen.currency)
+    money = re.compile(r"[-+]?[\d,.]+ (?:(k|M) )?EUR")
+    rows = 0
+    for label, row in main_table.iterrows():
+        for cols in ([c for c in row.index if not c.startswith("Δ ")], [c for c in row.index if c.startswith("Δ ")]):
+            suffixes = {m.group(1) for c in cols if (m := money.match(row[c])) and not row[c].startswith("0 EUR")}
+            assert len(suffixes) <= 1, (label, list(row[cols]))  # levels, and changes, of a row on one scale
+            rows += bool(suffixes)
+    assert rows >= 10
+
+
+def test_sweep_prints_a_readable_narrow_table_and_csv_keeps_the_tidy_numbers(small_yaml, tmp_path, capsys):
+    code, text, _ = cli(capsys, "sweep", small_yaml, "--param", "target_level=0.9,1.1", "--param", "cap=1.5,none", *RUN)
+    assert code == 0
+    table = text.splitlines()[2:]
+    assert max(map(len, table)) <= 100  # bounded width: further columns go to further blocks
+    assert "Profit" in text and "Δ Reps at or above quota" in text and "profit" not in "\n".join(table)
+    assert " M EUR ±" in text or " k EUR ±" in text  # money in the scenario's currency, scaled
+    assert "% ±" in text and " pp" in text and "none" in text and "NaN" not in text
+    code, csv_text, _ = cli(capsys, "sweep", small_yaml, "--param", "target_level=0.9,1.1", *RUN, "--format", "csv")
+    frame = pd.read_csv(pd.io.common.StringIO(csv_text))
+    assert {"point", "target_level", "group", "metric", "mean", "se", "diff"} <= set(frame.columns)
+
+
+def test_optimize_prints_parameters_with_sensible_precision_and_their_meaning(small_yaml, capsys):
+    code, text, _ = cli(capsys, "optimize", small_yaml, "--param", "target_level=0.9:1.1", "--param", "cap=1.5:3",
+                        "--starts", 1, "--maxiter", 3, "--no-sensitivity", *RUN)
+    assert code == 0
+    lines = {ln.split(" = ")[0].strip(): ln for ln in text.splitlines() if " = " in ln and "searched" in ln}
+    assert set(lines) == {"target_level", "cap"}
+    value = lines["cap"].split(" = ")[1].split()[0]
+    assert len(value.replace(".", "").lstrip("0")) <= 3  # three significant digits, not 1.86753
+    assert "(searched 1.5 to 3" in lines["cap"] and "cap of revenue pay curves" in lines["cap"]
+    assert "quota level" in lines["target_level"]

@@ -91,7 +91,21 @@ def test_money_scale_is_chosen_per_table():
     assert P.money_scale([730_600.0, 15_000.0]) == (1e3, "k")
     assert P.money_scale([3.6e7, 5.0, float("nan")]) == (1e6, "M")
     # one scale for the whole table: small values in a table of millions show in M
-    assert P.fmt(250_000.0, 0.0, "profit", scale=(1e6, "M")) == "0.25 M EUR"
+    # with their three significant digits (-12,100 is not "-0.01 M"); exactly zero has no scale
+    assert P.fmt(250_000.0, 0.0, "profit", scale=(1e6, "M")) == "0.250 M EUR"
+    assert P.fmt(-12_100.0, 0.0, "profit", scale=(1e6, "M"), signed=True) == "-0.0121 M EUR"
+    assert P.fmt(0.0, 0.0, "profit", scale=(1e3, "k")) == "0 EUR"
+
+
+def test_terminal_tables_put_each_row_on_one_money_scale():
+    import pandas as pd
+
+    frame = pd.DataFrame({"metric": ["profit", "profit", "share_at_quota", "share_at_quota"],
+                          "diff": [-305_000.0, 9_358.0, 0.1, 0.2]})
+    scales = P.row_scales(frame, "diff")
+    assert scales["profit"] == (1e3, "k")
+    cells = [P.fmt(v, 1000.0, "profit", signed=True, scale=scales["profit"]) for v in frame["diff"][:2]]
+    assert cells == ["-305 k EUR ± 2.0 k", "+9.4 k EUR ± 2.0 k"]
 
 
 def test_number_formats_for_spreadsheets():

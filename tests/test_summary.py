@@ -88,3 +88,21 @@ def test_summary_html_escapes_names(comparison):
     evil = {**s, "recommended": "<script>x</script>", "plans": [{**s["plans"][0], "plan": "<img src=x onerror=1>"}]}
     page = rs.render("summary.html.j2", s=evil)
     assert "<script>x" not in page and "&lt;script&gt;" in page and "<img" not in page
+
+
+def test_recommendation_says_when_the_recommended_plan_makes_many_reps_lose_pay(comparison):
+    _, res, s = comparison
+    moves = pd.DataFrame([dict(plan="hard", group="total", share_down=0.58, share_down_se=0.015, share_up=0.1,
+                               share_up_se=0.01, trials=30),
+                          dict(plan="soft", group="total", share_down=0.10, share_down_se=0.01, share_up=0.3,
+                               share_up_se=0.01, trials=30)])
+    warn = rs.losers_warning(moves, "hard")
+    assert warn.startswith("but 58") and "± 2.9" in warn and "over 5% less" in warn and "attrition" in warn
+    assert rs.losers_warning(moves, "soft") == "" and rs.losers_warning(None, "hard") == ""
+    # the first screen and the index headline carry it beside the recommendation
+    c = s["plans"][0]
+    warned = {**s, "recommended": c["plan"], "caution": warn}
+    assert warn in rs.headline(warned)
+    lead = rs.render("summary.html.j2", s=warned).split("</p>")[0]
+    assert "58.0% ± 2.9 of reps would earn over 5% less" in lead
+    assert "attrition" not in rs.render("summary.html.j2", s={**s, "caution": ""})

@@ -164,7 +164,7 @@ def test_cli_sweep_writes_tidy_file(tmp_path, capsys):
     df = pd.read_csv(out)
     assert df.point.nunique() == 4 and {"target_level", "cap", "mean", "se", "diff", "seed"} <= set(df.columns)
     printed = capsys.readouterr().out
-    assert "profit" in printed and "4 points" in printed
+    assert "Profit" in printed and "4 points" in printed  # the printed table names metrics as people read them
     rc = main(["sweep", str(DEFAULT), "--param", "bogus=1", "--trials", "4"])
     assert rc == 1
     assert "bogus" in capsys.readouterr().err

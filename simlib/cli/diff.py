@@ -101,9 +101,12 @@ def effects_text(eff, currency: str = "EUR") -> str:
 
     import simlib.present as present
 
-    rows = {present.label(r.metric): {
-        "old": present.fmt(r.old, r.old_se, r.metric, currency),
-        "new": present.fmt(r.new, r.new_se, r.metric, currency),
-        "new - old": present.fmt(r.diff, r.se, r.metric, currency, signed=True) + (" *" if r.significant else ""),
-    } for r in eff.itertuples()}
+    rows = {}
+    for r in eff.itertuples():
+        scale = present.money_scale([r.old, r.new])  # old and new of a row on one scale
+        rows[present.label(r.metric)] = {
+            "old": present.fmt(r.old, r.old_se, r.metric, currency, scale=scale),
+            "new": present.fmt(r.new, r.new_se, r.metric, currency, scale=scale),
+            "new - old": present.fmt(r.diff, r.se, r.metric, currency, signed=True) + (" *" if r.significant else ""),
+        }
     return pd.DataFrame.from_dict(rows, orient="index").to_string()

@@ -152,7 +152,8 @@ def format_result(r, currency: str = "EUR") -> str:
     for n, v in r.params.items():
         lo, hi = p["bounds"][n]
         at_bound = any(math.isclose(v, b, rel_tol=1e-6, abs_tol=1e-9) for b in (lo, hi))
-        lines.append(f"  {n} = {v:.6g}   [{lo:g}, {hi:g}]" + (" (at bound)" if at_bound else ""))
+        lines.append(f"  {n} = {v:.3g}   (searched {lo:g} to {hi:g}{', at its bound' if at_bound else ''}): "
+                     f"{param_meaning(n)}")
     if len(r.constraints):
         lines.append("constraints (value ± 95% CI):")
         for _, c in r.constraints.iterrows():
@@ -186,6 +187,18 @@ def format_result(r, currency: str = "EUR") -> str:
         lines.append("sensitivity (re-optimised under each perturbation):")
         lines.append(sensitivity_text(r.sensitivity, list(r.params), unit_metric, currency))
     return "\n".join(lines)
+
+
+def param_meaning(name: str) -> str:
+    """What an optimised parameter sets, with its unit (the alias's meaning, :mod:`simlib.design.transforms`),
+    naming the role of ``alias@role``; a plan or scenario path is its own meaning."""
+    from simlib.design.transforms import TRANSFORMS
+
+    alias, _, role = name.partition("@")
+    t = TRANSFORMS.get(alias)
+    if t is None:
+        return f"the value at {name}"
+    return t.meaning + (f", role {role} only" if role else "")
 
 
 def sensitivity_text(sens, params: list[str], metric: str | None, currency: str) -> str:

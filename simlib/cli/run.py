@@ -130,12 +130,14 @@ def readable_tables(res, group: str, currency: str = "EUR"):
     import simlib.present as present
     from simlib.engine.results import metric_table
 
-    ref = res.reference
+    ref, summary, differences = res.reference, res.summary(), res.differences()
+    lv = present.row_scales(summary[summary["group"] == group], "mean")  # one money scale per row of each table
+    dv = present.row_scales(differences[differences["group"] == group], "diff")
     table = metric_table(
-        res.summary(), res.differences(), res.plans, ref, group=group, metrics=None,
-        level=lambda p, r: {p: present.fmt(r["mean"], r["se"], r.name, currency)},
-        difference=lambda p, r: {f"Δ {p}": present.fmt(r["diff"], r["se"], r.name, currency, signed=True)
-                                 + (" *" if r["significant"] else "")},
+        summary, differences, res.plans, ref, group=group, metrics=None,
+        level=lambda p, r: {p: present.fmt(r["mean"], r["se"], r.name, currency, scale=lv[r.name])},
+        difference=lambda p, r: {f"Δ {p}": present.fmt(r["diff"], r["se"], r.name, currency, signed=True,
+                                                       scale=dv[r.name]) + (" *" if r["significant"] else "")},
     )
     diag = [m for m in table.index if present.is_diagnostic(m)]
     main, extra = table.drop(index=diag), table.loc[diag]
@@ -195,16 +197,20 @@ def readable_ensemble_table(ens, group: str, currency: str = "EUR"):
         noise = abs(float(sd)) < 1e-9 * max(1.0, abs(float(value)))
         return "± " + present.half_width(0.0 if noise else sd, metric)
 
+    summary, differences = ens.summary(), ens.differences()
+    lv = present.row_scales(summary[summary["group"] == group], "mean")  # one money scale per row
+    dv = present.row_scales(differences[differences["group"] == group], "diff")
+
     def level(p, r):
-        return {p: present.fmt(r["mean"], r["mc_se"], r.name, currency),
+        return {p: present.fmt(r["mean"], r["mc_se"], r.name, currency, scale=lv[r.name]),
                 f"{p} model ±": model(r["model_sd"], r["mean"], r.name)}
 
     def difference(p, r):
-        return {f"Δ {p}": present.fmt(r["diff"], r["mc_se"], r.name, currency, signed=True),
+        return {f"Δ {p}": present.fmt(r["diff"], r["mc_se"], r.name, currency, signed=True, scale=dv[r.name]),
                 f"Δ {p} model ±": model(r["model_sd"], r["diff"], r.name),
                 f"Δ {p} >0": f"{r['n_positive']}/{ens.draws}"}
 
-    table = metric_table(ens.summary(), ens.differences(), ens.plans, ens.reference, group=group, metrics=None,
+    table = metric_table(summary, differences, ens.plans, ens.reference, group=group, metrics=None,
                          level=level, difference=difference)
     table.index = [present.label(m) for m in table.index]
     return table
@@ -257,12 +263,16 @@ def readable_years_table(res, group: str, currency: str = "EUR"):
     key = ["plan", "group", "metric", "year"]
     levels = res.frame[res.frame["group"] == group].set_index(key)
     diffs = res.diffs[res.diffs["group"] == group].set_index(key)
+    lv = present.row_scales(levels.reset_index(), "mean", ["metric", "year"])  # one money scale per row
+    dv = present.row_scales(diffs.reset_index(), "mean", ["metric", "year"])
     rows = {}
     for m, y in table.index:
-        row = {p: present.fmt(*levels.loc[(p, group, m, y), ["mean", "se"]], m, currency) for p in res.plans}
+        row = {p: present.fmt(*levels.loc[(p, group, m, y), ["mean", "se"]], m, currency, scale=lv[(m, y)])
+               for p in res.plans}
         for p in res.plans[1:]:
             mean, se, lo, hi = diffs.loc[(p, group, m, y), ["mean", "se", "ci_low", "ci_high"]]
-            row[f"Δ {p}"] = present.fmt(mean, se, m, currency, signed=True) + (" *" if lo > 0 or hi < 0 else "")
+            row[f"Δ {p}"] = (present.fmt(mean, se, m, currency, signed=True, scale=dv[(m, y)])
+                             + (" *" if lo > 0 or hi < 0 else ""))
         rows[(present.label(m), y)] = row
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index = pd.MultiIndex.from_tuples(out.index, names=[None, "year"])

@@ -24,7 +24,7 @@ from simlib.cli.args import (
 )
 from simlib.design.sweep import ALIASES, DESIGNS, run_sweep
 from simlib.errors import SimlibError
-from simlib.format import LEGEND, MODEL_LEGEND, estimate, spread
+from simlib.format import LEGEND, MODEL_LEGEND
 
 #: output formats of ``simlib sweep`` (parquet: the tidy table, for large sweeps)
 SWEEP_FORMATS = ("table", "csv", "json", "xlsx", "parquet")
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         f"common random numbers" + (f"; {draws} behavioural draws" if draws else ""),
         f"group {args.group}: {LEGEND}; Δ = paired difference vs '{base}'"
         + (f"; {MODEL_LEGEND}; Δ>0 = share of draws where Δ is above 0" if draws else ""),
-        format_sweep(df, list(params), group=args.group),
+        format_sweep(df, list(params), group=args.group, currency=scen.currency),
     ])
     out.emit(text=lambda: text, tables=lambda: {"sweep": df}, json=lambda: df.to_json(orient="records", indent=1))
     return 0
@@ -139,40 +139,58 @@ def _run_years(args: argparse.Namespace, out, scen, params: dict[str, Any], draw
         f"({args.design}), {args.trials} trials each, seed {args.seed}, behaviour "
         f"{resolve_behaviour(scen, args.behaviour)}, attrition {'on' if scen.people.attrition.enabled else 'off'}",
         f"group {args.group}, year {args.years}: {LEGEND}; Δ = paired difference vs '{base}'",
-        format_sweep(last, list(params), group=args.group, metrics=YEARS_METRICS),
+        format_sweep(last, list(params), group=args.group, metrics=YEARS_METRICS, currency=scen.currency),
         *_best_over_years(last, args.group, args.years, params),
     ])
     out.emit(text=lambda: text, tables=lambda: {"sweep": df}, json=lambda: df.to_json(orient="records", indent=1))
     return 0
 
 
-def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Sequence[str] = SHOW_METRICS) -> str:
-    """A compact text table of a sweep (:func:`simlib.design.sweep.run_sweep`'s tidy frame).
+def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Sequence[str] = SHOW_METRICS,
+                 currency: str = "EUR") -> str:
+    """A readable text table of a sweep (:func:`simlib.design.sweep.run_sweep`'s tidy frame), at most 100 wide.
 
-    One row per point: the parameter values, then per metric the estimate
-    and its paired difference against the base plan (``Δmetric``), each
-    written by :func:`simlib.format.estimate`.
+    One row per point (the point and its parameter values, repeated in every
+    block of columns); per metric its display name with the estimate and
+    ``Δ`` the paired difference against the base plan, each ``± 95% CI
+    half-width`` in the metric's unit (:func:`simlib.present.fmt`: money in
+    ``currency`` on one k / M scale per column, shares in %, changes of
+    shares in pp). Behavioural ensembles add ``Δ name model ±`` and ``Δ name
+    >0`` (share of draws above 0). Columns that do not fit 100 characters go
+    to further blocks (:func:`simlib.cli.args.narrow`).
     """
     import pandas as pd
 
+    import simlib.present as present
+    from simlib.cli.args import narrow
+
     sub = df[(df["group"] == group) & (df["metric"].isin(metrics))]
-    rows = []
+    lv, dv = present.row_scales(sub, "mean"), present.row_scales(sub, "diff")  # one money scale per column
+    rows, index = [], []
     for pt, g in sub.groupby("point", sort=True):
-        row = {"point": pt, **{p: g[p].iloc[0] for p in params}}
+        index.append((pt, *(_param_text(g[p].iloc[0]) for p in params)))
+        row = {}
         for m in metrics:
             r = g[g["metric"] == m]
             if r.empty:
                 continue
-            r = r.iloc[0]
-            row[m] = estimate(r["mean"], r["se"])
+            r, name = r.iloc[0], present.label(m).split(" (")[0]
+            row[name] = present.fmt(r["mean"], r["se"], m, currency, scale=lv[m])
             if pd.notna(r["diff"]):
-                row[f"Δ{m}"] = estimate(r["diff"], r["diff_se"])
+                row[f"Δ {name}"] = present.fmt(r["diff"], r["diff_se"], m, currency, signed=True, scale=dv[m])
                 if "diff_model_sd" in r.index:  # behavioural ensemble: model spread and sign robustness
-                    row[f"Δ{m} model"] = spread(r["diff_model_sd"], r["diff"], r["diff_se"])
-                    row[f"Δ{m}>0"] = f"{100 * r['diff_share_positive']:.0f}%"
+                    row[f"Δ {name} model ±"] = present.half_width(r["diff_model_sd"], m)
+                    row[f"Δ {name} >0"] = f"{100 * r['diff_share_positive']:.0f}%"
         rows.append(row)
-    with pd.option_context("display.width", 250, "display.max_columns", 60, "display.max_colwidth", 40):
-        return pd.DataFrame(rows).to_string(index=False)
+    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["point", *params]) if index else None)
+    return narrow(table.fillna(""))
+
+
+def _param_text(value) -> str:
+    """A parameter value as given on the command line: ``0.9``, ``none`` for a missing cap, names as they are."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "none"
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
 def _best_over_years(last, group: str, years: int, params) -> list[str]:

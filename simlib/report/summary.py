@@ -26,7 +26,7 @@ from simlib.format import Z95
 
 __all__ = ["COST_METRICS", "MAIN_METRICS", "MECHANICS_METRICS", "render", "better", "scenario_rules", "pay_changes", "guardrail_verdicts",
            "executive_summary", "headline", "show_summary", "show_details", "levels_table", "differences_table",
-           "guardrail_matrix", "yes_no", "show_brief", "sweep_answer", "guardrail_details"]
+           "guardrail_matrix", "yes_no", "show_brief", "sweep_answer", "guardrail_details", "losers_warning"]
 
 #: metrics where less is better (an objective on them is minimised)
 COST_METRICS = frozenset({"incentive_cost", "base_cost", "total_comp", "comp_cost_of_sales", "p95_incentive_cost",
@@ -45,6 +45,8 @@ MAIN_METRICS = MAIN_METRICS + CREDIT_ROWS
 COST_METRICS = COST_METRICS | {"credit_ratio", "overlay_cost", "manager_cost"}
 #: a rep "loses" when pay (base + incentive) falls by more than this fraction
 PAY_CHANGE = 0.05
+#: the recommendation warns when the recommended plan makes more than this share of reps lose pay (:data:`PAY_CHANGE`)
+LOSERS_WARN = 0.25
 
 _ENV = None
 
@@ -221,8 +223,27 @@ def executive_summary(res: Any, scenario: Any, *, objective: str = "profit", rep
                budget=None if budget is None else
                f"Incentive budget {present.fmt_value(budget, 'incentive_cost', cur)}; under {ref} the chance of "
                f"exceeding it is {present.fmt(p0, se0, 'over_budget')}.")
+    out["caution"] = losers_warning(moves, rec) if rec != ref else ""
     out["headline"] = headline(out)
     return out
+
+
+def losers_warning(moves: pd.DataFrame | None, plan: str, threshold: float = LOSERS_WARN) -> str:
+    """The cost of recommending ``plan`` in reps' pay, in one clause, or ``""``.
+
+    When more than ``threshold`` of reps (whole organisation, point estimate)
+    would earn more than :data:`PAY_CHANGE` less than under the reference,
+    e.g. ``"but 58.0% ± 3.1 of reps would earn over 5% less: expect attrition
+    risk"``. ``moves`` is :func:`pay_changes`; None (no rep outcomes) gives ``""``.
+    """
+    if moves is None:
+        return ""
+    m = moves[(moves["plan"] == plan) & (moves["group"] == "total")]
+    if m.empty or not m["share_down"].iloc[0] > threshold:
+        return ""
+    r = m.iloc[0]
+    return (f"but {present.fmt(r.share_down, r.share_down_se, unit_='percent')} of reps would earn over "
+            f"{PAY_CHANGE:.0%} less: expect attrition risk")
 
 
 def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFrame | None, verdict: str | None) -> dict:
@@ -255,7 +276,8 @@ def headline(summary: Mapping[str, Any]) -> str:
     c = next((x for x in summary["plans"] if x["plan"] == rec), None)
     if c is None:
         return f"Keep {rec}: {summary['reason']}."
-    return f"Recommended: {rec}, {c['sentence']}."
+    caution = summary.get("caution")
+    return f"Recommended: {rec}, {c['sentence']}" + (f"; {caution}." if caution else ".")
 
 
 def show_summary(summary: Mapping[str, Any]) -> None:
