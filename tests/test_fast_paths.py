@@ -319,12 +319,18 @@ def test_a_dynamic_run_keeping_no_draws_reuses_the_scratch_buffer_and_gives_the_
     ref = core.simulate_runs([kept], trials=30, rng=5, chunk_size=30)[0]
     asked = []
     real = core.scratch_buffer
-    monkeypatch.setattr(core, "scratch_buffer", lambda n: asked.append(n) or real(n))
-    for cs, ex in ((30, None), (7, None), (4, ThreadPoolExecutor(2))):
+    monkeypatch.setattr(core, "scratch_buffer", lambda n, slot=0: asked.append(slot) or real(n, slot))
+    monkeypatch.setattr(core, "cpu_count", lambda: 2)
+    for cs, ex, ahead in ((30, None, "1"), (7, None, "0"), (7, None, "1"), (4, ThreadPoolExecutor(2), "1")):
+        monkeypatch.setenv(core.PREFETCH_ENV, ahead)
         asked.clear()
         got = core.simulate_raw(small_scenario, plans, trials=30, rng=5, behaviour="dynamic", chunk_size=cs,
                                 executor=ex)
-        assert len(asked) == -(-30 // cs)  # every chunk drawn into the scratch buffer
+        chunks = -(-30 // cs)
+        if ex is None and ahead == "1" and chunks > 1:  # drawn a chunk ahead: the thread's two buffers, alternately
+            assert asked == [0, 1]
+        else:  # every chunk drawn into the scratch buffer
+            assert asked == [0] * chunks
         for k in ("mean", "se", "n"):
             assert np.array_equal(getattr(got, k), getattr(ref, k), equal_nan=True), (cs, k)
         assert np.array_equal(got.keep, ref.keep)

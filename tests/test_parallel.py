@@ -169,3 +169,88 @@ def test_shipped_object_is_unpickled_once_per_process():
     again = received(pickle.loads(pickle.dumps(sent)))  # a later task of the same run, same process
     assert again is first
     assert received(payload) is payload  # serial: objects are passed as they are
+
+
+# --------------------------------------------------------------------------
+# A serial run draws its next chunk in a background thread (engine.core.DrawAhead)
+# --------------------------------------------------------------------------
+
+def _draw_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("simlib-draw")]
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    """The prefetch on, whatever this machine's cores and environment (it is off on one core)."""
+    import simlib.engine.core as core
+
+    monkeypatch.setattr(core, "cpu_count", lambda: 2)
+    monkeypatch.delenv(core.PREFETCH_ENV, raising=False)
+    return core
+
+
+@pytest.mark.parametrize("behaviour", ["none", "dynamic"])
+def test_serial_run_drawing_ahead_same_as_without_and_on_a_process_pool(scen, two_cores, monkeypatch, behaviour):
+    """Same seed, same numbers bit for bit: drawn a chunk ahead in a thread, drawn in turn, and on a process pool."""
+    core = two_cores
+    trials, chunk = (TRIALS, CHUNK) if behaviour == "none" else (24, 8)
+    used = []
+    real = core.DrawAhead.chunk
+    monkeypatch.setattr(core.DrawAhead, "chunk", lambda self, i: used.append(i) or real(self, i))
+    ahead = simulate(scen, trials=trials, rng=11, chunk_size=chunk, behaviour=behaviour)
+    assert used == list(range(trials // chunk))  # every chunk went through the pipeline, in order
+    assert not _draw_threads()  # the drawing thread ended with the run
+    monkeypatch.setenv(core.PREFETCH_ENV, "0")
+    used.clear()
+    plain = simulate(scen, trials=trials, rng=11, chunk_size=chunk, behaviour=behaviour)
+    assert used == []
+    _same(ahead, plain)
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        _same(ahead, simulate(scen, trials=trials, rng=11, chunk_size=chunk, executor=ex, behaviour=behaviour))
+
+
+def test_drawing_ahead_only_where_it_can_help(scen, two_cores, monkeypatch):
+    """Not on an executor's workers, not for one chunk, not for runs keeping their draws, not on one core or when off."""
+    core = two_cores
+    run, kept = core.prepare_run(scen, behaviour="none"), core.prepare_run(scen, behaviour="none", keep_draws=True)
+    many, one = [(16, core.chunk_spans(48, 16))], [(48, core.chunk_spans(48, 48))]
+    assert core.draw_ahead(None, [run], many) and core.draw_ahead("serial", [run], many)
+    with ProcessPoolExecutor(max_workers=1) as ex:
+        assert not core.draw_ahead(ex, [run], many)
+    assert not core.draw_ahead(None, [run], one)
+    assert not core.draw_ahead(None, [kept], many)
+    assert core.draw_ahead(None, [kept, run], many * 2)  # a batch with one run that can
+    monkeypatch.setenv(core.PREFETCH_ENV, "0")
+    assert not core.draw_ahead(None, [run], many)
+    monkeypatch.setenv(core.PREFETCH_ENV, "1")
+    monkeypatch.setattr(core, "cpu_count", lambda: 1)
+    assert not core.draw_ahead(None, [run], many)
+    a, b = core.scratch_buffer(100, 0), core.scratch_buffer(100, 1)
+    assert a is not None and b is not None and not np.shares_memory(a, b)  # the two alternating buffers
+
+
+@pytest.mark.parametrize("where", ["thread", "caller"])
+@pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
+def test_error_while_drawing_ahead_surfaces_and_leaves_no_thread(scen, two_cores, monkeypatch, where, error):
+    """An error in the drawing thread (a later chunk's draw) or in the caller's pass is raised to the caller as
+    it would be serially, and no thread is left running."""
+    core = two_cores
+    real_draw, real_run = core.draw_chunk, core.run_chunk
+
+    def draw(layout, root, trials, buffer=None):
+        if where == "thread" and trials[0] >= 2 * CHUNK:
+            raise error("draw failed")
+        return real_draw(layout, root, trials, buffer)
+
+    def run(*args, **kw):
+        if where == "caller" and args[3] >= CHUNK:
+            raise error("pass failed")
+        return real_run(*args, **kw)
+
+    monkeypatch.setattr(core, "draw_chunk", draw)
+    monkeypatch.setattr(core, "run_chunk", run)
+    with pytest.raises(error, match="failed"):
+        simulate(scen, trials=TRIALS, rng=11, chunk_size=CHUNK, behaviour="none")
+    assert not _draw_threads()

@@ -3,7 +3,8 @@
 The same per-element arithmetic, in the same order, as the NumPy code of
 :class:`simlib.behaviour.policy.Track` they stand in for (the oracle,
 ``tests/test_compiled.py``); compiled and switched on or off as
-:mod:`simlib.model.compiled` says (:func:`simlib.model.compiled.enabled`).
+:mod:`simlib.model.compiled` says (:func:`simlib.model.compiled.enabled`),
+releasing the GIL while they run as every kernel there does.
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import itertools
+import multiprocessing
 import os
 import platform
 import threading
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,15 @@ import numpy as np
 
 from simlib.behaviour.dynamic import dynamic
 from simlib.behaviour.policy import behaviour_metrics
-from simlib.engine.parallel import is_dask_client, received, ship, submit_task, task_result, worker_count
+from simlib.engine.parallel import (
+    cpu_count,
+    is_dask_client,
+    received,
+    ship,
+    submit_task,
+    task_result,
+    worker_count,
+)
 from simlib.errors import PlanError
 from simlib.memo import ContentCache, by_identity
 from simlib.model.contracts import BehaviourModel
@@ -249,17 +259,21 @@ def run_chunk(
     behaviour: str | BehaviourModel = "none",
     model: BehaviourModel | None = None,
     keep_draws: bool = False,
+    drawn: dict[str, np.ndarray] | None = None,
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """Simulate trials ``start..stop-1`` under every plan (``keep_draws``: the random numbers from :func:`chunk_draws`).
 
-    Returns ``(start, rows, keep)``: rows (T, ncols) of per-trial metric levels
+    ``drawn``: these trials' random numbers, already drawn (:class:`DrawAhead`), in memory nothing else writes
+    while the chunk runs. Returns ``(start, rows, keep)``: rows (T, ncols) of per-trial metric levels
     followed by paired differences against the reference plan, and the kept
     per-trial values (T, len(keep_index)).
     """
     T = stop - start
     if model is None:
         model = _behaviour_model(scenario, behaviour)
-    if keep_draws:
+    if drawn is not None:
+        draws = drawn
+    elif keep_draws:
         draws = chunk_draws(scenario, root, start, stop)
     else:  # a run that keeps no draws keeps nothing of a chunk past it: its random numbers go in this thread's scratch buffer
         layout = Layout.of(scenario)
@@ -302,19 +316,88 @@ SCRATCH_MAX = 6_000_000
 _SCRATCH = threading.local()
 
 
-def scratch_buffer(n: int) -> np.ndarray | None:
+def scratch_buffer(n: int, slot: int = 0) -> np.ndarray | None:
     """This thread's buffer of at least ``n`` float64 numbers, reused chunk after chunk (None past :data:`SCRATCH_MAX`).
 
     A chunk's random numbers are drawn into it instead of new memory, which
     the operating system would otherwise hand over page by page, zeroed, for
-    every chunk. Only for numbers nothing keeps past the chunk.
+    every chunk. Only for numbers nothing keeps past the chunk. ``slot`` 0 or
+    1: a serial run that draws the next chunk while this one runs
+    (:class:`DrawAhead`) alternates between the thread's two buffers.
     """
     if n > SCRATCH_MAX:
         return None
-    buf = getattr(_SCRATCH, "buf", None)
+    bufs = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = [None, None]
+    buf = bufs[slot]
     if buf is None or buf.size < n:
-        buf = _SCRATCH.buf = np.empty(n)
+        buf = bufs[slot] = np.empty(n)
     return buf
+
+
+#: environment variable: ``0`` turns off drawing a serial run's next chunk in a background thread (:func:`draw_ahead`)
+PREFETCH_ENV = "SIMLIB_PREFETCH"
+
+
+def draw_ahead(executor: Any, runs: Sequence[RunSpec], spans: list[tuple[int, list]]) -> bool:
+    """Whether a batch draws each serial chunk's successor in a background thread while the chunk runs.
+
+    Only where it can help without oversubscribing: this process runs the
+    chunks itself (``executor`` None or ``"serial"``), it is not itself a
+    worker of a process pool or Dask cluster (their cores are busy already),
+    it may use more than one core, ``SIMLIB_PREFETCH`` is not ``0``, and
+    some run keeps no draws (:func:`chunk_draws` shares those) over more
+    than one chunk.
+    """
+    if not (executor is None or executor == "serial"):
+        return False
+    if os.environ.get(PREFETCH_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+        return False
+    if cpu_count() < 2 or multiprocessing.parent_process() is not None:
+        return False
+    return any(not r.keep_draws and len(sp) > 1 for r, (_, sp) in zip(runs, spans, strict=True))
+
+
+class DrawAhead:
+    """A serial run's chunks, each one's random numbers drawn in ``pool``'s thread while the chunk before it runs.
+
+    A pipeline of depth one: asking for chunk ``i`` takes its draws (drawn
+    ahead, or drawn now for the first chunk), hands the drawing of chunk
+    ``i + 1`` to the thread, and runs chunk ``i`` here. Draws alternate
+    between this thread's two scratch buffers (:func:`scratch_buffer` slots 0
+    and 1), so chunk ``i + 1``'s numbers never overwrite chunk ``i``'s while
+    they are read; chunk ``i + 2`` is drawn only once chunk ``i`` is done.
+    NumPy's bulk fills and ufuncs and the compiled kernels release the GIL,
+    so drawing overlaps the passes on a second core. The numbers are those
+    of :func:`run_chunk` drawing for itself: the same :func:`draw_chunk` of
+    the same trials. An error in the thread is raised here when its chunk is
+    asked for.
+    """
+
+    def __init__(self, pool: Any, run: RunSpec, root: np.random.SeedSequence, spans: list[tuple[int, int]]):
+        self.pool, self.run, self.root, self.spans = pool, run, root, spans
+        self.layout = Layout.of(run.scenario)
+        self.buffers: list[np.ndarray | None] | None = None
+        self.pending: dict[int, Any] = {}  # chunk index -> future of its draws
+
+    def _draw(self, i: int) -> dict[str, np.ndarray]:
+        a, b = self.spans[i]
+        assert self.buffers is not None
+        return draw_chunk(self.layout, self.root, np.arange(a, b), self.buffers[i % 2])
+
+    def chunk(self, i: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """:func:`run_chunk` of chunk ``i`` (asked for in order), chunk ``i + 1`` drawn meanwhile."""
+        if self.buffers is None:  # taken when the run starts: an earlier run of the batch is done with them
+            n = max(b - a for a, b in self.spans) * draw_width(self.layout)
+            self.buffers = [scratch_buffer(n, 0), scratch_buffer(n, 1)]
+        ahead = self.pending.pop(i, None)
+        draws = ahead.result() if ahead is not None else self._draw(i)
+        if i + 1 < len(self.spans):
+            self.pending[i + 1] = self.pool.submit(self._draw, i + 1)
+        run, (a, b) = self.run, self.spans[i]
+        behaviour = run.behaviour if isinstance(run.behaviour, str) else "none"
+        return run_chunk(run.scenario, run.layout, self.root, a, b, behaviour, run.model, False, drawn=draws)
 
 
 def clear_draws() -> None:
@@ -746,17 +829,32 @@ def simulate_runs(
     solving = solve_many([(r.model, r.layout.plans) for r in runs], executor)
     handles: list[list | None] = []
     out: list[RawResult] = []
-    for run, (_, sp) in zip(runs, spans, strict=True):
-        next(solving)  # this run's plans are solved: its chunks can start
-        sent = ship(executor, run)
-        handles.append([submit_task(executor, shipped_chunk, (sent, root, a, b)) for a, b in sp])
-        while len(handles) - len(out) > RUNS_IN_FLIGHT:  # bound what is held at once: reduce the oldest run
+    # one thread drawing serial chunks ahead (draw_ahead), ended with the batch, also on an error or interrupt
+    pool = ThreadPoolExecutor(1, thread_name_prefix="simlib-draw") if draw_ahead(executor, runs, spans) else None
+    try:
+        for run, (_, sp) in zip(runs, spans, strict=True):
+            next(solving)  # this run's plans are solved: its chunks can start
+            handles.append(_chunk_tasks(executor, pool, run, root, sp))
+            while len(handles) - len(out) > RUNS_IN_FLIGHT:  # bound what is held at once: reduce the oldest run
+                out.append(_reduce_run(runs, spans, handles, len(out), root, int(trials), bar, on_done))
+        while len(out) < len(runs):
             out.append(_reduce_run(runs, spans, handles, len(out), root, int(trials), bar, on_done))
-    while len(out) < len(runs):
-        out.append(_reduce_run(runs, spans, handles, len(out), root, int(trials), bar, on_done))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     if bar is not None:
         bar.close()
     return out
+
+
+def _chunk_tasks(executor: Any, pool: Any, run: RunSpec, root: np.random.SeedSequence,
+                 sp: list[tuple[int, int]]) -> list:
+    """A run's chunk tasks: drawn ahead in ``pool``'s thread (:class:`DrawAhead`) where it helps, else shipped."""
+    if pool is not None and not run.keep_draws and len(sp) > 1:
+        ahead = DrawAhead(pool, run, root, sp)
+        return [submit_task(None, ahead.chunk, (i,)) for i in range(len(sp))]
+    sent = ship(executor, run)
+    return [submit_task(executor, shipped_chunk, (sent, root, a, b)) for a, b in sp]
 
 
 #: runs of a batch whose chunks are queued at once (each holds its shipped model and, as they finish, its rows)

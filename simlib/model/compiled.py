@@ -9,7 +9,11 @@ shipped scenario both ways). Only arithmetic (``+ - * /``, ``sqrt``, ``rint``,
 kernel is called and passed in as arrays, as NumPy's vectorised
 implementations of those differ from the compiled ones in the last bit on a
 few percent of inputs. No ``fastmath`` (it would reorder and contract), no
-``parallel``.
+``parallel``. Kernels release the GIL while they run (``nogil=True``), so
+that a serial run's drawing thread (:class:`simlib.engine.core.DrawAhead`)
+draws the next chunk meanwhile. numba's cache index does not hold that
+flag: a kernel compiled without it is recompiled because its module's
+source changed (the cache is kept per source file's size and time).
 
 numba is imported when a kernel is first needed, not when simlib is
 imported; kernels are compiled once per signature and cached on disk
@@ -88,11 +92,11 @@ def _numba():
 
 
 def jit(numba, fn: Callable) -> Callable:
-    """``numba.njit(cache=True)(fn)``; compiled in memory when no cache location is writable."""
+    """``numba.njit(cache=True, nogil=True)(fn)`` (no GIL held while it runs); in memory when no cache is writable."""
     try:
-        return numba.njit(cache=True)(fn)
+        return numba.njit(cache=True, nogil=True)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available": a read-only install
-        return numba.njit(fn)
+        return numba.njit(fn, nogil=True)
 
 
 class Kernel:
