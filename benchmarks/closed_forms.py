@@ -1049,12 +1049,19 @@ def audit(cases: int, trials: int, seed: int, n_mc: int, start: int = 0, out=Non
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.closed_forms", description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", type=int, default=200)
-    ap.add_argument("--trials", type=int, default=60, help="engine trials per case (%(default)s)")
+def case_arguments(prog: str, doc: str, cases: int, trials: int) -> argparse.ArgumentParser:
+    """The options every audit over :func:`draw_case`'s random set-ups takes: ``--cases``, ``--trials``, ``--seed``
+    and ``--start`` (to rerun one case)."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
+    ap.add_argument("--cases", type=int, default=cases)
+    ap.add_argument("--trials", type=int, default=trials, help="engine trials per case (%(default)s)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", type=int, default=0, help="first case index (to rerun one case: --start i --cases 1)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = case_arguments("python -m benchmarks.closed_forms", __doc__, cases=200, trials=60)
     ap.add_argument("--mc", type=int, default=2500, help="independent Monte Carlo trials per case (%(default)s)")
     a = ap.parse_args(argv)
     if not (1 <= a.cases <= 10_000 and 2 <= a.trials <= 100_000 and 100 <= a.mc <= 100_000 and a.start >= 0):

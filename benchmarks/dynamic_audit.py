@@ -37,7 +37,6 @@ seed and a one-line reproduction; exit status 1 if anything failed.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -52,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 import simlib
-from benchmarks.closed_forms import draw_case, scenario_dict
+from benchmarks.closed_forms import case_arguments, draw_case, scenario_dict
 from simlib.errors import ScenarioError
 from simlib.model import compiled
 
@@ -400,11 +399,7 @@ def report(rows: list[Outcome], trials: int, seed: int, out) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.dynamic_audit", description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", type=int, default=60)
-    ap.add_argument("--trials", type=int, default=12, help="trials per run (%(default)s)")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--start", type=int, default=0, help="first case index (to rerun one case: --start i --cases 1)")
+    ap = case_arguments("python -m benchmarks.dynamic_audit", __doc__, cases=60, trials=12)
     ap.add_argument("--ensemble-every", type=int, default=5, help="an ensemble check every n-th case (0: none)")
     a = ap.parse_args(argv)
     if not (1 <= a.cases <= 10_000 and 2 <= a.trials <= 10_000 and a.start >= 0 and a.ensemble_every >= 0):
