@@ -269,3 +269,32 @@ def test_a_month_with_nothing_booked_still_calibrates(tmp_path):
     season = np.asarray(cal.scenario.roles["key_account"].season)
     assert season[0] == pytest.approx(SEASON_FLOOR * season.mean(), rel=1e-6)
     assert season[1:].min() > 0.3 and season.mean() == pytest.approx(1.0)
+
+
+def test_a_month_with_no_deals_gets_an_upper_limit_from_its_count(tmp_path):
+    # A few key-account reps can book no deal at all in a month (benchmarks.calibration seed 500: 14 reps,
+    # month 6 empty). Every bootstrap replicate then reads the same empty month, and the interval was
+    # [0.00096, 0.001] around the floored index for a truth of 1.04. A month's deal count is Poisson given
+    # the reps (their rates cancel from the monthly index): the interval reaches the exact (Garwood) upper
+    # limit of a count of 0, and the estimate says it sits at its lower bound.
+    d = yaml.safe_load(DEFAULT.read_text())
+    d["roles"] = {"key_account": d["roles"]["key_account"] | {"headcount": 14}}
+    d["plans"] = {"current": {"roles": {"key_account": d["plans"]["current"]["roles"]["key_account"]}}}
+    scen = scenario_from_dict(d, "few key accounts")
+    frame, _ = synth_history(scen, rng=5)
+    june = frame["month"] == 6
+    for col in ("revenue", "large_order_value", "deals", "new_accounts"):
+        if col in frame:
+            frame.loc[june, col] = 0
+    hist = _read(frame, tmp_path / "h.csv", scen)
+    cal = calibrate(hist, scen, bootstrap=20, rng=1, trials=0)
+    e = cal.estimate("roles.key_account.seasonality.6")
+    deals = frame.loc[frame["role"] == "key_account", "deals"].sum()
+    mean_month = deals / 12.0  # deals in a month at index 1, the mean month
+    assert e.value < 0.01 and e.at_bound == "lower" and e.lo <= e.value
+    # the exact 90% upper limit of a count of 0 is -log(0.05) = 3.0 deals
+    assert e.hi == pytest.approx(-math.log(0.05) / mean_month, rel=0.15)
+    assert "count" in e.interval
+    # a month with deals keeps an interval at least as wide as its count's
+    f = cal.estimate("roles.key_account.seasonality.3")
+    assert f.at_bound == "" and f.lo < f.value < f.hi

@@ -1052,11 +1052,61 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
             how, at = "exact", "upper" if v >= MONTHS else ""
         value = max(v, 0.0) if bounded else v
         out.append(Estimate(k, value, se, tv, n_used, float(lo), float(hi), level if how else float("nan"), at, how))
+    if role.process == "key_account":
+        _with_deal_counts(out, d, point, dict(role.production), role.ramp_months, level)
     if market is not None:
         _with_market_shocks(out, market, len(np.unique(d.year[d.complete])), level)
     if "noise" in qraw and "territory_sd" in point:
         _noise_given_territory(out, math.copysign(qraw["noise"] ** 2, qraw["noise"]) + point["territory_sd"] ** 2)
     return point, qfit, out, boot
+
+
+def count_interval(n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood) interval at ``level`` of the means of Poisson counts ``n``: 0 to -log((1-level)/2) for 0."""
+    a = (1.0 - level) / 2.0
+    n = np.asarray(n, dtype=float)
+    lo = np.where(n > 0, stats.chi2.ppf(a, 2.0 * np.maximum(n, 1e-300)) / 2.0, 0.0)
+    return lo, stats.chi2.ppf(1.0 - a, 2.0 * n + 2.0) / 2.0
+
+
+def _with_deal_counts(est: list[Estimate], d: _Data, point: dict, template_prod: dict, template_ramp: int,
+                      level: float) -> None:
+    """Give a key-account month that booked no deal an honest seasonality interval, from its count.
+
+    The monthly index is the month's deals over its ramped rep-months, over
+    the mean month's (:func:`_season`). A bootstrap over reps cannot see the
+    noise of a month with no deal: every replicate reads the same empty
+    month (14 reps with none in June read [0.00096, 0.001] for a truth of
+    1.04). Given the reps, a month's count is Poisson (their rates cancel
+    from the index), so such a month's index is at its lower bound and its
+    interval reaches up to the exact limit of a count of 0
+    (:func:`count_interval`: 3.0 deals at 90%) over the mean month's rate.
+    Months with deals keep the bootstrap interval (hulling every month with
+    its count interval covered 94.9% at nominal 90%). A history without
+    deal counts counts revenue in mean deal sizes.
+    """
+    c = d.complete
+    if "deals" in d.m and np.nansum(d.m["deals"][c]) > 0:
+        n = np.nansum(d.m["deals"][c], axis=0)
+    else:
+        size = point.get("production.deal_size_mean", template_prod.get("deal_size_mean", 0.0))
+        if "revenue" not in d.m or not size > 0:
+            return
+        n = np.nansum(d.m["revenue"][c], axis=0) / size
+    expo = _ramp(d.new_hire, len(d.present), point.get("ramp_months", template_ramp))[c].sum(axis=0)
+    if not (n.sum() > 0 and np.all(expo > 0)):
+        return
+    mean_rate = float(np.mean(n / expo))
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    hi = count_interval(n, level)[1] / expo / mean_rate
+    for e in est:
+        if not e.path.startswith("seasonality.") or not np.isfinite(e.lo):
+            continue
+        m = int(e.path.split(".")[1]) - 1
+        if n[m] > 0:
+            continue
+        e.lo, e.hi, e.at_bound, e.interval = 0.0, float(hi[m]), "lower", "count"
+        e.se = max(e.se, e.hi / (2.0 * z)) if np.isfinite(e.se) else e.hi / (2.0 * z)
 
 
 def _noise_given_territory(est: list[Estimate], total: float) -> None:
@@ -1115,7 +1165,7 @@ def _with_market_shocks(est: list[Estimate], market, years: int, level: float) -
         sd = e.value * math.sqrt(var[int(e.path.split(".")[1]) - 1])
         e.se = math.sqrt(e.se**2 + sd**2) if np.isfinite(e.se) else sd
         if np.isfinite(e.lo):
-            e.lo = e.value - math.hypot(e.value - e.lo, z * sd)
+            e.lo = max(e.value - math.hypot(e.value - e.lo, z * sd), 0.0)
             e.hi = e.value + math.hypot(e.hi - e.value, z * sd)
             e.interval += "+market"
 
