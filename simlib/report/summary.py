@@ -256,7 +256,7 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
     if np.isfinite(cost) and objective != "incentive_cost":
         words += f"; incentive cost {present.fmt(cost, cse, 'incentive_cost', cur, signed=True)}"
     if np.isfinite(p):
-        words += f"; {present.fmt_value(p, 'over_budget', se=pse)} chance of exceeding the incentive budget"
+        words += f"; {present.fmt(p, pse, 'over_budget')} chance of exceeding the incentive budget"
     who = ""
     if moves is not None:
         m = moves[(moves["plan"] == plan) & (moves["group"] == "total")]
