@@ -144,3 +144,14 @@ def test_change_charts_keep_titles_on_the_figure_and_tick_labels_apart(compariso
         assert len(boxes) >= 2
         for a, b in zip(boxes, boxes[1:], strict=False):
             assert a.x1 < b.x0, f"{ax.get_title()}: tick labels touch"
+
+
+def test_index_headline_says_keep_once(comparison):
+    _, res, s = comparison
+    ref = res.reference
+    keep = {**s, "recommended": ref, "caution": "",
+            "reason": f"no candidate is clearly better on profit (95% CI) within the budget, so keep {ref}; "
+                      f"x would do better but exceeds the incentive budget with a chance above 50%"}
+    line = rs.headline(keep)
+    assert line.startswith(f"Keep {ref}: no candidate is clearly better") and line.count(f"keep {ref}") == 0
+    assert line.endswith("with a chance above 50%.")

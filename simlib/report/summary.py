@@ -274,8 +274,8 @@ def headline(summary: Mapping[str, Any]) -> str:
     """The report's one-sentence answer (for the index): the recommended plan and its effect."""
     rec = summary["recommended"]
     c = next((x for x in summary["plans"] if x["plan"] == rec), None)
-    if c is None:
-        return f"Keep {rec}: {summary['reason']}."
+    if c is None:  # the reason ends its first clause with "so keep <plan>": said once, up front
+        return f"Keep {rec}: {summary['reason'].replace(f', so keep {rec}', '', 1)}."
     caution = summary.get("caution")
     return f"Recommended: {rec}, {c['sentence']}" + (f"; {caution}." if caution else ".")
 
