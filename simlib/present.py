@@ -21,7 +21,9 @@ The API:
   model diagnostics that reports keep out of the main tables;
 - :func:`fmt` writes one estimate with its 95% CI half-width
   (``fmt(1.8e6, 12e3, "profit", "EUR", signed=True) == "+1.80 M EUR ± 24 k"``);
-- :func:`money_scale` picks one k / M scale for a set of money values (a table);
+- :func:`money_scale` picks one k / M scale for a set of money values (a row
+  of a table; :func:`row_scales` for each row, :func:`cell_scale` for a cell
+  that would read below 1 on its row's scale);
 - :func:`style_table` formats a numeric table (a pandas ``Styler``: the data
   stay numbers, only their display is formatted);
 - :func:`number_format` gives the Excel number format of a metric;
@@ -45,10 +47,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from simlib.format import Z95, decimals
 
 __all__ = ["MetricInfo", "CATALOGUE", "UNITS", "label", "unit", "info", "is_diagnostic", "money_scale", "row_scales", "fmt",
-           "fmt_value", "half_width", "plain", "number_format", "style_table", "format_axis", "axis_label"]
+           "cell_scale", "fmt_value", "half_width", "plain", "number_format", "style_table", "format_axis", "axis_label"]
 
 #: the units a metric can have
 UNITS = ("money", "percent", "count", "ratio", "index", "local")
@@ -229,6 +233,21 @@ def row_scales(frame: Any, value: str, by: str | Sequence[str] = "metric") -> di
     return {k: money_scale(g[value].to_numpy(dtype=float)) for k, g in frame.groupby(by, sort=False)}
 
 
+def cell_scale(value: float, scale: tuple[float, str] | None) -> tuple[float, str] | None:
+    """The money scale of one cell of a row (or column) that reads on ``scale``.
+
+    ``scale`` itself for a value from 1 of its unit on (a row on k reads
+    ``9.36 k EUR`` beside ``-305 k EUR``), else the value's own scale
+    (:func:`money_scale`): ``18.0 k EUR`` beside ``4.52 M EUR``, not
+    ``0.0180 M EUR``. HTML tables (:func:`style_table`) use it for every
+    money cell; exactly zero and values that are not finite keep ``scale``.
+    """
+    x = float(value)
+    if scale is None or not math.isfinite(x) or x == 0 or abs(x) >= scale[0]:
+        return scale
+    return money_scale([x])
+
+
 def _places(x: float, se: float, cap: int) -> int:
     """Decimals the SE allows (:func:`simlib.format.decimals`), at most ``cap``."""
     d = decimals(x, se)
@@ -294,7 +313,7 @@ def fmt_value(value: float, metric: str | None = None, currency: str = "EUR", *,
     if not math.isfinite(x):
         return "n/a"
     if u in ("money", "local"):  # money in a role's own currency has no code (it is not the table's currency)
-        div, suf = (scale if u == "money" and x != 0 else None) or money_scale([x])  # exactly 0 reads "0 EUR"
+        div, suf = _value_scale(x, u, scale)
         places = _places(x / div, se / div, _money_cap(x / div))
         code = currency if u == "money" else ""
         return f"{_number(x / div, places, signed)} {suf + ' ' if suf else ''}{code}".strip()
@@ -304,13 +323,22 @@ def fmt_value(value: float, metric: str | None = None, currency: str = "EUR", *,
     return _number(x, _change_places(x, se, _CAP[u], signed), signed)
 
 
-def half_width(se: float, metric: str | None = None, *, unit_: str | None = None, places: int | None = None) -> str:
+def _value_scale(x: float, u: str, scale: tuple[float, str] | None) -> tuple[float, str]:
+    """The scale a money value is written on: ``scale`` if given (money, not exactly 0: that reads "0 EUR"), else its own."""
+    return (scale if u == "money" and x != 0 else None) or money_scale([x])
+
+
+def half_width(se: float, metric: str | None = None, *, unit_: str | None = None, places: int | None = None,
+               beside: tuple[float, str] | None = None) -> str:
     """The 95% CI half-width ``Z95 * se`` in the metric's unit: ``"24 k"``, ``"0.1"``.
 
     Money is written with two significant digits on its own k / M scale,
     without the currency; other units to ``places`` decimals (default two
-    significant digits), percent in points. ``"<0.1"`` when it rounds to
-    zero, ``"n/a"`` for a missing or infinite SE.
+    significant digits), percent in points. ``beside``: the scale of the
+    money value it stands beside; below 1,000 beside a value in k or M it
+    is written in k (``"18.0 k EUR ± 0.59 k"``, never a bare ``"± 588"``
+    that reads as thousands). ``"<0.1"`` when it rounds to zero, ``"n/a"``
+    for a missing or infinite SE.
     """
     u = _unit_of(metric, unit_)
     se = float(se) if se is not None else float("nan")
@@ -321,6 +349,8 @@ def half_width(se: float, metric: str | None = None, *, unit_: str | None = None
         return "0"
     mon = u in ("money", "local")
     div, suf = (1e6, "M") if mon and h >= 1e6 else ((1e3, "k") if mon and h >= 1e3 else (1.0, ""))
+    if mon and not suf and beside is not None and beside[1]:
+        div, suf = 1e3, "k"
     if mon or places is None:
         places = max(0, 1 - math.floor(math.log10(h / div)))
     text = _number(h / div, places, False)
@@ -341,9 +371,10 @@ def fmt(value: float, se: float | None, metric: str | None = None, currency: str
         return text
     u = _unit_of(metric, unit_)
     x = 100 * float(value) if u == "percent" else float(value)
-    places = None if u in ("money", "local") else _change_places(x, 100 * float(se) if u == "percent" else float(se),
-                                                                 _CAP[u], signed)
-    return f"{text} ± {half_width(se, metric, unit_=unit_, places=places)}"
+    money = u in ("money", "local")
+    places = None if money else _change_places(x, 100 * float(se) if u == "percent" else float(se), _CAP[u], signed)
+    beside = _value_scale(float(value), u, scale) if money else None
+    return f"{text} ± {half_width(se, metric, unit_=unit_, places=places, beside=beside)}"
 
 
 def plain(value: float, digits: int = 3) -> str:
@@ -401,25 +432,28 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
     Returns
     -------
     pandas.io.formats.style.Styler
-        Money scaled once per table (k or M, from its largest value),
-        labels HTML-escaped.
+        Money on one k / M scale per row (per column when ``metrics`` maps
+        columns), as the terminal tables (:func:`row_scales`), a cell below
+        1 on it on its own scale (:func:`cell_scale`: ``18.0 k EUR`` beside
+        ``4.52 M EUR``); labels HTML-escaped.
     """
     import pandas as pd
 
     by_col = isinstance(metrics, Mapping)
     rows = list(metrics) if metrics is not None and not by_col else list(df.index)
-    money = [] if by_col else [df.iloc[i].to_numpy(dtype=float) for i in range(len(df.index)) if unit(rows[i]) == "money"]
-    if by_col:
-        money = [df[c].to_numpy(dtype=float) for c, m in metrics.items() if c in df and unit(m) == "money"]
-    scale = money_scale(v for arr in money for v in arr)
     st = df.style
     if by_col:
         for c, m in metrics.items():
             if c in df:
+                scale = money_scale(df[c].to_numpy(dtype=float)) if unit(m) == "money" else None
                 st = st.format(_cell_format(m, df[c], None if se is None else se[c], currency, signed, scale), subset=[c])
     else:
+        long = pd.DataFrame({"row": np.repeat(np.arange(len(df.index)), df.shape[1]),
+                             "value": df.to_numpy(dtype=float).ravel()})
+        scales = row_scales(long, "value", "row") if len(long) else {}
         for i in range(len(df.index)):
             row_se = None if se is None else se.iloc[i]
+            scale = scales.get(i) if unit(rows[i]) == "money" else None
             st = st.format(_cell_format(rows[i], df.iloc[i], row_se, currency, signed, scale),
                            subset=pd.IndexSlice[df.index[[i]], :])
     if index_labels and not by_col:
@@ -432,8 +466,9 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
     return st
 
 
-def _cell_format(metric: str, values: Any, ses: Any, currency: str, signed: bool, scale: tuple[float, str]):
-    """A Styler formatter for cells of one metric: ``value ± half-width``, the SE looked up by the cell's value.
+def _cell_format(metric: str, values: Any, ses: Any, currency: str, signed: bool, scale: tuple[float, str] | None):
+    """A Styler formatter for cells of one metric: ``value ± half-width``, the SE looked up by the cell's value,
+    money on ``scale`` (the row's or column's) or, below 1 on it, its own (:func:`cell_scale`).
 
     One formatter per row (or column) keeps styling fast; cells of one
     metric with exactly equal values share their SE.
@@ -443,7 +478,8 @@ def _cell_format(metric: str, values: Any, ses: Any, currency: str, signed: bool
     def cell(v):
         if v is None or v != v:
             return ""
-        return fmt(v, lookup.get(float(v)) if ses is not None else None, metric, currency, signed=signed, scale=scale)
+        return fmt(v, lookup.get(float(v)) if ses is not None else None, metric, currency, signed=signed,
+                   scale=cell_scale(v, scale))
 
     return cell
 

@@ -12,7 +12,7 @@ from scipy import stats
 
 from simlib.cli import main
 from simlib.errors import SimlibError
-from simlib.fit.calibrate import calibrate, write_scenario
+from simlib.fit.calibrate import calibrate, fit_figure, write_scenario
 from simlib.fit.history import read_history, write_history
 from simlib.fit.synth import synth_history
 from simlib.scenario import load_scenario, scenario_from_dict
@@ -91,6 +91,16 @@ def test_round_trip_reproduces_attainment_distribution(tmp_path):
         assert abs(m["history"] - m["simulated"]) < 3 * m["sd"]
         p = d["payout_per_rep"]
         assert abs(p["history"] - p["simulated"]) < 3 * p["sd"]
+    # the report's fit figure writes attainment and monthly shares in percent, as its text does
+    fig = fit_figure(cal)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert ticks and all(t.endswith("%") for t in ticks), (ax.get_title(), ticks)
+    assert fig.axes[0].get_xlabel() == "simulated quantile (% of quota)"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     out = write_scenario(cal, tmp_path / "cal.yaml")
     again = load_scenario(out)
     assert again.roles["telesales"].headcount == 120

@@ -108,6 +108,33 @@ def test_terminal_tables_put_each_row_on_one_money_scale():
     assert cells == ["-305 k EUR ± 2.0 k", "+9.4 k EUR ± 2.0 k"]
 
 
+def test_report_tables_put_each_money_row_on_its_own_scale_with_the_error_bar_on_it():
+    import types
+
+    import simlib.report.summary as rs
+
+    # a report's levels table: a row of millions and a row of thousands (a plan without the award has 0)
+    rows = [("current", "incentive_cost", 4.52e6, 12_000.0), ("team", "incentive_cost", 4.61e6, 12_500.0),
+            ("current", "recognition_value", 18_000.0, 300.0), ("team", "recognition_value", 0.0, 0.0),
+            ("current", "share_at_quota", 0.468, 0.0025), ("team", "share_at_quota", 0.504, 0.0025)]
+    frame = pd.DataFrame([dict(plan=p, group="total", metric=m, mean=v, se=e) for p, m, v, e in rows])
+    res = types.SimpleNamespace(summary=lambda: frame, plans=["current", "team"])
+    page = rs.levels_table(res, currency="USD").to_html()
+    cells = re.findall(r"<td [^>]*>([^<]*)</td>", page)
+    # each row on its own scale; the error bar beside a k value in k, not a bare "± 588" read as thousands
+    assert cells[:2] == ["4.52 M USD ± 24 k", "4.61 M USD ± 24 k"]
+    assert cells[2:4] == ["46.8% ± 0.5", "50.4% ± 0.5"]
+    assert cells[4:] == ["18.0 k USD ± 0.59 k", "0 USD"]
+    assert not re.search(r"\b0\.0\d* [kM]", page)  # no "0.0180 M" anywhere
+    # a cell far below its row's scale reads on its own (a change of +18 k beside +1.32 M), as the answer's sentences do
+    assert P.cell_scale(18_000.0, (1e6, "M")) == (1e3, "k") and P.cell_scale(2.63e5, (1e6, "M")) == (1e3, "k")
+    assert P.cell_scale(1.32e6, (1e6, "M")) == (1e6, "M") and P.cell_scale(9_358.0, (1e3, "k")) == (1e3, "k")
+    d = pd.DataFrame({"a vs b": [1.32e6, 0.45], "c vs b": [2.63e5, 0.01]}, index=["profit", "share_at_quota"])
+    page = P.style_table(d, se=d * 0.01, signed=True).to_html()
+    assert "+1.32 M EUR ± 26 k" in page and "+263 k EUR ± 5.2 k" in page
+    assert P.style_table(d, se=d * 0.01, signed=True).data.equals(d)  # the numbers stay numbers (CSV, XLSX unchanged)
+
+
 def test_number_formats_for_spreadsheets():
     assert P.number_format("profit", "USD") == '#,##0 "USD"'
     assert P.number_format("share_at_quota") == "0.0%"

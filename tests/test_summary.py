@@ -106,3 +106,52 @@ def test_recommendation_says_when_the_recommended_plan_makes_many_reps_lose_pay(
     lead = rs.render("summary.html.j2", s=warned).split("</p>")[0]
     assert "58.0% ± 2.9 of reps would earn over 5% less" in lead
     assert "attrition" not in rs.render("summary.html.j2", s={**s, "caution": ""})
+
+
+def test_first_screen_gives_every_chance_of_exceeding_the_budget_its_error_bar(comparison):
+    import re
+
+    scen, res, s = comparison
+    page = rs.render("summary.html.j2", s=s)
+    # each candidate's chance carries its ± as the reference's budget line does; the legend says a share's ± is in points
+    for c in s["plans"]:
+        sentence = re.search(r"(\d+\.\d|\d+)% ± [\d.<]+ chance of exceeding the incentive budget", c["sentence"])
+        assert sentence or "0.0% chance" in c["sentence"], c["sentence"]
+    assert re.search(r"the chance of exceeding it is \d+(\.\d)?% ± [\d.]+", s["budget"])
+    assert "percentage points" in page.split('class="simlib-legend"')[1]
+
+
+def test_change_charts_keep_titles_on_the_figure_and_tick_labels_apart(comparison):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from simlib.report import plots
+
+    _, res, _ = comparison
+    metrics = ["profit", "revenue", "incentive_cost", "comp_cost_of_sales", "share_at_quota", "leverage"]
+    fig = plots.difference_forest(res.differences(), metrics)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    width = fig.bbox.width
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        title = ax.title.get_window_extent(renderer)
+        assert title.x0 >= 0 and title.x1 <= width, ax.get_title()  # whole on the figure, not cut at its edge
+        boxes = sorted((t.get_window_extent(renderer) for t in ax.get_xticklabels()
+                        if t.get_visible() and t.get_text() and ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]),
+                       key=lambda b: b.x0)
+        assert len(boxes) >= 2
+        for a, b in zip(boxes, boxes[1:], strict=False):
+            assert a.x1 < b.x0, f"{ax.get_title()}: tick labels touch"
+
+
+def test_index_headline_says_keep_once(comparison):
+    _, res, s = comparison
+    ref = res.reference
+    keep = {**s, "recommended": ref, "caution": "",
+            "reason": f"no candidate is clearly better on profit (95% CI) within the budget, so keep {ref}; "
+                      f"x would do better but exceeds the incentive budget with a chance above 50%"}
+    line = rs.headline(keep)
+    assert line.startswith(f"Keep {ref}: no candidate is clearly better") and line.count(f"keep {ref}") == 0
+    assert line.endswith("with a chance above 50%.")

@@ -23,7 +23,7 @@ from simlib.cli.args import (
     with_units,
 )
 from simlib.errors import SimlibError
-from simlib.format import estimate, spread
+from simlib.format import estimate
 
 #: output formats of ``simlib optimize``
 OPTIMIZE_FORMATS = ("table", "csv", "json", "xlsx", "parquet")
@@ -141,9 +141,9 @@ def format_result(r, currency: str = "EUR") -> str:
     lines = [f"optimised plan '{p['base_plan']}' of {p['scenario']} ({p['scenario_file']}): "
              f"{p['trials']} trials, seed {p['seed_entropy']}, behaviour {p['behaviour']}, "
              f"{p['evaluations']} evaluations on common random numbers (SAA)"]
-    obj = " + ".join(f"{w:g}·{m}" for m, w in p["objective"].items())
     [(om, ow)] = p["objective"].items() if len(p["objective"]) == 1 else [(None, None)]
     unit_metric = om if ow == 1 else None  # a single metric at weight 1 is in that metric's unit
+    obj = present.label(om) if unit_metric else " + ".join(f"{w:g}·{present.label(m)}" for m, w in p["objective"].items())
     lines.append(f"objective (maximised): {obj} = "
                  + (present.fmt(r.objective, r.objective_se, unit_metric, currency) if unit_metric
                     else estimate(r.objective, r.objective_se))
@@ -170,22 +170,47 @@ def format_result(r, currency: str = "EUR") -> str:
                          + ("  *" if row["significant"] else ""))
     rb = getattr(r, "robustness", None)
     if rb is not None and len(rb):
-        from simlib.engine.ensemble import robustness_sentence
-
-        rb = rb[(rb.group == "total") & rb.metric.isin(SHOW_DIFFERENCES)]
-        k = int(rb["draws"].iloc[0])
-        lines.append(f"optimum - {p['base_plan']} under {k} behavioural draws (mean ± MC 95%, model ± 95%, draws > 0):")
-        for _, row in rb.iterrows():
-            lines.append(f"  {row['metric']:<22} {estimate(row['diff'], row['mc_se'])}   model "
-                         f"{spread(row['model_sd'], row['diff'], row['mc_se'])}   {row['n_positive']}/{k}")
-        for m in p["objective"]:
-            x = rb[rb.metric == m]
-            if len(x):
-                x = x.iloc[0]
-                lines.append("  " + robustness_sentence("optimum", p["base_plan"], m, x["n_positive"], x["n_negative"], k))
+        lines.append(robustness_text(rb, p["base_plan"], list(p["objective"]), currency))
     if len(r.sensitivity):
         lines.append("sensitivity (re-optimised under each perturbation):")
         lines.append(sensitivity_text(r.sensitivity, list(r.params), unit_metric, currency))
+    return "\n".join(lines)
+
+
+def robustness_text(rb, base: str, objective: list[str], currency: str = "EUR") -> str:
+    """The optimum against the base plan under behavioural draws, read as ``run --behaviour-draws`` prints it.
+
+    A legend, then a table (rows: the metrics' display names; ``Δ optimum``
+    the paired difference in the metric's unit with its Monte Carlo ``±``,
+    ``Δ optimum model ±`` the spread over the draws, ``Δ optimum >0`` the
+    draws in which it is above 0), then one sentence per objective metric
+    naming it in words. ``rb`` is the result's ``robustness`` table.
+    """
+    import pandas as pd
+
+    import simlib.present as present
+    from simlib.cli.args import narrow
+    from simlib.engine.ensemble import robustness_sentence
+    from simlib.format import LEGEND, MODEL_LEGEND
+
+    rb = rb[(rb.group == "total") & rb.metric.isin(SHOW_DIFFERENCES)]
+    k = int(rb["draws"].iloc[0]) if len(rb) else 0
+    rows = {present.label(x["metric"]): {
+        "Δ optimum": present.fmt(x["diff"], x["mc_se"], x["metric"], currency, signed=True),
+        "Δ optimum model ±": "± " + present.half_width(x["model_sd"], x["metric"]),
+        "Δ optimum >0": f"{x['n_positive']}/{k}"} for _, x in rb.iterrows()}
+    lines = [f"optimum - {base} under {k} behavioural draws:",
+             f"  Δ optimum = optimum - {base}, paired; {LEGEND} (Monte Carlo, pooled over draws); {MODEL_LEGEND}; "
+             f">0 = draws where the paired difference is above 0"]
+    if rows:
+        lines.append(narrow(pd.DataFrame.from_dict(rows, orient="index")))
+    for m in objective:
+        x = rb[rb.metric == m]
+        if len(x):
+            x = x.iloc[0]
+            words = robustness_sentence("optimum", base, m, x["n_positive"], x["n_negative"], k)
+            name = present.label(m).split(" (")[0].lower()  # the metric in words, as the report's sentences
+            lines.append("  " + words.replace(f" on {m} in ", f" on {name} in "))
     return "\n".join(lines)
 
 

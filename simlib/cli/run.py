@@ -113,7 +113,8 @@ def format_tables(res, seed_used: int, group: str | None, currency: str = "EUR")
     """
     prov = res.provenance
     lines = [_header(prov, seed_used) + f", simlib {prov['simlib_version']}",
-             "value ± 95% CI half-width; differences are paired on common random numbers; * = CI excludes 0"]
+             f"value ± 95% CI half-width; Δ = paired difference vs '{res.reference}' on common random numbers; "
+             "* = CI excludes 0"]
     for g in [group] if group else res.groups[::-1]:
         main, diag = readable_tables(res, g, currency)
         diffs = [c for c in main.columns if c.startswith("Δ ")]
@@ -175,8 +176,8 @@ def format_ensemble_tables(ens, seed_used: int, group: str | None, currency: str
     prov = ens.provenance
     lines = [_header(prov, seed_used) + f", {prov['behaviour_draws']} behavioural draws ({prov['behaviour_design']}, "
              f"seed {prov['behaviour_design_seed']}), simlib {prov['simlib_version']}",
-             f"{LEGEND} (Monte Carlo, pooled over draws); {MODEL_LEGEND}; >0 = draws where the paired difference "
-             f"is above 0"]
+             f"{LEGEND} (Monte Carlo, pooled over draws); Δ = paired difference vs '{ens.reference}'; {MODEL_LEGEND}; "
+             f">0 = draws where the paired difference is above 0"]
     for g in [group] if group else ens.groups[::-1]:
         lines += [f"\n== {g} ==", narrow(readable_ensemble_table(ens, g, currency)), ""]
         lines += list(ens.sentences("profit", g))

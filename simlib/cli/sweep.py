@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.trials} trials each, seed {args.seed}, behaviour {resolve_behaviour(scen, args.behaviour)}; "
         f"common random numbers" + (f"; {draws} behavioural draws" if draws else ""),
         f"group {args.group}: {LEGEND}; Δ = paired difference vs '{base}'"
-        + (f"; {MODEL_LEGEND}; Δ>0 = share of draws where Δ is above 0" if draws else ""),
+        + (f"; {MODEL_LEGEND}; >0 = share of draws where Δ is above 0" if draws else ""),
         format_sweep(df, list(params), group=args.group, currency=scen.currency),
     ])
     out.emit(text=lambda: text, tables=lambda: {"sweep": df}, json=lambda: df.to_json(orient="records", indent=1))

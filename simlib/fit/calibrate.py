@@ -1577,6 +1577,8 @@ def fit_figure(cal: Calibration):
     """QQ plot of annual attainment (history vs simulated) and monthly revenue share, one column per role."""
     import matplotlib.pyplot as plt
 
+    import simlib.present as present
+
     roles = [r for r, d in cal.diagnostics.get("roles", {}).items() if "qq" in d]
     fig, axes = plt.subplots(2, max(len(roles), 1), figsize=(4.2 * max(len(roles), 1), 7.5), squeeze=False)
     for j, r in enumerate(roles):
@@ -1586,13 +1588,16 @@ def fit_figure(cal: Calibration):
         ax.plot(s, h, ".", ms=4)
         lo, hi = min(h.min(), s.min()), max(h.max(), s.max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        ax.set(title=f"{r}: attainment QQ (KS p={d['ks']['pvalue']:.2g})", xlabel="simulated quantile",
-               ylabel="history quantile")
+        ax.set(title=f"{r}: attainment QQ (KS p={d['ks']['pvalue']:.2g})", xlabel="simulated quantile (% of quota)",
+               ylabel="history quantile (% of quota)")
+        present.format_axis(ax, unit_="percent", axis="x")  # attainment in percent, as the report's text writes it
+        present.format_axis(ax, unit_="percent")
         ax = axes[1, j]
         m = np.arange(1, MONTHS + 1)
         ax.plot(m, d["seasonality"]["history"], "o-", label="history")
         ax.plot(m, d["seasonality"]["simulated"], "s--", label="calibrated model")
-        ax.set(title=f"{r}: share of annual revenue by month", xlabel="month", ylabel="share")
+        ax.set(title=f"{r}: share of annual revenue by month", xlabel="month", ylabel="share of the year")
+        present.format_axis(ax, unit_="percent")
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -285,7 +285,7 @@ _STATEMENT = {"expected_current": "expected pay, current", "expected_candidate":
 
 
 def _statement_view(rows: pd.DataFrame, currency: str, caption: str) -> Any:
-    """Rep statement rows as a narrow ``Styler``: rep ids (index) and team names escaped, money on one scale."""
+    """Rep statement rows as a narrow ``Styler``: rep ids (index) and team names escaped, money on one scale per column."""
     import html
 
     v = rows.set_index("rep_id")[list(_STATEMENT)].rename(columns=_STATEMENT)
@@ -295,11 +295,10 @@ def _statement_view(rows: pd.DataFrame, currency: str, caption: str) -> Any:
     money = list(_STATEMENT.values())
     metrics = {c: "incentive_cost" for c in money if c != "change"} | {"change %": "attainment_mean"}
     st = present.style_table(v, metrics, currency=currency, caption=caption)  # escapes the index (rep ids)
-    scale = present.money_scale(v[money].to_numpy(dtype=float).ravel())
+    scale = present.money_scale(v["change"].to_numpy(dtype=float))
     se = dict(zip(rows["change"].astype(float), rows["change_se"].astype(float), strict=True))
-    return st.format(lambda x: present.fmt(x, se.get(float(x)), "incentive_cost", currency, signed=True, scale=scale),
-                     subset=["change"]).format(lambda x: present.fmt_value(x, "incentive_cost", currency, scale=scale),
-                                               subset=[c for c in money if c != "change"])
+    return st.format(lambda x: present.fmt(x, se.get(float(x)), "incentive_cost", currency, signed=True,
+                                           scale=present.cell_scale(x, scale)), subset=["change"])
 
 
 def movers_table(ans: Any, currency: str, verdict: str = "loser", show: int = 25) -> Any | None:

@@ -8,11 +8,13 @@ calls; show one with ``IPython.display.display(fig)`` or
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 import simlib.present as present
 from simlib.format import Z95
@@ -30,6 +32,10 @@ __all__ = [
 ]
 
 _CYCLE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+#: characters of a panel title's line in the two-column grids (longer titles wrap)
+TITLE_WIDTH = 42
 
 
 def _colours(names: Sequence[str]) -> dict[str, str]:
@@ -153,7 +159,7 @@ def revenue_vs_cost(trials: pd.DataFrame, group: str = "total", plans: Sequence[
     ax.set_ylabel("incentive cost per year")
     present.format_axis(ax, "revenue", currency, axis="x")
     present.format_axis(ax, "incentive_cost", currency)
-    ax.set_title(f"revenue vs incentive cost by trial ({group})")
+    ax.set_title(f"Revenue vs incentive cost by trial ({group})")
     ax.legend(fontsize=8, markerscale=2)
     return fig
 
@@ -194,7 +200,9 @@ def difference_forest(differences: pd.DataFrame, metrics: Sequence[str], group: 
                     fmt="o", color="#1f77b4", capsize=3)
         ax.axvline(0.0, color="grey", lw=1)
         ax.set_yticks(y, [f"{p} vs {r}" for p, r in zip(dm["plan"], dm["reference"], strict=False)], fontsize=8)
-        ax.set_title(f"{present.label(m)}: change ({group})", fontsize=10)
+        # a long name wraps rather than running off the figure; at most six ticks, so signed labels never touch
+        ax.set_title(textwrap.fill(f"{present.label(m)}: change ({group})", TITLE_WIDTH), fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
         present.format_axis(ax, m, currency, axis="x", signed=True)
     return fig
 
@@ -219,7 +227,7 @@ def budget_risk_chart(trials: pd.DataFrame, budget: float | None = None, plans: 
     ax.set_ylabel("share of simulated years at or below")
     present.format_axis(ax, "incentive_cost", currency, axis="x")
     present.format_axis(ax, unit_="percent")
-    ax.set_title("incentive cost risk (dotted line: P95)")
+    ax.set_title("Incentive cost risk (dotted line: 95% of simulated years)")
     ax.legend(fontsize=8)
     return fig
 

@@ -256,7 +256,7 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
     if np.isfinite(cost) and objective != "incentive_cost":
         words += f"; incentive cost {present.fmt(cost, cse, 'incentive_cost', cur, signed=True)}"
     if np.isfinite(p):
-        words += f"; {present.fmt_value(p, 'over_budget', se=pse)} chance of exceeding the incentive budget"
+        words += f"; {present.fmt(p, pse, 'over_budget')} chance of exceeding the incentive budget"
     who = ""
     if moves is not None:
         m = moves[(moves["plan"] == plan) & (moves["group"] == "total")]
@@ -274,8 +274,8 @@ def headline(summary: Mapping[str, Any]) -> str:
     """The report's one-sentence answer (for the index): the recommended plan and its effect."""
     rec = summary["recommended"]
     c = next((x for x in summary["plans"] if x["plan"] == rec), None)
-    if c is None:
-        return f"Keep {rec}: {summary['reason']}."
+    if c is None:  # the reason ends its first clause with "so keep <plan>": said once, up front
+        return f"Keep {rec}: {summary['reason'].replace(f', so keep {rec}', '', 1)}."
     caution = summary.get("caution")
     return f"Recommended: {rec}, {c['sentence']}" + (f"; {caution}." if caution else ".")
 
