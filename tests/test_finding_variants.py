@@ -92,6 +92,22 @@ def test_candidate_curves_move_a_little_and_stay_valid():
             assert abs(b.start - a.start) <= 0.05 + 1e-12 and 0.9 <= b.rate / a.rate <= 1.1
 
 
+def test_a_commission_of_one_rate_per_euro_follows_the_target_incentive_and_the_quota_level():
+    """Kishore et al.'s commission (a per-unit rate on revenue) keeps paying the variant's target incentive at its
+    expected quota, as the lump sum it replaces does, up to the candidate's own move (0.9-1.1)."""
+    from simlib.model.plans import expected_quota
+
+    for scen in V.role_scenarios(_finding("bonus_to_commission"), "all"):
+        name = next(iter(scen.roles))
+        for k in range(4):
+            v, p = variant(scen, "bonus_to_commission", k, SEED)
+            (comp,) = v.role_plan("commission", name).components
+            at_quota = comp.rate * expected_quota(v, "commission", name) / _role(v).target_incentive
+            assert comp.kind == "per_unit" and v.role_plan("commission", name).quota.level == pytest.approx(p["quota_level"])
+            # channel's expected revenue moves 0.6% with the default seasonality (its partner ramp); the rest is exact
+            assert 0.89 <= at_quota <= 1.11, (k, at_quota)
+
+
 def test_bad_arguments_are_refused(lump, capsys, tmp_path):
     with pytest.raises(SimlibError, match="k >= 0"):
         variant(lump[0], "lump_sums", -1)
