@@ -148,7 +148,9 @@ def variant(scen: Scenario, key: str, k: int, seed: int = 0) -> tuple[Scenario, 
     - 6-12 teams of 4-10 reps;
     - target incentive times 0.75-1.33 (log uniform) and base salary times
       0.85-1.15; lump sums, per-unit rates and a plan's own pay levels follow
-      (``scale_plan_pay``);
+      (``scale_plan_pay``); a per-unit rate on revenue (a commission of one
+      rate per euro) also follows the quota level, so that it pays the same
+      at quota as before, as a curve on attainment does;
     - in every candidate plan, each pay element that differs from today's
       plan moved a little: curve points and tier starts by up to 0.05 of
       attainment, payouts, rates and amounts times 0.9-1.1;
@@ -197,6 +199,8 @@ def variant(scen: Scenario, key: str, k: int, seed: int = 0) -> tuple[Scenario, 
         for c in rp["components"]:
             if c["kind"] == "per_unit":  # the same share of target incentive at today's activity
                 c["rate"] = c["rate"] * p["target_incentive"]
+            if c["kind"] == "per_unit" and c["measure"] == "revenue":  # and at the plan's quota, as a curve pays
+                c["rate"] = c["rate"] / p["quota_level"]
     p["moved_elements"] = _move_candidates(data, name, rng)
     out = scenario_from_dict(data, f"{scen.source} (variant {k}, seed {seed})")
     out = noisier(out, p["sales_noise"])

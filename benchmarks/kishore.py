@@ -59,7 +59,11 @@ def variant(scen: Scenario, from_quota: bool, elasticity: float | None, loss_ave
         role["effort_elasticity"] = elasticity
     if from_quota:
         comp = data["plans"]["commission"]["roles"][name]["components"][0]
-        comp["points"] = [[0.0, 0.0], [1.0, 0.0], [2.0, 1.0]]
+        if comp["kind"] == "per_unit":  # the rate per euro, on each period's revenue beyond its quota
+            comp.update(kind="commission", mode="marginal", rate=None,
+                        tiers=[{"from": 0.0, "rate": 0.0}, {"from": 1.0, "rate": comp["rate"]}])
+        else:
+            comp["points"] = [[0.0, 0.0], [1.0, 0.0], [2.0, 1.0]]
     return scenario_from_dict(data, f"{scen.source} (variant)")
 
 

@@ -5,6 +5,8 @@ import pytest
 
 from simlib.behaviour.kernels import shock_nodes
 from simlib.fit import findings as V
+from simlib.model.plans import expected_quota
+from simlib.scenario import scenario_from_dict
 
 
 def _monthly_cv(scen) -> float:
@@ -61,3 +63,29 @@ def test_added_findings_are_deterministic():
     a = V.validate_model(trials=6, rng=4, only=["lump_sums", "salary_risk"], roles="first")
     b = V.validate_model(trials=6, rng=4, only=["lump_sums", "salary_risk"], roles="first")
     assert a["measured"].tolist() == b["measured"].tolist()
+
+
+def test_kishore_commission_pays_one_rate_per_euro_and_the_target_incentive_at_quota():
+    """Kishore et al.'s commission: one rate on every euro all year, the target incentive at the expected annual
+    quota, on all three role types (the rate follows each role swap's target incentive and quota)."""
+    finding = next(f for f in V.FINDINGS if f.key == "bonus_to_commission")
+    for s in V.role_scenarios(finding, "all"):
+        name = next(iter(s.roles))
+        (comp,) = s.role_plan("commission", name).components
+        assert comp.kind == "per_unit" and comp.measure == "revenue" and comp.period == "quarter"
+        at_quota = comp.rate * expected_quota(s, "commission", name)
+        assert at_quota == pytest.approx(s.roles[name].target_incentive, rel=1e-6)
+        # the lump sum pays the same at quota: a quarter's target incentive in each quarter
+        assert 4 * s.role_plan("bonus", name).components[0].steps[0].amount == pytest.approx(at_quota, rel=1e-6)
+
+
+def test_kishore_commission_pays_the_same_per_euro_in_every_season():
+    """With seasonal quarterly quotas the commission still pays its one rate on each rep's revenue (a curve on
+    each quarter's attainment would pay more per euro in a low-season quarter)."""
+    s = V._load("bonus_to_commission")
+    data = s.model_dump(by_alias=True)
+    data["roles"]["reps"]["seasonality"] = [0.7, 0.8, 1.3, 0.8, 0.9, 1.2, 0.7, 0.8, 1.1, 1.0, 1.2, 1.5]
+    seasonal = scenario_from_dict(data, "seasonal")
+    rate = seasonal.role_plan("commission", "reps").components[0].rate
+    run = V.role_run(seasonal, "commission", trials=2, rng=5)
+    assert np.allclose(run.incentive, rate * run.measures["revenue"].sum(axis=-1), rtol=1e-9)

@@ -28,8 +28,9 @@ def test_tercile_check_and_total_are_validate_models(scen):
 
 
 def test_from_quota_variant_pays_nothing_below_the_quota_at_the_same_rate(scen):
+    rate = scen.role_plan("commission", "reps").components[0].rate
     comp = variant(scen, True, None).role_plan("commission", "reps").components[0]
-    assert comp.points[1] == (1.0, 0.0) and comp.points[2] == (2.0, 1.0)
+    assert comp.kind == "commission" and [(t.start, t.rate) for t in comp.tiers] == [(0.0, 0.0), (1.0, rate)]
     assert variant(scen, False, 0.3).roles["reps"].effort_elasticity == 0.3
 
 

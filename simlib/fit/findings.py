@@ -28,7 +28,7 @@ from simlib.errors import SimlibError
 from simlib.format import interval
 from simlib.io import SHIPPED
 from simlib.model.pipeline import passes, worlds
-from simlib.model.plans import set_quotas
+from simlib.model.plans import expected_quota, set_quotas
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.scenario import Scenario, load_scenario, scenario_from_dict
 
@@ -142,7 +142,9 @@ def swap_role(scen: Scenario, process: str) -> Scenario:
     spread of ability and territory, and every plan stay. Per-unit pay on the
     old activity measure moves to the new process's activity measure with the
     rate scaled so that it pays the same share of target incentive at today's
-    activity level. Lump sums and a plan's own ``target_incentive`` scale with
+    activity level, and per-unit pay on revenue (a commission of one rate per
+    euro) with its rate scaled so that it pays the same share of target
+    incentive at the plan's expected quota. Lump sums and a plan's own ``target_incentive`` scale with
     the role's target incentive, and so does the difference between a plan's
     own ``base_salary`` and the role's (pay moved between salary and incentive).
     """
@@ -166,7 +168,24 @@ def swap_role(scen: Scenario, process: str) -> Scenario:
                 share = c["rate"] * per_month[old_act](old_prod) * 12 / old_ti
                 c["measure"] = new_act
                 c["rate"] = share * role["target_incentive"] / (12 * per_month[new_act](new_prod))
-    return scenario_from_dict(data, f"{scen.source} (role: {process})")
+    out = scenario_from_dict(data, f"{scen.source} (role: {process})")
+    return _revenue_rates_follow(scen, out, name, old_ti)
+
+
+def _revenue_rates_follow(old: Scenario, new: Scenario, name: str, old_ti: float) -> Scenario:
+    """``new`` (a role swap of ``old``) with every per-unit rate on revenue scaled so that it pays the same share
+    of target incentive at its plan's expected quota (:func:`simlib.model.plans.expected_quota`) as in ``old``."""
+    if not any(c.kind == "per_unit" and c.measure == "revenue"
+               for plan in new.plans for c in new.role_plan(plan, name).components):
+        return new
+    data = new.model_dump(by_alias=True)
+    new_ti = data["roles"][name]["target_incentive"]
+    for plan, body in data["plans"].items():
+        factor = (new_ti / old_ti) * expected_quota(old, plan, name) / expected_quota(new, plan, name)
+        for c in body["roles"][name]["components"]:
+            if c["kind"] == "per_unit" and c["measure"] == "revenue":
+                c["rate"] = c["rate"] * factor
+    return scenario_from_dict(data, new.source)
 
 
 def scale_plan_pay(data: dict, name: str, scale: float, old_base: float) -> None:
