@@ -112,7 +112,8 @@ def test_first_screen_per_candidate_names_plan_in_words_money_people_teams_and_r
     rp = org.last_year_replay(scen, in_force=fwd.reference)
     s = org.org_summary(scen, fwd, rp)
     cand, last = s["groups"]
-    assert cand["heading"] == "accelerated against current: Steeper curves above target, quotas 5% higher."
+    assert cand["heading"] == "accelerated against current"
+    assert cand["note"] == "Steeper curves above target, quotas 5% higher."
     money, movers, teams, risk = cand["lines"]
     assert money.startswith("Revenue rises") or money.startswith("Revenue falls")
     assert "profit (gross profit - pay)" in money and money.count("EUR ±") == 2 and money.count("% ±") == 2
@@ -121,7 +122,9 @@ def test_first_screen_per_candidate_names_plan_in_words_money_people_teams_and_r
     assert movers.startswith(f"Gains most: {top['rep_id']} ({top['team']}, {top['role'].replace('_', ' ')}) +")
     t = fwd.answers["accelerated"].teams
     most = t.loc[(t["cost_change"] / t["cost_current"]).idxmax()]
-    assert teams.startswith(f"Team incentive cost, most: {most['team']} ({most['role'].replace('_', ' ')}, ")
+    assert teams.startswith(f"Team incentive cost (in percent of the team's): rises most for {most['team']} "
+                            f"({most['role'].replace('_', ' ')}, ") and "; falls for no team; rises least for " in teams
+    assert teams.count(": +") == 2 and teams.count("rises") == 2  # one verb per team, the amount signed
     assert "% ±" in teams and "key_account" not in " ".join(cand["lines"])
     assert risk.startswith("In a bad year (95th percentile) the incentive cost reaches") and "guardrails: " in risk
     assert last["heading"] == "Last year (2025) replayed" and last["lines"] == s["items"]
@@ -155,7 +158,13 @@ def test_edge_every_rep_loses_names_the_largest_loss(fwd):
     assert org.people_sentence(every, "accelerated").startswith("60 of 60 reps (100%) would lose more than 5%")
     worst = loses.statement.iloc[-1]
     movers = org.movers_sentence(every, "accelerated")
-    assert movers.startswith("No rep gains; changes least: ") and f"loses most: {worst['rep_id']} (" in movers
+    assert movers.startswith("No rep gains; loses least: ") and f"loses most: {worst['rep_id']} (" in movers
+    t = loses.teams
+    cut = dataclasses.replace(loses, teams=t.assign(cost_change=-t["cost_current"] * (0.1 + 0.01 * pd.Series(range(len(t))))))
+    teams = org.teams_sentence(dataclasses.replace(fwd, answers={"accelerated": cut}), "accelerated")
+    assert teams.startswith(f"Team incentive cost (in percent of the team's): rises for no team; falls least for "
+                            f"{t.iloc[0]['team']} (") and f"; falls most for {t.iloc[-1]['team']} (" in teams
+    assert "rises most" not in teams
 
 
 def test_edge_a_plan_equal_to_todays_changes_nothing_and_says_so(org_copy):
@@ -174,7 +183,7 @@ def test_edge_a_plan_equal_to_todays_changes_nothing_and_says_so(org_copy):
     lines = org.candidate_lines(f, "same_as_today", twin)
     assert lines[1] == "Revenue, profit (gross profit - pay): as under current in every simulated year."
     assert not any(x.startswith(("Gains most", "Team incentive cost")) for x in lines)
-    assert org.plan_heading(twin, "same_as_today", "current") == "same as today against current: current with changes"
+    assert org.plan_heading(twin, "same_as_today", "current") == ("same as today against current", "current with changes")
 
 
 def test_edge_a_single_rep_and_team(fwd):
@@ -187,7 +196,7 @@ def test_edge_a_single_rep_and_team(fwd):
     assert people.lower().count("no rep") + people.count("the only rep") == 2
     assert org.movers_sentence(single, "accelerated").startswith(f"The only rep: {r['rep_id']} ({r['team']}, key account) ")
     team = org.teams_sentence(single, "accelerated")
-    assert team.startswith(f"The only team: {one.teams.iloc[0]['team']} (key account, 6 reps) ")
+    assert team.startswith(f"The only team: {one.teams.iloc[0]['team']} (key account, 6 reps): ")
 
 
 def test_first_screen_escapes_rep_and_team_names_with_markup(scen, fwd):
@@ -220,10 +229,34 @@ def test_charts_and_tables_show_plan_and_role_ids_as_words(scen, fwd):
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["key account", "telesales", "field service"]
     lo, hi = fig.axes[0].get_ylim()
     assert lo < -0.05 and hi > 0.05  # both dashed lines inside the frame
+    # two candidates share the y axis: every rep of both panels inside it
+    ans = fwd.answers["accelerated"]
+    wide = dataclasses.replace(ans, plan="b", statement=ans.statement.assign(change_pct=ans.statement["change_pct"] * 3))
+    two = dataclasses.replace(fwd, answers={"accelerated": ans, "b": wide})
+    fig = org.pay_change_chart(two)
+    for ax in fig.axes:
+        lo, hi = ax.get_ylim()
+        assert lo <= wide.statement["change_pct"].min() and hi >= wide.statement["change_pct"].max()
+    # one colour per plan on every chart: a candidate's rep points, team error bars and replay bars agree
+    from matplotlib.colors import to_hex
+
+    colours = org.plan_colours("current", ["accelerated", "b"])
+    assert colours == {"current": "#4d4d4d", "accelerated": "C0", "b": "C1"}
+    assert to_hex(fig.axes[1].collections[0].get_facecolor()[0]) == to_hex("C1")
+    team = org.team_cost_chart(two).axes[0]
+    assert to_hex(team.lines[0].get_color()) == to_hex("C0")
     rp = org.last_year_replay(scen)
-    assert "field service" in [t.get_text() for t in org.replay_chart(rp, "EUR").axes[0].get_xticklabels()]
+    bars = org.replay_chart(rp, "EUR").axes[0]
+    assert "field service" in [t.get_text() for t in bars.get_xticklabels()]
+    handles, names = bars.get_legend_handles_labels()
+    shown = dict(zip(names, (to_hex(h.patches[0].get_facecolor()) for h in handles), strict=True))
+    assert shown["accelerated"] == to_hex("C0") and shown["current"] == "#4d4d4d"
     page = org.replay_table(rp, "EUR").to_html() + org.team_table(fwd.answers["accelerated"], "EUR").to_html()
     assert "key_account" not in page and "key account" in page
+    teams = fwd.answers["accelerated"].teams
+    rise = teams["cost_change"].iloc[0]
+    assert f">{simlib.present.fmt(rise, teams['cost_change_se'].iloc[0], 'incentive_cost', 'EUR', signed=True)}<" in page
+    assert rise > 0  # a change in the team table is signed: "+41.0 k EUR ± 3.3 k"
     st = org.statement_table(fwd.answers["accelerated"], "Inside B", "EUR").to_html()
     assert "expected pay, accelerated" in st and "rep_id" not in st and "% ±" in st
 

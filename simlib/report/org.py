@@ -40,7 +40,7 @@ from simlib.report.summary import render
 
 __all__ = ["LOSS", "OrgAnswers", "history_of", "last_year_replay", "replay_verdict", "replay_table",
            "mismatch_table", "org_answers", "candidate_sentence", "candidate_lines", "people_sentence",
-           "money_sentence", "movers_sentence", "teams_sentence", "risk_sentence", "relative_change", "plan_heading", "replay_sentence", "synthetic_note", "org_summary",
+           "money_sentence", "movers_sentence", "plan_colours", "teams_sentence", "risk_sentence", "relative_change", "plan_heading", "replay_sentence", "synthetic_note", "org_summary",
            "show_org_summary", "team_table", "movers_table", "statement_table", "team_cost_chart",
            "pay_change_chart", "replay_chart", "org_results"]
 
@@ -291,8 +291,9 @@ def movers_sentence(org: OrgAnswers, plan: str) -> str:
     top, low = s.iloc[-1], s.iloc[0]
     if len(s) == 1:
         return f"The only rep: {_rep_words(top, org.currency)}"
+    least = "loses least" if top["change"] < 0 else "changes least"
     first = f"Gains most: {_rep_words(top, org.currency)}" if top["change"] > 0 else \
-        f"No rep gains; changes least: {_rep_words(top, org.currency)}"
+        f"No rep gains; {least}: {_rep_words(top, org.currency)}"
     second = f"loses most: {_rep_words(low, org.currency)}" if low["change"] < 0 else \
         f"no rep's expected pay falls; gains least: {_rep_words(low, org.currency)}"
     return f"{first}; {second}"
@@ -302,8 +303,8 @@ def _team_words(r: Any, cur: str) -> str:
     d, se = float(r["cost_change"]), float(r["cost_change_se"])
     lvl, lvl_se = float(r["cost_current"]), float(r["cost_current_se"])
     rel = (d / lvl, _ratio_se(d, se, lvl, lvl_se)) if lvl else None
-    return (f"{r['team']} ({present.readable(r['role'])}, {_reps(int(r['reps']))}) "
-            f"{_moves(d, se, 'incentive_cost', cur, rel)}")
+    text = f"{r['team']} ({present.readable(r['role'])}, {_reps(int(r['reps']))}): {present.fmt(d, se, 'incentive_cost', cur, signed=True)}"
+    return text + (f" ({present.fmt_relative(*rel)})" if rel is not None and np.isfinite(rel[0]) else "")
 
 
 def teams_sentence(org: OrgAnswers, plan: str) -> str:
@@ -318,8 +319,12 @@ def teams_sentence(org: OrgAnswers, plan: str) -> str:
         return f"The only team: {_team_words(t.iloc[0], org.currency)}"
     if (t["cost_change"] == 0).all():
         return ""
-    return (f"Team incentive cost, most: {_team_words(t.iloc[-1], org.currency)}; "
-            f"least: {_team_words(t.iloc[0], org.currency)}")
+    top, low, cur = t.iloc[-1], t.iloc[0], org.currency
+    first = (f"rises most for {_team_words(top, cur)}" if top["cost_change"] > 0
+             else f"rises for no team; {'falls least' if top['cost_change'] < 0 else 'changes least'} for {_team_words(top, cur)}")
+    second = (f"falls most for {_team_words(low, cur)}" if low["cost_change"] < 0
+              else f"falls for no team; rises least for {_team_words(low, cur)}")
+    return f"Team incentive cost (in percent of the team's): {first}; {second}"
 
 
 def money_sentence(org: OrgAnswers, plan: str, metrics: Sequence[str] = ("incentive_cost", "revenue", "profit")) -> str:
@@ -415,11 +420,10 @@ def synthetic_note(scenario: Any) -> str:
             f"to show how an organisation is reported; they are not data of a real company.")
 
 
-def plan_heading(scenario: Any, plan: str, reference: str) -> str:
+def plan_heading(scenario: Any, plan: str, reference: str) -> tuple[str, str]:
     """A candidate's heading on the first screen: its name in words against the reference, and its description."""
     desc = " ".join(str(scenario.plans[plan].description or "").split()) if plan in scenario.plans else ""
-    head = f"{present.readable(plan)} against {present.readable(reference)}"
-    return f"{head}: {desc}" if desc else head
+    return f"{present.readable(plan)} against {present.readable(reference)}", desc
 
 
 def _guardrails(scenario: Any, res: Any) -> dict[str, str]:
@@ -449,7 +453,7 @@ def org_summary(scenario: Any, org: OrgAnswers, rp: Any) -> dict[str, Any]:
     first = next(iter(sentences.values()))
     replayed = [x for x in (replay_sentence(rp, p, org.currency) for p in org.answers) if x]
     items = [verdict, *replayed]
-    groups = [dict(heading=plan_heading(scenario, p, org.reference),
+    groups = [dict(zip(("heading", "note"), plan_heading(scenario, p, org.reference), strict=True),
                    lines=candidate_lines(org, p, scenario, verdicts.get(p), lead=i == 0))
               for i, p in enumerate(org.answers)]
     year = f" ({int(rp.reps['year'].max())})" if rp is not None else ""
@@ -498,7 +502,12 @@ def team_table(ans: Any, currency: str) -> Any:
     metrics = dict(zip(cols, ["incentive_cost", "incentive_cost", "attainment_mean", "attainment_mean"], strict=True))
     st = present.style_table(v, metrics, se=se, currency=currency,
                              caption=f"Teams under {cand} against {ref} (± 95% CI; {currency} a year)")
-    return st.format(lambda x: f"{int(x):,}", subset=["reps", "winners", "losers"])
+    change = "change in incentive cost"
+    scale = present.money_scale(v[change].to_numpy(dtype=float))
+    ses = dict(zip(v[change].astype(float), se[change].astype(float), strict=True))
+    return (st.format(lambda x: f"{int(x):,}", subset=["reps", "winners", "losers"])
+            .format(lambda x: present.fmt(x, ses.get(float(x)), "incentive_cost", currency, signed=True,
+                                          scale=present.cell_scale(x, scale)), subset=[change]))  # a change: signed
 
 
 _STATEMENT = {"expected_current": "expected pay, current", "expected_candidate": "expected pay, candidate",
@@ -560,6 +569,12 @@ def statement_table(ans: Any, team: str, currency: str) -> Any:
 # ----------------------------------------------------------------------
 
 
+def plan_colours(reference: str, candidates: Sequence[str]) -> dict[str, str]:
+    """One colour per plan on every chart of the page: the reference dark grey, the candidates matplotlib's
+    C0, C1, ... in their order (a candidate is the same colour in the team, rep and replay charts)."""
+    return {reference: "#4d4d4d", **{p: f"C{i % 10}" for i, p in enumerate(c for c in candidates if c != reference)}}
+
+
 def team_cost_chart(org: OrgAnswers):
     """Each team's change in incentive cost under each candidate, with 95% CIs (a matplotlib Figure)."""
     import matplotlib.pyplot as plt
@@ -574,7 +589,7 @@ def team_cost_chart(org: OrgAnswers):
     for i, (p, ans) in enumerate(org.answers.items()):
         t = ans.teams
         ax.errorbar(t["cost_change"], y + (i - (k - 1) / 2) * 0.25, xerr=Z95 * t["cost_change_se"], fmt="o",
-                    capsize=3, label=present.readable(p))
+                    capsize=3, label=present.readable(p), color=plan_colours(org.reference, org.answers)[p])
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
@@ -592,23 +607,25 @@ def pay_change_chart(org: OrgAnswers):
 
     k = len(org.answers)
     fig, axes = plt.subplots(1, k, figsize=(9, 3.5), dpi=100, sharey=True, squeeze=False)
+    colours = plan_colours(org.reference, org.answers)
+    pcts = [x for a in org.answers.values() for x in a.statement["change_pct"] if np.isfinite(x)]
+    loss = next(iter(org.answers.values())).loss
+    lo, hi = min([*pcts, -loss]), max([*pcts, loss])
+    pad = 0.08 * (hi - lo) or 0.01
     for ax, (p, ans) in zip(axes[0], org.answers.items(), strict=True):
         s = ans.statement
         roles = list(dict.fromkeys(s["role"]))
         for j, role in enumerate(roles):
             x = s.loc[s["role"] == role, "change_pct"].to_numpy()
             jitter = (np.arange(len(x)) % 7 - 3) * 0.04
-            ax.scatter(np.full(len(x), j) + jitter, x, s=12, alpha=0.7)
+            ax.scatter(np.full(len(x), j) + jitter, x, s=12, alpha=0.7, color=colours[p])
         for lvl in (-ans.loss, ans.loss):
             ax.axhline(lvl, color="grey", lw=0.8, ls="--")
-        lo, hi = np.nanmin([*s["change_pct"], -ans.loss]), np.nanmax([*s["change_pct"], ans.loss])
-        pad = 0.08 * (hi - lo) or 0.01
-        ax.set_ylim(lo - pad, hi + pad)  # both dashed lines inside the frame
+        ax.set_ylim(lo - pad, hi + pad)  # every rep of every panel and both dashed lines inside the frame
         ax.set_xticks(range(len(roles)), [present.readable(r) for r in roles])
         ax.set_title(f"{present.readable(p)} vs {present.readable(org.reference)}")
         ax.set_ylabel("Change of expected pay")
         present.format_axis(ax, unit_="percent", signed=False)
-    loss = next(iter(org.answers.values())).loss
     fig.suptitle(f"Change of each rep's expected pay (base + incentive); dashed: ± {loss:.0%}")
     fig.tight_layout()
     return fig
@@ -623,8 +640,9 @@ def replay_chart(rp: Any, currency: str):
     fig, ax = plt.subplots(figsize=(9, 3.5), dpi=100)
     x = np.arange(len(t))
     w = 0.8 / len(cols)
+    colours = {"recorded": "#b0b0b0", **plan_colours(rp.in_force, [p for p in rp.plans if p != rp.in_force])}
     for i, c in enumerate(cols):
-        ax.bar(x + (i - (len(cols) - 1) / 2) * w, t[c].to_numpy(dtype=float), w,
+        ax.bar(x + (i - (len(cols) - 1) / 2) * w, t[c].to_numpy(dtype=float), w, color=colours.get(c, "#777777"),
                label="recorded payouts" if c == "recorded" else present.readable(c))
     ax.set_xticks(x, [present.readable(r) for r in t["role"]])
     ax.set_ylabel("Incentive")
