@@ -264,7 +264,7 @@ def people_sentence(org: OrgAnswers, plan: str) -> str:
     parts = []
     for sign, verb in ((-1, "lose"), (1, "gain")):
         k, lo, hi = _count_range(s, ans.loss, sign)
-        span = f"; {lo} to {hi} within the reps' 95% CIs" if (lo, hi) != (k, k) else ""
+        span = f"; {lo} to {hi} allowing for simulation error" if (lo, hi) != (k, k) else ""
         who = "no rep" if k == 0 else ("the only rep" if n == 1 else f"{k} of {_reps(n)} ({k / n:.0%}{span})")
         if span and (k == 0 or n == 1):
             who += f" ({span[2:]})"
@@ -462,7 +462,8 @@ def org_summary(scenario: Any, org: OrgAnswers, rp: Any) -> dict[str, Any]:
     legend = (f"Forward simulation: {res.provenance.get('trials', '')} simulated years of the roster's "
               f"{scenario.headcount} reps, every plan on the same draws; money per year in {org.currency}; "
               f"± is the half-width of the 95% confidence interval (after a percent, in points of that percent); "
-              f"a rep's pay is base + incentive. Replay: the recorded months through each plan's pay rules, "
+              f"a rep's pay is base + incentive; a count of reps \"allowing for simulation error\" runs from the fewest to the "
+              f"most reps past the line with each rep's change anywhere in its 95% CI. Replay: the recorded months through each plan's pay rules, "
               f"no simulation, so its figures are exact.")
     if "_all" in verdicts:
         legend += f" {verdicts['_all']}."
