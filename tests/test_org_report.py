@@ -122,9 +122,9 @@ def test_first_screen_per_candidate_names_plan_in_words_money_people_teams_and_r
     assert movers.startswith(f"Gains most: {top['rep_id']} ({top['team']}, {top['role'].replace('_', ' ')}) +")
     t = fwd.answers["accelerated"].teams
     most = t.loc[(t["cost_change"] / t["cost_current"]).idxmax()]
-    assert teams.startswith(f"Team incentive cost (in percent of the team's): rises most for {most['team']} "
+    assert teams.startswith(f"Team incentive cost, in percent of the team's: rises most for {most['team']} "
                             f"({most['role'].replace('_', ' ')}, ") and "; falls for no team; rises least for " in teams
-    assert teams.count(": +") == 2 and teams.count("rises") == 2  # one verb per team, the amount signed
+    assert teams.count("), +") == 2 and teams.count("rises") == 2  # one verb per team, the amount signed
     assert "% ±" in teams and "key_account" not in " ".join(cand["lines"])
     assert risk.startswith("In a bad year (95th percentile) the incentive cost reaches") and "guardrails: " in risk
     assert last["heading"] == "Last year (2025) replayed" and last["lines"] == s["items"]
@@ -162,7 +162,7 @@ def test_edge_every_rep_loses_names_the_largest_loss(fwd):
     t = loses.teams
     cut = dataclasses.replace(loses, teams=t.assign(cost_change=-t["cost_current"] * (0.1 + 0.01 * pd.Series(range(len(t))))))
     teams = org.teams_sentence(dataclasses.replace(fwd, answers={"accelerated": cut}), "accelerated")
-    assert teams.startswith(f"Team incentive cost (in percent of the team's): rises for no team; falls least for "
+    assert teams.startswith(f"Team incentive cost, in percent of the team's: rises for no team; falls least for "
                             f"{t.iloc[0]['team']} (") and f"; falls most for {t.iloc[-1]['team']} (" in teams
     assert "rises most" not in teams
 
@@ -196,7 +196,7 @@ def test_edge_a_single_rep_and_team(fwd):
     assert people.lower().count("no rep") + people.count("the only rep") == 2
     assert org.movers_sentence(single, "accelerated").startswith(f"The only rep: {r['rep_id']} ({r['team']}, key account) ")
     team = org.teams_sentence(single, "accelerated")
-    assert team.startswith(f"The only team: {one.teams.iloc[0]['team']} (key account, 6 reps): ")
+    assert team.startswith(f"The only team: {one.teams.iloc[0]['team']} (key account, 6 reps), ")
 
 
 def test_first_screen_escapes_rep_and_team_names_with_markup(scen, fwd):

@@ -303,7 +303,7 @@ def _team_words(r: Any, cur: str) -> str:
     d, se = float(r["cost_change"]), float(r["cost_change_se"])
     lvl, lvl_se = float(r["cost_current"]), float(r["cost_current_se"])
     rel = (d / lvl, _ratio_se(d, se, lvl, lvl_se)) if lvl else None
-    text = f"{r['team']} ({present.readable(r['role'])}, {_reps(int(r['reps']))}): {present.fmt(d, se, 'incentive_cost', cur, signed=True)}"
+    text = f"{r['team']} ({present.readable(r['role'])}, {_reps(int(r['reps']))}), {present.fmt(d, se, 'incentive_cost', cur, signed=True)}"
     return text + (f" ({present.fmt_relative(*rel)})" if rel is not None and np.isfinite(rel[0]) else "")
 
 
@@ -324,7 +324,7 @@ def teams_sentence(org: OrgAnswers, plan: str) -> str:
              else f"rises for no team; {'falls least' if top['cost_change'] < 0 else 'changes least'} for {_team_words(top, cur)}")
     second = (f"falls most for {_team_words(low, cur)}" if low["cost_change"] < 0
               else f"falls for no team; rises least for {_team_words(low, cur)}")
-    return f"Team incentive cost (in percent of the team's): {first}; {second}"
+    return f"Team incentive cost, in percent of the team's: {first}; {second}"
 
 
 def money_sentence(org: OrgAnswers, plan: str, metrics: Sequence[str] = ("incentive_cost", "revenue", "profit")) -> str:
