@@ -331,6 +331,9 @@ def test_org_notebook_runs_end_to_end_with_the_answer_first(org_copy, fwd, tmp_p
     assert "How this report was produced" in page and page.index("How this report was produced") > page.rindex("<img")
     index = (out / "index.html").read_text(encoding="utf-8")
     assert html.escape(res["headline"], quote=False) in index.replace("&#39;", "'")
+    # the index says which figures carry a CI (the headline's count carries its range) and which are exact
+    assert "figures replayed from recorded results are exact" in index
+    assert "allowing for simulation error" in res["headline"] or "no rep would" in res["headline"].lower()
 
 
 def test_the_other_notebooks_helpers_take_a_roster_scenario():
