@@ -52,7 +52,8 @@ import numpy as np
 from simlib.format import Z95, decimals
 
 __all__ = ["MetricInfo", "CATALOGUE", "UNITS", "label", "unit", "info", "is_diagnostic", "money_scale", "row_scales", "fmt",
-           "cell_scale", "fmt_value", "half_width", "plain", "number_format", "style_table", "format_axis", "axis_label"]
+           "cell_scale", "fmt_value", "half_width", "plain", "number_format", "style_table", "format_axis", "axis_label",
+           "readable", "fmt_relative"]
 
 #: the units a metric can have
 UNITS = ("money", "percent", "count", "ratio", "index", "local")
@@ -375,6 +376,34 @@ def fmt(value: float, se: float | None, metric: str | None = None, currency: str
     places = None if money else _change_places(x, 100 * float(se) if u == "percent" else float(se), _CAP[u], signed)
     beside = _value_scale(float(value), u, scale) if money else None
     return f"{text} ± {half_width(se, metric, unit_=unit_, places=places, beside=beside)}"
+
+
+def readable(name: Any) -> str:
+    """A plan, role or other id of a user's scenario as words: ``readable("harder_target") == "harder target"``.
+
+    The one place ids become display names (the scenario has no display-name
+    fields): underscores and runs of white space read as one space, the case
+    is kept (``"Q4_SPIFF"`` reads ``"Q4 SPIFF"``). Not escaped: HTML goes
+    through the autoescaped templates or :func:`style_table`.
+    """
+    return " ".join(str(name).replace("_", " ").split()) or str(name)
+
+
+def fmt_relative(value: float, se: float | None = None) -> str:
+    """A relative change (a fraction of a level) in percent with its 95% CI half-width: ``"+17.3% ± 0.4"``.
+
+    Not percentage points: ``0.173`` is a rise of 17.3% of the level. Decimals
+    as for a signed percent (:func:`fmt_value`: one, more for a clear change
+    that would round to zero); ``"n/a"`` when the value is not finite.
+    """
+    x = float(value)
+    if not math.isfinite(x):
+        return "n/a"
+    s = 0.0 if se is None or not math.isfinite(float(se)) else abs(float(se))
+    text = _number(100 * x, _change_places(100 * x, 100 * s, _CAP["percent"], True), True) + "%"
+    if not s:
+        return text
+    return f"{text} ± {half_width(s, unit_='percent', places=_change_places(100 * x, 100 * s, _CAP['percent'], True))}"
 
 
 def plain(value: float, digits: int = 3) -> str:

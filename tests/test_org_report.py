@@ -20,6 +20,8 @@ from simlib.report import org
 EXAMPLE = ROOT / "scenarios" / "example_org"
 TEAM = "Inside <A&B>"  # a team name with markup: must show as text
 BAD_REP, BAD_BY = "TE00004", 100.0  # a 2025 payout recorded 100 too high: the replay must name this rep
+REP, REP_WAS = '<b>Zoë & "Al"</b>', "FI00013"  # a rep named with markup (the example's largest gainer)
+TEAM2, TEAM2_WAS = "R&D <script>", "Service Central"  # a team named with markup and a script tag
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,12 @@ def org_copy(tmp_path_factory) -> Path:
     for name in ("roster.csv", "history.csv"):
         p = d / name
         p.write_text(p.read_text(encoding="utf-8").replace("Inside A,", f"\"{TEAM}\","), encoding="utf-8")
+    for name in ("roster.csv", "history.csv"):
+        t = pd.read_csv(d / name, dtype=str, keep_default_na=False)
+        t["rep_id"] = t["rep_id"].replace(REP_WAS, REP)
+        if "team" in t:
+            t["team"] = t["team"].replace(TEAM2_WAS, TEAM2)
+        t.to_csv(d / name, index=False)
     hist = pd.read_csv(d / "history.csv", dtype=str, keep_default_na=False)
     row = hist.index[(hist["rep_id"] == BAD_REP) & (hist["month"] == "2025-12")][0]
     hist.loc[row, "payout"] = f"{float(hist.loc[row, 'payout']) + BAD_BY:.2f}"
@@ -71,26 +79,186 @@ def test_replay_verdict_when_everything_reconciles_or_nothing_is_recorded(scen):
     assert "names no history" in org.replay_verdict(None, "EUR")
 
 
-def test_summary_sentence_counts_losers_and_uses_the_simulated_cost_with_its_ci(scen, fwd):
+def test_summary_sentence_gives_the_cost_in_money_and_percent_and_counts_reps_with_their_ci(scen, fwd):
     assert list(fwd.answers) == ["accelerated"] and fwd.reference == "current"
     ans = fwd.answers["accelerated"]
     s = ans.statement
     assert len(s) == scen.headcount == 60
     sentence = org.candidate_sentence(fwd, "accelerated")
-    lose, gain = int((s["verdict"] == "loser").sum()), int((s["verdict"] == "winner").sum())
-    assert sentence.startswith(f"Under accelerated, {lose} of 60 reps ({lose / 60:.0%}) would lose more than 5% "
-                               f"of expected pay and {gain} ({gain / 60:.0%}) would gain more than 5%")
     d = fwd.result.differences()
     cost = d[(d["plan"] == "accelerated") & (d["group"] == "total") & (d["metric"] == "incentive_cost")].iloc[0]
     word = "rises" if cost["diff"] >= 0 else "falls"
-    assert f"incentive cost {word} {simlib.present.fmt_value(abs(cost['diff']), 'incentive_cost', 'EUR', se=cost['se'])}" \
-        in sentence and "EUR (± " in sentence
+    rel, rel_se = org.relative_change(fwd.result, "incentive_cost", "accelerated")
+    assert sentence.startswith(f"Under accelerated, the organisation's incentive cost {word} "
+                               f"{simlib.present.fmt(abs(cost['diff']), cost['se'], 'incentive_cost', 'EUR')} "
+                               f"({simlib.present.fmt_relative(rel, rel_se)}) a year against current; ")
+    # the relative change is the paired change over the reference's level, its SE from the same trials
+    lv = fwd.result.summary()
+    level = lv[(lv["plan"] == "current") & (lv["group"] == "total") & (lv["metric"] == "incentive_cost")]["mean"].iloc[0]
+    assert rel == pytest.approx(cost["diff"] / level, rel=1e-9) and 0 < rel_se < abs(rel)
+    lose, gain = int((s["verdict"] == "loser").sum()), int((s["verdict"] == "winner").sum())
+    assert (f"{gain} of 60 reps ({gain / 60:.0%}" in sentence) if gain else "no rep would gain" in sentence
+    assert (f"{lose} of 60 reps ({lose / 60:.0%}" in sentence) if lose else "no rep would lose" in sentence
+    # a count's error bar: the fewest and most reps past 5% that every rep's 95% CI allows
+    k, lo, hi = org._count_range(s, ans.loss, 1)
+    assert k == gain and lo <= k <= hi and (f"{lo} to {hi} allowing for simulation error" in sentence or lo == hi == k)
     # the per-rep answers and the forward simulation are the same trials: team costs add up to the total
     base = fwd.result.summary()
     total = base[(base["plan"] == "current") & (base["group"] == "total") & (base["metric"] == "incentive_cost")]
     assert ans.teams["cost_current"].sum() == pytest.approx(float(total["mean"].iloc[0]), rel=1e-9)
-    top = ans.teams.loc[ans.teams["cost_change"].abs().idxmax(), "team"]
-    assert f"the {top} team's incentive cost" in sentence
+
+
+def test_first_screen_per_candidate_names_plan_in_words_money_people_teams_and_risks(scen, fwd):
+    rp = org.last_year_replay(scen, in_force=fwd.reference)
+    s = org.org_summary(scen, fwd, rp)
+    cand, last = s["groups"]
+    assert cand["heading"] == "accelerated against current"
+    assert cand["note"] == "Steeper curves above target, quotas 5% higher."
+    money, movers, teams, risk = cand["lines"]
+    assert money.startswith("Revenue rises") or money.startswith("Revenue falls")
+    assert "profit (gross profit - pay)" in money and money.count("EUR ±") == 2 and money.count("% ±") == 2
+    st = fwd.answers["accelerated"].statement.sort_values("change_pct")
+    top = st.iloc[-1]
+    assert movers.startswith(f"Gains most: {top['rep_id']} ({top['team']}, {top['role'].replace('_', ' ')}) +")
+    t = fwd.answers["accelerated"].teams
+    most = t.loc[(t["cost_change"] / t["cost_current"]).idxmax()]
+    assert teams.startswith(f"Team incentive cost, in percent of the team's: rises most for {most['team']} "
+                            f"({most['role'].replace('_', ' ')}, ") and "; falls for no team; rises least for " in teams
+    assert teams.count("), +") == 2 and teams.count("rises") == 2  # one verb per team, the amount signed
+    assert "% ±" in teams and "key_account" not in " ".join(cand["lines"])
+    assert risk.startswith("In a bad year (95th percentile) the incentive cost reaches") and "guardrails: " in risk
+    assert last["heading"] == "Last year (2025) replayed" and last["lines"] == s["items"]
+    assert all("(exact: no simulation)" in x for x in s["items"][1:])
+
+
+def _one(ans, **statement):
+    """A candidate's answers with the statement's columns set as given (an edge case on real numbers)."""
+    return dataclasses.replace(ans, statement=ans.statement.assign(**statement))
+
+
+def test_edge_every_rep_gains(fwd):
+    ans = fwd.answers["accelerated"]
+    ea = ans.statement["expected_current"]
+    gains = _one(ans, change=0.2 * ea, change_pct=0.2, change_se=0.001 * ea, verdict="winner")
+    every = dataclasses.replace(fwd, answers={"accelerated": gains})
+    people = org.people_sentence(every, "accelerated")
+    assert people == "No rep would lose more than 5% of expected pay; 60 of 60 reps (100%) would gain more than 5% " \
+                     "of expected pay (base + incentive)"
+    movers = org.movers_sentence(every, "accelerated")
+    assert movers.startswith("Gains most: ") and "no rep's expected pay falls; gains least: " in movers
+    assert "loses most" not in movers
+
+
+def test_edge_every_rep_loses_names_the_largest_loss(fwd):
+    ans = fwd.answers["accelerated"]
+    ea = ans.statement["expected_current"]
+    pct = -0.1 - 0.001 * pd.Series(range(len(ea)), index=ea.index)
+    loses = _one(ans, change=pct * ea, change_pct=pct, change_se=0.0, verdict="loser")
+    every = dataclasses.replace(fwd, answers={"accelerated": loses})
+    assert org.people_sentence(every, "accelerated").startswith("60 of 60 reps (100%) would lose more than 5%")
+    worst = loses.statement.iloc[-1]
+    movers = org.movers_sentence(every, "accelerated")
+    assert movers.startswith("No rep gains; loses least: ") and f"loses most: {worst['rep_id']} (" in movers
+    t = loses.teams
+    cut = dataclasses.replace(loses, teams=t.assign(cost_change=-t["cost_current"] * (0.1 + 0.01 * pd.Series(range(len(t))))))
+    teams = org.teams_sentence(dataclasses.replace(fwd, answers={"accelerated": cut}), "accelerated")
+    assert teams.startswith(f"Team incentive cost, in percent of the team's: rises for no team; falls least for "
+                            f"{t.iloc[0]['team']} (") and f"; falls most for {t.iloc[-1]['team']} (" in teams
+    assert "rises most" not in teams
+
+
+def test_edge_a_plan_equal_to_todays_changes_nothing_and_says_so(org_copy):
+    import yaml
+
+    spec = yaml.safe_load(org_copy.read_text(encoding="utf-8"))
+    spec["plans"]["same_as_today"] = {"base": "current", "changes": {}}
+    twin_file = org_copy.with_name("org_twin.yaml")
+    twin_file.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    twin = simlib.load_scenario(twin_file)
+    f = org.org_answers(twin, ["current", "same_as_today"], trials=6, rng=1)
+    assert (f.answers["same_as_today"].statement["change"] == 0).all()
+    assert org.candidate_sentence(f, "same_as_today") == (
+        "Under same as today, the organisation's incentive cost is as under current in every simulated year; "
+        "no rep's expected pay changes: same as today pays all 60 reps as current does.")
+    lines = org.candidate_lines(f, "same_as_today", twin)
+    assert lines[1] == "Revenue, profit (gross profit - pay): as under current in every simulated year."
+    assert not any(x.startswith(("Gains most", "Team incentive cost")) for x in lines)
+    assert org.plan_heading(twin, "same_as_today", "current") == ("same as today against current", "current with changes")
+
+
+def test_edge_a_single_rep_and_team(fwd):
+    ans = fwd.answers["accelerated"]
+    one = dataclasses.replace(ans, statement=ans.statement.iloc[[0]], teams=ans.teams.iloc[[0]])
+    single = dataclasses.replace(fwd, answers={"accelerated": one})
+    r = one.statement.iloc[0]
+    people = org.people_sentence(single, "accelerated")
+    assert "1 of 1 rep" not in people and "of 1 reps" not in people
+    assert people.lower().count("no rep") + people.count("the only rep") == 2
+    assert org.movers_sentence(single, "accelerated").startswith(f"The only rep: {r['rep_id']} ({r['team']}, key account) ")
+    team = org.teams_sentence(single, "accelerated")
+    assert team.startswith(f"The only team: {one.teams.iloc[0]['team']} (key account, 6 reps), ")
+
+
+def test_first_screen_escapes_rep_and_team_names_with_markup(scen, fwd):
+    from simlib.report.summary import render
+
+    ans = fwd.answers["accelerated"]
+    assert REP in set(ans.statement["rep_id"]) and TEAM2 in set(ans.teams["team"])
+    st, t = ans.statement.copy(), ans.teams.copy()  # make them the largest gainer and the largest team rise
+    st.loc[st["rep_id"] == REP, ["change", "change_pct"]] = [st["change"].max() * 3, st["change_pct"].max() * 3]
+    t.loc[t["team"] == TEAM2, "cost_change"] = t["cost_current"] * 0.9
+    ans = dataclasses.replace(ans, statement=st, teams=t)
+    s = org.org_summary(scen, dataclasses.replace(fwd, answers={"accelerated": ans}),
+                        org.last_year_replay(scen, in_force=fwd.reference))
+    page = render("brief.html.j2", title=s["title"], lead=s["lead"], groups=s["groups"], legend=s["legend"])
+    page = page.replace("&#34;", "&quot;")  # Jinja2 writes a quote as &#34;
+    text = " ".join(" ".join(g["lines"]) for g in s["groups"])
+    assert REP in text and TEAM2 in text  # named on the first screen (the largest gainer, the largest team rise)
+    assert html.escape(REP) in page and html.escape(TEAM2) in page
+    assert "<b>" not in page and "<script>" not in page
+    tables = org.team_table(ans, "EUR").to_html() + org.statement_table(ans, TEAM2, "EUR").to_html()
+    tables += org.movers_table(ans, "EUR", "winner").to_html()
+    assert html.escape(TEAM2) in tables and html.escape(REP) in tables and "<script>" not in tables and "<b>" not in tables
+
+
+def test_charts_and_tables_show_plan_and_role_ids_as_words(scen, fwd):
+    fig = org.team_cost_chart(fwd)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "Enterprise North (key account)" in labels and not any("_" in x for x in labels)
+    fig = org.pay_change_chart(fwd)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["key account", "telesales", "field service"]
+    lo, hi = fig.axes[0].get_ylim()
+    assert lo < -0.05 and hi > 0.05  # both dashed lines inside the frame
+    # two candidates share the y axis: every rep of both panels inside it
+    ans = fwd.answers["accelerated"]
+    wide = dataclasses.replace(ans, plan="b", statement=ans.statement.assign(change_pct=ans.statement["change_pct"] * 3))
+    two = dataclasses.replace(fwd, answers={"accelerated": ans, "b": wide})
+    fig = org.pay_change_chart(two)
+    for ax in fig.axes:
+        lo, hi = ax.get_ylim()
+        assert lo <= wide.statement["change_pct"].min() and hi >= wide.statement["change_pct"].max()
+    # one colour per plan on every chart: a candidate's rep points, team error bars and replay bars agree
+    from matplotlib.colors import to_hex
+
+    colours = org.plan_colours("current", ["accelerated", "b"])
+    assert colours == {"current": "#4d4d4d", "accelerated": "C0", "b": "C1"}
+    assert to_hex(fig.axes[1].collections[0].get_facecolor()[0]) == to_hex("C1")
+    team = org.team_cost_chart(two).axes[0]
+    assert to_hex(team.lines[0].get_color()) == to_hex("C0")
+    rp = org.last_year_replay(scen)
+    bars = org.replay_chart(rp, "EUR").axes[0]
+    assert "field service" in [t.get_text() for t in bars.get_xticklabels()]
+    handles, names = bars.get_legend_handles_labels()
+    shown = dict(zip(names, (to_hex(h.patches[0].get_facecolor()) for h in handles), strict=True))
+    assert shown["accelerated"] == to_hex("C0") and shown["current"] == "#4d4d4d"
+    page = org.replay_table(rp, "EUR").to_html() + org.team_table(fwd.answers["accelerated"], "EUR").to_html()
+    assert "key_account" not in page and "key account" in page
+    teams = fwd.answers["accelerated"].teams
+    rise = teams["cost_change"].iloc[0]
+    assert f">{simlib.present.fmt(rise, teams['cost_change_se'].iloc[0], 'incentive_cost', 'EUR', signed=True)}<" in page
+    assert rise > 0  # a change in the team table is signed: "+41.0 k EUR ± 3.3 k"
+    st = org.statement_table(fwd.answers["accelerated"], "Inside B", "EUR").to_html()
+    assert "expected pay, accelerated" in st and "rep_id" not in st and "% ±" in st
 
 
 def test_summary_states_synthetic_data_and_puts_the_verdict_first_among_the_items(scen, fwd):
@@ -154,13 +322,18 @@ def test_org_notebook_runs_end_to_end_with_the_answer_first(org_copy, fwd, tmp_p
     wl = pd.DataFrame(res["winners_losers"]["accelerated"])
     assert wl.iloc[-1]["losers"] == int((fwd.answers["accelerated"].statement["verdict"] == "loser").sum())
     # every roster rep is in the page (rep statements), names escaped
+    quoted = page.replace("&quot;", '"').replace("&#34;", '"')
     for rep in pd.read_csv(org_copy.parent / "roster.csv")["rep_id"]:
-        assert rep in page
+        assert html.escape(rep, quote=False) in quoted
     assert html.escape(TEAM) in page and TEAM not in page
+    assert REP not in quoted and TEAM2 not in page and html.escape(TEAM2) in page
     assert res["replay"]["reconciled"] is False and BAD_REP in {m["rep_id"] for m in res["replay"]["mismatches"]}
     assert "How this report was produced" in page and page.index("How this report was produced") > page.rindex("<img")
     index = (out / "index.html").read_text(encoding="utf-8")
     assert html.escape(res["headline"], quote=False) in index.replace("&#39;", "'")
+    # the index says which figures carry a CI (the headline's count carries its range) and which are exact
+    assert "figures replayed from recorded results are exact" in index
+    assert "allowing for simulation error" in res["headline"] or "no rep would" in res["headline"].lower()
 
 
 def test_the_other_notebooks_helpers_take_a_roster_scenario():

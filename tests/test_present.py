@@ -169,3 +169,19 @@ def test_format_axis_writes_currency_and_percent_without_offset():
     ax.set_ylim(0.1, 0.3)
     P.format_axis(ax, "share_120")
     assert ax.yaxis.get_major_formatter()(0.195) == "19.5%"
+
+
+@pytest.mark.parametrize("name, text", [("harder_target", "harder target"), ("key_account", "key account"),
+                                        ("Q4_SPIFF", "Q4 SPIFF"), ("current", "current"), ("a__b  c", "a b c"),
+                                        ("R&D <x>", "R&D <x>")])
+def test_readable_writes_plan_and_role_ids_as_words(name, text):
+    # the one place ids become display names; escaping is the templates' and style_table's job
+    assert P.readable(name) == text
+
+
+@pytest.mark.parametrize("args, text", [((0.1732, 0.002), "+17.3% ± 0.4"), ((-0.05, 0.01), "-5.0% ± 2.0"),
+                                        ((0.0, 0.0), "0.0%"), ((0.05, None), "+5.0%"),
+                                        ((0.0004, 0.0001), "+0.040% ± 0.020"), ((float("nan"), 0.1), "n/a")])
+def test_fmt_relative_writes_a_change_in_percent_of_its_level_with_its_ci(args, text):
+    # percent of a level (not percentage points), signed, and a clear small change never reads as zero
+    assert P.fmt_relative(*args) == text

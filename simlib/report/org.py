@@ -39,7 +39,8 @@ from simlib.report.notebook import escape_frame
 from simlib.report.summary import render
 
 __all__ = ["LOSS", "OrgAnswers", "history_of", "last_year_replay", "replay_verdict", "replay_table",
-           "mismatch_table", "org_answers", "candidate_sentence", "replay_sentence", "synthetic_note", "org_summary",
+           "mismatch_table", "org_answers", "candidate_sentence", "candidate_lines", "people_sentence",
+           "money_sentence", "movers_sentence", "plan_colours", "teams_sentence", "risk_sentence", "relative_change", "plan_heading", "replay_sentence", "synthetic_note", "org_summary",
            "show_org_summary", "team_table", "movers_table", "statement_table", "team_cost_chart",
            "pay_change_chart", "replay_chart", "org_results"]
 
@@ -89,7 +90,7 @@ def replay_verdict(rp: Any, currency: str) -> str:
     if rp is None:
         return "The scenario names no history, so there is no recorded year to replay or reconcile."
     year, n = int(rp.reps["year"].max()), len(rp.reps)
-    plan = rp.in_force
+    plan = present.readable(rp.in_force)
     if not rp.has_payout:
         return (f"The history records no payouts for {year}, so there is nothing to reconcile: {n} reps' "
                 f"results were replayed through every plan.")
@@ -109,9 +110,10 @@ def replay_verdict(rp: Any, currency: str) -> str:
 def replay_table(rp: Any, currency: str) -> Any:
     """Last year's totals per role: reps, recorded payouts and each plan's replayed incentive (a ``Styler``)."""
     t = rp.totals.drop(columns=["year", "quota"]).set_index("role")
-    money = {c: "incentive_cost" for c in ["revenue", "recorded", *rp.plans]}
-    t = escape_frame(t.rename(columns={"recorded": "recorded payouts"}))
-    money["recorded payouts"] = money.pop("recorded")
+    t.index = [present.readable(r) for r in t.index]
+    names = {"recorded": "recorded payouts", **{p: present.readable(p) for p in rp.plans}}
+    money = {names.get(c, c): "incentive_cost" for c in ["revenue", "recorded", *rp.plans]}
+    t = escape_frame(t.rename(columns=names))
     return (present.style_table(t, {k: v for k, v in money.items() if k in t.columns}, currency=currency,
                                 caption=f"{int(rp.reps['year'].max())} replayed: incentive per plan ({currency} a year)")
             .format(lambda v: f"{int(v):,}", subset=["reps"]))
@@ -119,7 +121,10 @@ def replay_table(rp: Any, currency: str) -> Any:
 
 def mismatch_table(rp: Any, currency: str) -> Any:
     """The reps whose recomputed pay differs from the recorded payout, to the cent (a ``Styler``)."""
-    d = escape_frame(rp.mismatches.drop(columns=["year"]).reset_index(drop=True))
+    d = rp.mismatches.drop(columns=["year"]).reset_index(drop=True)
+    if "role" in d:
+        d["role"] = [present.readable(r) for r in d["role"]]
+    d = escape_frame(d)
     cents = {c: (lambda v, s=(c == "difference"): "" if pd.isna(v) else _cents(v, currency, s))
              for c in ("recorded", "recomputed", "difference")}
     return (d.style.hide(axis="index").format(cents)
@@ -181,27 +186,216 @@ def _total_diff(res: Any, metric: str, plan: str) -> tuple[float, float]:
     return (float(r["diff"].iloc[0]), float(r["se"].iloc[0])) if len(r) else (float("nan"), float("nan"))
 
 
-def candidate_sentence(org: OrgAnswers, plan: str) -> str:
-    """One candidate in plain words: losers and winners, the organisation's cost, the team whose cost moves most."""
-    ans, cur = org.answers[plan], org.currency
+def _total_level(res: Any, metric: str, plan: str) -> tuple[float, float]:
+    t = res.summary()
+    r = t[(t["plan"] == plan) & (t["group"] == "total") & (t["metric"] == metric)]
+    return (float(r["mean"].iloc[0]), float(r["se"].iloc[0])) if len(r) else (float("nan"), float("nan"))
+
+
+def relative_change(res: Any, metric: str, plan: str) -> tuple[float, float]:
+    """The whole organisation's paired change of a kept metric (revenue, incentive cost, total comp, profit) as a
+    fraction of its level under the reference, and its Monte Carlo SE (delta method over the same trials).
+
+    NaN when the reference level is zero or the metric is not kept per trial.
+    """
+    t = res.trials()
+    t = t[t["group"] == "total"]
+    if metric not in t.columns:
+        return float("nan"), float("nan")
+    ref = t[t["plan"] == res.reference].sort_values("trial")[metric].to_numpy(dtype=float)
+    new = t[t["plan"] == plan].sort_values("trial")[metric].to_numpy(dtype=float)
+    level = ref.mean()
+    if not level or len(ref) < 2:
+        return float("nan"), float("nan")
+    r = (new - ref).mean() / level
+    z = ((new - ref) - r * ref) / level
+    return float(r), float(z.std(ddof=1) / np.sqrt(len(z)))
+
+
+def _ratio_se(d: float, d_se: float, level: float, level_se: float) -> float:
+    """SE of ``d / level`` from the two SEs taken as independent (conservative when they move together)."""
+    if not level:
+        return float("nan")
+    r = d / level
+    return float(np.sqrt(d_se ** 2 + (r * level_se) ** 2) / abs(level))
+
+
+def _moves(amount: float, se: float, metric: str, cur: str, rel: tuple[float, float] | None = None,
+           up: str = "rises", down: str = "falls") -> str:
+    """``"rises 224 k EUR ± 5.3 k (+17.3% ± 0.4)"``: direction in words, the amount, the relative change."""
+    if _unchanged(amount, se):
+        return "is unchanged"
+    word = up if amount > 0 else down
+    text = f"{word} {present.fmt(abs(amount), se, metric, cur)}"
+    if rel is not None and np.isfinite(rel[0]):
+        text += f" ({present.fmt_relative(*rel)})"
+    return text
+
+
+def _unchanged(amount: float, se: float) -> bool:
+    """A paired change that is exactly zero in every trial (a plan that pays as the reference)."""
+    return amount == 0 and (se == 0 or not np.isfinite(se))
+
+
+def _reps(n: int) -> str:
+    return f"{n} rep" if n == 1 else f"{n} reps"
+
+
+def _count_range(s: pd.DataFrame, loss: float, sign: int) -> tuple[int, int, int]:
+    """Reps beyond ``sign * loss`` of expected pay: the count on the estimates, and the fewest and most that the
+    reps' 95% CIs allow (every rep's change at the low or the high end of its interval)."""
+    from simlib.format import Z95
+
+    ea = s["expected_current"].to_numpy(dtype=float)
+    c, half = s["change"].to_numpy(dtype=float), Z95 * s["change_se"].fillna(0.0).to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        def beyond(x):
+            return int(np.sum(sign * np.where(ea > 0, x / np.where(ea > 0, ea, 1.0), np.nan) > loss))
+        return beyond(c), beyond(c - sign * half), beyond(c + sign * half)
+
+
+def people_sentence(org: OrgAnswers, plan: str) -> str:
+    """How many reps lose and gain more than the threshold of expected pay, with the range the reps' 95% CIs allow."""
+    ans = org.answers[plan]
     s = ans.statement
-    n, lose, gain = len(s), int((s["verdict"] == "loser").sum()), int((s["verdict"] == "winner").sum())
-    pct = f"{ans.loss:.0%}"
-    words = (f"Under {plan}, {lose} of {n} reps ({lose / n:.0%}) would lose more than {pct} of expected pay "
-             f"and {gain} ({gain / n:.0%}) would gain more than {pct}")
-    cost, se = _total_diff(org.result, "incentive_cost", plan)
-    if np.isfinite(cost):
-        words += (f"; the organisation's incentive cost {'rises' if cost >= 0 else 'falls'} "
-                  f"{present.fmt_value(abs(cost), 'incentive_cost', cur, se=se)} (± {present.half_width(se, 'incentive_cost')}) "
-                  f"a year against {org.reference}")
-    t = ans.teams
-    if len(t):
-        r = t.loc[t["cost_change"].abs().idxmax()]
-        d = float(r["cost_change"])
-        words += (f"; the {r['team']} team's incentive cost {'rises' if d >= 0 else 'falls'} "
-                  f"{present.fmt_value(abs(d), 'incentive_cost', cur, se=float(r['cost_change_se']))} "
-                  f"(± {present.half_width(float(r['cost_change_se']), 'incentive_cost')})")
-    return words + "."
+    n, pct = len(s), f"{ans.loss:.0%}"
+    if n and (s["change"] == 0).all() and (s["change_se"].fillna(0) == 0).all():
+        return f"No rep's expected pay changes: {present.readable(plan)} pays all {_reps(n)} as {present.readable(org.reference)} does"
+    parts = []
+    for sign, verb in ((-1, "lose"), (1, "gain")):
+        k, lo, hi = _count_range(s, ans.loss, sign)
+        span = f"; {lo} to {hi} allowing for simulation error" if (lo, hi) != (k, k) else ""
+        who = "no rep" if k == 0 else ("the only rep" if n == 1 else f"{k} of {_reps(n)} ({k / n:.0%}{span})")
+        if span and (k == 0 or n == 1):
+            who += f" ({span[2:]})"
+        parts.append(f"{who} would {verb} more than {pct} of expected pay")
+    return f"{parts[0][0].upper()}{parts[0][1:]}; {parts[1]} (base + incentive)"
+
+
+def _rep_words(r: Any, cur: str) -> str:
+    ea = float(r["expected_current"])
+    se = float(r["change_se"]) if np.isfinite(r["change_se"]) else 0.0
+    rel = f" ({present.fmt_relative(float(r['change']) / ea, se / ea)})" if ea > 0 else ""
+    return (f"{r['rep_id']} ({r['team']}, {present.readable(r['role'])}) "
+            f"{present.fmt(float(r['change']), se, 'incentive_cost', cur, signed=True)}{rel}")
+
+
+def movers_sentence(org: OrgAnswers, plan: str) -> str:
+    """The reps whose expected pay rises and falls most (in percent of it), named with team, role and the change."""
+    s = org.answers[plan].statement.dropna(subset=["change_pct"])
+    if s.empty:
+        return ""
+    if (s["change"] == 0).all():
+        return ""
+    s = s.sort_values("change_pct", kind="stable")
+    top, low = s.iloc[-1], s.iloc[0]
+    if len(s) == 1:
+        return f"The only rep: {_rep_words(top, org.currency)}"
+    least = "loses least" if top["change"] < 0 else "changes least"
+    first = f"Gains most: {_rep_words(top, org.currency)}" if top["change"] > 0 else \
+        f"No rep gains; {least}: {_rep_words(top, org.currency)}"
+    second = f"loses most: {_rep_words(low, org.currency)}" if low["change"] < 0 else \
+        f"no rep's expected pay falls; gains least: {_rep_words(low, org.currency)}"
+    return f"{first}; {second}"
+
+
+def _team_words(r: Any, cur: str) -> str:
+    d, se = float(r["cost_change"]), float(r["cost_change_se"])
+    lvl, lvl_se = float(r["cost_current"]), float(r["cost_current_se"])
+    rel = (d / lvl, _ratio_se(d, se, lvl, lvl_se)) if lvl else None
+    text = f"{r['team']} ({present.readable(r['role'])}, {_reps(int(r['reps']))}), {present.fmt(d, se, 'incentive_cost', cur, signed=True)}"
+    return text + (f" ({present.fmt_relative(*rel)})" if rel is not None and np.isfinite(rel[0]) else "")
+
+
+def teams_sentence(org: OrgAnswers, plan: str) -> str:
+    """The teams whose incentive cost rises and falls most, in percent of their cost under the reference."""
+    t = org.answers[plan].teams
+    if t.empty:
+        return ""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = t["cost_change"] / t["cost_current"].where(t["cost_current"] != 0)
+    t = t.assign(_rel=rel.fillna(0.0)).sort_values("_rel", kind="stable")
+    if len(t) == 1:
+        return f"The only team: {_team_words(t.iloc[0], org.currency)}"
+    if (t["cost_change"] == 0).all():
+        return ""
+    top, low, cur = t.iloc[-1], t.iloc[0], org.currency
+    first = (f"rises most for {_team_words(top, cur)}" if top["cost_change"] > 0
+             else f"rises for no team; {'falls least' if top['cost_change'] < 0 else 'changes least'} for {_team_words(top, cur)}")
+    second = (f"falls most for {_team_words(low, cur)}" if low["cost_change"] < 0
+              else f"falls for no team; rises least for {_team_words(low, cur)}")
+    return f"Team incentive cost, in percent of the team's: {first}; {second}"
+
+
+def money_sentence(org: OrgAnswers, plan: str, metrics: Sequence[str] = ("incentive_cost", "revenue", "profit")) -> str:
+    """The organisation's incentive cost, revenue and profit against the reference: money and percent, with 95% CIs."""
+    res, cur = org.result, org.currency
+    parts, same = [], []
+    names = {"incentive_cost": "incentive cost", "revenue": "revenue", "profit": "profit (gross profit - pay)"}
+    for metric, name in ((m, names.get(m, present.label(m).lower())) for m in metrics):
+        d, se = _total_diff(res, metric, plan)
+        if np.isfinite(d):
+            (same if _unchanged(d, se) else parts).append(
+                f"{name} {_moves(d, se, metric, cur, relative_change(res, metric, plan))}")
+    ref = present.readable(org.reference)
+    if not parts and not same:
+        return ""
+    if not parts:
+        return f"{', '.join(x.split(' is ')[0] for x in same).capitalize()}: as under {ref} in every simulated year"
+    text = f"{'; '.join(parts + same)} a year against {ref}"
+    return f"{text[0].upper()}{text[1:]}"
+
+
+def risk_sentence(org: OrgAnswers, plan: str, scenario: Any, verdict: str | None = None) -> str:
+    """A bad year's incentive cost, the chance of exceeding the budget, the guardrails, and losers above a quarter."""
+    from simlib.report.summary import LOSERS_WARN
+
+    res, cur, ref = org.result, org.currency, org.reference
+    parts = []
+    p95, p95_se = _total_level(res, "p95_incentive_cost", plan)
+    r95, r95_se = _total_level(res, "p95_incentive_cost", ref)
+    if np.isfinite(p95):
+        parts.append(f"in a bad year (95th percentile) the incentive cost reaches "
+                     f"{present.fmt(p95, p95_se, 'p95_incentive_cost', cur)} ({present.readable(ref)}: "
+                     f"{present.fmt(r95, r95_se, 'p95_incentive_cost', cur)})")
+    if scenario.budget.incentive is not None:
+        p, pse = _total_level(res, "over_budget", plan)
+        if np.isfinite(p):
+            parts.append(f"chance of exceeding the incentive budget of "
+                         f"{present.fmt_value(scenario.budget.incentive, 'incentive_cost', cur)}: "
+                         f"{present.fmt(p, pse, 'over_budget')}")
+    if verdict:
+        parts.append(f"guardrails: {verdict}")
+    s = org.answers[plan].statement
+    lose = int((s["verdict"] == "loser").sum())
+    if len(s) and lose / len(s) > LOSERS_WARN:
+        parts.append(f"{lose / len(s):.0%} of reps would lose more than {org.answers[plan].loss:.0%} of expected pay: "
+                     f"expect attrition risk")
+    text = "; ".join(parts)
+    return f"{text[0].upper()}{text[1:]}" if text else ""
+
+
+def candidate_sentence(org: OrgAnswers, plan: str) -> str:
+    """One candidate in one sentence (the report's headline): the organisation's cost in money and percent, and
+    how many reps lose and gain, with 95% CIs."""
+    d, se = _total_diff(org.result, "incentive_cost", plan)
+    cost, ref = "", present.readable(org.reference)
+    if np.isfinite(d) and _unchanged(d, se):
+        cost = f"the organisation's incentive cost is as under {ref} in every simulated year; "
+    elif np.isfinite(d):
+        rel = relative_change(org.result, "incentive_cost", plan)
+        cost = f"the organisation's incentive cost {_moves(d, se, 'incentive_cost', org.currency, rel)} a year against {ref}; "
+    people = people_sentence(org, plan)
+    return f"Under {present.readable(plan)}, {cost}{people[0].lower()}{people[1:]}."
+
+
+def candidate_lines(org: OrgAnswers, plan: str, scenario: Any, verdict: str | None = None, *,
+                    lead: bool = False) -> list[str]:
+    """The first screen's lines for one candidate: its sentence (cost and people; left out for the ``lead``
+    candidate, whose sentence opens the page), revenue and profit, who gains and loses most, teams, risks."""
+    lines = [money_sentence(org, plan, ("revenue", "profit")), movers_sentence(org, plan),
+             teams_sentence(org, plan), risk_sentence(org, plan, scenario, verdict)]
+    return ([] if lead else [candidate_sentence(org, plan)]) + [f"{x}." for x in lines if x]
 
 
 def replay_sentence(rp: Any, plan: str, currency: str) -> str:
@@ -211,9 +405,10 @@ def replay_sentence(rp: Any, plan: str, currency: str) -> str:
     year = int(rp.reps["year"].max())
     a, b = float(rp.reps[rp.in_force].sum()), float(rp.reps[plan].sum())
     rel = f" ({(b - a) / a:+.1%})" if a > 0 else ""
-    return (f"Replayed through {plan}, last year's ({year}) recorded results would have paid "
+    return (f"Replayed through {present.readable(plan)}, last year's ({year}) recorded results would have paid "
             f"{present.fmt_value(b, 'incentive_cost', currency)} in incentive, "
-            f"{present.fmt_value(b - a, 'incentive_cost', currency, signed=True)}{rel} against {rp.in_force}.")
+            f"{present.fmt_value(b - a, 'incentive_cost', currency, signed=True)}{rel} against "
+            f"{present.readable(rp.in_force)} (exact: no simulation).")
 
 
 def synthetic_note(scenario: Any) -> str:
@@ -225,26 +420,55 @@ def synthetic_note(scenario: Any) -> str:
             f"to show how an organisation is reported; they are not data of a real company.")
 
 
+def plan_heading(scenario: Any, plan: str, reference: str) -> tuple[str, str]:
+    """A candidate's heading on the first screen: its name in words against the reference, and its description."""
+    desc = " ".join(str(scenario.plans[plan].description or "").split()) if plan in scenario.plans else ""
+    return f"{present.readable(plan)} against {present.readable(reference)}", desc
+
+
+def _guardrails(scenario: Any, res: Any) -> dict[str, str]:
+    """One guardrail verdict per plan (and ``_all`` for checks every plan fails), as the policy comparison's."""
+    from simlib.design.guardrails import guardrail_table, plan_rules
+    from simlib.report.summary import guardrail_verdicts, scenario_rules
+
+    guard = pd.concat([guardrail_table(res.summary(), rules=scenario_rules(scenario)), plan_rules(scenario, res.plans)],
+                      ignore_index=True)
+    return guardrail_verdicts(guard, res.plans)
+
+
 def org_summary(scenario: Any, org: OrgAnswers, rp: Any) -> dict[str, Any]:
     """The report's answer as data (saved with the results) and for :func:`show_org_summary`.
 
     Returns
     -------
     dict
-        title, lead (the first candidate's sentence), items (the other candidates, the
-        reconciliation verdict, what last year would have paid), legend, headline,
+        title, lead (the first candidate's sentence), groups (per candidate: heading and lines on
+        money, people, the reps and teams that gain and lose most, risks; then last year replayed),
+        items (the reconciliation verdict, what last year would have paid), legend, headline,
         verdict, reconciled (True, False or None), sentences (plan -> sentence), currency.
     """
     sentences = {p: candidate_sentence(org, p) for p in org.answers}
     verdict = replay_verdict(rp, org.currency)
-    first, *rest = sentences.values()
-    items = [*rest, verdict, *[x for x in (replay_sentence(rp, p, org.currency) for p in org.answers) if x]]
+    verdicts = _guardrails(scenario, org.result)
+    first = next(iter(sentences.values()))
+    replayed = [x for x in (replay_sentence(rp, p, org.currency) for p in org.answers) if x]
+    items = [verdict, *replayed]
+    groups = [dict(zip(("heading", "note"), plan_heading(scenario, p, org.reference), strict=True),
+                   lines=candidate_lines(org, p, scenario, verdicts.get(p), lead=i == 0))
+              for i, p in enumerate(org.answers)]
+    year = f" ({int(rp.reps['year'].max())})" if rp is not None else ""
+    groups.append(dict(heading=f"Last year{year} replayed", lines=items))
     res = org.result
     legend = (f"Forward simulation: {res.provenance.get('trials', '')} simulated years of the roster's "
-              f"{scenario.headcount} reps, every plan on the same draws; ± is the 95% confidence interval. "
-              f"Replay: the recorded months through each plan's pay rules, no simulation.")
+              f"{scenario.headcount} reps, every plan on the same draws; money per year in {org.currency}; "
+              f"± is the half-width of the 95% confidence interval (after a percent, in points of that percent); "
+              f"a rep's pay is base + incentive; a count of reps \"allowing for simulation error\" runs from the fewest to the "
+              f"most reps past the line with each rep's change anywhere in its 95% CI. Replay: the recorded months through each plan's pay rules, "
+              f"no simulation, so its figures are exact.")
+    if "_all" in verdicts:
+        legend += f" {verdicts['_all']}."
     note = synthetic_note(scenario)
-    return dict(title=f"Answer: {scenario.name} under the candidate plans", lead=first, items=items,
+    return dict(title=f"Answer: {scenario.name} under the candidate plans", lead=first, items=items, groups=groups,
                 legend=f"{note} {legend}".strip(), headline=first, verdict=verdict, sentences=sentences,
                 reconciled=None if rp is None else rp.reconciled, currency=org.currency, synthetic=bool(note))
 
@@ -253,7 +477,8 @@ def show_org_summary(summary: Mapping[str, Any]) -> None:
     """Display the summary of :func:`org_summary` (escaped by the template)."""
     from IPython.display import HTML, display
 
-    display(HTML(render("brief.html.j2", title=summary["title"], lead=summary["lead"], items=summary["items"],
+    display(HTML(render("brief.html.j2", title=summary["title"], lead=summary["lead"],
+                        groups=summary.get("groups", []), items=[] if summary.get("groups") else summary["items"],
                         legend=summary["legend"])))
 
 
@@ -265,40 +490,58 @@ def show_org_summary(summary: Mapping[str, Any]) -> None:
 def team_table(ans: Any, currency: str) -> Any:
     """Per team under one candidate: reps, winners, losers, incentive cost and attainment with 95% CIs (a ``Styler``)."""
     t = ans.teams
-    cols = {"incentive cost, current": "cost_current", "change in incentive cost": "cost_change",
-            "attainment, current": "attainment_current", "attainment, candidate": "attainment_candidate"}
+    ref, cand = present.readable(ans.reference), present.readable(ans.plan)
+    cols = {f"incentive cost, {ref}": "cost_current", "change in incentive cost": "cost_change",
+            f"attainment, {ref}": "attainment_current", f"attainment, {cand}": "attainment_candidate"}
     v = pd.DataFrame({k: t[c].to_numpy() for k, c in cols.items()})
     se = pd.DataFrame({k: t[f"{c}_se"].to_numpy() for k, c in cols.items()})
-    v.index = se.index = pd.Index([f"{team} ({role})" for team, role in zip(t["team"], t["role"], strict=True)])
+    v.index = se.index = pd.Index([f"{team} ({present.readable(role)})"
+                                   for team, role in zip(t["team"], t["role"], strict=True)])
     v.insert(0, "losers", t["losers"].to_numpy())
     v.insert(0, "winners", t["winners"].to_numpy())
     v.insert(0, "reps", t["reps"].to_numpy())
-    metrics = {"incentive cost, current": "incentive_cost", "change in incentive cost": "incentive_cost",
-               "attainment, current": "attainment_mean", "attainment, candidate": "attainment_mean"}
+    metrics = dict(zip(cols, ["incentive_cost", "incentive_cost", "attainment_mean", "attainment_mean"], strict=True))
     st = present.style_table(v, metrics, se=se, currency=currency,
-                             caption=f"Teams under {ans.plan} against {ans.reference} (± 95% CI; {currency} a year)")
-    return st.format(lambda x: f"{int(x):,}", subset=["reps", "winners", "losers"])
+                             caption=f"Teams under {cand} against {ref} (± 95% CI; {currency} a year)")
+    change = "change in incentive cost"
+    scale = present.money_scale(v[change].to_numpy(dtype=float))
+    ses = dict(zip(v[change].astype(float), se[change].astype(float), strict=True))
+    return (st.format(lambda x: f"{int(x):,}", subset=["reps", "winners", "losers"])
+            .format(lambda x: present.fmt(x, ses.get(float(x)), "incentive_cost", currency, signed=True,
+                                          scale=present.cell_scale(x, scale)), subset=[change]))  # a change: signed
 
 
 _STATEMENT = {"expected_current": "expected pay, current", "expected_candidate": "expected pay, candidate",
               "change": "change", "candidate_p10": "candidate P10", "candidate_p90": "candidate P90"}
 
 
-def _statement_view(rows: pd.DataFrame, currency: str, caption: str) -> Any:
-    """Rep statement rows as a narrow ``Styler``: rep ids (index) and team names escaped, money on one scale per column."""
+def _statement_view(rows: pd.DataFrame, currency: str, caption: str, plans: tuple[str, str] = ("", "")) -> Any:
+    """Rep statement rows as a narrow ``Styler``: rep ids (index) and team names escaped, money on one scale per column.
+
+    ``plans``: the reference and the candidate, whose names (in words) head their columns.
+    """
     import html
 
-    v = rows.set_index("rep_id")[list(_STATEMENT)].rename(columns=_STATEMENT)
+    ref, cand = (present.readable(p) for p in plans)
+    names = dict(_STATEMENT)
+    if ref and cand:
+        names.update(expected_current=f"expected pay, {ref}", expected_candidate=f"expected pay, {cand}",
+                     candidate_p10=f"{cand} P10", candidate_p90=f"{cand} P90")
+    v = rows.set_index("rep_id")[list(_STATEMENT)].rename(columns=names)
     v.insert(3, "change %", rows["change_pct"].to_numpy())
     v.insert(0, "team", [html.escape(str(t)) for t in rows["team"]])
     v["verdict"] = rows["verdict"].to_numpy()
-    money = list(_STATEMENT.values())
-    metrics = {c: "incentive_cost" for c in money if c != "change"} | {"change %": "attainment_mean"}
+    v.index.name, v.columns.name = None, "rep"  # one header row: "rep" heads the rep ids
+    metrics = {c: "incentive_cost" for c in v.columns if c not in ("change", "change %", "team", "verdict")}
     st = present.style_table(v, metrics, currency=currency, caption=caption)  # escapes the index (rep ids)
     scale = present.money_scale(v["change"].to_numpy(dtype=float))
     se = dict(zip(rows["change"].astype(float), rows["change_se"].astype(float), strict=True))
-    return st.format(lambda x: present.fmt(x, se.get(float(x)), "incentive_cost", currency, signed=True,
-                                           scale=present.cell_scale(x, scale)), subset=["change"])
+    ea = rows["expected_current"].astype(float).to_numpy()
+    pct_se = dict(zip(rows["change_pct"].astype(float), rows["change_se"].astype(float).to_numpy() / np.where(ea > 0, ea, np.nan),
+                      strict=True))
+    return (st.format(lambda x: present.fmt(x, se.get(float(x)), "incentive_cost", currency, signed=True,
+                                            scale=present.cell_scale(x, scale)), subset=["change"])
+            .format(lambda x: present.fmt_relative(x, pct_se.get(float(x))), subset=["change %"]))
 
 
 def movers_table(ans: Any, currency: str, verdict: str = "loser", show: int = 25) -> Any | None:
@@ -308,20 +551,29 @@ def movers_table(ans: Any, currency: str, verdict: str = "loser", show: int = 25
         return None
     s = s.sort_values("change_pct", ascending=verdict == "loser").head(show)
     word = "lose" if verdict == "loser" else "gain"
-    return _statement_view(s, currency, f"Reps who {word} more than {ans.loss:.0%} of expected pay under {ans.plan} "
-                                        f"(largest first, at most {show}; pay = base + incentive, {currency} a year)")
+    return _statement_view(s, currency, f"Reps who {word} more than {ans.loss:.0%} of expected pay under "
+                                        f"{present.readable(ans.plan)} "
+                                        f"(largest first, at most {show}; pay = base + incentive, {currency} a year)",
+                           (ans.reference, ans.plan))
 
 
 def statement_table(ans: Any, team: str, currency: str) -> Any:
     """One team's rep statement under a candidate: expected pay under both plans, change, candidate P10-P90."""
     s = ans.statement[ans.statement["team"] == team]
-    return _statement_view(s, currency, f"{team}: rep statement, {ans.plan} against {ans.reference} "
-                                        f"({currency} a year; change ± 95% CI)")
+    return _statement_view(s, currency, f"{team}: rep statement, {present.readable(ans.plan)} against "
+                                        f"{present.readable(ans.reference)} "
+                                        f"({currency} a year; change ± 95% CI)", (ans.reference, ans.plan))
 
 
 # ----------------------------------------------------------------------
 # Charts
 # ----------------------------------------------------------------------
+
+
+def plan_colours(reference: str, candidates: Sequence[str]) -> dict[str, str]:
+    """One colour per plan on every chart of the page: the reference dark grey, the candidates matplotlib's
+    C0, C1, ... in their order (a candidate is the same colour in the team, rep and replay charts)."""
+    return {reference: "#4d4d4d", **{p: f"C{i % 10}" for i, p in enumerate(c for c in candidates if c != reference)}}
 
 
 def team_cost_chart(org: OrgAnswers):
@@ -331,19 +583,19 @@ def team_cost_chart(org: OrgAnswers):
     from simlib.format import Z95
 
     teams = next(iter(org.answers.values())).teams
-    labels = [f"{t} ({r})" for t, r in zip(teams["team"], teams["role"], strict=True)]
+    labels = [f"{t} ({present.readable(r)})" for t, r in zip(teams["team"], teams["role"], strict=True)]
     k = len(org.answers)
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) * k + 1.5), dpi=100)
     y = np.arange(len(labels))
     for i, (p, ans) in enumerate(org.answers.items()):
         t = ans.teams
         ax.errorbar(t["cost_change"], y + (i - (k - 1) / 2) * 0.25, xerr=Z95 * t["cost_change_se"], fmt="o",
-                    capsize=3, label=p)
+                    capsize=3, label=present.readable(p), color=plan_colours(org.reference, org.answers)[p])
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set_xlabel("Change in incentive cost")
-    ax.set_title(f"Team incentive cost against {org.reference} (95% CI)")
+    ax.set_title(f"Team incentive cost against {present.readable(org.reference)} (95% CI)")
     present.format_axis(ax, "incentive_cost", org.currency, axis="x", signed=True)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
@@ -356,20 +608,26 @@ def pay_change_chart(org: OrgAnswers):
 
     k = len(org.answers)
     fig, axes = plt.subplots(1, k, figsize=(9, 3.5), dpi=100, sharey=True, squeeze=False)
+    colours = plan_colours(org.reference, org.answers)
+    pcts = [x for a in org.answers.values() for x in a.statement["change_pct"] if np.isfinite(x)]
+    loss = next(iter(org.answers.values())).loss
+    lo, hi = min([*pcts, -loss]), max([*pcts, loss])
+    pad = 0.08 * (hi - lo) or 0.01
     for ax, (p, ans) in zip(axes[0], org.answers.items(), strict=True):
         s = ans.statement
         roles = list(dict.fromkeys(s["role"]))
         for j, role in enumerate(roles):
             x = s.loc[s["role"] == role, "change_pct"].to_numpy()
             jitter = (np.arange(len(x)) % 7 - 3) * 0.04
-            ax.scatter(np.full(len(x), j) + jitter, x, s=12, alpha=0.7)
+            ax.scatter(np.full(len(x), j) + jitter, x, s=12, alpha=0.7, color=colours[p])
         for lvl in (-ans.loss, ans.loss):
             ax.axhline(lvl, color="grey", lw=0.8, ls="--")
-        ax.set_xticks(range(len(roles)), roles, rotation=20)
-        ax.set_title(f"{p} vs {org.reference}")
+        ax.set_ylim(lo - pad, hi + pad)  # every rep of every panel and both dashed lines inside the frame
+        ax.set_xticks(range(len(roles)), [present.readable(r) for r in roles])
+        ax.set_title(f"{present.readable(p)} vs {present.readable(org.reference)}")
         ax.set_ylabel("Change of expected pay")
         present.format_axis(ax, unit_="percent", signed=False)
-    fig.suptitle(f"Each rep's expected pay (base + incentive); dashed: ± {LOSS:.0%}")
+    fig.suptitle(f"Change of each rep's expected pay (base + incentive); dashed: ± {loss:.0%}")
     fig.tight_layout()
     return fig
 
@@ -383,14 +641,15 @@ def replay_chart(rp: Any, currency: str):
     fig, ax = plt.subplots(figsize=(9, 3.5), dpi=100)
     x = np.arange(len(t))
     w = 0.8 / len(cols)
+    colours = {"recorded": "#b0b0b0", **plan_colours(rp.in_force, [p for p in rp.plans if p != rp.in_force])}
     for i, c in enumerate(cols):
-        ax.bar(x + (i - (len(cols) - 1) / 2) * w, t[c].to_numpy(dtype=float), w,
-               label="recorded payouts" if c == "recorded" else c)
-    ax.set_xticks(x, list(t["role"]))
+        ax.bar(x + (i - (len(cols) - 1) / 2) * w, t[c].to_numpy(dtype=float), w, color=colours.get(c, "#777777"),
+               label="recorded payouts" if c == "recorded" else present.readable(c))
+    ax.set_xticks(x, [present.readable(r) for r in t["role"]])
     ax.set_ylabel("Incentive")
     ax.set_title(f"{int(rp.reps['year'].max())} replayed through each plan")
     present.format_axis(ax, "incentive_cost", currency)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(cols), 4), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

@@ -130,14 +130,14 @@ def guardrail_verdicts(guard: pd.DataFrame, plans: Sequence[str]) -> dict[str, s
         if own.empty:
             text = "no guardrail breached beyond what every plan shares"
         else:
-            names = [f"{_name(m)} ({g})" for m, g in zip(own["metric"], own["group"], strict=True)]
+            names = [f"{_name(m)} ({present.readable(g)})" for m, g in zip(own["metric"], own["group"], strict=True)]
             text = f"{len(own)} of {len(mine)} checks outside the typical band: " + ", ".join(names[:4])
             text += f" and {len(names) - 4} more" if len(names) > 4 else ""
         out[p] = text + (f"; {border} borderline (the 95% CI straddles an edge of the band)" if border else "")
     if everywhere:
         groups: dict[str, list[str]] = {}
         for m, g in sorted(everywhere, key=lambda k: (_name(k[0]), k[1] != "total", k[1])):
-            groups.setdefault(_name(m), []).append(g)
+            groups.setdefault(_name(m), []).append(present.readable(g))
         common = [f"{name} ({', '.join(gs)})" for name, gs in groups.items()]
         out["_all"] = (f"Outside the typical band under every plan, including the reference: {'; '.join(common)} "
                        f"(a property of the organisation's economics, not of a plan; set the band in the scenario's "
