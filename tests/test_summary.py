@@ -85,9 +85,23 @@ def test_recommendation_is_clearly_better_and_within_the_budget(comparison):
 
 def test_summary_html_escapes_names(comparison):
     _, _, s = comparison
-    evil = {**s, "recommended": "<script>x</script>", "plans": [{**s["plans"][0], "plan": "<img src=x onerror=1>"}]}
+    evil = {**s, "recommended": "<script>x</script>", "recommended_name": "<script>x</script>",
+            "reference_name": "<b>now</b>",
+            "plans": [{**s["plans"][0], "plan": "<img src=x onerror=1>", "name": "<img src=x onerror=1>"}]}
     page = rs.render("summary.html.j2", s=evil)
     assert "<script>x" not in page and "&lt;script&gt;" in page and "<img" not in page
+
+
+def test_summary_names_plans_in_words(comparison):
+    # a VP reads "harder target", not the scenario's id harder_target; the ids stay in the data
+    _, res, s = comparison
+    cands = [p for p in res.plans if p != res.reference and "_" in p]
+    assert cands, "the comparison fixture needs a plan id with an underscore"
+    page = rs.render("summary.html.j2", s=s)
+    for p in cands:
+        assert p.replace("_", " ") in page and f"<strong>{p}</strong>" not in page
+    assert "_" not in rs.headline(s).split(",")[0]
+    assert {c["plan"] for c in s["plans"]} == {p for p in res.plans if p != res.reference}
 
 
 def test_recommendation_says_when_the_recommended_plan_makes_many_reps_lose_pay(comparison):

@@ -199,7 +199,8 @@ def difference_forest(differences: pd.DataFrame, metrics: Sequence[str], group: 
         ax.errorbar(dm["diff"], y, xerr=np.vstack([dm["diff"] - dm["ci_low"], dm["ci_high"] - dm["diff"]]).clip(min=0),
                     fmt="o", color="#1f77b4", capsize=3)
         ax.axvline(0.0, color="grey", lw=1)
-        ax.set_yticks(y, [f"{p} vs {r}" for p, r in zip(dm["plan"], dm["reference"], strict=False)], fontsize=8)
+        ax.set_yticks(y, [f"{present.readable(p)} vs {present.readable(r)}"
+                          for p, r in zip(dm["plan"], dm["reference"], strict=False)], fontsize=8)
         # a long name wraps rather than running off the figure; at most six ticks, so signed labels never touch
         ax.set_title(textwrap.fill(f"{present.label(m)}: change ({group})", TITLE_WIDTH), fontsize=10)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))

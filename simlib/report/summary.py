@@ -175,12 +175,14 @@ def _recommend(res: Any, objective: str, max_budget_risk: float) -> tuple[str, s
         elif sign * d > gain:
             best, gain = p, sign * d
     risky = [p for p, g in risky if g > gain]
-    over = (f"; {', '.join(risky)} would do better but exceed{'s' if len(risky) == 1 else ''} the incentive budget "
+    over = (f"; {', '.join(present.readable(p) for p in risky)} would do better but exceed{'s' if len(risky) == 1 else ''} the incentive budget "
             f"with a chance above {max_budget_risk:.0%}") if risky else ""
     if best == ref:
-        return ref, f"no candidate is clearly better on {_name(objective)} (95% CI) within the budget, so keep {ref}{over}"
+        return ref, (f"no candidate is clearly better on {_name(objective)} (95% CI) within the budget, "
+                     f"so keep {present.readable(ref)}{over}")
     how = "highest" if sign > 0 else "lowest"
-    return best, f"the {how} {_name(objective)} of the plans within the budget, clearly ahead of {ref} (95% CI){over}"
+    return best, (f"the {how} {_name(objective)} of the plans within the budget, clearly ahead of {present.readable(ref)} "
+                  f"(95% CI){over}")
 
 
 def executive_summary(res: Any, scenario: Any, *, objective: str = "profit", reps: pd.DataFrame | None = None,
@@ -218,10 +220,11 @@ def executive_summary(res: Any, scenario: Any, *, objective: str = "profit", rep
     p0, se0 = _total(res, "over_budget", ref)
     budget = scenario.budget.incentive
     out = dict(title=title, currency=cur, objective=objective, objective_label=present.label(objective),
-               reference=ref, recommended=rec, reason=reason, plans=plans, structural=verdicts.get("_all"),
+               reference=ref, recommended=rec, reference_name=present.readable(ref), recommended_name=present.readable(rec),
+               reason=reason, plans=plans, structural=verdicts.get("_all"),
                reference_verdict=verdicts.get(ref),
                budget=None if budget is None else
-               f"Incentive budget {present.fmt_value(budget, 'incentive_cost', cur)}; under {ref} the chance of "
+               f"Incentive budget {present.fmt_value(budget, 'incentive_cost', cur)}; under {present.readable(ref)} the chance of "
                f"exceeding it is {present.fmt(p0, se0, 'over_budget')}.")
     out["caution"] = losers_warning(moves, rec) if rec != ref else ""
     out["headline"] = headline(out)
@@ -252,7 +255,7 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
     p, pse = _total(res, "over_budget", plan)
     cost, cse = _total(res, "incentive_cost", plan, "differences")
     words = (f"{_name(objective)} {present.fmt(d, se, objective, cur, signed=True)} "
-             f"vs {res.reference}")
+             f"vs {present.readable(res.reference)}")
     if np.isfinite(cost) and objective != "incentive_cost":
         words += f"; incentive cost {present.fmt(cost, cse, 'incentive_cost', cur, signed=True)}"
     if np.isfinite(p):
@@ -266,7 +269,7 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
                    f"{PAY_CHANGE:.0%} of their pay, {present.fmt(r.share_up, r.share_up_se, unit_='percent')} gain more than "
                    f"{PAY_CHANGE:.0%}")
     clear = np.isfinite(d) and abs(d) > Z95 * se
-    return dict(plan=plan, sentence=words, who=who, guardrails=verdict or "", diff=d, se=se, clear=bool(clear),
+    return dict(plan=plan, name=present.readable(plan), sentence=words, who=who, guardrails=verdict or "", diff=d, se=se, clear=bool(clear),
                 p_over_budget=p, p_over_budget_se=pse, better=bool(clear and better(objective) * d > 0))
 
 
@@ -274,10 +277,11 @@ def headline(summary: Mapping[str, Any]) -> str:
     """The report's one-sentence answer (for the index): the recommended plan and its effect."""
     rec = summary["recommended"]
     c = next((x for x in summary["plans"] if x["plan"] == rec), None)
+    name = present.readable(rec)
     if c is None:  # the reason ends its first clause with "so keep <plan>": said once, up front
-        return f"Keep {rec}: {summary['reason'].replace(f', so keep {rec}', '', 1)}."
+        return f"Keep {name}: {summary['reason'].replace(f', so keep {name}', '', 1)}."
     caution = summary.get("caution")
-    return f"Recommended: {rec}, {c['sentence']}" + (f"; {caution}." if caution else ".")
+    return f"Recommended: {name}, {c['sentence']}" + (f"; {caution}." if caution else ".")
 
 
 def show_summary(summary: Mapping[str, Any]) -> None:
@@ -394,7 +398,7 @@ def differences_table(res: Any, group: str = "total", metrics: Sequence[str] = M
     d = res.differences()
     cands = [p for p in res.plans if p != res.reference]
     v, se = _long(d[d["group"] == group], "diff", metrics, cands)
-    v.columns = se.columns = [f"{p} vs {res.reference}" for p in cands]
+    v.columns = se.columns = [f"{present.readable(p)} vs {present.readable(res.reference)}" for p in cands]
     return present.style_table(v, se=se, currency=currency, signed=True, caption=caption)
 
 
