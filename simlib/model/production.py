@@ -873,9 +873,9 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
         out = proc.step(m, c) if fast is None else fast.step(m, c)
         if carry is not None:
             rev = out["revenue"] + np.maximum(carry, 0.0)
-            take = np.minimum(rev, np.maximum(-carry, 0.0))
+            take = owed_take(rev, np.maximum(-carry, 0.0))
             out["revenue"] = rev - take
-            carry = np.minimum(carry, 0.0) + take
+            carry = np.minimum(np.minimum(carry, 0.0) + take, 0.0)
         for k in hist:
             hist[k].append(out[k])
         now, later = policy.settle(m, hist)
@@ -891,15 +891,27 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
         rev[..., 0] += np.maximum(carry, 0.0)
         owed = np.maximum(-carry, 0.0)
         for m in range(MONTHS):
-            take = np.minimum(np.maximum(rev[..., m], 0.0), owed)
+            take = owed_take(np.maximum(rev[..., m], 0.0), owed)
             rev[..., m] -= take
-            owed = owed - take
+            owed = np.maximum(owed - take, 0.0)
     if fast is not None:  # the other measures from what the months kept, when first looked up
         return fast.year(res)
     if proc.named is not None:  # measures that follow from the year's revenue, once timing has moved it
         for k, fn in proc.named.derived().items():
             res[k] = fn(res)
     return res
+
+
+def owed_take(rev: np.ndarray, owed: np.ndarray) -> np.ndarray:
+    """What a month's revenue ``rev`` (>= 0) gives of revenue ``owed`` (>= 0) by earlier months: ``min(rev, owed)``,
+    but all of ``rev`` where it exceeds ``owed`` by less than 1e-12 of itself.
+
+    Deals booked early and owed back are summed in another order than they are
+    taken, so a month that gives back the last of them can differ from what is
+    owed in the last bits; that difference is rounding, not revenue (left in,
+    a rep with no sales kept 6e-14 of it, and comp over revenue was 1e17).
+    """
+    return np.where(rev - owed <= 1e-12 * rev, rev, owed)
 
 
 class SteppedYear:
