@@ -12,7 +12,8 @@ under ``dynamic`` and checked for (docs/model.md section 6.2):
 
 - ``runs``: no exception under ``dynamic`` (and ``none``);
 - ``finite``: every metric's mean and SE finite, except the payout multiples
-  of a role without target incentive (undefined: pay over a target of 0);
+  of a role without target incentive (undefined: pay over a target of 0) and
+  the SE of a metric seen in one trial only (undefined: shown "± n/a");
 - ``current=none``: the current plan under ``dynamic`` equals behaviour
   ``none`` bit for bit (reps keep today's effort under today's plan);
 - ``relabel``: a plan that pays only money (commission, per-unit, lump sums,
@@ -226,11 +227,18 @@ def _same_bits(a: pd.DataFrame, b: pd.DataFrame) -> str:
     return f"{'/'.join(x.index[i])} {x.columns[j]}: {u[i, j]!r} vs {v[i, j]!r} ({int((~same).sum())} numbers differ)"
 
 
+def _finite(s: pd.DataFrame, spread: list[str]) -> np.ndarray:
+    """Rows whose numbers are finite: the mean, and the spread columns where the metric is seen in two trials or
+    more (one trial has no standard error; a rank correlation or a ratio can be undefined in all trials but one)."""
+    mean = np.isfinite(s["mean"].to_numpy(float))
+    return mean & (np.isfinite(s[spread].to_numpy(float)).all(axis=1) | (s["n"] < 2).to_numpy())
+
+
 def check_finite(r: Runs) -> str:
     s = r.dyn
     ti0 = {p for p in s.plan.unique() if r.scen.target_incentive(p, "r") == 0.0}
     allowed = s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)
-    bad = s[~allowed & ~np.isfinite(s[["mean", "se"]].to_numpy(float)).all(axis=1)]
+    bad = s[~allowed & ~_finite(s, ["se"])]
     if len(bad):
         b = bad.iloc[0]
         return f"{len(bad)} non-finite: {b.plan}/{b.group}/{b.metric} mean {b['mean']} se {b.se}"
@@ -317,9 +325,9 @@ def check_ensemble(r: Runs) -> str:
         return "skip"
     s = simlib.simulate_ensemble(r.scen, behaviour_draws=2, trials=max(2, r.trials // 2), rng=r.seed,
                                  behaviour="dynamic").summary()
-    num = s.select_dtypes("number")
+    spread = [c for c in s.select_dtypes("number").columns if c != "mean"]
     ti0 = {p for p in s.plan.unique() if r.scen.target_incentive(p, "r") == 0.0}
-    ok = np.isfinite(num.to_numpy(float)).all(axis=1) | (s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)).to_numpy()
+    ok = _finite(s, spread) | (s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)).to_numpy()
     return "" if ok.all() else f"{int((~ok).sum())} non-finite rows, first {s[~ok].iloc[0][['plan', 'metric']].tolist()}"
 
 

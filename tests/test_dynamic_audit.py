@@ -48,3 +48,16 @@ def test_money_x1000_scales_every_amount_once():
     assert data["plans"]["c1"]["roles"]["r"]["components"][0] == rp["components"][1]  # the original is untouched
     simlib.scenario_from_dict(big, "x1000")  # valid
     assert np.isfinite(brole["target_incentive"])
+
+
+def test_a_metric_seen_in_one_trial_has_no_standard_error_and_is_no_failure():
+    """Seed 12, case 15: a capped curve every rep tops in all but one of 5 trials, so the pay-performance correlation
+    is defined in one trial; its mean is reported, its SE is undefined ("± n/a"), which the checks accept."""
+    data = da.audit_scenario(15, 12)
+    r = da.Runs(15, data, 10, 12, simlib.scenario_from_dict(data, "case 15"), extra={"ensemble": True})
+    s = simlib.simulate_ensemble(r.scen, behaviour_draws=2, trials=5, rng=12, behaviour="dynamic").summary()
+    one = s[s.n == 1]
+    assert len(one) and np.isfinite(one["mean"]).all() and one["mc_se"].isna().all()
+    assert da.check_ensemble(r) == ""
+    r.dyn = da.summary(r.scen, 5, 12)
+    assert (r.dyn.n == 1).any() and da.check_finite(r) == ""
