@@ -242,26 +242,30 @@ def _binomial_rows(u: np.ndarray, n: np.ndarray, p: np.float64, kmax: int) -> np
 
 
 def _binomial_inv_logs(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
-    """:func:`binomial_inv` where ``(1 - p)^n`` underflows: the same count, the pmf carried as its log
-    (``log pmf_0 = n log(1 - p)``, ``log pmf_k+1 = log pmf_k + log((n - k) / (k + 1)) + log(p / (1 - p))``), so
-    each term enters the CDF once it is representable."""
-    out = np.zeros(u.size)
-    log_pmf = n * np.log1p(-p)
-    log_odds = np.log(p) - np.log1p(-p)
-    cdf = np.exp(log_pmf)
-    idx = np.arange(u.size)
-    for k in range(kmax):
-        more = np.flatnonzero((u > cdf) & (k < n))
-        if more.size < idx.size:
-            idx, u, n, log_pmf, cdf = idx[more], u[more], n[more], log_pmf[more], cdf[more]
-            if np.ndim(log_odds):
-                log_odds = log_odds[more]
-            if idx.size == 0:
-                break
-        out[idx] += 1.0
-        log_pmf = log_pmf + np.log((n - k) / (k + 1)) + log_odds
-        cdf = cdf + np.exp(log_pmf)
-    return out
+    """:func:`binomial_inv` where ``(1 - p)^n`` underflows (thousands of trials or more): the same count, the
+    smallest ``k`` with ``P(K <= k) >= u``, at most ``min(ceil(n), kmax)``, by bisection on the CDF
+    ``P(K <= k) = I_{1-p}(n - k, k + 1)`` (the regularized incomplete beta function, SciPy's ``betainc``; defined
+    for any real ``n > k``, as counts a behaviour model perturbs are; 1 from ``k >= n``).
+
+    Summing the CDF term by term (in logs, each term once representable) took ``n p`` steps: 40,000 for a month
+    of 190,000 units cancelling at 0.21, six seconds a pass; bisection takes ``log2(n)``.
+    """
+    from scipy.special import betainc  # SciPy loads slowly: only for such counts
+
+    q = np.broadcast_to(1.0 - p, n.shape)
+    lo = np.zeros(u.size)
+    hi = np.minimum(np.ceil(n), float(kmax))  # the count is in [lo, hi]
+    act = np.flatnonzero(lo < hi)
+    while act.size:
+        mid = np.floor(0.5 * (lo[act] + hi[act]))
+        na = n[act]
+        with np.errstate(invalid="ignore"):
+            cdf = np.where(mid < na, betainc(na - mid, mid + 1.0, q[act]), 1.0)
+        ok = cdf >= u[act]
+        hi[act] = np.where(ok, mid, hi[act])
+        lo[act] = np.where(ok, lo[act], mid + 1.0)
+        act = act[lo[act] < hi[act]]
+    return lo
 
 
 def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None,
