@@ -61,3 +61,15 @@ def test_a_metric_seen_in_one_trial_has_no_standard_error_and_is_no_failure():
     assert da.check_ensemble(r) == ""
     r.dyn = da.summary(r.scen, 5, 12)
     assert (r.dyn.n == 1).any() and da.check_finite(r) == ""
+
+
+def test_relabelling_a_copy_of_todays_plan_keeps_todays_help():
+    """Seed 13, case 17: today's plan pays only money (a lump sum, a draw, team weighting), so its money-only copy is
+    today's plan and its relabelled copies are solved as new plans; their help came out 1 + 2e-16, not 1 (the mean
+    field's output moved the team pool's marginal pay in its last bits), and the relabelling check failed."""
+    data = da.audit_scenario(17, 13)
+    r = da.Runs(17, data, 6, 13, simlib.scenario_from_dict(data, "case 17"))
+    r.dyn = da.summary(r.scen, 6, 13)
+    assert da.check_relabel(r) == ""
+    help_given = r.dyn[(r.dyn.metric == "help_given") & (r.dyn.group == "r")].set_index("plan")["mean"]
+    assert (help_given[["current", "money", "label_high", "label_zero"]] == 1.0).all(), help_given

@@ -676,7 +676,10 @@ class DynamicBehaviour:
         if m0 <= 0:
             return 1.0
         m1 = m1 / help_rivalry(self.params.rivalry, ing, ing_cur)  # a dearer help is worth less per unit of cost
-        return float(max(m1, 0.0) / m0) ** (1.0 / (bt.help_cost_exponent - 1.0))
+        ratio = max(m1, 0.0) / m0
+        if abs(ratio - 1.0) <= 1e-12:  # rounding, not a motive: the mean field's output moves the pool in its last bits
+            return 1.0
+        return float(ratio) ** (1.0 / (bt.help_cost_exponent - 1.0))
 
     def _problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray) -> Problem:
         """The programme of NT types (expected attainment ``a``, cost scale ``k``, each (NT,)) under a plan."""
