@@ -323,11 +323,17 @@ def check_compiled(r: Runs) -> str:
 def check_ensemble(r: Runs) -> str:
     if not r.extra.get("ensemble"):
         return "skip"
-    s = simlib.simulate_ensemble(r.scen, behaviour_draws=2, trials=max(2, r.trials // 2), rng=r.seed,
-                                 behaviour="dynamic").summary()
+    e = simlib.simulate_ensemble(r.scen, behaviour_draws=2, trials=max(2, r.trials // 2), rng=r.seed,
+                                 behaviour="dynamic")
+    s = e.summary()
     spread = [c for c in s.select_dtypes("number").columns if c != "mean"]
     ti0 = {p for p in s.plan.unique() if r.scen.target_incentive(p, "r") == 0.0}
-    ok = _finite(s, spread) | (s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)).to_numpy()
+    # a metric defined in one draw only (a rank correlation, undefined in every trial of the other) has no
+    # between-draw spread: its model sd and interval are undefined ("± n/a"), its mean is not
+    keys = ["plan", "group", "metric"]
+    defined = pd.concat([d.summary()[keys] for d in e.runs]).value_counts().reindex(pd.MultiIndex.from_frame(s[keys]))
+    one = (defined.to_numpy() < 2) & np.isfinite(s["mean"].to_numpy(float))
+    ok = _finite(s, spread) | one | (s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)).to_numpy()
     return "" if ok.all() else f"{int((~ok).sum())} non-finite rows, first {s[~ok].iloc[0][['plan', 'metric']].tolist()}"
 
 

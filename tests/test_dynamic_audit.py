@@ -73,3 +73,15 @@ def test_relabelling_a_copy_of_todays_plan_keeps_todays_help():
     assert da.check_relabel(r) == ""
     help_given = r.dyn[(r.dyn.metric == "help_given") & (r.dyn.group == "r")].set_index("plan")["mean"]
     assert (help_given[["current", "money", "label_high", "label_zero"]] == 1.0).all(), help_given
+
+
+def test_a_metric_defined_in_one_draw_has_no_model_spread_and_is_no_failure():
+    """Seed 14, case 55: the pay-performance correlation of a scorecard plan is defined in 4 of 10 trials under one
+    behavioural draw and in none under the other; the ensemble reports that draw's mean with no between-draw spread
+    ("± n/a"), which the ensemble check accepts."""
+    data = da.audit_scenario(55, 14)
+    r = da.Runs(55, data, 20, 14, simlib.scenario_from_dict(data, "case 55"), extra={"ensemble": True})
+    s = simlib.simulate_ensemble(r.scen, behaviour_draws=2, trials=10, rng=14, behaviour="dynamic").summary()
+    row = s[(s.plan == "sc") & (s.group == "r") & (s.metric == "pay_performance_corr")].iloc[0]
+    assert np.isfinite(row["mean"]) and np.isfinite(row["mc_se"]) and np.isnan(row["model_sd"])
+    assert da.check_ensemble(r) == ""
