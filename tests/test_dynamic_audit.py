@@ -85,3 +85,13 @@ def test_a_metric_defined_in_one_draw_has_no_model_spread_and_is_no_failure():
     row = s[(s.plan == "sc") & (s.group == "r") & (s.metric == "pay_performance_corr")].iloc[0]
     assert np.isfinite(row["mean"]) and np.isfinite(row["mc_se"]) and np.isnan(row["model_sd"])
     assert da.check_ensemble(r) == ""
+
+
+def test_a_spiff_todays_plan_has_too_moves_nothing():
+    """Seed 14, case 59: today's plan pays only money, with a SPIFF on units; its relabelled copy pulled the SPIFF's
+    deals forward and undid today's same pull, which left units (and cancelled revenue) off in their last bits, so
+    relabelling changed numbers. A pull today's plan makes too is not made."""
+    data = da.audit_scenario(59, 14)
+    r = da.Runs(59, data, 20, 14, simlib.scenario_from_dict(data, "case 59"))
+    r.dyn = da.summary(r.scen, 20, 14)
+    assert da.check_relabel(r) == ""

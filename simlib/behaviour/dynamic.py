@@ -279,6 +279,20 @@ def help_rivalry(params, ing: dict, ing_cur: dict) -> float:
     return float(rho1 / rho0)
 
 
+def net_pulls(plan: tuple[SpiffPull, ...], today: tuple[SpiffPull, ...]) -> tuple[SpiffPull, ...]:
+    """A plan's SPIFF pulls less today's (each of today's undone by a pull of ``-z``), but a pull today's plan makes
+    too (the same month, measure, size and count per revenue) is neither made nor undone: making and undoing it
+    moved a count measure and back, which left the month's count off in its last bits."""
+    left = list(today)
+    out = []
+    for p in plan:
+        if p in left:
+            left.remove(p)
+        else:
+            out.append(p)
+    return (*out, *(dataclasses.replace(p, z=-p.z) for p in left))
+
+
 def _teammate_weight(social_weight: float, n: float) -> float:
     """Value of one teammate's money relative to one's own in a team of ``n`` (dimensionless).
 
@@ -1003,8 +1017,7 @@ class DynamicBehaviour:
         q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
         a_new = er / np.maximum(quota, 1e-12)
         a_cur = er / np.maximum(q_cur, 1e-12)
-        pulls = () if rs is rc else self.spiff_pulls(plan, world.name) + tuple(
-            dataclasses.replace(p, z=-p.z) for p in self.spiff_pulls(cur, world.name))
+        pulls = () if rs is rc else net_pulls(self.spiff_pulls(plan, world.name), self.spiff_pulls(cur, world.name))
         pol = DynamicPolicy(bp, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
                             record_only=rs is rc, relief=self._relief(plan, world), spiff_pulls=pulls)
         if not pol.record_only:
