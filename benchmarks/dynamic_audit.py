@@ -280,7 +280,10 @@ def _x1000_diffs(r: Runs, ranks: bool) -> str:
     money = (unit.set_index(["plan", "group", "metric"]).unit.reindex(rows) == "money").to_numpy()
     u, v = a.to_numpy(), b.to_numpy()
     u = np.where(money[:, None], u * 1000.0, u)
-    tol = REL * np.maximum(np.abs(u), np.where(money[:, None], 1000.0, 1.0))
+    # each number within 1e-9 of the larger of its mean and SE: an SE of rounding (a SPIFF budget that binds in every
+    # trial costs the budget but for rounding, an SE of 4e-17 of the mean) is 0 to that precision, at either scale
+    size = np.fmax(np.abs(u[:, :1]), np.abs(u[:, 1:]))
+    tol = REL * np.maximum(size, np.where(money[:, None], 1000.0, 1.0))
     bad = ~((np.abs(u - v) <= tol) | (np.isnan(u) & np.isnan(v)))
     if bad.any():
         i, j = np.argwhere(bad)[0]

@@ -95,3 +95,15 @@ def test_a_spiff_todays_plan_has_too_moves_nothing():
     r = da.Runs(59, data, 20, 14, simlib.scenario_from_dict(data, "case 59"))
     r.dyn = da.summary(r.scen, 20, 14)
     assert da.check_relabel(r) == ""
+
+
+def test_a_standard_error_of_rounding_is_compared_on_the_means_scale():
+    """Seed 15, case 73: a SPIFF budget that binds in every trial costs the budget, 6.4e8, up to rounding; the SE is
+    that rounding (2.7e-8, 4e-17 of the mean) and at 1000 times the money 1.5e-5, not 2.7e-5. An SE is compared
+    within 1e-9 of its mean's size, as the mean is."""
+    data = da.audit_scenario(73, 15)
+    r = da.Runs(73, data, 12, 15, simlib.scenario_from_dict(data, "case 73"))
+    r.dyn = da.summary(r.scen, 12, 15)
+    cost = r.dyn[(r.dyn.plan == "current") & (r.dyn.group == "r") & (r.dyn.metric == "spiff_cost")].iloc[0]
+    assert 0 < cost["se"] < 1e-12 * cost["mean"]
+    assert da.check_x1000(r) == ""
