@@ -107,3 +107,15 @@ def test_a_standard_error_of_rounding_is_compared_on_the_means_scale():
     cost = r.dyn[(r.dyn.plan == "current") & (r.dyn.group == "r") & (r.dyn.metric == "spiff_cost")].iloc[0]
     assert 0 < cost["se"] < 1e-12 * cost["mean"]
     assert da.check_x1000(r) == ""
+
+
+@pytest.mark.parametrize("index", [13, 69])
+def test_a_relabelled_copy_of_a_money_only_plan_is_todays_plan(index):
+    """Seed 17, cases 13 and 69: today's plan pays only money (commissions, per-unit pay, lump sums, a SPIFF; team pay
+    of weight 0.99 and 0.58), so a copy with another target incentive is today's plan under another label; solved as
+    a new plan it came out 1 + 2e-16 in effort (13) and off in the last bits of incentive cost (69). It now takes
+    today's solution, and gives today's numbers bit for bit."""
+    data = da.audit_scenario(index, 17)
+    r = da.Runs(index, data, 12, 17, simlib.scenario_from_dict(data, f"case {index}"))
+    r.dyn = da.summary(r.scen, 12, 17)
+    assert da.check_relabel(r) == ""

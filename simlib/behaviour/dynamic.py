@@ -51,6 +51,7 @@ from simlib.behaviour.policy import DynamicPolicy, RoleSolution, SpiffPull
 from simlib.behaviour.sample import CAL_TRIALS, Calibration, marginal_values, promotion_value, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.memo import ContentCache
+from simlib.model.attrition import pays_by_target_incentive
 from simlib.model.paycurves import compile_component, evaluate
 from simlib.model.plans import (
     Structure,
@@ -471,10 +472,23 @@ class DynamicBehaviour:
                 continue  # paid on others' results, with no effort of their own (docs/model.md section 3, crediting)
             self.solve(cur, role)
             for plan in plans:
-                same = plan == cur or self.scenario.role_plan(plan, role) == self.scenario.role_plan(cur, role)
+                same = self.todays_terms(plan, role)
                 if not same and (plan, role) not in todo and self._cached(plan, role) is None:
                     todo.append((plan, role))
         return todo
+
+    def todays_terms(self, plan: str, role: str) -> bool:
+        """Whether a plan gives a role today's terms, so today's solution (reps keep today's behaviour, bit for bit):
+        the current plan, the same role plan, or the same role plan under another ``target_incentive`` where nothing
+        is paid as a share of it (no curve or scorecard of positive weight, in no version: it is a label; solved as a
+        new plan, such a copy came out 1 + 2e-16 in effort and help)."""
+        cur = self.scenario.current_plan
+        a, b = self.scenario.role_plan(plan, role), self.scenario.role_plan(cur, role)
+        if plan == cur or a == b:
+            return True
+        if pays_by_target_incentive(self.scenario, plan, role) or pays_by_target_incentive(self.scenario, cur, role):
+            return False
+        return a.model_copy(update={"target_incentive": b.target_incentive}) == b
 
     def _cached(self, plan: str, role: str) -> RoleSolution | None:
         """The solution of a role under a plan if this object or the shared cache has it (adopted here)."""
@@ -1011,7 +1025,7 @@ class DynamicBehaviour:
             return None
         cur = self.scenario.current_plan
         rc = self.solve(cur, world.name)
-        same = plan == cur or self.scenario.role_plan(plan, world.name) == self.scenario.role_plan(cur, world.name)
+        same = self.todays_terms(plan, world.name)
         rs = rc if same else self.solve(plan, world.name)
         er = self.expected_revenue(world)
         q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
