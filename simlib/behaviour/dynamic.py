@@ -544,8 +544,11 @@ class DynamicBehaviour:
         current plan at today's effort (docs/model.md, section 4.1). It scales
         the non-money value of output, the effort taste shocks and risk
         aversion, so that they move with money, not with any plan's
-        ``target_incentive`` label. Falls back to the base salary, then 1,
-        when the current plan pays no incentive.
+        ``target_incentive`` label. Falls back to the base salary when the
+        current plan pays no incentive, then to a fifth of a rep's revenue in a
+        year (on-target earnings where quotas are 5 times them), then 1: a
+        money amount of the role's, so that 1000 times every amount of money
+        leaves behaviour as it was (a fixed 1 did not).
         """
         key = self._sample_key("stake", role)
         if role not in self._stake and key is not None and key in _SHARED:
@@ -556,7 +559,10 @@ class DynamicBehaviour:
             pr = compute_pay(scen, cur, world, self.cal.measures[role], set_quotas(scen, cur, world))
             stake = float(np.mean(pr.incentive))
             if not stake > 0:
-                stake = float(np.mean(pr.base)) if float(np.mean(pr.base)) > 0 else 1.0
+                stake = float(np.mean(pr.base))
+            if not stake > 0:
+                revenue = float(np.mean(self.cal.measures[role]["revenue"].sum(axis=-1)))
+                stake = revenue / 5.0 if revenue > 0 else 1.0
             self._stake[role] = stake
             if key is not None:
                 _share(key, stake)
