@@ -858,25 +858,32 @@ def _knots(c: dict) -> list[float]:
     return [s["at"] for s in c["steps"]]
 
 
-def quad_pay(case: Case, c: dict, gate: float | None) -> float:
-    """E[pay] of one revenue component when attainment X is lognormal: the schedule integrated over X's density.
+def quad_pay(case: Case, c: dict, gate: float | None, power: int = 1) -> float:
+    """E[pay] (``power`` 2: E[pay^2]) of one revenue component when attainment X is lognormal: the schedule
+    integrated over X's density.
 
     A curve pays ``weight TI f(X)`` a year (``weight TI / n f(X)`` in each of n periods, with or without true-up,
     since every period's attainment is X), a lump sum ``n f(X)``, a commission ``quota_i f(X)``. With a territory
     quota, ``quota_i = level E p LN1(noise)`` and X holds ``1 / LN1(noise)``: weighting by ``LN1(noise)`` shifts the
-    noise's normal by its sd, so ``E[quota_i f(X)] = level E E[f(X')]`` with log X' of mean lower by ``noise^2``.
+    noise's normal by its sd, so ``E[quota_i f(X)] = level E E[f(X')]`` with log X' of mean lower by ``noise^2``;
+    by ``LN1(noise)^k`` shifts it by k sd and multiplies by ``E[LN1^k] = exp(k (k - 1) noise^2 / 2)`` (and ``p^k``,
+    independent of X, by ``exp(k (k - 1) territory_sd^2 / 2)``).
     """
+    k = power
     mu, sig = lognormal_attainment(case)
     P = PERIODS[c.get("period", "year")]
     q = case.quota["level"] * expected_monthly(case).sum()
     scale = {"curve": c.get("weight", 1.0) * case.role["target_incentive"], "lump_sum": float(P), "commission": q}[c["kind"]]
+    scale = scale**k
     if c["kind"] == "commission" and case.quota["method"] == "territory":
-        mu -= case.quota["noise"] ** 2
+        n2 = case.quota["noise"] ** 2
+        mu -= k * n2
+        scale *= math.exp(0.5 * k * (k - 1) * (n2 + case.role["territory_sd"] ** 2))
     if sig == 0.0:
-        return scale * _gated_f(c, math.exp(mu), gate)
+        return scale * _gated_f(c, math.exp(mu), gate) ** k
 
     def g(z: float) -> float:
-        return _gated_f(c, math.exp(mu + sig * z), gate) * stats.norm.pdf(z)
+        return _gated_f(c, math.exp(mu + sig * z), gate) ** k * stats.norm.pdf(z)
 
     breaks = [(math.log(k) - mu) / sig for k in _knots(c) + ([gate] if gate is not None else []) if k > 0]
     pts = sorted(b for b in breaks if -10 < b < 10)
@@ -982,31 +989,49 @@ def expectations(case: Case, n_trials: int, seed: int) -> dict[str, tuple[float,
         if c["kind"] == "per_unit" and c.get("cap") is None and c["measure"] in exact and key in out:
             put(key, c["rate"] * exact[c["measure"]], 0.0, "exact")
     if case.lognormal:
-        for key, (v, se, method) in _lognormal_expectations(case, year).items():
-            put(key, v, se, method)
+        for key, (v, se, method, sd) in _lognormal_expectations(case, year).items():
+            out[key] = (v, se, method, max(out[key][3], sd))
     return out
 
 
-def _lognormal_expectations(case: Case, year: dict) -> dict[str, tuple[float, float, str]]:
+def quad_sd(case: Case, c: dict, gate: float | None) -> tuple[float, float]:
+    """(E[pay], sd of a rep-year's pay) of one revenue component when attainment is lognormal (:func:`quad_pay`)."""
+    m1 = quad_pay(case, c, gate)
+    return m1, math.sqrt(max(quad_pay(case, c, gate, power=2) - m1 * m1, 0.0))
+
+
+def _lognormal_expectations(case: Case, year: dict) -> dict[str, tuple[float, float, str, float]]:
+    """Metric -> (expected value, its SE, method, sd of a trial's mean over reps by quadrature).
+
+    The last sizes the engine's SE floor when the Monte Carlo's is 0: a payout too rare for a few thousand
+    rep-years (a curve starting at 1.65 times a quota no rep reaches) has an expected value of 1e-6 and, in
+    the engine, a sample SE of 0; its sd (reps independent given the market, so a trial's mean over reps has at
+    least ``sd / sqrt(reps)``) puts it at z ~ 0, not -2,000. For a plan of several elements the sd is
+    Minkowski's bound, the sum of the elements' sds.
+    """
     mu, sig = lognormal_attainment(case)
-    out = {"share_at_quota": (float(stats.norm.sf(-mu / sig)) if sig > 0 else float(mu >= 0), 0.0, "exact")}
-    gated = 0.0
+    out = {"share_at_quota": (float(stats.norm.sf(-mu / sig)) if sig > 0 else float(mu >= 0), 0.0, "exact", 0.0)}
+    gated = sd_gated = 0.0
     plans = engine_plans(case)
     for c in case.components:
         gate = max((g["min_attainment"] for g in case.gates
                     if g.get("components") is None or c["name"] in g["components"]), default=None)
         if c["name"] in plans:
-            out[f"pay:{c['name']}"] = (quad_pay(case, c, None), 0.0, "quad")
-        gated += quad_pay(case, c, gate)
+            m1, sd = quad_sd(case, c, None)
+            out[f"pay:{c['name']}"] = (m1, 0.0, "quad", sd / math.sqrt(REPS))
+        m1, sd = quad_sd(case, c, gate)
+        gated, sd_gated = gated + m1, sd_gated + sd
     if not case.modifiers:
-        out["pay:current"] = (gated, 0.0, "quad")
+        out["pay:current"] = (gated, 0.0, "quad", sd_gated / math.sqrt(REPS))
     else:  # the scores are independent of attainment: E[pay x mod] = E[pay] E[mod], the modifier's mean by Monte Carlo
         mult = np.ones(len(next(iter(year.values()))))
         for mod in case.modifiers:
             pts = np.asarray(mod["points"], float)
             mult = mult * np.interp(year[mod["measure"]].mean(axis=1), pts[:, 0], pts[:, 1])
         m, se, _, _ = _mc(mult)
-        out["pay:current"] = (gated * m, gated * se, "quad x mc")
+        # Var(pay mod) >= E[mod^2] Var(pay) for independent pay and mod
+        floor = sd_gated * math.sqrt(float(np.mean(mult * mult))) / math.sqrt(REPS)
+        out["pay:current"] = (gated * m, gated * se, "quad x mc", floor)
     return out
 
 

@@ -12,7 +12,8 @@ under ``dynamic`` and checked for (docs/model.md section 6.2):
 
 - ``runs``: no exception under ``dynamic`` (and ``none``);
 - ``finite``: every metric's mean and SE finite, except the payout multiples
-  of a role without target incentive (undefined: pay over a target of 0);
+  of a role without target incentive (undefined: pay over a target of 0) and
+  the SE of a metric seen in one trial only (undefined: shown "± n/a");
 - ``current=none``: the current plan under ``dynamic`` equals behaviour
   ``none`` bit for bit (reps keep today's effort under today's plan);
 - ``relabel``: a plan that pays only money (commission, per-unit, lump sums,
@@ -226,11 +227,18 @@ def _same_bits(a: pd.DataFrame, b: pd.DataFrame) -> str:
     return f"{'/'.join(x.index[i])} {x.columns[j]}: {u[i, j]!r} vs {v[i, j]!r} ({int((~same).sum())} numbers differ)"
 
 
+def _finite(s: pd.DataFrame, spread: list[str]) -> np.ndarray:
+    """Rows whose numbers are finite: the mean, and the spread columns where the metric is seen in two trials or
+    more (one trial has no standard error; a rank correlation or a ratio can be undefined in all trials but one)."""
+    mean = np.isfinite(s["mean"].to_numpy(float))
+    return mean & (np.isfinite(s[spread].to_numpy(float)).all(axis=1) | (s["n"] < 2).to_numpy())
+
+
 def check_finite(r: Runs) -> str:
     s = r.dyn
     ti0 = {p for p in s.plan.unique() if r.scen.target_incentive(p, "r") == 0.0}
     allowed = s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)
-    bad = s[~allowed & ~np.isfinite(s[["mean", "se"]].to_numpy(float)).all(axis=1)]
+    bad = s[~allowed & ~_finite(s, ["se"])]
     if len(bad):
         b = bad.iloc[0]
         return f"{len(bad)} non-finite: {b.plan}/{b.group}/{b.metric} mean {b['mean']} se {b.se}"
@@ -272,7 +280,10 @@ def _x1000_diffs(r: Runs, ranks: bool) -> str:
     money = (unit.set_index(["plan", "group", "metric"]).unit.reindex(rows) == "money").to_numpy()
     u, v = a.to_numpy(), b.to_numpy()
     u = np.where(money[:, None], u * 1000.0, u)
-    tol = REL * np.maximum(np.abs(u), np.where(money[:, None], 1000.0, 1.0))
+    # each number within 1e-9 of the larger of its mean and SE: an SE of rounding (a SPIFF budget that binds in every
+    # trial costs the budget but for rounding, an SE of 4e-17 of the mean) is 0 to that precision, at either scale
+    size = np.fmax(np.abs(u[:, :1]), np.abs(u[:, 1:]))
+    tol = REL * np.maximum(size, np.where(money[:, None], 1000.0, 1.0))
     bad = ~((np.abs(u - v) <= tol) | (np.isnan(u) & np.isnan(v)))
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -315,11 +326,17 @@ def check_compiled(r: Runs) -> str:
 def check_ensemble(r: Runs) -> str:
     if not r.extra.get("ensemble"):
         return "skip"
-    s = simlib.simulate_ensemble(r.scen, behaviour_draws=2, trials=max(2, r.trials // 2), rng=r.seed,
-                                 behaviour="dynamic").summary()
-    num = s.select_dtypes("number")
+    e = simlib.simulate_ensemble(r.scen, behaviour_draws=2, trials=max(2, r.trials // 2), rng=r.seed,
+                                 behaviour="dynamic")
+    s = e.summary()
+    spread = [c for c in s.select_dtypes("number").columns if c != "mean"]
     ti0 = {p for p in s.plan.unique() if r.scen.target_incentive(p, "r") == 0.0}
-    ok = np.isfinite(num.to_numpy(float)).all(axis=1) | (s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)).to_numpy()
+    # a metric defined in one draw only (a rank correlation, undefined in every trial of the other) has no
+    # between-draw spread: its model sd and interval are undefined ("± n/a"), its mean is not
+    keys = ["plan", "group", "metric"]
+    defined = pd.concat([d.summary()[keys] for d in e.runs]).value_counts().reindex(pd.MultiIndex.from_frame(s[keys]))
+    one = (defined.to_numpy() < 2) & np.isfinite(s["mean"].to_numpy(float))
+    ok = _finite(s, spread) | one | (s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)).to_numpy()
     return "" if ok.all() else f"{int((~ok).sum())} non-finite rows, first {s[~ok].iloc[0][['plan', 'metric']].tolist()}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import DEFAULT
 
 import simlib
@@ -121,3 +122,19 @@ def test_marginal_pay_that_is_rounding_is_no_motive():
     a, b = ((s[(s.group == "r") & (s.plan == "per_unit")].set_index("metric")["mean"]) for s in runs)
     np.testing.assert_allclose(b["revenue"], 1000.0 * a["revenue"], rtol=1e-9)
     np.testing.assert_allclose(b["attainment_p50"], a["attainment_p50"], rtol=1e-9)
+
+
+def test_a_role_paid_nothing_today_responds_to_money_not_its_scale():
+    """Dynamic audit seed 17, case 113: a key-account role with no base salary whose current plan pays nothing (a
+    curve on a target incentive of 0) had a money scale of non-money terms of 1 (a unit of money), so a candidate
+    paying 1 a deal moved revenue differently from one paying 1000 a deal at 1000 times every amount of money (61.0 M
+    against 79.8 M / 1000 a rep-year). The scale now falls back on the role's revenue, which moves with money."""
+    from benchmarks import dynamic_audit as da
+
+    data = da.audit_scenario(113, 17)
+    got = []
+    for d in (data, da.money_x1000(data)):
+        s = simlib.simulate(scenario_from_dict(d, "case 113"), ["current", "n_deals"], trials=6, rng=17,
+                            behaviour="dynamic").summary()
+        got.append(s[(s.plan == "n_deals") & (s.group == "r") & (s.metric == "revenue")]["mean"].iloc[0])
+    assert got[1] == pytest.approx(1000.0 * got[0], rel=1e-9)

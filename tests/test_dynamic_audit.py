@@ -48,3 +48,74 @@ def test_money_x1000_scales_every_amount_once():
     assert data["plans"]["c1"]["roles"]["r"]["components"][0] == rp["components"][1]  # the original is untouched
     simlib.scenario_from_dict(big, "x1000")  # valid
     assert np.isfinite(brole["target_incentive"])
+
+
+def test_a_metric_seen_in_one_trial_has_no_standard_error_and_is_no_failure():
+    """Seed 12, case 15: a capped curve every rep tops in all but one of 5 trials, so the pay-performance correlation
+    is defined in one trial; its mean is reported, its SE is undefined ("± n/a"), which the checks accept."""
+    data = da.audit_scenario(15, 12)
+    r = da.Runs(15, data, 10, 12, simlib.scenario_from_dict(data, "case 15"), extra={"ensemble": True})
+    s = simlib.simulate_ensemble(r.scen, behaviour_draws=2, trials=5, rng=12, behaviour="dynamic").summary()
+    one = s[s.n == 1]
+    assert len(one) and np.isfinite(one["mean"]).all() and one["mc_se"].isna().all()
+    assert da.check_ensemble(r) == ""
+    r.dyn = da.summary(r.scen, 5, 12)
+    assert (r.dyn.n == 1).any() and da.check_finite(r) == ""
+
+
+def test_relabelling_a_copy_of_todays_plan_keeps_todays_help():
+    """Seed 13, case 17: today's plan pays only money (a lump sum, a draw, team weighting), so its money-only copy is
+    today's plan and its relabelled copies are solved as new plans; their help came out 1 + 2e-16, not 1 (the mean
+    field's output moved the team pool's marginal pay in its last bits), and the relabelling check failed."""
+    data = da.audit_scenario(17, 13)
+    r = da.Runs(17, data, 6, 13, simlib.scenario_from_dict(data, "case 17"))
+    r.dyn = da.summary(r.scen, 6, 13)
+    assert da.check_relabel(r) == ""
+    help_given = r.dyn[(r.dyn.metric == "help_given") & (r.dyn.group == "r")].set_index("plan")["mean"]
+    assert (help_given[["current", "money", "label_high", "label_zero"]] == 1.0).all(), help_given
+
+
+def test_a_metric_defined_in_one_draw_has_no_model_spread_and_is_no_failure():
+    """Seed 14, case 55: the pay-performance correlation of a scorecard plan is defined in 4 of 10 trials under one
+    behavioural draw and in none under the other; the ensemble reports that draw's mean with no between-draw spread
+    ("± n/a"), which the ensemble check accepts."""
+    data = da.audit_scenario(55, 14)
+    r = da.Runs(55, data, 20, 14, simlib.scenario_from_dict(data, "case 55"), extra={"ensemble": True})
+    s = simlib.simulate_ensemble(r.scen, behaviour_draws=2, trials=10, rng=14, behaviour="dynamic").summary()
+    row = s[(s.plan == "sc") & (s.group == "r") & (s.metric == "pay_performance_corr")].iloc[0]
+    assert np.isfinite(row["mean"]) and np.isfinite(row["mc_se"]) and np.isnan(row["model_sd"])
+    assert da.check_ensemble(r) == ""
+
+
+def test_a_spiff_todays_plan_has_too_moves_nothing():
+    """Seed 14, case 59: today's plan pays only money, with a SPIFF on units; its relabelled copy pulled the SPIFF's
+    deals forward and undid today's same pull, which left units (and cancelled revenue) off in their last bits, so
+    relabelling changed numbers. A pull today's plan makes too is not made."""
+    data = da.audit_scenario(59, 14)
+    r = da.Runs(59, data, 20, 14, simlib.scenario_from_dict(data, "case 59"))
+    r.dyn = da.summary(r.scen, 20, 14)
+    assert da.check_relabel(r) == ""
+
+
+def test_a_standard_error_of_rounding_is_compared_on_the_means_scale():
+    """Seed 15, case 73: a SPIFF budget that binds in every trial costs the budget, 6.4e8, up to rounding; the SE is
+    that rounding (2.7e-8, 4e-17 of the mean) and at 1000 times the money 1.5e-5, not 2.7e-5. An SE is compared
+    within 1e-9 of its mean's size, as the mean is."""
+    data = da.audit_scenario(73, 15)
+    r = da.Runs(73, data, 12, 15, simlib.scenario_from_dict(data, "case 73"))
+    r.dyn = da.summary(r.scen, 12, 15)
+    cost = r.dyn[(r.dyn.plan == "current") & (r.dyn.group == "r") & (r.dyn.metric == "spiff_cost")].iloc[0]
+    assert 0 < cost["se"] < 1e-12 * cost["mean"]
+    assert da.check_x1000(r) == ""
+
+
+@pytest.mark.parametrize("index", [13, 69])
+def test_a_relabelled_copy_of_a_money_only_plan_is_todays_plan(index):
+    """Seed 17, cases 13 and 69: today's plan pays only money (commissions, per-unit pay, lump sums, a SPIFF; team pay
+    of weight 0.99 and 0.58), so a copy with another target incentive is today's plan under another label; solved as
+    a new plan it came out 1 + 2e-16 in effort (13) and off in the last bits of incentive cost (69). It now takes
+    today's solution, and gives today's numbers bit for bit."""
+    data = da.audit_scenario(index, 17)
+    r = da.Runs(index, data, 12, 17, simlib.scenario_from_dict(data, f"case {index}"))
+    r.dyn = da.summary(r.scen, 12, 17)
+    assert da.check_relabel(r) == ""

@@ -127,3 +127,32 @@ def test_lookup_equals_the_corner_by_corner_interpolation(default_scenario):
 def test_fast_year_is_freed_as_soon_as_dropped():
     """No reference cycle keeps a chunk's months alive under a policy that reads only revenue (the fast path)."""
     assert_years_freed(chunk_worlds(load_scenario(DEFAULT), trials=4), lambda w: _Varied(w.shape, {"revenue"}))
+
+
+class _BooksAndOwes(PolicyBase):
+    """No sales (effort 0), but at three quarter ends books deals now that the following months owe back
+    (a plan's rep pushing out fewer deals than today's, whose push-outs follow expected revenue)."""
+
+    MOVES = {2: 443.28297771394415, 5: 421.6945210070962, 8: 393.62952728819397}  # dynamic audit, seed 12, case 32
+
+    def __init__(self, reads):
+        self.reads = reads
+
+    def __call__(self, month, history):
+        return Controls(effort=0.0)
+
+    def settle(self, month, history):
+        if month not in self.MOVES:
+            return None, None
+        a = np.full(history["revenue"][month].shape, self.MOVES[month])
+        return a, -a
+
+
+@pytest.mark.parametrize("reads", [None, frozenset({"revenue"})])
+def test_revenue_moved_and_owed_back_leaves_no_rounding(small_scenario, reads):
+    """What a month books out of the following months comes back in full: a rep with no sales ends the year with
+    revenue 0 in every month, not 6e-14 of the sums' rounding (which made comp / revenue 1e17 under one scale of
+    money and undefined under another)."""
+    world = next(w for w in chunk_worlds(small_scenario).values() if w.role.process == "telesales")
+    rev = run_year(world, _BooksAndOwes(reads))["revenue"]
+    assert not rev.any(), rev[rev != 0][:3]

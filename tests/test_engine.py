@@ -254,3 +254,25 @@ def test_last_month_share_does_not_follow_the_target_incentive_label():
     s = simulate(simlib.scenario_from_dict(data, "label"), trials=6, rng=2).summary()
     share = s[(s.group == "r") & (s.metric == "last_month_share")].set_index("plan")["mean"]
     assert share["ti0"] == share["ti_high"] == share["current"] < 0.5
+
+
+def test_a_difference_of_rounding_is_not_significant():
+    """Team pay on teams of one pays what individual pay does, but for rounding (0.7 x + 0.3 x is not x in the last
+    bit): a paired difference of 4e-18 with an SE of 1e-18 is rounding, not an effect, and gets no star; a real one
+    (a higher rate) still does."""
+    role = {"process": "telesales", "headcount": 5, "team_size": 1, "base_salary": 42000, "target_incentive": 18000,
+            "production": {"calls_per_month": 900}}
+    conv = {"name": "conv", "measure": "conversions", "kind": "per_unit", "rate": 6}
+    s = simlib.scenario_from_dict({
+        "name": "teams of one", "roles": {"ts": role}, "current_plan": "current",
+        "plans": {"current": {"roles": {"ts": {"components": [conv]}}},
+                  "team": {"base": "current", "changes": {"roles": {"ts": {"team": {"weight": 0.3, "split": "equal"}}}}},
+                  "higher": {"base": "current", "changes": {"roles": {"ts": {"components": [{"name": "conv", "rate": 7}]}}}}},
+    }, "teams_of_one.yaml")
+    d = simlib.simulate(s, trials=20, rng=1, behaviour="dynamic").differences()
+    team = d[(d.plan == "team") & (d.group == "ts")].set_index("metric")
+    assert 0 < abs(team.loc["payout_p50", "diff"]) < 1e-12  # rounding, and its CI excludes 0
+    assert team.loc["payout_p50", "ci_high"] < 0 or team.loc["payout_p50", "ci_low"] > 0
+    assert not team["significant"].any()
+    higher = d[(d.plan == "higher") & (d.group == "ts")].set_index("metric")
+    assert higher.loc["incentive_cost", "significant"] and higher.loc["payout_p50", "significant"]

@@ -202,6 +202,21 @@ def test_combine_matches_rows_by_key_not_position():
     assert list(out["diff"]) == [2.0, 6.0]
 
 
+def test_combine_pools_the_errors_a_draw_has():
+    """A metric seen in one trial of one draw (a rank correlation where every rep but in one trial is capped) has no
+    SE there: the pooled Monte Carlo SE is that of the draws that have one (their errors are nearly the same, on the
+    same random numbers), not undefined; with no draw having one it stays undefined (shown "± n/a")."""
+    out = combine([_frame([1.0, 2.0], se=[np.nan, np.nan]), _frame([3.0, 4.0], se=[2.0, np.nan]),
+                   _frame([5.0, 6.0], se=[1.0, np.nan])], "diff")
+    assert out["mc_se"].iloc[0] == pytest.approx(np.sqrt(2.5))
+    assert np.isfinite(out["total_sd"].iloc[0]) and np.isfinite(out["ci_low"].iloc[0])
+    assert np.isnan(out["mc_se"].iloc[1]) and np.isnan(out["total_sd"].iloc[1])
+    # defined in one trial of draw 0 and in no trial of draw 1 (no row there): the mean of the draw that has it
+    out = combine([_frame([1.0, 2.0], se=[1.0, np.nan]), _frame([3.0], se=[1.0])], "diff")
+    assert list(out["diff"]) == [2.0, 2.0] and out["model_sd"].iloc[0] == pytest.approx(np.sqrt(2.0))
+    assert np.isnan(out["model_sd"].iloc[1])
+
+
 def test_robustness_sentences():
     assert robustness_sentence("team_weighted", "current", "profit", 15, 1, 16) == (
         "team_weighted beats current on profit in 94% of plausible behaviours (15 of 16 draws)")

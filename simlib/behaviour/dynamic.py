@@ -51,6 +51,7 @@ from simlib.behaviour.policy import DynamicPolicy, RoleSolution, SpiffPull
 from simlib.behaviour.sample import CAL_TRIALS, Calibration, marginal_values, promotion_value, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.memo import ContentCache
+from simlib.model.attrition import pays_by_target_incentive
 from simlib.model.paycurves import compile_component, evaluate
 from simlib.model.plans import (
     Structure,
@@ -279,6 +280,20 @@ def help_rivalry(params, ing: dict, ing_cur: dict) -> float:
     return float(rho1 / rho0)
 
 
+def net_pulls(plan: tuple[SpiffPull, ...], today: tuple[SpiffPull, ...]) -> tuple[SpiffPull, ...]:
+    """A plan's SPIFF pulls less today's (each of today's undone by a pull of ``-z``), but a pull today's plan makes
+    too (the same month, measure, size and count per revenue) is neither made nor undone: making and undoing it
+    moved a count measure and back, which left the month's count off in its last bits."""
+    left = list(today)
+    out = []
+    for p in plan:
+        if p in left:
+            left.remove(p)
+        else:
+            out.append(p)
+    return (*out, *(dataclasses.replace(p, z=-p.z) for p in left))
+
+
 def _teammate_weight(social_weight: float, n: float) -> float:
     """Value of one teammate's money relative to one's own in a team of ``n`` (dimensionless).
 
@@ -457,10 +472,23 @@ class DynamicBehaviour:
                 continue  # paid on others' results, with no effort of their own (docs/model.md section 3, crediting)
             self.solve(cur, role)
             for plan in plans:
-                same = plan == cur or self.scenario.role_plan(plan, role) == self.scenario.role_plan(cur, role)
+                same = self.todays_terms(plan, role)
                 if not same and (plan, role) not in todo and self._cached(plan, role) is None:
                     todo.append((plan, role))
         return todo
+
+    def todays_terms(self, plan: str, role: str) -> bool:
+        """Whether a plan gives a role today's terms, so today's solution (reps keep today's behaviour, bit for bit):
+        the current plan, the same role plan, or the same role plan under another ``target_incentive`` where nothing
+        is paid as a share of it (no curve or scorecard of positive weight, in no version: it is a label; solved as a
+        new plan, such a copy came out 1 + 2e-16 in effort and help)."""
+        cur = self.scenario.current_plan
+        a, b = self.scenario.role_plan(plan, role), self.scenario.role_plan(cur, role)
+        if plan == cur or a == b:
+            return True
+        if pays_by_target_incentive(self.scenario, plan, role) or pays_by_target_incentive(self.scenario, cur, role):
+            return False
+        return a.model_copy(update={"target_incentive": b.target_incentive}) == b
 
     def _cached(self, plan: str, role: str) -> RoleSolution | None:
         """The solution of a role under a plan if this object or the shared cache has it (adopted here)."""
@@ -516,8 +544,11 @@ class DynamicBehaviour:
         current plan at today's effort (docs/model.md, section 4.1). It scales
         the non-money value of output, the effort taste shocks and risk
         aversion, so that they move with money, not with any plan's
-        ``target_incentive`` label. Falls back to the base salary, then 1,
-        when the current plan pays no incentive.
+        ``target_incentive`` label. Falls back to the base salary when the
+        current plan pays no incentive, then to a fifth of a rep's revenue in a
+        year (on-target earnings where quotas are 5 times them), then 1: a
+        money amount of the role's, so that 1000 times every amount of money
+        leaves behaviour as it was (a fixed 1 did not).
         """
         key = self._sample_key("stake", role)
         if role not in self._stake and key is not None and key in _SHARED:
@@ -528,7 +559,10 @@ class DynamicBehaviour:
             pr = compute_pay(scen, cur, world, self.cal.measures[role], set_quotas(scen, cur, world))
             stake = float(np.mean(pr.incentive))
             if not stake > 0:
-                stake = float(np.mean(pr.base)) if float(np.mean(pr.base)) > 0 else 1.0
+                stake = float(np.mean(pr.base))
+            if not stake > 0:
+                revenue = float(np.mean(self.cal.measures[role]["revenue"].sum(axis=-1)))
+                stake = revenue / 5.0 if revenue > 0 else 1.0
             self._stake[role] = stake
             if key is not None:
                 _share(key, stake)
@@ -676,7 +710,10 @@ class DynamicBehaviour:
         if m0 <= 0:
             return 1.0
         m1 = m1 / help_rivalry(self.params.rivalry, ing, ing_cur)  # a dearer help is worth less per unit of cost
-        return float(max(m1, 0.0) / m0) ** (1.0 / (bt.help_cost_exponent - 1.0))
+        ratio = max(m1, 0.0) / m0
+        if abs(ratio - 1.0) <= 1e-12:  # rounding, not a motive: the mean field's output moves the pool in its last bits
+            return 1.0
+        return float(ratio) ** (1.0 / (bt.help_cost_exponent - 1.0))
 
     def _problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray) -> Problem:
         """The programme of NT types (expected attainment ``a``, cost scale ``k``, each (NT,)) under a plan."""
@@ -994,14 +1031,13 @@ class DynamicBehaviour:
             return None
         cur = self.scenario.current_plan
         rc = self.solve(cur, world.name)
-        same = plan == cur or self.scenario.role_plan(plan, world.name) == self.scenario.role_plan(cur, world.name)
+        same = self.todays_terms(plan, world.name)
         rs = rc if same else self.solve(plan, world.name)
         er = self.expected_revenue(world)
         q_cur = set_quotas(self.scenario, self.scenario.current_plan, world)
         a_new = er / np.maximum(quota, 1e-12)
         a_cur = er / np.maximum(q_cur, 1e-12)
-        pulls = () if rs is rc else self.spiff_pulls(plan, world.name) + tuple(
-            dataclasses.replace(p, z=-p.z) for p in self.spiff_pulls(cur, world.name))
+        pulls = () if rs is rc else net_pulls(self.spiff_pulls(plan, world.name), self.spiff_pulls(cur, world.name))
         pol = DynamicPolicy(bp, rs, rc, world, quota, q_cur, a_cur, a_new / a_cur, rs.rev_focus * rs.help_mult, er,
                             record_only=rs is rc, relief=self._relief(plan, world), spiff_pulls=pulls)
         if not pol.record_only:

@@ -6,10 +6,13 @@ a prior (:mod:`simlib.priors`, docs/model.md section 4.11). This module draws
 a scrambled Sobol' or Latin hypercube design with its own seed), runs every
 draw on the *same* common random numbers for all plans, and combines:
 
-* ``mean``: the mean over draws of each draw's Monte Carlo mean;
+* ``mean``: the mean over draws of each draw's Monte Carlo mean (over the
+  draws where the metric is defined: a rank correlation can be undefined in
+  every trial of one draw);
 * ``mc_se``: the pooled Monte Carlo SE, ``sqrt(mean_k se_k**2)`` (the draws
   share their random numbers, so their errors are nearly the same and do not
-  average out);
+  average out), over the draws that have one (a metric seen in a single trial
+  of a draw has none there);
 * ``model_sd``: the between-draw SD of the draw means (behavioural, or model,
   uncertainty; 0 when every prior is a single value);
 * ``total_sd = sqrt(mc_se**2 + model_sd**2 * (1 + 1/K))`` and the interval
@@ -200,10 +203,18 @@ def combine(frames: Sequence[pd.DataFrame], value: str = "mean", keys: Sequence[
     vals = np.column_stack([f[value].to_numpy(float) for f in aligned])
     ses = np.column_stack([f["se"].to_numpy(float) for f in aligned])
     out = first[keys].copy()
-    out[value] = vals.mean(axis=1)
-    out["mc_se"] = np.sqrt(np.mean(np.square(ses), axis=1))
+    full = np.isfinite(vals).all(axis=1)  # a metric undefined in every trial of a draw has no row there
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without two defined draws: NaN, as they should be
+        part_mean, part_sd = np.nanmean(vals, axis=1), np.nanstd(vals, axis=1, ddof=1)
+    out[value] = np.where(full, vals.mean(axis=1), part_mean)  # over the draws where it is defined
+    # over the draws that have an SE (a metric seen in one trial of a draw has none); undefined if no draw has one
+    sq = np.square(ses)
+    seen = np.isfinite(sq)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["mc_se"] = np.sqrt(np.where(seen, sq, 0.0).sum(axis=1) / seen.sum(axis=1))
     # SD of the deviations from draw 0 (shift-invariant): exactly 0 when every draw gives the same number
-    out["model_sd"] = (vals - vals[:, :1]).std(axis=1, ddof=1) if K > 1 else 0.0
+    out["model_sd"] = np.where(full, (vals - vals[:, :1]).std(axis=1, ddof=1), part_sd) if K > 1 else 0.0
     out["total_sd"] = total_sd(out["mc_se"], out["model_sd"], K)
     out["ci_low"], out["ci_high"] = out[value] - Z95 * out["total_sd"], out[value] + Z95 * out["total_sd"]
     out["n_positive"] = (vals > 0).sum(axis=1)

@@ -121,7 +121,8 @@ class SimulationResult:
         return out[["plan", "group", "metric", "mean", "se", "ci_low", "ci_high", "n", "unit"]]
 
     def differences(self) -> pd.DataFrame:
-        """Paired differences (plan - reference) on common random numbers, with SE and 95% CI."""
+        """Paired differences (plan - reference) on common random numbers, with SE and 95% CI; ``significant`` when the
+        CI excludes 0 and the difference is more than rounding (1e-12 of the plans' levels)."""
         if "differences" not in self._frames:  # computed once; callers get a copy
             self._frames["differences"] = self._differences()
         return self._frames["differences"].copy()
@@ -144,8 +145,18 @@ class SimulationResult:
                                          ci_low=lo, ci_high=hi, n=n))
                     j += 1
         df = pd.DataFrame(rows, columns=["plan", "reference", "group", "metric", "diff", "se", "ci_low", "ci_high", "n"])
-        df["significant"] = (df["ci_low"] > 0) | (df["ci_high"] < 0)
+        df["significant"] = ((df["ci_low"] > 0) | (df["ci_high"] < 0)) & ~self._rounding(df)
         return df
+
+    def _rounding(self, df: pd.DataFrame) -> pd.Series:
+        """Differences within 1e-12 of the larger of the two plans' levels: rounding, not an effect (pay equal in
+        exact arithmetic, such as team pay on teams of one, differs in the last bits, and so by a tiny but steady
+        amount whose CI can exclude 0)."""
+        lay = self.raw.layout
+        level = dict(zip(lay.level_index(), np.abs(self.raw.mean[: lay.n_levels]), strict=True))
+        scale = [max(level[(p, g, m)], level[(lay.reference, g, m)])
+                 for p, g, m in zip(df["plan"], df["group"], df["metric"], strict=True)]
+        return pd.Series(np.abs(df["diff"].to_numpy(float)) <= 1e-12 * np.asarray(scale, float), index=df.index)
 
     def trials(self) -> pd.DataFrame:
         """Per-trial kept values (revenue, incentive cost, total comp, profit) per plan and group."""

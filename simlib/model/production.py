@@ -242,26 +242,30 @@ def _binomial_rows(u: np.ndarray, n: np.ndarray, p: np.float64, kmax: int) -> np
 
 
 def _binomial_inv_logs(u: np.ndarray, n: np.ndarray, p: float | np.ndarray, kmax: int) -> np.ndarray:
-    """:func:`binomial_inv` where ``(1 - p)^n`` underflows: the same count, the pmf carried as its log
-    (``log pmf_0 = n log(1 - p)``, ``log pmf_k+1 = log pmf_k + log((n - k) / (k + 1)) + log(p / (1 - p))``), so
-    each term enters the CDF once it is representable."""
-    out = np.zeros(u.size)
-    log_pmf = n * np.log1p(-p)
-    log_odds = np.log(p) - np.log1p(-p)
-    cdf = np.exp(log_pmf)
-    idx = np.arange(u.size)
-    for k in range(kmax):
-        more = np.flatnonzero((u > cdf) & (k < n))
-        if more.size < idx.size:
-            idx, u, n, log_pmf, cdf = idx[more], u[more], n[more], log_pmf[more], cdf[more]
-            if np.ndim(log_odds):
-                log_odds = log_odds[more]
-            if idx.size == 0:
-                break
-        out[idx] += 1.0
-        log_pmf = log_pmf + np.log((n - k) / (k + 1)) + log_odds
-        cdf = cdf + np.exp(log_pmf)
-    return out
+    """:func:`binomial_inv` where ``(1 - p)^n`` underflows (thousands of trials or more): the same count, the
+    smallest ``k`` with ``P(K <= k) >= u``, at most ``min(ceil(n), kmax)``, by bisection on the CDF
+    ``P(K <= k) = I_{1-p}(n - k, k + 1)`` (the regularized incomplete beta function, SciPy's ``betainc``; defined
+    for any real ``n > k``, as counts a behaviour model perturbs are; 1 from ``k >= n``).
+
+    Summing the CDF term by term (in logs, each term once representable) took ``n p`` steps: 40,000 for a month
+    of 190,000 units cancelling at 0.21, six seconds a pass; bisection takes ``log2(n)``.
+    """
+    from scipy.special import betainc  # SciPy loads slowly: only for such counts
+
+    q = np.broadcast_to(1.0 - p, n.shape)
+    lo = np.zeros(u.size)
+    hi = np.minimum(np.ceil(n), float(kmax))  # the count is in [lo, hi]
+    act = np.flatnonzero(lo < hi)
+    while act.size:
+        mid = np.floor(0.5 * (lo[act] + hi[act]))
+        na = n[act]
+        with np.errstate(invalid="ignore"):
+            cdf = np.where(mid < na, betainc(na - mid, mid + 1.0, q[act]), 1.0)
+        ok = cdf >= u[act]
+        hi[act] = np.where(ok, mid, hi[act])
+        lo[act] = np.where(ok, lo[act], mid + 1.0)
+        act = act[lo[act] < hi[act]]
+    return lo
 
 
 def _normal_count(mean: np.ndarray, var: np.ndarray, z: np.ndarray, out: np.ndarray | None = None,
@@ -873,9 +877,9 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
         out = proc.step(m, c) if fast is None else fast.step(m, c)
         if carry is not None:
             rev = out["revenue"] + np.maximum(carry, 0.0)
-            take = np.minimum(rev, np.maximum(-carry, 0.0))
+            take = owed_take(rev, np.maximum(-carry, 0.0))
             out["revenue"] = rev - take
-            carry = np.minimum(carry, 0.0) + take
+            carry = np.minimum(np.minimum(carry, 0.0) + take, 0.0)
         for k in hist:
             hist[k].append(out[k])
         now, later = policy.settle(m, hist)
@@ -891,15 +895,27 @@ def run_year(world: RoleWorld, policy: Policy | None = None) -> Mapping[str, np.
         rev[..., 0] += np.maximum(carry, 0.0)
         owed = np.maximum(-carry, 0.0)
         for m in range(MONTHS):
-            take = np.minimum(np.maximum(rev[..., m], 0.0), owed)
+            take = owed_take(np.maximum(rev[..., m], 0.0), owed)
             rev[..., m] -= take
-            owed = owed - take
+            owed = np.maximum(owed - take, 0.0)
     if fast is not None:  # the other measures from what the months kept, when first looked up
         return fast.year(res)
     if proc.named is not None:  # measures that follow from the year's revenue, once timing has moved it
         for k, fn in proc.named.derived().items():
             res[k] = fn(res)
     return res
+
+
+def owed_take(rev: np.ndarray, owed: np.ndarray) -> np.ndarray:
+    """What a month's revenue ``rev`` (>= 0) gives of revenue ``owed`` (>= 0) by earlier months: ``min(rev, owed)``,
+    but all of ``rev`` where it exceeds ``owed`` by less than 1e-12 of itself.
+
+    Deals booked early and owed back are summed in another order than they are
+    taken, so a month that gives back the last of them can differ from what is
+    owed in the last bits; that difference is rounding, not revenue (left in,
+    a rep with no sales kept 6e-14 of it, and comp over revenue was 1e17).
+    """
+    return np.where(rev - owed <= 1e-12 * rev, rev, owed)
 
 
 class SteppedYear:
