@@ -363,3 +363,24 @@ def test_calibrating_a_roster_scenario_keeps_its_reps_and_history(tmp_path, monk
     cal = cb.calibrate(h, t, bootstrap=2, rng=0, trials=4)
     assert Path(cal.scenario.roster).resolve() == (EXAMPLE / "roster.csv").resolve()
     assert cal.scenario.headcount == t.headcount and cal.scenario.track_record is not None
+
+
+def test_answers_do_not_depend_on_what_the_process_solved_before(org_copy, tmp_path):
+    # Same seed, same numbers: a copy of the organisation with one more plan draws its calibration sample on another
+    # layout, and its effort cost scale and solutions were shared with the original under a key that left that out
+    # (the original's accelerated plan then read +294 k EUR instead of +253 k after the copy had run)
+    import yaml
+
+    from simlib.behaviour.dynamic import clear_solutions
+
+    scen = simlib.load_scenario(org_copy)
+    clear_solutions()
+    fresh = org.candidate_sentence(org.org_answers(scen, trials=12, rng=5), "accelerated")
+    spec = yaml.safe_load(org_copy.read_text(encoding="utf-8"))
+    spec["plans"]["same_as_today"] = {"base": "current", "changes": {}}
+    twin_file = org_copy.with_name("org_twin_process.yaml")
+    twin_file.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    clear_solutions()
+    org.org_answers(simlib.load_scenario(twin_file), ["current", "same_as_today"], trials=6, rng=1)
+    after = org.candidate_sentence(org.org_answers(simlib.load_scenario(org_copy), trials=12, rng=5), "accelerated")
+    assert after == fresh

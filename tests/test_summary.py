@@ -37,6 +37,8 @@ def test_guardrail_verdicts_name_a_plans_own_breaches_and_shared_ones_once():
     assert "leverage (total)" in v["b"] and "1 borderline" in v["b"] and "cost of sales" not in v["b"]
     assert "comp cost of sales (total)" in v["_all"] and "every plan" in v["_all"]
     assert "95% CI straddles" in v["b"]  # the jargon word is explained where it appears
+    # and names its check, as the breaches do
+    assert v["b"].endswith("straddles an edge of the band): reps at 120%+ of quota (total)")
 
 
 def test_shared_guardrail_breaches_name_their_groups_so_a_plans_own_breach_of_the_same_metric_reads_true():

@@ -495,18 +495,25 @@ class DynamicBehaviour:
         key = (plan, role)
         if key in self._solved:
             return self._solved[key]
-        hit = _SHARED.get(self._shared_key(plan, role))
+        shared = self._shared_key(plan, role)
+        hit = None if shared is None else _SHARED.get(shared)
         if hit is not None:
             self._solved[key] = hit
         return hit
 
-    def _shared_key(self, plan: str, role: str) -> tuple:
-        return ("sol",) + self._plan_key(plan, role) + (plan == self.scenario.current_plan,)
+    def _shared_key(self, plan: str, role: str) -> tuple | None:
+        """The shared-cache key of a solution: the plan's terms and what the calibration sample is drawn from
+        (:meth:`_sample_key`: a solution rests on the sample's cost scale and marginal values); None (kept per model
+        only) where the sample is not shared."""
+        sample = self._sample_key("sol")
+        return None if sample is None else sample + self._plan_key(plan, role)[1:] + (plan == self.scenario.current_plan,)
 
     def adopt(self, plan: str, role: str, rs: RoleSolution) -> None:
         """Take a solution made elsewhere (a worker) of ``role`` under ``plan``, as :meth:`solve` would have made it."""
         self._solved[(plan, role)] = rs
-        _share(self._shared_key(plan, role), rs)
+        shared = self._shared_key(plan, role)
+        if shared is not None:
+            _share(shared, rs)
 
     # -- calibration ---------------------------------------------------------
     @property
@@ -874,7 +881,8 @@ class DynamicBehaviour:
         """k on C_GRID such that under the current plan E[e^eta] = 1 along the year."""
         if role in self._k:
             return self._k[role]
-        hit = _SHARED.get(("k", self._base, role))
+        shared = self._sample_key("k", role)  # k is made from the calibration sample: shared as it is
+        hit = None if shared is None else _SHARED.get(shared)
         if hit is not None:
             self._k[role] = hit
             return hit
@@ -888,7 +896,8 @@ class DynamicBehaviour:
         if self.params.effort.normalise:
             k = self._bisect_k(cur, role, ing, a, k, eta, g)
         self._k[role] = (k, ing)
-        _share(("k", self._base, role), self._k[role])
+        if shared is not None:
+            _share(shared, self._k[role])
         return self._k[role]
 
     def _mean_output(self, plan, role, ing, a, k) -> np.ndarray:

@@ -126,14 +126,17 @@ def guardrail_verdicts(guard: pd.DataFrame, plans: Sequence[str]) -> dict[str, s
         mine = guard[guard["plan"] == p]
         shared = np.array([(m, g) in everywhere for m, g in zip(bad["metric"], bad["group"], strict=True)], dtype=bool)
         own = bad[(bad["plan"] == p).to_numpy() & ~shared]
-        border = int((mine["status"] == "borderline").sum())
+        near = mine[mine["status"] == "borderline"]
+        border = len(near)
+        near_names = [f"{_name(m)} ({present.readable(g)})" for m, g in zip(near["metric"], near["group"], strict=True)]
         if own.empty:
             text = "no guardrail breached beyond what every plan shares"
         else:
             names = [f"{_name(m)} ({present.readable(g)})" for m, g in zip(own["metric"], own["group"], strict=True)]
             text = f"{len(own)} of {len(mine)} checks outside the typical band: " + ", ".join(names[:4])
             text += f" and {len(names) - 4} more" if len(names) > 4 else ""
-        out[p] = text + (f"; {border} borderline (the 95% CI straddles an edge of the band)" if border else "")
+        out[p] = text + (f"; {border} borderline (the 95% CI straddles an edge of the band): "
+                         + ", ".join(near_names[:3]) + (f" and {border - 3} more" if border > 3 else "") if border else "")
     if everywhere:
         groups: dict[str, list[str]] = {}
         for m, g in sorted(everywhere, key=lambda k: (_name(k[0]), k[1] != "total", k[1])):
