@@ -1061,14 +1061,6 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
     return point, qfit, out, boot
 
 
-def count_interval(n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (Garwood) interval at ``level`` of the means of Poisson counts ``n``: 0 to -log((1-level)/2) for 0."""
-    a = (1.0 - level) / 2.0
-    n = np.asarray(n, dtype=float)
-    lo = np.where(n > 0, stats.chi2.ppf(a, 2.0 * np.maximum(n, 1e-300)) / 2.0, 0.0)
-    return lo, stats.chi2.ppf(1.0 - a, 2.0 * n + 2.0) / 2.0
-
-
 def _with_deal_counts(est: list[Estimate], d: _Data, point: dict, template_prod: dict, template_ramp: int,
                       level: float) -> None:
     """Give a key-account month that booked no deal an honest seasonality interval, from its count.
@@ -1080,7 +1072,7 @@ def _with_deal_counts(est: list[Estimate], d: _Data, point: dict, template_prod:
     1.04). Given the reps, a month's count is Poisson (their rates cancel
     from the index), so such a month's index is at its lower bound and its
     interval reaches up to the exact limit of a count of 0
-    (:func:`count_interval`: 3.0 deals at 90%) over the mean month's rate.
+    (-log((1 - level) / 2): 3.0 deals at 90%) over the mean month's rate.
     Months with deals keep the bootstrap interval (hulling every month with
     its count interval covered 94.9% at nominal 90%). A history without
     deal counts counts revenue in mean deal sizes.
@@ -1098,7 +1090,7 @@ def _with_deal_counts(est: list[Estimate], d: _Data, point: dict, template_prod:
         return
     mean_rate = float(np.mean(n / expo))
     z = float(stats.norm.ppf(0.5 + level / 2.0))
-    hi = count_interval(n, level)[1] / expo / mean_rate
+    hi = -math.log((1.0 - level) / 2.0) / expo / mean_rate  # exact upper limit of a Poisson mean after a count of 0
     for e in est:
         if not e.path.startswith("seasonality.") or not np.isfinite(e.lo):
             continue

@@ -127,16 +127,10 @@ def guardrail_verdicts(guard: pd.DataFrame, plans: Sequence[str]) -> dict[str, s
         shared = np.array([(m, g) in everywhere for m, g in zip(bad["metric"], bad["group"], strict=True)], dtype=bool)
         own = bad[(bad["plan"] == p).to_numpy() & ~shared]
         near = mine[mine["status"] == "borderline"]
-        border = len(near)
-        near_names = [f"{_name(m)} ({present.readable(g)})" for m, g in zip(near["metric"], near["group"], strict=True)]
-        if own.empty:
-            text = "no guardrail breached beyond what every plan shares"
-        else:
-            names = [f"{_name(m)} ({present.readable(g)})" for m, g in zip(own["metric"], own["group"], strict=True)]
-            text = f"{len(own)} of {len(mine)} checks outside the typical band: " + ", ".join(names[:4])
-            text += f" and {len(names) - 4} more" if len(names) > 4 else ""
-        out[p] = text + (f"; {border} borderline (the 95% CI straddles an edge of the band): "
-                         + ", ".join(near_names[:3]) + (f" and {border - 3} more" if border > 3 else "") if border else "")
+        text = ("no guardrail breached beyond what every plan shares" if own.empty else
+                f"{len(own)} of {len(mine)} checks outside the typical band: {_checks(own, 4)}")
+        out[p] = text + (f"; {len(near)} borderline (the 95% CI straddles an edge of the band): {_checks(near, 3)}"
+                         if len(near) else "")
     if everywhere:
         groups: dict[str, list[str]] = {}
         for m, g in sorted(everywhere, key=lambda k: (_name(k[0]), k[1] != "total", k[1])):
@@ -154,6 +148,12 @@ def _total(res: Any, metric: str, plan: str, kind: str = "summary") -> tuple[flo
     if r.empty:
         return float("nan"), float("nan")
     return float(r["mean" if kind == "summary" else "diff"].iloc[0]), float(r["se"].iloc[0])
+
+
+def _checks(rows: pd.DataFrame, most: int) -> str:
+    """Guardrail checks (rows with ``metric`` and ``group``) named in words, at most ``most`` and how many more."""
+    names = [f"{_name(m)} ({present.readable(g)})" for m, g in zip(rows["metric"], rows["group"], strict=True)]
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _recommend(res: Any, objective: str, max_budget_risk: float) -> tuple[str, str]:
