@@ -16,7 +16,8 @@ commission rate from the quota on only ("for every sale beyond their
 targets"), ``--effort-elasticity X`` sets the role's effort elasticity after
 the swap (channel: how much of the size is the elasticity), ``--loss-aversion X``
 sets ``behaviour.effort.loss_aversion`` (reference-dependent pay, docs/model.md
-section 4.1.2).
+section 4.1.2), ``--present-bias X`` sets ``behaviour.effort.present_bias``
+(quasi-hyperbolic discounting, section 4.1.3).
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ def change(new: np.ndarray, old: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return 100.0 * (n / np.maximum(o, 1e-12) - 1.0)
 
 
-def variant(scen: Scenario, from_quota: bool, elasticity: float | None, loss_aversion: float | None = None) -> Scenario:
-    """The scenario with the commission paid from the quota on (same rate), the role's effort elasticity and/or
-    the reps' loss aversion set."""
-    if not from_quota and elasticity is None and loss_aversion is None:
+def variant(scen: Scenario, from_quota: bool, elasticity: float | None, loss_aversion: float | None = None,
+            present_bias: float | None = None) -> Scenario:
+    """The scenario with the commission paid from the quota on (same rate), the role's effort elasticity, the reps'
+    loss aversion and/or their present bias set."""
+    if not from_quota and elasticity is None and loss_aversion is None and present_bias is None:
         return scen
     data = scen.model_dump(by_alias=True)
     if loss_aversion is not None:
         data["behaviour"]["effort"]["loss_aversion"] = loss_aversion
+    if present_bias is not None:
+        data["behaviour"]["effort"]["present_bias"] = present_bias
     (name, role), = data["roles"].items()
     if elasticity is not None:
         role["effort_elasticity"] = elasticity
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from-quota", action="store_true", help="the commission pays its rate from the quota on only")
     p.add_argument("--effort-elasticity", type=float, default=None, help="the role's effort elasticity (0 to 1)")
     p.add_argument("--loss-aversion", type=float, default=None, help="the reps' loss aversion (1 to 10)")
+    p.add_argument("--present-bias", type=float, default=None, help="the reps' present bias beta (0 to 1)")
     a = p.parse_args(argv)
     if not 2 <= a.trials <= 10_000:
         p.error(f"--trials: expected 2 to 10,000, got {a.trials}")
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         base = load_scenario(SCENARIO_DIR / f"{finding.scenario}.yaml")
         for i, process in enumerate(finding.role_types(next(iter(base.roles.values())).process)):
             scen = variant(base if i == 0 else swap_role(base, process), a.from_quota, a.effort_elasticity,
-                           a.loss_aversion)
+                           a.loss_aversion, a.present_bias)
             print(process)
             print("\n".join(table(measure(scen, a.trials, a.seed))))
     except SimlibError as exc:

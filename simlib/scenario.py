@@ -1579,6 +1579,8 @@ class Budget(_Model):
 
 #: default ``behaviour.effort.loss_aversion`` (1: pay valued without a reference point, docs/model.md section 4.1.2)
 LOSS_AVERSION = 1.0
+#: default ``behaviour.effort.present_bias`` (1: exponential discounting only, docs/model.md section 4.1.3)
+PRESENT_BIAS = 1.0
 
 
 class EffortBehaviour(_Model):
@@ -1593,6 +1595,11 @@ class EffortBehaviour(_Model):
     loss_aversion: Real = Field(LOSS_AVERSION, ge=1.0, le=10.0, exclude_if=lambda v: v == LOSS_AVERSION,
                                 description="weight of each unit of a period's pay below the plan's pay at 100% of "
                                 "target, x a unit above it (1 = no reference point; docs/model.md section 4.1.2)")
+    # left out of dumps at its default, so scenarios without it keep their sha256
+    present_bias: Real = Field(PRESENT_BIAS, gt=0.0, le=1.0, exclude_if=lambda v: v == PRESENT_BIAS,
+                               description="quasi-hyperbolic beta: weight of everything not received this month "
+                               "(pay at a later period end, next year) against what is (1 = exponential "
+                               "discounting only; docs/model.md section 4.1.3)")
     choice_noise: Positive = Field(0.05, description="scale of effort taste shocks, x today's incentive pay per month")
     min_effort: Real = Field(0.2, gt=0.0, le=1.0)
     max_effort: Real = Field(2.5, ge=1.0, le=10.0)

@@ -751,6 +751,7 @@ class DynamicBehaviour:
             eta=elas_q, g=bp.effort.cost_exponent, delta=bp.effort.monthly_discount, e_grid=e_grid,
             nodes=shock_nodes(scen, role, a), timing=timing, next_year_value=nyv,
             tau=np.full(NT, bp.effort.choice_noise * ing["S"] / MONTHS), risk=bp.effort.risk_aversion / ing["S"],
+            present_bias=bp.effort.present_bias, lin_now=self._immediate_value(ing, prof, NT),
         )
 
     def _versioned_problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray) -> Problem:
@@ -802,7 +803,15 @@ class DynamicBehaviour:
             e_grid=e_grid, nodes=shock_nodes(scen, role, a), timing=timing, next_year_value=nyv,
             tau=np.full(len(a), bp.effort.choice_noise * ing["S"] / MONTHS), ratio=ratio,
             risk=bp.effort.risk_aversion / ing["S"],
+            present_bias=bp.effort.present_bias, lin_now=self._immediate_value(ing, prof, len(a)),
         )
+
+    def _immediate_value(self, ing: dict, prof: np.ndarray, NT: int) -> np.ndarray | None:
+        """The part of ``Problem.lin`` received in the month the output is made (NT, 12): the non-money value of
+        output (section 4.1.3; the rest of ``lin`` is money paid later). None under exponential discounting."""
+        if self.params.effort.present_bias == 1.0:
+            return None
+        return np.broadcast_to(self.params.effort.intrinsic * ing["S"] * prof[None, :], (NT, MONTHS)).copy()
 
     def _own_terms(self, plan: str, role: str) -> dict[str, Any]:
         """The money terms of a plan with versions on its own terms all year (its first segment's)."""

@@ -61,6 +61,12 @@ class Problem:
     # CARA coefficient per unit of money (0: risk neutral): the expectation over a month's output noise is then
     # the certainty equivalent -log E[exp(-risk V)] / risk (utility of money net of effort costs, no wealth effect)
     risk: float = 0.0
+    # quasi-hyperbolic beta (1: exponential discounting, today's model bit for bit; docs/model.md section 4.1.3):
+    # each month's self weighs by beta everything not received in that month
+    present_bias: float = 1.0
+    # (NT, 12) the part of ``lin`` received in the month it is earned (the non-money value of output); the rest
+    # is money paid with the period's pay at its end. None: all of ``lin`` is received in its month
+    lin_now: np.ndarray | None = None
 
 
 @dataclass
@@ -184,6 +190,9 @@ def solve(pb: Problem) -> Solution:
     for p in range(len(pb.starts) - 1, -1, -1):
         s, t = pb.starts[p], pb.ends[p]
         V = pb.terminal[p].copy()
+        if pb.present_bias != 1.0:  # quasi-hyperbolic discounting (section 4.1.3): its own recursion
+            V_next_start = _biased_period(pb, p, V, V_next_start, eE, cost, eff, shift)
+            continue
         if pb.timing is not None:
             V, shift[:, t, :] = _timing_choice(pb, p, V, V_next_start)
         for m in range(t, s - 1, -1):
@@ -192,7 +201,7 @@ def solve(pb: Problem) -> Solution:
     return Solution(eff, shift, forward(pb, eff))
 
 
-def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, ...]:
     """Value at period ``p``'s end with the best pull-in or push-out, and that choice, each (NT, G).
 
     A pull of ``z > 0`` months' worth of next month's expected revenue adds it
@@ -200,6 +209,11 @@ def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray 
     behind; a push ``z < 0`` moves this month's revenue to the next period.
     The next period is valued by its start value (``V_next_start``), the
     year's last by the next year's linear value of attainment.
+
+    With present bias (``pb.present_bias < 1``) the choice is left to
+    :func:`_biased_timing`: the candidates are returned instead, the value
+    received at this period's end (NT, G, Z), the next period's or year's
+    value (NT, Z) and the moves (Z,).
     """
     NT = len(pb.a)
     s, t = pb.starts[p], pb.ends[p]
@@ -217,7 +231,10 @@ def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray 
         later = pb.delta * (interp(V_next_start, x0) - interp(V_next_start, np.zeros((NT, 1))))
     else:
         later = -pb.delta * pb.next_year_value[:, None] * pb.a[:, None] * amount[None, :]
-    cand = interp(V, X_GRID[None, :, None] + dx_now[:, None, :]) + later[:, None, :]  # (NT, G, Z)
+    now = interp(V, X_GRID[None, :, None] + dx_now[:, None, :])  # (NT, G, Z)
+    if pb.present_bias != 1.0:
+        return now, later, z
+    cand = now + later[:, None, :]  # (NT, G, Z)
     j = np.argmax(cand, axis=2)
     return np.take_along_axis(cand, j[..., None], axis=2)[..., 0], z[j]
 
@@ -238,6 +255,73 @@ def _month_back(pb: Problem, m: int, V: np.ndarray, eE: np.ndarray, cost: np.nda
     S = P.sum(axis=2)
     eff = (P * pb.e_grid[None, None, :]).sum(axis=2) / S
     return qmax[..., 0] + pb.tau[:, None] * np.log(S), eff
+
+
+def _biased_timing(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """Period ``p``'s end under present bias: the self of its last month picks the move that maximises the pay
+    received now plus ``beta`` times the next period's (or year's) value; returns the value that self sees, the
+    long-run (exponentially discounted) value of the same move, and the move, each (NT, G)."""
+    b = pb.present_bias
+    if pb.timing is None:
+        return V, V, np.zeros_like(V)
+    now, later, z = _timing_choice(pb, p, V, V_next_start)
+    j = np.argmax(now + b * later[:, None, :], axis=2)[..., None]
+    v_now = np.take_along_axis(now, j, axis=2)[..., 0]
+    v_later = np.take_along_axis(np.broadcast_to(later[:, None, :], now.shape), j, axis=2)[..., 0]
+    return v_now + b * v_later, v_now + v_later, z[j[..., 0]]
+
+
+def _biased_period(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None, eE: np.ndarray,
+                   cost: np.ndarray, eff: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Backward induction over period ``p`` for a sophisticated quasi-hyperbolic agent (docs/model.md 4.1.3).
+
+    Fills ``eff`` and ``shift`` for the period's months and returns the
+    long-run value at the period's start (NT, G), the exponentially
+    discounted value of following every month's self's choices, which the
+    previous period's timing choice reads. The period's pay (terminal value
+    ``V``) and the linear money paid with it are received in its last month;
+    every earlier month's self weighs them, and the following months' value,
+    by ``beta``.
+    """
+    s, t = pb.starts[p], pb.ends[p]
+    Vq, Vw, shift[:, t, :] = _biased_timing(pb, p, V, V_next_start)
+    eff[:, t, :], Vw = _biased_month(pb, t, Vq, Vw, 1.0, True, eE, cost)
+    for m in range(t - 1, s - 1, -1):
+        eff[:, m, :], Vw = _biased_month(pb, m, Vw, Vw, pb.present_bias, False, eE, cost)
+    return Vw
+
+
+def _biased_month(pb: Problem, m: int, Vq: np.ndarray, Vw: np.ndarray, bq: float, paid_now: bool, eE: np.ndarray,
+                  cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the sophisticated agent's recursion: month ``m``'s effort and the long-run value before it.
+
+    The month's self chooses by ``Q = bq delta E[Vq] + flow - cost`` (logit,
+    as :func:`_month_back`), ``flow`` being the non-money value of output
+    plus the linear money, the latter weighed by ``beta`` unless it is paid
+    this month (``paid_now``, the period's last month). The long-run value
+    is the expectation over the taste shocks of the chosen effort's
+    exponentially discounted value ``U = delta E[Vw] + lin - cost``:
+    ``W = tau LSE(Q / tau) + sum_e p_e (U_e - Q_e)``.
+    """
+    nv, npb = pb.nodes  # (NT, Q)
+    d = (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :]
+
+    def expect(V):
+        return expect_shifted(V, d, npb) if pb.risk <= 0 else certainty_equivalent(V, d, npb, pb.risk)
+
+    EQ = expect(Vq)
+    EW = EQ if Vw is Vq else expect(Vw)
+    lin = pb.lin[:, m]
+    imm = lin if pb.lin_now is None else pb.lin_now[:, m]
+    flow = lin if paid_now else imm + pb.present_bias * (lin - imm)
+    Q = bq * pb.delta * EQ + flow[:, None, None] * eE[None, None, :] - cost[:, None, :]
+    U = pb.delta * EW + lin[:, None, None] * eE[None, None, :] - cost[:, None, :]
+    qmax = Q.max(axis=2, keepdims=True)
+    P = np.exp((Q - qmax) / pb.tau[:, None, None])
+    S = P.sum(axis=2)
+    eff = (P * pb.e_grid[None, None, :]).sum(axis=2) / S
+    W = qmax[..., 0] + pb.tau[:, None] * np.log(S) + (P * (U - Q)).sum(axis=2) / S
+    return eff, W
 
 
 def forward(pb: Problem, eff: np.ndarray) -> np.ndarray:
