@@ -338,6 +338,11 @@ def test_org_notebook_runs_end_to_end_with_the_answer_first(org_copy, fwd, tmp_p
         assert html.escape(text, quote=False) in first, text
     assert "EUR" in first and "do not reconcile" in first and BAD_REP in first
     assert "<img" not in page[:page.index('class="simlib-summary"')]
+    from conftest import image_alts
+
+    alts = image_alts(page)  # every chart says what it shows (its title)
+    assert len(alts) >= 3 and all(a and a != "Figure without a description" for a in alts), alts
+    assert any(a.startswith("Team incentive cost against current") for a in alts), alts
     # the same numbers as the library on the same seed (the fixture: 12 trials, seed 5)
     assert summary["lead"] == org.candidate_sentence(fwd, "accelerated")
     wl = pd.DataFrame(res["winners_losers"]["accelerated"])
