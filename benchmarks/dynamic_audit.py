@@ -24,7 +24,8 @@ under ``dynamic`` and checked for (docs/model.md section 6.2):
   SPIFF budgets, money targets and thresholds) multiplies every money metric
   by 1000 and leaves every other metric equal to 1e-9;
 - ``ties x1000``: the same for ``pay_performance_corr`` and ``gini_pay``
-  alone (a known, reported weakness: pay equal or zero but for rounding);
+  alone (pay equal or zero but for rounding ranks as a tie at either scale,
+  ``simlib.model.metrics.TIE_TOLERANCE``);
 - ``chunks+workers``: the same seed gives the same numbers in one chunk,
   serially in small chunks, and in small chunks on a pool of 2 processes;
 - ``compiled=numpy``: the compiled pass (``SIMLIB_COMPILED=1``) equals the
@@ -68,8 +69,8 @@ MONEY_MEASURES = ("revenue", "large_order_value")
 CHECKS = ("runs", "finite", "current=none", "relabel", "money x1000", "ties x1000", "chunks+workers", "compiled=numpy",
           "ensemble")
 #: statistics of how pay is spread, checked apart under money x1000: pay equal (or zero) but for rounding (a team's
-#: split, a cap everyone reaches, a draw's cash) ties or not by chance, at one scale and not at the other, and the
-#: rank correlation or a trial's Gini moves with it (docs/model.md 6.2)
+#: split, a cap everyone reaches, a draw's cash) tied or not by chance, at one scale and not at the other, and the
+#: rank correlation moved with it, until such values ranked as ties (docs/model.md 6.2)
 RANK_METRICS = ("pay_performance_corr", "gini_pay")
 REL = 1e-9
 

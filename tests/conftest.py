@@ -201,3 +201,24 @@ def pytest_runtest_setup(item):
 def write_yaml(path: Path, data) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def image_alts(page: str) -> list[str | None]:
+    """The alt text of every ``<img>`` of an HTML page, in order (None where an image has no alt attribute)."""
+    from html.parser import HTMLParser
+
+    class Images(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.alts: list[str | None] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.alts.append(dict(attrs).get("alt"))
+
+        handle_startendtag = handle_starttag
+
+    finder = Images()
+    finder.feed(page)
+    finder.close()
+    return finder.alts

@@ -27,7 +27,7 @@ SEEDED = [0, 1, 2, 5, 7, 29]
 def test_dynamic_audit_case_passes(index):
     got = da.audit_case(index, 8, 1, ensemble=index == 0)
     assert {o.check for o in got} >= {"runs", "finite", "current=none", "chunks+workers", "compiled=numpy"}
-    bad = [f"{o.check}: {o.detail}" for o in got if not o.ok and o.check != "ties x1000"]
+    bad = [f"{o.check}: {o.detail}" for o in got if not o.ok]
     assert not bad, bad
 
 
@@ -119,3 +119,16 @@ def test_a_relabelled_copy_of_a_money_only_plan_is_todays_plan(index):
     r = da.Runs(index, data, 12, 17, simlib.scenario_from_dict(data, f"case {index}"))
     r.dyn = da.summary(r.scen, 12, 17)
     assert da.check_relabel(r) == ""
+
+
+def test_rank_correlation_of_pay_does_not_depend_on_the_unit_of_money():
+    """Seed 18, case 75 (a generic role with a draw, a gate and lump sums, 13 reps): pay 0 after the draw is paid
+    back came out +-1e-12, ranked by its rounding, so the pay-performance correlation under the current plan was 0.732
+    at one scale of money and 0.767 at 1000 times it (the audit's ``ties x1000`` check). Now equal to 1e-9."""
+    data = da.audit_scenario(75, 18)
+    got = []
+    for d in (data, da.money_x1000(data)):
+        s = simlib.simulate(simlib.scenario_from_dict(d, "case 75"), ["current"], trials=12, rng=18,
+                            behaviour="dynamic").summary()
+        got.append(s[(s.group == "r") & s.metric.isin(da.RANK_METRICS)].set_index("metric")["mean"])
+    np.testing.assert_allclose(got[1].to_numpy(), got[0].to_numpy(), rtol=1e-9, atol=1e-12)

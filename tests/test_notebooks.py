@@ -232,6 +232,19 @@ def test_reports_open_with_the_answer_in_readable_units(run):
     assert str(out) not in index and "/tmp/" not in _text(index)
 
 
+def test_every_figure_of_the_default_reports_says_what_it_shows(run):
+    """Each default report's images carry alt text: the chart's titles (the figures go through ``nb.show``)."""
+    from conftest import image_alts
+
+    out, outcomes = run
+    for name in OURS:
+        alts = image_alts(Path(outcomes[name].html).read_text(encoding="utf-8"))
+        assert alts, name
+        assert all(a and a.strip() and a not in ("Figure", "Figure without a description") for a in alts), (name, alts)
+    alts = image_alts(Path(outcomes["policy_comparison"].html).read_text(encoding="utf-8"))
+    assert any("payout" in a.lower() for a in alts), alts
+
+
 def test_reports_fit_a_1280_px_screen_with_the_answer_in_view(run):
     from test_browser import CHROMIUM, DRIVER, open_browser
 

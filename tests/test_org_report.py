@@ -287,6 +287,27 @@ def test_tables_escape_names_and_format_money_in_the_currency(scen, fwd):
     assert org.movers_table(marked, "EUR", "loser") is None
 
 
+def test_rep_statement_gives_expected_pay_and_change_with_their_95_intervals(fwd):
+    """Every named rep's expected pay under both plans reads ``value ± half-width`` (95% CI over the trials), as
+    does the change where it is not exactly 0; the half-width is 1.96 SE of the rep's mean over the trials."""
+    from simlib import present
+
+    ans = fwd.answers["accelerated"]
+    team = ans.statement["team"].iloc[0]
+    rows = ans.statement[ans.statement["team"] == team]
+    v = org.statement_table(ans, team, "EUR")
+    page = v.to_html()
+    assert "expected pay and change ± 95% CI" in page
+    shown = v.data
+    for col, key in zip(shown.columns[1:3], ("expected_current", "expected_candidate"), strict=True):
+        assert col.startswith("expected pay")
+        for x, se in zip(rows[key], rows[f"{key}_se"], strict=True):
+            assert se > 0
+            assert present.fmt(x, se, "incentive_cost", "EUR", scale=present.cell_scale(
+                x, present.money_scale(rows[key].to_numpy(dtype=float)))) in page
+    assert page.count("±") >= 2 * len(rows)  # both expected pays of every rep, and the changes not exactly 0
+
+
 def test_org_runs_by_default_only_for_scenarios_with_a_roster(tmp_path):
     spec = report.REGISTRY["org"]
     assert spec.default and spec.path.exists()
@@ -317,6 +338,11 @@ def test_org_notebook_runs_end_to_end_with_the_answer_first(org_copy, fwd, tmp_p
         assert html.escape(text, quote=False) in first, text
     assert "EUR" in first and "do not reconcile" in first and BAD_REP in first
     assert "<img" not in page[:page.index('class="simlib-summary"')]
+    from conftest import image_alts
+
+    alts = image_alts(page)  # every chart says what it shows (its title)
+    assert len(alts) >= 3 and all(a and a != "Figure without a description" for a in alts), alts
+    assert any(a.startswith("Team incentive cost against current") for a in alts), alts
     # the same numbers as the library on the same seed (the fixture: 12 trials, seed 5)
     assert summary["lead"] == org.candidate_sentence(fwd, "accelerated")
     wl = pd.DataFrame(res["winners_losers"]["accelerated"])

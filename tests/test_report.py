@@ -125,6 +125,42 @@ def test_render_html_hides_code_embeds_figures_and_needs_no_network():
     assert remote == []
 
 
+def test_every_figure_of_a_page_has_alt_text_saying_what_it_shows():
+    """A figure shown through ``nb.show`` carries its titles as the image's alt text (escaped); one displayed
+    some other way still gets a non-empty alt."""
+    import base64
+    import io
+
+    from conftest import image_alts
+    from matplotlib.figure import Figure
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from simlib.report.notebook import figure_alt
+
+    fig = Figure(figsize=(4, 2))
+    fig.suptitle("Pay under <b>A & B</b>")
+    left, right = fig.subplots(1, 2)
+    left.set_title("telesales")
+    right.set_title("key accounts")
+    assert figure_alt(fig) == "Pay under <b>A & B</b>: telesales; key accounts"
+    bare = Figure()
+    ax = bare.subplots()
+    ax.set(xlabel="attainment", ylabel="payout")
+    assert figure_alt(bare) == "payout against attainment" and figure_alt(Figure()) == "Figure"
+    ax.set_title("telesales")
+    assert figure_alt(bare) == "payout against attainment: telesales"
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    png = base64.b64encode(buf.getvalue()).decode()
+    c = new_code_cell("x = 1")
+    c.outputs = [new_output("display_data", data={"image/png": png, "text/plain": "<Image>"},
+                            metadata={"image/png": {"alt": figure_alt(fig)}}),
+                 new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})]
+    page = report.render_html(new_notebook(cells=[c]), {"seed": 7}, title="t")
+    assert image_alts(page) == [figure_alt(fig), "Figure without a description"]
+    assert "<b>A" not in page and f"data:image/png;base64,{png[:40]}" in page
+
+
 @needs_kernel
 def test_failing_notebook_keeps_earlier_good_report(tiny, tmp_path, capsys):
     out = tmp_path / "out"

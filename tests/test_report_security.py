@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DEFAULT, kernel_installed
+from conftest import DEFAULT, image_alts, kernel_installed
 
 from simlib.report import build as report
 from simlib.report.notebook import escape_frame, md_text
@@ -149,6 +149,7 @@ def test_payloads_never_become_markup_in_any_report(evil_reports):
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert injected(text) == [], page.name
+        assert all(a and a.strip() for a in image_alts(text)), page.name  # alt text, names in it escaped
     for executed in sorted((out / "evil").glob("*.ipynb")):  # the notebooks escape by themselves
         assert unsafe_outputs(executed) == [], executed.name
     pc = (out / "evil" / "policy_comparison.html").read_text(encoding="utf-8")

@@ -87,6 +87,34 @@ def test_same_numbers_for_any_chunking_and_executor():
     pd.testing.assert_frame_equal(a.teams, c.teams)
 
 
+def test_each_reps_expected_pay_and_change_have_a_95_interval_from_the_trials():
+    """A named rep's expected pay under each plan and its change carry a Monte Carlo SE and 95% CI over the trials
+    (each rep's per-trial pay: sd / sqrt(trials), mean ± 1.96 SE), the same on any chunking and worker count."""
+    from simlib.engine.reps import rep_chunk
+    from simlib.format import Z95
+    from simlib.model.population import root_seed
+
+    scen = _scenario()
+    ans = rep_answers(scen, "harder_target", trials=23, rng=2, behaviour="none")
+    _, out = rep_chunk(scen, ["current", "harder_target"], root_seed(2), 0, 23, "none", None)
+    s = ans.statement.set_index("rep_id")
+    for role in scen.roles:
+        ids = rep_labels(scen, role)[0]
+        a, b = out["current"][role]["pay"], out["harder_target"][role]["pay"]
+        for name, x in (("expected_current", a), ("expected_candidate", b), ("change", b - a)):
+            se = x.std(axis=0, ddof=1) / np.sqrt(23)
+            np.testing.assert_allclose(s.loc[ids, f"{name}_se" if name != "change" else "change_se"], se, rtol=1e-9)
+            np.testing.assert_allclose(s.loc[ids, f"{name}_ci_low"], x.mean(axis=0) - Z95 * se, rtol=1e-9)
+            np.testing.assert_allclose(s.loc[ids, f"{name}_ci_high"], x.mean(axis=0) + Z95 * se, rtol=1e-9)
+    assert (s["expected_candidate_se"] > 0).all()  # pay varies from trial to trial for every rep
+    cols = [f"{n}_{k}" for n in ("expected_current", "expected_candidate", "change") for k in ("ci_low", "ci_high")]
+    b = rep_answers(scen, "harder_target", trials=23, rng=2, behaviour="none", chunk_size=1)
+    with ThreadPoolExecutor(2) as ex:
+        c = rep_answers(scen, "harder_target", trials=23, rng=2, behaviour="none", chunk_size=5, executor=ex)
+    for other in (b, c):
+        pd.testing.assert_frame_equal(ans.statement[cols], other.statement[cols])
+
+
 def test_statement_quantiles_and_losers_are_consistent():
     scen = _scenario()
     ans = rep_answers(scen, "harder_target", trials=TRIALS, behaviour="none", loss=0.05)
@@ -147,5 +175,8 @@ def test_command_writes_every_table_to_one_workbook(tmp_path, capsys):
     assert all(isinstance(v, float) for v in got)
     assert main([*base, "--out", str(csv)]) == 0
     assert np.allclose(got, pd.read_csv(csv)["expected_candidate"], rtol=1e-12)
+    low = [ws.cell(r, head.index("expected_candidate_ci_low") + 1).value for r in range(2, 202)]
+    assert np.allclose(low, pd.read_csv(csv)["expected_candidate_ci_low"], rtol=1e-12)
+    assert all(lo < v for lo, v in zip(low, got, strict=True))
     assert main([*base, "--format", "parquet"]) == 1
     assert "--format parquet needs --out" in capsys.readouterr().err

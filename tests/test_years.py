@@ -308,3 +308,32 @@ def test_best_over_years_is_rechecked_on_independent_trials():
     assert b["check"]["ci_low"] <= b["check"]["mean"] <= b["check"]["ci_high"]
     with pytest.raises(SimlibError, match="not a multi-year metric"):
         best_over_years(s, {"cap": [1.1]}, objective="happiness", years=1, trials=2)
+
+
+#: multi-year metrics in money (x1000 with every amount of money); the others are counts, shares and ratios
+_MONEY_YEAR_METRICS = ("revenue", "incentive_cost", "base_cost", "hiring_cost", "lost_revenue", "cost_of_turnover",
+                       "profit", "profit_cumulative", "quota_mean", "draw_forgiven_on_exit", "draw_recovered_on_exit")
+
+
+@pytest.mark.parametrize("method", ["territory", "last_year"])
+def test_years_do_not_depend_on_the_unit_of_money(method):
+    """Dynamic audit seed 17, case 113: a role with no base salary whose current plan pays nothing (territory
+    quotas; and with every plan's quotas following last year's, through the ratchet). Today's on-target pay, the
+    money scale of the leaving hazard and of the hiring cost, fell back on one unit of money, so 1000 times every
+    amount of money changed who left (plan n_deals, year 1: turnover 0.106 against
+    0.013). It now falls back on the behaviour model's money scale (a fifth of
+    a rep's revenue): attainment, headcount and leaving identical, money x1000, every plan and year."""
+    from benchmarks import dynamic_audit as da
+
+    data = da.audit_scenario(113, 17)
+    data["people"] = {"attrition": {"enabled": True}}
+    for plan in data["plans"].values():
+        plan["roles"]["r"]["quota"]["method"] = method
+    assert data["roles"]["r"]["base_salary"] == 0.0
+    a, b = (run_years(scenario_from_dict(d, f"case 113 {method}"), years=3, trials=4, rng=5, behaviour="dynamic")
+            .frame.set_index(["plan", "year", "group", "metric"])["mean"] for d in (data, da.money_x1000(data)))
+    turnover = a.index.get_level_values("metric") == "turnover_rate"
+    assert a[turnover].max() > 0  # people do leave
+    money = a.index.get_level_values("metric").isin(_MONEY_YEAR_METRICS)
+    np.testing.assert_allclose(b[money].to_numpy() / 1000.0, a[money].to_numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(b[~money].to_numpy(), a[~money].to_numpy(), rtol=1e-9, atol=1e-12)

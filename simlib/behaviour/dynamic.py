@@ -52,6 +52,7 @@ from simlib.behaviour.sample import CAL_TRIALS, Calibration, marginal_values, pr
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.memo import ContentCache
 from simlib.model.attrition import pays_by_target_incentive
+from simlib.model.money import money_scale
 from simlib.model.paycurves import compile_component, evaluate
 from simlib.model.plans import (
     Structure,
@@ -555,7 +556,9 @@ class DynamicBehaviour:
         current plan pays no incentive, then to a fifth of a rep's revenue in a
         year (on-target earnings where quotas are 5 times them), then 1: a
         money amount of the role's, so that 1000 times every amount of money
-        leaves behaviour as it was (a fixed 1 did not).
+        leaves behaviour as it was (a fixed 1 did not). The rule is
+        :func:`simlib.model.money.money_scale`, shared with the attrition
+        hazard of multi-year runs.
         """
         key = self._sample_key("stake", role)
         if role not in self._stake and key is not None and key in _SHARED:
@@ -564,16 +567,16 @@ class DynamicBehaviour:
             scen, cur = self.scenario, self.scenario.current_plan
             world = self.cal.worlds[role]
             pr = compute_pay(scen, cur, world, self.cal.measures[role], set_quotas(scen, cur, world))
-            stake = float(np.mean(pr.incentive))
-            if not stake > 0:
-                stake = float(np.mean(pr.base))
-            if not stake > 0:
-                revenue = float(np.mean(self.cal.measures[role]["revenue"].sum(axis=-1)))
-                stake = revenue / 5.0 if revenue > 0 else 1.0
+            stake = money_scale(float(np.mean(pr.incentive)), float(np.mean(pr.base)), revenue=self.revenue_today(role))
             self._stake[role] = stake
             if key is not None:
                 _share(key, stake)
         return self._stake[role]
+
+    def revenue_today(self, role: str) -> float:
+        """Today's mean revenue per rep of the role in a year, money: the role's calibration reps at today's effort
+        (the money scale's fallback where today's plan pays nothing, :func:`simlib.model.money.money_scale`)."""
+        return float(np.mean(self.cal.measures[role]["revenue"].sum(axis=-1)))
 
     def incentive_today(self, role: str) -> float:
         """Today's mean incentive per rep of the role, money per year (0 when the current plan pays none).

@@ -5,7 +5,8 @@ For every rep of the scenario (named by
 money per year) under the reference plan and the candidate, trial by trial on
 common random numbers, through the engine's one pass
 (:func:`simlib.engine.core.role_outcomes`): expected pay, P10/P50/P90 over
-trials, the paired change with its Monte Carlo SE, and the share of trials in
+trials, the Monte Carlo SE and 95% CI of each expected pay and of the paired
+change (from the rep's trial values), and the share of trials in
 which the candidate pays less. Reps whose expected pay changes by more than a
 fraction ``loss`` of their expected pay under the reference are losers (or
 winners); per team, the incentive cost and attainment (team revenue / team
@@ -103,7 +104,10 @@ class RepAnswers:
         (``expected_candidate``), ``change`` (candidate - reference, money per
         year), ``change_pct`` (of expected pay under the reference),
         ``change_se`` (Monte Carlo SE of the paired change), ``p_lower``
-        (share of trials in which the candidate pays less), the P10/P50/P90 of
+        (share of trials in which the candidate pays less), the Monte Carlo SE
+        of each expected pay (``expected_current_se``, ``expected_candidate_se``)
+        and 95% CIs of both and of the change (``expected_current_ci_low``,
+        ``expected_current_ci_high``, ... ``change_ci_high``), the P10/P50/P90 of
         pay under each (``current_p10`` ... ``candidate_p90``), expected
         incentive under each, and ``verdict`` (winner, loser, unchanged).
     teams : DataFrame
@@ -246,6 +250,10 @@ def _rep_rows(scenario: Scenario, role: str, ref: dict, cand: dict, loss: float)
     out = pd.DataFrame({"rep_id": ids, "role": role, "team": np.asarray(team_names, dtype=object)[team],
                         "expected_current": ea, "expected_candidate": eb, "change": change, "change_pct": pct,
                         "change_se": d.std(axis=0, ddof=1) / np.sqrt(T), "p_lower": (d < 0).mean(axis=0)})
+    for name, x in (("expected_current", a), ("expected_candidate", b)):
+        out[f"{name}_se"] = x.std(axis=0, ddof=1) / np.sqrt(T)
+    for name in ("expected_current", "expected_candidate", "change"):
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval(out[name], out[f"{name}_se"])
     for name, q in (("current", qa), ("candidate", qb)):
         for k, p in enumerate(QUANTILES):
             out[f"{name}_p{round(100 * p)}"] = q[k]

@@ -407,11 +407,18 @@ def on_target(scenario: Scenario, role: str) -> float:
     """Today's on-target pay of a role (:func:`simlib.model.attrition.on_target_pay`), money per year.
 
     Where the current plan pays nothing by its target incentive, today's
-    mean incentive comes from the dynamic model's calibration sample (the
-    same under either behaviour model, so ``none`` and ``dynamic`` runs
-    share it).
+    mean incentive (and, where nothing at all is paid, mean revenue) comes
+    from the dynamic model's calibration sample (the same under either
+    behaviour model, so ``none`` and ``dynamic`` runs share it).
     """
-    return att.on_target_pay(scenario, role, lambda: DynamicBehaviour(scenario).incentive_today(role))
+    made: list[DynamicBehaviour] = []  # one model (one calibration sample) for both amounts, made if asked
+
+    def model() -> DynamicBehaviour:
+        if not made:
+            made.append(DynamicBehaviour(scenario))
+        return made[0]
+
+    return att.on_target_pay(scenario, role, lambda: model().incentive_today(role), lambda: model().revenue_today(role))
 
 
 def _leavers(scenario: Scenario, plan: str, o: RoleOutcome, occ: np.ndarray, u: np.ndarray):

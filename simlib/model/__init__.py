@@ -7,6 +7,7 @@ plan), :mod:`.metrics` (per-trial outcome metrics and their reduction) and
 :mod:`.pipeline` (the one pass draw -> worlds -> quotas -> policy -> year ->
 pay that everything which simulates calls), which takes credit for split
 deals, overlays and managers from :mod:`.crediting`. :mod:`.attrition` holds the
-leaving hazard and the seats of multi-year runs. :mod:`.reference` is a slow,
+leaving hazard and the seats of multi-year runs; :mod:`.money` the money scale
+of a role that behaviour and attrition share. :mod:`.reference` is a slow,
 plain-Python re-statement of the same model, checked against it draw for draw.
 """

@@ -10,7 +10,8 @@ a discrete-time proportional hazard::
 outside option at quota leave within a year), ``P`` the rep's pay of the year
 (base + incentive) under the plan, ``OTE`` today's on-target pay of the role
 (:func:`on_target_pay`: current plan, base + target incentive, or base + today's
-mean incentive where the plan pays nothing by its target incentive), ``a_ytd`` the attainment of the
+mean incentive where the plan pays nothing by its target incentive; where nothing at all is paid,
+:func:`simlib.model.money.money_scale`), ``a_ytd`` the attainment of the
 months before (revenue to date over the quota to date), ``top`` the
 top quartile of the role's annual attainment in the trial and ``capped``
 whether any of the rep's pay components hit its cap. The calibration
@@ -30,6 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from simlib.model.money import money_scale
 from simlib.scenario import MONTHS, WEIGHTED_KINDS, Attrition, Scenario
 
 #: names of the hazard's coefficients, in the order of :func:`design`'s columns
@@ -69,21 +71,25 @@ def pays_by_target_incentive(scenario: Scenario, plan: str, role: str) -> bool:
         sc.weight > 0 for p in plans for sc in p.scorecards)
 
 
-def on_target_pay(scenario: Scenario, role: str, incentive_today: Callable[[], float]) -> float:
+def on_target_pay(scenario: Scenario, role: str, incentive_today: Callable[[], float],
+                  revenue_today: Callable[[], float]) -> float:
     """Today's on-target pay (OTE) of a role, money per year: the money scale of the hazard and of hiring.
 
     Base salary plus target incentive under the current plan where that plan
     pays in proportion to its target incentive; else (commissions, per-unit
     pay, lump sums: the target incentive is a label, or 0) base salary plus
-    ``incentive_today()``, the role's mean incentive at today's effort. Never
-    0 while reps are paid anything; 1 (a unit of money) when nothing at all is.
+    ``incentive_today()``, the role's mean incentive at today's effort. Where
+    nothing at all is paid today, the behaviour model's money scale
+    (:func:`simlib.model.money.money_scale`): a fifth of ``revenue_today()``,
+    a rep's mean revenue in a year at today's effort, so that the hazard and
+    hiring cost do not depend on the unit of money.
     """
     cur = scenario.current_plan
     base, ti = scenario.base_salary(cur, role), scenario.target_incentive(cur, role)
     if ti > 0 and pays_by_target_incentive(scenario, cur, role):
         return base + ti
     ote = base + max(0.0, float(incentive_today()))
-    return ote if ote > 0 else 1.0
+    return ote if ote > 0 else money_scale(revenue=float(revenue_today()))
 
 
 def coef_of(a: Attrition) -> np.ndarray:

@@ -266,6 +266,36 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return _sort_rank(x)[1]
 
 
+#: values of a trial closer to each other than this fraction of the trial's largest magnitude rank as ties: equal in
+#: exact arithmetic but for rounding (docs/model.md 6.2), which differs at another scale of money
+TIE_TOLERANCE = 1e-12
+
+
+def _near_tie_ranks(x: np.ndarray, xs: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Average ranks of ``x`` (T, R) with values equal but for rounding tied: neighbours in a sorted row (``xs``, from
+    :func:`_sort_rank`) at most :data:`TIE_TOLERANCE` x the row's largest magnitude apart join one group.
+
+    Rows without such a pair keep ``ranks`` (from :func:`_sort_rank`) as they are; a row holding NaN too.
+    """
+    if xs.shape[1] < 2:
+        return ranks
+    with np.errstate(invalid="ignore"):
+        tol = TIE_TOLERANCE * np.abs(xs).max(axis=1, keepdims=True)
+        gaps = np.diff(xs, axis=1)
+        near = ((gaps > 0) & (gaps <= tol)).any(axis=1)
+    if not near.any():
+        return ranks
+    out = ranks.copy()
+    for t in np.flatnonzero(near):
+        order = np.argsort(x[t], kind="stable")
+        new = np.concatenate([[True], np.diff(x[t][order]) > tol[t, 0]])  # a position that starts a group
+        starts = np.flatnonzero(new)
+        ends = np.append(starts[1:] - 1, len(new) - 1)
+        group = np.cumsum(new) - 1
+        out[t, order] = (starts[group] + ends[group]) / 2.0  # the mean of the group's positions, as _sort_rank
+    return out
+
+
 def _shares(attainment: np.ndarray, capped: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row (T,): the shares of reps with attainment >= 100% and >= 120%, and of reps capped."""
     if (attainment.size >= 256 and attainment.dtype == np.float64 and capped.dtype == np.bool_
@@ -468,7 +498,8 @@ def group_metrics(g: GroupArrays) -> dict[str, np.ndarray]:
         "payout_p50": pay_q[1],
         "leverage": pay_q[2],
         "share_capped": shares[2],
-        "pay_performance_corr": _spearman_of_ranks(att_rank, inc_rank),
+        "pay_performance_corr": _spearman_of_ranks(_near_tie_ranks(attainment, att_sorted, att_rank),
+                                                   _near_tie_ranks(incentive, inc_sorted, inc_rank)),
         "gini_pay": gini,
         "recognition_value": recognition.sum(axis=1),
     }

@@ -394,11 +394,26 @@ def _header_html(meta: Mapping[str, Any]) -> str:
     return render("provenance.html.j2", title="How this report was produced", rows=rows)
 
 
+#: the page template of an executed notebook (JupyterLab's, with each figure's alt text), in ``report/templates``
+_PAGE_TEMPLATE = "notebook_page.html.j2"
+
+
+def _page_loader():
+    """A Jinja2 loader holding :data:`_PAGE_TEMPLATE` alone (the folder's other templates are not nbconvert's)."""
+    from importlib.resources import files
+
+    import jinja2
+
+    text = files("simlib.report").joinpath("templates", _PAGE_TEMPLATE).read_text(encoding="utf-8")
+    return jinja2.DictLoader({_PAGE_TEMPLATE: text})
+
+
 def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> str:
     """Render an executed notebook to self-contained HTML.
 
     Code cells' inputs and prompts are hidden, stderr streams dropped (they
-    are in the log), figures stay embedded as base64 PNG, remote scripts and
+    are in the log), figures stay embedded as base64 PNG, each with the alt
+    text :func:`simlib.report.notebook.show` gave it, remote scripts and
     stylesheets are removed so the page needs no network, and a provenance
     block (``meta``), collapsed, ends the page in place of the notebook's own
     (an output marked :data:`simlib.report.notebook.PROVENANCE_MARK`). A
@@ -426,8 +441,9 @@ def render_html(nb, meta: Mapping[str, Any] | None = None, title: str = "") -> s
     if meta:
         nb.cells.append(nbformat.v4.new_markdown_cell(_header_html(meta)))
     nb.metadata["title"] = title or nb.metadata.get("title", "simlib report")
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, embed_images=True)
+    exporter = HTMLExporter(template_name="lab", template_file=_PAGE_TEMPLATE, extra_loaders=[_page_loader()],
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True)
     body, _ = exporter.from_notebook_node(nb)
     body = _MERMAID_BLOCK.sub("", _MATHJAX_BLOCK.sub("", body))
     # fit 1,280 px screens and A4 paper; a table still too wide scrolls inside the page, not the page

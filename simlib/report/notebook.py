@@ -43,6 +43,7 @@ __all__ = [
     "budget_risk",
     "metrics_available",
     "show",
+    "figure_alt",
     "plan_components",
     "measure_means",
     "simulate_ensemble",
@@ -591,10 +592,33 @@ def uncertainty_table(ensemble: Any, metrics: Sequence[str] = ("profit", "revenu
     return d[cols].reset_index(drop=True)
 
 
-def show(fig: Any) -> None:
+def figure_alt(fig: Any) -> str:
+    """What a matplotlib Figure shows, in words, for the alt text of its image.
+
+    Its title, else what its first chart plots (``"y against x"``, from the axes' labels; a lone label only
+    where the charts have no titles), then its charts' own titles: ``"Payout against attainment: telesales; key accounts"``; "Figure" when it has none of them.
+    """
+    def words(text: str) -> str:
+        return " ".join(str(text).split())
+
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    titles = list(dict.fromkeys(t for ax in axes for t in (words(ax.get_title(loc)) for loc in ("left", "center", "right"))
+                                if t))
+    head = words(fig.get_suptitle())
+    if not head and axes:
+        y, x = words(axes[0].get_ylabel()), words(axes[0].get_xlabel())
+        head = f"{y} against {x}" if y and x else "" if titles else y or x  # a lone label (a unit) says little
+    if head and titles:
+        return f"{head}: {'; '.join(titles)}"
+    return head or "; ".join(titles) or "Figure"
+
+
+def show(fig: Any, alt: str | None = None) -> None:
     """Display a matplotlib Figure in a notebook (PNG, embedded in HTML reports) and free it.
 
-    Outside IPython the figure is left alone (nothing is printed).
+    ``alt``: what the figure shows, the alt text of its image in HTML reports (default
+    :func:`figure_alt`: its titles), kept in the output's metadata (``"image/png": {"alt": ...}``) for
+    :func:`simlib.report.build.render_html`. Outside IPython the figure is left alone (nothing is printed).
     """
     try:
         from IPython import get_ipython
@@ -607,7 +631,7 @@ def show(fig: Any) -> None:
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=fig.dpi)
-    display(Image(data=buf.getvalue(), format="png"))
+    display(Image(data=buf.getvalue(), format="png", metadata={"alt": alt or figure_alt(fig)}))
     import matplotlib.pyplot as plt
 
     plt.close(fig)  # a pyplot figure would otherwise be drawn a second time at the end of the cell

@@ -533,7 +533,10 @@ def _statement_view(rows: pd.DataFrame, currency: str, caption: str, plans: tupl
     v["verdict"] = rows["verdict"].to_numpy()
     v.index.name, v.columns.name = None, "rep"  # one header row: "rep" heads the rep ids
     metrics = {c: "incentive_cost" for c in v.columns if c not in ("change", "change %", "team", "verdict")}
-    st = present.style_table(v, metrics, currency=currency, caption=caption)  # escapes the index (rep ids)
+    ses = pd.DataFrame(0.0, index=v.index, columns=list(metrics))  # quantiles: no ± (0: the value alone)
+    for key in ("expected_current", "expected_candidate"):
+        ses[names[key]] = rows[f"{key}_se"].to_numpy(dtype=float)
+    st = present.style_table(v, metrics, se=ses, currency=currency, caption=caption)  # escapes the index (rep ids)
     scale = present.money_scale(v["change"].to_numpy(dtype=float))
     se = dict(zip(rows["change"].astype(float), rows["change_se"].astype(float), strict=True))
     ea = rows["expected_current"].astype(float).to_numpy()
@@ -553,7 +556,8 @@ def movers_table(ans: Any, currency: str, verdict: str = "loser", show: int = 25
     word = "lose" if verdict == "loser" else "gain"
     return _statement_view(s, currency, f"Reps who {word} more than {ans.loss:.0%} of expected pay under "
                                         f"{present.readable(ans.plan)} "
-                                        f"(largest first, at most {show}; pay = base + incentive, {currency} a year)",
+                                        f"(largest first, at most {show}; pay = base + incentive, {currency} a year; "
+                                        "expected pay and change ± 95% CI)",
                            (ans.reference, ans.plan))
 
 
@@ -562,7 +566,8 @@ def statement_table(ans: Any, team: str, currency: str) -> Any:
     s = ans.statement[ans.statement["team"] == team]
     return _statement_view(s, currency, f"{team}: rep statement, {present.readable(ans.plan)} against "
                                         f"{present.readable(ans.reference)} "
-                                        f"({currency} a year; change ± 95% CI)", (ans.reference, ans.plan))
+                                        f"({currency} a year; expected pay and change ± 95% CI)",
+                           (ans.reference, ans.plan))
 
 
 # ----------------------------------------------------------------------
