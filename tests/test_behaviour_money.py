@@ -138,3 +138,21 @@ def test_a_role_paid_nothing_today_responds_to_money_not_its_scale():
                             behaviour="dynamic").summary()
         got.append(s[(s.plan == "n_deals") & (s.group == "r") & (s.metric == "revenue")]["mean"].iloc[0])
     assert got[1] == pytest.approx(1000.0 * got[0], rel=1e-9)
+
+
+def test_timing_choices_tied_but_for_rounding_do_not_follow_the_scale_of_money():
+    """Dynamic audit seed 23, case 18: a monthly capped curve (flat beyond its last point) makes every pull-in big
+    enough to reach the cap worth the same to a rep, so which one was chosen was left to the rounding of the
+    candidates' values, and at 1000 times every amount of money another pull was chosen in 13 of 8,748 cells of the
+    timing table: the discounts given differed by 0.06%. Candidates within 1e-12 of the best are now tied, and a tie
+    takes the first of them, as an exact tie always did."""
+    from benchmarks import dynamic_audit as da
+
+    data = da.audit_scenario(18, 23)
+    got = []
+    for d in (data, da.money_x1000(data)):
+        s = simlib.simulate(scenario_from_dict(d, "case 18"), ["current"], trials=6, rng=23,
+                            behaviour="dynamic").summary()
+        got.append(s[(s.group == "r") & (s.metric == "discount_cost")]["mean"].iloc[0])
+    assert got[0] > 0
+    assert got[1] == pytest.approx(1000.0 * got[0], rel=1e-9)

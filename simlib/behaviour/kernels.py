@@ -33,6 +33,10 @@ X_H = X_GRID[1] - X_GRID[0]
 #: fine enough that a rep pulling in to reach a step stops at it (9 points overstated pull-ins near lump sums;
 #: results change by under 0.5 points from 41 to 161 points, docs/model.md section 4.4)
 Z_UNITS = np.linspace(-1.0, 1.0, 41)
+#: timing candidates whose values are within this share of the candidates' size of the best are tied (rounding, not
+#: a motive: a pull-in past a cap and a larger one are worth the same), and a tie takes the first, as an exact tie
+#: does; so the choice does not follow the scale of money (docs/model.md section 6.2)
+TIE = 1e-12
 
 
 @dataclass
@@ -235,8 +239,16 @@ def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray 
     if pb.present_bias != 1.0:
         return now, later, z
     cand = now + later[:, None, :]  # (NT, G, Z)
-    j = np.argmax(cand, axis=2)
+    j = _first_best(cand, now, later)
     return np.take_along_axis(cand, j[..., None], axis=2)[..., 0], z[j]
+
+
+def _first_best(cand: np.ndarray, now: np.ndarray, later: np.ndarray) -> np.ndarray:
+    """Index (NT, G) of the first timing candidate within :data:`TIE` of the best (NT, G, Z), the tolerance relative
+    to the size of the values summed (``now`` (NT, G, Z), ``later`` (NT, Z)); without near ties ``argmax``'s."""
+    size = np.abs(now).max(axis=2) + np.abs(later).max(axis=1)[:, None]  # (NT, G)
+    best = cand.max(axis=2)
+    return np.argmax(cand >= (best - TIE * size)[..., None], axis=2)
 
 
 def _month_back(pb: Problem, m: int, V: np.ndarray, eE: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -265,7 +277,7 @@ def _biased_timing(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray 
     if pb.timing is None:
         return V, V, np.zeros_like(V)
     now, later, z = _timing_choice(pb, p, V, V_next_start)
-    j = np.argmax(now + b * later[:, None, :], axis=2)[..., None]
+    j = _first_best(now + b * later[:, None, :], now, b * later)[..., None]
     v_now = np.take_along_axis(now, j, axis=2)[..., 0]
     v_later = np.take_along_axis(np.broadcast_to(later[:, None, :], now.shape), j, axis=2)[..., 0]
     return v_now + b * v_later, v_now + v_later, z[j[..., 0]]

@@ -1056,6 +1056,8 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
         _with_deal_counts(out, d, point, dict(role.production), role.ramp_months, level)
     if market is not None:
         _with_market_shocks(out, market, len(np.unique(d.year[d.complete])), level)
+    if "talk_time" in d.m and "calls" in d.m:
+        _with_talk_time_rounding(out, d, level)
     if "noise" in qraw and "territory_sd" in point:
         _noise_given_territory(out, math.copysign(qraw["noise"] ** 2, qraw["noise"]) + point["territory_sd"] ** 2)
     return point, qfit, out, boot
@@ -1160,6 +1162,50 @@ def _with_market_shocks(est: list[Estimate], market, years: int, level: float) -
             e.lo = max(e.value - math.hypot(e.value - e.lo, z * sd), 0.0)
             e.hi = e.value + math.hypot(e.hi - e.value, z * sd)
             e.interval += "+market"
+
+
+def recorded_resolution(values: np.ndarray, finest: int = 9) -> float:
+    """The coarsest power of ten (1, 0.1, ... down to ``10**-finest``) of which every value is a whole multiple,
+    or 0 when the values are not rounded to a decimal (then nothing is known of their rounding)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0
+    for k in range(finest + 1):
+        u = v * 10.0**k
+        if np.all(np.abs(u - np.rint(u)) <= np.maximum(1e-6, 1e-12 * np.abs(u))):
+            return 10.0**-k
+    return 0.0
+
+
+def _with_talk_time_rounding(est: list[Estimate], d: _Data, level: float) -> None:
+    """Give ``talk_minutes_per_call`` the error the recorded talk time's rounding can make.
+
+    Talk time is calls times minutes per call exactly, so the pooled ratio's
+    only error is the rounding of the recorded hours: each of ``n`` rep-months
+    with calls is off by at most half the file's resolution ``r``
+    (:func:`recorded_resolution`; 0.01 h from ``simlib synth``). The errors
+    are not independent draws (talk time sits on the lattice of whole calls
+    times the minutes per call, so they can share a sign: a history of 2,880
+    rep-months had a mean error of -3 of its SEs), so the interval reaches at
+    least the bound ``(r / 2) n 60 / calls`` on each side (coverage at least
+    ``level``: always, for the rounding) and the SE is at least the sd of
+    uniform errors, ``r sqrt(n / 12) 60 / calls``. The bootstrap over reps
+    sees neither reliably (its SE 0.7-1.1 times that sd).
+    """
+    c = d.complete
+    talk, calls = d.m["talk_time"][c], d.m["calls"][c]
+    r, total = recorded_resolution(talk), float(np.nansum(calls))
+    if r <= 0.0 or total <= 0.0:
+        return
+    n = np.count_nonzero(calls > 0)
+    sd, bound = r * math.sqrt(n / 12.0) * 60.0 / total, 0.5 * r * n * 60.0 / total
+    for e in est:
+        if e.path == "production.talk_minutes_per_call":
+            e.se = max(e.se, sd) if np.isfinite(e.se) else sd
+            if np.isfinite(e.lo):
+                e.lo, e.hi = min(e.lo, e.value - bound), max(e.hi, e.value + bound)
+                e.interval += "+rounding"
 
 
 def _write_role(rd: dict[str, Any], point: dict[str, Any]) -> None:
