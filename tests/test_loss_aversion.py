@@ -6,6 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+from conftest import runs_compiled_and_numpy
 
 import simlib
 from simlib.behaviour.dynamic import DynamicBehaviour, gain_loss
@@ -101,13 +102,4 @@ def test_loss_aversion_prior_matches_the_schema_and_is_not_drawn_by_ensembles():
 @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed: nothing compiled")
 def test_loss_averse_runs_are_the_same_compiled_and_on_the_numpy_path(monkeypatch):
     """The compiled behaviour pass reads the same solved tables: identical bits at lambda 2 (both plans)."""
-    from simlib.model import compiled
-
-    s = _scenario(2.0)
-    out = []
-    for flag in ("1", "0"):
-        monkeypatch.setenv(compiled.ENV, flag)
-        out.append(simlib.simulate(s, ["bonus", "commission"], trials=6, rng=2, behaviour="dynamic").raw)
-    for k in ("mean", "se", "n"):
-        on, off = (np.ascontiguousarray(getattr(r, k), dtype=float).view(np.uint64) for r in out)
-        assert np.array_equal(on, off), k
+    runs_compiled_and_numpy(monkeypatch, _scenario(2.0), ["bonus", "commission"], trials=6, rng=2, behaviour="dynamic")

@@ -6,6 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+from conftest import runs_compiled_and_numpy
 
 import simlib
 from simlib.behaviour.kernels import X_GRID, Problem, solve
@@ -118,18 +119,10 @@ def test_present_bias_out_of_range_is_an_error_naming_the_field(tmp_path, value)
 @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed: nothing compiled")
 def test_present_biased_runs_are_the_same_compiled_and_on_the_numpy_path(monkeypatch):
     """The compiled behaviour pass reads the same solved tables: identical bits at beta 0.8, and beta moves results."""
-    from simlib.model import compiled
-
     s = _scenario(0.8)
-    out = []
-    for flag in ("1", "0"):
-        monkeypatch.setenv(compiled.ENV, flag)
-        out.append(simlib.simulate(s, list(s.plans), trials=4, rng=2, behaviour="dynamic").raw)
-    for k in ("mean", "se", "n"):
-        on, off = (np.ascontiguousarray(getattr(r, k), dtype=float).view(np.uint64) for r in out)
-        assert np.array_equal(on, off), k
+    biased = runs_compiled_and_numpy(monkeypatch, s, list(s.plans), trials=4, rng=2, behaviour="dynamic")
     today = simlib.simulate(_scenario(None), list(s.plans), trials=4, rng=2, behaviour="dynamic").raw
-    assert not np.array_equal(np.asarray(today.mean), np.asarray(out[0].mean))
+    assert not np.array_equal(np.asarray(today.mean), np.asarray(biased.mean))
 
 
 def test_the_benchmark_at_beta_one_is_validate_model_and_sets_beta_elsewhere():
