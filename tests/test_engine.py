@@ -276,3 +276,19 @@ def test_a_difference_of_rounding_is_not_significant():
     assert not team["significant"].any()
     higher = d[(d.plan == "higher") & (d.group == "ts")].set_index("metric")
     assert higher.loc["incentive_cost", "significant"] and higher.loc["payout_p50", "significant"]
+
+
+def test_a_cap_that_withholds_no_money_is_not_a_cap_hit():
+    """``share_capped`` (and the attrition hazard's ``capped``) counts reps whose pay a cap held back. A capped
+    curve at target incentive 0 pays nothing at any attainment, so nobody is capped, on either path
+    (the fused compiled one for one TI, the per-rep one); at TI 20,000 the same curve caps the top reps."""
+    curve = {"name": "bonus", "measure": "revenue", "kind": "curve", "period": "year", "cap": 1.2,
+             "points": [[0.5, 0.0], [1.0, 1.0], [1.2, 1.4]]}
+    rp = {"quota": {"method": "flat", "level": 0.8}, "components": [curve]}
+    data = {"name": "caps", "roles": {"r": {"process": "generic", "headcount": 40, "team_size": 5,
+                                             "base_salary": 50000, "target_incentive": 20000}},
+            "plans": {"current": {"roles": {"r": rp}}, "ti0": {"roles": {"r": {**rp, "target_incentive": 0.0}}}}}
+    s = simulate(simlib.scenario_from_dict(data, "caps"), trials=8, rng=3).summary()
+    capped = s[(s.group == "r") & (s.metric == "share_capped")].set_index("plan")["mean"]
+    assert capped["current"] > 0.05
+    assert capped["ti0"] == 0.0

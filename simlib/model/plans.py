@@ -750,8 +750,17 @@ def component_pay(
     ``values`` and ``targets`` are per period; ``scale`` per period multiplies
     the schedule's output (see :func:`simlib.model.paycurves.compile_component`).
     With ``ytd_true_up`` each period pays what the year-to-date attainment has
-    earned so far minus what was already paid (never negative).
+    earned so far minus what was already paid (never negative). A cap counts
+    as hit only where it holds money back: not where ``scale`` is 0 (a curve
+    at target incentive 0 pays nothing at any attainment).
     """
+    pay, capped = _schedule_pay(c, values, targets, scale, kind)
+    return pay, np.logical_and(capped, scale > 0, out=capped)
+
+
+def _schedule_pay(c: Component, values: np.ndarray, targets: np.ndarray, scale: np.ndarray,
+                  kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`component_pay` before a cap that holds no money back is cleared: the schedule's own cap flags."""
     sched = compile_component(c)
     if c.ytd_true_up and values.shape[-1] > 1:
         cv, ct = _cumulate(values, kind), _cumulate(targets, kind)  # scores: running means of both
@@ -802,6 +811,9 @@ def component_year_pay(c: Component, kind: str, vals: np.ndarray, quota: np.ndar
     by_quota = c.target == "quota"
     target = 0.0 if by_quota else level * float(c.target) / n if kind == "flow" else float(c.target)
     scale = c.weight * TI / n if c.kind == "curve" else 1.0
+    paying = _paying_reps(c, quota, share, target, by_quota, scale)
+    if paying is None:
+        return None
     k, slopes, values = schedule_segments(compile_component(c))
     pay, capped = np.empty(vals.shape[:2]), np.zeros(vals.shape[:2], dtype=bool)
     args = [np.ascontiguousarray(vals, dtype=float).reshape(-1, n), np.ascontiguousarray(quota, dtype=float).reshape(-1),
@@ -812,7 +824,20 @@ def component_year_pay(c: Component, kind: str, vals: np.ndarray, quota: np.ndar
         compiled.component_ytd_pay(*args, kind == "score", *tail)
     else:
         compiled.component_year_pay(*args, *tail)
-    return pay, capped
+    return pay, np.logical_and(capped, paying, out=capped)
+
+
+def _paying_reps(c: Component, quota: np.ndarray, share: np.ndarray, target: float, by_quota: bool,
+                 scale: float) -> np.ndarray | None:
+    """(T, R): the reps whose every period's money scale is positive, where a cap holds money back
+    (:func:`component_pay`); None where some rep's periods differ (a period of share 0: the NumPy steps then
+    decide period by period). A commission's scale is each period's target, anything else's ``scale``."""
+    if c.kind != "commission":
+        return np.full(quota.shape, scale > 0)
+    if not by_quota:
+        return np.full(quota.shape, target > 0)
+    every, some = quota * share.min() > 0, quota * share.max() > 0  # a product rises with share where quota > 0
+    return None if (every != some).any() else every
 
 
 def _scale(c: Component, TI: float | np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -1191,7 +1216,8 @@ def scorecard_pay(sc: Scorecard, vals: dict[str, np.ndarray], tgts: dict[str, np
     scores = {m: measure_score(sm, vals[m] / np.maximum(tgts[m], 1e-12))
               for m, sm in ((sm.measure, sm) for sm in sc.measures)}
     coef, capped = scorecard_coefficient(sc, composite_score(sc, scores))
-    return coef * (sc.weight * TI / PERIODS[sc.period]), capped
+    money = sc.weight * TI / PERIODS[sc.period]
+    return coef * money, capped & (money > 0)  # a cap that holds no money back is not hit
 
 
 def _scorecards_pay(rp: RolePlan, kinds: dict[str, str], agg: Callable[[str, str, str], np.ndarray],

@@ -445,7 +445,7 @@ def _component_periods(c: Component, values: list[float], targets: list[float], 
             now = max(0.0, due - so_far)
             paid.append(now)
             so_far += now
-            capped = capped or hit
+            capped = capped or (hit and scale[i] > 0)  # a cap holding no money back is no hit
         return paid, capped
     out = []
     capped = False
@@ -453,7 +453,7 @@ def _component_periods(c: Component, values: list[float], targets: list[float], 
         x = v if c.kind == "per_unit" else v / max(t, 1e-12)
         f, hit = pay_rule(c, x)
         out.append(f * s)
-        capped = capped or hit
+        capped = capped or (hit and s > 0)
     return out, capped
 
 
@@ -521,7 +521,7 @@ def _scorecard_reference(sc: Scorecard, kinds: dict[str, str], measures: list[di
             total += coef * sc.weight * TI / n * f[i]
             if into is not None:
                 into[(i + 1) * (MONTHS // n) - 1] += by * coef * sc.weight * TI / n * f[i]
-            hit = hit or (h and f[i] > 0)
+            hit = hit or (h and f[i] > 0 and sc.weight * TI > 0)  # a cap holding no money back is no hit
         return total, hit
 
     w = team_weight
