@@ -205,19 +205,26 @@ def solve(pb: Problem) -> Solution:
     return Solution(eff, shift, forward(pb, eff))
 
 
-def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Value at period ``p``'s end with the best pull-in or push-out, and that choice, each (NT, G).
+def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Value at period ``p``'s end with the best pull-in or push-out, and that choice, each (NT, G)
+    (the candidates: :func:`_timing_candidates`)."""
+    now, later, z = _timing_candidates(pb, p, V, V_next_start)
+    cand = now + later[:, None, :]  # (NT, G, Z)
+    j = _first_best(cand, now, later)
+    return np.take_along_axis(cand, j[..., None], axis=2)[..., 0], z[j]
+
+
+def _timing_candidates(pb: Problem, p: int, V: np.ndarray,
+                       V_next_start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Period ``p``'s timing candidates: the value received at the period's end (NT, G, Z), the next period's or
+    year's value (NT, Z) and the moves (Z,); :func:`_timing_choice` and, under present bias,
+    :func:`_biased_timing` pick among them.
 
     A pull of ``z > 0`` months' worth of next month's expected revenue adds it
     now, net of the price discount, and the next period starts that far
     behind; a push ``z < 0`` moves this month's revenue to the next period.
     The next period is valued by its start value (``V_next_start``), the
     year's last by the next year's linear value of attainment.
-
-    With present bias (``pb.present_bias < 1``) the choice is left to
-    :func:`_biased_timing`: the candidates are returned instead, the value
-    received at this period's end (NT, G, Z), the next period's or year's
-    value (NT, Z) and the moves (Z,).
     """
     NT = len(pb.a)
     s, t = pb.starts[p], pb.ends[p]
@@ -235,12 +242,7 @@ def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray 
         later = pb.delta * (interp(V_next_start, x0) - interp(V_next_start, np.zeros((NT, 1))))
     else:
         later = -pb.delta * pb.next_year_value[:, None] * pb.a[:, None] * amount[None, :]
-    now = interp(V, X_GRID[None, :, None] + dx_now[:, None, :])  # (NT, G, Z)
-    if pb.present_bias != 1.0:
-        return now, later, z
-    cand = now + later[:, None, :]  # (NT, G, Z)
-    j = _first_best(cand, now, later)
-    return np.take_along_axis(cand, j[..., None], axis=2)[..., 0], z[j]
+    return interp(V, X_GRID[None, :, None] + dx_now[:, None, :]), later, z
 
 
 def _first_best(cand: np.ndarray, now: np.ndarray, later: np.ndarray) -> np.ndarray:
@@ -276,7 +278,7 @@ def _biased_timing(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray 
     b = pb.present_bias
     if pb.timing is None:
         return V, V, np.zeros_like(V)
-    now, later, z = _timing_choice(pb, p, V, V_next_start)
+    now, later, z = _timing_candidates(pb, p, V, V_next_start)
     j = _first_best(now + b * later[:, None, :], now, b * later)[..., None]
     v_now = np.take_along_axis(now, j, axis=2)[..., 0]
     v_later = np.take_along_axis(np.broadcast_to(later[:, None, :], now.shape), j, axis=2)[..., 0]
