@@ -260,15 +260,33 @@ def _month_back(pb: Problem, m: int, V: np.ndarray, eE: np.ndarray, cost: np.nda
     1987): ``V = tau log sum exp(Q / tau)``, effort is the choice-probability
     mean. ``eE`` (E,) is the grid's ``e^eta``, ``cost`` (NT, E) the cost of each effort.
     """
-    nv, npb = pb.nodes  # (NT, Q)
-    d = (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :]
-    EV = expect_shifted(V, d, npb) if pb.risk <= 0 else certainty_equivalent(V, d, npb, pb.risk)
+    EV = _expect_after(pb, V, _month_shifts(pb, m, eE))
     Q = pb.delta * EV + pb.lin[:, m][:, None, None] * eE[None, None, :] - cost[:, None, :]
+    value, eff, _, _ = _logit(pb, Q)
+    return value, eff
+
+
+def _month_shifts(pb: Problem, m: int, eE: np.ndarray) -> np.ndarray:
+    """The move of the state over month ``m`` (NT, E, Q): at each effort (``eE`` its ``e^eta``) and output node."""
+    nv, _ = pb.nodes  # (NT, Q)
+    return (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :]
+
+
+def _expect_after(pb: Problem, V: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The expectation of ``V`` (NT, G) after a month's moves ``d`` (:func:`_month_shifts`), (NT, G, E): the
+    mean over the output nodes, or the certainty equivalent under CARA risk aversion (``pb.risk > 0``)."""
+    npb = pb.nodes[1]
+    return expect_shifted(V, d, npb) if pb.risk <= 0 else certainty_equivalent(V, d, npb, pb.risk)
+
+
+def _logit(pb: Problem, Q: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Logit choice over the effort grid of the values ``Q`` (NT, G, E): the value ``tau log sum exp(Q / tau)`` and
+    the mean effort (NT, G), and the unnormalised choice weights (NT, G, E) with their sum (NT, G)."""
     qmax = Q.max(axis=2, keepdims=True)
     P = np.exp((Q - qmax) / pb.tau[:, None, None])
     S = P.sum(axis=2)
     eff = (P * pb.e_grid[None, None, :]).sum(axis=2) / S
-    return qmax[..., 0] + pb.tau[:, None] * np.log(S), eff
+    return qmax[..., 0] + pb.tau[:, None] * np.log(S), eff, P, S
 
 
 def _biased_timing(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, ...]:
@@ -310,32 +328,23 @@ def _biased_month(pb: Problem, m: int, Vq: np.ndarray, Vw: np.ndarray, bq: float
     """One step of the sophisticated agent's recursion: month ``m``'s effort and the long-run value before it.
 
     The month's self chooses by ``Q = bq delta E[Vq] + flow - cost`` (logit,
-    as :func:`_month_back`), ``flow`` being the non-money value of output
+    :func:`_logit`, as :func:`_month_back`), ``flow`` being the non-money value of output
     plus the linear money, the latter weighed by ``beta`` unless it is paid
     this month (``paid_now``, the period's last month). The long-run value
     is the expectation over the taste shocks of the chosen effort's
     exponentially discounted value ``U = delta E[Vw] + lin - cost``:
     ``W = tau LSE(Q / tau) + sum_e p_e (U_e - Q_e)``.
     """
-    nv, npb = pb.nodes  # (NT, Q)
-    d = (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :]
-
-    def expect(V):
-        return expect_shifted(V, d, npb) if pb.risk <= 0 else certainty_equivalent(V, d, npb, pb.risk)
-
-    EQ = expect(Vq)
-    EW = EQ if Vw is Vq else expect(Vw)
+    d = _month_shifts(pb, m, eE)
+    EQ = _expect_after(pb, Vq, d)
+    EW = EQ if Vw is Vq else _expect_after(pb, Vw, d)
     lin = pb.lin[:, m]
     imm = lin if pb.lin_now is None else pb.lin_now[:, m]
     flow = lin if paid_now else imm + pb.present_bias * (lin - imm)
     Q = bq * pb.delta * EQ + flow[:, None, None] * eE[None, None, :] - cost[:, None, :]
     U = pb.delta * EW + lin[:, None, None] * eE[None, None, :] - cost[:, None, :]
-    qmax = Q.max(axis=2, keepdims=True)
-    P = np.exp((Q - qmax) / pb.tau[:, None, None])
-    S = P.sum(axis=2)
-    eff = (P * pb.e_grid[None, None, :]).sum(axis=2) / S
-    W = qmax[..., 0] + pb.tau[:, None] * np.log(S) + (P * (U - Q)).sum(axis=2) / S
-    return eff, W
+    value, eff, P, S = _logit(pb, Q)
+    return eff, value + (P * (U - Q)).sum(axis=2) / S
 
 
 def forward(pb: Problem, eff: np.ndarray) -> np.ndarray:
