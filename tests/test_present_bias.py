@@ -85,8 +85,8 @@ def test_under_an_annual_plan_a_present_biased_rep_paces_effort_towards_the_paym
 def test_quarterly_payment_months_pace_a_present_biased_rep_more_than_one_annual_one():
     """Chung, Steenburgh & Sudhir (2014): quarterly bonuses as pacers. With the same money per unit of attainment,
     paid each quarter instead of once a year, a present-biased rep (beta 0.8) loses less output to the bias: three
-    of twelve months are payment months instead of one (output lost about 5% a year under annual pay; quarterly
-    payment months keep about a quarter of it)."""
+    of twelve months are payment months instead of one (output lost 4.2-4.9% a year under annual pay, 3.0-3.6%
+    paid quarterly: about a quarter of the loss is saved)."""
     loss = {}
     for q in (False, True):
         loss[q] = solve(_problem(0.8, quarters=q, step=0.0)).mean_output / solve(_problem(1.0, quarters=q, step=0.0)).mean_output

@@ -205,19 +205,26 @@ def solve(pb: Problem) -> Solution:
     return Solution(eff, shift, forward(pb, eff))
 
 
-def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Value at period ``p``'s end with the best pull-in or push-out, and that choice, each (NT, G).
+def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Value at period ``p``'s end with the best pull-in or push-out, and that choice, each (NT, G)
+    (the candidates: :func:`_timing_candidates`)."""
+    now, later, z = _timing_candidates(pb, p, V, V_next_start)
+    cand = now + later[:, None, :]  # (NT, G, Z)
+    j = _first_best(cand, now, later)
+    return np.take_along_axis(cand, j[..., None], axis=2)[..., 0], z[j]
+
+
+def _timing_candidates(pb: Problem, p: int, V: np.ndarray,
+                       V_next_start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Period ``p``'s timing candidates: the value received at the period's end (NT, G, Z), the next period's or
+    year's value (NT, Z) and the moves (Z,); :func:`_timing_choice` and, under present bias,
+    :func:`_biased_timing` pick among them.
 
     A pull of ``z > 0`` months' worth of next month's expected revenue adds it
     now, net of the price discount, and the next period starts that far
     behind; a push ``z < 0`` moves this month's revenue to the next period.
     The next period is valued by its start value (``V_next_start``), the
     year's last by the next year's linear value of attainment.
-
-    With present bias (``pb.present_bias < 1``) the choice is left to
-    :func:`_biased_timing`: the candidates are returned instead, the value
-    received at this period's end (NT, G, Z), the next period's or year's
-    value (NT, Z) and the moves (Z,).
     """
     NT = len(pb.a)
     s, t = pb.starts[p], pb.ends[p]
@@ -235,12 +242,7 @@ def _timing_choice(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray 
         later = pb.delta * (interp(V_next_start, x0) - interp(V_next_start, np.zeros((NT, 1))))
     else:
         later = -pb.delta * pb.next_year_value[:, None] * pb.a[:, None] * amount[None, :]
-    now = interp(V, X_GRID[None, :, None] + dx_now[:, None, :])  # (NT, G, Z)
-    if pb.present_bias != 1.0:
-        return now, later, z
-    cand = now + later[:, None, :]  # (NT, G, Z)
-    j = _first_best(cand, now, later)
-    return np.take_along_axis(cand, j[..., None], axis=2)[..., 0], z[j]
+    return interp(V, X_GRID[None, :, None] + dx_now[:, None, :]), later, z
 
 
 def _first_best(cand: np.ndarray, now: np.ndarray, later: np.ndarray) -> np.ndarray:
@@ -258,15 +260,33 @@ def _month_back(pb: Problem, m: int, V: np.ndarray, eE: np.ndarray, cost: np.nda
     1987): ``V = tau log sum exp(Q / tau)``, effort is the choice-probability
     mean. ``eE`` (E,) is the grid's ``e^eta``, ``cost`` (NT, E) the cost of each effort.
     """
-    nv, npb = pb.nodes  # (NT, Q)
-    d = (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :]
-    EV = expect_shifted(V, d, npb) if pb.risk <= 0 else certainty_equivalent(V, d, npb, pb.risk)
+    EV = _expect_after(pb, V, _month_shifts(pb, m, eE))
     Q = pb.delta * EV + pb.lin[:, m][:, None, None] * eE[None, None, :] - cost[:, None, :]
+    value, eff, _, _ = _logit(pb, Q)
+    return value, eff
+
+
+def _month_shifts(pb: Problem, m: int, eE: np.ndarray) -> np.ndarray:
+    """The move of the state over month ``m`` (NT, E, Q): at each effort (``eE`` its ``e^eta``) and output node."""
+    nv, _ = pb.nodes  # (NT, Q)
+    return (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :]
+
+
+def _expect_after(pb: Problem, V: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The expectation of ``V`` (NT, G) after a month's moves ``d`` (:func:`_month_shifts`), (NT, G, E): the
+    mean over the output nodes, or the certainty equivalent under CARA risk aversion (``pb.risk > 0``)."""
+    npb = pb.nodes[1]
+    return expect_shifted(V, d, npb) if pb.risk <= 0 else certainty_equivalent(V, d, npb, pb.risk)
+
+
+def _logit(pb: Problem, Q: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Logit choice over the effort grid of the values ``Q`` (NT, G, E): the value ``tau log sum exp(Q / tau)`` and
+    the mean effort (NT, G), and the unnormalised choice weights (NT, G, E) with their sum (NT, G)."""
     qmax = Q.max(axis=2, keepdims=True)
     P = np.exp((Q - qmax) / pb.tau[:, None, None])
     S = P.sum(axis=2)
     eff = (P * pb.e_grid[None, None, :]).sum(axis=2) / S
-    return qmax[..., 0] + pb.tau[:, None] * np.log(S), eff
+    return qmax[..., 0] + pb.tau[:, None] * np.log(S), eff, P, S
 
 
 def _biased_timing(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray | None) -> tuple[np.ndarray, ...]:
@@ -276,7 +296,7 @@ def _biased_timing(pb: Problem, p: int, V: np.ndarray, V_next_start: np.ndarray 
     b = pb.present_bias
     if pb.timing is None:
         return V, V, np.zeros_like(V)
-    now, later, z = _timing_choice(pb, p, V, V_next_start)
+    now, later, z = _timing_candidates(pb, p, V, V_next_start)
     j = _first_best(now + b * later[:, None, :], now, b * later)[..., None]
     v_now = np.take_along_axis(now, j, axis=2)[..., 0]
     v_later = np.take_along_axis(np.broadcast_to(later[:, None, :], now.shape), j, axis=2)[..., 0]
@@ -308,32 +328,23 @@ def _biased_month(pb: Problem, m: int, Vq: np.ndarray, Vw: np.ndarray, bq: float
     """One step of the sophisticated agent's recursion: month ``m``'s effort and the long-run value before it.
 
     The month's self chooses by ``Q = bq delta E[Vq] + flow - cost`` (logit,
-    as :func:`_month_back`), ``flow`` being the non-money value of output
+    :func:`_logit`, as :func:`_month_back`), ``flow`` being the non-money value of output
     plus the linear money, the latter weighed by ``beta`` unless it is paid
     this month (``paid_now``, the period's last month). The long-run value
     is the expectation over the taste shocks of the chosen effort's
     exponentially discounted value ``U = delta E[Vw] + lin - cost``:
     ``W = tau LSE(Q / tau) + sum_e p_e (U_e - Q_e)``.
     """
-    nv, npb = pb.nodes  # (NT, Q)
-    d = (pb.a * pb.inc[m])[:, None, None] * eE[None, :, None] * nv[:, None, :]
-
-    def expect(V):
-        return expect_shifted(V, d, npb) if pb.risk <= 0 else certainty_equivalent(V, d, npb, pb.risk)
-
-    EQ = expect(Vq)
-    EW = EQ if Vw is Vq else expect(Vw)
+    d = _month_shifts(pb, m, eE)
+    EQ = _expect_after(pb, Vq, d)
+    EW = EQ if Vw is Vq else _expect_after(pb, Vw, d)
     lin = pb.lin[:, m]
     imm = lin if pb.lin_now is None else pb.lin_now[:, m]
     flow = lin if paid_now else imm + pb.present_bias * (lin - imm)
     Q = bq * pb.delta * EQ + flow[:, None, None] * eE[None, None, :] - cost[:, None, :]
     U = pb.delta * EW + lin[:, None, None] * eE[None, None, :] - cost[:, None, :]
-    qmax = Q.max(axis=2, keepdims=True)
-    P = np.exp((Q - qmax) / pb.tau[:, None, None])
-    S = P.sum(axis=2)
-    eff = (P * pb.e_grid[None, None, :]).sum(axis=2) / S
-    W = qmax[..., 0] + pb.tau[:, None] * np.log(S) + (P * (U - Q)).sum(axis=2) / S
-    return eff, W
+    value, eff, P, S = _logit(pb, Q)
+    return eff, value + (P * (U - Q)).sum(axis=2) / S
 
 
 def forward(pb: Problem, eff: np.ndarray) -> np.ndarray:

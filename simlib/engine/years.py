@@ -34,6 +34,7 @@ second pass's. A seat's pay is that of its occupants together (one quota).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -411,13 +412,7 @@ def on_target(scenario: Scenario, role: str) -> float:
     from the dynamic model's calibration sample (the same under either
     behaviour model, so ``none`` and ``dynamic`` runs share it).
     """
-    made: list[DynamicBehaviour] = []  # one model (one calibration sample) for both amounts, made if asked
-
-    def model() -> DynamicBehaviour:
-        if not made:
-            made.append(DynamicBehaviour(scenario))
-        return made[0]
-
+    model = functools.cache(lambda: DynamicBehaviour(scenario))  # one calibration sample for both, made if asked
     return att.on_target_pay(scenario, role, lambda: model().incentive_today(role), lambda: model().revenue_today(role))
 
 

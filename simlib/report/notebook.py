@@ -602,12 +602,15 @@ def figure_alt(fig: Any) -> str:
         return " ".join(str(text).split())
 
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    titles = list(dict.fromkeys(t for ax in axes for t in (words(ax.get_title(loc)) for loc in ("left", "center", "right"))
-                                if t))
+    titles = [words(ax.get_title(loc)) for ax in axes for loc in ("left", "center", "right")]
+    titles = list(dict.fromkeys(t for t in titles if t))  # each once, in order
     head = words(fig.get_suptitle())
     if not head and axes:
         y, x = words(axes[0].get_ylabel()), words(axes[0].get_xlabel())
-        head = f"{y} against {x}" if y and x else "" if titles else y or x  # a lone label (a unit) says little
+        if y and x:
+            head = f"{y} against {x}"
+        elif not titles:  # a lone label (a unit) says little beside the charts' titles
+            head = y or x
     if head and titles:
         return f"{head}: {'; '.join(titles)}"
     return head or "; ".join(titles) or "Figure"
