@@ -171,3 +171,15 @@ def test_index_headline_says_keep_once(comparison):
     line = rs.headline(keep)
     assert line.startswith(f"Keep {ref}: no candidate is clearly better") and line.count(f"keep {ref}") == 0
     assert line.endswith("with a chance above 50%.")
+
+
+def test_budget_risk_chart_names_plans_in_words(comparison):
+    # the cost-risk chart's legend reads as the first screen does ("harder target"), not the scenario's ids
+    from simlib.report import plots
+
+    _, res, _ = comparison
+    fig = plots.budget_risk_chart(res.trials(), 6.5e6)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ids = [p for p in res.plans if "_" in p]
+    assert ids and not any(p in labels for p in ids)
+    assert all(p.replace("_", " ") in labels for p in ids) and any(t.startswith("budget") for t in labels)

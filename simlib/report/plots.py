@@ -219,7 +219,7 @@ def budget_risk_chart(trials: pd.DataFrame, budget: float | None = None, plans: 
     for p in plans:
         c = np.sort(t.loc[t["plan"] == p, "incentive_cost"].to_numpy(dtype=float))
         if c.size:
-            ax.step(c, np.arange(1, c.size + 1) / c.size, where="post", color=col_of[p], label=p)
+            ax.step(c, np.arange(1, c.size + 1) / c.size, where="post", color=col_of[p], label=present.readable(p))
     if budget:
         ax.axvline(budget, color="black", ls="--", lw=1.2,
                    label=f"budget {present.fmt_value(budget, 'incentive_cost', currency)}")
