@@ -240,3 +240,15 @@ def runs_compiled_and_numpy(monkeypatch, scenario, plans, **kw):
         on, off = (np.ascontiguousarray(getattr(r, k), dtype=float).view(np.uint64) for r in out)
         assert np.array_equal(on, off), k
     return out[0]
+
+
+def assert_effort_option_rejected(tmp_path: Path, scenario: Path, option: str, value) -> None:
+    """Loading ``scenario`` with ``behaviour.effort.<option>: value`` fails with an error naming the field and file."""
+    from simlib.errors import SimlibError
+    from simlib.scenario import load_scenario
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(scenario.read_text() + f"behaviour:\n  effort: {{{option}: {value}}}\n")
+    with pytest.raises(SimlibError) as err:
+        load_scenario(path)
+    assert f"behaviour.effort.{option}" in str(err.value) and str(path) in str(err.value)

@@ -6,11 +6,10 @@ import importlib.util
 
 import numpy as np
 import pytest
-from conftest import runs_compiled_and_numpy
+from conftest import assert_effort_option_rejected, runs_compiled_and_numpy
 
 import simlib
 from simlib.behaviour.dynamic import DynamicBehaviour, gain_loss
-from simlib.errors import SimlibError
 from simlib.fit.findings import SCENARIO_DIR
 from simlib.scenario import EffortBehaviour, load_scenario, scenario_from_dict
 
@@ -45,12 +44,7 @@ def test_loss_aversion_one_is_todays_model_bit_for_bit():
 
 @pytest.mark.parametrize("value", [0.5, 0.0, -2.0, 11.0])
 def test_loss_aversion_out_of_range_is_an_error_naming_the_field(tmp_path, value):
-    text = KISHORE.read_text() + f"behaviour:\n  effort: {{loss_aversion: {value}}}\n"
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(SimlibError) as err:
-        load_scenario(path)
-    assert "behaviour.effort.loss_aversion" in str(err.value) and str(path) in str(err.value)
+    assert_effort_option_rejected(tmp_path, KISHORE, "loss_aversion", value)
 
 
 def test_under_a_commission_loss_aversion_lifts_reps_below_target_pay_not_those_above():

@@ -6,11 +6,10 @@ import importlib.util
 
 import numpy as np
 import pytest
-from conftest import runs_compiled_and_numpy
+from conftest import assert_effort_option_rejected, runs_compiled_and_numpy
 
 import simlib
 from simlib.behaviour.kernels import X_GRID, Problem, solve
-from simlib.errors import SimlibError
 from simlib.fit.findings import SCENARIO_DIR
 from simlib.scenario import EffortBehaviour, load_scenario, scenario_from_dict
 
@@ -108,12 +107,7 @@ def test_the_non_money_value_of_output_is_received_now_and_money_later():
 
 @pytest.mark.parametrize("value", [0.0, -0.5, 1.2])
 def test_present_bias_out_of_range_is_an_error_naming_the_field(tmp_path, value):
-    text = QUARTERLY.read_text() + f"behaviour:\n  effort: {{present_bias: {value}}}\n"
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(SimlibError) as err:
-        load_scenario(path)
-    assert "behaviour.effort.present_bias" in str(err.value) and str(path) in str(err.value)
+    assert_effort_option_rejected(tmp_path, QUARTERLY, "present_bias", value)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed: nothing compiled")
