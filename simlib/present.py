@@ -25,7 +25,8 @@ The API:
   of a table; :func:`row_scales` for each row, :func:`cell_scale` for a cell
   that would read below 1 on its row's scale);
 - :func:`style_table` formats a numeric table (a pandas ``Styler``: the data
-  stay numbers, only their display is formatted);
+  stay numbers, only their display is formatted); :func:`show_texts` shows
+  texts made per cell in a ``Styler``'s cells, by position;
 - :func:`number_format` gives the Excel number format of a metric;
 - :func:`format_axis` formats a matplotlib axis (money with the currency,
   percent with ``%``; never an offset such as ``1e6``).
@@ -53,7 +54,7 @@ from simlib.format import Z95, decimals
 
 __all__ = ["MetricInfo", "CATALOGUE", "UNITS", "label", "unit", "info", "is_diagnostic", "money_scale", "row_scales", "fmt",
            "cell_scale", "fmt_value", "half_width", "plain", "number_format", "style_table", "format_axis", "axis_label",
-           "readable", "fmt_relative"]
+           "readable", "fmt_relative", "show_texts"]
 
 #: the units a metric can have
 UNITS = ("money", "percent", "count", "ratio", "index", "local")
@@ -448,7 +449,9 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
         Row metric ids (default: the index), or a dict column -> metric id
         (columns not in it are left as they are).
     se : DataFrame, optional
-        Standard errors of the same shape: cells then read ``value ± half-width``.
+        Standard errors of the same shape: cells then read ``value ± half-width``,
+        each with the SE at its own position (rows by position; columns by
+        position, or by label when ``metrics`` maps columns).
     currency : str
         Currency code for money.
     signed : bool
@@ -470,21 +473,18 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
 
     by_col = isinstance(metrics, Mapping)
     rows = list(metrics) if metrics is not None and not by_col else list(df.index)
-    st = df.style
     if by_col:
-        for c, m in metrics.items():
-            if c in df:
-                scale = money_scale(df[c].to_numpy(dtype=float)) if unit(m) == "money" else None
-                st = st.format(_cell_format(m, df[c], None if se is None else se[c], currency, signed, scale), subset=[c])
+        texts = pd.DataFrame({c: _cell_texts(m, df[c], None if se is None else se[c], currency, signed,
+                                             money_scale(df[c].to_numpy(dtype=float)) if unit(m) == "money" else None)
+                              for c, m in metrics.items() if c in df}, index=df.index)
     else:
         long = pd.DataFrame({"row": np.repeat(np.arange(len(df.index)), df.shape[1]),
                              "value": df.to_numpy(dtype=float).ravel()})
         scales = row_scales(long, "value", "row") if len(long) else {}
-        for i in range(len(df.index)):
-            row_se = None if se is None else se.iloc[i]
-            scale = scales.get(i) if unit(rows[i]) == "money" else None
-            st = st.format(_cell_format(rows[i], df.iloc[i], row_se, currency, signed, scale),
-                           subset=pd.IndexSlice[df.index[[i]], :])
+        texts = pd.DataFrame([_cell_texts(rows[i], df.iloc[i], None if se is None else se.iloc[i], currency, signed,
+                                          scales.get(i) if unit(rows[i]) == "money" else None)
+                              for i in range(len(df.index))], index=df.index, columns=df.columns)
+    st = show_texts(df.style, texts)
     if index_labels and not by_col:
         st = st.format_index(lambda m: html.escape(label(m)), axis=0)
     else:
@@ -495,22 +495,44 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
     return st
 
 
-def _cell_format(metric: str, values: Any, ses: Any, currency: str, signed: bool, scale: tuple[float, str] | None):
-    """A Styler formatter for cells of one metric: ``value ± half-width``, the SE looked up by the cell's value,
-    money on ``scale`` (the row's or column's) or, below 1 on it, its own (:func:`cell_scale`).
+def _cell_texts(metric: str, values: Any, ses: Any, currency: str, signed: bool,
+                scale: tuple[float, str] | None) -> list[str]:
+    """The display texts of cells of one metric, in order: ``value ± half-width`` with each cell's own SE (``ses``
+    in the same order), money on ``scale`` (the row's or column's) or, below 1 on it, its own (:func:`cell_scale`);
+    ``""`` for a missing value."""
+    errs = [None] * len(values) if ses is None else list(ses)
+    return ["" if v is None or v != v else fmt(v, e, metric, currency, signed=signed, scale=cell_scale(v, scale))
+            for v, e in zip(values, errs, strict=True)]
 
-    One formatter per row (or column) keeps styling fast; cells of one
-    metric with exactly equal values share their SE.
+
+def show_texts(st: Any, texts: Any) -> Any:
+    """Show ``texts`` in cells of the ``Styler`` ``st`` by position; the data stay numbers.
+
+    ``texts`` is a DataFrame of display strings with the rows of ``st.data``
+    (in the same order) and some of its columns; each cell of those columns
+    shows the text of its own position, so two cells with equal values can
+    read differently (the same value with different standard errors). One
+    formatter per column looks texts up by value; only cells whose value is
+    shown differently elsewhere in their column get a formatter of their own.
     """
-    lookup = {} if ses is None else {float(v): float(e) for v, e in zip(values, ses, strict=True) if v == v}
+    import pandas as pd
 
-    def cell(v):
-        if v is None or v != v:
-            return ""
-        return fmt(v, lookup.get(float(v)) if ses is not None else None, metric, currency, signed=signed,
-                   scale=cell_scale(v, scale))
+    for c in texts.columns:
+        shown: dict[Any, str] = {}
+        clashes: list[int] = []
+        for i, (v, t) in enumerate(zip(st.data[c], texts[c], strict=True)):
+            key = _cell_key(v)
+            if shown.setdefault(key, t) != t:
+                clashes.append(i)
+        st = st.format(lambda v, shown=shown: shown.get(_cell_key(v), str(v)), subset=[c])
+        for i in clashes:
+            st = st.format(lambda _v, t=texts[c].iloc[i]: t, subset=pd.IndexSlice[st.data.index[[i]], [c]])
+    return st
 
-    return cell
+
+def _cell_key(v: Any) -> Any:
+    """A cell's value as a key of its text: every missing value (None, NaN) is one key."""
+    return None if v is None or v != v else v
 
 
 def axis_label(metric: str, currency: str = "EUR", *, change: bool = False) -> str:

@@ -11,7 +11,9 @@ from simlib.model.metrics import (
     REDUCE_BLOCK,
     GroupArrays,
     Reducer,
+    _near_tie_ranks,
     _ranks,
+    _sort_rank,
     gini_rows,
     group_metrics,
     quantile_with_ci,
@@ -179,6 +181,23 @@ def test_pay_equal_but_for_rounding_ranks_as_a_tie_at_any_scale_of_money():
         assert corr(rounded * scale) == pytest.approx(want, abs=1e-12)
     apart = exact + np.array([[0.0, 1e-6, 0.0, 0.0, 0.0]])  # 4e-10 of the largest pay: a difference, ranked
     assert corr(apart) == pytest.approx(stats.spearmanr(att[0], apart[0]).statistic, abs=1e-12) != pytest.approx(want)
+
+
+def test_near_tie_ranks_are_the_ranks_of_the_exact_values_row_by_row():
+    """Trials whose values are equal but for rounding (within 1e-12 of the row's largest magnitude) rank as the exact
+    values do, several trials and tie groups at once; trials without near ties, or holding NaN, keep their ranks."""
+    rng = np.random.default_rng(4)
+    exact = rng.integers(0, 5, size=(40, 9)).astype(float) * 1000.0  # many ties
+    x = exact.copy()
+    x[:20] += rng.choice([0.0, 1e-10, -2e-10, 3e-10], size=(20, 9))  # rounding in the first 20 trials
+    x[5, 0] = np.nan
+    xs, ranks = _sort_rank(x)
+    got = _near_tie_ranks(x, xs, ranks)
+    want = np.array([stats.rankdata(r) - 1 for r in exact])
+    near = np.array([t < 20 and t != 5 for t in range(40)])
+    np.testing.assert_array_equal(got[near], want[near])
+    np.testing.assert_array_equal(got[~near], ranks[~near])
+    assert (ranks[near] != want[near]).any()  # the exact ranking follows the rounding
 
 
 def test_metric_catalogue():

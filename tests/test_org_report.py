@@ -410,3 +410,29 @@ def test_answers_do_not_depend_on_what_the_process_solved_before(org_copy, tmp_p
     org.org_answers(simlib.load_scenario(twin_file), ["current", "same_as_today"], trials=6, rng=1)
     after = org.candidate_sentence(org.org_answers(simlib.load_scenario(org_copy), trials=12, rng=5), "accelerated")
     assert after == fresh
+
+
+def test_reps_and_teams_with_equal_changes_show_their_own_intervals(fwd):
+    """Two reps (or teams) whose change in pay is exactly equal but known to different precision read their own ±."""
+    from simlib import present
+
+    ans = fwd.answers["accelerated"]
+    team = ans.statement["team"].iloc[0]
+    st = ans.statement.copy()
+    two = st.index[st["team"] == team][:2]
+    st.loc[two, ["change", "change_pct", "expected_current"]] = [[1234.0, 0.05, 24680.0]] * 2
+    st.loc[two, "change_se"] = [10.0, 300.0]
+    t = ans.teams.copy()
+    t.loc[t.index[:2], ["cost_change", "cost_change_se"]] = [[25000.0, 100.0], [25000.0, 3000.0]]
+    ans = dataclasses.replace(ans, statement=st, teams=t)
+    page = org.statement_table(ans, team, "EUR").to_html()
+    scale = present.money_scale(st.loc[st["team"] == team, "change"].to_numpy(dtype=float))
+    for se in (10.0, 300.0):
+        shown = present.fmt(1234.0, se, "incentive_cost", "EUR", signed=True, scale=present.cell_scale(1234.0, scale))
+        assert f">{shown}<" in page
+        assert f">{present.fmt_relative(0.05, se / 24680.0)}<" in page
+    page = org.team_table(ans, "EUR").to_html()
+    scale = present.money_scale(t["cost_change"].to_numpy(dtype=float))
+    for se in (100.0, 3000.0):
+        shown = present.fmt(25000.0, se, "incentive_cost", "EUR", signed=True, scale=present.cell_scale(25000.0, scale))
+        assert f">{shown}<" in page

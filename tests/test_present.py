@@ -185,3 +185,16 @@ def test_readable_writes_plan_and_role_ids_as_words(name, text):
 def test_fmt_relative_writes_a_change_in_percent_of_its_level_with_its_ci(args, text):
     # percent of a level (not percentage points), signed, and a clear small change never reads as zero
     assert P.fmt_relative(*args) == text
+
+
+def test_style_table_shows_each_cells_own_se_when_values_are_equal():
+    """Two cells with exactly the same value but different SEs each read their own ± (rows of metrics and columns)."""
+    d = pd.DataFrame({"a": [1.5e6, 0.25], "b": [1.5e6, 0.25]}, index=["profit", "share_at_quota"])
+    se = pd.DataFrame({"a": [1e4, 0.001], "b": [4e4, 0.004]}, index=d.index)
+    cells = re.findall(r"<td [^>]*>([^<]*)</td>", P.style_table(d, se=se).to_html())
+    assert cells == ["1.50 M EUR ± 20 k", "1.50 M EUR ± 78 k", "25.0% ± 0.2", "25.0% ± 0.8"]
+    reps = pd.DataFrame({"change": [500.0, 500.0, 20.0]}, index=["r1", "r2", "r3"])
+    ses = pd.DataFrame({"change": [10.0, 100.0, 1.0]}, index=reps.index)
+    cells = re.findall(r"<td [^>]*>([^<]*)</td>", P.style_table(reps, {"change": "incentive_cost"}, se=ses,
+                                                                  signed=True).to_html())
+    assert cells == ["+500 EUR ± 20", "+500 EUR ± 196", "+20.0 EUR ± 2.0"]

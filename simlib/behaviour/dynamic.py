@@ -52,7 +52,7 @@ from simlib.behaviour.sample import CAL_TRIALS, Calibration, marginal_values, pr
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
 from simlib.memo import ContentCache
 from simlib.model.attrition import pays_by_target_incentive
-from simlib.model.money import money_scale
+from simlib.model.money import rep_pay_scale
 from simlib.model.paycurves import compile_component, evaluate
 from simlib.model.plans import (
     Structure,
@@ -557,7 +557,7 @@ class DynamicBehaviour:
         year (on-target earnings where quotas are 5 times them), then 1: a
         money amount of the role's, so that 1000 times every amount of money
         leaves behaviour as it was (a fixed 1 did not). The rule is
-        :func:`simlib.model.money.money_scale`, shared with the attrition
+        :func:`simlib.model.money.rep_pay_scale`, shared with the attrition
         hazard of multi-year runs.
         """
         key = self._sample_key("stake", role)
@@ -567,7 +567,7 @@ class DynamicBehaviour:
             scen, cur = self.scenario, self.scenario.current_plan
             world = self.cal.worlds[role]
             pr = compute_pay(scen, cur, world, self.cal.measures[role], set_quotas(scen, cur, world))
-            stake = money_scale(float(np.mean(pr.incentive)), float(np.mean(pr.base)), revenue=self.revenue_today(role))
+            stake = rep_pay_scale(float(np.mean(pr.incentive)), float(np.mean(pr.base)), revenue=self.revenue_today(role))
             self._stake[role] = stake
             if key is not None:
                 _share(key, stake)
@@ -575,7 +575,7 @@ class DynamicBehaviour:
 
     def revenue_today(self, role: str) -> float:
         """Today's mean revenue per rep of the role in a year, money: the role's calibration reps at today's effort
-        (the money scale's fallback where today's plan pays nothing, :func:`simlib.model.money.money_scale`)."""
+        (the money scale's fallback where today's plan pays nothing, :func:`simlib.model.money.rep_pay_scale`)."""
         return float(np.mean(self.cal.measures[role]["revenue"].sum(axis=-1)))
 
     def incentive_today(self, role: str) -> float:

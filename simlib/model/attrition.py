@@ -11,7 +11,7 @@ outside option at quota leave within a year), ``P`` the rep's pay of the year
 (base + incentive) under the plan, ``OTE`` today's on-target pay of the role
 (:func:`on_target_pay`: current plan, base + target incentive, or base + today's
 mean incentive where the plan pays nothing by its target incentive; where nothing at all is paid,
-:func:`simlib.model.money.money_scale`), ``a_ytd`` the attainment of the
+:func:`simlib.model.money.rep_pay_scale`), ``a_ytd`` the attainment of the
 months before (revenue to date over the quota to date), ``top`` the
 top quartile of the role's annual attainment in the trial and ``capped``
 whether any of the rep's pay components hit its cap. The calibration
@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from simlib.model.money import money_scale
+from simlib.model.money import rep_pay_scale
 from simlib.scenario import MONTHS, WEIGHTED_KINDS, Attrition, Scenario
 
 #: names of the hazard's coefficients, in the order of :func:`design`'s columns
@@ -80,7 +80,7 @@ def on_target_pay(scenario: Scenario, role: str, incentive_today: Callable[[], f
     pay, lump sums: the target incentive is a label, or 0) base salary plus
     ``incentive_today()``, the role's mean incentive at today's effort. Where
     nothing at all is paid today, the behaviour model's money scale
-    (:func:`simlib.model.money.money_scale`): a fifth of ``revenue_today()``,
+    (:func:`simlib.model.money.rep_pay_scale`): a fifth of ``revenue_today()``,
     a rep's mean revenue in a year at today's effort, so that the hazard and
     hiring cost do not depend on the unit of money.
     """
@@ -89,7 +89,7 @@ def on_target_pay(scenario: Scenario, role: str, incentive_today: Callable[[], f
     if ti > 0 and pays_by_target_incentive(scenario, cur, role):
         return base + ti
     ote = base + max(0.0, float(incentive_today()))
-    return ote if ote > 0 else money_scale(revenue=float(revenue_today()))
+    return ote if ote > 0 else rep_pay_scale(revenue=float(revenue_today()))
 
 
 def coef_of(a: Attrition) -> np.ndarray:

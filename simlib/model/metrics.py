@@ -217,19 +217,26 @@ def _sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xs, ranks = np.empty((T, R)), np.empty((T, R))
         compiled.sorted_ranks(x, order, xs, ranks)
         return xs, ranks
-    off = (np.arange(T) * R)[:, None]
-    flat = order + off  # positions in the flattened rows
-    xs = x.ravel()[flat]
+    xs = np.take_along_axis(x, order, axis=1)
     new = np.empty((T, R), dtype=bool)  # a sorted position that starts a group of equal values
     new[:, 0] = True
     np.not_equal(xs[:, 1:], xs[:, :-1], out=new[:, 1:])
+    return xs, _group_ranks(order, new)
+
+
+def _group_ranks(order: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Average ranks (T, R) of rows sorted by ``order`` (an argsort along axis 1) whose groups of tied values start
+    where ``new`` (T, R) is True, in sorted positions (each row's first is): every member of a group gets the mean of
+    its first and last position, ``(first + last) / 2`` (exact: a half-integer, the mean of the positions), at its
+    place in the row. The exact ties of :func:`_sort_rank` and the near ties of :func:`_near_tie_ranks` alike."""
+    T, R = order.shape
+    off = (np.arange(T) * R)[:, None]
+    flat = order + off  # positions in the flattened rows
     out = np.empty(T * R)
     if new.all():  # no ties (e.g. continuous attainment): each rank is its position
         out[flat] = np.broadcast_to(np.arange(R, dtype=float), (T, R))
-        return xs, out.reshape(T, R)
-    # tie groups over the flattened rows (a row's first position always starts a group): each
-    # position gets the mean of its group's first and last position, (first + last) / 2, which
-    # is exact (a half-integer) and the mean of the positions
+        return out.reshape(T, R)
+    # tie groups over the flattened rows (a row's first position always starts a group)
     nf = new.ravel()
     starts = np.flatnonzero(nf)
     ends = np.empty_like(starts)
@@ -237,7 +244,7 @@ def _sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ends[-1] = T * R - 1
     mid = (starts + ends) / 2.0
     out[flat] = mid[np.cumsum(nf) - 1].reshape(T, R) - off
-    return xs, out.reshape(T, R)
+    return out.reshape(T, R)
 
 
 def _keyed_sort_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -285,14 +292,13 @@ def _near_tie_ranks(x: np.ndarray, xs: np.ndarray, ranks: np.ndarray) -> np.ndar
         near = ((gaps > 0) & (gaps <= tol)).any(axis=1)
     if not near.any():
         return ranks
+    rows = np.flatnonzero(near)
+    order = np.argsort(x[rows], axis=1, kind="stable")
+    new = np.empty(order.shape, dtype=bool)  # a sorted position that starts a group: more than tol above the last
+    new[:, 0] = True
+    np.greater(np.diff(np.take_along_axis(x[rows], order, axis=1), axis=1), tol[rows], out=new[:, 1:])
     out = ranks.copy()
-    for t in np.flatnonzero(near):
-        order = np.argsort(x[t], kind="stable")
-        new = np.concatenate([[True], np.diff(x[t][order]) > tol[t, 0]])  # a position that starts a group
-        starts = np.flatnonzero(new)
-        ends = np.append(starts[1:] - 1, len(new) - 1)
-        group = np.cumsum(new) - 1
-        out[t, order] = (starts[group] + ends[group]) / 2.0  # the mean of the group's positions, as _sort_rank
+    out[rows] = _group_ranks(order, new)
     return out
 
 

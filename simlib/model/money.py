@@ -17,9 +17,12 @@ from __future__ import annotations
 REVENUE_PER_SCALE = 5.0
 
 
-def money_scale(*pay: float, revenue: float) -> float:
-    """The first positive amount of ``pay`` (money per rep-year, in order of preference); else a fifth of
-    ``revenue`` (a rep's expected revenue in a year today) if positive; else 1, where there is no money at all.
+def rep_pay_scale(*pay: float, revenue: float) -> float:
+    """The money scale of a rep-year (what a rep is paid today): the first positive amount of ``pay`` (money per
+    rep-year, in order of preference); else a fifth of ``revenue`` (a rep's expected revenue in a year today) if
+    positive; else 1, where there is no money at all.
+
+    Not :func:`simlib.present.money_scale`, the k / M display scale of numbers in tables.
 
     NaN counts as not positive.
     """

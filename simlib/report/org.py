@@ -504,11 +504,9 @@ def team_table(ans: Any, currency: str) -> Any:
     st = present.style_table(v, metrics, se=se, currency=currency,
                              caption=f"Teams under {cand} against {ref} (± 95% CI; {currency} a year)")
     change = "change in incentive cost"
-    scale = present.money_scale(v[change].to_numpy(dtype=float))
-    ses = dict(zip(v[change].astype(float), se[change].astype(float), strict=True))
-    return (st.format(lambda x: f"{int(x):,}", subset=["reps", "winners", "losers"])
-            .format(lambda x: present.fmt(x, ses.get(float(x)), "incentive_cost", currency, signed=True,
-                                          scale=present.cell_scale(x, scale)), subset=[change]))  # a change: signed
+    texts = pd.DataFrame({change: _signed_money_texts(v[change].to_numpy(dtype=float), se[change].to_numpy(dtype=float),
+                                                      currency)}, index=v.index)  # a change: signed, each its own ±
+    return present.show_texts(st.format(lambda x: f"{int(x):,}", subset=["reps", "winners", "losers"]), texts)
 
 
 _STATEMENT = {"expected_current": "expected pay, current", "expected_candidate": "expected pay, candidate",
@@ -537,14 +535,20 @@ def _statement_view(rows: pd.DataFrame, currency: str, caption: str, plans: tupl
     for key in ("expected_current", "expected_candidate"):
         ses[names[key]] = rows[f"{key}_se"].to_numpy(dtype=float)
     st = present.style_table(v, metrics, se=ses, currency=currency, caption=caption)  # escapes the index (rep ids)
-    scale = present.money_scale(v["change"].to_numpy(dtype=float))
-    se = dict(zip(rows["change"].astype(float), rows["change_se"].astype(float), strict=True))
-    ea = rows["expected_current"].astype(float).to_numpy()
-    pct_se = dict(zip(rows["change_pct"].astype(float), rows["change_se"].astype(float).to_numpy() / np.where(ea > 0, ea, np.nan),
-                      strict=True))
-    return (st.format(lambda x: present.fmt(x, se.get(float(x)), "incentive_cost", currency, signed=True,
-                                            scale=present.cell_scale(x, scale)), subset=["change"])
-            .format(lambda x: present.fmt_relative(x, pct_se.get(float(x))), subset=["change %"]))
+    se = rows["change_se"].to_numpy(dtype=float)
+    ea = rows["expected_current"].to_numpy(dtype=float)
+    texts = pd.DataFrame({"change": _signed_money_texts(v["change"].to_numpy(dtype=float), se, currency),
+                          "change %": [present.fmt_relative(x, e) for x, e in
+                                       zip(v["change %"].to_numpy(dtype=float), se / np.where(ea > 0, ea, np.nan),
+                                           strict=True)]}, index=v.index)
+    return present.show_texts(st, texts)  # each rep's change with its own ± (two equal changes can differ in SE)
+
+
+def _signed_money_texts(values: np.ndarray, ses: np.ndarray, currency: str) -> list[str]:
+    """Changes in money with their 95% CIs, one per cell in order, on one k / M scale (a cell below 1 on it on its own)."""
+    scale = present.money_scale(values)
+    return [present.fmt(x, e, "incentive_cost", currency, signed=True, scale=present.cell_scale(x, scale))
+            for x, e in zip(values, ses, strict=True)]
 
 
 def movers_table(ans: Any, currency: str, verdict: str = "loser", show: int = 25) -> Any | None:
