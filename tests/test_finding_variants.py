@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from benchmarks.finding_variants import RANGES, main, variant
 from simlib.errors import SimlibError
 from simlib.fit import findings as V
 from simlib.priors import PRIORS
-from simlib.scenario import load_scenario
+from simlib.scenario import load_scenario, scenario_from_dict
 
 SEED = 3
 
@@ -164,3 +165,32 @@ def test_robust_findings_hold_on_variants():
     assert len(robust) == 49 and len(rows) == 3 * len(robust)  # 62 checks hold today, 13 listed
     bad = rows[~rows["point"]]
     assert bad.empty, bad[["key", "role", "effect", "variant", "measured"]].to_string()
+
+
+def test_best_team_weight_falls_as_teams_grow():
+    """Why the interior best team weight holds in only some variants (docs/model.md section 4.9.1, fresh variants,
+    seed 2): free riding grows with team size faster than help, so the revenue-maximising team weight falls as teams
+    grow, and the variants' teams of 4-10 put it at either end. On the team_weight scenario (telesales) with only the
+    team size changed (about 60 reps), full team pay beats individual pay in teams of 4, and individual pay beats
+    every team weight in teams of 10; the validation scenario's teams of 6 have the interior optimum between."""
+    from simlib.behaviour.dynamic import DynamicBehaviour
+
+    base = V._load("team_weight")
+    names = ["current", "team_25", "team_50", "team_75", "team_100"]
+
+    def changes(n):  # per-trial % revenue change of each team weight over individual pay, (trials, 4)
+        d = base.model_dump(by_alias=True)
+        d["roles"]["reps"].update(team_size=n, headcount=n * round(60 / n))
+        s = scenario_from_dict(d, f"team_weight, teams of {n}")
+        m = DynamicBehaviour(s)
+        rev = np.stack([V.role_run(s, p, trials=24, rng=0, model=m).revenue.sum(axis=1) for p in names], axis=1)
+        return 100.0 * (rev[:, 1:] / rev[:, :1] - 1.0)
+
+    def ci(x):
+        m, se = x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(len(x))
+        return m - 1.96 * se, m + 1.96 * se
+
+    lo4, _ = ci(changes(4))
+    assert lo4[-1] > 0 and lo4[2] > 0, lo4  # teams of 4: full team pay (and w = 0.75) above individual pay
+    _, hi10 = ci(changes(10))
+    assert np.all(hi10 < 0), hi10  # teams of 10: every team weight below individual pay
