@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -95,7 +96,7 @@ def _nested(exc: ValidationError, prefix: str) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not allowed here; check the spelling)"
         elif "input" in err and err["type"] != "value_error":
-            msg = f"{msg}; got {excerpt(err['input'])}"
+            msg = f"{msg}; got {excerpt(err['input'])}{_percent_hint(err)}"
         parts.append(f"@{loc}: {msg}")
     return _SEP.join(parts)
 
@@ -135,6 +136,38 @@ Whole = Annotated[int, BeforeValidator(_plain_number), Field(ge=-int(MAX_MAGNITU
 Fraction = Annotated[Real, Field(ge=0.0, le=1.0)]
 Positive = Annotated[Real, Field(gt=0.0)]
 NonNeg = Annotated[Real, Field(ge=0.0)]
+
+#: largest attainment (result / target) a pay schedule may name: 10 is 1,000% of target; a larger number is
+#: almost surely a percent written as a number (120 for 120%), which would otherwise pay nothing, silently
+MAX_ATTAINMENT = 10.0
+
+
+def _as_percent(value: float, limit: float) -> str:
+    """``: write 1.2 for 120%`` when ``value`` reads as a percent (10 or more) of a number at most ``limit``, else ``''``."""
+    return f": write {value / 100:g} for {value:g}%" if max(limit, 10.0) <= value <= 100 * limit and value > limit else ""
+
+
+def _attainment(value: float) -> float:
+    """Refuse an attainment beyond :data:`MAX_ATTAINMENT`, saying how to write a percent."""
+    if value > MAX_ATTAINMENT:
+        raise ValueError(f"expected attainment as a multiple of target (1.1 is 110%), at most {MAX_ATTAINMENT:g}; "
+                         f"got {value:g}{_as_percent(value, MAX_ATTAINMENT)}")
+    return value
+
+
+#: an attainment (result / target) in a pay schedule: 0 to MAX_ATTAINMENT
+Attainment = Annotated[NonNeg, AfterValidator(_attainment)]
+
+
+def _percent_hint(err: dict) -> str:
+    """For a number above a field's upper bound that reads as a percent (45 for a share of at most 1), how to write it."""
+    bound = (err.get("ctx") or {}).get("le", (err.get("ctx") or {}).get("lt"))
+    value = err.get("input")
+    if err.get("type") not in ("less_than_equal", "less_than") or isinstance(value, bool):
+        return ""
+    if not isinstance(value, int | float) or not isinstance(bound, int | float) or not 1 <= bound <= MAX_ATTAINMENT:
+        return ""  # shares and multiples only, not money or counts
+    return _as_percent(float(value), float(bound))
 
 
 # --------------------------------------------------------------------------
@@ -1071,14 +1104,14 @@ class Quota(_Model):
 
 
 class Tier(_Model):
-    start: NonNeg = Field(alias="from")
+    start: Attainment = Field(alias="from")
     rate: NonNeg
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Step(_Model):
-    at: NonNeg
+    at: Attainment
     amount: NonNeg
 
 
@@ -1104,7 +1137,7 @@ class Component(_Model):
     period: Literal["month", "quarter", "half", "year"] = "year"
     ytd_true_up: bool = False
     target: Literal["quota"] | Positive = "quota"
-    points: list[tuple[NonNeg, NonNeg]] | None = None
+    points: list[tuple[Attainment, NonNeg]] | None = None
     beyond: Literal["extend", "flat"] = "extend"
     tiers: list[Tier] | None = None
     mode: Literal["marginal", "retroactive"] = "marginal"
@@ -1121,6 +1154,10 @@ class Component(_Model):
             xs = [p[0] for p in self.points]
             if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
                 raise ValueError("@points: expected [attainment, payout] pairs with strictly increasing attainment")
+            if self.cap is not None and self.cap > MAX_ATTAINMENT:
+                raise ValueError(f"@cap: expected a multiple of the component's target payout (1.5 is 150%), at most "
+                                 f"{MAX_ATTAINMENT:g}; got {self.cap:g}{_as_percent(self.cap, MAX_ATTAINMENT)}; "
+                                 f"leave cap out for no cap")
         if self.kind == "commission":
             xs = [t.start for t in self.tiers]
             if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
@@ -1248,7 +1285,7 @@ class Gate(_Model):
     """Pay the listed components only when attainment on ``measure`` reaches ``min_attainment``."""
 
     measure: str = "revenue"
-    min_attainment: NonNeg = 0.8
+    min_attainment: Attainment = 0.8
     target: Literal["quota"] | Positive = "quota"
     components: list[str] | None = Field(None, description="names gated; all when omitted")
 
@@ -1952,7 +1989,7 @@ def _problems_from(exc: ValidationError, source: str) -> list[Problem]:
         elif err["type"] == "missing":
             msg = "required field is missing"
         elif "input" in err and err["type"] != "value_error":
-            msg = f"{msg}; got {excerpt(err['input'])}"
+            msg = f"{msg}; got {excerpt(err['input'])}{_percent_hint(err)}"
         if msg.startswith("@"):
             # encoded list of (relative path, message) from a model validator
             for part in msg.split(_SEP):

@@ -176,6 +176,19 @@ CASES = [
      f"{KA}.components.0.steps", "at least one step"),
     ("modifier_decreasing", setp(f"{KA}.modifiers.0.points", [[0.9, 1.0], [0.8, 1.1]]), f"{KA}.modifiers.0.points",
      "strictly increasing value"),
+    # percentages written as numbers (110 for 110%): refused, saying how to write them
+    ("percent_curve_points", setp(f"{KA}.components.0.points", [[50, 0.0], [100, 1.0], [150, 2.5]]),
+     f"{KA}.components.0.points.2.0", "got 150: write 1.5 for 150%"),
+    ("percent_curve_cap", setp(f"{KA}.components.0.cap", 250), f"{KA}.components.0.cap",
+     "got 250: write 2.5 for 250%; leave cap out for no cap"),
+    ("percent_tier_from", setp(f"{CH}.components.0.tiers.2.from", 120), f"{CH}.components.0.tiers.2.from",
+     "at most 10; got 120: write 1.2 for 120%"),
+    ("percent_step_at", setp(f"{KA}.components.0", {"name": "rev", "kind": "lump_sum", "steps": [{"at": 110, "amount": 1}]}),
+     f"{KA}.components.0.steps.0.at", "write 1.1 for 110%"),
+    ("percent_gate", setp(f"{TS}.gates.0.min_attainment", 90), f"{TS}.gates.0.min_attainment", "write 0.9 for 90%"),
+    ("percent_quota_level", setp(f"{KA}.quota.level", 110), f"{KA}.quota.level",
+     "less than or equal to 5; got 110: write 1.1 for 110%"),
+    ("percent_share", setp("roles.ts.gross_margin", 45), "roles.ts.gross_margin", "got 45: write 0.45 for 45%"),
 ]
 
 
