@@ -2072,7 +2072,7 @@ def _build(data: dict, source: str) -> Scenario:
                                                             "roster file too (roster: FILE)")])
         hp = roster_path(scen.history, source)
         if not hp.is_file():
-            raise ScenarioError([Problem(str(hp), "", "file not found (the scenario's history)")])
+            raise ScenarioError([Problem(str(hp), "", _not_found("history", scen.history, source))])
     if scen.people == People():  # unset: likewise for the people section (multi-year runs only)
         del dumped["people"]
     canonical = json.dumps(dumped, sort_keys=True)
@@ -2118,6 +2118,14 @@ def roster_path(name: str, source: str) -> Path:
     return Path(source).parent / p
 
 
+def _not_found(field: str, name: str, source: str) -> str:
+    """The message for a file a scenario names that does not exist: which scenario and field named it, and how."""
+    where = "" if source.startswith("<") else f" by {source}"
+    how = "an absolute path" if Path(name).is_absolute() or source.startswith("<") else \
+        "relative to the scenario file's folder"
+    return f"file not found: the {field} named{where} ({field}: {name}; {how})"
+
+
 def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | None:
     """Read the roster a scenario names, and give its roles their headcount and default pay levels from it.
 
@@ -2145,6 +2153,11 @@ def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | N
     if start is not None and not isinstance(start, datetime.date):
         return None
     path = roster_path(name, source)
+    if not path.exists():
+        problems.append(Problem(str(path), "", _not_found("roster", name, source)))
+        data["roles"] = {r: ({"headcount": 1, "base_salary": 0.0, "target_incentive": 0.0, **spec}
+                             if isinstance(spec, dict) else spec) for r, spec in roles.items()}
+        return None
     currency: Any = str(data.get("currency", "EUR"))
     if any(isinstance(spec, dict) and spec.get("currency") for spec in roles.values()):  # roles paid in their own
         currency = tuple((r, str(spec.get("currency") or currency)) for r, spec in roles.items() if isinstance(spec, dict))

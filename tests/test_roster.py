@@ -154,6 +154,25 @@ def test_file_level_problems(tmp_path):
         load_scenario(tmp_path / "h.yaml")
 
 
+def test_a_missing_roster_or_history_names_the_scenario_and_its_field(tmp_path, capsys):
+    """A mistyped file name is reported once, with the scenario that names it and how the path is read."""
+    p = _scenario(tmp_path)
+    data = yaml.safe_load(p.read_text())
+    data["roster"] = "rooster.csv"
+    p.write_text(yaml.safe_dump(data))
+    assert main(["validate", str(p)]) == 1
+    out = capsys.readouterr()
+    err = out.out + out.err
+    assert f"{tmp_path / 'rooster.csv'}: file not found: the roster named by {p} (roster: rooster.csv; relative " \
+           "to the scenario file's folder)" in err
+    assert err.count("file not found") == 1 and "headcount" not in err
+    data.update(roster="roster.csv", history="histroy.csv")
+    p.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=r"histroy.csv: file not found: the history named by .*s.yaml "
+                                            r"\(history: histroy.csv;"):
+        load_scenario(p)
+
+
 def test_cli_refuses_a_bad_roster_before_any_work(tmp_path, capsys):
     p = _scenario(tmp_path, ROWS + ["X1,telesales,North,,-1,1,,2020-01-01,EUR,"])
     rc = main(["run", str(p), "--trials", "10", "--behaviour", "none"])
