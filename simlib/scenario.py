@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import copy
 import datetime
+import difflib
 import hashlib
 import json
 import math
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -2000,6 +2002,77 @@ def _problems_from(exc: ValidationError, source: str) -> list[Problem]:
     return out
 
 
+def _model_fields(model: type[BaseModel]) -> set[str]:
+    """The names a user may write in ``model``: its fields, by alias where they have one (``from``)."""
+    return {f.alias or name for name, f in model.model_fields.items() if not f.exclude}
+
+
+def _all_models() -> list[type[BaseModel]]:
+    """Every model of the scenario language (subclasses of ``_Model``)."""
+    out, todo = [], [_Model]
+    while todo:
+        m = todo.pop()
+        out.append(m)
+        todo.extend(m.__subclasses__())
+    return out
+
+
+def _as_model(annotation: Any) -> type[BaseModel] | None:
+    """The model a field's type names (``Market``, ``Checks | None``, ``Annotated[Role, ...]``), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _as_model(args[0])
+    if origin in (list, tuple, dict, Literal) or not args:
+        return None
+    models = [m for m in map(_as_model, args) if m is not None]  # a union
+    return models[0] if len(models) == 1 else None
+
+
+def _inner(annotation: Any, key: str) -> Any:
+    """The type one step ``key`` of a path further into a field of type ``annotation`` (an item of a list or
+    mapping, a field of a model), or None when the path cannot be followed."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _inner(args[0], key)
+    if origin in (list, tuple) and key.isdigit() and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    model = _as_model(annotation)
+    if model is None:
+        return None
+    field = model.model_fields.get(key) or next((f for f in model.model_fields.values() if f.alias == key), None)
+    return field.annotation if field is not None else None
+
+
+def _fields_at(path: list[str]) -> set[str] | None:
+    """The names a scenario may hold at a dotted path's parts (``plans.current.roles.ts.components.0``), or None."""
+    t: Any = Scenario
+    for key in path:
+        t = _inner(t, key)
+        if t is None:
+            return None
+    model = _as_model(t)
+    return _model_fields(model) if model is not None else None
+
+
+def _did_you_mean(problems: list[Problem]) -> list[Problem]:
+    """An unknown field gets the closest name that is allowed where it stands (else anywhere in a scenario)."""
+    out = []
+    for p in problems:
+        if p.message.startswith("unknown field") and p.field:
+            *parent, name = p.field.split(".")
+            here = _fields_at(parent)
+            names = here if here else set().union(*(_model_fields(m) for m in _all_models()))
+            close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6 if here else 0.75)
+            if close and close[0] != name:
+                p = Problem(p.source, p.field, f"{p.message}; did you mean '{close[0]}'?")
+        out.append(p)
+    return out
+
+
 def _drop_inherited(problems: list[Problem], raw_plans: Any) -> list[Problem]:
     """Drop a derived plan's problem when its base plan has the same one (it was inherited)."""
     if not isinstance(raw_plans, dict):
@@ -2046,7 +2119,7 @@ def _build(data: dict, source: str) -> Scenario:
         if isinstance(raw_plans, dict) and raw_plans:  # plans exist but every base chain failed
             problems = [p for p in problems if not (p.field == "plans" and p.message.startswith("Dictionary should"))]
         problems = _drop_inherited(problems, raw_plans)
-        raise ScenarioError(problems) from None
+        raise ScenarioError(_did_you_mean(problems)) from None
     if roster is not None:  # the roster's managers against the manager roles credited on its roles
         problems += roster_credit_problems(scen.roles, roster, source)
     if problems:

@@ -189,7 +189,26 @@ CASES = [
     ("percent_quota_level", setp(f"{KA}.quota.level", 110), f"{KA}.quota.level",
      "less than or equal to 5; got 110: write 1.1 for 110%"),
     ("percent_share", setp("roles.ts.gross_margin", 45), "roles.ts.gross_margin", "got 45: write 0.45 for 45%"),
+    # a misspelt field: the closest name allowed where it stands
+    ("suggest_role_field", both(delp("roles.ts.target_incentive"), setp("roles.ts.target_incentve", 1)),
+     "roles.ts.target_incentve", "check the spelling); did you mean 'target_incentive'?"),
+    ("suggest_component_field", setp(f"{KA}.components.0.cpa", 2), f"{KA}.components.0.cpa", "did you mean 'cap'?"),
+    ("suggest_alias", setp(f"{CH}.components.0.tiers.0.form", 1), f"{CH}.components.0.tiers.0.form",
+     "did you mean 'from'?"),
+    ("suggest_production", setp("roles.ts.production.calls_per_mnth", 5), "roles.ts.production.calls_per_mnth",
+     "did you mean 'calls_per_month'?"),
+    ("suggest_in_changes", setp("plans.variant.changes.roles.ka.quota", {"levl": 1.1}),
+     "plans.variant.roles.ka.quota.levl", "did you mean 'level'?"),
 ]
+
+
+def test_an_unknown_field_far_from_every_name_gets_no_suggestion():
+    d = small_scenario_dict()
+    setp("colour", "blue")(d)
+    with pytest.raises(ScenarioError) as ei:
+        scenario_from_dict(d, SRC)
+    (p,) = ei.value.problems
+    assert p.field == "colour" and p.message == "unknown field (not allowed here; check the spelling)"
 
 
 def test_weights_that_share_the_target_incentive_are_accepted():
