@@ -1797,6 +1797,28 @@ class Checks(_Model):
                 dict[Literal["low", "high", "max_breach_probability"], float | None]] = Field(default_factory=dict)
     budget: dict[Literal["max_over_budget_probability"], Fraction] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _rule_values(self) -> Checks:
+        """Each rule's edges in its metric's unit (shares as fractions), low not above high, a probability 0-1:
+        checked by ``simlib validate`` as by ``simlib check``."""
+        parts = []
+        for metric, spec in self.rules.items():
+            for edge in ("low", "high"):
+                v = spec.get(edge)
+                if v is not None and metric != "leverage" and not 0.0 <= v <= 1.0:
+                    parts.append(f"@rules.{metric}.{edge}: expected a share between 0 and 1 (0.5 is 50%); "
+                                 f"got {v:g}{_as_percent(v, 1.0)}")
+            low, high = spec.get("low"), spec.get("high")
+            if low is not None and high is not None and low > high:
+                parts.append(f"@rules.{metric}: low {low:g} is above high {high:g}")
+            lvl = spec.get("max_breach_probability")
+            if lvl is not None and not 0.0 <= lvl <= 1.0:
+                parts.append(f"@rules.{metric}.max_breach_probability: expected a probability between 0 and 1; "
+                             f"got {lvl:g}{_as_percent(lvl, 1.0)}")
+        if parts:
+            raise ValueError(_SEP.join(parts))
+        return self
+
 
 class Scenario(_Model):
     """A validated scenario. Build with :func:`load_scenario`."""

@@ -189,6 +189,12 @@ CASES = [
     ("percent_quota_level", setp(f"{KA}.quota.level", 110), f"{KA}.quota.level",
      "less than or equal to 5; got 110: write 1.1 for 110%"),
     ("percent_share", setp("roles.ts.gross_margin", 45), "roles.ts.gross_margin", "got 45: write 0.45 for 45%"),
+    ("percent_check_edge", setp("checks", {"rules": {"share_at_quota": {"low": 40, "high": 0.9}}}),
+     "checks.rules.share_at_quota.low", "expected a share between 0 and 1 (0.5 is 50%); got 40: write 0.4 for 40%"),
+    ("percent_check_level", setp("checks", {"rules": {"leverage": {"max_breach_probability": 20}}}),
+     "checks.rules.leverage.max_breach_probability", "between 0 and 1; got 20: write 0.2 for 20%"),
+    ("check_edges_crossed", setp("checks", {"rules": {"leverage": {"low": 3, "high": 2}}}), "checks.rules.leverage",
+     "low 3 is above high 2"),
     # a misspelt field: the closest name allowed where it stands
     ("suggest_role_field", both(delp("roles.ts.target_incentive"), setp("roles.ts.target_incentve", 1)),
      "roles.ts.target_incentve", "check the spelling); did you mean 'target_incentive'?"),
