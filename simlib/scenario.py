@@ -2095,6 +2095,12 @@ def _did_you_mean(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+def problems_of(exc: ValidationError, source: str = "") -> list[Problem]:
+    """A model's validation error (a plan built by a sweep, say) as problems with field paths and plain messages,
+    as a scenario file's are reported."""
+    return _problems_from(exc, source)
+
+
 def _drop_inherited(problems: list[Problem], raw_plans: Any) -> list[Problem]:
     """Drop a derived plan's problem when its base plan has the same one (it was inherited)."""
     if not isinstance(raw_plans, dict):
