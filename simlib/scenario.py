@@ -1254,6 +1254,18 @@ class ScoredMeasure(ScoreScale):
     target: Literal["quota"] | Positive = "quota"
     weight: NonNeg
 
+    @model_validator(mode="after")
+    def _attainments(self) -> ScoredMeasure:
+        """The scale's x values are attainments (0.8 is 80%): one above :data:`MAX_ATTAINMENT` is a percent."""
+        xs = [(f"curve.{i}.0", x) for i, (x, _) in enumerate(self.curve or [])]
+        for i, iv in enumerate(self.intervals or []):
+            xs += [(f"intervals.{i}.from", iv.start)] + ([(f"intervals.{i}.to", iv.end)] if iv.end is not None else [])
+        parts = [f"@{where}: expected attainment as a multiple of target (1.1 is 110%), at most {MAX_ATTAINMENT:g}; "
+                 f"got {x:g}{_as_percent(x, MAX_ATTAINMENT)}" for where, x in xs if x > MAX_ATTAINMENT]
+        if parts:
+            raise ValueError(_SEP.join(parts))
+        return self
+
 
 class Scorecard(_Model):
     """Measures scored into points, weighted into a composite, paid by a function of the composite.

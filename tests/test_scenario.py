@@ -538,6 +538,12 @@ SCORECARD_CASES = [
      f"{CARD}.measures", "each measure may be scored once per scorecard"),
     ("card_named_like_component", _card(name="rev"), f"{TS}.components", "names must be unique, repeated: ['rev']"),
     ("unknown_scorecard_field", _card(weights=[1]), f"{CARD}.weights", "unknown field"),
+    ("percent_scored_interval", _card(measures=[{**_card()["measures"][0], "intervals": [
+        {"from": 0, "to": 80, "score": 0}, {"from": 80, "to": 100, "score": 70}, {"from": 100, "score": 100}]},
+        _card()["measures"][1]]), f"{CARD}.measures.0.intervals.1.from", "got 80: write 0.8 for 80%"),
+    ("percent_scored_curve", _card(measures=[_card()["measures"][0], {**_card()["measures"][1],
+                                                                      "curve": [[90, 0], [100, 100]]}]),
+     f"{CARD}.measures.1.curve.1.0", "at most 10; got 100: write 1 for 100%"),
 ]
 
 
