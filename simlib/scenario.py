@@ -998,12 +998,38 @@ def _role_plan_problems(where: str, rp: dict, process: Any, named: Any = None,
                 out.append((f"{where}.gates.{i}.target",
                             f"'quota' applies to revenue only; give a number per year for '{measure}'"))
     out += _programme_problems(where, rp.get("programmes"), process, known)
+    out += _score_percent_problems(where, rp, known)
     rec = rp.get("recognition")
     if isinstance(rec, dict) and isinstance(rec.get("measure", "revenue"), str):
         if rec.get("measure", "revenue") not in known:
             out.append((f"{where}.recognition.measure",
                         f"'{rec['measure']}' unknown, expected one of {sorted(known)}"))
     return problems + [(f, m + _hint_for(f[len(where) + 1:], rp, known, role)) for f, m in out]
+
+
+def _score_percent_problems(where: str, rp: dict, known: dict[str, str]) -> list[tuple[str, str]]:
+    """A score measure's value (record accuracy, satisfaction, retention: 0 to 1) written as a percent: a target
+    of components, gates and scored measures, or a modifier's point, of 10 or more (92 for 92%)."""
+    found: list[tuple[str, Any]] = []
+    for section in ("components", "gates"):
+        items = rp.get(section)
+        for i, c in enumerate(items if isinstance(items, list) else []):
+            if isinstance(c, dict) and known.get(c.get("measure", "revenue")) == "score":
+                found.append((f"{section}.{i}.target", c.get("target")))
+    cards = rp.get("scorecards")
+    for i, card in enumerate(cards if isinstance(cards, list) else []):
+        ms = card.get("measures") if isinstance(card, dict) else None
+        for j, m in enumerate(ms if isinstance(ms, list) else []):
+            if isinstance(m, dict) and known.get(m.get("measure", "revenue")) == "score":
+                found.append((f"scorecards.{i}.measures.{j}.target", m.get("target")))
+    mods = rp.get("modifiers")
+    for i, m in enumerate(mods if isinstance(mods, list) else []):
+        if isinstance(m, dict) and known.get(m.get("measure")) == "score" and isinstance(m.get("points"), list):
+            found += [(f"modifiers.{i}.points.{j}.0", pt[0]) for j, pt in enumerate(m["points"])
+                      if isinstance(pt, list | tuple) and pt]
+    return [(f"{where}.{f}", f"a score measure's value is a fraction between 0 and 1 (0.92 is 92%); got {v:g}"
+                             f"{_as_percent(v, 1.0)}")
+            for f, v in found if isinstance(v, int | float) and not isinstance(v, bool) and v >= 10]
 
 
 def _hint_for(field: str, rp: dict, known: dict[str, str], role: str | None) -> str:
