@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from simlib import present
+import simlib.present as present
 from simlib.cli.args import (
     add_behaviour_argument,
     add_output_arguments,
