@@ -21,7 +21,17 @@ from pathlib import Path
 import numpy as np
 
 from simlib.errors import SimlibError
-from simlib.tables import RowProblem, Rows, TableError, check_columns, norm_name, parse_date, parse_number, read_table
+from simlib.tables import (
+    RowProblem,
+    Rows,
+    TableError,
+    check_columns,
+    norm_name,
+    parse_date,
+    parse_number,
+    read_table,
+    sheet_hint,
+)
 
 #: columns every roster must have (and one of ``hire_date``, ``tenure_months``)
 REQUIRED = ("rep_id", "role", "team", "base_salary", "target_incentive")
@@ -133,11 +143,15 @@ def read_roster(path: str | Path, roles: Iterable[str], currency: str | dict[str
     src = str(path)
     try:
         table = read_table(path, "roster", ", ".join(REQUIRED) + ", hire_date or tenure_months")
-        raw, notes = check_columns(table.frame, REQUIRED, ALIASES)
     except TableError as exc:
         raise RosterError(src, exc.problems) from None
+    try:
+        raw, notes = check_columns(table.frame, REQUIRED, ALIASES)
+    except TableError as exc:  # a workbook's first sheet is read: a cover sheet in front lacks every column
+        raise RosterError(src, [p + sheet_hint(table, "roster") for p in exc.problems]) from None
     if "hire_date" not in raw.columns and "tenure_months" not in raw.columns:
-        raise RosterError(src, [f"missing column: hire_date or tenure_months; the file has {list(raw.columns)}"])
+        raise RosterError(src, [f"missing column: hire_date or tenure_months; the file has {list(raw.columns)}"
+                                + sheet_hint(table, "roster")])
     ignored = [c for c in raw.columns if c not in REQUIRED + OPTIONAL]
     notes = table.notes + notes + ([f"ignored column(s) not in the roster format: {ignored}"] if ignored else [])
     rows = Rows.of(raw, table)

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import copy
 import datetime
+import difflib
 import hashlib
 import json
 import math
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -95,7 +98,7 @@ def _nested(exc: ValidationError, prefix: str) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not allowed here; check the spelling)"
         elif "input" in err and err["type"] != "value_error":
-            msg = f"{msg}; got {excerpt(err['input'])}"
+            msg = f"{msg}; got {excerpt(err['input'])}{_percent_hint(err)}"
         parts.append(f"@{loc}: {msg}")
     return _SEP.join(parts)
 
@@ -135,6 +138,38 @@ Whole = Annotated[int, BeforeValidator(_plain_number), Field(ge=-int(MAX_MAGNITU
 Fraction = Annotated[Real, Field(ge=0.0, le=1.0)]
 Positive = Annotated[Real, Field(gt=0.0)]
 NonNeg = Annotated[Real, Field(ge=0.0)]
+
+#: largest attainment (result / target) a pay schedule may name: 10 is 1,000% of target; a larger number is
+#: almost surely a percent written as a number (120 for 120%), which would otherwise pay nothing, silently
+MAX_ATTAINMENT = 10.0
+
+
+def _as_percent(value: float, limit: float) -> str:
+    """``: write 1.2 for 120%`` when ``value`` reads as a percent (10 or more) of a number at most ``limit``, else ``''``."""
+    return f": write {value / 100:g} for {value:g}%" if max(limit, 10.0) <= value <= 100 * limit and value > limit else ""
+
+
+def _attainment(value: float) -> float:
+    """Refuse an attainment beyond :data:`MAX_ATTAINMENT`, saying how to write a percent."""
+    if value > MAX_ATTAINMENT:
+        raise ValueError(f"expected attainment as a multiple of target (1.1 is 110%), at most {MAX_ATTAINMENT:g}; "
+                         f"got {value:g}{_as_percent(value, MAX_ATTAINMENT)}")
+    return value
+
+
+#: an attainment (result / target) in a pay schedule: 0 to MAX_ATTAINMENT
+Attainment = Annotated[NonNeg, AfterValidator(_attainment)]
+
+
+def _percent_hint(err: dict) -> str:
+    """For a number above a field's upper bound that reads as a percent (45 for a share of at most 1), how to write it."""
+    bound = (err.get("ctx") or {}).get("le", (err.get("ctx") or {}).get("lt"))
+    value = err.get("input")
+    if err.get("type") not in ("less_than_equal", "less_than") or isinstance(value, bool):
+        return ""
+    if not isinstance(value, int | float) or not isinstance(bound, int | float) or not 1 <= bound <= MAX_ATTAINMENT:
+        return ""  # shares and multiples only, not money or counts
+    return _as_percent(float(value), float(bound))
 
 
 # --------------------------------------------------------------------------
@@ -963,12 +998,38 @@ def _role_plan_problems(where: str, rp: dict, process: Any, named: Any = None,
                 out.append((f"{where}.gates.{i}.target",
                             f"'quota' applies to revenue only; give a number per year for '{measure}'"))
     out += _programme_problems(where, rp.get("programmes"), process, known)
+    out += _score_percent_problems(where, rp, known)
     rec = rp.get("recognition")
     if isinstance(rec, dict) and isinstance(rec.get("measure", "revenue"), str):
         if rec.get("measure", "revenue") not in known:
             out.append((f"{where}.recognition.measure",
                         f"'{rec['measure']}' unknown, expected one of {sorted(known)}"))
     return problems + [(f, m + _hint_for(f[len(where) + 1:], rp, known, role)) for f, m in out]
+
+
+def _score_percent_problems(where: str, rp: dict, known: dict[str, str]) -> list[tuple[str, str]]:
+    """A score measure's value (record accuracy, satisfaction, retention: 0 to 1) written as a percent: a target
+    of components, gates and scored measures, or a modifier's point, of 10 or more (92 for 92%)."""
+    found: list[tuple[str, Any]] = []
+    for section in ("components", "gates"):
+        items = rp.get(section)
+        for i, c in enumerate(items if isinstance(items, list) else []):
+            if isinstance(c, dict) and known.get(c.get("measure", "revenue")) == "score":
+                found.append((f"{section}.{i}.target", c.get("target")))
+    cards = rp.get("scorecards")
+    for i, card in enumerate(cards if isinstance(cards, list) else []):
+        ms = card.get("measures") if isinstance(card, dict) else None
+        for j, m in enumerate(ms if isinstance(ms, list) else []):
+            if isinstance(m, dict) and known.get(m.get("measure", "revenue")) == "score":
+                found.append((f"scorecards.{i}.measures.{j}.target", m.get("target")))
+    mods = rp.get("modifiers")
+    for i, m in enumerate(mods if isinstance(mods, list) else []):
+        if isinstance(m, dict) and known.get(m.get("measure")) == "score" and isinstance(m.get("points"), list):
+            found += [(f"modifiers.{i}.points.{j}.0", pt[0]) for j, pt in enumerate(m["points"])
+                      if isinstance(pt, list | tuple) and pt]
+    return [(f"{where}.{f}", f"a score measure's value is a fraction between 0 and 1 (0.92 is 92%); got {v:g}"
+                             f"{_as_percent(v, 1.0)}")
+            for f, v in found if isinstance(v, int | float) and not isinstance(v, bool) and v >= 10]
 
 
 def _hint_for(field: str, rp: dict, known: dict[str, str], role: str | None) -> str:
@@ -1071,14 +1132,14 @@ class Quota(_Model):
 
 
 class Tier(_Model):
-    start: NonNeg = Field(alias="from")
+    start: Attainment = Field(alias="from")
     rate: NonNeg
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Step(_Model):
-    at: NonNeg
+    at: Attainment
     amount: NonNeg
 
 
@@ -1104,7 +1165,7 @@ class Component(_Model):
     period: Literal["month", "quarter", "half", "year"] = "year"
     ytd_true_up: bool = False
     target: Literal["quota"] | Positive = "quota"
-    points: list[tuple[NonNeg, NonNeg]] | None = None
+    points: list[tuple[Attainment, NonNeg]] | None = None
     beyond: Literal["extend", "flat"] = "extend"
     tiers: list[Tier] | None = None
     mode: Literal["marginal", "retroactive"] = "marginal"
@@ -1121,6 +1182,10 @@ class Component(_Model):
             xs = [p[0] for p in self.points]
             if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
                 raise ValueError("@points: expected [attainment, payout] pairs with strictly increasing attainment")
+            if self.cap is not None and self.cap > MAX_ATTAINMENT:
+                raise ValueError(f"@cap: expected a multiple of the component's target payout (1.5 is 150%), at most "
+                                 f"{MAX_ATTAINMENT:g}; got {self.cap:g}{_as_percent(self.cap, MAX_ATTAINMENT)}; "
+                                 f"leave cap out for no cap")
         if self.kind == "commission":
             xs = [t.start for t in self.tiers]
             if len(xs) < 1 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
@@ -1215,6 +1280,18 @@ class ScoredMeasure(ScoreScale):
     target: Literal["quota"] | Positive = "quota"
     weight: NonNeg
 
+    @model_validator(mode="after")
+    def _attainments(self) -> ScoredMeasure:
+        """The scale's x values are attainments (0.8 is 80%): one above :data:`MAX_ATTAINMENT` is a percent."""
+        xs = [(f"curve.{i}.0", x) for i, (x, _) in enumerate(self.curve or [])]
+        for i, iv in enumerate(self.intervals or []):
+            xs += [(f"intervals.{i}.from", iv.start)] + ([(f"intervals.{i}.to", iv.end)] if iv.end is not None else [])
+        parts = [f"@{where}: expected attainment as a multiple of target (1.1 is 110%), at most {MAX_ATTAINMENT:g}; "
+                 f"got {x:g}{_as_percent(x, MAX_ATTAINMENT)}" for where, x in xs if x > MAX_ATTAINMENT]
+        if parts:
+            raise ValueError(_SEP.join(parts))
+        return self
+
 
 class Scorecard(_Model):
     """Measures scored into points, weighted into a composite, paid by a function of the composite.
@@ -1248,7 +1325,7 @@ class Gate(_Model):
     """Pay the listed components only when attainment on ``measure`` reaches ``min_attainment``."""
 
     measure: str = "revenue"
-    min_attainment: NonNeg = 0.8
+    min_attainment: Attainment = 0.8
     target: Literal["quota"] | Positive = "quota"
     components: list[str] | None = Field(None, description="names gated; all when omitted")
 
@@ -1758,6 +1835,28 @@ class Checks(_Model):
                 dict[Literal["low", "high", "max_breach_probability"], float | None]] = Field(default_factory=dict)
     budget: dict[Literal["max_over_budget_probability"], Fraction] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _rule_values(self) -> Checks:
+        """Each rule's edges in its metric's unit (shares as fractions), low not above high, a probability 0-1:
+        checked by ``simlib validate`` as by ``simlib check``."""
+        parts = []
+        for metric, spec in self.rules.items():
+            for edge in ("low", "high"):
+                v = spec.get(edge)
+                if v is not None and metric != "leverage" and not 0.0 <= v <= 1.0:
+                    parts.append(f"@rules.{metric}.{edge}: expected a share between 0 and 1 (0.5 is 50%); "
+                                 f"got {v:g}{_as_percent(v, 1.0)}")
+            low, high = spec.get("low"), spec.get("high")
+            if low is not None and high is not None and low > high:
+                parts.append(f"@rules.{metric}: low {low:g} is above high {high:g}")
+            lvl = spec.get("max_breach_probability")
+            if lvl is not None and not 0.0 <= lvl <= 1.0:
+                parts.append(f"@rules.{metric}.max_breach_probability: expected a probability between 0 and 1; "
+                             f"got {lvl:g}{_as_percent(lvl, 1.0)}")
+        if parts:
+            raise ValueError(_SEP.join(parts))
+        return self
+
 
 class Scenario(_Model):
     """A validated scenario. Build with :func:`load_scenario`."""
@@ -1952,7 +2051,7 @@ def _problems_from(exc: ValidationError, source: str) -> list[Problem]:
         elif err["type"] == "missing":
             msg = "required field is missing"
         elif "input" in err and err["type"] != "value_error":
-            msg = f"{msg}; got {excerpt(err['input'])}"
+            msg = f"{msg}; got {excerpt(err['input'])}{_percent_hint(err)}"
         if msg.startswith("@"):
             # encoded list of (relative path, message) from a model validator
             for part in msg.split(_SEP):
@@ -1961,6 +2060,83 @@ def _problems_from(exc: ValidationError, source: str) -> list[Problem]:
             continue
         out.append(Problem(source, loc, msg))
     return out
+
+
+def _model_fields(model: type[BaseModel]) -> set[str]:
+    """The names a user may write in ``model``: its fields, by alias where they have one (``from``)."""
+    return {f.alias or name for name, f in model.model_fields.items() if not f.exclude}
+
+
+def _all_models() -> list[type[BaseModel]]:
+    """Every model of the scenario language (subclasses of ``_Model``)."""
+    out, todo = [], [_Model]
+    while todo:
+        m = todo.pop()
+        out.append(m)
+        todo.extend(m.__subclasses__())
+    return out
+
+
+def _as_model(annotation: Any) -> type[BaseModel] | None:
+    """The model a field's type names (``Market``, ``Checks | None``, ``Annotated[Role, ...]``), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _as_model(args[0])
+    if origin in (list, tuple, dict, Literal) or not args:
+        return None
+    models = [m for m in map(_as_model, args) if m is not None]  # a union
+    return models[0] if len(models) == 1 else None
+
+
+def _inner(annotation: Any, key: str) -> Any:
+    """The type one step ``key`` of a path further into a field of type ``annotation`` (an item of a list or
+    mapping, a field of a model), or None when the path cannot be followed."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _inner(args[0], key)
+    if origin in (list, tuple) and key.isdigit() and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    model = _as_model(annotation)
+    if model is None:
+        return None
+    field = model.model_fields.get(key) or next((f for f in model.model_fields.values() if f.alias == key), None)
+    return field.annotation if field is not None else None
+
+
+def _fields_at(path: list[str]) -> set[str] | None:
+    """The names a scenario may hold at a dotted path's parts (``plans.current.roles.ts.components.0``), or None."""
+    t: Any = Scenario
+    for key in path:
+        t = _inner(t, key)
+        if t is None:
+            return None
+    model = _as_model(t)
+    return _model_fields(model) if model is not None else None
+
+
+def _did_you_mean(problems: list[Problem]) -> list[Problem]:
+    """An unknown field gets the closest name that is allowed where it stands (else anywhere in a scenario)."""
+    out = []
+    for p in problems:
+        if p.message.startswith("unknown field") and p.field:
+            *parent, name = p.field.split(".")
+            here = _fields_at(parent)
+            names = here if here else set().union(*(_model_fields(m) for m in _all_models()))
+            close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6 if here else 0.75)
+            if close and close[0] != name:
+                p = Problem(p.source, p.field, f"{p.message}; did you mean '{close[0]}'?")
+        out.append(p)
+    return out
+
+
+def problems_of(exc: ValidationError, source: str = "") -> list[Problem]:
+    """A model's validation error (a plan built by a sweep, say) as problems with field paths and plain messages,
+    as a scenario file's are reported."""
+    return _problems_from(exc, source)
 
 
 def _drop_inherited(problems: list[Problem], raw_plans: Any) -> list[Problem]:
@@ -2009,7 +2185,7 @@ def _build(data: dict, source: str) -> Scenario:
         if isinstance(raw_plans, dict) and raw_plans:  # plans exist but every base chain failed
             problems = [p for p in problems if not (p.field == "plans" and p.message.startswith("Dictionary should"))]
         problems = _drop_inherited(problems, raw_plans)
-        raise ScenarioError(problems) from None
+        raise ScenarioError(_did_you_mean(problems)) from None
     if roster is not None:  # the roster's managers against the manager roles credited on its roles
         problems += roster_credit_problems(scen.roles, roster, source)
     if problems:
@@ -2035,7 +2211,7 @@ def _build(data: dict, source: str) -> Scenario:
                                                             "roster file too (roster: FILE)")])
         hp = roster_path(scen.history, source)
         if not hp.is_file():
-            raise ScenarioError([Problem(str(hp), "", "file not found (the scenario's history)")])
+            raise ScenarioError([Problem(str(hp), "", _not_found("history", scen.history, source))])
     if scen.people == People():  # unset: likewise for the people section (multi-year runs only)
         del dumped["people"]
     canonical = json.dumps(dumped, sort_keys=True)
@@ -2081,6 +2257,14 @@ def roster_path(name: str, source: str) -> Path:
     return Path(source).parent / p
 
 
+def _not_found(field: str, name: str, source: str) -> str:
+    """The message for a file a scenario names that does not exist: which scenario and field named it, and how."""
+    where = "" if source.startswith("<") else f" by {source}"
+    how = "an absolute path" if Path(name).is_absolute() or source.startswith("<") else \
+        "relative to the scenario file's folder"
+    return f"file not found: the {field} named{where} ({field}: {name}; {how})"
+
+
 def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | None:
     """Read the roster a scenario names, and give its roles their headcount and default pay levels from it.
 
@@ -2108,6 +2292,11 @@ def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | N
     if start is not None and not isinstance(start, datetime.date):
         return None
     path = roster_path(name, source)
+    if not path.exists():
+        problems.append(Problem(str(path), "", _not_found("roster", name, source)))
+        data["roles"] = {r: ({"headcount": 1, "base_salary": 0.0, "target_incentive": 0.0, **spec}
+                             if isinstance(spec, dict) else spec) for r, spec in roles.items()}
+        return None
     currency: Any = str(data.get("currency", "EUR"))
     if any(isinstance(spec, dict) and spec.get("currency") for spec in roles.values()):  # roles paid in their own
         currency = tuple((r, str(spec.get("currency") or currency)) for r, spec in roles.items() if isinstance(spec, dict))

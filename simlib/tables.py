@@ -217,6 +217,13 @@ def check_columns(raw: pd.DataFrame, required: tuple[str, ...],
     return raw, notes
 
 
+def sheet_hint(table: Table, what: str) -> str:
+    """For a workbook of several sheets, which one was read and that ``what`` must be the first (else ``''``):
+    a cover or notes sheet in front reads as a table without the format's columns."""
+    read = [n for n in table.notes if n.startswith("read the first worksheet")]
+    return f" ({read[0]}: put the {what} on the workbook's first sheet)" if read else ""
+
+
 def parse_number(text: str, *, currency: bool = False, percent: bool = False) -> float | None:
     """A finite number from a cell, or None when the cell is not one.
 
@@ -411,7 +418,7 @@ def _read_xlsx(p: Path, src: str, header_hint: str) -> Table:
                 raise TableError(src, [f"row {number}: a cell beyond the header's {len(header)} columns"])
             rows.append(cells[: len(header)] + [""] * (len(header) - len(cells)))
             numbers.append(number)
-        notes = [f"read the first worksheet, '{ws.title}'"] if len(wb.worksheets) > 1 else []
+        notes = [f"read the first worksheet, '{ws.title}', of {wb.sheetnames}"] if len(wb.worksheets) > 1 else []
     finally:
         wb.close()
     if header is None:

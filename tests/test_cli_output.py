@@ -126,6 +126,9 @@ def test_run_table_fits_100_columns(capsys):
     assert code == 0
     assert max(map(len, text.splitlines()[2:])) <= 100  # every line of the tables (the provenance line may be long)
     assert "differences vs current (paired):" in text and "Δ one_plan_for_all" in text
+    paired = text.split("differences vs current (paired):")[1].split("model diagnostics")[0]
+    assert "Incentive cost, bad year" not in paired  # no row left blank: quantiles have no paired difference
+    assert "(no paired difference for incentive cost, bad year (95th pct.);" in paired
 
 
 def test_narrow_splits_columns_and_repeats_the_index():

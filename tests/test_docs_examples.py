@@ -341,6 +341,24 @@ def test_cheap_readme_commands_run(tmp_path, monkeypatch, capsys):
     assert simlib.load_scenario(tmp_path / "my_scenario.yaml").current_plan == "current"
 
 
+def test_readme_history_workflow_runs_as_shown(tmp_path, monkeypatch, capsys):
+    """The history workflow as README shows it, from a clone's folder: synth writes the two-year history,
+    calibrate fits it, the fitted scenario runs, and the replay example reconciles (exit 0)."""
+    def shown(prefix: str) -> list[str]:
+        found = [cmd for _, cmd in _commands(ROOT / "README.md")] + _concrete_spans()
+        cmd = next(c for c in found if c.startswith(prefix))
+        return _argv(cmd)
+
+    steps = [shown("simlib synth scenarios/default.yaml --out history.csv"), shown("simlib calibrate history.csv"),
+             shown("simlib run calibrated.yaml"), shown("simlib replay scenarios/default.yaml history.csv")]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
+    for argv in steps:
+        assert main([*argv, "--trials", "50"] if argv[0] == "run" else argv) == 0, (argv, capsys.readouterr().err)
+    out = capsys.readouterr()
+    assert "reconciled: all 200 rep-years recomputed under 'current' equal the recorded payouts" in out.out + out.err
+
+
 def test_inline_role_plan_terms_validate():
     """README's inline one-line terms (`quota_relief: {...}`, `feedback: {...}`) are valid in every role plan."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -151,6 +151,8 @@ def test_the_explorer_table_and_headline_read_in_units_with_the_currency():
     assert "Revenue" in text and "M EUR" in text and "%" in text and " pp ± " in text
     assert "comp_cost_of_sales" not in text and "e+0" not in text and "e-0" not in text
     line = headline(snap, "EUR")
-    assert line.startswith("telesales with target_level 1.1: profit ") and "EUR" in line and "±" in line
+    assert line.startswith("telesales with target level 1.1: profit ") and "EUR" in line and "±" in line
     base = headline(app.update(), "EUR")
     assert "under the base plan" in base and "EUR" in base
+    ka = Explorer(DEFAULT, role="key_account", trials=8, seed=0, behaviour="none")
+    assert headline(ka.update(), "EUR").startswith("key account under the base plan: profit ")  # a role in words

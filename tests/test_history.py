@@ -106,6 +106,12 @@ def test_year_month_format_and_mixing(tmp_path):
     hdr = HEADER + ",year"
     h = read_history(_write(tmp_path, [GOOD.format(m=1) + ",2024", GOOD.format(m=1) + ",2025"], hdr), ROLES)
     assert h.years == [2024, 2025]
+    # one YYYY-MM slip among month numbers is that row's problem, not every other row's
+    slip = [GOOD.format(m=m) for m in range(1, 13)]
+    slip[4] = GOOD.replace("{m}", "2025-05")
+    r = _reasons(_write(tmp_path, slip))
+    assert list(r) == ["line 6"] and r["line 6"] == ("month with a year: '2025-05' while most rows give the month "
+                                                      "alone (1-12) and the file has no year column")
 
 
 def test_stop_lists_every_bad_row_and_skip_reports_them():

@@ -80,3 +80,14 @@ def test_optimize_robustness_names_metrics_and_its_legend_matches_its_columns(sc
     assert not re.search(r"^  (profit|revenue|leverage) ", block, re.M)
     assert re.search(r"on profit in \d+% of plausible behaviours|tie on profit", block)
     assert re.search(r"^objective \(maximised\): Profit \(gross profit - comp\) = ", out, re.M)
+
+
+def test_optimize_sensitivity_legend_matches_its_columns(scenario_path, capsys):
+    """The sensitivity table's regret and shift columns are explained in a legend line of their own words."""
+    capsys.readouterr()
+    main(["optimize", str(scenario_path), "--param", "target_level=0.9:1.1", "--starts", "1", "--maxiter", "0",
+          "--sensitivity", "scenario.market.growth_sd=0.1", "--sensitivity-maxiter", "0", *COMMON])
+    out = capsys.readouterr().out
+    block = out[out.index("sensitivity (re-optimised"):]
+    assert set(_check(block)) == {"objective", "feasible", "regret", "shift_target_level"}
+    assert "regret = its objective minus that of the optimum kept as is" in block

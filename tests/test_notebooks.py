@@ -155,6 +155,9 @@ def test_sweep_results(run):
     region = pd.DataFrame(r["region"])
     assert set(region["group"]) == {"total", *simlib.load_scenario(DEFAULT).roles}
     assert region["meets"].dtype == bool
+    page = Path(run[1]["sweep"].html).read_text()
+    assert ">0.9</th>" in page and "0.900000" not in page  # grid levels as people write them
+    assert ">key account</th>" in page and '<h3 id="key-account">key account' in page  # roles in words
 
 
 def test_role_schemes_results(run):

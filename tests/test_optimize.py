@@ -162,6 +162,23 @@ def test_parsing_and_errors():
         "scenario.roles.*.effort_elasticity*=0.5", "scenario.roles.*.effort_elasticity*=1.5"]
 
 
+def test_an_analyst_s_slips_are_named_with_the_fix():
+    """A misspelt metric gets its closest name; a share written in percent is refused before any simulation."""
+    groups = ["telesales", "total"]
+    with pytest.raises(PlanError, match=r"unknown metric 'share_at_qouta' \(did you mean 'share_at_quota'\?\)"):
+        parse_constraints("share_at_qouta >= 0.5", groups)
+    with pytest.raises(PlanError, match=r"unknown metric\(s\) \['proft'\] \(did you mean 'profit'\?\)"):
+        parse_objective("proft")
+    with pytest.raises(PlanError, match=r"share_at_quota is a fraction \(0.5 is 50%\), got 50: write 0.5 for 50%"):
+        parse_constraints("share_at_quota >= 50", groups)
+    with pytest.raises(PlanError, match=r"comp_cost_of_sales@telesales >= 10.: comp_cost_of_sales is a fraction.*write 0.1 for 10%"):
+        parse_constraints("10 <= comp_cost_of_sales@telesales <= 20", groups)
+    with pytest.raises(PlanError, match=r"shares are fractions, without '%': 0.5 for 50%"):
+        parse_constraints("share_at_quota >= 50%", groups)
+    assert parse_constraints("attainment_p90 <= 1.8", groups)[0].bound == 1.8  # above 1, still a fraction
+    assert parse_constraints("leverage <= 12", groups)[0].bound == 12  # a ratio, not a percent
+
+
 def test_perturbations(closed):
     s, _ = closed
     label, p = _perturbed(s, "scenario.roles.*.effort_elasticity*=0.5")

@@ -146,6 +146,7 @@ def test_edge_every_rep_gains(fwd):
                      "of expected pay (base + incentive)"
     movers = org.movers_sentence(every, "accelerated")
     assert movers.startswith("Gains most: ") and "no rep's expected pay falls; gains least: " in movers
+    assert movers.endswith(" (ranked in percent of the rep's expected pay)")  # a larger gain in money may rank lower
     assert "loses most" not in movers
 
 

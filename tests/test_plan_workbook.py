@@ -142,6 +142,9 @@ def test_an_edited_rate_changes_exactly_that(tmp_path):
      "measure of process telesales"),
     ("Role plans", dict(plan="current", role="key_account"), "quota level", -1,
      "sheet 'Role plans', cell F2 (plans.current.roles.key_account.quota.level): Input should be greater than 0"),
+    ("Components", dict(plan="current", role="telesales", component="revenue_bonus"), "cap", 150,
+     "sheet 'Components', cell M4 (plans.current.roles.telesales.components.0.cap): expected a multiple of the "
+     "component's target payout (1.5 is 150%), at most 10; got 150: write 1.5 for 150%"),
 ])
 def test_bad_cells_are_refused_with_sheet_cell_and_expectation(tmp_path, sheet, match, column, value, expect):
     path = tmp_path / "plans.xlsx"
@@ -173,6 +176,23 @@ def test_rows_that_cannot_be_placed_are_refused(tmp_path, capsys):
     (tmp_path / "junk.xlsx").write_text("not a workbook")
     with pytest.raises(ScenarioError, match="not an .xlsx workbook"):
         read_workbook(tmp_path / "junk.xlsx")
+
+
+def test_a_renamed_sheet_is_named_and_an_extra_sheet_is_ignored(tmp_path, capsys):
+    """A sheet renamed by hand ('Components 2026') would drop its rows: refused, naming the sheet expected."""
+    path = tmp_path / "plans.xlsx"
+    export_workbook(load_scenario(DEFAULT), path)
+    wb = load_workbook(path)
+    wb.create_sheet("Notes")  # an analyst's own sheet: not read, no problem
+    wb.save(path)
+    read_workbook(path)
+    wb["Components"].title = "Components 2026"
+    wb.save(path)
+    assert main(["plan", "import", str(path), "--out", str(tmp_path / "s.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "1 problem found" in err and "Traceback" not in err
+    assert (f"{path}: sheet 'Components 2026': not a sheet a plan workbook has, so its rows would not be read; "
+            "expected 'Components', which the workbook lacks") in err
 
 
 def test_text_cells_stay_text(tmp_path):

@@ -79,6 +79,12 @@ def test_unknown_parameter_is_an_error_before_anything_runs(tmp_path):
         report.build_reports([DEFAULT], ["nope"], out=tmp_path, progress=False)
     with pytest.raises(report.ReportError, match="no such file"):
         report.build_reports([tmp_path / "missing.yaml"], ["sweep"], out=tmp_path, progress=False)
+    with pytest.raises(report.ReportError, match=r"notebook 'policy_comparison', parameter plans: unknown plan\(s\) "
+                                                 r"\['harder_targt'\]; the scenario .*default.yaml has \["):
+        report.build_reports([DEFAULT], ["policy_comparison"], out=tmp_path, progress=False,
+                             params=["policy_comparison.plans=[current, harder_targt]"])
+    with pytest.raises(report.ReportError, match=r"parameter base_plan: unknown plan\(s\) \['nope'\]"):
+        report.build_reports([DEFAULT], ["sweep"], out=tmp_path, params=["sweep.base_plan=nope"], progress=False)
     assert not (tmp_path / "index.html").exists()
 
 

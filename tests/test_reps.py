@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -147,6 +148,8 @@ def test_command_writes_the_rep_statement_and_team_table(tmp_path, capsys):
                  "--out", str(out), "--teams", str(teams)]) == 0
     text = capsys.readouterr().out
     assert "losers (" in text and "key_account-T1" in text
+    team_line = next(x for x in text.splitlines() if "key_account-T1 " in x and "±" in x)
+    assert re.search(r"\d+\.\d% ± \d+\.\d +\d+\.\d% ± \d+\.\d$", team_line), team_line  # attainment in percent
     s = pd.read_csv(out)
     assert list(s.columns[:7]) == ["rep_id", "role", "team", "expected_current", "expected_candidate", "change",
                                    "change_pct"]

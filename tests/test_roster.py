@@ -154,6 +154,51 @@ def test_file_level_problems(tmp_path):
         load_scenario(tmp_path / "h.yaml")
 
 
+def test_a_missing_roster_or_history_names_the_scenario_and_its_field(tmp_path, capsys):
+    """A mistyped file name is reported once, with the scenario that names it and how the path is read."""
+    p = _scenario(tmp_path)
+    data = yaml.safe_load(p.read_text())
+    data["roster"] = "rooster.csv"
+    p.write_text(yaml.safe_dump(data))
+    assert main(["validate", str(p)]) == 1
+    out = capsys.readouterr()
+    err = out.out + out.err
+    assert f"{tmp_path / 'rooster.csv'}: file not found: the roster named by {p} (roster: rooster.csv; relative " \
+           "to the scenario file's folder)" in err
+    assert err.count("file not found") == 1 and "headcount" not in err
+    data.update(roster="roster.csv", history="histroy.csv")
+    p.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=r"histroy.csv: file not found: the history named by .*s.yaml "
+                                            r"\(history: histroy.csv;"):
+        load_scenario(p)
+
+
+def test_a_workbook_with_a_cover_sheet_first_names_the_sheet_read(tmp_path):
+    """The first worksheet is the roster; a cover sheet in front is named, with the sheets there are."""
+    import csv
+
+    p = _scenario(tmp_path)
+    wb = openpyxl.Workbook()
+    wb.active.title = "Cover"
+    wb.active["A1"] = "Sales roster 2026"
+    sheet = wb.create_sheet("Roster")
+    for row in csv.reader((tmp_path / "roster.csv").read_text(encoding="utf-8-sig").splitlines()):
+        sheet.append(row)
+    wb.save(tmp_path / "roster.xlsx")
+    data = yaml.safe_load(p.read_text())
+    data["roster"] = "roster.xlsx"
+    p.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    (prob,) = ei.value.problems
+    assert prob.source.endswith("roster.xlsx") and "missing required column(s)" in prob.message
+    assert prob.message.endswith("(read the first worksheet, 'Cover', of ['Cover', 'Roster']: put the roster on the "
+                                 "workbook's first sheet)")
+    wb.move_sheet("Roster", offset=-1)
+    wb.save(tmp_path / "roster.xlsx")
+    assert load_scenario(p).roles["telesales"].headcount == 3
+
+
 def test_cli_refuses_a_bad_roster_before_any_work(tmp_path, capsys):
     p = _scenario(tmp_path, ROWS + ["X1,telesales,North,,-1,1,,2020-01-01,EUR,"])
     rc = main(["run", str(p), "--trials", "10", "--behaviour", "none"])

@@ -176,7 +176,52 @@ CASES = [
      f"{KA}.components.0.steps", "at least one step"),
     ("modifier_decreasing", setp(f"{KA}.modifiers.0.points", [[0.9, 1.0], [0.8, 1.1]]), f"{KA}.modifiers.0.points",
      "strictly increasing value"),
+    # percentages written as numbers (110 for 110%): refused, saying how to write them
+    ("percent_curve_points", setp(f"{KA}.components.0.points", [[50, 0.0], [100, 1.0], [150, 2.5]]),
+     f"{KA}.components.0.points.2.0", "got 150: write 1.5 for 150%"),
+    ("percent_curve_cap", setp(f"{KA}.components.0.cap", 250), f"{KA}.components.0.cap",
+     "got 250: write 2.5 for 250%; leave cap out for no cap"),
+    ("percent_tier_from", setp(f"{CH}.components.0.tiers.2.from", 120), f"{CH}.components.0.tiers.2.from",
+     "at most 10; got 120: write 1.2 for 120%"),
+    ("percent_step_at", setp(f"{KA}.components.0", {"name": "rev", "kind": "lump_sum", "steps": [{"at": 110, "amount": 1}]}),
+     f"{KA}.components.0.steps.0.at", "write 1.1 for 110%"),
+    ("percent_gate", setp(f"{TS}.gates.0.min_attainment", 90), f"{TS}.gates.0.min_attainment", "write 0.9 for 90%"),
+    ("percent_quota_level", setp(f"{KA}.quota.level", 110), f"{KA}.quota.level",
+     "less than or equal to 5; got 110: write 1.1 for 110%"),
+    ("percent_share", setp("roles.ts.gross_margin", 45), "roles.ts.gross_margin", "got 45: write 0.45 for 45%"),
+    ("percent_score_gate", setp(f"{TS}.gates.0.target", 92), f"{TS}.gates.0.target",
+     "a score measure's value is a fraction between 0 and 1 (0.92 is 92%); got 92: write 0.92 for 92%"),
+    ("percent_score_modifier", setp(f"{KA}.modifiers.0.points", [[60, 0.9], [82, 1.0], [95, 1.1]]),
+     f"{KA}.modifiers.0.points.0.0", "got 60: write 0.6 for 60%"),
+    ("percent_score_component", setp(f"{TS}.components.1", {"name": "acc", "measure": "record_accuracy", "target": 90,
+                                                            "weight": 0.1, "points": [[0.9, 0], [1.0, 1.0]]}),
+     f"{TS}.components.1.target", "got 90: write 0.9 for 90%"),
+    ("percent_check_edge", setp("checks", {"rules": {"share_at_quota": {"low": 40, "high": 0.9}}}),
+     "checks.rules.share_at_quota.low", "expected a share between 0 and 1 (0.5 is 50%); got 40: write 0.4 for 40%"),
+    ("percent_check_level", setp("checks", {"rules": {"leverage": {"max_breach_probability": 20}}}),
+     "checks.rules.leverage.max_breach_probability", "between 0 and 1; got 20: write 0.2 for 20%"),
+    ("check_edges_crossed", setp("checks", {"rules": {"leverage": {"low": 3, "high": 2}}}), "checks.rules.leverage",
+     "low 3 is above high 2"),
+    # a misspelt field: the closest name allowed where it stands
+    ("suggest_role_field", both(delp("roles.ts.target_incentive"), setp("roles.ts.target_incentve", 1)),
+     "roles.ts.target_incentve", "check the spelling); did you mean 'target_incentive'?"),
+    ("suggest_component_field", setp(f"{KA}.components.0.cpa", 2), f"{KA}.components.0.cpa", "did you mean 'cap'?"),
+    ("suggest_alias", setp(f"{CH}.components.0.tiers.0.form", 1), f"{CH}.components.0.tiers.0.form",
+     "did you mean 'from'?"),
+    ("suggest_production", setp("roles.ts.production.calls_per_mnth", 5), "roles.ts.production.calls_per_mnth",
+     "did you mean 'calls_per_month'?"),
+    ("suggest_in_changes", setp("plans.variant.changes.roles.ka.quota", {"levl": 1.1}),
+     "plans.variant.roles.ka.quota.levl", "did you mean 'level'?"),
 ]
+
+
+def test_an_unknown_field_far_from_every_name_gets_no_suggestion():
+    d = small_scenario_dict()
+    setp("colour", "blue")(d)
+    with pytest.raises(ScenarioError) as ei:
+        scenario_from_dict(d, SRC)
+    (p,) = ei.value.problems
+    assert p.field == "colour" and p.message == "unknown field (not allowed here; check the spelling)"
 
 
 def test_weights_that_share_the_target_incentive_are_accepted():
@@ -500,6 +545,12 @@ SCORECARD_CASES = [
      f"{CARD}.measures", "each measure may be scored once per scorecard"),
     ("card_named_like_component", _card(name="rev"), f"{TS}.components", "names must be unique, repeated: ['rev']"),
     ("unknown_scorecard_field", _card(weights=[1]), f"{CARD}.weights", "unknown field"),
+    ("percent_scored_interval", _card(measures=[{**_card()["measures"][0], "intervals": [
+        {"from": 0, "to": 80, "score": 0}, {"from": 80, "to": 100, "score": 70}, {"from": 100, "score": 100}]},
+        _card()["measures"][1]]), f"{CARD}.measures.0.intervals.1.from", "got 80: write 0.8 for 80%"),
+    ("percent_scored_curve", _card(measures=[_card()["measures"][0], {**_card()["measures"][1],
+                                                                      "curve": [[90, 0], [100, 100]]}]),
+     f"{CARD}.measures.1.curve.1.0", "at most 10; got 100: write 1 for 100%"),
 ]
 
 

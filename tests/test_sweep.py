@@ -117,6 +117,18 @@ def test_invalid_value_names_point_and_field(scen):
         run_sweep(scen, {"roles.*.team.weight": [1.5]}, trials=8, executor="serial", behaviour="none")
 
 
+def test_a_percent_written_as_a_number_is_refused_with_the_fraction(scen):
+    """team_weight=50 or cap=150 (meaning 50%, 150%): the message says how to write it, in plain words."""
+    with pytest.raises(PlanError, match=r"'team_weight': expected a number in \[0, 1\], got 50: write 0.5 for 50%"):
+        run_sweep(scen, {"team_weight": [0.0, 50]}, trials=4, executor="serial", behaviour="none")
+    with pytest.raises(PlanError) as ei:
+        run_sweep(scen, {"cap@telesales": [150]}, trials=4, executor="serial", behaviour="none")
+    text = str(ei.value)
+    assert "point 0 (cap@telesales=150) gives an invalid plan: roles.telesales.components.0.cap: expected a " \
+           "multiple of the component's target payout (1.5 is 150%), at most 10; got 150: write 1.5 for 150%" in text
+    assert "Value error" not in text and "@" not in text.split("cap@telesales=150")[1]
+
+
 def test_scenario_parameter_changes_world(scen):
     df = run_sweep(scen, {"scenario.market.growth_sd": [0.0, 0.1]}, trials=64, rng=3, executor="serial", behaviour="none")
     a, b = _row(df, 0, "revenue"), _row(df, 1, "revenue")

@@ -243,6 +243,9 @@ def test_sweep_over_years_reports_each_point_against_the_base_plan(tmp_path, cap
     args = ["sweep", s.source, "--param", "cap=1.1", "--years", "2", "--trials", "4", "--behaviour", "none"]
     assert main([*args, "--out", str(out)]) == 0  # the validation scenario: attrition off, nobody leaves
     assert "over 2 years" in capsys.readouterr().out
+    assert main([*args[:3], "cap=1.1,none", *args[4:]]) == 0
+    best = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("best on the profit of 2 years")]
+    assert len(best) == 1 and re.search(r"point \d \(cap=(1\.1|none)\), chosen", best[0]), best  # as typed
     assert (pd.read_csv(out).query("metric == 'turnover_rate'")["mean"] == 0).all()
 
 

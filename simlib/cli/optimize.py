@@ -173,6 +173,7 @@ def format_result(r, currency: str = "EUR") -> str:
         lines.append(robustness_text(rb, p["base_plan"], list(p["objective"]), currency))
     if len(r.sensitivity):
         lines.append("sensitivity (re-optimised under each perturbation):")
+        lines.append(sensitivity_legend(r.sensitivity, list(r.params)))
         lines.append(sensitivity_text(r.sensitivity, list(r.params), unit_metric, currency))
     return "\n".join(lines)
 
@@ -224,6 +225,17 @@ def param_meaning(name: str) -> str:
     if t is None:
         return f"the value at {name}"
     return t.meaning + (f", role {role} only" if role else "")
+
+
+def sensitivity_legend(sens, params: list[str]) -> str:
+    """What the sensitivity table's columns mean, in their own words (``KEY = meaning; ...``)."""
+    parts = ["objective = of the plan re-optimised under the perturbation (± 95% CI)",
+             "feasible = it meets every constraint"]
+    if "regret" in sens:
+        parts.append("regret = its objective minus that of the optimum kept as is, under the same perturbation "
+                     "(what not re-optimising costs; about 0: the optimum holds)")
+    parts += [f"shift_{n} = how far {n} moved from the optimum" for n in params if f"shift_{n}" in sens]
+    return "  " + "; ".join(parts)
 
 
 def sensitivity_text(sens, params: list[str], metric: str | None, currency: str) -> str:

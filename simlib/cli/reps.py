@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+import simlib.present as present
 from simlib.cli.args import (
     add_behaviour_argument,
     add_output_arguments,
@@ -118,9 +119,11 @@ def format_teams(ans) -> str:
     """One line per team: reps, winners, losers, cost under both plans and the change, attainment under both."""
     t = ans.teams
     out = t[["role", "team", "reps", "winners", "losers"]].copy()
-    for name, signed in (("cost_current", False), ("cost_candidate", False), ("cost_change", True),
-                         ("attainment_current", False), ("attainment_candidate", False)):
+    for name, signed in (("cost_current", False), ("cost_candidate", False), ("cost_change", True)):
         out[name] = [estimate(m, s, signed=signed) if np.isfinite(m) else "n/a"
+                     for m, s in zip(t[name], t[f"{name}_se"], strict=True)]
+    for name in ("attainment_current", "attainment_candidate"):  # in percent, as run prints attainment
+        out[name] = [present.fmt(m, s, unit_="percent") if np.isfinite(m) else "n/a"
                      for m, s in zip(t[name], t[f"{name}_se"], strict=True)]
     return out.to_string(index=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from simlib.cli.args import (
     add_allow_large_argument,
@@ -120,10 +121,21 @@ def format_tables(res, seed_used: int, group: str | None, currency: str = "EUR")
         diffs = [c for c in main.columns if c.startswith("Δ ")]
         lines += [f"\n== {g} ==", "levels:", narrow(main[[c for c in main.columns if c not in diffs]])]
         if diffs:
-            lines += [f"\ndifferences vs {res.reference} (paired):", narrow(main[diffs])]
+            lines += [f"\ndifferences vs {res.reference} (paired):", *_paired_rows(main[diffs])]
         if len(diag):
             lines += ["\nmodel diagnostics (indices, 1 = today):", narrow(diag)]
     return "\n".join(lines)
+
+
+def _paired_rows(diffs) -> list[str]:
+    """The differences table without the rows that have no paired difference (the bad-year quantiles), and a line
+    naming them, so no row reads blank."""
+    empty = [m for m, row in diffs.iterrows() if all(str(v).strip() == "" for v in row)]
+    out = [narrow(diffs.drop(index=empty))]
+    if empty:
+        out += textwrap.wrap(f"(no paired difference for {'; '.join(m[0].lower() + m[1:] for m in empty)}: "
+                             "compare their levels above)", width=100)
+    return out
 
 
 def readable_tables(res, group: str, currency: str = "EUR"):

@@ -200,5 +200,5 @@ def _best_over_years(last, group: str, years: int, params) -> list[str]:
         return []
     best = obj.loc[obj["mean"].idxmax()]
     return [f"best on the profit of {years} years: point {int(best['point'])} "
-            f"({', '.join(f'{p}={best[p]!r}' for p in params)}), chosen on these trials (its Δ is biased up; "
+            f"({', '.join(f'{p}={_param_text(best[p])}' for p in params)}), chosen on these trials (its Δ is biased up; "
             "simlib.design.years.best_over_years re-evaluates it on independent trials)"]

@@ -24,6 +24,7 @@ continuous function of the parameters, unlike the share itself).
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -41,6 +42,7 @@ from simlib.engine.results import TAIL_METRICS
 from simlib.errors import PlanError, SimlibError
 from simlib.format import interval
 from simlib.model.metrics import METRICS
+from simlib.present import unit as metric_unit
 from simlib.scenario import Scenario, as_scenario, scenario_from_dict
 
 #: perturbations of behavioural parameters re-optimised under by default when a behaviour model is on
@@ -97,6 +99,23 @@ def _finite(value: float, what: str) -> float:
     return value
 
 
+def _known_metrics() -> list[str]:
+    return sorted(set(METRICS) | _TAIL)
+
+
+def _did_you_mean(name: str) -> str:
+    """`` (did you mean 'profit'?)`` for a misspelt metric name, else ``''``."""
+    close = difflib.get_close_matches(name, _known_metrics(), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _percent_bound(c: Constraint) -> None:
+    """Refuse a bound of 10 or more on a metric shown in percent (``share_at_quota >= 50``): it is a fraction."""
+    if metric_unit(c.metric) == "percent" and abs(c.bound) >= 10:
+        raise PlanError(f"constraint '{c}': {c.metric} is a fraction (0.5 is 50%), got {c.bound:g}: "
+                        f"write {c.bound / 100:g} for {c.bound:g}%")
+
+
 def parse_constraints(text: str | Constraint | Sequence, groups: Sequence[str]) -> list[Constraint]:
     """Parse ``"metric <= x"``, ``"metric >= x"``, ``"a <= metric <= b"`` (or Constraint objects)."""
     if isinstance(text, Constraint):
@@ -118,19 +137,22 @@ def parse_constraints(text: str | Constraint | Sequence, groups: Sequence[str]) 
             raise PlanError(
                 f"constraint {text!r}: expected 'metric <= x', 'metric >= x' or 'a <= metric <= b' "
                 f"(metric optionally metric@role), e.g. 'comp_cost_of_sales <= 0.2'"
+                + ("; shares are fractions, without '%': 0.5 for 50%" if "%" in text else "")
             )
     else:
         raise PlanError(f"constraint: expected a string or Constraint, got {text!r}")
     for c in out:
         _finite(float(c.bound), f"constraint '{c}'")
         if c.metric not in METRICS and c.metric not in _TAIL:
-            raise PlanError(f"constraint '{c}': unknown metric '{c.metric}', expected one of {sorted(set(METRICS) | _TAIL)}")
+            raise PlanError(f"constraint '{c}': unknown metric '{c.metric}'{_did_you_mean(c.metric)}, expected one of "
+                            f"{_known_metrics()}")
         if c.group not in groups:
             raise PlanError(f"constraint '{c}': unknown group '{c.group}', expected one of {list(groups)}")
         if c.op not in _OPS:
             raise PlanError(f"constraint '{c}': operator must be <= or >=")
         if c.metric == "over_budget" and not (c.op == "<=" and 0.0 <= c.bound < 1.0):
             raise PlanError(f"constraint '{c}': write P(incentive cost > budget) as 'over_budget <= p' with 0 <= p < 1")
+        _percent_bound(c)
     return out
 
 
@@ -162,7 +184,8 @@ def parse_objective(objective: str | dict[str, float]) -> dict[str, float]:
         _finite(v, f"objective: weight of '{k}'")
     bad = [k for k in w if k not in METRICS and k not in _TAIL]
     if bad:
-        raise PlanError(f"objective: unknown metric(s) {bad}, expected some of {sorted(set(METRICS) | _TAIL)}")
+        hint = "".join(_did_you_mean(k) for k in bad[:1])
+        raise PlanError(f"objective: unknown metric(s) {bad}{hint}, expected some of {_known_metrics()}")
     return w
 
 

@@ -34,13 +34,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 from simlib.design.transforms import TRANSFORMS, get_transform, set_path
 from simlib.errors import PlanError, Problem, ScenarioError
-from simlib.scenario import Plan, Scenario, as_scenario, scenario_from_dict
+from simlib.scenario import Plan, Scenario, as_scenario, problems_of, scenario_from_dict
 
 #: alias -> one line on its meaning and values (for help texts); the transforms are in TRANSFORMS
 ALIASES: dict[str, str] = {name: t.help for name, t in TRANSFORMS.items()}
@@ -301,9 +302,8 @@ def _describe(specs: Sequence[ParamSpec], values: Sequence[Any]) -> str:
 
 
 def _short(exc: Exception) -> str:
-    errs = getattr(exc, "errors", None)
-    if callable(errs):
-        return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errs()[:5])
+    if isinstance(exc, ValidationError):  # as a scenario file's problems read: field path, plain message
+        return "; ".join(f"{p.field}: {p.message}" for p in problems_of(exc)[:5])
     return str(exc)
 
 

@@ -129,7 +129,18 @@ class Transform:
         try:
             return self.check(value)
         except (TypeError, ValueError):
-            raise PlanError(f"{where or self._where}: expected {self.domain}, got {value!r}") from None
+            raise PlanError(f"{where or self._where}: expected {self.domain}, got {value!r}"
+                            f"{self._as_percent(value)}") from None
+
+    def _as_percent(self, value: Any) -> str:
+        """``: write 0.98 for 98%`` when ``value`` is refused but reads as a percent of a value this takes."""
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not 10 <= value <= 1000:
+            return ""
+        try:
+            self.check(value / 100)
+        except (TypeError, ValueError):
+            return ""
+        return f": write {value / 100:g} for {value:g}%"
 
     def apply(
         self,

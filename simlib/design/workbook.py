@@ -32,6 +32,7 @@ with its sheet and cell and what was expected.
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from collections.abc import Iterator
@@ -528,6 +529,22 @@ def _read_row(rd: _Reader, t: Table, header: dict[int, Any], r: int, row: tuple)
         rd.parents[(*pkeys, own)] = (item, path)
 
 
+def _renamed_sheets(names: list[str], rd: _Reader, root: Table) -> None:
+    """A sheet the reader does not know whose name is close to one the workbook lacks: renamed, so its rows would
+    be left out (sheet names are exact)."""
+    known = [t.sheet for t in walk(root)]
+    missing = [s for s in known if s not in names]
+    lower = {s.lower(): s for s in missing}
+    for name in names:
+        if name in known or name in (README, SCENARIO_SHEET):
+            continue
+        close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+        if close:
+            rd.bad(f"sheet '{name}'", f"not a sheet a plan workbook has, so its rows would not be read; expected "
+                                      f"'{lower[close[0]]}', which the workbook lacks: rename the sheet back "
+                                      f"(sheet names are exact)")
+
+
 def _read_sheets(wb, rd: _Reader, root: Table) -> None:
     for t in walk(root):
         if t.sheet not in wb.sheetnames:
@@ -605,6 +622,9 @@ def read_workbook(path: str | Path, into: Scenario | None = None) -> Scenario:
         raise ScenarioError([Problem(src, "", f"not an .xlsx workbook ({type(exc).__name__}: {str(exc)[:120]})")]) from None
     rd = _Reader(src)
     try:
+        _renamed_sheets(list(wb.sheetnames), rd, plan_tables())
+        if rd.problems:  # the rows of a renamed sheet's children would all be reported as orphans
+            raise ScenarioError(rd.problems)
         _read_sheets(wb, rd, plan_tables())
         rest = _rest(wb, rd) if into is None else _rebased(_rest_of(into), into.source, p.parent)
     finally:

@@ -476,8 +476,14 @@ def _parse_periods(rows: Rows) -> tuple[np.ndarray, np.ndarray, bool]:
     years = np.zeros(rows.n, dtype=int)
     months = np.zeros(rows.n, dtype=int)
     has_year = "year" in rows.col
-    dated = any(_YM.match(v) for v in rows.col["month"])
+    n_dated = sum(1 for v in rows.col["month"] if _YM.match(v))
+    # the file's style is its rows' majority: one YYYY-MM slip among month numbers is that row's problem
+    dated = n_dated > 0 and (has_year or 2 * n_dated >= sum(1 for v in rows.col["month"] if v))
     for i, v in enumerate(rows.col["month"]):
+        if n_dated and not dated and _YM.match(v):
+            rows.flag(i, f"month with a year: '{v}' while most rows give the month alone (1-12) and the file has "
+                         "no year column", "month")
+            continue
         period = _period(v, rows.col["year"][i] if has_year else None, dated)
         if isinstance(period[0], str):
             rows.flag(i, *period)

@@ -598,8 +598,24 @@ def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params,
                 skipped.append(Outcome(str(sp), n, "skipped", message=reason, title=spec.title))
                 continue
             params = _job_params(n, spec, contract, sp, scen, trials, seed, behaviour, cli_params)
+            _check_plan_names(n, params, scen, sp)
             jobs.append((sp, key, scen, spec, params, contract))
     return jobs, skipped
+
+
+#: notebook parameters that name plans of the scenario (a list or one name; empty: the notebook's default)
+PLAN_PARAMS = ("plans", "reference", "base_plan", "role_plan", "common_plan")
+
+
+def _check_plan_names(n: str, params: Mapping[str, Any], scen, sp: Path) -> None:
+    """Raise :class:`ReportError` for a plan parameter naming a plan the scenario lacks, before any notebook runs."""
+    for key in PLAN_PARAMS:
+        value = params.get(key)
+        names = value if isinstance(value, list) else [value] if isinstance(value, str) and value else []
+        unknown = [str(x) for x in names if str(x) not in scen.plans]
+        if unknown:
+            raise ReportError(f"notebook '{n}', parameter {key}: unknown plan(s) {unknown}; the scenario {sp} has "
+                              f"{sorted(scen.plans)}")
 
 
 def _check_param_targets(cli_params, selected: Sequence[str], contracts: Mapping[str, Mapping]) -> None:

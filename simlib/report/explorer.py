@@ -543,13 +543,14 @@ def headline(snap: dict[str, Any], currency: str = "EUR") -> str:
     import simlib.present as present
 
     prof, cost = present.label("profit"), present.label("incentive_cost")
+    role = present.readable(snap["role"])  # in words, as the other reports' answers name roles
     if prof not in t.index or cost not in t.index:
-        return f"Snapshot of {snap['role']}: open the report for its results."
+        return f"Snapshot of {role}: open the report for its results."
     if "variant" in t:
-        moved = ", ".join(f"{k} {v}" for k, v in snap["controls"].items() if not _is_base(v))
-        return (f"{snap['role']} with {moved}: profit {t.loc[prof, 'change (95% CI)']} and incentive cost "
+        moved = ", ".join(f"{present.readable(k)} {v}" for k, v in snap["controls"].items() if not _is_base(v))
+        return (f"{role} with {moved}: profit {t.loc[prof, 'change (95% CI)']} and incentive cost "
                 f"{t.loc[cost, 'change (95% CI)']} against the base plan.")
-    return (f"{snap['role']} under the base plan: profit {t.loc[prof, 'base plan']}, incentive cost "
+    return (f"{role} under the base plan: profit {t.loc[prof, 'base plan']}, incentive cost "
             f"{t.loc[cost, 'base plan']} (move the controls in JupyterLab to compare).")
 
 

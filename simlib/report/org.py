@@ -296,7 +296,7 @@ def movers_sentence(org: OrgAnswers, plan: str) -> str:
         f"No rep gains; {least}: {_rep_words(top, org.currency)}"
     second = f"loses most: {_rep_words(low, org.currency)}" if low["change"] < 0 else \
         f"no rep's expected pay falls; gains least: {_rep_words(low, org.currency)}"
-    return f"{first}; {second}"
+    return f"{first}; {second} (ranked in percent of the rep's expected pay)"
 
 
 def _team_words(r: Any, cur: str) -> str:

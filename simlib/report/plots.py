@@ -288,7 +288,7 @@ def heatmaps(
         ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
         ax.set_xlabel(x.replace("_", " "))
         ax.set_ylabel(y.replace("_", " "))
-        ax.set_title(f"{present.label(m).split(' (')[0]} ({group})", fontsize=10)
+        ax.set_title(f"{present.label(m).split(' (')[0]} ({present.readable(group)})", fontsize=10)
     return fig
 
 
