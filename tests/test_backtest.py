@@ -123,12 +123,41 @@ def test_behavioural_prior_draws_widen_the_predicted_change(two_years):
     assert e.at[("total", "revenue"), "predicted_change_se"] > 0
 
 
+def test_behavioural_draws_say_whether_the_predicted_change_keeps_its_sign(two_years, capsys):
+    # `simlib backtest --behaviour-draws K` spread its trials over K draws of the priors but never said, as
+    # `run`, `sweep` and `optimize` do, whether a predicted change keeps its sign across them
+    scen, hist, _, path = two_years
+    ens = backtest(hist, scen, plan_after="harder_target", trials=16, rng=2, bootstrap=4, behaviour_draws=4)
+    f = ens.frame().set_index(["group", "metric"])
+    assert (f["change_draws"] == 4).all()
+    assert (f["change_draws_positive"] + f["change_draws_negative"] <= 4).all()
+    # harder targets pay less in every plausible behaviour, and the pooled change has the majority's sign
+    pay = f.loc[("total", "payout")]
+    assert pay["change_draws_negative"] == 4 and pay["predicted_change"] < 0
+    assert "total: harder_target is below current on payout in 100% of plausible behaviours (4 of 4 draws)" \
+        in ens.robustness
+    groups = list(scen.roles) + ["total"]
+    assert [s.split(":")[0] for s in ens.robustness] == [g for g in groups for _ in ("revenue", "payout")]
+    assert ens.to_dict()["robustness"] == ens.robustness
+    # the same plan ties in every draw; without draws there is nothing to say
+    same = backtest(hist, scen, plan_after="current", trials=8, rng=2, bootstrap=2, behaviour_draws=2)
+    assert all("tie on" in s for s in same.robustness) and same.robustness
+    # each simulated year once (the same plan twice once doubled the trials, understating the SE by sqrt 2)
+    assert same.trials == 8 and (same.frame()["change_draws"] == 2).all()
+    rc = main(["backtest", str(path), "--scenario", str(DEFAULT), "--plan-after", "harder_target", "--trials", "8",
+               "--bootstrap", "2", "--behaviour-draws", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "pred. >0" in out and "sign across the behavioural priors" in out
+    assert "harder_target is below current on payout" in out
+
+
 def test_same_plan_predicts_no_change_and_same_seed_same_numbers(two_years):
     scen, hist, _, _ = two_years
     a = backtest(hist, scen, plan_after="current", trials=20, rng=4, bootstrap=5)
     b = backtest(hist, scen, plan_after="current", trials=20, rng=4, bootstrap=5)
     assert a.rows == b.rows
     assert all(r["predicted_change"] == 0.0 for r in a.rows)
+    assert a.robustness == [] and "change_draws" not in a.frame().columns  # no behavioural draws: nothing to say
 
 
 def test_errors(two_years, tmp_path):

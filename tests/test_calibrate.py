@@ -246,6 +246,34 @@ def test_boundary_and_integer_estimates_get_honest_intervals(tmp_path):
     assert {"lo", "hi", "level", "at_bound", "interval"} <= set(rows[0])
 
 
+def _judge_truth():
+    """Default scenario with more telesales new hires on a 5-month ramp, key-account quota noise 0.05 and
+    channel quota noise 0.2 (a truth the template does not hold)."""
+    d = yaml.safe_load(DEFAULT.read_text())
+    d["roles"]["telesales"].update(ramp_months=5, new_hire_share=0.3)
+    d["plans"]["current"]["roles"]["key_account"]["quota"]["noise"] = 0.05
+    d["plans"]["current"]["roles"]["channel"]["quota"]["noise"] = 0.2
+    return scenario_from_dict(d, "judge-truth")
+
+
+@pytest.mark.parametrize("truth, seed", [("default", 41), ("judge", 52), ("judge", 54)])
+def test_whole_month_and_bound_estimates_never_read_as_exact(tmp_path, truth, seed):
+    # through `simlib synth` + `simlib calibrate`: telesales ramp months 3 (default, seed 41) and 5 (seed 52)
+    # with every bootstrap replicate on the same month once read "3 +- 0 [3, 3]"; key-account quota noise
+    # at its bound 0 with every replicate negative (seed 54) read SE 0 beside the interval [0, 0.19]
+    scen = load_scenario(DEFAULT) if truth == "default" else _judge_truth()
+    hist, _ = _history(scen, tmp_path, seed)
+    cal = calibrate(hist, load_scenario(DEFAULT), bootstrap=50, rng=seed, trials=0)
+    for e in cal.estimates:
+        if e.at_bound or e.path.endswith(".ramp_months"):
+            assert e.se > 0 and e.hi > e.lo and e.lo <= e.value <= e.hi, e
+        if e.path.endswith(".ramp_months"):
+            # a whole month: the interval spans at least the half month either side the grid cannot tell
+            assert e.lo <= max(e.value - 0.5, 1.0) and e.hi >= min(e.value + 0.5, 24.0), e
+    ramp = cal.estimate("roles.telesales.ramp_months")
+    assert ramp.lo <= scen.roles["telesales"].ramp_months <= ramp.hi, ramp
+
+
 def test_interval_starts_from_the_bound_when_the_moment_estimate_is_negative():
     from simlib.fit.calibrate import _interval
 

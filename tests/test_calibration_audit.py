@@ -80,6 +80,7 @@ def test_new_hire_share_interval_covers_a_truth_when_no_new_hire_was_drawn(tmp_p
     e = cal.estimate("roles.channel.new_hire_share")
     assert e.value == 0.0 and e.interval == "binomial"
     assert e.lo == 0.0 and e.hi >= 0.17 > scen.roles["channel"].new_hire_share
+    assert e.se > 0  # every replicate reads 0: the SE is the one the interval implies, not 0
 
 
 def test_scores_clipped_at_one_are_fitted_as_censored():

@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         f"{bt.replicates} bootstrap replicates of the fit); {pct}% predictive intervals",
         format_backtest(bt.frame(), pct),
         f"coverage: {bt.coverage:.0%} of actuals inside their {pct}% interval",
+        *(["sign across the behavioural priors (predicted change, new plan minus old, in each draw):"]
+          if bt.robustness else []),
+        *(f"  {r}" for r in bt.robustness),
         *(f"note: {n}" for n in bt.notes),
     ])
     out.emit(text=lambda: text, json=lambda: json.dumps(jsonable(bt.to_dict()), indent=2),
@@ -108,5 +111,8 @@ def format_backtest(f, pct: int) -> str:
                          for c, s in zip(f["predicted_change"], f["predicted_change_se"], strict=False)],
         "actual change": f["actual_change"].map(lambda v: ("+" if v > 0 else "") + plain(v)),
     })
+    if "change_draws" in f.columns:  # --behaviour-draws: draws of the priors where the predicted change is above 0
+        show.insert(show.columns.get_loc("pred. change") + 1, "pred. >0",
+                    [f"{p}/{n}" for p, n in zip(f["change_draws_positive"], f["change_draws"], strict=True)])
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 20):
         return show.to_string(index=False)

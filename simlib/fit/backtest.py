@@ -56,7 +56,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from simlib.engine.core import resolve_behaviour
-from simlib.engine.ensemble import draw_parameters, scenario_for_draw
+from simlib.engine.ensemble import draw_parameters, robustness_sentence, scenario_for_draw
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.calibrate import Calibration, calibrate
 from simlib.fit.history import History, Panel
@@ -327,6 +327,30 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     return out, groups * per, (groups if n_rep else 0)
 
 
+#: metrics whose predicted change :attr:`Backtest.robustness` states across the behavioural draws
+ROBUSTNESS_METRICS = ("revenue", "payout")
+
+
+def draw_index(trials: int, replicates: int, draws: int) -> np.ndarray:
+    """(trials,) the behavioural draw each simulated year of :func:`predict` ran under.
+
+    :func:`predict` runs its replicates one after another, each on ``trials /
+    max(1, replicates)`` years, replicate ``b`` under draw ``b % draws``.
+    """
+    per = max(1, trials // max(1, replicates))
+    return (np.arange(trials) // per) % draws
+
+
+def change_signs(d: np.ndarray, draw_of: np.ndarray | None) -> dict[str, int]:
+    """Draws of the behavioural priors in which the mean predicted change ``d`` (per simulated year, new
+    minus old plan) is above / below 0, and the draws used; nothing without draws (``draw_of`` None)."""
+    if draw_of is None or len(draw_of) != len(d):
+        return {}
+    means = np.array([d[draw_of == j].mean() for j in np.unique(draw_of)])
+    return {"change_draws": int(means.size), "change_draws_positive": int((means > 0).sum()),
+            "change_draws_negative": int((means < 0).sum())}
+
+
 @dataclass
 class Backtest:
     """Result of :func:`backtest`.
@@ -360,6 +384,16 @@ class Backtest:
         return pd.DataFrame(self.rows)
 
     @property
+    def robustness(self) -> list[str]:
+        """Whether each group's predicted change of revenue and payout keeps its sign across the behavioural
+        draws (``--behaviour-draws K``), in the words of ``simlib run``: "total: harder_target is below
+        current on payout in 100% of plausible behaviours (4 of 4 draws)"; empty without draws."""
+        return [f"{r['group']}: " + robustness_sentence(self.plan_after, self.plan_before, r["metric"],
+                                                        r["change_draws_positive"], r["change_draws_negative"],
+                                                        r["change_draws"])
+                for r in self.rows if "change_draws" in r and r["metric"] in ROBUSTNESS_METRICS]
+
+    @property
     def coverage(self) -> float:
         """Share of (group, metric) actuals inside their predictive interval."""
         ins = [r["inside"] for r in self.rows if r["inside"] is not None]
@@ -369,7 +403,8 @@ class Backtest:
         return {"plan_before": self.plan_before, "plan_after": self.plan_after, "years": list(self.years),
                 "trials": self.trials, "interval_level": self.level, "coverage": self.coverage,
                 "behaviour": self.behaviour, "bootstrap_replicates": self.replicates,
-                "rows": self.rows, "notes": self.notes, "calibration": self.calibration.to_dict()}
+                "rows": self.rows, "notes": self.notes, "robustness": self.robustness,
+                "calibration": self.calibration.to_dict()}
 
 
 def backtest(
@@ -458,11 +493,11 @@ def backtest(
     reps = (noise_replicates(history.year(y1), template, cal, plan_before, n=min(bootstrap, trials), rng=rng,
                              behaviour=behaviour, growth=growth)
             if fit_uncertainty == "noise" and bootstrap > 0 else None)
-    sims, trials, n_rep = predict(cal, [plan_after, plan_before], trials=trials, rng=rng, behaviour=behaviour,
+    sims, trials, n_rep = predict(cal, list(dict.fromkeys([plan_after, plan_before])), trials=trials, rng=rng, behaviour=behaviour,
                                   behaviours=behaviours, behaviour_draws=k, behaviour_seed=behaviour_seed,
                                   replicates=reps, progress=progress)
     after, before = sims[plan_after], sims[plan_before]
-    a = (1 - level) / 2
+    draw_of = draw_index(trials, n_rep, k) if k and not behaviours else None
     rows: list[dict[str, Any]] = []
     roles = [r for r in scen.roles if r in history.roles]
     groups = [(r, [r]) for r in roles] + [("total", roles)]
@@ -500,7 +535,7 @@ def backtest(
             notes.append(f"year {y2} has {n2} reps, the calibrated scenario {n_sim}: compare per-rep metrics")
         for m in METRICS_BT:
             x = sa[m]
-            lo, hi = np.quantile(x, [a, 1 - a])
+            lo, hi = np.quantile(x, [(1 - level) / 2, 1 - (1 - level) / 2])
             d = x - sb[m]
             act = act2[m]
             rows.append({
@@ -511,6 +546,6 @@ def backtest(
                 "actual_year1": act1[m],
                 "predicted_change": float(d.mean()), "predicted_change_se": float(d.std(ddof=1) / np.sqrt(len(d))),
                 "actual_change": act - act1[m],
-            })
+            } | change_signs(d, draw_of))
     return Backtest(rows, cal, plan_before, plan_after, (y1, y2), trials, level, notes,
                     behaviour=str(behaviour) if not behaviours else f"ensemble of {len(behaviours)}", replicates=n_rep)

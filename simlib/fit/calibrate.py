@@ -1060,6 +1060,7 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
         _with_talk_time_rounding(out, d, level)
     if "noise" in qraw and "territory_sd" in point:
         _noise_given_territory(out, math.copysign(qraw["noise"] ** 2, qraw["noise"]) + point["territory_sd"] ** 2)
+    _never_exact(out, level)
     return point, qfit, out, boot
 
 
@@ -1123,6 +1124,29 @@ def _noise_given_territory(est: list[Estimate], total: float) -> None:
     q.lo = min(q.lo, math.sqrt(max(total - t.hi**2, 0.0)))
     q.hi = max(q.hi, math.sqrt(max(total - t.lo**2, 0.0)))
     q.interval += "+territory"
+
+
+def _never_exact(est: list[Estimate], level: float) -> None:
+    """Keep a whole-month or bounded estimate from reading as exact (SE 0, a zero-width interval).
+
+    ``ramp_months`` is fitted on a grid of whole months (:data:`RAMP_GRID`):
+    where every bootstrap replicate and the profile land on the same month
+    (telesales, whose many calls a month pin the ramp), the interval read
+    ``[3, 3]`` and the SE 0, though the grid cannot tell the half month
+    either side. Its interval is therefore at least the estimate +- 0.5
+    (within the grid; ``interval`` gains ``+month``). Any estimate whose
+    replicates all agree (an sd at its bound 0 with every replicate
+    negative, a share of 0) but whose interval has width gets the standard
+    error that interval implies, (hi - lo) / (2 z), instead of 0.
+    """
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    for e in est:
+        if e.path == "ramp_months" and np.isfinite(e.lo):
+            lo, hi = max(e.value - 0.5, float(RAMP_GRID[0])), min(e.value + 0.5, float(RAMP_GRID[-1]))
+            if lo < e.lo or hi > e.hi:
+                e.lo, e.hi, e.interval = min(e.lo, lo), max(e.hi, hi), e.interval + "+month"
+        if e.se == 0.0 and e.hi > e.lo:
+            e.se = (e.hi - e.lo) / (2.0 * z)
 
 
 def month_shock_var(monthly_sd: float, rho: float) -> np.ndarray:
