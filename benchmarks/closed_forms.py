@@ -983,7 +983,9 @@ def expectations(case: Case, n_trials: int, seed: int) -> dict[str, tuple[float,
     for m, v in exact.items():
         if f"n_{m}" in plans:
             put(f"pay:n_{m}", v, 0.0, "exact")
-    alone = len(case.components) == 1 and "current" in plans and case.components[0]["name"] not in plans
+    # the current plan is its one element alone, unless a draw tops its pay up (the draw's cash is by Monte Carlo)
+    alone = (len(case.components) == 1 and "current" in plans and case.components[0]["name"] not in plans
+             and case.draw is None)
     for c in case.components:  # uncapped per-unit pay is linear in the count (a team's pool too, split either way)
         key = "pay:current" if alone else f"pay:{c['name']}"
         if c["kind"] == "per_unit" and c.get("cap") is None and c["measure"] in exact and key in out:

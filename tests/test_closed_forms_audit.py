@@ -98,3 +98,15 @@ def test_sixty_random_cases_at_more_trials():
     """`make validate`: 60 random cases (15 per process) at 120 trials, none beyond 4 SE."""
     rows = cf.audit(60, 120, 3, 4000)
     assert not _failures(rows), "\n".join(_failures(rows))
+
+
+def test_a_lone_per_unit_element_under_a_draw_is_not_its_closed_form():
+    """Seed 31, case 98: one per-unit element on partners opened (55 a rep-year) under a forgiven quarterly draw of
+    10,120 that the rep never earns back. The current plan pays the draw, so its expected pay is the draw's cash by
+    Monte Carlo, not the element's closed form (z was +1.8e11)."""
+    case = cf.draw_case(98, np.random.default_rng([31, 98]))
+    assert case.draw is not None and len(case.components) == 1 and case.components[0]["kind"] == "per_unit"
+    rows = {r.metric: r for r in cf.audit_case(case, 10, 31, 300)}
+    assert rows["pay:current"].method == "mc"
+    assert rows["pay:current"].expected == pytest.approx(case.draw["amount"], rel=1e-6)
+    assert not _failures(list(rows.values())), "\n".join(_failures(list(rows.values())))

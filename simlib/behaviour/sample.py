@@ -68,7 +68,7 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
                     rel: float = 0.02) -> tuple[dict[str, float], dict[str, float], PayResult]:
     """Marginal pay of each measure: ``d E[incentive + recognition] / d log(measure)`` per rep, money per year.
 
-    Finite differences of ``rel`` (a score measure is capped at 1).
+    Finite differences of ``rel`` (a score measure is capped at 1); a count measure by :func:`count_marginal`.
     ``scale`` multiplies every flow measure first (teammates' equilibrium
     output, mean field). Returns the marginal values by measure, those of
     revenue by pay component, and the pay at the unperturbed measures.
@@ -90,6 +90,9 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
     p0, pr0 = pay(base)
     out, comps = {}, {}
     for k in kinds:
+        if k != "revenue" and kinds[k] == "flow" and whole_counts(measures[k]):
+            out[k] = count_marginal(lambda ms: pay(ms)[0], base, k, measures[k], scale, p0)
+            continue
         ms = dict(base)
         ms[k] = np.minimum(base[k] * (1 + rel), 1.0) if kinds[k] == "score" else base[k] * (1 + rel)
         p1, pr1 = pay(ms)
@@ -97,6 +100,33 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
         if k == "revenue":
             comps = {c: _beyond_rounding(pr1.components[c], pr0.components[c]) / math.log1p(rel) for c in pr0.components}
     return out, comps, pr0
+
+
+def whole_counts(x: np.ndarray) -> bool:
+    """Whether a flow measure of the sample is a count (every value a whole number): its marginal pay is taken by
+    :func:`count_marginal`, not by scaling it (docs/model.md section 4.6)."""
+    return bool(np.all(x == np.round(x)))
+
+
+def count_marginal(pay, base: Mapping[str, np.ndarray], k: str, counts: np.ndarray, scale: float,
+                   p0: np.ndarray) -> float:
+    """``d E[pay] / d log(rate)`` of a count measure ``k`` (months on the last axis): ``E[N (pay(n) - pay(n -
+    e_M))]``, ``N`` a rep-year's count and ``M`` one of its units' months drawn with chance ``n_m / N`` (fixed seed).
+
+    Its mean is ``sum_m E[n_m (pay(n) - pay(n - e_m))]``, exact for counts Poisson given their rate (``E[f(N)]``
+    moves with ``log lambda`` by ``E[N (f(N) - f(N - 1))]``), and ``n f'(n)`` for large counts, as the scaling of a
+    continuous measure gives; drawing the month keeps it to one pay evaluation. Scaling a count by ``1 + rel``
+    instead read a pay step between ``n`` and ``n (1 + rel)`` (a curve's threshold at 1.00001 accounts: at a quota
+    level 1.00001 times today's) as a motive 50 times its worth, and one at a whole number as none. ``base`` holds
+    ``counts`` times ``scale`` (teammates' output in the mean field): a unit fewer is ``scale`` fewer there.
+    """
+    total = counts.sum(axis=-1)
+    u = np.random.default_rng(CAL_SEED).random(total.shape) * total
+    month = np.minimum((np.cumsum(counts, axis=-1) <= u[..., None]).sum(axis=-1), counts.shape[-1] - 1)
+    less = base[k].copy()
+    drop = np.take_along_axis(less, month[..., None], axis=-1) - np.where(total > 0, scale, 0.0)[..., None]
+    np.put_along_axis(less, month[..., None], drop, axis=-1)
+    return _beyond_rounding(total * p0, total * pay({**base, k: less}))
 
 
 #: a mean change of pay below this fraction of the pay's mean size is the rounding of its arithmetic, not pay

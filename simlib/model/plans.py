@@ -428,6 +428,9 @@ class DrawResult:
     outstanding: np.ndarray
     exit_forgiven: np.ndarray | None = None
     exit_recovered: np.ndarray | None = None
+    #: (T, R) reps whose pay the draw changed in some period (paid, recovered or settled on exit); the others are
+    #: paid exactly what they earned, not the months summed again (rounding, docs/model.md 6.2)
+    touched: np.ndarray | None = None
 
     @property
     def paid_over_earned(self) -> np.ndarray:
@@ -689,6 +692,7 @@ def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray, exit_month:
     cash = np.zeros_like(earned)
     exits = exit_month is not None and draw.recoverable and bool((exit_month >= 0).any())
     settled = (np.zeros_like(balance), np.zeros_like(balance))  # forgiven, recovered on exit
+    touched = np.zeros(balance.shape, dtype=bool)
     for d in range(n):
         if exits:  # leavers before this draw period ends: the balance of the periods ended so far
             balance = _settle_on_exit(draw, balance, cash, exit_month, d * size, d * size + size - 1, settled)
@@ -703,6 +707,7 @@ def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray, exit_month:
             balance = balance - recovered + short
         else:
             cash[..., d * size + size - 1] = np.where(A > 0, np.maximum(e, A), e)
+        touched |= cash[..., d * size + size - 1] != e
         if exits:  # leavers in the period's last month: after it is settled
             balance = _settle_on_exit(draw, balance, cash, exit_month, d * size + size - 1, d * size + size, settled)
     exit_forgiven, exit_recovered = settled
@@ -710,7 +715,7 @@ def apply_draw(draw: Draw, earned: np.ndarray, new_hire: np.ndarray, exit_month:
     zero = np.zeros_like(balance)
     return DrawResult(earned=earned, cash=cash, forgiven=zero if carry else balance,
                       outstanding=balance if carry else zero, exit_forgiven=exit_forgiven,
-                      exit_recovered=exit_recovered)
+                      exit_recovered=exit_recovered, touched=touched | (exit_recovered != 0))
 
 
 def _settle_on_exit(draw: Draw, balance: np.ndarray, cash: np.ndarray, exit_month: np.ndarray, lo: int, hi: int,
@@ -971,7 +976,7 @@ def _pay_by_month(rp: RolePlan, world: RoleWorld, measures: dict[str, np.ndarray
     if rp.draw is not None:
         draw = apply_draw(rp.draw, accrual_by_month(periods, incentive), world.new_hire, world.exit_month,
                           world.ramp > 0)
-        incentive = sum_months(draw.cash)
+        incentive = np.where(draw.touched, sum_months(draw.cash), incentive)
     monthly = None
     clawback = None
     if cancelled is not None:  # recovered from the pay of the month a deal cancels and later months

@@ -738,7 +738,7 @@ def reference_pay(scenario: Scenario, plan: str, rname: str, reps: list[dict], m
     draw = None
     if rp.draw is not None:
         draw = [_draw_rep(rp.draw, months[r], incentive[r], bool(reps[r]["new_hire"])) for r in range(R)]
-        incentive = [sum(d["cash"]) for d in draw]
+        incentive = [sum(d["cash"]) if d["touched"] else incentive[r] for r, d in enumerate(draw)]  # else as earned
     due = [draw[r]["cash"] if draw is not None else _trued_up(months[r], incentive[r]) for r in range(R)]
     clawback = None
     if "cancelled" in reps[0]:
@@ -983,6 +983,7 @@ def _draw_rep(draw: Draw, months: list[float], incentive: float, new_hire: bool)
     size = 3 if draw.period == "quarter" else 1
     cash = [0.0] * MONTHS
     balance = 0.0
+    touched = False  # the draw changed some period's pay (else the rep is paid the year's pay as earned)
     for start in range(0, MONTHS, size):
         e = sum(earned[start : start + size])
         A = draw.amount if start < draw.months and (new_hire or not draw.new_hires_only) else 0.0
@@ -996,8 +997,10 @@ def _draw_rep(draw: Draw, months: list[float], incentive: float, new_hire: bool)
             paid = e - back
             balance -= back
         cash[start + size - 1] = paid
+        touched = touched or paid != e
     carry = draw.recoverable and draw.at_year_end == "carry"
-    return dict(earned=earned, cash=cash, forgiven=0.0 if carry else balance, outstanding=balance if carry else 0.0)
+    return dict(earned=earned, cash=cash, forgiven=0.0 if carry else balance, outstanding=balance if carry else 0.0,
+                touched=touched)
 
 
 def _cancel(role: Role, reps: list[dict], measures: list[dict[str, list[float]]], d: dict) -> None:
