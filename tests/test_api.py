@@ -41,3 +41,21 @@ def test_simulate_accepts_a_path_and_keyword_only_options():
     assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in ("trials", "rng", "behaviour", "executor"))
     res = simlib.simulate(str(DEFAULT), ["current"], trials=8, rng=1, behaviour="none")
     assert res.plans == ["current"]
+
+
+def test_summarise_reads_as_run_prints_and_keeps_the_raw_table():
+    """Display names, money in the scenario's currency on k / M, shares in %; ``raw=True`` keeps metric ids."""
+    import simlib.present as present
+
+    scen = simlib.load_scenario(DEFAULT)
+    res = simlib.simulate(scen, ["current", "harder_target"], trials=16, rng=5, behaviour="none")
+    table = simlib.summarise(res)
+    assert list(table.columns) == ["current", "harder_target", "Δ harder_target"]
+    assert present.label("comp_cost_of_sales") in table.index and "comp_cost_of_sales" not in table.index
+    profit = table.loc[present.label("profit"), "current"]
+    assert f" M {scen.currency} ± " in profit, profit  # e.g. 21.8 M EUR ± 680 k
+    assert table.loc[present.label("share_at_quota"), "current"].split(" ± ")[0].endswith("%")
+    assert table.loc[present.label("share_at_quota"), "Δ harder_target"].split(" ± ")[0].endswith(" pp")
+    assert " M GBP" in simlib.summarise(res, currency="GBP").loc[present.label("revenue"), "current"]
+    raw = simlib.summarise(res, raw=True)
+    assert "comp_cost_of_sales" in raw.index and list(raw.columns)[-1] == "harder_target - current"

@@ -116,7 +116,7 @@ def test_first_screen_per_candidate_names_plan_in_words_money_people_teams_and_r
     assert cand["note"] == "Steeper curves above target, quotas 5% higher."
     money, movers, teams, risk = cand["lines"]
     assert money.startswith("Revenue rises") or money.startswith("Revenue falls")
-    assert "profit (gross profit - pay)" in money and money.count("EUR ±") == 2 and money.count("% ±") == 2
+    assert "profit (gross profit - comp)" in money and "- pay" not in money and money.count("EUR ±") == 2 and money.count("% ±") == 2
     st = fwd.answers["accelerated"].statement.sort_values("change_pct")
     top = st.iloc[-1]
     assert movers.startswith(f"Gains most: {top['rep_id']} ({top['team']}, {top['role'].replace('_', ' ')}) +")
@@ -182,7 +182,7 @@ def test_edge_a_plan_equal_to_todays_changes_nothing_and_says_so(org_copy):
         "Under same as today, the organisation's incentive cost is as under current in every simulated year; "
         "no rep's expected pay changes: same as today pays all 60 reps as current does.")
     lines = org.candidate_lines(f, "same_as_today", twin)
-    assert lines[1] == "Revenue, profit (gross profit - pay): as under current in every simulated year."
+    assert lines[1] == "Revenue, profit (gross profit - comp): as under current in every simulated year."
     assert not any(x.startswith(("Gains most", "Team incentive cost")) for x in lines)
     assert org.plan_heading(twin, "same_as_today", "current") == ("same as today against current", "current with changes")
 

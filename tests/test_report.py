@@ -332,3 +332,23 @@ def test_sigterm_removes_the_temporary_folder_and_keeps_the_good_report(sleepy, 
     assert (dest / f"{SLEEPY}.failed.log").exists()
     with report._flock(out / report.RUN_LOCK, wait=False):  # lock released: a new run may start
         pass
+
+
+@needs_kernel
+def test_role_schemes_runs_on_the_common_plan_named_by_param(tmp_path, monkeypatch):
+    """Without a plan 'one_plan_for_all' the role-schemes report is skipped, naming the plan it looked for; with
+    ``--param role_schemes.common_plan=PLAN`` naming a plan the scenario has, it runs on that plan."""
+    mechanics = DEFAULT.parent / "mechanics.yaml"
+    ran = []
+
+    def fake_run(sp, key, scen, spec, params, contract, out, **kw):  # stands in for papermill
+        ran.append(params)
+        return report.Outcome(str(sp), spec.name, "failed", message="not run in this test", title=spec.title)
+
+    monkeypatch.setattr(report, "_run_one", fake_run)
+    (o,) = report.build_reports([mechanics], ["role_schemes"], out=tmp_path, progress=False)
+    assert o.status == "skipped" and "no plan 'one_plan_for_all'" in o.message and "common_plan" in o.message
+    assert ran == []
+    (o,) = report.build_reports([mechanics], ["role_schemes"], out=tmp_path, progress=False,
+                                params=["role_schemes.common_plan=guarantee"])
+    assert o.status != "skipped" and ran and ran[-1]["common_plan"] == "guarantee"

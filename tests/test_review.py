@@ -68,9 +68,28 @@ def test_check_fails_on_a_tight_threshold(tmp_path, capsys, default_dict):
     p = write(tmp_path, with_checks(default_dict, {"rules": {"comp_cost_of_sales": {"high": 0.05}}}))
     rc, out, _ = cli(capsys, "check", p, "--plans", "current", "--trials", TRIALS, "--scheduler", "serial")
     assert rc == 1
-    row = next(line for line in out.splitlines() if "comp_cost_of_sales" in line)
+    row = next(line for line in out.splitlines() if present.label("comp_cost_of_sales") in line)
     assert "FAIL" in row and "per-trial" in row
     assert "FAIL: current" in out
+
+
+def test_check_table_reads_as_run_and_csv_stays_numeric(tmp_path, capsys, default_dict):
+    """The printed table: rules by display name, shares in percent with their CI, edges and levels in percent;
+    the CSV keeps the fractions (0.05, not 5.0%) for machines."""
+    p = write(tmp_path, with_checks(default_dict, {"rules": {"comp_cost_of_sales": {"high": 0.05}}}))
+    rc, out, _ = cli(capsys, "check", p, "--plans", "current", "--trials", TRIALS, "--scheduler", "serial")
+    row = next(line for line in out.splitlines() if present.label("comp_cost_of_sales") in line)
+    assert re.search(r"\b\d{1,2}\.\d% ± \d\.\d\b", row), row  # about 19.5% ± 0.2, not 0.1954 ± 0.0010
+    assert "3.0%-5.0%" in row and "100.0%" in row and "20.0%" in row  # edges, P(breach), level
+    quota = next(line for line in out.splitlines() if present.label("share_at_quota") in line)
+    assert "50.0%-90.0%" in quota and not re.search(r"\b0\.\d{3}", quota)
+    csv = tmp_path / "checks.csv"
+    rc, _, _ = cli(capsys, "check", p, "--plans", "current", "--trials", TRIALS, "--scheduler", "serial",
+                   "--format", "csv", "--out", csv)
+    import pandas as pd
+    t = pd.read_csv(csv).set_index("metric")
+    assert t.loc["comp_cost_of_sales", "high"] == 0.05 and 0.1 < t.loc["comp_cost_of_sales", "value"] < 0.3
+    assert t.loc["share_at_quota", "level"] == 0.2 and t["p_breach"].between(0, 1).all()
 
 
 def test_check_passes_lenient_thresholds_and_json(tmp_path, capsys, default_dict):
@@ -92,7 +111,8 @@ def test_check_passes_lenient_thresholds_and_json(tmp_path, capsys, default_dict
     p2 = write(tmp_path, with_checks(default_dict, {**checks, "budget": {}}), "s2.yaml")
     rc, out, _ = cli(capsys, "check", p2, "--plans", "current", "--trials", TRIALS, "--level", "0.001",
                      "--scheduler", "serial")
-    assert rc == 1 and "over_budget" in next(x for x in out.splitlines() if "FAIL" in x and "over_budget" in x)
+    over = present.label("over_budget")
+    assert rc == 1 and over in next(x for x in out.splitlines() if "FAIL" in x and over in x)
 
 
 def test_normal_basis_matches_the_closed_form(current_result):

@@ -51,6 +51,21 @@ def test_attrition_off_nobody_leaves_and_one_plan_matches_simulate_years():
     pd.testing.assert_frame_equal(one, mine)
 
 
+def test_years_table_reads_as_run_prints_and_keeps_the_raw_table():
+    """Rows by display name and year, money in the scenario's currency, shares in %; ``raw=True``: metric ids."""
+    import simlib.present as present
+
+    s = V._load("ratchet")
+    res = run_years(s, years=2, trials=8, rng=5, behaviour="none")
+    t = res.table("total")
+    assert t.index.names == ["metric", "year"] and (present.label("profit"), 2) in t.index
+    assert f" {s.currency}" in t.loc[(present.label("profit"), 1), res.plans[0]]
+    assert t.loc[(present.label("turnover_rate"), 1), res.plans[0]].split(" ± ")[0].endswith("%")
+    assert f"Δ {res.plans[1]}" in t.columns
+    raw = res.table("total", raw=True)
+    assert ("profit", 1) in raw.index and f"Δ{res.plans[1]}" in raw.columns
+
+
 def test_same_numbers_on_any_chunking_and_executor():
     s = _people()
     kw = dict(years=2, trials=10, rng=7, behaviour="none")

@@ -73,29 +73,52 @@ def run(args: argparse.Namespace) -> int:
                for r in table.to_dict(orient="records")]
     doc = {"scenario": scen.source, "trials": args.trials, "seed": args.seed, "passed": not failed,
            "failed_plans": failed, "checks": records}
-    out.emit(text=lambda: format_table(table, scen.source, args.trials, args.seed, failed),
+    out.emit(text=lambda: format_table(table, scen.source, args.trials, args.seed, failed, scen.currency),
              json=lambda: json.dumps(doc, indent=2), tables=lambda: {"checks": table})
     return 1 if failed else 0
 
 
-def format_table(table, source: str, trials: int, seed_used: int, failed: list[str]) -> str:
-    """The plan x rule table: value, allowed region, probability of breach (basis), level, PASS/FAIL; then a verdict."""
+def format_table(table, source: str, trials: int, seed_used: int, failed: list[str], currency: str = "EUR") -> str:
+    """The plan x rule table: value, allowed region, probability of breach (basis), level, PASS/FAIL; then a verdict.
+
+    Cells read as ``run``'s (:mod:`simlib.present`): rules by display name, values in their unit (percent with
+    ``%``, money in ``currency`` on k / M) with their 95% CI, probabilities and levels in percent. The CSV, JSON
+    and workbook keep ``table``'s numbers.
+    """
     import pandas as pd
 
-    from simlib.format import estimate, rounded
+    import simlib.present as present
 
     lines = [f"simlib check {source}: {trials} trials, seed {seed_used}",
              "P(breach): per-trial = share of simulated years beyond the edge (± 95% CI); "
              "normal = normal approximation to the Monte Carlo estimate of the mean"]
     view = pd.DataFrame({
-        "plan": table["plan"], "group": table["group"], "rule": table["metric"],
-        "value": [estimate(v, s) for v, s in zip(table["value"], table["value_se"], strict=True)],
-        "allowed": table["allowed"],
-        "P(breach)": [estimate(p, s) if math.isfinite(s) and s > 0 else rounded(round(p, 4))
+        "plan": table["plan"], "group": table["group"], "rule": [present.label(m) for m in table["metric"]],
+        "value": [present.fmt(v, s, m, currency)
+                  for v, s, m in zip(table["value"], table["value_se"], table["metric"], strict=True)],
+        "allowed": [allowed_text(r, currency) for r in table.itertuples()],
+        "P(breach)": [present.fmt(p, s if math.isfinite(s) and s > 0 else None, unit_="percent")
                       for p, s in zip(table["p_breach"], table["p_se"], strict=True)],
-        "basis": table["basis"], "level": [f"{x:g}" for x in table["level"]], "status": table["status"]})
+        "basis": table["basis"], "level": [present.fmt_value(x, unit_="percent") for x in table["level"]],
+        "status": table["status"]})
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
         lines.append(view.to_string(index=False))
     lines.append(f"FAIL: {', '.join(failed)} breach a guardrail above the level" if failed
                  else "PASS: every plan within the levels")
     return "\n".join(lines)
+
+
+def allowed_text(row, currency: str = "EUR") -> str:
+    """A rule's allowed region in its metric's unit (``50.0%-90.0%``, ``<= 9.0%``); the table's text where the edges
+    are not numbers (``cost <= budget``)."""
+    import simlib.present as present
+
+    low, high = (float(x) for x in (row.low, row.high))
+    if not (math.isfinite(low) or math.isfinite(high)):
+        return str(row.allowed)
+    def edge(x):
+        return present.fmt_value(x, row.metric, currency)
+
+    if not math.isfinite(low):
+        return f"<= {edge(high)}"
+    return f">= {edge(low)}" if not math.isfinite(high) else f"{edge(low)}-{edge(high)}"

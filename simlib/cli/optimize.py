@@ -233,9 +233,24 @@ def sensitivity_legend(sens, params: list[str]) -> str:
              "feasible = it meets every constraint"]
     if "regret" in sens:
         parts.append("regret = its objective minus that of the optimum kept as is, under the same perturbation "
-                     "(what not re-optimising costs; about 0: the optimum holds)")
+                     "(what not re-optimising costs; about 0: the optimum holds). Both are evaluated on the same "
+                     "trials and the search starts from the kept optimum, so it is never below 0 while the kept "
+                     "optimum meets every constraint; where it breaks one under the perturbation the cell reads "
+                     "'kept breaks a constraint' with the objective the re-optimised plan gives up to meet them "
+                     "(below 0: not a regret)")
     parts += [f"shift_{n} = how far {n} moved from the optimum" for n in params if f"shift_{n}" in sens]
     return "  " + "; ".join(parts)
+
+
+def regret_text(row, metric: str | None, currency: str) -> str:
+    """A sensitivity row's regret in the objective's unit; where the optimum kept as is breaks a constraint under the
+    perturbation, it is no regret (keeping it is not allowed): ``kept breaks a constraint (-50.5 k EUR)``."""
+    import simlib.present as present
+
+    value = present.fmt_value(row["regret"], metric, currency) if metric else present.plain(row["regret"])
+    if "original_feasible" in row and not bool(row["original_feasible"]):
+        return f"kept breaks a constraint ({value})"
+    return value
 
 
 def sensitivity_text(sens, params: list[str], metric: str | None, currency: str) -> str:
@@ -253,7 +268,7 @@ def sensitivity_text(sens, params: list[str], metric: str | None, currency: str)
                             else estimate(x["objective"], x["objective_se"]))
         row["feasible"] = "yes" if x["feasible"] else "no"
         if "regret" in x:
-            row["regret"] = present.fmt_value(x["regret"], metric, currency) if metric else present.plain(x["regret"])
+            row["regret"] = regret_text(x, metric, currency)
         row.update({c: present.plain(x[c]) for c in x.index if c.startswith("shift_")})
         rows.append(row)
     with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_colwidth", 60):

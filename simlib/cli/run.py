@@ -141,17 +141,10 @@ def _paired_rows(diffs) -> list[str]:
 def readable_tables(res, group: str, currency: str = "EUR"):
     """A group's comparison as people read it: ``(main, diagnostics)`` text tables, rows labelled by display name."""
     import simlib.present as present
-    from simlib.engine.results import metric_table
+    from simlib.engine.results import readable_metric_table
 
-    ref, summary, differences = res.reference, res.summary(), res.differences()
-    lv = present.row_scales(summary[summary["group"] == group], "mean")  # one money scale per row of each table
-    dv = present.row_scales(differences[differences["group"] == group], "diff")
-    table = metric_table(
-        summary, differences, res.plans, ref, group=group, metrics=None,
-        level=lambda p, r: {p: present.fmt(r["mean"], r["se"], r.name, currency, scale=lv[r.name])},
-        difference=lambda p, r: {f"Δ {p}": present.fmt(r["diff"], r["se"], r.name, currency, signed=True,
-                                                       scale=dv[r.name]) + (" *" if r["significant"] else "")},
-    )
+    table = readable_metric_table(res.summary(), res.differences(), res.plans, res.reference, group=group,
+                                  currency=currency)
     diag = [m for m in table.index if present.is_diagnostic(m)]
     main, extra = table.drop(index=diag), table.loc[diag]
     for t in (main, extra):
@@ -268,25 +261,6 @@ def _years_text(args: argparse.Namespace, scen, res, behaviour) -> str:
 def readable_years_table(res, group: str, currency: str = "EUR"):
     """``res.table(group)`` as people read it: rows (display name, year), money in ``currency`` scaled to k / M,
     shares in %, changes of shares in points (:mod:`simlib.present`); ``*`` when the difference's CI excludes 0."""
-    import pandas as pd
-
-    import simlib.present as present
-
-    table = res.table(group=group)  # checks the group; its rows and columns are the ones shown
-    key = ["plan", "group", "metric", "year"]
-    levels = res.frame[res.frame["group"] == group].set_index(key)
-    diffs = res.diffs[res.diffs["group"] == group].set_index(key)
-    lv = present.row_scales(levels.reset_index(), "mean", ["metric", "year"])  # one money scale per row
-    dv = present.row_scales(diffs.reset_index(), "mean", ["metric", "year"])
-    rows = {}
-    for m, y in table.index:
-        row = {p: present.fmt(*levels.loc[(p, group, m, y), ["mean", "se"]], m, currency, scale=lv[(m, y)])
-               for p in res.plans}
-        for p in res.plans[1:]:
-            mean, se, lo, hi = diffs.loc[(p, group, m, y), ["mean", "se", "ci_low", "ci_high"]]
-            row[f"Δ {p}"] = (present.fmt(mean, se, m, currency, signed=True, scale=dv[(m, y)])
-                             + (" *" if lo > 0 or hi < 0 else ""))
-        rows[(present.label(m), y)] = row
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index = pd.MultiIndex.from_tuples(out.index, names=[None, "year"])
+    out = res.table(group=group, currency=currency)
+    out.index = out.index.set_names([None, "year"])
     return out

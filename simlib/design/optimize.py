@@ -654,7 +654,11 @@ def sensitivity_task(prob: Problem, label: str, scenario: Scenario, x0: tuple[fl
     """A worker's task: re-optimise from ``x0`` under one perturbed scenario, its evaluations run in this process.
 
     ``prob`` arrives without its executor (:meth:`Problem.portable`). The row compares the re-optimised
-    plan with the original optimum kept as is (:func:`_sensitivity_table`).
+    plan with the original optimum kept as is (:func:`_sensitivity_table`): ``regret`` is the re-optimised
+    objective minus the kept one's, both on the same trials (common random numbers), and the search starts
+    from the kept optimum and returns the best point it evaluated, so ``regret >= 0`` exactly whenever the
+    kept optimum is feasible (``original_feasible``). Below 0 only when the kept optimum breaks a constraint
+    under the perturbation: then it is the objective given up to meet the constraints, not Monte Carlo noise.
     """
     sp = prob.on(scenario)
     old = sp.evaluate(x0)

@@ -173,7 +173,15 @@ def _breach_row(trials: pd.DataFrame, summary: pd.DataFrame, plan: str, group: s
         p, p_se, basis = _normal_breach(mean, se, t), float("nan"), "normal"
     return dict(plan=plan, group=group, metric=t.metric, rule=t.label, value=mean, value_se=se,
                 allowed=t.edges(), p_breach=p, p_se=p_se, basis=basis, level=t.level,
-                status="FAIL" if p > t.level else "PASS")
+                status="FAIL" if p > t.level else "PASS", **_edge_numbers(t))
+
+
+def _edge_numbers(t: Threshold) -> dict[str, float]:
+    """A rule's edges as numbers in the metric's own scale (NaN: open, or the budget of ``over_budget``)."""
+    def num(x: float | None) -> float:
+        return float("nan") if x is None or t.metric == "over_budget" else float(x)
+
+    return {"low": num(t.low), "high": num(t.high)}
 
 
 def breach_table(result: Any, scenario: Scenario, *, plans: Sequence[str] | None = None,
@@ -194,8 +202,10 @@ def breach_table(result: Any, scenario: Scenario, *, plans: Sequence[str] | None
     -------
     DataFrame
         plan, group, metric, rule, value (estimated mean), value_se, allowed
-        (edges), p_breach, p_se (NaN for the normal basis), basis
-        (``per-trial`` or ``normal``), level, status (``PASS`` / ``FAIL``).
+        (edges as text), p_breach, p_se (NaN for the normal basis), basis
+        (``per-trial`` or ``normal``), level, status (``PASS`` / ``FAIL``),
+        low and high (the edges as numbers, NaN where open or for
+        ``over_budget``, whose edge is the budget).
     """
     ts = thresholds(scenario, level)
     groups = (scenario.checks or Checks()).groups
@@ -211,7 +221,7 @@ def breach_table(result: Any, scenario: Scenario, *, plans: Sequence[str] | None
                 if row is not None:
                     rows.append(row)
     cols = ["plan", "group", "metric", "rule", "value", "value_se", "allowed", "p_breach", "p_se", "basis", "level",
-            "status"]
+            "status", "low", "high"]
     return pd.DataFrame(rows, columns=cols)
 
 

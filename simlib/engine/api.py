@@ -113,6 +113,17 @@ def compare(scenario: Scenario | str | Path, plans: Sequence[str] | None = None,
     return simulate(scenario, plans, **kw).differences()
 
 
-def summarise(result: SimulationResult, group: str = "total", metrics: list[str] | None = None) -> pd.DataFrame:
-    """A readable comparison table (metric rows, plan columns, then paired differences)."""
-    return result.table(group=group, metrics=metrics)
+def summarise(result: SimulationResult, group: str = "total", metrics: list[str] | None = None, *,
+              currency: str | None = None, raw: bool = False) -> pd.DataFrame:
+    """A readable comparison table (metric rows, plan columns, then paired differences), as ``simlib run`` prints it.
+
+    Rows by display name, money in the scenario's currency (``currency``
+    overrides it) on a k / M scale, shares in %, differences ``Δ plan``
+    (shares in points), each with its 95% CI half-width
+    (:meth:`SimulationResult.readable`). ``raw=True``: the table by metric
+    id with plain estimate texts (:meth:`SimulationResult.table`); the
+    numbers themselves are ``result.summary()`` and ``result.differences()``.
+    """
+    if raw:
+        return result.table(group=group, metrics=metrics)
+    return result.readable(group=group, metrics=metrics, currency=currency)

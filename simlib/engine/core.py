@@ -889,6 +889,7 @@ def _provenance(scenario: Scenario, root: np.random.SeedSequence, trials: int, c
         "scenario": scenario.name,
         "scenario_file": scenario.source,
         "scenario_sha256": scenario.sha256,
+        "currency": scenario.currency,
         "seed_entropy": str(root.entropy),
         "seed_spawn_key": list(root.spawn_key),
         "trials": trials,

@@ -65,6 +65,27 @@ def metric_table(summary: pd.DataFrame, differences: pd.DataFrame, plans: list[s
     return pd.concat(parts, axis=1).fillna("")
 
 
+def readable_metric_table(summary: pd.DataFrame, differences: pd.DataFrame, plans: list[str], reference: str, *,
+                          group: str, metrics: list[str] | None = None, currency: str = "EUR") -> pd.DataFrame:
+    """A group's comparison as ``simlib run`` prints it, rows still by metric id (:func:`metric_table`).
+
+    Cells are :func:`simlib.present.fmt` texts: money in ``currency`` on one
+    k / M scale per row, shares in %, differences signed (shares in points),
+    each with its 95% CI half-width; a difference column ``Δ plan`` per plan
+    other than ``reference``, ``*`` when its CI excludes 0.
+    """
+    import simlib.present as present
+
+    lv = present.row_scales(summary[summary["group"] == group], "mean")  # one money scale per row of each table
+    dv = present.row_scales(differences[differences["group"] == group], "diff")
+    return metric_table(
+        summary, differences, plans, reference, group=group, metrics=metrics,
+        level=lambda p, r: {p: present.fmt(r["mean"], r["se"], r.name, currency, scale=lv[r.name])},
+        difference=lambda p, r: {f"Δ {p}": present.fmt(r["diff"], r["se"], r.name, currency, signed=True,
+                                                       scale=dv[r.name]) + (" *" if r["significant"] else "")},
+    )
+
+
 @dataclass
 class SimulationResult:
     """What :func:`simlib.simulate` returns.
@@ -187,6 +208,19 @@ class SimulationResult:
             level=lambda p, r: {p: estimate(r["mean"], r["se"])},
             difference=lambda p, r: {f"{p} - {ref}": estimate(r["diff"], r["se"]) + (" *" if r["significant"] else "")},
         )
+
+    def readable(self, group: str = "total", metrics: list[str] | None = None,
+                 currency: str | None = None) -> pd.DataFrame:
+        """The comparison as ``simlib run`` prints it: rows by display name (:func:`simlib.present.label`), money
+        in the scenario's currency (``currency`` overrides it) on k / M, shares in %, ``Δ plan`` differences
+        (:func:`readable_metric_table`). :meth:`table` keeps metric ids; :meth:`summary` the numbers."""
+        import simlib.present as present
+
+        cur = currency or self.provenance.get("currency") or "EUR"
+        out = readable_metric_table(self.summary(), self.differences(), self.plans, self.reference, group=group,
+                                    metrics=metrics, currency=cur)
+        out.index = pd.Index([present.label(m) for m in out.index], name="metric")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: provenance, summary and differences records."""

@@ -120,6 +120,8 @@ class YearsResult:
     diffs : DataFrame
         The same columns for each plan minus the current plan, paired on common random numbers.
     per_trial : (plan, year, group, metric) -> (trials,) array
+    currency : str
+        The scenario's currency (money in :meth:`table`).
     """
 
     frame: object
@@ -128,15 +130,53 @@ class YearsResult:
     plans: list[str] = field(default_factory=list)
     years: int = 0
     trials: int = 0
+    currency: str = "EUR"
 
     @property
     def groups(self) -> list[str]:
         """Roles, then ``total``."""
         return list(dict.fromkeys(self.frame["group"]))
 
-    def table(self, group: str = "total", metrics: Sequence[str] | None = None):
-        """Readable comparison of one group: rows (metric, year), a column per plan (``mean ± CI half-width``)
-        and one per other plan's paired difference from the current plan (``Δplan``, ``*`` when the CI excludes 0)."""
+    def table(self, group: str = "total", metrics: Sequence[str] | None = None, *, currency: str | None = None,
+              raw: bool = False):
+        """Readable comparison of one group, as ``simlib run --years`` prints it: rows (metric by display name,
+        year), a column per plan and one per other plan's paired difference from the current plan (``Δ plan``,
+        ``*`` when the CI excludes 0); money in the scenario's currency (``currency`` overrides it) on one k / M
+        scale per row, shares in %, changes of shares in points, each ``± 95% CI half-width``
+        (:mod:`simlib.present`).
+
+        ``raw=True``: rows by metric id, plain :func:`simlib.format.estimate` texts, ``Δplan`` columns; the
+        numbers themselves are :attr:`frame`, :attr:`diffs` and :meth:`long`.
+        """
+        if not raw:
+            return self._readable(group, metrics, currency or self.currency)
+        return self._estimates_table(group, metrics)
+
+    def _readable(self, group: str, metrics: Sequence[str] | None, currency: str):
+        import pandas as pd
+
+        import simlib.present as present
+
+        table = self._estimates_table(group, metrics)  # checks the group; its rows and columns are the ones shown
+        key = ["plan", "group", "metric", "year"]
+        levels = self.frame[self.frame["group"] == group].set_index(key)
+        diffs = self.diffs[self.diffs["group"] == group].set_index(key)
+        lv = present.row_scales(levels.reset_index(), "mean", ["metric", "year"])  # one money scale per row
+        dv = present.row_scales(diffs.reset_index(), "mean", ["metric", "year"])
+        rows = {}
+        for m, y in table.index:
+            row = {p: present.fmt(*levels.loc[(p, group, m, y), ["mean", "se"]], m, currency, scale=lv[(m, y)])
+                   for p in self.plans}
+            for p in self.plans[1:]:
+                mean, se, lo, hi = diffs.loc[(p, group, m, y), ["mean", "se", "ci_low", "ci_high"]]
+                row[f"Δ {p}"] = (present.fmt(mean, se, m, currency, signed=True, scale=dv[(m, y)])
+                                 + (" *" if lo > 0 or hi < 0 else ""))
+            rows[(present.label(m), y)] = row
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        out.index = pd.MultiIndex.from_tuples(out.index, names=["metric", "year"])
+        return out
+
+    def _estimates_table(self, group: str, metrics: Sequence[str] | None):
         import pandas as pd
 
         from simlib.format import estimate
@@ -221,7 +261,7 @@ def run_years(
         parts = [f.result() for f in [executor.submit(_run_chunk, *a) for a in zip(*args, strict=True)]]
     per_trial = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     frame, diffs = _estimates(per_trial, plans, scenario.current_plan)
-    return YearsResult(frame, diffs, per_trial, plans, years, trials)
+    return YearsResult(frame, diffs, per_trial, plans, years, trials, scenario.currency)
 
 
 def simulate_years(

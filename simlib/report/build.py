@@ -133,7 +133,9 @@ class NotebookSpec:
     params : callable or None
         ``params(scenario) -> dict`` of extra parameters for this scenario.
     applies : callable or None
-        ``applies(scenario) -> str | None``: a reason to skip this scenario, or None to run.
+        ``applies(scenario, params) -> str | None``: a reason to skip this scenario, or None to run;
+        ``params`` are the parameters the notebook would run with (its defaults, then the report's,
+        :attr:`params` and ``--param`` values), so the check reads the plans the notebook will use.
     auto : callable or None
         ``auto(scenario) -> bool``: whether a default notebook runs for this scenario when
         notebooks are not named (``--notebooks``); None: for every scenario. A notebook named
@@ -173,9 +175,11 @@ def versions() -> dict[str, str]:
 
     return _versions()
 
-def _role_schemes_applies(scen) -> str | None:
-    if "one_plan_for_all" not in scen.plans:
-        return "the scenario has no plan 'one_plan_for_all' to compare the role-specific plan with"
+def _role_schemes_applies(scen, params: Mapping[str, Any]) -> str | None:
+    common = params.get("common_plan") or "one_plan_for_all"  # the notebook's parameter, as it will run
+    if common not in scen.plans:
+        return (f"the scenario has no plan '{common}' to compare the role-specific plan with "
+                "(--param role_schemes.common_plan=PLAN names another)")
     return None
 
 
@@ -593,12 +597,13 @@ def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params,
             spec, contract = specs[n], contracts[n]
             if not requested and spec.auto is not None and not spec.auto(scen):
                 continue  # not part of this scenario's default report
-            reason = spec.applies(scen) if spec.applies else None
+            params = _job_params(n, spec, contract, sp, scen, trials, seed, behaviour, cli_params)
+            _check_plan_names(n, params, scen, sp)
+            defaults = {k: info.get("default") for k, info in contract.items()}
+            reason = spec.applies(scen, {**defaults, **params}) if spec.applies else None
             if reason:
                 skipped.append(Outcome(str(sp), n, "skipped", message=reason, title=spec.title))
                 continue
-            params = _job_params(n, spec, contract, sp, scen, trials, seed, behaviour, cli_params)
-            _check_plan_names(n, params, scen, sp)
             jobs.append((sp, key, scen, spec, params, contract))
     return jobs, skipped
 

@@ -331,7 +331,7 @@ def money_sentence(org: OrgAnswers, plan: str, metrics: Sequence[str] = ("incent
     """The organisation's incentive cost, revenue and profit against the reference: money and percent, with 95% CIs."""
     res, cur = org.result, org.currency
     parts, same = [], []
-    names = {"incentive_cost": "incentive cost", "revenue": "revenue", "profit": "profit (gross profit - pay)"}
+    names = {"incentive_cost": "incentive cost", "revenue": "revenue"}  # profit: its catalogue name, as elsewhere
     for metric, name in ((m, names.get(m, present.label(m).lower())) for m in metrics):
         d, se = _total_diff(res, metric, plan)
         if np.isfinite(d):
