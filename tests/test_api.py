@@ -59,3 +59,18 @@ def test_summarise_reads_as_run_prints_and_keeps_the_raw_table():
     assert " M GBP" in simlib.summarise(res, currency="GBP").loc[present.label("revenue"), "current"]
     raw = simlib.summarise(res, raw=True)
     assert "comp_cost_of_sales" in raw.index and list(raw.columns)[-1] == "harder_target - current"
+
+
+def test_summarise_reads_an_ensemble_as_run_prints_it():
+    """An ensemble over behavioural draws summarises as ``run --behaviour-draws`` prints it (display names, the
+    scenario's currency, ``model ±`` and ``>0`` columns); ``raw=True`` keeps its table by metric id."""
+    import simlib.present as present
+
+    scen = simlib.load_scenario(DEFAULT)
+    ens = simlib.simulate_ensemble(scen, ["current", "harder_target"], behaviour_draws=2, trials=8, rng=3)
+    table = simlib.summarise(ens)
+    assert list(table.columns) == ["current", "current model ±", "harder_target", "harder_target model ±",
+                                   "Δ harder_target", "Δ harder_target model ±", "Δ harder_target >0"]
+    assert f" {scen.currency} ± " in table.loc[present.label("profit"), "current"]
+    assert table.loc[present.label("profit"), "Δ harder_target >0"] in {"0/2", "1/2", "2/2"}
+    assert "profit" in simlib.summarise(ens, raw=True).index

@@ -174,7 +174,7 @@ def format_ensemble_tables(ens, seed_used: int, group: str | None, currency: str
     """Provenance, legends, one table per group (estimate, ``model ±``, draws > 0) and the robustness sentences.
 
     Rows and cells read as in :func:`format_tables` (display names, money in
-    ``currency`` scaled to k / M, shares in %); :func:`readable_ensemble_table`.
+    ``currency`` scaled to k / M, shares in %); :meth:`EnsembleResult.readable`.
     """
     from simlib.format import MODEL_LEGEND
 
@@ -184,42 +184,9 @@ def format_ensemble_tables(ens, seed_used: int, group: str | None, currency: str
              f"{LEGEND} (Monte Carlo, pooled over draws); Δ = paired difference vs '{ens.reference}'; {MODEL_LEGEND}; "
              f">0 = draws where the paired difference is above 0"]
     for g in [group] if group else ens.groups[::-1]:
-        lines += [f"\n== {g} ==", narrow(readable_ensemble_table(ens, g, currency)), ""]
+        lines += [f"\n== {g} ==", narrow(ens.readable(g, currency=currency)), ""]
         lines += list(ens.sentences("profit", g))
     return "\n".join(lines)
-
-
-def readable_ensemble_table(ens, group: str, currency: str = "EUR"):
-    """A group's ensemble comparison as people read it, rows labelled by display name.
-
-    Per plan the estimate with its Monte Carlo ``±`` and a ``model ±`` column
-    (the 95% half-width of the spread over behavioural draws); per paired
-    difference also ``>0``, the draws in which it is above 0 (``"15/16"``).
-    """
-    import simlib.present as present
-    from simlib.engine.results import metric_table
-
-    def model(sd, value, metric):  # a between-draw SD at floating-point noise (an exact figure) is 0
-        noise = abs(float(sd)) < 1e-9 * max(1.0, abs(float(value)))
-        return "± " + present.half_width(0.0 if noise else sd, metric)
-
-    summary, differences = ens.summary(), ens.differences()
-    lv = present.row_scales(summary[summary["group"] == group], "mean")  # one money scale per row
-    dv = present.row_scales(differences[differences["group"] == group], "diff")
-
-    def level(p, r):
-        return {p: present.fmt(r["mean"], r["mc_se"], r.name, currency, scale=lv[r.name]),
-                f"{p} model ±": model(r["model_sd"], r["mean"], r.name)}
-
-    def difference(p, r):
-        return {f"Δ {p}": present.fmt(r["diff"], r["mc_se"], r.name, currency, signed=True, scale=dv[r.name]),
-                f"Δ {p} model ±": model(r["model_sd"], r["diff"], r.name),
-                f"Δ {p} >0": f"{r['n_positive']}/{ens.draws}"}
-
-    table = metric_table(summary, differences, ens.plans, ens.reference, group=group, metrics=None,
-                         level=level, difference=difference)
-    table.index = [present.label(m) for m in table.index]
-    return table
 
 
 def _run_years(args: argparse.Namespace, out, scen, plans, draws: int) -> int:

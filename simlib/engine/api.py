@@ -113,7 +113,7 @@ def compare(scenario: Scenario | str | Path, plans: Sequence[str] | None = None,
     return simulate(scenario, plans, **kw).differences()
 
 
-def summarise(result: SimulationResult, group: str = "total", metrics: list[str] | None = None, *,
+def summarise(result: SimulationResult | EnsembleResult, group: str = "total", metrics: list[str] | None = None, *,
               currency: str | None = None, raw: bool = False) -> pd.DataFrame:
     """A readable comparison table (metric rows, plan columns, then paired differences), as ``simlib run`` prints it.
 
@@ -123,6 +123,9 @@ def summarise(result: SimulationResult, group: str = "total", metrics: list[str]
     (:meth:`SimulationResult.readable`). ``raw=True``: the table by metric
     id with plain estimate texts (:meth:`SimulationResult.table`); the
     numbers themselves are ``result.summary()`` and ``result.differences()``.
+    An ensemble over behavioural draws (:func:`simulate_ensemble`) reads as
+    ``simlib run --behaviour-draws`` prints it, with ``model ±`` and ``>0``
+    columns (:meth:`EnsembleResult.readable`).
     """
     if raw:
         return result.table(group=group, metrics=metrics)

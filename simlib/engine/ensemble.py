@@ -336,6 +336,43 @@ class EnsembleResult:
         return metric_table(self.summary(), self.differences(), self.plans, ref, group=group, metrics=metrics,
                             level=level, difference=difference)
 
+    def readable(self, group: str = "total", metrics: list[str] | None = None,
+                 currency: str | None = None) -> pd.DataFrame:
+        """A group's comparison as ``simlib run --behaviour-draws`` prints it, rows by display name.
+
+        Per plan the estimate with its Monte Carlo ``±`` and a ``model ±``
+        column (the 95% half-width of the spread over behavioural draws); per
+        paired difference ``Δ plan``, its ``model ±`` and ``>0``, the draws in
+        which it is above 0 (``"15/16"``). Money in the scenario's currency
+        (``currency`` overrides it) on one k / M scale per row, shares in %.
+        :meth:`table` keeps metric ids; :meth:`summary` the numbers.
+        """
+        import simlib.present as present
+
+        cur = currency or self.provenance.get("currency") or "EUR"
+
+        def model(sd, value, metric):  # a between-draw SD at floating-point noise (an exact figure) is 0
+            noise = abs(float(sd)) < 1e-9 * max(1.0, abs(float(value)))
+            return "± " + present.half_width(0.0 if noise else sd, metric)
+
+        summary, differences = self.summary(), self.differences()
+        lv = present.row_scales(summary[summary["group"] == group], "mean")  # one money scale per row
+        dv = present.row_scales(differences[differences["group"] == group], "diff")
+
+        def level(p, r):
+            return {p: present.fmt(r["mean"], r["mc_se"], r.name, cur, scale=lv[r.name]),
+                    f"{p} model ±": model(r["model_sd"], r["mean"], r.name)}
+
+        def difference(p, r):
+            return {f"Δ {p}": present.fmt(r["diff"], r["mc_se"], r.name, cur, signed=True, scale=dv[r.name]),
+                    f"Δ {p} model ±": model(r["model_sd"], r["diff"], r.name),
+                    f"Δ {p} >0": f"{r['n_positive']}/{self.draws}"}
+
+        out = metric_table(summary, differences, self.plans, self.reference, group=group, metrics=metrics,
+                           level=level, difference=difference)
+        out.index = pd.Index([present.label(m) for m in out.index], name="metric")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: provenance, summary and differences records (non-finite numbers as None)."""
 
