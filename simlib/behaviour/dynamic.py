@@ -210,8 +210,26 @@ def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, s
                for sc in revenue_scorecards(rp) if sc.name in st.names]
     for money in moneys:
         v0, v1 = money(np.array([0.0, X_H]))
-        F += (1.0 - w) * (money(np.maximum(X_GRID, 0.0)) + (v1 - v0) / X_H * np.minimum(X_GRID, 0.0))
+        F += (1.0 - w) * (cell_mean(money) + (v1 - v0) / X_H * np.minimum(X_GRID, 0.0))
     return F
+
+
+#: points per state cell of the terminal pay's cell mean (:func:`cell_mean`)
+CELL_POINTS = 256
+
+
+def cell_mean(money) -> np.ndarray:
+    """The mean of ``money(max(x, 0))`` over each state cell, ``x`` within half a grid step of the grid point (G,).
+
+    The kernels interpolate the terminal pay linearly between grid points, so a pay step (a lump sum, a curve's
+    first point, a scorecard's minimum score) read at the grid points alone became a ramp over the cell it falls
+    in, wherever in the cell it lay, and jumped a whole cell as its threshold passed a grid point: a lump sum at
+    0.95 attainment (a grid point) and at 0.95001 moved a role's revenue by whole percent. The mean over the cell
+    moves with the threshold, in steps of 1 / :data:`CELL_POINTS` of a cell (docs/model.md section 6.2); it is
+    the value at the grid point wherever pay is linear over the cell (midpoint rule).
+    """
+    off = X_H * ((np.arange(CELL_POINTS) + 0.5) / CELL_POINTS - 0.5)
+    return money(np.maximum(X_GRID[:, None] + off[None, :], 0.0).ravel()).reshape(X_N, CELL_POINTS).mean(axis=1)
 
 
 def _period_target_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, share: float,
