@@ -175,7 +175,7 @@ def _club_at(at: float) -> simlib.Scenario:
 @pytest.mark.parametrize("at", [0.95, 1.1])  # points of the behaviour model's state grid (-1 to 5 by 0.075)
 def test_a_threshold_moved_by_a_hair_moves_nothing(at):
     """A lump sum's threshold at ``at`` and at ``at`` x (1 + 1e-5) give the same revenue and pay to 1e-3: the
-    behaviour model's terminal pay is a state cell's mean, so a step moves with its threshold, not with the grid
+    behaviour model's terminal pay is a window mean around each grid point, so a step moves with its threshold, not with the grid
     point it passes (a threshold on a grid point moved the plan's revenue by whole percent; docs/model.md 6.2)."""
     got = []
     for a in (at, at * (1 + 1e-5)):
