@@ -31,7 +31,17 @@ under ``dynamic`` and checked for (docs/model.md section 6.2):
 - ``compiled=numpy``: the compiled pass (``SIMLIB_COMPILED=1``) equals the
   NumPy path (``0``) bit for bit;
 - ``ensemble``: a behavioural ensemble of 2 parameter draws runs and is finite
-  (every ``--ensemble-every`` case, it is the slowest check).
+  (every ``--ensemble-every`` case, it is the slowest check);
+- ``smooth``: one continuous plan or role-pay parameter drawn at random (a
+  quota level, a target incentive, a base salary, a curve point, a rate, a
+  cap, a threshold, a weight, the effort elasticity ...) moved by a relative
+  ``1e-5`` up and down moves no headline metric (:data:`SMOOTH_METRICS`) of
+  any plan by more than ``1e-3`` of its size plus ten times what the same
+  move does under ``none`` (:func:`check_smooth`);
+- ``smooth draws``: the same for one of the role's other numbers (a
+  production rate, an ability or territory spread, seasonality): what the
+  draws are made of, so a move flips whole counts of the draws and of the
+  behaviour model's fixed calibration sample (docs/model.md section 6.2).
 
 It prints a table of checks x pass/fail counts and, for each failure, the case
 seed and a one-line reproduction; exit status 1 if anything failed.
@@ -67,12 +77,22 @@ MONEY_PRODUCTION = ("deal_value", "deal_size_mean", "large_order_threshold", "re
 #: count measures that are money
 MONEY_MEASURES = ("revenue", "large_order_value")
 CHECKS = ("runs", "finite", "current=none", "relabel", "money x1000", "ties x1000", "chunks+workers", "compiled=numpy",
-          "ensemble")
+          "ensemble", "smooth", "smooth draws")
 #: statistics of how pay is spread, checked apart under money x1000: pay equal (or zero) but for rounding (a team's
 #: split, a cap everyone reaches, a draw's cash) tied or not by chance, at one scale and not at the other, and the
 #: rank correlation moved with it, until such values ranked as ties (docs/model.md 6.2)
 RANK_METRICS = ("pay_performance_corr", "gini_pay")
 REL = 1e-9
+#: the smoothness check: the relative step of a parameter, the metrics it reads (group ``total``) and their tolerance
+SMOOTH_STEP, SMOOTH_TOL = 1e-5, 1e-3
+#: parameters tried in turn until one the schema accepts moved both ways
+SMOOTH_TRIES = 20
+SMOOTH_METRICS = ("revenue", "incentive_cost", "profit", "share_at_quota", "attainment_p50", "effort_index")
+#: the role's numbers the ``smooth`` check moves (pay and response); ``smooth draws`` moves the role's others
+ROLE_PAY_KEYS = frozenset({"base_salary", "target_incentive", "effort_elasticity", "gross_margin"})
+#: numbers that are whole by nature (counts of reps or months, indices), never moved by the smoothness check
+DISCRETE_KEYS = frozenset({"headcount", "team_size", "ramp_months", "months", "month", "min_units", "lag", "window",
+                           "start_month", "end_month", "every", "count", "top", "places"})
 
 
 # --- the set-ups ----------------------------------------------------------------------------------------------------
@@ -341,10 +361,118 @@ def check_ensemble(r: Runs) -> str:
     return "" if ok.all() else f"{int((~ok).sum())} non-finite rows, first {s[~ok].iloc[0][['plan', 'metric']].tolist()}"
 
 
+# --- smoothness in a plan's parameters ----------------------------------------------------------------------------
+
+
+def smooth_parameters(data: dict, draws: bool = False) -> list[tuple]:
+    """Paths (keys into ``data``) of the continuous, non-zero numbers the smoothness check moves: those of the plans
+    and the role's pay and response (:data:`ROLE_PAY_KEYS`, ``effort_elasticity`` at its default where the case does
+    not set it), or with ``draws`` the role's others (production rates, spreads, seasonality: what the draws and
+    the behaviour model's fixed calibration sample are made of)."""
+    out: list[tuple] = []
+
+    def walk(x, path: tuple) -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if k not in DISCRETE_KEYS:
+                    walk(v, (*path, k))
+        elif isinstance(x, list):
+            for i, v in enumerate(x):
+                walk(v, (*path, i))
+        elif isinstance(x, (int, float)) and not isinstance(x, bool) and x != 0:
+            out.append(path)
+
+    walk(data["roles"], ("roles",))
+    if draws:
+        return [p for p in out if p[2] not in ROLE_PAY_KEYS]
+    out = [p for p in out if p[2] in ROLE_PAY_KEYS and p[2] != "effort_elasticity"]
+    walk(data["plans"], ("plans",))
+    return [*out, ("roles", "r", "effort_elasticity")]
+
+
+def moved(data: dict, path: tuple, factor: float) -> dict:
+    """A copy of ``data`` with the number at ``path`` times ``factor``."""
+    out = json.loads(json.dumps(data))
+    out["roles"]["r"].setdefault("effort_elasticity", 0.6)  # the schema's default: the same scenario
+    node = out
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = node[path[-1]] * factor
+    return out
+
+
+def _headline(s: pd.DataFrame) -> pd.Series:
+    t = s[(s.group == "total") & s.metric.isin(SMOOTH_METRICS)]
+    return t.set_index(["plan", "metric"])["mean"]
+
+
+def smooth_excess(base: pd.Series, got: pd.Series, none_base: pd.Series | None, none_got: pd.Series | None,
+                  rep_years: int = 0) -> pd.Series:
+    """How far each headline metric's move exceeds its bound (positive: a failure): ``|got - base| - (SMOOTH_TOL x
+    size + 10 |move under none|)``, the size the larger of the metric's own and 1% of the plan's revenue (money) or
+    0.01 (shares and attainments); ``share_at_quota`` may move by one rep-year more (``1 / rep_years``: a rep whose
+    attainment the step moves across 1, or whose count of deals it flips there); a metric defined on one side only
+    counts as a failure."""
+    rows = base.index.union(got.index)
+    b, g = base.reindex(rows), got.reindex(rows)
+    revenue = base.xs("revenue", level="metric").reindex(rows.get_level_values("plan")).abs().to_numpy()
+    money = rows.get_level_values("metric").isin(("revenue", "incentive_cost", "profit"))
+    floor = np.where(money, 0.01 * np.nan_to_num(revenue), 0.01)
+    size = np.fmax(np.abs(b.to_numpy()), floor)
+    d = np.abs(g.to_numpy() - b.to_numpy())
+    dn = 0.0
+    if none_base is not None:
+        dn = np.nan_to_num(np.abs(none_got.reindex(rows).to_numpy() - none_base.reindex(rows).to_numpy()))
+    one_rep = np.where(rows.get_level_values("metric") == "share_at_quota", 1.0 / rep_years if rep_years else 0.0, 0.0)
+    one_sided = np.isnan(b.to_numpy()) != np.isnan(g.to_numpy())
+    bound = SMOOTH_TOL * size + 10.0 * dn + one_rep * (1 + 1e-9)
+    return pd.Series(np.where(one_sided, np.inf, np.nan_to_num(d - bound, nan=-1.0)), rows)
+
+
+def check_smooth(r: Runs, draws: bool = False) -> str:
+    """A random continuous parameter (:func:`smooth_parameters`) times ``1 +- SMOOTH_STEP`` on the same seed (common
+    random numbers): every headline metric within its bound (:func:`smooth_excess`); ``none`` is run only where
+    ``dynamic`` moved beyond ``SMOOTH_TOL`` (a rep exactly at a pay threshold moves pay under either behaviour:
+    that is the pay's own step)."""
+    rng = np.random.default_rng([r.seed, r.index, 29 if not draws else 31])
+    paths = smooth_parameters(r.data, draws)
+    rep_years = r.trials * int(r.data["roles"]["r"]["headcount"])
+    base, none_base = _headline(r.dyn), _headline(r.none)
+    for i in rng.permutation(len(paths))[:SMOOTH_TRIES]:
+        path = paths[i]
+        scens = []
+        for f in (1 + SMOOTH_STEP, 1 - SMOOTH_STEP):
+            try:
+                scens.append((f, simlib.scenario_from_dict(moved(r.data, path, f), "smooth")))
+            except ScenarioError:
+                break  # a number the schema holds to another (a weights total, a point's order): another parameter
+        if len(scens) < 2:
+            continue
+        where = "/".join(map(str, path[1:]))
+        for f, scen in scens:
+            got = _headline(summary(scen, r.trials, r.seed))
+            excess = smooth_excess(base, got, None, None, rep_years)
+            if (excess <= 0).all():
+                continue
+            excess = smooth_excess(base, got, none_base, _headline(summary(scen, r.trials, r.seed, behaviour="none")),
+                                   rep_years)
+            if (excess > 0).any():
+                key = excess.idxmax()
+                return (f"{where} x{f:.5f}: {'/'.join(key)} {base.get(key)!r} -> {got.get(key)!r} "
+                        f"({int((excess > 0).sum())} metrics beyond the bound)")
+        return ""
+    return "skip"
+
+
+def check_smooth_draws(r: Runs) -> str:
+    return check_smooth(r, draws=True)
+
+
 LATER: dict[str, Callable[[Runs], str]] = {
     "finite": check_finite, "current=none": check_current_none, "relabel": check_relabel, "money x1000": check_x1000,
     "ties x1000": check_x1000_ranks,
     "chunks+workers": check_chunks, "compiled=numpy": check_compiled, "ensemble": check_ensemble,
+    "smooth": check_smooth, "smooth draws": check_smooth_draws,
 }
 
 
@@ -360,8 +488,9 @@ def _one(index: int, check: str, fn: Callable[[], str]) -> Outcome | None:
     return Outcome(index, check, not got, got)
 
 
-def audit_case(index: int, trials: int, seed: int, ensemble: bool = False) -> list[Outcome]:
-    """Every check of case ``index`` (a check that does not apply to the case is left out)."""
+def audit_case(index: int, trials: int, seed: int, ensemble: bool = False,
+               only: frozenset[str] | None = None) -> list[Outcome]:
+    """Every check of case ``index`` (a check that does not apply to the case is left out; ``only``: those named)."""
     r = Runs(index, audit_scenario(index, seed), trials, seed, extra={"ensemble": ensemble})
 
     def run() -> str:
@@ -375,6 +504,8 @@ def audit_case(index: int, trials: int, seed: int, ensemble: bool = False) -> li
         return [first]
     out = [first]
     for name, fn in LATER.items():
+        if only is not None and name not in only:
+            continue
         got = _one(index, name, lambda fn=fn: fn(r))
         if got is not None:
             out.append(got)
@@ -393,11 +524,12 @@ def describe(data: dict) -> str:
             f"{len(data['plans'])} plans")
 
 
-def audit(cases: int, trials: int, seed: int, start: int = 0, ensemble_every: int = 5, out=None) -> list[Outcome]:
+def audit(cases: int, trials: int, seed: int, start: int = 0, ensemble_every: int = 5, out=None,
+          only: frozenset[str] | None = None) -> list[Outcome]:
     rows: list[Outcome] = []
     for i in range(start, start + cases):
         t0 = time.perf_counter()
-        got = audit_case(i, trials, seed, ensemble=ensemble_every > 0 and i % ensemble_every == 0)
+        got = audit_case(i, trials, seed, ensemble=ensemble_every > 0 and i % ensemble_every == 0, only=only)
         rows += got
         if out is not None:
             bad = [o for o in got if not o.ok]
@@ -412,18 +544,22 @@ def report(rows: list[Outcome], trials: int, seed: int, out) -> None:
         got = [o for o in rows if o.check == c]
         print(f"{c:<16} {sum(o.ok for o in got):>5} {sum(not o.ok for o in got):>5}", file=out)
     for o in (o for o in rows if not o.ok):
+        only = f" --only '{o.check}'" if o.check.startswith("smooth") else ""
         print(f"FAIL case {o.case} {o.check}: {o.detail}\n  reproduce: python -m benchmarks.dynamic_audit --seed {seed} "
-              f"--start {o.case} --cases 1 --trials {trials}", file=out)
+              f"--start {o.case} --cases 1 --trials {trials}{only}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = case_arguments("python -m benchmarks.dynamic_audit", __doc__, cases=60, trials=12)
     ap.add_argument("--ensemble-every", type=int, default=5, help="an ensemble check every n-th case (0: none)")
+    ap.add_argument("--only", action="append", choices=CHECKS[1:], metavar="CHECK",
+                    help="run only this check after 'runs' (repeatable; default: every check)")
     a = ap.parse_args(argv)
     if not (1 <= a.cases <= 10_000 and 2 <= a.trials <= 10_000 and a.start >= 0 and a.ensemble_every >= 0):
         ap.error("expected 1 <= --cases <= 10000, 2 <= --trials <= 10000, --start >= 0, --ensemble-every >= 0")
     t0 = time.perf_counter()
-    rows = audit(a.cases, a.trials, a.seed, a.start, a.ensemble_every, out=sys.stdout)
+    only = frozenset(a.only) if a.only else None
+    rows = audit(a.cases, a.trials, a.seed, a.start, a.ensemble_every, out=sys.stdout, only=only)
     report(rows, a.trials, a.seed, sys.stdout)
     n_bad = sum(not o.ok for o in rows)
     print(f"{a.cases} cases, {len(rows)} checks, {n_bad} failed, {math.ceil(time.perf_counter() - t0)} s")

@@ -156,3 +156,30 @@ def test_timing_choices_tied_but_for_rounding_do_not_follow_the_scale_of_money()
         got.append(s[(s.group == "r") & (s.metric == "discount_cost")]["mean"].iloc[0])
     assert got[0] > 0
     assert got[1] == pytest.approx(1000.0 * got[0], rel=1e-9)
+
+
+def _club_at(at: float) -> simlib.Scenario:
+    """The default scenario with a plan adding a yearly lump sum of 6,000 at attainment ``at`` for every role."""
+    s = simlib.load_scenario(DEFAULT)
+    data = s.model_dump(by_alias=True)
+    plan = {"description": "club", "roles": {}}
+    for role in ROLES:
+        rp = dict(data["plans"]["current"]["roles"][role])
+        rp["components"] = [*rp["components"], {"name": "club", "measure": "revenue", "kind": "lump_sum",
+                                                "period": "year", "steps": [{"at": at, "amount": 6000}]}]
+        plan["roles"][role] = rp
+    data["plans"]["club"] = plan
+    return scenario_from_dict(data, s.source)
+
+
+@pytest.mark.parametrize("at", [0.95, 1.1])  # points of the behaviour model's state grid (-1 to 5 by 0.075)
+def test_a_threshold_moved_by_a_hair_moves_nothing(at):
+    """A lump sum's threshold at ``at`` and at ``at`` x (1 + 1e-5) give the same revenue and pay to 1e-3: the
+    behaviour model's terminal pay is a window mean around each grid point, so a step moves with its threshold, not with the grid
+    point it passes (a threshold on a grid point moved the plan's revenue by whole percent; docs/model.md 6.2)."""
+    got = []
+    for a in (at, at * (1 + 1e-5)):
+        s = simlib.simulate(_club_at(a), ["current", "club"], trials=6, rng=5, behaviour="dynamic").summary()
+        t = s[(s.plan == "club") & (s.group != "total")].set_index(["group", "metric"])["mean"]
+        got.append(t.loc[[(r, m) for r in ROLES for m in ("revenue", "incentive_cost")]])
+    np.testing.assert_allclose(got[1].to_numpy(), got[0].to_numpy(), rtol=1e-3)

@@ -11,6 +11,7 @@ compiled and NumPy paths.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import simlib
@@ -132,3 +133,70 @@ def test_rank_correlation_of_pay_does_not_depend_on_the_unit_of_money():
                             behaviour="dynamic").summary()
         got.append(s[(s.group == "r") & s.metric.isin(da.RANK_METRICS)].set_index("metric")["mean"])
     np.testing.assert_allclose(got[1].to_numpy(), got[0].to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def _headline(revenue: float, cost: float, share: float) -> pd.Series:
+    idx = pd.MultiIndex.from_tuples([("p", "revenue"), ("p", "incentive_cost"), ("p", "share_at_quota")],
+                                    names=["plan", "metric"])
+    return pd.Series([revenue, cost, share], idx)
+
+
+def test_the_smoothness_bound_flags_a_jump_not_a_move_none_makes_too():
+    """A 1e-5 step that moves revenue by 0.5% under ``dynamic`` is beyond the bound (1e-3 of its size); a move of pay
+    that ``none`` makes too (a rep exactly at a pay threshold) or one within the bound is not."""
+    base = _headline(1e6, 1e5, 0.4)
+    assert (da.smooth_excess(base, _headline(1.005e6, 1e5, 0.4), None, None) > 0).sum() == 1
+    assert (da.smooth_excess(base, _headline(1e6 + 500, 1e5 + 50, 0.4002), None, None) <= 0).all()
+    jump = _headline(1e6, 1.02e5, 0.4)
+    assert (da.smooth_excess(base, jump, None, None) > 0).any()
+    assert (da.smooth_excess(base, jump, base, jump) <= 0).all()  # the same step of pay under ``none``
+
+
+def test_the_smoothness_check_moves_plan_numbers_and_draws_numbers_apart():
+    """``smooth`` moves the plans' numbers and the role's pay (never a headcount); ``smooth draws`` the role's
+    production rates and spreads only; every number moved is one of the scenario's."""
+    data = da.audit_scenario(0, 40)
+    plan, draws = da.smooth_parameters(data), da.smooth_parameters(data, draws=True)
+    assert ("plans", "current", "roles", "r", "quota", "level") in plan
+    assert ("roles", "r", "effort_elasticity") in plan and ("roles", "r", "base_salary") in plan
+    assert all(p[0] == "roles" and p[2] not in da.ROLE_PAY_KEYS for p in draws)
+    assert ("roles", "r", "production", "calls_per_month") in draws
+    assert not any("headcount" in p or "team_size" in p for p in plan + draws)
+    moved = da.moved(data, ("plans", "current", "roles", "r", "quota", "level"), 1 + da.SMOOTH_STEP)
+    assert moved["plans"]["current"]["roles"]["r"]["quota"]["level"] == pytest.approx(0.937 * (1 + 1e-5), rel=1e-12)
+    assert data["plans"]["current"]["roles"]["r"]["quota"]["level"] == 0.937  # the case itself untouched
+
+
+@pytest.mark.slow
+def test_a_scorecard_threshold_on_the_state_grid_moves_smoothly():
+    """Seed 40, case 0: a scorecard curve's first point at 0.95 attainment (a point of the behaviour model's state
+    grid) moved by 1e-5 moved the scorecard plan's revenue 6% until the terminal pay became a window mean."""
+    got = da.audit_case(0, 10, 40, only=frozenset({"smooth"}))
+    assert [(o.check, o.ok) for o in got] == [("runs", True), ("smooth", True)], got
+
+
+def test_share_at_quota_may_move_by_one_rep_year():
+    """A step that moves one rep of 600 rep-years across quota (seed 40, case 49: a month's seasonality x1.00001 under
+    ``dynamic``) is a threshold crossing, not a jump of the model; two reps are not."""
+    base = _headline(1e6, 1e5, 0.4)
+    assert (da.smooth_excess(base, _headline(1e6, 1e5, 0.4 - 1 / 600), None, None, 600) <= 0).all()
+    assert (da.smooth_excess(base, _headline(1e6, 1e5, 0.4 - 2 / 600), None, None, 600) > 0).any()
+
+
+@pytest.mark.slow
+def test_an_oscillating_mean_field_settles_where_a_hair_does_not_move_it():
+    """Seed 41, case 12: 60 telesales reps, team weight 0.78, a retroactive monthly commission. Teammates' output
+    read back through the pool overshoots (omega 1 -> 0.994 -> 1.008 -> 0.983, a slope of about -2.4), and the third
+    iterate of that oscillation depended on a calibration rep-month 1e-5 from a tier: moving the tier from 0.9 to
+    0.900009 moved help from 0.95 to 1.05 and the plan's revenue 4.5%. A step that reverses the last one is now a
+    secant step on omega - F(omega), so the mean field settles near its fixed point either way."""
+    from simlib.behaviour.dynamic import dynamic
+
+    data = da.audit_scenario(12, 41)
+    path = ("plans", "money", "roles", "r", "components", 1, "tiers", 0, "from")
+    got = []
+    for f in (1.0, 1 + da.SMOOTH_STEP):
+        rs = dynamic(simlib.scenario_from_dict(da.moved(data, path, f), "case 12")).solve("money", "r")
+        got.append((rs.info["omega"], rs.help))
+    assert abs(got[0][0] - got[1][0]) < 2e-3, got
+    assert abs(got[0][1] - got[1][1]) < 1e-2, got

@@ -210,8 +210,44 @@ def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, s
                for sc in revenue_scorecards(rp) if sc.name in st.names]
     for money in moneys:
         v0, v1 = money(np.array([0.0, X_H]))
-        F += (1.0 - w) * (money(np.maximum(X_GRID, 0.0)) + (v1 - v0) / X_H * np.minimum(X_GRID, 0.0))
+        F += (1.0 - w) * (cell_mean(money) + (v1 - v0) / X_H * np.minimum(X_GRID, 0.0))
     return F
+
+
+def mean_field_step(omega: float, image: float, last: tuple[float, float] | None) -> float:
+    """The next mean-field ``omega`` from ``omega`` and its image ``F(omega)``; ``last`` the previous ``(omega, F -
+    omega)``.
+
+    The plain step is the image. Where it reverses the previous step (teammates' output read back through the team
+    pool overshoots: a slope of ``F`` below -1 diverges), the step is the secant's root of ``F(omega) - omega``
+    through the two points instead, which the oscillation brackets: the third iterate of a diverging oscillation
+    read a calibration rep-month 1e-5 from a tier as 10% of help (docs/model.md section 6.2). At a step of 0 both
+    rules give ``omega``, so the choice moves no result.
+    """
+    g = image - omega
+    if last is None or g * last[1] >= 0 or g == last[1]:
+        return image
+    w0, g0 = last
+    return omega - g * (omega - w0) / (g - g0)
+
+
+#: width (a quarter of a state cell) and points of the window around each grid point the terminal pay is averaged over
+CELL_WINDOW, CELL_POINTS = X_H / 4.0, 256
+
+
+def cell_mean(money) -> np.ndarray:
+    """The mean of ``money(max(x, 0))`` over a window of :data:`CELL_WINDOW` around each grid point (G,).
+
+    The kernels interpolate the terminal pay linearly between grid points, so a pay step (a lump sum, a curve's
+    first point, a scorecard's minimum score) read at the grid points alone became a ramp over the cell it falls
+    in and jumped a whole cell (0.075 attainment) as its threshold passed a grid point: a scorecard point at 0.95
+    attainment (a grid point) and at 0.95001 moved a plan's revenue 6%. Averaged over the window, the pay at a grid
+    point moves with a threshold inside the window, in steps of 1 / :data:`CELL_POINTS` of the step (a cell's shift
+    spread over 0.019 attainment); a threshold outside every window, and pay linear over a window, read as before
+    (docs/model.md section 6.2).
+    """
+    off = CELL_WINDOW * ((np.arange(CELL_POINTS) + 0.5) / CELL_POINTS - 0.5)
+    return money(np.maximum(X_GRID[:, None] + off[None, :], 0.0).ravel()).reshape(X_N, CELL_POINTS).mean(axis=1)
 
 
 def _period_target_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, share: float,
@@ -963,7 +999,7 @@ class DynamicBehaviour:
         scen, bp = self.scenario, self.params
         k_c, ing_cur = self._cost_scale(role)
         is_cur = plan == scen.current_plan
-        omega = 1.0
+        omega, last = 1.0, None
         iters = bp.team.iterations if (bp.team.enabled and scen.role_plan(plan, role).team.weight > 0) else 0
         for it in range(iters + 1):
             ing = ing_cur if (is_cur and it == 0 and omega == 1.0) else self._ingredients(plan, role, omega)
@@ -972,7 +1008,7 @@ class DynamicBehaviour:
                 omega_new = self._population_mean(plan, role, sol, rs.a_grid, rs.c_grid, rs.rev_focus * rs.help_mult)
                 if abs(omega_new - omega) < 1e-3:
                     break
-                omega = omega_new
+                omega, last = mean_field_step(omega, omega_new, last), (omega, omega_new - omega)
         rs.info["omega"] = omega
         return rs
 

@@ -985,8 +985,8 @@ def _pay_by_month(rp: RolePlan, world: RoleWorld, measures: dict[str, np.ndarray
             monthly = draw.cash if draw is not None else accrual_by_month(periods, incentive)
         monthly, clawback = apply_clawback(rp.clawback, cancelled, measures["revenue"], monthly,
                                            clawed() if claw else [])
-        if claw:
-            incentive = sum_months(monthly)
+        if claw:  # reps it recovered nothing from are paid what they earned, not its months summed again (rounding)
+            incentive = np.where(clawback.recovered.any(axis=-1), sum_months(monthly), incentive)
     cal = None
     if calendar:  # a draw's (and clawback's) pay by month is what the calendar pays out
         if monthly is None:
