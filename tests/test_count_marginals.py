@@ -79,8 +79,8 @@ def test_key_account_revenue_is_continuous_in_the_quota_level():
 
 def test_count_marginal_of_a_large_count_reads_a_step_through_many_rep_years():
     """Calls by the thousand (rates lognormal over reps, as ability makes them), pay 1 from t = 0.9 of the mean:
-    ``d E / d log(lambda) = E[Lambda P(N = t - 1)]``. Taking one unit away meets the step in a rep-year of about
-    every 2,700 (the sample of 1,920 rep-years held 0 or 1 of them, so the estimate was 0 or twice the truth);
+    ``d E / d log(lambda) = E[Lambda P(N = t - 1)]``. Taking one unit away meets the step in about one rep-year
+    of 5,500 (a sample of 1,920 rep-years holds 0 or 1 of them: the estimate 0 or about 3 times the truth);
     taking 2% of the count reads it through 2% of the rep-years: within 4 SE, and that SE a sixth of one unit's."""
     from scipy import stats
 
