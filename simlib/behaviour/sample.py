@@ -91,7 +91,7 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
     out, comps = {}, {}
     for k in kinds:
         if k != "revenue" and kinds[k] == "flow" and whole_counts(measures[k]):
-            out[k] = count_marginal(lambda ms: pay(ms)[0], base, k, measures[k], scale, p0)
+            out[k] = count_marginal(lambda ms: pay(ms)[0], base, k, measures[k], scale, p0, rel)
             continue
         ms = dict(base)
         ms[k] = np.minimum(base[k] * (1 + rel), 1.0) if kinds[k] == "score" else base[k] * (1 + rel)
@@ -109,7 +109,7 @@ def whole_counts(x: np.ndarray) -> bool:
 
 
 def count_marginal(pay, base: Mapping[str, np.ndarray], k: str, counts: np.ndarray, scale: float,
-                   p0: np.ndarray) -> float:
+                   p0: np.ndarray, rel: float = 0.02) -> float:
     """``d E[pay] / d log(rate)`` of a count measure ``k`` (months on the last axis): ``E[N (pay(n) - pay(n -
     e_M))]``, ``N`` a rep-year's count and ``M`` one of its units' months drawn with chance ``n_m / N`` (fixed seed).
 
@@ -119,14 +119,24 @@ def count_marginal(pay, base: Mapping[str, np.ndarray], k: str, counts: np.ndarr
     instead read a pay step between ``n`` and ``n (1 + rel)`` (a curve's threshold at 1.00001 accounts: at a quota
     level 1.00001 times today's) as a motive 50 times its worth, and one at a whole number as none. ``base`` holds
     ``counts`` times ``scale`` (teammates' output in the mean field): a unit fewer is ``scale`` fewer there.
+
+    A rep-year of more than ``1 / rel`` units (calls: thousands) loses ``rel`` of every month instead of one unit,
+    weighted ``1 / rel`` in place of ``N``: the same derivative, but a step in pay is then read through the ``rel N``
+    units below it, not through the one unit that lands on it. One unit of thousands meets a step in a few
+    rep-years of the sample, so the estimate was a count of those few and jumped with any change of the scenario
+    (the telesales calls band of ``scorecards.yaml``'s ``scorecard``: revenue +7% between quota levels 1.01 and
+    1.02; docs/model.md 4.13.3).
     """
     total = counts.sum(axis=-1)
+    units = np.maximum(1.0, rel * total)  # units taken away: one, or rel of a large count
     u = np.random.default_rng(CAL_SEED).random(total.shape) * total
     month = np.minimum((np.cumsum(counts, axis=-1) <= u[..., None]).sum(axis=-1), counts.shape[-1] - 1)
     less = base[k].copy()
     drop = np.take_along_axis(less, month[..., None], axis=-1) - np.where(total > 0, scale, 0.0)[..., None]
     np.put_along_axis(less, month[..., None], drop, axis=-1)
-    return _beyond_rounding(total * p0, total * pay({**base, k: less}))
+    less = np.where((units > 1.0)[..., None], base[k] * (1.0 - rel), less)
+    weight = total / units
+    return _beyond_rounding(weight * p0, weight * pay({**base, k: less}))
 
 
 #: a mean change of pay below this fraction of the pay's mean size is the rounding of its arithmetic, not pay
