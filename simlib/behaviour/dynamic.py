@@ -942,15 +942,45 @@ class DynamicBehaviour:
         lin0 = max(ing["mv_ind"]["revenue"], 0.0) + self.params.effort.intrinsic * ing["S"] + ing["team_lin"]
         k = np.full(len(a), max(lin0 * eta, 1e-6))
         if self.params.effort.normalise:
+            k0 = k
             k = self._bisect_k(cur, role, ing, a, k, eta, g)
+            k, ing = self._normalise_lift(cur, role, ing, a, k, k0)
         self._k[role] = (k, ing)
         if shared is not None:
             _share(shared, self._k[role])
         return self._k[role]
 
-    def _mean_output(self, plan, role, ing, a, k) -> np.ndarray:
+    def _mean_output(self, plan, role, ing, a, k, lift: np.ndarray | None = None) -> np.ndarray:
         """Mean output multiplier along the year per type (NT,), at least 1e-9."""
-        return np.maximum(kernels.solve(self._problem(plan, role, ing, a, k)).mean_output, 1e-9)
+        return np.maximum(kernels.solve(lifted(self._problem(plan, role, ing, a, k), lift)).mean_output, 1e-9)
+
+    def _normalise_lift(self, cur, role, ing, a, k, k0, tol=1e-3) -> tuple[np.ndarray, dict]:
+        """Where no cost scale gives today's output (a type's effort stays below it even when free: today's plan
+        pays less for more output at the margin, e.g. a modifier falling in a score measure), that type keeps its
+        first-guess cost scale ``k0`` and gets a non-money value of output (``ing["lift"]``, money per year per unit
+        of output, spread as revenue) found by bisection so that today's plan gives today's output (docs/model.md
+        4.3). Every plan's programme carries it (:func:`lifted`). Types the cost scale normalises get none."""
+        m = self._mean_output(cur, role, ing, a, k)
+        low = m < 1.0 - tol
+        if not low.any():
+            return k, ing
+        k = np.where(low, k0, k)
+        lo, hi = np.zeros(len(a)), np.full(len(a), max(float(ing["S"]), 1.0))
+        for _ in range(40):  # a bracket: output at ``hi`` at least one
+            m = self._mean_output(cur, role, ing, a, k, np.where(low, hi, 0.0))
+            short = low & (m < 1.0)
+            if not short.any():
+                break
+            lo, hi = np.where(short, hi, lo), np.where(short, 2.0 * hi, hi)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            m = self._mean_output(cur, role, ing, a, k, np.where(low, mid, 0.0))
+            done = np.abs(m - 1.0) < tol
+            if np.all(done | ~low):
+                break
+            lo = np.where(done, mid, np.where(m < 1.0, mid, lo))
+            hi = np.where(done, mid, np.where(m < 1.0, hi, mid))
+        return k, {**ing, "lift": np.where(low, mid, 0.0)}
 
     def _bisect_k(self, plan, role, ing, a, k, eta, g, tol=1e-3):
         """Find k per type with mean output one: safeguarded secant in log k (output falls as k rises)."""
@@ -1033,7 +1063,9 @@ class DynamicBehaviour:
             a_grid, c_grid = C_GRID, self._ratio_grid(plan, role)
             a_types = np.repeat(C_GRID, len(c_grid)) * np.tile(c_grid, len(C_GRID))
             k_types = np.repeat(k_c, len(c_grid))
-        pb = self._problem(plan, role, ing, a_types * rev_f * hm, k_types)
+        lift = ing_cur.get("lift")
+        lift_types = None if lift is None else (lift if is_cur else np.repeat(lift, len(c_grid)))
+        pb = lifted(self._problem(plan, role, ing, a_types * rev_f * hm, k_types), lift_types)
         sol = kernels.solve(pb)
         NA, NC = len(a_grid), len(c_grid)
         rs = RoleSolution(
@@ -1195,6 +1227,15 @@ class DynamicBehaviour:
 #: coming back to a plan, the explorer moving one slider): keyed by the organisation, market, behaviour,
 #: current plan and the role's plan, bounded in entries and bytes
 _SHARED = ContentCache(max_items=2048, max_bytes=512e6)
+
+
+def lifted(pb: Problem, lift: np.ndarray | None) -> Problem:
+    """``pb`` with a per-type non-money value of output ``lift`` (NT,) (money per year per unit of output, spread as
+    the revenue profile, received in the month it is earned) added to its linear value; unchanged without one."""
+    if lift is None or not np.any(lift):
+        return pb
+    add = lift[:, None] * pb.prof[None, :]
+    return dataclasses.replace(pb, lin=pb.lin + add, lin_now=None if pb.lin_now is None else pb.lin_now + add)
 
 
 def _nbytes(value: Any) -> float:
