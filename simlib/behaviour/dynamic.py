@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from simlib.behaviour import kernels
-from simlib.behaviour.kernels import X_GRID, X_H, X_N, Problem, Solution, shock_nodes
+from simlib.behaviour.kernels import R_OUTER, X_GRID, X_H, X_N, Outer, Problem, Solution, shock_nodes
 from simlib.behaviour.policy import DynamicPolicy, RoleSolution, SpiffPull
 from simlib.behaviour.sample import CAL_TRIALS, Calibration, marginal_values, promotion_value, team_variant
 from simlib.behaviour.types import C_GRID, R_GRID, bilinear
@@ -61,6 +61,7 @@ from simlib.model.plans import (
     compute_pay,
     guarantee_floor,
     measure_score,
+    period_structures,
     primary_structure,
     relief_factor,
     revenue_profile,
@@ -205,12 +206,42 @@ def _period_pay(rp: RolePlan, st: Structure, TI: float, w: float, qref: float, s
     come out of later sales, so they cost pay at the lowest rate rather than nothing.
     """
     F = np.zeros(X_N)
+    for money in _structure_moneys(rp, st, TI, qref, share, card_other):
+        v0, v1 = money(np.array([0.0, X_H]))
+        F += (1.0 - w) * (cell_mean(money) + (v1 - v0) / X_H * np.minimum(X_GRID, 0.0))
+    return F
+
+
+def _structure_moneys(rp: RolePlan, st: Structure, TI: float, qref: float, share: float,
+                      card_other: dict[str, float] | None = None) -> list:
+    """The money of each revenue component and scorecard of a structure at the end of one of its periods (``share``
+    of the year's expected revenue), each a function of the period's attainment (:func:`_component_money`,
+    :func:`_scorecard_money`)."""
     moneys = [_component_money(c, TI, qref, share) for c in rp.components if c.measure == "revenue" and c.name in st.names]
     moneys += [_scorecard_money(sc, TI, qref, rp.quota.level, (card_other or {}).get(sc.name, 0.0))
                for sc in revenue_scorecards(rp) if sc.name in st.names]
-    for money in moneys:
-        v0, v1 = money(np.array([0.0, X_H]))
-        F += (1.0 - w) * (cell_mean(money) + (v1 - v0) / X_H * np.minimum(X_GRID, 0.0))
+    return moneys
+
+
+#: the year's pay beside a shorter period's (:class:`simlib.behaviour.kernels.Outer`) is tabled on this grid of annual
+#: attainment, each point its mean over a window as :func:`cell_mean` (a step of the year's pay seen through the
+#: quarter's last state cell: a quarter of a cell of a quarter's attainment)
+YEAR_Y = np.linspace(-1.0, 12.0, 26001)
+YEAR_WINDOW, YEAR_POINTS = X_H / 16.0, 16
+
+
+def year_pay_table(rp: RolePlan, st: Structure, TI: float, w: float, qref: float,
+                   card_other: dict[str, float] | None = None, kept: float = 1.0) -> np.ndarray:
+    """``(1 - w) kept F_year(y)`` on :data:`YEAR_Y` (money): the individual pay of the year's revenue components
+    and scorecards beside a shorter period's, each point the mean over :data:`YEAR_WINDOW` (a step moves the pay
+    continuously as it crosses a point), below zero extended at the slope from zero as :func:`_period_pay`."""
+    off = YEAR_WINDOW * ((np.arange(YEAR_POINTS) + 0.5) / YEAR_POINTS - 0.5)
+    F = np.zeros(len(YEAR_Y))
+    h = YEAR_Y[1] - YEAR_Y[0]
+    for money in _structure_moneys(rp, st, TI, qref, 1.0, card_other):
+        v0, v1 = money(np.array([0.0, h]))
+        mean = money(np.maximum(YEAR_Y[:, None] + off[None, :], 0.0).ravel()).reshape(len(YEAR_Y), YEAR_POINTS).mean(axis=1)
+        F += (1.0 - w) * kept * (mean + (v1 - v0) / h * np.minimum(YEAR_Y, 0.0))
     return F
 
 
@@ -770,12 +801,12 @@ class DynamicBehaviour:
         prof_raw = revenue_profile(scen, role)
         prof = prof_raw / prof_raw.sum()
         qref = float(np.mean(ing["quota"]))
-        st = primary_structure(rp, TI, quota=qref)
+        st, outer = self.structures(rp, TI, qref)
         starts, ends, share, inc = _periods(prof, st)
         NT = len(a)
         terminal = [self._terminal(p, t, len(ends), ing, st, share, qref, a) for p, t in enumerate(ends)]
         elas_q = revenue_elasticity(scen, role)
-        lin = np.broadcast_to(self._linear_money(role, ing, st) * prof[None, :], (NT, MONTHS)).copy()
+        lin = np.broadcast_to(self._linear_money(role, ing, st, outer) * prof[None, :], (NT, MONTHS)).copy()
         if rp.spiffs:  # a SPIFF's window makes its months' output worth more
             lin += spiff_money_by_month(rp, self.cal.measures[role])[None, :]
         e_grid = np.exp(np.linspace(math.log(bp.effort.min_effort), math.log(bp.effort.max_effort), 21))
@@ -791,7 +822,25 @@ class DynamicBehaviour:
             nodes=shock_nodes(scen, role, a), timing=timing, next_year_value=nyv,
             tau=np.full(NT, bp.effort.choice_noise * ing["S"] / MONTHS), risk=bp.effort.risk_aversion / ing["S"],
             present_bias=bp.effort.present_bias, lin_now=self._immediate_value(ing, prof, NT),
+            outer=None if outer is None else self._outer(ing, outer, share, qref),
         )
+
+    def structures(self, rp: RolePlan, TI: float, qref: float) -> tuple[Structure, Structure | None]:
+        """The period structures of a role plan the programme tracks (:func:`simlib.model.plans.period_structures`):
+        one, the primary, under present bias (its recursion holds one)."""
+        if self.params.effort.present_bias != 1.0:
+            return primary_structure(rp, TI, quota=qref), None
+        return period_structures(rp, TI, quota=qref)
+
+    def _outer(self, ing: dict, outer: Structure, share: np.ndarray, qref: float) -> Outer:
+        """The year's pay beside the inner periods' (:class:`simlib.behaviour.kernels.Outer`)."""
+        rp = ing["rp"]
+        kept = 1.0
+        if rp.clawback is not None and set(outer.names) & set(clawed_names(rp)):  # a share of the pay comes back
+            kept = clawback_kept(rp, self.scenario.roles[ing["world"].name])
+        table = year_pay_table(rp, outer, ing["TI"], ing["w"], qref, self._scorecard_other(ing), kept)
+        cum = np.concatenate([[0.0], np.cumsum(share)[:-1]])
+        return Outer(cum=cum, share=np.asarray(share, dtype=float), year_pay=table, year_y=YEAR_Y)
 
     def _versioned_problem(self, plan: str, role: str, ing: dict, a: np.ndarray, k: np.ndarray) -> Problem:
         """The programme under a plan with effective-dated versions (docs/model.md section 4.1, mid-year changes).
@@ -906,15 +955,17 @@ class DynamicBehaviour:
                                                                 rp.quota.level, prof)))
                 for sc in revenue_scorecards(rp)}
 
-    def _linear_money(self, role: str, ing: dict, st: Structure) -> float:
+    def _linear_money(self, role: str, ing: dict, st: Structure, outer: Structure | None = None) -> float:
         """Money per year per unit of output that is nearly linear in it (``l`` before spreading over months).
 
-        Revenue components outside the primary structure, other measures
-        (scores at half weight), team pay seen through one's own share, and
-        the non-money value of output.
+        Revenue components outside the structures the programme tracks (the
+        primary, or the inner and outer ones), other measures (scores at half
+        weight), team pay seen through one's own share, and the non-money
+        value of output.
         """
         w = ing["w"]
-        lin_year = sum(v for c, v in ing["comp_ind"].items() if c not in st.names) * (1.0 - w)
+        tracked = st.names + (() if outer is None else outer.names)
+        lin_year = sum(v for c, v in ing["comp_ind"].items() if c not in tracked) * (1.0 - w)
         for kname, v in ing["mv_ind"].items():
             if kname == "revenue":
                 continue
@@ -1068,12 +1119,14 @@ class DynamicBehaviour:
         pb = lifted(self._problem(plan, role, ing, a_types * rev_f * hm, k_types), lift_types)
         sol = kernels.solve(pb)
         NA, NC = len(a_grid), len(c_grid)
+        ny = () if pb.outer is None else (len(R_OUTER),)
         rs = RoleSolution(
-            effort=sol.effort.reshape(NA, NC, MONTHS, X_N),
-            shift=sol.shift.reshape(NA, NC, MONTHS, X_N),
+            effort=sol.effort.reshape(NA, NC, *ny, MONTHS, X_N),
+            shift=sol.shift.reshape(NA, NC, *ny, MONTHS, X_N),
             a_grid=a_grid, c_grid=c_grid, starts=pb.starts, ends=pb.ends, inc=pb.inc, prof=pb.prof,
             focus=f, help=h, help_mult=hm, rev_focus=rev_f, mix=None if is_cur else self._mix(ing, ing_cur, role),
             info=dict(mean_output=sol.mean_output.reshape(NA, NC)), ratio=pb.ratio,
+            outer=None if pb.outer is None else (R_OUTER, pb.outer.cum),
         )
         return rs, sol
 

@@ -18,6 +18,7 @@ independent of the chunking of trials.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -37,6 +38,41 @@ Z_UNITS = np.linspace(-1.0, 1.0, 41)
 #: a motive: a pull-in past a cap and a larger one are worth the same), and a tie takes the first, as an exact tie
 #: does; so the choice does not follow the scale of money (docs/model.md section 6.2)
 TIE = 1e-12
+
+
+#: the year's state at an inner period's start (two period structures, :class:`Outer`): annual attainment relative to
+#: the type's expectation then, ``y0 = a cum (1 + r)``; from none to two and a half times the expected sales
+R_OUTER = np.linspace(-1.0, 1.5, 26)
+
+
+@dataclass
+class Outer:
+    """The year's pay beside a shorter period's (docs/model.md section 4.1, two period structures).
+
+    The state is then two-dimensional: the inner period's attainment ``x``
+    (on :data:`X_GRID`) and the year's attainment at the inner period's
+    start ``y0`` (on :data:`R_OUTER`, per type). Within an inner period
+    ``y0`` is fixed and the year's attainment is ``y0 + share_p x``, so each
+    inner period is solved as the one-dimensional programme of :func:`solve`
+    for every ``y0`` at once, from the terminal value ``F(x) +`` the rest of
+    the year's value at ``y0 + share_p x``.
+    """
+
+    cum: np.ndarray  # (P,) the year's expected revenue share before each inner period
+    share: np.ndarray  # (P,) each inner period's share of the year's expected revenue
+    year_pay: np.ndarray  # (Y,) money paid at the year's end at annual attainment ``year_y`` (smoothed, cell_mean)
+    year_y: np.ndarray  # (Y,) an even grid of annual attainment; linear beyond it
+
+    def final(self, y: np.ndarray) -> np.ndarray:
+        """The year's pay at annual attainment ``y`` (any shape): the table interpolated, linear beyond it."""
+        t, v = self.year_y, self.year_pay
+        h = t[1] - t[0]
+        u = np.clip((y - t[0]) / h, 0.0, len(t) - 1.0)
+        i = np.minimum(np.floor(u).astype(np.intp), len(t) - 2)
+        w = u - i
+        out = v[i] + w * (v[i + 1] - v[i])
+        lo, hi = (v[1] - v[0]) / h, (v[-1] - v[-2]) / h
+        return out + np.where(y < t[0], (y - t[0]) * lo, 0.0) + np.where(y > t[-1], (y - t[-1]) * hi, 0.0)
 
 
 @dataclass
@@ -71,11 +107,14 @@ class Problem:
     # (NT, 12) the part of ``lin`` received in the month it is earned (the non-money value of output); the rest
     # is money paid with the period's pay at its end. None: all of ``lin`` is received in its month
     lin_now: np.ndarray | None = None
+    # the year's pay beside the periods' (two period structures; None: one). Not under present bias or versions
+    outer: Outer | None = None
 
 
 @dataclass
 class Solution:
-    """Optimal behaviour of NT types on the state grid."""
+    """Optimal behaviour of NT types on the state grid (with two period structures, NY values of the year's state
+    after the type: (NT, NY, 12, G))."""
 
     effort: np.ndarray  # (NT, 12, G)
     shift: np.ndarray  # (NT, 12, G): timing choice at period ends, units of a month's expected revenue
@@ -185,6 +224,8 @@ def _compound_poisson_nodes(rate: np.ndarray, s: float, nmax: int = 5) -> tuple[
 
 def solve(pb: Problem) -> Solution:
     """Backward induction over the year's pay periods, last first; then the forward pass (:func:`forward`)."""
+    if pb.outer is not None:
+        return _solve_nested(pb)
     NT, G = len(pb.a), X_N
     eE = pb.e_grid**pb.eta
     cost = pb.k[:, None] * pb.e_grid[None, :] ** pb.g / pb.g  # (NT, E)
@@ -355,10 +396,10 @@ def forward(pb: Problem, eff: np.ndarray) -> np.ndarray:
     between grid points, clamped to the grid). Timing choices are left out:
     they move revenue, not output.
     """
+    if pb.outer is not None:
+        return _forward_nested(pb, eff)
     NT, G = len(pb.a), X_N
-    nv, npb = pb.nodes
     out = np.zeros(NT)
-    tidx = (np.arange(NT) * G)[:, None, None]
     for p in range(len(pb.starts)):
         s, t = pb.starts[p], pb.ends[p]
         dist = np.zeros((NT, G))
@@ -366,12 +407,197 @@ def forward(pb: Problem, eff: np.ndarray) -> np.ndarray:
         for m in range(s, t + 1):
             e = eff[:, m, :]
             out += pb.prof[m] * (dist * e**pb.eta).sum(axis=1)
-            Xn = X_GRID[None, :, None] + (pb.a * pb.inc[m])[:, None, None] * (e**pb.eta)[:, :, None] * nv[:, None, :]
-            u = np.clip((Xn - X_LO) / X_H, 0, G - 1 - 1e-9)
+            dist = _month_forward(dist, e, pb.a * pb.inc[m], pb.eta, pb.nodes)
+    return out
+
+
+def _month_forward(dist: np.ndarray, e: np.ndarray, step: np.ndarray, eta: float, nodes) -> np.ndarray:
+    """The state distribution (NT, G) after a month at effort ``e`` (NT, G), expected increment ``step`` (NT,)."""
+    NT, G = dist.shape
+    nv, npb = nodes
+    tidx = (np.arange(NT) * G)[:, None, None]
+    Xn = X_GRID[None, :, None] + step[:, None, None] * (e**eta)[:, :, None] * nv[:, None, :]
+    u = np.clip((Xn - X_LO) / X_H, 0, G - 1 - 1e-9)
+    i = np.floor(u).astype(np.intp)
+    w = u - i
+    mass = dist[:, :, None] * npb[:, None, :]
+    new = np.bincount((tidx + i).ravel(), (mass * (1 - w)).ravel(), minlength=NT * G)
+    new += np.bincount((tidx + i + 1).ravel(), (mass * w).ravel(), minlength=NT * G + 1)[: NT * G]
+    return new.reshape(NT, G)
+
+
+# --------------------------------------------------------------------------
+# Two period structures: the year's pay beside a shorter period's (Outer)
+# --------------------------------------------------------------------------
+
+
+def _outer_points(pb: Problem, p: int) -> np.ndarray:
+    """The year's attainment at inner period ``p``'s start on its grid, per type (NT, NY_p): one point (none
+    sold yet) in the first period."""
+    cum = float(pb.outer.cum[p])
+    if cum <= 0.0:
+        return np.zeros((len(pb.a), 1))
+    return pb.a[:, None] * cum * (1.0 + R_OUTER[None, :])
+
+
+def _tiled(pb: Problem, ny: int) -> Problem:
+    """``pb`` for ``NT x ny`` pseudo-types: each type once per value of the year's state (type-major)."""
+    if ny == 1:
+        return dataclasses.replace(pb, outer=None)
+    rep = lambda v: None if v is None else np.repeat(v, ny, axis=0)  # noqa: E731
+    nv, npb = pb.nodes
+    return dataclasses.replace(
+        pb, a=rep(pb.a), k=rep(pb.k), lin=rep(pb.lin), nodes=(rep(nv), rep(npb)), tau=rep(pb.tau),
+        next_year_value=rep(pb.next_year_value), lin_now=rep(pb.lin_now), terminal=[], outer=None)
+
+
+def _outer_value(pb: Problem, q: int, Vs: np.ndarray, y: np.ndarray, x: np.ndarray | float) -> np.ndarray:
+    """Inner period ``q``'s start value ``Vs`` (NT, NY_q, G) at the year's attainment ``y`` (NT, ...) and the period's
+    state ``x`` (broadcast to ``y``): bilinear over the year's grid (per type) and :data:`X_GRID`, linear beyond both."""
+    NT, ny, G = Vs.shape
+    x = np.broadcast_to(x, y.shape)
+    ux = (x - X_LO) / X_H
+    ix = np.clip(np.floor(ux), 0, G - 2).astype(np.intp)
+    wx = ux - ix
+    sh = (NT,) + (1,) * (y.ndim - 1)
+    if ny == 1:
+        iy, wy = np.zeros(y.shape, dtype=np.intp), np.zeros(y.shape)
+    else:
+        r = y / (pb.a * float(pb.outer.cum[q])).reshape(sh) - 1.0
+        dr = R_OUTER[1] - R_OUTER[0]
+        uy = (r - R_OUTER[0]) / dr
+        iy = np.clip(np.floor(uy), 0, ny - 2).astype(np.intp)
+        wy = uy - iy
+    base = (np.arange(NT) * ny).reshape(sh)
+    flat = Vs.reshape(-1)
+
+    def at(jy, jx):
+        return flat[(base + jy) * G + jx]
+
+    v0 = at(iy, ix) + wx * (at(iy, ix + 1) - at(iy, ix))
+    if ny == 1:
+        return v0
+    iy1 = iy + 1
+    v1 = at(iy1, ix) + wx * (at(iy1, ix + 1) - at(iy1, ix))
+    return v0 + wy * (v1 - v0)
+
+
+def _rest_of_year(pb: Problem, p: int, y: np.ndarray, Vs_next: np.ndarray | None, x0: np.ndarray | float = 0.0):
+    """The value of the year after inner period ``p`` at the year's attainment ``y`` (NT, ...): the next period's start
+    value at ``y`` and its start state ``x0``, or after the last period the year's pay."""
+    if Vs_next is None:
+        return pb.outer.final(y)
+    return _outer_value(pb, p + 1, Vs_next, y, x0)
+
+
+def _nested_end(pb: Problem, p: int, y0: np.ndarray, Vs_next: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Value at inner period ``p``'s end (NT, NY_p, G), with the timing option, and the timing choice.
+
+    Without timing it is ``F(x) + rest(y0 + share_p x)``. A move ``z`` (as
+    :func:`_timing_candidates`) books ``dx`` more now, so the period pays
+    ``F(x + dx)`` and the year stands at ``y0 + share_p (x + dx)`` when the
+    next period starts ``x0`` behind (pulls) or ahead (pushes); its change
+    of that value is discounted a month, as there. After the year's last
+    period the moved deals leave next year's value as there too.
+    """
+    NT, ny = y0.shape
+    sh = float(pb.outer.share[p])
+    F = pb.terminal[p]  # (NT, G)
+    base_y = y0[:, :, None] + sh * X_GRID[None, None, :]  # (NT, ny, G)
+    stay = _rest_of_year(pb, p, base_y, Vs_next)
+    if pb.timing is None:
+        return F[:, None, :] + stay, np.zeros((NT, ny, X_N))
+    dx, x0, later_year, z = _moves(pb, p)
+    V = np.empty((NT, ny, X_N))
+    shift = np.empty((NT, ny, X_N))
+    for j in range(ny):  # one value of the year's state at a time: (NT, G, Z) arrays
+        now = interp(F, X_GRID[None, :, None] + dx[:, None, :])
+        y_after = y0[:, j, None, None] + sh * (X_GRID[None, :, None] + dx[:, None, :])
+        if Vs_next is None:
+            rest = pb.outer.final(y_after)
+            later = np.broadcast_to(later_year[:, None, :], rest.shape)
+            cand = now + rest + later
+        else:
+            moved = _outer_value(pb, p + 1, Vs_next, y_after, x0[:, None, :])
+            later = pb.delta * (moved - stay[:, j, :, None])
+            cand = now + stay[:, j, :, None] + later
+        size = np.abs(now).max(axis=2) + np.abs(cand - now).max(axis=2)
+        best = cand.max(axis=2)
+        k = np.argmax(cand >= (best - TIE * size)[..., None], axis=2)
+        V[:, j, :] = np.take_along_axis(cand, k[..., None], axis=2)[..., 0]
+        shift[:, j, :] = z[k]
+    return V, shift
+
+
+def _moves(pb: Problem, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Period ``p``'s timing moves: the attainment booked now ``dx`` (NT, Z), the next period's start state ``x0``
+    (NT, Z), next year's value of the move after the year's last period (NT, Z) and the moves ``z`` (Z,); the
+    arithmetic of :func:`_timing_candidates`."""
+    s, t = pb.starts[p], pb.ends[p]
+    d, mpull, mpush = pb.timing
+    m_next = (t + 1) % MONTHS
+    z = Z_UNITS * np.where(Z_UNITS > 0, mpull, mpush)
+    month_now = np.where(z > 0, pb.prof[m_next] * (1 - d), pb.prof[t])
+    amount = np.where(z > 0, z * pb.prof[m_next], z * pb.prof[t])
+    dx = pb.a[:, None] * np.where(z > 0, z * month_now, z * pb.prof[t])[None, :] / pb.prof[s : t + 1].sum()
+    if m_next != 0:
+        x0 = -pb.a[:, None] * amount[None, :] / (pb.prof[m_next] / pb.inc[m_next])
+        later_year = np.zeros_like(x0)
+    else:
+        x0 = np.zeros((len(pb.a), len(z)))
+        later_year = -pb.delta * pb.next_year_value[:, None] * pb.a[:, None] * amount[None, :]
+    return dx, x0, later_year, z
+
+
+def _solve_nested(pb: Problem) -> Solution:
+    """:func:`solve` with two period structures (:class:`Outer`): each inner period, last first, for every value of
+    the year's state at its start; effort and timing (NT, NY, 12, G), the first period's the same for every value."""
+    NT, G, NY = len(pb.a), X_N, len(R_OUTER)
+    eE = pb.e_grid**pb.eta
+    eff = np.ones((NT, NY, MONTHS, G))
+    shift = np.zeros((NT, NY, MONTHS, G))
+    Vs_next = None
+    for p in range(len(pb.starts) - 1, -1, -1):
+        s, t = pb.starts[p], pb.ends[p]
+        y0 = _outer_points(pb, p)
+        ny = y0.shape[1]
+        V, z = _nested_end(pb, p, y0, Vs_next)
+        shift[:, :, t, :] = z
+        sub = _tiled(pb, ny)
+        cost = sub.k[:, None] * sub.e_grid[None, :] ** sub.g / sub.g
+        V = V.reshape(NT * ny, G)
+        for m in range(t, s - 1, -1):
+            V, e = _month_back(sub, m, V, eE, cost)
+            eff[:, :, m, :] = e.reshape(NT, ny, G)
+        Vs_next = V.reshape(NT, ny, G)
+    return Solution(eff, shift, _forward_nested(pb, eff))
+
+
+def _forward_nested(pb: Problem, eff: np.ndarray) -> np.ndarray:
+    """:func:`forward` with two period structures: the distribution over the year's state at each inner period's
+    start (on its grid, mass split linearly, clamped) times the period's state distribution."""
+    NT, G, NY = len(pb.a), X_N, len(R_OUTER)
+    out = np.zeros(NT)
+    mass = np.ones((NT, 1))
+    for p in range(len(pb.starts)):
+        s, t = pb.starts[p], pb.ends[p]
+        y0 = _outer_points(pb, p)
+        ny = y0.shape[1]
+        sub = _tiled(pb, ny)
+        dist = np.zeros((NT * ny, G))
+        dist[:, np.searchsorted(X_GRID, 0.0)] = mass.reshape(-1)
+        for m in range(s, t + 1):
+            e = eff[:, :ny, m, :].reshape(NT * ny, G)
+            out += pb.prof[m] * (dist * e**pb.eta).reshape(NT, -1).sum(axis=1)
+            dist = _month_forward(dist, e, sub.a * pb.inc[m], pb.eta, sub.nodes)
+        if p + 1 < len(pb.starts):
+            y = y0[:, :, None] + float(pb.outer.share[p]) * X_GRID[None, None, :]  # (NT, ny, G)
+            r = y / (pb.a * float(pb.outer.cum[p + 1]))[:, None, None] - 1.0
+            u = np.clip((r - R_OUTER[0]) / (R_OUTER[1] - R_OUTER[0]), 0, NY - 1 - 1e-9)
             i = np.floor(u).astype(np.intp)
             w = u - i
-            mass = dist[:, :, None] * npb[:, None, :]
-            new = np.bincount((tidx + i).ravel(), (mass * (1 - w)).ravel(), minlength=NT * G)
-            new += np.bincount((tidx + i + 1).ravel(), (mass * w).ravel(), minlength=NT * G + 1)[: NT * G]
-            dist = new.reshape(NT, G)
+            d = dist.reshape(NT, ny, G)
+            idx = np.arange(NT)[:, None, None] * NY + i
+            mass = (np.bincount(idx.ravel(), (d * (1 - w)).ravel(), minlength=NT * NY)
+                    + np.bincount((idx + 1).ravel(), (d * w).ravel(), minlength=NT * NY + 1)[: NT * NY]).reshape(NT, NY)
     return out

@@ -74,6 +74,10 @@ class RoleSolution:
     _tables: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
     #: (12,) the plan's quota over the version in force's, by month (plans with versions; None otherwise)
     ratio: np.ndarray | None = None
+    #: two period structures (:class:`simlib.behaviour.kernels.Outer`): the grid of the year's state relative to
+    #: the type's expectation, (NY,), and the year's expected share before each period (P,); the tables then hold
+    #: (NA, NC, NY, 12, G). None: one structure
+    outer: tuple[np.ndarray, np.ndarray] | None = None
 
     def table(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Table ``name`` ("effort" or "shift") flattened, and each entry's difference to the next."""
@@ -114,17 +118,47 @@ class Track:
             share = share / rs.ratio[np.asarray(rs.starts)]
         self.target = quota[..., None] * share[None, None, :]  # (T, R, P)
         self.quota = quota
-        # bilinear corners over the type grid as flat offsets into a (NA, NC, 12, G) table, with weights
+        self._types = type_corners(rs.a_grid, rs.c_grid, va, vc)
+        self._set_corners(np.zeros(quota.shape, dtype=np.intp), None)
+        self._floor = [np.maximum(self.target[..., p], 1e-12) for p in range(len(rs.starts))] if relief is None else None
+        self._run: tuple | None = None
+
+    def _set_corners(self, iy: np.ndarray, wy: np.ndarray | None) -> None:
+        """Interpolation corners as flat offsets into the tables, with weights: bilinear over the type grid, and with
+        two period structures linear over the year's state too (lower index ``iy``, upper weight ``wy``; None: the
+        lower only), into (NA, NC, NY, 12, G) tables."""
+        rs = self.rs
         NC = len(rs.c_grid)
-        self.corners = [((ja * NC + jc) * (MONTHS * X_N), w) for ja, jc, w in type_corners(rs.a_grid, rs.c_grid, va, vc)]
+        NY = 1 if rs.outer is None else len(rs.outer[0])
+        ys = [(iy, None)] if wy is None else [(iy, 1.0 - wy), (iy + 1, wy)]
+        self.corners = [(((ja * NC + jc) * NY + jy) * (MONTHS * X_N), w if u is None else w * u)
+                        for ja, jc, w in self._types for jy, u in ys]
         # the corners sit at fixed flat distances from the first (the next type up on each grid): one index per rep
         base = self.corners[0][0]
         gaps = [b - base for b, _ in self.corners]
         self._base = base if all(g.size == 0 or (g == g.flat[0]).all() for g in gaps) else None
         self._gaps = [int(g.flat[0]) if g.size else 0 for g in gaps]
-        self._floor = [np.maximum(self.target[..., p], 1e-12) for p in range(len(rs.starts))] if relief is None else None
-        self._run: tuple | None = None
         self._packed: tuple | None = None  # (base, gaps, weights) for the compiled lookups (packed())
+
+    def enter(self, m: int, hist: History) -> None:
+        """At the start of a pay period, with two period structures: place each rep on the grid of the year's state
+        by the year's attainment so far (its realised revenue over the annual quota), relative to the rep's
+        expectation then (clamped to the grid). Nothing otherwise."""
+        rs = self.rs
+        if rs.outer is None or m not in rs.starts:
+            return
+        if m == 0:  # a new year: none sold yet (every value of the year's state holds the same first period)
+            self._set_corners(np.zeros(self.quota.shape, dtype=np.intp), None)
+            return
+        grid, cum = rs.outer
+        c = float(cum[rs.starts.index(m)])
+        done = hist["revenue"][0]
+        for j in range(1, m):
+            done = done + hist["revenue"][j]
+        r = done / np.maximum(self.quota, 1e-12) / np.maximum(self.a * c, 1e-12) - 1.0
+        u = np.clip((r - grid[0]) / (grid[1] - grid[0]), 0.0, len(grid) - 1.0)
+        iy = np.minimum(np.floor(u).astype(np.intp), len(grid) - 2)
+        self._set_corners(iy, u - iy)
 
     def x(self, m: int, hist: History, through: int | None = None) -> np.ndarray:
         """Period attainment before month m (or through month ``through`` inclusive)."""
@@ -301,6 +335,8 @@ class DynamicPolicy(PolicyBase):
 
     def __call__(self, m: int, hist: History) -> Controls:
         log = self.log
+        self.P.enter(m, hist)
+        self.C.enter(m, hist)
         if self.eff_on and not self.record_only and self.held is None and compiled.enabled():
             e = self._effort_compiled(m, hist)
             if e is not None:

@@ -64,7 +64,7 @@ from simlib.model.metrics import (
 from simlib.model.pipeline import RoleOutcome, passes, worlds
 from simlib.model.plans import (
     expected_quota,
-    primary_structure,
+    period_structures,
     uses_cancellations,
     uses_draws,
     uses_payout,
@@ -529,12 +529,15 @@ def _role_behaviour(scenario: Scenario, o: RoleOutcome, T: int, rev_tot: np.ndar
 
 @by_identity()
 def _period_ends(scenario: Scenario, plan: str, role: str) -> tuple[int, ...]:
-    """The last months of the pay periods of a role plan's primary structure (of the frozen scenario: kept).
+    """The last months of the pay periods of a role plan's primary structure, or with annual pay beside a shorter
+    period's the shorter one's, unless that is monthly (every month would be a period's last): then the year's
+    (:func:`simlib.model.plans.period_structures`; of the frozen scenario: kept).
 
     Its components are compared in money, on the plan's expected quota (as the behaviour model compares them), so
     the periods do not follow the target incentive's label (docs/model.md section 6.2)."""
-    return primary_structure(scenario.role_plan(plan, role), scenario.target_incentive(plan, role),
-                             quota=expected_quota(scenario, plan, role)).ends
+    inner, outer = period_structures(scenario.role_plan(plan, role), scenario.target_incentive(plan, role),
+                                     quota=expected_quota(scenario, plan, role))
+    return outer.ends if outer is not None and len(inner.ends) == MONTHS else inner.ends
 
 
 def _add_behaviour(beh: dict[str, list[np.ndarray]], bm: dict[str, np.ndarray], rev_tot: np.ndarray, headcount: int) -> None:

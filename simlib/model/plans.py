@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -125,6 +126,28 @@ class Structure:
     ends: tuple[int, ...]
 
 
+def _revenue_sizes(rp: RolePlan, target_incentive: float, quota: float | None) -> list[tuple[Any, float]]:
+    """Each revenue component and revenue scorecard of a role plan with its size at 100% of target
+    (:func:`primary_structure` says how sizes are compared)."""
+    out = []
+    for c in rp.components:
+        if c.measure != "revenue":
+            continue
+        v = float(evaluate(compile_component(c), np.array([1.0]))[0][0])
+        if c.kind == "curve":
+            s = c.weight * v * (target_incentive if quota is not None else 1.0)
+        elif c.kind == "lump_sum":
+            s = v if quota is not None else v / max(target_incentive, 1e-9)
+        elif quota is not None:
+            s = v * quota
+        else:
+            s = 12.0 * v
+        out.append((c, s))
+    for sc in revenue_scorecards(rp):  # paid at weight x TI x coefficient, as a curve
+        out.append((sc, sc.weight * scorecard_at_target(sc) * (target_incentive if quota is not None else 1.0)))
+    return out
+
+
 def primary_structure(rp: RolePlan, target_incentive: float = 1.0, quota: float | None = None) -> Structure:
     """The period structure of the largest revenue component (by its payout at 100% of target).
 
@@ -139,33 +162,55 @@ def primary_structure(rp: RolePlan, target_incentive: float = 1.0, quota: float 
     depend on the TI of a plan that pays no curve.
     """
     best, size = None, -1.0
-    for c in rp.components:
-        if c.measure != "revenue":
-            continue
-        v = float(evaluate(compile_component(c), np.array([1.0]))[0][0])
-        if c.kind == "curve":
-            s = c.weight * v * (target_incentive if quota is not None else 1.0)
-        elif c.kind == "lump_sum":
-            s = v if quota is not None else v / max(target_incentive, 1e-9)
-        elif quota is not None:
-            s = v * quota
-        else:
-            s = 12.0 * v
+    for item, s in _revenue_sizes(rp, target_incentive, quota):
         if s > size:
-            best, size = c, s
-    for sc in revenue_scorecards(rp):  # paid at weight x TI x coefficient, as a curve
-        s = sc.weight * scorecard_at_target(sc) * (target_incentive if quota is not None else 1.0)
-        if s > size:
-            best, size = sc, s
+            best, size = item, s
     if best is None:
         return Structure("year", False, (), (MONTHS - 1,))
-    ytd = bool(getattr(best, "ytd_true_up", False))
-    names = tuple(c.name for c in rp.components if c.measure == "revenue" and c.period == best.period and c.ytd_true_up == ytd)
+    return _structure_of(rp, best.period, bool(getattr(best, "ytd_true_up", False)))
+
+
+def _structure_of(rp: RolePlan, period: str, ytd: bool) -> Structure:
+    """The structure of a role plan's revenue pay assessed over ``period`` (with or without a year-to-date true-up):
+    the components (and, without a true-up, the scorecards) of that period, and its periods' last months."""
+    names = tuple(c.name for c in rp.components if c.measure == "revenue" and c.period == period and c.ytd_true_up == ytd)
     if not ytd:
-        names += tuple(sc.name for sc in revenue_scorecards(rp) if sc.period == best.period)
-    n = PERIODS[best.period]
+        names += tuple(sc.name for sc in revenue_scorecards(rp) if sc.period == period)
+    n = PERIODS[period]
     ends = tuple(range(MONTHS // n - 1, MONTHS, MONTHS // n))
-    return Structure(best.period, bool(ytd and n > 1), names, ends)
+    return Structure(period, bool(ytd and n > 1), names, ends)
+
+
+def _annual(item) -> bool:
+    """Whether a revenue component or scorecard is assessed on the year (an annual period or a year-to-date
+    true-up: total pay then follows the year's attainment)."""
+    return item.period == "year" or bool(getattr(item, "ytd_true_up", False))
+
+
+def period_structures(rp: RolePlan, target_incentive: float = 1.0,
+                      quota: float | None = None) -> tuple[Structure, Structure | None]:
+    """The revenue pay's period structures the behaviour model tracks: ``(inner, outer)``.
+
+    A plan that pays revenue both on the year (an annual component or
+    scorecard, or a year-to-date true-up) and on shorter periods (a quarterly
+    bonus beside an annual one, as most sales plans do) has two: the inner
+    one is the largest of the shorter periods' structures (sizes as
+    :func:`primary_structure` compares them), the outer one the year's,
+    holding every annual revenue component and scorecard. Otherwise the
+    inner one is :func:`primary_structure` and there is no outer one.
+    Revenue pay over a third period (a monthly one beside quarterly and
+    annual ones) stays outside both (docs/model.md section 4.1).
+    """
+    sizes = _revenue_sizes(rp, target_incentive, quota)
+    annual = [it for it, _ in sizes if _annual(it)]
+    short = [(it, s) for it, s in sizes if not _annual(it)]
+    if not annual or not short:
+        return primary_structure(rp, target_incentive, quota), None
+    best = max(short, key=lambda t: t[1])[0]  # the first of the largest, as primary_structure
+    inner = _structure_of(rp, best.period, False)
+    names = tuple(it.name for it in annual)
+    outer = Structure("year", False, names, (MONTHS - 1,))
+    return inner, outer
 
 
 def revenue_scorecards(rp: RolePlan) -> list[Scorecard]:
