@@ -62,7 +62,6 @@ def _behaviour_weight(s: simlib.Scenario, role: str, name: str) -> float:
     return DynamicBehaviour(s)._linear_money(role, ing, SimpleNamespace(names=()))
 
 
-@pytest.mark.xfail(strict=True, reason="every flow measure counts 1 and every score 1/2 per log of output")
 @pytest.mark.parametrize(("role", "names"), [
     ("telesales", ("calls", "leads", "conversions", "talk_time", "record_accuracy", "conversion_rate")),
     ("key_account", ("deals", "new_accounts", "milestones", "satisfaction")),
