@@ -142,6 +142,22 @@ def revenue_elasticity(scenario: Scenario, role: str) -> float:
     return beta
 
 
+def output_elasticity(scenario: Scenario, role: str, measure: str,
+                      elas: dict[str, tuple[float, float]] | None = None) -> float:
+    """``d log(measure) / d log(output)`` when a rep works more at today's task split (simlib.model.production).
+
+    Effort ``e`` moves activity output as ``e^beta`` and quality as ``e^quality_elasticity``
+    (:func:`simlib.model.production._split` at focus 1), a measure with elasticities ``(x, y)`` to them
+    (:func:`measure_elasticities`) as ``e^(x beta + y quality_elasticity)``, and output (revenue) as
+    ``e^eta`` (:func:`revenue_elasticity`). The behaviour values a measure's marginal pay per log of output by it
+    (docs/model.md 4.1): telesales calls 0.7 / 1.2, record accuracy 0.5 / 1.2, key accounts' milestones 0.3 / 0.6.
+    """
+    r = scenario.roles[role]
+    x, y = (measure_elasticities(r) if elas is None else elas)[measure]
+    eta = revenue_elasticity(scenario, role)
+    return (x * r.effort_elasticity + y * r.process_params().quality_elasticity) / eta if eta > 0 else 0.0
+
+
 # --------------------------------------------------------------------------
 # Pieces of a role's programme under a plan
 # --------------------------------------------------------------------------
@@ -959,18 +975,19 @@ class DynamicBehaviour:
         """Money per year per unit of output that is nearly linear in it (``l`` before spreading over months).
 
         Revenue components outside the structures the programme tracks (the
-        primary, or the inner and outer ones), other measures (scores at half
-        weight), team pay seen through one's own share, and the non-money
+        primary, or the inner and outer ones), other measures (each at
+        :func:`output_elasticity`, how production moves it per log of
+        output), team pay seen through one's own share, and the non-money
         value of output.
         """
         w = ing["w"]
         tracked = st.names + (() if outer is None else outer.names)
         lin_year = sum(v for c, v in ing["comp_ind"].items() if c not in tracked) * (1.0 - w)
+        r = self.scenario.roles[role]
         for kname, v in ing["mv_ind"].items():
             if kname == "revenue":
                 continue
-            kind = self.scenario.roles[role].measure_kinds[kname]
-            lin_year += (1.0 - w) * v * (1.0 if kind == "flow" else 0.5)
+            lin_year += (1.0 - w) * v * output_elasticity(self.scenario, role, kname, measure_elasticities(r))
         lin_year += ing["team_lin"]
         lin_year += self.params.effort.intrinsic * ing["S"]
         return lin_year
