@@ -33,7 +33,7 @@ def test_guardrail_verdicts_name_a_plans_own_breaches_and_shared_ones_once():
          dict(plan="b", group="total", metric="leverage", status="outside"),
          dict(plan="b", group="total", metric="share_120", status="borderline")])
     v = rs.guardrail_verdicts(guard, ["a", "b"])
-    assert v["a"].startswith("no guardrail breached")
+    assert v["a"].startswith("1 of 2 checks outside the typical band, shared by every plan")
     assert "leverage (total)" in v["b"] and "1 borderline" in v["b"] and "cost of sales" not in v["b"]
     assert "comp cost of sales (total)" in v["_all"] and "every plan" in v["_all"]
     assert "95% CI straddles" in v["b"]  # the jargon word is explained where it appears
@@ -183,3 +183,38 @@ def test_budget_risk_chart_names_plans_in_words(comparison):
     ids = [p for p in res.plans if "_" in p]
     assert ids and not any(p in labels for p in ids)
     assert all(p.replace("_", " ") in labels for p in ids) and any(t.startswith("budget") for t in labels)
+
+
+def test_guardrail_verdict_counts_every_check_outside_as_the_guardrail_table_shows_them():
+    # the answer said "1 of 3 checks outside" for b while the guardrail table beside it shows two checks of b outside
+    # (one shared by every plan): a VP comparing the two saw contradictory figures
+    guard = pd.DataFrame([
+        dict(plan=p, group="total", metric="comp_cost_of_sales", status="outside") for p in ("a", "b")
+    ] + [dict(plan="a", group="total", metric="leverage", status="inside"),
+         dict(plan="b", group="total", metric="leverage", status="outside"),
+         dict(plan="b", group="total", metric="share_120", status="borderline")])
+    v = rs.guardrail_verdicts(guard, ["a", "b"])
+    matrix = rs.guardrail_matrix(guard)
+    assert matrix.loc["b", "total"].count(",") + 1 - matrix.loc["b", "total"].count("~") == 2
+    assert v["b"].startswith("2 of 3 checks outside the typical band (1 of them under every plan, below): leverage (total)")
+    assert v["a"].startswith("1 of 2 checks outside the typical band, shared by every plan")
+
+
+def test_answer_gives_each_candidates_profit_and_cost_in_money_and_percent(comparison):
+    # the answer said "profit +274 k EUR ± 6.6 k vs current" with no percent: a VP could not tell 274 k of what
+    import re
+
+    scen, res, s = comparison
+    t = res.trials().query("group == 'total'")
+    for c in s["plans"]:
+        for metric, words in (("profit", "profit"), ("incentive_cost", "incentive cost")):
+            ref = t[t["plan"] == res.reference].sort_values("trial")[metric].to_numpy()
+            new = t[t["plan"] == c["plan"]].sort_values("trial")[metric].to_numpy()
+            pct = 100 * (new - ref).mean() / ref.mean()
+            m = re.search(words + r" [+-][^;(]* EUR ± [^;(]* \(([+-]?[0-9.]+)% ± [0-9.<]+\)", c["sentence"])
+            assert m, (metric, c["sentence"])
+            places = len(m.group(1).split(".")[1]) if "." in m.group(1) else 0
+            assert abs(float(m.group(1)) - pct) <= 0.5 * 10 ** -places + 1e-9, (metric, pct, c["sentence"])
+    if s["recommended"] != res.reference:
+        rec = next(x for x in s["plans"] if x["plan"] == s["recommended"])
+        assert rec["sentence"].split(";")[0] in s["headline"] and "%" in s["headline"].split(";")[0]

@@ -26,7 +26,8 @@ from simlib.format import Z95
 
 __all__ = ["COST_METRICS", "MAIN_METRICS", "MECHANICS_METRICS", "render", "better", "scenario_rules", "pay_changes", "guardrail_verdicts",
            "executive_summary", "headline", "show_summary", "show_details", "levels_table", "differences_table",
-           "guardrail_matrix", "yes_no", "show_brief", "sweep_answer", "guardrail_details", "losers_warning"]
+           "guardrail_matrix", "yes_no", "show_brief", "sweep_answer", "guardrail_details", "losers_warning",
+           "relative_change"]
 
 #: metrics where less is better (an objective on them is minimised)
 COST_METRICS = frozenset({"incentive_cost", "base_cost", "total_comp", "comp_cost_of_sales", "p95_incentive_cost",
@@ -126,9 +127,17 @@ def guardrail_verdicts(guard: pd.DataFrame, plans: Sequence[str]) -> dict[str, s
         mine = guard[guard["plan"] == p]
         shared = np.array([(m, g) in everywhere for m, g in zip(bad["metric"], bad["group"], strict=True)], dtype=bool)
         own = bad[(bad["plan"] == p).to_numpy() & ~shared]
+        common = int(((bad["plan"] == p).to_numpy() & shared).sum())
         near = mine[mine["status"] == "borderline"]
-        text = ("no guardrail breached beyond what every plan shares" if own.empty else
-                f"{len(own)} of {len(mine)} checks outside the typical band: {_checks(own, 4)}")
+        # the count is every check outside, as the guardrail table shows them; the shared ones are named once, below
+        n_out = len(own) + common
+        if not n_out:
+            text = f"0 of {len(mine)} checks outside the typical band"
+        elif own.empty:
+            text = f"{n_out} of {len(mine)} checks outside the typical band, shared by every plan (below)"
+        else:
+            text = (f"{n_out} of {len(mine)} checks outside the typical band"
+                    + (f" ({common} of them under every plan, below)" if common else "") + f": {_checks(own, 4)}")
         out[p] = text + (f"; {len(near)} borderline (the 95% CI straddles an edge of the band): {_checks(near, 3)}"
                          if len(near) else "")
     if everywhere:
@@ -148,6 +157,26 @@ def _total(res: Any, metric: str, plan: str, kind: str = "summary") -> tuple[flo
     if r.empty:
         return float("nan"), float("nan")
     return float(r["mean" if kind == "summary" else "diff"].iloc[0]), float(r["se"].iloc[0])
+
+
+def relative_change(res: Any, metric: str, plan: str) -> tuple[float, float]:
+    """The whole organisation's paired change of a kept metric (revenue, incentive cost, total comp, profit) as a
+    fraction of its level under the reference, and its Monte Carlo SE (delta method over the same trials).
+
+    NaN when the reference level is zero or the metric is not kept per trial.
+    """
+    t = res.trials()
+    t = t[t["group"] == "total"]
+    if metric not in t.columns:
+        return float("nan"), float("nan")
+    ref = t[t["plan"] == res.reference].sort_values("trial")[metric].to_numpy(dtype=float)
+    new = t[t["plan"] == plan].sort_values("trial")[metric].to_numpy(dtype=float)
+    level = ref.mean()
+    if not level or len(ref) < 2:
+        return float("nan"), float("nan")
+    r = (new - ref).mean() / level
+    z = ((new - ref) - r * ref) / level
+    return float(r), float(z.std(ddof=1) / np.sqrt(len(z)))
 
 
 def _checks(rows: pd.DataFrame, most: int) -> str:
@@ -257,10 +286,11 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
     d, se = _total(res, objective, plan, "differences")
     p, pse = _total(res, "over_budget", plan)
     cost, cse = _total(res, "incentive_cost", plan, "differences")
-    words = (f"{_name(objective)} {present.fmt(d, se, objective, cur, signed=True)} "
+    words = (f"{_name(objective)} {present.fmt(d, se, objective, cur, signed=True)}{_percent(res, objective, plan)} "
              f"vs {present.readable(res.reference)}")
     if np.isfinite(cost) and objective != "incentive_cost":
-        words += f"; incentive cost {present.fmt(cost, cse, 'incentive_cost', cur, signed=True)}"
+        words += (f"; incentive cost {present.fmt(cost, cse, 'incentive_cost', cur, signed=True)}"
+                  f"{_percent(res, 'incentive_cost', plan)}")
     if np.isfinite(p):
         words += f"; {present.fmt(p, pse, 'over_budget')} chance of exceeding the incentive budget"
     who = ""
@@ -274,6 +304,13 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
     clear = np.isfinite(d) and abs(d) > Z95 * se
     return dict(plan=plan, name=present.readable(plan), sentence=words, who=who, guardrails=verdict or "", diff=d, se=se, clear=bool(clear),
                 p_over_budget=p, p_over_budget_se=pse, better=bool(clear and better(objective) * d > 0))
+
+
+def _percent(res: Any, metric: str, plan: str) -> str:
+    """``" (+1.3% ± 0.1)"``: a candidate's paired change as a percent of the reference's level, or ``""`` when the
+    metric is not kept per trial (:func:`relative_change`) or the reference's level is zero."""
+    rel = relative_change(res, metric, plan)
+    return f" ({present.fmt_relative(*rel)})" if np.isfinite(rel[0]) else ""
 
 
 def headline(summary: Mapping[str, Any]) -> str:
