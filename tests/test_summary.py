@@ -218,3 +218,38 @@ def test_answer_gives_each_candidates_profit_and_cost_in_money_and_percent(compa
     if s["recommended"] != res.reference:
         rec = next(x for x in s["plans"] if x["plan"] == s["recommended"])
         assert rec["sentence"].split(";")[0] in s["headline"] and "%" in s["headline"].split(";")[0]
+
+
+def test_detail_tables_and_charts_name_plans_and_roles_in_words_as_the_answer_does(comparison):
+    # the answer said "harder target" while the tables under it were headed "harder_target" and "key_account: ..."
+    # and the budget risk table showed the same estimates as the levels table without their error bars
+    import re
+
+    from simlib.report import plots
+
+    scen, res, s = comparison
+    ids = [p for p in res.plans if "_" in p] + [r for r in scen.roles if "_" in r]
+    assert ids
+    guard = pd.concat([gr.guardrail_table(res.summary(), rules=rs.scenario_rules(scen)), gr.plan_rules(scen, res.plans)],
+                      ignore_index=True)
+    risk = nb.budget_risk(res, scen.budget.incentive)
+    pages = {"levels": rs.levels_table(res).to_html(), "matrix": rs.guardrail_matrix(guard).to_html(),
+             "details": rs.guardrail_details(guard).to_html(), "risk": rs.budget_risk_table(risk).to_html()}
+    for name, page in pages.items():
+        for i in ids:
+            assert i not in page, (name, i)
+    assert "harder target" in pages["levels"] and "key account" in pages["matrix"]
+    cells = re.findall(r"<td [^>]*>([^<]*)</td>", pages["risk"])
+    assert len(cells) == 3 * len(res.plans) and all(" ± " in c for c in cells), cells
+    lv = res.summary().query("group == 'total' and metric == 'incentive_cost'").set_index("plan")
+    assert risk.set_index("plan")["mean_cost_se"].to_numpy() == pytest.approx(lv.loc[risk["plan"], "se"].to_numpy(),
+                                                                               rel=1e-6)
+    reps = nb.rep_outcomes(scen, res.plans, trials=2, rng=1)
+    figs = [plots.attainment_distribution(reps), plots.pay_curves(nb.pay_curve_table(scen, res.plans)),
+            plots.metric_by_role(res.summary(), ["incentive_cost"]), plots.revenue_vs_cost(res.trials()),
+            plots.role_profile(reps, res.plans)]
+    for fig in figs:
+        texts = [t.get_text() for ax in fig.axes for t in (*ax.get_xticklabels(), ax.title)]
+        texts += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        assert not [t for t in texts if any(i in t for i in ids)], texts
+        assert "trial" not in " ".join(texts)

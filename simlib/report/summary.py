@@ -27,7 +27,7 @@ from simlib.format import Z95
 __all__ = ["COST_METRICS", "MAIN_METRICS", "MECHANICS_METRICS", "render", "better", "scenario_rules", "pay_changes", "guardrail_verdicts",
            "executive_summary", "headline", "show_summary", "show_details", "levels_table", "differences_table",
            "guardrail_matrix", "yes_no", "show_brief", "sweep_answer", "guardrail_details", "losers_warning",
-           "relative_change"]
+           "relative_change", "budget_risk_table"]
 
 #: metrics where less is better (an objective on them is minimised)
 COST_METRICS = frozenset({"incentive_cost", "base_cost", "total_comp", "comp_cost_of_sales", "p95_incentive_cost",
@@ -429,6 +429,7 @@ def levels_table(res: Any, group: str = "total", metrics: Sequence[str] = MAIN_M
     """Each plan's level of each metric (mean ± 95% CI half-width), numeric cells in readable units."""
     s = res.summary()
     v, se = _long(s[s["group"] == group], "mean", metrics, res.plans)
+    v.columns = se.columns = [present.readable(p) for p in res.plans]  # plans in words, as the answer names them
     return present.style_table(v, se=se, currency=currency, caption=caption)
 
 
@@ -440,6 +441,24 @@ def differences_table(res: Any, group: str = "total", metrics: Sequence[str] = M
     v, se = _long(d[d["group"] == group], "diff", metrics, cands)
     v.columns = se.columns = [f"{present.readable(p)} vs {present.readable(res.reference)}" for p in cands]
     return present.style_table(v, se=se, currency=currency, signed=True, caption=caption)
+
+
+def budget_risk_table(risk: pd.DataFrame, currency: str = "EUR", caption: str = "") -> Any:
+    """Each plan's expected and bad-year (95th percentile) incentive cost and chance over budget, each ``± 95% CI``.
+
+    ``risk`` is :func:`simlib.report.notebook.budget_risk`; plans in words. A ``Styler``, numbers kept numeric.
+    """
+    cols = {"expected incentive cost": ("mean_cost", "incentive_cost"),
+            "bad year (95th pct.)": ("p95_cost", "p95_incentive_cost"),
+            "chance over budget": ("p_over_budget", "over_budget")}
+    idx = pd.Index([present.readable(p) for p in risk["plan"]], name="plan")
+    v = pd.DataFrame({c: risk[k].to_numpy(dtype=float) for c, (k, _) in cols.items()}, index=idx)
+    p95_se = (risk["p95_ci_high"] - risk["p95_ci_low"]).to_numpy(dtype=float) / (2 * Z95)
+    se = pd.DataFrame({"expected incentive cost": risk["mean_cost_se"].to_numpy(dtype=float) if "mean_cost_se" in risk
+                       else np.full(len(risk), np.nan),
+                       "bad year (95th pct.)": p95_se,
+                       "chance over budget": risk["p_over_budget_se"].to_numpy(dtype=float)}, index=idx)
+    return present.style_table(v, {c: m for c, (_, m) in cols.items()}, se=se, currency=currency, caption=caption)
 
 
 #: short names of guardrail checks, for the compact matrix
@@ -455,6 +474,8 @@ def _name(metric: str) -> str:
 def guardrail_matrix(guard: pd.DataFrame) -> pd.DataFrame:
     """Guardrails as one short cell per plan (rows) and group (columns): ``ok`` or the checks outside their band.
 
+    Plans and groups are labelled in words (:func:`simlib.present.readable`), as the answer names them.
+
     ``!`` marks a warning (beyond the warning edge), ``~`` a borderline check; checks inside are not named.
     """
     mark = {"warning": "!", "outside": "", "borderline": "~"}
@@ -466,7 +487,8 @@ def guardrail_matrix(guard: pd.DataFrame) -> pd.DataFrame:
             f"{_SHORT.get(m, _name(m))}{mark[s]}" for m, s in zip(bad["metric"], bad["status"], strict=True))
     groups, plans = list(dict.fromkeys(guard["group"])), list(dict.fromkeys(guard["plan"]))
     return pd.DataFrame([[cells.get((p, g), "") for g in groups] for p in plans],
-                        index=pd.Index(plans, name="plan"), columns=groups)
+                        index=pd.Index([present.readable(p) for p in plans], name="plan"),
+                        columns=[present.readable(g) for g in groups])
 
 
 def guardrail_details(guard: pd.DataFrame) -> Any:
@@ -474,7 +496,8 @@ def guardrail_details(guard: pd.DataFrame) -> Any:
     from simlib.design.guardrails import STATUS_ORDER
 
     g = guard.assign(order=guard["status"].map(STATUS_ORDER)).sort_values(["plan", "order"], kind="stable")
-    t = pd.DataFrame({"plan": g["plan"], "group": g["group"], "check": [_name(m) for m in g["metric"]],
+    t = pd.DataFrame({"plan": g["plan"].map(present.readable), "group": g["group"].map(present.readable),
+                      "check": [_name(m) for m in g["metric"]],
                       "value": g["value"], "95% CI low": g["ci_low"], "95% CI high": g["ci_high"],
                       "typical band": g["band"], "status": g["status"]}).reset_index(drop=True)
     import html as _html
