@@ -253,3 +253,20 @@ def test_detail_tables_and_charts_name_plans_and_roles_in_words_as_the_answer_do
         texts += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
         assert not [t for t in texts if any(i in t for i in ids)], texts
         assert "trial" not in " ".join(texts)
+
+
+def test_plans_kept_out_by_the_budget_are_listed_as_a_sentence_lists_them():
+    # the answer read "team weighted, one plan for all would do better but exceed the incentive budget"
+    import types
+
+    plans = ["current", "safe", "team_weighted", "one_plan_for_all", "big_spender"]
+    gain = {"safe": 1.0, "team_weighted": 5.0, "one_plan_for_all": 4.0, "big_spender": 3.0}
+    risk = {"current": 0.2, "safe": 0.1, "team_weighted": 0.6, "one_plan_for_all": 0.9, "big_spender": 0.95}
+    summ = pd.DataFrame([dict(plan=p, group="total", metric="over_budget", mean=risk[p], se=0.01) for p in plans])
+    diff = pd.DataFrame([dict(plan=p, group="total", metric="profit", diff=g, se=0.1) for p, g in gain.items()])
+    res = types.SimpleNamespace(reference="current", plans=plans, summary=lambda: summ, differences=lambda: diff)
+    rec, reason = rs._recommend(res, "profit", 0.5)
+    assert rec == "safe"
+    assert "; team weighted, one plan for all and big spender would do better but exceed the incentive budget" in reason
+    two = types.SimpleNamespace(reference="current", plans=plans[:4], summary=lambda: summ, differences=lambda: diff)
+    assert "; team weighted and one plan for all would do better" in rs._recommend(two, "profit", 0.5)[1]

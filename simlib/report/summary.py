@@ -207,7 +207,9 @@ def _recommend(res: Any, objective: str, max_budget_risk: float) -> tuple[str, s
         elif sign * d > gain:
             best, gain = p, sign * d
     risky = [p for p, g in risky if g > gain]
-    over = (f"; {', '.join(present.readable(p) for p in risky)} would do better but exceed{'s' if len(risky) == 1 else ''} the incentive budget "
+    names = [present.readable(p) for p in risky]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    over = (f"; {listed} would do better but exceed{'s' if len(risky) == 1 else ''} the incentive budget "
             f"with a chance above {max_budget_risk:.0%}") if risky else ""
     if best == ref:
         return ref, (f"no candidate is clearly better on {_name(objective)} (95% CI) within the budget, "
