@@ -270,3 +270,17 @@ def test_plans_kept_out_by_the_budget_are_listed_as_a_sentence_lists_them():
     assert "; team weighted, one plan for all and big spender would do better but exceed the incentive budget" in reason
     two = types.SimpleNamespace(reference="current", plans=plans[:4], summary=lambda: summ, differences=lambda: diff)
     assert "; team weighted and one plan for all would do better" in rs._recommend(two, "profit", 0.5)[1]
+
+
+def test_sweep_answer_gives_the_best_points_change_in_money_and_percent():
+    # the sweep's answer read "profit 21.9 M EUR ± 332 k (+182 k EUR ± 43 k vs the base plan)": no percent
+    rows = []
+    for point, tl, mean, diff in ((0, 0.9, 21.9e6, 182e3), (1, 1.0, 21.718e6, 0.0), (2, 1.1, 23.4e6, 1.682e6)):
+        rows.append(dict(point=point, target_level=tl, group="total", metric="profit", mean=mean, se=169e3,
+                         diff=diff, diff_se=0.0 if diff == 0 else 22e3))
+    sweep = pd.DataFrame(rows)
+    region = pd.DataFrame([dict(point=p, group="total", meets=p < 2) for p in range(3)])
+    a = rs.sweep_answer(sweep, region, ["target_level"], "profit", "EUR")
+    assert a["lead"] == ("Best point meeting the guardrails: target level 0.9: profit 21.9 M EUR ± 331 k "
+                         "(+182 k EUR ± 43 k, +0.8% ± 0.2, vs the base plan).")
+    assert "(+1.68 M EUR ± 43 k, +7.7% ± 0.2, vs the base plan)" in a["items"][-1]

@@ -373,7 +373,11 @@ def sweep_answer(sweep: pd.DataFrame, region: pd.DataFrame, params: Sequence[str
     def value(r):
         text = f"{_name(objective)} {present.fmt(r['mean'], r['se'], objective, currency)}"
         if "diff" in r and pd.notna(r.get("diff")):
-            text += f" ({present.fmt(r['diff'], r['diff_se'], objective, currency, signed=True)} vs the base plan)"
+            change = present.fmt(r["diff"], r["diff_se"], objective, currency, signed=True)
+            base = r["mean"] - r["diff"]  # the base plan's level on the same trials
+            if present.unit(objective) == "money" and base > 0:  # and in percent of it, as the other answers
+                change += f", {present.fmt_relative(r['diff'] / base, r['diff_se'] / base)},"
+            text += f" ({change} vs the base plan)"
         return text
 
     items = [f"{len(ok_points)} of {s['point'].nunique()} grid points meet the guardrails for the whole organisation."]
