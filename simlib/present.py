@@ -266,7 +266,10 @@ def _change_places(x: float, se: float, cap: int, signed: bool) -> int:
     places = _places(x, se, cap)
     if signed and abs(x) > Z95 * se and round(x, places) == 0:  # the 95% CI excludes 0
         d = decimals(x, se)
-        places = places if d is None else max(places, min(d, cap + 2))
+        if d is None:  # an exact change (no Monte Carlo error): two significant digits, if they fit in cap + 2
+            d = 1 - math.floor(math.log10(abs(x)))
+            d = d if round(x, min(d, cap + 2)) != 0 else places
+        places = max(places, min(d, cap + 2))
     return places
 
 
@@ -316,6 +319,10 @@ def fmt_value(value: float, metric: str | None = None, currency: str = "EUR", *,
         return "n/a"
     if u in ("money", "local"):  # money in a role's own currency has no code (it is not the table's currency)
         div, suf = _value_scale(x, u, scale)
+        # no finer than the error bar's scale (:func:`half_width`): "-6.0 k EUR ± 3.0 k", not "-6,008 EUR ± 3.0 k"
+        h = Z95 * se if math.isfinite(se) else 0.0
+        if x != 0 and h >= 1e3 and div < (1e6 if h >= 1e6 else 1e3):
+            div, suf = (1e6, "M") if h >= 1e6 else (1e3, "k")
         places = _places(x / div, se / div, _money_cap(x / div))
         code = currency if u == "money" else ""
         return f"{_number(x / div, places, signed)} {suf + ' ' if suf else ''}{code}".strip()

@@ -98,6 +98,10 @@ def test_round_trip_reproduces_attainment_distribution(tmp_path):
         ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
         assert ticks and all(t.endswith("%") for t in ticks), (ax.get_title(), ticks)
     assert fig.axes[0].get_xlabel() == "simulated quantile (% of quota)"
+    # roles in words and no bare "QQ" / "KS" (the chart titles read "key_account: attainment QQ (KS p=0.45)")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert not [t for t in titles if "_" in t or "QQ" in t or "KS " in t], titles
+    assert any(t.startswith("key account: attainment quantiles") for t in titles), titles
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -194,6 +198,12 @@ def test_calibration_notebook_runs_with_papermill(tmp_path):
     res = json.loads(out.read_text())
     assert res["notebook"] == "calibration" and res["parameters"]["seed"] == 1
     assert {r["role"] for r in res["fit"]} == {"key_account", "telesales", "channel"}
+    # the answer names roles in words (it read "key_account: mean attainment ...")
+    import nbformat
+
+    shown = " ".join(str(o.get("data", {}).get("text/html", "")) for c in nbformat.read(tmp_path / "out.ipynb", 4).cells
+                     for o in c.get("outputs", []))
+    assert "key account: mean attainment" in shown and "key_account: mean attainment" not in shown
     assert any(e["path"] == "roles.telesales.ability_sd" for e in res["estimates"])
 
 

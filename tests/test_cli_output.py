@@ -239,3 +239,30 @@ def test_optimize_prints_parameters_with_sensible_precision_and_their_meaning(sm
     assert len(value.replace(".", "").lstrip("0")) <= 3  # three significant digits, not 1.86753
     assert "(searched 1.5 to 3" in lines["cap"] and "cap of revenue pay curves" in lines["cap"]
     assert "quota level" in lines["target_level"]
+
+
+def test_backtest_table_reads_in_the_scenarios_currency_and_percent_to_the_precision_it_has():
+    # `simlib backtest` printed "revenue 36,708,357 41,608,631 [31,838,347, 50,636,819] ... +150,919 ± 40,421" and
+    # "mean_attainment 1.04": no currency, eight digits on a number known to ± 20%, attainment as a bare fraction
+    from simlib.cli.backtest import format_backtest
+
+    f = pd.DataFrame([
+        dict(group="key_account", metric="revenue", actual=36_708_357.0, predicted=41_608_631.0, lo=31_838_347.0,
+             hi=50_636_819.0, inside=True, predicted_change=150_919.0, predicted_change_se=20_623.0,
+             actual_change=-4_599_246.0),
+        dict(group="key_account", metric="payout_per_rep", actual=60_803.0, predicted=66_854.0, lo=47_194.0,
+             hi=85_288.0, inside=True, predicted_change=-7_718.0, predicted_change_se=91.0, actual_change=-12_315.0),
+        dict(group="total", metric="mean_attainment", actual=0.892, predicted=0.996, lo=0.861, hi=1.13, inside=True,
+             predicted_change=-0.11708, predicted_change_se=0.00052, actual_change=-0.221),
+        dict(group="total", metric="share_at_quota", actual=0.290, predicted=0.428, lo=0.240, hi=0.615, inside=False,
+             predicted_change=-0.1691, predicted_change_se=0.002, actual_change=-0.320)])
+    text = format_backtest(f, 90, currency="USD")
+    rows = {line.split("  ")[0].strip(): line for line in text.splitlines()}
+    assert "key account" in text and "key_account" not in text and "mean_attainment" not in text
+    rev = next(line for line in text.splitlines() if "Revenue" in line)
+    assert "36.7 M USD" in rev and "41.6 M USD" in rev and "31.8 M to 50.6 M" in rev
+    assert "+151 k USD ± 40 k" in rev and "-4.60 M USD" in rev
+    assert "36,708,357" not in text and "40,421" not in text
+    att = next(line for line in text.splitlines() if "Attainment, mean" in line)
+    assert "89.2%" in att and "99.6%" in att and "-11.7 pp ± 0.1" in att and "-22.1 pp" in att
+    assert "Reps at or above quota" in text and "NO" in text and rows

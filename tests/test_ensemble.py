@@ -320,3 +320,19 @@ def test_notebook_uncertainty_table(small_scenario):
     assert list(t["metric"]) == ["profit", "revenue"]
     assert t["verdict"].str.contains("of 2 draws|tie on").all()
     assert t["model"].str.startswith("± ").all()
+
+
+def test_notebook_uncertainty_verdicts_name_plans_in_words():
+    # the report's robustness section read "team_weighted beats current ..." under an answer that says "team weighted"
+    import types
+
+    import pandas as pd
+
+    from simlib.report.notebook import uncertainty_table
+
+    d = pd.DataFrame([dict(plan="team_weighted", reference="current_plan", group="total", metric="profit", diff=1.3e6,
+                           mc_se=1e4, model_sd=2e5, ci_low=0.9e6, ci_high=1.7e6, share_positive=1.0, n_positive=16,
+                           n_negative=0, draws=16)])
+    t = uncertainty_table(types.SimpleNamespace(differences=lambda: d), metrics=["profit"])
+    assert t["verdict"].iloc[0] == "team weighted beats current plan on profit in 100% of plausible behaviours (16 of 16 draws)"
+    assert t["plan"].iloc[0] == "team_weighted"  # the data keep the ids

@@ -156,3 +156,20 @@ def test_the_explorer_table_and_headline_read_in_units_with_the_currency():
     assert "under the base plan" in base and "EUR" in base
     ka = Explorer(DEFAULT, role="key_account", trials=8, seed=0, behaviour="none")
     assert headline(ka.update(), "EUR").startswith("key account under the base plan: profit ")  # a role in words
+
+
+def test_the_explorer_snapshot_gives_its_levels_with_their_error_bars():
+    # the index promises "each simulated figure of an answer carries ±", yet the explorer's read
+    # "telesales under the base plan: profit 7.34 M EUR, incentive cost 2.04 M EUR" from a few hundred trials
+    import re
+
+    from simlib.report.explorer import Explorer, headline, readable_table
+
+    app = Explorer(DEFAULT, role="telesales", trials=20, seed=0, behaviour="none")
+    snap = app.update()
+    base = headline(snap, "EUR")
+    assert re.search(r"profit [\d.]+ M EUR ± \d+(\.\d+)? k, incentive cost [\d.]+ [kM] EUR ± ", base), base
+    t = readable_table(snap["table"], "EUR")
+    assert t["base plan"].str.contains(" ± ").sum() >= len(t) - 2  # an exact figure (0 SE) may stand alone
+    moved = readable_table(app.update(target_level=1.1)["table"], "EUR")
+    assert moved["variant"].str.contains(" ± ").sum() >= len(moved) - 2

@@ -235,6 +235,20 @@ def test_reports_open_with_the_answer_in_readable_units(run):
     assert str(out) not in index and "/tmp/" not in _text(index)
 
 
+def test_reports_name_plans_and_roles_in_words_above_the_provenance(run):
+    # the answer read "harder target" while the tables and charts under it read "harder_target", "key_account"
+    from conftest import image_alts
+
+    out, outcomes = run
+    scen = simlib.load_scenario(DEFAULT)
+    ids = [i for i in (*scen.plans, *scen.roles) if "_" in i]
+    for name in ("policy_comparison",):  # role schemes' plan-element tables quote the plan document's own ids
+        page = Path(outcomes[name].html).read_text(encoding="utf-8")
+        shown = _text(page[:page.index("How this report was produced")])
+        alts = " ".join(a or "" for a in image_alts(page))
+        assert not [i for i in ids if i in shown or i in alts], (name, [i for i in ids if i in shown or i in alts])
+
+
 def test_every_figure_of_the_default_reports_says_what_it_shows(run):
     """Each default report's images carry alt text: the chart's titles (the figures go through ``nb.show``)."""
     from conftest import image_alts

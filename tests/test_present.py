@@ -198,3 +198,29 @@ def test_style_table_shows_each_cells_own_se_when_values_are_equal():
     cells = re.findall(r"<td [^>]*>([^<]*)</td>", P.style_table(reps, {"change": "incentive_cost"}, se=ses,
                                                                   signed=True).to_html())
     assert cells == ["+500 EUR ± 20", "+500 EUR ± 196", "+20.0 EUR ± 2.0"]
+
+
+@pytest.mark.parametrize("args, text", [
+    # a report cell read "-6,008 EUR ± 3.0 k": four digits on a number known to ± 50%; on the error bar's scale it
+    # keeps the digits its SE allows
+    ((-6008.0, 1530.0, "discount_cost"), "-6.0 k EUR ± 3.0 k"),
+    ((668.0, 1270.0, "discount_cost"), "+0.7 k EUR ± 2.5 k"),
+    ((-6008.0, 1530.0, "discount_cost", "EUR", (1e6, "M")), "-0.0060 M EUR ± 3.0 k"),  # a terminal row on M
+    ((9850.0, 30.0, "revenue"), "+9,850 EUR ± 59"),                                     # SE below 1,000: whole
+])
+def test_money_known_to_thousands_is_not_written_to_the_unit(args, text):
+    value, se, metric, *rest = args
+    scale = rest[1] if len(rest) > 1 else None
+    assert P.fmt(value, se, metric, signed=True, scale=scale) == text
+    d = pd.DataFrame({"a vs b": [168_000.0, 0.0], "c vs b": [-6008.0, 0.0]}, index=["discount_cost", "share_120"])
+    page = P.style_table(d, se=pd.DataFrame({"a vs b": [4000.0, 0.0], "c vs b": [1530.0, 0.0]}, index=d.index),
+                         signed=True).to_html()
+    assert "-6.0 k EUR ± 3.0 k" in page and "6,008" not in page
+
+
+@pytest.mark.parametrize("x, text", [(0.002782, "+0.0028"), (-0.0004637, "-0.0005"), (0.04, "+0.04"),
+                                     (1e-15, "0.00"), (0.0, "0.00")])
+def test_an_exact_change_never_reads_as_zero(x, text):
+    # `simlib run` printed "Help to teammates ... 0.00 *" for an exact change of +0.0028 (no Monte Carlo error):
+    # "0.00" beside the star that says it is not zero
+    assert P.fmt(x, 0.0, "help_given", signed=True) == text

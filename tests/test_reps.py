@@ -148,7 +148,7 @@ def test_command_writes_the_rep_statement_and_team_table(tmp_path, capsys):
                  "--out", str(out), "--teams", str(teams)]) == 0
     text = capsys.readouterr().out
     assert "losers (" in text and "key_account-T1" in text
-    team_line = next(x for x in text.splitlines() if "key_account-T1 " in x and "±" in x)
+    team_line = next(x for x in text.split("\nteams:")[1].splitlines() if "key_account-T1 " in x and "±" in x)
     assert re.search(r"\d+\.\d% ± \d+\.\d +\d+\.\d% ± \d+\.\d$", team_line), team_line  # attainment in percent
     s = pd.read_csv(out)
     assert list(s.columns[:7]) == ["rep_id", "role", "team", "expected_current", "expected_candidate", "change",
@@ -183,3 +183,21 @@ def test_command_writes_every_table_to_one_workbook(tmp_path, capsys):
     assert all(lo < v for lo, v in zip(low, got, strict=True))
     assert main([*base, "--format", "parquet"]) == 1
     assert "--format parquet needs --out" in capsys.readouterr().err
+
+
+def test_printed_tables_read_in_the_currency_to_the_precision_the_trials_allow(capsys):
+    # the team table printed "301,442 ± 12,855" (six digits on a number known to ± 4%, no currency) under
+    # snake_case headers, and the counts "expected change of pay -316,304" without currency
+    assert main(["reps", str(DEFAULT), "--plan", "harder_target", "--trials", "20", "--behaviour", "none"]) == 0
+    text = capsys.readouterr().out
+    cur = load_scenario(DEFAULT).currency
+    team_line = next(x for x in text.split("\nteams:")[1].splitlines() if "key_account-T1 " in x and "±" in x)
+    assert re.search(rf"\d+ k {cur} ± \d+(\.\d)? k", team_line), team_line
+    assert not re.search(r"\d{3},\d{3} ±", text)
+    counts = next(x for x in text.splitlines() if x.strip().startswith("key account"))
+    assert re.search(rf"[+-]\d+(\.\d+)? k {cur}$", counts), counts
+    for header in ("cost_current", "cost_change", "attainment_candidate", "expected_current", "change_pct", "p_lower"):
+        assert header not in text, header
+    assert "incentive cost, harder target" in text and "chance of lower pay" in text
+    loser = next(x for x in text.splitlines() if x.strip().startswith(("telesales-0", "key_account-0")))
+    assert re.search(rf"\d+(\.\d)? k {cur} ± ", loser) and re.search(r"-\d+\.\d% ± \d", loser), loser

@@ -323,3 +323,24 @@ def test_workflow_commands_run(tmp_path):
     assert (tmp_path / "reports" / "index.html").is_file()
     assert any((tmp_path / "reports").rglob("*.html"))
     shutil.rmtree(tmp_path / "reports")
+
+
+def test_diff_of_a_budget_change_shows_the_chance_of_exceeding_each_sides_budget(tmp_path, capsys, default_dict):
+    # a budget raised from 6.5 M to 7 M printed five rows of "0 EUR": both plans were judged against NEW's budget
+    # and the chance of exceeding it was not shown, so the only thing that changed read as no change at all
+    new = copy.deepcopy(default_dict)
+    new["budget"]["incentive"] = 7_000_000
+    old_p, new_p = write(tmp_path, default_dict, "old.yaml"), write(tmp_path, new, "new.yaml")
+    rc, out, _ = cli(capsys, "diff", old_p, new_p, "--trials", "60", "--scheduler", "serial", "--behaviour", "none")
+    assert rc == 0
+    line = next(x for x in out.splitlines() if x.startswith("Chance of exceeding the incentive budget"))
+    res = simulate(merged_scenario(load_scenario(old_p), "current", load_scenario(new_p), "current"), trials=60,
+                   rng=0, behaviour="none")
+    t = res.trials().query("group == 'total'")
+    cost_old = t[t["plan"] == "old"].sort_values("trial")["incentive_cost"].to_numpy()
+    cost_new = t[t["plan"] == "new"].sort_values("trial")["incentive_cost"].to_numpy()
+    p_old, p_new = (cost_old > 6_500_000).mean(), (cost_new > 7_000_000).mean()
+    assert p_new < p_old
+    assert f"{100 * p_old:.1f}%" in line and f"{100 * p_new:.1f}%" in line, line
+    assert re.search(r"-\d+\.\d pp ± \d+\.\d \*$", line), line
+    assert "budget: incentive 6,500,000 -> 7,000,000" in out

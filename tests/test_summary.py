@@ -33,7 +33,7 @@ def test_guardrail_verdicts_name_a_plans_own_breaches_and_shared_ones_once():
          dict(plan="b", group="total", metric="leverage", status="outside"),
          dict(plan="b", group="total", metric="share_120", status="borderline")])
     v = rs.guardrail_verdicts(guard, ["a", "b"])
-    assert v["a"].startswith("no guardrail breached")
+    assert v["a"].startswith("1 of 2 checks outside the typical band, shared by every plan")
     assert "leverage (total)" in v["b"] and "1 borderline" in v["b"] and "cost of sales" not in v["b"]
     assert "comp cost of sales (total)" in v["_all"] and "every plan" in v["_all"]
     assert "95% CI straddles" in v["b"]  # the jargon word is explained where it appears
@@ -183,3 +183,104 @@ def test_budget_risk_chart_names_plans_in_words(comparison):
     ids = [p for p in res.plans if "_" in p]
     assert ids and not any(p in labels for p in ids)
     assert all(p.replace("_", " ") in labels for p in ids) and any(t.startswith("budget") for t in labels)
+
+
+def test_guardrail_verdict_counts_every_check_outside_as_the_guardrail_table_shows_them():
+    # the answer said "1 of 3 checks outside" for b while the guardrail table beside it shows two checks of b outside
+    # (one shared by every plan): a VP comparing the two saw contradictory figures
+    guard = pd.DataFrame([
+        dict(plan=p, group="total", metric="comp_cost_of_sales", status="outside") for p in ("a", "b")
+    ] + [dict(plan="a", group="total", metric="leverage", status="inside"),
+         dict(plan="b", group="total", metric="leverage", status="outside"),
+         dict(plan="b", group="total", metric="share_120", status="borderline")])
+    v = rs.guardrail_verdicts(guard, ["a", "b"])
+    matrix = rs.guardrail_matrix(guard)
+    assert matrix.loc["b", "total"].count(",") + 1 - matrix.loc["b", "total"].count("~") == 2
+    assert v["b"].startswith("2 of 3 checks outside the typical band (1 of them under every plan, below): leverage (total)")
+    assert v["a"].startswith("1 of 2 checks outside the typical band, shared by every plan")
+
+
+def test_answer_gives_each_candidates_profit_and_cost_in_money_and_percent(comparison):
+    # the answer said "profit +274 k EUR ± 6.6 k vs current" with no percent: a VP could not tell 274 k of what
+    import re
+
+    scen, res, s = comparison
+    t = res.trials().query("group == 'total'")
+    for c in s["plans"]:
+        for metric, words in (("profit", "profit"), ("incentive_cost", "incentive cost")):
+            ref = t[t["plan"] == res.reference].sort_values("trial")[metric].to_numpy()
+            new = t[t["plan"] == c["plan"]].sort_values("trial")[metric].to_numpy()
+            pct = 100 * (new - ref).mean() / ref.mean()
+            m = re.search(words + r" [+-][^;(]* EUR ± [^;(]* \(([+-]?[0-9.]+)% ± [0-9.<]+\)", c["sentence"])
+            assert m, (metric, c["sentence"])
+            places = len(m.group(1).split(".")[1]) if "." in m.group(1) else 0
+            assert abs(float(m.group(1)) - pct) <= 0.5 * 10 ** -places + 1e-9, (metric, pct, c["sentence"])
+    if s["recommended"] != res.reference:
+        rec = next(x for x in s["plans"] if x["plan"] == s["recommended"])
+        assert rec["sentence"].split(";")[0] in s["headline"] and "%" in s["headline"].split(";")[0]
+
+
+def test_detail_tables_and_charts_name_plans_and_roles_in_words_as_the_answer_does(comparison):
+    # the answer said "harder target" while the tables under it were headed "harder_target" and "key_account: ..."
+    # and the budget risk table showed the same estimates as the levels table without their error bars
+    import re
+
+    from simlib.report import plots
+
+    scen, res, s = comparison
+    ids = [p for p in res.plans if "_" in p] + [r for r in scen.roles if "_" in r]
+    assert ids
+    guard = pd.concat([gr.guardrail_table(res.summary(), rules=rs.scenario_rules(scen)), gr.plan_rules(scen, res.plans)],
+                      ignore_index=True)
+    risk = nb.budget_risk(res, scen.budget.incentive)
+    pages = {"levels": rs.levels_table(res).to_html(), "matrix": rs.guardrail_matrix(guard).to_html(),
+             "details": rs.guardrail_details(guard).to_html(), "risk": rs.budget_risk_table(risk).to_html()}
+    for name, page in pages.items():
+        for i in ids:
+            assert i not in page, (name, i)
+    assert "harder target" in pages["levels"] and "key account" in pages["matrix"]
+    cells = re.findall(r"<td [^>]*>([^<]*)</td>", pages["risk"])
+    assert len(cells) == 3 * len(res.plans) and all(" ± " in c for c in cells), cells
+    lv = res.summary().query("group == 'total' and metric == 'incentive_cost'").set_index("plan")
+    assert risk.set_index("plan")["mean_cost_se"].to_numpy() == pytest.approx(lv.loc[risk["plan"], "se"].to_numpy(),
+                                                                               rel=1e-6)
+    reps = nb.rep_outcomes(scen, res.plans, trials=2, rng=1)
+    figs = [plots.attainment_distribution(reps), plots.pay_curves(nb.pay_curve_table(scen, res.plans)),
+            plots.metric_by_role(res.summary(), ["incentive_cost"]), plots.revenue_vs_cost(res.trials()),
+            plots.role_profile(reps, res.plans)]
+    for fig in figs:
+        texts = [t.get_text() for ax in fig.axes for t in (*ax.get_xticklabels(), ax.title)]
+        texts += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        assert not [t for t in texts if any(i in t for i in ids)], texts
+        assert "trial" not in " ".join(texts)
+
+
+def test_plans_kept_out_by_the_budget_are_listed_as_a_sentence_lists_them():
+    # the answer read "team weighted, one plan for all would do better but exceed the incentive budget"
+    import types
+
+    plans = ["current", "safe", "team_weighted", "one_plan_for_all", "big_spender"]
+    gain = {"safe": 1.0, "team_weighted": 5.0, "one_plan_for_all": 4.0, "big_spender": 3.0}
+    risk = {"current": 0.2, "safe": 0.1, "team_weighted": 0.6, "one_plan_for_all": 0.9, "big_spender": 0.95}
+    summ = pd.DataFrame([dict(plan=p, group="total", metric="over_budget", mean=risk[p], se=0.01) for p in plans])
+    diff = pd.DataFrame([dict(plan=p, group="total", metric="profit", diff=g, se=0.1) for p, g in gain.items()])
+    res = types.SimpleNamespace(reference="current", plans=plans, summary=lambda: summ, differences=lambda: diff)
+    rec, reason = rs._recommend(res, "profit", 0.5)
+    assert rec == "safe"
+    assert "; team weighted, one plan for all and big spender would do better but exceed the incentive budget" in reason
+    two = types.SimpleNamespace(reference="current", plans=plans[:4], summary=lambda: summ, differences=lambda: diff)
+    assert "; team weighted and one plan for all would do better" in rs._recommend(two, "profit", 0.5)[1]
+
+
+def test_sweep_answer_gives_the_best_points_change_in_money_and_percent():
+    # the sweep's answer read "profit 21.9 M EUR ± 332 k (+182 k EUR ± 43 k vs the base plan)": no percent
+    rows = []
+    for point, tl, mean, diff in ((0, 0.9, 21.9e6, 182e3), (1, 1.0, 21.718e6, 0.0), (2, 1.1, 23.4e6, 1.682e6)):
+        rows.append(dict(point=point, target_level=tl, group="total", metric="profit", mean=mean, se=169e3,
+                         diff=diff, diff_se=0.0 if diff == 0 else 22e3))
+    sweep = pd.DataFrame(rows)
+    region = pd.DataFrame([dict(point=p, group="total", meets=p < 2) for p in range(3)])
+    a = rs.sweep_answer(sweep, region, ["target_level"], "profit", "EUR")
+    assert a["lead"] == ("Best point meeting the guardrails: target level 0.9: profit 21.9 M EUR ± 331 k "
+                         "(+182 k EUR ± 43 k, +0.8% ± 0.2, vs the base plan).")
+    assert "(+1.68 M EUR ± 43 k, +7.7% ± 0.2, vs the base plan)" in a["items"][-1]

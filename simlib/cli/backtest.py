@@ -19,7 +19,6 @@ from simlib.cli.args import (
     resolve_output,
     seed,
 )
-from simlib.format import estimate
 
 
 def add_parser(subparsers) -> None:
@@ -64,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         f"backtest on {hist.source}: fitted on {bt.years[0]} under '{bt.plan_before}', predicted {bt.years[1]} "
         f"under '{bt.plan_after}' from {bt.trials} simulated years (seed {args.seed}; behaviour {bt.behaviour}; "
         f"{bt.replicates} bootstrap replicates of the fit); {pct}% predictive intervals",
-        format_backtest(bt.frame(), pct),
+        f"money in {template.currency} (interval ends without the code); attainment and shares in %, their changes "
+        f"in percentage points; pred. change = new plan minus old on the same simulated years, ± 95% CI half-width",
+        format_backtest(bt.frame(), pct, template.currency),
         f"coverage: {bt.coverage:.0%} of actuals inside their {pct}% interval",
         *(["sign across the behavioural priors (predicted change, new plan minus old, in each draw):"]
           if bt.robustness else []),
@@ -89,27 +90,53 @@ def backtest_tables(bt) -> dict:
                                       "level": bt.level, "coverage": bt.coverage})}
 
 
-def format_backtest(f, pct: int) -> str:
+#: display name and unit of each compared metric (:data:`simlib.fit.backtest.METRICS_BT`)
+BT_DISPLAY = {"revenue": ("Revenue", "money"), "payout": ("Incentive paid", "money"),
+              "revenue_per_rep": ("Revenue per rep", "money"), "payout_per_rep": ("Incentive paid per rep", "money"),
+              "mean_attainment": ("Attainment, mean", "percent"), "median_attainment": ("Attainment, median", "percent"),
+              "share_at_quota": ("Reps at or above quota", "percent")}
+
+
+def format_backtest(f, pct: int, currency: str = "EUR") -> str:
     """The comparison table of :meth:`simlib.fit.backtest.Backtest.frame` as text.
 
-    Actual and predicted values and the predictive interval in plain digits
-    (:func:`simlib.present.plain`: separators, no exponents); the predicted
-    change with its 95% CI half-width (:func:`simlib.format.estimate`) beside
+    Metrics by display name, roles in words; money in ``currency`` on one
+    k / M scale per row (actual, predicted and the predictive interval), three
+    significant digits (an interval 20% wide has no more); attainment and
+    shares in percent, their changes in percentage points. The predicted
+    change carries its 95% CI half-width (:func:`simlib.present.fmt`) beside
     the actual change.
     """
     import pandas as pd
 
-    from simlib.present import plain
+    import simlib.present as present
 
+    def unit_of(m):
+        return BT_DISPLAY.get(m, (m, "ratio"))[1]
+
+    def scale_of(r):
+        return present.money_scale([r.actual, r.predicted, r.lo, r.hi]) if unit_of(r.metric) == "money" else None
+
+    def value(v, r, scale, **kw):
+        if v is None or v != v:
+            return "n/a"
+        return present.fmt_value(v, unit_=unit_of(r.metric), currency=currency, scale=scale, **kw)
+
+    def bare(v, r, scale):  # an interval's end: the value without the currency code (the header names it)
+        return value(v, r, scale).removesuffix(f" {currency}")
+
+    rows = list(f.itertuples(index=False))
+    scales = [scale_of(r) for r in rows]
     show = pd.DataFrame({
-        "group": f["group"], "metric": f["metric"],
-        "actual": f["actual"].map(plain),
-        "predicted": f["predicted"].map(plain),
-        f"{pct}% interval": [f"[{plain(lo)}, {plain(hi)}]" for lo, hi in zip(f["lo"], f["hi"], strict=False)],
-        "inside": f["inside"].map(lambda v: "-" if v is None else ("yes" if v else "NO")),
-        "pred. change": [estimate(c, s, signed=True)
-                         for c, s in zip(f["predicted_change"], f["predicted_change_se"], strict=False)],
-        "actual change": f["actual_change"].map(lambda v: ("+" if v > 0 else "") + plain(v)),
+        "group": [present.readable(r.group) for r in rows],
+        "metric": [BT_DISPLAY.get(r.metric, (r.metric, ""))[0] for r in rows],
+        "actual": [value(r.actual, r, s) for r, s in zip(rows, scales, strict=True)],
+        "predicted": [value(r.predicted, r, s) for r, s in zip(rows, scales, strict=True)],
+        f"{pct}% interval": [f"{bare(r.lo, r, s)} to {bare(r.hi, r, s)}" for r, s in zip(rows, scales, strict=True)],
+        "inside": f["inside"].map(lambda v: "-" if v is None else ("yes" if v else "NO")).to_list(),
+        "pred. change": [present.fmt(r.predicted_change, r.predicted_change_se, unit_=unit_of(r.metric),
+                                     currency=currency, signed=True) for r in rows],
+        "actual change": [value(r.actual_change, r, None, signed=True) for r in rows],
     })
     if "change_draws" in f.columns:  # --behaviour-draws: draws of the priors where the predicted change is above 0
         show.insert(show.columns.get_loc("pred. change") + 1, "pred. >0",

@@ -87,7 +87,7 @@ def print_effects(args: argparse.Namespace, old, po: str, new, pn: str, *, on_ne
     with resolve_executor(args.scheduler, work=work) as ex:
         res = simulate(merged, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex,
                        allow_large=args.allow_large)
-    eff = paired_effects(res)
+    eff = paired_effects(res, budgets=(old.budget.incentive, new.budget.incentive))
     print(f"\nWhat it does: {args.trials} trials, seed {args.seed}, behaviour {res.provenance['behaviour']}, "
           f"both plans on the same draws{' of NEW' + chr(39) + 's roles, market and behaviour' if on_new else ''}")
     print(f"{LEGEND}; new - old is paired on common random numbers; * = CI excludes 0")

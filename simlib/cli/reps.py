@@ -19,7 +19,6 @@ from simlib.cli.args import (
     unit_arg,
     write_table,
 )
-from simlib.format import estimate
 
 #: output formats of reps (``--format`` / the ``--out`` file's ending)
 FORMATS = ("table", "csv", "json", "xlsx", "parquet")
@@ -75,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
         f"'{ans.plan}' against '{ans.reference}', rep by rep: {ans.trials} trials on common random numbers "
         f"(seed {args.seed}, behaviour {ans.provenance['behaviour']}); pay = base + incentive, {scen.currency} per "
         f"year; a loser (winner) loses (gains) more than {ans.loss:.0%} of expected pay",
-        format_counts(ans), format_losers(ans, SHOW),
+        format_counts(ans, scen.currency), format_losers(ans, SHOW, scen.currency),
         "teams: incentive cost and attainment (team revenue / team quota), mean ± 95% CI half-width",
-        format_teams(ans)])
+        format_teams(ans, scen.currency)])
     out.emit(text=lambda: text, tables=lambda: rep_tables(ans), main="statement",
              json=lambda: ans.statement.to_json(orient="records", indent=1))
     if args.teams:
@@ -93,37 +92,53 @@ def rep_tables(ans) -> dict:
     return {"statement": ans.statement, "teams": ans.teams, "winners_losers": ans.winners_losers()}
 
 
-def format_counts(ans) -> str:
-    """Winners, losers and unchanged per role and in total."""
+def format_counts(ans, currency: str = "EUR") -> str:
+    """Winners, losers and unchanged per role and in total; the expected change of pay in ``currency``."""
     w = ans.winners_losers()
     w = w[w["team"] == "all"].drop(columns="team")
-    w["change"] = w["change"].map(lambda v: f"{v:+,.0f}")
+    w["role"] = w["role"].map(present.readable)
+    w["change"] = w["change"].map(lambda v: present.fmt_value(v, unit_="money", currency=currency, signed=True))
     return w.rename(columns={"change": "expected change of pay"}).to_string(index=False)
 
 
-def format_losers(ans, show: int) -> str:
-    """The losers, largest loss first (at most ``show`` listed)."""
+def format_losers(ans, show: int, currency: str = "EUR") -> str:
+    """The losers, largest loss first (at most ``show`` listed): expected pay under both plans and the change in
+    percent of it, each ± its 95% CI half-width, and the chance of lower pay."""
+    import pandas as pd
+
     lo = ans.losers()
     if lo.empty:
         return f"no rep loses more than {ans.loss:.0%} of expected pay"
-    t = lo[["rep_id", "role", "team", "expected_current", "expected_candidate", "change_pct", "p_lower"]].head(show).copy()
-    for c in ("expected_current", "expected_candidate"):
-        t[c] = t[c].map(lambda v: f"{v:,.0f}")
-    t["change_pct"] = t["change_pct"].map(lambda v: f"{v:+.1%}")
-    t["p_lower"] = t["p_lower"].map(lambda v: f"{v:.0%}")
+    t = lo.head(show)
+    ref, plan = present.readable(ans.reference), present.readable(ans.plan)
+
+    def pay(col):
+        se = t[f"{col}_se"] if f"{col}_se" in t else [None] * len(t)
+        return [present.fmt(v, s, unit_="money", currency=currency) for v, s in zip(t[col], se, strict=True)]
+
+    base = t["expected_current"].where(t["expected_current"] != 0)
+    out = pd.DataFrame({
+        "rep_id": t["rep_id"], "role": t["role"].map(present.readable), "team": t["team"],
+        f"expected pay, {ref}": pay("expected_current"), f"expected pay, {plan}": pay("expected_candidate"),
+        "change": [present.fmt_relative(p, s) for p, s in
+                   zip(t["change_pct"], (t["change_se"] / base) if "change_se" in t else [None] * len(t), strict=True)],
+        "chance of lower pay": t["p_lower"].map(lambda v: f"{v:.0%}")})
     more = f"\n... and {len(lo) - show} more (all in --out)" if len(lo) > show else ""
-    return f"losers ({len(lo)}):\n" + t.to_string(index=False) + more
+    return f"losers ({len(lo)}):\n" + out.to_string(index=False) + more
 
 
-def format_teams(ans) -> str:
-    """One line per team: reps, winners, losers, cost under both plans and the change, attainment under both."""
+def format_teams(ans, currency: str = "EUR") -> str:
+    """One line per team: reps, winners, losers, incentive cost under both plans and the change (money in
+    ``currency``, to the precision its CI allows), attainment under both in percent; plans named in words."""
     t = ans.teams
+    ref, plan = present.readable(ans.reference), present.readable(ans.plan)
     out = t[["role", "team", "reps", "winners", "losers"]].copy()
-    for name, signed in (("cost_current", False), ("cost_candidate", False), ("cost_change", True)):
-        out[name] = [estimate(m, s, signed=signed) if np.isfinite(m) else "n/a"
+    out["role"] = out["role"].map(present.readable)
+    for name, head, signed in (("cost_current", f"incentive cost, {ref}", False),
+                               ("cost_candidate", f"incentive cost, {plan}", False), ("cost_change", "change", True)):
+        out[head] = [present.fmt(m, s, unit_="money", currency=currency, signed=signed) if np.isfinite(m) else "n/a"
                      for m, s in zip(t[name], t[f"{name}_se"], strict=True)]
-    for name in ("attainment_current", "attainment_candidate"):  # in percent, as run prints attainment
-        out[name] = [present.fmt(m, s, unit_="percent") if np.isfinite(m) else "n/a"
+    for name, head in (("attainment_current", f"attainment, {ref}"), ("attainment_candidate", f"attainment, {plan}")):
+        out[head] = [present.fmt(m, s, unit_="percent") if np.isfinite(m) else "n/a"  # in percent, as run prints it
                      for m, s in zip(t[name], t[f"{name}_se"], strict=True)]
     return out.to_string(index=False)
-

@@ -43,7 +43,7 @@ from simlib.design.guardrails import RULES, Rule
 from simlib.errors import SimlibError
 from simlib.scenario import Checks, Scenario, scenario_from_dict
 
-__all__ = ["Threshold", "thresholds", "breach_table", "plan_changes", "merged_scenario", "paired_effects",
+__all__ = ["Threshold", "thresholds", "breach_table", "plan_changes", "merged_scenario", "paired_effects", "budget_effect",
            "EFFECT_METRICS", "same_world"]
 
 #: metrics whose per-trial values the engine keeps (or whose mean is a per-trial share)
@@ -346,8 +346,12 @@ def merged_scenario(old: Scenario, old_plan: str, new: Scenario, new_plan: str) 
     return scenario_from_dict(data, source=f"{old.source} -> {new.source}")
 
 
-def paired_effects(result: Any, group: str = "total", metrics: Sequence[str] = EFFECT_METRICS) -> pd.DataFrame:
+def paired_effects(result: Any, group: str = "total", metrics: Sequence[str] = EFFECT_METRICS,
+                   budgets: tuple[float | None, float | None] | None = None) -> pd.DataFrame:
     """Levels of ``old`` and ``new`` and their paired difference (new - old), with 95% CIs.
+
+    ``budgets`` (OLD's and NEW's ``budget.incentive``), when both are set, adds the row ``over_budget``: the chance
+    that the whole organisation's incentive cost exceeds each side's own budget (:func:`budget_effect`).
 
     Returns
     -------
@@ -370,4 +374,31 @@ def paired_effects(result: Any, group: str = "total", metrics: Sequence[str] = E
                          ci_high=x["ci_high"], significant=bool(x["significant"]), old_se=o["se"], new_se=n["se"],
                          old_text=estimate(o["mean"], o["se"]), new_text=estimate(n["mean"], n["se"]),
                          diff_text=estimate(x["diff"], x["se"], signed=True) + (" *" if x["significant"] else "")))
+    if budgets is not None and group == "total" and None not in budgets:
+        rows.append(budget_effect(result, *budgets))
     return pd.DataFrame(rows)
+
+
+def budget_effect(result: Any, old_budget: float, new_budget: float) -> dict:
+    """The chance that the year's incentive cost exceeds the budget, ``old`` against OLD's and ``new`` against NEW's,
+    and the paired difference over the same trials, with Monte Carlo SEs (a merged scenario holds NEW's budget
+    only, so its own ``over_budget`` judges both plans against it and a budget change reads as none)."""
+    from simlib.format import Z95, estimate
+
+    t = result.trials()
+    t = t[t["group"] == "total"]
+    cost = {p: t[t["plan"] == p].sort_values("trial")["incentive_cost"].to_numpy(dtype=float) for p in ("old", "new")}
+    over_old = (cost["old"] > old_budget).astype(float)
+    over_new = (cost["new"] > new_budget).astype(float)
+    n = len(over_old)
+
+    def se(x):
+        return float(x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
+    d = over_new - over_old
+    diff, dse = float(d.mean()), se(d)
+    return dict(metric="over_budget", old=float(over_old.mean()), new=float(over_new.mean()), diff=diff, se=dse,
+                ci_low=diff - Z95 * dse, ci_high=diff + Z95 * dse, significant=bool(abs(diff) > Z95 * dse),
+                old_se=se(over_old), new_se=se(over_new), old_text=estimate(over_old.mean(), se(over_old)),
+                new_text=estimate(over_new.mean(), se(over_new)),
+                diff_text=estimate(diff, dse, signed=True) + (" *" if abs(diff) > Z95 * dse else ""))

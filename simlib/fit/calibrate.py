@@ -1650,7 +1650,8 @@ def fit_figure(cal: Calibration):
         ax.plot(s, h, ".", ms=4)
         lo, hi = min(h.min(), s.min()), max(h.max(), s.max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        ax.set(title=f"{r}: attainment QQ (KS p={d['ks']['pvalue']:.2g})", xlabel="simulated quantile (% of quota)",
+        ax.set(title=f"{present.readable(r)}: attainment quantiles\n(Kolmogorov-Smirnov p = {d['ks']['pvalue']:.2g})",
+               xlabel="simulated quantile (% of quota)",
                ylabel="history quantile (% of quota)")
         present.format_axis(ax, unit_="percent", axis="x")  # attainment in percent, as the report's text writes it
         present.format_axis(ax, unit_="percent")
@@ -1658,7 +1659,8 @@ def fit_figure(cal: Calibration):
         m = np.arange(1, MONTHS + 1)
         ax.plot(m, d["seasonality"]["history"], "o-", label="history")
         ax.plot(m, d["seasonality"]["simulated"], "s--", label="calibrated model")
-        ax.set(title=f"{r}: share of annual revenue by month", xlabel="month", ylabel="share of the year")
+        ax.set(title=f"{present.readable(r)}: share of annual revenue by month", xlabel="month",
+               ylabel="share of the year")
         present.format_axis(ax, unit_="percent")
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -498,6 +498,7 @@ def _key_table(s: pd.DataFrame, d: pd.DataFrame, base_plan: str, groups: list[st
     """Key metrics per group: base, and when there is a variant (``explore``) its value and the paired
     difference with its 95% CI."""
     level = s.set_index(["plan", "group", "metric"])["mean"].to_dict()
+    level_se = s.set_index(["plan", "group", "metric"])["se"].to_dict()
     diff = d[d["plan"] == "explore"].set_index(["group", "metric"])[["diff", "ci_low", "ci_high"]].to_dict("index")
     variant = any(k[0] == "explore" for k in level)
     rows = []
@@ -505,10 +506,12 @@ def _key_table(s: pd.DataFrame, d: pd.DataFrame, base_plan: str, groups: list[st
         for m in KEY_METRICS:
             if (base_plan, g, m) not in level or (variant and ("explore", g, m) not in level):
                 continue
-            row = dict(group=g, metric=m, base=float(level[(base_plan, g, m)]))
+            row = dict(group=g, metric=m, base=float(level[(base_plan, g, m)]),
+                       base_se=float(level_se.get((base_plan, g, m), np.nan)))
             if variant:
                 dd = diff.get((g, m), {})
-                row.update(variant=float(level[("explore", g, m)]), diff=float(dd.get("diff", np.nan)),
+                row.update(variant=float(level[("explore", g, m)]),
+                           variant_se=float(level_se.get(("explore", g, m), np.nan)), diff=float(dd.get("diff", np.nan)),
                            diff_ci_low=float(dd.get("ci_low", np.nan)), diff_ci_high=float(dd.get("ci_high", np.nan)))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -516,19 +519,23 @@ def _key_table(s: pd.DataFrame, d: pd.DataFrame, base_plan: str, groups: list[st
 
 def readable_table(table: pd.DataFrame, currency: str = "EUR") -> pd.DataFrame:
     """The key table as people read it: metric display names, values in their unit (money in ``currency``
-    scaled to k / M, shares in %), and the paired change with its 95% CI half-width (changes of shares in pp).
+    scaled to k / M, shares in %) with their 95% CI half-width, and the paired change with its 95% CI half-width
+    (changes of shares in pp).
 
     ``table`` is :meth:`Explorer.update`'s ``"table"`` (numbers); the result holds text cells.
     """
     import simlib.present as present
     from simlib.format import Z95
 
+    def level(col):  # each level with its 95% CI half-width, as every simulated figure of a report
+        ses = table[f"{col}_se"] if f"{col}_se" in table else [None] * len(table)
+        return [present.fmt(v, None if s is None or s != s else s, m, currency)
+                for v, s, m in zip(table[col], ses, table["metric"], strict=False)]
+
     out = pd.DataFrame({"group": table["group"], "metric": [present.label(m) for m in table["metric"]],
-                        "base plan": [present.fmt_value(v, m, currency) for v, m in zip(table["base"], table["metric"],
-                                                                                      strict=False)]})
+                        "base plan": level("base")})
     if "variant" in table:
-        out["variant"] = [present.fmt_value(v, m, currency) for v, m in zip(table["variant"], table["metric"],
-                                                                            strict=False)]
+        out["variant"] = level("variant")
         out["change (95% CI)"] = [
             present.fmt(r.diff, (r.diff_ci_high - r.diff_ci_low) / (2 * Z95), r.metric, currency, signed=True)
             for r in table.itertuples()]

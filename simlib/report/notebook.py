@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import simlib.present as present
 from simlib.io import jsonable, resolve_path
 from simlib.model.pipeline import RoleOutcome
 from simlib.version import __version__, package_version
@@ -474,7 +475,7 @@ def budget_risk(result: Any, budget: float | None = None) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        plan, mean_cost, p95_cost, p95_ci_low, p95_ci_high (money per year),
+        plan, mean_cost, mean_cost_se, p95_cost, p95_ci_low, p95_ci_high (money per year),
         p_over_budget, p_over_budget_se (probability), budget.
     """
     from simlib.model.metrics import quantile_with_ci
@@ -493,7 +494,9 @@ def budget_risk(result: Any, budget: float | None = None) -> pd.DataFrame:
             r = s[(s["plan"] == plan) & (s["group"] == "total") & (s["metric"] == "over_budget")]
             p = float(r["mean"].iloc[0]) if len(r) else float("nan")
             se = float(r["se"].iloc[0]) if len(r) else float("nan")
-        rows.append(dict(plan=plan, mean_cost=float(c.mean()), p95_cost=est, p95_ci_low=lo, p95_ci_high=hi,
+        rows.append(dict(plan=plan, mean_cost=float(c.mean()),
+                         mean_cost_se=float(c.std(ddof=1) / np.sqrt(len(c))) if len(c) > 1 else float("nan"),
+                         p95_cost=est, p95_ci_low=lo, p95_ci_high=hi,
                          p_over_budget=p, p_over_budget_se=se, budget=budget))
     return pd.DataFrame(rows)
 
@@ -573,7 +576,7 @@ def uncertainty_table(ensemble: Any, metrics: Sequence[str] = ("profit", "revenu
         ``model`` (± 95% half-width over behaviours), ``diff``, ``mc_se``,
         ``model_sd``, ``ci_low``, ``ci_high`` (total 95% interval),
         ``share_positive`` (draws where the difference is above 0) and ``verdict``
-        (e.g. "team_weighted beats current on profit in 94% of plausible behaviours (15 of 16 draws)").
+        (e.g. "team weighted beats current on profit in 94% of plausible behaviours (15 of 16 draws)", plans in words).
     """
     from simlib.engine.ensemble import robustness_sentence
     from simlib.format import estimate, spread
@@ -584,7 +587,9 @@ def uncertainty_table(ensemble: Any, metrics: Sequence[str] = ("profit", "revenu
     d = d.sort_values(["plan", "metric"], kind="stable")
     d["difference"] = [estimate(r.diff, r.mc_se, signed=True) for r in d.itertuples()]
     d["model"] = [spread(r.model_sd, r.diff, r.mc_se) for r in d.itertuples()]
-    d["verdict"] = [robustness_sentence(r.plan, r.reference, str(r.metric), r.n_positive, r.n_negative, r.draws)
+    # plans in words, as the report's answer names them ("team weighted beats current ...")
+    d["verdict"] = [robustness_sentence(present.readable(r.plan), present.readable(r.reference), str(r.metric),
+                                        r.n_positive, r.n_negative, r.draws)
                     for r in d.itertuples()]
     d["metric"] = d["metric"].astype(str)
     cols = ["plan", "reference", "metric", "difference", "model", "diff", "mc_se", "model_sd", "ci_low", "ci_high",

@@ -36,7 +36,7 @@ import pandas as pd
 
 import simlib.present as present
 from simlib.report.notebook import escape_frame
-from simlib.report.summary import render
+from simlib.report.summary import relative_change, render
 
 __all__ = ["LOSS", "OrgAnswers", "history_of", "last_year_replay", "replay_verdict", "replay_table",
            "mismatch_table", "org_answers", "candidate_sentence", "candidate_lines", "people_sentence",
@@ -190,26 +190,6 @@ def _total_level(res: Any, metric: str, plan: str) -> tuple[float, float]:
     t = res.summary()
     r = t[(t["plan"] == plan) & (t["group"] == "total") & (t["metric"] == metric)]
     return (float(r["mean"].iloc[0]), float(r["se"].iloc[0])) if len(r) else (float("nan"), float("nan"))
-
-
-def relative_change(res: Any, metric: str, plan: str) -> tuple[float, float]:
-    """The whole organisation's paired change of a kept metric (revenue, incentive cost, total comp, profit) as a
-    fraction of its level under the reference, and its Monte Carlo SE (delta method over the same trials).
-
-    NaN when the reference level is zero or the metric is not kept per trial.
-    """
-    t = res.trials()
-    t = t[t["group"] == "total"]
-    if metric not in t.columns:
-        return float("nan"), float("nan")
-    ref = t[t["plan"] == res.reference].sort_values("trial")[metric].to_numpy(dtype=float)
-    new = t[t["plan"] == plan].sort_values("trial")[metric].to_numpy(dtype=float)
-    level = ref.mean()
-    if not level or len(ref) < 2:
-        return float("nan"), float("nan")
-    r = (new - ref).mean() / level
-    z = ((new - ref) - r * ref) / level
-    return float(r), float(z.std(ddof=1) / np.sqrt(len(z)))
 
 
 def _ratio_se(d: float, d_se: float, level: float, level_se: float) -> float:

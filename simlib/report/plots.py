@@ -80,12 +80,12 @@ def _distribution(reps: pd.DataFrame, col: str, xlabel: str, marks: Sequence[flo
             v = sub.loc[sub["plan"] == p, col].to_numpy(dtype=float)
             v = np.clip(v[np.isfinite(v)], 0.0, x_max)
             if v.size:
-                ax.hist(v, bins=bins, histtype="step", density=True, lw=1.6, color=col_of[p], label=p)
+                ax.hist(v, bins=bins, histtype="step", density=True, lw=1.6, color=col_of[p], label=present.readable(p))
         if col == "payout" and not np.isfinite(sub[col].to_numpy(dtype=float)).any():
             _note(ax, NO_TI_NOTE)
         for m in marks:
             ax.axvline(m, color="grey", ls=":", lw=1)
-        ax.set_title(role)
+        ax.set_title(present.readable(role))
         ax.set_xlabel(xlabel)
         ax.set_ylabel("density")
         if col == "attainment":
@@ -133,10 +133,10 @@ def pay_curves(curves: pd.DataFrame, plans: Sequence[str] | None = None) -> Figu
             if sp.empty:
                 continue
             tot = sp.groupby("attainment", sort=True)["payout"].sum()
-            ax.plot(tot.index, tot.to_numpy(), color=col_of[p], ls=styles[j % len(styles)], lw=1.8, label=p)
+            ax.plot(tot.index, tot.to_numpy(), color=col_of[p], ls=styles[j % len(styles)], lw=1.8, label=present.readable(p))
         ax.axvline(1.0, color="grey", ls=":", lw=1)
         ax.axhline(1.0, color="grey", ls=":", lw=1)
-        ax.set_title(role)
+        ax.set_title(present.readable(role))
         ax.set_xlabel("attainment (% of quota)")
         ax.set_ylabel("pay / target incentive")
         present.format_axis(ax, unit_="percent", axis="x")
@@ -154,12 +154,12 @@ def revenue_vs_cost(trials: pd.DataFrame, group: str = "total", plans: Sequence[
     ax = fig.subplots()
     for p in plans:
         sp = t[t["plan"] == p]
-        ax.scatter(sp["revenue"], sp["incentive_cost"], s=8, alpha=0.5, color=col_of[p], label=p)
+        ax.scatter(sp["revenue"], sp["incentive_cost"], s=8, alpha=0.5, color=col_of[p], label=present.readable(p))
     ax.set_xlabel("revenue per year")
     ax.set_ylabel("incentive cost per year")
     present.format_axis(ax, "revenue", currency, axis="x")
     present.format_axis(ax, "incentive_cost", currency)
-    ax.set_title(f"Revenue vs incentive cost by trial ({group})")
+    ax.set_title(f"Revenue vs incentive cost, one point per simulated year ({present.readable(group)})")
     ax.legend(fontsize=8, markerscale=2)
     return fig
 
@@ -179,8 +179,8 @@ def metric_by_role(summary: pd.DataFrame, metrics: Sequence[str], plans: Sequenc
             sp = sm[sm["plan"] == p].set_index("group").reindex(groups)
             x = np.arange(len(groups)) + (j - (len(plans) - 1) / 2) * width
             err = np.vstack([sp["mean"] - sp["ci_low"], sp["ci_high"] - sp["mean"]]).clip(min=0)
-            ax.bar(x, sp["mean"], width, yerr=err, color=col_of[p], label=p, capsize=2)
-        ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
+            ax.bar(x, sp["mean"], width, yerr=err, color=col_of[p], label=present.readable(p), capsize=2)
+        ax.set_xticks(np.arange(len(groups)), [present.readable(g) for g in groups], fontsize=8)
         ax.set_title(present.label(m), fontsize=10)
         present.format_axis(ax, m, currency)
     axes[0].legend(fontsize=7)
@@ -309,8 +309,8 @@ def role_profile(reps: pd.DataFrame, plans: Sequence[str]) -> Figure:
             g = reps[reps["plan"] == p].groupby(["role", "trial"])[col].mean().groupby("role")
             m, se = g.mean().reindex(roles), (g.std(ddof=1) / np.sqrt(g.count())).reindex(roles)
             x = np.arange(len(roles)) + (j - (len(plans) - 1) / 2) * width
-            ax.bar(x, m, width, yerr=Z95 * se, color=col_of[p], label=p, capsize=2)
-        ax.set_xticks(np.arange(len(roles)), roles)
+            ax.bar(x, m, width, yerr=Z95 * se, color=col_of[p], label=present.readable(p), capsize=2)
+        ax.set_xticks(np.arange(len(roles)), [present.readable(r) for r in roles])
         ax.set_title(lab)
         present.format_axis(ax, unit_="percent" if col == "attainment" else "ratio")
     axes[0].legend(fontsize=8)
@@ -329,7 +329,7 @@ def by_year(frame: pd.DataFrame, metrics: Sequence[str], group: str = "total", p
             sp = f[(f["metric"] == m) & (f["plan"] == p)].sort_values("year")
             err = np.vstack([sp["mean"] - sp["ci_low"], sp["ci_high"] - sp["mean"]]).clip(min=0)
             ax.errorbar(sp["year"] + (j - (len(plans) - 1) / 2) * 0.05, sp["mean"], yerr=err, color=col_of[p],
-                        label=p, marker="o", ms=3, capsize=2)
+                        label=present.readable(p), marker="o", ms=3, capsize=2)
         ax.set_title(present.label(m), fontsize=9)
         ax.set_xticks(sorted(f["year"].unique()))
         present.format_axis(ax, m, currency)

@@ -26,7 +26,8 @@ from simlib.format import Z95
 
 __all__ = ["COST_METRICS", "MAIN_METRICS", "MECHANICS_METRICS", "render", "better", "scenario_rules", "pay_changes", "guardrail_verdicts",
            "executive_summary", "headline", "show_summary", "show_details", "levels_table", "differences_table",
-           "guardrail_matrix", "yes_no", "show_brief", "sweep_answer", "guardrail_details", "losers_warning"]
+           "guardrail_matrix", "yes_no", "show_brief", "sweep_answer", "guardrail_details", "losers_warning",
+           "relative_change", "budget_risk_table"]
 
 #: metrics where less is better (an objective on them is minimised)
 COST_METRICS = frozenset({"incentive_cost", "base_cost", "total_comp", "comp_cost_of_sales", "p95_incentive_cost",
@@ -126,9 +127,17 @@ def guardrail_verdicts(guard: pd.DataFrame, plans: Sequence[str]) -> dict[str, s
         mine = guard[guard["plan"] == p]
         shared = np.array([(m, g) in everywhere for m, g in zip(bad["metric"], bad["group"], strict=True)], dtype=bool)
         own = bad[(bad["plan"] == p).to_numpy() & ~shared]
+        common = int(((bad["plan"] == p).to_numpy() & shared).sum())
         near = mine[mine["status"] == "borderline"]
-        text = ("no guardrail breached beyond what every plan shares" if own.empty else
-                f"{len(own)} of {len(mine)} checks outside the typical band: {_checks(own, 4)}")
+        # the count is every check outside, as the guardrail table shows them; the shared ones are named once, below
+        n_out = len(own) + common
+        if not n_out:
+            text = f"0 of {len(mine)} checks outside the typical band"
+        elif own.empty:
+            text = f"{n_out} of {len(mine)} checks outside the typical band, shared by every plan (below)"
+        else:
+            text = (f"{n_out} of {len(mine)} checks outside the typical band"
+                    + (f" ({common} of them under every plan, below)" if common else "") + f": {_checks(own, 4)}")
         out[p] = text + (f"; {len(near)} borderline (the 95% CI straddles an edge of the band): {_checks(near, 3)}"
                          if len(near) else "")
     if everywhere:
@@ -148,6 +157,26 @@ def _total(res: Any, metric: str, plan: str, kind: str = "summary") -> tuple[flo
     if r.empty:
         return float("nan"), float("nan")
     return float(r["mean" if kind == "summary" else "diff"].iloc[0]), float(r["se"].iloc[0])
+
+
+def relative_change(res: Any, metric: str, plan: str) -> tuple[float, float]:
+    """The whole organisation's paired change of a kept metric (revenue, incentive cost, total comp, profit) as a
+    fraction of its level under the reference, and its Monte Carlo SE (delta method over the same trials).
+
+    NaN when the reference level is zero or the metric is not kept per trial.
+    """
+    t = res.trials()
+    t = t[t["group"] == "total"]
+    if metric not in t.columns:
+        return float("nan"), float("nan")
+    ref = t[t["plan"] == res.reference].sort_values("trial")[metric].to_numpy(dtype=float)
+    new = t[t["plan"] == plan].sort_values("trial")[metric].to_numpy(dtype=float)
+    level = ref.mean()
+    if not level or len(ref) < 2:
+        return float("nan"), float("nan")
+    r = (new - ref).mean() / level
+    z = ((new - ref) - r * ref) / level
+    return float(r), float(z.std(ddof=1) / np.sqrt(len(z)))
 
 
 def _checks(rows: pd.DataFrame, most: int) -> str:
@@ -178,7 +207,9 @@ def _recommend(res: Any, objective: str, max_budget_risk: float) -> tuple[str, s
         elif sign * d > gain:
             best, gain = p, sign * d
     risky = [p for p, g in risky if g > gain]
-    over = (f"; {', '.join(present.readable(p) for p in risky)} would do better but exceed{'s' if len(risky) == 1 else ''} the incentive budget "
+    names = [present.readable(p) for p in risky]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    over = (f"; {listed} would do better but exceed{'s' if len(risky) == 1 else ''} the incentive budget "
             f"with a chance above {max_budget_risk:.0%}") if risky else ""
     if best == ref:
         return ref, (f"no candidate is clearly better on {_name(objective)} (95% CI) within the budget, "
@@ -257,10 +288,11 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
     d, se = _total(res, objective, plan, "differences")
     p, pse = _total(res, "over_budget", plan)
     cost, cse = _total(res, "incentive_cost", plan, "differences")
-    words = (f"{_name(objective)} {present.fmt(d, se, objective, cur, signed=True)} "
+    words = (f"{_name(objective)} {present.fmt(d, se, objective, cur, signed=True)}{_percent(res, objective, plan)} "
              f"vs {present.readable(res.reference)}")
     if np.isfinite(cost) and objective != "incentive_cost":
-        words += f"; incentive cost {present.fmt(cost, cse, 'incentive_cost', cur, signed=True)}"
+        words += (f"; incentive cost {present.fmt(cost, cse, 'incentive_cost', cur, signed=True)}"
+                  f"{_percent(res, 'incentive_cost', plan)}")
     if np.isfinite(p):
         words += f"; {present.fmt(p, pse, 'over_budget')} chance of exceeding the incentive budget"
     who = ""
@@ -274,6 +306,13 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
     clear = np.isfinite(d) and abs(d) > Z95 * se
     return dict(plan=plan, name=present.readable(plan), sentence=words, who=who, guardrails=verdict or "", diff=d, se=se, clear=bool(clear),
                 p_over_budget=p, p_over_budget_se=pse, better=bool(clear and better(objective) * d > 0))
+
+
+def _percent(res: Any, metric: str, plan: str) -> str:
+    """``" (+1.3% ± 0.1)"``: a candidate's paired change as a percent of the reference's level, or ``""`` when the
+    metric is not kept per trial (:func:`relative_change`) or the reference's level is zero."""
+    rel = relative_change(res, metric, plan)
+    return f" ({present.fmt_relative(*rel)})" if np.isfinite(rel[0]) else ""
 
 
 def headline(summary: Mapping[str, Any]) -> str:
@@ -334,7 +373,11 @@ def sweep_answer(sweep: pd.DataFrame, region: pd.DataFrame, params: Sequence[str
     def value(r):
         text = f"{_name(objective)} {present.fmt(r['mean'], r['se'], objective, currency)}"
         if "diff" in r and pd.notna(r.get("diff")):
-            text += f" ({present.fmt(r['diff'], r['diff_se'], objective, currency, signed=True)} vs the base plan)"
+            change = present.fmt(r["diff"], r["diff_se"], objective, currency, signed=True)
+            base = r["mean"] - r["diff"]  # the base plan's level on the same trials
+            if present.unit(objective) == "money" and base > 0:  # and in percent of it, as the other answers
+                change += f", {present.fmt_relative(r['diff'] / base, r['diff_se'] / base)},"
+            text += f" ({change} vs the base plan)"
         return text
 
     items = [f"{len(ok_points)} of {s['point'].nunique()} grid points meet the guardrails for the whole organisation."]
@@ -392,6 +435,7 @@ def levels_table(res: Any, group: str = "total", metrics: Sequence[str] = MAIN_M
     """Each plan's level of each metric (mean ± 95% CI half-width), numeric cells in readable units."""
     s = res.summary()
     v, se = _long(s[s["group"] == group], "mean", metrics, res.plans)
+    v.columns = se.columns = [present.readable(p) for p in res.plans]  # plans in words, as the answer names them
     return present.style_table(v, se=se, currency=currency, caption=caption)
 
 
@@ -403,6 +447,24 @@ def differences_table(res: Any, group: str = "total", metrics: Sequence[str] = M
     v, se = _long(d[d["group"] == group], "diff", metrics, cands)
     v.columns = se.columns = [f"{present.readable(p)} vs {present.readable(res.reference)}" for p in cands]
     return present.style_table(v, se=se, currency=currency, signed=True, caption=caption)
+
+
+def budget_risk_table(risk: pd.DataFrame, currency: str = "EUR", caption: str = "") -> Any:
+    """Each plan's expected and bad-year (95th percentile) incentive cost and chance over budget, each ``± 95% CI``.
+
+    ``risk`` is :func:`simlib.report.notebook.budget_risk`; plans in words. A ``Styler``, numbers kept numeric.
+    """
+    cols = {"expected incentive cost": ("mean_cost", "incentive_cost"),
+            "bad year (95th pct.)": ("p95_cost", "p95_incentive_cost"),
+            "chance over budget": ("p_over_budget", "over_budget")}
+    idx = pd.Index([present.readable(p) for p in risk["plan"]], name="plan")
+    v = pd.DataFrame({c: risk[k].to_numpy(dtype=float) for c, (k, _) in cols.items()}, index=idx)
+    p95_se = (risk["p95_ci_high"] - risk["p95_ci_low"]).to_numpy(dtype=float) / (2 * Z95)
+    se = pd.DataFrame({"expected incentive cost": risk["mean_cost_se"].to_numpy(dtype=float) if "mean_cost_se" in risk
+                       else np.full(len(risk), np.nan),
+                       "bad year (95th pct.)": p95_se,
+                       "chance over budget": risk["p_over_budget_se"].to_numpy(dtype=float)}, index=idx)
+    return present.style_table(v, {c: m for c, (_, m) in cols.items()}, se=se, currency=currency, caption=caption)
 
 
 #: short names of guardrail checks, for the compact matrix
@@ -418,6 +480,8 @@ def _name(metric: str) -> str:
 def guardrail_matrix(guard: pd.DataFrame) -> pd.DataFrame:
     """Guardrails as one short cell per plan (rows) and group (columns): ``ok`` or the checks outside their band.
 
+    Plans and groups are labelled in words (:func:`simlib.present.readable`), as the answer names them.
+
     ``!`` marks a warning (beyond the warning edge), ``~`` a borderline check; checks inside are not named.
     """
     mark = {"warning": "!", "outside": "", "borderline": "~"}
@@ -429,7 +493,8 @@ def guardrail_matrix(guard: pd.DataFrame) -> pd.DataFrame:
             f"{_SHORT.get(m, _name(m))}{mark[s]}" for m, s in zip(bad["metric"], bad["status"], strict=True))
     groups, plans = list(dict.fromkeys(guard["group"])), list(dict.fromkeys(guard["plan"]))
     return pd.DataFrame([[cells.get((p, g), "") for g in groups] for p in plans],
-                        index=pd.Index(plans, name="plan"), columns=groups)
+                        index=pd.Index([present.readable(p) for p in plans], name="plan"),
+                        columns=[present.readable(g) for g in groups])
 
 
 def guardrail_details(guard: pd.DataFrame) -> Any:
@@ -437,7 +502,8 @@ def guardrail_details(guard: pd.DataFrame) -> Any:
     from simlib.design.guardrails import STATUS_ORDER
 
     g = guard.assign(order=guard["status"].map(STATUS_ORDER)).sort_values(["plan", "order"], kind="stable")
-    t = pd.DataFrame({"plan": g["plan"], "group": g["group"], "check": [_name(m) for m in g["metric"]],
+    t = pd.DataFrame({"plan": g["plan"].map(present.readable), "group": g["group"].map(present.readable),
+                      "check": [_name(m) for m in g["metric"]],
                       "value": g["value"], "95% CI low": g["ci_low"], "95% CI high": g["ci_high"],
                       "typical band": g["band"], "status": g["status"]}).reset_index(drop=True)
     import html as _html
