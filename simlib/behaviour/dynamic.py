@@ -746,6 +746,8 @@ class DynamicBehaviour:
         bt = self.params.team
         if not bt.enabled or bt.help_productivity <= 0:
             return 1.0
+        if ing_cur["N"] <= 1.0:  # a team of one: no teammate to help or be helped by
+            return 1.0
 
         def mv(i):
             own = 1.0 / i["N"] + i["sig"] * (i["N"] - 1.0) / i["N"]
