@@ -3,8 +3,13 @@ by a small scenario built here."""
 
 from __future__ import annotations
 
+import json
+
+from conftest import DATA
+
 import simlib
 from simlib.behaviour.dynamic import dynamic
+from simlib.cli import main
 
 
 def _teams_of_one(default_scenario):
@@ -35,3 +40,42 @@ def test_teams_of_two_still_help_less_under_harder_targets(default_scenario):
     s = simlib.scenario_from_dict(data, "teams of two")
     dm = dynamic(s)
     assert all(dm.solve("harder_target", role).help < 0.99 for role in s.roles)
+
+
+COMMISSION = DATA / "hidden_commission.yaml"
+
+
+def _cli(capsys, *args):
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err, out.err
+    return code, out.out
+
+
+def test_relabelling_a_pure_commission_plan_moves_nothing():
+    """Commission only: the target-incentive label is not used, so under dynamic every number but the payout
+    multiples (left out at a target of 0) is the current plan's, bit for bit."""
+    s = simlib.load_scenario(COMMISSION)
+    tab = simlib.simulate(s, trials=6, rng=2, behaviour="dynamic").summary()
+    a = tab[tab.plan == "current"].set_index(["group", "metric"])["mean"]
+    b = tab[tab.plan == "relabelled"].set_index(["group", "metric"])["mean"]
+    assert len(a) > 20 and (a == b.reindex(a.index)).all(), a[a != b.reindex(a.index)]
+
+
+def test_check_says_which_rules_it_could_not_judge(capsys):
+    """At a target incentive of 0 the leverage rule (payout / target incentive) has no value; `check` dropped it
+    from the current plan without a word while judging (and failing) it for the relabelled copy. It now names the
+    rule, plan and group it could not judge, in the table's text and in the JSON."""
+    code, text = _cli(capsys, "check", COMMISSION, "--trials", 8, "--seed", 1, "--behaviour", "none")
+    assert "not judged: Leverage (payout / target, 90th pct.)" in text and "current (total)" in text, text
+    code, out = _cli(capsys, "check", COMMISSION, "--trials", 8, "--seed", 1, "--behaviour", "none",
+                     "--format", "json")
+    doc = json.loads(out)
+    miss = {(r["plan"], r["group"], r["metric"]) for r in doc["not_judged"]}
+    assert ("current", "total", "leverage") in miss
+    assert not any(p == "relabelled" for p, _, _ in miss)
+    assert all(r["reason"] for r in doc["not_judged"])
