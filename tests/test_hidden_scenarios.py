@@ -42,7 +42,7 @@ def test_teams_of_two_still_help_less_under_harder_targets(default_scenario):
     assert all(dm.solve("harder_target", role).help < 0.99 for role in s.roles)
 
 
-COMMISSION = DATA / "hidden_commission.yaml"
+COMMISSION = DATA / "hidden" / "commission.yaml"
 
 
 def _cli(capsys, *args):
