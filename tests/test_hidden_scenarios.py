@@ -79,3 +79,29 @@ def test_check_says_which_rules_it_could_not_judge(capsys):
     assert ("current", "total", "leverage") in miss
     assert not any(p == "relabelled" for p, _, _ in miss)
     assert all(r["reason"] for r in doc["not_judged"])
+
+
+def test_optimize_refuses_a_constraint_that_has_no_value(capsys):
+    """`--constraint leverage<=3` on a pure-commission plan: leverage has no value at any point, so every point was
+    'VIOLATED', the run ended '** NO FEASIBLE POINT FOUND **' and reported as the optimum a plan 11.9 k GBP less
+    profitable than today's. A constraint (or objective) with no value at any start point is now a clear error."""
+    code, out = _cli(capsys, "optimize", COMMISSION, "--param", "commission_rate=0.5:2", "--objective", "profit",
+                     "--constraint", "leverage<=3", "--trials", 6, "--starts", 2, "--maxiter", 0,
+                     "--no-sensitivity", "--behaviour", "none")
+    assert code == 1, out
+    assert "NO FEASIBLE POINT" not in out
+
+
+def test_optimize_names_the_constraint_without_a_value():
+    from simlib.design.optimize import optimize
+    from simlib.errors import SimlibError
+
+    s = simlib.load_scenario(COMMISSION)
+    try:
+        optimize(s, {"commission_rate": (0.5, 2.0)}, constraints=["leverage<=3"], trials=6, starts=2, maxiter=0,
+                 sensitivity=[], behaviour="none")
+    except SimlibError as e:
+        msg = str(e)
+    else:
+        raise AssertionError("no error")
+    assert "leverage <= 3" in msg and "no value" in msg and "target incentive is 0" in msg, msg
