@@ -105,3 +105,26 @@ def test_optimize_names_the_constraint_without_a_value():
     else:
         raise AssertionError("no error")
     assert "leverage <= 3" in msg and "no value" in msg and "target incentive is 0" in msg, msg
+
+
+THREE = DATA / "hidden" / "three_reps.yaml"
+
+
+def test_report_skips_calibration_where_no_role_has_five_reps():
+    """Three reps: the calibration notebook synthesised one year and failed ('only 3 rep-year(s) with a full year:
+    too few to fit'), so `simlib report` exited 1 on a scenario every other notebook ran on. It is now skipped with
+    the reason, as role_schemes is without its common plan; with a history of one's own it still runs."""
+    from pathlib import Path
+
+    from simlib.report import build as report
+
+    specs = {"calibration": report.REGISTRY["calibration"]}
+    jobs, skipped = report._plan_jobs([Path(THREE)], specs, ["calibration"], 4, 0, None, [])
+    assert jobs == [] and len(skipped) == 1, (jobs, skipped)
+    (o,) = skipped
+    assert o.status == "skipped" and "fewer than 5 reps" in o.message and "history_path" in o.message, o.message
+    jobs, skipped = report._plan_jobs([Path(THREE)], specs, ["calibration"], 4, 0, None,
+                                      [("calibration", "history_path", "mine.csv")])
+    assert len(jobs) == 1 and skipped == []
+    jobs, skipped = report._plan_jobs([Path(COMMISSION)], specs, ["calibration"], 4, 0, None, [])
+    assert len(jobs) == 1 and skipped == []
