@@ -128,3 +128,25 @@ def test_report_skips_calibration_where_no_role_has_five_reps():
     assert len(jobs) == 1 and skipped == []
     jobs, skipped = report._plan_jobs([Path(COMMISSION)], specs, ["calibration"], 4, 0, None, [])
     assert len(jobs) == 1 and skipped == []
+
+
+def _three_reps(team_size: int):
+    import yaml
+
+    data = yaml.safe_load(THREE.read_text())
+    data["roles"]["ka"]["team_size"] = team_size
+    data["plans"]["teamy"] = {"base": "current", "changes": {"roles": {"ka": {"team": {"weight": 0.5}}}}}
+    return simlib.scenario_from_dict(data, f"three reps, team_size {team_size}")
+
+
+def test_a_team_size_above_the_headcount_is_one_team_of_the_headcount():
+    """Three reps with team_size 7 form one team of three (the engine's teams), but the behaviour model used 7:
+    free riding and help as in a team of seven (a solo CHF rep with team_size 5 and half its pay on the team got
+    help 1.50 and +15.7 k revenue, against +7.1 k with team_size 1). Every number is now that of team_size 3."""
+    a = simlib.simulate(_three_reps(3), trials=4, rng=3, behaviour="dynamic").summary()
+    b = simlib.simulate(_three_reps(7), trials=4, rng=3, behaviour="dynamic").summary()
+    key = ["plan", "group", "metric"]
+    a, b = a.set_index(key)["mean"], b.set_index(key)["mean"]
+    assert len(a) > 20 and a.index.equals(b.index)
+    diff = a[~((a == b) | (a.isna() & b.isna()))]
+    assert diff.empty, (diff, b[diff.index])
