@@ -150,3 +150,20 @@ def test_a_team_size_above_the_headcount_is_one_team_of_the_headcount():
     assert len(a) > 20 and a.index.equals(b.index)
     diff = a[~((a == b) | (a.isna() & b.isna()))]
     assert diff.empty, (diff, b[diff.index])
+
+
+def test_synth_refuses_a_year_two_plan_without_a_year_two(tmp_path, capsys):
+    """`simlib synth --years 1 --plan2 uncapped` wrote one year under today's plan and said nothing of the plan
+    asked for; a year-two plan without a year two is now an error that says so, and no file is written."""
+    out = tmp_path / "h.csv"
+    code, _ = _cli(capsys, "synth", THREE, "--out", out, "--years", 1, "--plan2", "current")
+    assert code == 1 and not out.exists()
+    from simlib.errors import SimlibError
+    from simlib.fit.synth import synth_history
+
+    try:
+        synth_history(simlib.load_scenario(THREE), years=1, plan2="current")
+    except SimlibError as e:
+        assert "plan2" in str(e) and "years 2" in str(e), str(e)
+    else:
+        raise AssertionError("no error")
