@@ -378,6 +378,13 @@ def net_pulls(plan: tuple[SpiffPull, ...], today: tuple[SpiffPull, ...]) -> tupl
     return (*out, *(dataclasses.replace(p, z=-p.z) for p in left))
 
 
+def team_members(scenario: Scenario, role: str) -> float:
+    """Reps in a team of ``role``: its ``team_size``, at most its headcount (a role of 3 with team_size 7 is one team
+    of 3, as the engine forms it)."""
+    r = scenario.roles[role]
+    return float(max(1, min(r.team_size, r.headcount)))
+
+
 def _teammate_weight(social_weight: float, n: float) -> float:
     """Value of one teammate's money relative to one's own in a team of ``n`` (dimensionless).
 
@@ -691,7 +698,7 @@ class DynamicBehaviour:
         w = rp.team.weight if bp.team.enabled else 0.0
         quota, mv_ind, comp_ind, pr_ind, mv_full = self._own_values(plan, role, scen)
         team_lin, D, P = 0.0, 0.0, 0.0
-        N = float(scen.roles[role].team_size)
+        N = team_members(scen, role)
         sig = _teammate_weight(bp.team.social_weight, N) if bp.team.enabled else 0.0
         if w > 0:
             s_team, p_team = team_variant(scen, plan, 1.0)
@@ -792,6 +799,8 @@ class DynamicBehaviour:
         """
         bt = self.params.team
         if not bt.enabled or bt.help_productivity <= 0:
+            return 1.0
+        if ing_cur["N"] <= 1.0:  # a team of one: no teammate to help or be helped by
             return 1.0
 
         def mv(i):
@@ -1233,7 +1242,7 @@ class DynamicBehaviour:
     def _project_kept(self, rp: RolePlan, role: str) -> float:
         """Share of the project pay's incentive a rep keeps (1 - shared weight, plus the shared part as team pay)."""
         bt = self.params.team
-        n = float(self.scenario.roles[role].team_size)
+        n = team_members(self.scenario, role)
         sig = _teammate_weight(bt.social_weight, n) if bt.enabled else 0.0
         ws = rp.projects.shared_weight
         return (1.0 - ws) + ws * (1.0 / n + sig * (n - 1.0) / n)

@@ -49,7 +49,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate, judge and print; 0 when every plan asked for passes, else 1."""
-    from simlib.design.review import breach_table
+    from simlib.design.review import breach_table, unjudged_rules
     from simlib.engine.api import simulate
     from simlib.engine.core import check_request, resolve_behaviour
     from simlib.engine.parallel import resolve_executor, work_estimate
@@ -68,17 +68,20 @@ def run(args: argparse.Namespace) -> int:
         res = simulate(scen, args.plans, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex,
                        allow_large=args.allow_large)
     table = breach_table(res, scen, plans=args.plans or list(scen.plans), level=args.level)
+    skipped = unjudged_rules(res, scen, plans=args.plans or list(scen.plans), level=args.level)
     failed = sorted(set(table.loc[table["status"] == "FAIL", "plan"]))
     records = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
                for r in table.to_dict(orient="records")]
     doc = {"scenario": scen.source, "trials": args.trials, "seed": args.seed, "passed": not failed,
-           "failed_plans": failed, "checks": records}
-    out.emit(text=lambda: format_table(table, scen.source, args.trials, args.seed, failed, scen.currency),
-             json=lambda: json.dumps(doc, indent=2), tables=lambda: {"checks": table})
+           "failed_plans": failed, "checks": records, "not_judged": skipped.to_dict(orient="records")}
+    out.emit(text=lambda: format_table(table, scen.source, args.trials, args.seed, failed, scen.currency, skipped),
+             json=lambda: json.dumps(doc, indent=2),
+             tables=lambda: {"checks": table, **({"not_judged": skipped} if len(skipped) else {})})
     return 1 if failed else 0
 
 
-def format_table(table, source: str, trials: int, seed_used: int, failed: list[str], currency: str = "EUR") -> str:
+def format_table(table, source: str, trials: int, seed_used: int, failed: list[str], currency: str = "EUR",
+                 skipped=None) -> str:
     """The plan x rule table: value, allowed region, probability of breach (basis), level, PASS/FAIL; then a verdict.
 
     Cells read as ``run``'s (:mod:`simlib.present`): rules by display name, values in their unit (percent with
@@ -103,6 +106,13 @@ def format_table(table, source: str, trials: int, seed_used: int, failed: list[s
         "status": table["status"]})
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
         lines.append(view.to_string(index=False))
+    if skipped is not None:  # rules whose metric has no value: said, not silently dropped
+        for (metric, reason), g in skipped.groupby(["metric", "reason"], sort=False):
+            where = {}
+            for plan, group in zip(g["plan"], g["group"], strict=True):
+                where.setdefault(plan, []).append(group)
+            lines.append(f"not judged: {present.label(metric)} for "
+                         + "; ".join(f"{p} ({', '.join(gs)})" for p, gs in where.items()) + f": {reason}")
     lines.append(f"FAIL: {', '.join(failed)} breach a guardrail above the level" if failed
                  else "PASS: every plan within the levels")
     return "\n".join(lines)

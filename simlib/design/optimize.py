@@ -485,10 +485,35 @@ def _search(prob: Problem, starts: int, maxiter: int, method: str, x0: tuple | N
     evals = prob.evaluate_many(pts)
     if bar is not None:
         bar.update(len(pts))
+    _require_values(prob, evals)
     messages = []
     if maxiter > 0:
         messages.append(_polish(prob, _best(evals), maxiter, method, penalty, bar))
     return _best(prob.history), messages
+
+
+#: why a metric can have no value at all
+_NO_VALUE = {m: "payout multiples are left out where a role's target incentive is 0 (nothing to divide by)"
+             for m in ("payout_p10", "payout_p50", "leverage")}
+
+
+def _require_values(prob: Problem, evals: Sequence[Evaluation]) -> None:
+    """A :class:`PlanError` when the objective or a constraint has no value (NaN) at every start point.
+
+    Every point would then be infeasible (or unscored) and the search would end with "no feasible point" and an
+    arbitrary plan, rather than with what is wrong.
+    """
+    def none_at_all(group: str, metric: str) -> bool:
+        return all(not math.isfinite(e.mean.get((group, metric), math.nan)) for e in evals)
+
+    bad = [(f"objective {metric}", metric) for metric in prob.objective if none_at_all("total", metric)]
+    bad += [(f"constraint '{c}'", c.metric) for c in prob.constraints
+            if c.metric != "over_budget" and none_at_all(c.group, c.metric)]
+    if bad:
+        what, metric = bad[0]
+        why = _NO_VALUE.get(metric, "the metric is not defined for this scenario's plan")
+        raise PlanError(f"{what}: {metric} has no value at any of the {len(evals)} start point(s) of "
+                        f"{prob.scenario.source}: {why}; drop it or constrain another metric")
 
 
 def _perturbed(scenario: Scenario, spec: str) -> tuple[str, Scenario]:

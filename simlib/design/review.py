@@ -225,6 +225,32 @@ def breach_table(result: Any, scenario: Scenario, *, plans: Sequence[str] | None
     return pd.DataFrame(rows, columns=cols)
 
 
+#: why a rule's metric can be missing from a plan's results
+_UNJUDGED_REASON = {
+    "leverage": "no target incentive to divide by: payout multiples are left out where a role's target incentive is 0",
+}
+
+
+def unjudged_rules(result: Any, scenario: Scenario, *, plans: Sequence[str] | None = None,
+                   level: float | None = None) -> pd.DataFrame:
+    """The (plan, group, rule) pairs :func:`breach_table` cannot judge: the rule's metric has no value there.
+
+    Returns
+    -------
+    DataFrame
+        plan, group, metric, rule (the rule's label) and reason, one row per pair; empty when every rule is judged.
+    """
+    ts = thresholds(scenario, level)
+    groups = [g for g in (scenario.checks or Checks()).groups if g in result.groups]
+    summary = result.summary()
+    have = set(zip(summary["plan"], summary["group"], summary["metric"], strict=True))
+    rows = [dict(plan=plan, group=group, metric=t.metric, rule=t.label,
+                 reason=_UNJUDGED_REASON.get(t.metric, "the metric has no value for this plan and group"))
+            for plan in plans or result.plans for group in groups for t in ts
+            if (plan, group, t.metric) not in have]
+    return pd.DataFrame(rows, columns=["plan", "group", "metric", "rule", "reason"])
+
+
 # --------------------------------------------------------------------------
 # simlib diff
 # --------------------------------------------------------------------------

@@ -1278,10 +1278,14 @@ def _not_fitted(rname: str, role: Any, history: History) -> str | None:
     return None
 
 
+#: fewest rep-years with a full year a role's history is fitted on
+MIN_FULL_REP_YEARS = 5
+
+
 def _too_little(d: _Data) -> str | None:
     """Why a role's history cannot be fitted (too few full years; no revenue, of which every level is a rate), or None."""
     n = int(d.complete.sum())
-    if n < 5:
+    if n < MIN_FULL_REP_YEARS:
         return f"only {n} rep-year(s) with a full year: too few to fit"
     if not np.nansum(d.m["revenue"][d.complete]) > 0:
         return f"no revenue in its {n} rep-year(s) with a full year: nothing to fit (expected some sales)"

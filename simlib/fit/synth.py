@@ -280,6 +280,8 @@ def synth_history(
     """
     if years not in (1, 2):
         raise SimlibError(f"years: expected 1 or 2, got {years!r}")
+    if plan2 is not None and years == 1:  # a plan for a year that is not written: say so rather than ignore it
+        raise SimlibError(f"plan2 '{plan2}': the plan of year two needs years 2 (--years 2), got years 1")
     plan = plan or scenario.current_plan
     plan2 = plan2 or plan
     for p in (plan, plan2):

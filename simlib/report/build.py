@@ -183,6 +183,20 @@ def _role_schemes_applies(scen, params: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _calibration_applies(scen, params: Mapping[str, Any]) -> str | None:
+    """Without a history of one's own the notebook fits one synthetic year: none of its roles can have enough reps."""
+    from simlib.fit.calibrate import MIN_FULL_REP_YEARS
+
+    if params.get("history_path"):
+        return None
+    fitted = [r.headcount for r in scen.roles.values() if r.credited_on is None]
+    if fitted and max(fitted) < MIN_FULL_REP_YEARS:
+        return (f"every role has fewer than {MIN_FULL_REP_YEARS} reps ({max(fitted)} at most), so one synthetic year "
+                f"has too few rep-years to fit (calibration needs {MIN_FULL_REP_YEARS} with a full year); "
+                "--param calibration.history_path=FILE calibrates a history of your own")
+    return None
+
+
 def _role_schemes_params(scen) -> dict[str, Any]:
     return {"role_plan": scen.current_plan}
 
@@ -234,7 +248,8 @@ register_notebook("people_years", title="The plan over three years: people and m
 register_notebook("org", title="Our organisation under the candidate plans: replay, reps and teams", trials=500,
                   auto=lambda scen: scen.roster is not None)
 # owned by the calibration work; it takes the scenario as ``scenario_path`` and keeps its own trial count
-register_notebook("calibration", title="Calibration: model parameters fitted to rep-level history")
+register_notebook("calibration", title="Calibration: model parameters fitted to rep-level history",
+                  applies=_calibration_applies)
 
 
 def discover_notebooks(directory: str | os.PathLike | None = None,
