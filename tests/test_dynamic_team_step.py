@@ -66,9 +66,6 @@ def _total(s, plan: str, metric: str) -> float:
     return float(s[(s.plan == plan) & (s.group == "total") & (s.metric == metric)]["mean"].iloc[0])
 
 
-@pytest.mark.xfail(strict=True, reason="open (docs/model.md 6.2): the team pool's marginal value is a 2% finite "
-                   "difference on 16 team-years, so one team-year at the window's edge moves it by the step over "
-                   "0.02 x 16 (7,821 to 0 here)")
 def test_a_quota_level_a_hair_away_gives_the_same_help_and_revenue():
     scen = _scenario()
     beh = DynamicBehaviour(scen)
