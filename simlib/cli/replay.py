@@ -93,7 +93,7 @@ def format_totals(totals, plans: list[str]) -> str:
     scenario's, see :func:`simlib.fit.replay._totals`); the per-rep table and
     the mismatches keep the cents.
     """
-    from simlib import present
+    import simlib.present as present
 
     money = {"quota": "Quota", "revenue": "Revenue", "recorded": "Recorded payouts",
              **{p: present.readable(p) for p in plans}}
@@ -125,7 +125,7 @@ def format_mismatches(mismatches) -> str:
     """The reps that do not reconcile as text: display names, money to the cent with the role's currency."""
     import pandas as pd
 
-    from simlib import present
+    import simlib.present as present
 
     m = mismatches
     out = {"Year": m["year"], "Role": [present.readable(r) for r in m["role"]], "Team": m["team"].fillna(""),
