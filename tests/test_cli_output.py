@@ -266,3 +266,25 @@ def test_backtest_table_reads_in_the_scenarios_currency_and_percent_to_the_preci
     att = next(line for line in text.splitlines() if "Attainment, mean" in line)
     assert "89.2%" in att and "99.6%" in att and "-11.7 pp ± 0.1" in att and "-22.1 pp" in att
     assert "Reps at or above quota" in text and "NO" in text and rows
+
+
+def test_sweep_and_check_tables_name_parameters_plans_and_groups_in_words(small_yaml, capsys):
+    """The printed sweep's header reads ``Point  target level  cap``, not the command line's ``target_level``; the
+    check table's headers are words and its plans and groups display names (``harder target``), as run's tables."""
+    code, text, _ = cli(capsys, "sweep", small_yaml, "--param", "target_level=0.9,1.1", "--param", "cap@ts=1.5,none",
+                        *RUN)
+    assert code == 0
+    table = "\n".join(text.splitlines()[2:])
+    assert "target level" in table and "cap (ts)" in table and "Point" in table
+    assert "target_level" not in table and "cap@ts" not in table and "point " not in table
+    code, text, _ = cli(capsys, "check", DEFAULT, *RUN)  # plans harder_target, team_weighted, ...
+    lines = text.splitlines()
+    header = next(line for line in lines if "P(breach)" in line and "Rule" in line)
+    assert all(w in header for w in ("Plan", "Group", "Rule", "Value", "Allowed", "Basis", "Level", "Status")), header
+    from simlib import load_scenario
+
+    scen = load_scenario(DEFAULT)
+    ids = [i for i in scen.plans if "_" in i]
+    body = "\n".join(lines[2:])  # the table and the verdict under it
+    assert not [i for i in ids if i in body], body
+    assert "harder target" in body and "team weighted" in body

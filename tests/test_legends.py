@@ -89,5 +89,5 @@ def test_optimize_sensitivity_legend_matches_its_columns(scenario_path, capsys):
           "--sensitivity", "scenario.market.growth_sd=0.1", "--sensitivity-maxiter", "0", *COMMON])
     out = capsys.readouterr().out
     block = out[out.index("sensitivity (re-optimised"):]
-    assert set(_check(block)) == {"objective", "feasible", "regret", "shift_target_level"}
-    assert "regret = its objective minus that of the optimum kept as is" in block
+    assert set(_check(block)) == {"Objective", "Feasible", "Regret", "target level"}
+    assert "Regret = the re-optimised objective minus the optimum's kept as is" in block

@@ -242,9 +242,17 @@ def test_reports_name_plans_and_roles_in_words_above_the_provenance(run):
     out, outcomes = run
     scen = simlib.load_scenario(DEFAULT)
     ids = [i for i in (*scen.plans, *scen.roles) if "_" in i]
-    for name in ("policy_comparison",):  # role schemes' plan-element tables quote the plan document's own ids
+    for name in ("policy_comparison", "role_schemes"):
         page = Path(outcomes[name].html).read_text(encoding="utf-8")
         shown = _text(page[:page.index("How this report was produced")])
+        if name == "role_schemes":  # its plan-element and measure tables: elements, measures, kinds in words too
+            r = _results(run, name)
+            ex = r["examples"]
+            ec = pd.DataFrame(ex["components"])
+            comp = pd.concat([pd.DataFrame(r["components"]), ec])
+            words = {str(x) for c in ("element", "measure", "kind", "role") for x in comp[c].dropna() if "_" in str(x)}
+            ids = [*ids, *sorted(words), *([ex["plan"]] if "_" in ex["plan"] else [])]
+            assert "large order value" in shown and "one plan for all" in shown
         alts = " ".join(a or "" for a in image_alts(page))
         assert not [i for i in ids if i in shown or i in alts], (name, [i for i in ids if i in shown or i in alts])
 

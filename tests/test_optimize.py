@@ -143,8 +143,8 @@ def test_negative_regret_only_where_the_kept_optimum_breaks_a_constraint(closed)
     assert more["original_feasible"] and more["regret"] >= 0
     assert (r.sensitivity.loc[r.sensitivity["original_feasible"], "regret"] >= 0).all()
     text = sensitivity_text(r.sensitivity, ["commission_rate"], "profit", "EUR")
-    row = next(line for line in text.splitlines() if "growth_mean=-0.10" in line)
-    assert "kept breaks a constraint (-" in row, row
+    rows = [line for line in text.splitlines() if line.startswith("market growth mean = -0.10")]
+    assert any("kept breaks a constraint (-" in row for row in rows), text  # its row, in the regret's block
 
 
 def test_deterministic(closed):
@@ -229,3 +229,37 @@ def test_cli_optimize(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["feasible"] and 0.9 <= data["params"]["target_level"] <= 1.2
     assert data["constraints"][0]["value"] >= 0.4
+
+
+def test_sensitivity_table_reads_as_runs_tables():
+    """The sensitivity table a reader sees: headers in words (no ``shift_target_level``), each parameter's value with
+    its shift from the optimum to the precision its searched range gives (not ``0.0000118``), the perturbation in
+    words, money in the objective's unit, and no line over 100 columns (wide tables in blocks)."""
+    import pandas as pd
+
+    from simlib.cli.optimize import sensitivity_legend, sensitivity_text
+
+    params = ["target_level", "cap@telesales"]
+    sens = pd.DataFrame([
+        {"perturbation": "scenario.roles.*.effort_elasticity*=0.8", "target_level": 1.19, "cap@telesales": 2.7403,
+         "objective": 22.31e6, "objective_se": 244e3, "feasible": True, "objective_at_original": 22.23e6,
+         "original_feasible": True, "regret": 76.3e3, "shift_target_level": 0.06, "shift_cap@telesales": -0.2251},
+        {"perturbation": "scenario.behaviour.effort.risk_aversion=0.5", "target_level": 1.1300118,
+         "cap@telesales": 2.97, "objective": 22.1e6, "objective_se": 240e3, "feasible": True,
+         "objective_at_original": 22.1e6, "original_feasible": True, "regret": 0.0,
+         "shift_target_level": 0.0000118, "shift_cap@telesales": 0.0},
+    ])
+    bounds = {"target_level": (0.9, 1.2), "cap@telesales": (1.5, 3.0)}
+    text = sensitivity_text(sens, params, "profit", "EUR", bounds=bounds)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 100, text
+    assert "shift_" not in text and "target_level" not in text and "e-0" not in text and "0.0000" not in text
+    assert "target level" in text and "cap (telesales)" in text and "Regret" in text and "Objective" in text
+    row = next(line for line in lines if line.startswith("effort elasticity (every role) × 0.8"))
+    assert "1.190 (+0.060)" in row and "2.74 (-0.23)" in row, row
+    kept = next(line for line in lines if line.startswith("effort risk aversion = 0.5"))
+    assert "1.130 (0)" in kept and "2.97 (0)" in kept, kept
+    assert "22.3 M EUR ± 478 k" in text and "76.3 k EUR" in text
+    legend = sensitivity_legend(sens, params)
+    assert max(map(len, legend.splitlines())) <= 100, legend
+    assert "shift_" not in legend and "target level = " in legend

@@ -245,3 +245,56 @@ def test_a_roster_reps_own_pay_level_is_replayed(tmp_path):
     assert a[rep] > 0 and b[rep] == pytest.approx(2 * a[rep], abs=0.02)
     others = a.index != rep
     assert np.array_equal(a[others].to_numpy(), b[others].to_numpy())
+
+
+def test_a_total_over_roles_in_other_currencies_is_converted_to_the_reporting_currency(tmp_path, capsys):
+    """midyear.yaml pays us_key_account in USD (fx 0.92 EUR per USD), eu_inside_sales in EUR: each role's row stays
+    in its own currency, named; the total row is in EUR, the USD role converted at the scenario's rate (as `run`
+    converts at the rate's mean), not USD and EUR added; the printed table names the currency of every amount
+    and reads as `run`'s tables (three significant digits, display names), not to the cent."""
+    path = ROOT / "scenarios" / "midyear.yaml"
+    scen = load_scenario(path)
+    frame, _ = synth_history(scen, rng=5)
+    hist = tmp_path / "h.csv"
+    write_history(frame, hist)
+    rp = replay(scen, read_history(hist, {r: x.process for r, x in scen.roles.items()}))
+    t = rp.totals.set_index("role")
+    assert t.loc["us_key_account", "currency"] == "USD" and t.loc["eu_inside_sales", "currency"] == "EUR"
+    assert t.loc["total", "currency"] == "EUR"
+    for c in ("quota", "revenue", "recorded", *rp.plans):
+        want = t.loc["eu_inside_sales", c] + 0.92 * t.loc["us_key_account", c]
+        assert t.loc["total", c] == pytest.approx(want, rel=1e-12), c
+        # not the sum of USD and EUR
+        assert t.loc["total", c] != pytest.approx(t.loc["eu_inside_sales", c] + t.loc["us_key_account", c], rel=1e-6)
+    assert any("0.92 EUR per USD" in n for n in rp.notes), rp.notes
+
+    assert main(["replay", str(path), str(hist)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    us = next(line for line in lines if "us key account" in line)
+    total = next(line for line in lines if " total " in line)
+    header = next(line for line in lines if "Recorded payouts" in line)
+    assert "Revenue" in header and "growth terms" in out and "growth_terms" not in out.split("\n", 1)[1]
+    assert max(len(line) for line in lines[1:] if not line.startswith(("note:", "reconciled"))) <= 100
+    assert "USD" in us and "EUR" not in us
+    assert "EUR" in total and "USD" not in total
+    from simlib import present
+
+    assert present.fmt_value(t.loc["total", "revenue"], "revenue", "EUR") in total
+    assert present.fmt_value(t.loc["us_key_account", "recorded"], "incentive_cost", "USD") in us
+    assert not any(f"{v:,.2f}" in out for v in t["revenue"])  # not to the cent
+
+
+def test_replay_differences_are_summed_per_currency(tmp_path):
+    """A mismatch in a USD role and one in a EUR role: the verdict gives the total difference per currency."""
+    scen = load_scenario(ROOT / "scenarios" / "midyear.yaml")
+    frame, _ = synth_history(scen, rng=5)
+    for role, by in (("us_key_account", 100.0), ("eu_inside_sales", 10.0)):
+        row = frame.index[(frame["role"] == role) & (frame["month"] == 3)][0]
+        frame.loc[row, "payout"] += by
+    hist = tmp_path / "h.csv"
+    write_history(frame, hist)
+    rp = replay(scen, read_history(hist, {r: x.process for r, x in scen.roles.items()}))
+    text = rp.summary()
+    assert "NOT reconciled: 2 of 80" in text
+    assert "-100.00 USD" in text and "-10.00 EUR" in text and "-110.00" not in text, text

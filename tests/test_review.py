@@ -344,3 +344,24 @@ def test_diff_of_a_budget_change_shows_the_chance_of_exceeding_each_sides_budget
     assert f"{100 * p_old:.1f}%" in line and f"{100 * p_new:.1f}%" in line, line
     assert re.search(r"-\d+\.\d pp ± \d+\.\d \*$", line), line
     assert "budget: incentive 6,500,000 -> 7,000,000" in out
+
+
+def test_diff_of_a_plan_other_than_todays_shows_its_levels_as_run_does(tmp_path, capsys, default_dict):
+    """`diff --plan harder_target` compared harder_target as if reps worked under it today (revenue 90.1 M, the
+    current plan's, against `run`'s 88.8 M): reps work under OLD's current plan today, so each plan's levels are
+    `run`'s for it on the same draws, and the output says which plan today's is."""
+    old_p = write(tmp_path, default_dict, "old.yaml")
+    new_p = write(tmp_path, changed(default_dict), "new.yaml")
+    rc, out, _ = cli(capsys, "diff", old_p, old_p, "--plan", "harder_target", "--trials", TRIALS, "--seed", "2",
+                     "--scheduler", "serial")
+    assert rc == 0 and "today's plan: current (the current plan of OLD), not old (harder target)" in out
+    ref = simulate(load_scenario(old_p), ["current", "harder_target"], trials=int(TRIALS), rng=2).summary()
+    ref = ref[(ref["group"] == "total")].set_index(["plan", "metric"])
+    for metric in ("revenue", "incentive_cost", "share_at_quota"):
+        want = present.fmt(ref.loc[("harder_target", metric), "mean"], ref.loc[("harder_target", metric), "se"],
+                           metric, "EUR")
+        line = next(x for x in out.splitlines() if x.startswith(present.label(metric)))
+        assert want in line, (metric, want, line)
+    # the usual case, each file's current plan: old is today's plan, as before
+    rc, out, _ = cli(capsys, "diff", old_p, new_p, "--trials", TRIALS, "--seed", "2", "--scheduler", "serial")
+    assert rc == 0 and "today's plan: old (current, the current plan of OLD)" in out

@@ -432,6 +432,31 @@ def check_group(group: str | None, scenario: Any, option: str = "--group") -> No
 TABLE_WIDTH = 100
 
 
+def param_label(name: str) -> str:
+    """A sweep or optimisation parameter as words for a table header (:func:`simlib.present.readable` per part).
+
+    ``target_level`` reads ``target level``; ``cap@telesales`` reads ``cap
+    (telesales)``; a path reads as its parts, a role's in brackets (``every
+    role`` for ``*``), without the ``scenario.`` and ``behaviour.`` prefixes:
+    ``roles.*.effort_elasticity`` reads ``effort elasticity (every role)``,
+    ``scenario.market.growth_sd`` ``market growth sd``.
+    """
+    from simlib.present import readable
+
+    alias, at, role = str(name).partition("@")
+    parts = alias.split(".")
+    if parts[0] == "scenario":
+        parts = parts[1:]
+    if parts and parts[0] == "behaviour":
+        parts = parts[1:]
+    if len(parts) > 2 and parts[0] == "roles":
+        role, parts, at = parts[1], parts[2:], "@"
+    words = " ".join(readable(x) for x in parts if x) or str(name)
+    if at:
+        words += f" ({'every role' if role == '*' else readable(role)})"
+    return words
+
+
 def narrow(df: Any, width: int = TABLE_WIDTH) -> str:
     """A text table (pandas DataFrame) as consecutive blocks of its columns, each at most ``width`` wide.
 

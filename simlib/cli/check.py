@@ -95,25 +95,26 @@ def format_table(table, source: str, trials: int, seed_used: int, failed: list[s
     lines = [f"simlib check {source}: {trials} trials, seed {seed_used}",
              "P(breach): per-trial = share of simulated years beyond the edge (± 95% CI); "
              "normal = normal approximation to the Monte Carlo estimate of the mean"]
-    view = pd.DataFrame({
-        "plan": table["plan"], "group": table["group"], "rule": [present.label(m) for m in table["metric"]],
-        "value": [present.fmt(v, s, m, currency)
+    view = pd.DataFrame({  # headers in words, plans and groups by display name, as run's tables
+        "Plan": [present.readable(p) for p in table["plan"]], "Group": [present.readable(g) for g in table["group"]],
+        "Rule": [present.label(m) for m in table["metric"]],
+        "Value": [present.fmt(v, s, m, currency)
                   for v, s, m in zip(table["value"], table["value_se"], table["metric"], strict=True)],
-        "allowed": [allowed_text(r, currency) for r in table.itertuples()],
+        "Allowed": [allowed_text(r, currency) for r in table.itertuples()],
         "P(breach)": [present.fmt(p, s if math.isfinite(s) and s > 0 else None, unit_="percent")
                       for p, s in zip(table["p_breach"], table["p_se"], strict=True)],
-        "basis": table["basis"], "level": [present.fmt_value(x, unit_="percent") for x in table["level"]],
-        "status": table["status"]})
+        "Basis": table["basis"], "Level": [present.fmt_value(x, unit_="percent") for x in table["level"]],
+        "Status": table["status"]})
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
         lines.append(view.to_string(index=False))
     if skipped is not None:  # rules whose metric has no value: said, not silently dropped
         for (metric, reason), g in skipped.groupby(["metric", "reason"], sort=False):
             where = {}
             for plan, group in zip(g["plan"], g["group"], strict=True):
-                where.setdefault(plan, []).append(group)
+                where.setdefault(present.readable(plan), []).append(present.readable(group))
             lines.append(f"not judged: {present.label(metric)} for "
                          + "; ".join(f"{p} ({', '.join(gs)})" for p, gs in where.items()) + f": {reason}")
-    lines.append(f"FAIL: {', '.join(failed)} breach a guardrail above the level" if failed
+    lines.append(f"FAIL: {', '.join(present.readable(p) for p in failed)} breach a guardrail above the level" if failed
                  else "PASS: every plan within the levels")
     return "\n".join(lines)
 

@@ -85,13 +85,25 @@ def print_effects(args: argparse.Namespace, old, po: str, new, pn: str, *, on_ne
     check_request(merged, args.trials, 2, allow_large=args.allow_large)
     work = work_estimate(args.trials * merged.headcount * 12 * 2, resolve_behaviour(merged, args.behaviour))
     with resolve_executor(args.scheduler, work=work) as ex:
-        res = simulate(merged, trials=args.trials, rng=args.seed, behaviour=args.behaviour, executor=ex,
-                       allow_large=args.allow_large)
+        res = simulate(merged, ["old", "new"], trials=args.trials, rng=args.seed, reference="old",
+                       behaviour=args.behaviour, executor=ex, allow_large=args.allow_large)
     eff = paired_effects(res, budgets=(old.budget.incentive, new.budget.incentive))
     print(f"\nWhat it does: {args.trials} trials, seed {args.seed}, behaviour {res.provenance['behaviour']}, "
           f"both plans on the same draws{' of NEW' + chr(39) + 's roles, market and behaviour' if on_new else ''}")
+    print(today_text(old, po))
     print(f"{LEGEND}; new - old is paired on common random numbers; * = CI excludes 0")
     print(effects_text(eff, merged.currency))
+
+
+def today_text(old, po: str) -> str:
+    """What the comparison starts from: the plan reps work under today (OLD's current_plan), as ``simlib run``."""
+    from simlib.present import readable
+
+    cur = old.current_plan
+    if cur == po:
+        return f"today's plan: old ({readable(po)}, the current plan of OLD); new - old is what the change does"
+    return (f"today's plan: {readable(cur)} (the current plan of OLD), not old ({readable(po)}): reps move from it "
+            f"to either plan, so each plan's levels are those `simlib run` shows for it")
 
 
 def effects_text(eff, currency: str = "EUR") -> str:

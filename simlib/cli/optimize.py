@@ -174,7 +174,7 @@ def format_result(r, currency: str = "EUR") -> str:
     if len(r.sensitivity):
         lines.append("sensitivity (re-optimised under each perturbation):")
         lines.append(sensitivity_legend(r.sensitivity, list(r.params)))
-        lines.append(sensitivity_text(r.sensitivity, list(r.params), unit_metric, currency))
+        lines.append(sensitivity_text(r.sensitivity, list(r.params), unit_metric, currency, bounds=p["bounds"]))
     return "\n".join(lines)
 
 
@@ -228,18 +228,55 @@ def param_meaning(name: str) -> str:
 
 
 def sensitivity_legend(sens, params: list[str]) -> str:
-    """What the sensitivity table's columns mean, in their own words (``KEY = meaning; ...``)."""
-    parts = ["objective = of the plan re-optimised under the perturbation (± 95% CI)",
-             "feasible = it meets every constraint"]
+    """What the sensitivity table's columns mean, in their own words (``KEY = meaning; ...``), lines of at most 100."""
+    import textwrap
+
+    from simlib.cli.args import TABLE_WIDTH, param_label
+
+    items = ["Objective = of the re-optimised plan (± 95% CI); Feasible = it meets every constraint"]
+    shown = [param_label(n) for n in params if n in sens]
+    if shown:
+        items.append(f"{shown[0]} = the re-optimised value (its shift from the optimum; 0: none at the precision "
+                     f"shown)" + (f"; the same for {', '.join(shown[1:])}" if len(shown) > 1 else ""))
     if "regret" in sens:
-        parts.append("regret = its objective minus that of the optimum kept as is, under the same perturbation "
-                     "(what not re-optimising costs; about 0: the optimum holds). Both are evaluated on the same "
-                     "trials and the search starts from the kept optimum, so it is never below 0 while the kept "
-                     "optimum meets every constraint; where it breaks one under the perturbation the cell reads "
-                     "'kept breaks a constraint' with the objective the re-optimised plan gives up to meet them "
-                     "(below 0: not a regret)")
-    parts += [f"shift_{n} = how far {n} moved from the optimum" for n in params if f"shift_{n}" in sens]
-    return "  " + "; ".join(parts)
+        items.append("Regret = the re-optimised objective minus the optimum's kept as is; about 0: the optimum "
+                     "holds. Both are evaluated on the same trials under the perturbation, and the search starts "
+                     "from the kept optimum, so it is never below 0 while the kept optimum meets every constraint; "
+                     "where it breaks one, the cell reads 'kept breaks a constraint' with the objective the "
+                     "re-optimised plan gives up to meet them (below 0: not a regret)")
+    return "\n".join(textwrap.fill(x, TABLE_WIDTH, initial_indent="  ", subsequent_indent="    ") for x in items)
+
+
+def perturbation_label(spec: str) -> str:
+    """A sensitivity perturbation in words: ``scenario.roles.*.effort_elasticity*=0.8`` reads
+    ``effort elasticity (every role) × 0.8``; a spec of another form is shown as given."""
+    from simlib.cli.args import param_label
+
+    path, op, value = str(spec).partition("*=")
+    if not op:
+        path, op, value = str(spec).partition("=")
+    if not op:
+        return str(spec)
+    return f"{param_label(path.strip())} {'×' if op == '*=' else '='} {value.strip()}"
+
+
+def _shift_places(bounds: tuple[float, float] | None, value: float) -> int:
+    """Decimals of a parameter and its shift: three significant digits of its searched range (of the value without)."""
+    width = abs(bounds[1] - bounds[0]) if bounds else abs(value)
+    if not math.isfinite(width) or width == 0:
+        return 2
+    return max(0, 2 - math.floor(math.log10(width)))
+
+
+def _with_shift(value: float, shift: float | None, places: int) -> str:
+    """``1.190 (+0.060)``: a re-optimised value and its shift from the optimum; ``(0)`` when it rounds to nothing."""
+    if not math.isfinite(value):
+        return "n/a"
+    text = f"{value:,.{places}f}"
+    if shift is None or not math.isfinite(shift):
+        return text
+    r = round(shift, places)
+    return f"{text} ({f'{r:+,.{places}f}' if r else '0'})"
 
 
 def regret_text(row, metric: str | None, currency: str) -> str:
@@ -253,23 +290,31 @@ def regret_text(row, metric: str | None, currency: str) -> str:
     return value
 
 
-def sensitivity_text(sens, params: list[str], metric: str | None, currency: str) -> str:
-    """The sensitivity table as text: each perturbation's optimum, objective ± 95% CI, regret and shifts,
-    numbers in their unit (no exponents)."""
+def sensitivity_text(sens, params: list[str], metric: str | None, currency: str,
+                     bounds: dict | None = None) -> str:
+    """The sensitivity table as text, as ``run``'s tables read: one row per perturbation (in words), each
+    parameter's re-optimised value with its shift from the optimum (both to three significant digits of the
+    range searched, ``bounds``), objective ± 95% CI and regret in the objective's unit, headers in words, in
+    blocks of at most 100 characters."""
     import pandas as pd
 
     import simlib.present as present
+    from simlib.cli.args import narrow, param_label
 
-    rows = []
+    rows = {}
     for _, x in sens.iterrows():
-        row = {"perturbation": x["perturbation"]}
-        row.update({n: present.plain(x[n]) for n in params if n in x})
-        row["objective"] = (present.fmt(x["objective"], x["objective_se"], metric, currency) if metric
+        row = {}
+        for n in params:
+            if n in x:
+                places = _shift_places((bounds or {}).get(n), float(x[n]))
+                shift = x.get(f"shift_{n}")
+                row[param_label(n)] = _with_shift(float(x[n]), None if shift is None else float(shift), places)
+        row["Objective"] = (present.fmt(x["objective"], x["objective_se"], metric, currency) if metric
                             else estimate(x["objective"], x["objective_se"]))
-        row["feasible"] = "yes" if x["feasible"] else "no"
+        row["Feasible"] = "yes" if x["feasible"] else "no"
         if "regret" in x:
-            row["regret"] = regret_text(x, metric, currency)
-        row.update({c: present.plain(x[c]) for c in x.index if c.startswith("shift_")})
-        rows.append(row)
-    with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_colwidth", 60):
-        return pd.DataFrame(rows).to_string(index=False)
+            row["Regret"] = regret_text(x, metric, currency)
+        rows[perturbation_label(x["perturbation"])] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "Perturbation"
+    return narrow(table)

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
              format_totals(rp.totals, rp.plans)]
     if not rp.mismatches.empty:
         lines += [f"reps whose pay recomputed under '{rp.in_force}' differs from the recorded payout:",
-                  rp.mismatches.to_string(index=False, float_format=lambda v: f"{v:,.2f}")]
+                  format_mismatches(rp.mismatches)]
     lines += [f"note: {n}" for n in rp.notes]
     out.emit(text=lambda: "\n".join(lines), tables=lambda: replay_tables(rp), main="reps",
              json=lambda: rp.reps.to_json(orient="records", indent=1))
@@ -86,10 +86,50 @@ def replay_tables(rp) -> dict:
 
 
 def format_totals(totals, plans: list[str]) -> str:
-    """The totals per year and role as text: money with thousands separators, one column per plan."""
+    """The totals per year and role as text, as ``run``'s tables read: display names, money with its currency.
+
+    Money to three significant digits on a k / M scale (``1.08 M USD``), each
+    amount with the currency it is in (a role's own; the total's is the
+    scenario's, see :func:`simlib.fit.replay._totals`); the per-rep table and
+    the mismatches keep the cents.
+    """
+    import simlib.present as present
+
+    money = {"quota": "Quota", "revenue": "Revenue", "recorded": "Recorded payouts",
+             **{p: present.readable(p) for p in plans}}
     t = totals.copy()
-    t["reps"] = t["reps"].astype(int)
-    money = ["quota", "revenue", "recorded", *plans]
-    for c in money:
-        t[c] = t[c].map(lambda v: "" if v != v else f"{v:,.2f}")
-    return t.to_string(index=False)
+    out = {"Year": t["year"], "Role": [present.readable(r) for r in t["role"]], "Reps": t["reps"].astype(int)}
+    for c, name in money.items():
+        out[name] = ["" if v != v else present.fmt_value(v, unit_="money", currency=cur)
+                     for v, cur in zip(t[c], t["currency"], strict=True)]
+    return _blocks(out, ["Year", "Role", "Reps"], width=100)
+
+
+def _blocks(columns: dict, keep: list[str], width: int) -> str:
+    """A text table of ``columns`` in blocks of at most ``width`` characters, each block led by the ``keep`` columns."""
+    import pandas as pd
+
+    frame = pd.DataFrame(columns)
+    rest = [c for c in frame.columns if c not in keep]
+    blocks, block = [], []
+    for c in rest:
+        if block and len(frame[[*keep, *block, c]].to_string(index=False).splitlines()[0]) > width:
+            blocks.append(block)
+            block = []
+        block.append(c)
+    blocks.append(block)
+    return "\n\n".join(frame[[*keep, *b]].to_string(index=False) for b in blocks)
+
+
+def format_mismatches(mismatches) -> str:
+    """The reps that do not reconcile as text: display names, money to the cent with the role's currency."""
+    import pandas as pd
+
+    import simlib.present as present
+
+    m = mismatches
+    out = {"Year": m["year"], "Role": [present.readable(r) for r in m["role"]], "Team": m["team"].fillna(""),
+           "Rep": m["rep_id"]}
+    for c, sign in (("recorded", ""), ("recomputed", ""), ("difference", "+")):
+        out[c.capitalize()] = ["" if v != v else f"{v:{sign},.2f} {cur}" for v, cur in zip(m[c], m["currency"], strict=True)]
+    return pd.DataFrame(out).to_string(index=False)

@@ -151,7 +151,7 @@ def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Seque
     """A readable text table of a sweep (:func:`simlib.design.sweep.run_sweep`'s tidy frame), at most 100 wide.
 
     One row per point (the point and its parameter values, repeated in every
-    block of columns); per metric its display name with the estimate and
+    block of columns, parameters named in words: :func:`simlib.cli.args.param_label`); per metric its display name with the estimate and
     ``Δ`` the paired difference against the base plan, each ``± 95% CI
     half-width`` in the metric's unit (:func:`simlib.present.fmt`: money in
     ``currency`` on one k / M scale per column, shares in %, changes of
@@ -162,7 +162,7 @@ def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Seque
     import pandas as pd
 
     import simlib.present as present
-    from simlib.cli.args import narrow
+    from simlib.cli.args import narrow, param_label
 
     sub = df[(df["group"] == group) & (df["metric"].isin(metrics))]
     lv, dv = present.row_scales(sub, "mean"), present.row_scales(sub, "diff")  # one money scale per column
@@ -182,7 +182,8 @@ def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Seque
                     row[f"Δ {name} model ±"] = present.half_width(r["diff_model_sd"], m)
                     row[f"Δ {name} >0"] = f"{100 * r['diff_share_positive']:.0f}%"
         rows.append(row)
-    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["point", *params]) if index else None)
+    names = ["Point", *(param_label(p) for p in params)]  # parameters in words, as the optimiser's table
+    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=names) if index else None)
     return narrow(table.fillna(""))
 
 

@@ -43,7 +43,7 @@ from simlib.design.guardrails import RULES, Rule
 from simlib.errors import SimlibError
 from simlib.scenario import Checks, Scenario, scenario_from_dict
 
-__all__ = ["Threshold", "thresholds", "breach_table", "plan_changes", "merged_scenario", "paired_effects", "budget_effect",
+__all__ = ["Threshold", "thresholds", "breach_table", "plan_changes", "merged_scenario", "TODAY", "paired_effects", "budget_effect",
            "EFFECT_METRICS", "same_world"]
 
 #: metrics whose per-trial values the engine keeps (or whose mean is a per-trial share)
@@ -348,26 +348,39 @@ def same_world(old: Scenario, new: Scenario) -> list[str]:
     return out
 
 
+#: the merged scenario's plan holding OLD's current plan when OLD's compared plan is another (:func:`merged_scenario`)
+TODAY = "today"
+
+
 def merged_scenario(old: Scenario, old_plan: str, new: Scenario, new_plan: str) -> Scenario:
     """One scenario with NEW's roles, market, behaviour and budget, and two plans: ``old`` (the reference) and ``new``.
+
+    Its ``current_plan`` (the plan reps work under today, which the behaviour
+    model, quota levels and attrition are relative to) is OLD's
+    ``current_plan``, as ``simlib run OLD`` has it: ``old`` itself when OLD's
+    compared plan is its current plan, else a third plan ``today`` holding
+    OLD's current plan (simulate ``["old", "new"]`` with reference ``old``),
+    so that ``diff --plan harder_target`` shows harder_target's levels as
+    ``run`` does rather than as if reps worked under it today.
 
     Raises
     ------
     SimlibError
-        When OLD's plan names a role NEW's scenario does not have.
+        When OLD's plan (or OLD's current plan) names a role NEW's scenario does not have.
     """
-    missing = sorted(set(old.plans[old_plan].roles) - set(new.roles))
-    if missing:
-        raise SimlibError(f"{old.source}: plan {old_plan} pays roles {missing} that {new.source} does not have")
+    today = old.current_plan
+    for plan in dict.fromkeys([old_plan, today]):
+        missing = sorted(set(old.plans[plan].roles) - set(new.roles))
+        if missing:
+            raise SimlibError(f"{old.source}: plan {plan} pays roles {missing} that {new.source} does not have")
     data = new.model_dump(by_alias=True, mode="json")
     data.pop("checks", None)
-    data["plans"] = {"old": old.plans[old_plan].model_dump(by_alias=True, mode="json"),
-                     "new": new.plans[new_plan].model_dump(by_alias=True, mode="json")}
-    for name, plan in (("old", old_plan), ("new", new_plan)):  # the plan-level pay levels each side had in force
-        src = old if name == "old" else new
+    sides = [("old", old, old_plan), ("new", new, new_plan)] + ([(TODAY, old, today)] if today != old_plan else [])
+    data["plans"] = {name: src.plans[plan].model_dump(by_alias=True, mode="json") for name, src, plan in sides}
+    for name, src, plan in sides:  # the plan-level pay levels each side had in force
         for role in data["plans"][name]["roles"]:
             data["plans"][name]["roles"][role].update(_role_pay(src, plan, role))
-    data["current_plan"] = "old"
+    data["current_plan"] = "old" if today == old_plan else TODAY
     data["name"] = f"diff {old.name}:{old_plan} -> {new.name}:{new_plan}"
     return scenario_from_dict(data, source=f"{old.source} -> {new.source}")
 

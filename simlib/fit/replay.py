@@ -250,12 +250,14 @@ class Replay:
         row), quota, revenue, attainment, recorded (payout, NaN when the
         history has none), then one column per plan (incentive, money per year).
     totals : DataFrame
-        Per year and role, then ``total`` per year: reps, quota, revenue,
-        recorded, then one column per plan.
+        Per year and role, then ``total`` per year: currency, reps, quota,
+        revenue, recorded, then one column per plan. A role's money is in its
+        currency; ``total`` is in the scenario's, other currencies converted
+        at the scenario's ``fx`` rate.
     mismatches : DataFrame
         Reps whose pay recomputed under the plan in force differs from the
         recorded payout by a cent or more: year, role, team, rep_id,
-        recorded, recomputed, difference (recomputed - recorded).
+        currency (the role's), recorded, recomputed, difference (recomputed - recorded).
     plans : plans replayed, the plan in force first.
     in_force : the plan the history's quotas and payouts were made under.
     has_payout : the history records payouts.
@@ -287,9 +289,13 @@ class Replay:
             return f"nothing to reconcile: the history records no payout ({n} rep-years replayed)"
         if self.reconciled:
             return f"reconciled: all {n} rep-years recomputed under '{self.in_force}' equal the recorded payouts to the cent"
-        d = self.mismatches["difference"]
-        return (f"NOT reconciled: {len(d)} of {n} rep-years differ from the recorded payouts under '{self.in_force}' "
-                f"(recomputed - recorded: total {d.sum():,.2f}, largest {d.abs().max():,.2f})")
+        m = self.mismatches
+        by = m.groupby("currency", sort=True)["difference"] if "currency" in m else [("", m["difference"])]
+        total = " and ".join(f"{d.sum():+,.2f} {c}".strip() for c, d in by)
+        big = m.loc[m["difference"].abs().idxmax()]
+        largest = f"{abs(big['difference']):,.2f} {big.get('currency', '')}".strip()
+        return (f"NOT reconciled: {len(m)} of {n} rep-years differ from the recorded payouts under '{self.in_force}' "
+                f"(recomputed - recorded: total {total}, largest {largest})")
 
 
 def replay(scenario: Scenario, history: History, plans: list[str] | None = None, *,
@@ -340,8 +346,9 @@ def replay(scenario: Scenario, history: History, plans: list[str] | None = None,
                 comps += parts
     reps = pd.concat(frames, ignore_index=True)
     components = pd.concat(comps, ignore_index=True) if comps else pd.DataFrame(columns=_COMPONENT_COLUMNS)
-    return Replay(reps, _totals(reps, wanted), _mismatches(reps, in_force, history.has_payout), wanted, in_force,
-                  history.has_payout, notes, components)
+    notes += _currency_note(scenario, list(history.roles))
+    return Replay(reps, _totals(reps, wanted, scenario), _mismatches(reps, in_force, history.has_payout, scenario),
+                  wanted, in_force, history.has_payout, notes, components)
 
 
 def _method_notes(scenario: Scenario, plans: list[str], in_force: str, roles: list[str]) -> list[str]:
@@ -396,8 +403,19 @@ def _replay_panel(scenario: Scenario, panel: Panel, plans: list[str], in_force: 
     return out, parts
 
 
-def _totals(reps: pd.DataFrame, plans: list[str]) -> pd.DataFrame:
-    """Sums per year and role, then per year over roles (role ``total``)."""
+def role_currency(scenario: Scenario, role: str) -> str:
+    """The currency a role's money (recorded and replayed) is in: its own ``currency:``, else the scenario's."""
+    return scenario.roles[role].currency or scenario.currency
+
+
+def _totals(reps: pd.DataFrame, plans: list[str], scenario: Scenario) -> pd.DataFrame:
+    """Sums per year and role (in the role's currency), then per year over roles (role ``total``).
+
+    The total is in the scenario's (reporting) currency: a role paid in
+    another currency counts at the scenario's ``fx`` rate (its expected rate,
+    the mean of the rates ``run`` draws), as ``run`` converts before summing
+    roles; money in different currencies is never added as it stands.
+    """
     cols = ["quota", "revenue", "recorded", *plans]
 
     def agg(g: pd.DataFrame) -> pd.Series:
@@ -407,16 +425,32 @@ def _totals(reps: pd.DataFrame, plans: list[str]) -> pd.DataFrame:
 
     rows = []
     for year, gy in reps.groupby("year", sort=True):
+        parts = []
         for role, gr in gy.groupby("role", sort=False):
-            rows.append({"year": year, "role": role, **agg(gr)})
-        rows.append({"year": year, "role": "total", **agg(gy)})
+            cur = role_currency(scenario, role)
+            s = agg(gr)
+            rows.append({"year": year, "role": role, "currency": cur, **s})
+            parts.append(s[cols] * (1.0 if cur == scenario.currency else scenario.fx[cur]))
+        total = pd.concat(parts, axis=1).sum(axis=1, min_count=1)
+        rows.append({"year": year, "role": "total", "currency": scenario.currency, **total, "reps": len(gy)})
     out = pd.DataFrame(rows)
-    return out[["year", "role", "reps", *cols]]
+    return out[["year", "role", "currency", "reps", *cols]]
 
 
-def _mismatches(reps: pd.DataFrame, in_force: str, has_payout: bool) -> pd.DataFrame:
-    """Reps whose pay under the plan in force differs from the recorded payout, to the cent."""
-    cols = ["year", "role", "team", "rep_id", "recorded", "recomputed", "difference"]
+def _currency_note(scenario: Scenario, roles: list[str]) -> list[str]:
+    """What the total over roles converts, and at which rate (none when every role is paid in one currency)."""
+    other = sorted({role_currency(scenario, r) for r in roles} - {scenario.currency})
+    if not other:
+        return []
+    rates = ", ".join(f"{scenario.fx[c]:g} {scenario.currency} per {c}" for c in other)
+    return [f"each role's money is in its own currency; the total over roles is in {scenario.currency}, "
+            f"converted at the scenario's fx rate ({rates}: the expected rate, as `run` converts at each "
+            f"trial's rate around it)"]
+
+
+def _mismatches(reps: pd.DataFrame, in_force: str, has_payout: bool, scenario: Scenario) -> pd.DataFrame:
+    """Reps whose pay under the plan in force differs from the recorded payout, to the cent (in the role's currency)."""
+    cols = ["year", "role", "team", "rep_id", "currency", "recorded", "recomputed", "difference"]
     if not has_payout:
         return pd.DataFrame(columns=cols)
     recomputed = reps[in_force].round(2)
@@ -424,5 +458,6 @@ def _mismatches(reps: pd.DataFrame, in_force: str, has_payout: bool) -> pd.DataF
     diff = (recomputed - recorded).round(2)
     bad = ~(diff.abs() < CENT / 2)  # NaN (no recorded payout, or not replayed) counts as a difference
     out = reps.loc[bad, ["year", "role", "team", "rep_id"]].copy()
+    out["currency"] = [role_currency(scenario, r) for r in out["role"]]
     out["recorded"], out["recomputed"], out["difference"] = recorded[bad], recomputed[bad], diff[bad]
     return out[cols].reset_index(drop=True)

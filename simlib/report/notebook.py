@@ -46,6 +46,8 @@ __all__ = [
     "show",
     "figure_alt",
     "plan_components",
+    "components_view",
+    "measures_view",
     "measure_means",
     "simulate_ensemble",
     "uncertainty_table",
@@ -676,20 +678,50 @@ def plan_components(scenario: Any, plans: Sequence[str] | None = None) -> pd.Dat
             rows += _scorecard_rows(p, rname, rp.scorecards, scen.roles[rname].measure_kinds)
             for g in rp.gates:
                 rows.append(dict(plan=p, role=rname, element="gate", measure=g.measure, kind="gate", weight=None,
-                                 period="year", detail=f"pays {', '.join(g.components or ['all'])} only at "
-                                                       f"attainment >= {g.min_attainment:g}"))
+                                 period="year",
+                                 detail=f"pays {', '.join(present.readable(c) for c in g.components or ['all'])} "
+                                        f"only at attainment >= {g.min_attainment:g}"))
             for m in rp.modifiers:
                 rows.append(dict(plan=p, role=rname, element="modifier", measure=m.measure, kind="modifier",
                                  weight=None, period="year",
                                  detail="multiplier " + ", ".join(f"{x:g}->{y:g}" for x, y in m.points)))
             if rp.team.weight > 0:
                 rows.append(dict(plan=p, role=rname, element="team", measure="revenue", kind="team", weight=rp.team.weight,
-                                 period="year", detail=f"{rp.team.weight:.0%} of incentive on the team result, split {rp.team.split}"))
+                                 period="year", detail=f"{rp.team.weight:.0%} of incentive on the team result, split {present.readable(rp.team.split)}"))
             if rp.recognition is not None:
                 r = rp.recognition
                 rows.append(dict(plan=p, role=rname, element="recognition", measure=r.measure, kind="award", weight=None,
                                  period="year", detail=f"top {r.top_k} recognised, valued {r.value:g} each"))
     return pd.DataFrame(rows, columns=["plan", "role", "element", "measure", "kind", "weight", "period", "detail"])
+
+
+def components_view(comp: pd.DataFrame) -> pd.DataFrame:
+    """:func:`plan_components` as a reader sees it: headers in words, plans, roles, elements, measures and kinds by
+    display name (:func:`simlib.present.readable`: ``large_order_value`` reads ``large order value``).
+
+    The frame's data stay ids (results JSON, tests); only this view is for display. Columns it lacks are skipped.
+    """
+    words = {"plan": "Plan", "role": "Role", "element": "Element", "measure": "Measure", "kind": "Kind",
+             "weight": "Weight", "period": "Period", "detail": "Detail"}
+    out = comp.copy()
+    for c in ("plan", "role", "element", "measure", "kind", "period"):
+        if c in out:
+            out[c] = [x if x is None or (isinstance(x, float) and x != x) else present.readable(x) for x in out[c]]
+    return out.rename(columns=words)
+
+
+def measures_view(acts: pd.DataFrame, index: Sequence[str] = ("role", "measure"), *, shares: bool = True) -> pd.DataFrame:
+    """:func:`measure_means` as a table per measure with one column per plan (``per rep and year: harder target``,
+    and with ``shares`` ``share of incentive: ...``; without, the plan alone): roles, measures and plans by display
+    name, headers in words."""
+    values = ["mean", "incentive_share"] if shares else ["mean"]
+    wide = acts.pivot_table(index=list(index), columns="plan", values=values, sort=False)
+    wide.columns = [f"{'per rep and year' if v == 'mean' else 'share of incentive'}: {present.readable(p)}"
+                    if len(values) > 1 else present.readable(p) for v, p in wide.columns]
+    wide = wide.reset_index()
+    for c in index:
+        wide[c] = [present.readable(x) for x in wide[c]]
+    return wide.rename(columns={c: c.capitalize() for c in index})
 
 
 def _scale_text(sc) -> str:

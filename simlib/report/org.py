@@ -109,7 +109,7 @@ def replay_verdict(rp: Any, currency: str) -> str:
 
 def replay_table(rp: Any, currency: str) -> Any:
     """Last year's totals per role: reps, recorded payouts and each plan's replayed incentive (a ``Styler``)."""
-    t = rp.totals.drop(columns=["year", "quota"]).set_index("role")
+    t = rp.totals.drop(columns=["year", "quota", "currency"], errors="ignore").set_index("role")
     t.index = [present.readable(r) for r in t.index]
     names = {"recorded": "recorded payouts", **{p: present.readable(p) for p in rp.plans}}
     money = {names.get(c, c): "incentive_cost" for c in ["revenue", "recorded", *rp.plans]}
@@ -121,7 +121,7 @@ def replay_table(rp: Any, currency: str) -> Any:
 
 def mismatch_table(rp: Any, currency: str) -> Any:
     """The reps whose recomputed pay differs from the recorded payout, to the cent (a ``Styler``)."""
-    d = rp.mismatches.drop(columns=["year"]).reset_index(drop=True)
+    d = rp.mismatches.drop(columns=["year", "currency"], errors="ignore").reset_index(drop=True)
     if "role" in d:
         d["role"] = [present.readable(r) for r in d["role"]]
     d = escape_frame(d)
