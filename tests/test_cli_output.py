@@ -239,3 +239,19 @@ def test_optimize_prints_parameters_with_sensible_precision_and_their_meaning(sm
     assert len(value.replace(".", "").lstrip("0")) <= 3  # three significant digits, not 1.86753
     assert "(searched 1.5 to 3" in lines["cap"] and "cap of revenue pay curves" in lines["cap"]
     assert "quota level" in lines["target_level"]
+
+
+def test_calibrate_table_shows_no_nan_for_a_parameter_without_a_template_value(capsys):
+    # a market change has no template value: its row printed "nan" in the template column
+    from types import SimpleNamespace
+
+    from simlib.cli.calibrate import print_estimates
+    from simlib.fit.calibrate import Estimate
+
+    est = [Estimate("market.change.2025-2026", 0.0518, 0.0094, float("nan"), 180, 0.0364, 0.0673, 0.9, "", "normal"),
+           Estimate("roles.telesales.ability_sd", 0.21, 0.02, 0.2, 120, 0.18, 0.24, 0.9, "", "bootstrap")]
+    print_estimates(SimpleNamespace(estimates=est, notes=[], diagnostics={}))
+    lines = capsys.readouterr().out.splitlines()
+    row = next(x for x in lines if x.startswith("market.change"))
+    assert "nan" not in row.lower() and row.split()[-1] == "-", row
+    assert next(x for x in lines if x.startswith("roles.telesales")).split()[-1] == "0.2000"
