@@ -288,3 +288,18 @@ def test_sweep_and_check_tables_name_parameters_plans_and_groups_in_words(small_
     body = "\n".join(lines[2:])  # the table and the verdict under it
     assert not [i for i in ids if i in body], body
     assert "harder target" in body and "team weighted" in body
+
+def test_calibrate_table_shows_no_nan_for_a_parameter_without_a_template_value(capsys):
+    # a market change has no template value: its row printed "nan" in the template column
+    from types import SimpleNamespace
+
+    from simlib.cli.calibrate import print_estimates
+    from simlib.fit.calibrate import Estimate
+
+    est = [Estimate("market.change.2025-2026", 0.0518, 0.0094, float("nan"), 180, 0.0364, 0.0673, 0.9, "", "normal"),
+           Estimate("roles.telesales.ability_sd", 0.21, 0.02, 0.2, 120, 0.18, 0.24, 0.9, "", "bootstrap")]
+    print_estimates(SimpleNamespace(estimates=est, notes=[], diagnostics={}))
+    lines = capsys.readouterr().out.splitlines()
+    row = next(x for x in lines if x.startswith("market.change"))
+    assert "nan" not in row.lower() and row.split()[-1] == "-", row
+    assert next(x for x in lines if x.startswith("roles.telesales")).split()[-1] == "0.2000"

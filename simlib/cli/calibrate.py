@@ -83,7 +83,8 @@ def print_estimates(cal) -> None:
             continue
         iv = f"[{_g4(e.lo)}, {_g4(e.hi)}]" if math.isfinite(e.lo) else "-"
         flag = f"  at {e.at_bound} bound" if e.at_bound else ""
-        print(f"{e.path:58s} {_g4(e.value):>11s} {_g4(e.se):>10s} {iv:>24s} {_g4(e.template):>11s}{flag}")
+        tv = _g4(e.template) if math.isfinite(e.template) else "-"  # no template value (a market change)
+        print(f"{e.path:58s} {_g4(e.value):>11s} {_g4(e.se):>10s} {iv:>24s} {tv:>11s}{flag}")
     for n in cal.notes:
         print(f"note: {n}")
     for rname, rd in cal.diagnostics.get("roles", {}).items():

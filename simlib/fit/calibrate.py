@@ -29,7 +29,7 @@ from simlib.errors import PlanError, SimlibError
 from simlib.fit.history import History, Panel, credited_roles, read_history
 from simlib.fit.individuals import with_history
 from simlib.io import SHIPPED
-from simlib.model.production import expected_monthly_revenue
+from simlib.model.production import DEAL_MEASURE, expected_monthly_revenue
 from simlib.scenario import MONTHS, Scenario, load_scenario, roster_path, scenario_from_dict
 from simlib.version import __version__
 
@@ -353,21 +353,57 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
         _fit_channel(d, c, rc, existing[c], out, quota_method, template_prod)
     _match_revenue_level(d, c, rc, process, out, template_prod)
     if "cancelled" in d.m and process != "channel":
-        _fit_cancel_rate(d, c, out)
+        _fit_cancel_rate(d, c, out, process)
         _fit_cancel_window(d, c, out)
     return out
 
 
-def _fit_cancel_rate(d: _Data, c: np.ndarray, out: dict[str, Any]) -> None:
-    """Add ``production.cancel_rate``: revenue of deals that later cancelled over revenue booked (a ratio estimator).
+def _fit_cancel_rate(d: _Data, c: np.ndarray, out: dict[str, Any], process: str) -> None:
+    """Add ``production.cancel_rate``: the share of booked deals that cancelled (:func:`cancelled_deals`), else
+    revenue of deals that later cancelled over revenue booked (a ratio estimator).
 
     In the model a month's ``k ~ Binomial(n, rate)`` cancelled deals take
-    ``k / n`` of its revenue, so this ratio's expectation is the rate (deals
-    of equal size; with unequal sizes, the revenue-weighted rate).
+    ``k / n`` of its revenue, so the ratio's expectation is the rate too (deals
+    of equal size; with unequal sizes, the revenue-weighted rate), but it weighs
+    each cancelled deal by its size: the count share is the binomial
+    maximum-likelihood estimate.
     """
+    counts = cancelled_deals(d, c, process)
+    if counts is not None:
+        out["production.cancel_rate"] = float(counts[0] / counts[1])
+        return
     rev = _flow(d, c, "revenue").sum()
     if rev > 0:
         out["production.cancel_rate"] = float(min(1.0, _flow(d, c, "cancelled").sum() / rev))
+
+
+#: a month's cancelled share of revenue times its deals within this of a whole number reads as whole deals
+#: (the history's money is written to the cent)
+WHOLE_DEALS_TOL = 1e-3
+
+
+def cancelled_deals(d: _Data, c: np.ndarray, process: str) -> tuple[int, int] | None:
+    """Deals cancelled and deals booked over the rep-years ``c``, or None when the history does not hold them.
+
+    A month whose ``n`` deals (the process's deal count, ``DEAL_MEASURE``:
+    key-account ``deals``, telesales ``conversions``, generic ``units``) booked
+    revenue ``r`` of which ``x`` later cancelled cancelled ``k = n x / r``
+    deals, a whole number where deals cancel whole at the month's mean size (as
+    in the model, and as ``simlib synth`` writes). None without the count
+    column, without booked deals, or when any month's ``k`` is not whole (deals
+    of different sizes): the rate is then the revenue ratio.
+    """
+    name = DEAL_MEASURE.get(process)
+    n, rev, x = _flow(d, c, name) if name else None, _flow(d, c, "revenue"), _flow(d, c, "cancelled")
+    if n is None or x is None or not n.sum() > 0:
+        return None
+    booked = rev > 0
+    k = np.zeros_like(x)
+    k[booked] = n[booked] * x[booked] / rev[booked]
+    whole = np.round(k)
+    if np.any(x[~booked] > 0) or np.any(np.abs(k - whole) > WHOLE_DEALS_TOL) or np.any(whole > n):
+        return None
+    return int(whole.sum()), int(round(float(n.sum())))
 
 
 def _cancel_delays(d: _Data, c: np.ndarray) -> np.ndarray | None:
@@ -1047,6 +1083,11 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
         elif k == "new_hire_share" and d.new_hire is not None:
             lo, hi = share_interval(int(d.new_hire.sum()), len(d.new_hire), level)
             how = "binomial"
+        elif k == "production.cancel_rate" and (counts := cancelled_deals(d, d.complete, role.process)) is not None:
+            # whole deals: a rep-month's k of n deals cancel independently (binomial), whose share has the
+            # exact interval and the binomial SE (a bootstrap of a few rare events is noisy)
+            lo, hi = share_interval(*counts, level)
+            se, how = math.sqrt(v * (1.0 - v) / counts[1]), "binomial"
         elif k == "production.cancel_window_months":
             lo, hi = window_interval(v, int(_cancel_delays(d, d.complete).size), level)
             how, at = "exact", "upper" if v >= MONTHS else ""
