@@ -289,6 +289,7 @@ def test_sweep_and_check_tables_name_parameters_plans_and_groups_in_words(small_
     assert not [i for i in ids if i in body], body
     assert "harder target" in body and "team weighted" in body
 
+
 def test_calibrate_table_shows_no_nan_for_a_parameter_without_a_template_value(capsys):
     # a market change has no template value: its row printed "nan" in the template column
     from types import SimpleNamespace
