@@ -187,7 +187,7 @@ def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Seque
             if r.empty:
                 continue
             r, name = r.iloc[0], present.label(m).split(" (")[0]
-            row[name] = present.fmt(r["mean"], r["se"], m, currency, scale=lv[m])
+            row[name] = present.fmt(r["mean"], r["se"], m, currency, scale=lv[m], trials=r.get("n"))
             if pd.notna(r["diff"]):
                 row[f"Δ {name}"] = present.fmt(r["diff"], r["diff_se"], m, currency, signed=True, scale=dv[m])
                 if "diff_model_sd" in r.index:  # behavioural ensemble: model spread and sign robustness
