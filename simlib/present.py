@@ -368,15 +368,25 @@ def half_width(se: float, metric: str | None = None, *, unit_: str | None = None
     return f"{text} {suf}" if suf else text
 
 
+#: percent metrics that count reps or trials: a share of them that is 0 (or 1) in every trial is a count, not an
+#: estimate with an error bar, and reads so (:func:`fmt` with ``trials``)
+COUNTED_SHARES = frozenset({"share_at_quota", "share_120", "share_capped", "over_budget"})
+
+
 def fmt(value: float, se: float | None, metric: str | None = None, currency: str = "EUR", *, unit_: str | None = None,
-        signed: bool = False, scale: tuple[float, str] | None = None) -> str:
+        signed: bool = False, scale: tuple[float, str] | None = None, trials: int | None = None) -> str:
     """An estimate with its 95% CI half-width: ``"+1.80 M EUR ± 24 k"``, ``"19.5% ± 0.1"``.
 
-    ``se`` None or 0 writes the value alone (an exact figure). Other
-    arguments as for :func:`fmt_value`.
+    ``se`` None or 0 writes the value alone (an exact figure). A counted
+    share (:data:`COUNTED_SHARES`) with SE 0 that is none or all, given the
+    ``trials`` it was counted over, says so: ``"0.0% (in none of 1,000
+    trials)"`` (no rep hit a cap in any trial), ``"100.0% (in all 1,000
+    trials)"``. Other arguments as for :func:`fmt_value`.
     """
     text = fmt_value(value, metric, currency, unit_=unit_, se=se or 0.0, signed=signed, scale=scale)
     if se is None or not math.isfinite(float(value)) or float(se) == 0:
+        if trials and se is not None and not signed and metric in COUNTED_SHARES and float(value) in (0.0, 1.0):
+            return f"{text} (in {'none of' if float(value) == 0 else 'all'} {int(trials):,} trials)"
         return text
     u = _unit_of(metric, unit_)
     x = 100 * float(value) if u == "percent" else float(value)
@@ -444,7 +454,8 @@ def number_format(metric: str, currency: str = "EUR") -> str:
 
 
 def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = None, *, se: Any = None,
-                currency: str = "EUR", signed: bool = False, caption: str = "", index_labels: bool = True) -> Any:
+                currency: str = "EUR", signed: bool = False, caption: str = "", index_labels: bool = True,
+                trials: int | None = None) -> Any:
     """A pandas ``Styler`` showing a numeric table in readable units; the data stay numbers.
 
     Parameters
@@ -467,6 +478,9 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
         Table caption (escaped).
     index_labels : bool
         Show row metric ids as display names.
+    trials : int, optional
+        Trials the values were counted over: a counted share of none or all
+        says so (:func:`fmt`).
 
     Returns
     -------
@@ -482,14 +496,15 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
     rows = list(metrics) if metrics is not None and not by_col else list(df.index)
     if by_col:
         texts = pd.DataFrame({c: _cell_texts(m, df[c], None if se is None else se[c], currency, signed,
-                                             money_scale(df[c].to_numpy(dtype=float)) if unit(m) == "money" else None)
+                                             money_scale(df[c].to_numpy(dtype=float)) if unit(m) == "money" else None,
+                                             trials)
                               for c, m in metrics.items() if c in df}, index=df.index)
     else:
         long = pd.DataFrame({"row": np.repeat(np.arange(len(df.index)), df.shape[1]),
                              "value": df.to_numpy(dtype=float).ravel()})
         scales = row_scales(long, "value", "row") if len(long) else {}
         texts = pd.DataFrame([_cell_texts(rows[i], df.iloc[i], None if se is None else se.iloc[i], currency, signed,
-                                          scales.get(i) if unit(rows[i]) == "money" else None)
+                                          scales.get(i) if unit(rows[i]) == "money" else None, trials)
                               for i in range(len(df.index))], index=df.index, columns=df.columns)
     st = show_texts(df.style, texts)
     if index_labels and not by_col:
@@ -503,12 +518,13 @@ def style_table(df: Any, metrics: Sequence[str] | Mapping[Any, str] | None = Non
 
 
 def _cell_texts(metric: str, values: Any, ses: Any, currency: str, signed: bool,
-                scale: tuple[float, str] | None) -> list[str]:
+                scale: tuple[float, str] | None, trials: int | None = None) -> list[str]:
     """The display texts of cells of one metric, in order: ``value ± half-width`` with each cell's own SE (``ses``
     in the same order), money on ``scale`` (the row's or column's) or, below 1 on it, its own (:func:`cell_scale`);
     ``""`` for a missing value."""
     errs = [None] * len(values) if ses is None else list(ses)
-    return ["" if v is None or v != v else fmt(v, e, metric, currency, signed=signed, scale=cell_scale(v, scale))
+    return ["" if v is None or v != v else fmt(v, e, metric, currency, signed=signed, scale=cell_scale(v, scale),
+                                               trials=trials)
             for v, e in zip(values, errs, strict=True)]
 
 

@@ -673,7 +673,16 @@ def currency_problems(data: dict) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     report = str(data.get("currency", "EUR"))
     fx, sd = data.get("fx") or {}, data.get("fx_sd") or {}
+    out += _code_problems("currency", data.get("currency", "EUR"))
+    for rname, role in (data.get("roles") or {}).items() if isinstance(data.get("roles"), dict) else ():
+        if isinstance(role, dict) and role.get("currency") is not None:
+            out += _code_problems(f"roles.{rname}.currency", role["currency"])
     if not isinstance(fx, dict) or not isinstance(sd, dict):
+        return out
+    for name, rates in (("fx", fx), ("fx_sd", sd)):
+        for cur in rates:
+            out += _code_problems(f"{name}.{cur}", cur)
+    if out:  # a malformed code: said once, not again as a missing rate
         return out
     for cur in fx:
         if cur == report:
@@ -687,6 +696,19 @@ def currency_problems(data: dict) -> list[tuple[str, str]]:
             out.append((f"roles.{rname}.currency", f"'{cur}' has no exchange rate: add fx: {{{cur}: rate}} "
                                                    f"({report} per {cur}), or use one of {sorted([report, *fx])}"))
     return out + _credit_currency_problems(data.get("roles") or {}, report)
+
+
+#: a currency: an ISO 4217-style code of 3 uppercase letters (EUR, USD, CHF)
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+
+
+def _code_problems(field: str, cur: Any) -> list[tuple[str, str]]:
+    """``cur`` at ``field`` unless it is a currency code (:data:`CURRENCY_CODE`): the problem, with the
+    uppercase form when that is one. A non-string is left to the field's type check."""
+    if not isinstance(cur, str) or CURRENCY_CODE.fullmatch(cur):
+        return []
+    hint = f", e.g. '{cur.upper()}'" if CURRENCY_CODE.fullmatch(cur.upper()) else " such as EUR, USD or CHF"
+    return [(field, f"'{cur}' is not a currency code: expected 3 uppercase letters (ISO 4217){hint}")]
 
 
 def _credit_currency_problems(roles: dict, report: str) -> list[tuple[str, str]]:

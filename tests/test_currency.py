@@ -171,3 +171,29 @@ def test_rep_statements_are_in_the_reporting_currency():
     for col in ("expected_current", "expected_candidate", "change", "incentive_candidate"):
         np.testing.assert_allclose(b.loc[ka, col], 0.92 * a.loc[ka, col], rtol=1e-9)
         np.testing.assert_allclose(b.loc[~ka, col], a.loc[~ka, col], rtol=0)
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"roles": {"ka": {"currency": "chf"}}, "fx": {"CHF": 1.05}}, "roles.ka.currency",
+     "'chf' is not a currency code: expected 3 uppercase letters (ISO 4217), e.g. 'CHF'"),
+    ({"roles": {"ka": {"currency": "BTCX"}}, "fx": {"BTCX": 2.0}}, "roles.ka.currency",
+     "'BTCX' is not a currency code: expected 3 uppercase letters (ISO 4217)"),
+    ({"currency": "eur"}, "currency", "'eur' is not a currency code: expected 3 uppercase letters (ISO 4217), e.g. 'EUR'"),
+    ({"roles": {"ka": {"currency": "USD"}}, "fx": {"usd": 0.9}}, "fx.usd", "e.g. 'USD'"),
+    ({"fx": {"USD": 0.9}, "fx_sd": {"US$": 0.1}}, "fx_sd.US$", "'US$' is not a currency code"),
+])
+def test_a_currency_that_is_not_a_code_is_refused_at_load(tmp_path, small_dict, change, field, words):
+    """`currency: chf` and `currency: BTCX` loaded (and chf then reported as a currency of its own): a currency is
+    a 3-letter uppercase code; anything else is refused naming the file and the field, with the uppercase form."""
+    d = simlib.scenario.deep_merge(small_dict, change)
+    (tmp_path / "cur.yaml").write_text(yaml.safe_dump(d))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(tmp_path / "cur.yaml")
+    assert "cur.yaml" in str(e.value) and field in [p.field for p in e.value.problems], str(e.value)
+    assert words in str(e.value), str(e.value)
+
+
+def test_real_currency_codes_load(small_dict):
+    for code in ("CHF", "JPY", "XAU", "GBP"):
+        d = simlib.scenario.deep_merge(small_dict, {"roles": {"ka": {"currency": code}}, "fx": {code: 1.1}})
+        assert simlib.scenario_from_dict(d, "ok.yaml").roles["ka"].currency == code

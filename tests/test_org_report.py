@@ -71,9 +71,9 @@ def test_replay_verdict_when_everything_reconciles_or_nothing_is_recorded(scen):
     rp = org.last_year_replay(scen)
     reps = rp.reps.assign(recorded=rp.reps[rp.in_force])
     ok = dataclasses.replace(rp, reps=reps, mismatches=rp.mismatches.iloc[0:0])
-    text = org.replay_verdict(ok, "CHF")
+    text = org.replay_verdict(ok, "EUR")
     assert text.startswith("Last year's recorded payouts reconcile to the cent")
-    assert f"all {len(reps)} reps' 2025 incentive" in text and f"{reps['recorded'].sum():,.2f} CHF" in text
+    assert f"all {len(reps)} reps' 2025 incentive" in text and f"{reps['recorded'].sum():,.2f} EUR" in text
     none = dataclasses.replace(rp, has_payout=False)
     assert "records no payouts for 2025, so there is nothing to reconcile" in org.replay_verdict(none, "EUR")
     assert "names no history" in org.replay_verdict(None, "EUR")
@@ -437,3 +437,61 @@ def test_reps_and_teams_with_equal_changes_show_their_own_intervals(fwd):
     for se in (100.0, 3000.0):
         shown = present.fmt(25000.0, se, "incentive_cost", "EUR", signed=True, scale=present.cell_scale(25000.0, scale))
         assert f">{shown}<" in page
+
+
+@pytest.fixture(scope="module")
+def two_currencies(tmp_path_factory):
+    """midyear.yaml (us_key_account paid in USD at 0.92 EUR per USD, eu_inside_sales in EUR) replayed from a
+    synthetic history with one payout recorded 100 USD too high and one 10 EUR too high."""
+    from simlib.fit.history import read_history, write_history
+    from simlib.fit.replay import replay
+    from simlib.fit.synth import synth_history
+
+    scen = simlib.load_scenario(ROOT / "scenarios" / "midyear.yaml")
+    frame, _ = synth_history(scen, rng=5)
+    for role, by in (("us_key_account", 100.0), ("eu_inside_sales", 10.0)):
+        row = frame.index[(frame["role"] == role) & (frame["month"] == 3)][0]
+        frame.loc[row, "payout"] += by
+    hist = tmp_path_factory.mktemp("fx") / "h.csv"
+    write_history(frame, hist)
+    return scen, replay(scen, read_history(hist, {r: x.process for r, x in scen.roles.items()}))
+
+
+def test_replayed_money_of_a_role_paid_in_another_currency_is_labelled_in_it(two_currencies):
+    """The org report labelled a USD role's replayed rows in EUR and added USD and EUR mismatches into one
+    "differs by -110.00 EUR in total": each role's money now carries its own currency, differences are summed
+    per currency, and the totals and the replay sentence are in EUR with the USD role converted at fx, as
+    `simlib replay` has them."""
+    from simlib import present
+
+    scen, rp = two_currencies
+    verdict = org.replay_verdict(rp, "EUR")
+    assert "by -10.00 EUR and -100.00 USD in total" in verdict and "110.00" not in verdict, verdict
+    assert "at most 100.00 USD for one rep" in verdict, verdict
+    ok = dataclasses.replace(rp, reps=rp.reps.assign(recorded=rp.reps[rp.in_force]), mismatches=rp.mismatches.iloc[0:0])
+    cur = rp.reps["role"].map(rp.role_currencies())
+    paid = {c: ok.reps.loc[cur == c, "recorded"].sum() for c in ("EUR", "USD")}
+    assert f"({paid['EUR']:,.2f} EUR and {paid['USD']:,.2f} USD in total)" in org.replay_verdict(ok, "EUR")
+
+    t = rp.totals.set_index("role")
+    page = org.replay_table(rp, "EUR").to_html()
+    rows = {r: next(x for x in page.split("<tr>") if f">{present.readable(r)}<" in x)
+            for r in ("us_key_account", "eu_inside_sales", "total")}
+    assert present.fmt_value(t.loc["us_key_account", "recorded"], "incentive_cost", "USD") in rows["us_key_account"]
+    assert "EUR" not in rows["us_key_account"] and "USD" not in rows["eu_inside_sales"]
+    assert present.fmt_value(t.loc["total", "recorded"], "incentive_cost", "EUR") in rows["total"]
+    assert "USD" not in rows["total"]
+
+    mism = org.mismatch_table(rp, "EUR").to_html()
+    us = next(x for x in mism.split("<tr>") if "us key account" in x)
+    assert "-100.00 USD" in us and "EUR" not in us, us
+
+    b, a = t.loc["total", "h2_richer"], t.loc["total", rp.in_force]  # in EUR, the USD role at fx
+    sentence = org.replay_sentence(rp, "h2_richer", "EUR")
+    assert f"would have paid {present.fmt_value(b, 'incentive_cost', 'EUR')} in incentive" in sentence, sentence
+    assert present.fmt_value(b - a, "incentive_cost", "EUR", signed=True) in sentence
+
+    bars = org.replay_chart(rp, "EUR").axes[0]
+    ticks = [x.get_text() for x in bars.get_xticklabels()]
+    assert any("us key account" in x and "USD" in x for x in ticks), ticks
+    assert "EUR" not in bars.get_ylabel(), bars.get_ylabel()  # the axis is not in one currency

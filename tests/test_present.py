@@ -224,3 +224,29 @@ def test_an_exact_change_never_reads_as_zero(x, text):
     # `simlib run` printed "Help to teammates ... 0.00 *" for an exact change of +0.0028 (no Monte Carlo error):
     # "0.00" beside the star that says it is not zero
     assert P.fmt(x, 0.0, "help_given", signed=True) == text
+
+
+def test_a_share_of_none_or_all_says_so_in_runs_table_and_the_reports(capsys):
+    """"Reps who hit a cap" for channel (no cap in its plan) printed a bare "0.0%" beside shares carrying ±: a share
+    that is 0 (or 1) in every trial has no Monte Carlo error to show, so it says what was counted instead:
+    "0.0% (in none of 8 trials)", in `simlib run`'s table and in the report's levels table alike."""
+    from simlib.cli import main
+    from simlib.report.summary import levels_table
+
+    assert P.fmt(0.0, 0.0, "share_capped", trials=8) == "0.0% (in none of 8 trials)"
+    assert P.fmt(1.0, 0.0, "over_budget", trials=1000) == "100.0% (in all 1,000 trials)"
+    assert P.fmt(0.0, 0.0, "share_capped") == "0.0%"  # not knowing the trials: as before
+    assert P.fmt(0.25, 0.035, "share_capped", trials=8).startswith("25.0% ± ")  # an estimate keeps its ±
+    assert P.fmt(0.0, 0.0, "attainment_p10", trials=8) == "0.0%"  # a percentile is no count of reps or trials
+    assert P.fmt(0.0, 0.0, "share_capped", trials=8, signed=True) == "0.0 pp"  # an exact zero change
+
+    assert main(["run", str(DEFAULT), "--trials", "8", "--seed", "1", "--behaviour", "none", "--plans", "current",
+                 "--scheduler", "serial"]) == 0
+    out = capsys.readouterr().out
+    capped = [x for x in out.splitlines() if x.startswith("Reps who hit a cap")]
+    assert any(x.rstrip().endswith("0.0% (in none of 8 trials)") for x in capped), capped  # channel
+    assert any("±" in x for x in capped), capped  # key account, telesales, total
+
+    res = simlib.simulate(simlib.load_scenario(DEFAULT), ["current"], trials=8, rng=1, behaviour="none")
+    page = levels_table(res, group="channel", metrics=["share_at_quota", "share_capped"]).to_html()
+    assert ">0.0% (in none of 8 trials)<" in page and "% ± " in page, page

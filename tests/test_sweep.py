@@ -189,3 +189,29 @@ def test_commission_gate_in_a_sweep(scen):
     assert open_gate["diff"] == 0.0 and open_gate["diff_se"] == 0.0
     assert shut["diff"] < -10 * shut["diff_se"]
     assert _row(df, 1, "incentive_cost", "telesales")["diff"] == 0.0  # other roles untouched
+
+
+def test_a_sweep_of_another_base_plan_keeps_todays_plan(scen):
+    """`sweep --base harder_target` made harder_target today's plan (the behaviour anchor: reps keep today's effort
+    under today's plan), so a point equal to harder_target showed the current plan's levels. Reps work under the
+    scenario's current plan today: a swept point's levels are `run`'s levels of the same plan, on the same draws."""
+    assert scen.current_plan == "current"
+    df = run_sweep(scen, {"roles.key_account.quota.level": [1.1]}, base_plan="harder_target", trials=24, rng=3,
+                   executor="serial", behaviour="dynamic")
+    ref = simulate(scen, ["current", "harder_target"], trials=24, rng=3, behaviour="dynamic").summary()
+    ref = ref[ref.plan == "harder_target"].set_index(["group", "metric"])
+    for metric in ("revenue", "incentive_cost", "profit"):
+        r = _row(df, 0, metric)
+        assert r["mean"] == pytest.approx(ref.loc[("total", metric), "mean"], rel=1e-9), metric
+        assert r["diff"] == pytest.approx(0.0, abs=1e-6 * abs(r["mean"]))  # the point is the base plan itself
+
+
+def test_cli_sweep_of_another_base_plan_says_which_plan_is_todays(capsys):
+    rc = main(["sweep", str(DEFAULT), "--base", "harder_target", "--param", "cap=2,3", "--trials", "4",
+               "--scheduler", "serial", "--behaviour", "none"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "today's plan: current (current_plan), not harder target" in out, out
+    assert len(next(x for x in out.splitlines() if x.startswith("today's plan"))) <= 100
+    assert main(["sweep", str(DEFAULT), "--param", "cap=2,3", "--trials", "4", "--scheduler", "serial",
+                 "--behaviour", "none"]) == 0
+    assert "today's plan" not in capsys.readouterr().out  # the usual case: the base is today's plan

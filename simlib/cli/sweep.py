@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         f"common random numbers" + (f"; {draws} behavioural draws" if draws else ""),
         f"group {args.group}: {LEGEND}; Δ = paired difference vs '{base}'"
         + (f"; {MODEL_LEGEND}; >0 = share of draws where Δ is above 0" if draws else ""),
+        *_today_line(scen, base),
         format_sweep(df, list(params), group=args.group, currency=scen.currency),
     ])
     out.emit(text=lambda: text, tables=lambda: {"sweep": df}, json=lambda: df.to_json(orient="records", indent=1))
@@ -139,11 +140,22 @@ def _run_years(args: argparse.Namespace, out, scen, params: dict[str, Any], draw
         f"({args.design}), {args.trials} trials each, seed {args.seed}, behaviour "
         f"{resolve_behaviour(scen, args.behaviour)}, attrition {'on' if scen.people.attrition.enabled else 'off'}",
         f"group {args.group}, year {args.years}: {LEGEND}; Δ = paired difference vs '{base}'",
+        *_today_line(scen, base),
         format_sweep(last, list(params), group=args.group, metrics=YEARS_METRICS, currency=scen.currency),
         *_best_over_years(last, args.group, args.years, params),
     ])
     out.emit(text=lambda: text, tables=lambda: {"sweep": df}, json=lambda: df.to_json(orient="records", indent=1))
     return 0
+
+
+def _today_line(scen, base: str) -> list[str]:
+    """When the base plan is not the scenario's current plan: the line saying which plan is today's (as ``diff``)."""
+    from simlib.present import readable
+
+    if base == scen.current_plan:
+        return []
+    return [f"today's plan: {readable(scen.current_plan)} (current_plan), not {readable(base)}: "
+            f"reps move from it, so levels are run's"]
 
 
 def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Sequence[str] = SHOW_METRICS,
@@ -175,7 +187,7 @@ def format_sweep(df, params: Sequence[str], group: str = "total", metrics: Seque
             if r.empty:
                 continue
             r, name = r.iloc[0], present.label(m).split(" (")[0]
-            row[name] = present.fmt(r["mean"], r["se"], m, currency, scale=lv[m])
+            row[name] = present.fmt(r["mean"], r["se"], m, currency, scale=lv[m], trials=r.get("n"))
             if pd.notna(r["diff"]):
                 row[f"Δ {name}"] = present.fmt(r["diff"], r["diff_se"], m, currency, signed=True, scale=dv[m])
                 if "diff_model_sd" in r.index:  # behavioural ensemble: model spread and sign robustness

@@ -259,7 +259,8 @@ def build_variants(
     """Group points by their scenario-level values and build one scenario per group.
 
     Returns a list of ``(scenario, base_plan, [(point index, plan name), ...])``;
-    each scenario holds the base plan (as ``base_plan``) and one plan per point.
+    each scenario holds the base plan (as ``base_plan``) and one plan per point, and keeps the scenario's
+    ``current_plan`` as today's plan (also held when it is not the base plan), as ``simlib run`` has it.
     """
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(points):
@@ -285,8 +286,14 @@ def build_variants(
             plans[name] = pd_
             names.append((i, name))
         scen_dict = dict(scen_dict)
-        scen_dict["plans"] = {base_plan: scen_dict["plans"][base_plan], **plans}
-        scen_dict["current_plan"] = base_plan
+        # today's plan (the behaviour anchor) stays the scenario's current plan, as `run` has it: a sweep of
+        # another base plan shows each point's levels as `run` does, not as if reps worked under the base today
+        today = scenario.current_plan
+        keep = {base_plan: scen_dict["plans"][base_plan]}
+        if today != base_plan:
+            keep[today] = scen_dict["plans"][today]
+        scen_dict["plans"] = {**keep, **plans}
+        scen_dict["current_plan"] = today
         try:
             scen = scenario_from_dict(scen_dict, scenario.source)
         except ScenarioError as exc:

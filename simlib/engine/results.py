@@ -80,7 +80,8 @@ def readable_metric_table(summary: pd.DataFrame, differences: pd.DataFrame, plan
     dv = present.row_scales(differences[differences["group"] == group], "diff")
     return metric_table(
         summary, differences, plans, reference, group=group, metrics=metrics,
-        level=lambda p, r: {p: present.fmt(r["mean"], r["se"], r.name, currency, scale=lv[r.name])},
+        level=lambda p, r: {p: present.fmt(r["mean"], r["se"], r.name, currency, scale=lv[r.name],
+                                           trials=r.get("n"))},
         difference=lambda p, r: {f"Δ {p}": present.fmt(r["diff"], r["se"], r.name, currency, signed=True,
                                                        scale=dv[r.name]) + (" *" if r["significant"] else "")},
     )

@@ -28,6 +28,7 @@ Conventions (``docs/history-format.md``, "Replay"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -282,6 +283,14 @@ class Replay:
         """True when every rep's recomputed pay equals the recorded payout to the cent; None without payouts."""
         return None if not self.has_payout else self.mismatches.empty
 
+    def role_currencies(self, default: str = "") -> dict[str, str]:
+        """Each role's currency (its money in :attr:`reps` and :attr:`totals` is in it), from :attr:`totals`;
+        ``default`` for every role when the totals carry no currency."""
+        t = self.totals[self.totals["role"] != "total"]
+        if "currency" not in t:
+            return dict.fromkeys(t["role"], default)
+        return dict(zip(t["role"], t["currency"], strict=True))
+
     def summary(self) -> str:
         """One sentence: reconciled or not, how many reps, by how much in total."""
         n = len(self.reps)
@@ -290,12 +299,23 @@ class Replay:
         if self.reconciled:
             return f"reconciled: all {n} rep-years recomputed under '{self.in_force}' equal the recorded payouts to the cent"
         m = self.mismatches
-        by = m.groupby("currency", sort=True)["difference"] if "currency" in m else [("", m["difference"])]
-        total = " and ".join(f"{d.sum():+,.2f} {c}".strip() for c, d in by)
+        total = cents_per_currency(m["difference"], m["currency"] if "currency" in m else "", signed=True)
         big = m.loc[m["difference"].abs().idxmax()]
         largest = f"{abs(big['difference']):,.2f} {big.get('currency', '')}".strip()
         return (f"NOT reconciled: {len(m)} of {n} rep-years differ from the recorded payouts under '{self.in_force}' "
                 f"(recomputed - recorded: total {total}, largest {largest})")
+
+
+def cents_per_currency(amounts: pd.Series, currencies: Any, *, signed: bool = False) -> str:
+    """Money summed per currency, to the cent and never added across currencies: ``"+100.00 USD and -10.00 EUR"``.
+
+    ``currencies`` gives each amount's currency (a sequence as long as ``amounts``, or one code for all); the
+    sums are in order of the codes.
+    """
+    cur = pd.Series(currencies if not isinstance(currencies, str) else [currencies] * len(amounts),
+                    index=amounts.index, dtype=object)
+    sums = pd.Series(amounts.to_numpy(dtype=float), index=amounts.index).groupby(cur, sort=True).sum()
+    return " and ".join(f"{v:{'+' if signed else ''},.2f} {c}".strip() for c, v in sums.items())
 
 
 def replay(scenario: Scenario, history: History, plans: list[str] | None = None, *,

@@ -87,6 +87,8 @@ def _cents(x: float, currency: str, signed: bool = False) -> str:
 
 def replay_verdict(rp: Any, currency: str) -> str:
     """The reconciliation verdict in plain words: reconciled to the cent, or which reps differ and by how much."""
+    from simlib.fit.replay import cents_per_currency
+
     if rp is None:
         return "The scenario names no history, so there is no recorded year to replay or reconcile."
     year, n = int(rp.reps["year"].max()), len(rp.reps)
@@ -94,41 +96,62 @@ def replay_verdict(rp: Any, currency: str) -> str:
     if not rp.has_payout:
         return (f"The history records no payouts for {year}, so there is nothing to reconcile: {n} reps' "
                 f"results were replayed through every plan.")
-    if rp.reconciled:
-        paid = float(rp.reps["recorded"].sum())
+    if rp.reconciled:  # money in different currencies is summed per currency, as `simlib replay` does
+        paid = cents_per_currency(rp.reps["recorded"], rp.reps["role"].map(rp.role_currencies(currency)))
         return (f"Last year's recorded payouts reconcile to the cent: all {n} reps' {year} incentive recomputed "
-                f"under {plan} equals what was paid ({_cents(paid, currency)} in total).")
+                f"under {plan} equals what was paid ({paid} in total).")
     d = rp.mismatches
+    cur = d["currency"] if "currency" in d else currency
     ids = ", ".join(map(str, d.sort_values("difference", key=abs, ascending=False)["rep_id"].head(NAMED)))
     more = f" and {len(d) - NAMED} more" if len(d) > NAMED else ""
+    big = d["difference"].abs().idxmax()
     return (f"Last year's recorded payouts do not reconcile: for {len(d)} of {n} reps the {year} incentive "
-            f"recomputed under {plan} differs from what was paid, by {_cents(float(d['difference'].sum()), currency, True)} "
-            f"in total and at most {_cents(float(d['difference'].abs().max()), currency)} for one rep ({ids}{more}; "
-            f"all are listed below).")
+            f"recomputed under {plan} differs from what was paid, by {cents_per_currency(d['difference'], cur, signed=True)} "
+            f"in total and at most {_cents(abs(float(d.loc[big, 'difference'])), _row_currency(d, big, currency))} "
+            f"for one rep ({ids}{more}; all are listed below).")
+
+
+def _row_currency(frame: pd.DataFrame, row: Any, currency: str) -> str:
+    """The currency of one row of a replay's table (its ``currency`` column), else ``currency``."""
+    return str(frame.loc[row, "currency"]) if "currency" in frame else currency
 
 
 def replay_table(rp: Any, currency: str) -> Any:
     """Last year's totals per role: reps, recorded payouts and each plan's replayed incentive (a ``Styler``)."""
+    curs = list(rp.totals["currency"]) if "currency" in rp.totals else [currency] * len(rp.totals)
     t = rp.totals.drop(columns=["year", "quota", "currency"], errors="ignore").set_index("role")
     t.index = [present.readable(r) for r in t.index]
     names = {"recorded": "recorded payouts", **{p: present.readable(p) for p in rp.plans}}
     money = {names.get(c, c): "incentive_cost" for c in ["revenue", "recorded", *rp.plans]}
     t = escape_frame(t.rename(columns=names))
-    return (present.style_table(t, {k: v for k, v in money.items() if k in t.columns}, currency=currency,
-                                caption=f"{int(rp.reps['year'].max())} replayed: incentive per plan ({currency} a year)")
-            .format(lambda v: f"{int(v):,}", subset=["reps"]))
+    money = {k: v for k, v in money.items() if k in t.columns}
+    other = sorted(set(curs) - {currency})
+    unit = (f"{currency} a year" if not other else
+            f"a year, each role in its own currency; the total in {currency}, {', '.join(other)} converted at the fx rate")
+    st = (present.style_table(t, money, currency=currency,
+                              caption=f"{int(rp.reps['year'].max())} replayed: incentive per plan ({unit})")
+          .format(lambda v: f"{int(v):,}", subset=["reps"]))
+    for i, cur in enumerate(curs):  # a role paid in another currency: its row in that currency, as `simlib replay`
+        if cur != currency:
+            st = st.format(lambda v, c=cur: "" if pd.isna(v) else present.fmt_value(v, "incentive_cost", c),
+                           subset=pd.IndexSlice[t.index[i:i + 1], list(money)])
+    return st
 
 
 def mismatch_table(rp: Any, currency: str) -> Any:
     """The reps whose recomputed pay differs from the recorded payout, to the cent (a ``Styler``)."""
-    d = rp.mismatches.drop(columns=["year", "currency"], errors="ignore").reset_index(drop=True)
+    m = rp.mismatches.reset_index(drop=True)
+    curs = list(m["currency"]) if "currency" in m else [currency] * len(m)
+    d = m.drop(columns=["year", "currency"], errors="ignore")
     if "role" in d:
         d["role"] = [present.readable(r) for r in d["role"]]
     d = escape_frame(d)
-    cents = {c: (lambda v, s=(c == "difference"): "" if pd.isna(v) else _cents(v, currency, s))
-             for c in ("recorded", "recomputed", "difference")}
-    return (d.style.hide(axis="index").format(cents)
-            .set_caption(f"Reps whose recomputed pay under the plan in force differs from the recorded payout ({currency})"))
+    for c in ("recorded", "recomputed", "difference"):  # to the cent, each rep in their role's currency
+        d[c] = ["" if pd.isna(v) else _cents(v, cur, c == "difference") for v, cur in zip(d[c], curs, strict=True)]
+    shown = sorted(set(curs))
+    unit = ", ".join(shown) if len(shown) > 1 else currency if not shown else shown[0]
+    return (d.style.hide(axis="index")
+            .set_caption(f"Reps whose recomputed pay under the plan in force differs from the recorded payout ({unit})"))
 
 
 # ----------------------------------------------------------------------
@@ -383,7 +406,9 @@ def replay_sentence(rp: Any, plan: str, currency: str) -> str:
     if rp is None or plan not in rp.plans:
         return ""
     year = int(rp.reps["year"].max())
-    a, b = float(rp.reps[rp.in_force].sum()), float(rp.reps[plan].sum())
+    # the total over roles, in the reporting currency (roles paid in another converted at fx, as `simlib replay`)
+    total = rp.totals[(rp.totals["role"] == "total") & (rp.totals["year"] == year)].iloc[0]
+    a, b = float(total[rp.in_force]), float(total[plan])
     rel = f" ({(b - a) / a:+.1%})" if a > 0 else ""
     return (f"Replayed through {present.readable(plan)}, last year's ({year}) recorded results would have paid "
             f"{present.fmt_value(b, 'incentive_cost', currency)} in incentive, "
@@ -634,10 +659,12 @@ def replay_chart(rp: Any, currency: str):
     for i, c in enumerate(cols):
         ax.bar(x + (i - (len(cols) - 1) / 2) * w, t[c].to_numpy(dtype=float), w, color=colours.get(c, "#777777"),
                label="recorded payouts" if c == "recorded" else present.readable(c))
-    ax.set_xticks(x, [present.readable(r) for r in t["role"]])
+    curs = list(t["currency"]) if "currency" in t else [currency] * len(t)
+    several = len(set(curs)) > 1  # roles paid in different currencies: each bar in its role's, named
+    ax.set_xticks(x, [present.readable(r) + (f" ({c})" if several else "") for r, c in zip(t["role"], curs, strict=True)])
     ax.set_ylabel("Incentive")
     ax.set_title(f"{int(rp.reps['year'].max())} replayed through each plan")
-    present.format_axis(ax, "incentive_cost", currency)
+    present.format_axis(ax, "incentive_cost", "in each role's currency" if several else currency)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(cols), 4), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

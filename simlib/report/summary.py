@@ -436,7 +436,8 @@ def levels_table(res: Any, group: str = "total", metrics: Sequence[str] = MAIN_M
     s = res.summary()
     v, se = _long(s[s["group"] == group], "mean", metrics, res.plans)
     v.columns = se.columns = [present.readable(p) for p in res.plans]  # plans in words, as the answer names them
-    return present.style_table(v, se=se, currency=currency, caption=caption)
+    trials = int(s["n"].max()) if "n" in s and len(s) else None  # what a share of none or all was counted over
+    return present.style_table(v, se=se, currency=currency, caption=caption, trials=trials)
 
 
 def differences_table(res: Any, group: str = "total", metrics: Sequence[str] = MAIN_METRICS, currency: str = "EUR",
