@@ -252,3 +252,17 @@ def assert_effort_option_rejected(tmp_path: Path, scenario: Path, option: str, v
     with pytest.raises(SimlibError) as err:
         load_scenario(path)
     assert f"behaviour.effort.{option}" in str(err.value) and str(path) in str(err.value)
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """``simlib`` with ``args`` in this process: (exit code, stdout, stderr); no traceback or internal error."""
+    from simlib.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "internal error" not in out.err, out.err
+    return code, out.out, out.err

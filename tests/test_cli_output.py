@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import DEFAULT, small_scenario_dict, write_yaml
+from conftest import DEFAULT, run_cli, small_scenario_dict, write_yaml
 from openpyxl import load_workbook
 
 from simlib.cli import build_parser, main
@@ -15,14 +15,7 @@ from simlib.cli.args import narrow, progress_on
 
 
 def cli(capsys, *args):
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err and "internal error" not in out.err, out.err
-    return code, out.out, out.err
+    return run_cli(capsys, *args)
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import yaml
-from conftest import DEFAULT, small_scenario_dict
+from conftest import DEFAULT, run_cli, small_scenario_dict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simlib.cli import main
 from simlib.errors import PlanError, ScenarioError, SimlibError
 from simlib.scenario import MAX_YAML_DEPTH, MAX_YAML_NODES, load_scenario, scenario_from_dict
 
@@ -64,17 +63,6 @@ def _shipped_dict(name: str) -> dict:
 MECHANICS = {name: _shipped_dict(name) for name in ("scorecards.yaml", "mechanics.yaml")}
 MECHANIC_PATHS = [(name, p) for name, d in MECHANICS.items() for p in _numeric_paths(d)
                   if any(k in p for k in ("scorecards", "quota_relief", "draw", "spiffs", "people"))]
-
-
-def run_cli(capsys, *args):
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err and "internal error" not in out.err, out.err
-    return code, out.out, out.err
 
 
 # --------------------------------------------------------------------------

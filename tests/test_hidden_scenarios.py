@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 
-from conftest import DATA
+from conftest import DATA, run_cli
 
 import simlib
 from simlib.behaviour.dynamic import dynamic
-from simlib.cli import main
 
 
 def _teams_of_one(default_scenario):
@@ -46,14 +45,8 @@ COMMISSION = DATA / "hidden" / "commission.yaml"
 
 
 def _cli(capsys, *args):
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err, out.err
-    return code, out.out
+    code, out, _ = run_cli(capsys, *args)
+    return code, out
 
 
 def test_relabelling_a_pure_commission_plan_moves_nothing():

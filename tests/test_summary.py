@@ -26,12 +26,18 @@ def test_pay_changes_count_reps_losing_or_gaining_more_than_five_percent():
     assert out.loc["total", "trials"] == 2
 
 
-def test_guardrail_verdicts_name_a_plans_own_breaches_and_shared_ones_once():
-    guard = pd.DataFrame([
+def _two_plans_guard() -> pd.DataFrame:
+    """Guardrail rows of plans a and b: cost of sales outside for both, leverage outside for b only, b's share at
+    120% borderline."""
+    return pd.DataFrame([
         dict(plan=p, group="total", metric="comp_cost_of_sales", status="outside") for p in ("a", "b")
     ] + [dict(plan="a", group="total", metric="leverage", status="inside"),
          dict(plan="b", group="total", metric="leverage", status="outside"),
          dict(plan="b", group="total", metric="share_120", status="borderline")])
+
+
+def test_guardrail_verdicts_name_a_plans_own_breaches_and_shared_ones_once():
+    guard = _two_plans_guard()
     v = rs.guardrail_verdicts(guard, ["a", "b"])
     assert v["a"].startswith("1 of 2 checks outside the typical band, shared by every plan")
     assert "leverage (total)" in v["b"] and "1 borderline" in v["b"] and "cost of sales" not in v["b"]
@@ -188,11 +194,7 @@ def test_budget_risk_chart_names_plans_in_words(comparison):
 def test_guardrail_verdict_counts_every_check_outside_as_the_guardrail_table_shows_them():
     # the answer said "1 of 3 checks outside" for b while the guardrail table beside it shows two checks of b outside
     # (one shared by every plan): a VP comparing the two saw contradictory figures
-    guard = pd.DataFrame([
-        dict(plan=p, group="total", metric="comp_cost_of_sales", status="outside") for p in ("a", "b")
-    ] + [dict(plan="a", group="total", metric="leverage", status="inside"),
-         dict(plan="b", group="total", metric="leverage", status="outside"),
-         dict(plan="b", group="total", metric="share_120", status="borderline")])
+    guard = _two_plans_guard()
     v = rs.guardrail_verdicts(guard, ["a", "b"])
     matrix = rs.guardrail_matrix(guard)
     assert matrix.loc["b", "total"].count(",") + 1 - matrix.loc["b", "total"].count("~") == 2
