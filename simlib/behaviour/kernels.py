@@ -261,28 +261,16 @@ def _timing_candidates(pb: Problem, p: int, V: np.ndarray,
     year's value (NT, Z) and the moves (Z,); :func:`_timing_choice` and, under present bias,
     :func:`_biased_timing` pick among them.
 
-    A pull of ``z > 0`` months' worth of next month's expected revenue adds it
-    now, net of the price discount, and the next period starts that far
-    behind; a push ``z < 0`` moves this month's revenue to the next period.
-    The next period is valued by its start value (``V_next_start``), the
-    year's last by the next year's linear value of attainment.
+    The moves are :func:`_moves`'. The next period is valued by its start
+    value (``V_next_start``), the year's last by the next year's linear value
+    of attainment.
     """
     NT = len(pb.a)
-    s, t = pb.starts[p], pb.ends[p]
-    d, mpull, mpush = pb.timing
-    m_next = (t + 1) % MONTHS
-    z = Z_UNITS * np.where(Z_UNITS > 0, mpull, mpush)  # (Z,)
-    month_now = np.where(z > 0, pb.prof[m_next] * (1 - d), pb.prof[t])  # share of annual expected revenue
-    amount = np.where(z > 0, z * pb.prof[m_next], z * pb.prof[t])  # moved out of (into) the future
-    dx_now = pb.a[:, None] * np.where(z > 0, z * month_now, z * pb.prof[t])[None, :] / pb.prof[s : t + 1].sum()
-    if pb.ratio is not None:  # attainment against the quota of the version in force
-        dx_now = dx_now * pb.ratio[t]
-    if V_next_start is not None and m_next != 0:
-        share_next = pb.prof[m_next] / pb.inc[m_next]
-        x0 = -pb.a[:, None] * amount[None, :] / share_next  # (NT, Z) next period start state
+    dx_now, x0, later_year, z = _moves(pb, p)
+    if V_next_start is not None and (pb.ends[p] + 1) % MONTHS != 0:
         later = pb.delta * (interp(V_next_start, x0) - interp(V_next_start, np.zeros((NT, 1))))
     else:
-        later = -pb.delta * pb.next_year_value[:, None] * pb.a[:, None] * amount[None, :]
+        later = later_year
     return interp(V, X_GRID[None, :, None] + dx_now[:, None, :]), later, z
 
 
@@ -482,12 +470,12 @@ def _outer_value(pb: Problem, q: int, Vs: np.ndarray, y: np.ndarray, x: np.ndarr
     return v0 + wy * (v1 - v0)
 
 
-def _rest_of_year(pb: Problem, p: int, y: np.ndarray, Vs_next: np.ndarray | None, x0: np.ndarray | float = 0.0):
+def _rest_of_year(pb: Problem, p: int, y: np.ndarray, Vs_next: np.ndarray | None):
     """The value of the year after inner period ``p`` at the year's attainment ``y`` (NT, ...): the next period's start
-    value at ``y`` and its start state ``x0``, or after the last period the year's pay."""
+    value at ``y`` (state 0), or after the last period the year's pay."""
     if Vs_next is None:
         return pb.outer.final(y)
-    return _outer_value(pb, p + 1, Vs_next, y, x0)
+    return _outer_value(pb, p + 1, Vs_next, y, 0.0)
 
 
 def _nested_end(pb: Problem, p: int, y0: np.ndarray, Vs_next: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -530,22 +518,28 @@ def _nested_end(pb: Problem, p: int, y0: np.ndarray, Vs_next: np.ndarray | None)
 
 
 def _moves(pb: Problem, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Period ``p``'s timing moves: the attainment booked now ``dx`` (NT, Z), the next period's start state ``x0``
-    (NT, Z), next year's value of the move after the year's last period (NT, Z) and the moves ``z`` (Z,); the
-    arithmetic of :func:`_timing_candidates`."""
+    """Period ``p``'s timing moves (:func:`_timing_candidates`): the attainment booked now ``dx`` (NT, Z), the next
+    period's start state ``x0`` (NT, Z; zero after the year's last period), next year's value of the move (NT, Z)
+    and the moves ``z`` (Z,), in units of a month's expected revenue.
+
+    A pull of ``z > 0`` months' worth of next month's expected revenue adds it
+    now, net of the price discount, and the next period starts that far
+    behind; a push ``z < 0`` moves this month's revenue to the next period.
+    """
     s, t = pb.starts[p], pb.ends[p]
     d, mpull, mpush = pb.timing
     m_next = (t + 1) % MONTHS
-    z = Z_UNITS * np.where(Z_UNITS > 0, mpull, mpush)
-    month_now = np.where(z > 0, pb.prof[m_next] * (1 - d), pb.prof[t])
-    amount = np.where(z > 0, z * pb.prof[m_next], z * pb.prof[t])
+    z = Z_UNITS * np.where(Z_UNITS > 0, mpull, mpush)  # (Z,)
+    month_now = np.where(z > 0, pb.prof[m_next] * (1 - d), pb.prof[t])  # share of annual expected revenue
+    amount = np.where(z > 0, z * pb.prof[m_next], z * pb.prof[t])  # moved out of (into) the future
     dx = pb.a[:, None] * np.where(z > 0, z * month_now, z * pb.prof[t])[None, :] / pb.prof[s : t + 1].sum()
+    if pb.ratio is not None:  # attainment against the quota of the version in force
+        dx = dx * pb.ratio[t]
+    x0 = np.zeros((len(pb.a), len(z)))
     if m_next != 0:
-        x0 = -pb.a[:, None] * amount[None, :] / (pb.prof[m_next] / pb.inc[m_next])
-        later_year = np.zeros_like(x0)
-    else:
-        x0 = np.zeros((len(pb.a), len(z)))
-        later_year = -pb.delta * pb.next_year_value[:, None] * pb.a[:, None] * amount[None, :]
+        share_next = pb.prof[m_next] / pb.inc[m_next]
+        x0 = -pb.a[:, None] * amount[None, :] / share_next  # (NT, Z) next period start state
+    later_year = -pb.delta * pb.next_year_value[:, None] * pb.a[:, None] * amount[None, :]
     return dx, x0, later_year, z
 
 
