@@ -19,6 +19,7 @@ import numpy as np
 from simlib.behaviour import compiled as kernels_compiled
 from simlib.behaviour.kernels import X_H, X_LO, X_N
 from simlib.behaviour.types import type_corners
+from simlib.errors import SimlibError
 from simlib.model import compiled
 from simlib.model.contracts import BASELINE, Controls, History, Moves, PolicyBase, PolicyRecord
 from simlib.model.population import RoleWorld
@@ -553,8 +554,30 @@ def _sum_at(rev: np.ndarray, ends: list[int]) -> np.ndarray:
     return s
 
 
+def production_weights(profile) -> np.ndarray:
+    """Each month's production weight (12,): its share of the year's expected revenue at today's effort.
+
+    ``profile`` is the expected revenue per month (:func:`simlib.model.plans.revenue_profile`): effort
+    multiplies the month's expected production (docs/model.md section 4.1), so a month's effort counts in the
+    year's output by this weight.
+    """
+    p = np.asarray(profile, dtype=float)
+    if p.shape != (MONTHS,) or not np.all(np.isfinite(p)) or np.any(p < 0) or not p.sum() > 0:
+        raise SimlibError(f"production weights: expected {MONTHS} finite, non-negative monthly expected revenues "
+                          f"with a positive sum, got {np.asarray(profile).tolist()!r}")
+    return p / p.sum()
+
+
+def effort_index(effort: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Effort over the year (..., 12) -> (...): each month's effort (1 = today) weighted by its production weight
+    (:func:`production_weights`), so effort moved from a peak month to a quiet one lowers the index as it lowers
+    output (docs/model.md section 4.8). With equal weights it is the plain monthly mean. Summed as the change from
+    today's, so today's effort gives exactly 1 whatever the weights' rounding."""
+    return 1.0 + ((effort - 1.0) * weights).sum(axis=-1)
+
+
 def behaviour_metrics(rec: PolicyRecord | None, measures, ends: list[int], T: int,
-                      total: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                      total: np.ndarray | None = None, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-trial behaviour metrics of one group of reps, each (T,).
 
     Parameters
@@ -570,6 +593,9 @@ def behaviour_metrics(rec: PolicyRecord | None, measures, ends: list[int], T: in
         Trials.
     total : (T,) array, optional
         The group's revenue per trial, ``revenue.sum(axis=2).sum(axis=1)``, when already known.
+    weights : (12,) array, optional
+        The months' production weights (:func:`production_weights`) for ``effort_index``; without them
+        every month weighs the same.
     """
     rev = measures["revenue"]
     # one axis at a time (months, then reps): per-trial sums that do not depend on the chunk's shape
@@ -588,7 +614,7 @@ def behaviour_metrics(rec: PolicyRecord | None, measures, ends: list[int], T: in
         "last_month_share": lms,
         "discount_cost": rec.model_discount.sum(axis=1),
         "help_given": rec.help.mean(axis=1),
-        "effort_index": rec.effort.mean(axis=2).mean(axis=1),
+        "effort_index": (rec.effort.mean(axis=2) if weights is None else effort_index(rec.effort, weights)).mean(axis=1),
         "give_up_share": (low & short).any(axis=2).mean(axis=1),
         "coast_share": (low & ~short).any(axis=2).mean(axis=1),
     }

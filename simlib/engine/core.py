@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from simlib.behaviour.dynamic import dynamic
-from simlib.behaviour.policy import behaviour_metrics
+from simlib.behaviour.policy import behaviour_metrics, production_weights
 from simlib.engine.parallel import (
     cpu_count,
     is_dask_client,
@@ -65,6 +65,7 @@ from simlib.model.pipeline import RoleOutcome, passes, worlds
 from simlib.model.plans import (
     expected_quota,
     period_structures,
+    revenue_profile,
     uses_cancellations,
     uses_draws,
     uses_payout,
@@ -518,8 +519,8 @@ def _role_behaviour(scenario: Scenario, o: RoleOutcome, T: int, rev_tot: np.ndar
     """A role's behaviour metrics: from what its policy recorded, else today's (memoised with today's measures)."""
     ends = list(_period_ends(scenario, o.plan, o.role))
     rec = None if o.policy is None else o.policy.recorded
-    if rec is not None:  # what this plan's policy recorded
-        return behaviour_metrics(rec, o.measures, ends, T, rev_tot)
+    if rec is not None:  # what this plan's policy recorded; effort weighted by the months' production
+        return behaviour_metrics(rec, o.measures, ends, T, rev_tot, production_weights(revenue_profile(scenario, o.role)))
     # today's behaviour: the same for every plan with these period ends
     key = ("behaviour_metrics", tuple(ends))
     if key not in o.memo:

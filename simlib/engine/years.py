@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simlib.behaviour.dynamic import DynamicBehaviour
+from simlib.behaviour.policy import effort_index, production_weights
 from simlib.errors import PlanError
 from simlib.format import interval
 from simlib.memo import by_identity
@@ -489,7 +490,8 @@ def _sums(scenario: Scenario, plan: str, year: int, o: RoleOutcome, s: Seats, oc
     tenure = hi - 1 - end_start
     present = tenure >= 0
     rec = None if o.policy is None else o.policy.recorded
-    effort = rec.effort.mean(axis=2) if rec is not None else np.ones(gone.shape)
+    effort = effort_index(rec.effort, production_weights(revenue_profile(scenario, o.role))) if rec is not None \
+        else np.ones(gone.shape)  # weighted by the months' production (docs/model.md section 4.8)
     revenue = o.measures["revenue"].sum(axis=2).sum(axis=1)
     n = len(revenue)
     extra = {}

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from simlib.behaviour.dynamic import DynamicBehaviour
+from simlib.behaviour.policy import effort_index, production_weights
 from simlib.errors import SimlibError
 from simlib.format import interval
 from simlib.io import SHIPPED
 from simlib.model.pipeline import passes, worlds
-from simlib.model.plans import expected_quota, set_quotas
+from simlib.model.plans import expected_quota, revenue_profile, set_quotas
 from simlib.model.population import Layout, draw_chunk, root_seed
 from simlib.scenario import Scenario, load_scenario, scenario_from_dict
 
@@ -283,7 +284,8 @@ def _f_team(s, trials, rng):
     rev = np.stack([runs[n].revenue.sum(axis=1) for n in names], axis=1)  # (T, 5)
     best = _best_interior(s, names, trials, rng, m)
     interior = 100.0 * (rev[:, best] / np.maximum(rev[:, 0], rev[:, -1]) - 1.0)
-    eff = runs["team_100"].effort.mean(axis=(1, 2)) - runs["current"].effort.mean(axis=(1, 2))
+    w = production_weights(revenue_profile(s, next(iter(s.roles))))  # the effort index of the metrics (section 4.8)
+    eff = effort_index(runs["team_100"].effort, w).mean(axis=1) - effort_index(runs["current"].effort, w).mean(axis=1)
     hlp = runs["team_100"].help.mean(axis=1) - runs["current"].help.mean(axis=1)
     return [
         ("effort index, all-team minus individual pay (free riding)", eff, _negative),

@@ -26,7 +26,7 @@ BEHAVIOUR_METRICS: dict[str, tuple[str, str]] = {
     "last_month_share": ("share of revenue booked in the last month of pay periods", "fraction"),
     "discount_cost": ("price discounts given to pull deals into a period (model-implied level)", "money"),
     "help_given": ("help to teammates, index (1 = today)", "index"),
-    "effort_index": ("mean monthly effort, index (1 = today)", "index"),
+    "effort_index": ("monthly effort weighted by the month's production, index (1 = today)", "index"),
     "give_up_share": ("share of reps whose optimal effort is a fifth or more below today's while short of target", "fraction"),
     "coast_share": ("share of reps whose optimal effort is a fifth or more below today's once on track for target", "fraction"),
 }
