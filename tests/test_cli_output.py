@@ -297,3 +297,16 @@ def test_calibrate_table_shows_no_nan_for_a_parameter_without_a_template_value(c
     row = next(x for x in lines if x.startswith("market.change"))
     assert "nan" not in row.lower() and row.split()[-1] == "-", row
     assert next(x for x in lines if x.startswith("roles.telesales")).split()[-1] == "0.2000"
+
+
+def test_sweep_table_of_many_parameters_stays_within_100_columns(small_yaml, capsys):
+    # four parameters in words made the index alone ~80 wide: every block's header was 103+ columns
+    code, text, _ = cli(capsys, "sweep", small_yaml, "--param", "target_level=0.9,1.1", "--param", "cap=1.5,none",
+                        "--param", "scenario.market.growth_sd=0.05", "--param", "roles.*.quota.noise=0.1",
+                        "--param", "team_weight=0.2", *RUN)
+    assert code == 0
+    table = text.splitlines()[2:]
+    assert max(map(len, table)) <= 100, "\n".join(ln for ln in table if len(ln) > 100)
+    # each point's parameter values are still printed once, in words, and every metric row names its point
+    assert "target level" in text and "quota noise (every role)" in text and "market growth sd" in text
+    assert "Δ Profit" in text and text.count("none") >= 2
