@@ -296,7 +296,7 @@ def test_calibrate_table_shows_no_nan_for_a_parameter_without_a_template_value(c
     lines = capsys.readouterr().out.splitlines()
     row = next(x for x in lines if x.startswith("market.change"))
     assert "nan" not in row.lower() and row.split()[-1] == "-", row
-    assert next(x for x in lines if x.startswith("roles.telesales")).split()[-1] == "0.2000"
+    assert next(x for x in lines if x.startswith("ability_sd")).split()[-1] == "0.2000"  # under "telesales (roles..."
 
 
 def test_sweep_table_of_many_parameters_stays_within_100_columns(small_yaml, capsys):
@@ -310,3 +310,36 @@ def test_sweep_table_of_many_parameters_stays_within_100_columns(small_yaml, cap
     # each point's parameter values are still printed once, in words, and every metric row names its point
     assert "target level" in text and "quota noise (every role)" in text and "market growth sd" in text
     assert "Δ Profit" in text and text.count("none") >= 2
+
+
+def test_calibrate_table_has_units_fits_100_columns_and_says_what_a_bound_or_a_tight_interval_means(capsys):
+    # the table was 118 columns wide with no units; quota.noise estimated at 0 printed "0 0.012 [0, 0.04]" as if
+    # 0 +- 0.012, and talk minutes per call "4.000 0.000005204 [4.000, 4.000]", an interval of no width
+    from types import SimpleNamespace
+
+    from simlib.cli.calibrate import print_estimates
+    from simlib.fit.calibrate import Estimate
+
+    est = [Estimate("roles.key_account.production.deal_size_mean", 134552.4, 8918.0, 125000.0, 480, 117581.0,
+                    149868.0, 0.9, "", "bootstrap"),
+           Estimate("plans.current.roles.key_account.quota.noise", 0.0, 0.012, 0.15, 480, 0.0, 0.04, 0.9, "lower",
+                    "bootstrap"),
+           Estimate("roles.telesales.production.talk_minutes_per_call", 4.0000012, 0.000005204, 4.0, 1440,
+                    3.9999926, 4.0000097, 0.9, "", "bootstrap"),
+           Estimate("roles.telesales.new_hire_share", 0.1833, 0.03402, 0.2, 1440, 0.1275, 0.2513, 0.9, "", "binomial")]
+    print_estimates(SimpleNamespace(estimates=est, notes=[], diagnostics={}), currency="USD")
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 100, "\n".join(lines)
+    text = "\n".join(lines)
+    row = {}  # a parameter's cells over the blocks of columns
+    for ln in lines:
+        if ln.strip() and ln.split()[0] in ("production.deal_size_mean", "quota.noise",
+                                            "production.talk_minutes_per_call", "new_hire_share"):
+            row[ln.split()[0]] = row.get(ln.split()[0], "") + ln
+    assert "USD per deal" in row["production.deal_size_mean"] and "134,552" in row["production.deal_size_mean"]
+    assert "minutes per call" in row["production.talk_minutes_per_call"]
+    assert "share" in row["new_hire_share"]
+    # at its bound: no symmetric SE beside it, a one-sided interval and the words
+    assert "0.012" not in row["quota.noise"] and "at lower bound" in row["quota.noise"] and "[0, 0.04" in text
+    # an interval narrower than four significant digits shows the digits that separate its ends
+    assert "[4.000, 4.000]" not in text and "[3.999993, 4.00001" in text
