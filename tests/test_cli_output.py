@@ -343,3 +343,11 @@ def test_calibrate_table_has_units_fits_100_columns_and_says_what_a_bound_or_a_t
     assert "0.012" not in row["quota.noise"] and "at lower bound" in row["quota.noise"] and "[0, 0.04" in text
     # an interval narrower than four significant digits shows the digits that separate its ends
     assert "[4.000, 4.000]" not in text and "[3.999993, 4.00001" in text
+
+
+def test_reps_tables_fit_100_columns(small_yaml, capsys):
+    # `simlib reps` printed its teams table 180 columns wide (example_org, accelerated)
+    code, text, _ = cli(capsys, "reps", small_yaml, "--plan", "variant", *RUN[:4])
+    lines = text.splitlines()[1:]
+    assert code == 0 and "incentive cost, variant" in text and "attainment, current" in text
+    assert max(map(len, lines)) <= 100, "\n".join(ln for ln in lines if len(ln) > 100)
