@@ -370,7 +370,10 @@ def half_width(se: float, metric: str | None = None, *, unit_: str | None = None
 
 #: percent metrics that count reps or trials: a share of them that is 0 (or 1) in every trial is a count, not an
 #: estimate with an error bar, and reads so (:func:`fmt` with ``trials``)
-COUNTED_SHARES = frozenset({"share_at_quota", "share_120", "share_capped", "over_budget"})
+COUNTED_SHARES = frozenset({"share_at_quota", "share_120", "share_capped", "over_budget",
+                            "give_up_share", "coast_share",  # reps easing off / coasting (behaviour diagnostics)
+                            "turnover_rate", "regretted_turnover",  # leavers / seats (several years)
+                            "tenure_under_1y", "tenure_1_3y", "tenure_over_3y"})  # reps at year end
 
 
 def fmt(value: float, se: float | None, metric: str | None = None, currency: str = "EUR", *, unit_: str | None = None,

@@ -26,6 +26,7 @@ from simlib.tables import (
     Rows,
     TableError,
     check_columns,
+    currency_code_problem,
     norm_name,
     parse_date,
     parse_number,
@@ -129,7 +130,7 @@ def read_roster(path: str | Path, roles: Iterable[str], currency: str | dict[str
         case and spaces (``Key Account`` is ``key_account``).
     currency : str or dict
         The scenario's currency, or each role's (role -> currency, when roles
-        are paid in their own); a ``currency`` column must agree (any case).
+        are paid in their own); a ``currency`` column must be that code (3 uppercase letters).
     year_start : date, optional
         First day of the simulated year; tenure from ``hire_date`` is counted
         to it. Default: January 1 of the year after the latest hire date.
@@ -274,7 +275,12 @@ def _check_currency(rows: Rows, currency: str | dict[str, str], role: list) -> N
             expected, whose = currency[role[i]], f"role '{role[i]}' is paid in"
         else:
             continue  # an unknown role: reported as such
-        if text and text.strip().upper() != expected.strip().upper():
+        if not text:
+            continue
+        problem = currency_code_problem(text.strip())
+        if problem:
+            rows.flag(i, problem, "currency")
+        elif text.strip() != expected:
             rows.flag(i, f"currency mismatch: '{text}', {whose} '{expected}'", "currency")
 
 

@@ -42,6 +42,7 @@ from simlib.io import SHIPPED
 from simlib.memo import by_identity
 from simlib.priors import PRIORS, prior_problems
 from simlib.roster import Roster, RosterError, TrackRecord, read_roster
+from simlib.tables import currency_code_problem
 
 MONTHS = 12
 #: most reps in one role, and in one team
@@ -698,17 +699,11 @@ def currency_problems(data: dict) -> list[tuple[str, str]]:
     return out + _credit_currency_problems(data.get("roles") or {}, report)
 
 
-#: a currency: an ISO 4217-style code of 3 uppercase letters (EUR, USD, CHF)
-CURRENCY_CODE = re.compile(r"[A-Z]{3}")
-
-
 def _code_problems(field: str, cur: Any) -> list[tuple[str, str]]:
-    """``cur`` at ``field`` unless it is a currency code (:data:`CURRENCY_CODE`): the problem, with the
-    uppercase form when that is one. A non-string is left to the field's type check."""
-    if not isinstance(cur, str) or CURRENCY_CODE.fullmatch(cur):
-        return []
-    hint = f", e.g. '{cur.upper()}'" if CURRENCY_CODE.fullmatch(cur.upper()) else " such as EUR, USD or CHF"
-    return [(field, f"'{cur}' is not a currency code: expected 3 uppercase letters (ISO 4217){hint}")]
+    """``cur`` at ``field`` unless it is a currency code (:data:`simlib.tables.CURRENCY_CODE`): the problem,
+    with the uppercase form when that is one. A non-string is left to the field's type check."""
+    problem = currency_code_problem(cur) if isinstance(cur, str) else None
+    return [(field, problem)] if problem else []
 
 
 def _credit_currency_problems(roles: dict, report: str) -> list[tuple[str, str]]:

@@ -51,6 +51,17 @@ _EXCEL_EPOCH = datetime.date(1899, 12, 30)
 #: serial numbers read as Excel dates: 1954-10-04 to 2119-01-29
 _EXCEL_SERIALS = (20_000, 80_000)
 CURRENCY_SIGNS = "$€£¥"
+#: a currency: an ISO 4217-style code of 3 uppercase letters (EUR, USD, CHF), in a scenario and in a table
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+
+
+def currency_code_problem(cur: str) -> str | None:
+    """Why ``cur`` is not a currency code (:data:`CURRENCY_CODE`), with the uppercase form when that is
+    one; None when it is one."""
+    if CURRENCY_CODE.fullmatch(cur):
+        return None
+    hint = f", e.g. '{cur.upper()}'" if CURRENCY_CODE.fullmatch(cur.upper()) else " such as EUR, USD or CHF"
+    return f"'{cur}' is not a currency code: expected 3 uppercase letters (ISO 4217){hint}"
 
 
 @dataclass(frozen=True)

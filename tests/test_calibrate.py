@@ -151,7 +151,7 @@ def test_cli_writes_atomically_and_never_overwrites(tmp_path, capsys):
             "--bootstrap", "3", "--trials", "2", "--report", str(tmp_path / "cal.json")]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "roles.telesales.ability_sd" in text and "wrote" in text
+    assert "telesales (roles.telesales.*" in text and "\nability_sd " in text and "wrote" in text
     before = out.read_text()
     out.write_text("mine")
     assert main(args) == 1

@@ -102,12 +102,12 @@ def test_roster_reps_are_paid_in_their_roles_currency(tmp_path):
     data["roles"]["key_account"]["currency"] = "USD"
     data.update(roster="roster.csv", year_start="2026-01-01", fx={"USD": 0.92})
     header = "Rep ID,Role,Team,Base Salary,Target Incentive,Hire Date,Currency"
-    rows = ["T1,telesales,North,42000,18000,2020-01-15,EUR", "K1,key_account,Ent,90000,60000,2018-01-01,usd",
+    rows = ["T1,telesales,North,42000,18000,2020-01-15,EUR", "K1,key_account,Ent,90000,60000,2018-01-01,USD",
             "C1,channel,Partners,70000,40000,2019-01-01,EUR"]
     (tmp_path / "roster.csv").write_text("\n".join([header, *rows]) + "\n")
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
     assert load_scenario(tmp_path / "s.yaml").roles["key_account"].currency == "USD"
-    rows[1] = rows[1].replace("usd", "EUR")
+    rows[1] = rows[1].replace("USD", "EUR")
     (tmp_path / "roster.csv").write_text("\n".join([header, *rows]) + "\n")
     with pytest.raises(ScenarioError) as e:
         load_scenario(tmp_path / "s.yaml")

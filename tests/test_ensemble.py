@@ -336,3 +336,16 @@ def test_notebook_uncertainty_verdicts_name_plans_in_words():
     t = uncertainty_table(types.SimpleNamespace(differences=lambda: d), metrics=["profit"])
     assert t["verdict"].iloc[0] == "team weighted beats current plan on profit in 100% of plausible behaviours (16 of 16 draws)"
     assert t["plan"].iloc[0] == "team_weighted"  # the data keep the ids
+
+
+def test_ensemble_table_says_a_share_of_none_or_all_in_every_trial(small_dict):
+    # `run --behaviour-draws` printed "Chance of exceeding the incentive budget  0.0%", a bare value beside
+    # "25.0% ± 19.5"; run's own table reads "0.0% (in none of N trials)", over every draw's trials
+    import simlib.present as present
+
+    d = dict(small_dict, budget={"incentive": 1.0})  # a budget every plan exceeds in every trial
+    ens = simulate_ensemble(scenario_from_dict(d, "b.yaml"), PLANS, draws=2, trials=6, rng=3)
+    table = ens.readable("total")
+    row = table.loc[present.label("over_budget")]
+    assert row["current"] == "100.0% (in all 12 trials)"  # 6 trials in each of 2 behavioural draws
+    assert row["variant"] == "100.0% (in all 12 trials)"

@@ -359,3 +359,30 @@ def test_the_scenario_hash_is_unchanged_without_named_measures():
     data["roles"]["field"]["measures"] = None
     assert plain.sha256 == explicit.sha256 == scenario_from_dict(data).sha256
     assert scenario_from_dict(generic_dict({"visits": {}})).sha256 != plain.sha256
+
+
+def test_a_score_is_valued_by_raising_it_as_production_does_whatever_its_monthly_range():
+    """The marginal pay of a score measure (``d pay / d log measure``) has the sign of the pay's slope in it.
+
+    Key accounts of role_examples.yaml hold 12 customers, so a month's retention (``1 - 12 lost / 12``) is 1, 0,
+    -1 or -2: raising each month by 2% (capped at 1) moved only the months below 0, downwards, and the document
+    plan's retention pay, rising in retention, read a marginal value of -78 a year. Market share above 1 (a rep
+    outselling their territory's market) was capped at 1, a fall. Each is now raised as production raises it
+    (retention: fewer customers lost; market share: no cap), by ``rel`` of its mean.
+    """
+    from simlib.behaviour.sample import Calibration, marginal_values, raise_score
+
+    s = simlib.load_scenario("scenarios/role_examples.yaml")
+    cal = Calibration.of(s)
+    w, meas = cal.worlds["key_account"], cal.measures["key_account"]
+    assert meas["retention"].min() < 0 < meas["retention"].mean()  # the months that misled the finite difference
+    mv, _, _ = marginal_values(s, "document", "key_account", w, meas, set_quotas(s, "document", w))
+    assert mv["retention"] > 0 and mv["satisfaction"] > 0
+    for k, x in (("retention", meas["retention"]), ("market_share", meas["market_share"]),
+                 ("satisfaction", meas["satisfaction"])):
+        up = raise_score(k, x, 0.02)
+        assert (up >= x).all(), k  # no month falls
+        if k != "satisfaction":  # a rate capped at 1 keeps its reps at 1 (they cannot do better)
+            assert up.mean() == pytest.approx(1.02 * x.mean(), rel=1e-12), k
+    assert meas["market_share"].max() > 1 and (raise_score("market_share", meas["market_share"], 0.02) > 1).any()
+    assert (raise_score("retention", meas["retention"], 0.02) <= 1).all()

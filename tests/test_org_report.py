@@ -495,3 +495,19 @@ def test_replayed_money_of_a_role_paid_in_another_currency_is_labelled_in_it(two
     ticks = [x.get_text() for x in bars.get_xticklabels()]
     assert any("us key account" in x and "USD" in x for x in ticks), ticks
     assert "EUR" not in bars.get_ylabel(), bars.get_ylabel()  # the axis is not in one currency
+
+
+def test_risk_sentence_says_a_chance_of_none_or_all_as_the_tables_do(org_copy):
+    # midyear's org report read "chance of exceeding the incentive budget of 3.60 M EUR: 0.0%", a bare value
+    # beside "3.39 M EUR ± 241 k"; the tables read "0.0% (in none of 50 trials)"
+    import yaml
+
+    data = yaml.safe_load(org_copy.read_text(encoding="utf-8"))
+    for budget, words in ((1.0, "100.0% (in all 6 trials)"), (1e11, "0.0% (in none of 6 trials)")):
+        data["budget"] = {**(data.get("budget") or {}), "incentive": budget}
+        path = org_copy.parent / f"budget_{budget:g}.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        rich = simlib.load_scenario(path)
+        ans = org.org_answers(rich, ["current", "accelerated"], trials=6, rng=1)
+        sentence = org.risk_sentence(ans, "accelerated", rich)
+        assert "chance of exceeding the incentive budget of " in sentence and f": {words}" in sentence, sentence

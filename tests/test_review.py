@@ -63,13 +63,19 @@ def current_result():
 # ---------------------------------------------------------------- check
 
 
+def _row(out: str, rule: str) -> str:
+    """A rule's row of `check`'s table (one plan), its cells over the table's blocks of columns joined."""
+    return "  ".join(line for line in out.splitlines() if rule in line)
+
+
 def test_check_fails_on_a_tight_threshold(tmp_path, capsys, default_dict):
     """Comp cost of sales is about 20% in every simulated year: a 5% ceiling is breached with probability 1."""
     p = write(tmp_path, with_checks(default_dict, {"rules": {"comp_cost_of_sales": {"high": 0.05}}}))
     rc, out, _ = cli(capsys, "check", p, "--plans", "current", "--trials", TRIALS, "--scheduler", "serial")
     assert rc == 1
-    row = next(line for line in out.splitlines() if present.label("comp_cost_of_sales") in line)
+    row = _row(out, present.label("comp_cost_of_sales"))
     assert "FAIL" in row and "per-trial" in row
+    assert max(len(x) for x in out.splitlines()[2:] if not x.startswith(("FAIL:", "PASS:"))) <= 100  # in blocks
     assert "FAIL: current" in out
 
 
@@ -78,10 +84,10 @@ def test_check_table_reads_as_run_and_csv_stays_numeric(tmp_path, capsys, defaul
     the CSV keeps the fractions (0.05, not 5.0%) for machines."""
     p = write(tmp_path, with_checks(default_dict, {"rules": {"comp_cost_of_sales": {"high": 0.05}}}))
     rc, out, _ = cli(capsys, "check", p, "--plans", "current", "--trials", TRIALS, "--scheduler", "serial")
-    row = next(line for line in out.splitlines() if present.label("comp_cost_of_sales") in line)
+    row = _row(out, present.label("comp_cost_of_sales"))
     assert re.search(r"\b\d{1,2}\.\d% ± \d\.\d\b", row), row  # about 19.5% ± 0.2, not 0.1954 ± 0.0010
     assert "3.0%-5.0%" in row and "100.0%" in row and "20.0%" in row  # edges, P(breach), level
-    quota = next(line for line in out.splitlines() if present.label("share_at_quota") in line)
+    quota = _row(out, present.label("share_at_quota"))
     assert "50.0%-90.0%" in quota and not re.search(r"\b0\.\d{3}", quota)
     csv = tmp_path / "checks.csv"
     rc, _, _ = cli(capsys, "check", p, "--plans", "current", "--trials", TRIALS, "--scheduler", "serial",

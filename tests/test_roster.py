@@ -21,7 +21,7 @@ HEADER = "Rep ID,Role,Team,Manager,Base Salary,Target Incentive,Quota,Hire Date,
 ROWS = [
     'T1,telesales,North,Ann,"42,000","€18,000",,2020-01-15,EUR,x',
     "T2,telesales,South,Bob,40000,24000,400000,2025-10-01,EUR,x",
-    "T3,Telesales,North,Ann,44000,12000,,2019-05-01,eur,x",
+    "T3,Telesales,North,Ann,44000,12000,,2019-05-01,EUR,x",
     "K1,key_account,Enterprise,Cy,90000,60000,,2018-01-01,EUR,x",
     "C1,channel,Partners,Di,70000,40000,,2026-01-01,EUR,x",
 ]
@@ -123,6 +123,9 @@ BAD = {
     "bad date": ("X1,telesales,North,,1,1,,15/03/2024,EUR,", "line 7", "bad date: 'hire_date' is '15/03/2024'"),
     "late hire": ("X1,telesales,North,,1,1,,2026-02-01,EUR,", "line 7", "after the start of the simulated year"),
     "currency": ("X1,telesales,North,,1,1,,2020-01-01,USD,", "line 7", "currency mismatch: 'USD'"),
+    # a currency code is 3 uppercase letters everywhere (the scenario's own are refused otherwise)
+    "lowercase currency": ("X1,telesales,North,,1,1,,2020-01-01,eur,", "line 7",
+                           "'eur' is not a currency code: expected 3 uppercase letters (ISO 4217), e.g. 'EUR'"),
     "no team": ("X1,telesales,,,1,1,,2020-01-01,EUR,", "line 7", "missing team"),
 }
 

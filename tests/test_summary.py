@@ -286,3 +286,17 @@ def test_sweep_answer_gives_the_best_points_change_in_money_and_percent():
     assert a["lead"] == ("Best point meeting the guardrails: target level 0.9: profit 21.9 M EUR ± 331 k "
                          "(+182 k EUR ± 43 k, +0.8% ± 0.2, vs the base plan).")
     assert "(+1.68 M EUR ± 43 k, +7.7% ± 0.2, vs the base plan)" in a["items"][-1]
+
+
+def test_budget_risk_table_words_the_chance_as_the_answer_and_says_none_or_all(comparison):
+    # the table was headed "chance over budget" (the answer and run say "chance of exceeding the incentive
+    # budget") and printed a bare "0.0%" / "100.0%" where run's table reads "(in none of N trials)"
+    import re
+
+    scen, res, s = comparison
+    n = int(res.summary().query("metric == 'incentive_cost' and group == 'total'")["n"].iloc[0])
+    for budget, words in ((1.0, f"100.0% (in all {n:,} trials)"), (1e12, f"0.0% (in none of {n:,} trials)")):
+        page = rs.budget_risk_table(nb.budget_risk(res, budget)).to_html()
+        assert "chance of exceeding the incentive budget" in page and "chance over budget" not in page
+        cells = re.findall(r"<td [^>]*>([^<]*)</td>", page)
+        assert cells[2::3] == [words] * len(res.plans), cells

@@ -60,10 +60,23 @@ def test_years_table_reads_as_run_prints_and_keeps_the_raw_table():
     t = res.table("total")
     assert t.index.names == ["metric", "year"] and (present.label("profit"), 2) in t.index
     assert f" {s.currency}" in t.loc[(present.label("profit"), 1), res.plans[0]]
-    assert t.loc[(present.label("turnover_rate"), 1), res.plans[0]].split(" ± ")[0].endswith("%")
+    assert t.loc[(present.label("turnover_rate"), 1), res.plans[0]].split(" ± ")[0].split(" (in ")[0].endswith("%")
     assert f"Δ {res.plans[1]}" in t.columns
     raw = res.table("total", raw=True)
     assert ("profit", 1) in raw.index and f"Δ{res.plans[1]}" in raw.columns
+
+
+def test_years_table_says_a_share_of_none_in_every_trial_as_run_does():
+    # attrition off: nobody leaves in any trial; the table printed a bare "0.0%" beside "46.8% ± 3.3" rows
+    import simlib.present as present
+
+    s = V._load("ratchet")
+    res = run_years(s, years=2, trials=8, rng=5, behaviour="none")
+    t = res.table("total")
+    cell = t.loc[(present.label("turnover_rate"), 1), res.plans[0]]
+    assert cell == present.fmt(0.0, 0.0, "turnover_rate", trials=8) == "0.0% (in none of 8 trials)"
+    assert t.loc[(present.label("regretted_turnover"), 2), res.plans[0]] == "0.0% (in none of 8 trials)"
+    assert " ± " in t.loc[(present.label("share_at_quota"), 1), res.plans[0]]  # an estimate keeps its error bar
 
 
 def test_same_numbers_on_any_chunking_and_executor():

@@ -72,7 +72,7 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
     """Marginal pay of each measure: ``d E[incentive + recognition] / d log(measure)`` per rep, money per year.
 
     Revenue and other continuous flows by :func:`flow_marginal` (smoothed), a count measure by
-    :func:`count_marginal`, a score by a finite difference of ``rel`` (capped at 1).
+    :func:`count_marginal`, a score by a finite difference of ``rel`` of its mean (:func:`raise_score`).
     ``scale`` multiplies every flow measure first (teammates' equilibrium
     output, mean field). Returns the marginal values by measure, those of
     revenue by pay component, and the pay at the unperturbed measures.
@@ -104,9 +104,36 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
                 out[k] = flow_marginal(lambda ms: pay(ms)[0], base, k, p0)
             continue
         ms = dict(base)
-        ms[k] = np.minimum(base[k] * (1 + rel), 1.0)
+        ms[k] = raise_score(k, base[k], rel)
         out[k] = _beyond_rounding(pay(ms)[0], p0) / math.log1p(rel)
     return out, comps, pr0
+
+
+#: score measures whose rep-month values leave [0, 1], and how production raises them (docs/model.md 4.6):
+#: ``market_share`` (revenue / the territory's market) exceeds 1 for a rep outselling their market, so it is
+#: scaled without a cap; ``retention`` (``1 - 12 lost / book``) is below 0 in a month that loses more than a
+#: twelfth of the book, and care raises it by losing fewer customers, so its shortfall from 1 shrinks
+UNCAPPED_SCORES, SHORTFALL_SCORES = frozenset({"market_share"}), frozenset({"retention"})
+
+
+def raise_score(k: str, x: np.ndarray, rel: float) -> np.ndarray:
+    """Score measure ``k``'s rep-months ``x`` raised by ``rel`` of their mean, as production raises them.
+
+    A rate bounded by 1 (satisfaction, record accuracy, conversion rate) is scaled by ``1 + rel`` and capped at
+    1 (a rep at 1 cannot do better); :data:`UNCAPPED_SCORES` are scaled without the cap; :data:`SHORTFALL_SCORES`
+    keep 1 as their best and lose ``delta`` of their shortfall ``1 - x``, ``delta = rel mean(x) / mean(1 - x)``,
+    so no month falls and the mean rises by ``rel`` (scaling a month at 0 or below moved it nowhere or down).
+    With no shortfall, or a mean at or below 0 (no log to raise), ``x`` is returned as it is.
+    """
+    if k in UNCAPPED_SCORES:
+        return x * (1 + rel)
+    if k in SHORTFALL_SCORES:
+        short, mean = 1.0 - x, float(np.mean(x))
+        gap = float(np.mean(short))
+        if gap <= 0 or mean <= 0:
+            return x
+        return 1.0 - short * (1.0 - min(rel * mean / gap, 1.0))
+    return np.minimum(x * (1 + rel), 1.0)
 
 
 def flow_marginal(pay, base: Mapping[str, np.ndarray], k: str, p0, by_component: bool = False):

@@ -462,13 +462,23 @@ def narrow(df: Any, width: int = TABLE_WIDTH) -> str:
 
     Every block repeats the index (the metric names), so a wide comparison
     reads on a terminal without wrapping; a single column wider than
-    ``width`` stays whole.
+    ``width`` stays whole. An index of several levels (a sweep's point and its
+    parameter values) too wide to share a block with a column is printed once,
+    as a first table keyed by its first level, and the blocks repeat only that
+    key (``Point``).
     """
     import pandas as pd
 
     def render(cols):
         with pd.option_context("display.width", 10_000, "display.max_columns", None, "display.max_colwidth", 60):
             return df[cols].to_string()
+
+    idx = df.index
+    if (isinstance(idx, pd.MultiIndex) and idx.nlevels > 1 and idx.get_level_values(0).is_unique
+            and any(max(map(len, render([c]).splitlines())) > width for c in df.columns)):
+        key = idx.names[0]
+        legend = idx.to_frame(index=False).astype(str).set_index(key)
+        return narrow(legend, width) + "\n\n" + narrow(df.set_axis(idx.get_level_values(0), axis=0), width)
 
     blocks, cur = [], []
     for c in df.columns:

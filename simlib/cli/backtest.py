@@ -141,5 +141,7 @@ def format_backtest(f, pct: int, currency: str = "EUR") -> str:
     if "change_draws" in f.columns:  # --behaviour-draws: draws of the priors where the predicted change is above 0
         show.insert(show.columns.get_loc("pred. change") + 1, "pred. >0",
                     [f"{p}/{n}" for p, n in zip(f["change_draws_positive"], f["change_draws"], strict=True)])
-    with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 20):
-        return show.to_string(index=False)
+    from simlib.cli.args import narrow
+
+    with pd.option_context("display.max_rows", 200):
+        return narrow(show.set_index(["group", "metric"]))  # blocks of at most 100 columns

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     write_scenario(cal, out, force=args.force, history_sha256=file_sha256(args.history))
     print(f"calibrated {template.source} to {hist.source} ({len(hist.frame)} rows, years {hist.years}); "
           f"standard errors and intervals from {args.bootstrap} bootstrap replicates over reps")
-    print_estimates(cal)
+    print_estimates(cal, cal.scenario.currency)
     if args.report:
         write_atomic(args.report, json.dumps(jsonable(cal.to_dict()), indent=2))
         print(f"wrote {args.report}")
@@ -67,24 +67,45 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_estimates(cal) -> None:
+def print_estimates(cal, currency: str = "EUR") -> None:
     """The fitted parameters (seasonality left out), data notes and per-role fit of a
-    :class:`simlib.fit.calibrate.Calibration`, four significant digits.
+    :class:`simlib.fit.calibrate.Calibration`, four significant digits, by role.
 
-    Each estimate with its bootstrap standard error and interval (``Estimate.lo``, ``Estimate.hi``:
-    bootstrap percentiles, with the profile-likelihood interval for ramp months), flagged
-    "at lower bound" when the estimate sits at its bound (an sd of 0, ramp months 1), where the
-    standard error alone would understate the uncertainty.
+    Each estimate with its unit (:func:`parameter_unit`; money in ``currency``), bootstrap standard error and
+    interval (``Estimate.lo``, ``Estimate.hi``: bootstrap percentiles, with the profile-likelihood interval for
+    ramp months). An estimate at its bound (an sd of 0, ramp months 1) shows no standard error (a bootstrap SE of
+    a clipped estimate is no ± about it) and reads "at lower bound (one-sided interval)". An interval narrower
+    than four significant digits show is printed with the digits that tell its ends apart. The tables are at
+    most 100 columns wide (:func:`simlib.cli.args.narrow`).
     """
+    import pandas as pd
+
+    from simlib.cli.args import narrow
+
     pct = next((f"{e.level:.0%}" for e in cal.estimates if math.isfinite(e.level)), "")
-    print(f"{'parameter':58s} {'estimate':>11s} {'se':>10s} {pct + ' interval':>24s} {'template':>11s}")
+    print(f"estimate, bootstrap standard error (se), {pct} interval and the template's value; money in {currency}")
+    groups: dict[str, list] = {}
     for e in cal.estimates:
-        if ".seasonality." in e.path:
-            continue
-        iv = f"[{_g4(e.lo)}, {_g4(e.hi)}]" if math.isfinite(e.lo) else "-"
-        flag = f"  at {e.at_bound} bound" if e.at_bound else ""
-        tv = _g4(e.template) if math.isfinite(e.template) else "-"  # no template value (a market change)
-        print(f"{e.path:58s} {_g4(e.value):>11s} {_g4(e.se):>10s} {iv:>24s} {tv:>11s}{flag}")
+        if ".seasonality." not in e.path:
+            groups.setdefault(_group_of(e.path), []).append(e)
+    for group, ests in groups.items():
+        rows = {}
+        for e in ests:
+            name = e.path.split(f"roles.{group}.", 1)[1] if f"roles.{group}." in e.path else e.path
+            if e.path.startswith("plans."):
+                name += f" (plan {e.path.split('.')[1]})"
+            g = _ends(e.lo, e.hi)
+            rows[name] = {"unit": parameter_unit(e.path, currency), "estimate": g(e.value),
+                          "se": "-" if e.at_bound or not math.isfinite(e.se) else _g4(e.se),
+                          f"{pct} interval": f"[{g(e.lo)}, {g(e.hi)}]" if math.isfinite(e.lo) else "-",
+                          "template": _g4(e.template) if math.isfinite(e.template) else "-",  # none: a market change
+                          "note": f"at {e.at_bound} bound (one-sided interval)" if e.at_bound else ""}
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "parameter"
+        if not table["note"].any():
+            table = table.drop(columns="note")
+        print(f"\n{group}:" if group == "market" else f"\n{group} (roles.{group}.*, plans.*.roles.{group}.*):")
+        print(narrow(table))
     for n in cal.notes:
         print(f"note: {n}")
     for rname, rd in cal.diagnostics.get("roles", {}).items():
@@ -93,6 +114,51 @@ def print_estimates(cal) -> None:
             bad = [q["p"] for q in qs if not q["within"]]
             print(f"fit {rname}: attainment median history {qs[3]['history']:.3f} vs simulated {qs[3]['simulated']:.3f}; "
                   f"KS p={rd['ks']['pvalue']:.3g}; quantiles outside 3 sd: {bad or 'none'}")
+
+
+def _group_of(path: str) -> str:
+    """The role a parameter belongs to (``roles.R.*``, ``plans.P.roles.R.*``), else its first part (``market``)."""
+    parts = path.split(".")
+    if parts[0] == "roles" and len(parts) > 2:
+        return parts[1]
+    if parts[0] == "plans" and len(parts) > 4 and parts[2] == "roles":
+        return parts[3]
+    return parts[0]
+
+
+#: units of calibrated parameters by their last name (money ones written with the currency)
+_UNITS = {
+    "new_hire_share": "share of reps", "ramp_months": "months", "ability_sd": "sd of log",
+    "territory_sd": "sd of log", "noise": "sd of log", "level": "x expected",
+    "calls_per_month": "calls per month", "talk_minutes_per_call": "minutes per call", "lead_rate": "per call",
+    "conversion_rate": "per lead", "deal_value": "{cur} per deal", "deal_value_cv": "cv",
+    "record_accuracy": "score 0-1", "record_accuracy_sd": "score sd", "deals_per_month": "deals per month",
+    "deal_size_mean": "{cur} per deal", "deal_size_sd_log": "sd of log", "new_account_share": "share of deals",
+    "milestones_per_month": "per month", "satisfaction": "score 0-1", "satisfaction_sd": "score sd",
+    "cancel_rate": "share of deals", "cancel_window_months": "months",
+    "existing_revenue_per_month": "{cur} per month", "revenue_cv": "cv", "partners_per_month": "per month",
+    "partner_mature_revenue": "{cur}/partner-month", "partner_ramp_months": "months",
+    "partner_satisfaction": "score 0-1", "partner_satisfaction_sd": "score sd", "policy_adherence": "score 0-1",
+    "policy_adherence_sd": "score sd", "revenue_per_month": "{cur} per month", "revenue_per_unit": "{cur} per unit",
+    "growth_mean": "per year", "growth_sd": "sd per year", "monthly_sd": "sd of log", "monthly_rho": "correlation",
+}
+
+
+def parameter_unit(path: str, currency: str = "EUR") -> str:
+    """The unit of a calibrated parameter (``roles.key_account.production.deal_size_mean``: ``EUR per deal``);
+    a market change (``market.change.2025-2026``) is a share of a year's demand; '' when not known."""
+    if path.startswith("market.change."):
+        return "share per year"
+    return _UNITS.get(path.rsplit(".", 1)[-1], "").replace("{cur}", currency)
+
+
+def _ends(lo: float, hi: float):
+    """The formatter of a row's numbers: four significant digits (:func:`_g4`), or, when the interval's ends
+    read the same at four, the decimals that show its width to two significant digits."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo or _g4(lo) != _g4(hi):
+        return _g4
+    places = max(0, 1 - math.floor(math.log10(hi - lo)))
+    return lambda v: f"{v:,.{places}f}" if math.isfinite(v) else "nan"
 
 
 def _g4(v: float) -> str:

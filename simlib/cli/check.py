@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 def format_table(table, source: str, trials: int, seed_used: int, failed: list[str], currency: str = "EUR",
                  skipped=None) -> str:
-    """The plan x rule table: value, allowed region, probability of breach (basis), level, PASS/FAIL; then a verdict.
+    """The plan x rule table, a section per plan: PASS/FAIL, probability of breach, value, allowed region, level
+    and basis of each rule, in blocks of at most 100 columns; then a verdict.
 
     Cells read as ``run``'s (:mod:`simlib.present`): rules by display name, values in their unit (percent with
     ``%``, money in ``currency`` on k / M) with their 95% CI, probabilities and levels in percent. The CSV, JSON
@@ -105,8 +106,11 @@ def format_table(table, source: str, trials: int, seed_used: int, failed: list[s
                       for p, s in zip(table["p_breach"], table["p_se"], strict=True)],
         "Basis": table["basis"], "Level": [present.fmt_value(x, unit_="percent") for x in table["level"]],
         "Status": table["status"]})
-    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
-        lines.append(view.to_string(index=False))
+    from simlib.cli.args import narrow
+
+    cols = ["Status", "P(breach)", "Value", "Allowed", "Level", "Basis"]  # the verdict first, beside its chance
+    for plan in dict.fromkeys(view["Plan"]):  # a section per plan: each block at most 100 columns
+        lines += [f"\n{plan}:", narrow(view[view["Plan"] == plan].set_index(["Group", "Rule"])[cols])]
     if skipped is not None:  # rules whose metric has no value: said, not silently dropped
         for (metric, reason), g in skipped.groupby(["metric", "reason"], sort=False):
             where = {}

@@ -124,7 +124,9 @@ def format_losers(ans, show: int, currency: str = "EUR") -> str:
                    zip(t["change_pct"], (t["change_se"] / base) if "change_se" in t else [None] * len(t), strict=True)],
         "chance of lower pay": t["p_lower"].map(lambda v: f"{v:.0%}")})
     more = f"\n... and {len(lo) - show} more (all in --out)" if len(lo) > show else ""
-    return f"losers ({len(lo)}):\n" + out.to_string(index=False) + more
+    from simlib.cli.args import narrow
+
+    return f"losers ({len(lo)}):\n" + narrow(out.set_index("rep_id")) + more
 
 
 def format_teams(ans, currency: str = "EUR") -> str:
@@ -141,4 +143,6 @@ def format_teams(ans, currency: str = "EUR") -> str:
     for name, head in (("attainment_current", f"attainment, {ref}"), ("attainment_candidate", f"attainment, {plan}")):
         out[head] = [present.fmt(m, s, unit_="percent") if np.isfinite(m) else "n/a"  # in percent, as run prints it
                      for m, s in zip(t[name], t[f"{name}_se"], strict=True)]
-    return out.to_string(index=False)
+    from simlib.cli.args import narrow
+
+    return narrow(out.set_index(["role", "team"]))  # at most 100 columns: further columns in a further block

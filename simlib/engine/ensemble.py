@@ -360,7 +360,8 @@ class EnsembleResult:
         dv = present.row_scales(differences[differences["group"] == group], "diff")
 
         def level(p, r):
-            return {p: present.fmt(r["mean"], r["mc_se"], r.name, cur, scale=lv[r.name]),
+            return {p: present.fmt(r["mean"], r["mc_se"], r.name, cur, scale=lv[r.name],  # trials of every draw
+                                   trials=int(r["n"]) * self.draws if pd.notna(r["n"]) else None),
                     f"{p} model ±": model(r["model_sd"], r["mean"], r.name)}
 
         def difference(p, r):

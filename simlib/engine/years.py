@@ -166,8 +166,8 @@ class YearsResult:
         dv = present.row_scales(diffs.reset_index(), "mean", ["metric", "year"])
         rows = {}
         for m, y in table.index:
-            row = {p: present.fmt(*levels.loc[(p, group, m, y), ["mean", "se"]], m, currency, scale=lv[(m, y)])
-                   for p in self.plans}
+            row = {p: present.fmt(*levels.loc[(p, group, m, y), ["mean", "se"]], m, currency, scale=lv[(m, y)],
+                                  trials=self.trials) for p in self.plans}
             for p in self.plans[1:]:
                 mean, se, lo, hi = diffs.loc[(p, group, m, y), ["mean", "se", "ci_low", "ci_high"]]
                 row[f"Δ {p}"] = (present.fmt(mean, se, m, currency, signed=True, scale=dv[(m, y)])

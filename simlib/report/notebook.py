@@ -478,7 +478,7 @@ def budget_risk(result: Any, budget: float | None = None) -> pd.DataFrame:
     -------
     DataFrame
         plan, mean_cost, mean_cost_se, p95_cost, p95_ci_low, p95_ci_high (money per year),
-        p_over_budget, p_over_budget_se (probability), budget.
+        p_over_budget, p_over_budget_se (probability), budget, trials.
     """
     from simlib.model.metrics import quantile_with_ci
 
@@ -499,7 +499,7 @@ def budget_risk(result: Any, budget: float | None = None) -> pd.DataFrame:
         rows.append(dict(plan=plan, mean_cost=float(c.mean()),
                          mean_cost_se=float(c.std(ddof=1) / np.sqrt(len(c))) if len(c) > 1 else float("nan"),
                          p95_cost=est, p95_ci_low=lo, p95_ci_high=hi,
-                         p_over_budget=p, p_over_budget_se=se, budget=budget))
+                         p_over_budget=p, p_over_budget_se=se, budget=budget, trials=len(c)))
     return pd.DataFrame(rows)
 
 

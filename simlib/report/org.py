@@ -363,10 +363,12 @@ def risk_sentence(org: OrgAnswers, plan: str, scenario: Any, verdict: str | None
                      f"{present.fmt(r95, r95_se, 'p95_incentive_cost', cur)})")
     if scenario.budget.incentive is not None:
         p, pse = _total_level(res, "over_budget", plan)
-        if np.isfinite(p):
+        t = res.summary()
+        n = t.loc[(t["plan"] == plan) & (t["group"] == "total") & (t["metric"] == "over_budget"), "n"]
+        if np.isfinite(p):  # a chance of none or all says so, as the tables do
             parts.append(f"chance of exceeding the incentive budget of "
                          f"{present.fmt_value(scenario.budget.incentive, 'incentive_cost', cur)}: "
-                         f"{present.fmt(p, pse, 'over_budget')}")
+                         f"{present.fmt(p, pse, 'over_budget', trials=int(n.iloc[0]) if len(n) else None)}")
     if verdict:
         parts.append(f"guardrails: {verdict}")
     s = org.answers[plan].statement

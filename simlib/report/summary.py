@@ -451,21 +451,25 @@ def differences_table(res: Any, group: str = "total", metrics: Sequence[str] = M
 
 
 def budget_risk_table(risk: pd.DataFrame, currency: str = "EUR", caption: str = "") -> Any:
-    """Each plan's expected and bad-year (95th percentile) incentive cost and chance over budget, each ``± 95% CI``.
+    """Each plan's expected and bad-year (95th percentile) incentive cost and chance of exceeding the incentive
+    budget, each ``± 95% CI`` (a chance of none or all: ``"0.0% (in none of 1,000 trials)"``).
 
     ``risk`` is :func:`simlib.report.notebook.budget_risk`; plans in words. A ``Styler``, numbers kept numeric.
     """
     cols = {"expected incentive cost": ("mean_cost", "incentive_cost"),
             "bad year (95th pct.)": ("p95_cost", "p95_incentive_cost"),
-            "chance over budget": ("p_over_budget", "over_budget")}
+            "chance of exceeding the incentive budget": ("p_over_budget", "over_budget")}  # as the answer says
     idx = pd.Index([present.readable(p) for p in risk["plan"]], name="plan")
     v = pd.DataFrame({c: risk[k].to_numpy(dtype=float) for c, (k, _) in cols.items()}, index=idx)
     p95_se = (risk["p95_ci_high"] - risk["p95_ci_low"]).to_numpy(dtype=float) / (2 * Z95)
     se = pd.DataFrame({"expected incentive cost": risk["mean_cost_se"].to_numpy(dtype=float) if "mean_cost_se" in risk
                        else np.full(len(risk), np.nan),
                        "bad year (95th pct.)": p95_se,
-                       "chance over budget": risk["p_over_budget_se"].to_numpy(dtype=float)}, index=idx)
-    return present.style_table(v, {c: m for c, (_, m) in cols.items()}, se=se, currency=currency, caption=caption)
+                       "chance of exceeding the incentive budget": risk["p_over_budget_se"].to_numpy(dtype=float)},
+                      index=idx)
+    trials = int(risk["trials"].iloc[0]) if "trials" in risk and len(risk) else None  # a chance of none or all says so
+    return present.style_table(v, {c: m for c, (_, m) in cols.items()}, se=se, currency=currency, caption=caption,
+                               trials=trials)
 
 
 #: short names of guardrail checks, for the compact matrix
