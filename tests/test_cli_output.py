@@ -118,7 +118,7 @@ def test_run_table_fits_100_columns(capsys):
     code, text, _ = cli(capsys, "run", DEFAULT, "--trials", 8, "--behaviour", "none", "--scheduler", "serial")
     assert code == 0
     assert max(map(len, text.splitlines()[2:])) <= 100  # every line of the tables (the provenance line may be long)
-    assert "differences vs current (paired):" in text and "Δ one_plan_for_all" in text
+    assert "differences vs current (paired):" in text and "Δ one plan for all" in text
     paired = text.split("differences vs current (paired):")[1].split("model diagnostics")[0]
     assert "Incentive cost, bad year" not in paired  # no row left blank: quantiles have no paired difference
     assert "(no paired difference for incentive cost, bad year (95th pct.);" in paired
@@ -354,3 +354,17 @@ def test_reps_tables_fit_100_columns(small_yaml, capsys):
     lines = text.splitlines()[1:]
     assert code == 0 and "incentive cost, variant" in text and "attainment, current" in text
     assert max(map(len, lines)) <= 100, "\n".join(ln for ln in lines if len(ln) > 100)
+
+
+def test_run_tables_name_plans_and_groups_in_words(capsys):
+    """``simlib run`` printed its columns as the scenario's ids (``harder_target``, ``Δ team_weighted``) and its
+    sections as ``== key_account ==`` where every other table reads the plan and role names in words."""
+    from simlib import load_scenario
+
+    scen = load_scenario(DEFAULT)
+    code, text, _ = cli(capsys, "run", DEFAULT, *RUN)
+    assert code == 0
+    body = "\n".join(text.splitlines()[1:])  # the provenance line names the scenario file
+    ids = [i for i in [*scen.plans, *scen.roles] if "_" in i]
+    assert ids and not [i for i in ids if i in body], [i for i in ids if i in body]
+    assert "Δ harder target" in body and "== key account ==" in body and "vs current" in body

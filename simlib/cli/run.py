@@ -112,19 +112,31 @@ def format_tables(res, seed_used: int, group: str | None, currency: str = "EUR")
     in pp), each with its 95% CI half-width (:mod:`simlib.present`); model
     diagnostics come last, in their own table.
     """
+    from simlib.present import readable
+
     prov = res.provenance
     lines = [_header(prov, seed_used) + f", simlib {prov['simlib_version']}",
-             f"value ± 95% CI half-width; Δ = paired difference vs '{res.reference}' on common random numbers; "
+             f"value ± 95% CI half-width; Δ = paired difference vs {readable(res.reference)} on common random "
+             "numbers; "
              "* = CI excludes 0"]
     for g in [group] if group else res.groups[::-1]:
         main, diag = readable_tables(res, g, currency)
         diffs = [c for c in main.columns if c.startswith("Δ ")]
-        lines += [f"\n== {g} ==", "levels:", narrow(main[[c for c in main.columns if c not in diffs]])]
+        main = main.rename(columns=_in_words)
+        diffs = [_in_words(c) for c in diffs]
+        lines += [f"\n== {readable(g)} ==", "levels:", narrow(main[[c for c in main.columns if c not in diffs]])]
         if diffs:
-            lines += [f"\ndifferences vs {res.reference} (paired):", *_paired_rows(main[diffs])]
+            lines += [f"\ndifferences vs {readable(res.reference)} (paired):", *_paired_rows(main[diffs])]
         if len(diag):
-            lines += ["\nmodel diagnostics (indices, 1 = today):", narrow(diag)]
+            lines += ["\nmodel diagnostics (indices, 1 = today):", narrow(diag.rename(columns=_in_words))]
     return "\n".join(lines)
+
+
+def _in_words(column: str) -> str:
+    """A plan's column (``"harder_target"``, ``"Δ harder_target"``) as the plan's name in words."""
+    from simlib.present import readable
+
+    return f"Δ {readable(column[2:])}" if column.startswith("Δ ") else readable(column)
 
 
 def _paired_rows(diffs) -> list[str]:
@@ -177,14 +189,16 @@ def format_ensemble_tables(ens, seed_used: int, group: str | None, currency: str
     ``currency`` scaled to k / M, shares in %); :meth:`EnsembleResult.readable`.
     """
     from simlib.format import MODEL_LEGEND
+    from simlib.present import readable
 
     prov = ens.provenance
     lines = [_header(prov, seed_used) + f", {prov['behaviour_draws']} behavioural draws ({prov['behaviour_design']}, "
              f"seed {prov['behaviour_design_seed']}), simlib {prov['simlib_version']}",
-             f"{LEGEND} (Monte Carlo, pooled over draws); Δ = paired difference vs '{ens.reference}'; {MODEL_LEGEND}; "
+             f"{LEGEND} (Monte Carlo, pooled over draws); Δ = paired difference vs {readable(ens.reference)}; "
+             f"{MODEL_LEGEND}; "
              f">0 = draws where the paired difference is above 0"]
     for g in [group] if group else ens.groups[::-1]:
-        lines += [f"\n== {g} ==", narrow(ens.readable(g, currency=currency)), ""]
+        lines += [f"\n== {readable(g)} ==", narrow(ens.readable(g, currency=currency).rename(columns=_in_words)), ""]
         lines += list(ens.sentences("profit", g))
     return "\n".join(lines)
 
