@@ -420,3 +420,13 @@ def test_market_change_intervals_from_few_reps_cover_at_nominal_rate():
         covered += abs(v - change) <= stats.t.ppf(0.95, df) * se
     cov, sd = covered / trials, math.sqrt(0.9 * 0.1 / trials)
     assert 0.90 - 3 * sd < cov < 0.90 + 3 * sd, cov
+
+
+def test_market_change_panel_benchmark_rows():
+    # python -m benchmarks.market_change: one row per simulated two-year history, both intervals judged
+    from benchmarks.market_change import audit
+
+    f = audit("validation/goal_difficulty.yaml", 1401, 1, 6)
+    assert len(f) == 6 and f["truth"].nunique() == 6
+    assert np.isfinite(f[["z", "z_old"]].to_numpy()).all()
+    assert set(f["covered"]) <= {True, False} and f["z"].abs().max() < 10

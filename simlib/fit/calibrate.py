@@ -1501,11 +1501,20 @@ def market_changes(history: History) -> dict[tuple[int, int], tuple[float, float
             if se > 0:
                 est.append((ratio - 1.0, se, len(common)))
         if est:
-            w = np.array([1.0 / se**2 for _, se, _ in est])
-            v = float(np.sum(w * np.array([e[0] for e in est])) / w.sum())
-            df = float(w.sum() ** 2 / np.sum(w**2 / np.array([n - 1.0 for _, _, n in est])))
-            out[(int(y0), int(y1))] = (v, float(1.0 / math.sqrt(w.sum())), int(sum(e[2] for e in est)), df)
+            out[(int(y0), int(y1))] = combine_roles(est)
     return out
+
+
+def combine_roles(est: list[tuple[float, float, int]]) -> tuple[float, float, int, float]:
+    """Roles' (change, SE, reps) combined by inverse variance: (change, SE, reps, Satterthwaite's degrees of freedom).
+
+    The combination's variance is 1 / sum w, w = 1 / SE^2, a sum of the roles'
+    shares (w / sum w)^2 SE^2, each with reps - 1 degrees of freedom.
+    """
+    w = np.array([1.0 / se**2 for _, se, _ in est])
+    v = float(np.sum(w * np.array([e[0] for e in est])) / w.sum())
+    df = float(w.sum() ** 2 / np.sum(w**2 / np.array([n - 1.0 for _, _, n in est])))
+    return v, float(1.0 / math.sqrt(w.sum())), int(sum(e[2] for e in est)), df
 
 
 def ratio_jackknife(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
