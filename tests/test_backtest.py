@@ -214,6 +214,7 @@ def test_market_change_between_years_recovered(tmp_path):
     lv = truth["market_level"]
     assert abs(e.value - (lv[1] / lv[0] - 1)) < 3 * e.se
     assert 0 < e.se < 0.03
+    assert e.interval == "jackknife-t" and e.lo < e.value - 1.645 * e.se and e.value + 1.645 * e.se < e.hi
     assert "three or more years" in cal.kept["market.growth_sd"]
 
 
