@@ -30,7 +30,14 @@ from simlib.fit.history import History, Panel, credited_roles, read_history
 from simlib.fit.individuals import with_history
 from simlib.io import SHIPPED
 from simlib.model.production import DEAL_MEASURE, expected_monthly_revenue
-from simlib.scenario import _PRODUCTION_MODELS, MONTHS, Scenario, load_scenario, roster_path, scenario_from_dict
+from simlib.scenario import (
+    MONTHS,
+    Scenario,
+    fraction_parameters,
+    load_scenario,
+    roster_path,
+    scenario_from_dict,
+)
 from simlib.version import __version__
 
 #: quantile probabilities reported for the attainment distribution
@@ -1046,11 +1053,7 @@ def _bootstrap_fits(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gene
 
 def _fractions(process: str) -> frozenset[str]:
     """Paths (relative to the role) of the production parameters a scenario holds in [0, 1] (``Fraction``)."""
-    import annotated_types
-
-    model = _PRODUCTION_MODELS[process]
-    return frozenset(f"production.{k}" for k, f in model.model_fields.items()
-                     if any(isinstance(m, annotated_types.Le) and m.le == 1.0 for m in f.metadata))
+    return frozenset(f"production.{k}" for k in fraction_parameters(process))
 
 
 def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Generator,
