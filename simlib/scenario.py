@@ -434,6 +434,12 @@ _PRODUCTION_MODELS = {
 }
 
 
+def fraction_parameters(process: str) -> frozenset[str]:
+    """Names of the production parameters of ``process`` a scenario holds in [0, 1] (``Fraction``)."""
+    return frozenset(k for k, f in _PRODUCTION_MODELS[process].model_fields.items()
+                     if any(getattr(m, "le", None) == 1.0 for m in f.metadata))
+
+
 class CreditedOn(_Model):
     """A role paid on another role's results instead of its own (docs/model.md section 3, crediting).
 

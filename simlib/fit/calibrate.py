@@ -30,7 +30,14 @@ from simlib.fit.history import History, Panel, credited_roles, read_history
 from simlib.fit.individuals import with_history
 from simlib.io import SHIPPED
 from simlib.model.production import DEAL_MEASURE, expected_monthly_revenue
-from simlib.scenario import MONTHS, Scenario, load_scenario, roster_path, scenario_from_dict
+from simlib.scenario import (
+    MONTHS,
+    Scenario,
+    fraction_parameters,
+    load_scenario,
+    roster_path,
+    scenario_from_dict,
+)
 from simlib.version import __version__
 
 #: quantile probabilities reported for the attainment distribution
@@ -463,7 +470,8 @@ def censored_normal(a: np.ndarray) -> tuple[float, float]:
     mean and sd. With some, the sample moments of the clipped values are
     biased toward the middle (a satisfaction of mean 0.97 and sd 0.06 gives
     sample sd 0.05): the maximum-likelihood fit of a normal censored at 0 and
-    1 (Tobit) is returned instead.
+    1 (Tobit) is returned instead, its mean kept in [0, 1] (the scenario's
+    range of a score).
     """
     if a.size < 2:
         return float(np.mean(a)) if a.size else float("nan"), float("nan")
@@ -480,9 +488,12 @@ def censored_normal(a: np.ndarray) -> tuple[float, float]:
         ll += n_lo * float(special.log_ndtr(-mu / sd)) + n_hi * float(special.log_ndtr((mu - 1.0) / sd))
         return -ll
 
-    res = optimize.minimize(nll, np.array([m0, math.log(s0)]), method="Nelder-Mead",
+    # the mean is a score's (a Fraction of the scenario): maximised over [0, 1], so a history mostly at 1 fits 1,
+    # not a mean above it that no scenario may hold
+    res = optimize.minimize(nll, np.array([min(max(m0, 0.0), 1.0), math.log(s0)]), method="Nelder-Mead",
+                            bounds=[(0.0, 1.0), (None, None)],
                             options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000})
-    return float(res.x[0]), float(math.exp(res.x[1]))
+    return float(min(max(res.x[0], 0.0), 1.0)), float(math.exp(res.x[1]))
 
 
 def _fit_telesales(d: _Data, c: np.ndarray, rc: np.ndarray, out: dict[str, Any], quota_method: str,
@@ -1040,6 +1051,11 @@ def _bootstrap_fits(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gene
     return reps, boot
 
 
+def _fractions(process: str) -> frozenset[str]:
+    """Paths (relative to the role) of the production parameters a scenario holds in [0, 1] (``Fraction``)."""
+    return frozenset(f"production.{k}" for k in fraction_parameters(process))
+
+
 def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Generator,
                    level: float, market=None) -> tuple[dict, dict, list[Estimate], list[tuple[dict, dict]]]:
     """Fit one role (:func:`_fit_role`, :func:`_fit_quota`), bootstrap it over reps, and
@@ -1063,6 +1079,7 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
     inflate = math.sqrt(n_reps / (n_reps - 1.0)) if n_reps > 1 else float("nan")
     profile = _ramp_profile(_activity(d, role.process)[1], d.new_hire, d.present, level) if "ramp_months" in raw else None
     out = []
+    fractions = _fractions(role.process)
     for k, v in flat.items():
         bounded = k in AT_ZERO
         se = (inflate * float(np.std(np.maximum(reps[k], 0.0) if bounded else reps[k], ddof=1))
@@ -1091,6 +1108,9 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
         elif k == "production.cancel_window_months":
             lo, hi = window_interval(v, int(_cancel_delays(d, d.complete).size), level)
             how, at = "exact", "upper" if v >= MONTHS else ""
+        if k in fractions:  # a share or score the scenario holds in [0, 1]: so do its interval's ends
+            lo, hi = min(max(lo, 0.0), 1.0), min(max(hi, 0.0), 1.0)
+            at = at or ("upper" if v >= 1.0 else "lower" if v <= 0.0 else "")
         value = max(v, 0.0) if bounded else v
         out.append(Estimate(k, value, se, tv, n_used, float(lo), float(hi), level if how else float("nan"), at, how))
     if role.process == "key_account":
