@@ -10,6 +10,8 @@ compiled and NumPy paths.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,3 +202,39 @@ def test_an_oscillating_mean_field_settles_where_a_hair_does_not_move_it():
         got.append((rs.info["omega"], rs.help))
     assert abs(got[0][0] - got[1][0]) < 2e-3, got
     assert abs(got[0][1] - got[1][1]) < 1e-2, got
+
+
+def test_seeds_from_50_draw_clawbacks_and_earlier_cases_are_as_they_were():
+    """The generator draws a clawback (docs/model.md section 3) for a role with a cancellation process from seed
+    ``CLAWBACK_FROM_SEED`` on, last, so the rest of the case is the one the seed gave before; earlier seeds' cases
+    (their documented runs and the pinned cases here) have none."""
+    old = [da.audit_scenario(i, 1) for i in range(40)]
+    assert not any(d["plans"]["current"]["roles"]["r"].get("clawback") for d in old)
+    drawn = 0
+    for i in range(40):
+        d = da.audit_scenario(i, da.CLAWBACK_FROM_SEED)
+        cb = d["plans"]["current"]["roles"]["r"].get("clawback")
+        if cb is None:
+            continue
+        drawn += 1
+        assert "cancel_rate" in d["roles"]["r"]["production"]
+        assert 1 <= cb["window_months"] <= 24 and cb["at_year_end"] in ("forgive", "carry")
+        scen = simlib.scenario_from_dict(d, f"case {i}")  # valid, the money-only copies too
+        assert scen.plans["current"].roles["r"].clawback is not None
+        without = json.loads(json.dumps(d))
+        without["plans"]["current"]["roles"]["r"].pop("clawback")
+        for p in ("money", "label_high", "label_zero"):
+            if p in without["plans"]:
+                without["plans"][p]["roles"]["r"].pop("clawback", None)
+        assert without == drawn_before(i)
+    assert drawn >= 3
+
+
+def drawn_before(index: int) -> dict:
+    """Case ``index`` of seed ``CLAWBACK_FROM_SEED`` as the generator gave it before clawbacks were drawn."""
+    saved = da.CLAWBACK_FROM_SEED
+    try:
+        da.CLAWBACK_FROM_SEED = 10**9
+        return da.audit_scenario(index, saved)
+    finally:
+        da.CLAWBACK_FROM_SEED = saved
