@@ -9,7 +9,8 @@ random points, caps and ``beyond``, marginal and retroactive commissions,
 lump sums, per-unit pay with and without caps on every count and on
 large-order value; periods month to year, year-to-date true-ups; targets
 on revenue, counts and scores; gates, modifiers, team weighting, a
-scorecard, a SPIFF and a draw), runs the engine (``simulate``, behaviour
+scorecard, a SPIFF and a draw; from seed 40 on, a clawback of cancelled
+deals' pay, :data:`CLAWBACK_FROM_SEED`), runs the engine (``simulate``, behaviour
 ``none``) and compares each metric's mean per rep with its expected value
 derived here, from docs/model.md's equations and without simlib's code:
 
@@ -25,7 +26,7 @@ derived here, from docs/model.md's equations and without simlib's code:
 - ``mc``: where the law of a sum over months is not closed (the funnel's
   rounded normal counts, a year of compound Poisson deals, caps, periods
   with year-to-date true-ups, teams, scorecards, SPIFF budgets, draws,
-  attainment percentiles), a large independent NumPy Monte Carlo of the
+  clawbacks, attainment percentiles), a large independent NumPy Monte Carlo of the
   docs' equations (trials of reps sharing a market), its standard error
   included in ``z``.
 
@@ -59,6 +60,9 @@ COUNTS = {"telesales": ("calls", "leads", "conversions"),
 SCORES = {"telesales": "record_accuracy", "key_account": "satisfaction", "channel": "partner_satisfaction"}
 K_SE = 4.0
 REPS = 40
+#: seeds from this one on also draw a clawback (section 3) for a role with a cancellation process and no draw (half
+#: of them; drawn last, so a case's other numbers are those the seed gave before)
+CLAWBACK_FROM_SEED = 40
 
 
 @dataclass
@@ -77,6 +81,7 @@ class Case:
     scorecards: list[dict] = field(default_factory=list)
     spiffs: list[dict] = field(default_factory=list)
     draw: dict | None = None
+    clawback: dict | None = None
 
     @property
     def lognormal(self) -> bool:
@@ -170,8 +175,10 @@ def _per_unit(rng: np.random.Generator, name: str, measure: str, mean_per_month:
     return c
 
 
-def draw_case(index: int, rng: np.random.Generator) -> Case:
-    """A random valid set-up; the process cycles with the index so every process is audited."""
+def draw_case(index: int, rng: np.random.Generator, clawback: bool = False) -> Case:
+    """A random valid set-up; the process cycles with the index so every process is audited. With ``clawback``, a role
+    with a cancellation process and no draw gets, in half the cases, a clawback on the current plan (drawn after
+    everything else, so the rest of the case is the same)."""
     process = PROCESSES[index % len(PROCESSES)]
     lognormal = process == "channel" and rng.random() < 0.4
     u = rng.uniform
@@ -236,6 +243,11 @@ def draw_case(index: int, rng: np.random.Generator) -> Case:
         m = str(rng.choice(COUNTS[process]))
         xs = np.sort(rng.choice(np.arange(0.6, 1.41, 0.1), int(rng.integers(1, 4)), replace=False)) * 12 * _count_scale(role, m)
         case.modifiers.append({"measure": m, "points": [[round(float(x), 3), round(u(0.5, 1.5), 2)] for x in xs]})
+    if clawback and "cancel_rate" in role["production"] and case.draw is None and rng.random() < 0.5:
+        case.clawback = {"window_months": int(rng.integers(1, 25)), "at_year_end": str(rng.choice(["forgive", "carry"]))}
+        paid = [c["name"] for c in comps + case.spiffs if c["measure"] == "revenue"]
+        if paid and rng.random() < 0.4:
+            case.clawback["components"] = [str(rng.choice(paid))]
     return case
 
 
@@ -353,6 +365,8 @@ def engine_plans(case: Case) -> dict[str, dict]:
                                    case.spiffs)}
     if case.draw is not None:
         plans["current"]["roles"]["r"]["draw"] = case.draw
+    if case.clawback is not None:
+        plans["current"]["roles"]["r"]["clawback"] = case.clawback
     if len(case.components) + len(case.scorecards) + len(case.spiffs) > 1 or case.gates or case.modifiers:
         plans.update({c["name"]: _role_plan(case, [c], team=case.team) for c in case.components})
         plans.update({sc["name"]: _role_plan(case, [], team=case.team, scorecards=[sc]) for sc in case.scorecards})
@@ -384,6 +398,9 @@ def run_engine(case: Case, trials: int, seed: int) -> dict[str, tuple[float, flo
             out[m] = tuple(s.at[("current", m), k] / REPS for k in ("mean", "se"))
     if "cancel_rate" in case.role["production"]:
         out["cancelled_revenue"] = tuple(s.at[("current", "cancelled_revenue"), k] / REPS for k in ("mean", "se"))
+    if case.clawback is not None:
+        for m in ("clawback_recovered", "clawback_unrecovered"):
+            out[m] = tuple(s.at[("current", m), k] / REPS for k in ("mean", "se"))
     return out
 
 
@@ -746,6 +763,61 @@ def draw_cash(case: Case, year: dict, quota: np.ndarray) -> tuple[np.ndarray, np
     return cash, e_m.sum(axis=1), carried
 
 
+def clawback_pay(case: Case, year: dict, quota: np.ndarray, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pay after recoveries, recovered, unrecovered) per rep-year under the plan's clawback (section 3, clawbacks).
+
+    A month's cancelled revenue ``c_m`` cancels ``d_m = 1 + floor(u W)`` months after booking; within the clawback's
+    window it owes back, for each clawed element (components and SPIFFs paid on revenue, or those named), the pay of
+    the period holding the month (after gates, with its team part; a SPIFF's period is its window) times ``c_m / V_p``,
+    due in month ``m + d_m`` or after December. The balance is recovered month by month from the month's pay
+    (earnings by month as for draws, SPIFFs at their window's last month, never below 0); what is left is forgiven or
+    carried (either way, not recovered).
+    """
+    cb, n = case.clawback, len(quota)
+    W = case.role["production"].get("cancel_window_months", 3)
+    delay = 1 + np.floor(rng.random((n, 12)) * W).astype(int)
+    clawed = np.where(delay <= cb["window_months"], year["cancelled"], 0.0)
+    rev = year["revenue"]
+    names = cb.get("components")
+    owed = np.zeros((n, 12))
+    for c in case.components:
+        if c["measure"] != "revenue" or (names is not None and c["name"] not in names):
+            continue
+        P = PERIODS[c.get("period", "year")]
+        per = component_periods(case, c, year, quota, case.team)
+        for g in case.gates:
+            if g.get("components") is None or c["name"] in g["components"]:
+                per = np.where((_gate_attainment(case, g, year, quota) >= g["min_attainment"])[:, None], per, 0.0)
+        V = _period_sums(rev, P)
+        rate = np.where(V > 0, per / np.where(V > 0, V, 1.0), 0.0)
+        owed += np.repeat(rate, 12 // P, axis=1) * clawed
+    monthly = earnings_by_month(case, year, quota)
+    for sp in case.spiffs:
+        pay = spiff_pay(sp, year)
+        monthly[:, sp["to"] - 1] += pay
+        if sp["measure"] != "revenue" or (names is not None and sp["name"] not in names):
+            continue
+        V = rev[:, sp["from"] - 1: sp["to"]].sum(axis=1)
+        rate = np.where(V > 0, pay / np.where(V > 0, V, 1.0), 0.0)
+        owed[:, sp["from"] - 1: sp["to"]] += rate[:, None] * clawed[:, sp["from"] - 1: sp["to"]]
+    due, later = np.zeros((n, 12)), np.zeros(n)
+    rows = np.arange(n)
+    for m in range(12):
+        t = m + delay[:, m]
+        inside = t < 12
+        np.add.at(due, (rows[inside], t[inside]), owed[inside, m])
+        later += np.where(inside, 0.0, owed[:, m])
+    balance, recovered = np.zeros(n), np.zeros(n)
+    for m in range(12):
+        balance = balance + due[:, m]
+        back = np.minimum(balance, np.maximum(monthly[:, m], 0.0))
+        monthly[:, m] -= back
+        recovered += back
+        balance = balance - back
+    return monthly.sum(axis=1), recovered, balance + later
+
+
 # --- exact means and the lognormal quadrature -----------------------------------------------------------------------
 
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(96)
@@ -958,6 +1030,9 @@ def expectations(case: Case, n_trials: int, seed: int) -> dict[str, tuple[float,
     if case.draw is not None:
         cash, earned, carried = draw_cash(case, year, quota)
         out.update({"pay:current": _mc(cash), "draw_paid": _mc(cash - earned), "draw_outstanding": _mc(carried)})
+    if case.clawback is not None:
+        paid, back, left = clawback_pay(case, year, quota, np.random.default_rng([seed, case.index, 13]))
+        out.update({"pay:current": _mc(paid), "clawback_recovered": _mc(back), "clawback_unrecovered": _mc(left)})
     plans = engine_plans(case)
     for c in case.components:
         if c["name"] in plans:
@@ -985,7 +1060,7 @@ def expectations(case: Case, n_trials: int, seed: int) -> dict[str, tuple[float,
             put(f"pay:n_{m}", v, 0.0, "exact")
     # the current plan is its one element alone, unless a draw tops its pay up (the draw's cash is by Monte Carlo)
     alone = (len(case.components) == 1 and "current" in plans and case.components[0]["name"] not in plans
-             and case.draw is None)
+             and case.draw is None and case.clawback is None)
     for c in case.components:  # uncapped per-unit pay is linear in the count (a team's pool too, split either way)
         key = "pay:current" if alone else f"pay:{c['name']}"
         if c["kind"] == "per_unit" and c.get("cap") is None and c["measure"] in exact and key in out:
@@ -1054,6 +1129,7 @@ def describe(case: Case) -> str:
     lines += [f"  component {c}" for c in case.components]
     lines += [f"  scorecard {sc}" for sc in case.scorecards] + [f"  spiff {sp}" for sp in case.spiffs]
     lines += [f"  draw {case.draw}"] if case.draw else []
+    lines += [f"  clawback {case.clawback}"] if case.clawback else []
     lines += [f"  gate {g}" for g in case.gates] + [f"  modifier {m}" for m in case.modifiers]
     if case.team["weight"]:
         lines.append(f"  team {case.team}, team_size {r['team_size']}")
@@ -1064,7 +1140,7 @@ def audit(cases: int, trials: int, seed: int, n_mc: int, start: int = 0, out=Non
     """Draw and audit ``cases`` set-ups (case i from the seed and i, so a case is reproducible alone)."""
     rows: list[Row] = []
     for i in range(start, start + cases):
-        case = draw_case(i, np.random.default_rng([seed, i]))
+        case = draw_case(i, np.random.default_rng([seed, i]), clawback=seed >= CLAWBACK_FROM_SEED)
         got = audit_case(case, trials, seed, n_mc)
         rows += got
         if out is not None:
@@ -1108,7 +1184,7 @@ def confirm(flagged: list[Row], trials: int, seed: int, n_mc: int, out) -> list[
     metrics, correlated within a case, a chance |z| just over 4 turns up now and then; a defect shows again."""
     again: list[Row] = []
     for index in sorted({r.case for r in flagged}):
-        case = draw_case(index, np.random.default_rng([seed, index]))
+        case = draw_case(index, np.random.default_rng([seed, index]), clawback=seed >= CLAWBACK_FROM_SEED)
         rows = {r.metric: r for r in audit_case(case, trials, seed + 100_003, n_mc)}
         for r in (r for r in flagged if r.case == index):
             r2 = rows[r.metric]

@@ -7,7 +7,8 @@ cancellation, new hires and quota method), then varies what that generator
 keeps fixed: the headcount (1, a few or many), a role without target incentive
 or without base salary, extreme but valid ability and territory spreads, and
 several plans per role (the full plan, each component alone, per-unit pay on
-each count, a money-only plan and two relabellings of it). Each scenario is run
+each count, a money-only plan and two relabellings of it), and from seed 50 on a
+clawback of cancelled deals' pay (:data:`CLAWBACK_FROM_SEED`). Each scenario is run
 under ``dynamic`` and checked for (docs/model.md section 6.2):
 
 - ``runs``: no exception under ``dynamic`` (and ``none``);
@@ -83,6 +84,9 @@ CHECKS = ("runs", "finite", "current=none", "relabel", "money x1000", "ties x100
 #: rank correlation moved with it, until such values ranked as ties (docs/model.md 6.2)
 RANK_METRICS = ("pay_performance_corr", "gini_pay")
 REL = 1e-9
+#: seeds from this one on also draw a clawback for a role with a cancellation process (60%; drawn last, so a case's
+#: other numbers are as before); earlier seeds' cases are those their documented runs and pinned tests ran
+CLAWBACK_FROM_SEED = 50
 #: the smoothness check: the relative step of a parameter, the metrics it reads (group ``total``) and their tolerance
 SMOOTH_STEP, SMOOTH_TOL = 1e-5, 1e-3
 #: parameters tried in turn until one the schema accepts moved both ways
@@ -92,6 +96,7 @@ SMOOTH_METRICS = ("revenue", "incentive_cost", "profit", "share_at_quota", "atta
 ROLE_PAY_KEYS = frozenset({"base_salary", "target_incentive", "effort_elasticity", "gross_margin"})
 #: numbers that are whole by nature (counts of reps or months, indices), never moved by the smoothness check
 DISCRETE_KEYS = frozenset({"headcount", "team_size", "ramp_months", "months", "month", "min_units", "lag", "window",
+                           "window_months",
                            "start_month", "end_month", "every", "count", "top", "places"})
 
 
@@ -112,6 +117,18 @@ def _money_only(rp: dict) -> dict | None:
     return out
 
 
+def _clawback(rng: np.random.Generator, rp: dict) -> dict:
+    """A clawback on the current plan of a role with a cancellation process (docs/model.md section 3): a window of 1 to
+    24 months, forgiven or carried, on all revenue pay or on one money element paid on revenue (never a curve, so the
+    money-only plan keeps what it names)."""
+    cb: dict = {"window_months": int(rng.integers(1, 25)), "at_year_end": str(rng.choice(["forgive", "carry"]))}
+    named = [c["name"] for c in rp["components"] if c["measure"] == "revenue" and c["kind"] != "curve"]
+    named += [sp["name"] for sp in rp.get("spiffs", []) if sp["measure"] == "revenue"]
+    if named and rng.random() < 0.4:
+        cb["components"] = [str(rng.choice(named))]
+    return cb
+
+
 def audit_scenario(index: int, seed: int) -> dict:
     """Case ``index``'s scenario (a dict): the closed-form audit's set-up, varied as the module's docstring says."""
     rng = np.random.default_rng([seed, index, 11])
@@ -128,6 +145,8 @@ def audit_scenario(index: int, seed: int) -> dict:
         role["ability_sd"] = round(float(rng.uniform(0.8, 1.6)), 3)
         role["territory_sd"] = round(float(rng.uniform(0.0, 1.6)), 3)
     plans = data["plans"]
+    if seed >= CLAWBACK_FROM_SEED and "cancel_rate" in role["production"] and rng.random() < 0.6:
+        plans["current"]["roles"]["r"]["clawback"] = _clawback(rng, plans["current"]["roles"]["r"])
     money = _money_only(plans["current"]["roles"]["r"])
     if money is not None:
         ti = role["target_incentive"] or 20_000.0
@@ -520,7 +539,8 @@ def describe(data: dict) -> str:
             f"{role['base_salary']:g} sd {role['ability_sd']}/{role['territory_sd']}; {kinds}"
             f"{' +scorecard' if p.get('scorecards') else ''}{' +spiff' if p.get('spiffs') else ''}"
             f"{' +draw' if p.get('draw') else ''}{' +gate' if p.get('gates') else ''}"
-            f"{' +modifier' if p.get('modifiers') else ''}{' +team' if p.get('team') else ''}; "
+            f"{' +modifier' if p.get('modifiers') else ''}{' +team' if p.get('team') else ''}"
+            f"{' +clawback' if p.get('clawback') else ''}; "
             f"{len(data['plans'])} plans")
 
 

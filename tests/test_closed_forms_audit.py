@@ -110,3 +110,28 @@ def test_a_lone_per_unit_element_under_a_draw_is_not_its_closed_form():
     assert rows["pay:current"].method == "mc"
     assert rows["pay:current"].expected == pytest.approx(case.draw["amount"], rel=1e-6)
     assert not _failures(list(rows.values())), "\n".join(_failures(list(rows.values())))
+
+
+@pytest.mark.parametrize("index", [4, 143])
+def test_a_clawback_matches_its_independent_derivation(index):
+    """Seed 40 on draws clawbacks (section 3): case 4 (telesales, 70% team pay, all revenue pay clawed within 18
+    months, carried) and case 143 (generic, a gate, a scorecard, only the revenue SPIFF clawed) agree with the
+    Monte Carlo of section 3's equations on pay after recoveries, recovered and unrecovered pay."""
+    case = cf.draw_case(index, np.random.default_rng([40, index]), clawback=True)
+    assert case.clawback is not None
+    rows = cf.audit_case(case, TRIALS, 40, MC_TRIALS)
+    assert {"clawback_recovered", "clawback_unrecovered", "cancelled_revenue"} <= {r.metric for r in rows}
+    assert not _failures(rows), "\n".join(_failures(rows))
+
+
+def test_audit_flags_a_clawback_window_it_does_not_derive():
+    """With the engine's clawback window at 1 month against the derivation's 18 (every cancellation clawed back, W =
+    3), the engine recovers about a third of what the derivation does: flagged."""
+    case = cf.draw_case(4, np.random.default_rng([40, 4]), clawback=True)
+    assert case.clawback["window_months"] >= 3
+    narrow = cf.Case(**{**case.__dict__, "clawback": {**case.clawback, "window_months": 1}})
+    eng = cf.run_engine(narrow, TRIALS, 44)
+    exp = cf.expectations(case, MC_TRIALS, 40)
+    row = cf.Row(4, "clawback_recovered", *eng["clawback_recovered"], *exp["clawback_recovered"][:3])
+    assert row.flagged and row.z < -4
+    assert cf.draw_case(4, np.random.default_rng([40, 4])).clawback is None  # drawn only when asked (seeds >= 40)
