@@ -436,8 +436,18 @@ _PRODUCTION_MODELS = {
 
 def fraction_parameters(process: str) -> frozenset[str]:
     """Names of the production parameters of ``process`` a scenario holds in [0, 1] (``Fraction``)."""
-    return frozenset(k for k, f in _PRODUCTION_MODELS[process].model_fields.items()
-                     if any(getattr(m, "le", None) == 1.0 for m in f.metadata))
+    return frozenset(k for k, (lo, hi) in production_bounds(process).items() if (lo, hi) == (0.0, 1.0))
+
+
+def production_bounds(process: str) -> dict[str, tuple[float, float]]:
+    """The range a scenario allows each production parameter of ``process``: ``{name: (low, high)}`` from the
+    fields' tightest ``ge``/``gt`` and ``le``/``lt`` (``partner_ramp_months``, ``Positive``: ``(0, MAX_MAGNITUDE)``)."""
+    out = {}
+    for k, f in _PRODUCTION_MODELS[process].model_fields.items():
+        lows = [float(v) for m in f.metadata for v in (getattr(m, "ge", None), getattr(m, "gt", None)) if v is not None]
+        highs = [float(v) for m in f.metadata for v in (getattr(m, "le", None), getattr(m, "lt", None)) if v is not None]
+        out[k] = (max(lows, default=-MAX_MAGNITUDE), min(highs, default=MAX_MAGNITUDE))
+    return out
 
 
 class CreditedOn(_Model):

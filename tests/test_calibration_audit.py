@@ -462,3 +462,24 @@ def test_a_history_of_scores_at_one_calibrates_to_a_valid_scenario(tmp_path):
     e = cal.estimate("roles.key_account.production.satisfaction")
     assert 0.0 <= e.lo <= e.value <= e.hi <= 1.0, e
     assert cal.scenario.roles["key_account"].production["satisfaction"] <= 1.0
+
+
+def test_every_interval_stays_in_the_range_the_scenario_allows():
+    """A channel role of few reps: the bootstrap interval of ``ramp_months`` reached -1.62 months (the audit's
+    history 2009 of default.yaml), below the 1 month a scenario allows. Every fitted parameter's interval now stays
+    within its declared range (ramp 1-24 months; production shares in [0, 1], rates and months above 0)."""
+    from benchmarks.calibration import audit
+    from simlib.scenario import production_bounds
+
+    f = audit(("default.yaml",), 1, first_seed=2009, bootstrap=50)
+    ramp = f[f["path"].str.endswith(".ramp_months")]
+    assert len(ramp) == 3 and (ramp["lo"] >= 1.0).all() and (ramp["hi"] <= 24.0).all(), ramp
+    processes = {r: s.process for r, s in load_scenario(DEFAULT).roles.items()}
+    checked = 0
+    for _, row in f[f["path"].str.contains(".production.")].iterrows():
+        role, name = row["path"].split(".")[1], row["path"].split(".production.")[1]
+        lo, hi = production_bounds(processes[role])[name]
+        if np.isfinite(row["lo"]):
+            assert lo <= row["lo"] <= row["hi"] <= hi, row
+            checked += 1
+    assert checked >= 10

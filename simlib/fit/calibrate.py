@@ -33,8 +33,8 @@ from simlib.model.production import DEAL_MEASURE, expected_monthly_revenue
 from simlib.scenario import (
     MONTHS,
     Scenario,
-    fraction_parameters,
     load_scenario,
+    production_bounds,
     roster_path,
     scenario_from_dict,
 )
@@ -768,7 +768,8 @@ class Estimate:
     ----------
     path : dotted scenario path (``roles.telesales.ability_sd``).
     value : fitted value (written to the scenario).
-    se : bootstrap standard error (NaN when not available).
+    se : standard error (NaN when not available): the bootstrap's over reps, binomial for ``cancel_rate``, the
+        jackknife's for market changes.
     template : the template scenario's value.
     n : rep-years used.
     lo, hi : interval at ``level`` (NaN when not available), in the parameter's unit. Bootstrap
@@ -1051,9 +1052,12 @@ def _bootstrap_fits(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gene
     return reps, boot
 
 
-def _fractions(process: str) -> frozenset[str]:
-    """Paths (relative to the role) of the production parameters a scenario holds in [0, 1] (``Fraction``)."""
-    return frozenset(f"production.{k}" for k in fraction_parameters(process))
+def _bounds(process: str) -> dict[str, tuple[float, float]]:
+    """The range a scenario allows each fitted parameter of a role of ``process``, by path relative to the role:
+    the production parameters' declared bounds (shares and scores [0, 1], rates and months above 0) and
+    ``ramp_months`` 1 to 24 months."""
+    out = {f"production.{k}": b for k, b in production_bounds(process).items()}
+    return out | {"ramp_months": (float(RAMP_GRID[0]), float(RAMP_GRID[-1]))}
 
 
 def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Generator,
@@ -1079,7 +1083,7 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
     inflate = math.sqrt(n_reps / (n_reps - 1.0)) if n_reps > 1 else float("nan")
     profile = _ramp_profile(_activity(d, role.process)[1], d.new_hire, d.present, level) if "ramp_months" in raw else None
     out = []
-    fractions = _fractions(role.process)
+    bounds = _bounds(role.process)
     for k, v in flat.items():
         bounded = k in AT_ZERO
         se = (inflate * float(np.std(np.maximum(reps[k], 0.0) if bounded else reps[k], ddof=1))
@@ -1108,9 +1112,10 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
         elif k == "production.cancel_window_months":
             lo, hi = window_interval(v, int(_cancel_delays(d, d.complete).size), level)
             how, at = "exact", "upper" if v >= MONTHS else ""
-        if k in fractions:  # a share or score the scenario holds in [0, 1]: so do its interval's ends
-            lo, hi = min(max(lo, 0.0), 1.0), min(max(hi, 0.0), 1.0)
-            at = at or ("upper" if v >= 1.0 else "lower" if v <= 0.0 else "")
+        if k in bounds:  # a value the scenario holds in a range (a share in [0, 1], months above 0): so do the ends
+            b_lo, b_hi = bounds[k]
+            lo, hi = min(max(lo, b_lo), b_hi), min(max(hi, b_lo), b_hi)
+            at = at or ("upper" if v >= b_hi else "lower" if v <= b_lo else "")
         value = max(v, 0.0) if bounded else v
         out.append(Estimate(k, value, se, tv, n_used, float(lo), float(hi), level if how else float("nan"), at, how))
     if role.process == "key_account":
