@@ -795,7 +795,10 @@ class DynamicBehaviour:
         a norm ``n0`` times the marginal pay on one's own output today, ``M``,
         plus the team pool that teammates' extra output feeds (valued with the
         social weight ``s``). Under individual pay a rep earns nothing from a
-        teammate's sales, so help rises with the team weight.
+        teammate's sales, so help rises with the team weight. Under a pool split
+        by contribution the helped teammates' shares grow and the helper's
+        falls: ``- w (1 - s) P / N^2`` more, the mirror of the share own output
+        earns (docs/model.md, section 4.3).
         """
         bt = self.params.team
         if not bt.enabled or bt.help_productivity <= 0:
@@ -804,9 +807,14 @@ class DynamicBehaviour:
             return 1.0
 
         def mv(i):
-            own = 1.0 / i["N"] + i["sig"] * (i["N"] - 1.0) / i["N"]
+            N = i["N"]
+            own = 1.0 / N + i["sig"] * (N - 1.0) / N
             # today's motive to help (a norm) plus the team pool a teammate's extra output feeds
-            return bt.help_productivity * (bt.help_norm * max(ing_cur["mv_ind"]["revenue"], 0.0) + i["w"] * i["D"] / i["N"] * own)
+            team = i["D"] / N * own
+            if i["w"] > 0 and i["rp"].team.split == "contribution":
+                # the helped teammate's share of the pool grows, the helper's falls by P/N^2 (valued at 1 - s)
+                team -= (1.0 - i["sig"]) * i["P"] / N**2
+            return bt.help_productivity * (bt.help_norm * max(ing_cur["mv_ind"]["revenue"], 0.0) + i["w"] * team)
 
         m0, m1 = mv(ing_cur), mv(ing)
         if m0 <= 0:
