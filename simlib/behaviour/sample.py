@@ -25,9 +25,13 @@ from simlib.scenario import RolePlan, Scenario
 
 #: fixed seed and size of the calibration sample (marginal values of measures)
 CAL_SEED, CAL_TRIALS = 20240611, 16
-#: log-scale spread of the smoothing of a continuous flow's marginal pay, and its Gauss-Hermite nodes
-#: (:func:`flow_marginal`): a kernel bandwidth for a few hundred rep-years of log attainment spread about 0.2
-FLOW_SIGMA, FLOW_NODES = 0.05, 12
+#: log-scale spread of the smoothing of a continuous flow's marginal pay (:func:`flow_marginal`): a kernel
+#: bandwidth for a few hundred rep-years of log attainment spread about 0.2
+FLOW_SIGMA = 0.05
+#: spacing (in units of ``FLOW_SIGMA``) and reach of the lattice of shifts :func:`flow_marginal` reads pay at
+#: (trapezoid rule on the normal kernel, 20 or 21 points: exact to rounding for smooth pay; tails past
+#: ``FLOW_REACH`` weigh < 1e-7)
+FLOW_SPACING, FLOW_REACH = 0.6, 6.0
 
 
 @dataclass
@@ -99,14 +103,33 @@ def marginal_values(scenario: Scenario, plan: str, role: str, world: RoleWorld, 
             continue
         if kinds[k] == "flow":  # revenue and other continuous flows: the smoothed derivative
             if k == "revenue":
-                out[k], comps = flow_marginal(pay, base, k, (p0, pr0), by_component=True)
+                out[k], comps = flow_marginal(pay, base, k, (p0, pr0), by_component=True,
+                                              anchor=flow_anchor(measures[k], scale, quota))
             else:
-                out[k] = flow_marginal(lambda ms: pay(ms)[0], base, k, p0)
+                out[k] = flow_marginal(lambda ms: pay(ms)[0], base, k, p0, anchor=flow_anchor(None, scale))
             continue
         ms = dict(base)
         ms[k] = raise_score(k, base[k], rel)
         out[k] = _beyond_rounding(pay(ms)[0], p0) / math.log1p(rel)
     return out, comps, pr0
+
+
+def flow_anchor(measure: np.ndarray | None, scale: float, quota: np.ndarray | None = None) -> float:
+    """What multiplies every attainment of a flow, in logs (the lattice anchor of :func:`flow_marginal`): the
+    mean-field ``scale``, times the sample's mean yearly revenue over its mean quota for revenue (``measure`` and
+    ``quota`` given). A quota level's or the mean field's move moves it by its log. Money x1000 moves revenue and
+    quota alike and leaves it where it was; another flow's thresholds are amounts of it, so its own size is left
+    out (money x1000 would move the shifts under them)."""
+    out = _log_or_zero(scale)
+    if measure is not None and quota is not None:
+        year, q = np.asarray(measure, dtype=float).sum(axis=-1), np.asarray(quota, dtype=float)
+        out += _log_or_zero(float(np.mean(year)) if year.size else 0.0)
+        out -= _log_or_zero(float(np.mean(q)) if q.size else 0.0)
+    return out
+
+
+def _log_or_zero(x: float) -> float:
+    return math.log(x) if x > 0 and math.isfinite(x) else 0.0
 
 
 #: score measures whose rep-month values leave [0, 1], and how production raises them (docs/model.md 4.6):
@@ -136,10 +159,11 @@ def raise_score(k: str, x: np.ndarray, rel: float) -> np.ndarray:
     return np.minimum(x * (1 + rel), 1.0)
 
 
-def flow_marginal(pay, base: Mapping[str, np.ndarray], k: str, p0, by_component: bool = False):
+def flow_marginal(pay, base: Mapping[str, np.ndarray], k: str, p0, by_component: bool = False,
+                  anchor: float = 0.0):
     """``d E[pay] / d log(measure)`` of a continuous flow ``k``, smoothed: the derivative in ``s`` at 0 of
-    ``E[pay(measure e^(s + FLOW_SIGMA Z))]``, ``Z`` standard normal, by Gauss-Hermite quadrature on
-    :data:`FLOW_NODES` nodes ``z_j`` (weights ``w_j``):
+    ``E[pay(measure e^(s + FLOW_SIGMA Z))]``, ``Z`` standard normal, by the trapezoid rule on a lattice of shifts
+    ``z_j`` (weights ``w_j = phi(z_j)``) of spacing :data:`FLOW_SPACING` out to :data:`FLOW_REACH`:
 
         sum_j w_j z_j (E[pay(e^(sigma z_j) m)] - E[pay(m)])  /  sum_j w_j z_j e^(sigma z_j)
 
@@ -149,11 +173,17 @@ def flow_marginal(pay, base: Mapping[str, np.ndarray], k: str, p0, by_component:
     those few and jumped as a threshold moved (docs/model.md section 4.6). No random numbers: the same sample
     gives the same value.
 
+    The lattice is fixed in ``anchor + sigma z`` (``anchor``: the log of what multiplies every attainment of the
+    measure, :func:`flow_anchor`), not in ``z``: a move of the anchor moves the shifts
+    with it, so a rep-year's or team-year's attainment that sits at a pay step at one shift stays there and only
+    the continuous weights ``phi(z_j)`` move. On fixed Gauss-Hermite nodes a team-year crossing a retroactive tier
+    at one of 12 shifts entered the derivative whole: a quota level x0.99999 moved a team pool's ``D`` 0.54%
+    and the plan's cost 1.22% (docs/model.md 6.2, seed 52 case 27).
+
     ``pay(ms)`` returns the pay per rep-year, or with ``by_component`` a pair (pay, :class:`PayResult`) and ``p0``
     the pair at ``base``; then returns the marginal pay and that of each pay component.
     """
-    z, w = np.polynomial.hermite_e.hermegauss(FLOW_NODES)
-    w = w / w.sum()
+    z, w = flow_shifts(anchor)
     den = float(np.sum(w * z * np.exp(FLOW_SIGMA * z)))
     total, comps = 0.0, {}
     for zj, wj in zip(z, w, strict=True):
@@ -168,6 +198,26 @@ def flow_marginal(pay, base: Mapping[str, np.ndarray], k: str, p0, by_component:
     if by_component:
         return total / den, {c: v / den for c, v in comps.items()}
     return total / den
+
+
+def flow_shifts(anchor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The shifts ``z_j`` (in units of ``FLOW_SIGMA``) and normal weights of :func:`flow_marginal`: the lattice
+    ``anchor + FLOW_SIGMA z_j`` in ``FLOW_SIGMA FLOW_SPACING`` steps, every point with ``|z_j| <= FLOW_REACH``.
+
+    The lattice's points move with ``anchor`` and only its end points enter or leave, at weights below 1e-7 of
+    the total, so the estimate is continuous in ``anchor`` to that (read on a grid of 2^-30 in logs, so that the
+    rounding of an anchor moved by money x1000 reads the same shifts).
+    """
+    if not math.isfinite(anchor):
+        raise ValueError(f"flow_marginal: anchor must be a finite log of a scale, got {anchor!r}")
+    # on a grid of 2^-30 (1e-9 in logs): money x1000 moves the anchor's rounding, not the shifts read
+    anchor = round(anchor * 2.0**30) / 2.0**30
+    offset = (anchor / FLOW_SIGMA) / FLOW_SPACING
+    lo = math.ceil(-FLOW_REACH / FLOW_SPACING + offset)
+    hi = math.floor(FLOW_REACH / FLOW_SPACING + offset)
+    z = (np.arange(lo, hi + 1) - offset) * FLOW_SPACING
+    w = np.exp(-0.5 * z * z)
+    return z, w / w.sum()
 
 
 def whole_counts(x: np.ndarray) -> bool:
