@@ -368,3 +368,17 @@ def test_run_tables_name_plans_and_groups_in_words(capsys):
     ids = [i for i in [*scen.plans, *scen.roles] if "_" in i]
     assert ids and not [i for i in ids if i in body], [i for i in ids if i in body]
     assert "Δ harder target" in body and "== key account ==" in body and "vs current" in body
+
+
+def test_sweep_header_says_a_multiplier_parameter_is_one(capsys):
+    # "--param commission_rate@channel=0.03" multiplies every tier's rate by 0.03, but the column read "commission
+    # rate (channel)" over "0.03", as if the rate were 3%
+    from simlib.cli.args import param_label
+
+    assert param_label("commission_rate@channel") == "commission rate × (channel)"
+    assert param_label("accelerator") == "accelerator ×"
+    assert param_label("target_level") == "target level" and param_label("cap@ts") == "cap (ts)"  # values set as given
+    code, text, _ = cli(capsys, "sweep", DEFAULT, "--param", "commission_rate@channel=0.03,1", *RUN)
+    assert code == 0
+    table = "\n".join(text.splitlines()[2:])
+    assert "commission rate × (channel)" in table, table
