@@ -292,3 +292,27 @@ def test_a_cap_that_withholds_no_money_is_not_a_cap_hit():
     capped = s[(s.group == "r") & (s.metric == "share_capped")].set_index("plan")["mean"]
     assert capped["current"] > 0.05
     assert capped["ti0"] == 0.0
+
+
+def test_last_month_share_of_a_plan_paid_monthly_is_not_applicable_and_says_why():
+    """Paid monthly, every month is a period's last: the share read 100.0% ± <0.1 for every monthly role (and the
+    total of crediting.yaml), a figure that says nothing; it is NaN, shown "n/a (paid monthly: ...)", and a total
+    pools only the roles with longer periods."""
+    import simlib.present as present
+
+    comps = [{"name": "com", "measure": "revenue", "kind": "commission", "period": "month",
+              "tiers": [{"from": 0.0, "rate": 0.05}]}]
+    quarterly = [{**comps[0], "period": "quarter"}]
+    roles = {r: {"process": "generic", "headcount": 4, "team_size": 4, "base_salary": 50000, "target_incentive": 20000}
+             for r in ("m", "q")}
+    data = {"name": "monthly", "roles": roles,
+            "plans": {"current": {"roles": {"m": {"quota": {"method": "flat"}, "components": comps},
+                                            "q": {"quota": {"method": "flat"}, "components": quarterly}}},
+                      "all_monthly": {"roles": {r: {"quota": {"method": "flat"}, "components": comps}
+                                                for r in ("m", "q")}}}}
+    s = simulate(simlib.scenario_from_dict(data, "monthly"), trials=6, rng=2).summary()
+    share = s[s.metric == "last_month_share"].set_index(["plan", "group"])["mean"]
+    assert np.isnan(share["current", "m"]) and np.isnan(share["all_monthly", "total"])
+    assert share["current", "total"] == share["current", "q"] < 0.6  # the quarterly role's alone
+    text = present.fmt(share["current", "m"], float("nan"), "last_month_share")
+    assert text.startswith("n/a (") and "monthly" in text, text

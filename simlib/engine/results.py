@@ -16,6 +16,10 @@ from simlib.model.metrics import KEEP, METRICS, quantile_with_ci
 #: cross-trial quantile metrics computed from kept per-trial values
 TAIL_METRICS = {"p95_incentive_cost": "incentive_cost", "p95_total_comp": "total_comp"}
 
+#: metrics kept in the summary and differences when no trial has a value (NaN, n 0): not applicable to that group,
+#: which the tables say with why (the last month's share of a plan paid monthly, whose every month ends a period)
+NOT_APPLICABLE = frozenset({"last_month_share"})
+
 
 def tail_metrics(raw: RawResult) -> list[dict[str, Any]]:
     """The P95 tail metrics of every plan and group from the kept per-trial values.
@@ -134,7 +138,7 @@ class SimulationResult:
             se=self.raw.se[:k],
             n=self.raw.n[:k].astype(int),
         )
-        df = df[df["n"] > 0].copy()
+        df = df[(df["n"] > 0) | df["metric"].isin(NOT_APPLICABLE)].copy()  # n/a with why, not left out
         tails = tail_metrics(self.raw)
         df["ci_low"], df["ci_high"] = interval(df["mean"], df["se"])
         out = pd.concat([df, pd.DataFrame(tails)], ignore_index=True)
@@ -160,7 +164,7 @@ class SimulationResult:
             for g in lay.groups:
                 for m in lay.metrics:
                     n = int(self.raw.n[off + j])
-                    if n > 0:
+                    if n > 0 or m in NOT_APPLICABLE:
                         d, se = self.raw.mean[off + j], self.raw.se[off + j]
                         lo, hi = interval(d, se)
                         rows.append(dict(plan=p, reference=lay.reference, group=g, metric=m, diff=d, se=se,
