@@ -316,3 +316,16 @@ def test_last_month_share_of_a_plan_paid_monthly_is_not_applicable_and_says_why(
     assert share["current", "total"] == share["current", "q"] < 0.6  # the quarterly role's alone
     text = present.fmt(share["current", "m"], float("nan"), "last_month_share")
     assert text.startswith("n/a (") and "monthly" in text, text
+
+
+def test_last_month_share_of_a_role_without_revenue_stays_left_out_not_called_monthly():
+    """crediting.yaml: telesales is paid monthly (n/a, with why); its managers and sales engineers book no revenue
+    of their own, so they have no such share at all, and are not said to be paid monthly."""
+    from conftest import ROOT
+
+    s = simulate(simlib.load_scenario(ROOT / "scenarios" / "crediting.yaml"), ["current"], trials=4, rng=1,
+                 behaviour="none").summary()
+    rows = s[(s.metric == "last_month_share") & (s.plan == "current")].set_index("group")
+    assert np.isnan(rows.loc["telesales", "mean"]) and rows.loc["telesales", "n"] == 0
+    assert 0 < rows.loc["total", "mean"] == rows.loc["key_account", "mean"] < 0.6
+    assert not {"ts_manager", "ka_manager", "sales_engineer"} & set(rows.index), rows
