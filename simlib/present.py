@@ -72,11 +72,14 @@ class MetricInfo:
         One of :data:`UNITS`.
     diagnostic : bool
         A model diagnostic (behaviour internals): shown once, collapsed, at the end of reports.
+    na : str
+        Why the metric can be not applicable (NaN), said beside ``n/a`` (:func:`fmt_value`); "" for none.
     """
 
     label: str
     unit: str
     diagnostic: bool = False
+    na: str = ""
 
 
 #: every metric id the engine, the guardrails and the sweeps emit -> how it is shown
@@ -107,7 +110,8 @@ CATALOGUE: dict[str, MetricInfo] = {
     "p95_incentive_cost": MetricInfo("Incentive cost, bad year (95th pct.)", "money"),
     "p95_total_comp": MetricInfo("Total compensation, bad year (95th pct.)", "money"),
     # behaviour model
-    "last_month_share": MetricInfo("Revenue booked in a period's last month", "percent", True),
+    "last_month_share": MetricInfo("Revenue booked in a period's last month", "percent", True,
+                                   na="paid monthly: every month ends a period"),
     "discount_cost": MetricInfo("Discounts given to pull deals forward", "money"),
     "help_given": MetricInfo("Help to teammates (index, 1 = today)", "index", True),
     "effort_index": MetricInfo("Effort (index, 1 = today)", "index", True),
@@ -315,8 +319,9 @@ def fmt_value(value: float, metric: str | None = None, currency: str = "EUR", *,
         Money scale (:func:`money_scale`); default chosen for this value.
     """
     u, x, se = _unit_of(metric, unit_), float(value), abs(float(se)) if se is not None else 0.0
-    if not math.isfinite(x):
-        return "n/a"
+    if not math.isfinite(x):  # with why, where the metric says (the last month's share of a plan paid monthly)
+        why = CATALOGUE[metric].na if metric in CATALOGUE else ""
+        return f"n/a ({why})" if why else "n/a"
     if u in ("money", "local"):  # money in a role's own currency has no code (it is not the table's currency)
         div, suf = _value_scale(x, u, scale)
         # no finer than the error bar's scale (:func:`half_width`): "-6.0 k EUR ± 3.0 k", not "-6,008 EUR ± 3.0 k"

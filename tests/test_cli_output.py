@@ -368,3 +368,39 @@ def test_run_tables_name_plans_and_groups_in_words(capsys):
     ids = [i for i in [*scen.plans, *scen.roles] if "_" in i]
     assert ids and not [i for i in ids if i in body], [i for i in ids if i in body]
     assert "Δ harder target" in body and "== key account ==" in body and "vs current" in body
+
+
+def test_sweep_header_says_a_multiplier_parameter_is_one(capsys):
+    # "--param commission_rate@channel=0.03" multiplies every tier's rate by 0.03, but the column read "commission
+    # rate (channel)" over "0.03", as if the rate were 3%
+    from simlib.cli.args import param_label
+
+    assert param_label("commission_rate@channel") == "commission rate × (channel)"
+    assert param_label("accelerator") == "accelerator ×"
+    assert param_label("target_level") == "target level" and param_label("cap@ts") == "cap (ts)"  # values set as given
+    code, text, _ = cli(capsys, "sweep", DEFAULT, "--param", "commission_rate@channel=0.03,1", *RUN)
+    assert code == 0
+    table = "\n".join(text.splitlines()[2:])
+    assert "commission rate × (channel)" in table, table
+
+
+def test_optimize_prints_an_optimum_to_the_precision_of_its_searched_range():
+    # an optimum at quota level 1.0984 (searched 0.9 to 1.1) printed "target_level = 1.1" (three significant
+    # digits of the value): the edge of the range, 0.2% of quota from what the search found; the sensitivity
+    # table beside it read "1.098" (three significant digits of the range searched)
+    from types import SimpleNamespace
+
+    from simlib.cli.optimize import format_result
+
+    r = SimpleNamespace(
+        provenance=dict(base_plan="current", scenario="s", scenario_file="s.yaml", trials=10, seed_entropy=0,
+                        behaviour="none", evaluations=5, objective={"profit": 1.0},
+                        bounds={"target_level": (0.9, 1.1), "cap": (1.5, 3.0), "commission_rate": (0.5, 20.0)}),
+        objective=1.0e6, objective_se=1.0e4, feasible=True,
+        params={"target_level": 1.0984, "cap": 1.86753, "commission_rate": 10.04321},
+        constraints=pd.DataFrame(), differences=pd.DataFrame(columns=["group", "metric"]), robustness=None,
+        sensitivity=pd.DataFrame())
+    lines = {ln.split(" = ")[0].strip(): ln for ln in format_result(r).splitlines() if "searched" in ln}
+    assert lines["target_level"].split(" = ")[1].startswith("1.098 "), lines["target_level"]
+    assert lines["cap"].split(" = ")[1].startswith("1.87 "), lines["cap"]
+    assert lines["commission_rate"].split(" = ")[1].startswith("10.0 "), lines["commission_rate"]

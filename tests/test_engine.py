@@ -292,3 +292,40 @@ def test_a_cap_that_withholds_no_money_is_not_a_cap_hit():
     capped = s[(s.group == "r") & (s.metric == "share_capped")].set_index("plan")["mean"]
     assert capped["current"] > 0.05
     assert capped["ti0"] == 0.0
+
+
+def test_last_month_share_of_a_plan_paid_monthly_is_not_applicable_and_says_why():
+    """Paid monthly, every month is a period's last: the share read 100.0% ± <0.1 for every monthly role (and the
+    total of crediting.yaml), a figure that says nothing; it is NaN, shown "n/a (paid monthly: ...)", and a total
+    pools only the roles with longer periods."""
+    import simlib.present as present
+
+    comps = [{"name": "com", "measure": "revenue", "kind": "commission", "period": "month",
+              "tiers": [{"from": 0.0, "rate": 0.05}]}]
+    quarterly = [{**comps[0], "period": "quarter"}]
+    roles = {r: {"process": "generic", "headcount": 4, "team_size": 4, "base_salary": 50000, "target_incentive": 20000}
+             for r in ("m", "q")}
+    data = {"name": "monthly", "roles": roles,
+            "plans": {"current": {"roles": {"m": {"quota": {"method": "flat"}, "components": comps},
+                                            "q": {"quota": {"method": "flat"}, "components": quarterly}}},
+                      "all_monthly": {"roles": {r: {"quota": {"method": "flat"}, "components": comps}
+                                                for r in ("m", "q")}}}}
+    s = simulate(simlib.scenario_from_dict(data, "monthly"), trials=6, rng=2).summary()
+    share = s[s.metric == "last_month_share"].set_index(["plan", "group"])["mean"]
+    assert np.isnan(share["current", "m"]) and np.isnan(share["all_monthly", "total"])
+    assert share["current", "total"] == share["current", "q"] < 0.6  # the quarterly role's alone
+    text = present.fmt(share["current", "m"], float("nan"), "last_month_share")
+    assert text.startswith("n/a (") and "monthly" in text, text
+
+
+def test_last_month_share_of_a_role_without_revenue_stays_left_out_not_called_monthly():
+    """crediting.yaml: telesales is paid monthly (n/a, with why); its managers and sales engineers book no revenue
+    of their own, so they have no such share at all, and are not said to be paid monthly."""
+    from conftest import ROOT
+
+    s = simulate(simlib.load_scenario(ROOT / "scenarios" / "crediting.yaml"), ["current"], trials=4, rng=1,
+                 behaviour="none").summary()
+    rows = s[(s.metric == "last_month_share") & (s.plan == "current")].set_index("group")
+    assert np.isnan(rows.loc["telesales", "mean"]) and rows.loc["telesales", "n"] == 0
+    assert 0 < rows.loc["total", "mean"] == rows.loc["key_account", "mean"] < 0.6
+    assert not {"ts_manager", "ka_manager", "sales_engineer"} & set(rows.index), rows

@@ -138,7 +138,7 @@ def test_first_screen_gives_every_chance_of_exceeding_the_budget_its_error_bar(c
     # each candidate's chance carries its ± as the reference's budget line does; the legend says a share's ± is in points
     for c in s["plans"]:
         sentence = re.search(r"(\d+\.\d|\d+)% ± [\d.<]+ chance of exceeding the incentive budget", c["sentence"])
-        assert sentence or "0.0% chance" in c["sentence"], c["sentence"]
+        assert sentence or "(in none of 30 trials) chance" in c["sentence"], c["sentence"]
     assert re.search(r"the chance of exceeding it is \d+(\.\d)?% ± [\d.]+", s["budget"])
     assert "percentage points" in page.split('class="simlib-legend"')[1]
 
@@ -300,3 +300,21 @@ def test_budget_risk_table_words_the_chance_as_the_answer_and_says_none_or_all(c
         assert "chance of exceeding the incentive budget" in page and "chance over budget" not in page
         cells = re.findall(r"<td [^>]*>([^<]*)</td>", page)
         assert cells[2::3] == [words] * len(res.plans), cells
+
+
+@pytest.mark.parametrize("budget, words", [(1.0, "100.0% (in all 6 trials)"), (1e11, "0.0% (in none of 6 trials)")])
+def test_answer_says_a_chance_of_none_or_all_as_the_tables_do(tmp_path, budget, words):
+    # the comparison's answer read "0.0% chance of exceeding the incentive budget" (and its budget line "is
+    # 0.0%"), a bare value where the budget table and the org report read "0.0% (in none of N trials)"
+    import yaml
+
+    data = yaml.safe_load(DEFAULT.read_text(encoding="utf-8"))
+    data["budget"] = {**(data.get("budget") or {}), "incentive": budget}
+    path = tmp_path / "budget.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    scen = simlib.load_scenario(path)
+    res = simlib.simulate(scen, trials=6, rng=1)
+    s = rs.executive_summary(res, scen, title="t")
+    for c in s["plans"]:
+        assert f"{words} chance of exceeding the incentive budget" in c["sentence"], c["sentence"]
+    assert s["budget"].endswith(f"the chance of exceeding it is {words}."), s["budget"]

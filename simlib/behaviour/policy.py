@@ -603,6 +603,8 @@ def behaviour_metrics(rec: PolicyRecord | None, measures, ends: list[int], T: in
     last = _sum_at(rev, ends).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         lms = np.where(tot > 0, last / np.where(tot > 0, tot, 1.0), np.nan)
+    if len(set(ends)) >= MONTHS:  # paid monthly: every month is a period's last, the share says nothing (NaN)
+        lms = np.full(T, np.nan)
     if rec is None:
         return {
             "last_month_share": lms, "discount_cost": np.zeros(T), "help_given": np.ones(T),

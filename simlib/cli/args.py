@@ -439,8 +439,11 @@ def param_label(name: str) -> str:
     (telesales)``; a path reads as its parts, a role's in brackets (``every
     role`` for ``*``), without the ``scenario.`` and ``behaviour.`` prefixes:
     ``roles.*.effort_elasticity`` reads ``effort elasticity (every role)``,
-    ``scenario.market.growth_sd`` ``market growth sd``.
+    ``scenario.market.growth_sd`` ``market growth sd``. A transform whose
+    value multiplies today's (``commission_rate``, ``accelerator``) says so:
+    ``commission_rate@channel`` reads ``commission rate × (channel)``.
     """
+    from simlib.design.transforms import TRANSFORMS
     from simlib.present import readable
 
     alias, at, role = str(name).partition("@")
@@ -452,6 +455,8 @@ def param_label(name: str) -> str:
     if len(parts) > 2 and parts[0] == "roles":
         role, parts, at = parts[1], parts[2:], "@"
     words = " ".join(readable(x) for x in parts if x) or str(name)
+    if alias in TRANSFORMS and TRANSFORMS[alias].multiplier:
+        words += " ×"
     if at:
         words += f" ({'every role' if role == '*' else readable(role)})"
     return words

@@ -152,7 +152,10 @@ def format_result(r, currency: str = "EUR") -> str:
     for n, v in r.params.items():
         lo, hi = p["bounds"][n]
         at_bound = any(math.isclose(v, b, rel_tol=1e-6, abs_tol=1e-9) for b in (lo, hi))
-        lines.append(f"  {n} = {v:.3g}   (searched {lo:g} to {hi:g}{', at its bound' if at_bound else ''}): "
+        # to three significant digits of the range searched (the search resolves finer), as the sensitivity table:
+        # 1.098 of 0.9 to 1.1, not 1.1 (the range's edge)
+        lines.append(f"  {n} = {v:.{_shift_places((lo, hi), v)}f}   "
+                     f"(searched {lo:g} to {hi:g}{', at its bound' if at_bound else ''}): "
                      f"{param_meaning(n)}")
     if len(r.constraints):
         lines.append("constraints (value ± 95% CI):")

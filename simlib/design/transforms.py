@@ -110,6 +110,9 @@ class Transform:
     edit : callable
         ``edit(role_plan, value, RoleEdit) -> int``: edits one role plan dict
         in place and returns the number of edits made.
+    multiplier : bool
+        The value multiplies what the plan has (1 = today's), rather than
+        setting it: a table header says so (``commission rate ×``).
     """
 
     name: str
@@ -118,6 +121,7 @@ class Transform:
     acts_on: str
     check: Callable[[Any], Any]
     edit: Callable[[dict, Any, RoleEdit], int]
+    multiplier: bool = False
 
     @property
     def help(self) -> str:
@@ -424,9 +428,9 @@ TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
               "a number > 0, or 'none' for uncapped", _REVENUE_CURVES, _cap, _set_cap),
     Transform("accelerator", "multiplier of the pay slope above 100% attainment (revenue curves and revenue "
               "commission tiers)", "a number >= 0 (1 = today's slope)",
-              "revenue pay curve or revenue commission", _number(0.0), _accelerate),
+              "revenue pay curve or revenue commission", _number(0.0), _accelerate, multiplier=True),
     Transform("commission_rate", "multiplier of every commission tier's rate", "a number >= 0",
-              "commission component", _number(0.0), _scale_commissions),
+              "commission component", _number(0.0), _scale_commissions, multiplier=True),
     Transform("pay_mix", "variable share of OTE (target incentive / (base + target incentive)) at constant OTE, "
               "with commission, per-unit and lump-sum money scaled as the target incentive", "a number in [0, 1]",
               "pay", _number(0.0, 1.0), _set_pay_mix),

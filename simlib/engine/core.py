@@ -543,7 +543,10 @@ def _period_ends(scenario: Scenario, plan: str, role: str) -> tuple[int, ...]:
 
 def _add_behaviour(beh: dict[str, list[np.ndarray]], bm: dict[str, np.ndarray], rev_tot: np.ndarray, headcount: int) -> None:
     """Collect a role's behaviour metrics in ``beh`` as sums to pool: revenue-weighted or headcount-weighted."""
-    for key, v in (("last", bm["last_month_share"] * rev_tot), ("revtot", rev_tot), ("discount_cost", bm["discount_cost"])):
+    lms = bm["last_month_share"]
+    known = np.isfinite(lms)  # a role paid monthly has no share (NaN): the total pools the others
+    for key, v in (("last", np.where(known, lms, 0.0) * rev_tot), ("revtot", np.where(known, rev_tot, 0.0)),
+                   ("discount_cost", bm["discount_cost"])):
         beh.setdefault(key, []).append(v)
     for key in ("help_given", "effort_index", "give_up_share", "coast_share"):
         beh.setdefault(key, []).append(bm[key] * headcount)

@@ -16,6 +16,10 @@ from simlib.model.metrics import KEEP, METRICS, quantile_with_ci
 #: cross-trial quantile metrics computed from kept per-trial values
 TAIL_METRICS = {"p95_incentive_cost": "incentive_cost", "p95_total_comp": "total_comp"}
 
+#: metrics kept in the summary and differences when no trial has a value (NaN, n 0): not applicable to that group,
+#: which the tables say with why (the last month's share of a plan paid monthly, whose every month ends a period)
+NOT_APPLICABLE = frozenset({"last_month_share"})
+
 
 def tail_metrics(raw: RawResult) -> list[dict[str, Any]]:
     """The P95 tail metrics of every plan and group from the kept per-trial values.
@@ -134,7 +138,11 @@ class SimulationResult:
             se=self.raw.se[:k],
             n=self.raw.n[:k].astype(int),
         )
-        df = df[df["n"] > 0].copy()
+        booked = self._booked()  # n/a with why, not left out, where the group booked revenue (else: no such metric)
+        na = df["metric"].isin(NOT_APPLICABLE) & pd.Series([(p, g) in booked for p, g in zip(df["plan"], df["group"],
+                                                                                               strict=True)],
+                                                             index=df.index, dtype=bool)
+        df = df[(df["n"] > 0) | na].copy()
         tails = tail_metrics(self.raw)
         df["ci_low"], df["ci_high"] = interval(df["mean"], df["se"])
         out = pd.concat([df, pd.DataFrame(tails)], ignore_index=True)
@@ -153,6 +161,7 @@ class SimulationResult:
         lay = self.raw.layout
         k = lay.n_levels
         per = len(lay.groups) * len(lay.metrics)
+        booked = self._booked()
         rows = []
         for i, p in enumerate(lay.diff_plans):
             off = k + i * per
@@ -160,7 +169,7 @@ class SimulationResult:
             for g in lay.groups:
                 for m in lay.metrics:
                     n = int(self.raw.n[off + j])
-                    if n > 0:
+                    if n > 0 or (m in NOT_APPLICABLE and ((p, g) in booked or (lay.reference, g) in booked)):
                         d, se = self.raw.mean[off + j], self.raw.se[off + j]
                         lo, hi = interval(d, se)
                         rows.append(dict(plan=p, reference=lay.reference, group=g, metric=m, diff=d, se=se,
@@ -169,6 +178,14 @@ class SimulationResult:
         df = pd.DataFrame(rows, columns=["plan", "reference", "group", "metric", "diff", "se", "ci_low", "ci_high", "n"])
         df["significant"] = ((df["ci_low"] > 0) | (df["ci_high"] < 0)) & ~self._rounding(df)
         return df
+
+    def _booked(self) -> set[tuple[str, str]]:
+        """(plan, group) pairs whose mean revenue is above 0: there a metric of :data:`NOT_APPLICABLE` without
+        trials is not applicable (a plan paid monthly), not missing for want of revenue (an overlay role)."""
+        lay = self.raw.layout
+        return {(p, g) for (p, g, m), v, n in zip(lay.level_index(), self.raw.mean[: lay.n_levels],
+                                                   self.raw.n[: lay.n_levels], strict=True)
+                if m == "revenue" and n > 0 and v > 0}
 
     def _rounding(self, df: pd.DataFrame) -> pd.Series:
         """Differences within 1e-12 of the larger of the two plans' levels: rounding, not an effect (pay equal in

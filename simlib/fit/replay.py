@@ -18,6 +18,10 @@ Conventions (``docs/history-format.md``, "Replay"):
   (a 0-1 rate) in such a month is the rep's mean over the months it has;
 - a rep whose recorded quota is 0 all year has no attainment and is not
   replayed (a note names them);
+- a target given as a number of a flow (a scorecard's calls, milestones) is
+  that number x the plan's ``quota.level`` in the scenario, not something the
+  recorded quotas set: where such a role does not reconcile, a note says so,
+  with its reps and money apart;
 - a month's cancelled deals cancel ``cancelled_after`` months after booking
   (the history's column; the next month where it is empty or absent);
 - teams are the history's ``team`` column (needed when a plan pays on team
@@ -367,8 +371,50 @@ def replay(scenario: Scenario, history: History, plans: list[str] | None = None,
     reps = pd.concat(frames, ignore_index=True)
     components = pd.concat(comps, ignore_index=True) if comps else pd.DataFrame(columns=_COMPONENT_COLUMNS)
     notes += _currency_note(scenario, list(history.roles))
-    return Replay(reps, _totals(reps, wanted, scenario), _mismatches(reps, in_force, history.has_payout, scenario),
-                  wanted, in_force, history.has_payout, notes, components)
+    mismatches = _mismatches(reps, in_force, history.has_payout, scenario)
+    notes += _level_notes(scenario, in_force, reps, mismatches)
+    return Replay(reps, _totals(reps, wanted, scenario), mismatches, wanted, in_force, history.has_payout, notes,
+                  components)
+
+
+def _number_targets(rp: RolePlan, kinds: dict[str, str]) -> list[str]:
+    """The role plan's targets on flows that are numbers a year (not the quota), as ``"scorecard 'x' targets
+    calls 10,800 a year"``: the model sets them to the number x the plan's quota level (docs/model.md section 3)."""
+    out = []
+    for sc in rp.scorecards:
+        ts = [f"{sm.measure} {float(sm.target):,g}" for sm in sc.measures
+              if sm.target != "quota" and kinds.get(sm.measure) == "flow"]
+        if ts:
+            out.append(f"scorecard '{sc.name}' targets {', '.join(ts)} a year")
+    for c in rp.components:
+        if c.target != "quota" and kinds.get(c.measure) == "flow":
+            out.append(f"component '{c.name}' targets {c.measure} {float(c.target):,g} a year")
+    return out
+
+
+def _level_notes(scenario: Scenario, in_force: str, reps: pd.DataFrame, mismatches: pd.DataFrame) -> list[str]:
+    """Why a role's reps differ when its plan in force targets numbers of a flow (calls, milestones), and by how much.
+
+    Those targets are the plan's numbers x its ``quota.level`` in the scenario, which the recorded quotas do not
+    carry (they set the revenue targets alone), so a history whose plan set quotas at another level was paid
+    against other targets. The level is not inferred from the recorded quotas: their mean over the role's
+    expected quota also moves with territories and new hires' ramps (0.82 to 1.00 for a history made at 0.9).
+    """
+    out = []
+    for role in dict.fromkeys(mismatches["role"]):
+        rp = scenario.role_plan(in_force, role)
+        targets = _number_targets(rp, scenario.roles[role].measure_kinds)
+        if not targets:
+            continue
+        mine = mismatches[mismatches["role"] == role]
+        cur = mine["currency"].iloc[0] if "currency" in mine and len(mine) else ""
+        out.append(
+            f"{role}: {len(mine)} of {int((reps['role'] == role).sum())} rep-years differ (recomputed - recorded: "
+            f"{mine['difference'].sum():+,.2f} {cur}); under '{in_force}' its {'; '.join(targets)}, each x quota "
+            f"level {rp.quota.level:g} of the scenario, which the recorded quotas do not carry (they set only the targets given as "
+            f"quota): a history whose plan set quotas at another level was paid against other targets; "
+            f"set quota.level of '{in_force}' for {role} to that plan's level to replay them")
+    return out
 
 
 def _method_notes(scenario: Scenario, plans: list[str], in_force: str, roles: list[str]) -> list[str]:

@@ -159,6 +159,14 @@ def _total(res: Any, metric: str, plan: str, kind: str = "summary") -> tuple[flo
     return float(r["mean" if kind == "summary" else "diff"].iloc[0]), float(r["se"].iloc[0])
 
 
+def _trials(res: Any, metric: str, plan: str) -> int | None:
+    """The trials ``metric``'s whole-organisation mean under ``plan`` was counted over, for a chance of none or all
+    (:func:`simlib.present.fmt`'s ``trials``); None when the summary has no count."""
+    t = res.summary()
+    n = t.loc[(t["plan"] == plan) & (t["group"] == "total") & (t["metric"] == metric), "n"] if "n" in t else ()
+    return int(n.iloc[0]) if len(n) else None
+
+
 def relative_change(res: Any, metric: str, plan: str) -> tuple[float, float]:
     """The whole organisation's paired change of a kept metric (revenue, incentive cost, total comp, profit) as a
     fraction of its level under the reference, and its Monte Carlo SE (delta method over the same trials).
@@ -259,7 +267,7 @@ def executive_summary(res: Any, scenario: Any, *, objective: str = "profit", rep
                reference_verdict=verdicts.get(ref),
                budget=None if budget is None else
                f"Incentive budget {present.fmt_value(budget, 'incentive_cost', cur)}; under {present.readable(ref)} the chance of "
-               f"exceeding it is {present.fmt(p0, se0, 'over_budget')}.")
+               f"exceeding it is {present.fmt(p0, se0, 'over_budget', trials=_trials(res, 'over_budget', ref))}.")
     out["caution"] = losers_warning(moves, rec) if rec != ref else ""
     out["headline"] = headline(out)
     return out
@@ -294,7 +302,8 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
         words += (f"; incentive cost {present.fmt(cost, cse, 'incentive_cost', cur, signed=True)}"
                   f"{_percent(res, 'incentive_cost', plan)}")
     if np.isfinite(p):
-        words += f"; {present.fmt(p, pse, 'over_budget')} chance of exceeding the incentive budget"
+        words += (f"; {present.fmt(p, pse, 'over_budget', trials=_trials(res, 'over_budget', plan))} "
+                  "chance of exceeding the incentive budget")  # a chance of none or all says so, as the tables do
     who = ""
     if moves is not None:
         m = moves[(moves["plan"] == plan) & (moves["group"] == "total")]
