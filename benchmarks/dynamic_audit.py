@@ -65,6 +65,8 @@ import pandas as pd
 
 import simlib
 from benchmarks.closed_forms import case_arguments, draw_case, scenario_dict
+from simlib.engine.core import paid_monthly
+from simlib.engine.results import NOT_APPLICABLE
 from simlib.errors import ScenarioError
 from simlib.model import compiled
 
@@ -274,10 +276,17 @@ def _finite(s: pd.DataFrame, spread: list[str]) -> np.ndarray:
     return mean & (np.isfinite(s[spread].to_numpy(float)).all(axis=1) | (s["n"] < 2).to_numpy())
 
 
+def _not_applicable(r: Runs, s: pd.DataFrame) -> pd.Series:
+    """Rows of a summary ``s`` that are n/a by definition, which the tables say with why: the share of revenue
+    booked in a period's last month under a plan paid monthly."""
+    monthly = {p for p in s.plan.unique() if paid_monthly(r.scen, p, "r")}
+    return s.metric.isin(NOT_APPLICABLE) & s.plan.isin(monthly)
+
+
 def check_finite(r: Runs) -> str:
     s = r.dyn
     ti0 = {p for p in s.plan.unique() if r.scen.target_incentive(p, "r") == 0.0}
-    allowed = s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)
+    allowed = (s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)) | _not_applicable(r, s)
     bad = s[~allowed & ~_finite(s, ["se"])]
     if len(bad):
         b = bad.iloc[0]
@@ -376,7 +385,8 @@ def check_ensemble(r: Runs) -> str:
     keys = ["plan", "group", "metric"]
     defined = pd.concat([d.summary()[keys] for d in e.runs]).value_counts().reindex(pd.MultiIndex.from_frame(s[keys]))
     one = (defined.to_numpy() < 2) & np.isfinite(s["mean"].to_numpy(float))
-    ok = _finite(s, spread) | one | (s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)).to_numpy()
+    ok = (_finite(s, spread) | one | (s.metric.isin(LABEL_METRICS) & s.plan.isin(ti0)).to_numpy()
+          | _not_applicable(r, s).to_numpy())
     return "" if ok.all() else f"{int((~ok).sum())} non-finite rows, first {s[~ok].iloc[0][['plan', 'metric']].tolist()}"
 
 

@@ -541,6 +541,12 @@ def _period_ends(scenario: Scenario, plan: str, role: str) -> tuple[int, ...]:
     return outer.ends if outer is not None and len(inner.ends) == MONTHS else inner.ends
 
 
+def paid_monthly(scenario: Scenario, plan: str, role: str) -> bool:
+    """Whether every month ends one of the role plan's pay periods (as the behaviour model reads them): then the
+    share of revenue booked in a period's last month says nothing and is not applicable (NaN)."""
+    return len(set(_period_ends(scenario, plan, role))) >= MONTHS
+
+
 def _add_behaviour(beh: dict[str, list[np.ndarray]], bm: dict[str, np.ndarray], rev_tot: np.ndarray, headcount: int) -> None:
     """Collect a role's behaviour metrics in ``beh`` as sums to pool: revenue-weighted or headcount-weighted."""
     lms = bm["last_month_share"]
