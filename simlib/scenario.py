@@ -434,11 +434,6 @@ _PRODUCTION_MODELS = {
 }
 
 
-def fraction_parameters(process: str) -> frozenset[str]:
-    """Names of the production parameters of ``process`` a scenario holds in [0, 1] (``Fraction``)."""
-    return frozenset(k for k, (lo, hi) in production_bounds(process).items() if (lo, hi) == (0.0, 1.0))
-
-
 def production_bounds(process: str) -> dict[str, tuple[float, float]]:
     """The range a scenario allows each production parameter of ``process``: ``{name: (low, high)}`` from the
     fields' tightest ``ge``/``gt`` and ``le``/``lt`` (``partner_ramp_months``, ``Positive``: ``(0, MAX_MAGNITUDE)``)."""
