@@ -19,7 +19,9 @@ Figures:
 4. peak memory (peak RSS, ``VmHWM``, of a fresh process) at several trial
    counts, the growth per trial (least-squares slope) and the ratio for 10x
    more trials, target < 1.2x (``--only memory`` runs this figure alone; ``--only dynamic``
-   figure 2's behaviour-on part; ``--only off`` its behaviour-off run and figure 3's ratio);
+   figure 2's behaviour-on part; ``--only off`` its behaviour-off run and figure 3's ratio; ``--only wide``
+   figure 2c, the solve of a one-rep role with a wide spread against an ordinary one, and through the former
+   dense Bellman product);
 5. the default 100-point sweep of the default scenario at 1,000 trials (figures 5, 6 and the optimise example: :mod:`benchmarks.scale`),
    behaviour on (target < 90 s on 2 cores) and off (20 x 200 with ``--quick``);
 6. scaling: a 10,000-rep organisation, and a ``dynamic`` sweep serially, on a
@@ -327,6 +329,92 @@ def dynamic_figure(scen, T: int, repeat: int, quick: bool) -> dict:
             "dynamic_setup_seconds_per_candidate": _median(list(setup.values())), "dynamic_setup_current_seconds": t_cur}
 
 
+def tiny_role_scenario(wide: bool):
+    """A key-account director (one rep, paid monthly and on the year) beside a telesales floor of 20; ``wide``: the
+    director's ability sd 1.16 and revenue CV 1.09 (a strong type's month moves the Bellman state hundreds of cells,
+    docs/model.md section 6.2), else 0.2 and 0.15. Today's plan and a top-down candidate paid monthly."""
+    from simlib.scenario import scenario_from_dict
+
+    def curve(name, weight, period, top):
+        return {"name": name, "measure": "revenue", "kind": "curve", "weight": weight, "period": period,
+                "points": [[0.5, 0.0], [1.0, 1.0], [2.0, top]]}
+
+    tele = {"name": "revenue_bonus", "measure": "revenue", "kind": "curve", "weight": 1.0, "period": "quarter",
+            "points": [[0.75, 0.5], [1.0, 1.0], [1.5, 2.0]], "cap": 2.0}
+    d = {
+        "name": "tiny_role", "currency": "EUR",
+        "roles": {
+            "director": {"process": "generic", "headcount": 1, "team_size": 1, "base_salary": 120000,
+                         "target_incentive": 60000, "ability_sd": 1.16 if wide else 0.2, "territory_sd": 0.03,
+                         "production": {"revenue_per_month": 80000, "revenue_cv": 1.09 if wide else 0.15,
+                                        "revenue_per_unit": 770}},
+            "telesales": {"process": "telesales", "headcount": 20, "team_size": 10, "base_salary": 42000,
+                          "target_incentive": 18000, "ability_sd": 0.2, "territory_sd": 0.15,
+                          "production": {"calls_per_month": 900, "lead_rate": 0.1, "conversion_rate": 0.25,
+                                         "deal_value": 1100, "deal_value_cv": 0.6}}},
+        "budget": {"incentive": 2000000},
+        "current_plan": "current",
+        "plans": {
+            "current": {"roles": {
+                "director": {"quota": {"method": "territory", "level": 1.0, "noise": 0.2},
+                             "components": [curve("monthly", 0.5, "month", 2.0), curve("annual", 0.5, "year", 2.5)]},
+                "telesales": {"quota": {"method": "territory", "level": 1.0, "noise": 0.1}, "components": [tele]}}},
+            "top_down": {"roles": {
+                "director": {"quota": {"method": "top_down", "level": 1.1, "noise": 0.2},
+                             "components": [curve("monthly", 1.0, "month", 2.0)]},
+                "telesales": {"quota": {"method": "top_down", "level": 1.1, "noise": 0.1}, "components": [tele]}}},
+        },
+    }
+    return scenario_from_dict(d, f"tiny_role ({'wide' if wide else 'ordinary'} director)")
+
+
+def _solve_seconds(scen, repeat: int) -> float:
+    """Best CPU seconds of solving every plan x role of ``scen`` from cold (the cost normalisation included)."""
+    from simlib.behaviour.dynamic import DynamicBehaviour, clear_solutions
+
+    def solve():
+        clear_solutions()
+        m = DynamicBehaviour(scen)
+        for plan in scen.plans:
+            for role in scen.roles:
+                m.solve(plan, role)
+        clear_solutions()
+
+    return min(cpu_time(solve) for _ in range(repeat))
+
+
+def wide_role_figure(quick: bool) -> dict:
+    """Figure 2c: the solve of a tiny role with a wide spread (:func:`tiny_role_scenario`) against the same
+    organisation with an ordinary director, measured in the same run (a ratio); in the full run also through the
+    Bellman expectation's former dense product for every kernel (``kernels.DENSE_SPAN`` lifted)."""
+    from simlib.behaviour import kernels
+
+    wide, ordinary = tiny_role_scenario(True), tiny_role_scenario(False)
+    repeat = 1 if quick else 3
+    t_ord = _solve_seconds(ordinary, repeat)
+    t_wide = _solve_seconds(wide, repeat)
+    rep = {"wide_role_solve_over_ordinary": t_wide / t_ord}
+    print(f"[2c] a role of one rep with a wide spread (ability sd 1.16, revenue CV 1.09) beside 20 telesales, "
+          f"solving 2 plans x 2 roles, CPU: {t_wide:.2f} s, {t_wide / t_ord:.1f}x the same organisation with an "
+          f"ordinary director ({t_ord:.2f} s; load average {os.getloadavg()[0]:.1f})")
+    if not quick:
+        span = kernels.DENSE_SPAN
+        kernels.DENSE_SPAN = 10**9
+        try:
+            t_old = _solve_seconds(wide, 1)
+        finally:
+            kernels.DENSE_SPAN = span
+        rep["wide_role_former_product_over_ordinary"] = t_old / t_ord
+        print(f"      the same through the former dense product of every kernel: {t_old:.2f} s, "
+              f"{t_old / t_ord:.1f}x the ordinary director ({t_old / t_wide:.1f}x the node-by-node reading)")
+    return rep
+
+
+def wide_only(quick: bool) -> dict:
+    """``--only wide``: :func:`wide_role_figure` alone."""
+    return wide_role_figure(quick)
+
+
 def compiled_state() -> str:
     """Whether the compiled pass (:mod:`simlib.model.compiled`) is on, and why not when it is off."""
     from simlib.model import compiled
@@ -616,6 +704,7 @@ def run(quick: bool = False, dask: bool = True) -> int:
           f"{nplans}x the plans; best runs)")
     rep.update(dynamic_figure(scen, T, rpt, quick))
     rep.update(compiled_figure(scen, T, rpt))
+    rep.update(wide_role_figure(quick))
     print("      where the time goes (behaviour off, top functions by own time):")
     print(profile_engine(scen, 200 if quick else 500))
 
@@ -673,12 +762,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster comparison")
-    ap.add_argument("--only", choices=["memory", "dynamic", "off"],
+    ap.add_argument("--only", choices=["memory", "dynamic", "off", "wide"],
                     help="run one figure only (memory: figure 4; dynamic: figure 2's behaviour-on part; off: figure 2's "
-                         "behaviour-off run and figure 3's ratio)")
+                         "behaviour-off run and figure 3's ratio; wide: figure 2c, a tiny role with a wide spread)")
     a = ap.parse_args(argv)
     if a.only:
-        rep = {"memory": memory_figure, "dynamic": dynamic_only, "off": off_only}[a.only](a.quick)
+        rep = {"memory": memory_figure, "dynamic": dynamic_only, "off": off_only, "wide": wide_only}[a.only](a.quick)
         print("\nsummary: " + json.dumps({k: round(v, 3) for k, v in rep.items()}))
         return 0
     return run(quick=a.quick, dask=not a.no_dask)

@@ -40,6 +40,14 @@ Z_UNITS = np.linspace(-1.0, 1.0, 41)
 TIE = 1e-12
 
 
+#: the widest kernel, in state cells, that :func:`expect_shifted` applies as one dense matrix product; a wider one (a
+#: strong type's month of noisy output moving the state hundreds of cells: a role of one or two reps with a wide
+#: ability spread) is read node by node, whose work and memory do not grow with the span (the product is the faster
+#: below about 128 to 256 cells). Kernels up to it keep the product's numbers bit for bit (the default scenario's and
+#: sweep's reach 143 cells); a wider one's differ from it by rounding, 1e-14 of the values (docs/model.md section 6.2)
+DENSE_SPAN = 256
+
+
 #: the year's state at an inner period's start (two period structures, :class:`Outer`): annual attainment relative to
 #: the type's expectation then, ``y0 = a cum (1 + r)``; from none to two and a half times the expected sales
 R_OUTER = np.linspace(-1.0, 1.5, 26)
@@ -139,7 +147,9 @@ def expect_shifted(V: np.ndarray, d: np.ndarray, prob: np.ndarray) -> np.ndarray
     The shift does not depend on x, so for each (type, effort) the expectation
     is a kernel over grid offsets (interpolation weights times node
     probabilities, built once), applied to V padded on the right by linear
-    extrapolation: one batched matrix product per call.
+    extrapolation: one batched matrix product per call. Its work spans the
+    largest move of any type, so a kernel wider than :data:`DENSE_SPAN`
+    cells is read node by node instead (:func:`_expect_nodes`).
     """
     NT, G = V.shape
     E = d.shape[1]
@@ -150,12 +160,36 @@ def expect_shifted(V: np.ndarray, d: np.ndarray, prob: np.ndarray) -> np.ndarray
     J = int(k.max()) + 2  # offsets 0 .. max k + 1
     slope = V[:, -1:] - V[:, -2:-1]
     Vp = np.concatenate([V, V[:, -1:] + slope * np.arange(1, J + 1)[None, :]], axis=1)  # (NT, G + J)
+    if J > DENSE_SPAN:
+        return _expect_nodes(Vp, G, k, w, prob)
     idx = ((np.arange(NT)[:, None, None] * E + np.arange(E)[None, :, None]) * J + k).ravel()
     pw = np.broadcast_to(prob[:, None, :], k.shape)
     n = NT * E * J
     kern = np.bincount(idx, (pw * (1.0 - w)).ravel(), minlength=n) + np.bincount(idx + 1, (pw * w).ravel(), minlength=n + 1)[:n]
     win = np.lib.stride_tricks.sliding_window_view(Vp, G, axis=1)[:, :J, :]  # (NT, J, G): Vp[n, j + g]
     return np.matmul(win.transpose(0, 2, 1), kern.reshape(NT, E, J).transpose(0, 2, 1))
+
+
+def _expect_nodes(Vp: np.ndarray, G: int, k: np.ndarray, w: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """:func:`expect_shifted` node by node: ``sum_q p_q (Vp[g + k_q] + w_q (Vp[g + k_q + 1] - Vp[g + k_q]))``, (NT, G, E).
+
+    The same interpolation weights times node probabilities as the dense
+    kernel, gathered at each node's two cells instead of multiplied across
+    every offset up to the largest type's: work and memory NT x G x E per
+    node, whatever the span. ``Vp`` (NT, G + J) is V padded by linear
+    extrapolation, ``k``, ``w`` (NT, E, Q) each move's whole cells and
+    fraction, ``prob`` (NT, Q) the nodes' weights.
+    """
+    NT, L = Vp.shape
+    step = Vp[:, 1:] - Vp[:, :-1]  # (NT, L - 1): the last cell is only ever a right neighbour
+    flat, fstep = Vp[:, :-1].ravel(), step.ravel()
+    base = (np.arange(NT) * (L - 1))[:, None, None] + np.arange(G)[None, :, None]  # (NT, G, 1)
+    out = None
+    for q in range(k.shape[2]):
+        i = base + k[:, None, :, q]  # (NT, G, E)
+        t = (flat[i] + w[:, None, :, q] * fstep[i]) * prob[:, None, None, q]
+        out = t if out is None else out + t
+    return out
 
 
 def certainty_equivalent(V: np.ndarray, d: np.ndarray, prob: np.ndarray, risk: float) -> np.ndarray:
