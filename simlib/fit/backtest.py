@@ -58,7 +58,7 @@ from scipy.special import ndtri
 from simlib.engine.core import resolve_behaviour
 from simlib.engine.ensemble import draw_parameters, robustness_sentence, scenario_for_draw
 from simlib.errors import PlanError, SimlibError
-from simlib.fit.calibrate import Calibration, calibrate
+from simlib.fit.calibrate import Calibration, calibrate, check_fit_request
 from simlib.fit.history import History, Panel
 from simlib.fit.synth import RolePanelSim, same_reps_histories, simulate_outcomes
 from simlib.scenario import Scenario, scenario_from_dict
@@ -425,6 +425,7 @@ def backtest(
     behaviour_seed: int | None = None,
     fit_uncertainty: str = "noise",
     progress: bool = False,
+    allow_large: bool = False,
 ) -> Backtest:
     """Fit on year one, predict year two under ``plan_after``, compare with the actual year two.
 
@@ -468,7 +469,11 @@ def backtest(
         which reps are in the sample (intervals too wide where most reps stay).
     progress : bool
         Show a progress bar over the prediction's replicates.
+    allow_large : bool
+        Skip the size limits (:func:`simlib.fit.calibrate.check_fit_request`: ``bootstrap``, ``trials``),
+        otherwise checked before any work starts.
     """
+    check_fit_request(template, trials, bootstrap, 2, draws=behaviour_draws or 0, allow_large=allow_large)
     plan_before = plan_before or template.current_plan
     for p in (plan_before, plan_after):
         if p not in template.plans:
@@ -486,7 +491,8 @@ def backtest(
         raise SimlibError(f"level: expected a fraction between 0 and 1, got {level}")
     if fit_uncertainty not in ("noise", "reps"):
         raise SimlibError(f"fit_uncertainty: expected 'noise' or 'reps', got {fit_uncertainty!r}")
-    cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0)
+    cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0,
+                    allow_large=allow_large)
     scen = cal.scenario
     behaviour = resolve_behaviour(scen, behaviour)
     k = scen.behaviour.uncertainty.draws if behaviour_draws is None else int(behaviour_draws)
