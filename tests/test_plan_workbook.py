@@ -301,3 +301,24 @@ def test_a_role_plan_without_components_round_trips(tmp_path):
     scen = scenario_from_dict(d, "spiff-only")
     export_workbook(scen, tmp_path / "plans.xlsx")
     _same(read_workbook(tmp_path / "plans.xlsx"), scen)
+
+
+def test_formula_without_saved_value_or_merged_cells_are_refused_not_read_as_defaults(tmp_path):
+    """A quota level typed as a formula by a script (no saved value) read as an empty cell, so the plan silently
+    took the default level 1.0 and the import said 'validated'; merged key cells read as empty keys. Both are
+    refused naming the sheet and cell."""
+    path = tmp_path / "plans.xlsx"
+    export_workbook(load_scenario(DEFAULT), path)
+    wb = load_workbook(path)
+    ws = wb["Role plans"]
+    col = [c.value for c in ws[1]].index("quota level") + 1
+    ws.cell(3, col).value = "=1.05*1"
+    ws.merge_cells(start_row=4, start_column=1, end_row=5, end_column=1)
+    wb.save(path)
+    with pytest.raises(ScenarioError) as ei:
+        read_workbook(path)
+    where = {p.field: p.message for p in ei.value.problems}
+    letter = ws.cell(3, col).column_letter
+    assert "formula without a saved value" in where[f"sheet 'Role plans', cell {letter}3"]
+    assert "merged cells" in where["sheet 'Role plans', cells A4:A5"]
+    assert len(where) == 2

@@ -112,3 +112,29 @@ def test_parse_number(text, value):
                                          ("2024-02-30", None), ("15/03/2024", None), ("12", None)])
 def test_parse_date(text, value):
     assert parse_date(text) == value
+
+
+def test_xlsx_formulas_without_saved_values_and_merged_cells_are_named_not_read_as_empty(tmp_path):
+    """A workbook written by a script (formulas never calculated) read its formula cells as empty ("missing value:
+    'base_salary' is empty"), and a team merged down C2:C4 read as "missing team" on rows 3 and 4: both are named,
+    with the sheet, the cells, the column and what to do, before any row is read."""
+    def book(edit):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = "Reps"
+        ws.append(["rep_id", "team", "base_salary"])
+        for i in range(3):
+            ws.append([f"R{i}", "North", 50000])
+        edit(ws)
+        path = tmp_path / "reps.xlsx"
+        wb.save(path)
+        return path
+
+    assert read_table(book(lambda ws: None)).frame["team"].tolist() == ["North"] * 3
+    with pytest.raises(TableError) as ei:
+        read_table(book(lambda ws: ws.__setitem__("C3", "=40000+10000")))
+    assert ei.value.problems == ["sheet 'Reps', cell C3 (column 'base_salary'): " + tables.NO_SAVED_VALUE]
+    assert "reps.xlsx: sheet 'Reps', cell C3" in str(ei.value) and "open it in Excel or LibreOffice" in str(ei.value)
+    with pytest.raises(TableError) as ei:
+        read_table(book(lambda ws: ws.merge_cells("B2:B4")))
+    assert ei.value.problems == ["sheet 'Reps', cells B2:B4 (column 'team'): " + tables.MERGED]

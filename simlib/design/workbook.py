@@ -46,6 +46,7 @@ from pydantic.fields import FieldInfo
 
 from simlib.errors import Problem, ScenarioError
 from simlib.scenario import Plan, Scenario, roster_path, scenario_from_dict
+from simlib.tables import MERGED, NO_SAVED_VALUE, xlsx_gaps
 
 #: largest workbook read, bytes; most rows in one sheet
 MAX_BYTES, MAX_ROWS = 16 * 2**20, 100_000
@@ -545,6 +546,19 @@ def _renamed_sheets(names: list[str], rd: _Reader, root: Table) -> None:
                                       f"(sheet names are exact)")
 
 
+def _gaps(path: Path, wb, rd: _Reader) -> None:
+    """Formula cells without a saved value and merged cells in the sheets read (not the README): each would read as
+    an empty cell, so a value would silently become its default (:func:`simlib.tables.xlsx_gaps`)."""
+    for name in wb.sheetnames:
+        if name == README:
+            continue
+        formulas, merged = xlsx_gaps(path, wb[name])
+        for _, _, ref in formulas:
+            rd.bad(f"sheet '{name}', cell {ref}", NO_SAVED_VALUE)
+        for *_, ref in merged:
+            rd.bad(f"sheet '{name}', cells {ref}", MERGED)
+
+
 def _read_sheets(wb, rd: _Reader, root: Table) -> None:
     for t in walk(root):
         if t.sheet not in wb.sheetnames:
@@ -623,6 +637,7 @@ def read_workbook(path: str | Path, into: Scenario | None = None) -> Scenario:
     rd = _Reader(src)
     try:
         _renamed_sheets(list(wb.sheetnames), rd, plan_tables())
+        _gaps(p, wb, rd)
         if rd.problems:  # the rows of a renamed sheet's children would all be reported as orphans
             raise ScenarioError(rd.problems)
         _read_sheets(wb, rd, plan_tables())
