@@ -2328,15 +2328,17 @@ def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | N
     currency: Any = str(data.get("currency", "EUR"))
     if any(isinstance(spec, dict) and spec.get("currency") for spec in roles.values()):  # roles paid in their own
         currency = tuple((r, str(spec.get("currency") or currency)) for r, spec in roles.items() if isinstance(spec, dict))
+    credited = tuple(r for r, spec in roles.items() if isinstance(spec, dict) and spec.get("credited_on"))
     try:
         st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, tuple(roles), currency, start)
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, tuple(roles), currency, start, credited)
     except OSError:
         key = None
     roster = _ROSTERS.get(key) if key else None
     if roster is None:
         try:
-            roster = read_roster(path, list(roles), currency if isinstance(currency, str) else dict(currency), start)
+            roster = read_roster(path, list(roles), currency if isinstance(currency, str) else dict(currency), start,
+                                 credited)
         except RosterError as exc:
             for p in exc.problems:
                 problems.append(Problem(exc.source, getattr(p, "where", ""), getattr(p, "reason", str(p))))

@@ -104,7 +104,7 @@ def test_xlsx_roster(tmp_path):
     ws = wb.active
     ws.append(["rep_id", "role", "team", "base_salary", "target_incentive", "hire_date"])
     for r in ("telesales", "key_account", "channel"):
-        ws.append([f"{r}-1", r, "A", 50000, 20000, datetime.datetime(2024, 6, 1)])
+        ws.append([f"{r}-1", r, "A" if r == "telesales" else r, 50000, 20000, datetime.datetime(2024, 6, 1)])
     ws.append(["x-2", "telesales", "A", 50000, 20000, 45366])  # an Excel serial date: 2024-03-15
     wb.save(tmp_path / "r.xlsx")
     p = _scenario(tmp_path)
@@ -127,6 +127,11 @@ BAD = {
     "lowercase currency": ("X1,telesales,North,,1,1,,2020-01-01,eur,", "line 7",
                            "'eur' is not a currency code: expected 3 uppercase letters (ISO 4217), e.g. 'EUR'"),
     "no team": ("X1,telesales,,,1,1,,2020-01-01,EUR,", "line 7", "missing team"),
+    # a key account typed into a telesales team was simulated silently as a one-rep key-account team 'North'
+    # beside the telesales 'North' (a team's reps share one role: team pay and help are computed within a role)
+    "team of another role": ("X1,key_account,North,,1,1,,2020-01-01,EUR,", "line 7",
+                             "team 'North' is a telesales team (2 reps, first at line 2): a team's reps share one "
+                             "role; expected role telesales or a key_account team"),
 }
 
 
