@@ -2366,6 +2366,17 @@ def _with_roster(data: dict, r: str, spec: Any, roster: Roster, source: str, pro
                                 "leave headcount out when the scenario names a roster"))
     spec["headcount"] = rr.headcount
     spec.setdefault("team_size", max(1, int(np.max(np.bincount(rr.team)))))
+    # the roster's counts past the limits are the roster's problem, not the scenario's headcount or team_size fields
+    if rr.headcount > MAX_HEADCOUNT:
+        problems.append(Problem(roster.source, "role", f"{rr.headcount:,} {r} reps, more than the {MAX_HEADCOUNT:,} a "
+                                                       "role may have; split the role or model fewer reps"))
+        spec["headcount"] = spec["team_size"] = 1
+    sizes = np.bincount(rr.team)
+    if sizes.max() > MAX_TEAM_SIZE:
+        big = int(np.argmax(sizes))
+        problems.append(Problem(roster.source, "team", f"{r} team '{rr.teams[big]}' has {int(sizes[big]):,} reps, more "
+                                                       f"than the {MAX_TEAM_SIZE:,} a team may have"))
+        spec["team_size"] = 1
     for col in ("base_salary", "target_incentive"):
         spec.setdefault(col, round(float(np.mean(getattr(rr, col))), 2))
     return spec

@@ -280,3 +280,19 @@ def test_a_roster_rep_far_beyond_the_roles_spread_is_not_truncated(tmp_path):
     assert abs(deals.mean() - big) < 4 * se, (deals.mean(), big)
     small = 3.0 * 1.0 / (1019.0 / 20)
     assert abs(o.measures["deals"][:, :19].mean() - small) < 4 * np.sqrt(small / deals.size / 19)
+
+
+def test_a_roster_past_the_headcount_or_team_size_limit_is_named_as_the_roster(tmp_path, monkeypatch):
+    """A 1,000,000-rep roster was refused as 'org.yaml: roles.key_account.headcount: Input should be less than or
+    equal to 200000; got 333334', a field the scenario does not have: the roster, the role and the limit are named."""
+    import simlib.scenario as sc
+
+    monkeypatch.setattr(sc, "MAX_HEADCOUNT", 2)
+    monkeypatch.setattr(sc, "MAX_TEAM_SIZE", 1)
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(_scenario(tmp_path))
+    probs = {(p.source.rsplit("/", 1)[-1], p.field): p.message for p in ei.value.problems}
+    assert probs == {
+        ("roster.csv", "role"): "3 telesales reps, more than the 2 a role may have; split the role or model fewer reps",
+        ("roster.csv", "team"): "telesales team 'North' has 2 reps, more than the 1 a team may have",
+    }
