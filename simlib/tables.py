@@ -375,7 +375,8 @@ def _read_csv(p: Path, src: str, header_hint: str, sep: str | None) -> Table:
     lead = next((i for i, line in enumerate(lines) if line.strip()), None)
     if lead is None:
         raise _empty(src, header_hint)
-    reader = csv.reader(lines[lead:], delimiter=sep or _delimiter(lines[lead]), skipinitialspace=True)
+    delimiter = sep or _delimiter(lines[lead])
+    reader = csv.reader(lines[lead:], delimiter=delimiter, skipinitialspace=True)
     header = [h.strip() for h in next(reader)]
     rows, numbers = [], []
     for rec in reader:
@@ -387,7 +388,30 @@ def _read_csv(p: Path, src: str, header_hint: str, sep: str | None) -> Table:
             raise TableError(src, [f"line {lead + reader.line_num}: {len(rec)} cells but the header has {len(header)}"])
         rows.append([c.strip() for c in rec[: len(header)]] + [""] * (len(header) - len(rec)))
         numbers.append(lead + reader.line_num)
+    if delimiter == ";":
+        _refuse_ambiguous_commas(src, header, rows, numbers)
     return Table(_frame(header, rows), src, numbers, "line")
+
+
+#: one comma and three digits: a thousands separator (1,250 = 1250) or, in a decimal-comma locale, a decimal mark
+_ONE_GROUP = re.compile(rf"^[+-]?[{CURRENCY_SIGNS}]?\s*\d{{1,3}},\d{{3}}$")
+
+
+def _refuse_ambiguous_commas(src: str, header: list[str], rows: list[list[str]], numbers: list[int],
+                             show: int = 10) -> None:
+    """Raise :class:`TableError` for cells such as ``1,250`` in a semicolon-separated file: semicolons separate
+    where the comma is the decimal mark, so the number may be 1.25 or 1250 (:func:`parse_number` reads 1250)."""
+    found = []
+    for row, line in zip(rows, numbers, strict=True):
+        for name, cell in zip(header, row, strict=False):
+            if _ONE_GROUP.match(cell):
+                digits = cell.lstrip("+-" + CURRENCY_SIGNS).strip()
+                found.append(f"line {line}, column '{name}': '{cell}' in a semicolon-separated file: is the comma a "
+                             f"decimal mark ({digits.replace(',', '.')}) or a thousands separator "
+                             f"({digits.replace(',', '')})? Write the number without it")
+    if found:
+        more = len(found) - show
+        raise TableError(src, found[:show] + ([f"and {more} more such cell(s)"] if more > 0 else []))
 
 
 def _xlsx_cell(v: object) -> str:
