@@ -1382,6 +1382,16 @@ def check_fit_request(template: Scenario, trials: int, bootstrap: int, n_plans: 
     check_request(template, trials, n_plans, draws=draws)
 
 
+def _checked_plan(template: Scenario, plan: str | None, trials: int, bootstrap: int, allow_large: bool) -> str:
+    """The plan in force (default: the template's current plan), after checking it and the request's size
+    (:func:`check_fit_request`)."""
+    check_fit_request(template, trials, bootstrap, allow_large=allow_large)
+    plan = plan or template.current_plan
+    if plan not in template.plans:
+        raise PlanError(f"--plan: '{plan}' is not a plan of {template.source}, expected one of {sorted(template.plans)}")
+    return plan
+
+
 def calibrate(
     history: History,
     template: Scenario,
@@ -1430,10 +1440,7 @@ def calibrate(
     RequestTooLarge
         ``bootstrap`` or ``trials`` past the limits, before any work starts.
     """
-    check_fit_request(template, trials, bootstrap, allow_large=allow_large)
-    plan = plan or template.current_plan
-    if plan not in template.plans:
-        raise PlanError(f"--plan: '{plan}' is not a plan of {template.source}, expected one of {sorted(template.plans)}")
+    plan = _checked_plan(template, plan, trials, bootstrap, allow_large)
     notes = [f"skipped {len(history.skipped)} bad row(s)"] if history.skipped else []
     notes += history.notes
     kept: dict[str, str] = {}
