@@ -118,7 +118,7 @@ def tenure_months(hired: datetime.date, start: datetime.date) -> int:
 
 
 def read_roster(path: str | Path, roles: Iterable[str], currency: str | dict[str, str],
-                year_start: datetime.date | None = None) -> Roster:
+                year_start: datetime.date | None = None, credited: Iterable[str] = ()) -> Roster:
     """Read and validate a roster file.
 
     Parameters
@@ -134,6 +134,9 @@ def read_roster(path: str | Path, roles: Iterable[str], currency: str | dict[str
     year_start : date, optional
         First day of the simulated year; tenure from ``hire_date`` is counted
         to it. Default: January 1 of the year after the latest hire date.
+    credited : iterable of str
+        Roles credited on other roles' reps (managers, overlays: ``credited_on``), whose reps may be listed in
+        the team of the reps they cover; a front-line rep in a team of another front-line role is a bad row.
 
     Raises
     ------
@@ -158,6 +161,7 @@ def read_roster(path: str | Path, roles: Iterable[str], currency: str | dict[str
     rows = Rows.of(raw, table)
     role_names = list(roles)
     role = _check_ids_roles(rows, role_names)
+    _check_team_roles(rows, role, set(credited))
     money = {c: _money(rows, c, required=c != "quota") for c in ("base_salary", "target_incentive", "quota")}
     territory = _territory(rows)
     start = year_start or _default_start(rows)
@@ -197,6 +201,29 @@ def _check_ids_roles(rows: Rows, role_names: list[str]) -> list[str]:
             rows.flag(i, "missing team", "team")
         out.append(name)
     return out
+
+
+def _check_team_roles(rows: Rows, role: list[str], credited: set[str]) -> None:
+    """Flag a front-line rep in a team whose other reps have another role: the model's teams are within a role (team
+    pay and help), so the rep would silently form a one-role team of the same name. The team's role is the one most
+    of its reps have (the first seen on a tie); reps of ``credited`` roles are not counted."""
+    members: dict[str, dict[str, list[int]]] = {}
+    for i in range(rows.n):
+        team, r = rows.col["team"][i], role[i]
+        if team and r and r not in credited and i not in rows.bad:
+            members.setdefault(team, {}).setdefault(r, []).append(i)
+    for team, by_role in members.items():
+        if len(by_role) < 2:
+            continue
+        main = max(by_role, key=lambda r: len(by_role[r]))  # dicts keep first-seen order: ties go to the first
+        head = by_role[main]
+        for r, idx in by_role.items():
+            if r == main:
+                continue
+            for i in idx:
+                rows.flag(i, f"team '{team}' is a {main} team ({len(head)} rep{'s' if len(head) != 1 else ''}, first at "
+                             f"{rows.where(head[0])}): a team's reps share one role; expected role {main} or a {r} team",
+                          "team", "role")
 
 
 def _money(rows: Rows, column: str, required: bool) -> np.ndarray:

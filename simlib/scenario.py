@@ -2328,15 +2328,17 @@ def _roster_into(data: dict, source: str, problems: list[Problem]) -> Roster | N
     currency: Any = str(data.get("currency", "EUR"))
     if any(isinstance(spec, dict) and spec.get("currency") for spec in roles.values()):  # roles paid in their own
         currency = tuple((r, str(spec.get("currency") or currency)) for r, spec in roles.items() if isinstance(spec, dict))
+    credited = tuple(r for r, spec in roles.items() if isinstance(spec, dict) and spec.get("credited_on"))
     try:
         st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, tuple(roles), currency, start)
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, tuple(roles), currency, start, credited)
     except OSError:
         key = None
     roster = _ROSTERS.get(key) if key else None
     if roster is None:
         try:
-            roster = read_roster(path, list(roles), currency if isinstance(currency, str) else dict(currency), start)
+            roster = read_roster(path, list(roles), currency if isinstance(currency, str) else dict(currency), start,
+                                 credited)
         except RosterError as exc:
             for p in exc.problems:
                 problems.append(Problem(exc.source, getattr(p, "where", ""), getattr(p, "reason", str(p))))
@@ -2364,6 +2366,17 @@ def _with_roster(data: dict, r: str, spec: Any, roster: Roster, source: str, pro
                                 "leave headcount out when the scenario names a roster"))
     spec["headcount"] = rr.headcount
     spec.setdefault("team_size", max(1, int(np.max(np.bincount(rr.team)))))
+    # the roster's counts past the limits are the roster's problem, not the scenario's headcount or team_size fields
+    if rr.headcount > MAX_HEADCOUNT:
+        problems.append(Problem(roster.source, "role", f"{rr.headcount:,} {r} reps, more than the {MAX_HEADCOUNT:,} a "
+                                                       "role may have; split the role or model fewer reps"))
+        spec["headcount"] = spec["team_size"] = 1
+    sizes = np.bincount(rr.team)
+    if sizes.max() > MAX_TEAM_SIZE:
+        big = int(np.argmax(sizes))
+        problems.append(Problem(roster.source, "team", f"{r} team '{rr.teams[big]}' has {int(sizes[big]):,} reps, more "
+                                                       f"than the {MAX_TEAM_SIZE:,} a team may have"))
+        spec["team_size"] = 1
     for col in ("base_salary", "target_incentive"):
         spec.setdefault(col, round(float(np.mean(getattr(rr, col))), 2))
     return spec

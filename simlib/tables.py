@@ -375,7 +375,8 @@ def _read_csv(p: Path, src: str, header_hint: str, sep: str | None) -> Table:
     lead = next((i for i, line in enumerate(lines) if line.strip()), None)
     if lead is None:
         raise _empty(src, header_hint)
-    reader = csv.reader(lines[lead:], delimiter=sep or _delimiter(lines[lead]), skipinitialspace=True)
+    delimiter = sep or _delimiter(lines[lead])
+    reader = csv.reader(lines[lead:], delimiter=delimiter, skipinitialspace=True)
     header = [h.strip() for h in next(reader)]
     rows, numbers = [], []
     for rec in reader:
@@ -387,7 +388,30 @@ def _read_csv(p: Path, src: str, header_hint: str, sep: str | None) -> Table:
             raise TableError(src, [f"line {lead + reader.line_num}: {len(rec)} cells but the header has {len(header)}"])
         rows.append([c.strip() for c in rec[: len(header)]] + [""] * (len(header) - len(rec)))
         numbers.append(lead + reader.line_num)
+    if delimiter == ";":
+        _refuse_ambiguous_commas(src, header, rows, numbers)
     return Table(_frame(header, rows), src, numbers, "line")
+
+
+#: one comma and three digits: a thousands separator (1,250 = 1250) or, in a decimal-comma locale, a decimal mark
+_ONE_GROUP = re.compile(rf"^[+-]?[{CURRENCY_SIGNS}]?\s*\d{{1,3}},\d{{3}}$")
+
+
+def _refuse_ambiguous_commas(src: str, header: list[str], rows: list[list[str]], numbers: list[int],
+                             show: int = 10) -> None:
+    """Raise :class:`TableError` for cells such as ``1,250`` in a semicolon-separated file: semicolons separate
+    where the comma is the decimal mark, so the number may be 1.25 or 1250 (:func:`parse_number` reads 1250)."""
+    found = []
+    for row, line in zip(rows, numbers, strict=True):
+        for name, cell in zip(header, row, strict=False):
+            if _ONE_GROUP.match(cell):
+                digits = cell.lstrip("+-" + CURRENCY_SIGNS).strip()
+                found.append(f"line {line}, column '{name}': '{cell}' in a semicolon-separated file: is the comma a "
+                             f"decimal mark ({digits.replace(',', '.')}) or a thousands separator "
+                             f"({digits.replace(',', '')})? Write the number without it")
+    if found:
+        more = len(found) - show
+        raise TableError(src, found[:show] + ([f"and {more} more such cell(s)"] if more > 0 else []))
 
 
 def _xlsx_cell(v: object) -> str:
@@ -405,6 +429,91 @@ def _xlsx_cell(v: object) -> str:
     return str(v).strip()
 
 
+#: a formula cell without a saved value, and merged cells, in words: what to do about them
+NO_SAVED_VALUE = ("a formula without a saved value (the file was written by a program that does not calculate "
+                  "formulas): open it in Excel or LibreOffice and save it, or paste the values")
+MERGED = "merged cells: each row needs its own value; unmerge them and fill the value into every row"
+
+
+def xlsx_gaps(path: str | Path, ws) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, int, int, str]]]:
+    """The cells of a worksheet that read as empty but are not: formulas without a saved value, and merged ranges.
+
+    openpyxl reads a formula's value as Excel last saved it, so a workbook written by a script and never opened
+    in a spreadsheet program has none: its formula cells read as empty. In a merged range only the first cell
+    holds the value; the others read as empty. Both are found in the worksheet's XML (which openpyxl's
+    read-only mode does not expose), scanning it once for ``<f`` and ``<mergeCell`` before parsing.
+
+    Parameters
+    ----------
+    path : str or Path
+        The workbook.
+    ws : openpyxl read-only worksheet
+        One of its worksheets (opened from ``path``).
+
+    Returns
+    -------
+    formulas : list of (row, column, "E2")
+        Formula cells without a saved value (1-based row and column).
+    merged : list of (min_row, min_col, max_row, max_col, "C2:C7")
+    """
+    import zipfile  # noqa: PLC0415
+    from xml.etree.ElementTree import iterparse  # noqa: PLC0415
+
+    from openpyxl.utils.cell import coordinate_to_tuple, range_boundaries  # noqa: PLC0415
+
+    part = getattr(ws, "_worksheet_path", None)
+    if not part:
+        return [], []
+    try:
+        with zipfile.ZipFile(path) as z:
+            with z.open(part.lstrip("/")) as fh:
+                tail, found = b"", False
+                while block := fh.read(1 << 20):
+                    chunk = tail + block
+                    if b"<f" in chunk or b"<mergeCell " in chunk or b":f" in chunk or b":mergeCell " in chunk:
+                        found = True
+                        break
+                    tail = block[-16:]
+            if not found:
+                return [], []
+            formulas, merged = [], []
+            with z.open(part.lstrip("/")) as fh:
+                for _, el in iterparse(fh):
+                    tag = el.tag.rsplit("}", 1)[-1]
+                    if tag == "c":
+                        kids = {k.tag.rsplit("}", 1)[-1]: k for k in el}
+                        v = kids.get("v")
+                        empty = v is None or not (v.text or "").strip()
+                        if "f" in kids and empty and el.get("t") != "str" and el.get("r"):
+                            r, c = coordinate_to_tuple(el.get("r"))
+                            formulas.append((r, c, el.get("r")))
+                        el.clear()
+                    elif tag == "row":
+                        el.clear()
+                    elif tag == "mergeCell" and el.get("ref"):
+                        c0, r0, c1, r1 = range_boundaries(el.get("ref"))
+                        merged.append((r0, c0, r1, c1, el.get("ref")))
+    except (KeyError, OSError, zipfile.BadZipFile, ValueError, SyntaxError):
+        return [], []  # not a layout this check knows: the cells read as they are
+    return formulas, merged
+
+
+def _check_gaps(p: Path, ws, src: str, header_row: int, header: list[str]) -> None:
+    """Raise :class:`TableError` for formulas without a saved value and merged cells at or below the header row."""
+    formulas, merged = xlsx_gaps(p, ws)
+
+    def column(c: int) -> str:
+        return f" (column '{header[c - 1]}')" if 0 < c <= len(header) and header[c - 1] else ""
+
+    problems = [f"cell {ref}{column(c)}: {NO_SAVED_VALUE}" for r, c, ref in formulas if r >= header_row]
+    problems += [f"cells {ref}{column(c0)}: {MERGED}" for r0, c0, r1, c1, ref in merged
+                 if r1 >= header_row and (r1 > r0 or c1 > c0)]
+    if problems:
+        sheet = f"sheet '{ws.title}', "
+        extra = len(problems) - 20
+        raise TableError(src, [sheet + q for q in problems[:20]] + ([f"and {extra} more such cell(s)"] if extra > 0 else []))
+
+
 def _read_xlsx(p: Path, src: str, header_hint: str) -> Table:
     """The first worksheet of a workbook; the header is its first non-blank row."""
     import openpyxl  # noqa: PLC0415 - only XLSX needs it
@@ -414,6 +523,7 @@ def _read_xlsx(p: Path, src: str, header_hint: str) -> Table:
         ws = wb.worksheets[0]
         header: list[str] | None = None
         rows, numbers = [], []
+        header_row = 0
         for number, rec in enumerate(ws.iter_rows(values_only=True), start=1):
             cells = [_xlsx_cell(v) for v in rec]
             if not any(cells):
@@ -421,7 +531,7 @@ def _read_xlsx(p: Path, src: str, header_hint: str) -> Table:
             if header is None:
                 while cells and not cells[-1]:
                     cells.pop()
-                header = cells
+                header, header_row = cells, number
                 continue
             if len(rows) > MAX_TABLE_ROWS:
                 break
@@ -430,6 +540,8 @@ def _read_xlsx(p: Path, src: str, header_hint: str) -> Table:
             rows.append(cells[: len(header)] + [""] * (len(header) - len(cells)))
             numbers.append(number)
         notes = [f"read the first worksheet, '{ws.title}', of {wb.sheetnames}"] if len(wb.worksheets) > 1 else []
+        if header is not None:
+            _check_gaps(p, ws, src, header_row, header)
     finally:
         wb.close()
     if header is None:

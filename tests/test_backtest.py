@@ -601,3 +601,33 @@ def test_true_scenario_predicts_year_two_without_bias():
             assert abs(x.mean()) < 3 * se + 0.002, (m, step, x.mean(), se)
     # the market held leaves only sales noise: errors of a percent or two, not the market's 6%
     assert t.loc[t["metric"] == "revenue", "held"].std() < 0.03
+
+
+def test_calibrate_and_backtest_refuse_more_than_the_limits_before_any_work(two_years, tmp_path, monkeypatch, capsys):
+    """`simlib calibrate --bootstrap 1000000000` (or `--trials`, and `simlib backtest --bootstrap`) ran on for more
+    than a minute with no end in sight, bounded by nothing: refused, naming the option and the limit, as `run` is."""
+    import simlib.fit.calibrate as cb
+    from simlib.engine.core import RequestTooLarge
+
+    scen, hist, _, path = two_years
+
+    def started(*a, **k):
+        raise AssertionError("a fit started")
+
+    monkeypatch.setattr(cb, "_data", started)
+    with pytest.raises(RequestTooLarge, match=r"--bootstrap 1,000,000,000: at most 10,000 replicates"):
+        cb.calibrate(hist, scen, bootstrap=10**9)
+    with pytest.raises(RequestTooLarge, match=r"--trials 1,000,000,000: at most 10,000,000 trials"):
+        cb.calibrate(hist, scen, trials=10**9)
+    with pytest.raises(RequestTooLarge, match=r"--bootstrap 1,000,000,000"):
+        backtest(hist, scen, plan_after="harder_target", bootstrap=10**9)
+    with pytest.raises(RequestTooLarge, match=r"--trials 1,000,000,000"):
+        backtest(hist, scen, plan_after="harder_target", trials=10**9)
+    for cmd in (["calibrate", str(path), "--scenario", str(DEFAULT), "--out", str(tmp_path / "c.yaml"),
+                 "--bootstrap", "1000000000"],
+                ["backtest", str(path), "--scenario", str(DEFAULT), "--plan-after", "harder_target",
+                 "--bootstrap", "1000000000"]):
+        rc = main(cmd)
+        err = capsys.readouterr().err
+        assert rc == 1 and "at most 10,000 replicates" in err and "--allow-large" in err and "Traceback" not in err
+    assert not (tmp_path / "c.yaml").exists()

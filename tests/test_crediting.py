@@ -386,3 +386,11 @@ def test_calibrate_keeps_credited_roles_from_the_template(tmp_path):
     fit = calibrate(read_history(hist, {r: x.process for r, x in scen.roles.items()}), scen, trials=8)
     assert "no production of its own to fit" in fit.kept["roles.sales_engineer"]
     assert not any(e.path.startswith("roles.sales_engineer.") for e in fit.estimates)
+
+
+def test_roster_managers_may_sit_in_the_team_they_lead(tmp_path):
+    """A front-line rep in a team of another role is refused (test_roster.py); a credited role's rep (a manager,
+    an overlay) listed in the team of the reps it covers is not: that is where an analyst writes them."""
+    rows = [r.replace(",Leads,", ",East,") for r in ROSTER_ROWS]
+    s = simlib.load_scenario(_roster_scenario(tmp_path, rows))
+    assert s.roster_data.roles["ka_manager"].teams == ("East",)

@@ -301,3 +301,40 @@ def test_a_role_plan_without_components_round_trips(tmp_path):
     scen = scenario_from_dict(d, "spiff-only")
     export_workbook(scen, tmp_path / "plans.xlsx")
     _same(read_workbook(tmp_path / "plans.xlsx"), scen)
+
+
+def test_formula_without_saved_value_or_merged_cells_are_refused_not_read_as_defaults(tmp_path):
+    """A quota level typed as a formula by a script (no saved value) read as an empty cell, so the plan silently
+    took the default level 1.0 and the import said 'validated'; merged key cells read as empty keys. Both are
+    refused naming the sheet and cell."""
+    path = tmp_path / "plans.xlsx"
+    export_workbook(load_scenario(DEFAULT), path)
+    wb = load_workbook(path)
+    ws = wb["Role plans"]
+    col = [c.value for c in ws[1]].index("quota level") + 1
+    ws.cell(3, col).value = "=1.05*1"
+    ws.merge_cells(start_row=4, start_column=1, end_row=5, end_column=1)
+    wb.save(path)
+    with pytest.raises(ScenarioError) as ei:
+        read_workbook(path)
+    where = {p.field: p.message for p in ei.value.problems}
+    letter = ws.cell(3, col).column_letter
+    assert "formula without a saved value" in where[f"sheet 'Role plans', cell {letter}3"]
+    assert "merged cells" in where["sheet 'Role plans', cells A4:A5"]
+    assert len(where) == 2
+
+
+def test_a_sheet_renamed_to_an_unrelated_name_is_found_by_its_columns(tmp_path):
+    """'Curve points' renamed 'Sheet1' (no name close to it) read as 15 problems 'points: required for kind
+    'curve'', one per component, never naming the sheet: a sheet whose header is a missing sheet's is named as it."""
+    path = tmp_path / "plans.xlsx"
+    export_workbook(load_scenario(DEFAULT), path)
+    wb = load_workbook(path)
+    wb["Curve points"].title = "Sheet1"
+    wb.create_sheet("My notes")["A1"] = "checked by finance"  # a sheet of the user's own stays allowed
+    wb.save(path)
+    with pytest.raises(ScenarioError) as ei:
+        read_workbook(path)
+    assert [(p.field, p.message) for p in ei.value.problems] == [
+        ("sheet 'Sheet1'", "not a sheet a plan workbook has, so its rows would not be read; its columns are those of "
+                           "'Curve points', which the workbook lacks: rename the sheet back (sheet names are exact)")]

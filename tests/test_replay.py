@@ -326,3 +326,24 @@ def test_a_history_made_at_another_quota_level_says_why_scorecard_targets_differ
     assert "set quota.level of 'scorecard' for telesales" in telesales, telesales  # what to do about it
     # the plan in force's revenue targets follow the recorded quotas: a role with no number-target says nothing
     assert not [n for n in replay(truth, hist, ["scorecard"], in_force="scorecard").notes if "quota level" in n]
+
+
+def test_history_reps_missing_from_the_roster_are_named_in_a_note(tmp_path):
+    """A history rep id the roster lacks (a typo, a leaver) was replayed at the role's pay levels and showed up only
+    as 'NOT reconciled: 2 of 120 rep-years differ' with no reason: a note names the reps and what was assumed."""
+    import shutil
+
+    from simlib.io import SHIPPED
+
+    folder = tmp_path / "org"
+    shutil.copytree(SHIPPED / "scenarios" / "example_org", folder)
+    scen = load_scenario(folder / "org.yaml")
+    frame, _ = synth_history(scen, rng=3)
+    rep = scen.roster_data.roles["key_account"].ids[0]
+    frame.loc[frame["rep_id"] == rep, "rep_id"] = "KE99999"
+    rp = replay(scen, _roundtrip(scen, frame, tmp_path / "h.csv"))
+    (note,) = [n for n in rp.notes if "KE99999" in n]
+    assert note == (f"1 key_account rep of the history's last year, {rp.reps['year'].max()}, is not in the "
+                    "roster roster.csv (KE99999): replayed at the role's base salary and target incentive, not their own")
+    assert not [n for n in replay(scen, _roundtrip(scen, synth_history(scen, rng=3)[0], tmp_path / "g.csv")).notes
+                if "not in the roster" in n]

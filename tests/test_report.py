@@ -352,3 +352,29 @@ def test_role_schemes_runs_on_the_common_plan_named_by_param(tmp_path, monkeypat
     (o,) = report.build_reports([mechanics], ["role_schemes"], out=tmp_path, progress=False,
                                 params=["role_schemes.common_plan=guarantee"])
     assert o.status != "skipped" and ran and ran[-1]["common_plan"] == "guarantee"
+
+
+def test_a_report_asking_for_more_than_the_limits_is_refused_before_any_notebook_runs(tmp_path, capsys, monkeypatch):
+    """`simlib report --trials 1000000000` started every notebook's kernel, each failing in a cell, and the
+    calibration notebook ran on for more than 10 minutes (its fit is not bounded by the engine's check): a report
+    is bounded as `simlib run` is, each notebook's counts checked before anything runs."""
+    def started(*a, **k):
+        raise AssertionError("a notebook was started")
+
+    monkeypatch.setattr(report, "_run_jobs", started)
+    with pytest.raises(report.ReportError, match=r"notebook 'sweep', parameter trials: 1,000,000,000 is more than "
+                                                 r"the 10,000,000"):
+        report.build_reports([DEFAULT], ["sweep"], out=tmp_path, trials=10**9, progress=False)
+    with pytest.raises(report.ReportError, match=r"notebook 'calibration', parameter bootstrap: 1,000,000 is more "
+                                                 r"than the 10,000"):
+        report.build_reports([DEFAULT], ["calibration"], out=tmp_path, params=["calibration.bootstrap=1000000"],
+                             progress=False)
+    # within the trials limit but past the rep-months limit: every plan of the scenario, every grid point
+    with pytest.raises(report.ReportError, match=r"notebook 'sweep', parameter trials: 9,000,000 trials x .* reps "
+                                                 r"x 12 months x .* plan\(s\) x 18 point\(s\) simulate .* rep-months"):
+        report.build_reports([DEFAULT], ["sweep"], out=tmp_path, params=["sweep.trials=9000000"], progress=False)
+    code = main(["report", str(DEFAULT), "--notebooks", "org", "--out", str(tmp_path), "--trials", "1000000000",
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "parameter trials: 1,000,000,000" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing written: not even index.html

@@ -104,7 +104,7 @@ def test_xlsx_roster(tmp_path):
     ws = wb.active
     ws.append(["rep_id", "role", "team", "base_salary", "target_incentive", "hire_date"])
     for r in ("telesales", "key_account", "channel"):
-        ws.append([f"{r}-1", r, "A", 50000, 20000, datetime.datetime(2024, 6, 1)])
+        ws.append([f"{r}-1", r, "A" if r == "telesales" else r, 50000, 20000, datetime.datetime(2024, 6, 1)])
     ws.append(["x-2", "telesales", "A", 50000, 20000, 45366])  # an Excel serial date: 2024-03-15
     wb.save(tmp_path / "r.xlsx")
     p = _scenario(tmp_path)
@@ -127,6 +127,11 @@ BAD = {
     "lowercase currency": ("X1,telesales,North,,1,1,,2020-01-01,eur,", "line 7",
                            "'eur' is not a currency code: expected 3 uppercase letters (ISO 4217), e.g. 'EUR'"),
     "no team": ("X1,telesales,,,1,1,,2020-01-01,EUR,", "line 7", "missing team"),
+    # a key account typed into a telesales team was simulated silently as a one-rep key-account team 'North'
+    # beside the telesales 'North' (a team's reps share one role: team pay and help are computed within a role)
+    "team of another role": ("X1,key_account,North,,1,1,,2020-01-01,EUR,", "line 7",
+                             "team 'North' is a telesales team (2 reps, first at line 2): a team's reps share one "
+                             "role; expected role telesales or a key_account team"),
 }
 
 
@@ -275,3 +280,19 @@ def test_a_roster_rep_far_beyond_the_roles_spread_is_not_truncated(tmp_path):
     assert abs(deals.mean() - big) < 4 * se, (deals.mean(), big)
     small = 3.0 * 1.0 / (1019.0 / 20)
     assert abs(o.measures["deals"][:, :19].mean() - small) < 4 * np.sqrt(small / deals.size / 19)
+
+
+def test_a_roster_past_the_headcount_or_team_size_limit_is_named_as_the_roster(tmp_path, monkeypatch):
+    """A 1,000,000-rep roster was refused as 'org.yaml: roles.key_account.headcount: Input should be less than or
+    equal to 200000; got 333334', a field the scenario does not have: the roster, the role and the limit are named."""
+    import simlib.scenario as sc
+
+    monkeypatch.setattr(sc, "MAX_HEADCOUNT", 2)
+    monkeypatch.setattr(sc, "MAX_TEAM_SIZE", 1)
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(_scenario(tmp_path))
+    probs = {(p.source.rsplit("/", 1)[-1], p.field): p.message for p in ei.value.problems}
+    assert probs == {
+        ("roster.csv", "role"): "3 telesales reps, more than the 2 a role may have; split the role or model fewer reps",
+        ("roster.csv", "team"): "telesales team 'North' has 2 reps, more than the 1 a team may have",
+    }

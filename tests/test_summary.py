@@ -88,7 +88,8 @@ def test_recommendation_is_clearly_better_and_within_the_budget(comparison):
             assert d.loc[(p, "profit"), "diff"] <= (d.loc[(rec, "profit"), "diff"] if rec != res.reference else 0)
     assert [c["plan"] for c in s["plans"]] == [p for p in res.plans if p != res.reference]
     assert scen.currency in s["headline"] and "±" in s["headline"]
-    assert all("chance of exceeding" in c["sentence"] and "of reps lose" in c["who"] for c in s["plans"])
+    assert all("chance of exceeding" in c["sentence"] and "lose more than 5% of their pay" in c["who"].replace("loses", "lose")
+               for c in s["plans"])
 
 
 def test_summary_html_escapes_names(comparison):
@@ -318,3 +319,28 @@ def test_answer_says_a_chance_of_none_or_all_as_the_tables_do(tmp_path, budget, 
     for c in s["plans"]:
         assert f"{words} chance of exceeding the incentive budget" in c["sentence"], c["sentence"]
     assert s["budget"].endswith(f"the chance of exceeding it is {words}."), s["budget"]
+
+
+def test_who_wins_and_loses_says_no_rep_or_every_rep_in_words_for_reps_and_trials(comparison):
+    """Where no rep lost more than 5% in any trial the answer printed a bare "0.0% of reps lose more than 5% of
+    their pay": a share of none (or all) has no error bar and says so, for reps across the trials counted."""
+    scen, res, _ = comparison
+    reps = nb.rep_outcomes(scen, res.plans, trials=3, rng=1)
+    ref = res.reference
+    base = reps[reps["plan"] == ref].set_index(["role", "trial", "rep"])
+    plans = [p for p in res.plans if p != ref]
+    up, same = plans[0], plans[1]
+    frames = [base.reset_index().assign(plan=ref),
+              base.assign(incentive=base["incentive"] + 0.2 * (base["base"] + base["incentive"])).reset_index().assign(plan=up),
+              base.reset_index().assign(plan=same)]
+    s = rs.executive_summary(res, scen, reps=pd.concat(frames, ignore_index=True), title="t")
+    who = {c["plan"]: c["who"] for c in s["plans"]}
+    assert who[up] == "no rep loses more than 5% of their pay in any of 3 trials, every rep gains more than 5% in all 3 trials"
+    assert who[same] == ("no rep loses more than 5% of their pay in any of 3 trials, "
+                         "no rep gains more than 5% in any of 3 trials")
+    assert "0.0% of reps" not in rs.render("summary.html.j2", s=s)
+    # a share between none and all keeps its error bar, as before
+    assert rs._who(0.0, 0.0, 0.25, 0.01, 30) == ("no rep loses more than 5% of their pay in any of 30 trials, "
+                                                 "25.0% ± 2.0 of reps gain more than 5%")
+    assert rs._who(0.1, 0.01, 1.0, 0.0, 30) == ("10.0% ± 2.0 of reps lose more than 5% of their pay, "
+                                                "every rep gains more than 5% in all 30 trials")

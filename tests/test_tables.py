@@ -112,3 +112,46 @@ def test_parse_number(text, value):
                                          ("2024-02-30", None), ("15/03/2024", None), ("12", None)])
 def test_parse_date(text, value):
     assert parse_date(text) == value
+
+
+def test_xlsx_formulas_without_saved_values_and_merged_cells_are_named_not_read_as_empty(tmp_path):
+    """A workbook written by a script (formulas never calculated) read its formula cells as empty ("missing value:
+    'base_salary' is empty"), and a team merged down C2:C4 read as "missing team" on rows 3 and 4: both are named,
+    with the sheet, the cells, the column and what to do, before any row is read."""
+    def book(edit):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = "Reps"
+        ws.append(["rep_id", "team", "base_salary"])
+        for i in range(3):
+            ws.append([f"R{i}", "North", 50000])
+        edit(ws)
+        path = tmp_path / "reps.xlsx"
+        wb.save(path)
+        return path
+
+    assert read_table(book(lambda ws: None)).frame["team"].tolist() == ["North"] * 3
+    with pytest.raises(TableError) as ei:
+        read_table(book(lambda ws: ws.__setitem__("C3", "=40000+10000")))
+    assert ei.value.problems == ["sheet 'Reps', cell C3 (column 'base_salary'): " + tables.NO_SAVED_VALUE]
+    assert "reps.xlsx: sheet 'Reps', cell C3" in str(ei.value) and "open it in Excel or LibreOffice" in str(ei.value)
+    with pytest.raises(TableError) as ei:
+        read_table(book(lambda ws: ws.merge_cells("B2:B4")))
+    assert ei.value.problems == ["sheet 'Reps', cells B2:B4 (column 'team'): " + tables.MERGED]
+
+
+def test_a_comma_grouped_number_in_a_semicolon_separated_file_is_refused_as_ambiguous(tmp_path):
+    """A semicolon-separated export (a decimal-comma locale) read '91,700' as 91,700 where the comma is the decimal
+    mark (91.7), silently 1,000 times too large; '91700,5' was already refused as non-numeric. Such a cell is named
+    with its line and column, and the file is read when its numbers are plain."""
+    p = tmp_path / "r.csv"
+    p.write_text("rep_id;territory;base_salary\nA;1,250;50000\nB;0,9;50000\nC;1.5;1,200,000\n")
+    with pytest.raises(TableError) as ei:
+        read_table(p)
+    assert ei.value.problems == [  # '1,200,000' (two groups) can only be thousands separators
+        "line 2, column 'territory': '1,250' in a semicolon-separated file: is the comma a decimal mark (1.250) or a "
+        "thousands separator (1250)? Write the number without it"]
+    p.write_text("rep_id;territory;base_salary\nA;1.25;1,200,000\nB;0,9;50000\n")
+    assert read_table(p).frame["territory"].tolist() == ["1.25", "0,9"]
+    p.write_text("rep_id,territory,base_salary\nA,1.25,\"1,250\"\n")  # a comma-separated file keeps its separators
+    assert read_table(p).frame["base_salary"].tolist() == ["1,250"]

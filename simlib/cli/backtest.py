@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from simlib.cli.args import (
+    add_allow_large_argument,
     add_behaviour_argument,
     add_history_args,
     add_output_arguments,
@@ -38,6 +39,7 @@ def add_parser(subparsers) -> None:
     b.add_argument("--bootstrap", type=int_arg(0, "a whole number >= 0"), default=40,
                    help="bootstrap replicates of the calibration the prediction is spread over (fit uncertainty; default 40)")
     add_uncertainty_arguments(b)
+    add_allow_large_argument(b)
     b.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     add_output_arguments(b, what="the comparison (json: with the calibration)", deprecated={"--json": "json"})
     add_progress_argument(b)
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     print_skipped(hist)
     bt = backtest(hist, template, plan_after=args.plan_after, plan_before=args.plan_before, trials=args.trials,
                   rng=args.seed, level=args.level, growth=args.growth, bootstrap=args.bootstrap, behaviour=args.behaviour,
-                  behaviour_draws=args.behaviour_draws, behaviour_seed=args.behaviour_seed, progress=progress_on(args))
+                  behaviour_draws=args.behaviour_draws, behaviour_seed=args.behaviour_seed, progress=progress_on(args), allow_large=args.allow_large)
     pct = round(100 * args.level)
     text = "\n".join([
         f"backtest on {hist.source}: fitted on {bt.years[0]} under '{bt.plan_before}', predicted {bt.years[1]} "

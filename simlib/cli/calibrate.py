@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from simlib.cli.args import add_history_args, fraction, int_arg, print_skipped, seed
+from simlib.cli.args import add_allow_large_argument, add_history_args, fraction, int_arg, print_skipped, seed
 from simlib.errors import SimlibError
 from simlib.io import write_atomic
 
@@ -33,6 +33,7 @@ def add_parser(subparsers) -> None:
     c.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     c.add_argument("--report", help="also write estimates, standard errors and diagnostics as JSON")
     c.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    add_allow_large_argument(c)
     c.set_defaults(func=run)
 
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     elif len(hist.years) > 1:
         print(f"note: pooling years {hist.years}; if the plan changed between them, calibrate one year with --year")
     cal = calibrate(hist, template, plan=args.plan, growth=args.growth, bootstrap=args.bootstrap,
-                    rng=args.seed, trials=args.trials)
+                    rng=args.seed, trials=args.trials, allow_large=args.allow_large)
     if hist.has_leave_date:
         cal = _with_attrition(cal, hist, template)
     write_scenario(cal, out, force=args.force, history_sha256=file_sha256(args.history))

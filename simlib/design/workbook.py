@@ -46,6 +46,7 @@ from pydantic.fields import FieldInfo
 
 from simlib.errors import Problem, ScenarioError
 from simlib.scenario import Plan, Scenario, roster_path, scenario_from_dict
+from simlib.tables import MERGED, NO_SAVED_VALUE, xlsx_gaps
 
 #: largest workbook read, bytes; most rows in one sheet
 MAX_BYTES, MAX_ROWS = 16 * 2**20, 100_000
@@ -529,10 +530,12 @@ def _read_row(rd: _Reader, t: Table, header: dict[int, Any], r: int, row: tuple)
         rd.parents[(*pkeys, own)] = (item, path)
 
 
-def _renamed_sheets(names: list[str], rd: _Reader, root: Table) -> None:
-    """A sheet the reader does not know whose name is close to one the workbook lacks: renamed, so its rows would
-    be left out (sheet names are exact)."""
-    known = [t.sheet for t in walk(root)]
+def _renamed_sheets(names: list[str], rd: _Reader, root: Table, wb=None) -> None:
+    """A sheet the reader does not know whose name is close to one the workbook lacks, or (with ``wb``) whose first
+    row holds that sheet's key columns and most of its columns: renamed, so its rows would be left out (sheet names
+    are exact). Other sheets of the user's own (notes) are ignored."""
+    tables = list(walk(root))
+    known = [t.sheet for t in tables]
     missing = [s for s in known if s not in names]
     lower = {s.lower(): s for s in missing}
     for name in names:
@@ -543,6 +546,32 @@ def _renamed_sheets(names: list[str], rd: _Reader, root: Table) -> None:
             rd.bad(f"sheet '{name}'", f"not a sheet a plan workbook has, so its rows would not be read; expected "
                                       f"'{lower[close[0]]}', which the workbook lacks: rename the sheet back "
                                       f"(sheet names are exact)")
+            continue
+        if wb is None:
+            continue
+        first = next(wb[name].iter_rows(max_row=1, values_only=True), ())
+        header = {_norm(h) for h in first if h is not None}
+        for t in tables:
+            cols = {_norm(k) for k in t.keys} | {_norm(c.header) for c in t.columns}
+            if (t.sheet in missing and {_norm(k) for k in t.keys} <= header
+                    and len(header & cols) >= max(len(t.keys) + 1, len(cols) // 2) and header <= cols):
+                rd.bad(f"sheet '{name}'", f"not a sheet a plan workbook has, so its rows would not be read; its columns "
+                                          f"are those of '{t.sheet}', which the workbook lacks: rename the sheet back "
+                                          f"(sheet names are exact)")
+                break
+
+
+def _gaps(path: Path, wb, rd: _Reader) -> None:
+    """Formula cells without a saved value and merged cells in the sheets read (not the README): each would read as
+    an empty cell, so a value would silently become its default (:func:`simlib.tables.xlsx_gaps`)."""
+    for name in wb.sheetnames:
+        if name == README:
+            continue
+        formulas, merged = xlsx_gaps(path, wb[name])
+        for _, _, ref in formulas:
+            rd.bad(f"sheet '{name}', cell {ref}", NO_SAVED_VALUE)
+        for *_, ref in merged:
+            rd.bad(f"sheet '{name}', cells {ref}", MERGED)
 
 
 def _read_sheets(wb, rd: _Reader, root: Table) -> None:
@@ -622,7 +651,8 @@ def read_workbook(path: str | Path, into: Scenario | None = None) -> Scenario:
         raise ScenarioError([Problem(src, "", f"not an .xlsx workbook ({type(exc).__name__}: {str(exc)[:120]})")]) from None
     rd = _Reader(src)
     try:
-        _renamed_sheets(list(wb.sheetnames), rd, plan_tables())
+        _renamed_sheets(list(wb.sheetnames), rd, plan_tables(), wb)
+        _gaps(p, wb, rd)
         if rd.problems:  # the rows of a renamed sheet's children would all be reported as orphans
             raise ScenarioError(rd.problems)
         _read_sheets(wb, rd, plan_tables())

@@ -58,7 +58,7 @@ from scipy.special import ndtri
 from simlib.engine.core import resolve_behaviour
 from simlib.engine.ensemble import draw_parameters, robustness_sentence, scenario_for_draw
 from simlib.errors import PlanError, SimlibError
-from simlib.fit.calibrate import Calibration, calibrate
+from simlib.fit.calibrate import Calibration, calibrate, check_fit_request
 from simlib.fit.history import History, Panel
 from simlib.fit.synth import RolePanelSim, same_reps_histories, simulate_outcomes
 from simlib.scenario import Scenario, scenario_from_dict
@@ -407,6 +407,34 @@ class Backtest:
                 "calibration": self.calibration.to_dict()}
 
 
+def _check_backtest_args(history: History, template, plans: tuple[str, str], years: tuple[int, int] | None,
+                         level: float, fit_uncertainty: str) -> tuple[int, int]:
+    """The two years a backtest compares (default: the history's first two), after checking its arguments.
+
+    Raises
+    ------
+    PlanError, SimlibError
+        An unknown plan, fewer than two years or a year without rows, a level outside (0, 1), an unknown
+        ``fit_uncertainty``.
+    """
+    for p in plans:
+        if p not in template.plans:
+            raise PlanError(f"unknown plan '{p}'; {template.source} has {sorted(template.plans)}")
+    if years is None:
+        if len(history.years) < 2:
+            raise SimlibError(f"{history.source}: a backtest needs two years of history, found {history.years}; "
+                              "write months as YYYY-MM or add a year column")
+        years = (history.years[0], history.years[1])
+    for y in years:
+        if y not in history.years:
+            raise SimlibError(f"{history.source}: no rows for year {y}; years present {history.years}")
+    if not 0 < level < 1:
+        raise SimlibError(f"level: expected a fraction between 0 and 1, got {level}")
+    if fit_uncertainty not in ("noise", "reps"):
+        raise SimlibError(f"fit_uncertainty: expected 'noise' or 'reps', got {fit_uncertainty!r}")
+    return years
+
+
 def backtest(
     history: History,
     template,
@@ -425,6 +453,7 @@ def backtest(
     behaviour_seed: int | None = None,
     fit_uncertainty: str = "noise",
     progress: bool = False,
+    allow_large: bool = False,
 ) -> Backtest:
     """Fit on year one, predict year two under ``plan_after``, compare with the actual year two.
 
@@ -468,25 +497,15 @@ def backtest(
         which reps are in the sample (intervals too wide where most reps stay).
     progress : bool
         Show a progress bar over the prediction's replicates.
+    allow_large : bool
+        Skip the size limits (:func:`simlib.fit.calibrate.check_fit_request`: ``bootstrap``, ``trials``),
+        otherwise checked before any work starts.
     """
+    check_fit_request(template, trials, bootstrap, 2, draws=behaviour_draws or 0, allow_large=allow_large)
     plan_before = plan_before or template.current_plan
-    for p in (plan_before, plan_after):
-        if p not in template.plans:
-            raise PlanError(f"unknown plan '{p}'; {template.source} has {sorted(template.plans)}")
-    if years is None:
-        if len(history.years) < 2:
-            raise SimlibError(f"{history.source}: a backtest needs two years of history, found {history.years}; "
-                              "write months as YYYY-MM or add a year column")
-        years = (history.years[0], history.years[1])
-    y1, y2 = years
-    for y in years:
-        if y not in history.years:
-            raise SimlibError(f"{history.source}: no rows for year {y}; years present {history.years}")
-    if not 0 < level < 1:
-        raise SimlibError(f"level: expected a fraction between 0 and 1, got {level}")
-    if fit_uncertainty not in ("noise", "reps"):
-        raise SimlibError(f"fit_uncertainty: expected 'noise' or 'reps', got {fit_uncertainty!r}")
-    cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0)
+    y1, y2 = years = _check_backtest_args(history, template, (plan_before, plan_after), years, level, fit_uncertainty)
+    cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0,
+                    allow_large=allow_large)
     scen = cal.scenario
     behaviour = resolve_behaviour(scen, behaviour)
     k = scen.behaviour.uncertainty.draws if behaviour_draws is None else int(behaviour_draws)

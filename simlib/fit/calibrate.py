@@ -1358,6 +1358,40 @@ def _too_little(d: _Data) -> str | None:
     return None
 
 
+#: most bootstrap replicates of a calibration or backtest without ``allow_large`` (each refits every role)
+MAX_BOOTSTRAP = 10_000
+
+
+def check_fit_request(template: Scenario, trials: int, bootstrap: int, n_plans: int = 1, *, draws: int = 0,
+                      allow_large: bool = False) -> None:
+    """Refuse a calibration or backtest past the limits before any work starts: at most :data:`MAX_BOOTSTRAP`
+    replicates, and ``trials`` simulated years within :func:`simlib.engine.core.check_request`'s limits.
+
+    Raises
+    ------
+    RequestTooLarge
+        Naming the option, what was asked for, the limit and the way past it (``--allow-large``).
+    """
+    from simlib.engine.core import RequestTooLarge, check_request  # noqa: PLC0415 - the engine loads when a fit runs
+
+    if allow_large:
+        return
+    if bootstrap > MAX_BOOTSTRAP:
+        raise RequestTooLarge(f"--bootstrap {bootstrap:,}: at most {MAX_BOOTSTRAP:,} replicates (each refits every "
+                              "role; pass --allow-large if you mean it)")
+    check_request(template, trials, n_plans, draws=draws)
+
+
+def _checked_plan(template: Scenario, plan: str | None, trials: int, bootstrap: int, allow_large: bool) -> str:
+    """The plan in force (default: the template's current plan), after checking it and the request's size
+    (:func:`check_fit_request`)."""
+    check_fit_request(template, trials, bootstrap, allow_large=allow_large)
+    plan = plan or template.current_plan
+    if plan not in template.plans:
+        raise PlanError(f"--plan: '{plan}' is not a plan of {template.source}, expected one of {sorted(template.plans)}")
+    return plan
+
+
 def calibrate(
     history: History,
     template: Scenario,
@@ -1368,6 +1402,7 @@ def calibrate(
     rng: int = 0,
     trials: int = 20,
     level: float = 0.90,
+    allow_large: bool = False,
 ) -> Calibration:
     """Fit a scenario's population and production parameters to history.
 
@@ -1393,14 +1428,19 @@ def calibrate(
         Simulated years for the goodness-of-fit diagnostics (0: none).
     level : float
         Nominal coverage of each estimate's interval (``Estimate.lo``, ``Estimate.hi``).
+    allow_large : bool
+        Skip the size limits (:func:`check_fit_request`).
 
     Returns
     -------
     Calibration
+
+    Raises
+    ------
+    RequestTooLarge
+        ``bootstrap`` or ``trials`` past the limits, before any work starts.
     """
-    plan = plan or template.current_plan
-    if plan not in template.plans:
-        raise PlanError(f"--plan: '{plan}' is not a plan of {template.source}, expected one of {sorted(template.plans)}")
+    plan = _checked_plan(template, plan, trials, bootstrap, allow_large)
     notes = [f"skipped {len(history.skipped)} bad row(s)"] if history.skipped else []
     notes += history.notes
     kept: dict[str, str] = {}

@@ -32,6 +32,7 @@ Conventions (``docs/history-format.md``, "Replay"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -371,10 +372,34 @@ def replay(scenario: Scenario, history: History, plans: list[str] | None = None,
     reps = pd.concat(frames, ignore_index=True)
     components = pd.concat(comps, ignore_index=True) if comps else pd.DataFrame(columns=_COMPONENT_COLUMNS)
     notes += _currency_note(scenario, list(history.roles))
+    notes += _not_in_roster(scenario, reps)
     mismatches = _mismatches(reps, in_force, history.has_payout, scenario)
     notes += _level_notes(scenario, in_force, reps, mismatches)
     return Replay(reps, _totals(reps, wanted, scenario), mismatches, wanted, in_force, history.has_payout, notes,
                   components)
+
+
+def _not_in_roster(scenario: Scenario, reps: pd.DataFrame, show: int = 10) -> list[str]:
+    """A note per role naming the reps of the history's last year that the scenario's roster lacks (a typo in an
+    id, a rep who left during the year): they are replayed at the role's pay levels (:func:`_pay_levels`), so their
+    pay may not reconcile. Reps of earlier years only are not named: they left before the roster was drawn up."""
+    roster = scenario.roster_data
+    if roster is None or reps.empty:
+        return []
+    out = []
+    last = reps[reps["year"] == reps["year"].max()]
+    for role, ids in last.groupby("role", sort=False)["rep_id"]:
+        if role not in roster.roles:
+            continue
+        known = set(roster.roles[role].ids)
+        lacking = [str(i) for i in dict.fromkeys(ids) if str(i) not in known]
+        if lacking:
+            n = len(lacking)
+            names = ", ".join(lacking[:show]) + (f" and {n - show} more" if n > show else "")
+            out.append(f"{n} {role} rep{'s' if n != 1 else ''} of the history's last year, {last['year'].iloc[0]}, "
+                       f"{'are' if n != 1 else 'is'} not in the roster {Path(roster.source).name} ({names}): replayed at the role's base salary and target "
+                       "incentive, not their own")
+    return out
 
 
 def _number_targets(rp: RolePlan, kinds: dict[str, str]) -> list[str]:

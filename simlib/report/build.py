@@ -615,6 +615,7 @@ def _plan_jobs(scen_paths, specs, selected, trials, seed, behaviour, cli_params,
             params = _job_params(n, spec, contract, sp, scen, trials, seed, behaviour, cli_params)
             _check_plan_names(n, params, scen, sp)
             defaults = {k: info.get("default") for k, info in contract.items()}
+            _check_sizes(n, {**defaults, **params}, scen, sp)
             reason = spec.applies(scen, {**defaults, **params}) if spec.applies else None
             if reason:
                 skipped.append(Outcome(str(sp), n, "skipped", message=reason, title=spec.title))
@@ -636,6 +637,39 @@ def _check_plan_names(n: str, params: Mapping[str, Any], scen, sp: Path) -> None
         if unknown:
             raise ReportError(f"notebook '{n}', parameter {key}: unknown plan(s) {unknown}; the scenario {sp} has "
                               f"{sorted(scen.plans)}")
+
+
+#: notebook parameters that count simulated years or refits, and the option whose limit bounds them
+COUNT_PARAMS = ("trials", "rep_trials", "bootstrap")
+
+
+def _check_sizes(n: str, params: Mapping[str, Any], scen, sp: Path) -> None:
+    """Raise :class:`ReportError` for a notebook asking for more than a command may (trials past
+    :data:`simlib.engine.core.MAX_TRIALS` or rep-months past ``MAX_REP_MONTHS``, bootstrap replicates past
+    :data:`simlib.fit.calibrate.MAX_BOOTSTRAP`), before any notebook runs: a report is bounded as ``simlib run`` is."""
+    from simlib.engine.core import MAX_REP_MONTHS, MAX_TRIALS, request_size
+    from simlib.fit.calibrate import MAX_BOOTSTRAP
+
+    limits = {"trials": MAX_TRIALS, "rep_trials": MAX_TRIALS, "bootstrap": MAX_BOOTSTRAP}
+    for key in COUNT_PARAMS:
+        v = params.get(key)
+        if isinstance(v, int) and not isinstance(v, bool) and v > limits[key]:
+            raise ReportError(f"notebook '{n}', parameter {key}: {v:,} is more than the {limits[key]:,} a report "
+                              f"may ask for")
+    t = params.get("trials")
+    if not isinstance(t, int) or isinstance(t, bool):
+        return
+    plans = params.get("plans")
+    n_plans = len(plans) if isinstance(plans, list) and plans else len(scen.plans)
+    points = 1
+    for key in ("target_levels", "team_weights"):  # a grid sweep simulates every point
+        if isinstance(params.get(key), list):
+            points *= max(len(params[key]), 1)
+    size = request_size(scen, t, n_plans, points=points)  # a lower bound: years and behavioural draws add to it
+    if size > MAX_REP_MONTHS:
+        raise ReportError(f"notebook '{n}', parameter trials: {t:,} trials x {scen.headcount:,} reps x 12 months x "
+                          f"{n_plans} plan(s) x {points:,} point(s) simulate {size:.3g} rep-months, more than the "
+                          f"{MAX_REP_MONTHS:.0e} a report may ask for ({sp}); ask for fewer trials")
 
 
 def _check_param_targets(cli_params, selected: Sequence[str], contracts: Mapping[str, Mapping]) -> None:

@@ -309,12 +309,38 @@ def _candidate(res: Any, plan: str, objective: str, cur: str, moves: pd.DataFram
         m = moves[(moves["plan"] == plan) & (moves["group"] == "total")]
         if len(m):
             r = m.iloc[0]
-            who = (f"{present.fmt(r.share_down, r.share_down_se, unit_='percent')} of reps lose more than "
-                   f"{PAY_CHANGE:.0%} of their pay, {present.fmt(r.share_up, r.share_up_se, unit_='percent')} gain more than "
-                   f"{PAY_CHANGE:.0%}")
+            who = _who(r.share_down, r.share_down_se, r.share_up, r.share_up_se, int(r.trials))
     clear = np.isfinite(d) and abs(d) > Z95 * se
     return dict(plan=plan, name=present.readable(plan), sentence=words, who=who, guardrails=verdict or "", diff=d, se=se, clear=bool(clear),
                 p_over_budget=p, p_over_budget_se=pse, better=bool(clear and better(objective) * d > 0))
+
+
+def _who(down: float, down_se: float, up: float, up_se: float, trials: int) -> str:
+    """Who wins and loses in words: the shares of reps whose pay falls or rises by more than :data:`PAY_CHANGE`.
+
+    A share that is none or all in every trial has no error bar to show and says so, for reps and trials
+    (:func:`pay_changes` counts over rep-years): ``"no rep loses more than 5% of their pay in any of 1,000
+    trials, 12.0% ± 0.4 of reps gain more than 5%"``, ``"every rep gains more than 5% in all 1,000 trials"``.
+    """
+    line = f"{PAY_CHANGE:.0%}"
+
+    def counted(share: float, verb: str, what: str) -> str | None:
+        if share not in (0.0, 1.0):
+            return None
+        if trials == 1:
+            return f"{'no rep' if share == 0 else 'every rep'} {verb}s more than {line}{what} in the one trial"
+        if share == 0:
+            return f"no rep {verb}s more than {line}{what} in any of {trials:,} trials"
+        return f"every rep {verb}s more than {line}{what} in all {trials:,} trials"
+
+    lose = counted(float(down), "lose", " of their pay")
+    gain = counted(float(up), "gain", "")
+    if lose is None:
+        lose = f"{present.fmt(down, down_se, unit_='percent')} of reps lose more than {line} of their pay"
+        gain = gain or f"{present.fmt(up, up_se, unit_='percent')} gain more than {line}"
+    else:
+        gain = gain or f"{present.fmt(up, up_se, unit_='percent')} of reps gain more than {line}"
+    return f"{lose}, {gain}"
 
 
 def _percent(res: Any, metric: str, plan: str) -> str:
