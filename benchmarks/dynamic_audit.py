@@ -38,7 +38,8 @@ under ``dynamic`` and checked for (docs/model.md section 6.2):
   cap, a threshold, a weight, the effort elasticity ...) moved by a relative
   ``1e-5`` up and down moves no headline metric (:data:`SMOOTH_METRICS`) of
   any plan by more than ``1e-3`` of its size plus ten times what the same
-  move does under ``none`` (:func:`check_smooth`);
+  move does under ``none`` (:func:`check_smooth`), plus one rep-year for
+  ``share_at_quota`` and one order statistic for a quantile of attainment;
 - ``smooth draws``: the same for one of the role's other numbers (a
   production rate, an ability or territory spread, seasonality): what the
   draws are made of, so a move flips whole counts of the draws and of the
@@ -65,10 +66,11 @@ import pandas as pd
 
 import simlib
 from benchmarks.closed_forms import case_arguments, draw_case, scenario_dict
-from simlib.engine.core import paid_monthly
+from simlib.engine.core import paid_monthly, role_outcomes
 from simlib.engine.results import NOT_APPLICABLE
 from simlib.errors import ScenarioError
 from simlib.model import compiled
+from simlib.model.population import Layout, draw_chunk, root_seed
 
 #: metrics that are pay over the target incentive: they follow the label, and are undefined when it is 0
 LABEL_METRICS = ("payout_p10", "payout_p50", "leverage")
@@ -94,6 +96,10 @@ SMOOTH_STEP, SMOOTH_TOL = 1e-5, 1e-3
 #: parameters tried in turn until one the schema accepts moved both ways
 SMOOTH_TRIES = 20
 SMOOTH_METRICS = ("revenue", "incentive_cost", "profit", "share_at_quota", "attainment_p50", "effort_index")
+#: the headline metrics that are a quantile of attainment over a trial's reps (averaged over trials), and the quantile:
+#: one rep-year flipped (a count at its boundary) moves one trial's quantile by up to its neighbouring order statistics'
+#: gap, which the smoothness bound allows (:func:`order_statistic_step`)
+QUANTILE_METRICS = {"attainment_p10": 0.1, "attainment_p50": 0.5, "attainment_p90": 0.9}
 #: the role's numbers the ``smooth`` check moves (pay and response); ``smooth draws`` moves the role's others
 ROLE_PAY_KEYS = frozenset({"base_salary", "target_incentive", "effort_elasticity", "gross_margin"})
 #: numbers that are whole by nature (counts of reps or months, indices), never moved by the smoothness check
@@ -435,13 +441,57 @@ def _headline(s: pd.DataFrame) -> pd.Series:
     return t.set_index(["plan", "metric"])["mean"]
 
 
+def quantile_step(sorted_rows: np.ndarray, q: float) -> np.ndarray:
+    """Per trial (a row of reps sorted ascending, (T, R)), the most that changing one rep's value can move the trial's
+    ``q`` quantile (NumPy's linear one, as the metrics take it). With ``v = (R - 1) q``, ``i = floor(v)`` and
+    ``g = v - i`` the quantile is ``(1 - g) x_i + g x_(i+1)``; a value that falls moves every order statistic down,
+    each at most to its lower neighbour, one that rises up, at most to its upper one. So the step is the larger of
+    ``(1 - g)(x_i - x_(i-1)) + g (x_(i+1) - x_i)`` and ``(1 - g)(x_(i+1) - x_i) + g (x_(i+2) - x_(i+1))``, the gaps
+    between neighbouring order statistics at the quantile, reached by a rep at it sent far enough down or up. A
+    trial where a needed neighbour is missing (the median of fewer than three reps) or not finite gives 0: no
+    allowance where the move is not bounded."""
+    x = np.asarray(sorted_rows, dtype=float)
+    T, R = x.shape
+    if R < 2:
+        return np.zeros(T)
+    v = (R - 1) * q
+    i = min(int(np.floor(v)), R - 1)
+    g = v - i  # in [0, 1); g > 0 only where i + 1 <= R - 1
+    gaps = np.full((T, R + 1), np.inf)  # gaps[:, k] = x_k - x_(k-1); the two ends have no neighbour
+    gaps[:, 1:R] = np.diff(x, axis=1)
+    down, up = gaps[:, i], gaps[:, i + 1]
+    if g > 0.0:
+        down, up = (1.0 - g) * down + g * gaps[:, i + 1], (1.0 - g) * up + g * gaps[:, i + 2]
+    out = np.maximum(down, up)
+    return np.where(np.isfinite(out), out, 0.0)
+
+
+def order_statistic_step(scen, trials: int, seed: int) -> pd.Series:
+    """Per plan and quantile metric (:data:`QUANTILE_METRICS`, group ``total``), the most one rep-year can move its
+    mean over trials: the largest :func:`quantile_step` of a trial over ``trials``, measured on the run's own draws
+    (the same trials and seed as :func:`summary`, under ``dynamic``), the quantile's counterpart of
+    ``share_at_quota``'s one rep-year."""
+    draws = draw_chunk(Layout.of(scen), root_seed(seed), np.arange(trials))
+    att: dict[str, list[np.ndarray]] = {}
+    for o in role_outcomes(scen, list(scen.plans), draws, behaviour="dynamic"):
+        att.setdefault(o.plan, []).append(np.asarray(o.pay.attainment, dtype=float))
+    rows, values = [], []
+    for plan, parts in att.items():
+        x = np.sort(np.concatenate(parts, axis=1), axis=1)  # the total: every role's reps
+        for metric, q in QUANTILE_METRICS.items():
+            rows.append((plan, metric))
+            values.append(float(quantile_step(x, q).max()) / trials)
+    return pd.Series(values, pd.MultiIndex.from_tuples(rows, names=["plan", "metric"]))
+
+
 def smooth_excess(base: pd.Series, got: pd.Series, none_base: pd.Series | None, none_got: pd.Series | None,
-                  rep_years: int = 0) -> pd.Series:
+                  rep_years: int = 0, order_step: pd.Series | None = None) -> pd.Series:
     """How far each headline metric's move exceeds its bound (positive: a failure): ``|got - base| - (SMOOTH_TOL x
     size + 10 |move under none|)``, the size the larger of the metric's own and 1% of the plan's revenue (money) or
     0.01 (shares and attainments); ``share_at_quota`` may move by one rep-year more (``1 / rep_years``: a rep whose
-    attainment the step moves across 1, or whose count of deals it flips there); a metric defined on one side only
-    counts as a failure."""
+    attainment the step moves across 1, or whose count of deals it flips there), and a quantile of attainment by one
+    rep-year's order-statistic step (``order_step``, :func:`order_statistic_step`: a rep-year near the quantile whose
+    count the step flips); a metric defined on one side only counts as a failure."""
     rows = base.index.union(got.index)
     b, g = base.reindex(rows), got.reindex(rows)
     revenue = base.xs("revenue", level="metric").reindex(rows.get_level_values("plan")).abs().to_numpy()
@@ -453,6 +503,9 @@ def smooth_excess(base: pd.Series, got: pd.Series, none_base: pd.Series | None, 
     if none_base is not None:
         dn = np.nan_to_num(np.abs(none_got.reindex(rows).to_numpy() - none_base.reindex(rows).to_numpy()))
     one_rep = np.where(rows.get_level_values("metric") == "share_at_quota", 1.0 / rep_years if rep_years else 0.0, 0.0)
+    if order_step is not None:
+        quantile = rows.get_level_values("metric").isin(tuple(QUANTILE_METRICS))
+        one_rep = one_rep + np.where(quantile, np.nan_to_num(order_step.reindex(rows).to_numpy(float)), 0.0)
     one_sided = np.isnan(b.to_numpy()) != np.isnan(g.to_numpy())
     bound = SMOOTH_TOL * size + 10.0 * dn + one_rep * (1 + 1e-9)
     return pd.Series(np.where(one_sided, np.inf, np.nan_to_num(d - bound, nan=-1.0)), rows)
@@ -467,6 +520,15 @@ def check_smooth(r: Runs, draws: bool = False) -> str:
     paths = smooth_parameters(r.data, draws)
     rep_years = r.trials * int(r.data["roles"]["r"]["headcount"])
     base, none_base = _headline(r.dyn), _headline(r.none)
+
+    def steps(excess: pd.Series) -> pd.Series | None:
+        """The base run's order-statistic steps, measured (once a case) only where a quantile is beyond the bound."""
+        if not excess[excess > 0].index.get_level_values("metric").isin(tuple(QUANTILE_METRICS)).any():
+            return None
+        if "order_step" not in r.extra:
+            r.extra["order_step"] = order_statistic_step(r.scen, r.trials, r.seed)
+        return r.extra["order_step"]
+
     for i in rng.permutation(len(paths))[:SMOOTH_TRIES]:
         path = paths[i]
         scens = []
@@ -481,10 +543,14 @@ def check_smooth(r: Runs, draws: bool = False) -> str:
         for f, scen in scens:
             got = _headline(summary(scen, r.trials, r.seed))
             excess = smooth_excess(base, got, None, None, rep_years)
+            if (excess > 0).any():
+                excess = smooth_excess(base, got, None, None, rep_years, steps(excess))
             if (excess <= 0).all():
                 continue
-            excess = smooth_excess(base, got, none_base, _headline(summary(scen, r.trials, r.seed, behaviour="none")),
-                                   rep_years)
+            none_got = _headline(summary(scen, r.trials, r.seed, behaviour="none"))
+            excess = smooth_excess(base, got, none_base, none_got, rep_years)
+            if (excess > 0).any():
+                excess = smooth_excess(base, got, none_base, none_got, rep_years, steps(excess))
             if (excess > 0).any():
                 key = excess.idxmax()
                 return (f"{where} x{f:.5f}: {'/'.join(key)} {base.get(key)!r} -> {got.get(key)!r} "

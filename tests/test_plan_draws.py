@@ -117,3 +117,26 @@ def test_a_rep_the_draw_does_not_cover_keeps_the_pay_earned_bit_for_bit():
                             behaviour="none").summary()
         corr.append(float(s[s.group == "r"].set_index("metric").at["pay_performance_corr", "mean"]))
     assert corr[0] == pytest.approx(corr[1], abs=1e-12)
+
+
+def test_a_rep_the_draw_never_touches_was_paid_nothing_beyond_earnings_exactly():
+    """``draw_paid`` of a rep-year the draw never pays, tops up or recovers from is 0, not the rounding of the
+    quarters' cash summed against the months earned (dynamic audit seed 56, case 1: a quarterly advance of 4,506 over
+    monthly commissions of 60 key accounts touched 1 of 600 rep-years, and draw_paid read -9.7e-10 at one scale of
+    money and 2.6e-7 at 1000 times it, not -9.7e-7). A rep the draw does touch keeps cash minus earnings."""
+    from simlib.model.plans import apply_draw
+    from simlib.scenario import Draw
+
+    rng = np.random.default_rng(56)
+    earned = rng.lognormal(11.0, 1.0, (40, 60, 12))  # monthly commissions of 20,000 to 400,000
+    for recoverable in (True, False):
+        draw = Draw(amount=4506.42, period="quarter", recoverable=recoverable, months=9, at_year_end="forgive")
+        for money in (1.0, 1000.0):
+            res = apply_draw(draw, earned * money, np.zeros((40, 60), dtype=bool))
+            assert not res.touched.any()  # every quarter earns far more than the draw
+            assert (res.paid_over_earned == 0.0).all(), np.abs(res.paid_over_earned).max()
+    low = earned.copy()
+    low[0, 0, :3] = 1.0  # a first quarter of 3 earned: the draw tops it up (4,503.42 beyond earnings)
+    res = apply_draw(Draw(amount=4506.42, period="quarter", recoverable=False, months=9), low,
+                     np.zeros((40, 60), dtype=bool))
+    assert res.touched.sum() == 1 and res.paid_over_earned[0, 0] == pytest.approx(4503.42, rel=1e-12)

@@ -479,8 +479,11 @@ class DrawResult:
 
     @property
     def paid_over_earned(self) -> np.ndarray:
-        """(T, R) cash paid in the year beyond what was earned: guarantee top-ups and unrecovered advances."""
-        return sum_months(self.cash) - sum_months(self.earned)
+        """(T, R) cash paid in the year beyond what was earned: guarantee top-ups and unrecovered advances; exactly 0
+        for a rep-year the draw never touched (its cash is what it earned: summing the draw periods' cash against the
+        months earned would leave rounding, which does not scale with money, docs/model.md 6.2)."""
+        over = sum_months(self.cash) - sum_months(self.earned)
+        return over if self.touched is None else np.where(self.touched, over, 0.0)
 
 
 def guarantee_floor(rp: RolePlan, st: Structure, end: int) -> float:
