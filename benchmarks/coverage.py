@@ -819,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead of coverage: per history of each case, the plan's effect on revenue the truth "
                          "(quota levels moved by --move-quota) produces against the point fit's prediction, year "
                          "one's shock drawn from the market's prior and given the fitted quota levels "
-                         "(docs/model.md 4.13.3)")
+                         "(docs/model.md 4.13)")
     ap.add_argument("--move-quota", type=float, default=0.15,
                     help="with --response: the truth's quota levels times uniform 1 +- this (default 0.15)")
     args = ap.parse_args(argv)

@@ -58,7 +58,7 @@ def add_parser(subparsers) -> None:
                    help="log-sd of the prior on quota setting: the plan in force's quotas were set at the template's "
                         "quota level of the demand the firm planned on, give or take SD, so year one's market shock is "
                         f"drawn given the fitted levels (default {QUOTA_PRIOR_SD:g}; 'none': the market's prior alone; "
-                        "docs/model.md 4.13.3)")
+                        "docs/model.md 4.13)")
     add_uncertainty_arguments(b)
     b.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     add_output_arguments(b, what="the comparison (json: with the calibration)", deprecated={"--json": "json"})

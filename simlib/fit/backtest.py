@@ -209,7 +209,7 @@ def year_one_shocks(growth_sd: float, groups: int, seed: int,
     return np.exp(growth_sd * z - 0.5 * growth_sd**2)
 
 
-#: log-sd of the prior on quota setting (docs/model.md 4.13.3, "Quota level and year one's market"): the
+#: log-sd of the prior on quota setting (docs/model.md 4.13, "Quota level and year one's market"): the
 #: plan in force's quotas were set at the template's quota level of the demand the firm planned on, give or
 #: take this much, all roles together
 QUOTA_PRIOR_SD = 0.10
