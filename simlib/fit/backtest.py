@@ -485,6 +485,31 @@ class Backtest:
                 "calibration": self.calibration.to_dict()}
 
 
+def _prediction_notes(cal: Calibration, template: Scenario, behaviour, behaviours, y1: int, n_rep: int, refits: bool,
+                      k: int, posterior: tuple[float, float] | None, quota_prior_sd: float | None) -> list[str]:
+    """The backtest's notes on how it predicted: behaviour, quota-0 reps left out of the fit on ``y1``, fit
+    uncertainty (``n_rep`` replicates, ``refits``: of :func:`noise_replicates`), ``k`` behavioural draws, the
+    market and year one's shock (``posterior`` of :func:`year_one_posterior`)."""
+    notes = [f"prediction under behaviour '{behaviour}'" if not behaviours else
+             f"prediction over an ensemble of {len(behaviours)} behaviour models"]
+    if cal.zero_quota_rep_months:
+        notes.append(f"the fit on {y1} left out {cal.zero_quota_rep_months} rep-month(s) of {cal.zero_quota_reps} "
+                     "rep(s) with quota 0 all year (attainment undefined): not in the quota fit or attainment checks")
+    if not n_rep:
+        notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
+    elif refits:
+        notes.append(f"fit uncertainty: {n_rep} refits to synthetic years of the same reps with fresh sales noise "
+                     "(parametric bootstrap conditional on the reps)")
+    else:
+        notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
+    notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
+                 "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
+    notes.append(_market_note(cal, template, year_one=n_rep >= 2))
+    if n_rep >= 2:
+        notes.append(_quota_prior_note(posterior, quota_prior_sd, cal.scenario.market.growth_sd))
+    return notes
+
+
 def backtest(
     history: History,
     template,
@@ -586,23 +611,8 @@ def backtest(
     rows: list[dict[str, Any]] = []
     roles = [r for r in scen.roles if r in history.roles]
     groups = [(r, [r]) for r in roles] + [("total", roles)]
-    notes = [f"prediction under behaviour '{behaviour}'" if not behaviours else
-             f"prediction over an ensemble of {len(behaviours)} behaviour models"]
-    if cal.zero_quota_rep_months:
-        notes.append(f"the fit on {y1} left out {cal.zero_quota_rep_months} rep-month(s) of {cal.zero_quota_reps} "
-                     "rep(s) with quota 0 all year (attainment undefined): not in the quota fit or attainment checks")
-    if not n_rep:
-        notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
-    elif reps:
-        notes.append(f"fit uncertainty: {n_rep} refits to synthetic years of the same reps with fresh sales noise "
-                     "(parametric bootstrap conditional on the reps)")
-    else:
-        notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
-    notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
-                 "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
-    notes.append(_market_note(cal, template, year_one=n_rep >= 2))
-    if n_rep >= 2:
-        notes.append(_quota_prior_note(posterior, quota_prior_sd, cal.scenario.market.growth_sd))
+    notes = _prediction_notes(cal, template, behaviour, behaviours, y1, n_rep, bool(reps), k, posterior,
+                              quota_prior_sd)
     booking = [r for r in roles if scen.roles[r].credited_on is None]
     notes += _booking_note(roles, booking)
     for g, members in groups:
