@@ -33,6 +33,12 @@ held and then drawn as the backtest draws it; beyond its standard error it would
 synth's year two and the prediction's simulation of it do differently.
 
     python -m benchmarks.coverage --bias [--cases SCENARIO:PLAN,...] [--seeds 24] [--first-seed 8] [--trials 100]
+
+``--response`` compares the plan's effect on revenue predicted from the point fit (year one's shock drawn from
+the market's prior, and given the fitted quota levels) with the truth's on the history's reps
+(:func:`quota_prior_response`; the truth's quota levels moved by ``--move-quota``):
+
+    python -m benchmarks.coverage --response [--cases SCENARIO:PLAN,...] [--seeds 8] [--first-seed 470]
 """
 
 from __future__ import annotations
@@ -645,6 +651,122 @@ def true_scenario_bias(path: str, plan2: str, seeds, *, trials: int = 100,
     return pd.DataFrame(rows)
 
 
+def moved_quotas(scen, seed: int, spread: float):
+    """``scen`` with each role's quota levels (every plan alike) times a factor uniform in 1 +- ``spread``
+    (seeded by ``seed``): a truth whose firm set its quotas off the template's stated level, as the
+    hidden-scenario judges' truths (and :func:`benchmarks.calibration.perturbed`) move them."""
+    from simlib.scenario import scenario_from_dict
+
+    if spread <= 0:
+        return scen
+    gen = np.random.default_rng(np.random.SeedSequence([seed, 77]))
+    d = scen.model_dump(by_alias=True, mode="json")
+    f = {r: float(gen.uniform(1.0 - spread, 1.0 + spread)) for r in d["roles"]}
+    for plan in d["plans"].values():
+        for r, rp in plan["roles"].items():
+            rp["quota"]["level"] = float(rp["quota"]["level"]) * f[r]
+    return scenario_from_dict(d, f"<{scen.source}, quota levels moved>")
+
+
+def _revenue_by_role(scen, plans, seed, trials, adjust):
+    from simlib.fit.synth import simulate_outcomes
+
+    sims = simulate_outcomes(scen, list(plans), rng=np.random.SeedSequence([seed, 5]), trials=trials,
+                             behaviour="dynamic", adjust_draws=adjust)
+    return {p: {r: float(x.measures["revenue"].sum()) for r, x in by.items()} for p, by in sims.items()}
+
+
+def quota_prior_response(path: str, plan2: str, seeds, *, trials: int = 8, groups: int = 10,
+                         move_quota: float = 0.15, priors=(None, 0.10), bootstrap: int = 20) -> pd.DataFrame:
+    """Per history and role: the plan's effect on revenue the truth produces against the backtest's prediction
+    of it, with year one's market shock drawn from the market's prior and given the fitted quota levels.
+
+    The truth is the shipped scenario with its quota levels moved (:func:`moved_quotas`, ``move_quota``;
+    0 keeps the template's). ``effect_truth``: revenue under ``plan2`` over the current plan, the history's
+    year-one reps held, the market quiet (:func:`response`'s held reps). For each prior on quota setting
+    (None: the market's alone; a log-sd: :func:`simlib.fit.backtest.year_one_posterior`), the point fit to
+    year one (bootstrap ``bootstrap`` for the level's SE) predicts it as the backtest does: ``groups`` draws of
+    year one's shock (:func:`simlib.fit.backtest.year_one_shocks`, the same normal scores for every prior),
+    each netted out of the fit with quotas kept (:func:`with_truth`, market quiet), reps drawn by
+    :func:`simlib.fit.backtest.keep_reps`, ``trials`` years each. Columns: seed, role, m1 (the history's year
+    one), level_fit_over_truth (the fitted level over the truth's), effect_truth, effect_<prior> (fractions).
+    """
+    import tempfile
+
+    from simlib.fit.backtest import keep_reps, year_one_posterior, year_one_shocks
+    from simlib.fit.calibrate import calibrate
+    from simlib.fit.history import read_history, write_history
+    from simlib.fit.synth import synth_history
+    from simlib.io import SHIPPED
+    from simlib.model.population import Layout, draw_chunk, root_seed
+    from simlib.scenario import load_scenario
+
+    template = load_scenario(SHIPPED / "scenarios" / path)
+    cur = template.current_plan
+    rows = []
+    for seed in seeds:
+        truth = moved_quotas(template, seed, move_quota)
+        frame, tr = synth_history(truth, rng=seed, years=2, plan2=plan2, behaviour="dynamic")
+        with tempfile.TemporaryDirectory() as tmp:
+            write_history(frame, Path(tmp) / "h.csv")
+            h = read_history(Path(tmp) / "h.csv", {r: x.process for r, x in truth.roles.items()})
+        cal = calibrate(h.year(h.years[0]), template, bootstrap=bootstrap, rng=seed, trials=0)
+        reps = draw_chunk(Layout.of(truth), root_seed(seed), np.array([0]))
+
+        def held(draws, reps=reps, truth=truth):
+            out = dict(draws)
+            for r in truth.roles:
+                for k in ("ability", "territory", "new_hire", "last_year"):
+                    out[f"{r}.{k}"] = np.repeat(reps[f"{r}.{k}"], draws[f"{r}.{k}"].shape[0], axis=0)
+            return out
+
+        true = _revenue_by_role(with_truth(truth, truth), (plan2, cur), seed, trials * groups, held)
+        pred = {}
+        for prior in priors:
+            post = year_one_posterior(cal, template, cur, prior)
+            ys = year_one_shocks(template.market.growth_sd, groups, seed, post)
+            acc = {p: {} for p in (plan2, cur)}
+            for b, y in enumerate(ys):
+                scen = with_truth(cal.scenario, cal.scenario, year_one=float(y))
+                got = _revenue_by_role(scen, (plan2, cur), seed * 100 + b, trials, keep_reps(scen))
+                for p in got:
+                    for r, v in got[p].items():
+                        acc[p][r] = acc[p].get(r, 0.0) + v
+            pred[prior] = acc
+        roles = [r for r in truth.roles if truth.roles[r].credited_on is None]
+        for r in roles + ["total"]:
+            members = roles if r == "total" else [r]
+
+            def eff(d, members=members):
+                return sum(d[plan2][m] for m in members) / sum(d[cur][m] for m in members) - 1.0
+
+            lvl = ("" if r == "total" else
+                   next((e.value for e in cal.estimates if e.path == f"plans.{cur}.roles.{r}.quota.level"), np.nan)
+                   / truth.role_plan(cur, r).quota.level)
+            rows.append({"seed": seed, "role": r, "m1": tr["market_level"][0], "level_fit_over_truth": lvl,
+                         "effect_truth": eff(true), **{f"effect_{p}": eff(pred[p]) for p in priors}})
+        print(f"{path} -> {plan2}, seed {seed}: m1 {tr['market_level'][0]:.3f}, total effect truth "
+              f"{rows[-1]['effect_truth']:+.4f}, " + ", ".join(f"prior {p}: {rows[-1][f'effect_{p}']:+.4f}"
+                                                              for p in priors), file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
+def print_response(d: pd.DataFrame) -> None:
+    """Per role: mean effects, and the predicted over the true effect (ratio of means, with a standard error
+    over histories by the delta method) for each prior."""
+    cols = [c for c in d.columns if c.startswith("effect_") and c != "effect_truth"]
+    for r, x in d.groupby("role", sort=False):
+        n = len(x)
+        t = x["effect_truth"]
+        parts = []
+        for c in cols:
+            ratio = x[c].mean() / t.mean()
+            resid = x[c] - ratio * t
+            se = resid.std(ddof=1) / np.sqrt(n) / abs(t.mean())
+            parts.append(f"{c[7:]}: {x[c].mean():+.4f}, ratio {ratio:.3f} +- {se:.3f}")
+        print(f"{r:>12s} ({n} histories) truth {t.mean():+.4f}; " + "; ".join(parts))
+
+
 def print_bias(d: pd.DataFrame) -> None:
     """Mean log error of each step of :func:`true_scenario_bias` by group and metric, with its standard error
     over histories (and how many standard errors from 0)."""
@@ -693,12 +815,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead of coverage: per history of each case, the log error of year two predicted from "
                          "the TRUE scenario (the history's reps and market held, then drawn), mean +- se by group "
                          "and metric (docs/model.md 4.13.3)")
+    ap.add_argument("--response", action="store_true",
+                    help="instead of coverage: per history of each case, the plan's effect on revenue the truth "
+                         "(quota levels moved by --move-quota) produces against the point fit's prediction, year "
+                         "one's shock drawn from the market's prior and given the fitted quota levels "
+                         "(docs/model.md 4.13)")
+    ap.add_argument("--move-quota", type=float, default=0.15,
+                    help="with --response: the truth's quota levels times uniform 1 +- this (default 0.15)")
     args = ap.parse_args(argv)
     cases = CASES
     if args.cases:
         cases = [tuple(c.strip().split(":", 1)) for c in args.cases.split(",")]
         if any(len(c) != 2 or not all(c) for c in cases):
             ap.error("--cases: expected SCENARIO:PLAN[,SCENARIO:PLAN...]")
+    if args.response:
+        for path, plan2 in cases:
+            print(f"{path} -> {plan2}")
+            print_response(quota_prior_response(path, plan2, range(args.first_seed, args.first_seed + args.seeds),
+                                                move_quota=args.move_quota, bootstrap=args.bootstrap))
+        return 0
     if args.bias:
         for path, plan2 in cases:
             print(f"{path} -> {plan2}")

@@ -14,7 +14,7 @@ checked against the realised change (the truth of
 :func:`benchmarks.calibration.truths`: roles' seasonality-weighted market
 levels, weighted by expected revenue). Two intervals are compared: the
 calibration's (``jackknife-t``: each role's jackknife SE, inverse-variance
-combination, Student's t at Satterthwaite's df) and the one it replaced
+combination with Meier's term for estimated weights, Student's t at Satterthwaite's df) and the one it replaced
 (``bootstrap-normal``: 50 bootstrap replicates per role, normal quantile).
 
 Usage::

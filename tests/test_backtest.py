@@ -631,3 +631,65 @@ def test_calibrate_and_backtest_refuse_more_than_the_limits_before_any_work(two_
         err = capsys.readouterr().err
         assert rc == 1 and "at most 10,000 replicates" in err and "--allow-large" in err and "Traceback" not in err
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_year_one_shock_is_drawn_given_the_fitted_quota_level_and_a_prior_on_quota_setting(tmp_path):
+    # One year cannot tell a hard quota from a bad market year. The truth (the accelerator scenario with 240
+    # reps and a market sd of 6%) set its quotas at the plan's level, 1.0 of the demand it planned on, and
+    # year one's market came in 7.1% low (seed 8), so the fit reads a quota level of about 1 / 0.929: hard
+    # quotas. Drawn from the market's prior alone, the prediction's year-one shock is centred on 1, so its
+    # reps expect 7% less of their quota than the history's reps did. With the prior on quota setting (quotas
+    # at the stated level, give or take a log-sd), the shock is drawn from its posterior given the fitted
+    # level (and its SE, which holds the reps' sample): pulled towards the history's own m1, narrower, and
+    # the tighter the prior on quota setting, the closer.
+    from simlib.fit.backtest import QUOTA_PRIOR_SD, year_one_posterior, year_one_shocks
+    from simlib.fit.calibrate import calibrate
+    from simlib.io import SHIPPED
+    from simlib.scenario import scenario_from_dict
+
+    d = load_scenario(SHIPPED / "scenarios" / "validation" / "overachievement.yaml").model_dump(by_alias=True,
+                                                                                              mode="json")
+    d["roles"]["reps"]["headcount"] = 240
+    d["market"]["growth_sd"] = 0.06
+    scen = scenario_from_dict(d, "overachievement, 240 reps, market sd 6%")
+    frame, truth = synth_history(scen, rng=8, years=1, behaviour="none")
+    m1 = truth["market_level"][0]
+    assert m1 < 0.94
+    write_history(frame, tmp_path / "h.csv")
+    hist = read_history(tmp_path / "h.csv", {"reps": "telesales"})
+    cal = calibrate(hist, scen, bootstrap=20, rng=8, trials=0)
+    est = next(e for e in cal.estimates if e.path == "plans.current.roles.reps.quota.level")
+    assert est.value > 1.06 and est.value * m1 == pytest.approx(1.0, abs=0.03)  # the confounding: level / m1
+
+    s = scen.market.growth_sd
+    assert year_one_posterior(cal, scen, "current", None) is None  # no prior: the market's alone, as before
+    prior_mean = -0.5 * s**2
+    mean, sd = year_one_posterior(cal, scen, "current", QUOTA_PRIOR_SD)
+    assert np.log(m1) < mean < prior_mean - 0.01 and sd < 0.95 * s  # pulled towards m1, narrower
+    tight_mean, tight_sd = year_one_posterior(cal, scen, "current", 0.01)
+    assert abs(tight_mean - np.log(m1)) < 0.3 * abs(np.log(m1)) and tight_sd < 0.6 * s and tight_mean < mean
+    # the draws follow the posterior, stratified as before
+    y = np.log(year_one_shocks(s, 20, 7, (tight_mean, tight_sd)))
+    assert y.mean() == pytest.approx(tight_mean) and y.std() == pytest.approx(tight_sd)
+    # quotas the fit finds at the stated level say nothing of the market: the market's prior, narrower
+    d["plans"]["current"]["roles"]["reps"]["quota"]["level"] = est.value
+    same = scenario_from_dict(d, "the same, the stated level the fitted one")
+    mean0, sd0 = year_one_posterior(cal, same, "current", QUOTA_PRIOR_SD)
+    assert abs(mean0 - prior_mean) < 0.002 and sd0 == pytest.approx(sd)
+
+
+def test_quota_prior_sd_option_and_errors(two_years):
+    import argparse
+
+    from simlib.cli.backtest import QUOTA_PRIOR_SD as CLI_DEFAULT
+    from simlib.cli.backtest import quota_prior_sd
+    from simlib.fit.backtest import QUOTA_PRIOR_SD
+
+    assert CLI_DEFAULT == QUOTA_PRIOR_SD
+    assert quota_prior_sd("none") is None and quota_prior_sd("0.05") == 0.05 and quota_prior_sd("0") == 0.0
+    for bad in ("-0.1", "inf", "nan", "wide"):
+        with pytest.raises(argparse.ArgumentTypeError, match="log-sd"):
+            quota_prior_sd(bad)
+    scen, hist, _, _ = two_years
+    with pytest.raises(SimlibError, match="quota_prior_sd"):
+        backtest(hist, scen, plan_after="harder_target", quota_prior_sd=-1.0)

@@ -483,3 +483,32 @@ def test_every_interval_stays_in_the_range_the_scenario_allows():
             assert lo <= row["lo"] <= row["hi"] <= hi, row
             checked += 1
     assert checked >= 10
+
+
+def test_market_change_combined_over_roles_of_like_precision_covers_at_nominal_rate():
+    # Two roles of about the same precision, 10 and 12 reps: each role's t interval covers at the nominal 90%,
+    # but their inverse-variance combination weighs each by an SE estimated from few reps, and 1 / sum w
+    # leaves out what the noise of the weights adds. Under normal theory (each role's estimate normal, its
+    # squared SE a scaled chi-square on reps - 1 df), value +- t(Satterthwaite df) SE covered 86.9% of these
+    # draws; with Meier's (1953) first-order term for estimated weights, 1 / sum w (1 + 4 sum f (1 - f) / df_k),
+    # f = w / sum w, it covers at the nominal rate. One role: unchanged.
+    from scipy import stats
+
+    from simlib.fit.calibrate import combine_roles
+
+    gen = np.random.default_rng(2205)
+    trials, covered = 4000, 0
+    for _ in range(trials):
+        est = [(0.05 + gen.standard_normal() * 0.02, 0.02 * math.sqrt(gen.chisquare(n - 1) / (n - 1)), n)
+               for n in (10, 12)]
+        v, se, reps, df = combine_roles(est)
+        covered += abs(v - 0.05) <= stats.t.ppf(0.95, df) * se
+    cov, sd = covered / trials, math.sqrt(0.9 * 0.1 / trials)
+    assert 0.90 - 3 * sd < cov < 0.90 + 3 * sd, cov
+    assert combine_roles([(0.03, 0.01, 12)]) == (0.03, 0.01, 12, 11.0)
+    # two roles of known SEs 0.01 and 0.02 (weights 4/5 and 1/5) on 10 and 12 reps
+    v, se, reps, df = combine_roles([(0.03, 0.01, 10), (0.05, 0.02, 12)])
+    f = np.array([0.8, 0.2])
+    assert v == pytest.approx(0.8 * 0.03 + 0.2 * 0.05) and reps == 22
+    assert se**2 == pytest.approx((1 + 4 * np.sum(f * (1 - f) / np.array([9.0, 11.0]))) / (1e4 + 2.5e3))
+    assert df == pytest.approx(1 / np.sum(f**2 / np.array([9.0, 11.0])))

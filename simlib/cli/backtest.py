@@ -21,6 +21,23 @@ from simlib.cli.args import (
     seed,
 )
 
+#: default of ``--quota-prior-sd`` (:data:`simlib.fit.backtest.QUOTA_PRIOR_SD`, kept here so that ``--help`` needs
+#: no import of the fit)
+QUOTA_PRIOR_SD = 0.10
+
+
+def quota_prior_sd(text: str) -> float | None:
+    """An argparse ``type``: a log-sd >= 0, or ``none`` (no prior on quota setting)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a log-sd such as 0.1, or 'none', got {text!r}") from None
+    if not (v >= 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a log-sd >= 0 (such as 0.1), or 'none', got {text}")
+    return v
+
 
 def add_parser(subparsers) -> None:
     """Register ``simlib backtest``."""
@@ -38,6 +55,11 @@ def add_parser(subparsers) -> None:
                                    "else dynamic, as in simlib run)")
     b.add_argument("--bootstrap", type=int_arg(0, "a whole number >= 0"), default=40,
                    help="bootstrap replicates of the calibration the prediction is spread over (fit uncertainty; default 40)")
+    b.add_argument("--quota-prior-sd", type=quota_prior_sd, default=QUOTA_PRIOR_SD, metavar="SD",
+                   help="log-sd of the prior on quota setting: the plan in force's quotas were set at the template's "
+                        "quota level of the demand the firm planned on, give or take SD, so year one's market shock is "
+                        f"drawn given the fitted levels (default {QUOTA_PRIOR_SD:g}; 'none': the market's prior alone; "
+                        "docs/model.md 4.13)")
     add_uncertainty_arguments(b)
     add_allow_large_argument(b)
     b.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
@@ -59,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     print_skipped(hist)
     bt = backtest(hist, template, plan_after=args.plan_after, plan_before=args.plan_before, trials=args.trials,
                   rng=args.seed, level=args.level, growth=args.growth, bootstrap=args.bootstrap, behaviour=args.behaviour,
-                  behaviour_draws=args.behaviour_draws, behaviour_seed=args.behaviour_seed, progress=progress_on(args), allow_large=args.allow_large)
+                  behaviour_draws=args.behaviour_draws, behaviour_seed=args.behaviour_seed, progress=progress_on(args),
+                  allow_large=args.allow_large, quota_prior_sd=args.quota_prior_sd)
     pct = round(100 * args.level)
     text = "\n".join([
         f"backtest on {hist.source}: fitted on {bt.years[0]} under '{bt.plan_before}', predicted {bt.years[1]} "

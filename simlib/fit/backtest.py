@@ -140,6 +140,17 @@ def _market_note(cal: Calibration, template: Scenario, year_one: bool = False) -
             f"monthly_sd {m.monthly_sd:g} ({source}); pay is simulated under each drawn market year")
 
 
+def _quota_prior_note(posterior: tuple[float, float] | None, quota_prior_sd: float | None, growth_sd: float) -> str:
+    """How year one's shock was drawn: from the market's prior, or given the fitted quota levels."""
+    if posterior is None:
+        why = ("no prior on quota setting" if quota_prior_sd is None or growth_sd <= 0 else
+               "no fitted quota level that scales with expected revenue")
+        return f"year one's market shock drawn from the market's prior ({why})"
+    return (f"year one's market shock drawn given the fitted quota levels against the template's (quotas set at the "
+            f"stated level give or take {quota_prior_sd:g} in logs): log-mean {posterior[0]:+.3f}, sd "
+            f"{posterior[1]:.3f} (the market's prior alone: {-0.5 * growth_sd**2:+.3f}, {growth_sd:.3f})")
+
+
 def predictive_scenario(scenario: Scenario, year_one: float | None = None) -> Scenario:
     """A calibrated scenario with the market shocks of a prediction one year ahead.
 
@@ -176,21 +187,87 @@ def predictive_scenario(scenario: Scenario, year_one: float | None = None) -> Sc
     return scenario_from_dict(data, f"<prediction from {scenario.source}>")
 
 
-def year_one_shocks(growth_sd: float, groups: int, seed: int) -> np.ndarray | None:
+def year_one_shocks(growth_sd: float, groups: int, seed: int,
+                    posterior: tuple[float, float] | None = None) -> np.ndarray | None:
     """Draws of year one's year-level market shock for ``groups`` groups of trials (None for fewer than 2).
 
     Stratified: the normal scores ``Phi^-1((k + 1/2) / groups)``, scaled to sd 1,
     in an order drawn from ``seed``, as lognormal mean-one multipliers
     ``exp(growth_sd z - growth_sd^2 / 2)``, so that even 4 groups spread the
     shock as the market's sd says, and the order does not line up with the
-    behavioural parameter draws, which cycle over the groups.
+    behavioural parameter draws, which cycle over the groups. ``posterior``
+    (mean, sd) of the log shock (:func:`year_one_posterior`) replaces the
+    market's prior: ``exp(mean + sd z)``.
     """
     if groups < 2:
         return None
     z = ndtri((np.arange(groups) + 0.5) / groups)
     z = z / z.std()
     z = np.random.default_rng(np.random.SeedSequence([seed, 3])).permutation(z)
+    if posterior is not None:
+        return np.exp(posterior[0] + posterior[1] * z)
     return np.exp(growth_sd * z - 0.5 * growth_sd**2)
+
+
+#: log-sd of the prior on quota setting (docs/model.md 4.13, "Quota level and year one's market"): the
+#: plan in force's quotas were set at the template's quota level of the demand the firm planned on, give or
+#: take this much, all roles together
+QUOTA_PRIOR_SD = 0.10
+
+def _level_scales(q) -> bool:
+    """Whether a quota's level scales with expected revenue (the methods :func:`predictive_scenario` moves)."""
+    return q.method in ("flat", "territory") or (q.method == "top_down" and not q.company_target)
+
+
+def year_one_posterior(cal: Calibration, template: Scenario, plan: str,
+                       quota_prior_sd: float | None = QUOTA_PRIOR_SD) -> tuple[float, float] | None:
+    """Mean and sd of log year one's market shock given the fitted quota levels and a prior on quota setting.
+
+    One year cannot tell a hard quota from a bad market year: a role's fitted
+    quota level L_k (quotas over the fitted expected revenue, which holds year
+    one's market level m1) is the level the firm set, L, over m1. With the
+    market's prior alone (log m1 normal, mean -s^2/2, sd s = ``growth_sd``)
+    every L_k is explained, and the prediction's reps expect m1 / y of what
+    the history's reps expected, y the drawn shock: their response to a plan
+    change is averaged over a spread of expected attainment centred off the
+    truth's by m1. The prior on quota setting: the firm set quotas at the
+    template's level L0 of the plan in force (the level the plan states; 1.0,
+    quota = expected revenue, unless it says otherwise) of the demand it
+    planned on, give or take ``quota_prior_sd`` in logs, one departure for
+    all roles together. Each role's d_k = log(L0_k / L_k) is then log m1 less
+    that departure less the fit's error (the calibration's SE of L_k in logs,
+    e_k); their precision-weighted mean d, of variance q^2 + 1 / sum e_k^-2,
+    is combined with the market's prior by precision: mean (-1/2 + d / v) / P,
+    sd P^-1/2, P = 1/s^2 + 1/v, v = q^2 + 1 / sum e_k^-2.
+
+    None (the market's prior, :func:`year_one_shocks` without ``posterior``) when ``quota_prior_sd`` is None,
+    when no role of ``plan`` has a fitted level that scales with expected revenue, or when ``growth_sd`` is 0.
+    """
+    s = float(cal.scenario.market.growth_sd)
+    if quota_prior_sd is None or s <= 0:
+        return None
+    d, e2 = [], []
+    for est in cal.estimates:
+        parts = est.path.split(".")
+        if len(parts) != 6 or parts[:3] != ["plans", plan, "roles"] or parts[4:] != ["quota", "level"]:
+            continue
+        q = template.role_plan(plan, parts[3]).quota
+        if not _level_scales(q) or not (est.value > 0 and q.level > 0):
+            continue
+        d.append(math.log(q.level / est.value))
+        e2.append((est.se / est.value) ** 2 if np.isfinite(est.se) else 0.0)
+    if not d:
+        return None
+    d_, e2_ = np.array(d), np.array(e2)
+    if np.all(e2_ > 0):
+        dbar, fit_var = float(np.sum(d_ / e2_) / np.sum(1.0 / e2_)), float(1.0 / np.sum(1.0 / e2_))
+    else:
+        dbar, fit_var = float(d_.mean()), 0.0
+    v = float(quota_prior_sd) ** 2 + fit_var
+    if v <= 0:  # quotas known to be at the stated level exactly: the levels give m1
+        return dbar, 0.0
+    prec = 1.0 / s**2 + 1.0 / v
+    return (-0.5 + dbar / v) / prec, 1.0 / math.sqrt(prec)
 
 
 def keep_reps(scenario: Scenario) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
@@ -274,7 +351,7 @@ def noise_replicates(history: History, template: Scenario, cal: Calibration, pla
 
 def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, behaviour, behaviours: Sequence | None = None,
             behaviour_draws: int = 0, behaviour_seed: int | None = None, replicates: Sequence[Scenario] | None = None,
-            progress: bool = False,
+            progress: bool = False, year_one: tuple[float, float] | None = None,
             ) -> tuple[dict[str, dict[str, RolePanelSim]], int, int]:
     """Simulated years of the calibrated organisation under ``plans`` with fit and market uncertainty.
 
@@ -290,7 +367,8 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     ``behaviour_draws`` is 0), on its own seed ``SeedSequence([rng, b])``, with the reps
     mostly those of the history (:func:`keep_reps`); the plans share each
     replicate's random numbers (paired differences). ``progress`` shows a bar
-    over the replicates.
+    over the replicates. ``year_one``: (mean, sd) of log year one's shock
+    (:func:`year_one_posterior`) for its draws in place of the market's prior.
 
     Returns
     -------
@@ -305,7 +383,7 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
     groups = max(1, min(n_rep, trials))
     per = max(1, round(trials / groups))
     params = draw_parameters(cal.scenario, behaviour_draws, behaviour_seed) if behaviour_draws > 0 else None
-    shocks = year_one_shocks(cal.scenario.market.growth_sd, groups, rng) if n_rep else None
+    shocks = year_one_shocks(cal.scenario.market.growth_sd, groups, rng, year_one) if n_rep else None
     parts: dict[str, dict[str, list[RolePanelSim]]] = {p: {} for p in plans}
     steps: Any = range(groups)
     if progress:
@@ -435,6 +513,31 @@ def _check_backtest_args(history: History, template, plans: tuple[str, str], yea
     return years
 
 
+def _prediction_notes(cal: Calibration, template: Scenario, behaviour, behaviours, y1: int, n_rep: int, refits: bool,
+                      k: int, posterior: tuple[float, float] | None, quota_prior_sd: float | None) -> list[str]:
+    """The backtest's notes on how it predicted: behaviour, quota-0 reps left out of the fit on ``y1``, fit
+    uncertainty (``n_rep`` replicates, ``refits``: of :func:`noise_replicates`), ``k`` behavioural draws, the
+    market and year one's shock (``posterior`` of :func:`year_one_posterior`)."""
+    notes = [f"prediction under behaviour '{behaviour}'" if not behaviours else
+             f"prediction over an ensemble of {len(behaviours)} behaviour models"]
+    if cal.zero_quota_rep_months:
+        notes.append(f"the fit on {y1} left out {cal.zero_quota_rep_months} rep-month(s) of {cal.zero_quota_reps} "
+                     "rep(s) with quota 0 all year (attainment undefined): not in the quota fit or attainment checks")
+    if not n_rep:
+        notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
+    elif refits:
+        notes.append(f"fit uncertainty: {n_rep} refits to synthetic years of the same reps with fresh sales noise "
+                     "(parametric bootstrap conditional on the reps)")
+    else:
+        notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
+    notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
+                 "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
+    notes.append(_market_note(cal, template, year_one=n_rep >= 2))
+    if n_rep >= 2:
+        notes.append(_quota_prior_note(posterior, quota_prior_sd, cal.scenario.market.growth_sd))
+    return notes
+
+
 def backtest(
     history: History,
     template,
@@ -454,6 +557,7 @@ def backtest(
     fit_uncertainty: str = "noise",
     progress: bool = False,
     allow_large: bool = False,
+    quota_prior_sd: float | None = QUOTA_PRIOR_SD,
 ) -> Backtest:
     """Fit on year one, predict year two under ``plan_after``, compare with the actual year two.
 
@@ -500,9 +604,14 @@ def backtest(
     allow_large : bool
         Skip the size limits (:func:`simlib.fit.calibrate.check_fit_request`: ``bootstrap``, ``trials``),
         otherwise checked before any work starts.
+    quota_prior_sd : float or None
+        Log-sd of the prior on quota setting (:func:`year_one_posterior`): year one's market shock is drawn
+        given the fitted quota levels against the template's; None: from the market's prior alone.
     """
     check_fit_request(template, trials, bootstrap, 2, draws=behaviour_draws or 0, allow_large=allow_large)
     plan_before = plan_before or template.current_plan
+    if quota_prior_sd is not None and not (math.isfinite(quota_prior_sd) and quota_prior_sd >= 0):
+        raise SimlibError(f"quota_prior_sd: expected a log-sd >= 0 or None (no prior), got {quota_prior_sd}")
     y1, y2 = years = _check_backtest_args(history, template, (plan_before, plan_after), years, level, fit_uncertainty)
     cal = calibrate(history.year(y1), template, plan=plan_before, growth=growth, bootstrap=bootstrap, rng=rng, trials=0,
                     allow_large=allow_large)
@@ -512,29 +621,17 @@ def backtest(
     reps = (noise_replicates(history.year(y1), template, cal, plan_before, n=min(bootstrap, trials), rng=rng,
                              behaviour=behaviour, growth=growth)
             if fit_uncertainty == "noise" and bootstrap > 0 else None)
+    posterior = year_one_posterior(cal, template, plan_before, quota_prior_sd)
     sims, trials, n_rep = predict(cal, list(dict.fromkeys([plan_after, plan_before])), trials=trials, rng=rng, behaviour=behaviour,
                                   behaviours=behaviours, behaviour_draws=k, behaviour_seed=behaviour_seed,
-                                  replicates=reps, progress=progress)
+                                  replicates=reps, progress=progress, year_one=posterior)
     after, before = sims[plan_after], sims[plan_before]
     draw_of = draw_index(trials, n_rep, k) if k and not behaviours else None
     rows: list[dict[str, Any]] = []
     roles = [r for r in scen.roles if r in history.roles]
     groups = [(r, [r]) for r in roles] + [("total", roles)]
-    notes = [f"prediction under behaviour '{behaviour}'" if not behaviours else
-             f"prediction over an ensemble of {len(behaviours)} behaviour models"]
-    if cal.zero_quota_rep_months:
-        notes.append(f"the fit on {y1} left out {cal.zero_quota_rep_months} rep-month(s) of {cal.zero_quota_reps} "
-                     "rep(s) with quota 0 all year (attainment undefined): not in the quota fit or attainment checks")
-    if not n_rep:
-        notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
-    elif reps:
-        notes.append(f"fit uncertainty: {n_rep} refits to synthetic years of the same reps with fresh sales noise "
-                     "(parametric bootstrap conditional on the reps)")
-    else:
-        notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
-    notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
-                 "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
-    notes.append(_market_note(cal, template, year_one=n_rep >= 2))
+    notes = _prediction_notes(cal, template, behaviour, behaviours, y1, n_rep, bool(reps), k, posterior,
+                              quota_prior_sd)
     booking = [r for r in roles if scen.roles[r].credited_on is None]
     notes += _booking_note(roles, booking)
     for g, members in groups:
