@@ -1261,12 +1261,17 @@ def scorecard_points_without(sc: Scorecard, measure: str, kinds: dict[str, str],
 
 
 def scorecard_pay(sc: Scorecard, vals: dict[str, np.ndarray], tgts: dict[str, np.ndarray],
-                  TI: float) -> tuple[np.ndarray, np.ndarray]:
-    """Money per period (..., P) of a scorecard from its measures' values and targets, and whether capped."""
+                  TI: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Money per period (..., P) of a scorecard from its measures' values and targets, and whether capped.
+
+    ``TI`` is the role's target incentive, or each rep's (R,) where a roster gives reps their own.
+    """
     scores = {m: measure_score(sm, vals[m] / np.maximum(tgts[m], 1e-12))
               for m, sm in ((sm.measure, sm) for sm in sc.measures)}
     coef, capped = scorecard_coefficient(sc, composite_score(sc, scores))
-    money = sc.weight * TI / PERIODS[sc.period]
+    money = sc.weight * np.asarray(TI, dtype=float) / PERIODS[sc.period]
+    if money.ndim:  # per rep (R,) against (..., R, P)
+        money = money[:, None]
     return coef * money, capped & (money > 0)  # a cap that holds no money back is not hit
 
 
