@@ -75,3 +75,25 @@ def test_replay_pays_a_scorecard_at_each_roster_reps_own_target_incentive(tmp_pa
     hist = read_history(path, {r: x.process for r, x in s.roles.items()})
     pay = replay(s, hist, plans=["scorecard"]).reps.set_index("rep_id")["scorecard"]
     assert pay["T1"] > 0 and pay["T2"] == pytest.approx(pay["T1"] / 2, abs=0.02)
+
+
+def _versioned_with_cancellations():
+    """midyear.yaml with key-account deals that cancel (10% within 3 months)."""
+    data = yaml.safe_load((SHIPPED / "scenarios" / "midyear.yaml").read_text())
+    data["roles"]["us_key_account"]["production"].update(cancel_rate=0.1, cancel_window_months=3)
+    return simlib.scenario_from_dict(data, "midyear with cancellations")
+
+
+def test_deals_still_cancel_under_a_plan_with_mid_year_versions():
+    """Cancellations are the role's, not the plan's: under h2_richer (a version from July) 'Revenue of deals that
+    cancel' read 0 CAD where the current plan's read 551 k CAD on the same draws (a CAD roster of 3 key accounts),
+    and `synth` wrote no `cancelled` in a year under such a plan. With behaviour none the revenue is the same, so the
+    cancelled revenue is too, to the cent, and synth records it."""
+    s = _versioned_with_cancellations()
+    tab = simlib.simulate(s, ["current", "h2_richer"], trials=16, rng=5, behaviour="none").summary()
+    c = tab[(tab.metric == "cancelled_revenue") & (tab.group == "us_key_account")].set_index("plan")["mean"]
+    assert c["current"] > 0 and c["h2_richer"] == pytest.approx(c["current"], rel=1e-12), c
+    frame, _ = synth_history(s, rng=6, years=2, plan2="h2_richer", behaviour="none")
+    ka = frame[frame["role"] == "us_key_account"]
+    by_year = ka.groupby(ka["year"] if "year" in ka else pd.to_datetime(ka["month"].astype(str)).dt.year)["cancelled"]
+    assert (by_year.sum() > 0).all(), by_year.sum()

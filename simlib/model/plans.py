@@ -952,7 +952,7 @@ def compute_pay(
     agg = partial(_aggregated, measures, memo)
     rp: RolePlan = scenario.role_plan(plan, world.name)
     if rp.versions:  # effective-dated versions: each segment of the year on its own terms
-        return versioned_pay(scenario, plan, world, measures, quota, quota_share)
+        return versioned_pay(scenario, plan, world, measures, quota, quota_share, cancelled)
     kinds = world.role.measure_kinds
     TI = scenario.target_incentive(plan, world.name)
     base = scenario.base_salary(plan, world.name)
@@ -1478,7 +1478,8 @@ def version_quota(scenario: Scenario, plan: str, version: str, world: RoleWorld,
 
 
 def versioned_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dict[str, np.ndarray],
-                  quota: np.ndarray, quota_share: np.ndarray | None = None) -> PayResult:
+                  quota: np.ndarray, quota_share: np.ndarray | None = None,
+                  cancelled: Cancellations | None = None) -> PayResult:
     """Pay of a role plan with effective-dated versions: each segment on its own terms, summed.
 
     In each segment the version's annual quota is prorated by the segment's
@@ -1489,10 +1490,13 @@ def versioned_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dic
     modifiers and recognition settle on the segment's months. Base salary
     and target incentive are the versions' prorated by months. The year's
     quota is the segments' sum (docs/model.md section 3, mid-year changes).
+    Deals cancel as under any plan (the role's process, or ``cancelled``
+    recorded): a version has no clawback, so nothing is clawed back.
     """
     kinds = world.role.measure_kinds
     prof = revenue_profile(scenario, world.name) if quota_share is None else quota_share
     year_prof = prof.sum(axis=-1)
+    cancelled = cancellations(world, measures) if cancelled is None else cancelled
     parts = []
     for seg in segments(scenario, plan, world.name):
         q = version_quota(scenario, plan, seg.plan, world, quota)
@@ -1518,6 +1522,7 @@ def versioned_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dic
         recognition=sum(p.recognition for p in parts),
         components=comps,
         calendar=cal,
+        clawback=None if cancelled is None else apply_clawback(None, cancelled, measures["revenue"], None, [])[1],
     )
 
 
