@@ -97,3 +97,34 @@ def test_deals_still_cancel_under_a_plan_with_mid_year_versions():
     ka = frame[frame["role"] == "us_key_account"]
     by_year = ka.groupby(ka["year"] if "year" in ka else pd.to_datetime(ka["month"].astype(str)).dt.year)["cancelled"]
     assert (by_year.sum() > 0).all(), by_year.sum()
+
+
+def test_backtest_reports_each_role_in_its_currency_and_converts_the_total(tmp_path, capsys):
+    """midyear.yaml pays key accounts in USD beside inside sales in EUR. The backtest labelled every amount EUR and
+    its total added USD to EUR (a CAD roster: partners' 2.11 M EUR shown as '2.11 M CAD', the total 64.4 M 'CAD'
+    the sum of USD, CAD and EUR). Each role's rows are in the role's currency, named; the total's money, actual and
+    predicted, is the roles' converted at the scenario's fx rate, as `replay` converts."""
+    from simlib.cli import main
+    from simlib.fit.backtest import backtest
+
+    s = simlib.load_scenario(SHIPPED / "scenarios" / "midyear.yaml")
+    frame, _ = synth_history(s, rng=7, years=2, plan2="h2_richer", behaviour="none")
+    path = tmp_path / "h.csv"
+    write_history(frame, path)
+    hist = read_history(path, {r: x.process for r, x in s.roles.items()})
+    bt = backtest(hist, s, plan_after="h2_richer", trials=8, rng=1, bootstrap=0, behaviour="none")
+    f = bt.frame().set_index(["group", "metric"])
+    assert f.loc[("us_key_account", "revenue"), "currency"] == "USD"
+    assert f.loc[("eu_inside_sales", "revenue"), "currency"] == "EUR"
+    assert f.loc[("total", "revenue"), "currency"] == "EUR"
+    rate = s.fx["USD"]
+    for col in ("actual", "predicted", "actual_year1"):
+        for m in ("revenue", "payout"):
+            want = f.loc[("us_key_account", m), col] * rate + f.loc[("eu_inside_sales", m), col]
+            assert f.loc[("total", m), col] == pytest.approx(want, rel=1e-9), (col, m)
+    assert any("USD" in n and "per USD" in n for n in bt.notes), bt.notes
+    assert main(["backtest", str(path), "--scenario", str(SHIPPED / "scenarios" / "midyear.yaml"), "--plan-after",
+                 "h2_richer", "--trials", "8", "--bootstrap", "0", "--behaviour", "none", "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    line = next(ln for ln in text.splitlines() if ln.startswith("us key account") and "Revenue" in ln)
+    assert "USD" in line and "EUR" not in line, line
