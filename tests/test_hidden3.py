@@ -128,3 +128,63 @@ def test_backtest_reports_each_role_in_its_currency_and_converts_the_total(tmp_p
     text = capsys.readouterr().out
     line = next(ln for ln in text.splitlines() if ln.startswith("us key account") and "Revenue" in ln)
     assert "USD" in line and "EUR" not in line, line
+
+
+def _midyear_history(tmp_path, key_accounts=30):
+    data = yaml.safe_load((SHIPPED / "scenarios" / "midyear.yaml").read_text())
+    data["roles"]["us_key_account"].update(headcount=key_accounts, team_size=min(5, key_accounts))
+    s = simlib.scenario_from_dict(data, "midyear")
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(data))
+    frame, _ = synth_history(s, rng=8, behaviour="none")
+    path = tmp_path / "h.csv"
+    write_history(frame, path)
+    return tmp_path / "t.yaml", path
+
+
+def test_calibrate_prints_money_of_a_role_paid_in_another_currency_in_that_currency(tmp_path, capsys):
+    """midyear.yaml's key accounts are paid in USD: calibrate printed their deal size as 'EUR per deal' (the
+    scenario's currency) though the history and the fitted value are in USD."""
+    from simlib.cli import main
+
+    template, hist = _midyear_history(tmp_path)
+    assert main(["calibrate", str(hist), "--scenario", str(template), "--out", str(tmp_path / "c.yaml"),
+                 "--bootstrap", "4", "--trials", "2"]) == 0
+    text = capsys.readouterr().out
+    line = next(ln for ln in text.splitlines() if ln.startswith("production.deal_size_mean"))
+    assert "USD per deal" in line, line
+    line = next(ln for ln in text.splitlines() if ln.startswith("production.deal_value "))
+    assert "EUR per deal" in line, line
+
+
+def test_calibrate_says_which_roles_it_kept_from_the_template_and_why(tmp_path, capsys):
+    """A role of 3 reps beside 50 is too small to fit (fewer than 5 full rep-years): calibrate kept all of its
+    parameters from the template and printed nothing about it (the JSON's kept_from_template said so), so a
+    reader took the printed roles for the whole fit. The printout names the role and the reason."""
+    from simlib.cli import main
+
+    template, hist = _midyear_history(tmp_path, key_accounts=3)
+    assert main(["calibrate", str(hist), "--scenario", str(template), "--out", str(tmp_path / "c.yaml"),
+                 "--bootstrap", "4", "--trials", "2"]) == 0
+    text = capsys.readouterr().out
+    line = next((ln for ln in text.splitlines() if "us_key_account" in ln and "kept" in ln), None)
+    assert line is not None and "too few to fit" in line, text
+
+
+def test_backtest_says_a_role_too_small_to_fit_is_predicted_from_the_template(tmp_path):
+    """3 key accounts beside 50 inside-sales reps: year one cannot be fitted for them (fewer than 5 full rep-years),
+    so their prediction is the template's, and its intervals hold no uncertainty about those parameters (a CAD
+    roster's 3 key accounts: predicted 3.13 M USD, 90% interval 1.56 M to 5.07 M, after 5.23 M in year one). The
+    backtest said nothing of it; a note now names the role and the reason."""
+    from simlib.fit.backtest import backtest
+
+    data = yaml.safe_load((SHIPPED / "scenarios" / "midyear.yaml").read_text())
+    data["roles"]["us_key_account"].update(headcount=3, team_size=3)
+    s = simlib.scenario_from_dict(data, "midyear, 3 key accounts")
+    frame, _ = synth_history(s, rng=9, years=2, plan2="h2_richer", behaviour="none")
+    path = tmp_path / "h.csv"
+    write_history(frame, path)
+    hist = read_history(path, {r: x.process for r, x in s.roles.items()})
+    bt = backtest(hist, s, plan_after="h2_richer", trials=8, rng=1, bootstrap=0, behaviour="none")
+    note = next((n for n in bt.notes if n.startswith("us_key_account: not fitted")), None)
+    assert note is not None and "too few to fit" in note and "template" in note, bt.notes
+    assert not any(n.startswith("eu_inside_sales: not fitted") for n in bt.notes)

@@ -533,6 +533,8 @@ def backtest(
     booking = [r for r in roles if scen.roles[r].credited_on is None]
     notes += _booking_note(roles, booking)
     notes += currency_note(scen, roles)
+    notes += [f"{r}: not fitted ({cal.kept[f'roles.{r}']}): predicted with the template's parameters, whose "
+              "uncertainty the intervals leave out" for r in roles if f"roles.{r}" in cal.kept]
     # each role's rows in its own currency; the total's money in the scenario's, at its fx rates (as replay)
     currency = {r: role_currency(scen, r) for r in roles} | {"total": scen.currency}
     rates = {r: 1.0 if currency[r] == scen.currency else scen.fx[currency[r]] for r in roles}
