@@ -231,3 +231,23 @@ def test_calibrate_fits_the_ramp_of_roster_reps_hired_before_the_year_from_their
         hits += e.value == 6
         inside += e.lo <= 6 <= e.hi
     assert hits >= 4 and inside == 6, (hits, inside)
+
+
+def test_several_years_start_a_rosters_reps_at_their_own_tenure():
+    """`run --years 3` on a roster (178 reps, tenures 0-60 months) read 'Reps one to three years in post 24.1% ± 0.7'
+    and 'over three years 59.0% ± 0.7' at the end of year one, where the roster gives 51.1% and 48.9% exactly: the
+    first year's seats drew tenure (new hires at 0, the others an exponential time) instead of the roster's. Each
+    rep now starts at their own tenure, so the tenure mix is the roster's, the same in every trial."""
+    from simlib.engine.years import run_years
+
+    s = simlib.load_scenario(SHIPPED / "scenarios" / "example_org" / "org.yaml")
+    ten = np.concatenate([np.asarray(s.roster_data.roles[r].tenure, dtype=float) for r in s.roles])
+    res = run_years(s, [s.current_plan], years=2, trials=4, rng=3, behaviour="none")
+    f = res.frame[(res.frame.group == "total") & (res.frame.plan == s.current_plan)].set_index(["metric", "year"])
+    for y in (1, 2):
+        at_end = ten + 12 * y - 1  # whole months in post at the last month of year y
+        want = {"tenure_under_1y": np.mean(at_end < 12), "tenure_1_3y": np.mean((at_end >= 12) & (at_end < 36)),
+                "tenure_over_3y": np.mean(at_end >= 36)}
+        for m, v in want.items():
+            assert f.loc[(m, y), "mean"] == pytest.approx(v, abs=1e-12), (m, y, f.loc[(m, y), "mean"], v)
+            assert f.loc[(m, y), "se"] == pytest.approx(0.0, abs=1e-12)
