@@ -421,6 +421,32 @@ class Backtest:
                 "calibration": self.calibration.to_dict()}
 
 
+def _notes(cal: Calibration, template: Scenario, roles: list[str], booking: list[str], y1: int, n_rep: int,
+           refits: bool, k: int, first: str) -> list[str]:
+    """The backtest's notes: behaviour (``first``), zero quotas, fit uncertainty, behavioural draws, market, the
+    total's booked revenue and currencies, and roles too small to fit (predicted from the template)."""
+    scen = cal.scenario
+    notes = [first]
+    if cal.zero_quota_rep_months:
+        notes.append(f"the fit on {y1} left out {cal.zero_quota_rep_months} rep-month(s) of {cal.zero_quota_reps} "
+                     "rep(s) with quota 0 all year (attainment undefined): not in the quota fit or attainment checks")
+    if not n_rep:
+        notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
+    elif refits:
+        notes.append(f"fit uncertainty: {n_rep} refits to synthetic years of the same reps with fresh sales noise "
+                     "(parametric bootstrap conditional on the reps)")
+    else:
+        notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
+    notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
+                 "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
+    notes.append(_market_note(cal, template, year_one=n_rep >= 2))
+    notes += _booking_note(roles, booking)
+    notes += currency_note(scen, roles)
+    notes += [f"{r}: not fitted ({cal.kept[f'roles.{r}']}): predicted with the template's parameters, whose "
+              "uncertainty the intervals leave out" for r in roles if f"roles.{r}" in cal.kept]
+    return notes
+
+
 def backtest(
     history: History,
     template,
@@ -515,26 +541,10 @@ def backtest(
     rows: list[dict[str, Any]] = []
     roles = [r for r in scen.roles if r in history.roles]
     groups = [(r, [r]) for r in roles] + [("total", roles)]
-    notes = [f"prediction under behaviour '{behaviour}'" if not behaviours else
-             f"prediction over an ensemble of {len(behaviours)} behaviour models"]
-    if cal.zero_quota_rep_months:
-        notes.append(f"the fit on {y1} left out {cal.zero_quota_rep_months} rep-month(s) of {cal.zero_quota_reps} "
-                     "rep(s) with quota 0 all year (attainment undefined): not in the quota fit or attainment checks")
-    if not n_rep:
-        notes.append("no bootstrap replicates: the intervals leave out the uncertainty of the fit")
-    elif reps:
-        notes.append(f"fit uncertainty: {n_rep} refits to synthetic years of the same reps with fresh sales noise "
-                     "(parametric bootstrap conditional on the reps)")
-    else:
-        notes.append(f"fit uncertainty: {n_rep} bootstrap replicates over reps")
-    notes.append(f"behavioural parameters: {k} draws from the priors spread over the replicates" if k else
-                 "behavioural parameters at the scenario's values (--behaviour-draws K to spread them over the priors)")
-    notes.append(_market_note(cal, template, year_one=n_rep >= 2))
     booking = [r for r in roles if scen.roles[r].credited_on is None]
-    notes += _booking_note(roles, booking)
-    notes += currency_note(scen, roles)
-    notes += [f"{r}: not fitted ({cal.kept[f'roles.{r}']}): predicted with the template's parameters, whose "
-              "uncertainty the intervals leave out" for r in roles if f"roles.{r}" in cal.kept]
+    notes = _notes(cal, template, roles, booking, y1, n_rep, bool(reps), k,
+                   f"prediction under behaviour '{behaviour}'" if not behaviours else
+                   f"prediction over an ensemble of {len(behaviours)} behaviour models")
     # each role's rows in its own currency; the total's money in the scenario's, at its fx rates (as replay)
     currency = {r: role_currency(scen, r) for r in roles} | {"total": scen.currency}
     rates = {r: 1.0 if currency[r] == scen.currency else scen.fx[currency[r]] for r in roles}
