@@ -83,7 +83,8 @@ def print_estimates(cal, currency: str = "EUR") -> None:
     from simlib.cli.args import narrow
 
     pct = next((f"{e.level:.0%}" for e in cal.estimates if math.isfinite(e.level)), "")
-    roles = cal.scenario.roles
+    scen = getattr(cal, "scenario", None)  # a calibration's, or none (estimates alone)
+    roles = scen.roles if scen is not None else {}
     own = {r: roles[r].currency for r in roles if roles[r].currency and roles[r].currency != currency}
     where = f" ({', '.join(f'{r} in {c}' for r, c in own.items())}: each role's in its own)" if own else ""
     print(f"estimate, bootstrap standard error (se), {pct} interval and the template's value; money in {currency}{where}")
@@ -112,7 +113,7 @@ def print_estimates(cal, currency: str = "EUR") -> None:
     for n in cal.notes:
         print(f"note: {n}")
     for rname in roles:  # a role not fitted at all (too few reps, not in the history) is no table above: say so
-        why = cal.kept.get(f"roles.{rname}")
+        why = getattr(cal, "kept", {}).get(f"roles.{rname}")
         if why:
             print(f"note: {rname}: {why}" if "kept" in why else f"note: {rname}: every parameter kept from the template: {why}")
     for rname, rd in cal.diagnostics.get("roles", {}).items():
