@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         f"backtest on {hist.source}: fitted on {bt.years[0]} under '{bt.plan_before}', predicted {bt.years[1]} "
         f"under '{bt.plan_after}' from {bt.trials} simulated years (seed {args.seed}; behaviour {bt.behaviour}; "
         f"{bt.replicates} bootstrap replicates of the fit); {pct}% predictive intervals",
-        f"money in {template.currency} (interval ends without the code); attainment and shares in %, their changes "
+        f"money in {_money_in(bt, template.currency)} (interval ends without the code); attainment and shares in %, their changes "
         f"in percentage points; pred. change = new plan minus old on the same simulated years, ± 95% CI half-width",
         format_backtest(bt.frame(), pct, template.currency),
         f"coverage: {bt.coverage:.0%} of actuals inside their {pct}% interval",
@@ -100,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
     out.emit(text=lambda: text, json=lambda: json.dumps(jsonable(bt.to_dict()), indent=2),
              tables=lambda: backtest_tables(bt))
     return 0
+
+
+def _money_in(bt, currency: str) -> str:
+    """The currency of the table's money: the scenario's, or each role's own and the total's."""
+    other = sorted({r["currency"] for r in bt.rows if r.get("currency")} - {currency})
+    return currency if not other else f"each role's own currency ({', '.join(other)} beside {currency}; total in {currency})"
 
 
 def backtest_tables(bt) -> dict:
@@ -142,13 +148,17 @@ def format_backtest(f, pct: int, currency: str = "EUR") -> str:
     def scale_of(r):
         return present.money_scale([r.actual, r.predicted, r.lo, r.hi]) if unit_of(r.metric) == "money" else None
 
+    def cur(r):  # a row's own currency (a role paid in another), else the scenario's
+        c = getattr(r, "currency", None)
+        return c if isinstance(c, str) and c else currency
+
     def value(v, r, scale, **kw):
         if v is None or v != v:
             return "n/a"
-        return present.fmt_value(v, unit_=unit_of(r.metric), currency=currency, scale=scale, **kw)
+        return present.fmt_value(v, unit_=unit_of(r.metric), currency=cur(r), scale=scale, **kw)
 
-    def bare(v, r, scale):  # an interval's end: the value without the currency code (the header names it)
-        return value(v, r, scale).removesuffix(f" {currency}")
+    def bare(v, r, scale):  # an interval's end: the value without the currency code (the row's value names it)
+        return value(v, r, scale).removesuffix(f" {cur(r)}")
 
     rows = list(f.itertuples(index=False))
     scales = [scale_of(r) for r in rows]
@@ -160,7 +170,7 @@ def format_backtest(f, pct: int, currency: str = "EUR") -> str:
         f"{pct}% interval": [f"{bare(r.lo, r, s)} to {bare(r.hi, r, s)}" for r, s in zip(rows, scales, strict=True)],
         "inside": f["inside"].map(lambda v: "-" if v is None else ("yes" if v else "NO")).to_list(),
         "pred. change": [present.fmt(r.predicted_change, r.predicted_change_se, unit_=unit_of(r.metric),
-                                     currency=currency, signed=True) for r in rows],
+                                     currency=cur(r), signed=True) for r in rows],
         "actual change": [value(r.actual_change, r, None, signed=True) for r in rows],
     })
     if "change_draws" in f.columns:  # --behaviour-draws: draws of the priors where the predicted change is above 0

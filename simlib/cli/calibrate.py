@@ -84,7 +84,11 @@ def print_estimates(cal, currency: str = "EUR") -> None:
     from simlib.cli.args import narrow
 
     pct = next((f"{e.level:.0%}" for e in cal.estimates if math.isfinite(e.level)), "")
-    print(f"estimate, bootstrap standard error (se), {pct} interval and the template's value; money in {currency}")
+    scen = getattr(cal, "scenario", None)  # a calibration's, or none (estimates alone)
+    roles = scen.roles if scen is not None else {}
+    own = {r: roles[r].currency for r in roles if roles[r].currency and roles[r].currency != currency}
+    where = f" ({', '.join(f'{r} in {c}' for r, c in own.items())}: each role's in its own)" if own else ""
+    print(f"estimate, bootstrap standard error (se), {pct} interval and the template's value; money in {currency}{where}")
     groups: dict[str, list] = {}
     for e in cal.estimates:
         if ".seasonality." not in e.path:
@@ -96,7 +100,7 @@ def print_estimates(cal, currency: str = "EUR") -> None:
             if e.path.startswith("plans."):
                 name += f" (plan {e.path.split('.')[1]})"
             g = _ends(e.lo, e.hi)
-            rows[name] = {"unit": parameter_unit(e.path, currency), "estimate": g(e.value),
+            rows[name] = {"unit": parameter_unit(e.path, own.get(group, currency)), "estimate": g(e.value),
                           "se": "-" if e.at_bound or not math.isfinite(e.se) else _g4(e.se),
                           f"{pct} interval": f"[{g(e.lo)}, {g(e.hi)}]" if math.isfinite(e.lo) else "-",
                           "template": _g4(e.template) if math.isfinite(e.template) else "-",  # none: a market change
@@ -109,6 +113,10 @@ def print_estimates(cal, currency: str = "EUR") -> None:
         print(narrow(table))
     for n in cal.notes:
         print(f"note: {n}")
+    for rname in roles:  # a role not fitted at all (too few reps, not in the history) is no table above: say so
+        why = getattr(cal, "kept", {}).get(f"roles.{rname}")
+        if why:
+            print(f"note: {rname}: {why}" if "kept" in why else f"note: {rname}: every parameter kept from the template: {why}")
     for rname, rd in cal.diagnostics.get("roles", {}).items():
         if "ks" in rd:
             qs = rd["attainment_quantiles"]

@@ -385,9 +385,13 @@ def _run_chunk(scenario: Scenario, plans: list[str], years: int, root: np.random
 
 
 def _first_seats(scenario: Scenario, w: RoleWorld, u0: np.ndarray, opens: np.ndarray) -> Seats:
-    """The run's first roster: the first year's reps, new hires starting in month 0; growth seats' hires
-    starting when their seat opens."""
+    """The run's first roster: the first year's reps, new hires starting in month 0 (a roster's reps at their
+    own tenure: started that many months before the first year); growth seats' hires starting when their seat
+    opens."""
     start = att.initial_start(w.new_hire, u0, w.role.ramp_months, scenario.people.attrition.annual_rate)
+    roster = scenario.roster_data
+    if roster is not None and w.name in roster.roles and roster.roles[w.name].headcount == start.shape[-1]:
+        start = np.broadcast_to(-np.asarray(roster.roles[w.name].tenure, dtype=np.int64), start.shape).copy()
     grow = np.broadcast_to(opens >= 0, start.shape)
     return Seats(w.ability, w.territory, np.where(grow, opens, start), grow.copy(),
                  np.zeros(w.ability.shape, dtype=bool), opens)

@@ -60,6 +60,7 @@ from simlib.engine.ensemble import draw_parameters, robustness_sentence, scenari
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.calibrate import Calibration, calibrate, check_fit_request
 from simlib.fit.history import History, Panel
+from simlib.fit.replay import currency_note, role_currency
 from simlib.fit.synth import RolePanelSim, same_reps_histories, simulate_outcomes
 from simlib.scenario import Scenario, scenario_from_dict
 
@@ -75,9 +76,11 @@ METRICS_BT = {
 }
 
 
-def _actual(panels: list[Panel]) -> dict[str, float]:
-    rev = np.concatenate([np.nansum(p.measures["revenue"], axis=1) for p in panels])
-    pay = np.concatenate([np.nansum(p.payout, axis=1) for p in panels])
+def _actual(panels: list[Panel], rates: list[float] | None = None) -> dict[str, float]:
+    """Actual metrics of the panels pooled; ``rates`` (one per panel) convert each panel's money to one currency."""
+    rates = [1.0] * len(panels) if rates is None else rates
+    rev = np.concatenate([np.nansum(p.measures["revenue"], axis=1) * r for p, r in zip(panels, rates, strict=True)])
+    pay = np.concatenate([np.nansum(p.payout, axis=1) * r for p, r in zip(panels, rates, strict=True)])
     has_pay = any(np.isfinite(p.payout).any() for p in panels)
     att = np.concatenate([p.attainment for p in panels])
     att = att[np.isfinite(att)]
@@ -92,10 +95,11 @@ def _actual(panels: list[Panel]) -> dict[str, float]:
     }
 
 
-def _simulated(sims: list[RolePanelSim]) -> dict[str, np.ndarray]:
-    """Per-trial metrics (T,) of one role or several pooled."""
-    rev = np.concatenate([s.measures["revenue"].sum(axis=-1) for s in sims], axis=1)
-    pay = np.concatenate([s.incentive for s in sims], axis=1)
+def _simulated(sims: list[RolePanelSim], rates: list[float] | None = None) -> dict[str, np.ndarray]:
+    """Per-trial metrics (T,) of one role or several pooled; ``rates`` (one per role) convert money to one currency."""
+    rates = [1.0] * len(sims) if rates is None else rates
+    rev = np.concatenate([s.measures["revenue"].sum(axis=-1) * r for s, r in zip(sims, rates, strict=True)], axis=1)
+    pay = np.concatenate([s.incentive * r for s, r in zip(sims, rates, strict=True)], axis=1)
     att = np.concatenate([s.attainment for s in sims], axis=1)
     return {
         "revenue": rev.sum(axis=1),
@@ -109,12 +113,22 @@ def _simulated(sims: list[RolePanelSim]) -> dict[str, np.ndarray]:
 
 
 def _group_metrics(history: History, years: tuple[int, int], after: dict[str, RolePanelSim],
-                   before: dict[str, RolePanelSim], members: list[str]) -> tuple[dict, dict, dict, dict]:
-    """Actual metrics of a group of roles in year two and year one, and simulated under the new and old plan."""
+                   before: dict[str, RolePanelSim], members: list[str],
+                   rates: dict[str, float] | None = None) -> tuple[dict, dict, dict, dict]:
+    """Actual metrics of a group of roles in year two and year one, and simulated under the new and old plan.
+
+    ``rates`` (role -> rate): each role's money times its rate, so that roles paid in different currencies are
+    pooled in one (the scenario's, at its ``fx`` rates); by default as recorded.
+    """
     y1, y2 = years
-    act2 = _actual([p for r in members for p in history.panels(r, [y2])])
-    act1 = _actual([p for r in members for p in history.panels(r, [y1])])
-    return act2, act1, _simulated([after[r] for r in members]), _simulated([before[r] for r in members])
+    rate = (lambda r: 1.0) if rates is None else rates.__getitem__
+
+    def actual(y):
+        pr = [(p, rate(r)) for r in members for p in history.panels(r, [y])]
+        return _actual([p for p, _ in pr], [x for _, x in pr])
+
+    return (actual(y2), actual(y1), _simulated([after[r] for r in members], [rate(r) for r in members]),
+            _simulated([before[r] for r in members], [rate(r) for r in members]))
 
 
 def _booking_note(roles: list[str], booking: list[str]) -> list[str]:
@@ -513,13 +527,14 @@ def _check_backtest_args(history: History, template, plans: tuple[str, str], yea
     return years
 
 
-def _prediction_notes(cal: Calibration, template: Scenario, behaviour, behaviours, y1: int, n_rep: int, refits: bool,
-                      k: int, posterior: tuple[float, float] | None, quota_prior_sd: float | None) -> list[str]:
-    """The backtest's notes on how it predicted: behaviour, quota-0 reps left out of the fit on ``y1``, fit
-    uncertainty (``n_rep`` replicates, ``refits``: of :func:`noise_replicates`), ``k`` behavioural draws, the
-    market and year one's shock (``posterior`` of :func:`year_one_posterior`)."""
-    notes = [f"prediction under behaviour '{behaviour}'" if not behaviours else
-             f"prediction over an ensemble of {len(behaviours)} behaviour models"]
+def _notes(cal: Calibration, template: Scenario, roles: list[str], booking: list[str], y1: int, n_rep: int,
+           refits: bool, k: int, first: str, posterior: tuple[float, float] | None,
+           quota_prior_sd: float | None) -> list[str]:
+    """The backtest's notes: behaviour (``first``), zero quotas, fit uncertainty, behavioural draws, the market and
+    year one's shock (``posterior`` of :func:`year_one_posterior`), the total's booked revenue and currencies,
+    and roles too small to fit (predicted from the template)."""
+    scen = cal.scenario
+    notes = [first]
     if cal.zero_quota_rep_months:
         notes.append(f"the fit on {y1} left out {cal.zero_quota_rep_months} rep-month(s) of {cal.zero_quota_reps} "
                      "rep(s) with quota 0 all year (attainment undefined): not in the quota fit or attainment checks")
@@ -535,6 +550,10 @@ def _prediction_notes(cal: Calibration, template: Scenario, behaviour, behaviour
     notes.append(_market_note(cal, template, year_one=n_rep >= 2))
     if n_rep >= 2:
         notes.append(_quota_prior_note(posterior, quota_prior_sd, cal.scenario.market.growth_sd))
+    notes += _booking_note(roles, booking)
+    notes += currency_note(scen, roles)
+    notes += [f"{r}: not fitted ({cal.kept[f'roles.{r}']}): predicted with the template's parameters, whose "
+              "uncertainty the intervals leave out" for r in roles if f"roles.{r}" in cal.kept]
     return notes
 
 
@@ -630,20 +649,24 @@ def backtest(
     rows: list[dict[str, Any]] = []
     roles = [r for r in scen.roles if r in history.roles]
     groups = [(r, [r]) for r in roles] + [("total", roles)]
-    notes = _prediction_notes(cal, template, behaviour, behaviours, y1, n_rep, bool(reps), k, posterior,
-                              quota_prior_sd)
     booking = [r for r in roles if scen.roles[r].credited_on is None]
-    notes += _booking_note(roles, booking)
+    notes = _notes(cal, template, roles, booking, y1, n_rep, bool(reps), k,
+                   f"prediction under behaviour '{behaviour}'" if not behaviours else
+                   f"prediction over an ensemble of {len(behaviours)} behaviour models", posterior, quota_prior_sd)
+    # each role's rows in its own currency; the total's money in the scenario's, at its fx rates (as replay)
+    currency = {r: role_currency(scen, r) for r in roles} | {"total": scen.currency}
+    rates = {r: 1.0 if currency[r] == scen.currency else scen.fx[currency[r]] for r in roles}
     for g, members in groups:
         p2 = [p for r in members for p in history.panels(r, [y2])]
         p1 = [p for r in members for p in history.panels(r, [y1])]
         if not p2 or not p1:
             notes.append(f"{g}: not in both years; left out")
             continue
-        act2, act1, sa, sb = _group_metrics(history, (y1, y2), after, before, members)
+        act2, act1, sa, sb = _group_metrics(history, (y1, y2), after, before, members,
+                                            rates if g == "total" else None)
         if g == "total" and booking and len(booking) < len(roles):  # revenue as booked, as simlib run counts it
-            for part, booked in zip((act2, act1, sa, sb), _group_metrics(history, (y1, y2), after, before, booking),
-                                    strict=True):
+            for part, booked in zip((act2, act1, sa, sb),
+                                    _group_metrics(history, (y1, y2), after, before, booking, rates), strict=True):
                 part.update(revenue=booked["revenue"], revenue_per_rep=booked["revenue_per_rep"])
         n2 = sum(len(p.rep_ids) for p in p2)
         n_sim = sum(scen.roles[r].headcount for r in members)
@@ -656,6 +679,7 @@ def backtest(
             act = act2[m]
             rows.append({
                 "group": g, "metric": m, "unit": METRICS_BT[m],
+                "currency": currency[g] if METRICS_BT[m].startswith("money") else None,
                 "actual": act, "predicted": float(x.mean()), "se": float(x.std(ddof=1) / np.sqrt(len(x))),
                 "lo": float(lo), "hi": float(hi),
                 "inside": None if not np.isfinite(act) else bool(lo <= act <= hi),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -65,11 +66,13 @@ class _Data:
     payout: np.ndarray  # (N, 12)
     year: np.ndarray  # (N,)
     rep: np.ndarray | None = None  # (N,) rep ids: a rep's years are one draw of ability and territory
+    start: np.ndarray | None = None  # (N,) months of the ramp behind a rep at the year's start (a roster's tenure)
 
     def take(self, idx: np.ndarray) -> _Data:
         return _Data({k: v[idx] for k, v in self.m.items()}, self.present[idx],
                      None if self.new_hire is None else self.new_hire[idx], self.quota[idx], self.payout[idx],
-                     self.year[idx], None if self.rep is None else self.rep[idx])
+                     self.year[idx], None if self.rep is None else self.rep[idx],
+                     None if self.start is None else self.start[idx])
 
     def clusters(self) -> list[np.ndarray]:
         """Row indices of each rep (all their years): the unit a bootstrap resamples."""
@@ -87,7 +90,9 @@ class _Data:
         return ok
 
 
-def _data(panels: list[Panel]) -> _Data:
+def _data(panels: list[Panel], tenure: Callable[[str, int], float] | None = None) -> _Data:
+    """A role's panels as arrays; ``tenure(rep_id, year)``: months of the ramp behind a rep at the year's start
+    (a roster's tenure; 0 where unknown: a new hire joins in January)."""
     keys = set.intersection(*(set(p.measures) for p in panels))
     nh = None if any(p.new_hire is None for p in panels) else np.concatenate([p.new_hire for p in panels])
     m = {k: np.concatenate([p.measures[k] for p in panels]) for k in keys}
@@ -103,6 +108,7 @@ def _data(panels: list[Panel]) -> _Data:
         np.concatenate([p.payout for p in panels]),
         np.concatenate([np.full(len(p.rep_ids), p.year) for p in panels]),
         np.concatenate([np.asarray(p.rep_ids, dtype=str) for p in panels]),
+        None if tenure is None else np.concatenate([[tenure(r, p.year) for r in p.rep_ids] for p in panels]),
     )
 
 
@@ -113,12 +119,13 @@ def _delays(cancelled: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(cancelled), np.nan, np.where(cancelled > 0, np.nan_to_num(after, nan=1.0), 0.0))
 
 
-def _ramp(new_hire: np.ndarray | None, n: int, months: float) -> np.ndarray:
-    """(N, 12) productivity ramp: min(1, (m+1)/ramp_months) for new hires, 1 otherwise."""
+def _ramp(new_hire: np.ndarray | None, n: int, months: float, start: np.ndarray | None = None) -> np.ndarray:
+    """(N, 12) productivity ramp: min(1, (t+m+1)/ramp_months) for new hires, ``t`` the months of ramp behind them at
+    the year's start (``start``, default 0: hired in January; a roster rep's tenure), 1 otherwise."""
     r = np.ones((n, MONTHS))
     if new_hire is not None:
-        curve = np.minimum(1.0, (np.arange(MONTHS) + 1.0) / months)
-        r[new_hire] = curve
+        t = np.zeros(n) if start is None else start
+        r[new_hire] = np.minimum(1.0, (t[new_hire, None] + np.arange(MONTHS)[None, :] + 1.0) / months)
     return r
 
 
@@ -211,30 +218,43 @@ def _season(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return s * MONTHS / s.sum()
 
 
-def _fit_ramp(activity: np.ndarray, new_hire: np.ndarray | None, present: np.ndarray) -> float | None:
-    """Ramp months R minimising squared error of new-hire/tenured activity vs min(1, (m+1)/R)."""
+def _fit_ramp(activity: np.ndarray, new_hire: np.ndarray | None, present: np.ndarray,
+              start: np.ndarray | None = None) -> float | None:
+    """Ramp months R minimising squared error of new-hire/tenured activity vs the new hires' mean of
+    min(1, (t+m+1)/R) (``t``: ``start``, the months of ramp behind each at the year's start, default 0)."""
     if new_hire is None or new_hire.sum() < 2 or (~new_hire).sum() < 2:
         return None
     a = np.where(present, activity, np.nan)
     ten = np.nanmean(a[~new_hire], axis=0)
     nh = np.nanmean(a[new_hire], axis=0)
     ratio = nh / np.maximum(ten, 1e-12)
-    sse = _ramp_sse(ratio)
+    sse = _ramp_sse(ratio, _starts(new_hire, present, start))
     return float(np.argmin(sse) + 1)
+
+
+def _starts(new_hire: np.ndarray, present: np.ndarray, start: np.ndarray | None) -> np.ndarray | None:
+    """(K, 12) the new hires' months of ramp behind them, NaN in months they have no row; None when all are 0."""
+    if start is None or not np.any(start[new_hire] > 0):
+        return None
+    return np.where(present[new_hire], start[new_hire, None], np.nan)
 
 
 #: ramp months searched by :func:`_fit_ramp` (whole months)
 RAMP_GRID = np.arange(1, 25)
 
 
-def _ramp_sse(ratio: np.ndarray) -> np.ndarray:
-    """Squared error of the monthly new-hire/tenured activity ratio (12,) against min(1, m/R), for R in :data:`RAMP_GRID`."""
+def _ramp_sse(ratio: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+    """Squared error of the monthly new-hire/tenured activity ratio (12,) against min(1, m/R), for R in :data:`RAMP_GRID`;
+    with ``starts`` (K, 12: each new hire's months of ramp behind them at the year's start, NaN where absent) against
+    the new hires' mean of min(1, (t+m)/R)."""
     m = np.arange(MONTHS) + 1.0
-    return np.array([np.nansum((ratio - np.minimum(1.0, m / R)) ** 2) for R in RAMP_GRID])
+    if starts is None:
+        return np.array([np.nansum((ratio - np.minimum(1.0, m / R)) ** 2) for R in RAMP_GRID])
+    return np.array([np.nansum((ratio - np.nanmean(np.minimum(1.0, (starts + m) / R), axis=0)) ** 2) for R in RAMP_GRID])
 
 
 def _ramp_profile(activity: np.ndarray, new_hire: np.ndarray | None, present: np.ndarray,
-                  level: float) -> tuple[float, float] | None:
+                  level: float, start: np.ndarray | None = None) -> tuple[float, float] | None:
     """Profile-likelihood interval of ramp months (whole months), or None when the ramp cannot be fitted.
 
     The monthly ratios of new-hire to tenured mean activity are taken as
@@ -251,7 +271,7 @@ def _ramp_profile(activity: np.ndarray, new_hire: np.ndarray | None, present: np
     n = int(np.isfinite(ratio).sum())
     if n < 3:
         return None
-    sse = _ramp_sse(ratio)
+    sse = _ramp_sse(ratio, _starts(new_hire, present, start))
     s2 = sse.min() / (n - 1)
     inside = RAMP_GRID[sse - sse.min() <= s2 * stats.f.ppf(level, 1, n - 1)]
     return float(inside.min()), float(inside.max())
@@ -345,11 +365,11 @@ def _fit_role(d: _Data, process: str, template_ramp: int, quota_method: str = "f
     existing, activity = _activity(d, process)
     if d.new_hire is not None:
         out["new_hire_share"] = float(np.mean(d.new_hire))
-        R = _fit_ramp(activity, d.new_hire, d.present)
+        R = _fit_ramp(activity, d.new_hire, d.present, d.start)
         if R is not None:
             out["ramp_months"] = R
     c = d.complete
-    rc = _ramp(d.new_hire, len(d.present), out.get("ramp_months", template_ramp))[c]
+    rc = _ramp(d.new_hire, len(d.present), out.get("ramp_months", template_ramp), d.start)[c]
     if process == "telesales":
         _fit_telesales(d, c, rc, out, quota_method, template_prod)
     elif process == "key_account":
@@ -729,7 +749,7 @@ def _fit_quota(d: _Data, role_fit: dict, role, method: str, quota_growth: float)
     c = d.complete & (np.nansum(d.quota, axis=1) > 0)
     if c.sum() < 3:
         return {}
-    ramp = _ramp(d.new_hire, len(d.present), role_fit.get("ramp_months", role.ramp_months))[c].mean(axis=1)
+    ramp = _ramp(d.new_hire, len(d.present), role_fit.get("ramp_months", role.ramp_months), d.start)[c].mean(axis=1)
     Q = np.nansum(d.quota[c], axis=1)
     E = float(expected_monthly_revenue(role, 0.0).sum())
     out: dict[str, float] = {}
@@ -1081,7 +1101,8 @@ def _fit_role_boot(d: _Data, role, qmethod, bootstrap: int, gen: np.random.Gener
     n_used = int(d.complete.sum())
     n_reps = len(d.clusters())
     inflate = math.sqrt(n_reps / (n_reps - 1.0)) if n_reps > 1 else float("nan")
-    profile = _ramp_profile(_activity(d, role.process)[1], d.new_hire, d.present, level) if "ramp_months" in raw else None
+    profile = (_ramp_profile(_activity(d, role.process)[1], d.new_hire, d.present, level, d.start)
+               if "ramp_months" in raw else None)
     out = []
     bounds = _bounds(role.process)
     for k, v in flat.items():
@@ -1154,7 +1175,7 @@ def _with_deal_counts(est: list[Estimate], d: _Data, point: dict, template_prod:
         if "revenue" not in d.m or not size > 0:
             return
         n = np.nansum(d.m["revenue"][c], axis=0) / size
-    expo = _ramp(d.new_hire, len(d.present), point.get("ramp_months", template_ramp))[c].sum(axis=0)
+    expo = _ramp(d.new_hire, len(d.present), point.get("ramp_months", template_ramp), d.start)[c].sum(axis=0)
     if not (n.sum() > 0 and np.all(expo > 0)):
         return
     mean_rate = float(np.mean(n / expo))
@@ -1344,6 +1365,28 @@ def _not_fitted(rname: str, role: Any, history: History) -> str | None:
     return None
 
 
+def _roster_tenure(template: Scenario, rname: str) -> Callable[[str, int], float] | None:
+    """``tenure(rep_id, year)``: months in the role at the start of the history's ``year`` of a rep of the
+    template's roster (its tenure at ``year_start``, less the months from that year's January to it; at least 0;
+    a history without calendar years, months 1-12, is the roster's year), 0 for a rep not in it; None without a
+    roster. The roster's new hires start the year part-way up their ramp, as the simulation and ``simlib synth``
+    ramp them (docs/model.md, "Your own reps")."""
+    roster = template.roster_data
+    if roster is None or rname not in roster.roles or template.year_start is None:
+        return None
+    rr = roster.roles[rname]
+    at = dict(zip(rr.ids, np.asarray(rr.tenure, dtype=float), strict=True))
+    ys = template.year_start
+
+    def tenure(rep: str, year: int) -> float:
+        t = at.get(str(rep))
+        if t is None:
+            return 0.0
+        return max(0.0, t - ((ys.year - int(year)) * 12 + ys.month - 1)) if int(year) >= 1000 else float(t)
+
+    return tenure
+
+
 #: fewest rep-years with a full year a role's history is fitted on
 MIN_FULL_REP_YEARS = 5
 
@@ -1456,7 +1499,7 @@ def calibrate(
             kept[f"roles.{rname}"] = why
             continue
         panels = history.panels(rname)
-        d = _data(panels)
+        d = _data(panels, _roster_tenure(template, rname))
         n_inc = int((~d.complete).sum())
         if n_inc:
             notes.append(f"{rname}: {n_inc} rep-year(s) without a full year of rows or with missing measures; "

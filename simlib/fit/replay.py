@@ -371,7 +371,7 @@ def replay(scenario: Scenario, history: History, plans: list[str] | None = None,
                 comps += parts
     reps = pd.concat(frames, ignore_index=True)
     components = pd.concat(comps, ignore_index=True) if comps else pd.DataFrame(columns=_COMPONENT_COLUMNS)
-    notes += _currency_note(scenario, list(history.roles))
+    notes += currency_note(scenario, list(history.roles))
     notes += _not_in_roster(scenario, reps)
     mismatches = _mismatches(reps, in_force, history.has_payout, scenario)
     notes += _level_notes(scenario, in_force, reps, mismatches)
@@ -528,7 +528,7 @@ def _totals(reps: pd.DataFrame, plans: list[str], scenario: Scenario) -> pd.Data
     return out[["year", "role", "currency", "reps", *cols]]
 
 
-def _currency_note(scenario: Scenario, roles: list[str]) -> list[str]:
+def currency_note(scenario: Scenario, roles: list[str]) -> list[str]:
     """What the total over roles converts, and at which rate (none when every role is paid in one currency)."""
     other = sorted({role_currency(scenario, r) for r in roles} - {scenario.currency})
     if not other:

@@ -955,7 +955,7 @@ def compute_pay(
     agg = partial(_aggregated, measures, memo)
     rp: RolePlan = scenario.role_plan(plan, world.name)
     if rp.versions:  # effective-dated versions: each segment of the year on its own terms
-        return versioned_pay(scenario, plan, world, measures, quota, quota_share)
+        return versioned_pay(scenario, plan, world, measures, quota, quota_share, cancelled)
     kinds = world.role.measure_kinds
     TI = scenario.target_incentive(plan, world.name)
     base = scenario.base_salary(plan, world.name)
@@ -1264,12 +1264,17 @@ def scorecard_points_without(sc: Scorecard, measure: str, kinds: dict[str, str],
 
 
 def scorecard_pay(sc: Scorecard, vals: dict[str, np.ndarray], tgts: dict[str, np.ndarray],
-                  TI: float) -> tuple[np.ndarray, np.ndarray]:
-    """Money per period (..., P) of a scorecard from its measures' values and targets, and whether capped."""
+                  TI: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Money per period (..., P) of a scorecard from its measures' values and targets, and whether capped.
+
+    ``TI`` is the role's target incentive, or each rep's (R,) where a roster gives reps their own.
+    """
     scores = {m: measure_score(sm, vals[m] / np.maximum(tgts[m], 1e-12))
               for m, sm in ((sm.measure, sm) for sm in sc.measures)}
     coef, capped = scorecard_coefficient(sc, composite_score(sc, scores))
-    money = sc.weight * TI / PERIODS[sc.period]
+    money = sc.weight * np.asarray(TI, dtype=float) / PERIODS[sc.period]
+    if money.ndim:  # per rep (R,) against (..., R, P)
+        money = money[:, None]
     return coef * money, capped & (money > 0)  # a cap that holds no money back is not hit
 
 
@@ -1476,7 +1481,8 @@ def version_quota(scenario: Scenario, plan: str, version: str, world: RoleWorld,
 
 
 def versioned_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dict[str, np.ndarray],
-                  quota: np.ndarray, quota_share: np.ndarray | None = None) -> PayResult:
+                  quota: np.ndarray, quota_share: np.ndarray | None = None,
+                  cancelled: Cancellations | None = None) -> PayResult:
     """Pay of a role plan with effective-dated versions: each segment on its own terms, summed.
 
     In each segment the version's annual quota is prorated by the segment's
@@ -1487,10 +1493,13 @@ def versioned_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dic
     modifiers and recognition settle on the segment's months. Base salary
     and target incentive are the versions' prorated by months. The year's
     quota is the segments' sum (docs/model.md section 3, mid-year changes).
+    Deals cancel as under any plan (the role's process, or ``cancelled``
+    recorded): a version has no clawback, so nothing is clawed back.
     """
     kinds = world.role.measure_kinds
     prof = revenue_profile(scenario, world.name) if quota_share is None else quota_share
     year_prof = prof.sum(axis=-1)
+    cancelled = cancellations(world, measures) if cancelled is None else cancelled
     parts = []
     for seg in segments(scenario, plan, world.name):
         q = version_quota(scenario, plan, seg.plan, world, quota)
@@ -1516,6 +1525,7 @@ def versioned_pay(scenario: Scenario, plan: str, world: RoleWorld, measures: dic
         recognition=sum(p.recognition for p in parts),
         components=comps,
         calendar=cal,
+        clawback=None if cancelled is None else apply_clawback(None, cancelled, measures["revenue"], None, [])[1],
     )
 
 
