@@ -58,7 +58,7 @@ from scipy.special import ndtri
 from simlib.engine.core import resolve_behaviour
 from simlib.engine.ensemble import draw_parameters, robustness_sentence, scenario_for_draw
 from simlib.errors import PlanError, SimlibError
-from simlib.fit.calibrate import Calibration, calibrate, check_fit_request
+from simlib.fit.calibrate import Calibration, calibrate, check_fit_request, scale_role_level
 from simlib.fit.history import History, Panel
 from simlib.fit.replay import currency_note, role_currency
 from simlib.fit.synth import RolePanelSim, same_reps_histories, simulate_outcomes
@@ -263,7 +263,8 @@ def year_one_posterior(cal: Calibration, template: Scenario, plan: str,
     d, e2 = [], []
     for est in cal.estimates:
         parts = est.path.split(".")
-        if len(parts) != 6 or parts[:3] != ["plans", plan, "roles"] or parts[4:] != ["quota", "level"]:
+        if (len(parts) != 6 or parts[:3] != ["plans", plan, "roles"] or parts[4:] != ["quota", "level"]
+                or parts[3] in cal.small_levels):  # a role of few reps: its quotas, not the market, moved it
             continue
         q = template.role_plan(plan, parts[3]).quota
         if not _level_scales(q) or not (est.value > 0 and q.level > 0):
@@ -363,6 +364,25 @@ def noise_replicates(history: History, template: Scenario, cal: Calibration, pla
     return out
 
 
+def with_small_levels(fit: Scenario, cal: Calibration, draws: dict[str, float]) -> Scenario:
+    """``fit`` (a replicate of the calibration) with each role too small to fit at a draw of its level
+    (:attr:`Calibration.small_levels`): the template's money per sale times the draw, its quota level divided by
+    the draw's ratio to the point (its reps' quotas in money as the calibration has them, their revenue drawn),
+    everything else of the role as the calibration has it. A refit to a synthetic year would shrink the level towards the template a
+    second time, and its spread is the estimator's, not the posterior's."""
+    data = fit.model_dump(by_alias=True, mode="json")
+    point = cal.scenario.model_dump(by_alias=True, mode="json")["roles"]
+    for r, x in draws.items():
+        data["roles"][r] = point[r]
+        f = x / cal.small_levels[r].mean
+        scale_role_level(data["roles"][r], cal.scenario.roles[r].process, f)
+        for plan in data["plans"].values():  # quotas in money as the calibration has them: the reps' own
+            q = plan["roles"][r]["quota"]
+            if q["method"] in ("flat", "territory") or (q["method"] == "top_down" and not q.get("company_target")):
+                q["level"] = float(min(5.0, float(q["level"]) / f))  # the scenario's bound, as calibrate's
+    return scenario_from_dict(data, f"<{fit.source}, roles of few reps at drawn levels>")
+
+
 def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, behaviour, behaviours: Sequence | None = None,
             behaviour_draws: int = 0, behaviour_seed: int | None = None, replicates: Sequence[Scenario] | None = None,
             progress: bool = False, year_one: tuple[float, float] | None = None,
@@ -404,8 +424,11 @@ def predict(cal: Calibration, plans: Sequence[str], *, trials: int, rng: int, be
         from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc=f"backtest prediction ({per} trials/replicate)", unit="replicate")
+    levels = {r: lv.draws(groups, rng, i) for i, (r, lv) in enumerate(cal.small_levels.items())} if n_rep else {}
     for b in steps:
         fit = replicates[b] if replicates else cal.replicate_scenario(b) if n_rep else cal.scenario
+        if levels:
+            fit = with_small_levels(fit, cal, {r: float(x[b]) for r, x in levels.items()})
         scen = predictive_scenario(fit, None if shocks is None else float(shocks[b]))
         if params is not None:
             scen = scenario_for_draw(scen, params.iloc[b % behaviour_draws].to_dict())
@@ -552,8 +575,19 @@ def _notes(cal: Calibration, template: Scenario, roles: list[str], booking: list
         notes.append(_quota_prior_note(posterior, quota_prior_sd, cal.scenario.market.growth_sd))
     notes += _booking_note(roles, booking)
     notes += currency_note(scen, roles)
-    notes += [f"{r}: not fitted ({cal.kept[f'roles.{r}']}): predicted with the template's parameters, whose "
-              "uncertainty the intervals leave out" for r in roles if f"roles.{r}" in cal.kept]
+    for r in roles:
+        if f"roles.{r}" not in cal.kept:
+            continue
+        if r in cal.small_levels:
+            lv = cal.small_levels[r]
+            notes.append(f"{r}: not fitted ({cal.kept[f'roles.{r}']}): predicted at its level "
+                         f"{lv.mean:.2f} times the template's money per sale"
+                         + (f", drawn from its posterior (log-sd {lv.sd:.2f}) in each replicate; its other "
+                            "parameters the template's, whose uncertainty the intervals leave out" if n_rep else
+                            "; without replicates the intervals leave out its uncertainty"))
+        else:
+            notes.append(f"{r}: not fitted ({cal.kept[f'roles.{r}']}): predicted with the template's parameters, "
+                         "whose uncertainty the intervals leave out")
     return notes
 
 

@@ -829,6 +829,8 @@ class Calibration:
     diagnostics : goodness of fit (see :func:`diagnose`), filled by :func:`calibrate` when ``trials`` > 0.
     zero_quota_rep_months : rep-months of reps with quota 0 all year (:attr:`History.zero_quota`), left out
         of the quota fit and the attainment checks; ``zero_quota_reps`` the rep-years they make up.
+    small_levels : roles too small to fit whose level was fitted from their reps' year (:func:`small_role_level`),
+        each with its posterior; the backtest draws it per replicate.
     """
 
     scenario: Scenario
@@ -842,6 +844,7 @@ class Calibration:
     replicates: dict[str, list[tuple[dict, dict]]] = field(default_factory=dict, repr=False)
     zero_quota_rep_months: int = 0
     zero_quota_reps: int = 0
+    small_levels: dict[str, SmallRoleLevel] = field(default_factory=dict)
 
     def replicate_scenario(self, b: int) -> Scenario:
         """The calibrated scenario refitted to bootstrap replicate ``b`` of the history (reps resampled
@@ -1401,6 +1404,162 @@ def _too_little(d: _Data) -> str | None:
     return None
 
 
+#: money per sale of each process: the parameters a small role's fitted level scales (:func:`small_role_level`)
+LEVEL_PARAMS = {
+    "telesales": ("deal_value",),
+    "key_account": ("deal_size_mean",),
+    "channel": ("existing_revenue_per_month", "partner_mature_revenue"),
+    "generic": ("revenue_per_month", "revenue_per_unit"),
+}
+
+
+@dataclass
+class SmallRoleLevel:
+    """A role too small to fit, its level from year one: the posterior of the mean over its reps of each rep's
+    ability times territory (``a p``, relative to the template's average rep), as a lognormal of log-mean ``mu``
+    and log-sd ``sd``; ``mean`` = exp(mu + sd^2/2), the factor written on the template's money per sale."""
+
+    mean: float
+    mu: float
+    sd: float
+    reps: int  # reps with months of their own (the others are at the prior)
+    months: int
+    quota: float  # mean annual quota of the role's full rep-years not a new hire's (NaN: none)
+    quota_n: int  # those rep-years
+    observed: float  # the reps' revenue over the template's expected revenue in the same months, unshrunk
+    prior_sd: float  # tau, the template's log-sd of a rep's a p
+
+    def reason(self, why: str) -> str:
+        """What calibrate kept of the role, and what it fitted (``why``: the reason it is too small to fit)."""
+        return (f"{why}; its level fitted from {self.months} rep-month(s) of {self.reps} rep(s) "
+                f"({self.observed:.2f} times the template's expected revenue, shrunk towards the template's "
+                f"average rep by its spread of ability and territory, log-sd {self.prior_sd:.2f}, to "
+                f"{self.mean:.2f}, log-sd {self.sd:.2f}) on its money per sale, its quota level from its reps' "
+                "quotas; every other parameter kept from the template")
+
+    def draws(self, groups: int, seed: int, key: int = 0) -> np.ndarray:
+        """``groups`` stratified draws of the level (normal scores of ``(k + 1/2) / groups``, scaled to sd 1, in
+        an order drawn from ``seed`` and ``key``, e.g. the role's index), mean about ``mean``; one group:
+        ``mean``."""
+        if groups < 2 or self.sd <= 0:
+            return np.full(max(groups, 1), self.mean)
+        z = special.ndtri((np.arange(groups) + 0.5) / groups)
+        z = np.random.default_rng(np.random.SeedSequence([seed, 7, key])).permutation(z / z.std())
+        return np.exp(self.mu + self.sd * z)
+
+
+def small_role_level(d: _Data, role: Any) -> SmallRoleLevel | None:
+    """The level of a role too small to fit (docs/model.md 4.13, "Roles of one to three reps"), or None (no
+    rep with :data:`simlib.fit.individuals.MIN_MONTHS` months of revenue outside a new hire's year).
+
+    Each rep's level R_i is their revenue over the template's expected revenue of a ramped average rep in the
+    same months (season included; year one's market level stays in it, as in the fitted roles' levels), over
+    the months present of years they were not a new hire; ``c^2`` the pooled squared CV of a month's ratio
+    around the rep's own level (one rep: its 11 degrees of freedom). Each rep's ``x_i = log(a_i p_i)`` has the
+    template's spread as prior, ``N(-tau^2/2, tau^2)``, ``tau^2 = ability_sd^2 + territory_sd^2`` (empirical
+    Bayes, as a roster rep's own level, :func:`simlib.fit.individuals.shrink`), and the observation
+    ``log R_i + c^2/(2 n_i)`` of variance ``log(1 + c^2/n_i)``: the posterior ``N(m_i, v_i)`` is shrunk
+    towards the template the more, the fewer the months and the noisier they are; a rep without such months
+    (a new hire's year) is at the prior. The role's level, the mean of ``exp(x_i)`` over its reps, is taken
+    lognormal with the posterior's mean and variance.
+    """
+    from simlib.fit.individuals import MIN_MONTHS, shrink  # noqa: PLC0415 - beside the fit's other helpers
+
+    ref = expected_monthly_revenue(role, 0.0)
+    rev = d.m["revenue"]
+    ok = d.present & np.isfinite(rev) & (ref > 0)[None, :]
+    if d.new_hire is not None:
+        ok &= ~np.asarray(d.new_hire, dtype=bool)[:, None]
+    ids = d.rep if d.rep is not None else np.arange(len(d.year)).astype(str)
+    levels, months, ss = [], [], []
+    reps = list(dict.fromkeys(ids.tolist()))
+    for r in reps:
+        rows = ids == r
+        mask = ok[rows]
+        n = int(mask.sum())
+        if n < MIN_MONTHS:  # a new hire's year, or too few months: this rep is the template's, below
+            continue
+        x = rev[rows][mask]
+        e = np.broadcast_to(ref, mask.shape)[mask]
+        level = float(x.sum() / e.sum())
+        levels.append(level)
+        months.append(n)
+        ss.append(float(np.sum((x / e / level - 1.0) ** 2)) if level > 0 else 0.0)
+    if not levels or not sum(levels) > 0:
+        return None
+    lv, n = np.array(levels), np.array(months, dtype=float)
+    c2 = float(np.sum(ss) / np.sum(n - 1.0))
+    tau2 = float(role.ability_sd**2 + role.territory_sd**2)
+    m, v = shrink(lv, n, c2, tau2)
+    k = len(reps)  # reps without months of their own: the prior, N(-tau^2/2, tau^2)
+    m = np.concatenate([m, np.full(k - len(lv), -tau2 / 2.0)])
+    v = np.concatenate([v, np.full(k - len(lv), tau2)])
+    mean = float(np.mean(np.exp(m + v / 2.0)))
+    var = float(np.sum(np.exp(2.0 * m + v) * np.expm1(v))) / k**2
+    sd2 = math.log1p(var / mean**2)
+    full = d.present.all(axis=1) & (np.nansum(d.quota, axis=1) > 0)
+    if d.new_hire is not None:
+        full &= ~np.asarray(d.new_hire, dtype=bool)
+    q = float(np.nansum(d.quota[full], axis=1).mean()) if full.any() else float("nan")
+    return SmallRoleLevel(mean, math.log(mean) - sd2 / 2.0, math.sqrt(sd2), len(lv), int(n.sum()), q, int(full.sum()),
+                          float(np.sum(lv * n) / n.sum()), math.sqrt(tau2))
+
+
+def _small_role(data: dict[str, Any], d: _Data, rname: str, role: Any, why: str, level: float,
+                estimates: list[Estimate], levels: dict[str, SmallRoleLevel]) -> str:
+    """A role too small to fit (``why``): its level fitted where its reps sold (:func:`small_role_level`), written
+    into the scenario dict ``data``, its estimates and posterior added to ``estimates`` and ``levels``; returns
+    what calibrate kept of it and why."""
+    small = None if "no revenue" in why else small_role_level(d, role)
+    if small is None:
+        return why
+    levels[rname] = small
+    estimates += _write_small_role(data["roles"][rname], rname, role.process, small, level)
+    return small.reason(why)
+
+
+def _small_quotas(levels: dict[str, SmallRoleLevel], template: Scenario, plan: str, level: float,
+                  estimates: list[Estimate]) -> dict[str, dict[str, float]]:
+    """The quota level of the plan in force of each small role whose quota scales with expected revenue: its
+    reps' mean annual quota over the fitted expected revenue (the template's times the level), as for a fitted
+    role, so that the role's quotas in money are those its reps had; its estimate (no SE: a few reps' quotas,
+    not resampled) is added to ``estimates``. Roles without a full year of quotas keep the template's level."""
+    out = {}
+    for r, lv in levels.items():
+        q = template.role_plan(plan, r).quota
+        if not (math.isfinite(lv.quota) and (q.method in ("flat", "territory")
+                                             or (q.method == "top_down" and not q.company_target))):
+            continue
+        value = lv.quota / (lv.mean * float(expected_monthly_revenue(template.roles[r], 0.0).sum()))
+        out[r] = {"level": value}
+        estimates.append(Estimate(f"plans.{plan}.roles.{r}.quota.level", value, float("nan"), float(q.level),
+                                  lv.quota_n, level=level, interval=""))
+    return out
+
+
+def _write_small_role(rd: dict[str, Any], rname: str, process: str, small: SmallRoleLevel,
+                      level: float) -> list[Estimate]:
+    """Write a small role's fitted level into its scenario dict ``rd``; the estimates of the money per sale it
+    scales, each with the posterior's sd and its lognormal interval at ``level``."""
+    prod = dict(rd["production"])
+    scale_role_level(rd, process, small.mean)
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    out = []
+    for k in LEVEL_PARAMS[process]:
+        t = float(prod[k])
+        out.append(Estimate(f"roles.{rname}.production.{k}", t * small.mean,
+                            t * small.mean * math.sqrt(math.expm1(small.sd**2)), t, small.reps,
+                            t * math.exp(small.mu - z * small.sd), t * math.exp(small.mu + z * small.sd),
+                            level, "", "empirical Bayes"))
+    return out
+
+
+def scale_role_level(rd: dict[str, Any], process: str, factor: float) -> None:
+    """Multiply a role's money per sale (:data:`LEVEL_PARAMS`) in its scenario dict ``rd`` by ``factor``."""
+    for k in LEVEL_PARAMS[process]:
+        rd["production"][k] = float(rd["production"][k]) * float(factor)
+
+
 #: most bootstrap replicates of a calibration or backtest without ``allow_large`` (each refits every role)
 MAX_BOOTSTRAP = 10_000
 
@@ -1492,6 +1651,7 @@ def calibrate(
     gen = np.random.default_rng(rng)
     fitted_quota: dict[str, dict[str, float]] = {}
     replicates: dict[str, list[tuple[dict, dict]]] = {}
+    levels: dict[str, SmallRoleLevel] = {}
     last_year = history.years[-1]
     for rname, role in template.roles.items():
         why = _not_fitted(rname, role, history)
@@ -1505,7 +1665,7 @@ def calibrate(
             notes.append(f"{rname}: {n_inc} rep-year(s) without a full year of rows or with missing measures; "
                          "left out of annual moments")
         if why := _too_little(d):
-            kept[f"roles.{rname}"] = why
+            kept[f"roles.{rname}"] = _small_role(data, d, rname, role, why, level, estimates, levels)
             continue
         qmethod = template.role_plan(plan, rname).quota
         point, qfit, role_est, boot = _fit_role_boot(d, role, qmethod, bootstrap, gen, level, template.market)
@@ -1532,7 +1692,7 @@ def calibrate(
     if not fitted_quota:
         raise SimlibError(f"{history.source}: no role could be fitted: "
                           + "; ".join(f"{k}: {v}" for k, v in kept.items() if k.count(".") == 1))
-    _write_quotas(data, template, plan, fitted_quota)
+    _write_quotas(data, template, plan, fitted_quota | _small_quotas(levels, template, plan, level, estimates))
     data["market"]["growth_mean"] = float(growth)
     changes = market_changes(history)
     for (y0, y1), (v, se, n, df) in changes.items():
@@ -1558,7 +1718,8 @@ def calibrate(
     scen = with_history(scenario_from_dict(_own_files(data, template), f"<calibrated from {history.source}>"))
     zero = history.zero_quota
     cal = Calibration(scen, estimates, kept, notes, plan, history.source, bootstrap, replicates=replicates,
-                      zero_quota_rep_months=int(zero["months"].sum()), zero_quota_reps=len(zero))
+                      zero_quota_rep_months=int(zero["months"].sum()), zero_quota_reps=len(zero),
+                      small_levels=levels)
     if trials > 0:
         cal.diagnostics = diagnose(cal, history, trials=trials, rng=rng)
     return cal
