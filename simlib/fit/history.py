@@ -825,13 +825,13 @@ def _zero_quota_notes(zero: pd.DataFrame, show: int = 5) -> list[str]:
 
 def write_history(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a history frame as CSV or Parquet (by extension), atomically."""
-    from simlib.io import write_atomic
+    from simlib.io import csv_safe, write_atomic
 
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise HistoryError(str(path), [f"unsupported file type '{suffix}', expected .csv or .parquet"])
     if suffix == ".csv":
-        write_atomic(p, lambda tmp: frame.to_csv(tmp, index=False))
+        write_atomic(p, lambda tmp: csv_safe(frame).to_csv(tmp, index=False))
     else:
         write_atomic(p, lambda tmp: frame.to_parquet(tmp, index=False))
