@@ -60,6 +60,7 @@ from simlib.engine.ensemble import draw_parameters, robustness_sentence, scenari
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.calibrate import Calibration, calibrate, check_fit_request
 from simlib.fit.history import History, Panel
+from simlib.fit.replay import team_notes
 from simlib.fit.synth import RolePanelSim, same_reps_histories, simulate_outcomes
 from simlib.scenario import Scenario, scenario_from_dict
 
@@ -633,7 +634,8 @@ def backtest(
     notes = _prediction_notes(cal, template, behaviour, behaviours, y1, n_rep, bool(reps), k, posterior,
                               quota_prior_sd)
     booking = [r for r in roles if scen.roles[r].credited_on is None]
-    notes += _booking_note(roles, booking)
+    notes += _booking_note(roles, booking) + team_notes(template, history.frame.sort_values(["year", "month"], kind="stable"),
+                                                        so="the prediction simulates the roster's teams")
     for g, members in groups:
         p2 = [p for r in members for p in history.panels(r, [y2])]
         p1 = [p for r in members for p in history.panels(r, [y1])]

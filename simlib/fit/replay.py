@@ -403,10 +403,11 @@ def _not_in_roster(scenario: Scenario, reps: pd.DataFrame, show: int = 10) -> li
     return out
 
 
-def team_notes(scenario: Scenario, frame: pd.DataFrame, show: int = 5) -> list[str]:
+def team_notes(scenario: Scenario, frame: pd.DataFrame, show: int = 5,
+               so: str = "team results are replayed on the history's teams") -> list[str]:
     """A note per role naming the reps whose team in the history's last year (their last row: ``frame`` has
     ``year``, ``role``, ``team``, ``rep_id``, in time order) is not their team in the scenario's roster, with both
-    teams: team pay is replayed on the history's teams, while a simulation of the roster uses the roster's."""
+    teams, and ``so``, what follows: team pay is replayed on the history's teams, a simulation uses the roster's."""
     roster = scenario.roster_data
     if roster is None or frame.empty or "team" not in frame or frame["team"].isna().all():
         return []
@@ -424,8 +425,7 @@ def team_notes(scenario: Scenario, frame: pd.DataFrame, show: int = 5) -> list[s
             named = "; ".join(f"{i}: '{h}' in the history, '{r}' in the roster" for i, h, r in moved[:show])
             out.append(f"{n} {role} rep{'s' if n != 1 else ''} of the history's last year, {last['year'].iloc[0]}, "
                        f"{'are' if n != 1 else 'is'} in another team in the roster {Path(roster.source).name} "
-                       f"({named}{f' and {n - show} more' if n > show else ''}): team results are replayed on the "
-                       "history's teams")
+                       f"({named}{f' and {n - show} more' if n > show else ''}): {so}")
     return out
 
 
