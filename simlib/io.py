@@ -11,6 +11,7 @@ import datetime as _dt
 import importlib.resources
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -44,6 +45,34 @@ def write_atomic(path: str | os.PathLike, content: str | Callable[[Path], None])
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+#: a text cell starting with one of these opens as a formula in a spreadsheet (OWASP "CSV injection")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def csv_text(v: Any) -> Any:
+    """A text cell made safe to open in a spreadsheet: a leading single quote when it starts with ``= + - @``,
+    TAB or CR (``=HYPERLINK(...)`` is written ``'=HYPERLINK(...)``). Anything but text, and text that is a plain
+    number (``-5``), is returned as it is."""
+    if isinstance(v, str) and v.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(v):
+        return "'" + v
+    return v
+
+
+def csv_safe(df: Any) -> Any:
+    """A copy of a pandas DataFrame for ``to_csv`` with every text cell and column name passed through
+    :func:`csv_text`; numeric and boolean columns are left alone (negative numbers stay numbers). Every CSV
+    file simlib writes goes through it; XLSX workbooks store text as text (:func:`write_workbook`)."""
+    import pandas as pd
+
+    out = df.rename(columns=csv_text)
+    for i in range(out.shape[1]):
+        s = out.iloc[:, i]
+        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+            out.isetitem(i, s.map(csv_text))
+    return out
+
 
 def resolve_path(path: str | os.PathLike) -> Path:
     """Find a file named relative to the working directory, else among the files shipped with simlib.

@@ -27,6 +27,7 @@ from simlib.tables import (
     TableError,
     check_columns,
     currency_code_problem,
+    decimal_comma,
     norm_name,
     parse_date,
     parse_number,
@@ -238,7 +239,7 @@ def _money(rows: Rows, column: str, required: bool) -> np.ndarray:
             continue
         v = parse_number(text, currency=True)
         if v is None:
-            rows.flag(i, f"non-numeric value: '{column}' is '{text}'", column)
+            rows.flag(i, f"non-numeric value: '{column}' is '{text}'{decimal_comma(text, currency=True)}", column)
         elif v < 0:
             rows.flag(i, f"negative pay: '{column}' is {text}" if column != "quota" else
                       f"negative value: 'quota' is {text}", column)
@@ -255,7 +256,9 @@ def _territory(rows: Rows) -> np.ndarray:
         if text:
             v = parse_number(text, currency=True, percent=True)
             if v is None or not 0 < v <= MAX_MONEY:
-                rows.flag(i, f"bad territory: '{text}', expected a positive number (potential, any scale)", "territory")
+                hint = decimal_comma(text, currency=True, percent=True) if v is None else ""
+                rows.flag(i, f"bad territory: '{text}', expected a positive number (potential, any scale){hint}",
+                          "territory")
             else:
                 out[i] = v
     return out

@@ -268,6 +268,18 @@ def parse_number(text: str, *, currency: bool = False, percent: bool = False) ->
     return v if math.isfinite(v) else None
 
 
+def decimal_comma(text: str, *, currency: bool = False, percent: bool = False) -> str:
+    """A hint for a cell :func:`parse_number` refused: ``"; looks like a decimal comma: write 91700.0"`` when the
+    cell (``91700,0``) is a number with its one comma read as a decimal point, else ``""``."""
+    t = text.strip()
+    if t.count(",") != 1 or "." in t:
+        return ""
+    swapped = t.replace(",", ".")
+    if parse_number(swapped, currency=currency, percent=percent) is None:
+        return ""
+    return f"; looks like a decimal comma: write {swapped}"
+
+
 def parse_date(text: str) -> datetime.date | None:
     """A calendar date from a cell, or None when the cell is not one.
 

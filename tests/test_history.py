@@ -432,3 +432,20 @@ def test_a_corrupted_cell_is_reported_never_reinterpreted_or_dropped(bad):
     key = ("T1" if i < 12 else "T2", i % 12 + 1)
     expect = good[[(r, m) != key for r, m in zip(good["rep_id"], good["month"], strict=True)]]
     pd.testing.assert_frame_equal(h.frame, expect.reset_index(drop=True))
+
+
+def test_a_decimal_comma_is_named_as_such(tmp_path):
+    """'26000,5' in a semicolon-separated history (or quoted in a comma-separated one) was refused as non-numeric
+    with no hint; the reason now says it looks like a decimal comma and how to write it. A value that is no number
+    either way ('2,6,0') gets no hint, and '1,250' in a ';' file stays refused as ambiguous."""
+    header = HEADER.replace(",", ";") + ";cancelled"
+    row = "T1;telesales;a;2;25000;1500;{rev};900;90;22;0.92;{canc}"
+    ok = row.format(rev=26000, canc=0).replace("T1", "T2")
+    reasons = _reasons(_write(tmp_path, [ok, row.format(rev="26000,5", canc="€12,5")], header=header))
+    assert reasons["line 3"] == ("non-numeric value: 'revenue' is '26000,5', expected a number; looks like a decimal "
+                                 "comma: write 26000.5; non-numeric value: 'cancelled' is '€12,5', expected a number; "
+                                 "looks like a decimal comma: write €12.5"), reasons
+    reasons = _reasons(_write(tmp_path, [GOOD.format(m=1), 'T1,telesales,a,2,25000,1500,"26000,5",900,90,22,0.92',
+                                         'T1,telesales,a,3,25000,1500,"2,6,0",900,90,22,0.92'], name="c.csv"))
+    assert reasons["line 3"].endswith("looks like a decimal comma: write 26000.5")
+    assert reasons["line 4"] == "non-numeric value: 'revenue' is '2,6,0', expected a number"

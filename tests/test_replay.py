@@ -347,3 +347,30 @@ def test_history_reps_missing_from_the_roster_are_named_in_a_note(tmp_path):
                     "roster roster.csv (KE99999): replayed at the role's base salary and target incentive, not their own")
     assert not [n for n in replay(scen, _roundtrip(scen, synth_history(scen, rng=3)[0], tmp_path / "g.csv")).notes
                 if "not in the roster" in n]
+
+
+def test_a_reps_team_other_in_the_history_than_in_the_roster_is_named_in_a_note(tmp_path):
+    """A rep whose team in the history's last year is not their roster team was accepted silently (replay pays team
+    results on the history's teams, a simulation of the roster on the roster's): a note counts them and names the
+    first few with both teams; a history that agrees with its roster gets no such note."""
+    import shutil
+
+    from simlib.io import SHIPPED
+
+    folder = tmp_path / "org"
+    shutil.copytree(SHIPPED / "scenarios" / "example_org", folder)
+    scen = load_scenario(folder / "org.yaml")
+    frame, _ = synth_history(scen, rng=3)
+    # a synthetic history of a roster's reps keeps their roster teams (it had written 'telesales-t01' and so on)
+    assert set(frame["team"]) == {t for r in scen.roles for t in scen.roster_data.roles[r].teams}
+    assert not [n for n in replay(scen, _roundtrip(scen, frame, tmp_path / "g.csv")).notes if "team" in n]
+    rr = scen.roster_data.roles["telesales"]
+    moved = list(rr.ids[:7])
+    for rep in moved:
+        frame.loc[frame["rep_id"] == rep, "team"] = "Elsewhere"
+    rp = replay(scen, _roundtrip(scen, frame, tmp_path / "h.csv"))
+    (note,) = [n for n in rp.notes if "Elsewhere" in n]
+    team_of = {i: rr.teams[t] for i, t in zip(rr.ids, rr.team, strict=True)}
+    named = "; ".join(f"{r}: 'Elsewhere' in the history, '{team_of[r]}' in the roster" for r in sorted(moved)[:5])
+    assert note == (f"7 telesales reps of the history's last year, {rp.reps['year'].max()}, are in another team in "
+                    f"the roster roster.csv ({named} and 2 more): team results are replayed on the history's teams")

@@ -132,6 +132,9 @@ BAD = {
     "team of another role": ("X1,key_account,North,,1,1,,2020-01-01,EUR,", "line 7",
                              "team 'North' is a telesales team (2 reps, first at line 2): a team's reps share one "
                              "role; expected role telesales or a key_account team"),
+    # '91700,5' (a decimal comma, here quoted in a comma-separated file) was refused with no hint of why
+    "decimal comma": ('X1,telesales,North,,"91700,5",1,,2020-01-01,EUR,', "line 7",
+                      "non-numeric value: 'base_salary' is '91700,5'; looks like a decimal comma: write 91700.5"),
 }
 
 
@@ -296,3 +299,13 @@ def test_a_roster_past_the_headcount_or_team_size_limit_is_named_as_the_roster(t
         ("roster.csv", "role"): "3 telesales reps, more than the 2 a role may have; split the role or model fewer reps",
         ("roster.csv", "team"): "telesales team 'North' has 2 reps, more than the 1 a team may have",
     }
+
+
+def test_a_decimal_comma_territory_is_named_as_such(tmp_path):
+    """'1,5' as a territory potential was 'bad territory' with no hint; now the reason says how to write it."""
+    rows = [r + ",1" for r in ROWS] + ['X1,telesales,North,,1,1,,2020-01-01,EUR,x,"1,5"']
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(_scenario(tmp_path, rows, header=HEADER + ",Territory"))
+    (prob,) = ei.value.problems
+    assert prob.message == ("bad territory: '1,5', expected a positive number (potential, any scale); looks like a "
+                            "decimal comma: write 1.5")

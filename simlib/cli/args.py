@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from simlib.errors import SimlibError
-from simlib.io import write_atomic
+from simlib.io import csv_safe, write_atomic
 
 
 def int_arg(minimum: int, expected: str):
@@ -196,7 +196,7 @@ def write_table(df, path: str) -> None:
     """
     p = str(path)
     if p.endswith(".csv"):
-        write_out(p, lambda tmp: df.to_csv(tmp, index=False))
+        write_out(p, lambda tmp: csv_safe(df).to_csv(tmp, index=False))
     elif p.endswith(".parquet"):
         write_out(p, lambda tmp: df.to_parquet(tmp, index=False))
     elif p.endswith(".json"):
@@ -375,7 +375,7 @@ class Output:
         t = tables()
         df = t[main] if main else next(iter(t.values()))
         if self.path is None:
-            return df.to_csv(index=False)
+            return csv_safe(df).to_csv(index=False)
         return lambda p: write_table(df, p)
 
 

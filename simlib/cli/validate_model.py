@@ -8,6 +8,7 @@ import time
 
 from simlib.cli.args import int_arg, seed
 from simlib.fit.findings import FINDINGS, ROLE_CHOICES, validate_model
+from simlib.io import csv_safe
 
 
 def add_parser(subparsers) -> None:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     df = validate_model(trials=args.trials, rng=args.seed, only=args.only, progress=args.progress, roles=args.roles)
     if args.format == "csv":
-        df.to_csv(sys.stdout, index=False)
+        csv_safe(df).to_csv(sys.stdout, index=False)
     else:
         print(f"simlib validate-model: {args.trials} trials per plan, seed {args.seed}; 95% CI over trials, paired on common random numbers")
         for _, sub in df.groupby("key", sort=False):

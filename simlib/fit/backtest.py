@@ -60,7 +60,7 @@ from simlib.engine.ensemble import draw_parameters, robustness_sentence, scenari
 from simlib.errors import PlanError, SimlibError
 from simlib.fit.calibrate import Calibration, calibrate, check_fit_request, scale_role_level
 from simlib.fit.history import History, Panel
-from simlib.fit.replay import currency_note, role_currency
+from simlib.fit.replay import currency_note, role_currency, team_notes
 from simlib.fit.synth import RolePanelSim, same_reps_histories, simulate_outcomes
 from simlib.scenario import Scenario, scenario_from_dict
 
@@ -687,6 +687,8 @@ def backtest(
     notes = _notes(cal, template, roles, booking, y1, n_rep, bool(reps), k,
                    f"prediction under behaviour '{behaviour}'" if not behaviours else
                    f"prediction over an ensemble of {len(behaviours)} behaviour models", posterior, quota_prior_sd)
+    notes += team_notes(template, history.frame.sort_values(["year", "month"], kind="stable"),
+                        so="the prediction simulates the roster's teams")
     # each role's rows in its own currency; the total's money in the scenario's, at its fx rates (as replay)
     currency = {r: role_currency(scen, r) for r in roles} | {"total": scen.currency}
     rates = {r: 1.0 if currency[r] == scen.currency else scen.fx[currency[r]] for r in roles}

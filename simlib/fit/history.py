@@ -37,6 +37,7 @@ from simlib.tables import (
     Table,
     TableError,
     check_columns,
+    decimal_comma,
     norm_name,
     parse_number,
     read_table,
@@ -618,7 +619,8 @@ def _cell(column: str, text: str, process: str | None, role: str, rolled: bool =
     if num is None:
         if _non_finite(text):
             return None, f"non-finite value: '{column}' is '{text}', expected a finite number"
-        return None, f"non-numeric value: '{column}' is '{text}', expected a number"
+        return None, (f"non-numeric value: '{column}' is '{text}', expected a number"
+                      f"{decimal_comma(text, currency=column in MONEY, percent=column in _SCORES)}")
     if not relevant:
         if num != 0 and process is not None:
             return None, f"measure of another process: '{column}' = {text} but role '{role}' has process '{process}'"
@@ -655,7 +657,7 @@ def _parse_cancelled(rows: Rows, processes: list[str | None], revenue: np.ndarra
         num, reason = parse_number(v, currency=True, percent=False), None
         if num is None:
             reason = (f"non-finite value: 'cancelled' is '{v}', expected a finite number" if _non_finite(v)
-                      else f"non-numeric value: 'cancelled' is '{v}', expected a number")
+                      else f"non-numeric value: 'cancelled' is '{v}', expected a number{decimal_comma(v, currency=True)}")
         elif num < 0:
             reason = f"negative value: 'cancelled' is {v}, expected >= 0"
         elif num > UPPER_BOUNDS["cancelled"]:
@@ -825,13 +827,13 @@ def _zero_quota_notes(zero: pd.DataFrame, show: int = 5) -> list[str]:
 
 def write_history(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a history frame as CSV or Parquet (by extension), atomically."""
-    from simlib.io import write_atomic
+    from simlib.io import csv_safe, write_atomic
 
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise HistoryError(str(path), [f"unsupported file type '{suffix}', expected .csv or .parquet"])
     if suffix == ".csv":
-        write_atomic(p, lambda tmp: frame.to_csv(tmp, index=False))
+        write_atomic(p, lambda tmp: csv_safe(frame).to_csv(tmp, index=False))
     else:
         write_atomic(p, lambda tmp: frame.to_parquet(tmp, index=False))

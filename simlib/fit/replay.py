@@ -373,6 +373,7 @@ def replay(scenario: Scenario, history: History, plans: list[str] | None = None,
     components = pd.concat(comps, ignore_index=True) if comps else pd.DataFrame(columns=_COMPONENT_COLUMNS)
     notes += currency_note(scenario, list(history.roles))
     notes += _not_in_roster(scenario, reps)
+    notes += team_notes(scenario, reps)
     mismatches = _mismatches(reps, in_force, history.has_payout, scenario)
     notes += _level_notes(scenario, in_force, reps, mismatches)
     return Replay(reps, _totals(reps, wanted, scenario), mismatches, wanted, in_force, history.has_payout, notes,
@@ -399,6 +400,32 @@ def _not_in_roster(scenario: Scenario, reps: pd.DataFrame, show: int = 10) -> li
             out.append(f"{n} {role} rep{'s' if n != 1 else ''} of the history's last year, {last['year'].iloc[0]}, "
                        f"{'are' if n != 1 else 'is'} not in the roster {Path(roster.source).name} ({names}): replayed at the role's base salary and target "
                        "incentive, not their own")
+    return out
+
+
+def team_notes(scenario: Scenario, frame: pd.DataFrame, show: int = 5,
+               so: str = "team results are replayed on the history's teams") -> list[str]:
+    """A note per role naming the reps whose team in the history's last year (their last row: ``frame`` has
+    ``year``, ``role``, ``team``, ``rep_id``, in time order) is not their team in the scenario's roster, with both
+    teams, and ``so``, what follows: team pay is replayed on the history's teams, a simulation uses the roster's."""
+    roster = scenario.roster_data
+    if roster is None or frame.empty or "team" not in frame or frame["team"].isna().all():
+        return []
+    last = frame[frame["year"] == frame["year"].max()].dropna(subset=["team"]).drop_duplicates("rep_id", keep="last")
+    out = []
+    for role, g in last.groupby("role", sort=False):
+        if role not in roster.roles:
+            continue
+        rr = roster.roles[role]
+        team_of = {i: rr.teams[t] for i, t in zip(rr.ids, rr.team, strict=True)}
+        moved = sorted((str(i), str(t), team_of[str(i)]) for i, t in zip(g["rep_id"], g["team"], strict=True)
+                       if str(i) in team_of and str(t) != team_of[str(i)])
+        if moved:
+            n = len(moved)
+            named = "; ".join(f"{i}: '{h}' in the history, '{r}' in the roster" for i, h, r in moved[:show])
+            out.append(f"{n} {role} rep{'s' if n != 1 else ''} of the history's last year, {last['year'].iloc[0]}, "
+                       f"{'are' if n != 1 else 'is'} in another team in the roster {Path(roster.source).name} "
+                       f"({named}{f' and {n - show} more' if n > show else ''}): {so}")
     return out
 
 

@@ -176,7 +176,9 @@ def _rows(scenario: Scenario, plan: str, panels: dict[str, RolePanelSim], rep_id
         R = role.headcount
         prof = revenue_profile(scenario, rname)
         share = prof / prof.sum()
-        teams = np.array([f"{rname}-t{t + 1:02d}" for t in sim.team], dtype=object)
+        names = (rep_labels(scenario, rname)[1] if scenario.roster_data is not None  # the roster's own teams
+                 else [f"{rname}-t{t + 1:02d}" for t in range(int(np.max(sim.team, initial=-1)) + 1)])
+        teams = np.array([names[t] for t in sim.team], dtype=object)
         quota = np.round(sim.quota[0][:, None] * share[None, :], 2)
         measures = {m: np.round(sim.measures[m][0], 4 if kind == "score" else 2)
                     for m, kind in MEASURES[role.process].items()}
